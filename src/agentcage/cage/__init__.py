@@ -1,0 +1,1 @@
+"""Cages on Podman: topology, quadlets, images, lifecycle, verify and deployment state."""

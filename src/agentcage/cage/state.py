@@ -1,0 +1,131 @@
+"""The deployment state store: `$XDG_CONFIG_HOME/agentcage/deployments/<name>/`.
+
+Each deployment keeps the config it was deployed from (the user's file as given
+and the validated, normalized form) plus whatever later layers record. Files are
+written atomically (temp file, fsync, rename) with 0600 permissions inside 0700
+directories, because they name secrets and sit next to a CA key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from agentcage.config.schema import NAME_PATTERN, CageConfig
+from agentcage.errors import StateError
+
+CONFIG_SOURCE = "config.yaml"
+CONFIG_NORMALIZED = "config.json"
+
+
+def config_home(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "agentcage"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".config" / "agentcage"
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
+    """Replace `path` with `data` so a reader sees the old or new file, never half of one."""
+    raw = data.encode() if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class StateStore:
+    """All deployments of one user."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else config_home()
+        self.deployments = self.root / "deployments"
+
+    def path(self, name: str) -> Path:
+        if not re.match(NAME_PATTERN, name):
+            raise StateError(f"{name!r} is not a cage name (lower-case letters, digits, '-')")
+        return self.deployments / name
+
+    def exists(self, name: str) -> bool:
+        return (self.path(name) / CONFIG_NORMALIZED).is_file()
+
+    def names(self) -> list[str]:
+        if not self.deployments.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.deployments.iterdir() if (p / CONFIG_NORMALIZED).is_file()
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def directory(self, name: str) -> Path:
+        """The deployment's directory, created 0700 (parents too) if missing."""
+        path = self.path(name)
+        for directory in (self.root, self.deployments, path):
+            directory.mkdir(mode=0o700, exist_ok=True, parents=True)
+            os.chmod(directory, 0o700)
+        return path
+
+    def save_config(self, config: CageConfig, source_text: str) -> Path:
+        directory = self.directory(config.name)
+        write_atomic(directory / CONFIG_SOURCE, source_text)
+        write_atomic(directory / CONFIG_NORMALIZED, config_json(config))
+        return directory
+
+    def load_config(self, name: str) -> CageConfig:
+        path = self.path(name) / CONFIG_NORMALIZED
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise StateError(
+                f"no cage named {name!r}", hint="`agentcage cage list` shows the cages you have"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise StateError(f"{path}: damaged state ({exc}); re-create the cage") from exc
+        from agentcage.config.context import LoadContext
+
+        ctx = LoadContext(base_dir=self.path(name), environ={}, check_paths=False)
+        return CageConfig.model_validate(data, context=ctx, strict=False)
+
+    def write(self, name: str, filename: str, data: bytes | str, mode: int = 0o600) -> Path:
+        if "/" in filename or filename.startswith("."):
+            raise StateError(f"{filename!r} is not a plain file name")
+        target = self.directory(name) / filename
+        write_atomic(target, data, mode)
+        return target
+
+    def read_json(self, name: str, filename: str) -> Any:
+        try:
+            return json.loads((self.path(name) / filename).read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise StateError(f"{name}/{filename}: damaged state ({exc})") from exc
+
+    def remove(self, name: str) -> None:
+        shutil.rmtree(self.path(name), ignore_errors=True)
+
+
+def config_json(config: CageConfig) -> str:
+    """The normalized config, re-loadable with `CageConfig.model_validate`."""
+    return (
+        json.dumps(config.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True) + "\n"
+    )

@@ -1,0 +1,1 @@
+"""The `agentcage` command line: click commands that parse, call one layer, and print."""

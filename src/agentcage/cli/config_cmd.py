@@ -1,0 +1,47 @@
+"""`agentcage config validate|schema`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from agentcage.config import InvalidConfig, load_config
+from agentcage.config.schema import CageConfig
+
+
+@click.group()
+def config() -> None:
+    """Check config files and print the config schema."""
+
+
+@config.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON for tools.")
+def validate(file: Path, as_json: bool) -> None:
+    """Validate FILE; exit 0 when valid, 2 with every problem located as file:line."""
+    try:
+        cfg = load_config(file)
+    except InvalidConfig as exc:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
+        raise SystemExit(exc.exit_code) from None
+    if as_json:
+        click.echo(json.dumps({"valid": True, "name": cfg.name, "problems": []}))
+    else:
+        mode = cfg.domains.mode
+        click.echo(
+            f"{file}: valid (cage {cfg.name!r}, {mode} of {len(cfg.domains.entries)} entries, "
+            f"{len(cfg.secret_injection)} injected secrets)"
+        )
+
+
+@config.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editors and linters)."""
+    document = CageConfig.model_json_schema(by_alias=True, mode="validation")
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "agentcage cage configuration"
+    click.echo(json.dumps(document, indent=2, sort_keys=True))

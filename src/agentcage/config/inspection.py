@@ -1,0 +1,181 @@
+"""Sections that configure the inspector chain: domains, secrets, payload checks, limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agentcage.config.base import Model
+from agentcage.config.types import Domain, EnvName, HostEntry, Text
+
+Action = Literal["block", "flag"]
+PatternName = str
+_PATTERN_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_INSPECTOR_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+BUILTIN_INSPECTORS = ("domain", "secrets", "body-size", "entropy", "content-type", "rate-limit")
+
+
+class SecretInjection(Model):
+    """One secret the agent sees only as a placeholder."""
+
+    env: EnvName = Field(description="Name of the real secret (env var or secret file name).")
+    placeholder: Text | None = Field(
+        None, min_length=5, description="What the agent sees; default `{{ENV}}`."
+    )
+    inject_to: list[Domain] = Field(
+        min_length=1,
+        description="Hosts (and their subdomains) that receive the real value. A placeholder "
+        "sent anywhere else is blocked.",
+    )
+
+    @model_validator(mode="after")
+    def _default_placeholder(self) -> SecretInjection:
+        if self.placeholder is None:
+            object.__setattr__(self, "placeholder", "{{" + self.env + "}}")
+        return self
+
+    @property
+    def token(self) -> str:
+        assert self.placeholder is not None
+        return self.placeholder
+
+
+class DomainsConfig(Model):
+    """Which hosts the agent may reach. `example.com` also matches every subdomain."""
+
+    mode: Literal["allowlist", "blocklist"] = Field(
+        "allowlist", description="`allowlist`: only listed hosts; `blocklist`: all but listed."
+    )
+    entries: list[HostEntry] = Field(
+        default_factory=list,
+        alias="list",
+        description="Domains (matching their subdomains too), IP addresses or CIDR blocks.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _allow_block_shorthand(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not ({"allow", "block"} & data.keys()):
+            return data
+        if "allow" in data and "block" in data:
+            raise ValueError("give either `allow` or `block`, not both")
+        if {"mode", "list"} & data.keys():
+            raise ValueError("use either `allow:`/`block:` or `mode:` + `list:`, not both")
+        rest = {k: v for k, v in data.items() if k not in ("allow", "block")}
+        if "allow" in data:
+            return {**rest, "mode": "allowlist", "list": data["allow"]}
+        return {**rest, "mode": "blocklist", "list": data["block"]}
+
+
+class ExtraPattern(Model):
+    """A secret format of your own: a regex, or the exact value of an env var."""
+
+    name: str = Field(pattern=_PATTERN_NAME)
+    pattern: Text | None = Field(None, max_length=1000, description="Regular expression.")
+    env: EnvName | None = Field(None, description="Env var whose value is matched literally.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExtraPattern:
+        if (self.pattern is None) == (self.env is None):
+            raise ValueError("give exactly one of `pattern` or `env`")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern does not compile: {exc}") from exc
+        return self
+
+
+class SecretsConfig(Model):
+    """The secret scanner: credential formats that must not leave except to their provider."""
+
+    enabled: bool = Field(True, description="Scan requests and frames for credentials.")
+    builtin_allow_to_domains: bool = Field(
+        True, description="Let each built-in credential format reach its own provider's hosts."
+    )
+    allow_to_domains: dict[str, list[Domain]] = Field(
+        default_factory=dict,
+        description="Pattern name -> hosts it may be sent to (overrides the built-in entry).",
+    )
+    extra_patterns: list[ExtraPattern] = Field(default_factory=list)
+
+    @field_validator("allow_to_domains", mode="after")
+    @classmethod
+    def _names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in value:
+            if not re.match(_PATTERN_NAME, name):
+                raise ValueError(f"{name!r} is not a pattern name")
+        return value
+
+
+class EntropyConfig(Model):
+    """Shannon entropy of bodies, URL path segments and query values (bits per byte)."""
+
+    threshold: float = Field(7.0, ge=0, le=8, description="Body entropy that triggers.")
+    min_body_bytes: int = Field(256, ge=1, description="Smaller bodies are not measured.")
+    segment_threshold: float = Field(
+        4.8, ge=0, le=8, description="Entropy that triggers on a URL path segment/query value."
+    )
+    segment_min_length: int = Field(48, ge=8, description="Shorter segments are not measured.")
+    action: Action = "flag"
+    exempt_content_types: list[Text] = Field(
+        default_factory=lambda: [
+            "image/",
+            "audio/",
+            "video/",
+            "font/",
+            "application/gzip",
+            "application/zip",
+            "application/zstd",
+            "application/octet-stream",
+            "application/x-git-",
+        ],
+        description="Content-type prefixes that are legitimately high-entropy.",
+    )
+
+
+class ContentTypeConfig(Model):
+    """Content-type mismatch (binary sent as text) and embedded base64 blobs."""
+
+    entropy_ceiling: float = Field(6.5, ge=0, le=8, description="Max entropy for text types.")
+    detect_base64: bool = True
+    base64_min_len: int = Field(256, ge=16, description="Shortest base64 run that triggers.")
+    action: Action = "flag"
+
+
+class InspectorSpec(Model):
+    """A custom inspector, or a built-in one named to configure it (0.3.x style)."""
+
+    name: str = Field(pattern=_INSPECTOR_NAME)
+    path: Text | None = Field(None, description="Python file holding the inspector class.")
+    module: Text | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_]*)?$",
+        description="Importable `package.module[:Class]` holding the inspector.",
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="Passed to the inspector.")
+
+    @model_validator(mode="after")
+    def _source(self) -> InspectorSpec:
+        builtin = self.name in BUILTIN_INSPECTORS
+        if builtin and (self.path or self.module):
+            raise ValueError(f"{self.name!r} is built in; remove `path`/`module` or rename it")
+        if not builtin and (self.path is None) == (self.module is None):
+            raise ValueError(
+                f"custom inspector {self.name!r} needs exactly one of `path` or `module` "
+                f"(built-in names: {', '.join(BUILTIN_INSPECTORS)})"
+            )
+        return self
+
+
+class RateLimitConfig(Model):
+    """Per-host token bucket; over the limit the agent gets 429."""
+
+    requests_per_second: float = Field(10, ge=0, description="Refill rate; 0 disables.")
+    burst: int = Field(50, ge=0, description="Bucket size; 0 disables.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.requests_per_second > 0 and self.burst > 0

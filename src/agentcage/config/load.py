@@ -1,0 +1,230 @@
+"""Read a config file into a `CageConfig`, with every problem located as `file:line`."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from agentcage.config.context import LoadContext
+from agentcage.config.schema import CageConfig
+from agentcage.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config file."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
+
+
+class InvalidConfig(ConfigError):
+    """A config file with one or more located problems."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = f"invalid config ({count} problem{'s' if count != 1 else ''}):"
+        super().__init__(
+            "\n".join([head, *(f"  {p}" for p in self.problems)]),
+            hint="see docs/configuration.md for every key, its type and its default",
+        )
+
+
+def load_config(path: Path | str, *, context: LoadContext | None = None) -> CageConfig:
+    """Load and validate `path`; raise `InvalidConfig` listing every located problem."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than 1 MiB; is this really a config file?")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path}: no such file", hint="pass the path of your config YAML"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    ctx = context or LoadContext(base_dir=path.resolve().parent)
+    return parse_config(text, str(path), context=ctx)
+
+
+def parse_config(text: str, filename: str, *, context: LoadContext) -> CageConfig:
+    tree = _parse_yaml(text, filename)
+    if tree is None:
+        raise InvalidConfig(
+            [
+                Problem(
+                    filename, 1, "", "the file is empty; it needs at least `name:` and `container:`"
+                )
+            ]
+        )
+    if not isinstance(tree, CommentedMap):
+        raise InvalidConfig([Problem(filename, 1, "", "the top level must be a mapping of keys")])
+    try:
+        return CageConfig.model_validate(_plain(tree), context=context)
+    except ValidationError as exc:
+        errors = _drop_failed_alternatives(exc.errors())
+        problems = sorted((_problem(filename, tree, e) for e in errors), key=lambda p: p.line or 0)
+        raise InvalidConfig(problems) from None
+
+
+def _drop_failed_alternatives(errors: list[Any]) -> list[Any]:
+    """For `section: {...} | false`, report why the mapping failed, not that it isn't `false`."""
+    model_branches = {
+        tuple(e["loc"][:i])
+        for e in errors
+        for i, part in enumerate(e["loc"])
+        if isinstance(part, str) and part[:1].isupper()
+    }
+    return [
+        e
+        for e in errors
+        if not (
+            e["loc"]
+            and str(e["loc"][-1]).startswith("literal[")
+            and tuple(e["loc"][:-1]) in model_branches
+        )
+    ]
+
+
+def _parse_yaml(text: str, filename: str) -> Any:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(io.StringIO(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = " ".join(str(exc.problem or exc.context or "").split())
+        raise InvalidConfig(
+            [Problem(filename, line, "", f"YAML syntax error: {problem}")]
+        ) from None
+    except Exception as exc:  # ruamel raises a few unmarked error types
+        raise InvalidConfig([Problem(filename, None, "", f"YAML error: {exc}")]) from None
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types -> plain dict/list/str so pydantic's strict mode accepts them."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return str(node)
+
+
+def _problem(filename: str, tree: CommentedMap, err: Any) -> Problem:
+    loc = [part for part in err["loc"] if not _is_union_tag(part)]
+    line = _line_of(tree, loc)
+    message = _message(err, loc)
+    return Problem(filename, line, ".".join(str(p) for p in loc), message)
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic adds the union member's name to `loc` (e.g. 'EntropyConfig', 'literal[False]').
+    return isinstance(part, str) and (part[:1].isupper() or part.startswith(("literal[", "list[")))
+
+
+def _line_of(tree: Any, loc: list[Any]) -> int | None:
+    node, line = tree, 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _message(err: Any, loc: list[Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else ""
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        listed = f" (known keys: {', '.join(sorted(known))})" if known and not close else ""
+        return f"unknown key{hint}{listed}"
+    if kind == "missing":
+        return "is required"
+    if kind in ("value_error", "assertion_error"):
+        return str(msg).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "string_pattern_mismatch":
+        pattern = err.get("ctx", {}).get("pattern", "")
+        return f"{err.get('input')!r} does not match {pattern}"
+    if kind == "literal_error":
+        return f"{err.get('input')!r} is not allowed: {msg.removeprefix('Input should be ')}"
+    return f"{msg} (got {_short(err.get('input'))})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _known_keys(loc: list[Any]) -> list[str]:
+    """Field names (by YAML spelling) of the model found at `loc`."""
+    model: Any = CageConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = model.model_fields if _is_model(model) else {}
+        field = next((f for n, f in fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+        if model is None:
+            return []
+    if not _is_model(model):
+        return []
+    keys = [f.alias or n for n, f in model.model_fields.items()]
+    if model.__name__ == "DomainsConfig":
+        keys += ["allow", "block"]
+    return keys
+
+
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
+def _model_in(annotation: Any) -> Any:
+    if _is_model(annotation):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,219 @@
+"""The whole config file as one pydantic model: the only parser of user config.
+
+Accepts the 0.3.x format (including its legacy spellings) and adds our own keys.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agentcage.config.base import Model
+from agentcage.config.container import ContainerConfig
+from agentcage.config.host import host_resolvers
+from agentcage.config.inspection import (
+    BUILTIN_INSPECTORS,
+    ContentTypeConfig,
+    DomainsConfig,
+    EntropyConfig,
+    InspectorSpec,
+    RateLimitConfig,
+    SecretInjection,
+    SecretsConfig,
+)
+from agentcage.config.types import ByteSize, Text
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+DEFAULT_MAX_REQUEST_BODY = 10 * 1024 * 1024
+
+
+class LoggingConfig(Model):
+    """What goes to the audit log besides blocked and flagged decisions (always logged)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    allowed_requests: bool = Field(True, description="Log allowed requests too.")
+    dns_queries: Literal["all", "blocked", "none"] = Field(
+        "blocked", description="DNS queries to log: `all`, `blocked` (default) or `none`."
+    )
+    proxy_connections: bool = Field(False, description="Log each client connection.")
+
+    @field_validator("dns_queries", mode="before")
+    @classmethod
+    def _bool_shorthand(cls, value: Any) -> Any:
+        if value is True:
+            return "all"
+        if value is False:
+            return "none"
+        return value
+
+
+class FirecrackerConfig(Model):
+    """MicroVM settings, used when `isolation: firecracker`."""
+
+    vcpus: int = Field(2, ge=1, le=64)
+    mem_mb: int = Field(2048, ge=256, le=1024 * 1024)
+    kernel: Text | None = Field(None, description="Guest kernel image (default: bundled).")
+
+
+class NetworkConfig(Model):
+    """Where the proxy may connect after resolving a name."""
+
+    allow_cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
+        default_factory=list,
+        description="Private, loopback or link-local ranges the proxy may connect to. By "
+        "default those are refused, so an allowed name cannot be pointed at internal services.",
+    )
+
+    @field_validator("allow_cidrs", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            try:
+                out.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not a CIDR block (e.g. 10.0.0.0/8)") from exc
+        return out
+
+
+class DnsConfig(Model):
+    """The DNS sidecar's tunnel detection inside allowlisted zones."""
+
+    tunnel_action: Literal["flag", "block"] = Field(
+        "flag", description="What to do with a query that looks like DNS tunnelling."
+    )
+
+
+class CageConfig(Model):
+    """One cage: the agent container and the policy its traffic is held to."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Cage name: lower-case, digits, `-`.")
+    isolation: Literal["container", "firecracker"] = Field(
+        "container", description="`container` (rootless Podman) or `firecracker` (microVM)."
+    )
+    container: ContainerConfig = Field(description="The agent's container.")
+    secret_injection: list[SecretInjection] = Field(
+        default_factory=list, description="Secrets the agent sees only as placeholders."
+    )
+    domains: DomainsConfig = Field(
+        default_factory=DomainsConfig,
+        description="Reachable hosts. Default: an empty allowlist, so nothing is reachable.",
+    )
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig, description="Secret scanner.")
+    max_request_body: ByteSize = Field(
+        DEFAULT_MAX_REQUEST_BODY, description="Largest request body in bytes; 0 disables."
+    )
+    entropy: EntropyConfig | Literal[False] = Field(
+        default_factory=EntropyConfig, description="Entropy checks, or `false` to disable."
+    )
+    content_type: ContentTypeConfig | Literal[False] = Field(
+        default_factory=ContentTypeConfig, description="Content-type checks, or `false`."
+    )
+    inspectors: list[InspectorSpec] = Field(
+        default_factory=list, description="Custom inspectors, run after the built-in ones."
+    )
+    rate_limit: RateLimitConfig | Literal[False] = Field(
+        default_factory=RateLimitConfig, description="Per-host rate limit, or `false`."
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Audit logging.")
+    dns_servers: list[Text] | None = Field(
+        None, description="Upstream resolvers (`host` or `host:port`); default: the host's."
+    )
+    firecracker: FirecrackerConfig = Field(
+        default_factory=FirecrackerConfig, description="MicroVM settings."
+    )
+    network: NetworkConfig = Field(
+        default_factory=NetworkConfig, description="Egress address rules."
+    )
+    dns: DnsConfig = Field(default_factory=DnsConfig, description="DNS sidecar settings.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_spellings(cls, data: Any) -> Any:
+        """Fold 0.3.x spellings into ours so the rest of the code sees one shape."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "log_allowed" in data:
+            log = dict(data.get("logging") or {})
+            log.setdefault("allowed_requests", data.pop("log_allowed"))
+            data["logging"] = log
+        for key in ("entropy", "content_type", "rate_limit"):
+            if data.get(key) is True:
+                data[key] = {}
+        specs = data.get("inspectors")
+        if isinstance(specs, list):
+            for spec in specs:
+                _fold_builtin(spec, data)
+        return data
+
+    @field_validator("dns_servers", mode="after")
+    @classmethod
+    def _dns_servers(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            for server in value:
+                parse_server(server)
+        return value
+
+    @model_validator(mode="after")
+    def _unique_injections(self) -> CageConfig:
+        seen_env: set[str] = set()
+        seen_placeholder: set[str] = set()
+        for rule in self.secret_injection:
+            if rule.env in seen_env:
+                raise ValueError(f"secret_injection: {rule.env} is listed twice")
+            if rule.token in seen_placeholder:
+                raise ValueError(f"secret_injection: placeholder {rule.token!r} is used twice")
+            seen_env.add(rule.env)
+            seen_placeholder.add(rule.token)
+        return self
+
+    @property
+    def custom_inspectors(self) -> list[InspectorSpec]:
+        """`inspectors` entries that name a plugin (built-in names only carry settings)."""
+        return [spec for spec in self.inspectors if spec.name not in BUILTIN_INSPECTORS]
+
+    def effective_dns_servers(self) -> list[str]:
+        """`dns_servers`, or the host's own non-loopback resolvers."""
+        return list(self.dns_servers) if self.dns_servers is not None else host_resolvers()
+
+
+def _fold_builtin(spec: Any, data: dict[str, Any]) -> None:
+    """Copy `inspectors: [{name: entropy, config: {...}}]` into the top-level section."""
+    if not isinstance(spec, dict) or spec.get("name") not in BUILTIN_INSPECTORS:
+        return
+    name, config = spec["name"], spec.get("config") or {}
+    if not isinstance(config, dict):
+        return  # InspectorSpec reports the bad type with its location
+    if name == "body-size":
+        if "max_bytes" in config:
+            data["max_request_body"] = config["max_bytes"]
+        return
+    key = {"content-type": "content_type", "rate-limit": "rate_limit"}.get(name, name)
+    if key in ("entropy", "content_type", "rate_limit"):
+        current = data.get(key)
+        base = current if isinstance(current, dict) else {}
+        data[key] = {**base, **config}
+
+
+def parse_server(server: str) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]:port` or a bare IPv6 address -> (address, port)."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?", server)
+    if match:
+        host, port = match.group(1), match.group(2) or "53"
+    elif server.count(":") == 1:
+        host, port = server.split(":")
+    else:
+        host, port = server, "53"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ValueError(f"DNS server {server!r} must be an IP address, optionally :port") from exc
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"DNS server {server!r}: {port!r} is not a port number")
+    return host, int(port)

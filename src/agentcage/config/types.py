@@ -1,0 +1,80 @@
+"""Constrained scalar types shared by every section of the config schema."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE_FACTORS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _no_control_chars(value: str) -> str:
+    # A newline in a value rendered into a quadlet or dnsmasq file would inject
+    # directives; refuse it at the boundary.
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (newline, tab, NUL, ...)")
+    return value
+
+
+def parse_size(value: object) -> object:
+    """Accept ints and strings like `10MiB`, `512k`, `1.5GB` as a byte count."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a size; use bytes (10485760) or a unit (10MiB, 512KB)")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    binary = "i" in unit
+    prefix = unit.rstrip("b").rstrip("i")
+    factor = 1024 ** "kmgt".index(prefix) * 1024 if binary and prefix else _SIZE_FACTORS[prefix]
+    return int(float(number) * factor)
+
+
+def normalize_domain(value: str) -> str:
+    """Lower-case a domain entry; `*.x.com` and `.x.com` both mean `x.com` and below."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    name = value.strip().lower().rstrip(".")
+    if name.startswith("*."):
+        name = name[2:]
+    elif name.startswith("."):
+        name = name[1:]
+    if not name:
+        raise ValueError("must not be empty")
+    if len(name) > 253:
+        raise ValueError("is longer than 253 characters")
+    labels = name.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        raise ValueError(
+            f"{value!r} is not a domain name; use names like 'api.example.com' "
+            "(letters, digits and hyphens, no scheme, port or path)"
+        )
+    return name
+
+
+def normalize_host_entry(value: str) -> str:
+    """A domain name, an IP address or a CIDR block."""
+    if (isinstance(value, str) and any(ch in value for ch in ":/")) or _looks_numeric(value):
+        try:
+            return str(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IP address or CIDR block") from exc
+    return normalize_domain(value)
+
+
+def _looks_numeric(value: object) -> bool:
+    return isinstance(value, str) and bool(re.fullmatch(r"[\d.]+", value.strip()))
+
+
+Text = Annotated[str, AfterValidator(_no_control_chars)]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+Domain = Annotated[str, BeforeValidator(normalize_domain)]
+HostEntry = Annotated[str, BeforeValidator(normalize_host_entry)]
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
+Seconds = Annotated[int, Field(ge=0, le=86400)]

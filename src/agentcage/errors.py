@@ -1,0 +1,51 @@
+"""The project's error tree; every user-facing failure is one of these.
+
+    AgentcageError            exit 1
+    ├── ConfigError           exit 2   a config file or CLI argument is wrong
+    ├── StateError            exit 1   the deployment state store is missing or damaged
+    ├── PolicyError           exit 1   the inspection engine cannot be built
+    ├── DnsError              exit 1   the DNS sidecar cannot be configured or run
+    └── PodmanError           exit 3   podman / systemd refused or failed
+
+The CLI catches `AgentcageError` in one place, prints `diagnostics()` and exits
+with `exit_code`; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AgentcageError(Exception):
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def diagnostics(self) -> str:
+        text = self.message
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class ConfigError(AgentcageError):
+    exit_code: ClassVar[int] = 2
+
+
+class StateError(AgentcageError):
+    pass
+
+
+class PolicyError(AgentcageError):
+    pass
+
+
+class DnsError(AgentcageError):
+    pass
+
+
+class PodmanError(AgentcageError):
+    exit_code: ClassVar[int] = 3
