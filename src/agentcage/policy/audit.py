@@ -1,0 +1,61 @@
+"""The audit record: one JSON line per decision, shared by the proxy and the DNS sidecar.
+
+Schema version 1. Keys are stable; new keys may be added with a version bump.
+A record never holds a secret value or a whole body: only names of matched rules,
+sizes and a path truncated to `MAX_PATH` characters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+MAX_PATH = 512
+
+Kind = Literal["http", "websocket", "dns", "connection", "lifecycle"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    kind: Kind
+    verdict: str  # "allow" | "flag" | "block"
+    cage: str = ""
+    flow_id: str = ""
+    client: str = ""
+    method: str = ""
+    scheme: str = ""
+    host: str = ""
+    port: int = 0
+    path: str = ""
+    inspector: str = ""
+    reason: str = ""
+    rules: tuple[str, ...] = ()
+    severity: str = ""
+    bytes_in: int = 0  # from upstream to the agent
+    bytes_out: int = 0  # from the agent to upstream
+    duration_ms: float = 0.0
+    # DNS only
+    qname: str = ""
+    qtype: str = ""
+    answers: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    time: str = field(default_factory=lambda: now_iso())
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["v"] = SCHEMA_VERSION
+        data["rules"] = list(self.rules)
+        data["path"] = self.path[:MAX_PATH]
+        if not self.extra:
+            del data["extra"]
+        if self.kind != "dns":
+            for key in ("qname", "qtype", "answers"):
+                del data[key]
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
