@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from agentcage.config.base import Model
 from agentcage.config.context import context_of, expand_vars
@@ -33,6 +33,16 @@ class PortMapping(NamedTuple):
     bind: str
     host: int
     container: int
+
+
+def _number(value: object) -> object:
+    # 0.3.x wrote `cpus: "2.0"`; accept numeric strings, keep everything else for pydantic.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number of CPUs (e.g. 2 or 0.5)") from None
+    return value
 
 
 def _container_path(value: str, what: str) -> str:
@@ -113,7 +123,9 @@ class ContainerConfig(Model):
     memory: Text | None = Field(
         None, pattern=r"^[0-9]+[bkmgBKMG]?$", description="Memory limit, e.g. `4g`."
     )
-    cpus: float | None = Field(None, gt=0, le=1024, description="CPU limit, e.g. `2.0`.")
+    cpus: Annotated[float, BeforeValidator(_number)] | None = Field(
+        None, gt=0, le=1024, description="CPU limit, e.g. `2.0`."
+    )
     read_only: bool = Field(True, description="Read-only root filesystem.")
     drop_capabilities: Literal["ALL"] | list[str] = Field(
         "ALL", description="Capabilities to drop: `ALL` or a list."

@@ -160,18 +160,19 @@ class CageConfig(Model):
                 parse_server(server)
         return value
 
-    @model_validator(mode="after")
-    def _unique_injections(self) -> CageConfig:
+    @field_validator("secret_injection", mode="after")
+    @classmethod
+    def _unique_injections(cls, rules: list[SecretInjection]) -> list[SecretInjection]:
         seen_env: set[str] = set()
         seen_placeholder: set[str] = set()
-        for rule in self.secret_injection:
+        for rule in rules:
             if rule.env in seen_env:
-                raise ValueError(f"secret_injection: {rule.env} is listed twice")
+                raise ValueError(f"{rule.env} is listed twice")
             if rule.token in seen_placeholder:
-                raise ValueError(f"secret_injection: placeholder {rule.token!r} is used twice")
+                raise ValueError(f"placeholder {rule.token!r} is used twice")
             seen_env.add(rule.env)
             seen_placeholder.add(rule.token)
-        return self
+        return rules
 
     @property
     def custom_inspectors(self) -> list[InspectorSpec]:

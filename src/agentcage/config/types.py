@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _SIZE_FACTORS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_IP_LIKE = re.compile(r"[0-9.]+(/[0-9]+)?|[0-9a-fA-F:]*:[0-9a-fA-F:.]*(/[0-9]+)?")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -60,16 +61,12 @@ def normalize_domain(value: str) -> str:
 
 def normalize_host_entry(value: str) -> str:
     """A domain name, an IP address or a CIDR block."""
-    if (isinstance(value, str) and any(ch in value for ch in ":/")) or _looks_numeric(value):
+    if isinstance(value, str) and _IP_LIKE.fullmatch(value.strip()):
         try:
             return str(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError as exc:
             raise ValueError(f"{value!r} is not an IP address or CIDR block") from exc
     return normalize_domain(value)
-
-
-def _looks_numeric(value: object) -> bool:
-    return isinstance(value, str) and bool(re.fullmatch(r"[\d.]+", value.strip()))
 
 
 Text = Annotated[str, AfterValidator(_no_control_chars)]
