@@ -1,0 +1,63 @@
+"""Dependencies point one way: cli -> cage -> proxy/dns -> policy -> config.
+
+A layer reaching upward means the design is wrong; this test names the offending import.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "agentcage"
+
+ALLOWED = {
+    "config": {"config", "errors"},
+    "policy": {"policy", "config", "errors"},
+    "proxy": {"proxy", "policy", "config", "errors"},
+    "dns": {"dns", "policy", "config", "errors"},
+    "cage": {"cage", "proxy", "dns", "policy", "config", "errors"},
+    "cli": {"cli", "cage", "proxy", "dns", "policy", "config", "errors", ""},
+}
+# The engine must stay pure: no proxy library, no network, no processes.
+IMPURE = {"mitmproxy", "socket", "subprocess", "asyncio", "http", "urllib.request", "ssl"}
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def modules(layer: str) -> list[Path]:
+    return sorted((SRC / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layer_imports_point_down(layer: str) -> None:
+    bad = []
+    for path in modules(layer):
+        for line, name in imports(path):
+            if name == "agentcage" or not name.startswith("agentcage."):
+                continue
+            target = name.split(".")[1]
+            target = "" if target == "__version__" else target
+            if target not in ALLOWED[layer]:
+                bad.append(f"{path.relative_to(SRC)}:{line} imports {name}")
+    assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("layer", ["policy", "config"])
+def test_pure_layers_do_no_io_imports(layer: str) -> None:
+    bad = [
+        f"{path.relative_to(SRC)}:{line} imports {name}"
+        for path in modules(layer)
+        for line, name in imports(path)
+        if any(name == m or name.startswith(m + ".") for m in IMPURE)
+    ]
+    assert not bad, "\n".join(bad)
