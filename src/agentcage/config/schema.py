@@ -82,10 +82,55 @@ class NetworkConfig(Model):
 
 
 class DnsConfig(Model):
-    """The DNS sidecar's tunnel detection inside allowlisted zones."""
+    """The DNS sidecar's tunnel detection inside allowlisted zones (see docs/dns.md)."""
 
     tunnel_action: Literal["flag", "block"] = Field(
-        "flag", description="What to do with a query that looks like DNS tunnelling."
+        "flag",
+        description="What to do with a query that looks like DNS tunnelling: `flag` it in the "
+        "audit log, or `block` (refuse) its zone from then on.",
+    )
+    max_subdomain_length: int = Field(
+        100,
+        ge=16,
+        le=253,
+        description="Longest name part below a zone (e.g. the `a.b` of `a.b.x.example.com`) "
+        "before a query is flagged; tunnels pack data into long names.",
+    )
+    random_run_length: int = Field(
+        33,
+        ge=12,
+        le=63,
+        description="A label with a hyphen-free run at least this long is checked for "
+        "randomness (encoded data); shorter runs (CDN ids, hashes, UUID parts) never are.",
+    )
+    random_run_entropy: float = Field(
+        4.2,
+        ge=3.0,
+        le=6.0,
+        description="Shannon entropy (bits per character) at which such a run counts as "
+        "encoded data.",
+    )
+    random_run_digits: float = Field(
+        0.3,
+        gt=0.0,
+        le=1.0,
+        description="Share of digits at which such a run counts as encoded data (hex).",
+    )
+    max_unique_subdomains: int = Field(
+        100,
+        ge=10,
+        description="Distinct names under one zone within `unique_window` before the zone is "
+        "flagged.",
+    )
+    unique_window: int = Field(
+        60, ge=1, le=3600, description="Window for `max_unique_subdomains`, in seconds."
+    )
+    max_blocked_zones: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="With `tunnel_action: block`: zones that may be blocked before the sidecar "
+        "stops answering altogether (fail closed).",
     )
 
 
