@@ -1,0 +1,331 @@
+"""The quadlet files of one cage: two networks, named volumes and three containers.
+
+    agent ──(internal net, no gateway)──┬── dns sidecar ──(external net)── resolvers
+                                        └── proxy sidecar ──(external net)── internet
+
+The agent sits only on the internal network, resolves through the DNS sidecar and
+reaches anything else only through the proxy. Both sidecars become "started" only once
+their health check passes (`Notify=healthy`), and the agent `Requires=` and is `After=`
+both, so it never starts against a proxy that is not yet listening.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
+from agentcage.cage.unit import UnitFile
+from agentcage.config.schema import CageConfig
+
+# Paths inside the sidecar and agent containers.
+CONFIG_DIR = "/etc/agentcage"
+CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
+CA_DIR = "/var/lib/agentcage/ca"
+AUDIT_DIR = "/var/log/agentcage"
+SECRETS_DIR = "/run/secrets/agentcage"
+AGENT_CA = "/etc/agentcage-ca/ca.pem"
+VENV_BIN = "/opt/agentcage/bin"
+SIDECAR_USER = "10000"
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+NO_PROXY = "localhost,127.0.0.1,::1"
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """Host directories the containers mount, all inside the cage's state directory."""
+
+    sidecar_config_dir: Path  # the config the sidecars read, ro
+    ca_dir: Path  # CA key + cert, proxy only
+    ca_public_cert: Path  # CA certificate only, for the agent
+    proxy_audit_dir: Path
+    dns_audit_dir: Path
+
+    @classmethod
+    def under(cls, directory: Path) -> HostPaths:
+        return cls(
+            sidecar_config_dir=directory / "sidecar",
+            ca_dir=directory / "ca",
+            ca_public_cert=directory / "ca-public" / "ca.pem",
+            proxy_audit_dir=directory / "audit" / "proxy",
+            dns_audit_dir=directory / "audit" / "dns",
+        )
+
+
+@dataclass(frozen=True)
+class Images:
+    proxy: str
+    dns: str
+    agent: str
+
+
+@dataclass(frozen=True)
+class CageUnits:
+    """File name -> unit, for one cage."""
+
+    files: dict[str, UnitFile]
+
+    def rendered(self) -> dict[str, str]:
+        return {name: unit.render() for name, unit in self.files.items()}
+
+
+def service_name(topology: Topology, role: str) -> str:
+    return f"{topology.container(role)}.service"
+
+
+def build_units(
+    config: CageConfig,
+    topology: Topology,
+    images: Images,
+    paths: HostPaths,
+    secrets: list[str],
+    *,
+    wanted_by: str = "multi-user.target",
+) -> CageUnits:
+    """All quadlet files of the cage; `secrets` are the secret names that exist."""
+    files: dict[str, UnitFile] = {
+        f"{topology.internal_network}.network": _internal_network(topology),
+        f"{topology.external_network}.network": _external_network(topology),
+    }
+    for name in config.container.named_volumes:
+        files[f"{topology.prefix}-{name}.volume"] = _volume(topology, name)
+    files[f"{topology.container('dns')}.container"] = _dns(topology, images, paths, wanted_by)
+    files[f"{topology.container('proxy')}.container"] = _proxy(
+        config, topology, images, paths, secrets, wanted_by
+    )
+    files[f"{topology.container('agent')}.container"] = _agent(
+        config, topology, images, paths, wanted_by
+    )
+    return CageUnits(files)
+
+
+def _labels(unit: UnitFile, topology: Topology, role: str) -> None:
+    unit.add("Container", "Label", (f"agentcage.cage={topology.cage}", f"agentcage.role={role}"))
+
+
+def _internal_network(topology: Topology) -> UnitFile:
+    unit = UnitFile()
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: internal network (no route out)")
+    unit.add("Network", "NetworkName", topology.internal_network)
+    unit.add("Network", "Internal", True)
+    unit.add("Network", "DisableDNS", True)
+    unit.add("Network", "Subnet", topology.internal_subnet)
+    unit.add("Network", "Label", (f"agentcage.cage={topology.cage}",))
+    return unit
+
+
+def _external_network(topology: Topology) -> UnitFile:
+    unit = UnitFile()
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: sidecars' way out")
+    unit.add("Network", "NetworkName", topology.external_network)
+    unit.add("Network", "Subnet", topology.external_subnet)
+    unit.add("Network", "Label", (f"agentcage.cage={topology.cage}",))
+    return unit
+
+
+def _volume(topology: Topology, name: str) -> UnitFile:
+    unit = UnitFile()
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: volume {name}")
+    unit.add("Volume", "VolumeName", f"{topology.prefix}-{name}")
+    unit.add("Volume", "Label", (f"agentcage.cage={topology.cage}",))
+    return unit
+
+
+def _networks(unit: UnitFile, topology: Topology, internal_ip: str, external_ip: str) -> None:
+    unit.add("Container", "Network", f"{topology.internal_network}.network:ip={internal_ip}")
+    unit.add("Container", "Network", f"{topology.external_network}.network:ip={external_ip}")
+
+
+def _hardening(unit: UnitFile, user: str, memory: str, pids: int) -> None:
+    unit.add("Container", "ReadOnly", True)
+    unit.add("Container", "DropCapability", "ALL")
+    unit.add("Container", "NoNewPrivileges", True)
+    unit.add("Container", "User", user)
+    unit.add("Container", "Group", user)
+    unit.add("Container", "PidsLimit", pids)
+    unit.add("Container", "PodmanArgs", (f"--memory={memory}",))
+    unit.add("Container", "Tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=16m")
+    unit.add("Container", "SecurityLabelDisable", True)
+
+
+def _health(unit: UnitFile, argv: list[str]) -> None:
+    # HealthCmd goes to `sh -c`; quadlet mangles embedded quotes, so the probe takes
+    # only plain words (addresses and ports).
+    unit.add("Container", "HealthCmd", shlex.join(argv))
+    unit.add("Container", "HealthInterval", "30s")
+    unit.add("Container", "HealthStartupCmd", shlex.join(argv))
+    unit.add("Container", "HealthStartupInterval", "1s")
+    unit.add("Container", "HealthStartupRetries", 60)
+    unit.add("Container", "HealthStartupSuccess", 1)
+    unit.add("Container", "Notify", "healthy")
+
+
+def _service(unit: UnitFile, wanted_by: str, timeout_start: int = 120) -> None:
+    unit.add("Service", "Restart", "on-failure")
+    unit.add("Service", "RestartSec", 2)
+    unit.add("Service", "TimeoutStartSec", timeout_start)
+    unit.add("Install", "WantedBy", wanted_by)
+
+
+def _probe(kind: str, address: str, port: int) -> list[str]:
+    return [f"{VENV_BIN}/python", "-m", "agentcage.cage.probe", kind, address, str(port)]
+
+
+def _dns(topology: Topology, images: Images, paths: HostPaths, wanted_by: str) -> UnitFile:
+    unit = UnitFile()
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: DNS sidecar (allowlist)")
+    unit.add("Container", "Image", images.dns)
+    unit.add("Container", "Pull", "never")
+    unit.add("Container", "ContainerName", topology.container("dns"))
+    _labels(unit, topology, "dns")
+    _networks(unit, topology, topology.dns_ip, topology.dns_external_ip)
+    _hardening(unit, SIDECAR_USER, "128m", 64)
+    # Port 53 without any capability: lower the unprivileged-port floor in the container's
+    # own network namespace instead of granting NET_BIND_SERVICE.
+    unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={DNS_PORT}")
+    unit.add("Container", "Volume", f"{paths.sidecar_config_dir}:{CONFIG_DIR}:ro")
+    unit.add("Container", "Volume", f"{paths.dns_audit_dir}:{AUDIT_DIR}:rw,U")
+    unit.add(
+        "Container",
+        "Exec",
+        (
+            "dns",
+            "run",
+            "-c",
+            CONFIG_FILE,
+            "--listen",
+            f"{topology.dns_ip}:{DNS_PORT}",
+            "--audit-log",
+            f"{AUDIT_DIR}/dns.jsonl",
+        ),
+    )
+    _health(unit, _probe("dns", topology.dns_ip, DNS_PORT))
+    _service(unit, wanted_by)
+    return unit
+
+
+def _proxy(
+    config: CageConfig,
+    topology: Topology,
+    images: Images,
+    paths: HostPaths,
+    secrets: list[str],
+    wanted_by: str,
+) -> UnitFile:
+    unit = UnitFile()
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: inspecting proxy")
+    unit.add("Container", "Image", images.proxy)
+    unit.add("Container", "Pull", "never")
+    unit.add("Container", "ContainerName", topology.container("proxy"))
+    _labels(unit, topology, "proxy")
+    _networks(unit, topology, topology.proxy_ip, topology.proxy_external_ip)
+    _hardening(unit, SIDECAR_USER, "512m", 256)
+    unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
+    unit.add("Container", "Volume", f"{paths.sidecar_config_dir}:{CONFIG_DIR}:ro")
+    unit.add("Container", "Volume", f"{paths.ca_dir}:{CA_DIR}:rw,U")
+    unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
+    for name in secrets:
+        unit.add(
+            "Container",
+            "Secret",
+            f"{secret_id(topology.cage, name)},type=mount,target={SECRETS_DIR}/{name},"
+            f"uid={SIDECAR_USER},gid={SIDECAR_USER},mode=0400",
+        )
+    unit.add(
+        "Container",
+        "Exec",
+        (
+            "proxy",
+            "run",
+            "-c",
+            CONFIG_FILE,
+            "--listen",
+            f"{topology.proxy_ip}:{PROXY_PORT}",
+            "--ca-dir",
+            CA_DIR,
+            "--secrets-dir",
+            SECRETS_DIR,
+            "--audit-log",
+            f"{AUDIT_DIR}/proxy.jsonl",
+        ),
+    )
+    _health(unit, _probe("tcp", topology.proxy_ip, PROXY_PORT))
+    _service(unit, wanted_by)
+    return unit
+
+
+def agent_environment(config: CageConfig, topology: Topology) -> dict[str, str]:
+    """What the agent's environment holds: the user's, then placeholders, proxy and CA."""
+    env = dict(config.container.env)
+    for rule in config.secret_injection:
+        env[rule.env] = rule.token
+    for name in PROXY_VARIABLES:
+        env[name] = topology.proxy_url
+    env["NO_PROXY"] = env["no_proxy"] = NO_PROXY
+    for name in CA_VARIABLES:
+        env[name] = AGENT_CA
+    return env
+
+
+def _agent(
+    config: CageConfig, topology: Topology, images: Images, paths: HostPaths, wanted_by: str
+) -> UnitFile:
+    ctr = config.container
+    unit = UnitFile()
+    sidecars = (service_name(topology, "dns"), service_name(topology, "proxy"))
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: the agent")
+    unit.extend("Unit", "Requires", sidecars)
+    unit.extend("Unit", "After", sidecars)
+    unit.add("Container", "Image", images.agent)
+    unit.add("Container", "Pull", "never")
+    unit.add("Container", "ContainerName", topology.container("agent"))
+    _labels(unit, topology, "agent")
+    unit.add("Container", "Network", f"{topology.internal_network}.network")
+    unit.add("Container", "DNS", topology.dns_ip)
+    env = agent_environment(config, topology)
+    unit.add("Container", "Environment", tuple(f"{k}={v}" for k, v in env.items()))
+    unit.add("Container", "Volume", f"{paths.ca_public_cert}:{AGENT_CA}:ro")
+    for mount in ctr.bind_mounts:
+        spec = f"{mount.host}:{mount.container}"
+        unit.add("Container", "Volume", f"{spec}:{mount.options}" if mount.options else spec)
+    for name, spec in ctr.named_volumes.items():
+        unit.add("Container", "Volume", f"{topology.prefix}-{name}.volume:{spec}")
+    unit.extend("Container", "Tmpfs", ctr.tmpfs)
+    unit.extend("Container", "PublishPort", ctr.ports)
+    unit.add("Container", "ReadOnly", ctr.read_only)
+    drop = ["ALL"] if ctr.drop_capabilities == "ALL" else list(ctr.drop_capabilities)
+    unit.extend("Container", "DropCapability", drop)
+    unit.extend("Container", "AddCapability", ctr.add_capabilities)
+    unit.add("Container", "NoNewPrivileges", ctr.no_new_privileges)
+    if ctr.user:
+        uid, _, gid = ctr.user.partition(":")
+        unit.add("Container", "User", uid)
+        if gid:
+            unit.add("Container", "Group", gid)
+    unit.add("Container", "SecurityLabelDisable", ctr.security_label_disable)
+    unit.add("Container", "PidsLimit", 1024)
+    args = []
+    if ctr.memory:
+        args.append(f"--memory={ctr.memory}")
+    if ctr.cpus:
+        args.append(f"--cpus={ctr.cpus:g}")
+    if args:
+        unit.add("Container", "PodmanArgs", tuple(args))
+    unit.extend(
+        "Container", "Secret", [f"{name},type=env,target={name}" for name in ctr.podman_secrets]
+    )
+    if ctr.command:
+        unit.add("Container", "Exec", tuple(ctr.command))
+    unit.add("Service", "Restart", ctr.restart)
+    unit.add("Service", "RestartSec", ctr.restart_sec)
+    unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)
+    unit.add("Service", "TimeoutStopSec", ctr.timeout_stop_sec)
+    unit.add("Install", "WantedBy", wanted_by)
+    return unit
+
+
+def secret_id(cage: str, name: str) -> str:
+    """The Podman secret holding a cage's secret `name`."""
+    return f"agentcage-{cage}-{name}"

@@ -1,0 +1,123 @@
+"""Where a cage's parts sit on the network: names, subnets and fixed addresses.
+
+Each cage gets two /24s from a pool: an internal network (no gateway, no Podman DNS) that
+holds the agent and one leg of each sidecar, and an external network that gives only the
+sidecars a way out. The allocation is stored in the cage's state directory, so several
+cages coexist and an update keeps its addresses.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from agentcage.cage.state import StateStore
+from agentcage.errors import StateError
+
+TOPOLOGY_FILE = "topology.json"
+DEFAULT_POOL = ipaddress.IPv4Network("10.213.0.0/16")
+PROXY_PORT = 8080
+DNS_PORT = 53
+# Host part of each sidecar on both networks; .1 is left to Podman's gateway bookkeeping.
+_DNS_HOST = 2
+_PROXY_HOST = 3
+
+
+@dataclass(frozen=True)
+class Topology:
+    cage: str
+    index: int
+    internal_subnet: str
+    external_subnet: str
+
+    @property
+    def prefix(self) -> str:
+        return f"agentcage-{self.cage}"
+
+    @property
+    def internal_network(self) -> str:
+        return f"{self.prefix}-int"
+
+    @property
+    def external_network(self) -> str:
+        return f"{self.prefix}-ext"
+
+    def container(self, role: str) -> str:
+        return f"{self.prefix}-{role}"
+
+    def _host(self, subnet: str, host: int) -> str:
+        return str(ipaddress.IPv4Network(subnet)[host])
+
+    @property
+    def dns_ip(self) -> str:
+        return self._host(self.internal_subnet, _DNS_HOST)
+
+    @property
+    def proxy_ip(self) -> str:
+        return self._host(self.internal_subnet, _PROXY_HOST)
+
+    @property
+    def dns_external_ip(self) -> str:
+        return self._host(self.external_subnet, _DNS_HOST)
+
+    @property
+    def proxy_external_ip(self) -> str:
+        return self._host(self.external_subnet, _PROXY_HOST)
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://{self.proxy_ip}:{PROXY_PORT}"
+
+
+def subnets_for(index: int, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> tuple[str, str]:
+    slots = list(pool.subnets(new_prefix=24))
+    if not 0 <= 2 * index + 1 < len(slots):
+        raise StateError(
+            f"no free subnets left in {pool} for another cage",
+            hint="destroy cages you no longer need (`agentcage cage list`)",
+        )
+    return str(slots[2 * index]), str(slots[2 * index + 1])
+
+
+@contextmanager
+def _allocation_lock(store: StateStore) -> Iterator[None]:
+    store.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(store.root / ".allocation.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load(store: StateStore, cage: str) -> Topology | None:
+    data = store.read_json(cage, TOPOLOGY_FILE)
+    if data is None:
+        return None
+    try:
+        return Topology(**data)
+    except TypeError as exc:
+        raise StateError(f"{cage}/{TOPOLOGY_FILE}: damaged state ({exc})") from exc
+
+
+def allocate(store: StateStore, cage: str, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> Topology:
+    """The cage's topology, allocating the lowest free pair of subnets the first time."""
+    with _allocation_lock(store):
+        existing = load(store, cage)
+        if existing is not None:
+            return existing
+        taken = set()
+        if store.deployments.is_dir():
+            for path in store.deployments.iterdir():
+                other = load(store, path.name) if (path / TOPOLOGY_FILE).is_file() else None
+                if other is not None:
+                    taken.add(other.index)
+        index = next(i for i in range(len(taken) + 1) if i not in taken)
+        internal, external = subnets_for(index, pool)
+        topology = Topology(cage, index, internal, external)
+        store.write(cage, TOPOLOGY_FILE, json.dumps(asdict(topology), indent=2) + "\n")
+        return topology
