@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """Ordered by severity: the worst verdict of a chain wins."""
 
     ALLOW = "allow"

@@ -1,0 +1,128 @@
+"""The facade the proxy calls: build the chain from config, then check, inject and scrub.
+
+Chain order for a request (the first block stops it):
+rate limit, domain, body decoding, secret injection rules, secrets scanner,
+body size, entropy, content type, custom inspectors.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from agentcage.config.schema import CageConfig
+from agentcage.errors import PolicyError
+from agentcage.policy.chain import Chain
+from agentcage.policy.decoding import DEFAULT_LIMIT
+from agentcage.policy.hosts import BadHost
+from agentcage.policy.injection import InjectionCheck, Injector, SecretRule
+from agentcage.policy.inspectors.body_size import BodySizeInspector
+from agentcage.policy.inspectors.content_type import ContentTypeInspector
+from agentcage.policy.inspectors.decoding import DecodingInspector
+from agentcage.policy.inspectors.domain import DomainInspector
+from agentcage.policy.inspectors.entropy import EntropyInspector
+from agentcage.policy.inspectors.rate_limit import RateLimitInspector
+from agentcage.policy.interface import Inspector
+from agentcage.policy.payload import Payloads
+from agentcage.policy.plugins import load_inspector
+from agentcage.policy.scrub import Scrubber
+from agentcage.policy.secrets.scanner import SecretScanner
+from agentcage.policy.types import Decision, Frame, Request
+
+
+class Policy:
+    """One cage's policy. Build it with `from_config`; it never raises while inspecting."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        domains: DomainInspector,
+        injector: Injector,
+        scrubber: Scrubber,
+    ) -> None:
+        self.chain = chain
+        self._domains = domains
+        self._injector = injector
+        self._scrubber = scrubber
+
+    @classmethod
+    def from_config(
+        cls,
+        config: CageConfig,
+        secrets: Mapping[str, str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        environ: Mapping[str, str] | None = None,
+        base_dir: Path | None = None,
+    ) -> Policy:
+        """Raise `PolicyError` (with a hint) if the config cannot make a working chain.
+
+        `secrets`: env name -> real value for each `secret_injection` rule; a missing
+        one blocks its placeholder. `environ` supplies `secrets.extra_patterns[].env`
+        values (default: this process's environment). `base_dir` anchors relative
+        plugin paths (default: the working directory).
+        """
+        limit = 4 * config.max_request_body if config.max_request_body else DEFAULT_LIMIT
+        payloads = Payloads(limit)
+        rules = [SecretRule.from_config(rule, secrets) for rule in config.secret_injection]
+        domains = DomainInspector(config.domains.mode, config.domains.entries)
+        inspectors: list[Inspector] = []
+        if config.rate_limit is not False and config.rate_limit.enabled:
+            rate = config.rate_limit
+            inspectors.append(RateLimitInspector(rate.requests_per_second, rate.burst, clock))
+        inspectors += [domains, DecodingInspector(payloads), InjectionCheck(rules, payloads)]
+        if config.secrets.enabled:
+            env = os.environ if environ is None else environ
+            inspectors.append(SecretScanner.from_config(config.secrets, env, payloads))
+        if config.max_request_body:
+            inspectors.append(BodySizeInspector(config.max_request_body))
+        if config.entropy is not False:
+            inspectors.append(EntropyInspector(config.entropy, payloads))
+        if config.content_type is not False:
+            inspectors.append(ContentTypeInspector(config.content_type, payloads))
+        inspectors += [load_inspector(spec, base_dir) for spec in config.custom_inspectors]
+        pairs = [(rule.value, rule.placeholder) for rule in rules if rule.value is not None]
+        return cls(Chain(inspectors), domains, Injector(rules, limit), Scrubber(pairs))
+
+    def check_request(self, request: Request) -> Decision:
+        """Run the chain on the request as the agent sent it (placeholders, not values)."""
+        return self.chain.check_request(request)
+
+    def inject(self, request: Request) -> Request:
+        """Swap placeholders for real values (call only after an allow/flag decision)."""
+        return self._injector.inject(request)
+
+    def check_frame(self, frame: Frame) -> Decision:
+        return self.chain.check_frame(frame)
+
+    def inject_frame(self, frame: Frame) -> Frame:
+        return self._injector.inject_frame(frame)
+
+    def scrub(self, data: bytes) -> bytes:
+        """Replace real secret values (raw, URL-encoded, base64, JSON-escaped) by placeholders."""
+        return self._scrubber.scrub(data)
+
+    def scrub_text(self, text: str) -> str:
+        return self._scrubber.scrub_text(text)
+
+    def add_domain(self, entry: str) -> None:
+        """Add a domain, IP or CIDR to the configured list (allowlist or blocklist)."""
+        try:
+            self._domains.hosts.add(entry)
+        except BadHost as exc:
+            raise PolicyError(
+                f"cannot add {entry!r}: {exc}",
+                hint="give a domain like api.example.com, an IP address or a CIDR block",
+            ) from exc
+
+    def remove_domain(self, entry: str) -> None:
+        """Remove an entry from the list; removing one that is not there does nothing."""
+        try:
+            self._domains.hosts.remove(entry)
+        except BadHost as exc:
+            raise PolicyError(
+                f"cannot remove {entry!r}: {exc}",
+                hint="give the entry as it appears in the domain list",
+            ) from exc

@@ -1,0 +1,151 @@
+"""Secret injection: placeholders in, real values out, and back again in responses.
+
+The agent holds only placeholders such as `{{ANTHROPIC_API_KEY}}`. A placeholder
+bound for a host outside its rule's `inject_to` is blocked (the agent is trying to
+send a credential somewhere it does not belong); toward an allowed host, `inject`
+swaps in the real value. `Scrubber` does the reverse on everything coming back, so
+the agent never learns a real value even if a server echoes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from agentcage.config.inspection import SecretInjection
+from agentcage.policy.decoding import decode_body, encode_body, percent_decode_repeated
+from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
+from agentcage.policy.interface import block
+from agentcage.policy.payload import Payloads
+from agentcage.policy.types import Finding, Frame, Headers, Request
+
+NAME = "secret-injection"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRule:
+    env: str
+    placeholder: str
+    inject_to: tuple[str, ...]
+    value: str | None  # None: the secret is not set in the proxy's environment
+
+    @classmethod
+    def from_config(cls, rule: SecretInjection, secrets: Mapping[str, str]) -> SecretRule:
+        value = secrets.get(rule.env) or None
+        return cls(rule.env, rule.token, tuple(rule.inject_to), value)
+
+    def allows(self, host: str) -> bool:
+        try:
+            name = canonical_host(host)
+        except BadHost:
+            return False
+        return not name.is_ip and any(domain_matches(name.name, d) for d in self.inject_to)
+
+
+class InjectionCheck:
+    """The inspector: a placeholder may go only to its rule's hosts, and only if set."""
+
+    name = NAME
+
+    def __init__(self, rules: Sequence[SecretRule], payloads: Payloads) -> None:
+        self.rules = list(rules)
+        self._payloads = payloads
+        self._tokens = [(rule, rule.placeholder.encode()) for rule in self.rules]
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        if not self._tokens:
+            return None
+        places = {
+            "url": percent_decode_repeated(request.path),
+            "headers": "\n".join(v for _, v in request.headers).encode("utf-8", "replace"),
+            "body": self._payloads.of(request).data,
+        }
+        return self._check(request.host, places)
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        if not self._tokens or not frame.from_client:
+            return None
+        return self._check(frame.host, {"websocket message": frame.payload})
+
+    def _check(self, host: str, places: Mapping[str, bytes]) -> Finding | None:
+        for rule, token in self._tokens:
+            where = next((place for place, data in places.items() if token in data), None)
+            if where is None:
+                continue
+            if not rule.allows(host):
+                return block(
+                    NAME,
+                    f"placeholder for {rule.env} in {where} is bound for {host}, but it may "
+                    f"only go to {', '.join(rule.inject_to)}",
+                    rule.env,
+                    severity="critical",
+                )
+            if rule.value is None:
+                return block(NAME, f"secret {rule.env} is not set", rule.env)
+        return None
+
+
+class Injector:
+    """Swaps placeholders for real values, only toward each rule's hosts."""
+
+    def __init__(self, rules: Sequence[SecretRule], decode_limit: int) -> None:
+        self.rules = [rule for rule in rules if rule.value is not None]
+        self._limit = decode_limit
+
+    def inject(self, request: Request) -> Request:
+        rules = [rule for rule in self.rules if rule.allows(request.host)]
+        if not rules:
+            return request
+        path = request.path
+        for rule in rules:
+            assert rule.value is not None
+            path = path.replace(rule.placeholder, quote(rule.value, safe=""))
+            path = path.replace(quote(rule.placeholder, safe=""), quote(rule.value, safe=""))
+        headers = [(key, _replace_text(value, rules)) for key, value in request.headers.items]
+        body = self._inject_body(request, rules)
+        if body is not request.body:
+            headers = [
+                (key, str(len(body)) if key.lower() == "content-length" else value)
+                for key, value in headers
+            ]
+        return dataclasses.replace(request, path=path, headers=Headers(tuple(headers)), body=body)
+
+    def inject_frame(self, frame: Frame) -> Frame:
+        if not frame.from_client:
+            return frame
+        rules = [rule for rule in self.rules if rule.allows(frame.host)]
+        payload = _replace_bytes(frame.payload, rules)
+        return frame if payload is frame.payload else dataclasses.replace(frame, payload=payload)
+
+    def _inject_body(self, request: Request, rules: Sequence[SecretRule]) -> bytes:
+        body = request.body
+        if not body:
+            return body
+        coding = ", ".join(request.headers.get_all("content-encoding"))
+        if not request.content_encoding:
+            return _replace_bytes(body, rules)
+        # A compressed body hides its placeholders; edit the decoded form and re-wrap it.
+        decoded = decode_body(body, coding, self._limit)
+        replaced = _replace_bytes(decoded, rules)
+        if replaced is decoded:
+            return body
+        return encode_body(replaced, coding)
+
+
+def _replace_text(text: str, rules: Sequence[SecretRule]) -> str:
+    for rule in rules:
+        if rule.placeholder in text:
+            assert rule.value is not None
+            text = text.replace(rule.placeholder, rule.value)
+    return text
+
+
+def _replace_bytes(data: bytes, rules: Sequence[SecretRule]) -> bytes:
+    for rule in rules:
+        token = rule.placeholder.encode()
+        if token in data:
+            assert rule.value is not None
+            data = data.replace(token, rule.value.encode())
+    return data

@@ -1,0 +1,1 @@
+"""The built-in inspectors, one module each, in the order the chain runs them."""

@@ -1,0 +1,131 @@
+"""Bodies that are not what they claim: binary sent as text, and long base64 blobs.
+
+Base64 blobs that decode to a known media format (PNG, JPEG, GIF, WebP, PDF, audio)
+are not reported: LLM requests carry screenshots and documents this way all day,
+and blocking them would break the agent. They are still subject to the body-size
+and secret checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from agentcage.config.inspection import ContentTypeConfig
+from agentcage.policy.payload import Payloads
+from agentcage.policy.types import Finding, Frame, Request, Verdict
+
+NAME = "content-type"
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "application/xml",
+    "application/javascript",
+    "application/x-ndjson",
+    "application/graphql",
+)
+_TEXT_SUFFIXES = ("+json", "+xml")
+_MIN_MEASURED = 256  # shorter bodies cannot reach a meaningful entropy
+_MEDIA_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF87a",
+    b"GIF89a",
+    b"%PDF-",
+    b"ID3",  # MP3
+    b"OggS",
+    b"fLaC",
+    b"BM",  # BMP
+)
+
+
+def is_textual(content_type: str) -> bool:
+    return content_type.startswith(_TEXT_TYPES) or content_type.endswith(_TEXT_SUFFIXES)
+
+
+def is_media(head: bytes) -> bool:
+    if head.startswith(_MEDIA_MAGIC):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE"):
+        return True
+    return head[4:8] == b"ftyp"  # MP4, HEIC, M4A
+
+
+class ContentTypeInspector:
+    name = NAME
+
+    def __init__(self, config: ContentTypeConfig, payloads: Payloads) -> None:
+        self.config = config
+        self.verdict = Verdict(config.action)
+        self._payloads = payloads
+        # Starts only where a run starts (the lookbehind), so the scan stays linear.
+        self._base64 = re.compile(
+            rb"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{%d,}" % config.base64_min_len
+        )
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        if not is_textual(request.content_type):
+            return None
+        data = self._payloads.of(request).data
+        if not data:
+            return None
+        if b"\x00" in data or not _is_utf8(data):
+            return self._finding(
+                f"body declared {request.content_type} is binary", "binary-as-text"
+            )
+        payload = self._payloads.of(request)
+        if len(data) >= _MIN_MEASURED and payload.entropy > self.config.entropy_ceiling:
+            return self._finding(
+                f"body declared {request.content_type} has entropy {payload.entropy:.2f} "
+                f"bits/byte, above {self.config.entropy_ceiling:g}",
+                "text-entropy",
+            )
+        return self._check_base64(data, "body")
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        if not frame.from_client or not frame.is_text:
+            return None
+        return self._check_base64(frame.payload, "websocket message")
+
+    def _check_base64(self, data: bytes, where: str) -> Finding | None:
+        if not self.config.detect_base64 or len(data) < self.config.base64_min_len:
+            return None
+        for match in self._base64.finditer(data):
+            run = match.group()
+            if _looks_like_base64(run) and not is_media(_head(run)):
+                return self._finding(
+                    f"base64 blob of {len(run)} characters in {where}", "base64-blob"
+                )
+        return None
+
+    def _finding(self, reason: str, rule: str) -> Finding:
+        return Finding(NAME, self.verdict, reason, (rule,))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _looks_like_base64(run: bytes) -> bool:
+    # Both letter cases and digits: rules out long words, hex digests and "-----" rulers.
+    return (
+        re.search(rb"[a-z]", run) is not None
+        and re.search(rb"[A-Z]", run) is not None
+        and re.search(rb"[0-9]", run) is not None
+    )
+
+
+def _head(run: bytes) -> bytes:
+    chunk = run[:24]
+    try:
+        if b"-" in chunk or b"_" in chunk:
+            return base64.urlsafe_b64decode(chunk)
+        return base64.b64decode(chunk)
+    except (binascii.Error, ValueError):
+        return b""

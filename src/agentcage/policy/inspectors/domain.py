@@ -1,0 +1,52 @@
+"""Domain allowlist / blocklist, with hosts reduced to one canonical spelling first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from agentcage.policy.hosts import BadHost, Host, HostSet, canonical_host
+from agentcage.policy.interface import block
+from agentcage.policy.types import Finding, Frame, Request
+
+NAME = "domain"
+
+
+class DomainInspector:
+    name = NAME
+
+    def __init__(self, mode: Literal["allowlist", "blocklist"], entries: Iterable[str]) -> None:
+        self.mode = mode
+        self.hosts = HostSet(entries)
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        return self.check(request.host)
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        # Re-checked per message so a domain removed at run time also cuts open sockets.
+        return self.check(frame.host)
+
+    def check(self, raw_host: str) -> Finding | None:
+        try:
+            host = canonical_host(raw_host)
+        except BadHost as exc:
+            return block(NAME, f"invalid host: {exc}", "invalid-host")
+        if host.is_ip:
+            return self._check_address(host)
+        listed = host in self.hosts
+        if self.mode == "allowlist" and not listed:
+            return block(NAME, f"{host.name} is not in the domain allowlist", "not-allowlisted")
+        if self.mode == "blocklist" and listed:
+            return block(NAME, f"{host.name} is in the domain blocklist", "blocklisted")
+        return None
+
+    def _check_address(self, host: Host) -> Finding | None:
+        # Raw addresses bypass DNS, the sidecar's log and every name rule: refuse them
+        # unless the user listed an IP or CIDR covering this one (allowlist mode only).
+        if self.mode == "allowlist" and host in self.hosts:
+            return None
+        return block(
+            NAME,
+            f"{host.name} is an IP address; add it (or its CIDR) to the allowlist to permit it",
+            "ip-literal",
+        )

@@ -1,0 +1,186 @@
+"""The leak inspector: protected values in any spelling, layer or piece, anywhere.
+
+One `LeakDetector` answers for requests, WebSocket frames and DNS names. For each
+it builds the regions an agent controls (host, path, headers, body or payload),
+peels encodings off with the `Unwrapper`, and looks for every spelling of every
+protected value in one automaton pass. Separately, short pieces go to the
+`SplitDetector`, which remembers per destination what was already sent. A value
+sent to a host it is allowed to reach (a placeholder or real key to its own
+provider) is not a leak; a canary is a leak everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from agentcage.policy.leaks.catalog import Protected
+from agentcage.policy.leaks.encodings import canonical
+from agentcage.policy.leaks.matcher import Match, SecretMatcher
+from agentcage.policy.leaks.split import SplitDetector, WindowLimits
+from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View
+from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict
+
+NAME = "leaks"
+_SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
+_TOKEN_SPLIT = re.compile(rb"[&=;,:\"'{}\[\]\s<>()]+")
+_SMALL_BODY = 4096
+_HEX_PIECE = re.compile(rb"(?:[0-9A-Fa-f]{2}){4,}")
+_B64_PIECE = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
+_B32_PIECE = re.compile(rb"[A-Za-z2-7]{8,}={0,6}")
+
+
+@dataclass(frozen=True, slots=True)
+class LeakSettings:
+    min_length: int = 8
+    unwrap: Limits = field(default_factory=Limits)
+    window: WindowLimits = field(default_factory=WindowLimits)
+
+
+class LeakDetector:
+    """Stateful only in the split window; everything else is built once."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        secrets: Sequence[Protected],
+        settings: LeakSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or LeakSettings()
+        self.secrets = tuple(secrets)
+        self.matcher = SecretMatcher(self.secrets, self.settings.min_length)
+        self.unwrapper = Unwrapper(self.settings.unwrap)
+        # Placeholders are not worth assembling from pieces: only values are.
+        valuable = [s for s in self.matcher.secrets if s.role != "placeholder"]
+        self.split = SplitDetector(valuable, self.settings.window)
+        self._clock = clock
+
+    def views(self, data: bytes, content_encoding: str = "") -> list[View]:
+        """Decoded views of `data`, for any scanner that wants to look beneath encodings."""
+        return self.unwrapper.views(data, content_encoding)
+
+    def check_request(self, request: Request) -> list[Finding]:
+        head = b"\0".join(
+            [
+                request.host.encode("utf-8", "replace"),
+                request.path.encode("utf-8", "surrogateescape"),
+                *(value.encode("utf-8", "surrogateescape") for _name, value in request.headers),
+            ]
+        )
+        views = self.unwrapper.views(head)
+        views += self.unwrapper.views(request.body, request.content_encoding)
+        matches = self._scan(views)
+        pieces = list(_with_decoded(_request_pieces(request)))
+        matches += self.split.observe(site(request.host), pieces, self._clock())
+        return self._findings(matches, request.host)
+
+    def check_frame(self, frame: Frame) -> list[Finding]:
+        if not frame.from_client:
+            return []
+        matches = self._scan(self.unwrapper.views(frame.payload))
+        pieces = list(_with_decoded(_body_pieces(frame.payload)))
+        matches += self.split.observe(site(frame.host), pieces, self._clock())
+        return self._findings(matches, frame.host)
+
+    def check_dns(self, qname: str) -> list[Finding]:
+        """A DNS question from the agent: its labels are data the resolver chain sees."""
+        name = qname.lower().rstrip(".")
+        raw = name.encode("ascii", "replace")
+        matches = self._scan(self.unwrapper.views(canonical(raw)))
+        labels = raw.split(b".")
+        zone = site(name)
+        pieces = list(_with_decoded(labels[: -len(zone.split("."))] if len(labels) > 2 else []))
+        matches += self.split.observe("dns:" + zone, pieces, self._clock())
+        return self._findings(matches, name)
+
+    def _scan(self, views: Iterable[View]) -> list[Match]:
+        haystack = b"\0".join(canonical(view.data) for view in views)
+        return self.matcher.scan_canonical(haystack)
+
+    def _findings(self, matches: list[Match], host: str) -> list[Finding]:
+        leaked: dict[str, Match] = {}
+        for match in matches:
+            if not match.secret.allowed_to(host):
+                leaked.setdefault(match.secret.rule, match)
+        if not leaked:
+            return []
+        severity = max((m.secret.severity for m in leaked.values()), key=_SEVERITY_RANK.__getitem__)
+        described = ", ".join(
+            f"{m.secret.role} {m.secret.name} ({m.technique})" for m in leaked.values()
+        )
+        return [
+            Finding(
+                inspector=NAME,
+                verdict=Verdict.BLOCK,
+                reason=f"{described} sent to {host}",
+                rules=tuple(sorted(leaked)),
+                severity=severity,
+            )
+        ]
+
+
+def site(host: str) -> str:
+    """The destination a split window is kept for: the last two labels of a name."""
+    host = host.lower().rstrip(".")
+    if host.replace(".", "").isdigit() or ":" in host:
+        return host  # IP literal
+    return ".".join(host.split(".")[-2:])
+
+
+def _request_pieces(request: Request) -> Iterator[bytes]:
+    labels = request.host.lower().split(".")
+    for label in labels[:-2]:
+        yield label.encode("ascii", "replace")
+    path, _, query = request.path.partition("?")
+    for segment in path.split("/"):
+        if segment:
+            yield urllib.parse.unquote_to_bytes(segment)
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        yield from _token_pieces(key.encode("utf-8", "surrogateescape"))
+        yield from _token_pieces(value.encode("utf-8", "surrogateescape"))
+    for name, value in request.headers:
+        if name.lower() == "cookie":
+            for pair in value.split(";"):
+                yield from _token_pieces(pair.partition("=")[2].strip().encode())
+        elif len(value) <= 256:
+            yield value.encode("utf-8", "surrogateescape")
+    yield from _body_pieces(request.body)
+
+
+def _body_pieces(body: bytes) -> Iterator[bytes]:
+    if not body or len(body) > _SMALL_BODY:
+        return
+    yield body
+    yield from _token_pieces(body)
+
+
+def _token_pieces(data: bytes) -> Iterator[bytes]:
+    yield data
+    for token in _TOKEN_SPLIT.split(data):
+        if token and token != data:
+            yield token
+
+
+def _with_decoded(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Each piece, and its decoding when the whole piece is hex, base64 or base32."""
+    for piece in pieces:
+        yield piece
+        if _HEX_PIECE.fullmatch(piece):
+            yield bytes.fromhex(piece.decode())
+        if _B64_PIECE.fullmatch(piece):
+            body = piece.rstrip(b"=").replace(b"-", b"+").replace(b"_", b"/")
+            if len(body) % 4 != 1:
+                yield base64.b64decode(body + b"=" * (-len(body) % 4))
+        if _B32_PIECE.fullmatch(piece):
+            body = piece.rstrip(b"=").upper()
+            if len(body) % 8 in (0, 2, 4, 5, 7):
+                with contextlib.suppress(binascii.Error):
+                    yield base64.b32decode(body + b"=" * (-len(body) % 8))

@@ -1,0 +1,52 @@
+"""Find any protected value, in any of its spellings, in one pass over a haystack."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentcage.policy.leaks.automaton import Automaton
+from agentcage.policy.leaks.catalog import Protected, long_enough
+from agentcage.policy.leaks.encodings import canonical
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    secret: Protected
+    technique: str  # which spelling matched, e.g. "base64url@2"
+
+
+class SecretMatcher:
+    """All canonical variants of all protected values in one automaton.
+
+    Values whose canonical form is shorter than `min_length` are left out (and
+    listed in `skipped`) because they would match ordinary text.
+    """
+
+    def __init__(self, secrets: Sequence[Protected], min_length: int = 8) -> None:
+        self.secrets = tuple(s for s in secrets if long_enough(s.value, min_length))
+        self.skipped = tuple(s.name for s in secrets if not long_enough(s.value, min_length))
+        patterns: list[tuple[bytes, tuple[int, str]]] = []
+        for index, secret in enumerate(self.secrets):
+            for variant in secret.variants():
+                key = canonical(variant.text)
+                if len(key) >= min_length:
+                    patterns.append((key, (index, variant.technique)))
+        self._automaton = Automaton(patterns)
+
+    def __len__(self) -> int:
+        return len(self._automaton)
+
+    def scan(self, data: bytes, limit: int = 32) -> list[Match]:
+        """Distinct (secret, technique) pairs found in `data`, at most `limit`."""
+        return self.scan_canonical(canonical(data), limit)
+
+    def scan_canonical(self, canon: bytes, limit: int = 32) -> list[Match]:
+        seen: dict[tuple[int, str], Match] = {}
+        for _start, _end, labels in self._automaton.search(canon):
+            for index, technique in labels:
+                if (index, technique) not in seen:
+                    seen[(index, technique)] = Match(self.secrets[index], technique)
+            if len(seen) >= limit:
+                break
+        return list(seen.values())

@@ -1,0 +1,142 @@
+"""Split detection: a protected value sent to one destination a piece at a time.
+
+Each request, frame or DNS name yields short *pieces* (query values, path
+segments, host labels, small bodies). A piece that is a substring of the
+canonical spelling of a protected value (raw, reversed, hex, base64 ...) marks
+that stretch of the spelling as sent. Per destination we keep a bounded window
+(piece count and age limits, and a cap on destinations tracked); once the
+pieces in the window cover `coverage` of one spelling, the value has left in
+pieces and the request completing it is blocked.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from agentcage.policy.leaks.catalog import Protected, long_enough
+from agentcage.policy.leaks.encodings import canonical
+from agentcage.policy.leaks.matcher import Match
+
+# A piece found in more places than this is too generic to say which part was sent.
+_MAX_OCCURRENCES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class WindowLimits:
+    max_pieces: int = 256  # per destination
+    max_age: float = 600.0  # seconds a piece stays in the window
+    max_destinations: int = 1024
+    min_piece: int = 6  # shorter pieces (canonical) are ignored
+    coverage: float = 0.8  # fraction of a spelling that must be covered
+    max_pieces_per_message: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Spelling:
+    secret: Protected
+    technique: str
+    start: int  # offset in the joined blob
+    length: int
+
+
+@dataclass(slots=True)
+class _Seen:
+    when: float
+    spelling: int
+    start: int  # within the spelling
+    end: int
+
+
+class SplitDetector:
+    """Bounded per-destination memory of which parts of which secrets were sent."""
+
+    def __init__(self, secrets: Sequence[Protected], limits: WindowLimits | None = None) -> None:
+        self.limits = limits or WindowLimits()
+        spellings: list[_Spelling] = []
+        chunks: list[bytes] = []
+        offset = 0
+        for secret in secrets:
+            if not long_enough(secret.value, self.limits.min_piece * 2):
+                continue
+            keys: set[bytes] = set()
+            for variant in secret.variants():
+                key = canonical(variant.text)
+                if key in keys or len(key) < self.limits.min_piece * 2:
+                    continue
+                keys.add(key)
+                spellings.append(_Spelling(secret, variant.technique, offset, len(key)))
+                chunks.append(key)
+                offset += len(key) + 1
+        # NUL never occurs in a canonical spelling, so no piece spans two of them.
+        self._blob = b"\0".join(chunks)
+        self._starts = [s.start for s in spellings]
+        self._spellings = spellings
+        self._windows: OrderedDict[str, deque[_Seen]] = OrderedDict()
+
+    def observe(self, destination: str, pieces: Iterable[bytes], now: float) -> list[Match]:
+        """Record `pieces` sent to `destination`; return secrets now fully covered."""
+        if not self._spellings:
+            return []
+        hits = self._locate(pieces)
+        if not hits:
+            return []
+        window = self._window(destination, now)
+        touched: set[int] = set()
+        for index, start, end in hits:
+            window.append(_Seen(now, index, start, end))
+            touched.add(index)
+        while len(window) > self.limits.max_pieces:
+            window.popleft()
+        found: dict[str, Match] = {}
+        for index in touched:
+            spelling = self._spellings[index]
+            if self._covered(window, index) >= self.limits.coverage * spelling.length:
+                found.setdefault(
+                    spelling.secret.name, Match(spelling.secret, "split:" + spelling.technique)
+                )
+        return list(found.values())
+
+    def _locate(self, pieces: Iterable[bytes]) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []
+        for count, piece in enumerate(pieces):
+            if count >= self.limits.max_pieces_per_message:
+                break
+            key = canonical(piece)
+            if len(key) < self.limits.min_piece or b"\0" in key:
+                continue
+            at, occurrences = self._blob.find(key), 0
+            while at != -1 and occurrences < _MAX_OCCURRENCES:
+                occurrences += 1
+                index = bisect.bisect_right(self._starts, at) - 1
+                spelling = self._spellings[index]
+                start = at - spelling.start
+                out.append((index, start, start + len(key)))
+                at = self._blob.find(key, at + 1)
+        return out
+
+    def _window(self, destination: str, now: float) -> deque[_Seen]:
+        window = self._windows.get(destination)
+        if window is None:
+            window = deque()
+            self._windows[destination] = window
+            while len(self._windows) > self.limits.max_destinations:
+                self._windows.popitem(last=False)
+        else:
+            self._windows.move_to_end(destination)
+        horizon = now - self.limits.max_age
+        while window and window[0].when < horizon:
+            window.popleft()
+        return window
+
+    @staticmethod
+    def _covered(window: Iterable[_Seen], spelling: int) -> int:
+        spans = sorted((s.start, s.end) for s in window if s.spelling == spelling)
+        total, reach = 0, 0
+        for start, end in spans:
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total

@@ -1,0 +1,1 @@
+"""Credential formats and the scanner that looks for them in requests and frames."""

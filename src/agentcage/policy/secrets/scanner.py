@@ -1,0 +1,131 @@
+"""The secrets inspector: known credential formats must not leave except to their provider."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+from agentcage.config.inspection import SecretsConfig
+from agentcage.errors import PolicyError
+from agentcage.policy.decoding import percent_decode_repeated
+from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
+from agentcage.policy.payload import Payloads
+from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS, SecretPattern
+from agentcage.policy.types import Finding, Frame, Request, Verdict
+
+NAME = "secrets"
+_FORM = "application/x-www-form-urlencoded"
+
+
+class SecretScanner:
+    name = NAME
+
+    def __init__(self, patterns: Sequence[SecretPattern], payloads: Payloads) -> None:
+        self.patterns = list(patterns)
+        self._payloads = payloads
+
+    @classmethod
+    def from_config(
+        cls, config: SecretsConfig, environ: Mapping[str, str], payloads: Payloads
+    ) -> SecretScanner:
+        return cls(build_patterns(config, environ), payloads)
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        return self._scan(request.host, self._request_places(request))
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        if not frame.from_client:
+            return None
+        return self._scan(frame.host, iter([("websocket message", frame.payload)]))
+
+    def _request_places(self, request: Request) -> Iterator[tuple[str, bytes]]:
+        url = request.path.encode("utf-8", "surrogateescape")
+        yield "url", url
+        if b"%" in url:
+            yield "url", percent_decode_repeated(url)
+        for key, value in request.headers:
+            yield f"header {key.lower()}", value.encode("utf-8", "surrogateescape")
+        body = self._payloads.of(request).data
+        yield "body", body
+        if request.content_type == _FORM and b"%" in body:
+            yield "body", percent_decode_repeated(body)
+
+    def _scan(self, host: str, places: Iterator[tuple[str, bytes]]) -> Finding | None:
+        flagged: Finding | None = None
+        for where, data in places:
+            if not data:
+                continue
+            for pattern in self.patterns:
+                if pattern.anchors and not any(a in data for a in pattern.anchors):
+                    continue
+                if pattern.regex.search(data) is None or _allowed(pattern, host):
+                    continue
+                # The reason names the format and the place, never the matched text.
+                reason = f"{pattern.name} in {where} to {host}"
+                if pattern.hosts:
+                    reason += f" (it may only go to {', '.join(pattern.hosts)})"
+                if pattern.verdict is Verdict.BLOCK:
+                    return Finding(NAME, Verdict.BLOCK, reason, (pattern.name,), "critical")
+                flagged = flagged or Finding(NAME, pattern.verdict, reason, (pattern.name,))
+        return flagged
+
+
+def _allowed(pattern: SecretPattern, host: str) -> bool:
+    if not pattern.hosts:
+        return False
+    try:
+        name = canonical_host(host)
+    except BadHost:
+        return False
+    return not name.is_ip and any(domain_matches(name.name, d) for d in pattern.hosts)
+
+
+def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[SecretPattern]:
+    """Built-in and extra patterns, each with the hosts it may go to under this config."""
+    builtin = {p.name: p for p in BUILTIN_PATTERNS}
+    extra = [_extra(spec.name, spec.pattern, spec.env, environ) for spec in config.extra_patterns]
+    names = set(builtin) | {p.name for p in extra}
+    for name in config.allow_to_domains:
+        if name not in names:
+            raise PolicyError(
+                f"secrets.allow_to_domains names {name!r}, which is no secret pattern",
+                hint=f"use one of: {', '.join(sorted(names))}",
+            )
+    patterns: list[SecretPattern] = []
+    for pattern in [*builtin.values(), *extra]:
+        hosts = pattern.hosts if config.builtin_allow_to_domains else ()
+        hosts = tuple(config.allow_to_domains.get(pattern.name, hosts))
+        patterns.append(
+            SecretPattern(
+                pattern.name,
+                pattern.regex,
+                pattern.anchors,
+                hosts,
+                pattern.description,
+                pattern.verdict,
+            )
+        )
+    return patterns
+
+
+def _extra(
+    name: str, regex: str | None, env: str | None, environ: Mapping[str, str]
+) -> SecretPattern:
+    if env is not None:
+        value = environ.get(env)
+        if not value:
+            raise PolicyError(
+                f"secrets.extra_patterns {name!r} matches the value of ${env}, which is not set",
+                hint=f"set {env} in the proxy's environment, or remove the pattern",
+            )
+        literal = value.encode()
+        return SecretPattern(name, re.compile(re.escape(literal)), (literal,), (), f"${env}")
+    assert regex is not None
+    try:
+        compiled = re.compile(regex.encode())
+    except re.error as exc:
+        raise PolicyError(
+            f"secrets.extra_patterns {name!r}: the pattern does not compile ({exc})",
+            hint="fix the regular expression (Python `re` syntax)",
+        ) from exc
+    return SecretPattern(name, compiled, (), (), "extra pattern")
