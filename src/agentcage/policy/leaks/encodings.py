@@ -74,8 +74,11 @@ def _percent(value: bytes) -> list[Variant]:
 def _json_escapes(value: bytes) -> list[Variant]:
     text = value.decode("utf-8", "replace")
     every = "".join(f"\\u{ord(ch):04x}" for ch in text).encode()
+    plain = json.dumps(text)[1:-1]
     return [
-        Variant("json", json.dumps(text)[1:-1].encode()),
+        Variant("json", plain.encode()),
+        # PHP and some Java encoders also escape `/`.
+        Variant("json", plain.replace("/", "\\/").encode()),
         Variant("unicode-escape", every),
         Variant("unicode-escape", every.upper().replace(b"\\U", b"\\u")),
     ]

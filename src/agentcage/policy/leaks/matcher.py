@@ -47,6 +47,6 @@ class SecretMatcher:
             for index, technique in labels:
                 if (index, technique) not in seen:
                     seen[(index, technique)] = Match(self.secrets[index], technique)
-            if len(seen) >= limit:
-                break
+                    if len(seen) >= limit:
+                        return list(seen.values())
         return list(seen.values())

@@ -102,7 +102,7 @@ class Scrubber:
         text = base64.b64encode(fixed)
         if urlsafe:
             text = text.translate(_TO_URL)
-        if not run.endswith(b"="):
+        if len(run) % 4:  # the run was unpadded; keep it so
             text = text.rstrip(b"=")
         return run_start, run_end, text
 

@@ -1,0 +1,103 @@
+"""Every spelling the known-secret matcher promises to recognise, one test each."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import urllib.parse
+from collections.abc import Callable
+
+import pytest
+
+from agentcage.policy.leaks import Protected, SecretMatcher
+
+from .conftest import ANTHROPIC, GITHUB
+
+
+def _every_char(sep: bytes) -> Callable[[bytes], bytes]:
+    return lambda v: sep.join(bytes([c]) for c in v)
+
+
+def _b64_at(offset: int, alphabet: str = "std") -> Callable[[bytes], bytes]:
+    def encode(value: bytes) -> bytes:
+        text = base64.b64encode(b"p" * offset + value + b"!")
+        if alphabet == "url":
+            text = base64.urlsafe_b64encode(b"p" * offset + value + b"!")
+        return b"prefix " + text.rstrip(b"=") + b" suffix"
+
+    return encode
+
+
+def _b32_at(offset: int) -> Callable[[bytes], bytes]:
+    return lambda v: base64.b32encode(b"q" * offset + v).lower().rstrip(b"=")
+
+
+TECHNIQUES: dict[str, Callable[[bytes], bytes]] = {
+    "raw": lambda v: b"token=" + v + b"&x=1",
+    "reversed": lambda v: v[::-1],
+    "lowercase": lambda v: v.lower(),
+    "hex-lower": lambda v: binascii.hexlify(v),
+    "hex-upper": lambda v: binascii.hexlify(v).upper(),
+    "hex-escape": lambda v: b"".join(b"\\x%02x" % c for c in v),
+    "percent-minimal": lambda v: urllib.parse.quote_from_bytes(v, safe="").encode(),
+    "percent-every-char": lambda v: b"".join(b"%%%02X" % c for c in v),
+    "percent-double": lambda v: urllib.parse.quote(
+        urllib.parse.quote_from_bytes(v, safe=""), safe=""
+    ).encode(),
+    "json-string": lambda v: json.dumps({"k": v.decode()}).encode(),
+    "unicode-escape-lower": lambda v: b"".join(b"\\u%04x" % c for c in v),
+    "unicode-escape-upper": lambda v: b"".join(b"\\u%04X" % c for c in v),
+    **{f"base64@{o}": _b64_at(o) for o in range(3)},
+    **{f"base64url@{o}": _b64_at(o, "url") for o in range(3)},
+    "base64-mime-wrapped": lambda v: base64.encodebytes(os.urandom(50) + v),
+    **{f"base32@{o}": _b32_at(o) for o in range(5)},
+    "dash-every-char": _every_char(b"-"),
+    "dot-every-char": _every_char(b"."),
+    "space-every-char": _every_char(b" "),
+    "newline-every-char": _every_char(b"\n"),
+    "comma-quoted-array": lambda v: json.dumps([chr(c) for c in v]).encode(),
+    "dash-every-4": lambda v: b"-".join(v[i : i + 4] for i in range(0, len(v), 4)),
+}
+
+
+@pytest.fixture
+def matcher(protected: list[Protected]) -> SecretMatcher:
+    return SecretMatcher(protected)
+
+
+@pytest.mark.parametrize("technique", sorted(TECHNIQUES))
+@pytest.mark.parametrize("value", [ANTHROPIC, GITHUB], ids=["anthropic", "github"])
+def test_each_spelling_is_found(matcher: SecretMatcher, technique: str, value: bytes) -> None:
+    haystack = b"lorem ipsum " + TECHNIQUES[technique](value) + b" dolor"
+    assert value in {m.secret.value for m in matcher.scan(haystack)}
+
+
+def test_the_matching_spelling_is_named(matcher: SecretMatcher) -> None:
+    found = matcher.scan(binascii.hexlify(GITHUB))
+    assert [(m.secret.name, m.technique) for m in found] == [("GITHUB_TOKEN", "hex")]
+
+
+def test_ordinary_text_and_random_bytes_match_nothing(matcher: SecretMatcher) -> None:
+    text = b"The quick brown fox jumps over the lazy dog. sk-ant-api03 is a prefix. " * 50
+    assert matcher.scan(text) == []
+    for _ in range(50):
+        assert matcher.scan(os.urandom(4096)) == []
+
+
+def test_values_shorter_than_the_minimum_are_not_matched() -> None:
+    short = Protected("PIN", b"1234", "known")
+    matcher = SecretMatcher([short], min_length=8)
+    assert matcher.skipped == ("PIN",)
+    assert matcher.scan(b"pin 1234 and 12345678") == []
+
+
+def test_a_partial_secret_is_not_a_match(matcher: SecretMatcher) -> None:
+    assert matcher.scan(GITHUB[:-3]) == []
+
+
+def test_scan_stops_at_the_limit(protected: list[Protected]) -> None:
+    matcher = SecretMatcher(protected)
+    everything = b" ".join(fn(ANTHROPIC) for fn in TECHNIQUES.values())
+    assert len(matcher.scan(everything, limit=3)) == 3

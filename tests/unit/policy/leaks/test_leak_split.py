@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from agentcage.policy.leaks import Protected, SplitDetector, WindowLimits
+
+from .conftest import ANTHROPIC, GITHUB
+
+
+@pytest.fixture
+def split() -> SplitDetector:
+    secrets = [Protected("A", ANTHROPIC, "injected"), Protected("G", GITHUB, "known")]
+    return SplitDetector(secrets, WindowLimits(max_age=60, max_pieces=64))
+
+
+def _chunks(value: bytes, size: int) -> list[bytes]:
+    return [value[i : i + size] for i in range(0, len(value), size)]
+
+
+def test_a_secret_sent_eight_characters_at_a_time_is_caught(split: SplitDetector) -> None:
+    results = [
+        split.observe("evil.com", [piece], now=float(i))
+        for i, piece in enumerate(_chunks(GITHUB, 8))
+    ]
+    assert not any(results[:3])
+    assert results[-1] and results[-1][0].secret.name == "G"
+    assert results[-1][0].technique == "split:raw"
+
+
+def test_pieces_of_an_encoded_secret_are_caught(split: SplitDetector) -> None:
+    encoded = base64.b64encode(b"xx" + ANTHROPIC)
+    hits = [split.observe("evil.com", [p], now=0.0) for p in _chunks(encoded, 10)]
+    assert any(hits)
+
+
+def test_destinations_do_not_share_a_window(split: SplitDetector) -> None:
+    for i, piece in enumerate(_chunks(GITHUB, 8)):
+        assert split.observe(f"host{i}.example", [piece], now=0.0) == []
+
+
+def test_pieces_older_than_the_window_are_forgotten(split: SplitDetector) -> None:
+    for i, piece in enumerate(_chunks(GITHUB, 8)):
+        assert split.observe("evil.com", [piece], now=i * 100.0) == []
+
+
+def test_the_window_holds_a_bounded_number_of_pieces() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known")], WindowLimits(max_pieces=2))
+    for piece in _chunks(GITHUB, 8):
+        assert split.observe("evil.com", [piece], now=0.0) == []
+
+
+def test_the_number_of_destinations_is_bounded() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known")], WindowLimits(max_destinations=2))
+    pieces = _chunks(GITHUB, 8)
+    split.observe("a.com", pieces[:2], now=0.0)
+    split.observe("b.com", pieces[4:], now=0.0)
+    split.observe("c.com", pieces[:1], now=0.0)  # evicts a.com
+    assert split.observe("a.com", pieces[2:], now=0.0) == []
+
+
+def test_short_and_unrelated_pieces_are_ignored(split: SplitDetector) -> None:
+    noise = [b"ghp_", b"v1", b"messages", b"application", b"json", b"2024-01-01", b"true"]
+    for i in range(200):
+        assert split.observe("api.example.com", noise, now=float(i)) == []

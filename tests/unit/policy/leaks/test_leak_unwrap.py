@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from agentcage.policy.leaks import Limits, Unwrapper
+from agentcage.policy.leaks.unwrap import decode_content, sniff_compression
+
+SECRET = b"needle-0123456789abcdef"
+
+
+def _all_data(views: list) -> bytes:  # type: ignore[type-arg]
+    return b"\n".join(v.data for v in views)
+
+
+COMPRESSORS = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": brotli.compress,
+    "zstd": zstandard.ZstdCompressor().compress,
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(COMPRESSORS))
+def test_content_encoding_is_undone(encoding: str) -> None:
+    body = COMPRESSORS[encoding](b"telemetry " + SECRET)
+    views = Unwrapper().views(body, encoding)
+    assert SECRET in _all_data(views)
+    assert views[1].layers == (encoding,)
+
+
+def test_raw_deflate_and_stacked_encodings() -> None:
+    raw = zlib.compressobj(wbits=-15)
+    body = raw.compress(SECRET) + raw.flush()
+    assert decode_content(body, "deflate", 1000) == SECRET
+    stacked = brotli.compress(gzip.compress(SECRET))
+    assert decode_content(stacked, "gzip, br", 1000) == SECRET
+    assert decode_content(b"junk", "gzip", 1000) is None
+    assert decode_content(b"x", "compress", 1000) is None
+
+
+@pytest.mark.parametrize("kind", ["gzip", "deflate", "zstd"])
+def test_compression_is_sniffed_without_a_header(kind: str) -> None:
+    body = COMPRESSORS[kind](SECRET)
+    assert sniff_compression(body) == kind
+    assert SECRET in _all_data(Unwrapper().views(body))
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda d: base64.b64encode(gzip.compress(d)),
+        lambda d: base64.b16encode(base64.urlsafe_b64encode(d)),
+        lambda d: b"%" + b"%".join(b"%02x" % c for c in base64.b64encode(d)),
+        lambda d: b"".join(b"\\u%04x" % c for c in base64.b64encode(d).hex().encode()),
+    ],
+    ids=["b64-gzip", "hex-b64url", "percent-b64", "unicode-hex-b64"],
+)
+def test_up_to_three_nested_layers_are_peeled(wrap) -> None:  # type: ignore[no-untyped-def]
+    assert SECRET in _all_data(Unwrapper().views(b"data=" + wrap(SECRET)))
+
+
+def test_depth_is_bounded() -> None:
+    data = SECRET
+    for _ in range(4):
+        data = base64.b64encode(data)
+    assert SECRET not in _all_data(Unwrapper(Limits(max_depth=3)).views(data))
+    assert SECRET in _all_data(Unwrapper(Limits(max_depth=4)).views(data))
+
+
+def test_a_decompression_bomb_costs_at_most_the_budget() -> None:
+    bomb = gzip.compress(b"\0" * (16 * 1024 * 1024))
+    views = Unwrapper(Limits(budget=1024 * 1024)).views(bomb, "gzip")
+    assert sum(len(v.data) for v in views[1:]) <= 1024 * 1024
+    bomb = brotli.compress(b"\0" * (16 * 1024 * 1024))
+    views = Unwrapper(Limits(budget=1024 * 1024)).views(bomb, "br")
+    assert sum(len(v.data) for v in views[1:]) <= 1024 * 1024
+
+
+def test_views_are_capped_and_unique() -> None:
+    blob = b" ".join(base64.b64encode(os.urandom(30)) for _ in range(100))
+    views = Unwrapper(Limits(max_views=5)).views(blob)
+    assert len(views) <= 5
+    assert len({v.data for v in views}) == len(views)
+
+
+def test_text_without_encodings_yields_only_itself() -> None:
+    views = Unwrapper().views(b"hello, plain world")
+    assert [v.label for v in views] == ["raw"]
