@@ -1,0 +1,70 @@
+"""`agentcage dns run|render`: the DNS sidecar."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from agentcage.config import load_config
+from agentcage.dns import Listen, render_checked
+from agentcage.dns.sidecar import Sidecar
+
+_CONFIG = click.option(
+    "-c",
+    "--config",
+    "config_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The cage's config file.",
+)
+_LISTEN = click.option(
+    "--listen",
+    default="127.0.0.1:53",
+    show_default=True,
+    help="Address and port to answer on, e.g. 0.0.0.0:53 or [::1]:5353.",
+)
+
+
+@click.group()
+def dns() -> None:
+    """The DNS sidecar: dnsmasq answering only the cage's allowed names."""
+
+
+@dns.command()
+@_CONFIG
+@_LISTEN
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append audit lines to this file (default: standard output).",
+)
+def run(config_file: Path, listen: str, audit_log: Path | None) -> None:
+    """Run dnsmasq in the foreground for the cage in FILE until SIGTERM.
+
+    SIGHUP re-reads the config file (for `agentcage domain add|rm`). Exits non-zero
+    if dnsmasq dies: the cage then has no DNS rather than unchecked DNS.
+    """
+    address = Listen.parse(listen)
+    if audit_log is None:
+        Sidecar(config_file, address, sys.stdout, announce=_announce).run()
+        return
+    with audit_log.open("a", encoding="utf-8") as stream:
+        Sidecar(config_file, address, stream, announce=_announce).run()
+
+
+@dns.command("render")
+@_CONFIG
+@_LISTEN
+def render_cmd(config_file: Path, listen: str) -> None:
+    """Print the dnsmasq configuration for FILE (checked with `dnsmasq --test`)."""
+    rendered = render_checked(load_config(config_file), Listen.parse(listen))
+    click.echo(rendered.main, nl=False)
+    click.echo("# --- servers file ---")
+    click.echo(rendered.servers, nl=False)
+
+
+def _announce(message: str) -> None:
+    click.echo(message)
+    sys.stdout.flush()

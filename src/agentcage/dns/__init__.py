@@ -1,0 +1,59 @@
+"""The DNS sidecar: dnsmasq configured from the cage config, its query log audited.
+
+dnsmasq does the enforcing (rendered by `render`): allowlisted names are forwarded
+upstream, other A/AAAA queries get the sinkhole addresses 198.51.100.1 / 2001:db8::1,
+every other type for an unlisted name is REFUSED and never leaves the sidecar.
+`agentcage dns run` (`sidecar.Sidecar`) supervises dnsmasq, turns its log into audit
+lines and blocks zones that look like DNS tunnels.
+
+Live domain changes (API for `agentcage domain add|rm` and the cage layer):
+
+1. Write the changed config file, the same path the sidecar was started with
+   (`agentcage dns run -c FILE`); validate it first (`load_config`), because the
+   sidecar stops (fail closed) if the file it re-reads is invalid.
+2. Send SIGHUP to the `agentcage dns run` process: `request_reload(pid)` on the host,
+   or `podman kill --signal HUP <dns container>` for the sidecar container.
+
+The sidecar then re-renders both dnsmasq files. Allowlist changes touch only the
+servers file, applied by SIGHUP to dnsmasq with no gap in service; changes to fixed
+settings (mode, blocklist entries) restart dnsmasq (queries in that instant are
+dropped and retried by the client). Zones blocked by tunnel detection stay blocked
+until the sidecar restarts. `render_checked(config, listen)` renders and checks the
+files without running anything (for `cage create` / `verify`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from agentcage.config.schema import CageConfig
+from agentcage.dns.files import check
+from agentcage.dns.render import SINKHOLE_V4, SINKHOLE_V6, Listen, Rendered, render
+
+__all__ = [
+    "SINKHOLE_V4",
+    "SINKHOLE_V6",
+    "Listen",
+    "Rendered",
+    "render_checked",
+    "request_reload",
+]
+
+# Where `render_checked` says the servers file lives; `dns run` uses its own temp dir.
+DEFAULT_SERVERS_FILE = Path("/run/agentcage-dns/servers.conf")
+
+
+def render_checked(
+    config: CageConfig, listen: Listen, servers_file: Path = DEFAULT_SERVERS_FILE
+) -> Rendered:
+    """Both dnsmasq files for `config`, accepted by the installed `dnsmasq --test`."""
+    rendered = render(config, listen, servers_file)
+    check(rendered)
+    return rendered
+
+
+def request_reload(pid: int) -> None:
+    """Ask a running `agentcage dns run` to re-read its config file."""
+    os.kill(pid, signal.SIGHUP)
