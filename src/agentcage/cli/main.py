@@ -38,6 +38,9 @@ def _register() -> None:
     from agentcage.cli import config_cmd
 
     cli.add_command(config_cmd.config)
+    from agentcage.cli import dns_cmd
+
+    cli.add_command(dns_cmd.dns)
 
 
 _register()
