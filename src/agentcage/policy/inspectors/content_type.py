@@ -14,6 +14,7 @@ import re
 
 from agentcage.config.inspection import ContentTypeConfig
 from agentcage.policy.payload import Payloads
+from agentcage.policy.runs import byte_table, long_runs
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "content-type"
@@ -27,6 +28,9 @@ _TEXT_TYPES = (
     "application/graphql",
 )
 _TEXT_SUFFIXES = ("+json", "+xml")
+_BASE64_TABLE = byte_table(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+)
 _MIN_MEASURED = 256  # shorter bodies cannot reach a meaningful entropy
 _MEDIA_MAGIC = (
     b"\x89PNG\r\n\x1a\n",
@@ -60,10 +64,6 @@ class ContentTypeInspector:
         self.config = config
         self.verdict = Verdict(config.action)
         self._payloads = payloads
-        # Starts only where a run starts (the lookbehind), so the scan stays linear.
-        self._base64 = re.compile(
-            rb"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{%d,}" % config.base64_min_len
-        )
 
     def inspect_request(self, request: Request) -> Finding | None:
         if not is_textual(request.content_type):
@@ -92,8 +92,8 @@ class ContentTypeInspector:
     def _check_base64(self, data: bytes, where: str) -> Finding | None:
         if not self.config.detect_base64 or len(data) < self.config.base64_min_len:
             return None
-        for match in self._base64.finditer(data):
-            run = match.group()
+        for start, end in long_runs(data, _BASE64_TABLE, self.config.base64_min_len):
+            run = data[start:end]
             if _looks_like_base64(run) and not is_media(_head(run)):
                 return self._finding(
                     f"base64 blob of {len(run)} characters in {where}", "base64-blob"

@@ -5,7 +5,10 @@ Rules for every pattern, so a scan stays linear on megabyte bodies:
   nested or unbounded quantifiers, no backreferences;
 - `anchors`: literals at least one of which occurs in every match, checked with a
   fast substring search before the regex runs (an empty tuple means "always run");
-- `hosts`: where the credential may go (a domain matches its subdomains too).
+- `hosts`: where the credential may go (a domain matches its subdomains too);
+- every match contains a run of at least `MIN_RUN` characters from `TOKEN_ALPHABET`,
+  so the scanner searches only windows around such runs; the few formats without
+  one set `anywhere` and are searched everywhere their anchor occurs.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 
 from agentcage.policy.types import Verdict
 
+TOKEN_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/"
+MIN_RUN = 20
 _B = rb"(?<![A-Za-z0-9_])"  # not preceded by a token character
 _E = rb"(?![A-Za-z0-9_])"  # not followed by one
 _E_DASH = rb"(?![A-Za-z0-9_-])"
@@ -29,6 +34,7 @@ class SecretPattern:
     description: str = ""
     # Formats that are also routine bearer tokens are flagged, not blocked, by default.
     verdict: Verdict = field(default=Verdict.BLOCK)
+    anywhere: bool = False  # no long token run: search the whole payload
 
 
 def _p(
@@ -38,8 +44,9 @@ def _p(
     hosts: tuple[str, ...],
     description: str,
     verdict: Verdict = Verdict.BLOCK,
+    anywhere: bool = False,
 ) -> SecretPattern:
-    return SecretPattern(name, re.compile(regex), anchors, hosts, description, verdict)
+    return SecretPattern(name, re.compile(regex), anchors, hosts, description, verdict, anywhere)
 
 
 BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
@@ -148,6 +155,7 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
         (b"service_account",),
         (),
         "Google Cloud service-account key file (JSON)",
+        anywhere=True,
     ),
     _p(
         "gitlab_token",
@@ -212,6 +220,7 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
         (b"PRIVATE KEY",),
         (),
         "PEM / OpenSSH / PGP private key",
+        anywhere=True,
     ),
     _p(
         "databricks_token",

@@ -10,11 +10,19 @@ from agentcage.errors import PolicyError
 from agentcage.policy.decoding import percent_decode_repeated
 from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.payload import Payloads
-from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS, SecretPattern
+from agentcage.policy.runs import byte_table, windows
+from agentcage.policy.secrets.catalog import (
+    BUILTIN_PATTERNS,
+    MIN_RUN,
+    TOKEN_ALPHABET,
+    SecretPattern,
+)
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "secrets"
 _FORM = "application/x-www-form-urlencoded"
+_TOKEN_TABLE = byte_table(TOKEN_ALPHABET)
+_CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 
 
 class SecretScanner:
@@ -55,10 +63,8 @@ class SecretScanner:
         for where, data in places:
             if not data:
                 continue
-            for pattern in self.patterns:
-                if pattern.anchors and not any(a in data for a in pattern.anchors):
-                    continue
-                if pattern.regex.search(data) is None or _allowed(pattern, host):
+            for pattern in self._matching(data):
+                if _allowed(pattern, host):
                     continue
                 # The reason names the format and the place, never the matched text.
                 reason = f"{pattern.name} in {where} to {host}"
@@ -68,6 +74,17 @@ class SecretScanner:
                     return Finding(NAME, Verdict.BLOCK, reason, (pattern.name,), "critical")
                 flagged = flagged or Finding(NAME, pattern.verdict, reason, (pattern.name,))
         return flagged
+
+    def _matching(self, data: bytes) -> Iterator[SecretPattern]:
+        everywhere = [(0, len(data))]
+        spans = windows(data, _TOKEN_TABLE, MIN_RUN, _CONTEXT, _CONTEXT)
+        for pattern in self.patterns:
+            for lo, hi in everywhere if pattern.anywhere else spans:
+                if pattern.anchors and not any(data.find(a, lo, hi) >= 0 for a in pattern.anchors):
+                    continue
+                if pattern.regex.search(data, lo, hi) is not None:
+                    yield pattern
+                    break
 
 
 def _allowed(pattern: SecretPattern, host: str) -> bool:
@@ -103,6 +120,7 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Se
                 hosts,
                 pattern.description,
                 pattern.verdict,
+                pattern.anywhere,
             )
         )
     return patterns
@@ -119,7 +137,9 @@ def _extra(
                 hint=f"set {env} in the proxy's environment, or remove the pattern",
             )
         literal = value.encode()
-        return SecretPattern(name, re.compile(re.escape(literal)), (literal,), (), f"${env}")
+        return SecretPattern(
+            name, re.compile(re.escape(literal)), (literal,), (), f"${env}", anywhere=True
+        )
     assert regex is not None
     try:
         compiled = re.compile(regex.encode())
@@ -128,4 +148,4 @@ def _extra(
             f"secrets.extra_patterns {name!r}: the pattern does not compile ({exc})",
             hint="fix the regular expression (Python `re` syntax)",
         ) from exc
-    return SecretPattern(name, compiled, (), (), "extra pattern")
+    return SecretPattern(name, compiled, (), (), "extra pattern", anywhere=True)

@@ -1,0 +1,93 @@
+"""Throughput of `Policy.check_request` on JSON text and binary bodies.
+
+Run: .venv/bin/python bench/policy.py
+Prints MB/s per body kind and size; the target is >= 50 MB/s on 1 MiB text bodies.
+No assertions: speed is reported, not tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+from agentcage.config.context import LoadContext
+from agentcage.config.schema import CageConfig
+from agentcage.policy.engine import Policy
+from agentcage.policy.types import Headers, Request
+
+SIZES = {"1 KiB": 1024, "64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
+SENTENCE = (
+    "the agent reads a file and then writes a summary of the function call results with "
+    "several tool outputs including paths like /src/app/main.py and numbers 12345 67890"
+)
+WORDS = SENTENCE.split(" ")
+
+
+def json_body(size: int, rng: random.Random) -> bytes:
+    messages = []
+    total = 0
+    while total < size:
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 120)))
+        messages.append({"role": rng.choice(["user", "assistant"]), "content": text})
+        total += len(text) + 40
+    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 4096, "messages": messages})
+    return body.encode()[:size]
+
+
+def make_policy() -> Policy:
+    config = CageConfig.model_validate(
+        {
+            "name": "bench",
+            "container": {"image": "docker.io/library/python:3.12-slim"},
+            "domains": {"allow": ["anthropic.com"]},
+            "secret_injection": [{"env": "ANTHROPIC_API_KEY", "inject_to": ["anthropic.com"]}],
+            "max_request_body": "64MiB",
+            "rate_limit": False,
+        },
+        context=LoadContext(check_paths=False),
+    )
+    return Policy.from_config(config, {"ANTHROPIC_API_KEY": "sk-ant-api03-" + "x" * 90})
+
+
+def measure(policy: Policy, request: Request, size: int) -> float:
+    runs = max(3, min(2000, (32 * 1024 * 1024) // size))
+    policy.check_request(request)  # warm caches
+    start = time.perf_counter()
+    for _ in range(runs):
+        # A fresh object each time: the engine caches decoded bodies per request object.
+        fresh = Request(
+            request.method,
+            request.scheme,
+            request.host,
+            request.port,
+            request.path,
+            request.headers,
+            request.body,
+        )
+        policy.check_request(fresh)
+    elapsed = time.perf_counter() - start
+    return size * runs / elapsed / 1e6
+
+
+def main() -> None:
+    rng = random.Random(7)
+    policy = make_policy()
+    print(f"{'body':<8} {'size':>7} {'MB/s':>9} {'verdict':>8}")
+    for kind in ("json", "binary"):
+        for label, size in SIZES.items():
+            if kind == "json":
+                body, ctype = json_body(size, rng), "application/json"
+            else:
+                body, ctype = os.urandom(size), "application/octet-stream"
+            headers = Headers((("content-type", ctype), ("x-api-key", "{{ANTHROPIC_API_KEY}}")))
+            request = Request(
+                "POST", "https", "api.anthropic.com", 443, "/v1/messages", headers, body
+            )
+            verdict = policy.check_request(request).verdict.value
+            print(f"{kind:<8} {label:>7} {measure(policy, request, size):>9.1f} {verdict:>8}")
+
+
+if __name__ == "__main__":
+    main()
