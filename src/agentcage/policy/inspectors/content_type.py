@@ -28,9 +28,7 @@ _TEXT_TYPES = (
     "application/graphql",
 )
 _TEXT_SUFFIXES = ("+json", "+xml")
-_BASE64_TABLE = byte_table(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
-)
+_BASE64_TABLE = byte_table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _MIN_MEASURED = 256  # shorter bodies cannot reach a meaningful entropy
 _MEDIA_MAGIC = (
     b"\x89PNG\r\n\x1a\n",
