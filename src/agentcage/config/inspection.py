@@ -88,6 +88,57 @@ class ExtraPattern(Model):
         return self
 
 
+class KnownSecret(Model):
+    """A value that must never leave, given by env var or file (its value is never in config)."""
+
+    env: EnvName | None = Field(None, description="Env var (or secret) holding the value.")
+    file: Text | None = Field(
+        None, description="File holding the value (relative to the config file's folder)."
+    )
+    allow_to: list[Domain] = Field(
+        default_factory=list, description="Hosts (and subdomains) it may be sent to; default none."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KnownSecret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env` or `file`")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.env or f"file:{self.file}"
+
+
+CanaryKind = Literal[
+    "anthropic", "openai", "aws", "aws-secret", "github", "gitlab", "slack", "stripe", "generic"
+]
+
+
+class Canary(Model):
+    """A decoy credential handed to the agent; any use of it anywhere is blocked (critical)."""
+
+    env: EnvName = Field(description="Env var the agent sees the decoy in.")
+    kind: CanaryKind = Field("generic", description="Format of the decoy (a real key's shape).")
+    value: Text | None = Field(
+        None,
+        min_length=8,
+        description="The decoy itself; default: generated deterministically for this cage.",
+    )
+
+
+class SplitWindowConfig(Model):
+    """Per-destination memory that catches a secret sent in pieces across requests."""
+
+    max_pieces: int = Field(256, ge=1, le=100_000, description="Pieces kept per destination.")
+    max_age_seconds: float = Field(600, gt=0, le=86400, description="How long a piece is kept.")
+    max_destinations: int = Field(1024, ge=1, le=1_000_000, description="Destinations tracked.")
+    min_piece: int = Field(6, ge=3, le=64, description="Shorter pieces are ignored.")
+    coverage: float = Field(
+        0.8, gt=0, le=1, description="Fraction of a secret that, once sent, counts as sent."
+    )
+
+
 class SecretsConfig(Model):
     """The secret scanner: credential formats that must not leave except to their provider."""
 
@@ -100,6 +151,18 @@ class SecretsConfig(Model):
         description="Pattern name -> hosts it may be sent to (overrides the built-in entry).",
     )
     extra_patterns: list[ExtraPattern] = Field(default_factory=list)
+    known: list[KnownSecret] = Field(
+        default_factory=list,
+        description="Exact values to find in any encoding (base64, hex, gzip, split, ...), "
+        "beside the injected secrets and placeholders, which are always protected.",
+    )
+    canaries: list[Canary] = Field(default_factory=list, description="Decoy credentials.")
+    min_known_length: int = Field(
+        8, ge=6, le=256, description="Known values shorter than this are not matched."
+    )
+    split_window: SplitWindowConfig = Field(
+        default_factory=SplitWindowConfig, description="Split-secret detection window."
+    )
 
     @field_validator("allow_to_domains", mode="after")
     @classmethod
