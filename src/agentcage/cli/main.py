@@ -41,6 +41,9 @@ def _register() -> None:
     from agentcage.cli import dns_cmd
 
     cli.add_command(dns_cmd.dns)
+    from agentcage.cli import proxy_cmd
+
+    cli.add_command(proxy_cmd.proxy)
 
 
 _register()

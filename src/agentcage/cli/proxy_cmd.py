@@ -1,0 +1,81 @@
+"""`agentcage proxy run`: the inspecting proxy, on the host or inside the proxy container."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agentcage.errors import ConfigError
+
+
+@click.group()
+def proxy() -> None:
+    """Run the inspecting egress proxy."""
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(
+            f"--listen {value!r} is not HOST:PORT", hint="e.g. --listen 127.0.0.1:8080"
+        )
+    return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+@proxy.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The cage's config YAML.",
+)
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to bind.")
+@click.option(
+    "--ca-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("~/.mitmproxy"),
+    show_default=True,
+    help="Where the proxy's CA lives; the agent trusts DIR/mitmproxy-ca-cert.pem.",
+)
+@click.option(
+    "--upstream-ca",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Extra CA bundle to trust for upstream servers.",
+)
+@click.option(
+    "--secrets-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of files named by each secret's `env` (wins over the environment).",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append audit JSON lines here (default: stdout). mitmproxy's own log goes to stderr.",
+)
+def run(
+    config_file: Path,
+    listen: str,
+    ca_dir: Path,
+    upstream_ca: Path | None,
+    secrets_dir: Path | None,
+    audit_log: Path | None,
+) -> None:
+    """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
+    from agentcage.proxy.runtime import Sources
+    from agentcage.proxy.server import ProxySettings
+    from agentcage.proxy.server import run as run_proxy
+
+    host, port = _listen(listen)
+    run_proxy(
+        ProxySettings(
+            listen_host=host,
+            listen_port=port,
+            ca_dir=ca_dir.expanduser(),
+            upstream_ca=upstream_ca,
+            audit_log=audit_log,
+        ),
+        Sources(config_path=config_file, secrets_dir=secrets_dir),
+    )

@@ -1,0 +1,185 @@
+"""Which addresses the proxy may connect to, and how it finds them.
+
+The proxy resolves upstream names itself (through the cage's `dns_servers`),
+refuses internal addresses unless `network.allow_cidrs` lists them, and then
+connects to exactly the address it vetted, so a second lookup cannot swap in
+another answer between check and connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.resolver
+
+from agentcage.config.schema import parse_server
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Addresses an allowed name must not lead to by default: the host itself, the
+# cage's neighbours, cloud metadata services and anything not globally routed.
+REFUSED_RANGES: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "this-network"),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "carrier-grade NAT"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.169.254/32", "cloud metadata"),
+    ("169.254.0.0/16", "link-local"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "IETF protocol assignments"),
+    ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("fd00:ec2::254/128", "cloud metadata"),
+    ("fc00::/7", "unique-local (private)"),
+    ("fe80::/10", "link-local"),
+    ("ff00::/8", "multicast"),
+)
+_REFUSED = tuple((ipaddress.ip_network(cidr), label) for cidr, label in REFUSED_RANGES)
+MAX_TTL = 300.0
+NEGATIVE_TTL = 5.0
+
+
+class ResolveError(Exception):
+    """A name has no usable address."""
+
+
+class AddressGuard:
+    """Refuses internal addresses unless an allowed CIDR covers them."""
+
+    def __init__(self, allow_cidrs: Iterable[IPNetwork] = ()) -> None:
+        self._allow = tuple(allow_cidrs)
+
+    def refusal(self, address: IPAddress) -> str | None:
+        """Why `address` may not be connected to, or None when it may."""
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if any(address in net for net in self._allow if net.version == address.version):
+            return None
+        for net, label in _REFUSED:
+            if net.version == address.version and address in net:
+                return (
+                    f"{address} is a {label} address; list it in network.allow_cidrs "
+                    "to let the cage reach it"
+                )
+        if not address.is_global and not address.is_multicast:
+            return f"{address} is not a public address; list it in network.allow_cidrs"
+        return None
+
+    def pick(self, host: str, addresses: Sequence[IPAddress]) -> IPAddress:
+        """The first permitted address; ResolveError naming the refusal otherwise."""
+        reasons = []
+        for address in addresses:
+            reason = self.refusal(address)
+            if reason is None:
+                return address
+            reasons.append(reason)
+        if not reasons:
+            raise ResolveError(f"{host} has no address")
+        raise ResolveError(f"{host} resolves only to refused addresses: {reasons[0]}")
+
+
+@dataclass
+class _Entry:
+    addresses: tuple[IPAddress, ...]
+    error: str | None
+    expires: float
+
+
+class Resolver:
+    """A/AAAA lookups through the configured servers, cached by TTL (capped)."""
+
+    def __init__(self, servers: Sequence[str] | None, *, timeout: float = 3.0) -> None:
+        if servers:
+            resolver = dns.asyncresolver.Resolver(configure=False)
+            resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(*parse_server(server)) for server in servers
+            ]
+        else:
+            resolver = dns.asyncresolver.Resolver()
+        resolver.lifetime = timeout
+        resolver.cache = None
+        self._resolver = resolver
+        self._cache: dict[str, _Entry] = {}
+        self._pending: dict[str, asyncio.Future[_Entry]] = {}
+
+    async def resolve(self, host: str) -> tuple[IPAddress, ...]:
+        try:
+            return (ipaddress.ip_address(host),)
+        except ValueError:
+            pass
+        entry = self._cache.get(host)
+        if entry is None or entry.expires < time.monotonic():
+            entry = await self._lookup_once(host)
+        if entry.error:
+            raise ResolveError(entry.error)
+        return entry.addresses
+
+    async def _lookup_once(self, host: str) -> _Entry:
+        # Concurrent requests for one name share a single lookup.
+        pending = self._pending.get(host)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._pending[host] = future
+        try:
+            entry = await self._lookup(host)
+            self._cache[host] = entry
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved
+            raise
+        finally:
+            del self._pending[host]
+
+    async def _lookup(self, host: str) -> _Entry:
+        results = await asyncio.gather(
+            self._query(host, "A"), self._query(host, "AAAA"), return_exceptions=True
+        )
+        addresses: list[IPAddress] = []
+        ttl = MAX_TTL
+        errors: list[str] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                errors.append(_describe(host, result))
+                continue
+            found, found_ttl = result
+            addresses.extend(found)
+            if found:
+                ttl = min(ttl, found_ttl)
+        now = time.monotonic()
+        if addresses:
+            return _Entry(tuple(addresses), None, now + ttl)
+        return _Entry((), errors[0] if errors else f"{host} has no address", now + NEGATIVE_TTL)
+
+    async def _query(self, host: str, rdtype: str) -> tuple[list[IPAddress], float]:
+        try:
+            answer = await self._resolver.resolve(host, rdtype)
+        except dns.resolver.NoAnswer:
+            return [], MAX_TTL
+        assert answer.rrset is not None
+        found = [ipaddress.ip_address(record.address) for record in answer]
+        return found, float(answer.rrset.ttl)
+
+
+def _describe(host: str, exc: BaseException) -> str:
+    if isinstance(exc, dns.resolver.NXDOMAIN):
+        return f"{host} does not exist (NXDOMAIN)"
+    if isinstance(exc, dns.exception.Timeout):
+        return f"looking up {host} timed out"
+    if isinstance(exc, dns.resolver.NoNameservers):
+        return f"no DNS server answered for {host}"
+    return f"looking up {host} failed: {type(exc).__name__}: {exc}"

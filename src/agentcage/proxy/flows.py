@@ -1,0 +1,139 @@
+"""Translation between mitmproxy flows and the policy engine's values."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mitmproxy import http
+
+from agentcage.policy.audit import AuditRecord, Kind
+from agentcage.policy.types import Decision, Frame, Headers, Request, Verdict
+from agentcage.proxy.hosts import Target
+
+METADATA_KEY = "agentcage"
+
+
+def client_of(flow: http.HTTPFlow) -> str:
+    peer = flow.client_conn.peername
+    return f"{peer[0]}:{peer[1]}" if peer else ""
+
+
+def header_pairs(headers: http.Headers) -> tuple[tuple[str, str], ...]:
+    """Header pairs in wire order, decoded as mitmproxy does (UTF-8, surrogate escapes)."""
+    return tuple(
+        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+        for k, v in headers.fields
+    )
+
+
+def policy_request(flow: http.HTTPFlow, target: Target) -> Request:
+    req = flow.request
+    return Request(
+        method=req.method.upper(),
+        scheme=req.scheme,
+        host=target.host,
+        port=target.port,
+        path=req.path,
+        headers=Headers(header_pairs(req.headers)),
+        body=req.raw_content or b"",
+        flow_id=flow.id,
+        client=client_of(flow),
+    )
+
+
+def apply_request(flow: http.HTTPFlow, before: Request, after: Request) -> None:
+    """Write what `Policy.inject` changed back into the flow."""
+    req = flow.request
+    if after.path != before.path:
+        req.path = after.path
+    if after.headers != before.headers:
+        req.headers = http.Headers(
+            [
+                (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+                for k, v in after.headers
+            ]
+        )
+    if after.body != before.body:
+        req.raw_content = after.body
+        if "content-length" in req.headers:
+            req.headers["content-length"] = str(len(after.body))
+
+
+def policy_frame(flow: http.HTTPFlow, payload: bytes, is_text: bool, from_client: bool) -> Frame:
+    return Frame(
+        host=flow.request.host,
+        port=flow.request.port,
+        path=flow.request.path,
+        payload=payload,
+        is_text=is_text,
+        from_client=from_client,
+        flow_id=flow.id,
+        client=client_of(flow),
+    )
+
+
+def block_response(status: int, reason: str, inspector: str, host: str) -> http.Response:
+    body = json.dumps(
+        {"blocked": True, "reason": reason, "inspector": inspector, "host": host}
+    ).encode()
+    return http.Response.make(
+        status,
+        body,
+        {"content-type": "application/json", "x-agentcage-blocked": inspector or "proxy"},
+    )
+
+
+def record(
+    flow: http.HTTPFlow,
+    cage: str,
+    verdict: Verdict,
+    *,
+    decision: Decision | None = None,
+    inspector: str = "",
+    reason: str = "",
+    kind: Kind = "http",
+    path: str | None = None,
+    sizes: tuple[int, int] | None = None,
+    extra: dict[str, object] | None = None,
+) -> AuditRecord:
+    """The audit line for `flow`; sizes and timing from whatever has happened so far.
+
+    `sizes` is (bytes_in, bytes_out) when the caller knows better than the flow
+    (a WebSocket message).
+    """
+    req, resp = flow.request, flow.response
+    if sizes is None:
+        sizes = (
+            len(resp.raw_content or b"") if resp is not None else 0,
+            len(req.raw_content or b""),
+        )
+    start = req.timestamp_start or time.time()
+    end = (resp.timestamp_end if resp else None) or time.time()
+    if decision is not None:
+        inspector = inspector or decision.inspector
+        reason = reason or decision.reason
+    severity = ""
+    if decision is not None:
+        first = decision.blocking or (decision.findings[0] if decision.findings else None)
+        severity = first.severity if first else ""
+    return AuditRecord(
+        kind=kind,
+        verdict=verdict.value,
+        cage=cage,
+        flow_id=flow.id,
+        client=client_of(flow),
+        method=req.method,
+        scheme=req.scheme,
+        host=req.host,
+        port=req.port,
+        path=req.path if path is None else path,
+        inspector=inspector,
+        reason=reason,
+        rules=decision.rules if decision is not None else (),
+        severity=severity,
+        bytes_in=sizes[0],
+        bytes_out=sizes[1],
+        duration_ms=round(max(0.0, end - start) * 1000, 3),
+        extra=dict(extra or {}),
+    )

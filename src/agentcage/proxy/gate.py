@@ -1,0 +1,108 @@
+"""The request gate: host agreement, policy decision, egress check, secret injection."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mitmproxy import http
+
+from agentcage.policy.types import Decision, Verdict
+from agentcage.proxy.auditlog import AuditLog
+from agentcage.proxy.egress import ResolveError
+from agentcage.proxy.flows import (
+    METADATA_KEY,
+    apply_request,
+    block_response,
+    policy_request,
+    record,
+)
+from agentcage.proxy.hosts import HostMismatch, Target, agree
+from agentcage.proxy.runtime import RuntimeHolder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowNote:
+    """What the gate decided, kept on the flow for the response-time audit line."""
+
+    decision: Decision
+    path: str  # as the agent sent it: after injection the flow's path may hold a secret
+
+
+class Blocked(Exception):
+    def __init__(self, status: int, inspector: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.inspector, self.reason = status, inspector, reason
+
+
+class RequestGate:
+    """Decides every request before anything leaves the proxy; any error blocks it."""
+
+    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+        self._holder = holder
+        self._audit = audit
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            await self._decide(flow)
+        except Blocked as exc:
+            self._block(flow, exc.status, exc.inspector, exc.reason)
+        except Exception as exc:
+            logger.exception("request gate failed; blocking %s", flow.id)
+            self._block(
+                flow, 403, "proxy", f"internal error while inspecting: {type(exc).__name__}"
+            )
+
+    async def _decide(self, flow: http.HTTPFlow) -> None:
+        runtime = self._holder.current
+        target = self._target(flow)
+        flow.request.host, flow.request.port = target.host, target.port
+        request = policy_request(flow, target)
+        decision = runtime.policy.check_request(request)
+        if decision.verdict is Verdict.BLOCK:
+            flow.metadata[METADATA_KEY] = FlowNote(decision, request.path)
+            raise Blocked(decision.status or 403, decision.inspector, decision.reason)
+        try:
+            addresses = await runtime.resolver.resolve(target.host)
+            runtime.guard.pick(target.host, addresses)
+        except ResolveError as exc:
+            raise Blocked(403, "egress", str(exc)) from exc
+        apply_request(flow, request, runtime.policy.inject(request))
+        flow.metadata[METADATA_KEY] = FlowNote(decision, request.path)
+
+    @staticmethod
+    def _target(flow: http.HTTPFlow) -> Target:
+        req = flow.request
+        sni = flow.client_conn.sni if flow.client_conn.tls else None
+        try:
+            return agree(
+                scheme=req.scheme,
+                destination=Target(req.host, req.port),
+                sni=sni,
+                host_header=req.host_header,
+            )
+        except HostMismatch as exc:
+            raise Blocked(403, "host-agreement", str(exc)) from exc
+
+    def _block(self, flow: http.HTTPFlow, status: int, inspector: str, reason: str) -> None:
+        flow.response = block_response(status, reason, inspector, flow.request.host)
+        note = flow.metadata.get(METADATA_KEY)
+        runtime = self._holder.current
+        try:
+            self._audit.write(
+                record(
+                    flow,
+                    runtime.cage,
+                    Verdict.BLOCK,
+                    decision=note.decision if isinstance(note, FlowNote) else None,
+                    inspector=inspector,
+                    reason=reason,
+                    path=note.path if isinstance(note, FlowNote) else None,
+                )
+            )
+        finally:
+            flow.metadata[METADATA_KEY + ".audited"] = True

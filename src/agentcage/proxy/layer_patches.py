@@ -1,0 +1,99 @@
+"""Two narrow extensions of mitmproxy's protocol layers (mitmproxy is pinned to 11.0.2).
+
+1. `body_size_limit` for requests only. mitmproxy applies that option to both
+   directions; we want the cage's `max_request_body` to reject uploads early (on
+   Content-Length, or as soon as a chunked body passes the limit, without
+   buffering the rest) while downloads of any size still reach the agent.
+2. Closing a WebSocket with a chosen close code. Addons can drop a message but
+   not end the connection; a blocked frame must close both sides with 1008 so the
+   agent sees why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import mitmproxy
+import wsproto.events
+from mitmproxy import http
+from mitmproxy.proxy import commands, events
+from mitmproxy.proxy.layers import websocket as ws_layer
+from mitmproxy.proxy.layers.http import HttpStream
+from mitmproxy.proxy.layers.websocket import WebsocketLayer, WebSocketMessageInjected
+from mitmproxy.websocket import WebSocketMessage
+from wsproto.connection import ConnectionState
+from wsproto.frame_protocol import Opcode
+
+PINNED = "11.0.2"
+_installed = False
+
+
+@dataclass
+class CloseInjected(WebSocketMessageInjected):
+    """Asks the WebSocket layer to close both sides with `code` and `reason`."""
+
+    code: int = 1008
+    reason: str = ""
+
+
+def close_event(flow: http.HTTPFlow, code: int, reason: str) -> CloseInjected:
+    # The message is a carrier only: routing inside mitmproxy needs one.
+    return CloseInjected(flow, WebSocketMessage(Opcode.TEXT, True, b""), code, reason)
+
+
+def install() -> None:
+    """Apply both patches once; refuse to run against another mitmproxy version."""
+    global _installed
+    if _installed:
+        return
+    version = mitmproxy.version.VERSION
+    if version != PINNED:
+        raise RuntimeError(f"agentcage's proxy needs mitmproxy {PINNED}, found {version}")
+    _patch_body_limit()
+    _patch_websocket_close()
+    _installed = True
+
+
+def _patch_body_limit() -> None:
+    original = HttpStream.check_body_size
+
+    def check_body_size(self: HttpStream, request: bool) -> Generator[Any, Any, bool]:
+        if not request:
+            return False
+        return (yield from original(self, request))
+
+    HttpStream.check_body_size = check_body_size  # type: ignore[method-assign]
+
+
+def _patch_websocket_close() -> None:
+    original = WebsocketLayer.relay_messages
+
+    def relay_messages(self: WebsocketLayer, event: events.Event) -> Generator[Any, Any, None]:
+        if isinstance(event, CloseInjected):
+            yield from _close(self, event)
+        else:
+            yield from original(self, event)
+
+    WebsocketLayer.relay_messages = relay_messages  # type: ignore[method-assign]
+
+
+def _close(layer: WebsocketLayer, event: CloseInjected) -> Generator[Any, Any, None]:
+    flow = layer.flow
+    assert flow.websocket is not None
+    if layer._handle_event == layer.done:  # already closed
+        return
+    close = wsproto.events.CloseConnection(code=event.code, reason=event.reason)
+    flow.websocket.close_code = event.code
+    flow.websocket.close_reason = event.reason
+    flow.websocket.closed_by_client = False
+    flow.websocket.timestamp_end = time.time()
+    for conn in (layer.server_ws, layer.client_ws):
+        if conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            yield conn.send2(close)
+        yield commands.CloseConnection(conn.conn)
+    yield ws_layer.WebsocketEndHook(flow)
+    flow.live = False
+    layer._handle_event = layer.done

@@ -1,0 +1,88 @@
+"""The proxy's current policy, built from config + secrets, swapped whole on reload."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentcage.config import load_config
+from agentcage.config.schema import CageConfig
+from agentcage.errors import ConfigError, PolicyError
+from agentcage.policy.engine import Policy
+from agentcage.proxy.egress import AddressGuard, Resolver
+from agentcage.proxy.secrets import load_secrets
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything one decision needs; immutable, so a reload never mixes two configs."""
+
+    config: CageConfig
+    policy: Policy
+    guard: AddressGuard
+    resolver: Resolver
+
+    @property
+    def cage(self) -> str:
+        return self.config.name
+
+    @property
+    def max_body(self) -> int | None:
+        return self.config.max_request_body or None
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where a runtime is built from: read again on every reload."""
+
+    config_path: Path
+    secrets_dir: Path | None = None
+
+
+def build_runtime(sources: Sources) -> Runtime:
+    """Load config and secrets and compile the policy; ConfigError on any problem."""
+    config = load_config(sources.config_path)
+    secrets, missing = load_secrets(config, secrets_dir=sources.secrets_dir)
+    if missing:
+        where = "the environment" + (f" or {sources.secrets_dir}" if sources.secrets_dir else "")
+        logger.warning(
+            "secret value not found in %s: %s; requests carrying its placeholder are blocked",
+            where,
+            ", ".join(missing),
+        )
+    try:
+        policy = Policy.from_config(config, secrets, base_dir=sources.config_path.resolve().parent)
+    except PolicyError as exc:
+        raise ConfigError(f"{sources.config_path}: {exc.message}", hint=exc.hint) from exc
+    return Runtime(
+        config=config,
+        policy=policy,
+        guard=AddressGuard(config.network.allow_cidrs),
+        resolver=Resolver(config.dns_servers),
+    )
+
+
+class RuntimeHolder:
+    """Hands the current runtime to the addons; `reload` replaces it atomically."""
+
+    def __init__(self, sources: Sources, runtime: Runtime) -> None:
+        self._sources = sources
+        self._runtime = runtime
+
+    @property
+    def current(self) -> Runtime:
+        return self._runtime
+
+    def reload(self) -> bool:
+        """Rebuild from the sources; on error keep the running policy and say why."""
+        try:
+            runtime = build_runtime(self._sources)
+        except ConfigError as exc:
+            logger.error("reload failed, keeping the previous policy: %s", exc.diagnostics())
+            return False
+        self._runtime = runtime
+        logger.info("reloaded %s", self._sources.config_path)
+        return True

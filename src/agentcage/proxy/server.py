@@ -1,0 +1,138 @@
+"""Run mitmproxy embedded with agentcage's addons: the `agentcage proxy run` engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mitmproxy import master, options
+from mitmproxy.addons import (
+    block,
+    core,
+    disable_h2c,
+    errorcheck,
+    next_layer,
+    proxyserver,
+    termlog,
+    tlsconfig,
+)
+
+from agentcage.proxy import layer_patches
+from agentcage.proxy.auditlog import AuditLog
+from agentcage.proxy.audittrail import AuditTrail
+from agentcage.proxy.gate import RequestGate
+from agentcage.proxy.pinning import EgressPinning
+from agentcage.proxy.responses import ResponseScrubber
+from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
+from agentcage.proxy.websockets import WebSocketGate
+
+logger = logging.getLogger(__name__)
+CA_CERT_NAME = "mitmproxy-ca-cert.pem"
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    ca_dir: Path = Path.home() / ".mitmproxy"
+    upstream_ca: Path | None = None
+    audit_log: Path | None = None  # None: stdout
+
+
+class Ready:
+    """Prints one `listening on` line once the listening socket is bound."""
+
+    def __init__(self, ca_dir: Path) -> None:
+        self._ca_dir = ca_dir
+
+    def running(self) -> None:
+        from mitmproxy import ctx
+
+        server = ctx.master.addons.get("proxyserver")  # type: ignore[no-untyped-call]
+        addrs = ", ".join(f"{_host(a[0])}:{a[1]}" for a in server.listen_addrs())
+        print(
+            f"agentcage proxy listening on {addrs} (CA certificate: {self._ca_dir / CA_CERT_NAME})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def body_limit_option(limit: int) -> str | None:
+    return str(limit) if limit > 0 else None
+
+
+async def serve(settings: ProxySettings, sources: Sources) -> None:
+    """Build the policy (ConfigError before listening), then proxy until SIGTERM/SIGINT."""
+    runtime = build_runtime(sources)
+    layer_patches.install()
+    holder = RuntimeHolder(sources, runtime)
+    audit = AuditLog(settings.audit_log)
+    settings.ca_dir.mkdir(parents=True, exist_ok=True)
+
+    opts = options.Options(listen_host=settings.listen_host, listen_port=settings.listen_port)
+    proxy = master.Master(opts)
+    _add(proxy, termlog.TermLog(out=sys.stderr))
+    # Only what a forward proxy needs: no onboarding app, scripts, replay or rewriting
+    # addons that could answer or alter a request behind the policy's back.
+    _add(
+        proxy,
+        core.Core(),
+        block.Block(),
+        disable_h2c.DisableH2C(),
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        errorcheck.ErrorCheck(),
+    )
+    _add(
+        proxy,
+        RequestGate(holder, audit),
+        EgressPinning(holder),
+        ResponseScrubber(holder),
+        AuditTrail(holder, audit),
+        WebSocketGate(holder, audit),
+        Ready(settings.ca_dir),
+    )
+    _set(
+        opts,
+        confdir=str(settings.ca_dir),
+        connection_strategy="lazy",
+        ssl_verify_upstream_trusted_ca=str(settings.upstream_ca) if settings.upstream_ca else None,
+        body_size_limit=body_limit_option(runtime.config.max_request_body),
+        termlog_verbosity="warn",
+    )
+
+    def reload() -> None:
+        audit.reopen()
+        if holder.reload():
+            limit = holder.current.config.max_request_body
+            _set(opts, body_size_limit=body_limit_option(limit))
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
+    loop.add_signal_handler(signal.SIGINT, proxy.shutdown)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    try:
+        await proxy.run()
+    finally:
+        audit.close()
+
+
+def _add(proxy: master.Master, *items: object) -> None:
+    proxy.addons.add(*items)  # type: ignore[no-untyped-call]
+
+
+def _set(opts: options.Options, **values: object) -> None:
+    opts.update(**values)  # type: ignore[no-untyped-call]
+
+
+def run(settings: ProxySettings, sources: Sources) -> None:
+    asyncio.run(serve(settings, sources))

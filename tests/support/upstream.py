@@ -1,0 +1,217 @@
+"""A recording upstream server on loopback: HTTPS (HTTP/1.1 + HTTP/2), HTTP and WebSocket.
+
+Routes (any method):
+  /reflect...       answers with the request body (injection/scrub round trips)
+  /bytes/N          answers N bytes of `x`
+  /gzip-reflect...  answers the request body gzip-encoded
+  anything else     answers JSON {"ok": true, "path": ...}
+WebSocket: any path; every message is echoed back unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trustme
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+Scope = dict[str, Any]
+
+
+@dataclass
+class Received:
+    """One request as the upstream saw it."""
+
+    method: str
+    path: str
+    host: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    http_version: str
+    scheme: str
+    ws_messages: list[str | bytes] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name.lower()), None)
+
+
+class Recorder:
+    """The ASGI app: records what arrives, answers per the routes above."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+
+    def _record(self, scope: Scope, body: bytes) -> Received:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        host = next((v for k, v in headers if k == "host"), "")
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string") or b""
+        path = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        item = Received(
+            method=scope.get("method", "GET"),
+            path=path,
+            host=host,
+            headers=headers,
+            body=body,
+            http_version=scope.get("http_version", ""),
+            scheme=scope.get("scheme", ""),
+        )
+        with self._lock:
+            self.received.append(item)
+        return item
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        item = self._record(scope, b"".join(chunks))
+        headers = [(b"content-type", b"application/octet-stream")]
+        if item.path.startswith("/reflect"):
+            body = item.body
+        elif item.path.startswith("/gzip-reflect"):
+            body = gzip.compress(item.body)
+            headers.append((b"content-encoding", b"gzip"))
+        elif item.path.startswith("/bytes/"):
+            body = b"x" * int(item.path.split("/")[2].split("?")[0])
+        else:
+            body = json.dumps({"ok": True, "path": item.path}).encode()
+            headers = [(b"content-type", b"application/json")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _websocket(self, scope: Scope, receive: Any, send: Any) -> None:
+        item = self._record(scope, b"")
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+            elif message["type"] == "websocket.receive":
+                text, data = message.get("text"), message.get("bytes")
+                payload: str | bytes = text if text is not None else (data or b"")
+                item.ws_messages.append(payload)
+                if text is not None:
+                    await send({"type": "websocket.send", "text": text})
+                else:
+                    await send({"type": "websocket.send", "bytes": data})
+            else:
+                return
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Upstream:
+    """Serves `Recorder` over TLS on `tls_port` and in clear text on `plain_port`.
+
+    The certificate covers `names` (and 127.0.0.1); `ca_pem` is the CA file a
+    client (or the proxy's `--upstream-ca`) must trust.
+    """
+
+    def __init__(self, ca: trustme.CA, names: list[str]) -> None:
+        self.app = Recorder()
+        self._dir = tempfile.TemporaryDirectory(prefix="agentcage-upstream-")
+        cert = ca.issue_cert(*names, "127.0.0.1")
+        certfile, keyfile = Path(self._dir.name, "cert.pem"), Path(self._dir.name, "key.pem")
+        for blob in cert.cert_chain_pems:
+            with certfile.open("ab") as handle:
+                handle.write(blob.bytes())
+        cert.private_key_pem.write_to_path(str(keyfile))
+        self.ca_pem = Path(self._dir.name, "ca.pem")
+        ca.cert_pem.write_to_path(str(self.ca_pem))
+        self._tls, self._plain = _listening_socket(), _listening_socket()
+        self._config = Config()
+        self._config.bind = [f"fd://{self._tls.fileno()}"]
+        self._config.insecure_bind = [f"fd://{self._plain.fileno()}"]
+        self._config.certfile, self._config.keyfile = str(certfile), str(keyfile)
+        self._config.loglevel = "WARNING"
+        self._config.accesslog = None
+        self._config.errorlog = None
+        self._config.keep_alive_timeout = 30
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="upstream", daemon=True)
+
+    @property
+    def tls_port(self) -> int:
+        return int(self._tls.getsockname()[1])
+
+    @property
+    def plain_port(self) -> int:
+        return int(self._plain.getsockname()[1])
+
+    @property
+    def received(self) -> list[Received]:
+        return self.app.received
+
+    def clear(self) -> None:
+        self.app.clear()
+
+    def start(self) -> Upstream:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("upstream server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._stopping:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=10)
+        for sock in (self._tls, self._plain):
+            with contextlib.suppress(OSError):  # hypercorn owns and closes the fds
+                sock.close()
+        self._dir.cleanup()
+
+    def __enter__(self) -> Upstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
+            self._ready.set()
+            await serve(self.app, self._config, shutdown_trigger=self._stopping.wait)  # type: ignore[arg-type]
+
+        asyncio.run(main())
