@@ -87,7 +87,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         core.Core(),
         block.Block(),
         disable_h2c.DisableH2C(),
-        proxyserver.Proxyserver(),
+        proxyserver.Proxyserver(),  # type: ignore[no-untyped-call]
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
         errorcheck.ErrorCheck(),
