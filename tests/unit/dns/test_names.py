@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from agentcage.dns.names import BadDomain, DomainSet, below, checked_domain, zone_of
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["a/b.com", "a#b.com", "a b.com", "a\nserver=/x/1.2.3.4", "a,b.com", "", "-a.com", "a..com"],
+)
+def test_checked_domain_refuses_what_could_break_a_directive(bad: str) -> None:
+    with pytest.raises(BadDomain):
+        checked_domain(bad)
+
+
+def test_checked_domain_normalizes() -> None:
+    assert checked_domain("API.Example.COM.") == "api.example.com"
+    assert checked_domain("_acme-challenge.example.com") == "_acme-challenge.example.com"
+
+
+def test_domain_set_matches_name_and_subdomains_only() -> None:
+    domains = DomainSet(["example.com", "api.other.com", "10.0.0.0/8", "192.0.2.1"])
+    assert domains.entries() == ["api.other.com", "example.com"]
+    assert domains.match("example.com") == "example.com"
+    assert domains.match("A.B.Example.com.") == "example.com"
+    assert domains.match("notexample.com") is None
+    assert domains.match("other.com") is None
+    assert domains.match("v1.api.other.com") == "api.other.com"
+
+
+def test_domain_set_prefers_the_most_specific_entry() -> None:
+    domains = DomainSet(["example.com", "deep.example.com"])
+    assert domains.match("x.deep.example.com") == "deep.example.com"
+
+
+@pytest.mark.parametrize(
+    ("qname", "entry", "zone"),
+    [
+        ("data.evil.workers.dev", "workers.dev", "evil.workers.dev"),
+        ("a.b.evil.workers.dev", "workers.dev", "evil.workers.dev"),
+        ("evil.workers.dev", "workers.dev", "workers.dev"),
+        ("workers.dev", "workers.dev", "workers.dev"),
+        ("x.y.attacker.example", None, "y.attacker.example"),
+        ("attacker.example", None, "attacker.example"),
+    ],
+)
+def test_zone_of(qname: str, entry: str | None, zone: str) -> None:
+    assert zone_of(qname, entry) == zone
+
+
+def test_below() -> None:
+    assert below("a.b.x.com", "x.com") == "a.b"
+    assert below("x.com", "x.com") == ""
