@@ -1,0 +1,49 @@
+"""Change a cage's domain list and apply it live: the agent keeps running."""
+
+from __future__ import annotations
+
+import json
+
+from agentcage.cage.lifecycle import Cages
+from agentcage.cage.state import config_json
+from agentcage.config.context import LoadContext
+from agentcage.config.schema import CageConfig
+from agentcage.config.types import normalize_host_entry
+from agentcage.errors import ConfigError
+
+
+def entries(cages: Cages, name: str) -> tuple[str, list[str]]:
+    config = cages.store.load_config(name)
+    return config.domains.mode, list(config.domains.entries)
+
+
+def change(cages: Cages, name: str, entry: str, *, add: bool) -> tuple[CageConfig, bool]:
+    """Add or remove `entry`; returns the new config and whether anything changed.
+
+    The state is updated first, then a running cage's proxy and DNS reload it.
+    """
+    try:
+        normalized = normalize_host_entry(entry)
+    except ValueError as exc:
+        raise ConfigError(f"domain {entry!r}: {exc}") from exc
+    config = cages.store.load_config(name)
+    current = list(config.domains.entries)
+    if add == (normalized in current):
+        return config, False
+    updated = [*current, normalized] if add else [e for e in current if e != normalized]
+    data = json.loads(config_json(config))
+    data["domains"]["list"] = updated
+    ctx = LoadContext(base_dir=cages.store.path(name), environ={}, check_paths=False)
+    new = CageConfig.model_validate(data, context=ctx, strict=False)
+    # The stored source becomes the normalized config: it is what the cage now runs.
+    cages.store.save_config(new, config_json(new))
+    if cages.store.read_json(name, "images.json") is not None:
+        if cages.is_running(name):
+            cages.reload(name)
+        else:
+            from agentcage.cage import layout
+
+            layout.write_sidecar_config(
+                cages.store, new, layout.load_images(cages.store, name).agent
+            )
+    return new, True

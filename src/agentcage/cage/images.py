@@ -1,0 +1,277 @@
+"""Build the proxy and DNS images, and find or build the agent's.
+
+    base (registry image pinned by digest, or Debian via mmdebstrap | podman import)
+      └── runtime  (venv with agentcage + hash-checked wheelhouse, dnsmasq, user 10000)
+            ├── proxy   ENTRYPOINT agentcage, runs `proxy run`
+            └── dns     ENTRYPOINT agentcage, runs `dns run`
+
+Every image is tagged with a hash of its inputs (Containerfile, base, lock file, our
+source), so a build whose inputs did not change is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from agentcage.cage.podman import Runner, SubprocessRunner
+from agentcage.config.schema import CageConfig
+from agentcage.errors import PodmanError
+
+BaseKind = Literal["registry", "debian"]
+# Docker Hub's python:3.11-slim-bookworm, pinned by digest: Debian 12's Python 3.11, as
+# in the registry-free base, so one wheelhouse serves both.
+REGISTRY_BASE = (
+    "docker.io/library/python:3.11-slim-bookworm"
+    "@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91"
+)
+DEBIAN_SUITE = "bookworm"
+RUNTIME_PACKAGES = ("python3", "python3-venv", "ca-certificates", "dnsmasq-base", "passwd")
+# A registry-free image for agents: examples/basic uses it.
+AGENT_DEBIAN_IMAGE = "localhost/agentcage-agent-debian:bookworm"
+AGENT_DEBIAN_PACKAGES = ("python3", "ca-certificates", "curl", "dnsutils")
+_SLIM = (
+    "--dpkgopt=path-exclude=/usr/share/doc/*",
+    "--dpkgopt=path-exclude=/usr/share/man/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuiltImages:
+    proxy: str
+    dns: str
+
+
+def digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()[:16]
+
+
+def source_root() -> Path:
+    """The agentcage checkout images are built from (wheel, lock file, Containerfiles)."""
+    env = os.environ.get("AGENTCAGE_SOURCE")
+    root = Path(env) if env else Path(__file__).resolve().parents[3]
+    if not (root / "pyproject.toml").is_file() or not (root / "images").is_dir():
+        raise PodmanError(
+            f"{root} is not an agentcage source checkout; images are built from one",
+            hint="set AGENTCAGE_SOURCE to the checkout directory",
+        )
+    return root
+
+
+def tree_digest(root: Path, paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for path in sorted(paths):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agentcage"
+
+
+class ImageBuilder:
+    """Builds images with `runner` (host podman), printing progress with `progress`."""
+
+    def __init__(self, runner: Runner | None = None, progress: Progress = lambda _: None) -> None:
+        self.runner = runner or SubprocessRunner()
+        self.progress = progress
+
+    def exists(self, ref: str) -> bool:
+        return self.runner.run(["podman", "image", "exists", ref], check=False).ok
+
+    def _step(self, what: str, action: Callable[[], None]) -> None:
+        start = time.monotonic()
+        self.progress(f"  building {what} ...")
+        action()
+        self.progress(f"  built {what} in {time.monotonic() - start:.0f}s")
+
+    # --- bases ---------------------------------------------------------------------------
+
+    def debian_image(self, name: str, packages: Iterable[str], alias: str | None = None) -> str:
+        """`localhost/NAME:<hash>` from Debian packages, without any registry."""
+        pkgs = sorted(set(packages))
+        ref = f"localhost/{name}:{digest(DEBIAN_SUITE, *pkgs, *_SLIM)}"
+        if not self.exists(ref):
+
+            def build() -> None:
+                with tempfile.TemporaryDirectory(prefix="agentcage-rootfs-") as tmp:
+                    tarball = Path(tmp) / "rootfs.tar"
+                    self.runner.run(
+                        [
+                            "mmdebstrap",
+                            "--quiet",
+                            "--variant=minbase",
+                            f"--include={','.join(pkgs)}",
+                            *_SLIM,
+                            DEBIAN_SUITE,
+                            str(tarball),
+                        ],
+                        timeout=900,
+                    )
+                    self.runner.run(["podman", "import", "--quiet", str(tarball), ref])
+
+            self._step(f"{ref} from Debian {DEBIAN_SUITE} packages", build)
+        if alias:
+            self.runner.run(["podman", "tag", ref, alias])
+        return ref
+
+    def base(self, kind: BaseKind) -> str:
+        if kind == "debian":
+            return self.debian_image("agentcage-base", RUNTIME_PACKAGES)
+        if not self.exists(REGISTRY_BASE):
+            self.progress(f"  pulling {REGISTRY_BASE}")
+            self.runner.run(["podman", "pull", "--quiet", REGISTRY_BASE], timeout=900)
+        return REGISTRY_BASE
+
+    # --- wheelhouse ------------------------------------------------------------------------
+
+    def wheelhouse(self, root: Path) -> Path:
+        """Hash-checked wheels for the locked runtime dependencies, built once per lock."""
+        exported = self.runner.run(
+            [
+                "uv",
+                "export",
+                "--frozen",
+                "--no-dev",
+                "--no-emit-project",
+                "--format",
+                "requirements-txt",
+                "--project",
+                str(root),
+            ]
+        ).stdout
+        target = cache_dir() / "wheelhouse" / digest(exported)
+        if (target / "requirements.lock").is_file():
+            return target
+        self._step(
+            "wheelhouse (pip download --require-hashes)", lambda: self._fill(exported, target)
+        )
+        return target
+
+    def _fill(self, requirements: str, target: Path) -> None:
+        work = Path(tempfile.mkdtemp(prefix="agentcage-wheels-"))
+        try:
+            (work / "requirements.txt").write_text(requirements)
+            download, wheels = work / "download", work / "wheels"
+            pip = ["uvx", "--python", "3.11", "pip"]
+            self.runner.run(
+                [
+                    *pip,
+                    "download",
+                    "--quiet",
+                    "--require-hashes",
+                    "--no-deps",
+                    "-r",
+                    str(work / "requirements.txt"),
+                    "-d",
+                    str(download),
+                ],
+                timeout=900,
+            )
+            wheels.mkdir()
+            for artifact in sorted(download.iterdir()):
+                if artifact.suffix == ".whl":
+                    shutil.copy2(artifact, wheels / artifact.name)
+                else:  # an sdist whose hash uv.lock just vouched for; build it here once
+                    self.runner.run(
+                        [*pip, "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(artifact)],
+                        timeout=900,
+                    )
+            lines = []
+            for wheel in sorted(wheels.glob("*.whl")):
+                name, version = wheel.name.split("-")[:2]
+                sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+                lines.append(f"{name}=={version} --hash=sha256:{sha}")
+            (wheels / "requirements.lock").write_text("\n".join(lines) + "\n")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(wheels, target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # --- our images ------------------------------------------------------------------------
+
+    def sidecar_images(self, kind: BaseKind) -> BuiltImages:
+        root = source_root()
+        base = self.base(kind)
+        src = tree_digest(root, [root / "pyproject.toml", *(root / "src").rglob("*")])
+        wheelhouse = self.wheelhouse(root)
+        runtime_file = root / "images" / "runtime" / "Containerfile"
+        lock = (wheelhouse / "requirements.lock").read_text()
+        runtime = (
+            f"localhost/agentcage-runtime:{digest(base, runtime_file.read_bytes(), lock, src)}"
+        )
+        if not self.exists(runtime):
+            self._step(runtime, lambda: self._build_runtime(root, base, wheelhouse, runtime))
+        refs = {}
+        for role in ("proxy", "dns"):
+            containerfile = root / "images" / role / "Containerfile"
+            ref = f"localhost/agentcage-{role}:{digest(runtime, containerfile.read_bytes())}"
+            if not self.exists(ref):
+                self._step(
+                    ref,
+                    lambda cf=containerfile, r=ref: self._build(  # type: ignore[misc]
+                        cf, cf.parent, r, {"RUNTIME": runtime}
+                    ),
+                )
+            refs[role] = ref
+        return BuiltImages(proxy=refs["proxy"], dns=refs["dns"])
+
+    def _build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="agentcage-build-") as tmp:
+            context = Path(tmp)
+            shutil.copytree(wheelhouse, context / "wheelhouse")
+            ours = context / "wheelhouse" / "agentcage"
+            self.runner.run(
+                ["uv", "build", "--wheel", "--quiet", "--out-dir", str(ours), str(root)],
+                timeout=600,
+            )
+            shutil.copy2(root / "images" / "runtime" / "Containerfile", context / "Containerfile")
+            self._build(context / "Containerfile", context, ref, {"BASE": base})
+
+    def _build(self, containerfile: Path, context: Path, ref: str, args: dict[str, str]) -> None:
+        argv = ["podman", "build", "--quiet", "--pull=never", "-f", str(containerfile), "-t", ref]
+        for key, value in args.items():
+            argv += ["--build-arg", f"{key}={value}"]
+        self.runner.run([*argv, str(context)], timeout=1800)
+
+    # --- the agent's image -----------------------------------------------------------------
+
+    def agent_image(self, config: CageConfig, config_dir: Path, kind: BaseKind) -> str:
+        ctr = config.container
+        if ctr.containerfile is not None:
+            containerfile = (config_dir / ctr.containerfile).resolve()
+            if not containerfile.is_file():
+                raise PodmanError(f"container.containerfile: {containerfile} does not exist")
+            context = containerfile.parent
+            files = [p for p in context.rglob("*") if p.is_file()][:5000]
+            ref = f"localhost/agentcage-{config.name}-agent:{tree_digest(context, files)}"
+            if not self.exists(ref):
+                self._step(ref, lambda: self._build(containerfile, context, ref, {}))
+            return ref
+        image = ctr.image
+        assert image is not None
+        if image == AGENT_DEBIAN_IMAGE:
+            self.debian_image("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES, alias=image)
+            return image
+        if not self.exists(image):
+            self.progress(f"  pulling {image}")
+            self.runner.run(["podman", "pull", "--quiet", image], timeout=1800)
+        return image

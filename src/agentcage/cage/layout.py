@@ -1,0 +1,91 @@
+"""What a deployed cage keeps in its state directory, and writing it.
+
+deployments/<name>/
+  config.yaml, config.json    the config (StateStore)
+  topology.json               subnets and addresses (topology.py)
+  images.json                 the image references the units use
+  sidecar/config.yaml         what the proxy and DNS sidecars read (mounted read-only)
+  ca/                         CA key + certificate, mounted into the proxy only
+  ca-public/ca.pem            the CA certificate, mounted into the agent
+  audit/proxy/, audit/dns/    the sidecars' audit logs
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from agentcage.cage.quadlet import HostPaths, Images
+from agentcage.cage.state import StateStore, config_json, write_atomic
+from agentcage.config.schema import CageConfig
+from agentcage.errors import StateError
+
+IMAGES_FILE = "images.json"
+
+
+def host_paths(store: StateStore, name: str) -> HostPaths:
+    return HostPaths.under(store.path(name))
+
+
+def sidecar_config(config: CageConfig, agent_image: str) -> str:
+    """The config the sidecars load: everything but the agent container's host details.
+
+    Host paths in `container.volumes` do not exist inside the sidecars (and are none of
+    their business), so only the image is kept to satisfy the schema.
+    """
+    data = json.loads(config_json(config))
+    data["container"] = {"image": agent_image}
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def write_sidecar_config(store: StateStore, config: CageConfig, agent_image: str) -> Path:
+    paths = host_paths(store, config.name)
+    directory = paths.sidecar_config_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    # Readable by the sidecars' non-root user; it holds policy, never secret values.
+    directory.chmod(0o755)
+    target = directory / "config.yaml"
+    write_atomic(target, sidecar_config(config, agent_image), 0o644)
+    return target
+
+
+def prepare_audit_dirs(store: StateStore, name: str) -> None:
+    paths = host_paths(store, name)
+    for directory in (paths.proxy_audit_dir, paths.dns_audit_dir):
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def save_images(store: StateStore, name: str, images: Images) -> None:
+    store.write(name, IMAGES_FILE, json.dumps(asdict(images), indent=2) + "\n")
+
+
+def load_images(store: StateStore, name: str) -> Images:
+    data = store.read_json(name, IMAGES_FILE)
+    if not isinstance(data, dict):
+        raise StateError(f"cage {name!r} has no recorded images; run `agentcage cage update`")
+    return Images(**data)
+
+
+def audit_logs(store: StateStore, name: str) -> list[Path]:
+    paths = host_paths(store, name)
+    return [paths.proxy_audit_dir / "proxy.jsonl", paths.dns_audit_dir / "dns.jsonl"]
+
+
+def count_blocked(store: StateStore, name: str) -> int:
+    """Blocked decisions in the cage's audit logs (proxy and DNS)."""
+    total = 0
+    for path in audit_logs(store, name):
+        try:
+            handle = path.open("rb")
+        except OSError:
+            continue
+        with handle:
+            for line in handle:
+                if b'"verdict":"block"' not in line:
+                    continue
+                try:
+                    total += json.loads(line).get("verdict") == "block"
+                except ValueError:
+                    continue
+    return total

@@ -1,0 +1,259 @@
+"""Create, update, list, reload and destroy cages.
+
+Creating a cage writes its state, builds images, makes its CA, renders and writes its
+quadlet units, then starts the agent unit, which pulls in the networks and both
+sidecars. If any step fails, everything made so far is removed again.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentcage.cage import layout, topology
+from agentcage.cage.ca import ensure_ca
+from agentcage.cage.images import BaseKind, ImageBuilder
+from agentcage.cage.podman import Host
+from agentcage.cage.quadlet import CageUnits, Images, build_units, secret_id, service_name
+from agentcage.cage.state import StateStore, write_atomic
+from agentcage.config import load_config
+from agentcage.config.schema import CageConfig
+from agentcage.errors import AgentcageError, PodmanError, StateError
+
+ROLES = ("dns", "proxy", "agent")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CageStatus:
+    name: str
+    state: str  # systemd's ActiveState of the agent unit
+    started_at: str
+    uptime_s: float | None
+    blocked: int
+
+
+class Cages:
+    def __init__(
+        self,
+        store: StateStore | None = None,
+        host: Host | None = None,
+        builder: ImageBuilder | None = None,
+        progress: Progress = lambda _: None,
+    ) -> None:
+        self.store = store or StateStore()
+        self.host = host or Host.detect()
+        self.builder = builder or ImageBuilder(progress=progress)
+        self.progress = progress
+
+    # --- create / update -----------------------------------------------------------------
+
+    def create(self, config_path: Path, base: BaseKind = "registry") -> CageConfig:
+        config = load_config(config_path)
+        if self.store.exists(config.name):
+            raise StateError(
+                f"cage {config.name!r} already exists",
+                hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
+            )
+        try:
+            self.store.save_config(config, config_path.read_text(encoding="utf-8"))
+            self._deploy(config, config_path.resolve().parent, base)
+        except BaseException:
+            self.progress(f"create failed; removing everything made for {config.name!r}")
+            try:
+                self.destroy(config.name)
+            except AgentcageError as cleanup:
+                self.progress(f"cleanup also failed: {cleanup.message}")
+            raise
+        return config
+
+    def update(
+        self, name: str, config_path: Path | None = None, base: BaseKind = "registry"
+    ) -> CageConfig:
+        old = self.store.load_config(name)
+        if config_path is not None:
+            config = load_config(config_path)
+            if config.name != name:
+                raise StateError(f"{config_path} describes cage {config.name!r}, not {name!r}")
+            self.store.save_config(config, config_path.read_text(encoding="utf-8"))
+            config_dir = config_path.resolve().parent
+        else:
+            config, config_dir = old, self.store.path(name)
+        self._deploy(config, config_dir, base, restart=True)
+        return config
+
+    def _deploy(
+        self, config: CageConfig, config_dir: Path, base: BaseKind, restart: bool = False
+    ) -> None:
+        name = config.name
+        topo = topology.allocate(self.store, name)
+        self.progress(
+            f"cage {name}: internal {topo.internal_subnet}, proxy {topo.proxy_ip}, "
+            f"dns {topo.dns_ip}"
+        )
+        self.progress("images:")
+        sidecars = self.builder.sidecar_images(base)
+        agent = self.builder.agent_image(config, config_dir, base)
+        images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
+        layout.save_images(self.store, name, images)
+        paths = layout.host_paths(self.store, name)
+        ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
+        layout.write_sidecar_config(self.store, config, agent)
+        layout.prepare_audit_dirs(self.store, name)
+        self.write_units(config)
+        self.host.systemctl("daemon-reload")
+        agent_unit = service_name(topo, "agent")
+        if restart:
+            self.progress("restarting the sidecars and the agent")
+            for role in ROLES:
+                self.host.systemctl("restart", service_name(topo, role))
+        else:
+            self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
+            self.host.systemctl("start", agent_unit)
+        state = self.host.systemctl("is-active", agent_unit, check=False).stdout.strip()
+        if state not in ("active", "activating"):
+            raise PodmanError(
+                f"{agent_unit} is {state or 'unknown'} after starting",
+                hint=f"`agentcage cage logs {name}` shows why",
+            )
+
+    def units(self, config: CageConfig) -> CageUnits:
+        topo = topology.load(self.store, config.name)
+        if topo is None:
+            raise StateError(f"cage {config.name!r} has no topology; re-create it")
+        return build_units(
+            config,
+            topo,
+            layout.load_images(self.store, config.name),
+            layout.host_paths(self.store, config.name),
+            self.secret_names(config.name),
+            wanted_by=self.host.wanted_by,
+        )
+
+    def write_units(self, config: CageConfig) -> list[Path]:
+        directory = self.host.quadlet_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for filename, text in self.units(config).rendered().items():
+            target = directory / filename
+            write_atomic(target, text, 0o644)
+            written.append(target)
+        return written
+
+    # --- secrets (names only; values live in Podman) -----------------------------------
+
+    def secret_names(self, name: str) -> list[str]:
+        result = self.host.podman("secret", "ls", "--format", "{{.Name}}", check=False)
+        prefix = secret_id(name, "")
+        return sorted(
+            line[len(prefix) :]
+            for line in result.stdout.split()
+            if line.startswith(prefix) and line[len(prefix) :]
+        )
+
+    # --- inspection ------------------------------------------------------------------------
+
+    def status(self, name: str) -> CageStatus:
+        topo = topology.load(self.store, name)
+        state, started, uptime = "unknown", "", None
+        if topo is not None:
+            unit = service_name(topo, "agent")
+            state = self.host.systemctl("is-active", unit, check=False).stdout.strip() or state
+            if state == "active":
+                started, uptime = self._started(topo.container("agent"))
+        return CageStatus(name, state, started, uptime, layout.count_blocked(self.store, name))
+
+    def _started(self, container: str) -> tuple[str, float | None]:
+        result = self.host.podman(
+            "inspect", "--format", "{{.State.StartedAt}}", container, check=False
+        )
+        text = result.stdout.strip()
+        if not result.ok or not text:
+            return "", None
+        try:
+            # Go's time format: "2026-11-27 06:10:00.123456789 +0000 UTC"
+            stamp = datetime.datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=datetime.UTC
+            )
+        except ValueError:
+            return text, None
+        return text[:19], (datetime.datetime.now(datetime.UTC) - stamp).total_seconds()
+
+    def statuses(self) -> list[CageStatus]:
+        return [self.status(name) for name in self.store.names()]
+
+    def is_running(self, name: str) -> bool:
+        topo = topology.load(self.store, name)
+        if topo is None:
+            return False
+        result = self.host.systemctl("is-active", service_name(topo, "agent"), check=False)
+        return result.stdout.strip() == "active"
+
+    # --- live changes ----------------------------------------------------------------------
+
+    def reload(self, name: str) -> None:
+        """Re-render the sidecars' config and SIGHUP them; the agent keeps running."""
+        config = self.store.load_config(name)
+        images = layout.load_images(self.store, name)
+        layout.write_sidecar_config(self.store, config, images.agent)
+        topo = topology.load(self.store, name)
+        if topo is None:
+            raise StateError(f"cage {name!r} has no topology; re-create it")
+        for role in ("proxy", "dns"):
+            self.host.podman("kill", "--signal", "HUP", topo.container(role))
+
+    def logs_argv(self, name: str, service: str, follow: bool) -> list[str]:
+        topo = topology.load(self.store, name)
+        if topo is None:
+            raise StateError(f"no cage named {name!r}")
+        role = "agent" if service == "cage" else service
+        return ["podman", "logs", *(["-f"] if follow else []), topo.container(role)]
+
+    # --- destroy ---------------------------------------------------------------------------
+
+    def destroy(self, name: str) -> None:
+        """Stop and remove units, containers, networks, volumes, secrets and state."""
+        self.store.path(name)  # validates the name
+        topo = topology.load(self.store, name)
+        problems: list[str] = []
+
+        def attempt(what: str, argv: list[str], ok_codes: tuple[int, ...] = (0,)) -> None:
+            result = self.host.runner.run(argv, check=False)
+            if result.returncode not in ok_codes:
+                problems.append(f"{what}: {result.stderr.strip()[-300:]}")
+
+        prefix = topo.prefix if topo else f"agentcage-{name}"
+        units = [f"{prefix}-{role}.service" for role in reversed(ROLES)]
+        units += [f"{prefix}-int-network.service", f"{prefix}-ext-network.service"]
+        scope = ["--user"] if self.host.rootless else []
+        self.host.runner.run(["systemctl", *scope, "stop", *units], check=False)
+        removed = False
+        if self.host.quadlet_dir.is_dir():
+            for path in self.host.quadlet_dir.glob(f"{prefix}-*"):
+                path.unlink()
+                removed = True
+        if removed:
+            attempt("daemon-reload", ["systemctl", *scope, "daemon-reload"])
+        self.host.runner.run(["systemctl", *scope, "reset-failed", *units], check=False)
+        label = f"label=agentcage.cage={name}"
+        ids = self.host.podman("ps", "-aq", "--filter", label, check=False).stdout.split()
+        if ids:
+            attempt("remove containers", ["podman", "rm", "-f", "-i", *ids])
+        for network in (f"{prefix}-int", f"{prefix}-ext"):
+            if self.host.podman("network", "exists", network, check=False).ok:
+                attempt(f"remove network {network}", ["podman", "network", "rm", "-f", network])
+        volumes = self.host.podman(
+            "volume", "ls", "-q", "--filter", label, check=False
+        ).stdout.split()
+        if volumes:
+            attempt("remove volumes", ["podman", "volume", "rm", "-f", *volumes])
+        for secret in self.secret_names(name):
+            attempt(f"remove secret {secret}", ["podman", "secret", "rm", secret_id(name, secret)])
+        if problems:
+            raise PodmanError(
+                f"cage {name!r} was only partly removed:\n  " + "\n  ".join(problems),
+                hint=f"fix the cause and run `agentcage cage destroy {name}` again",
+            )
+        self.store.remove(name)

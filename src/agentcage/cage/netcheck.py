@@ -1,0 +1,120 @@
+"""Network checks `cage verify` runs from a helper container on the cage's internal network.
+
+    python -m agentcage.cage.netcheck --gateway IP --allowed-host NAME
+
+The helper has exactly the agent's view: only the internal network, the DNS sidecar as
+resolver and HTTP(S)_PROXY + the cage CA in its environment. It prints one JSON list of
+{"name", "passed", "detail"}. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import socket
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+SINKHOLE = "198.51.100.1"
+PROBE_NAME = "agentcage-verify.invalid-zone.example"
+# Fake credentials shaped like real ones: an AWS access key id and a GitHub token.
+FAKE_KEYS = "aws_access_key_id=AKIAZ7VQ3XK2M4N5P6R8 token=ghp_Zq8Xv2Lm4Nc6Bt1Ry3Wu5Ks7Hd9Jf0Gp2Ea4"
+
+
+def no_default_route() -> tuple[bool, str]:
+    with open("/proc/net/route") as handle:
+        rows = [line.split() for line in handle.readlines()[1:]]
+    defaults = [row[0] for row in rows if len(row) > 2 and row[1] == "00000000"]
+    if defaults:
+        return False, f"default route via {', '.join(defaults)}"
+    return True, "no default route"
+
+
+def gateway_unreachable(gateway: str) -> tuple[bool, str]:
+    """A direct connection to the host side of the sidecars' network must not get through."""
+    try:
+        with socket.create_connection((gateway, 9), timeout=3):
+            return False, f"connected directly to {gateway}"
+    except OSError as exc:
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) or isinstance(exc, TimeoutError):
+            return True, f"{gateway}: {exc.strerror or 'timed out'}"
+        return False, f"{gateway} answered ({exc}); a route out exists"
+
+
+def sinkholed() -> tuple[bool, str]:
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(PROBE_NAME, 80, socket.AF_INET)}
+    except OSError as exc:
+        return False, f"{PROBE_NAME} did not resolve ({exc}); expected {SINKHOLE}"
+    if addresses == {SINKHOLE}:
+        return True, f"{PROBE_NAME} -> {SINKHOLE}"
+    return False, f"{PROBE_NAME} -> {sorted(addresses)}, expected {SINKHOLE}"
+
+
+def _fetch(url: str, data: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, response.read(400).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(400).decode(errors="replace")
+
+
+def blocked_host() -> tuple[bool, str]:
+    status, body = _fetch(f"http://{PROBE_NAME}/")
+    if status == 403:
+        return True, "403 from the proxy"
+    return False, f"got {status} {body[:120]!r}, expected 403"
+
+
+def allowed_host(host: str) -> tuple[bool, str]:
+    status, body = _fetch(f"https://{host}/")
+    if '"blocked"' in body and status in (403, 429):
+        return False, f"the proxy blocked {host}: {body[:160]!r}"
+    return True, f"https://{host}/ answered {status} through the proxy (TLS via the cage CA)"
+
+
+def leaked_key(host: str) -> tuple[bool, str]:
+    status, _body = _fetch(f"https://{host}/agentcage-verify", FAKE_KEYS.encode())
+    if status == 403:
+        return True, "a body holding fake AWS/GitHub keys got 403"
+    return False, f"a body holding fake keys got {status}, expected 403"
+
+
+def run(gateway: str, allowed: str | None) -> list[dict[str, object]]:
+    checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
+        ("no default route", no_default_route),
+        ("no direct route out", lambda: gateway_unreachable(gateway)),
+        ("unlisted name sinkholed", sinkholed),
+        ("unlisted host blocked", blocked_host),
+    ]
+    if allowed:
+        checks += [
+            ("allowlisted host reachable", lambda: allowed_host(allowed)),
+            ("fake key in body blocked", lambda: leaked_key(allowed)),
+        ]
+    results: list[dict[str, object]] = []
+    for name, check in checks:
+        try:
+            passed, detail = check()
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            passed, detail = False, f"could not run: {type(exc).__name__}: {exc}"
+        results.append({"name": name, "passed": passed, "detail": detail})
+    return results
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="netcheck")
+    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--allowed-host")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.gateway, args.allowed_host)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

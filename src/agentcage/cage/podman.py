@@ -1,0 +1,192 @@
+"""The only place agentcage starts processes: podman, systemctl and the image tools.
+
+`Runner` is the seam. `SubprocessRunner` runs argv lists (never a shell) with a timeout
+and turns failures into `PodmanError` carrying the command and the tail of its stderr.
+Unit tests use `RecordingRunner`, which records every command and answers from a script.
+
+A runner may carry a prefix: with `AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME"` every
+podman/systemctl command of a cage runs inside that container, which is how the tests
+drive a real systemd + Podman 5 running in a privileged container.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from agentcage.errors import PodmanError
+
+DEFAULT_TIMEOUT = 300.0
+STDERR_TAIL = 2000
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Runner(Protocol):
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Completed: ...
+
+
+def failure(result: Completed) -> PodmanError:
+    tail = result.stderr.strip()[-STDERR_TAIL:] or result.stdout.strip()[-STDERR_TAIL:]
+    return PodmanError(
+        f"`{shlex.join(result.argv)}` failed (exit {result.returncode}): {tail or 'no output'}"
+    )
+
+
+@dataclass
+class SubprocessRunner:
+    prefix: tuple[str, ...] = ()
+    env: Mapping[str, str] | None = None
+    # Called with each line of stderr as it arrives (image build progress).
+    on_line: Callable[[str], None] | None = None
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Completed:
+        full = (*self.prefix, *argv)
+        try:
+            proc = subprocess.run(
+                full,
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=dict(self.env) if self.env is not None else None,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise PodmanError(
+                f"{full[0]}: command not found",
+                hint="run `sudo scripts/setup-host` to install Podman and its tools",
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise PodmanError(f"`{shlex.join(full)}` did not finish within {timeout:g}s") from exc
+        result = Completed(full, proc.returncode, proc.stdout, proc.stderr)
+        if check and not result.ok:
+            raise failure(result)
+        return result
+
+    def stream(self, argv: Sequence[str], on_line: Callable[[str], None]) -> None:
+        """Run a long command, handing each output line to `on_line` (build progress)."""
+        full = (*self.prefix, *argv)
+        try:
+            proc = subprocess.Popen(
+                full,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=dict(self.env) if self.env is not None else None,
+            )
+        except FileNotFoundError as exc:
+            raise PodmanError(f"{full[0]}: command not found") from exc
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail = [*tail[-30:], line]
+            on_line(line)
+        if proc.wait() != 0:
+            raise failure(Completed(full, proc.returncode, "", "\n".join(tail)))
+
+
+@dataclass
+class RecordingRunner:
+    """A fake runner: records argv lists; answers are looked up by argv prefix."""
+
+    answers: dict[tuple[str, ...], Completed | PodmanError] = field(default_factory=dict)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    inputs: list[str | None] = field(default_factory=list)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Completed:
+        key = tuple(argv)
+        self.calls.append(key)
+        self.inputs.append(input)
+        best: Completed | PodmanError | None = None
+        best_len = -1
+        for prefix, answer in self.answers.items():
+            if key[: len(prefix)] == prefix and len(prefix) > best_len:
+                best, best_len = answer, len(prefix)
+        if isinstance(best, PodmanError):
+            if check:
+                raise best
+            return Completed(key, 1, "", best.message)
+        result = best if best is not None else Completed(key, 0, "", "")
+        if check and not result.ok:
+            raise failure(result)
+        return result
+
+    def commands(self, *prefix: str) -> list[tuple[str, ...]]:
+        return [c for c in self.calls if c[: len(prefix)] == prefix]
+
+
+@dataclass(frozen=True)
+class Host:
+    """How this machine runs cages: where units go and how to reach systemd and Podman."""
+
+    quadlet_dir: Path
+    rootless: bool
+    runner: Runner
+    prefix: tuple[str, ...] = ()
+
+    @classmethod
+    def detect(cls, environ: Mapping[str, str] | None = None) -> Host:
+        env = os.environ if environ is None else environ
+        rootless = os.geteuid() != 0
+        if env.get("AGENTCAGE_QUADLET_DIR"):
+            quadlet_dir = Path(env["AGENTCAGE_QUADLET_DIR"])
+        elif rootless:
+            base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+            quadlet_dir = Path(base) / "containers" / "systemd"
+        else:
+            quadlet_dir = Path("/etc/containers/systemd")
+        prefix = tuple(shlex.split(env.get("AGENTCAGE_SYSTEMD_EXEC", "")))
+        return cls(quadlet_dir, rootless, SubprocessRunner(prefix=prefix), prefix)
+
+    def runner_prefix(self) -> tuple[str, ...]:
+        """What runs a command where the cage's systemd and Podman are (often nothing)."""
+        return self.prefix
+
+    @property
+    def wanted_by(self) -> str:
+        return "default.target" if self.rootless else "multi-user.target"
+
+    def systemctl(self, *args: str, check: bool = True) -> Completed:
+        scope = ("--user",) if self.rootless else ()
+        return self.runner.run(["systemctl", *scope, *args], check=check)
+
+    def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
+        return self.runner.run(["podman", *args], input=input, check=check)

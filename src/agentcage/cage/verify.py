@@ -1,0 +1,193 @@
+"""`cage verify`: check from inside a running cage that its walls hold.
+
+Process checks run in the agent container itself (`podman exec`); network checks run
+in a helper container with exactly the agent's network view (see netcheck.py). A check
+that cannot run counts as failed: a verify that silently skips proves nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import asdict, dataclass
+
+from agentcage.cage import layout, topology
+from agentcage.cage.lifecycle import Cages
+from agentcage.cage.quadlet import (
+    AGENT_CA,
+    CA_VARIABLES,
+    PROXY_VARIABLES,
+    VENV_BIN,
+    agent_environment,
+    secret_id,
+)
+from agentcage.config.schema import CageConfig
+from agentcage.errors import StateError
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def verify(cages: Cages, name: str) -> list[CheckResult]:
+    config = cages.store.load_config(name)
+    topo = topology.load(cages.store, name)
+    if topo is None:
+        raise StateError(f"cage {name!r} has no topology; re-create it")
+    agent = topo.container("agent")
+    if not cages.is_running(name):
+        return [CheckResult("cage running", False, f"{agent} is not running")]
+    results = [CheckResult("cage running", True, f"{agent} is active")]
+    results += _environment(cages, config, agent)
+    results += _process(cages, agent)
+    results += _network(cages, config, topo)
+    return results
+
+
+def _exec(cages: Cages, container: str, *argv: str) -> tuple[int, str, str]:
+    result = cages.host.podman("exec", container, *argv, check=False)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _environment(cages: Cages, config: CageConfig, agent: str) -> list[CheckResult]:
+    result = cages.host.podman("inspect", "--format", "{{json .Config.Env}}", agent, check=False)
+    try:
+        env = dict(item.split("=", 1) for item in json.loads(result.stdout))
+    except (ValueError, TypeError):
+        return [CheckResult("agent environment", False, f"cannot inspect {agent}")]
+    out = []
+    expected = agent_environment(config, topology.load(cages.store, config.name))  # type: ignore[arg-type]
+    missing = [rule.env for rule in config.secret_injection if env.get(rule.env) != rule.token]
+    out.append(
+        CheckResult(
+            "placeholders in the agent's env",
+            not missing,
+            f"wrong or missing: {', '.join(missing)}"
+            if missing
+            else "every secret is a placeholder",
+        )
+    )
+    leaked = []
+    for secret in cages.secret_names(config.name):
+        shown = cages.host.podman(
+            "secret", "inspect", "--showsecret", "--format", "{{.SecretData}}",
+            secret_id(config.name, secret), check=False,
+        )  # fmt: skip
+        value = shown.stdout.strip()
+        if not shown.ok or not value:
+            leaked.append(f"{secret} (cannot read it to compare)")
+        elif any(value in v for v in env.values()):
+            leaked.append(secret)
+    out.append(
+        CheckResult(
+            "no real secret values in the agent's env",
+            not leaked,
+            f"found: {', '.join(leaked)}" if leaked else "none of the stored values appear",
+        )
+    )
+    wrong = [k for k in (*PROXY_VARIABLES, *CA_VARIABLES) if env.get(k) != expected[k]]
+    out.append(
+        CheckResult(
+            "proxy and CA variables set",
+            not wrong,
+            f"wrong: {', '.join(wrong)}" if wrong else "HTTP(S)_PROXY and CA bundle variables",
+        )
+    )
+    return out
+
+
+def _process(cages: Cages, agent: str) -> list[CheckResult]:
+    out = []
+    code, _, err = _exec(cages, agent, "touch", "/.agentcage-verify")
+    read_only = code != 0 and "read-only" in err.lower()
+    out.append(
+        CheckResult(
+            "root filesystem read-only",
+            read_only,
+            "writing / fails: read-only file system"
+            if read_only
+            else f"touch / exit {code}: {err.strip()[:160] or 'it worked'}",
+        )
+    )
+    code, status, err = _exec(cages, agent, "cat", "/proc/1/status")
+    fields = dict(
+        line.split(":", 1) for line in status.splitlines() if ":" in line
+    )  # e.g. {"CapEff": "\t0000000000000000"}
+    cap_eff = fields.get("CapEff", "").strip()
+    nnp = fields.get("NoNewPrivs", "").strip()
+    if code != 0:
+        detail = f"cannot read /proc/1/status: {err.strip()[:160]}"
+        out += [CheckResult("no capabilities", False, detail)]
+        out += [CheckResult("no-new-privileges", False, detail)]
+    else:
+        out.append(
+            CheckResult(
+                "no capabilities",
+                bool(cap_eff) and int(cap_eff, 16) == 0,
+                f"CapEff {cap_eff or 'missing'}",
+            )
+        )
+        out.append(CheckResult("no-new-privileges", nnp == "1", f"NoNewPrivs {nnp or 'missing'}"))
+    code, cert, err = _exec(cages, agent, "cat", AGENT_CA)
+    key_paths = ("/var/lib/agentcage/ca/mitmproxy-ca.pem", "/etc/agentcage-ca/mitmproxy-ca.pem")
+    readable = [p for p in key_paths if _exec(cages, agent, "cat", p)[0] == 0]
+    ok = code == 0 and "PRIVATE KEY" not in cert and "BEGIN CERTIFICATE" in cert and not readable
+    detail = (
+        "the agent has the CA certificate only"
+        if ok
+        else f"cert readable={code == 0}, holds key={'PRIVATE KEY' in cert}, key at {readable}"
+    )
+    out.append(CheckResult("CA private key not readable", ok, detail))
+    return out
+
+
+def _allowed_host(config: CageConfig) -> str | None:
+    if config.domains.mode != "allowlist":
+        return None
+    for entry in config.domains.entries:
+        try:
+            ipaddress.ip_network(entry)
+        except ValueError:
+            return entry
+    return None
+
+
+def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
+    images = layout.load_images(cages.store, config.name)
+    paths = layout.host_paths(cages.store, config.name)
+    env = agent_environment(config, topo)
+    gateway = str(ipaddress.IPv4Network(topo.external_subnet)[1])
+    allowed = _allowed_host(config)
+    argv = [
+        "run", "--rm", "--pull=never", f"--network={topo.internal_network}",
+        f"--dns={topo.dns_ip}", "--read-only", "--cap-drop=all",
+        "--security-opt=no-new-privileges", "--user=10000:10000",
+        f"--label=agentcage.cage={config.name}", "--label=agentcage.role=verify",
+        "-v", f"{paths.ca_public_cert}:{AGENT_CA}:ro",
+        f"--entrypoint={VENV_BIN}/python",
+    ]  # fmt: skip
+    for key in (*PROXY_VARIABLES, *CA_VARIABLES, "NO_PROXY", "no_proxy"):
+        argv += ["--env", f"{key}={env[key]}"]
+    argv += [images.proxy, "-m", "agentcage.cage.netcheck", "--gateway", gateway]
+    if allowed:
+        argv += ["--allowed-host", allowed]
+    result = cages.host.podman(*argv, check=False)
+    try:
+        rows = json.loads(result.stdout.strip().splitlines()[-1])
+        checks = [CheckResult(str(r["name"]), bool(r["passed"]), str(r["detail"])) for r in rows]
+    except (ValueError, IndexError, KeyError, TypeError):
+        detail = (result.stderr or result.stdout).strip()[-300:]
+        return [CheckResult("network checks", False, f"helper container failed: {detail}")]
+    if allowed is None:
+        checks.append(
+            CheckResult(
+                "allowlisted host reachable", False, "no allowlisted domain to test against"
+            )
+        )
+    return checks

@@ -1,0 +1,140 @@
+"""`agentcage cage create|update|list|destroy|reload|logs|verify`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from agentcage.cage.images import BaseKind
+from agentcage.cage.lifecycle import Cages
+from agentcage.cage.verify import verify as run_verify
+
+_BASE_HELP = (
+    "Base of the proxy/DNS images: `registry` (a digest-pinned Python image) or `debian` "
+    "(built from Debian packages, no registry needed). Default: $AGENTCAGE_IMAGE_BASE or registry."
+)
+
+
+def _base(value: str | None) -> BaseKind:
+    chosen = value or os.environ.get("AGENTCAGE_IMAGE_BASE") or "registry"
+    if chosen not in ("registry", "debian"):
+        raise click.BadParameter(f"{chosen!r}: choose registry or debian", param_hint="--base")
+    return "debian" if chosen == "debian" else "registry"
+
+
+def _cages() -> Cages:
+    return Cages(progress=lambda line: click.echo(line, err=True))
+
+
+@click.group()
+def cage() -> None:
+    """Create, inspect and destroy cages."""
+
+
+@cage.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+@click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
+def create(config_path: Path, base: str | None) -> None:
+    """Build images, write quadlet units and start a new cage from a config file."""
+    config = _cages().create(config_path, _base(base))
+    click.echo(f"cage {config.name} is running; `agentcage cage verify {config.name}` checks it")
+
+
+@cage.command()
+@click.argument("name")
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path))
+@click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
+def update(name: str, config_path: Path | None, base: str | None) -> None:
+    """Re-deploy NAME, from a new config file or from its stored one."""
+    _cages().update(name, config_path, _base(base))
+    click.echo(f"cage {name} updated")
+
+
+@cage.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+def list_cages(as_json: bool) -> None:
+    """Every cage with its state, uptime and count of blocked requests."""
+    rows = _cages().statuses()
+    if as_json:
+        click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no cages; create one with `agentcage cage create -c CONFIG`")
+        return
+    click.echo(f"{'NAME':<20} {'STATE':<12} {'UPTIME':>10} {'BLOCKED':>8}")
+    for row in rows:
+        uptime = _duration(row.uptime_s) if row.uptime_s is not None else "-"
+        click.echo(f"{row.name:<20} {row.state:<12} {uptime:>10} {row.blocked:>8}")
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+@cage.command()
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def destroy(name: str, yes: bool) -> None:
+    """Stop NAME and remove its units, containers, networks, volumes, secrets and state."""
+    if not yes:
+        click.confirm(f"destroy cage {name!r} and everything it holds?", abort=True)
+    _cages().destroy(name)
+    click.echo(f"cage {name} destroyed")
+
+
+@cage.command()
+@click.argument("name")
+def reload(name: str) -> None:
+    """Make NAME's proxy and DNS re-read their config (SIGHUP); the agent keeps running."""
+    _cages().reload(name)
+    click.echo(f"cage {name}: proxy and DNS reloaded")
+
+
+@cage.command()
+@click.argument("name")
+@click.option(
+    "-s",
+    "--service",
+    type=click.Choice(["cage", "proxy", "dns"]),
+    default="cage",
+    show_default=True,
+    help="`cage` is the agent.",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+def logs(name: str, service: str, follow: bool) -> None:
+    """Print the logs of NAME's agent, proxy or DNS container."""
+    cages = _cages()
+    argv = [*cages.host.runner_prefix(), *cages.logs_argv(name, service, follow)]
+    try:
+        code = subprocess.call(argv)
+    except KeyboardInterrupt:
+        code = 0
+    sys.exit(code)
+
+
+@cage.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def verify(name: str, as_json: bool) -> None:
+    """Check from inside NAME that its walls hold; exit 1 if any check fails."""
+    results = run_verify(_cages(), name)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for r in results:
+            mark = click.style("pass", fg="green") if r.passed else click.style("FAIL", fg="red")
+            click.echo(f"[{mark}] {r.name}: {r.detail}")
+        failed = sum(not r.passed for r in results)
+        click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if any(not r.passed for r in results):
+        sys.exit(1)

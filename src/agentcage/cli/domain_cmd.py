@@ -1,0 +1,43 @@
+"""`agentcage domain list|add|rm CAGE [DOMAIN]`: applied live, the agent keeps running."""
+
+from __future__ import annotations
+
+import click
+
+from agentcage.cage import domains
+from agentcage.cage.lifecycle import Cages
+
+
+@click.group()
+def domain() -> None:
+    """Change which hosts a cage may reach, without restarting its agent."""
+
+
+@domain.command("list")
+@click.argument("cage")
+def list_(cage: str) -> None:
+    """CAGE's domain list and whether it is an allowlist or a blocklist."""
+    mode, entries = domains.entries(Cages(), cage)
+    click.echo(f"# {mode}")
+    for entry in entries:
+        click.echo(entry)
+
+
+@domain.command()
+@click.argument("cage")
+@click.argument("entry")
+def add(cage: str, entry: str) -> None:
+    """Add ENTRY (a domain, matching its subdomains too, an IP or a CIDR block)."""
+    config, changed = domains.change(Cages(), cage, entry, add=True)
+    verb = "added to" if changed else "already in"
+    click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
+
+
+@domain.command()
+@click.argument("cage")
+@click.argument("entry")
+def rm(cage: str, entry: str) -> None:
+    """Remove ENTRY."""
+    config, changed = domains.change(Cages(), cage, entry, add=False)
+    verb = "removed from" if changed else "was not in"
+    click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
