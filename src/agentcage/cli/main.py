@@ -44,6 +44,10 @@ def _register() -> None:
     from agentcage.cli import proxy_cmd
 
     cli.add_command(proxy_cmd.proxy)
+    from agentcage.cli import cage_cmd, domain_cmd, secret_cmd
+
+    for group in (cage_cmd.cage, domain_cmd.domain, secret_cmd.secret):
+        cli.add_command(group)
 
 
 _register()
