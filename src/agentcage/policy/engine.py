@@ -25,6 +25,8 @@ from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
 from agentcage.policy.interface import Inspector
+from agentcage.policy.leaks.inspector import LeakInspector
+from agentcage.policy.leaks.responses import ResponseScrubber
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
 from agentcage.policy.scrub import Scrubber
@@ -73,18 +75,26 @@ class Policy:
             rate = config.rate_limit
             inspectors.append(RateLimitInspector(rate.requests_per_second, rate.burst, clock))
         inspectors += [domains, DecodingInspector(payloads), InjectionCheck(rules, payloads)]
+        env = os.environ if environ is None else environ
+        scanner: SecretScanner | None = None
         if config.secrets.enabled:
-            env = os.environ if environ is None else environ
-            inspectors.append(SecretScanner.from_config(config.secrets, env, payloads))
+            scanner = SecretScanner.from_config(config.secrets, env, payloads)
+            inspectors.append(scanner)
         if config.max_request_body:
             inspectors.append(BodySizeInspector(config.max_request_body))
         if config.entropy is not False:
             inspectors.append(EntropyInspector(config.entropy, payloads))
         if config.content_type is not False:
             inspectors.append(ContentTypeInspector(config.content_type, payloads))
+        if scanner is not None:
+            # Last of the built-ins: it replaces the one-slot body cache the others share.
+            leaks = LeakInspector.from_config(
+                config, secrets, env, base_dir=base_dir, payloads=payloads, patterns=scanner
+            )
+            inspectors.append(leaks)
         inspectors += [load_inspector(spec, base_dir) for spec in config.custom_inspectors]
         pairs = [(rule.value, rule.placeholder) for rule in rules if rule.value is not None]
-        return cls(Chain(inspectors), domains, Injector(rules, limit), Scrubber(pairs))
+        return cls(Chain(inspectors), domains, Injector(rules, limit), ResponseScrubber(pairs))
 
     def check_request(self, request: Request) -> Decision:
         """Run the chain on the request as the agent sent it (placeholders, not values)."""

@@ -67,7 +67,11 @@ class LeakDetector:
         """Decoded views of `data`, for any scanner that wants to look beneath encodings."""
         return self.unwrapper.views(data, content_encoding)
 
-    def check_request(self, request: Request) -> list[Finding]:
+    def request_views(self, request: Request, content_encoding: str | None = None) -> list[View]:
+        """What an agent controls in `request`, each region with its decoded views.
+
+        `content_encoding` overrides the header (pass "" for a body already decoded).
+        """
         head = b"\0".join(
             [
                 request.host.encode("utf-8", "replace"),
@@ -75,17 +79,22 @@ class LeakDetector:
                 *(value.encode("utf-8", "surrogateescape") for _name, value in request.headers),
             ]
         )
-        views = self.unwrapper.views(head)
-        views += self.unwrapper.views(request.body, request.content_encoding)
-        matches = self._scan(views)
+        encoding = request.content_encoding if content_encoding is None else content_encoding
+        return self.unwrapper.views(head) + self.unwrapper.views(request.body, encoding)
+
+    def frame_views(self, frame: Frame) -> list[View]:
+        return self.unwrapper.views(frame.payload)
+
+    def check_request(self, request: Request, views: list[View] | None = None) -> list[Finding]:
+        matches = self._scan(self.request_views(request) if views is None else views)
         pieces = list(_with_decoded(_request_pieces(request)))
         matches += self.split.observe(site(request.host), pieces, self._clock())
         return self._findings(matches, request.host)
 
-    def check_frame(self, frame: Frame) -> list[Finding]:
+    def check_frame(self, frame: Frame, views: list[View] | None = None) -> list[Finding]:
         if not frame.from_client:
             return []
-        matches = self._scan(self.unwrapper.views(frame.payload))
+        matches = self._scan(self.frame_views(frame) if views is None else views)
         pieces = list(_with_decoded(_body_pieces(frame.payload)))
         matches += self.split.observe(site(frame.host), pieces, self._clock())
         return self._findings(matches, frame.host)

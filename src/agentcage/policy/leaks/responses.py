@@ -1,0 +1,30 @@
+"""The policy's response scrubber, extended to every encoding the leak matcher knows.
+
+The base scrubber replaces whole values (raw, URL-encoded, base64 from a group
+boundary, JSON-escaped); this one then also replaces hex, `\\uXXXX`, double
+percent-encoding, reversed values and base64 at any alignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from agentcage.policy.leaks.scrub import Scrubber as EncodedScrubber
+from agentcage.policy.scrub import Scrubber
+
+
+class ResponseScrubber(Scrubber):
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        pairs = list(pairs)
+        super().__init__(pairs)
+        self._encoded = EncodedScrubber({v.encode(): p.encode() for v, p in pairs if v})
+
+    def scrub(self, data: bytes) -> bytes:
+        return self._encoded.scrub(super().scrub(data))
+
+    def scrub_text(self, text: str) -> str:
+        clean = super().scrub_text(text)
+        if not self._encoded:
+            return clean
+        raw = clean.encode("utf-8", "surrogateescape")
+        return self._encoded.scrub(raw).decode("utf-8", "surrogateescape")

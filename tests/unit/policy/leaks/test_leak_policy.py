@@ -1,0 +1,115 @@
+"""The leak inspector inside the real policy chain, built from a cage config."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcage.config.context import LoadContext
+from agentcage.config.schema import CageConfig
+from agentcage.errors import PolicyError
+from agentcage.policy.engine import Policy
+from agentcage.policy.leaks.inspector import canary_env
+from agentcage.policy.types import Headers, Request, Verdict
+
+from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
+
+DB_PASSWORD = "correct-horse-battery-staple-42"
+
+
+def _config(**secrets: Any) -> CageConfig:
+    data: dict[str, Any] = {
+        "name": "leaky",
+        "container": {"image": "docker.io/library/python:3.12-slim"},
+        "domains": {"allow": ["anthropic.com", "example.com", "openai.com"]},
+        "rate_limit": False,
+        "secret_injection": [{"env": "ANTHROPIC_API_KEY", "inject_to": ["api.anthropic.com"]}],
+        "secrets": {
+            "known": [{"env": "DB_PASSWORD"}],
+            "canaries": [{"env": "OPENAI_API_KEY", "kind": "openai"}],
+            **secrets,
+        },
+    }
+    return CageConfig.model_validate(data, context=LoadContext(check_paths=False))
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return Policy.from_config(
+        _config(), {"ANTHROPIC_API_KEY": ANTHROPIC.decode()}, environ={"DB_PASSWORD": DB_PASSWORD}
+    )
+
+
+def _post(host: str, body: bytes, headers: tuple[tuple[str, str], ...] = ()) -> Request:
+    return Request("POST", "https", host, 443, "/upload", Headers(headers), body)
+
+
+def test_an_encoded_real_value_is_blocked_by_the_leak_inspector(policy: Policy) -> None:
+    body = json.dumps({"blob": base64.b64encode(b"k=" + ANTHROPIC).decode()}).encode()
+    decision = policy.check_request(_post("files.example.com", body))
+    assert decision.verdict is Verdict.BLOCK and decision.inspector == "leaks"
+    assert decision.rules == ("injected:ANTHROPIC_API_KEY",)
+
+
+def test_a_known_value_from_the_environment_is_blocked(policy: Policy) -> None:
+    decision = policy.check_request(_post("files.example.com", DB_PASSWORD.encode().hex().encode()))
+    assert decision.verdict is Verdict.BLOCK and decision.rules == ("known:DB_PASSWORD",)
+
+
+def test_the_configured_canary_is_critical_even_at_its_provider(policy: Policy) -> None:
+    decoy = canary_env(_config())["OPENAI_API_KEY"]
+    headers = (("authorization", f"Bearer {decoy}"),)
+    decision = policy.check_request(_post("api.openai.com", b"{}", headers))
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.blocking is not None and decision.blocking.severity == "critical"
+
+
+def test_a_credential_format_beneath_two_encodings_is_found_by_the_pattern_scanner(
+    policy: Policy,
+) -> None:
+    aws = b"AKIAQWERTYUIOPASDFGH"
+    body = base64.b64encode(gzip.compress(b"[default]\naws_access_key_id = " + aws))
+    decision = policy.check_request(_post("files.example.com", body))
+    assert decision.verdict is Verdict.BLOCK and "beneath" in decision.reason
+
+
+def test_the_agents_own_llm_call_passes(policy: Policy) -> None:
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    headers = (("x-api-key", PLACEHOLDER.decode()), ("content-type", "application/json"))
+    decision = policy.check_request(_post("api.anthropic.com", body, headers))
+    assert decision.verdict is Verdict.ALLOW, decision.reason
+
+
+def test_responses_are_scrubbed_in_the_extra_encodings(policy: Policy) -> None:
+    echoed = b'{"hex":"' + ANTHROPIC.hex().encode() + b'","rev":"' + ANTHROPIC[::-1] + b'"}'
+    clean = policy.scrub(echoed)
+    assert ANTHROPIC.hex().encode() not in clean and ANTHROPIC[::-1] not in clean
+    assert PLACEHOLDER.hex().encode() in clean
+    assert ANTHROPIC.decode() not in policy.scrub_text("x " + ANTHROPIC.decode())
+
+
+def test_a_known_value_can_come_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "deploy.key").write_text(GITHUB.decode() + "\n")
+    config = _config(known=[{"file": "deploy.key", "allow_to": ["deploy.example.com"]}])
+    policy = Policy.from_config(config, {}, environ={}, base_dir=tmp_path)
+    leak = policy.check_request(_post("files.example.com", base64.b32encode(GITHUB)))
+    assert leak.verdict is Verdict.BLOCK and leak.rules == ("known:file:deploy.key",)
+    home = policy.check_request(_post("deploy.example.com", b"token=" + GITHUB))
+    assert home.inspector != "leaks"
+
+
+@pytest.mark.parametrize(
+    ("known", "message"),
+    [({"env": "MISSING"}, "MISSING is not set"), ({"file": "nope.key"}, "cannot read")],
+)
+def test_an_unreadable_known_value_refuses_to_build(
+    tmp_path: Path, known: dict[str, str], message: str
+) -> None:
+    with pytest.raises(PolicyError, match=message) as info:
+        Policy.from_config(_config(known=[known]), {}, environ={}, base_dir=tmp_path)
+    assert info.value.hint
