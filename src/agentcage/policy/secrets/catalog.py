@@ -59,7 +59,8 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     ),
     _p(
         "aws_secret_access_key",
-        rb"(?i:secret_?access_?key|secret-access-key)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
+        # `\\?` lets the quotes be JSON-escaped: a credentials file pasted into a JSON string.
+        rb"(?i:secret_?access_?key|secret-access-key)(?:\\?[\"'])?\s{0,3}[:=]\s{0,3}(?:\\?[\"'])?"
         rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
         (b"ecret_access_key", b"ECRET_ACCESS_KEY", b"ecretAccessKey", b"ecret-access-key"),
         ("amazonaws.com",),
@@ -151,7 +152,7 @@ BUILTIN_PATTERNS: tuple[SecretPattern, ...] = (
     ),
     _p(
         "gcp_service_account",
-        rb"\"type\"\s{0,5}:\s{0,5}\"service_account\"",
+        rb"\\?\"type\\?\"\s{0,5}:\s{0,5}\\?\"service_account\\?\"",
         (b"service_account",),
         (),
         "Google Cloud service-account key file (JSON)",

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentcage.policy.chain import Chain
+from agentcage.policy.types import Finding, Frame, Request, Verdict
+from tests.unit.policy.helpers import frame, policy, request
+
+
+@dataclass
+class Fixed:
+    """A fake inspector answering a fixed verdict and recording that it ran."""
+
+    name: str
+    verdict: Verdict | None
+    calls: list[str] = field(default_factory=list)
+    block_status: int = 403
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        self.calls.append(self.name)
+        if self.verdict is None:
+            return None
+        return Finding(self.name, self.verdict, f"{self.name} says {self.verdict.value}")
+
+
+class Exploding:
+    name = "exploding"
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        raise RuntimeError("secret sk-live-value in the message")
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        raise KeyError("boom")
+
+
+class Liar:
+    name = "liar"
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        return "allow"  # type: ignore[return-value]
+
+
+def test_runs_in_order_and_collects_flags() -> None:
+    a, b, c = Fixed("a", None), Fixed("b", Verdict.FLAG), Fixed("c", Verdict.FLAG)
+    shared: list[str] = []
+    for inspector in (a, b, c):
+        inspector.calls = shared
+    decision = Chain([a, b, c]).check_request(request())
+    assert shared == ["a", "b", "c"]
+    assert decision.verdict is Verdict.FLAG
+    assert [f.inspector for f in decision.findings] == ["b", "c"]
+    assert decision.status == 200
+
+
+def test_first_block_stops_the_chain_and_keeps_earlier_findings() -> None:
+    a, b, c = Fixed("a", Verdict.FLAG), Fixed("b", Verdict.BLOCK), Fixed("c", Verdict.FLAG)
+    decision = Chain([a, b, c]).check_request(request())
+    assert decision.verdict is Verdict.BLOCK
+    assert c.calls == []
+    assert [f.inspector for f in decision.findings] == ["a", "b"]
+    assert decision.inspector == "b"
+    assert decision.status == 403
+
+
+def test_block_status_comes_from_the_blocking_inspector() -> None:
+    decision = Chain([Fixed("limit", Verdict.BLOCK, block_status=429)]).check_request(request())
+    assert decision.status == 429
+
+
+def test_an_exception_blocks_without_leaking_its_message() -> None:
+    after = Fixed("after", None)
+    decision = Chain([Exploding(), after]).check_request(request())
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.inspector == "exploding"
+    assert decision.reason == "inspector-error: RuntimeError"
+    assert "sk-live" not in repr(decision)
+    assert after.calls == []
+    frame_decision = Chain([Exploding()]).check_frame(frame(b"x"))
+    assert frame_decision.reason == "inspector-error: KeyError"
+
+
+def test_a_non_finding_result_blocks() -> None:
+    decision = Chain([Liar()]).check_request(request())
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.inspector == "liar"
+
+
+def test_inspectors_without_a_hook_are_skipped() -> None:
+    only_requests = Fixed("req", Verdict.BLOCK)
+    assert Chain([only_requests]).check_frame(frame(b"x")).verdict is Verdict.ALLOW
+
+
+def test_policy_chain_order() -> None:
+    engine = policy(rate_limit={"requests_per_second": 1, "burst": 1}, inspectors=[])
+    names = [inspector.name for inspector in engine.chain.inspectors]
+    assert names[:8] == [
+        "rate-limit",
+        "domain",
+        "decoding",
+        "secret-injection",
+        "secrets",
+        "body-size",
+        "entropy",
+        "content-type",
+    ]
+
+
+def test_disabled_sections_leave_the_chain() -> None:
+    engine = policy(
+        entropy=False, content_type=False, max_request_body=0, secrets={"enabled": False}
+    )
+    names = [inspector.name for inspector in engine.chain.inspectors]
+    assert names == ["domain", "decoding", "secret-injection"]
+
+
+def test_custom_inspectors_run_last(tmp_path: Path) -> None:
+    plugin = tmp_path / "mine.py"
+    plugin.write_text(
+        "class Mine:\n    name = 'x'\n    def inspect_request(self, r):\n        return None\n"
+    )
+    engine = policy(inspectors=[{"name": "mine", "path": str(plugin)}])
+    assert engine.chain.inspectors[-1].name == "mine"
