@@ -21,6 +21,9 @@ from agentcage.proxy.hosts import HostMismatch, Target, agree
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
+# Real clients send a few KiB; servers commonly refuse past 8-64 KiB. Anything
+# larger is refused here rather than forwarded as a hiding place for data.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,23 @@ class RequestGate:
     def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
         self._holder = holder
         self._audit = audit
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            size = sum(len(k) + len(v) + 4 for k, v in flow.request.headers.fields)
+            if size > MAX_HEADER_BYTES:
+                raise Blocked(
+                    431,
+                    "header-size",
+                    f"request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}",
+                )
+        except Blocked as exc:
+            self._block(flow, exc.status, exc.inspector, exc.reason)
+        except Exception as exc:
+            logger.exception("header check failed; blocking %s", flow.id)
+            self._block(flow, 403, "proxy", f"internal error: {type(exc).__name__}")
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
