@@ -59,7 +59,8 @@ def test_sni_other_than_connect_target_is_blocked(proxy: ProxyProcess, upstream:
         sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
         assert b" 200 " in sock.recv(4096)
         with context.wrap_socket(sock, server_hostname="github.com") as tls:
-            tls.sendall(f"GET /sni HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n".encode())
+            head = f"GET /sni HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+            tls.sendall(head.encode())
             raw = b""
             while chunk := tls.recv(65536):
                 raw += chunk
