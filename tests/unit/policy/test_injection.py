@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import gzip
+import json
+
+from agentcage.policy.decoding import decode_body
+from agentcage.policy.types import Verdict
+from tests.unit.policy.helpers import ALNUM, fake, frame, policy, request
+
+REAL = "sk-" + "ant-api03-" + fake(ALNUM + "-_", 93) + "AA"
+RULES = {"secret_injection": [{"env": "ANTHROPIC_API_KEY", "inject_to": ["anthropic.com"]}]}
+HEADERS = {"x-api-key": "{{ANTHROPIC_API_KEY}}"}
+
+
+def test_placeholder_to_its_host_is_allowed_and_injected() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    sent = request(headers=HEADERS, body=b'{"model": "x"}')
+    assert engine.check_request(sent).verdict is Verdict.ALLOW
+    out = engine.inject(sent)
+    assert out.headers.get("x-api-key") == REAL
+    assert out.body == sent.body
+    assert sent.headers.get("x-api-key") == "{{ANTHROPIC_API_KEY}}"  # input untouched
+
+
+def test_placeholder_to_another_host_is_blocked_everywhere() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    for sent in (
+        request("api.github.com", headers=HEADERS),
+        request("api.github.com", "/x?key={{ANTHROPIC_API_KEY}}"),
+        request("api.github.com", "/x?key=%7B%7BANTHROPIC_API_KEY%7D%7D"),
+        request("api.github.com", body=b'{"k": "{{ANTHROPIC_API_KEY}}"}'),
+        request(
+            "api.github.com",
+            body=gzip.compress(b"k={{ANTHROPIC_API_KEY}}"),
+            headers={"content-encoding": "gzip"},
+        ),
+        request("notanthropic.com", headers=HEADERS),
+    ):
+        decision = engine.check_request(sent)
+        assert decision.verdict is Verdict.BLOCK, sent
+        assert decision.inspector in ("secret-injection", "domain")
+    github = engine.check_request(request("api.github.com", headers=HEADERS))
+    assert github.inspector == "secret-injection"
+    assert "may only go to anthropic.com" in github.reason
+    assert REAL not in repr(github)
+
+
+def test_unset_secret_blocks_its_placeholder() -> None:
+    engine = policy({}, **RULES)
+    decision = engine.check_request(request(headers=HEADERS))
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.reason == "secret ANTHROPIC_API_KEY is not set"
+    # A request without the placeholder is unaffected.
+    assert engine.check_request(request()).verdict is Verdict.ALLOW
+
+
+def test_inject_url_header_body_and_content_length() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    body = json.dumps({"key": "{{ANTHROPIC_API_KEY}}"}).encode()
+    sent = request(
+        "api.anthropic.com",
+        "/v1?k={{ANTHROPIC_API_KEY}}&e=%7B%7BANTHROPIC_API_KEY%7D%7D",
+        body=body,
+        headers={**HEADERS, "content-length": str(len(body))},
+    )
+    out = engine.inject(sent)
+    assert out.path == f"/v1?k={REAL}&e={REAL}"
+    assert json.loads(out.body) == {"key": REAL}
+    assert out.headers.get("content-length") == str(len(out.body))
+
+
+def test_inject_into_a_compressed_body_rewraps_it() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    sent = request(
+        body=gzip.compress(b'{"key": "{{ANTHROPIC_API_KEY}}"}'),
+        headers={"content-encoding": "gzip"},
+    )
+    out = engine.inject(sent)
+    assert decode_body(out.body, "gzip") == b'{"key": "' + REAL.encode() + b'"}'
+
+
+def test_inject_leaves_other_hosts_alone() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    sent = request("api.github.com", headers=HEADERS)
+    assert engine.inject(sent) is sent
+
+
+def test_frames_checked_and_injected() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    good = frame(b'{"auth": "{{ANTHROPIC_API_KEY}}"}', "ws.anthropic.com")
+    assert engine.check_frame(good).verdict is Verdict.ALLOW
+    assert REAL.encode() in engine.inject_frame(good).payload
+    bad = frame(b'{"auth": "{{ANTHROPIC_API_KEY}}"}', "ws.example.com")
+    decision = engine.check_frame(bad)
+    assert decision.verdict is Verdict.BLOCK
+    assert "websocket message" in decision.reason
+    assert engine.inject_frame(bad) is bad
+
+
+def test_custom_placeholder() -> None:
+    rules = {
+        "secret_injection": [
+            {"env": "GH", "placeholder": "__GH_TOKEN__", "inject_to": ["github.com"]}
+        ]
+    }
+    engine = policy({"GH": "value-123"}, **rules)
+    out = engine.inject(request("api.github.com", headers={"authorization": "token __GH_TOKEN__"}))
+    assert out.headers.get("authorization") == "token value-123"
+    blocked = engine.check_request(request("example.com", body=b"__GH_TOKEN__"))
+    assert blocked.verdict is Verdict.BLOCK

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote
+
+import pytest
+
+from agentcage.policy.scrub import Scrubber
+from tests.unit.policy.helpers import policy
+
+VALUE = "s3cr3t/val+ue=with\"odd'chars"
+TOKEN = "{{API_KEY}}"
+
+
+@pytest.mark.parametrize(
+    ("encode", "expected"),
+    [
+        (lambda s: s, TOKEN),
+        (lambda s: quote(s, safe=""), quote(TOKEN, safe="")),
+        (lambda s: quote(s, safe="").lower(), None),  # lower-case hex digits
+        (
+            lambda s: base64.b64encode(s.encode()).decode(),
+            base64.b64encode(TOKEN.encode()).decode(),
+        ),
+        (
+            lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("="),
+            base64.urlsafe_b64encode(TOKEN.encode()).decode().rstrip("="),
+        ),
+        (lambda s: json.dumps(s)[1:-1], TOKEN),
+    ],
+)
+def test_every_form_is_replaced(encode: object, expected: str | None) -> None:
+    scrubber = Scrubber([(VALUE, TOKEN)])
+    form = encode(VALUE)  # type: ignore[operator]
+    out = scrubber.scrub(f"before {form} after".encode())
+    assert form.encode() not in out
+    if expected is not None:
+        assert out == f"before {expected} after".encode()
+    assert scrubber.scrub_text(f"x{form}y") == out.decode().replace("before ", "x").replace(
+        " after", "y"
+    )
+
+
+def test_no_secret_means_identity() -> None:
+    scrubber = Scrubber([])
+    data = b"nothing here"
+    assert scrubber.scrub(data) is data
+    assert Scrubber([(VALUE, TOKEN)]).scrub(data) is data
+
+
+def test_longer_value_wins_over_its_prefix() -> None:
+    scrubber = Scrubber([("abcdef", "{{SHORT}}"), ("abcdef123456", "{{LONG}}")])
+    assert scrubber.scrub(b"abcdef123456 abcdef") == b"{{LONG}} {{SHORT}}"
+
+
+def test_policy_scrub_uses_the_injected_values() -> None:
+    engine = policy(
+        {"API_KEY": VALUE},
+        secret_injection=[{"env": "API_KEY", "inject_to": ["example.com"]}],
+    )
+    assert VALUE.encode() not in engine.scrub(f"echo: {VALUE}".encode())
+    assert VALUE not in engine.scrub_text(f"echo: {VALUE}")

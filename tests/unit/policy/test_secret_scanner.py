@@ -1,0 +1,141 @@
+"""Scanner configuration, places scanned, and linear-time behaviour on hostile input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from urllib.parse import quote
+
+import brotli
+import pytest
+
+from agentcage.errors import PolicyError
+from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS
+from agentcage.policy.types import Verdict
+from tests.unit.policy.helpers import ALNUM, fake, frame, policy, request
+
+GITHUB = "gh" + "p_" + fake(ALNUM, 36)
+OPEN = {"domains": {"mode": "blocklist", "list": []}, "entropy": False, "content_type": False}
+
+
+def test_allow_to_domains_overrides_the_builtin_hosts() -> None:
+    engine = policy(secrets={"allow_to_domains": {"github_token": ["ghe.example.com"]}}, **OPEN)
+    body = json.dumps({"t": GITHUB}).encode()
+    assert engine.check_request(request("ghe.example.com", body=body)).verdict is Verdict.ALLOW
+    assert engine.check_request(request("api.github.com", body=body)).verdict is Verdict.BLOCK
+
+
+def test_builtin_allow_to_domains_off_blocks_even_the_provider() -> None:
+    engine = policy(secrets={"builtin_allow_to_domains": False}, **OPEN)
+    body = json.dumps({"t": GITHUB}).encode()
+    assert engine.check_request(request("api.github.com", body=body)).verdict is Verdict.BLOCK
+
+
+def test_secrets_disabled() -> None:
+    engine = policy(secrets={"enabled": False}, **OPEN)
+    body = json.dumps({"t": GITHUB}).encode()
+    assert engine.check_request(request("evil.example.net", body=body)).verdict is Verdict.ALLOW
+
+
+def test_extra_patterns_by_regex_and_by_env() -> None:
+    engine = policy(
+        secrets={
+            "extra_patterns": [
+                {"name": "acme_key", "pattern": r"acme_[0-9a-f]{16}"},
+                {"name": "db_password", "env": "DB_PASSWORD"},
+            ],
+            "allow_to_domains": {"acme_key": ["acme.example"]},
+        },
+        environ={"DB_PASSWORD": "correct-horse-battery-staple"},
+        **OPEN,
+    )
+    key = "acme_" + fake("0123456789abcdef", 16)
+    leak = engine.check_request(request("evil.example.net", body=key.encode()))
+    assert leak.rules == ("acme_key",)
+    assert engine.check_request(request("api.acme.example", body=key.encode())).rules == ()
+    pw = engine.check_request(
+        request("evil.example.net", headers={"x-note": "pw correct-horse-battery-staple"})
+    )
+    assert pw.verdict is Verdict.BLOCK
+    assert pw.rules == ("db_password",)
+    assert "correct-horse" not in repr(pw)
+
+
+def test_config_errors_name_the_fix() -> None:
+    with pytest.raises(PolicyError, match="no secret pattern") as info:
+        policy(secrets={"allow_to_domains": {"github_tokn": ["x.com"]}})
+    assert info.value.hint is not None and "github_token" in info.value.hint
+    with pytest.raises(PolicyError, match="not set") as unset:
+        policy(secrets={"extra_patterns": [{"name": "pw", "env": "UNSET_VAR"}]}, environ={})
+    assert unset.value.hint
+
+
+def test_places_scanned() -> None:
+    engine = policy(**OPEN)
+    cases = {
+        "gzip body": request(
+            "evil.example.net",
+            body=gzip.compress(GITHUB.encode()),
+            headers={"content-encoding": "gzip"},
+        ),
+        "gzip+br body": request(
+            "evil.example.net",
+            body=brotli.compress(gzip.compress(GITHUB.encode())),
+            headers={"content-encoding": "gzip, br"},
+        ),
+        "form body": request(
+            "evil.example.net",
+            body=("t=" + quote(GITHUB, safe="").replace("_", "%5F")).encode(),
+            content_type="application/x-www-form-urlencoded",
+        ),
+        "double-encoded url": request(
+            "evil.example.net", "/x?t=" + quote(quote(GITHUB, safe="_"), safe="")
+        ),
+    }
+    for label, sent in cases.items():
+        decision = engine.check_request(sent)
+        assert decision.rules == ("github_token",), label
+    ws = engine.check_frame(frame(GITHUB.encode(), "evil.example.net", text=False))
+    assert ws.verdict is Verdict.BLOCK
+    from_server = engine.check_frame(
+        frame(GITHUB.encode(), "evil.example.net").__class__(
+            "evil.example.net", 443, "/", GITHUB.encode(), True, from_client=False
+        )
+    )
+    assert from_server.verdict is Verdict.ALLOW
+
+
+def test_placeholders_are_not_credentials() -> None:
+    engine = policy(**OPEN)
+    body = json.dumps({"key": "{{ANTHROPIC_API_KEY}}", "gh": "{{GITHUB_TOKEN}}"}).encode()
+    assert engine.check_request(request("evil.example.net", body=body)).verdict is Verdict.ALLOW
+
+
+HOSTILE = [
+    b"AKIA" * 300_000,
+    b"A" * 1_200_000,
+    b"sk-ant-" + b"a" * 1_000_000,
+    (b"eyJ" + b"a" * 20 + b".") * 40_000,
+    b"-----BEGIN " + b" " * 1_000_000,
+    b"1" * 500_000 + b":AA" + b"-" * 500_000,
+    b"M" + b"a" * 25 + (b"." + b"a" * 6) * 100_000,
+    b"xoxb-" + b"1-" * 500_000,
+    (b'"type"' + b" " * 5 + b":") * 100_000,
+    b"secret_access_key" * 60_000 + b"=" * 100_000,
+    b"AccountKey=" + b"+" * 1_000_000,
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("data", HOSTILE, ids=lambda d: d[:12].decode(errors="replace"))
+def test_hostile_input_scans_in_linear_time(data: bytes) -> None:
+    # No time assertion (speed is measured by bench/); a catastrophic regex would
+    # take hours here and trip the timeout instead.
+    for pattern in BUILTIN_PATTERNS:
+        pattern.regex.search(data)
+    engine = policy(**OPEN)
+    decision = engine.check_request(
+        request("evil.example.net", body=data, content_type="text/plain")
+    )
+    assert isinstance(decision.verdict, Verdict)
+    assert data[:64].decode(errors="replace") not in decision.reason
