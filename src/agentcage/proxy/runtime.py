@@ -84,5 +84,4 @@ class RuntimeHolder:
             logger.error("reload failed, keeping the previous policy: %s", exc.diagnostics())
             return False
         self._runtime = runtime
-        logger.info("reloaded %s", self._sources.config_path)
         return True

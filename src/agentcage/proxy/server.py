@@ -113,6 +113,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     def reload() -> None:
         audit.reopen()
         if holder.reload():
+            print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
             limit = holder.current.config.max_request_body
             _set(opts, body_size_limit=body_limit_option(limit))
 

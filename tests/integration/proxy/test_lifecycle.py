@@ -1,0 +1,99 @@
+"""`agentcage proxy run` as a process: bad config, reload on SIGHUP, clean SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.proxy.conftest import start_proxy, write_config
+from tests.support.fake_dns import FakeDns
+from tests.support.proxy import ProxyProcess, agentcage_command
+from tests.support.upstream import Upstream
+
+pytestmark = pytest.mark.integration
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*agentcage_command(), "proxy", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_bad_config_exits_2_before_listening(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("name: Bad_Name\ncontainer: {image: x}\ndomains: {allow: [a.com]}\n")
+    result = _run("-c", str(config), "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "error: invalid config" in result.stderr
+    assert "name" in result.stderr
+    assert "listening on" not in result.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    result = _run("-c", str(tmp_path / "nope.yaml"), "--ca-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
+
+
+def test_bad_listen_address_exits_2(tmp_path: Path, fake_dns: FakeDns) -> None:
+    config = write_config(tmp_path / "config.yaml", fake_dns)
+    result = _run("-c", str(config), "--listen", "nowhere", "--ca-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "HOST:PORT" in result.stderr
+
+
+def test_broken_plugin_exits_2(tmp_path: Path, fake_dns: FakeDns) -> None:
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("raise ImportError('nope')\n")
+    config = tmp_path / "config.yaml"
+    write_config(config, fake_dns)
+    config.write_text(
+        config.read_text().replace(
+            "inspectors:\n", f"inspectors:\n  - name: broken\n    path: {plugin}\n"
+        )
+    )
+    result = _run("-c", str(config), "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "broken" in result.stderr
+
+
+def test_sighup_reloads_config_and_sigterm_exits_cleanly(
+    tmp_path: Path, fake_dns: FakeDns, upstream: Upstream
+) -> None:
+    proxy = start_proxy(tmp_path, fake_dns, upstream)
+    try:
+        verify = ssl.create_default_context(cafile=str(proxy.ca_cert))
+        url = f"https://attacker.example:{upstream.tls_port}/after-reload"
+        with httpx.Client(proxy=proxy.url, verify=verify, timeout=10) as client:
+            assert client.get(url).status_code == 403
+            text = proxy.config.read_text()
+            proxy.config.write_text(text.replace("example.com]", "example.com, attacker.example]"))
+            proxy.signal(signal.SIGHUP)
+            _wait_for(lambda: "reloaded" in proxy.stderr, proxy)
+            assert client.get(url).status_code == 200
+            # A broken config on reload keeps the running policy.
+            proxy.config.write_text("name: [oops\n")
+            proxy.signal(signal.SIGHUP)
+            _wait_for(lambda: "reload failed" in proxy.stderr, proxy)
+            assert client.get(url).status_code == 200
+    finally:
+        code = proxy.stop()
+    assert code == 0, proxy.stderr
+
+
+def _wait_for(condition: object, proxy: ProxyProcess, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; proxy stderr:\n{proxy.stderr}")
+        time.sleep(0.05)
