@@ -244,10 +244,21 @@ class ImageBuilder:
                 timeout=600,
             )
             shutil.copy2(root / "images" / "runtime" / "Containerfile", context / "Containerfile")
-            self._build(context / "Containerfile", context, ref, {"BASE": base})
+            # The wheel comes in through a bind mount, which podman's layer cache does not
+            # see; our own content tag already decides whether to build at all.
+            self._build(context / "Containerfile", context, ref, {"BASE": base}, cache=False)
 
-    def _build(self, containerfile: Path, context: Path, ref: str, args: dict[str, str]) -> None:
+    def _build(
+        self,
+        containerfile: Path,
+        context: Path,
+        ref: str,
+        args: dict[str, str],
+        cache: bool = True,
+    ) -> None:
         argv = ["podman", "build", "--quiet", "--pull=never", "-f", str(containerfile), "-t", ref]
+        if not cache:
+            argv.append("--no-cache")
         for key, value in args.items():
             argv += ["--build-arg", f"{key}={value}"]
         self.runner.run([*argv, str(context)], timeout=1800)

@@ -50,6 +50,20 @@ def write_sidecar_config(store: StateStore, config: CageConfig, agent_image: str
     return target
 
 
+def save_upstream_ca(store: StateStore, name: str, source: Path) -> None:
+    """Keep a copy of an extra CA bundle the proxy should trust for upstream servers."""
+    try:
+        pem = source.read_bytes()
+    except OSError as exc:
+        raise StateError(f"--upstream-ca {source}: {exc.strerror}") from exc
+    if b"-----BEGIN CERTIFICATE-----" not in pem or b"PRIVATE KEY" in pem:
+        raise StateError(f"--upstream-ca {source}: expected PEM certificates only")
+    target = host_paths(store, name).upstream_ca
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.chmod(0o755)
+    write_atomic(target, pem, 0o644)
+
+
 def prepare_audit_dirs(store: StateStore, name: str) -> None:
     paths = host_paths(store, name)
     for directory in (paths.proxy_audit_dir, paths.dns_audit_dir):

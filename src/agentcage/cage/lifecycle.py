@@ -50,7 +50,9 @@ class Cages:
 
     # --- create / update -----------------------------------------------------------------
 
-    def create(self, config_path: Path, base: BaseKind = "registry") -> CageConfig:
+    def create(
+        self, config_path: Path, base: BaseKind = "registry", upstream_ca: Path | None = None
+    ) -> CageConfig:
         config = load_config(config_path)
         if self.store.exists(config.name):
             raise StateError(
@@ -59,6 +61,8 @@ class Cages:
             )
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
+            if upstream_ca is not None:
+                layout.save_upstream_ca(self.store, config.name, upstream_ca)
             self._deploy(config, config_path.resolve().parent, base)
         except BaseException:
             self.progress(f"create failed; removing everything made for {config.name!r}")
@@ -70,9 +74,15 @@ class Cages:
         return config
 
     def update(
-        self, name: str, config_path: Path | None = None, base: BaseKind = "registry"
+        self,
+        name: str,
+        config_path: Path | None = None,
+        base: BaseKind = "registry",
+        upstream_ca: Path | None = None,
     ) -> CageConfig:
         old = self.store.load_config(name)
+        if upstream_ca is not None:
+            layout.save_upstream_ca(self.store, name, upstream_ca)
         if config_path is not None:
             config = load_config(config_path)
             if config.name != name:
@@ -112,10 +122,14 @@ class Cages:
         else:
             self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
             self.host.systemctl("start", agent_unit)
-        state = self.host.systemctl("is-active", agent_unit, check=False).stdout.strip()
-        if state not in ("active", "activating"):
+        shown = self.host.systemctl(
+            "show", "--property=ActiveState,Result", agent_unit, check=False
+        ).stdout
+        props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+        # An agent that already finished its work successfully is fine; a failed one is not.
+        if props.get("Result", "success") != "success" or props.get("ActiveState") == "failed":
             raise PodmanError(
-                f"{agent_unit} is {state or 'unknown'} after starting",
+                f"{agent_unit} failed to start ({props.get('Result', 'unknown')})",
                 hint=f"`agentcage cage logs {name}` shows why",
             )
 
@@ -130,6 +144,7 @@ class Cages:
             layout.host_paths(self.store, config.name),
             self.secret_names(config.name),
             wanted_by=self.host.wanted_by,
+            upstream_ca=layout.host_paths(self.store, config.name).upstream_ca.is_file(),
         )
 
     def write_units(self, config: CageConfig) -> list[Path]:
@@ -205,11 +220,14 @@ class Cages:
             self.host.podman("kill", "--signal", "HUP", topo.container(role))
 
     def logs_argv(self, name: str, service: str, follow: bool) -> list[str]:
+        """journalctl for the unit: it keeps the output of containers already removed."""
         topo = topology.load(self.store, name)
         if topo is None:
             raise StateError(f"no cage named {name!r}")
         role = "agent" if service == "cage" else service
-        return ["podman", "logs", *(["-f"] if follow else []), topo.container(role)]
+        scope = ["--user"] if self.host.rootless else []
+        unit = service_name(topo, role)
+        return ["journalctl", *scope, "-u", unit, "-o", "cat", "--no-pager", *(["-f"] * follow)]
 
     # --- destroy ---------------------------------------------------------------------------
 

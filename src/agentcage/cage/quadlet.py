@@ -26,6 +26,7 @@ CA_DIR = "/var/lib/agentcage/ca"
 AUDIT_DIR = "/var/log/agentcage"
 SECRETS_DIR = "/run/secrets/agentcage"
 AGENT_CA = "/etc/agentcage-ca/ca.pem"
+UPSTREAM_CA = "/etc/agentcage-upstream-ca/ca.pem"
 VENV_BIN = "/opt/agentcage/bin"
 SIDECAR_USER = "10000"
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
@@ -42,6 +43,7 @@ class HostPaths:
     ca_public_cert: Path  # CA certificate only, for the agent
     proxy_audit_dir: Path
     dns_audit_dir: Path
+    upstream_ca: Path  # optional extra CA bundle the proxy trusts upstream
 
     @classmethod
     def under(cls, directory: Path) -> HostPaths:
@@ -51,6 +53,7 @@ class HostPaths:
             ca_public_cert=directory / "ca-public" / "ca.pem",
             proxy_audit_dir=directory / "audit" / "proxy",
             dns_audit_dir=directory / "audit" / "dns",
+            upstream_ca=directory / "upstream-ca" / "ca.pem",
         )
 
 
@@ -83,6 +86,7 @@ def build_units(
     secrets: list[str],
     *,
     wanted_by: str = "multi-user.target",
+    upstream_ca: bool = False,
 ) -> CageUnits:
     """All quadlet files of the cage; `secrets` are the secret names that exist."""
     files: dict[str, UnitFile] = {
@@ -93,7 +97,7 @@ def build_units(
         files[f"{topology.prefix}-{name}.volume"] = _volume(topology, name)
     files[f"{topology.container('dns')}.container"] = _dns(topology, images, paths, wanted_by)
     files[f"{topology.container('proxy')}.container"] = _proxy(
-        config, topology, images, paths, secrets, wanted_by
+        config, topology, images, paths, secrets, wanted_by, upstream_ca
     )
     files[f"{topology.container('agent')}.container"] = _agent(
         config, topology, images, paths, wanted_by
@@ -213,6 +217,7 @@ def _proxy(
     paths: HostPaths,
     secrets: list[str],
     wanted_by: str,
+    upstream_ca: bool,
 ) -> UnitFile:
     unit = UnitFile()
     unit.add("Unit", "Description", f"agentcage {topology.cage}: inspecting proxy")
@@ -233,24 +238,24 @@ def _proxy(
             f"{secret_id(topology.cage, name)},type=mount,target={SECRETS_DIR}/{name},"
             f"uid={SIDECAR_USER},gid={SIDECAR_USER},mode=0400",
         )
-    unit.add(
-        "Container",
-        "Exec",
-        (
-            "proxy",
-            "run",
-            "-c",
-            CONFIG_FILE,
-            "--listen",
-            f"{topology.proxy_ip}:{PROXY_PORT}",
-            "--ca-dir",
-            CA_DIR,
-            "--secrets-dir",
-            SECRETS_DIR,
-            "--audit-log",
-            f"{AUDIT_DIR}/proxy.jsonl",
-        ),
+    argv: tuple[str, ...] = (
+        "proxy",
+        "run",
+        "-c",
+        CONFIG_FILE,
+        "--listen",
+        f"{topology.proxy_ip}:{PROXY_PORT}",
+        "--ca-dir",
+        CA_DIR,
+        "--secrets-dir",
+        SECRETS_DIR,
+        "--audit-log",
+        f"{AUDIT_DIR}/proxy.jsonl",
     )
+    if upstream_ca:
+        unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")
+        argv += ("--upstream-ca", UPSTREAM_CA)
+    unit.add("Container", "Exec", argv)
     _health(unit, _probe("tcp", topology.proxy_ip, PROXY_PORT))
     _service(unit, wanted_by)
     return unit

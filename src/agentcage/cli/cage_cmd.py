@@ -36,12 +36,19 @@ def cage() -> None:
     """Create, inspect and destroy cages."""
 
 
+_UPSTREAM_HELP = (
+    "Extra CA bundle (PEM) the proxy trusts for upstream servers, e.g. a company's "
+    "TLS-inspecting gateway."
+)
+
+
 @cage.command()
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
-def create(config_path: Path, base: str | None) -> None:
+@click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
+def create(config_path: Path, base: str | None, upstream_ca: Path | None) -> None:
     """Build images, write quadlet units and start a new cage from a config file."""
-    config = _cages().create(config_path, _base(base))
+    config = _cages().create(config_path, _base(base), upstream_ca)
     click.echo(f"cage {config.name} is running; `agentcage cage verify {config.name}` checks it")
 
 
@@ -49,9 +56,10 @@ def create(config_path: Path, base: str | None) -> None:
 @click.argument("name")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path))
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
-def update(name: str, config_path: Path | None, base: str | None) -> None:
+@click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
+def update(name: str, config_path: Path | None, base: str | None, upstream_ca: Path | None) -> None:
     """Re-deploy NAME, from a new config file or from its stored one."""
-    _cages().update(name, config_path, _base(base))
+    _cages().update(name, config_path, _base(base), upstream_ca)
     click.echo(f"cage {name} updated")
 
 
