@@ -1,0 +1,30 @@
+"""Fixtures for the DNS sidecar tests; the helpers live in `dnsworld`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from dnsworld import FakeUpstream, RunningSidecar
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    server = FakeUpstream()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def start_sidecar(tmp_path: Path) -> Iterator[Callable[..., RunningSidecar]]:
+    started: list[RunningSidecar] = []
+
+    def start(config: Path, port: int | None = None) -> RunningSidecar:
+        sidecar = RunningSidecar(config, tmp_path / f"audit-{len(started)}.jsonl", port)
+        started.append(sidecar)
+        return sidecar
+
+    yield start
+    for sidecar in started:
+        sidecar.stop()
