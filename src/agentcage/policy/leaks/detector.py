@@ -30,7 +30,7 @@ from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict
 NAME = "leaks"
 _SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
 _TOKEN_SPLIT = re.compile(rb"[&=;,:\"'{}\[\]\s<>()]+")
-_SMALL_BODY = 4096
+_SMALL_BODY = 1024  # bodies tokenised into split pieces
 _HEX_PIECE = re.compile(rb"(?:[0-9A-Fa-f]{2}){4,}")
 _B64_PIECE = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
 _B32_PIECE = re.compile(rb"[A-Za-z2-7]{8,}={0,6}")
@@ -87,7 +87,7 @@ class LeakDetector:
 
     def check_request(self, request: Request, views: list[View] | None = None) -> list[Finding]:
         matches = self._scan(self.request_views(request) if views is None else views)
-        pieces = list(_with_decoded(_request_pieces(request)))
+        pieces = self._pieces(_request_pieces(request))
         matches += self.split.observe(site(request.host), pieces, self._clock())
         return self._findings(matches, request.host)
 
@@ -95,7 +95,7 @@ class LeakDetector:
         if not frame.from_client:
             return []
         matches = self._scan(self.frame_views(frame) if views is None else views)
-        pieces = list(_with_decoded(_body_pieces(frame.payload)))
+        pieces = self._pieces(_body_pieces(frame.payload))
         matches += self.split.observe(site(frame.host), pieces, self._clock())
         return self._findings(matches, frame.host)
 
@@ -106,9 +106,23 @@ class LeakDetector:
         matches = self._scan(self.unwrapper.views(canonical(raw)))
         labels = raw.split(b".")
         zone = site(name)
-        pieces = list(_with_decoded(labels[: -len(zone.split("."))] if len(labels) > 2 else []))
+        pieces = self._pieces(labels[: -len(zone.split("."))] if len(labels) > 2 else [])
         matches += self.split.observe("dns:" + zone, pieces, self._clock())
         return self._findings(matches, name)
+
+    def _pieces(self, candidates: Iterable[bytes]) -> list[bytes]:
+        """Distinct pieces long enough to matter, with their decodings, bounded in number."""
+        if not self.split.active:
+            return []
+        limit = self.settings.window.max_pieces_per_message
+        shortest = self.settings.window.min_piece
+        distinct: dict[bytes, None] = {}
+        for piece in candidates:
+            if len(piece) >= shortest and piece not in distinct:
+                distinct[piece] = None
+                if len(distinct) >= limit:
+                    break
+        return list(_with_decoded(distinct))
 
     def _scan(self, views: Iterable[View]) -> list[Match]:
         haystack = b"\0".join(canonical(view.data) for view in views)

@@ -76,6 +76,11 @@ class SplitDetector:
         self._spellings = spellings
         self._windows: OrderedDict[str, deque[_Seen]] = OrderedDict()
 
+    @property
+    def active(self) -> bool:
+        """False when no protected value is long enough to be assembled from pieces."""
+        return bool(self._spellings)
+
     def observe(self, destination: str, pieces: Iterable[bytes], now: float) -> list[Match]:
         """Record `pieces` sent to `destination`; return secrets now fully covered."""
         if not self._spellings:
