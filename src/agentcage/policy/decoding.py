@@ -1,4 +1,4 @@
-"""Undo what an agent may wrap a payload in: Content-Encoding and percent-encoding.
+"""Undo what an agent may wrap a payload in: Content-Encoding, percent-encoding, Basic auth.
 
 Decompression is bounded: output beyond `limit` bytes raises `DecodeError`, so a
 small compressed body cannot expand into gigabytes inside the proxy.
@@ -6,6 +6,8 @@ small compressed body cannot expand into gigabytes inside the proxy.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import zlib
 from urllib.parse import unquote_to_bytes
 
@@ -150,3 +152,14 @@ def percent_decode_repeated(text: str | bytes, rounds: int = 3) -> bytes:
             break
         data = decoded
     return data
+
+
+def basic_credentials(header_value: str) -> str | None:
+    """The decoded `user:password` of a Basic authorization value, else None."""
+    scheme, _, encoded = header_value.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        return base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None

@@ -9,13 +9,19 @@ the agent never learns a real value even if a server echoes it.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from agentcage.config.inspection import SecretInjection
-from agentcage.policy.decoding import decode_body, encode_body, percent_decode_repeated
+from agentcage.policy.decoding import (
+    basic_credentials,
+    decode_body,
+    encode_body,
+    percent_decode_repeated,
+)
 from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.interface import block
 from agentcage.policy.payload import Payloads
@@ -57,11 +63,16 @@ class InjectionCheck:
     def inspect_request(self, request: Request) -> Finding | None:
         if not self._tokens:
             return None
+        headers = [v for _, v in request.headers]
+        headers += [c for c in map(basic_credentials, headers) if c is not None]
+        body = self._payloads.of(request).data
         places = {
             "url": percent_decode_repeated(request.path),
-            "headers": "\n".join(v for _, v in request.headers).encode("utf-8", "replace"),
-            "body": self._payloads.of(request).data,
+            "headers": "\n".join(headers).encode("utf-8", "replace"),
+            "body": body,
         }
+        if b"%" in body:
+            places["percent-encoded body"] = percent_decode_repeated(body)
         return self._check(request.host, places)
 
     def inspect_frame(self, frame: Frame) -> Finding | None:
@@ -103,7 +114,7 @@ class Injector:
             assert rule.value is not None
             path = path.replace(rule.placeholder, quote(rule.value, safe=""))
             path = path.replace(quote(rule.placeholder, safe=""), quote(rule.value, safe=""))
-        headers = [(key, _replace_text(value, rules)) for key, value in request.headers.items]
+        headers = [(key, _replace_header(value, rules)) for key, value in request.headers.items]
         body = self._inject_body(request, rules)
         if body is not request.body:
             headers = [
@@ -134,6 +145,18 @@ class Injector:
         return encode_body(replaced, coding)
 
 
+def _replace_header(value: str, rules: Sequence[SecretRule]) -> str:
+    credentials = basic_credentials(value)
+    if credentials is not None:
+        # `git push https://x:{{GITHUB_TOKEN}}@github.com/...` sends the placeholder
+        # inside Basic auth; swap it there and re-encode.
+        replaced = _replace_text(credentials, rules)
+        if replaced != credentials:
+            scheme = value.strip().partition(" ")[0]
+            return f"{scheme} {base64.b64encode(replaced.encode()).decode()}"
+    return _replace_text(value, rules)
+
+
 def _replace_text(text: str, rules: Sequence[SecretRule]) -> str:
     for rule in rules:
         if rule.placeholder in text:
@@ -144,8 +167,13 @@ def _replace_text(text: str, rules: Sequence[SecretRule]) -> str:
 
 def _replace_bytes(data: bytes, rules: Sequence[SecretRule]) -> bytes:
     for rule in rules:
+        assert rule.value is not None
         token = rule.placeholder.encode()
         if token in data:
-            assert rule.value is not None
             data = data.replace(token, rule.value.encode())
+        # Form bodies carry it percent-encoded: `key=%7B%7BAPI_KEY%7D%7D`.
+        for encode in (quote, quote_plus):
+            encoded = encode(rule.placeholder, safe="").encode()
+            if encoded != token and encoded in data:
+                data = data.replace(encoded, encode(rule.value, safe="").encode())
     return data

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+from urllib.parse import quote
 
 from agentcage.policy.decoding import decode_body
 from agentcage.policy.types import Verdict
@@ -108,3 +110,28 @@ def test_custom_placeholder() -> None:
     assert out.headers.get("authorization") == "token value-123"
     blocked = engine.check_request(request("example.com", body=b"__GH_TOKEN__"))
     assert blocked.verdict is Verdict.BLOCK
+
+
+def test_basic_auth_placeholder_is_checked_and_injected() -> None:
+    token = "gh" + "p_" + fake(ALNUM, 36)
+    rules = {"secret_injection": [{"env": "GITHUB_TOKEN", "inject_to": ["github.com"]}]}
+    engine = policy({"GITHUB_TOKEN": token}, **rules)
+    basic = "Basic " + base64.b64encode(b"x-access-token:{{GITHUB_TOKEN}}").decode()
+    push = request("github.com", "/org/repo.git/git-receive-pack", headers={"Authorization": basic})
+    assert engine.check_request(push).verdict is Verdict.ALLOW
+    sent = engine.inject(push).headers.get("authorization") or ""
+    assert base64.b64decode(sent.split(" ")[1]) == f"x-access-token:{token}".encode()
+    elsewhere = engine.check_request(request("example.com", headers={"Authorization": basic}))
+    assert elsewhere.verdict is Verdict.BLOCK
+    assert elsewhere.inspector == "secret-injection"
+
+
+def test_form_body_placeholder_percent_encoded() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    body = b"client_secret=%7B%7BANTHROPIC_API_KEY%7D%7D&grant_type=x"
+    form = "application/x-www-form-urlencoded"
+    out = engine.inject(request(body=body, content_type=form))
+    assert out.body == b"client_secret=" + quote(REAL, safe="").encode() + b"&grant_type=x"
+    leak = engine.check_request(request("example.com", body=body, content_type=form))
+    assert leak.verdict is Verdict.BLOCK
+    assert "percent-encoded body" in leak.reason

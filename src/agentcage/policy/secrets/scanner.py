@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
-from agentcage.policy.decoding import percent_decode_repeated
+from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
 from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.payload import Payloads
 from agentcage.policy.runs import byte_table, windows
@@ -53,6 +53,9 @@ class SecretScanner:
             yield "url", percent_decode_repeated(url)
         for key, value in request.headers:
             yield f"header {key.lower()}", value.encode("utf-8", "surrogateescape")
+            credentials = basic_credentials(value)
+            if credentials is not None:
+                yield f"header {key.lower()} (basic auth)", credentials.encode()
         body = self._payloads.of(request).data
         yield "body", body
         if request.content_type == _FORM and b"%" in body:
