@@ -81,6 +81,10 @@ class RequestGate:
         runtime = self._holder.current
         target = self._target(flow)
         flow.request.host, flow.request.port = target.host, target.port
+        upgrade = (flow.request.headers.get("upgrade") or "").strip()
+        if upgrade and upgrade.lower() != "websocket":
+            # Past a protocol switch nothing is HTTP any more, so nothing is inspected.
+            raise Blocked(403, "protocol", f"Upgrade to {upgrade!r} is not allowed")
         request = policy_request(flow, target)
         decision = runtime.policy.check_request(request)
         if decision.verdict is Verdict.BLOCK:

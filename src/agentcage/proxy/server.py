@@ -26,6 +26,7 @@ from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.pinning import EgressPinning
+from agentcage.proxy.rawstreams import RawStreamRefusal
 from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
 from agentcage.proxy.websockets import WebSocketGate
@@ -95,6 +96,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     _add(
         proxy,
         RequestGate(holder, audit),
+        RawStreamRefusal(holder, audit),
         EgressPinning(holder),
         ResponseScrubber(holder),
         AuditTrail(holder, audit),

@@ -148,3 +148,32 @@ def test_bad_content_length_gets_400(proxy: ProxyProcess, upstream: Upstream) ->
     )
     assert _status(raw) == 400
     assert upstream.received == []
+
+
+def test_raw_tcp_through_connect_is_refused(proxy: ProxyProcess, upstream: Upstream) -> None:
+    upstream.clear()
+    target = f"github.com:{upstream.plain_port}"
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        assert b" 200 " in sock.recv(4096)
+        # Not HTTP, not TLS: mitmproxy would relay it as an uninspected byte stream.
+        sock.sendall(b"\x00\x01SSH-2.0-exfil\r\n" * 4)
+        try:
+            answer = sock.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+    # Had it been relayed, hypercorn would have answered 400 to the garbage.
+    assert answer == b""
+    assert upstream.received == []
+    line = proxy.wait_for_audit(lambda r: r["kind"] == "connection")
+    assert line["verdict"] == "block" and line["inspector"] == "protocol"
+
+
+def test_upgrade_to_other_protocols_is_refused(client: httpx.Client, upstream: Upstream) -> None:
+    response = client.get(
+        f"http://github.com:{upstream.plain_port}/upgrade",
+        headers={"connection": "upgrade", "upgrade": "tcp-tunnel"},
+    )
+    assert response.status_code == 403
+    assert response.json()["inspector"] == "protocol"
+    assert upstream.received == []
