@@ -9,6 +9,7 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from agentcage.errors import DnsError
@@ -95,6 +96,21 @@ class Dnsmasq:
         """SIGHUP: dnsmasq re-reads its servers file and clears its cache."""
         assert self._proc is not None
         self._proc.send_signal(signal.SIGHUP)
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold dnsmasq still (SIGSTOP) while its servers file changes, then reload it.
+
+        Queries arriving meanwhile wait in the socket buffer and are answered under
+        the new file. If we die while it is stopped, it dies with us (fail closed).
+        """
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._proc.send_signal(signal.SIGHUP)
+            self._proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> list[str]:
         """SIGTERM, then SIGKILL after a grace period; the last log lines."""

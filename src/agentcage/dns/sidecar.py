@@ -167,9 +167,9 @@ class Sidecar:
 
     def _block_zone(self, zone: str) -> None:
         assert self._dir is not None
-        # Unchecked: speed matters here and the only new line is a validated domain.
-        self._dir.write_servers(self._rendered(self._config, checked=False).servers)
-        self._running().reload()
+        with self._running().paused():
+            # Unchecked: speed matters here and the only new line is a validated domain.
+            self._dir.write_servers(self._rendered(self._config, checked=False).servers)
         self._note(f"blocked zone {zone} after DNS tunnel detection")
 
     def _handle(self, lines: list[str]) -> None:

@@ -1,0 +1,108 @@
+"""Tunnel detection on the live query log: flag, block, and leave normal names alone."""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dnsworld import FakeUpstream, RunningSidecar, addresses, rcode, wait_for, write_config
+
+pytestmark = pytest.mark.integration
+
+Start = Callable[..., RunningSidecar]
+HEX_LABEL = "3f2504e04f8911d39a0c0305e82c3301aabbccdd0011"
+NORMAL = [
+    "d1a2b3c4d5e6f7.cloudfront.net",
+    "my-bucket.s3.us-east-1.amazonaws.com",
+    "k8s-default-myingres-1a2b3c4d5e-1234567890.us-east-1.elb.amazonaws.com",
+    "sts.amazonaws.com",
+    "registry-1.docker.io",
+    "production.cloudflare.docker.com",
+    "objects.githubusercontent.com",
+    "_dmarc.cloudfront.net",
+    "_acme-challenge.www.docker.io",
+]
+
+
+def _tunnel_names(count: int, zone: str) -> list[str]:
+    rng = random.Random(3)
+    return [
+        f"{base64.b32encode(rng.randbytes(38)).decode().lower().rstrip('=')}.{zone}"
+        for _ in range(count)
+    ]
+
+
+def _config(tmp_path: Path, upstream: FakeUpstream, **dns: object) -> Path:
+    return write_config(
+        tmp_path / "cage.yaml",
+        upstream,
+        domains={"allow": ["workers.dev", "cloudfront.net", "amazonaws.com", "docker.io",
+                           "docker.com", "githubusercontent.com"]},
+        dns=dns,
+    )  # fmt: skip
+
+
+def test_tunnel_is_flagged_and_normal_names_are_not(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    sidecar = start_sidecar(_config(tmp_path, upstream))
+    for name in NORMAL:
+        assert rcode(sidecar.ask(name, "A")) == "NOERROR"
+    tunnel = f"{HEX_LABEL}.t.evil.workers.dev"
+    assert addresses(sidecar.ask(tunnel, "TXT")) == ['"from-upstream"']  # flag only
+    flagged = sidecar.record_for(tunnel, "TXT")
+    assert (flagged["verdict"], flagged["inspector"]) == ("flag", "dns-tunnel")
+    assert "possible DNS tunnel in evil.workers.dev" in flagged["reason"]
+    for name in NORMAL:
+        record = sidecar.record_for(name)
+        assert (name, record["verdict"]) == (name, "allow")
+    assert rcode(sidecar.ask(f"x.{tunnel}", "TXT")) == "NOERROR"  # still forwarded
+
+
+def test_tunnel_action_block_refuses_the_zone_from_then_on(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    sidecar = start_sidecar(_config(tmp_path, upstream, tunnel_action="block"))
+    sidecar.ask(f"{HEX_LABEL}.evil.workers.dev", "TXT")
+    flagged = sidecar.record_for(f"{HEX_LABEL}.evil.workers.dev", "TXT")
+    assert flagged["extra"]["blocked_zone"] == "evil.workers.dev"
+    # Blocking is applied by SIGHUP to dnsmasq within milliseconds of the log line.
+    wait_for(lambda: rcode(sidecar.ask("probe.evil.workers.dev", "A")) == "REFUSED")
+    before = len(upstream.queries)
+    for qtype in ("A", "AAAA", "TXT", "NULL"):
+        reply = sidecar.ask("more-data.evil.workers.dev", qtype)
+        assert (qtype, rcode(reply)) == (qtype, "REFUSED")
+    assert len(upstream.queries) == before  # nothing more reached the attacker's zone
+    blocked = sidecar.record_for("more-data.evil.workers.dev", "NULL")
+    assert blocked["verdict"] == "block" and blocked["inspector"] == "dns-tunnel"
+    assert blocked["reason"] == "zone evil.workers.dev blocked after DNS tunnel detection"
+    # The rest of the allowlisted domain still works.
+    assert rcode(sidecar.ask("good.workers.dev", "A")) == "NOERROR"
+    assert ("good.workers.dev", "A") in upstream.queries
+
+
+def test_many_unique_names_in_one_zone_are_flagged(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    sidecar = start_sidecar(_config(tmp_path, upstream, max_unique_subdomains=10))
+    names = [f"chunk{i}.slow.workers.dev" for i in range(12)]  # short, low-entropy labels
+    for name in names:
+        sidecar.ask(name, "A")
+    verdicts = [sidecar.record_for(name)["verdict"] for name in names]
+    assert verdicts == ["allow"] * 10 + ["flag"] * 2
+    assert "more than 10 distinct names" in sidecar.record_for(names[-1])["reason"]
+
+
+def test_typical_tunnel_traffic_is_caught_within_a_few_queries(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    sidecar = start_sidecar(_config(tmp_path, upstream, tunnel_action="block"))
+    names = _tunnel_names(20, "iodine.workers.dev")
+    for name in names:
+        sidecar.ask(name, "NULL")
+    wait_for(lambda: rcode(sidecar.ask("probe.iodine.workers.dev", "A")) == "REFUSED")
+    leaked = [name for name in names if upstream.saw(name)]
+    assert len(leaked) < 5, leaked
