@@ -50,14 +50,12 @@ def parse_authority(authority: str, default_port: int) -> Target:
         host, rest = text[1:end], text[end + 1 :]
         if rest and not rest.startswith(":"):
             raise ValueError(f"junk after IPv6 literal in {authority!r}")
-        port_text = rest[1:] if rest else ""
+        port_text = rest[1:] if rest else None
     elif text.count(":") == 1:
         host, port_text = text.split(":")
-    elif ":" in text:
-        host, port_text = text, ""  # bare IPv6 literal
     else:
-        host, port_text = text, ""
-    if port_text:
+        host, port_text = text, None  # a name, or a bare IPv6 literal
+    if port_text is not None:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError(f"bad port in {authority!r}")
         port = int(port_text)
