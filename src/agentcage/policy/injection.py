@@ -28,6 +28,7 @@ from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
 
 NAME = "secret-injection"
+FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ class InjectionCheck:
             "headers": "\n".join(headers).encode("utf-8", "replace"),
             "body": body,
         }
-        if b"%" in body:
+        if request.content_type == FORM and b"%" in body:
             places["percent-encoded body"] = percent_decode_repeated(body)
         return self._check(request.host, places)
 
