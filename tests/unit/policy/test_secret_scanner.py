@@ -12,6 +12,7 @@ import pytest
 
 from agentcage.errors import PolicyError
 from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS
+from agentcage.policy.secrets.regex_safety import nested_quantifier
 from agentcage.policy.types import Verdict
 from tests.unit.policy.helpers import ALNUM, fake, frame, policy, request
 
@@ -149,3 +150,32 @@ def test_credential_inside_basic_auth() -> None:
     )
     assert decision.rules == ("github_token",)
     assert "basic auth" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("regex", "nested"),
+    [
+        (r"(a+)+$", True),
+        (r"(\w+\s?)*x", True),
+        (r"(?:a|b+)*c", True),
+        (r"(?:[a-z]+\.)+com", True),
+        (r"acme_[0-9a-f]{16}", False),
+        (r"(?:ab){2,5}c+", False),
+        (r"(?:a{1,3}){1,4}", False),
+        (r"(?>a+)+b", False),
+        (r"(?:[a-z]++\.)+com", False),
+    ],
+)
+def test_nested_quantifiers_are_detected(regex: str, nested: bool) -> None:
+    assert nested_quantifier(regex) is nested
+
+
+def test_redos_prone_extra_pattern_is_refused_at_startup() -> None:
+    with pytest.raises(PolicyError, match="nests a repeat") as info:
+        policy(secrets={"extra_patterns": [{"name": "bad", "pattern": r"(a+)+$"}]})
+    assert info.value.hint is not None and "possessive" in info.value.hint
+
+
+def test_builtin_patterns_have_no_nested_quantifiers() -> None:
+    for pattern in BUILTIN_PATTERNS:
+        assert not nested_quantifier(pattern.regex.pattern.decode()), pattern.name

@@ -17,6 +17,7 @@ from agentcage.policy.secrets.catalog import (
     TOKEN_ALPHABET,
     SecretPattern,
 )
+from agentcage.policy.secrets.regex_safety import nested_quantifier
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "secrets"
@@ -144,6 +145,13 @@ def _extra(
             name, re.compile(re.escape(literal)), (literal,), (), f"${env}", anywhere=True
         )
     assert regex is not None
+    if nested_quantifier(regex):
+        raise PolicyError(
+            f"secrets.extra_patterns {name!r}: the pattern nests a repeat inside a repeat, "
+            "which can take exponential time on a crafted request",
+            hint="flatten it (e.g. `[a-z.]+` instead of `([a-z]+\\.)+`) or make the inner "
+            "repeat possessive (`[a-z]++`)",
+        )
     try:
         compiled = re.compile(regex.encode())
     except re.error as exc:
