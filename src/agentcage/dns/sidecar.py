@@ -109,18 +109,18 @@ class Sidecar:
             self._handle(dnsmasq.read_lines(0.1))
             for query in self._assembler.expire(time.monotonic()):
                 self._audit.emit(self._judge.record(query))
-            while pending:
-                signum = pending.pop(0)
-                if signum in _STOP_SIGNALS:
-                    return 0
-                self._reload()
-            if dnsmasq.exited():
+            if dnsmasq.exited():  # before signals: a death is reported even while stopping
                 self._handle(dnsmasq.stop())
                 raise DnsError(
                     f"dnsmasq exited unexpectedly (status {dnsmasq.returncode}); "
                     "DNS is down (fail closed)",
                     hint="see dnsmasq's messages above",
                 )
+            while pending:
+                signum = pending.pop(0)
+                if signum in _STOP_SIGNALS:
+                    return 0
+                self._reload()
 
     def _running(self) -> Dnsmasq:
         assert self._dnsmasq is not None

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
@@ -206,9 +207,17 @@ class RunningSidecar:
         return found
 
     def dnsmasq_pid(self) -> int:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        (pid,) = children.split()
+        """The sidecar's dnsmasq child (waits through a restart)."""
+        task = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        pid: str = wait_for(lambda: task.read_text().split()[:1])[0]
         return int(pid)
+
+    def answers(self, name: str, qtype: str = "A") -> list[str] | None:
+        """The answer addresses, or None while the sidecar is not answering (restart)."""
+        try:
+            return addresses(self.ask(name, qtype))
+        except (OSError, dns.exception.Timeout):
+            return None
 
     def hup(self) -> None:
         self.proc.send_signal(signal.SIGHUP)

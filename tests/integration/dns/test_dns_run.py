@@ -1,0 +1,164 @@
+"""`agentcage dns run` as a process: start, reload on SIGHUP, stop, and fail closed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dnsworld import (
+    UPSTREAM_V4,
+    FakeUpstream,
+    RunningSidecar,
+    addresses,
+    free_port,
+    rcode,
+    wait_for,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+Start = Callable[..., RunningSidecar]
+
+
+def _conf_dir(pid: int) -> Path:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    (conf,) = [a.removeprefix("--conf-file=") for a in args if a.startswith("--conf-file=")]
+    return Path(conf).parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from agentcage.cli.main import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_sigterm_stops_dnsmasq_and_removes_the_private_dir(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
+    pid = sidecar.dnsmasq_pid()
+    conf_dir = _conf_dir(pid)
+    assert (conf_dir / "dnsmasq.conf").exists() and (conf_dir / "servers.conf").exists()
+    assert oct(conf_dir.stat().st_mode & 0o777) == "0o700"
+    if os.geteuid() == 0:  # dnsmasq drops root and must still read its servers file
+        assert conf_dir.stat().st_uid == 65534
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "Uid:\t65534" in status
+    sidecar.ask("allowed.example")
+    code, err = sidecar.stop()
+    assert code == 0, err
+    assert not _alive(pid)
+    assert not conf_dir.exists()
+    assert sidecar.record_for("allowed.example")["verdict"] == "allow"  # flushed on stop
+
+
+def test_dnsmasq_dying_makes_the_sidecar_exit_non_zero(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
+    os.kill(sidecar.dnsmasq_pid(), signal.SIGKILL)
+    sidecar.proc.wait(timeout=10)  # it exits on its own
+    code, err = sidecar.stop()
+    assert code == 1
+    assert "dnsmasq exited unexpectedly" in err and "fail closed" in err
+
+
+def test_listen_address_in_use_is_a_clear_error(tmp_path: Path, upstream: FakeUpstream) -> None:
+    config = write_config(tmp_path / "cage.yaml", upstream)
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", port))
+        result = _run_cli("dns", "run", "-c", str(config), "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert "dnsmasq exited" in result.stderr and "in use" in result.stderr
+    assert "listening on" not in result.stdout
+
+
+def test_invalid_config_and_listen_are_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncontainer: {image: a}\ndomains: {allow: ['evil.com/path']}\n")
+    result = _run_cli("dns", "run", "-c", str(bad), "--listen", "127.0.0.1:5399")
+    assert result.returncode == 2 and "bad.yaml:3" in result.stderr
+    result = _run_cli("dns", "run", "-c", str(bad), "--listen", "localhost:53")
+    assert result.returncode == 1 and "--listen 'localhost:53' is not an address" in result.stderr
+
+
+def test_sighup_applies_allowlist_changes_live(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    path = tmp_path / "cage.yaml"
+    sidecar = start_sidecar(write_config(path, upstream))
+    pid = sidecar.dnsmasq_pid()
+    assert addresses(sidecar.ask("api.new.example")) == ["198.51.100.1"]
+
+    write_config(path, upstream, domains={"allow": ["allowed.example", "new.example"]})
+    sidecar.hup()
+    wait_for(lambda: sidecar.answers("api.new.example") == [UPSTREAM_V4])
+    assert rcode(sidecar.ask("api.new.example", "TXT")) == "NOERROR"
+
+    write_config(path, upstream, domains={"allow": ["allowed.example"]})
+    sidecar.hup()
+    wait_for(lambda: sidecar.answers("api.new.example") == ["198.51.100.1"])
+    assert rcode(sidecar.ask("api.new.example", "TXT")) == "REFUSED"
+    assert sidecar.dnsmasq_pid() == pid  # applied without a restart
+    code, err = sidecar.stop()
+    assert code == 0 and "reloaded the config (servers file)" in err
+
+
+def test_sighup_restarts_dnsmasq_for_blocklist_changes(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    path = tmp_path / "cage.yaml"
+    sidecar = start_sidecar(write_config(path, upstream, domains={"block": ["pastebin.com"]}))
+    pid = sidecar.dnsmasq_pid()
+    assert addresses(sidecar.ask("late.example")) == [UPSTREAM_V4]
+
+    write_config(path, upstream, domains={"block": ["pastebin.com", "late.example"]})
+    sidecar.hup()
+    wait_for(lambda: sidecar.dnsmasq_pid() != pid)
+    wait_for(lambda: sidecar.answers("x.late.example") == ["198.51.100.1"])
+    assert addresses(sidecar.ask("pastebin.com")) == ["198.51.100.1"]
+    code, err = sidecar.stop()
+    assert code == 0 and "dnsmasq restarted" in err
+
+
+def test_sighup_with_a_broken_config_stops_dns(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    path = tmp_path / "cage.yaml"
+    sidecar = start_sidecar(write_config(path, upstream))
+    pid = sidecar.dnsmasq_pid()
+    path.write_text(path.read_text() + "unknown_key: 1\n")
+    sidecar.hup()
+    code, err = sidecar.stop()
+    assert code == 2 and "unknown_key" in err
+    assert not _alive(pid)
+
+
+def test_render_command_prints_a_config_dnsmasq_accepts(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    config = write_config(tmp_path / "cage.yaml", upstream)
+    result = _run_cli("dns", "render", "-c", str(config), "--listen", "127.0.0.1:5353")
+    assert result.returncode == 0, result.stderr
+    assert "address=/#/198.51.100.1" in result.stdout
+    assert f"server=/allowed.example/127.0.0.1#{upstream.port}" in result.stdout
