@@ -2,7 +2,8 @@
 
 Chain order for a request (the first block stops it):
 rate limit, domain, body decoding, secret injection rules, secrets scanner,
-body size, entropy, content type, custom inspectors.
+body size, entropy, content type, known-secret leaks (`policy/leaks/`), custom
+inspectors. `Policy.chain.inspectors` is that plain list.
 """
 
 from __future__ import annotations
