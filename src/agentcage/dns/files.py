@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -111,6 +112,9 @@ def check(rendered: Rendered, binary: str | None = None) -> None:
         )
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip()
+        where = re.search(r"at line (\d+) of ", output)
+        if where is not None and 0 < int(where.group(1)) <= len(combined.splitlines()):
+            output += f": {combined.splitlines()[int(where.group(1)) - 1]!r}"
         raise DnsError(
             f"dnsmasq rejected the rendered config: {output}",
             hint="this is a bug in agentcage's DNS rendering; please report it with the config",
