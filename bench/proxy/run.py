@@ -1,0 +1,260 @@
+"""Time per request through the full agentcage proxy, bare mitmdump, and direct.
+
+Run: .venv/bin/python bench/proxy/run.py [--quick]
+Everything is on loopback: a recording HTTPS upstream (HTTP/1.1, in its own
+process), `agentcage proxy run` with the full inspector chain, and `mitmdump` with
+the same connection settings and no addons. Each request POSTs a JSON-like body of
+1 KiB, 64 KiB or 1 MiB to /reflect, which answers the same bytes, so the proxy
+inspects the request and scrubs a response of that size.
+"keep-alive" reuses one client connection; "new TLS" opens a new client connection
+(CONNECT + TLS) per request. Prints req/s, p50 and p99 per request, then the ratios.
+Targets: full chain <= 1.15x bare mitmdump's time per request at 1 KiB and 64 KiB,
+<= 1.3x at 1 MiB. Speed is reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.proxy import ProxyProcess  # noqa: E402
+
+SIZES = {"1 KiB": 1024, "64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
+# (keep-alive count, new-connection count) per size: bounded so a run takes ~1 min.
+COUNTS = {"1 KiB": (400, 120), "64 KiB": (300, 100), "1 MiB": (60, 30)}
+TARGETS = {"1 KiB": 1.15, "64 KiB": 1.15, "1 MiB": 1.3}
+WORDS = [
+    "the",
+    "agent",
+    "reads",
+    "a",
+    "file",
+    "and",
+    "then",
+    "writes",
+    "a",
+    "summary",
+    "of",
+    "the",
+    "tool",
+    "call",
+    "results",
+    "with",
+    "paths",
+    "like",
+    "/src/app/main.py",
+    "and",
+    "numbers",
+    "12345",
+    "67890",
+    "while",
+    "the",
+    "user",
+    "asks",
+    "for",
+    "more",
+    "detail",
+]
+
+
+def body(size: int) -> bytes:
+    rng = random.Random(size)
+    messages, total = [], 0
+    while total < size:
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 120)))
+        messages.append({"role": rng.choice(["user", "assistant"]), "content": text})
+        total += len(text) + 40
+    return json.dumps({"model": "bench", "messages": messages}).encode()[:size]
+
+
+def _serve_upstream(ready: multiprocessing.Queue, stop: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+    import trustme
+    from tests.support.upstream import Upstream
+
+    with Upstream(trustme.CA(), ["bench.local"]) as upstream:
+        ready.put((upstream.tls_port, str(upstream.ca_pem)))
+        stop.wait()
+
+
+@dataclass
+class Mode:
+    name: str
+    proxy_url: str | None
+    verify: ssl.SSLContext
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_mitmdump(workdir: Path, upstream_ca: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cmd = [
+        str(Path(sys.executable).with_name("mitmdump")),
+        "-q",
+        "--listen-host", "127.0.0.1",
+        "--listen-port", str(port),
+        "--set", f"confdir={workdir / 'mitm-ca'}",
+        "--set", f"ssl_verify_upstream_trusted_ca={upstream_ca}",
+        "--set", "connection_strategy=lazy",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            ca = workdir / "mitm-ca" / "mitmproxy-ca-cert.pem"
+            if ca.exists():
+                return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("mitmdump did not start")
+
+
+def write_config(path: Path) -> Path:
+    path.write_text(
+        """
+name: bench
+container: {image: docker.io/library/python:3.12-slim}
+secret_injection:
+  - env: BENCH_API_KEY
+    inject_to: [api.example.com]
+domains:
+  allow: [127.0.0.1]
+network:
+  allow_cidrs: [127.0.0.1/32]
+rate_limit: false
+logging:
+  allowed_requests: true
+"""
+    )
+    return path
+
+
+def context(ca: Path | str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def run_requests(mode: Mode, url: str, payload: bytes, count: int, keep_alive: bool) -> list[float]:
+    times: list[float] = []
+
+    def client() -> httpx.Client:
+        return httpx.Client(proxy=mode.proxy_url, verify=mode.verify, timeout=30)
+
+    shared = client() if keep_alive else None
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            if shared is not None:
+                response = shared.post(url, content=payload)
+            else:
+                with client() as fresh:
+                    response = fresh.post(url, content=payload)
+            times.append(time.perf_counter() - start)
+            if response.status_code != 200 or len(response.content) != len(payload):
+                raise RuntimeError(f"{mode.name}: bad response {response.status_code}")
+    finally:
+        if shared is not None:
+            shared.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    args = parser.parse_args()
+    scale = 0.1 if args.quick else 1.0
+
+    stop = multiprocessing.Event()
+    ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    server = multiprocessing.Process(target=_serve_upstream, args=(ready, stop), daemon=True)
+    server.start()
+    tls_port, upstream_ca = ready.get(timeout=30)
+    url_base = f"https://127.0.0.1:{tls_port}/reflect"
+
+    with tempfile.TemporaryDirectory(prefix="agentcage-bench-") as tmp:
+        work = Path(tmp)
+        agentcage = ProxyProcess(
+            write_config(work / "config.yaml"),
+            work,
+            upstream_ca=Path(upstream_ca),
+            env={"BENCH_API_KEY": "bench-secret-value-0123456789abcdef"},
+        ).start()
+        mitm, mitm_port = start_mitmdump(work, upstream_ca)
+        mitm_ca = work / "mitm-ca" / "mitmproxy-ca-cert.pem"
+        modes = [
+            Mode("agentcage", agentcage.url, context(agentcage.ca_cert)),
+            Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca)),
+            Mode("direct", None, context(upstream_ca)),
+        ]
+        results: dict[tuple[str, str, str], list[float]] = {}
+        try:
+            for size_name, size in SIZES.items():
+                payload = body(size)
+                for keep_alive, count in zip((True, False), COUNTS[size_name], strict=True):
+                    conn = "keep-alive" if keep_alive else "new TLS"
+                    n = max(5, int(count * scale))
+                    for mode in modes:
+                        run_requests(mode, url_base, payload, 3, keep_alive)  # warm up
+                        results[(mode.name, size_name, conn)] = run_requests(
+                            mode, url_base, payload, n, keep_alive
+                        )
+        finally:
+            agentcage.stop()
+            mitm.send_signal(signal.SIGTERM)
+            mitm.wait(10)
+            stop.set()
+            server.join(10)
+    report(results)
+
+
+def report(results: dict[tuple[str, str, str], list[float]]) -> None:
+    head = ("mode", "body", "connection", "n", "req/s", "p50 ms", "p99 ms")
+    print("{:<10} {:<7} {:<11} {:>5} {:>8} {:>8} {:>8}".format(*head))
+    for (mode, size, conn), times in results.items():
+        ordered = sorted(times)
+        p50 = statistics.median(ordered) * 1000
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        rate = len(times) / sum(times)
+        print(
+            f"{mode:<10} {size:<7} {conn:<11} {len(times):>5} {rate:>8.1f} {p50:>8.2f} {p99:>8.2f}"
+        )
+    print()
+    print("ratios of mean time per request (p50 ratio in brackets):")
+    for size in SIZES:
+        for conn in ("keep-alive", "new TLS"):
+            full = results[("agentcage", size, conn)]
+            bare = results[("mitmdump", size, conn)]
+            direct = results[("direct", size, conn)]
+            vs_bare = statistics.mean(full) / statistics.mean(bare)
+            p50_bare = statistics.median(full) / statistics.median(bare)
+            vs_direct = statistics.mean(full) / statistics.mean(direct)
+            verdict = "ok" if vs_bare <= TARGETS[size] else f"OVER {TARGETS[size]}x target"
+            print(
+                f"  {size:<7} {conn:<11} agentcage/mitmdump {vs_bare:5.2f}x ({p50_bare:4.2f}x)"
+                f"  agentcage/direct {vs_direct:5.2f}x  [{verdict}]"
+            )
+
+
+if __name__ == "__main__":
+    main()
