@@ -22,7 +22,7 @@ from collections.abc import Callable
 SINKHOLE = "198.51.100.1"
 PROBE_NAME = "agentcage-verify.invalid-zone.example"
 # Fake credentials shaped like real ones: an AWS access key id and a GitHub token.
-FAKE_KEYS = "aws_access_key_id=AKIAZ7VQ3XK2M4N5P6R8 token=ghp_Zq8Xv2Lm4Nc6Bt1Ry3Wu5Ks7Hd9Jf0Gp2Ea4"
+FAKE_KEYS = "aws_access_key_id=AKIAZ7VQ3XK2M4N5P6RT token=ghp_Zq8Xv2Lm4Nc6Bt1Ry3Wu5Ks7Hd9Jf0Gp2Ea4"
 
 
 def no_default_route() -> tuple[bool, str]:
