@@ -46,7 +46,8 @@ _DOLLAR_SECTIONS = frozenset({"Container", "Network", "Volume"})
 _DOLLAR_KEYS = frozenset({"ExecStartPre", "ExecStartPost", "ExecStop", "ExecReload"})
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0/C1 controls and Unicode line separators: some readers split lines on them too.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NEEDS_QUOTES = re.compile(r"[\s\"'\\]")
 
 Value = str | tuple[str, ...]
@@ -145,7 +146,7 @@ def parse(text: str) -> UnitFile:
     """Parse what `render` wrote: sections, repeated keys, quoted words, escapes."""
     unit = UnitFile()
     section: Section | None = None
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if not line or line.startswith(("#", ";")):
             continue
         if line.startswith("["):

@@ -1,0 +1,93 @@
+"""Podman 5's own quadlet generator accepts every unit set we render.
+
+`scripts/setup-host` installs the generator; a missing one fails this test (no skip).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agentcage.cage.quadlet import HostPaths, Images, build_units
+from agentcage.cage.topology import Topology, subnets_for
+from agentcage.config import LoadContext, load_config
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+QUADLET = Path(os.environ.get("AGENTCAGE_QUADLET", "/usr/local/libexec/agentcage/quadlet"))
+IMAGES = Images("localhost/agentcage-proxy:p", "localhost/agentcage-dns:d", "localhost/agent:a")
+
+HOSTILE = """\
+name: hostile
+container:
+  image: localhost/x:1
+  command: ["sh", "-c", "echo \\"$HOME\\" 100% ; exit 0 \\\\", "[Service]"]
+  env:
+    A: 'spaces and "quotes" and $$VAR and %h'
+  named_volumes:
+    data: /data:rw
+  ports: ["127.0.0.1:8000:8000"]
+  memory: 1g
+  cpus: 0.5
+  add_capabilities: [NET_BIND_SERVICE]
+secret_injection:
+  - env: API_KEY
+    inject_to: [api.example.com]
+domains: {allow: [example.com, 10.0.0.0/8]}
+"""
+
+
+def _config(name: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    if name == "hostile":
+        path = tmp_path / "hostile.yaml"
+        path.write_text(HOSTILE)
+    else:
+        path = REPO / "examples" / name / "config.yaml"
+    ctx = LoadContext(base_dir=path.parent, environ={"HOME": "/home/u"}, check_paths=False)
+    return load_config(path, context=ctx)
+
+
+@pytest.mark.parametrize("name", ["basic", "openclaw", "hostile"])
+@pytest.mark.parametrize("rootless", [False, True])
+def test_quadlet_generator_accepts_our_units(name: str, rootless: bool, tmp_path: Path) -> None:
+    assert QUADLET.is_file(), f"{QUADLET} missing: run `sudo scripts/setup-host`"
+    config = _config(name, tmp_path)
+    topology = Topology(config.name, 3, *subnets_for(3))
+    secrets = [rule.env for rule in config.secret_injection]
+    units = build_units(
+        config,
+        topology,
+        IMAGES,
+        HostPaths.under(tmp_path / "state"),
+        secrets,
+        wanted_by="default.target" if rootless else "multi-user.target",
+        upstream_ca=True,
+    )
+    unit_dir = tmp_path / "units"
+    unit_dir.mkdir()
+    for filename, text in units.rendered().items():
+        (unit_dir / filename).write_text(text)
+    argv = [str(QUADLET), "-dryrun", *(["-user"] if rootless else [])]
+    result = subprocess.run(
+        argv,
+        env={"QUADLET_UNIT_DIRS": str(unit_dir), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "converting" not in result.stderr, result.stderr  # quadlet's per-file errors
+    out = result.stdout
+    prefix = f"agentcage-{config.name}"
+    for service in ("agent", "proxy", "dns"):
+        assert f"---{prefix}-{service}.service---" in out
+    assert "--internal" in out and "--disable-dns" in out
+    assert "--sdnotify=healthy" in out
+    assert out.count("--read-only") == 3
+    assert out.count("--cap-drop all") == 3
+    assert shutil.which("podman") is not None  # setup-host installed the runtime as well

@@ -1,0 +1,100 @@
+"""The quadlet set of a cage: golden files, isolation and hardening properties."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agentcage.cage.quadlet import HostPaths, Images, build_units
+from agentcage.cage.topology import Topology, subnets_for
+from agentcage.cage.unit import parse
+from agentcage.config import LoadContext, load_config
+
+REPO = Path(__file__).resolve().parents[3]
+GOLDEN = Path(__file__).parent / "golden"
+IMAGES = Images("localhost/agentcage-proxy:p", "localhost/agentcage-dns:d", "localhost/agent:a")
+STATE = Path("/state/deployments")
+
+
+def units_for(example: str, secrets: list[str]) -> dict[str, str]:
+    env = {"HOME": "/home/user"}
+    ctx = LoadContext(base_dir=REPO / "examples" / example, environ=env, check_paths=False)
+    config = load_config(REPO / "examples" / example / "config.yaml", context=ctx)
+    topology = Topology(config.name, 1, *subnets_for(1))
+    paths = HostPaths.under(STATE / config.name)
+    return build_units(config, topology, IMAGES, paths, secrets).rendered()
+
+
+@pytest.mark.parametrize(("example", "secrets"), [("basic", []), ("openclaw", ["GITHUB_TOKEN"])])
+def test_matches_golden_files(example: str, secrets: list[str]) -> None:
+    rendered = units_for(example, secrets)
+    directory = GOLDEN / example
+    if os.environ.get("UPDATE_GOLDEN"):
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.iterdir():
+            old.unlink()
+        for name, text in rendered.items():
+            (directory / name).write_text(text.replace(str(REPO), "<repo>"))
+    expected = {p.name: p.read_text() for p in directory.iterdir()}
+    assert {n: t.replace(str(REPO), "<repo>") for n, t in rendered.items()} == expected
+
+
+def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
+    units = {name: parse(text) for name, text in units_for("basic", ["ANTHROPIC_API_KEY"]).items()}
+    agent = units["agentcage-basic-agent.container"]
+    assert agent.get("Container", "Network") == ["agentcage-basic-int.network"]
+    assert agent.get("Container", "DNS") == ["10.213.2.2"]
+    volumes = agent.get("Container", "Volume")
+    assert not [v for v in volumes if "/ca:" in str(v) or "mitmproxy-ca.pem" in str(v)]
+    assert not agent.get("Container", "Secret")
+    (env,) = agent.get("Container", "Environment")
+    assert "ANTHROPIC_API_KEY={{ANTHROPIC_API_KEY}}" in env
+    assert "HTTPS_PROXY=http://10.213.2.3:8080" in env
+    assert "SSL_CERT_FILE=/etc/agentcage-ca/ca.pem" in env
+    assert set(agent.get("Unit", "Requires")) == {
+        "agentcage-basic-dns.service",
+        "agentcage-basic-proxy.service",
+    }
+    proxy = units["agentcage-basic-proxy.container"]
+    assert [s for s in proxy.get("Container", "Secret") if "ANTHROPIC_API_KEY" in str(s)]
+    assert proxy.get("Container", "Notify") == ["healthy"]
+
+
+def test_internal_network_has_no_way_out() -> None:
+    net = parse(units_for("basic", [])["agentcage-basic-int.network"])
+    assert net.get("Network", "Internal") == ["true"]
+    assert net.get("Network", "DisableDNS") == ["true"]
+
+
+@pytest.mark.parametrize("role", ["agent", "proxy", "dns"])
+def test_every_container_is_hardened(role: str) -> None:
+    unit = parse(units_for("basic", [])[f"agentcage-basic-{role}.container"])
+    assert unit.get("Container", "ReadOnly") == ["true"]
+    assert unit.get("Container", "DropCapability") == ["ALL"]
+    assert unit.get("Container", "NoNewPrivileges") == ["true"]
+    assert unit.get("Container", "User") not in ([], ["0"], ["root"])
+    assert unit.get("Container", "PidsLimit")
+    assert not unit.get("Container", "AddCapability")
+
+
+def test_hostile_config_values_cannot_add_lines(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "name: hostile\n"
+        "container:\n"
+        "  image: 'localhost/x:1'\n"
+        "  command: ['sh', '-c', 'echo \"$HOME\" 100% ; rm -rf / \\\\', '[Service]']\n"
+        "  env:\n"
+        "    A: 'value with spaces and \"quotes\" and $$VAR and %h'\n"
+        "domains: {allow: [example.com]}\n"
+    )
+    cfg = load_config(config)
+    topology = Topology("hostile", 0, *subnets_for(0))
+    units = build_units(cfg, topology, IMAGES, HostPaths.under(tmp_path), []).rendered()
+    agent = parse(units["agentcage-hostile-agent.container"])
+    assert agent.get("Container", "Exec") == [tuple(cfg.container.command or [])]
+    (env,) = agent.get("Container", "Environment")
+    assert 'A=value with spaces and "quotes" and $VAR and %h' in env
+    assert list(agent.sections) == ["Unit", "Container", "Service", "Install"]
