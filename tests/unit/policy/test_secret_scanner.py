@@ -179,3 +179,31 @@ def test_redos_prone_extra_pattern_is_refused_at_startup() -> None:
 def test_builtin_patterns_have_no_nested_quantifiers() -> None:
     for pattern in BUILTIN_PATTERNS:
         assert not nested_quantifier(pattern.regex.pattern.decode()), pattern.name
+
+
+def test_documentation_examples_and_lookalikes_pass() -> None:
+    engine = policy(**OPEN)
+    snippets = [
+        # The AWS documentation's example credentials, as found in SDK code and READMEs.
+        'aws_access_key_id = "AKIA' + 'IOSFODNN7EXAMPLE"',
+        'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY' + 'EXAMPLEKEY"',
+        'token = "gh' + "p_" + "x" * 36 + '"',
+        "STRIPE_KEY=sk" + "_live_" + "0" * 24,
+        "cache-key-" + fake("0123456789abcdef", 32),
+        "monkey-" + fake("0123456789abcdef", 32),
+    ]
+    for snippet in snippets:
+        body = json.dumps({"messages": [{"role": "user", "content": snippet}]}).encode()
+        decision = engine.check_request(request("evil.example.net", body=body))
+        assert decision.verdict is Verdict.ALLOW, (snippet, decision)
+
+
+def test_example_value_does_not_hide_a_real_one_next_to_it() -> None:
+    body = ("AKIA" + "IOSFODNN7EXAMPLE " + GITHUB.replace("ghp", "ghs")).encode()
+    decision = policy(**OPEN).check_request(request("evil.example.net", body=body))
+    assert decision.rules == ("github_token",)
+    fake_aws = "AK" + "IA" + fake("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    both = ("AKIA" + "IOSFODNN7EXAMPLE " + fake_aws).encode()
+    assert policy(**OPEN).check_request(request("x.example.net", body=both)).rules == (
+        "aws_access_key_id",
+    )

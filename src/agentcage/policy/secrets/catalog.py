@@ -20,7 +20,8 @@ from agentcage.policy.types import Verdict
 
 TOKEN_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/"
 MIN_RUN = 20
-_B = rb"(?<![A-Za-z0-9_])"  # not preceded by a token character
+# Not preceded by a token character or "-": `cache-key-<md5>` is not a Mailgun key.
+_B = rb"(?<![A-Za-z0-9_-])"
 _E = rb"(?![A-Za-z0-9_])"  # not followed by one
 _E_DASH = rb"(?![A-Za-z0-9_-])"
 
@@ -35,6 +36,9 @@ class SecretPattern:
     # Formats that are also routine bearer tokens are flagged, not blocked, by default.
     verdict: Verdict = field(default=Verdict.BLOCK)
     anywhere: bool = False  # no long token run: search the whole payload
+    # Skip documentation values (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...): agents quote them in
+    # code they send to their LLM, and a real random key never looks like that.
+    skip_examples: bool = True
 
 
 def _p(

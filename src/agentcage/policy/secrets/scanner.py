@@ -86,9 +86,26 @@ class SecretScanner:
             for lo, hi in everywhere if pattern.anywhere else spans:
                 if pattern.anchors and not any(data.find(a, lo, hi) >= 0 for a in pattern.anchors):
                     continue
-                if pattern.regex.search(data, lo, hi) is not None:
+                if any(_real(pattern, m) for m in pattern.regex.finditer(data, lo, hi)):
                     yield pattern
                     break
+
+
+_EXAMPLE_MARKERS = (b"EXAMPLE", b"example", b"Example")
+_MIN_DISTINCT = 6
+_SEPARATORS = re.compile(rb"[_\-.:=/+]")
+
+
+def _real(pattern: SecretPattern, match: re.Match[bytes]) -> bool:
+    """False for documentation stand-ins: `...EXAMPLE...` or a near-constant filler."""
+    if not pattern.skip_examples:
+        return True
+    text = match.group()
+    if any(marker in text for marker in _EXAMPLE_MARKERS):
+        return False
+    # Judge the random part, not the fixed prefix: `sk_live_0000...` is filler.
+    body = max(_SEPARATORS.split(text), key=len)
+    return len(set(body)) >= _MIN_DISTINCT
 
 
 def _allowed(pattern: SecretPattern, host: str) -> bool:
@@ -125,6 +142,7 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Se
                 pattern.description,
                 pattern.verdict,
                 pattern.anywhere,
+                pattern.skip_examples,
             )
         )
     return patterns
@@ -142,7 +160,13 @@ def _extra(
             )
         literal = value.encode()
         return SecretPattern(
-            name, re.compile(re.escape(literal)), (literal,), (), f"${env}", anywhere=True
+            name,
+            re.compile(re.escape(literal)),
+            (literal,),
+            (),
+            f"${env}",
+            anywhere=True,
+            skip_examples=False,
         )
     assert regex is not None
     if nested_quantifier(regex):
@@ -159,4 +183,6 @@ def _extra(
             f"secrets.extra_patterns {name!r}: the pattern does not compile ({exc})",
             hint="fix the regular expression (Python `re` syntax)",
         ) from exc
-    return SecretPattern(name, compiled, (), (), "extra pattern", anywhere=True)
+    return SecretPattern(
+        name, compiled, (), (), "extra pattern", anywhere=True, skip_examples=False
+    )
