@@ -23,7 +23,13 @@ SEPARATORS = b"-._ \t\r\n,:;|/+=\"'`\\~*!"
 
 
 def canonical(data: bytes) -> bytes:
-    """`data` without separator characters (C speed: one `bytes.translate`)."""
+    """`data` without separator characters (C speed: `bytes.replace` and `translate`).
+
+    Inside a JSON or C string a newline separator is written `\\n`: the backslash is
+    a separator, and the escape letters of `\\n`, `\\r` and `\\t` go with it.
+    """
+    if b"\\" in data:
+        data = data.replace(b"\\n", b"").replace(b"\\r", b"").replace(b"\\t", b"")
     return data.translate(None, SEPARATORS)
 
 

@@ -1,0 +1,1 @@
+"""Exfiltration benchmark: seeded attacks and benign traffic through the real proxy."""

@@ -1,0 +1,3 @@
+from bench.exfil.run import main
+
+raise SystemExit(main())
