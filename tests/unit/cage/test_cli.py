@@ -1,0 +1,60 @@
+"""The cage, domain and secret commands, driven through click with fakes underneath."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentcage.cage.podman import RecordingRunner
+from agentcage.cli import cage_cmd, domain_cmd, secret_cmd
+from agentcage.cli.main import cli
+from tests.unit.cage.fakes import make_cages, ok, write_config
+
+
+@pytest.fixture
+def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
+    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
+    cages, _ = make_cages(tmp_path, runner)
+    factory = lambda *a, **k: cages  # noqa: E731
+    for module in (cage_cmd, domain_cmd, secret_cmd):
+        monkeypatch.setattr(module, "Cages", factory)
+    monkeypatch.setattr(cage_cmd, "_cages", factory)
+    return runner
+
+
+def test_create_list_domain_secret_destroy(tmp_path: Path, wired: RecordingRunner) -> None:
+    invoke = CliRunner().invoke
+    config = write_config(tmp_path)
+    result = invoke(cli, ["cage", "create", "-c", str(config), "--base", "debian"])
+    assert result.exit_code == 0, result.output
+    assert "cage demo is running" in result.output
+    listing = invoke(cli, ["cage", "list"])
+    assert "demo" in listing.output and "active" in listing.output
+    added = invoke(cli, ["domain", "add", "demo", "github.com"])
+    assert "github.com added to the allowlist of demo" in added.output
+    assert "github.com" in invoke(cli, ["domain", "list", "demo"]).output
+    secret = invoke(cli, ["secret", "set", "demo", "API_KEY"], input="top-secret\n")
+    assert secret.exit_code == 0, secret.output
+    assert "top-secret" not in secret.output
+    assert not [c for c in wired.calls if any("top-secret" in part for part in c)]
+    refused = invoke(cli, ["cage", "destroy", "demo"], input="n\n")
+    assert refused.exit_code != 0
+    assert invoke(cli, ["cage", "destroy", "demo", "-y"]).exit_code == 0
+    assert "no cages" in invoke(cli, ["cage", "list"]).output
+
+
+def test_unknown_cage_is_a_clear_error(wired: RecordingRunner) -> None:
+    result = CliRunner().invoke(cli, ["domain", "list", "nope"])
+    assert result.exit_code == 1
+    assert "no cage named 'nope'" in result.output
+
+
+def test_bad_base_is_refused(
+    tmp_path: Path, wired: RecordingRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTCAGE_IMAGE_BASE", "docker")
+    result = CliRunner().invoke(cli, ["cage", "create", "-c", str(write_config(tmp_path))])
+    assert result.exit_code == 2
+    assert "choose registry or debian" in result.output

@@ -1,0 +1,200 @@
+"""Lifecycle, domains and secrets against a recording fake of podman/systemctl."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from agentcage.cage import domains, layout, secrets, topology
+from agentcage.cage.podman import Completed, RecordingRunner
+from agentcage.errors import ConfigError, PodmanError, StateError
+from tests.unit.cage.fakes import make_cages, ok, write_config
+
+
+def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) -> None:
+    cages, runner = make_cages(tmp_path)
+    cages.create(write_config(tmp_path), base="debian")
+    units = sorted(p.name for p in (tmp_path / "quadlet").iterdir())
+    assert units == [
+        "agentcage-demo-agent.container",
+        "agentcage-demo-dns.container",
+        "agentcage-demo-ext.network",
+        "agentcage-demo-int.network",
+        "agentcage-demo-proxy.container",
+    ]
+    systemctl = runner.commands("systemctl")
+    assert systemctl[0] == ("systemctl", "daemon-reload")
+    assert ("systemctl", "start", "agentcage-demo-agent.service") in systemctl
+    paths = layout.host_paths(cages.store, "demo")
+    key = paths.ca_dir / "mitmproxy-ca.pem"
+    assert "PRIVATE KEY" in key.read_text()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    public = paths.ca_public_cert.read_text()
+    assert "BEGIN CERTIFICATE" in public and "PRIVATE KEY" not in public
+    sidecar = json.loads((paths.sidecar_config_dir / "config.yaml").read_text())
+    assert sidecar["container"] == {"image": "localhost/agent:t"}
+
+
+def test_create_refuses_an_existing_cage(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    config = write_config(tmp_path)
+    cages.create(config)
+    with pytest.raises(StateError, match="already exists"):
+        cages.create(config)
+
+
+def test_a_failed_start_rolls_everything_back(tmp_path: Path) -> None:
+    runner = RecordingRunner(
+        answers={("systemctl", "start"): PodmanError("unit failed"), ("podman", "network",
+        "exists"): ok()}
+    )  # fmt: skip
+    cages, runner = make_cages(tmp_path, runner)
+    with pytest.raises(PodmanError, match="unit failed"):
+        cages.create(write_config(tmp_path))
+    assert not list((tmp_path / "quadlet").iterdir())
+    assert not cages.store.exists("demo") and not cages.store.path("demo").exists()
+    assert ("podman", "network", "rm", "-f", "agentcage-demo-int") in runner.calls
+
+
+def test_a_failed_agent_unit_is_reported(tmp_path: Path) -> None:
+    runner = RecordingRunner(
+        answers={("systemctl", "show"): ok("ActiveState=failed\nResult=exit-code\n")}
+    )
+    cages, _ = make_cages(tmp_path, runner)
+    with pytest.raises(PodmanError, match="exit-code"):
+        cages.create(write_config(tmp_path))
+
+
+def test_destroy_removes_units_containers_networks_volumes_secrets_and_state(
+    tmp_path: Path,
+) -> None:
+    runner = RecordingRunner(
+        answers={
+            ("podman", "ps"): ok("abc123\n"),
+            ("podman", "network", "exists"): ok(),
+            ("podman", "volume", "ls"): ok("agentcage-demo-data\n"),
+            ("podman", "secret", "ls"): ok("agentcage-demo-API_KEY\nagentcage-other-X\n"),
+        }
+    )
+    cages, runner = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    cages.destroy("demo")
+    assert not list((tmp_path / "quadlet").iterdir())
+    assert not cages.store.path("demo").exists()
+    calls = runner.calls
+    assert ("podman", "rm", "-f", "-i", "abc123") in calls
+    assert ("podman", "network", "rm", "-f", "agentcage-demo-ext") in calls
+    assert ("podman", "volume", "rm", "-f", "agentcage-demo-data") in calls
+    assert ("podman", "secret", "rm", "agentcage-demo-API_KEY") in calls
+    assert ("podman", "secret", "rm", "agentcage-other-X") not in calls
+
+
+def test_destroy_that_fails_keeps_state_for_a_retry(tmp_path: Path) -> None:
+    runner = RecordingRunner(
+        answers={
+            ("podman", "network", "exists"): ok(),
+            ("podman", "network", "rm"): Completed((), 2, "", "network is busy"),
+        }
+    )
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    with pytest.raises(PodmanError, match="network is busy"):
+        cages.destroy("demo")
+    assert cages.store.exists("demo")
+
+
+def test_several_cages_get_distinct_subnets_that_persist(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    cages.create(write_config(tmp_path, "one"))
+    cages.create(write_config(tmp_path, "two"))
+    one, two = topology.load(cages.store, "one"), topology.load(cages.store, "two")
+    assert one and two
+    subnets = {one.internal_subnet, one.external_subnet, two.internal_subnet, two.external_subnet}
+    assert len(subnets) == 4
+    assert topology.allocate(cages.store, "one") == one
+    cages.destroy("one")
+    cages.create(write_config(tmp_path, "three"))
+    assert topology.load(cages.store, "three") == topology.Topology("three", 0, *one_subnets(one))
+
+
+def one_subnets(t: topology.Topology) -> tuple[str, str]:
+    return t.internal_subnet, t.external_subnet
+
+
+def test_pool_exhaustion_is_a_clear_error() -> None:
+    with pytest.raises(StateError, match="no free subnets"):
+        topology.subnets_for(128)
+
+
+def test_domain_add_on_a_running_cage_reloads_sidecars_not_the_agent(tmp_path: Path) -> None:
+    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
+    cages, runner = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    runner.calls.clear()
+    config, changed = domains.change(cages, "demo", "GitHub.com", add=True)
+    assert changed and "github.com" in config.domains.entries
+    assert ("podman", "kill", "--signal", "HUP", "agentcage-demo-proxy") in runner.calls
+    assert ("podman", "kill", "--signal", "HUP", "agentcage-demo-dns") in runner.calls
+    assert not [c for c in runner.calls if "restart" in c or "stop" in c]
+    sidecar = layout.host_paths(cages.store, "demo").sidecar_config_dir / "config.yaml"
+    assert "github.com" in json.loads(sidecar.read_text())["domains"]["list"]
+    assert cages.store.load_config("demo").domains.entries == ["api.example.com", "github.com"]
+    _, changed = domains.change(cages, "demo", "github.com", add=True)
+    assert not changed
+    domains.change(cages, "demo", "github.com", add=False)
+    assert cages.store.load_config("demo").domains.entries == ["api.example.com"]
+
+
+def test_domain_add_rejects_a_url(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    cages.create(write_config(tmp_path))
+    with pytest.raises(ConfigError, match="not a domain"):
+        domains.change(cages, "demo", "https://evil.example/path", add=True)
+
+
+def test_secret_value_goes_to_stdin_never_argv_and_restarts_a_running_proxy(
+    tmp_path: Path,
+) -> None:
+    runner = RecordingRunner(
+        answers={
+            ("systemctl", "is-active"): ok("active\n"),
+            ("podman", "secret", "ls"): ok("agentcage-demo-API_KEY\n"),
+        }
+    )
+    cages, runner = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    runner.calls.clear()
+    runner.inputs.clear()
+    restarted = secrets.set_secret(cages, "demo", "API_KEY", "s3cr3t-value")
+    assert restarted
+    assert not [c for c in runner.calls if any("s3cr3t" in part for part in c)]
+    create = runner.calls.index(("podman", "secret", "create", "agentcage-demo-API_KEY", "-"))
+    assert runner.inputs[create] == "s3cr3t-value"
+    assert ("systemctl", "restart", "agentcage-demo-proxy.service") in runner.calls
+    proxy = (tmp_path / "quadlet" / "agentcage-demo-proxy.container").read_text()
+    assert "target=/run/secrets/agentcage/API_KEY" in proxy
+    agent = (tmp_path / "quadlet" / "agentcage-demo-agent.container").read_text()
+    assert "Secret=" not in agent
+
+
+@pytest.mark.parametrize("name", ["bad-name", "1X", "A B", ""])
+def test_secret_names_are_checked(tmp_path: Path, name: str) -> None:
+    cages, _ = make_cages(tmp_path)
+    with pytest.raises(ConfigError):
+        secrets.set_secret(cages, "demo", name, "v")
+
+
+def test_list_counts_blocked_decisions(tmp_path: Path) -> None:
+    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("inactive\n")})
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    paths = layout.host_paths(cages.store, "demo")
+    (paths.proxy_audit_dir / "proxy.jsonl").write_text(
+        '{"verdict":"block","host":"a"}\n{"verdict":"allow"}\nnot json\n{"verdict":"block"}\n'
+    )
+    (paths.dns_audit_dir / "dns.jsonl").write_text('{"verdict":"block","qname":"x"}\n')
+    (row,) = cages.statuses()
+    assert (row.name, row.state, row.blocked) == ("demo", "inactive", 3)
