@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from agentcage.config.schema import CageConfig
+from agentcage.config.types import normalize_host_entry
 from agentcage.errors import PolicyError
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
@@ -119,21 +120,37 @@ class Policy:
         return self._scrubber.scrub_text(text)
 
     def add_domain(self, entry: str) -> None:
-        """Add a domain, IP or CIDR to the configured list (allowlist or blocklist)."""
+        """Add a domain, IP or CIDR to the configured list (allowlist or blocklist).
+
+        Entries are spelled as in the config file: `*.example.com` and `.example.com`
+        mean `example.com`, which matches its subdomains too.
+        """
+        entry = _host_entry(entry)
         try:
             self._domains.hosts.add(entry)
         except BadHost as exc:
-            raise PolicyError(
-                f"cannot add {entry!r}: {exc}",
-                hint="give a domain like api.example.com, an IP address or a CIDR block",
-            ) from exc
+            raise _bad_entry(entry, exc) from exc
 
     def remove_domain(self, entry: str) -> None:
         """Remove an entry from the list; removing one that is not there does nothing."""
+        entry = _host_entry(entry)
         try:
             self._domains.hosts.remove(entry)
         except BadHost as exc:
-            raise PolicyError(
-                f"cannot remove {entry!r}: {exc}",
-                hint="give the entry as it appears in the domain list",
-            ) from exc
+            raise _bad_entry(entry, exc) from exc
+
+
+def _host_entry(entry: str) -> str:
+    """Normalize a live entry exactly as the config file's `domains` list is normalized."""
+    try:
+        return normalize_host_entry(entry)
+    except ValueError as exc:
+        raise _bad_entry(entry, exc) from exc
+
+
+def _bad_entry(entry: str, exc: Exception) -> PolicyError:
+    return PolicyError(
+        f"{entry!r} is not a domain, IP address or CIDR block: {exc}",
+        hint="give a domain like api.example.com, an IP address like 192.0.2.7 or a "
+        "CIDR block like 10.0.0.0/8",
+    )

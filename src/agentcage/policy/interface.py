@@ -36,9 +36,3 @@ class Configurable(Protocol):
 
 def block(inspector: str, reason: str, *rules: str, severity: Severity = "high") -> Finding:
     return Finding(inspector, Verdict.BLOCK, reason, tuple(rules), severity)
-
-
-def finding(
-    inspector: str, verdict: Verdict, reason: str, *rules: str, severity: Severity = "warning"
-) -> Finding:
-    return Finding(inspector, verdict, reason, tuple(rules), severity)

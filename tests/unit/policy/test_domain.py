@@ -73,3 +73,14 @@ def test_frames_are_rechecked_so_removal_cuts_open_sockets() -> None:
     assert engine.check_frame(frame(b"hi", "ws.example.com")).verdict is Verdict.ALLOW
     engine.remove_domain("example.com")
     assert engine.check_frame(frame(b"hi", "ws.example.com")).verdict is Verdict.BLOCK
+
+
+def test_live_entries_are_spelled_as_in_the_config() -> None:
+    engine = policy(domains={"allow": []})
+    engine.add_domain("*.Example.COM.")
+    assert engine.check_request(request("api.example.com")).verdict is Verdict.ALLOW
+    engine.remove_domain(".example.com")
+    assert engine.check_request(request("api.example.com")).verdict is Verdict.BLOCK
+    for bad in ("https://example.com/", "exa mple.com", "10.0.0.0/33", ""):
+        with pytest.raises(PolicyError):
+            engine.add_domain(bad)

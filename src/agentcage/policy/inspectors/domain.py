@@ -43,10 +43,10 @@ class DomainInspector:
     def _check_address(self, host: Host) -> Finding | None:
         # Raw addresses bypass DNS, the sidecar's log and every name rule: refuse them
         # unless the user listed an IP or CIDR covering this one (allowlist mode only).
-        if self.mode == "allowlist" and host in self.hosts:
-            return None
-        return block(
-            NAME,
-            f"{host.name} is an IP address; add it (or its CIDR) to the allowlist to permit it",
-            "ip-literal",
-        )
+        if self.mode == "allowlist":
+            if host in self.hosts:
+                return None
+            fix = "add it (or its CIDR) to the allowlist to permit it"
+        else:
+            fix = "blocklist mode refuses every IP address; use an allowlist to permit one"
+        return block(NAME, f"{host.name} is an IP address; {fix}", "ip-literal")

@@ -28,7 +28,8 @@ class EntropyInspector:
         found = self._check_url(request.path)
         if found is not None:
             return found
-        if request.content_type.startswith(self._exempt) and request.content_type:
+        ctype = request.content_type
+        if ctype and ctype.startswith(self._exempt):
             return None
         return self._check_body(request, "body")
 
