@@ -4,6 +4,8 @@ Routes (any method):
   /reflect...       answers with the request body (injection/scrub round trips)
   /bytes/N          answers N bytes of `x`
   /gzip-reflect...  answers the request body gzip-encoded
+  /sse-reflect...   answers the request body as text/event-stream, in two chunks
+                    split mid-body, with a pause between them
   anything else     answers JSON {"ok": true, "path": ...}
 WebSocket: any path; every message is echoed back unchanged.
 """
@@ -97,6 +99,9 @@ class Recorder:
             if not message.get("more_body"):
                 break
         item = self._record(scope, b"".join(chunks))
+        if item.path.startswith("/sse-reflect"):
+            await self._sse(item.body, send)
+            return
         headers = [(b"content-type", b"application/octet-stream")]
         if item.path.startswith("/reflect"):
             body = item.body
@@ -111,6 +116,14 @@ class Recorder:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _sse(self, body: bytes, send: Any) -> None:
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        half = len(body) // 2
+        await send({"type": "http.response.body", "body": body[:half], "more_body": True})
+        await asyncio.sleep(0.5)
+        await send({"type": "http.response.body", "body": body[half:], "more_body": False})
 
     async def _websocket(self, scope: Scope, receive: Any, send: Any) -> None:
         item = self._record(scope, b"")

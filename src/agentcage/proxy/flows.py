@@ -104,10 +104,9 @@ def record(
     """
     req, resp = flow.request, flow.response
     if sizes is None:
-        sizes = (
-            len(resp.raw_content or b"") if resp is not None else 0,
-            len(req.raw_content or b""),
-        )
+        streamed = flow.metadata.get(METADATA_KEY + ".streamed_bytes")
+        received = len(resp.raw_content or b"") if resp is not None else 0
+        sizes = (streamed if isinstance(streamed, int) else received, len(req.raw_content or b""))
     start = req.timestamp_start or time.time()
     end = (resp.timestamp_end if resp else None) or time.time()
     if decision is not None:

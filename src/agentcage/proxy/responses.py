@@ -13,38 +13,57 @@ logger = logging.getLogger(__name__)
 
 
 class ResponseScrubber:
-    """Replaces real secret values in response headers and bodies; errors answer 502."""
+    """Replaces real secret values in response headers and bodies; errors answer 502.
+
+    Streamed bodies are scrubbed chunk by chunk by `streaming.StreamScrub`.
+    """
 
     def __init__(self, holder: RuntimeHolder) -> None:
         self._holder = holder
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        # Headers are scrubbed before they are sent, whether the body is streamed or not.
+        resp = flow.response
+        if resp is None:
+            return
+        try:
+            self._scrub_headers(resp)
+        except Exception as exc:
+            self._fail(flow, exc)
 
     def response(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
         if resp is None or resp.stream:
             return
         try:
-            self._scrub(resp)
+            self._scrub_headers(resp)  # again: the response may have been replaced since
+            self._scrub_body(resp)
         except Exception as exc:
-            logger.exception("scrubbing the response of %s failed", flow.id)
-            flow.response = block_response(
-                502,
-                f"the response could not be checked for secrets: {type(exc).__name__}",
-                "scrub",
-                flow.request.host,
-            )
+            self._fail(flow, exc)
 
-    def _scrub(self, resp: http.Response) -> None:
+    def _fail(self, flow: http.HTTPFlow, exc: Exception) -> None:
+        logger.exception("scrubbing the response of %s failed", flow.id)
+        flow.response = block_response(
+            502,
+            f"the response could not be checked for secrets: {type(exc).__name__}",
+            "scrub",
+            flow.request.host,
+        )
+
+    def _scrub_headers(self, resp: http.Response) -> None:
         policy = self._holder.current.policy
         for name, value in header_pairs(resp.headers):
-            clean = policy.scrub_text(value)
-            if clean != value:
-                resp.headers.set_all(
-                    name, [policy.scrub_text(v) for v in resp.headers.get_all(name)]
-                )
+            if policy.scrub_text(value) != value:
+                values = resp.headers.get_all(name)
+                resp.headers.set_all(name, [policy.scrub_text(v) for v in values])
+
+    def _scrub_body(self, resp: http.Response) -> None:
+        policy = self._holder.current.policy
         raw = resp.raw_content
         if not raw:
             return
-        if resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity"):
+        encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+        if encoding in ("", "identity"):
             clean_raw = policy.scrub(raw)
             if clean_raw != raw:
                 resp.content = clean_raw

@@ -24,6 +24,7 @@ class Runtime:
     policy: Policy
     guard: AddressGuard
     resolver: Resolver
+    secret_values: tuple[str, ...] = ()  # for streaming scrub windows; never logged
 
     @property
     def cage(self) -> str:
@@ -62,6 +63,7 @@ def build_runtime(sources: Sources) -> Runtime:
         policy=policy,
         guard=AddressGuard(config.network.allow_cidrs),
         resolver=Resolver(config.dns_servers),
+        secret_values=tuple(secrets.values()),
     )
 
 

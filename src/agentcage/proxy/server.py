@@ -29,6 +29,7 @@ from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.rawstreams import RawStreamRefusal
 from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
+from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.websockets import WebSocketGate
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         RequestGate(holder, audit),
         RawStreamRefusal(holder, audit),
         EgressPinning(holder),
+        ResponseStreaming(holder),
         ResponseScrubber(holder),
         AuditTrail(holder, audit),
         WebSocketGate(holder, audit),

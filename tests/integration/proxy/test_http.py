@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -165,3 +167,34 @@ def test_audit_log_never_holds_the_real_secret(proxy: ProxyProcess) -> None:
     assert lines, "expected audit lines from the earlier tests"
     assert all(line["v"] == 1 for line in lines)
     assert REAL_KEY not in proxy.audit_text()
+
+
+def test_event_stream_is_streamed_and_scrubbed_across_chunks(
+    client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
+) -> None:
+    # The upstream splits its answer in the middle of the real key, then pauses.
+    payload = f"data: {PLACEHOLDER}\n\n"
+    url = f"https://api.anthropic.com:{upstream.tls_port}/sse-reflect"
+    received = b""
+    first_at = None
+    started = time.monotonic()
+    with client.stream("POST", url, content=payload.encode()) as response:
+        assert response.headers["content-type"] == "text/event-stream"
+        for chunk in response.iter_raw():
+            if first_at is None and chunk:
+                first_at = time.monotonic() - started
+            received += chunk
+    total = time.monotonic() - started
+    assert upstream.received[-1].body == f"data: {REAL_KEY}\n\n".encode()
+    assert received == payload.encode()
+    # The first half arrived before the upstream's pause ended: not buffered.
+    assert first_at is not None and first_at < total - 0.3
+
+
+def test_large_download_is_streamed(client: httpx.Client, upstream: Upstream) -> None:
+    size = 6 * 1024 * 1024
+    response = client.get(f"https://github.com:{upstream.tls_port}/bytes/{size}")
+    assert response.status_code == 200
+    assert len(response.content) == size
+    # Streamed with a secret configured: the length may change, so it went chunked.
+    assert "content-length" not in response.headers

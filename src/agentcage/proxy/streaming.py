@@ -1,0 +1,121 @@
+"""Stream large and open-ended responses instead of buffering them, still scrubbed.
+
+Server-sent events (LLM APIs stream their answers this way) must reach the agent
+as they arrive, and a multi-gigabyte download must not sit in the proxy's memory.
+Such responses are streamed through `StreamScrub`, which replaces real secret
+values chunk by chunk and holds back only the few trailing bytes that could be
+the start of a value split across two chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Callable, Iterable
+
+from mitmproxy import http
+
+from agentcage.proxy.flows import METADATA_KEY
+from agentcage.proxy.runtime import RuntimeHolder
+
+logger = logging.getLogger(__name__)
+STREAM_ABOVE = 4 * 1024 * 1024
+STREAMED_BYTES = METADATA_KEY + ".streamed_bytes"
+# Bytes that can occur in a secret value as the scrubber looks for it: raw, URL-,
+# base64- or JSON-encoded.
+_ENCODED_ALPHABET = frozenset((string.ascii_letters + string.digits + "+/=-_%\\.~").encode())
+
+
+class StreamScrub:
+    """A mitmproxy stream callable: scrub each chunk, carry a possible partial value.
+
+    Correctness: every form of every value consists of `alphabet` bytes and is at
+    most `window` long. After scrubbing carry+chunk, a value cut off by the chunk
+    end lies inside the trailing run of alphabet bytes (capped at `window`), which
+    is carried into the next round rather than sent.
+    """
+
+    def __init__(
+        self,
+        scrub: Callable[[bytes], bytes],
+        alphabet: frozenset[int],
+        window: int,
+        on_bytes: Callable[[int], None],
+    ) -> None:
+        self._scrub = scrub
+        self._alphabet = alphabet
+        self._window = window
+        self._carry = b""
+        self._on_bytes = on_bytes
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if not chunk:  # end of the body
+            out, self._carry = self._scrub(self._carry), b""
+        else:
+            data = self._scrub(self._carry + chunk)
+            keep = self._tail(data)
+            out, self._carry = data[: len(data) - keep], data[len(data) - keep :]
+        self._on_bytes(len(out))
+        return out
+
+    def _tail(self, data: bytes) -> int:
+        limit = min(self._window, len(data))
+        keep = 0
+        while keep < limit and data[len(data) - 1 - keep] in self._alphabet:
+            keep += 1
+        return keep
+
+
+def scrub_window(values: Iterable[str]) -> tuple[frozenset[int], int]:
+    """(alphabet, window) covering every encoded form of `values`."""
+    encoded = [value.encode() for value in values]
+    alphabet = _ENCODED_ALPHABET | frozenset(b for value in encoded for b in value)
+    longest = max((len(value) for value in encoded), default=0)
+    return alphabet, 6 * longest + 8
+
+
+class ResponseStreaming:
+    """Decides at `responseheaders` whether a response is streamed."""
+
+    def __init__(self, holder: RuntimeHolder) -> None:
+        self._holder = holder
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        resp = flow.response
+        if resp is None or flow.error or not self._should_stream(resp):
+            return
+        try:
+            self._stream(flow, resp)
+        except Exception:
+            # Not streaming is safe: the buffered path scrubs the whole body.
+            logger.exception("could not stream the response of %s; buffering it", flow.id)
+            resp.stream = False
+
+    @staticmethod
+    def _should_stream(resp: http.Response) -> bool:
+        if resp.headers.get("content-encoding", "identity").strip().lower() not in (
+            "",
+            "identity",
+        ):
+            return False  # compressed: scrubbed whole, after decoding
+        if resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
+            return True
+        length = resp.headers.get("content-length")
+        if length is None:
+            return True
+        return length.isdigit() and int(length) > STREAM_ABOVE
+
+    def _stream(self, flow: http.HTTPFlow, resp: http.Response) -> None:
+        runtime = self._holder.current
+        flow.metadata[STREAMED_BYTES] = 0
+
+        def count(size: int) -> None:
+            flow.metadata[STREAMED_BYTES] += size
+
+        alphabet, window = scrub_window(runtime.secret_values)
+        resp.stream = StreamScrub(runtime.policy.scrub, alphabet, window, count)
+        if runtime.secret_values and "content-length" in resp.headers:
+            # A placeholder is not as long as its value: the length may change.
+            del resp.headers["content-length"]
+            if flow.request.http_version == "HTTP/1.1":
+                resp.headers["transfer-encoding"] = "chunked"

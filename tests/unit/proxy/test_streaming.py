@@ -1,0 +1,48 @@
+"""StreamScrub: chunked scrubbing equals scrubbing the whole body, wherever it is cut."""
+
+from __future__ import annotations
+
+import base64
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentcage.policy.scrub import Scrubber
+from agentcage.proxy.streaming import StreamScrub, scrub_window
+
+SECRET = "sk-ant-api03-REAL/secret+VALUE=0123"
+scrubber = Scrubber([(SECRET, "{{KEY}}")])
+FORMS = [SECRET.encode(), base64.b64encode(SECRET.encode()), b"sk-ant-api03-REAL%2Fsecret"]
+
+
+def _run(body: bytes, cuts: list[int]) -> bytes:
+    alphabet, window = scrub_window([SECRET])
+    seen: list[int] = []
+    stream = StreamScrub(scrubber.scrub, alphabet, window, seen.append)
+    points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
+    out = b"".join(stream(body[a:b]) for a, b in zip(points, points[1:], strict=False))
+    out += stream(b"")
+    assert sum(seen) == len(out)
+    return out
+
+
+@given(
+    st.lists(st.sampled_from([*FORMS, b" ", b"\n\n", b"data: ", b"xyz", b"{}"]), max_size=30),
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+)
+def test_any_cut_gives_the_same_result_as_whole(parts: list[bytes], cuts: list[int]) -> None:
+    body = b"".join(parts)
+    assert _run(body, cuts) == scrubber.scrub(body)
+    assert SECRET.encode() not in _run(body, cuts)
+
+
+def test_text_ending_in_a_delimiter_is_not_held_back() -> None:
+    alphabet, window = scrub_window([SECRET])
+    stream = StreamScrub(scrubber.scrub, alphabet, window, lambda n: None)
+    assert stream(b"data: hello\n\n") == b"data: hello\n\n"
+
+
+def test_without_secrets_nothing_changes() -> None:
+    alphabet, window = scrub_window([])
+    stream = StreamScrub(Scrubber([]).scrub, alphabet, window, lambda n: None)
+    assert stream(b"abc") + stream(b"def") + stream(b"") == b"abcdef"
