@@ -53,4 +53,4 @@ def _call(inspector: Inspector, method: Any, subject: Request | Frame) -> Findin
         return Finding(name, Verdict.BLOCK, f"inspector-error: {type(exc).__name__}", (), "high")
     if result is None or (isinstance(result, Finding) and isinstance(result.verdict, Verdict)):
         return result
-    return Finding(name, Verdict.BLOCK, "inspector-error: returned a non-Finding", (), "high")
+    return Finding(name, Verdict.BLOCK, "inspector-error: not a Finding or None", (), "high")

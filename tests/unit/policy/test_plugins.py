@@ -126,3 +126,34 @@ def test_runtime_exception_blocks(tmp_path: Path) -> None:
     assert decision.verdict is Verdict.BLOCK
     assert decision.inspector == "crash"
     assert decision.reason == "inspector-error: ZeroDivisionError"
+
+
+def test_inspector_whose_name_cannot_be_set_is_wrapped(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "prop.py",
+        "from agentcage.policy.types import Finding, Verdict\n"
+        "class P:\n"
+        "    @property\n"
+        "    def name(self):\n"
+        "        return 'fixed'\n"
+        "    def inspect_request(self, r):\n"
+        "        return Finding('fixed', Verdict.FLAG, 'seen')\n",
+    )
+    engine = policy(inspectors=[{"name": "prop", "path": str(path)}])
+    assert engine.chain.inspectors[-1].name == "prop"
+    assert engine.check_request(request()).verdict is Verdict.FLAG
+
+
+def test_finding_with_a_string_verdict_blocks(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "sloppy.py",
+        "from agentcage.policy.types import Finding\n"
+        "class S:\n"
+        "    def inspect_request(self, r):\n"
+        "        return Finding('s', 'allow', 'looks fine')\n",
+    )
+    decision = policy(inspectors=[{"name": "sloppy", "path": str(path)}]).check_request(request())
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.inspector == "sloppy"
