@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REAL_KEY, Internet
-from tests.e2e.harness import Harness
+from tests.e2e.conftest import REAL_KEY
+from tests.e2e.harness import Harness, Internet
 
 AGENT = "agentcage-basic-agent"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
