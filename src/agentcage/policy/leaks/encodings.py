@@ -6,7 +6,8 @@ form an agent could use, and search for all of them at once. Everything is
 compared in *canonical* form: separator characters removed. Removing separators
 is a homomorphism (canon(a + b) == canon(a) + canon(b)), so a variant found in
 a haystack is also found in the canonical haystack, and a secret with `-`, `.`,
-spaces or newlines inserted between its characters is found too.
+spaces or newlines inserted between its characters is found too. Case is folded
+the same way.
 """
 
 from __future__ import annotations
@@ -22,15 +23,22 @@ from dataclasses import dataclass
 SEPARATORS = b"-._ \t\r\n,:;|/+=\"'`\\~*!"
 
 
+_FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+
+
 def canonical(data: bytes) -> bytes:
-    """`data` without separator characters (C speed: `bytes.replace` and `translate`).
+    """`data` lower-cased and without separator characters (C speed: one `translate`).
+
+    Case is folded so that a value in any mix of case (hex in capitals, a swapped
+    case, a host name) is still found; a protected value is long and random enough
+    that folding does not make ordinary text match it.
 
     Inside a JSON or C string a newline separator is written `\\n`: the backslash is
     a separator, and the escape letters of `\\n`, `\\r` and `\\t` go with it.
     """
     if b"\\" in data:
         data = data.replace(b"\\n", b"").replace(b"\\r", b"").replace(b"\\t", b"")
-    return data.translate(None, SEPARATORS)
+    return data.translate(_FOLD, SEPARATORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +54,26 @@ def variants(value: bytes) -> list[Variant]:
     out = [Variant("raw", value), Variant("reversed", value[::-1])]
     # Host names and DNS labels arrive lower-cased; a lower-cased key still leaks most of it.
     out.append(Variant("lowercase", value.lower()))
+    out.append(Variant("rot13", value.translate(_ROT13)))
+    out += _html_entities(value)
     out += _hex(value)
     out += _percent(value)
     out += _json_escapes(value)
     out += _base64_all(value)
     out += _base32_all(value)
     return out
+
+
+_LOWER = b"abcdefghijklmnopqrstuvwxyz"
+_UPPER = _LOWER.upper()
+_ROT13 = bytes.maketrans(_LOWER + _UPPER, _LOWER[13:] + _LOWER[:13] + _UPPER[13:] + _UPPER[:13])
+
+
+def _html_entities(value: bytes) -> list[Variant]:
+    return [
+        Variant("html-entity", b"".join(b"&#%d;" % byte for byte in value)),
+        Variant("html-entity", b"".join(b"&#x%x;" % byte for byte in value)),
+    ]
 
 
 def _hex(value: bytes) -> list[Variant]:

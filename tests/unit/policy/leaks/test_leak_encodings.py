@@ -48,6 +48,8 @@ def test_variants_cover_every_technique_the_matcher_promises() -> None:
     assert names == {
         "raw",
         "reversed",
+        "rot13",
+        "html-entity",
         "lowercase",
         "hex",
         "hex-escape",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 import os
 import urllib.parse
@@ -38,6 +39,9 @@ TECHNIQUES: dict[str, Callable[[bytes], bytes]] = {
     "raw": lambda v: b"token=" + v + b"&x=1",
     "reversed": lambda v: v[::-1],
     "lowercase": lambda v: v.lower(),
+    "rot13": lambda v: codecs.encode(v.decode(), "rot13").encode(),
+    "html-entity-decimal": lambda v: b"".join(b"&#%d;" % c for c in v),
+    "html-entity-hex": lambda v: b"".join(b"&#x%x;" % c for c in v),
     "hex-lower": lambda v: binascii.hexlify(v),
     "hex-upper": lambda v: binascii.hexlify(v).upper(),
     "hex-escape": lambda v: b"".join(b"\\x%02x" % c for c in v),
