@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -43,15 +42,12 @@ def dns() -> None:
 def run(config_file: Path, listen: str, audit_log: Path | None) -> None:
     """Run dnsmasq in the foreground for the cage in FILE until SIGTERM.
 
-    SIGHUP re-reads the config file (for `agentcage domain add|rm`). Exits non-zero
-    if dnsmasq dies: the cage then has no DNS rather than unchecked DNS.
+    Prints `listening on HOST:PORT` to stderr when ready; audit lines go to
+    --audit-log or stdout. SIGHUP re-reads the config file (for `agentcage domain
+    add|rm`) and reopens the audit log. Exits non-zero if dnsmasq dies: the cage
+    then has no DNS rather than unchecked DNS.
     """
-    address = Listen.parse(listen)
-    if audit_log is None:
-        Sidecar(config_file, address, sys.stdout, announce=_announce).run()
-        return
-    with audit_log.open("a", encoding="utf-8") as stream:
-        Sidecar(config_file, address, stream, announce=_announce).run()
+    Sidecar(config_file, Listen.parse(listen), audit_log).run()
 
 
 @dns.command("render")
@@ -63,8 +59,3 @@ def render_cmd(config_file: Path, listen: str) -> None:
     click.echo(rendered.main, nl=False)
     click.echo("# --- servers file ---")
     click.echo(rendered.servers, nl=False)
-
-
-def _announce(message: str) -> None:
-    click.echo(message)
-    sys.stdout.flush()

@@ -11,7 +11,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -31,11 +31,34 @@ _HANDLED = (*_STOP_SIGNALS, signal.SIGHUP)
 
 
 class AuditSink:
-    """Writes the audit lines `logging.dns_queries` asks for; tunnel findings always."""
+    """Writes the audit lines `logging.dns_queries` asks for; tunnel findings always.
 
-    def __init__(self, stream: TextIO, which: str) -> None:
-        self._stream = stream
+    With a path, lines are appended to that file, reopened on `reopen()` (SIGHUP) so
+    logrotate can move it away; without one they go to stdout.
+    """
+
+    def __init__(self, path: Path | None, which: str) -> None:
+        self._path = path
+        self._stream: TextIO = sys.stdout
         self.which = which
+        self.reopen()
+
+    def reopen(self) -> None:
+        if self._path is None:
+            return
+        try:
+            stream = self._path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise DnsError(
+                f"cannot open the DNS audit log {self._path}: {exc.strerror}",
+                hint="check that its directory exists and is writable",
+            ) from exc
+        self.close()
+        self._stream = stream
+
+    def close(self) -> None:
+        if self._stream is not sys.stdout:
+            self._stream.close()
 
     def wants(self, record: AuditRecord) -> bool:
         if record.inspector == TUNNEL_INSPECTOR:
@@ -72,17 +95,15 @@ class Sidecar:
         self,
         config_path: Path,
         listen: Listen,
-        audit: TextIO,
+        audit_log: Path | None = None,
         *,
-        announce: Callable[[str], None] = print,
         log: TextIO = sys.stderr,
     ) -> None:
         self._config_path = config_path
         self._listen = listen
-        self._announce = announce
         self._log = log
         self._config = load_config(config_path)
-        self._audit = AuditSink(audit, self._config.logging.dns_queries)
+        self._audit = AuditSink(audit_log, self._config.logging.dns_queries)
         self._judge = QueryJudge(self._config)
         self._assembler = QueryAssembler()
         self._binary = dnsmasq_binary()
@@ -97,11 +118,12 @@ class Sidecar:
             self._dir = RuntimeDir(self._run_as)
             try:
                 self._start(self._rendered(self._config))
-                self._announce(f"listening on {self._listen}")
+                self._note(f"listening on {self._listen}")
                 return self._serve(pending)
             finally:
                 self._shutdown()
                 self._dir.remove()
+                self._audit.close()
 
     def _serve(self, pending: list[int]) -> int:
         while True:
@@ -149,6 +171,7 @@ class Sidecar:
     def _reload(self) -> None:
         """SIGHUP: re-read the config file; SIGHUP dnsmasq, or restart it if need be."""
         assert self._dir is not None
+        self._audit.reopen()
         config = load_config(self._config_path)
         self._judge.reconfigure(config)
         self._audit.which = config.logging.dns_queries
@@ -180,6 +203,11 @@ class Sidecar:
                 continue
             if not isinstance(parsed, LogLine):
                 self._note(f"dnsmasq: {parsed}")
+                if "log entries lost" in parsed:
+                    raise DnsError(
+                        f"dnsmasq dropped query log lines ({parsed}); the audit would be "
+                        "incomplete, so DNS stops (fail closed)"
+                    )
                 continue
             opened, done = self._assembler.feed(parsed, now)
             self._emit(done)

@@ -8,6 +8,7 @@ the cage. The sidecar is the real `agentcage dns run` CLI running real dnsmasq.
 from __future__ import annotations
 
 import json
+import os
 import select
 import signal
 import socket
@@ -61,13 +62,23 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.queries: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._udp = _UDPServer(("127.0.0.1", 0), _UpstreamUDP)
+        self._udp, self._tcp = self._bind_pair()
         self.port = self._udp.server_address[1]
-        self._tcp = _TCPServer(("127.0.0.1", self.port), _UpstreamTCP)
         for server in (self._udp, self._tcp):
             server.upstream = self  # type: ignore[attr-defined]
             thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
             thread.start()
+
+    @staticmethod
+    def _bind_pair() -> tuple[_UDPServer, _TCPServer]:
+        # UDP picks a free port; TCP on the same number may be taken: try another.
+        for _ in range(50):
+            udp = _UDPServer(("127.0.0.1", 0), _UpstreamUDP)
+            try:
+                return udp, _TCPServer(("127.0.0.1", udp.server_address[1]), _UpstreamTCP)
+            except OSError:
+                udp.server_close()
+        raise RuntimeError("no loopback port free for both UDP and TCP")
 
     @property
     def address(self) -> str:
@@ -173,21 +184,29 @@ class RunningSidecar:
                 "dns", "run", "-c", str(config), "--listen", f"127.0.0.1:{self.port}",
                 "--audit-log", str(audit_log),
             ],
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            text=True,
         )  # fmt: skip
-        self.banner = self._first_stdout_line(15.0)
+        self._err = b""
+        self.banner = self._banner(15.0)
 
-    def _first_stdout_line(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-            raise AssertionError(f"sidecar did not start: {err}")
-        return line.strip()
+    def _banner(self, timeout: float) -> str:
+        """Read stderr up to the `listening on` line (dnsmasq's messages come first)."""
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            chunk = os.read(fd, 65536) if ready else b""
+            self._err += chunk
+            for line in self._err.decode(errors="replace").splitlines():
+                if line.startswith("listening on "):
+                    return line
+            if ready and not chunk:
+                break  # EOF: the sidecar exited
+        self.proc.kill()
+        self.proc.wait()
+        raise AssertionError(f"sidecar did not start: {self._err.decode(errors='replace')}")
 
     def ask(self, name: str, qtype: str = "A", *, tcp: bool = False) -> dns.message.Message:
         return ask(self.port, name, qtype, tcp=tcp)
@@ -223,6 +242,7 @@ class RunningSidecar:
         self.proc.send_signal(signal.SIGHUP)
 
     def stop(self) -> tuple[int, str]:
+        """SIGTERM unless it exited already; (exit status, all of its stderr)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -230,4 +250,5 @@ class RunningSidecar:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
-        return self.proc.returncode, err
+        self._err += err or b""
+        return self.proc.returncode, self._err.decode(errors="replace")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,12 +11,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import dns.exception
 import pytest
 from dnsworld import (
     UPSTREAM_V4,
     FakeUpstream,
     RunningSidecar,
     addresses,
+    ask,
     free_port,
     rcode,
     wait_for,
@@ -90,7 +93,7 @@ def test_listen_address_in_use_is_a_clear_error(tmp_path: Path, upstream: FakeUp
         result = _run_cli("dns", "run", "-c", str(config), "--listen", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert "dnsmasq exited" in result.stderr and "in use" in result.stderr
-    assert "listening on" not in result.stdout
+    assert "listening on" not in result.stderr
 
 
 def test_invalid_config_and_listen_are_rejected(tmp_path: Path) -> None:
@@ -162,3 +165,49 @@ def test_render_command_prints_a_config_dnsmasq_accepts(
     assert result.returncode == 0, result.stderr
     assert "address=/#/198.51.100.1" in result.stdout
     assert f"server=/allowed.example/127.0.0.1#{upstream.port}" in result.stdout
+
+
+def test_audit_lines_go_to_stdout_alone_without_audit_log(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    config = write_config(tmp_path / "cage.yaml", upstream)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from agentcage.cli.main import main; main()",
+         "dns", "run", "-c", str(config), "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _answers(port, "stdout.allowed.example") == [UPSTREAM_V4], timeout=15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert f"listening on 127.0.0.1:{port}" in err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records and all(r["kind"] == "dns" for r in records)
+    assert "stdout.allowed.example" in {r["qname"] for r in records}
+
+
+def test_sighup_reopens_the_audit_log(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
+    sidecar.ask("before.allowed.example")
+    sidecar.record_for("before.allowed.example")
+    rotated = sidecar.audit_log.with_suffix(".1")
+    sidecar.audit_log.rename(rotated)
+    sidecar.hup()
+    wait_for(sidecar.audit_log.exists)
+    sidecar.ask("after.allowed.example")
+    assert sidecar.record_for("after.allowed.example")["verdict"] == "allow"
+    assert "after.allowed.example" not in rotated.read_text()
+
+
+def _answers(port: int, name: str) -> list[str] | None:
+    try:
+        return addresses(ask(port, name))
+    except (OSError, dns.exception.Timeout):
+        return None
