@@ -20,6 +20,7 @@ from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
 STREAM_ABOVE = 4 * 1024 * 1024
+MAX_CARRY_WINDOWS = 16
 STREAMED_BYTES = METADATA_KEY + ".streamed_bytes"
 # Bytes that can occur in a secret value as the scrubber looks for it: raw, URL-,
 # base64- or JSON-encoded.
@@ -29,10 +30,11 @@ _ENCODED_ALPHABET = frozenset((string.ascii_letters + string.digits + "+/=-_%\\.
 class StreamScrub:
     """A mitmproxy stream callable: scrub each chunk, carry a possible partial value.
 
-    Correctness: every form of every value consists of `alphabet` bytes and is at
-    most `window` long. After scrubbing carry+chunk, a value cut off by the chunk
-    end lies inside the trailing run of alphabet bytes (capped at `window`), which
-    is carried into the next round rather than sent.
+    Every form of every value consists of `alphabet` bytes and is at most `window`
+    long. So a value cut off by the chunk's end lies in the trailing run of alphabet
+    bytes; that run (at most `window` bytes) is held back, unscrubbed, for the next
+    chunk. The cut is moved left while a value straddles it, so scrubbing in pieces
+    gives what scrubbing the whole body would.
     """
 
     def __init__(
@@ -52,11 +54,28 @@ class StreamScrub:
         if not chunk:  # end of the body
             out, self._carry = self._scrub(self._carry), b""
         else:
-            data = self._scrub(self._carry + chunk)
-            keep = self._tail(data)
-            out, self._carry = data[: len(data) - keep], data[len(data) - keep :]
+            data = self._carry + chunk
+            cut = self._cut(data)
+            if cut is None:
+                # Fallback, still safe: scrub everything, hold back the scrubbed tail.
+                data = self._scrub(data)
+                cut = len(data) - self._tail(data)
+                out, self._carry = data[:cut], data[cut:]
+            else:
+                out, self._carry = self._scrub(data[:cut]), data[cut:]
         self._on_bytes(len(out))
         return out
+
+    def _cut(self, data: bytes) -> int | None:
+        window, scrub = self._window, self._scrub
+        cut = len(data) - self._tail(data)
+        while cut > 0 and len(data) - cut <= MAX_CARRY_WINDOWS * window:
+            low = max(0, cut - window)
+            if scrub(data[low:]) == scrub(data[low:cut]) + scrub(data[cut:]):
+                return cut
+            cut = low  # a value straddles the cut
+        # Only a body packed with values gets here (or one that is all carry).
+        return cut if cut <= 0 else None
 
     def _tail(self, data: bytes) -> int:
         limit = min(self._window, len(data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentcage.policy.scrub import Scrubber
@@ -35,6 +35,16 @@ def test_any_cut_gives_the_same_result_as_whole(parts: list[bytes], cuts: list[i
     body = b"".join(parts)
     assert _run(body, cuts) == scrubber.scrub(body)
     assert SECRET.encode() not in _run(body, cuts)
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.integers(min_value=7, max_value=400), st.integers(min_value=0, max_value=5000))
+def test_a_body_packed_with_values_never_leaks_one(step: int, offset: int) -> None:
+    body = SECRET.encode() * 200
+    cuts = list(range(offset % step, len(body), step))
+    out = _run(body, cuts)
+    assert SECRET.encode() not in out
+    assert b"sk-ant-api03" not in out
 
 
 def test_text_ending_in_a_delimiter_is_not_held_back() -> None:
