@@ -8,7 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dnsworld import FakeUpstream, RunningSidecar, addresses, rcode, wait_for, write_config
+from dnsworld import (
+    UPSTREAM_V4,
+    FakeUpstream,
+    RunningSidecar,
+    addresses,
+    rcode,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +114,21 @@ def test_typical_tunnel_traffic_is_caught_within_a_few_queries(
     wait_for(lambda: rcode(sidecar.ask("probe.iodine.workers.dev", "A")) == "REFUSED")
     leaked = [name for name in names if upstream.saw(name)]
     assert len(leaked) < 5, leaked
+
+
+def test_blocklist_mode_blocks_a_tunnel_zone_with_nxdomain(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    config = write_config(
+        tmp_path / "cage.yaml",
+        upstream,
+        domains={"block": ["pastebin.com"]},
+        dns={"tunnel_action": "block"},
+    )
+    sidecar = start_sidecar(config)
+    sidecar.ask(f"{HEX_LABEL}.t.attacker.example", "TXT")
+    flagged = sidecar.record_for(f"{HEX_LABEL}.t.attacker.example", "TXT")
+    assert flagged["extra"]["blocked_zone"] == "t.attacker.example"
+    wait_for(lambda: rcode(sidecar.ask("probe.t.attacker.example", "A")) == "NXDOMAIN")
+    assert not upstream.saw("probe.t.attacker.example")
+    assert addresses(sidecar.ask("other.attacker.example", "A")) == [UPSTREAM_V4]
