@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from mitmproxy import http
+import logging
 
+from mitmproxy import connection, http
+
+from agentcage.policy.audit import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import METADATA_KEY, record
+from agentcage.proxy.flows import METADATA_KEY, block_response, record
 from agentcage.proxy.gate import FlowNote
 from agentcage.proxy.runtime import RuntimeHolder
 
+logger = logging.getLogger(__name__)
 AUDITED = METADATA_KEY + ".audited"
 BODY_LIMIT_ERROR = "body_size_limit"
 
@@ -41,7 +45,30 @@ class AuditTrail:
             if isinstance(note, FlowNote)
             else runtime.policy.scrub_text(flow.request.path)
         )
-        self._audit.write(record(flow, runtime.cage, verdict, decision=decision, path=path))
+        line = record(flow, runtime.cage, verdict, decision=decision, path=path)
+        try:
+            self._audit.write(line)
+        except OSError as exc:
+            # No audit line, no response (a streamed body has already gone).
+            logger.error("cannot write the audit log: %s", exc)
+            if flow.response is not None and not flow.response.stream:
+                reason = f"the audit log cannot be written: {exc.strerror}"
+                flow.response = block_response(502, reason, "audit", flow.request.host)
+
+    def client_connected(self, client: connection.Client) -> None:
+        runtime = self._holder.current
+        if not runtime.config.logging.proxy_connections:
+            return
+        peer = client.peername
+        self._audit.write(
+            AuditRecord(
+                kind="connection",
+                verdict=Verdict.ALLOW.value,
+                cage=runtime.cage,
+                client=f"{peer[0]}:{peer[1]}" if peer else "",
+                reason="client connected",
+            )
+        )
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(AUDITED) or flow.error is None:
