@@ -148,3 +148,19 @@ def test_normal_traffic_is_never_flagged() -> None:
     for path in paths:
         decision = engine.check_request(request("api.github.com", path, method="GET"))
         assert decision.verdict is Verdict.ALLOW, decision
+
+
+def _wrapped(data: bytes) -> str:
+    encoded = base64.b64encode(data).decode()
+    return "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+
+
+def test_line_wrapped_base64_is_one_blob() -> None:
+    engine = policy(content_type={"action": "block"}, entropy=False)
+    wrapped = _wrapped(os.urandom(900))
+    as_text = engine.check_request(request(body=wrapped.encode(), content_type="text/plain"))
+    assert as_text.rules == ("base64-blob",)
+    as_json = engine.check_request(request(body=json.dumps({"file": wrapped}).encode()))
+    assert as_json.rules == ("base64-blob",)
+    image = json.dumps({"file": _wrapped(PNG[:3000])}).encode()
+    assert engine.check_request(request(body=image)).verdict is Verdict.ALLOW

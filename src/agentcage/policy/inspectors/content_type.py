@@ -28,7 +28,12 @@ _TEXT_TYPES = (
     "application/graphql",
 )
 _TEXT_SUFFIXES = ("+json", "+xml")
-_BASE64_TABLE = byte_table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+# Line breaks, raw or JSON-escaped (backslash-n; backslash-slash is an escaped "/"),
+# belong to the run, so MIME-style base64 wrapped at 76 columns is still one blob.
+_BASE64_TABLE = byte_table(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-\r\n\\"
+)
+_WRAPPING = re.compile(rb"\\[nr/]|[\r\n]")
 _MIN_MEASURED = 256  # shorter bodies cannot reach a meaningful entropy
 _MEDIA_MAGIC = (
     b"\x89PNG\r\n\x1a\n",
@@ -120,7 +125,7 @@ def _looks_like_base64(run: bytes) -> bool:
 
 
 def _head(run: bytes) -> bytes:
-    chunk = run[:24]
+    chunk = _WRAPPING.sub(lambda m: b"/" if m.group() == b"\\/" else b"", run[:64])[:24]
     try:
         if b"-" in chunk or b"_" in chunk:
             return base64.urlsafe_b64decode(chunk)
