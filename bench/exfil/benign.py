@@ -267,6 +267,15 @@ HARD: dict[str, Shape] = {
             headers=(("authorization", "token " + _by_kind(s, "github")),),
         )
     ],
+    "paginated-crawl": lambda r, s: [
+        Step(
+            "http",
+            "api.github.com",
+            "GET",
+            f"/repos/org/repo/commits/{r.randbytes(20).hex()}?per_page=100&after={r.randbytes(12).hex()}",
+        )
+        for _ in range(25)
+    ],
     "llm-long-context": lambda r, s: [_anthropic(r, _sentence(r, 20_000))],
 }
 

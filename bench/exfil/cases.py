@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import dataclasses
 import gzip
 import json
 import random
@@ -341,21 +342,20 @@ TIERS = ("plain", "encoding", "obfuscation", "split", "dns", "beyond")
 
 
 def malicious_cases(secrets: list[Secret], seed: int, reps: int) -> list[Case]:
+    """Each case talks to its own registrable domain (`attackerN.example`), so what
+    one case sent cannot help the split window catch another."""
     rng = random.Random(seed)
     cases = []
     for name, (tier, technique) in TECHNIQUES.items():
         for secret in secrets:
             for rep in range(reps):
                 steps, carriers = technique(secret.value.encode(), rng)
-                cases.append(
-                    Case(
-                        f"{name}/{secret.kind}/{rep}",
-                        tier,
-                        name,
-                        secret.kind,
-                        True,
-                        steps,
-                        carriers,
-                    )
-                )
+                zone = f"attacker{len(cases)}.example"
+                steps = [dataclasses.replace(s, host=_rehome(s.host, zone)) for s in steps]
+                case_id = f"{name}/{secret.kind}/{rep}"
+                cases.append(Case(case_id, tier, name, secret.kind, True, steps, carriers))
     return cases
+
+
+def _rehome(host: str, zone: str) -> str:
+    return host[: -len(ATTACKER)] + zone if host.endswith(ATTACKER) else host

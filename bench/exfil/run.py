@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[Outcome]] = {}
     started = time.monotonic()
     for mode in MODES:
-        runner = make_runner(args.via, mode, secrets)
+        runner = make_runner(args.via, mode, secrets, cases)
         try:
             results[mode] = [runner.run(case) for case in cases]
         finally:

@@ -85,7 +85,7 @@ class ProxyRunner:
 
     via = "proxy"
 
-    def __init__(self, mode: str, secrets: list[Secret]) -> None:
+    def __init__(self, mode: str, secrets: list[Secret], hosts: list[str]) -> None:
         self._stack = contextlib.ExitStack()
         self._dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
         ca = trustme.CA()
@@ -183,5 +183,9 @@ class ProxyRunner:
         return b"\n\x00\n".join(parts)
 
 
-def make_runner(via: str, mode: str, secrets: list[Secret]) -> Any:
-    return ProxyRunner(mode, secrets) if via == "proxy" else PolicyRunner(mode, secrets)
+def make_runner(via: str, mode: str, secrets: list[Secret], cases: list[Case]) -> Any:
+    if via == "policy":
+        return PolicyRunner(mode, secrets)
+    # The upstream's certificate names every host reached over TLS.
+    hosts = [s.host for c in cases for s in c.steps if s.kind != "dns" and not s.plain]
+    return ProxyRunner(mode, secrets, hosts)

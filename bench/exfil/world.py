@@ -17,7 +17,10 @@ from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.policy.leaks.inspector import canary_env
 
-ATTACKER = "attacker.example"  # allowlisted, but anyone can read what it receives
+# Allowlisted, but anyone can read what it receives. Each malicious case uses its
+# own `attackerN.example` (the whole `example` TLD is allowlisted).
+ATTACKER = "attacker.example"
+ATTACKER_ZONE = "example"
 BENIGN_HOSTS = (
     "api.anthropic.com",
     "api.openai.com",
@@ -87,7 +90,7 @@ def config_yaml(mode: str, secrets: list[Secret], dns: str) -> str:
         f"name: {CAGE_NAME}",
         "container: {image: 'docker.io/library/python:3.12-slim'}",
         "domains:",
-        "  allow: [" + ", ".join([ATTACKER, *_zones()]) + "]",
+        "  allow: [" + ", ".join([ATTACKER_ZONE, *_zones()]) + "]",
         f'dns_servers: ["{dns}"]',
         "network: {allow_cidrs: [127.0.0.1/32]}",
         "rate_limit: false",

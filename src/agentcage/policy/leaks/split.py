@@ -5,8 +5,9 @@ segments, host labels, small bodies). A piece that is a substring of the
 canonical spelling of a protected value (raw, reversed, hex, base64 ...) marks
 that stretch of the spelling as sent. Per destination we keep a bounded window
 (piece count and age limits, and a cap on destinations tracked); once the
-pieces in the window cover `coverage` of one spelling, the value has left in
-pieces and the request completing it is blocked.
+pieces in the window cover `coverage` of one spelling (or all of it but less than
+one minimal piece), the value has left in pieces and the request completing it
+is blocked.
 """
 
 from __future__ import annotations
@@ -98,11 +99,17 @@ class SplitDetector:
         found: dict[str, Match] = {}
         for index in touched:
             spelling = self._spellings[index]
-            if self._covered(window, index) >= self.limits.coverage * spelling.length:
+            if self._covered(window, index) >= self._needed(spelling.length):
                 found.setdefault(
                     spelling.secret.name, Match(spelling.secret, "split:" + spelling.technique)
                 )
         return list(found.values())
+
+    def _needed(self, length: int) -> float:
+        """Characters that must be covered: `coverage` of the spelling, or all but a
+        tail shorter than `min_piece` (the natural last piece of a short value, which
+        is too short to be recorded itself)."""
+        return min(self.limits.coverage * length, length - self.limits.min_piece + 1)
 
     def _locate(self, pieces: Iterable[bytes]) -> list[tuple[int, int, int]]:
         out: list[tuple[int, int, int]] = []

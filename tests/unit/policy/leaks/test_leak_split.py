@@ -64,3 +64,11 @@ def test_short_and_unrelated_pieces_are_ignored(split: SplitDetector) -> None:
     noise = [b"ghp_", b"v1", b"messages", b"application", b"json", b"2024-01-01", b"true"]
     for i in range(200):
         assert split.observe("api.example.com", noise, now=float(i)) == []
+
+
+def test_a_short_value_whose_last_piece_is_too_short_to_record_is_still_caught() -> None:
+    password = b"ember-quartz-ember38!"  # canonical: 18 characters
+    split = SplitDetector([Protected("P", password, "known")])
+    pieces = _chunks(password, 8)  # the last, "er38!", is under min_piece
+    results = [split.observe("evil.com", [p], now=0.0) for p in pieces]
+    assert results[1] and results[1][0].secret.name == "P"
