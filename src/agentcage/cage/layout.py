@@ -86,8 +86,19 @@ def audit_logs(store: StateStore, name: str) -> list[Path]:
     return [paths.proxy_audit_dir / "proxy.jsonl", paths.dns_audit_dir / "dns.jsonl"]
 
 
+# Names and paths our own health checks and `cage verify` use; their (deliberately
+# blocked) requests stay in the audit log but are not the agent's doing.
+SELF_TEST_NAMES = frozenset({"agentcage-probe.invalid", "agentcage-verify.invalid-zone.example"})
+SELF_TEST_PATH = "/agentcage-verify"
+
+
+def is_self_test(record: dict[str, object]) -> bool:
+    names = {record.get("qname"), record.get("host")}
+    return bool(names & SELF_TEST_NAMES) or str(record.get("path", "")).startswith(SELF_TEST_PATH)
+
+
 def count_blocked(store: StateStore, name: str) -> int:
-    """Blocked decisions in the cage's audit logs (proxy and DNS)."""
+    """Blocked decisions of the agent in the cage's audit logs (proxy and DNS)."""
     total = 0
     for path in audit_logs(store, name):
         try:
@@ -99,7 +110,9 @@ def count_blocked(store: StateStore, name: str) -> int:
                 if b'"verdict":"block"' not in line:
                     continue
                 try:
-                    total += json.loads(line).get("verdict") == "block"
+                    record = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(record, dict) and record.get("verdict") == "block":
+                    total += not is_self_test(record)
     return total

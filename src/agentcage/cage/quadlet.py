@@ -154,12 +154,12 @@ def _hardening(unit: UnitFile, user: str, memory: str, pids: int) -> None:
     unit.add("Container", "SecurityLabelDisable", True)
 
 
-def _health(unit: UnitFile, argv: list[str]) -> None:
+def _health(unit: UnitFile, startup: list[str], periodic: list[str]) -> None:
     # HealthCmd goes to `sh -c`; quadlet mangles embedded quotes, so the probe takes
     # only plain words (addresses and ports).
-    unit.add("Container", "HealthCmd", shlex.join(argv))
+    unit.add("Container", "HealthCmd", shlex.join(periodic))
     unit.add("Container", "HealthInterval", "30s")
-    unit.add("Container", "HealthStartupCmd", shlex.join(argv))
+    unit.add("Container", "HealthStartupCmd", shlex.join(startup))
     unit.add("Container", "HealthStartupInterval", "1s")
     unit.add("Container", "HealthStartupRetries", 60)
     unit.add("Container", "HealthStartupSuccess", 1)
@@ -205,7 +205,11 @@ def _dns(topology: Topology, images: Images, paths: HostPaths, wanted_by: str) -
             f"{AUDIT_DIR}/dns.jsonl",
         ),
     )
-    _health(unit, _probe("dns", topology.dns_ip, DNS_PORT))
+    # Ready means a real answer; afterwards a silent TCP check keeps the audit log free
+    # of one probe query every 30 seconds.
+    _health(
+        unit, _probe("dns", topology.dns_ip, DNS_PORT), _probe("tcp", topology.dns_ip, DNS_PORT)
+    )
     _service(unit, wanted_by)
     return unit
 
@@ -256,7 +260,8 @@ def _proxy(
         unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")
         argv += ("--upstream-ca", UPSTREAM_CA)
     unit.add("Container", "Exec", argv)
-    _health(unit, _probe("tcp", topology.proxy_ip, PROXY_PORT))
+    probe = _probe("tcp", topology.proxy_ip, PROXY_PORT)
+    _health(unit, probe, probe)
     _service(unit, wanted_by)
     return unit
 

@@ -195,6 +195,9 @@ def test_list_counts_blocked_decisions(tmp_path: Path) -> None:
     (paths.proxy_audit_dir / "proxy.jsonl").write_text(
         '{"verdict":"block","host":"a"}\n{"verdict":"allow"}\nnot json\n{"verdict":"block"}\n'
     )
-    (paths.dns_audit_dir / "dns.jsonl").write_text('{"verdict":"block","qname":"x"}\n')
+    (paths.dns_audit_dir / "dns.jsonl").write_text(
+        '{"verdict":"block","qname":"x"}\n'
+        '{"verdict":"block","qname":"agentcage-probe.invalid"}\n'  # our health check
+    )
     (row,) = cages.statuses()
     assert (row.name, row.state, row.blocked) == ("demo", "inactive", 3)
