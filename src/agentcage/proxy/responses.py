@@ -52,7 +52,12 @@ class ResponseScrubber:
 
     def _scrub_headers(self, resp: http.Response) -> None:
         policy = self._holder.current.policy
-        for name, value in header_pairs(resp.headers):
+        pairs = header_pairs(resp.headers)
+        # One pass over all values first: nearly every response has nothing to replace.
+        joined = "\n".join(value for _, value in pairs)
+        if policy.scrub_text(joined) == joined:
+            return
+        for name, value in pairs:
             if policy.scrub_text(value) != value:
                 values = resp.headers.get_all(name)
                 resp.headers.set_all(name, [policy.scrub_text(v) for v in values])
