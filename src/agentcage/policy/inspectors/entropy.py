@@ -9,7 +9,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, unquote
 
 from agentcage.config.inspection import EntropyConfig
-from agentcage.policy.payload import Payloads, shannon_entropy
+from agentcage.policy.multipart import boundary_of, parts
+from agentcage.policy.payload import Payloads, sampled_entropy, shannon_entropy
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "entropy"
@@ -31,6 +32,10 @@ class EntropyInspector:
         ctype = request.content_type
         if ctype and ctype.startswith(self._exempt):
             return None
+        if ctype == "multipart/form-data":
+            boundary = boundary_of(request.headers.get("content-type") or "")
+            if boundary is not None:
+                return self._check_parts(self._payloads.of(request).data, boundary)
         return self._check_body(request, "body")
 
     def inspect_frame(self, frame: Frame) -> Finding | None:
@@ -39,11 +44,25 @@ class EntropyInspector:
             return None
         return self._check_body(frame, "websocket message")
 
+    def _check_parts(self, body: bytes, boundary: str) -> Finding | None:
+        # Each part by its own type: an uploaded tarball is exempt, a text field is not.
+        for part in parts(body, boundary):
+            if part.content_type and part.content_type.startswith(self._exempt):
+                continue
+            if len(part.data) < self.config.min_body_bytes:
+                continue
+            found = self._judge(sampled_entropy(part.data), f"multipart part {part.name[:40]!r}")
+            if found is not None:
+                return found
+        return None
+
     def _check_body(self, subject: Request | Frame, where: str) -> Finding | None:
         payload = self._payloads.of(subject)
         if len(payload.data) < self.config.min_body_bytes:
             return None
-        entropy = payload.entropy
+        return self._judge(payload.entropy, where)
+
+    def _judge(self, entropy: float, where: str) -> Finding | None:
         if entropy < self.config.threshold:
             return None
         return Finding(
@@ -55,9 +74,9 @@ class EntropyInspector:
 
     def _check_url(self, target: str) -> Finding | None:
         path, _, query = target.partition("?")
-        parts = [("path segment", unquote(s)) for s in path.split("/")]
-        parts += [("query value", v) for _, v in parse_qsl(query, keep_blank_values=True)]
-        for where, text in parts:
+        pieces = [("path segment", unquote(s)) for s in path.split("/")]
+        pieces += [("query value", v) for _, v in parse_qsl(query, keep_blank_values=True)]
+        for where, text in pieces:
             if len(text) < self.config.segment_min_length:
                 continue
             entropy = shannon_entropy(text)
