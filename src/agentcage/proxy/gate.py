@@ -80,7 +80,8 @@ class RequestGate:
     async def _decide(self, flow: http.HTTPFlow) -> None:
         runtime = self._holder.current
         target = self._target(flow)
-        flow.request.host, flow.request.port = target.host, target.port
+        if (flow.request.host, flow.request.port) != (target.host, target.port):
+            flow.request.host, flow.request.port = target.host, target.port
         upgrade = (flow.request.headers.get("upgrade") or "").strip()
         if upgrade and upgrade.lower() != "websocket":
             # Past a protocol switch nothing is HTTP any more, so nothing is inspected.
