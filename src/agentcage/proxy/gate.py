@@ -103,12 +103,15 @@ class RequestGate:
     def _target(flow: http.HTTPFlow) -> Target:
         req = flow.request
         sni = flow.client_conn.sni if flow.client_conn.tls else None
+        claims = req.headers.get_all("host")
+        if (req.is_http2 or req.is_http3) and req.authority:
+            claims = [req.authority, *claims]
         try:
             return agree(
                 scheme=req.scheme,
                 destination=Target(req.host, req.port),
                 sni=sni,
-                host_header=req.host_header,
+                host_header=claims,
             )
         except HostMismatch as exc:
             raise Blocked(403, "host-agreement", str(exc)) from exc

@@ -11,6 +11,7 @@ judged on one name and delivered under another.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -66,13 +67,23 @@ def parse_authority(authority: str, default_port: int) -> Target:
     return Target(normalize_host(host), port)
 
 
-def agree(*, scheme: str, destination: Target, sni: str | None, host_header: str | None) -> Target:
+def agree(
+    *,
+    scheme: str,
+    destination: Target,
+    sni: str | None,
+    host_header: str | Sequence[str] | None,
+) -> Target:
     """Return the normalized destination, or raise HostMismatch naming the disagreement.
 
-    A missing SNI is accepted (clients send none for IP literals, and the Host
-    check still binds the request); a missing Host header is accepted for the
-    same reason (HTTP/1.0). Anything present must match.
+    `host_header` is every name the request gives itself: HTTP/2's `:authority`
+    and each `Host` header (a second one, or one beside `:authority`, is how a
+    request hides another name from one hop and shows it to the next). A missing
+    SNI is accepted (clients send none for IP literals, and the Host check still
+    binds the request); a missing Host header is accepted for the same reason
+    (HTTP/1.0). Anything present must match.
     """
+    claims = [host_header] if isinstance(host_header, str) else list(host_header or ())
     target = Target(normalize_host(destination.host), destination.port)
     if sni:
         named = normalize_host(sni)
@@ -80,9 +91,9 @@ def agree(*, scheme: str, destination: Target, sni: str | None, host_header: str
             raise HostMismatch(
                 f"TLS SNI {named!r} does not match the connection target {target.host!r}"
             )
-    if host_header:
+    for claim in claims:
         try:
-            claimed = parse_authority(host_header, DEFAULT_PORTS.get(scheme, target.port))
+            claimed = parse_authority(claim, DEFAULT_PORTS.get(scheme, target.port))
         except ValueError as exc:
             raise HostMismatch(f"malformed Host header: {exc}") from exc
         if claimed != target:

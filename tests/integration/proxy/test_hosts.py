@@ -6,6 +6,9 @@ import json
 import socket
 import ssl
 
+import h2.config
+import h2.connection
+import h2.events
 import httpx
 import pytest
 
@@ -177,3 +180,66 @@ def test_upgrade_to_other_protocols_is_refused(client: httpx.Client, upstream: U
     assert response.status_code == 403
     assert response.json()["inspector"] == "protocol"
     assert upstream.received == []
+
+
+def test_second_host_header_is_blocked(proxy: ProxyProcess, upstream: Upstream) -> None:
+    upstream.clear()
+    target = f"github.com:{upstream.plain_port}"
+    raw = raw_exchange(
+        proxy,
+        f"GET http://{target}/two-hosts HTTP/1.1\r\nHost: {target}\r\n"
+        f"Host: attacker.example\r\nConnection: close\r\n\r\n".encode(),
+    )
+    assert _status(raw) == 403
+    assert _json_body(raw)["inspector"] == "host-agreement"
+    assert upstream.received == []
+
+
+def test_http2_host_header_beside_authority_must_agree(
+    proxy: ProxyProcess, upstream: Upstream
+) -> None:
+    # Domain fronting: `:authority` names an allowed host, a `Host` header another.
+    upstream.clear()
+    target = f"github.com:{upstream.tls_port}"
+    status = _h2_get(
+        proxy,
+        target,
+        [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", target),
+            (":path", "/fronted"),
+            ("host", "attacker.example"),
+        ],
+    )
+    # Refused by us, or by mitmproxy's HTTP/2 stack (which rejects the header block).
+    assert status in (-1, 0, 403)
+    assert upstream.received == []
+
+
+def _h2_get(proxy: ProxyProcess, target: str, headers: list[tuple[str, str]]) -> int:
+    """One raw HTTP/2 request through a CONNECT tunnel.
+
+    Returns the response status, 0 if the stream was reset, -1 if the connection closed.
+    """
+    context = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        assert b" 200 " in sock.recv(4096)
+        with context.wrap_socket(sock, server_hostname=target.split(":")[0]) as tls:
+            config = h2.config.H2Configuration(validate_outbound_headers=False)
+            conn = h2.connection.H2Connection(config)
+            conn.initiate_connection()
+            conn.send_headers(1, headers, end_stream=True)
+            tls.sendall(conn.data_to_send())
+            while True:
+                data = tls.recv(65536)
+                if not data:
+                    return -1
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        return int(dict(event.headers)[b":status"])
+                    if isinstance(event, h2.events.StreamReset):
+                        return 0
+                tls.sendall(conn.data_to_send())

@@ -76,3 +76,10 @@ def test_plain_http_default_port() -> None:
     assert agree(scheme="http", destination=target, sni=None, host_header="github.com") == target
     with pytest.raises(HostMismatch):
         agree(scheme="http", destination=target, sni=None, host_header="github.com:8080")
+
+
+def test_every_host_claim_must_agree() -> None:
+    claims = ["api.anthropic.com", "attacker.example"]
+    with pytest.raises(HostMismatch, match=r"attacker\.example"):
+        agree(scheme="https", destination=T, sni=None, host_header=claims)
+    assert agree(scheme="https", destination=T, sni=None, host_header=claims[:1] * 2) == T
