@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from agentcage.config.schema import CageConfig
 from agentcage.dns.names import DomainSet, normalize_qname, under, zone_of
-from agentcage.dns.querylog import Query
+from agentcage.dns.querylog import UNPRINTABLE, Query
 from agentcage.dns.tunnel import TunnelDetector, TunnelSignal
 from agentcage.errors import DnsError
 from agentcage.policy.audit import AuditRecord
@@ -22,6 +22,10 @@ TUNNEL_INSPECTOR = "dns-tunnel"
 
 class TooManyBlockedZones(DnsError):
     """More zones would be blocked than `dns.max_blocked_zones`: stop answering instead."""
+
+
+class UncontainedTunnel(DnsError):
+    """A forwarded name dnsmasq could not print, so no zone can be blocked: stop instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,12 @@ class QueryJudge:
             if not query.answered:
                 extra["result"] = "no reply logged"
             answers = query.answers if query.answered else None
+            if query.qname == UNPRINTABLE:
+                reason = (
+                    "forwarded a name with bytes no hostname has (dnsmasq logs it as "
+                    "unprintable): possible DNS tunnel"
+                )
+                return self._audit(query, "flag", answers, reason, extra, TUNNEL_INSPECTOR)
             if signal is None:
                 return self._audit(query, "allow", answers, self._allow_reason(query), extra)
             if self._config.dns.tunnel_action == "block":
@@ -103,6 +113,24 @@ class QueryJudge:
             reason = f"zone {zone} blocked after DNS tunnel detection"
             return self._audit(query, "block", query.answers, reason, extra, TUNNEL_INSPECTOR)
         return self._audit(query, "block", query.answers, self._block_reason(query), extra)
+
+    def enforce(self, query: Query) -> None:
+        """After `record`: stop DNS for a tunnel that blocking a zone cannot contain.
+
+        A binary label (space, NUL, ...) is logged without its name, so its zone is
+        unknown; with `tunnel_action: block` the only safe answer is no DNS at all.
+        """
+        if (
+            query.forwarded
+            and query.qname == UNPRINTABLE
+            and self._config.dns.tunnel_action == "block"
+        ):
+            raise UncontainedTunnel(
+                "a query with a binary name was forwarded; its zone is unknown, so DNS "
+                "stops (fail closed, tunnel_action: block)",
+                hint="see the dns-tunnel line in the audit log; no legitimate hostname "
+                "has such bytes",
+            )
 
     def _audit(
         self,

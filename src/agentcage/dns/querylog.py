@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 _PREFIX = re.compile(r"^(?:\S+ +\d+ \d\d:\d\d:\d\d )?dnsmasq(?:\[\d+\])?: (?P<body>.*)$")
 _QUERY = re.compile(r"^(?P<serial>\d+) (?P<client>\S+)/(?P<port>\d+) (?P<verb>\S+) (?P<rest>.*)$")
 _QTYPE = re.compile(r"^query\[(?P<qtype>[^\]]+)\]$")
-_IS = re.compile(r"^(?P<name>\S+) is (?P<value>.*)$")
+_IS = re.compile(r"^(?P<name><name unprintable>|\S+) is (?P<value>.*)$")
+# What dnsmasq logs instead of a name with bytes no hostname has (space, NUL, ...).
+UNPRINTABLE = "<name unprintable>"
 _NO_ANSWER = ("NODATA", "NXDOMAIN", "NODATA-IPv4", "NODATA-IPv6")
 # A forwarded query whose upstream never answers produces no further lines.
 NO_REPLY_AFTER = 10.0

@@ -129,8 +129,7 @@ class Sidecar:
         while True:
             dnsmasq = self._running()
             self._handle(dnsmasq.read_lines(0.1))
-            for query in self._assembler.expire(time.monotonic()):
-                self._audit.emit(self._judge.record(query))
+            self._emit(self._assembler.expire(time.monotonic()))
             if dnsmasq.exited():  # before signals: a death is reported even while stopping
                 self._handle(dnsmasq.stop())
                 raise DnsError(
@@ -219,6 +218,7 @@ class Sidecar:
     def _emit(self, queries: list[Query]) -> None:
         for query in queries:
             self._audit.emit(self._judge.record(query))
+            self._judge.enforce(query)
 
     def _flush_all(self) -> None:
         self._emit(self._assembler.drain())

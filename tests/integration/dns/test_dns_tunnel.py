@@ -7,6 +7,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import dns.message
+import dns.name
+import dns.query
 import pytest
 from dnsworld import (
     UPSTREAM_V4,
@@ -132,3 +135,26 @@ def test_blocklist_mode_blocks_a_tunnel_zone_with_nxdomain(
     wait_for(lambda: rcode(sidecar.ask("probe.t.attacker.example", "A")) == "NXDOMAIN")
     assert not upstream.saw("probe.t.attacker.example")
     assert addresses(sidecar.ask("other.attacker.example", "A")) == [UPSTREAM_V4]
+
+
+def _binary_name_query(sidecar: RunningSidecar) -> None:
+    name = dns.name.Name([b"data with spaces\x00", b"allowed", b"example", b""])
+    dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=sidecar.port, timeout=3)
+
+
+def test_binary_names_cannot_slip_past_detection(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    # dnsmasq logs such names as "<name unprintable>", hiding their zone from us.
+    sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
+    _binary_name_query(sidecar)
+    flagged = sidecar.record_for("<name unprintable>")
+    assert (flagged["verdict"], flagged["inspector"]) == ("flag", "dns-tunnel")
+
+    blocking = start_sidecar(
+        write_config(tmp_path / "block.yaml", upstream, dns={"tunnel_action": "block"})
+    )
+    _binary_name_query(blocking)
+    blocking.proc.wait(timeout=10)  # stops DNS by itself: fail closed
+    code, err = blocking.stop()
+    assert code == 1 and "binary name was forwarded" in err

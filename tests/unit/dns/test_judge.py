@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from agentcage.dns.judge import QueryJudge, TooManyBlockedZones
-from agentcage.dns.querylog import Query
+from agentcage.dns.judge import QueryJudge, TooManyBlockedZones, UncontainedTunnel
+from agentcage.dns.querylog import UNPRINTABLE, Query
 from tests.unit.dns.builders import cage_config
 
 HEX_LABEL = "3f2504e04f8911d39a0c0305e82c3301aabbccdd"
@@ -100,3 +100,16 @@ def test_unanswered_forward_is_recorded_without_an_answer_count() -> None:
     record = judge.record(_query(1, "allowed.example", upstream="127.0.0.1#5300"))
     assert record.verdict == "allow" and record.answers is None
     assert record.extra["result"] == "no reply logged"
+
+
+def test_forwarded_binary_name_is_flagged_and_stops_dns_in_block_mode() -> None:
+    query = _query(1, UNPRINTABLE, upstream="127.0.0.1#5300", source="reply", values=["x"])
+    flagging = QueryJudge(cage_config())
+    record = flagging.record(query)
+    assert (record.verdict, record.inspector) == ("flag", "dns-tunnel")
+    flagging.enforce(query)  # flag mode: keep serving
+    with pytest.raises(UncontainedTunnel):
+        QueryJudge(cage_config(dns={"tunnel_action": "block"})).enforce(query)
+    # Not forwarded (sinkholed): nothing left the cage, nothing to stop.
+    sinkholed = _query(2, UNPRINTABLE, source="config", values=["198.51.100.1"])
+    QueryJudge(cage_config(dns={"tunnel_action": "block"})).enforce(sinkholed)

@@ -97,3 +97,13 @@ def test_lines_of_queries_started_before_reading_are_ignored() -> None:
     (line,) = _lines(FORWARDED[2])
     assert assembler.feed(line, now=0.0) == (None, [])
     assert assembler.drain() == []
+
+
+def test_unprintable_names_parse() -> None:
+    lines = _lines(
+        "dnsmasq[1]: 7 127.0.0.1/9 query[A] <name unprintable> from 127.0.0.1",
+        "dnsmasq[1]: 7 127.0.0.1/9 forwarded <name unprintable> to 127.0.0.1#53",
+        "dnsmasq[1]: 7 127.0.0.1/9 reply <name unprintable> is 203.0.113.7",
+    )
+    assert {line.name for line in lines} == {"<name unprintable>"}
+    assert lines[2].value == "203.0.113.7"
