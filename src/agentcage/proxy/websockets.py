@@ -31,6 +31,9 @@ class WebSocketGate:
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
+        # mitmproxy keeps every message of a connection; earlier ones are already
+        # relayed, and keeping them would grow without bound on a long-lived socket.
+        del flow.websocket.messages[:-1]
         message = flow.websocket.messages[-1]
         if message.dropped:
             return
