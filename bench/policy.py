@@ -1,12 +1,15 @@
 """Throughput of `Policy.check_request` on JSON text and binary bodies.
 
 Run: .venv/bin/python bench/policy.py
-Prints MB/s per body kind and size; the target is >= 50 MB/s on 1 MiB text bodies.
+Prints MB/s per body kind and size (JSON text, JSON with a base64 screenshot,
+random binary), then where the time goes per inspector. The target is >= 50 MB/s
+on 1 MiB text bodies.
 No assertions: speed is reported, not tested.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -35,6 +38,24 @@ def json_body(size: int, rng: random.Random) -> bytes:
         total += len(text) + 40
     body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 4096, "messages": messages})
     return body.encode()[:size]
+
+
+def image_body(size: int) -> bytes:
+    """An LLM request carrying a base64 PNG screenshot, the heaviest everyday request."""
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(max(0, size * 3 // 4 - 200))
+    content = [
+        {
+            "type": "image",
+            "source": {
+                "type": "base64",
+                "media_type": "image/png",
+                "data": base64.b64encode(png).decode(),
+            },
+        },
+        {"type": "text", "text": "What is on this screen?"},
+    ]
+    messages = [{"role": "user", "content": content}]
+    return json.dumps({"model": "claude-sonnet-4-5", "messages": messages}).encode()
 
 
 def make_policy() -> Policy:
@@ -85,10 +106,12 @@ def main() -> None:
     policy = make_policy()
     last: dict[str, Request] = {}
     print(f"{'body':<8} {'size':>7} {'MB/s':>9} {'verdict':>8}")
-    for kind in ("json", "binary"):
+    for kind in ("json", "image", "binary"):
         for label, size in SIZES.items():
             if kind == "json":
                 body, ctype = json_body(size, rng), "application/json"
+            elif kind == "image":
+                body, ctype = image_body(size), "application/json"
             else:
                 body, ctype = os.urandom(size), "application/octet-stream"
             headers = Headers((("content-type", ctype), ("x-api-key", "{{ANTHROPIC_API_KEY}}")))

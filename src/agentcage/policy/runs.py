@@ -34,11 +34,22 @@ def long_runs(data: bytes, table: bytes, min_len: int) -> Iterator[tuple[int, in
 
 
 def windows(
-    data: bytes, table: bytes, min_len: int, before: int, after: int
+    data: bytes, table: bytes, min_len: int, before: int, after: int, max_run: int | None = None
 ) -> list[tuple[int, int]]:
-    """Merged windows around each long run, widened by `before`/`after` bytes of context."""
-    merged: list[tuple[int, int]] = []
+    """Merged windows around each long run, widened by `before`/`after` bytes of context.
+
+    A run longer than `max_run` contributes only its head and tail: the middle of a
+    megabyte base64 image holds no token with a boundary on both sides, and
+    searching it would cost more than the rest of the body together.
+    """
+    spans: list[tuple[int, int]] = []
     for start, end in long_runs(data, table, min_len):
+        if max_run is not None and end - start > 2 * max_run:
+            spans += [(start, start + max_run), (end - max_run, end)]
+        else:
+            spans.append((start, end))
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
         lo, hi = max(0, start - before), min(len(data), end + after)
         if merged and lo <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))

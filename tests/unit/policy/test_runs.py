@@ -20,3 +20,9 @@ def test_a_run_longer_than_the_needle_is_reported_once() -> None:
 def test_windows_widen_and_merge() -> None:
     data = b"aaaa" + b"-" * 3 + b"bbbb" + b"-" * 40 + b"cccc"
     assert windows(data, TABLE, 4, before=2, after=2) == [(0, 13), (49, 55)]
+
+
+def test_giant_runs_contribute_head_and_tail_only() -> None:
+    data = b"-" + b"a" * 10_000 + b"-"
+    assert windows(data, TABLE, 4, before=1, after=1, max_run=100) == [(0, 102), (9_900, 10_002)]
+    assert windows(data, TABLE, 4, before=1, after=1, max_run=6_000) == [(0, 10_002)]

@@ -207,3 +207,10 @@ def test_example_value_does_not_hide_a_real_one_next_to_it() -> None:
     assert policy(**OPEN).check_request(request("x.example.net", body=both)).rules == (
         "aws_access_key_id",
     )
+
+
+def test_key_at_either_end_of_a_huge_base64_run_is_found() -> None:
+    blob = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4000).decode()
+    for body in (f"/{GITHUB}/{blob}", f"{blob}/{GITHUB}"):
+        decision = policy(**OPEN).check_request(request("evil.example.net", body=body.encode()))
+        assert decision.rules == ("github_token",)

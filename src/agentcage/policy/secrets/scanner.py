@@ -24,6 +24,8 @@ NAME = "secrets"
 _FORM = "application/x-www-form-urlencoded"
 _TOKEN_TABLE = byte_table(TOKEN_ALPHABET)
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
+# Longer than any credential format (JWTs included): only such a run's ends are searched.
+_MAX_RUN = 16 * 1024
 
 
 class SecretScanner:
@@ -81,7 +83,7 @@ class SecretScanner:
 
     def _matching(self, data: bytes) -> Iterator[SecretPattern]:
         everywhere = [(0, len(data))]
-        spans = windows(data, _TOKEN_TABLE, MIN_RUN, _CONTEXT, _CONTEXT)
+        spans = windows(data, _TOKEN_TABLE, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
         for pattern in self.patterns:
             for lo, hi in everywhere if pattern.anywhere else spans:
                 if pattern.anchors and not any(data.find(a, lo, hi) >= 0 for a in pattern.anchors):
