@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,13 +174,15 @@ def write_config(path: Path, upstream: FakeUpstream, **overrides: Any) -> Path:
 class RunningSidecar:
     """`agentcage dns run` as a child process on a free loopback port."""
 
-    def __init__(self, config: Path, audit_log: Path, port: int | None = None) -> None:
+    def __init__(
+        self, config: Path, audit_log: Path, port: int | None = None, prefix: Sequence[str] = ()
+    ) -> None:
         self.config = config
         self.audit_log = audit_log
         self.port = port or free_port()
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-c", "from agentcage.cli.main import main; main()",
+                *prefix, sys.executable, "-c", "from agentcage.cli.main import main; main()",
                 "dns", "run", "-c", str(config), "--listen", f"127.0.0.1:{self.port}",
                 "--audit-log", str(audit_log),
             ],

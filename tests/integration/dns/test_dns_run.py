@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -211,3 +213,30 @@ def _answers(port: int, name: str) -> list[str] | None:
         return addresses(ask(port, name))
     except (OSError, dns.exception.Timeout):
         return None
+
+
+def test_runs_without_root(upstream: FakeUpstream) -> None:
+    # As root, run the sidecar as nobody; dnsmasq then must not be told to switch user.
+    as_nobody = os.geteuid() == 0
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if as_nobody else []
+    shared = Path(tempfile.mkdtemp(prefix="agentcage-dns-test-"))
+    try:
+        shared.chmod(0o777)  # readable config, writable audit log for the unprivileged user
+        config = write_config(shared / "cage.yaml", upstream)
+        config.chmod(0o644)
+        sidecar = RunningSidecar(config, shared / "audit.jsonl", prefix=prefix)
+        try:
+            pid = sidecar.dnsmasq_pid()
+            assert (
+                f"Uid:\t{os.geteuid() if not as_nobody else 65534}"
+                in Path(f"/proc/{pid}/status").read_text()
+            )
+            main = (_conf_dir(pid) / "dnsmasq.conf").read_text().splitlines()
+            assert not any(line.startswith(("user=", "group=")) for line in main)
+            assert addresses(sidecar.ask("unprivileged.allowed.example")) == [UPSTREAM_V4]
+            assert sidecar.record_for("unprivileged.allowed.example")["verdict"] == "allow"
+        finally:
+            code, err = sidecar.stop()
+        assert code == 0, err
+    finally:
+        shutil.rmtree(shared)
