@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+from agentcage.errors import ConfigError
 from agentcage.policy.audit import AuditRecord
 
 
@@ -21,8 +22,14 @@ class AuditLog:
     def _open(self) -> TextIO:
         if self._path is None:
             return sys.stdout
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        return self._path.open("a", encoding="utf-8", buffering=1)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            return self._path.open("a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot open the audit log {self._path}: {exc.strerror}",
+                hint="pass a writable --audit-log path, or omit it to write to stdout",
+            ) from exc
 
     def write(self, record: AuditRecord) -> None:
         line = record.to_json() + "\n"

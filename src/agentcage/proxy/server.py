@@ -21,6 +21,7 @@ from mitmproxy.addons import (
     tlsconfig,
 )
 
+from agentcage.errors import ConfigError
 from agentcage.proxy import layer_patches
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail
@@ -115,7 +116,10 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     )
 
     def reload() -> None:
-        audit.reopen()
+        try:
+            audit.reopen()
+        except ConfigError as exc:
+            logger.error("keeping the old audit log: %s", exc.diagnostics())
         if holder.reload():
             print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
             limit = holder.current.config.max_request_body

@@ -97,3 +97,43 @@ def _wait_for(condition: object, proxy: ProxyProcess, timeout: float = 10) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out; proxy stderr:\n{proxy.stderr}")
         time.sleep(0.05)
+
+
+def test_secret_file_wins_over_environment(
+    tmp_path: Path, fake_dns: FakeDns, upstream: Upstream
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "ANTHROPIC_API_KEY").write_text("sk-ant-from-the-secrets-dir-0123456789\n")
+    config = write_config(tmp_path / "config.yaml", fake_dns)
+    proxy = ProxyProcess(
+        config,
+        tmp_path,
+        upstream_ca=upstream.ca_pem,
+        env={"ANTHROPIC_API_KEY": "sk-ant-from-the-environment-0123456789"},
+        secrets_dir=secrets,
+    ).start()
+    try:
+        upstream.clear()
+        verify = ssl.create_default_context(cafile=str(proxy.ca_cert))
+        with httpx.Client(proxy=proxy.url, verify=verify, timeout=10) as client:
+            response = client.get(
+                f"https://api.anthropic.com:{upstream.tls_port}/secret-file",
+                headers={"x-api-key": "{{ANTHROPIC_API_KEY}}"},
+            )
+        assert response.status_code == 200
+        assert upstream.received[-1].header("x-api-key") == "sk-ant-from-the-secrets-dir-0123456789"
+    finally:
+        assert proxy.stop() == 0, proxy.stderr
+
+
+def test_unwritable_audit_log_exits_2(tmp_path: Path, fake_dns: FakeDns) -> None:
+    config = write_config(tmp_path / "config.yaml", fake_dns)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = _run(
+        "-c", str(config), "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"),
+        "--audit-log", str(blocker / "audit.jsonl"),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "cannot open the audit log" in result.stderr
