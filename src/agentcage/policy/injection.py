@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
@@ -29,6 +30,7 @@ from agentcage.policy.types import Finding, Frame, Headers, Request
 
 NAME = "secret-injection"
 FORM = "application/x-www-form-urlencoded"
+_UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,9 @@ class Injector:
 
 
 def _replace_header(value: str, rules: Sequence[SecretRule]) -> str:
+    # A value holding CR, LF or NUL would split the header (request smuggling); such a
+    # secret is never written into a header, so the request fails visibly instead.
+    rules = [rule for rule in rules if not _UNSAFE_IN_HEADER.search(rule.value or "")]
     credentials = basic_credentials(value)
     if credentials is not None:
         # `git push https://x:{{GITHUB_TOKEN}}@github.com/...` sends the placeholder

@@ -135,3 +135,10 @@ def test_form_body_placeholder_percent_encoded() -> None:
     leak = engine.check_request(request("example.com", body=body, content_type=form))
     assert leak.verdict is Verdict.BLOCK
     assert "percent-encoded body" in leak.reason
+
+
+def test_a_value_with_a_line_break_is_never_written_into_a_header() -> None:
+    engine = policy({"ANTHROPIC_API_KEY": "abc\r\nX-Evil: 1"}, **RULES)
+    out = engine.inject(request(headers=HEADERS, body=b'{"k": "{{ANTHROPIC_API_KEY}}"}'))
+    assert out.headers.get("x-api-key") == "{{ANTHROPIC_API_KEY}}"
+    assert all("\n" not in value for _, value in out.headers)
