@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.exception
+
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
@@ -58,11 +60,18 @@ def build_runtime(sources: Sources) -> Runtime:
         policy = Policy.from_config(config, secrets, base_dir=sources.config_path.resolve().parent)
     except PolicyError as exc:
         raise ConfigError(f"{sources.config_path}: {exc.message}", hint=exc.hint) from exc
+    try:
+        resolver = Resolver(config.dns_servers)
+    except dns.exception.DNSException as exc:
+        raise ConfigError(
+            f"cannot set up name resolution: {exc}",
+            hint='set `dns_servers` in the config (e.g. ["1.1.1.1"])',
+        ) from exc
     return Runtime(
         config=config,
         policy=policy,
         guard=AddressGuard(config.network.allow_cidrs),
-        resolver=Resolver(config.dns_servers),
+        resolver=resolver,
         secret_values=tuple(secrets.values()),
     )
 
