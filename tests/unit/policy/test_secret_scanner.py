@@ -125,6 +125,10 @@ HOSTILE = [
     (b'"type"' + b" " * 5 + b":") * 100_000,
     b"secret_access_key" * 60_000 + b"=" * 100_000,
     b"AccountKey=" + b"+" * 1_000_000,
+    # Runs just under the "giant run" cut-off, each full of candidate starts.
+    (b"eyJ" * 10_000 + b" ") * 33,
+    (b".eyJ" + b"a" * 4000) * 250,
+    (b"hooks.slack.com/services/" + b"a" * 199) * 4000,
 ]
 
 
