@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentcage.config.schema import CageConfig
-from agentcage.dns.names import DomainSet, normalize_qname, under, zone_of
+from agentcage.dns.names import DomainSet, normalize_qname, zone_of
 from agentcage.dns.querylog import UNPRINTABLE, Query
 from agentcage.dns.tunnel import TunnelDetector, TunnelSignal
 from agentcage.errors import DnsError
@@ -35,13 +35,13 @@ class Observation:
 
 
 class QueryJudge:
-    def __init__(self, config: CageConfig, blocked_zones: set[str] | None = None) -> None:
+    def __init__(self, config: CageConfig) -> None:
         self._config = config
         self._domains = DomainSet(config.domains.entries)
         self._allowlist = config.domains.mode == "allowlist"
         self._detector = TunnelDetector(config.dns)
         self._signals: dict[int, TunnelSignal] = {}
-        self.blocked_zones: set[str] = set(blocked_zones or ())
+        self.blocked_zones: set[str] = set()
 
     def reconfigure(self, config: CageConfig) -> None:
         """New domain list and thresholds; blocked zones stay blocked."""
@@ -50,16 +50,14 @@ class QueryJudge:
         self._allowlist = config.domains.mode == "allowlist"
         self._detector = TunnelDetector(config.dns)
 
-    def entry_for(self, qname: str) -> str | None:
-        return self._domains.match(qname)
-
     def is_forwarded(self, qname: str) -> bool:
         covered = self._domains.match(qname) is not None
         return covered == self._allowlist and self.blocked_zone(qname) is None
 
     def blocked_zone(self, qname: str) -> str | None:
-        name = normalize_qname(qname)
-        return next((z for z in sorted(self.blocked_zones) if under(name, z)), None)
+        labels = normalize_qname(qname).split(".")
+        suffixes = (".".join(labels[start:]) for start in range(len(labels)))
+        return next((name for name in suffixes if name in self.blocked_zones), None)
 
     def observe(self, query: Query, now: float) -> Observation:
         """Run tunnel detection on a query dnsmasq is about to forward."""

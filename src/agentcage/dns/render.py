@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentcage.config.schema import CageConfig, parse_server
-from agentcage.dns.names import checked_domain, domain_entries
+from agentcage.dns.names import checked_domain, domain_entries, under
 from agentcage.errors import DnsError
 
 SINKHOLE_V4 = ipaddress.IPv4Address("198.51.100.1")  # RFC 5737 TEST-NET-2
@@ -160,15 +160,17 @@ def render_servers(config: CageConfig, blocked_zones: Iterable[str] = ()) -> str
             hint="set dns_servers in the config (e.g. [1.1.1.1]); the host's resolv.conf "
             "lists only loopback resolvers a container cannot reach",
         )
+    zones = sorted({checked_domain(zone) for zone in blocked_zones})
     lines = [f"# agentcage DNS sidecar for cage {config.name}: forwarding, generated"]
     if allowlist:
         for name in names:
+            if any(under(name, zone) for zone in zones):
+                continue  # an entry inside a blocked zone must not keep an upstream line
             lines += [_line("server", f"/{name}/{upstream}") for upstream in servers]
     else:
         lines += [_line("server", str(upstream)) for upstream in servers]
-    for zone in sorted(set(blocked_zones)):
-        target = "#" if allowlist else ""
-        lines.append(_line("server", f"/{checked_domain(zone)}/{target}"))
+    target = "#" if allowlist else ""
+    lines += [_line("server", f"/{zone}/{target}") for zone in zones]
     return "\n".join(lines) + "\n"
 
 

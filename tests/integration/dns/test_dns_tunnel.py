@@ -158,3 +158,21 @@ def test_binary_names_cannot_slip_past_detection(
     blocking.proc.wait(timeout=10)  # stops DNS by itself: fail closed
     code, err = blocking.stop()
     assert code == 1 and "binary name was forwarded" in err
+
+
+def test_a_tunnel_right_under_an_entry_blocks_the_entry(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    config = write_config(
+        tmp_path / "cage.yaml",
+        upstream,
+        domains={"allow": ["tunnel.example", "allowed.example"]},
+        dns={"tunnel_action": "block"},
+    )
+    sidecar = start_sidecar(config)
+    # Its own reply may be dropped: the upstream it came from is gone after the reload.
+    sidecar.answers(f"{HEX_LABEL}.tunnel.example", "TXT")
+    wait_for(lambda: rcode(sidecar.ask("probe.tunnel.example", "A")) == "REFUSED")
+    assert rcode(sidecar.ask("tunnel.example", "TXT")) == "REFUSED"
+    assert not upstream.saw("probe.tunnel.example")
+    assert addresses(sidecar.ask("www.allowed.example", "A")) == [UPSTREAM_V4]

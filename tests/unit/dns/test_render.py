@@ -101,3 +101,14 @@ def test_listen_parse(text: str, shown: str) -> None:
 def test_listen_parse_rejects(text: str) -> None:
     with pytest.raises(DnsError):
         Listen.parse(text)
+
+
+def test_an_entry_inside_a_blocked_zone_loses_its_upstream() -> None:
+    # A tunnel straight under an entry blocks the entry itself; a second server= line
+    # for the same domain would keep forwarding.
+    config = cage_config(domains={"allow": ["workers.dev", "api.evil.example", "ok.example"]})
+    rendered = render(config, LOCAL, SERVERS, blocked_zones=["workers.dev", "evil.example"])
+    servers = rendered.servers.splitlines()
+    assert not any(s.startswith(("server=/workers.dev/1", "server=/api.evil")) for s in servers)
+    assert "server=/workers.dev/#" in servers and "server=/evil.example/#" in servers
+    assert "server=/ok.example/127.0.0.1#5300" in servers
