@@ -165,7 +165,7 @@ def render_servers(config: CageConfig, blocked_zones: Iterable[str] = ()) -> str
     if allowlist:
         for name in names:
             if any(under(name, zone) for zone in zones):
-                continue  # an entry inside a blocked zone must not keep an upstream line
+                continue  # blocked: never leave dnsmasq two answers for one domain
             lines += [_line("server", f"/{name}/{upstream}") for upstream in servers]
     else:
         lines += [_line("server", str(upstream)) for upstream in servers]
