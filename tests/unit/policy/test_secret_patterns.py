@@ -154,6 +154,44 @@ CASES: dict[str, tuple[str, str]] = {
         + fake(ALNUM + "+/", 80)
         + "==;EndpointSuffix=core.windows.net",
     ),
+    "docker_hub_pat": ("dckr" + "_pat_" + fake(URLSAFE, 27), "dckr" + "_pat_" + fake(URLSAFE, 20)),
+    "vault_token": ("hv" + "s." + fake(URLSAFE, 95), "hv" + "s." + fake(URLSAFE, 40)),
+    "onepassword_service_token": (
+        "ops" + "_eyJ" + fake(ALNUM + "+/", 300),
+        "ops" + "_eyJ" + fake(ALNUM + "+/", 50),
+    ),
+    "sentry_auth_token": ("sntry" + "u_" + fake(HEX, 64), "sntry" + "u_" + fake(HEX, 60)),
+    "grafana_token": (
+        "gl" + "sa_" + fake(ALNUM, 32) + "_" + fake(HEX, 8),
+        "gl" + "sa_" + fake(ALNUM, 32) + "_" + fake(HEX, 7),
+    ),
+    "tailscale_key": (
+        "tskey" + "-auth-" + fake(ALNUM, 12) + "-" + fake(ALNUM, 30),
+        "tskey" + "-auth-" + fake(ALNUM, 12),
+    ),
+    "supabase_token": ("sb" + "p_" + fake(HEX, 40), "sb" + "p_" + fake(HEX, 39)),
+    "replicate_api_token": ("r8" + "_" + fake(ALNUM, 37), "r8" + "_" + fake(ALNUM, 30)),
+    "age_secret_key": (
+        "AGE-SECRET" + "-KEY-1" + fake("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58),
+        "AGE-SECRET" + "-KEY-1" + fake("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 50),
+    ),
+    "postman_api_key": (
+        "PM" + "AK-" + fake(HEX, 24) + "-" + fake(HEX, 34),
+        "PM" + "AK-" + fake(HEX, 24) + "-" + fake(HEX, 30),
+    ),
+    "figma_token": ("fig" + "d_" + fake(URLSAFE, 40), "fig" + "d_" + fake(URLSAFE, 30)),
+    "notion_token": ("nt" + "n_" + fake(ALNUM, 46), "nt" + "n_" + fake(ALNUM, 30)),
+    "square_token": ("sq0" + "atp-" + fake(URLSAFE, 22), "sq0" + "atp-" + fake(URLSAFE, 15)),
+    "doppler_token": ("dp" + ".pt." + fake(ALNUM, 43), "dp" + ".pt." + fake(ALNUM, 30)),
+    "pulumi_token": ("pu" + "l-" + fake(HEX, 40), "pu" + "l-" + fake(HEX, 39)),
+    "new_relic_user_key": (
+        "NR" + "AK-" + fake(UPPER_DIGITS, 27),
+        "NR" + "AK-" + fake(UPPER_DIGITS, 20),
+    ),
+    "atlassian_api_token": (
+        "ATATT3" + "xFfGF0" + fake(URLSAFE, 180),
+        "ATATT3" + "xFfGF0" + fake(URLSAFE, 40),
+    ),
 }
 
 PATTERNS = {p.name: p for p in BUILTIN_PATTERNS}
@@ -162,7 +200,7 @@ OPEN = {"domains": {"mode": "blocklist", "list": []}, "entropy": False, "content
 
 
 def test_every_builtin_pattern_has_a_case() -> None:
-    assert len(BUILTIN_PATTERNS) >= 25
+    assert len(BUILTIN_PATTERNS) >= 50
     assert set(CASES) == set(PATTERNS)
 
 
