@@ -74,3 +74,22 @@ def test_frames(host: str, payload: bytes, is_text: bool, out: bool) -> None:
 def test_scrub_is_total(data: bytes) -> None:
     assert ENGINE.scrub(data + b"real-token-value-123").count(b"real-token-value-123") == 0
     ENGINE.scrub_text(data.decode("utf-8", "replace"))
+
+
+secret_values = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=12, max_size=80
+)
+
+
+@settings(max_examples=200)
+@given(value=secret_values, before=st.binary(max_size=100), after=st.binary(max_size=100))
+def test_scrub_undoes_inject(value: str, before: bytes, after: bytes) -> None:
+    engine = Policy.from_config(
+        config(secret_injection=[{"env": "K", "inject_to": ["example.com"]}]),
+        {"K": value},
+        environ={},
+    )
+    body = before + b"{{K}}" + after
+    sent = engine.inject(Request("POST", "https", "api.example.com", 443, "/", Headers(), body))
+    assert value.encode() in sent.body
+    assert value.encode() not in engine.scrub(sent.body)
