@@ -61,7 +61,7 @@ class QueryJudge:
 
     def observe(self, query: Query, now: float) -> Observation:
         """Run tunnel detection on a query dnsmasq is about to forward."""
-        if not self.is_forwarded(query.qname):
+        if query.qname == UNPRINTABLE or not self.is_forwarded(query.qname):
             return Observation(None, None)
         entry = self._domains.match(query.qname) if self._allowlist else None
         signal = self._detector.check(query.qname, zone_of(query.qname, entry), now)
