@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 # Letters, digits, `-` and `_` (for `_dmarc`, `_acme-challenge`); nothing that means
 # something in a dnsmasq directive (`/`, `#`, `,`, whitespace) can pass.
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+# fullmatch, never `$`: `$` also matches before a trailing newline ("a\n").
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 MAX_NAME = 253
 
 
@@ -26,7 +27,7 @@ def checked_domain(name: str) -> str:
     if not clean or len(clean) > MAX_NAME:
         raise BadDomain(f"{name!r} is not a domain name (empty or longer than {MAX_NAME})")
     for label in clean.split("."):
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise BadDomain(
                 f"{name!r} is not a domain name: label {label!r} may hold only letters, "
                 "digits, '-' and '_'"

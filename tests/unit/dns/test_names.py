@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentcage.dns.names import BadDomain, DomainSet, below, checked_domain, zone_of
 
@@ -52,3 +54,19 @@ def test_zone_of(qname: str, entry: str | None, zone: str) -> None:
 def test_below() -> None:
     assert below("a.b.x.com", "x.com") == "a.b"
     assert below("x.com", "x.com") == ""
+
+
+@given(st.text(max_size=80))
+def test_whatever_passes_checked_domain_is_safe_in_a_directive(text: str) -> None:
+    try:
+        name = checked_domain(text)
+    except BadDomain:
+        return
+    assert name and not any(ch in name for ch in "/#,= \t\r\n\x00")
+    assert all(ch.isascii() for ch in name)
+
+
+@pytest.mark.parametrize("bad", ["a\n.b.com", "a\r\n.b.com", "x.a\n.com"])
+def test_a_newline_at_the_end_of_a_label_is_refused(bad: str) -> None:
+    with pytest.raises(BadDomain):
+        checked_domain(bad)

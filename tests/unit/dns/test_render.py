@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agentcage.dns.render import Listen, RunAs, render
 from agentcage.errors import DnsError
@@ -113,3 +114,13 @@ def test_an_entry_inside_a_blocked_zone_loses_its_upstream() -> None:
     assert not any(s.startswith(("server=/workers.dev/1", "server=/api.evil")) for s in servers)
     assert "server=/workers.dev/#" in servers and "server=/evil.example/#" in servers
     assert "server=/ok.example/127.0.0.1#5300" in servers
+
+
+def test_an_entry_with_a_line_break_never_reaches_dnsmasq() -> None:
+    # Whether the schema or the renderer refuses it, no config line may break.
+    try:
+        config = cage_config(domains={"allow": ["a\n.b.com"]})
+    except ValidationError:
+        return
+    with pytest.raises(DnsError):
+        render(config, LOCAL, SERVERS)
