@@ -157,3 +157,17 @@ def test_finding_with_a_string_verdict_blocks(tmp_path: Path) -> None:
     decision = policy(inspectors=[{"name": "sloppy", "path": str(path)}]).check_request(request())
     assert decision.verdict is Verdict.BLOCK
     assert decision.inspector == "sloppy"
+
+
+def test_the_documented_example_plugin_works(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs" / "inspectors.md"
+    text = docs.read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    path = _write(tmp_path, "no_delete.py", code)
+    engine = policy(
+        inspectors=[{"name": "no-delete", "path": str(path), "config": {"methods": ["DELETE"]}}]
+    )
+    decision = engine.check_request(request(method="DELETE"))
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.inspector == "no-delete"
+    assert engine.check_frame(frame(b"rm -rf /")).verdict is Verdict.FLAG
