@@ -101,8 +101,6 @@ def check(rendered: Rendered, binary: str | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="agentcage-dns-test-") as tmp:
         path = Path(tmp) / MAIN_FILE
         path.write_text(combined)
-        os.chmod(tmp, 0o755)  # dnsmasq --test may drop privileges before reading
-        path.chmod(0o644)
         result = subprocess.run(
             [binary or dnsmasq_binary(), "--test", f"--conf-file={path}"],
             capture_output=True,
