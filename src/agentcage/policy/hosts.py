@@ -17,6 +17,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NUMERIC_PART = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_NAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63}){0,126}$")
 
 
 class BadHost(ValueError):
@@ -63,8 +64,8 @@ def _to_ascii(text: str) -> str:
         except UnicodeError as exc:
             raise BadHost(f"{text!r} is not a valid internationalized domain name") from exc
     name = name.rstrip(".")
-    if not name or ".." in name or any(ch in name for ch in "/\\@%?#\x00 "):
-        raise BadHost(f"{text!r} is not a host name")
+    if not _NAME.match(name):
+        raise BadHost(f"{text!r} is not a host name (letters, digits, '-', '_' and dots)")
     return name
 
 

@@ -44,7 +44,19 @@ def test_names_are_canonical(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["1.2.3.999999", "256.1.1.1", "1.2.3.4.5", "0x1g.1", "08.1.1.1", "a..b", "", "x/y", "[::zz]"],
+    [
+        "1.2.3.999999",
+        "256.1.1.1",
+        "1.2.3.4.5",
+        "0x1g.1",
+        "08.1.1.1",
+        "a..b",
+        "",
+        "x/y",
+        "[::zz]",
+        "*.example.com",
+        "a b.com",
+    ],
 )
 def test_malformed_hosts_are_rejected(raw: str) -> None:
     with pytest.raises(BadHost):
