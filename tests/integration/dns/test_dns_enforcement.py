@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,24 @@ def test_blocklist_mode_is_the_mirror_image(
     blocked = sidecar.record_for("pastebin.com")
     assert (blocked["verdict"], blocked["reason"]) == ("block", "in blocklist (pastebin.com)")
     assert sidecar.record_for("anything.example")["verdict"] == "allow"
+
+
+def test_concurrent_queries_each_get_one_correct_audit_line(
+    allowlist: RunningSidecar, upstream: FakeUpstream
+) -> None:
+    # Interleaved log lines of many clients must still group into one line per query.
+    cases = [
+        (f"c{i}.allowed.example", "A", "allow", 1)
+        if i % 3 == 0
+        else (f"c{i}.sink.example", "A", "block", 1)
+        if i % 3 == 1
+        else (f"c{i}.refused.example", "TXT", "block", 0)
+        for i in range(150)  # 50 allowed names: under the unique-name limit of 100
+    ]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda case: allowlist.ask(case[0], case[1]), cases))
+    for name, qtype, verdict, answers in cases:
+        record = allowlist.record_for(name, qtype)
+        assert (name, record["verdict"], record["answers"]) == (name, verdict, answers)
+    names = [r["qname"] for r in allowlist.records() if r["qname"].startswith("c")]
+    assert len(names) == len(set(names)) == len(cases)
