@@ -93,7 +93,9 @@ class App:
                 answer = headers.get("x-api-key", "").encode()
             else:
                 answer = json.dumps({"ok": True, "path": scope["path"]}).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
+            length = str(len(answer)).encode()
+            headers = [(b"content-type", b"text/plain"), (b"content-length", length)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": answer})
             return
         self.log.write({**base, "kind": "websocket-open"})

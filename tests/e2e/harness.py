@@ -22,10 +22,14 @@ import trustme
 from ruamel.yaml import YAML
 
 from agentcage.cage.images import ImageBuilder
+from agentcage.cage.podman import SubprocessRunner
 from tests.e2e.fake_internet import NAMES
 
 IMAGE = "localhost/agentcage-harness:latest"
 REPO = Path(__file__).resolve().parents[2]
+# Captured at import, before the autouse fixture strips proxy/CA variables: image builds
+# reach PyPI and Debian through this machine's own egress settings.
+BUILD_ENV = dict(os.environ)
 INTERNET_NETWORK = "agentcage-e2e-internet"
 INTERNET_SUBNET = "10.250.0.0/24"
 INTERNET_IP = "10.250.0.10"
@@ -58,7 +62,7 @@ class Harness:
 
     def env(self) -> dict[str, str]:
         return {
-            **os.environ,
+            **BUILD_ENV,
             "XDG_CONFIG_HOME": str(self.config_home),
             "AGENTCAGE_SYSTEMD_EXEC": f"podman exec -i {self.name}",
             "AGENTCAGE_QUADLET_DIR": str(self.quadlet_dir),
@@ -144,7 +148,7 @@ def start_internet(harness: Harness) -> Internet:
     ca.cert_pem.write_to_path(str(files / "ca.pem"))
     log_dir = harness.shared / "internet-log"
     log_dir.mkdir()
-    base = ImageBuilder().base("debian")
+    base = ImageBuilder(SubprocessRunner(env=BUILD_ENV)).base("debian")
     harness.exec("podman", "network", "create", "--subnet", INTERNET_SUBNET, INTERNET_NETWORK)
     python = Path(sys.base_prefix).resolve()
     harness.exec(

@@ -146,6 +146,29 @@ def test_domain_add_applies_live_without_restarting_the_agent(
     assert after == started
 
 
+def test_logs_reload_and_secret_list(harness: Harness, cage: str) -> None:
+    proxy_logs = harness.agentcage("cage", "logs", "basic", "-s", "proxy")
+    assert proxy_logs.returncode == 0 and "listening on" in proxy_logs.stdout
+    dns_logs = harness.agentcage("cage", "logs", "basic", "-s", "dns")
+    assert dns_logs.returncode == 0 and "listening on" in dns_logs.stdout
+    started = harness.exec("podman", "inspect", "--format", "{{.State.StartedAt}}", AGENT)
+    reloaded = harness.agentcage("cage", "reload", "basic")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert harness.exec("podman", "inspect", "--format", "{{.State.StartedAt}}", AGENT) == started
+    listed = harness.agentcage("secret", "list", "basic")
+    assert "ANTHROPIC_API_KEY" in listed.stdout and "set" in listed.stdout
+    assert REAL_KEY not in listed.stdout + listed.stderr
+
+
+def test_update_redeploys_and_the_cage_still_holds(harness: Harness, internet: Internet) -> None:
+    updated = harness.agentcage("cage", "update", "basic")
+    assert updated.returncode == 0, updated.stderr
+    again = scenarios(harness, internet)
+    assert again["env_key"] == PLACEHOLDER
+    assert again["allowed"]["status"] == 200 and again["allowed"]["body"] == PLACEHOLDER
+    assert again["blocked_host"]["status"] == 403
+
+
 def test_destroy_leaves_nothing(harness: Harness, cage: str) -> None:
     result = harness.agentcage("cage", "destroy", "basic", "-y")
     assert result.returncode == 0, result.stderr
