@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dns.exception
+import dns.message
+import dns.query
 import pytest
 from dnsworld import (
     UPSTREAM_V4,
@@ -240,3 +242,34 @@ def test_runs_without_root(upstream: FakeUpstream) -> None:
         assert code == 0, err
     finally:
         shutil.rmtree(shared)
+
+
+def test_listens_on_ipv6_loopback(tmp_path: Path, upstream: FakeUpstream) -> None:
+    config = write_config(tmp_path / "cage.yaml", upstream)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from agentcage.cli.main import main; main()",
+         "dns", "run", "-c", str(config), "--listen", f"[::1]:{port}",
+         "--audit-log", str(tmp_path / "audit.jsonl")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+
+        def answer() -> list[str] | None:
+            query = dns.message.make_query("v6.allowed.example", "AAAA")
+            try:
+                return addresses(dns.query.udp(query, "::1", port=port, timeout=1))
+            except (OSError, dns.exception.Timeout):
+                return None
+
+        assert wait_for(answer, timeout=15) == ["2001:db8::10"]
+        # Bound to ::1 only: the IPv4 loopback gets nothing.
+        assert _answers(port, "v4.allowed.example") is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0 and f"listening on [::1]:{port}" in err
+    line = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
+    assert (line["qname"], line["client"]) == ("v6.allowed.example", "::1")
