@@ -70,9 +70,6 @@ class DomainSet:
     def __init__(self, entries: Iterable[str]) -> None:
         self._entries = frozenset(domain_entries(entries))
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def entries(self) -> list[str]:
         return sorted(self._entries)
 
