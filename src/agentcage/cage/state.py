@@ -59,7 +59,7 @@ class StateStore:
         self.deployments = self.root / "deployments"
 
     def path(self, name: str) -> Path:
-        if not re.match(NAME_PATTERN, name):
+        if not re.fullmatch(NAME_PATTERN, name):
             raise StateError(f"{name!r} is not a cage name (lower-case letters, digits, '-')")
         return self.deployments / name
 

@@ -46,13 +46,13 @@ def _number(value: object) -> object:
 
 
 def _container_path(value: str, what: str) -> str:
-    if not _CTR_PATH.match(value):
+    if not _CTR_PATH.fullmatch(value):
         raise ValueError(f"{what} {value!r} must be an absolute path inside the container")
     return value
 
 
 def _options(value: str) -> str:
-    if value and not _MOUNT_OPT.match(value):
+    if value and not _MOUNT_OPT.fullmatch(value):
         raise ValueError(f"mount options {value!r} may hold only letters, digits and ,=.+-_")
     return value
 
@@ -146,7 +146,7 @@ class ContainerConfig(Model):
         if isinstance(value, str):
             return value
         for cap in value:
-            if not re.match(_CAPABILITY, cap):
+            if not re.fullmatch(_CAPABILITY, cap):
                 raise ValueError(f"{cap!r} is not a capability name (e.g. NET_BIND_SERVICE)")
         return [cap.removeprefix("CAP_") for cap in value]
 
@@ -177,7 +177,7 @@ class ContainerConfig(Model):
     @classmethod
     def _named_volumes(cls, value: dict[str, str]) -> dict[str, str]:
         for name, spec in value.items():
-            if not re.match(_VOLUME_NAME, name):
+            if not re.fullmatch(_VOLUME_NAME, name):
                 raise ValueError(f"volume name {name!r} may hold only letters, digits and _.-")
             path, _, options = spec.partition(":")
             _container_path(path, "volume target")

@@ -168,7 +168,7 @@ class SecretsConfig(Model):
     @classmethod
     def _names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         for name in value:
-            if not re.match(_PATTERN_NAME, name):
+            if not re.fullmatch(_PATTERN_NAME, name):
                 raise ValueError(f"{name!r} is not a pattern name")
         return value
 

@@ -27,7 +27,7 @@ def parse_size(value: object) -> object:
     """Accept ints and strings like `10MiB`, `512k`, `1.5GB` as a byte count."""
     if isinstance(value, bool) or not isinstance(value, str):
         return value
-    match = _SIZE.match(value)
+    match = _SIZE.fullmatch(value)
     if not match:
         raise ValueError(f"{value!r} is not a size; use bytes (10485760) or a unit (10MiB, 512KB)")
     number, unit = match.group(1), (match.group(2) or "").lower()
@@ -51,7 +51,7 @@ def normalize_domain(value: str) -> str:
     if len(name) > 253:
         raise ValueError("is longer than 253 characters")
     labels = name.split(".")
-    if not all(_LABEL.match(label) for label in labels):
+    if not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError(
             f"{value!r} is not a domain name; use names like 'api.example.com' "
             "(letters, digits and hyphens, no scheme, port or path)"

@@ -141,6 +141,8 @@ BAD = [
     (MINIMAL + "domains: {mode: denylist}\n", 4, "domains.mode"),
     (MINIMAL + "domains: {allow: ['https://a.com/x']}\n", 4, "is not a domain name"),
     (MINIMAL + "domains: {allow: ['a..com']}\n", 4, "is not a domain name"),
+    (MINIMAL + 'domains: {allow: ["a\\n.b.com"]}\n', 4, "is not a domain name"),
+    (MINIMAL + 'secrets: {allow_to_domains: {"x\\n": [a.com]}}\n', 4, "is not a pattern name"),
     (MINIMAL + "domains: {allow: ['10.0.0.300']}\n", 4, "not an IP address or CIDR"),
     (MINIMAL + "domains:\n  allow:\n    - ok.com\n    - 'bad domain'\n", 4, "domains.list.1"),
     (MINIMAL + "secret_injection:\n  - env: K\n", 5, "inject_to: is required"),
