@@ -117,8 +117,8 @@ class Cages:
         agent_unit = service_name(topo, "agent")
         if restart:
             self.progress("restarting the sidecars and the agent")
-            for role in ROLES:
-                self.host.systemctl("restart", service_name(topo, role))
+            # One job set: systemd orders the restarts (sidecars healthy, then the agent).
+            self.host.systemctl("restart", *(service_name(topo, role) for role in ROLES))
         else:
             self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
             self.host.systemctl("start", agent_unit)

@@ -70,6 +70,7 @@ class UnitFile:
     sections: dict[Section, list[Entry]] = field(default_factory=dict)
 
     def add(self, section: Section, key: str, value: Value | int | bool) -> UnitFile:
+        """Append an entry; raises RenderError for anything that cannot be written safely."""
         if not _KEY.match(key):
             raise RenderError(f"{key!r} is not a unit-file key")
         if isinstance(value, bool):
@@ -85,6 +86,8 @@ class UnitFile:
                     f"{section}.{key}: value {text!r} holds a control character (newline, tab, "
                     "NUL...), which would inject unit-file lines; remove it"
                 )
+        if isinstance(value, str):
+            render_value(section, key, value)  # refuse unwritable plain values now
         self.sections.setdefault(section, []).append(Entry(key, value))
         return self
 
@@ -113,9 +116,13 @@ def render_value(section: str, key: str, value: Value) -> str:
     if isinstance(value, tuple):
         return " ".join(_quote_word(_specifiers(word, dollar)) for word in value)
     text = _specifiers(value, dollar)
-    # A trailing backslash would continue the line into the next key.
+    # Plain values are read raw: edge whitespace would be trimmed and a trailing
+    # backslash would continue the line into the next key, so neither can be written.
     if text.endswith("\\") or text != text.strip():
-        text = _quote_word(text)
+        raise RenderError(
+            f"{section}.{key}: {value!r} has edge whitespace or a trailing backslash, "
+            "which a unit file cannot hold as a plain value"
+        )
     return text
 
 
@@ -163,9 +170,7 @@ def parse(text: str) -> UnitFile:
             words = tuple(_unspecify(w, dollar) for w in split_words(raw))
             unit.sections.setdefault(section, []).append(Entry(key, words))
         else:
-            parts = split_words(raw) if raw.startswith('"') else [raw]
-            value = parts[0] if len(parts) == 1 else raw
-            unit.sections.setdefault(section, []).append(Entry(key, _unspecify(value, dollar)))
+            unit.sections.setdefault(section, []).append(Entry(key, _unspecify(raw, dollar)))
     return unit
 
 
