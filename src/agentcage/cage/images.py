@@ -212,14 +212,17 @@ class ImageBuilder:
         root = source_root()
         base = self.base(kind)
         src = tree_digest(root, [root / "pyproject.toml", *(root / "src").rglob("*")])
-        wheelhouse = self.wheelhouse(root)
         runtime_file = root / "images" / "runtime" / "Containerfile"
-        lock = (wheelhouse / "requirements.lock").read_text()
+        # uv.lock pins every dependency by hash, so it stands for the wheelhouse: a cached
+        # image is found without running uv or pip at all.
+        lock = (root / "uv.lock").read_bytes()
         runtime = (
             f"localhost/agentcage-runtime:{digest(base, runtime_file.read_bytes(), lock, src)}"
         )
         if not self.exists(runtime):
-            self._step(runtime, lambda: self._build_runtime(root, base, wheelhouse, runtime))
+            self._step(
+                runtime, lambda: self._build_runtime(root, base, self.wheelhouse(root), runtime)
+            )
         refs = {}
         for role in ("proxy", "dns"):
             containerfile = root / "images" / role / "Containerfile"

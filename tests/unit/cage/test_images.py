@@ -1,0 +1,64 @@
+"""Image builds: content-addressed tags, cached builds skipped, progress shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentcage.cage import images
+from agentcage.cage.images import ImageBuilder, digest
+from agentcage.cage.podman import Completed, RecordingRunner
+from agentcage.config import load_config
+
+
+def test_everything_cached_runs_no_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = RecordingRunner()  # every `podman image exists` answers 0: all present
+    built = ImageBuilder(runner).sidecar_images("debian")
+    assert built.proxy.startswith("localhost/agentcage-proxy:")
+    assert built.dns.startswith("localhost/agentcage-dns:")
+    assert {c[:3] for c in runner.calls} == {("podman", "image", "exists")}
+
+
+def test_missing_images_are_built_with_progress(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runner = RecordingRunner(answers={("podman", "image", "exists"): Completed((), 1, "", "")})
+    lines: list[str] = []
+    builder = ImageBuilder(runner, progress=lines.append)
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    (wheelhouse / "requirements.lock").write_text("")
+    monkeypatch.setattr(builder, "wheelhouse", lambda root: wheelhouse)
+    built = builder.sidecar_images("debian")
+    builds = runner.commands("podman", "build")
+    assert len(builds) == 3
+    runtime = next(b for b in builds if "BASE=" in " ".join(b))
+    assert "--no-cache" in runtime  # the wheel arrives through a bind mount
+    assert any(b[b.index("-t") + 1] == built.proxy for b in builds)
+    assert runner.commands("mmdebstrap")
+    assert any(line.startswith("  built localhost/agentcage-runtime:") for line in lines)
+
+
+def test_tags_follow_content() -> None:
+    assert digest("a", "b") != digest("ab")
+    assert digest("x") == digest("x")
+
+
+def test_debian_agent_image_is_built_on_demand(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(f"name: x\ncontainer:\n  image: {images.AGENT_DEBIAN_IMAGE}\n")
+    runner = RecordingRunner(answers={("podman", "image", "exists"): Completed((), 1, "", "")})
+    ref = ImageBuilder(runner).agent_image(load_config(config_path), tmp_path, "debian")
+    assert ref == images.AGENT_DEBIAN_IMAGE
+    (strap,) = runner.commands("mmdebstrap")
+    assert "--include=ca-certificates,curl,dnsutils,python3" in strap
+    assert runner.commands("podman", "tag")[-1][-1] == images.AGENT_DEBIAN_IMAGE
+
+
+def test_registry_agent_image_is_pulled_when_missing(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text("name: x\ncontainer:\n  image: docker.io/library/debian:12\n")
+    runner = RecordingRunner(answers={("podman", "image", "exists"): Completed((), 1, "", "")})
+    ImageBuilder(runner).agent_image(load_config(config_path), tmp_path, "registry")
+    assert runner.commands("podman", "pull")
