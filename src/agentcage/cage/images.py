@@ -104,10 +104,14 @@ class ImageBuilder:
 
     # --- bases ---------------------------------------------------------------------------
 
+    def debian_ref(self, name: str, packages: Iterable[str]) -> str:
+        pkgs = sorted(set(packages))
+        return f"localhost/{name}:{digest(DEBIAN_SUITE, *pkgs, *_SLIM)}"
+
     def debian_image(self, name: str, packages: Iterable[str], alias: str | None = None) -> str:
         """`localhost/NAME:<hash>` from Debian packages, without any registry."""
         pkgs = sorted(set(packages))
-        ref = f"localhost/{name}:{digest(DEBIAN_SUITE, *pkgs, *_SLIM)}"
+        ref = self.debian_ref(name, pkgs)
         if not self.exists(ref):
 
             def build() -> None:
@@ -131,6 +135,11 @@ class ImageBuilder:
         if alias:
             self.runner.run(["podman", "tag", ref, alias])
         return ref
+
+    def base_ref(self, kind: BaseKind) -> str:
+        if kind == "debian":
+            return self.debian_ref("agentcage-base", RUNTIME_PACKAGES)
+        return REGISTRY_BASE
 
     def base(self, kind: BaseKind) -> str:
         if kind == "debian":
@@ -210,7 +219,7 @@ class ImageBuilder:
 
     def sidecar_images(self, kind: BaseKind) -> BuiltImages:
         root = source_root()
-        base = self.base(kind)
+        base = self.base_ref(kind)
         src = tree_digest(root, [root / "pyproject.toml", *(root / "src").rglob("*")])
         runtime_file = root / "images" / "runtime" / "Containerfile"
         # uv.lock pins every dependency by hash, so it stands for the wheelhouse: a cached
@@ -219,22 +228,27 @@ class ImageBuilder:
         runtime = (
             f"localhost/agentcage-runtime:{digest(base, runtime_file.read_bytes(), lock, src)}"
         )
-        if not self.exists(runtime):
-            self._step(
-                runtime, lambda: self._build_runtime(root, base, self.wheelhouse(root), runtime)
-            )
-        refs = {}
-        for role in ("proxy", "dns"):
+        refs = {
+            role: f"localhost/agentcage-{role}:"
+            + digest(runtime, (root / "images" / role / "Containerfile").read_bytes())
+            for role in ("proxy", "dns")
+        }
+        missing = [role for role, ref in refs.items() if not self.exists(ref)]
+        if missing and not self.exists(runtime):
+            self.base(kind)
+
+            def build_runtime() -> None:
+                self._build_runtime(root, base, self.wheelhouse(root), runtime)
+
+            self._step(runtime, build_runtime)
+        for role in missing:
             containerfile = root / "images" / role / "Containerfile"
-            ref = f"localhost/agentcage-{role}:{digest(runtime, containerfile.read_bytes())}"
-            if not self.exists(ref):
-                self._step(
-                    ref,
-                    lambda cf=containerfile, r=ref: self._build(  # type: ignore[misc]
-                        cf, cf.parent, r, {"RUNTIME": runtime}
-                    ),
-                )
-            refs[role] = ref
+            self._step(
+                refs[role],
+                lambda cf=containerfile, r=refs[role]: self._build(  # type: ignore[misc]
+                    cf, cf.parent, r, {"RUNTIME": runtime}
+                ),
+            )
         return BuiltImages(proxy=refs["proxy"], dns=refs["dns"])
 
     def _build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:
