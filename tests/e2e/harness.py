@@ -87,6 +87,8 @@ class Harness:
             raise AssertionError(f"{IMAGE} is missing: run `sudo scripts/setup-host` first")
         for directory in (self.config_home, self.quadlet_dir, self.shared, self.workdir / "s"):
             directory.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "home").mkdir(exist_ok=True)
+        self.shared.chmod(0o755)  # rootless users in the harness read configs from here
         python_prefix = Path(sys.base_prefix).resolve()
         run(
             [
@@ -98,6 +100,8 @@ class Harness:
                 "-v", f"{python_prefix}:{python_prefix}:ro",
                 "-v", f"{self.config_home}:{self.config_home}",
                 "-v", f"{self.shared}:{self.shared}",
+                # Rootless overlay storage cannot sit on the harness's own overlay root.
+                "-v", f"{self.workdir / 'home'}:/home",
                 "-v", f"{self.quadlet_dir}:/etc/containers/systemd",
                 IMAGE, "/usr/lib/systemd/systemd",
             ]
@@ -110,10 +114,79 @@ class Harness:
             time.sleep(0.3)
         raise AssertionError(f"systemd in {self.name} did not boot: {state}")
 
+    def add_user(self, name: str = "cage", uid: int = 1000) -> RootlessUser:
+        """A user with subuids and a running `systemd --user`, for rootless cages.
+
+        The harness has no D-Bus or logind, so two drop-ins stand in for what they would
+        do: create /run/user/UID and set XDG_RUNTIME_DIR for the user manager.
+        """
+        self.exec("useradd", "-m", "-u", str(uid), "-s", "/bin/sh", name)
+        # The host's Python (bind-mounted under /root) must be reachable for the user.
+        self.exec("chmod", "o+x", "/root")
+        runtime_dir = (
+            "[Service]\nExecStart=\nExecStart=/bin/sh -c "
+            '"mkdir -p /run/user/%%i && chown %%i:%%i /run/user/%%i && chmod 700 /run/user/%%i"'
+            "\nExecStop=\nExecStop=/bin/true\n"
+        )
+        manager = (
+            "[Service]\nEnvironment=XDG_RUNTIME_DIR=/run/user/%%i "
+            "PODMAN_IGNORE_CGROUPSV1_WARNING=1\n"
+        )
+        for unit, text in (("user-runtime-dir@", runtime_dir), ("user@", manager)):
+            directory = f"/etc/systemd/system/{unit}.service.d"
+            self.exec(
+                "sh", "-c", f"mkdir -p {directory} && printf '{text}' > {directory}/agentcage.conf"
+            )
+        self.exec("systemctl", "daemon-reload")
+        user = RootlessUser(self, name, uid)
+        # Without network-online in a container this waits ~90 s for nothing.
+        user.exec("sh", "-c", "mkdir -p ~/.config/systemd/user && ln -sf /dev/null "
+                  "~/.config/systemd/user/podman-user-wait-network-online.service")  # fmt: skip
+        self.exec("systemctl", "start", f"user@{uid}.service")
+        return user
+
     def stop(self) -> None:
         run(["podman", "rm", "-f", "-t", "0", self.name], check=False)
         # Root-owned files from nested containers: remove through podman's own view.
         run(["rm", "-rf", str(self.workdir)], check=False)
+
+
+@dataclass
+class RootlessUser:
+    """An unprivileged user inside the harness who runs agentcage and Podman rootless."""
+
+    harness: Harness
+    name: str
+    uid: int
+
+    def _prefix(self) -> list[str]:
+        return [
+            "podman", "exec", "-i", "-u", self.name, "-w", f"/home/{self.name}",
+            "-e", f"XDG_RUNTIME_DIR=/run/user/{self.uid}", "-e", f"HOME=/home/{self.name}",
+            "-e", "AGENTCAGE_IMAGE_BASE=debian", "-e", "PODMAN_IGNORE_CGROUPSV1_WARNING=1",
+            self.harness.name,
+        ]  # fmt: skip
+
+    def exec(self, *argv: str, check: bool = True) -> str:
+        return run([*self._prefix(), *argv], check=check)
+
+    def agentcage(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self._prefix(), str(REPO / ".venv" / "bin" / "agentcage"), *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=900,
+        )
+
+    def load_images(self, refs: Sequence[str]) -> None:
+        """Copy images from the host's (root) store into the user's own."""
+        archive = self.harness.shared / "rootless-images.tar"
+        archive.unlink(missing_ok=True)
+        run(["podman", "save", "-q", "-m", "-o", str(archive), *refs])
+        archive.chmod(0o644)
+        self.exec("podman", "load", "-q", "-i", str(archive))
+        archive.unlink()
 
 
 class Internet:

@@ -112,6 +112,11 @@ class Cages:
         ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
         layout.write_sidecar_config(self.store, config, agent)
         layout.prepare_audit_dirs(self.store, name)
+        if not self.host.cgroups:
+            self.progress(
+                "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
+                "limits; the cage runs without them (use cgroup v2 to get them)"
+            )
         self.write_units(config)
         self.host.systemctl("daemon-reload")
         agent_unit = service_name(topo, "agent")
@@ -145,6 +150,7 @@ class Cages:
             self.secret_names(config.name),
             wanted_by=self.host.wanted_by,
             upstream_ca=layout.host_paths(self.store, config.name).upstream_ca.is_file(),
+            cgroups=self.host.cgroups,
         )
 
     def write_units(self, config: CageConfig) -> list[Path]:
@@ -274,4 +280,14 @@ class Cages:
                 f"cage {name!r} was only partly removed:\n  " + "\n  ".join(problems),
                 hint=f"fix the cause and run `agentcage cage destroy {name}` again",
             )
+        self._remove_state(name)
+
+    def _remove_state(self, name: str) -> None:
+        directory = self.store.path(name)
         self.store.remove(name)
+        if directory.exists() and self.host.rootless:
+            # Rootless `:U` mounts chowned the CA and audit directories to the containers'
+            # sub-UIDs; only the user namespace can delete them.
+            self.host.podman("unshare", "rm", "-rf", str(directory), check=False)
+        if directory.exists():
+            raise StateError(f"could not remove {directory}; remove it by hand")

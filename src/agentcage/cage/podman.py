@@ -161,6 +161,8 @@ class Host:
     rootless: bool
     runner: Runner
     prefix: tuple[str, ...] = ()
+    # Rootless Podman on a cgroup v1 host cannot create cgroups (nor enforce limits).
+    cgroups: bool = True
 
     @classmethod
     def detect(cls, environ: Mapping[str, str] | None = None) -> Host:
@@ -174,7 +176,9 @@ class Host:
         else:
             quadlet_dir = Path("/etc/containers/systemd")
         prefix = tuple(shlex.split(env.get("AGENTCAGE_SYSTEMD_EXEC", "")))
-        return cls(quadlet_dir, rootless, SubprocessRunner(prefix=prefix), prefix)
+        cgroup_v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+        cgroups = not (rootless and not cgroup_v2)
+        return cls(quadlet_dir, rootless, SubprocessRunner(prefix=prefix), prefix, cgroups)
 
     def runner_prefix(self) -> tuple[str, ...]:
         """What runs a command where the cage's systemd and Podman are (often nothing)."""

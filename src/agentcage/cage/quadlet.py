@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
-from agentcage.cage.unit import UnitFile
+from agentcage.cage.unit import Entry, UnitFile
 from agentcage.config.schema import CageConfig
 
 # Paths inside the sidecar and agent containers.
@@ -87,8 +87,13 @@ def build_units(
     *,
     wanted_by: str = "multi-user.target",
     upstream_ca: bool = False,
+    cgroups: bool = True,
 ) -> CageUnits:
-    """All quadlet files of the cage; `secrets` are the secret names that exist."""
+    """All quadlet files of the cage; `secrets` are the secret names that exist.
+
+    `cgroups=False` is for rootless Podman on cgroup v1, which cannot create cgroups:
+    limits are dropped (Podman could not enforce them) and the containers run without.
+    """
     files: dict[str, UnitFile] = {
         f"{topology.internal_network}.network": _internal_network(topology),
         f"{topology.external_network}.network": _external_network(topology),
@@ -102,7 +107,26 @@ def build_units(
     files[f"{topology.container('agent')}.container"] = _agent(
         config, topology, images, paths, wanted_by
     )
+    if not cgroups:
+        for name, unit in files.items():
+            if name.endswith(".container"):
+                _without_cgroups(unit)
     return CageUnits(files)
+
+
+def _without_cgroups(unit: UnitFile) -> None:
+    entries = []
+    for entry in unit.sections.get("Container", []):
+        if entry.key == "PidsLimit":
+            continue
+        if entry.key == "PodmanArgs" and isinstance(entry.value, tuple):
+            kept = tuple(w for w in entry.value if not w.startswith(("--memory=", "--cpus=")))
+            if not kept:
+                continue
+            entry = Entry(entry.key, kept)
+        entries.append(entry)
+    unit.sections["Container"] = entries
+    unit.add("Container", "CgroupsMode", "disabled")
 
 
 def _labels(unit: UnitFile, topology: Topology, role: str) -> None:

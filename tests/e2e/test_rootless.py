@@ -1,0 +1,84 @@
+"""The same cage as an unprivileged user: rootless Podman under `systemd --user`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agentcage.cage.images import AGENT_DEBIAN_IMAGE, AGENT_DEBIAN_PACKAGES, ImageBuilder
+from agentcage.cage.podman import SubprocessRunner
+from tests.e2e.conftest import REAL_KEY
+from tests.e2e.harness import BUILD_ENV, IDLE, Harness, Internet, RootlessUser, e2e_config
+
+PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
+
+
+@pytest.fixture(scope="module")
+def user(harness: Harness, internet: Internet) -> Iterator[RootlessUser]:
+    builder = ImageBuilder(SubprocessRunner(env=BUILD_ENV))
+    sidecars = builder.sidecar_images("debian")
+    agent = builder.debian_image("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES)
+    user = harness.add_user()
+    user.load_images([sidecars.proxy, sidecars.dns, agent])
+    user.exec("podman", "tag", agent, AGENT_DEBIAN_IMAGE)
+    config = e2e_config(harness, IDLE)
+    config.chmod(0o644)
+    ca = harness.shared / "internet-ca.pem"
+    shutil.copy(internet.ca_pem, ca)
+    ca.chmod(0o644)
+    created = user.agentcage("cage", "create", "-c", str(config), "--upstream-ca", str(ca))
+    assert created.returncode == 0, created.stderr
+    secret = user.agentcage("secret", "set", "basic", "ANTHROPIC_API_KEY", input=REAL_KEY)
+    assert secret.returncode == 0, secret.stderr
+    yield user
+    user.agentcage("cage", "destroy", "basic", "-y")
+
+
+def test_rootless_units_live_in_the_users_systemd(user: RootlessUser) -> None:
+    units = user.exec("ls", f"/home/{user.name}/.config/containers/systemd").split()
+    assert "agentcage-basic-agent.container" in units
+    state = user.exec("systemctl", "--user", "is-active", "agentcage-basic-agent.service")
+    assert state.strip() == "active"
+    assert user.exec("podman", "info", "--format", "{{.Host.Security.Rootless}}").strip() == "true"
+
+
+def test_rootless_verify_passes(user: RootlessUser) -> None:
+    result = user.agentcage("cage", "verify", "basic", "--json")
+    failed = [c for c in json.loads(result.stdout) if not c["passed"]]
+    assert result.returncode == 0 and not failed, failed
+
+
+def test_rootless_cage_holds(user: RootlessUser, internet: Internet) -> None:
+    out = user.exec(
+        "podman", "exec", "-e", "PYTHONPATH=/e2e-site", "-e", f"E2E_INTERNET_IP={internet.ip}",
+        "agentcage-basic-agent", "python3", "/e2e/agent_scenarios.py",
+    )  # fmt: skip
+    outcome: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    assert outcome["env_key"] == PLACEHOLDER
+    assert outcome["allowed"] == {"status": 200, "body": PLACEHOLDER}
+    assert outcome["blocked_host"]["status"] == 403
+    assert outcome["leak"]["status"] == 403
+    assert outcome["placeholder_wrong_host"]["status"] == 403
+    assert outcome["dns_sinkhole"]["answers"] == ["198.51.100.1"]
+    assert outcome["dns_tunnel_txt"]["rcode"] == "REFUSED"
+    assert outcome["direct_ip"]["connected"] is False
+    assert outcome["websocket_leak"]["closed"] == 1008
+
+
+def test_rootless_destroy_leaves_nothing(user: RootlessUser) -> None:
+    result = user.agentcage("cage", "destroy", "basic", "-y")
+    assert result.returncode == 0, result.stderr
+    assert not user.exec("podman", "ps", "-aq", "--filter", "label=agentcage.cage=basic").strip()
+    networks = user.exec("podman", "network", "ls", "--format", "{{.Name}}").split()
+    assert not [n for n in networks if n.startswith("agentcage-basic")]
+    assert "agentcage-basic" not in user.exec("podman", "secret", "ls")
+    units = user.exec("ls", "-A", f"/home/{user.name}/.config/containers/systemd").split()
+    assert not [u for u in units if u.startswith("agentcage-basic")]
+    assert (
+        "basic"
+        not in user.exec("ls", "-A", f"/home/{user.name}/.config/agentcage/deployments").split()
+    )
