@@ -55,6 +55,15 @@ def _config(name: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("name", ["basic", "openclaw", "hostile"])
 @pytest.mark.parametrize("rootless", [False, True])
 def test_quadlet_generator_accepts_our_units(name: str, rootless: bool, tmp_path: Path) -> None:
+    _check(name, rootless, tmp_path, cgroups=True)
+
+
+def test_quadlet_generator_accepts_units_without_cgroups(tmp_path: Path) -> None:
+    out = _check("openclaw", True, tmp_path, cgroups=False)
+    assert out.count("--cgroups disabled") == 3
+
+
+def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     assert QUADLET.is_file(), f"{QUADLET} missing: run `sudo scripts/setup-host`"
     config = _config(name, tmp_path)
     topology = Topology(config.name, 3, *subnets_for(3))
@@ -67,6 +76,7 @@ def test_quadlet_generator_accepts_our_units(name: str, rootless: bool, tmp_path
         secrets,
         wanted_by="default.target" if rootless else "multi-user.target",
         upstream_ca=True,
+        cgroups=cgroups,
     )
     unit_dir = tmp_path / "units"
     unit_dir.mkdir()
@@ -91,3 +101,4 @@ def test_quadlet_generator_accepts_our_units(name: str, rootless: bool, tmp_path
     assert out.count("--read-only") == 3
     assert out.count("--cap-drop all") == 3
     assert shutil.which("podman") is not None  # setup-host installed the runtime as well
+    return out

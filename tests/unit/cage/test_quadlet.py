@@ -98,3 +98,20 @@ def test_hostile_config_values_cannot_add_lines(tmp_path: Path) -> None:
     (env,) = agent.get("Container", "Environment")
     assert 'A=value with spaces and "quotes" and $VAR and %h' in env
     assert list(agent.sections) == ["Unit", "Container", "Service", "Install"]
+
+
+def test_without_cgroups_limits_are_dropped_not_left_to_fail() -> None:
+    config = load_config(
+        REPO / "examples/openclaw/config.yaml",
+        context=LoadContext(base_dir=REPO, environ={"HOME": "/h"}, check_paths=False),
+    )
+    topology = Topology(config.name, 0, *subnets_for(0))
+    units = build_units(config, topology, IMAGES, HostPaths.under(STATE), [], cgroups=False)
+    for name, text in units.rendered().items():
+        if not name.endswith(".container"):
+            continue
+        unit = parse(text)
+        assert unit.get("Container", "CgroupsMode") == ["disabled"], name
+        assert not unit.get("Container", "PidsLimit"), name
+        assert "--memory" not in text and "--cpus" not in text, name
+        assert unit.get("Container", "ReadOnly") == ["true"], name
