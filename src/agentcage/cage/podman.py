@@ -190,7 +190,19 @@ class Host:
 
     def systemctl(self, *args: str, check: bool = True) -> Completed:
         scope = ("--user",) if self.rootless else ()
-        return self.runner.run(["systemctl", *scope, *args], check=check)
+        try:
+            return self.runner.run(["systemctl", *scope, *args], check=check)
+        except PodmanError as exc:
+            if "not been booted with systemd" in exc.message or "Failed to connect to bus" in (
+                exc.message
+            ):
+                raise PodmanError(
+                    exc.message,
+                    hint="cages run as systemd units: use a host with systemd as PID 1 (for "
+                    "rootless, `loginctl enable-linger $USER`); docs/cages.md explains the "
+                    "harness used where there is none",
+                ) from exc
+            raise
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)
