@@ -68,6 +68,15 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def termlog_level(level: str) -> str:
+    """mitmproxy's log level for `logging.level`.
+
+    mitmproxy logs every connection at `info`, which is noise next to the audit
+    log; so only `debug` turns that on, and `info` shows warnings and errors.
+    """
+    return {"debug": "debug", "error": "error"}.get(level, "warn")
+
+
 def body_limit_option(limit: int) -> str | None:
     return str(limit) if limit > 0 else None
 
@@ -112,7 +121,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         connection_strategy="lazy",
         ssl_verify_upstream_trusted_ca=str(settings.upstream_ca) if settings.upstream_ca else None,
         body_size_limit=body_limit_option(runtime.config.max_request_body),
-        termlog_verbosity="warn",
+        termlog_verbosity=termlog_level(runtime.config.logging.level),
     )
 
     def reload() -> None:
@@ -123,7 +132,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         if holder.reload():
             print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
             limit = holder.current.config.max_request_body
-            _set(opts, body_size_limit=body_limit_option(limit))
+            level = termlog_level(holder.current.config.logging.level)
+            _set(opts, body_size_limit=body_limit_option(limit), termlog_verbosity=level)
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
