@@ -77,7 +77,8 @@ def render(results: dict[str, list[Outcome]], via: str, seed: int) -> str:
     lines += ["", f"step errors (5xx/connection): {errors}; judged via: {', '.join(vias)}"]
     for mode in modes:
         missed = [o.case.id for o in results[mode] if o.leaked][:12]
-        blocked = [o.case.id for o in results[mode] if not o.case.malicious and o.blocked][:12]
+        blocked = [o for o in results[mode] if not o.case.malicious and o.blocked]
         lines.append(f"{mode}: leaked e.g. {missed or '-'}")
-        lines.append(f"{mode}: false blocks e.g. {blocked or '-'}")
+        lines.append(f"{mode}: false blocks e.g. {[o.case.id for o in blocked[:12]] or '-'}")
+        lines += [f"  {o.case.id}: {o.reason}" for o in blocked[:3]]
     return "\n".join(lines)

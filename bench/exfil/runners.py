@@ -13,6 +13,7 @@ those steps are judged by the policy's leak inspector directly and reported so.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ssl
 import tempfile
@@ -36,6 +37,8 @@ from agentcage.policy.engine import Policy
 from agentcage.policy.leaks.inspector import LeakInspector
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
+_WS_DEADLINE = 30.0
+
 
 @dataclass
 class Outcome:
@@ -44,6 +47,7 @@ class Outcome:
     leaked: bool  # malicious: every carrier reached the far side
     errors: int = 0  # steps that failed for other reasons (5xx, connection errors)
     via: str = "proxy"
+    reason: str = ""  # why the first refused step was refused
 
 
 class PolicyRunner:
@@ -89,7 +93,7 @@ class ProxyRunner:
         self._stack = contextlib.ExitStack()
         self._dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
         ca = trustme.CA()
-        names = [ATTACKER, *BENIGN_HOSTS]
+        names = sorted({ATTACKER, *BENIGN_HOSTS, *hosts})
         self.dns = self._stack.enter_context(FakeDns({name: ["127.0.0.1"] for name in names}))
         self.upstream = self._stack.enter_context(Upstream(ca, names))
         config = self._dir / "cage.yaml"
@@ -110,6 +114,7 @@ class ProxyRunner:
     def run(self, case: Case) -> Outcome:
         seen_http, seen_dns = len(self.upstream.received), len(self.dns.queries)
         blocked, errors, via = False, 0, "proxy"
+        self._reason = ""
         resolved: list[tuple[str, str]] = []  # DNS questions the resolver would pass on
         for step in case.steps:
             if step.kind == "dns":
@@ -119,14 +124,14 @@ class ProxyRunner:
                 else:
                     resolved.append((step.host, "A"))
                 continue
-            result = self._ws(step) if step.kind == "ws" else self._http(step)
+            result = self._ws_bounded(step) if step.kind == "ws" else self._http(step)
             blocked |= result == "blocked"
             errors += result == "error"
         arrived = self._arrived(
             self.upstream.received[seen_http:], self.dns.queries[seen_dns:] + resolved
         )
         leaked = case.malicious and all(carrier in arrived for carrier in case.carriers)
-        return Outcome(case, blocked, leaked, errors, via)
+        return Outcome(case, blocked, leaked, errors, via, self._reason)
 
     def _url(self, step: Step, ws: bool = False) -> str:
         if step.host not in self.dns.records:
@@ -143,8 +148,20 @@ class ProxyRunner:
         except httpx.HTTPError:
             return "error"
         if response.status_code in (403, 429):
+            self._reason = self._reason or response.text[:200]
             return "blocked"
         return "ok" if response.status_code < 400 else "error"
+
+    def _ws_bounded(self, step: Step) -> str:
+        # The websockets client can wait forever on a proxy tunnel that never
+        # answers; a stuck step counts as an error (its thread is abandoned).
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        try:
+            return pool.submit(self._ws, step).result(timeout=_WS_DEADLINE)
+        except concurrent.futures.TimeoutError:
+            return "error"
+        finally:
+            pool.shutdown(wait=False)
 
     def _ws(self, step: Step) -> str:
         try:
