@@ -14,8 +14,13 @@ from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import canary_env
-from agentcage.policy.types import Headers, Request, Verdict
+from agentcage.policy.leaks.inspector import (
+    CANARY_SEED_ENV,
+    LeakInspector,
+    canary_env,
+    protected_values,
+)
+from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
 
@@ -113,3 +118,48 @@ def test_an_unreadable_known_value_refuses_to_build(
     with pytest.raises(PolicyError, match=message) as info:
         Policy.from_config(_config(known=[known]), {}, environ={}, base_dir=tmp_path)
     assert info.value.hint
+
+
+def test_a_websocket_message_with_an_encoded_known_value_is_blocked(policy: Policy) -> None:
+    payload = json.dumps({"log": base64.b32encode(DB_PASSWORD.encode()).decode()}).encode()
+    frame = Frame("files.example.com", 443, "/ws", payload, is_text=True)
+    decision = policy.check_frame(frame)
+    assert decision.verdict is Verdict.BLOCK and decision.rules == ("known:DB_PASSWORD",)
+
+
+def test_dns_names_are_judged_by_the_leak_inspector(policy: Policy) -> None:
+    leaks = next(i for i in policy.chain.inspectors if isinstance(i, LeakInspector))
+    label = DB_PASSWORD.encode().hex()
+    found = leaks.inspect_dns(f"{label[:40]}.{label[40:]}.t.example.com")
+    assert found is not None and found.rules == ("known:DB_PASSWORD",)
+    assert leaks.inspect_dns("api.example.com") is None
+
+
+def test_canary_values_are_stable_and_follow_the_seed() -> None:
+    config = _config()
+    assert canary_env(config) == canary_env(config)
+    assert canary_env(config, "s1") != canary_env(config, "s2")
+    protected = protected_values(config, {}, {"DB_PASSWORD": DB_PASSWORD, CANARY_SEED_ENV: "s1"})
+    canary = next(p for p in protected if p.role == "canary")
+    assert canary.value.decode() == canary_env(config, "s1")["OPENAI_API_KEY"]
+    given = _config(canaries=[{"env": "X_TOKEN", "value": "decoy-value-123456"}])
+    assert canary_env(given) == {"X_TOKEN": "decoy-value-123456"}
+
+
+def test_protected_values_cover_every_role_and_keep_values_out_of_repr() -> None:
+    protected = protected_values(
+        _config(), {"ANTHROPIC_API_KEY": ANTHROPIC.decode()}, {"DB_PASSWORD": DB_PASSWORD}
+    )
+    roles = sorted((p.role, p.name) for p in protected)
+    assert roles == [
+        ("canary", "OPENAI_API_KEY"),
+        ("injected", "ANTHROPIC_API_KEY"),
+        ("known", "DB_PASSWORD"),
+        ("placeholder", "ANTHROPIC_API_KEY"),
+    ]
+    assert all(p.value.decode() not in repr(p) for p in protected)
+
+
+def test_without_the_real_value_only_the_placeholder_is_protected() -> None:
+    protected = protected_values(_config(), {}, {"DB_PASSWORD": DB_PASSWORD})
+    assert "injected" not in {p.role for p in protected}

@@ -6,6 +6,8 @@ import json
 import urllib.parse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentcage.policy.leaks import Scrubber, StreamScrubber
 
@@ -80,3 +82,22 @@ def test_nothing_to_scrub_passes_data_through() -> None:
     assert not empty
     assert StreamScrubber(empty).feed(b"abc") == b"abc"
     assert Scrubber({b"short": b"{{X}}"}).scrub(b"short") == b"short"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=30),
+    noise=st.binary(max_size=40),
+)
+def test_stream_scrubbing_equals_whole_body_scrubbing_for_any_chunking(
+    cuts: list[int], noise: bytes
+) -> None:
+    scrubber = Scrubber({ANTHROPIC: PLACEHOLDER})
+    body = noise + ANTHROPIC + noise + binascii.hexlify(ANTHROPIC) + noise + ANTHROPIC[::-1]
+    stream, out, at = StreamScrubber(scrubber), b"", 0
+    for size in cuts:
+        out += stream.feed(body[at : at + size])
+        at += size
+    out += stream.feed(body[at:]) + stream.flush()
+    assert out == scrubber.scrub_part(body)
+    assert ANTHROPIC not in out
