@@ -33,6 +33,9 @@ BUILD_ENV = dict(os.environ)
 INTERNET_NETWORK = "agentcage-e2e-internet"
 INTERNET_SUBNET = "10.250.0.0/24"
 INTERNET_IP = "10.250.0.10"
+# The agent serves its /app directory on AGENT_PORT, published on the harness's loopback.
+AGENT_PORT = 8000
+PUBLISHED_PORT = 18789
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 600, **kw: object) -> str:
@@ -265,14 +268,12 @@ def e2e_config(harness: Harness, command: list[str]) -> Path:
     ]
     data["dns_servers"] = [INTERNET_IP]
     data["network"] = {"allow_cidrs": [INTERNET_SUBNET]}
+    container["ports"] = [f"127.0.0.1:{PUBLISHED_PORT}:{AGENT_PORT}"]
     path = harness.shared / "basic.yaml"
     path.write_text(json.dumps(data, indent=2))
     return path
 
 
-# The agent idles so tests can exec their scenarios in it; it stops cleanly on SIGTERM.
-IDLE = [
-    "python3",
-    "-c",
-    "import signal, time; signal.signal(signal.SIGTERM, lambda *a: exit(0)); time.sleep(86400)",
-]
+# The agent serves /app (so the published port has something to show) and waits for the
+# tests to exec their scenarios in it; SIGTERM stops it.
+IDLE = ["python3", "-m", "http.server", str(AGENT_PORT), "--directory", "/app"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import REAL_KEY
-from tests.e2e.harness import Harness, Internet
+from tests.e2e.harness import PUBLISHED_PORT, Harness, Internet
 
 AGENT = "agentcage-basic-agent"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
@@ -144,6 +144,15 @@ def test_domain_add_applies_live_without_restarting_the_agent(
     assert scenarios(harness, internet)["blocked_host"]["status"] == 403
     after = harness.exec("podman", "inspect", "--format", "{{.State.StartedAt}}", AGENT)
     assert after == started
+
+
+def test_published_port_reaches_the_agent(harness: Harness, cage: str) -> None:
+    request = (
+        f"exec 3<>/dev/tcp/127.0.0.1/{PUBLISHED_PORT} && "
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 5 cat <&3"
+    )
+    page = harness.exec("bash", "-c", request)
+    assert "200 OK" in page and "agent.py" in page
 
 
 def test_logs_reload_and_secret_list(harness: Harness, cage: str) -> None:

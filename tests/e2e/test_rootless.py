@@ -31,7 +31,9 @@ def user(harness: Harness, internet: Internet) -> Iterator[RootlessUser]:
     shutil.copy(internet.ca_pem, ca)
     ca.chmod(0o644)
     created = user.agentcage("cage", "create", "-c", str(config), "--upstream-ca", str(ca))
-    assert created.returncode == 0, created.stderr
+    if created.returncode != 0:
+        journal = harness.exec("journalctl", "--no-pager", "-o", "cat", "_UID=1000", "-n", "60")
+        raise AssertionError(f"{created.stderr}\n--- user journal ---\n{journal}")
     secret = user.agentcage("secret", "set", "basic", "ANTHROPIC_API_KEY", input=REAL_KEY)
     assert secret.returncode == 0, secret.stderr
     yield user

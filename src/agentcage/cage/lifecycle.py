@@ -123,10 +123,12 @@ class Cages:
         if restart:
             self.progress("restarting the sidecars and the agent")
             # One job set: systemd orders the restarts (sidecars healthy, then the agent).
-            self.host.systemctl("restart", *(service_name(topo, role) for role in ROLES))
+            roles = (*ROLES, "ports") if config.container.ports else ROLES
+            self.host.systemctl("restart", *(service_name(topo, role) for role in roles))
         else:
             self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
-            self.host.systemctl("start", agent_unit)
+            extra = [service_name(topo, "ports")] if config.container.ports else []
+            self.host.systemctl("start", agent_unit, *extra)
         shown = self.host.systemctl(
             "show", "--property=ActiveState,Result", agent_unit, check=False
         ).stdout
@@ -251,7 +253,7 @@ class Cages:
                 problems.append(f"{what}: {result.stderr.strip()[-300:]}")
 
         prefix = topo.prefix if topo else f"agentcage-{name}"
-        units = [f"{prefix}-{role}.service" for role in reversed(ROLES)]
+        units = [f"{prefix}-{role}.service" for role in ("ports", *reversed(ROLES))]
         units += [f"{prefix}-int-network.service", f"{prefix}-ext-network.service"]
         scope = ["--user"] if self.host.rootless else []
         self.host.runner.run(["systemctl", *scope, "stop", *units], check=False)

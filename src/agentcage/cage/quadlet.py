@@ -107,6 +107,10 @@ def build_units(
     files[f"{topology.container('agent')}.container"] = _agent(
         config, topology, images, paths, wanted_by
     )
+    if config.container.ports:
+        files[f"{topology.container('ports')}.container"] = _ports(
+            config, topology, images, wanted_by
+        )
     if not cgroups:
         for name, unit in files.items():
             if name.endswith(".container"):
@@ -316,7 +320,7 @@ def _agent(
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("agent"))
     _labels(unit, topology, "agent")
-    unit.add("Container", "Network", f"{topology.internal_network}.network")
+    unit.add("Container", "Network", f"{topology.internal_network}.network:ip={topology.agent_ip}")
     unit.add("Container", "DNS", topology.dns_ip)
     env = agent_environment(config, topology)
     unit.add("Container", "Environment", tuple(f"{k}={v}" for k, v in env.items()))
@@ -327,7 +331,6 @@ def _agent(
     for name, spec in ctr.named_volumes.items():
         unit.add("Container", "Volume", f"{topology.prefix}-{name}.volume:{spec}")
     unit.extend("Container", "Tmpfs", ctr.tmpfs)
-    unit.extend("Container", "PublishPort", ctr.ports)
     unit.add("Container", "ReadOnly", ctr.read_only)
     drop = ["ALL"] if ctr.drop_capabilities == "ALL" else list(ctr.drop_capabilities)
     unit.extend("Container", "DropCapability", drop)
@@ -357,6 +360,31 @@ def _agent(
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)
     unit.add("Service", "TimeoutStopSec", ctr.timeout_stop_sec)
     unit.add("Install", "WantedBy", wanted_by)
+    return unit
+
+
+def _ports(config: CageConfig, topology: Topology, images: Images, wanted_by: str) -> UnitFile:
+    """Publishes `container.ports`: the agent's internal network cannot publish ports."""
+    mappings = config.container.port_mappings
+    unit = UnitFile()
+    agent = service_name(topology, "agent")
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: published ports of the agent")
+    unit.add("Unit", "Requires", agent)
+    unit.add("Unit", "After", agent)
+    unit.add("Container", "Image", images.proxy)
+    unit.add("Container", "Pull", "never")
+    unit.add("Container", "ContainerName", topology.container("ports"))
+    _labels(unit, topology, "ports")
+    _networks(unit, topology, topology.ports_ip, topology.ports_external_ip)
+    _hardening(unit, SIDECAR_USER, "64m", 64)
+    lowest = min(m.container for m in mappings)
+    if lowest < 1024:
+        unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={lowest}")
+    unit.extend("Container", "PublishPort", config.container.ports)
+    unit.add("Container", "Entrypoint", f"{VENV_BIN}/python")
+    ports = sorted({str(m.container) for m in mappings})
+    unit.add("Container", "Exec", ("-m", "agentcage.cage.forward", topology.agent_ip, *ports))
+    _service(unit, wanted_by)
     return unit
 
 

@@ -25,6 +25,8 @@ DNS_PORT = 53
 # Host part of each sidecar on both networks; .1 is left to Podman's gateway bookkeeping.
 _DNS_HOST = 2
 _PROXY_HOST = 3
+_PORTS_HOST = 4
+_AGENT_HOST = 100
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,18 @@ class Topology:
     @property
     def proxy_external_ip(self) -> str:
         return self._host(self.external_subnet, _PROXY_HOST)
+
+    @property
+    def agent_ip(self) -> str:
+        return self._host(self.internal_subnet, _AGENT_HOST)
+
+    @property
+    def ports_ip(self) -> str:
+        return self._host(self.internal_subnet, _PORTS_HOST)
+
+    @property
+    def ports_external_ip(self) -> str:
+        return self._host(self.external_subnet, _PORTS_HOST)
 
     @property
     def proxy_url(self) -> str:

@@ -60,7 +60,7 @@ def test_quadlet_generator_accepts_our_units(name: str, rootless: bool, tmp_path
 
 def test_quadlet_generator_accepts_units_without_cgroups(tmp_path: Path) -> None:
     out = _check("openclaw", True, tmp_path, cgroups=False)
-    assert out.count("--cgroups disabled") == 3
+    assert out.count("--cgroups disabled") == 4  # openclaw publishes a port: 4 containers
 
 
 def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
@@ -98,7 +98,9 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
         assert f"---{prefix}-{service}.service---" in out
     assert "--internal" in out and "--disable-dns" in out
     assert "--sdnotify=healthy" in out
-    assert out.count("--read-only") == 3
-    assert out.count("--cap-drop all") == 3
+    containers = sum(name.endswith(".container") for name in units.files)
+    assert containers == (4 if config.container.ports else 3)
+    assert out.count("--read-only") == containers
+    assert out.count("--cap-drop all") == containers
     assert shutil.which("podman") is not None  # setup-host installed the runtime as well
     return out

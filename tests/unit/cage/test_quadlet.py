@@ -44,7 +44,7 @@ def test_matches_golden_files(example: str, secrets: list[str]) -> None:
 def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
     units = {name: parse(text) for name, text in units_for("basic", ["ANTHROPIC_API_KEY"]).items()}
     agent = units["agentcage-basic-agent.container"]
-    assert agent.get("Container", "Network") == ["agentcage-basic-int.network"]
+    assert agent.get("Container", "Network") == ["agentcage-basic-int.network:ip=10.213.2.100"]
     assert agent.get("Container", "DNS") == ["10.213.2.2"]
     volumes = agent.get("Container", "Volume")
     assert not [v for v in volumes if "/ca:" in str(v) or "mitmproxy-ca.pem" in str(v)]
@@ -115,3 +115,20 @@ def test_without_cgroups_limits_are_dropped_not_left_to_fail() -> None:
         assert not unit.get("Container", "PidsLimit"), name
         assert "--memory" not in text and "--cpus" not in text, name
         assert unit.get("Container", "ReadOnly") == ["true"], name
+
+
+def test_published_ports_go_through_a_relay_not_the_agent() -> None:
+    env = {"HOME": "/home/user"}
+    ctx = LoadContext(base_dir=REPO / "examples/openclaw", environ=env, check_paths=False)
+    config = load_config(REPO / "examples/openclaw/config.yaml", context=ctx)
+    topology = Topology(config.name, 1, *subnets_for(1))
+    units = build_units(config, topology, IMAGES, HostPaths.under(STATE), [])
+    rendered = {name: parse(text) for name, text in units.rendered().items()}
+    agent = rendered["agentcage-openclaw-agent.container"]
+    relay = rendered["agentcage-openclaw-ports.container"]
+    assert not agent.get("Container", "PublishPort")
+    assert relay.get("Container", "PublishPort") == ["127.0.0.1:18789:18789"]
+    assert relay.get("Container", "Exec") == [
+        ("-m", "agentcage.cage.forward", topology.agent_ip, "18789")
+    ]
+    assert relay.get("Unit", "Requires") == ["agentcage-openclaw-agent.service"]
