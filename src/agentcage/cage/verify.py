@@ -44,7 +44,7 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     if not cages.is_running(name):
         return [CheckResult("cage running", False, f"{agent} is not running")]
     results = [CheckResult("cage running", True, f"{agent} is active")]
-    results += _environment(cages, config, agent)
+    results += _environment(cages, config, topo)
     results += _process(cages, agent)
     results += _network(cages, config, topo)
     return results
@@ -55,14 +55,15 @@ def _exec(cages: Cages, container: str, *argv: str) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
-def _environment(cages: Cages, config: CageConfig, agent: str) -> list[CheckResult]:
+def _environment(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
+    agent = topo.container("agent")
     result = cages.host.podman("inspect", "--format", "{{json .Config.Env}}", agent, check=False)
     try:
         env = dict(item.split("=", 1) for item in json.loads(result.stdout))
     except (ValueError, TypeError):
         return [CheckResult("agent environment", False, f"cannot inspect {agent}")]
     out = []
-    expected = agent_environment(config, topology.load(cages.store, config.name))  # type: ignore[arg-type]
+    expected = agent_environment(config, topo)
     missing = [rule.env for rule in config.secret_injection if env.get(rule.env) != rule.token]
     out.append(
         CheckResult(

@@ -1,0 +1,95 @@
+"""`cage verify` against scripted podman answers: pass, fail, and checks that cannot run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from agentcage.cage import topology
+from agentcage.cage.lifecycle import Cages
+from agentcage.cage.podman import Completed, RecordingRunner
+from agentcage.cage.quadlet import agent_environment
+from agentcage.cage.verify import verify
+from tests.unit.cage.fakes import make_cages, ok, write_config
+
+EXEC = ("podman", "exec", "agentcage-demo-agent")
+MISSING = Completed((), 1, "", "No such file")
+STATUS = "Name:\tpython3\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
+CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+NETWORK = [
+    {"name": "no direct route out", "passed": True, "detail": "unreachable"},
+    {"name": "unlisted name sinkholed", "passed": True, "detail": "198.51.100.1"},
+]
+
+
+def _cage(tmp_path: Path, answers: dict[tuple[str, ...], Completed]) -> Cages:
+    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n"), **answers})
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    topo = topology.load(cages.store, "demo")
+    assert topo is not None
+    env = agent_environment(cages.store.load_config("demo"), topo)
+    runner.answers[("podman", "inspect")] = ok(json.dumps([f"{k}={v}" for k, v in env.items()]))
+    return cages
+
+
+def test_everything_holds(tmp_path: Path) -> None:
+    cages = _cage(
+        tmp_path,
+        {
+            ("podman", "exec", "agentcage-demo-agent", "touch"): Completed(
+                (), 1, "", "touch: cannot touch '/.agentcage-verify': Read-only file system"
+            ),
+            ("podman", "exec", "agentcage-demo-agent", "cat", "/proc/1/status"): ok(STATUS),
+            ("podman", "exec", "agentcage-demo-agent", "cat", "/etc/agentcage-ca/ca.pem"): ok(CERT),
+            (*EXEC, "cat", "/var/lib/agentcage/ca/mitmproxy-ca.pem"): MISSING,
+            (*EXEC, "cat", "/etc/agentcage-ca/mitmproxy-ca.pem"): MISSING,
+            ("podman", "run"): ok(json.dumps(NETWORK) + "\n"),
+        },
+    )  # fmt: skip
+    results = verify(cages, "demo")
+    failed = [r for r in results if not r.passed]
+    assert not failed, failed
+    assert {"no capabilities", "no-new-privileges", "root filesystem read-only"} <= {
+        r.name for r in results
+    }
+
+
+def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:
+    cages = _cage(
+        tmp_path,
+        {
+            ("podman", "exec"): Completed((), 127, "", "executable file `cat` not found"),
+            ("podman", "run"): Completed((), 125, "", "image not known"),
+        },
+    )
+    results = {r.name: r for r in verify(cages, "demo")}
+    assert not results["root filesystem read-only"].passed
+    assert not results["no capabilities"].passed
+    assert "cannot read" in results["no-new-privileges"].detail
+    assert not results["network checks"].passed
+    assert "image not known" in results["network checks"].detail
+
+
+def test_a_writable_root_and_capabilities_fail(tmp_path: Path) -> None:
+    cages = _cage(
+        tmp_path,
+        {
+            ("podman", "exec", "agentcage-demo-agent", "touch"): ok(),
+            ("podman", "exec", "agentcage-demo-agent", "cat", "/proc/1/status"): ok(
+                "CapEff:\t00000000a80425fb\nNoNewPrivs:\t0\n"
+            ),
+        },
+    )
+    results = {r.name: r for r in verify(cages, "demo")}
+    assert not results["root filesystem read-only"].passed
+    assert not results["no capabilities"].passed
+    assert not results["no-new-privileges"].passed
+
+
+def test_a_stopped_cage_fails_verify(tmp_path: Path) -> None:
+    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("inactive\n")})
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    (result,) = verify(cages, "demo")
+    assert not result.passed and "not running" in result.detail
