@@ -315,6 +315,7 @@ TECHNIQUES: dict[str, tuple[str, Technique]] = {
     "br-body": ("obfuscation", _compressed("br", brotli.compress)),
     "zstd-body": ("obfuscation", _compressed("zstd", zstandard.ZstdCompressor().compress)),
     "multipart-b64": ("obfuscation", _multipart),
+    "quoted-printable": ("obfuscation", _in_body(lambda v: b"".join(b"=%02X" % c for c in v))),
     "cookie": ("obfuscation", _cookie),
     "websocket": ("obfuscation", _websocket(lambda v: v)),
     "websocket-hex": ("obfuscation", _websocket(binascii.hexlify)),

@@ -24,6 +24,7 @@ import zstandard
 
 _MIN_RUN = 16  # shortest base64 / hex run worth decoding
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
+_QUOTED_PRINTABLE = re.compile(rb"=[0-9A-F]{2}")  # MIME parts: `=2D`, upper-case only
 _ESCAPE = re.compile(rb"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
@@ -105,6 +106,8 @@ class Unwrapper:
             yield "percent", _around(_PERCENT, data, budget.left, urllib.parse.unquote_to_bytes)
         if b"\\u" in data or b"\\x" in data:
             yield "escape", _around(_ESCAPE, data, budget.left, _unescape)
+        if b"=" in data and _QUOTED_PRINTABLE.search(data):
+            yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
         b64: list[bytes] = []
         hexed: list[bytes] = []
         room = budget.left
@@ -191,6 +194,10 @@ def _hex_at(run: bytes, offset: int) -> bytes:
     body = run[offset:]
     body = body[: len(body) - len(body) % 2]
     return binascii.unhexlify(body)
+
+
+def _qp(data: bytes) -> bytes:
+    return binascii.a2b_qp(data)
 
 
 def _unescape(data: bytes) -> bytes:

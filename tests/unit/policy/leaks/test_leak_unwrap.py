@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import os
 import zlib
@@ -64,6 +65,12 @@ def test_compression_is_sniffed_without_a_header(kind: str) -> None:
 )
 def test_up_to_three_nested_layers_are_peeled(wrap) -> None:  # type: ignore[no-untyped-def]
     assert SECRET in _all_data(Unwrapper().views(b"data=" + wrap(SECRET)))
+
+
+def test_quoted_printable_mime_parts_are_decoded() -> None:
+    encoded = binascii.b2a_qp(SECRET.replace(b"-", b"="), quotetabs=True)
+    body = b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + encoded
+    assert SECRET.replace(b"-", b"=") in _all_data(Unwrapper().views(body))
 
 
 def test_depth_is_bounded() -> None:
