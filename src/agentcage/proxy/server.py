@@ -77,6 +77,15 @@ def termlog_level(level: str) -> str:
     return {"debug": "debug", "error": "error"}.get(level, "warn")
 
 
+def set_log_level(opts: options.Options, level: str) -> None:
+    verbosity = termlog_level(level)
+    # Records below the root level are never built: cheap hot paths unless debugging.
+    logging.getLogger().setLevel(verbosity.upper().replace("WARN", "WARNING"))
+    for noisy in ("asyncio", "hpack", "quic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _set(opts, termlog_verbosity=verbosity)
+
+
 def body_limit_option(limit: int) -> str | None:
     return str(limit) if limit > 0 else None
 
@@ -121,8 +130,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         connection_strategy="lazy",
         ssl_verify_upstream_trusted_ca=str(settings.upstream_ca) if settings.upstream_ca else None,
         body_size_limit=body_limit_option(runtime.config.max_request_body),
-        termlog_verbosity=termlog_level(runtime.config.logging.level),
     )
+    set_log_level(opts, runtime.config.logging.level)
 
     def reload() -> None:
         try:
@@ -132,8 +141,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         if holder.reload():
             print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
             limit = holder.current.config.max_request_body
-            level = termlog_level(holder.current.config.logging.level)
-            _set(opts, body_size_limit=body_limit_option(limit), termlog_verbosity=level)
+            _set(opts, body_size_limit=body_limit_option(limit))
+            set_log_level(opts, holder.current.config.logging.level)
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)

@@ -1,63 +1,110 @@
-"""WebSocket through the proxy: handshake checked, every message inspected both ways."""
+"""WebSocket through the proxy: handshake checked, every message inspected both ways.
+
+The asyncio client is used because its timeouts cancel cleanly: under heavy load an
+opening handshake through mitmproxy can stall (bare mitmdump does the same), and the
+sync client then waits forever for its reader thread. A stalled opening is retried.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY
 from tests.support.proxy import ProxyProcess
 from tests.support.upstream import Upstream
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 AWS_KEY = "AKIAQ4MZVKD7TR3XW5PL"
+ATTEMPTS = 3
 
 
-def _connect(proxy: ProxyProcess, url: str) -> ClientConnection:
+def _session(
+    proxy: ProxyProcess, url: str, body: Callable[[ClientConnection], Awaitable[None]]
+) -> None:
     context = ssl.create_default_context(cafile=str(proxy.ca_cert))
-    return connect(
-        url,
-        proxy=proxy.url,
-        ssl=context if url.startswith("wss") else None,
-        open_timeout=10,
-        close_timeout=5,
-    )
+
+    async def run() -> None:
+        for attempt in range(ATTEMPTS):
+            try:
+                ws = await connect(
+                    url,
+                    proxy=proxy.url,
+                    ssl=context if url.startswith("wss") else None,
+                    open_timeout=8,
+                    close_timeout=5,
+                )
+            except TimeoutError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                continue
+            async with ws:
+                await body(ws)
+            return
+
+    asyncio.run(run())
 
 
 def test_messages_are_injected_and_scrubbed(proxy: ProxyProcess, upstream: Upstream) -> None:
     upstream.clear()
-    with _connect(proxy, f"wss://api.anthropic.com:{upstream.tls_port}/ws") as ws:
-        ws.send(f"auth {PLACEHOLDER}")
-        echoed = ws.recv(timeout=5)
-        ws.send(b"\x00binary\xff")
-        echoed_bytes = ws.recv(timeout=5)
+    got: list[str | bytes] = []
+
+    async def body(ws: ClientConnection) -> None:
+        await ws.send(f"auth {PLACEHOLDER}")
+        got.append(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send(b"\x00binary\xff")
+        got.append(await asyncio.wait_for(ws.recv(), 5))
+
+    _session(proxy, f"wss://api.anthropic.com:{upstream.tls_port}/ws", body)
     # The server got the real value, the agent only ever sees the placeholder.
     assert upstream.received[-1].ws_messages[0] == f"auth {REAL_KEY}"
-    assert echoed == f"auth {PLACEHOLDER}"
-    assert echoed_bytes == b"\x00binary\xff"
+    assert got == [f"auth {PLACEHOLDER}", b"\x00binary\xff"]
     assert REAL_KEY not in proxy.audit_text()
 
 
 def test_plain_ws_works(proxy: ProxyProcess, upstream: Upstream) -> None:
-    with _connect(proxy, f"ws://github.com:{upstream.plain_port}/ws") as ws:
-        ws.send("hello")
-        assert ws.recv(timeout=5) == "hello"
+    got: list[str | bytes] = []
+
+    async def body(ws: ClientConnection) -> None:
+        await ws.send("hello")
+        got.append(await asyncio.wait_for(ws.recv(), 5))
+
+    _session(proxy, f"ws://github.com:{upstream.plain_port}/ws", body)
+    assert got == ["hello"]
+
+
+def _expect_close(closed: list[ConnectionClosed]) -> Callable[[ClientConnection], Awaitable[None]]:
+    async def until_closed(ws: ClientConnection) -> None:
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+        except ConnectionClosed as exc:
+            closed.append(exc)
+
+    return until_closed
 
 
 def test_blocked_message_closes_with_1008(proxy: ProxyProcess, upstream: Upstream) -> None:
     upstream.clear()
-    with _connect(proxy, f"wss://github.com:{upstream.tls_port}/ws-leak") as ws:
-        ws.send("fine")
-        assert ws.recv(timeout=5) == "fine"
-        ws.send(f"here is {AWS_KEY}")
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=5)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1008
-    assert "blocked by agentcage" in closed.value.rcvd.reason
+    closed: list[ConnectionClosed] = []
+    echoed: list[str | bytes] = []
+
+    async def body(ws: ClientConnection) -> None:
+        await ws.send("fine")
+        echoed.append(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send(f"here is {AWS_KEY}")
+        await _expect_close(closed)(ws)
+
+    _session(proxy, f"wss://github.com:{upstream.tls_port}/ws-leak", body)
+    assert echoed == ["fine"]
+    [exc] = closed
+    assert exc.rcvd is not None
+    assert exc.rcvd.code == 1008
+    assert "blocked by agentcage" in exc.rcvd.reason
     assert upstream.received[-1].ws_messages == ["fine"]
     line = proxy.wait_for_audit(
         lambda r: r["kind"] == "websocket" and r["verdict"] == "block" and r["path"] == "/ws-leak"
@@ -70,17 +117,24 @@ def test_placeholder_over_websocket_to_wrong_host_closes(
     proxy: ProxyProcess, upstream: Upstream
 ) -> None:
     upstream.clear()
-    with _connect(proxy, f"wss://github.com:{upstream.tls_port}/ws-wrong") as ws:
-        ws.send(f"token {PLACEHOLDER}")
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=5)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    closed: list[ConnectionClosed] = []
+
+    async def body(ws: ClientConnection) -> None:
+        await ws.send(f"token {PLACEHOLDER}")
+        await _expect_close(closed)(ws)
+
+    _session(proxy, f"wss://github.com:{upstream.tls_port}/ws-wrong", body)
+    assert closed and closed[0].rcvd is not None and closed[0].rcvd.code == 1008
     assert upstream.received[-1].ws_messages == []
 
 
 def test_handshake_to_blocked_host_is_refused(proxy: ProxyProcess, upstream: Upstream) -> None:
     upstream.clear()
-    with pytest.raises(Exception) as refused:
-        _connect(proxy, f"wss://attacker.example:{upstream.tls_port}/ws")
-    assert "403" in str(refused.value)
+
+    async def body(ws: ClientConnection) -> None:
+        raise AssertionError("the handshake should have been refused")
+
+    with pytest.raises(InvalidStatus) as refused:
+        _session(proxy, f"wss://attacker.example:{upstream.tls_port}/ws", body)
+    assert refused.value.response.status_code == 403
     assert upstream.received == []
