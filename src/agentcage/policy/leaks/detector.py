@@ -29,7 +29,7 @@ from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict
 
 NAME = "leaks"
 _SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
-_TOKEN_SPLIT = re.compile(rb"[&=;,:\"'{}\[\]\s<>()]+")
+_TOKEN = rb"[^&=;,:\"'{}\[\]\s<>()]{%d,}"  # a run between delimiters, at least N long
 _SMALL_BODY = 1024  # bodies tokenised into split pieces
 _HEX_PIECE = re.compile(rb"(?:[0-9A-Fa-f]{2}){4,}")
 _B64_PIECE = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
@@ -62,6 +62,7 @@ class LeakDetector:
         valuable = [s for s in self.matcher.secrets if s.role != "placeholder"]
         self.split = SplitDetector(valuable, self.settings.window)
         self._clock = clock
+        self._token = re.compile(_TOKEN % self.settings.window.min_piece)
 
     def views(self, data: bytes, content_encoding: str = "") -> list[View]:
         """Decoded views of `data`, for any scanner that wants to look beneath encodings."""
@@ -87,7 +88,7 @@ class LeakDetector:
 
     def check_request(self, request: Request, views: list[View] | None = None) -> list[Finding]:
         matches = self._scan(self.request_views(request) if views is None else views)
-        pieces = self._pieces(_request_pieces(request))
+        pieces = self._pieces(_request_pieces(request, self._token))
         matches += self.split.observe(site(request.host), pieces, self._clock())
         return self._findings(matches, request.host)
 
@@ -95,7 +96,7 @@ class LeakDetector:
         if not frame.from_client:
             return []
         matches = self._scan(self.frame_views(frame) if views is None else views)
-        pieces = self._pieces(_body_pieces(frame.payload))
+        pieces = self._pieces(_body_pieces(frame.payload, self._token))
         matches += self.split.observe(site(frame.host), pieces, self._clock())
         return self._findings(matches, frame.host)
 
@@ -158,7 +159,7 @@ def site(host: str) -> str:
     return ".".join(host.split(".")[-2:])
 
 
-def _request_pieces(request: Request) -> Iterator[bytes]:
+def _request_pieces(request: Request, token: re.Pattern[bytes]) -> Iterator[bytes]:
     labels = request.host.lower().split(".")
     for label in labels[:-2]:
         yield label.encode("ascii", "replace")
@@ -167,29 +168,26 @@ def _request_pieces(request: Request) -> Iterator[bytes]:
         if segment:
             yield urllib.parse.unquote_to_bytes(segment)
     for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
-        yield from _token_pieces(key.encode("utf-8", "surrogateescape"))
-        yield from _token_pieces(value.encode("utf-8", "surrogateescape"))
+        yield from _token_pieces(key.encode("utf-8", "surrogateescape"), token)
+        yield from _token_pieces(value.encode("utf-8", "surrogateescape"), token)
     for name, value in request.headers:
         if name.lower() == "cookie":
             for pair in value.split(";"):
-                yield from _token_pieces(pair.partition("=")[2].strip().encode())
+                yield from _token_pieces(pair.partition("=")[2].strip().encode(), token)
         elif len(value) <= 256:
             yield value.encode("utf-8", "surrogateescape")
-    yield from _body_pieces(request.body)
+    yield from _body_pieces(request.body, token)
 
 
-def _body_pieces(body: bytes) -> Iterator[bytes]:
+def _body_pieces(body: bytes, token: re.Pattern[bytes]) -> Iterator[bytes]:
     if not body or len(body) > _SMALL_BODY:
         return
-    yield body
-    yield from _token_pieces(body)
+    yield from _token_pieces(body, token)
 
 
-def _token_pieces(data: bytes) -> Iterator[bytes]:
+def _token_pieces(data: bytes, token: re.Pattern[bytes]) -> Iterator[bytes]:
     yield data
-    for token in _TOKEN_SPLIT.split(data):
-        if token and token != data:
-            yield token
+    yield from token.findall(data)
 
 
 def _with_decoded(pieces: Iterable[bytes]) -> Iterator[bytes]:
