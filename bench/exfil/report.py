@@ -76,6 +76,10 @@ def render(results: dict[str, list[Outcome]], via: str, seed: int) -> str:
     vias = sorted({o.via for m in modes for o in results[m]})
     lines += ["", f"step errors (5xx/connection): {errors}; judged via: {', '.join(vias)}"]
     for mode in modes:
+        errored = [o.case.id for o in results[mode] if o.errors][:12]
+        if errored:
+            lines.append(f"{mode}: cases with step errors (not counted as leaks): {errored}")
+    for mode in modes:
         missed = [o.case.id for o in results[mode] if o.leaked][:12]
         blocked = [o for o in results[mode] if not o.case.malicious and o.blocked]
         lines.append(f"{mode}: leaked e.g. {missed or '-'}")
