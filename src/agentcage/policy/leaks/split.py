@@ -73,6 +73,10 @@ class SplitDetector:
                 offset += len(key) + 1
         # NUL never occurs in a canonical spelling, so no piece spans two of them.
         self._blob = b"\0".join(chunks)
+        # Every `min_piece`-long substring of every spelling: most pieces (words,
+        # IDs) start with none of them and are rejected without scanning the blob.
+        width = self.limits.min_piece
+        self._grams = {c[i : i + width] for c in chunks for i in range(len(c) - width + 1)}
         self._starts = [s.start for s in spellings]
         self._spellings = spellings
         self._windows: OrderedDict[str, deque[_Seen]] = OrderedDict()
@@ -117,7 +121,9 @@ class SplitDetector:
             if count >= self.limits.max_pieces_per_message:
                 break
             key = canonical(piece)
-            if len(key) < self.limits.min_piece or b"\0" in key:
+            if len(key) < self.limits.min_piece or key[: self.limits.min_piece] not in self._grams:
+                continue
+            if b"\0" in key:  # would match across two spellings in the blob
                 continue
             at, occurrences = self._blob.find(key), 0
             while at != -1 and occurrences < _MAX_OCCURRENCES:
