@@ -6,6 +6,7 @@ Routes (any method):
   /gzip-reflect...  answers the request body gzip-encoded
   /sse-reflect...   answers the request body as text/event-stream, in two chunks
                     split mid-body, with a pause between them
+  /chunked-reflect  answers the request body with no Content-Length (chunked)
   anything else     answers JSON {"ok": true, "path": ...}
 WebSocket: any path; every message is echoed back unchanged.
 """
@@ -101,6 +102,11 @@ class Recorder:
         item = self._record(scope, b"".join(chunks))
         if item.path.startswith("/sse-reflect"):
             await self._sse(item.body, send)
+            return
+        if item.path.startswith("/chunked-reflect"):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": item.body, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         headers = [(b"content-type", b"application/octet-stream")]
         if item.path.startswith("/reflect"):

@@ -50,7 +50,7 @@ class StreamScrub:
         self._carry = b""
         self._on_bytes = on_bytes
 
-    def __call__(self, chunk: bytes) -> bytes:
+    def __call__(self, chunk: bytes) -> list[bytes]:
         if not chunk:  # end of the body
             out, self._carry = self._scrub(self._carry), b""
         else:
@@ -64,7 +64,9 @@ class StreamScrub:
             else:
                 out, self._carry = self._scrub(data[:cut]), data[cut:]
         self._on_bytes(len(out))
-        return out
+        # Never an empty chunk: on a chunked HTTP/1.1 response mitmproxy would write
+        # it as the zero-length chunk that ends the body.
+        return [out] if out else []
 
     def _cut(self, data: bytes) -> int | None:
         window, scrub = self._window, self._scrub

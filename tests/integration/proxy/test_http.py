@@ -198,3 +198,16 @@ def test_large_download_is_streamed(client: httpx.Client, upstream: Upstream) ->
     assert len(response.content) == size
     # Streamed with a secret configured: the length may change, so it went chunked.
     assert "content-length" not in response.headers
+
+
+def test_chunked_response_that_is_only_the_secret_is_scrubbed_whole(
+    client: httpx.Client, upstream: Upstream
+) -> None:
+    # Regression: the held-back value must not end the chunked body early.
+    response = client.post(
+        f"https://api.anthropic.com:{upstream.tls_port}/chunked-reflect",
+        content=PLACEHOLDER.encode(),
+    )
+    assert upstream.received[-1].body == REAL_KEY.encode()
+    assert response.status_code == 200
+    assert response.text == PLACEHOLDER

@@ -21,8 +21,9 @@ def _run(body: bytes, cuts: list[int]) -> bytes:
     seen: list[int] = []
     stream = StreamScrub(scrubber.scrub, alphabet, window, seen.append)
     points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
-    out = b"".join(stream(body[a:b]) for a, b in itertools.pairwise(points))
-    out += stream(b"")
+    pieces = [stream(body[a:b]) for a, b in itertools.pairwise(points)] + [stream(b"")]
+    assert all(piece for chunks in pieces for piece in chunks), "an empty chunk ends the body"
+    out = b"".join(piece for chunks in pieces for piece in chunks)
     assert sum(seen) == len(out)
     return out
 
@@ -50,10 +51,17 @@ def test_a_body_packed_with_values_never_leaks_one(step: int, offset: int) -> No
 def test_text_ending_in_a_delimiter_is_not_held_back() -> None:
     alphabet, window = scrub_window([SECRET])
     stream = StreamScrub(scrubber.scrub, alphabet, window, lambda n: None)
-    assert stream(b"data: hello\n\n") == b"data: hello\n\n"
+    assert stream(b"data: hello\n\n") == [b"data: hello\n\n"]
+
+
+def test_a_body_that_is_all_value_is_held_back_not_ended() -> None:
+    alphabet, window = scrub_window([SECRET])
+    stream = StreamScrub(scrubber.scrub, alphabet, window, lambda n: None)
+    assert stream(SECRET.encode()) == []  # held back whole, and no empty chunk
+    assert stream(b"") == [b"{{KEY}}"]
 
 
 def test_without_secrets_nothing_changes() -> None:
     alphabet, window = scrub_window([])
     stream = StreamScrub(Scrubber([]).scrub, alphabet, window, lambda n: None)
-    assert stream(b"abc") + stream(b"def") + stream(b"") == b"abcdef"
+    assert stream(b"abc") + stream(b"def") + stream(b"") == [b"abcdef"]
