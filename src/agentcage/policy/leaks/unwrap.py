@@ -33,7 +33,7 @@ _ALIGN_ALL_BELOW = 4096
 _BROTLI_CHUNK = 256
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
-_WHOLE_BELOW = 64 * 1024
+_WHOLE_BELOW = 4096
 _WINDOW = 512
 
 
