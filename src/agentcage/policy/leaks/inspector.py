@@ -172,7 +172,8 @@ def _known_value(
         if not text:
             raise PolicyError(
                 f"secrets.known: {known.env} is not set, so it cannot be protected",
-                hint=f"set {known.env} in the proxy's environment or secrets, or remove the entry",
+                hint=f"set {known.env} in the proxy's environment, use `file:` for a value "
+                "kept in a file, or remove the entry",
             )
         return text.encode()
     assert known.file is not None
