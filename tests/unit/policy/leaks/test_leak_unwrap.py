@@ -100,3 +100,21 @@ def test_views_are_capped_and_unique() -> None:
 def test_text_without_encodings_yields_only_itself() -> None:
     views = Unwrapper().views(b"hello, plain world")
     assert [v.label for v in views] == ["raw"]
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        lambda d: b"".join(b"%%%02x" % c for c in d),
+        lambda d: b"".join(b"\\u%04x" % c for c in d),
+        lambda d: b"".join(b"=%02X" % c for c in d),
+    ],
+    ids=["percent", "unicode", "quoted-printable"],
+)
+def test_escapes_in_a_large_body_are_decoded_in_windows(escape) -> None:  # type: ignore[no-untyped-def]
+    prose = b"lorem ipsum 100% sure, a\\b " * 8000  # stray escapes far from the value
+    body = prose + escape(base64.b64encode(SECRET)) + prose
+    views = Unwrapper().views(body)
+    assert SECRET in _all_data(views)
+    # Windows, not another full copy of the body, for each escape decoder.
+    assert all(len(v.data) < len(body) // 2 for v in views[1:])
