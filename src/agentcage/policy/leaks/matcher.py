@@ -37,16 +37,19 @@ class SecretMatcher:
     def __len__(self) -> int:
         return len(self._automaton)
 
-    def scan(self, data: bytes, limit: int = 32) -> list[Match]:
-        """Distinct (secret, technique) pairs found in `data`, at most `limit`."""
-        return self.scan_canonical(canonical(data), limit)
+    def scan(self, data: bytes) -> list[Match]:
+        """Each protected value found in `data`, once, with the first spelling seen."""
+        return self.scan_canonical(canonical(data))
 
-    def scan_canonical(self, canon: bytes, limit: int = 32) -> list[Match]:
-        seen: dict[tuple[int, str], Match] = {}
+    def scan_canonical(self, canon: bytes) -> list[Match]:
+        # One match per value and no cap below the number of values: a cap could be
+        # filled with values allowed to this host (placeholders sent home in many
+        # spellings) to hide one that is not.
+        found: dict[int, Match] = {}
         for _start, _end, labels in self._automaton.search(canon):
             for index, technique in labels:
-                if (index, technique) not in seen:
-                    seen[(index, technique)] = Match(self.secrets[index], technique)
-                    if len(seen) >= limit:
-                        return list(seen.values())
-        return list(seen.values())
+                if index not in found:
+                    found[index] = Match(self.secrets[index], technique)
+            if len(found) == len(self.secrets):
+                break
+        return list(found.values())

@@ -14,7 +14,7 @@ import pytest
 
 from agentcage.policy.leaks import Protected, SecretMatcher
 
-from .conftest import ANTHROPIC, GITHUB
+from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
 
 
 def _every_char(sep: bytes) -> Callable[[bytes], bytes]:
@@ -101,7 +101,9 @@ def test_a_partial_secret_is_not_a_match(matcher: SecretMatcher) -> None:
     assert matcher.scan(GITHUB[:-3]) == []
 
 
-def test_scan_stops_at_the_limit(protected: list[Protected]) -> None:
+def test_allowed_values_in_many_spellings_cannot_hide_another(protected: list[Protected]) -> None:
     matcher = SecretMatcher(protected)
-    everything = b" ".join(fn(ANTHROPIC) for fn in TECHNIQUES.values())
-    assert len(matcher.scan(everything, limit=3)) == 3
+    decoys = b" ".join(fn(PLACEHOLDER) for fn in TECHNIQUES.values())
+    found = matcher.scan(decoys + b" " + GITHUB[::-1])
+    assert {m.secret.name for m in found} == {"ANTHROPIC_API_KEY", "GITHUB_TOKEN"}
+    assert len(found) == 2  # one match per value
