@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import certifi
 from mitmproxy import master, options
 from mitmproxy.addons import (
     block,
@@ -86,6 +87,31 @@ def set_log_level(opts: options.Options, level: str) -> None:
     _set(opts, termlog_verbosity=verbosity)
 
 
+def upstream_trust(ca_dir: Path, extra: Path | None) -> str | None:
+    """A CA bundle of the public roots plus `extra`, or None for the public roots alone.
+
+    mitmproxy trusts a given bundle *instead of* its default one; `--upstream-ca`
+    adds to it, so public sites keep working next to a private CA.
+    """
+    if extra is None:
+        return None
+    try:
+        added = extra.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"--upstream-ca {extra}: cannot read a PEM bundle: {exc}",
+            hint="pass a file of PEM certificates (-----BEGIN CERTIFICATE-----)",
+        ) from exc
+    if "-----BEGIN CERTIFICATE-----" not in added:
+        raise ConfigError(
+            f"--upstream-ca {extra}: holds no PEM certificate",
+            hint="pass a file of PEM certificates (-----BEGIN CERTIFICATE-----)",
+        )
+    bundle = ca_dir / "upstream-trust.pem"
+    bundle.write_text(Path(certifi.where()).read_text(encoding="ascii") + "\n" + added)
+    return str(bundle)
+
+
 def body_limit_option(limit: int) -> str | None:
     return str(limit) if limit > 0 else None
 
@@ -128,7 +154,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         opts,
         confdir=str(settings.ca_dir),
         connection_strategy="lazy",
-        ssl_verify_upstream_trusted_ca=str(settings.upstream_ca) if settings.upstream_ca else None,
+        ssl_verify_upstream_trusted_ca=upstream_trust(settings.ca_dir, settings.upstream_ca),
         body_size_limit=body_limit_option(runtime.config.max_request_body),
     )
     set_log_level(opts, runtime.config.logging.level)

@@ -137,3 +137,15 @@ def test_unwritable_audit_log_exits_2(tmp_path: Path, fake_dns: FakeDns) -> None
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "cannot open the audit log" in result.stderr
+
+
+def test_upstream_ca_that_is_not_pem_exits_2(tmp_path: Path, fake_dns: FakeDns) -> None:
+    config = write_config(tmp_path / "config.yaml", fake_dns)
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    result = _run(
+        "-c", str(config), "--listen", "127.0.0.1:0", "--ca-dir", str(tmp_path / "ca"),
+        "--upstream-ca", str(bogus),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "no PEM certificate" in result.stderr
