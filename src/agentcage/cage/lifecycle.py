@@ -155,6 +155,24 @@ class Cages:
             cgroups=self.host.cgroups,
         )
 
+    def preview_units(self, config_path: Path) -> CageUnits:
+        """The units `create` would write for this config; builds, writes and starts nothing."""
+        config = load_config(config_path)
+        topo = topology.preview(self.store, config.name)
+        agent = config.container.image or f"localhost/agentcage-{config.name}-agent:TAG"
+        images = Images(
+            proxy="localhost/agentcage-proxy:TAG", dns="localhost/agentcage-dns:TAG", agent=agent
+        )
+        return build_units(
+            config,
+            topo,
+            images,
+            layout.host_paths(self.store, config.name),
+            [rule.env for rule in config.secret_injection],
+            wanted_by=self.host.wanted_by,
+            cgroups=self.host.cgroups,
+        )
+
     def write_units(self, config: CageConfig) -> list[Path]:
         directory = self.host.quadlet_dir
         directory.mkdir(parents=True, exist_ok=True)

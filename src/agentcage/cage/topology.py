@@ -118,19 +118,32 @@ def load(store: StateStore, cage: str) -> Topology | None:
         raise StateError(f"{cage}/{TOPOLOGY_FILE}: damaged state ({exc})") from exc
 
 
+def _free_index(store: StateStore) -> int:
+    taken = set()
+    if store.deployments.is_dir():
+        for path in store.deployments.iterdir():
+            other = load(store, path.name) if (path / TOPOLOGY_FILE).is_file() else None
+            if other is not None:
+                taken.add(other.index)
+    return next(i for i in range(len(taken) + 1) if i not in taken)
+
+
+def preview(store: StateStore, cage: str, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> Topology:
+    """The topology the cage has, or would get now; nothing is written."""
+    existing = load(store, cage)
+    if existing is not None:
+        return existing
+    index = _free_index(store)
+    return Topology(cage, index, *subnets_for(index, pool))
+
+
 def allocate(store: StateStore, cage: str, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> Topology:
     """The cage's topology, allocating the lowest free pair of subnets the first time."""
     with _allocation_lock(store):
         existing = load(store, cage)
         if existing is not None:
             return existing
-        taken = set()
-        if store.deployments.is_dir():
-            for path in store.deployments.iterdir():
-                other = load(store, path.name) if (path / TOPOLOGY_FILE).is_file() else None
-                if other is not None:
-                    taken.add(other.index)
-        index = next(i for i in range(len(taken) + 1) if i not in taken)
+        index = _free_index(store)
         internal, external = subnets_for(index, pool)
         topology = Topology(cage, index, internal, external)
         store.write(cage, TOPOLOGY_FILE, json.dumps(asdict(topology), indent=2) + "\n")

@@ -53,6 +53,19 @@ def create(config_path: Path, base: str | None, upstream_ca: Path | None) -> Non
 
 
 @cage.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+def units(config_path: Path) -> None:
+    """Print the quadlet units CONFIG would get (TAG stands for the built image's tag).
+
+    Nothing is built, written or started: review what `create` would do.
+    """
+    cages = _cages()
+    click.echo(f"# into {cages.host.quadlet_dir}")
+    for filename, text in cages.preview_units(config_path).rendered().items():
+        click.echo(f"\n# --- {filename}\n{text}", nl=False)
+
+
+@cage.command()
 @click.argument("name")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path))
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)

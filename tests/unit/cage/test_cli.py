@@ -58,3 +58,14 @@ def test_bad_base_is_refused(
     result = CliRunner().invoke(cli, ["cage", "create", "-c", str(write_config(tmp_path))])
     assert result.exit_code == 2
     assert "choose registry or debian" in result.output
+
+
+def test_units_previews_without_side_effects(tmp_path: Path, wired: RecordingRunner) -> None:
+    result = CliRunner().invoke(cli, ["cage", "units", "-c", str(write_config(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "# --- agentcage-demo-agent.container" in result.output
+    assert "Image=localhost/agentcage-proxy:TAG" in result.output
+    assert "Secret=agentcage-demo-API_KEY,type=mount" in result.output
+    assert not wired.calls
+    assert not (tmp_path / "quadlet").exists()
+    assert not (tmp_path / "state" / "deployments").exists()
