@@ -24,7 +24,7 @@ from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits
-from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View
+from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View, Views
 from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict
 
 NAME = "leaks"
@@ -64,11 +64,11 @@ class LeakDetector:
         self._clock = clock
         self._token = re.compile(_TOKEN % self.settings.window.min_piece)
 
-    def views(self, data: bytes, content_encoding: str = "") -> list[View]:
+    def views(self, data: bytes, content_encoding: str = "") -> Views:
         """Decoded views of `data`, for any scanner that wants to look beneath encodings."""
         return self.unwrapper.views(data, content_encoding)
 
-    def request_views(self, request: Request, content_encoding: str | None = None) -> list[View]:
+    def request_views(self, request: Request, content_encoding: str | None = None) -> Views:
         """What an agent controls in `request`, each region with its decoded views.
 
         `content_encoding` overrides the header (pass "" for a body already decoded).
@@ -83,22 +83,24 @@ class LeakDetector:
         encoding = request.content_encoding if content_encoding is None else content_encoding
         return self.unwrapper.views(head) + self.unwrapper.views(request.body, encoding)
 
-    def frame_views(self, frame: Frame) -> list[View]:
+    def frame_views(self, frame: Frame) -> Views:
         return self.unwrapper.views(frame.payload)
 
-    def check_request(self, request: Request, views: list[View] | None = None) -> list[Finding]:
-        matches = self._scan(self.request_views(request) if views is None else views)
+    def check_request(self, request: Request, views: Views | None = None) -> list[Finding]:
+        views = self.request_views(request) if views is None else views
+        matches = self._scan(views)
         pieces = self._pieces(_request_pieces(request, self._token))
         matches += self.split.observe(site(request.host), pieces, self._clock())
-        return self._findings(matches, request.host)
+        return self._findings(matches, request.host) or _exhausted(views, request.host)
 
-    def check_frame(self, frame: Frame, views: list[View] | None = None) -> list[Finding]:
+    def check_frame(self, frame: Frame, views: Views | None = None) -> list[Finding]:
         if not frame.from_client:
             return []
-        matches = self._scan(self.frame_views(frame) if views is None else views)
+        views = self.frame_views(frame) if views is None else views
+        matches = self._scan(views)
         pieces = self._pieces(_body_pieces(frame.payload, self._token))
         matches += self.split.observe(site(frame.host), pieces, self._clock())
-        return self._findings(matches, frame.host)
+        return self._findings(matches, frame.host) or _exhausted(views, frame.host)
 
     def check_dns(self, qname: str) -> list[Finding]:
         """A DNS question from the agent: its labels are data the resolver chain sees."""
@@ -149,6 +151,14 @@ class LeakDetector:
                 severity=severity,
             )
         ]
+
+
+def _exhausted(views: Views, host: str) -> list[Finding]:
+    # Fail closed: what was not decoded was not inspected.
+    if not views.exhausted:
+        return []
+    reason = f"payload to {host} has more encoded layers than the leak inspector decodes"
+    return [Finding(NAME, Verdict.BLOCK, reason, ("undecoded-layers",), "warning")]
 
 
 def site(host: str) -> str:

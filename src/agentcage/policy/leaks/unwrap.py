@@ -56,6 +56,18 @@ class Limits:
     max_views: int = 64
 
 
+class Views(list[View]):
+    """Views of one payload; `exhausted` when the limits cut decoding short, so a
+    value may hide in what was not decoded (the caller should not let it pass)."""
+
+    exhausted: bool = False
+
+    def __add__(self, other: list[View]) -> Views:  # type: ignore[override]
+        joined = Views([*self, *other])
+        joined.exhausted = self.exhausted or bool(getattr(other, "exhausted", False))
+        return joined
+
+
 class _Budget:
     def __init__(self, total: int) -> None:
         self.left = total
@@ -71,10 +83,10 @@ class Unwrapper:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
 
-    def views(self, data: bytes, content_encoding: str = "") -> list[View]:
+    def views(self, data: bytes, content_encoding: str = "") -> Views:
         """`data` itself, then each decoded view, at most `max_depth` layers deep."""
         budget = _Budget(self.limits.budget)
-        out = [View(data)]
+        out = Views([View(data)])
         seen = {data}
         if content_encoding and content_encoding != "identity":
             decoded = decode_content(data, content_encoding, budget.left)
@@ -82,13 +94,21 @@ class Unwrapper:
                 out.append(View(decoded, (content_encoding,)))
                 seen.add(decoded)
         queue = deque(out)
-        while queue and len(out) < self.limits.max_views:
+        while queue:
             view = queue.popleft()
             if len(view.layers) >= self.limits.max_depth:
                 continue
+            if len(out) >= self.limits.max_views:
+                out.exhausted = True  # a view that could hold more layers goes unread
+                break
             for name, produced in self._decode(view.data, budget):
-                if produced in seen or budget.take(produced) is None:
+                if not produced or produced in seen:
                     continue
+                if budget.take(produced) is None:
+                    out.exhausted = True  # dropped: no budget left for it
+                    continue
+                if budget.left == 0:
+                    out.exhausted = True  # it may have been cut at the budget
                 seen.add(produced)
                 child = View(produced, (*view.layers, name))
                 out.append(child)

@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from agentcage.policy.leaks import LeakDetector, Protected, canary_value
+from agentcage.policy.leaks import LeakDetector, LeakSettings, Limits, Protected, canary_value
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
@@ -236,3 +236,13 @@ BENIGN = {
 def test_ordinary_traffic_passes(detector: LeakDetector, shape: str) -> None:
     for _ in range(3):
         assert detector.check_request(BENIGN[shape]()) == []
+
+
+def test_a_payload_with_more_layers_than_the_limits_allow_is_blocked(
+    protected: list[Protected],
+) -> None:
+    tight = LeakDetector(protected, LeakSettings(unwrap=Limits(max_views=2)), clock=Clock())
+    layered = base64.b64encode(base64.b64encode(base64.b64encode(b"nothing to see here")))
+    findings = tight.check_request(request(body=layered))
+    assert findings and findings[0].rules == ("undecoded-layers",)
+    assert findings[0].verdict is Verdict.BLOCK

@@ -118,3 +118,11 @@ def test_escapes_in_a_large_body_are_decoded_in_windows(escape) -> None:  # type
     assert SECRET in _all_data(views)
     # Windows, not another full copy of the body, for each escape decoder.
     assert all(len(v.data) < len(body) // 2 for v in views[1:])
+
+
+def test_views_cut_short_by_the_limits_are_marked_exhausted() -> None:
+    bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))
+    assert Unwrapper(Limits(budget=1024 * 1024)).views(bomb).exhausted
+    layered = base64.b64encode(base64.b64encode(base64.b64encode(SECRET)))
+    assert Unwrapper(Limits(max_views=2)).views(layered).exhausted
+    assert not Unwrapper().views(layered).exhausted
