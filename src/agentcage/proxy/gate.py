@@ -82,6 +82,9 @@ class RequestGate:
         target = self._target(flow)
         if (flow.request.host, flow.request.port) != (target.host, target.port):
             flow.request.host, flow.request.port = target.host, target.port
+        if flow.request.trailers:
+            # The policy sees headers and body; trailers would travel uninspected.
+            raise Blocked(403, "protocol", "requests with trailers are not allowed")
         upgrade = (flow.request.headers.get("upgrade") or "").strip()
         if upgrade and upgrade.lower() != "websocket":
             # Past a protocol switch nothing is HTTP any more, so nothing is inspected.

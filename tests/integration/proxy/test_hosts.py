@@ -217,7 +217,13 @@ def test_http2_host_header_beside_authority_must_agree(
     assert upstream.received == []
 
 
-def _h2_get(proxy: ProxyProcess, target: str, headers: list[tuple[str, str]]) -> int:
+def _h2_get(
+    proxy: ProxyProcess,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes = b"",
+    trailers: list[tuple[str, str]] | None = None,
+) -> int:
     """One raw HTTP/2 request through a CONNECT tunnel.
 
     Returns the response status, 0 if the stream was reset, -1 if the connection closed.
@@ -231,7 +237,11 @@ def _h2_get(proxy: ProxyProcess, target: str, headers: list[tuple[str, str]]) ->
             config = h2.config.H2Configuration(validate_outbound_headers=False)
             conn = h2.connection.H2Connection(config)
             conn.initiate_connection()
-            conn.send_headers(1, headers, end_stream=True)
+            conn.send_headers(1, headers, end_stream=not (body or trailers))
+            if body:
+                conn.send_data(1, body, end_stream=not trailers)
+            if trailers:
+                conn.send_headers(1, trailers, end_stream=True)
             tls.sendall(conn.data_to_send())
             while True:
                 data = tls.recv(65536)
@@ -243,3 +253,31 @@ def _h2_get(proxy: ProxyProcess, target: str, headers: list[tuple[str, str]]) ->
                     if isinstance(event, h2.events.StreamReset):
                         return 0
                 tls.sendall(conn.data_to_send())
+
+
+def test_http1_request_trailers_end_the_connection(proxy: ProxyProcess, upstream: Upstream) -> None:
+    upstream.clear()
+    target = f"github.com:{upstream.plain_port}"
+    raw = raw_exchange(
+        proxy,
+        f"POST http://{target}/trailers HTTP/1.1\r\nHost: {target}\r\n"
+        "Transfer-Encoding: chunked\r\nTrailer: X-Smuggled\r\nConnection: close\r\n\r\n"
+        "5\r\nhello\r\n0\r\nX-Smuggled: data\r\n\r\n".encode(),
+    )
+    assert raw == b""  # mitmproxy refuses HTTP/1 trailers outright
+    assert upstream.received == []
+
+
+def test_http2_request_trailers_are_refused(proxy: ProxyProcess, upstream: Upstream) -> None:
+    upstream.clear()
+    target = f"github.com:{upstream.tls_port}"
+    headers = [(":method", "POST"), (":scheme", "https"), (":authority", target)]
+    status = _h2_get(
+        proxy,
+        target,
+        [*headers, (":path", "/trailers")],
+        body=b"hello",
+        trailers=[("x-smuggled", "data")],
+    )
+    assert status == 403
+    assert upstream.received == []
