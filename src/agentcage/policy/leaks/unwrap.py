@@ -34,6 +34,7 @@ _BROTLI_CHUNK = 256
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
 _WHOLE_BELOW = 4096
+_BOMB_RATIO = 50  # archives of real files compress 2-20x; zero padding 1000x
 _WINDOW = 512
 
 
@@ -94,6 +95,7 @@ class Unwrapper:
                 out.append(View(decoded, (content_encoding,)))
                 seen.add(decoded)
         queue = deque(out)
+        archive = False  # the budget went to an ordinary large archive
         while queue:
             view = queue.popleft()
             if len(view.layers) >= self.limits.max_depth:
@@ -105,10 +107,14 @@ class Unwrapper:
                 if not produced or produced in seen:
                     continue
                 if budget.take(produced) is None:
-                    out.exhausted = True  # dropped: no budget left for it
+                    out.exhausted |= not archive  # dropped: no budget left for it
                     continue
                 if budget.left == 0:
-                    out.exhausted = True  # it may have been cut at the budget
+                    # Cut at the budget. A large archive (a .tar.gz upload) that fills
+                    # it at an ordinary ratio passes, its first layer scanned; a bomb
+                    # that buries data behind megabytes of padding does not.
+                    archive = name == "decompress" and not _bomb(view.data, produced)
+                    out.exhausted |= not archive
                 seen.add(produced)
                 child = View(produced, (*view.layers, name))
                 out.append(child)
@@ -227,6 +233,10 @@ def _unescape(data: bytes) -> bytes:
         return bytes([int(match.group(2), 16)])
 
     return _ESCAPE.sub(one, data)
+
+
+def _bomb(compressed: bytes, produced: bytes) -> bool:
+    return len(produced) > _BOMB_RATIO * len(compressed)
 
 
 def sniff_compression(data: bytes) -> str | None:

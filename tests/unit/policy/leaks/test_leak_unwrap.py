@@ -126,3 +126,14 @@ def test_views_cut_short_by_the_limits_are_marked_exhausted() -> None:
     layered = base64.b64encode(base64.b64encode(base64.b64encode(SECRET)))
     assert Unwrapper(Limits(max_views=2)).views(layered).exhausted
     assert not Unwrapper().views(layered).exhausted
+
+
+def test_a_large_archive_at_an_ordinary_ratio_is_not_exhausted() -> None:
+    # ~5 MB of text with hex and base64 in it: views beyond the budget are dropped.
+    words = b" ".join(
+        b"%d-%x %s" % (i, i * 7919, base64.b64encode(b"%020d" % i)) for i in range(200_000)
+    )
+    archive = gzip.compress(words)
+    assert len(words) // len(archive) < 50
+    views = Unwrapper(Limits(budget=1024 * 1024)).views(archive)
+    assert not views.exhausted
