@@ -319,6 +319,9 @@ def _agent(
     unit.add("Container", "Image", images.agent)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("agent"))
+    # An init as PID 1 forwards SIGTERM (a process that is PID 1 ignores it unless it set
+    # a handler, so stopping would wait for the kill timeout) and reaps zombies.
+    unit.add("Container", "RunInit", True)
     _labels(unit, topology, "agent")
     unit.add("Container", "Network", f"{topology.internal_network}.network:ip={topology.agent_ip}")
     unit.add("Container", "DNS", topology.dns_ip)
@@ -374,6 +377,7 @@ def _ports(config: CageConfig, topology: Topology, images: Images, wanted_by: st
     unit.add("Container", "Image", images.proxy)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("ports"))
+    unit.add("Container", "RunInit", True)
     _labels(unit, topology, "ports")
     _networks(unit, topology, topology.ports_ip, topology.ports_external_ip)
     _hardening(unit, SIDECAR_USER, "64m", 64)
