@@ -10,6 +10,7 @@ from agentcage.cage import images
 from agentcage.cage.images import ImageBuilder, digest
 from agentcage.cage.podman import Completed, RecordingRunner
 from agentcage.config import load_config
+from agentcage.errors import PodmanError
 
 
 def test_everything_cached_runs_no_build(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,3 +63,30 @@ def test_registry_agent_image_is_pulled_when_missing(tmp_path: Path) -> None:
     runner = RecordingRunner(answers={("podman", "image", "exists"): Completed((), 1, "", "")})
     ImageBuilder(runner).agent_image(load_config(config_path), tmp_path, "registry")
     assert runner.commands("podman", "pull")
+
+
+def test_containerfile_agent_is_built_and_tagged_by_its_context(tmp_path: Path) -> None:
+    (tmp_path / "Containerfile").write_text("FROM localhost/base:1\nCOPY agent.py /app/\n")
+    (tmp_path / "agent.py").write_text("print('hi')\n")
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text("name: cf\ncontainer:\n  containerfile: Containerfile\n")
+    config = load_config(config_path)
+    missing = {("podman", "image", "exists"): Completed((), 1, "", "")}
+    runner = RecordingRunner(answers=dict(missing))
+    ref = ImageBuilder(runner).agent_image(config, tmp_path, "debian")
+    assert ref.startswith("localhost/agentcage-cf-agent:")
+    (build,) = runner.commands("podman", "build")
+    assert build[build.index("-f") + 1] == str(tmp_path / "Containerfile")
+    assert build[-1] == str(tmp_path)
+    (tmp_path / "agent.py").write_text("print('changed')\n")
+    again = ImageBuilder(RecordingRunner(answers=dict(missing))).agent_image(
+        config, tmp_path, "debian"
+    )
+    assert again != ref  # a changed build context is a new image
+
+
+def test_missing_containerfile_is_a_clear_error(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text("name: cf\ncontainer:\n  containerfile: nope/Containerfile\n")
+    with pytest.raises(PodmanError, match="does not exist"):
+        ImageBuilder(RecordingRunner()).agent_image(load_config(config_path), tmp_path, "debian")
