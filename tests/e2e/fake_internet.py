@@ -6,7 +6,8 @@ One process on one address (a test-made Podman network, never a real one):
 Everything that arrives is appended to JSON lines in --log-dir (dns.jsonl, http.jsonl),
 so the test asserts from the internet's side what did and did not get out.
 
-Routes: /echo-key answers with the request's x-api-key header (checks scrubbing);
+Routes: /echo-key answers with the request's x-api-key header (checks scrubbing),
+/echo-key-chunked the same without Content-Length (chunked);
 anything else answers {"ok": true}. WebSocket messages are echoed back.
 """
 
@@ -89,12 +90,13 @@ class App:
             self.log.write(
                 {**base, "kind": "http", "method": scope["method"], "body": body.decode()}
             )
-            if scope["path"] == "/echo-key":
+            if scope["path"].startswith("/echo-key"):
                 answer = headers.get("x-api-key", "").encode()
             else:
                 answer = json.dumps({"ok": True, "path": scope["path"]}).encode()
-            length = str(len(answer)).encode()
-            headers = [(b"content-type", b"text/plain"), (b"content-length", length)]
+            headers = [(b"content-type", b"text/plain")]
+            if scope["path"] != "/echo-key-chunked":  # without a length: chunked encoding
+                headers.append((b"content-length", str(len(answer)).encode()))
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": answer})
             return

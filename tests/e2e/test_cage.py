@@ -72,6 +72,8 @@ def test_allowed_request_gets_the_real_key_and_the_agent_never_sees_it(
     assert outcome["allowed"]["body"] == PLACEHOLDER
     arrived = [r for r in internet.http() if r["path"] == "/echo-key"]
     assert arrived and arrived[-1]["headers"]["x-api-key"] == REAL_KEY
+    # The same through a chunked response (no Content-Length).
+    assert outcome["allowed_chunked"] == {"status": 200, "body": PLACEHOLDER}
 
 
 def test_unlisted_host_is_blocked_and_never_reached(
