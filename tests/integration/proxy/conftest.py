@@ -22,7 +22,7 @@ PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 pytestmark = pytest.mark.integration
 
 
-def write_config(path: Path, dns: FakeDns, extra: str = "") -> Path:
+def write_config(path: Path, dns: FakeDns, extra: str = "", *, log_allowed: bool = True) -> Path:
     path.write_text(
         f"""
 name: itest
@@ -40,7 +40,8 @@ inspectors:
   - name: tripwire
     path: {HERE / "tripwire.py"}
 logging:
-  allowed_requests: true
+  allowed_requests: {"true" if log_allowed else "false"}
+  proxy_connections: true
 {extra}
 """
     )
@@ -48,9 +49,15 @@ logging:
 
 
 def start_proxy(
-    tmp: Path, dns: FakeDns, up: Upstream, extra: str = "", env: dict[str, str] | None = None
+    tmp: Path,
+    dns: FakeDns,
+    up: Upstream,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+    *,
+    log_allowed: bool = True,
 ) -> ProxyProcess:
-    config = write_config(tmp / "config.yaml", dns, extra)
+    config = write_config(tmp / "config.yaml", dns, extra, log_allowed=log_allowed)
     return ProxyProcess(
         config, tmp, upstream_ca=up.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY, **(env or {})}
     ).start()

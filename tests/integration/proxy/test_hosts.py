@@ -168,7 +168,7 @@ def test_raw_tcp_through_connect_is_refused(proxy: ProxyProcess, upstream: Upstr
     # Had it been relayed, hypercorn would have answered 400 to the garbage.
     assert answer == b""
     assert upstream.received == []
-    line = proxy.wait_for_audit(lambda r: r["kind"] == "connection")
+    line = proxy.wait_for_audit(lambda r: r["kind"] == "connection" and r["inspector"])
     assert line["verdict"] == "block" and line["inspector"] == "protocol"
 
 

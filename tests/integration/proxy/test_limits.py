@@ -24,7 +24,9 @@ def limited(
     tmp_path_factory: pytest.TempPathFactory, fake_dns: FakeDns, upstream: Upstream
 ) -> Iterator[ProxyProcess]:
     extra = "max_request_body: 64KiB\nrate_limit: {requests_per_second: 0.01, burst: 5}\n"
-    proc = start_proxy(tmp_path_factory.mktemp("limited"), fake_dns, upstream, extra)
+    proc = start_proxy(
+        tmp_path_factory.mktemp("limited"), fake_dns, upstream, extra, log_allowed=False
+    )
     yield proc
     assert proc.stop() == 0, proc.stderr
 
@@ -103,3 +105,12 @@ def test_rate_limit_answers_429(
     assert len(upstream.received) == 5
     line = limited.wait_for_audit(lambda r: r["path"] == "/rl/7")
     assert line["verdict"] == "block"
+
+
+def test_without_allowed_requests_only_blocks_and_connections_are_logged(
+    limited: ProxyProcess,
+) -> None:
+    lines = limited.audit()
+    assert {line["verdict"] for line in lines if line["kind"] == "http"} == {"block"}
+    assert any(line["inspector"] == "body-size" for line in lines)
+    assert any(line["kind"] == "connection" and line["verdict"] == "allow" for line in lines)
