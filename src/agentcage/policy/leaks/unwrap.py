@@ -130,7 +130,8 @@ class Unwrapper:
             yield "decompress", decode_content(data, kind, budget.left) or b""
         if b"%" in data:
             yield "percent", _around(_PERCENT, data, budget.left, urllib.parse.unquote_to_bytes)
-        if b"\\u" in data or b"\\x" in data:
+        # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
+        if b"\\" in data and (b"\\u" in data or b"\\x" in data):
             yield "escape", _around(_ESCAPE, data, budget.left, _unescape)
         if b"=" in data and _QUOTED_PRINTABLE.search(data):
             yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
