@@ -12,16 +12,17 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from agentcage.atomicfile import write_atomic
 from agentcage.config.schema import NAME_PATTERN, CageConfig
 from agentcage.errors import StateError
 
 CONFIG_SOURCE = "config.yaml"
 CONFIG_NORMALIZED = "config.json"
+__all__ = ["StateStore", "config_home", "config_json", "write_atomic"]
 
 
 def config_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -32,23 +33,6 @@ def config_home(environ: Mapping[str, str] | None = None) -> Path:
         return Path(xdg) / "agentcage"
     home = env.get("HOME") or str(Path.home())
     return Path(home) / ".config" / "agentcage"
-
-
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
-    """Replace `path` with `data` so a reader sees the old or new file, never half of one."""
-    raw = data.encode() if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class StateStore:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from agentcage.config.base import model_in
 from agentcage.config.schema import CageConfig
 
 _INTRO = """\
@@ -56,22 +57,12 @@ def _section(
         key = field.alias or name
         description = (field.description or "").replace("|", "\\|")
         out.append(f"| `{key}` | {_type(field.annotation)} | {_default(field)} | {description} |")
-        sub = _model_in(field.annotation)
+        sub = model_in(field.annotation)
         if sub is not None and sub not in seen:
             nested.append((sub, f"{prefix}.{key}" if prefix else key))
     out.append("")
     for sub, path in nested:
         _section(sub, path, out, seen)
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _type(annotation: Any) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from agentcage.config.base import model_in
 from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
@@ -205,7 +205,7 @@ def _known_keys(loc: list[Any]) -> list[str]:
         field = next((f for n, f in fields.items() if (f.alias or n) == part), None)
         if field is None:
             return []
-        model = _model_in(field.annotation)
+        model = model_in(field.annotation)
         if model is None:
             return []
     if not _is_model(model):
@@ -218,13 +218,3 @@ def _known_keys(loc: list[Any]) -> list[str]:
 
 def _is_model(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, BaseModel)
-
-
-def _model_in(annotation: Any) -> Any:
-    if _is_model(annotation):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None

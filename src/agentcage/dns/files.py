@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from agentcage.atomicfile import write_atomic
 from agentcage.dns.render import Rendered, RunAs
 from agentcage.errors import DnsError
 
@@ -77,18 +78,7 @@ class RuntimeDir:
 
     def _write(self, target: Path, text: str) -> None:
         # Write-then-rename: dnsmasq never reads a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                if self._owner is not None:
-                    os.fchown(handle.fileno(), *self._owner)
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, text, 0o600, owner=self._owner)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
