@@ -4,7 +4,8 @@ One process on one address (a test-made Podman network, never a real one):
   * DNS on :53 answering every name in NAMES (and its subdomains) with that address;
   * HTTPS on :443 (certificate from the test's trustme CA) for HTTP and WebSocket.
 Everything that arrives is appended to JSON lines in --log-dir (dns.jsonl, http.jsonl),
-so the test asserts from the internet's side what did and did not get out.
+so the test asserts from the internet's side what did and did not get out. HTTP records
+carry the body's SHA-256 and size beside its text, so binary bodies compare byte for byte.
 
 Routes: /echo-key answers with the request's x-api-key header (checks scrubbing),
 /echo-key-chunked the same without Content-Length (chunked);
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import socket
 import threading
@@ -29,7 +31,21 @@ import dns.rrset
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-NAMES = ("api.anthropic.com", "anthropic.com", "github.com", "attacker.example")
+NAMES = (
+    "api.anthropic.com",
+    "anthropic.com",
+    "github.com",
+    "attacker.example",
+    # The benign corpus's hosts (bench/exfil/benign.py), for test_false_positives.
+    "api.github.com",
+    "api.openai.com",
+    "registry.npmjs.org",
+    "pypi.org",
+    "upload.pypi.org",
+    "o1.ingest.sentry.io",
+    "oauth.example.com",
+    "api.example.com",
+)
 
 
 class Log:
@@ -88,7 +104,16 @@ class App:
                 if not message.get("more_body"):
                     break
             self.log.write(
-                {**base, "kind": "http", "method": scope["method"], "body": body.decode()}
+                {
+                    **base,
+                    "kind": "http",
+                    "method": scope["method"],
+                    "query": scope["query_string"].decode(),
+                    # Binary bodies (gzip, git packs) are not UTF-8: the hash is exact.
+                    "body": body.decode("utf-8", "replace"),
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                    "size": len(body),
+                }
             )
             if scope["path"].startswith("/echo-key"):
                 answer = headers.get("x-api-key", "").encode()
