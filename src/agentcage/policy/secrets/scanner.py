@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
+import ahocorasick_rs
+
 from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
@@ -34,6 +36,12 @@ class SecretScanner:
     def __init__(self, patterns: Sequence[SecretPattern], payloads: Payloads) -> None:
         self.patterns = list(patterns)
         self._payloads = payloads
+        # One pass over the token windows says which anchors occur there, instead of
+        # one substring search per anchor per pattern per window.
+        self._anchors = sorted({a for p in self.patterns for a in p.anchors if a})
+        self._anchor_search = (
+            ahocorasick_rs.BytesAhoCorasick(self._anchors) if self._anchors else None
+        )
 
     @classmethod
     def from_config(
@@ -84,13 +92,27 @@ class SecretScanner:
     def _matching(self, data: bytes) -> Iterator[SecretPattern]:
         everywhere = [(0, len(data))]
         spans = windows(data, _TOKEN_TABLE, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
+        present = self._present_anchors(data, spans)
         for pattern in self.patterns:
+            if pattern.anchors and not pattern.anywhere and present.isdisjoint(pattern.anchors):
+                continue
             for lo, hi in everywhere if pattern.anywhere else spans:
                 if pattern.anchors and not any(data.find(a, lo, hi) >= 0 for a in pattern.anchors):
                     continue
                 if any(_real(pattern, m) for m in pattern.regex.finditer(data, lo, hi)):
                     yield pattern
                     break
+
+    def _present_anchors(self, data: bytes, spans: list[tuple[int, int]]) -> set[bytes]:
+        """Anchors occurring in the windows (overlapping search: none hides another)."""
+        present: set[bytes] = set()
+        if self._anchor_search is None:
+            return present
+        view = memoryview(data)
+        for lo, hi in spans:
+            found = self._anchor_search.find_matches_as_indexes(view[lo:hi], overlapping=True)
+            present.update(self._anchors[index] for index, _start, _end in found)
+        return present
 
 
 _EXAMPLE_MARKERS = (b"EXAMPLE", b"example", b"Example")
