@@ -13,8 +13,9 @@ import pytest
 from agentcage.errors import PolicyError
 from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS
 from agentcage.policy.secrets.regex_safety import nested_quantifier
+from agentcage.policy.secrets.scanner import SecretScanner
 from agentcage.policy.types import Verdict
-from tests.unit.policy.helpers import ALNUM, fake, frame, policy, request
+from tests.unit.policy.helpers import ALNUM, HEX, fake, frame, policy, request
 
 GITHUB = "gh" + "p_" + fake(ALNUM, 36)
 OPEN = {"domains": {"mode": "blocklist", "list": []}, "entropy": False, "content_type": False}
@@ -218,3 +219,16 @@ def test_key_at_either_end_of_a_huge_base64_run_is_found() -> None:
     for body in (f"/{GITHUB}/{blob}", f"{blob}/{GITHUB}"):
         decision = policy(**OPEN).check_request(request("evil.example.net", body=body.encode()))
         assert decision.rules == ("github_token",)
+
+
+def test_every_pattern_whose_anchor_occurs_in_a_window_is_tried() -> None:
+    # Three formats in one run of token characters: the anchor prefilter must keep
+    # all of them, not just the leftmost.
+    aws = "AKIA" + fake("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    twilio = "SK" + fake(HEX, 32)
+    engine = policy(**OPEN)
+    scanner = next(i for i in engine.chain.inspectors if isinstance(i, SecretScanner))
+    data = f"x={GITHUB}&y={aws}&z={twilio}".encode()
+    names = {p.name for p in scanner._matching(data)}
+    assert {"github_token", "aws_access_key_id", "twilio_api_key"} <= names
+    assert {p.name for p in scanner._matching(b"plain words only, no credentials")} == set()
