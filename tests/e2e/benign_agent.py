@@ -2,7 +2,7 @@
 
     podman exec -i -e PYTHONPATH=/e2e-site AGENT python3 /e2e/benign_agent.py < plan.json
 
-The plan (stdin, JSON) holds `http` steps {id, method, url, headers, body (base64)} and
+The plan (stdin, JSON) holds `http` steps {id, method, url, headers, body (base64), http2} and
 `ws` steps {id, url, messages}. Each goes out through the cage's proxy exactly as given:
 bodies are sent as raw bytes, headers in order. Prints one JSON object, step id ->
 outcome ({status, body} or {echoed, closed}, or {error}).
@@ -16,6 +16,7 @@ import json
 import os
 import ssl
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -24,6 +25,20 @@ import websockets
 
 def context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+
+
+class OffersOnlyH2(ssl.SSLContext):
+    """httpx offers http/1.1 before h2 and mitmproxy takes the client's first choice,
+    so the HTTP/2 client offers h2 alone to get HTTP/2 between agent and proxy."""
+
+    def set_alpn_protocols(self, protocols: Iterable[str]) -> None:
+        super().set_alpn_protocols(["h2"])
+
+
+def h2_context() -> ssl.SSLContext:
+    tls = OffersOnlyH2(ssl.PROTOCOL_TLS_CLIENT)
+    tls.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
+    return tls
 
 
 def send_http(client: httpx.Client, step: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +51,11 @@ def send_http(client: httpx.Client, step: dict[str, Any]) -> dict[str, Any]:
         )
     except httpx.HTTPError as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return {"status": response.status_code, "body": response.text[:2000]}
+    return {
+        "status": response.status_code,
+        "version": response.http_version,
+        "body": response.text[:2000],
+    }
 
 
 async def send_ws(step: dict[str, Any]) -> dict[str, Any]:
@@ -58,10 +77,14 @@ async def send_ws(step: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     plan = json.load(sys.stdin)
     results: dict[str, Any] = {}
-    # One client for all steps: keep-alive, as a real agent's SDK would.
-    with httpx.Client(timeout=30, verify=context()) as client:  # proxy from the env
+    # One client per protocol for all steps: keep-alive, as a real agent's SDK would.
+    # The proxy comes from the environment.
+    with (
+        httpx.Client(timeout=30, verify=context()) as http1,
+        httpx.Client(timeout=30, verify=h2_context(), http2=True) as http2,
+    ):
         for step in plan["http"]:
-            results[step["id"]] = send_http(client, step)
+            results[step["id"]] = send_http(http2 if step["http2"] else http1, step)
     for step in plan["ws"]:
         results[step["id"]] = asyncio.run(send_ws(step))
     print(json.dumps(results))
