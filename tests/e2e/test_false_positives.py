@@ -32,6 +32,7 @@ from tests.e2e.harness import IDLE, Harness, Internet, e2e_config, run
 CAGE = "fp"
 AGENT = f"agentcage-{CAGE}-agent"
 STEP_HEADER = "x-e2e-step"  # lets the test find each request at the fake internet
+WS_PATH = "/ws/benign"  # test_cage.py's sockets, in the same fake internet, use /ws
 CONTROL_HOST = "attacker.example"  # allowlisted here: only the secret scanner stands between
 ALLOW = [
     "anthropic.com",
@@ -85,7 +86,7 @@ class Plan:
             {
                 "http": [s.plan() for s in [*self.benign, *self.controls]],
                 "ws": [
-                    {"id": i, "url": "wss://api.anthropic.com/ws", "messages": m}
+                    {"id": i, "url": f"wss://api.anthropic.com{WS_PATH}", "messages": m}
                     for i, m in self.websocket.items()
                 ],
             }
@@ -209,7 +210,7 @@ def replay(harness: Harness, internet: Internet, fp_cage: str) -> Run:
         assert isinstance(headers, dict)
         if STEP_HEADER in headers:
             arrived.setdefault(str(headers[STEP_HEADER]), []).append(record)
-        if record["kind"] == "websocket" and record["path"] == "/ws":
+        if record["kind"] == "websocket" and record["path"] == WS_PATH:
             messages.append(str(record["message"]))
     return Run(plan, json.loads(out.strip().splitlines()[-1]), arrived, messages, audit(harness))
 
