@@ -8,11 +8,13 @@ deployments/<name>/
   ca/                         CA key + certificate, mounted into the proxy only
   ca-public/ca.pem            the CA certificate, mounted into the agent
   audit/proxy/, audit/dns/    the sidecars' audit logs
+  canary-seed                 private seed of the cage's decoy credentials (0600)
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,10 +24,24 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
 IMAGES_FILE = "images.json"
+CANARY_SEED_FILE = "canary-seed"
 
 
 def host_paths(store: StateStore, name: str) -> HostPaths:
     return HostPaths.under(store.path(name))
+
+
+def canary_seed(store: StateStore, name: str) -> str:
+    """The cage's decoy seed, made once: decoys stay stable across updates and restarts."""
+    path = store.path(name) / CANARY_SEED_FILE
+    try:
+        seed = path.read_text().strip()
+    except FileNotFoundError:
+        seed = ""
+    if not seed:
+        seed = secrets.token_hex(32)
+        store.write(name, CANARY_SEED_FILE, seed + "\n")
+    return seed
 
 
 def sidecar_config(config: CageConfig, agent_image: str) -> str:

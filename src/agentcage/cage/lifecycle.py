@@ -153,6 +153,9 @@ class Cages:
             wanted_by=self.host.wanted_by,
             upstream_ca=layout.host_paths(self.store, config.name).upstream_ca.is_file(),
             cgroups=self.host.cgroups,
+            canary_seed=(
+                layout.canary_seed(self.store, config.name) if config.secrets.canaries else None
+            ),
         )
 
     def preview_units(self, config_path: Path) -> CageUnits:

@@ -18,6 +18,7 @@ from pathlib import Path
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
 from agentcage.cage.unit import Entry, UnitFile
 from agentcage.config.schema import CageConfig
+from agentcage.policy.leaks.inspector import CANARY_SEED_ENV, canary_env
 
 # Paths inside the sidecar and agent containers.
 CONFIG_DIR = "/etc/agentcage"
@@ -88,8 +89,13 @@ def build_units(
     wanted_by: str = "multi-user.target",
     upstream_ca: bool = False,
     cgroups: bool = True,
+    canary_seed: str | None = None,
 ) -> CageUnits:
     """All quadlet files of the cage; `secrets` are the secret names that exist.
+
+    `canary_seed` (the cage's private seed for `secrets.canaries`) goes to the proxy,
+    and the decoys derived from it to the agent: both sides compute the same values,
+    and nobody who knows only the cage's name can tell a decoy from a real key.
 
     `cgroups=False` is for rootless Podman on cgroup v1, which cannot create cgroups:
     limits are dropped (Podman could not enforce them) and the containers run without.
@@ -102,10 +108,10 @@ def build_units(
         files[f"{topology.prefix}-{name}.volume"] = _volume(topology, name)
     files[f"{topology.container('dns')}.container"] = _dns(topology, images, paths, wanted_by)
     files[f"{topology.container('proxy')}.container"] = _proxy(
-        config, topology, images, paths, secrets, wanted_by, upstream_ca
+        config, topology, images, paths, secrets, wanted_by, upstream_ca, canary_seed
     )
     files[f"{topology.container('agent')}.container"] = _agent(
-        config, topology, images, paths, wanted_by
+        config, topology, images, paths, wanted_by, canary_seed
     )
     if config.container.ports:
         files[f"{topology.container('ports')}.container"] = _ports(
@@ -250,6 +256,7 @@ def _proxy(
     secrets: list[str],
     wanted_by: str,
     upstream_ca: bool,
+    canary_seed: str | None,
 ) -> UnitFile:
     unit = UnitFile()
     unit.add("Unit", "Description", f"agentcage {topology.cage}: inspecting proxy")
@@ -260,6 +267,8 @@ def _proxy(
     _networks(unit, topology, topology.proxy_ip, topology.proxy_external_ip)
     _hardening(unit, SIDECAR_USER, "512m", 256)
     unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
+    if config.secrets.canaries and canary_seed:
+        unit.add("Container", "Environment", (f"{CANARY_SEED_ENV}={canary_seed}",))
     unit.add("Container", "Volume", f"{paths.sidecar_config_dir}:{CONFIG_DIR}:ro")
     unit.add("Container", "Volume", f"{paths.ca_dir}:{CA_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
@@ -294,9 +303,12 @@ def _proxy(
     return unit
 
 
-def agent_environment(config: CageConfig, topology: Topology) -> dict[str, str]:
-    """What the agent's environment holds: the user's, then placeholders, proxy and CA."""
+def agent_environment(
+    config: CageConfig, topology: Topology, canary_seed: str | None = None
+) -> dict[str, str]:
+    """The agent's environment: the user's, then decoys, placeholders, proxy and CA."""
     env = dict(config.container.env)
+    env.update(canary_env(config, canary_seed))
     for rule in config.secret_injection:
         env[rule.env] = rule.token
     for name in PROXY_VARIABLES:
@@ -308,7 +320,12 @@ def agent_environment(config: CageConfig, topology: Topology) -> dict[str, str]:
 
 
 def _agent(
-    config: CageConfig, topology: Topology, images: Images, paths: HostPaths, wanted_by: str
+    config: CageConfig,
+    topology: Topology,
+    images: Images,
+    paths: HostPaths,
+    wanted_by: str,
+    canary_seed: str | None,
 ) -> UnitFile:
     ctr = config.container
     unit = UnitFile()
@@ -325,7 +342,7 @@ def _agent(
     _labels(unit, topology, "agent")
     unit.add("Container", "Network", f"{topology.internal_network}.network:ip={topology.agent_ip}")
     unit.add("Container", "DNS", topology.dns_ip)
-    env = agent_environment(config, topology)
+    env = agent_environment(config, topology, canary_seed)
     unit.add("Container", "Environment", tuple(f"{k}={v}" for k, v in env.items()))
     unit.add("Container", "Volume", f"{paths.ca_public_cert}:{AGENT_CA}:ro")
     for mount in ctr.bind_mounts:
