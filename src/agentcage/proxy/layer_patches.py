@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from typing import Any
 import mitmproxy
 import wsproto.events
 from mitmproxy import http
+from mitmproxy.net.http.http1 import expected_http_body_size
 from mitmproxy.proxy import commands, events
 from mitmproxy.proxy.layers import websocket as ws_layer
 from mitmproxy.proxy.layers.http import HttpStream
 from mitmproxy.proxy.layers.websocket import WebsocketLayer, WebSocketMessageInjected
+from mitmproxy.utils import human
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import Opcode
@@ -63,9 +66,30 @@ def _patch_body_limit() -> None:
     def check_body_size(self: HttpStream, request: bool) -> Generator[Any, Any, bool]:
         if not request:
             return False
+        # mitmproxy calls this for every chunk of a request body and re-reads and
+        # re-parses both options each time; only a body over the limit (or the
+        # streaming option, which we never set) needs mitmproxy's own handling.
+        opts = self.context.options
+        limit = _parse_limit(opts.body_size_limit)
+        if limit is None or opts.stream_large_bodies:
+            return (yield from original(self, request))
+        if self.request_body_buf:
+            size: int | None = len(self.request_body_buf)
+        else:
+            try:
+                size = expected_http_body_size(self.flow.request, None)
+            except ValueError:
+                size = None
+        if size is None or size <= limit:
+            return False
         return (yield from original(self, request))
 
     HttpStream.check_body_size = check_body_size  # type: ignore[method-assign]
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_limit(option: str | None) -> int | None:
+    return human.parse_size(option)
 
 
 def _patch_websocket_close() -> None:

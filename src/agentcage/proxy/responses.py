@@ -6,10 +6,11 @@ import logging
 
 from mitmproxy import http
 
-from agentcage.proxy.flows import block_response, header_pairs
+from agentcage.proxy.flows import METADATA_KEY, block_response, header_pairs
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
+SCRUBBED_HEADERS = METADATA_KEY + ".scrubbed_headers"
 
 
 class ResponseScrubber:
@@ -28,6 +29,9 @@ class ResponseScrubber:
             return
         try:
             self._scrub_headers(resp)
+            # Headers are an immutable tuple replaced on every change: holding it
+            # lets `response` skip a second scan when nothing touched them since.
+            flow.metadata[SCRUBBED_HEADERS] = resp.headers.fields
         except Exception as exc:
             self._fail(flow, exc)
 
@@ -36,7 +40,8 @@ class ResponseScrubber:
         if resp is None or resp.stream:
             return
         try:
-            self._scrub_headers(resp)  # again: the response may have been replaced since
+            if flow.metadata.get(SCRUBBED_HEADERS) is not resp.headers.fields:
+                self._scrub_headers(resp)  # the response was replaced or changed since
             self._scrub_body(resp)
         except Exception as exc:
             self._fail(flow, exc)
