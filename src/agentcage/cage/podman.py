@@ -55,12 +55,17 @@ def failure(result: Completed) -> PodmanError:
     )
 
 
+def _not_found(command: str) -> PodmanError:
+    return PodmanError(
+        f"{command}: command not found",
+        hint="run `sudo scripts/setup-host` to install Podman and its tools",
+    )
+
+
 @dataclass
 class SubprocessRunner:
     prefix: tuple[str, ...] = ()
     env: Mapping[str, str] | None = None
-    # Called with each line of stderr as it arrives (image build progress).
-    on_line: Callable[[str], None] | None = None
 
     def run(
         self,
@@ -82,10 +87,7 @@ class SubprocessRunner:
                 check=False,
             )
         except FileNotFoundError as exc:
-            raise PodmanError(
-                f"{full[0]}: command not found",
-                hint="run `sudo scripts/setup-host` to install Podman and its tools",
-            ) from exc
+            raise _not_found(full[0]) from exc
         except subprocess.TimeoutExpired as exc:
             raise PodmanError(f"`{shlex.join(full)}` did not finish within {timeout:g}s") from exc
         result = Completed(full, proc.returncode, proc.stdout, proc.stderr)
@@ -105,7 +107,7 @@ class SubprocessRunner:
                 env=dict(self.env) if self.env is not None else None,
             )
         except FileNotFoundError as exc:
-            raise PodmanError(f"{full[0]}: command not found") from exc
+            raise _not_found(full[0]) from exc
         tail: list[str] = []
         assert proc.stdout is not None
         for line in proc.stdout:
