@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentcage.atomicfile import write_atomic
+from agentcage.config.context import LoadContext
 from agentcage.config.schema import NAME_PATTERN, CageConfig
 from agentcage.errors import StateError
 
@@ -84,8 +85,6 @@ class StateStore:
             ) from exc
         except (OSError, ValueError) as exc:
             raise StateError(f"{path}: damaged state ({exc}); re-create the cage") from exc
-        from agentcage.config.context import LoadContext
-
         ctx = LoadContext(base_dir=self.path(name), environ={}, check_paths=False)
         return CageConfig.model_validate(data, context=ctx, strict=False)
 
