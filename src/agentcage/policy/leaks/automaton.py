@@ -3,8 +3,9 @@
 Backed by `ahocorasick_rs.BytesAhoCorasick` (Rust): it searches bytes directly, with
 no latin-1 copy of the haystack, and its leftmost search uses a SIMD prefilter that
 skips text no pattern can start in, about 50x faster than a plain automaton walk on
-ordinary bodies. Overlapping searches first ask the fast leftmost search whether
-anything occurs at all: almost nothing does, and then the full walk is skipped.
+ordinary bodies. An overlapping search walks the full automaton only near what the
+fast leftmost search found: a placeholder in one header must not cost a walk over
+the whole megabyte body behind it.
 """
 
 from __future__ import annotations
@@ -51,11 +52,31 @@ class Automaton(Generic[T]):
         return bool(self._first(haystack))
 
     def search(self, haystack: bytes) -> Iterator[tuple[int, int, tuple[T, ...]]]:
-        """Yield (start, end, labels) for every occurrence, overlapping ones included."""
-        if self._all is None or not self._first(haystack):
+        """Yield (start, end, labels) for every occurrence, overlapping ones included.
+
+        Every occurrence lies within `longest` bytes after the start of some leftmost
+        match: the leftmost search resumes at each match's end, so an occurrence
+        starting at `s` is either reported or starts inside a reported match
+        [start, end), and then ends before `end + longest`.
+        """
+        if self._all is None or self._leftmost is None or not haystack:
             return
-        for index, start, end in self._all.find_matches_as_indexes(haystack, overlapping=True):
-            yield start, end, self._labels[index]
+        view = memoryview(haystack)
+        for lo, hi in self._windows(haystack):
+            found = self._all.find_matches_as_indexes(view[lo:hi], overlapping=True)
+            for index, start, end in found:
+                yield lo + start, lo + end, self._labels[index]
+
+    def _windows(self, haystack: bytes) -> list[tuple[int, int]]:
+        assert self._leftmost is not None
+        merged: list[tuple[int, int]] = []
+        for _index, start, end in self._leftmost.find_matches_as_indexes(haystack):
+            hi = min(end + self._longest, len(haystack))
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((start, hi))
+        return merged
 
     def search_longest(self, haystack: bytes) -> Iterator[tuple[int, int, tuple[T, ...]]]:
         """Yield non-overlapping occurrences, leftmost-longest first (for replacing)."""

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentcage.policy.leaks.automaton import Automaton
+
+
+def _over_alphabet(data: bytes) -> bytes:
+    return bytes(_ALPHABET[byte % len(_ALPHABET)] for byte in data)
 
 
 def test_overlapping_search_reports_a_pattern_inside_a_longer_one() -> None:
@@ -39,3 +46,26 @@ def test_an_empty_automaton_finds_nothing() -> None:
     assert list(auto.search(b"anything")) == []
     assert list(auto.search_longest(b"anything")) == []
     assert b"anything" not in auto
+
+
+_ALPHABET = b"abcd"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(st.binary(min_size=1, max_size=6).map(_over_alphabet), min_size=1, max_size=6),
+    haystack=st.binary(max_size=200).map(_over_alphabet),
+)
+def test_overlapping_search_near_leftmost_matches_finds_every_occurrence(
+    keys: list[bytes], haystack: bytes
+) -> None:
+    # A small alphabet makes overlaps, nesting and chains of matches common.
+    auto = Automaton([(key, key) for key in keys])
+    expected = sorted(
+        (start, start + len(key), key)
+        for key in set(keys)
+        for start in range(len(haystack))
+        if haystack.startswith(key, start)
+    )
+    found = sorted((start, end, labels[0]) for start, end, labels in auto.search(haystack))
+    assert found == expected
