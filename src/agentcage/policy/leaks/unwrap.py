@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import brotli
 import zstandard
 
-_MIN_RUN = 16  # shortest base64 / hex run worth decoding
+from agentcage.policy.runs import TOKEN_RUN_FLOOR, byte_table, long_runs, token_runs
+
+_MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _QUOTED_PRINTABLE = re.compile(rb"=[0-9A-F]{2}")  # MIME parts: `=2D`, upper-case only
 _ESCAPE = re.compile(rb"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
@@ -140,12 +142,10 @@ class Unwrapper:
         room = budget.left
         # Hex digits are base64 characters, so every hex run lies inside a base64 run:
         # one pass over the data finds both.
-        for start, end in runs(data, _BASE64_TABLE, _MIN_RUN):
-            while end < len(data) and end - start < 3 and data[end] == 0x3D:  # "=" padding
-                end += 1
+        for start, end in token_runs(data, _MIN_RUN):
             run = data[start:end]
             b64 += _all_alignments(run, _b64_at)
-            for hex_start, hex_end in runs(run, _HEX_TABLE, _MIN_RUN):
+            for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
                 hexed += _all_alignments(run[hex_start:hex_end], _hex_at)
             room -= len(run)
             if room <= 0:
@@ -154,28 +154,7 @@ class Unwrapper:
         yield "hex", b"\0".join(hexed)
 
 
-def runs(data: bytes, table: bytes, min_length: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each run of at least `min_length` bytes that `table` maps to 1.
-
-    `bytes.translate` and `bytes.find` run in C; a regex like `[A-Za-z0-9+/]{16,}`
-    retries at every byte and is ten times slower on megabyte bodies.
-    """
-    marked = data.translate(table)
-    needle = b"\x01" * min_length
-    at = marked.find(needle)
-    while at != -1:
-        end = marked.find(b"\x00", at + min_length)
-        end = len(data) if end == -1 else end
-        yield at, end
-        at = marked.find(needle, end)
-
-
-def _table(members: bytes) -> bytes:
-    return bytes(1 if byte in members else 0 for byte in range(256))
-
-
-_BASE64_TABLE = _table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
-_HEX_TABLE = _table(b"0123456789abcdefABCDEF")
+_HEX_TABLE = byte_table(b"0123456789abcdefABCDEF")
 
 
 def _all_alignments(run: bytes, decode: Callable[[bytes, int], bytes]) -> list[bytes]:

@@ -8,7 +8,8 @@ Rules for every pattern, so a scan stays linear on megabyte bodies:
 - `anchors`: literals at least one of which occurs in every match, checked with a
   fast substring search before the regex runs (an empty tuple means "always run");
 - `hosts`: where the credential may go (a domain matches its subdomains too);
-- every match contains a run of at least `MIN_RUN` characters from `TOKEN_ALPHABET`,
+- every match contains a run of at least `MIN_RUN` characters from `TOKEN_ALPHABET`
+  (the base64 alphabet, both flavours),
   so the scanner searches only windows around such runs; the few formats without
   one set `anywhere` and are searched everywhere their anchor occurs.
 """
@@ -18,9 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from agentcage.policy.runs import BASE64_ALPHABET
 from agentcage.policy.types import Verdict
 
-TOKEN_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/"
+TOKEN_ALPHABET = BASE64_ALPHABET
 MIN_RUN = 20
 # Not preceded by a token character or "-": `cache-key-<md5>` is not a Mailgun key.
 START = rb"(?<![A-Za-z0-9_-])"

@@ -12,11 +12,10 @@ from agentcage.errors import PolicyError
 from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
 from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.payload import Payloads
-from agentcage.policy.runs import byte_table, windows
+from agentcage.policy.runs import windows
 from agentcage.policy.secrets.catalog import (
     BUILTIN_PATTERNS,
     MIN_RUN,
-    TOKEN_ALPHABET,
     SecretPattern,
 )
 from agentcage.policy.secrets.regex_safety import nested_quantifier
@@ -24,7 +23,6 @@ from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "secrets"
 _FORM = "application/x-www-form-urlencoded"
-_TOKEN_TABLE = byte_table(TOKEN_ALPHABET)
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
 _MAX_RUN = 16 * 1024
@@ -91,7 +89,7 @@ class SecretScanner:
 
     def _matching(self, data: bytes) -> Iterator[SecretPattern]:
         everywhere = [(0, len(data))]
-        spans = windows(data, _TOKEN_TABLE, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
+        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
         present = self._present_anchors(data, spans)
         for pattern in self.patterns:
             if pattern.anchors and not pattern.anywhere and present.isdisjoint(pattern.anchors):
