@@ -37,6 +37,12 @@ def test_entropy_math() -> None:
     assert sampled_entropy(big) > 7.9
 
 
+def test_sampled_entropy_of_a_large_text_body_is_close_to_the_exact_value() -> None:
+    text = _chat("".join(f"line {n}: value={n * 7919 % 1000} ok\n" for n in range(40_000)))
+    assert len(text) > 500_000
+    assert abs(sampled_entropy(text) - shannon_entropy(text)) < 0.15
+
+
 def test_high_entropy_body_is_flagged_by_default_and_blockable() -> None:
     body = os.urandom(4096)
     flagged = policy().check_request(request(body=body, content_type="text/plain"))
