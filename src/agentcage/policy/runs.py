@@ -14,12 +14,16 @@ found once per body by `token_runs` and shared.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+
+import ahocorasick_rs
 
 BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 # The shortest run any caller of `token_runs` wants (the leak decoder's base64).
 TOKEN_RUN_FLOOR = 16
 _SHARED_FROM = 4096  # smaller data is cheaper to redo than to keep
+_FIND_FROM = 64  # from this run length on, `bytes.find` beats the automaton
 
 
 def byte_table(alphabet: bytes) -> bytes:
@@ -32,18 +36,39 @@ BASE64_TABLE = byte_table(BASE64_ALPHABET)
 
 def long_runs(data: bytes, table: bytes, min_len: int) -> Iterator[tuple[int, int]]:
     """(start, end) of each maximal run of `table`-marked bytes at least `min_len` long."""
-    if len(data) < min_len:
+    if len(data) < min_len or min_len < 1:
         return
     marked = data.translate(table)
+    if min_len >= _FIND_FROM:
+        yield from _found_runs(marked, min_len)
+        return
+    if marked.startswith(b"A" * min_len):
+        yield 0, _run_end(marked, min_len)
+    # Every other run starts right after a gap. On text, a search for the run alone
+    # trips over each word; the Rust automaton skips through gap-then-run 1.7x faster.
+    for _index, gap, _end in _gap_then_run(min_len).find_matches_as_indexes(marked):
+        yield gap + 1, _run_end(marked, gap + 1 + min_len)
+
+
+def _found_runs(marked: bytes, min_len: int) -> Iterator[tuple[int, int]]:
+    # A long needle lets the substring search skip ahead by its length at each gap.
     needle = b"A" * min_len
     pos = marked.find(needle)
     while pos >= 0:
         # The search resumes after each run, so the first hit is where a run starts.
-        end = marked.find(b" ", pos + min_len)
-        if end < 0:
-            end = len(data)
+        end = _run_end(marked, pos + min_len)
         yield pos, end
         pos = marked.find(needle, end)
+
+
+def _run_end(marked: bytes, after: int) -> int:
+    end = marked.find(b" ", after)
+    return len(marked) if end < 0 else end
+
+
+@functools.lru_cache(maxsize=8)
+def _gap_then_run(min_len: int) -> ahocorasick_rs.BytesAhoCorasick:
+    return ahocorasick_rs.BytesAhoCorasick([b" " + b"A" * min_len])
 
 
 class _TokenRuns:

@@ -108,6 +108,8 @@ class ContentTypeInspector:
 
 
 def _is_utf8(data: bytes) -> bool:
+    if data.isascii():  # reads the body once instead of building a str of it
+        return True
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:

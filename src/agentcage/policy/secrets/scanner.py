@@ -37,9 +37,11 @@ class SecretScanner:
         # One pass over the token windows says which anchors occur there, instead of
         # one substring search per anchor per pattern per window.
         self._anchors = sorted({a for p in self.patterns for a in p.anchors if a})
-        self._anchor_search = (
-            ahocorasick_rs.BytesAhoCorasick(self._anchors) if self._anchors else None
-        )
+        self._anchor_search = _automaton(self._anchors)
+        # The few formats searched everywhere: one SIMD pass over the whole payload
+        # instead of a substring search per anchor (10x slower each).
+        self._wide_anchors = sorted({a for p in self.patterns if p.anywhere for a in p.anchors})
+        self._wide_search = _automaton(self._wide_anchors)
 
     @classmethod
     def from_config(
@@ -88,29 +90,43 @@ class SecretScanner:
         return flagged
 
     def _matching(self, data: bytes) -> Iterator[SecretPattern]:
-        everywhere = [(0, len(data))]
         spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
-        present = self._present_anchors(data, spans)
+        present = _present(self._anchor_search, self._anchors, data, spans)
+        present |= _present(self._wide_search, self._wide_anchors, data, [(0, len(data))])
         for pattern in self.patterns:
-            if pattern.anchors and not pattern.anywhere and present.isdisjoint(pattern.anchors):
+            if pattern.anchors and present.isdisjoint(pattern.anchors):
                 continue
-            for lo, hi in everywhere if pattern.anywhere else spans:
+            if pattern.anywhere:
+                if any(_real(pattern, m) for m in pattern.regex.finditer(data)):
+                    yield pattern
+                continue
+            for lo, hi in spans:
                 if pattern.anchors and not any(data.find(a, lo, hi) >= 0 for a in pattern.anchors):
                     continue
                 if any(_real(pattern, m) for m in pattern.regex.finditer(data, lo, hi)):
                     yield pattern
                     break
 
-    def _present_anchors(self, data: bytes, spans: list[tuple[int, int]]) -> set[bytes]:
-        """Anchors occurring in the windows (overlapping search: none hides another)."""
-        present: set[bytes] = set()
-        if self._anchor_search is None:
-            return present
-        view = memoryview(data)
-        for lo, hi in spans:
-            found = self._anchor_search.find_matches_as_indexes(view[lo:hi], overlapping=True)
-            present.update(self._anchors[index] for index, _start, _end in found)
+
+def _automaton(anchors: list[bytes]) -> ahocorasick_rs.BytesAhoCorasick | None:
+    return ahocorasick_rs.BytesAhoCorasick(anchors) if anchors else None
+
+
+def _present(
+    search: ahocorasick_rs.BytesAhoCorasick | None,
+    anchors: list[bytes],
+    data: bytes,
+    spans: list[tuple[int, int]],
+) -> set[bytes]:
+    """Anchors occurring in the spans (overlapping search: none hides another)."""
+    present: set[bytes] = set()
+    if search is None:
         return present
+    view = memoryview(data)
+    for lo, hi in spans:
+        found = search.find_matches_as_indexes(view[lo:hi], overlapping=True)
+        present.update(anchors[index] for index, _start, _end in found)
+    return present
 
 
 _EXAMPLE_MARKERS = (b"EXAMPLE", b"example", b"Example")
