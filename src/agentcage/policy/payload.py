@@ -16,9 +16,9 @@ from agentcage.policy.types import Frame, Request
 
 # Entropy of large bodies is estimated from evenly spread samples: a byte histogram
 # in pure Python costs ~25 ns/byte, too slow for every byte of a multi-MB body.
-# 4 KiB is enough: it reads random bytes as 7.95 bits/byte (8 - 255 / (2 * 4096 ln 2)
-# of small-sample bias), far above every threshold, for 0.1 ms instead of 0.4.
-_SAMPLE_BYTES = 4 * 1024
+# 2 KiB is enough: it reads random bytes as 7.91 bits/byte (8 - 255 / (2 * 2048 ln 2)
+# of small-sample bias), far above every threshold, for 0.06 ms instead of 0.4 (16 KiB).
+_SAMPLE_BYTES = 2 * 1024
 _SAMPLE_CHUNKS = 16
 
 
