@@ -220,7 +220,9 @@ class ImageBuilder:
     def sidecar_images(self, kind: BaseKind) -> BuiltImages:
         root = source_root()
         base = self.base_ref(kind)
-        src = tree_digest(root, [root / "pyproject.toml", *(root / "src").rglob("*")])
+        # The compiled accelerator is a build product, made again for the wheel.
+        sources = [p for p in (root / "src").rglob("*") if p.suffix != ".so"]
+        src = tree_digest(root, [root / "pyproject.toml", root / "hatch_build.py", *sources])
         runtime_file = root / "images" / "runtime" / "Containerfile"
         # uv.lock pins every dependency by hash, so it stands for the wheelhouse: a cached
         # image is found without running uv or pip at all.
@@ -256,8 +258,10 @@ class ImageBuilder:
             context = Path(tmp)
             shutil.copytree(wheelhouse, context / "wheelhouse")
             ours = context / "wheelhouse" / "agentcage"
+            # For the image's Python (Debian 12's 3.11): the wheel holds a C module.
             self.runner.run(
-                ["uv", "build", "--wheel", "--quiet", "--out-dir", str(ours), str(root)],
+                ["uv", "build", "--wheel", "--quiet", "--python", "3.11"]
+                + ["--out-dir", str(ours), str(root)],
                 timeout=600,
             )
             shutil.copy2(root / "images" / "runtime" / "Containerfile", context / "Containerfile")

@@ -23,6 +23,7 @@ from mitmproxy.addons import (
 )
 
 from agentcage.errors import ConfigError
+from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail
@@ -63,6 +64,13 @@ class Ready:
             file=sys.stderr,
             flush=True,
         )
+        if accelerator.native is None:
+            print(
+                "agentcage proxy: built without its C accelerator (AGENTCAGE_NO_NATIVE=1); "
+                "inspecting large bodies is about 3x slower",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _host(host: str) -> str:

@@ -19,6 +19,8 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
+from agentcage.policy.accelerator import native
+
 # Characters an agent can sprinkle into a value without changing what it carries.
 # `+ / - _ =` are included so standard and URL-safe base64 canonicalise alike.
 SEPARATORS = b"-._ \t\r\n,:;|/+=\"'`\\~*!"
@@ -26,6 +28,7 @@ SEPARATORS = b"-._ \t\r\n,:;|/+=\"'`\\~*!"
 
 _ESCAPED_SEPARATOR = re.compile(rb"\\[nrt]")
 _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+_KEEP = bytes(byte not in SEPARATORS for byte in range(256))
 
 
 def canonical(data: bytes) -> bytes:
@@ -38,6 +41,14 @@ def canonical(data: bytes) -> bytes:
     Inside a JSON or C string a newline separator is written `\\n`: the backslash is
     a separator, and the escape letters of `\\n`, `\\r` and `\\t` go with it.
     """
+    if native is not None:
+        # 3x faster on prose: deleting bytes mispredicts a branch at every word.
+        return native.canonical(data, _FOLD, _KEEP)
+    return python_canonical(data)
+
+
+def python_canonical(data: bytes) -> bytes:
+    """`canonical` without the accelerator (and the definition it is tested against)."""
     if b"\\" in data:
         # One regex pass: three two-byte `replace` scans cost ~2 ms/MiB each.
         data = _ESCAPED_SEPARATOR.sub(b"", data)

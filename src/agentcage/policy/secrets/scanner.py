@@ -42,6 +42,15 @@ class SecretScanner:
         # instead of a substring search per anchor (10x slower each).
         self._wide_anchors = sorted({a for p in self.patterns if p.anywhere for a in p.anchors})
         self._wide_search = _automaton(self._wide_anchors)
+        # Which patterns an anchor can start, so a place with none of them (most
+        # header values) costs no loop over every pattern.
+        self._by_anchor: dict[bytes, list[int]] = {}
+        self._unanchored: list[int] = []
+        for index, pattern in enumerate(self.patterns):
+            if not pattern.anchors:
+                self._unanchored.append(index)
+            for anchor in pattern.anchors:
+                self._by_anchor.setdefault(anchor, []).append(index)
 
     @classmethod
     def from_config(
@@ -93,9 +102,10 @@ class SecretScanner:
         spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
         present = _present(self._anchor_search, self._anchors, data, spans)
         present |= _present(self._wide_search, self._wide_anchors, data, [(0, len(data))])
-        for pattern in self.patterns:
-            if pattern.anchors and present.isdisjoint(pattern.anchors):
-                continue
+        candidates = {i for anchor in present for i in self._by_anchor[anchor]}
+        candidates.update(i for i in self._unanchored if spans or self.patterns[i].anywhere)
+        for index in sorted(candidates):  # in catalogue order, as the findings are ranked
+            pattern = self.patterns[index]
             if pattern.anywhere:
                 if any(_real(pattern, m) for m in pattern.regex.finditer(data)):
                     yield pattern

@@ -1,0 +1,27 @@
+"""The optional C accelerator for the two hottest byte passes (see `_native.c`).
+
+Built into the wheel by `hatch_build.py`. Where it is missing (a build with
+AGENTCAGE_NO_NATIVE=1), the pure-Python versions give the same results, slower;
+`agentcage proxy run` says so when it starts.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Native(Protocol):
+    def canonical(self, data: bytes, fold: bytes, keep: bytes, /) -> bytes: ...
+
+    def runs(self, data: bytes, marks: bytes, min_len: int, /) -> list[tuple[int, int]]: ...
+
+
+def _load() -> Native | None:
+    try:
+        from agentcage.policy import _native
+    except ImportError:
+        return None
+    return _native
+
+
+native = _load()
