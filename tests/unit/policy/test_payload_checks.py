@@ -34,7 +34,9 @@ def test_entropy_math() -> None:
     assert shannon_entropy(bytes(range(256))) == 8.0
     assert abs(shannon_entropy(b"ab" * 10) - 1.0) < 1e-9
     big = os.urandom(1_000_000)
-    assert sampled_entropy(big) > 7.9
+    # A 2 KiB sample reads random bytes ~0.09 bits low (small-sample bias), with
+    # a spread of ~0.02: still far above every threshold (7.0 by default).
+    assert sampled_entropy(big) > 7.8
 
 
 def test_sampled_entropy_of_a_large_text_body_is_close_to_the_exact_value() -> None:
