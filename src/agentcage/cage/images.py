@@ -259,11 +259,8 @@ class ImageBuilder:
             shutil.copytree(wheelhouse, context / "wheelhouse")
             ours = context / "wheelhouse" / "agentcage"
             # For the image's Python (Debian 12's 3.11): the wheel holds a C module.
-            self.runner.run(
-                ["uv", "build", "--wheel", "--quiet", "--python", "3.11"]
-                + ["--out-dir", str(ours), str(root)],
-                timeout=600,
-            )
+            build = ["uv", "build", "--wheel", "--quiet", "--python", "3.11"]
+            self.runner.run([*build, "--out-dir", str(ours), str(root)], timeout=600)
             shutil.copy2(root / "images" / "runtime" / "Containerfile", context / "Containerfile")
             # The wheel comes in through a bind mount, which podman's layer cache does not
             # see; our own content tag already decides whether to build at all.
