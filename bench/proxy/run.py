@@ -8,6 +8,9 @@ the same connection settings and no addons. Each request POSTs a JSON-like body 
 inspects the request and scrubs a response of that size.
 "keep-alive" reuses one client connection; "new TLS" opens a new client connection
 (CONNECT + TLS) per request. Prints req/s, p50 and p99 per request, then the ratios.
+The three modes take turns in rounds (a different one first each round), so that
+drift on a shared machine falls on all of them alike rather than on whichever ran
+during it.
 Targets: full chain <= 1.15x bare mitmdump's time per request at 1 KiB and 64 KiB,
 <= 1.3x at 1 MiB. Speed is reported, not asserted.
 """
@@ -38,7 +41,8 @@ from tests.support.proxy import ProxyProcess  # noqa: E402
 
 SIZES = {"1 KiB": 1024, "64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}
 # (keep-alive count, new-connection count) per size: bounded so a run takes ~1 min.
-COUNTS = {"1 KiB": (400, 120), "64 KiB": (300, 100), "1 MiB": (60, 30)}
+COUNTS = {"1 KiB": (1000, 150), "64 KiB": (600, 100), "1 MiB": (80, 30)}
+ROUNDS = 5
 TARGETS = {"1 KiB": 1.15, "64 KiB": 1.15, "1 MiB": 1.3}
 BENCH_SECRET = "bench-secret-value-0123456789abcdef"
 # What httpx sends, so the in-process policy measurement sees the proxy's input.
@@ -164,7 +168,11 @@ def context(ca: Path | str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca))
 
 
-def run_requests(mode: Mode, url: str, payload: bytes, count: int, keep_alive: bool) -> list[float]:
+def run_requests(
+    mode: Mode, url: str, payload: bytes, count: int, keep_alive: bool, warmup: int = 0
+) -> list[float]:
+    """Times of `count` requests, after `warmup` untimed ones (on the same connection
+    when `keep_alive`, so its CONNECT and handshake are not timed)."""
     times: list[float] = []
 
     def client() -> httpx.Client:
@@ -172,7 +180,7 @@ def run_requests(mode: Mode, url: str, payload: bytes, count: int, keep_alive: b
 
     shared = client() if keep_alive else None
     try:
-        for _ in range(count):
+        for _ in range(warmup + count):
             start = time.perf_counter()
             if shared is not None:
                 response = shared.post(url, content=payload)
@@ -185,7 +193,7 @@ def run_requests(mode: Mode, url: str, payload: bytes, count: int, keep_alive: b
     finally:
         if shared is not None:
             shared.close()
-    return times
+    return times[warmup:]
 
 
 def main() -> None:
@@ -222,12 +230,13 @@ def main() -> None:
                 payload = body(size)
                 for keep_alive, count in zip((True, False), COUNTS[size_name], strict=True):
                     conn = "keep-alive" if keep_alive else "new TLS"
-                    n = max(5, int(count * scale))
-                    for mode in modes:
-                        run_requests(mode, url_base, payload, 3, keep_alive)  # warm up
-                        results[(mode.name, size_name, conn)] = run_requests(
-                            mode, url_base, payload, n, keep_alive
-                        )
+                    per_round = max(2, int(count * scale) // ROUNDS)
+                    for turn in range(ROUNDS):
+                        for mode in modes[turn % 3 :] + modes[: turn % 3]:
+                            times = run_requests(
+                                mode, url_base, payload, per_round, keep_alive, warmup=2
+                            )
+                            results.setdefault((mode.name, size_name, conn), []).extend(times)
         finally:
             agentcage.stop()
             mitm.send_signal(signal.SIGTERM)

@@ -30,17 +30,21 @@ class Headers:
     """Header pairs in wire order; names compared case-insensitively, repeats kept."""
 
     items: tuple[tuple[str, str], ...] = ()
+    # Values by lower-cased name, built once: inspectors look headers up many times.
+    _by_name: dict[str, list[str]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for key, value in self.items:
+            self._by_name.setdefault(key.lower(), []).append(value)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        lowered = name.lower()
-        for key, value in self.items:
-            if key.lower() == lowered:
-                return value
-        return default
+        values = self._by_name.get(name.lower())
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
-        lowered = name.lower()
-        return [value for key, value in self.items if key.lower() == lowered]
+        return list(self._by_name.get(name.lower(), ()))
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items)

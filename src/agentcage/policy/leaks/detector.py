@@ -125,7 +125,7 @@ class LeakDetector:
                 distinct[piece] = None
                 if len(distinct) >= limit:
                     break
-        return list(_with_decoded(distinct))
+        return list(_with_decoded(distinct, shortest))
 
     def _scan(self, views: Iterable[View]) -> list[Match]:
         haystack = b"\0".join(canonical(view.data) for view in views)
@@ -200,17 +200,22 @@ def _token_pieces(data: bytes, token: re.Pattern[bytes]) -> Iterator[bytes]:
     yield from token.findall(data)
 
 
-def _with_decoded(pieces: Iterable[bytes]) -> Iterator[bytes]:
-    """Each piece, and its decoding when the whole piece is hex, base64 or base32."""
+def _with_decoded(pieces: Iterable[bytes], shortest: int) -> Iterator[bytes]:
+    """Each piece, and its decoding when the whole piece is hex, base64 or base32.
+
+    A decoding shorter than `shortest` could not be recorded, so ordinary words
+    (too short to decode to that much) are not decoded at all.
+    """
     for piece in pieces:
         yield piece
-        if _HEX_PIECE.fullmatch(piece):
+        size = len(piece)
+        if size >= 2 * shortest and _HEX_PIECE.fullmatch(piece):
             yield bytes.fromhex(piece.decode())
-        if _B64_PIECE.fullmatch(piece):
+        if 3 * size >= 4 * shortest and _B64_PIECE.fullmatch(piece):
             body = piece.rstrip(b"=").replace(b"-", b"+").replace(b"_", b"/")
             if len(body) % 4 != 1:
                 yield base64.b64decode(body + b"=" * (-len(body) % 4))
-        if _B32_PIECE.fullmatch(piece):
+        if 5 * size >= 8 * shortest and _B32_PIECE.fullmatch(piece):
             body = piece.rstrip(b"=").upper()
             if len(body) % 8 in (0, 2, 4, 5, 7):
                 with contextlib.suppress(binascii.Error):
