@@ -61,3 +61,32 @@ def test_policy_scrub_uses_the_injected_values() -> None:
     )
     assert VALUE.encode() not in engine.scrub(f"echo: {VALUE}".encode())
     assert VALUE not in engine.scrub_text(f"echo: {VALUE}")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [VALUE, "pass word/with space", "short1", "sk-ant-api03-" + "Ab9x" * 20],
+)
+def test_response_scrubber_finds_every_base_form_behind_its_fast_check(value: str) -> None:
+    # The response scrubber answers "nothing here" from one automaton pass; a form
+    # that pass cannot see (a short value, `+` for a space, lower-case escapes)
+    # must still be looked for.
+    from urllib.parse import quote_plus
+
+    from agentcage.policy.leaks.responses import ResponseScrubber
+
+    scrubber = ResponseScrubber([(value, TOKEN)])
+    forms = [
+        value,
+        quote(value, safe=""),
+        quote(value, safe="").lower(),
+        quote_plus(value, safe=""),
+        base64.b64encode(value.encode()).decode(),
+        base64.urlsafe_b64encode(value.encode()).decode().rstrip("="),
+        json.dumps(value)[1:-1],
+    ]
+    for form in forms:
+        body = f"some text before {form} and after".encode()
+        assert form.encode() not in scrubber.scrub(body), form
+    clean = b"a large body without the value " * 1000
+    assert scrubber.scrub(clean) is clean

@@ -47,6 +47,9 @@ class Automaton(Generic[T]):
     def __len__(self) -> int:
         return len(self._keys)
 
+    def keys(self) -> list[bytes]:
+        return list(self._keys)
+
     def __contains__(self, haystack: bytes) -> bool:
         """Whether any pattern occurs in `haystack` (the fast prefiltered search)."""
         return bool(self._first(haystack))

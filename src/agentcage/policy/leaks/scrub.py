@@ -43,6 +43,14 @@ class Scrubber:
     def __bool__(self) -> bool:
         return bool(self._pairs)
 
+    def spellings(self) -> list[bytes]:
+        """Every spelling of every value that `scrub` replaces."""
+        return self._automaton.keys()
+
+    def occurs_in(self, data: bytes) -> bool:
+        """Whether `data` holds any spelling (one fast pass)."""
+        return data in self._automaton
+
     def safe_cut(self, buffer: bytes, cut: int) -> int:
         """`cut`, moved back to the start of any occurrence it would split."""
         for start, end, _labels in self._automaton.search_longest(buffer):
