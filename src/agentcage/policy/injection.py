@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
+import ahocorasick_rs
+
 from agentcage.config.inspection import SecretInjection
 from agentcage.policy.decoding import (
     basic_credentials,
@@ -62,6 +64,12 @@ class InjectionCheck:
         self.rules = list(rules)
         self._payloads = payloads
         self._tokens = [(rule, rule.placeholder.encode()) for rule in self.rules]
+        # One pass per place finds every placeholder, instead of a search per rule.
+        self._search = (
+            ahocorasick_rs.BytesAhoCorasick([token for _rule, token in self._tokens])
+            if self._tokens
+            else None
+        )
 
     def inspect_request(self, request: Request) -> Finding | None:
         if not self._tokens:
@@ -84,8 +92,13 @@ class InjectionCheck:
         return self._check(frame.host, {"websocket message": frame.payload})
 
     def _check(self, host: str, places: Mapping[str, bytes]) -> Finding | None:
-        for rule, token in self._tokens:
-            where = next((place for place, data in places.items() if token in data), None)
+        assert self._search is not None
+        first_place: dict[int, str] = {}
+        for place, data in places.items():
+            for index, _start, _end in self._search.find_matches_as_indexes(data, overlapping=True):
+                first_place.setdefault(index, place)
+        for index, (rule, _token) in enumerate(self._tokens):
+            where = first_place.get(index)
             if where is None:
                 continue
             if not rule.allows(host):

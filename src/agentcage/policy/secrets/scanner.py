@@ -99,9 +99,12 @@ class SecretScanner:
         return flagged
 
     def _matching(self, data: bytes) -> Iterator[SecretPattern]:
-        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
-        present = _present(self._anchor_search, self._anchors, data, spans)
-        present |= _present(self._wide_search, self._wide_anchors, data, [(0, len(data))])
+        # Most header values are shorter than any token run: only the few formats
+        # searched everywhere can be in them.
+        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
+        present = _present(self._anchor_search, self._anchors, data, spans) if spans else set()
+        if self._wide_search is not None:
+            present |= _present(self._wide_search, self._wide_anchors, data, [(0, len(data))])
         candidates = {i for anchor in present for i in self._by_anchor[anchor]}
         candidates.update(i for i in self._unanchored if spans or self.patterns[i].anywhere)
         for index in sorted(candidates):  # in catalogue order, as the findings are ranked
