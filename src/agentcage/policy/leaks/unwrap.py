@@ -82,6 +82,21 @@ class _Budget:
         return data
 
 
+class _Seen:
+    """Payloads already produced, compared by length first: hashing a megabyte body
+    for a set costs more than the rest of unwrapping it, and equal-length outputs
+    are rare and compared with one memcmp."""
+
+    def __init__(self, first: bytes) -> None:
+        self._by_length: dict[int, list[bytes]] = {len(first): [first]}
+
+    def __contains__(self, data: bytes) -> bool:
+        return data in self._by_length.get(len(data), ())
+
+    def add(self, data: bytes) -> None:
+        self._by_length.setdefault(len(data), []).append(data)
+
+
 class Unwrapper:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
@@ -90,7 +105,7 @@ class Unwrapper:
         """`data` itself, then each decoded view, at most `max_depth` layers deep."""
         budget = _Budget(self.limits.budget)
         out = Views([View(data)])
-        seen = {data}
+        seen = _Seen(data)
         if content_encoding and content_encoding != "identity":
             decoded = decode_content(data, content_encoding, budget.left)
             if decoded is not None and budget.take(decoded) is not None:
