@@ -13,6 +13,7 @@ import binascii
 import re
 
 from agentcage.config.inspection import ContentTypeConfig
+from agentcage.policy.media import is_media
 from agentcage.policy.payload import Payloads
 from agentcage.policy.runs import byte_table, long_runs
 from agentcage.policy.types import Finding, Frame, Request, Verdict
@@ -35,29 +36,10 @@ _BASE64_TABLE = byte_table(
 )
 _WRAPPING = re.compile(rb"\\[nr/]|[\r\n]")
 _MIN_MEASURED = 256  # shorter bodies cannot reach a meaningful entropy
-_MEDIA_MAGIC = (
-    b"\x89PNG\r\n\x1a\n",
-    b"\xff\xd8\xff",  # JPEG
-    b"GIF87a",
-    b"GIF89a",
-    b"%PDF-",
-    b"ID3",  # MP3
-    b"OggS",
-    b"fLaC",
-    b"BM",  # BMP
-)
 
 
 def is_textual(content_type: str) -> bool:
     return content_type.startswith(_TEXT_TYPES) or content_type.endswith(_TEXT_SUFFIXES)
-
-
-def is_media(head: bytes) -> bool:
-    if head.startswith(_MEDIA_MAGIC):
-        return True
-    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE"):
-        return True
-    return head[4:8] == b"ftyp"  # MP4, HEIC, M4A
 
 
 class ContentTypeInspector:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import brotli
 import zstandard
 
+from agentcage.policy.media import is_media
 from agentcage.policy.runs import TOKEN_RUN_FLOOR, byte_table, long_runs, token_runs
 
 _MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
@@ -117,6 +118,11 @@ class Unwrapper:
             view = queue.popleft()
             if len(view.layers) >= self.limits.max_depth:
                 continue
+            if is_media(view.data[:16]):
+                # A screenshot's compressed pixels hold no further encodings, only
+                # noise that decodes to junk views; the view itself is still scanned
+                # (a value or any spelling of it in a text chunk is still found).
+                continue
             if len(out) >= self.limits.max_views:
                 out.exhausted = True  # a view that could hold more layers goes unread
                 break
@@ -153,19 +159,24 @@ class Unwrapper:
         if b"=" in data and _QUOTED_PRINTABLE.search(data):
             yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
         b64: list[bytes] = []
+        media: list[bytes] = []
         hexed: list[bytes] = []
         room = budget.left
         # Hex digits are base64 characters, so every hex run lies inside a base64 run:
         # one pass over the data finds both.
         for start, end in token_runs(data, _MIN_RUN):
             run = data[start:end]
-            b64 += _all_alignments(run, _b64_at)
+            for piece in _all_alignments(run, _b64_at):
+                # An image is a view of its own, so it is recognised and not peeled.
+                (media if is_media(piece[:16]) else b64).append(piece)
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
                 hexed += _all_alignments(run[hex_start:hex_end], _hex_at)
             room -= len(run)
             if room <= 0:
                 break
         yield "base64", b"\0".join(b64)
+        for piece in media:
+            yield "base64", piece
         yield "hex", b"\0".join(hexed)
 
 

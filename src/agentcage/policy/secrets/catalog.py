@@ -123,7 +123,9 @@ CORE_PATTERNS: tuple[SecretPattern, ...] = (
     make(
         "gcp_service_account",
         rb"\\?\"type\\?\"\s{0,5}:\s{0,5}\\?\"service_account\\?\"",
-        (b"service_account",),
+        # With its closing quote: an anchor holding a non-token byte cannot sit
+        # inside a long token run, whose middle the scanner then skips.
+        (b'service_account"', b'service_account\\"'),
         (),
         "Google Cloud service-account key file (JSON)",
         anywhere=True,

@@ -12,10 +12,11 @@ from agentcage.errors import PolicyError
 from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
 from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.payload import Payloads
-from agentcage.policy.runs import windows
+from agentcage.policy.runs import token_runs, windows
 from agentcage.policy.secrets.catalog import (
     BUILTIN_PATTERNS,
     MIN_RUN,
+    TOKEN_ALPHABET,
     SecretPattern,
 )
 from agentcage.policy.secrets.regex_safety import nested_quantifier
@@ -26,6 +27,8 @@ _FORM = "application/x-www-form-urlencoded"
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
 _MAX_RUN = 16 * 1024
+_LONG_RUN = 4096  # runs whose middles the anywhere-anchor search skips
+_TOKEN_BYTES = frozenset(TOKEN_ALPHABET)
 
 
 class SecretScanner:
@@ -38,10 +41,16 @@ class SecretScanner:
         # one substring search per anchor per pattern per window.
         self._anchors = sorted({a for p in self.patterns for a in p.anchors if a})
         self._anchor_search = _automaton(self._anchors)
-        # The few formats searched everywhere: one SIMD pass over the whole payload
-        # instead of a substring search per anchor (10x slower each).
-        self._wide_anchors = sorted({a for p in self.patterns if p.anywhere for a in p.anchors})
-        self._wide_search = _automaton(self._wide_anchors)
+        # The few formats searched everywhere: one SIMD pass over the payload instead
+        # of a substring search per anchor. That pass slows down 100x on random
+        # letters, so an anchor that holds a non-token byte (and so cannot sit inside
+        # a token run) skips the middles of long runs: a base64 screenshot.
+        wide = sorted({a for p in self.patterns if p.anywhere for a in p.anchors})
+        self._solid = [a for a in wide if set(a) <= _TOKEN_BYTES]
+        self._gapped = [a for a in wide if not set(a) <= _TOKEN_BYTES]
+        self._solid_search = _automaton(self._solid)
+        self._gapped_search = _automaton(self._gapped)
+        self._margin = max((len(a) for a in self._gapped), default=1) - 1
         # Which patterns an anchor can start, so a place with none of them (most
         # header values) costs no loop over every pattern.
         self._by_anchor: dict[bytes, list[int]] = {}
@@ -103,8 +112,11 @@ class SecretScanner:
         # searched everywhere can be in them.
         spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
         present = _present(self._anchor_search, self._anchors, data, spans) if spans else set()
-        if self._wide_search is not None:
-            present |= _present(self._wide_search, self._wide_anchors, data, [(0, len(data))])
+        if self._solid_search is not None:
+            present |= _present(self._solid_search, self._solid, data, [(0, len(data))])
+        if self._gapped_search is not None:
+            outside = _outside_long_runs(data, self._margin)
+            present |= _present(self._gapped_search, self._gapped, data, outside)
         candidates = {i for anchor in present for i in self._by_anchor[anchor]}
         candidates.update(i for i in self._unanchored if spans or self.patterns[i].anywhere)
         for index in sorted(candidates):  # in catalogue order, as the findings are ranked
@@ -119,6 +131,20 @@ class SecretScanner:
                 if any(_real(pattern, m) for m in pattern.regex.finditer(data, lo, hi)):
                     yield pattern
                     break
+
+
+def _outside_long_runs(data: bytes, margin: int) -> list[tuple[int, int]]:
+    """`data` but the middles of its long token runs, `margin` bytes from each end
+    kept (so a `margin + 1`-byte anchor overlapping a run's edge is still whole)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    if len(data) >= _LONG_RUN:
+        for start, end in token_runs(data, _LONG_RUN):
+            if end - start > 2 * margin:
+                spans.append((pos, start + margin))
+                pos = end - margin
+    spans.append((pos, len(data)))
+    return spans
 
 
 def _automaton(anchors: list[bytes]) -> ahocorasick_rs.BytesAhoCorasick | None:
