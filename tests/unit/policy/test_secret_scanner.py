@@ -232,3 +232,21 @@ def test_every_pattern_whose_anchor_occurs_in_a_window_is_tried() -> None:
     names = {p.name for p in scanner._matching(data)}
     assert {"github_token", "aws_access_key_id", "twilio_api_key"} <= names
     assert {p.name for p in scanner._matching(b"plain words only, no credentials")} == set()
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        '"type": "service' + '_account"',
+        '\\"type\\": \\"service' + '_account\\"',  # inside a JSON string
+        "-----BEGIN " + "PRIVATE KEY-----",
+        "-----BEGINRSA" + "PRIVATE KEY-----",  # its anchor starts inside the run
+    ],
+)
+def test_anywhere_formats_touching_a_long_base64_run_are_found(credential: str) -> None:
+    # The search for these formats skips the middles of long token runs; a match
+    # that starts or ends right at a run's edge must still be whole in what it sees.
+    blob = base64.b64encode(bytes(range(256)) * 200).decode().rstrip("=")
+    for body in (credential + blob, blob + credential, blob[:-3] + credential + blob):
+        found = policy(**OPEN).check_request(request("evil.example.net", body=body.encode()))
+        assert found.verdict is Verdict.BLOCK, body[:80]

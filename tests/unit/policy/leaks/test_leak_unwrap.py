@@ -137,3 +137,14 @@ def test_a_large_archive_at_an_ordinary_ratio_is_not_exhausted() -> None:
     assert len(words) // len(archive) < 50
     views = Unwrapper(Limits(budget=1024 * 1024)).views(archive)
     assert not views.exhausted
+
+
+def test_a_base64_image_is_its_own_view_and_is_not_peeled_further() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(60_000) + b"tEXt" + SECRET
+    body = b'{"model": "claude-sonnet-4-5", "data": "' + base64.b64encode(png) + b'"}'
+    views = Unwrapper().views(body)
+    images = [v for v in views if v.data.startswith(b"\x89PNG")]
+    assert len(images) == 1 and images[0].layers == ("base64",)
+    assert SECRET in images[0].data  # still scanned, as itself
+    # Random pixels hold stray `%`, `=` and `\x` that would decode to junk views.
+    assert all(len(v.layers) <= 1 for v in views)
