@@ -123,12 +123,11 @@ CORE_PATTERNS: tuple[SecretPattern, ...] = (
     make(
         "gcp_service_account",
         rb"\\?\"type\\?\"\s{0,5}:\s{0,5}\\?\"service_account\\?\"",
-        # With its closing quote: an anchor holding a non-token byte cannot sit
-        # inside a long token run, whose middle the scanner then skips.
-        (b'service_account"', b'service_account\\"'),
+        (b"service_account",),
         (),
         "Google Cloud service-account key file (JSON)",
         anywhere=True,
+        has_gap=True,
     ),
     make(
         "gitlab_token",
@@ -194,6 +193,7 @@ CORE_PATTERNS: tuple[SecretPattern, ...] = (
         (),
         "PEM / OpenSSH / PGP private key",
         anywhere=True,
+        has_gap=True,
     ),
     make(
         "databricks_token",

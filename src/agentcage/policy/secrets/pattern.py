@@ -43,6 +43,9 @@ class SecretPattern:
     # Skip documentation values (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...): agents quote them in
     # code they send to their LLM, and a real random key never looks like that.
     skip_examples: bool = True
+    # Every match holds a byte outside TOKEN_ALPHABET (a space, a quote), so none lies
+    # inside a token run: an `anywhere` search may skip the middles of long runs.
+    has_gap: bool = False
 
 
 def make(
@@ -53,5 +56,8 @@ def make(
     description: str,
     verdict: Verdict = Verdict.BLOCK,
     anywhere: bool = False,
+    has_gap: bool = False,
 ) -> SecretPattern:
-    return SecretPattern(name, re.compile(regex), anchors, hosts, description, verdict, anywhere)
+    return SecretPattern(
+        name, re.compile(regex), anchors, hosts, description, verdict, anywhere, has_gap=has_gap
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -16,7 +17,6 @@ from agentcage.policy.runs import token_runs, windows
 from agentcage.policy.secrets.catalog import (
     BUILTIN_PATTERNS,
     MIN_RUN,
-    TOKEN_ALPHABET,
     SecretPattern,
 )
 from agentcage.policy.secrets.regex_safety import nested_quantifier
@@ -28,7 +28,9 @@ _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
 _MAX_RUN = 16 * 1024
 _LONG_RUN = 4096  # runs whose middles the anywhere-anchor search skips
-_TOKEN_BYTES = frozenset(TOKEN_ALPHABET)
+# Longer than any match of a `has_gap` format: a match overlapping a run's edge
+# reaches no further into the run than this.
+_GAP_MARGIN = 128
 
 
 class SecretScanner:
@@ -43,14 +45,14 @@ class SecretScanner:
         self._anchor_search = _automaton(self._anchors)
         # The few formats searched everywhere: one SIMD pass over the payload instead
         # of a substring search per anchor. That pass slows down 100x on random
-        # letters, so an anchor that holds a non-token byte (and so cannot sit inside
-        # a token run) skips the middles of long runs: a base64 screenshot.
-        wide = sorted({a for p in self.patterns if p.anywhere for a in p.anchors})
-        self._solid = [a for a in wide if set(a) <= _TOKEN_BYTES]
-        self._gapped = [a for a in wide if not set(a) <= _TOKEN_BYTES]
+        # letters, so formats whose every match holds a non-token byte skip the
+        # middles of long token runs (a base64 screenshot), where none can be.
+        wide = [p for p in self.patterns if p.anywhere]
+        self._solid = sorted({a for p in wide if not p.has_gap for a in p.anchors})
+        self._gapped = sorted({a for p in wide if p.has_gap for a in p.anchors})
         self._solid_search = _automaton(self._solid)
         self._gapped_search = _automaton(self._gapped)
-        self._margin = max((len(a) for a in self._gapped), default=1) - 1
+
         # Which patterns an anchor can start, so a place with none of them (most
         # header values) costs no loop over every pattern.
         self._by_anchor: dict[bytes, list[int]] = {}
@@ -115,7 +117,7 @@ class SecretScanner:
         if self._solid_search is not None:
             present |= _present(self._solid_search, self._solid, data, [(0, len(data))])
         if self._gapped_search is not None:
-            outside = _outside_long_runs(data, self._margin)
+            outside = _outside_long_runs(data, _GAP_MARGIN)
             present |= _present(self._gapped_search, self._gapped, data, outside)
         candidates = {i for anchor in present for i in self._by_anchor[anchor]}
         candidates.update(i for i in self._unanchored if spans or self.patterns[i].anywhere)
@@ -135,7 +137,7 @@ class SecretScanner:
 
 def _outside_long_runs(data: bytes, margin: int) -> list[tuple[int, int]]:
     """`data` but the middles of its long token runs, `margin` bytes from each end
-    kept (so a `margin + 1`-byte anchor overlapping a run's edge is still whole)."""
+    kept (so a match shorter than that, overlapping a run's edge, is still whole)."""
     spans: list[tuple[int, int]] = []
     pos = 0
     if len(data) >= _LONG_RUN:
@@ -210,18 +212,7 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Se
     for pattern in [*builtin.values(), *extra]:
         hosts = pattern.hosts if config.builtin_allow_to_domains else ()
         hosts = tuple(config.allow_to_domains.get(pattern.name, hosts))
-        patterns.append(
-            SecretPattern(
-                pattern.name,
-                pattern.regex,
-                pattern.anchors,
-                hosts,
-                pattern.description,
-                pattern.verdict,
-                pattern.anywhere,
-                pattern.skip_examples,
-            )
-        )
+        patterns.append(dataclasses.replace(pattern, hosts=hosts))
     return patterns
 
 
