@@ -1,6 +1,6 @@
 """Build the policy engine's C accelerator (src/agentcage/policy/_native.c) into the wheel.
 
-Two byte passes dominate inspecting a large body; in C they are 3-4x faster (see
+A few byte passes dominate inspecting a large body; in C they are 3-10x faster (see
 the module's comment and bench/policy.py). The code is one file with no
 dependencies, so it is compiled here with the interpreter's own compiler settings
 rather than through a second build system. Editable installs get the module next
@@ -59,7 +59,7 @@ def compile_module(source: Path, target: Path) -> None:
             "version instead, set AGENTCAGE_NO_NATIVE=1."
         )
     partial = target.with_name(target.name + ".partial")
-    command = [*compiler, *FLAGS, f"-I{include}", str(source), "-o", str(partial)]
+    command = [*compiler, *FLAGS, f"-I{include}", str(source), "-lm", "-o", str(partial)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"agentcage: compiling {source.name} failed:\n{result.stderr}")

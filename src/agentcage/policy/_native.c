@@ -1,7 +1,8 @@
-/* The two byte passes the policy engine cannot make fast in Python.
+/* The byte passes the policy engine cannot make fast in Python.
  *
  * `canonical` drops separator bytes and folds the rest through a table; `runs`
- * finds maximal runs of table-marked bytes. CPython's `bytes.translate` with a
+ * finds maximal runs of table-marked bytes; `entropy` counts a byte histogram
+ * (`collections.Counter` spends 18 ns a byte on it). CPython's `bytes.translate` with a
  * delete set and `bytes.find` of a repeated needle spend 1.2-1.7 ns a byte on
  * prose, mostly on mispredicted branches at every word boundary. Here both are
  * branch-free per byte, so a megabyte body costs a few tenths of a millisecond.
@@ -12,6 +13,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 
 static int
 get_table(Py_buffer *table, const char *what)
@@ -148,9 +150,36 @@ done:
     return result;
 }
 
+/* entropy(data) -> float
+ *
+ * Shannon entropy of the byte histogram, in bits per byte (0 for empty data).
+ */
+static PyObject *
+entropy(PyObject *module, PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*:entropy", &data))
+        return NULL;
+    Py_ssize_t counts[256] = {0};
+    const unsigned char *in = data.buf;
+    Py_ssize_t n = data.len;
+    for (Py_ssize_t i = 0; i < n; i++)
+        counts[in[i]]++;
+    PyBuffer_Release(&data);
+    double bits = 0.0;
+    for (int b = 0; b < 256; b++) {
+        if (counts[b]) {
+            double p = (double)counts[b] / (double)n;
+            bits -= p * log2(p);
+        }
+    }
+    return PyFloat_FromDouble(bits);
+}
+
 static PyMethodDef methods[] = {
     {"canonical", canonical, METH_VARARGS, "Fold and drop separator bytes."},
     {"runs", runs, METH_VARARGS, "Maximal runs of marked bytes at least min_len long."},
+    {"entropy", entropy, METH_VARARGS, "Shannon entropy of the bytes, in bits per byte."},
     {NULL, NULL, 0, NULL},
 };
 

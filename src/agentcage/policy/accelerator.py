@@ -1,4 +1,4 @@
-"""The optional C accelerator for the two hottest byte passes (see `_native.c`).
+"""The optional C accelerator for the hottest byte passes (see `_native.c`).
 
 Built into the wheel by `hatch_build.py`. Where it is missing (a build with
 AGENTCAGE_NO_NATIVE=1), the pure-Python versions give the same results, slower;
@@ -14,6 +14,8 @@ class Native(Protocol):
     def canonical(self, data: bytes, fold: bytes, keep: bytes, /) -> bytes: ...
 
     def runs(self, data: bytes, marks: bytes, min_len: int, /) -> list[tuple[int, int]]: ...
+
+    def entropy(self, data: bytes, /) -> float: ...
 
 
 def _load() -> Native | None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from agentcage.policy.accelerator import native
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
+from agentcage.policy.payload import python_entropy, shannon_entropy
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
 
 # Bytes that exercise every branch: separators, the escape letters, a backslash,
@@ -57,3 +58,9 @@ def test_bad_tables_are_refused_not_read_past() -> None:
         native.canonical(b"data", b"short", bytes(256))
     with pytest.raises(ValueError, match="at least 1"):
         native.runs(b"data", bytes(256), 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DATA)
+def test_entropy_matches_the_python_definition(data: bytes) -> None:
+    assert abs(shannon_entropy(data) - python_entropy(data)) < 1e-9
