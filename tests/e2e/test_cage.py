@@ -16,6 +16,7 @@ from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import PUBLISHED_PORT, Harness, Internet
 
 AGENT = "agentcage-basic-agent"
+PROXY = "agentcage-basic-proxy"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 
 
@@ -169,6 +170,21 @@ def test_logs_reload_and_secret_list(harness: Harness, cage: str) -> None:
     listed = harness.agentcage("secret", "list", "basic")
     assert "ANTHROPIC_API_KEY" in listed.stdout and "set" in listed.stdout
     assert REAL_KEY not in listed.stdout + listed.stderr
+
+
+def test_secret_set_on_a_running_cage_restarts_the_proxy_and_not_the_agent(
+    harness: Harness, internet: Internet, cage: str
+) -> None:
+    def started(container: str) -> str:
+        return harness.exec("podman", "inspect", "--format", "{{.State.StartedAt}}", container)
+
+    agent, proxy = started(AGENT), started(PROXY)
+    result = harness.agentcage("secret", "set", "basic", "ANTHROPIC_API_KEY", input=REAL_KEY)
+    assert result.returncode == 0, result.stderr
+    assert started(PROXY) != proxy  # it holds the new value
+    assert started(AGENT) == agent
+    again = scenarios(harness, internet)
+    assert again["allowed"]["status"] == 200 and again["allowed"]["body"] == PLACEHOLDER
 
 
 def test_update_redeploys_and_the_cage_still_holds(harness: Harness, internet: Internet) -> None:

@@ -3,7 +3,8 @@
 Values arrive on stdin or from a prompt (never argv, where `ps` shows them) and are
 never printed. A secret reaches the proxy as the file `/run/secrets/agentcage/NAME`.
 Podman copies mounted secrets when a container is created, so changing one restarts
-the cage's proxy (and with it the agent, which requires the proxy).
+the cage's proxy. The agent keeps running: it only loses its way out for the second
+the proxy takes to come back.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def _apply(cages: Cages, cage: str) -> bool:
     cages.host.systemctl("daemon-reload")
     topo = topology.load(cages.store, cage)
     if running and topo is not None:
-        cages.host.systemctl("restart", service_name(topo, "proxy"))
+        # The agent `Requires=` the proxy, and a plain restart would take it along (and
+        # with it whatever the agent was in the middle of).
+        proxy = service_name(topo, "proxy")
+        cages.host.systemctl("restart", "--job-mode=ignore-dependencies", proxy)
         cages.host.systemctl("start", service_name(topo, "agent"))
         return True
     return False
