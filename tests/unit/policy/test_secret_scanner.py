@@ -250,3 +250,18 @@ def test_anywhere_formats_touching_a_long_base64_run_are_found(credential: str) 
     for body in (credential + blob, blob + credential, blob[:-3] + credential + blob):
         found = policy(**OPEN).check_request(request("evil.example.net", body=body.encode()))
         assert found.verdict is Verdict.BLOCK, body[:80]
+
+
+def test_a_jwt_bearer_token_is_flagged_in_a_body_but_not_in_authorization() -> None:
+    head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
+    claims = base64.urlsafe_b64encode(b'{"sub":"1234567890","iat":1700000000}').rstrip(b"=")
+    jwt = f"{head}.{claims.decode()}.{fake(ALNUM, 43)}"
+    engine = policy(**OPEN)
+    bearer = request("api.example.com", headers={"authorization": f"Bearer {jwt}"})
+    assert engine.check_request(bearer).verdict is Verdict.ALLOW
+    in_body = request("api.example.com", body=json.dumps({"token": jwt}).encode())
+    flagged = engine.check_request(in_body)
+    assert flagged.verdict is Verdict.FLAG and flagged.rules == ("jwt",)
+    # Blocking formats are blocked in Authorization all the same.
+    github = request("evil.example.net", headers={"authorization": f"token {GITHUB}"})
+    assert engine.check_request(github).verdict is Verdict.BLOCK

@@ -24,6 +24,7 @@ from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "secrets"
 _FORM = "application/x-www-form-urlencoded"
+_AUTH_PLACES = ("header authorization", "header proxy-authorization")
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
 _MAX_RUN = 16 * 1024
@@ -99,6 +100,10 @@ class SecretScanner:
                 continue
             for pattern in self._matching(data):
                 if _allowed(pattern, host):
+                    continue
+                if pattern.verdict is Verdict.FLAG and where.startswith(_AUTH_PLACES):
+                    # A bearer token (a JWT) in an Authorization header is that header's
+                    # everyday use: flagging it would put every OAuth call in the audit.
                     continue
                 # The reason names the format and the place, never the matched text.
                 reason = f"{pattern.name} in {where} to {host}"
