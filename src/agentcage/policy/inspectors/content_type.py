@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterator
 
 from agentcage.config.inspection import ContentTypeConfig
 from agentcage.policy.media import is_media
 from agentcage.policy.payload import Payloads
-from agentcage.policy.runs import byte_table, long_runs
+from agentcage.policy.runs import BASE64_ALPHABET, byte_table, long_runs, token_runs
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "content-type"
@@ -31,9 +32,7 @@ _TEXT_TYPES = (
 _TEXT_SUFFIXES = ("+json", "+xml")
 # Line breaks, raw or JSON-escaped (backslash-n; backslash-slash is an escaped "/"),
 # belong to the run, so MIME-style base64 wrapped at 76 columns is still one blob.
-_BASE64_TABLE = byte_table(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-\r\n\\"
-)
+_BASE64_TABLE = byte_table(BASE64_ALPHABET + b"\r\n\\")
 _WRAPPING = re.compile(rb"\\[nr/]|[\r\n]")
 _MIN_MEASURED = 256  # shorter bodies cannot reach a meaningful entropy
 
@@ -77,13 +76,20 @@ class ContentTypeInspector:
     def _check_base64(self, data: bytes, where: str) -> Finding | None:
         if not self.config.detect_base64 or len(data) < self.config.base64_min_len:
             return None
-        for start, end in long_runs(data, _BASE64_TABLE, self.config.base64_min_len):
+        for start, end in self._runs(data):
             run = data[start:end]
             if _looks_like_base64(run) and not is_media(_head(run)):
                 return self._finding(
                     f"base64 blob of {len(run)} characters in {where}", "base64-blob"
                 )
         return None
+
+    def _runs(self, data: bytes) -> list[tuple[int, int]] | Iterator[tuple[int, int]]:
+        shortest = self.config.base64_min_len
+        if b"\\" in data or b"\n" in data or b"\r" in data:
+            return long_runs(data, _BASE64_TABLE, shortest)
+        # Without line breaks or escapes these are the token runs, found already.
+        return token_runs(data, shortest)
 
     def _finding(self, reason: str, rule: str) -> Finding:
         return Finding(NAME, self.verdict, reason, (rule,))

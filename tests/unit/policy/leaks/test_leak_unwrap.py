@@ -9,6 +9,8 @@ import zlib
 import brotli
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentcage.policy.leaks import Limits, Unwrapper
 from agentcage.policy.leaks.unwrap import decode_content, sniff_compression
@@ -148,3 +150,28 @@ def test_a_base64_image_is_its_own_view_and_is_not_peeled_further() -> None:
     assert SECRET in images[0].data  # still scanned, as itself
     # Random pixels hold stray `%`, `=` and `\x` that would decode to junk views.
     assert all(len(v.layers) <= 1 for v in views)
+
+
+def _b64_reference(run: bytes, offset: int) -> bytes:
+    body = run.rstrip(b"=")[offset:].translate(bytes.maketrans(b"-_", b"+/"))
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    try:
+        return binascii.a2b_base64(body + b"=" * (-len(body) % 4))
+    except binascii.Error:
+        return b""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # What the decoder is given: a run of the token alphabet, perhaps with its padding.
+    st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_", max_size=80),
+    st.sampled_from(["", "=", "=="]),
+    st.integers(0, 3),
+)
+def test_base64_decoding_at_an_offset_matches_the_plain_definition(
+    run: str, padding: str, offset: int
+) -> None:
+    from agentcage.policy.leaks.unwrap import _b64_at
+
+    data = (run + padding).encode()
+    assert _b64_at(data, offset) == _b64_reference(data, offset)
