@@ -237,6 +237,8 @@ def _dns(topology: Topology, images: Images, paths: HostPaths, wanted_by: str) -
             f"{topology.dns_ip}:{DNS_PORT}",
             "--audit-log",
             f"{AUDIT_DIR}/dns.jsonl",
+            "--blocked-zones",
+            f"{AUDIT_DIR}/dns-blocked-zones.json",
         ),
     )
     # Ready means a real answer; afterwards a silent TCP check keeps the audit log free

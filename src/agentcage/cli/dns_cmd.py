@@ -39,7 +39,13 @@ def dns() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Append audit lines to this file (default: standard output).",
 )
-def run(config_file: Path, listen: str, audit_log: Path | None) -> None:
+@click.option(
+    "--blocked-zones",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Keep the zones tunnel detection blocks in this file, and block them again "
+    "when starting (default: forget them on exit).",
+)
+def run(config_file: Path, listen: str, audit_log: Path | None, blocked_zones: Path | None) -> None:
     """Run dnsmasq in the foreground for the cage in FILE until SIGTERM.
 
     Prints `listening on HOST:PORT` to stderr when ready; audit lines go to
@@ -47,7 +53,7 @@ def run(config_file: Path, listen: str, audit_log: Path | None) -> None:
     add|rm`) and reopens the audit log. Exits non-zero if dnsmasq dies: the cage
     then has no DNS rather than unchecked DNS.
     """
-    Sidecar(config_file, Listen.parse(listen), audit_log).run()
+    Sidecar(config_file, Listen.parse(listen), audit_log, blocked_zones=blocked_zones).run()
 
 
 @dns.command("render")

@@ -7,6 +7,7 @@ Blocking a zone after detection is the caller's job: `observe` says when.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agentcage.config.schema import CageConfig
@@ -35,13 +36,13 @@ class Observation:
 
 
 class QueryJudge:
-    def __init__(self, config: CageConfig) -> None:
+    def __init__(self, config: CageConfig, blocked_zones: Iterable[str] = ()) -> None:
         self._config = config
         self._domains = DomainSet(config.domains.entries)
         self._allowlist = config.domains.mode == "allowlist"
         self._detector = TunnelDetector(config.dns)
         self._signals: dict[int, TunnelSignal] = {}
-        self.blocked_zones: set[str] = set()
+        self.blocked_zones: set[str] = set(blocked_zones)
 
     def reconfigure(self, config: CageConfig) -> None:
         """New domain list and thresholds; blocked zones stay blocked."""

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
+from agentcage.dns.blocklog import BlockedZonesFile
 from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_root
 from agentcage.dns.judge import TUNNEL_INSPECTOR, QueryJudge
 from agentcage.dns.process import Dnsmasq
@@ -97,14 +98,17 @@ class Sidecar:
         listen: Listen,
         audit_log: Path | None = None,
         *,
+        blocked_zones: Path | None = None,
         log: TextIO = sys.stderr,
     ) -> None:
         self._config_path = config_path
         self._listen = listen
         self._log = log
         self._config = load_config(config_path)
+        self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
+        kept = self._blocklog.load() if self._blocklog is not None else set()
         self._audit = AuditSink(audit_log, self._config.logging.dns_queries)
-        self._judge = QueryJudge(self._config)
+        self._judge = QueryJudge(self._config, kept)
         self._assembler = QueryAssembler()
         self._binary = dnsmasq_binary()
         self._run_as: RunAs | None = run_as_for_root()
@@ -118,6 +122,9 @@ class Sidecar:
             self._dir = RuntimeDir(self._run_as)
             try:
                 self._start(self._rendered(self._config))
+                if self._judge.blocked_zones:
+                    zones = ", ".join(sorted(self._judge.blocked_zones))
+                    self._note(f"still blocking zones after DNS tunnel detection: {zones}")
                 self._note(f"listening on {self._listen}")
                 return self._serve(pending)
             finally:
@@ -192,6 +199,9 @@ class Sidecar:
         with self._running().paused():
             # Unchecked: speed matters here and the only new line is a validated domain.
             self._dir.write_servers(self._rendered(self._config, checked=False).servers)
+            # Recorded before dnsmasq answers again: a block is never in force unrecorded.
+            if self._blocklog is not None:
+                self._blocklog.save(self._judge.blocked_zones)
         self._note(f"blocked zone {zone} after DNS tunnel detection")
 
     def _handle(self, lines: list[str]) -> None:

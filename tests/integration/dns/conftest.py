@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,9 @@ def upstream() -> Iterator[FakeUpstream]:
 def start_sidecar(tmp_path: Path) -> Iterator[Callable[..., RunningSidecar]]:
     started: list[RunningSidecar] = []
 
-    def start(config: Path, port: int | None = None) -> RunningSidecar:
-        sidecar = RunningSidecar(config, tmp_path / f"audit-{len(started)}.jsonl", port)
+    def start(config: Path, port: int | None = None, args: Sequence[str] = ()) -> RunningSidecar:
+        audit = tmp_path / f"audit-{len(started)}.jsonl"
+        sidecar = RunningSidecar(config, audit, port, args=args)
         started.append(sidecar)
         return sidecar
 

@@ -175,7 +175,12 @@ class RunningSidecar:
     """`agentcage dns run` as a child process on a free loopback port."""
 
     def __init__(
-        self, config: Path, audit_log: Path, port: int | None = None, prefix: Sequence[str] = ()
+        self,
+        config: Path,
+        audit_log: Path,
+        port: int | None = None,
+        prefix: Sequence[str] = (),
+        args: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.audit_log = audit_log
@@ -184,7 +189,7 @@ class RunningSidecar:
             [
                 *prefix, sys.executable, "-c", "from agentcage.cli.main import main; main()",
                 "dns", "run", "-c", str(config), "--listen", f"127.0.0.1:{self.port}",
-                "--audit-log", str(audit_log),
+                "--audit-log", str(audit_log), *args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -242,6 +247,10 @@ class RunningSidecar:
 
     def hup(self) -> None:
         self.proc.send_signal(signal.SIGHUP)
+
+    def stderr_text(self) -> str:
+        """What the sidecar printed up to its `listening on` line."""
+        return self._err.decode(errors="replace")
 
     def stop(self) -> tuple[int, str]:
         """SIGTERM unless it exited already; (exit status, all of its stderr)."""

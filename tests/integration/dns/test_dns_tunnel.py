@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from dnsworld import (
     FakeUpstream,
     RunningSidecar,
     addresses,
+    free_port,
     rcode,
     wait_for,
     write_config,
@@ -176,3 +180,43 @@ def test_a_tunnel_right_under_an_entry_blocks_the_entry(
     assert rcode(sidecar.ask("tunnel.example", "TXT")) == "REFUSED"
     assert not upstream.saw("probe.tunnel.example")
     assert addresses(sidecar.ask("www.allowed.example", "A")) == [UPSTREAM_V4]
+
+
+def test_blocked_zones_stay_blocked_after_a_restart(
+    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+) -> None:
+    kept = tmp_path / "state" / "dns-blocked-zones.json"
+    config = _config(tmp_path, upstream, tunnel_action="block")
+    first = start_sidecar(config, args=("--blocked-zones", str(kept)))
+    first.ask(f"{HEX_LABEL}.evil.workers.dev", "TXT")
+    wait_for(lambda: rcode(first.ask("probe.evil.workers.dev", "A")) == "REFUSED")
+    assert json.loads(kept.read_text()) == {"v": 1, "zones": ["evil.workers.dev"]}
+    first.stop()
+
+    second = start_sidecar(config, args=("--blocked-zones", str(kept)))
+    assert "still blocking zones after DNS tunnel detection: evil.workers.dev" in (
+        second.stderr_text()
+    )
+    before = len(upstream.queries)
+    for qtype in ("A", "TXT"):
+        assert rcode(second.ask("more-data.evil.workers.dev", qtype)) == "REFUSED"
+    assert len(upstream.queries) == before  # refused from the first query on
+    assert rcode(second.ask("good.workers.dev", "A")) == "NOERROR"
+
+
+def test_an_unreadable_blocked_zones_file_stops_the_sidecar(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    kept = tmp_path / "dns-blocked-zones.json"
+    kept.write_text('{"v": 1, "zones": ["evil..example"]}')
+    result = subprocess.run(
+        [
+            sys.executable, "-c", "from agentcage.cli.main import main; main()",
+            "dns", "run", "-c", str(_config(tmp_path, upstream)),
+            "--listen", f"127.0.0.1:{free_port()}", "--blocked-zones", str(kept),
+        ],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"the blocked-zones file {kept} is not a blocked-zones file" in result.stderr
+    assert "delete it to unblock every zone" in result.stderr
