@@ -50,6 +50,7 @@ Progress = Callable[[str], None]
 class BuiltImages:
     proxy: str
     dns: str
+    runtime: str = ""  # the parent of both; kept while they are current
 
 
 def digest(*parts: str | bytes) -> str:
@@ -251,7 +252,7 @@ class ImageBuilder:
                     cf, cf.parent, r, {"RUNTIME": runtime}
                 ),
             )
-        return BuiltImages(proxy=refs["proxy"], dns=refs["dns"])
+        return BuiltImages(proxy=refs["proxy"], dns=refs["dns"], runtime=runtime)
 
     def _build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:
         with tempfile.TemporaryDirectory(prefix="agentcage-build-") as tmp:

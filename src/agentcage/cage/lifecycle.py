@@ -7,7 +7,9 @@ sidecars. If any step fails, everything made so far is removed again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,10 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, PodmanError, StateError
 
 ROLES = ("dns", "proxy", "agent")
+_RUNTIME_IMAGE = "localhost/agentcage-runtime:"
+# Images agentcage builds and tags by content: the runtime, the sidecars, and each
+# cage's own agent image (`localhost/agentcage-<cage>-agent`).
+_OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|[a-z0-9][a-z0-9-]*-agent):")
 Progress = Callable[[str], None]
 
 
@@ -139,6 +145,31 @@ class Cages:
                 f"{agent_unit} failed to start ({props.get('Result', 'unknown')})",
                 hint=f"`agentcage cage logs {name}` shows why",
             )
+        # Last: the images this cage ran before are only now out of use.
+        self._prune_images(sidecars.runtime)
+
+    def _prune_images(self, current_runtime: str) -> None:
+        """Remove our image tags that no cage uses any more.
+
+        Every source change builds new content-tagged images; without this, each
+        upgrade would leave a few hundred MB behind. Only tags built over an hour ago
+        go (a concurrent `create` may be about to use a fresh one), children before
+        the runtime image they are built on, and an image a container still uses is
+        refused by Podman and kept.
+        """
+        keep = {current_runtime}
+        for name in self.store.names():
+            with contextlib.suppress(StateError, TypeError):
+                used = layout.load_images(self.store, name)
+                keep |= {used.proxy, used.dns, used.agent}
+        listed = self.host.podman(
+            "images", "--filter", "until=1h", "--format", "{{.Repository}}:{{.Tag}}", check=False
+        )
+        stale = [r for r in listed.stdout.split() if _OUR_IMAGE.match(r) and r not in keep]
+        stale.sort(key=lambda ref: ref.startswith(_RUNTIME_IMAGE))
+        removed = [ref for ref in stale if self.host.podman("rmi", ref, check=False).ok]
+        if removed:
+            self.progress(f"removed {len(removed)} image(s) no cage uses any more")
 
     def units(self, config: CageConfig) -> CageUnits:
         topo = topology.load(self.store, config.name)

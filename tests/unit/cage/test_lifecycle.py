@@ -203,3 +203,41 @@ def test_list_counts_blocked_decisions(tmp_path: Path) -> None:
     )
     (row,) = cages.statuses()
     assert (row.name, row.state, row.blocked) == ("demo", "inactive", 3)
+
+
+def test_deploying_removes_our_images_no_cage_uses_any_more(tmp_path: Path) -> None:
+    listed = "\n".join(
+        [
+            "localhost/agentcage-proxy:t",  # in use by the cage
+            "localhost/agentcage-dns:t",
+            "localhost/agentcage-proxy:old1",
+            "localhost/agentcage-runtime:old1",
+            "localhost/agentcage-gone-agent:abc",  # a destroyed cage's agent
+            "localhost/agentcage-agent-debian:abc",  # a base, not content-tagged per build
+            "docker.io/library/python:3.12-slim",  # not ours
+            "localhost/agentcage-dns:busy",  # a container still uses it
+        ]
+    )
+    runner = RecordingRunner(
+        answers={
+            ("podman", "images"): ok(listed),
+            ("podman", "rmi", "localhost/agentcage-dns:busy"): PodmanError("image in use"),
+        }
+    )
+    cages, runner = make_cages(tmp_path, runner)
+    progress: list[str] = []
+    cages.progress = progress.append
+    cages.create(write_config(tmp_path))
+    listing = runner.calls.index(
+        ("podman", "images", "--filter", "until=1h", "--format", "{{.Repository}}:{{.Tag}}")
+    )
+    assert listing > runner.calls.index(("systemctl", "start", "agentcage-demo-agent.service"))
+    removed = [c[2] for c in runner.calls if c[:2] == ("podman", "rmi")]
+    # Children first: the runtime image goes once the sidecar images built on it are gone.
+    assert removed == [
+        "localhost/agentcage-proxy:old1",
+        "localhost/agentcage-gone-agent:abc",
+        "localhost/agentcage-dns:busy",
+        "localhost/agentcage-runtime:old1",
+    ]
+    assert "removed 3 image(s) no cage uses any more" in progress
