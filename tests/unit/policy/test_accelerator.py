@@ -64,3 +64,41 @@ def test_bad_tables_are_refused_not_read_past() -> None:
 @given(_DATA)
 def test_entropy_matches_the_python_definition(data: bytes) -> None:
     assert abs(shannon_entropy(data) - python_entropy(data)) < 1e-9
+
+
+def test_the_policy_without_the_accelerator_decides_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A build with AGENTCAGE_NO_NATIVE=1 takes the Python paths everywhere.
+    import base64
+    import json
+
+    from agentcage.policy import payload, runs
+    from agentcage.policy.leaks import encodings
+    from tests.unit.policy.helpers import policy, request
+
+    key = "sk-ant-api03-" + "Zq8Xv2Lm4Nc6Bt1Ry3Wu5Ks7Hd9Jf0Gp2Ea4Tb6" * 2
+    bodies = [
+        json.dumps({"note": "plain text about files and tools " * 200}).encode(),
+        json.dumps({"blob": base64.b64encode(key.encode()).decode()}).encode(),
+        " ".join(key).encode(),  # spaced out
+        bytes(range(256)) * 64,
+    ]
+
+    def decisions() -> list[tuple[str, tuple[str, ...]]]:
+        engine = policy(
+            {"ANTHROPIC_API_KEY": key},
+            secret_injection=[{"env": "ANTHROPIC_API_KEY", "inject_to": ["api.anthropic.com"]}],
+            domains={"mode": "blocklist", "list": []},
+        )
+        out = []
+        for body in bodies:
+            decision = engine.check_request(request("files.example.com", body=body))
+            out.append((decision.verdict.value, decision.rules))
+        return out
+
+    accelerated = decisions()
+    for module in (runs, encodings, payload):
+        monkeypatch.setattr(module, "native", None)
+    assert decisions() == accelerated
+    assert [verdict for verdict, _ in accelerated][1:3] == ["block", "block"]
