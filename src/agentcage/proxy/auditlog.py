@@ -24,6 +24,7 @@ class AuditLog:
         self._path = path
         self._lock = threading.Lock()
         self._fd = self._open()
+        self._closed = False
 
     def _open(self) -> int | None:
         if self._path is None:
@@ -41,6 +42,8 @@ class AuditLog:
     def write(self, record: AuditRecord) -> None:
         line = record.to_json() + "\n"
         with self._lock:
+            if self._closed:
+                raise ValueError("the audit log is closed")
             if self._fd is None:
                 sys.stdout.write(line)
                 sys.stdout.flush()
@@ -59,6 +62,7 @@ class AuditLog:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
