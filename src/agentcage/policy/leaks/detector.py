@@ -31,6 +31,7 @@ NAME = "leaks"
 _SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
 _TOKEN = rb"[^&=;,:\"'{}\[\]\s<>()]{%d,}"  # a run between delimiters, at least N long
 _SMALL_BODY = 1024  # bodies tokenised into split pieces
+_SEARCH_ALONE = 64 * 1024  # canonical views at least this long are not joined
 _HEX_PIECE = re.compile(rb"(?:[0-9A-Fa-f]{2}){4,}")
 _B64_PIECE = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
 _B32_PIECE = re.compile(rb"[A-Za-z2-7]{8,}={0,6}")
@@ -128,8 +129,20 @@ class LeakDetector:
         return list(_with_decoded(distinct, shortest))
 
     def _scan(self, views: Iterable[View]) -> list[Match]:
-        haystack = b"\0".join(canonical(view.data) for view in views)
-        return self.matcher.scan_canonical(haystack)
+        # Small views are searched together (one call); a large one alone, rather than
+        # copied once more into a joined haystack. NUL never occurs in a canonical
+        # spelling, so no match spans two views either way.
+        small: list[bytes] = []
+        matches: list[Match] = []
+        for view in views:
+            canon = canonical(view.data)
+            if len(canon) < _SEARCH_ALONE:
+                small.append(canon)
+            else:
+                matches += self.matcher.scan_canonical(canon)
+        if small:
+            matches += self.matcher.scan_canonical(b"\0".join(small))
+        return matches
 
     def _findings(self, matches: list[Match], host: str) -> list[Finding]:
         leaked: dict[str, Match] = {}
