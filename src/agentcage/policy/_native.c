@@ -1,7 +1,8 @@
 /* The byte passes the policy engine cannot make fast in Python.
  *
  * `canonical` drops separator bytes and folds the rest through a table; `runs`
- * finds maximal runs of table-marked bytes; `entropy` counts a byte histogram
+ * finds maximal runs of table-marked bytes (16 bytes at a time with SSE2 for the
+ * base64 alphabet); `entropy` counts a byte histogram
  * (`collections.Counter` spends 18 ns a byte on it). CPython's `bytes.translate` with a
  * delete set and `bytes.find` of a repeated needle spend 1.2-1.7 ns a byte on
  * prose, mostly on mispredicted branches at every word boundary. Here both are
@@ -14,6 +15,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static int
 get_table(Py_buffer *table, const char *what)
@@ -83,6 +87,44 @@ append_span(PyObject *list, Py_ssize_t start, Py_ssize_t end)
     return failed;
 }
 
+#ifdef __SSE2__
+/* Whether `marks` marks exactly the base64 alphabet (both flavours): the token runs
+   every payload is searched for, worth a vector path of their own. */
+static int
+marks_base64(const unsigned char *m)
+{
+    for (int b = 0; b < 256; b++) {
+        int want = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') ||
+                   b == '+' || b == '/' || b == '-' || b == '_';
+        if ((m[b] != 0) != want)
+            return 0;
+    }
+    return 1;
+}
+
+static inline __m128i
+in_range(__m128i x, char low, char high)
+{
+    /* Signed compares: bytes from 0x80 up are negative, so never in an ASCII range. */
+    return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)(low - 1))),
+                         _mm_cmplt_epi8(x, _mm_set1_epi8((char)(high + 1))));
+}
+
+/* Bit k set when byte k of the 16 at `at` is not in the base64 alphabet. */
+static inline unsigned
+base64_gaps16(const unsigned char *at)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)at);
+    __m128i letters = _mm_or_si128(in_range(x, 'A', 'Z'), in_range(x, 'a', 'z'));
+    __m128i signs = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')),
+                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('/'))),
+                                 _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
+    __m128i member = _mm_or_si128(_mm_or_si128(letters, in_range(x, '0', '9')), signs);
+    return ~(unsigned)_mm_movemask_epi8(member) & 0xFFFFu;
+}
+#endif
+
 /* runs(data, marks, min_len) -> list[tuple[int, int]]
  *
  * (start, end) of each maximal run of bytes b with marks[b] != 0 that is at
@@ -113,6 +155,23 @@ runs(PyObject *module, PyObject *args)
        switch. Eight bytes at a time instead: when runs shorter than eight do not
        count, only the first gap in a block can end one worth reporting, and the
        last gap says where the next one starts. */
+#ifdef __SSE2__
+    /* Sixteen at a time for the base64 alphabet (runs under 16 do not count then). */
+    if (min_len >= 16 && marks_base64(m)) {
+        for (; i + 16 <= n; i += 16) {
+            unsigned gaps = base64_gaps16(in + i);
+            if (gaps == 0)
+                continue;
+            Py_ssize_t first = i + __builtin_ctz(gaps);
+            if (__builtin_expect(first - start >= min_len, 0) &&
+                append_span(result, start, first) < 0) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            start = i + (31 - __builtin_clz(gaps)) + 1;
+        }
+    }
+#endif
     if (min_len >= 8) {
         for (; i + 8 <= n; i += 8) {
             const unsigned char *at = in + i;

@@ -102,3 +102,23 @@ def test_the_policy_without_the_accelerator_decides_the_same(
         monkeypatch.setattr(module, "native", None)
     assert decisions() == accelerated
     assert [verdict for verdict, _ in accelerated][1:3] == ["block", "block"]
+
+
+_TOKEN_CHARS = st.sampled_from(list(b"AZaz09+/-_Qm7"))
+_GAP_CHARS = st.sampled_from(list(b" .=\\\n\x00\x80\xff\x7f@[`{"))
+_STRETCH = st.tuples(st.booleans(), st.integers(1, 70), _TOKEN_CHARS, _GAP_CHARS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_STRETCH, max_size=40), st.sampled_from([16, 17, 20, 31, 64]))
+def test_long_token_runs_match_the_python_definition(
+    stretches: list[tuple[bool, int, int, int]], min_len: int
+) -> None:
+    # Long runs of the base64 alphabet between gaps of every kind, including bytes
+    # that are negative as signed chars: the vector path's territory.
+    data = b"".join(
+        bytes([token if is_run else gap]) * length for is_run, length, token, gap in stretches
+    )
+    assert list(long_runs(data, BASE64_TABLE, min_len)) == list(
+        python_long_runs(data, BASE64_TABLE, min_len)
+    )
