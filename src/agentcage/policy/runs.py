@@ -7,7 +7,7 @@ runs without a Python step per byte, so the regexes and decoders run only on sma
 windows around them instead of on every byte of a megabyte body.
 
 That search stumbles over every word of prose (about 1.2 ms/MiB), so the C
-accelerator, when built, finds the runs in one branch-free pass instead (0.3 ms);
+accelerator, when built, finds the runs in one branch-free pass instead (0.1-0.5 ms);
 the Python version below defines what it must return. Either way the runs of the
 base64 alphabet, wanted by both the secret scanner and the leak decoder, are found
 once per body by `token_runs` and shared.
