@@ -104,7 +104,8 @@ def test_the_policy_without_the_accelerator_decides_the_same(
     assert [verdict for verdict, _ in accelerated][1:3] == ["block", "block"]
 
 
-_TOKEN_CHARS = st.sampled_from(list(b"AZaz09+/-_Qm7"))
+_TOKEN_CHARS = st.sampled_from(list(b"AZaz09+/-_Qm7fFgG"))
+_HEX_TABLE = byte_table(b"0123456789abcdefABCDEF")
 _GAP_CHARS = st.sampled_from(list(b" .=\\\n\x00\x80\xff\x7f@[`{"))
 _STRETCH = st.tuples(st.booleans(), st.integers(1, 70), _TOKEN_CHARS, _GAP_CHARS)
 
@@ -119,6 +120,5 @@ def test_long_token_runs_match_the_python_definition(
     data = b"".join(
         bytes([token if is_run else gap]) * length for is_run, length, token, gap in stretches
     )
-    assert list(long_runs(data, BASE64_TABLE, min_len)) == list(
-        python_long_runs(data, BASE64_TABLE, min_len)
-    )
+    for table in (BASE64_TABLE, _HEX_TABLE):
+        assert list(long_runs(data, table, min_len)) == list(python_long_runs(data, table, min_len))
