@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentcage.policy import payload, runs
 from agentcage.policy.accelerator import native
+from agentcage.policy.leaks import encodings
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
 from agentcage.policy.payload import python_entropy, shannon_entropy
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
+from tests.unit.policy.helpers import policy, request
 
 # Bytes that exercise every branch: separators, the escape letters, a backslash,
 # upper case, token characters, NUL and high bytes.
@@ -70,13 +75,6 @@ def test_the_policy_without_the_accelerator_decides_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A build with AGENTCAGE_NO_NATIVE=1 takes the Python paths everywhere.
-    import base64
-    import json
-
-    from agentcage.policy import payload, runs
-    from agentcage.policy.leaks import encodings
-    from tests.unit.policy.helpers import policy, request
-
     key = "sk-ant-api03-" + "Zq8Xv2Lm4Nc6Bt1Ry3Wu5Ks7Hd9Jf0Gp2Ea4Tb6" * 2
     bodies = [
         json.dumps({"note": "plain text about files and tools " * 200}).encode(),

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
+from agentcage.policy.leaks.responses import ResponseScrubber
 from agentcage.policy.scrub import Scrubber
 from tests.unit.policy.helpers import policy
 
@@ -71,10 +72,6 @@ def test_response_scrubber_finds_every_base_form_behind_its_fast_check(value: st
     # The response scrubber answers "nothing here" from one automaton pass; a form
     # that pass cannot see (a short value, `+` for a space, lower-case escapes)
     # must still be looked for.
-    from urllib.parse import quote_plus
-
-    from agentcage.policy.leaks.responses import ResponseScrubber
-
     scrubber = ResponseScrubber([(value, TOKEN)])
     forms = [
         value,

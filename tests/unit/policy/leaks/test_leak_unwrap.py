@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentcage.policy.leaks import Limits, Unwrapper
-from agentcage.policy.leaks.unwrap import decode_content, sniff_compression
+from agentcage.policy.leaks.unwrap import _b64_at, decode_content, sniff_compression
 
 SECRET = b"needle-0123456789abcdef"
 
@@ -171,7 +171,5 @@ def _b64_reference(run: bytes, offset: int) -> bytes:
 def test_base64_decoding_at_an_offset_matches_the_plain_definition(
     run: str, padding: str, offset: int
 ) -> None:
-    from agentcage.policy.leaks.unwrap import _b64_at
-
     data = (run + padding).encode()
     assert _b64_at(data, offset) == _b64_reference(data, offset)
