@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import signal
 import socket
@@ -111,6 +112,15 @@ class Mode:
     name: str
     proxy_url: str | None
     verify: ssl.SSLContext
+    pid: int | None = None  # the proxy process, whose CPU time is counted
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU time of a process (all its threads), from /proc."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -220,11 +230,13 @@ def main() -> None:
         mitm, mitm_port = start_mitmdump(work, upstream_ca)
         mitm_ca = work / "mitm-ca" / "mitmproxy-ca-cert.pem"
         modes = [
-            Mode("agentcage", agentcage.url, context(agentcage.ca_cert)),
-            Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca)),
+            Mode("agentcage", agentcage.url, context(agentcage.ca_cert), agentcage.pid),
+            Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca), mitm.pid),
             Mode("direct", None, context(upstream_ca)),
         ]
         results: dict[tuple[str, str, str], list[float]] = {}
+        # CPU seconds the proxy process spent, and requests it served (warm-ups too).
+        cpu: dict[tuple[str, str, str], tuple[float, int]] = {}
         try:
             for size_name, size in SIZES.items():
                 payload = body(size)
@@ -233,10 +245,15 @@ def main() -> None:
                     per_round = max(2, int(count * scale) // ROUNDS)
                     for turn in range(ROUNDS):
                         for mode in modes[turn % 3 :] + modes[: turn % 3]:
+                            before = cpu_seconds(mode.pid)
                             times = run_requests(
                                 mode, url_base, payload, per_round, keep_alive, warmup=2
                             )
-                            results.setdefault((mode.name, size_name, conn), []).extend(times)
+                            key = (mode.name, size_name, conn)
+                            results.setdefault(key, []).extend(times)
+                            spent = cpu.get(key, (0.0, 0))
+                            used = cpu_seconds(mode.pid) - before
+                            cpu[key] = (spent[0] + used, spent[1] + per_round + 2)
         finally:
             agentcage.stop()
             mitm.send_signal(signal.SIGTERM)
@@ -246,6 +263,7 @@ def main() -> None:
         policy_ms = policy_costs(work / "config.yaml")
     report(results)
     report_split(results, policy_ms)
+    report_cpu(cpu)
 
 
 def policy_costs(config: Path) -> dict[str, float]:
@@ -304,6 +322,22 @@ def report_split(
             f"  proxy code and noise {extra - policy_ms[size]:6.2f}"
             f"  (target allows {bare * (TARGETS[size] - 1):5.2f})"
         )
+
+
+def report_cpu(cpu: dict[tuple[str, str, str], tuple[float, int]]) -> None:
+    """CPU per request of each proxy process: what wall time becomes on a busy machine."""
+    print()
+    print("proxy process CPU per request (ms; 10 ms clock ticks, so rough at small sizes):")
+    for size in SIZES:
+        for conn in ("keep-alive", "new TLS"):
+            ours = cpu[("agentcage", size, conn)]
+            bare = cpu[("mitmdump", size, conn)]
+            ours_ms, bare_ms = ours[0] / ours[1] * 1000, bare[0] / bare[1] * 1000
+            ratio = ours_ms / bare_ms if bare_ms else float("nan")
+            print(
+                f"  {size:<7} {conn:<11} agentcage {ours_ms:6.2f}  mitmdump {bare_ms:6.2f}"
+                f"  ratio {ratio:4.2f}x"
+            )
 
 
 def report(results: dict[tuple[str, str, str], list[float]]) -> None:

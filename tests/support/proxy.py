@@ -80,6 +80,10 @@ class ProxyProcess:
     def stderr(self) -> str:
         return "\n".join(self.stderr_lines)
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 30) -> ProxyProcess:
         self._proc = subprocess.Popen(
             self.args,
