@@ -8,6 +8,7 @@ before it is compared, so no spelling slips past a rule written in another.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -36,6 +37,8 @@ class Host:
         return self.address is not None
 
 
+# Requests name the same few hosts over and over; a Host is immutable, so it is shared.
+@functools.lru_cache(maxsize=4096)
 def canonical_host(raw: str) -> Host:
     """Lower-case, strip brackets and trailing dots, IDNA-encode, and parse IP spellings."""
     text = raw.strip()

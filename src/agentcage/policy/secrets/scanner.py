@@ -53,6 +53,7 @@ class SecretScanner:
         self._gapped = sorted({a for p in wide if p.has_gap for a in p.anchors})
         self._solid_search = _automaton(self._solid)
         self._gapped_search = _automaton(self._gapped)
+        self._shortest_wide = min((len(a) for a in self._solid + self._gapped), default=0)
 
         # Which patterns an anchor can start, so a place with none of them (most
         # header values) costs no loop over every pattern.
@@ -119,9 +120,10 @@ class SecretScanner:
         # searched everywhere can be in them.
         spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
         present = _present(self._anchor_search, self._anchors, data, spans) if spans else set()
-        if self._solid_search is not None:
+        short = len(data) < self._shortest_wide  # no anywhere-format anchor fits
+        if self._solid_search is not None and not short:
             present |= _present(self._solid_search, self._solid, data, [(0, len(data))])
-        if self._gapped_search is not None:
+        if self._gapped_search is not None and not short:
             outside = _outside_long_runs(data, _GAP_MARGIN)
             present |= _present(self._gapped_search, self._gapped, data, outside)
         candidates = {i for anchor in present for i in self._by_anchor[anchor]}
