@@ -101,16 +101,19 @@ is_hex_char(int b)
     return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F');
 }
 
-/* Whether `marks` marks exactly the bytes `is_member` accepts: the base64 and hex
-   alphabets, searched in every payload, get a vector path of their own. */
-static int
-marks_exactly(const unsigned char *m, int (*is_member)(int))
+/* The marks tables of the base64 and hex alphabets, as `runs` is given them (1 for a
+   member, 0 otherwise): a caller's table that equals one of them, compared in one
+   memcmp per call, gets that alphabet's vector path. Filled when the module loads. */
+static unsigned char base64_marks[256];
+static unsigned char hex_marks[256];
+
+static void
+init_marks(void)
 {
     for (int b = 0; b < 256; b++) {
-        if ((m[b] != 0) != is_member(b))
-            return 0;
+        base64_marks[b] = (unsigned char)is_base64_char(b);
+        hex_marks[b] = (unsigned char)is_hex_char(b);
     }
-    return 1;
 }
 
 static inline __m128i
@@ -146,6 +149,20 @@ hex_gaps16(const unsigned char *at)
 }
 #endif
 
+/* A block at `at` holding gaps (bit k set: byte k is not marked): the run its first
+   gap ends is reported if long enough, and `start` moves past its last gap. Runs
+   between two gaps of one block are shorter than the block, which the caller makes
+   shorter than `min_len`. -1 on a Python error. */
+static inline int
+end_block(PyObject *result, Py_ssize_t at, unsigned gaps, Py_ssize_t *start, Py_ssize_t min_len)
+{
+    Py_ssize_t first = at + __builtin_ctz(gaps);
+    if (__builtin_expect(first - *start >= min_len, 0) && append_span(result, *start, first) < 0)
+        return -1;
+    *start = at + (31 - __builtin_clz(gaps)) + 1;
+    return 0;
+}
+
 /* runs(data, marks, min_len) -> list[tuple[int, int]]
  *
  * (start, end) of each maximal run of bytes b with marks[b] != 0 that is at
@@ -180,22 +197,17 @@ runs(PyObject *module, PyObject *args)
     /* Sixteen at a time for the base64 and hex alphabets (runs under 16 do not count
        then). */
     unsigned (*gaps16)(const unsigned char *) = NULL;
-    if (min_len >= 16 && marks_exactly(m, is_base64_char))
+    if (min_len >= 16 && memcmp(m, base64_marks, 256) == 0)
         gaps16 = base64_gaps16;
-    else if (min_len >= 16 && marks_exactly(m, is_hex_char))
+    else if (min_len >= 16 && memcmp(m, hex_marks, 256) == 0)
         gaps16 = hex_gaps16;
     if (gaps16 != NULL) {
         for (; i + 16 <= n; i += 16) {
             unsigned gaps = gaps16(in + i);
-            if (gaps == 0)
-                continue;
-            Py_ssize_t first = i + __builtin_ctz(gaps);
-            if (__builtin_expect(first - start >= min_len, 0) &&
-                append_span(result, start, first) < 0) {
+            if (gaps != 0 && end_block(result, i, gaps, &start, min_len) < 0) {
                 Py_CLEAR(result);
                 goto done;
             }
-            start = i + (31 - __builtin_clz(gaps)) + 1;
         }
     }
 #endif
@@ -206,15 +218,10 @@ runs(PyObject *module, PyObject *args)
                             (unsigned)(m[at[2]] == 0) << 2 | (unsigned)(m[at[3]] == 0) << 3 |
                             (unsigned)(m[at[4]] == 0) << 4 | (unsigned)(m[at[5]] == 0) << 5 |
                             (unsigned)(m[at[6]] == 0) << 6 | (unsigned)(m[at[7]] == 0) << 7;
-            if (gaps == 0)
-                continue; /* the run goes on */
-            Py_ssize_t first = i + __builtin_ctz(gaps);
-            if (__builtin_expect(first - start >= min_len, 0) &&
-                append_span(result, start, first) < 0) {
+            if (gaps != 0 && end_block(result, i, gaps, &start, min_len) < 0) {
                 Py_CLEAR(result);
                 goto done;
             }
-            start = i + (31 - __builtin_clz(gaps)) + 1;
         }
     }
     /* The rest byte by byte, with masks rather than a branch per byte. */
@@ -276,5 +283,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
+#ifdef __SSE2__
+    init_marks();
+#endif
     return PyModule_Create(&module);
 }
