@@ -16,8 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
-import ahocorasick_rs
-
 from agentcage.config.inspection import SecretInjection
 from agentcage.policy.decoding import (
     basic_credentials,
@@ -27,6 +25,7 @@ from agentcage.policy.decoding import (
 )
 from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.interface import block
+from agentcage.policy.leaks.automaton import Automaton
 from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
 
@@ -65,11 +64,7 @@ class InjectionCheck:
         self._payloads = payloads
         self._tokens = [(rule, rule.placeholder.encode()) for rule in self.rules]
         # One pass per place finds every placeholder, instead of a search per rule.
-        self._search = (
-            ahocorasick_rs.BytesAhoCorasick([token for _rule, token in self._tokens])
-            if self._tokens
-            else None
-        )
+        self._search = Automaton((token, index) for index, (_, token) in enumerate(self._tokens))
 
     def inspect_request(self, request: Request) -> Finding | None:
         if not self._tokens:
@@ -92,11 +87,11 @@ class InjectionCheck:
         return self._check(frame.host, {"websocket message": frame.payload})
 
     def _check(self, host: str, places: Mapping[str, bytes]) -> Finding | None:
-        assert self._search is not None
         first_place: dict[int, str] = {}
         for place, data in places.items():
-            for index, _start, _end in self._search.find_matches_as_indexes(data, overlapping=True):
-                first_place.setdefault(index, place)
+            for _start, _end, indexes in self._search.search(data):
+                for index in indexes:
+                    first_place.setdefault(index, place)
         for index, (rule, _token) in enumerate(self._tokens):
             where = first_place.get(index)
             if where is None:
