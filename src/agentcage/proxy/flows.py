@@ -10,8 +10,10 @@ from mitmproxy import http
 from agentcage.policy.audit import AuditRecord, Kind
 from agentcage.policy.types import Decision, Frame, Headers, Request, Verdict
 from agentcage.proxy.hosts import Target
+from agentcage.proxy.hygiene import REGISTERED_METHODS
 
 METADATA_KEY = "agentcage"
+LOGGED_METHODS = REGISTERED_METHODS | {"CONNECT"}
 
 
 def client_of(flow: http.HTTPFlow) -> str:
@@ -122,7 +124,8 @@ def record(
         cage=cage,
         flow_id=flow.id,
         client=client_of(flow),
-        method=req.method,
+        # An unregistered method is agent-chosen bytes (maybe a secret): not logged.
+        method=req.method if req.method in LOGGED_METHODS else "",
         scheme=req.scheme,
         host=req.host,
         port=req.port,

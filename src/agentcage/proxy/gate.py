@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from mitmproxy import http
 
 from agentcage.policy.types import Decision, Verdict
+from agentcage.proxy import hygiene
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.egress import ResolveError
 from agentcage.proxy.flows import (
@@ -51,18 +52,37 @@ class RequestGate:
         if flow.response or flow.error or not flow.live:
             return
         try:
-            size = sum(len(k) + len(v) + 4 for k, v in flow.request.headers.fields)
-            if size > MAX_HEADER_BYTES:
-                raise Blocked(
-                    431,
-                    "header-size",
-                    f"request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}",
-                )
+            self._check_message(flow)
         except Blocked as exc:
             self._block(flow, exc.status, exc.inspector, exc.reason)
         except Exception as exc:
             logger.exception("header check failed; blocking %s", flow.id)
             self._block(flow, 403, "proxy", f"internal error: {type(exc).__name__}")
+
+    def _check_message(self, flow: http.HTTPFlow) -> None:
+        """Everything decidable from the head: size, hygiene, one authority."""
+        req = flow.request
+        size = sum(len(k) + len(v) + 4 for k, v in req.headers.fields)
+        if size > MAX_HEADER_BYTES:
+            raise Blocked(
+                431,
+                "header-size",
+                f"request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}",
+            )
+        try:
+            # `Request.method` upper-cases; the wire spelling is what a server reads.
+            hygiene.check_method(req.data.method.decode("ascii", "replace"))
+            hygiene.check_fields(req.headers.fields, http2=req.is_http2 or req.is_http3)
+            hygiene.check_target(req.method, req.path)
+        except hygiene.Malformed as exc:
+            raise Blocked(400, "protocol", str(exc)) from exc
+        target = self._target(flow)
+        if (req.host, req.port) != (target.host, target.port):
+            req.host, req.port = target.host, target.port
+        if not (req.is_http2 or req.is_http3):
+            # Agreed with the connection, so it adds nothing; origin form is what
+            # every server reads alike (some honour an absolute-form host instead).
+            req.authority = ""
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -79,9 +99,7 @@ class RequestGate:
 
     async def _decide(self, flow: http.HTTPFlow) -> None:
         runtime = self._holder.current
-        target = self._target(flow)
-        if (flow.request.host, flow.request.port) != (target.host, target.port):
-            flow.request.host, flow.request.port = target.host, target.port
+        target = Target(flow.request.host, flow.request.port)
         if flow.request.trailers:
             # The policy sees headers and body; trailers would travel uninspected.
             raise Blocked(403, "protocol", "requests with trailers are not allowed")
@@ -107,7 +125,9 @@ class RequestGate:
         req = flow.request
         sni = flow.client_conn.sni if flow.client_conn.tls else None
         claims = req.headers.get_all("host")
-        if (req.is_http2 or req.is_http3) and req.authority:
+        if req.authority:
+            # HTTP/2's :authority, or an HTTP/1.1 absolute-form target inside a tunnel
+            # (`GET https://other.example/ HTTP/1.1`): a name the request gives itself.
             claims = [req.authority, *claims]
         try:
             return agree(

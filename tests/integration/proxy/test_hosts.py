@@ -6,15 +6,13 @@ import json
 import socket
 import ssl
 
-import h2.config
-import h2.connection
-import h2.events
 import httpx
 import pytest
 
 from tests.integration.proxy.conftest import raw_exchange
 from tests.support.fake_dns import FakeDns
 from tests.support.proxy import ProxyProcess
+from tests.support.rawclients import h2_request
 from tests.support.upstream import Upstream
 
 pytestmark = pytest.mark.integration
@@ -224,35 +222,8 @@ def _h2_get(
     body: bytes = b"",
     trailers: list[tuple[str, str]] | None = None,
 ) -> int:
-    """One raw HTTP/2 request through a CONNECT tunnel.
-
-    Returns the response status, 0 if the stream was reset, -1 if the connection closed.
-    """
-    context = ssl.create_default_context(cafile=str(proxy.ca_cert))
-    context.set_alpn_protocols(["h2"])
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
-        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-        assert b" 200 " in sock.recv(4096)
-        with context.wrap_socket(sock, server_hostname=target.split(":")[0]) as tls:
-            config = h2.config.H2Configuration(validate_outbound_headers=False)
-            conn = h2.connection.H2Connection(config)
-            conn.initiate_connection()
-            conn.send_headers(1, headers, end_stream=not (body or trailers))
-            if body:
-                conn.send_data(1, body, end_stream=not trailers)
-            if trailers:
-                conn.send_headers(1, trailers, end_stream=True)
-            tls.sendall(conn.data_to_send())
-            while True:
-                data = tls.recv(65536)
-                if not data:
-                    return -1
-                for event in conn.receive_data(data):
-                    if isinstance(event, h2.events.ResponseReceived):
-                        return int(dict(event.headers)[b":status"])
-                    if isinstance(event, h2.events.StreamReset):
-                        return 0
-                tls.sendall(conn.data_to_send())
+    """The status of one raw HTTP/2 request (0: stream reset, -1: connection closed)."""
+    return h2_request(proxy.port, target, proxy.ca_cert, headers, body, trailers).status
 
 
 def test_http1_request_trailers_end_the_connection(proxy: ProxyProcess, upstream: Upstream) -> None:

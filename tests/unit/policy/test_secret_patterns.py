@@ -260,6 +260,15 @@ def test_caught_in_a_header_and_in_the_url(name: str) -> None:
     assert "in url" in by_url.reason
 
 
+def test_caught_in_a_header_name() -> None:
+    value, _ = CASES["github_token"]
+    decision = policy(**OPEN).check_request(
+        request("evil.example.net", headers={f"x-{value}": "1"})
+    )
+    assert decision.verdict is Verdict.BLOCK
+    assert "header names" in decision.reason
+
+
 def test_percent_encoded_url_is_decoded_before_scanning() -> None:
     value, _ = CASES["github_token"]
     encoded = "".join(f"%{b:02X}" for b in value.encode())

@@ -78,7 +78,11 @@ class LeakDetector:
             [
                 request.host.encode("utf-8", "replace"),
                 request.path.encode("utf-8", "surrogateescape"),
-                *(value.encode("utf-8", "surrogateescape") for _name, value in request.headers),
+                *(
+                    part.encode("utf-8", "surrogateescape")
+                    for header in request.headers
+                    for part in header  # names are agent-chosen bytes too
+                ),
             ]
         )
         encoding = request.content_encoding if content_encoding is None else content_encoding

