@@ -15,7 +15,7 @@ from typing import Any, Literal
 SCHEMA_VERSION = 1
 MAX_PATH = 512
 
-Kind = Literal["http", "websocket", "dns", "connection", "lifecycle"]
+Kind = Literal["http", "response", "websocket", "dns", "connection", "lifecycle"]
 
 
 @dataclass(frozen=True, slots=True)

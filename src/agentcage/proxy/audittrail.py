@@ -1,4 +1,11 @@
-"""Audit lines for requests that were let through (and for those that failed later)."""
+"""Closing audit lines: how an inspected exchange ended, and failures found after the gate.
+
+The gate writes every decision before the request leaves (`gate.RequestGate`).
+This addon adds what only the end of an exchange knows: a `response` line (status,
+sizes, duration) for each request whose decision was logged, and a block line for
+flows mitmproxy stopped before the gate could decide (an upload over
+`max_request_body`) or that the egress check refused at connect time.
+"""
 
 from __future__ import annotations
 
@@ -9,66 +16,41 @@ from mitmproxy import connection, http
 from agentcage.policy.audit import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import METADATA_KEY, block_response, record
+from agentcage.proxy.flows import AUDITED, METADATA_KEY, block_response, record
 from agentcage.proxy.gate import FlowNote
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
-AUDITED = METADATA_KEY + ".audited"
 BODY_LIMIT_ERROR = "body_size_limit"
 
 
 class AuditTrail:
-    """Writes the line for an allowed or flagged request once its response is done.
-
-    Blocks are written by the addon that blocked; this one writes flagged requests
-    always, allowed ones when `logging.allowed_requests`, and flows that ended in
-    an error (an upload over `max_request_body`, a refused upstream address).
-    """
-
     def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
         self._holder = holder
         self._audit = audit
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(AUDITED):
+        note = self._closing(flow)
+        if note is None:
             return
-        flow.metadata[AUDITED] = True
         runtime = self._holder.current
-        note = flow.metadata.get(METADATA_KEY)
-        decision = note.decision if isinstance(note, FlowNote) else None
-        verdict = decision.verdict if decision is not None else Verdict.ALLOW
-        if verdict is Verdict.ALLOW and not runtime.config.logging.allowed_requests:
-            return
-        path = (
-            note.path
-            if isinstance(note, FlowNote)
-            else runtime.policy.scrub_text(flow.request.path)
+        status = flow.response.status_code if flow.response is not None else 0
+        line = record(
+            flow,
+            runtime.cage,
+            note.decision.verdict,
+            kind="response",
+            path=note.path,
+            extra={"status": status},
         )
-        line = record(flow, runtime.cage, verdict, decision=decision, path=path)
         try:
             self._audit.write(line)
         except OSError as exc:
-            # No audit line, no response (a streamed body has already gone).
+            # No closing line, no response body (a streamed body has already gone).
             logger.error("cannot write the audit log: %s", exc)
             if flow.response is not None and not flow.response.stream:
                 reason = f"the audit log cannot be written: {exc.strerror}"
                 flow.response = block_response(502, reason, "audit", flow.request.host)
-
-    def client_connected(self, client: connection.Client) -> None:
-        runtime = self._holder.current
-        if not runtime.config.logging.proxy_connections:
-            return
-        peer = client.peername
-        self._audit.write(
-            AuditRecord(
-                kind="connection",
-                verdict=Verdict.ALLOW.value,
-                cage=runtime.cage,
-                client=f"{peer[0]}:{peer[1]}" if peer else "",
-                reason="client connected",
-            )
-        )
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(AUDITED) or flow.error is None:
@@ -96,15 +78,52 @@ class AuditTrail:
             line = record(
                 flow, runtime.cage, Verdict.BLOCK, inspector="egress", reason=message, path=path
             )
-        else:
-            decision = note.decision if isinstance(note, FlowNote) else None
-            verdict = decision.verdict if decision is not None else Verdict.ALLOW
+        elif isinstance(note, FlowNote):
+            # Decided and logged at the gate; this line says how the exchange ended.
             line = record(
                 flow,
                 runtime.cage,
-                verdict,
-                decision=decision,
+                note.decision.verdict,
+                kind="response",
+                path=path,
+                extra={"error": runtime.policy.scrub_text(message)[:200]},
+            )
+        else:
+            line = record(
+                flow,
+                runtime.cage,
+                Verdict.BLOCK,
+                inspector="proxy",
+                reason="the request failed before it was inspected",
                 path=path,
                 extra={"error": runtime.policy.scrub_text(message)[:200]},
             )
         self._audit.write(line)
+
+    def _closing(self, flow: http.HTTPFlow) -> FlowNote | None:
+        """The gate's note, if this flow still needs its closing line."""
+        if flow.metadata.get(AUDITED):
+            return None
+        flow.metadata[AUDITED] = True
+        note = flow.metadata.get(METADATA_KEY)
+        if not isinstance(note, FlowNote):
+            return None
+        logged = note.decision.verdict is Verdict.FLAG
+        if not logged and not self._holder.current.config.logging.allowed_requests:
+            return None
+        return note
+
+    def client_connected(self, client: connection.Client) -> None:
+        runtime = self._holder.current
+        if not runtime.config.logging.proxy_connections:
+            return
+        peer = client.peername
+        self._audit.write(
+            AuditRecord(
+                kind="connection",
+                verdict=Verdict.ALLOW.value,
+                cage=runtime.cage,
+                client=f"{peer[0]}:{peer[1]}" if peer else "",
+                reason="client connected",
+            )
+        )

@@ -13,6 +13,8 @@ from agentcage.proxy.hosts import Target
 from agentcage.proxy.hygiene import REGISTERED_METHODS
 
 METADATA_KEY = "agentcage"
+# Set once a flow's closing line is written (or deliberately not), so no addon writes another.
+AUDITED = METADATA_KEY + ".audited"
 LOGGED_METHODS = REGISTERED_METHODS | {"CONNECT"}
 
 

@@ -12,6 +12,7 @@ from agentcage.proxy import hygiene
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.egress import ResolveError
 from agentcage.proxy.flows import (
+    AUDITED,
     METADATA_KEY,
     apply_request,
     block_response,
@@ -117,8 +118,22 @@ class RequestGate:
             runtime.guard.pick(target.host, addresses)
         except ResolveError as exc:
             raise Blocked(403, "egress", str(exc)) from exc
-        apply_request(flow, request, runtime.policy.inject(request))
         flow.metadata[METADATA_KEY] = FlowNote(decision, request.path)
+        if decision.verdict is Verdict.FLAG or runtime.config.logging.allowed_requests:
+            # Written before anything leaves: a full disk stops the request here, and a
+            # kill at any later moment cannot lose the line of a forwarded request.
+            line = record(
+                flow, runtime.cage, decision.verdict, decision=decision, path=request.path
+            )
+            try:
+                self._audit.write(line)
+            except OSError as exc:
+                raise Blocked(
+                    503,
+                    "audit",
+                    f"the audit log cannot be written ({exc.strerror}); nothing was forwarded",
+                ) from exc
+        apply_request(flow, request, runtime.policy.inject(request))
 
     @staticmethod
     def _target(flow: http.HTTPFlow) -> Target:
@@ -141,19 +156,20 @@ class RequestGate:
 
     def _block(self, flow: http.HTTPFlow, status: int, inspector: str, reason: str) -> None:
         flow.response = block_response(status, reason, inspector, flow.request.host)
+        flow.metadata[AUDITED] = True
         note = flow.metadata.get(METADATA_KEY)
         runtime = self._holder.current
+        line = record(
+            flow,
+            runtime.cage,
+            Verdict.BLOCK,
+            decision=note.decision if isinstance(note, FlowNote) else None,
+            inspector=inspector,
+            reason=reason,
+            path=note.path if isinstance(note, FlowNote) else None,
+        )
         try:
-            self._audit.write(
-                record(
-                    flow,
-                    runtime.cage,
-                    Verdict.BLOCK,
-                    decision=note.decision if isinstance(note, FlowNote) else None,
-                    inspector=inspector,
-                    reason=reason,
-                    path=note.path if isinstance(note, FlowNote) else None,
-                )
-            )
-        finally:
-            flow.metadata[METADATA_KEY + ".audited"] = True
+            self._audit.write(line)
+        except OSError as exc:
+            # Nothing left the proxy, so the block stands; only its line is missing.
+            logger.error("cannot write the audit line for blocked %s: %s", flow.id, exc)

@@ -21,8 +21,7 @@ from mitmproxy.proxy.layers import DNSLayer, TCPLayer, UDPLayer
 from agentcage.policy.audit import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.audittrail import AUDITED
-from agentcage.proxy.flows import block_response, record
+from agentcage.proxy.flows import AUDITED, block_response, record
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)

@@ -53,7 +53,11 @@ class WebSocketGate:
                 if clean != message.content:
                     message.content = clean
             if decision.verdict is Verdict.FLAG or runtime.config.logging.allowed_requests:
+                # The hook runs before the message is relayed: no line, no message.
                 self._write(flow, decision.verdict, decision, len(frame.payload), frame.from_client)
+        except OSError as exc:
+            logger.error("cannot write the audit log: %s", exc)
+            self._close(flow, message, "audit", "the audit log cannot be written", None)
         except Exception as exc:
             logger.exception("WebSocket inspection failed on %s", flow.id)
             self._close(flow, message, "proxy", f"inspection error: {type(exc).__name__}", None)
@@ -77,6 +81,9 @@ class WebSocketGate:
                 inspector,
                 reason,
             )
+        except OSError as exc:
+            # Dropped and closed all the same; only the line is missing.
+            logger.error("cannot write the audit line for a blocked message: %s", exc)
         finally:
             text = f"blocked by agentcage ({inspector}): {reason}"
             proxyserver = ctx.master.addons.get("proxyserver")  # type: ignore[no-untyped-call]

@@ -25,13 +25,18 @@ def test_allowed_https_request_reaches_upstream_and_is_audited(
     assert seen.path == "/v1/models?x=1"
     assert seen.host == f"api.anthropic.com:{upstream.tls_port}"
     line = proxy.wait_for_audit(lambda r: r["path"] == "/v1/models?x=1")
+    assert line["kind"] == "http"  # the decision, written before the request left
     assert line["verdict"] == "allow"
     assert line["host"] == "api.anthropic.com"
     assert line["port"] == upstream.tls_port
     assert line["scheme"] == "https"
     assert line["cage"] == "itest"
-    assert line["bytes_in"] == len(response.content)
-    assert line["duration_ms"] > 0
+    closing = proxy.wait_for_audit(
+        lambda r: r["kind"] == "response" and r["flow_id"] == line["flow_id"]
+    )
+    assert closing["extra"] == {"status": 200}
+    assert closing["bytes_in"] == len(response.content)
+    assert closing["duration_ms"] > 0
 
 
 def test_allowed_plain_http_request(client: httpx.Client, upstream: Upstream) -> None:

@@ -17,7 +17,8 @@ from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail
 from agentcage.proxy.egress import AddressGuard, Resolver
-from agentcage.proxy.gate import RequestGate
+from agentcage.proxy.flows import METADATA_KEY
+from agentcage.proxy.gate import FlowNote, RequestGate
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
@@ -127,10 +128,36 @@ def test_undecodable_compressed_response_is_not_passed_unchecked() -> None:
 def test_unwritable_audit_log_withholds_the_response() -> None:
     trail = AuditTrail(holder(AllowAll()), MemoryAudit(fail=True))
     flow = _flow()
+    flow.metadata[METADATA_KEY] = FlowNote(Decision(Verdict.ALLOW), "/")
     flow.response = tutils.tresp(content=b"payload")
     with taddons.context():
         trail.response(flow)
     assert flow.response.status_code == 502
+
+
+def test_unwritable_audit_log_stops_the_request_before_it_leaves() -> None:
+    gate = RequestGate(holder(AllowAll()), MemoryAudit(fail=True))
+    flow = _flow()
+    with taddons.context():
+        asyncio.run(gate.request(flow))
+    assert flow.response is not None and flow.response.status_code == 503
+    assert json.loads(flow.response.content or b"")["inspector"] == "audit"
+
+
+def test_decision_line_is_written_before_the_request_leaves() -> None:
+    audit = MemoryAudit()
+    gate = RequestGate(holder(AllowAll()), audit)
+    flow = _flow()
+    with taddons.context():
+        asyncio.run(gate.request(flow))
+    assert flow.response is None  # forwarded next, with its line already written
+    assert [(line["kind"], line["verdict"]) for line in audit.lines] == [("http", "allow")]
+    flow.response = tutils.tresp(content=b"payload")
+    with taddons.context():
+        AuditTrail(holder(AllowAll()), audit).response(flow)
+    closing = audit.lines[-1]
+    assert closing["kind"] == "response" and closing["extra"] == {"status": 200}
+    assert closing["bytes_in"] == len(b"payload")
 
 
 @pytest.mark.parametrize("error", [RuntimeError("bug"), None])
