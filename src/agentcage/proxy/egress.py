@@ -70,7 +70,8 @@ class AddressGuard:
         if len(reasons) == 1 and reasons[0][0] is address:
             fix = "list it"
         else:
-            fix = "list " + ", ".join(str(refused) for refused, _ in reasons)
+            # dict.fromkeys: a Teredo address may name one IPv4 address twice.
+            fix = "list " + ", ".join(dict.fromkeys(str(refused) for refused, _ in reasons))
         return f"{reasons[0][1]}; {fix} in network.allow_cidrs to let the cage reach it"
 
     def _judge(self, address: IPAddress) -> str | None:

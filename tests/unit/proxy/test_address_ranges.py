@@ -153,6 +153,12 @@ def test_listing_the_ipv4_address_alone_does_not_open_the_prefix() -> None:
     assert both.refusal(ip("64:ff9b::a00:5")) is None
 
 
+def test_teredo_naming_one_ipv4_twice_lists_it_once() -> None:
+    # Server 10.0.0.1, client 10.0.0.1 (stored inverted).
+    reason = AddressGuard([net("2001::/32")]).refusal(ip("2001:0:a00:1::f5ff:fffe"))
+    assert reason is not None and "list 10.0.0.1 in" in reason
+
+
 def test_teredo_judges_server_and_client() -> None:
     # Server 8.8.8.8, client 1.1.1.1 (stored inverted): both public.
     teredo = ip("2001:0:808:808:0:0:fefe:fefe")
