@@ -63,8 +63,10 @@ class NetworkConfig(Model):
 
     allow_cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
         default_factory=list,
-        description="Private, loopback or link-local ranges the proxy may connect to. By "
-        "default those are refused, so an allowed name cannot be pointed at internal services.",
+        description="Special-purpose ranges the proxy may connect to (private, loopback, "
+        "link-local, NAT64, ...). By default every IANA special-purpose range is refused, so an "
+        "allowed name cannot be pointed at internal services; an IPv6 address that embeds IPv4 "
+        "needs both itself and its IPv4 address covered (see docs/proxy.md).",
     )
 
     @field_validator("allow_cidrs", mode="before")

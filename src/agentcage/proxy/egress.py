@@ -20,33 +20,11 @@ import dns.nameserver
 import dns.resolver
 
 from agentcage.config.schema import parse_server
+from agentcage.proxy.address_ranges import embedded_ipv4, special_range
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Addresses an allowed name must not lead to by default: the host itself, the
-# cage's neighbours, cloud metadata services and anything not globally routed.
-REFUSED_RANGES: tuple[tuple[str, str], ...] = (
-    ("0.0.0.0/8", "this-network"),
-    ("10.0.0.0/8", "private"),
-    ("100.64.0.0/10", "carrier-grade NAT"),
-    ("127.0.0.0/8", "loopback"),
-    ("169.254.169.254/32", "cloud metadata"),
-    ("169.254.0.0/16", "link-local"),
-    ("172.16.0.0/12", "private"),
-    ("192.0.0.0/24", "IETF protocol assignments"),
-    ("192.168.0.0/16", "private"),
-    ("198.18.0.0/15", "benchmarking"),
-    ("224.0.0.0/4", "multicast"),
-    ("240.0.0.0/4", "reserved"),
-    ("::/128", "unspecified"),
-    ("::1/128", "loopback"),
-    ("fd00:ec2::254/128", "cloud metadata"),
-    ("fc00::/7", "unique-local (private)"),
-    ("fe80::/10", "link-local"),
-    ("ff00::/8", "multicast"),
-)
-_REFUSED = tuple((ipaddress.ip_network(cidr), label) for cidr, label in REFUSED_RANGES)
 MAX_TTL = 300.0
 NEGATIVE_TTL = 5.0
 
@@ -56,26 +34,54 @@ class ResolveError(Exception):
 
 
 class AddressGuard:
-    """Refuses internal addresses unless an allowed CIDR covers them."""
+    """Refuses special-purpose addresses unless an allowed CIDR covers them.
+
+    An address is judged as every address it stands for: itself, and each IPv4
+    address it embeds (NAT64, 6to4, Teredo, ...). It is refused if any of them is
+    refused, and an allow_cidrs entry lifts only the refusal of an address it covers.
+    So `64:ff9b::/96` in allow_cidrs lets a NAT64-only host reach public IPv4, but not
+    64:ff9b::a9fe:a9fe: its embedded 169.254.169.254 needs an entry of its own. An
+    entry naming only the IPv6 address (even a /128) never opens the IPv4 address
+    behind it, because the translator, not the proxy, decides where that goes; and an
+    entry for the IPv4 address does not open the translation prefix, which is the
+    user's statement that a translator may be used at all.
+    """
 
     def __init__(self, allow_cidrs: Iterable[IPNetwork] = ()) -> None:
         self._allow = tuple(allow_cidrs)
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why `address` may not be connected to, or None when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            # Not an IPv6 destination at all: the kernel connects to the IPv4 address.
             address = address.ipv4_mapped
+        reasons: list[tuple[IPAddress, str]] = []
+        if isinstance(address, ipaddress.IPv6Address):
+            # The embedded address comes first: it is where the connection would end.
+            for inner, form in embedded_ipv4(address):
+                label = self._judge(inner)
+                if label is not None:
+                    reasons.append((inner, f"{address} embeds {inner} ({form}), {label}"))
+        label = self._judge(address)
+        if label is not None:
+            reasons.append((address, f"{address} is {label}"))
+        if not reasons:
+            return None
+        if len(reasons) == 1 and reasons[0][0] is address:
+            fix = "list it"
+        else:
+            # dict.fromkeys: a Teredo address may name one IPv4 address twice.
+            fix = "list " + ", ".join(dict.fromkeys(str(refused) for refused, _ in reasons))
+        return f"{reasons[0][1]}; {fix} in network.allow_cidrs to let the cage reach it"
+
+    def _judge(self, address: IPAddress) -> str | None:
         if any(address in net for net in self._allow if net.version == address.version):
             return None
-        for net, label in _REFUSED:
-            if net.version == address.version and address in net:
-                return (
-                    f"{address} is a {label} address; list it in network.allow_cidrs "
-                    "to let the cage reach it"
-                )
-        if not address.is_global and not address.is_multicast:
-            return f"{address} is not a public address; list it in network.allow_cidrs"
-        return None
+        label = special_range(address)
+        if label is None and not address.is_global:
+            # The table is meant to be complete; this catches what it may miss.
+            label = "not a public address"
+        return label
 
     def pick(self, host: str, addresses: Sequence[IPAddress]) -> IPAddress:
         """The first permitted address; ResolveError naming the refusal otherwise."""
