@@ -8,7 +8,7 @@ import time
 from mitmproxy import http
 
 from agentcage.policy.audit import AuditRecord, Kind
-from agentcage.policy.types import Decision, Frame, Headers, Request, Verdict
+from agentcage.policy.types import ControlKind, Decision, Frame, Headers, Request, Verdict
 from agentcage.proxy.hosts import Target
 
 METADATA_KEY = "agentcage"
@@ -60,7 +60,13 @@ def apply_request(flow: http.HTTPFlow, before: Request, after: Request) -> None:
             req.headers["content-length"] = str(len(after.body))
 
 
-def policy_frame(flow: http.HTTPFlow, payload: bytes, is_text: bool, from_client: bool) -> Frame:
+def policy_frame(
+    flow: http.HTTPFlow,
+    payload: bytes,
+    is_text: bool,
+    from_client: bool,
+    control: ControlKind | None = None,
+) -> Frame:
     return Frame(
         host=flow.request.host,
         port=flow.request.port,
@@ -70,6 +76,7 @@ def policy_frame(flow: http.HTTPFlow, payload: bytes, is_text: bool, from_client
         from_client=from_client,
         flow_id=flow.id,
         client=client_of(flow),
+        control=control,
     )
 
 
@@ -135,4 +142,32 @@ def record(
         bytes_out=sizes[1],
         duration_ms=round(max(0.0, end - start) * 1000, 3),
         extra=dict(extra or {}),
+    )
+
+
+def frame_record(
+    flow: http.HTTPFlow,
+    cage: str,
+    verdict: Verdict,
+    *,
+    size: int,
+    from_client: bool,
+    decision: Decision | None = None,
+    inspector: str = "",
+    reason: str = "",
+    extra: dict[str, object] | None = None,
+) -> AuditRecord:
+    """The audit line for one WebSocket frame of `size` bytes (a message or a control frame)."""
+    note = flow.metadata.get(METADATA_KEY)
+    return record(
+        flow,
+        cage,
+        verdict,
+        decision=decision,
+        inspector=inspector,
+        reason=reason,
+        kind="websocket",
+        path=getattr(note, "path", None),  # the handshake's, as the agent sent it
+        sizes=(0, size) if from_client else (size, 0),
+        extra={"direction": "to_server" if from_client else "to_client", **(extra or {})},
     )
