@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from mitmproxy import http
+from mitmproxy import connection, http
 
 from agentcage.policy.audit import AuditRecord, Kind
 from agentcage.policy.types import ControlKind, Decision, Frame, Headers, Request, Verdict
@@ -15,7 +15,12 @@ METADATA_KEY = "agentcage"
 
 
 def client_of(flow: http.HTTPFlow) -> str:
-    peer = flow.client_conn.peername
+    return peer_of(flow.client_conn)
+
+
+def peer_of(conn: connection.Connection) -> str:
+    """ "ip:port" of the connection's far end, or "" if unknown."""
+    peer = conn.peername
     return f"{peer[0]}:{peer[1]}" if peer else ""
 
 

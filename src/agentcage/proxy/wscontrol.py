@@ -25,9 +25,10 @@ from mitmproxy.proxy.layers.websocket import WebsocketConnection, WebsocketLayer
 from wsproto.connection import ConnectionState
 
 from agentcage.policy.types import ControlKind, Decision, Verdict
+from agentcage.proxy import layer_patches
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import frame_record, policy_frame
-from agentcage.proxy.layer_patches import close_both, require_pinned
+from agentcage.proxy.layer_patches import close_both
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    require_pinned()
+    layer_patches.install()  # first: CloseInjected events must meet its patch
     original: Relay = WebsocketLayer.relay_messages
 
     def relay_messages(self: WebsocketLayer, event: events.Event) -> Generator[Any, Any, None]:
