@@ -1,7 +1,8 @@
 """A custom inspector for the tests: raises on /boom, flags /flagme, ignores the rest.
 
 /raise/<Name> raises that exception type (SystemExit, KeyboardInterrupt,
-GeneratorExit, CancelledError, or Escaping, a bare BaseException subclass).
+GeneratorExit, CancelledError, or Escaping, a bare BaseException subclass); so does
+a WebSocket frame whose payload is `raise:<Name>`.
 """
 
 import asyncio
@@ -32,4 +33,9 @@ class Tripwire:
             raise RAISES[request.path.split("/")[2]]()
         if request.path.startswith("/flagme"):
             return Finding(self.name, Verdict.FLAG, "path asked to be flagged", ("flagme",))
+        return None
+
+    def inspect_frame(self, frame):
+        if frame.payload.startswith(b"raise:"):
+            raise RAISES[frame.payload[6:].decode()]()
         return None
