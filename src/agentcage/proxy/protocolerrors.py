@@ -44,7 +44,6 @@ from mitmproxy.proxy.layers.http._events import (
     RequestProtocolError,
     RequestTrailers,
     ResponseProtocolError,
-    ResponseTrailers,
 )
 from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
 
@@ -212,8 +211,6 @@ def _patch_http1_server() -> None:
     original = _http1.Http1Server._handle_event
 
     def _handle_event(self: _http1.Http1Server, event: events.Event) -> Commands:
-        if isinstance(event, ResponseTrailers):
-            return  # this side cannot send them; a recipient may drop trailers
         yield from _relay(original(self, event), lambda command: _rewrite(self, event, command))
         if self.state == self.read_headers and len(self.buf) > MAX_HEAD_BYTES:
             message = f"request head still unfinished after {MAX_HEAD_BYTES} bytes"
