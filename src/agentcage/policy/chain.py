@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import get_args
 
 from agentcage.policy.interface import Inspector
-from agentcage.policy.types import Decision, Finding, Frame, Request, Verdict
+from agentcage.policy.types import Decision, Finding, Frame, Request, Severity, Verdict
 
 DEFAULT_BLOCK_STATUS = 403
+_SEVERITIES = frozenset(get_args(Severity))
 
 
 class Chain:
@@ -27,30 +28,74 @@ class Chain:
         findings: list[Finding] = []
         worst = Verdict.ALLOW
         for inspector in self.inspectors:
-            method = getattr(inspector, hook, None)
-            if method is None:
-                continue
-            result = _call(inspector, method, subject)
+            result = _call(inspector, hook, subject)
             if result is None or result.verdict is Verdict.ALLOW:
                 continue
             findings.append(result)
             if result.verdict.rank > worst.rank:
                 worst = result.verdict
             if result.verdict is Verdict.BLOCK:
-                status = getattr(inspector, "block_status", DEFAULT_BLOCK_STATUS)
-                if not isinstance(status, int) or not 400 <= status <= 599:
-                    status = DEFAULT_BLOCK_STATUS
-                return Decision(Verdict.BLOCK, tuple(findings), status)
+                return Decision(Verdict.BLOCK, tuple(findings), _block_status(inspector))
         return Decision(worst, tuple(findings))
 
 
-def _call(inspector: Inspector, method: Any, subject: Request | Frame) -> Finding | None:
-    name = str(getattr(inspector, "name", type(inspector).__name__))
+def _call(inspector: Inspector, hook: str, subject: Request | Frame) -> Finding | None:
+    """The inspector's finding, checked; a failure of any kind is a block finding.
+
+    BaseException, not Exception: inspectors run synchronously, in the event loop's
+    thread, so SystemExit, KeyboardInterrupt, GeneratorExit or a CancelledError
+    escaping one was raised by the inspector's own code. A real Ctrl-C or SIGTERM
+    reaches the proxy through asyncio's signal handlers, never as an exception
+    here, and a real cancellation can only land on an `await`, which an inspector
+    call has none of. Letting one through would stop the proxy (SystemExit,
+    KeyboardInterrupt) or leave the request without an answer (the others).
+    """
     try:
+        method = getattr(inspector, hook, None)
+        if method is None:
+            return None
         result = method(subject)
-    except Exception as exc:
+        if result is None:
+            return None
+        checked = _checked(result)
+        if checked is not None:
+            return checked
+        reason = "inspector-error: not a Finding or None"
+    except BaseException as exc:  # see the docstring
         # Only the type: an exception message may quote the payload, secrets included.
-        return Finding(name, Verdict.BLOCK, f"inspector-error: {type(exc).__name__}", (), "high")
-    if result is None or (isinstance(result, Finding) and isinstance(result.verdict, Verdict)):
-        return result
-    return Finding(name, Verdict.BLOCK, "inspector-error: not a Finding or None", (), "high")
+        reason = f"inspector-error: {type(exc).__name__}"
+    return Finding(_name(inspector), Verdict.BLOCK, reason, (), "high")
+
+
+def _checked(result: object) -> Finding | None:
+    """A plain copy of a well-formed Finding (its fields reach the audit log), else None."""
+    if not isinstance(result, Finding):
+        return None
+    copy = Finding(
+        result.inspector, result.verdict, result.reason, tuple(result.rules), result.severity
+    )
+    well_formed = (
+        isinstance(copy.verdict, Verdict)
+        and isinstance(copy.inspector, str)
+        and isinstance(copy.reason, str)
+        and all(isinstance(rule, str) for rule in copy.rules)
+        and copy.severity in _SEVERITIES
+    )
+    return copy if well_formed else None
+
+
+def _name(inspector: Inspector) -> str:
+    try:
+        return str(getattr(inspector, "name", type(inspector).__name__))
+    except BaseException:  # a plugin's own property or __str__; see `_call`
+        return type(inspector).__name__
+
+
+def _block_status(inspector: Inspector) -> int:
+    try:
+        status = getattr(inspector, "block_status", DEFAULT_BLOCK_STATUS)
+    except BaseException:  # a plugin's own property; see `_call`
+        return DEFAULT_BLOCK_STATUS
+    if type(status) is not int or not 400 <= status <= 599:
+        return DEFAULT_BLOCK_STATUS
+    return status

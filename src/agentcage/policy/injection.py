@@ -84,7 +84,7 @@ class InjectionCheck:
     def inspect_frame(self, frame: Frame) -> Finding | None:
         if not self._tokens or not frame.from_client:
             return None
-        return self._check(frame.host, {"websocket message": frame.payload})
+        return self._check(frame.host, {frame.place: frame.payload})
 
     def _check(self, host: str, places: Mapping[str, bytes]) -> Finding | None:
         first_place: dict[int, str] = {}

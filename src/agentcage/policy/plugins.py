@@ -1,7 +1,15 @@
 """Load custom inspectors from `inspectors:` entries, by file path or module path.
 
-Every failure here is a `PolicyError` at startup (the proxy refuses to start);
-failures while inspecting are the chain's business (they block the request).
+Every failure here is a `PolicyError` at startup (the proxy refuses to start) or on
+a reload (the running policy stays); failures while inspecting are the chain's
+business (they block the request).
+
+Plugin code run here (import, constructor, `configure`) is caught down to
+BaseException: a SystemExit or KeyboardInterrupt raised by a plugin while the
+proxy reloads on SIGHUP would otherwise stop the proxy. SIGINT and SIGTERM reach a
+running proxy through asyncio's handlers, never as exceptions in this code; at
+startup a KeyboardInterrupt landing in a plugin's import becomes a PolicyError,
+which stops the proxy just the same.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ def load_inspector(spec: InspectorSpec, base_dir: Path | None = None) -> Inspect
     cls = _pick_class(module, class_name, where)
     try:
         instance = cls()
-    except Exception as exc:
+    except BaseException as exc:
         raise PolicyError(
             f"{where}: {cls.__name__}() failed: {type(exc).__name__}: {exc}",
             hint="an inspector class must be constructible without arguments; take "
@@ -43,7 +51,7 @@ def load_inspector(spec: InspectorSpec, base_dir: Path | None = None) -> Inspect
     if callable(configure):
         try:
             configure(dict(spec.config))
-        except Exception as exc:
+        except BaseException as exc:
             raise PolicyError(
                 f"{where}: configure() rejected its config: {type(exc).__name__}: {exc}",
                 hint=f"check the `config:` mapping of {spec.name!r} in your config file",
@@ -94,7 +102,7 @@ def _from_path(raw: str, base_dir: Path, where: str) -> tuple[ModuleType, str | 
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except BaseException as exc:
         del sys.modules[name]
         raise PolicyError(
             f"{where}: importing {path} failed: {type(exc).__name__}: {exc}",
@@ -107,7 +115,7 @@ def _from_module(raw: str, where: str) -> tuple[ModuleType, str | None]:
     module_name, _, class_name = raw.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except BaseException as exc:
         raise PolicyError(
             f"{where}: cannot import {module_name}: {type(exc).__name__}: {exc}",
             hint="install the package into the proxy's environment, or use `path:`",

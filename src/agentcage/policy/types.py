@@ -82,9 +82,18 @@ class Request:
         return (self.headers.get("content-encoding") or "").strip().lower()
 
 
+ControlKind = Literal["ping", "pong", "close"]
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One WebSocket message after the handshake (`from_client` False = from the server)."""
+    """One WebSocket message after the handshake (`from_client` False = from the server).
+
+    Control frames come through here too, with `control` naming their type: the
+    payload of a ping or pong (at most 125 bytes) or the reason of a close frame
+    (UTF-8 text, at most 123 bytes; its close code is not part of the payload).
+    Placeholders are never injected into a control frame.
+    """
 
     host: str
     port: int
@@ -94,6 +103,14 @@ class Frame:
     from_client: bool = True
     flow_id: str = ""
     client: str = ""
+    control: ControlKind | None = None  # None: a text or binary message
+
+    @property
+    def place(self) -> str:
+        """Where the payload sits, as reasons name it ("websocket message", ...)."""
+        if self.control is None:
+            return "websocket message"
+        return "websocket close reason" if self.control == "close" else f"websocket {self.control}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from mitmproxy import http
+from mitmproxy import connection, http
 
 from agentcage.policy.audit import AuditRecord, Kind
-from agentcage.policy.types import Decision, Frame, Headers, Request, Verdict
+from agentcage.policy.types import ControlKind, Decision, Frame, Headers, Request, Verdict
 from agentcage.proxy.hosts import Target
 from agentcage.proxy.hygiene import REGISTERED_METHODS
 
@@ -19,7 +19,12 @@ LOGGED_METHODS = REGISTERED_METHODS | {"CONNECT"}
 
 
 def client_of(flow: http.HTTPFlow) -> str:
-    peer = flow.client_conn.peername
+    return peer_of(flow.client_conn)
+
+
+def peer_of(conn: connection.Connection) -> str:
+    """ "ip:port" of the connection's far end, or "" if unknown."""
+    peer = conn.peername
     return f"{peer[0]}:{peer[1]}" if peer else ""
 
 
@@ -64,7 +69,13 @@ def apply_request(flow: http.HTTPFlow, before: Request, after: Request) -> None:
             req.headers["content-length"] = str(len(after.body))
 
 
-def policy_frame(flow: http.HTTPFlow, payload: bytes, is_text: bool, from_client: bool) -> Frame:
+def policy_frame(
+    flow: http.HTTPFlow,
+    payload: bytes,
+    is_text: bool,
+    from_client: bool,
+    control: ControlKind | None = None,
+) -> Frame:
     return Frame(
         host=flow.request.host,
         port=flow.request.port,
@@ -74,6 +85,7 @@ def policy_frame(flow: http.HTTPFlow, payload: bytes, is_text: bool, from_client
         from_client=from_client,
         flow_id=flow.id,
         client=client_of(flow),
+        control=control,
     )
 
 
@@ -140,4 +152,32 @@ def record(
         bytes_out=sizes[1],
         duration_ms=round(max(0.0, end - start) * 1000, 3),
         extra=dict(extra or {}),
+    )
+
+
+def frame_record(
+    flow: http.HTTPFlow,
+    cage: str,
+    verdict: Verdict,
+    *,
+    size: int,
+    from_client: bool,
+    decision: Decision | None = None,
+    inspector: str = "",
+    reason: str = "",
+    extra: dict[str, object] | None = None,
+) -> AuditRecord:
+    """The audit line for one WebSocket frame of `size` bytes (a message or a control frame)."""
+    note = flow.metadata.get(METADATA_KEY)
+    return record(
+        flow,
+        cage,
+        verdict,
+        decision=decision,
+        inspector=inspector,
+        reason=reason,
+        kind="websocket",
+        path=getattr(note, "path", None),  # the handshake's, as the agent sent it
+        sizes=(0, size) if from_client else (size, 0),
+        extra={"direction": "to_server" if from_client else "to_client", **(extra or {})},
     )

@@ -47,14 +47,19 @@ def close_event(flow: http.HTTPFlow, code: int, reason: str) -> CloseInjected:
     return CloseInjected(flow, WebSocketMessage(Opcode.TEXT, True, b""), code, reason)
 
 
+def require_pinned() -> None:
+    """Every patch of mitmproxy's layers is written against one version: refuse others."""
+    version = mitmproxy.version.VERSION
+    if version != PINNED:
+        raise RuntimeError(f"agentcage's proxy needs mitmproxy {PINNED}, found {version}")
+
+
 def install() -> None:
     """Apply both patches once; refuse to run against another mitmproxy version."""
     global _installed
     if _installed:
         return
-    version = mitmproxy.version.VERSION
-    if version != PINNED:
-        raise RuntimeError(f"agentcage's proxy needs mitmproxy {PINNED}, found {version}")
+    require_pinned()
     _patch_body_limit()
     _patch_websocket_close()
     _installed = True
@@ -97,22 +102,25 @@ def _patch_websocket_close() -> None:
 
     def relay_messages(self: WebsocketLayer, event: events.Event) -> Generator[Any, Any, None]:
         if isinstance(event, CloseInjected):
-            yield from _close(self, event)
+            yield from close_both(self, event.code, event.reason)
         else:
             yield from original(self, event)
 
     WebsocketLayer.relay_messages = relay_messages  # type: ignore[method-assign]
 
 
-def _close(layer: WebsocketLayer, event: CloseInjected) -> Generator[Any, Any, None]:
+def close_both(
+    layer: WebsocketLayer, code: int, reason: str, *, by_client: bool = False
+) -> Generator[Any, Any, None]:
+    """Send a close frame with `code` and `reason` to both sides and end the layer."""
     flow = layer.flow
     assert flow.websocket is not None
     if layer._handle_event == layer.done:  # already closed
         return
-    close = wsproto.events.CloseConnection(code=event.code, reason=event.reason)
-    flow.websocket.close_code = event.code
-    flow.websocket.close_reason = event.reason
-    flow.websocket.closed_by_client = False
+    close = wsproto.events.CloseConnection(code=code, reason=reason)
+    flow.websocket.close_code = code
+    flow.websocket.close_reason = reason
+    flow.websocket.closed_by_client = by_client
     flow.websocket.timestamp_end = time.time()
     for conn in (layer.server_ws, layer.client_ws):
         if conn.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):

@@ -24,7 +24,7 @@ from mitmproxy.addons import (
 
 from agentcage.errors import ConfigError
 from agentcage.policy import accelerator
-from agentcage.proxy import layer_patches
+from agentcage.proxy import layer_patches, protocolerrors, wscontrol
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail
 from agentcage.proxy.gate import RequestGate
@@ -128,6 +128,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     """Build the policy (ConfigError before listening), then proxy until SIGTERM/SIGINT."""
     runtime = build_runtime(sources)
     layer_patches.install()
+    wscontrol.install()
+    protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)
     audit = AuditLog(settings.audit_log)
     settings.ca_dir.mkdir(parents=True, exist_ok=True)
@@ -154,8 +156,10 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         EgressPinning(holder),
         ResponseStreaming(holder),
         ResponseScrubber(holder),
+        protocolerrors.ProtocolErrors(holder, audit),  # before AuditTrail: see its docstring
         AuditTrail(holder, audit),
         WebSocketGate(holder, audit),
+        wscontrol.ControlFrameGate(holder, audit),
         Ready(settings.ca_dir),
     )
     _set(

@@ -9,7 +9,7 @@ from mitmproxy.websocket import WebSocketMessage
 
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import METADATA_KEY, policy_frame, record
+from agentcage.proxy.flows import frame_record, policy_frame
 from agentcage.proxy.layer_patches import close_event
 from agentcage.proxy.runtime import RuntimeHolder
 
@@ -101,19 +101,16 @@ class WebSocketGate:
         inspector: str = "",
         reason: str = "",
     ) -> None:
-        note = flow.metadata.get(METADATA_KEY)
         self._audit.write(
-            record(
+            frame_record(
                 flow,
                 self._holder.current.cage,
                 verdict,
+                size=size,
+                from_client=from_client,
                 decision=decision,
                 inspector=inspector,
                 reason=reason,
-                kind="websocket",
-                path=getattr(note, "path", None),
-                sizes=(0, size) if from_client else (size, 0),
-                extra={"direction": "to_server" if from_client else "to_client"},
             )
         )
 

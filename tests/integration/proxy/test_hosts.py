@@ -226,19 +226,6 @@ def _h2_get(
     return h2_request(proxy.port, target, proxy.ca_cert, headers, body, trailers).status
 
 
-def test_http1_request_trailers_end_the_connection(proxy: ProxyProcess, upstream: Upstream) -> None:
-    upstream.clear()
-    target = f"github.com:{upstream.plain_port}"
-    raw = raw_exchange(
-        proxy,
-        f"POST http://{target}/trailers HTTP/1.1\r\nHost: {target}\r\n"
-        "Transfer-Encoding: chunked\r\nTrailer: X-Smuggled\r\nConnection: close\r\n\r\n"
-        "5\r\nhello\r\n0\r\nX-Smuggled: data\r\n\r\n".encode(),
-    )
-    assert raw == b""  # mitmproxy refuses HTTP/1 trailers outright
-    assert upstream.received == []
-
-
 def test_http2_request_trailers_are_refused(proxy: ProxyProcess, upstream: Upstream) -> None:
     upstream.clear()
     target = f"github.com:{upstream.tls_port}"

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from agentcage.policy.chain import Chain
 from agentcage.policy.types import Finding, Frame, Request, Verdict
@@ -78,6 +81,96 @@ def test_an_exception_blocks_without_leaking_its_message() -> None:
     assert after.calls == []
     frame_decision = Chain([Exploding()]).check_frame(frame(b"x"))
     assert frame_decision.reason == "inspector-error: KeyError"
+
+
+class Escaping(BaseException):
+    """Derives from BaseException only, as no well-behaved error does."""
+
+
+@dataclass
+class Raising:
+    """Raises `error` from every hook, the way a faulty plugin might."""
+
+    error: BaseException
+    name: str = "raising"
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        raise self.error
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SystemExit(3),
+        KeyboardInterrupt(),
+        GeneratorExit(),
+        asyncio.CancelledError(),
+        Escaping("sk-live-value"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_any_base_exception_blocks(error: BaseException) -> None:
+    after = Fixed("after", None)
+    decision = Chain([Raising(error), after]).check_request(request())
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.reason == f"inspector-error: {type(error).__name__}"
+    assert after.calls == []
+    assert Chain([Raising(error)]).check_frame(frame(b"x")).verdict is Verdict.BLOCK
+
+
+class Hostile:
+    """Fails wherever the chain touches it: its name, its hook lookup, its status."""
+
+    @property
+    def name(self) -> str:
+        raise SystemExit(1)
+
+    @property
+    def block_status(self) -> int:
+        raise KeyboardInterrupt
+
+    def __getattr__(self, hook: str) -> object:
+        raise GeneratorExit
+
+
+def test_an_inspector_failing_outside_its_hook_blocks() -> None:
+    decision = Chain([Hostile()]).check_request(request())
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.inspector == "Hostile"
+    assert decision.reason == "inspector-error: GeneratorExit"
+    assert decision.status == 403
+
+
+@pytest.mark.parametrize(
+    "finding",
+    [
+        Finding("odd", "block", "a string verdict"),  # type: ignore[arg-type]
+        Finding("odd", Verdict.FLAG, b"bytes reason"),  # type: ignore[arg-type]
+        Finding("odd", Verdict.FLAG, "rules of ints", (1, 2)),  # type: ignore[arg-type]
+        Finding("odd", Verdict.FLAG, "unknown severity", (), "dire"),  # type: ignore[arg-type]
+        Finding(None, Verdict.FLAG, "no inspector name"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_malformed_finding_blocks(finding: Finding) -> None:
+    @dataclass
+    class Returning:
+        name: str = "returning"
+
+        def inspect_request(self, request: Request) -> Finding | None:
+            return finding
+
+    decision = Chain([Returning()]).check_request(request())
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.reason == "inspector-error: not a Finding or None"
+
+
+def test_block_status_out_of_range_is_403() -> None:
+    for status in (200, 600, True, "429"):
+        inspector = Fixed("odd", Verdict.BLOCK, block_status=status)  # type: ignore[arg-type]
+        assert Chain([inspector]).check_request(request()).status == 403
 
 
 def test_a_non_finding_result_blocks() -> None:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import json
 from urllib.parse import quote
 
+import pytest
+
 from agentcage.policy.decoding import decode_body
-from agentcage.policy.types import Verdict
+from agentcage.policy.types import ControlKind, Verdict
 from tests.unit.policy.helpers import ALNUM, fake, frame, policy, request
 
 REAL = "sk-" + "ant-api03-" + fake(ALNUM + "-_", 93) + "AA"
@@ -97,6 +100,21 @@ def test_frames_checked_and_injected() -> None:
     assert decision.verdict is Verdict.BLOCK
     assert "websocket message" in decision.reason
     assert engine.inject_frame(bad) is bad
+
+
+@pytest.mark.parametrize(
+    ("control", "place"),
+    [("ping", "websocket ping"), ("pong", "websocket pong"), ("close", "websocket close reason")],
+)
+def test_control_frames_are_checked_and_named(control: ControlKind, place: str) -> None:
+    engine = policy({"ANTHROPIC_API_KEY": REAL}, **RULES)
+    payload = b"{{ANTHROPIC_API_KEY}}"
+    bad = dataclasses.replace(frame(payload, "ws.example.com"), control=control)
+    decision = engine.check_frame(bad)
+    assert decision.verdict is Verdict.BLOCK
+    assert place in decision.reason
+    leaked = dataclasses.replace(frame(REAL.encode(), "ws.example.com"), control=control)
+    assert engine.check_frame(leaked).verdict is Verdict.BLOCK
 
 
 def test_custom_placeholder() -> None:

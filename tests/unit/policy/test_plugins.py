@@ -89,6 +89,18 @@ def test_load_by_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
             "    def inspect_request(self, r): ...\n",
             "rejected its config",
         ),
+        # Plugin code that raises what no error should: still a PolicyError, not an exit.
+        ("import sys\nsys.exit(3)\n", "importing .*SystemExit"),
+        (
+            "class A:\n    def __init__(self):\n        raise KeyboardInterrupt\n"
+            "    def inspect_request(self, r): ...\n",
+            "failed: KeyboardInterrupt",
+        ),
+        (
+            "class A:\n    def configure(self, c):\n        raise GeneratorExit\n"
+            "    def inspect_request(self, r): ...\n",
+            "rejected its config: GeneratorExit",
+        ),
     ],
 )
 def test_load_errors_are_policy_errors(tmp_path: Path, source: str, message: str) -> None:

@@ -22,6 +22,7 @@ from agentcage.proxy.gate import FlowNote, RequestGate
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
+from agentcage.proxy.wscontrol import ControlFrame, ControlFrameGate
 
 CONFIG = "name: unit\ncontainer: {image: x}\ndomains: {allow: [example.com]}\n"
 
@@ -38,6 +39,9 @@ class BrokenPolicy:
 
 class AllowAll:
     def check_request(self, request: object) -> Decision:
+        return Decision(Verdict.ALLOW)
+
+    def check_frame(self, frame: object) -> Decision:
         return Decision(Verdict.ALLOW)
 
     def inject(self, request: Any) -> Any:
@@ -182,3 +186,30 @@ def test_audit_log_to_stdout_writes_lines(capsys: pytest.CaptureFixture[str]) ->
     log = AuditLog(None)
     log.write(AuditRecord(kind="http", verdict="allow", host="example.com"))
     assert json.loads(capsys.readouterr().out)["host"] == "example.com"
+
+
+@pytest.mark.parametrize(
+    ("policy", "audit", "why"),
+    [
+        (BrokenPolicy(), MemoryAudit(), "inspection error: RuntimeError"),
+        (AllowAll(), MemoryAudit(fail=True), "inspection error: OSError"),
+    ],
+)
+def test_control_frame_is_not_relayed_when_inspection_fails(
+    policy: object, audit: MemoryAudit, why: str
+) -> None:
+    gate = ControlFrameGate(holder(policy), audit)
+    control = ControlFrame(tflow.twebsocketflow(), "ping", True, b"payload")
+    gate.websocket_control(control)
+    assert control.relay is None
+    assert control.close_reason == f"blocked by agentcage (proxy): {why}"
+
+
+def test_control_frame_is_relayed_once_its_line_is_written() -> None:
+    audit = MemoryAudit()
+    gate = ControlFrameGate(holder(AllowAll()), audit)
+    control = ControlFrame(tflow.twebsocketflow(), "close", False, b"bye", 1000)
+    gate.websocket_control(control)
+    assert control.relay == b"bye"
+    [line] = audit.lines
+    assert line["extra"] == {"direction": "to_client", "frame": "close", "close_code": 1000}

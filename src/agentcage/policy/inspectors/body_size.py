@@ -18,7 +18,7 @@ class BodySizeInspector:
         return self._check(len(request.body), "request body")
 
     def inspect_frame(self, frame: Frame) -> Finding | None:
-        return self._check(len(frame.payload), "websocket message") if frame.from_client else None
+        return self._check(len(frame.payload), frame.place) if frame.from_client else None
 
     def _check(self, size: int, what: str) -> Finding | None:
         if size <= self.max_bytes:

@@ -71,7 +71,7 @@ class ContentTypeInspector:
     def inspect_frame(self, frame: Frame) -> Finding | None:
         if not frame.from_client or not frame.is_text:
             return None
-        return self._check_base64(frame.payload, "websocket message")
+        return self._check_base64(frame.payload, frame.place)
 
     def _check_base64(self, data: bytes, where: str) -> Finding | None:
         if not self.config.detect_base64 or len(data) < self.config.base64_min_len:

@@ -42,7 +42,7 @@ class EntropyInspector:
         # Binary messages (protobuf, msgpack, compressed) are legitimately dense.
         if not frame.from_client or not frame.is_text:
             return None
-        return self._check_body(frame, "websocket message")
+        return self._check_body(frame, frame.place)
 
     def _check_parts(self, body: bytes, boundary: str) -> Finding | None:
         # Each part by its own type: an uploaded tarball is exempt, a text field is not.

@@ -78,7 +78,7 @@ class SecretScanner:
     def inspect_frame(self, frame: Frame) -> Finding | None:
         if not frame.from_client:
             return None
-        return self._scan(frame.host, iter([("websocket message", frame.payload)]))
+        return self._scan(frame.host, iter([(frame.place, frame.payload)]))
 
     def _request_places(self, request: Request) -> Iterator[tuple[str, bytes]]:
         url = request.path.encode("utf-8", "surrogateescape")
