@@ -9,7 +9,7 @@ from mitmproxy import connection, http
 from agentcage.policy.audit import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import METADATA_KEY, block_response, record
+from agentcage.proxy.flows import METADATA_KEY, RESPONSE_BLOCK, block_response, record
 from agentcage.proxy.gate import FlowNote
 from agentcage.proxy.runtime import RuntimeHolder
 
@@ -38,14 +38,22 @@ class AuditTrail:
         note = flow.metadata.get(METADATA_KEY)
         decision = note.decision if isinstance(note, FlowNote) else None
         verdict = decision.verdict if decision is not None else Verdict.ALLOW
-        if verdict is Verdict.ALLOW and not runtime.config.logging.allowed_requests:
+        refused = flow.metadata.get(RESPONSE_BLOCK)
+        quiet = verdict is Verdict.ALLOW and not runtime.config.logging.allowed_requests
+        if refused is None and quiet:
             return
         path = (
             note.path
             if isinstance(note, FlowNote)
             else runtime.policy.scrub_text(flow.request.path)
         )
-        line = record(flow, runtime.cage, verdict, decision=decision, path=path)
+        if refused is not None:
+            inspector, reason = refused
+            line = record(
+                flow, runtime.cage, Verdict.BLOCK, inspector=inspector, reason=reason, path=path
+            )
+        else:
+            line = record(flow, runtime.cage, verdict, decision=decision, path=path)
         try:
             self._audit.write(line)
         except OSError as exc:

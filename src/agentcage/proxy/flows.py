@@ -12,6 +12,8 @@ from agentcage.policy.types import Decision, Frame, Headers, Request, Verdict
 from agentcage.proxy.hosts import Target
 
 METADATA_KEY = "agentcage"
+# (inspector, reason) of a response the proxy refused after the request was allowed.
+RESPONSE_BLOCK = METADATA_KEY + ".response_block"
 
 
 def client_of(flow: http.HTTPFlow) -> str:
@@ -71,6 +73,11 @@ def policy_frame(flow: http.HTTPFlow, payload: bytes, is_text: bool, from_client
         flow_id=flow.id,
         client=client_of(flow),
     )
+
+
+def note_response_block(flow: http.HTTPFlow, inspector: str, reason: str) -> None:
+    """Mark the flow so its audit line records the refused response as a block."""
+    flow.metadata[RESPONSE_BLOCK] = (inspector, reason)
 
 
 def block_response(status: int, reason: str, inspector: str, host: str) -> http.Response:
