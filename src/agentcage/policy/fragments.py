@@ -22,6 +22,9 @@ from agentcage.policy.leaks.automaton import Automaton
 
 MIN_FRAGMENT = 6
 MASK = b"*"
+# Up to this many windows (a few KiB of values) the search is built as a DFA: 6-byte
+# patterns defeat the automaton's prefilter on text, and the DFA is ~3x faster.
+_DFA_UP_TO = 4096
 
 
 class FragmentMask:
@@ -33,7 +36,9 @@ class FragmentMask:
             for value in values
             for start in range(len(value) - min_length + 1)
         }
-        self._automaton: Automaton[None] = Automaton((window, None) for window in windows)
+        self._automaton: Automaton[None] = Automaton(
+            ((window, None) for window in windows), dfa=len(windows) <= _DFA_UP_TO
+        )
         self.min_length = min_length
 
     def __bool__(self) -> bool:
