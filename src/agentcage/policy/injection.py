@@ -102,8 +102,7 @@ class InjectionCheck:
         }
         if request.content_type == FORM and b"%" in body:
             places["percent-encoded body"] = percent_decode_repeated(body)
-        codings = parse_encodings(", ".join(request.headers.get_all("content-encoding")))
-        return self._check(request.host, places, ", ".join(codings))
+        return self._check(request.host, places, ", ".join(_codings(request)))
 
     def inspect_frame(self, frame: Frame) -> Finding | None:
         if not self.rules or not frame.from_client:
@@ -164,7 +163,7 @@ class Injector:
             if not (key.lower() in RANGE_HEADERS and any(rule.stored for rule in rules))
         ]
         body = request.body
-        if body and not parse_encodings(request.content_encoding):
+        if body and not _codings(request):
             # A compressed body is never edited: the chain blocks one carrying a
             # placeholder this would replace.
             body = _replace_bytes(body, _in(rules, "body"))
@@ -187,6 +186,10 @@ class Injector:
         rules = [rule for rule in self.rules if rule.allows(frame.host)]
         payload = _replace_bytes(frame.payload, _in(rules, "websocket"))
         return frame if payload is frame.payload else dataclasses.replace(frame, payload=payload)
+
+
+def _codings(request: Request) -> list[str]:
+    return parse_encodings(", ".join(request.headers.get_all("content-encoding")))
 
 
 def _in(rules: Sequence[SecretRule], place: str) -> list[SecretRule]:
