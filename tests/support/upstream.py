@@ -7,6 +7,15 @@ Routes (any method):
   /sse-reflect...   answers the request body as text/event-stream, in two chunks
                     split mid-body, with a pause between them
   /chunked-reflect  answers the request body with no Content-Length (chunked)
+  /json-echo        answers JSON {"data": "<base64 of the raw request body>"}
+  /store/KEY        a store that hands back what it was given, as a careless API does:
+                    PUT/POST keep the raw body, its Content-Type and Content-Encoding
+                    (with `?header=NAME`: that request header's value instead);
+                    GET serves them back raw, honouring `Range: bytes=A-B` (206 and
+                    Content-Range). GET options: `?pack=gzip|zlib|zstd|bzip2|xz|zip`
+                    packs the stored bytes first (served without Content-Encoding),
+                    `?slice=bytes=A-B` serves only those bytes with a 200, `?chunked=1`
+                    sends the answer without Content-Length, in two chunks.
   anything else     answers JSON {"ok": true, "path": ...}
 WebSocket: any path; every message is echoed back unchanged.
 """
@@ -14,21 +23,58 @@ WebSocket: any path; every message is echoed back unchanged.
 from __future__ import annotations
 
 import asyncio
+import base64
+import bz2
 import contextlib
 import gzip
+import io
 import json
+import lzma
+import re
 import socket
 import tempfile
 import threading
+import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import trustme
+import zstandard
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 Scope = dict[str, Any]
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+
+
+@dataclass
+class Stored:
+    """What `/store/KEY` keeps: the raw bytes and how they were labelled."""
+
+    body: bytes
+    content_type: str
+    content_encoding: str
+
+
+def _zip(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("stored.txt", data)
+    return out.getvalue()
+
+
+PACKERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "zlib": zlib.compress,
+    "zstd": lambda data: zstandard.ZstdCompressor().compress(data),
+    "bzip2": bz2.compress,
+    "xz": lambda data: lzma.compress(data, format=lzma.FORMAT_XZ),
+    "zip": _zip,
+}
 
 
 @dataclass
@@ -53,11 +99,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.stored: dict[str, Stored] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         with self._lock:
             self.received.clear()
+            self.stored.clear()
 
     def _record(self, scope: Scope, body: bytes) -> Received:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -100,6 +148,9 @@ class Recorder:
             if not message.get("more_body"):
                 break
         item = self._record(scope, b"".join(chunks))
+        if item.path.startswith("/store/"):
+            await self._store(item, scope, send)
+            return
         if item.path.startswith("/sse-reflect"):
             await self._sse(item.body, send)
             return
@@ -114,6 +165,9 @@ class Recorder:
         elif item.path.startswith("/gzip-reflect"):
             body = gzip.compress(item.body)
             headers.append((b"content-encoding", b"gzip"))
+        elif item.path.startswith("/json-echo"):
+            body = json.dumps({"data": base64.b64encode(item.body).decode()}).encode()
+            headers = [(b"content-type", b"application/json")]
         elif item.path.startswith("/bytes/"):
             body = b"x" * int(item.path.split("/")[2].split("?")[0])
         else:
@@ -122,6 +176,47 @@ class Recorder:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _store(self, item: Received, scope: Scope, send: Any) -> None:
+        key = scope["path"].removeprefix("/store/")
+        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        if item.method in ("PUT", "POST"):
+            if "header" in query:
+                value = item.header(query["header"]) or ""
+                stored = Stored(value.encode("latin-1"), "text/plain", "")
+            else:
+                kind = item.header("content-type") or "application/octet-stream"
+                stored = Stored(item.body, kind, item.header("content-encoding") or "")
+            with self._lock:
+                self.stored[key] = stored
+            await _answer(send, 201, [(b"content-type", b"application/json")], b'{"stored": true}')
+            return
+        found = self.stored.get(key)
+        if found is None:
+            await _answer(send, 404, [], b"")
+            return
+        body, headers = found.body, [(b"content-type", found.content_type.encode())]
+        if "pack" in query:
+            packed = PACKERS[query["pack"]](body)
+            body, headers = packed, [(b"content-type", b"application/octet-stream")]
+        elif found.content_encoding:
+            headers.append((b"content-encoding", found.content_encoding.encode()))
+        status = 200
+        wanted = _RANGE.fullmatch(item.header("range") or query.get("slice", ""))
+        if wanted:
+            first = int(wanted.group(1))
+            last = min(int(wanted.group(2) or len(body) - 1), len(body) - 1)
+            if "slice" not in query:
+                status = 206
+                headers.append((b"content-range", f"bytes {first}-{last}/{len(body)}".encode()))
+            body = body[first : last + 1]
+        if "chunked" in query:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            half = len(body) // 2
+            await send({"type": "http.response.body", "body": body[:half], "more_body": True})
+            await send({"type": "http.response.body", "body": body[half:], "more_body": False})
+            return
+        await _answer(send, status, headers, body)
 
     async def _sse(self, body: bytes, send: Any) -> None:
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -147,6 +242,12 @@ class Recorder:
                     await send({"type": "websocket.send", "bytes": data})
             else:
                 return
+
+
+async def _answer(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _listening_socket() -> socket.socket:
@@ -201,6 +302,10 @@ class Upstream:
     @property
     def received(self) -> list[Received]:
         return self.app.received
+
+    @property
+    def stored(self) -> dict[str, Stored]:
+        return self.app.stored
 
     def clear(self) -> None:
         self.app.clear()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agentcage.config import InvalidConfig, load_config
+from agentcage.config import InvalidConfig, check_config
 from agentcage.config.schema import CageConfig
 
 
@@ -20,17 +20,24 @@ def config() -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON for tools.")
 def validate(file: Path, as_json: bool) -> None:
-    """Validate FILE; exit 0 when valid, 2 with every problem located as file:line."""
+    """Validate FILE; exit 0 when valid, 2 with every problem located as file:line.
+
+    Warnings (valid but risky settings) are printed too; they do not fail validation.
+    """
     try:
-        cfg = load_config(file)
+        cfg, warnings = check_config(file)
     except InvalidConfig as exc:
         if not as_json:
             raise
-        click.echo(json.dumps({"valid": False, "problems": [p.as_dict() for p in exc.problems]}))
+        problems = [p.as_dict() for p in exc.problems]
+        click.echo(json.dumps({"valid": False, "problems": problems, "warnings": []}))
         raise SystemExit(exc.exit_code) from None
     if as_json:
-        click.echo(json.dumps({"valid": True, "name": cfg.name, "problems": []}))
+        found = [w.as_dict() for w in warnings]
+        click.echo(json.dumps({"valid": True, "name": cfg.name, "problems": [], "warnings": found}))
     else:
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
         mode = cfg.domains.mode
         click.echo(
             f"{file}: valid (cage {cfg.name!r}, {mode} of {len(cfg.domains.entries)} entries, "

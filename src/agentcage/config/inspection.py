@@ -15,6 +15,11 @@ PatternName = str
 _PATTERN_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _INSPECTOR_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 BUILTIN_INSPECTORS = ("domain", "secrets", "body-size", "entropy", "content-type", "rate-limit")
+# Where in a request a real value may be written. The URL path and host never are.
+Place = Literal["headers", "query", "body", "websocket"]
+# Places a host may store and later serve back in pieces or compressed, where the
+# response scrubber cannot recognise the value.
+ECHO_PLACES: frozenset[str] = frozenset({"query", "body", "websocket"})
 
 
 class SecretInjection(Model):
@@ -29,6 +34,17 @@ class SecretInjection(Model):
         description="Hosts (and their subdomains) that receive the real value. A placeholder "
         "sent anywhere else is blocked.",
     )
+    places: list[Place] = Field(
+        default_factory=lambda: list[Place](["headers"]),
+        min_length=1,
+        description="Where in a request to those hosts the real value is written: `headers` "
+        "(header values, also inside `Authorization: Basic`), `query` (the URL's query), "
+        "`body` (uncompressed request bodies, raw or form-encoded), `websocket` (the "
+        "agent's WebSocket messages). Never the URL path. A placeholder in any other "
+        "place is forwarded unchanged. `query`, `body` and `websocket` carry a risk: a "
+        "host that stores what it receives can hand the value back in pieces or "
+        "compressed (`config validate` warns).",
+    )
 
     @model_validator(mode="after")
     def _default_placeholder(self) -> SecretInjection:
@@ -40,6 +56,23 @@ class SecretInjection(Model):
     def token(self) -> str:
         assert self.placeholder is not None
         return self.placeholder
+
+    def warnings(self) -> list[tuple[str, str]]:
+        """(key, message) for each allowed but risky setting of this rule."""
+        risky = [place for place in dict.fromkeys(self.places) if place in ECHO_PLACES]
+        if not risky:
+            return []
+        listed = ", ".join(f"`{place}`" for place in risky)
+        return [
+            (
+                "places",
+                f"{listed} lets the real {self.env} be written where "
+                f"{', '.join(self.inject_to)} may store it; a host that stores and echoes "
+                "what it receives can hand the value back in forms the response scrubber "
+                "cannot see (transformed, or compressed and read in pieces); prefer "
+                "`headers` where the API allows it",
+            )
+        ]
 
 
 class DomainsConfig(Model):

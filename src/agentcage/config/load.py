@@ -54,6 +54,13 @@ class InvalidConfig(ConfigError):
 
 def load_config(path: Path | str, *, context: LoadContext | None = None) -> CageConfig:
     """Load and validate `path`; raise `InvalidConfig` listing every located problem."""
+    return check_config(path, context=context)[0]
+
+
+def check_config(
+    path: Path | str, *, context: LoadContext | None = None
+) -> tuple[CageConfig, list[Problem]]:
+    """`load_config`, plus a located warning for each valid but risky setting."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
@@ -68,10 +75,25 @@ def load_config(path: Path | str, *, context: LoadContext | None = None) -> Cage
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     ctx = context or LoadContext(base_dir=path.resolve().parent)
-    return parse_config(text, str(path), context=ctx)
+    config, tree = _parse(text, str(path), context=ctx)
+    return config, _warnings(config, tree, str(path))
 
 
 def parse_config(text: str, filename: str, *, context: LoadContext) -> CageConfig:
+    return _parse(text, filename, context=context)[0]
+
+
+def _warnings(config: CageConfig, tree: CommentedMap, filename: str) -> list[Problem]:
+    found = []
+    for index, rule in enumerate(config.secret_injection):
+        for key, message in rule.warnings():
+            loc: list[Any] = ["secret_injection", index, key]
+            path = ".".join(map(str, loc))
+            found.append(Problem(filename, _line_of(tree, loc), path, message))
+    return found
+
+
+def _parse(text: str, filename: str, *, context: LoadContext) -> tuple[CageConfig, CommentedMap]:
     tree = _parse_yaml(text, filename)
     if tree is None:
         raise InvalidConfig(
@@ -84,7 +106,7 @@ def parse_config(text: str, filename: str, *, context: LoadContext) -> CageConfi
     if not isinstance(tree, CommentedMap):
         raise InvalidConfig([Problem(filename, 1, "", "the top level must be a mapping of keys")])
     try:
-        return CageConfig.model_validate(_plain(tree), context=context)
+        return CageConfig.model_validate(_plain(tree), context=context), tree
     except ValidationError as exc:
         errors = _drop_failed_alternatives(exc.errors())
         problems = sorted((_problem(filename, tree, e) for e in errors), key=lambda p: p.line or 0)

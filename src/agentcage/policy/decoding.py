@@ -17,6 +17,8 @@ import zstandard
 DEFAULT_LIMIT = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
 _BROTLI_SLICE = 32
+_ZSTD_MIN_SLICE = 32
+_ZSTD_MAX_RATIO = 32768
 
 
 class DecodeError(ValueError):
@@ -121,16 +123,23 @@ def _brotli(data: bytes, limit: int) -> bytes:
 
 def _zstd(data: bytes, limit: int) -> bytes:
     out = bytearray()
+    pending = data
     try:
-        reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
-        with reader:
-            while True:
-                chunk = reader.read(_CHUNK)
-                if not chunk:
-                    break
-                out += chunk
+        # Frames may follow each other; the decoder stops at the end of each.
+        while pending:
+            decomp = zstandard.ZstdDecompressor().decompressobj()
+            start = 0
+            while start < len(pending) and not decomp.eof:
+                # The object has no output limit, and a block of at most 128 KiB
+                # takes 4 bytes (32768:1): slices that small stop near the limit.
+                size = max(_ZSTD_MIN_SLICE, (limit + 1 - len(out)) // _ZSTD_MAX_RATIO)
+                out += decomp.decompress(pending[start : start + size])
+                start += size
                 if len(out) > limit:
                     raise _too_large("zstd", limit)
+            if not decomp.eof:
+                raise DecodeError("zstd body is truncated")
+            pending = decomp.unused_data + pending[start:]
     except zstandard.ZstdError as exc:
         raise DecodeError("zstd body is corrupt") from exc
     return bytes(out)

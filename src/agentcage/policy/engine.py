@@ -18,6 +18,8 @@ from agentcage.config.types import normalize_host_entry
 from agentcage.errors import PolicyError
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
+from agentcage.policy.echoes import EchoGuard
+from agentcage.policy.fragments import FragmentMask
 from agentcage.policy.hosts import BadHost
 from agentcage.policy.injection import InjectionCheck, Injector, SecretRule
 from agentcage.policy.inspectors.body_size import BodySizeInspector
@@ -50,6 +52,8 @@ class Policy:
         self._domains = domains
         self._injector = injector
         self._scrubber = scrubber
+        self._plain = EchoGuard(scrubber)
+        self._guards: dict[tuple[tuple[int, ...], bool], EchoGuard] = {}
 
     @classmethod
     def from_config(
@@ -96,7 +100,7 @@ class Policy:
             inspectors.append(leaks)
         inspectors += [load_inspector(spec, base_dir) for spec in config.custom_inspectors]
         pairs = [(rule.value, rule.placeholder) for rule in rules if rule.value is not None]
-        return cls(Chain(inspectors), domains, Injector(rules, limit), ResponseScrubber(pairs))
+        return cls(Chain(inspectors), domains, Injector(rules), ResponseScrubber(pairs))
 
     def check_request(self, request: Request) -> Decision:
         """Run the chain on the request as the agent sent it (placeholders, not values)."""
@@ -118,6 +122,25 @@ class Policy:
 
     def scrub_text(self, text: str) -> str:
         return self._scrubber.scrub_text(text)
+
+    def echo_guard(self, host: str, *, partial: bool = False) -> EchoGuard:
+        """How responses from `host` are scrubbed (`partial`: a 206 response).
+
+        Hosts no secret is injected into get the plain value scrub; the others also
+        get packed bodies unpacked and pieces of values masked (`policy/echoes.py`).
+        """
+        rules = self._injector.rules
+        targets = tuple(i for i, rule in enumerate(rules) if rule.allows(host))
+        if not targets:
+            return self._plain
+        key = (targets, partial)
+        guard = self._guards.get(key)
+        if guard is None:
+            pieces = [rules[i] for i in targets if partial or rules[i].stored]
+            mask = FragmentMask((rule.value or "").encode() for rule in pieces)
+            guard = EchoGuard(self._scrubber, injected=True, partial=partial, mask=mask)
+            self._guards[key] = guard
+        return guard
 
     def add_domain(self, entry: str) -> None:
         """Add a domain, IP or CIDR to the configured list (allowlist or blocklist).

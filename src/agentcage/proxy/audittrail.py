@@ -16,7 +16,7 @@ from mitmproxy import connection, http
 from agentcage.policy.audit import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import AUDITED, METADATA_KEY, block_response, record
+from agentcage.proxy.flows import AUDITED, METADATA_KEY, RESPONSE_BLOCK, block_response, record
 from agentcage.proxy.gate import FlowNote
 from agentcage.proxy.runtime import RuntimeHolder
 
@@ -35,14 +35,29 @@ class AuditTrail:
             return
         runtime = self._holder.current
         status = flow.response.status_code if flow.response is not None else 0
-        line = record(
-            flow,
-            runtime.cage,
-            note.decision.verdict,
-            kind="response",
-            path=note.path,
-            extra={"status": status},
-        )
+        refused = flow.metadata.get(RESPONSE_BLOCK)
+        if refused is not None:
+            # Allowed on the way out, refused on the way back (e.g. an unscrubbable echo).
+            inspector, reason = refused
+            line = record(
+                flow,
+                runtime.cage,
+                Verdict.BLOCK,
+                kind="response",
+                inspector=inspector,
+                reason=reason,
+                path=note.path,
+                extra={"status": status},
+            )
+        else:
+            line = record(
+                flow,
+                runtime.cage,
+                note.decision.verdict,
+                kind="response",
+                path=note.path,
+                extra={"status": status},
+            )
         try:
             self._audit.write(line)
         except OSError as exc:
@@ -108,7 +123,7 @@ class AuditTrail:
         note = flow.metadata.get(METADATA_KEY)
         if not isinstance(note, FlowNote):
             return None
-        logged = note.decision.verdict is Verdict.FLAG
+        logged = note.decision.verdict is Verdict.FLAG or RESPONSE_BLOCK in flow.metadata
         if not logged and not self._holder.current.config.logging.allowed_requests:
             return None
         return note

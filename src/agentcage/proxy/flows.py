@@ -16,6 +16,8 @@ METADATA_KEY = "agentcage"
 # Set once a flow's closing line is written (or deliberately not), so no addon writes another.
 AUDITED = METADATA_KEY + ".audited"
 LOGGED_METHODS = REGISTERED_METHODS | {"CONNECT"}
+# (inspector, reason) of a response the proxy refused after the request was allowed.
+RESPONSE_BLOCK = METADATA_KEY + ".response_block"
 
 
 def client_of(flow: http.HTTPFlow) -> str:
@@ -87,6 +89,11 @@ def policy_frame(
         client=client_of(flow),
         control=control,
     )
+
+
+def note_response_block(flow: http.HTTPFlow, inspector: str, reason: str) -> None:
+    """Mark the flow so its audit line records the refused response as a block."""
+    flow.metadata[RESPONSE_BLOCK] = (inspector, reason)
 
 
 def block_response(status: int, reason: str, inspector: str, host: str) -> http.Response:

@@ -1,4 +1,8 @@
-"""Responses on their way back to the agent: real secret values become placeholders."""
+"""Responses on their way back to the agent: real secret values become placeholders.
+
+Responses from hosts a secret is injected into also have packed bodies unpacked
+and pieces of values masked (`agentcage.policy.echoes`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,17 @@ import logging
 
 from mitmproxy import http
 
-from agentcage.proxy.flows import METADATA_KEY, block_response, header_pairs
+from agentcage.policy.decoding import DecodeError
+from agentcage.policy.echoes import EchoGuard
+from agentcage.proxy.flows import METADATA_KEY, block_response, header_pairs, note_response_block
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
 SCRUBBED_HEADERS = METADATA_KEY + ".scrubbed_headers"
+
+
+class Unscrubbable(Exception):
+    """The response cannot be checked for secrets (the message says why)."""
 
 
 class ResponseScrubber:
@@ -28,7 +38,7 @@ class ResponseScrubber:
         if resp is None:
             return
         try:
-            self._scrub_headers(resp)
+            self._scrub_headers(self._guard(flow, resp), resp)
             # Headers are an immutable tuple replaced on every change: holding it
             # lets `response` skip a second scan when nothing touched them since.
             flow.metadata[SCRUBBED_HEADERS] = resp.headers.fields
@@ -40,41 +50,51 @@ class ResponseScrubber:
         if resp is None or resp.stream:
             return
         try:
+            guard = self._guard(flow, resp)
             if flow.metadata.get(SCRUBBED_HEADERS) is not resp.headers.fields:
-                self._scrub_headers(resp)  # the response was replaced or changed since
-            self._scrub_body(resp)
+                self._scrub_headers(guard, resp)  # the response was replaced or changed since
+            self._scrub_body(guard, resp)
         except Exception as exc:
             self._fail(flow, exc)
 
-    def _fail(self, flow: http.HTTPFlow, exc: Exception) -> None:
-        logger.exception("scrubbing the response of %s failed", flow.id)
-        flow.response = block_response(
-            502,
-            f"the response could not be checked for secrets: {type(exc).__name__}",
-            "scrub",
-            flow.request.host,
-        )
-
-    def _scrub_headers(self, resp: http.Response) -> None:
+    def _guard(self, flow: http.HTTPFlow, resp: http.Response) -> EchoGuard:
         policy = self._holder.current.policy
+        return policy.echo_guard(flow.request.host, partial=resp.status_code == 206)
+
+    def _fail(self, flow: http.HTTPFlow, exc: Exception) -> None:
+        if isinstance(exc, Unscrubbable | DecodeError):
+            # Our own messages: they name the format, never the content.
+            reason = f"the response could not be checked for secrets: {exc}"
+            logger.warning("refusing the response of %s: %s", flow.id, exc)
+        else:
+            reason = f"the response could not be checked for secrets: {type(exc).__name__}"
+            logger.exception("scrubbing the response of %s failed", flow.id)
+        flow.response = block_response(502, reason, "scrub", flow.request.host)
+        note_response_block(flow, "scrub", reason)
+
+    @staticmethod
+    def _scrub_headers(guard: EchoGuard, resp: http.Response) -> None:
         pairs = header_pairs(resp.headers)
         # One pass over all values first: nearly every response has nothing to replace.
         joined = "\n".join(value for _, value in pairs)
-        if policy.scrub_text(joined) == joined:
+        if guard.scrub_text(joined) == joined:
             return
         for name, value in pairs:
-            if policy.scrub_text(value) != value:
+            if guard.scrub_text(value) != value:
                 values = resp.headers.get_all(name)
-                resp.headers.set_all(name, [policy.scrub_text(v) for v in values])
+                resp.headers.set_all(name, [guard.scrub_text(v) for v in values])
 
-    def _scrub_body(self, resp: http.Response) -> None:
-        policy = self._holder.current.policy
+    @staticmethod
+    def _scrub_body(guard: EchoGuard, resp: http.Response) -> None:
+        encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+        refusal = guard.refusal(encoding)
+        if refusal is not None:
+            raise Unscrubbable(refusal)
         raw = resp.raw_content
         if not raw:
             return
-        encoding = resp.headers.get("content-encoding", "identity").strip().lower()
         if encoding in ("", "identity"):
-            clean_raw = policy.scrub(raw)
+            clean_raw = guard.scrub(raw)
             if clean_raw != raw:
                 resp.content = clean_raw
             return
@@ -82,6 +102,6 @@ class ResponseScrubber:
         # raises here and is answered with 502 rather than passed unchecked.
         decoded = resp.get_content(strict=True)
         assert decoded is not None
-        clean_body = policy.scrub(decoded)
+        clean_body = guard.scrub(decoded)
         if clean_body != decoded:
             resp.content = clean_body

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dns.exception
 
-from agentcage.config import load_config
+from agentcage.config import check_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.engine import Policy
@@ -47,7 +47,9 @@ class Sources:
 
 def build_runtime(sources: Sources) -> Runtime:
     """Load config and secrets and compile the policy; ConfigError on any problem."""
-    config = load_config(sources.config_path)
+    config, warnings = check_config(sources.config_path)
+    for warning in warnings:
+        logger.warning("%s", warning)
     secrets, missing = load_secrets(config, secrets_dir=sources.secrets_dir)
     if missing:
         where = "the environment" + (f" or {sources.secrets_dir}" if sources.secrets_dir else "")

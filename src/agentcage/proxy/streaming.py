@@ -5,6 +5,22 @@ as they arrive, and a multi-gigabyte download must not sit in the proxy's memory
 Such responses are streamed through `StreamScrub`, which replaces real secret
 values chunk by chunk and holds back only the few trailing bytes that could be
 the start of a value split across two chunks.
+
+Responses from hosts a secret is injected into get what `policy/echoes.py`
+promises for whole bodies, without giving up streaming for event streams:
+
+- Pieces of values are masked chunk by chunk: the mask is part of the scrub
+  `StreamScrub` runs, and its carry logic (hold back the trailing run of value
+  bytes, move the cut left while scrubbing in two parts differs from scrubbing
+  whole) covers a 6-byte piece cut in two just as it covers a whole value.
+- Packed bodies cannot be scrubbed in pieces, so `SniffedStream` looks at the
+  first bytes: a body that starts with a compression or archive signature is
+  buffered (up to `UNPACK_LIMIT`), unpacked, scrubbed and repacked whole; any
+  other body streams as usual. Buffering only such bodies keeps event streams
+  and ordinary downloads streaming, and costs nothing but a prefix comparison.
+  The status line has already gone out when a packed body turns out too large
+  or undecodable, so the proxy cannot answer 502 then: it drops the body, kills
+  the flow (the agent sees the connection end mid-response) and audits a block.
 """
 
 from __future__ import annotations
@@ -12,10 +28,13 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 from mitmproxy import http
 
-from agentcage.proxy.flows import METADATA_KEY
+from agentcage.policy.decoding import DecodeError
+from agentcage.policy.echoes import UNPACK_LIMIT, EchoGuard
+from agentcage.proxy.flows import METADATA_KEY, note_response_block
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
@@ -87,6 +106,65 @@ class StreamScrub:
         return keep
 
 
+class SniffedStream:
+    """A stream callable for hosts secrets go to: packed bodies are handled whole.
+
+    `plain` (a `StreamScrub`) takes every body that does not start packed.
+    """
+
+    def __init__(
+        self,
+        guard: EchoGuard,
+        plain: Callable[[bytes], list[bytes]],
+        on_bytes: Callable[[int], None],
+        on_fail: Callable[[str], None],
+        limit: int = UNPACK_LIMIT,
+    ) -> None:
+        self._guard = guard
+        self._plain = plain
+        self._on_bytes = on_bytes
+        self._on_fail = on_fail
+        self._limit = limit
+        self._mode: Literal["sniff", "plain", "packed", "failed"] = "sniff"
+        self._held = bytearray()
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        end = not chunk
+        data = chunk
+        if self._mode == "sniff":
+            self._held += chunk
+            if not end and self._guard.undecided(bytes(self._held)):
+                return []
+            data = bytes(self._held)
+            self._held = bytearray()
+            self._mode = "packed" if self._guard.packed(data) else "plain"
+        if self._mode == "plain":
+            out = self._plain(data) if data else []
+            return out + self._plain(b"") if end else out
+        if self._mode == "packed":
+            self._held += data
+            if len(self._held) > self._limit:
+                self._fail(f"a packed body larger than {self._limit} bytes cannot be checked")
+            elif end:
+                return self._whole()
+        return []
+
+    def _whole(self) -> list[bytes]:
+        try:
+            clean = self._guard.scrub(bytes(self._held))
+        except DecodeError as exc:
+            self._fail(str(exc))
+            return []
+        self._held = bytearray()
+        self._on_bytes(len(clean))
+        return [clean] if clean else []
+
+    def _fail(self, reason: str) -> None:
+        self._mode = "failed"
+        self._held = bytearray()
+        self._on_fail(reason)
+
+
 def scrub_window(values: Iterable[str]) -> tuple[frozenset[int], int]:
     """(alphabet, window) covering every encoded form of `values`."""
     encoded = [value.encode() for value in values]
@@ -133,8 +211,17 @@ class ResponseStreaming:
         def count(size: int) -> None:
             flow.metadata[STREAMED_BYTES] += size
 
+        def fail(reason: str) -> None:
+            reason = f"the response could not be checked for secrets: {reason}"
+            logger.warning("dropping the streamed response of %s: %s", flow.id, reason)
+            note_response_block(flow, "scrub", reason)
+            if flow.killable:
+                flow.kill()  # type: ignore[no-untyped-call]
+
+        guard = runtime.policy.echo_guard(flow.request.host, partial=resp.status_code == 206)
         alphabet, window = scrub_window(runtime.secret_values)
-        resp.stream = StreamScrub(runtime.policy.scrub, alphabet, window, count)
+        plain = StreamScrub(guard.scrub_part, alphabet, window, count)
+        resp.stream = SniffedStream(guard, plain, count, fail) if guard.injected else plain
         if runtime.secret_values and "content-length" in resp.headers:
             # A placeholder is not as long as its value: the length may change.
             del resp.headers["content-length"]

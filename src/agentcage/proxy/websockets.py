@@ -22,7 +22,7 @@ class WebSocketGate:
     """check_frame both ways; inject into client messages, scrub server messages.
 
     A blocked message is dropped and the connection closed with 1008; so is any
-    message whose inspection fails.
+    message whose inspection fails (a packed message that cannot be unpacked).
     """
 
     def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
@@ -49,7 +49,8 @@ class WebSocketGate:
                 if injected.payload != message.content:
                     message.content = injected.payload
             else:
-                clean = runtime.policy.scrub(message.content)
+                # As for HTTP responses: packed messages unpacked, pieces masked.
+                clean = runtime.policy.echo_guard(frame.host).scrub(message.content)
                 if clean != message.content:
                     message.content = clean
             if decision.verdict is Verdict.FLAG or runtime.config.logging.allowed_requests:

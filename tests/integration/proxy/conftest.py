@@ -13,7 +13,7 @@ import pytest
 from tests.support.fake_dns import FakeDns
 from tests.support.plugin import fake_ca, fake_dns, upstream  # noqa: F401
 from tests.support.proxy import ProxyProcess
-from tests.support.upstream import Upstream
+from tests.support.upstream import Received, Upstream
 
 HERE = Path(__file__).parent
 REAL_KEY = "sk-ant-api03-REALsecretVALUE0123456789abcdefXYZ"
@@ -22,15 +22,29 @@ PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 pytestmark = pytest.mark.integration
 
 
-def write_config(path: Path, dns: FakeDns, extra: str = "", *, log_allowed: bool = True) -> Path:
+# The shared proxy injects everywhere a rule can, so the tests of injection and
+# scrubbing reach every place; test_echoes.py runs its own with other places.
+INJECT_EVERYWHERE = """
+  - env: ANTHROPIC_API_KEY
+    inject_to: [anthropic.com]
+    places: [headers, query, body, websocket]
+"""
+
+
+def write_config(
+    path: Path,
+    dns: FakeDns,
+    extra: str = "",
+    *,
+    log_allowed: bool = True,
+    injection: str = INJECT_EVERYWHERE,
+) -> Path:
     path.write_text(
         f"""
 name: itest
 container:
   image: docker.io/library/python:3.12-slim
-secret_injection:
-  - env: ANTHROPIC_API_KEY
-    inject_to: [anthropic.com]
+secret_injection:{injection}
 domains:
   allow: [anthropic.com, github.com, internal.example, example.com]
 dns_servers: ["{dns.address}"]
@@ -56,8 +70,11 @@ def start_proxy(
     env: dict[str, str] | None = None,
     *,
     log_allowed: bool = True,
+    injection: str = INJECT_EVERYWHERE,
 ) -> ProxyProcess:
-    config = write_config(tmp / "config.yaml", dns, extra, log_allowed=log_allowed)
+    config = write_config(
+        tmp / "config.yaml", dns, extra, log_allowed=log_allowed, injection=injection
+    )
     return ProxyProcess(
         config, tmp, upstream_ca=up.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY, **(env or {})}
     ).start()
@@ -69,17 +86,46 @@ def proxy(
     fake_dns: FakeDns,  # noqa: F811
     upstream: Upstream,  # noqa: F811
 ) -> Iterator[ProxyProcess]:
-    proc = start_proxy(tmp_path_factory.mktemp("proxy"), fake_dns, upstream, "rate_limit: false")
-    yield proc
-    assert proc.stop() == 0, proc.stderr
+    yield from serving(
+        start_proxy(tmp_path_factory.mktemp("proxy"), fake_dns, upstream, "rate_limit: false")
+    )
 
 
 @pytest.fixture
 def client(proxy: ProxyProcess, upstream: Upstream) -> Iterator[httpx.Client]:  # noqa: F811
-    upstream.clear()
-    verify = ssl.create_default_context(cafile=str(proxy.ca_cert))
-    with httpx.Client(proxy=proxy.url, verify=verify, timeout=10) as http:
+    yield from fresh_client(proxy, upstream)
+
+
+def serving(proc: ProxyProcess) -> Iterator[ProxyProcess]:
+    """A module fixture's body: the proxy, then a clean stop once the module is done."""
+    yield proc
+    assert proc.stop() == 0, proc.stderr
+
+
+def fresh_client(proc: ProxyProcess, server: Upstream) -> Iterator[httpx.Client]:
+    """A test fixture's body: the upstream's memory cleared, a client through `proc`."""
+    server.clear()
+    with agent_client(proc) as http:
         yield http
+
+
+def agent_client(proc: ProxyProcess) -> httpx.Client:
+    """An HTTP client whose requests go through `proc`, trusting its CA."""
+    verify = ssl.create_default_context(cafile=str(proc.ca_cert))
+    return httpx.Client(proxy=proc.url, verify=verify, timeout=10)
+
+
+def send_placeholder_everywhere(
+    http: httpx.Client, server: Upstream
+) -> tuple[httpx.Response, Received]:
+    """A request to an injection host with the placeholder in path, query, header and body."""
+    response = http.post(
+        f"https://api.anthropic.com:{server.tls_port}/reflect/{PLACEHOLDER}?key={PLACEHOLDER}",
+        headers={"x-api-key": PLACEHOLDER},
+        content=f'{{"key": "{PLACEHOLDER}"}}'.encode(),
+    )
+    assert response.status_code == 200
+    return response, server.received[-1]
 
 
 def h2_context(ca_cert: Path) -> ssl.SSLContext:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
-from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY, h2_context
+from tests.integration.proxy.conftest import (
+    PLACEHOLDER,
+    REAL_KEY,
+    h2_context,
+    send_placeholder_everywhere,
+)
 from tests.support.proxy import ProxyProcess
 from tests.support.upstream import Upstream
 
@@ -116,20 +122,17 @@ def test_inspector_that_raises_blocks(
 def test_placeholder_is_injected_for_its_host_and_scrubbed_on_the_way_back(
     client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
 ) -> None:
-    response = client.post(
-        f"https://api.anthropic.com:{upstream.tls_port}/reflect?key={PLACEHOLDER}",
-        headers={"x-api-key": PLACEHOLDER},
-        content=f'{{"key": "{PLACEHOLDER}"}}'.encode(),
-    )
-    assert response.status_code == 200
-    seen = upstream.received[-1]
+    response, seen = send_placeholder_everywhere(client, upstream)
     assert seen.header("x-api-key") == REAL_KEY
     assert REAL_KEY.encode() in seen.body
     assert PLACEHOLDER.encode() not in seen.body
+    # The query is a place this rule allows; the path never is one.
+    path, _, query = unquote(seen.path).partition("?")
+    assert (path, query) == (f"/reflect/{PLACEHOLDER}", f"key={REAL_KEY}")
     # The upstream echoed the real value; the agent gets the placeholder back.
     assert REAL_KEY.encode() not in response.content
     assert PLACEHOLDER.encode() in response.content
-    proxy.wait_for_audit(lambda r: r["path"].startswith("/reflect?key="))
+    proxy.wait_for_audit(lambda r: r["path"].startswith("/reflect/"))
     assert REAL_KEY not in proxy.audit_text()
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import socket
-import ssl
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.integration.proxy.conftest import start_proxy
+from tests.integration.proxy.conftest import fresh_client, serving, start_proxy
 from tests.support.fake_dns import FakeDns
 from tests.support.proxy import ProxyProcess
 from tests.support.upstream import Upstream
@@ -27,16 +26,12 @@ def limited(
     proc = start_proxy(
         tmp_path_factory.mktemp("limited"), fake_dns, upstream, extra, log_allowed=False
     )
-    yield proc
-    assert proc.stop() == 0, proc.stderr
+    yield from serving(proc)
 
 
 @pytest.fixture
 def http(limited: ProxyProcess, upstream: Upstream) -> Iterator[httpx.Client]:
-    upstream.clear()
-    verify = ssl.create_default_context(cafile=str(limited.ca_cert))
-    with httpx.Client(proxy=limited.url, verify=verify, timeout=10) as client:
-        yield client
+    yield from fresh_client(limited, upstream)
 
 
 def test_body_within_limit_passes(http: httpx.Client, upstream: Upstream) -> None:

@@ -56,7 +56,37 @@ def test_validate_json(runner: CliRunner, tmp_path: Path) -> None:
     good = write(tmp_path, "name: demo\ncontainer: {image: x}\n")
     result = runner.invoke(cli, ["config", "validate", "--json", str(good)])
     assert result.exit_code == 0
-    assert json.loads(result.output) == {"valid": True, "name": "demo", "problems": []}
+    assert json.loads(result.output) == {
+        "valid": True,
+        "name": "demo",
+        "problems": [],
+        "warnings": [],
+    }
+
+
+STORED_PLACES = """name: demo
+container: {image: x}
+secret_injection:
+  - env: API_KEY
+    inject_to: [api.example.com]
+  - env: UPLOAD_TOKEN
+    inject_to: [uploads.example.com]
+    places: [headers, body]
+"""
+
+
+def test_validate_warns_about_places_a_host_may_store(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, STORED_PLACES)
+    result = runner.invoke(cli, ["config", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "valid (cage 'demo'" in result.stdout
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"warning: {path}:8: secret_injection.1.places: `body` lets")
+    assert "UPLOAD_TOKEN" in warning and "API_KEY" not in warning
+    report = runner.invoke(cli, ["config", "validate", "--json", str(path)])
+    assert report.exit_code == 0
+    [entry] = json.loads(report.stdout)["warnings"]
+    assert (entry["line"], entry["path"]) == (8, "secret_injection.1.places")
 
 
 def test_validate_missing_file(runner: CliRunner, tmp_path: Path) -> None:

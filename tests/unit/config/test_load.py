@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.config import InvalidConfig, LoadContext, load_config, parse_config
+from agentcage.config import InvalidConfig, LoadContext, check_config, load_config, parse_config
 from agentcage.config.schema import DEFAULT_MAX_REQUEST_BODY, CageConfig
 from agentcage.errors import ConfigError
 
@@ -121,6 +121,30 @@ def test_placeholder_defaults_to_env_name() -> None:
     assert cfg.secret_injection[0].token == "{{OPENAI_API_KEY}}"
 
 
+def test_places_default_to_headers_and_0_3_entries_stay_valid(tmp_path: Path) -> None:
+    path = tmp_path / "cage.yaml"
+    path.write_text(
+        MINIMAL + "secret_injection:\n"
+        "  - {env: A, inject_to: [a.com]}\n"
+        "  - {env: B, inject_to: [b.com], places: [query, headers]}\n"
+        "  - {env: C, inject_to: [c.com], places: [websocket, body]}\n"
+    )
+    cfg, warnings = check_config(path)
+    assert [rule.places for rule in cfg.secret_injection] == [
+        ["headers"],
+        ["query", "headers"],
+        ["websocket", "body"],
+    ]
+    assert [(w.line, w.path) for w in warnings] == [
+        (6, "secret_injection.1.places"),
+        (7, "secret_injection.2.places"),
+    ]
+    assert "`websocket`, `body` lets the real C be written where c.com may store it" in str(
+        warnings[1]
+    )
+    assert load_config(path) == cfg
+
+
 BAD = [
     # (config body, expected line, expected text in the problem)
     ("", 1, "the file is empty"),
@@ -148,6 +172,16 @@ BAD = [
     (MINIMAL + "secret_injection:\n  - env: K\n", 5, "inject_to: is required"),
     (MINIMAL + "secret_injection:\n  - env: K\n    inject_to: []\n", 6, "at least 1"),
     (MINIMAL + "secret_injection:\n  - env: 9K\n    inject_to: [a.com]\n", 5, "env"),
+    (
+        MINIMAL + "secret_injection:\n  - {env: K, inject_to: [a.com], places: [path]}\n",
+        5,
+        "'path'",
+    ),
+    (
+        MINIMAL + "secret_injection:\n  - {env: K, inject_to: [a.com], places: []}\n",
+        5,
+        "at least 1",
+    ),
     (
         MINIMAL + "secret_injection:\n  - {env: K, inject_to: [a.com]}\n"
         "  - {env: K, inject_to: [b.com]}\n",

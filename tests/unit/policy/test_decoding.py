@@ -84,3 +84,10 @@ def test_policy_blocks_a_bomb_and_a_corrupt_body() -> None:
     corrupt = engine.check_request(request(body=b"garbage", headers={"content-encoding": "br"}))
     assert corrupt.verdict is Verdict.BLOCK
     assert "cannot be inspected" in corrupt.reason
+
+
+def test_truncated_zstd_raises() -> None:
+    frame = zstandard.ZstdCompressor().compress(TEXT * 100)
+    with pytest.raises(DecodeError, match="truncated"):
+        decode_body(frame[: len(frame) // 2], "zstd")
+    assert decode_body(frame + frame, "zstd") == TEXT * 200

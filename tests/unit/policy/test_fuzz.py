@@ -16,7 +16,13 @@ from tests.unit.policy.helpers import config
 ENGINE = Policy.from_config(
     config(
         domains={"allow": ["example.com", "10.0.0.0/8"]},
-        secret_injection=[{"env": "TOKEN", "inject_to": ["example.com"]}],
+        secret_injection=[
+            {
+                "env": "TOKEN",
+                "inject_to": ["example.com"],
+                "places": ["headers", "query", "body", "websocket"],
+            }
+        ],
         content_type={"action": "block"},
         entropy={"action": "block", "min_body_bytes": 16, "segment_min_length": 8},
         rate_limit=False,
@@ -85,7 +91,7 @@ secret_values = st.text(
 @given(value=secret_values, before=st.binary(max_size=100), after=st.binary(max_size=100))
 def test_scrub_undoes_inject(value: str, before: bytes, after: bytes) -> None:
     engine = Policy.from_config(
-        config(secret_injection=[{"env": "K", "inject_to": ["example.com"]}]),
+        config(secret_injection=[{"env": "K", "inject_to": ["example.com"], "places": ["body"]}]),
         {"K": value},
         environ={},
     )

@@ -13,6 +13,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from agentcage.config import LoadContext, parse_config
+from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail
@@ -53,6 +54,9 @@ class AllowAll:
     def scrub_text(self, text: str) -> str:
         return text
 
+    def echo_guard(self, host: str, *, partial: bool = False) -> EchoGuard:
+        return EchoGuard(self)
+
 
 class Resolving(Resolver):
     def __init__(self, error: Exception | None = None) -> None:
@@ -64,8 +68,8 @@ class Resolving(Resolver):
         return (ipaddress.ip_address("93.184.216.34"),)
 
 
-def holder(policy: object, resolver: Resolver | None = None) -> RuntimeHolder:
-    config = parse_config(CONFIG, "unit.yaml", context=LoadContext())
+def holder(policy: object, resolver: Resolver | None = None, extra: str = "") -> RuntimeHolder:
+    config = parse_config(CONFIG + extra, "unit.yaml", context=LoadContext())
     runtime = Runtime(config, policy, AddressGuard(), resolver or Resolving())  # type: ignore[arg-type]
     return RuntimeHolder(Sources(Path("unit.yaml")), runtime)
 
@@ -127,6 +131,22 @@ def test_undecodable_compressed_response_is_not_passed_unchecked() -> None:
     with taddons.context():
         scrubber.response(flow)
     assert flow.response.status_code == 502
+
+
+def test_a_refused_response_is_audited_as_a_block_even_when_allows_are_not() -> None:
+    runtime = holder(AllowAll(), extra="logging: {allowed_requests: false}\n")
+    audit = MemoryAudit()
+    flow = _flow()
+    flow.metadata[METADATA_KEY] = FlowNote(Decision(Verdict.ALLOW), "/")  # as the gate left it
+    flow.response = tutils.tresp(content=b"")
+    flow.response.headers["content-encoding"] = "gzip"
+    flow.response.raw_content = b"not gzip at all"
+    with taddons.context():
+        ResponseScrubber(runtime).response(flow)
+        AuditTrail(runtime, audit).response(flow)
+    [line] = audit.lines
+    assert (line["kind"], line["verdict"], line["inspector"]) == ("response", "block", "scrub")
+    assert "could not be checked for secrets" in line["reason"]
 
 
 def test_unwritable_audit_log_withholds_the_response() -> None:

@@ -8,6 +8,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from agentcage.config import LoadContext, parse_config
+from agentcage.policy.echoes import EchoGuard
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
@@ -28,6 +29,9 @@ class CountingScrub:
 
     def scrub(self, data: bytes) -> bytes:
         return data.replace(SECRET.encode(), b"{{S}}")
+
+    def echo_guard(self, host: str, *, partial: bool = False) -> EchoGuard:
+        return EchoGuard(self)
 
 
 def scrubber() -> tuple[ResponseScrubber, CountingScrub]:

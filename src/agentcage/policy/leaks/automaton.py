@@ -21,7 +21,10 @@ T = TypeVar("T")
 class Automaton(Generic[T]):
     """Byte patterns -> labels; built once, searched many times, never mutated."""
 
-    def __init__(self, patterns: Iterable[tuple[bytes, T]]) -> None:
+    def __init__(self, patterns: Iterable[tuple[bytes, T]], *, dfa: bool = False) -> None:
+        """`dfa`: build the leftmost search as a DFA too, 2-3x faster on text where the
+        prefilter finds many candidates (short patterns), at a memory cost that grows
+        with the patterns' total length: for small pattern sets only."""
         labels: dict[bytes, list[T]] = {}
         for key, label in patterns:
             if key:
@@ -36,7 +39,9 @@ class Automaton(Generic[T]):
                 self._keys, implementation=ahocorasick_rs.Implementation.DFA
             )
             self._leftmost = ahocorasick_rs.BytesAhoCorasick(
-                self._keys, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+                self._keys,
+                matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
+                implementation=ahocorasick_rs.Implementation.DFA if dfa else None,
             )
 
     @property
