@@ -72,16 +72,23 @@ class Front:
         self._tasks: set[asyncio.Task[None]] = set()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        self._sockets: tuple[socket.socket, socket.socket] | None = None
         self._connections = 0
 
-    async def start(self) -> None:
-        """Bind both sockets; `DnsError` if either address cannot be had."""
+    def bind(self) -> None:
+        """Take both addresses now (serving starts later); `DnsError` if either is taken."""
         udp = _socket(self.listen, socket.SOCK_DGRAM)
         try:
             tcp = _socket(self.listen, socket.SOCK_STREAM)
         except DnsError:
             udp.close()
             raise
+        self._sockets = (udp, tcp)
+
+    async def start(self) -> None:
+        """Serve on the bound sockets."""
+        assert self._sockets is not None, "bind() first"
+        udp, tcp = self._sockets
         loop = asyncio.get_running_loop()
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=udp)
         self._tcp = await asyncio.start_server(self._stream, sock=tcp, backlog=128)
@@ -115,6 +122,9 @@ class Front:
             writer.close()
 
     async def close(self) -> None:
+        if self._udp is None and self._sockets is not None:  # bound, never served
+            for sock in self._sockets:
+                sock.close()
         if self._udp is not None:
             self._udp.close()
         if self._tcp is not None:

@@ -90,6 +90,7 @@ class Sidecar:
         self._dir = RuntimeDir(self._run_as)
         front = Front(self._listen, self._answer)
         try:
+            front.bind()  # first: dnsmasq's free port can then never be the agent's
             self._start_dnsmasq()
             self._client = DnsmasqClient(self._port)
             await self._client.open()
