@@ -1,6 +1,7 @@
 """Verdicts for DNS queries, made before anything leaves the sidecar.
 
-For each question, in order: the class (only IN is served), protected values in the
+For each question, in order: the class (only IN is served) and type (no zone
+transfers or other meta-types), protected values in the
 name, names no hostname has, the domain list, zones blocked after tunnel detection,
 tunnel heuristics and the per-zone budgets. The result says how to answer (forward,
 sinkhole, REFUSED, SERVFAIL) and why; the sidecar writes the audit line before
@@ -91,8 +92,11 @@ class QueryJudge:
 
     def decide(self, question: Question, now: float) -> Decision:
         if question.rdclass != dns.rdataclass.IN:
-            klass = dns.rdataclass.to_text(question.rdclass)  # type: ignore[arg-type]
+            klass = dns.rdataclass.to_text(question.rdclass)
             return Decision("refused", "block", f"class {klass} is not served")
+        if question.rdtype != dns.rdatatype.ANY and dns.rdatatype.is_metatype(question.rdtype):
+            # Transfers, OPT, TSIG/TKEY: not questions a stub resolver asks.
+            return Decision("refused", "block", f"type {question.qtype} is not served")
         rule, unavailable = None, None
         try:
             rule = self._values.match(question.name) if self._values is not None else None

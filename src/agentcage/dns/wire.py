@@ -38,13 +38,13 @@ class Question:
 
     name: str  # lower case, no trailing dot, bytes no hostname has escaped (`\\032`)
     hostname: bool  # every label is letters, digits, `-` and `_` (or a lone `*`)
-    rdtype: int
-    rdclass: int
+    rdtype: dns.rdatatype.RdataType
+    rdclass: dns.rdataclass.RdataClass
     wire_name: dns.name.Name  # lower case, for the upstream query
 
     @property
     def qtype(self) -> str:
-        return dns.rdatatype.to_text(self.rdtype)  # type: ignore[arg-type]
+        return dns.rdatatype.to_text(self.rdtype)
 
     @property
     def labels(self) -> list[str]:
@@ -147,8 +147,8 @@ def upstream_query(question: Question) -> dns.message.Message:
     """A fresh query holding only the question: our id, flags and EDNS, no options."""
     return dns.message.make_query(
         question.wire_name,
-        question.rdtype,  # type: ignore[arg-type]
-        question.rdclass,  # type: ignore[arg-type]
+        question.rdtype,
+        question.rdclass,
         use_edns=0,
         payload=OUR_PAYLOAD,
     )

@@ -63,6 +63,10 @@ def test_other_classes_and_binary_labels_are_refused() -> None:
     judge = QueryJudge(cage_config())
     chaos = judge.decide(_q("version.bind", "TXT", "CH"), 0.0)
     assert (chaos.answer, chaos.reason) == ("refused", "class CH is not served")
+    for qtype in ("AXFR", "IXFR", "OPT", "TKEY", "MAILB"):
+        meta = _decide(judge, "allowed.example", qtype)
+        assert (meta.answer, meta.reason) == ("refused", f"type {qtype} is not served")
+    assert _decide(judge, "allowed.example", "ANY").answer == "forward"
     binary = judge.decide(_q(dns.name.Name([b"a b", b"allowed", b"example", b""])), 0.0)
     assert (binary.answer, binary.inspector) == ("refused", "dns-tunnel")
     # An escaped dot must not make a single label look like a name under an entry.
