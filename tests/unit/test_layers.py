@@ -15,10 +15,21 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "agentcage"
 ALLOWED = {
     "config": {"config", "errors"},
     "policy": {"policy", "config", "errors"},
-    "proxy": {"proxy", "policy", "config", "errors", "atomicfile"},
-    "dns": {"dns", "policy", "config", "errors", "atomicfile"},
-    "cage": {"cage", "proxy", "dns", "policy", "config", "errors", "atomicfile"},
-    "cli": {"cli", "cage", "proxy", "dns", "policy", "config", "errors", "atomicfile", ""},
+    "proxy": {"proxy", "policy", "config", "errors", "atomicfile", "auditfile"},
+    "dns": {"dns", "policy", "config", "errors", "atomicfile", "auditfile"},
+    "cage": {"cage", "proxy", "dns", "policy", "config", "errors", "atomicfile", "auditfile"},
+    "cli": {
+        "cli",
+        "cage",
+        "proxy",
+        "dns",
+        "policy",
+        "config",
+        "errors",
+        "atomicfile",
+        "auditfile",
+        "",
+    },
 }
 # The engine must stay pure: no proxy library, no network, no processes.
 IMPURE = {"mitmproxy", "socket", "subprocess", "asyncio", "http", "urllib.request", "ssl"}

@@ -8,6 +8,7 @@ deployments/<name>/
   ca/                         CA key + certificate, mounted into the proxy only
   ca-public/ca.pem            the CA certificate, mounted into the agent
   audit/proxy/, audit/dns/    the sidecars' audit logs
+  fingerprints/               the proxy's fingerprints of protected values, for the DNS sidecar
   canary-seed                 private seed of the cage's decoy credentials (0600)
 """
 
@@ -80,9 +81,10 @@ def save_upstream_ca(store: StateStore, name: str, source: Path) -> None:
     write_atomic(target, pem, 0o644)
 
 
-def prepare_audit_dirs(store: StateStore, name: str) -> None:
+def prepare_sidecar_dirs(store: StateStore, name: str) -> None:
+    """The directories the sidecars write to, created before they are mounted."""
     paths = host_paths(store, name)
-    for directory in (paths.proxy_audit_dir, paths.dns_audit_dir):
+    for directory in (paths.proxy_audit_dir, paths.dns_audit_dir, paths.fingerprints_dir):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 

@@ -117,7 +117,7 @@ class Cages:
         paths = layout.host_paths(self.store, name)
         ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
         layout.write_sidecar_config(self.store, config, agent)
-        layout.prepare_audit_dirs(self.store, name)
+        layout.prepare_sidecar_dirs(self.store, name)
         if not self.host.cgroups:
             self.progress(
                 "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "

@@ -25,6 +25,9 @@ CONFIG_DIR = "/etc/agentcage"
 CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
 CA_DIR = "/var/lib/agentcage/ca"
 AUDIT_DIR = "/var/log/agentcage"
+# Fingerprints of the protected values: written by the proxy, read by the DNS sidecar.
+FINGERPRINTS_DIR = "/var/lib/agentcage/fingerprints"
+NAME_FINGERPRINTS = f"{FINGERPRINTS_DIR}/name-fingerprints.json"
 SECRETS_DIR = "/run/secrets/agentcage"
 AGENT_CA = "/etc/agentcage-ca/ca.pem"
 UPSTREAM_CA = "/etc/agentcage-upstream-ca/ca.pem"
@@ -45,6 +48,7 @@ class HostPaths:
     proxy_audit_dir: Path
     dns_audit_dir: Path
     upstream_ca: Path  # optional extra CA bundle the proxy trusts upstream
+    fingerprints_dir: Path  # proxy rw, DNS ro: value fingerprints, never values
 
     @classmethod
     def under(cls, directory: Path) -> HostPaths:
@@ -55,6 +59,7 @@ class HostPaths:
             proxy_audit_dir=directory / "audit" / "proxy",
             dns_audit_dir=directory / "audit" / "dns",
             upstream_ca=directory / "upstream-ca" / "ca.pem",
+            fingerprints_dir=directory / "fingerprints",
         )
 
 
@@ -225,6 +230,8 @@ def _dns(topology: Topology, images: Images, paths: HostPaths, wanted_by: str) -
     unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={DNS_PORT}")
     unit.add("Container", "Volume", f"{paths.sidecar_config_dir}:{CONFIG_DIR}:ro")
     unit.add("Container", "Volume", f"{paths.dns_audit_dir}:{AUDIT_DIR}:rw,U")
+    # Read-only, and fingerprints only: the DNS container never sees a secret value.
+    unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:ro")
     unit.add(
         "Container",
         "Exec",
@@ -239,6 +246,8 @@ def _dns(topology: Topology, images: Images, paths: HostPaths, wanted_by: str) -
             f"{AUDIT_DIR}/dns.jsonl",
             "--blocked-zones",
             f"{AUDIT_DIR}/dns-blocked-zones.json",
+            "--name-fingerprints",
+            NAME_FINGERPRINTS,
         ),
     )
     # Ready means a real answer; afterwards a silent TCP check keeps the audit log free
@@ -274,6 +283,7 @@ def _proxy(
     unit.add("Container", "Volume", f"{paths.sidecar_config_dir}:{CONFIG_DIR}:ro")
     unit.add("Container", "Volume", f"{paths.ca_dir}:{CA_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
+    unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:rw,U")
     for name in secrets:
         unit.add(
             "Container",
@@ -294,6 +304,8 @@ def _proxy(
         SECRETS_DIR,
         "--audit-log",
         f"{AUDIT_DIR}/proxy.jsonl",
+        "--name-fingerprints",
+        NAME_FINGERPRINTS,
     )
     if upstream_ca:
         unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")

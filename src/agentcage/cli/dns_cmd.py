@@ -28,7 +28,7 @@ _LISTEN = click.option(
 
 @click.group()
 def dns() -> None:
-    """The DNS sidecar: dnsmasq answering only the cage's allowed names."""
+    """The DNS sidecar: answers only the cage's allowed names, dnsmasq behind it."""
 
 
 @dns.command()
@@ -45,15 +45,34 @@ def dns() -> None:
     help="Keep the zones tunnel detection blocks in this file, and block them again "
     "when starting (default: forget them on exit).",
 )
-def run(config_file: Path, listen: str, audit_log: Path | None, blocked_zones: Path | None) -> None:
-    """Run dnsmasq in the foreground for the cage in FILE until SIGTERM.
+@click.option(
+    "--name-fingerprints",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Refuse names carrying a protected value, using the fingerprints `agentcage "
+    "proxy run --name-fingerprints` writes to this file (SERVFAIL while it is missing).",
+)
+def run(
+    config_file: Path,
+    listen: str,
+    audit_log: Path | None,
+    blocked_zones: Path | None,
+    name_fingerprints: Path | None,
+) -> None:
+    """Answer DNS for the cage in FILE until SIGTERM, dnsmasq behind on loopback.
 
+    Every query is judged, and its audit line written, before anything leaves.
     Prints `listening on HOST:PORT` to stderr when ready; audit lines go to
     --audit-log or stdout. SIGHUP re-reads the config file (for `agentcage domain
-    add|rm`) and reopens the audit log. Exits non-zero if dnsmasq dies: the cage
-    then has no DNS rather than unchecked DNS.
+    add|rm`) and reopens the audit log. Exits non-zero if dnsmasq dies or a line
+    cannot be written: the cage then has no DNS rather than unchecked DNS.
     """
-    Sidecar(config_file, Listen.parse(listen), audit_log, blocked_zones=blocked_zones).run()
+    Sidecar(
+        config_file,
+        Listen.parse(listen),
+        audit_log,
+        blocked_zones=blocked_zones,
+        name_fingerprints=name_fingerprints,
+    ).run()
 
 
 @dns.command("render")

@@ -55,6 +55,12 @@ def _listen(value: str) -> tuple[str, int]:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Append audit JSON lines here (default: stdout). mitmproxy's own log goes to stderr.",
 )
+@click.option(
+    "--name-fingerprints",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write keyed fingerprints of the protected values here (at start and on every "
+    "reload) for `agentcage dns run --name-fingerprints`.",
+)
 def run(
     config_file: Path,
     listen: str,
@@ -62,6 +68,7 @@ def run(
     upstream_ca: Path | None,
     secrets_dir: Path | None,
     audit_log: Path | None,
+    name_fingerprints: Path | None,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
     from agentcage.proxy.runtime import Sources
@@ -76,6 +83,7 @@ def run(
             ca_dir=ca_dir.expanduser(),
             upstream_ca=upstream_ca,
             audit_log=audit_log,
+            name_fingerprints=name_fingerprints,
         ),
         Sources(config_path=config_file, secrets_dir=secrets_dir),
     )

@@ -84,7 +84,7 @@ class NetworkConfig(Model):
 
 
 class DnsConfig(Model):
-    """The DNS sidecar's tunnel detection inside allowlisted zones (see docs/dns.md)."""
+    """The DNS sidecar's tunnel detection and budgets in forwarded zones (see docs/dns.md)."""
 
     tunnel_action: Literal["flag", "block"] = Field(
         "flag",
@@ -121,11 +121,22 @@ class DnsConfig(Model):
     max_unique_subdomains: int = Field(
         100,
         ge=10,
-        description="Distinct names under one zone within `unique_window` before the zone is "
-        "flagged.",
+        description="Budget of distinct names under one zone (a domain-list entry; in "
+        "blocklist mode the last two labels) within `unique_window`: once spent, new "
+        "names there are refused; names already seen keep resolving.",
+    )
+    max_unique_labels: int = Field(
+        200,
+        ge=10,
+        description="Budget of distinct labels below one zone within `unique_window`, spent "
+        "and enforced like `max_unique_subdomains`.",
     )
     unique_window: int = Field(
-        60, ge=1, le=3600, description="Window for `max_unique_subdomains`, in seconds."
+        3600,
+        ge=1,
+        le=86400,
+        description="Window of both budgets, in seconds: a name or label not asked for "
+        "this long no longer counts.",
     )
     max_blocked_zones: int = Field(
         256,

@@ -1,10 +1,11 @@
-"""The DNS sidecar: dnsmasq configured from the cage config, its query log audited.
+"""The DNS sidecar: a front that judges every query, dnsmasq behind it on loopback.
 
-dnsmasq does the enforcing (rendered by `render`): allowlisted names are forwarded
-upstream, other A/AAAA queries get the sinkhole addresses 198.51.100.1 / 2001:db8::1,
-every other type for an unlisted name is REFUSED and never leaves the sidecar.
-`agentcage dns run` (`sidecar.Sidecar`) supervises dnsmasq, turns its log into audit
-lines and blocks zones that look like DNS tunnels.
+`agentcage dns run` (`sidecar.Sidecar`) listens where the cage's resolver is. For
+each query the front (`front`, `wire`) parses it, the judge (`judge`: domain list,
+protected values, tunnel heuristics, budgets) decides, the audit line is written,
+and only then is the query answered locally (sinkhole 198.51.100.1 / 2001:db8::1 for
+A/AAAA of unlisted names, REFUSED, SERVFAIL) or sent on as a fresh question-only
+query to dnsmasq (`render`, `process`), which caches and forwards upstream.
 
 Live domain changes (API for `agentcage domain add|rm` and the cage layer):
 
@@ -14,11 +15,11 @@ Live domain changes (API for `agentcage domain add|rm` and the cage layer):
 2. Send SIGHUP to the `agentcage dns run` process: `request_reload(pid)` on the host,
    or `podman kill --signal HUP <dns container>` for the sidecar container.
 
-The sidecar then re-renders both dnsmasq files. Allowlist changes touch only the
-servers file, applied by SIGHUP to dnsmasq with no gap in service; changes to fixed
-settings (mode, blocklist entries) restart dnsmasq (queries in that instant are
-dropped and retried by the client). Zones blocked by tunnel detection stay blocked
-until the sidecar restarts. `render_checked(config, listen)` renders and checks the
+The front applies the new list from the next query on and re-renders both dnsmasq
+files. Allowlist changes touch only the servers file, applied by SIGHUP to dnsmasq
+with no gap in service; changes to fixed settings (mode, blocklist entries) restart
+dnsmasq while queries wait in the front's socket. Zones blocked by tunnel detection
+stay blocked. `render_checked(config, listen)` renders and checks the
 files without running anything (for `cage create` / `verify`).
 """
 

@@ -1,168 +1,198 @@
-"""Verdicts for DNS queries: what dnsmasq did, why, and whether it looks like a tunnel.
+"""Verdicts for DNS queries, made before anything leaves the sidecar.
 
-dnsmasq enforces the domain list itself (see `render`); this module explains its
-answers in audit records and runs tunnel detection on the queries it forwards.
-Blocking a zone after detection is the caller's job: `observe` says when.
+For each question, in order: the class (only IN is served) and type (no zone
+transfers or other meta-types), protected values in the
+name, names no hostname has, the domain list, zones blocked after tunnel detection,
+tunnel heuristics and the per-zone budgets. The result says how to answer (forward,
+sinkhole, REFUSED, SERVFAIL) and why; the sidecar writes the audit line before
+acting on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import dns.rdataclass
+import dns.rdatatype
 
 from agentcage.config.schema import CageConfig
-from agentcage.dns.names import DomainSet, normalize_qname, zone_of
-from agentcage.dns.querylog import UNPRINTABLE, Query
-from agentcage.dns.tunnel import TunnelDetector, TunnelSignal
+from agentcage.dns.budget import ZoneBudgets
+from agentcage.dns.names import DomainSet, below, normalize_qname, zone_of
+from agentcage.dns.tunnel import name_reason
+from agentcage.dns.values import ValuesUnavailable
+from agentcage.dns.wire import Question
 from agentcage.errors import DnsError
 from agentcage.policy.audit import AuditRecord
 
 DOMAINS_INSPECTOR = "dns-domains"
 TUNNEL_INSPECTOR = "dns-tunnel"
+VALUES_INSPECTOR = "dns-values"
+BUDGET_INSPECTOR = "dns-budget"
+WIRE_INSPECTOR = "dns-wire"
+# What the audit line shows of a name that carries a protected value (and its list entry).
+REDACTED = "<redacted>"
+# Findings about the agent's behaviour: written whatever `logging.dns_queries` says.
+FINDINGS = frozenset({TUNNEL_INSPECTOR, VALUES_INSPECTOR, BUDGET_INSPECTOR})
+
+Answer = Literal["forward", "sinkhole", "refused", "servfail"]
+Verdict = Literal["allow", "flag", "block"]
 
 
 class TooManyBlockedZones(DnsError):
     """More zones would be blocked than `dns.max_blocked_zones`: stop answering instead."""
 
 
-class UncontainedTunnel(DnsError):
-    """A forwarded name dnsmasq could not print, so no zone can be blocked: stop instead."""
+class ValueCheck(Protocol):
+    def match(self, name: str) -> str | None:
+        """The rule of a protected value in `name`; `ValuesUnavailable` if unknown."""
 
 
 @dataclass(frozen=True, slots=True)
-class Observation:
-    signal: TunnelSignal | None
-    newly_blocked: str | None  # a zone to add to dnsmasq's refused zones now
+class Decision:
+    answer: Answer
+    verdict: Verdict
+    reason: str
+    inspector: str = DOMAINS_INSPECTOR
+    rules: tuple[str, ...] = ()
+    newly_blocked: str | None = None  # a zone blocked from this query on
+    stop: DnsError | None = field(default=None, compare=False)  # stop DNS after answering
 
 
 class QueryJudge:
-    def __init__(self, config: CageConfig, blocked_zones: Iterable[str] = ()) -> None:
-        self._config = config
-        self._domains = DomainSet(config.domains.entries)
-        self._allowlist = config.domains.mode == "allowlist"
-        self._detector = TunnelDetector(config.dns)
-        self._signals: dict[int, TunnelSignal] = {}
+    def __init__(
+        self,
+        config: CageConfig,
+        blocked_zones: Iterable[str] = (),
+        values: ValueCheck | None = None,
+    ) -> None:
         self.blocked_zones: set[str] = set(blocked_zones)
+        self._values = values
+        self._config = config
+        self._budgets = ZoneBudgets(config.dns)
+        self._apply(config)
 
     def reconfigure(self, config: CageConfig) -> None:
-        """New domain list and thresholds; blocked zones stay blocked."""
+        """New domain list and thresholds. Blocked zones stay blocked; spent budgets stay
+        spent unless the `dns:` settings changed."""
+        if config.dns != self._config.dns:
+            self._budgets = ZoneBudgets(config.dns)
+        self._apply(config)
+
+    def _apply(self, config: CageConfig) -> None:
         self._config = config
         self._domains = DomainSet(config.domains.entries)
         self._allowlist = config.domains.mode == "allowlist"
-        self._detector = TunnelDetector(config.dns)
-
-    def is_forwarded(self, qname: str) -> bool:
-        covered = self._domains.match(qname) is not None
-        return covered == self._allowlist and self.blocked_zone(qname) is None
 
     def blocked_zone(self, qname: str) -> str | None:
         labels = normalize_qname(qname).split(".")
         suffixes = (".".join(labels[start:]) for start in range(len(labels)))
         return next((name for name in suffixes if name in self.blocked_zones), None)
 
-    def observe(self, query: Query, now: float) -> Observation:
-        """Run tunnel detection on a query dnsmasq is about to forward."""
-        if query.qname == UNPRINTABLE or not self.is_forwarded(query.qname):
-            return Observation(None, None)
-        entry = self._domains.match(query.qname) if self._allowlist else None
-        signal = self._detector.check(query.qname, zone_of(query.qname, entry), now)
-        if signal is None:
-            return Observation(None, None)
-        self._signals[query.serial] = signal
-        if self._config.dns.tunnel_action != "block" or signal.zone in self.blocked_zones:
-            return Observation(signal, None)
-        if len(self.blocked_zones) >= self._config.dns.max_blocked_zones:
-            raise TooManyBlockedZones(
-                f"DNS tunnel detection wants to block more than "
-                f"{self._config.dns.max_blocked_zones} zones (latest: {signal.zone}); "
-                "stopping DNS (fail closed)",
+    def decide(self, question: Question, now: float) -> Decision:
+        if question.rdclass != dns.rdataclass.IN:
+            klass = dns.rdataclass.to_text(question.rdclass)
+            return Decision("refused", "block", f"class {klass} is not served")
+        if question.rdtype != dns.rdatatype.ANY and dns.rdatatype.is_metatype(question.rdtype):
+            # Transfers, OPT, TSIG/TKEY: not questions a stub resolver asks.
+            return Decision("refused", "block", f"type {question.qtype} is not served")
+        rule, unavailable = None, None
+        try:
+            rule = self._values.match(question.name) if self._values is not None else None
+        except ValuesUnavailable as exc:
+            unavailable = str(exc)
+        if rule is not None:
+            role, _, name = rule.partition(":")
+            reason = f"the name carries a protected value ({role} {name})"
+            return Decision("refused", "block", reason, VALUES_INSPECTOR, (rule,))
+        if not question.hostname:
+            reason = "a label holds bytes no hostname has"
+            return Decision("refused", "block", reason, TUNNEL_INSPECTOR)
+        entry = self._domains.match(question.name)
+        if (entry is not None) != self._allowlist:
+            return self._local(question, entry)
+        zone = self.blocked_zone(question.name)
+        if zone is not None:
+            reason = f"zone {zone} blocked after DNS tunnel detection"
+            return Decision("refused", "block", reason, TUNNEL_INSPECTOR)
+        if unavailable is not None:
+            reason = f"cannot look for protected values: {unavailable}"
+            return Decision("servfail", "block", reason, VALUES_INSPECTOR)
+        return self._forwardable(question, entry if self._allowlist else None, now)
+
+    def _forwardable(self, question: Question, entry: str | None, now: float) -> Decision:
+        cfg = self._config.dns
+        zone = zone_of(question.name, entry)
+        signal = name_reason(question.name, zone, cfg)
+        tunnel = f"possible DNS tunnel in {zone}: {signal}"
+        if signal is not None and cfg.tunnel_action == "block":
+            return self._block(zone, tunnel)
+        budget_zone = entry if entry is not None else ".".join(question.labels[-2:])
+        labels = [label for label in below(question.name, budget_zone).split(".") if label]
+        spent = self._budgets.admit(budget_zone, question.name, labels, now)
+        if spent is not None:
+            return Decision("refused", "block", spent, BUDGET_INSPECTOR)
+        if signal is not None:
+            return Decision("forward", "flag", tunnel, TUNNEL_INSPECTOR)
+        reason = f"in allowlist ({entry})" if entry is not None else "not in blocklist"
+        return Decision("forward", "allow", reason)
+
+    def _block(self, zone: str, reason: str) -> Decision:
+        limit = self._config.dns.max_blocked_zones
+        stop = None
+        if zone not in self.blocked_zones and len(self.blocked_zones) >= limit:
+            stop = TooManyBlockedZones(
+                f"DNS tunnel detection wants to block more than {limit} zones "
+                f"(latest: {zone}); stopping DNS (fail closed)",
                 hint="inspect the audit log for the agent's queries; raise "
                 "dns.max_blocked_zones only if these zones are legitimate",
             )
-        self.blocked_zones.add(signal.zone)
-        return Observation(signal, signal.zone)
+        else:
+            self.blocked_zones.add(zone)
+        return Decision("refused", "block", reason, TUNNEL_INSPECTOR, (), zone, stop)
 
-    def record(self, query: Query) -> AuditRecord:
-        """The audit record for a finished query."""
-        signal = self._signals.pop(query.serial, None)
-        extra: dict[str, object] = {"rcode": query.rcode} if query.rcode else {}
-        if query.upstream:
-            extra["upstream"] = query.upstream
-        if query.forwarded:
-            if not query.answered:
-                extra["result"] = "no reply logged"
-            answers = query.answers if query.answered else None
-            if query.qname == UNPRINTABLE:
-                reason = (
-                    "forwarded a name with bytes no hostname has (dnsmasq logs it as "
-                    "unprintable): possible DNS tunnel"
-                )
-                return self._audit(query, "flag", answers, reason, extra, TUNNEL_INSPECTOR)
-            if signal is None:
-                return self._audit(query, "allow", answers, self._allow_reason(query), extra)
-            if self._config.dns.tunnel_action == "block":
-                extra["blocked_zone"] = signal.zone
-            reason = f"possible DNS tunnel in {signal.zone}: {signal.reason}"
-            return self._audit(query, "flag", answers, reason, extra, TUNNEL_INSPECTOR)
-        if query.values and query.values[0].split(" ", 1)[0] in _SINKHOLES:
-            extra["sinkhole"] = True
-        zone = self.blocked_zone(query.qname)
-        covered = self._domains.match(query.qname) is not None
-        if zone is not None and covered == self._allowlist:
-            reason = f"zone {zone} blocked after DNS tunnel detection"
-            return self._audit(query, "block", query.answers, reason, extra, TUNNEL_INSPECTOR)
-        return self._audit(query, "block", query.answers, self._block_reason(query), extra)
+    def _local(self, question: Question, entry: str | None) -> Decision:
+        reason = "not in allowlist" if self._allowlist else f"in blocklist ({entry})"
+        if question.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            return Decision("sinkhole", "block", reason)
+        return Decision("refused", "block", reason)
 
-    def enforce(self, query: Query) -> None:
-        """After `record`: stop DNS for a tunnel that blocking a zone cannot contain.
-
-        A binary label (space, NUL, ...) is logged without its name, so its zone is
-        unknown; with `tunnel_action: block` the only safe answer is no DNS at all.
-        """
-        if (
-            query.forwarded
-            and query.qname == UNPRINTABLE
-            and self._config.dns.tunnel_action == "block"
-        ):
-            raise UncontainedTunnel(
-                "a query with a binary name was forwarded; its zone is unknown, so DNS "
-                "stops (fail closed, tunnel_action: block)",
-                hint="see the dns-tunnel line in the audit log; no legitimate hostname "
-                "has such bytes",
-            )
-
-    def _audit(
+    def record(
         self,
-        query: Query,
-        verdict: str,
+        question: Question | None,
+        client: str,
+        decision: Decision,
+        rcode: str | None,
         answers: int | None,
-        reason: str,
-        extra: dict[str, object],
-        inspector: str = DOMAINS_INSPECTOR,
     ) -> AuditRecord:
+        """The audit record of `decision`; `rcode`/`answers` only for local answers."""
+        extra: dict[str, object] = {}
+        if rcode is not None:
+            extra["rcode"] = rcode
+        if decision.answer == "sinkhole":
+            extra["sinkhole"] = True
+        if decision.newly_blocked is not None and decision.stop is None:
+            extra["blocked_zone"] = decision.newly_blocked
+        qname = question.name if question is not None else ""
+        if decision.rules:  # the name holds a protected value: the log must not
+            entry = self._domains.match(qname)
+            qname = REDACTED + (f".{entry}" if entry is not None else "")
         return AuditRecord(
             kind="dns",
-            verdict=verdict,
+            verdict=decision.verdict,
             cage=self._config.name,
-            client=query.client,
-            qname=normalize_qname(query.qname),
-            qtype=query.qtype,
+            client=client,
+            qname=qname,
+            qtype=question.qtype if question is not None else "",
             answers=answers,
-            reason=reason,
-            inspector=inspector,
+            reason=decision.reason,
+            inspector=decision.inspector,
+            rules=decision.rules,
             extra=extra,
         )
 
-    def _allow_reason(self, query: Query) -> str:
-        if self._allowlist:
-            return f"in allowlist ({self._domains.match(query.qname)})"
-        return "not in blocklist"
 
-    def _block_reason(self, query: Query) -> str:
-        entry = self._domains.match(query.qname)
-        if self._allowlist:
-            return "not in allowlist" if entry is None else "refused by dnsmasq"
-        return f"in blocklist ({entry})" if entry is not None else "refused by dnsmasq"
-
-
-_SINKHOLES = ("198.51.100.1", "2001:db8::1")
+def rejected(reason: str) -> Decision:
+    """The decision for a message that is not a query we judge (malformed, ...)."""
+    return Decision("refused", "block", reason, WIRE_INSPECTOR)

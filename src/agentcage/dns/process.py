@@ -1,19 +1,20 @@
-"""One dnsmasq child in the foreground, its log read line by line from a pipe."""
+"""One dnsmasq child in the foreground, its messages read line by line from a pipe."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import re
 import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from agentcage.errors import DnsError
 
+_PREFIX = re.compile(r"^(?:\S+ +\d+ \d\d:\d\d:\d\d )?dnsmasq(?:\[\d+\])?: ")
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 _PR_SET_PDEATHSIG = 1
@@ -32,11 +33,18 @@ class Dnsmasq:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
+        self.closed = False
 
     @property
     def pid(self) -> int:
         assert self._proc is not None
         return self._proc.pid
+
+    def fileno(self) -> int | None:
+        """The pipe dnsmasq writes its messages to, while it runs."""
+        if self._proc is None or self._proc.stderr is None:
+            return None
+        return self._proc.stderr.fileno()
 
     def start(self) -> list[str]:
         """Start dnsmasq and wait until it serves; the log lines read meanwhile."""
@@ -65,7 +73,7 @@ class Dnsmasq:
                 raise DnsError(
                     f"dnsmasq exited with status {self._proc.returncode} at startup: "
                     + ("; ".join(_messages(seen)) or "no output"),
-                    hint="is the listen address in use or not on this host?",
+                    hint="is the address in use or not on this host?",
                 )
         self.stop()
         raise DnsError(f"dnsmasq did not start within {READY_TIMEOUT:.0f}s")
@@ -79,6 +87,7 @@ class Dnsmasq:
             with contextlib.suppress(BlockingIOError):
                 while chunk := os.read(self._proc.stderr.fileno(), 65536):
                     chunks.append(chunk)
+                self.closed = True  # read returned b"": dnsmasq closed its end
         if not chunks:
             return []
         data = self._buffer + b"".join(chunks)
@@ -96,21 +105,6 @@ class Dnsmasq:
         """SIGHUP: dnsmasq re-reads its servers file and clears its cache."""
         assert self._proc is not None
         self._proc.send_signal(signal.SIGHUP)
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Hold dnsmasq still (SIGSTOP) while its servers file changes, then reload it.
-
-        Queries arriving meanwhile wait in the socket buffer and are answered under
-        the new file. If we die while it is stopped, it dies with us (fail closed).
-        """
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            self._proc.send_signal(signal.SIGHUP)
-            self._proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> list[str]:
         """SIGTERM, then SIGKILL after a grace period; the last log lines."""
@@ -133,5 +127,10 @@ class Dnsmasq:
         return lines
 
 
+def message(line: str) -> str:
+    """A log line without its `dnsmasq[pid]: ` prefix."""
+    return _PREFIX.sub("", line.rstrip("\n"), count=1)
+
+
 def _messages(lines: list[str]) -> list[str]:
-    return [line.split(": ", 1)[-1] for line in lines if line.strip()][-5:]
+    return [message(line) for line in lines if line.strip()][-5:]

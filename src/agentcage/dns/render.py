@@ -1,5 +1,9 @@
 """The dnsmasq configuration for one cage, rendered from the validated config.
 
+In `agentcage dns run` dnsmasq listens on loopback behind the sidecar's front, which
+judges every query first and sends dnsmasq only the ones to forward; these rules are
+a second line of defence that says the same. dnsmasq caches and forwards.
+
 Two files, because dnsmasq re-reads only `--servers-file` on SIGHUP:
 
 * the main file: fixed settings, the sinkhole answers and (blocklist mode) the
@@ -130,8 +134,7 @@ def render_main(
         _line("port", str(listen.port)),
         _line("pid-file", ""),
         _line("cache-size", str(CACHE_SIZE)),
-        _line("log-queries", "extra"),
-        _line("log-facility", "-"),
+        _line("log-facility", "-"),  # its messages on stderr; queries are the front's to log
     ]
     if not listen.address.is_unspecified:
         lines += [_line("listen-address", str(listen.address)), _line("bind-interfaces")]

@@ -1,94 +1,48 @@
-"""`agentcage dns run`: dnsmasq supervised, its log audited, tunnels blocked live.
+"""`agentcage dns run`: a front that judges every query, dnsmasq behind it on loopback.
 
-Fail closed throughout: if dnsmasq dies, the config cannot be re-read, the audit log
-cannot be written or too many zones need blocking, dnsmasq is stopped and `run`
-raises `DnsError`, so the cage has no DNS rather than unchecked DNS.
+    agent ──UDP/TCP──> front: parse, judge, write the audit line, then answer or ask
+                         └──question only──> dnsmasq on 127.0.0.1:<free port> ──> upstreams
+
+Nothing reaches dnsmasq before its audit line is in the kernel, so a query that left
+always has its line. Fail closed throughout: if dnsmasq dies, the config cannot be
+re-read, an audit line or a zone block cannot be recorded, or too many zones need
+blocking, the front stops and `run` raises `DnsError` (the cage has no DNS rather
+than unchecked DNS). The query whose audit line failed is answered SERVFAIL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ipaddress
 import signal
 import sys
 import time
-from collections.abc import Iterator
+import traceback
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
+
+import dns.message
+import dns.rcode
 
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
+from agentcage.dns import wire
 from agentcage.dns.blocklog import BlockedZonesFile
+from agentcage.dns.dnsaudit import DnsAuditLog
 from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_root
-from agentcage.dns.judge import TUNNEL_INSPECTOR, QueryJudge
-from agentcage.dns.process import Dnsmasq
-from agentcage.dns.querylog import LogLine, Query, QueryAssembler, parse_line
+from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
+from agentcage.dns.front import Front
+from agentcage.dns.judge import Decision, QueryJudge, rejected
+from agentcage.dns.process import Dnsmasq, message
 from agentcage.dns.render import Listen, Rendered, RunAs, render
+from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
-from agentcage.policy.audit import AuditRecord
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_HANDLED = (*_STOP_SIGNALS, signal.SIGHUP)
-
-
-class AuditSink:
-    """Writes the audit lines `logging.dns_queries` asks for; tunnel findings always.
-
-    With a path, lines are appended to that file, reopened on `reopen()` (SIGHUP) so
-    logrotate can move it away; without one they go to stdout.
-    """
-
-    def __init__(self, path: Path | None, which: str) -> None:
-        self._path = path
-        self._stream: TextIO = sys.stdout
-        self.which = which
-        self.reopen()
-
-    def reopen(self) -> None:
-        if self._path is None:
-            return
-        try:
-            stream = self._path.open("a", encoding="utf-8")
-        except OSError as exc:
-            raise DnsError(
-                f"cannot open the DNS audit log {self._path}: {exc.strerror}",
-                hint="check that its directory exists and is writable",
-            ) from exc
-        self.close()
-        self._stream = stream
-
-    def close(self) -> None:
-        if self._stream is not sys.stdout:
-            self._stream.close()
-
-    def wants(self, record: AuditRecord) -> bool:
-        if record.inspector == TUNNEL_INSPECTOR:
-            return True
-        return self.which == "all" or (self.which == "blocked" and record.verdict != "allow")
-
-    def emit(self, record: AuditRecord) -> None:
-        if not self.wants(record):
-            return
-        try:
-            self._stream.write(record.to_json() + "\n")
-            self._stream.flush()
-        except (OSError, ValueError) as exc:
-            raise DnsError(f"cannot write the DNS audit log: {exc}") from exc
-
-
-@contextlib.contextmanager
-def _caught_signals() -> Iterator[list[int]]:
-    pending: list[int] = []
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        pending.append(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in _HANDLED}
-    try:
-        yield pending
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+_WATCH_INTERVAL = 0.2  # how often dnsmasq's liveness is checked
+_START_ATTEMPTS = 3  # a free loopback port may be taken before dnsmasq binds it
+_LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 
 class Sidecar:
@@ -99,6 +53,7 @@ class Sidecar:
         audit_log: Path | None = None,
         *,
         blocked_zones: Path | None = None,
+        name_fingerprints: Path | None = None,
         log: TextIO = sys.stderr,
     ) -> None:
         self._config_path = config_path
@@ -107,58 +62,161 @@ class Sidecar:
         self._config = load_config(config_path)
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
         kept = self._blocklog.load() if self._blocklog is not None else set()
-        self._audit = AuditSink(audit_log, self._config.logging.dns_queries)
-        self._judge = QueryJudge(self._config, kept)
-        self._assembler = QueryAssembler()
+        self._audit = DnsAuditLog(audit_log)
+        self._audit.which = self._config.logging.dns_queries
+        self._values = NameValues(name_fingerprints, self._note) if name_fingerprints else None
+        self._judge = QueryJudge(self._config, kept, self._values)
         self._binary = dnsmasq_binary()
         self._run_as: RunAs | None = run_as_for_root()
         self._dir: RuntimeDir | None = None
         self._dnsmasq: Dnsmasq | None = None
+        self._client: DnsmasqClient | None = None
         self._main_text = ""
+        self._port = 0
+        self._failure: BaseException | None = None
+        self._wake: asyncio.Event | None = None
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (returns 0); raise `DnsError` on any failure."""
-        with _caught_signals() as pending:
-            self._dir = RuntimeDir(self._run_as)
-            try:
-                self._start(self._rendered(self._config))
-                if self._judge.blocked_zones:
-                    zones = ", ".join(sorted(self._judge.blocked_zones))
-                    self._note(f"still blocking zones after DNS tunnel detection: {zones}")
-                self._note(f"listening on {self._listen}")
-                return self._serve(pending)
-            finally:
-                self._shutdown()
-                self._dir.remove()
-                self._audit.close()
+        return asyncio.run(self._run())
 
-    def _serve(self, pending: list[int]) -> int:
-        while True:
-            dnsmasq = self._running()
-            self._handle(dnsmasq.read_lines(0.1))
-            self._emit(self._assembler.expire(time.monotonic()))
-            if dnsmasq.exited():  # before signals: a death is reported even while stopping
-                self._handle(dnsmasq.stop())
-                raise DnsError(
-                    f"dnsmasq exited unexpectedly (status {dnsmasq.returncode}); "
-                    "DNS is down (fail closed)",
-                    hint="see dnsmasq's messages above",
-                )
-            while pending:
-                signum = pending.pop(0)
-                if signum in _STOP_SIGNALS:
+    async def _run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        stop = asyncio.Event()
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._stop_soon, stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
+        self._dir = RuntimeDir(self._run_as)
+        front = Front(self._listen, self._answer)
+        try:
+            front.bind()  # first: dnsmasq's free port can then never be the agent's
+            self._start_dnsmasq()
+            self._client = DnsmasqClient(self._port)
+            await self._client.open()
+            await front.start()
+            if self._judge.blocked_zones:
+                zones = ", ".join(sorted(self._judge.blocked_zones))
+                self._note(f"still blocking zones after DNS tunnel detection: {zones}")
+            if self._values is not None:
+                self._values.refresh()  # a missing file is reported now, not at the first query
+            self._note(f"listening on {self._listen}")
+            while True:
+                if self._failure is not None:  # before stopping: a failure is reported
+                    raise self._failure
+                if stop.is_set():
                     return 0
-                self._reload()
+                self._watch_dnsmasq()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), _WATCH_INTERVAL)
+                self._wake.clear()
+        finally:
+            await front.close()
+            if self._client is not None:
+                self._client.close()
+            self._stop_dnsmasq()
+            self._dir.remove()
+            self._audit.close()
 
-    def _running(self) -> Dnsmasq:
-        assert self._dnsmasq is not None
-        return self._dnsmasq
+    def _stop_soon(self, stop: asyncio.Event) -> None:
+        stop.set()
+        if self._wake is not None:
+            self._wake.set()
+
+    def _reload_soon(self) -> None:
+        try:
+            self._reload()
+        except Exception as exc:  # ends the run loop, which re-raises it
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+        if self._wake is not None:
+            self._wake.set()
+
+    # --- answering -------------------------------------------------------------------
+
+    async def _answer(self, data: bytes, client: str, tcp: bool) -> bytes | None:
+        if self._failure is not None:  # stopping: nothing more leaves
+            return wire.header_reply(data, dns.rcode.SERVFAIL) if len(data) >= 12 else None
+        try:
+            return await self._judged(data, client, tcp)
+        except Exception:  # a bug must not forward anything: this query gets no answer
+            self._note("error answering a query (not forwarded):\n" + traceback.format_exc())
+            return None
+
+    async def _judged(self, data: bytes, client: str, tcp: bool) -> bytes | None:
+        try:
+            query, question = wire.parse(data)
+        except wire.Rejected as refused:
+            reply = refused.reply
+            answers = 0 if reply is not None else None
+            with contextlib.suppress(DnsError):  # nothing leaves either way
+                self._record(None, client, rejected(refused.reason), refused.rcode, answers)
+            return reply
+        decision = self._judge.decide(question, time.monotonic())
+        limit = wire.reply_limit(query, tcp)
+        local = self._local_answer(query, decision)
+        try:
+            if decision.newly_blocked is not None and decision.stop is None:
+                self._block_zone(decision.newly_blocked)
+            rcode = dns.rcode.to_text(local.rcode()) if local is not None else None
+            answers = sum(len(rrset) for rrset in local.answer) if local is not None else None
+            self._record(question, client, decision, rcode, answers)
+        except DnsError as exc:
+            self._note(f"{exc.message}; answered SERVFAIL, nothing forwarded (fail closed)")
+            self._fail(exc)
+            return wire.to_wire(wire.local_answer(query, dns.rcode.SERVFAIL), limit)
+        if decision.stop is not None:
+            self._fail(decision.stop)
+        if local is not None:
+            return wire.to_wire(local, limit)
+        assert self._client is not None
+        try:
+            answer = await self._client.ask(wire.upstream_query(question), tcp)
+        except ForwardError as exc:
+            self._note(f"no answer for {question.name} {question.qtype}: {exc}")
+            return wire.to_wire(wire.local_answer(query, dns.rcode.SERVFAIL), limit)
+        return wire.to_wire(wire.relay(query, answer), limit)
+
+    @staticmethod
+    def _local_answer(query: dns.message.Message, decision: Decision) -> dns.message.Message | None:
+        if decision.answer == "sinkhole":
+            return wire.sinkhole_answer(query)
+        if decision.answer == "refused":
+            return wire.local_answer(query, dns.rcode.REFUSED)
+        if decision.answer == "servfail":
+            return wire.local_answer(query, dns.rcode.SERVFAIL)
+        return None
+
+    def _record(
+        self,
+        question: wire.Question | None,
+        client: str,
+        decision: Decision,
+        rcode: str | None,
+        answers: int | None,
+    ) -> None:
+        self._audit.emit(self._judge.record(question, client, decision, rcode, answers))
+
+    def _block_zone(self, zone: str) -> None:
+        # Recorded before the query is answered: a block is never in force unrecorded.
+        if self._blocklog is not None:
+            self._blocklog.save(self._judge.blocked_zones)
+        if self._dir is not None and self._dnsmasq is not None:
+            # dnsmasq refuses the zone too: a second line behind the front.
+            self._dir.write_servers(self._rendered(self._config, checked=False).servers)
+            self._dnsmasq.reload()
+        self._note(f"blocked zone {zone} after DNS tunnel detection")
+
+    # --- dnsmasq and the config ------------------------------------------------------
 
     def _rendered(self, config: CageConfig, *, checked: bool = True) -> Rendered:
         assert self._dir is not None
         rendered = render(
             config,
-            self._listen,
+            Listen(_LOOPBACK, self._port),
             self._dir.servers,
             run_as=self._run_as,
             blocked_zones=self._judge.blocked_zones,
@@ -167,17 +225,65 @@ class Sidecar:
             check(rendered, self._binary)
         return rendered
 
-    def _start(self, rendered: Rendered) -> None:
+    def _start_dnsmasq(self) -> None:
         assert self._dir is not None
-        self._dir.write(rendered)
-        self._main_text = rendered.main
-        self._dnsmasq = Dnsmasq(self._binary, self._dir.main)
-        self._handle(self._dnsmasq.start())
+        for attempt in range(_START_ATTEMPTS):
+            self._port = free_loopback_port()
+            rendered = self._rendered(self._config)
+            self._dir.write(rendered)
+            self._main_text = rendered.main
+            self._dnsmasq = Dnsmasq(self._binary, self._dir.main)
+            try:
+                lines = self._dnsmasq.start()
+            except DnsError as exc:
+                if "in use" in exc.message and attempt + 1 < _START_ATTEMPTS:
+                    continue  # someone took the port meanwhile: another one
+                raise
+            self._relay(lines)
+            fd = self._dnsmasq.fileno()
+            if fd is not None:
+                asyncio.get_running_loop().add_reader(fd, self._relay_dnsmasq)
+            if self._client is not None:
+                self._client.port = self._port
+            return
+
+    def _relay_dnsmasq(self) -> None:
+        if self._dnsmasq is None:
+            return
+        self._relay(self._dnsmasq.read_lines(0))
+        fd = self._dnsmasq.fileno()
+        if self._dnsmasq.closed and fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+
+    def _relay(self, lines: list[str]) -> None:
+        for line in lines:
+            if line.strip():
+                self._note(f"dnsmasq: {message(line)}")
+
+    def _watch_dnsmasq(self) -> None:
+        dnsmasq = self._dnsmasq
+        if dnsmasq is not None and dnsmasq.exited():
+            self._stop_dnsmasq()
+            raise DnsError(
+                f"dnsmasq exited unexpectedly (status {dnsmasq.returncode}); "
+                "DNS is down (fail closed)",
+                hint="see dnsmasq's messages above",
+            )
+
+    def _stop_dnsmasq(self) -> None:
+        if self._dnsmasq is None:
+            return
+        fd = self._dnsmasq.fileno()
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+        self._relay(self._dnsmasq.stop())
 
     def _reload(self) -> None:
         """SIGHUP: re-read the config file; SIGHUP dnsmasq, or restart it if need be."""
         assert self._dir is not None
         self._audit.reopen()
+        if self._values is not None:
+            self._values.refresh(force=True)
         config = load_config(self._config_path)
         self._judge.reconfigure(config)
         self._audit.which = config.logging.dns_queries
@@ -185,63 +291,16 @@ class Sidecar:
         self._config = config
         if rendered.main == self._main_text:
             self._dir.write_servers(rendered.servers)
-            self._running().reload()
+            assert self._dnsmasq is not None
+            self._dnsmasq.reload()
             self._note("reloaded the config (servers file)")
             return
-        # Fixed settings changed (listen, mode, blocklist): only a restart applies them.
-        self._handle(self._running().stop())
-        self._flush_all()
-        self._start(rendered)
+        # Fixed settings changed (mode, blocklist): only a restart applies them.
+        self._stop_dnsmasq()
+        self._start_dnsmasq()
         self._note("reloaded the config (dnsmasq restarted)")
 
-    def _block_zone(self, zone: str) -> None:
-        assert self._dir is not None
-        with self._running().paused():
-            # Unchecked: speed matters here and the only new line is a validated domain.
-            self._dir.write_servers(self._rendered(self._config, checked=False).servers)
-            # Recorded before dnsmasq answers again: a block is never in force unrecorded.
-            if self._blocklog is not None:
-                self._blocklog.save(self._judge.blocked_zones)
-        self._note(f"blocked zone {zone} after DNS tunnel detection")
-
-    def _handle(self, lines: list[str]) -> None:
-        now = time.monotonic()
-        for text in lines:
-            parsed = parse_line(text)
-            if parsed is None:
-                continue
-            if not isinstance(parsed, LogLine):
-                self._note(f"dnsmasq: {parsed}")
-                if "log entries lost" in parsed:
-                    raise DnsError(
-                        f"dnsmasq dropped query log lines ({parsed}); the audit would be "
-                        "incomplete, so DNS stops (fail closed)"
-                    )
-                continue
-            opened, done = self._assembler.feed(parsed, now)
-            self._emit(done)
-            if opened is not None:
-                observation = self._judge.observe(opened, now)
-                if observation.newly_blocked is not None:
-                    self._block_zone(observation.newly_blocked)
-
-    def _emit(self, queries: list[Query]) -> None:
-        for query in queries:
-            self._audit.emit(self._judge.record(query))
-            self._judge.enforce(query)
-
-    def _flush_all(self) -> None:
-        self._emit(self._assembler.drain())
-
-    def _shutdown(self) -> None:
-        if self._dnsmasq is None:
-            return
-        lines = self._dnsmasq.stop()
-        with contextlib.suppress(DnsError):  # already failing or stopping: keep the cause
-            self._handle(lines)
-            self._flush_all()
-
-    def _note(self, message: str) -> None:
+    def _note(self, text: str) -> None:
         with contextlib.suppress(OSError, ValueError):
-            self._log.write(message + "\n")
+            self._log.write(text + "\n")
             self._log.flush()

@@ -28,6 +28,7 @@ from agentcage.proxy import layer_patches, protocolerrors, wscontrol
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail
 from agentcage.proxy.gate import RequestGate
+from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.rawstreams import RawStreamRefusal
 from agentcage.proxy.responses import ResponseScrubber
@@ -46,6 +47,7 @@ class ProxySettings:
     ca_dir: Path = Path.home() / ".mitmproxy"
     upstream_ca: Path | None = None
     audit_log: Path | None = None  # None: stdout
+    name_fingerprints: Path | None = None  # for the DNS sidecar (namefingerprints.py)
 
 
 class Ready:
@@ -131,6 +133,10 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     wscontrol.install()
     protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)
+    fingerprints = None
+    if settings.name_fingerprints is not None:
+        fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
+        fingerprints.publish(runtime.config)
     audit = AuditLog(settings.audit_log)
     settings.ca_dir.mkdir(parents=True, exist_ok=True)
 
@@ -177,6 +183,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         except ConfigError as exc:
             logger.error("keeping the old audit log: %s", exc.diagnostics())
         if holder.reload():
+            if fingerprints is not None:
+                fingerprints.republish(holder.current.config)
             print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
             limit = holder.current.config.max_request_body
             _set(opts, body_size_limit=body_limit_option(limit))

@@ -102,5 +102,14 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     assert containers == (4 if config.container.ports else 3)
     assert out.count("--read-only") == containers
     assert out.count("--cap-drop all") == containers
+    # The fingerprint volume: the proxy writes it, the DNS sidecar only reads it.
+    shared = f"{tmp_path / 'state' / 'fingerprints'}:/var/lib/agentcage/fingerprints"
+    assert f"{shared}:ro" in _service(out, f"{prefix}-dns")
+    assert f"{shared}:rw,U" in _service(out, f"{prefix}-proxy")
     assert shutil.which("podman") is not None  # setup-host installed the runtime as well
     return out
+
+
+def _service(out: str, name: str) -> str:
+    """The part of the dry-run output that is `name`'s service."""
+    return out.split(f"---{name}.service---", 1)[1].split("\n---", 1)[0]

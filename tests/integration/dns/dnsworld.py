@@ -57,10 +57,12 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 
 
 class FakeUpstream:
-    """Answers A/AAAA/TXT/MX for any name; remembers every (name, type) it was asked."""
+    """Answers A/AAAA/TXT/MX for any name; remembers every (name, type) it was asked,
+    and every message exactly as it arrived (`wires`)."""
 
     def __init__(self) -> None:
         self.queries: list[tuple[str, str]] = []
+        self.wires: list[bytes] = []
         self._lock = threading.Lock()
         self._udp, self._tcp = self._bind_pair()
         self.port = self._udp.server_address[1]
@@ -91,6 +93,7 @@ class FakeUpstream:
         name = question.name.to_text(omit_final_dot=True).lower()
         with self._lock:
             self.queries.append((name, qtype))
+            self.wires.append(data)
         response = dns.message.make_response(query)
         rdata = {
             "A": UPSTREAM_V4,

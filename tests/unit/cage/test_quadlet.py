@@ -132,3 +132,24 @@ def test_published_ports_go_through_a_relay_not_the_agent() -> None:
         ("-m", "agentcage.cage.forward", topology.agent_ip, "18789")
     ]
     assert relay.get("Unit", "Requires") == ["agentcage-openclaw-agent.service"]
+
+
+def test_the_dns_sidecar_reads_fingerprints_and_never_sees_a_secret() -> None:
+    units = {
+        name: parse(text)
+        for name, text in units_for("openclaw", ["GITHUB_TOKEN", "ANTHROPIC_API_KEY"]).items()
+    }
+    dns = units["agentcage-openclaw-dns.container"]
+    proxy = units["agentcage-openclaw-proxy.container"]
+    shared = f"{STATE}/openclaw/fingerprints:/var/lib/agentcage/fingerprints"
+    assert f"{shared}:ro" in dns.get("Container", "Volume")
+    assert f"{shared}:rw,U" in proxy.get("Container", "Volume")
+    target = "/var/lib/agentcage/fingerprints/name-fingerprints.json"
+    for unit in (dns, proxy):
+        (argv,) = unit.get("Container", "Exec")
+        assert argv[argv.index("--name-fingerprints") + 1] == target
+    # Secret-free: no secret mounts, no canary seed, no secrets directory.
+    assert not dns.get("Container", "Secret")
+    assert not [e for e in dns.get("Container", "Environment") if "SEED" in str(e)]
+    assert not [v for v in dns.get("Container", "Volume") if "secret" in str(v).lower()]
+    assert proxy.get("Container", "Secret")

@@ -20,7 +20,7 @@ def test_allowlist_forwards_entries_and_sinkholes_the_rest() -> None:
     for line in (
         "no-resolv",
         "no-hosts",
-        "log-queries=extra",
+        "log-facility=-",
         "address=/#/198.51.100.1",
         "address=/#/2001:db8::1",
         "listen-address=127.0.0.1",
@@ -31,6 +31,7 @@ def test_allowlist_forwards_entries_and_sinkholes_the_rest() -> None:
         assert line in main
     assert not any(line.startswith("server=") for line in main)  # no default upstream
     assert not any(line.startswith("dhcp") for line in main)
+    assert not any(line.startswith("log-queries") for line in main)  # the front logs queries
     servers = rendered.servers.splitlines()
     assert "server=/allowed.example/127.0.0.1#5300" in servers
     assert "server=/allowed.example/::1#5301" in servers

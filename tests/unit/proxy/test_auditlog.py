@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from agentcage.errors import ConfigError
 from agentcage.policy.audit import AuditRecord
 from agentcage.proxy.auditlog import AuditLog
 
@@ -36,3 +39,30 @@ def test_nothing_is_written_after_close(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="closed"):
         log.write(_record("late.example"))
     assert (tmp_path / "proxy.jsonl").read_text() == ""
+
+
+def test_a_short_write_is_completed_and_a_full_disk_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(tmp_path / "proxy.jsonl")
+    real_write = os.write
+
+    def short(fd: int, data: bytes) -> int:
+        return real_write(fd, data[:7])  # as a signal or a nearly full disk may
+
+    monkeypatch.setattr(os, "write", short)
+    log.write(_record("short.example"))
+    monkeypatch.setattr(os, "write", real_write)
+    assert json.loads((tmp_path / "proxy.jsonl").read_text())["host"] == "short.example"
+    full = AuditLog(Path("/dev/full"))
+    with pytest.raises(OSError) as err:
+        full.write(_record("lost.example"))
+    assert err.value.errno == errno.ENOSPC
+    full.close()
+    log.close()
+
+
+def test_an_unopenable_log_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="cannot open the audit log"):
+        AuditLog(tmp_path / "file" / "proxy.jsonl")

@@ -1,0 +1,40 @@
+"""The DNS sidecar's audit log: the shared line writer, the lines `logging.dns_queries` asks for.
+
+`emit` returns only once the line is in the kernel (see `agentcage.auditfile`), and the
+sidecar calls it before a query leaves, so a query that reached an upstream always
+has its line, even if the sidecar is killed the next instant.
+"""
+
+from __future__ import annotations
+
+from agentcage.auditfile import AuditFile
+from agentcage.dns.judge import FINDINGS
+from agentcage.errors import DnsError
+from agentcage.policy.audit import AuditRecord
+
+
+class DnsAuditLog(AuditFile):
+    """Tunnel, value and budget findings always; other lines as `which` says
+    (`all`, `blocked`: block and flag lines, `none`)."""
+
+    which = "blocked"
+
+    def open_error(self, exc: OSError) -> DnsError:
+        return DnsError(
+            f"cannot open the DNS audit log {self.path}: {exc.strerror}",
+            hint="check that its directory exists and is writable",
+        )
+
+    def wants(self, record: AuditRecord) -> bool:
+        if record.inspector in FINDINGS:
+            return True
+        return self.which == "all" or (self.which == "blocked" and record.verdict != "allow")
+
+    def emit(self, record: AuditRecord) -> None:
+        """Write `record` if wanted; `DnsError` if it could not be written."""
+        if not self.wants(record):
+            return
+        try:
+            self.write(record)
+        except (OSError, ValueError) as exc:
+            raise DnsError(f"cannot write the DNS audit log: {exc}") from exc
