@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
-from agentcage.config.types import Domain, EnvName, HostEntry, Text
+from agentcage.config.types import ByteSize, Domain, EnvName, HostEntry, Text
 
 Action = Literal["block", "flag"]
 PatternName = str
@@ -20,6 +20,9 @@ Place = Literal["headers", "query", "body", "websocket"]
 # Places a host may store and later serve back in pieces or compressed, where the
 # response scrubber cannot recognise the value.
 ECHO_PLACES: frozenset[str] = frozenset({"query", "body", "websocket"})
+
+
+MIB = 1024 * 1024
 
 
 class SecretInjection(Model):
@@ -266,12 +269,87 @@ class InspectorSpec(Model):
         return self
 
 
-class RateLimitConfig(Model):
-    """Per-host token bucket; over the limit the agent gets 429."""
+class RequestBudget(Model):
+    """A token bucket of requests: `per_second` refill, `burst` capacity; 0 in either disables."""
 
-    requests_per_second: float = Field(10, ge=0, description="Refill rate; 0 disables.")
-    burst: int = Field(50, ge=0, description="Bucket size; 0 disables.")
+    per_second: float = Field(ge=0, description="Requests a second, sustained.")
+    burst: int = Field(ge=0, description="Requests at once before the sustained rate applies.")
 
     @property
     def enabled(self) -> bool:
-        return self.requests_per_second > 0 and self.burst > 0
+        return self.per_second > 0 and self.burst > 0
+
+
+class ByteBudget(Model):
+    """A token bucket of bytes: `per_second` refill, `burst` capacity; 0 in either disables."""
+
+    per_second: ByteSize = Field(description="Bytes a second, sustained (`2MiB`).")
+    burst: ByteSize = Field(description="Bytes at once before the sustained rate applies.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_second > 0 and self.burst > 0
+
+
+class RateLimitConfig(Model):
+    """Budgets aimed at exfiltration, not at downloads; over one, the agent gets 429.
+
+    Requests without a body (a package manager's downloads) have a generous
+    ceiling; requests that carry a body and the bytes the agent sends are what
+    data leaves in, so they have the tighter budgets. See docs/proxy.md for the
+    measurements behind the defaults.
+    """
+
+    reads: RequestBudget = Field(
+        default_factory=lambda: RequestBudget(per_second=500, burst=5000),
+        description="Requests without a body (GET, HEAD, ...), per host; default 500/s, "
+        "burst 5000 (an `npm ci` of 1,500 packages fits in the burst).",
+    )
+    writes: RequestBudget = Field(
+        default_factory=lambda: RequestBudget(per_second=20, burst=200),
+        description="Requests that carry a body, per host; default 20/s, burst 200.",
+    )
+    upload: ByteBudget = Field(
+        default_factory=lambda: ByteBudget(per_second=2 * MIB, burst=128 * MIB),
+        description="Bytes the agent sends to one host: request line, headers, body and "
+        "WebSocket messages; default 2MiB/s, burst 128MiB.",
+    )
+    cage_upload: ByteBudget = Field(
+        default_factory=lambda: ByteBudget(per_second=4 * MIB, burst=256 * MIB),
+        description="Bytes the agent sends to all hosts together; default 4MiB/s, burst 256MiB.",
+    )
+    requests_per_second: float | None = Field(
+        None,
+        ge=0,
+        description="0.3.x: one bucket per host over every request, downloads included. "
+        "Unset by default; when set (with `burst`), it applies on top of the budgets above.",
+    )
+    burst: int | None = Field(None, ge=0, description="0.3.x: capacity of that bucket.")
+
+    @property
+    def legacy(self) -> RequestBudget | None:
+        """The 0.3.x every-request bucket, if the config sets it."""
+        if self.requests_per_second is None and self.burst is None:
+            return None
+        rate = 10.0 if self.requests_per_second is None else self.requests_per_second
+        return RequestBudget(per_second=rate, burst=50 if self.burst is None else self.burst)
+
+    @property
+    def enabled(self) -> bool:
+        budgets = (self.reads, self.writes, self.upload, self.cage_upload, self.legacy)
+        return any(budget is not None and budget.enabled for budget in budgets)
+
+    def warnings(self) -> list[tuple[str, str]]:
+        legacy = self.legacy
+        if legacy is None or not legacy.enabled:
+            return []
+        return [
+            (
+                "requests_per_second",
+                f"caps every request at {legacy.per_second:g}/s (burst {legacy.burst}) per "
+                "host, package downloads included: an `npm ci` makes hundreds of requests "
+                "to one registry in seconds. The budgets `reads`, `writes` and `upload` "
+                "already bound what can leave; remove `requests_per_second` and `burst` "
+                "unless you need them",
+            )
+        ]

@@ -176,7 +176,8 @@ class CageConfig(Model):
         default_factory=list, description="Custom inspectors, run after the built-in ones."
     )
     rate_limit: RateLimitConfig | Literal[False] = Field(
-        default_factory=RateLimitConfig, description="Per-host rate limit, or `false`."
+        default_factory=RateLimitConfig,
+        description="Budgets on requests and uploaded bytes (429 past one), or `false`.",
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Audit logging.")
     dns_servers: list[Text] | None = Field(

@@ -78,8 +78,7 @@ class Policy:
         domains = DomainInspector(config.domains.mode, config.domains.entries)
         inspectors: list[Inspector] = []
         if config.rate_limit is not False and config.rate_limit.enabled:
-            rate = config.rate_limit
-            inspectors.append(RateLimitInspector(rate.requests_per_second, rate.burst, clock))
+            inspectors.append(RateLimitInspector(config.rate_limit, clock))
         inspectors += [domains, DecodingInspector(payloads), InjectionCheck(rules, payloads)]
         env = os.environ if environ is None else environ
         scanner: SecretScanner | None = None

@@ -47,8 +47,9 @@ def test_minimal_config_gets_secure_defaults() -> None:
     assert cfg.domains.mode == "allowlist" and cfg.domains.entries == []
     assert cfg.secrets.enabled and cfg.secrets.builtin_allow_to_domains
     assert cfg.max_request_body == DEFAULT_MAX_REQUEST_BODY == 10 * 1024 * 1024
-    assert cfg.rate_limit and cfg.rate_limit.requests_per_second == 10
-    assert cfg.rate_limit.burst == 50
+    assert cfg.rate_limit and cfg.rate_limit.legacy is None  # 0.3.x bucket: only when set
+    assert (cfg.rate_limit.writes.per_second, cfg.rate_limit.writes.burst) == (20, 200)
+    assert cfg.rate_limit.upload.burst == 128 * 1024 * 1024
     assert cfg.firecracker.vcpus == 2 and cfg.firecracker.mem_mb == 2048
     assert cfg.logging.dns_queries == "blocked"
     assert cfg.entropy and cfg.entropy.action == "flag"
