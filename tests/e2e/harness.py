@@ -266,6 +266,8 @@ def e2e_config(harness: Harness, command: list[str]) -> Path:
         f"{REPO}/tests/e2e:/e2e:ro",
         f"{REPO}/.venv/lib/python3.11/site-packages:/e2e-site:ro",
     ]
+    # The scenarios check injection into WebSocket messages too (opt-in per secret).
+    data["secret_injection"][0]["places"] = ["headers", "websocket"]
     data["dns_servers"] = [INTERNET_IP]
     data["network"] = {"allow_cidrs": [INTERNET_SUBNET]}
     container["ports"] = [f"127.0.0.1:{PUBLISHED_PORT}:{AGENT_PORT}"]
