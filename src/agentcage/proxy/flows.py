@@ -100,11 +100,12 @@ def block_response(status: int, reason: str, inspector: str, host: str) -> http.
     body = json.dumps(
         {"blocked": True, "reason": reason, "inspector": inspector, "host": host}
     ).encode()
-    return http.Response.make(
-        status,
-        body,
-        {"content-type": "application/json", "x-agentcage-blocked": inspector or "proxy"},
-    )
+    headers = {"content-type": "application/json", "x-agentcage-blocked": inspector or "proxy"}
+    if status == 429:
+        # Budgets refill every second; clients that honour it (npm, urllib3) back off
+        # instead of failing.
+        headers["retry-after"] = "1"
+    return http.Response.make(status, body, headers)
 
 
 def record(

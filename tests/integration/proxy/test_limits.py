@@ -92,14 +92,16 @@ def test_chunked_oversize_body_is_cut_off_at_the_limit(
 def test_rate_limit_answers_429(
     http: httpx.Client, upstream: Upstream, limited: ProxyProcess
 ) -> None:
-    statuses = [
-        http.get(f"https://example.com:{upstream.tls_port}/rl/{i}").status_code for i in range(8)
-    ]
-    assert statuses[:5] == [200] * 5
-    assert set(statuses[5:]) == {429}
+    responses = [http.get(f"https://example.com:{upstream.tls_port}/rl/{i}") for i in range(8)]
+    assert [r.status_code for r in responses[:5]] == [200] * 5
+    assert {r.status_code for r in responses[5:]} == {429}
+    assert responses[7].headers["retry-after"] == "1"
+    # The 0.3.x keys this config sets: the answer names the key to raise.
+    assert "rate_limit.requests_per_second" in responses[7].json()["reason"]
     assert len(upstream.received) == 5
     line = limited.wait_for_audit(lambda r: r["path"] == "/rl/7")
     assert line["verdict"] == "block"
+    assert line["rules"] == ["rate-limit:requests_per_second"]
 
 
 def test_without_allowed_requests_only_blocks_and_connections_are_logged(
