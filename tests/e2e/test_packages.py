@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, Harness, Internet
-from tests.e2e.package_runs import FULL, REPRESENTATIVE, WORK, PackageRun
-from tests.e2e.registries import CLIENT_MOUNT, HOSTS, gitrepo
+from tests.e2e.package_runs import FULL, PIP, REPRESENTATIVE, WORK, PackageRun
+from tests.e2e.registries import CLIENT_MOUNT, HOSTS, gitrepo, pypi
 
 CAGE = "pkg"
 AGENT = f"agentcage-{CAGE}-agent"
@@ -115,3 +115,59 @@ def test_package_manager_runs_through_the_cage_untouched(
     if run.id == "git":  # the remote holds the agent's commit
         pushed = result.split("pushed ")[-1].split()[0]
         assert gitrepo.head(internet.registries.git) == pushed
+
+
+def refused(harness: Harness, window: Window, run: PackageRun) -> tuple[str, list[dict[str, Any]]]:
+    """Run a package manager the cage refuses something; its output and the audit's blocks."""
+    out = harness.exec(
+        "podman", "exec", "-w", WORK, AGENT, "sh", "-c", f"exec 2>&1\n{run.script}", check=False
+    )  # fmt: skip
+    return out, [r for r in window.audit() if r["verdict"] == "block"]
+
+
+def proxy_log(harness: Harness) -> str:
+    logs = harness.agentcage("cage", "logs", CAGE, "-s", "proxy")
+    assert logs.returncode == 0, logs.stderr
+    return logs.stdout
+
+
+def test_a_registry_missing_from_the_allowlist_is_named_with_the_fix(
+    harness: Harness, internet: Internet, pkg_cage: str
+) -> None:
+    removed = harness.agentcage("domain", "rm", CAGE, pypi.FILES_HOST)
+    assert removed.returncode == 0, removed.stderr
+    try:
+        window = Window(harness, internet)
+        out, blocks = refused(harness, window, PIP)
+    finally:
+        added = harness.agentcage("domain", "add", CAGE, pypi.FILES_HOST)
+        assert added.returncode == 0, added.stderr
+    assert "403" in out, out[-2000:]
+    assert blocks and {(r["host"], r["inspector"]) for r in blocks} == {(pypi.FILES_HOST, "domain")}
+    assert "add it to domains.allow (`agentcage domain add`)" in blocks[0]["reason"]
+    assert not [r for r in window.received() if r["host"] == pypi.FILES_HOST]
+    told = [line for line in proxy_log(harness).splitlines() if f"GET {pypi.FILES_HOST}/" in line]
+    assert told and "(domain): " in told[-1] and "domains.allow" in told[-1], told
+
+
+def test_a_429_names_the_budget_and_the_key_to_raise(
+    harness: Harness, internet: Internet, pkg_cage: str
+) -> None:
+    # Last in the module: the cage is redeployed with a `reads` budget pip cannot fit in.
+    tight = cage_config(internet, rate_limit={"reads": {"per_second": 5, "burst": 10}})
+    deploy(harness, internet, "update", tight)
+    window = Window(harness, internet)
+    out, blocks = refused(harness, window, PIP)
+    hosts = {pypi.INDEX_HOST, pypi.FILES_HOST}  # one budget each
+    assert blocks and {r["host"] for r in blocks} <= hosts
+    assert {tuple(r["rules"]) for r in blocks} == {("rate-limit:reads",)}
+    for block in blocks:
+        assert f"(burst 10) to {block['host']}; " in block["reason"]
+        assert "raise rate_limit.reads.per_second or .burst" in block["reason"]
+    told = [line for line in proxy_log(harness).splitlines() if "(rate-limit): " in line]
+    assert told and "raise rate_limit.reads.per_second" in told[0], told
+    # No refused request reached the index, and pip (urllib3) honoured Retry-After:
+    # it waited and asked again, so the install still completed, only slower.
+    allowed = [r for r in window.audit() if r["kind"] == "http" and r["verdict"] == "allow"]
+    assert Counter(r["host"] for r in window.received()) == Counter(r["host"] for r in allowed)
+    assert "Successfully installed" in out, out[-2000:]

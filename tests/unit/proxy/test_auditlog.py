@@ -11,7 +11,7 @@ import pytest
 
 from agentcage.errors import ConfigError
 from agentcage.policy.audit import AuditRecord
-from agentcage.proxy.auditlog import AuditLog
+from agentcage.proxy.auditlog import QUIET_SECONDS, AuditLog
 
 
 def _record(host: str) -> AuditRecord:
@@ -66,3 +66,42 @@ def test_an_unopenable_log_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="cannot open the audit log"):
         AuditLog(tmp_path / "file" / "proxy.jsonl")
+
+
+def _refusal(path: str, host: str = "registry.npmjs.org") -> AuditRecord:
+    reason = "more than 1 requests/s ...; raise rate_limit.reads.per_second or .burst"
+    return AuditRecord(
+        kind="http",
+        verdict="block",
+        method="GET",
+        host=host,
+        path=path,
+        inspector="rate-limit",
+        reason=reason,
+        rules=("rate-limit:reads",),
+    )
+
+
+def test_blocks_are_told_on_stderr_once_per_kind_per_window(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [100.0]
+    log = AuditLog(tmp_path / "proxy.jsonl", clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="agentcage.proxy.auditlog"):
+        log.write(_record("allowed.example"))
+        for n in range(5):
+            log.write(_refusal(f"/pkg-{n}"))
+        log.write(_refusal("/other", host="pypi.org"))
+        now[0] += QUIET_SECONDS
+        log.write(_refusal("/pkg-9"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "blocked GET registry.npmjs.org/pkg-0 (rate-limit): more than 1 requests/s ...; "
+        "raise rate_limit.reads.per_second or .burst",
+        "blocked GET pypi.org/other (rate-limit): more than 1 requests/s ...; "
+        "raise rate_limit.reads.per_second or .burst",
+        "blocked GET registry.npmjs.org/pkg-9 (rate-limit): more than 1 requests/s ...; "
+        "raise rate_limit.reads.per_second or .burst (and 4 more like it since the last "
+        "such line)",
+    ]
+    assert len((tmp_path / "proxy.jsonl").read_text().splitlines()) == 8  # all audited
