@@ -105,7 +105,13 @@ class App:
                 if message["type"] == "lifespan.shutdown":
                     return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        base = {"host": headers.get("host", ""), "path": scope["path"], "headers": headers}
+        client = scope.get("client") or ("", 0)
+        base = {
+            "host": headers.get("host", ""),
+            "path": scope["path"],
+            "headers": headers,
+            "client": f"{client[0]}:{client[1]}",  # one per connection
+        }
         if scope["type"] == "http":
             body = b""
             while True:

@@ -52,7 +52,7 @@ def _git(r: Registries) -> set[tuple[str, str]]:
 _NPM = f"""set -e
 rm -rf {WORK}/npm && mkdir -p {WORK}/npm && cd {WORK}/npm
 cp {CLIENT_MOUNT}/npm/package.json {{files}} .
-npm {{command}} --cache {WORK}/npm/.cache --no-fund --loglevel=warn
+{{npm}} {{command}} --cache {WORK}/npm/.cache --no-fund --loglevel=warn
 node -e 'for (const d of Object.keys(require("./package.json").dependencies)) require(d)'
 echo "npm: $(find node_modules -name package.json -mindepth 2 -maxdepth 3 | wc -l) packages"
 """
@@ -67,14 +67,25 @@ _APT_OPTIONS = (
     '-o Acquire::https::CaInfo="$SSL_CERT_FILE"'
 )
 
+# npm 10 (/usr/local/bin/npm) keeps its tunnels through a proxy open; Debian's npm 9
+# opens a new CONNECT tunnel, so a new TLS connection, for every request.
 NPM_CI = PackageRun(
     "npm-ci",
-    _NPM.format(files=f"{CLIENT_MOUNT}/npm/package-lock.json", command="ci"),
+    _NPM.format(files=f"{CLIENT_MOUNT}/npm/package-lock.json", npm="npm", command="ci"),
+    _npm_tarballs,
+    hosts=(npm.HOST,),
+)
+NPM9_CI = PackageRun(
+    "npm9-ci",
+    _NPM.format(files=f"{CLIENT_MOUNT}/npm/package-lock.json", npm="/usr/bin/npm", command="ci"),
     _npm_tarballs,
     hosts=(npm.HOST,),
 )
 NPM_INSTALL = PackageRun(
-    "npm-install", _NPM.format(files="", command="install"), _npm_everything, hosts=(npm.HOST,)
+    "npm-install",
+    _NPM.format(files="", npm="npm", command="install"),
+    _npm_everything,
+    hosts=(npm.HOST,),
 )
 
 
@@ -129,6 +140,6 @@ echo "pushed $(git rev-parse HEAD)"
     _git,
     hosts=(gitrepo.HOST,),
 )
-# One representative run per tool; FULL adds the rest (AGENTCAGE_E2E_PACKAGES=full).
+# One representative run per tool; FULL_RUNS adds the rest (AGENTCAGE_E2E_PACKAGES=full).
 REPRESENTATIVE = (NPM_CI, PIP, UV, APT, GIT)
-FULL = (*REPRESENTATIVE, NPM_INSTALL)
+FULL_RUNS = (*REPRESENTATIVE, NPM9_CI, NPM_INSTALL)

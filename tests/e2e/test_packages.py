@@ -13,69 +13,19 @@ allowlist) and check that the audit line and `agentcage cage logs` name the fix.
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, Harness, Internet
-from tests.e2e.package_runs import FULL, PIP, REPRESENTATIVE, WORK, PackageRun
-from tests.e2e.registries import CLIENT_MOUNT, HOSTS, gitrepo, pypi
+from tests.e2e import registries
+from tests.e2e.harness import Harness, Internet
+from tests.e2e.package_cage import CAGE, Window, cage_config, deploy, in_agent
+from tests.e2e.package_runs import FULL_RUNS, PIP, REPRESENTATIVE, PackageRun
+from tests.e2e.registries import gitrepo, pypi
 
-CAGE = "pkg"
-AGENT = f"agentcage-{CAGE}-agent"
-RUNS = FULL if os.environ.get("AGENTCAGE_E2E_PACKAGES") == "full" else REPRESENTATIVE
-
-
-def cage_config(internet: Internet, **extra: Any) -> dict[str, Any]:
-    """What a user writes for an agent that installs packages (plus the fake internet)."""
-    return {
-        "name": CAGE,
-        "container": {
-            "image": internet.image,
-            "command": ["sleep", "infinity"],
-            "volumes": [f"{internet.registries.client}:{CLIENT_MOUNT}:ro"],
-            "tmpfs": [f"{WORK}:rw,exec,nosuid,nodev,size=1g,mode=1777"],
-            "env": {"HOME": WORK},
-            "read_only": False,  # apt-get install writes to /usr and /var
-        },
-        "domains": {"allow": list(HOSTS)},
-        "dns_servers": [INTERNET_IP],
-        "network": {"allow_cidrs": [INTERNET_SUBNET]},
-        **extra,
-    }
-
-
-def deploy(harness: Harness, internet: Internet, verb: str, config: dict[str, Any]) -> None:
-    path = harness.shared / f"{CAGE}.yaml"
-    path.write_text(json.dumps(config, indent=2))
-    target = ["create", "-c", str(path)] if verb == "create" else ["update", CAGE, "-c", str(path)]
-    result = harness.agentcage("cage", *target, "--upstream-ca", str(internet.ca_pem))
-    assert result.returncode == 0, result.stderr
-
-
-class Window:
-    """What the audit logs and the fake internet recorded from now on."""
-
-    def __init__(self, harness: Harness, internet: Internet) -> None:
-        self.harness, self.internet = harness, internet
-        self.start = {name: len(self._audit(name)) for name in ("proxy", "dns")}
-        self.http_start = len(internet.http())
-
-    def _audit(self, name: str) -> list[dict[str, Any]]:
-        path = self.harness.config_home / f"agentcage/deployments/{CAGE}/audit/{name}/{name}.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    def audit(self, name: str = "proxy") -> list[dict[str, Any]]:
-        return self._audit(name)[self.start[name] :]
-
-    def received(self) -> list[dict[str, Any]]:
-        return self.internet.http()[self.http_start :]
+RUNS = FULL_RUNS if registries.FULL else REPRESENTATIVE
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +42,7 @@ def test_package_manager_runs_through_the_cage_untouched(
     harness: Harness, internet: Internet, pkg_cage: str, run: PackageRun
 ) -> None:
     window = Window(harness, internet)
-    argv = ["podman", "exec", "-w", WORK, *(["-u", run.user] if run.user else []), AGENT]
-    result = harness.exec(*argv, "sh", "-c", f"exec 2>&1\n{run.script}\necho RUN-DONE", check=False)
+    result = in_agent(harness, f"{run.script}\necho RUN-DONE", run.user)
     assert result.rstrip().endswith("RUN-DONE"), f"{run.id} failed:\n{result[-4000:]}"
     records = [r for r in window.audit() if r["kind"] in ("http", "response", "websocket")]
     refused = [f"{r['method']} {r['host']}{r['path']}: {r['reason']}" for r in records
@@ -119,9 +68,7 @@ def test_package_manager_runs_through_the_cage_untouched(
 
 def refused(harness: Harness, window: Window, run: PackageRun) -> tuple[str, list[dict[str, Any]]]:
     """Run a package manager the cage refuses something; its output and the audit's blocks."""
-    out = harness.exec(
-        "podman", "exec", "-w", WORK, AGENT, "sh", "-c", f"exec 2>&1\n{run.script}", check=False
-    )  # fmt: skip
+    out = in_agent(harness, run.script)
     return out, [r for r in window.audit() if r["verdict"] == "block"]
 
 

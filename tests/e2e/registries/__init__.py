@@ -12,6 +12,7 @@ deb.debian.org, github.com), so a cage's config reads like a user's.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,11 @@ from tests.e2e.registries import apt, gitrepo, npm, pypi
 HOSTS = (npm.HOST, pypi.INDEX_HOST, pypi.FILES_HOST, apt.HOST, gitrepo.HOST)
 # Where the agent finds root/client (a read-only mount).
 CLIENT_MOUNT = "/client"
+# The larger matrix (AGENTCAGE_E2E_PACKAGES=full): more runs in test_packages.py, and
+# registries the size the defaults were measured for (`reads` burst 5000 holds an
+# `npm ci` of 1,500 packages).
+FULL = os.environ.get("AGENTCAGE_E2E_PACKAGES") == "full"
+NPM_PACKAGES, PYTHON_PROJECTS = (1500, 200) if FULL else (320, 60)
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,9 @@ class Registries:
         return self.root / "client"
 
 
-def build(root: Path, npm_packages: int = 320, python_projects: int = 60) -> Registries:
+def build(
+    root: Path, npm_packages: int = NPM_PACKAGES, python_projects: int = PYTHON_PROJECTS
+) -> Registries:
     client, www = root / "client", root / "www"
     registry = npm.plan(npm_packages)
     npm.write(registry, www)
