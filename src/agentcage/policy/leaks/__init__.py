@@ -4,7 +4,7 @@
 into responses; `Unwrapper` is the bounded decoder other scanners may reuse.
 """
 
-from agentcage.policy.leaks.canaries import KINDS, canary_value
+from agentcage.policy.canaries import KINDS, canary_value
 from agentcage.policy.leaks.catalog import Protected, Role
 from agentcage.policy.leaks.detector import LeakDetector, LeakSettings
 from agentcage.policy.leaks.matcher import Match, SecretMatcher

@@ -20,9 +20,9 @@ from pathlib import Path
 from agentcage.config.inspection import KnownSecret, SecretsConfig
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
+from agentcage.policy.canaries import canary_value
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.interface import RequestInspector
-from agentcage.policy.leaks.canaries import canary_value
 from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
 from agentcage.policy.leaks.split import WindowLimits

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from agentcage.policy.leaks.canaries import KINDS, canary_value
+from agentcage.policy.canaries import KINDS, canary_value
 from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.fingerprints import (
     BLOCK_BITS,
