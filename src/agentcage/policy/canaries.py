@@ -8,6 +8,9 @@ Values are derived from a per-cage seed and the env name, so a cage keeps the
 same decoys across restarts without storing them. The seed should be secret
 (e.g. random bytes kept in the cage's state): derived from public facts alone, a
 decoy could be told apart from a real key.
+
+This module is light on purpose (no engine import): the cage layer uses it to put
+the decoys into the agent's environment, the leak inspector to recognise them.
 """
 
 from __future__ import annotations
@@ -17,9 +20,15 @@ import zlib
 from collections.abc import Callable
 from typing import Literal
 
+from agentcage.config.schema import CageConfig
+
 CanaryKind = Literal[
     "anthropic", "openai", "aws", "aws-secret", "github", "gitlab", "slack", "stripe", "generic"
 ]
+
+# Env var (or secret) holding this cage's canary seed; without it the cage name is
+# used, which keeps values stable but lets someone who knows the name recompute them.
+CANARY_SEED_ENV = "AGENTCAGE_CANARY_SEED"
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _B64URL = _B62 + "-_"
@@ -83,3 +92,11 @@ def canary_value(kind: str, env: str, seed: bytes) -> str:
         raise ValueError(f"unknown canary kind {kind!r}; use one of {', '.join(KINDS)}")
     material = b"\0".join([b"agentcage-canary", seed, env.encode(), kind.encode()])
     return make(_Stream(material))
+
+
+def canary_env(config: CageConfig, seed: str | None = None) -> dict[str, str]:
+    """The decoys to put in the agent's environment: env name -> value."""
+    material = (seed or config.name).encode()
+    return {
+        c.env: c.value or canary_value(c.kind, c.env, material) for c in config.secrets.canaries
+    }

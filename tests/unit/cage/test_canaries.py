@@ -10,8 +10,8 @@ from agentcage.cage.state import StateStore
 from agentcage.cage.topology import Topology, subnets_for
 from agentcage.cage.unit import parse
 from agentcage.config import LoadContext, parse_config
+from agentcage.policy.canaries import CANARY_SEED_ENV
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import CANARY_SEED_ENV
 from agentcage.policy.types import Headers, Request, Verdict
 
 IMAGES = Images("localhost/agentcage-proxy:p", "localhost/agentcage-dns:d", "localhost/agent:a")

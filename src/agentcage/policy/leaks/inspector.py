@@ -20,7 +20,7 @@ from pathlib import Path
 from agentcage.config.inspection import KnownSecret, SecretsConfig
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
-from agentcage.policy.canaries import canary_value
+from agentcage.policy.canaries import CANARY_SEED_ENV, canary_value
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.interface import RequestInspector
 from agentcage.policy.leaks.catalog import Protected
@@ -29,11 +29,6 @@ from agentcage.policy.leaks.split import WindowLimits
 from agentcage.policy.leaks.unwrap import View
 from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
-
-# Env var (or secret) holding this cage's canary seed; without it the cage name is
-# used, which keeps values stable but lets someone who knows the name recompute them.
-CANARY_SEED_ENV = "AGENTCAGE_CANARY_SEED"
-
 
 _CONTENT_CODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd")
 
@@ -151,14 +146,6 @@ def protected_values(
         value = canary.value or canary_value(canary.kind, canary.env, seed)
         out.append(Protected(canary.env, value.encode(), "canary"))
     return out
-
-
-def canary_env(config: CageConfig, seed: str | None = None) -> dict[str, str]:
-    """The decoys to put in the agent's environment: env name -> value."""
-    material = (seed or config.name).encode()
-    return {
-        c.env: c.value or canary_value(c.kind, c.env, material) for c in config.secrets.canaries
-    }
 
 
 def _known_value(

@@ -13,13 +13,9 @@ import pytest
 from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
+from agentcage.policy.canaries import CANARY_SEED_ENV, canary_env
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import (
-    CANARY_SEED_ENV,
-    LeakInspector,
-    canary_env,
-    protected_values,
-)
+from agentcage.policy.leaks.inspector import LeakInspector, protected_values
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
