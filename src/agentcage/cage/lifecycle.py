@@ -17,7 +17,7 @@ from pathlib import Path
 from agentcage.cage import layout, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.images import BaseKind, ImageBuilder
-from agentcage.cage.podman import Host
+from agentcage.cage.podman import PodmanHost
 from agentcage.cage.quadlet import CageUnits, Images, build_units, secret_id, service_name
 from agentcage.cage.state import StateStore, write_atomic
 from agentcage.config import load_config
@@ -45,12 +45,12 @@ class Cages:
     def __init__(
         self,
         store: StateStore | None = None,
-        host: Host | None = None,
+        host: PodmanHost | None = None,
         builder: ImageBuilder | None = None,
         progress: Progress = lambda _: None,
     ) -> None:
         self.store = store or StateStore()
-        self.host = host or Host.detect()
+        self.host = host or PodmanHost.detect()
         self.builder = builder or ImageBuilder(progress=progress)
         self.progress = progress
 

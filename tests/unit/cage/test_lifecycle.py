@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from agentcage.cage import domains, layout, podman_secrets, topology
-from agentcage.cage.podman import Completed, RecordingRunner
+from agentcage.cage.podman import Completed
 from agentcage.errors import ConfigError, PodmanError, StateError
-from tests.unit.cage.fakes import make_cages, ok, write_config
+from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
 
 def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) -> None:
