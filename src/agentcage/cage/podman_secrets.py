@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from agentcage.cage import topology
+from agentcage.cage.contract import secret_id, service_name
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.quadlet import secret_id, service_name
 from agentcage.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from agentcage.cage import topology
+from agentcage.cage.contract import agent_environment
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import Completed
-from agentcage.cage.quadlet import agent_environment
 from agentcage.cage.verify import verify
 from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
