@@ -29,8 +29,6 @@ from dnsworld import (
     write_config,
 )
 
-from agentcage.dns import request_reload
-
 pytestmark = pytest.mark.integration
 
 Start = Callable[..., RunningSidecar]
@@ -120,7 +118,7 @@ def test_sighup_applies_allowlist_changes_live(
     assert addresses(sidecar.ask("api.new.example")) == ["198.51.100.1"]
 
     write_config(path, upstream, domains={"allow": ["allowed.example", "new.example"]})
-    request_reload(sidecar.proc.pid)  # the API `agentcage domain add` uses
+    sidecar.hup()  # as `podman kill --signal HUP` does for `agentcage domain add`
     wait_for(lambda: sidecar.answers("api.new.example") == [UPSTREAM_V4])
     assert rcode(sidecar.ask("api.new.example", "TXT")) == "NOERROR"
 
