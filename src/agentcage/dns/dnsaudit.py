@@ -1,16 +1,16 @@
 """The DNS sidecar's audit log: the shared line writer, the lines `logging.dns_queries` asks for.
 
-`emit` returns only once the line is in the kernel (see `agentcage.auditfile`), and the
+`emit` returns only once the line is in the kernel (see `agentcage.audit.writer`), and the
 sidecar calls it before a query leaves, so a query that reached an upstream always
 has its line, even if the sidecar is killed the next instant.
 """
 
 from __future__ import annotations
 
-from agentcage.auditfile import AuditFile
+from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditFile
 from agentcage.dns.judge import FINDINGS
 from agentcage.errors import DnsError
-from agentcage.policy.audit import AuditRecord
 
 
 class DnsAuditLog(AuditFile):

@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 import dns.rdataclass
 import dns.rdatatype
 
+from agentcage.audit.record import AuditRecord
 from agentcage.config.schema import CageConfig
 from agentcage.dns.budget import ZoneBudgets
 from agentcage.dns.names import DomainSet, below, normalize_qname, zone_of
@@ -24,7 +25,6 @@ from agentcage.dns.tunnel import name_reason
 from agentcage.dns.values import ValuesUnavailable
 from agentcage.dns.wire import Question
 from agentcage.errors import DnsError
-from agentcage.policy.audit import AuditRecord
 
 DOMAINS_INSPECTOR = "dns-domains"
 TUNNEL_INSPECTOR = "dns-tunnel"

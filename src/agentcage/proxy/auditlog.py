@@ -1,9 +1,9 @@
-"""The proxy's audit sink: the shared line writer (`agentcage.auditfile`), its errors
+"""The proxy's audit sink: the shared line writer (`agentcage.audit.writer`), its errors
 phrased for `agentcage proxy run`."""
 
 from __future__ import annotations
 
-from agentcage.auditfile import AuditFile
+from agentcage.audit.writer import AuditFile
 from agentcage.errors import ConfigError
 
 

@@ -13,7 +13,7 @@ import logging
 
 from mitmproxy import connection, http
 
-from agentcage.policy.audit import AuditRecord
+from agentcage.audit.record import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import AUDITED, METADATA_KEY, RESPONSE_BLOCK, block_response, record

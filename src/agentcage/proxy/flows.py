@@ -7,7 +7,7 @@ import time
 
 from mitmproxy import connection, http
 
-from agentcage.policy.audit import AuditRecord, Kind
+from agentcage.audit.record import AuditRecord, Kind
 from agentcage.policy.types import ControlKind, Decision, Frame, Headers, Request, Verdict
 from agentcage.proxy.hosts import Target
 from agentcage.proxy.hygiene import REGISTERED_METHODS

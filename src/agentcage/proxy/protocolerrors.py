@@ -47,7 +47,7 @@ from mitmproxy.proxy.layers.http._events import (
 )
 from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
 
-from agentcage.policy.audit import AuditRecord
+from agentcage.audit.record import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import AUDITED, block_response, peer_of, record

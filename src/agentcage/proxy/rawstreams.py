@@ -18,7 +18,7 @@ from mitmproxy import http
 from mitmproxy.proxy import commands, events, layer
 from mitmproxy.proxy.layers import DNSLayer, TCPLayer, UDPLayer
 
-from agentcage.policy.audit import AuditRecord
+from agentcage.audit.record import AuditRecord
 from agentcage.policy.types import Verdict
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import AUDITED, block_response, record

@@ -201,7 +201,7 @@ def test_pinning_refuses_when_it_cannot_vet(error: Exception | None) -> None:
 
 
 def test_audit_log_to_stdout_writes_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    from agentcage.policy.audit import AuditRecord
+    from agentcage.audit.record import AuditRecord
 
     log = AuditLog(None)
     log.write(AuditRecord(kind="http", verdict="allow", host="example.com"))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from agentcage.audit.record import AuditRecord
 from agentcage.errors import ConfigError
-from agentcage.policy.audit import AuditRecord
 from agentcage.proxy.auditlog import AuditLog
 
 

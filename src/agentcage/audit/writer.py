@@ -15,8 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
+from agentcage.audit.record import AuditRecord
 from agentcage.errors import AgentcageError
-from agentcage.policy.audit import AuditRecord
 
 
 class AuditFile:
