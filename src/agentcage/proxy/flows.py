@@ -9,7 +9,7 @@ from mitmproxy import connection, http
 
 from agentcage.audit.record import AuditRecord, Kind
 from agentcage.policy.types import ControlKind, Decision, Frame, Headers, Request, Verdict
-from agentcage.proxy.hosts import Target
+from agentcage.proxy.host_agreement import Target
 from agentcage.proxy.hygiene import REGISTERED_METHODS
 
 METADATA_KEY = "agentcage"

@@ -19,7 +19,7 @@ from agentcage.proxy.flows import (
     policy_request,
     record,
 )
-from agentcage.proxy.hosts import HostMismatch, Target, agree
+from agentcage.proxy.host_agreement import HostMismatch, Target, agree
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)

@@ -26,15 +26,15 @@ from agentcage.errors import ConfigError
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.audittrail import AuditTrail
+from agentcage.proxy.closing_lines import AuditTrail
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.rawstreams import RawStreamRefusal
-from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
+from agentcage.proxy.scrubbing import ResponseScrubber
 from agentcage.proxy.streaming import ResponseStreaming
-from agentcage.proxy.websockets import WebSocketGate
+from agentcage.proxy.wsmessages import WebSocketGate
 
 logger = logging.getLogger(__name__)
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"

@@ -16,13 +16,13 @@ from agentcage.config import LoadContext, parse_config
 from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.audittrail import AuditTrail
+from agentcage.proxy.closing_lines import AuditTrail
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.flows import METADATA_KEY
 from agentcage.proxy.gate import FlowNote, RequestGate
 from agentcage.proxy.pinning import EgressPinning
-from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
+from agentcage.proxy.scrubbing import ResponseScrubber
 from agentcage.proxy.wscontrol import ControlFrame, ControlFrameGate
 
 CONFIG = "name: unit\ncontainer: {image: x}\ndomains: {allow: [example.com]}\n"

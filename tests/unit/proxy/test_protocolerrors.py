@@ -9,7 +9,7 @@ import pytest
 from mitmproxy import connection, flow
 from mitmproxy.test import tflow, tutils
 
-from agentcage.proxy.audittrail import AUDITED
+from agentcage.proxy.closing_lines import AUDITED
 from agentcage.proxy.protocolerrors import MALFORMED, ErrorAnswer, ProtocolErrors
 from tests.unit.proxy.test_fail_closed import AllowAll, MemoryAudit, holder
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agentcage.proxy.hosts import HostMismatch, Target, agree, normalize_host, parse_authority
+from agentcage.proxy.host_agreement import (
+    HostMismatch,
+    Target,
+    agree,
+    normalize_host,
+    parse_authority,
+)
 
 T = Target("api.anthropic.com", 443)
 

@@ -10,8 +10,8 @@ from mitmproxy.test import taddons, tflow, tutils
 from agentcage.config import LoadContext, parse_config
 from agentcage.policy.echoes import EchoGuard
 from agentcage.proxy.egress import AddressGuard, Resolver
-from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
+from agentcage.proxy.scrubbing import ResponseScrubber
 
 CONFIG = "name: unit\ncontainer: {image: x}\ndomains: {allow: [example.com]}\n"
 SECRET = "real-secret-value"
