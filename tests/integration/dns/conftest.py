@@ -1,4 +1,4 @@
-"""Fixtures for the DNS sidecar tests; the helpers live in `dnsworld`."""
+"""Fixtures for the DNS sidecar tests; the helpers live in `tests.support.dns_sidecar`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from dnsworld import FakeUpstream, RunningSidecar
+from tests.support.dns_sidecar import FakeUpstream, RunningSidecar
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from dnsworld import (
+from tests.support.dns_sidecar import (
     UPSTREAM_V4,
     UPSTREAM_V6,
     FakeUpstream,

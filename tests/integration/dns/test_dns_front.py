@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import dns.rrset
 import pytest
-from dnsworld import (
+from tests.support.dns_sidecar import (
     UPSTREAM_V4,
     FakeUpstream,
     RunningSidecar,

@@ -17,7 +17,7 @@ import dns.exception
 import dns.message
 import dns.query
 import pytest
-from dnsworld import (
+from tests.support.dns_sidecar import (
     UPSTREAM_V4,
     FakeUpstream,
     RunningSidecar,

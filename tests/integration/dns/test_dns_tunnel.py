@@ -15,7 +15,7 @@ import dns.message
 import dns.name
 import dns.query
 import pytest
-from dnsworld import (
+from tests.support.dns_sidecar import (
     UPSTREAM_V4,
     FakeUpstream,
     RunningSidecar,

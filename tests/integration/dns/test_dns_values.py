@@ -14,7 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dnsworld import UPSTREAM_V4, FakeUpstream, RunningSidecar, addresses, rcode, wait_for
+from tests.support.dns_sidecar import (
+    UPSTREAM_V4,
+    FakeUpstream,
+    RunningSidecar,
+    addresses,
+    rcode,
+    wait_for,
+)
 from tests.support.proxy import ProxyProcess
 
 from agentcage.atomicfile import write_atomic
