@@ -7,23 +7,22 @@ has its line, even if the sidecar is killed the next instant.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agentcage.audit.record import AuditRecord
-from agentcage.audit.writer import AuditFile
+from agentcage.audit.writer import AuditWriter
 from agentcage.dns.judge import FINDINGS
 from agentcage.errors import DnsError
 
 
-class DnsAuditLog(AuditFile):
+class DnsAuditLog(AuditWriter):
     """Tunnel, value and budget findings always; other lines as `which` says
     (`all`, `blocked`: block and flag lines, `none`)."""
 
     which = "blocked"
 
-    def open_error(self, exc: OSError) -> DnsError:
-        return DnsError(
-            f"cannot open the DNS audit log {self.path}: {exc.strerror}",
-            hint="check that its directory exists and is writable",
-        )
+    def __init__(self, path: Path | None) -> None:
+        super().__init__(path, title="DNS audit log", error=DnsError)
 
     def wants(self, record: AuditRecord) -> bool:
         if record.inspector in FINDINGS:

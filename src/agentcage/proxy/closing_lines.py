@@ -14,8 +14,8 @@ import logging
 from mitmproxy import connection, http
 
 from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import AUDITED, METADATA_KEY, RESPONSE_BLOCK, block_response, record
 from agentcage.proxy.gate import FlowNote
 from agentcage.proxy.runtime import RuntimeHolder
@@ -25,7 +25,7 @@ BODY_LIMIT_ERROR = "body_size_limit"
 
 
 class AuditTrail:
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 

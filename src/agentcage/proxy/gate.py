@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from mitmproxy import http
 
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy import hygiene
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.egress import ResolveError
 from agentcage.proxy.flows import (
     AUDITED,
@@ -45,7 +45,7 @@ class Blocked(Exception):
 class RequestGate:
     """Decides every request before anything leaves the proxy; any error blocks it."""
 
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 

@@ -48,8 +48,8 @@ from mitmproxy.proxy.layers.http._events import (
 from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
 
 from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import AUDITED, block_response, peer_of, record
 from agentcage.proxy.layer_patches import require_pinned
 from agentcage.proxy.runtime import RuntimeHolder
@@ -308,7 +308,7 @@ class ProtocolErrors:
     goes before it.
     """
 
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 

@@ -19,8 +19,8 @@ from mitmproxy.proxy import commands, events, layer
 from mitmproxy.proxy.layers import DNSLayer, TCPLayer, UDPLayer
 
 from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import AUDITED, block_response, record
 from agentcage.proxy.runtime import RuntimeHolder
 
@@ -37,7 +37,7 @@ class _Refused(layer.Layer):
 
 
 class RawStreamRefusal:
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 

@@ -22,10 +22,10 @@ from mitmproxy.addons import (
     tlsconfig,
 )
 
+from agentcage.audit.writer import AuditWriter
 from agentcage.errors import ConfigError
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.closing_lines import AuditTrail
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
@@ -137,7 +137,11 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     if settings.name_fingerprints is not None:
         fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
         fingerprints.publish(runtime.config)
-    audit = AuditLog(settings.audit_log)
+    audit = AuditWriter(
+        settings.audit_log,
+        error=ConfigError,  # a bad --audit-log is a bad argument: exit 2 before listening
+        hint="pass a writable --audit-log path, or omit it to write to stdout",
+    )
     settings.ca_dir.mkdir(parents=True, exist_ok=True)
 
     opts = options.Options(listen_host=settings.listen_host, listen_port=settings.listen_port)

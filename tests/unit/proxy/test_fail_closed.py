@@ -12,10 +12,10 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
+from agentcage.audit.writer import AuditWriter
 from agentcage.config import LoadContext, parse_config
 from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.closing_lines import AuditTrail
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.flows import METADATA_KEY
@@ -74,7 +74,7 @@ def holder(policy: object, resolver: Resolver | None = None, extra: str = "") ->
     return RuntimeHolder(Sources(Path("unit.yaml")), runtime)
 
 
-class MemoryAudit(AuditLog):
+class MemoryAudit(AuditWriter):
     def __init__(self, fail: bool = False) -> None:
         self.lines: list[dict[str, Any]] = []
         self._fail = fail
@@ -203,7 +203,7 @@ def test_pinning_refuses_when_it_cannot_vet(error: Exception | None) -> None:
 def test_audit_log_to_stdout_writes_lines(capsys: pytest.CaptureFixture[str]) -> None:
     from agentcage.audit.record import AuditRecord
 
-    log = AuditLog(None)
+    log = AuditWriter(None)
     log.write(AuditRecord(kind="http", verdict="allow", host="example.com"))
     assert json.loads(capsys.readouterr().out)["host"] == "example.com"
 
