@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 BODY_LIMIT_ERROR = "body_size_limit"
 
 
-class AuditTrail:
+class ClosingLines:
     def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit

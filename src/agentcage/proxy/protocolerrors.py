@@ -304,7 +304,7 @@ class ProtocolErrors:
     `protocol_error`: the JSON answer, its reason scrubbed of real secret values
     (mitmproxy's wording may quote the upstream's bytes), and the line when no
     flow writes one. `error`: the line for a flow refused for the agent's own
-    malformed request, which `AuditTrail` would record as allowed; so this addon
+    malformed request, which `ClosingLines` would record as allowed; so this addon
     goes before it.
     """
 

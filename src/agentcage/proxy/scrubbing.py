@@ -23,7 +23,7 @@ class Unscrubbable(Exception):
     """The response cannot be checked for secrets (the message says why)."""
 
 
-class ResponseScrubber:
+class ResponseScrubbing:
     """Replaces real secret values in response headers and bodies; errors answer 502.
 
     Streamed bodies are scrubbed chunk by chunk by `streaming.StreamScrub`.

@@ -26,13 +26,13 @@ from agentcage.audit.writer import AuditWriter
 from agentcage.errors import ConfigError
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
-from agentcage.proxy.closing_lines import AuditTrail
+from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.rawstreams import RawStreamRefusal
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
-from agentcage.proxy.scrubbing import ResponseScrubber
+from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.wsmessages import WebSocketGate
 
@@ -165,9 +165,9 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         RawStreamRefusal(holder, audit),
         EgressPinning(holder),
         ResponseStreaming(holder),
-        ResponseScrubber(holder),
-        protocolerrors.ProtocolErrors(holder, audit),  # before AuditTrail: see its docstring
-        AuditTrail(holder, audit),
+        ResponseScrubbing(holder),
+        protocolerrors.ProtocolErrors(holder, audit),  # before ClosingLines: see its docstring
+        ClosingLines(holder, audit),
         WebSocketGate(holder, audit),
         wscontrol.ControlFrameGate(holder, audit),
         Ready(settings.ca_dir),

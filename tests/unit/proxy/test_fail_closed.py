@@ -16,13 +16,13 @@ from agentcage.audit.writer import AuditWriter
 from agentcage.config import LoadContext, parse_config
 from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
-from agentcage.proxy.closing_lines import AuditTrail
+from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.flows import METADATA_KEY
 from agentcage.proxy.gate import FlowNote, RequestGate
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
-from agentcage.proxy.scrubbing import ResponseScrubber
+from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.wscontrol import ControlFrame, ControlFrameGate
 
 CONFIG = "name: unit\ncontainer: {image: x}\ndomains: {allow: [example.com]}\n"
@@ -113,7 +113,7 @@ def test_resolver_crash_blocks_the_request() -> None:
 
 
 def test_scrub_error_replaces_the_response() -> None:
-    scrubber = ResponseScrubber(holder(BrokenPolicy()))
+    scrubber = ResponseScrubbing(holder(BrokenPolicy()))
     flow = _flow()
     flow.response = tutils.tresp(content=b"secret?")
     with taddons.context():
@@ -123,7 +123,7 @@ def test_scrub_error_replaces_the_response() -> None:
 
 
 def test_undecodable_compressed_response_is_not_passed_unchecked() -> None:
-    scrubber = ResponseScrubber(holder(AllowAll()))
+    scrubber = ResponseScrubbing(holder(AllowAll()))
     flow = _flow()
     flow.response = tutils.tresp(content=b"")
     flow.response.headers["content-encoding"] = "gzip"
@@ -142,15 +142,15 @@ def test_a_refused_response_is_audited_as_a_block_even_when_allows_are_not() -> 
     flow.response.headers["content-encoding"] = "gzip"
     flow.response.raw_content = b"not gzip at all"
     with taddons.context():
-        ResponseScrubber(runtime).response(flow)
-        AuditTrail(runtime, audit).response(flow)
+        ResponseScrubbing(runtime).response(flow)
+        ClosingLines(runtime, audit).response(flow)
     [line] = audit.lines
     assert (line["kind"], line["verdict"], line["inspector"]) == ("response", "block", "scrub")
     assert "could not be checked for secrets" in line["reason"]
 
 
 def test_unwritable_audit_log_withholds_the_response() -> None:
-    trail = AuditTrail(holder(AllowAll()), MemoryAudit(fail=True))
+    trail = ClosingLines(holder(AllowAll()), MemoryAudit(fail=True))
     flow = _flow()
     flow.metadata[METADATA_KEY] = FlowNote(Decision(Verdict.ALLOW), "/")
     flow.response = tutils.tresp(content=b"payload")
@@ -178,7 +178,7 @@ def test_decision_line_is_written_before_the_request_leaves() -> None:
     assert [(line["kind"], line["verdict"]) for line in audit.lines] == [("http", "allow")]
     flow.response = tutils.tresp(content=b"payload")
     with taddons.context():
-        AuditTrail(holder(AllowAll()), audit).response(flow)
+        ClosingLines(holder(AllowAll()), audit).response(flow)
     closing = audit.lines[-1]
     assert closing["kind"] == "response" and closing["extra"] == {"status": 200}
     assert closing["bytes_in"] == len(b"payload")
