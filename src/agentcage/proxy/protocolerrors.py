@@ -50,7 +50,8 @@ from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
-from agentcage.proxy.flows import AUDITED, block_response, peer_of, record
+from agentcage.proxy.flow_state import flow_state
+from agentcage.proxy.flows import block_response, peer_of, record
 from agentcage.proxy.layer_patches import require_pinned
 from agentcage.proxy.runtime import RuntimeHolder
 
@@ -339,11 +340,12 @@ class ProtocolErrors:
         )
 
     def error(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(AUDITED) or flow.error is None:
+        state = flow_state(flow)
+        if state.audited or flow.error is None:
             return
         if not flow.error.msg.startswith(MALFORMED):
             return
-        flow.metadata[AUDITED] = True
+        state.audited = True
         runtime = self._holder.current
         line = record(
             flow,

@@ -18,8 +18,8 @@ from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.egress import AddressGuard, Resolver
-from agentcage.proxy.flows import METADATA_KEY
-from agentcage.proxy.gate import FlowNote, RequestGate
+from agentcage.proxy.flow_state import GateNote, flow_state
+from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
 from agentcage.proxy.scrubbing import ResponseScrubbing
@@ -137,7 +137,7 @@ def test_a_refused_response_is_audited_as_a_block_even_when_allows_are_not() -> 
     runtime = holder(AllowAll(), extra="logging: {allowed_requests: false}\n")
     audit = MemoryAudit()
     flow = _flow()
-    flow.metadata[METADATA_KEY] = FlowNote(Decision(Verdict.ALLOW), "/")  # as the gate left it
+    flow_state(flow).gate = GateNote(Decision(Verdict.ALLOW), "/")  # as the gate left it
     flow.response = tutils.tresp(content=b"")
     flow.response.headers["content-encoding"] = "gzip"
     flow.response.raw_content = b"not gzip at all"
@@ -150,12 +150,12 @@ def test_a_refused_response_is_audited_as_a_block_even_when_allows_are_not() -> 
 
 
 def test_unwritable_audit_log_withholds_the_response() -> None:
-    trail = ClosingLines(holder(AllowAll()), MemoryAudit(fail=True))
+    closing = ClosingLines(holder(AllowAll()), MemoryAudit(fail=True))
     flow = _flow()
-    flow.metadata[METADATA_KEY] = FlowNote(Decision(Verdict.ALLOW), "/")
+    flow_state(flow).gate = GateNote(Decision(Verdict.ALLOW), "/")
     flow.response = tutils.tresp(content=b"payload")
     with taddons.context():
-        trail.response(flow)
+        closing.response(flow)
     assert flow.response.status_code == 502
 
 
