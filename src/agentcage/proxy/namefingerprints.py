@@ -20,7 +20,7 @@ from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.leaks.fingerprints import fingerprint_values
 from agentcage.policy.leaks.inspector import protected_values
 from agentcage.proxy.runtime import Sources
-from agentcage.proxy.secrets import load_secrets
+from agentcage.proxy.secret_values import load_secrets
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import logging
 from mitmproxy import ctx, http
 from mitmproxy.websocket import WebSocketMessage
 
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Decision, Verdict
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import frame_record, policy_frame
 from agentcage.proxy.layer_patches import close_event
 from agentcage.proxy.runtime import RuntimeHolder
@@ -25,7 +25,7 @@ class WebSocketGate:
     message whose inspection fails (a packed message that cannot be unpacked).
     """
 
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 

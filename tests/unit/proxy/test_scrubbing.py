@@ -10,8 +10,8 @@ from mitmproxy.test import taddons, tflow, tutils
 from agentcage.config import LoadContext, parse_config
 from agentcage.policy.echoes import EchoGuard
 from agentcage.proxy.egress import AddressGuard, Resolver
-from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
+from agentcage.proxy.scrubbing import ResponseScrubbing
 
 CONFIG = "name: unit\ncontainer: {image: x}\ndomains: {allow: [example.com]}\n"
 SECRET = "real-secret-value"
@@ -34,11 +34,11 @@ class CountingScrub:
         return EchoGuard(self)
 
 
-def scrubber() -> tuple[ResponseScrubber, CountingScrub]:
+def scrubber() -> tuple[ResponseScrubbing, CountingScrub]:
     policy = CountingScrub()
     config = parse_config(CONFIG, "unit.yaml", context=LoadContext())
     runtime = Runtime(config, policy, AddressGuard(), Resolver(["127.0.0.1"]))  # type: ignore[arg-type]
-    return ResponseScrubber(RuntimeHolder(Sources(Path("unit.yaml")), runtime)), policy
+    return ResponseScrubbing(RuntimeHolder(Sources(Path("unit.yaml")), runtime)), policy
 
 
 def _flow() -> http.HTTPFlow:

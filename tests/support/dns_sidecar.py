@@ -1,8 +1,8 @@
-"""A hermetic DNS world on loopback: a recording fake upstream and the real sidecar.
+"""The real `agentcage dns run` (real dnsmasq behind it) on loopback, and helpers to ask it.
 
-The fake upstream is the only "internet": it answers every name with documentation
-addresses and records each query it receives, so tests can assert what never left
-the cage. The sidecar is the real `agentcage dns run` CLI running real dnsmasq.
+Its upstream in tests is `FakeDns.answering_anything()` (`fake_dns.py`): the only
+"internet", recording every query it receives, so tests can assert what never left
+the cage.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import os
 import select
 import signal
 import socket
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,97 +23,9 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
-import dns.rdatatype
-import dns.rrset
 from ruamel.yaml import YAML
 
-UPSTREAM_V4 = "203.0.113.10"
-UPSTREAM_V6 = "2001:db8::10"
-
-
-class _UpstreamUDP(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        data, sock = self.request
-        sock.sendto(self.server.upstream.answer(data), self.client_address)  # type: ignore[attr-defined]
-
-
-class _UpstreamTCP(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        while (size := self.rfile.read(2)) and len(size) == 2:
-            data = self.rfile.read(int.from_bytes(size, "big"))
-            reply = self.server.upstream.answer(data)  # type: ignore[attr-defined]
-            self.wfile.write(len(reply).to_bytes(2, "big") + reply)
-
-
-class _UDPServer(socketserver.ThreadingUDPServer):
-    daemon_threads = True
-
-
-class _TCPServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class FakeUpstream:
-    """Answers A/AAAA/TXT/MX for any name; remembers every (name, type) it was asked,
-    and every message exactly as it arrived (`wires`)."""
-
-    def __init__(self) -> None:
-        self.queries: list[tuple[str, str]] = []
-        self.wires: list[bytes] = []
-        self._lock = threading.Lock()
-        self._udp, self._tcp = self._bind_pair()
-        self.port = self._udp.server_address[1]
-        for server in (self._udp, self._tcp):
-            server.upstream = self  # type: ignore[attr-defined]
-            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-            thread.start()
-
-    @staticmethod
-    def _bind_pair() -> tuple[_UDPServer, _TCPServer]:
-        # UDP picks a free port; TCP on the same number may be taken: try another.
-        for _ in range(50):
-            udp = _UDPServer(("127.0.0.1", 0), _UpstreamUDP)
-            try:
-                return udp, _TCPServer(("127.0.0.1", udp.server_address[1]), _UpstreamTCP)
-            except OSError:
-                udp.server_close()
-        raise RuntimeError("no loopback port free for both UDP and TCP")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def answer(self, data: bytes) -> bytes:
-        query = dns.message.from_wire(data)
-        question = query.question[0]
-        qtype = dns.rdatatype.to_text(question.rdtype)
-        name = question.name.to_text(omit_final_dot=True).lower()
-        with self._lock:
-            self.queries.append((name, qtype))
-            self.wires.append(data)
-        response = dns.message.make_response(query)
-        rdata = {
-            "A": UPSTREAM_V4,
-            "AAAA": UPSTREAM_V6,
-            "TXT": '"from-upstream"',
-            "MX": f"10 mail.{name}.",
-        }.get(qtype)
-        if rdata is not None:
-            response.answer.append(dns.rrset.from_text(question.name, 60, "IN", qtype, rdata))
-        return response.to_wire()
-
-    def names(self) -> set[str]:
-        with self._lock:
-            return {name for name, _ in self.queries}
-
-    def saw(self, name: str) -> bool:
-        return any(seen == name or seen.endswith("." + name) for seen in self.names())
-
-    def close(self) -> None:
-        for server in (self._udp, self._tcp):
-            server.shutdown()
-            server.server_close()
+from tests.support.fake_dns import FakeDns
 
 
 def free_port() -> int:
@@ -159,7 +69,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         time.sleep(0.05)
 
 
-def write_config(path: Path, upstream: FakeUpstream, **overrides: Any) -> Path:
+def write_config(path: Path, upstream: FakeDns, **overrides: Any) -> Path:
     data: dict[str, Any] = {
         "name": "dnstest",
         "container": {"image": "docker.io/library/python:3.12-slim"},

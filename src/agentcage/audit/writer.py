@@ -15,27 +15,31 @@ import sys
 import threading
 from pathlib import Path
 
+from agentcage.audit.record import AuditRecord
 from agentcage.errors import AgentcageError
-from agentcage.policy.audit import AuditRecord
 
 
-class AuditFile:
+class AuditWriter:
     """Appends `AuditRecord` lines to `path` (stdout without one); `reopen` follows rotation.
 
-    Subclasses say what a log that cannot be opened means for them (`open_error`).
+    A log that cannot be opened raises `error` (the caller's kind of failure: a bad
+    argument for the proxy, a DNS failure for the sidecar) naming the log `title`,
+    with `hint`.
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        title: str = "audit log",
+        error: type[AgentcageError] = AgentcageError,
+        hint: str = "check that its directory exists and is writable",
+    ) -> None:
         self.path = path
+        self._title, self._error, self._hint = title, error, hint
         self._lock = threading.Lock()
         self._fd = self._open()
         self._closed = False
-
-    def open_error(self, exc: OSError) -> AgentcageError:
-        return AgentcageError(
-            f"cannot open the audit log {self.path}: {exc.strerror}",
-            hint="check that its directory exists and is writable",
-        )
 
     def _open(self) -> int | None:
         if self.path is None:
@@ -45,7 +49,9 @@ class AuditFile:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
             return os.open(self.path, flags, 0o666)  # as `open()` would: umask decides
         except OSError as exc:
-            raise self.open_error(exc) from exc
+            raise self._error(
+                f"cannot open the {self._title} {self.path}: {exc.strerror}", hint=self._hint
+            ) from exc
 
     def write(self, record: AuditRecord) -> None:
         """Append one line; `OSError` if it did not reach the file whole."""

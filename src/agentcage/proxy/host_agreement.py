@@ -27,8 +27,16 @@ class Target:
     port: int
 
 
-def normalize_host(host: str) -> str:
-    """Lower-case, no trailing dot, IPv6 without brackets and in canonical form."""
+def fold_host(host: str) -> str:
+    """Lower-case, no trailing dot, IPv6 without brackets, an IP literal in canonical form.
+
+    Only the differences every server ignores are folded, never the spellings that
+    `agentcage.policy.hosts.canonical_host` resolves for the domain rules (IPv4 as
+    `0x7f.1` or `2130706433`, Unicode names as IDNA): the server reads the Host header
+    as the agent wrote it, so `Host: 0x7f.1` on a connection to 127.0.0.1, or
+    `Host: bücher.example` beside the SNI `xn--bcher-kva.example`, names another
+    virtual host there and must not agree.
+    """
     name = host.strip().lower()
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
@@ -64,7 +72,7 @@ def parse_authority(authority: str, default_port: int) -> Target:
         port = default_port
     if not host:
         raise ValueError(f"empty host in {authority!r}")
-    return Target(normalize_host(host), port)
+    return Target(fold_host(host), port)
 
 
 def agree(
@@ -84,9 +92,9 @@ def agree(
     (HTTP/1.0). Anything present must match.
     """
     claims = [host_header] if isinstance(host_header, str) else list(host_header or ())
-    target = Target(normalize_host(destination.host), destination.port)
+    target = Target(fold_host(destination.host), destination.port)
     if sni:
-        named = normalize_host(sni)
+        named = fold_host(sni)
         if named != target.host:
             raise HostMismatch(
                 f"TLS SNI {named!r} does not match the connection target {target.host!r}"

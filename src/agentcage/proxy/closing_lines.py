@@ -13,19 +13,19 @@ import logging
 
 from mitmproxy import connection, http
 
-from agentcage.policy.audit import AuditRecord
+from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
-from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import AUDITED, METADATA_KEY, RESPONSE_BLOCK, block_response, record
-from agentcage.proxy.gate import FlowNote
+from agentcage.proxy.flow_state import GateNote, flow_state
+from agentcage.proxy.flows import block_response, record
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
 BODY_LIMIT_ERROR = "body_size_limit"
 
 
-class AuditTrail:
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+class ClosingLines:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 
@@ -35,7 +35,7 @@ class AuditTrail:
             return
         runtime = self._holder.current
         status = flow.response.status_code if flow.response is not None else 0
-        refused = flow.metadata.get(RESPONSE_BLOCK)
+        refused = flow_state(flow).response_block
         if refused is not None:
             # Allowed on the way out, refused on the way back (e.g. an unscrubbable echo).
             inspector, reason = refused
@@ -68,17 +68,14 @@ class AuditTrail:
                 flow.response = block_response(502, reason, "audit", flow.request.host)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(AUDITED) or flow.error is None:
+        state = flow_state(flow)
+        if state.audited or flow.error is None:
             return
-        flow.metadata[AUDITED] = True
+        state.audited = True
         runtime = self._holder.current
         message = flow.error.msg
-        note = flow.metadata.get(METADATA_KEY)
-        path = (
-            note.path
-            if isinstance(note, FlowNote)
-            else runtime.policy.scrub_text(flow.request.path)
-        )
+        note = state.gate
+        path = note.path if note is not None else runtime.policy.scrub_text(flow.request.path)
         if BODY_LIMIT_ERROR in message:
             limit = runtime.config.max_request_body
             line = record(
@@ -93,7 +90,7 @@ class AuditTrail:
             line = record(
                 flow, runtime.cage, Verdict.BLOCK, inspector="egress", reason=message, path=path
             )
-        elif isinstance(note, FlowNote):
+        elif note is not None:
             # Decided and logged at the gate; this line says how the exchange ended.
             line = record(
                 flow,
@@ -115,15 +112,16 @@ class AuditTrail:
             )
         self._audit.write(line)
 
-    def _closing(self, flow: http.HTTPFlow) -> FlowNote | None:
+    def _closing(self, flow: http.HTTPFlow) -> GateNote | None:
         """The gate's note, if this flow still needs its closing line."""
-        if flow.metadata.get(AUDITED):
+        state = flow_state(flow)
+        if state.audited:
             return None
-        flow.metadata[AUDITED] = True
-        note = flow.metadata.get(METADATA_KEY)
-        if not isinstance(note, FlowNote):
+        state.audited = True
+        note = state.gate
+        if note is None:
             return None
-        logged = note.decision.verdict is Verdict.FLAG or RESPONSE_BLOCK in flow.metadata
+        logged = note.decision.verdict is Verdict.FLAG or state.response_block is not None
         if not logged and not self._holder.current.config.logging.allowed_requests:
             return None
         return note

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentcage.proxy.hosts import HostMismatch, Target, agree, normalize_host, parse_authority
+from agentcage.policy.hosts import canonical_host
+from agentcage.proxy.host_agreement import HostMismatch, Target, agree, fold_host, parse_authority
 
 T = Target("api.anthropic.com", 443)
 
@@ -18,8 +19,25 @@ T = Target("api.anthropic.com", 443)
         ("127.0.0.1", "127.0.0.1"),
     ],
 )
-def test_normalize_host(raw: str, expected: str) -> None:
-    assert normalize_host(raw) == expected
+def test_fold_host(raw: str, expected: str) -> None:
+    assert fold_host(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("destination", "claim"),
+    [
+        (Target("127.0.0.1", 443), "0x7f.1"),
+        (Target("127.0.0.1", 443), "2130706433"),
+        (Target("xn--bcher-kva.example", 443), "bücher.example"),
+    ],
+)
+def test_agreement_compares_spellings_not_what_the_domain_rules_make_of_them(
+    destination: Target, claim: str
+) -> None:
+    # The domain rules read both as one host; a server reading the Host header may not.
+    assert canonical_host(claim) == canonical_host(destination.host)
+    with pytest.raises(HostMismatch, match="Host header"):
+        agree(scheme="https", destination=destination, sni=None, host_header=claim)
 
 
 @pytest.mark.parametrize(

@@ -12,18 +12,18 @@ from mitmproxy import http
 
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.echoes import EchoGuard
-from agentcage.proxy.flows import METADATA_KEY, block_response, header_pairs, note_response_block
+from agentcage.proxy.flow_state import flow_state
+from agentcage.proxy.flows import block_response, header_pairs
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
-SCRUBBED_HEADERS = METADATA_KEY + ".scrubbed_headers"
 
 
 class Unscrubbable(Exception):
     """The response cannot be checked for secrets (the message says why)."""
 
 
-class ResponseScrubber:
+class ResponseScrubbing:
     """Replaces real secret values in response headers and bodies; errors answer 502.
 
     Streamed bodies are scrubbed chunk by chunk by `streaming.StreamScrub`.
@@ -41,7 +41,7 @@ class ResponseScrubber:
             self._scrub_headers(self._guard(flow, resp), resp)
             # Headers are an immutable tuple replaced on every change: holding it
             # lets `response` skip a second scan when nothing touched them since.
-            flow.metadata[SCRUBBED_HEADERS] = resp.headers.fields
+            flow_state(flow).scrubbed_headers = resp.headers.fields
         except Exception as exc:
             self._fail(flow, exc)
 
@@ -51,7 +51,7 @@ class ResponseScrubber:
             return
         try:
             guard = self._guard(flow, resp)
-            if flow.metadata.get(SCRUBBED_HEADERS) is not resp.headers.fields:
+            if flow_state(flow).scrubbed_headers is not resp.headers.fields:
                 self._scrub_headers(guard, resp)  # the response was replaced or changed since
             self._scrub_body(guard, resp)
         except Exception as exc:
@@ -70,7 +70,7 @@ class ResponseScrubber:
             reason = f"the response could not be checked for secrets: {type(exc).__name__}"
             logger.exception("scrubbing the response of %s failed", flow.id)
         flow.response = block_response(502, reason, "scrub", flow.request.host)
-        note_response_block(flow, "scrub", reason)
+        flow_state(flow).response_block = ("scrub", reason)
 
     @staticmethod
     def _scrub_headers(guard: EchoGuard, resp: http.Response) -> None:
