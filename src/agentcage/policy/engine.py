@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from agentcage.config.fields import normalize_host_entry
 from agentcage.config.schema import CageConfig
-from agentcage.config.types import normalize_host_entry
 from agentcage.errors import PolicyError
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
