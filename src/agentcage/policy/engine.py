@@ -19,6 +19,7 @@ from agentcage.errors import PolicyError
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
 from agentcage.policy.echoes import EchoGuard
+from agentcage.policy.formats.scanner import SecretScanner
 from agentcage.policy.fragments import FragmentMask
 from agentcage.policy.hosts import BadHost
 from agentcage.policy.injection import InjectionCheck, Injector, SecretRule
@@ -34,7 +35,6 @@ from agentcage.policy.leaks.responses import ResponseScrubber
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
 from agentcage.policy.scrub import Scrubber
-from agentcage.policy.secrets.scanner import SecretScanner
 from agentcage.policy.types import Decision, Frame, Request
 
 

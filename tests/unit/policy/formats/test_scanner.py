@@ -11,9 +11,9 @@ import brotli
 import pytest
 
 from agentcage.errors import PolicyError
-from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS
-from agentcage.policy.secrets.regex_safety import nested_quantifier
-from agentcage.policy.secrets.scanner import SecretScanner
+from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
+from agentcage.policy.formats.regex_safety import nested_quantifier
+from agentcage.policy.formats.scanner import SecretScanner
 from agentcage.policy.types import Verdict
 from tests.unit.policy.helpers import ALNUM, HEX, fake, frame, policy, request
 

@@ -1,11 +1,11 @@
-"""Built-in credential formats: cloud, AI and code-hosting keys (services.py has the rest).
+"""Built-in credential formats: cloud, AI and code-hosting keys (`services.py` has the rest).
 
 See `pattern.py` for the rules every format follows.
 """
 
 from __future__ import annotations
 
-from agentcage.policy.secrets.pattern import (
+from agentcage.policy.formats.pattern import (
     END,
     END_DASH,
     MIN_RUN,
@@ -14,7 +14,7 @@ from agentcage.policy.secrets.pattern import (
     SecretPattern,
     make,
 )
-from agentcage.policy.secrets.services import SERVICE_PATTERNS
+from agentcage.policy.formats.services import SERVICE_PATTERNS
 from agentcage.policy.types import Verdict
 
 __all__ = ["BUILTIN_PATTERNS", "MIN_RUN", "TOKEN_ALPHABET", "SecretPattern"]

@@ -11,15 +11,15 @@ import ahocorasick_rs
 from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
-from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
-from agentcage.policy.payload import Payloads
-from agentcage.policy.runs import token_runs, windows
-from agentcage.policy.secrets.catalog import (
+from agentcage.policy.formats.builtin import (
     BUILTIN_PATTERNS,
     MIN_RUN,
     SecretPattern,
 )
-from agentcage.policy.secrets.regex_safety import nested_quantifier
+from agentcage.policy.formats.regex_safety import nested_quantifier
+from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
+from agentcage.policy.payload import Payloads
+from agentcage.policy.runs import token_runs, windows
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "secrets"

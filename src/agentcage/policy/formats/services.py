@@ -7,7 +7,7 @@ See `pattern.py` for the rules every format follows. Formats with no public home
 
 from __future__ import annotations
 
-from agentcage.policy.secrets.pattern import END, END_DASH, START, SecretPattern, make
+from agentcage.policy.formats.pattern import END, END_DASH, START, SecretPattern, make
 
 SERVICE_PATTERNS: tuple[SecretPattern, ...] = (
     make(
