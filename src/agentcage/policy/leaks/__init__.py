@@ -5,9 +5,9 @@ into responses; `Unwrapper` is the bounded decoder other scanners may reuse.
 """
 
 from agentcage.policy.leaks.canaries import KINDS, canary_value
-from agentcage.policy.leaks.catalog import Protected, Role
 from agentcage.policy.leaks.detector import LeakDetector, LeakSettings
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
+from agentcage.policy.leaks.protected import Protected, Role
 from agentcage.policy.leaks.scrub import Scrubber, StreamScrubber
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits
 from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View

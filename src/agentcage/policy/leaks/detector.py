@@ -20,9 +20,9 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
+from agentcage.policy.leaks.protected import Protected
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits
 from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View, Views
 from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict

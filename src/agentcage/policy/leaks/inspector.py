@@ -23,8 +23,8 @@ from agentcage.errors import PolicyError
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.interface import RequestInspector
 from agentcage.policy.leaks.canaries import canary_value
-from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
+from agentcage.policy.leaks.protected import Protected
 from agentcage.policy.leaks.split import WindowLimits
 from agentcage.policy.leaks.unwrap import View
 from agentcage.policy.payload import Payloads

@@ -17,9 +17,9 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from agentcage.policy.leaks.catalog import Protected, long_enough
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.matcher import Match
+from agentcage.policy.leaks.protected import Protected, long_enough
 
 # A piece found in more places than this is too generic to say which part was sent.
 _MAX_OCCURRENCES = 16
