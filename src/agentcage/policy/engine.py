@@ -18,9 +18,7 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
-from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.formats.scanner import SecretScanner
-from agentcage.policy.fragments import FragmentMask
 from agentcage.policy.hosts import BadHost
 from agentcage.policy.injection import InjectionCheck, Injector, SecretRule
 from agentcage.policy.inspectors.body_size import BodySizeInspector
@@ -31,10 +29,12 @@ from agentcage.policy.inspectors.entropy import EntropyInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
 from agentcage.policy.interface import Inspector
 from agentcage.policy.leaks.inspector import LeakInspector
-from agentcage.policy.leaks.responses import ResponseScrubber
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
-from agentcage.policy.scrub import Scrubber
+from agentcage.policy.scrubbing.echoes import EchoGuard
+from agentcage.policy.scrubbing.forms import Scrubber
+from agentcage.policy.scrubbing.fragments import FragmentMask
+from agentcage.policy.scrubbing.values import ResponseScrubber
 from agentcage.policy.types import Decision, Frame, Request
 
 
@@ -126,7 +126,7 @@ class Policy:
         """How responses from `host` are scrubbed (`partial`: a 206 response).
 
         Hosts no secret is injected into get the plain value scrub; the others also
-        get packed bodies unpacked and pieces of values masked (`policy/echoes.py`).
+        get packed bodies unpacked and pieces of values masked (`policy/scrubbing/echoes.py`).
         """
         rules = self._injector.rules
         targets = tuple(i for i, rule in enumerate(rules) if rule.allows(host))

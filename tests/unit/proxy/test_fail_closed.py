@@ -13,7 +13,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from agentcage.config import LoadContext, parse_config
-from agentcage.policy.echoes import EchoGuard
+from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.audittrail import AuditTrail

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.engine import Policy
-from agentcage.policy.scrub import Scrubber
+from agentcage.policy.scrubbing.echoes import EchoGuard
+from agentcage.policy.scrubbing.forms import Scrubber
 from agentcage.proxy.streaming import SniffedStream, StreamScrub, scrub_window
 from tests.unit.policy.helpers import config
 

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentcage.policy.leaks import Scrubber, StreamScrubber
-
-from .conftest import ANTHROPIC, PLACEHOLDER
+from agentcage.policy.scrubbing.spellings import Scrubber, StreamScrubber
+from tests.unit.policy.leaks.conftest import ANTHROPIC, PLACEHOLDER
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from agentcage.policy.leaks.responses import ResponseScrubber
-from agentcage.policy.scrub import Scrubber
+from agentcage.policy.scrubbing.forms import Scrubber
+from agentcage.policy.scrubbing.values import ResponseScrubber
 from tests.unit.policy.helpers import policy
 
 VALUE = "s3cr3t/val+ue=with\"odd'chars"

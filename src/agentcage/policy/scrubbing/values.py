@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from agentcage.policy.leaks.scrub import Scrubber as EncodedScrubber
-from agentcage.policy.scrub import Scrubber
+from agentcage.policy.scrubbing.forms import Scrubber
+from agentcage.policy.scrubbing.spellings import Scrubber as EncodedScrubber
 
 
 class ResponseScrubber(Scrubber):
