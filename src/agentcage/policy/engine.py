@@ -32,9 +32,8 @@ from agentcage.policy.leaks.inspector import LeakInspector
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
 from agentcage.policy.scrubbing.echoes import EchoGuard
-from agentcage.policy.scrubbing.forms import Scrubber
 from agentcage.policy.scrubbing.fragments import FragmentMask
-from agentcage.policy.scrubbing.values import ResponseScrubber
+from agentcage.policy.scrubbing.values import ValueScrubber
 from agentcage.policy.types import Decision, Frame, Request
 
 
@@ -46,7 +45,7 @@ class Policy:
         chain: Chain,
         domains: DomainInspector,
         injector: Injector,
-        scrubber: Scrubber,
+        scrubber: ValueScrubber,
     ) -> None:
         self.chain = chain
         self._domains = domains
@@ -99,7 +98,7 @@ class Policy:
             inspectors.append(leaks)
         inspectors += [load_inspector(spec, base_dir) for spec in config.custom_inspectors]
         pairs = [(rule.value, rule.placeholder) for rule in rules if rule.value is not None]
-        return cls(Chain(inspectors), domains, Injector(rules), ResponseScrubber(pairs))
+        return cls(Chain(inspectors), domains, Injector(rules), ValueScrubber(pairs))
 
     def check_request(self, request: Request) -> Decision:
         """Run the chain on the request as the agent sent it (placeholders, not values)."""

@@ -9,7 +9,7 @@ Elsewhere toward that host, the URL path included, a placeholder is forwarded as
 it is: agents send text holding placeholder strings (a source file in a prompt).
 A placeholder in a compressed body whose rule allows `body` is blocked: a server
 storing compressed bytes could hand the value back in a form no scrubber matches.
-`Scrubber` and `EchoGuard` do the reverse on everything coming back, so the agent
+`ValueScrubber` and `EchoGuard` do the reverse on everything coming back, so the agent
 never learns a real value even if a server echoes it.
 """
 
