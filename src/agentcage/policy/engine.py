@@ -21,9 +21,9 @@ from agentcage.policy.decoding import DEFAULT_LIMIT
 from agentcage.policy.formats.scanner import SecretScanner
 from agentcage.policy.hosts import BadHost
 from agentcage.policy.injection import InjectionCheck, Injector, SecretRule
+from agentcage.policy.inspectors.body_decoding import DecodingInspector
 from agentcage.policy.inspectors.body_size import BodySizeInspector
 from agentcage.policy.inspectors.content_type import ContentTypeInspector
-from agentcage.policy.inspectors.decoding import DecodingInspector
 from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
