@@ -34,7 +34,7 @@ from websockets.sync.client import connect
 
 from agentcage.policy.decoding import DecodeError, decode_body
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import LeakInspector
+from agentcage.policy.inspectors.leaks import LeakInspector
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 _WS_DEADLINE = 30.0

@@ -26,9 +26,9 @@ from agentcage.policy.inspectors.body_size import BodySizeInspector
 from agentcage.policy.inspectors.content_type import ContentTypeInspector
 from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
+from agentcage.policy.inspectors.leaks import LeakInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
 from agentcage.policy.interface import Inspector
-from agentcage.policy.leaks.inspector import LeakInspector
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
 from agentcage.policy.scrubbing.echoes import EchoGuard

@@ -14,7 +14,7 @@ from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import (
+from agentcage.policy.inspectors.leaks import (
     CANARY_SEED_ENV,
     LeakInspector,
     canary_env,
