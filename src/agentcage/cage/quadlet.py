@@ -18,7 +18,7 @@ from pathlib import Path
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
 from agentcage.cage.unit import Entry, UnitFile
 from agentcage.config.schema import CageConfig
-from agentcage.policy.inspectors.leaks import CANARY_SEED_ENV, canary_env
+from agentcage.policy.leaks.canaries import CANARY_SEED_ENV, canary_env
 
 # Paths inside the sidecar and agent containers.
 CONFIG_DIR = "/etc/agentcage"

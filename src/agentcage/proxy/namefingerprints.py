@@ -17,8 +17,8 @@ from pathlib import Path
 from agentcage.atomicfile import write_atomic
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
-from agentcage.policy.inspectors.leaks import protected_values
 from agentcage.policy.leaks.fingerprints import fingerprint_values
+from agentcage.policy.leaks.protected import protected_values
 from agentcage.proxy.runtime import Sources
 from agentcage.proxy.secrets import load_secrets
 

@@ -11,7 +11,7 @@ from agentcage.cage.topology import Topology, subnets_for
 from agentcage.cage.unit import parse
 from agentcage.config import LoadContext, parse_config
 from agentcage.policy.engine import Policy
-from agentcage.policy.inspectors.leaks import CANARY_SEED_ENV
+from agentcage.policy.leaks.canaries import CANARY_SEED_ENV
 from agentcage.policy.types import Headers, Request, Verdict
 
 IMAGES = Images("localhost/agentcage-proxy:p", "localhost/agentcage-dns:d", "localhost/agent:a")

@@ -17,10 +17,15 @@ import zlib
 from collections.abc import Callable
 from typing import Literal
 
+from agentcage.config.schema import CageConfig
+
 CanaryKind = Literal[
     "anthropic", "openai", "aws", "aws-secret", "github", "gitlab", "slack", "stripe", "generic"
 ]
 
+# Env var (or secret) holding this cage's canary seed; without it the cage name is
+# used, which keeps values stable but lets someone who knows the name recompute them.
+CANARY_SEED_ENV = "AGENTCAGE_CANARY_SEED"
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _B64URL = _B62 + "-_"
 _B64 = _B62 + "+/"
@@ -83,3 +88,11 @@ def canary_value(kind: str, env: str, seed: bytes) -> str:
         raise ValueError(f"unknown canary kind {kind!r}; use one of {', '.join(KINDS)}")
     material = b"\0".join([b"agentcage-canary", seed, env.encode(), kind.encode()])
     return make(_Stream(material))
+
+
+def canary_env(config: CageConfig, seed: str | None = None) -> dict[str, str]:
+    """The decoys to put in the agent's environment: env name -> value."""
+    material = (seed or config.name).encode()
+    return {
+        c.env: c.value or canary_value(c.kind, c.env, material) for c in config.secrets.canaries
+    }

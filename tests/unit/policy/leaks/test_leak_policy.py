@@ -14,12 +14,9 @@ from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.engine import Policy
-from agentcage.policy.inspectors.leaks import (
-    CANARY_SEED_ENV,
-    LeakInspector,
-    canary_env,
-    protected_values,
-)
+from agentcage.policy.inspectors.leaks import LeakInspector
+from agentcage.policy.leaks.canaries import CANARY_SEED_ENV, canary_env
+from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
