@@ -20,7 +20,7 @@ from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
 from agentcage.policy.formats.scanner import SecretScanner
 from agentcage.policy.hosts import BadHost
-from agentcage.policy.injection import InjectionCheck, Injector, SecretRule
+from agentcage.policy.injection import Injector, SecretRule
 from agentcage.policy.inspectors.body_decoding import DecodingInspector
 from agentcage.policy.inspectors.body_size import BodySizeInspector
 from agentcage.policy.inspectors.content_type import ContentTypeInspector
@@ -28,6 +28,7 @@ from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
 from agentcage.policy.inspectors.leaks import LeakInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
+from agentcage.policy.inspectors.secret_injection import SecretInjectionInspector
 from agentcage.policy.interface import Inspector
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
@@ -78,7 +79,11 @@ class Policy:
         inspectors: list[Inspector] = []
         if config.rate_limit is not False and config.rate_limit.enabled:
             inspectors.append(RateLimitInspector(config.rate_limit, clock))
-        inspectors += [domains, DecodingInspector(payloads), InjectionCheck(rules, payloads)]
+        inspectors += [
+            domains,
+            DecodingInspector(payloads),
+            SecretInjectionInspector(rules, payloads),
+        ]
         env = os.environ if environ is None else environ
         scanner: SecretScanner | None = None
         if config.secrets.enabled:
