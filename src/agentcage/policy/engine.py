@@ -18,12 +18,12 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
-from agentcage.policy.formats.scanner import SecretScanner
 from agentcage.policy.hosts import BadHost
 from agentcage.policy.injection import Injector, SecretRule
 from agentcage.policy.inspectors.body_decoding import DecodingInspector
 from agentcage.policy.inspectors.body_size import BodySizeInspector
 from agentcage.policy.inspectors.content_type import ContentTypeInspector
+from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
 from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
 from agentcage.policy.inspectors.leaks import LeakInspector
@@ -85,20 +85,20 @@ class Policy:
             SecretInjectionInspector(rules, payloads),
         ]
         env = os.environ if environ is None else environ
-        scanner: SecretScanner | None = None
+        formats: CredentialFormatInspector | None = None
         if config.secrets.enabled:
-            scanner = SecretScanner.from_config(config.secrets, env, payloads)
-            inspectors.append(scanner)
+            formats = CredentialFormatInspector.from_config(config.secrets, env, payloads)
+            inspectors.append(formats)
         if config.max_request_body:
             inspectors.append(BodySizeInspector(config.max_request_body))
         if config.entropy is not False:
             inspectors.append(EntropyInspector(config.entropy, payloads))
         if config.content_type is not False:
             inspectors.append(ContentTypeInspector(config.content_type, payloads))
-        if scanner is not None:
+        if formats is not None:
             # Last of the built-ins: it replaces the one-slot body cache the others share.
             leaks = LeakInspector.from_config(
-                config, secrets, env, base_dir=base_dir, payloads=payloads, patterns=scanner
+                config, secrets, env, base_dir=base_dir, payloads=payloads, patterns=formats
             )
             inspectors.append(leaks)
         inspectors += [load_inspector(spec, base_dir) for spec in config.custom_inspectors]
