@@ -84,10 +84,6 @@ class LeakInspector:
             return findings[0]
         return self._patterns_beneath(frame, views)
 
-    def inspect_dns(self, qname: str) -> Finding | None:
-        findings = self.detector.check_dns(qname)
-        return findings[0] if findings else None
-
     def _patterns_beneath(self, subject: Request | Frame, views: list[View]) -> Finding | None:
         """Run the pattern scanner on each decoded view (the raw one it has seen)."""
         if self._patterns is None:
