@@ -1,9 +1,14 @@
 """The facade the proxy calls: build the chain from config, then check, inject and scrub.
 
-Chain order for a request (the first block stops it):
-rate limit, domain, body decoding, secret injection rules, secrets scanner,
-body size, entropy, content type, known-secret leaks (`policy/leaks/`), custom
-inspectors. `Policy.chain.inspectors` is that plain list.
+Chain order for a request (the first block stops it), each built-in inspector one
+module of `policy/inspectors/` named for it: `rate-limit` (rate_limit.py),
+`domain` (domain.py), `decoding` (body_decoding.py), `secret-injection`
+(secret_injection.py), `secrets` (credential_formats.py, with the formats in
+`policy/formats/`), `body-size` (body_size.py), `entropy` (entropy.py),
+`content-type` (content_type.py), `leaks` (leaks.py, with the detector in
+`policy/leaks/`), then custom inspectors. `Policy.chain.inspectors` is that plain
+list. Injection is `policy/injection.py`; responses are scrubbed by
+`policy/scrubbing/`.
 """
 
 from __future__ import annotations
