@@ -39,7 +39,7 @@ from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
 from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.policy.scrubbing.fragments import FragmentMask
-from agentcage.policy.scrubbing.values import ValueScrubber
+from agentcage.policy.scrubbing.scrubber import ValueScrubber
 from agentcage.policy.types import Decision, Frame, Request
 
 

@@ -1,6 +1,6 @@
 """What a response from one host goes through before the agent sees it.
 
-Every response is scrubbed of real values (`ValueScrubber`, `values.py`). A host
+Every response is scrubbed of real values (`ValueScrubber`, `scrubber.py`). A host
 that a secret is injected into can also hand the value back in forms that
 scrubbing whole values misses, so its responses get more:
 

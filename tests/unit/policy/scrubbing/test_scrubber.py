@@ -7,7 +7,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from agentcage.policy.scrubbing.forms import FormScrubber
-from agentcage.policy.scrubbing.values import ValueScrubber
+from agentcage.policy.scrubbing.scrubber import ValueScrubber
 from tests.unit.policy.helpers import policy
 
 VALUE = "s3cr3t/val+ue=with\"odd'chars"
