@@ -21,9 +21,9 @@ from pathlib import Path
 from agentcage.config.fields import normalize_host_entry
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
+from agentcage.policy.canonical_hosts import BadHost
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
-from agentcage.policy.hosts import BadHost
 from agentcage.policy.injection import Injector, SecretRule
 from agentcage.policy.inspectors.body_decoding import DecodingInspector
 from agentcage.policy.inspectors.body_size import BodySizeInspector

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 from agentcage.config.inspection import ECHO_PLACES, SecretInjection
+from agentcage.policy.canonical_hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.decoding import basic_credentials, parse_encodings
-from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.types import Frame, Headers, Request
 
 _UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from agentcage.config.inspection import SecretsConfig
+from agentcage.policy.canonical_hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
 from agentcage.policy.formats.pattern import CredentialPattern
 from agentcage.policy.formats.scanner import PatternScanner
-from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from agentcage.policy.hosts import BadHost, CanonicalHost, HostSet, canonical_host
+from agentcage.policy.canonical_hosts import BadHost, CanonicalHost, HostSet, canonical_host
 from agentcage.policy.interface import block
 from agentcage.policy.types import Finding, Frame, Request
 
