@@ -58,7 +58,7 @@ def domain_entries(entries: Iterable[str]) -> list[str]:
 def fold_qname(qname: str) -> str:
     """Lower-case, no trailing dot: DNS compares names so and nothing more.
 
-    Not `agentcage.policy.hosts.canonical_host`: a query name is labels, never an
+    Not `agentcage.policy.canonical_hosts.canonical_host`: a query name is labels, never an
     address (`0x7f.1` is a name to look up, not 127.0.0.1), arrives as ASCII already,
     and may hold bytes no hostname has (the judge refuses those, and must see them).
     """

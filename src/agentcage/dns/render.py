@@ -42,7 +42,7 @@ from pathlib import Path
 from agentcage.config.schema import CageConfig, parse_server
 from agentcage.dns.names import checked_domain, domain_entries
 from agentcage.errors import DnsError
-from agentcage.policy.hosts import domain_matches
+from agentcage.policy.canonical_hosts import domain_matches
 
 SINKHOLE_V4 = ipaddress.IPv4Address("198.51.100.1")  # RFC 5737 TEST-NET-2
 SINKHOLE_V6 = ipaddress.IPv6Address("2001:db8::1")  # RFC 3849 documentation prefix

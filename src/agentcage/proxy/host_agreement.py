@@ -31,7 +31,7 @@ def fold_host(host: str) -> str:
     """Lower-case, no trailing dot, IPv6 without brackets, an IP literal in canonical form.
 
     Only the differences every server ignores are folded, never the spellings that
-    `agentcage.policy.hosts.canonical_host` resolves for the domain rules (IPv4 as
+    `agentcage.policy.canonical_hosts.canonical_host` resolves for the domain rules (IPv4 as
     `0x7f.1` or `2130706433`, Unicode names as IDNA): the server reads the Host header
     as the agent wrote it, so `Host: 0x7f.1` on a connection to 127.0.0.1, or
     `Host: bücher.example` beside the SNI `xn--bcher-kva.example`, names another

@@ -1,7 +1,7 @@
 """Responses on their way back to the agent: real secret values become placeholders.
 
 Responses from hosts a secret is injected into also have packed bodies unpacked
-and pieces of values masked (`agentcage.policy.echoes`).
+and pieces of values masked (`agentcage.policy.scrubbing.echoes`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from mitmproxy import http
 
 from agentcage.policy.decoding import DecodeError
-from agentcage.policy.echoes import EchoGuard
+from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import block_response, header_pairs
 from agentcage.proxy.runtime import RuntimeHolder

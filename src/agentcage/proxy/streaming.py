@@ -6,7 +6,7 @@ Such responses are streamed through `StreamScrub`, which replaces real secret
 values chunk by chunk and holds back only the few trailing bytes that could be
 the start of a value split across two chunks.
 
-Responses from hosts a secret is injected into get what `policy/echoes.py`
+Responses from hosts a secret is injected into get what `policy/scrubbing/echoes.py`
 promises for whole bodies, without giving up streaming for event streams:
 
 - Pieces of values are masked chunk by chunk: the mask is part of the scrub
@@ -33,7 +33,7 @@ from typing import Literal
 from mitmproxy import http
 
 from agentcage.policy.decoding import DecodeError
-from agentcage.policy.echoes import UNPACK_LIMIT, EchoGuard
+from agentcage.policy.scrubbing.echoes import UNPACK_LIMIT, EchoGuard
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.runtime import RuntimeHolder
 

@@ -21,8 +21,8 @@ from tests.support.proxy import ProxyProcess
 from agentcage.atomicfile import write_atomic
 from agentcage.config import load_config
 from agentcage.policy.canaries import CANARY_SEED_ENV, canary_env
-from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.fingerprints import fingerprint_values
+from agentcage.policy.leaks.protected import Protected
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentcage.dns.names import BadDomain, DomainSet, below, checked_domain, fold_qname, zone_of
-from agentcage.policy.hosts import BadHost, canonical_host
+from agentcage.policy.canonical_hosts import BadHost, canonical_host
 
 
 @pytest.mark.parametrize(

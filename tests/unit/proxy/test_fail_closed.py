@@ -14,7 +14,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from agentcage.audit.writer import AuditWriter
 from agentcage.config import LoadContext, parse_config
-from agentcage.policy.echoes import EchoGuard
+from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.egress import AddressGuard, Resolver

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentcage.policy.hosts import canonical_host
+from agentcage.policy.canonical_hosts import canonical_host
 from agentcage.proxy.host_agreement import HostMismatch, Target, agree, fold_host, parse_authority
 
 T = Target("api.anthropic.com", 443)

@@ -8,7 +8,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from agentcage.config import LoadContext, parse_config
-from agentcage.policy.echoes import EchoGuard
+from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
 from agentcage.proxy.scrubbing import ResponseScrubbing

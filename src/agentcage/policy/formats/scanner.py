@@ -1,4 +1,10 @@
-"""The secrets inspector: known credential formats must not leave except to their provider."""
+"""Find credential formats in bytes: anchors first, then each candidate's regex.
+
+`build_patterns` turns the `secrets` config into the list of patterns (built-in and
+extra, each with the hosts it may go to); `PatternScanner.matching` says which of
+them occur in a byte string. What is scanned and what a match means is the
+`secrets` inspector's business (`policy/inspectors/credential_formats.py`).
+"""
 
 from __future__ import annotations
 
@@ -10,22 +16,14 @@ import ahocorasick_rs
 
 from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
-from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
-from agentcage.policy.hosts import BadHost, canonical_host, domain_matches
-from agentcage.policy.payload import Payloads
-from agentcage.policy.runs import token_runs, windows
-from agentcage.policy.secrets.catalog import (
+from agentcage.policy.formats.builtin import (
     BUILTIN_PATTERNS,
     MIN_RUN,
-    SecretPattern,
+    CredentialPattern,
 )
-from agentcage.policy.secrets.regex_safety import nested_quantifier
-from agentcage.policy.types import Finding, Frame, Request, Verdict
+from agentcage.policy.formats.regex_safety import nested_quantifier
+from agentcage.policy.runs import token_runs, windows
 
-NAME = "secrets"
-_NAME_SUFFIXES = 16
-_FORM = "application/x-www-form-urlencoded"
-_AUTH_PLACES = ("header authorization", "header proxy-authorization")
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
 _MAX_RUN = 16 * 1024
@@ -35,12 +33,11 @@ _LONG_RUN = 4096  # runs whose middles the anywhere-anchor search skips
 _GAP_MARGIN = 128
 
 
-class SecretScanner:
-    name = NAME
+class PatternScanner:
+    """Which credential patterns occur in a byte string, found in as few passes as can be."""
 
-    def __init__(self, patterns: Sequence[SecretPattern], payloads: Payloads) -> None:
+    def __init__(self, patterns: Sequence[CredentialPattern]) -> None:
         self.patterns = list(patterns)
-        self._payloads = payloads
         # One pass over the token windows says which anchors occur there, instead of
         # one substring search per anchor per pattern per window.
         self._anchors = sorted({a for p in self.patterns for a in p.anchors if a})
@@ -67,59 +64,11 @@ class SecretScanner:
                 self._by_anchor.setdefault(anchor, []).append(index)
 
     @classmethod
-    def from_config(
-        cls, config: SecretsConfig, environ: Mapping[str, str], payloads: Payloads
-    ) -> SecretScanner:
-        return cls(build_patterns(config, environ), payloads)
+    def from_config(cls, config: SecretsConfig, environ: Mapping[str, str]) -> PatternScanner:
+        return cls(build_patterns(config, environ))
 
-    def inspect_request(self, request: Request) -> Finding | None:
-        return self._scan(request.host, self._request_places(request))
-
-    def inspect_frame(self, frame: Frame) -> Finding | None:
-        if not frame.from_client:
-            return None
-        return self._scan(frame.host, iter([(frame.place, frame.payload)]))
-
-    def _request_places(self, request: Request) -> Iterator[tuple[str, bytes]]:
-        url = request.path.encode("utf-8", "surrogateescape")
-        yield "url", url
-        if b"%" in url:
-            yield "url", percent_decode_repeated(url)
-        # Names are agent-chosen bytes too (`x-<token>: 1`), scanned as one place.
-        names = "\n".join(_name_suffixes(key) for key, _ in request.headers)
-        yield "header names", names.encode("utf-8", "surrogateescape")
-        for key, value in request.headers:
-            yield f"header {key.lower()}", value.encode("utf-8", "surrogateescape")
-            credentials = basic_credentials(value)
-            if credentials is not None:
-                yield f"header {key.lower()} (basic auth)", credentials.encode()
-        body = self._payloads.of(request).data
-        yield "body", body
-        if request.content_type == _FORM and b"%" in body:
-            yield "body", percent_decode_repeated(body)
-
-    def _scan(self, host: str, places: Iterator[tuple[str, bytes]]) -> Finding | None:
-        flagged: Finding | None = None
-        for where, data in places:
-            if not data:
-                continue
-            for pattern in self._matching(data):
-                if _allowed(pattern, host):
-                    continue
-                if pattern.verdict is Verdict.FLAG and where.startswith(_AUTH_PLACES):
-                    # A bearer token (a JWT) in an Authorization header is that header's
-                    # everyday use: flagging it would put every OAuth call in the audit.
-                    continue
-                # The reason names the format and the place, never the matched text.
-                reason = f"{pattern.name} in {where} to {host}"
-                if pattern.hosts:
-                    reason += f" (it may only go to {', '.join(pattern.hosts)})"
-                if pattern.verdict is Verdict.BLOCK:
-                    return Finding(NAME, Verdict.BLOCK, reason, (pattern.name,), "critical")
-                flagged = flagged or Finding(NAME, pattern.verdict, reason, (pattern.name,))
-        return flagged
-
-    def _matching(self, data: bytes) -> Iterator[SecretPattern]:
+    def matching(self, data: bytes) -> Iterator[CredentialPattern]:
+        """The patterns with a real match in `data`, in catalogue order."""
         # Most header values are shorter than any token run: only the few formats
         # searched everywhere can be in them.
         spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
@@ -144,23 +93,6 @@ class SecretScanner:
                 if any(_real(pattern, m) for m in pattern.regex.finditer(data, lo, hi)):
                     yield pattern
                     break
-
-
-def _name_suffixes(name: str) -> str:
-    """`name` and what follows each of its first dashes, one per line.
-
-    Formats must not follow a token byte, and `x-` is one: `x-ghp_...` is found as
-    `ghp_...`. Real header names have a few dashes; the bound keeps a hostile name
-    of thousands from costing more than a few copies of itself.
-    """
-    parts = [name]
-    start = 0
-    for _ in range(_NAME_SUFFIXES):
-        start = name.find("-", start) + 1
-        if not start:
-            break
-        parts.append(name[start:])
-    return "\n".join(parts)
 
 
 def _outside_long_runs(data: bytes, margin: int) -> list[tuple[int, int]]:
@@ -203,7 +135,7 @@ _MIN_DISTINCT = 6
 _SEPARATORS = re.compile(rb"[_\-.:=/+]")
 
 
-def _real(pattern: SecretPattern, match: re.Match[bytes]) -> bool:
+def _real(pattern: CredentialPattern, match: re.Match[bytes]) -> bool:
     """False for documentation stand-ins: `...EXAMPLE...` or a near-constant filler."""
     if not pattern.skip_examples:
         return True
@@ -215,17 +147,7 @@ def _real(pattern: SecretPattern, match: re.Match[bytes]) -> bool:
     return len(set(body)) >= _MIN_DISTINCT
 
 
-def _allowed(pattern: SecretPattern, host: str) -> bool:
-    if not pattern.hosts:
-        return False
-    try:
-        name = canonical_host(host)
-    except BadHost:
-        return False
-    return not name.is_ip and any(domain_matches(name.name, d) for d in pattern.hosts)
-
-
-def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[SecretPattern]:
+def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[CredentialPattern]:
     """Built-in and extra patterns, each with the hosts it may go to under this config."""
     builtin = {p.name: p for p in BUILTIN_PATTERNS}
     extra = [_extra(spec.name, spec.pattern, spec.env, environ) for spec in config.extra_patterns]
@@ -236,7 +158,7 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Se
                 f"secrets.allow_to_domains names {name!r}, which is no secret pattern",
                 hint=f"use one of: {', '.join(sorted(names))}",
             )
-    patterns: list[SecretPattern] = []
+    patterns: list[CredentialPattern] = []
     for pattern in [*builtin.values(), *extra]:
         hosts = pattern.hosts if config.builtin_allow_to_domains else ()
         hosts = tuple(config.allow_to_domains.get(pattern.name, hosts))
@@ -246,7 +168,7 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Se
 
 def _extra(
     name: str, regex: str | None, env: str | None, environ: Mapping[str, str]
-) -> SecretPattern:
+) -> CredentialPattern:
     if env is not None:
         value = environ.get(env)
         if not value:
@@ -255,7 +177,7 @@ def _extra(
                 hint=f"set {env} in the proxy's environment, or remove the pattern",
             )
         literal = value.encode()
-        return SecretPattern(
+        return CredentialPattern(
             name,
             re.compile(re.escape(literal)),
             (literal,),
@@ -279,6 +201,6 @@ def _extra(
             f"secrets.extra_patterns {name!r}: the pattern does not compile ({exc})",
             hint="fix the regular expression (Python `re` syntax)",
         ) from exc
-    return SecretPattern(
+    return CredentialPattern(
         name, compiled, (), (), "extra pattern", anywhere=True, skip_examples=False
     )

@@ -7,9 +7,9 @@ See `pattern.py` for the rules every format follows. Formats with no public home
 
 from __future__ import annotations
 
-from agentcage.policy.secrets.pattern import END, END_DASH, START, SecretPattern, make
+from agentcage.policy.formats.pattern import END, END_DASH, START, CredentialPattern, make
 
-SERVICE_PATTERNS: tuple[SecretPattern, ...] = (
+SERVICE_PATTERNS: tuple[CredentialPattern, ...] = (
     make(
         "docker_hub_pat",
         START + rb"dckr_pat_[A-Za-z0-9_-]{27}" + END_DASH,

@@ -1,12 +1,12 @@
-"""The leak detector as one inspector of the policy chain, built from the cage config.
+"""The `leaks` inspector: the leak detector (`policy/leaks/`) as one link of the chain.
 
-It protects three kinds of value: each injected secret's real value and its
-placeholder (allowed only toward the rule's `inject_to` hosts), every
-`secrets.known` value (allowed only to its `allow_to` hosts) and every
-`secrets.canaries` decoy (allowed nowhere). It also hands the decoded views it
-makes (base64, hex, percent, escapes, compression, nested up to three layers) to
-the built-in pattern scanner, so a credential format hidden under an encoding is
-caught even when its value is not known.
+Built from the cage config, it protects three kinds of value: each injected
+secret's real value and its placeholder (allowed only toward the rule's
+`inject_to` hosts), every `secrets.known` value (allowed only to its `allow_to`
+hosts) and every `secrets.canaries` decoy (allowed nowhere). It also hands the
+decoded views it makes (base64, hex, percent, escapes, compression, nested up to
+three layers) to the built-in pattern scanner, so a credential format hidden
+under an encoding is caught even when its value is not known.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from agentcage.config.inspection import KnownSecret, SecretsConfig
+from agentcage.config.inspection import SecretsConfig
 from agentcage.config.schema import CageConfig
-from agentcage.errors import PolicyError
-from agentcage.policy.canaries import CANARY_SEED_ENV, canary_value
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.interface import RequestInspector
-from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
+from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.leaks.split import WindowLimits
 from agentcage.policy.leaks.unwrap import View
 from agentcage.policy.payload import Payloads
@@ -86,10 +84,6 @@ class LeakInspector:
             return findings[0]
         return self._patterns_beneath(frame, views)
 
-    def inspect_dns(self, qname: str) -> Finding | None:
-        findings = self.detector.check_dns(qname)
-        return findings[0] if findings else None
-
     def _patterns_beneath(self, subject: Request | Frame, views: list[View]) -> Finding | None:
         """Run the pattern scanner on each decoded view (the raw one it has seen)."""
         if self._patterns is None:
@@ -123,58 +117,3 @@ def settings_from(config: SecretsConfig) -> LeakSettings:
             coverage=window.coverage,
         ),
     )
-
-
-def protected_values(
-    config: CageConfig,
-    secrets: Mapping[str, str],
-    environ: Mapping[str, str],
-    base_dir: Path | None = None,
-) -> list[Protected]:
-    out: list[Protected] = []
-    for rule in config.secret_injection:
-        hosts = tuple(rule.inject_to)
-        out.append(Protected(rule.env, rule.token.encode(), "placeholder", hosts))
-        value = secrets.get(rule.env)
-        if value:
-            out.append(Protected(rule.env, value.encode(), "injected", hosts))
-    for known in config.secrets.known:
-        known_value = _known_value(known, secrets, environ, base_dir)
-        out.append(Protected(known.label, known_value, "known", tuple(known.allow_to)))
-    seed = (secrets.get(CANARY_SEED_ENV) or environ.get(CANARY_SEED_ENV) or config.name).encode()
-    for canary in config.secrets.canaries:
-        value = canary.value or canary_value(canary.kind, canary.env, seed)
-        out.append(Protected(canary.env, value.encode(), "canary"))
-    return out
-
-
-def _known_value(
-    known: KnownSecret,
-    secrets: Mapping[str, str],
-    environ: Mapping[str, str],
-    base_dir: Path | None,
-) -> bytes:
-    if known.env is not None:
-        text = secrets.get(known.env) or environ.get(known.env)
-        if not text:
-            raise PolicyError(
-                f"secrets.known: {known.env} is not set, so it cannot be protected",
-                hint=f"set {known.env} in the proxy's environment, use `file:` for a value "
-                "kept in a file, or remove the entry",
-            )
-        return text.encode()
-    assert known.file is not None
-    path = Path(known.file)
-    if not path.is_absolute():
-        path = (base_dir or Path.cwd()) / path
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(
-            f"secrets.known: cannot read {path}: {exc.strerror}",
-            hint="point `file:` at a readable file holding the value, or remove the entry",
-        ) from exc
-    value = data.strip()
-    if not value:
-        raise PolicyError(f"secrets.known: {path} is empty", hint="put the value in the file")
-    return value

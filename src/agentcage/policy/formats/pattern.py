@@ -31,7 +31,7 @@ END_DASH = rb"(?![A-Za-z0-9_-])"
 
 
 @dataclass(frozen=True, slots=True)
-class SecretPattern:
+class CredentialPattern:
     name: str
     regex: re.Pattern[bytes]
     anchors: tuple[bytes, ...]
@@ -57,7 +57,7 @@ def make(
     verdict: Verdict = Verdict.BLOCK,
     anywhere: bool = False,
     has_gap: bool = False,
-) -> SecretPattern:
-    return SecretPattern(
+) -> CredentialPattern:
+    return CredentialPattern(
         name, re.compile(regex), anchors, hosts, description, verdict, anywhere, has_gap=has_gap
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentcage.policy.fragments import FragmentMask
+from agentcage.policy.scrubbing.fragments import FragmentMask
 
 VALUE = b"sk-test-REALvalue0123456789abcdefXYZ"
 MASK = FragmentMask([VALUE])

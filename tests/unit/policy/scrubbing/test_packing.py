@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from agentcage.policy.decoding import DecodeError
-from agentcage.policy.sniff import Packing, repack, sniff, undecided, unpack
+from agentcage.policy.scrubbing.packing import Packing, repack, sniff, undecided, unpack
 
 DATA = b"stored: sk-test-REALvalue0123456789 " * 20
 PACKERS: dict[Packing, bytes] = {

@@ -11,9 +11,9 @@ import brotli
 import pytest
 
 from agentcage.errors import PolicyError
-from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS
-from agentcage.policy.secrets.regex_safety import nested_quantifier
-from agentcage.policy.secrets.scanner import SecretScanner
+from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
+from agentcage.policy.formats.regex_safety import nested_quantifier
+from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
 from agentcage.policy.types import Verdict
 from tests.unit.policy.helpers import ALNUM, HEX, fake, frame, policy, request
 
@@ -227,11 +227,12 @@ def test_every_pattern_whose_anchor_occurs_in_a_window_is_tried() -> None:
     aws = "AKIA" + fake("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
     twilio = "SK" + fake(HEX, 32)
     engine = policy(**OPEN)
-    scanner = next(i for i in engine.chain.inspectors if isinstance(i, SecretScanner))
+    inspector = next(i for i in engine.chain.inspectors if isinstance(i, CredentialFormatInspector))
+    scanner = inspector.scanner
     data = f"x={GITHUB}&y={aws}&z={twilio}".encode()
-    names = {p.name for p in scanner._matching(data)}
+    names = {p.name for p in scanner.matching(data)}
     assert {"github_token", "aws_access_key_id", "twilio_api_key"} <= names
-    assert {p.name for p in scanner._matching(b"plain words only, no credentials")} == set()
+    assert {p.name for p in scanner.matching(b"plain words only, no credentials")} == set()
 
 
 @pytest.mark.parametrize(

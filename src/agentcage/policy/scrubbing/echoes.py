@@ -1,16 +1,16 @@
 """What a response from one host goes through before the agent sees it.
 
-Every response is scrubbed of real values (`agentcage.policy.scrub`). A host that
-a secret is injected into can also hand the value back in forms that scrubbing
-whole values misses, so its responses get more:
+Every response is scrubbed of real values (`ValueScrubber`, `scrubber.py`). A host
+that a secret is injected into can also hand the value back in forms that
+scrubbing whole values misses, so its responses get more:
 
 - packed bodies: a body starting with a compression or archive signature
-  (`agentcage.policy.sniff`) is unpacked, bounded, scrubbed and packed again in
-  the same format if anything was replaced; one that cannot be unpacked raises
+  (`packing.py`) is unpacked, bounded, scrubbed and packed again in the same
+  format if anything was replaced; one that cannot be unpacked raises
   `DecodeError`, which the proxy answers with 502;
 - pieces: partial (206) responses, and every response from a host a secret may
   be stored at (places `query`, `body`, `websocket`), have every 6-byte piece
-  of those values masked (`agentcage.policy.fragments`);
+  of those values masked (`fragments.py`);
 - a partial response with a `Content-Encoding` is refused: its piece of a
   compressed stream cannot be decoded, so it cannot be checked.
 """
@@ -20,14 +20,16 @@ from __future__ import annotations
 from typing import Protocol
 
 from agentcage.policy.decoding import DEFAULT_LIMIT, DecodeError, parse_encodings
-from agentcage.policy.fragments import FragmentMask
-from agentcage.policy.sniff import repack, sniff, undecided, unpack
+from agentcage.policy.scrubbing.fragments import FragmentMask
+from agentcage.policy.scrubbing.packing import repack, sniff, undecided, unpack
 
 UNPACK_LIMIT = DEFAULT_LIMIT
 MAX_DEPTH = 3  # a zip of tarballs of gzip files: deeper nesting is refused
 
 
-class ValueScrub(Protocol):
+class ScrubsValues(Protocol):
+    """What `EchoGuard` needs of the value scrubber (tests pass stand-ins)."""
+
     def scrub(self, data: bytes) -> bytes: ...
 
     def scrub_text(self, text: str) -> str: ...
@@ -38,7 +40,7 @@ class EchoGuard:
 
     def __init__(
         self,
-        values: ValueScrub,
+        values: ScrubsValues,
         *,
         injected: bool = False,
         partial: bool = False,

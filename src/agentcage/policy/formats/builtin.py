@@ -1,25 +1,25 @@
-"""Built-in credential formats: cloud, AI and code-hosting keys (services.py has the rest).
+"""Built-in credential formats: cloud, AI and code-hosting keys (`services.py` has the rest).
 
 See `pattern.py` for the rules every format follows.
 """
 
 from __future__ import annotations
 
-from agentcage.policy.secrets.pattern import (
+from agentcage.policy.formats.pattern import (
     END,
     END_DASH,
     MIN_RUN,
     START,
     TOKEN_ALPHABET,
-    SecretPattern,
+    CredentialPattern,
     make,
 )
-from agentcage.policy.secrets.services import SERVICE_PATTERNS
+from agentcage.policy.formats.services import SERVICE_PATTERNS
 from agentcage.policy.types import Verdict
 
-__all__ = ["BUILTIN_PATTERNS", "MIN_RUN", "TOKEN_ALPHABET", "SecretPattern"]
+__all__ = ["BUILTIN_PATTERNS", "MIN_RUN", "TOKEN_ALPHABET", "CredentialPattern"]
 
-CORE_PATTERNS: tuple[SecretPattern, ...] = (
+CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     make(
         "aws_access_key_id",
         rb"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Z0-9])",
@@ -267,4 +267,4 @@ CORE_PATTERNS: tuple[SecretPattern, ...] = (
     ),
 )
 
-BUILTIN_PATTERNS: tuple[SecretPattern, ...] = CORE_PATTERNS + SERVICE_PATTERNS
+BUILTIN_PATTERNS: tuple[CredentialPattern, ...] = CORE_PATTERNS + SERVICE_PATTERNS

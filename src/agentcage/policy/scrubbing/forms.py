@@ -1,7 +1,8 @@
-"""Replace real secret values with their placeholders in what flows back to the agent.
+"""Replace whole real values, in the forms a server commonly echoes, by their placeholders.
 
-Each value is looked for as sent and in the encodings a server may echo it in:
-URL-encoded, base64 (standard and URL-safe, padded or not) and JSON-escaped. An
+Each value of any length is looked for as sent and in the encodings a server may
+echo it in: URL-encoded (also with `+` for spaces and lower-case escapes), base64
+from a group boundary (standard and URL-safe, padded or not) and JSON-escaped. An
 encoded value is replaced by the placeholder in the same encoding, so the agent
 decoding the response sees the placeholder it knows.
 """
@@ -53,7 +54,7 @@ def _encode(text: str, how: str) -> str:
     raise ValueError(how)
 
 
-class Scrubber:
+class FormScrubber:
     """Built once from (real value, placeholder) pairs; `scrub` is cheap when none occur."""
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
@@ -72,6 +73,10 @@ class Scrubber:
         self._bytes_re = (
             re.compile(b"|".join(re.escape(k.encode()) for k in order)) if order else None
         )
+
+    def forms(self) -> list[bytes]:
+        """Every form of every value that `scrub` replaces."""
+        return list(self._bytes)
 
     def scrub(self, data: bytes) -> bytes:
         if self._bytes_re is None or not any(form in data for form in self._bytes):

@@ -6,8 +6,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from agentcage.policy.leaks.responses import ResponseScrubber
-from agentcage.policy.scrub import Scrubber
+from agentcage.policy.scrubbing.forms import FormScrubber
+from agentcage.policy.scrubbing.scrubber import ValueScrubber
 from tests.unit.policy.helpers import policy
 
 VALUE = "s3cr3t/val+ue=with\"odd'chars"
@@ -32,7 +32,7 @@ TOKEN = "{{API_KEY}}"
     ],
 )
 def test_every_form_is_replaced(encode: object, expected: str | None) -> None:
-    scrubber = Scrubber([(VALUE, TOKEN)])
+    scrubber = FormScrubber([(VALUE, TOKEN)])
     form = encode(VALUE)  # type: ignore[operator]
     out = scrubber.scrub(f"before {form} after".encode())
     assert form.encode() not in out
@@ -44,14 +44,14 @@ def test_every_form_is_replaced(encode: object, expected: str | None) -> None:
 
 
 def test_no_secret_means_identity() -> None:
-    scrubber = Scrubber([])
+    scrubber = FormScrubber([])
     data = b"nothing here"
     assert scrubber.scrub(data) is data
-    assert Scrubber([(VALUE, TOKEN)]).scrub(data) is data
+    assert FormScrubber([(VALUE, TOKEN)]).scrub(data) is data
 
 
 def test_longer_value_wins_over_its_prefix() -> None:
-    scrubber = Scrubber([("abcdef", "{{SHORT}}"), ("abcdef123456", "{{LONG}}")])
+    scrubber = FormScrubber([("abcdef", "{{SHORT}}"), ("abcdef123456", "{{LONG}}")])
     assert scrubber.scrub(b"abcdef123456 abcdef") == b"{{LONG}} {{SHORT}}"
 
 
@@ -68,11 +68,11 @@ def test_policy_scrub_uses_the_injected_values() -> None:
     "value",
     [VALUE, "pass word/with space", "short1", "sk-ant-api03-" + "Ab9x" * 20],
 )
-def test_response_scrubber_finds_every_base_form_behind_its_fast_check(value: str) -> None:
-    # The response scrubber answers "nothing here" from one automaton pass; a form
+def test_value_scrubber_finds_every_form_behind_its_fast_check(value: str) -> None:
+    # The value scrubber answers "nothing here" from one automaton pass; a form
     # that pass cannot see (a short value, `+` for a space, lower-case escapes)
     # must still be looked for.
-    scrubber = ResponseScrubber([(value, TOKEN)])
+    scrubber = ValueScrubber([(value, TOKEN)])
     forms = [
         value,
         quote(value, safe=""),

@@ -13,7 +13,7 @@ import string
 
 import pytest
 
-from agentcage.policy.secrets.catalog import BUILTIN_PATTERNS
+from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
 from agentcage.policy.types import Verdict
 from tests.unit.policy.helpers import ALNUM, HEX, fake, policy, request
 

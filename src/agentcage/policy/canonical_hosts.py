@@ -26,7 +26,7 @@ class BadHost(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Host:
+class CanonicalHost:
     """A canonical host: a lower-case ASCII name, or an IP address."""
 
     name: str
@@ -37,9 +37,9 @@ class Host:
         return self.address is not None
 
 
-# Requests name the same few hosts over and over; a Host is immutable, so it is shared.
+# Requests name the same few hosts over and over; a CanonicalHost is immutable, so it is shared.
 @functools.lru_cache(maxsize=4096)
-def canonical_host(raw: str) -> Host:
+def canonical_host(raw: str) -> CanonicalHost:
     """Lower-case, strip brackets and trailing dots, IDNA-encode, and parse IP spellings."""
     text = raw.strip()
     if text.startswith("[") and text.endswith("]"):
@@ -49,12 +49,12 @@ def canonical_host(raw: str) -> Host:
             address = ipaddress.ip_address(text)
         except ValueError as exc:
             raise BadHost(f"{raw!r} is not a valid IPv6 address") from exc
-        return Host(str(address), address)
+        return CanonicalHost(str(address), address)
     name = _to_ascii(text)
     v4 = _parse_ipv4(name)
     if v4 is not None:
-        return Host(str(v4), v4)
-    return Host(name)
+        return CanonicalHost(str(v4), v4)
+    return CanonicalHost(name)
 
 
 def _to_ascii(text: str) -> str:
@@ -140,7 +140,7 @@ class HostSet:
         self._domains.discard(name)
         return found
 
-    def __contains__(self, host: Host) -> bool:
+    def __contains__(self, host: CanonicalHost) -> bool:
         if host.address is not None:
             return any(_covers(network, host.address) for network in self._networks)
         name = host.name

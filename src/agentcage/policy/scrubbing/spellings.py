@@ -1,11 +1,11 @@
-"""Response scrubbing: a real value echoed back reaches the agent as its placeholder.
+"""Replace every spelling the leak matcher knows of a real value by its placeholder.
 
 The value is replaced in each encoding it may come back in (raw, reversed, hex,
 percent, JSON and unicode escapes, base64 at any alignment) by the placeholder in
-the same encoding, so JSON stays JSON and URLs stay URLs. In a whole body a
-base64 run holding the value is decoded, fixed and re-encoded, so it still
-decodes cleanly; in a stream (SSE), where a run may be cut by a chunk boundary,
-the base64 characters of the value are swapped for those of the placeholder.
+the same encoding, so JSON stays JSON and URLs stay URLs. A base64 run holding the
+value is decoded, fixed and re-encoded, so it still decodes cleanly; where the run
+cannot be decoded that way (it is not aligned as read), the base64 characters of
+the value are swapped for those of the placeholder.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ _TO_STD = bytes.maketrans(b"-_", b"+/")
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 
 
-class Scrubber:
-    """Replace real values (keys of `replacements`) by their placeholders."""
+class SpellingScrubber:
+    """Replace real values (keys of `replacements`, at least `min_length` long) by placeholders."""
 
     def __init__(self, replacements: Mapping[bytes, bytes], min_length: int = 8) -> None:
         self._pairs = [(r, f) for r, f in replacements.items() if len(r) >= min_length]
@@ -34,11 +34,6 @@ class Scrubber:
                 is_b64 = spelled.technique.startswith("base64")
                 patterns.append((spelled.text, (spelled_fake.text, is_b64)))
         self._automaton = Automaton(patterns)
-
-    @property
-    def keep(self) -> int:
-        """Bytes a stream must hold back so no spelling is cut in two."""
-        return max(self._automaton.longest - 1, 0)
 
     def __bool__(self) -> bool:
         return bool(self._pairs)
@@ -51,23 +46,8 @@ class Scrubber:
         """Whether `data` holds any spelling (one fast pass)."""
         return data in self._automaton
 
-    def safe_cut(self, buffer: bytes, cut: int) -> int:
-        """`cut`, moved back to the start of any occurrence it would split."""
-        for start, end, _labels in self._automaton.search_longest(buffer):
-            if start < cut < end:
-                return start
-            if start >= cut:
-                break
-        return cut
-
     def scrub(self, data: bytes) -> bytes:
-        """A whole body: base64 runs are re-encoded so they still decode."""
-        return self._replace(data, whole=True)
-
-    def scrub_part(self, data: bytes) -> bytes:
-        return self._replace(data, whole=False)
-
-    def _replace(self, data: bytes, whole: bool) -> bytes:
+        """Base64 runs are re-encoded so they still decode."""
         if not self._pairs:
             return data
         out: list[bytes] = []
@@ -76,7 +56,7 @@ class Scrubber:
             if start < last:
                 continue  # inside a base64 run already rewritten
             fake, is_b64 = labels[0]
-            if is_b64 and whole:
+            if is_b64:
                 span = self._rewrite_run(data, start, end)
                 if span is not None:
                     run_start, run_end, text = span
@@ -113,28 +93,3 @@ class Scrubber:
         if len(run) % 4:  # the run was unpadded; keep it so
             text = text.rstrip(b"=")
         return run_start, run_end, text
-
-
-class StreamScrubber:
-    """Scrub a body that arrives in chunks (SSE, chunked transfer).
-
-    Holds back the last `keep` bytes of each chunk: a spelling that straddles a
-    boundary is complete in the next call. `flush()` returns what is held back.
-    """
-
-    def __init__(self, scrubber: Scrubber) -> None:
-        self._scrubber = scrubber
-        self._tail = b""
-
-    def feed(self, chunk: bytes) -> bytes:
-        if not self._scrubber:
-            return chunk
-        buffer = self._tail + chunk
-        cut = max(len(buffer) - self._scrubber.keep, 0)
-        cut = self._scrubber.safe_cut(buffer, cut)
-        self._tail = buffer[cut:]
-        return self._scrubber.scrub_part(buffer[:cut])
-
-    def flush(self) -> bytes:
-        rest, self._tail = self._tail, b""
-        return self._scrubber.scrub_part(rest)
