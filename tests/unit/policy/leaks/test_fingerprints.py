@@ -10,7 +10,6 @@ import re
 import pytest
 
 from agentcage.policy.canaries import KINDS, canary_value
-from agentcage.policy.leaks.protected import Protected
 from agentcage.policy.leaks.fingerprints import (
     BLOCK_BITS,
     MIN_FORM,

@@ -15,7 +15,6 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.canaries import CANARY_SEED_ENV, canary_env
 from agentcage.policy.engine import Policy
-from agentcage.policy.canaries import CANARY_SEED_ENV, canary_env
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
