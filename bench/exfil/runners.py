@@ -8,7 +8,8 @@ case leaked if every one of its carriers is found in what the sink recorded
 DNS questions), whatever the proxy logged.
 
 DNS questions an agent sends to the cage's resolver never pass the HTTP proxy;
-those steps are judged by the policy's leak inspector directly and reported so.
+those steps are judged as the DNS sidecar judges protected values, by the name
+fingerprints the proxy publishes for it, and reported so.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from websockets.sync.client import connect
 
 from agentcage.policy.decoding import DecodeError, decode_body
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import LeakInspector
+from agentcage.policy.leaks.fingerprints import fingerprint_values
+from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 _WS_DEADLINE = 30.0
@@ -60,8 +62,8 @@ class PolicyRunner:
         env = proxy_env(mode, secrets)
         injected = {k: v for k, v in env.items() if k == "ANTHROPIC_API_KEY"}
         self.policy = Policy.from_config(config, injected, environ=env)
-        leaks = [i for i in self.policy.chain.inspectors if isinstance(i, LeakInspector)]
-        self.leaks = leaks[0] if leaks else None
+        # What `proxy run --name-fingerprints` writes for the DNS sidecar.
+        self.names = fingerprint_values(protected_values(config, injected, env))
 
     def run(self, case: Case) -> Outcome:
         blocked = any(self.step_blocked(step) for step in case.steps)
@@ -69,7 +71,7 @@ class PolicyRunner:
 
     def step_blocked(self, step: Step) -> bool:
         if step.kind == "dns":
-            return self.leaks is not None and self.leaks.inspect_dns(step.host) is not None
+            return self.names.match(step.host) is not None
         scheme, port = ("http", 80) if step.plain else ("https", 443)
         if step.kind == "ws":
             for message in step.messages:

@@ -16,7 +16,7 @@ import time
 from bench.exfil.world import validate
 
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import LeakInspector
+from agentcage.policy.inspectors.leaks import LeakInspector
 from agentcage.policy.types import Headers, Request
 
 SIZES = {"1 KiB": 1024, "64 KiB": 64 * 1024, "1 MiB": 1024 * 1024}

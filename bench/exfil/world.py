@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
-from agentcage.policy.leaks.inspector import canary_env
+from agentcage.policy.canaries import canary_env
 
 # Allowlisted, but anyone can read what it receives. Each malicious case uses its
 # own `attackerN.example` (the whole `example` TLD is allowlisted).

@@ -7,8 +7,8 @@ import json
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.state import config_json
 from agentcage.config.context import LoadContext
+from agentcage.config.fields import normalize_host_entry
 from agentcage.config.schema import CageConfig
-from agentcage.config.types import normalize_host_entry
 from agentcage.errors import ConfigError
 
 

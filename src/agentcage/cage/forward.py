@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Awaitable, Callable
+
+Relay = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -29,7 +32,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-def _handler(target: str, port: int):  # type: ignore[no-untyped-def]
+def _handler(target: str, port: int) -> Relay:
     async def relay(client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
         try:
             agent_reader, agent = await asyncio.wait_for(

@@ -11,6 +11,7 @@ source), so a build whose inputs did not change is skipped.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -246,12 +247,10 @@ class ImageBuilder:
             self._step(runtime, build_runtime)
         for role in missing:
             containerfile = root / "images" / role / "Containerfile"
-            self._step(
-                refs[role],
-                lambda cf=containerfile, r=refs[role]: self._build(  # type: ignore[misc]
-                    cf, cf.parent, r, {"RUNTIME": runtime}
-                ),
+            build = functools.partial(
+                self._build, containerfile, containerfile.parent, refs[role], {"RUNTIME": runtime}
             )
+            self._step(refs[role], build)
         return BuiltImages(proxy=refs["proxy"], dns=refs["dns"], runtime=runtime)
 
     def _build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:

@@ -16,16 +16,50 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentcage.cage.quadlet import HostPaths, Images
+from agentcage.cage.contract import DNS_AUDIT_LOG, PROXY_AUDIT_LOG, SIDECAR_CONFIG_NAME
 from agentcage.cage.state import StateStore, config_json, write_atomic
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
 IMAGES_FILE = "images.json"
 CANARY_SEED_FILE = "canary-seed"
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """Host directories the containers mount, all inside the cage's state directory."""
+
+    sidecar_config_dir: Path  # the config the sidecars read, ro
+    ca_dir: Path  # CA key + cert, proxy only
+    ca_public_cert: Path  # CA certificate only, for the agent
+    proxy_audit_dir: Path
+    dns_audit_dir: Path
+    upstream_ca: Path  # optional extra CA bundle the proxy trusts upstream
+    fingerprints_dir: Path  # proxy rw, DNS ro: value fingerprints, never values
+
+    @classmethod
+    def under(cls, directory: Path) -> HostPaths:
+        return cls(
+            sidecar_config_dir=directory / "sidecar",
+            ca_dir=directory / "ca",
+            ca_public_cert=directory / "ca-public" / "ca.pem",
+            proxy_audit_dir=directory / "audit" / "proxy",
+            dns_audit_dir=directory / "audit" / "dns",
+            upstream_ca=directory / "upstream-ca" / "ca.pem",
+            fingerprints_dir=directory / "fingerprints",
+        )
+
+
+@dataclass(frozen=True)
+class Images:
+    """The image references a cage's units use (`images.json`)."""
+
+    proxy: str
+    dns: str
+    agent: str
 
 
 def host_paths(store: StateStore, name: str) -> HostPaths:
@@ -62,7 +96,7 @@ def write_sidecar_config(store: StateStore, config: CageConfig, agent_image: str
     directory.mkdir(parents=True, exist_ok=True)
     # Readable by the sidecars' non-root user; it holds policy, never secret values.
     directory.chmod(0o755)
-    target = directory / "config.yaml"
+    target = directory / SIDECAR_CONFIG_NAME
     write_atomic(target, sidecar_config(config, agent_image), 0o644)
     return target
 
@@ -101,7 +135,7 @@ def load_images(store: StateStore, name: str) -> Images:
 
 def audit_logs(store: StateStore, name: str) -> list[Path]:
     paths = host_paths(store, name)
-    return [paths.proxy_audit_dir / "proxy.jsonl", paths.dns_audit_dir / "dns.jsonl"]
+    return [paths.proxy_audit_dir / PROXY_AUDIT_LOG, paths.dns_audit_dir / DNS_AUDIT_LOG]
 
 
 # Names and paths our own health checks and `cage verify` use; their (deliberately

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from agentcage.cage import layout, topology
 from agentcage.cage.ca import ensure_ca
+from agentcage.cage.contract import secret_id, service_name
 from agentcage.cage.images import BaseKind, ImageBuilder
-from agentcage.cage.podman import Host
-from agentcage.cage.quadlet import CageUnits, Images, build_units, secret_id, service_name
+from agentcage.cage.layout import Images
+from agentcage.cage.podman import PodmanHost
+from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.state import StateStore, write_atomic
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
@@ -45,12 +47,12 @@ class Cages:
     def __init__(
         self,
         store: StateStore | None = None,
-        host: Host | None = None,
+        host: PodmanHost | None = None,
         builder: ImageBuilder | None = None,
         progress: Progress = lambda _: None,
     ) -> None:
         self.store = store or StateStore()
-        self.host = host or Host.detect()
+        self.host = host or PodmanHost.detect()
         self.builder = builder or ImageBuilder(progress=progress)
         self.progress = progress
 
@@ -175,18 +177,21 @@ class Cages:
         topo = topology.load(self.store, config.name)
         if topo is None:
             raise StateError(f"cage {config.name!r} has no topology; re-create it")
+        paths = layout.host_paths(self.store, config.name)
         return build_units(
-            config,
-            topo,
-            layout.load_images(self.store, config.name),
-            layout.host_paths(self.store, config.name),
-            self.secret_names(config.name),
-            wanted_by=self.host.wanted_by,
-            upstream_ca=layout.host_paths(self.store, config.name).upstream_ca.is_file(),
-            cgroups=self.host.cgroups,
-            canary_seed=(
-                layout.canary_seed(self.store, config.name) if config.secrets.canaries else None
-            ),
+            CageSpec(
+                config,
+                topo,
+                layout.load_images(self.store, config.name),
+                paths,
+                tuple(self.secret_names(config.name)),
+                wanted_by=self.host.wanted_by,
+                upstream_ca=paths.upstream_ca.is_file(),
+                cgroups=self.host.cgroups,
+                canary_seed=(
+                    layout.canary_seed(self.store, config.name) if config.secrets.canaries else None
+                ),
+            )
         )
 
     def preview_units(self, config_path: Path) -> CageUnits:
@@ -198,13 +203,15 @@ class Cages:
             proxy="localhost/agentcage-proxy:TAG", dns="localhost/agentcage-dns:TAG", agent=agent
         )
         return build_units(
-            config,
-            topo,
-            images,
-            layout.host_paths(self.store, config.name),
-            [rule.env for rule in config.secret_injection],
-            wanted_by=self.host.wanted_by,
-            cgroups=self.host.cgroups,
+            CageSpec(
+                config,
+                topo,
+                images,
+                layout.host_paths(self.store, config.name),
+                tuple(rule.env for rule in config.secret_injection),
+                wanted_by=self.host.wanted_by,
+                cgroups=self.host.cgroups,
+            )
         )
 
     def write_units(self, config: CageConfig) -> list[Path]:

@@ -2,7 +2,7 @@
 
 `Runner` is the seam. `SubprocessRunner` runs argv lists (never a shell) with a timeout
 and turns failures into `PodmanError` carrying the command and the tail of its stderr.
-Unit tests use `RecordingRunner`, which records every command and answers from a script.
+Unit tests use a recording fake (tests/unit/cage/fakes.py) that answers from a script.
 
 A runner may carry a prefix: with `AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME"` every
 podman/systemctl command of a cage runs inside that container, which is how the tests
@@ -15,7 +15,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -118,45 +118,8 @@ class SubprocessRunner:
             raise failure(Completed(full, proc.returncode, "", "\n".join(tail)))
 
 
-@dataclass
-class RecordingRunner:
-    """A fake runner: records argv lists; answers are looked up by argv prefix."""
-
-    answers: dict[tuple[str, ...], Completed | PodmanError] = field(default_factory=dict)
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-    inputs: list[str | None] = field(default_factory=list)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        check: bool = True,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> Completed:
-        key = tuple(argv)
-        self.calls.append(key)
-        self.inputs.append(input)
-        best: Completed | PodmanError | None = None
-        best_len = -1
-        for prefix, answer in self.answers.items():
-            if key[: len(prefix)] == prefix and len(prefix) > best_len:
-                best, best_len = answer, len(prefix)
-        if isinstance(best, PodmanError):
-            if check:
-                raise best
-            return Completed(key, 1, "", best.message)
-        result = best if best is not None else Completed(key, 0, "", "")
-        if check and not result.ok:
-            raise failure(result)
-        return result
-
-    def commands(self, *prefix: str) -> list[tuple[str, ...]]:
-        return [c for c in self.calls if c[: len(prefix)] == prefix]
-
-
 @dataclass(frozen=True)
-class Host:
+class PodmanHost:
     """How this machine runs cages: where units go and how to reach systemd and Podman."""
 
     quadlet_dir: Path
@@ -167,7 +130,7 @@ class Host:
     cgroups: bool = True
 
     @classmethod
-    def detect(cls, environ: Mapping[str, str] | None = None) -> Host:
+    def detect(cls, environ: Mapping[str, str] | None = None) -> PodmanHost:
         env = os.environ if environ is None else environ
         rootless = os.geteuid() != 0
         if env.get("AGENTCAGE_QUADLET_DIR"):

@@ -13,69 +13,53 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
+from agentcage.cage.contract import (
+    AGENT_CA,
+    AUDIT_DIR,
+    CA_DIR,
+    CANARY_SEED_ENV,
+    CONFIG_DIR,
+    FINGERPRINTS_DIR,
+    PYTHON,
+    SECRETS_DIR,
+    SIDECAR_USER,
+    UPSTREAM_CA,
+    agent_environment,
+    dns_run,
+    probe_argv,
+    proxy_run,
+    relay_args,
+    secret_id,
+    service_name,
+)
+from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
 from agentcage.cage.unit import Entry, UnitFile
 from agentcage.config.schema import CageConfig
-from agentcage.policy.leaks.inspector import CANARY_SEED_ENV, canary_env
-
-# Paths inside the sidecar and agent containers.
-CONFIG_DIR = "/etc/agentcage"
-CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
-CA_DIR = "/var/lib/agentcage/ca"
-AUDIT_DIR = "/var/log/agentcage"
-# Fingerprints of the protected values: written by the proxy, read by the DNS sidecar.
-FINGERPRINTS_DIR = "/var/lib/agentcage/fingerprints"
-NAME_FINGERPRINTS = f"{FINGERPRINTS_DIR}/name-fingerprints.json"
-SECRETS_DIR = "/run/secrets/agentcage"
-AGENT_CA = "/etc/agentcage-ca/ca.pem"
-UPSTREAM_CA = "/etc/agentcage-upstream-ca/ca.pem"
-VENV_BIN = "/opt/agentcage/bin"
-SIDECAR_USER = "10000"
-# Where each client looks for extra CAs: OpenSSL and uv, Python requests (pip), Node (npm),
-# curl, and git, whose libcurl-gnutls reads none of the others.
-CA_VARIABLES = (
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS",
-    "CURL_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-)
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
-NO_PROXY = "localhost,127.0.0.1,::1"
 
 
 @dataclass(frozen=True)
-class HostPaths:
-    """Host directories the containers mount, all inside the cage's state directory."""
+class CageSpec:
+    """Everything one cage's units are rendered from.
 
-    sidecar_config_dir: Path  # the config the sidecars read, ro
-    ca_dir: Path  # CA key + cert, proxy only
-    ca_public_cert: Path  # CA certificate only, for the agent
-    proxy_audit_dir: Path
-    dns_audit_dir: Path
-    upstream_ca: Path  # optional extra CA bundle the proxy trusts upstream
-    fingerprints_dir: Path  # proxy rw, DNS ro: value fingerprints, never values
+    `secret_names` are the cage's secrets that exist (each is mounted into the proxy).
+    `canary_seed` (the cage's private seed for `secrets.canaries`) goes to the proxy,
+    and the decoys derived from it to the agent: both sides compute the same values,
+    and nobody who knows only the cage's name can tell a decoy from a real key.
+    `cgroups=False` is for rootless Podman on cgroup v1, which cannot create cgroups:
+    limits are dropped (Podman could not enforce them) and the containers run without.
+    """
 
-    @classmethod
-    def under(cls, directory: Path) -> HostPaths:
-        return cls(
-            sidecar_config_dir=directory / "sidecar",
-            ca_dir=directory / "ca",
-            ca_public_cert=directory / "ca-public" / "ca.pem",
-            proxy_audit_dir=directory / "audit" / "proxy",
-            dns_audit_dir=directory / "audit" / "dns",
-            upstream_ca=directory / "upstream-ca" / "ca.pem",
-            fingerprints_dir=directory / "fingerprints",
-        )
-
-
-@dataclass(frozen=True)
-class Images:
-    proxy: str
-    dns: str
-    agent: str
+    config: CageConfig
+    topology: Topology
+    images: Images
+    paths: HostPaths
+    secret_names: tuple[str, ...] = ()
+    wanted_by: str = "multi-user.target"
+    upstream_ca: bool = False
+    cgroups: bool = True
+    canary_seed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,49 +72,21 @@ class CageUnits:
         return {name: unit.render() for name, unit in self.files.items()}
 
 
-def service_name(topology: Topology, role: str) -> str:
-    return f"{topology.container(role)}.service"
-
-
-def build_units(
-    config: CageConfig,
-    topology: Topology,
-    images: Images,
-    paths: HostPaths,
-    secrets: list[str],
-    *,
-    wanted_by: str = "multi-user.target",
-    upstream_ca: bool = False,
-    cgroups: bool = True,
-    canary_seed: str | None = None,
-) -> CageUnits:
-    """All quadlet files of the cage; `secrets` are the secret names that exist.
-
-    `canary_seed` (the cage's private seed for `secrets.canaries`) goes to the proxy,
-    and the decoys derived from it to the agent: both sides compute the same values,
-    and nobody who knows only the cage's name can tell a decoy from a real key.
-
-    `cgroups=False` is for rootless Podman on cgroup v1, which cannot create cgroups:
-    limits are dropped (Podman could not enforce them) and the containers run without.
-    """
+def build_units(spec: CageSpec) -> CageUnits:
+    """All quadlet files of the cage."""
+    topology = spec.topology
     files: dict[str, UnitFile] = {
         f"{topology.internal_network}.network": _internal_network(topology),
         f"{topology.external_network}.network": _external_network(topology),
     }
-    for name in config.container.named_volumes:
+    for name in spec.config.container.named_volumes:
         files[f"{topology.prefix}-{name}.volume"] = _volume(topology, name)
-    files[f"{topology.container('dns')}.container"] = _dns(topology, images, paths, wanted_by)
-    files[f"{topology.container('proxy')}.container"] = _proxy(
-        config, topology, images, paths, secrets, wanted_by, upstream_ca, canary_seed
-    )
-    files[f"{topology.container('agent')}.container"] = _agent(
-        config, topology, images, paths, wanted_by, canary_seed
-    )
-    if config.container.ports:
-        files[f"{topology.container('ports')}.container"] = _ports(
-            config, topology, images, wanted_by
-        )
-    if not cgroups:
+    files[f"{topology.container('dns')}.container"] = _dns(spec)
+    files[f"{topology.container('proxy')}.container"] = _proxy(spec)
+    files[f"{topology.container('agent')}.container"] = _agent(spec)
+    if spec.config.container.ports:
+        files[f"{topology.container('ports')}.container"] = _ports(spec)
+    if not spec.cgroups:
         for name, unit in files.items():
             if name.endswith(".container"):
                 _without_cgroups(unit)
@@ -220,14 +176,11 @@ def _service(unit: UnitFile, wanted_by: str, timeout_start: int = 120) -> None:
     unit.add("Install", "WantedBy", wanted_by)
 
 
-def _probe(kind: str, address: str, port: int) -> list[str]:
-    return [f"{VENV_BIN}/python", "-m", "agentcage.cage.probe", kind, address, str(port)]
-
-
-def _dns(topology: Topology, images: Images, paths: HostPaths, wanted_by: str) -> UnitFile:
+def _dns(spec: CageSpec) -> UnitFile:
+    topology, paths = spec.topology, spec.paths
     unit = UnitFile()
     unit.add("Unit", "Description", f"agentcage {topology.cage}: DNS sidecar (allowlist)")
-    unit.add("Container", "Image", images.dns)
+    unit.add("Container", "Image", spec.images.dns)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("dns"))
     _labels(unit, topology, "dns")
@@ -240,122 +193,60 @@ def _dns(topology: Topology, images: Images, paths: HostPaths, wanted_by: str) -
     unit.add("Container", "Volume", f"{paths.dns_audit_dir}:{AUDIT_DIR}:rw,U")
     # Read-only, and fingerprints only: the DNS container never sees a secret value.
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:ro")
-    unit.add(
-        "Container",
-        "Exec",
-        (
-            "dns",
-            "run",
-            "-c",
-            CONFIG_FILE,
-            "--listen",
-            f"{topology.dns_ip}:{DNS_PORT}",
-            "--audit-log",
-            f"{AUDIT_DIR}/dns.jsonl",
-            "--blocked-zones",
-            f"{AUDIT_DIR}/dns-blocked-zones.json",
-            "--name-fingerprints",
-            NAME_FINGERPRINTS,
-        ),
-    )
+    unit.add("Container", "Exec", dns_run(topology).argv())
     # Ready means a real answer; afterwards a silent TCP check keeps the audit log free
     # of one probe query every 30 seconds.
     _health(
-        unit, _probe("dns", topology.dns_ip, DNS_PORT), _probe("tcp", topology.dns_ip, DNS_PORT)
+        unit,
+        probe_argv("dns", topology.dns_ip, DNS_PORT),
+        probe_argv("tcp", topology.dns_ip, DNS_PORT),
     )
-    _service(unit, wanted_by)
+    _service(unit, spec.wanted_by)
     return unit
 
 
-def _proxy(
-    config: CageConfig,
-    topology: Topology,
-    images: Images,
-    paths: HostPaths,
-    secrets: list[str],
-    wanted_by: str,
-    upstream_ca: bool,
-    canary_seed: str | None,
-) -> UnitFile:
+def _proxy(spec: CageSpec) -> UnitFile:
+    topology, paths = spec.topology, spec.paths
     unit = UnitFile()
     unit.add("Unit", "Description", f"agentcage {topology.cage}: inspecting proxy")
-    unit.add("Container", "Image", images.proxy)
+    unit.add("Container", "Image", spec.images.proxy)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("proxy"))
     _labels(unit, topology, "proxy")
     _networks(unit, topology, topology.proxy_ip, topology.proxy_external_ip)
     _hardening(unit, SIDECAR_USER, "512m", 256)
     unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
-    if config.secrets.canaries and canary_seed:
-        unit.add("Container", "Environment", (f"{CANARY_SEED_ENV}={canary_seed}",))
+    if spec.config.secrets.canaries and spec.canary_seed:
+        unit.add("Container", "Environment", (f"{CANARY_SEED_ENV}={spec.canary_seed}",))
     unit.add("Container", "Volume", f"{paths.sidecar_config_dir}:{CONFIG_DIR}:ro")
     unit.add("Container", "Volume", f"{paths.ca_dir}:{CA_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:rw,U")
-    for name in secrets:
+    for name in spec.secret_names:
         unit.add(
             "Container",
             "Secret",
             f"{secret_id(topology.cage, name)},type=mount,target={SECRETS_DIR}/{name},"
             f"uid={SIDECAR_USER},gid={SIDECAR_USER},mode=0400",
         )
-    argv: tuple[str, ...] = (
-        "proxy",
-        "run",
-        "-c",
-        CONFIG_FILE,
-        "--listen",
-        f"{topology.proxy_ip}:{PROXY_PORT}",
-        "--ca-dir",
-        CA_DIR,
-        "--secrets-dir",
-        SECRETS_DIR,
-        "--audit-log",
-        f"{AUDIT_DIR}/proxy.jsonl",
-        "--name-fingerprints",
-        NAME_FINGERPRINTS,
-    )
-    if upstream_ca:
+    if spec.upstream_ca:
         unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")
-        argv += ("--upstream-ca", UPSTREAM_CA)
-    unit.add("Container", "Exec", argv)
-    probe = _probe("tcp", topology.proxy_ip, PROXY_PORT)
+    unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca).argv())
+    probe = probe_argv("tcp", topology.proxy_ip, PROXY_PORT)
     _health(unit, probe, probe)
-    _service(unit, wanted_by)
+    _service(unit, spec.wanted_by)
     return unit
 
 
-def agent_environment(
-    config: CageConfig, topology: Topology, canary_seed: str | None = None
-) -> dict[str, str]:
-    """The agent's environment: the user's, then decoys, placeholders, proxy and CA."""
-    env = dict(config.container.env)
-    env.update(canary_env(config, canary_seed))
-    for rule in config.secret_injection:
-        env[rule.env] = rule.token
-    for name in PROXY_VARIABLES:
-        env[name] = topology.proxy_url
-    env["NO_PROXY"] = env["no_proxy"] = NO_PROXY
-    for name in CA_VARIABLES:
-        env[name] = AGENT_CA
-    return env
-
-
-def _agent(
-    config: CageConfig,
-    topology: Topology,
-    images: Images,
-    paths: HostPaths,
-    wanted_by: str,
-    canary_seed: str | None,
-) -> UnitFile:
+def _agent(spec: CageSpec) -> UnitFile:
+    config, topology, paths = spec.config, spec.topology, spec.paths
     ctr = config.container
     unit = UnitFile()
     sidecars = (service_name(topology, "dns"), service_name(topology, "proxy"))
     unit.add("Unit", "Description", f"agentcage {topology.cage}: the agent")
     unit.extend("Unit", "Requires", sidecars)
     unit.extend("Unit", "After", sidecars)
-    unit.add("Container", "Image", images.agent)
+    unit.add("Container", "Image", spec.images.agent)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("agent"))
     # An init as PID 1 forwards SIGTERM (a process that is PID 1 ignores it unless it set
@@ -364,14 +255,14 @@ def _agent(
     _labels(unit, topology, "agent")
     unit.add("Container", "Network", f"{topology.internal_network}.network:ip={topology.agent_ip}")
     unit.add("Container", "DNS", topology.dns_ip)
-    env = agent_environment(config, topology, canary_seed)
+    env = agent_environment(config, topology, spec.canary_seed)
     unit.add("Container", "Environment", tuple(f"{k}={v}" for k, v in env.items()))
     unit.add("Container", "Volume", f"{paths.ca_public_cert}:{AGENT_CA}:ro")
     for mount in ctr.bind_mounts:
-        spec = f"{mount.host}:{mount.container}"
-        unit.add("Container", "Volume", f"{spec}:{mount.options}" if mount.options else spec)
-    for name, spec in ctr.named_volumes.items():
-        unit.add("Container", "Volume", f"{topology.prefix}-{name}.volume:{spec}")
+        volume = f"{mount.host}:{mount.container}"
+        unit.add("Container", "Volume", f"{volume}:{mount.options}" if mount.options else volume)
+    for name, target in ctr.named_volumes.items():
+        unit.add("Container", "Volume", f"{topology.prefix}-{name}.volume:{target}")
     unit.extend("Container", "Tmpfs", ctr.tmpfs)
     unit.add("Container", "ReadOnly", ctr.read_only)
     drop = ["ALL"] if ctr.drop_capabilities == "ALL" else list(ctr.drop_capabilities)
@@ -401,19 +292,20 @@ def _agent(
     unit.add("Service", "RestartSec", ctr.restart_sec)
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)
     unit.add("Service", "TimeoutStopSec", ctr.timeout_stop_sec)
-    unit.add("Install", "WantedBy", wanted_by)
+    unit.add("Install", "WantedBy", spec.wanted_by)
     return unit
 
 
-def _ports(config: CageConfig, topology: Topology, images: Images, wanted_by: str) -> UnitFile:
+def _ports(spec: CageSpec) -> UnitFile:
     """Publishes `container.ports`: the agent's internal network cannot publish ports."""
+    config, topology = spec.config, spec.topology
     mappings = config.container.port_mappings
     unit = UnitFile()
     agent = service_name(topology, "agent")
     unit.add("Unit", "Description", f"agentcage {topology.cage}: published ports of the agent")
     unit.add("Unit", "Requires", agent)
     unit.add("Unit", "After", agent)
-    unit.add("Container", "Image", images.proxy)
+    unit.add("Container", "Image", spec.images.proxy)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("ports"))
     unit.add("Container", "RunInit", True)
@@ -424,13 +316,8 @@ def _ports(config: CageConfig, topology: Topology, images: Images, wanted_by: st
     if lowest < 1024:
         unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={lowest}")
     unit.extend("Container", "PublishPort", config.container.ports)
-    unit.add("Container", "Entrypoint", f"{VENV_BIN}/python")
+    unit.add("Container", "Entrypoint", PYTHON)
     ports = sorted({str(m.container) for m in mappings})
-    unit.add("Container", "Exec", ("-m", "agentcage.cage.forward", topology.agent_ip, *ports))
-    _service(unit, wanted_by)
+    unit.add("Container", "Exec", relay_args(topology, ports))
+    _service(unit, spec.wanted_by)
     return unit
-
-
-def secret_id(cage: str, name: str) -> str:
-    """The Podman secret holding a cage's secret `name`."""
-    return f"agentcage-{cage}-{name}"

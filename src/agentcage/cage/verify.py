@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import posixpath
 from dataclasses import asdict, dataclass
 
 from agentcage.cage import layout, topology
-from agentcage.cage.lifecycle import Cages
-from agentcage.cage.quadlet import (
+from agentcage.cage.ca import KEY_AND_CERT
+from agentcage.cage.contract import (
     AGENT_CA,
+    CA_DIR,
     CA_VARIABLES,
+    NETCHECK_MODULE,
     PROXY_VARIABLES,
-    VENV_BIN,
+    PYTHON,
+    SIDECAR_USER,
     agent_environment,
     secret_id,
 )
+from agentcage.cage.lifecycle import Cages
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
@@ -136,7 +141,9 @@ def _process(cages: Cages, agent: str) -> list[CheckResult]:
         )
         out.append(CheckResult("no-new-privileges", nnp == "1", f"NoNewPrivs {nnp or 'missing'}"))
     code, cert, err = _exec(cages, agent, "cat", AGENT_CA)
-    key_paths = ("/var/lib/agentcage/ca/mitmproxy-ca.pem", "/etc/agentcage-ca/mitmproxy-ca.pem")
+    # Where the key would be had a mount gone wrong: the proxy's CA directory, or next
+    # to the agent's certificate.
+    key_paths = (f"{CA_DIR}/{KEY_AND_CERT}", f"{posixpath.dirname(AGENT_CA)}/{KEY_AND_CERT}")
     readable = [p for p in key_paths if _exec(cages, agent, "cat", p)[0] == 0]
     ok = code == 0 and "PRIVATE KEY" not in cert and "BEGIN CERTIFICATE" in cert and not readable
     detail = (
@@ -168,14 +175,14 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     argv = [
         "run", "--rm", "--pull=never", f"--network={topo.internal_network}",
         f"--dns={topo.dns_ip}", "--read-only", "--cap-drop=all",
-        "--security-opt=no-new-privileges", "--user=10000:10000",
+        "--security-opt=no-new-privileges", f"--user={SIDECAR_USER}:{SIDECAR_USER}",
         f"--label=agentcage.cage={config.name}", "--label=agentcage.role=verify",
         "-v", f"{paths.ca_public_cert}:{AGENT_CA}:ro",
-        f"--entrypoint={VENV_BIN}/python",
+        f"--entrypoint={PYTHON}",
     ]  # fmt: skip
     for key in (*PROXY_VARIABLES, *CA_VARIABLES, "NO_PROXY", "no_proxy"):
         argv += ["--env", f"{key}={env[key]}"]
-    argv += [images.proxy, "-m", "agentcage.cage.netcheck", "--gateway", gateway]
+    argv += [images.proxy, "-m", NETCHECK_MODULE, "--gateway", gateway]
     if allowed:
         argv += ["--allowed-host", allowed]
     result = cages.host.podman(*argv, check=False)

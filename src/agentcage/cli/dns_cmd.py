@@ -6,12 +6,19 @@ from pathlib import Path
 
 import click
 
+from agentcage.cage.contract import (
+    AUDIT_LOG_OPTION,
+    BLOCKED_ZONES_OPTION,
+    CONFIG_OPTION,
+    LISTEN_OPTION,
+    NAME_FINGERPRINTS_OPTION,
+)
 from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
 from agentcage.dns.sidecar import Sidecar
 
 _CONFIG = click.option(
-    "-c",
+    CONFIG_OPTION,
     "--config",
     "config_file",
     required=True,
@@ -19,7 +26,7 @@ _CONFIG = click.option(
     help="The cage's config file.",
 )
 _LISTEN = click.option(
-    "--listen",
+    LISTEN_OPTION,
     default="127.0.0.1:53",
     show_default=True,
     help="Address and port to answer on, e.g. 0.0.0.0:53 or [::1]:5353.",
@@ -35,18 +42,18 @@ def dns() -> None:
 @_CONFIG
 @_LISTEN
 @click.option(
-    "--audit-log",
+    AUDIT_LOG_OPTION,
     type=click.Path(path_type=Path, dir_okay=False),
     help="Append audit lines to this file (default: standard output).",
 )
 @click.option(
-    "--blocked-zones",
+    BLOCKED_ZONES_OPTION,
     type=click.Path(path_type=Path, dir_okay=False),
     help="Keep the zones tunnel detection blocks in this file, and block them again "
     "when starting (default: forget them on exit).",
 )
 @click.option(
-    "--name-fingerprints",
+    NAME_FINGERPRINTS_OPTION,
     type=click.Path(path_type=Path, dir_okay=False),
     help="Refuse names carrying a protected value, using the fingerprints `agentcage "
     "proxy run --name-fingerprints` writes to this file (SERVFAIL while it is missing).",

@@ -6,6 +6,15 @@ from pathlib import Path
 
 import click
 
+from agentcage.cage.contract import (
+    AUDIT_LOG_OPTION,
+    CA_DIR_OPTION,
+    CONFIG_OPTION,
+    LISTEN_OPTION,
+    NAME_FINGERPRINTS_OPTION,
+    SECRETS_DIR_OPTION,
+    UPSTREAM_CA_OPTION,
+)
 from agentcage.errors import ConfigError
 
 
@@ -25,38 +34,38 @@ def _listen(value: str) -> tuple[str, int]:
 
 @proxy.command()
 @click.option(
-    "-c",
+    CONFIG_OPTION,
     "--config",
     "config_file",
     required=True,
     type=click.Path(path_type=Path, dir_okay=False),
     help="The cage's config YAML.",
 )
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to bind.")
+@click.option(LISTEN_OPTION, default="127.0.0.1:8080", show_default=True, help="HOST:PORT to bind.")
 @click.option(
-    "--ca-dir",
+    CA_DIR_OPTION,
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("~/.mitmproxy"),
     show_default=True,
     help="Where the proxy's CA lives; the agent trusts DIR/mitmproxy-ca-cert.pem.",
 )
 @click.option(
-    "--upstream-ca",
+    UPSTREAM_CA_OPTION,
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Extra CA bundle to trust for upstream servers.",
 )
 @click.option(
-    "--secrets-dir",
+    SECRETS_DIR_OPTION,
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory of files named by each secret's `env` (wins over the environment).",
 )
 @click.option(
-    "--audit-log",
+    AUDIT_LOG_OPTION,
     type=click.Path(path_type=Path, dir_okay=False),
     help="Append audit JSON lines here (default: stdout). mitmproxy's own log goes to stderr.",
 )
 @click.option(
-    "--name-fingerprints",
+    NAME_FINGERPRINTS_OPTION,
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write keyed fingerprints of the protected values here (at start and on every "
     "reload) for `agentcage dns run --name-fingerprints`.",

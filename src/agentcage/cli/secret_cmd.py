@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from agentcage.cage import secrets
+from agentcage.cage import podman_secrets
 from agentcage.cage.lifecycle import Cages
 
 
@@ -20,15 +20,15 @@ def secret() -> None:
 @click.argument("name")
 def set_(cage: str, name: str) -> None:
     """Store NAME for CAGE; reads the value from a hidden prompt, or stdin when piped."""
-    secrets.check_name(name)
+    podman_secrets.check_name(name)
     if sys.stdin.isatty():
         value = click.prompt(f"value of {name}", hide_input=True, confirmation_prompt=True)
     else:
         value = sys.stdin.read().rstrip("\r\n")
     cages = Cages(progress=lambda line: click.echo(line, err=True))
-    if name not in secrets.expected(cages, cage):
+    if name not in podman_secrets.expected(cages, cage):
         click.echo(f"warning: no secret_injection rule of {cage!r} uses {name}", err=True)
-    restarted = secrets.set_secret(cages, cage, name, value)
+    restarted = podman_secrets.set_secret(cages, cage, name, value)
     click.echo(f"secret {name} set for {cage}" + ("; proxy restarted" if restarted else ""))
 
 
@@ -38,7 +38,7 @@ def list_(cage: str) -> None:
     """Names of CAGE's secrets (never values), and which expected ones are missing."""
     cages = Cages()
     have = set(cages.secret_names(cage))
-    wanted = secrets.expected(cages, cage)
+    wanted = podman_secrets.expected(cages, cage)
     for name in sorted(have | set(wanted)):
         state = "set" if name in have else "MISSING"
         note = "" if name in wanted else " (not used by any secret_injection rule)"
@@ -51,5 +51,5 @@ def list_(cage: str) -> None:
 def rm(cage: str, name: str) -> None:
     """Delete CAGE's secret NAME."""
     cages = Cages(progress=lambda line: click.echo(line, err=True))
-    secrets.remove_secret(cages, cage, name)
+    podman_secrets.remove_secret(cages, cage, name)
     click.echo(f"secret {name} removed from {cage}")

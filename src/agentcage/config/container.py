@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 
 from agentcage.config.base import Model
 from agentcage.config.context import context_of, expand_vars
-from agentcage.config.types import EnvName, Seconds, Text
+from agentcage.config.fields import EnvName, Seconds, Text
 
 _CAPABILITY = r"^(CAP_)?[A-Z_]{2,32}$"
 _CTR_PATH = re.compile(r"^/[^\x00-\x1f\x7f:]*$")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
-from agentcage.config.types import ByteSize, Domain, EnvName, HostEntry, Text
+from agentcage.config.fields import ByteSize, Domain, EnvName, HostEntry, Text
 
 Action = Literal["block", "flag"]
 PatternName = str

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
 from agentcage.config.container import ContainerConfig
+from agentcage.config.fields import ByteSize, Text
 from agentcage.config.host import host_resolvers
 from agentcage.config.inspection import (
     BUILTIN_INSPECTORS,
@@ -24,7 +25,6 @@ from agentcage.config.inspection import (
     SecretInjection,
     SecretsConfig,
 )
-from agentcage.config.types import ByteSize, Text
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_REQUEST_BODY = 10 * 1024 * 1024

@@ -12,8 +12,8 @@ Live domain changes (API for `agentcage domain add|rm` and the cage layer):
 1. Write the changed config file, the same path the sidecar was started with
    (`agentcage dns run -c FILE`); validate it first (`load_config`), because the
    sidecar stops (fail closed) if the file it re-reads is invalid.
-2. Send SIGHUP to the `agentcage dns run` process: `request_reload(pid)` on the host,
-   or `podman kill --signal HUP <dns container>` for the sidecar container.
+2. Send SIGHUP to the `agentcage dns run` process; for a cage's sidecar container
+   `Cages.reload` runs `podman kill --signal HUP <dns container>`.
 
 The front applies the new list from the next query on and re-renders both dnsmasq
 files. Allowlist changes touch only the servers file, applied by SIGHUP to dnsmasq
@@ -25,8 +25,6 @@ files without running anything (for `cage create` / `verify`).
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 from agentcage.config.schema import CageConfig
@@ -39,7 +37,6 @@ __all__ = [
     "Listen",
     "Rendered",
     "render_checked",
-    "request_reload",
 ]
 
 # Where `render_checked` says the servers file lives; `dns run` uses its own temp dir.
@@ -53,8 +50,3 @@ def render_checked(
     rendered = render(config, listen, servers_file)
     check(rendered)
     return rendered
-
-
-def request_reload(pid: int) -> None:
-    """Ask a running `agentcage dns run` to re-read its config file."""
-    os.kill(pid, signal.SIGHUP)

@@ -18,7 +18,7 @@ from agentcage.config.schema import DnsConfig
 MAX_TRACKED_ZONES = 512
 
 
-class _Seen:
+class _RecentKeys:
     """Keys with the time each was last asked for, oldest first."""
 
     def __init__(self) -> None:
@@ -35,8 +35,8 @@ class _Seen:
 
 class _Zone:
     def __init__(self) -> None:
-        self.names = _Seen()
-        self.labels = _Seen()
+        self.names = _RecentKeys()
+        self.labels = _RecentKeys()
 
 
 class ZoneBudgets:

@@ -1,29 +1,28 @@
 """The DNS sidecar's audit log: the shared line writer, the lines `logging.dns_queries` asks for.
 
-`emit` returns only once the line is in the kernel (see `agentcage.auditfile`), and the
+`emit` returns only once the line is in the kernel (see `agentcage.audit.writer`), and the
 sidecar calls it before a query leaves, so a query that reached an upstream always
 has its line, even if the sidecar is killed the next instant.
 """
 
 from __future__ import annotations
 
-from agentcage.auditfile import AuditFile
+from pathlib import Path
+
+from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditWriter
 from agentcage.dns.judge import FINDINGS
 from agentcage.errors import DnsError
-from agentcage.policy.audit import AuditRecord
 
 
-class DnsAuditLog(AuditFile):
+class DnsAuditLog(AuditWriter):
     """Tunnel, value and budget findings always; other lines as `which` says
     (`all`, `blocked`: block and flag lines, `none`)."""
 
     which = "blocked"
 
-    def open_error(self, exc: OSError) -> DnsError:
-        return DnsError(
-            f"cannot open the DNS audit log {self.path}: {exc.strerror}",
-            hint="check that its directory exists and is writable",
-        )
+    def __init__(self, path: Path | None) -> None:
+        super().__init__(path, title="DNS audit log", error=DnsError)
 
     def wants(self, record: AuditRecord) -> bool:
         if record.inspector in FINDINGS:

@@ -17,14 +17,15 @@ from typing import Literal, Protocol
 import dns.rdataclass
 import dns.rdatatype
 
+from agentcage.audit.record import AuditRecord
 from agentcage.config.schema import CageConfig
 from agentcage.dns.budget import ZoneBudgets
-from agentcage.dns.names import DomainSet, below, normalize_qname, zone_of
+from agentcage.dns.names import DomainSet, below, fold_qname, zone_of
 from agentcage.dns.tunnel import name_reason
 from agentcage.dns.values import ValuesUnavailable
 from agentcage.dns.wire import Question
 from agentcage.errors import DnsError
-from agentcage.policy.audit import AuditRecord
+from agentcage.policy.types import Verdict
 
 DOMAINS_INSPECTOR = "dns-domains"
 TUNNEL_INSPECTOR = "dns-tunnel"
@@ -37,7 +38,6 @@ REDACTED = "<redacted>"
 FINDINGS = frozenset({TUNNEL_INSPECTOR, VALUES_INSPECTOR, BUDGET_INSPECTOR})
 
 Answer = Literal["forward", "sinkhole", "refused", "servfail"]
-Verdict = Literal["allow", "flag", "block"]
 
 
 class TooManyBlockedZones(DnsError):
@@ -50,7 +50,7 @@ class ValueCheck(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class QueryDecision:
     answer: Answer
     verdict: Verdict
     reason: str
@@ -86,17 +86,17 @@ class QueryJudge:
         self._allowlist = config.domains.mode == "allowlist"
 
     def blocked_zone(self, qname: str) -> str | None:
-        labels = normalize_qname(qname).split(".")
+        labels = fold_qname(qname).split(".")
         suffixes = (".".join(labels[start:]) for start in range(len(labels)))
         return next((name for name in suffixes if name in self.blocked_zones), None)
 
-    def decide(self, question: Question, now: float) -> Decision:
+    def decide(self, question: Question, now: float) -> QueryDecision:
         if question.rdclass != dns.rdataclass.IN:
             klass = dns.rdataclass.to_text(question.rdclass)
-            return Decision("refused", "block", f"class {klass} is not served")
+            return QueryDecision("refused", Verdict.BLOCK, f"class {klass} is not served")
         if question.rdtype != dns.rdatatype.ANY and dns.rdatatype.is_metatype(question.rdtype):
             # Transfers, OPT, TSIG/TKEY: not questions a stub resolver asks.
-            return Decision("refused", "block", f"type {question.qtype} is not served")
+            return QueryDecision("refused", Verdict.BLOCK, f"type {question.qtype} is not served")
         rule, unavailable = None, None
         try:
             rule = self._values.match(question.name) if self._values is not None else None
@@ -105,23 +105,23 @@ class QueryJudge:
         if rule is not None:
             role, _, name = rule.partition(":")
             reason = f"the name carries a protected value ({role} {name})"
-            return Decision("refused", "block", reason, VALUES_INSPECTOR, (rule,))
+            return QueryDecision("refused", Verdict.BLOCK, reason, VALUES_INSPECTOR, (rule,))
         if not question.hostname:
             reason = "a label holds bytes no hostname has"
-            return Decision("refused", "block", reason, TUNNEL_INSPECTOR)
+            return QueryDecision("refused", Verdict.BLOCK, reason, TUNNEL_INSPECTOR)
         entry = self._domains.match(question.name)
         if (entry is not None) != self._allowlist:
             return self._local(question, entry)
         zone = self.blocked_zone(question.name)
         if zone is not None:
             reason = f"zone {zone} blocked after DNS tunnel detection"
-            return Decision("refused", "block", reason, TUNNEL_INSPECTOR)
+            return QueryDecision("refused", Verdict.BLOCK, reason, TUNNEL_INSPECTOR)
         if unavailable is not None:
             reason = f"cannot look for protected values: {unavailable}"
-            return Decision("servfail", "block", reason, VALUES_INSPECTOR)
+            return QueryDecision("servfail", Verdict.BLOCK, reason, VALUES_INSPECTOR)
         return self._forwardable(question, entry if self._allowlist else None, now)
 
-    def _forwardable(self, question: Question, entry: str | None, now: float) -> Decision:
+    def _forwardable(self, question: Question, entry: str | None, now: float) -> QueryDecision:
         cfg = self._config.dns
         zone = zone_of(question.name, entry)
         signal = name_reason(question.name, zone, cfg)
@@ -132,13 +132,13 @@ class QueryJudge:
         labels = [label for label in below(question.name, budget_zone).split(".") if label]
         spent = self._budgets.admit(budget_zone, question.name, labels, now)
         if spent is not None:
-            return Decision("refused", "block", spent, BUDGET_INSPECTOR)
+            return QueryDecision("refused", Verdict.BLOCK, spent, BUDGET_INSPECTOR)
         if signal is not None:
-            return Decision("forward", "flag", tunnel, TUNNEL_INSPECTOR)
+            return QueryDecision("forward", Verdict.FLAG, tunnel, TUNNEL_INSPECTOR)
         reason = f"in allowlist ({entry})" if entry is not None else "not in blocklist"
-        return Decision("forward", "allow", reason)
+        return QueryDecision("forward", Verdict.ALLOW, reason)
 
-    def _block(self, zone: str, reason: str) -> Decision:
+    def _block(self, zone: str, reason: str) -> QueryDecision:
         limit = self._config.dns.max_blocked_zones
         stop = None
         if zone not in self.blocked_zones and len(self.blocked_zones) >= limit:
@@ -150,19 +150,19 @@ class QueryJudge:
             )
         else:
             self.blocked_zones.add(zone)
-        return Decision("refused", "block", reason, TUNNEL_INSPECTOR, (), zone, stop)
+        return QueryDecision("refused", Verdict.BLOCK, reason, TUNNEL_INSPECTOR, (), zone, stop)
 
-    def _local(self, question: Question, entry: str | None) -> Decision:
+    def _local(self, question: Question, entry: str | None) -> QueryDecision:
         reason = "not in allowlist" if self._allowlist else f"in blocklist ({entry})"
         if question.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            return Decision("sinkhole", "block", reason)
-        return Decision("refused", "block", reason)
+            return QueryDecision("sinkhole", Verdict.BLOCK, reason)
+        return QueryDecision("refused", Verdict.BLOCK, reason)
 
     def record(
         self,
         question: Question | None,
         client: str,
-        decision: Decision,
+        decision: QueryDecision,
         rcode: str | None,
         answers: int | None,
     ) -> AuditRecord:
@@ -180,7 +180,7 @@ class QueryJudge:
             qname = REDACTED + (f".{entry}" if entry is not None else "")
         return AuditRecord(
             kind="dns",
-            verdict=decision.verdict,
+            verdict=decision.verdict.value,
             cage=self._config.name,
             client=client,
             qname=qname,
@@ -193,6 +193,6 @@ class QueryJudge:
         )
 
 
-def rejected(reason: str) -> Decision:
+def rejected(reason: str) -> QueryDecision:
     """The decision for a message that is not a query we judge (malformed, ...)."""
-    return Decision("refused", "block", reason, WIRE_INSPECTOR)
+    return QueryDecision("refused", Verdict.BLOCK, reason, WIRE_INSPECTOR)

@@ -55,12 +55,13 @@ def domain_entries(entries: Iterable[str]) -> list[str]:
     return out
 
 
-def under(name: str, domain: str) -> bool:
-    """True when `name` is `domain` or a subdomain of it."""
-    return name == domain or name.endswith("." + domain)
+def fold_qname(qname: str) -> str:
+    """Lower-case, no trailing dot: DNS compares names so and nothing more.
 
-
-def normalize_qname(qname: str) -> str:
+    Not `agentcage.policy.canonical_hosts.canonical_host`: a query name is labels, never an
+    address (`0x7f.1` is a name to look up, not 127.0.0.1), arrives as ASCII already,
+    and may hold bytes no hostname has (the judge refuses those, and must see them).
+    """
     return qname.strip().lower().rstrip(".")
 
 
@@ -75,7 +76,7 @@ class DomainSet:
 
     def match(self, qname: str) -> str | None:
         """The most specific entry covering `qname`, or None."""
-        labels = normalize_qname(qname).split(".")
+        labels = fold_qname(qname).split(".")
         for start in range(len(labels)):
             candidate = ".".join(labels[start:])
             if candidate in self._entries:
@@ -91,7 +92,7 @@ def zone_of(qname: str, entry: str | None) -> str:
     is the covering entry (or, without one, the last two labels) plus one more label
     when the name has two or more labels beyond it.
     """
-    name = normalize_qname(qname)
+    name = fold_qname(qname)
     labels = name.split(".")
     base = entry if entry is not None else ".".join(labels[-2:])
     base_count = base.count(".") + 1
@@ -102,7 +103,7 @@ def zone_of(qname: str, entry: str | None) -> str:
 
 def below(qname: str, zone: str) -> str:
     """The part of `qname` left of `zone` (`a.b` for `a.b.x.com` in `x.com`)."""
-    name = normalize_qname(qname)
+    name = fold_qname(qname)
     if name == zone:
         return ""
     return name[: -(len(zone) + 1)] if name.endswith("." + zone) else name

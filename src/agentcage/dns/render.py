@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentcage.config.schema import CageConfig, parse_server
-from agentcage.dns.names import checked_domain, domain_entries, under
+from agentcage.dns.names import checked_domain, domain_entries
 from agentcage.errors import DnsError
+from agentcage.policy.canonical_hosts import domain_matches
 
 SINKHOLE_V4 = ipaddress.IPv4Address("198.51.100.1")  # RFC 5737 TEST-NET-2
 SINKHOLE_V6 = ipaddress.IPv6Address("2001:db8::1")  # RFC 3849 documentation prefix
@@ -167,7 +168,7 @@ def render_servers(config: CageConfig, blocked_zones: Iterable[str] = ()) -> str
     lines = [f"# agentcage DNS sidecar for cage {config.name}: forwarding, generated"]
     if allowlist:
         for name in names:
-            if any(under(name, zone) for zone in zones):
+            if any(domain_matches(name, zone) for zone in zones):
                 continue  # blocked: never leave dnsmasq two answers for one domain
             lines += [_line("server", f"/{name}/{upstream}") for upstream in servers]
     else:

@@ -33,7 +33,7 @@ from agentcage.dns.dnsaudit import DnsAuditLog
 from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_root
 from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
 from agentcage.dns.front import Front
-from agentcage.dns.judge import Decision, QueryJudge, rejected
+from agentcage.dns.judge import QueryDecision, QueryJudge, rejected
 from agentcage.dns.process import Dnsmasq, message
 from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
@@ -181,7 +181,9 @@ class Sidecar:
         return wire.to_wire(wire.relay(query, answer), limit)
 
     @staticmethod
-    def _local_answer(query: dns.message.Message, decision: Decision) -> dns.message.Message | None:
+    def _local_answer(
+        query: dns.message.Message, decision: QueryDecision
+    ) -> dns.message.Message | None:
         if decision.answer == "sinkhole":
             return wire.sinkhole_answer(query)
         if decision.answer == "refused":
@@ -194,7 +196,7 @@ class Sidecar:
         self,
         question: wire.Question | None,
         client: str,
-        decision: Decision,
+        decision: QueryDecision,
         rcode: str | None,
         answers: int | None,
     ) -> None:

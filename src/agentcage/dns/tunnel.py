@@ -13,22 +13,13 @@ The third, many distinct names under one zone, is a budget (`budget.py`).
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 
 from agentcage.config.schema import DnsConfig
 from agentcage.dns.names import below
+from agentcage.policy.shannon import shannon_entropy
 
 _RUN = re.compile(r"[a-z0-9]+")
-
-
-def shannon_entropy(text: str) -> float:
-    """Bits per character of `text`'s own character distribution."""
-    if not text:
-        return 0.0
-    size = len(text)
-    return -sum(n / size * math.log2(n / size) for n in Counter(text).values())
 
 
 def digit_share(text: str) -> float:

@@ -1,9 +1,14 @@
 """The facade the proxy calls: build the chain from config, then check, inject and scrub.
 
-Chain order for a request (the first block stops it):
-rate limit, domain, body decoding, secret injection rules, secrets scanner,
-body size, entropy, content type, known-secret leaks (`policy/leaks/`), custom
-inspectors. `Policy.chain.inspectors` is that plain list.
+Chain order for a request (the first block stops it), each built-in inspector one
+module of `policy/inspectors/` named for it: `rate-limit` (rate_limit.py),
+`domain` (domain.py), `decoding` (body_decoding.py), `secret-injection`
+(secret_injection.py), `secrets` (credential_formats.py, with the formats in
+`policy/formats/`), `body-size` (body_size.py), `entropy` (entropy.py),
+`content-type` (content_type.py), `leaks` (leaks.py, with the detector in
+`policy/leaks/`), then custom inspectors. `Policy.chain.inspectors` is that plain
+list. Injection is `policy/injection.py`; responses are scrubbed by
+`policy/scrubbing/`.
 """
 
 from __future__ import annotations
@@ -13,28 +18,28 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from agentcage.config.fields import normalize_host_entry
 from agentcage.config.schema import CageConfig
-from agentcage.config.types import normalize_host_entry
 from agentcage.errors import PolicyError
+from agentcage.policy.canonical_hosts import BadHost
 from agentcage.policy.chain import Chain
 from agentcage.policy.decoding import DEFAULT_LIMIT
-from agentcage.policy.echoes import EchoGuard
-from agentcage.policy.fragments import FragmentMask
-from agentcage.policy.hosts import BadHost
-from agentcage.policy.injection import InjectionCheck, Injector, SecretRule
+from agentcage.policy.injection import Injector, SecretRule
+from agentcage.policy.inspectors.body_decoding import DecodingInspector
 from agentcage.policy.inspectors.body_size import BodySizeInspector
 from agentcage.policy.inspectors.content_type import ContentTypeInspector
-from agentcage.policy.inspectors.decoding import DecodingInspector
+from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
 from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
+from agentcage.policy.inspectors.leaks import LeakInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
+from agentcage.policy.inspectors.secret_injection import SecretInjectionInspector
 from agentcage.policy.interface import Inspector
-from agentcage.policy.leaks.inspector import LeakInspector
-from agentcage.policy.leaks.responses import ResponseScrubber
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
-from agentcage.policy.scrub import Scrubber
-from agentcage.policy.secrets.scanner import SecretScanner
+from agentcage.policy.scrubbing.echoes import EchoGuard
+from agentcage.policy.scrubbing.fragments import FragmentMask
+from agentcage.policy.scrubbing.scrubber import ValueScrubber
 from agentcage.policy.types import Decision, Frame, Request
 
 
@@ -46,7 +51,7 @@ class Policy:
         chain: Chain,
         domains: DomainInspector,
         injector: Injector,
-        scrubber: Scrubber,
+        scrubber: ValueScrubber,
     ) -> None:
         self.chain = chain
         self._domains = domains
@@ -79,27 +84,31 @@ class Policy:
         inspectors: list[Inspector] = []
         if config.rate_limit is not False and config.rate_limit.enabled:
             inspectors.append(RateLimitInspector(config.rate_limit, clock))
-        inspectors += [domains, DecodingInspector(payloads), InjectionCheck(rules, payloads)]
+        inspectors += [
+            domains,
+            DecodingInspector(payloads),
+            SecretInjectionInspector(rules, payloads),
+        ]
         env = os.environ if environ is None else environ
-        scanner: SecretScanner | None = None
+        formats: CredentialFormatInspector | None = None
         if config.secrets.enabled:
-            scanner = SecretScanner.from_config(config.secrets, env, payloads)
-            inspectors.append(scanner)
+            formats = CredentialFormatInspector.from_config(config.secrets, env, payloads)
+            inspectors.append(formats)
         if config.max_request_body:
             inspectors.append(BodySizeInspector(config.max_request_body))
         if config.entropy is not False:
             inspectors.append(EntropyInspector(config.entropy, payloads))
         if config.content_type is not False:
             inspectors.append(ContentTypeInspector(config.content_type, payloads))
-        if scanner is not None:
+        if formats is not None:
             # Last of the built-ins: it replaces the one-slot body cache the others share.
             leaks = LeakInspector.from_config(
-                config, secrets, env, base_dir=base_dir, payloads=payloads, patterns=scanner
+                config, secrets, env, base_dir=base_dir, payloads=payloads, patterns=formats
             )
             inspectors.append(leaks)
         inspectors += [load_inspector(spec, base_dir) for spec in config.custom_inspectors]
         pairs = [(rule.value, rule.placeholder) for rule in rules if rule.value is not None]
-        return cls(Chain(inspectors), domains, Injector(rules), ResponseScrubber(pairs))
+        return cls(Chain(inspectors), domains, Injector(rules), ValueScrubber(pairs))
 
     def check_request(self, request: Request) -> Decision:
         """Run the chain on the request as the agent sent it (placeholders, not values)."""
@@ -126,7 +135,7 @@ class Policy:
         """How responses from `host` are scrubbed (`partial`: a 206 response).
 
         Hosts no secret is injected into get the plain value scrub; the others also
-        get packed bodies unpacked and pieces of values masked (`policy/echoes.py`).
+        get packed bodies unpacked and pieces of values masked (`policy/scrubbing/echoes.py`).
         """
         rules = self._injector.rules
         targets = tuple(i for i, rule in enumerate(rules) if rule.allows(host))

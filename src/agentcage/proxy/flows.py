@@ -7,17 +7,13 @@ import time
 
 from mitmproxy import connection, http
 
-from agentcage.policy.audit import AuditRecord, Kind
+from agentcage.audit.record import AuditRecord, Kind
 from agentcage.policy.types import ControlKind, Decision, Frame, Headers, Request, Verdict
-from agentcage.proxy.hosts import Target
+from agentcage.proxy.flow_state import flow_state
+from agentcage.proxy.host_agreement import Target
 from agentcage.proxy.hygiene import REGISTERED_METHODS
 
-METADATA_KEY = "agentcage"
-# Set once a flow's closing line is written (or deliberately not), so no addon writes another.
-AUDITED = METADATA_KEY + ".audited"
 LOGGED_METHODS = REGISTERED_METHODS | {"CONNECT"}
-# (inspector, reason) of a response the proxy refused after the request was allowed.
-RESPONSE_BLOCK = METADATA_KEY + ".response_block"
 
 
 def client_of(flow: http.HTTPFlow) -> str:
@@ -91,11 +87,6 @@ def policy_frame(
     )
 
 
-def note_response_block(flow: http.HTTPFlow, inspector: str, reason: str) -> None:
-    """Mark the flow so its audit line records the refused response as a block."""
-    flow.metadata[RESPONSE_BLOCK] = (inspector, reason)
-
-
 def block_response(status: int, reason: str, inspector: str, host: str) -> http.Response:
     body = json.dumps(
         {"blocked": True, "reason": reason, "inspector": inspector, "host": host}
@@ -128,9 +119,9 @@ def record(
     """
     req, resp = flow.request, flow.response
     if sizes is None:
-        streamed = flow.metadata.get(METADATA_KEY + ".streamed_bytes")
+        streamed = flow_state(flow).streamed_bytes
         received = len(resp.raw_content or b"") if resp is not None else 0
-        sizes = (streamed if isinstance(streamed, int) else received, len(req.raw_content or b""))
+        sizes = (received if streamed is None else streamed, len(req.raw_content or b""))
     start = req.timestamp_start or time.time()
     end = (resp.timestamp_end if resp else None) or time.time()
     if decision is not None:
@@ -176,7 +167,7 @@ def frame_record(
     extra: dict[str, object] | None = None,
 ) -> AuditRecord:
     """The audit line for one WebSocket frame of `size` bytes (a message or a control frame)."""
-    note = flow.metadata.get(METADATA_KEY)
+    note = flow_state(flow).gate
     return record(
         flow,
         cage,
@@ -185,7 +176,7 @@ def frame_record(
         inspector=inspector,
         reason=reason,
         kind="websocket",
-        path=getattr(note, "path", None),  # the handshake's, as the agent sent it
+        path=note.path if note is not None else None,  # the handshake's, as the agent sent it
         sizes=(0, size) if from_client else (size, 0),
         extra={"direction": "to_server" if from_client else "to_client", **(extra or {})},
     )

@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from mitmproxy import http
 
-from agentcage.policy.types import Decision, Verdict
+from agentcage.audit.writer import AuditWriter
+from agentcage.policy.types import Verdict
 from agentcage.proxy import hygiene
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.egress import ResolveError
-from agentcage.proxy.flows import (
-    AUDITED,
-    METADATA_KEY,
-    apply_request,
-    block_response,
-    policy_request,
-    record,
-)
-from agentcage.proxy.hosts import HostMismatch, Target, agree
+from agentcage.proxy.flow_state import GateNote, flow_state
+from agentcage.proxy.flows import apply_request, block_response, policy_request, record
+from agentcage.proxy.host_agreement import HostMismatch, Target, agree
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
 # Real clients send a few KiB; servers commonly refuse past 8-64 KiB. Anything
 # larger is refused here rather than forwarded as a hiding place for data.
 MAX_HEADER_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class FlowNote:
-    """What the gate decided, kept on the flow for the response-time audit line."""
-
-    decision: Decision
-    path: str  # as the agent sent it: after injection the flow's path may hold a secret
 
 
 class Blocked(Exception):
@@ -45,7 +30,7 @@ class Blocked(Exception):
 class RequestGate:
     """Decides every request before anything leaves the proxy; any error blocks it."""
 
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 
@@ -111,14 +96,14 @@ class RequestGate:
         request = policy_request(flow, target)
         decision = runtime.policy.check_request(request)
         if decision.verdict is Verdict.BLOCK:
-            flow.metadata[METADATA_KEY] = FlowNote(decision, request.path)
+            flow_state(flow).gate = GateNote(decision, request.path)
             raise Blocked(decision.status or 403, decision.inspector, decision.reason)
         try:
             addresses = await runtime.resolver.resolve(target.host)
             runtime.guard.pick(target.host, addresses)
         except ResolveError as exc:
             raise Blocked(403, "egress", str(exc)) from exc
-        flow.metadata[METADATA_KEY] = FlowNote(decision, request.path)
+        flow_state(flow).gate = GateNote(decision, request.path)
         if decision.verdict is Verdict.FLAG or runtime.config.logging.allowed_requests:
             # Written before anything leaves: a full disk stops the request here, and a
             # kill at any later moment cannot lose the line of a forwarded request.
@@ -156,17 +141,18 @@ class RequestGate:
 
     def _block(self, flow: http.HTTPFlow, status: int, inspector: str, reason: str) -> None:
         flow.response = block_response(status, reason, inspector, flow.request.host)
-        flow.metadata[AUDITED] = True
-        note = flow.metadata.get(METADATA_KEY)
+        state = flow_state(flow)
+        state.audited = True
+        note = state.gate
         runtime = self._holder.current
         line = record(
             flow,
             runtime.cage,
             Verdict.BLOCK,
-            decision=note.decision if isinstance(note, FlowNote) else None,
+            decision=note.decision if note is not None else None,
             inspector=inspector,
             reason=reason,
-            path=note.path if isinstance(note, FlowNote) else None,
+            path=note.path if note is not None else None,
         )
         try:
             self._audit.write(line)

@@ -18,9 +18,9 @@ from agentcage.atomicfile import write_atomic
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.leaks.fingerprints import fingerprint_values
-from agentcage.policy.leaks.inspector import protected_values
+from agentcage.policy.leaks.protected import protected_values
 from agentcage.proxy.runtime import Sources
-from agentcage.proxy.secrets import load_secrets
+from agentcage.proxy.secret_values import load_secrets
 
 logger = logging.getLogger(__name__)
 

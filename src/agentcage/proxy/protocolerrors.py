@@ -47,10 +47,11 @@ from mitmproxy.proxy.layers.http._events import (
 )
 from mitmproxy.proxy.layers.http._hooks import HttpErrorHook
 
-from agentcage.policy.audit import AuditRecord
+from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
-from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import AUDITED, block_response, peer_of, record
+from agentcage.proxy.flow_state import flow_state
+from agentcage.proxy.flows import block_response, peer_of, record
 from agentcage.proxy.layer_patches import require_pinned
 from agentcage.proxy.runtime import RuntimeHolder
 
@@ -304,11 +305,11 @@ class ProtocolErrors:
     `protocol_error`: the JSON answer, its reason scrubbed of real secret values
     (mitmproxy's wording may quote the upstream's bytes), and the line when no
     flow writes one. `error`: the line for a flow refused for the agent's own
-    malformed request, which `AuditTrail` would record as allowed; so this addon
+    malformed request, which `ClosingLines` would record as allowed; so this addon
     goes before it.
     """
 
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 
@@ -339,11 +340,12 @@ class ProtocolErrors:
         )
 
     def error(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(AUDITED) or flow.error is None:
+        state = flow_state(flow)
+        if state.audited or flow.error is None:
             return
         if not flow.error.msg.startswith(MALFORMED):
             return
-        flow.metadata[AUDITED] = True
+        state.audited = True
         runtime = self._holder.current
         line = record(
             flow,

@@ -18,10 +18,11 @@ from mitmproxy import http
 from mitmproxy.proxy import commands, events, layer
 from mitmproxy.proxy.layers import DNSLayer, TCPLayer, UDPLayer
 
-from agentcage.policy.audit import AuditRecord
+from agentcage.audit.record import AuditRecord
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
-from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.flows import AUDITED, block_response, record
+from agentcage.proxy.flow_state import flow_state
+from agentcage.proxy.flows import block_response, record
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class _Refused(layer.Layer):
 
 
 class RawStreamRefusal:
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 
@@ -68,7 +69,7 @@ class RawStreamRefusal:
         if resp.headers.get("upgrade", "").strip().lower() != "websocket":
             reason = f"upstream switched protocols: {REASON}"
             flow.response = block_response(502, reason, "protocol", flow.request.host)
-            flow.metadata[AUDITED] = True
+            flow_state(flow).audited = True
             runtime = self._holder.current
             self._audit.write(
                 record(flow, runtime.cage, Verdict.BLOCK, inspector="protocol", reason=reason)

@@ -13,7 +13,7 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.engine import Policy
 from agentcage.proxy.egress import AddressGuard, Resolver
-from agentcage.proxy.secrets import load_secrets
+from agentcage.proxy.secret_values import load_secrets
 
 logger = logging.getLogger(__name__)
 

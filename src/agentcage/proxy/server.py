@@ -25,16 +25,16 @@ from mitmproxy.addons import (
 from agentcage.errors import ConfigError
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
-from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.audittrail import AuditTrail
+from agentcage.proxy.blocknotices import NoticingAuditWriter
+from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.rawstreams import RawStreamRefusal
-from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
+from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
-from agentcage.proxy.websockets import WebSocketGate
+from agentcage.proxy.wsmessages import WebSocketGate
 
 logger = logging.getLogger(__name__)
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"
@@ -137,7 +137,11 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     if settings.name_fingerprints is not None:
         fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
         fingerprints.publish(runtime.config)
-    audit = AuditLog(settings.audit_log)
+    audit = NoticingAuditWriter(
+        settings.audit_log,
+        error=ConfigError,  # a bad --audit-log is a bad argument: exit 2 before listening
+        hint="pass a writable --audit-log path, or omit it to write to stdout",
+    )
     settings.ca_dir.mkdir(parents=True, exist_ok=True)
 
     opts = options.Options(listen_host=settings.listen_host, listen_port=settings.listen_port)
@@ -161,9 +165,9 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         RawStreamRefusal(holder, audit),
         EgressPinning(holder),
         ResponseStreaming(holder),
-        ResponseScrubber(holder),
-        protocolerrors.ProtocolErrors(holder, audit),  # before AuditTrail: see its docstring
-        AuditTrail(holder, audit),
+        ResponseScrubbing(holder),
+        protocolerrors.ProtocolErrors(holder, audit),  # before ClosingLines: see its docstring
+        ClosingLines(holder, audit),
         WebSocketGate(holder, audit),
         wscontrol.ControlFrameGate(holder, audit),
         Ready(settings.ca_dir),

@@ -6,7 +6,7 @@ Such responses are streamed through `StreamScrub`, which replaces real secret
 values chunk by chunk and holds back only the few trailing bytes that could be
 the start of a value split across two chunks.
 
-Responses from hosts a secret is injected into get what `policy/echoes.py`
+Responses from hosts a secret is injected into get what `policy/scrubbing/echoes.py`
 promises for whole bodies, without giving up streaming for event streams:
 
 - Pieces of values are masked chunk by chunk: the mask is part of the scrub
@@ -33,14 +33,13 @@ from typing import Literal
 from mitmproxy import http
 
 from agentcage.policy.decoding import DecodeError
-from agentcage.policy.echoes import UNPACK_LIMIT, EchoGuard
-from agentcage.proxy.flows import METADATA_KEY, note_response_block
+from agentcage.policy.scrubbing.echoes import UNPACK_LIMIT, EchoGuard
+from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
 STREAM_ABOVE = 4 * 1024 * 1024
 MAX_CARRY_WINDOWS = 16
-STREAMED_BYTES = METADATA_KEY + ".streamed_bytes"
 # Bytes that can occur in a secret value as the scrubber looks for it: raw, URL-,
 # base64- or JSON-encoded.
 _ENCODED_ALPHABET = frozenset((string.ascii_letters + string.digits + "+/=-_%\\.~").encode())
@@ -206,15 +205,16 @@ class ResponseStreaming:
 
     def _stream(self, flow: http.HTTPFlow, resp: http.Response) -> None:
         runtime = self._holder.current
-        flow.metadata[STREAMED_BYTES] = 0
+        state = flow_state(flow)
+        state.streamed_bytes = 0
 
         def count(size: int) -> None:
-            flow.metadata[STREAMED_BYTES] += size
+            state.streamed_bytes = (state.streamed_bytes or 0) + size
 
         def fail(reason: str) -> None:
             reason = f"the response could not be checked for secrets: {reason}"
             logger.warning("dropping the streamed response of %s: %s", flow.id, reason)
-            note_response_block(flow, "scrub", reason)
+            state.response_block = ("scrub", reason)
             if flow.killable:
                 flow.kill()  # type: ignore[no-untyped-call]
 

@@ -24,9 +24,9 @@ from mitmproxy.proxy import commands, events
 from mitmproxy.proxy.layers.websocket import WebsocketConnection, WebsocketLayer
 from wsproto.connection import ConnectionState
 
+from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import ControlKind, Decision, Verdict
 from agentcage.proxy import layer_patches
-from agentcage.proxy.auditlog import AuditLog
 from agentcage.proxy.flows import frame_record, policy_frame
 from agentcage.proxy.layer_patches import close_both
 from agentcage.proxy.runtime import RuntimeHolder
@@ -169,7 +169,7 @@ class ControlFrameGate:
     line is written before the frame is relayed; if it cannot be, nothing is.
     """
 
-    def __init__(self, holder: RuntimeHolder, audit: AuditLog) -> None:
+    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
         self._audit = audit
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage.quadlet import HostPaths, Images, build_units
+from agentcage.cage.layout import HostPaths, Images
+from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology, subnets_for
 from agentcage.config import LoadContext, load_config
 
@@ -67,16 +68,18 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     assert QUADLET.is_file(), f"{QUADLET} missing: run `sudo scripts/setup-host`"
     config = _config(name, tmp_path)
     topology = Topology(config.name, 3, *subnets_for(3))
-    secrets = [rule.env for rule in config.secret_injection]
+    secrets = tuple(rule.env for rule in config.secret_injection)
     units = build_units(
-        config,
-        topology,
-        IMAGES,
-        HostPaths.under(tmp_path / "state"),
-        secrets,
-        wanted_by="default.target" if rootless else "multi-user.target",
-        upstream_ca=True,
-        cgroups=cgroups,
+        CageSpec(
+            config,
+            topology,
+            IMAGES,
+            HostPaths.under(tmp_path / "state"),
+            secrets,
+            wanted_by="default.target" if rootless else "multi-user.target",
+            upstream_ca=True,
+            cgroups=cgroups,
+        )
     )
     unit_dir = tmp_path / "units"
     unit_dir.mkdir()

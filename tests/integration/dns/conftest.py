@@ -1,4 +1,5 @@
-"""Fixtures for the DNS sidecar tests; the helpers live in `dnsworld`."""
+"""Fixtures for the DNS sidecar tests: the fake upstream (`tests.support.fake_dns`) and the
+real sidecar (`tests.support.dns_sidecar`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from dnsworld import FakeUpstream, RunningSidecar
+from tests.support.dns_sidecar import RunningSidecar
+from tests.support.fake_dns import FakeDns
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeUpstream]:
-    server = FakeUpstream()
-    yield server
-    server.close()
+def upstream() -> Iterator[FakeDns]:
+    with FakeDns.answering_anything() as server:
+        yield server
 
 
 @pytest.fixture

@@ -7,15 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from dnsworld import (
-    UPSTREAM_V4,
-    UPSTREAM_V6,
-    FakeUpstream,
-    RunningSidecar,
-    addresses,
-    rcode,
-    write_config,
-)
+from tests.support.dns_sidecar import RunningSidecar, addresses, rcode, write_config
+from tests.support.fake_dns import ANY_V4, ANY_V6, FakeDns
 
 pytestmark = pytest.mark.integration
 
@@ -25,23 +18,23 @@ Start = Callable[..., RunningSidecar]
 @pytest.fixture(scope="module")
 def shared(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RunningSidecar, FakeUpstream]]:
+) -> Iterator[tuple[RunningSidecar, FakeDns]]:
     # One sidecar for the read-only tests; each test uses names no other test asks for.
     tmp = tmp_path_factory.mktemp("allowlist")
-    upstream = FakeUpstream()
+    upstream = FakeDns.answering_anything().start()
     sidecar = RunningSidecar(write_config(tmp / "cage.yaml", upstream), tmp / "audit.jsonl")
     yield sidecar, upstream
     sidecar.stop()
-    upstream.close()
+    upstream.stop()
 
 
 @pytest.fixture
-def allowlist(shared: tuple[RunningSidecar, FakeUpstream]) -> RunningSidecar:
+def allowlist(shared: tuple[RunningSidecar, FakeDns]) -> RunningSidecar:
     return shared[0]
 
 
 @pytest.fixture
-def upstream(shared: tuple[RunningSidecar, FakeUpstream]) -> FakeUpstream:
+def upstream(shared: tuple[RunningSidecar, FakeDns]) -> FakeDns:
     return shared[1]
 
 
@@ -51,14 +44,14 @@ def test_banner(allowlist: RunningSidecar) -> None:
 
 @pytest.mark.parametrize("tcp", [False, True])
 def test_allowlisted_names_are_forwarded(
-    allowlist: RunningSidecar, upstream: FakeUpstream, tcp: bool
+    allowlist: RunningSidecar, upstream: FakeDns, tcp: bool
 ) -> None:
     proto = "tcp" if tcp else "udp"
     a = allowlist.ask(f"api{proto}.allowed.example", "A", tcp=tcp)
     aaaa = allowlist.ask(f"v6{proto}.allowed.example", "AAAA", tcp=tcp)
     txt = allowlist.ask(f"_dmarc.m{proto}.allowed.example", "TXT", tcp=tcp)
-    assert (rcode(a), addresses(a)) == ("NOERROR", [UPSTREAM_V4])
-    assert (rcode(aaaa), addresses(aaaa)) == ("NOERROR", [UPSTREAM_V6])
+    assert (rcode(a), addresses(a)) == ("NOERROR", [ANY_V4])
+    assert (rcode(aaaa), addresses(aaaa)) == ("NOERROR", [ANY_V6])
     assert addresses(txt) == ['"from-upstream"']
     expected = {
         (f"api{proto}.allowed.example", "A"),
@@ -69,7 +62,7 @@ def test_allowlisted_names_are_forwarded(
 
 
 def test_other_names_are_sinkholed_and_never_forwarded(
-    allowlist: RunningSidecar, upstream: FakeUpstream
+    allowlist: RunningSidecar, upstream: FakeDns
 ) -> None:
     a = allowlist.ask("sinkhole.example", "A")
     aaaa = allowlist.ask("www.notallowed.example", "AAAA")
@@ -82,7 +75,7 @@ def test_other_names_are_sinkholed_and_never_forwarded(
 
 @pytest.mark.parametrize("tcp", [False, True])
 def test_other_types_to_other_names_are_refused_and_never_forwarded(
-    allowlist: RunningSidecar, upstream: FakeUpstream, tcp: bool
+    allowlist: RunningSidecar, upstream: FakeDns, tcp: bool
 ) -> None:
     for qtype in ("TXT", "MX", "NULL", "CNAME", "SRV", "CAA", "HTTPS", "PTR", "NS", "SOA"):
         reply = allowlist.ask(f"secret-data-{qtype.lower()}.attacker.example", qtype, tcp=tcp)
@@ -92,7 +85,7 @@ def test_other_types_to_other_names_are_refused_and_never_forwarded(
 
 @pytest.mark.parametrize("tcp", [False, True])
 def test_any_to_other_names_is_refused(
-    allowlist: RunningSidecar, upstream: FakeUpstream, tcp: bool
+    allowlist: RunningSidecar, upstream: FakeDns, tcp: bool
 ) -> None:
     # Finding: dnsmasq answered ANY from its sinkhole entries; the front refuses it.
     reply = allowlist.ask(f"any-query-{int(tcp)}.attacker2.example", "ANY", tcp=tcp)
@@ -124,7 +117,7 @@ def test_audit_lines_for_every_kind_of_answer(allowlist: RunningSidecar) -> None
 
 
 def test_default_logging_writes_blocked_queries_only(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream, logging={}))
     sidecar.ask("api.allowed.example", "A")
@@ -135,7 +128,7 @@ def test_default_logging_writes_blocked_queries_only(
 
 
 def test_logging_none_writes_nothing_for_plain_queries(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     config = write_config(tmp_path / "cage.yaml", upstream, logging={"dns_queries": "none"})
     sidecar = start_sidecar(config)
@@ -145,7 +138,7 @@ def test_logging_none_writes_nothing_for_plain_queries(
 
 
 def test_blocklist_mode_is_the_mirror_image(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     config = write_config(
         tmp_path / "cage.yaml", upstream, domains={"block": ["pastebin.com", "evil.example"]}
@@ -157,7 +150,7 @@ def test_blocklist_mode_is_the_mirror_image(
         reply = sidecar.ask("data.pastebin.com", qtype)
         assert (qtype, rcode(reply), reply.answer) == (qtype, "REFUSED", [])
     assert not upstream.saw("pastebin.com") and not upstream.saw("evil.example")
-    assert addresses(sidecar.ask("anything.example", "A")) == [UPSTREAM_V4]
+    assert addresses(sidecar.ask("anything.example", "A")) == [ANY_V4]
     assert addresses(sidecar.ask("anything.example", "TXT")) == ['"from-upstream"']
     blocked = sidecar.record_for("pastebin.com")
     assert (blocked["verdict"], blocked["reason"]) == ("block", "in blocklist (pastebin.com)")
@@ -165,7 +158,7 @@ def test_blocklist_mode_is_the_mirror_image(
 
 
 def test_concurrent_queries_each_get_one_correct_audit_line(
-    allowlist: RunningSidecar, upstream: FakeUpstream
+    allowlist: RunningSidecar, upstream: FakeDns
 ) -> None:
     # Interleaved log lines of many clients must still group into one line per query.
     cases = [

@@ -15,15 +15,8 @@ import dns.message
 import dns.name
 import dns.query
 import pytest
-from dnsworld import (
-    UPSTREAM_V4,
-    FakeUpstream,
-    RunningSidecar,
-    addresses,
-    free_port,
-    rcode,
-    write_config,
-)
+from tests.support.dns_sidecar import RunningSidecar, addresses, free_port, rcode, write_config
+from tests.support.fake_dns import ANY_V4, FakeDns
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +43,7 @@ def _tunnel_names(count: int, zone: str) -> list[str]:
     ]
 
 
-def _config(tmp_path: Path, upstream: FakeUpstream, **dns: object) -> Path:
+def _config(tmp_path: Path, upstream: FakeDns, **dns: object) -> Path:
     return write_config(
         tmp_path / "cage.yaml",
         upstream,
@@ -61,7 +54,7 @@ def _config(tmp_path: Path, upstream: FakeUpstream, **dns: object) -> Path:
 
 
 def test_tunnel_is_flagged_and_normal_names_are_not(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     sidecar = start_sidecar(_config(tmp_path, upstream))
     for name in NORMAL:
@@ -78,7 +71,7 @@ def test_tunnel_is_flagged_and_normal_names_are_not(
 
 
 def test_tunnel_action_block_refuses_the_zone_from_then_on(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     sidecar = start_sidecar(_config(tmp_path, upstream, tunnel_action="block"))
     # Finding: the query that triggered detection used to leave before the block.
@@ -99,7 +92,7 @@ def test_tunnel_action_block_refuses_the_zone_from_then_on(
 
 
 def test_the_first_tunnel_query_never_leaves_even_back_to_back(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     sidecar = start_sidecar(_config(tmp_path, upstream, tunnel_action="block"))
     names = _tunnel_names(20, "burst.workers.dev")
@@ -110,7 +103,7 @@ def test_the_first_tunnel_query_never_leaves_even_back_to_back(
 
 
 def test_the_name_budget_blocks_new_names_in_a_zone(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     sidecar = start_sidecar(_config(tmp_path, upstream, max_unique_subdomains=10))
     names = [f"chunk{i}.slow.workers.dev" for i in range(12)]  # short, low-entropy labels
@@ -124,7 +117,7 @@ def test_the_name_budget_blocks_new_names_in_a_zone(
 
 
 def test_typical_tunnel_traffic_never_leaves(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     sidecar = start_sidecar(_config(tmp_path, upstream, tunnel_action="block"))
     names = _tunnel_names(20, "iodine.workers.dev")
@@ -135,7 +128,7 @@ def test_typical_tunnel_traffic_never_leaves(
 
 
 def test_blocklist_mode_blocks_a_tunnel_zone(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     config = write_config(
         tmp_path / "cage.yaml",
@@ -149,7 +142,7 @@ def test_blocklist_mode_blocks_a_tunnel_zone(
     assert flagged["extra"]["blocked_zone"] == "t.attacker.example"
     assert rcode(sidecar.ask("probe.t.attacker.example", "A")) == "REFUSED"
     assert not upstream.saw("t.attacker.example")
-    assert addresses(sidecar.ask("other.attacker.example", "A")) == [UPSTREAM_V4]
+    assert addresses(sidecar.ask("other.attacker.example", "A")) == [ANY_V4]
 
 
 def _binary_name_query(sidecar: RunningSidecar) -> dns.message.Message:
@@ -161,7 +154,7 @@ def _binary_name_query(sidecar: RunningSidecar) -> dns.message.Message:
 
 @pytest.mark.parametrize("action", ["flag", "block"])
 def test_binary_names_are_refused(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start, action: str
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start, action: str
 ) -> None:
     config = write_config(tmp_path / "cage.yaml", upstream, dns={"tunnel_action": action})
     sidecar = start_sidecar(config)
@@ -169,11 +162,11 @@ def test_binary_names_are_refused(
     record = sidecar.record_for("data\\032with\\032spaces\\000.allowed.example")
     assert (record["verdict"], record["inspector"]) == ("block", "dns-tunnel")
     assert not upstream.saw("allowed.example")
-    assert addresses(sidecar.ask("fine.allowed.example")) == [UPSTREAM_V4]  # still serving
+    assert addresses(sidecar.ask("fine.allowed.example")) == [ANY_V4]  # still serving
 
 
 def test_a_tunnel_right_under_an_entry_blocks_the_entry(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     config = write_config(
         tmp_path / "cage.yaml",
@@ -186,11 +179,11 @@ def test_a_tunnel_right_under_an_entry_blocks_the_entry(
     assert rcode(sidecar.ask("probe.tunnel.example", "A")) == "REFUSED"
     assert rcode(sidecar.ask("tunnel.example", "TXT")) == "REFUSED"
     assert not upstream.saw("probe.tunnel.example")
-    assert addresses(sidecar.ask("www.allowed.example", "A")) == [UPSTREAM_V4]
+    assert addresses(sidecar.ask("www.allowed.example", "A")) == [ANY_V4]
 
 
 def test_blocked_zones_stay_blocked_after_a_restart(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     kept = tmp_path / "state" / "dns-blocked-zones.json"
     config = _config(tmp_path, upstream, tunnel_action="block")
@@ -211,7 +204,7 @@ def test_blocked_zones_stay_blocked_after_a_restart(
 
 
 def test_an_unreadable_blocked_zones_file_stops_the_sidecar(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, upstream: FakeDns
 ) -> None:
     kept = tmp_path / "dns-blocked-zones.json"
     kept.write_text('{"v": 1, "zones": ["evil..example"]}')

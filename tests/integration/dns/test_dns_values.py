@@ -14,14 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dnsworld import UPSTREAM_V4, FakeUpstream, RunningSidecar, addresses, rcode, wait_for
+from tests.support.dns_sidecar import RunningSidecar, addresses, rcode, wait_for
+from tests.support.fake_dns import ANY_V4, FakeDns
 from tests.support.proxy import ProxyProcess
 
 from agentcage.atomicfile import write_atomic
 from agentcage.config import load_config
-from agentcage.policy.leaks.catalog import Protected
+from agentcage.policy.canaries import CANARY_SEED_ENV, canary_env
 from agentcage.policy.leaks.fingerprints import fingerprint_values
-from agentcage.policy.leaks.inspector import CANARY_SEED_ENV, canary_env
+from agentcage.policy.leaks.protected import Protected
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ KNOWN = "db-pass-9f3Kq27LmZx81VbTw04Rys"
 SEED = "b7c1d2e3f4a5968778695a4b3c2d1e0f"
 
 
-def _config(path: Path, upstream: FakeUpstream) -> Path:
+def _config(path: Path, upstream: FakeDns) -> Path:
     path.write_text(
         "name: values\n"
         "container: {image: 'docker.io/library/python:3.12-slim'}\n"
@@ -55,7 +56,7 @@ def _in_labels(text: str, zone: str) -> str:
 
 
 @pytest.fixture
-def proxy(tmp_path: Path, upstream: FakeUpstream) -> ProxyProcess:
+def proxy(tmp_path: Path, upstream: FakeDns) -> ProxyProcess:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "ANTHROPIC_API_KEY").write_text(INJECTED)
@@ -71,7 +72,7 @@ def proxy(tmp_path: Path, upstream: FakeUpstream) -> ProxyProcess:
 
 
 def test_protected_values_in_names_are_refused_and_never_leave(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start, proxy: ProxyProcess
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start, proxy: ProxyProcess
 ) -> None:
     # Finding: the resolver knew no values, so these names were forwarded.
     fingerprints = tmp_path / "shared" / "names.json"
@@ -103,11 +104,11 @@ def test_protected_values_in_names_are_refused_and_never_leave(
     for value in (canary, KNOWN, INJECTED):
         canon = re.sub(r"[^a-z0-9]", "", value.lower())
         assert not any(canon[i : i + 8] in text.lower() for i in range(len(canon) - 7))
-    assert addresses(sidecar.ask("api.allowed.example")) == [UPSTREAM_V4]
+    assert addresses(sidecar.ask("api.allowed.example")) == [ANY_V4]
 
 
 def test_a_rotated_secret_is_refused_after_the_proxy_reloads(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start, proxy: ProxyProcess
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start, proxy: ProxyProcess
 ) -> None:
     fingerprints = tmp_path / "shared" / "names.json"
     sidecar = start_sidecar(proxy.config, args=("--name-fingerprints", str(fingerprints)))
@@ -123,7 +124,7 @@ def test_a_rotated_secret_is_refused_after_the_proxy_reloads(
 
 
 def test_without_fingerprints_names_that_would_leave_get_servfail(
-    tmp_path: Path, upstream: FakeUpstream, start_sidecar: Start
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     fingerprints = tmp_path / "shared" / "names.json"
     config = _config(tmp_path / "cage.yaml", upstream)
@@ -137,7 +138,7 @@ def test_without_fingerprints_names_that_would_leave_get_servfail(
 
     values = [Protected("DB_PASSWORD", KNOWN.encode(), "known")]
     write_atomic(fingerprints, fingerprint_values(values).to_json())
-    assert addresses(sidecar.ask("late.allowed.example")) == [UPSTREAM_V4]
+    assert addresses(sidecar.ask("late.allowed.example")) == [ANY_V4]
     assert rcode(sidecar.ask(_in_labels(KNOWN, "allowed.example"))) == "REFUSED"
 
     write_atomic(fingerprints, "{not json")

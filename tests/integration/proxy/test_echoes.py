@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from agentcage.policy.decoding import encode_body
-from agentcage.policy.sniff import unpack
+from agentcage.policy.scrubbing.packing import unpack
 from tests.integration.proxy.conftest import (
     PLACEHOLDER,
     REAL_KEY,

@@ -137,6 +137,7 @@ def test_unwritable_audit_log_exits_2(tmp_path: Path, fake_dns: FakeDns) -> None
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "cannot open the audit log" in result.stderr
+    assert "hint: pass a writable --audit-log path" in result.stderr
 
 
 def test_upstream_ca_that_is_not_pem_exits_2(tmp_path: Path, fake_dns: FakeDns) -> None:

@@ -1,14 +1,54 @@
-"""Fakes for the cage layer: a Host on a RecordingRunner, an image builder that builds nothing."""
+"""Fakes for the cage layer: a runner that records commands, a builder that builds nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentcage.cage.images import BaseKind, BuiltImages, ImageBuilder
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.podman import Completed, Host, RecordingRunner
+from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, PodmanHost, failure
 from agentcage.cage.state import StateStore
 from agentcage.config.schema import CageConfig
+from agentcage.errors import PodmanError
+
+
+@dataclass
+class RecordingRunner:
+    """A fake runner: records argv lists; answers are looked up by argv prefix."""
+
+    answers: dict[tuple[str, ...], Completed | PodmanError] = field(default_factory=dict)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    inputs: list[str | None] = field(default_factory=list)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Completed:
+        key = tuple(argv)
+        self.calls.append(key)
+        self.inputs.append(input)
+        best: Completed | PodmanError | None = None
+        best_len = -1
+        for prefix, answer in self.answers.items():
+            if key[: len(prefix)] == prefix and len(prefix) > best_len:
+                best, best_len = answer, len(prefix)
+        if isinstance(best, PodmanError):
+            if check:
+                raise best
+            return Completed(key, 1, "", best.message)
+        result = best if best is not None else Completed(key, 0, "", "")
+        if check and not result.ok:
+            raise failure(result)
+        return result
+
+    def commands(self, *prefix: str) -> list[tuple[str, ...]]:
+        return [c for c in self.calls if c[: len(prefix)] == prefix]
 
 
 class FakeBuilder(ImageBuilder):
@@ -32,7 +72,7 @@ def make_cages(
     tmp_path: Path, runner: RecordingRunner | None = None
 ) -> tuple[Cages, RecordingRunner]:
     runner = runner or RecordingRunner()
-    host = Host(quadlet_dir=tmp_path / "quadlet", rootless=False, runner=runner)
+    host = PodmanHost(quadlet_dir=tmp_path / "quadlet", rootless=False, runner=runner)
     cages = Cages(StateStore(tmp_path / "state"), host, FakeBuilder())
     return cages, runner
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from agentcage.cage import layout
-from agentcage.cage.quadlet import HostPaths, Images, build_units
+from agentcage.cage.layout import HostPaths, Images
+from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.state import StateStore
 from agentcage.cage.topology import Topology, subnets_for
 from agentcage.cage.unit import parse
 from agentcage.config import LoadContext, parse_config
+from agentcage.policy.canaries import CANARY_SEED_ENV
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import CANARY_SEED_ENV
 from agentcage.policy.types import Headers, Request, Verdict
 
 IMAGES = Images("localhost/agentcage-proxy:p", "localhost/agentcage-dns:d", "localhost/agent:a")
@@ -38,12 +39,13 @@ def test_agent_decoys_come_from_the_seed_the_proxy_gets(tmp_path: Path) -> None:
     seed = layout.canary_seed(store, "decoy")
     assert layout.canary_seed(store, "decoy") == seed  # stable across updates
     units = build_units(
-        config,
-        Topology("decoy", 1, *subnets_for(1)),
-        IMAGES,
-        HostPaths.under(tmp_path / "deployments/decoy"),
-        [],
-        canary_seed=seed,
+        CageSpec(
+            config,
+            Topology("decoy", 1, *subnets_for(1)),
+            IMAGES,
+            HostPaths.under(tmp_path / "deployments/decoy"),
+            canary_seed=seed,
+        )
     ).rendered()
     agent, proxy = environment(units, "agent"), environment(units, "proxy")
     assert proxy[CANARY_SEED_ENV] == seed
@@ -71,12 +73,13 @@ def test_a_different_seed_gives_different_decoys(tmp_path: Path) -> None:
     values = []
     for seed in seeds:
         units = build_units(
-            config,
-            Topology("decoy", 1, *subnets_for(1)),
-            IMAGES,
-            HostPaths.under(tmp_path),
-            [],
-            canary_seed=seed,
+            CageSpec(
+                config,
+                Topology("decoy", 1, *subnets_for(1)),
+                IMAGES,
+                HostPaths.under(tmp_path),
+                canary_seed=seed,
+            )
         ).rendered()
         values.append(environment(units, "agent")["AWS_SECRET_ACCESS_KEY"])
     assert values[0] != values[1]

@@ -8,9 +8,10 @@ import pytest
 
 from agentcage.cage import images
 from agentcage.cage.images import ImageBuilder, digest
-from agentcage.cage.podman import Completed, RecordingRunner
+from agentcage.cage.podman import Completed
 from agentcage.config import load_config
 from agentcage.errors import PodmanError
+from tests.unit.cage.fakes import RecordingRunner
 
 
 def test_everything_cached_runs_no_build(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage import domains, layout, secrets, topology
-from agentcage.cage.podman import Completed, RecordingRunner
+from agentcage.cage import domains, layout, podman_secrets, topology
+from agentcage.cage.podman import Completed
 from agentcage.errors import ConfigError, PodmanError, StateError
-from tests.unit.cage.fakes import make_cages, ok, write_config
+from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
 
 def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_secret_value_goes_to_stdin_never_argv_and_restarts_a_running_proxy(
     cages.create(write_config(tmp_path))
     runner.calls.clear()
     runner.inputs.clear()
-    restarted = secrets.set_secret(cages, "demo", "API_KEY", "s3cr3t-value")
+    restarted = podman_secrets.set_secret(cages, "demo", "API_KEY", "s3cr3t-value")
     assert restarted
     assert not [c for c in runner.calls if any("s3cr3t" in part for part in c)]
     create = runner.calls.index(("podman", "secret", "create", "agentcage-demo-API_KEY", "-"))
@@ -186,7 +186,7 @@ def test_secret_value_goes_to_stdin_never_argv_and_restarts_a_running_proxy(
 def test_secret_names_are_checked(tmp_path: Path, name: str) -> None:
     cages, _ = make_cages(tmp_path)
     with pytest.raises(ConfigError):
-        secrets.set_secret(cages, "demo", name, "v")
+        podman_secrets.set_secret(cages, "demo", name, "v")
 
 
 def test_list_counts_blocked_decisions(tmp_path: Path) -> None:

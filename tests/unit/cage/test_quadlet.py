@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage.quadlet import HostPaths, Images, build_units
+from agentcage.cage.layout import HostPaths, Images
+from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology, subnets_for
 from agentcage.cage.unit import parse
 from agentcage.config import LoadContext, load_config
@@ -24,7 +25,7 @@ def units_for(example: str, secrets: list[str]) -> dict[str, str]:
     config = load_config(REPO / "examples" / example / "config.yaml", context=ctx)
     topology = Topology(config.name, 1, *subnets_for(1))
     paths = HostPaths.under(STATE / config.name)
-    return build_units(config, topology, IMAGES, paths, secrets).rendered()
+    return build_units(CageSpec(config, topology, IMAGES, paths, tuple(secrets))).rendered()
 
 
 @pytest.mark.parametrize(("example", "secrets"), [("basic", []), ("openclaw", ["GITHUB_TOKEN"])])
@@ -94,7 +95,7 @@ def test_hostile_config_values_cannot_add_lines(tmp_path: Path) -> None:
     )
     cfg = load_config(config)
     topology = Topology("hostile", 0, *subnets_for(0))
-    units = build_units(cfg, topology, IMAGES, HostPaths.under(tmp_path), []).rendered()
+    units = build_units(CageSpec(cfg, topology, IMAGES, HostPaths.under(tmp_path))).rendered()
     agent = parse(units["agentcage-hostile-agent.container"])
     assert agent.get("Container", "Exec") == [tuple(cfg.container.command or [])]
     (env,) = agent.get("Container", "Environment")
@@ -108,7 +109,7 @@ def test_without_cgroups_limits_are_dropped_not_left_to_fail() -> None:
         context=LoadContext(base_dir=REPO, environ={"HOME": "/h"}, check_paths=False),
     )
     topology = Topology(config.name, 0, *subnets_for(0))
-    units = build_units(config, topology, IMAGES, HostPaths.under(STATE), [], cgroups=False)
+    units = build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE), cgroups=False))
     for name, text in units.rendered().items():
         if not name.endswith(".container"):
             continue
@@ -124,7 +125,7 @@ def test_published_ports_go_through_a_relay_not_the_agent() -> None:
     ctx = LoadContext(base_dir=REPO / "examples/openclaw", environ=env, check_paths=False)
     config = load_config(REPO / "examples/openclaw/config.yaml", context=ctx)
     topology = Topology(config.name, 1, *subnets_for(1))
-    units = build_units(config, topology, IMAGES, HostPaths.under(STATE), [])
+    units = build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE)))
     rendered = {name: parse(text) for name, text in units.rendered().items()}
     agent = rendered["agentcage-openclaw-agent.container"]
     relay = rendered["agentcage-openclaw-ports.container"]

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from agentcage.cage import topology
+from agentcage.cage.contract import agent_environment
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.podman import Completed, RecordingRunner
-from agentcage.cage.quadlet import agent_environment
+from agentcage.cage.podman import Completed
 from agentcage.cage.verify import verify
-from tests.unit.cage.fakes import make_cages, ok, write_config
+from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
 EXEC = ("podman", "exec", "agentcage-demo-agent")
 MISSING = Completed((), 1, "", "No such file")

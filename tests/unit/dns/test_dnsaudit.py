@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from agentcage.audit.record import AuditRecord
 from agentcage.dns.dnsaudit import DnsAuditLog
 from agentcage.errors import DnsError
-from agentcage.policy.audit import AuditRecord
 
 
 def _record(verdict: str, inspector: str = "dns-domains") -> AuditRecord:

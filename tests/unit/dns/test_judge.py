@@ -6,7 +6,7 @@ import dns.message
 import dns.name
 import pytest
 
-from agentcage.dns.judge import Decision, QueryJudge, TooManyBlockedZones
+from agentcage.dns.judge import QueryDecision, QueryJudge, TooManyBlockedZones
 from agentcage.dns.values import ValuesUnavailable
 from agentcage.dns.wire import Question, question_of
 from tests.unit.dns.builders import cage_config
@@ -18,7 +18,7 @@ def _q(name: str | dns.name.Name, qtype: str = "A", qclass: str = "IN") -> Quest
     return question_of(dns.message.make_query(name, qtype, qclass).question[0])
 
 
-def _decide(judge: QueryJudge, name: str, qtype: str = "A", now: float = 0.0) -> Decision:
+def _decide(judge: QueryJudge, name: str, qtype: str = "A", now: float = 0.0) -> QueryDecision:
     return judge.decide(_q(name, qtype), now)
 
 

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentcage.dns.names import BadDomain, DomainSet, below, checked_domain, zone_of
+from agentcage.dns.names import BadDomain, DomainSet, below, checked_domain, fold_qname, zone_of
+from agentcage.policy.canonical_hosts import BadHost, canonical_host
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,15 @@ def test_domain_set_prefers_the_most_specific_entry() -> None:
 )
 def test_zone_of(qname: str, entry: str | None, zone: str) -> None:
     assert zone_of(qname, entry) == zone
+
+
+def test_query_names_fold_case_and_the_root_dot_only() -> None:
+    # Not the domain rules' canonical host: a query name is never read as an address,
+    # and bytes no hostname has stay visible to the judge.
+    assert fold_qname("0x7F.1.") == "0x7f.1" != canonical_host("0x7f.1").name
+    assert fold_qname("A\\032B.Example.") == "a\\032b.example"
+    with pytest.raises(BadHost):
+        canonical_host("a\\032b.example")
 
 
 def test_below() -> None:

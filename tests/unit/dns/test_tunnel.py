@@ -7,12 +7,8 @@ import pytest
 
 from agentcage.config.schema import DnsConfig
 from agentcage.dns.names import zone_of
-from agentcage.dns.tunnel import (
-    digit_share,
-    encoded_run,
-    name_reason,
-    shannon_entropy,
-)
+from agentcage.dns.tunnel import digit_share, encoded_run, name_reason
+from agentcage.policy.shannon import shannon_entropy
 
 CFG = DnsConfig()
 

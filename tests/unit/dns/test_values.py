@@ -9,8 +9,8 @@ import pytest
 
 from agentcage.atomicfile import write_atomic
 from agentcage.dns.values import NameValues, ValuesUnavailable
-from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.fingerprints import fingerprint_values
+from agentcage.policy.leaks.protected import Protected
 
 FIRST = Protected("A", b"Q7vX2mR9kLp4Tz8Wc1Nb6Hy3Jd5Fs0Ga", "injected")
 SECOND = Protected("B", b"Zr4Yq8Mn2Wx6Vb0Ct3Ks7Lg1Hp5Jd9Fe", "known")

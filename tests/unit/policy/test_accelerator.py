@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentcage.policy import payload, runs
+from agentcage.policy import runs, shannon
 from agentcage.policy.accelerator import native
 from agentcage.policy.leaks import encodings
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
-from agentcage.policy.payload import python_entropy, shannon_entropy
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
+from agentcage.policy.shannon import python_entropy, shannon_entropy
 from tests.unit.policy.helpers import policy, request
 
 # Bytes that exercise every branch: separators, the escape letters, a backslash,
@@ -96,7 +96,7 @@ def test_the_policy_without_the_accelerator_decides_the_same(
         return out
 
     accelerated = decisions()
-    for module in (runs, encodings, payload):
+    for module in (runs, encodings, shannon):
         monkeypatch.setattr(module, "native", None)
     assert decisions() == accelerated
     assert [verdict for verdict, _ in accelerated][1:3] == ["block", "block"]

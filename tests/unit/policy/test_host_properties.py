@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentcage.policy.hosts import canonical_host
+from agentcage.policy.canonical_hosts import canonical_host
 from agentcage.policy.inspectors.domain import DomainInspector
 
 addresses = st.integers(min_value=0, max_value=2**32 - 1)

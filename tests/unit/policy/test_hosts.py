@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentcage.policy.hosts import BadHost, HostSet, canonical_host, domain_matches
+from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host, domain_matches
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import random
 import uuid
 import zlib
 
-from agentcage.policy.payload import sampled_entropy, shannon_entropy
+from agentcage.policy.shannon import sampled_entropy, shannon_entropy
 from agentcage.policy.types import Verdict
 from tests.unit.policy.helpers import frame, policy, request
 

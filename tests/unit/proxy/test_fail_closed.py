@@ -12,17 +12,17 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
+from agentcage.audit.writer import AuditWriter
 from agentcage.config import LoadContext, parse_config
-from agentcage.policy.echoes import EchoGuard
+from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.policy.types import Decision, Verdict
-from agentcage.proxy.auditlog import AuditLog
-from agentcage.proxy.audittrail import AuditTrail
+from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.egress import AddressGuard, Resolver
-from agentcage.proxy.flows import METADATA_KEY
-from agentcage.proxy.gate import FlowNote, RequestGate
+from agentcage.proxy.flow_state import GateNote, flow_state
+from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.pinning import EgressPinning
-from agentcage.proxy.responses import ResponseScrubber
 from agentcage.proxy.runtime import Runtime, RuntimeHolder, Sources
+from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.wscontrol import ControlFrame, ControlFrameGate
 
 CONFIG = "name: unit\ncontainer: {image: x}\ndomains: {allow: [example.com]}\n"
@@ -74,7 +74,7 @@ def holder(policy: object, resolver: Resolver | None = None, extra: str = "") ->
     return RuntimeHolder(Sources(Path("unit.yaml")), runtime)
 
 
-class MemoryAudit(AuditLog):
+class MemoryAudit(AuditWriter):
     def __init__(self, fail: bool = False) -> None:
         self.lines: list[dict[str, Any]] = []
         self._fail = fail
@@ -113,7 +113,7 @@ def test_resolver_crash_blocks_the_request() -> None:
 
 
 def test_scrub_error_replaces_the_response() -> None:
-    scrubber = ResponseScrubber(holder(BrokenPolicy()))
+    scrubber = ResponseScrubbing(holder(BrokenPolicy()))
     flow = _flow()
     flow.response = tutils.tresp(content=b"secret?")
     with taddons.context():
@@ -123,7 +123,7 @@ def test_scrub_error_replaces_the_response() -> None:
 
 
 def test_undecodable_compressed_response_is_not_passed_unchecked() -> None:
-    scrubber = ResponseScrubber(holder(AllowAll()))
+    scrubber = ResponseScrubbing(holder(AllowAll()))
     flow = _flow()
     flow.response = tutils.tresp(content=b"")
     flow.response.headers["content-encoding"] = "gzip"
@@ -137,25 +137,25 @@ def test_a_refused_response_is_audited_as_a_block_even_when_allows_are_not() -> 
     runtime = holder(AllowAll(), extra="logging: {allowed_requests: false}\n")
     audit = MemoryAudit()
     flow = _flow()
-    flow.metadata[METADATA_KEY] = FlowNote(Decision(Verdict.ALLOW), "/")  # as the gate left it
+    flow_state(flow).gate = GateNote(Decision(Verdict.ALLOW), "/")  # as the gate left it
     flow.response = tutils.tresp(content=b"")
     flow.response.headers["content-encoding"] = "gzip"
     flow.response.raw_content = b"not gzip at all"
     with taddons.context():
-        ResponseScrubber(runtime).response(flow)
-        AuditTrail(runtime, audit).response(flow)
+        ResponseScrubbing(runtime).response(flow)
+        ClosingLines(runtime, audit).response(flow)
     [line] = audit.lines
     assert (line["kind"], line["verdict"], line["inspector"]) == ("response", "block", "scrub")
     assert "could not be checked for secrets" in line["reason"]
 
 
 def test_unwritable_audit_log_withholds_the_response() -> None:
-    trail = AuditTrail(holder(AllowAll()), MemoryAudit(fail=True))
+    closing = ClosingLines(holder(AllowAll()), MemoryAudit(fail=True))
     flow = _flow()
-    flow.metadata[METADATA_KEY] = FlowNote(Decision(Verdict.ALLOW), "/")
+    flow_state(flow).gate = GateNote(Decision(Verdict.ALLOW), "/")
     flow.response = tutils.tresp(content=b"payload")
     with taddons.context():
-        trail.response(flow)
+        closing.response(flow)
     assert flow.response.status_code == 502
 
 
@@ -178,7 +178,7 @@ def test_decision_line_is_written_before_the_request_leaves() -> None:
     assert [(line["kind"], line["verdict"]) for line in audit.lines] == [("http", "allow")]
     flow.response = tutils.tresp(content=b"payload")
     with taddons.context():
-        AuditTrail(holder(AllowAll()), audit).response(flow)
+        ClosingLines(holder(AllowAll()), audit).response(flow)
     closing = audit.lines[-1]
     assert closing["kind"] == "response" and closing["extra"] == {"status": 200}
     assert closing["bytes_in"] == len(b"payload")
@@ -201,9 +201,9 @@ def test_pinning_refuses_when_it_cannot_vet(error: Exception | None) -> None:
 
 
 def test_audit_log_to_stdout_writes_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    from agentcage.policy.audit import AuditRecord
+    from agentcage.audit.record import AuditRecord
 
-    log = AuditLog(None)
+    log = AuditWriter(None)
     log.write(AuditRecord(kind="http", verdict="allow", host="example.com"))
     assert json.loads(capsys.readouterr().out)["host"] == "example.com"
 

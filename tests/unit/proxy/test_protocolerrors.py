@@ -9,7 +9,7 @@ import pytest
 from mitmproxy import connection, flow
 from mitmproxy.test import tflow, tutils
 
-from agentcage.proxy.audittrail import AUDITED
+from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.protocolerrors import MALFORMED, ErrorAnswer, ProtocolErrors
 from tests.unit.proxy.test_fail_closed import AllowAll, MemoryAudit, holder
 
@@ -119,7 +119,7 @@ def test_error_hook_claims_only_the_agents_malformed_requests() -> None:
     upstream_failure = tflow.tflow()
     upstream_failure.error = flow.Error("[Errno 111] Connect call failed")
     addon.error(upstream_failure)
-    assert audit.lines == [] and AUDITED not in upstream_failure.metadata
+    assert audit.lines == [] and not flow_state(upstream_failure).audited
     malformed = tflow.tflow()
     malformed.error = flow.Error(MALFORMED + "HTTP/1 protocol error: illegal chunk header")
     addon.error(malformed)
@@ -129,4 +129,4 @@ def test_error_hook_claims_only_the_agents_malformed_requests() -> None:
         "protocol",
         "malformed request",
     )
-    assert malformed.metadata[AUDITED] is True
+    assert flow_state(malformed).audited

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentcage.policy.echoes import EchoGuard
 from agentcage.policy.engine import Policy
-from agentcage.policy.scrub import Scrubber
+from agentcage.policy.scrubbing.echoes import EchoGuard
+from agentcage.policy.scrubbing.forms import FormScrubber
 from agentcage.proxy.streaming import SniffedStream, StreamScrub, scrub_window
 from tests.unit.policy.helpers import config
 
 SECRET = "sk-ant-api03-REAL/secret+VALUE=0123"
-scrubber = Scrubber([(SECRET, "{{KEY}}")])
+scrubber = FormScrubber([(SECRET, "{{KEY}}")])
 FORMS = [SECRET.encode(), base64.b64encode(SECRET.encode()), b"sk-ant-api03-REAL%2Fsecret"]
 
 
@@ -69,7 +69,7 @@ def test_a_body_that_is_all_value_is_held_back_not_ended() -> None:
 
 def test_without_secrets_nothing_changes() -> None:
     alphabet, window = scrub_window([])
-    stream = StreamScrub(Scrubber([]).scrub, alphabet, window, lambda n: None)
+    stream = StreamScrub(FormScrubber([]).scrub, alphabet, window, lambda n: None)
     assert stream(b"abc") + stream(b"def") + stream(b"") == [b"abcdef"]
 
 

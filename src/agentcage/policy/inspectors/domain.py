@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from agentcage.policy.hosts import BadHost, Host, HostSet, canonical_host
+from agentcage.policy.canonical_hosts import BadHost, CanonicalHost, HostSet, canonical_host
 from agentcage.policy.interface import block
 from agentcage.policy.types import Finding, Frame, Request
 
@@ -45,7 +45,7 @@ class DomainInspector:
             return block(NAME, f"{host.name} is in the domain blocklist", "blocklisted")
         return None
 
-    def _check_address(self, host: Host) -> Finding | None:
+    def _check_address(self, host: CanonicalHost) -> Finding | None:
         # Raw addresses bypass DNS, the sidecar's log and every name rule: refuse them
         # unless the user listed an IP or CIDR covering this one (allowlist mode only).
         if self.mode == "allowlist":

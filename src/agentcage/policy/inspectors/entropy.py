@@ -10,7 +10,8 @@ from urllib.parse import parse_qsl, unquote
 
 from agentcage.config.inspection import EntropyConfig
 from agentcage.policy.multipart import boundary_of, parts
-from agentcage.policy.payload import Payloads, sampled_entropy, shannon_entropy
+from agentcage.policy.payload import Payloads
+from agentcage.policy.shannon import sampled_entropy, shannon_entropy
 from agentcage.policy.types import Finding, Frame, Request, Verdict
 
 NAME = "entropy"

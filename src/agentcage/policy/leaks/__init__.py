@@ -1,14 +1,13 @@
 """Leaks that patterns miss: known secrets, placeholders and canaries in any spelling.
 
-`LeakDetector` is the inspector; `Scrubber`/`StreamScrubber` put placeholders back
-into responses; `Unwrapper` is the bounded decoder other scanners may reuse.
+`LeakDetector` is the engine of the `leaks` inspector; `Unwrapper` is the bounded
+decoder other scanners may reuse. Responses are scrubbed in `policy/scrubbing/`.
 """
 
-from agentcage.policy.leaks.canaries import KINDS, canary_value
-from agentcage.policy.leaks.catalog import Protected, Role
+from agentcage.policy.canaries import KINDS, canary_value
 from agentcage.policy.leaks.detector import LeakDetector, LeakSettings
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
-from agentcage.policy.leaks.scrub import Scrubber, StreamScrubber
+from agentcage.policy.leaks.protected import Protected, Role
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits
 from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View
 
@@ -20,10 +19,8 @@ __all__ = [
     "Match",
     "Protected",
     "Role",
-    "Scrubber",
     "SecretMatcher",
     "SplitDetector",
-    "StreamScrubber",
     "Unwrapper",
     "View",
     "WindowLimits",

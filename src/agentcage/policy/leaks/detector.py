@@ -1,12 +1,13 @@
-"""The leak inspector: protected values in any spelling, layer or piece, anywhere.
+"""The leak detector: protected values in any spelling, layer or piece, anywhere.
 
-One `LeakDetector` answers for requests, WebSocket frames and DNS names. For each
-it builds the regions an agent controls (host, path, headers, body or payload),
-peels encodings off with the `Unwrapper`, and looks for every spelling of every
-protected value in one automaton pass. Separately, short pieces go to the
-`SplitDetector`, which remembers per destination what was already sent. A value
-sent to a host it is allowed to reach (a placeholder or real key to its own
-provider) is not a leak; a canary is a leak everywhere.
+One `LeakDetector` answers for requests and WebSocket frames (the `leaks`
+inspector calls it). For each it builds the regions an agent controls (host,
+path, headers, body or payload), peels encodings off with the `Unwrapper`, and
+looks for every spelling of every protected value in one automaton pass.
+Separately, short pieces go to the `SplitDetector`, which remembers per
+destination what was already sent. A value sent to a host it is allowed to reach
+(a placeholder or real key to its own provider) is not a leak; a canary is a leak
+everywhere. DNS names are judged by the sidecar with `fingerprints.py`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
+from agentcage.policy.leaks.protected import Protected
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits
 from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View, Views
 from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict
@@ -106,17 +107,6 @@ class LeakDetector:
         pieces = self._pieces(_body_pieces(frame.payload, self._token))
         matches += self.split.observe(site(frame.host), pieces, self._clock())
         return self._findings(matches, frame.host) or _exhausted(views, frame.host)
-
-    def check_dns(self, qname: str) -> list[Finding]:
-        """A DNS question from the agent: its labels are data the resolver chain sees."""
-        name = qname.lower().rstrip(".")
-        raw = name.encode("ascii", "replace")
-        matches = self._scan(self.unwrapper.views(canonical(raw)))
-        labels = raw.split(b".")
-        zone = site(name)
-        pieces = self._pieces(labels[: -len(zone.split("."))] if len(labels) > 2 else [])
-        matches += self.split.observe("dns:" + zone, pieces, self._clock())
-        return self._findings(matches, name)
 
     def _pieces(self, candidates: Iterable[bytes]) -> list[bytes]:
         """Distinct pieces long enough to matter, with their decodings, bounded in number."""

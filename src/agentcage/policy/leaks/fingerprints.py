@@ -33,8 +33,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agentcage.policy.leaks.catalog import Protected
 from agentcage.policy.leaks.encodings import base32_core, base64_core
+from agentcage.policy.leaks.protected import Protected
 
 VERSION = 1
 HASH = "hmac-sha256-64"

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentcage.policy.leaks.automaton import Automaton
-from agentcage.policy.leaks.catalog import Protected, long_enough
 from agentcage.policy.leaks.encodings import canonical
+from agentcage.policy.leaks.protected import Protected, long_enough
 
 
 @dataclass(frozen=True, slots=True)

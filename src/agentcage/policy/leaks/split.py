@@ -17,9 +17,9 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from agentcage.policy.leaks.catalog import Protected, long_enough
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.matcher import Match
+from agentcage.policy.leaks.protected import Protected, long_enough
 
 # A piece found in more places than this is too generic to say which part was sent.
 _MAX_OCCURRENCES = 16
@@ -44,7 +44,9 @@ class _Spelling:
 
 
 @dataclass(slots=True)
-class _Seen:
+class _SentPiece:
+    """A stretch of one spelling that a piece sent to the destination covered."""
+
     when: float
     spelling: int
     start: int  # within the spelling
@@ -79,7 +81,7 @@ class SplitDetector:
         self._grams = {c[i : i + width] for c in chunks for i in range(len(c) - width + 1)}
         self._starts = [s.start for s in spellings]
         self._spellings = spellings
-        self._windows: OrderedDict[str, deque[_Seen]] = OrderedDict()
+        self._windows: OrderedDict[str, deque[_SentPiece]] = OrderedDict()
 
     @property
     def active(self) -> bool:
@@ -96,7 +98,7 @@ class SplitDetector:
         window = self._window(destination, now)
         touched: set[int] = set()
         for index, start, end in hits:
-            window.append(_Seen(now, index, start, end))
+            window.append(_SentPiece(now, index, start, end))
             touched.add(index)
         while len(window) > self.limits.max_pieces:
             window.popleft()
@@ -135,7 +137,7 @@ class SplitDetector:
                 at = self._blob.find(key, at + 1)
         return out
 
-    def _window(self, destination: str, now: float) -> deque[_Seen]:
+    def _window(self, destination: str, now: float) -> deque[_SentPiece]:
         window = self._windows.get(destination)
         if window is None:
             window = deque()
@@ -150,7 +152,7 @@ class SplitDetector:
         return window
 
     @staticmethod
-    def _covered(window: Iterable[_Seen], spelling: int) -> int:
+    def _covered(window: Iterable[_SentPiece], spelling: int) -> int:
         spans = sorted((s.start, s.end) for s in window if s.spelling == spelling)
         total, reach = 0, 0
         for start, end in spans:

@@ -83,7 +83,7 @@ class _Budget:
         return data
 
 
-class _Seen:
+class _SeenPayloads:
     """Payloads already produced, compared by length first: hashing a megabyte body
     for a set costs more than the rest of unwrapping it, and equal-length outputs
     are rare and compared with one memcmp."""
@@ -106,7 +106,7 @@ class Unwrapper:
         """`data` itself, then each decoded view, at most `max_depth` layers deep."""
         budget = _Budget(self.limits.budget)
         out = Views([View(data)])
-        seen = _Seen(data)
+        seen = _SeenPayloads(data)
         if content_encoding and content_encoding != "identity":
             decoded = decode_content(data, content_encoding, budget.left)
             if decoded is not None and budget.take(decoded) is not None:

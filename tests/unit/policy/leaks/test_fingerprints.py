@@ -9,8 +9,7 @@ import re
 
 import pytest
 
-from agentcage.policy.leaks.canaries import KINDS, canary_value
-from agentcage.policy.leaks.catalog import Protected
+from agentcage.policy.canaries import KINDS, canary_value
 from agentcage.policy.leaks.fingerprints import (
     BLOCK_BITS,
     MIN_FORM,
@@ -20,6 +19,7 @@ from agentcage.policy.leaks.fingerprints import (
     fingerprint_values,
     spellings,
 )
+from agentcage.policy.leaks.protected import Protected
 from tests.unit.dns.test_tunnel import NORMAL
 
 KEY = bytes(range(32))

@@ -5,8 +5,8 @@ import zlib
 
 import pytest
 
+from agentcage.policy.canaries import _base62
 from agentcage.policy.leaks import KINDS, canary_value
-from agentcage.policy.leaks.canaries import _base62
 
 FORMATS = {
     "anthropic": r"sk-ant-api03-[A-Za-z0-9_-]{93}AA",

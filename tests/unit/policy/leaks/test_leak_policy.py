@@ -13,13 +13,9 @@ import pytest
 from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
+from agentcage.policy.canaries import CANARY_SEED_ENV, canary_env
 from agentcage.policy.engine import Policy
-from agentcage.policy.leaks.inspector import (
-    CANARY_SEED_ENV,
-    LeakInspector,
-    canary_env,
-    protected_values,
-)
+from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
@@ -125,14 +121,6 @@ def test_a_websocket_message_with_an_encoded_known_value_is_blocked(policy: Poli
     frame = Frame("files.example.com", 443, "/ws", payload, is_text=True)
     decision = policy.check_frame(frame)
     assert decision.verdict is Verdict.BLOCK and decision.rules == ("known:DB_PASSWORD",)
-
-
-def test_dns_names_are_judged_by_the_leak_inspector(policy: Policy) -> None:
-    leaks = next(i for i in policy.chain.inspectors if isinstance(i, LeakInspector))
-    label = DB_PASSWORD.encode().hex()
-    found = leaks.inspect_dns(f"{label[:40]}.{label[40:]}.t.example.com")
-    assert found is not None and found.rules == ("known:DB_PASSWORD",)
-    assert leaks.inspect_dns("api.example.com") is None
 
 
 def test_canary_values_are_stable_and_follow_the_seed() -> None:

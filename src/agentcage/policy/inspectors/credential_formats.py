@@ -1,0 +1,113 @@
+"""The `secrets` inspector: known credential formats must not leave except to their provider.
+
+It scans the URL, header names and values (Basic credentials decoded), the body
+(Content-Encoding undone, form bodies percent-decoded) and each WebSocket message
+from the agent with the `PatternScanner` (`policy/formats/`). A match toward a host
+its format may not go to is a finding; the reason names the format and the place,
+never the matched text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from agentcage.config.inspection import SecretsConfig
+from agentcage.policy.canonical_hosts import BadHost, canonical_host, domain_matches
+from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
+from agentcage.policy.formats.pattern import CredentialPattern
+from agentcage.policy.formats.scanner import PatternScanner
+from agentcage.policy.payload import Payloads
+from agentcage.policy.types import Finding, Frame, Request, Verdict
+
+NAME = "secrets"
+_NAME_SUFFIXES = 16
+_FORM = "application/x-www-form-urlencoded"
+_AUTH_PLACES = ("header authorization", "header proxy-authorization")
+
+
+class CredentialFormatInspector:
+    name = NAME
+
+    def __init__(self, scanner: PatternScanner, payloads: Payloads) -> None:
+        self.scanner = scanner
+        self._payloads = payloads
+
+    @classmethod
+    def from_config(
+        cls, config: SecretsConfig, environ: Mapping[str, str], payloads: Payloads
+    ) -> CredentialFormatInspector:
+        return cls(PatternScanner.from_config(config, environ), payloads)
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        return self._scan(request.host, self._request_places(request))
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        if not frame.from_client:
+            return None
+        return self._scan(frame.host, iter([(frame.place, frame.payload)]))
+
+    def _request_places(self, request: Request) -> Iterator[tuple[str, bytes]]:
+        url = request.path.encode("utf-8", "surrogateescape")
+        yield "url", url
+        if b"%" in url:
+            yield "url", percent_decode_repeated(url)
+        # Names are agent-chosen bytes too (`x-<token>: 1`), scanned as one place.
+        names = "\n".join(_name_suffixes(key) for key, _ in request.headers)
+        yield "header names", names.encode("utf-8", "surrogateescape")
+        for key, value in request.headers:
+            yield f"header {key.lower()}", value.encode("utf-8", "surrogateescape")
+            credentials = basic_credentials(value)
+            if credentials is not None:
+                yield f"header {key.lower()} (basic auth)", credentials.encode()
+        body = self._payloads.of(request).data
+        yield "body", body
+        if request.content_type == _FORM and b"%" in body:
+            yield "body", percent_decode_repeated(body)
+
+    def _scan(self, host: str, places: Iterator[tuple[str, bytes]]) -> Finding | None:
+        flagged: Finding | None = None
+        for where, data in places:
+            if not data:
+                continue
+            for pattern in self.scanner.matching(data):
+                if _allowed(pattern, host):
+                    continue
+                if pattern.verdict is Verdict.FLAG and where.startswith(_AUTH_PLACES):
+                    # A bearer token (a JWT) in an Authorization header is that header's
+                    # everyday use: flagging it would put every OAuth call in the audit.
+                    continue
+                # The reason names the format and the place, never the matched text.
+                reason = f"{pattern.name} in {where} to {host}"
+                if pattern.hosts:
+                    reason += f" (it may only go to {', '.join(pattern.hosts)})"
+                if pattern.verdict is Verdict.BLOCK:
+                    return Finding(NAME, Verdict.BLOCK, reason, (pattern.name,), "critical")
+                flagged = flagged or Finding(NAME, pattern.verdict, reason, (pattern.name,))
+        return flagged
+
+
+def _name_suffixes(name: str) -> str:
+    """`name` and what follows each of its first dashes, one per line.
+
+    Formats must not follow a token byte, and `x-` is one: `x-ghp_...` is found as
+    `ghp_...`. Real header names have a few dashes; the bound keeps a hostile name
+    of thousands from costing more than a few copies of itself.
+    """
+    parts = [name]
+    start = 0
+    for _ in range(_NAME_SUFFIXES):
+        start = name.find("-", start) + 1
+        if not start:
+            break
+        parts.append(name[start:])
+    return "\n".join(parts)
+
+
+def _allowed(pattern: CredentialPattern, host: str) -> bool:
+    if not pattern.hosts:
+        return False
+    try:
+        name = canonical_host(host)
+    except BadHost:
+        return False
+    return not name.is_ip and any(domain_matches(name.name, d) for d in pattern.hosts)

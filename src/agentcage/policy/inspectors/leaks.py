@@ -1,0 +1,119 @@
+"""The `leaks` inspector: the leak detector (`policy/leaks/`) as one link of the chain.
+
+Built from the cage config, it protects three kinds of value: each injected
+secret's real value and its placeholder (allowed only toward the rule's
+`inject_to` hosts), every `secrets.known` value (allowed only to its `allow_to`
+hosts) and every `secrets.canaries` decoy (allowed nowhere). It also hands the
+decoded views it makes (base64, hex, percent, escapes, compression, nested up to
+three layers) to the built-in pattern scanner, so a credential format hidden
+under an encoding is caught even when its value is not known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from agentcage.config.inspection import SecretsConfig
+from agentcage.config.schema import CageConfig
+from agentcage.policy.decoding import DecodeError
+from agentcage.policy.interface import RequestInspector
+from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
+from agentcage.policy.leaks.protected import protected_values
+from agentcage.policy.leaks.split import WindowLimits
+from agentcage.policy.leaks.unwrap import View
+from agentcage.policy.payload import Payloads
+from agentcage.policy.types import Finding, Frame, Headers, Request
+
+_CONTENT_CODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd")
+
+
+class LeakInspector:
+    name = NAME
+
+    def __init__(
+        self,
+        detector: LeakDetector,
+        payloads: Payloads | None = None,
+        patterns: RequestInspector | None = None,
+    ) -> None:
+        self.detector = detector
+        self._payloads = payloads
+        self._patterns = patterns
+
+    @classmethod
+    def from_config(
+        cls,
+        config: CageConfig,
+        secrets: Mapping[str, str],
+        environ: Mapping[str, str],
+        *,
+        base_dir: Path | None = None,
+        payloads: Payloads | None = None,
+        patterns: RequestInspector | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> LeakInspector:
+        """Raise `PolicyError` if a known secret cannot be read: better no cage than a
+        cage that silently stops protecting it."""
+        protected = protected_values(config, secrets, environ, base_dir)
+        detector = LeakDetector(protected, settings_from(config.secrets), clock)
+        return cls(detector, payloads, patterns)
+
+    def inspect_request(self, request: Request) -> Finding | None:
+        body, encoding = request.body, request.content_encoding
+        if self._payloads is not None and body:
+            # An undecodable body is blocked by the decoding inspector; look at what we can.
+            with contextlib.suppress(DecodeError):
+                body, encoding = self._payloads.of(request).data, ""
+        decoded = dataclasses.replace(request, body=body)
+        views = self.detector.request_views(decoded, encoding)
+        findings = self.detector.check_request(decoded, views)
+        if findings:
+            return findings[0]
+        return self._patterns_beneath(request, views)
+
+    def inspect_frame(self, frame: Frame) -> Finding | None:
+        if not frame.from_client:
+            return None
+        views = self.detector.frame_views(frame)
+        findings = self.detector.check_frame(frame, views)
+        if findings:
+            return findings[0]
+        return self._patterns_beneath(frame, views)
+
+    def _patterns_beneath(self, subject: Request | Frame, views: list[View]) -> Finding | None:
+        """Run the pattern scanner on each decoded view (the raw one it has seen)."""
+        if self._patterns is None:
+            return None
+        for view in _decoded(views):
+            probe = Request("POST", "https", subject.host, subject.port, "/", Headers(), view.data)
+            found = self._patterns.inspect_request(probe)
+            if found is not None:
+                where = f" (beneath {view.label})"
+                return dataclasses.replace(found, reason=found.reason + where)
+        return None
+
+
+def _decoded(views: list[View]) -> Iterator[View]:
+    for view in views:
+        # The scanner has already seen the raw body and its Content-Encoding undone.
+        first = view.layers[0] if view.layers else None
+        if first is not None and (first not in _CONTENT_CODINGS or len(view.layers) > 1):
+            yield view
+
+
+def settings_from(config: SecretsConfig) -> LeakSettings:
+    window = config.split_window
+    return LeakSettings(
+        min_length=config.min_known_length,
+        window=WindowLimits(
+            max_pieces=window.max_pieces,
+            max_age=window.max_age_seconds,
+            max_destinations=window.max_destinations,
+            min_piece=window.min_piece,
+            coverage=window.coverage,
+        ),
+    )

@@ -1,0 +1,43 @@
+"""Importing the cage layer loads no inspection engine, proxy or DNS sidecar code.
+
+`agentcage cage ...` runs on the host; it needs the decoy derivation (policy/canaries.py)
+for the agent's environment, not the leak engine with its native matchers.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import agentcage.cage
+
+HEAVY = (
+    "agentcage.policy.leaks",
+    "agentcage.policy.engine",
+    "agentcage.proxy",
+    "agentcage.dns",
+    "ahocorasick_rs",
+    "mitmproxy",
+    "brotli",
+    "zstandard",
+)
+
+
+def test_the_cage_layer_does_not_load_the_engine() -> None:
+    modules = [f"agentcage.cage.{m.name}" for m in pkgutil.iter_modules(agentcage.cage.__path__)]
+    assert "agentcage.cage.quadlet" in modules and "agentcage.cage.verify" in modules
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    # A fresh interpreter: this test process has imported everything already.
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = json.loads(result.stdout)
+    heavy = [m for m in loaded if m.startswith(HEAVY)]
+    assert heavy == []
+    assert "agentcage.policy.canaries" in loaded
