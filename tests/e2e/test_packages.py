@@ -2,8 +2,8 @@
 
 npm, pip, uv, apt and git run inside a cage whose config is a user's: the default
 inspection chain, an allowlist of the registries' real names and the test's CA. Each run
-must install (or clone and push) completely, with zero blocks and zero 429s in the audit
-log, every request that reached a registry audited, and every request the run needs
+must install (or clone and push) completely, with zero blocks, flags and 429s in the
+audit log, every request that reached a registry audited, and every request the run needs
 answered by the registry. CI runs one representative run per tool;
 `AGENTCAGE_E2E_PACKAGES=full` adds the rest of tests/e2e/package_runs.py.
 
@@ -48,6 +48,8 @@ def test_package_manager_runs_through_the_cage_untouched(
     refused = [f"{r['method']} {r['host']}{r['path']}: {r['reason']}" for r in records
                if r["verdict"] == "block"]  # fmt: skip
     assert not refused, f"{run.id}: {len(refused)} refused, e.g. {refused[:5]}"
+    flagged = [f"{r['host']}{r['path']}: {r['reason']}" for r in records if r["verdict"] == "flag"]
+    assert not flagged, f"{run.id}: {len(flagged)} flagged, e.g. {flagged[:5]}"
     too_many = [r for r in records if r.get("extra", {}).get("status") == 429]
     assert not too_many, too_many[:3]
     dns_blocks = [r for r in window.audit("dns") if r["verdict"] == "block"]
