@@ -130,7 +130,8 @@ class HostContainers:
             raise HostError(f"a host container {name} runs but is not this user's")
         if state != "absent":
             self.runner.run(["podman", "rm", "-f", name])
-        visible = self._shares(shares)
+        # Shares only grow: the cages inside may bind-mount from any of them.
+        visible = self._shares([*(current.shares if current else ()), *shares])
         self._cgroup_hybrid_fix()
         image = host_image(self.builder, HostImageRecipe.for_this_machine())
         graphroot = self.runner.run(

@@ -19,6 +19,7 @@ from typing import Literal
 from agentcage.cage import host_fixes as fixes
 from agentcage.cage.host_target import SHARED_STORE
 from agentcage.cage.podman import Completed, PodmanHost, Runner
+from agentcage.cage.state import config_home
 from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, HostError
 
@@ -293,8 +294,9 @@ def check_shares(host: PodmanHost, config: CageConfig) -> HostFinding | None:
     if not unseen:
         return HostFinding("shares", "pass", f"{box.name} sees every bind mount of the cage")
     listed = ", ".join(str(p) for p in unseen)
+    shared = [s for s in box.shares if s != config_home()]  # always shared anyway
     return HostFinding(
-        "shares", "fail", f"{box.name} cannot see {listed}", fixes.share(box.shares, unseen)
+        "shares", "fail", f"{box.name} cannot see {listed}", fixes.share(shared, unseen)
     )
 
 

@@ -46,8 +46,8 @@ def check(as_json: bool) -> None:
     "shares",
     multiple=True,
     type=click.Path(path_type=Path, file_okay=False),
-    help="A directory cages bind-mount from, mounted at the same path (repeatable). "
-    "agentcage's own state directory is always shared.",
+    help="A directory cages bind-mount from, mounted at the same path (repeatable). Adds "
+    "to the directories shared before; agentcage's own state directory is always shared.",
 )
 def start(name: str | None, shares: tuple[Path, ...]) -> None:
     """Run systemd + Podman 5 in a privileged container; cage commands then target it."""
@@ -100,7 +100,8 @@ def _print_status(state: HostContainerStatus, cages: list[str]) -> None:
     if target is None:
         click.echo("no host container: cages run on this machine (`agentcage host check`)")
         return
-    line = f"host container {target.name}: {state.state}"
+    shown = "stopped (`agentcage host start`)" if state.state == "absent" else state.state
+    line = f"host container {target.name}: {shown}"
     if state.running:
         line += f" (systemd {state.systemd or 'unreachable'}, Podman {state.podman or '?'})"
     click.echo(line)
