@@ -33,11 +33,7 @@ class RecordingRunner:
         key = tuple(argv)
         self.calls.append(key)
         self.inputs.append(input)
-        best: Completed | PodmanError | None = None
-        best_len = -1
-        for prefix, answer in self.answers.items():
-            if key[: len(prefix)] == prefix and len(prefix) > best_len:
-                best, best_len = answer, len(prefix)
+        best = self.answer(key)
         if isinstance(best, PodmanError):
             if check:
                 raise best
@@ -46,6 +42,14 @@ class RecordingRunner:
         if check and not result.ok:
             raise failure(result)
         return result
+
+    def answer(self, key: tuple[str, ...]) -> Completed | PodmanError | None:
+        best: Completed | PodmanError | None = None
+        best_len = -1
+        for prefix, answer in self.answers.items():
+            if key[: len(prefix)] == prefix and len(prefix) > best_len:
+                best, best_len = answer, len(prefix)
+        return best
 
     def commands(self, *prefix: str) -> list[tuple[str, ...]]:
         return [c for c in self.calls if c[: len(prefix)] == prefix]

@@ -2,18 +2,18 @@
 
 `HostProbe` reads files with `cat`, finds executables with small `sh -c` scripts and tests
 devices with `test`; this runner answers those from dictionaries and everything else from
-`answers` (longest argv prefix wins), recording every call.
+`answers` like `RecordingRunner` (longest argv prefix wins), recording every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentcage.cage.host_target import HostTarget
-from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, PodmanHost, failure
+from agentcage.cage.podman import Completed, PodmanHost
 from agentcage.errors import PodmanError
+from tests.unit.cage.fakes import RecordingRunner
 
 
 def done(stdout: str = "", returncode: int = 0, stderr: str = "") -> Completed:
@@ -21,33 +21,15 @@ def done(stdout: str = "", returncode: int = 0, stderr: str = "") -> Completed:
 
 
 @dataclass
-class FakeHostRunner:
+class FakeHostRunner(RecordingRunner):
     files: dict[str, str] = field(default_factory=dict)
     executables: set[str] = field(default_factory=set)
     devices: dict[str, str] = field(default_factory=dict)  # path -> "rw" or "" (no access)
-    answers: dict[tuple[str, ...], Completed] = field(default_factory=dict)
     missing_commands: set[str] = field(default_factory=set)
-    calls: list[tuple[str, ...]] = field(default_factory=list)
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        check: bool = True,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> Completed:
-        key = tuple(argv)
-        self.calls.append(key)
+    def answer(self, key: tuple[str, ...]) -> Completed | PodmanError | None:
         if key[0] in self.missing_commands:
-            raise PodmanError(f"{key[0]}: command not found")
-        result = self._answer(key)
-        result = Completed(key, result.returncode, result.stdout, result.stderr)
-        if check and not result.ok:
-            raise failure(result)
-        return result
-
-    def _answer(self, key: tuple[str, ...]) -> Completed:
+            return PodmanError(f"{key[0]}: command not found")
         if key[:2] == ("cat", "--"):
             text = self.files.get(key[2])
             return done(text) if text is not None else done("", 1, "No such file or directory")
@@ -61,11 +43,7 @@ class FakeHostRunner:
             return done("", 0 if key[2] in self.devices else 1)
         if key[:2] == ("test", "-r"):
             return done("", 0 if self.devices.get(key[2]) == "rw" else 1)
-        best, best_len = done(), -1
-        for prefix, answer in self.answers.items():
-            if key[: len(prefix)] == prefix and len(prefix) > best_len:
-                best, best_len = answer, len(prefix)
-        return best
+        return super().answer(key)
 
 
 def healthy(rootless: bool = False) -> FakeHostRunner:

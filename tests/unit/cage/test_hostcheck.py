@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentcage.cage import hostcheck
+from agentcage.cage.host_fixes import isolation_note
 from agentcage.cage.host_target import HostTarget
 from agentcage.cage.hostcheck import HostProbe, require_ready, run_checks
 from agentcage.config import LoadContext, parse_config
@@ -227,4 +228,4 @@ def test_require_ready_names_every_failure_and_its_fix_and_reports_warnings() ->
     assert "cgroups" not in message  # a warning, not a failure
     said: list[str] = []
     require_ready(host_of(healthy(), prefix=BOX.exec_prefix, host_container=BOX), None, said.append)
-    assert said == [f"warning: isolation: {hostcheck.fixes.isolation_note('agentcage-host')}"]
+    assert said == [f"warning: isolation: {isolation_note('agentcage-host')}"]
