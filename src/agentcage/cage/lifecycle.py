@@ -17,7 +17,7 @@ from pathlib import Path
 from agentcage.cage import layout, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_id, service_name
-from agentcage.cage.hostcheck import require_ready
+from agentcage.cage.host_check import require_ready
 from agentcage.cage.images import BaseKind, ImageBuilder
 from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost

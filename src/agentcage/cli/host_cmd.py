@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
+from agentcage.cage.host_check import render, run_checks
 from agentcage.cage.host_container import HostContainers, HostContainerStatus
 from agentcage.cage.host_image import host_image
-from agentcage.cage.hostcheck import render, run_checks
 from agentcage.cage.podman import PodmanHost
 
 

@@ -72,7 +72,7 @@ def ok(stdout: str = "") -> Completed:
     return Completed((), 0, stdout, "")
 
 
-# What a host that can run cages answers to `host check` (cage/hostcheck.py), which
+# What a host that can run cages answers to `host check` (cage/host_check.py), which
 # `create` and `update` run first.
 HEALTHY_HOST: dict[tuple[str, ...], Completed | PodmanError] = {
     ("cat", "--", "/proc/1/comm"): Completed((), 0, "systemd\n", ""),

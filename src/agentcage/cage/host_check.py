@@ -118,13 +118,14 @@ def check_systemd(probe: HostProbe, host: PodmanHost) -> HostFinding:
     where = f"in the host container {box.name}" if box is not None else "on this machine"
     if state in ("running", "degraded"):
         return HostFinding("systemd", "pass", f"systemd is PID 1 {where} ({state})")
-    if probe.rootless:
+    if probe.rootless and state in ("", "offline"):
         return HostFinding(
             "systemd",
             "fail",
             f"no systemd user manager for this user ({state or 'unreachable'})",
             fixes.USER_MANAGER,
         )
+    # Starting, stopping or in maintenance: units may still start; say so and go on.
     return HostFinding("systemd", "warn", f"systemd is PID 1 {where} but {state or 'unreachable'}")
 
 
