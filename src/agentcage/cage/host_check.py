@@ -115,7 +115,11 @@ def check_systemd(probe: HostProbe, host: PodmanHost) -> HostFinding:
         )
     scope = ("--user",) if probe.rootless else ()
     state = probe.run("systemctl", *scope, "is-system-running").stdout.strip()
-    where = f"in the host container {box.name}" if box is not None else "on this machine"
+    where = "on this machine"
+    if box is not None:
+        where = f"in the host container {box.name}"
+    elif host.prefix:
+        where = f"behind `{' '.join(host.prefix)}`"
     if state in ("running", "degraded"):
         return HostFinding("systemd", "pass", f"systemd is PID 1 {where} ({state})")
     if probe.rootless and state in ("", "offline"):
