@@ -148,8 +148,9 @@ def check_podman(probe: HostProbe, version: tuple[int, ...] | None) -> HostFindi
 def plain_units_available() -> bool:
     """Whether agentcage can render plain systemd units itself where quadlet is missing.
 
-    The hook for Podman < 4.4 (Debian 12's 4.3.1): when that path exists, a missing quadlet
-    is a warning, not a failure. Until then it is False and `host check` fails there.
+    The hook for Podman < 4.4 (Debian 12's 4.3.1): when that path exists (the plain
+    services of `cage/service_units.py`, on another branch as this is written), this
+    returns True and a missing quadlet is a warning, not a failure.
     """
     return False
 

@@ -58,7 +58,9 @@ def test_host_check_start_status_stop(tmp_path: Path, name: str) -> None:
     before = cli("host", "check")
     assert before.returncode == 1, before.stdout
     assert "[fail] systemd: PID 1 is" in before.stdout and "not systemd" in before.stdout
-    assert "[fail] quadlet: Podman 4.3.1 has no quadlet" in before.stdout
+    # A failure until agentcage renders plain systemd units itself, a warning after.
+    quadlet = next(line for line in before.stdout.splitlines() if "] quadlet: " in line)
+    assert "Podman 4.3.1" in quadlet and "no quadlet" in quadlet
     assert "agentcage host start" in before.stdout
 
     started = cli("host", "start", "--name", name, "--share", str(work))
