@@ -1,10 +1,16 @@
-"""Built-in credential formats: cloud, AI and code-hosting keys (`services.py` has the rest).
+"""Built-in credential formats: the best-known cloud, AI and code-hosting keys here,
+the rest by kind in `services.py`, `platforms.py`, `commerce.py`, `ai_services.py`,
+`key_material.py` and `financial.py`; `BUILTIN_PATTERNS` is the whole catalogue.
 
 See `pattern.py` for the rules every format follows.
 """
 
 from __future__ import annotations
 
+from agentcage.policy.formats.ai_services import AI_PATTERNS
+from agentcage.policy.formats.commerce import COMMERCE_PATTERNS
+from agentcage.policy.formats.financial import FINANCIAL_PATTERNS
+from agentcage.policy.formats.key_material import KEY_MATERIAL_PATTERNS
 from agentcage.policy.formats.pattern import (
     END,
     END_DASH,
@@ -14,8 +20,8 @@ from agentcage.policy.formats.pattern import (
     CredentialPattern,
     make,
 )
+from agentcage.policy.formats.platforms import PLATFORM_PATTERNS
 from agentcage.policy.formats.services import SERVICE_PATTERNS
-from agentcage.policy.types import Verdict
 
 __all__ = ["BUILTIN_PATTERNS", "MIN_RUN", "TOKEN_ALPHABET", "CredentialPattern"]
 
@@ -31,7 +37,7 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
         "aws_secret_access_key",
         # `\\?` lets the quotes be JSON-escaped: a credentials file pasted into a JSON string.
         rb"(?i:secret_?access_?key|secret-access-key)(?:\\?[\"'])?\s{0,3}[:=]\s{0,3}(?:\\?[\"'])?"
-        rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
+        rb"(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
         (b"ecret_access_key", b"ECRET_ACCESS_KEY", b"ecretAccessKey", b"ecret-access-key"),
         ("amazonaws.com",),
         "AWS secret access key next to its name",
@@ -121,15 +127,6 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
         "Google OAuth access token",
     ),
     make(
-        "gcp_service_account",
-        rb"\\?\"type\\?\"\s{0,5}:\s{0,5}\\?\"service_account\\?\"",
-        (b"service_account",),
-        (),
-        "Google Cloud service-account key file (JSON)",
-        anywhere=True,
-        has_gap=True,
-    ),
-    make(
         "gitlab_token",
         START + rb"gl(?:pat|dt|rt|cbt|ptt|ft|imt|agent|oas)-[A-Za-z0-9_-]{20,64}" + END_DASH,
         (b"glpat-", b"gldt-", b"glrt-", b"glcbt-", b"glptt-", b"glft-", b"glimt-", b"glagent-"),
@@ -152,10 +149,10 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "huggingface_token",
-        START + rb"hf_[A-Za-z0-9]{34}" + END,
-        (b"hf_",),
+        START + rb"(?:hf_|api_org_)[A-Za-z0-9]{34}" + END,
+        (b"hf_", b"api_org_"),
         ("huggingface.co", "hf.co"),
-        "Hugging Face access token",
+        "Hugging Face user and organization access tokens",
     ),
     make(
         "twilio_api_key",
@@ -177,23 +174,6 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
         (b"key-",),
         ("mailgun.net", "mailgun.org"),
         "Mailgun API key",
-    ),
-    make(
-        "jwt",
-        START + rb"eyJ[A-Za-z0-9_-]{10,4000}\.eyJ[A-Za-z0-9_-]{10,8000}\.[A-Za-z0-9_-]{20,1000}",
-        (b"eyJ",),
-        (),
-        "JSON Web Token (flagged: also a routine bearer token)",
-        Verdict.FLAG,
-    ),
-    make(
-        "private_key",
-        rb"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
-        (b"PRIVATE KEY",),
-        (),
-        "PEM / OpenSSH / PGP private key",
-        anywhere=True,
-        has_gap=True,
     ),
     make(
         "databricks_token",
@@ -267,4 +247,12 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
 )
 
-BUILTIN_PATTERNS: tuple[CredentialPattern, ...] = CORE_PATTERNS + SERVICE_PATTERNS
+BUILTIN_PATTERNS: tuple[CredentialPattern, ...] = (
+    CORE_PATTERNS
+    + SERVICE_PATTERNS
+    + PLATFORM_PATTERNS
+    + COMMERCE_PATTERNS
+    + AI_PATTERNS
+    + KEY_MATERIAL_PATTERNS
+    + FINANCIAL_PATTERNS
+)

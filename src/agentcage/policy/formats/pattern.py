@@ -10,13 +10,16 @@ Rules for every pattern, so a scan stays linear on megabyte bodies:
 - `hosts`: where the credential may go (a domain matches its subdomains too);
 - every match contains a run of at least `MIN_RUN` characters from `TOKEN_ALPHABET`
   (the base64 alphabet, both flavours),
-  so the scanner searches only windows around such runs; the few formats without
-  one set `anywhere` and are searched everywhere their anchor occurs.
+  so the scanner searches only windows around such runs; the formats without one
+  either set `anywhere` (searched where their anchor occurs, within `reach` of it)
+  or a `shape` (searched only in the stretches of the payload that shape finds:
+  digit groups for card numbers, word runs for seed phrases).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentcage.policy.runs import BASE64_ALPHABET
@@ -29,6 +32,18 @@ START = rb"(?<![A-Za-z0-9_-])"
 END = rb"(?![A-Za-z0-9_])"  # not followed by a token character
 END_DASH = rb"(?![A-Za-z0-9_-])"
 
+# A test on the matched value (the regex group `v` when the pattern has one).
+ValueTest = Callable[[bytes], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Where a format with no long token run and no anchor can be: `spans` gives the
+    stretches of a payload worth searching, found in one fast pass."""
+
+    name: str
+    spans: Callable[[bytes], list[tuple[int, int]]]
+
 
 @dataclass(frozen=True, slots=True)
 class CredentialPattern:
@@ -39,13 +54,23 @@ class CredentialPattern:
     description: str = ""
     # Formats that are also routine bearer tokens are flagged, not blocked, by default.
     verdict: Verdict = field(default=Verdict.BLOCK)
-    anywhere: bool = False  # no long token run: search the whole payload
-    # Skip documentation values (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...): agents quote them in
-    # code they send to their LLM, and a real random key never looks like that.
+    anywhere: bool = False  # no long token run: search where the anchors occur
+    # Skip documentation values (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...) unless
+    # `secrets.documentation_values` is `block`; extra patterns never skip.
     skip_examples: bool = True
     # Every match holds a byte outside TOKEN_ALPHABET (a space, a quote), so none lies
     # inside a token run: an `anywhere` search may skip the middles of long runs.
     has_gap: bool = False
+    # A checksum or structure the value must pass (Luhn, mod-97, Base58Check...).
+    check: ValueTest | None = None
+    # Says the value is a documentation or test value; None: the generic test
+    # (`documentation.token_example`).
+    example: ValueTest | None = None
+    # For `anywhere` formats: a match starts at most `reach[0]` bytes before an
+    # anchor and ends at most `reach[1]` bytes after it, so only windows around the
+    # anchors are searched. None: the whole payload.
+    reach: tuple[int, int] | None = None
+    shape: Shape | None = None
 
 
 def make(
@@ -57,7 +82,30 @@ def make(
     verdict: Verdict = Verdict.BLOCK,
     anywhere: bool = False,
     has_gap: bool = False,
+    *,
+    check: ValueTest | None = None,
+    example: ValueTest | None = None,
+    reach: tuple[int, int] | None = None,
+    shape: Shape | None = None,
 ) -> CredentialPattern:
     return CredentialPattern(
-        name, re.compile(regex), anchors, hosts, description, verdict, anywhere, has_gap=has_gap
+        name,
+        re.compile(regex),
+        anchors,
+        hosts,
+        description,
+        verdict,
+        anywhere,
+        has_gap=has_gap,
+        check=check,
+        example=example,
+        reach=reach,
+        shape=shape,
     )
+
+
+def matched_value(match: re.Match[bytes]) -> bytes:
+    """The credential itself: the group `v` when the regex also matches its context."""
+    if "v" in match.re.groupindex:
+        return match.group("v")
+    return match.group()

@@ -240,8 +240,9 @@ def test_every_pattern_whose_anchor_occurs_in_a_window_is_tried() -> None:
     [
         '"type": "service' + '_account"',
         '\\"type\\": \\"service' + '_account\\"',  # inside a JSON string
-        "-----BEGIN " + "PRIVATE KEY-----",
-        "-----BEGINRSA" + "PRIVATE KEY-----",  # its anchor starts inside the run
+        "-----BEGIN " + "PRIVATE KEY-----\n" + fake(ALNUM + "+/", 64),
+        # its anchor starts inside the run
+        "-----BEGINRSA" + "PRIVATE KEY-----\n" + fake(ALNUM + "+/", 64),
     ],
 )
 def test_anywhere_formats_touching_a_long_base64_run_are_found(credential: str) -> None:
@@ -255,7 +256,7 @@ def test_anywhere_formats_touching_a_long_base64_run_are_found(credential: str) 
 
 def test_a_jwt_bearer_token_is_flagged_in_a_body_but_not_in_authorization() -> None:
     head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
-    claims = base64.urlsafe_b64encode(b'{"sub":"1234567890","iat":1700000000}').rstrip(b"=")
+    claims = base64.urlsafe_b64encode(b'{"sub":"4f1c2a","iat":1700000000}').rstrip(b"=")
     jwt = f"{head}.{claims.decode()}.{fake(ALNUM, 43)}"
     engine = policy(**OPEN)
     bearer = request("api.example.com", headers={"authorization": f"Bearer {jwt}"})
