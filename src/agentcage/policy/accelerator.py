@@ -20,7 +20,7 @@ class Native(Protocol):
     def words(
         self,
         data: bytes,
-        gaps: bytes,
+        prefixes: bytes,
         shortest: int,
         longest: int,
         max_gap: int,

@@ -44,7 +44,8 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "github_token",
-        START + rb"gh[pousr]_[A-Za-z0-9]{36,251}" + END,
+        # No boundary before: `gh?_` ends no word, and `xghp_...` is still the token.
+        rb"gh[pousr]_[A-Za-z0-9]{30,251}" + END,
         (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
         ("github.com", "githubusercontent.com"),
         "GitHub classic personal access, OAuth, user-to-server, server and refresh tokens",
@@ -107,7 +108,7 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "stripe_secret_key",
-        START + rb"(?:sk|rk)_live_[A-Za-z0-9]{20,250}" + END,
+        START + rb"(?:sk|rk)_live_[A-Za-z0-9_]{20,250}" + END,
         (b"sk_live_", b"rk_live_"),
         ("stripe.com",),
         "Stripe live secret and restricted keys",
@@ -163,7 +164,7 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "sendgrid_api_key",
-        START + rb"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}" + END_DASH,
+        START + rb"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}" + END_DASH,
         (b"SG.",),
         ("sendgrid.com", "sendgrid.net"),
         "SendGrid API key",

@@ -22,7 +22,7 @@ from agentcage.policy.formats.checksums import (
 from agentcage.policy.formats.documentation import digits_example, filler
 from agentcage.policy.formats.pattern import END, START, CredentialPattern, make
 from agentcage.policy.formats.published_examples import published
-from agentcage.policy.formats.shapes import DIGIT_GROUPS, UPPER_GROUPS, WORD_RUNS
+from agentcage.policy.formats.shapes import NUMBER_GROUPS, WORD_RUNS
 from agentcage.policy.formats.wordlist import bip39_index
 from agentcage.policy.types import Verdict
 
@@ -98,7 +98,8 @@ def _iban_of(text: bytes) -> bytes | None:
 
 def _iban_example(text: bytes) -> bool:
     iban = _iban_of(text) or text
-    return published(iban) or digits_example(re.sub(rb"[^0-9]", b"", iban[4:]))
+    digits = re.sub(rb"[^0-9]", b"", iban[4:])
+    return published(iban) or (len(digits) >= 10 and digits_example(digits))
 
 
 def _wif(text: bytes) -> bool:
@@ -172,7 +173,7 @@ FINANCIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         "Payment card number (issuer prefix, length and Luhn digit)",
         check=_card,
         example=_card_example,
-        shape=DIGIT_GROUPS,
+        shape=NUMBER_GROUPS,
     ),
     make(
         "iban",
@@ -182,7 +183,7 @@ FINANCIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         "International bank account number (registry length and mod-97)",
         check=lambda text: _iban_of(text) is not None,
         example=_iban_example,
-        shape=UPPER_GROUPS,
+        shape=NUMBER_GROUPS,
     ),
     make(
         "bitcoin_private_key",
@@ -242,7 +243,9 @@ FINANCIAL_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "bitcoin_address",
-        START + rb"(?:[13]" + _BASE58 + rb"{25,33}|(?:bc|tb)1[02-9ac-hj-np-z]{38,87})" + END,
+        # `START` after the first characters, so that `re` can skip to them quickly.
+        rb"[13bt](?<![A-Za-z0-9_-][13bt])(?:(?<=[13])" + _BASE58 + rb"{25,33}"
+        rb"|(?<=b)c1[02-9ac-hj-np-z]{38,87}|(?<=t)b1[02-9ac-hj-np-z]{38,87})" + END,
         (),
         (),
         "Bitcoin address (flagged: public, but it ties a wallet to the cage)",

@@ -128,36 +128,36 @@ KEY_MATERIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         + rb"{1,8})?"
         + _B64
         + rb"{40}",
-        (b"PRIVATE KEY-----",),
+        (b"PRIVATE KEY",),
         (),
         "PEM private key (RSA, EC, DSA, PKCS#8, encrypted)",
         anywhere=True,
         has_gap=True,
         example=never,
-        reach=(60, 400),
+        reach=(60, 420),
     ),
     make(
         "openssh_private_key",
         rb"-----BEGIN OPENSSH PRIVATE KEY-----" + _BREAK + rb"{1,8}" + _B64 + rb"{40}",
-        (b"-----BEGIN OPENSSH PRIVATE KEY-----",),
+        (b"PRIVATE KEY",),
         (),
         "OpenSSH private key",
         anywhere=True,
         has_gap=True,
         example=never,
-        reach=(0, 120),
+        reach=(30, 120),
     ),
     make(
         "pgp_private_key",
         rb"-----BEGIN PGP PRIVATE KEY BLOCK-----" + _BREAK + rb"{1,8}"
         rb"(?:[A-Za-z-]{2,20}: [^\r\n\\]{1,100}" + _BREAK + rb"{1,8}){0,4}" + _B64 + rb"{40}",
-        (b"-----BEGIN PGP PRIVATE KEY BLOCK-----",),
+        (b"PRIVATE KEY",),
         (),
         "OpenPGP private key block",
         anywhere=True,
         has_gap=True,
         example=never,
-        reach=(0, 600),
+        reach=(30, 600),
     ),
     make(
         "putty_private_key",
@@ -202,58 +202,37 @@ KEY_MATERIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         rb"(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver"
         rb"|clickhouse|cockroachdb|neo4j(?:\+s)?|couchdbs?)(?:\+[a-z0-9]{1,20})?://"
         rb"[^\s:/@\"'\\]{0,64}:[^\s/@\"'\\]{1,128}@[A-Za-z0-9.\[\]-]{1,253}",
-        (
-            b"postgres",
-            b"mysql",
-            b"mariadb",
-            b"mongodb",
-            b"redis",
-            b"amqp",
-            b"mssql",
-            b"sqlserver",
-            b"clickhouse",
-            b"cockroachdb",
-            b"neo4j",
-            b"couchdb",
-        ),
+        (b"://",),
         (),
         "Database connection URL with a password",
         anywhere=True,
         has_gap=True,
         example=_db_example,
-        reach=(0, 500),
+        reach=(40, 460),
     ),
     make(
         "secret_assignment",
         # A line of an env file, a YAML or an INI config: `DB_PASSWORD=...`,
         # `password: ...`. Not source code (`password = "..."` quotes its string).
         rb"(?:(?m:^)|(?<=\\n))[ \t]{0,12}(?:export[ \t]{1,4})?[A-Za-z0-9_.-]{0,40}"
-        rb"(?i:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token"
-        rb"|private[_-]?key)[A-Za-z0-9_.-]{0,20}"
+        # Keys as env files (upper case) and YAML (lower case) spell them.
+        rb"(?:password|PASSWORD|secret|SECRET|api_?key|API_?KEY|access_token|ACCESS_TOKEN"
+        rb"|private_key|PRIVATE_KEY)[A-Za-z0-9_.-]{0,20}"
         rb"(?:=[\"']?|[ \t]{0,3}:[ \t]{1,3}[\"']?|[ \t]{1,3}=[ \t]{1,3})"
         rb"(?P<v>[^\s\"'\\,;#()\[\]{}<>$`]{8,200})(?=[\"']?[ \t]*(?:$|\r|\n|\\[rn]))",
         (
             b"assword",
             b"ASSWORD",
-            b"asswd",
-            b"ASSWD",
             b"ecret",
             b"ECRET",
             b"pi_key",
             b"PI_KEY",
-            b"pi-key",
-            b"piKey",
-            b"pikey",
-            b"PIKEY",
+            b"apikey",
+            b"APIKEY",
             b"ccess_token",
             b"CCESS_TOKEN",
-            b"ccessToken",
-            b"uth_token",
-            b"UTH_TOKEN",
-            b"uthToken",
             b"rivate_key",
             b"RIVATE_KEY",
-            b"rivateKey",
         ),
         (),
         "A secret by name in an env file or config (`PASSWORD=...`, `api_key: ...`)",

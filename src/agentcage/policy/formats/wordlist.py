@@ -36,6 +36,11 @@ def _english() -> dict[bytes, int]:
     return {word: index for index, word in enumerate(words)}
 
 
+def bip39_words() -> list[bytes]:
+    """The 2048 words, in order."""
+    return list(_english())
+
+
 def bip39_index(word: bytes) -> int | None:
     """The word's index in the BIP-39 English list, or None."""
     return _english().get(word)

@@ -108,7 +108,7 @@ CASES: dict[str, tuple[str, str]] = {
     "twilio_api_key": ("S" + "K" + fake(HEX, 32), "S" + "K" + fake(HEX, 31)),
     "sendgrid_api_key": (
         "S" + "G." + fake(URLSAFE, 22) + "." + fake(URLSAFE, 43),
-        "S" + "G." + fake(URLSAFE, 21) + "." + fake(URLSAFE, 43),
+        "S" + "G." + fake(URLSAFE, 10) + "." + fake(URLSAFE, 43),
     ),
     "mailgun_api_key": ("ke" + "y-" + fake(HEX, 32), "ke" + "y-" + fake(HEX, 31)),
     "databricks_token": ("da" + "pi" + fake(HEX, 32), "da" + "pi" + fake(HEX, 31)),
