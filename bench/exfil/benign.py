@@ -3,7 +3,9 @@
 `core`: everyday API calls (LLM chat, GitHub REST, registry reads, JSON APIs).
 `hard`: legitimate traffic that looks like exfiltration to a naive scanner:
 base64 images in LLM requests, gzip telemetry, git push packs, npm and PyPI
-uploads, OAuth JWTs, hashes and IDs, a known secret sent to its own provider.
+uploads, OAuth JWTs, hashes and IDs, a known secret sent to its own provider,
+and (`daily.py`) installs, git fetches, Sentry and OpenTelemetry exports, and
+code and READMEs full of documentation values sent to an LLM.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import zlib
 from collections.abc import Callable
 
 from bench.exfil.cases import Case, Step
+from bench.exfil.daily import DAILY
 from bench.exfil.world import Secret
 
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
@@ -277,6 +280,7 @@ HARD: dict[str, Shape] = {
         for _ in range(25)
     ],
     "llm-long-context": lambda r, s: [_anthropic(r, _sentence(r, 20_000))],
+    **DAILY,
 }
 
 

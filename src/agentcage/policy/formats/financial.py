@@ -49,6 +49,25 @@ def _card(text: bytes) -> bool:
     return _CARD.fullmatch(digits) is not None and luhn(digits)
 
 
+# Sixteen random digits are a card number one time in ten (issuer prefix aside, the
+# Luhn digit); order numbers, snowflake and trace IDs are such digits. A card is
+# written grouped as printed, or labelled, or followed by its expiry date.
+_CARD_LABEL = re.compile(
+    rb"(?i:card|cc[_ -]?(?:num|no)|ccn|\bpan\b|credit|debit|visa|mastercard|amex|payment"
+    rb"|kreditkarte|carte|tarjeta)"
+)
+_EXPIRY = re.compile(rb"^[^0-9A-Za-z]{1,4}(?:0[1-9]|1[0-2])/(?:20)?[0-9]{2}(?![0-9])")
+
+
+def _card_context(match: re.Match[bytes]) -> bool:
+    if re.search(rb"[ -]", match.group()):
+        return True
+    data, (start, end) = match.string, match.span()
+    if _CARD_LABEL.search(data, max(0, start - 80), start):
+        return True
+    return _EXPIRY.match(data[end : end + 16]) is not None
+
+
 def _card_example(text: bytes) -> bool:
     return digits_example(re.sub(rb"[ -]", b"", text))
 
@@ -149,8 +168,30 @@ def _phrases(text: bytes) -> list[list[int]]:
     return found
 
 
-def _seed(text: bytes) -> bool:
-    return bool(_phrases(text))
+# Lists of common words are mostly BIP-39 words (the list was chosen from them), and
+# one window in sixteen has a valid 12-word checksum: a phrase counts when no other
+# word is next to it (a value, a line, a file of its own), or when a label precedes it.
+_SEED_LABEL = re.compile(rb"(?i:seed|mnemonic|recovery|phrase|wallet|backup|bip-?39)")
+_LONGEST_LABELLED = 30
+
+
+_NEIGHBOUR_BEFORE = re.compile(rb"[A-Za-z](?:[ \t\r\n,\"']|\\[nrt]){1,4}$")
+_NEIGHBOUR_AFTER = re.compile(rb"(?:[ \t\r\n,\"']|\\[nrt]){1,4}[A-Za-z]")
+
+
+def _seed_context(match: re.Match[bytes]) -> bool:
+    words = re.findall(rb"[a-z]+", match.group())
+    indexes = [bip39_index(word) for word in words]
+    data, start, end = match.string, match.start(), match.end()
+    alone = not (
+        _NEIGHBOUR_BEFORE.search(data, max(0, start - 8), start)
+        or _NEIGHBOUR_AFTER.match(data, end, end + 8)
+    )
+    if alone and None not in indexes and mnemonic_bytes([i for i in indexes if i is not None]):
+        return True
+    # The label may be a word of the stretch itself ("recovery phrase: ...").
+    labelled = _SEED_LABEL.search(data, max(0, start - 64), start + 24) is not None
+    return labelled and len(words) <= _LONGEST_LABELLED and bool(_phrases(match.group()))
 
 
 def _seed_example(text: bytes) -> bool:
@@ -170,8 +211,10 @@ FINANCIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         rb"(?<![0-9A-Za-z_.+-])[2-6][0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9A-Za-z_]|\.[0-9])",
         (),
         (),
-        "Payment card number (issuer prefix, length and Luhn digit)",
+        "Payment card number (issuer prefix, length and Luhn digit; labelled, grouped or "
+        "with its expiry)",
         check=_card,
+        context=_card_context,
         example=_card_example,
         shape=NUMBER_GROUPS,
     ),
@@ -237,7 +280,7 @@ FINANCIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         (),
         (),
         "BIP-39 mnemonic seed phrase (wordlist and checksum)",
-        check=_seed,
+        context=_seed_context,
         example=_seed_example,
         shape=WORD_RUNS,
     ),

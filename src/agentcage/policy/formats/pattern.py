@@ -36,6 +36,8 @@ END_DASH = rb"(?![A-Za-z0-9_-])"
 
 # A test on the matched value (the regex group `v` when the pattern has one).
 ValueTest = Callable[[bytes], bool]
+# A test on the match in its payload (`match.string`): what surrounds the value.
+ContextTest = Callable[[re.Match[bytes]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ class CredentialPattern:
     # anchors are searched. None: the whole payload.
     reach: tuple[int, int] | None = None
     shape: Shape | None = None
+    # What must surround the value for it to count (a card number's label or expiry).
+    context: ContextTest | None = None
 
 
 _LITERAL_HEAD = re.compile(rb"(?:[A-Za-z0-9_~]|\\[.$+/-]|-)+")
@@ -130,6 +134,7 @@ def make(
     example: ValueTest | None = None,
     reach: tuple[int, int] | None = None,
     shape: Shape | None = None,
+    context: ContextTest | None = None,
 ) -> CredentialPattern:
     return CredentialPattern(
         name,
@@ -144,6 +149,7 @@ def make(
         example=example,
         reach=reach,
         shape=shape,
+        context=context,
     )
 
 

@@ -128,6 +128,8 @@ class PatternScanner:
         value = matched_value(match)
         if pattern.check is not None and not pattern.check(value):
             return False
+        if pattern.context is not None and not pattern.context(match):
+            return False
         if not (pattern.skip_examples and self._skip_documentation):
             return True
         if pattern.example is not None:

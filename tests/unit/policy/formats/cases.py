@@ -241,8 +241,8 @@ KEY_CASES: dict[str, tuple[str, str]] = {
 
 FINANCIAL_CASES: dict[str, tuple[str, str]] = {
     "payment_card_number": (
-        fakes.card("45", 16),
-        fakes.card("45", 16)[:-1] + str((int(fakes.card("45", 16)[-1]) + 1) % 10),
+        "card_number=" + fakes.card("45", 16),
+        "card_number=" + fakes.card("45", 16)[:-1] + str((int(fakes.card("45", 16)[-1]) + 1) % 10),
     ),
     "iban": (fakes.iban("DE", 22), "DE00" + fakes.iban("DE", 22)[4:]),
     "bitcoin_private_key": (

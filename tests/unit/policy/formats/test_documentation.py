@@ -74,10 +74,12 @@ def test_seed_phrase_examples_and_real_phrases() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "id 9" + fakes.card("4", 16) + "1",  # inside a longer digit run
-        "ratio 0." + fakes.card("4", 16),  # a decimal
-        "order " + fakes.card("1", 16),  # no issuer starts with 1
-        "x" + fakes.card("4", 16),  # glued to a word
+        "card id 9" + fakes.card("4", 16) + "1",  # inside a longer digit run
+        "order " + fakes.card("4", 16),  # a bare number: an ID one time in ten
+        '"span": ' + fakes.card("4", 16) + ', "at": "2030-12-01"',  # a date, no expiry
+        "card ratio 0." + fakes.card("4", 16),  # a decimal
+        "card " + fakes.card("1", 16),  # no issuer starts with 1
+        "card x" + fakes.card("4", 16),  # glued to a word
     ],
 )
 def test_numbers_that_are_not_cards(text: str) -> None:
@@ -91,6 +93,9 @@ def test_cards_grouped_as_printed() -> None:
     assert _decide("card: " + spaced.replace(" ", "-"))[1] == ("payment_card_number",)
     mixed = spaced[:9] + "-" + spaced[10:]
     assert _decide("card: " + mixed)[0] is Verdict.ALLOW
+    # Unlabelled and ungrouped, a number counts when its expiry date follows it.
+    assert _decide(f"Ann,{number},03/29")[1] == ("payment_card_number",)
+    assert _decide(f"Ann,{number},2029")[0] is Verdict.ALLOW
 
 
 @pytest.mark.parametrize(
@@ -112,3 +117,16 @@ def test_an_env_dump_and_a_yaml_config_are_caught() -> None:
     assert _decide(f"HOME=/root\nSMTP_PASSWORD={password}\nSHELL=/bin/sh")[0] is Verdict.BLOCK
     yaml = f"database:\n  host: db\n  password: {password}\napi:\n  level: info\n"
     assert _decide(yaml)[1] == ("secret_assignment",)
+
+
+def test_lists_of_common_words_are_no_seed_phrase() -> None:
+    # Most common nouns are BIP-39 words and one 12-word window in 16 has a valid
+    # checksum: a run inside a longer list of words is not taken for a phrase.
+    common = ["time", "year", "way", "day", "thing", "man", "world", "life", "hand", "child"]
+    common += ["eye", "woman", "place", "work", "case", "point", "number", "group", "table"]
+    for seed in range(30):
+        words = fakes.rng(seed).choices([*common, "house"], k=300)
+        assert _decide(" ".join(words))[0] is Verdict.ALLOW
+    # Next to other words, a phrase still counts when it is labelled as one.
+    phrase = fakes.mnemonic(7)
+    assert _decide("so here is my recovery phrase " + phrase + " keep it")[1] == ("seed_phrase",)
