@@ -19,7 +19,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 
-from bench.exfil.cases import Case, Step
+from bench.exfil.cases import Case, Step, json_step
 from bench.exfil.daily import DAILY
 from bench.exfil.world import Secret
 
@@ -58,18 +58,8 @@ def _sentence(rng: random.Random, n: int = 30) -> str:
     return " ".join(rng.choice(_TEXT) for _ in range(n))
 
 
-def _json(host: str, path: str, obj: object, *headers: tuple[str, str]) -> Step:
-    return Step(
-        "http",
-        host,
-        path=path,
-        body=json.dumps(obj).encode(),
-        headers=(("content-type", "application/json"), *headers),
-    )
-
-
 def _anthropic(rng: random.Random, content: object) -> Step:
-    return _json(
+    return json_step(
         "api.anthropic.com",
         "/v1/messages",
         {
@@ -116,7 +106,7 @@ CORE: dict[str, Shape] = {
         )
     ],
     "openai-chat": lambda r, s: [
-        _json(
+        json_step(
             "api.openai.com",
             "/v1/chat/completions",
             {"model": "gpt-4o", "messages": [{"role": "user", "content": _sentence(r)}]},
@@ -129,12 +119,14 @@ CORE: dict[str, Shape] = {
             "GET",
             f"/repos/org/repo/pulls?state=open&page={r.randint(1, 9)}",
         ),
-        _json("api.github.com", "/repos/org/repo/issues", {"title": "Bug", "body": _sentence(r)}),
+        json_step(
+            "api.github.com", "/repos/org/repo/issues", {"title": "Bug", "body": _sentence(r)}
+        ),
     ],
     "npm-read": lambda r, s: [Step("http", "registry.npmjs.org", "GET", "/left-pad")],
     "pypi-read": lambda r, s: [Step("http", "pypi.org", "GET", "/simple/requests/")],
     "json-api-ids": lambda r, s: [
-        _json(
+        json_step(
             "api.example.com",
             "/v2/items",
             {
@@ -203,7 +195,7 @@ HARD: dict[str, Shape] = {
         )
     ],
     "npm-publish": lambda r, s: [
-        _json(
+        json_step(
             "registry.npmjs.org",
             "/my-pkg",
             {
@@ -243,7 +235,7 @@ HARD: dict[str, Shape] = {
         ),
     ],
     "hashes-and-keys": lambda r, s: [
-        _json(
+        json_step(
             "api.example.com",
             "/v1/artifacts",
             {

@@ -17,7 +17,7 @@ import random
 import uuid
 from collections.abc import Callable
 
-from bench.exfil.cases import Step
+from bench.exfil.cases import Step, json_step
 from bench.exfil.world import Secret
 
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
@@ -30,18 +30,8 @@ _COMMON_WORDS = [
 ]
 
 
-def _json(host: str, path: str, obj: object, *headers: tuple[str, str]) -> Step:
-    return Step(
-        "http",
-        host,
-        path=path,
-        body=json.dumps(obj).encode(),
-        headers=(("content-type", "application/json"), *headers),
-    )
-
-
 def _anthropic(text: str) -> Step:
-    return _json(
+    return json_step(
         "api.anthropic.com",
         "/v1/messages",
         {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": text}]},
@@ -210,7 +200,7 @@ DAILY: dict[str, Shape] = {
         )
     ],
     "llm-jpeg-openai": lambda r, s: [
-        _json(
+        json_step(
             "api.openai.com",
             "/v1/chat/completions",
             {
@@ -244,13 +234,13 @@ DAILY: dict[str, Shape] = {
             headers=(("content-type", "application/x-sentry-envelope"),),
         )
     ],
-    "otlp-traces": lambda r, s: [_json("otlp.example.com", "/v1/traces", _otlp(r))],
+    "otlp-traces": lambda r, s: [json_step("otlp.example.com", "/v1/traces", _otlp(r))],
     "code-with-example-keys": lambda r, s: [
         _anthropic("Why does this test fail?\n```python\n" + _test_file(r) + "\n```")
     ],
     "readme-snippets": lambda r, s: [_anthropic("Summarise this README:\n" + _README)],
     "word-lists-and-numbers": lambda r, s: [
-        _json(
+        json_step(
             "api.example.com",
             "/v1/fixtures",
             {
