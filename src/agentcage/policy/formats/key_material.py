@@ -215,25 +215,12 @@ KEY_MATERIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         # A line of an env file, a YAML or an INI config: `DB_PASSWORD=...`,
         # `password: ...`. Not source code (`password = "..."` quotes its string).
         rb"(?:(?m:^)|(?<=\\n))[ \t]{0,12}(?:export[ \t]{1,4})?[A-Za-z0-9_.-]{0,40}"
-        # Keys as env files (upper case) and YAML (lower case) spell them.
-        rb"(?:password|PASSWORD|secret|SECRET|api_?key|API_?KEY|access_token|ACCESS_TOKEN"
-        rb"|private_key|PRIVATE_KEY)[A-Za-z0-9_.-]{0,20}"
+        # Keys as env files (upper case) and YAML (lower case) spell them; tokens and
+        # private keys have formats of their own.
+        rb"(?:password|PASSWORD|secret|SECRET|api_?key|API_?KEY)[A-Za-z0-9_.-]{0,20}"
         rb"(?:=[\"']?|[ \t]{0,3}:[ \t]{1,3}[\"']?|[ \t]{1,3}=[ \t]{1,3})"
         rb"(?P<v>[^\s\"'\\,;#()\[\]{}<>$`]{8,200})(?=[\"']?[ \t]*(?:$|\r|\n|\\[rn]))",
-        (
-            b"assword",
-            b"ASSWORD",
-            b"ecret",
-            b"ECRET",
-            b"pi_key",
-            b"PI_KEY",
-            b"apikey",
-            b"APIKEY",
-            b"ccess_token",
-            b"CCESS_TOKEN",
-            b"rivate_key",
-            b"RIVATE_KEY",
-        ),
+        (b"assword", b"ASSWORD", b"ecret", b"ECRET", b"pi_key", b"PI_KEY", b"apikey", b"APIKEY"),
         (),
         "A secret by name in an env file or config (`PASSWORD=...`, `api_key: ...`)",
         anywhere=True,
