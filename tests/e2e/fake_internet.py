@@ -42,7 +42,9 @@ NAMES = (
     "registry.npmjs.org",
     "pypi.org",
     "upload.pypi.org",
+    "files.pythonhosted.org",
     "o1.ingest.sentry.io",
+    "otlp.example.com",
     "oauth.example.com",
     "api.example.com",
 )
