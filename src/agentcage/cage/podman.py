@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agentcage.errors import PodmanError
+from agentcage.errors import PodmanError, UnreachableError
 
 DEFAULT_TIMEOUT = 300.0
 STDERR_TAIL = 2000
@@ -47,12 +47,29 @@ class Runner(Protocol):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Completed: ...
 
+    def stream(self, argv: Sequence[str], on_line: Callable[[str], None]) -> None: ...
+
 
 def failure(result: Completed) -> PodmanError:
     tail = result.stderr.strip()[-STDERR_TAIL:] or result.stdout.strip()[-STDERR_TAIL:]
     return PodmanError(
         f"`{shlex.join(result.argv)}` failed (exit {result.returncode}): {tail or 'no output'}"
     )
+
+
+# What systemctl, or the `podman exec` prefix in front of it, says when nothing can be asked.
+_UNREACHABLE = (
+    "not been booted with systemd",
+    "Failed to connect to bus",
+    "Failed to connect to user scope bus",
+    "no container with name or ID",
+    "can only create exec sessions on running containers",
+)
+
+
+def unreachable(result: Completed) -> bool:
+    """True if the command never reached systemd or Podman (as opposed to being refused)."""
+    return any(marker in result.stderr for marker in _UNREACHABLE)
 
 
 def _not_found(command: str) -> PodmanError:
@@ -154,20 +171,19 @@ class PodmanHost:
         return "default.target" if self.rootless else "multi-user.target"
 
     def systemctl(self, *args: str, check: bool = True) -> Completed:
+        """Run systemctl; `UnreachableError` (even with check=False) if systemd cannot be asked."""
         scope = ("--user",) if self.rootless else ()
-        try:
-            return self.runner.run(["systemctl", *scope, *args], check=check)
-        except PodmanError as exc:
-            if "not been booted with systemd" in exc.message or "Failed to connect to bus" in (
-                exc.message
-            ):
-                raise PodmanError(
-                    exc.message,
-                    hint="cages run as systemd units: use a host with systemd as PID 1 (for "
-                    "rootless, `loginctl enable-linger $USER`); docs/cages.md explains the "
-                    "harness used where there is none",
-                ) from exc
-            raise
+        result = self.runner.run(["systemctl", *scope, *args], check=False)
+        if not result.ok and unreachable(result):
+            raise UnreachableError(
+                f"cannot reach systemd: {result.stderr.strip()[-STDERR_TAIL:]}",
+                hint="cages run as systemd units: use a host with systemd as PID 1 (for "
+                "rootless, `loginctl enable-linger $USER`); docs/cages.md explains the "
+                "harness used where there is none",
+            )
+        if check and not result.ok:
+            raise failure(result)
+        return result
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)
