@@ -120,4 +120,5 @@ class PodmanEnv:
         return self.run("podman", "image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
 
     def remove(self, refs: Sequence[str]) -> None:
-        self.run("podman", "rmi", "--force", "--ignore", *refs)
+        """Untag (an image with other names keeps them) or delete; missing ones are fine."""
+        self.run("podman", "rmi", "--ignore", *refs)

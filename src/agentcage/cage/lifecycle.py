@@ -299,16 +299,22 @@ class Cages:
 
     # --- live changes ----------------------------------------------------------------------
 
-    def reload(self, name: str) -> None:
-        """Re-render the sidecars' config and SIGHUP them; the agent keeps running."""
-        config = self.store.load_config(name)
-        images = layout.load_images(self.store, name)
-        layout.write_sidecar_config(self.store, config, images.agent)
-        topo = topology.load(self.store, name)
-        if topo is None:
-            raise StateError(f"cage {name!r} has no topology; re-create it")
-        for role in ("proxy", "dns"):
+    def reload(self, name: str) -> list[str]:
+        """Re-render the sidecars' config and SIGHUP those that run; returns their roles.
+
+        Whether the agent runs does not matter: sidecars it left running still serve.
+        A stopped sidecar reads the new config when it starts.
+        """
+        config, topo = self.deployed(name)
+        layout.write_sidecar_config(self.store, config, layout.load_images(self.store, name).agent)
+        running_roles = [
+            role
+            for role in ("proxy", "dns")
+            if running.unit_state(self.host, service_name(topo, role)) == "active"
+        ]
+        for role in running_roles:
             self.host.podman("kill", "--signal", "HUP", topo.container(role))
+        return running_roles
 
     def logs_argv(self, name: str, service: str, follow: bool) -> list[str]:
         """journalctl for the unit: it keeps the output of containers already removed."""

@@ -173,8 +173,11 @@ def destroy(name: str, yes: bool, missing_ok: bool) -> None:
 @click.argument("name")
 def reload(name: str) -> None:
     """Make NAME's proxy and DNS re-read their config (SIGHUP); the agent keeps running."""
-    _cages().reload(name)
-    click.echo(f"cage {name}: proxy and DNS reloaded")
+    reloaded = _cages().reload(name)
+    if reloaded:
+        click.echo(f"cage {name}: {' and '.join(reloaded)} reloaded")
+    else:
+        click.echo(f"cage {name}: nothing runs; the sidecars read the config when they start")
 
 
 @cage.command()

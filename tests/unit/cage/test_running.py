@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentcage.cage import images, layout, podman_secrets
+from agentcage.cage import domains, images, layout, podman_secrets
 from agentcage.cage.images import REGISTRY_BASE, choose_base
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import Completed
@@ -165,3 +165,16 @@ def test_secret_set_with_systemd_unreachable_changes_nothing(tmp_path: Path) -> 
     with pytest.raises(UnreachableError):
         podman_secrets.set_secret(cages, "demo", "API_KEY", "v1")
     assert not host.secrets
+
+
+def test_domain_add_reloads_sidecars_that_run_while_the_agent_has_exited(tmp_path: Path) -> None:
+    host, cages = _created(tmp_path)
+    host.units[AGENT] = "inactive"
+    host.calls.clear()
+    domains.change(cages, "demo", "example.org", add=True)
+    assert ("podman", "kill", "--signal", "HUP", "agentcage-demo-proxy") in host.calls
+    assert ("podman", "kill", "--signal", "HUP", "agentcage-demo-dns") in host.calls
+    cages.stop("demo")
+    host.calls.clear()
+    assert cages.reload("demo") == []  # stopped: the new config is read at start
+    assert not host.commands("podman", "kill")
