@@ -147,14 +147,16 @@ def test_secret_set_reaches_the_proxy_after_the_agent_exited(
     try:
         assert "its agent is inactive (it ran and exited" in _ok(created)
         assert _state(harness, "once") == "inactive"
-        agent_ran = _started(harness, "agentcage-once-agent")
+        # The container is gone (--rm); the unit's last invocation stays.
+        invocation = ["systemctl", "show", "--property=InvocationID", "agentcage-once-agent"]
+        agent_ran = harness.exec(*invocation)
         said = _ok(harness.agentcage("secret", "set", "once", "ANTHROPIC_API_KEY", input=REAL_KEY))
         assert "restarted agentcage-once-proxy.service" in said
         mounted = harness.exec(
             "podman", "exec", "agentcage-once-proxy", "ls", "/run/secrets/agentcage"
         )
         assert mounted.split() == ["ANTHROPIC_API_KEY"]
-        assert _started(harness, "agentcage-once-agent") == agent_ran  # not started again
+        assert harness.exec(*invocation) == agent_ran  # not started again
         assert _state(harness, "once") == "inactive"
     finally:
         destroyed = harness.agentcage("cage", "destroy", "once", "-y")
