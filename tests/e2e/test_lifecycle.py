@@ -10,7 +10,9 @@ import json
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,25 +193,50 @@ def test_destroy_never_forgets_a_cage_it_cannot_reach(harness: Harness, internet
     assert harness.agentcage("cage", "destroy", "lost", "--missing-ok").returncode == 0
 
 
+@dataclass(frozen=True)
+class Registry:
+    running: LocalRegistry
+    podman: PodmanEnv  # the host's own image store: the harness reads images from there
+    workdir: Path
+
+
 @pytest.fixture
-def registry() -> Iterator[tuple[LocalRegistry, PodmanEnv]]:
+def registry() -> Iterator[Registry]:
     with tempfile.TemporaryDirectory(prefix="agentcage-e2e-registry-") as tmp:
         workdir = Path(tmp)
         with local_registry(workdir) as running:
-            # The host's own image store: the harness reads images from there.
-            yield running, PodmanEnv.make(workdir, running, BUILD_ENV, own_storage=False)
+            podman = PodmanEnv.make(workdir, running, BUILD_ENV, own_storage=False)
+            yield Registry(running, podman, workdir)
+
+
+def _base_of_this_run(registry: Registry) -> str:
+    """The Debian base under a new label, pushed; returns it pinned by digest.
+
+    Podman finds a pinned image by its digest alone, whatever the name: a base pushed in
+    an earlier run would be found locally and not pulled. This one's digest is new, and
+    the local copy is untagged after the push, so `create` has to pull it.
+    """
+    debian = ImageBuilder(SubprocessRunner(env=BUILD_ENV)).base("debian")
+    (registry.workdir / "Containerfile").write_text(
+        f"FROM {debian}\nLABEL agentcage.e2e.run={uuid.uuid4().hex}\n"
+    )
+    local = f"localhost/agentcage-e2e-base:{uuid.uuid4().hex[:12]}"
+    registry.podman.run(
+        "podman", "build", "--quiet", "--pull=never", "-t", local, str(registry.workdir)
+    )
+    target = f"{registry.running.address}/agentcage/base:bookworm"
+    pinned = f"{target}@{registry.podman.push(local, target)}"
+    registry.podman.remove([local])
+    return pinned
 
 
 def test_create_with_a_registry_base_pinned_by_digest(
-    harness: Harness, internet: Internet, registry: tuple[LocalRegistry, PodmanEnv]
+    harness: Harness, internet: Internet, registry: Registry
 ) -> None:
-    running, podman = registry
-    debian = ImageBuilder(SubprocessRunner(env=BUILD_ENV)).base("debian")
-    target = f"{running.address}/agentcage/base:bookworm"
-    pinned = f"{target}@{podman.push(debian, target)}"
+    pinned = _base_of_this_run(registry)
     env: dict[str, Any] = {
         "AGENTCAGE_REGISTRY_BASE": pinned,
-        "CONTAINERS_REGISTRIES_CONF": podman.env["CONTAINERS_REGISTRIES_CONF"],
+        "CONTAINERS_REGISTRIES_CONF": registry.podman.env["CONTAINERS_REGISTRIES_CONF"],
     }
     config = str(_config(harness, "reg", IDLE))
     created = _agentcage(harness, "cage", "create", "-c", config, "--base", "registry",
@@ -230,7 +257,13 @@ def test_create_with_a_registry_base_pinned_by_digest(
         assert "docker.io" not in updated.stderr
         assert _state(harness, "reg") == "active"
     finally:
+        ours = [pinned]
+        if (harness.config_home / "agentcage/deployments/reg/images.json").exists():
+            # Built on this run's own base, so nothing else uses them; all present, so
+            # this only names them.
+            built = ImageBuilder(SubprocessRunner(env=BUILD_ENV)).sidecar_images(pinned)
+            ours = [built.proxy, built.dns, built.runtime, pinned]
         destroyed = harness.agentcage("cage", "destroy", "reg", "-y")
-        podman.remove([pinned])
+        registry.podman.remove(ours)
     assert destroyed.returncode == 0, destroyed.stderr
     _nothing_left(harness, "reg")

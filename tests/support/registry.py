@@ -120,5 +120,6 @@ class PodmanEnv:
         return self.run("podman", "image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
 
     def remove(self, refs: Sequence[str]) -> None:
-        """Untag (an image with other names keeps them) or delete; missing ones are fine."""
-        self.run("podman", "rmi", "--ignore", *refs)
+        """Untag (an image with other names keeps them) or delete; best effort, one by one."""
+        for ref in refs:
+            self.run("podman", "rmi", "--ignore", ref, check=False)
