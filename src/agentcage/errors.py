@@ -5,6 +5,7 @@
     ├── StateError            exit 1   the deployment state store is missing or damaged
     ├── PolicyError           exit 1   the inspection engine cannot be built
     ├── DnsError              exit 1   the DNS sidecar cannot be configured or run
+    ├── HostError             exit 1   this machine cannot run cages yet (`host check`)
     └── PodmanError           exit 3   podman / systemd refused or failed
         └── UnreachableError  exit 1   the cage's systemd or Podman cannot be asked at all
 
@@ -45,6 +46,10 @@ class PolicyError(AgentcageError):
 
 
 class DnsError(AgentcageError):
+    pass
+
+
+class HostError(AgentcageError):
     pass
 
 

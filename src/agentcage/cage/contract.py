@@ -47,7 +47,15 @@ AGENT_CA = "/etc/agentcage-ca/ca.pem"
 UPSTREAM_CA = "/etc/agentcage-upstream-ca/ca.pem"
 
 # --- the agent's environment -----------------------------------------------------------
-CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
+# Where each client looks for extra CAs: OpenSSL and uv, Python requests (pip), Node (npm),
+# curl, and git, whose libcurl-gnutls reads none of the others.
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+)
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY = "localhost,127.0.0.1,::1"
 

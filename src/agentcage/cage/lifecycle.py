@@ -18,6 +18,7 @@ from pathlib import Path
 from agentcage.cage import layout, running, teardown, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
+from agentcage.cage.host_check import require_ready
 from agentcage.cage.images import ImageBuilder, choose_base
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman import PodmanHost
@@ -69,6 +70,7 @@ class Cages:
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
+        require_ready(self.host, config, self.progress)
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
             layout.save_create_options(self.store, config.name, CreateOptions(base))
@@ -98,6 +100,7 @@ class Cages:
     ) -> CageConfig:
         """Re-deploy; without `base`, the one `create` recorded (flags override records)."""
         old = self.store.load_config(name)
+        require_ready(self.host, load_config(config_path) if config_path else old, self.progress)
         recorded = layout.load_create_options(self.store, name)
         base = base or (recorded.base if recorded else choose_base())
         if upstream_ca is not None:

@@ -1,6 +1,6 @@
 """Fakes for the cage layer: runners that record commands, a builder that builds nothing.
 
-`RecordingRunner` answers from a script. `FakeHost` also keeps what systemd and Podman
+`RecordingRunner` answers from a script. `FakeSystemdPodman` also keeps what systemd and Podman
 would hold (units and their states, containers, networks, volumes, secrets), so a removal
 shows in the next listing and a host can be made unreachable.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentcage.cage.images import BaseKind, BuiltImages, ImageBuilder
+from agentcage.cage.images import BuiltImages, ImageBuilder
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, PodmanHost, failure
 from agentcage.cage.state import StateStore
@@ -39,11 +39,7 @@ class RecordingRunner:
         key = tuple(argv)
         self.calls.append(key)
         self.inputs.append(input)
-        best: Completed | PodmanError | None = None
-        best_len = -1
-        for prefix, answer in self.answers.items():
-            if key[: len(prefix)] == prefix and len(prefix) > best_len:
-                best, best_len = answer, len(prefix)
+        best = self.answer(key)
         if isinstance(best, PodmanError):
             if check:
                 raise best
@@ -56,6 +52,14 @@ class RecordingRunner:
     def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
         """The answer to a command no scripted answer matches."""
         return Completed(argv, 0, "", "")
+
+    def answer(self, key: tuple[str, ...]) -> Completed | PodmanError | None:
+        best: Completed | PodmanError | None = None
+        best_len = -1
+        for prefix, answer in self.answers.items():
+            if key[: len(prefix)] == prefix and len(prefix) > best_len:
+                best, best_len = answer, len(prefix)
+        return best
 
     def commands(self, *prefix: str) -> list[tuple[str, ...]]:
         return [c for c in self.calls if c[: len(prefix)] == prefix]
@@ -76,7 +80,7 @@ _AGENT_UNIT = re.compile(r"^agentcage-(.+)-agent\.service$")
 
 
 @dataclass
-class FakeHost(RecordingRunner):
+class FakeSystemdPodman(RecordingRunner):
     """systemd + Podman as far as lifecycle needs them; scripted answers still win.
 
     Starting a cage's agent unit brings up its three containers and two networks (and
@@ -179,11 +183,11 @@ class FakeBuilder(ImageBuilder):
         super().__init__(runner=RecordingRunner())
         self.built: list[str] = []
 
-    def sidecar_images(self, kind: BaseKind) -> BuiltImages:
+    def sidecar_images(self, kind: str) -> BuiltImages:
         self.built.append(kind)
         return BuiltImages(proxy="localhost/agentcage-proxy:t", dns="localhost/agentcage-dns:t")
 
-    def agent_image(self, config: CageConfig, config_dir: Path, kind: BaseKind) -> str:
+    def agent_image(self, config: CageConfig, config_dir: Path, kind: str) -> str:
         return config.container.image or "localhost/agent:t"
 
 
@@ -191,10 +195,26 @@ def ok(stdout: str = "") -> Completed:
     return Completed((), 0, stdout, "")
 
 
+# What a host that can run cages answers to `host check` (cage/host_check.py), which
+# `create` and `update` run first.
+HEALTHY_HOST: dict[tuple[str, ...], Completed | PodmanError] = {
+    ("cat", "--", "/proc/1/comm"): Completed((), 0, "systemd\n", ""),
+    ("systemctl", "is-system-running"): Completed((), 0, "running\n", ""),
+    ("podman", "version"): Completed((), 0, "5.4.2\n", ""),
+    ("cat", "--", "/sys/fs/cgroup/cgroup.controllers"): Completed((), 0, "cpu memory pids\n", ""),
+    ("podman", "info", "--format", "{{.Host.NetworkBackend}}"): Completed((), 0, "netavark", ""),
+    ("stat", "-f"): Completed((), 0, "10000000 4096\n", ""),
+    # HostProbe's "find an executable" scripts: the generator, aardvark-dns, newuidmap.
+    ("sh", "-c"): Completed((), 0, "/usr/libexec/podman/found\n", ""),
+}
+
+
 def make_cages(
     tmp_path: Path, runner: RecordingRunner | None = None
 ) -> tuple[Cages, RecordingRunner]:
     runner = runner or RecordingRunner()
+    for argv, answer in HEALTHY_HOST.items():
+        runner.answers.setdefault(argv, answer)
     host = PodmanHost(quadlet_dir=tmp_path / "quadlet", rootless=False, runner=runner)
     cages = Cages(StateStore(tmp_path / "state"), host, FakeBuilder())
     return cages, runner

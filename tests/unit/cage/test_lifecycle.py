@@ -11,7 +11,7 @@ import pytest
 from agentcage.cage import domains, layout, podman_secrets, topology
 from agentcage.cage.podman import Completed
 from agentcage.errors import ConfigError, PodmanError, StateError
-from tests.unit.cage.fakes import FakeHost, RecordingRunner, make_cages, ok, write_config
+from tests.unit.cage.fakes import FakeSystemdPodman, RecordingRunner, make_cages, ok, write_config
 
 
 def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) -> None:
@@ -25,8 +25,9 @@ def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) 
         "agentcage-demo-int.network",
         "agentcage-demo-proxy.container",
     ]
-    systemctl = runner.commands("systemctl")
-    assert systemctl[0] == ("systemctl", "daemon-reload")
+    checked = runner.commands("systemctl", "is-system-running")  # `host check` ran first
+    systemctl = [c for c in runner.commands("systemctl") if c not in checked]
+    assert checked and systemctl[0] == ("systemctl", "daemon-reload")
     assert ("systemctl", "start", "agentcage-demo-agent.service") in systemctl
     paths = layout.host_paths(cages.store, "demo")
     key = paths.ca_dir / "mitmproxy-ca.pem"
@@ -48,7 +49,7 @@ def test_create_refuses_an_existing_cage(tmp_path: Path) -> None:
 
 def test_a_failed_start_rolls_everything_back(tmp_path: Path) -> None:
     # The networks came up before the agent failed.
-    host = FakeHost(
+    host = FakeSystemdPodman(
         answers={("systemctl", "start"): PodmanError("unit failed")},
         networks={"agentcage-demo-int", "agentcage-demo-ext"},
     )
@@ -73,7 +74,7 @@ def test_a_failed_agent_unit_is_reported(tmp_path: Path) -> None:
 def test_destroy_removes_units_containers_networks_volumes_secrets_and_state(
     tmp_path: Path,
 ) -> None:
-    host = FakeHost(
+    host = FakeSystemdPodman(
         volumes={"agentcage-demo-data": "demo"},
         secrets={"agentcage-demo-API_KEY": "v", "agentcage-other-X": "v"},
     )
@@ -88,7 +89,9 @@ def test_destroy_removes_units_containers_networks_volumes_secrets_and_state(
 
 
 def test_destroy_that_fails_keeps_state_for_a_retry(tmp_path: Path) -> None:
-    host = FakeHost(answers={("podman", "network", "rm"): Completed((), 2, "", "network is busy")})
+    host = FakeSystemdPodman(
+        answers={("podman", "network", "rm"): Completed((), 2, "", "network is busy")}
+    )
     cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path))
     with pytest.raises(PodmanError, match="network is busy") as raised:

@@ -54,6 +54,8 @@ def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
     assert "ANTHROPIC_API_KEY={{ANTHROPIC_API_KEY}}" in env
     assert "HTTPS_PROXY=http://10.213.2.3:8080" in env
     assert "SSL_CERT_FILE=/etc/agentcage-ca/ca.pem" in env
+    # git ignores the other CA variables; without this `git clone` fails in a cage.
+    assert "GIT_SSL_CAINFO=/etc/agentcage-ca/ca.pem" in env
     assert set(agent.get("Unit", "Requires")) == {
         "agentcage-basic-dns.service",
         "agentcage-basic-proxy.service",

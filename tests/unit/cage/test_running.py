@@ -1,5 +1,5 @@
 """start/stop/restart, `update` reusing what `create` was told, and secrets reaching a running
-proxy (issue 12, findings 5, 6 and 7), against `FakeHost`.
+proxy (issue 12, findings 5, 6 and 7), against `FakeSystemdPodman`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from agentcage.cage.podman import Completed
 from agentcage.cli import cage_cmd, secret_cmd
 from agentcage.cli.main import cli
 from agentcage.errors import ConfigError, StateError, UnreachableError
-from tests.unit.cage.fakes import FakeBuilder, FakeHost, make_cages, write_config
+from tests.unit.cage.fakes import FakeBuilder, FakeSystemdPodman, make_cages, write_config
 
 AGENT, PROXY, DNS = (f"agentcage-demo-{role}.service" for role in ("agent", "proxy", "dns"))
 PINNED = "127.0.0.1:5000/agentcage/base:bookworm@sha256:" + "ab" * 32
 
 
-def _created(tmp_path: Path, base: str = "debian") -> tuple[FakeHost, Cages]:
-    host = FakeHost()
+def _created(tmp_path: Path, base: str = "debian") -> tuple[FakeSystemdPodman, Cages]:
+    host = FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path), base=base)
     return host, cages
@@ -67,7 +67,7 @@ def test_an_agent_that_exited_is_not_called_running(
 
 
 def test_start_of_an_unknown_cage(tmp_path: Path) -> None:
-    cages, _ = make_cages(tmp_path, FakeHost())
+    cages, _ = make_cages(tmp_path, FakeSystemdPodman())
     for action in (cages.start, cages.stop, cages.restart):
         with pytest.raises(StateError, match="no cage named 'nosuch'"):
             action("nosuch")
@@ -122,7 +122,7 @@ def test_choose_base() -> None:
         choose_base("registry", {images.REGISTRY_BASE_ENV: "127.0.0.1:5000/base:bookworm"})
     with pytest.raises(ConfigError, match="choose registry or debian"):
         choose_base(None, {images.IMAGE_BASE_ENV: "docker"})
-    builder = images.ImageBuilder(FakeHost())
+    builder = images.ImageBuilder(FakeSystemdPodman())
     assert builder.base_ref("registry") == REGISTRY_BASE
     assert builder.base_ref(PINNED) == PINNED
 

@@ -1,6 +1,6 @@
 """`cage destroy`, `list` and `logs` never lose track of a cage (issue 12, finding 4).
 
-Against `FakeHost`, which remembers what systemd and Podman hold: the state goes only once
+Against `FakeSystemdPodman`, which remembers what systemd and Podman hold: the state goes only once
 nothing of the cage is left, and a host that cannot be asked is never taken for an empty one.
 """
 
@@ -16,17 +16,19 @@ from agentcage.cage.lifecycle import Cages
 from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
 from agentcage.errors import StateError, UnreachableError
-from tests.unit.cage.fakes import FakeHost, make_cages, write_config
+from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, write_config
 
 
-def _created(tmp_path: Path, host: FakeHost | None = None) -> tuple[FakeHost, Cages]:
-    host = host or FakeHost()
+def _created(
+    tmp_path: Path, host: FakeSystemdPodman | None = None
+) -> tuple[FakeSystemdPodman, Cages]:
+    host = host or FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path))
     return host, cages
 
 
-def _removals(host: FakeHost) -> list[tuple[str, ...]]:
+def _removals(host: FakeSystemdPodman) -> list[tuple[str, ...]]:
     verbs = {("podman", "rm"), ("podman", "network"), ("podman", "volume"), ("podman", "secret")}
     return [c for c in host.calls if c[:2] in verbs and "rm" in c[:3]] + [
         c for c in host.calls if c[:1] == ("systemctl",) and "stop" in c
@@ -34,7 +36,7 @@ def _removals(host: FakeHost) -> list[tuple[str, ...]]:
 
 
 def test_destroy_with_systemd_unreachable_keeps_everything(tmp_path: Path) -> None:
-    host, cages = _created(tmp_path, FakeHost(secrets={"agentcage-demo-API_KEY": "v"}))
+    host, cages = _created(tmp_path, FakeSystemdPodman(secrets={"agentcage-demo-API_KEY": "v"}))
     host.systemd_reachable = False
     host.calls.clear()
     with pytest.raises(UnreachableError, match="cannot reach systemd") as raised:
@@ -57,7 +59,7 @@ def test_destroy_with_podman_unreachable_keeps_everything(tmp_path: Path) -> Non
 
 
 def test_unknown_cage_is_an_error_unless_missing_ok(tmp_path: Path) -> None:
-    host = FakeHost()
+    host = FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, host)
     with pytest.raises(StateError, match="no cage named 'nosuch'"):
         cages.destroy("nosuch")
@@ -74,7 +76,7 @@ def test_destroying_twice_is_the_unknown_cage_case(tmp_path: Path) -> None:
 
 def test_parts_left_without_state_are_found_and_removed(tmp_path: Path) -> None:
     # What an older destroy left behind: state gone, the cage still running.
-    host = FakeHost(secrets={"agentcage-old-KEY": "v"})
+    host = FakeSystemdPodman(secrets={"agentcage-old-KEY": "v"})
     host._bring_up("old")
     cages, _ = make_cages(tmp_path, host)
     lines: list[str] = []
@@ -85,7 +87,7 @@ def test_parts_left_without_state_are_found_and_removed(tmp_path: Path) -> None:
 
 
 def test_destroy_leaves_a_cage_whose_name_extends_it_alone(tmp_path: Path) -> None:
-    host = FakeHost()
+    host = FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path, "demo"))
     cages.create(write_config(tmp_path, "demo-x"))
@@ -111,7 +113,7 @@ def test_unit_files_of_a_volume_are_matched_by_label(tmp_path: Path) -> None:
 
 
 def test_a_create_that_never_reached_systemd_leaves_nothing(tmp_path: Path) -> None:
-    cages, _ = make_cages(tmp_path, FakeHost(systemd_reachable=False))
+    cages, _ = make_cages(tmp_path, FakeSystemdPodman(systemd_reachable=False))
     with pytest.raises(UnreachableError):
         cages.create(write_config(tmp_path))
     assert not cages.store.path("demo").exists()
