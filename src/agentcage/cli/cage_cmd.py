@@ -18,6 +18,7 @@ _BASE_HELP = (
     "$AGENTCAGE_REGISTRY_BASE names another, pinned by digest too) or `debian` (built from "
     "Debian packages, no registry needed). Default: $AGENTCAGE_IMAGE_BASE or registry."
 )
+_UPDATE_BASE_HELP = "As for create; default: the base the cage was created (or last updated) with."
 
 
 def _cages() -> Cages:
@@ -75,7 +76,7 @@ def units(config_path: Path) -> None:
 @cage.command()
 @click.argument("name")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path))
-@click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
+@click.option("--base", type=click.Choice(["registry", "debian"]), help=_UPDATE_BASE_HELP)
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
 def update(name: str, config_path: Path | None, base: str | None, upstream_ca: Path | None) -> None:
     """Re-deploy NAME, from a new config file or from its stored one.
