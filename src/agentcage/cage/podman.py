@@ -21,7 +21,7 @@ from typing import Protocol
 
 from agentcage.cage.host_target import HostTarget, load_target
 from agentcage.cage.state import config_home
-from agentcage.errors import PodmanError
+from agentcage.errors import PodmanError, UnreachableError
 
 DEFAULT_TIMEOUT = 300.0
 STDERR_TAIL = 2000
@@ -49,12 +49,29 @@ class Runner(Protocol):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Completed: ...
 
+    def stream(self, argv: Sequence[str], on_line: Callable[[str], None]) -> None: ...
+
 
 def failure(result: Completed) -> PodmanError:
     tail = result.stderr.strip()[-STDERR_TAIL:] or result.stdout.strip()[-STDERR_TAIL:]
     return PodmanError(
         f"`{shlex.join(result.argv)}` failed (exit {result.returncode}): {tail or 'no output'}"
     )
+
+
+# What systemctl, or the `podman exec` prefix in front of it, says when nothing can be asked.
+_EXEC_GONE = ("no container with", "can only create exec sessions on running containers")
+_UNREACHABLE = (
+    "not been booted with systemd",
+    "Failed to connect to bus",
+    "Failed to connect to user scope bus",
+    *_EXEC_GONE,
+)
+
+
+def unreachable(result: Completed) -> bool:
+    """True if the command never reached systemd or Podman (as opposed to being refused)."""
+    return any(marker in result.stderr for marker in _UNREACHABLE)
 
 
 def _not_found(command: str) -> PodmanError:
@@ -164,31 +181,27 @@ class PodmanHost:
         return "default.target" if self.rootless else "multi-user.target"
 
     def systemctl(self, *args: str, check: bool = True) -> Completed:
+        """Run systemctl; `UnreachableError` (even with check=False) if systemd cannot be asked."""
         scope = ("--user",) if self.rootless else ()
-        try:
-            return self.runner.run(["systemctl", *scope, *args], check=check)
-        except PodmanError as exc:
-            if self.host_container is not None and _unreachable(exc.message):
-                raise PodmanError(
-                    exc.message,
-                    hint=f"cages run in the host container {self.host_container.name}, which "
-                    "is not running: `agentcage host start`",
-                ) from exc
-            if "not been booted with systemd" in exc.message or "Failed to connect to bus" in (
-                exc.message
-            ):
-                raise PodmanError(
-                    exc.message,
-                    hint="cages run as systemd units: `agentcage host check` says what this "
+        result = self.runner.run(["systemctl", *scope, *args], check=False)
+        if not result.ok and unreachable(result):
+            if self.host_container is not None and any(m in result.stderr for m in _EXEC_GONE):
+                hint = (
+                    f"cages run in the host container {self.host_container.name}, which is "
+                    "not running: `agentcage host start`"
+                )
+            else:
+                hint = (
+                    "cages run as systemd units: `agentcage host check` says what this "
                     "machine lacks; without systemd as PID 1, `agentcage host start` runs "
-                    "them in a host container (docs/cages.md)",
-                ) from exc
-            raise
+                    "them in a host container (docs/cages.md)"
+                )
+            raise UnreachableError(
+                f"cannot reach systemd: {result.stderr.strip()[-STDERR_TAIL:]}", hint=hint
+            )
+        if check and not result.ok:
+            raise failure(result)
+        return result
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)
-
-
-def _unreachable(message: str) -> bool:
-    """`podman exec` into a stopped or removed container."""
-    return "exec sessions on running containers" in message or "no container with" in message

@@ -156,3 +156,10 @@ def test_the_dns_sidecar_reads_fingerprints_and_never_sees_a_secret() -> None:
     assert not [e for e in dns.get("Container", "Environment") if "SEED" in str(e)]
     assert not [v for v in dns.get("Container", "Volume") if "secret" in str(v).lower()]
     assert proxy.get("Container", "Secret")
+
+
+def test_a_stopped_container_counts_as_stopped_not_failed() -> None:
+    # `cage stop` SIGTERMs every container; the exit status of that is 143.
+    for name, text in units_for("openclaw", []).items():
+        if name.endswith(".container"):
+            assert parse(text).get("Service", "SuccessExitStatus") == ["143"], name
