@@ -63,7 +63,7 @@ class Sidecar:
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
         kept = self._blocklog.load() if self._blocklog is not None else set()
         self._audit = DnsAuditLog(audit_log)
-        self._audit.which = self._config.logging.dns_queries
+        self._audit.configure(self._config)
         self._values = NameValues(name_fingerprints, self._note) if name_fingerprints else None
         self._judge = QueryJudge(self._config, kept, self._values)
         self._binary = dnsmasq_binary()
@@ -288,7 +288,7 @@ class Sidecar:
             self._values.refresh(force=True)
         config = load_config(self._config_path)
         self._judge.reconfigure(config)
-        self._audit.which = config.logging.dns_queries
+        self._audit.configure(config)
         rendered = self._rendered(config)
         self._config = config
         if rendered.main == self._main_text:

@@ -22,6 +22,8 @@ from mitmproxy.addons import (
     tlsconfig,
 )
 
+from agentcage.audit.logfiles import Rotation
+from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
@@ -122,6 +124,10 @@ def upstream_trust(ca_dir: Path, extra: Path | None) -> str | None:
     return str(bundle)
 
 
+def audit_rotation(config: CageConfig) -> Rotation:
+    return Rotation(config.logging.audit_max_bytes, config.logging.audit_keep)
+
+
 def body_limit_option(limit: int) -> str | None:
     return str(limit) if limit > 0 else None
 
@@ -141,6 +147,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         settings.audit_log,
         error=ConfigError,  # a bad --audit-log is a bad argument: exit 2 before listening
         hint="pass a writable --audit-log path, or omit it to write to stdout",
+        rotation=audit_rotation(runtime.config),
     )
     settings.ca_dir.mkdir(parents=True, exist_ok=True)
 
@@ -189,6 +196,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         if holder.reload():
             if fingerprints is not None:
                 fingerprints.republish(holder.current.config)
+            audit.rotation = audit_rotation(holder.current.config)
             print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
             limit = holder.current.config.max_request_body
             _set(opts, body_size_limit=body_limit_option(limit))
