@@ -89,6 +89,14 @@ def start_proxy(
     ).start()
 
 
+def rotating_proxy(
+    tmp: Path, dns: FakeDns, up: Upstream, max_bytes: int, keep: int = 100
+) -> ProxyProcess:
+    """The test cage without rate limits, its audit log rotated every `max_bytes`."""
+    rotation = f"  audit_max_bytes: {max_bytes}\n  audit_keep: {keep}"
+    return start_proxy(tmp, dns, up, "rate_limit: false", logging=rotation)
+
+
 @pytest.fixture(scope="module")
 def proxy(
     tmp_path_factory: pytest.TempPathFactory,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentcage.audit.logfiles import generations
-from tests.integration.proxy.conftest import agent_client, start_proxy
+from tests.integration.proxy.conftest import agent_client, rotating_proxy, start_proxy
 from tests.support.fake_dns import FakeDns
 from tests.support.upstream import Upstream
 
@@ -19,13 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 def test_the_audit_log_rotates_by_size_and_every_request_keeps_one_decision_line(
     tmp_path: Path, fake_dns: FakeDns, upstream: Upstream
 ) -> None:
-    proxy = start_proxy(
-        tmp_path,
-        fake_dns,
-        upstream,
-        "rate_limit: false",
-        logging="  audit_max_bytes: 4096\n  audit_keep: 200",
-    )
+    proxy = rotating_proxy(tmp_path, fake_dns, upstream, 4096, 200)
     base = f"https://api.anthropic.com:{upstream.tls_port}"
     try:
         with agent_client(proxy) as http, ThreadPoolExecutor(8) as pool:
