@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from agentcage.audit.logfiles import generations
-from agentcage.errors import StateError
+from agentcage.errors import ConfigError, StateError
 
 Record = dict[str, Any]
 
@@ -52,6 +52,18 @@ def _open(path: Path) -> BinaryIO:
             hint="a rootless cage's logs belong to its containers' user: "
             "run the command under `podman unshare`",
         ) from exc
+
+
+def named_logs(paths: Iterable[Path]) -> list[Path]:
+    """`paths` given on a command line; `ConfigError` for one with no file at all."""
+    paths = list(paths)
+    for path in paths:
+        if not generations(path):
+            raise ConfigError(
+                f"{path}: no such audit log (nor rotated files {path.name}.1, ...)",
+                hint="pass the file given to `--audit-log`",
+            )
+    return paths
 
 
 class _Log:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from agentcage.audit.reading import AuditLogs, Line, Record
+from agentcage.audit.reading import AuditLogs, Line, Record, named_logs
 from agentcage.audit.selection import TIME_HELP, Selection, parse_when
 from agentcage.audit.table import StatusJoin, cells, format_row, header
 from agentcage.cage.layout import audit_logs
@@ -24,7 +24,7 @@ FOLLOW_LAST = 10
 
 def _logs(targets: tuple[str, ...], as_files: bool) -> list[Path]:
     if as_files:
-        return [Path(target) for target in targets]
+        return named_logs(Path(target) for target in targets)
     store = StateStore()
     paths = []
     for name in targets:
