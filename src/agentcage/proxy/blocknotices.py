@@ -18,6 +18,7 @@ from agentcage.audit.logfiles import Rotation
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
 from agentcage.errors import AgentcageError
+from agentcage.proxy.proxy_metrics import ProxyMetrics
 
 logger = logging.getLogger(__name__)
 # A storm of refusals (a retrying installer) prints one line per kind (host, inspector,
@@ -114,17 +115,23 @@ class NoticingAuditWriter(AuditWriter):
         notices: BlockNotices | None = None,
         rotation: Rotation | None = None,
         alarm: AuditAlarm | None = None,
+        metrics: ProxyMetrics | None = None,
     ) -> None:
         super().__init__(path, error=error, hint=hint, rotation=rotation)
         self._notices = notices or BlockNotices()
         self.alarm = alarm or AuditAlarm()
+        self._metrics = metrics
 
     def write(self, record: AuditRecord) -> None:
         try:
             super().write(record)
         except OSError as exc:
             self.alarm.failed(self.path, exc)
+            if self._metrics is not None:
+                self._metrics.audit_errors.inc()
             raise
         self.alarm.succeeded()
+        if self._metrics is not None:
+            self._metrics.record(record)
         if record.verdict == "block":
             self._notices.tell(record)
