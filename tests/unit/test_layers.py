@@ -13,6 +13,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "agentcage"
 
+_BELOW_CAGE = {"proxy", "dns", "audit", "metrics", "policy", "config", "errors", "atomicfile"}
 ALLOWED = {
     "config": {"config", "errors"},
     # The audit line and its writer: shared by proxy and DNS, needing nothing of theirs.
@@ -22,30 +23,8 @@ ALLOWED = {
     "policy": {"policy", "config", "errors"},
     "proxy": {"proxy", "audit", "metrics", "policy", "config", "errors", "atomicfile"},
     "dns": {"dns", "audit", "metrics", "policy", "config", "errors", "atomicfile"},
-    "cage": {
-        "cage",
-        "proxy",
-        "dns",
-        "audit",
-        "metrics",
-        "policy",
-        "config",
-        "errors",
-        "atomicfile",
-    },
-    "cli": {
-        "cli",
-        "cage",
-        "proxy",
-        "dns",
-        "audit",
-        "metrics",
-        "policy",
-        "config",
-        "errors",
-        "atomicfile",
-        "",
-    },
+    "cage": {"cage", *_BELOW_CAGE},
+    "cli": {"cli", "cage", "", *_BELOW_CAGE},
 }
 # The engine must stay pure: no proxy library, no network, no processes.
 IMPURE = {"mitmproxy", "socket", "subprocess", "asyncio", "http", "urllib.request", "ssl"}
