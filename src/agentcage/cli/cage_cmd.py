@@ -36,7 +36,14 @@ def cage() -> None:
     """Create, inspect and destroy cages."""
 
 
-_CONFIG_HELP = "The cage's config YAML."
+_CONFIG = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The cage's config YAML.",
+)
 _UPSTREAM_HELP = (
     "Extra CA bundle (PEM) the proxy trusts for upstream servers, e.g. a company's "
     "TLS-inspecting gateway."
@@ -44,14 +51,7 @@ _UPSTREAM_HELP = (
 
 
 @cage.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help=_CONFIG_HELP,
-)
+@_CONFIG
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
 def create(config_path: Path, base: str | None, upstream_ca: Path | None) -> None:
@@ -61,14 +61,7 @@ def create(config_path: Path, base: str | None, upstream_ca: Path | None) -> Non
 
 
 @cage.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help=_CONFIG_HELP,
-)
+@_CONFIG
 def units(config_path: Path) -> None:
     """Print the quadlet units CONFIG would get (TAG stands for the built image's tag).
 
