@@ -28,7 +28,17 @@ _INTRO = """\
 
 Every command and option, as `agentcage COMMAND --help` prints them. Options that
 take a value show it in capitals (`--since TIME`); `-h` is `--help` everywhere.
-`agentcage completion bash|zsh|fish` prints a completion script for the shell.
+
+`agentcage completion bash|zsh|fish` prints a completion script for the shell; it
+completes commands, options and choices from the commands themselves:
+
+```
+$ eval "$(agentcage completion bash)"
+$ agentcage <TAB><TAB>
+audit  cage  completion  config  dns  domain  policy  proxy  secret
+$ agentcage audit --<TAB><TAB>
+--file  --blocked  --flagged  --host  --inspector  --since  --until  --last  --follow  --json  --help
+```
 """
 
 _ERRORS = (
