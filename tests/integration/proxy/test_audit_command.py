@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -134,20 +134,25 @@ def test_follow_prints_new_decisions_across_rotations(
     )
     reader.start()
     try:
-        time.sleep(1.0)  # the follower has read the (empty) log
         with agent_client(proxy) as http:
+            assert http.get(f"{base}/follow/start").status_code == 200
+            _wait_for(lambda: "/follow/start" in _decided(seen))  # the follower is following
             for n in range(40):  # ~40 KiB of lines in 2 KiB files
                 assert http.get(f"{base}/follow/{n}").status_code == 200
                 time.sleep(0.02)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(_decided(seen)) < 40:
-            time.sleep(0.1)
+        _wait_for(lambda: len(_decided(seen)) >= 41)
     finally:
         follower.send_signal(signal.SIGINT)
         follower.wait(10)
         proxy.stop()
-    assert _decided(seen) == [f"/follow/{n}" for n in range(40)]
+    assert _decided(seen) == ["/follow/start"] + [f"/follow/{n}" for n in range(40)]
     assert len(list(proxy.audit_path.parent.glob("audit.jsonl.*"))) > 10
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _decided(records: list[dict[str, object]]) -> list[object]:
