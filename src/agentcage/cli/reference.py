@@ -37,7 +37,8 @@ $ eval "$(agentcage completion bash)"
 $ agentcage <TAB><TAB>
 audit  cage  completion  config  dns  domain  policy  proxy  secret
 $ agentcage audit --<TAB><TAB>
---file  --blocked  --flagged  --host  --inspector  --since  --until  --last  --follow  --json  --help
+--file  --blocked  --flagged  --host  --inspector  --since  --until  --last  --follow  --json
+--help
 ```
 """
 
@@ -122,14 +123,13 @@ def _section(command: click.Command, ctx: click.Context) -> list[str]:
         out.append("")
     records = [
         record
-        for param in command.get_params(ctx)
+        for param in command.params  # not the help option: click caches it per command,
         if isinstance(param, click.Option) and (record := param.get_help_record(ctx)) is not None
-    ]
-    if records:
-        out += ["| option | description |", "|---|---|"]
-        out += [f"| `{_cell(opts)}` | {_cell(text)} |" for opts, text in records]
-        out.append("")
-    return out
+    ]  # with whatever names the first context that asked for it had
+    records.append((", ".join(ctx.help_option_names), "Show this message and exit."))
+    out += ["| option | description |", "|---|---|"]
+    out += [f"| `{_cell(opts)}` | {_cell(text)} |" for opts, text in records]
+    return [*out, ""]
 
 
 def render(root: click.Command, name: str = "agentcage") -> str:
