@@ -5,6 +5,7 @@
     ├── StateError            exit 1   the deployment state store is missing or damaged
     ├── PolicyError           exit 1   the inspection engine cannot be built
     ├── DnsError              exit 1   the DNS sidecar cannot be configured or run
+    ├── HostError             exit 1   this machine cannot run cages yet (`host check`)
     └── PodmanError           exit 3   podman / systemd refused or failed
 
 The CLI catches `AgentcageError` in one place, prints `diagnostics()` and exits
@@ -44,6 +45,10 @@ class PolicyError(AgentcageError):
 
 
 class DnsError(AgentcageError):
+    pass
+
+
+class HostError(AgentcageError):
     pass
 
 

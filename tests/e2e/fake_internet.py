@@ -47,7 +47,9 @@ NAMES = (
     "registry.npmjs.org",
     "pypi.org",
     "upload.pypi.org",
+    "files.pythonhosted.org",
     "o1.ingest.sentry.io",
+    "otlp.example.com",
     "oauth.example.com",
     "api.example.com",
     # The package registries (tests/e2e/registries), for test_packages.

@@ -98,7 +98,7 @@ class ImageBuilder:
     def exists(self, ref: str) -> bool:
         return self.runner.run(["podman", "image", "exists", ref], check=False).ok
 
-    def _step(self, what: str, action: Callable[[], None]) -> None:
+    def step(self, what: str, action: Callable[[], None]) -> None:
         start = time.monotonic()
         self.progress(f"  building {what} ...")
         action()
@@ -115,28 +115,40 @@ class ImageBuilder:
         pkgs = sorted(set(packages))
         ref = self.debian_ref(name, pkgs)
         if not self.exists(ref):
-
-            def build() -> None:
-                with tempfile.TemporaryDirectory(prefix="agentcage-rootfs-") as tmp:
-                    tarball = Path(tmp) / "rootfs.tar"
-                    self.runner.run(
-                        [
-                            "mmdebstrap",
-                            "--quiet",
-                            "--variant=minbase",
-                            f"--include={','.join(pkgs)}",
-                            *_SLIM,
-                            DEBIAN_SUITE,
-                            str(tarball),
-                        ],
-                        timeout=900,
-                    )
-                    self.runner.run(["podman", "import", "--quiet", str(tarball), ref])
-
-            self._step(f"{ref} from Debian {DEBIAN_SUITE} packages", build)
+            self.step(
+                f"{ref} from Debian {DEBIAN_SUITE} packages",
+                lambda: self.import_debian(ref, DEBIAN_SUITE, pkgs),
+            )
         if alias:
             self.runner.run(["podman", "tag", ref, alias])
         return ref
+
+    def import_debian(
+        self,
+        ref: str,
+        suite: str,
+        packages: Iterable[str],
+        hooks: Iterable[str] = (),
+        changes: Iterable[str] = (),
+    ) -> None:
+        """mmdebstrap SUITE with PACKAGES (and mmdebstrap HOOKS) | podman import as REF."""
+        with tempfile.TemporaryDirectory(prefix="agentcage-rootfs-") as tmp:
+            tarball = Path(tmp) / "rootfs.tar"
+            self.runner.run(
+                [
+                    "mmdebstrap",
+                    "--quiet",
+                    "--variant=minbase",
+                    f"--include={','.join(packages)}",
+                    *_SLIM,
+                    *hooks,
+                    suite,
+                    str(tarball),
+                ],
+                timeout=900,
+            )
+            options = [f"--change={change}" for change in changes]
+            self.runner.run(["podman", "import", "--quiet", *options, str(tarball), ref])
 
     def base_ref(self, kind: BaseKind) -> str:
         if kind == "debian":
@@ -171,7 +183,7 @@ class ImageBuilder:
         target = cache_dir() / "wheelhouse" / digest(exported)
         if (target / "requirements.lock").is_file():
             return target
-        self._step(
+        self.step(
             "wheelhouse (pip download --require-hashes)", lambda: self._fill(exported, target)
         )
         return target
@@ -244,13 +256,13 @@ class ImageBuilder:
             def build_runtime() -> None:
                 self._build_runtime(root, base, self.wheelhouse(root), runtime)
 
-            self._step(runtime, build_runtime)
+            self.step(runtime, build_runtime)
         for role in missing:
             containerfile = root / "images" / role / "Containerfile"
             build = functools.partial(
                 self._build, containerfile, containerfile.parent, refs[role], {"RUNTIME": runtime}
             )
-            self._step(refs[role], build)
+            self.step(refs[role], build)
         return BuiltImages(proxy=refs["proxy"], dns=refs["dns"], runtime=runtime)
 
     def _build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:
@@ -293,7 +305,7 @@ class ImageBuilder:
             files = [p for p in context.rglob("*") if p.is_file()][:5000]
             ref = f"localhost/agentcage-{config.name}-agent:{tree_digest(context, files)}"
             if not self.exists(ref):
-                self._step(ref, lambda: self._build(containerfile, context, ref, {}))
+                self.step(ref, lambda: self._build(containerfile, context, ref, {}))
             return ref
         image = ctr.image
         assert image is not None

@@ -17,6 +17,7 @@ from pathlib import Path
 from agentcage.cage import layout, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_id, service_name
+from agentcage.cage.host_check import require_ready
 from agentcage.cage.images import BaseKind, ImageBuilder
 from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
@@ -67,6 +68,7 @@ class Cages:
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
+        require_ready(self.host, config, self.progress)
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
             if upstream_ca is not None:
@@ -89,6 +91,7 @@ class Cages:
         upstream_ca: Path | None = None,
     ) -> CageConfig:
         old = self.store.load_config(name)
+        require_ready(self.host, load_config(config_path) if config_path else old, self.progress)
         if upstream_ca is not None:
             layout.save_upstream_ca(self.store, name, upstream_ca)
         if config_path is not None:

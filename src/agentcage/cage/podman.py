@@ -4,9 +4,9 @@
 and turns failures into `PodmanError` carrying the command and the tail of its stderr.
 Unit tests use a recording fake (tests/unit/cage/fakes.py) that answers from a script.
 
-A runner may carry a prefix: with `AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME"` every
-podman/systemctl command of a cage runs inside that container, which is how the tests
-drive a real systemd + Podman 5 running in a privileged container.
+A runner may carry a prefix: every podman/systemctl command of a cage then runs inside a
+container. `agentcage host start` records one (`cage/host_target.py`) and `detect` picks
+it up; `AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME"` overrides it (the e2e harness).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from agentcage.cage.host_target import HostTarget, load_target
+from agentcage.cage.state import config_home
 from agentcage.errors import PodmanError
 
 DEFAULT_TIMEOUT = 300.0
@@ -128,22 +130,30 @@ class PodmanHost:
     prefix: tuple[str, ...] = ()
     # Rootless Podman on a cgroup v1 host cannot create cgroups (nor enforce limits).
     cgroups: bool = True
+    # The recorded host container the prefix reaches, if that is where cages run.
+    host_container: HostTarget | None = None
 
     @classmethod
     def detect(cls, environ: Mapping[str, str] | None = None) -> PodmanHost:
         env = os.environ if environ is None else environ
         rootless = os.geteuid() != 0
+        prefix = tuple(shlex.split(env.get("AGENTCAGE_SYSTEMD_EXEC", "")))
+        target = None if prefix else load_target(config_home(env))
         if env.get("AGENTCAGE_QUADLET_DIR"):
             quadlet_dir = Path(env["AGENTCAGE_QUADLET_DIR"])
+        elif target is not None:
+            quadlet_dir = target.quadlet_dir
         elif rootless:
             base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
             quadlet_dir = Path(base) / "containers" / "systemd"
         else:
             quadlet_dir = Path("/etc/containers/systemd")
-        prefix = tuple(shlex.split(env.get("AGENTCAGE_SYSTEMD_EXEC", "")))
+        if target is not None:
+            prefix = target.exec_prefix
         cgroup_v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
         cgroups = not (rootless and not cgroup_v2)
-        return cls(quadlet_dir, rootless, SubprocessRunner(prefix=prefix), prefix, cgroups)
+        runner = SubprocessRunner(prefix=prefix)
+        return cls(quadlet_dir, rootless, runner, prefix, cgroups, target)
 
     def runner_prefix(self) -> tuple[str, ...]:
         """What runs a command where the cage's systemd and Podman are (often nothing)."""
@@ -158,16 +168,27 @@ class PodmanHost:
         try:
             return self.runner.run(["systemctl", *scope, *args], check=check)
         except PodmanError as exc:
+            if self.host_container is not None and _unreachable(exc.message):
+                raise PodmanError(
+                    exc.message,
+                    hint=f"cages run in the host container {self.host_container.name}, which "
+                    "is not running: `agentcage host start`",
+                ) from exc
             if "not been booted with systemd" in exc.message or "Failed to connect to bus" in (
                 exc.message
             ):
                 raise PodmanError(
                     exc.message,
-                    hint="cages run as systemd units: use a host with systemd as PID 1 (for "
-                    "rootless, `loginctl enable-linger $USER`); docs/cages.md explains the "
-                    "harness used where there is none",
+                    hint="cages run as systemd units: `agentcage host check` says what this "
+                    "machine lacks; without systemd as PID 1, `agentcage host start` runs "
+                    "them in a host container (docs/cages.md)",
                 ) from exc
             raise
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)
+
+
+def _unreachable(message: str) -> bool:
+    """`podman exec` into a stopped or removed container."""
+    return "exec sessions on running containers" in message or "no container with" in message

@@ -33,11 +33,7 @@ class RecordingRunner:
         key = tuple(argv)
         self.calls.append(key)
         self.inputs.append(input)
-        best: Completed | PodmanError | None = None
-        best_len = -1
-        for prefix, answer in self.answers.items():
-            if key[: len(prefix)] == prefix and len(prefix) > best_len:
-                best, best_len = answer, len(prefix)
+        best = self.answer(key)
         if isinstance(best, PodmanError):
             if check:
                 raise best
@@ -46,6 +42,14 @@ class RecordingRunner:
         if check and not result.ok:
             raise failure(result)
         return result
+
+    def answer(self, key: tuple[str, ...]) -> Completed | PodmanError | None:
+        best: Completed | PodmanError | None = None
+        best_len = -1
+        for prefix, answer in self.answers.items():
+            if key[: len(prefix)] == prefix and len(prefix) > best_len:
+                best, best_len = answer, len(prefix)
+        return best
 
     def commands(self, *prefix: str) -> list[tuple[str, ...]]:
         return [c for c in self.calls if c[: len(prefix)] == prefix]
@@ -68,10 +72,26 @@ def ok(stdout: str = "") -> Completed:
     return Completed((), 0, stdout, "")
 
 
+# What a host that can run cages answers to `host check` (cage/host_check.py), which
+# `create` and `update` run first.
+HEALTHY_HOST: dict[tuple[str, ...], Completed | PodmanError] = {
+    ("cat", "--", "/proc/1/comm"): Completed((), 0, "systemd\n", ""),
+    ("systemctl", "is-system-running"): Completed((), 0, "running\n", ""),
+    ("podman", "version"): Completed((), 0, "5.4.2\n", ""),
+    ("cat", "--", "/sys/fs/cgroup/cgroup.controllers"): Completed((), 0, "cpu memory pids\n", ""),
+    ("podman", "info", "--format", "{{.Host.NetworkBackend}}"): Completed((), 0, "netavark", ""),
+    ("stat", "-f"): Completed((), 0, "10000000 4096\n", ""),
+    # HostProbe's "find an executable" scripts: the generator, aardvark-dns, newuidmap.
+    ("sh", "-c"): Completed((), 0, "/usr/libexec/podman/found\n", ""),
+}
+
+
 def make_cages(
     tmp_path: Path, runner: RecordingRunner | None = None
 ) -> tuple[Cages, RecordingRunner]:
     runner = runner or RecordingRunner()
+    for argv, answer in HEALTHY_HOST.items():
+        runner.answers.setdefault(argv, answer)
     host = PodmanHost(quadlet_dir=tmp_path / "quadlet", rootless=False, runner=runner)
     cages = Cages(StateStore(tmp_path / "state"), host, FakeBuilder())
     return cages, runner

@@ -25,8 +25,9 @@ def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) 
         "agentcage-demo-int.network",
         "agentcage-demo-proxy.container",
     ]
-    systemctl = runner.commands("systemctl")
-    assert systemctl[0] == ("systemctl", "daemon-reload")
+    checked = runner.commands("systemctl", "is-system-running")  # `host check` ran first
+    systemctl = [c for c in runner.commands("systemctl") if c not in checked]
+    assert checked and systemctl[0] == ("systemctl", "daemon-reload")
     assert ("systemctl", "start", "agentcage-demo-agent.service") in systemctl
     paths = layout.host_paths(cages.store, "demo")
     key = paths.ca_dir / "mitmproxy-ca.pem"
