@@ -112,6 +112,7 @@ CA_DIR_OPTION = "--ca-dir"
 SECRETS_DIR_OPTION = "--secrets-dir"
 UPSTREAM_CA_OPTION = "--upstream-ca"
 BLOCKED_ZONES_OPTION = "--blocked-zones"
+METRICS_OPTION = "--metrics"  # not rendered into the units yet (docs/metrics.md, "In a cage")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class ProxyRunArgs:
     audit_log: str
     name_fingerprints: str
     upstream_ca: str | None = None
+    metrics: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("proxy", "run")
 
@@ -141,6 +143,8 @@ class ProxyRunArgs:
         )  # fmt: skip
         if self.upstream_ca is not None:
             words += (UPSTREAM_CA_OPTION, self.upstream_ca)
+        if self.metrics is not None:
+            words += (METRICS_OPTION, self.metrics)
         return words
 
 
@@ -153,12 +157,13 @@ class DnsRunArgs:
     audit_log: str
     blocked_zones: str
     name_fingerprints: str
+    metrics: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("dns", "run")
 
     def argv(self) -> tuple[str, ...]:
         """The words after the image's `agentcage` entrypoint."""
-        return (
+        words = (
             *self.COMMAND,
             CONFIG_OPTION, self.config_file,
             LISTEN_OPTION, self.listen,
@@ -166,6 +171,9 @@ class DnsRunArgs:
             BLOCKED_ZONES_OPTION, self.blocked_zones,
             NAME_FINGERPRINTS_OPTION, self.name_fingerprints,
         )  # fmt: skip
+        if self.metrics is not None:
+            words += (METRICS_OPTION, self.metrics)
+        return words
 
 
 def proxy_run(topology: Topology, upstream_ca: bool) -> ProxyRunArgs:

@@ -30,6 +30,14 @@ def cage() -> None:
     """Create, inspect and destroy cages."""
 
 
+_CONFIG = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The cage's config YAML.",
+)
 _UPSTREAM_HELP = (
     "Extra CA bundle (PEM) the proxy trusts for upstream servers, e.g. a company's "
     "TLS-inspecting gateway."
@@ -37,7 +45,7 @@ _UPSTREAM_HELP = (
 
 
 @cage.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+@_CONFIG
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
 def create(config_path: Path, base: str | None, upstream_ca: Path | None) -> None:
@@ -61,7 +69,7 @@ def _say_started(cages: Cages, name: str, done: str) -> None:
 
 
 @cage.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+@_CONFIG
 def units(config_path: Path) -> None:
     """Print the quadlet units CONFIG would get (TAG stands for the built image's tag).
 
@@ -75,7 +83,13 @@ def units(config_path: Path) -> None:
 
 @cage.command()
 @click.argument("name")
-@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path))
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="A new config YAML (default: the one NAME was deployed from).",
+)
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_UPDATE_BASE_HELP)
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
 def update(name: str, config_path: Path | None, base: str | None, upstream_ca: Path | None) -> None:

@@ -38,7 +38,9 @@ def write_config(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    logging: str = "",
 ) -> Path:
+    """The shared test cage; `logging` adds keys (YAML, two-space indent) to its section."""
     path.write_text(
         f"""
 name: itest
@@ -56,6 +58,7 @@ inspectors:
 logging:
   allowed_requests: {"true" if log_allowed else "false"}
   proxy_connections: true
+{logging}
 {extra}
 """
     )
@@ -71,13 +74,27 @@ def start_proxy(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    logging: str = "",
 ) -> ProxyProcess:
     config = write_config(
-        tmp / "config.yaml", dns, extra, log_allowed=log_allowed, injection=injection
+        tmp / "config.yaml",
+        dns,
+        extra,
+        log_allowed=log_allowed,
+        injection=injection,
+        logging=logging,
     )
     return ProxyProcess(
         config, tmp, upstream_ca=up.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY, **(env or {})}
     ).start()
+
+
+def rotating_proxy(
+    tmp: Path, dns: FakeDns, up: Upstream, max_bytes: int, keep: int = 100
+) -> ProxyProcess:
+    """The test cage without rate limits, its audit log rotated every `max_bytes`."""
+    rotation = f"  audit_max_bytes: {max_bytes}\n  audit_keep: {keep}"
+    return start_proxy(tmp, dns, up, "rate_limit: false", logging=rotation)
 
 
 @pytest.fixture(scope="module")

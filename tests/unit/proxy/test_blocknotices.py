@@ -8,7 +8,12 @@ import pytest
 
 from agentcage.audit.record import AuditRecord
 from agentcage.errors import ConfigError
-from agentcage.proxy.blocknotices import QUIET_SECONDS, BlockNotices, NoticingAuditWriter
+from agentcage.proxy.blocknotices import (
+    QUIET_SECONDS,
+    AuditAlarm,
+    BlockNotices,
+    NoticingAuditWriter,
+)
 
 REASON = "more than 1 requests/s ...; raise rate_limit.reads.per_second or .burst"
 
@@ -50,3 +55,32 @@ def test_blocks_are_told_once_per_kind_per_window_and_every_one_is_audited(
         "(and 4 more like it since the last such line)",
     ]
     assert len((tmp_path / "proxy.jsonl").read_text().splitlines()) == 8
+
+
+def test_a_failed_audit_write_raises_an_alarm_once_per_window_then_an_all_clear(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [100.0]
+    target = tmp_path / "proxy.jsonl"
+    target.symlink_to("/dev/full")
+    log = NoticingAuditWriter(
+        target, error=ConfigError, hint="", alarm=AuditAlarm(clock=lambda: now[0])
+    )
+    with caplog.at_level("WARNING", logger="agentcage.proxy.blocknotices"):
+        for _ in range(3):
+            with pytest.raises(OSError):
+                log.write(AuditRecord(kind="http", verdict="allow", host="a.example"))
+        now[0] += QUIET_SECONDS
+        with pytest.raises(OSError):
+            log.write(AuditRecord(kind="http", verdict="allow", host="a.example"))
+        target.unlink()  # room again
+        log.reopen()
+        log.write(AuditRecord(kind="http", verdict="allow", host="b.example"))
+        log.write(AuditRecord(kind="http", verdict="allow", host="c.example"))
+    refused = "requests are refused until it can be written"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"ALERT: cannot write the audit log {target}: No space left on device; {refused}",
+        f"ALERT: cannot write the audit log {target}: No space left on device; {refused} "
+        "(2 more failed writes since the last such line)",
+        "the audit log is written again, after 4 failed writes",
+    ]
