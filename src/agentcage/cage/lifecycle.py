@@ -1,14 +1,16 @@
 """Create, update, list, reload and destroy cages.
 
 Creating a cage writes its state, builds images, makes its CA, renders and writes its
-quadlet units, then starts the agent unit, which pulls in the networks and both
-sidecars. If any step fails, everything made so far is removed again.
+quadlet units (or, where systemd has no quadlet generator, the plain services the
+generator would have made: service_units.py), then starts the agent unit, which pulls in
+the networks and both sidecars. If any step fails, everything made so far is removed again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +22,16 @@ from agentcage.cage.contract import secret_id, service_name
 from agentcage.cage.images import BaseKind, ImageBuilder
 from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
+from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
+from agentcage.cage.service_units import to_services
 from agentcage.cage.state import StateStore, write_atomic
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, PodmanError, StateError
 
 ROLES = ("dns", "proxy", "agent")
+_NO_QUADLET = "plain systemd services (no quadlet generator here; it came with Podman 4.4)"
 _RUNTIME_IMAGE = "localhost/agentcage-runtime:"
 # Images agentcage builds and tags by content: the runtime, the sidecars, and each
 # cage's own agent image (`localhost/agentcage-<cage>-agent`).
@@ -106,6 +111,8 @@ class Cages:
         self, config: CageConfig, config_dir: Path, base: BaseKind, restart: bool = False
     ) -> None:
         name = config.name
+        # Before anything is built: Podman < 4.4 (Debian 12) gets plain systemd services.
+        self.progress("units: " + ("quadlets" if self.quadlet else _NO_QUADLET))
         topo = topology.allocate(self.store, name)
         self.progress(
             f"cage {name}: internal {topo.internal_subnet}, proxy {topo.proxy_ip}, "
@@ -214,11 +221,22 @@ class Cages:
             )
         )
 
+    @functools.cached_property
+    def quadlet(self) -> bool:
+        """Whether this host's systemd turns quadlet files into services (Podman >= 4.4)."""
+        return quadlet_available(self.host.runner, rootless=self.host.rootless)
+
+    def deployable(self, units: CageUnits) -> tuple[Path, CageUnits]:
+        """Where the cage's units go on this host, and in which form."""
+        if self.quadlet:
+            return self.host.quadlet_dir, units
+        return self.host.systemd_dir, to_services(units, rootless=self.host.rootless)
+
     def write_units(self, config: CageConfig) -> list[Path]:
-        directory = self.host.quadlet_dir
+        directory, units = self.deployable(self.units(config))
         directory.mkdir(parents=True, exist_ok=True)
         written = []
-        for filename, text in self.units(config).rendered().items():
+        for filename, text in units.rendered().items():
             target = directory / filename
             write_atomic(target, text, 0o644)
             written.append(target)
@@ -317,8 +335,8 @@ class Cages:
         scope = ["--user"] if self.host.rootless else []
         self.host.runner.run(["systemctl", *scope, "stop", *units], check=False)
         removed = False
-        if self.host.quadlet_dir.is_dir():
-            for path in self.host.quadlet_dir.glob(f"{prefix}-*"):
+        for directory in (self.host.quadlet_dir, self.host.systemd_dir):
+            for path in directory.glob(f"{prefix}-*") if directory.is_dir() else ():
                 path.unlink()
                 removed = True
         if removed:

@@ -128,6 +128,8 @@ class PodmanHost:
     prefix: tuple[str, ...] = ()
     # Rootless Podman on a cgroup v1 host cannot create cgroups (nor enforce limits).
     cgroups: bool = True
+    # Where plain systemd services go when there is no quadlet (cage/service_units.py).
+    systemd_dir: Path = Path("/etc/systemd/system")
 
     @classmethod
     def detect(cls, environ: Mapping[str, str] | None = None) -> PodmanHost:
@@ -143,7 +145,9 @@ class PodmanHost:
         prefix = tuple(shlex.split(env.get("AGENTCAGE_SYSTEMD_EXEC", "")))
         cgroup_v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
         cgroups = not (rootless and not cgroup_v2)
-        return cls(quadlet_dir, rootless, SubprocessRunner(prefix=prefix), prefix, cgroups)
+        systemd_dir = _systemd_dir(env, rootless)
+        runner = SubprocessRunner(prefix=prefix)
+        return cls(quadlet_dir, rootless, runner, prefix, cgroups, systemd_dir)
 
     def runner_prefix(self) -> tuple[str, ...]:
         """What runs a command where the cage's systemd and Podman are (often nothing)."""
@@ -171,3 +175,11 @@ class PodmanHost:
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)
+
+
+def _systemd_dir(env: Mapping[str, str], rootless: bool) -> Path:
+    if env.get("AGENTCAGE_SYSTEMD_DIR"):
+        return Path(env["AGENTCAGE_SYSTEMD_DIR"])
+    if rootless:
+        return Path(env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")) / "systemd" / "user"
+    return Path("/etc/systemd/system")

@@ -68,11 +68,27 @@ def ok(stdout: str = "") -> Completed:
     return Completed((), 0, stdout, "")
 
 
+# A Podman with quadlet (cage/podman_version.py asks before anything is built).
+QUADLET_HOST: dict[tuple[str, ...], Completed | PodmanError] = {
+    ("podman", "version"): Completed((), 0, "5.4.2\n", ""),
+    ("sh", "-c"): Completed(
+        (), 0, "/usr/lib/systemd/system-generators/podman-system-generator\n", ""
+    ),
+}
+
+
 def make_cages(
     tmp_path: Path, runner: RecordingRunner | None = None
 ) -> tuple[Cages, RecordingRunner]:
     runner = runner or RecordingRunner()
-    host = PodmanHost(quadlet_dir=tmp_path / "quadlet", rootless=False, runner=runner)
+    for argv, answer in QUADLET_HOST.items():
+        runner.answers.setdefault(argv, answer)
+    host = PodmanHost(
+        quadlet_dir=tmp_path / "quadlet",
+        rootless=False,
+        runner=runner,
+        systemd_dir=tmp_path / "systemd",
+    )
     cages = Cages(StateStore(tmp_path / "state"), host, FakeBuilder())
     return cages, runner
 
