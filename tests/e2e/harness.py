@@ -49,6 +49,7 @@ def run(argv: Sequence[str], *, check: bool = True, timeout: float = 600, **kw: 
 class Harness:
     name: str
     workdir: Path
+    image: str = IMAGE
 
     @property
     def config_home(self) -> Path:
@@ -85,9 +86,13 @@ class Harness:
             timeout=900,
         )
 
+    def unit_mounts(self) -> list[str]:
+        """Where systemd inside reads the units agentcage writes on this side."""
+        return ["-v", f"{self.quadlet_dir}:/etc/containers/systemd"]
+
     def start(self) -> None:
-        if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
-            raise AssertionError(f"{IMAGE} is missing: run `sudo scripts/setup-host` first")
+        if subprocess.run(["podman", "image", "exists", self.image]).returncode != 0:
+            raise AssertionError(f"{self.image} is missing: run `sudo scripts/setup-host` first")
         for directory in (self.config_home, self.quadlet_dir, self.shared, self.workdir / "s"):
             directory.mkdir(parents=True, exist_ok=True)
         (self.workdir / "home").mkdir(exist_ok=True)
@@ -105,8 +110,8 @@ class Harness:
                 "-v", f"{self.shared}:{self.shared}",
                 # Rootless overlay storage cannot sit on the harness's own overlay root.
                 "-v", f"{self.workdir / 'home'}:/home",
-                "-v", f"{self.quadlet_dir}:/etc/containers/systemd",
-                IMAGE, "/usr/lib/systemd/systemd",
+                *self.unit_mounts(),
+                self.image, "/usr/lib/systemd/systemd",
             ]
         )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -40,7 +40,8 @@ class PodmanVersion:
         if found is None:
             raise PodmanError(
                 f"cannot tell the Podman version from {text.strip()[:80]!r}",
-                hint="check that `podman version` works; `agentcage host check` says what is missing",
+                hint="check that `podman version` works (`agentcage host check` lists what is "
+                "missing)",
             )
         return cls(int(found[1]), int(found[2]), int(found[3] or 0))
 

@@ -14,6 +14,8 @@ another way:
   container reports itself started (`--sdnotify=conmon`), then `ExecStartPost=` runs the
   startup health command in it, every HealthStartupInterval, up to HealthStartupRetries
   times; the unit becomes active only once it passes, so `After=` still means "healthy";
+* `run --cidfile` refuses a file left by the container before (Podman 4.3's `rm --cidfile`
+  does not delete it): `ExecStartPre=` removes it, as `podman generate systemd --new` does;
 * `network create --ignore` / `volume create --ignore`: create unless it exists;
 * rootless services skip `podman-user-wait-network-online.service` (Podman 5 only).
 
@@ -33,7 +35,8 @@ from agentcage.cage.unit import Entry, RenderError, Section, Specifiers, UnitFil
 
 PODMAN = "/usr/bin/podman"
 SHELL = "/bin/sh"
-_CIDFILE = Specifiers("--cidfile=%t/%N.cid")
+_CID_PATH = "%t/%N.cid"
+_CIDFILE = Specifiers(f"--cidfile={_CID_PATH}")
 _DURATION = re.compile(r"^\d+(?:\.\d+)?[smh]?$")
 
 
@@ -366,6 +369,7 @@ def _container(filename: str, source: UnitFile, objects: _Objects, rootless: boo
         ("Type", "notify"),
         ("NotifyAccess", "all"),
         ("SyslogIdentifier", Specifiers("%N")),
+        ("ExecStartPre", ("/bin/rm", "-f", Specifiers(_CID_PATH))),
         ("ExecStart", run.argv()),
     ]
     readiness = run.readiness()
