@@ -1,10 +1,10 @@
 """A Debian 12 host for end-to-end tests: systemd as PID 1 and Debian's own Podman 4.3.1.
 
 Podman 4.3 has no quadlet, so agentcage writes plain systemd services there
-(cage/service_units.py). The image is built from bookworm's packages by scripts/setup-host
-(`--podman43`); like the Podman 5 harness, it reads the host's images through an
-additional store. Units are written on this side into `systemd_dir`, which systemd inside
-reads as /usr/local/lib/systemd/system (an empty directory on its unit path).
+(cage/service_units.py). scripts/setup-host builds the image from bookworm's packages;
+like the Podman 5 harness, it reads the host's images through an additional store. Units
+are written on this side into `systemd_dir`, which systemd inside reads as
+/usr/local/lib/systemd/system (an empty directory on its unit path).
 """
 
 from __future__ import annotations

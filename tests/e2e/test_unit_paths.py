@@ -1,9 +1,10 @@
-"""A real cage on a Debian 12 host: systemd 252 as PID 1 and Debian's own Podman 4.3.1.
+"""One real cage on each unit path: quadlets (Debian 13, Podman 5) and plain systemd
+services (Debian 12: systemd 252 and Debian's own Podman 4.3.1, which has no quadlet).
 
-Podman 4.3 has no quadlet, so `cage create` writes plain systemd services
-(cage/service_units.py). This runs the README's order (create, secret set, verify), the
-agent's scenarios against the fake internet, a second `secret set` (a proxy restart, which
-Podman 4.3's leftover cidfile used to break) and destroy, then checks nothing is left.
+Both run the README's order (create, secret set, verify), the agent's scenarios against
+the fake internet, a second `secret set` (a proxy restart: Podman 4.3's leftover cidfile
+and netavark 1.4's unannounced MAC change each used to break it) and destroy, then check
+that nothing is left.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import IDLE, Internet, e2e_config, start_internet
+from tests.e2e.harness import IDLE, Harness, Internet, e2e_config, start_internet
 from tests.e2e.podman43 import Podman43Harness
 from tests.e2e.test_cage import PLACEHOLDER, scenarios
 
@@ -25,10 +26,11 @@ KEY = "sk-ant-api03-p43REALvalue0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 OTHER_KEY = KEY.replace("p43REAL", "p43NEXT")
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[Podman43Harness]:
-    workdir = Path(tempfile.mkdtemp(prefix="agentcage-p43-"))
-    harness = Podman43Harness(name=f"agentcage-p43-{os.getpid()}", workdir=workdir)
+@pytest.fixture(scope="module", params=["podman5", "podman43"])
+def host(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"agentcage-{request.param}-"))
+    kind = Podman43Harness if request.param == "podman43" else Harness
+    harness = kind(name=f"agentcage-{request.param}-{os.getpid()}", workdir=workdir)
     harness.start()
     try:
         yield harness
@@ -37,12 +39,12 @@ def host() -> Iterator[Podman43Harness]:
 
 
 @pytest.fixture(scope="module")
-def net(host: Podman43Harness) -> Internet:
+def net(host: Harness) -> Internet:
     return start_internet(host)
 
 
 @pytest.fixture(scope="module")
-def created(host: Podman43Harness, net: Internet) -> str:
+def created(host: Harness, net: Internet) -> str:
     config = e2e_config(host, IDLE)
     result = host.agentcage("cage", "create", "-c", str(config), "--upstream-ca", str(net.ca_pem))
     assert result.returncode == 0, result.stderr
@@ -51,26 +53,31 @@ def created(host: Podman43Harness, net: Internet) -> str:
     return result.stderr
 
 
-def test_create_writes_plain_services_on_podman_4_3(host: Podman43Harness, created: str) -> None:
-    assert host.exec("podman", "version", "--format", "{{.Client.Version}}").strip() == "4.3.1"
-    assert "units: plain systemd services" in created
-    services = sorted(path.name for path in host.systemd_dir.iterdir())
-    assert "agentcage-basic-agent.service" in services
-    assert "agentcage-basic-int-network.service" in services
-    assert not list(host.quadlet_dir.iterdir())
+def test_create_picks_the_unit_path_of_the_podman_it_finds(host: Harness, created: str) -> None:
+    version = host.exec("podman", "version", "--format", "{{.Client.Version}}").strip()
+    quadlets = sorted(path.name for path in host.quadlet_dir.iterdir())
+    if isinstance(host, Podman43Harness):
+        assert version == "4.3.1"
+        assert "units: plain systemd services" in created
+        services = sorted(path.name for path in host.systemd_dir.iterdir())
+        assert "agentcage-basic-agent.service" in services
+        assert "agentcage-basic-int-network.service" in services
+        assert not quadlets
+    else:
+        assert int(version.split(".")[0]) >= 5
+        assert "units: quadlets" in created
+        assert "agentcage-basic-agent.container" in quadlets
     states = host.exec("systemctl", "is-active", "agentcage-basic-agent", "agentcage-basic-proxy")
     assert states.split() == ["active", "active"]
 
 
-def test_verify_passes_every_check(host: Podman43Harness, created: str) -> None:
+def test_verify_passes_every_check(host: Harness, created: str) -> None:
     result = host.agentcage("cage", "verify", "basic", "--json")
     failed = [c for c in json.loads(result.stdout) if not c["passed"]]
     assert result.returncode == 0 and not failed, failed
 
 
-def test_the_cage_injects_scrubs_and_blocks(
-    host: Podman43Harness, net: Internet, created: str
-) -> None:
+def test_the_cage_injects_scrubs_and_blocks(host: Harness, net: Internet, created: str) -> None:
     outcome: dict[str, Any] = scenarios(host, net)
     assert outcome["env_key"] == PLACEHOLDER
     assert outcome["allowed"] == {"status": 200, "body": PLACEHOLDER}
@@ -83,9 +90,7 @@ def test_the_cage_injects_scrubs_and_blocks(
     assert not [r for r in net.http() if "attacker.example" in str(r["host"])]
 
 
-def test_a_second_secret_set_restarts_the_proxy(
-    host: Podman43Harness, net: Internet, created: str
-) -> None:
+def test_a_second_secret_set_restarts_the_proxy(host: Harness, net: Internet, created: str) -> None:
     result = host.agentcage("secret", "set", "basic", "ANTHROPIC_API_KEY", input=OTHER_KEY)
     assert result.returncode == 0, result.stderr
     assert "proxy restarted" in result.stdout
@@ -93,14 +98,16 @@ def test_a_second_secret_set_restarts_the_proxy(
     assert any(OTHER_KEY in json.dumps(r.get("headers")) for r in net.http())
 
 
-def test_destroy_leaves_nothing(host: Podman43Harness, created: str) -> None:
+def test_destroy_leaves_nothing(host: Harness, created: str) -> None:
     result = host.agentcage("cage", "destroy", "basic", "-y")
     assert result.returncode == 0, result.stderr
     assert not host.exec("podman", "ps", "-a", "--filter", "label=agentcage.cage=basic", "-q")
     networks = host.exec("podman", "network", "ls", "--format", "{{.Name}}").split()
     assert not [n for n in networks if n.startswith("agentcage-basic")]
     assert "agentcage-basic" not in host.exec("podman", "secret", "ls")
-    assert not list(host.systemd_dir.iterdir())
+    assert not list(host.quadlet_dir.iterdir())
+    if isinstance(host, Podman43Harness):
+        assert not list(host.systemd_dir.iterdir())
     assert not (host.config_home / "agentcage/deployments/basic").exists()
     units = host.exec("systemctl", "list-units", "--all", "--no-legend", "agentcage-basic*")
     assert not units.strip()
