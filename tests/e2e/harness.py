@@ -13,8 +13,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +158,17 @@ class Harness:
         run(["podman", "rm", "-f", "-t", "0", self.name], check=False)
         # Root-owned files from nested containers: remove through podman's own view.
         run(["rm", "-rf", str(self.workdir)], check=False)
+
+
+def running(kind: type[Harness], label: str) -> Iterator[Harness]:
+    """A fixture's body: a harness of `kind` named for this run, started, then removed."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"agentcage-{label}-"))
+    harness = kind(name=f"agentcage-{label}-{os.getpid()}", workdir=workdir)
+    harness.start()
+    try:
+        yield harness
+    finally:
+        harness.stop()
 
 
 @dataclass
