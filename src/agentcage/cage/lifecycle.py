@@ -233,7 +233,16 @@ class Cages:
         return self.host.systemd_dir, to_services(units, rootless=self.host.rootless)
 
     def write_units(self, config: CageConfig) -> list[Path]:
-        directory, units = self.deployable(self.units(config))
+        quadlets = self.units(config)
+        directory, units = self.deployable(quadlets)
+        # After a Podman upgrade (or downgrade) the other form's files would shadow these.
+        if self.quadlet:
+            other = self.host.systemd_dir
+            stale = to_services(quadlets, rootless=self.host.rootless).files
+        else:
+            other, stale = self.host.quadlet_dir, quadlets.files
+        for name in stale:
+            (other / name).unlink(missing_ok=True)
         directory.mkdir(parents=True, exist_ok=True)
         written = []
         for filename, text in units.rendered().items():

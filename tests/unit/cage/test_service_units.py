@@ -100,3 +100,16 @@ def test_create_asks_for_podman_before_building_anything(tmp_path: Path) -> None
         cages.create(write_config(tmp_path))
     assert isinstance(cages.builder, FakeBuilder)
     assert cages.builder.built == []
+
+
+def test_an_update_after_a_podman_upgrade_leaves_no_shadowing_services(tmp_path: Path) -> None:
+    cages, runner = make_cages(tmp_path)
+    runner.answers[("podman", "version")] = ok("4.3.1\n")
+    cages.create(write_config(tmp_path))
+    assert (tmp_path / "systemd" / "agentcage-demo-agent.service").exists()
+    upgraded, runner = make_cages(tmp_path, runner)
+    runner.answers[("podman", "version")] = ok("5.4.2\n")
+    upgraded.update("demo")
+    # /etc/systemd/system would win over the generator's services: nothing may stay there.
+    assert list((tmp_path / "systemd").iterdir()) == []
+    assert (tmp_path / "quadlet" / "agentcage-demo-agent.container").exists()
