@@ -25,6 +25,9 @@ class Podman43Harness(Harness):
     def systemd_dir(self) -> Path:
         return self.workdir / "units"
 
+    def unit_files(self, pattern: str) -> list[Path]:
+        return [*super().unit_files(pattern), *sorted(self.systemd_dir.glob(pattern))]
+
     def env(self) -> dict[str, str]:
         return {**super().env(), "AGENTCAGE_SYSTEMD_DIR": str(self.systemd_dir)}
 

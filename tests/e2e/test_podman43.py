@@ -1,16 +1,17 @@
 """The end-to-end suite again, on a Debian 12 host: systemd 252 and Debian's own Podman 4.3.1.
 
 Podman 4.3 has no quadlet, so cages there run as plain systemd services
-(cage/service_units.py). The tests of test_cage.py (rootful) and test_rootless.py are
-taken over and run here unchanged, in their files' order, against a `Podman43Harness`:
-this module's `harness`, `internet` and `cage` fixtures (conftest's `host_fixtures`) take
-the place of the session's. Only where the units live differs: the first test checks
-that instead of the quadlet directory.
+(cage/service_units.py). The tests of test_cage.py (rootful), test_lifecycle.py and
+test_rootless.py are taken over and run here unchanged, in their files' order, against a
+`Podman43Harness`: this module's `harness`, `internet` and `cage` fixtures (conftest's
+`host_fixtures`) take the place of the session's. Where the units live differs (quadlets
+or services): the tests ask the harness (`unit_files`), and the first test here checks it.
 """
 
 from __future__ import annotations
 
 from tests.e2e import test_cage as rootful
+from tests.e2e import test_lifecycle as lifecycle
 from tests.e2e import test_rootless as rootless
 from tests.e2e.conftest import host_fixtures
 from tests.e2e.podman43 import Podman43Harness
@@ -31,9 +32,10 @@ def test_units_are_plain_services_on_podman_4_3(harness: Podman43Harness, cage: 
 
 # Their fixtures, then their tests in their files' order (the last ones destroy the cage).
 outcome = rootful.outcome
+registry = lifecycle.registry
 user = rootless.user
 _QUADLET_ONLY = {"test_rootless_units_live_in_the_users_systemd"}
-for _module in (rootful, rootless):
+for _module in (rootful, lifecycle, rootless):
     for _name, _test in vars(_module).items():
         if _name.startswith("test_") and _name not in _QUADLET_ONLY:
             globals()[_name] = _test

@@ -11,6 +11,7 @@ and check that it means what the unit intends.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -46,7 +47,15 @@ AGENT_CA = "/etc/agentcage-ca/ca.pem"
 UPSTREAM_CA = "/etc/agentcage-upstream-ca/ca.pem"
 
 # --- the agent's environment -----------------------------------------------------------
-CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
+# Where each client looks for extra CAs: OpenSSL and uv, Python requests (pip), Node (npm),
+# curl, and git, whose libcurl-gnutls reads none of the others.
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+)
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY = "localhost,127.0.0.1,::1"
 
@@ -75,9 +84,21 @@ def service_name(topology: Topology, role: str) -> str:
     return f"{topology.container(role)}.service"
 
 
+# A secret's name is the agent's env name: no '-', so `agentcage-a-` never claims the
+# secrets of a cage named `a-b`.
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
 def secret_id(cage: str, name: str) -> str:
     """The Podman secret holding a cage's secret `name`."""
     return f"agentcage-{cage}-{name}"
+
+
+def secret_of(cage: str, ident: str) -> str | None:
+    """The secret name if Podman secret `ident` is one of `cage`'s, else None."""
+    prefix = secret_id(cage, "")
+    name = ident[len(prefix) :] if ident.startswith(prefix) else ""
+    return name if SECRET_NAME.match(name) else None
 
 
 # --- command lines ---------------------------------------------------------------------

@@ -48,6 +48,9 @@ def _register() -> None:
 
     for group in (cage_cmd.cage, domain_cmd.domain, secret_cmd.secret):
         cli.add_command(group)
+    from agentcage.cli import host_cmd
+
+    cli.add_command(host_cmd.host)
 
 
 _register()

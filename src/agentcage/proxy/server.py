@@ -22,10 +22,10 @@ from mitmproxy.addons import (
     tlsconfig,
 )
 
-from agentcage.audit.writer import AuditWriter
 from agentcage.errors import ConfigError
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
+from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
@@ -137,7 +137,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     if settings.name_fingerprints is not None:
         fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
         fingerprints.publish(runtime.config)
-    audit = AuditWriter(
+    audit = NoticingAuditWriter(
         settings.audit_log,
         error=ConfigError,  # a bad --audit-log is a bad argument: exit 2 before listening
         hint="pass a writable --audit-log path, or omit it to write to stdout",

@@ -16,7 +16,7 @@ from agentcage.cage.service_units import to_services
 from agentcage.cage.topology import Topology, subnets_for
 from agentcage.cage.unit import RenderError, UnitFile, parse
 from agentcage.config import LoadContext, load_config
-from agentcage.errors import PodmanError
+from agentcage.errors import AgentcageError, PodmanError
 from tests.unit.cage.fakes import FakeBuilder, make_cages, ok, write_config
 
 IMAGES = Images("localhost/p:1", "localhost/d:1", "localhost/a:1")
@@ -96,7 +96,7 @@ def test_create_on_podman_4_3_writes_services_not_quadlets(tmp_path: Path) -> No
 def test_create_asks_for_podman_before_building_anything(tmp_path: Path) -> None:
     cages, runner = make_cages(tmp_path)
     runner.answers[("podman", "version")] = PodmanError("podman: command not found")
-    with pytest.raises(PodmanError, match="command not found"):
+    with pytest.raises(AgentcageError, match="podman"):
         cages.create(write_config(tmp_path))
     assert isinstance(cages.builder, FakeBuilder)
     assert cages.builder.built == []
