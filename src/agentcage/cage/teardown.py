@@ -55,20 +55,12 @@ class Remains:
 
 def unit_files(directory: Path, cage: str) -> list[Path]:
     """The cage's quadlet files in `directory`."""
-    first = prefix(cage)
-    exact = {f"{first}-{role}.container" for role in (*ROLES, PORTS)}
-    exact |= {f"{first}-{net}.network" for net in _NETWORKS}
-    label = re.compile(rf"(?m)^Label=.*(?<![\w.-])agentcage\.cage={re.escape(cage)}(?![\w.-])")
-    return _cage_files(directory, cage, exact, label)
+    return _cage_files(directory, cage, ".container", ".network", r"(?m)^Label=.*(?<![\w.-])")
 
 
 def service_files(directory: Path, cage: str) -> list[Path]:
     """The cage's plain systemd services in `directory` (hosts without quadlet)."""
-    first = prefix(cage)
-    exact = {f"{first}-{role}.service" for role in (*ROLES, PORTS)}
-    exact |= {f"{first}-{net}-network.service" for net in _NETWORKS}
-    label = re.compile(rf"--label agentcage\.cage={re.escape(cage)}(?![\w.-])")
-    return _cage_files(directory, cage, exact, label)
+    return _cage_files(directory, cage, ".service", "-network.service", r"--label ")
 
 
 def host_unit_files(host: PodmanHost, cage: str) -> list[Path]:
@@ -76,14 +68,21 @@ def host_unit_files(host: PodmanHost, cage: str) -> list[Path]:
     return [*unit_files(host.quadlet_dir, cage), *service_files(host.systemd_dir, cage)]
 
 
-def _cage_files(directory: Path, cage: str, exact: set[str], label: re.Pattern[str]) -> list[Path]:
+def _cage_files(
+    directory: Path, cage: str, container: str, network: str, label_before: str
+) -> list[Path]:
+    """Files named for the cage's containers and networks, or carrying its label."""
     if not directory.is_dir():
         return []
-    found = []
-    for path in sorted(directory.glob(f"{prefix(cage)}-*")):
-        if path.name in exact or (path.is_file() and label.search(_read(path))):
-            found.append(path)
-    return found
+    first = prefix(cage)
+    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS)}
+    exact |= {f"{first}-{net}{network}" for net in _NETWORKS}
+    label = re.compile(rf"{label_before}agentcage\.cage={re.escape(cage)}(?![\w.-])")
+    return [
+        path
+        for path in sorted(directory.glob(f"{first}-*"))
+        if path.name in exact or (path.is_file() and label.search(_read(path)))
+    ]
 
 
 def _read(path: Path) -> str:

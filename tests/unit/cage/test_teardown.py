@@ -115,15 +115,20 @@ def test_unit_files_of_a_volume_are_matched_by_label(tmp_path: Path) -> None:
 def test_plain_services_of_hosts_without_quadlet_are_found_too(tmp_path: Path) -> None:
     directory = tmp_path / "systemd"
     directory.mkdir()
-    agent = directory / "agentcage-a-agent.service"
-    agent.write_text("[Service]\nExecStart=/usr/bin/podman run --label agentcage.cage=a x\n")
-    volume = directory / "agentcage-a-b-data-volume.service"
-    volume.write_text('[Service]\nExecStart=/bin/sh -c "... --label agentcage.cage=a ..."\n')
-    other = directory / "agentcage-a-b-agent.service"
-    other.write_text("[Service]\nExecStart=/usr/bin/podman run --label agentcage.cage=a-b x\n")
-    (directory / "sshd.service").write_text("[Service]\n")
-    assert teardown.service_files(directory, "a") == [agent, volume]
-    names = teardown.service_names("a", [agent, volume], [])
+    lines = {
+        "agentcage-a-agent.service": "/usr/bin/podman run --label agentcage.cage=a x",
+        "agentcage-a-b-data-volume.service": '/bin/sh -c "... --label agentcage.cage=a ..."',
+        "agentcage-a-b-agent.service": "/usr/bin/podman run --label agentcage.cage=a-b x",
+        "sshd.service": "/usr/sbin/sshd",
+    }
+    for name, line in lines.items():
+        (directory / name).write_text(f"[Service]\nExecStart={line}\n")
+    found = teardown.service_files(directory, "a")
+    assert [p.name for p in found] == [
+        "agentcage-a-agent.service",
+        "agentcage-a-b-data-volume.service",
+    ]
+    names = teardown.service_names("a", found, [])
     assert "agentcage-a-b-data-volume.service" in names
     assert "agentcage-a-b-agent.service" not in names
 
