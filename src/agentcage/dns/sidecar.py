@@ -40,6 +40,7 @@ from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
 from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
+from agentcage.sdnotify import notify_ready
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _WATCH_INTERVAL = 0.2  # how often dnsmasq's liveness is checked
@@ -111,6 +112,7 @@ class Sidecar:
             if self._values is not None:
                 self._values.refresh()  # a missing file is reported now, not at the first query
             self._note(f"listening on {self._listen}")
+            notify_ready()
             while True:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure

@@ -39,6 +39,7 @@ from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
 from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.wsmessages import WebSocketGate
+from agentcage.sdnotify import notify_ready
 
 logger = logging.getLogger(__name__)
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"
@@ -56,7 +57,7 @@ class ProxySettings:
 
 
 class Ready:
-    """Prints one `listening on` line once the listening socket is bound."""
+    """Once the listening socket is bound: one `listening on` line, and READY=1 to systemd."""
 
     def __init__(self, ca_dir: Path) -> None:
         self._ca_dir = ca_dir
@@ -71,6 +72,7 @@ class Ready:
             file=sys.stderr,
             flush=True,
         )
+        notify_ready()
         if accelerator.native is None:
             print(
                 "agentcage proxy: built without its C accelerator (AGENTCAGE_NO_NATIVE=1); "

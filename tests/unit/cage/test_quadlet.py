@@ -64,7 +64,9 @@ def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
     }
     proxy = units["agentcage-basic-proxy.container"]
     assert [s for s in proxy.get("Container", "Secret") if "ANTHROPIC_API_KEY" in str(s)]
-    assert proxy.get("Container", "Notify") == ["healthy"]
+    # Ready is the sidecars' own READY=1 once they listen; health checks are liveness.
+    assert proxy.get("Container", "Notify") == ["true"]
+    assert units["agentcage-basic-dns.container"].get("Container", "Notify") == ["true"]
 
 
 def test_internal_network_has_no_way_out() -> None:
