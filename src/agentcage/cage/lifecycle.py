@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentcage.cage import layout, running, teardown, topology
+from agentcage.cage import census, layout, running, teardown, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.host_check import require_ready
@@ -49,6 +49,15 @@ class CageStatus:
     uptime_s: float | None
     blocked: int
     error: str = ""  # why the state is "unreachable"
+
+
+def _since(started_at: float | None) -> tuple[str, float | None]:
+    """When a container started (UTC, to the second) and how long ago, if Podman said."""
+    if started_at is None:
+        return "", None
+    stamp = datetime.datetime.fromtimestamp(started_at, datetime.UTC)
+    now = datetime.datetime.now(datetime.UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S"), (now - stamp).total_seconds()
 
 
 class Cages:
@@ -266,36 +275,33 @@ class Cages:
     # --- inspection ------------------------------------------------------------------------
 
     def status(self, name: str) -> CageStatus:
-        topo = topology.load(self.store, name)
-        state, started, uptime, error = "unknown", "", None, ""
-        if topo is not None:
-            try:
-                state = running.unit_state(self.host, service_name(topo, "agent"))
-            except UnreachableError as exc:
-                state, error = "unreachable", exc.diagnostics()
-            if state == "active":
-                started, uptime = self._started(topo.container("agent"))
-        blocked = layout.count_blocked(self.store, name)
-        return CageStatus(name, state, started, uptime, blocked, error)
+        return self.statuses([name])[0]
 
-    def _started(self, container: str) -> tuple[str, float | None]:
-        result = self.host.podman(
-            "inspect", "--format", "{{.State.StartedAt}}", container, check=False
-        )
-        text = result.stdout.strip()
-        if not result.ok or not text:
-            return "", None
+    def statuses(self, names: list[str] | None = None) -> list[CageStatus]:
+        """Every cage's (or NAMES') status from one systemctl and at most one podman call."""
+        names = self.store.names() if names is None else names
+        topos = {name: topology.load(self.store, name) for name in names}
+        agents = {name: service_name(t, "agent") for name, t in topos.items() if t is not None}
+        states: dict[str, dict[str, str]] = {}
+        error = ""
         try:
-            # Go's time format: "2026-11-27 06:10:00.123456789 +0000 UTC"
-            stamp = datetime.datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=datetime.UTC
-            )
-        except ValueError:
-            return text, None
-        return text[:19], (datetime.datetime.now(datetime.UTC) - stamp).total_seconds()
-
-    def statuses(self) -> list[CageStatus]:
-        return [self.status(name) for name in self.store.names()]
+            states = census.unit_states(self.host, list(agents.values()))
+        except UnreachableError as exc:
+            error = exc.diagnostics()
+        started: dict[str, float | None] = {}
+        if any(props.get("ActiveState") == "active" for props in states.values()):
+            with contextlib.suppress(UnreachableError):  # no uptime is no error
+                started = {c.name: c.started_at for c in census.containers(self.host).values()}
+        rows = []
+        for name, topo in topos.items():
+            state, since, uptime = "unknown", "", None
+            if topo is not None:
+                state = "unreachable" if error else states[agents[name]].get("ActiveState", "")
+                if state == "active":
+                    since, uptime = _since(started.get(topo.container("agent")))
+            blocked = layout.count_blocked(self.store, name)
+            rows.append(CageStatus(name, state, since, uptime, blocked, error if topo else ""))
+        return rows
 
     def is_running(self, name: str) -> bool:
         topo = topology.load(self.store, name)

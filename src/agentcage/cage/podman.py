@@ -59,6 +59,11 @@ def failure(result: Completed) -> PodmanError:
     )
 
 
+def stderr_tail(result: Completed) -> str:
+    """The end of what a failed command said, for an error message."""
+    return result.stderr.strip()[-STDERR_TAIL:] or f"exit {result.returncode}"
+
+
 # What systemctl, or the `podman exec` prefix in front of it, says when nothing can be asked.
 _EXEC_GONE = ("no container with", "can only create exec sessions on running containers")
 _UNREACHABLE = (

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from agentcage.cage.contract import secret_of
-from agentcage.cage.podman import STDERR_TAIL, Completed, PodmanHost
+from agentcage.cage.podman import Completed, PodmanHost, stderr_tail
 from agentcage.cage.running import PORTS, ROLES
 from agentcage.cage.topology import prefix
 from agentcage.errors import PodmanError, UnreachableError
@@ -129,7 +129,7 @@ def _loaded(host: PodmanHost, units: list[str]) -> list[str]:
     """The units systemd still knows: loaded from a file, running, or failed."""
     result = host.systemctl("show", "--property=Id,LoadState,ActiveState", *units, check=False)
     if not result.ok:
-        raise UnreachableError(f"cannot ask systemd about the units: {_tail(result)}")
+        raise UnreachableError(f"cannot ask systemd about the units: {stderr_tail(result)}")
     present = []
     for block in result.stdout.split("\n\n"):
         props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
@@ -147,12 +147,8 @@ def _listing(host: PodmanHost, what: str, *args: str) -> list[str]:
     except PodmanError as exc:  # podman itself is missing
         raise UnreachableError(f"cannot list {what}: {exc.message}", hint=exc.hint) from exc
     if not result.ok:
-        raise UnreachableError(f"cannot list {what} with podman: {_tail(result)}")
+        raise UnreachableError(f"cannot list {what} with podman: {stderr_tail(result)}")
     return result.stdout.split()
-
-
-def _tail(result: Completed) -> str:
-    return result.stderr.strip()[-STDERR_TAIL:] or f"exit {result.returncode}"
 
 
 def remove(host: PodmanHost, found: Remains) -> list[str]:
@@ -161,7 +157,7 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
 
     def attempt(what: str, result: Completed) -> None:
         if not result.ok:
-            problems.append(f"{what}: {_tail(result)[-300:]}")
+            problems.append(f"{what}: {stderr_tail(result)[-300:]}")
 
     if found.units:
         attempt("stop units", host.systemctl("stop", *found.units, check=False))

@@ -9,12 +9,24 @@ from click.testing import CliRunner
 
 from agentcage.cli import cage_cmd, domain_cmd, secret_cmd
 from agentcage.cli.main import cli
-from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
+from tests.unit.cage.fakes import (
+    CENSUS_SHOW,
+    RecordingRunner,
+    agent_shown,
+    make_cages,
+    ok,
+    write_config,
+)
 
 
 @pytest.fixture
 def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
-    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
+    runner = RecordingRunner(
+        answers={
+            ("systemctl", "is-active"): ok("active\n"),
+            CENSUS_SHOW: agent_shown("active"),
+        }
+    )
     cages, _ = make_cages(tmp_path, runner)
     factory = lambda *a, **k: cages  # noqa: E731
     for module in (cage_cmd, domain_cmd, secret_cmd):

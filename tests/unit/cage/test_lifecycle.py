@@ -11,7 +11,15 @@ import pytest
 from agentcage.cage import domains, layout, podman_secrets, topology
 from agentcage.cage.podman import Completed
 from agentcage.errors import ConfigError, PodmanError, StateError
-from tests.unit.cage.fakes import FakeSystemdPodman, RecordingRunner, make_cages, ok, write_config
+from tests.unit.cage.fakes import (
+    CENSUS_SHOW,
+    FakeSystemdPodman,
+    RecordingRunner,
+    agent_shown,
+    make_cages,
+    ok,
+    write_config,
+)
 
 
 def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) -> None:
@@ -184,7 +192,7 @@ def test_secret_names_are_checked(tmp_path: Path, name: str) -> None:
 
 
 def test_list_counts_blocked_decisions(tmp_path: Path) -> None:
-    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("inactive\n")})
+    runner = RecordingRunner(answers={CENSUS_SHOW: agent_shown("inactive")})
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
     paths = layout.host_paths(cages.store, "demo")

@@ -12,11 +12,17 @@ from click.testing import CliRunner
 from agentcage.cage import domains, images, layout, podman_secrets
 from agentcage.cage.images import REGISTRY_BASE, choose_base
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.podman import Completed
 from agentcage.cli import cage_cmd, secret_cmd
 from agentcage.cli.main import cli
 from agentcage.errors import ConfigError, StateError, UnreachableError
-from tests.unit.cage.fakes import FakeBuilder, FakeSystemdPodman, make_cages, write_config
+from tests.unit.cage.fakes import (
+    CENSUS_SHOW,
+    FakeBuilder,
+    FakeSystemdPodman,
+    agent_shown,
+    make_cages,
+    write_config,
+)
 
 AGENT, PROXY, DNS = (f"agentcage-demo-{role}.service" for role in ("agent", "proxy", "dns"))
 PINNED = "127.0.0.1:5000/agentcage/base:bookworm@sha256:" + "ab" * 32
@@ -58,7 +64,7 @@ def test_an_agent_that_exited_is_not_called_running(
 ) -> None:
     host, cages = _created(tmp_path)
     _wired(cages, monkeypatch)
-    host.answers[("systemctl", "is-active", AGENT)] = Completed((), 3, "inactive\n", "")
+    host.answers[CENSUS_SHOW] = agent_shown("inactive")
     result = CliRunner().invoke(cli, ["cage", "start", "demo"])
     assert result.exit_code == 0
     assert "its agent is inactive (it ran and exited; proxy and DNS keep running)" in (
