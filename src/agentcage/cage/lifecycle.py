@@ -15,6 +15,7 @@ import datetime
 import functools
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +86,7 @@ class Cages:
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
-        require_ready(self.host, config, self.progress)
+        self._require_ready(config)
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
             layout.save_create_options(self.store, config.name, CreateOptions(base))
@@ -115,7 +116,7 @@ class Cages:
     ) -> CageConfig:
         """Re-deploy; without `base`, the one `create` recorded (flags override records)."""
         old = self.store.load_config(name)
-        require_ready(self.host, load_config(config_path) if config_path else old, self.progress)
+        self._require_ready(load_config(config_path) if config_path else old)
         recorded = layout.load_create_options(self.store, name)
         base = base or (recorded.base if recorded else choose_base())
         if upstream_ca is not None:
@@ -131,6 +132,14 @@ class Cages:
         self._deploy(config, config_dir, base, restart=True)
         layout.save_create_options(self.store, name, CreateOptions(base))
         return config
+
+    def _require_ready(self, config: CageConfig) -> None:
+        """`host_check.require_ready`; meanwhile, whether the host has quadlet (`_deploy`
+        asks next, and each question is a round trip to where the cages run)."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            quadlet = pool.submit(lambda: self.quadlet)
+            require_ready(self.host, config, self.progress)
+            quadlet.result()
 
     def _deploy(
         self, config: CageConfig, config_dir: Path, base: str, restart: bool = False

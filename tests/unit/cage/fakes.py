@@ -181,8 +181,9 @@ class FakeSystemdPodman(RecordingRunner):
             case ["secret", "create"]:
                 self.secrets[words[2]] = input or ""
             case ["secret", "rm"]:
-                if self.secrets.pop(words[2], None) is None:
-                    return Completed((), 125, "", f"Error: no secret with name {words[2]}")
+                missing = [w for w in words[2:] if self.secrets.pop(w, None) is None]
+                if missing:
+                    return Completed((), 125, "", f"Error: no secret with name {missing[0]}")
         return Completed((), 0, "", "")
 
     def _ps_json(self, label: str | None) -> list[dict[str, object]]:
