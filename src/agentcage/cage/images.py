@@ -134,6 +134,7 @@ class ImageBuilder:
     def __init__(self, runner: Runner | None = None, progress: Progress = lambda _: None) -> None:
         self.runner = runner or SubprocessRunner()
         self.progress = progress
+        self.built_something = False  # only a build can leave tags stale
 
     def exists(self, ref: str) -> bool:
         return self.runner.run(["podman", "image", "exists", ref], check=False).ok
@@ -143,6 +144,7 @@ class ImageBuilder:
         self.progress(f"  building {what} ...")
         action()
         self.progress(f"  built {what} in {time.monotonic() - start:.0f}s")
+        self.built_something = True
 
     # --- bases ---------------------------------------------------------------------------
 

@@ -176,8 +176,10 @@ class Cages:
             agent_unit = service_name(topo, "agent")
             self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
             running.start(self.host, topo, ports)
-        # Last: the images this cage ran before are only now out of use.
-        self._prune_images(sidecars.runtime)
+        # Last: the images this cage ran before are only now out of use. Only a build
+        # makes tags stale (listing the images takes a second on a busy store).
+        if self.builder.built_something:
+            self._prune_images(sidecars.runtime)
 
     def _prune_images(self, current_runtime: str) -> None:
         """Remove our image tags that no cage uses any more.

@@ -203,6 +203,13 @@ def test_list_counts_blocked_decisions(tmp_path: Path) -> None:
     assert (row.name, row.state, row.blocked) == ("demo", "inactive", 3)
 
 
+def test_deploying_without_building_lists_no_images(tmp_path: Path) -> None:
+    # Nothing new was built, so nothing can have gone stale: no second-long `podman images`.
+    cages, runner = make_cages(tmp_path)
+    cages.create(write_config(tmp_path))
+    assert not runner.commands("podman", "images")
+
+
 def test_deploying_removes_our_images_no_cage_uses_any_more(tmp_path: Path) -> None:
     listed = "\n".join(
         [
@@ -225,6 +232,7 @@ def test_deploying_removes_our_images_no_cage_uses_any_more(tmp_path: Path) -> N
     cages, runner = make_cages(tmp_path, runner)
     progress: list[str] = []
     cages.progress = progress.append
+    cages.builder.built_something = True  # a new runtime image, say
     cages.create(write_config(tmp_path))
     listing = runner.calls.index(
         ("podman", "images", "--filter", "until=1h", "--format", "{{.Repository}}:{{.Tag}}")
