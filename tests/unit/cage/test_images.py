@@ -11,15 +11,17 @@ from agentcage.cage.images import ImageBuilder, digest
 from agentcage.cage.podman import Completed
 from agentcage.config import load_config
 from agentcage.errors import PodmanError
-from tests.unit.cage.fakes import RecordingRunner
+from tests.unit.cage.fakes import RecordingRunner, ok
 
 
 def test_everything_cached_runs_no_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    runner = RecordingRunner()  # every `podman image exists` answers 0: all present
+    # Both images present: one `podman image inspect` of the two answers for both.
+    runner = RecordingRunner(answers={("podman", "image", "inspect"): ok("sha-p\nsha-d\n")})
     built = ImageBuilder(runner).sidecar_images("debian")
     assert built.proxy.startswith("localhost/agentcage-proxy:")
     assert built.dns.startswith("localhost/agentcage-dns:")
-    assert {c[:3] for c in runner.calls} == {("podman", "image", "exists")}
+    (call,) = runner.calls
+    assert call[:3] == ("podman", "image", "inspect") and call[-2:] == (built.proxy, built.dns)
 
 
 def test_missing_images_are_built_with_progress(
@@ -56,6 +58,14 @@ def test_debian_agent_image_is_built_on_demand(tmp_path: Path) -> None:
     (strap,) = runner.commands("mmdebstrap")
     assert "--include=ca-certificates,curl,dnsutils,python3" in strap
     assert runner.commands("podman", "tag")[-1][-1] == images.AGENT_DEBIAN_IMAGE
+
+
+def test_debian_agent_image_already_tagged_takes_one_question(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(f"name: x\ncontainer:\n  image: {images.AGENT_DEBIAN_IMAGE}\n")
+    runner = RecordingRunner(answers={("podman", "image", "inspect"): ok("sha1\nsha1\n")})
+    ImageBuilder(runner).agent_image(load_config(config_path), tmp_path, "debian")
+    assert [c[:3] for c in runner.calls] == [("podman", "image", "inspect")]
 
 
 def test_registry_agent_image_is_pulled_when_missing(tmp_path: Path) -> None:
