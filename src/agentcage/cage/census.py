@@ -8,6 +8,7 @@ cages (`cage list`, `cage status`) asks through this module.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,3 +84,12 @@ def containers(host: PodmanHost) -> dict[str, ContainerState]:
             started_at=float(started) if isinstance(started, int | float) and started > 0 else None,
         )
     return found
+
+
+def since(started_at: float | None) -> tuple[str, float | None]:
+    """When a container started (UTC, to the second) and how long ago, if Podman said."""
+    if started_at is None:
+        return "", None
+    stamp = datetime.datetime.fromtimestamp(started_at, datetime.UTC)
+    now = datetime.datetime.now(datetime.UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S"), (now - stamp).total_seconds()

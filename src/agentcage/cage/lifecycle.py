@@ -11,7 +11,6 @@ again. Destroying deletes the state last, once nothing of the cage is left on it
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
 import re
 from collections.abc import Callable
@@ -50,15 +49,6 @@ class CageStatus:
     uptime_s: float | None
     blocked: int
     error: str = ""  # why the state is "unreachable"
-
-
-def _since(started_at: float | None) -> tuple[str, float | None]:
-    """When a container started (UTC, to the second) and how long ago, if Podman said."""
-    if started_at is None:
-        return "", None
-    stamp = datetime.datetime.fromtimestamp(started_at, datetime.UTC)
-    now = datetime.datetime.now(datetime.UTC)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S"), (now - stamp).total_seconds()
 
 
 class Cages:
@@ -309,7 +299,7 @@ class Cages:
             if topo is not None:
                 state = "unreachable" if error else states[agents[name]].get("ActiveState", "")
                 if state == "active":
-                    since, uptime = _since(started.get(topo.container("agent")))
+                    since, uptime = census.since(started.get(topo.container("agent")))
             blocked = layout.count_blocked(self.store, name)
             rows.append(CageStatus(name, state, since, uptime, blocked, error if topo else ""))
         return rows
