@@ -21,6 +21,7 @@ from agentcage.policy.formats.builtin import (
     MIN_RUN,
     CredentialPattern,
 )
+from agentcage.policy.formats.disguises import DisguiseFinder, case_folded
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import token_runs, windows
 
@@ -62,10 +63,40 @@ class PatternScanner:
                 self._unanchored.append(index)
             for anchor in pattern.anchors:
                 self._by_anchor.setdefault(anchor, []).append(index)
+        self._disguises = DisguiseFinder(self.patterns)
+        self._folded: dict[int, re.Pattern[bytes]] = {}
 
     @classmethod
     def from_config(cls, config: SecretsConfig, environ: Mapping[str, str]) -> PatternScanner:
         return cls(build_patterns(config, environ))
+
+    def matches(self, data: bytes) -> Iterator[tuple[CredentialPattern, str]]:
+        """`matching`, then the formats found disguised (`disguises.py`), each with
+        how it was disguised ("" for none)."""
+        found: set[str] = set()
+        for pattern in self.matching(data):
+            found.add(pattern.name)
+            yield pattern, ""
+        if len(data) < MIN_RUN:
+            return
+        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
+        for disguised in self._disguises.find(data, spans):
+            for pattern in self._undisguised(disguised.how, disguised.anchor, disguised.window):
+                if pattern.name not in found:
+                    found.add(pattern.name)
+                    yield pattern, disguised.how
+
+    def _undisguised(self, how: str, anchor: bytes, window: bytes) -> Iterator[CredentialPattern]:
+        if how != "case-changed":
+            yield from self.matching(window)
+            return
+        for index in self._by_anchor.get(anchor, ()):
+            pattern = self.patterns[index]
+            regex = self._folded.get(index)
+            if regex is None:
+                regex = self._folded[index] = case_folded(pattern)
+            if any(_real(pattern, m) for m in regex.finditer(window)):
+                yield pattern
 
     def matching(self, data: bytes) -> Iterator[CredentialPattern]:
         """The patterns with a real match in `data`, in catalogue order."""

@@ -69,7 +69,7 @@ class CredentialFormatInspector:
         for where, data in places:
             if not data:
                 continue
-            for pattern in self.scanner.matching(data):
+            for pattern, disguise in self.scanner.matches(data):
                 if _allowed(pattern, host):
                     continue
                 if pattern.verdict is Verdict.FLAG and where.startswith(_AUTH_PLACES):
@@ -77,7 +77,8 @@ class CredentialFormatInspector:
                     # everyday use: flagging it would put every OAuth call in the audit.
                     continue
                 # The reason names the format and the place, never the matched text.
-                reason = f"{pattern.name} in {where} to {host}"
+                written = f" ({disguise})" if disguise else ""
+                reason = f"{pattern.name}{written} in {where} to {host}"
                 if pattern.hosts:
                     reason += f" (it may only go to {', '.join(pattern.hosts)})"
                 if pattern.verdict is Verdict.BLOCK:
