@@ -235,6 +235,38 @@ class EntropyConfig(Model):
     )
 
 
+class UrlDataConfig(Model):
+    """Data carried in host names and URLs rather than in a body (see docs/detection.md)."""
+
+    action: Action = Field(
+        "block", description="What to do with a request whose host name or URL carries data."
+    )
+    max_data_labels: int = Field(
+        16,
+        ge=1,
+        le=10_000,
+        description="Distinct id-like labels (letters and digits, 8+) allowed under one "
+        "registrable domain within `window_seconds`; more is a tunnel sending data a label "
+        "at a time.",
+    )
+    window_seconds: float = Field(
+        600, gt=0, le=86400, description="How long a label counts toward `max_data_labels`."
+    )
+    path_tokens: Literal["blocklist-mode", "always", "never"] = Field(
+        "blocklist-mode",
+        description="When random-looking tokens (24+ characters of mixed case and digits) in "
+        "a URL path count as data: `blocklist-mode` only when every domain is reachable (in "
+        "allowlist mode the listed hosts are trusted with the ids in their URLs), `always`, "
+        "or `never`.",
+    )
+    max_percent_layers: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Percent-encoding layers a URL may have; more only hide what it carries.",
+    )
+
+
 class ContentTypeConfig(Model):
     """Content-type mismatch (binary sent as text) and embedded base64 blobs."""
 
