@@ -33,7 +33,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Hashable
 
-from agentcage.policy.leaks.textcodes import is_text
+from agentcage.policy.media import is_text
 
 MIN_HEX_TEXT = 16
 MIN_HEX_SPREAD = 24
@@ -50,6 +50,15 @@ _HEX = re.compile(r"[0-9a-f]+")
 _BASE32 = re.compile(r"[a-z2-7]+")
 _ALNUM_RUN = re.compile(r"[a-z0-9]+")
 _PATH_TOKEN = re.compile(rf"[A-Za-z0-9_-]{{{MIN_PATH_TOKEN},}}")
+
+
+def registrable_domain(host: str) -> str:
+    """The destination windows are kept for: the last two labels of a name (an IP
+    literal is its own)."""
+    host = host.lower().rstrip(".")
+    if host.replace(".", "").isdigit() or ":" in host:
+        return host
+    return ".".join(host.split(".")[-2:])
 
 
 def below_registrable(host: str) -> list[str]:

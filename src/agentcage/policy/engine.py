@@ -98,7 +98,7 @@ class Policy:
         env = os.environ if environ is None else environ
         formats: CredentialFormatInspector | None = None
         if config.secrets.enabled:
-            formats = CredentialFormatInspector.from_config(config.secrets, env, payloads)
+            formats = CredentialFormatInspector.from_config(config.secrets, env, payloads, clock)
             inspectors.append(formats)
         if config.max_request_body:
             inspectors.append(BodySizeInspector(config.max_request_body))

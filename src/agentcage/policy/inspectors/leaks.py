@@ -20,7 +20,7 @@ from pathlib import Path
 from agentcage.config.inspection import SecretsConfig
 from agentcage.config.schema import CageConfig
 from agentcage.policy.decoding import DecodeError
-from agentcage.policy.interface import RequestInspector
+from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.leaks.split import WindowLimits
@@ -38,7 +38,7 @@ class LeakInspector:
         self,
         detector: LeakDetector,
         payloads: Payloads | None = None,
-        patterns: RequestInspector | None = None,
+        patterns: CredentialFormatInspector | None = None,
     ) -> None:
         self.detector = detector
         self._payloads = payloads
@@ -53,7 +53,7 @@ class LeakInspector:
         *,
         base_dir: Path | None = None,
         payloads: Payloads | None = None,
-        patterns: RequestInspector | None = None,
+        patterns: CredentialFormatInspector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> LeakInspector:
         """Raise `PolicyError` if a known secret cannot be read: better no cage than a
@@ -90,7 +90,7 @@ class LeakInspector:
             return None
         for view in _decoded(views):
             probe = Request("POST", "https", subject.host, subject.port, "/", Headers(), view.data)
-            found = self._patterns.inspect_request(probe)
+            found = self._patterns.inspect_decoded(probe)
             if found is not None:
                 where = f" (beneath {view.label})"
                 return dataclasses.replace(found, reason=found.reason + where)

@@ -22,6 +22,7 @@ from agentcage.policy.data_shapes import (
     is_data_label,
     path_token_reason,
     percent_layers,
+    registrable_domain,
 )
 from agentcage.policy.types import Finding, Request, Verdict
 
@@ -71,7 +72,7 @@ class UrlDataInspector:
         labels = [label for label in below_registrable(host) if is_data_label(label)]
         if not labels:
             return None
-        domain = ".".join(host.split(".")[-2:])
+        domain = registrable_domain(host)
         now = self._clock()
         seen = self._labels.pop(domain, {})
         horizon = now - self.config.window_seconds

@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from agentcage.policy.data_shapes import registrable_domain
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
 from agentcage.policy.leaks.protected import Protected
@@ -96,7 +97,7 @@ class LeakDetector:
         views = self.request_views(request) if views is None else views
         matches = self._scan(views)
         pieces = self._pieces(_request_pieces(request, self._token))
-        matches += self.split.observe(site(request.host), pieces, self._clock())
+        matches += self.split.observe(registrable_domain(request.host), pieces, self._clock())
         return self._findings(matches, request.host) or _exhausted(views, request.host)
 
     def check_frame(self, frame: Frame, views: Views | None = None) -> list[Finding]:
@@ -105,7 +106,7 @@ class LeakDetector:
         views = self.frame_views(frame) if views is None else views
         matches = self._scan(views)
         pieces = self._pieces(_body_pieces(frame.payload, self._token))
-        matches += self.split.observe(site(frame.host), pieces, self._clock())
+        matches += self.split.observe(registrable_domain(frame.host), pieces, self._clock())
         return self._findings(matches, frame.host) or _exhausted(views, frame.host)
 
     def _pieces(self, candidates: Iterable[bytes]) -> list[bytes]:
@@ -166,14 +167,6 @@ def _exhausted(views: Views, host: str) -> list[Finding]:
         return []
     reason = f"payload to {host} has more encoded layers than the leak inspector decodes"
     return [Finding(NAME, Verdict.BLOCK, reason, ("undecoded-layers",), "warning")]
-
-
-def site(host: str) -> str:
-    """The destination a split window is kept for: the last two labels of a name."""
-    host = host.lower().rstrip(".")
-    if host.replace(".", "").isdigit() or ":" in host:
-        return host  # IP literal
-    return ".".join(host.split(".")[-2:])
 
 
 def _request_pieces(request: Request, token: re.Pattern[bytes]) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ import binascii
 import re
 from collections.abc import Iterable, Iterator
 
+from agentcage.policy.media import is_text
 from agentcage.policy.runs import BASE64_ALPHABET, byte_table, long_runs
 
 SEARCHED_BELOW = 16 * 1024  # larger data: these spellings are not looked for
@@ -29,7 +30,6 @@ _MAX_ITEMS = 256  # spellings decoded per call
 # than a key are not tried, and one call decodes at most this much.
 _LONGEST_RUN = 1024
 _DECODE_BUDGET = 32 * 1024
-_TEXT_SHARE = 0.9  # of a decoding that must be printable ASCII (or tab, CR, LF)
 
 _CHAR_ARRAY = re.compile(
     rb"""\[\s*(["'])[^"'\\\n]{1,2}\1(?:\s*,\s*["'][^"'\\\n]{1,2}["']){7,}\s*\]"""
@@ -157,16 +157,6 @@ def base32_run(run: bytes) -> bytes:
 
 def _joined(found: Iterable[bytes]) -> bytes:
     return b"\0".join(piece for piece in found if is_text(piece))
-
-
-_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
-
-
-def is_text(data: bytes) -> bool:
-    """Whether `data` is long enough to matter and mostly printable ASCII."""
-    if len(data) < 4:
-        return False
-    return len(data.translate(None, _PRINTABLE)) <= (1 - _TEXT_SHARE) * len(data)
 
 
 _DIGITS = b"0123456789"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from agentcage.policy.leaks.textcodes import is_text
+from agentcage.policy.media import is_text
 from agentcage.policy.runs import around
 
 # Letters of other scripts drawn like a Latin letter (Unicode's confusables,

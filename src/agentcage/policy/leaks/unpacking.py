@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import brotli
 
-from agentcage.policy.leaks.textcodes import is_text
+from agentcage.policy.media import is_text
 from agentcage.policy.scrubbing.packing import sniff
 
 MAX_MEMBERS = 256  # archive members read from one archive

@@ -1,0 +1,260 @@
+"""A credential format sent in pieces: over headers, query values, labels, requests.
+
+The pattern scanner sees one place at a time, so a key cut into pieces (two
+headers, five-character query values to one site, labels of several names,
+several WebSocket messages) matches nowhere. `FormatAssembler` keeps the recent
+short fragments an agent sent, in arrival order, in two bounded windows: one per
+destination (registrable domain) and one for the whole cage, and scans each as
+one stream from every fragment holding a format's anchor. A format that matches
+across fragments, and not within one, was sent in pieces: the request that
+completes it is blocked, and the finding names the flows its pieces came in.
+
+Fragments: each host label below the registrable domain, path segment, query
+value, cookie value and short header value (not the standard headers), and the
+string values (or tokens) of a small body or WebSocket message; of each, its
+longest token. Counters and indices (three characters or fewer, or digits only
+up to three) are dropped, so `?i=3&d=PIECE` contributes its piece, and so is what
+the destination's window already holds (its host's labels on every request).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import ahocorasick_rs
+
+from agentcage.policy.data_shapes import below_registrable, registrable_domain
+from agentcage.policy.formats.pattern import CredentialPattern
+from agentcage.policy.formats.scanner import PatternScanner
+from agentcage.policy.types import Frame, Request, Verdict
+
+Allowed = Callable[[CredentialPattern], bool]  # may this format go where the request goes?
+_TOKEN = re.compile(rb"[A-Za-z0-9_\-+/=.~]+")
+_SMALL = 1024  # bodies and messages up to this size give fragments
+_SHORT_HEADER = 256
+_MIN_FRAGMENT = 4
+_MAX_FRAGMENT = 128  # longer pieces are scanned where they are, not assembled
+_STREAM = 2048  # bytes of a window scanned as one stream
+_STARTS = 8  # anchored fragments a stream is scanned from, newest first
+# Headers whose values are the client's, not the agent's data.
+_STANDARD = frozenset(
+    (
+        "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection",
+        "content-type", "content-length", "cache-control", "pragma", "origin", "referer", "te",
+        "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+        "sec-websocket-protocol", "if-none-match", "if-modified-since", "range",
+        "transfer-encoding",
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class AssemblyLimits:
+    per_destination: int = 64  # fragments kept per registrable domain
+    per_cage: int = 128  # fragments kept across every destination
+    max_age: float = 600.0  # seconds a fragment stays
+    max_destinations: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    when: float
+    flow: str
+    text: bytes
+    # Formats (indices) whose anchor it holds but that it does not match alone: a key
+    # could start here. A fragment matching a format on its own was whole.
+    starts: tuple[int, ...]
+    fresh: bool = False  # sent by the request being judged
+
+
+@dataclass(frozen=True, slots=True)
+class Assembled:
+    pattern: CredentialPattern
+    flows: tuple[str, ...]  # the flows the pieces came in, oldest first
+    pieces: int
+
+
+class FormatAssembler:
+    """Two bounded windows of fragments; stateful, one per cage."""
+
+    def __init__(
+        self, scanner: PatternScanner, limits: AssemblyLimits, clock: Callable[[], float]
+    ) -> None:
+        self.scanner = scanner
+        self.limits = limits
+        self._clock = clock
+        self._patterns = [p for p in scanner.patterns if _assembled(p)]
+        anchors = sorted({a for p in self._patterns for a in p.anchors})
+        self._anchors = ahocorasick_rs.BytesAhoCorasick(anchors) if anchors else None
+        self._by_anchor = [
+            tuple(i for i, p in enumerate(self._patterns) if anchor in p.anchors)
+            for anchor in anchors
+        ]
+        self._sites: OrderedDict[str, deque[_Fragment]] = OrderedDict()
+        self._cage: deque[_Fragment] = deque()
+
+    def observe_request(self, request: Request, allowed: Allowed) -> Assembled | None:
+        """Record the fragments of `request`; the format they complete, if any (then
+        they are not recorded: the request is to be blocked)."""
+        return self._observe(request.host, request.flow_id, request_fragments(request), allowed)
+
+    def observe_frame(self, frame: Frame, allowed: Allowed) -> Assembled | None:
+        return self._observe(frame.host, frame.flow_id, message_fragments(frame.payload), allowed)
+
+    def _observe(
+        self,
+        host: str,
+        flow: str,
+        texts: Iterable[bytes],
+        allowed: Allowed,
+    ) -> Assembled | None:
+        if self._anchors is None:
+            return None
+        now = self._clock()
+        fresh = [_Fragment(now, flow, t, self._starts(t), fresh=True) for t in texts if _worth(t)]
+        if not fresh:
+            return None
+        site = self._window(registrable_domain(host), now)
+        cage = _aged(self._cage, now - self.limits.max_age)
+        # What every request repeats (the host's labels, a client header) is no piece.
+        seen = {f.text for f in site}
+        fresh = [f for f in dict((f.text, f) for f in fresh).values() if f.text not in seen]
+        if not fresh:
+            return None
+        found = None
+        for window in (site, cage):
+            found = found or self._scan([*window, *fresh], allowed)
+        if found is not None:
+            return found  # blocked: its fragments never left
+        kept = [_Fragment(f.when, f.flow, f.text, f.starts) for f in fresh]
+        for window, size in ((site, self.limits.per_destination), (cage, self.limits.per_cage)):
+            window.extend(kept)
+            while len(window) > size:
+                window.popleft()
+        return None
+
+    def _starts(self, text: bytes) -> tuple[int, ...]:
+        assert self._anchors is not None
+        found = self._anchors.find_matches_as_indexes(text, overlapping=True)
+        candidates = {i for anchor, _start, _end in found for i in self._by_anchor[anchor]}
+        return tuple(i for i in sorted(candidates) if not self._patterns[i].regex.search(text))
+
+    def _scan(self, fragments: list[_Fragment], allowed: Allowed) -> Assembled | None:
+        """A format that starts in an anchored fragment and ends exactly where a fresh
+        fragment ends: pieces cut from one key, the judged request sending the last."""
+        starts = [i for i, f in enumerate(fragments) if f.starts]
+        for start in reversed(starts[-_STARTS:]):
+            head = fragments[start]
+            pieces = [head]
+            size = len(head.text)
+            for fragment in fragments[start + 1 :]:
+                pieces.append(fragment)
+                size += len(fragment.text)
+                if size > _STREAM:
+                    break
+                if fragment.fresh:
+                    found = self._completed(head, pieces, allowed)
+                    if found is not None:
+                        return found
+        return None
+
+    def _completed(
+        self, head: _Fragment, pieces: list[_Fragment], allowed: Allowed
+    ) -> Assembled | None:
+        stream = b"".join(piece.text for piece in pieces)
+        for index in head.starts:
+            pattern = self._patterns[index]
+            if allowed(pattern) or not any(
+                m.start() < len(head.text) and m.end() == len(stream)
+                for m in pattern.regex.finditer(stream)
+            ):
+                continue
+            # The scanner judges whether the match is a real key (not an example value).
+            if pattern in self.scanner.matching(stream):
+                flows = tuple(dict.fromkeys(piece.flow for piece in pieces))
+                return Assembled(pattern, flows, len(pieces))
+        return None
+
+    def _window(self, site: str, now: float) -> deque[_Fragment]:
+        window = self._sites.pop(site, None)
+        window = deque() if window is None else _aged(window, now - self.limits.max_age)
+        self._sites[site] = window
+        while len(self._sites) > self.limits.max_destinations:
+            self._sites.popitem(last=False)
+        return window
+
+
+def _assembled(pattern: CredentialPattern) -> bool:
+    """Formats worth assembling: blocked ones with a literal anchor a letter long or
+    more (a digit-only format could be assembled from any ids by chance)."""
+    return pattern.verdict is Verdict.BLOCK and any(
+        len(a) >= 3 and any(chr(c).isalpha() for c in a) for a in pattern.anchors
+    )
+
+
+def _aged(window: deque[_Fragment], horizon: float) -> deque[_Fragment]:
+    while window and window[0].when < horizon:
+        window.popleft()
+    return window
+
+
+def _worth(text: bytes) -> bool:
+    if not _MIN_FRAGMENT <= len(text) <= _MAX_FRAGMENT:
+        return False
+    return not (text.isdigit() and len(text) <= 3)
+
+
+def _longest(value: bytes) -> bytes:
+    tokens = _TOKEN.findall(value)
+    return max(tokens, key=len) if tokens else b""
+
+
+def request_fragments(request: Request) -> Iterator[bytes]:
+    """The fragments of `request`, in the order a reader meets them."""
+    for label in below_registrable(request.host):
+        yield label.encode("ascii", "replace")
+    path, _, query = request.path.partition("?")
+    for segment in path.split("/"):
+        yield _longest(urllib.parse.unquote_to_bytes(segment))
+    for _key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        yield _longest(value.encode("utf-8", "surrogateescape"))
+    for name, value in request.headers:
+        lowered = name.lower()
+        if lowered == "cookie":
+            for pair in value.split(";"):
+                yield _longest(pair.partition("=")[2].strip().encode())
+        elif lowered not in _STANDARD and len(value) <= _SHORT_HEADER:
+            yield _longest(value.encode("utf-8", "surrogateescape"))
+    if request.body and len(request.body) <= _SMALL:
+        yield from message_fragments(request.body)
+
+
+def message_fragments(payload: bytes) -> Iterator[bytes]:
+    """A small body or message: its JSON string values, or else its longest token."""
+    if not payload or len(payload) > _SMALL:
+        return
+    try:
+        strings = list(_strings(json.loads(payload)))
+    except (ValueError, RecursionError):
+        strings = []
+    if strings:
+        for text in strings:
+            yield _longest(text.encode("utf-8", "surrogateescape"))
+    else:
+        yield _longest(payload)
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
