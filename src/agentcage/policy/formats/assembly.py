@@ -12,13 +12,18 @@ completes it is blocked, and the finding names the flows its pieces came in.
 Fragments: each host label below the registrable domain, path segment, query
 value, cookie value and short header value (not the standard headers), and the
 string values (or tokens) of a small body or WebSocket message; of each, its
-longest token. Counters and indices (three characters or fewer, or digits only
-up to three) are dropped, so `?i=3&d=PIECE` contributes its piece, and so is what
-the destination's window already holds (its host's labels on every request).
+longest token. Numbers of up to ten digits (counters, ids, times) and fragments
+under four characters are dropped, so `?i=3&d=PIECE` contributes its piece, and
+so is what the destination's window already holds (its host's labels on every
+request); the cage's window also leaves out plain lower-case words. After a block
+the pieces are forgotten: the request that completed them never left, and a later
+fragment must not "complete" the same prefix again.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import re
 import urllib.parse
@@ -38,6 +43,7 @@ _TOKEN = re.compile(rb"[A-Za-z0-9_\-+/=.~]+")
 _SMALL = 1024  # bodies and messages up to this size give fragments
 _SHORT_HEADER = 256
 _MIN_FRAGMENT = 4
+_MAX_NUMBER = 10  # digits of a number that is data of its own (an index, a timestamp)
 _MAX_FRAGMENT = 128  # longer pieces are scanned where they are, not assembled
 _STREAM = 2048  # bytes of a window scanned as one stream
 _STARTS = 8  # anchored fragments a stream is scanned from, newest first
@@ -66,9 +72,6 @@ class _Fragment:
     when: float
     flow: str
     text: bytes
-    # Formats (indices) whose anchor it holds but that it does not match alone: a key
-    # could start here. A fragment matching a format on its own was whole.
-    starts: tuple[int, ...]
     fresh: bool = False  # sent by the request being judged
 
 
@@ -116,7 +119,7 @@ class FormatAssembler:
         if self._anchors is None:
             return None
         now = self._clock()
-        fresh = [_Fragment(now, flow, t, self._starts(t), fresh=True) for t in texts if _worth(t)]
+        fresh = [_Fragment(now, flow, t, fresh=True) for t in texts if _worth(t)]
         if not fresh:
             return None
         site = self._window(registrable_domain(host), now)
@@ -126,29 +129,50 @@ class FormatAssembler:
         fresh = [f for f in dict((f.text, f) for f in fresh).values() if f.text not in seen]
         if not fresh:
             return None
-        found = None
-        for window in (site, cage):
-            found = found or self._scan([*window, *fresh], allowed)
-        if found is not None:
-            return found  # blocked: its fragments never left
-        kept = [_Fragment(f.when, f.flow, f.text, f.starts) for f in fresh]
+        # Across destinations, plain lower-case words (path parts, labels, prose) are
+        # left out: between the pieces sent to several sites, other traffic interleaves.
+        for window, extra in ((site, fresh), (cage, [f for f in fresh if not _word(f)])):
+            found = self._scan([*window, *extra], allowed)
+            if found is not None:
+                # The request is blocked, so its fragments never left; the pieces that
+                # did are forgotten, lest any later fragment "complete" them again.
+                for held in (site, cage):
+                    kept = [f for f in held if f.text not in found[1]]
+                    held.clear()
+                    held.extend(kept)
+                return found[0]
+        kept = [_Fragment(f.when, f.flow, f.text) for f in fresh]
         for window, size in ((site, self.limits.per_destination), (cage, self.limits.per_cage)):
-            window.extend(kept)
+            window.extend(k for k in kept if window is site or not _word(k))
             while len(window) > size:
                 window.popleft()
         return None
 
-    def _starts(self, text: bytes) -> tuple[int, ...]:
+    def _starts(self, fragments: list[_Fragment]) -> dict[int, set[int]]:
+        """Fragment index -> formats whose anchor begins in it. Looked for in the
+        joined stream, so an anchor cut between two short pieces (`sk-a`, `nt-...`)
+        counts; a format the fragment matches alone was sent whole, not in pieces."""
         assert self._anchors is not None
-        found = self._anchors.find_matches_as_indexes(text, overlapping=True)
-        candidates = {i for anchor, _start, _end in found for i in self._by_anchor[anchor]}
-        return tuple(i for i in sorted(candidates) if not self._patterns[i].regex.search(text))
+        ends = list(itertools.accumulate(len(f.text) for f in fragments))
+        joined = b"".join(f.text for f in fragments)
+        starts: dict[int, set[int]] = {}
+        for anchor, at, _end in self._anchors.find_matches_as_indexes(joined, overlapping=True):
+            index = bisect.bisect_right(ends, at)
+            starts.setdefault(index, set()).update(self._by_anchor[anchor])
+        for index, candidates in starts.items():
+            text = fragments[index].text
+            candidates.difference_update(
+                [i for i in candidates if self._patterns[i].regex.search(text)]
+            )
+        return {index: found for index, found in starts.items() if found}
 
-    def _scan(self, fragments: list[_Fragment], allowed: Allowed) -> Assembled | None:
-        """A format that starts in an anchored fragment and ends exactly where a fresh
-        fragment ends: pieces cut from one key, the judged request sending the last."""
-        starts = [i for i, f in enumerate(fragments) if f.starts]
-        for start in reversed(starts[-_STARTS:]):
+    def _scan(
+        self, fragments: list[_Fragment], allowed: Allowed
+    ) -> tuple[Assembled, set[bytes]] | None:
+        """A format that begins in one fragment and ends exactly where a fresh fragment
+        ends: pieces cut from one key, the judged request sending the last."""
+        starts = self._starts(fragments)
+        for start in sorted(starts)[-_STARTS:][::-1]:
             head = fragments[start]
             pieces = [head]
             size = len(head.text)
@@ -158,26 +182,26 @@ class FormatAssembler:
                 if size > _STREAM:
                     break
                 if fragment.fresh:
-                    found = self._completed(head, pieces, allowed)
+                    found = self._completed(starts[start], pieces, allowed)
                     if found is not None:
                         return found
         return None
 
     def _completed(
-        self, head: _Fragment, pieces: list[_Fragment], allowed: Allowed
-    ) -> Assembled | None:
+        self, candidates: set[int], pieces: list[_Fragment], allowed: Allowed
+    ) -> tuple[Assembled, set[bytes]] | None:
         stream = b"".join(piece.text for piece in pieces)
-        for index in head.starts:
+        head = len(pieces[0].text)
+        for index in sorted(candidates):
             pattern = self._patterns[index]
             if allowed(pattern) or not any(
-                m.start() < len(head.text) and m.end() == len(stream)
-                for m in pattern.regex.finditer(stream)
+                m.start() < head and m.end() == len(stream) for m in pattern.regex.finditer(stream)
             ):
                 continue
             # The scanner judges whether the match is a real key (not an example value).
             if pattern in self.scanner.matching(stream):
                 flows = tuple(dict.fromkeys(piece.flow for piece in pieces))
-                return Assembled(pattern, flows, len(pieces))
+                return Assembled(pattern, flows, len(pieces)), {p.text for p in pieces}
         return None
 
     def _window(self, site: str, now: float) -> deque[_Fragment]:
@@ -206,7 +230,11 @@ def _aged(window: deque[_Fragment], horizon: float) -> deque[_Fragment]:
 def _worth(text: bytes) -> bool:
     if not _MIN_FRAGMENT <= len(text) <= _MAX_FRAGMENT:
         return False
-    return not (text.isdigit() and len(text) <= 3)
+    return not (text.isdigit() and len(text) <= _MAX_NUMBER)  # a counter, an id, a time
+
+
+def _word(fragment: _Fragment) -> bool:
+    return fragment.text.isalpha() and fragment.text.islower()
 
 
 def _longest(value: bytes) -> bytes:

