@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import re
 import urllib.parse
@@ -67,6 +68,7 @@ def below_registrable(host: str) -> list[str]:
     return labels[:-2]
 
 
+@functools.lru_cache(maxsize=4096)
 def host_data_reason(host: str) -> str | None:
     """Why the labels of `host` look like data rather than a name, or None."""
     labels = below_registrable(host)

@@ -43,6 +43,7 @@ _TOKEN = re.compile(rb"[A-Za-z0-9_\-+/=.~]+")
 _SMALL = 1024  # bodies and messages up to this size give fragments
 _SHORT_HEADER = 256
 _MIN_FRAGMENT = 4
+_TRIGGER = 4  # leading characters of an anchor that arm the windows
 _MAX_NUMBER = 10  # digits of a number that is data of its own (an index, a timestamp)
 _MAX_FRAGMENT = 128  # longer pieces are scanned where they are, not assembled
 _STREAM = 2048  # bytes of a window scanned as one stream
@@ -98,31 +99,58 @@ class FormatAssembler:
             tuple(i for i, p in enumerate(self._patterns) if anchor in p.anchors)
             for anchor in anchors
         ]
+        # The first four characters of each anchor: a fragment holding one may start a
+        # key, and until one comes (or after it ages out) nothing needs remembering.
+        triggers = sorted({a[:_TRIGGER] for a in anchors})
+        self._triggers = ahocorasick_rs.BytesAhoCorasick(triggers) if triggers else None
+        self._armed: dict[str, float] = {}  # window ("" for the cage's) -> last trigger time
         self._sites: OrderedDict[str, deque[_Fragment]] = OrderedDict()
         self._cage: deque[_Fragment] = deque()
 
     def observe_request(self, request: Request, allowed: Allowed) -> Assembled | None:
         """Record the fragments of `request`; the format they complete, if any (then
         they are not recorded: the request is to be blocked)."""
-        return self._observe(request.host, request.flow_id, request_fragments(request), allowed)
+        # The text fragments come from, to look for a trigger in before cutting it up.
+        texts = [request.path, *(v for k, v in request.headers if k.lower() not in _STANDARD)]
+        raw = "\0".join(texts).encode("utf-8", "surrogateescape")
+        if len(request.body) <= _SMALL:
+            raw += request.body
+        return self._observe(
+            request.host, request.flow_id, raw, lambda: request_fragments(request), allowed
+        )
 
     def observe_frame(self, frame: Frame, allowed: Allowed) -> Assembled | None:
-        return self._observe(frame.host, frame.flow_id, message_fragments(frame.payload), allowed)
+        return self._observe(
+            frame.host,
+            frame.flow_id,
+            frame.payload,
+            lambda: message_fragments(frame.payload),
+            allowed,
+        )
 
     def _observe(
         self,
         host: str,
         flow: str,
-        texts: Iterable[bytes],
+        raw: bytes,
+        texts: Callable[[], Iterable[bytes]],
         allowed: Allowed,
     ) -> Assembled | None:
-        if self._anchors is None:
+        if self._anchors is None or self._triggers is None:
             return None
         now = self._clock()
-        fresh = [_Fragment(now, flow, t, fresh=True) for t in texts if _worth(t)]
+        domain = registrable_domain(host)
+        horizon = now - self.limits.max_age
+        # Most requests neither hold the start of a key nor follow one: nothing to do.
+        labels = ".".join(below_registrable(host)).encode("ascii", "replace")
+        if self._triggers.find_matches_as_indexes(raw + b"\0" + labels):
+            self._armed[domain] = self._armed[""] = now
+        elif self._armed.get(domain, -1.0) < horizon and self._armed.get("", -1.0) < horizon:
+            return None
+        fresh = [_Fragment(now, flow, t, fresh=True) for t in texts() if _worth(t)]
         if not fresh:
             return None
-        site = self._window(registrable_domain(host), now)
+        site = self._window(domain, now)
         cage = _aged(self._cage, now - self.limits.max_age)
         # What every request repeats (the host's labels, a client header) is no piece.
         seen = {f.text for f in site}
@@ -209,7 +237,8 @@ class FormatAssembler:
         window = deque() if window is None else _aged(window, now - self.limits.max_age)
         self._sites[site] = window
         while len(self._sites) > self.limits.max_destinations:
-            self._sites.popitem(last=False)
+            gone, _ = self._sites.popitem(last=False)
+            self._armed.pop(gone, None)
         return window
 
 

@@ -74,12 +74,10 @@ class PatternScanner:
         """`matching`, then the formats found disguised (`disguises.py`), each with
         how it was disguised ("" for none)."""
         found: set[str] = set()
-        for pattern in self.matching(data):
+        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
+        for pattern in self._matching(data, spans):
             found.add(pattern.name)
             yield pattern, ""
-        if len(data) < MIN_RUN:
-            return
-        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN)
         for disguised in self._disguises.find(data, spans):
             for pattern in self._undisguised(disguised.how, disguised.anchor, disguised.window):
                 if pattern.name not in found:
@@ -103,6 +101,9 @@ class PatternScanner:
         # Most header values are shorter than any token run: only the few formats
         # searched everywhere can be in them.
         spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
+        return self._matching(data, spans)
+
+    def _matching(self, data: bytes, spans: list[tuple[int, int]]) -> Iterator[CredentialPattern]:
         present = _present(self._anchor_search, self._anchors, data, spans) if spans else set()
         short = len(data) < self._shortest_wide  # no anywhere-format anchor fits
         if self._solid_search is not None and not short:

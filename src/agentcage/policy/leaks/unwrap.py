@@ -36,6 +36,7 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
 # only where they start, so a multi-megabyte blob is decoded once.
 _ALIGN_ALL_BELOW = 4096
+_INTERLEAVED = 32  # shortest token run also read a character in two
 _BROTLI_CHUNK = 256
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
@@ -175,6 +176,7 @@ class Unwrapper:
         media: list[bytes] = []
         hexed: list[bytes] = []
         b32: list[bytes] = []
+        halves: list[bytes] = []
         room = budget.left
         # Hex digits are base64 characters, so every hex run lies inside a base64 run:
         # one pass over the data finds both.
@@ -189,6 +191,9 @@ class Unwrapper:
                 hexed += _all_alignments(run[hex_start:hex_end], _hex_at)
             if decoded := base32_run(run):
                 b32.append(decoded)
+            if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
+                # A junk character after each real one: every other character, twice.
+                halves += (run[0::2], run[1::2])
             room -= len(run)
             if room <= 0:
                 break
@@ -197,6 +202,7 @@ class Unwrapper:
             yield "base64", piece
         yield "hex", b"\0".join(hexed)
         yield "base32", b"\0".join(b32)
+        yield "interleaved", b"\0".join(halves)
 
 
 _HEX_TABLE = byte_table(b"0123456789abcdefABCDEF")
