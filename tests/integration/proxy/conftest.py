@@ -31,6 +31,9 @@ INJECT_EVERYWHERE = """
 """
 
 
+DOMAINS = "{allow: [anthropic.com, github.com, internal.example, example.com]}"
+
+
 def write_config(
     path: Path,
     dns: FakeDns,
@@ -38,6 +41,7 @@ def write_config(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    domains: str = DOMAINS,
 ) -> Path:
     path.write_text(
         f"""
@@ -45,8 +49,7 @@ name: itest
 container:
   image: docker.io/library/python:3.12-slim
 secret_injection:{injection}
-domains:
-  allow: [anthropic.com, github.com, internal.example, example.com]
+domains: {domains}
 dns_servers: ["{dns.address}"]
 network:
   allow_cidrs: [127.0.0.1/32]
@@ -71,9 +74,15 @@ def start_proxy(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    domains: str = DOMAINS,
 ) -> ProxyProcess:
     config = write_config(
-        tmp / "config.yaml", dns, extra, log_allowed=log_allowed, injection=injection
+        tmp / "config.yaml",
+        dns,
+        extra,
+        log_allowed=log_allowed,
+        injection=injection,
+        domains=domains,
     )
     return ProxyProcess(
         config, tmp, upstream_ca=up.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY, **(env or {})}
