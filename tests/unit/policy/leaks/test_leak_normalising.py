@@ -11,6 +11,7 @@ import bz2
 import io
 import json
 import lzma
+import random
 import tarfile
 import zipfile
 import zlib
@@ -221,3 +222,14 @@ def test_unpacking_stops_at_the_limit() -> None:
 def test_a_bomb_without_a_header_exhausts_the_budget() -> None:
     views = Unwrapper().views(lzma.compress(b"\0" * 40 * 1024 * 1024))
     assert views.exhausted
+
+
+# --- interleaved junk --------------------------------------------------------------
+
+
+def test_a_value_with_a_junk_character_after_each_of_its_own_is_read_back() -> None:
+    rng = random.Random(3)
+    junk = "".join(c + rng.choice("abcdefghijklmnopqrstuvwxyz") for c in GITHUB.decode())
+    assert GITHUB in _seen(json.dumps({"id": 7, "data": junk}).encode())
+    short = "".join(c + "x" for c in "short-text")  # runs under 32 are not read twice
+    assert all(v.layers != ("interleaved",) for v in Unwrapper().views(short.encode()))
