@@ -12,12 +12,15 @@ completes it is blocked, and the finding names the flows its pieces came in.
 Fragments: each host label below the registrable domain, path segment, query
 value, cookie value and short header value (not the standard headers), and the
 string values (or tokens) of a small body or WebSocket message; of each, its
-longest token. Numbers of up to ten digits (counters, ids, times) and fragments
-under four characters are dropped, so `?i=3&d=PIECE` contributes its piece, and
-so is what the destination's window already holds (its host's labels on every
-request); the cage's window also leaves out plain lower-case words. After a block
-the pieces are forgotten: the request that completed them never left, and a later
-fragment must not "complete" the same prefix again.
+longest token. Numbers of up to ten digits (counters, ids, times), plain
+lower-case words (path parts, labels, prose) and fragments under four characters
+are dropped, so `?i=3&d=PIECE` contributes its piece, and so is what the
+destination's window already holds (its host's labels on every request). The
+first piece may hold no more of the key than the longest other piece (plus four
+characters): a key is cut into pieces of about one size, and a key sent whole
+but invalid or cut short is no start. After a block the pieces are forgotten: the request
+that completed them never left, and a later fragment must not "complete" the same
+prefix again.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ _TOKEN = re.compile(rb"[A-Za-z0-9_\-+/=.~]+")
 _SMALL = 1024  # bodies and messages up to this size give fragments
 _SHORT_HEADER = 256
 _MIN_FRAGMENT = 4
+_SLACK = 4  # characters the first piece may hold beyond the longest other
 _TRIGGER = 4  # leading characters of an anchor that arm the windows
 _MAX_NUMBER = 10  # digits of a number that is data of its own (an index, a timestamp)
 _MAX_FRAGMENT = 128  # longer pieces are scanned where they are, not assembled
@@ -157,10 +161,8 @@ class FormatAssembler:
         fresh = [f for f in dict((f.text, f) for f in fresh).values() if f.text not in seen]
         if not fresh:
             return None
-        # Across destinations, plain lower-case words (path parts, labels, prose) are
-        # left out: between the pieces sent to several sites, other traffic interleaves.
-        for window, extra in ((site, fresh), (cage, [f for f in fresh if not _word(f)])):
-            found = self._scan([*window, *extra], allowed)
+        for window in (site, cage):
+            found = self._scan([*window, *fresh], allowed)
             if found is not None:
                 # The request is blocked, so its fragments never left; the pieces that
                 # did are forgotten, lest any later fragment "complete" them again.
@@ -171,7 +173,7 @@ class FormatAssembler:
                 return found[0]
         kept = [_Fragment(f.when, f.flow, f.text) for f in fresh]
         for window, size in ((site, self.limits.per_destination), (cage, self.limits.per_cage)):
-            window.extend(k for k in kept if window is site or not _word(k))
+            window.extend(kept)
             while len(window) > size:
                 window.popleft()
         return None
@@ -220,10 +222,14 @@ class FormatAssembler:
     ) -> tuple[Assembled, set[bytes]] | None:
         stream = b"".join(piece.text for piece in pieces)
         head = len(pieces[0].text)
+        # A key is cut into pieces of about one size: the first holds no more of it than
+        # the longest other. (An invalid or truncated key sent whole is no start.)
+        longest = max(len(piece.text) for piece in pieces[1:]) + _SLACK
         for index in sorted(candidates):
             pattern = self._patterns[index]
             if allowed(pattern) or not any(
-                m.start() < head and m.end() == len(stream) for m in pattern.regex.finditer(stream)
+                m.start() < head and m.end() == len(stream) and head - m.start() <= longest
+                for m in pattern.regex.finditer(stream)
             ):
                 continue
             # The scanner judges whether the match is a real key (not an example value).
@@ -259,11 +265,9 @@ def _aged(window: deque[_Fragment], horizon: float) -> deque[_Fragment]:
 def _worth(text: bytes) -> bool:
     if not _MIN_FRAGMENT <= len(text) <= _MAX_FRAGMENT:
         return False
-    return not (text.isdigit() and len(text) <= _MAX_NUMBER)  # a counter, an id, a time
-
-
-def _word(fragment: _Fragment) -> bool:
-    return fragment.text.isalpha() and fragment.text.islower()
+    if text.isdigit():
+        return len(text) > _MAX_NUMBER  # a counter, an id, a time
+    return not (text.isalpha() and text.islower())  # a word: a path part, a label, prose
 
 
 def _longest(value: bytes) -> bytes:

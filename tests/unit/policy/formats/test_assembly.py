@@ -95,6 +95,14 @@ def test_a_whole_example_value_does_not_start_an_assembly() -> None:
         assert engine.check_request(request).verdict is Verdict.ALLOW, text
 
 
+def test_a_key_too_short_sent_whole_is_not_completed_by_what_follows() -> None:
+    engine = policy(**OPEN)
+    # A token one short of the format (an example in a README), then ordinary values.
+    texts = ["gh" + "p_" + fake(ALNUM, 34), "webhook", "Release2026", "a1b2c3d4e5"]
+    requests = [_get("evil.example.net", f"/c?d={text}") for text in texts]
+    assert _verdicts(engine, requests) == [Verdict.ALLOW] * len(texts)
+
+
 def test_an_anchor_and_too_little_after_it_is_no_key() -> None:
     engine = policy(**OPEN)
     pieces = ["ghp_", fake(ALNUM, 12), fake(ALNUM, 12, seed=2)]
