@@ -135,6 +135,39 @@ def _a85(run: bytes) -> bytes:
         return b""
 
 
+_XOR_LONGEST = 4096
+_XOR_KEYS = 4  # keys tried per view: the likeliest ones
+_XOR_SCRAMBLED = 0.5  # printable data with more than this share of other bytes is tried
+_ALNUM = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_XOR_TABLES = [bytes(b ^ key for b in range(256)) for key in range(256)]
+
+
+def unxor(data: bytes) -> list[bytes]:
+    """Text hidden under a one-byte XOR key: the texts the likeliest keys give.
+
+    XOR-ed ASCII keeps one top bit throughout (the key's), which random bytes almost
+    never do; only data that does is tried against the 127 keys with that top bit,
+    and, when that bit is 0, only if it is not already text (mostly letters and
+    digits): a key below 0x80 scrambles text into other printable characters.
+    Near the right key many keys give printable bytes (`^ 1` moves letters to
+    letters), so the keys are ranked by how many letters and digits they give.
+    """
+    if not 8 <= len(data) <= _XOR_LONGEST:
+        return []
+    others = len(data.translate(None, _ALNUM))
+    if is_text(data) and others < _XOR_SCRAMBLED * len(data):
+        return []  # text as it is: mostly letters and digits
+    top = data[0] & 0x80
+    if (top and min(data) < 0x80) or (not top and max(data) >= 0x80):
+        return []
+    scored = []
+    for key in range(max(top, 1), top + 0x80):
+        plain = data.translate(_XOR_TABLES[key])
+        scored.append((len(plain.translate(None, _ALNUM)), key, plain))
+    scored.sort()
+    return [p for n, _, p in scored[:_XOR_KEYS] if n < others and is_text(p)]
+
+
 _B32_ALPHABETS = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=", b"abcdefghijklmnopqrstuvwxyz234567=")
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import brotli
 import zstandard
 
-from agentcage.policy.leaks.textcodes import base32_run, text_codes
+from agentcage.policy.leaks.textcodes import base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import unpack
 from agentcage.policy.media import is_media
@@ -177,6 +177,7 @@ class Unwrapper:
         hexed: list[bytes] = []
         b32: list[bytes] = []
         halves: list[bytes] = []
+        unxored: list[bytes] = []
         room = budget.left
         # Hex digits are base64 characters, so every hex run lies inside a base64 run:
         # one pass over the data finds both.
@@ -185,6 +186,7 @@ class Unwrapper:
             for piece in _all_alignments(run, _b64_at):
                 # An image is a view of its own, so it is recognised and not peeled.
                 (media if is_media(piece[:16]) else b64).append(piece)
+                unxored += unxor(piece)
                 if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
                     b64.append(wide)  # base64 of UTF-16 text
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
@@ -203,6 +205,7 @@ class Unwrapper:
         yield "hex", b"\0".join(hexed)
         yield "base32", b"\0".join(b32)
         yield "interleaved", b"\0".join(halves)
+        yield "xor", b"\0".join(unxored)
 
 
 _HEX_TABLE = byte_table(b"0123456789abcdefABCDEF")

@@ -27,6 +27,7 @@ from agentcage.policy.leaks.textcodes import (
     char_arrays,
     code_lists,
     text_codes,
+    unxor,
 )
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import unpack
@@ -233,3 +234,18 @@ def test_a_value_with_a_junk_character_after_each_of_its_own_is_read_back() -> N
     assert GITHUB in _seen(json.dumps({"id": 7, "data": junk}).encode())
     short = "".join(c + "x" for c in "short-text")  # runs under 32 are not read twice
     assert all(v.layers != ("interleaved",) for v in Unwrapper().views(short.encode()))
+
+
+# --- one-byte XOR ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [0x41, 0x5A, 0x7F, 0x80, 0xA5, 0xFF])
+def test_text_under_a_one_byte_xor_key_is_recovered(key: int) -> None:
+    hidden = bytes(b ^ key for b in b"token=" + GITHUB)
+    assert GITHUB in b"\n".join(unxor(hidden))
+    assert GITHUB in _seen(b'{"blob": "' + base64.b64encode(hidden) + b'"}')
+
+
+def test_text_and_random_bytes_are_not_unxored() -> None:
+    assert unxor(b'{"role": "user", "content": "plain text, as it is"}') == []
+    assert unxor(bytes((i * 7919 + 13) % 251 for i in range(64))) == []  # top bits differ
