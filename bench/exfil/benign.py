@@ -3,7 +3,9 @@
 `core`: everyday API calls (LLM chat, GitHub REST, registry reads, JSON APIs).
 `hard`: legitimate traffic that looks like exfiltration to a naive scanner:
 base64 images in LLM requests, gzip telemetry, git push packs, npm and PyPI
-uploads, OAuth JWTs, hashes and IDs, a known secret sent to its own provider.
+uploads, OAuth JWTs, hashes and IDs, a known secret sent to its own provider,
+and (`daily.py`) installs, git fetches, Sentry and OpenTelemetry exports, and
+code and READMEs full of documentation values sent to an LLM.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import uuid
 import zlib
 from collections.abc import Callable
 
-from bench.exfil.cases import Case, Step
+from bench.exfil.cases import Case, Step, json_step
+from bench.exfil.daily import DAILY
 from bench.exfil.world import Secret
 
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
@@ -55,18 +58,8 @@ def _sentence(rng: random.Random, n: int = 30) -> str:
     return " ".join(rng.choice(_TEXT) for _ in range(n))
 
 
-def _json(host: str, path: str, obj: object, *headers: tuple[str, str]) -> Step:
-    return Step(
-        "http",
-        host,
-        path=path,
-        body=json.dumps(obj).encode(),
-        headers=(("content-type", "application/json"), *headers),
-    )
-
-
 def _anthropic(rng: random.Random, content: object) -> Step:
-    return _json(
+    return json_step(
         "api.anthropic.com",
         "/v1/messages",
         {
@@ -113,7 +106,7 @@ CORE: dict[str, Shape] = {
         )
     ],
     "openai-chat": lambda r, s: [
-        _json(
+        json_step(
             "api.openai.com",
             "/v1/chat/completions",
             {"model": "gpt-4o", "messages": [{"role": "user", "content": _sentence(r)}]},
@@ -126,12 +119,14 @@ CORE: dict[str, Shape] = {
             "GET",
             f"/repos/org/repo/pulls?state=open&page={r.randint(1, 9)}",
         ),
-        _json("api.github.com", "/repos/org/repo/issues", {"title": "Bug", "body": _sentence(r)}),
+        json_step(
+            "api.github.com", "/repos/org/repo/issues", {"title": "Bug", "body": _sentence(r)}
+        ),
     ],
     "npm-read": lambda r, s: [Step("http", "registry.npmjs.org", "GET", "/left-pad")],
     "pypi-read": lambda r, s: [Step("http", "pypi.org", "GET", "/simple/requests/")],
     "json-api-ids": lambda r, s: [
-        _json(
+        json_step(
             "api.example.com",
             "/v2/items",
             {
@@ -200,7 +195,7 @@ HARD: dict[str, Shape] = {
         )
     ],
     "npm-publish": lambda r, s: [
-        _json(
+        json_step(
             "registry.npmjs.org",
             "/my-pkg",
             {
@@ -240,7 +235,7 @@ HARD: dict[str, Shape] = {
         ),
     ],
     "hashes-and-keys": lambda r, s: [
-        _json(
+        json_step(
             "api.example.com",
             "/v1/artifacts",
             {
@@ -277,6 +272,7 @@ HARD: dict[str, Shape] = {
         for _ in range(25)
     ],
     "llm-long-context": lambda r, s: [_anthropic(r, _sentence(r, 20_000))],
+    **DAILY,
 }
 
 

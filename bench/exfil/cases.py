@@ -37,6 +37,17 @@ class Step:
     plain: bool = False  # http:// or ws:// (no certificate needed for the name)
 
 
+def json_step(host: str, path: str, obj: object, *headers: tuple[str, str]) -> Step:
+    """A JSON POST, as API clients send one."""
+    return Step(
+        "http",
+        host,
+        path=path,
+        body=json.dumps(obj).encode(),
+        headers=(("content-type", "application/json"), *headers),
+    )
+
+
 @dataclass
 class Case:
     id: str

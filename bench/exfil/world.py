@@ -29,6 +29,7 @@ BENIGN_HOSTS = (
     "registry.npmjs.org",
     "upload.pypi.org",
     "pypi.org",
+    "files.pythonhosted.org",
     "o1.ingest.sentry.io",
     "oauth.example.com",
     "api.example.com",

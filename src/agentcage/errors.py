@@ -5,7 +5,9 @@
     ├── StateError            exit 1   the deployment state store is missing or damaged
     ├── PolicyError           exit 1   the inspection engine cannot be built
     ├── DnsError              exit 1   the DNS sidecar cannot be configured or run
+    ├── HostError             exit 1   this machine cannot run cages yet (`host check`)
     └── PodmanError           exit 3   podman / systemd refused or failed
+        └── UnreachableError  exit 1   the cage's systemd or Podman cannot be asked at all
 
 The CLI catches `AgentcageError` in one place, prints `diagnostics()` and exits
 with `exit_code`; anything else is a bug and keeps its traceback.
@@ -47,5 +49,19 @@ class DnsError(AgentcageError):
     pass
 
 
+class HostError(AgentcageError):
+    pass
+
+
 class PodmanError(AgentcageError):
     exit_code: ClassVar[int] = 3
+
+
+class UnreachableError(PodmanError):
+    """Nothing about the cage's units or containers can be known: report it, change nothing.
+
+    Distinct from a refusal: a host that cannot be asked must never be taken for an empty
+    one (a destroy would forget a cage that still runs).
+    """
+
+    exit_code: ClassVar[int] = 1

@@ -7,9 +7,12 @@ Everything that arrives is appended to JSON lines in --log-dir (dns.jsonl, http.
 so the test asserts from the internet's side what did and did not get out. HTTP records
 carry the body's SHA-256 and size beside its text, so binary bodies compare byte for byte.
 
-Routes: /echo-key answers with the request's x-api-key header (checks scrubbing),
-/echo-key-chunked the same without Content-Length (chunked);
-anything else answers {"ok": true}. WebSocket messages are echoed back.
+Routes: with --site, the package registries tests/e2e/registries generated (files for
+registry.npmjs.org, pypi.org, files.pythonhosted.org and deb.debian.org; `git
+http-backend` for repositories on github.com; see site_server.py); /echo-key answers
+with the request's x-api-key header (checks scrubbing), /echo-key-chunked the same
+without Content-Length (chunked); anything else answers {"ok": true}. Each HTTP record
+holds the status answered. WebSocket messages are echoed back.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import dns.rrset
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from tests.e2e.site_server import GitSite, Reply, StaticSite
+
 NAMES = (
     "api.anthropic.com",
     "anthropic.com",
@@ -42,9 +47,14 @@ NAMES = (
     "registry.npmjs.org",
     "pypi.org",
     "upload.pypi.org",
+    "files.pythonhosted.org",
     "o1.ingest.sentry.io",
+    "otlp.example.com",
     "oauth.example.com",
     "api.example.com",
+    # The package registries (tests/e2e/registries), for test_packages.
+    "files.pythonhosted.org",
+    "deb.debian.org",
 )
 
 
@@ -84,8 +94,10 @@ def serve_dns(address: str, log: Log) -> None:
 class App:
     """ASGI: records every request and WebSocket message."""
 
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: Log, site: Path | None = None) -> None:
         self.log = log
+        self.static = StaticSite(site / "www") if site else None
+        self.git = GitSite(site / "git") if site else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -95,7 +107,13 @@ class App:
                 if message["type"] == "lifespan.shutdown":
                     return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        base = {"host": headers.get("host", ""), "path": scope["path"], "headers": headers}
+        client = scope.get("client") or ("", 0)
+        base = {
+            "host": headers.get("host", ""),
+            "path": scope["path"],
+            "headers": headers,
+            "client": f"{client[0]}:{client[1]}",  # one per connection
+        }
         if scope["type"] == "http":
             body = b""
             while True:
@@ -103,27 +121,24 @@ class App:
                 body += message.get("body", b"")
                 if not message.get("more_body"):
                     break
+            query = scope["query_string"].decode()
+            reply = await self.answer(scope["method"], base, query, body)
             self.log.write(
                 {
                     **base,
                     "kind": "http",
                     "method": scope["method"],
-                    "query": scope["query_string"].decode(),
+                    "query": query,
                     # Binary bodies (gzip, git packs) are not UTF-8: the hash is exact.
                     "body": body.decode("utf-8", "replace"),
                     "sha256": hashlib.sha256(body).hexdigest(),
                     "size": len(body),
+                    "status": reply.status,
                 }
             )
-            if scope["path"].startswith("/echo-key"):
-                answer = headers.get("x-api-key", "").encode()
-            else:
-                answer = json.dumps({"ok": True, "path": scope["path"]}).encode()
-            headers = [(b"content-type", b"text/plain")]
-            if scope["path"] != "/echo-key-chunked":  # without a length: chunked encoding
-                headers.append((b"content-length", str(len(answer)).encode()))
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": answer})
+            fields = [(k.encode(), v.encode()) for k, v in reply.headers]
+            await send({"type": "http.response.start", "status": reply.status, "headers": fields})
+            await send({"type": "http.response.body", "body": reply.body})
             return
         self.log.write({**base, "kind": "websocket-open"})
         while True:
@@ -137,6 +152,22 @@ class App:
             else:
                 return
 
+    async def answer(self, method: str, request: dict[str, Any], query: str, body: bytes) -> Reply:
+        host, path, headers = request["host"].split(":")[0], request["path"], request["headers"]
+        if self.git and self.git.handles(host, path):
+            return await self.git.reply(host, method, path, query, headers, body)
+        served = self.static.reply(method, host, path, headers) if self.static else None
+        if served:
+            return served
+        if path.startswith("/echo-key"):
+            answer = headers.get("x-api-key", "").encode()
+        else:
+            answer = json.dumps({"ok": True, "path": path}).encode()
+        reply = Reply(200, answer, [("content-type", "text/plain")])
+        if path != "/echo-key-chunked":  # without a length: chunked encoding
+            reply.headers.append(("content-length", str(len(answer))))
+        return reply
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -144,6 +175,7 @@ def main() -> None:
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--log-dir", required=True, type=Path)
+    parser.add_argument("--site", type=Path, help="what tests/e2e/registries built")
     args = parser.parse_args()
     dns_log, http_log = Log(args.log_dir / "dns.jsonl"), Log(args.log_dir / "http.jsonl")
     threading.Thread(target=serve_dns, args=(args.address, dns_log), daemon=True).start()
@@ -151,7 +183,7 @@ def main() -> None:
     config.bind = [f"{args.address}:443"]
     config.certfile, config.keyfile = args.cert, args.key
     (args.log_dir / "ready").write_text("ok")
-    asyncio.run(serve(App(http_log), config))  # type: ignore[arg-type]
+    asyncio.run(serve(App(http_log, args.site), config))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

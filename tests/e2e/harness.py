@@ -24,6 +24,9 @@ from ruamel.yaml import YAML
 from agentcage.cage.images import ImageBuilder
 from agentcage.cage.podman import SubprocessRunner
 from tests.e2e.fake_internet import NAMES
+from tests.e2e.registries import Registries
+from tests.e2e.registries import build as build_registries
+from tests.e2e.tools_image import tools_image
 
 IMAGE = "localhost/agentcage-harness:latest"
 REPO = Path(__file__).resolve().parents[2]
@@ -195,10 +198,12 @@ class RootlessUser:
 class Internet:
     """The fake internet's address and what arrived there."""
 
-    def __init__(self, log_dir: Path, ca_pem: Path) -> None:
+    def __init__(self, log_dir: Path, ca_pem: Path, registries: Registries, image: str) -> None:
         self.log_dir = log_dir
         self.ca_pem = ca_pem
         self.ip = INTERNET_IP
+        self.registries = registries
+        self.image = image  # images/agent-tools: package managers and git
 
     def _read(self, name: str) -> list[dict[str, object]]:
         path = self.log_dir / name
@@ -224,7 +229,8 @@ def start_internet(harness: Harness) -> Internet:
     ca.cert_pem.write_to_path(str(files / "ca.pem"))
     log_dir = harness.shared / "internet-log"
     log_dir.mkdir()
-    base = ImageBuilder(SubprocessRunner(env=BUILD_ENV)).base("debian")
+    registries = build_registries(harness.shared / "site")
+    image = tools_image(ImageBuilder(SubprocessRunner(env=BUILD_ENV)))
     harness.exec("podman", "network", "create", "--subnet", INTERNET_SUBNET, INTERNET_NETWORK)
     python = Path(sys.base_prefix).resolve()
     harness.exec(
@@ -232,9 +238,10 @@ def start_internet(harness: Harness) -> Internet:
         f"--network={INTERNET_NETWORK}:ip={INTERNET_IP}",
         "-v", f"{REPO}:{REPO}:ro", "-v", f"{python}:{python}:ro",
         "-v", f"{harness.shared}:{harness.shared}", "-w", str(REPO),
-        base, str(REPO / ".venv/bin/python"), "-m", "tests.e2e.fake_internet",
+        image, str(REPO / ".venv/bin/python"), "-m", "tests.e2e.fake_internet",
         "--address", INTERNET_IP, "--cert", str(files / "server.pem"),
         "--key", str(files / "key.pem"), "--log-dir", str(log_dir),
+        "--site", str(registries.root),
     )  # fmt: skip
     probe = f"import socket; socket.create_connection(('{INTERNET_IP}', 443), 2)"
     deadline = time.monotonic() + 60
@@ -249,7 +256,7 @@ def start_internet(harness: Harness) -> Internet:
                 probe + "; print('up')", check=False,
             )  # fmt: skip
             if "up" in ok:
-                return Internet(log_dir, files / "ca.pem")
+                return Internet(log_dir, files / "ca.pem", registries, image)
         time.sleep(0.3)
     logs = harness.exec("podman", "logs", "fake-internet", check=False)
     raise AssertionError(f"the fake internet did not come up:\n{logs}")

@@ -40,6 +40,7 @@ ALLOW = [
     "openai.com",
     "npmjs.org",
     "pypi.org",
+    "pythonhosted.org",
     "sentry.io",
     "example.com",
     CONTROL_HOST,

@@ -11,6 +11,7 @@ and check that it means what the unit intends.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -46,7 +47,15 @@ AGENT_CA = "/etc/agentcage-ca/ca.pem"
 UPSTREAM_CA = "/etc/agentcage-upstream-ca/ca.pem"
 
 # --- the agent's environment -----------------------------------------------------------
-CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE")
+# Where each client looks for extra CAs: OpenSSL and uv, Python requests (pip), Node (npm),
+# curl, and git, whose libcurl-gnutls reads none of the others.
+CA_VARIABLES = (
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+)
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY = "localhost,127.0.0.1,::1"
 
@@ -75,9 +84,21 @@ def service_name(topology: Topology, role: str) -> str:
     return f"{topology.container(role)}.service"
 
 
+# A secret's name is the agent's env name: no '-', so `agentcage-a-` never claims the
+# secrets of a cage named `a-b`.
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
 def secret_id(cage: str, name: str) -> str:
     """The Podman secret holding a cage's secret `name`."""
     return f"agentcage-{cage}-{name}"
+
+
+def secret_of(cage: str, ident: str) -> str | None:
+    """The secret name if Podman secret `ident` is one of `cage`'s, else None."""
+    prefix = secret_id(cage, "")
+    name = ident[len(prefix) :] if ident.startswith(prefix) else ""
+    return name if SECRET_NAME.match(name) else None
 
 
 # --- command lines ---------------------------------------------------------------------
@@ -91,6 +112,7 @@ CA_DIR_OPTION = "--ca-dir"
 SECRETS_DIR_OPTION = "--secrets-dir"
 UPSTREAM_CA_OPTION = "--upstream-ca"
 BLOCKED_ZONES_OPTION = "--blocked-zones"
+METRICS_OPTION = "--metrics"  # not rendered into the units yet (docs/metrics.md, "In a cage")
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,7 @@ class ProxyRunArgs:
     audit_log: str
     name_fingerprints: str
     upstream_ca: str | None = None
+    metrics: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("proxy", "run")
 
@@ -120,6 +143,8 @@ class ProxyRunArgs:
         )  # fmt: skip
         if self.upstream_ca is not None:
             words += (UPSTREAM_CA_OPTION, self.upstream_ca)
+        if self.metrics is not None:
+            words += (METRICS_OPTION, self.metrics)
         return words
 
 
@@ -132,12 +157,13 @@ class DnsRunArgs:
     audit_log: str
     blocked_zones: str
     name_fingerprints: str
+    metrics: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("dns", "run")
 
     def argv(self) -> tuple[str, ...]:
         """The words after the image's `agentcage` entrypoint."""
-        return (
+        words = (
             *self.COMMAND,
             CONFIG_OPTION, self.config_file,
             LISTEN_OPTION, self.listen,
@@ -145,6 +171,9 @@ class DnsRunArgs:
             BLOCKED_ZONES_OPTION, self.blocked_zones,
             NAME_FINGERPRINTS_OPTION, self.name_fingerprints,
         )  # fmt: skip
+        if self.metrics is not None:
+            words += (METRICS_OPTION, self.metrics)
+        return words
 
 
 def proxy_run(topology: Topology, upstream_ca: bool) -> ProxyRunArgs:

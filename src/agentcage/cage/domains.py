@@ -38,12 +38,5 @@ def change(cages: Cages, name: str, entry: str, *, add: bool) -> tuple[CageConfi
     # The stored source becomes the normalized config: it is what the cage now runs.
     cages.store.save_config(new, config_json(new))
     if cages.store.read_json(name, "images.json") is not None:
-        if cages.is_running(name):
-            cages.reload(name)
-        else:
-            from agentcage.cage import layout
-
-            layout.write_sidecar_config(
-                cages.store, new, layout.load_images(cages.store, name).agent
-            )
+        cages.reload(name)
     return new, True

@@ -14,24 +14,37 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from agentcage.cage.podman import Runner, SubprocessRunner
 from agentcage.config.schema import CageConfig
-from agentcage.errors import PodmanError
+from agentcage.errors import ConfigError, PodmanError
 
-BaseKind = Literal["registry", "debian"]
 # Docker Hub's python:3.11-slim-bookworm, pinned by digest: Debian 12's Python 3.11, as
 # in the registry-free base, so one wheelhouse serves both.
 REGISTRY_BASE = (
     "docker.io/library/python:3.11-slim-bookworm"
     "@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91"
+)
+# Another registry base (a mirror, a registry of your own), pinned by digest as well.
+REGISTRY_BASE_ENV = "AGENTCAGE_REGISTRY_BASE"
+IMAGE_BASE_ENV = "AGENTCAGE_IMAGE_BASE"
+# A pull names the digest: the tag is a label only, so a tag pointed at other content is
+# never followed, and Podman refuses bytes that do not hash to the digest.
+_PINNED = re.compile(r"^[a-z0-9][^\s@]*@sha256:[0-9a-f]{64}$")
+_BASE_PULL_HINT = (
+    "`--base debian` builds the images from Debian packages without any registry; "
+    "otherwise check that this machine reaches the registry"
+)
+_AGENT_PULL_HINT = (
+    "check container.image and that this machine reaches its registry; an image built "
+    "locally (`podman build -t NAME`) or container.containerfile needs no registry"
 )
 DEBIAN_SUITE = "bookworm"
 RUNTIME_PACKAGES = ("python3", "python3-venv", "ca-certificates", "dnsmasq-base", "passwd")
@@ -52,6 +65,33 @@ class BuiltImages:
     proxy: str
     dns: str
     runtime: str = ""  # the parent of both; kept while they are current
+
+
+def choose_base(kind: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """What the sidecar images are built on, as a cage records it.
+
+    `kind` is `--base`; without it $AGENTCAGE_IMAGE_BASE, else `registry`. The answer is
+    `debian`, `registry` (REGISTRY_BASE, whichever pin this version of agentcage has) or
+    the image $AGENTCAGE_REGISTRY_BASE names, which must be pinned by digest.
+    """
+    env = os.environ if environ is None else environ
+    chosen = kind or env.get(IMAGE_BASE_ENV) or "registry"
+    if chosen == "debian":
+        return chosen
+    if chosen != "registry":
+        raise ConfigError(
+            f"{chosen!r}: choose registry or debian", hint=f"--base or ${IMAGE_BASE_ENV}"
+        )
+    override = env.get(REGISTRY_BASE_ENV, "")
+    if not override:
+        return chosen
+    if not _PINNED.match(override):
+        raise ConfigError(
+            f"${REGISTRY_BASE_ENV}={override!r} is not pinned by digest",
+            hint="name it REPOSITORY[:TAG]@sha256:<64 hex digits>; "
+            "`skopeo inspect docker://REPOSITORY:TAG` shows the digest",
+        )
+    return override
 
 
 def digest(*parts: str | bytes) -> str:
@@ -98,7 +138,7 @@ class ImageBuilder:
     def exists(self, ref: str) -> bool:
         return self.runner.run(["podman", "image", "exists", ref], check=False).ok
 
-    def _step(self, what: str, action: Callable[[], None]) -> None:
+    def step(self, what: str, action: Callable[[], None]) -> None:
         start = time.monotonic()
         self.progress(f"  building {what} ...")
         action()
@@ -115,41 +155,74 @@ class ImageBuilder:
         pkgs = sorted(set(packages))
         ref = self.debian_ref(name, pkgs)
         if not self.exists(ref):
-
-            def build() -> None:
-                with tempfile.TemporaryDirectory(prefix="agentcage-rootfs-") as tmp:
-                    tarball = Path(tmp) / "rootfs.tar"
-                    self.runner.run(
-                        [
-                            "mmdebstrap",
-                            "--quiet",
-                            "--variant=minbase",
-                            f"--include={','.join(pkgs)}",
-                            *_SLIM,
-                            DEBIAN_SUITE,
-                            str(tarball),
-                        ],
-                        timeout=900,
-                    )
-                    self.runner.run(["podman", "import", "--quiet", str(tarball), ref])
-
-            self._step(f"{ref} from Debian {DEBIAN_SUITE} packages", build)
+            self.step(
+                f"{ref} from Debian {DEBIAN_SUITE} packages",
+                lambda: self.import_debian(ref, DEBIAN_SUITE, pkgs),
+            )
         if alias:
             self.runner.run(["podman", "tag", ref, alias])
         return ref
 
-    def base_ref(self, kind: BaseKind) -> str:
-        if kind == "debian":
-            return self.debian_ref("agentcage-base", RUNTIME_PACKAGES)
-        return REGISTRY_BASE
+    def import_debian(
+        self,
+        ref: str,
+        suite: str,
+        packages: Iterable[str],
+        hooks: Iterable[str] = (),
+        changes: Iterable[str] = (),
+    ) -> None:
+        """mmdebstrap SUITE with PACKAGES (and mmdebstrap HOOKS) | podman import as REF."""
+        with tempfile.TemporaryDirectory(prefix="agentcage-rootfs-") as tmp:
+            tarball = Path(tmp) / "rootfs.tar"
+            self.runner.run(
+                [
+                    "mmdebstrap",
+                    "--quiet",
+                    "--variant=minbase",
+                    f"--include={','.join(packages)}",
+                    *_SLIM,
+                    *hooks,
+                    suite,
+                    str(tarball),
+                ],
+                timeout=900,
+            )
+            options = [f"--change={change}" for change in changes]
+            self.runner.run(["podman", "import", "--quiet", *options, str(tarball), ref])
 
-    def base(self, kind: BaseKind) -> str:
-        if kind == "debian":
+    def base_ref(self, base: str) -> str:
+        """`base` as `choose_base` gives it -> the image reference the runtime starts FROM."""
+        if base == "debian":
+            return self.debian_ref("agentcage-base", RUNTIME_PACKAGES)
+        if base == "registry":
+            return REGISTRY_BASE
+        if not _PINNED.match(base):
+            raise ConfigError(f"base image {base!r} is not pinned by digest")
+        return base
+
+    def base(self, base: str) -> str:
+        if base == "debian":
             return self.debian_image("agentcage-base", RUNTIME_PACKAGES)
-        if not self.exists(REGISTRY_BASE):
-            self.progress(f"  pulling {REGISTRY_BASE}")
-            self.runner.run(["podman", "pull", "--quiet", REGISTRY_BASE], timeout=900)
-        return REGISTRY_BASE
+        ref = self.base_ref(base)
+        if not self.exists(ref):
+            self.pull(ref, _BASE_PULL_HINT)
+        return ref
+
+    def pull(self, ref: str, hint: str) -> None:
+        """`podman pull`, its progress lines shown as they come (big images take minutes)."""
+        self.progress(f"  pulling {ref}")
+        lines: list[str] = []
+
+        def show(line: str) -> None:
+            lines.append(line)
+            self.progress(f"    {line}")
+
+        try:
+            self.runner.stream(["podman", "pull", ref], show)
+        except PodmanError as exc:
+            said = [line for line in lines if line.strip()] or [exc.message]
+            errors = [line for line in said if line.startswith("Error")]
+            raise PodmanError(f"pulling {ref} failed: {(errors or said)[-1]}", hint=hint) from exc
 
     # --- wheelhouse ------------------------------------------------------------------------
 
@@ -171,7 +244,7 @@ class ImageBuilder:
         target = cache_dir() / "wheelhouse" / digest(exported)
         if (target / "requirements.lock").is_file():
             return target
-        self._step(
+        self.step(
             "wheelhouse (pip download --require-hashes)", lambda: self._fill(exported, target)
         )
         return target
@@ -219,7 +292,8 @@ class ImageBuilder:
 
     # --- our images ------------------------------------------------------------------------
 
-    def sidecar_images(self, kind: BaseKind) -> BuiltImages:
+    def sidecar_images(self, kind: str) -> BuiltImages:
+        """`kind` as `choose_base` gives it: debian, registry or a pinned registry image."""
         root = source_root()
         base = self.base_ref(kind)
         # The compiled accelerator is a build product, made again for the wheel.
@@ -244,13 +318,13 @@ class ImageBuilder:
             def build_runtime() -> None:
                 self._build_runtime(root, base, self.wheelhouse(root), runtime)
 
-            self._step(runtime, build_runtime)
+            self.step(runtime, build_runtime)
         for role in missing:
             containerfile = root / "images" / role / "Containerfile"
             build = functools.partial(
                 self._build, containerfile, containerfile.parent, refs[role], {"RUNTIME": runtime}
             )
-            self._step(refs[role], build)
+            self.step(refs[role], build)
         return BuiltImages(proxy=refs["proxy"], dns=refs["dns"], runtime=runtime)
 
     def _build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:
@@ -283,7 +357,7 @@ class ImageBuilder:
 
     # --- the agent's image -----------------------------------------------------------------
 
-    def agent_image(self, config: CageConfig, config_dir: Path, kind: BaseKind) -> str:
+    def agent_image(self, config: CageConfig, config_dir: Path, kind: str) -> str:
         ctr = config.container
         if ctr.containerfile is not None:
             containerfile = (config_dir / ctr.containerfile).resolve()
@@ -293,7 +367,7 @@ class ImageBuilder:
             files = [p for p in context.rglob("*") if p.is_file()][:5000]
             ref = f"localhost/agentcage-{config.name}-agent:{tree_digest(context, files)}"
             if not self.exists(ref):
-                self._step(ref, lambda: self._build(containerfile, context, ref, {}))
+                self.step(ref, lambda: self._build(containerfile, context, ref, {}))
             return ref
         image = ctr.image
         assert image is not None
@@ -301,6 +375,5 @@ class ImageBuilder:
             self.debian_image("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES, alias=image)
             return image
         if not self.exists(image):
-            self.progress(f"  pulling {image}")
-            self.runner.run(["podman", "pull", "--quiet", image], timeout=1800)
+            self.pull(image, _AGENT_PULL_HINT)
         return image

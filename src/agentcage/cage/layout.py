@@ -4,6 +4,7 @@ deployments/<name>/
   config.yaml, config.json    the config (StateStore)
   topology.json               subnets and addresses (topology.py)
   images.json                 the image references the units use
+  create-options.json         what `create` was told (the base), reused by `update`
   sidecar/config.yaml         what the proxy and DNS sidecars read (mounted read-only)
   ca/                         CA key + certificate, mounted into the proxy only
   ca-public/ca.pem            the CA certificate, mounted into the agent
@@ -25,6 +26,7 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
 IMAGES_FILE = "images.json"
+CREATE_OPTIONS_FILE = "create-options.json"
 CANARY_SEED_FILE = "canary-seed"
 
 
@@ -60,6 +62,29 @@ class Images:
     proxy: str
     dns: str
     agent: str
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    """What `cage create` was told besides the config; `update` reuses it unless overridden.
+
+    `base` is `choose_base`'s answer. An `--upstream-ca` is kept as a copy in the state
+    directory (`HostPaths.upstream_ca`), which the units use whenever it is there.
+    """
+
+    base: str
+
+
+def save_create_options(store: StateStore, name: str, options: CreateOptions) -> None:
+    store.write(name, CREATE_OPTIONS_FILE, json.dumps(asdict(options), indent=2) + "\n")
+
+
+def load_create_options(store: StateStore, name: str) -> CreateOptions | None:
+    """None for a cage created before options were recorded."""
+    data = store.read_json(name, CREATE_OPTIONS_FILE)
+    if not isinstance(data, dict) or not isinstance(data.get("base"), str):
+        return None
+    return CreateOptions(base=data["base"])
 
 
 def host_paths(store: StateStore, name: str) -> HostPaths:

@@ -1,8 +1,9 @@
-"""Create, update, list, reload and destroy cages.
+"""Create, update, list, start, stop, reload and destroy cages.
 
 Creating a cage writes its state, builds images, makes its CA, renders and writes its
 quadlet units, then starts the agent unit, which pulls in the networks and both
-sidecars. If any step fails, everything made so far is removed again.
+sidecars. If any step fails, everything made so far is removed again. Destroying deletes
+the state last, once nothing of the cage is left on its host (teardown.py).
 """
 
 from __future__ import annotations
@@ -14,19 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentcage.cage import layout, topology
+from agentcage.cage import layout, running, teardown, topology
 from agentcage.cage.ca import ensure_ca
-from agentcage.cage.contract import secret_id, service_name
-from agentcage.cage.images import BaseKind, ImageBuilder
-from agentcage.cage.layout import Images
+from agentcage.cage.contract import secret_of, service_name
+from agentcage.cage.host_check import require_ready
+from agentcage.cage.images import ImageBuilder, choose_base
+from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.state import StateStore, write_atomic
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
-from agentcage.errors import AgentcageError, PodmanError, StateError
+from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
 
-ROLES = ("dns", "proxy", "agent")
 _RUNTIME_IMAGE = "localhost/agentcage-runtime:"
 # Images agentcage builds and tags by content: the runtime, the sidecars, and each
 # cage's own agent image (`localhost/agentcage-<cage>-agent`).
@@ -37,10 +38,11 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class CageStatus:
     name: str
-    state: str  # systemd's ActiveState of the agent unit
+    state: str  # systemd's ActiveState of the agent unit, or "unreachable"
     started_at: str
     uptime_s: float | None
     blocked: int
+    error: str = ""  # why the state is "unreachable"
 
 
 class Cages:
@@ -59,23 +61,31 @@ class Cages:
     # --- create / update -----------------------------------------------------------------
 
     def create(
-        self, config_path: Path, base: BaseKind = "registry", upstream_ca: Path | None = None
+        self, config_path: Path, base: str = "registry", upstream_ca: Path | None = None
     ) -> CageConfig:
+        """`base` as `images.choose_base` gives it; recorded for `update`."""
         config = load_config(config_path)
         if self.store.exists(config.name):
             raise StateError(
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
+        require_ready(self.host, config, self.progress)
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
+            layout.save_create_options(self.store, config.name, CreateOptions(base))
             if upstream_ca is not None:
                 layout.save_upstream_ca(self.store, config.name, upstream_ca)
             self._deploy(config, config_path.resolve().parent, base)
-        except BaseException:
+        except BaseException as exc:
             self.progress(f"create failed; removing everything made for {config.name!r}")
             try:
-                self.destroy(config.name)
+                if isinstance(exc, UnreachableError):
+                    # systemd was never reached, so it runs nothing of the cage: only
+                    # files were made (and nothing could confirm otherwise).
+                    self._forget(config.name)
+                else:
+                    self.destroy(config.name, missing_ok=True)
             except AgentcageError as cleanup:
                 self.progress(f"cleanup also failed: {cleanup.message}")
             raise
@@ -85,10 +95,14 @@ class Cages:
         self,
         name: str,
         config_path: Path | None = None,
-        base: BaseKind = "registry",
+        base: str | None = None,
         upstream_ca: Path | None = None,
     ) -> CageConfig:
+        """Re-deploy; without `base`, the one `create` recorded (flags override records)."""
         old = self.store.load_config(name)
+        require_ready(self.host, load_config(config_path) if config_path else old, self.progress)
+        recorded = layout.load_create_options(self.store, name)
+        base = base or (recorded.base if recorded else choose_base())
         if upstream_ca is not None:
             layout.save_upstream_ca(self.store, name, upstream_ca)
         if config_path is not None:
@@ -100,10 +114,11 @@ class Cages:
         else:
             config, config_dir = old, self.store.path(name)
         self._deploy(config, config_dir, base, restart=True)
+        layout.save_create_options(self.store, name, CreateOptions(base))
         return config
 
     def _deploy(
-        self, config: CageConfig, config_dir: Path, base: BaseKind, restart: bool = False
+        self, config: CageConfig, config_dir: Path, base: str, restart: bool = False
     ) -> None:
         name = config.name
         topo = topology.allocate(self.store, name)
@@ -127,26 +142,14 @@ class Cages:
             )
         self.write_units(config)
         self.host.systemctl("daemon-reload")
-        agent_unit = service_name(topo, "agent")
+        ports = bool(config.container.ports)
         if restart:
             self.progress("restarting the sidecars and the agent")
-            # One job set: systemd orders the restarts (sidecars healthy, then the agent).
-            roles = (*ROLES, "ports") if config.container.ports else ROLES
-            self.host.systemctl("restart", *(service_name(topo, role) for role in roles))
+            running.restart(self.host, topo, ports)
         else:
+            agent_unit = service_name(topo, "agent")
             self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
-            extra = [service_name(topo, "ports")] if config.container.ports else []
-            self.host.systemctl("start", agent_unit, *extra)
-        shown = self.host.systemctl(
-            "show", "--property=ActiveState,Result", agent_unit, check=False
-        ).stdout
-        props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
-        # An agent that already finished its work successfully is fine; a failed one is not.
-        if props.get("Result", "success") != "success" or props.get("ActiveState") == "failed":
-            raise PodmanError(
-                f"{agent_unit} failed to start ({props.get('Result', 'unknown')})",
-                hint=f"`agentcage cage logs {name}` shows why",
-            )
+            running.start(self.host, topo, ports)
         # Last: the images this cage ran before are only now out of use.
         self._prune_images(sidecars.runtime)
 
@@ -228,24 +231,24 @@ class Cages:
 
     def secret_names(self, name: str) -> list[str]:
         result = self.host.podman("secret", "ls", "--format", "{{.Name}}", check=False)
-        prefix = secret_id(name, "")
         return sorted(
-            line[len(prefix) :]
-            for line in result.stdout.split()
-            if line.startswith(prefix) and line[len(prefix) :]
+            secret for ident in result.stdout.split() if (secret := secret_of(name, ident))
         )
 
     # --- inspection ------------------------------------------------------------------------
 
     def status(self, name: str) -> CageStatus:
         topo = topology.load(self.store, name)
-        state, started, uptime = "unknown", "", None
+        state, started, uptime, error = "unknown", "", None, ""
         if topo is not None:
-            unit = service_name(topo, "agent")
-            state = self.host.systemctl("is-active", unit, check=False).stdout.strip() or state
+            try:
+                state = running.unit_state(self.host, service_name(topo, "agent"))
+            except UnreachableError as exc:
+                state, error = "unreachable", exc.diagnostics()
             if state == "active":
                 started, uptime = self._started(topo.container("agent"))
-        return CageStatus(name, state, started, uptime, layout.count_blocked(self.store, name))
+        blocked = layout.count_blocked(self.store, name)
+        return CageStatus(name, state, started, uptime, blocked, error)
 
     def _started(self, container: str) -> tuple[str, float | None]:
         result = self.host.podman(
@@ -270,79 +273,110 @@ class Cages:
         topo = topology.load(self.store, name)
         if topo is None:
             return False
-        result = self.host.systemctl("is-active", service_name(topo, "agent"), check=False)
-        return result.stdout.strip() == "active"
+        return running.unit_state(self.host, service_name(topo, "agent")) == "active"
+
+    # --- start / stop ----------------------------------------------------------------------
+
+    def deployed(self, name: str) -> tuple[CageConfig, topology.Topology]:
+        config = self.store.load_config(name)  # "no cage named ..." if there is none
+        topo = topology.load(self.store, name)
+        if topo is None or self.store.read_json(name, layout.IMAGES_FILE) is None:
+            raise StateError(
+                f"cage {name!r} was never deployed",
+                hint=f"`agentcage cage update {name}` deploys it",
+            )
+        return config, topo
+
+    def start(self, name: str) -> str:
+        """Start the cage; returns the agent's state (`inactive` if it ran and finished)."""
+        config, topo = self.deployed(name)
+        return running.start(self.host, topo, bool(config.container.ports))
+
+    def stop(self, name: str) -> None:
+        config, topo = self.deployed(name)
+        running.stop(self.host, topo, bool(config.container.ports))
+
+    def restart(self, name: str) -> str:
+        config, topo = self.deployed(name)
+        return running.restart(self.host, topo, bool(config.container.ports))
 
     # --- live changes ----------------------------------------------------------------------
 
-    def reload(self, name: str) -> None:
-        """Re-render the sidecars' config and SIGHUP them; the agent keeps running."""
-        config = self.store.load_config(name)
-        images = layout.load_images(self.store, name)
-        layout.write_sidecar_config(self.store, config, images.agent)
-        topo = topology.load(self.store, name)
-        if topo is None:
-            raise StateError(f"cage {name!r} has no topology; re-create it")
-        for role in ("proxy", "dns"):
+    def reload(self, name: str) -> list[str]:
+        """Re-render the sidecars' config and SIGHUP those that run; returns their roles.
+
+        Whether the agent runs does not matter: sidecars it left running still serve.
+        A stopped sidecar reads the new config when it starts.
+        """
+        config, topo = self.deployed(name)
+        layout.write_sidecar_config(self.store, config, layout.load_images(self.store, name).agent)
+        running_roles = [
+            role
+            for role in ("proxy", "dns")
+            if running.unit_state(self.host, service_name(topo, role)) == "active"
+        ]
+        for role in running_roles:
             self.host.podman("kill", "--signal", "HUP", topo.container(role))
+        return running_roles
 
     def logs_argv(self, name: str, service: str, follow: bool) -> list[str]:
         """journalctl for the unit: it keeps the output of containers already removed."""
-        topo = topology.load(self.store, name)
-        if topo is None:
-            raise StateError(f"no cage named {name!r}")
+        _, topo = self.deployed(name)
         role = "agent" if service == "cage" else service
         scope = ["--user"] if self.host.rootless else []
         unit = service_name(topo, role)
+        # journalctl prints nothing and exits 0 where systemd cannot be reached.
+        running.unit_state(self.host, unit)
         return ["journalctl", *scope, "-u", unit, "-o", "cat", "--no-pager", *(["-f"] * follow)]
 
     # --- destroy ---------------------------------------------------------------------------
 
-    def destroy(self, name: str) -> None:
-        """Stop and remove units, containers, networks, volumes, secrets and state."""
-        self.store.path(name)  # validates the name
-        topo = topology.load(self.store, name)
-        problems: list[str] = []
+    def destroy(self, name: str, missing_ok: bool = False) -> bool:
+        """Remove NAME's units, containers, networks, volumes and secrets, then its state.
 
-        def attempt(what: str, argv: list[str]) -> None:
-            result = self.host.runner.run(argv, check=False)
-            # No systemd to talk to means no units loaded either: nothing left there.
-            absent = "not been booted with systemd" in result.stderr
-            if not result.ok and not absent:
-                problems.append(f"{what}: {result.stderr.strip()[-300:]}")
-
-        prefix = topo.prefix if topo else f"agentcage-{name}"
-        units = [f"{prefix}-{role}.service" for role in ("ports", *reversed(ROLES))]
-        units += [f"{prefix}-int-network.service", f"{prefix}-ext-network.service"]
-        scope = ["--user"] if self.host.rootless else []
-        self.host.runner.run(["systemctl", *scope, "stop", *units], check=False)
-        removed = False
-        if self.host.quadlet_dir.is_dir():
-            for path in self.host.quadlet_dir.glob(f"{prefix}-*"):
-                path.unlink()
-                removed = True
-        if removed:
-            attempt("daemon-reload", ["systemctl", *scope, "daemon-reload"])
-        self.host.runner.run(["systemctl", *scope, "reset-failed", *units], check=False)
-        label = f"label=agentcage.cage={name}"
-        ids = self.host.podman("ps", "-aq", "--filter", label, check=False).stdout.split()
-        if ids:
-            attempt("remove containers", ["podman", "rm", "-f", "-i", *ids])
-        for network in (f"{prefix}-int", f"{prefix}-ext"):
-            if self.host.podman("network", "exists", network, check=False).ok:
-                attempt(f"remove network {network}", ["podman", "network", "rm", "-f", network])
-        volumes = self.host.podman(
-            "volume", "ls", "-q", "--filter", label, check=False
-        ).stdout.split()
-        if volumes:
-            attempt("remove volumes", ["podman", "volume", "rm", "-f", *volumes])
-        for secret in self.secret_names(name):
-            attempt(f"remove secret {secret}", ["podman", "secret", "rm", secret_id(name, secret)])
-        if problems:
+        The state goes only once an inventory finds nothing of the cage left; a host that
+        cannot be asked raises `UnreachableError` with everything kept. Returns False
+        (`missing_ok`) or raises "no cage named" when there is neither state nor a trace.
+        """
+        known = self.store.path(name).exists()  # validates the name too
+        volumes = self._volume_names(name)
+        try:
+            found = teardown.inventory(self.host, name, volumes)
+        except UnreachableError:
+            if known:
+                raise
+            found = teardown.Remains()  # no state and nothing to look at: no cage
+        if not known and found.empty:
+            if missing_ok:
+                return False
+            raise StateError(
+                f"no cage named {name!r}", hint="`agentcage cage list` shows the cages you have"
+            )
+        if not known:
+            self.progress(f"no state for cage {name!r}, but the host still has parts of it:")
+            for line in found.lines():
+                self.progress(f"  {line}")
+        problems = teardown.remove(self.host, found)
+        left = teardown.inventory(self.host, name, volumes)
+        if not left.empty:
             raise PodmanError(
-                f"cage {name!r} was only partly removed:\n  " + "\n  ".join(problems),
+                f"cage {name!r} was only partly removed; its state is kept:\n  "
+                + "\n  ".join([*problems, *(f"left: {line}" for line in left.lines())]),
                 hint=f"fix the cause and run `agentcage cage destroy {name}` again",
             )
+        self._remove_state(name)
+        return True
+
+    def _volume_names(self, name: str) -> tuple[str, ...]:
+        try:
+            return tuple(self.store.load_config(name).container.named_volumes)
+        except StateError:
+            return ()
+
+    def _forget(self, name: str) -> None:
+        """Undo a create that never reached systemd: only its files exist."""
+        for path in teardown.unit_files(self.host.quadlet_dir, name):
+            path.unlink(missing_ok=True)
         self._remove_state(name)
 
     def _remove_state(self, name: str) -> None:

@@ -4,9 +4,9 @@
 and turns failures into `PodmanError` carrying the command and the tail of its stderr.
 Unit tests use a recording fake (tests/unit/cage/fakes.py) that answers from a script.
 
-A runner may carry a prefix: with `AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME"` every
-podman/systemctl command of a cage runs inside that container, which is how the tests
-drive a real systemd + Podman 5 running in a privileged container.
+A runner may carry a prefix: every podman/systemctl command of a cage then runs inside a
+container. `agentcage host start` records one (`cage/host_target.py`) and `detect` picks
+it up; `AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME"` overrides it (the e2e harness).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agentcage.errors import PodmanError
+from agentcage.cage.host_target import HostTarget, load_target
+from agentcage.cage.state import config_home
+from agentcage.errors import PodmanError, UnreachableError
 
 DEFAULT_TIMEOUT = 300.0
 STDERR_TAIL = 2000
@@ -47,12 +49,29 @@ class Runner(Protocol):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Completed: ...
 
+    def stream(self, argv: Sequence[str], on_line: Callable[[str], None]) -> None: ...
+
 
 def failure(result: Completed) -> PodmanError:
     tail = result.stderr.strip()[-STDERR_TAIL:] or result.stdout.strip()[-STDERR_TAIL:]
     return PodmanError(
         f"`{shlex.join(result.argv)}` failed (exit {result.returncode}): {tail or 'no output'}"
     )
+
+
+# What systemctl, or the `podman exec` prefix in front of it, says when nothing can be asked.
+_EXEC_GONE = ("no container with", "can only create exec sessions on running containers")
+_UNREACHABLE = (
+    "not been booted with systemd",
+    "Failed to connect to bus",
+    "Failed to connect to user scope bus",
+    *_EXEC_GONE,
+)
+
+
+def unreachable(result: Completed) -> bool:
+    """True if the command never reached systemd or Podman (as opposed to being refused)."""
+    return any(marker in result.stderr for marker in _UNREACHABLE)
 
 
 def _not_found(command: str) -> PodmanError:
@@ -128,22 +147,30 @@ class PodmanHost:
     prefix: tuple[str, ...] = ()
     # Rootless Podman on a cgroup v1 host cannot create cgroups (nor enforce limits).
     cgroups: bool = True
+    # The recorded host container the prefix reaches, if that is where cages run.
+    host_container: HostTarget | None = None
 
     @classmethod
     def detect(cls, environ: Mapping[str, str] | None = None) -> PodmanHost:
         env = os.environ if environ is None else environ
         rootless = os.geteuid() != 0
+        prefix = tuple(shlex.split(env.get("AGENTCAGE_SYSTEMD_EXEC", "")))
+        target = None if prefix else load_target(config_home(env))
         if env.get("AGENTCAGE_QUADLET_DIR"):
             quadlet_dir = Path(env["AGENTCAGE_QUADLET_DIR"])
+        elif target is not None:
+            quadlet_dir = target.quadlet_dir
         elif rootless:
             base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
             quadlet_dir = Path(base) / "containers" / "systemd"
         else:
             quadlet_dir = Path("/etc/containers/systemd")
-        prefix = tuple(shlex.split(env.get("AGENTCAGE_SYSTEMD_EXEC", "")))
+        if target is not None:
+            prefix = target.exec_prefix
         cgroup_v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
         cgroups = not (rootless and not cgroup_v2)
-        return cls(quadlet_dir, rootless, SubprocessRunner(prefix=prefix), prefix, cgroups)
+        runner = SubprocessRunner(prefix=prefix)
+        return cls(quadlet_dir, rootless, runner, prefix, cgroups, target)
 
     def runner_prefix(self) -> tuple[str, ...]:
         """What runs a command where the cage's systemd and Podman are (often nothing)."""
@@ -154,20 +181,27 @@ class PodmanHost:
         return "default.target" if self.rootless else "multi-user.target"
 
     def systemctl(self, *args: str, check: bool = True) -> Completed:
+        """Run systemctl; `UnreachableError` (even with check=False) if systemd cannot be asked."""
         scope = ("--user",) if self.rootless else ()
-        try:
-            return self.runner.run(["systemctl", *scope, *args], check=check)
-        except PodmanError as exc:
-            if "not been booted with systemd" in exc.message or "Failed to connect to bus" in (
-                exc.message
-            ):
-                raise PodmanError(
-                    exc.message,
-                    hint="cages run as systemd units: use a host with systemd as PID 1 (for "
-                    "rootless, `loginctl enable-linger $USER`); docs/cages.md explains the "
-                    "harness used where there is none",
-                ) from exc
-            raise
+        result = self.runner.run(["systemctl", *scope, *args], check=False)
+        if not result.ok and unreachable(result):
+            if self.host_container is not None and any(m in result.stderr for m in _EXEC_GONE):
+                hint = (
+                    f"cages run in the host container {self.host_container.name}, which is "
+                    "not running: `agentcage host start`"
+                )
+            else:
+                hint = (
+                    "cages run as systemd units: `agentcage host check` says what this "
+                    "machine lacks; without systemd as PID 1, `agentcage host start` runs "
+                    "them in a host container (docs/cages.md)"
+                )
+            raise UnreachableError(
+                f"cannot reach systemd: {result.stderr.strip()[-STDERR_TAIL:]}", hint=hint
+            )
+        if check and not result.ok:
+            raise failure(result)
+        return result
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)

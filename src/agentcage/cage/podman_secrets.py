@@ -3,24 +3,25 @@
 Values arrive on stdin or from a prompt (never argv, where `ps` shows them) and are
 never printed. A secret reaches the proxy as the file `/run/secrets/agentcage/NAME`.
 Podman copies mounted secrets when a container is created, so changing one restarts
-the cage's proxy. The agent keeps running: it only loses its way out for the second
-the proxy takes to come back.
+the cage's proxy whenever the proxy runs, whether or not the agent does. A running agent
+keeps running: it only loses its way out for the second the proxy takes to come back.
+A stopped cage gets the secret when it next starts.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
-from agentcage.cage import topology
-from agentcage.cage.contract import secret_id, service_name
+from agentcage.cage import layout, running, topology
+from agentcage.cage.contract import SECRET_NAME, secret_id, service_name
 from agentcage.cage.lifecycle import Cages
 from agentcage.errors import ConfigError
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_RUNNING = ("active", "activating", "reloading")
 
 
 def check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not SECRET_NAME.match(name):
         raise ConfigError(
             f"{name!r} is not a secret name",
             hint="use the env name from secret_injection, e.g. ANTHROPIC_API_KEY",
@@ -31,39 +32,64 @@ def expected(cages: Cages, cage: str) -> list[str]:
     return [rule.env for rule in cages.store.load_config(cage).secret_injection]
 
 
-def set_secret(cages: Cages, cage: str, name: str, value: str) -> bool:
-    """Store the value; returns True when a running proxy was restarted to pick it up."""
+def set_secret(cages: Cages, cage: str, name: str, value: str) -> list[str]:
+    """Store the value; returns the units restarted to pick it up (none if stopped)."""
     check_name(name)
     cages.store.load_config(cage)  # the cage must exist
     if not value:
         raise ConfigError(f"secret {name}: the value is empty")
+    before = _before(cages, cage)
     ident = secret_id(cage, name)
     cages.host.podman("secret", "rm", ident, check=False)
     cages.host.podman("secret", "create", ident, "-", input=value)
-    return _apply(cages, cage)
+    return _apply(cages, cage, before)
 
 
-def remove_secret(cages: Cages, cage: str, name: str) -> bool:
+def remove_secret(cages: Cages, cage: str, name: str) -> list[str]:
     check_name(name)
     if name not in cages.secret_names(cage):
         raise ConfigError(f"cage {cage!r} has no secret {name!r}")
+    before = _before(cages, cage)
     cages.host.podman("secret", "rm", secret_id(cage, name))
-    return _apply(cages, cage)
+    return _apply(cages, cage, before)
 
 
-def _apply(cages: Cages, cage: str) -> bool:
-    """Re-render the proxy unit with the current secret mounts; restart it if running."""
-    if cages.store.read_json(cage, "images.json") is None:
-        return False
-    running = cages.is_running(cage)
+@dataclass(frozen=True)
+class _Before:
+    """What ran before a secret changed; asked first, so an unreachable systemd changes nothing."""
+
+    proxy: str
+    agent: str
+    proxy_running: bool
+    agent_running: bool
+
+
+def _before(cages: Cages, cage: str) -> _Before | None:
+    """None for a cage that was never deployed (no units to change)."""
+    topo = topology.load(cages.store, cage)
+    if topo is None or cages.store.read_json(cage, layout.IMAGES_FILE) is None:
+        return None
+    proxy, agent = service_name(topo, "proxy"), service_name(topo, "agent")
+    proxy_state = running.unit_state(cages.host, proxy)
+    agent_state = running.unit_state(cages.host, agent)
+    return _Before(proxy, agent, proxy_state in _RUNNING, agent_state == "active")
+
+
+def _apply(cages: Cages, cage: str, before: _Before | None) -> list[str]:
+    """Re-render the proxy unit with the current secret mounts; restart the proxy if it runs.
+
+    Whether the agent runs does not matter: an agent that exited leaves a proxy that still
+    serves (and the next agent start finds it), and it must hold the new value.
+    """
+    if before is None:
+        return []
     cages.write_units(cages.store.load_config(cage))
     cages.host.systemctl("daemon-reload")
-    topo = topology.load(cages.store, cage)
-    if running and topo is not None:
-        # The agent `Requires=` the proxy, and a plain restart would take it along (and
-        # with it whatever the agent was in the middle of).
-        proxy = service_name(topo, "proxy")
-        cages.host.systemctl("restart", "--job-mode=ignore-dependencies", proxy)
-        cages.host.systemctl("start", service_name(topo, "agent"))
-        return True
-    return False
+    if not before.proxy_running:
+        return []
+    # The agent `Requires=` the proxy, and a plain restart would take it along (and
+    # with it whatever the agent was in the middle of).
+    cages.host.systemctl("restart", "--job-mode=ignore-dependencies", before.proxy)
+    if before.agent_running:
+        cages.host.systemctl("start", before.agent)  # a no-op unless the restart stopped it
+    return [before.proxy]

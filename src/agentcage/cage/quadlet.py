@@ -173,7 +173,15 @@ def _service(unit: UnitFile, wanted_by: str, timeout_start: int = 120) -> None:
     unit.add("Service", "Restart", "on-failure")
     unit.add("Service", "RestartSec", 2)
     unit.add("Service", "TimeoutStartSec", timeout_start)
+    _stopped_is_success(unit)
     unit.add("Install", "WantedBy", wanted_by)
+
+
+def _stopped_is_success(unit: UnitFile) -> None:
+    # A stop SIGTERMs the container; conmon reports a process that died of it as exit
+    # 143 (128 + 15), which would leave every stopped cage "failed". systemd counts a
+    # SIGTERM death as clean for its own services; this says the same for ours.
+    unit.add("Service", "SuccessExitStatus", 143)
 
 
 def _dns(spec: CageSpec) -> UnitFile:
@@ -292,6 +300,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     unit.add("Service", "RestartSec", ctr.restart_sec)
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)
     unit.add("Service", "TimeoutStopSec", ctr.timeout_stop_sec)
+    _stopped_is_success(unit)
     unit.add("Install", "WantedBy", spec.wanted_by)
     return unit
 

@@ -23,17 +23,26 @@ from agentcage.errors import StateError
 
 CONFIG_SOURCE = "config.yaml"
 CONFIG_NORMALIZED = "config.json"
-__all__ = ["StateStore", "config_home", "config_json", "write_atomic"]
+__all__ = ["StateStore", "config_home", "config_json", "data_home", "write_atomic"]
 
 
 def config_home(environ: Mapping[str, str] | None = None) -> Path:
+    return _xdg_dir(environ, "XDG_CONFIG_HOME", ".config")
+
+
+def data_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Bulky data that is not configuration: the host container's Podman storage."""
+    return _xdg_dir(environ, "XDG_DATA_HOME", ".local/share")
+
+
+def _xdg_dir(environ: Mapping[str, str] | None, variable: str, default: str) -> Path:
     env = os.environ if environ is None else environ
-    xdg = env.get("XDG_CONFIG_HOME", "")
+    xdg = env.get(variable, "")
     # The XDG spec says a relative value is invalid and must be ignored.
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "agentcage"
     home = env.get("HOME") or str(Path.home())
-    return Path(home) / ".config" / "agentcage"
+    return Path(home) / default / "agentcage"
 
 
 class StateStore:

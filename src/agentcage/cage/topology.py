@@ -29,6 +29,11 @@ _PORTS_HOST = 4
 _AGENT_HOST = 100
 
 
+def prefix(cage: str) -> str:
+    """What the names of a cage's units, containers, networks and volumes start with."""
+    return f"agentcage-{cage}"
+
+
 @dataclass(frozen=True)
 class Topology:
     cage: str
@@ -38,7 +43,7 @@ class Topology:
 
     @property
     def prefix(self) -> str:
-        return f"agentcage-{self.cage}"
+        return prefix(self.cage)
 
     @property
     def internal_network(self) -> str:

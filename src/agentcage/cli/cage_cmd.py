@@ -1,30 +1,24 @@
-"""`agentcage cage create|update|list|destroy|reload|logs|verify`."""
+"""`agentcage cage create|units|update|list|start|stop|restart|destroy|reload|logs|verify`."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 
-from agentcage.cage.images import BaseKind
-from agentcage.cage.lifecycle import Cages
+from agentcage.cage.images import choose_base
+from agentcage.cage.lifecycle import Cages, CageStatus
 from agentcage.cage.verify import verify as run_verify
 
 _BASE_HELP = (
-    "Base of the proxy/DNS images: `registry` (a digest-pinned Python image) or `debian` "
-    "(built from Debian packages, no registry needed). Default: $AGENTCAGE_IMAGE_BASE or registry."
+    "Base of the proxy/DNS images: `registry` (a digest-pinned Python image; "
+    "$AGENTCAGE_REGISTRY_BASE names another, pinned by digest too) or `debian` (built from "
+    "Debian packages, no registry needed). Default: $AGENTCAGE_IMAGE_BASE or registry."
 )
-
-
-def _base(value: str | None) -> BaseKind:
-    chosen = value or os.environ.get("AGENTCAGE_IMAGE_BASE") or "registry"
-    if chosen not in ("registry", "debian"):
-        raise click.BadParameter(f"{chosen!r}: choose registry or debian", param_hint="--base")
-    return "debian" if chosen == "debian" else "registry"
+_UPDATE_BASE_HELP = "As for create; default: the base the cage was created (or last updated) with."
 
 
 def _cages() -> Cages:
@@ -36,6 +30,14 @@ def cage() -> None:
     """Create, inspect and destroy cages."""
 
 
+_CONFIG = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The cage's config YAML.",
+)
 _UPSTREAM_HELP = (
     "Extra CA bundle (PEM) the proxy trusts for upstream servers, e.g. a company's "
     "TLS-inspecting gateway."
@@ -43,17 +45,31 @@ _UPSTREAM_HELP = (
 
 
 @cage.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+@_CONFIG
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
 def create(config_path: Path, base: str | None, upstream_ca: Path | None) -> None:
     """Build images, write quadlet units and start a new cage from a config file."""
-    config = _cages().create(config_path, _base(base), upstream_ca)
-    click.echo(f"cage {config.name} is running; `agentcage cage verify {config.name}` checks it")
+    cages = _cages()
+    config = cages.create(config_path, choose_base(base), upstream_ca)
+    _say_started(cages, config.name, "created")
+
+
+def _say_started(cages: Cages, name: str, done: str) -> None:
+    """Say what runs now: an agent that already exited is not "running"."""
+    state = cages.status(name).state
+    if state == "active":
+        click.echo(f"cage {name} is running; `agentcage cage verify {name}` checks it")
+        return
+    why = " (it ran and exited; proxy and DNS keep running)" if state == "inactive" else ""
+    click.echo(
+        f"cage {name} {done}; its agent is {state}{why}; "
+        f"`agentcage cage logs {name}` shows its output"
+    )
 
 
 @cage.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(path_type=Path))
+@_CONFIG
 def units(config_path: Path) -> None:
     """Print the quadlet units CONFIG would get (TAG stands for the built image's tag).
 
@@ -67,13 +83,49 @@ def units(config_path: Path) -> None:
 
 @cage.command()
 @click.argument("name")
-@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path))
-@click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="A new config YAML (default: the one NAME was deployed from).",
+)
+@click.option("--base", type=click.Choice(["registry", "debian"]), help=_UPDATE_BASE_HELP)
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
 def update(name: str, config_path: Path | None, base: str | None, upstream_ca: Path | None) -> None:
-    """Re-deploy NAME, from a new config file or from its stored one."""
-    _cages().update(name, config_path, _base(base), upstream_ca)
-    click.echo(f"cage {name} updated")
+    """Re-deploy NAME, from a new config file or from its stored one.
+
+    Options `create` was given (--base, --upstream-ca) are kept unless given again.
+    """
+    cages = _cages()
+    cages.update(name, config_path, choose_base(base) if base else None, upstream_ca)
+    _say_started(cages, name, "updated")
+
+
+@cage.command()
+@click.argument("name")
+def start(name: str) -> None:
+    """Start NAME's proxy, DNS and agent (after `stop`, or once the agent has exited)."""
+    cages = _cages()
+    cages.start(name)
+    _say_started(cages, name, "started")
+
+
+@cage.command()
+@click.argument("name")
+def stop(name: str) -> None:
+    """Stop NAME's agent, proxy and DNS; nothing is removed (`start` brings it back)."""
+    _cages().stop(name)
+    click.echo(f"cage {name} stopped")
+
+
+@cage.command()
+@click.argument("name")
+def restart(name: str) -> None:
+    """Restart NAME's containers: proxy and DNS healthy first, then the agent."""
+    cages = _cages()
+    cages.restart(name)
+    _say_started(cages, name, "restarted")
 
 
 @cage.command("list")
@@ -83,6 +135,7 @@ def list_cages(as_json: bool) -> None:
     rows = _cages().statuses()
     if as_json:
         click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
+        _unreachable(rows)
         return
     if not rows:
         click.echo("no cages; create one with `agentcage cage create -c CONFIG`")
@@ -91,6 +144,16 @@ def list_cages(as_json: bool) -> None:
     for row in rows:
         uptime = _duration(row.uptime_s) if row.uptime_s is not None else "-"
         click.echo(f"{row.name:<20} {row.state:<12} {uptime:>10} {row.blocked:>8}")
+    _unreachable(rows)
+
+
+def _unreachable(rows: list[CageStatus]) -> None:
+    """A state nobody could ask for is an error, not a blank: exit 1 and say why."""
+    failed = [row for row in rows if row.state == "unreachable"]
+    for row in failed:
+        click.echo(f"error: cage {row.name}: {row.error}", err=True)
+    if failed:
+        sys.exit(1)
 
 
 def _duration(seconds: float) -> str:
@@ -105,20 +168,31 @@ def _duration(seconds: float) -> str:
 @cage.command()
 @click.argument("name")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-def destroy(name: str, yes: bool) -> None:
-    """Stop NAME and remove its units, containers, networks, volumes, secrets and state."""
-    if not yes:
+@click.option("--missing-ok", is_flag=True, help="Exit 0 if there is no such cage (for scripts).")
+def destroy(name: str, yes: bool, missing_ok: bool) -> None:
+    """Stop NAME and remove its units, containers, networks, volumes, secrets and state.
+
+    The state is deleted last, only once none of the rest is left; if the cage's systemd
+    or Podman cannot be reached, nothing is deleted and the command exits 1.
+    """
+    cages = _cages()
+    if not yes and cages.store.path(name).exists():
         click.confirm(f"destroy cage {name!r} and everything it holds?", abort=True)
-    _cages().destroy(name)
-    click.echo(f"cage {name} destroyed")
+    if cages.destroy(name, missing_ok=missing_ok):
+        click.echo(f"cage {name} destroyed")
+    else:
+        click.echo(f"no cage named {name!r}; nothing to destroy")
 
 
 @cage.command()
 @click.argument("name")
 def reload(name: str) -> None:
     """Make NAME's proxy and DNS re-read their config (SIGHUP); the agent keeps running."""
-    _cages().reload(name)
-    click.echo(f"cage {name}: proxy and DNS reloaded")
+    reloaded = _cages().reload(name)
+    if reloaded:
+        click.echo(f"cage {name}: {' and '.join(reloaded)} reloaded")
+    else:
+        click.echo(f"cage {name}: nothing runs; the sidecars read the config when they start")
 
 
 @cage.command()
@@ -126,10 +200,10 @@ def reload(name: str) -> None:
 @click.option(
     "-s",
     "--service",
-    type=click.Choice(["cage", "proxy", "dns"]),
+    type=click.Choice(["cage", "agent", "proxy", "dns"]),
     default="cage",
     show_default=True,
-    help="`cage` is the agent.",
+    help="`cage` and `agent` both mean the agent.",
 )
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 def logs(name: str, service: str, follow: bool) -> None:

@@ -48,6 +48,14 @@ def _register() -> None:
 
     for group in (cage_cmd.cage, domain_cmd.domain, secret_cmd.secret):
         cli.add_command(group)
+    from agentcage.cli import host_cmd
+
+    cli.add_command(host_cmd.host)
+    from agentcage.cli import audit_cmd, completion_cmd, policy_cmd
+
+    cli.add_command(audit_cmd.audit)
+    cli.add_command(policy_cmd.policy)
+    cli.add_command(completion_cmd.completion)
 
 
 _register()

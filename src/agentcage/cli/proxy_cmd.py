@@ -11,11 +11,14 @@ from agentcage.cage.contract import (
     CA_DIR_OPTION,
     CONFIG_OPTION,
     LISTEN_OPTION,
+    METRICS_OPTION,
     NAME_FINGERPRINTS_OPTION,
     SECRETS_DIR_OPTION,
     UPSTREAM_CA_OPTION,
 )
 from agentcage.errors import ConfigError
+from agentcage.metrics.exposition import HELP as METRICS_HELP
+from agentcage.metrics.exposition import MetricsEndpoint
 
 
 @click.group()
@@ -70,6 +73,7 @@ def _listen(value: str) -> tuple[str, int]:
     help="Write keyed fingerprints of the protected values here (at start and on every "
     "reload) for `agentcage dns run --name-fingerprints`.",
 )
+@click.option(METRICS_OPTION, "metrics", metavar="ENDPOINT", help=METRICS_HELP)
 def run(
     config_file: Path,
     listen: str,
@@ -78,6 +82,7 @@ def run(
     secrets_dir: Path | None,
     audit_log: Path | None,
     name_fingerprints: Path | None,
+    metrics: str | None,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
     from agentcage.proxy.runtime import Sources
@@ -93,6 +98,7 @@ def run(
             upstream_ca=upstream_ca,
             audit_log=audit_log,
             name_fingerprints=name_fingerprints,
+            metrics=MetricsEndpoint.parse(metrics) if metrics else None,
         ),
         Sources(config_path=config_file, secrets_dir=secrets_dir),
     )

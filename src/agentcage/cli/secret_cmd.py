@@ -29,7 +29,13 @@ def set_(cage: str, name: str) -> None:
     if name not in podman_secrets.expected(cages, cage):
         click.echo(f"warning: no secret_injection rule of {cage!r} uses {name}", err=True)
     restarted = podman_secrets.set_secret(cages, cage, name, value)
-    click.echo(f"secret {name} set for {cage}" + ("; proxy restarted" if restarted else ""))
+    click.echo(f"secret {name} set for {cage}; {_applied(cage, restarted)}")
+
+
+def _applied(cage: str, restarted: list[str]) -> str:
+    if restarted:
+        return f"restarted {', '.join(restarted)} to apply it"
+    return f"the proxy is not running; this applies at the next `agentcage cage start {cage}`"
 
 
 @secret.command("list")
@@ -51,5 +57,5 @@ def list_(cage: str) -> None:
 def rm(cage: str, name: str) -> None:
     """Delete CAGE's secret NAME."""
     cages = Cages(progress=lambda line: click.echo(line, err=True))
-    podman_secrets.remove_secret(cages, cage, name)
-    click.echo(f"secret {name} removed from {cage}")
+    restarted = podman_secrets.remove_secret(cages, cage, name)
+    click.echo(f"secret {name} removed from {cage}; {_applied(cage, restarted)}")

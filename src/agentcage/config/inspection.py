@@ -187,6 +187,13 @@ class SecretsConfig(Model):
         description="Pattern name -> hosts it may be sent to (overrides the built-in entry).",
     )
     extra_patterns: list[ExtraPattern] = Field(default_factory=list)
+    documentation_values: Literal["skip", "block"] = Field(
+        "skip",
+        description="Values shaped like a credential that grant nothing: published examples "
+        "(AKIAIOSFODNN7EXAMPLE, test card numbers, test-vector seed phrases) and fillers "
+        "(ghp_xxxx..., sk-ABCDEF...). `skip` lets them pass, as code and docs sent to an LLM "
+        "are full of them; `block` treats them as the credentials they imitate.",
+    )
     known: list[KnownSecret] = Field(
         default_factory=list,
         description="Exact values to find in any encoding (base64, hex, gzip, split, ...), "

@@ -29,6 +29,7 @@ from agentcage.config.inspection import (
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_REQUEST_BODY = 10 * 1024 * 1024
+DEFAULT_AUDIT_MAX_BYTES = 100 * 1024 * 1024
 
 
 class LoggingConfig(Model):
@@ -40,6 +41,18 @@ class LoggingConfig(Model):
         "blocked", description="DNS queries to log: `all`, `blocked` (default) or `none`."
     )
     proxy_connections: bool = Field(False, description="Log each client connection.")
+    audit_max_bytes: ByteSize = Field(
+        DEFAULT_AUDIT_MAX_BYTES,
+        description="Size at which the proxy and the DNS sidecar each start a new audit file "
+        "(`proxy.jsonl` becomes `proxy.jsonl.1`, and so on); `0` never rotates (leave it to "
+        "logrotate and SIGHUP).",
+    )
+    audit_keep: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Rotated audit files kept beside the live one; the oldest is removed.",
+    )
 
     @field_validator("dns_queries", mode="before")
     @classmethod

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agentcage.audit.logfiles import Rotation
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
+from agentcage.config.schema import CageConfig
 from agentcage.dns.judge import FINDINGS
 from agentcage.errors import DnsError
 
@@ -23,6 +25,11 @@ class DnsAuditLog(AuditWriter):
 
     def __init__(self, path: Path | None) -> None:
         super().__init__(path, title="DNS audit log", error=DnsError)
+
+    def configure(self, config: CageConfig) -> None:
+        """Which lines to write, and when to rotate, as `logging` says."""
+        self.which = config.logging.dns_queries
+        self.rotation = Rotation(config.logging.audit_max_bytes, config.logging.audit_keep)
 
     def wants(self, record: AuditRecord) -> bool:
         if record.inspector in FINDINGS:

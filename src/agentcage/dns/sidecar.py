@@ -29,6 +29,7 @@ from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.dns import wire
 from agentcage.dns.blocklog import BlockedZonesFile
+from agentcage.dns.dns_metrics import DnsMetrics
 from agentcage.dns.dnsaudit import DnsAuditLog
 from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_root
 from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
@@ -38,6 +39,7 @@ from agentcage.dns.process import Dnsmasq, message
 from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
+from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _WATCH_INTERVAL = 0.2  # how often dnsmasq's liveness is checked
@@ -54,6 +56,7 @@ class Sidecar:
         *,
         blocked_zones: Path | None = None,
         name_fingerprints: Path | None = None,
+        metrics: MetricsEndpoint | None = None,
         log: TextIO = sys.stderr,
     ) -> None:
         self._config_path = config_path
@@ -63,9 +66,11 @@ class Sidecar:
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
         kept = self._blocklog.load() if self._blocklog is not None else set()
         self._audit = DnsAuditLog(audit_log)
-        self._audit.which = self._config.logging.dns_queries
+        self._audit.configure(self._config)
         self._values = NameValues(name_fingerprints, self._note) if name_fingerprints else None
         self._judge = QueryJudge(self._config, kept, self._values)
+        self._endpoint = metrics
+        self._metrics = DnsMetrics() if metrics is not None else None
         self._binary = dnsmasq_binary()
         self._run_as: RunAs | None = run_as_for_root()
         self._dir: RuntimeDir | None = None
@@ -89,7 +94,12 @@ class Sidecar:
         loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
         self._dir = RuntimeDir(self._run_as)
         front = Front(self._listen, self._answer)
+        served = None
         try:
+            if self._metrics is not None and self._endpoint is not None:
+                served = MetricsServer(self._metrics.registry, self._endpoint)
+                self._metrics.blocked_zones.set(len(self._judge.blocked_zones))
+                self._note(f"metrics on {served.url}")
             front.bind()  # first: dnsmasq's free port can then never be the agent's
             self._start_dnsmasq()
             self._client = DnsmasqClient(self._port)
@@ -117,6 +127,8 @@ class Sidecar:
             self._stop_dnsmasq()
             self._dir.remove()
             self._audit.close()
+            if served is not None:
+                served.close()
 
     def _stop_soon(self, stop: asyncio.Event) -> None:
         stop.set()
@@ -200,7 +212,14 @@ class Sidecar:
         rcode: str | None,
         answers: int | None,
     ) -> None:
-        self._audit.emit(self._judge.record(question, client, decision, rcode, answers))
+        if self._metrics is not None:
+            self._metrics.query(decision)
+        try:
+            self._audit.emit(self._judge.record(question, client, decision, rcode, answers))
+        except DnsError:
+            if self._metrics is not None:
+                self._metrics.audit_errors.inc()
+            raise
 
     def _block_zone(self, zone: str) -> None:
         # Recorded before the query is answered: a block is never in force unrecorded.
@@ -210,6 +229,9 @@ class Sidecar:
             # dnsmasq refuses the zone too: a second line behind the front.
             self._dir.write_servers(self._rendered(self._config, checked=False).servers)
             self._dnsmasq.reload()
+        if self._metrics is not None:
+            self._metrics.tunnel_blocks.inc()
+            self._metrics.blocked_zones.set(len(self._judge.blocked_zones))
         self._note(f"blocked zone {zone} after DNS tunnel detection")
 
     # --- dnsmasq and the config ------------------------------------------------------
@@ -288,7 +310,7 @@ class Sidecar:
             self._values.refresh(force=True)
         config = load_config(self._config_path)
         self._judge.reconfigure(config)
-        self._audit.which = config.logging.dns_queries
+        self._audit.configure(config)
         rendered = self._rendered(config)
         self._config = config
         if rendered.main == self._main_text:

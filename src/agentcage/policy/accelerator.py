@@ -17,6 +17,17 @@ class Native(Protocol):
 
     def entropy(self, data: bytes, /) -> float: ...
 
+    def words(
+        self,
+        data: bytes,
+        prefixes: bytes,
+        shortest: int,
+        longest: int,
+        max_gap: int,
+        min_words: int,
+        /,
+    ) -> list[tuple[int, int]]: ...
+
 
 def _load() -> Native | None:
     try:

@@ -124,6 +124,16 @@ class Policy:
         """Swap placeholders for real values (call only after an allow/flag decision)."""
         return self._injector.inject(request)
 
+    def injected(self, before: Request, after: Request) -> tuple[str, ...]:
+        """Names (`env`) of the secrets `inject` wrote into `after`; never their values."""
+        if after is before:
+            return ()
+        return tuple(
+            rule.env
+            for rule in self._injector.rules
+            if rule.allows(before.host) and Injector([rule]).inject(before) is not before
+        )
+
     def check_frame(self, frame: Frame) -> Decision:
         return self.chain.check_frame(frame)
 

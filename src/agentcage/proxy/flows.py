@@ -14,6 +14,7 @@ from agentcage.proxy.host_agreement import Target
 from agentcage.proxy.hygiene import REGISTERED_METHODS
 
 LOGGED_METHODS = REGISTERED_METHODS | {"CONNECT"}
+BLOCKED_HEADER = "x-agentcage-blocked"  # names the inspector on every answer the proxy makes
 
 
 def client_of(flow: http.HTTPFlow) -> str:
@@ -91,7 +92,7 @@ def block_response(status: int, reason: str, inspector: str, host: str) -> http.
     body = json.dumps(
         {"blocked": True, "reason": reason, "inspector": inspector, "host": host}
     ).encode()
-    headers = {"content-type": "application/json", "x-agentcage-blocked": inspector or "proxy"}
+    headers = {"content-type": "application/json", BLOCKED_HEADER: inspector or "proxy"}
     if status == 429:
         # Budgets refill every second; clients that honour it (npm, urllib3) back off
         # instead of failing.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from mitmproxy import http
 
@@ -13,6 +14,7 @@ from agentcage.proxy.egress import ResolveError
 from agentcage.proxy.flow_state import GateNote, flow_state
 from agentcage.proxy.flows import apply_request, block_response, policy_request, record
 from agentcage.proxy.host_agreement import HostMismatch, Target, agree
+from agentcage.proxy.proxy_metrics import ProxyMetrics
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
@@ -30,9 +32,12 @@ class Blocked(Exception):
 class RequestGate:
     """Decides every request before anything leaves the proxy; any error blocks it."""
 
-    def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
+    def __init__(
+        self, holder: RuntimeHolder, audit: AuditWriter, metrics: ProxyMetrics | None = None
+    ) -> None:
         self._holder = holder
         self._audit = audit
+        self._metrics = metrics
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
@@ -94,7 +99,10 @@ class RequestGate:
             # Past a protocol switch nothing is HTTP any more, so nothing is inspected.
             raise Blocked(403, "protocol", f"Upgrade to {upgrade!r} is not allowed")
         request = policy_request(flow, target)
+        started = time.perf_counter()
         decision = runtime.policy.check_request(request)
+        if self._metrics is not None:
+            self._metrics.inspection.observe(time.perf_counter() - started)
         if decision.verdict is Verdict.BLOCK:
             flow_state(flow).gate = GateNote(decision, request.path)
             raise Blocked(decision.status or 403, decision.inspector, decision.reason)
@@ -118,7 +126,12 @@ class RequestGate:
                     "audit",
                     f"the audit log cannot be written ({exc.strerror}); nothing was forwarded",
                 ) from exc
-        apply_request(flow, request, runtime.policy.inject(request))
+        elif self._metrics is not None:  # not logged, but counted all the same
+            self._metrics.record(record(flow, runtime.cage, decision.verdict, decision=decision))
+        injected = runtime.policy.inject(request)
+        if self._metrics is not None and injected is not request:
+            self._metrics.secrets_injected(runtime.policy.injected(request, injected))
+        apply_request(flow, request, injected)
 
     @staticmethod
     def _target(flow: http.HTTPFlow) -> Target:

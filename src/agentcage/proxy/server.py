@@ -22,14 +22,18 @@ from mitmproxy.addons import (
     tlsconfig,
 )
 
-from agentcage.audit.writer import AuditWriter
+from agentcage.audit.logfiles import Rotation
+from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
+from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
+from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.pinning import EgressPinning
+from agentcage.proxy.proxy_metrics import ProxyMetrics, TrafficCounter
 from agentcage.proxy.rawstreams import RawStreamRefusal
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
 from agentcage.proxy.scrubbing import ResponseScrubbing
@@ -48,6 +52,7 @@ class ProxySettings:
     upstream_ca: Path | None = None
     audit_log: Path | None = None  # None: stdout
     name_fingerprints: Path | None = None  # for the DNS sidecar (namefingerprints.py)
+    metrics: MetricsEndpoint | None = None  # None: no metrics served
 
 
 class Ready:
@@ -122,6 +127,10 @@ def upstream_trust(ca_dir: Path, extra: Path | None) -> str | None:
     return str(bundle)
 
 
+def audit_rotation(config: CageConfig) -> Rotation:
+    return Rotation(config.logging.audit_max_bytes, config.logging.audit_keep)
+
+
 def body_limit_option(limit: int) -> str | None:
     return str(limit) if limit > 0 else None
 
@@ -137,10 +146,13 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     if settings.name_fingerprints is not None:
         fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
         fingerprints.publish(runtime.config)
-    audit = AuditWriter(
+    metrics = ProxyMetrics() if settings.metrics is not None else None
+    audit = NoticingAuditWriter(
         settings.audit_log,
         error=ConfigError,  # a bad --audit-log is a bad argument: exit 2 before listening
         hint="pass a writable --audit-log path, or omit it to write to stdout",
+        rotation=audit_rotation(runtime.config),
+        metrics=metrics,
     )
     settings.ca_dir.mkdir(parents=True, exist_ok=True)
 
@@ -161,7 +173,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     )
     _add(
         proxy,
-        RequestGate(holder, audit),
+        RequestGate(holder, audit, metrics),
         RawStreamRefusal(holder, audit),
         EgressPinning(holder),
         ResponseStreaming(holder),
@@ -172,6 +184,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         wscontrol.ControlFrameGate(holder, audit),
         Ready(settings.ca_dir),
     )
+    if metrics is not None:
+        _add(proxy, TrafficCounter(metrics))
     _set(
         opts,
         confdir=str(settings.ca_dir),
@@ -189,11 +203,16 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         if holder.reload():
             if fingerprints is not None:
                 fingerprints.republish(holder.current.config)
+            audit.rotation = audit_rotation(holder.current.config)
             print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
             limit = holder.current.config.max_request_body
             _set(opts, body_size_limit=body_limit_option(limit))
             set_log_level(opts, holder.current.config.logging.level)
 
+    served = None
+    if metrics is not None and settings.metrics is not None:
+        served = MetricsServer(metrics.registry, settings.metrics)
+        print(f"agentcage proxy metrics on {served.url}", file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
     loop.add_signal_handler(signal.SIGINT, proxy.shutdown)
@@ -202,6 +221,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         await proxy.run()
     finally:
         audit.close()
+        if served is not None:
+            served.close()
 
 
 def _add(proxy: master.Master, *items: object) -> None:

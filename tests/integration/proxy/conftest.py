@@ -42,7 +42,9 @@ def write_config(
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
     domains: str = DOMAINS,
+    logging: str = "",
 ) -> Path:
+    """The shared test cage; `logging` adds keys (YAML, two-space indent) to its section."""
     path.write_text(
         f"""
 name: itest
@@ -59,6 +61,7 @@ inspectors:
 logging:
   allowed_requests: {"true" if log_allowed else "false"}
   proxy_connections: true
+{logging}
 {extra}
 """
     )
@@ -75,6 +78,7 @@ def start_proxy(
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
     domains: str = DOMAINS,
+    logging: str = "",
 ) -> ProxyProcess:
     config = write_config(
         tmp / "config.yaml",
@@ -83,10 +87,19 @@ def start_proxy(
         log_allowed=log_allowed,
         injection=injection,
         domains=domains,
+        logging=logging,
     )
     return ProxyProcess(
         config, tmp, upstream_ca=up.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY, **(env or {})}
     ).start()
+
+
+def rotating_proxy(
+    tmp: Path, dns: FakeDns, up: Upstream, max_bytes: int, keep: int = 100
+) -> ProxyProcess:
+    """The test cage without rate limits, its audit log rotated every `max_bytes`."""
+    rotation = f"  audit_max_bytes: {max_bytes}\n  audit_keep: {keep}"
+    return start_proxy(tmp, dns, up, "rate_limit: false", logging=rotation)
 
 
 @pytest.fixture(scope="module")

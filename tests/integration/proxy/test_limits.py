@@ -102,6 +102,15 @@ def test_rate_limit_answers_429(
     line = limited.wait_for_audit(lambda r: r["path"] == "/rl/7")
     assert line["verdict"] == "block"
     assert line["rules"] == ["rate-limit:requests_per_second"]
+    # On stderr (`agentcage cage logs NAME -s proxy`): the first refusal of its kind, with
+    # the key to raise; the two after it only counted, for the next line of that kind.
+    deadline = time.monotonic() + 5
+    while not (told := [t for t in limited.stderr_lines if "/rl/" in t]):
+        assert time.monotonic() < deadline, limited.stderr
+        time.sleep(0.05)
+    assert len(told) == 1, told
+    assert "blocked GET example.com/rl/5 (rate-limit): " in told[0]
+    assert "raise rate_limit.requests_per_second" in told[0]
 
 
 def test_without_allowed_requests_only_blocks_and_connections_are_logged(

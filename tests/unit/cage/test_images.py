@@ -91,3 +91,36 @@ def test_missing_containerfile_is_a_clear_error(tmp_path: Path) -> None:
     config_path.write_text("name: cf\ncontainer:\n  containerfile: nope/Containerfile\n")
     with pytest.raises(PodmanError, match="does not exist"):
         ImageBuilder(RecordingRunner()).agent_image(load_config(config_path), tmp_path, "debian")
+
+
+PINNED = "127.0.0.1:5000/agentcage/base:bookworm@sha256:" + "ab" * 32
+MISSING = {("podman", "image", "exists"): Completed((), 1, "", "")}
+
+
+def test_a_pull_names_the_digest_and_shows_its_progress() -> None:
+    said = "Trying to pull x...\nCopying blob sha256:aa\nWriting manifest to image destination\n"
+    runner = RecordingRunner(answers={**MISSING, ("podman", "pull"): Completed((), 0, said, "")})
+    lines: list[str] = []
+    assert ImageBuilder(runner, progress=lines.append).base(PINNED) == PINNED
+    assert runner.commands("podman", "pull") == [("podman", "pull", PINNED)]  # not --quiet
+    assert lines == [f"  pulling {PINNED}", *(f"    {line}" for line in said.splitlines())]
+
+
+def test_a_failed_base_pull_says_what_failed_and_suggests_debian() -> None:
+    error = "Error: initializing source docker://x: lookup registry-1.docker.io: no such host"
+    answers = {**MISSING, ("podman", "pull"): Completed((), 125, "Trying to pull x...\n", error)}
+    with pytest.raises(PodmanError) as raised:
+        ImageBuilder(RecordingRunner(answers=answers)).sidecar_images("registry")
+    assert raised.value.message == f"pulling {images.REGISTRY_BASE} failed: {error}"
+    assert raised.value.hint and "`--base debian`" in raised.value.hint
+
+
+def test_a_failed_agent_pull_points_at_the_image_name(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text("name: x\ncontainer:\n  image: docker.io/library/nosuch:1\n")
+    answers = {**MISSING, ("podman", "pull"): Completed((), 125, "", "Error: manifest unknown")}
+    with pytest.raises(PodmanError, match="manifest unknown") as raised:
+        ImageBuilder(RecordingRunner(answers=answers)).agent_image(
+            load_config(config_path), tmp_path, "registry"
+        )
+    assert raised.value.hint and "container.image" in raised.value.hint

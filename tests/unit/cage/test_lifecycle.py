@@ -11,7 +11,7 @@ import pytest
 from agentcage.cage import domains, layout, podman_secrets, topology
 from agentcage.cage.podman import Completed
 from agentcage.errors import ConfigError, PodmanError, StateError
-from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
+from tests.unit.cage.fakes import FakeSystemdPodman, RecordingRunner, make_cages, ok, write_config
 
 
 def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) -> None:
@@ -25,8 +25,9 @@ def test_create_writes_state_units_and_ca_then_starts_the_agent(tmp_path: Path) 
         "agentcage-demo-int.network",
         "agentcage-demo-proxy.container",
     ]
-    systemctl = runner.commands("systemctl")
-    assert systemctl[0] == ("systemctl", "daemon-reload")
+    checked = runner.commands("systemctl", "is-system-running")  # `host check` ran first
+    systemctl = [c for c in runner.commands("systemctl") if c not in checked]
+    assert checked and systemctl[0] == ("systemctl", "daemon-reload")
     assert ("systemctl", "start", "agentcage-demo-agent.service") in systemctl
     paths = layout.host_paths(cages.store, "demo")
     key = paths.ca_dir / "mitmproxy-ca.pem"
@@ -47,16 +48,18 @@ def test_create_refuses_an_existing_cage(tmp_path: Path) -> None:
 
 
 def test_a_failed_start_rolls_everything_back(tmp_path: Path) -> None:
-    runner = RecordingRunner(
-        answers={("systemctl", "start"): PodmanError("unit failed"), ("podman", "network",
-        "exists"): ok()}
-    )  # fmt: skip
-    cages, runner = make_cages(tmp_path, runner)
+    # The networks came up before the agent failed.
+    host = FakeSystemdPodman(
+        answers={("systemctl", "start"): PodmanError("unit failed")},
+        networks={"agentcage-demo-int", "agentcage-demo-ext"},
+    )
+    cages, _ = make_cages(tmp_path, host)
     with pytest.raises(PodmanError, match="unit failed"):
         cages.create(write_config(tmp_path))
     assert not list((tmp_path / "quadlet").iterdir())
     assert not cages.store.exists("demo") and not cages.store.path("demo").exists()
-    assert ("podman", "network", "rm", "-f", "agentcage-demo-int") in runner.calls
+    assert ("podman", "network", "rm", "-f", "agentcage-demo-int") in host.calls
+    assert not host.networks
 
 
 def test_a_failed_agent_unit_is_reported(tmp_path: Path) -> None:
@@ -71,38 +74,29 @@ def test_a_failed_agent_unit_is_reported(tmp_path: Path) -> None:
 def test_destroy_removes_units_containers_networks_volumes_secrets_and_state(
     tmp_path: Path,
 ) -> None:
-    runner = RecordingRunner(
-        answers={
-            ("podman", "ps"): ok("abc123\n"),
-            ("podman", "network", "exists"): ok(),
-            ("podman", "volume", "ls"): ok("agentcage-demo-data\n"),
-            ("podman", "secret", "ls"): ok("agentcage-demo-API_KEY\nagentcage-other-X\n"),
-        }
+    host = FakeSystemdPodman(
+        volumes={"agentcage-demo-data": "demo"},
+        secrets={"agentcage-demo-API_KEY": "v", "agentcage-other-X": "v"},
     )
-    cages, runner = make_cages(tmp_path, runner)
+    cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path))
-    cages.destroy("demo")
+    assert cages.destroy("demo")
     assert not list((tmp_path / "quadlet").iterdir())
     assert not cages.store.path("demo").exists()
-    calls = runner.calls
-    assert ("podman", "rm", "-f", "-i", "abc123") in calls
-    assert ("podman", "network", "rm", "-f", "agentcage-demo-ext") in calls
-    assert ("podman", "volume", "rm", "-f", "agentcage-demo-data") in calls
-    assert ("podman", "secret", "rm", "agentcage-demo-API_KEY") in calls
-    assert ("podman", "secret", "rm", "agentcage-other-X") not in calls
+    assert not host.containers and not host.networks and not host.volumes
+    assert not [unit for unit, state in host.units.items() if state != "inactive"]
+    assert host.secrets == {"agentcage-other-X": "v"}
 
 
 def test_destroy_that_fails_keeps_state_for_a_retry(tmp_path: Path) -> None:
-    runner = RecordingRunner(
-        answers={
-            ("podman", "network", "exists"): ok(),
-            ("podman", "network", "rm"): Completed((), 2, "", "network is busy"),
-        }
+    host = FakeSystemdPodman(
+        answers={("podman", "network", "rm"): Completed((), 2, "", "network is busy")}
     )
-    cages, _ = make_cages(tmp_path, runner)
+    cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path))
-    with pytest.raises(PodmanError, match="network is busy"):
+    with pytest.raises(PodmanError, match="network is busy") as raised:
         cages.destroy("demo")
+    assert "left: networks: agentcage-demo-" in raised.value.message
     assert cages.store.exists("demo")
 
 

@@ -54,6 +54,8 @@ def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
     assert "ANTHROPIC_API_KEY={{ANTHROPIC_API_KEY}}" in env
     assert "HTTPS_PROXY=http://10.213.2.3:8080" in env
     assert "SSL_CERT_FILE=/etc/agentcage-ca/ca.pem" in env
+    # git ignores the other CA variables; without this `git clone` fails in a cage.
+    assert "GIT_SSL_CAINFO=/etc/agentcage-ca/ca.pem" in env
     assert set(agent.get("Unit", "Requires")) == {
         "agentcage-basic-dns.service",
         "agentcage-basic-proxy.service",
@@ -154,3 +156,10 @@ def test_the_dns_sidecar_reads_fingerprints_and_never_sees_a_secret() -> None:
     assert not [e for e in dns.get("Container", "Environment") if "SEED" in str(e)]
     assert not [v for v in dns.get("Container", "Volume") if "secret" in str(v).lower()]
     assert proxy.get("Container", "Secret")
+
+
+def test_a_stopped_container_counts_as_stopped_not_failed() -> None:
+    # `cage stop` SIGTERMs every container; the exit status of that is 143.
+    for name, text in units_for("openclaw", []).items():
+        if name.endswith(".container"):
+            assert parse(text).get("Service", "SuccessExitStatus") == ["143"], name

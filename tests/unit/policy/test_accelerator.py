@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from agentcage.policy import runs, shannon
 from agentcage.policy.accelerator import native
+from agentcage.policy.formats.shapes import prefix_table, python_words
 from agentcage.policy.leaks import encodings
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
@@ -120,3 +121,45 @@ def test_long_token_runs_match_the_python_definition(
     )
     for table in (BASE64_TABLE, _HEX_TABLE):
         assert list(long_runs(data, table, min_len)) == list(python_long_runs(data, table, min_len))
+
+
+_WORDY = st.lists(st.sampled_from(sorted(set(b"abnrt \\,\"'A_9.\n"))), max_size=400).map(bytes)
+_GROUPS = byte_table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -")
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DATA | _WORDY, st.sampled_from([8, 14, 15, 16, 20]))
+def test_capital_and_digit_runs_match_the_python_definition(data: bytes, min_len: int) -> None:
+    # This alphabet has its own vector path (card numbers and IBANs).
+    assert list(long_runs(data, _GROUPS, min_len)) == list(python_long_runs(data, _GROUPS, min_len))
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    _WORDY | _DATA,
+    st.sampled_from([(1, 3, 2, 2), (3, 8, 4, 3), (2, 5, 1, 2), (3, 8, 4, 12)]),
+    st.integers(0, 70),
+)
+def test_word_stretches_match_the_python_definition(
+    data: bytes, rules: tuple[int, int, int, int], shift: int
+) -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    data = b"x" * shift + data  # cross the 64-byte blocks at every offset
+    assert native.words(data, b"", *rules) == python_words(data, b"", *rules)
+    table = prefix_table()
+    assert native.words(data, table, *rules) == python_words(data, table, *rules)
+
+
+def test_word_stretches_on_large_inputs() -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    phrase = b"legal winner thank year wave sausage worth useful legal winner thank yellow"
+    body = (b"prose with a few words " * 3000) + phrase + b". " + phrase.replace(b" ", b"\\n")
+    body += os.urandom(70_000) + b" " + phrase
+    table = prefix_table()
+    found = native.words(body, table, 3, 8, 4, 12)
+    assert found == python_words(body, table, 3, 8, 4, 12)
+    assert len(found) == 3
+    with pytest.raises(ValueError, match="27"):
+        native.words(body, b"short", 3, 8, 4, 12)

@@ -15,6 +15,8 @@ def test_allowlist_allows_listed_domains_and_subdomains() -> None:
     blocked = inspector.check("notexample.com")
     assert blocked is not None and blocked.verdict is Verdict.BLOCK
     assert "not in the domain allowlist" in blocked.reason
+    # The reason says how to let it through (a package manager prints only "403").
+    assert "add it to domains.allow" in blocked.reason
 
 
 def test_empty_allowlist_blocks_everything() -> None:

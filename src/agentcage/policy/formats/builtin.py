@@ -1,10 +1,16 @@
-"""Built-in credential formats: cloud, AI and code-hosting keys (`services.py` has the rest).
+"""Built-in credential formats: the best-known cloud, AI and code-hosting keys here,
+the rest by kind in `services.py`, `platforms.py`, `commerce.py`, `ai_services.py`,
+`key_material.py` and `financial.py`; `BUILTIN_PATTERNS` is the whole catalogue.
 
 See `pattern.py` for the rules every format follows.
 """
 
 from __future__ import annotations
 
+from agentcage.policy.formats.ai_services import AI_PATTERNS
+from agentcage.policy.formats.commerce import COMMERCE_PATTERNS
+from agentcage.policy.formats.financial import FINANCIAL_PATTERNS
+from agentcage.policy.formats.key_material import KEY_MATERIAL_PATTERNS
 from agentcage.policy.formats.pattern import (
     END,
     END_DASH,
@@ -14,8 +20,8 @@ from agentcage.policy.formats.pattern import (
     CredentialPattern,
     make,
 )
+from agentcage.policy.formats.platforms import PLATFORM_PATTERNS
 from agentcage.policy.formats.services import SERVICE_PATTERNS
-from agentcage.policy.types import Verdict
 
 __all__ = ["BUILTIN_PATTERNS", "MIN_RUN", "TOKEN_ALPHABET", "CredentialPattern"]
 
@@ -31,14 +37,15 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
         "aws_secret_access_key",
         # `\\?` lets the quotes be JSON-escaped: a credentials file pasted into a JSON string.
         rb"(?i:secret_?access_?key|secret-access-key)(?:\\?[\"'])?\s{0,3}[:=]\s{0,3}(?:\\?[\"'])?"
-        rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
+        rb"(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
         (b"ecret_access_key", b"ECRET_ACCESS_KEY", b"ecretAccessKey", b"ecret-access-key"),
         ("amazonaws.com",),
         "AWS secret access key next to its name",
     ),
     make(
         "github_token",
-        START + rb"gh[pousr]_[A-Za-z0-9]{36,251}" + END,
+        # No boundary before: `gh?_` ends no word, and `xghp_...` is still the token.
+        rb"gh[pousr]_[A-Za-z0-9]{30,251}" + END,
         (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
         ("github.com", "githubusercontent.com"),
         "GitHub classic personal access, OAuth, user-to-server, server and refresh tokens",
@@ -101,7 +108,7 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "stripe_secret_key",
-        START + rb"(?:sk|rk)_live_[A-Za-z0-9]{20,250}" + END,
+        START + rb"(?:sk|rk)_live_[A-Za-z0-9_]{20,250}" + END,
         (b"sk_live_", b"rk_live_"),
         ("stripe.com",),
         "Stripe live secret and restricted keys",
@@ -119,15 +126,6 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
         (b"ya29.",),
         ("googleapis.com", "google.com"),
         "Google OAuth access token",
-    ),
-    make(
-        "gcp_service_account",
-        rb"\\?\"type\\?\"\s{0,5}:\s{0,5}\\?\"service_account\\?\"",
-        (b"service_account",),
-        (),
-        "Google Cloud service-account key file (JSON)",
-        anywhere=True,
-        has_gap=True,
     ),
     make(
         "gitlab_token",
@@ -152,10 +150,10 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "huggingface_token",
-        START + rb"hf_[A-Za-z0-9]{34}" + END,
-        (b"hf_",),
+        START + rb"(?:hf_|api_org_)[A-Za-z0-9]{34}" + END,
+        (b"hf_", b"api_org_"),
         ("huggingface.co", "hf.co"),
-        "Hugging Face access token",
+        "Hugging Face user and organization access tokens",
     ),
     make(
         "twilio_api_key",
@@ -166,7 +164,7 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
     make(
         "sendgrid_api_key",
-        START + rb"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}" + END_DASH,
+        START + rb"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}" + END_DASH,
         (b"SG.",),
         ("sendgrid.com", "sendgrid.net"),
         "SendGrid API key",
@@ -177,23 +175,6 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
         (b"key-",),
         ("mailgun.net", "mailgun.org"),
         "Mailgun API key",
-    ),
-    make(
-        "jwt",
-        START + rb"eyJ[A-Za-z0-9_-]{10,4000}\.eyJ[A-Za-z0-9_-]{10,8000}\.[A-Za-z0-9_-]{20,1000}",
-        (b"eyJ",),
-        (),
-        "JSON Web Token (flagged: also a routine bearer token)",
-        Verdict.FLAG,
-    ),
-    make(
-        "private_key",
-        rb"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
-        (b"PRIVATE KEY",),
-        (),
-        "PEM / OpenSSH / PGP private key",
-        anywhere=True,
-        has_gap=True,
     ),
     make(
         "databricks_token",
@@ -267,4 +248,12 @@ CORE_PATTERNS: tuple[CredentialPattern, ...] = (
     ),
 )
 
-BUILTIN_PATTERNS: tuple[CredentialPattern, ...] = CORE_PATTERNS + SERVICE_PATTERNS
+BUILTIN_PATTERNS: tuple[CredentialPattern, ...] = (
+    CORE_PATTERNS
+    + SERVICE_PATTERNS
+    + PLATFORM_PATTERNS
+    + COMMERCE_PATTERNS
+    + AI_PATTERNS
+    + KEY_MATERIAL_PATTERNS
+    + FINANCIAL_PATTERNS
+)

@@ -45,7 +45,7 @@ class DisguiseFinder:
     def __init__(self, patterns: Sequence[CredentialPattern]) -> None:
         variants: dict[bytes, tuple[str, bytes]] = {}
         for pattern in patterns:
-            if pattern.anywhere:
+            if pattern.anywhere or pattern.shape is not None:
                 continue
             for anchor in pattern.anchors:
                 if len(anchor) < MIN_ANCHOR:

@@ -10,13 +10,16 @@ Rules for every pattern, so a scan stays linear on megabyte bodies:
 - `hosts`: where the credential may go (a domain matches its subdomains too);
 - every match contains a run of at least `MIN_RUN` characters from `TOKEN_ALPHABET`
   (the base64 alphabet, both flavours),
-  so the scanner searches only windows around such runs; the few formats without
-  one set `anywhere` and are searched everywhere their anchor occurs.
+  so the scanner searches only windows around such runs; the formats without one
+  either set `anywhere` (searched where their anchor occurs, within `reach` of it)
+  or a `shape` (searched only in the stretches of the payload that shape finds:
+  digit groups for card numbers, word runs for seed phrases).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentcage.policy.runs import BASE64_ALPHABET
@@ -26,8 +29,24 @@ TOKEN_ALPHABET = BASE64_ALPHABET
 MIN_RUN = 20
 # Not preceded by a token character or "-": `cache-key-<md5>` is not a Mailgun key.
 START = rb"(?<![A-Za-z0-9_-])"
-END = rb"(?![A-Za-z0-9_])"  # not followed by a token character
+# Not followed by a letter or digit. (An underscore may follow: `ghp_..._x` is still
+# the token, with a suffix meant to hide it.)
+END = rb"(?![A-Za-z0-9])"
 END_DASH = rb"(?![A-Za-z0-9_-])"
+
+# A test on the matched value (the regex group `v` when the pattern has one).
+ValueTest = Callable[[bytes], bool]
+# A test on the match in its payload (`match.string`): what surrounds the value.
+ContextTest = Callable[[re.Match[bytes]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Where a format with no long token run and no anchor can be: `spans` gives the
+    stretches of a payload worth searching, found in one fast pass."""
+
+    name: str
+    spans: Callable[[bytes], list[tuple[int, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +58,66 @@ class CredentialPattern:
     description: str = ""
     # Formats that are also routine bearer tokens are flagged, not blocked, by default.
     verdict: Verdict = field(default=Verdict.BLOCK)
-    anywhere: bool = False  # no long token run: search the whole payload
-    # Skip documentation values (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...): agents quote them in
-    # code they send to their LLM, and a real random key never looks like that.
+    anywhere: bool = False  # no long token run: search where the anchors occur
+    # Skip documentation values (AKIAIOSFODNN7EXAMPLE, ghp_xxxx...) unless
+    # `secrets.documentation_values` is `block`; extra patterns never skip.
     skip_examples: bool = True
     # Every match holds a byte outside TOKEN_ALPHABET (a space, a quote), so none lies
     # inside a token run: an `anywhere` search may skip the middles of long runs.
     has_gap: bool = False
+    # A checksum or structure the value must pass (Luhn, mod-97, Base58Check...).
+    check: ValueTest | None = None
+    # Says the value is a documentation or test value; None: the generic test
+    # (`documentation.token_example`).
+    example: ValueTest | None = None
+    # For `anywhere` formats: a match starts at most `reach[0]` bytes before an
+    # anchor and ends at most `reach[1]` bytes after it, so only windows around the
+    # anchors are searched. None: the whole payload.
+    reach: tuple[int, int] | None = None
+    shape: Shape | None = None
+    # What must surround the value for it to count (a card number's label or expiry).
+    context: ContextTest | None = None
+
+
+_LITERAL_HEAD = re.compile(rb"(?:[A-Za-z0-9_~]|\\[.$+/-]|-)+")
+_CLASS_HEAD = re.compile(rb"\[[^\]\\]+\]")
+_QUANTIFIER = b"{*+?"
+
+
+def _literal_first(regex: bytes) -> bytes:
+    """`START` moved behind the literal (or character class) that follows it.
+
+    Python's `re` finds a pattern's first literal with a fast search, but only when
+    the pattern starts with it; a leading lookbehind makes it try every position
+    (28x slower on a base64 blob). `L(?<![token]L)` says the same as `START L`.
+    """
+    if not regex.startswith(START):
+        return regex
+    rest = regex[len(START) :]
+    head = _CLASS_HEAD.match(rest) or _LITERAL_HEAD.match(rest)
+    if head is None:
+        return regex
+    text = head.group()
+    if rest[len(text) : len(text) + 1] in (b"", *(bytes([q]) for q in _QUANTIFIER)):
+        if head.re is _CLASS_HEAD or len(text) < 2 or text[-2:-1] == b"\\":
+            return regex
+        text = text[:-1]  # the quantifier applies to the last character only
+    if _distinctive(text):
+        return rest  # found even glued to what precedes it (`xghp_...`)
+    return text + rb"(?<![A-Za-z0-9_-]" + text + rb")" + rest[len(text) :]
+
+
+def _distinctive(prefix: bytes) -> bool:
+    """A prefix no word, identifier or base64 blob ends with: five characters or
+    more, or four with a separator (`ghp_`, `npm_`); not `key-` (`cache-key-<md5>`),
+    a run of one letter (zeros in base64) or base64 of text (Intercom's `tok:`)."""
+    plain = prefix.replace(b"\\", b"")
+    if plain.startswith(b"[") or plain in _COMMON or len(set(plain)) == 1:
+        return False
+    return len(plain) >= 5 or (len(plain) == 4 and any(c in plain for c in b"_-."))
+
+
+_COMMON = {b"key-", b"live_", b"test_", b"dG9rO"}
 
 
 def make(
@@ -57,7 +129,32 @@ def make(
     verdict: Verdict = Verdict.BLOCK,
     anywhere: bool = False,
     has_gap: bool = False,
+    *,
+    check: ValueTest | None = None,
+    example: ValueTest | None = None,
+    reach: tuple[int, int] | None = None,
+    shape: Shape | None = None,
+    context: ContextTest | None = None,
 ) -> CredentialPattern:
     return CredentialPattern(
-        name, re.compile(regex), anchors, hosts, description, verdict, anywhere, has_gap=has_gap
+        name,
+        re.compile(_literal_first(regex)),
+        anchors,
+        hosts,
+        description,
+        verdict,
+        anywhere,
+        has_gap=has_gap,
+        check=check,
+        example=example,
+        reach=reach,
+        shape=shape,
+        context=context,
     )
+
+
+def matched_value(match: re.Match[bytes]) -> bytes:
+    """The credential itself: the group `v` when the regex also matches its context."""
+    if "v" in match.re.groupindex:
+        return match.group("v")
+    return match.group()

@@ -16,18 +16,18 @@ import ahocorasick_rs
 
 from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
-from agentcage.policy.formats.builtin import (
-    BUILTIN_PATTERNS,
-    MIN_RUN,
-    CredentialPattern,
-)
+from agentcage.policy.formats import wordlist
+from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
 from agentcage.policy.formats.disguises import DisguiseFinder, case_folded
+from agentcage.policy.formats.documentation import token_example
+from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, matched_value
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import token_runs, windows
 
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
 _MAX_RUN = 16 * 1024
+_SEARCH_EACH = 16 * 1024  # from this size on, each wide anchor gets its own search
 _LONG_RUN = 4096  # runs whose middles the anywhere-anchor search skips
 # Longer than any match of a `has_gap` format: a match overlapping a run's edge
 # reaches no further into the run than this.
@@ -37,28 +37,40 @@ _GAP_MARGIN = 128
 class PatternScanner:
     """Which credential patterns occur in a byte string, found in as few passes as can be."""
 
-    def __init__(self, patterns: Sequence[CredentialPattern]) -> None:
+    def __init__(self, patterns: Sequence[CredentialPattern], documentation: str = "skip") -> None:
         self.patterns = list(patterns)
+        self._skip_documentation = documentation == "skip"
+        plain = [p for p in self.patterns if p.shape is None]
         # One pass over the token windows says which anchors occur there, instead of
         # one substring search per anchor per pattern per window.
-        self._anchors = sorted({a for p in self.patterns for a in p.anchors if a})
+        self._anchors = sorted({a for p in plain for a in p.anchors if a})
         self._anchor_search = _automaton(self._anchors)
-        # The few formats searched everywhere: one SIMD pass over the payload instead
-        # of a substring search per anchor. That pass slows down 100x on random
+        # The few formats searched everywhere: a SIMD substring search per anchor
+        # (0.02 ms a MiB each; one automaton for them all loses its prefilter to
+        # lower-case anchors and takes 2 ms on prose). It slows down 100x on random
         # letters, so formats whose every match holds a non-token byte skip the
         # middles of long token runs (a base64 screenshot), where none can be.
-        wide = [p for p in self.patterns if p.anywhere]
+        wide = [p for p in plain if p.anywhere]
         self._solid = sorted({a for p in wide if not p.has_gap for a in p.anchors})
         self._gapped = sorted({a for p in wide if p.has_gap for a in p.anchors})
-        self._solid_search = _automaton(self._solid)
-        self._gapped_search = _automaton(self._gapped)
+        self._solid_search = [_automaton([a]) for a in self._solid]
+        self._gapped_search = [_automaton([a]) for a in self._gapped]
+        # Small payloads: one automaton for all, as a call costs more than its search.
+        self._wide = sorted({*self._solid, *self._gapped})
+        self._wide_search = _automaton(self._wide)
         self._shortest_wide = min((len(a) for a in self._solid + self._gapped), default=0)
 
         # Which patterns an anchor can start, so a place with none of them (most
         # header values) costs no loop over every pattern.
         self._by_anchor: dict[bytes, list[int]] = {}
         self._unanchored: list[int] = []
+        # Formats with no token run and no anchor, by the shape that finds their
+        # stretches (one pass per shape, shared by its formats).
+        self._shapes: dict[str, tuple[Shape, list[int]]] = {}
         for index, pattern in enumerate(self.patterns):
+            if pattern.shape is not None:
+                self._shapes.setdefault(pattern.shape.name, (pattern.shape, []))[1].append(index)
+                continue
             if not pattern.anchors:
                 self._unanchored.append(index)
             for anchor in pattern.anchors:
@@ -68,7 +80,7 @@ class PatternScanner:
 
     @classmethod
     def from_config(cls, config: SecretsConfig, environ: Mapping[str, str]) -> PatternScanner:
-        return cls(build_patterns(config, environ))
+        return cls(build_patterns(config, environ), config.documentation_values)
 
     def matches(self, data: bytes) -> Iterator[tuple[CredentialPattern, str]]:
         """`matching`, then the formats found disguised (`disguises.py`), each with
@@ -93,7 +105,7 @@ class PatternScanner:
             regex = self._folded.get(index)
             if regex is None:
                 regex = self._folded[index] = case_folded(pattern)
-            if any(_real(pattern, m) for m in regex.finditer(window)):
+            if any(self._real(pattern, m) for m in regex.finditer(window)):
                 yield pattern
 
     def matching(self, data: bytes) -> Iterator[CredentialPattern]:
@@ -104,27 +116,79 @@ class PatternScanner:
         return self._matching(data, spans)
 
     def _matching(self, data: bytes, spans: list[tuple[int, int]]) -> Iterator[CredentialPattern]:
-        present = _present(self._anchor_search, self._anchors, data, spans) if spans else set()
+        present = _present(self._anchor_search, self._anchors, data, spans) if spans else {}
         short = len(data) < self._shortest_wide  # no anywhere-format anchor fits
-        if self._solid_search is not None and not short:
-            present |= _present(self._solid_search, self._solid, data, [(0, len(data))])
-        if self._gapped_search is not None and not short:
-            outside = _outside_long_runs(data, _GAP_MARGIN)
-            present |= _present(self._gapped_search, self._gapped, data, outside)
+        if not short and len(data) < _SEARCH_EACH:
+            present.update(_present(self._wide_search, self._wide, data, [(0, len(data))]))
+        elif not short:
+            for anchor, search in zip(self._solid, self._solid_search, strict=True):
+                present.update(_present(search, [anchor], data, [(0, len(data))]))
+            outside = _outside_long_runs(data, _GAP_MARGIN) if self._gapped else []
+            for anchor, search in zip(self._gapped, self._gapped_search, strict=True):
+                present.update(_present(search, [anchor], data, outside))
         candidates = {i for anchor in present for i in self._by_anchor[anchor]}
         candidates.update(i for i in self._unanchored if spans or self.patterns[i].anywhere)
+        shaped: dict[int, list[tuple[int, int]]] = {}
+        for shape, members in self._shapes.values():
+            stretches = shape.spans(data)
+            if stretches:
+                shaped.update((index, stretches) for index in members)
+        candidates.update(shaped)
         for index in sorted(candidates):  # in catalogue order, as the findings are ranked
             pattern = self.patterns[index]
-            if pattern.anywhere:
-                if any(_real(pattern, m) for m in pattern.regex.finditer(data)):
-                    yield pattern
-                continue
-            for lo, hi in spans:
-                if pattern.anchors and not any(data.find(a, lo, hi) >= 0 for a in pattern.anchors):
-                    continue
-                if any(_real(pattern, m) for m in pattern.regex.finditer(data, lo, hi)):
-                    yield pattern
-                    break
+            if index in shaped:
+                places = shaped[index]
+            elif pattern.anywhere:
+                places = _near(pattern, present, len(data))
+            else:
+                places = [
+                    (lo, hi)
+                    for lo, hi in spans
+                    if not pattern.anchors
+                    or any(data.find(a, lo, hi) >= 0 for a in pattern.anchors)
+                ]
+            if any(
+                self._real(pattern, m)
+                for lo, hi in places
+                for m in pattern.regex.finditer(data, lo, hi)
+            ):
+                yield pattern
+
+    def _real(self, pattern: CredentialPattern, match: re.Match[bytes]) -> bool:
+        """The value passes its checksum and is no documentation stand-in (unless
+        documentation values are to be blocked too)."""
+        value = matched_value(match)
+        if pattern.check is not None and not pattern.check(value):
+            return False
+        if pattern.context is not None and not pattern.context(match):
+            return False
+        if not (pattern.skip_examples and self._skip_documentation):
+            return True
+        if pattern.example is not None:
+            return not pattern.example(value)
+        return not token_example(value, pattern.anchors)
+
+
+def _near(
+    pattern: CredentialPattern, present: dict[bytes, list[int]], size: int
+) -> list[tuple[int, int]]:
+    """Where an `anywhere` pattern can match: the whole payload, or windows within
+    its `reach` of each occurrence of its anchors."""
+    if pattern.reach is None:
+        return [(0, size)]
+    before, after = pattern.reach
+    spots = sorted(
+        (max(0, at - before), min(size, at + len(anchor) + after))
+        for anchor in pattern.anchors
+        for at in present.get(anchor, ())
+    )
+    merged: list[tuple[int, int]] = []
+    for lo, hi in spots:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def _outside_long_runs(data: bytes, margin: int) -> list[tuple[int, int]]:
@@ -150,33 +214,16 @@ def _present(
     anchors: list[bytes],
     data: bytes,
     spans: list[tuple[int, int]],
-) -> set[bytes]:
-    """Anchors occurring in the spans (overlapping search: none hides another)."""
-    present: set[bytes] = set()
+) -> dict[bytes, list[int]]:
+    """Anchors occurring in the spans, with where (overlapping search: none hides another)."""
+    present: dict[bytes, list[int]] = {}
     if search is None:
         return present
     view = memoryview(data)
     for lo, hi in spans:
-        found = search.find_matches_as_indexes(view[lo:hi], overlapping=True)
-        present.update(anchors[index] for index, _start, _end in found)
+        for index, start, _end in search.find_matches_as_indexes(view[lo:hi], overlapping=True):
+            present.setdefault(anchors[index], []).append(lo + start)
     return present
-
-
-_EXAMPLE_MARKERS = (b"EXAMPLE", b"example", b"Example")
-_MIN_DISTINCT = 6
-_SEPARATORS = re.compile(rb"[_\-.:=/+]")
-
-
-def _real(pattern: CredentialPattern, match: re.Match[bytes]) -> bool:
-    """False for documentation stand-ins: `...EXAMPLE...` or a near-constant filler."""
-    if not pattern.skip_examples:
-        return True
-    text = match.group()
-    if any(marker in text for marker in _EXAMPLE_MARKERS):
-        return False
-    # Judge the random part, not the fixed prefix: `sk_live_0000...` is filler.
-    body = max(_SEPARATORS.split(text), key=len)
-    return len(set(body)) >= _MIN_DISTINCT
 
 
 def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[CredentialPattern]:
@@ -190,6 +237,7 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Cr
                 f"secrets.allow_to_domains names {name!r}, which is no secret pattern",
                 hint=f"use one of: {', '.join(sorted(names))}",
             )
+    wordlist.load()  # a missing or altered BIP-39 list stops the proxy at startup
     patterns: list[CredentialPattern] = []
     for pattern in [*builtin.values(), *extra]:
         hosts = pattern.hosts if config.builtin_allow_to_domains else ()

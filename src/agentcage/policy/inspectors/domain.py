@@ -35,7 +35,12 @@ class DomainInspector:
             return self._check_address(host)
         listed = host in self.hosts
         if self.mode == "allowlist" and not listed:
-            return block(NAME, f"{host.name} is not in the domain allowlist", "not-allowlisted")
+            return block(
+                NAME,
+                f"{host.name} is not in the domain allowlist; add it to domains.allow "
+                "(`agentcage domain add`) if the agent needs it",
+                "not-allowlisted",
+            )
         if self.mode == "blocklist" and listed:
             return block(NAME, f"{host.name} is in the domain blocklist", "blocklisted")
         return None

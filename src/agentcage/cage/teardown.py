@@ -1,0 +1,165 @@
+"""Taking a cage off its host, and proving that nothing of it is left.
+
+`inventory` lists what the host still holds of a cage: unit files, systemd units that are
+loaded or running, containers, networks, volumes and Podman secrets. When it cannot ask
+systemd or Podman it raises `UnreachableError` before anything is touched: a host that
+cannot be seen is never taken for an empty one. `remove` takes away what an inventory
+found; the caller deletes the cage's state only once a second inventory comes back empty.
+
+Names are matched exactly, never by prefix alone: `agentcage-a-*` also matches the
+parts of a cage named `a-b`. Unit files count when they carry the cage's label or have
+one of the names only this cage's files can have.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from agentcage.cage.contract import secret_of
+from agentcage.cage.podman import STDERR_TAIL, Completed, PodmanHost
+from agentcage.cage.running import PORTS, ROLES
+from agentcage.cage.topology import prefix
+from agentcage.errors import PodmanError, UnreachableError
+
+_NETWORKS = ("int", "ext")
+
+
+@dataclass(frozen=True)
+class Remains:
+    """What a host still holds of one cage."""
+
+    unit_files: tuple[Path, ...] = ()
+    units: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not any(getattr(self, f.name) for f in fields(self))
+
+    def lines(self) -> list[str]:
+        """One line per kind that is left, e.g. `containers: agentcage-x-agent`."""
+        out = []
+        for f in fields(self):
+            values = getattr(self, f.name)
+            if values:
+                out.append(f"{f.name.replace('_', ' ')}: {', '.join(map(str, values))}")
+        return out
+
+
+def unit_files(directory: Path, cage: str) -> list[Path]:
+    """The cage's quadlet files in `directory`."""
+    if not directory.is_dir():
+        return []
+    first = prefix(cage)
+    exact = {f"{first}-{role}.container" for role in (*ROLES, PORTS)}
+    exact |= {f"{first}-{net}.network" for net in _NETWORKS}
+    label = re.compile(rf"(?m)^Label=.*(?<![\w.-])agentcage\.cage={re.escape(cage)}(?![\w.-])")
+    found = []
+    for path in sorted(directory.glob(f"{first}-*")):
+        if path.name in exact or (path.is_file() and label.search(_read(path))):
+            found.append(path)
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> list[str]:
+    """Every systemd service the cage has or may still have loaded."""
+    first = prefix(cage)
+    names = [f"{first}-{role}.service" for role in (PORTS, *reversed(ROLES))]
+    names += [f"{first}-{net}-network.service" for net in _NETWORKS]
+    names += [f"{first}-{volume}-volume.service" for volume in volumes]
+    for path in files:  # quadlet's naming: x.volume -> x-volume.service
+        if path.suffix in (".volume", ".network"):
+            names.append(f"{path.stem}-{path.suffix[1:]}.service")
+    return list(dict.fromkeys(names))
+
+
+def inventory(host: PodmanHost, cage: str, volumes: Iterable[str] = ()) -> Remains:
+    """What of `cage` the host still holds; `UnreachableError` if it cannot be asked."""
+    files = unit_files(host.quadlet_dir, cage)
+    label = f"label=agentcage.cage={cage}"
+    networks = {f"{prefix(cage)}-{net}" for net in _NETWORKS}
+    return Remains(
+        unit_files=tuple(files),
+        units=tuple(_loaded(host, service_names(cage, files, volumes))),
+        containers=tuple(_listing(host, "containers", "ps", "-a", "--filter", label)),
+        networks=tuple(n for n in _listing(host, "networks", "network", "ls") if n in networks),
+        volumes=tuple(_listing(host, "volumes", "volume", "ls", "--filter", label)),
+        secrets=tuple(
+            ident
+            for ident in _listing(host, "secrets", "secret", "ls")
+            if secret_of(cage, ident) is not None
+        ),
+    )
+
+
+def _loaded(host: PodmanHost, units: list[str]) -> list[str]:
+    """The units systemd still knows: loaded from a file, running, or failed."""
+    result = host.systemctl("show", "--property=Id,LoadState,ActiveState", *units, check=False)
+    if not result.ok:
+        raise UnreachableError(f"cannot ask systemd about the units: {_tail(result)}")
+    present = []
+    for block in result.stdout.split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if not props.get("Id"):
+            continue
+        if props.get("LoadState") != "not-found" or props.get("ActiveState") != "inactive":
+            present.append(props["Id"])
+    return present
+
+
+def _listing(host: PodmanHost, what: str, *args: str) -> list[str]:
+    fmt = "{{.Names}}" if args[0] == "ps" else "{{.Name}}"
+    try:
+        result = host.podman(*args, "--format", fmt, check=False)
+    except PodmanError as exc:  # podman itself is missing
+        raise UnreachableError(f"cannot list {what}: {exc.message}", hint=exc.hint) from exc
+    if not result.ok:
+        raise UnreachableError(f"cannot list {what} with podman: {_tail(result)}")
+    return result.stdout.split()
+
+
+def _tail(result: Completed) -> str:
+    return result.stderr.strip()[-STDERR_TAIL:] or f"exit {result.returncode}"
+
+
+def remove(host: PodmanHost, found: Remains) -> list[str]:
+    """Take away what `found` lists; returns a line for each step that failed."""
+    problems: list[str] = []
+
+    def attempt(what: str, result: Completed) -> None:
+        if not result.ok:
+            problems.append(f"{what}: {_tail(result)[-300:]}")
+
+    if found.units:
+        attempt("stop units", host.systemctl("stop", *found.units, check=False))
+    for path in found.unit_files:
+        path.unlink(missing_ok=True)
+    if found.unit_files:
+        attempt("daemon-reload", host.systemctl("daemon-reload", check=False))
+    if found.units:
+        # Forgets failed units; the others answer "not loaded", which is what we want.
+        host.systemctl("reset-failed", *found.units, check=False)
+    if found.containers:
+        attempt("remove containers", host.podman("rm", "-f", "-i", *found.containers, check=False))
+    for network in found.networks:
+        attempt(
+            f"remove network {network}", host.podman("network", "rm", "-f", network, check=False)
+        )
+    if found.volumes:
+        attempt("remove volumes", host.podman("volume", "rm", "-f", *found.volumes, check=False))
+    for ident in found.secrets:
+        attempt(f"remove secret {ident}", host.podman("secret", "rm", ident, check=False))
+    return problems

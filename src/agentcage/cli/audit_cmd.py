@@ -1,0 +1,191 @@
+"""`agentcage audit`: a cage's proxy and DNS decisions as a table, or as the raw JSON lines."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from agentcage.audit.reading import AuditLogs, Line, Record, named_logs
+from agentcage.audit.selection import TIME_HELP, Selection, parse_when
+from agentcage.audit.table import StatusJoin, cells, format_row, header
+from agentcage.cage.layout import audit_logs
+from agentcage.cage.state import StateStore
+from agentcage.errors import StateError
+
+POLL_SECONDS = 0.25
+HOLD_SECONDS = 1.0  # how long a followed row waits for its status
+FOLLOW_LAST = 10
+
+
+def _logs(targets: tuple[str, ...], as_files: bool) -> list[Path]:
+    if as_files:
+        return named_logs(Path(target) for target in targets)
+    store = StateStore()
+    paths = []
+    for name in targets:
+        if not store.exists(name):
+            raise StateError(
+                f"no cage named {name!r}",
+                hint="`agentcage cage list` shows your cages; "
+                "`agentcage audit --file PATH` reads a log file",
+            )
+        paths += audit_logs(store, name)
+    return paths
+
+
+def _style(line: str, verdict: str) -> str:
+    colour = {"block": "red", "flag": "yellow"}.get(verdict)
+    return click.style(line, fg=colour) if colour else line
+
+
+class _Printer:
+    """Prints rows (table) or lines (JSON), keeping only the last N until `flush`."""
+
+    def __init__(self, as_json: bool, last: int | None) -> None:
+        self.as_json = as_json
+        self._kept: deque[str] | None = deque(maxlen=last) if last else None
+        self._header = as_json
+        self.count = 0
+
+    def rows(self, rows: Iterable[Record]) -> None:
+        self.lines(format_row(cells(row), _style) for row in rows)
+
+    def lines(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            self.count += 1
+            if self._kept is not None:
+                self._kept.append(text)
+            else:
+                self._echo(text)
+
+    def flush(self) -> None:
+        """Print what `--last` kept, and print everything from now on."""
+        kept, self._kept = self._kept or (), None
+        for text in kept:
+            self._echo(text)
+
+    def _echo(self, text: str) -> None:
+        if not self._header:
+            click.echo(header())
+            self._header = True
+        click.echo(text)
+
+
+def _feed(lines: Iterable[Line], join: StatusJoin, out: _Printer, selection: Selection) -> None:
+    now = time.monotonic()
+    for line in lines:
+        if out.as_json:
+            if selection.matches(line.record):
+                out.lines([line.text])
+        else:
+            join.add(line, now)
+            out.rows(join.ready())
+
+
+@click.command()
+@click.argument("targets", nargs=-1, required=True, metavar="NAME...")
+@click.option(
+    "--file",
+    "as_files",
+    is_flag=True,
+    help="The arguments are audit log files (e.g. of `proxy run --audit-log FILE`), not "
+    "cage names; each file's rotations (FILE.1, FILE.2, ...) are read too.",
+)
+@click.option("--blocked", is_flag=True, help="Only blocked decisions.")
+@click.option("--flagged", is_flag=True, help="Only flagged decisions (with --blocked: both).")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Only this host or DNS name and names below it; repeatable.",
+)
+@click.option(
+    "--inspector",
+    "inspectors",
+    multiple=True,
+    metavar="NAME",
+    help="Only decisions of this inspector (domain, egress, dns-domains, ...); repeatable.",
+)
+@click.option("--since", metavar="TIME", help=f"Only records from TIME on: {TIME_HELP}.")
+@click.option("--until", metavar="TIME", help=f"Only records up to TIME: {TIME_HELP}.")
+@click.option(
+    "-n",
+    "--last",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"Only the last N rows (default: all; {FOLLOW_LAST} with --follow).",
+)
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Then keep printing new records as they are written, across rotations, until Ctrl-C.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the matching records as the JSON lines they are in the log, unchanged "
+    "(`response` lines included).",
+)
+def audit(
+    targets: tuple[str, ...],
+    as_files: bool,
+    blocked: bool,
+    flagged: bool,
+    hosts: tuple[str, ...],
+    inspectors: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    last: int | None,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    """Show the proxy's and the DNS sidecar's decisions for cage NAME, newest last.
+
+    One row per decision: time (local), verdict, inspector, method (`dns/A` for a DNS
+    query, `ws>`/`ws<` for a WebSocket message), host, path, the status the exchange
+    ended with, and the reason. Reads the live log and its rotated files, so it works
+    on a stopped cage too.
+    """
+    now = datetime.now(UTC)
+    selection = Selection.of(
+        blocked=blocked,
+        flagged=flagged,
+        hosts=hosts,
+        inspectors=inspectors,
+        since=parse_when(since, now) if since else None,
+        until=parse_when(until, now) if until else None,
+    )
+    paths = _logs(targets, as_files)
+    logs = AuditLogs(paths)
+    join = StatusJoin(selection)
+    out = _Printer(as_json, last or (FOLLOW_LAST if follow else None))
+    try:
+        _feed(logs.existing(), join, out, selection)
+        out.rows(join.ready(time.monotonic(), 0.0) if follow else join.rest())
+        out.flush()
+        if not follow:
+            if not out.count:
+                where = ", ".join(str(path) for path in paths)
+                click.echo(f"no matching records in {where} (or its rotated files)", err=True)
+            return
+        _follow(logs, join, out, selection)
+    finally:
+        logs.close()
+
+
+def _follow(logs: AuditLogs, join: StatusJoin, out: _Printer, selection: Selection) -> None:
+    try:
+        while True:
+            _feed(logs.poll(), join, out, selection)
+            out.rows(join.ready(time.monotonic(), HOLD_SECONDS))
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        out.rows(join.rest())

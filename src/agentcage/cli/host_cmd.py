@@ -1,0 +1,114 @@
+"""`agentcage host check|start|stop|status|image`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from agentcage.cage.host_check import render, run_checks
+from agentcage.cage.host_container import HostContainers, HostContainerStatus
+from agentcage.cage.host_image import host_image
+from agentcage.cage.podman import PodmanHost
+
+
+def _containers() -> HostContainers:
+    return HostContainers(progress=lambda line: click.echo(line, err=True))
+
+
+@click.group()
+def host() -> None:
+    """Check this machine, or run cages in a systemd + Podman host container."""
+
+
+@host.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check(as_json: bool) -> None:
+    """Check that cages can run here (or in the host container); exit 1 on any failure."""
+    findings = run_checks(PodmanHost.detect())
+    failed = sum(f.failed for f in findings)
+    if as_json:
+        click.echo(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        click.echo(render(findings))
+        warned = sum(f.status == "warn" for f in findings)
+        click.echo(f"{len(findings) - failed - warned} passed, {warned} warnings, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+@host.command()
+@click.option("--name", help="Container name (default: the recorded one, or agentcage-host).")
+@click.option(
+    "--share",
+    "shares",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A directory cages bind-mount from, mounted at the same path (repeatable). Adds "
+    "to the directories shared before; agentcage's own state directory is always shared.",
+)
+def start(name: str | None, shares: tuple[Path, ...]) -> None:
+    """Run systemd + Podman 5 in a privileged container; cage commands then target it."""
+    containers = _containers()
+    containers.start(name, shares)
+    _print_status(containers.status(), containers.cages())
+
+
+@host.command()
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="Also delete its storage and the record, so cages run on this machine again "
+    "(refused while cages exist).",
+)
+def stop(forget: bool) -> None:
+    """Stop the host container (its cages stop too and come back at `host start`)."""
+    target = _containers().stop(forget)
+    if forget:
+        click.echo(f"host container {target.name} stopped and forgotten")
+    else:
+        click.echo(
+            f"host container {target.name} stopped; cage commands still target it: "
+            "`agentcage host start` brings it and its cages back"
+        )
+
+
+@host.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+def status(as_json: bool) -> None:
+    """Whether cages run in a host container, and its state; exit 1 unless it runs."""
+    containers = _containers()
+    state = containers.status()
+    if as_json:
+        click.echo(json.dumps({**state.as_dict(), "cages": containers.cages()}, indent=2))
+    else:
+        _print_status(state, containers.cages())
+    if not state.running:
+        sys.exit(1)
+
+
+@host.command()
+def image() -> None:
+    """Build the host container's image if missing (from Debian packages); print its name."""
+    click.echo(host_image(_containers().builder))
+
+
+def _print_status(state: HostContainerStatus, cages: list[str]) -> None:
+    target = state.target
+    if target is None:
+        click.echo("no host container: cages run on this machine (`agentcage host check`)")
+        return
+    shown = "stopped (`agentcage host start`)" if state.state == "absent" else state.state
+    line = f"host container {target.name}: {shown}"
+    if state.running:
+        line += f" (systemd {state.systemd or 'unreachable'}, Podman {state.podman or '?'})"
+    click.echo(line)
+    click.echo(f"image: {target.image}" + ("" if state.image_current else " (outdated)"))
+    if not state.image_current:
+        click.echo("  `agentcage host stop && agentcage host start` moves to the current image")
+    click.echo(f"units: {target.quadlet_dir}")
+    click.echo("shared at the same path: " + ", ".join(str(s) for s in target.shares))
+    click.echo("cages: " + (", ".join(cages) or "none"))
+    click.echo(f"isolation: {state.isolation()}")

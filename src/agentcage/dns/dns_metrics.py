@@ -1,0 +1,44 @@
+"""The DNS sidecar's Prometheus metrics (`dns run --metrics`), counted from its verdicts.
+
+Every judged query is counted, whatever `logging.dns_queries` writes to the audit
+log. Labels are bounded: the answer is one of four, verdicts three, inspectors the
+judge's five.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
+
+from agentcage.dns.judge import QueryDecision
+
+
+class DnsMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        r = self.registry
+        self.queries = Counter(
+            "agentcage_dns_queries",
+            "Queries judged, by how they were answered (forward, sinkhole, refused, "
+            "servfail), verdict and deciding inspector.",
+            ["answer", "verdict", "inspector"],
+            registry=r,
+        )
+        self.tunnel_blocks = Counter(
+            "agentcage_dns_tunnel_blocks",
+            "Zones blocked after DNS tunnel detection (`dns.tunnel_action: block`).",
+            registry=r,
+        )
+        self.blocked_zones = Gauge(
+            "agentcage_dns_blocked_zones",
+            "Zones blocked now (kept across restarts with --blocked-zones).",
+            registry=r,
+        )
+        self.audit_errors = Counter(
+            "agentcage_dns_audit_write_errors",
+            "Audit lines that could not be written (the sidecar then stops: fail closed).",
+            registry=r,
+        )
+
+    def query(self, decision: QueryDecision) -> None:
+        self.queries.labels(decision.answer, decision.verdict.value, decision.inspector).inc()

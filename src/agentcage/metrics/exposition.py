@@ -1,0 +1,142 @@
+"""Serving a metrics registry to the host: a loopback TCP port or a unix socket.
+
+`--metrics` takes `PORT`, `HOST:PORT` with a loopback HOST (127.0.0.1, ::1,
+localhost), or `unix:PATH`. Any other address is refused: inside a cage every
+other interface of the proxy and the DNS sidecar is on the agent's network. The
+server is prometheus_client's WSGI app in its own threads, so a scrape never waits
+on the event loop that serves the agent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import socketserver
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
+
+from agentcage.errors import ConfigError
+
+HELP = (
+    "Serve Prometheus metrics to the host: PORT or HOST:PORT on a loopback address, or "
+    "unix:PATH (a socket, mode 0600). Off by default."
+)
+_HINT = "give PORT, 127.0.0.1:PORT, [::1]:PORT or unix:PATH"
+
+
+@dataclass(frozen=True)
+class MetricsEndpoint:
+    host: str = "127.0.0.1"
+    port: int = 0
+    socket_path: Path | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> MetricsEndpoint:
+        if text.startswith("unix:"):
+            path = text.removeprefix("unix:")
+            if not path:
+                raise ConfigError(f"--metrics {text!r}: no socket path", hint=_HINT)
+            return cls(socket_path=Path(path))
+        host, _, port = text.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"--metrics {text!r}: {port!r} is not a port", hint=_HINT)
+        if host != "localhost":
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ConfigError(
+                    f"--metrics {text!r}: {host} is not a loopback address; metrics are for "
+                    "the host only, never on a network the agent can reach",
+                    hint=_HINT,
+                )
+        return cls(host=host, port=int(port))
+
+
+class _Handler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""
+
+
+class _UnixServer(ThreadingWSGIServer):
+    address_family = socket.AF_UNIX
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # the HTTP server's would look up a host name
+        self.server_name, self.server_port = "localhost", 0
+        self.setup_environ()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, _ = self.socket.accept()
+        return conn, ("local", 0)  # the handler reads a (host, port) pair
+
+
+class MetricsServer:
+    """Serves `registry` at `endpoint` until `close`; `url` says where."""
+
+    def __init__(self, registry: CollectorRegistry, endpoint: MetricsEndpoint) -> None:
+        self.endpoint = endpoint
+        app = make_wsgi_app(registry)
+        try:
+            if endpoint.socket_path is not None:
+                self._server: ThreadingWSGIServer = self._unix(endpoint.socket_path)
+            else:
+                family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
+                server_class = type("_Server", (ThreadingWSGIServer,), {"address_family": family})
+                self._server = server_class((endpoint.host, endpoint.port), _Handler)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve metrics at {self.describe()}: {exc.strerror}", hint=_HINT
+            ) from exc
+        self._server.set_app(app)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="agentcage-metrics", daemon=True
+        )
+        self._thread.start()
+
+    def _unix(self, path: Path) -> ThreadingWSGIServer:
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(path.lstat().st_mode):
+                path.unlink()  # left by a run that was killed
+        old = os.umask(0o177)  # the socket is created 0600: its owner alone may scrape
+        try:
+            return _UnixServer(str(path), _Handler)  # type: ignore[arg-type]
+        finally:
+            os.umask(old)
+
+    def describe(self) -> str:
+        if self.endpoint.socket_path is not None:
+            return f"unix:{self.endpoint.socket_path}"
+        return self.url
+
+    @property
+    def url(self) -> str:
+        if self.endpoint.socket_path is not None:
+            return f"http://localhost/metrics (unix:{self.endpoint.socket_path})"
+        host, port = self._bound()
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+
+    def _bound(self) -> tuple[str, int]:
+        server = getattr(self, "_server", None)
+        if server is None:
+            return self.endpoint.host, self.endpoint.port
+        address = server.server_address
+        return str(address[0]), int(address[1])
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self.endpoint.socket_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.endpoint.socket_path.unlink()

@@ -1,0 +1,59 @@
+"""Prometheus metrics of a real `dns run`, scraped over HTTP and parsed by prometheus_client."""
+
+from __future__ import annotations
+
+import base64
+import random
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tests.support.dns_sidecar import RunningSidecar, write_config
+from tests.support.fake_dns import FakeDns
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_scrape_counts_queries_by_answer_and_tunnel_blocks(
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Callable[..., RunningSidecar]
+) -> None:
+    config = write_config(
+        tmp_path / "cage.yaml",
+        upstream,
+        logging={"dns_queries": "none"},  # counted whatever is logged
+        dns={"tunnel_action": "block"},
+    )
+    sidecar = start_sidecar(config, args=["--metrics", "127.0.0.1:0"])
+    (url,) = re.findall(r"metrics on (http://\S+/metrics)", sidecar.stderr_text())
+    tunnel = base64.b32encode(random.Random(3).randbytes(38)).decode().lower().rstrip("=")
+    for name, qtype in [
+        ("a.allowed.example", "A"),
+        ("b.allowed.example", "A"),
+        ("evil.example", "A"),
+        ("evil.example", "TXT"),
+        (f"{tunnel}.workers.dev", "A"),
+        ("x.workers.dev", "A"),
+    ]:
+        sidecar.ask(name, qtype)
+    text = httpx.get(url, timeout=5).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def queries(answer: str, verdict: str, inspector: str) -> float:
+        labels = (("answer", answer), ("inspector", inspector), ("verdict", verdict))
+        return samples.get(("agentcage_dns_queries_total", labels), 0.0)
+
+    assert queries("forward", "allow", "dns-domains") == 2
+    assert queries("sinkhole", "block", "dns-domains") == 1
+    assert queries("refused", "block", "dns-domains") == 1
+    assert queries("refused", "block", "dns-tunnel") == 2  # the tunnel, then its zone
+    assert samples[("agentcage_dns_tunnel_blocks_total", ())] == 1
+    assert samples[("agentcage_dns_blocked_zones", ())] == 1
+    assert samples[("agentcage_dns_audit_write_errors_total", ())] == 0
+    assert sidecar.stop()[0] == 0

@@ -1,0 +1,76 @@
+"""Credential formats without a known value, through the real `agentcage proxy run`.
+
+Card numbers, seed phrases and env-file secrets are blocked on their way out
+(nothing reaches the upstream); documentation values pass by default and are
+blocked with `secrets.documentation_values: block`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.proxy.conftest import fresh_client, serving, start_proxy
+from tests.support.fake_dns import FakeDns
+from tests.support.proxy import ProxyProcess
+from tests.support.upstream import Upstream
+from tests.unit.policy.formats import fakes
+
+pytestmark = pytest.mark.integration
+# The Visa test number every payment tutorial prints, and the BIP-39 test vector.
+TEST_CARD = "4111 " + "1111 " * 2 + "1111"
+TEST_SEED = "abandon " * 11 + "about"
+
+
+@pytest.fixture(scope="module")
+def strict(
+    tmp_path_factory: pytest.TempPathFactory, fake_dns: FakeDns, upstream: Upstream
+) -> Iterator[ProxyProcess]:
+    extra = "rate_limit: false\nsecrets: {documentation_values: block}"
+    yield from serving(start_proxy(tmp_path_factory.mktemp("strict"), fake_dns, upstream, extra))
+
+
+def _send(client: httpx.Client, upstream: Upstream, text: str) -> httpx.Response:
+    return client.post(
+        f"https://api.github.com:{upstream.tls_port}/repos/o/r/issues",
+        json={"title": "notes", "body": text},
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("payment_card_number", "card " + fakes.card("52", 16, seed=3)),
+        ("iban", "pay to " + fakes.iban("FR", 27, seed=2)),
+        ("seed_phrase", "backup: " + fakes.mnemonic(seed=4, words=24)),
+        ("bitcoin_private_key", "wif=" + fakes.wif(seed=5)),
+        ("secret_assignment", "cat .env\nDATABASE_PASSWORD=" + fakes.wif(seed=6)[:20] + "!\n"),
+    ],
+)
+def test_financial_and_key_material_is_blocked_before_upstream(
+    client: httpx.Client, upstream: Upstream, proxy: ProxyProcess, name: str, text: str
+) -> None:
+    response = _send(client, upstream, text)
+    assert response.status_code == 403, response.text
+    assert response.json()["inspector"] == "secrets"
+    assert upstream.received == []
+    line = proxy.wait_for_audit(lambda r: r["verdict"] == "block" and name in r["rules"])
+    assert text.split()[-1] not in str(line)  # the value itself is never logged
+
+
+def test_documentation_values_pass_by_default(client: httpx.Client, upstream: Upstream) -> None:
+    response = _send(client, upstream, f"Use {TEST_CARD} in test mode; seed: {TEST_SEED}")
+    assert response.status_code == 200
+    assert len(upstream.received) == 1
+
+
+def test_documentation_values_are_blocked_when_configured(
+    strict: ProxyProcess, upstream: Upstream
+) -> None:
+    for client in fresh_client(strict, upstream):
+        for text in (f"Use {TEST_CARD} in test mode", f"seed: {TEST_SEED}"):
+            response = _send(client, upstream, text)
+            assert response.status_code == 403, text
+        assert upstream.received == []

@@ -1,0 +1,160 @@
+"""`cage destroy`, `list` and `logs` never lose track of a cage (issue 12, finding 4).
+
+Against `FakeSystemdPodman`, which remembers what systemd and Podman hold: the state goes only once
+nothing of the cage is left, and a host that cannot be asked is never taken for an empty one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentcage.cage import teardown
+from agentcage.cage.lifecycle import Cages
+from agentcage.cli import cage_cmd
+from agentcage.cli.main import cli
+from agentcage.errors import StateError, UnreachableError
+from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, write_config
+
+
+def _created(
+    tmp_path: Path, host: FakeSystemdPodman | None = None
+) -> tuple[FakeSystemdPodman, Cages]:
+    host = host or FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+    cages.create(write_config(tmp_path))
+    return host, cages
+
+
+def _removals(host: FakeSystemdPodman) -> list[tuple[str, ...]]:
+    verbs = {("podman", "rm"), ("podman", "network"), ("podman", "volume"), ("podman", "secret")}
+    return [c for c in host.calls if c[:2] in verbs and "rm" in c[:3]] + [
+        c for c in host.calls if c[:1] == ("systemctl",) and "stop" in c
+    ]
+
+
+def test_destroy_with_systemd_unreachable_keeps_everything(tmp_path: Path) -> None:
+    host, cages = _created(tmp_path, FakeSystemdPodman(secrets={"agentcage-demo-API_KEY": "v"}))
+    host.systemd_reachable = False
+    host.calls.clear()
+    with pytest.raises(UnreachableError, match="cannot reach systemd") as raised:
+        cages.destroy("demo")
+    assert raised.value.exit_code == 1
+    assert cages.store.exists("demo")
+    assert len(list((tmp_path / "quadlet").iterdir())) == 5
+    assert not _removals(host)
+    assert host.secrets and host.containers
+
+
+def test_destroy_with_podman_unreachable_keeps_everything(tmp_path: Path) -> None:
+    host, cages = _created(tmp_path)
+    host.podman_reachable = False
+    host.calls.clear()
+    with pytest.raises(UnreachableError, match="cannot list containers"):
+        cages.destroy("demo")
+    assert cages.store.exists("demo")
+    assert not _removals(host)
+
+
+def test_unknown_cage_is_an_error_unless_missing_ok(tmp_path: Path) -> None:
+    host = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+    with pytest.raises(StateError, match="no cage named 'nosuch'"):
+        cages.destroy("nosuch")
+    assert cages.destroy("nosuch", missing_ok=True) is False
+    assert not _removals(host)
+
+
+def test_destroying_twice_is_the_unknown_cage_case(tmp_path: Path) -> None:
+    _, cages = _created(tmp_path)
+    assert cages.destroy("demo") is True
+    with pytest.raises(StateError, match="no cage named 'demo'"):
+        cages.destroy("demo")
+
+
+def test_parts_left_without_state_are_found_and_removed(tmp_path: Path) -> None:
+    # What an older destroy left behind: state gone, the cage still running.
+    host = FakeSystemdPodman(secrets={"agentcage-old-KEY": "v"})
+    host._bring_up("old")
+    cages, _ = make_cages(tmp_path, host)
+    lines: list[str] = []
+    cages.progress = lines.append
+    assert cages.destroy("old") is True
+    assert not host.containers and not host.networks and not host.secrets
+    assert lines[0] == "no state for cage 'old', but the host still has parts of it:"
+
+
+def test_destroy_leaves_a_cage_whose_name_extends_it_alone(tmp_path: Path) -> None:
+    host = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+    cages.create(write_config(tmp_path, "demo"))
+    cages.create(write_config(tmp_path, "demo-x"))
+    host.secrets.update({"agentcage-demo-K": "1", "agentcage-demo-x-K": "2"})
+    cages.destroy("demo")
+    assert sorted(host.containers) == [f"agentcage-demo-x-{r}" for r in ("agent", "dns", "proxy")]
+    assert host.networks == {"agentcage-demo-x-int", "agentcage-demo-x-ext"}
+    assert host.secrets == {"agentcage-demo-x-K": "2"}
+    left = sorted(p.name for p in (tmp_path / "quadlet").iterdir())
+    assert left and all(name.startswith("agentcage-demo-x-") for name in left)
+    assert cages.secret_names("demo-x") == ["K"]
+
+
+def test_unit_files_of_a_volume_are_matched_by_label(tmp_path: Path) -> None:
+    directory = tmp_path / "quadlet"
+    directory.mkdir()
+    mine = directory / "agentcage-a-b-data.volume"
+    mine.write_text("[Volume]\nLabel=agentcage.cage=a\n")
+    theirs = directory / "agentcage-a-b-agent.container"
+    theirs.write_text("[Container]\nLabel=agentcage.cage=a-b agentcage.role=agent\n")
+    assert teardown.unit_files(directory, "a") == [mine]
+    assert "agentcage-a-b-data-volume.service" in teardown.service_names("a", [mine], [])
+
+
+def test_a_create_that_never_reached_systemd_leaves_nothing(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path, FakeSystemdPodman(systemd_reachable=False))
+    with pytest.raises(UnreachableError):
+        cages.create(write_config(tmp_path))
+    assert not cages.store.path("demo").exists()
+    assert not list((tmp_path / "quadlet").iterdir())
+
+
+def test_list_and_logs_say_the_host_is_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, cages = _created(tmp_path)
+    host.systemd_reachable = False
+    (row,) = cages.statuses()
+    assert row.state == "unreachable" and "not been booted with systemd" in row.error
+    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    listing = CliRunner().invoke(cli, ["cage", "list"])
+    assert listing.exit_code == 1
+    assert "unreachable" in listing.stdout
+    assert "error: cage demo: cannot reach systemd" in listing.stderr
+    logs = CliRunner().invoke(cli, ["cage", "logs", "demo"])
+    assert logs.exit_code == 1 and "cannot reach systemd" in logs.stderr
+
+
+def test_logs_of_agent_is_the_agent_unit(tmp_path: Path) -> None:
+    _, cages = _created(tmp_path)
+    argv = cages.logs_argv("demo", "agent", follow=False)
+    assert argv[argv.index("-u") + 1] == "agentcage-demo-agent.service"
+    assert argv == cages.logs_argv("demo", "cage", follow=False)
+
+
+def test_cli_destroy_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host, cages = _created(tmp_path)
+    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    invoke = CliRunner().invoke
+    unknown = invoke(cli, ["cage", "destroy", "nosuch", "-y"])
+    assert unknown.exit_code == 1 and "no cage named 'nosuch'" in unknown.stderr
+    missing_ok = invoke(cli, ["cage", "destroy", "nosuch", "--missing-ok"])
+    assert missing_ok.exit_code == 0 and "nothing to destroy" in missing_ok.stdout
+    host.systemd_reachable = False
+    kept = invoke(cli, ["cage", "destroy", "demo", "-y"])
+    assert kept.exit_code == 1 and "destroyed" not in kept.stdout
+    assert cages.store.exists("demo")
+    host.systemd_reachable = True
+    assert invoke(cli, ["cage", "destroy", "demo", "-y"]).exit_code == 0
+    assert invoke(cli, ["cage", "destroy", "demo", "-y"]).exit_code == 1
