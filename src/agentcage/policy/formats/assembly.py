@@ -97,7 +97,7 @@ class FormatAssembler:
         self.limits = limits
         self._clock = clock
         self._patterns = [p for p in scanner.patterns if _assembled(p)]
-        anchors = sorted({a for p in self._patterns for a in p.anchors})
+        anchors = sorted({a for p in self._patterns for a in p.anchors if _distinctive(a)})
         self._anchors = ahocorasick_rs.BytesAhoCorasick(anchors) if anchors else None
         self._by_anchor = [
             tuple(i for i, p in enumerate(self._patterns) if anchor in p.anchors)
@@ -249,11 +249,22 @@ class FormatAssembler:
 
 
 def _assembled(pattern: CredentialPattern) -> bool:
-    """Formats worth assembling: blocked ones with a literal anchor a letter long or
-    more (a digit-only format could be assembled from any ids by chance)."""
-    return pattern.verdict is Verdict.BLOCK and any(
-        len(a) >= 3 and any(chr(c).isalpha() for c in a) for a in pattern.anchors
+    """Formats worth assembling: blocked tokens that start with a distinctive anchor.
+
+    Not formats found by a name next to a value (`anywhere`: env lines, key files)
+    or by shape (cards, IBANs, seeds), which pieces of other data would make by
+    chance; not anchors that are plain words (`pat`, `live`) or have no letter."""
+    return (
+        pattern.verdict is Verdict.BLOCK
+        and not pattern.anywhere
+        and pattern.shape is None
+        and any(_distinctive(a) for a in pattern.anchors)
     )
+
+
+def _distinctive(anchor: bytes) -> bool:
+    letters = sum(chr(c).isalpha() for c in anchor)
+    return len(anchor) >= 3 and letters > 0 and (len(anchor) >= 5 or letters < len(anchor))
 
 
 def _aged(window: deque[_Fragment], horizon: float) -> deque[_Fragment]:

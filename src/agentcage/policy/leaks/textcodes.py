@@ -152,14 +152,16 @@ def unxor(data: bytes) -> list[bytes]:
     Near the right key many keys give printable bytes (`^ 1` moves letters to
     letters), so the keys are ranked by how many letters and digits they give.
     """
-    if not 8 <= len(data) <= _XOR_LONGEST or len(set(data[:64])) < 4:
-        return []  # too short, too long, or one byte repeated (zeros) rather than text
+    if not 8 <= len(data) <= _XOR_LONGEST:
+        return []
+    top = data[0] & 0x80
+    if (top and min(data) < 0x80) or (not top and max(data) >= 0x80):
+        return []  # the top bit varies: random bytes, not XOR-ed text
+    if len(set(data[:64])) < 4:
+        return []  # one byte repeated (zeros), not text
     others = len(data.translate(None, _ALNUM))
     if is_text(data) and others < _XOR_SCRAMBLED * len(data):
         return []  # text as it is: mostly letters and digits
-    top = data[0] & 0x80
-    if (top and min(data) < 0x80) or (not top and max(data) >= 0x80):
-        return []
     scored = []
     for key in range(max(top, 1), top + 0x80):
         plain = data.translate(_XOR_TABLES[key])
