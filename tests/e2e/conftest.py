@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
-from tests.e2e.harness import IDLE, Harness, Internet, e2e_config, start_internet
+from tests.e2e.harness import IDLE, Harness, Internet, e2e_config, running, start_internet
 
+Scope = Literal["session", "module"]
 REAL_KEY = "sk-ant-api03-e2eREALvalue0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 
 
@@ -21,24 +20,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(900))
 
 
-@pytest.fixture(scope="session")
-def harness() -> Iterator[Harness]:
-    workdir = Path(tempfile.mkdtemp(prefix="agentcage-e2e-"))
-    h = Harness(name=f"agentcage-e2e-{os.getpid()}", workdir=workdir)
-    h.start()
-    try:
-        yield h
-    finally:
-        h.stop()
+def host_fixtures(kind: type[Harness], label: str, scope: Scope) -> tuple[Any, Any, Any]:
+    """The `harness`, `internet` and `cage` fixtures for one kind of host.
+
+    Here for the Podman 5 harness and the whole session; test_podman43.py makes its own
+    for Debian 12's Podman 4.3 and runs the same tests on them.
+    """
+
+    @pytest.fixture(scope=scope, name="harness")
+    def harness() -> Iterator[Harness]:
+        yield from running(kind, label)
+
+    @pytest.fixture(scope=scope, name="internet")
+    def internet(harness: Harness) -> Internet:
+        return start_internet(harness)
+
+    @pytest.fixture(scope=scope, name="cage")
+    def cage(harness: Harness, internet: Internet) -> Iterator[str]:
+        yield from deployed(harness, internet)
+
+    return harness, internet, cage
 
 
-@pytest.fixture(scope="session")
-def internet(harness: Harness) -> Internet:
-    return start_internet(harness)
-
-
-@pytest.fixture(scope="session")
-def cage(harness: Harness, internet: Internet) -> Iterator[str]:
+def deployed(harness: Harness, internet: Internet) -> Iterator[str]:
+    """The `cage` fixture's body: examples/basic created, its key set, destroyed after."""
     config = e2e_config(harness, IDLE)
     result = harness.agentcage(
         "cage", "create", "-c", str(config), "--upstream-ca", str(internet.ca_pem)
@@ -48,3 +53,6 @@ def cage(harness: Harness, internet: Internet) -> Iterator[str]:
     assert result.returncode == 0, result.stderr
     yield "basic"
     harness.agentcage("cage", "destroy", "basic", "-y")
+
+
+harness, internet, cage = host_fixtures(Harness, "e2e", "session")

@@ -13,8 +13,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def run(argv: Sequence[str], *, check: bool = True, timeout: float = 600, **kw: 
 class Harness:
     name: str
     workdir: Path
+    image: str = IMAGE
 
     @property
     def config_home(self) -> Path:
@@ -88,9 +90,17 @@ class Harness:
             timeout=900,
         )
 
+    def unit_files(self, pattern: str) -> list[Path]:
+        """The unit files agentcage wrote for this harness's systemd that match `pattern`."""
+        return sorted(self.quadlet_dir.glob(pattern))
+
+    def unit_mounts(self) -> list[str]:
+        """Where systemd inside reads the units agentcage writes on this side."""
+        return ["-v", f"{self.quadlet_dir}:/etc/containers/systemd"]
+
     def start(self) -> None:
-        if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
-            raise AssertionError(f"{IMAGE} is missing: run `sudo scripts/setup-host` first")
+        if subprocess.run(["podman", "image", "exists", self.image]).returncode != 0:
+            raise AssertionError(f"{self.image} is missing: run `sudo scripts/setup-host` first")
         for directory in (self.config_home, self.quadlet_dir, self.shared, self.workdir / "s"):
             directory.mkdir(parents=True, exist_ok=True)
         (self.workdir / "home").mkdir(exist_ok=True)
@@ -108,8 +118,8 @@ class Harness:
                 "-v", f"{self.shared}:{self.shared}",
                 # Rootless overlay storage cannot sit on the harness's own overlay root.
                 "-v", f"{self.workdir / 'home'}:/home",
-                "-v", f"{self.quadlet_dir}:/etc/containers/systemd",
-                IMAGE, "/usr/lib/systemd/systemd",
+                *self.unit_mounts(),
+                self.image, "/usr/lib/systemd/systemd",
             ]
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -155,6 +165,17 @@ class Harness:
         run(["podman", "rm", "-f", "-t", "0", self.name], check=False)
         # Root-owned files from nested containers: remove through podman's own view.
         run(["rm", "-rf", str(self.workdir)], check=False)
+
+
+def running(kind: type[Harness], label: str) -> Iterator[Harness]:
+    """A fixture's body: a harness of `kind` named for this run, started, then removed."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"agentcage-{label}-"))
+    harness = kind(name=f"agentcage-{label}-{os.getpid()}", workdir=workdir)
+    harness.start()
+    try:
+        yield harness
+    finally:
+        harness.stop()
 
 
 @dataclass

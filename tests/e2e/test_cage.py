@@ -203,7 +203,7 @@ def test_destroy_leaves_nothing(harness: Harness, cage: str) -> None:
     networks = harness.exec("podman", "network", "ls", "--format", "{{.Name}}").split()
     assert not [n for n in networks if n.startswith("agentcage-basic")]
     assert "agentcage-basic" not in harness.exec("podman", "secret", "ls")
-    assert not list(harness.quadlet_dir.glob("agentcage-basic-*"))
+    assert not harness.unit_files("agentcage-basic-*")
     assert not (harness.config_home / "agentcage/deployments/basic").exists()
     units = harness.exec("systemctl", "list-units", "--all", "--no-legend", "agentcage-basic*")
     assert not units.strip()

@@ -82,7 +82,7 @@ def _nothing_left(harness: Harness, name: str) -> None:
     assert not {f"agentcage-{name}-int", f"agentcage-{name}-ext"} & set(networks)
     secrets = harness.exec("podman", "secret", "ls", "--format", "{{.Name}}").split()
     assert not [s for s in secrets if s.startswith(f"agentcage-{name}-")]
-    assert not list(harness.quadlet_dir.glob(f"agentcage-{name}-*"))
+    assert not harness.unit_files(f"agentcage-{name}-*")
     units = harness.exec("systemctl", "list-units", "--all", "--no-legend", f"agentcage-{name}-*")
     assert not units.strip()
     assert not (harness.config_home / "agentcage/deployments" / name).exists()
@@ -175,7 +175,7 @@ def test_destroy_never_forgets_a_cage_it_cannot_reach(harness: Harness, internet
         assert kept.returncode == 1 and "destroyed" not in kept.stdout
         assert "cannot reach systemd" in kept.stderr
         assert (harness.config_home / "agentcage/deployments/lost").is_dir()
-        assert list(harness.quadlet_dir.glob("agentcage-lost-*"))
+        assert harness.unit_files("agentcage-lost-*")
         assert (
             harness.exec("systemctl", "is-active", "agentcage-lost-agent.service").strip()
             == "active"

@@ -145,35 +145,25 @@ def check_podman(probe: HostProbe, version: tuple[int, ...] | None) -> HostFindi
     return HostFinding("podman", "pass", f"Podman {_dotted(version)}")
 
 
-def plain_units_available() -> bool:
-    """Whether agentcage can render plain systemd units itself where quadlet is missing.
-
-    The hook for Podman < 4.4 (Debian 12's 4.3.1): when that path exists (the plain
-    services of `cage/service_units.py`, on another branch as this is written), this
-    returns True and a missing quadlet is a warning, not a failure.
-    """
-    return False
-
-
 def check_quadlet(probe: HostProbe, version: tuple[int, ...] | None) -> HostFinding:
+    """Quadlet or not, cages run: without it they get plain services (service_units.py)."""
     if version is None:
         return HostFinding("quadlet", "fail", "no Podman, so no quadlet", fixes.INSTALL_PODMAN)
     if version[:2] < QUADLET_SINCE:
-        if plain_units_available():
-            return HostFinding(
-                "quadlet",
-                "warn",
-                f"no quadlet in Podman {_dotted(version)}: agentcage renders systemd units itself",
-            )
         return HostFinding(
             "quadlet",
-            "fail",
-            f"Podman {_dotted(version)} has no quadlet (it came with Podman 4.4)",
-            fixes.OLD_PODMAN,
+            "warn",
+            f"no quadlet in Podman {_dotted(version)} (it came with 4.4): cages run as plain "
+            "systemd services agentcage writes",
         )
     generator = GENERATORS[probe.rootless]
     if probe.first_executable([generator]) is None:
-        return HostFinding("quadlet", "fail", f"{generator} is missing", fixes.REINSTALL_PODMAN)
+        return HostFinding(
+            "quadlet",
+            "warn",
+            f"{generator} is missing: cages run as plain systemd services agentcage writes",
+            fixes.REINSTALL_PODMAN,
+        )
     return HostFinding("quadlet", "pass", f"quadlet generator {generator}")
 
 

@@ -37,12 +37,6 @@ INSTALL_PODMAN: Fixes = (
     ("Fedora", "sudo dnf install podman"),
 )
 
-OLD_PODMAN: Fixes = (
-    ("Debian 12", "`agentcage host start` (Podman 5 in a host container), or upgrade to Debian 13"),
-    ("Ubuntu", "Ubuntu 24.04 or later: sudo apt-get install podman"),
-    ("Fedora", "sudo dnf upgrade podman"),
-)
-
 REINSTALL_PODMAN: Fixes = (
     ("Debian/Ubuntu", "sudo apt-get install --reinstall podman"),
     ("Fedora", "sudo dnf reinstall podman"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import resource
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentcage.cage.host_target import SHARED_STORE, UNIT_DIR
@@ -40,6 +40,29 @@ HOST_PACKAGES = (
     "systemd-sysv",
     "uidmap",
 )
+# Debian 12 as `apt install podman` leaves it: Podman 4.3.1, which has no quadlet (cages get
+# plain services, service_units.py), and the recommends rootless cages need: slirp4netns,
+# and dbus-user-session, through which Podman moves slirp4netns out of the first
+# container's unit (without it, restarting that unit cuts every rootless container off).
+# The end-to-end tests run the same tests in it (tests/e2e/test_podman43.py).
+DEBIAN12_IMAGE = "localhost/agentcage-host-debian12"
+DEBIAN12_SUITE = "bookworm"
+DEBIAN12_PACKAGES = (
+    "aardvark-dns",
+    "ca-certificates",
+    "catatonit",
+    "conmon",
+    "crun",
+    "dbus-user-session",
+    "iptables",
+    "netavark",
+    "podman",
+    "procps",
+    "slirp4netns",
+    "systemd",
+    "systemd-sysv",
+    "uidmap",
+)
 # Nothing to log in on, no logind without D-Bus, no modules to load from a container.
 MASKED_UNITS = (
     "getty.target",
@@ -59,6 +82,13 @@ class HostImageRecipe:
 
     nofile: int
     nproc: int
+    suite: str = HOST_SUITE
+    packages: tuple[str, ...] = HOST_PACKAGES
+    image: str = HOST_IMAGE
+
+    def debian12(self) -> HostImageRecipe:
+        """The same for Debian 12 with its own Podman 4.3.1 (the tests' second host)."""
+        return replace(self, suite=DEBIAN12_SUITE, packages=DEBIAN12_PACKAGES, image=DEBIAN12_IMAGE)
 
     @classmethod
     def for_this_machine(cls) -> HostImageRecipe:
@@ -98,8 +128,8 @@ class HostImageRecipe:
 
     def ref(self) -> str:
         files = [f"{path}\0{text}" for path, text in sorted(self.files().items())]
-        tag = digest(HOST_SUITE, *HOST_PACKAGES, *files, *MASKED_UNITS, *CHANGES)
-        return f"{HOST_IMAGE}:{tag}"
+        tag = digest(self.suite, *self.packages, *files, *MASKED_UNITS, *CHANGES)
+        return f"{self.image}:{tag}"
 
     def hooks(self, staging: Path) -> list[str]:
         """mmdebstrap hooks that put `files()` (written under `staging`) into the image."""
@@ -126,7 +156,7 @@ def host_image(builder: ImageBuilder, recipe: HostImageRecipe | None = None) -> 
     def build() -> None:
         with tempfile.TemporaryDirectory(prefix="agentcage-host-image-") as tmp:
             hooks = recipe.hooks(Path(tmp))
-            builder.import_debian(ref, HOST_SUITE, HOST_PACKAGES, hooks, CHANGES)
+            builder.import_debian(ref, recipe.suite, recipe.packages, hooks, CHANGES)
 
-    builder.step(f"{ref} from Debian {HOST_SUITE} packages (systemd, Podman 5)", build)
+    builder.step(f"{ref} from Debian {recipe.suite} packages (systemd, Podman)", build)
     return ref

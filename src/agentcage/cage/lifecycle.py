@@ -1,15 +1,18 @@
 """Create, update, list, start, stop, reload and destroy cages.
 
 Creating a cage writes its state, builds images, makes its CA, renders and writes its
-quadlet units, then starts the agent unit, which pulls in the networks and both
-sidecars. If any step fails, everything made so far is removed again. Destroying deletes
-the state last, once nothing of the cage is left on its host (teardown.py).
+quadlet units (or, where systemd has no quadlet generator, the plain services the
+generator would have made: service_units.py), then starts the agent unit, which pulls in
+the networks and both sidecars. If any step fails, everything made so far is removed
+again. Destroying deletes the state last, once nothing of the cage is left on its host
+(teardown.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,12 +25,15 @@ from agentcage.cage.host_check import require_ready
 from agentcage.cage.images import ImageBuilder, choose_base
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman import PodmanHost
+from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
+from agentcage.cage.service_units import to_services
 from agentcage.cage.state import StateStore, write_atomic
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
 
+_NO_QUADLET = "plain systemd services (no quadlet generator here; it came with Podman 4.4)"
 _RUNTIME_IMAGE = "localhost/agentcage-runtime:"
 # Images agentcage builds and tags by content: the runtime, the sidecars, and each
 # cage's own agent image (`localhost/agentcage-<cage>-agent`).
@@ -121,6 +127,8 @@ class Cages:
         self, config: CageConfig, config_dir: Path, base: str, restart: bool = False
     ) -> None:
         name = config.name
+        # Before anything is built: Podman < 4.4 (Debian 12) gets plain systemd services.
+        self.progress("units: " + ("quadlets" if self.quadlet else _NO_QUADLET))
         topo = topology.allocate(self.store, name)
         self.progress(
             f"cage {name}: internal {topo.internal_subnet}, proxy {topo.proxy_ip}, "
@@ -217,11 +225,31 @@ class Cages:
             )
         )
 
+    @functools.cached_property
+    def quadlet(self) -> bool:
+        """Whether this host's systemd turns quadlet files into services (Podman >= 4.4)."""
+        return quadlet_available(self.host.runner, rootless=self.host.rootless)
+
+    def deployable(self, units: CageUnits) -> tuple[Path, CageUnits]:
+        """Where the cage's units go on this host, and in which form."""
+        if self.quadlet:
+            return self.host.quadlet_dir, units
+        return self.host.systemd_dir, to_services(units, rootless=self.host.rootless)
+
     def write_units(self, config: CageConfig) -> list[Path]:
-        directory = self.host.quadlet_dir
+        quadlets = self.units(config)
+        directory, units = self.deployable(quadlets)
+        # After a Podman upgrade (or downgrade) the other form's files would shadow these.
+        if self.quadlet:
+            other = self.host.systemd_dir
+            stale = to_services(quadlets, rootless=self.host.rootless).files
+        else:
+            other, stale = self.host.quadlet_dir, quadlets.files
+        for name in stale:
+            (other / name).unlink(missing_ok=True)
         directory.mkdir(parents=True, exist_ok=True)
         written = []
-        for filename, text in self.units(config).rendered().items():
+        for filename, text in units.rendered().items():
             target = directory / filename
             write_atomic(target, text, 0o644)
             written.append(target)
@@ -375,7 +403,7 @@ class Cages:
 
     def _forget(self, name: str) -> None:
         """Undo a create that never reached systemd: only its files exist."""
-        for path in teardown.unit_files(self.host.quadlet_dir, name):
+        for path in teardown.host_unit_files(self.host, name):
             path.unlink(missing_ok=True)
         self._remove_state(name)
 

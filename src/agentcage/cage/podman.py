@@ -149,6 +149,8 @@ class PodmanHost:
     cgroups: bool = True
     # The recorded host container the prefix reaches, if that is where cages run.
     host_container: HostTarget | None = None
+    # Where plain systemd services go when there is no quadlet (cage/service_units.py).
+    systemd_dir: Path = Path("/etc/systemd/system")
 
     @classmethod
     def detect(cls, environ: Mapping[str, str] | None = None) -> PodmanHost:
@@ -170,7 +172,8 @@ class PodmanHost:
         cgroup_v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
         cgroups = not (rootless and not cgroup_v2)
         runner = SubprocessRunner(prefix=prefix)
-        return cls(quadlet_dir, rootless, runner, prefix, cgroups, target)
+        systemd_dir = _systemd_dir(env, rootless)
+        return cls(quadlet_dir, rootless, runner, prefix, cgroups, target, systemd_dir)
 
     def runner_prefix(self) -> tuple[str, ...]:
         """What runs a command where the cage's systemd and Podman are (often nothing)."""
@@ -205,3 +208,11 @@ class PodmanHost:
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)
+
+
+def _systemd_dir(env: Mapping[str, str], rootless: bool) -> Path:
+    if env.get("AGENTCAGE_SYSTEMD_DIR"):
+        return Path(env["AGENTCAGE_SYSTEMD_DIR"])
+    if rootless:
+        return Path(env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")) / "systemd" / "user"
+    return Path("/etc/systemd/system")

@@ -34,7 +34,7 @@ from agentcage.cage.contract import (
     service_name,
 )
 from agentcage.cage.layout import HostPaths, Images
-from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
+from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, mac_address
 from agentcage.cage.unit import Entry, UnitFile
 from agentcage.config.schema import CageConfig
 
@@ -140,9 +140,14 @@ def _volume(topology: Topology, name: str) -> UnitFile:
     return unit
 
 
+def _attach(network: str, ip: str) -> str:
+    """`Network=` of a container: its fixed address, and a MAC that follows it."""
+    return f"{network}.network:ip={ip},mac={mac_address(ip)}"
+
+
 def _networks(unit: UnitFile, topology: Topology, internal_ip: str, external_ip: str) -> None:
-    unit.add("Container", "Network", f"{topology.internal_network}.network:ip={internal_ip}")
-    unit.add("Container", "Network", f"{topology.external_network}.network:ip={external_ip}")
+    unit.add("Container", "Network", _attach(topology.internal_network, internal_ip))
+    unit.add("Container", "Network", _attach(topology.external_network, external_ip))
 
 
 def _hardening(unit: UnitFile, user: str, memory: str, pids: int) -> None:
@@ -261,7 +266,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     # a handler, so stopping would wait for the kill timeout) and reaps zombies.
     unit.add("Container", "RunInit", True)
     _labels(unit, topology, "agent")
-    unit.add("Container", "Network", f"{topology.internal_network}.network:ip={topology.agent_ip}")
+    unit.add("Container", "Network", _attach(topology.internal_network, topology.agent_ip))
     unit.add("Container", "DNS", topology.dns_ip)
     env = agent_environment(config, topology, spec.canary_seed)
     unit.add("Container", "Environment", tuple(f"{k}={v}" for k, v in env.items()))

@@ -7,8 +7,9 @@ cannot be seen is never taken for an empty one. `remove` takes away what an inve
 found; the caller deletes the cage's state only once a second inventory comes back empty.
 
 Names are matched exactly, never by prefix alone: `agentcage-a-*` also matches the
-parts of a cage named `a-b`. Unit files count when they carry the cage's label or have
-one of the names only this cage's files can have.
+parts of a cage named `a-b`. Unit files (quadlets, or the plain services of hosts without
+quadlet: service_units.py) count when they carry the cage's label or have one of the
+names only this cage's files can have.
 """
 
 from __future__ import annotations
@@ -54,17 +55,34 @@ class Remains:
 
 def unit_files(directory: Path, cage: str) -> list[Path]:
     """The cage's quadlet files in `directory`."""
+    return _cage_files(directory, cage, ".container", ".network", r"(?m)^Label=.*(?<![\w.-])")
+
+
+def service_files(directory: Path, cage: str) -> list[Path]:
+    """The cage's plain systemd services in `directory` (hosts without quadlet)."""
+    return _cage_files(directory, cage, ".service", "-network.service", r"--label ")
+
+
+def host_unit_files(host: PodmanHost, cage: str) -> list[Path]:
+    """Both kinds, where this host keeps each."""
+    return [*unit_files(host.quadlet_dir, cage), *service_files(host.systemd_dir, cage)]
+
+
+def _cage_files(
+    directory: Path, cage: str, container: str, network: str, label_before: str
+) -> list[Path]:
+    """Files named for the cage's containers and networks, or carrying its label."""
     if not directory.is_dir():
         return []
     first = prefix(cage)
-    exact = {f"{first}-{role}.container" for role in (*ROLES, PORTS)}
-    exact |= {f"{first}-{net}.network" for net in _NETWORKS}
-    label = re.compile(rf"(?m)^Label=.*(?<![\w.-])agentcage\.cage={re.escape(cage)}(?![\w.-])")
-    found = []
-    for path in sorted(directory.glob(f"{first}-*")):
-        if path.name in exact or (path.is_file() and label.search(_read(path))):
-            found.append(path)
-    return found
+    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS)}
+    exact |= {f"{first}-{net}{network}" for net in _NETWORKS}
+    label = re.compile(rf"{label_before}agentcage\.cage={re.escape(cage)}(?![\w.-])")
+    return [
+        path
+        for path in sorted(directory.glob(f"{first}-*"))
+        if path.name in exact or (path.is_file() and label.search(_read(path)))
+    ]
 
 
 def _read(path: Path) -> str:
@@ -83,12 +101,14 @@ def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> l
     for path in files:  # quadlet's naming: x.volume -> x-volume.service
         if path.suffix in (".volume", ".network"):
             names.append(f"{path.stem}-{path.suffix[1:]}.service")
+        elif path.suffix == ".service":
+            names.append(path.name)
     return list(dict.fromkeys(names))
 
 
 def inventory(host: PodmanHost, cage: str, volumes: Iterable[str] = ()) -> Remains:
     """What of `cage` the host still holds; `UnreachableError` if it cannot be asked."""
-    files = unit_files(host.quadlet_dir, cage)
+    files = host_unit_files(host, cage)
     label = f"label=agentcage.cage={cage}"
     networks = {f"{prefix(cage)}-{net}" for net in _NETWORKS}
     return Remains(

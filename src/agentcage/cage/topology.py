@@ -92,6 +92,17 @@ class Topology:
         return f"http://{self.proxy_ip}:{PROXY_PORT}"
 
 
+def mac_address(ip: str) -> str:
+    """The fixed MAC of a cage address: locally administered `02:00:`, then the IPv4 bytes.
+
+    Podman gives a re-created container a new random MAC. Netavark before 1.6 (Debian 12
+    has 1.4) announces no change, so a peer that cached the old MAC (the agent, for its
+    proxy) cannot reach the new container until its ARP entry times out, up to a minute.
+    A MAC that follows the address keeps every cached entry right across restarts.
+    """
+    return "02:00:" + ":".join(f"{byte:02x}" for byte in ipaddress.IPv4Address(ip).packed)
+
+
 def subnets_for(index: int, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> tuple[str, str]:
     slots = list(pool.subnets(new_prefix=24))
     if not 0 <= 2 * index + 1 < len(slots):

@@ -10,7 +10,11 @@ change the file's structure:
   on a command line systemd expands (every quadlet key does, through `ExecStart=`);
 * word-list keys (`Exec`, `Environment`, `PodmanArgs`, `Label`, ...) take a tuple of
   words; a word holding whitespace, quotes or backslashes is double-quoted with C escapes,
-  so `Label=a b` can never split into two labels.
+  so `Label=a b` can never split into two labels, and a lone `;` is quoted too (unquoted,
+  it would end one `ExecStart=` command and start another).
+
+Only the renderers themselves write live specifiers (`%t/%N.cid`), as `Specifiers` words
+made from fixed text; every other `%` is escaped.
 
 `parse` reads a rendered file back into the same data; tests use it for round trips.
 """
@@ -39,11 +43,16 @@ WORD_KEYS = frozenset(
         "PodmanArgs",
         "Label",
         "GlobalArgs",
+        "ExecStart",
+        "ExecStopPost",
+        "RequiresMountsFor",
     }
 )
 # Sections and keys whose values systemd expands `$VAR`/`${VAR}` in.
 _DOLLAR_SECTIONS = frozenset({"Container", "Network", "Volume"})
-_DOLLAR_KEYS = frozenset({"ExecStartPre", "ExecStartPost", "ExecStop", "ExecReload"})
+_DOLLAR_KEYS = frozenset(
+    {"ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "ExecStopPost", "ExecReload"}
+)
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 # C0/C1 controls and Unicode line separators: some readers split lines on them too.
@@ -55,6 +64,24 @@ Value = str | tuple[str, ...]
 
 class RenderError(AgentcageError):
     """A value cannot be written into a unit file safely."""
+
+
+_SPECIFIER = re.compile(r"%(.)")
+_LIVE_SPECIFIERS = frozenset("tnN")  # runtime dir, unit name, unit name without suffix
+
+
+class Specifiers(str):
+    """Fixed text whose systemd specifiers stay live: `%t/%N.cid`, `PODMAN_SYSTEMD_UNIT=%n`.
+
+    Renderers make these from constants, never from config values, which are plain `str`
+    and always have their `%` escaped.
+    """
+
+    def __new__(cls, text: str) -> Specifiers:
+        for found in _SPECIFIER.findall(text):
+            if found not in _LIVE_SPECIFIERS:
+                raise RenderError(f"{text!r}: %{found} is not a specifier renderers may write")
+        return super().__new__(cls, text)
 
 
 @dataclass(frozen=True)
@@ -127,12 +154,13 @@ def render_value(section: str, key: str, value: Value) -> str:
 
 
 def _specifiers(text: str, dollar: bool) -> str:
-    text = text.replace("%", "%%")
+    if not isinstance(text, Specifiers):
+        text = text.replace("%", "%%")
     return text.replace("$", "$$") if dollar else text
 
 
 def _quote_word(word: str) -> str:
-    if word and not _NEEDS_QUOTES.search(word):
+    if word and word != ";" and not _NEEDS_QUOTES.search(word):
         return word
     out = ['"']
     for ch in word:

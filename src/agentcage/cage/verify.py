@@ -21,6 +21,7 @@ from agentcage.cage.contract import (
     NETCHECK_MODULE,
     PROXY_VARIABLES,
     PYTHON,
+    SECRETS_DIR,
     SIDECAR_USER,
     agent_environment,
     secret_id,
@@ -60,6 +61,20 @@ def _exec(cages: Cages, container: str, *argv: str) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
+def _secret_value(cages: Cages, cage: str, topo: topology.Topology, secret: str) -> str:
+    shown = cages.host.podman(
+        "secret", "inspect", "--showsecret", "--format", "{{.SecretData}}",
+        secret_id(cage, secret), check=False,
+    )  # fmt: skip
+    if shown.ok and shown.stdout.strip():
+        return shown.stdout.strip()
+    # Podman < 4.5 has no --showsecret: read the copy mounted into the running proxy.
+    mounted = cages.host.podman(
+        "exec", topo.container("proxy"), "cat", f"{SECRETS_DIR}/{secret}", check=False
+    )
+    return mounted.stdout.strip() if mounted.ok else ""
+
+
 def _environment(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
     agent = topo.container("agent")
     result = cages.host.podman("inspect", "--format", "{{json .Config.Env}}", agent, check=False)
@@ -81,12 +96,8 @@ def _environment(cages: Cages, config: CageConfig, topo: topology.Topology) -> l
     )
     leaked = []
     for secret in cages.secret_names(config.name):
-        shown = cages.host.podman(
-            "secret", "inspect", "--showsecret", "--format", "{{.SecretData}}",
-            secret_id(config.name, secret), check=False,
-        )  # fmt: skip
-        value = shown.stdout.strip()
-        if not shown.ok or not value:
+        value = _secret_value(cages, config.name, topo, secret)
+        if not value:
             leaked.append(f"{secret} (cannot read it to compare)")
         elif any(value in v for v in env.values()):
             leaked.append(secret)

@@ -71,13 +71,14 @@ def _say_started(cages: Cages, name: str, done: str) -> None:
 @cage.command()
 @_CONFIG
 def units(config_path: Path) -> None:
-    """Print the quadlet units CONFIG would get (TAG stands for the built image's tag).
+    """Print the units CONFIG would get (TAG stands for the built image's tag).
 
     Nothing is built, written or started: review what `create` would do.
     """
     cages = _cages()
-    click.echo(f"# into {cages.host.quadlet_dir}")
-    for filename, text in cages.preview_units(config_path).rendered().items():
+    directory, preview = cages.deployable(cages.preview_units(config_path))
+    click.echo(f"# into {directory}")
+    for filename, text in preview.rendered().items():
         click.echo(f"\n# --- {filename}\n{text}", nl=False)
 
 

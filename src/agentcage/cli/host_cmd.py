@@ -10,7 +10,7 @@ import click
 
 from agentcage.cage.host_check import render, run_checks
 from agentcage.cage.host_container import HostContainers, HostContainerStatus
-from agentcage.cage.host_image import host_image
+from agentcage.cage.host_image import HostImageRecipe, host_image
 from agentcage.cage.podman import PodmanHost
 
 
@@ -90,9 +90,15 @@ def status(as_json: bool) -> None:
 
 
 @host.command()
-def image() -> None:
+@click.option(
+    "--debian12",
+    is_flag=True,
+    help="The Debian 12 variant (Podman 4.3.1, no quadlet) the end-to-end tests also use.",
+)
+def image(debian12: bool) -> None:
     """Build the host container's image if missing (from Debian packages); print its name."""
-    click.echo(host_image(_containers().builder))
+    recipe = HostImageRecipe.for_this_machine()
+    click.echo(host_image(_containers().builder, recipe.debian12() if debian12 else recipe))
 
 
 def _print_status(state: HostContainerStatus, cages: list[str]) -> None:

@@ -215,7 +215,12 @@ def make_cages(
     runner = runner or RecordingRunner()
     for argv, answer in HEALTHY_HOST.items():
         runner.answers.setdefault(argv, answer)
-    host = PodmanHost(quadlet_dir=tmp_path / "quadlet", rootless=False, runner=runner)
+    host = PodmanHost(
+        quadlet_dir=tmp_path / "quadlet",
+        rootless=False,
+        runner=runner,
+        systemd_dir=tmp_path / "systemd",
+    )
     cages = Cages(StateStore(tmp_path / "state"), host, FakeBuilder())
     return cages, runner
 

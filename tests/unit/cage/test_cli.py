@@ -65,6 +65,19 @@ def test_units_previews_without_side_effects(tmp_path: Path, wired: RecordingRun
     assert "# --- agentcage-demo-agent.container" in result.output
     assert "Image=localhost/agentcage-proxy:TAG" in result.output
     assert "Secret=agentcage-demo-API_KEY,type=mount" in result.output
-    assert not wired.calls
+    # Only questions: which Podman, and does its systemd read quadlets.
+    assert {call[:2] for call in wired.calls} <= {("podman", "version"), ("sh", "-c")}
     assert not (tmp_path / "quadlet").exists()
     assert not (tmp_path / "state" / "deployments").exists()
+
+
+def test_units_preview_on_podman_4_3_shows_plain_services(
+    tmp_path: Path, wired: RecordingRunner
+) -> None:
+    wired.answers[("podman", "version")] = ok("4.3.1\n")
+    result = CliRunner().invoke(cli, ["cage", "units", "-c", str(write_config(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert f"# into {tmp_path / 'systemd'}" in result.output
+    assert "# --- agentcage-demo-agent.service" in result.output
+    assert ".container" not in result.output
+    assert "ExecStart=/usr/bin/podman run --name agentcage-demo-agent" in result.output

@@ -9,7 +9,7 @@ import pytest
 
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
-from agentcage.cage.topology import Topology, subnets_for
+from agentcage.cage.topology import Topology, mac_address, subnets_for
 from agentcage.cage.unit import parse
 from agentcage.config import LoadContext, load_config
 
@@ -45,7 +45,9 @@ def test_matches_golden_files(example: str, secrets: list[str]) -> None:
 def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
     units = {name: parse(text) for name, text in units_for("basic", ["ANTHROPIC_API_KEY"]).items()}
     agent = units["agentcage-basic-agent.container"]
-    assert agent.get("Container", "Network") == ["agentcage-basic-int.network:ip=10.213.2.100"]
+    assert agent.get("Container", "Network") == [
+        "agentcage-basic-int.network:ip=10.213.2.100,mac=02:00:0a:d5:02:64"
+    ]
     assert agent.get("Container", "DNS") == ["10.213.2.2"]
     volumes = agent.get("Container", "Volume")
     assert not [v for v in volumes if "/ca:" in str(v) or "mitmproxy-ca.pem" in str(v)]
@@ -156,6 +158,24 @@ def test_the_dns_sidecar_reads_fingerprints_and_never_sees_a_secret() -> None:
     assert not [e for e in dns.get("Container", "Environment") if "SEED" in str(e)]
     assert not [v for v in dns.get("Container", "Volume") if "secret" in str(v).lower()]
     assert proxy.get("Container", "Secret")
+
+
+def test_every_container_address_has_a_fixed_mac_that_follows_it() -> None:
+    # A re-created proxy keeps its MAC, so the agent's cached ARP entry stays right even
+    # where netavark announces nothing (Debian 12's 1.4).
+    units = units_for("openclaw", [])
+    attachments = [
+        line.removeprefix("Network=").split(":", 1)[1]
+        for text in units.values()
+        for line in text.splitlines()
+        if line.startswith("Network=")
+    ]
+    macs = {}
+    for options in attachments:
+        fields = dict(part.split("=", 1) for part in options.split(","))
+        macs[fields["ip"]] = fields["mac"]
+    assert len(attachments) == 7 and len(set(macs.values())) == 7
+    assert macs["10.213.2.3"] == mac_address("10.213.2.3") == "02:00:0a:d5:02:03"
 
 
 def test_a_stopped_container_counts_as_stopped_not_failed() -> None:

@@ -112,6 +112,27 @@ def test_unit_files_of_a_volume_are_matched_by_label(tmp_path: Path) -> None:
     assert "agentcage-a-b-data-volume.service" in teardown.service_names("a", [mine], [])
 
 
+def test_plain_services_of_hosts_without_quadlet_are_found_too(tmp_path: Path) -> None:
+    directory = tmp_path / "systemd"
+    directory.mkdir()
+    lines = {
+        "agentcage-a-agent.service": "/usr/bin/podman run --label agentcage.cage=a x",
+        "agentcage-a-b-data-volume.service": '/bin/sh -c "... --label agentcage.cage=a ..."',
+        "agentcage-a-b-agent.service": "/usr/bin/podman run --label agentcage.cage=a-b x",
+        "sshd.service": "/usr/sbin/sshd",
+    }
+    for name, line in lines.items():
+        (directory / name).write_text(f"[Service]\nExecStart={line}\n")
+    found = teardown.service_files(directory, "a")
+    assert [p.name for p in found] == [
+        "agentcage-a-agent.service",
+        "agentcage-a-b-data-volume.service",
+    ]
+    names = teardown.service_names("a", found, [])
+    assert "agentcage-a-b-data-volume.service" in names
+    assert "agentcage-a-b-agent.service" not in names
+
+
 def test_a_create_that_never_reached_systemd_leaves_nothing(tmp_path: Path) -> None:
     cages, _ = make_cages(tmp_path, FakeSystemdPodman(systemd_reachable=False))
     with pytest.raises(UnreachableError):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentcage.cage.unit import RenderError, UnitFile, parse, split_words
+from agentcage.cage.unit import RenderError, Specifiers, UnitFile, parse, split_words
 
 HOSTILE = [
     "plain",
@@ -123,3 +123,21 @@ def test_round_trip_property(single: str, words: list[str]) -> None:
 def test_split_words_rejects_an_open_quote() -> None:
     with pytest.raises(RenderError, match="unterminated"):
         split_words('"open')
+
+
+def test_a_lone_semicolon_word_is_quoted() -> None:
+    # Unquoted, systemd would end the ExecStart= command there and start another.
+    unit = UnitFile().add("Service", "ExecStart", ("/bin/echo", ";", "/bin/rm", "-rf", "/"))
+    assert unit.render().splitlines()[1] == 'ExecStart=/bin/echo ";" /bin/rm -rf /'
+    assert parse(unit.render()).get("Service", "ExecStart") == [
+        ("/bin/echo", ";", "/bin/rm", "-rf", "/")
+    ]
+
+
+def test_only_renderer_specifiers_stay_live() -> None:
+    unit = UnitFile().add(
+        "Service", "ExecStop", ("/usr/bin/podman", Specifiers("--cidfile=%t/%N.cid"), "100%t")
+    )
+    assert "ExecStop=/usr/bin/podman --cidfile=%t/%N.cid 100%%t" in unit.render()
+    with pytest.raises(RenderError, match="%h is not a specifier"):
+        Specifiers("%h/.config")

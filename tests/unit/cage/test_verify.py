@@ -93,3 +93,25 @@ def test_a_stopped_cage_fails_verify(tmp_path: Path) -> None:
     cages.create(write_config(tmp_path))
     (result,) = verify(cages, "demo")
     assert not result.passed and "not running" in result.detail
+
+
+def test_on_podman_4_3_secret_values_are_read_from_the_proxy_mount(tmp_path: Path) -> None:
+    # Podman < 4.5 has no `secret inspect --showsecret`; the proxy holds the value mounted.
+    unknown_flag = Completed((), 125, "", "Error: unknown flag: --showsecret")
+    cages = _cage(
+        tmp_path,
+        {
+            ("podman", "secret", "ls"): ok("agentcage-demo-API_KEY\n"),
+            ("podman", "secret", "inspect"): unknown_flag,
+            ("podman", "exec", "agentcage-demo-proxy", "cat", "/run/secrets/agentcage/API_KEY"): ok(
+                "real-value-123\n"
+            ),
+        },
+    )  # fmt: skip
+    check = next(r for r in verify(cages, "demo") if r.name.startswith("no real secret"))
+    assert check.passed, check.detail
+    runner = cages.host.runner
+    assert isinstance(runner, RecordingRunner)
+    runner.answers[("podman", "inspect")] = ok(json.dumps(["LEAK=real-value-123"]))
+    check = next(r for r in verify(cages, "demo") if r.name.startswith("no real secret"))
+    assert not check.passed and check.detail == "found: API_KEY"
