@@ -24,6 +24,7 @@ from agentcage.config.inspection import (
     RateLimitConfig,
     SecretInjection,
     SecretsConfig,
+    UrlDataConfig,
 )
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -184,6 +185,10 @@ class CageConfig(Model):
     )
     content_type: ContentTypeConfig | Literal[False] = Field(
         default_factory=ContentTypeConfig, description="Content-type checks, or `false`."
+    )
+    url_data: UrlDataConfig | Literal[False] = Field(
+        default_factory=UrlDataConfig,
+        description="Data in host names and URLs (encoded labels, random tokens), or `false`.",
     )
     inspectors: list[InspectorSpec] = Field(
         default_factory=list, description="Custom inspectors, run after the built-in ones."
