@@ -172,8 +172,12 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
     if found.units:
         # Forgets failed units; the others answer "not loaded", which is what we want.
         host.systemctl("reset-failed", *found.units, check=False)
-    if found.containers:
-        attempt("remove containers", host.podman("rm", "-f", "-i", *found.containers, check=False))
+    # A container whose unit stopped cleanly is gone already (`ExecStop=podman rm`); any
+    # other, or all after a failed stop, is removed here. The second inventory checks.
+    stopped = set() if problems else {unit.removesuffix(".service") for unit in found.units}
+    containers = [name for name in found.containers if name not in stopped]
+    if containers:
+        attempt("remove containers", host.podman("rm", "-f", "-i", *containers, check=False))
     if found.networks:
         attempt("remove networks", host.podman("network", "rm", "-f", *found.networks, check=False))
     if found.volumes:

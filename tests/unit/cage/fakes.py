@@ -119,6 +119,8 @@ class FakeSystemdPodman(RecordingRunner):
         elif verb == "stop":
             for unit in names:
                 self.units[unit] = "inactive"
+                # The unit's ExecStop= removes its container (`podman rm -f --cidfile`).
+                self.containers.pop(unit.removesuffix(".service"), None)
         elif verb == "is-active":
             state = self.units.get(names[0], "inactive")
             return Completed((), 0 if state == "active" else 3, state + "\n", "")
