@@ -89,6 +89,41 @@ class DomainsConfig(Model):
         alias="list",
         description="Domains (matching their subdomains too), IP addresses or CIDR blocks.",
     )
+    enforcement: Literal["enforce", "learn"] = Field(
+        "enforce",
+        description="`enforce`: a host the list refuses is blocked. `learn`: it is let through "
+        "and audited as `would-block` (the proxy's requests and the DNS sidecar's queries), "
+        "so `agentcage domain suggest` can list what the agent needs; every other check "
+        "(secrets, leaks, egress addresses, rate limits, protocol hygiene, DNS tunnels, IP "
+        "literals) still blocks. For a trial run only: `config validate` warns.",
+    )
+
+    @property
+    def learning(self) -> bool:
+        return self.enforcement == "learn"
+
+    @property
+    def learn_notice(self) -> str:
+        """What the proxy's and the DNS sidecar's status lines add in learn mode."""
+        if not self.learning:
+            return ""
+        return (
+            "; LEARN MODE: the domain list is NOT enforced, what it refuses is let through "
+            "and audited as would-block"
+        )
+
+    def warnings(self) -> list[tuple[str, str]]:
+        if not self.learning:
+            return []
+        return [
+            (
+                "enforcement",
+                "LEARN MODE: the domain list is not enforced; the agent can reach any public "
+                "host, and each one the list would refuse is only audited as `would-block`. "
+                "Secrets, leaks, egress addresses and rate limits are still enforced. Run "
+                "`agentcage domain suggest` and set `enforcement: enforce` before real use",
+            )
+        ]
 
     @model_validator(mode="before")
     @classmethod
