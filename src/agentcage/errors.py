@@ -49,6 +49,10 @@ class DnsError(AgentcageError):
     pass
 
 
+class DepsError(AgentcageError):
+    """A pin could not be read, or a source of newer versions could not be asked."""
+
+
 class HostError(AgentcageError):
     pass
 

@@ -114,6 +114,17 @@ def source_root() -> Path:
     return root
 
 
+def debian_lock() -> tuple[bytes, ...]:
+    """The checkout's images/debian.lock (Debian package versions recorded by `agentcage
+    deps check --update`), as a part of the Debian-based images' tags: recording newer
+    versions rebuilds them. Nothing without the file (or a checkout)."""
+    try:
+        path = source_root() / "images" / "debian.lock"
+    except PodmanError:
+        return ()
+    return (path.read_bytes(),) if path.is_file() else ()
+
+
 def tree_digest(root: Path, paths: Iterable[Path]) -> str:
     h = hashlib.sha256()
     for path in sorted(paths):
@@ -148,7 +159,7 @@ class ImageBuilder:
 
     def debian_ref(self, name: str, packages: Iterable[str]) -> str:
         pkgs = sorted(set(packages))
-        return f"localhost/{name}:{digest(DEBIAN_SUITE, *pkgs, *_SLIM)}"
+        return f"localhost/{name}:{digest(DEBIAN_SUITE, *pkgs, *_SLIM, *debian_lock())}"
 
     def debian_image(self, name: str, packages: Iterable[str], alias: str | None = None) -> str:
         """`localhost/NAME:<hash>` from Debian packages, without any registry."""
