@@ -154,7 +154,8 @@ class Suggestion:
         names = [name for group in self.groups for name in group.names]
         whose = f" of cage {self.cage}" if self.cage else ""
         lines = [
-            f"# {len(names)} names in {len(self.groups)} domains that the {self.mode}{whose} "
+            f"# {_count(len(names), 'name')} in {_count(len(self.groups), 'domain')} that the "
+            f"{self.mode}{whose} "
             "refused while learning (learn: would-block)",
         ]
         times = sorted(t for name in names for t in (name.first, name.last) if t)
@@ -162,7 +163,8 @@ class Suggestion:
             requests = sum(name.requests for name in names)
             queries = sum(name.queries for name in names)
             lines.append(
-                f"# {requests} requests and {queries} DNS queries, {times[0]} to {times[-1]}"
+                f"# {_count(requests, 'request')} and {_count(queries, 'DNS query')}, "
+                f"{times[0]} to {times[-1]}"
             )
         key = "block" if self.mode == "blocklist" else "allow"
         lines += ["domains:", f"  {key}:"]
@@ -179,7 +181,14 @@ class Suggestion:
 
 
 def _seen(group: DomainGroup, by_domain: bool) -> str:
-    counts = f"{group.requests} requests, {group.queries} DNS queries"
+    counts = f"{_count(group.requests, 'request')}, {_count(group.queries, 'DNS query')}"
     if by_domain:
         return f"{group.domain}: {', '.join(n.name for n in group.names)} ({counts})"
     return f"{group.domain}: {counts}"
+
+
+def _count(number: int, noun: str) -> str:
+    if number == 1:
+        return f"1 {noun}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{number} {plural}"

@@ -102,12 +102,15 @@ def check_(
 
 
 def table(report: Report) -> str:
-    rows = [("KIND", "NAME", "PINNED", "AVAILABLE", "WHERE")]
+    """One row per pin; digests cut to 12 hex digits (`--json` has them whole)."""
+    rows = [("KIND", "NAME", "PINNED", "AVAILABLE", "STATE", "WHERE")]
     for item in report.items:
-        rows.append((item.kind, item.name, item.pinned or "-", item.available or "-", item.where))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        state = "newer" if item.newer else "current" if item.available else "not found"
+        pinned, available = _short(item.pinned) or "-", _short(item.available) or "-"
+        rows.append((item.kind, item.name, pinned, available, state, item.where))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
         for row in rows
     ]
     newer = len(report.newer)
@@ -116,3 +119,7 @@ def table(report: Report) -> str:
         + ("; `agentcage deps check --update` rewrites the pins" if newer else "")
     )
     return "\n".join(lines)
+
+
+def _short(version: str) -> str:
+    return version[:19] if version.startswith("sha256:") else version

@@ -44,7 +44,8 @@ class Chain:
             if result is None or result.verdict is Verdict.ALLOW:
                 continue
             if result.verdict is Verdict.BLOCK and self._observed(inspector, result):
-                result = dataclasses.replace(result, verdict=Verdict.FLAG)
+                reason = f"{result.reason}; let through in learn mode (would block)"
+                result = dataclasses.replace(result, verdict=Verdict.FLAG, reason=reason)
                 observed = True
             findings.append(result)
             if result.verdict.rank > worst.rank:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import lzma
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -139,7 +140,11 @@ def test_check_reports_every_pin_and_changes_nothing(
     assert report["locked_python_packages"] == 3 and report["newer"] == 6
     assert snapshot(root) == before  # report-only
     text = deps(checkout)
-    assert text.splitlines()[0].split() == ["KIND", "NAME", "PINNED", "AVAILABLE", "WHERE"]
+    lines = text.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "PINNED", "AVAILABLE", "STATE", "WHERE"]
+    image_row = next(line.split() for line in lines if line.startswith("image "))
+    assert image_row[3] == image["pinned"][:19] and image_row[5] == "newer"
+    assert re.search(r"\ndebian +ca-certificates +- +- +not found +images/debian.lock\n", text)
     assert "6 newer; uv.lock holds 3 packages" in text
 
 

@@ -60,7 +60,7 @@ def test_the_section_keeps_current_entries_and_switches_back_to_enforce() -> Non
         "    # github.com: 2 requests, 0 DNS queries",
         "    - api.github.com",
         "    - github.com",
-        "    # pypi.org: 0 requests, 1 DNS queries",
+        "    # pypi.org: 0 requests, 1 DNS query",
         "    - pypi.org",
         "  enforcement: enforce",
     ]

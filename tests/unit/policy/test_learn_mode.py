@@ -31,6 +31,7 @@ def test_a_refused_name_is_flagged_would_block() -> None:
     assert decision.verdict is Verdict.FLAG and decision.would_block
     assert decision.inspector == "domain"
     assert decision.rules == ("not-allowlisted",)
+    assert decision.reason.endswith("; let through in learn mode (would block)")
 
 
 def test_a_listed_name_is_untouched() -> None:
