@@ -215,3 +215,22 @@ def test_domain_suggest_lists_what_was_let_through(
 
 def yaml_entries(section: str) -> list[str]:
     return [line.split("- ", 1)[1] for line in section.splitlines() if line.startswith("    - ")]
+
+
+def test_replaying_the_learning_log_shows_what_enforcing_would_block(
+    learning: ProxyProcess, tmp_path: Path
+) -> None:
+    text = learning.config.read_text()
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(
+        text.replace("enforcement: learn", "enforcement: enforce").replace(
+            "allow: [anthropic.com]", "allow: [anthropic.com, example.com]"
+        )
+    )
+    shown = run_cli(
+        "policy", "replay", "-c", str(candidate), "--fail-on-new-blocks", str(learning.audit_path)
+    )
+    assert shown.returncode == 1, shown.stderr
+    blocked = shown.stdout.split("flag -> block\n", 1)[1]
+    assert "GET github.com/learn/one" in blocked and "GET api.github.com/learn/two" in blocked
+    assert "example.com" not in blocked  # now listed: flag -> allow
