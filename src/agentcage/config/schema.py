@@ -13,12 +13,12 @@ from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
 from agentcage.config.container import ContainerConfig
+from agentcage.config.domain_list import DomainsConfig
 from agentcage.config.fields import ByteSize, Text
 from agentcage.config.host import host_resolvers
 from agentcage.config.inspection import (
     BUILTIN_INSPECTORS,
     ContentTypeConfig,
-    DomainsConfig,
     EntropyConfig,
     InspectorSpec,
     RateLimitConfig,
