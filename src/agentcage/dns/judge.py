@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 import dns.message
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 
 from agentcage.audit.record import WOULD_BLOCK, AuditRecord
 from agentcage.config.schema import CageConfig
@@ -164,14 +165,13 @@ class QueryJudge:
         return QueryDecision("forward", Verdict.ALLOW, reason)
 
     def answer_refusal(self, reply: dns.message.Message) -> QueryDecision | None:
-        """For an answer to a `would_block` query: a refusal if it holds an address the
-        proxy would refuse to connect to (`network.allow_cidrs` lifts it as there)."""
+        """For an answer to a `would_block` query: a refusal if it holds an address (A,
+        AAAA, an HTTPS or SVCB address hint) the proxy would refuse to connect to
+        (`network.allow_cidrs` lifts it as there)."""
         for section in (reply.answer, reply.additional):
             for rrset in section:
-                if rrset.rdtype not in (dns.rdatatype.A, dns.rdatatype.AAAA):
-                    continue
-                for rdata in rrset:
-                    refusal = self._addresses.refusal(ipaddress.ip_address(rdata.address))
+                for address in _addresses(rrset):
+                    refusal = self._addresses.refusal(ipaddress.ip_address(address))
                     if refusal is not None:
                         reason = f"answer refused in learn mode: {refusal}"
                         return QueryDecision("refused", Verdict.BLOCK, reason, ANSWER_INSPECTOR)
@@ -231,6 +231,21 @@ class QueryJudge:
             extra=extra,
             learn=WOULD_BLOCK if decision.would_block else "",
         )
+
+
+def _addresses(rrset: dns.rrset.RRset) -> list[str]:
+    """The addresses an answer hands out: A and AAAA records, and the address hints of
+    HTTPS and SVCB records (clients connect to those too)."""
+    if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+        return [rdata.address for rdata in rrset]
+    if rrset.rdtype in (dns.rdatatype.HTTPS, dns.rdatatype.SVCB):
+        return [
+            str(address)
+            for rdata in rrset
+            for param in rdata.params.values()
+            for address in getattr(param, "addresses", ())
+        ]
+    return []
 
 
 def rejected(reason: str) -> QueryDecision:

@@ -33,6 +33,7 @@ def upstream() -> Iterator[FakeDns]:
         "mixed.example": [ANY_V4, "fd00::7"],
     }
     with FakeDns(records) as server:
+        server.set_rdata("hints.example", "HTTPS", "1 . alpn=h2 ipv4hint=203.0.113.7,10.0.0.9")
         yield server
 
 
@@ -85,6 +86,7 @@ def test_listed_names_are_untouched(sidecar: RunningSidecar) -> None:
         ("rebind.example", "A", "10.1.2.3"),
         ("metadata.example", "A", "169.254.169.254"),
         ("mixed.example", "AAAA", "fd00::7"),
+        ("hints.example", "HTTPS", "10.0.0.9"),
     ],
 )
 def test_an_answer_with_an_internal_address_is_refused(

@@ -240,3 +240,17 @@ def test_learn_mode_refuses_internal_addresses_in_answers() -> None:
     refusal = judge.answer_refusal(reply)
     assert refusal is not None and (refusal.answer, refusal.inspector) == ("refused", "dns-answer")
     assert "fd00::1" in refusal.reason
+
+
+def test_learn_mode_refuses_internal_address_hints() -> None:
+    judge = _learning()
+    reply = dns.message.make_response(dns.message.make_query("pypi.org", "HTTPS"))
+    reply.answer.append(
+        dns.rrset.from_text("pypi.org.", 60, "IN", "HTTPS", "1 . alpn=h2 ipv4hint=151.101.0.223")
+    )
+    assert judge.answer_refusal(reply) is None
+    reply.answer.append(
+        dns.rrset.from_text("pypi.org.", 60, "IN", "HTTPS", "2 . ipv6hint=2a04:4e42::223,::1")
+    )
+    refusal = judge.answer_refusal(reply)
+    assert refusal is not None and "::1 is a loopback address" in refusal.reason
