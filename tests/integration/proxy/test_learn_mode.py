@@ -8,6 +8,7 @@ refused, and nothing of them reaches the upstream.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import string
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from agentcage.cage.state import config_json
 from agentcage.config import load_config
@@ -27,6 +30,7 @@ from tests.integration.proxy.conftest import (
     raw_exchange,
     serving,
 )
+from tests.integration.proxy.test_websocket import _session as websocket_session
 from tests.support.fake_dns import FakeDns
 from tests.support.proxy import ProxyProcess, run_cli
 from tests.support.upstream import Upstream
@@ -166,6 +170,34 @@ def test_an_ambiguous_request_is_still_refused(learning: ProxyProcess, upstream:
     )
     assert raw.startswith(b"HTTP/1.1 400")
     assert upstream.received == []
+
+
+def test_websocket_messages_to_a_would_block_host(
+    learning: ProxyProcess, upstream: Upstream
+) -> None:
+    upstream.clear()
+    got: list[str | bytes] = []
+    closed: list[int] = []
+
+    async def body(ws: ClientConnection) -> None:
+        await ws.send("hello")
+        got.append(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send(f"token {TOKEN}")
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+        except ConnectionClosed as exc:
+            closed.append(exc.rcvd.code if exc.rcvd else 0)
+
+    websocket_session(learning, f"wss://example.com:{upstream.tls_port}/learn/ws", body)
+    assert got == ["hello"] and closed == [1008]
+    assert upstream.received[-1].ws_messages == ["hello"]  # the secret never left
+    lines = [r for r in learning.audit() if r["kind"] == "websocket"]
+    assert [(r["verdict"], r.get("learn")) for r in lines[:3]] == [
+        ("flag", "would-block"),  # the message to the server
+        ("flag", "would-block"),  # its echo
+        ("block", None),  # the secret
+    ]
+    assert lines[2]["inspector"] == "secrets"
 
 
 def run_suggest(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
