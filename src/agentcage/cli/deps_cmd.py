@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -17,14 +18,19 @@ DEBIAN_SECURITY = "http://deb.debian.org/debian-security"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-def debian_indexes(suite: str) -> list[str]:
-    """Debian's own `Packages` files for `suite`: main, its updates and its security fixes."""
+def debian_indexes(suites: Iterable[str]) -> list[str]:
+    """Debian's own `Packages` files for each suite: main, its updates and its security
+    fixes, as `SUITE=URL`."""
     arch = _ARCH.get(platform.machine(), "amd64")
     tail = f"main/binary-{arch}/Packages.xz"
     return [
-        f"{DEBIAN_MIRROR}/dists/{suite}/{tail}",
-        f"{DEBIAN_MIRROR}/dists/{suite}-updates/{tail}",
-        f"{DEBIAN_SECURITY}/dists/{suite}-security/{tail}",
+        f"{suite}={url}"
+        for suite in suites
+        for url in (
+            f"{DEBIAN_MIRROR}/dists/{suite}/{tail}",
+            f"{DEBIAN_MIRROR}/dists/{suite}-updates/{tail}",
+            f"{DEBIAN_SECURITY}/dists/{suite}-security/{tail}",
+        )
     ]
 
 
@@ -49,9 +55,10 @@ def deps() -> None:
     "--debian-index",
     "debian_index",
     multiple=True,
-    metavar="URL|PATH",
-    help="A Debian `Packages` file (plain, .gz or .xz), repeatable (default: deb.debian.org's "
-    "main, -updates and -security for the images' suite).",
+    metavar="[SUITE=]URL|PATH",
+    help="A Debian `Packages` file (plain, .gz or .xz) for SUITE, or without `SUITE=` for "
+    "every suite; repeatable (default: deb.debian.org's main, -updates and -security of "
+    "each suite images are built from).",
 )
 @click.option(
     "--plain-http-registry",
@@ -83,7 +90,7 @@ def check_(
     something is newer; the JSON's `newer` counts it.
     """
     checkout = Checkout(project or source_root())
-    indexes = list(debian_index) or debian_indexes(checkout.debian_suite())
+    indexes = list(debian_index) or debian_indexes(checkout.debian_packages())
     sources = Sources(
         python_index=index_url, debian_indexes=indexes, plain_http=frozenset(plain_http)
     )

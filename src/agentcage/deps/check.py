@@ -34,12 +34,23 @@ from agentcage.deps.sources import (
 
 @dataclass(frozen=True)
 class Sources:
-    """Where to ask: the Python index (None: uv's configured one), Debian `Packages` files,
-    and the registries (`host:port`) that speak plain HTTP."""
+    """Where to ask: the Python index (None: uv's configured one), Debian `Packages` files
+    (`SUITE=SOURCE` for one suite, a bare SOURCE for every suite; a suite with none is
+    not asked), and the registries (`host:port`) that speak plain HTTP."""
 
     python_index: str | None = None
     debian_indexes: Sequence[str] = ()
     plain_http: frozenset[str] = frozenset()
+
+    def indexes_for(self, suite: str) -> list[str]:
+        found = []
+        for given in self.debian_indexes:
+            named, sep, source = given.partition("=")
+            if not sep or "/" in named:  # a bare path or URL (which may hold `=`)
+                found.append(given)
+            elif named == suite:
+                found.append(source)
+        return found
 
     @property
     def simple_index(self) -> str:
@@ -113,17 +124,26 @@ def check(checkout: Checkout, sources: Sources) -> Report:
 
 
 def _debian(checkout: Checkout, sources: Sources) -> list[Item]:
-    if not sources.debian_indexes:
-        return []
-    names = checkout.debian_packages()
-    newest = debian.newest(
-        debian.index_versions(debian.read_index(source), names) for source in sources.debian_indexes
-    )
     recorded = checkout.debian_recorded()
-    return [
-        Item("debian", name, recorded.get(name, ""), newest.get(name, ""), str(DEBIAN_LOCK))
-        for name in names
-    ]
+    items = []
+    for suite, names in checkout.debian_packages().items():
+        indexes = sources.indexes_for(suite)
+        if not indexes:
+            continue
+        newest = debian.newest(
+            debian.index_versions(debian.read_index(source), names) for source in indexes
+        )
+        items += [
+            Item(
+                "debian",
+                f"{suite}/{name}",
+                recorded.get((suite, name), ""),
+                newest.get(name, ""),
+                str(DEBIAN_LOCK),
+            )
+            for name in names
+        ]
+    return items
 
 
 def update(checkout: Checkout, report: Report, sources: Sources) -> str:
@@ -137,9 +157,11 @@ def update(checkout: Checkout, report: Report, sources: Sources) -> str:
     _write(checkout.path(IMAGES_PY), images, before[IMAGES_PY])
     debs = [item for item in report.items if item.kind == "debian" and item.available]
     if any(item.newer for item in debs):
-        versions = {item.name: item.available for item in debs}
-        text = debian_lock_text(checkout.debian_suite(), versions)
-        _write(checkout.path(DEBIAN_LOCK), text, before[DEBIAN_LOCK])
+        versions = dict(checkout.debian_recorded())  # suites not asked this time stay
+        for item in debs:
+            suite, _, name = item.name.partition("/")
+            versions[(suite, name)] = item.available
+        _write(checkout.path(DEBIAN_LOCK), debian_lock_text(versions), before[DEBIAN_LOCK])
     pyproject = before[Path("pyproject.toml")]
     for item in report.newer:
         if item.kind == "mitmproxy":

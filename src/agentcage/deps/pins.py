@@ -4,11 +4,12 @@
 - mitmproxy: the `mitmproxy==X` requirement in `pyproject.toml`;
 - base images: string constants in `src/agentcage/cage/images.py` naming an image by
   tag and digest (`REGISTRY_BASE = "repo:tag@sha256:..."`);
-- Debian packages: the `*_PACKAGES` tuples and `DEBIAN_SUITE` there, plus
-  `dnsmasq-base` (the runtime image installs it on a registry base), and the versions
-  last recorded in `images/debian.lock` (absent until the first `--update`). That
-  file is an input of the Debian-based images' tags, so recording newer versions
-  rebuilds them at the next `cage create`.
+- Debian packages, per suite (`DEBIAN_SOURCES`): the sidecar and agent images'
+  (`images.py`, plus `dnsmasq-base`, which the runtime image installs on a registry
+  base) and the host container images' (`host_image.py`), with the versions last
+  recorded in `images/debian.lock` (absent until the first `--update`). That file's
+  lines of a suite are an input of the tags of the images built from it, so
+  recording newer versions rebuilds them.
 
 The constants are read with `ast`, never imported: the checkout need not be the
 installed code.
@@ -25,8 +26,28 @@ from pathlib import Path
 from agentcage.errors import DepsError
 
 IMAGES_PY = Path("src/agentcage/cage/images.py")
+HOST_IMAGE_PY = Path("src/agentcage/cage/host_image.py")
 DEBIAN_LOCK = Path("images/debian.lock")
-EXTRA_DEBIAN_PACKAGES = ("dnsmasq-base",)  # images/runtime/Containerfile, registry base
+
+
+@dataclass(frozen=True)
+class DebianSource:
+    """Where one image family names its suite and packages (constants of `module`)."""
+
+    module: Path
+    suite: str
+    packages: tuple[str, ...]
+    extra: tuple[str, ...] = ()
+
+
+DEBIAN_SOURCES = (
+    # dnsmasq-base: images/runtime/Containerfile installs it on a registry base.
+    DebianSource(
+        IMAGES_PY, "DEBIAN_SUITE", ("RUNTIME_PACKAGES", "AGENT_DEBIAN_PACKAGES"), ("dnsmasq-base",)
+    ),
+    DebianSource(HOST_IMAGE_PY, "HOST_SUITE", ("HOST_PACKAGES",)),
+    DebianSource(HOST_IMAGE_PY, "DEBIAN12_SUITE", ("DEBIAN12_PACKAGES",)),
+)
 _DIGEST_REF = re.compile(r"^(?P<ref>[a-z0-9][^\s@]*:[^\s@:/]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 _MITMPROXY = re.compile(r'"mitmproxy==([^"]+)"')
 
@@ -54,8 +75,8 @@ class Checkout:
                 hint="pass --project with an agentcage source checkout",
             ) from exc
 
-    def _constants(self) -> dict[str, object]:
-        tree = ast.parse(self.read(IMAGES_PY), str(self.path(IMAGES_PY)))
+    def _constants(self, module: Path = IMAGES_PY) -> dict[str, object]:
+        tree = ast.parse(self.read(module), str(self.path(module)))
         found: dict[str, object] = {}
         for node in tree.body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -75,27 +96,33 @@ class Checkout:
                 pins.append(ImagePin(name, match.group("ref"), match.group("digest")))
         return pins
 
-    def debian_suite(self) -> str:
-        suite = self._constants().get("DEBIAN_SUITE")
-        if not isinstance(suite, str):
-            raise DepsError(f"{self.path(IMAGES_PY)} has no DEBIAN_SUITE string")
-        return suite
+    def debian_packages(self) -> dict[str, list[str]]:
+        """Suite -> the packages images are built from it (modules the checkout lacks, and
+        constants they lack, are skipped)."""
+        suites: dict[str, set[str]] = {}
+        for source in DEBIAN_SOURCES:
+            if not self.path(source.module).is_file():
+                continue
+            constants = self._constants(source.module)
+            suite = constants.get(source.suite)
+            if not isinstance(suite, str):
+                continue
+            names = suites.setdefault(suite, set(source.extra))
+            for key in source.packages:
+                value = constants.get(key)
+                if isinstance(value, tuple):
+                    names.update(str(item) for item in value)
+        return {suite: sorted(names) for suite, names in sorted(suites.items())}
 
-    def debian_packages(self) -> list[str]:
-        names = set(EXTRA_DEBIAN_PACKAGES)
-        for key, value in self._constants().items():
-            if key.endswith("_PACKAGES") and isinstance(value, tuple):
-                names.update(str(item) for item in value)
-        return sorted(names)
-
-    def debian_recorded(self) -> dict[str, str]:
+    def debian_recorded(self) -> dict[tuple[str, str], str]:
+        """(suite, package) -> the version images/debian.lock records."""
         if not self.path(DEBIAN_LOCK).is_file():
             return {}
         versions = {}
         for line in self.read(DEBIAN_LOCK).splitlines():
             parts = line.split()
-            if len(parts) == 2 and not line.startswith("#"):
-                versions[parts[0]] = parts[1]
+            if len(parts) == 3 and not line.startswith("#"):
+                versions[(parts[0], parts[1])] = parts[2]
         return versions
 
     def mitmproxy_pin(self) -> str | None:
@@ -110,13 +137,13 @@ class Checkout:
         return len(data.get("package", []))
 
 
-def debian_lock_text(suite: str, versions: dict[str, str]) -> str:
+def debian_lock_text(versions: dict[tuple[str, str], str]) -> str:
     lines = [
-        f"# Debian {suite} package versions the images were last checked against.",
-        "# Written by `agentcage deps check --update`; an input of the Debian-based images'",
-        "# tags, so a change here rebuilds them.",
+        "# Debian package versions the images were last checked against: SUITE PACKAGE VERSION.",
+        "# Written by `agentcage deps check --update`; a suite's lines are an input of the",
+        "# tags of the images built from it, so a change here rebuilds them.",
     ]
-    lines += [f"{name} {versions[name]}" for name in sorted(versions)]
+    lines += [f"{suite} {name} {versions[(suite, name)]}" for suite, name in sorted(versions)]
     return "\n".join(lines) + "\n"
 
 

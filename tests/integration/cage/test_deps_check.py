@@ -124,11 +124,11 @@ def test_check_reports_every_pin_and_changes_nothing(
     assert image["name"].endswith(f"/{TAG} (REGISTRY_BASE)") and image["newer"]
     assert image["pinned"] in before["src/agentcage/cage/images.py"]
     assert image["available"] == podman.digest(image["name"].split(" ")[0])
-    assert rows[("debian", "dnsmasq-base")]["available"] == "2.90-4~deb12u2"  # security wins
-    assert rows[("debian", "curl")]["available"] == "7.88.1-10+deb12u12"
-    assert rows[("debian", "python3")]["available"] == "3.11.2-1+b1"
-    assert rows[("debian", "ca-certificates")]["available"] is None  # not in these indexes
-    assert rows[("debian", "python3")]["pinned"] is None  # nothing recorded yet
+    assert rows[("debian", "bookworm/dnsmasq-base")]["available"] == "2.90-4~deb12u2"  # security
+    assert rows[("debian", "bookworm/curl")]["available"] == "7.88.1-10+deb12u12"
+    assert rows[("debian", "bookworm/python3")]["available"] == "3.11.2-1+b1"
+    assert rows[("debian", "bookworm/ca-certificates")]["available"] is None  # in no index
+    assert rows[("debian", "bookworm/python3")]["pinned"] is None  # nothing recorded yet
     assert (
         rows[("mitmproxy", "mitmproxy")]["pinned"],
         rows[("mitmproxy", "mitmproxy")]["available"],
@@ -144,7 +144,9 @@ def test_check_reports_every_pin_and_changes_nothing(
     assert lines[0].split() == ["KIND", "NAME", "PINNED", "AVAILABLE", "STATE", "WHERE"]
     image_row = next(line.split() for line in lines if line.startswith("image "))
     assert image_row[3] == image["pinned"][:19] and image_row[5] == "newer"
-    assert re.search(r"\ndebian +ca-certificates +- +- +not found +images/debian.lock\n", text)
+    assert re.search(
+        r"\ndebian +bookworm/ca-certificates +- +- +not found +images/debian.lock\n", text
+    )
     assert "6 newer; uv.lock holds 3 packages" in text
 
 
@@ -156,7 +158,8 @@ def test_update_rewrites_the_pins_and_shows_the_diff(
     shown = deps(checkout, "--update")
     new_digest = podman.digest(old.split('"')[1])
     assert f'+    "@{new_digest}"' in shown
-    assert "+++ b/images/debian.lock" in shown and "+dnsmasq-base 2.90-4~deb12u2" in shown
+    assert "+++ b/images/debian.lock" in shown
+    assert "+bookworm dnsmasq-base 2.90-4~deb12u2" in shown
     assert '-dependencies = ["tinypkg", "mitmproxy==10.0"]' in shown
     assert '+dependencies = ["tinypkg", "mitmproxy==11.0"]' in shown
     assert "+++ b/uv.lock" in shown
@@ -169,9 +172,9 @@ def test_update_rewrites_the_pins_and_shows_the_diff(
     recorded = {i["name"]: i["pinned"] for i in again["items"] if i["kind"] == "debian"}
     # ca-certificates is in no index given: nothing to record for it.
     assert recorded == {
-        "ca-certificates": None,
-        "curl": "7.88.1-10+deb12u12",
-        "dnsmasq-base": "2.90-4~deb12u2",
-        "python3": "3.11.2-1+b1",
+        "bookworm/ca-certificates": None,
+        "bookworm/curl": "7.88.1-10+deb12u12",
+        "bookworm/dnsmasq-base": "2.90-4~deb12u2",
+        "bookworm/python3": "3.11.2-1+b1",
     }
     assert "nothing to update" in deps(checkout, "--update")

@@ -65,7 +65,20 @@ def test_this_checkout_s_pins_are_found() -> None:
     assert pin.constant == "REGISTRY_BASE"
     assert pin.reference == "docker.io/library/python:3.11-slim-bookworm"
     assert pin.digest.startswith("sha256:") and len(pin.digest) == 71
-    assert checkout.debian_suite() == "bookworm"
-    assert {"python3", "dnsmasq-base", "curl"} <= set(checkout.debian_packages())
+    suites = checkout.debian_packages()
+    assert set(suites) == {"bookworm", "trixie"}  # sidecars and agent, Debian 12 host; host
+    assert {"python3", "dnsmasq-base", "curl", "slirp4netns"} <= set(suites["bookworm"])
+    assert {"podman", "passt", "systemd"} <= set(suites["trixie"])
     assert checkout.mitmproxy_pin() == "11.0.2"
     assert checkout.locked_packages() > 50
+
+
+def test_indexes_are_given_per_suite_or_for_all() -> None:
+    from agentcage.deps.check import Sources
+
+    sources = Sources(
+        debian_indexes=["bookworm=http://m/b/Packages.xz", "/srv/Packages", "trixie=/t/P"]
+    )
+    assert sources.indexes_for("bookworm") == ["http://m/b/Packages.xz", "/srv/Packages"]
+    assert sources.indexes_for("trixie") == ["/srv/Packages", "/t/P"]
+    assert sources.indexes_for("sid") == ["/srv/Packages"]
