@@ -19,6 +19,9 @@ Kind = Literal["http", "response", "websocket", "dns", "connection", "lifecycle"
 # The `learn` value of a decision that learn mode let through although the domain
 # list refuses it (`domains.enforcement: learn`).
 WOULD_BLOCK = "would-block"
+# The DNS sidecar's inspector when learn mode refuses an answer holding an internal
+# address: such a name is not one the agent could use, so it is never suggested.
+ANSWER_REFUSED = "dns-answer"
 
 
 @dataclass(frozen=True, slots=True)

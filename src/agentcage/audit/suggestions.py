@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from publicsuffix2 import PublicSuffixList  # type: ignore[import-untyped]
 
 from agentcage.audit.reading import Record
-from agentcage.audit.record import WOULD_BLOCK
+from agentcage.audit.record import ANSWER_REFUSED, WOULD_BLOCK
 
 # Decision lines: a `response` line repeats its request, a `websocket` line its socket.
 _REQUEST_KINDS = frozenset({"http", "websocket"})
@@ -80,7 +80,14 @@ def _suffixes() -> PublicSuffixList:
 
 
 def registrable_domain(name: str) -> str:
-    """`name`'s registrable domain; a name that is itself a public suffix stands alone."""
+    """`name`'s registrable domain; a name that is itself a public suffix stands alone.
+
+    A top-level domain the list does not know (`.example`, `.internal`) is a public
+    suffix of one label, as the list's own default rule says; publicsuffix2 would
+    answer the bare TLD for those.
+    """
+    if _suffixes().get_tld(name, strict=True) is None:
+        return ".".join(name.split(".")[-2:])
     found = _suffixes().get_sld(name)
     return str(found) if found else name
 
@@ -103,15 +110,24 @@ def observed_name(record: Record) -> str | None:
 def suggest(
     records: Iterable[Record], covered: Callable[[str], bool] = lambda name: False
 ) -> list[DomainGroup]:
-    """The groups of would-block names not `covered` (already listed), by domain."""
+    """The groups of would-block names not `covered` (already listed), by domain.
+
+    A name only queried whose answer the DNS sidecar refused (it pointed at internal
+    addresses) is left out: listing it would not let the agent use it.
+    """
     names: dict[str, ObservedName] = {}
+    unusable: set[str] = set()
     for record in records:
+        if record.get("kind") == "dns" and record.get("inspector") == ANSWER_REFUSED:
+            unusable.add(str(record.get("qname", "")).lower().rstrip("."))
         name = observed_name(record)
         if name is None or covered(name):
             continue
         names.setdefault(name, ObservedName(name)).count(record)
     groups: dict[str, DomainGroup] = {}
     for name in sorted(names):
+        if name in unusable and not names[name].requests:
+            continue
         domain = registrable_domain(name)
         groups.setdefault(domain, DomainGroup(domain)).names.append(names[name])
     return [groups[domain] for domain in sorted(groups)]

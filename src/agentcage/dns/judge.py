@@ -27,7 +27,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from agentcage.audit.record import WOULD_BLOCK, AuditRecord
+from agentcage.audit.record import ANSWER_REFUSED, WOULD_BLOCK, AuditRecord
 from agentcage.config.schema import CageConfig
 from agentcage.dns.budget import ZoneBudgets
 from agentcage.dns.names import DomainSet, below, fold_qname, zone_of
@@ -43,7 +43,7 @@ TUNNEL_INSPECTOR = "dns-tunnel"
 VALUES_INSPECTOR = "dns-values"
 BUDGET_INSPECTOR = "dns-budget"
 WIRE_INSPECTOR = "dns-wire"
-ANSWER_INSPECTOR = "dns-answer"
+ANSWER_INSPECTOR = ANSWER_REFUSED
 # What the audit line shows of a name that carries a protected value (and its list entry).
 REDACTED = "<redacted>"
 # Findings about the agent's behaviour: written whatever `logging.dns_queries` says.

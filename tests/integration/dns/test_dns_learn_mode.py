@@ -12,6 +12,7 @@ import dns.query
 import pytest
 from tests.support.dns_sidecar import RunningSidecar, addresses, rcode, write_config
 from tests.support.fake_dns import ANY_V4, ANY_V6, FakeDns
+from tests.support.proxy import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +114,15 @@ def test_tunnel_shaped_names_are_still_refused(sidecar: RunningSidecar, upstream
     )
     assert rcode(reply) == "REFUSED"
     assert not upstream.saw("attacker.example")
+
+
+def test_domain_suggest_reads_the_sidecar_s_log(sidecar: RunningSidecar) -> None:
+    sidecar.ask("pypi.org", "A")
+    sidecar.ask("files.pythonhosted.org", "A")
+    sidecar.ask("rebind.example", "A")  # its answer refused: of no use to the agent
+    sidecar.record_for("rebind.example")
+    shown = run_cli("domain", "suggest", "--file", str(sidecar.audit_log))
+    assert shown.returncode == 0, shown.stderr
+    entries = [line.strip()[2:] for line in shown.stdout.splitlines() if line.startswith("    - ")]
+    assert entries == ["pypi.org", "files.pythonhosted.org"]
+    assert "    # pythonhosted.org: 0 requests, 1 DNS query\n" in shown.stdout

@@ -20,6 +20,8 @@ def test_registrable_domains_come_from_the_public_suffix_list() -> None:
     assert registrable_domain("a.b.example.co.uk") == "example.co.uk"
     assert registrable_domain("x.workers.dev") == "x.workers.dev"  # workers.dev is a suffix
     assert registrable_domain("com") == "com"
+    assert registrable_domain("a.b.attacker.example") == "attacker.example"  # unknown TLD
+    assert registrable_domain("x.y.internal") == "y.internal"
 
 
 def test_only_would_block_decision_lines_count() -> None:
@@ -76,3 +78,10 @@ def test_a_blocklist_loses_the_names_that_were_used() -> None:
     shown = Suggestion(groups, mode="blocklist", entries=("pastebin.com", "evil.example"))
     assert shown.result() == ["evil.example"]
     assert "  block:\n    # used while learning, left out: pastebin.com\n" in shown.yaml()
+
+
+def test_a_name_whose_answer_was_refused_is_left_out() -> None:
+    refused = {"kind": "dns", "qname": "rebind.example", "inspector": "dns-answer"}
+    records = [line("rebind.example", "dns"), refused, line("both.example", "dns")]
+    records += [{**refused, "qname": "both.example"}, line("both.example")]
+    assert [g.domain for g in suggest(records)] == ["both.example"]  # reached by a request
