@@ -23,7 +23,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # The guest finds its drives by filesystem label, never by probe order.
 ROOT_LABEL = "agentcage-root"
-SECRETS_LABEL = "agentcage-secrets"
+SECRETS_LABEL = "agentcage-creds"  # ext4 labels hold 16 bytes
 # The virtio-serial port name and the vsock port the guest agent answers on.
 AGENT_PORT_NAME = "org.agentcage.agent"
 AGENT_VSOCK_PORT = 1024
@@ -46,6 +46,9 @@ class Drive:
 
     def __post_init__(self) -> None:
         check_id("drive", self.drive_id)
+        if not 0 < len(self.label.encode()) <= 16:
+            # mkfs.ext4 would cut it short and the guest would look for the whole one.
+            raise VmmError(f"drive label {self.label!r} is not 1 to 16 bytes (ext4's limit)")
 
 
 @dataclass(frozen=True)
@@ -129,11 +132,12 @@ class MachineSpec:
     def drives(self) -> tuple[Drive, ...]:
         return (self.root,) if self.secrets is None else (self.root, self.secrets)
 
-    def cmdline(self, console: str, reboot: str) -> str:
+    def cmdline(self, console: str, reboot: str, tuning: tuple[str, ...] = ()) -> str:
         """The kernel command line both monitors pass: the boot contract with the guest.
 
         `reboot` is how the guest's reboot reaches its monitor (Firecracker: the keyboard
-        controller, `k`; QEMU: a triple fault, `t`).
+        controller, `k`; QEMU: a triple fault, `t`); `tuning` is what one monitor's guest
+        needs to boot at all (clock settings under TCG).
         """
         words = [
             f"console={console}",
@@ -142,6 +146,10 @@ class MachineSpec:
             # run so that a guest reboot ends them: a failed guest leaves no VM behind.
             "panic=-1",
             "quiet",
+            # The guest's only network is its one interface, IPv4 and static: no IPv6 link
+            # routes or autoconfiguration appear beside it.
+            "ipv6.disable=1",
+            *tuning,
             f"agentcage.root={ROOT_LABEL}",
         ]
         if self.secrets is not None:

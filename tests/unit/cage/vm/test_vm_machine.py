@@ -67,7 +67,7 @@ def test_both_monitors_pass_the_same_boot_contract(tmp_path: Path) -> None:
     fc = api_calls(spec(tmp_path))[1].body["boot_args"].split()
     assert [w for w in fc if w.startswith("agentcage.")] == [
         "agentcage.root=agentcage-root",
-        "agentcage.secrets=agentcage-secrets",
+        "agentcage.secrets=agentcage-creds",
         "agentcage.net=02:ac:00:00:00:01,10.9.0.2/30",
         "agentcage.channel=vsock",
     ]
