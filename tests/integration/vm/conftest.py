@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,27 +10,14 @@ from pathlib import Path
 import pytest
 
 from agentcage.cage.vm.guest_image import GuestImage, build_guest
-from agentcage.cage.vm.hypervisor import Hypervisor
-from agentcage.cage.vm.machine import (
-    ROOT_LABEL,
-    SECRETS_LABEL,
-    AgentChannel,
-    Drive,
-    MachineSpec,
-    Nic,
-    StreamNetwork,
-)
-from agentcage.cage.vm.rootfs import ext4_image
 from agentcage.cage.vm.vm_process import QemuMachine
-
-TCG = Hypervisor("qemu", "qemu-system-x86_64", "tcg", "tests run without usable KVM")
-NIC_ADDRESS = "10.0.2.15/24"
+from tests.support.microvm import TCG, network_end, secrets_drive, small_machine
 
 
 @pytest.fixture(scope="session")
 def guest() -> GuestImage:
-    # Built once per cache key (~2 min: kernel and busybox .debs, mmdebstrap, mkfs.ext4),
-    # then reused from the cache by every run.
+    # Built once per cache key (~2 min: kernel and busybox .debs through the host's apt,
+    # mmdebstrap, mkfs.ext4), then reused from the cache by every run.
     return build_guest()
 
 
@@ -43,47 +29,17 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def network(workdir: Path) -> Iterator[Path]:
-    """The far end of the guest's NIC: a unix socket this test owns, which forwards nothing."""
-    path = workdir / "net.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen(1)
-    yield path
-    listener.close()
-
-
 MachineFactory = Callable[..., QemuMachine]
 
 
 @pytest.fixture
-def machine(guest: GuestImage, workdir: Path, network: Path) -> Iterator[MachineFactory]:
+def machine(guest: GuestImage, workdir: Path) -> Iterator[MachineFactory]:
     started: list[QemuMachine] = []
+    listener = network_end(workdir / "net.sock")
 
     def make(secrets: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> QemuMachine:
-        drive = None
-        if secrets is not None:
-            tree = workdir / "secrets"
-            tree.mkdir()
-            for name, value in secrets.items():
-                (tree / name).write_text(value)
-            ext4_image(tree, workdir / "secrets.ext4", SECRETS_LABEL, slack_mib=2)
-            shutil.rmtree(tree)
-            drive = Drive("secrets", workdir / "secrets.ext4", True, SECRETS_LABEL)
-        spec = MachineSpec(
-            name="boot-test",
-            vcpus=1,
-            mem_mib=256,
-            kernel=guest.kernel,
-            initrd=guest.initrd,
-            root=Drive("root", guest.root, read_only=True, label=ROOT_LABEL),
-            secrets=drive,
-            channel=AgentChannel("serial", workdir / "agent.sock"),
-            nics=(Nic("eth0", "02:ac:00:00:00:02", StreamNetwork(network), NIC_ADDRESS),),
-            console_log=workdir / "console.log",
-            extra_cmdline=extra,
-        )
+        drive = secrets_drive(workdir, secrets) if secrets is not None else None
+        spec = small_machine(guest, workdir, workdir / "net.sock", drive, extra)
         vm = QemuMachine(spec, TCG)
         vm.start()
         started.append(vm)
@@ -94,3 +50,4 @@ def machine(guest: GuestImage, workdir: Path, network: Path) -> Iterator[Machine
         if vm.process is not None and vm.process.poll() is None:
             vm.process.kill()
             vm.process.wait()
+    listener.close()
