@@ -63,6 +63,16 @@ def run_tool(argv: list[str], cwd: Path | None = None, timeout: float = 600) -> 
     return done.stdout
 
 
+def check_pin(deb: Path, part: DebianPart) -> None:
+    actual = sha256_of(deb)
+    if actual != part.sha256:
+        raise VmmError(
+            f"{deb.name} has SHA-256 {actual}, not the pinned {part.sha256}",
+            hint="the archive changed under the pin; update agentcage/cage/vm/debian_parts.py "
+            "only after checking the new package",
+        )
+
+
 def unpack(part: DebianPart, workdir: Path) -> Path:
     """Download `part`, check its digest, and unpack it into `workdir/<package>/`."""
     downloads = workdir / "debs"
@@ -71,13 +81,7 @@ def unpack(part: DebianPart, workdir: Path) -> Path:
     matches = sorted(downloads.glob(f"{part.package}_*.deb"))
     if len(matches) != 1:
         raise VmmError(f"`apt-get download {part.spec}` left {len(matches)} .deb files")
-    actual = sha256_of(matches[0])
-    if actual != part.sha256:
-        raise VmmError(
-            f"{matches[0].name} has SHA-256 {actual}, not the pinned {part.sha256}",
-            hint="the archive changed under the pin; update agentcage/cage/vm/debian_parts.py "
-            "only after checking the new package",
-        )
+    check_pin(matches[0], part)
     target = workdir / part.package
     run_tool(["dpkg-deb", "-x", str(matches[0]), str(target)])
     return target

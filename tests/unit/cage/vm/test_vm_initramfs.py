@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import struct
 from pathlib import Path
 
 import pytest
 
 from agentcage.cage.vm import guest_agent
+from agentcage.cage.vm.debian_parts import KERNEL, DebianPart, check_pin
 from agentcage.cage.vm.initramfs import Cpio, build_initramfs, modinfo, module_order
 from agentcage.errors import VmmError
 
@@ -119,3 +121,14 @@ def test_the_guest_agent_reads_only_its_own_kernel_words() -> None:
     assert guest_agent.answer(b"not json") == ({"ok": False, "error": "bad request"}, False)
     assert guest_agent.answer(b'{"op": "exec"}')[0]["error"] == "unknown op 'exec'"
     assert guest_agent._ip("0002000A") == "10.0.2.0"
+
+
+def test_a_package_that_differs_from_its_pin_is_refused(tmp_path: Path) -> None:
+    deb = tmp_path / "busybox-static_1.35_amd64.deb"
+    deb.write_bytes(b"a package")
+    pinned = DebianPart("busybox-static", "1.35", hashlib.sha256(b"a package").hexdigest())
+    check_pin(deb, pinned)
+    with pytest.raises(VmmError, match="not the pinned") as caught:
+        check_pin(deb, DebianPart("busybox-static", "1.35", "0" * 64))
+    assert caught.value.hint and "debian_parts.py" in caught.value.hint
+    assert KERNEL.spec == f"{KERNEL.package}={KERNEL.version}"
