@@ -39,20 +39,23 @@ class Hypervisor:
 
 
 def kvm_usable(dev: Path = Path("/dev/kvm"), cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """/dev/kvm opens read-write and the CPU offers vmx or svm.
-
-    The second half matters: a software-nested KVM (kvm_pvm) opens fine and then cannot
-    boot a stock kernel; its CPU flags lack vmx and svm.
-    """
-    if not os.access(dev, os.R_OK | os.W_OK):
-        return False
+    """/dev/kvm opens read-write and the CPU offers vmx or svm (see `kvm_from`)."""
     try:
         flags = cpuinfo.read_text()
     except OSError:
         return False
-    return any(
-        line.startswith("flags") and ({"vmx", "svm"} & set(line.split()))
-        for line in flags.splitlines()
+    return kvm_from(os.access(dev, os.R_OK | os.W_OK), flags)
+
+
+def kvm_from(device_rw: bool, cpuinfo: str | None) -> bool:
+    """KVM that can boot a stock kernel: a read-writable device and vmx or svm in the flags.
+
+    The second half matters: a software-nested KVM (kvm_pvm) opens fine and then cannot
+    boot a stock kernel; its CPU flags lack vmx and svm.
+    """
+    return device_rw and any(
+        line.startswith("flags") and bool({"vmx", "svm"} & set(line.split()))
+        for line in (cpuinfo or "").splitlines()
     )
 
 
