@@ -48,6 +48,8 @@ def small_machine(
     secrets: Drive | None = None,
     extra: tuple[str, ...] = (),
     mem_mib: int = 256,
+    address: str = NIC_ADDRESS,
+    gateway: str | None = None,
 ) -> MachineSpec:
     return MachineSpec(
         name="boot-test",
@@ -58,7 +60,7 @@ def small_machine(
         root=Drive("root", guest.root, read_only=True, label=ROOT_LABEL),
         secrets=secrets,
         channel=AgentChannel("serial", workdir / "agent.sock"),
-        nics=(Nic("eth0", "02:ac:00:00:00:02", StreamNetwork(network), NIC_ADDRESS),),
+        nics=(Nic("eth0", "02:ac:00:00:00:02", StreamNetwork(network), address, gateway),),
         console_log=workdir / "console.log",
         extra_cmdline=extra,
     )

@@ -9,7 +9,8 @@ import pytest
 
 from agentcage.cage.vm.debian_parts import KERNEL_RELEASE
 from agentcage.errors import VmmError
-from tests.integration.vm.conftest import MachineFactory
+from tests.integration.vm.conftest import MachineFactory, Uplink
+from tests.support.vm_uplink import BANNER, GATEWAY
 
 # TCG boots the guest in ~10 s on this kind of machine; the bound is for a loaded host.
 BOOT_TIMEOUT = 120
@@ -58,3 +59,20 @@ def test_a_guest_whose_agent_fails_ends_the_vm(machine: MachineFactory) -> None:
     console = vm.spec.console_log.read_text() if vm.spec.console_log else ""
     assert "no drive labelled agentcage-none" in console
     assert caught.value.hint and "console" in caught.value.hint
+
+
+def test_the_guest_nic_reaches_what_its_uplink_serves_and_nothing_else(
+    machine: MachineFactory, uplink: Uplink
+) -> None:
+    vm = machine(uplink=uplink)
+    status = vm.wait_ready(BOOT_TIMEOUT)
+    assert status["routes"] == [
+        "0.0.0.0/0 via 10.0.2.1 dev eth0",
+        "10.0.2.0/24 via 0.0.0.0 dev eth0",
+    ]
+    served = vm.connect(GATEWAY, uplink.port)
+    assert served == {"ok": True, "connected": True, "received": BANNER.decode()}
+    # TEST-NET-1: passt tries it from the test's namespace, where it leads nowhere.
+    elsewhere = vm.connect("192.0.2.1", 80, timeout=3)
+    assert elsewhere["connected"] is False
+    assert vm.stop(timeout=30).clean

@@ -19,21 +19,21 @@ class AgentChannelClient:
         self._sock = _connect(path, deadline)
         self._buffer = b""
 
-    def request(self, op: str, timeout: float) -> dict[str, Any]:
-        """Send `op` and wait up to `timeout` for its answer.
+    def request(self, op: str, wait: float, **arguments: object) -> dict[str, Any]:
+        """Send `op` with `arguments` and wait up to `wait` seconds for its answer.
 
         The request waits in the channel until the guest agent opens its port, so the first
         one doubles as "wait until the guest is up".
         """
         try:
-            self._sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+            self._sock.sendall(json.dumps({"op": op, **arguments}).encode() + b"\n")
         except OSError as exc:
             raise VmmError(f"the guest agent channel broke before {op!r}: {exc}") from exc
-        end = time.monotonic() + timeout
+        end = time.monotonic() + wait
         while b"\n" not in self._buffer:
             remaining = end - time.monotonic()
             if remaining <= 0:
-                raise VmmError(f"the guest agent did not answer {op!r} within {timeout:.0f} s")
+                raise VmmError(f"the guest agent did not answer {op!r} within {wait:.0f} s")
             self._sock.settimeout(remaining)
             try:
                 chunk = self._sock.recv(65536)

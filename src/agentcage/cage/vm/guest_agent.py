@@ -137,13 +137,29 @@ def status() -> dict[str, Any]:
     }
 
 
+def connect(address: str, port: int, timeout: float) -> dict[str, Any]:
+    """A TCP connection from the guest, as the host's checks ask for: what came back first."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            return {"ok": True, "connected": True, "received": conn.recv(256).decode("latin-1")}
+    except OSError as exc:
+        return {"ok": True, "connected": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def answer(request: bytes) -> tuple[dict[str, Any], bool]:
     try:
-        op = json.loads(request)["op"]
+        message = json.loads(request)
+        op = message["op"]
     except (ValueError, KeyError, TypeError):
         return {"ok": False, "error": "bad request"}, False
     if op == "status":
         return {"ok": True, **status()}, False
+    if op == "connect":
+        try:
+            target = (str(message["address"]), int(message["port"]), float(message["timeout"]))
+        except (KeyError, TypeError, ValueError):
+            return {"ok": False, "error": "connect needs address, port and timeout"}, False
+        return connect(*target), False
     if op == "shutdown":
         return {"ok": True}, True
     return {"ok": False, "error": f"unknown op {op!r}"}, False

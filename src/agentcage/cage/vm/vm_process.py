@@ -60,6 +60,14 @@ class QemuMachine:
             raise VmmError("the guest agent is not connected")
         return self.channel.request("status", timeout)
 
+    def connect(self, address: str, port: int, timeout: float = 5) -> dict[str, Any]:
+        """Open a TCP connection from inside the guest; what it got back, or why not."""
+        if self.channel is None:
+            raise VmmError("the guest agent is not connected")
+        return self.channel.request(
+            "connect", timeout + 5, address=address, port=port, timeout=timeout
+        )
+
     def stop(self, timeout: float) -> StopReport:
         process = self.process
         if process is None:

@@ -132,3 +132,9 @@ def test_a_package_that_differs_from_its_pin_is_refused(tmp_path: Path) -> None:
         check_pin(deb, DebianPart("busybox-static", "1.35", "0" * 64))
     assert caught.value.hint and "debian_parts.py" in caught.value.hint
     assert KERNEL.spec == f"{KERNEL.package}={KERNEL.version}"
+
+
+def test_connect_needs_its_arguments() -> None:
+    reply, stop = guest_agent.answer(b'{"op": "connect", "address": "10.0.2.1"}')
+    assert reply == {"ok": False, "error": "connect needs address, port and timeout"}
+    assert not stop
