@@ -50,6 +50,16 @@ class AgentChannelClient:
             raise VmmError(f"the guest agent refused {op!r}: {reply.get('error')}")
         return reply
 
+    def wait_closed(self, end: float) -> bool:
+        """Whether the monitor closed the channel (it does on exit) before `end`."""
+        try:
+            while True:
+                self._sock.settimeout(max(end - time.monotonic(), 0.01))
+                if not self._sock.recv(4096):
+                    return True
+        except OSError:  # a timeout included
+            return False
+
     def close(self) -> None:
         self._sock.close()
 
@@ -65,3 +75,25 @@ def _connect(path: Path, deadline: float) -> socket.socket:
             if time.monotonic() > deadline:
                 raise VmmError(f"the guest agent socket {path} never opened: {exc}") from exc
             time.sleep(0.02)
+
+
+def shutdown(path: Path, wait: float) -> bool:
+    """Ask the guest to shut down and wait for the channel to close (QEMU exiting).
+
+    True if the guest went within `wait` seconds. The VM's systemd service runs this as
+    `ExecStop=`; whatever is still running afterwards, systemd terminates, then kills.
+    QEMU serves one client at a time on the channel: this must be the only one.
+    """
+    end = time.monotonic() + wait
+    try:
+        client = AgentChannelClient(path, end)
+        client.request("shutdown", max(end - time.monotonic(), 0.1))
+        return client.wait_closed(end)
+    except VmmError:
+        return False
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(0 if shutdown(Path(sys.argv[1]), float(sys.argv[2])) else 1)
