@@ -18,8 +18,9 @@ from tests.unit.cage.vm.specs import spec
 
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
-    for name in ("vmlinuz", "initrd.img", "root.ext4", "secrets.ext4"):
+    for name in ("initrd.img", "root.ext4", "secrets.ext4"):
         (tmp_path / name).write_bytes(b"\0" * 512)
+    (tmp_path / "vmlinuz").write_bytes(b"\x7fELF" + b"\0" * 508)  # as a vmlinux starts
     return tmp_path
 
 
@@ -66,12 +67,23 @@ def test_boot_then_ctrl_alt_del(files: Path, fake: FakeFirecracker) -> None:
 
 
 def test_a_fault_reaches_the_user_with_firecrackers_message(
-    tmp_path: Path, fake: FakeFirecracker
+    files: Path, fake: FakeFirecracker
 ) -> None:
-    # No kernel file: Firecracker refuses the boot source, and nothing boots.
-    with pytest.raises(VmmError, match=r"refused PUT /boot-source \(400\).*kernel file cannot"):
-        FirecrackerClient(fake.socket_path).boot(spec(tmp_path))
+    # No initrd file: Firecracker refuses the boot source, and nothing boots.
+    (files / "initrd.img").unlink()
+    with pytest.raises(VmmError, match=r"refused PUT /boot-source \(400\).*initrd file cannot"):
+        FirecrackerClient(fake.socket_path).boot(spec(files))
     assert not fake.state.started
+
+
+def test_a_bzimage_is_refused_before_any_call(files: Path, fake: FakeFirecracker) -> None:
+    bzimage = bytearray(0x300)
+    bzimage[0x202:0x206] = b"HdrS"
+    (files / "vmlinuz").write_bytes(bytes(bzimage))
+    with pytest.raises(VmmError, match="compressed bzImage") as caught:
+        FirecrackerClient(fake.socket_path).boot(spec(files))
+    assert caught.value.hint and "vmlinux" in caught.value.hint
+    assert fake.state.calls == []
 
 
 def test_order_is_enforced(files: Path, fake: FakeFirecracker) -> None:

@@ -100,6 +100,26 @@ START = ApiCall("PUT", "/actions", {"action_type": "InstanceStart"})
 CTRL_ALT_DEL = ApiCall("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
 
 
+def check_kernel_format(kernel: Path) -> None:
+    """Firecracker on x86_64 boots an uncompressed ELF `vmlinux`; say so before it fails.
+
+    Distribution packages ship a compressed bzImage (`vmlinuz`, "HdrS" at 0x202), which
+    Firecracker would refuse only once asked to start, with a less direct message.
+    """
+    try:
+        with kernel.open("rb") as handle:
+            head = handle.read(0x206)
+    except OSError as exc:
+        raise VmmError(f"cannot read the guest kernel {kernel}: {exc}") from exc
+    if head[:4] == b"\x7fELF":
+        return
+    kind = "a compressed bzImage (vmlinuz)" if head[0x202:0x206] == b"HdrS" else "not ELF"
+    raise VmmError(
+        f"Firecracker needs an uncompressed ELF kernel (vmlinux); {kernel} is {kind}",
+        hint="set `firecracker.kernel` to a vmlinux, or use `firecracker.hypervisor: qemu`",
+    )
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -145,6 +165,7 @@ class FirecrackerClient:
         )
 
     def boot(self, spec: MachineSpec) -> None:
+        check_kernel_format(spec.kernel)
         for call in api_calls(spec):
             self.send(call)
         self.send(START)
