@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from agentcage.cage.vm.machine import (
     Nic,
     StreamNetwork,
 )
-from agentcage.cage.vm.rootfs import ext4_image
+from agentcage.cage.vm.rootfs import secrets_image
 
 TCG = Hypervisor("qemu", "qemu-system-x86_64", "tcg", "this machine has no usable KVM")
 NIC_ADDRESS = "10.0.2.15/24"
@@ -32,12 +31,7 @@ def network_end(path: Path) -> socket.socket:
 
 
 def secrets_drive(workdir: Path, secrets: dict[str, str]) -> Drive:
-    tree = workdir / "secrets"
-    tree.mkdir()
-    for name, value in secrets.items():
-        (tree / name).write_text(value)
-    ext4_image(tree, workdir / "secrets.ext4", SECRETS_LABEL, slack_mib=2)
-    shutil.rmtree(tree)
+    secrets_image(secrets, workdir / "secrets.ext4")
     return Drive("secrets", workdir / "secrets.ext4", True, SECRETS_LABEL)
 
 

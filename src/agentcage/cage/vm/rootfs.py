@@ -8,11 +8,20 @@ caller controls and deleted with the VM; it is never part of the cached root ima
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
+from agentcage.cage.contract import SIDECAR_USER
 from agentcage.cage.vm.debian_parts import run_tool
 from agentcage.cage.vm.initramfs import GUEST_AGENT_PATH
+from agentcage.cage.vm.machine import SECRETS_LABEL
+from agentcage.errors import VmmError
+
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 SUITE = "bookworm"
 # python3 runs the guest agent; iproute2 sets up the one interface.
@@ -58,3 +67,31 @@ def install_agent(tree: Path, agent_source: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(agent_source, target)
     target.chmod(0o644)
+
+
+def secrets_image(values: Mapping[str, str], image: Path) -> None:
+    """The secrets drive: one file per secret, 0400 and owned by the proxy's user.
+
+    As container mode mounts them (uid 10000, mode 0400), so only the proxy reads them in
+    the guest. The values are staged in a 0700 directory beside `image` (put it on a
+    tmpfs, such as the VM's run directory under /run) and removed as soon as the image
+    exists; the image itself is 0600. Ownership needs root on the host: without it the
+    files keep the caller's uid, and the guest side must then hand them over.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=".secrets-", dir=image.parent))
+    try:
+        for name, value in values.items():
+            if not _FILE_NAME.match(name):
+                raise VmmError(f"secret name {name!r} cannot be a file name on the secrets drive")
+            fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(value)
+            if os.geteuid() == 0:
+                os.chown(staging / name, int(SIDECAR_USER), int(SIDECAR_USER))
+        old_umask = os.umask(0o077)
+        try:
+            ext4_image(staging, image, SECRETS_LABEL, slack_mib=2)
+        finally:
+            os.umask(old_umask)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
