@@ -71,13 +71,16 @@ def machine(guest: GuestImage, workdir: Path) -> Iterator[MachineFactory]:
         secrets: dict[str, str] | None = None,
         extra: tuple[str, ...] = (),
         uplink: Uplink | None = None,
+        mem_mib: int = 256,
     ) -> QemuMachine:
         drive = secrets_drive(workdir, secrets) if secrets is not None else None
         if uplink is None:
-            spec = small_machine(guest, workdir, workdir / "net.sock", drive, extra)
+            spec = small_machine(guest, workdir, workdir / "net.sock", drive, extra, mem_mib)
         else:
             address, gateway = vm_uplink.GUEST_ADDRESS, vm_uplink.GATEWAY
-            spec = small_machine(guest, workdir, uplink.socket, drive, extra, 256, address, gateway)
+            spec = small_machine(
+                guest, workdir, uplink.socket, drive, extra, mem_mib, address, gateway
+            )
         vm = QemuMachine(spec, TCG)
         vm.start()
         started.append(vm)

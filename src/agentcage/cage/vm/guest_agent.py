@@ -29,6 +29,10 @@ from typing import Any
 AGENT_PORT_NAME = "org.agentcage.agent"  # machine.py's, repeated: the host is not imported
 AGENT_VSOCK_PORT = 1024
 SECRETS_MOUNT = "/run/secrets/agentcage"
+# The only place the host may write, read and run roles from: a tmpfs under /run.
+RUN_ROOT = Path("/run/agentcage")
+_READ_LIMIT = 1 << 20
+ROLES: dict[str, subprocess.Popen[bytes]] = {}
 _RB_AUTOBOOT = 0x01234567
 _RB_DISABLE_CAD = 0
 _LABEL_OFFSET = 1024 + 0x78  # ext4 superblock's s_volume_name, 16 bytes
@@ -82,6 +86,7 @@ def _scan_labels(label: str) -> str | None:
 
 def setup(options: dict[str, str]) -> None:
     mount("tmpfs", "/run", "nosuid,nodev,mode=0755")
+    RUN_ROOT.mkdir(mode=0o755)
     mount("tmpfs", "/tmp", "nosuid,nodev,mode=1777")
     if "agentcage.secrets" in options:
         device = device_labelled(options["agentcage.secrets"])
@@ -134,16 +139,86 @@ def status() -> dict[str, Any]:
         ),
         "secrets": sorted(p.name for p in secrets.iterdir()) if secrets.is_dir() else None,
         "pid": os.getpid(),
+        "roles": {name: process.poll() for name, process in ROLES.items()},
     }
 
 
-def connect(address: str, port: int, timeout: float) -> dict[str, Any]:
-    """A TCP connection from the guest, as the host's checks ask for: what came back first."""
+def connect(address: str, port: int, timeout: float, send: str = "") -> dict[str, Any]:
+    """A TCP connection from the guest, as the host's checks ask for: what came back first.
+
+    A server that sends nothing within `timeout` still counts as connected.
+    """
     try:
-        with socket.create_connection((address, port), timeout=timeout) as conn:
-            return {"ok": True, "connected": True, "received": conn.recv(256).decode("latin-1")}
+        conn = socket.create_connection((address, port), timeout=timeout)
     except OSError as exc:
         return {"ok": True, "connected": False, "error": f"{type(exc).__name__}: {exc}"}
+    with conn:
+        try:
+            if send:
+                conn.sendall(send.encode("latin-1"))
+            received = conn.recv(4096).decode("latin-1")
+        except OSError:
+            received = ""
+    return {"ok": True, "connected": True, "received": received}
+
+
+def confined(relative: str) -> Path:
+    """`relative` under RUN_ROOT, after symlinks: a role cannot point the host elsewhere."""
+    path = (RUN_ROOT / relative).resolve()
+    if path != RUN_ROOT and RUN_ROOT not in path.parents:
+        raise ValueError(f"{relative!r} is not under {RUN_ROOT}")
+    return path
+
+
+def make_dir(message: dict[str, Any]) -> dict[str, Any]:
+    path = confined(str(message["path"]))
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, int(message["uid"]), int(message["uid"]))
+    path.chmod(int(message["mode"]))
+    return {"ok": True}
+
+
+def write_file(message: dict[str, Any]) -> dict[str, Any]:
+    path = confined(str(message["path"]))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(path, flags, int(message["mode"]))
+    with os.fdopen(fd, "w") as handle:
+        handle.write(str(message["content"]))
+    os.chown(path, int(message["uid"]), int(message["uid"]))
+    return {"ok": True}
+
+
+def read_file(message: dict[str, Any]) -> dict[str, Any]:
+    path = confined(str(message["path"]))
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return {"ok": True, "content": handle.read(_READ_LIMIT).decode("utf-8", "replace")}
+
+
+def start_role(message: dict[str, Any]) -> dict[str, Any]:
+    """A role's process (the host renders its argv from the same contract as the units)."""
+    name = str(message["name"])
+    if not name.isidentifier() or (name in ROLES and ROLES[name].poll() is None):
+        return {"ok": False, "error": f"role {name!r} is running or not a plain name"}
+    logs = RUN_ROOT / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    uid = int(message["uid"])
+    with (logs / f"{name}.log").open("ab") as log:
+        ROLES[name] = subprocess.Popen(
+            [str(word) for word in message["argv"]],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env={str(k): str(v) for k, v in message.get("env", {}).items()},
+            cwd="/",
+        )
+    return {"ok": True, "pid": ROLES[name].pid}
+
+
+_OPS = {"mkdir": make_dir, "write": write_file, "read": read_file, "start": start_role}
 
 
 def answer(request: bytes) -> tuple[dict[str, Any], bool]:
@@ -154,12 +229,17 @@ def answer(request: bytes) -> tuple[dict[str, Any], bool]:
         return {"ok": False, "error": "bad request"}, False
     if op == "status":
         return {"ok": True, **status()}, False
+    if op in _OPS:
+        try:
+            return _OPS[op](message), False
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            return {"ok": False, "error": f"{op}: {type(exc).__name__}: {exc}"}, False
     if op == "connect":
         try:
             target = (str(message["address"]), int(message["port"]), float(message["timeout"]))
         except (KeyError, TypeError, ValueError):
             return {"ok": False, "error": "connect needs address, port and timeout"}, False
-        return connect(*target), False
+        return connect(*target, send=str(message.get("send", ""))), False
     if op == "shutdown":
         return {"ok": True}, True
     return {"ok": False, "error": f"unknown op {op!r}"}, False

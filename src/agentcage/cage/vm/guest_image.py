@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentcage.cage.images import digest
+import agentcage
+from agentcage.cage.images import ImageBuilder, digest, source_root, tree_digest
 from agentcage.cage.vm import guest_agent, initramfs, rootfs
 from agentcage.cage.vm.debian_parts import BUSYBOX, KERNEL, KERNEL_RELEASE, unpack
 from agentcage.cage.vm.machine import ROOT_LABEL
@@ -63,17 +64,29 @@ def build_guest(cache: Path | None = None) -> GuestImage:
     cache = cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
     agent = Path(guest_agent.__file__)
+    package = Path(agentcage.__file__).parent
+    # The runtime image's wheelhouse, named by the digest of the locked requirements.
+    wheelhouse = ImageBuilder().wheelhouse(source_root())
     boot_key = digest(KERNEL.sha256, BUSYBOX.sha256, initramfs.INIT, *initramfs.MODULES)
-    tree_key = digest(rootfs.SUITE, *rootfs.PACKAGES)
-    root_key = digest(tree_key, agent.read_bytes(), ROOT_LABEL)
+    tree_key = digest(rootfs.SUITE, *rootfs.PACKAGES, wheelhouse.name, rootfs.VENV)
+    sources = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    root_key = digest(tree_key, agent.read_bytes(), ROOT_LABEL, tree_digest(package, sources))
     with (cache / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others then reuse
         boot = _once(cache / f"boot-{boot_key}", _boot_parts)
-        tree = _once(cache / f"tree-{tree_key}", rootfs.debootstrap_tree)
+        tree = _once(
+            cache / f"tree-{tree_key}", lambda out: rootfs.debootstrap_tree(out, wheelhouse)
+        )
 
         def root_image(out: Path) -> None:
             rootfs.install_agent(tree, agent)
+            rootfs.install_agentcage(tree, package)
             rootfs.ext4_image(tree, out, ROOT_LABEL)
 
         root = _once(cache / f"root-{root_key}.ext4", root_image)
+        # Every source change makes a new root image (hundreds of MiB); keep the newest only.
+        # A VM still running an older one keeps its open file until it stops.
+        for old in cache.glob("root-*.ext4"):
+            if old != root:
+                old.unlink(missing_ok=True)
     return GuestImage(boot / "vmlinuz", boot / "initrd.img", root)

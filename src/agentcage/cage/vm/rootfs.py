@@ -24,16 +24,58 @@ from agentcage.errors import VmmError
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 SUITE = "bookworm"
-# python3 runs the guest agent; iproute2 sets up the one interface.
-PACKAGES = ("python3", "iproute2")
+# python3 runs the guest agent and, in /opt/agentcage, the proxy and DNS roles (the same
+# venv as the runtime image: VENV_BIN in contract.py); iproute2 sets up the one interface.
+PACKAGES = ("python3", "python3-venv", "iproute2", "ca-certificates")
 _SLIM = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
+VENV = "/opt/agentcage"
+SITE_PACKAGES = f"{VENV}/lib/python3.11/site-packages"
 
 
-def debootstrap_tree(target: Path) -> None:
-    """A minimal Debian tree in `target` (which must not exist yet)."""
+def debootstrap_tree(target: Path, wheelhouse: Path) -> None:
+    """A minimal Debian tree in `target` (which must not exist yet), with the runtime venv.
+
+    The venv is installed inside the tree by its own Python, offline, from the hash-checked
+    wheelhouse the runtime image uses (images.py), with the same pip flags: one set of
+    dependencies for both isolation modes. mmdebstrap's hooks run in its own namespace,
+    so this needs no more privilege than mmdebstrap does.
+    """
     argv = ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), "--quiet"]
     argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in _SLIM]
-    run_tool([*argv, SUITE, str(target)], timeout=900)
+    pip = (
+        f"{VENV}/bin/pip install --quiet --no-cache-dir --disable-pip-version-check "
+        "--no-index --find-links /tmp/wheelhouse --require-hashes "
+        "-r /tmp/wheelhouse/requirements.lock"
+    )
+    argv += [
+        f"--customize-hook=copy-in {wheelhouse} /tmp",
+        f'--customize-hook=mv "$1/tmp/{wheelhouse.name}" "$1/tmp/wheelhouse"',
+        f'--customize-hook=chroot "$1" python3 -m venv {VENV}',
+        f'--customize-hook=chroot "$1" {pip}',
+        '--customize-hook=rm -rf "$1/tmp/wheelhouse"',
+    ]
+    run_tool([*argv, SUITE, str(target)], timeout=1800)
+
+
+def install_agentcage(tree: Path, package: Path) -> None:
+    """The agentcage package's Python sources into the venv (the C accelerator is optional).
+
+    Copied rather than built into the cached tree so that a change to the sources costs
+    one mkfs, not a new Debian tree.
+    """
+    target = tree / SITE_PACKAGES.lstrip("/") / "agentcage"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(
+        package,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c", "*.pyc"),
+    )
+    # The console script a wheel install would have written (pyproject's [project.scripts]).
+    script = tree / VENV.lstrip("/") / "bin" / "agentcage"
+    script.write_text(
+        f"#!{VENV}/bin/python\nimport sys\nfrom agentcage.cli.main import main\nsys.exit(main())\n"
+    )
+    script.chmod(0o755)
 
 
 def ext4_image(tree: Path, image: Path, label: str, slack_mib: int = 16) -> None:

@@ -60,13 +60,19 @@ class QemuMachine:
             raise VmmError("the guest agent is not connected")
         return self.channel.request("status", timeout)
 
-    def connect(self, address: str, port: int, timeout: float = 5) -> dict[str, Any]:
-        """Open a TCP connection from inside the guest; what it got back, or why not."""
+    def connect(
+        self, address: str, port: int, timeout: float = 5, send: str = ""
+    ) -> dict[str, Any]:
+        """Open a TCP connection from inside the guest, send `send`; what came back first."""
+        return self.ask(
+            "connect", timeout + 5, address=address, port=port, timeout=timeout, send=send
+        )
+
+    def ask(self, op: str, wait: float = 10, **arguments: object) -> dict[str, Any]:
+        """Any guest agent request (guest_agent.py lists them)."""
         if self.channel is None:
             raise VmmError("the guest agent is not connected")
-        return self.channel.request(
-            "connect", timeout + 5, address=address, port=port, timeout=timeout
-        )
+        return self.channel.request(op, wait, **arguments)
 
     def stop(self, timeout: float) -> StopReport:
         process = self.process

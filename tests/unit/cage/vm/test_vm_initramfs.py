@@ -138,3 +138,15 @@ def test_connect_needs_its_arguments() -> None:
     reply, stop = guest_agent.answer(b'{"op": "connect", "address": "10.0.2.1"}')
     assert reply == {"ok": False, "error": "connect needs address, port and timeout"}
     assert not stop
+
+
+def test_the_host_can_touch_only_the_guests_run_directory() -> None:
+    assert guest_agent.confined("ca/cert.pem") == guest_agent.RUN_ROOT / "ca" / "cert.pem"
+    with pytest.raises(ValueError, match="not under"):
+        guest_agent.confined("../secrets/agentcage/KEY")
+    with pytest.raises(ValueError, match="not under"):
+        guest_agent.confined("/etc/shadow")
+    reply, _ = guest_agent.answer(b'{"op": "write", "path": "../../etc/passwd", "content": "x"}')
+    assert reply["ok"] is False and "not under" in reply["error"]
+    reply, _ = guest_agent.answer(b'{"op": "start", "name": "../x", "argv": ["sh"], "uid": 0}')
+    assert reply["ok"] is False
