@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
+from agentcage.cage.contract import SIDECAR_USER, ProxyRunArgs
 from agentcage.cage.vm.guest_image import GuestImage
 from agentcage.cage.vm.hypervisor import Hypervisor
 from agentcage.cage.vm.machine import (
@@ -16,8 +18,17 @@ from agentcage.cage.vm.machine import (
     Nic,
     StreamNetwork,
 )
-from agentcage.cage.vm.rootfs import secrets_image
+from agentcage.cage.vm.rootfs import VENV, secrets_image
+from agentcage.cage.vm.vm_process import QemuMachine
 
+RUN = "/run/agentcage"
+GUEST_PROXY_PORT = 8080
+PROXY_CONFIG = """\
+name: vmtest
+container:
+  image: localhost/none:latest
+domains: {allow: [example.com]}
+"""
 TCG = Hypervisor("qemu", "qemu-system-x86_64", "tcg", "this machine has no usable KVM")
 NIC_ADDRESS = "10.0.2.15/24"
 
@@ -58,3 +69,42 @@ def small_machine(
         console_log=workdir / "console.log",
         extra_cmdline=extra,
     )
+
+
+def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONFIG) -> float:
+    """`agentcage proxy run` in the guest, as the proxy container runs it; seconds to listen.
+
+    The directories and config go in through the guest agent, the argv is the one
+    `ProxyRunArgs` renders for the container, with the paths under the guest's /run.
+    """
+    uid = int(SIDECAR_USER)
+    for directory, owner, mode in (
+        ("etc", 0, 0o755),
+        ("ca", uid, 0o700),
+        ("audit", uid, 0o700),
+        ("fingerprints", uid, 0o700),
+        ("secrets", uid, 0o500),
+    ):
+        vm.ask("mkdir", path=directory, uid=owner, mode=mode)
+    vm.ask("write", path="etc/config.yaml", content=config, mode=0o644, uid=0)
+    args = ProxyRunArgs(
+        config_file=f"{RUN}/etc/config.yaml",
+        listen=f"127.0.0.1:{GUEST_PROXY_PORT}",
+        ca_dir=f"{RUN}/ca",
+        secrets_dir=f"{RUN}/secrets",
+        audit_log=f"{RUN}/audit/proxy.jsonl",
+        name_fingerprints=f"{RUN}/fingerprints/names.json",
+    )
+    argv = [f"{VENV}/bin/agentcage", *args.argv()]
+    env = {"PATH": f"{VENV}/bin:/usr/bin:/bin", "HOME": f"{RUN}/ca", "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    vm.ask("start", name="proxy", argv=argv, uid=uid, env=env)
+    while not vm.connect("127.0.0.1", GUEST_PROXY_PORT, timeout=2)["connected"]:
+        code = vm.status()["roles"]["proxy"]
+        log = vm.ask("read", path="logs/proxy.log")["content"][-2000:]
+        if code is not None:
+            raise AssertionError(f"the proxy exited {code} in the guest: {log}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no proxy listening in the guest yet: {log}")
+        time.sleep(1)
+    return time.monotonic() - started
