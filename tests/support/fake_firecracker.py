@@ -199,8 +199,8 @@ class FirecrackerApi:
             state.ctrl_alt_del += 1
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _ApiHandler(BaseHTTPRequestHandler):
+    server: _ApiServer
     protocol_version = "HTTP/1.1"
 
     def _any(self) -> None:
@@ -232,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     api: FirecrackerApi
 
@@ -243,7 +243,7 @@ class FakeFirecracker:
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path
         self.api = FirecrackerApi()
-        self._server = _Server(str(socket_path), _Handler)
+        self._server = _ApiServer(str(socket_path), _ApiHandler)
         self._server.api = self.api
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
