@@ -6,7 +6,7 @@ import socket
 import time
 from pathlib import Path
 
-from agentcage.cage.contract import SIDECAR_USER, ProxyRunArgs
+from agentcage.cage.contract import SIDECAR_USER, DnsRunArgs, ProxyRunArgs
 from agentcage.cage.vm.guest_image import GuestImage
 from agentcage.cage.vm.hypervisor import Hypervisor
 from agentcage.cage.vm.machine import (
@@ -23,6 +23,7 @@ from agentcage.cage.vm.vm_process import QemuMachine
 
 RUN = "/run/agentcage"
 GUEST_PROXY_PORT = 8080
+GUEST_DNS_PORT = 5353  # unprivileged: the role runs as the sidecar user
 PROXY_CONFIG = """\
 name: vmtest
 container:
@@ -71,12 +72,8 @@ def small_machine(
     )
 
 
-def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONFIG) -> float:
-    """`agentcage proxy run` in the guest, as the proxy container runs it; seconds to listen.
-
-    The directories and config go in through the guest agent, the argv is the one
-    `ProxyRunArgs` renders for the container, with the paths under the guest's /run.
-    """
+def prepare_guest_roles(vm: QemuMachine, config: str = PROXY_CONFIG) -> None:
+    """The sidecars' directories and config under the guest's /run, through its agent."""
     uid = int(SIDECAR_USER)
     for directory, owner, mode in (
         ("etc", 0, 0o755),
@@ -87,6 +84,38 @@ def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONF
     ):
         vm.ask("mkdir", path=directory, uid=owner, mode=mode)
     vm.ask("write", path="etc/config.yaml", content=config, mode=0o644, uid=0)
+
+
+def start_guest_role(
+    vm: QemuMachine, name: str, words: tuple[str, ...], port: int, deadline: float
+) -> float:
+    """`agentcage WORDS...` as the sidecar user in the guest; seconds until `port` accepts."""
+    argv = [f"{VENV}/bin/agentcage", *words]
+    env = {
+        "PATH": f"{VENV}/bin:/usr/sbin:/usr/bin:/bin",
+        "HOME": f"{RUN}/ca",
+        "PYTHONUNBUFFERED": "1",
+    }
+    started = time.monotonic()
+    vm.ask("start", name=name, argv=argv, uid=int(SIDECAR_USER), env=env)
+    while not vm.connect("127.0.0.1", port, timeout=2)["connected"]:
+        code = vm.status()["roles"][name]
+        log = vm.ask("read", path=f"logs/{name}.log")["content"][-2000:]
+        if code is not None:
+            raise AssertionError(f"{name} exited {code} in the guest: {log}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} is not listening in the guest yet: {log}")
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONFIG) -> float:
+    """`agentcage proxy run` in the guest, as the proxy container runs it; seconds to listen.
+
+    The argv is the one `ProxyRunArgs` renders for the container, with the paths under
+    the guest's /run.
+    """
+    prepare_guest_roles(vm, config)
     args = ProxyRunArgs(
         config_file=f"{RUN}/etc/config.yaml",
         listen=f"127.0.0.1:{GUEST_PROXY_PORT}",
@@ -95,16 +124,16 @@ def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONF
         audit_log=f"{RUN}/audit/proxy.jsonl",
         name_fingerprints=f"{RUN}/fingerprints/names.json",
     )
-    argv = [f"{VENV}/bin/agentcage", *args.argv()]
-    env = {"PATH": f"{VENV}/bin:/usr/bin:/bin", "HOME": f"{RUN}/ca", "PYTHONUNBUFFERED": "1"}
-    started = time.monotonic()
-    vm.ask("start", name="proxy", argv=argv, uid=uid, env=env)
-    while not vm.connect("127.0.0.1", GUEST_PROXY_PORT, timeout=2)["connected"]:
-        code = vm.status()["roles"]["proxy"]
-        log = vm.ask("read", path="logs/proxy.log")["content"][-2000:]
-        if code is not None:
-            raise AssertionError(f"the proxy exited {code} in the guest: {log}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no proxy listening in the guest yet: {log}")
-        time.sleep(1)
-    return time.monotonic() - started
+    return start_guest_role(vm, "proxy", args.argv(), GUEST_PROXY_PORT, deadline)
+
+
+def start_guest_dns(vm: QemuMachine, deadline: float) -> float:
+    """`agentcage dns run` in the guest beside the proxy (it reads the proxy's fingerprints)."""
+    args = DnsRunArgs(
+        config_file=f"{RUN}/etc/config.yaml",
+        listen=f"127.0.0.1:{GUEST_DNS_PORT}",
+        audit_log=f"{RUN}/audit/dns.jsonl",
+        blocked_zones=f"{RUN}/audit/dns-blocked-zones.json",
+        name_fingerprints=f"{RUN}/fingerprints/names.json",
+    )
+    return start_guest_role(vm, "dns", args.argv(), GUEST_DNS_PORT, deadline)

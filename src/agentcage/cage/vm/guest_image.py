@@ -84,9 +84,11 @@ def build_guest(cache: Path | None = None) -> GuestImage:
             rootfs.ext4_image(tree, out, ROOT_LABEL)
 
         root = _once(cache / f"root-{root_key}.ext4", root_image)
-        # Every source change makes a new root image (hundreds of MiB); keep the newest only.
-        # A VM still running an older one keeps its open file until it stops.
-        for old in cache.glob("root-*.ext4"):
-            if old != root:
-                old.unlink(missing_ok=True)
+        # Every change of input makes new artefacts (hundreds of MiB); keep the current ones
+        # only. A VM still running an older image keeps its open file until it stops.
+        for current in (boot, tree, root):
+            kind = current.name.split("-", 1)[0]
+            for old in cache.glob(f"{kind}-*"):
+                if old != current:
+                    shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
     return GuestImage(boot / "vmlinuz", boot / "initrd.img", root)
