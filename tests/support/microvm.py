@@ -109,6 +109,16 @@ def start_guest_role(
     return time.monotonic() - started
 
 
+def _shared(role: str, port: int) -> dict[str, str]:
+    """The options both sidecars take, at their places under the guest's /run."""
+    return {
+        "config_file": f"{RUN}/etc/config.yaml",
+        "listen": f"127.0.0.1:{port}",
+        "audit_log": f"{RUN}/audit/{role}.jsonl",
+        "name_fingerprints": f"{RUN}/fingerprints/names.json",
+    }
+
+
 def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONFIG) -> float:
     """`agentcage proxy run` in the guest, as the proxy container runs it; seconds to listen.
 
@@ -117,12 +127,7 @@ def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONF
     """
     prepare_guest_roles(vm, config)
     args = ProxyRunArgs(
-        config_file=f"{RUN}/etc/config.yaml",
-        listen=f"127.0.0.1:{GUEST_PROXY_PORT}",
-        ca_dir=f"{RUN}/ca",
-        secrets_dir=f"{RUN}/secrets",
-        audit_log=f"{RUN}/audit/proxy.jsonl",
-        name_fingerprints=f"{RUN}/fingerprints/names.json",
+        **_shared("proxy", GUEST_PROXY_PORT), ca_dir=f"{RUN}/ca", secrets_dir=f"{RUN}/secrets"
     )
     return start_guest_role(vm, "proxy", args.argv(), GUEST_PROXY_PORT, deadline)
 
@@ -130,10 +135,6 @@ def start_guest_proxy(vm: QemuMachine, deadline: float, config: str = PROXY_CONF
 def start_guest_dns(vm: QemuMachine, deadline: float) -> float:
     """`agentcage dns run` in the guest beside the proxy (it reads the proxy's fingerprints)."""
     args = DnsRunArgs(
-        config_file=f"{RUN}/etc/config.yaml",
-        listen=f"127.0.0.1:{GUEST_DNS_PORT}",
-        audit_log=f"{RUN}/audit/dns.jsonl",
-        blocked_zones=f"{RUN}/audit/dns-blocked-zones.json",
-        name_fingerprints=f"{RUN}/fingerprints/names.json",
+        **_shared("dns", GUEST_DNS_PORT), blocked_zones=f"{RUN}/audit/dns-blocked-zones.json"
     )
     return start_guest_role(vm, "dns", args.argv(), GUEST_DNS_PORT, deadline)
