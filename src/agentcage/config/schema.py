@@ -73,6 +73,21 @@ class FirecrackerConfig(Model):
     firecracker_bin: Text | None = Field(
         None, description="Path of the `firecracker` binary (default: found on PATH)."
     )
+    hypervisor: Literal["auto", "firecracker", "qemu"] = Field(
+        "auto",
+        description="The virtual machine monitor: `firecracker` needs its binary and a usable "
+        "/dev/kvm; `qemu` runs `qemu-system-x86_64 -M microvm`, with KVM when usable and "
+        "software emulation (TCG) otherwise; `auto` takes Firecracker when it can run, else "
+        "QEMU. A choice that cannot run is refused, never replaced (docs/microvm.md).",
+    )
+    accel: Literal["auto", "kvm", "tcg"] = Field(
+        "auto",
+        description="QEMU's accelerator: `auto` uses KVM when /dev/kvm opens and the CPU "
+        "offers hardware virtualisation (vmx/svm), TCG otherwise.",
+    )
+    qemu_bin: Text | None = Field(
+        None, description="Path of `qemu-system-x86_64` (default: found on PATH)."
+    )
 
 
 class NetworkConfig(Model):
