@@ -18,6 +18,7 @@ _GROUPS = {
     "cage": "agentcage.cli.cage_cmd",
     "completion": "agentcage.cli.completion_cmd",
     "config": "agentcage.cli.config_cmd",
+    "deps": "agentcage.cli.deps_cmd",
     "dns": "agentcage.cli.dns_cmd",
     "domain": "agentcage.cli.domain_cmd",
     "host": "agentcage.cli.host_cmd",
