@@ -110,7 +110,9 @@ class App:
         client = scope.get("client") or ("", 0)
         base = {
             "host": headers.get("host", ""),
-            "path": scope["path"],
+            "path": scope["path"],  # percent-decoded, as the static sites look files up
+            # as the bytes arrived: what the agent sent must reach the upstream unchanged
+            "raw_path": (scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
             "headers": headers,
             "client": f"{client[0]}:{client[1]}",  # one per connection
         }
@@ -162,7 +164,7 @@ class App:
         if path.startswith("/echo-key"):
             answer = headers.get("x-api-key", "").encode()
         else:
-            answer = json.dumps({"ok": True, "path": path}).encode()
+            answer = json.dumps({"ok": True, "path": request["raw_path"]}).encode()
         reply = Reply(200, answer, [("content-type", "text/plain")])
         if path != "/echo-key-chunked":  # without a length: chunked encoding
             reply.headers.append(("content-length", str(len(answer))))

@@ -249,13 +249,13 @@ def test_every_benign_request_arrives_byte_identical(replay: Run) -> None:
             continue
         (got,) = arrivals
         path, _, query = sent.path.partition("?")
-        if (got["host"], got["method"], got["path"], got["query"]) != (
+        if (got["host"], got["method"], got["raw_path"], got["query"]) != (
             sent.host,
             sent.method,
             path,
             query,
         ):
-            differs[sent.id] = f"request line {got['method']} {got['host']}{got['path']}"
+            differs[sent.id] = f"request line {got['method']} {got['host']}{got['raw_path']}"
         elif (got["size"], got["sha256"]) != (
             len(sent.body),
             hashlib.sha256(sent.body).hexdigest(),
