@@ -164,9 +164,11 @@ def prepare_sidecar_dirs(store: StateStore, name: str) -> None:
     for directory in (paths.proxy_audit_dir, paths.dns_audit_dir, paths.fingerprints_dir):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     for directory in (paths.proxy_metrics_dir, paths.dns_metrics_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-        # The sidecar owns it once mounted (`:U`); the host user, outside the container's
-        # user namespace, still needs to pass through to the socket (mode METRICS_SOCKET_MODE).
+        if directory.is_dir():
+            continue  # mounted before (`:U`): a rootless cage's sub-UID owns it, not us
+        directory.mkdir(parents=True)
+        # The host user, outside the container's user namespace once `:U` chowned it,
+        # still passes through to the socket (mode METRICS_SOCKET_MODE).
         directory.chmod(0o711)
 
 
