@@ -10,6 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, ProcessCollector
 
 from agentcage.dns.judge import QueryDecision
+from agentcage.metrics import names
 from agentcage.metrics.recent import RecentVerdicts
 
 
@@ -42,12 +43,12 @@ class DnsMetrics:
         )
 
         self.recent = RecentVerdicts(
-            "agentcage_dns_queries_last_hour",
+            names.LAST_HOUR["dns"],
             "Queries judged in the last hour (to the minute), by verdict.",
             r,
         )
         self.policy = Info(
-            "agentcage_dns_policy",
+            names.POLICY["dns"],
             "The policy in force: `version` is a hash of the config file loaded.",
             registry=r,
         )

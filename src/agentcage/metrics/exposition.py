@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
 from agentcage.errors import ConfigError
+from agentcage.metrics.unix_path import addressable
 
 HELP = (
     "Serve Prometheus metrics to the host: PORT or HOST:PORT on a loopback address, or "
@@ -112,7 +113,7 @@ class MetricsServer:
                 self._server = server_class((endpoint.host, endpoint.port), _Handler)
         except OSError as exc:
             raise ConfigError(
-                f"cannot serve metrics at {self.describe()}: {exc.strerror}", hint=_HINT
+                f"cannot serve metrics at {self.describe()}: {exc.strerror or exc}", hint=_HINT
             ) from exc
         self._server.set_app(app)
         self._thread = threading.Thread(
@@ -127,7 +128,8 @@ class MetricsServer:
         # Created with its mode rather than chmod-ed after: never looser, even briefly.
         old = os.umask(0o777 & ~self.endpoint.socket_mode)
         try:
-            return _UnixServer(str(path), _Handler)  # type: ignore[arg-type]
+            with addressable(path) as name:
+                return _UnixServer(name, _Handler)  # type: ignore[arg-type]
         finally:
             os.umask(old)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentcage.errors import AgentcageError
+from agentcage.metrics.unix_path import addressable
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 MAX_BYTES = 4 * 1024 * 1024  # a sidecar's exposition is a few KiB; bounded labels keep it so
@@ -49,7 +50,8 @@ class _UnixConnection(http.client.HTTPConnection):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(str(self._path))
+            with addressable(self._path) as name:
+                sock.connect(name)
         except OSError:
             sock.close()
             raise

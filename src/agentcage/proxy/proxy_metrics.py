@@ -17,6 +17,7 @@ from mitmproxy import http
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector
 
 from agentcage.audit.record import AuditRecord
+from agentcage.metrics import names
 from agentcage.metrics.labels import BoundedLabel
 from agentcage.metrics.recent import RecentVerdicts
 from agentcage.policy.types import Verdict
@@ -90,12 +91,12 @@ class ProxyMetrics:
             registry=r,
         )
         self.recent = RecentVerdicts(
-            "agentcage_proxy_requests_last_hour",
+            names.LAST_HOUR["proxy"],
             "Request decisions of the last hour (to the minute), by verdict.",
             r,
         )
         self.policy = Info(
-            "agentcage_proxy_policy",
+            names.POLICY["proxy"],
             "The policy in force: `version` is a hash of the config file loaded.",
             registry=r,
         )

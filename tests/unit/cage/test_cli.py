@@ -14,7 +14,12 @@ from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
 @pytest.fixture
 def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
-    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
+    runner = RecordingRunner(
+        answers={
+            ("systemctl", "is-active"): ok("active\n"),
+            ("systemctl", "show"): ok("ActiveState=active\n"),
+        }
+    )
     cages, _ = make_cages(tmp_path, runner)
     factory = lambda *a, **k: cages  # noqa: E731
     for module in (cage_cmd, domain_cmd, secret_cmd):

@@ -184,7 +184,7 @@ def test_secret_names_are_checked(tmp_path: Path, name: str) -> None:
 
 
 def test_list_counts_blocked_decisions(tmp_path: Path) -> None:
-    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("inactive\n")})
+    runner = RecordingRunner(answers={("systemctl", "show"): ok("ActiveState=inactive\n")})
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
     paths = layout.host_paths(cages.store, "demo")
