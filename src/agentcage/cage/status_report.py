@@ -174,7 +174,7 @@ def _policy_line(status: StatusReport) -> str:
     served = ", ".join(
         f"{role} {m.policy_version or 'unknown'}" for role, m in status.metrics.items()
     )
-    return (
-        f"policy: {deployed} deployed; running: {served} "
-        f"(`agentcage cage reload {status.name}` loads it into running sidecars)"
-    )
+    line = f"policy: {deployed} deployed; running: {served}"
+    if any(m.policy_version for m in status.metrics.values()):
+        line += f" (`agentcage cage reload {status.name}` loads it into running sidecars)"
+    return line

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from agentcage.cage.host_target import HostTarget
+from agentcage.cage.status_report import render, report
 from agentcage.cage.weakened import weakened
 from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
@@ -82,3 +83,20 @@ def test_blocklist_mode_is_weakened(tmp_path: Path) -> None:
     assert weakened(cages.host, load_config(path)) == [
         "domains are a blocklist: every host not listed is reachable"
     ]
+
+
+def test_status_of_a_cage_whose_sidecars_serve_no_metrics(tmp_path: Path) -> None:
+    runner = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    runner.units["agentcage-demo-proxy.service"] = "failed"
+    found = report(cages, "demo")
+    assert [s.state for s in found.services] == ["active", "failed", "active"]
+    assert [s.image for s in found.services] == [None, None, None]  # no containers listed
+    assert not found.policy_current
+    text = render(found)
+    assert "proxy    failed" in text
+    assert "running: proxy unknown, dns unknown\n" in text  # no reload advice: nothing known
+    assert "proxy    metrics unreadable: no metrics socket at " in text
+    data = found.as_dict()
+    assert data["metrics"]["dns"]["last_hour"] is None  # type: ignore[index]
