@@ -36,6 +36,12 @@ def _host(host: PodmanHost) -> list[str]:
 
 def _policy(config: CageConfig) -> list[str]:
     found = []
+    if config.domains.learning:
+        found.append(
+            "LEARN MODE: the domain list is not enforced; the agent can reach any public "
+            "host (audited as would-block). `agentcage domain suggest` then "
+            "`enforcement: enforce`"
+        )
     if config.domains.mode == "blocklist":
         found.append("domains are a blocklist: every host not listed is reachable")
     if config.network.allow_cidrs:

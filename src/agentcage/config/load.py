@@ -104,6 +104,9 @@ def _warnings(config: CageConfig, tree: CommentedMap, filename: str) -> list[Pro
             loc: list[Any] = ["secret_injection", index, key]
             path = ".".join(map(str, loc))
             found.append(Problem(filename, _line_of(tree, loc), path, message))
+    for key, message in config.domains.warnings():
+        loc = ["domains", key]
+        found.append(Problem(filename, _line_of(tree, loc), ".".join(loc), message))
     if config.rate_limit is not False:
         for key, message in config.rate_limit.warnings():
             loc = ["rate_limit", key]

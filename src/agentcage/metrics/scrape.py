@@ -7,14 +7,13 @@ the exposition is read by the same library that wrote it.
 from __future__ import annotations
 
 import http.client
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentcage.errors import AgentcageError
-from agentcage.metrics.unix_path import addressable
+from agentcage.metrics.unix_path import UnixHTTPConnection
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 MAX_BYTES = 4 * 1024 * 1024  # a sidecar's exposition is a few KiB; bounded labels keep it so
@@ -41,26 +40,9 @@ class Samples:
         )
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            with addressable(self._path) as name:
-                sock.connect(name)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 def scrape_unix(path: Path, timeout: float = 3.0) -> Samples:
     """GET /metrics from the socket at `path`; `MetricsUnreachable` says why not."""
-    connection = _UnixConnection(path, timeout)
+    connection = UnixHTTPConnection(path, timeout)
     try:
         connection.request("GET", "/metrics")
         response = connection.getresponse()

@@ -247,3 +247,14 @@ def test_metrics_directories_are_made_once_and_then_left_alone(tmp_path: Path) -
         directory.chmod(0o751)
     layout.prepare_sidecar_dirs(cages.store, "demo")
     assert stat.S_IMODE(paths.dns_metrics_dir.stat().st_mode) == 0o751
+
+
+def test_a_learning_cage_says_so_when_deployed(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    progress: list[str] = []
+    cages.progress = progress.append
+    cages.create(write_config(tmp_path, extra="  enforcement: learn\n"), base="debian")
+    assert progress[0].startswith("warning: cage demo runs in LEARN MODE")
+    progress.clear()
+    cages.update("demo", write_config(tmp_path))
+    assert not any("LEARN MODE" in line for line in progress)

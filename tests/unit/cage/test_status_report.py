@@ -100,3 +100,11 @@ def test_status_of_a_cage_whose_sidecars_serve_no_metrics(tmp_path: Path) -> Non
     assert "proxy    metrics unreadable: no metrics socket at " in text
     data = found.as_dict()
     assert data["metrics"]["dns"]["last_hour"] is None  # type: ignore[index]
+
+
+def test_learn_mode_is_said_first(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    config = load_config(write_config(tmp_path, extra="  enforcement: learn\nrate_limit: false\n"))
+    found = weakened(cages.host, config)
+    assert found[0].startswith("LEARN MODE: the domain list is not enforced")
+    assert found[1] == "checks turned off: rate_limit"
