@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentcage.cage import census, layout, running, teardown, topology
+from agentcage.cage import layout, observe, running, teardown, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.host_check import require_ready
@@ -45,7 +45,7 @@ Progress = Callable[[str], None]
 class CageStatus:
     name: str
     state: str  # systemd's ActiveState of the agent unit, or "unreachable"
-    started_at: str
+    started_at: str | None  # RFC 3339, while the agent runs
     uptime_s: float | None
     blocked: int
     error: str = ""  # why the state is "unreachable"
@@ -282,32 +282,42 @@ class Cages:
     # --- inspection ------------------------------------------------------------------------
 
     def status(self, name: str) -> CageStatus:
-        return self.statuses([name])[0]
+        (row,) = self.statuses([name])
+        return row
 
-    def statuses(self, names: list[str] | None = None) -> list[CageStatus]:
-        """Every cage's (or NAMES') status from one systemctl and at most one podman call."""
+    def statuses(self, names: Sequence[str] | None = None) -> list[CageStatus]:
+        """NAMES (default: every cage), with one systemctl and one podman call for all."""
         names = self.store.names() if names is None else names
         topos = {name: topology.load(self.store, name) for name in names}
         agents = {name: service_name(t, "agent") for name, t in topos.items() if t is not None}
-        states: dict[str, dict[str, str]] = {}
-        error = ""
         try:
-            states = census.unit_states(self.host, list(agents.values()))
+            units = observe.unit_properties(self.host, list(agents.values()))
         except UnreachableError as exc:
-            error = exc.diagnostics()
-        started: dict[str, float | None] = {}
-        if any(props.get("ActiveState") == "active" for props in states.values()):
-            with contextlib.suppress(UnreachableError):  # no uptime is no error
-                started = {c.name: c.started_at for c in census.containers(self.host).values()}
+            units, error = {}, exc.diagnostics()
+        else:
+            error = ""
+        states = {
+            name: units.get(unit, {}).get("ActiveState", "unknown") if not error else "unreachable"
+            for name, unit in agents.items()
+        }
+        running = [t.container("agent") for n, t in topos.items() if t and states[n] == "active"]
+        containers = observe.container_facts(self.host, running)
+        at = observe.now()
         rows = []
         for name, topo in topos.items():
-            state, since, uptime = "unknown", "", None
-            if topo is not None:
-                state = "unreachable" if error else states[agents[name]].get("ActiveState", "")
-                if state == "active":
-                    since, uptime = census.since(started.get(topo.container("agent")))
-            blocked = layout.count_blocked(self.store, name)
-            rows.append(CageStatus(name, state, since, uptime, blocked, error if topo else ""))
+            state = states.get(name, "unknown")
+            facts = containers.get(topo.container("agent")) if topo and state == "active" else None
+            started = facts.started_at if facts is not None else None
+            rows.append(
+                CageStatus(
+                    name,
+                    state,
+                    observe.rfc3339(started) if started is not None else None,
+                    facts.uptime_s(at) if facts is not None else None,
+                    layout.count_blocked(self.store, name),
+                    error if name in agents else "",
+                )
+            )
         return rows
 
     def is_running(self, name: str) -> bool:

@@ -7,13 +7,11 @@ shows in the next listing and a host can be made unreachable.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentcage.cage.census import UNIT_PROPERTIES
 from agentcage.cage.images import BuiltImages, ImageBuilder
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, PodmanHost, failure
@@ -78,7 +76,6 @@ NO_SYSTEMD = (
     "System has not been booted with systemd as init system (PID 1). Can't operate.\n"
     "Failed to connect to bus: Host is down"
 )
-STARTED_AT = 1_800_000_000  # when every fake container started
 _AGENT_UNIT = re.compile(r"^agentcage-(.+)-agent\.service$")
 
 
@@ -149,10 +146,7 @@ class FakeSystemdPodman(RecordingRunner):
         if not self.podman_reachable:
             return Completed((), 125, "", "Error: cannot connect to Podman")
         words = [a for a in args if not a.startswith("-") and "{{" not in a]
-        # `label=KEY=VALUE` selects one cage's; `label=KEY` alone, every cage's.
-        label = next(
-            (a.split("=", 2)[2] for a in args if a.startswith("label=") and a.count("=") == 2), None
-        )
+        label = next((a.split("=", 2)[2] for a in args if a.startswith("label=")), None)
 
         def listing(items: dict[str, str] | set[str]) -> Completed:
             if isinstance(items, dict) and label is not None:
@@ -162,8 +156,6 @@ class FakeSystemdPodman(RecordingRunner):
             return Completed((), 0, "".join(f"{n}\n" for n in names), "")
 
         match words[:2]:
-            case ["ps", *_] if "json" in args:
-                return Completed((), 0, json.dumps(self._ps_json(label)), "")
             case ["ps", *_]:
                 return listing(self.containers)
             case ["rm", *_]:
@@ -188,19 +180,6 @@ class FakeSystemdPodman(RecordingRunner):
                     return Completed((), 125, "", f"Error: no secret with name {missing[0]}")
         return Completed((), 0, "", "")
 
-    def _ps_json(self, label: str | None) -> list[dict[str, object]]:
-        """`podman ps --format json` of the containers (all carry a cage label)."""
-        return [
-            {
-                "Names": [name],
-                "Labels": {"agentcage.cage": cage, "agentcage.role": name.rsplit("-", 1)[1]},
-                "State": "running",
-                "StartedAt": STARTED_AT,
-            }
-            for name, cage in self.containers.items()
-            if label in (None, cage)
-        ]
-
 
 class FakeBuilder(ImageBuilder):
     def __init__(self) -> None:
@@ -217,15 +196,6 @@ class FakeBuilder(ImageBuilder):
 
 def ok(stdout: str = "") -> Completed:
     return Completed((), 0, stdout, "")
-
-
-# The one `systemctl show` that `cage list` and `cage status` ask (cage/census.py).
-CENSUS_SHOW = ("systemctl", "show", f"--property=Id,{','.join(UNIT_PROPERTIES)}")
-
-
-def agent_shown(state: str, cage: str = "demo") -> Completed:
-    """`systemctl show` of the cage's agent unit in ActiveState `state`."""
-    return ok(f"Id=agentcage-{cage}-agent.service\nActiveState={state}\nResult=success\n")
 
 
 # What a host that can run cages answers to `host check` (cage/host_check.py), which
