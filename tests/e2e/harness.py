@@ -304,6 +304,32 @@ def e2e_config(harness: Harness, command: list[str]) -> Path:
     return path
 
 
+def nothing_left(harness: Harness, name: str) -> None:
+    """Nothing of cage NAME remains: containers, volumes, networks, secrets, units, state."""
+    label = f"label=agentcage.cage={name}"
+    assert not harness.exec("podman", "ps", "-a", "--filter", label, "-q").strip()
+    assert not harness.exec("podman", "volume", "ls", "--filter", label, "-q").strip()
+    networks = harness.exec("podman", "network", "ls", "--format", "{{.Name}}").split()
+    assert not {f"agentcage-{name}-int", f"agentcage-{name}-ext"} & set(networks)
+    secrets = harness.exec("podman", "secret", "ls", "--format", "{{.Name}}").split()
+    assert not [s for s in secrets if s.startswith(f"agentcage-{name}-")]
+    assert not harness.unit_files(f"agentcage-{name}-*")
+    units = harness.exec("systemctl", "list-units", "--all", "--no-legend", f"agentcage-{name}-*")
+    assert not units.strip()
+    assert not (harness.config_home / "agentcage/deployments" / name).exists()
+
+
+def key_arrived(internet: Internet, since: int, key: str, timeout: float = 60) -> bool:
+    """Whether a /v1/messages request carrying `key` reached the fake internet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = [r for r in internet.http()[since:] if r["path"] == "/v1/messages"]
+        if any(r["headers"].get("x-api-key") == key for r in fresh):  # type: ignore[union-attr]
+            return True
+        time.sleep(1)
+    return False
+
+
 # The agent serves /app (so the published port has something to show) and waits for the
 # tests to exec their scenarios in it; SIGTERM stops it.
 IDLE = ["python3", "-m", "http.server", str(AGENT_PORT), "--directory", "/app"]

@@ -53,10 +53,15 @@ class HostStartHarness(Harness):
         if started.returncode != 0:
             raise AssertionError(f"agentcage host start failed:\n{started.stderr}")
 
+    @property
+    def record(self) -> Path:
+        return self.config_home / "agentcage" / "host.json"
+
     def stop(self) -> None:
-        forgotten = self.agentcage("host", "stop", "--forget")
-        if forgotten.returncode != 0:
-            # A cage was left behind (a failed test): remove the container all the same.
-            sys.stderr.write(f"host stop --forget: {forgotten.stderr}\n")
-            subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], capture_output=True)
+        if self.record.exists():  # else the caller ran `host stop --forget` itself
+            forgotten = self.agentcage("host", "stop", "--forget")
+            if forgotten.returncode != 0:  # a cage was left behind by a failed test
+                sys.stderr.write(f"host stop --forget: {forgotten.stderr}\n")
+        # Whatever a failed run left: the container, root-owned files of nested containers.
+        subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], capture_output=True)
         run(["rm", "-rf", str(self.workdir)], check=False)
