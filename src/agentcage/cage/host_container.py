@@ -130,6 +130,7 @@ class HostContainers:
         state = self._state(name)
         if state == "running":
             if current is not None and current.name == name:
+                self._refuse_new_shares(current, [*shares, *readonly])
                 self.progress(f"host container {name} is already running")
                 return current
             raise HostError(f"a host container {name} runs but is not this user's")
@@ -173,6 +174,18 @@ class HostContainers:
         self._wait_for_boot(name)
         save_target(self.config_dir, target)
         return target
+
+    def _refuse_new_shares(self, current: HostTarget, wanted: Sequence[Path]) -> None:
+        """A running container's mounts are fixed: a new share would be silently missing."""
+        missing = current.unshared(Path(p).resolve() for p in wanted)
+        if missing:
+            shown = " ".join(f"--share {p}" for p in missing)
+            raise HostError(
+                f"the host container {current.name} runs without {', '.join(map(str, missing))}"
+                " shared, and mounts cannot be added to a running container",
+                hint=f"`agentcage host stop && agentcage host start {shown}` (its cages "
+                "stop and come back)",
+            )
 
     def _shares(self, shares: Sequence[Path]) -> tuple[Path, ...]:
         self.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

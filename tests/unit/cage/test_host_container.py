@@ -206,6 +206,19 @@ def test_start_when_running_is_a_no_op_and_a_stopped_one_is_replaced(tmp_path: P
     assert m.runner.commands("podman", "rm", "-f", NAME) and len(m.runs()) == 2
 
 
+def test_a_new_share_for_a_running_container_is_refused_not_ignored(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    m.containers.start(shares=[tmp_path / "a"])
+    m.runner.answers[INSPECT] = ok("running 1\n")
+    m.containers.start(shares=[tmp_path / "a"], readonly=[tmp_path / "a" / "."])
+    with pytest.raises(HostError, match=r"runs without .*/b shared") as caught:
+        m.containers.start(shares=[tmp_path / "a"], readonly=[tmp_path / "b"])
+    assert f"agentcage host start --share {tmp_path / 'b'}" in str(caught.value.hint)
+    assert len(m.runs()) == 1
+
+
 def test_a_host_container_that_does_not_boot_is_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
