@@ -71,10 +71,11 @@ def uv_dir(workdir: Path) -> Path:
     """A PATH entry holding only uv (the one bootstrap would find, never a shim script)."""
     directory = workdir / "uv-bin"
     directory.mkdir()
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = Path(entry) / "uv"
+    entries = [REPO / ".venv" / "bin", *map(Path, os.environ.get("PATH", "").split(os.pathsep))]
+    for entry in entries:
+        candidate = (entry / "uv").resolve()
         if candidate.is_file() and candidate.read_bytes()[:2] != b"#!":
-            (directory / "uv").symlink_to(candidate.resolve())
+            (directory / "uv").symlink_to(candidate)
             break
     return directory
 
