@@ -1,10 +1,13 @@
-"""A real systemd with Podman 5, in a privileged container, for end-to-end cage tests.
+"""A real systemd with Podman, in a privileged container, for end-to-end cage tests.
 
-The host has no systemd as PID 1 and Podman 4.3 has no quadlets, so tests deploy cages
-into this harness (built by scripts/setup-host). It reads the host's images through an
-additional read-only image store; the repository, the cage state directory and the
-quadlet directory are bind-mounted at the same paths, so `agentcage` runs on the host
-and reaches the harness with AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME".
+`Harness` stands for a machine with systemd as PID 1: it starts the container itself
+(the image scripts/setup-host builds) and `agentcage` reaches it with
+AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME" and AGENTCAGE_QUADLET_DIR. It reads the
+host's images through an additional read-only image store; the repository, the cage
+state directory and the quadlet directory are bind-mounted at the same paths. The Debian
+12 host (podman43.py) and the host matrix's podman5 case use it; the session's host is a
+`HostStartHarness` (host_start.py), made with `agentcage host start`. The fake internet,
+the e2e config and the checks that nothing is left work with both.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ class Harness:
             "AGENTCAGE_QUADLET_DIR": str(self.quadlet_dir),
             "AGENTCAGE_IMAGE_BASE": "debian",
         }
+
+    def unreachable(self) -> dict[str, str | None]:
+        """Changes to env() after which agentcage cannot reach this host's systemd."""
+        return {"AGENTCAGE_SYSTEMD_EXEC": None}  # this machine has no systemd as PID 1
 
     def exec(self, *argv: str, check: bool = True, timeout: float = 600) -> str:
         return run(["podman", "exec", self.name, *argv], check=check, timeout=timeout)

@@ -41,6 +41,13 @@ class HostStartHarness(Harness):
             "AGENTCAGE_IMAGE_BASE": "debian",
         }
 
+    def unreachable(self) -> dict[str, str | None]:
+        # As if the recorded host container were gone; the session's own keeps running.
+        return {
+            "AGENTCAGE_SYSTEMD_EXEC": f"podman exec -i {self.name}-gone",
+            "AGENTCAGE_QUADLET_DIR": str(self.quadlet_dir),
+        }
+
     def start(self) -> None:
         for directory in (self.config_home, self.shared):
             directory.mkdir(parents=True, exist_ok=True)
