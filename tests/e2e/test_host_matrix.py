@@ -9,7 +9,9 @@ line, from README.md itself (tests/e2e/readme_quickstart.py):
   podman5     a host with systemd as PID 1 and Podman 5: the trixie harness container
   debian12    Debian 12, systemd 252, Debian's own Podman 4.3.1 (plain services, no quadlet)
   host-start  this machine, without systemd as PID 1: the README's "Hosts without systemd"
-              block (`host start --share "$PWD"`, ... `host stop --forget`) around it
+              block (`host start --share "$PWD"`, ... `host stop --forget`) around it;
+              the README names no container, so this one is `agentcage-host`, and the
+              case fails (without touching it) while another host container of that name runs
 
 What the test adds, all for the hermetic fake internet (tests/e2e/fake_internet.py, on a
 network the test makes in the host): examples/basic's config in the copy names the fake
