@@ -31,6 +31,9 @@ INJECT_EVERYWHERE = """
 """
 
 
+DOMAINS = "{allow: [anthropic.com, github.com, internal.example, example.com]}"
+
+
 def write_config(
     path: Path,
     dns: FakeDns,
@@ -38,6 +41,7 @@ def write_config(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    domains: str = DOMAINS,
     logging: str = "",
 ) -> Path:
     """The shared test cage; `logging` adds keys (YAML, two-space indent) to its section."""
@@ -47,8 +51,7 @@ name: itest
 container:
   image: docker.io/library/python:3.12-slim
 secret_injection:{injection}
-domains:
-  allow: [anthropic.com, github.com, internal.example, example.com]
+domains: {domains}
 dns_servers: ["{dns.address}"]
 network:
   allow_cidrs: [127.0.0.1/32]
@@ -74,6 +77,7 @@ def start_proxy(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    domains: str = DOMAINS,
     logging: str = "",
 ) -> ProxyProcess:
     config = write_config(
@@ -82,6 +86,7 @@ def start_proxy(
         extra,
         log_allowed=log_allowed,
         injection=injection,
+        domains=domains,
         logging=logging,
     )
     return ProxyProcess(

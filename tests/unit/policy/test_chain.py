@@ -187,9 +187,10 @@ def test_inspectors_without_a_hook_are_skipped() -> None:
 def test_policy_chain_order() -> None:
     engine = policy(rate_limit={"requests_per_second": 1, "burst": 1}, inspectors=[])
     names = [inspector.name for inspector in engine.chain.inspectors]
-    assert names[:8] == [
+    assert names[:9] == [
         "rate-limit",
         "domain",
+        "url-data",
         "decoding",
         "secret-injection",
         "secrets",
@@ -201,7 +202,11 @@ def test_policy_chain_order() -> None:
 
 def test_disabled_sections_leave_the_chain() -> None:
     engine = policy(
-        entropy=False, content_type=False, max_request_body=0, secrets={"enabled": False}
+        entropy=False,
+        content_type=False,
+        url_data=False,
+        max_request_body=0,
+        secrets={"enabled": False},
     )
     names = [inspector.name for inspector in engine.chain.inspectors]
     assert names == ["domain", "decoding", "secret-injection"]
