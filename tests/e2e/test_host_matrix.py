@@ -120,10 +120,13 @@ def _deploy(shell: Shell, quick: Quickstart, harness: Harness, internet: Interne
 def test_readme_quickstart(case: str) -> None:
     quick = Quickstart.from_readme((REPO / "README.md").read_text())
     workdir = Path(tempfile.mkdtemp(prefix=f"agentcage-matrix-{case}-"))
-    checkout = copy_checkout(workdir / "checkout")
-    _hermetic_config(checkout)
     name = DEFAULT_NAME if case == "host-start" else f"agentcage-matrix-{case}-{os.getpid()}"
     harness = CASES[case](name=name, workdir=workdir)
+    # A host with systemd sees this machine's files; the harness standing in for one sees
+    # its shared directory. Through `host start`, only the README's --share shows it.
+    place = workdir if case == "host-start" else harness.shared
+    checkout = copy_checkout(place / "checkout")
+    _hermetic_config(checkout)
     shell = Shell(checkout, _environment(harness, workdir))
     for line in quick.setup:
         out = _ok(line, shell(line))
