@@ -21,6 +21,7 @@ from agentcage.cage.contract import (
     CANARY_SEED_ENV,
     CONFIG_DIR,
     FINGERPRINTS_DIR,
+    METRICS_DIR,
     PYTHON,
     SECRETS_DIR,
     SIDECAR_USER,
@@ -206,6 +207,7 @@ def _dns(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Volume", f"{paths.dns_audit_dir}:{AUDIT_DIR}:rw,U")
     # Read-only, and fingerprints only: the DNS container never sees a secret value.
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:ro")
+    unit.add("Container", "Volume", f"{paths.dns_metrics_dir}:{METRICS_DIR}:rw,U")
     unit.add("Container", "Exec", dns_run(topology).argv())
     # Ready means a real answer; afterwards a silent TCP check keeps the audit log free
     # of one probe query every 30 seconds.
@@ -235,6 +237,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Volume", f"{paths.ca_dir}:{CA_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:rw,U")
+    unit.add("Container", "Volume", f"{paths.proxy_metrics_dir}:{METRICS_DIR}:rw,U")
     for name in spec.secret_names:
         unit.add(
             "Container",

@@ -11,14 +11,12 @@ from agentcage.cage.contract import (
     BLOCKED_ZONES_OPTION,
     CONFIG_OPTION,
     LISTEN_OPTION,
-    METRICS_OPTION,
     NAME_FINGERPRINTS_OPTION,
 )
+from agentcage.cli.metrics_options import endpoint, metrics_options
 from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
 from agentcage.dns.sidecar import Sidecar
-from agentcage.metrics.exposition import HELP as METRICS_HELP
-from agentcage.metrics.exposition import MetricsEndpoint
 
 _CONFIG = click.option(
     CONFIG_OPTION,
@@ -61,7 +59,7 @@ def dns() -> None:
     help="Refuse names carrying a protected value, using the fingerprints `agentcage "
     "proxy run --name-fingerprints` writes to this file (SERVFAIL while it is missing).",
 )
-@click.option(METRICS_OPTION, "metrics", metavar="ENDPOINT", help=METRICS_HELP)
+@metrics_options
 def run(
     config_file: Path,
     listen: str,
@@ -69,6 +67,7 @@ def run(
     blocked_zones: Path | None,
     name_fingerprints: Path | None,
     metrics: str | None,
+    metrics_socket_mode: str | None,
 ) -> None:
     """Answer DNS for the cage in FILE until SIGTERM, dnsmasq behind on loopback.
 
@@ -84,7 +83,7 @@ def run(
         audit_log,
         blocked_zones=blocked_zones,
         name_fingerprints=name_fingerprints,
-        metrics=MetricsEndpoint.parse(metrics) if metrics else None,
+        metrics=endpoint(metrics, metrics_socket_mode),
     ).run()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +80,19 @@ def check_config(
     return config, _warnings(config, tree, str(path))
 
 
+def policy_version(path: Path | str) -> str:
+    """A short hash of the config file's bytes: the same file, the same version.
+
+    The sidecars serve the version they loaded (their metrics); `cage status` compares it
+    with the file deployed, so a change not yet reloaded shows. "" if it cannot be read.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return ""
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
 def parse_config(text: str, filename: str, *, context: LoadContext) -> CageConfig:
     return _parse(text, filename, context=context)[0]
 
@@ -90,6 +104,9 @@ def _warnings(config: CageConfig, tree: CommentedMap, filename: str) -> list[Pro
             loc: list[Any] = ["secret_injection", index, key]
             path = ".".join(map(str, loc))
             found.append(Problem(filename, _line_of(tree, loc), path, message))
+    for key, message in config.domains.warnings():
+        loc = ["domains", key]
+        found.append(Problem(filename, _line_of(tree, loc), ".".join(loc), message))
     if config.rate_limit is not False:
         for key, message in config.rate_limit.warnings():
             loc = ["rate_limit", key]

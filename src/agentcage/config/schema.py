@@ -13,12 +13,12 @@ from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
 from agentcage.config.container import ContainerConfig
+from agentcage.config.domain_list import DomainsConfig
 from agentcage.config.fields import ByteSize, Text
 from agentcage.config.host import host_resolvers
 from agentcage.config.inspection import (
     BUILTIN_INSPECTORS,
     ContentTypeConfig,
-    DomainsConfig,
     EntropyConfig,
     InspectorSpec,
     RateLimitConfig,
@@ -72,6 +72,21 @@ class FirecrackerConfig(Model):
     kernel: Text | None = Field(None, description="Guest kernel image (default: bundled).")
     firecracker_bin: Text | None = Field(
         None, description="Path of the `firecracker` binary (default: found on PATH)."
+    )
+    hypervisor: Literal["auto", "firecracker", "qemu"] = Field(
+        "auto",
+        description="The virtual machine monitor: `firecracker` needs its binary and a usable "
+        "/dev/kvm; `qemu` runs `qemu-system-x86_64 -M microvm`, with KVM when usable and "
+        "software emulation (TCG) otherwise; `auto` takes Firecracker when it can run, else "
+        "QEMU. A choice that cannot run is refused, never replaced (docs/microvm.md).",
+    )
+    accel: Literal["auto", "kvm", "tcg"] = Field(
+        "auto",
+        description="QEMU's accelerator: `auto` uses KVM when /dev/kvm opens and the CPU "
+        "offers hardware virtualisation (vmx/svm), TCG otherwise.",
+    )
+    qemu_bin: Text | None = Field(
+        None, description="Path of `qemu-system-x86_64` (default: found on PATH)."
     )
 
 

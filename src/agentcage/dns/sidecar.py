@@ -25,7 +25,7 @@ from typing import TextIO
 import dns.message
 import dns.rcode
 
-from agentcage.config import load_config
+from agentcage.config import load_config, policy_version
 from agentcage.config.schema import CageConfig
 from agentcage.dns import wire
 from agentcage.dns.blocklog import BlockedZonesFile
@@ -62,6 +62,7 @@ class Sidecar:
         self._config_path = config_path
         self._listen = listen
         self._log = log
+        version = policy_version(config_path)  # first: never newer than what is loaded
         self._config = load_config(config_path)
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
         kept = self._blocklog.load() if self._blocklog is not None else set()
@@ -71,6 +72,7 @@ class Sidecar:
         self._judge = QueryJudge(self._config, kept, self._values)
         self._endpoint = metrics
         self._metrics = DnsMetrics() if metrics is not None else None
+        self._policy_version(version)
         self._binary = dnsmasq_binary()
         self._run_as: RunAs | None = run_as_for_root()
         self._dir: RuntimeDir | None = None
@@ -110,7 +112,7 @@ class Sidecar:
                 self._note(f"still blocking zones after DNS tunnel detection: {zones}")
             if self._values is not None:
                 self._values.refresh()  # a missing file is reported now, not at the first query
-            self._note(f"listening on {self._listen}")
+            self._note(f"listening on {self._listen}{self._config.domains.learn_notice}")
             while True:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure
@@ -190,7 +192,28 @@ class Sidecar:
         except ForwardError as exc:
             self._note(f"no answer for {question.name} {question.qtype}: {exc}")
             return wire.to_wire(wire.local_answer(query, dns.rcode.SERVFAIL), limit)
+        if decision.would_block:
+            refusal = self._judge.answer_refusal(answer)
+            if refusal is not None:
+                return self._refuse_answer(query, question, client, refusal, limit)
         return wire.to_wire(wire.relay(query, answer), limit)
+
+    def _refuse_answer(
+        self,
+        query: dns.message.Message,
+        question: wire.Question,
+        client: str,
+        refusal: QueryDecision,
+        limit: int,
+    ) -> bytes:
+        """REFUSED instead of an answer learn mode must not hand over; its own line first."""
+        try:
+            self._record(question, client, refusal, "REFUSED", 0)
+        except DnsError as exc:
+            self._note(f"{exc.message}; answered SERVFAIL (fail closed)")
+            self._fail(exc)
+            return wire.to_wire(wire.local_answer(query, dns.rcode.SERVFAIL), limit)
+        return wire.to_wire(wire.local_answer(query, dns.rcode.REFUSED), limit)
 
     @staticmethod
     def _local_answer(
@@ -308,7 +331,9 @@ class Sidecar:
         self._audit.reopen()
         if self._values is not None:
             self._values.refresh(force=True)
+        version = policy_version(self._config_path)
         config = load_config(self._config_path)
+        self._policy_version(version)
         self._judge.reconfigure(config)
         self._audit.configure(config)
         rendered = self._rendered(config)
@@ -317,12 +342,16 @@ class Sidecar:
             self._dir.write_servers(rendered.servers)
             assert self._dnsmasq is not None
             self._dnsmasq.reload()
-            self._note("reloaded the config (servers file)")
+            self._note(f"reloaded the config (servers file){config.domains.learn_notice}")
             return
         # Fixed settings changed (mode, blocklist): only a restart applies them.
         self._stop_dnsmasq()
         self._start_dnsmasq()
-        self._note("reloaded the config (dnsmasq restarted)")
+        self._note(f"reloaded the config (dnsmasq restarted){config.domains.learn_notice}")
+
+    def _policy_version(self, version: str) -> None:
+        if self._metrics is not None:
+            self._metrics.policy.info({"version": version})
 
     def _note(self, text: str) -> None:
         with contextlib.suppress(OSError, ValueError):
