@@ -286,7 +286,7 @@ class ImageBuilder:
         try:
             (work / "requirements.txt").write_text(requirements)
             download, wheels = work / "download", work / "wheels"
-            pip = ["uvx", "--python", "3.11", "pip"]
+            pip = ["uv", "tool", "run", "--python", "3.11", "pip"]
             self.runner.run(
                 [
                     *pip,

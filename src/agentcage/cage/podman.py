@@ -80,10 +80,15 @@ def unreachable(result: Completed) -> bool:
 
 
 def _not_found(command: str) -> PodmanError:
-    return PodmanError(
-        f"{command}: command not found",
-        hint="run `sudo scripts/setup-host` to install Podman and its tools",
-    )
+    if command == "uv":
+        hint = (
+            "cage images are built with uv: `scripts/bootstrap` links it into .venv/bin "
+            '(`export PATH="$PWD/.venv/bin:$PATH"`), or install uv '
+            "(https://docs.astral.sh/uv/)"
+        )
+    else:
+        hint = "run `sudo scripts/setup-host` to install Podman and its tools"
+    return PodmanError(f"{command}: command not found", hint=hint)
 
 
 @dataclass
