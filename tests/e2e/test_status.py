@@ -4,10 +4,14 @@ and proof that the agent cannot reach those metrics (issue 16)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from agentcage.cage import topology
 from agentcage.cage.state import StateStore
+from tests.e2e.conftest import deployed
 from tests.e2e.harness import Harness, Internet
 
 AGENT = "agentcage-basic-agent"
@@ -38,6 +42,16 @@ print(json.dumps(found))
 """
 
 
+@pytest.fixture(scope="module")
+def basic(harness: Harness, internet: Internet) -> Iterator[str]:
+    """The session's examples/basic cage, or a new one: test_cage.py destroys the session's
+    in its last test, and this module runs after it."""
+    if harness.agentcage("cage", "status", "basic").returncode == 0:
+        yield "basic"
+    else:
+        yield from deployed(harness, internet)
+
+
 def _status(harness: Harness) -> dict[str, Any]:
     result = harness.agentcage("cage", "status", "basic", "--json")
     assert result.returncode == 0, result.stderr
@@ -45,7 +59,7 @@ def _status(harness: Harness) -> dict[str, Any]:
 
 
 def test_status_reads_systemd_podman_and_the_sidecars_metrics(
-    harness: Harness, internet: Internet, cage: str
+    harness: Harness, internet: Internet, basic: str
 ) -> None:
     before = _status(harness)
     harness.exec("podman", "exec", AGENT, "python3", "-c", TRAFFIC)
@@ -72,7 +86,7 @@ def test_status_reads_systemd_podman_and_the_sidecars_metrics(
     print(f"\n$ agentcage cage status basic\n{text.stdout}")  # the docs' transcript
 
 
-def test_the_agent_cannot_reach_the_metrics(harness: Harness, cage: str) -> None:
+def test_the_agent_cannot_reach_the_metrics(harness: Harness, basic: str) -> None:
     host_socket = harness.config_home / "agentcage/deployments/basic/metrics/proxy/proxy.sock"
     assert host_socket.exists()  # the host has it ...
     topo = topology.load(StateStore(harness.config_home / "agentcage"), "basic")
