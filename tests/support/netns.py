@@ -26,12 +26,17 @@ _IFF_UP = 0x1
 _IFREQ = "16sH22x"  # struct ifreq: the name, then ifr_flags in the union
 
 
-def isolated(argv: Sequence[str]) -> list[str]:
-    """`argv` wrapped to run in a fresh network namespace with loopback up."""
+def isolated(argv: Sequence[str], *, private_mounts: bool = False) -> list[str]:
+    """`argv` wrapped to run in a fresh network namespace with loopback up.
+
+    `private_mounts` adds a mount namespace (to bind a test's own /etc/resolv.conf)
+    and keeps the real ids, so a sidecar can drop root to a system user inside: a
+    user namespace mapping only root would not let it. That needs root outside.
+    """
+    users = ["--mount"] if private_mounts else ["--user", "--map-root-user"]
     return [
         "unshare",
-        "--user",
-        "--map-root-user",
+        *users,
         "--net",
         sys.executable,
         "-m",

@@ -250,10 +250,10 @@ async def _answer(send: Any, status: int, headers: list[tuple[bytes, bytes]], bo
     await send({"type": "http.response.body", "body": body})
 
 
-def _listening_socket() -> socket.socket:
+def _listening_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, port))
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -263,13 +263,22 @@ class Upstream:
     """Serves `Recorder` over TLS on `tls_port` and in clear text on `plain_port`.
 
     The certificate covers `names` (and 127.0.0.1); `ca_pem` is the CA file a
-    client (or the proxy's `--upstream-ca`) must trust.
+    client (or the proxy's `--upstream-ca`) must trust. `host` and the ports are
+    where it listens (free ports on 127.0.0.1 by default; fixed ones only inside a
+    test's own network namespace).
     """
 
-    def __init__(self, ca: trustme.CA, names: list[str]) -> None:
+    def __init__(
+        self,
+        ca: trustme.CA,
+        names: list[str],
+        *,
+        host: str = "127.0.0.1",
+        ports: tuple[int, int] = (0, 0),
+    ) -> None:
         self.app = Recorder()
         self._dir = tempfile.TemporaryDirectory(prefix="agentcage-upstream-")
-        cert = ca.issue_cert(*names, "127.0.0.1")
+        cert = ca.issue_cert(*names, host)
         certfile, keyfile = Path(self._dir.name, "cert.pem"), Path(self._dir.name, "key.pem")
         for blob in cert.cert_chain_pems:
             with certfile.open("ab") as handle:
@@ -277,7 +286,7 @@ class Upstream:
         cert.private_key_pem.write_to_path(str(keyfile))
         self.ca_pem = Path(self._dir.name, "ca.pem")
         ca.cert_pem.write_to_path(str(self.ca_pem))
-        self._tls, self._plain = _listening_socket(), _listening_socket()
+        self._tls, self._plain = (_listening_socket(host, port) for port in ports)
         self._config = Config()
         self._config.bind = [f"fd://{self._tls.fileno()}"]
         self._config.insecure_bind = [f"fd://{self._plain.fileno()}"]

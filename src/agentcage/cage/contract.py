@@ -112,6 +112,8 @@ CA_DIR_OPTION = "--ca-dir"
 SECRETS_DIR_OPTION = "--secrets-dir"
 UPSTREAM_CA_OPTION = "--upstream-ca"
 BLOCKED_ZONES_OPTION = "--blocked-zones"
+TRANSPARENT_OPTION = "--transparent"
+STEER_OPTION = "--steer-to"
 METRICS_OPTION = "--metrics"  # not rendered into the units yet (docs/metrics.md, "In a cage")
 
 
@@ -127,6 +129,7 @@ class ProxyRunArgs:
     name_fingerprints: str
     upstream_ca: str | None = None
     metrics: str | None = None
+    transparent: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("proxy", "run")
 
@@ -145,6 +148,8 @@ class ProxyRunArgs:
             words += (UPSTREAM_CA_OPTION, self.upstream_ca)
         if self.metrics is not None:
             words += (METRICS_OPTION, self.metrics)
+        if self.transparent is not None:
+            words += (TRANSPARENT_OPTION, self.transparent)
         return words
 
 
@@ -158,6 +163,7 @@ class DnsRunArgs:
     blocked_zones: str
     name_fingerprints: str
     metrics: str | None = None
+    steer_to: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("dns", "run")
 
@@ -173,10 +179,13 @@ class DnsRunArgs:
         )  # fmt: skip
         if self.metrics is not None:
             words += (METRICS_OPTION, self.metrics)
+        if self.steer_to is not None:
+            words += (STEER_OPTION, self.steer_to)
         return words
 
 
-def proxy_run(topology: Topology, upstream_ca: bool) -> ProxyRunArgs:
+def proxy_run(topology: Topology, upstream_ca: bool, transparent: bool = False) -> ProxyRunArgs:
+    """`transparent`: also serve programs that ignore proxy settings (docs/transparent.md)."""
     return ProxyRunArgs(
         config_file=CONFIG_FILE,
         listen=f"{topology.proxy_ip}:{PROXY_PORT}",
@@ -185,16 +194,19 @@ def proxy_run(topology: Topology, upstream_ca: bool) -> ProxyRunArgs:
         audit_log=f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}",
         name_fingerprints=NAME_FINGERPRINTS,
         upstream_ca=UPSTREAM_CA if upstream_ca else None,
+        transparent=topology.proxy_ip if transparent else None,
     )
 
 
-def dns_run(topology: Topology) -> DnsRunArgs:
+def dns_run(topology: Topology, transparent: bool = False) -> DnsRunArgs:
+    """`transparent`: answer allowed names with the proxy's address (docs/transparent.md)."""
     return DnsRunArgs(
         config_file=CONFIG_FILE,
         listen=f"{topology.dns_ip}:{DNS_PORT}",
         audit_log=f"{AUDIT_DIR}/{DNS_AUDIT_LOG}",
         blocked_zones=f"{AUDIT_DIR}/{DNS_BLOCKED_ZONES}",
         name_fingerprints=NAME_FINGERPRINTS,
+        steer_to=topology.proxy_ip if transparent else None,
     )
 
 

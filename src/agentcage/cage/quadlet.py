@@ -36,7 +36,7 @@ from agentcage.cage.contract import (
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, mac_address
 from agentcage.cage.unit import Entry, UnitFile
-from agentcage.config.schema import CageConfig
+from agentcage.config.schema import WEB_PORTS, CageConfig
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def _dns(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Volume", f"{paths.dns_audit_dir}:{AUDIT_DIR}:rw,U")
     # Read-only, and fingerprints only: the DNS container never sees a secret value.
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:ro")
-    unit.add("Container", "Exec", dns_run(topology).argv())
+    unit.add("Container", "Exec", dns_run(topology, spec.config.network.transparent).argv())
     # Ready means a real answer; afterwards a silent TCP check keeps the audit log free
     # of one probe query every 30 seconds.
     _health(
@@ -244,7 +244,13 @@ def _proxy(spec: CageSpec) -> UnitFile:
         )
     if spec.upstream_ca:
         unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")
-    unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca).argv())
+    transparent = spec.config.network.transparent
+    if transparent:
+        # The transparent listeners (80, 443, network.ports) without a capability, as
+        # for the DNS sidecar's port 53.
+        lowest = min([*WEB_PORTS, *(rule.port for rule in spec.config.network.ports)])
+        unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={lowest}")
+    unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca, transparent).argv())
     probe = probe_argv("tcp", topology.proxy_ip, PROXY_PORT)
     _health(unit, probe, probe)
     _service(unit, spec.wanted_by)

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
 from agentcage.config.container import ContainerConfig
-from agentcage.config.fields import ByteSize, Text
+from agentcage.config.fields import ByteSize, Domain, Text
 from agentcage.config.host import host_resolvers
 from agentcage.config.inspection import (
     BUILTIN_INSPECTORS,
@@ -71,8 +71,41 @@ class FirecrackerConfig(Model):
     kernel: Text | None = Field(None, description="Guest kernel image (default: bundled).")
 
 
+# Open to every admitted host on the transparent path (docs/transparent.md).
+WEB_PORTS = {80: "http", 443: "https"}
+
+
+class PortRule(Model):
+    """One more port a host may be reached on, inspected like 80 and 443."""
+
+    host: Domain = Field(description="The host (and its subdomains) this port is open for.")
+    port: int = Field(ge=1, le=65535, description="The port.")
+    protocol: Literal["http", "https"] = Field(
+        "https", description="What the port speaks: `https` (TLS) or `http` (plain text)."
+    )
+
+    @field_validator("port", mode="after")
+    @classmethod
+    def _not_a_web_port(cls, port: int) -> int:
+        if port in WEB_PORTS:
+            raise ValueError(f"port {port} is open to every allowed host already")
+        return port
+
+
 class NetworkConfig(Model):
-    """Where the proxy may connect after resolving a name."""
+    """Where the proxy may connect after resolving a name, and which ports it serves."""
+
+    transparent: bool = Field(
+        True,
+        description="Serve programs that ignore proxy settings: the DNS sidecar answers "
+        "allowed names with the proxy's address and the proxy listens on 80 and 443 "
+        "(docs/transparent.md).",
+    )
+    ports: list[PortRule] = Field(
+        default_factory=list,
+        description="Ports besides 80 and 443 that named hosts may be reached on, inspected "
+        "as HTTP or HTTPS (docs/transparent.md).",
+    )
 
     allow_cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
         default_factory=list,
@@ -81,6 +114,17 @@ class NetworkConfig(Model):
         "allowed name cannot be pointed at internal services; an IPv6 address that embeds IPv4 "
         "needs both itself and its IPv4 address covered (see docs/proxy.md).",
     )
+
+    @field_validator("ports", mode="after")
+    @classmethod
+    def _one_protocol_per_port(cls, rules: list[PortRule]) -> list[PortRule]:
+        # One listener per port: TLS or plain text, never both.
+        spoken: dict[int, str] = {}
+        for rule in rules:
+            other = spoken.setdefault(rule.port, rule.protocol)
+            if other != rule.protocol:
+                raise ValueError(f"port {rule.port} is listed as both {other} and {rule.protocol}")
+        return rules
 
     @field_validator("allow_cidrs", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 REASON = "only HTTP(S) and WebSocket traffic may leave the cage; raw streams are refused"
 
 
-class _Refused(layer.Layer):
+class RefusedStream(layer.Layer):
     """Closes the client side at once; nothing is opened upstream."""
 
     def _handle_event(self, event: events.Event) -> Generator[Any, Any, None]:
@@ -46,7 +46,7 @@ class RawStreamRefusal:
         if not isinstance(nextlayer.layer, (TCPLayer, UDPLayer, DNSLayer)):
             return
         context = nextlayer.context
-        nextlayer.layer = _Refused(context)
+        nextlayer.layer = RefusedStream(context)
         host, port = context.server.address or ("", 0)
         peer = context.client.peername
         self._audit.write(

@@ -38,6 +38,7 @@ from agentcage.proxy.rawstreams import RawStreamRefusal
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
 from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
+from agentcage.proxy.transparent import TransparentEntry
 from agentcage.proxy.wsmessages import WebSocketGate
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class ProxySettings:
     audit_log: Path | None = None  # None: stdout
     name_fingerprints: Path | None = None  # for the DNS sidecar (namefingerprints.py)
     metrics: MetricsEndpoint | None = None  # None: no metrics served
+    transparent: str | None = None  # the address of the transparent listeners (transparent.py)
 
 
 class Ready:
@@ -171,6 +173,11 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         tlsconfig.TlsConfig(),
         errorcheck.ErrorCheck(),
     )
+    entry = None
+    if settings.transparent is not None:
+        # Before the gate: a request the listener cannot serve never reaches the policy.
+        entry = TransparentEntry(holder, audit, settings.transparent)
+        _add(proxy, entry)
     _add(
         proxy,
         RequestGate(holder, audit, metrics),
@@ -188,6 +195,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         _add(proxy, TrafficCounter(metrics))
     _set(
         opts,
+        mode=listen_modes(entry),
         confdir=str(settings.ca_dir),
         connection_strategy="lazy",
         ssl_verify_upstream_trusted_ca=upstream_trust(settings.ca_dir, settings.upstream_ca),
@@ -208,6 +216,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
             limit = holder.current.config.max_request_body
             _set(opts, body_size_limit=body_limit_option(limit))
             set_log_level(opts, holder.current.config.logging.level)
+            _set(opts, mode=listen_modes(entry))  # network.ports may have changed
 
     served = None
     if metrics is not None and settings.metrics is not None:
@@ -223,6 +232,11 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         audit.close()
         if served is not None:
             served.close()
+
+
+def listen_modes(entry: TransparentEntry | None) -> list[str]:
+    """The explicit listener (`--listen`), then the transparent ones."""
+    return ["regular", *(entry.listeners.modes() if entry is not None else ())]
 
 
 def _add(proxy: master.Master, *items: object) -> None:

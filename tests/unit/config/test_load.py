@@ -213,6 +213,23 @@ BAD = [
     (MINIMAL + "dns_servers: ['1.1.1.1:99999']\n", 4, "not a port number"),
     (MINIMAL + "firecracker: {vcpus: 0}\n", 4, "firecracker.vcpus"),
     (MINIMAL + "network: {allow_cidrs: [nope]}\n", 4, "is not a CIDR block"),
+    (
+        MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 443}\n",
+        6,
+        "port 443 is open to every allowed host already",
+    ),
+    (MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 0}\n", 6, "network.ports"),
+    (
+        MINIMAL + "network:\n  ports:\n    - {host: 'a b', port: 8443}\n",
+        6,
+        "is not a domain name",
+    ),
+    (
+        MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 8443}\n"
+        "    - {host: b.example, port: 8443, protocol: http}\n",
+        5,
+        "port 8443 is listed as both https and http",
+    ),
     (MINIMAL + "  ports: ['80']\n", 4, "must look like 'HOST:CTR'"),
     (MINIMAL + "  ports: ['8080:70000']\n", 4, "not a port number"),
     (MINIMAL + "  ports: ['lan:8080:80']\n", 4, "not an IP address"),
