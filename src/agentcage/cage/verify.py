@@ -196,6 +196,8 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     argv += [images.proxy, "-m", NETCHECK_MODULE, "--gateway", gateway]
     if allowed:
         argv += ["--allowed-host", allowed]
+    if config.network.transparent:
+        argv += ["--proxy", topo.proxy_ip]
     result = cages.host.podman(*argv, check=False)
     try:
         rows = json.loads(result.stdout.strip().splitlines()[-1])

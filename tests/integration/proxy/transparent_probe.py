@@ -32,6 +32,7 @@ import trustme
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
+from agentcage.cage import netcheck
 from tests.support.dns_sidecar import RunningSidecar, addresses, rcode
 from tests.support.fake_dns import FakeDns
 from tests.support.proxy import ProxyProcess
@@ -227,7 +228,17 @@ def cases(ca: Path, sidecar: RunningSidecar) -> dict[str, Any]:
         "port_rule_open": curl("https://example.com:8443/extra", ca=ca),
         "port_rule_closed": curl("https://api.anthropic.com:8443/extra", ca=ca),
         "tcp_5432": raw_exchange(STEER, 5432, b"\x00\x00\x00\x08\x04\xd2\x16\x2f"),
+        "verify": verify_checks(ca),
     }  # fmt: skip
+
+
+def verify_checks(ca: Path) -> dict[str, list[Any]]:
+    """`cage verify`'s transparent-path checks, run from this namespace as the agent."""
+    os.environ["SSL_CERT_FILE"] = str(ca)  # as the cage sets it for the agent
+    results = {}
+    for name, check in netcheck.transparent_checks(STEER, "api.anthropic.com"):
+        results[name] = list(check())
+    return results
 
 
 if __name__ == "__main__":

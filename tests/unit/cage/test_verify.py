@@ -115,3 +115,16 @@ def test_on_podman_4_3_secret_values_are_read_from_the_proxy_mount(tmp_path: Pat
     runner.answers[("podman", "inspect")] = ok(json.dumps(["LEAK=real-value-123"]))
     check = next(r for r in verify(cages, "demo") if r.name.startswith("no real secret"))
     assert not check.passed and check.detail == "found: API_KEY"
+
+
+def test_the_network_helper_checks_the_transparent_path(tmp_path: Path) -> None:
+    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    topo = topology.load(cages.store, "demo")
+    assert topo is not None
+    runner.answers[("podman", "run")] = ok(json.dumps(NETWORK) + "\n")
+    verify(cages, "demo")
+    (helper,) = [call for call in runner.calls if call[:2] == ("podman", "run")]
+    at = helper.index("--proxy")
+    assert helper[at + 1] == topo.proxy_ip
