@@ -376,15 +376,23 @@ def report_cpu(cpu: dict[tuple[str, str, str], tuple[float, int]]) -> None:
             )
 
 
+def compared(
+    results: dict[tuple[str, str, str], list[float]], key: tuple[str, str, str], other: str
+) -> tuple[float, float]:
+    """(mean, p50) time per request of `key` over that of mode `other` for the same case."""
+    ours, theirs = results[key], results[(other, *key[1:])]
+    return (
+        statistics.mean(ours) / statistics.mean(theirs),
+        statistics.median(ours) / statistics.median(theirs),
+    )
+
+
 def report_transparent(results: dict[tuple[str, str, str], list[float]]) -> None:
     print()
     print("transparent path vs explicit proxy (mean time per request; p50 in brackets):")
     for size in SIZES:
         for conn in ("keep-alive", "new TLS"):
-            ours = results[("transparent", size, conn)]
-            explicit = results[("agentcage", size, conn)]
-            ratio = statistics.mean(ours) / statistics.mean(explicit)
-            p50 = statistics.median(ours) / statistics.median(explicit)
+            ratio, p50 = compared(results, ("transparent", size, conn), "agentcage")
             verdict = "ok" if ratio <= TRANSPARENT_TARGET else f"OVER {TRANSPARENT_TARGET}x target"
             shown = f"transparent/explicit {ratio:5.2f}x ({p50:4.2f}x)"
             print(f"  {size:<7} {conn:<11} {shown}  [{verdict}]")
@@ -405,12 +413,8 @@ def report(results: dict[tuple[str, str, str], list[float]]) -> None:
     print("ratios of mean time per request (p50 ratio in brackets):")
     for size in SIZES:
         for conn in ("keep-alive", "new TLS"):
-            full = results[("agentcage", size, conn)]
-            bare = results[("mitmdump", size, conn)]
-            direct = results[("direct", size, conn)]
-            vs_bare = statistics.mean(full) / statistics.mean(bare)
-            p50_bare = statistics.median(full) / statistics.median(bare)
-            vs_direct = statistics.mean(full) / statistics.mean(direct)
+            vs_bare, p50_bare = compared(results, ("agentcage", size, conn), "mitmdump")
+            vs_direct = compared(results, ("agentcage", size, conn), "direct")[0]
             verdict = "ok" if vs_bare <= TARGETS[size] else f"OVER {TARGETS[size]}x target"
             print(
                 f"  {size:<7} {conn:<11} agentcage/mitmdump {vs_bare:5.2f}x ({p50_bare:4.2f}x)"
