@@ -71,18 +71,34 @@ class FirecrackerConfig(Model):
     kernel: Text | None = Field(None, description="Guest kernel image (default: bundled).")
 
 
+Protocol = Literal["http", "https", "opaque"]
 # Open to every admitted host on the transparent path (docs/transparent.md).
-WEB_PORTS = {80: "http", 443: "https"}
+WEB_PORTS: dict[int, Protocol] = {80: "http", 443: "https"}
 
 
 class PortRule(Model):
-    """One more port a host may be reached on, inspected like 80 and 443."""
+    """One more port a host may be reached on: inspected like 80 and 443, or opaque."""
 
     host: Domain = Field(description="The host (and its subdomains) this port is open for.")
     port: int = Field(ge=1, le=65535, description="The port.")
-    protocol: Literal["http", "https"] = Field(
-        "https", description="What the port speaks: `https` (TLS) or `http` (plain text)."
+    protocol: Protocol = Field(
+        "https",
+        description="What the port speaks: `https` (TLS) or `http` (plain text), both "
+        "inspected; or `opaque`: bytes relayed to `host` UNINSPECTED (no secret scanning, "
+        "injection or redaction), audited with bytes and duration only.",
     )
+
+    def warnings(self) -> list[tuple[str, str]]:
+        if self.protocol != "opaque":
+            return []
+        return [
+            (
+                "protocol",
+                f"port {self.port} relays bytes to {self.host} uninspected: nothing on it is "
+                "scanned for secrets, injected or redacted; only the host, port, byte counts "
+                "and duration are enforced and audited",
+            )
+        ]
 
     @field_validator("port", mode="after")
     @classmethod
@@ -118,12 +134,20 @@ class NetworkConfig(Model):
     @field_validator("ports", mode="after")
     @classmethod
     def _one_protocol_per_port(cls, rules: list[PortRule]) -> list[PortRule]:
-        # One listener per port: TLS or plain text, never both.
-        spoken: dict[int, str] = {}
+        # One listener per port: TLS, plain text or opaque, never two of them.
+        spoken: dict[int, PortRule] = {}
         for rule in rules:
-            other = spoken.setdefault(rule.port, rule.protocol)
-            if other != rule.protocol:
-                raise ValueError(f"port {rule.port} is listed as both {other} and {rule.protocol}")
+            other = spoken.setdefault(rule.port, rule)
+            if other.protocol != rule.protocol:
+                raise ValueError(
+                    f"port {rule.port} is listed as both {other.protocol} and {rule.protocol}"
+                )
+            if rule is not other and rule.protocol == "opaque":
+                # Nothing in an opaque stream names its destination: one host per port.
+                raise ValueError(
+                    f"opaque port {rule.port} is listed for {other.host} and {rule.host}; "
+                    "an opaque port can lead to one host only"
+                )
         return rules
 
     @field_validator("allow_cidrs", mode="before")

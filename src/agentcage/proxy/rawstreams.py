@@ -37,6 +37,10 @@ class RefusedStream(layer.Layer):
             yield commands.CloseConnection(self.context.client)
 
 
+class PassthroughLayer(TCPLayer):
+    """A raw TCP relay the user asked for (`protocol: opaque`, opaque.py): not refused."""
+
+
 class RawStreamRefusal:
     def __init__(self, holder: RuntimeHolder, audit: AuditWriter) -> None:
         self._holder = holder
@@ -44,6 +48,8 @@ class RawStreamRefusal:
 
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
         if not isinstance(nextlayer.layer, (TCPLayer, UDPLayer, DNSLayer)):
+            return
+        if isinstance(nextlayer.layer, PassthroughLayer):
             return
         context = nextlayer.context
         nextlayer.layer = RefusedStream(context)

@@ -32,6 +32,7 @@ from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
+from agentcage.proxy.opaque import OpaquePassthrough
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.proxy_metrics import ProxyMetrics, TrafficCounter
 from agentcage.proxy.rawstreams import RawStreamRefusal
@@ -163,20 +164,21 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     _add(proxy, termlog.TermLog(out=sys.stderr))
     # Only what a forward proxy needs: no onboarding app, scripts, replay or rewriting
     # addons that could answer or alter a request behind the policy's back.
+    entry = None
+    if settings.transparent is not None:
+        entry = TransparentEntry(holder, audit, settings.transparent)
     _add(
         proxy,
         core.Core(),
         block.Block(),
         disable_h2c.DisableH2C(),
         proxyserver.Proxyserver(),  # type: ignore[no-untyped-call]
-        next_layer.NextLayer(),
-        tlsconfig.TlsConfig(),
-        errorcheck.ErrorCheck(),
     )
-    entry = None
-    if settings.transparent is not None:
+    if entry is not None:
+        _add(proxy, OpaquePassthrough(entry, audit))  # before NextLayer: see its docstring
+    _add(proxy, next_layer.NextLayer(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
+    if entry is not None:
         # Before the gate: a request the listener cannot serve never reaches the policy.
-        entry = TransparentEntry(holder, audit, settings.transparent)
         _add(proxy, entry)
     _add(
         proxy,

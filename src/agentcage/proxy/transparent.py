@@ -29,7 +29,7 @@ from mitmproxy.proxy.layers import tls
 
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
-from agentcage.config.schema import WEB_PORTS, CageConfig
+from agentcage.config.schema import WEB_PORTS, CageConfig, Protocol
 from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
@@ -51,8 +51,13 @@ class NotServed(Exception):
 @dataclass(frozen=True, slots=True)
 class Listener:
     port: int
-    tls: bool
+    protocol: Protocol
     hosts: HostSet | None  # None: every host the domain rules admit (80 and 443)
+    opaque_to: str | None = None  # the one host an opaque port relays to
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol == "https"
 
 
 class Listeners:
@@ -61,21 +66,28 @@ class Listeners:
     def __init__(self, address: str, config: CageConfig) -> None:
         self.address = address
         self._ports: dict[int, Listener] = {
-            port: Listener(port, protocol == "https", None) for port, protocol in WEB_PORTS.items()
+            port: Listener(port, protocol, None) for port, protocol in WEB_PORTS.items()
         }
         for rule in config.network.ports:
             known = self._ports.get(rule.port)
             hosts = known.hosts if known is not None and known.hosts is not None else HostSet()
             hosts.add(rule.host)
-            self._ports[rule.port] = Listener(rule.port, rule.protocol == "https", hosts)
+            opaque_to = rule.host if rule.protocol == "opaque" else None
+            self._ports[rule.port] = Listener(rule.port, rule.protocol, hosts, opaque_to)
 
     @property
     def ports(self) -> tuple[int, ...]:
         return tuple(sorted(self._ports))
 
     def modes(self) -> list[str]:
-        """mitmproxy mode specs, one `regular` listener per port."""
-        return [f"regular@{self.address}:{port}" for port in self.ports]
+        """mitmproxy mode specs: `regular` per inspected port, a TCP `reverse` per opaque one."""
+        return [self._mode(self._ports[port]) for port in self.ports]
+
+    def _mode(self, listener: Listener) -> str:
+        at = f"@{self.address}:{listener.port}"
+        if listener.opaque_to is not None:
+            return f"reverse:tcp://{listener.opaque_to}:{listener.port}{at}"
+        return f"regular{at}"
 
     def of(self, client: connection.Client) -> Listener | None:
         """The transparent listener `client` connected to; None for the explicit one."""
@@ -157,6 +169,10 @@ class TransparentEntry:
         self._admitted.discard(client.id)
 
     @property
+    def cage(self) -> str:
+        return self._holder.current.cage
+
+    @property
     def listeners(self) -> Listeners:
         config = self._holder.current.config
         if self._built is None or self._built[0] is not config:
@@ -169,7 +185,7 @@ class TransparentEntry:
         if client.id in self._admitted:  # only the first decision, right after the listener
             return
         listener = self.listeners.of(client)
-        if listener is None:
+        if listener is None or listener.opaque_to is not None:
             return
         try:
             data = nextlayer.data_client()  # type: ignore[no-untyped-call]

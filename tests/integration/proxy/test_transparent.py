@@ -165,3 +165,14 @@ def test_cage_verify_checks_pass_against_a_working_transparent_path(report: Repo
     assert "UDP to port 123 unanswered" in verify
     failed = {name: detail for name, (passed, detail) in verify.items() if not passed}
     assert not failed
+
+
+def test_an_opaque_port_relays_bytes_uninspected_and_audits_them(report: Report) -> None:
+    assert report["opaque"] == {"answer": "echo:SSH-2.0-probe\r\n"}
+    lines = [line for line in report["audit"] if line["inspector"] == "opaque"]
+    assert [line["extra"]["phase"] for line in lines] == ["open", "close"]
+    opened, closed = lines
+    assert (opened["verdict"], opened["host"], opened["port"]) == ("flag", "example.com", 2222)
+    assert "uninspected" in opened["reason"]
+    assert (closed["bytes_out"], closed["bytes_in"]) == (15, 20)
+    assert closed["duration_ms"] > 0

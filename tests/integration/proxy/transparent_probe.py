@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import socketserver
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -42,6 +44,7 @@ REAL_KEY = "sk-ant-api03-REALsecretVALUE0123456789abcdefXYZ"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 STEER = "127.0.0.2"
 ORIGIN = "127.0.0.3"
+OPAQUE_PORT = 2222
 NAMES = ["api.anthropic.com", "anthropic.com", "example.com", "attacker.example"]
 
 CONFIG = """
@@ -60,6 +63,9 @@ network:
   ports:
     - host: example.com
       port: 8443
+    - host: example.com
+      port: 2222
+      protocol: opaque
 rate_limit: false
 logging:
   dns_queries: all
@@ -151,6 +157,30 @@ def raw_exchange(address: str, port: int, payload: bytes) -> dict[str, Any]:
         return {"connected": False, "error": type(exc).__name__}
 
 
+class Echo(socketserver.ThreadingTCPServer):
+    """A raw TCP service on ORIGIN:2222 that answers every chunk with `echo:` + the chunk."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__((ORIGIN, OPAQUE_PORT), _EchoHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class _EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(65536):
+            self.request.sendall(b"echo:" + data)
+
+
+def opaque_exchange() -> dict[str, Any]:
+    with socket.create_connection((STEER, OPAQUE_PORT), timeout=5) as sock:
+        sock.sendall(b"SSH-2.0-probe\r\n")
+        answer = sock.recv(65536)
+    return {"answer": answer.decode("latin-1")}
+
+
 def probe(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -160,6 +190,7 @@ def probe(out: Path) -> None:
         with (
             FakeDns({name: [ORIGIN] for name in NAMES}) as internet_dns,
             Upstream(trustme.CA(), NAMES, host=ORIGIN, ports=(443, 80)) as upstream,
+            Echo(),
         ):
             config = tmp / "config.yaml"
             config.write_text(CONFIG.format(dns=internet_dns.address))
@@ -171,6 +202,7 @@ def probe(out: Path) -> None:
                 env={"ANTHROPIC_API_KEY": REAL_KEY},
                 extra_args=["--transparent", STEER],
             ).start()
+            report: dict[str, Any] = {}
             try:
                 report = cases(proxy.ca_cert, sidecar)
                 proxy.wait_for_audit(lambda r: r.get("path") == "/reflect/node")
@@ -227,6 +259,7 @@ def cases(ca: Path, sidecar: RunningSidecar) -> dict[str, Any]:
                                        "https://example.com/connect", ca=ca, noproxy=False),
         "port_rule_open": curl("https://example.com:8443/extra", ca=ca),
         "port_rule_closed": curl("https://api.anthropic.com:8443/extra", ca=ca),
+        "opaque": opaque_exchange(),
         "tcp_5432": raw_exchange(STEER, 5432, b"\x00\x00\x00\x08\x04\xd2\x16\x2f"),
         "verify": verify_checks(ca),
     }  # fmt: skip

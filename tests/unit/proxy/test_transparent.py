@@ -23,8 +23,8 @@ network:
     - {host: plain.example.org, port: 8080, protocol: http}
 """
 LISTENERS = Listeners("10.0.0.3", parse_config(CONFIG, "c.yaml", context=LoadContext()))
-TLS, PLAIN = Listener(443, True, None), Listener(80, False, None)
-GIT = Listener(8443, True, HostSet(["git.example.org"]))
+TLS, PLAIN = Listener(443, "https", None), Listener(80, "http", None)
+GIT = Listener(8443, "https", HostSet(["git.example.org"]))
 
 
 def client_hello(server_name: str | None) -> bytes:
@@ -126,3 +126,18 @@ def test_a_request_without_host_is_refused() -> None:
     flow.request.authority = ""
     with pytest.raises(NotServed, match="without Host"):
         check_request(TLS, flow)
+
+
+def test_an_opaque_port_is_a_tcp_reverse_listener_to_its_one_host() -> None:
+    config = parse_config(
+        CONFIG + "    - {host: db.example.org, port: 5432, protocol: opaque}\n",
+        "c.yaml",
+        context=LoadContext(),
+    )
+    listeners = Listeners("10.0.0.3", config)
+    assert "reverse:tcp://db.example.org:5432@10.0.0.3:5432" in listeners.modes()
+    opaque = listeners.of(client_on("regular@10.0.0.3:5432"))
+    assert opaque is not None and (opaque.protocol, opaque.opaque_to) == (
+        "opaque",
+        "db.example.org",
+    )
