@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
 from agentcage.config.container import ContainerConfig
-from agentcage.config.fields import ByteSize, Domain, Text
+from agentcage.config.fields import ByteSize, HostEntry, Text
 from agentcage.config.host import host_resolvers
 from agentcage.config.inspection import (
     BUILTIN_INSPECTORS,
@@ -79,7 +79,9 @@ WEB_PORTS: dict[int, Protocol] = {80: "http", 443: "https"}
 class PortRule(Model):
     """One more port a host may be reached on: inspected like 80 and 443, or opaque."""
 
-    host: Domain = Field(description="The host (and its subdomains) this port is open for.")
+    host: HostEntry = Field(
+        description="The host (and its subdomains), IP address or CIDR this port is open for."
+    )
     port: int = Field(ge=1, le=65535, description="The port.")
     protocol: Protocol = Field(
         "https",

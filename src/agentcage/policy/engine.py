@@ -2,7 +2,7 @@
 
 Chain order for a request (the first block stops it), each built-in inspector one
 module of `policy/inspectors/` named for it: `rate-limit` (rate_limit.py),
-`domain` (domain.py), `decoding` (body_decoding.py), `secret-injection`
+`domain` (domain.py), `port` (ports.py), `decoding` (body_decoding.py), `secret-injection`
 (secret_injection.py), `secrets` (credential_formats.py, with the formats in
 `policy/formats/`), `body-size` (body_size.py), `entropy` (entropy.py),
 `content-type` (content_type.py), `leaks` (leaks.py, with the detector in
@@ -32,6 +32,7 @@ from agentcage.policy.inspectors.credential_formats import CredentialFormatInspe
 from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
 from agentcage.policy.inspectors.leaks import LeakInspector
+from agentcage.policy.inspectors.ports import PortInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
 from agentcage.policy.inspectors.secret_injection import SecretInjectionInspector
 from agentcage.policy.interface import Inspector
@@ -86,6 +87,7 @@ class Policy:
             inspectors.append(RateLimitInspector(config.rate_limit, clock))
         inspectors += [
             domains,
+            PortInspector(config),
             DecodingInspector(payloads),
             SecretInjectionInspector(rules, payloads),
         ]

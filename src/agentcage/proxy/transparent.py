@@ -30,7 +30,6 @@ from mitmproxy.proxy.layers import tls
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
 from agentcage.config.schema import WEB_PORTS, CageConfig, Protocol
-from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import block_response, peer_of, record
@@ -52,7 +51,6 @@ class NotServed(Exception):
 class Listener:
     port: int
     protocol: Protocol
-    hosts: HostSet | None  # None: every host the domain rules admit (80 and 443)
     opaque_to: str | None = None  # the one host an opaque port relays to
 
     @property
@@ -66,14 +64,11 @@ class Listeners:
     def __init__(self, address: str, config: CageConfig) -> None:
         self.address = address
         self._ports: dict[int, Listener] = {
-            port: Listener(port, protocol, None) for port, protocol in WEB_PORTS.items()
+            port: Listener(port, protocol) for port, protocol in WEB_PORTS.items()
         }
         for rule in config.network.ports:
-            known = self._ports.get(rule.port)
-            hosts = known.hosts if known is not None and known.hosts is not None else HostSet()
-            hosts.add(rule.host)
             opaque_to = rule.host if rule.protocol == "opaque" else None
-            self._ports[rule.port] = Listener(rule.port, rule.protocol, hosts, opaque_to)
+            self._ports[rule.port] = Listener(rule.port, rule.protocol, opaque_to)
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -132,16 +127,7 @@ def check_request(listener: Listener, flow: http.HTTPFlow) -> None:
         raise NotServed(
             f"the Host names port {req.port}, but the connection came in on {listener.port}"
         )
-    if listener.hosts is not None:
-        try:
-            host = canonical_host(req.host)
-        except BadHost as exc:
-            raise NotServed(f"invalid host: {exc}") from exc
-        if host not in listener.hosts:
-            raise NotServed(
-                f"port {listener.port} is not open for {host.name}; list it in "
-                "network.ports to allow it"
-            )
+    # Which hosts a port is open for is the chain's port rule, as on the explicit path.
 
 
 def _is_address(name: str) -> bool:

@@ -187,9 +187,10 @@ def test_inspectors_without_a_hook_are_skipped() -> None:
 def test_policy_chain_order() -> None:
     engine = policy(rate_limit={"requests_per_second": 1, "burst": 1}, inspectors=[])
     names = [inspector.name for inspector in engine.chain.inspectors]
-    assert names[:8] == [
+    assert names[:9] == [
         "rate-limit",
         "domain",
+        "port",
         "decoding",
         "secret-injection",
         "secrets",
@@ -204,7 +205,7 @@ def test_disabled_sections_leave_the_chain() -> None:
         entropy=False, content_type=False, max_request_body=0, secrets={"enabled": False}
     )
     names = [inspector.name for inspector in engine.chain.inspectors]
-    assert names == ["domain", "decoding", "secret-injection"]
+    assert names == ["domain", "port", "decoding", "secret-injection"]
 
 
 def test_custom_inspectors_run_last(tmp_path: Path) -> None:
