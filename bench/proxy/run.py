@@ -107,11 +107,16 @@ def body(size: int) -> bytes:
     return json.dumps({"model": "bench", "messages": messages}).encode()[:size]
 
 
-def _serve_upstream(ready: multiprocessing.Queue, stop: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+def _serve_upstream(
+    ready: multiprocessing.Queue,  # type: ignore[type-arg]
+    stop: multiprocessing.Event,  # type: ignore[valid-type]
+    host: str = ORIGIN,
+    ports: tuple[int, int] = (443, 80),
+) -> None:
     import trustme
     from tests.support.upstream import Upstream
 
-    with Upstream(trustme.CA(), [NAME], host=ORIGIN, ports=(443, 80)) as upstream:
+    with Upstream(trustme.CA(), [NAME], host=host, ports=ports) as upstream:
         ready.put((upstream.tls_port, str(upstream.ca_pem)))
         stop.wait()
 
@@ -164,7 +169,12 @@ def start_mitmdump(workdir: Path, upstream_ca: str) -> tuple[subprocess.Popen[by
     raise RuntimeError("mitmdump did not start")
 
 
-def write_config(path: Path, dns: str) -> Path:
+def write_config(
+    path: Path, *, dns: str | None = None, hosts: tuple[str, ...] = (ORIGIN, NAME), port: int = 443
+) -> Path:
+    """The bench cage: `hosts` allowed (on `port` too, when it is not 443)."""
+    resolver = f'dns_servers: ["{dns}"]' if dns else ""
+    ports = ", ".join(f"{{host: '{host}', port: {port}}}" for host in hosts if port != 443)
     path.write_text(
         f"""
 name: bench
@@ -173,10 +183,11 @@ secret_injection:
   - env: BENCH_API_KEY
     inject_to: [api.example.com]
 domains:
-  allow: [{ORIGIN}, {NAME}]
-dns_servers: ["{dns}"]
+  allow: [{", ".join(hosts)}]
+{resolver}
 network:
   allow_cidrs: [127.0.0.0/8]
+  ports: [{ports}]
 rate_limit: false
 logging:
   allowed_requests: true
@@ -250,7 +261,7 @@ def measure(scale: float, dns: str) -> None:
     with tempfile.TemporaryDirectory(prefix="agentcage-bench-") as tmp:
         work = Path(tmp)
         agentcage = ProxyProcess(
-            write_config(work / "config.yaml", dns),
+            write_config(work / "config.yaml", dns=dns),
             work,
             upstream_ca=Path(upstream_ca),
             env={"BENCH_API_KEY": BENCH_SECRET},
