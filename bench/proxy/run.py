@@ -116,7 +116,7 @@ def _serve_upstream(
     import trustme
     from tests.support.upstream import Upstream
 
-    with Upstream(trustme.CA(), [NAME], host=host, ports=ports) as upstream:
+    with Upstream(trustme.CA(), [NAME], address=host, ports=ports) as upstream:
         ready.put((upstream.tls_port, str(upstream.ca_pem)))
         stop.wait()
 

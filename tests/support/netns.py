@@ -7,8 +7,10 @@ unprivileged user namespaces, as rootless Podman does.
 
     subprocess.run(isolated([sys.executable, "-m", "some.module"]), cwd=ROOT)
 
-`python -m tests.support.netns CMD...` is the part that runs inside: it brings
-loopback up, checks that loopback is all there is, and execs CMD.
+`python -m tests.support.netns [--address=IP ...] CMD...` is the part that runs
+inside: it brings loopback up, gives it each extra IPv4 address asked for (a
+server can then stand in for an outside address without leaving the namespace),
+checks that loopback is all there is, and execs CMD.
 """
 
 from __future__ import annotations
@@ -22,12 +24,18 @@ from collections.abc import Sequence
 
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
+_SIOCSIFADDR = 0x8916
 _IFF_UP = 0x1
 _IFREQ = "16sH22x"  # struct ifreq: the name, then ifr_flags in the union
+_IFREQ_ADDR = "16sH2s4s16x"  # struct ifreq: the name, then a sockaddr_in in the union
+_OPTION = "--address="
 
 
-def isolated(argv: Sequence[str], *, private_mounts: bool = False) -> list[str]:
-    """`argv` wrapped to run in a fresh network namespace with loopback up.
+def isolated(
+    argv: Sequence[str], addresses: Sequence[str] = (), *, private_mounts: bool = False
+) -> list[str]:
+    """`argv` wrapped to run in a fresh network namespace with loopback up, holding
+    127.0.0.1, ::1 and each IPv4 address in `addresses`.
 
     `private_mounts` adds a mount namespace (to bind a test's own /etc/resolv.conf)
     and keeps the real ids, so a sidecar can drop root to a system user inside: a
@@ -41,6 +49,7 @@ def isolated(argv: Sequence[str], *, private_mounts: bool = False) -> list[str]:
         sys.executable,
         "-m",
         "tests.support.netns",
+        *(_OPTION + address for address in addresses),
         *argv,
     ]
 
@@ -52,12 +61,24 @@ def _bring_up_loopback() -> None:
         fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack(_IFREQ, b"lo", flags | _IFF_UP))
 
 
+def _add_address(index: int, address: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        alias = f"lo:{index}".encode()
+        packed = socket.inet_aton(address)
+        request = struct.pack(_IFREQ_ADDR, alias, socket.AF_INET, b"\0\0", packed)
+        fcntl.ioctl(sock, _SIOCSIFADDR, request)
+
+
 def main(argv: list[str]) -> None:
     interfaces = [name for _, name in socket.if_nameindex()]
     if interfaces != ["lo"]:
         sys.exit(f"not in a fresh network namespace: interfaces {interfaces}")
     _bring_up_loopback()
-    os.execv(argv[0], argv)
+    addresses = [arg.removeprefix(_OPTION) for arg in argv if arg.startswith(_OPTION)]
+    for index, address in enumerate(addresses, start=1):
+        _add_address(index, address)
+    command = argv[len(addresses) :]
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

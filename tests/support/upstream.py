@@ -250,10 +250,13 @@ async def _answer(send: Any, status: int, headers: list[tuple[bytes, bytes]], bo
     await send({"type": "http.response.body", "body": body})
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _listening_socket(address: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # "::" takes IPv4 too
+    sock.bind((address, port))
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -263,9 +266,9 @@ class Upstream:
     """Serves `Recorder` over TLS on `tls_port` and in clear text on `plain_port`.
 
     The certificate covers `names` (and 127.0.0.1); `ca_pem` is the CA file a
-    client (or the proxy's `--upstream-ca`) must trust. `host` and the ports are
-    where it listens (free ports on 127.0.0.1 by default; fixed ones only inside a
-    test's own network namespace).
+    client (or the proxy's `--upstream-ca`) must trust. By default both listen on
+    free ports of 127.0.0.1; `address` "::" listens on every local address, IPv4
+    and IPv6 (inside a network namespace the caller made, where that is safe).
     """
 
     def __init__(
@@ -273,12 +276,12 @@ class Upstream:
         ca: trustme.CA,
         names: list[str],
         *,
-        host: str = "127.0.0.1",
+        address: str = "127.0.0.1",
         ports: tuple[int, int] = (0, 0),
     ) -> None:
         self.app = Recorder()
         self._dir = tempfile.TemporaryDirectory(prefix="agentcage-upstream-")
-        cert = ca.issue_cert(*names, host)
+        cert = ca.issue_cert(*names, "127.0.0.1")
         certfile, keyfile = Path(self._dir.name, "cert.pem"), Path(self._dir.name, "key.pem")
         for blob in cert.cert_chain_pems:
             with certfile.open("ab") as handle:
@@ -286,7 +289,8 @@ class Upstream:
         cert.private_key_pem.write_to_path(str(keyfile))
         self.ca_pem = Path(self._dir.name, "ca.pem")
         ca.cert_pem.write_to_path(str(self.ca_pem))
-        self._tls, self._plain = (_listening_socket(host, port) for port in ports)
+        self._tls = _listening_socket(address, ports[0])
+        self._plain = _listening_socket(address, ports[1])
         self._config = Config()
         self._config.bind = [f"fd://{self._tls.fileno()}"]
         self._config.insecure_bind = [f"fd://{self._plain.fileno()}"]

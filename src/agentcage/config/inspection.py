@@ -169,7 +169,7 @@ class SplitWindowConfig(Model):
     max_pieces: int = Field(256, ge=1, le=100_000, description="Pieces kept per destination.")
     max_age_seconds: float = Field(600, gt=0, le=86400, description="How long a piece is kept.")
     max_destinations: int = Field(1024, ge=1, le=1_000_000, description="Destinations tracked.")
-    min_piece: int = Field(6, ge=3, le=64, description="Shorter pieces are ignored.")
+    min_piece: int = Field(4, ge=3, le=64, description="Shorter pieces are ignored.")
     coverage: float = Field(
         0.8, gt=0, le=1, description="Fraction of a secret that, once sent, counts as sent."
     )
@@ -239,6 +239,38 @@ class EntropyConfig(Model):
             "application/x-git-",
         ],
         description="Content-type prefixes that are legitimately high-entropy.",
+    )
+
+
+class UrlDataConfig(Model):
+    """Data carried in host names and URLs rather than in a body (see docs/detection.md)."""
+
+    action: Action = Field(
+        "block", description="What to do with a request whose host name or URL carries data."
+    )
+    max_data_labels: int = Field(
+        16,
+        ge=1,
+        le=10_000,
+        description="Distinct id-like labels (letters and digits, 8+) allowed under one "
+        "registrable domain within `window_seconds`; more is a tunnel sending data a label "
+        "at a time.",
+    )
+    window_seconds: float = Field(
+        600, gt=0, le=86400, description="How long a label counts toward `max_data_labels`."
+    )
+    path_tokens: Literal["blocklist-mode", "always", "never"] = Field(
+        "blocklist-mode",
+        description="When random-looking tokens (24+ characters of mixed case and digits) in "
+        "a URL path count as data: `blocklist-mode` only when every domain is reachable (in "
+        "allowlist mode the listed hosts are trusted with the ids in their URLs), `always`, "
+        "or `never`.",
+    )
+    max_percent_layers: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Percent-encoding layers a URL may have; more only hide what it carries.",
     )
 
 

@@ -24,6 +24,7 @@ from agentcage.config.inspection import (
     RateLimitConfig,
     SecretInjection,
     SecretsConfig,
+    UrlDataConfig,
 )
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -69,6 +70,9 @@ class FirecrackerConfig(Model):
     vcpus: int = Field(2, ge=1, le=64)
     mem_mb: int = Field(2048, ge=256, le=1024 * 1024)
     kernel: Text | None = Field(None, description="Guest kernel image (default: bundled).")
+    firecracker_bin: Text | None = Field(
+        None, description="Path of the `firecracker` binary (default: found on PATH)."
+    )
 
 
 Protocol = Literal["http", "https", "opaque"]
@@ -235,7 +239,9 @@ class CageConfig(Model):
 
     name: str = Field(pattern=NAME_PATTERN, description="Cage name: lower-case, digits, `-`.")
     isolation: Literal["container", "firecracker"] = Field(
-        "container", description="`container` (rootless Podman) or `firecracker` (microVM)."
+        "container",
+        description="`container` (Podman). `firecracker` (microVM) is refused until this "
+        "version can run it, so a cage never silently gets less isolation than it asked for.",
     )
     container: ContainerConfig = Field(description="The agent's container.")
     secret_injection: list[SecretInjection] = Field(
@@ -254,6 +260,10 @@ class CageConfig(Model):
     )
     content_type: ContentTypeConfig | Literal[False] = Field(
         default_factory=ContentTypeConfig, description="Content-type checks, or `false`."
+    )
+    url_data: UrlDataConfig | Literal[False] = Field(
+        default_factory=UrlDataConfig,
+        description="Data in host names and URLs (encoded labels, random tokens), or `false`.",
     )
     inspectors: list[InspectorSpec] = Field(
         default_factory=list, description="Custom inspectors, run after the built-in ones."
@@ -293,6 +303,19 @@ class CageConfig(Model):
             for spec in specs:
                 _fold_builtin(spec, data)
         return data
+
+    @field_validator("isolation", mode="after")
+    @classmethod
+    def _isolation(cls, value: str) -> str:
+        # Deploying plain containers for a config that asked for a microVM would give an
+        # untrusted agent less isolation than its owner chose, without a word.
+        if value == "firecracker":
+            raise ValueError(
+                "`isolation: firecracker` (microVM) is not available in this version, and "
+                "a cage is never deployed with less isolation than it asks for; use "
+                "`isolation: container` or remove the key (docs/cages.md)"
+            )
+        return value
 
     @field_validator("dns_servers", mode="after")
     @classmethod

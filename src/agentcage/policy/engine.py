@@ -2,7 +2,8 @@
 
 Chain order for a request (the first block stops it), each built-in inspector one
 module of `policy/inspectors/` named for it: `rate-limit` (rate_limit.py),
-`domain` (domain.py), `port` (ports.py), `decoding` (body_decoding.py), `secret-injection`
+`domain` (domain.py), `port` (ports.py), `url-data` (url_data.py), `decoding`
+(body_decoding.py), `secret-injection`
 (secret_injection.py), `secrets` (credential_formats.py, with the formats in
 `policy/formats/`), `body-size` (body_size.py), `entropy` (entropy.py),
 `content-type` (content_type.py), `leaks` (leaks.py, with the detector in
@@ -35,6 +36,7 @@ from agentcage.policy.inspectors.leaks import LeakInspector
 from agentcage.policy.inspectors.ports import PortInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
 from agentcage.policy.inspectors.secret_injection import SecretInjectionInspector
+from agentcage.policy.inspectors.url_data import UrlDataInspector
 from agentcage.policy.interface import Inspector
 from agentcage.policy.payload import Payloads
 from agentcage.policy.plugins import load_inspector
@@ -85,16 +87,20 @@ class Policy:
         inspectors: list[Inspector] = []
         if config.rate_limit is not False and config.rate_limit.enabled:
             inspectors.append(RateLimitInspector(config.rate_limit, clock))
+        inspectors += [domains, PortInspector(config)]
+        if config.url_data is not False:
+            blocklist = config.domains.mode == "blocklist"
+            inspectors.append(
+                UrlDataInspector(config.url_data, blocklist_mode=blocklist, clock=clock)
+            )
         inspectors += [
-            domains,
-            PortInspector(config),
             DecodingInspector(payloads),
             SecretInjectionInspector(rules, payloads),
         ]
         env = os.environ if environ is None else environ
         formats: CredentialFormatInspector | None = None
         if config.secrets.enabled:
-            formats = CredentialFormatInspector.from_config(config.secrets, env, payloads)
+            formats = CredentialFormatInspector.from_config(config.secrets, env, payloads, clock)
             inspectors.append(formats)
         if config.max_request_body:
             inspectors.append(BodySizeInspector(config.max_request_body))

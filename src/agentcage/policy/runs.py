@@ -16,6 +16,7 @@ once per body by `token_runs` and shared.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 
 import ahocorasick_rs
@@ -137,3 +138,16 @@ def windows(
         else:
             merged.append((lo, hi))
     return merged
+
+
+def around(pattern: re.Pattern[bytes], data: bytes, width: int) -> list[tuple[int, int]] | None:
+    """Merged windows `width` bytes either side of each match of `pattern`, or None
+    when they would cover more than half of `data` (cheaper to take it whole)."""
+    spans: list[tuple[int, int]] = []
+    for match in pattern.finditer(data):
+        start, end = max(match.start() - width, 0), match.end() + width
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return None if sum(b - a for a, b in spans) > len(data) // 2 else spans

@@ -32,6 +32,9 @@ INJECT_EVERYWHERE = """
 """
 
 
+DOMAINS = "{allow: [anthropic.com, github.com, internal.example, example.com]}"
+
+
 # Every name the tests send to a loopback server's free ports (the allowlist still
 # decides whether one may go there at all), and the loopback addresses.
 SERVED_HOSTS = (
@@ -81,6 +84,7 @@ def write_config(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    domains: str = DOMAINS,
     logging: str = "",
     served: Sequence[Port] = (),
 ) -> Path:
@@ -92,8 +96,7 @@ name: itest
 container:
   image: docker.io/library/python:3.12-slim
 secret_injection:{injection}
-domains:
-  allow: [anthropic.com, github.com, internal.example, example.com]
+domains: {domains}
 dns_servers: ["{dns.address}"]
 network:
   allow_cidrs: [127.0.0.1/32]
@@ -120,6 +123,7 @@ def start_proxy(
     *,
     log_allowed: bool = True,
     injection: str = INJECT_EVERYWHERE,
+    domains: str = DOMAINS,
     logging: str = "",
     more_ports: Sequence[Port] = (),
 ) -> ProxyProcess:
@@ -129,6 +133,7 @@ def start_proxy(
         extra,
         log_allowed=log_allowed,
         injection=injection,
+        domains=domains,
         logging=logging,
         served=[*ports_of(up), *more_ports],
     )

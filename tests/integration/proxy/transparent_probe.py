@@ -189,7 +189,7 @@ def probe(out: Path) -> None:
         subprocess.run(["mount", "--bind", str(resolv), "/etc/resolv.conf"], check=True)
         with (
             FakeDns({name: [ORIGIN] for name in NAMES}) as internet_dns,
-            Upstream(trustme.CA(), NAMES, host=ORIGIN, ports=(443, 80)) as upstream,
+            Upstream(trustme.CA(), NAMES, address=ORIGIN, ports=(443, 80)) as upstream,
             Echo(),
         ):
             config = tmp / "config.yaml"

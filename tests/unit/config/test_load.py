@@ -224,6 +224,7 @@ BAD = [
     (MINIMAL + "dns_servers: [dns.google]\n", 4, "must be an IP address"),
     (MINIMAL + "dns_servers: ['1.1.1.1:99999']\n", 4, "not a port number"),
     (MINIMAL + "firecracker: {vcpus: 0}\n", 4, "firecracker.vcpus"),
+    (MINIMAL + "isolation: firecracker\n", 4, "never deployed with less isolation"),
     (MINIMAL + "network: {allow_cidrs: [nope]}\n", 4, "is not a CIDR block"),
     (
         MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 443}\n",

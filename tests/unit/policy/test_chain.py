@@ -187,10 +187,11 @@ def test_inspectors_without_a_hook_are_skipped() -> None:
 def test_policy_chain_order() -> None:
     engine = policy(rate_limit={"requests_per_second": 1, "burst": 1}, inspectors=[])
     names = [inspector.name for inspector in engine.chain.inspectors]
-    assert names[:9] == [
+    assert names[:10] == [
         "rate-limit",
         "domain",
         "port",
+        "url-data",
         "decoding",
         "secret-injection",
         "secrets",
@@ -202,7 +203,11 @@ def test_policy_chain_order() -> None:
 
 def test_disabled_sections_leave_the_chain() -> None:
     engine = policy(
-        entropy=False, content_type=False, max_request_body=0, secrets={"enabled": False}
+        entropy=False,
+        content_type=False,
+        url_data=False,
+        max_request_body=0,
+        secrets={"enabled": False},
     )
     names = [inspector.name for inspector in engine.chain.inspectors]
     assert names == ["domain", "port", "decoding", "secret-injection"]

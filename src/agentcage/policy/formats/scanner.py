@@ -18,6 +18,7 @@ from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.formats import wordlist
 from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
+from agentcage.policy.formats.disguises import DisguiseFinder, case_folded
 from agentcage.policy.formats.documentation import token_example
 from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, matched_value
 from agentcage.policy.formats.regex_safety import nested_quantifier
@@ -74,16 +75,47 @@ class PatternScanner:
                 self._unanchored.append(index)
             for anchor in pattern.anchors:
                 self._by_anchor.setdefault(anchor, []).append(index)
+        self._disguises = DisguiseFinder(self.patterns)
+        self._folded: dict[int, re.Pattern[bytes]] = {}
 
     @classmethod
     def from_config(cls, config: SecretsConfig, environ: Mapping[str, str]) -> PatternScanner:
         return cls(build_patterns(config, environ), config.documentation_values)
+
+    def matches(self, data: bytes) -> Iterator[tuple[CredentialPattern, str]]:
+        """`matching`, then the formats found disguised (`disguises.py`), each with
+        how it was disguised ("" for none)."""
+        found: set[str] = set()
+        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
+        for pattern in self._matching(data, spans):
+            found.add(pattern.name)
+            yield pattern, ""
+        for disguised in self._disguises.find(data, spans):
+            for pattern in self._undisguised(disguised.how, disguised.anchor, disguised.window):
+                if pattern.name not in found:
+                    found.add(pattern.name)
+                    yield pattern, disguised.how
+
+    def _undisguised(self, how: str, anchor: bytes, window: bytes) -> Iterator[CredentialPattern]:
+        if how != "case-changed":
+            yield from self.matching(window)
+            return
+        for index in self._by_anchor.get(anchor, ()):
+            pattern = self.patterns[index]
+            regex = self._folded.get(index)
+            if regex is None:
+                regex = self._folded[index] = case_folded(pattern)
+            if any(self._real(pattern, m) for m in regex.finditer(window)):
+                yield pattern
 
     def matching(self, data: bytes) -> Iterator[CredentialPattern]:
         """The patterns with a real match in `data`, in catalogue order."""
         # Most header values are shorter than any token run: only the few formats
         # searched everywhere can be in them.
         spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
+        return self._matching(data, spans)
+
+    def _matching(self, data: bytes, spans: list[tuple[int, int]]) -> Iterator[CredentialPattern]:
         present = _present(self._anchor_search, self._anchors, data, spans) if spans else {}
         short = len(data) < self._shortest_wide  # no anywhere-format anchor fits
         if not short and len(data) < _SEARCH_EACH:

@@ -9,11 +9,13 @@ never the matched text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 
 from agentcage.config.inspection import SecretsConfig
 from agentcage.policy.canonical_hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
+from agentcage.policy.formats.assembly import Assembled, AssemblyLimits, FormatAssembler
 from agentcage.policy.formats.pattern import CredentialPattern
 from agentcage.policy.formats.scanner import PatternScanner
 from agentcage.policy.payload import Payloads
@@ -28,23 +30,51 @@ _AUTH_PLACES = ("header authorization", "header proxy-authorization")
 class CredentialFormatInspector:
     name = NAME
 
-    def __init__(self, scanner: PatternScanner, payloads: Payloads) -> None:
+    def __init__(
+        self,
+        scanner: PatternScanner,
+        payloads: Payloads,
+        limits: AssemblyLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.scanner = scanner
         self._payloads = payloads
+        self.assembler = FormatAssembler(scanner, limits or AssemblyLimits(), clock)
 
     @classmethod
     def from_config(
-        cls, config: SecretsConfig, environ: Mapping[str, str], payloads: Payloads
+        cls,
+        config: SecretsConfig,
+        environ: Mapping[str, str],
+        payloads: Payloads,
+        clock: Callable[[], float] = time.monotonic,
     ) -> CredentialFormatInspector:
-        return cls(PatternScanner.from_config(config, environ), payloads)
+        window = config.split_window
+        limits = AssemblyLimits(
+            max_age=window.max_age_seconds, max_destinations=window.max_destinations
+        )
+        return cls(PatternScanner.from_config(config, environ), payloads, limits, clock)
 
     def inspect_request(self, request: Request) -> Finding | None:
+        found = self.inspect_decoded(request)
+        if found is not None and found.verdict is Verdict.BLOCK:
+            return found
+        assembled = self.assembler.observe_request(request, _allowed_to(request.host))
+        return _assembled(assembled, request.host) or found
+
+    def inspect_decoded(self, request: Request) -> Finding | None:
+        """The formats in each place of `request` alone, with nothing remembered: for
+        views the leak inspector decoded."""
         return self._scan(request.host, self._request_places(request))
 
     def inspect_frame(self, frame: Frame) -> Finding | None:
         if not frame.from_client:
             return None
-        return self._scan(frame.host, iter([(frame.place, frame.payload)]))
+        found = self._scan(frame.host, iter([(frame.place, frame.payload)]))
+        if (found is not None and found.verdict is Verdict.BLOCK) or frame.control is not None:
+            return found
+        assembled = self.assembler.observe_frame(frame, _allowed_to(frame.host))
+        return _assembled(assembled, frame.host) or found
 
     def _request_places(self, request: Request) -> Iterator[tuple[str, bytes]]:
         url = request.path.encode("utf-8", "surrogateescape")
@@ -69,7 +99,7 @@ class CredentialFormatInspector:
         for where, data in places:
             if not data:
                 continue
-            for pattern in self.scanner.matching(data):
+            for pattern, disguise in self.scanner.matches(data):
                 if _allowed(pattern, host):
                     continue
                 if pattern.verdict is Verdict.FLAG and where.startswith(_AUTH_PLACES):
@@ -77,13 +107,27 @@ class CredentialFormatInspector:
                     # everyday use: flagging it would put every OAuth call in the audit.
                     continue
                 # The reason names the format and the place, never the matched text.
-                reason = f"{pattern.name} in {where} to {host}"
+                written = f" ({disguise})" if disguise else ""
+                reason = f"{pattern.name}{written} in {where} to {host}"
                 if pattern.hosts:
                     reason += f" (it may only go to {', '.join(pattern.hosts)})"
                 if pattern.verdict is Verdict.BLOCK:
                     return Finding(NAME, Verdict.BLOCK, reason, (pattern.name,), "critical")
                 flagged = flagged or Finding(NAME, pattern.verdict, reason, (pattern.name,))
         return flagged
+
+
+def _allowed_to(host: str) -> Callable[[CredentialPattern], bool]:
+    return lambda pattern: _allowed(pattern, host)
+
+
+def _assembled(assembled: Assembled | None, host: str) -> Finding | None:
+    if assembled is None:
+        return None
+    name = assembled.pattern.name
+    flows = ", ".join(flow or "-" for flow in assembled.flows)
+    reason = f"{name} assembled from {assembled.pieces} pieces sent to {host} (flows {flows})"
+    return Finding(NAME, Verdict.BLOCK, reason, (name, "assembled"), "critical")
 
 
 def _name_suffixes(name: str) -> str:

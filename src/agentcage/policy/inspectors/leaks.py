@@ -20,7 +20,7 @@ from pathlib import Path
 from agentcage.config.inspection import SecretsConfig
 from agentcage.config.schema import CageConfig
 from agentcage.policy.decoding import DecodeError
-from agentcage.policy.interface import RequestInspector
+from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.leaks.split import WindowLimits
@@ -29,6 +29,10 @@ from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
 
 _CONTENT_CODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd")
+# Views that are guesses, not decodings: every other character of a run, text under
+# a likely XOR key. Exact values are safe to look for in them; a loose format (a run
+# of `A`s, a long base64 body) would match the noise they also make of ordinary data.
+_GUESSES = frozenset({"interleaved", "xor"})
 
 
 class LeakInspector:
@@ -38,7 +42,7 @@ class LeakInspector:
         self,
         detector: LeakDetector,
         payloads: Payloads | None = None,
-        patterns: RequestInspector | None = None,
+        patterns: CredentialFormatInspector | None = None,
     ) -> None:
         self.detector = detector
         self._payloads = payloads
@@ -53,7 +57,7 @@ class LeakInspector:
         *,
         base_dir: Path | None = None,
         payloads: Payloads | None = None,
-        patterns: RequestInspector | None = None,
+        patterns: CredentialFormatInspector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> LeakInspector:
         """Raise `PolicyError` if a known secret cannot be read: better no cage than a
@@ -90,7 +94,7 @@ class LeakInspector:
             return None
         for view in _decoded(views):
             probe = Request("POST", "https", subject.host, subject.port, "/", Headers(), view.data)
-            found = self._patterns.inspect_request(probe)
+            found = self._patterns.inspect_decoded(probe)
             if found is not None:
                 where = f" (beneath {view.label})"
                 return dataclasses.replace(found, reason=found.reason + where)
@@ -101,7 +105,9 @@ def _decoded(views: list[View]) -> Iterator[View]:
     for view in views:
         # The scanner has already seen the raw body and its Content-Encoding undone.
         first = view.layers[0] if view.layers else None
-        if first is not None and (first not in _CONTENT_CODINGS or len(view.layers) > 1):
+        if first is None or _GUESSES.intersection(view.layers):
+            continue
+        if first not in _CONTENT_CODINGS or len(view.layers) > 1:
             yield view
 
 

@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from agentcage.policy.data_shapes import registrable_domain
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
 from agentcage.policy.leaks.protected import Protected
@@ -32,6 +33,7 @@ NAME = "leaks"
 _SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
 _TOKEN = rb"[^&=;,:\"'{}\[\]\s<>()]{%d,}"  # a run between delimiters, at least N long
 _SMALL_BODY = 1024  # bodies tokenised into split pieces
+_BODY_PIECE = 6  # shortest token of a body taken as a piece
 _SEARCH_ALONE = 64 * 1024  # canonical views at least this long are not joined
 _HEX_PIECE = re.compile(rb"(?:[0-9A-Fa-f]{2}){4,}")
 _B64_PIECE = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
@@ -65,6 +67,8 @@ class LeakDetector:
         self.split = SplitDetector(valuable, self.settings.window)
         self._clock = clock
         self._token = re.compile(_TOKEN % self.settings.window.min_piece)
+        # Bodies are full of short words: their tokens count from six characters.
+        self._body_token = re.compile(_TOKEN % max(self.settings.window.min_piece, _BODY_PIECE))
 
     def views(self, data: bytes, content_encoding: str = "") -> Views:
         """Decoded views of `data`, for any scanner that wants to look beneath encodings."""
@@ -95,8 +99,8 @@ class LeakDetector:
     def check_request(self, request: Request, views: Views | None = None) -> list[Finding]:
         views = self.request_views(request) if views is None else views
         matches = self._scan(views)
-        pieces = self._pieces(_request_pieces(request, self._token))
-        matches += self.split.observe(site(request.host), pieces, self._clock())
+        pieces = self._pieces(_request_pieces(request, self._token, self._body_token))
+        matches += self.split.observe(registrable_domain(request.host), pieces, self._clock())
         return self._findings(matches, request.host) or _exhausted(views, request.host)
 
     def check_frame(self, frame: Frame, views: Views | None = None) -> list[Finding]:
@@ -104,8 +108,8 @@ class LeakDetector:
             return []
         views = self.frame_views(frame) if views is None else views
         matches = self._scan(views)
-        pieces = self._pieces(_body_pieces(frame.payload, self._token))
-        matches += self.split.observe(site(frame.host), pieces, self._clock())
+        pieces = self._pieces(_body_pieces(frame.payload, self._body_token))
+        matches += self.split.observe(registrable_domain(frame.host), pieces, self._clock())
         return self._findings(matches, frame.host) or _exhausted(views, frame.host)
 
     def _pieces(self, candidates: Iterable[bytes]) -> list[bytes]:
@@ -168,15 +172,9 @@ def _exhausted(views: Views, host: str) -> list[Finding]:
     return [Finding(NAME, Verdict.BLOCK, reason, ("undecoded-layers",), "warning")]
 
 
-def site(host: str) -> str:
-    """The destination a split window is kept for: the last two labels of a name."""
-    host = host.lower().rstrip(".")
-    if host.replace(".", "").isdigit() or ":" in host:
-        return host  # IP literal
-    return ".".join(host.split(".")[-2:])
-
-
-def _request_pieces(request: Request, token: re.Pattern[bytes]) -> Iterator[bytes]:
+def _request_pieces(
+    request: Request, token: re.Pattern[bytes], body_token: re.Pattern[bytes]
+) -> Iterator[bytes]:
     labels = request.host.lower().split(".")
     for label in labels[:-2]:
         yield label.encode("ascii", "replace")
@@ -193,7 +191,7 @@ def _request_pieces(request: Request, token: re.Pattern[bytes]) -> Iterator[byte
                 yield from _token_pieces(pair.partition("=")[2].strip().encode(), token)
         elif len(value) <= 256:
             yield value.encode("utf-8", "surrogateescape")
-    yield from _body_pieces(request.body, token)
+    yield from _body_pieces(request.body, body_token)
 
 
 def _body_pieces(body: bytes, token: re.Pattern[bytes]) -> Iterator[bytes]:

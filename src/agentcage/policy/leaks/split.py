@@ -30,7 +30,7 @@ class WindowLimits:
     max_pieces: int = 256  # per destination
     max_age: float = 600.0  # seconds a piece stays in the window
     max_destinations: int = 1024
-    min_piece: int = 6  # shorter pieces (canonical) are ignored
+    min_piece: int = 4  # shorter pieces (canonical) are ignored
     coverage: float = 0.8  # fraction of a spelling that must be covered
     max_pieces_per_message: int = 64
 

@@ -22,8 +22,11 @@ from dataclasses import dataclass
 import brotli
 import zstandard
 
+from agentcage.policy.leaks.textcodes import base32_run, text_codes, unxor
+from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
+from agentcage.policy.leaks.unpacking import unpack
 from agentcage.policy.media import is_media
-from agentcage.policy.runs import TOKEN_RUN_FLOOR, byte_table, long_runs, token_runs
+from agentcage.policy.runs import TOKEN_RUN_FLOOR, around, byte_table, long_runs, token_runs
 
 _MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
@@ -33,12 +36,14 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
 # only where they start, so a multi-megabyte blob is decoded once.
 _ALIGN_ALL_BELOW = 4096
+_INTERLEAVED = 32  # shortest token run also read a character in two
 _BROTLI_CHUNK = 256
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
 _WHOLE_BELOW = 4096
 _BOMB_RATIO = 50  # archives of real files compress 2-20x; zero padding 1000x
 _WINDOW = 512
+_WIDE_SAMPLE = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +156,15 @@ class Unwrapper:
         kind = sniff_compression(data)
         if kind is not None:
             yield "decompress", decode_content(data, kind, budget.left) or b""
+        elif (unpacked := unpack(data, budget.left)) is not None:
+            yield "decompress", unpacked[1]
+        if not data.isascii():
+            yield "unicode", fold_unicode(data) or b""
+        if b"\0" in data[:_WIDE_SAMPLE] and data.count(0, 0, _WIDE_SAMPLE) * 4 >= min(
+            len(data), _WIDE_SAMPLE
+        ):  # a quarter NUL at least: UTF-16 or UTF-32 text, not a NUL-joined view
+            yield "wide", decode_wide(data) or b""
+        yield from text_codes(data)
         if b"%" in data:
             yield "percent", _around(_PERCENT, data, budget.left, urllib.parse.unquote_to_bytes)
         # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
@@ -161,6 +175,9 @@ class Unwrapper:
         b64: list[bytes] = []
         media: list[bytes] = []
         hexed: list[bytes] = []
+        b32: list[bytes] = []
+        halves: list[bytes] = []
+        unxored: list[bytes] = []
         room = budget.left
         # Hex digits are base64 characters, so every hex run lies inside a base64 run:
         # one pass over the data finds both.
@@ -169,8 +186,16 @@ class Unwrapper:
             for piece in _all_alignments(run, _b64_at):
                 # An image is a view of its own, so it is recognised and not peeled.
                 (media if is_media(piece[:16]) else b64).append(piece)
+                unxored += unxor(piece)
+                if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
+                    b64.append(wide)  # base64 of UTF-16 text
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
                 hexed += _all_alignments(run[hex_start:hex_end], _hex_at)
+            if decoded := base32_run(run):
+                b32.append(decoded)
+            if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
+                # A junk character after each real one: every other character, twice.
+                halves += (run[0::2], run[1::2])
             room -= len(run)
             if room <= 0:
                 break
@@ -178,6 +203,9 @@ class Unwrapper:
         for piece in media:
             yield "base64", piece
         yield "hex", b"\0".join(hexed)
+        yield "base32", b"\0".join(b32)
+        yield "interleaved", b"\0".join(halves)
+        yield "xor", b"\0".join(unxored)
 
 
 _HEX_TABLE = byte_table(b"0123456789abcdefABCDEF")
@@ -199,14 +227,8 @@ def _around(
     """
     if len(data) <= _WHOLE_BELOW:
         return decode(data)[:room] if pattern.search(data) else b""
-    windows: list[tuple[int, int]] = []
-    for match in pattern.finditer(data):
-        start, end = max(match.start() - _WINDOW, 0), match.end() + _WINDOW
-        if windows and start <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], end)
-        else:
-            windows.append((start, end))
-    if windows and sum(b - a for a, b in windows) > len(data) // 2:
+    windows = around(pattern, data, _WINDOW)
+    if windows is None:
         return decode(data)[:room]
     return b"\0".join(decode(data[a:b]) for a, b in windows)[:room]
 

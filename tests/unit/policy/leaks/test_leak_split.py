@@ -68,7 +68,7 @@ def test_short_and_unrelated_pieces_are_ignored(split: SplitDetector) -> None:
 
 def test_a_short_value_whose_last_piece_is_too_short_to_record_is_still_caught() -> None:
     password = b"ember-quartz-ember38!"  # canonical: 18 characters
-    split = SplitDetector([Protected("P", password, "known")])
+    split = SplitDetector([Protected("P", password, "known")], WindowLimits(min_piece=6))
     pieces = _chunks(password, 8)  # the last, "er38!", is under min_piece
     results = [split.observe("evil.com", [p], now=0.0) for p in pieces]
     assert results[1] and results[1][0].secret.name == "P"

@@ -1,0 +1,1 @@
+"""Replay the public agent-egress-bench corpus through the real proxy."""

@@ -1,0 +1,97 @@
+"""Credential formats written backwards, in rot13 or in another case.
+
+A format is found by its anchor (`ghp_`, `sk-ant-`, `AKIA`): an agent that
+reverses the key, rot13s it or swaps its case keeps everything but the anchor.
+`DisguiseFinder` looks for each anchor so disguised, in the same token windows
+the scanner searches, with one automaton pass; around each hit it cuts a window
+and undoes the disguise (reverses it, rot13s it), for the scanner to match as
+usual. A case change cannot be undone (which case was it?): those windows are
+matched with the formats' regexes made case-insensitive instead.
+
+Only anchors of four characters or more are looked for disguised: shorter ones
+(`SK`, `SG.`) occur by chance in every long token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import ahocorasick_rs
+
+from agentcage.policy.formats.pattern import CredentialPattern
+
+MIN_ANCHOR = 4
+_BEFORE = 64  # window bytes before a forward anchor (a prefix such as `token=`)
+_SPAN = 512  # window bytes the token itself may take (longer than any short format)
+_MAX_HITS = 32  # windows undone per payload
+
+_LOWER = b"abcdefghijklmnopqrstuvwxyz"
+_UPPER = _LOWER.upper()
+ROT13 = bytes.maketrans(_LOWER + _UPPER, _LOWER[13:] + _LOWER[:13] + _UPPER[13:] + _UPPER[:13])
+
+
+@dataclass(frozen=True, slots=True)
+class Disguised:
+    """A window with the disguise undone, the anchor it was found by, and the disguise."""
+
+    how: str  # "reversed" | "rot13" | "case-changed"
+    anchor: bytes
+    window: bytes
+
+
+class DisguiseFinder:
+    def __init__(self, patterns: Sequence[CredentialPattern]) -> None:
+        variants: dict[bytes, tuple[str, bytes]] = {}
+        for pattern in patterns:
+            if pattern.anywhere or pattern.shape is not None:
+                continue
+            for anchor in pattern.anchors:
+                if len(anchor) < MIN_ANCHOR:
+                    continue
+                for how, variant in _variants(anchor):
+                    if variant != anchor:
+                        variants.setdefault(variant, (how, anchor))
+        self._variants = list(variants)
+        self._meaning = [variants[v] for v in self._variants]
+        self._search = ahocorasick_rs.BytesAhoCorasick(self._variants) if variants else None
+
+    def find(self, data: bytes, spans: Sequence[tuple[int, int]]) -> Iterator[Disguised]:
+        """Each disguised anchor in `spans` of `data`, with its window undone."""
+        if self._search is None:
+            return
+        view = memoryview(data)
+        hits = 0
+        for lo, hi in spans:
+            for index, start, end in self._search.find_matches_as_indexes(
+                view[lo:hi], overlapping=True
+            ):
+                how, anchor = self._meaning[index]
+                yield Disguised(how, anchor, _undo(how, data, lo + start, lo + end))
+                hits += 1
+                if hits >= _MAX_HITS:
+                    return
+
+
+def _variants(anchor: bytes) -> list[tuple[str, bytes]]:
+    return [
+        ("reversed", anchor[::-1]),
+        ("rot13", anchor.translate(ROT13)),
+        ("case-changed", anchor.swapcase()),
+        ("case-changed", anchor.upper()),
+        ("case-changed", anchor.lower()),
+    ]
+
+
+def _undo(how: str, data: bytes, start: int, end: int) -> bytes:
+    if how == "reversed":
+        # The key ends with the reversed anchor: it lies before the hit.
+        return data[max(0, end - _SPAN) : end + _BEFORE][::-1]
+    window = data[max(0, start - _BEFORE) : start + _SPAN]
+    return window.translate(ROT13) if how == "rot13" else window
+
+
+def case_folded(pattern: CredentialPattern) -> re.Pattern[bytes]:
+    """`pattern`'s regex matching in any case."""
+    return re.compile(pattern.regex.pattern, pattern.regex.flags | re.IGNORECASE)

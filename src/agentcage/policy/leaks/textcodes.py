@@ -1,0 +1,211 @@
+"""Text spellings of bytes that the base64/hex/percent decoders do not cover.
+
+A key can leave as a JSON array of its characters (`["s","k","-",...]`), as a
+list of character codes (`115, 107, 45` or `0x73 0x6b 0x2d`), as hex with a
+delimiter between bytes (`73-6b-2d`), in base85 or ascii85, or in base32. Each
+decoder here finds such spellings and returns what they spell, NUL-joined, or
+b"" when there are none. Only decodings that come out as text are kept: a key
+is text, and junk decoded from ordinary data would only cost budget.
+
+Each search costs a pass over the data, about 0.3-1 ms per MiB on this
+project's machines, so `text_codes` runs them on data under `SEARCHED_BELOW`
+bytes only, each behind a cheap test (enough digits, a quote-comma-quote) that
+ordinary data fails; base32, whose runs lie inside the token runs the base64
+decoder finds anyway, is decoded there at no extra pass (`base32_run`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Iterator
+
+from agentcage.policy.media import is_text
+from agentcage.policy.runs import BASE64_ALPHABET, byte_table, long_runs
+
+SEARCHED_BELOW = 16 * 1024  # larger data: these spellings are not looked for
+_MAX_ITEMS = 256  # spellings decoded per call
+# base85, ascii85 and base32 decode in pure Python (~0.1 us a character): runs longer
+# than a key are not tried, and one call decodes at most this much.
+_LONGEST_RUN = 1024
+_DECODE_BUDGET = 32 * 1024
+
+_CHAR_ARRAY = re.compile(
+    rb"""\[\s*(["'])[^"'\\\n]{1,2}\1(?:\s*,\s*["'][^"'\\\n]{1,2}["']){7,}\s*\]"""
+)
+# The start of one: its literal `[` lets the regex engine skip ahead fast.
+_ARRAY_START = re.compile(rb"""\[\s*["'][^"'\\\n]{1,2}["']\s*,""")
+_QUOTED_ITEM = re.compile(rb"""["']([^"'\\\n]{1,2})["']""")
+
+# Numbers in a list: decimal up to 7 digits (code points), or 0x-prefixed hex.
+_NUMBER = rb"(?:0[xX][0-9a-fA-F]{1,6}|[0-9]{1,7})"
+_SEPARATOR = rb"(?:\s*[,;]\s*|\s+)"
+_CODE_LIST = re.compile(rb"(?<![\w.])(?:%s%s){7,}%s(?![\w.])" % (_NUMBER, _SEPARATOR, _NUMBER))
+_DELIMITED_HEX = re.compile(
+    rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[-:., ]){7,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
+)
+# Bytes a code list or delimited hex is made of; runs of them are where to look.
+_NUMERIC_TABLE = byte_table(b"0123456789abcdefABCDEFxX,;:.- \t\r\n")
+_NUMERIC_RUN = 15  # "1,2,3,4,5,6,7,8": the shortest list of eight
+
+_B85_ALPHABET = (
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~"
+)
+_B85_TABLE = byte_table(_B85_ALPHABET)
+_B85_RUN = 20
+_ASCII85 = re.compile(rb"<~([!-u\sz]{10,}?)~>")
+_A85_TABLE = byte_table(bytes(range(0x21, 0x76)))
+_A85_EDGES = b"\"',:;{}[]()"  # JSON or code around a bare ascii85 run
+_NOT_A85 = b"vwxy{|}~"  # b85 characters ascii85 never uses
+_B32_RUN = 16
+
+
+def char_arrays(data: bytes) -> bytes:
+    """`["s","k","-"]` -> `sk-` (JSON or Python lists of one- or two-character strings)."""
+    found = (b"".join(_QUOTED_ITEM.findall(m.group())) for m in _CHAR_ARRAY.finditer(data))
+    return _joined(found)
+
+
+def code_lists(data: bytes) -> bytes:
+    """`115, 107, 45` or `0x73 0x6b` -> `sk-`, and `73-6b-2d` -> `sk-` (eight or more)."""
+    found: list[bytes] = []
+    for start, end in long_runs(data, _NUMERIC_TABLE, _NUMERIC_RUN):
+        # A run of the table's bytes, widened by one so the lookbehinds see its edge.
+        lo, hi = max(start - 1, 0), min(end + 1, len(data))
+        for match in _CODE_LIST.finditer(data, lo, hi):
+            found.append(_codes(match.group()))
+        for match in _DELIMITED_HEX.finditer(data, lo, hi):
+            found.append(binascii.unhexlify(re.sub(rb"[^0-9A-Fa-f]", b"", match.group())))
+        if len(found) >= _MAX_ITEMS:
+            break
+    return _joined(found)
+
+
+def _codes(text: bytes) -> bytes:
+    numbers = [int(n, 0) if n[:2].lower() == b"0x" else int(n) for n in re.findall(_NUMBER, text)]
+    if all(n < 256 for n in numbers):
+        return bytes(numbers)
+    if any(n > 0x10FFFF or 0xD800 <= n <= 0xDFFF for n in numbers):
+        return b""
+    return "".join(map(chr, numbers)).encode("utf-8")
+
+
+def base85(data: bytes) -> bytes:
+    """Base85 (RFC 1924, Python's `b85encode`, git) and ascii85 (`<~...~>` or bare)."""
+    found: list[bytes] = []
+    if b"<~" in data:
+        found += (_a85(m.group(1)[:_LONGEST_RUN]) for m in _ASCII85.finditer(data))
+    left = _DECODE_BUDGET
+    for run in _runs(data, _B85_TABLE):
+        if run.translate(None, BASE64_ALPHABET):  # else the base64 decoder's business
+            found.append(_b85(run))
+            left -= len(run)
+        if left <= 0 or len(found) >= _MAX_ITEMS:
+            break
+    for run in _runs(data, _A85_TABLE):
+        run = run.strip(_A85_EDGES)
+        if run.translate(None, BASE64_ALPHABET) and len(run.translate(None, _NOT_A85)) == len(run):
+            found.append(_a85(run))
+            left -= len(run)
+        if left <= 0 or len(found) >= _MAX_ITEMS:
+            break
+    return _joined(found)
+
+
+def _runs(data: bytes, table: bytes) -> Iterator[bytes]:
+    for start, end in long_runs(data, table, _B85_RUN):
+        if end - start <= _LONGEST_RUN:
+            yield data[start:end]
+
+
+def _b85(run: bytes) -> bytes:
+    if len(run) % 5 == 1:
+        run = run[:-1]
+    try:
+        return base64.b85decode(run)
+    except ValueError:
+        return b""
+
+
+def _a85(run: bytes) -> bytes:
+    try:
+        return base64.a85decode(run)
+    except ValueError:
+        return b""
+
+
+_XOR_LONGEST = 4096
+_XOR_KEYS = 4  # keys tried per view: the likeliest ones
+_XOR_SCRAMBLED = 0.5  # printable data with more than this share of other bytes is tried
+_ALNUM = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_XOR_TABLES = [bytes(b ^ key for b in range(256)) for key in range(256)]
+
+
+def unxor(data: bytes) -> list[bytes]:
+    """Text hidden under a one-byte XOR key: the texts the likeliest keys give.
+
+    XOR-ed ASCII keeps one top bit throughout (the key's), which random bytes almost
+    never do; only data that does is tried against the 127 keys with that top bit,
+    and, when that bit is 0, only if it is not already text (mostly letters and
+    digits): a key below 0x80 scrambles text into other printable characters.
+    Near the right key many keys give printable bytes (`^ 1` moves letters to
+    letters), so the keys are ranked by how many letters and digits they give.
+    """
+    if not 8 <= len(data) <= _XOR_LONGEST:
+        return []
+    top = data[0] & 0x80
+    if (top and min(data) < 0x80) or (not top and max(data) >= 0x80):
+        return []  # the top bit varies: random bytes, not XOR-ed text
+    if len(set(data[:64])) < 4:
+        return []  # one byte repeated (zeros), not text
+    others = len(data.translate(None, _ALNUM))
+    if is_text(data) and others < _XOR_SCRAMBLED * len(data):
+        return []  # text as it is: mostly letters and digits
+    scored = []
+    for key in range(max(top, 1), top + 0x80):
+        plain = data.translate(_XOR_TABLES[key])
+        scored.append((len(plain.translate(None, _ALNUM)), key, plain))
+    scored.sort()
+    return [p for n, _, p in scored[:_XOR_KEYS] if n < others and is_text(p)]
+
+
+_B32_ALPHABETS = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=", b"abcdefghijklmnopqrstuvwxyz234567=")
+
+
+def base32_run(run: bytes) -> bytes:
+    """A token run wholly in one case of the base32 alphabet, decoded from its start,
+    if it decodes to text; else b""."""
+    if len(run) < _B32_RUN or len(run) > _LONGEST_RUN:
+        return b""
+    if all(run.translate(None, alphabet) for alphabet in _B32_ALPHABETS):
+        return b""
+    body = run.rstrip(b"=").upper()
+    while len(body) % 8 in (1, 3, 6):  # lengths no base32 text has
+        body = body[:-1]
+    try:
+        decoded = base64.b32decode(body + b"=" * (-len(body) % 8))
+    except (binascii.Error, ValueError):
+        return b""
+    return decoded if is_text(decoded) else b""
+
+
+def _joined(found: Iterable[bytes]) -> bytes:
+    return b"\0".join(piece for piece in found if is_text(piece))
+
+
+_DIGITS = b"0123456789"
+# base85 characters outside base64 but for `{}`, which every JSON body has.
+_B85_MARKS = b"!#$%&()*;<=>?@^`|~"
+
+
+def text_codes(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(name, decoded) for each spelling family found in `data` (under the size cap)."""
+    if len(data) < _NUMERIC_RUN or len(data) >= SEARCHED_BELOW or not is_text(data[:256]):
+        return
+    if _ARRAY_START.search(data):
+        yield "char-array", char_arrays(data)
+    if len(data) - len(data.translate(None, _DIGITS)) >= 8:
+        yield "char-codes", code_lists(data)
+    if len(data.translate(None, _B85_MARKS)) < len(data):
+        yield "base85", base85(data)

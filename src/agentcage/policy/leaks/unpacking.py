@@ -1,0 +1,140 @@
+"""Unpack compressed data and archives found by their content, whatever the headers say.
+
+An agent need not label what it compressed: a raw deflate stream, bzip2, xz,
+brotli, a zip or tar archive can go out as `application/octet-stream` or inside
+a base64 string. `unpack` recognises each by its signature (gzip, zlib, zstd,
+bzip2, xz, zip, tar's `ustar` mark) and, for binary data
+with none, tries raw deflate and brotli, which have no signature; those two
+are kept only when the stream ends cleanly and holds text, since random bytes
+now and then inflate to a few junk bytes. Output is bounded by `limit` bytes in
+all (a bomb costs at most that), archive members by count.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable
+
+import brotli
+
+from agentcage.policy.media import is_text
+from agentcage.policy.scrubbing.packing import sniff
+
+MAX_MEMBERS = 256  # archive members read from one archive
+_PROBE = 4096  # compressed bytes a signature-less try gets before it must have failed
+_CHUNK = 32  # brotli input a step: ~25 bytes can hold a 16 MiB meta-block
+_REFEED_BELOW = 64 * 1024
+_ZIP = b"PK\x03\x04"
+_TAR_MAGIC = (257, b"ustar")
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_ERRORS = (zlib.error, lzma.LZMAError, brotli.error, OSError, EOFError, ValueError)
+
+
+def unpack(data: bytes, limit: int) -> tuple[str, bytes] | None:
+    """(what it was, the contents NUL-joined) for packed `data`, else None.
+
+    gzip, zlib and zstd are the `Unwrapper`'s own (`decode_content`); this covers
+    the rest.
+    """
+    if limit <= 0 or len(data) < 8:
+        return None
+    kind = sniff(data[:16])
+    try:
+        if kind in ("bzip2", "xz"):
+            return kind, _stream(data, limit, kind)
+        if data[_TAR_MAGIC[0] : _TAR_MAGIC[0] + 5] == _TAR_MAGIC[1]:
+            return "tar", _untar(data, limit)
+        if data.startswith(_ZIP):
+            return "zip", _unzip(data, limit)
+        if kind is None and not is_text(data[:256]):
+            for name, attempt in _HEADERLESS:
+                try:
+                    out = attempt(data, limit)
+                except _ERRORS:
+                    continue
+                if out:
+                    return name, out
+    except (*_ERRORS, zipfile.BadZipFile, tarfile.TarError, NotImplementedError, RuntimeError):
+        return None
+    return None
+
+
+def _stream(data: bytes, limit: int, kind: str) -> bytes:
+    decomp: bz2.BZ2Decompressor | lzma.LZMADecompressor = (
+        bz2.BZ2Decompressor() if kind == "bzip2" else lzma.LZMADecompressor()
+    )
+    return decomp.decompress(data, limit)
+
+
+def _unzip(data: bytes, limit: int) -> bytes:
+    out: list[bytes] = []
+    left = limit
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in archive.infolist()[:MAX_MEMBERS]:
+            # bzip2 and LZMA members inflate without an output bound in zipfile.
+            if member.compress_type not in _ZIP_METHODS or member.is_dir() or left <= 0:
+                continue
+            with archive.open(member) as handle:
+                content = handle.read(left)
+            out.append(content)
+            left -= len(content)
+    return b"\0".join(out)
+
+
+def _untar(data: bytes, limit: int) -> bytes:
+    out: list[bytes] = []
+    left = limit
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        for count, member in enumerate(archive):
+            if count >= MAX_MEMBERS or left <= 0:
+                break
+            handle = archive.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                content = handle.read(left)
+                out.append(content)
+                left -= len(content)
+    return b"\0".join(out)
+
+
+def _raw_deflate(data: bytes, limit: int) -> bytes:
+    decomp = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = decomp.decompress(data[:_PROBE], limit)  # random bytes fail in the first few
+    if not decomp.eof and len(out) < limit:
+        out += decomp.decompress(decomp.unconsumed_tail + data[_PROBE:], limit - len(out))
+    return out if (decomp.eof or len(out) >= limit) and is_text(out[:256]) else b""
+
+
+def _brotli(data: bytes, limit: int) -> bytes:
+    out, finished, failed_at = _brotli_feed(data, limit, _CHUNK)
+    if failed_at is not None and failed_at < _REFEED_BELOW and is_text(out[:256]):
+        # The stream ended inside the slice that failed, bytes after it (a NUL-joined
+        # view) making the slice an error: feed that much again a byte at a time.
+        out, finished, _ = _brotli_feed(data[: failed_at + _CHUNK], limit, 1)
+    done = finished or len(out) >= limit
+    return out[:limit] if done and is_text(out[:256]) else b""
+
+
+def _brotli_feed(data: bytes, limit: int, step: int) -> tuple[bytes, bool, int | None]:
+    """(output, whether the stream finished, where a slice failed)."""
+    decomp = brotli.Decompressor()
+    out = bytearray()
+    # The binding has no output cap; small input slices bound each step's output.
+    for start in range(0, len(data), step):
+        try:
+            out += decomp.process(data[start : start + step])
+        except brotli.error:
+            return bytes(out), decomp.is_finished(), start
+        if len(out) >= limit or decomp.is_finished():
+            break
+    return bytes(out), decomp.is_finished(), None
+
+
+_HEADERLESS: tuple[tuple[str, Callable[[bytes, int], bytes]], ...] = (
+    ("deflate", _raw_deflate),
+    ("br", _brotli),
+)

