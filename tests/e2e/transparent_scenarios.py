@@ -64,8 +64,11 @@ def tls_request(address: str, server_name: str | None, host: str) -> dict[str, A
             tls.sendall(
                 f"GET /transparent HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
             )
-            head = tls.recv(4096).decode(errors="replace")
-        return {"status": int(head.split()[1]), "body": head.partition("\r\n\r\n")[2][:400]}
+            answer = b""
+            while chunk := tls.recv(65536):  # Connection: close, so until the end
+                answer += chunk
+        text = answer.decode(errors="replace")
+        return {"status": int(text.split()[1]), "body": text.partition("\r\n\r\n")[2][:400]}
     except (OSError, ValueError, IndexError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
