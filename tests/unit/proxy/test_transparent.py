@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import ssl
+import time
+from types import SimpleNamespace
 
 import pytest
 from mitmproxy.connection import Client
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import tflow
 
+from agentcage.audit.record import AuditRecord
 from agentcage.config import LoadContext, parse_config
-from agentcage.proxy.transparent import Listener, Listeners, NotServed, check_hello, check_request
+from agentcage.proxy.transparent import (
+    LINES_PER_SECOND,
+    Listener,
+    Listeners,
+    NotServed,
+    TransparentEntry,
+    check_hello,
+    check_request,
+)
 
 CONFIG = """\
 name: demo
@@ -21,7 +32,8 @@ network:
     - {host: git.example.org, port: 8443}
     - {host: plain.example.org, port: 8080, protocol: http}
 """
-LISTENERS = Listeners("10.0.0.3", parse_config(CONFIG, "c.yaml", context=LoadContext()))
+LISTENERS_CONFIG = parse_config(CONFIG, "c.yaml", context=LoadContext())
+LISTENERS = Listeners("10.0.0.3", LISTENERS_CONFIG)
 TLS, PLAIN = Listener(443, "https"), Listener(80, "http")
 GIT = Listener(8443, "https")
 
@@ -140,3 +152,34 @@ def test_an_opaque_port_is_a_tcp_reverse_listener_to_its_one_host() -> None:
         "opaque",
         "db.example.org",
     )
+
+
+class RecordingAudit:
+    def __init__(self) -> None:
+        self.lines: list[AuditRecord] = []
+
+    def write(self, line: AuditRecord) -> None:
+        self.lines.append(line)
+
+
+def test_refused_connections_are_written_at_most_twenty_a_second() -> None:
+    runtime = SimpleNamespace(config=LISTENERS_CONFIG, cage="demo")
+    audit = RecordingAudit()
+    entry = TransparentEntry(SimpleNamespace(current=runtime), audit, "10.0.0.3")  # type: ignore[arg-type]
+    client = client_on("regular@10.0.0.3:443")
+    for _ in range(LINES_PER_SECOND + 5):
+        entry._refuse_connection(client, TLS, "TLS without a server name (SNI)")
+    assert len(audit.lines) <= LINES_PER_SECOND + 1  # a new second may have begun
+    time.sleep(1.05)
+    entry._refuse_connection(client, TLS, "TLS without a server name (SNI)")
+    last = audit.lines[-1]
+    assert (last.kind, last.inspector, last.host, last.port) == (
+        "connection",
+        "transparent",
+        "10.0.0.3",
+        443,
+    )
+    # Every refusal is either a line or counted in a later line's `suppressed`.
+    suppressed = sum(int(line.extra.get("suppressed", 0)) for line in audit.lines)
+    assert len(audit.lines) + suppressed == LINES_PER_SECOND + 6
+    assert suppressed >= 4
