@@ -6,6 +6,7 @@
     ├── PolicyError           exit 1   the inspection engine cannot be built
     ├── DnsError              exit 1   the DNS sidecar cannot be configured or run
     ├── HostError             exit 1   this machine cannot run cages yet (`host check`)
+    ├── VmmError              exit 1   a microVM's monitor, guest image or guest agent failed
     └── PodmanError           exit 3   podman / systemd refused or failed
         └── UnreachableError  exit 1   the cage's systemd or Podman cannot be asked at all
 
@@ -49,7 +50,15 @@ class DnsError(AgentcageError):
     pass
 
 
+class DepsError(AgentcageError):
+    """A pin could not be read, or a source of newer versions could not be asked."""
+
+
 class HostError(AgentcageError):
+    pass
+
+
+class VmmError(AgentcageError):
     pass
 
 

@@ -77,6 +77,7 @@ class FakeDns:
         self.records = {name.lower().rstrip("."): list(ips) for name, ips in records.items()}
         self.ttl = ttl
         self.anything = False
+        self.rdata: dict[tuple[str, str], list[str]] = {}
         self.queries: list[tuple[str, str]] = []
         self.wires: list[bytes] = []
         self._lock = threading.Lock()
@@ -102,6 +103,10 @@ class FakeDns:
 
     def set(self, name: str, *addresses: str) -> None:
         self.records[name.lower().rstrip(".")] = list(addresses)
+
+    def set_rdata(self, name: str, rdtype: str, *texts: str) -> None:
+        """Answer `rdtype` questions for `name` with these records (in presentation form)."""
+        self.rdata[(name.lower().rstrip("."), rdtype)] = list(texts)
 
     def names(self) -> set[str]:
         with self._lock:
@@ -158,6 +163,8 @@ class FakeDns:
 
     def _rdata(self, name: str, rdtype: str) -> list[str] | None:
         """The answer's records, as text; None when the name does not exist."""
+        if (name, rdtype) in self.rdata:
+            return self.rdata[(name, rdtype)]
         if self.anything:
             text = _ANYTHING.get(rdtype)
             return [text.format(name=name)] if text else []

@@ -25,6 +25,20 @@ def agentcage_command() -> list[str]:
     return [str(script)]
 
 
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`agentcage ARGS...` to its end, output captured; `env` adds to this environment."""
+    return subprocess.run(
+        [*agentcage_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
 class ProxyProcess:
     """`agentcage proxy run` on 127.0.0.1:<free port>, its stderr captured, audit to a file.
 

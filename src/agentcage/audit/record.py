@@ -16,6 +16,12 @@ SCHEMA_VERSION = 1
 MAX_PATH = 512
 
 Kind = Literal["http", "response", "websocket", "dns", "connection", "lifecycle"]
+# The `learn` value of a decision that learn mode let through although the domain
+# list refuses it (`domains.enforcement: learn`).
+WOULD_BLOCK = "would-block"
+# The DNS sidecar's inspector when learn mode refuses an answer holding an internal
+# address: such a name is not one the agent could use, so it is never suggested.
+ANSWER_REFUSED = "dns-answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,7 @@ class AuditRecord:
     qtype: str = ""
     answers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    learn: str = ""  # WOULD_BLOCK, or empty (and then left out of the line)
     time: str = field(default_factory=lambda: now_iso())
 
     def to_json(self) -> str:
@@ -53,10 +60,12 @@ class AuditRecord:
         data["path"] = self.path[:MAX_PATH]
         if self.extra:
             data["extra"] = self.extra
+        if self.learn:
+            data["learn"] = self.learn
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-_ALL_KEYS = tuple(f.name for f in fields(AuditRecord) if f.name != "extra")
+_ALL_KEYS = tuple(f.name for f in fields(AuditRecord) if f.name not in ("extra", "learn"))
 _HTTP_KEYS = tuple(k for k in _ALL_KEYS if k not in ("qname", "qtype", "answers"))
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentcage.cage.host_target import SHARED_STORE, UNIT_DIR
-from agentcage.cage.images import ImageBuilder, digest
+from agentcage.cage.images import ImageBuilder, debian_lock, digest
 
 HOST_IMAGE = "localhost/agentcage-host"
 HOST_SUITE = "trixie"
@@ -128,7 +128,8 @@ class HostImageRecipe:
 
     def ref(self) -> str:
         files = [f"{path}\0{text}" for path, text in sorted(self.files().items())]
-        tag = digest(self.suite, *self.packages, *files, *MASKED_UNITS, *CHANGES)
+        locked = debian_lock(self.suite)
+        tag = digest(self.suite, *self.packages, *files, *MASKED_UNITS, *CHANGES, *locked)
         return f"{self.image}:{tag}"
 
     def hooks(self, staging: Path) -> list[str]:

@@ -114,6 +114,21 @@ def source_root() -> Path:
     return root
 
 
+def debian_lock(suite: str) -> tuple[str, ...]:
+    """`suite`'s lines of the checkout's images/debian.lock (Debian package versions
+    recorded by `agentcage deps check --update`), as a part of the tags of the images
+    built from that suite: recording newer versions rebuilds them. Nothing without the
+    file (or a checkout)."""
+    try:
+        path = source_root() / "images" / "debian.lock"
+    except PodmanError:
+        return ()
+    if not path.is_file():
+        return ()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return tuple(line for line in lines if line.split(" ", 1)[0] == suite)
+
+
 def tree_digest(root: Path, paths: Iterable[Path]) -> str:
     h = hashlib.sha256()
     for path in sorted(paths):
@@ -148,7 +163,7 @@ class ImageBuilder:
 
     def debian_ref(self, name: str, packages: Iterable[str]) -> str:
         pkgs = sorted(set(packages))
-        return f"localhost/{name}:{digest(DEBIAN_SUITE, *pkgs, *_SLIM)}"
+        return f"localhost/{name}:{digest(DEBIAN_SUITE, *pkgs, *_SLIM, *debian_lock(DEBIAN_SUITE))}"
 
     def debian_image(self, name: str, packages: Iterable[str], alias: str | None = None) -> str:
         """`localhost/NAME:<hash>` from Debian packages, without any registry."""

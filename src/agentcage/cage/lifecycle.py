@@ -127,6 +127,12 @@ class Cages:
         self, config: CageConfig, config_dir: Path, base: str, restart: bool = False
     ) -> None:
         name = config.name
+        if config.domains.learning:
+            self.progress(
+                f"warning: cage {name} runs in LEARN MODE: its domain list is not enforced; "
+                "what the list refuses is let through and audited as would-block "
+                f"(`agentcage domain suggest {name}`, then `enforcement: enforce`)"
+            )
         # Before anything is built: Podman < 4.4 (Debian 12) gets plain systemd services.
         self.progress("units: " + ("quadlets" if self.quadlet else _NO_QUADLET))
         topo = topology.allocate(self.store, name)

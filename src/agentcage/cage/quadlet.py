@@ -36,7 +36,8 @@ from agentcage.cage.contract import (
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, mac_address
 from agentcage.cage.unit import Entry, UnitFile
-from agentcage.config.schema import WEB_PORTS, CageConfig
+from agentcage.config.network import WEB_PORTS
+from agentcage.config.schema import CageConfig
 
 
 @dataclass(frozen=True)

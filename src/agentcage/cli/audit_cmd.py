@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +22,8 @@ HOLD_SECONDS = 1.0  # how long a followed row waits for its status
 FOLLOW_LAST = 10
 
 
-def _logs(targets: tuple[str, ...], as_files: bool) -> list[Path]:
+def log_paths(targets: tuple[str, ...], as_files: bool) -> list[Path]:
+    """The audit logs of cages `targets`, or the files `targets` with `as_files`."""
     if as_files:
         return named_logs(Path(target) for target in targets)
     store = StateStore()
@@ -87,15 +88,20 @@ def _feed(lines: Iterable[Line], join: StatusJoin, out: _Printer, selection: Sel
             out.rows(join.ready())
 
 
+def log_targets(command: Callable[..., None]) -> Callable[..., None]:
+    """`NAME...` and `--file`, as `log_paths` takes them."""
+    command = click.option(
+        "--file",
+        "as_files",
+        is_flag=True,
+        help="The arguments are audit log files (e.g. of `proxy run --audit-log FILE`), not "
+        "cage names; each file's rotations (FILE.1, FILE.2, ...) are read too.",
+    )(command)
+    return click.argument("targets", nargs=-1, required=True, metavar="NAME...")(command)
+
+
 @click.command()
-@click.argument("targets", nargs=-1, required=True, metavar="NAME...")
-@click.option(
-    "--file",
-    "as_files",
-    is_flag=True,
-    help="The arguments are audit log files (e.g. of `proxy run --audit-log FILE`), not "
-    "cage names; each file's rotations (FILE.1, FILE.2, ...) are read too.",
-)
+@log_targets
 @click.option("--blocked", is_flag=True, help="Only blocked decisions.")
 @click.option("--flagged", is_flag=True, help="Only flagged decisions (with --blocked: both).")
 @click.option(
@@ -163,7 +169,7 @@ def audit(
         since=parse_when(since, now) if since else None,
         until=parse_when(until, now) if until else None,
     )
-    paths = _logs(targets, as_files)
+    paths = log_paths(targets, as_files)
     logs = AuditLogs(paths)
     join = StatusJoin(selection)
     out = _Printer(as_json, last or (FOLLOW_LAST if follow else None))

@@ -38,7 +38,9 @@ def validate(file: Path, as_json: bool) -> None:
     else:
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
-        mode = cfg.domains.mode
+        mode: str = cfg.domains.mode
+        if cfg.domains.learning:
+            mode = f"LEARN MODE (not enforced) {mode}"
         click.echo(
             f"{file}: valid (cage {cfg.name!r}, {mode} of {len(cfg.domains.entries)} entries, "
             f"{len(cfg.secret_injection)} injected secrets)"

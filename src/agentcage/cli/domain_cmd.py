@@ -1,11 +1,23 @@
-"""`agentcage domain list|add|rm CAGE [DOMAIN]`: applied live, the agent keeps running."""
+"""`agentcage domain list|add|rm CAGE [DOMAIN]`: applied live, the agent keeps running;
+`agentcage domain suggest NAME`: what a learning cage needs."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 import click
 
+from agentcage.audit.reading import AuditLogs
+from agentcage.audit.selection import TIME_HELP, parse_when, record_time
+from agentcage.audit.suggestions import Suggestion, suggest
 from agentcage.cage import domains
+from agentcage.cage.layout import is_self_test
 from agentcage.cage.lifecycle import Cages
+from agentcage.cli.audit_cmd import log_paths, log_targets
+from agentcage.config.schema import CageConfig
+from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host
 
 
 @click.group()
@@ -41,3 +53,83 @@ def rm(cage: str, entry: str) -> None:
     config, changed = domains.change(Cages(), cage, entry, add=False)
     verb = "removed from" if changed else "was not in"
     click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
+
+
+@domain.command("suggest")
+@log_targets
+@click.option("--since", metavar="TIME", help=f"Only records from TIME on: {TIME_HELP}.")
+@click.option(
+    "--by-domain",
+    is_flag=True,
+    help="One entry per registrable domain (it matches every name below it) instead of "
+    "each name seen.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the suggestion as JSON for tools.")
+def suggest_(
+    targets: tuple[str, ...], as_files: bool, since: str | None, by_domain: bool, as_json: bool
+) -> None:
+    """The domain list the traffic of learning cage NAME needs, ready to paste.
+
+    Reads the cage's proxy and DNS audit logs (rotated files too, so a stopped cage
+    works) for the lines learn mode (`domains.enforcement: learn`) let through as
+    `learn: would-block`, and prints a `domains:` section: the current entries, then
+    the names seen, grouped by registrable domain (Public Suffix List), and
+    `enforcement: enforce`. Names the current list no longer refuses are left out.
+    """
+    if not as_files and len(targets) != 1:
+        raise click.UsageError("give one cage NAME (or log files with --file)")
+    start = parse_when(since, datetime.now(UTC)) if since else None
+    config = None if as_files else Cages().store.load_config(targets[0])
+    logs = AuditLogs(log_paths(targets, as_files))
+    try:
+        records = (
+            line.record
+            for line in logs.existing()
+            if not is_self_test(line.record) and _since(line.record, start)
+        )
+        groups = suggest(records, _no_longer_refused(config))
+    finally:
+        logs.close()
+    shown = Suggestion(groups, by_domain=by_domain)
+    if config is not None:
+        shown = Suggestion(
+            groups,
+            mode=config.domains.mode,
+            entries=tuple(config.domains.entries),
+            cage=config.name,
+            by_domain=by_domain,
+        )
+    if as_json:
+        click.echo(json.dumps(shown.as_dict(), indent=2))
+        return
+    if not groups:
+        click.echo(
+            "no would-block lines: nothing the domain list refuses was used while "
+            "learning (or learn mode was off)",
+            err=True,
+        )
+    click.echo(shown.yaml(), nl=False)
+
+
+def _since(record: dict[str, object], start: datetime | None) -> bool:
+    if start is None:
+        return True
+    when = record_time(record)
+    return when is not None and when >= start
+
+
+def _no_longer_refused(config: CageConfig | None) -> Callable[[str], bool]:
+    """Whether the cage's current list lets a name through (added since it was seen)."""
+    if config is None:
+        return lambda name: False
+    hosts = HostSet(config.domains.entries)
+    allowlist = config.domains.mode == "allowlist"
+
+    def passes(name: str) -> bool:
+        try:
+            listed = canonical_host(name) in hosts
+        except BadHost:
+            return False
+        return listed == allowlist
+
+    return passes

@@ -12,6 +12,7 @@ from agentcage.cage.host_check import render, run_checks
 from agentcage.cage.host_container import HostContainers, HostContainerStatus
 from agentcage.cage.host_image import HostImageRecipe, host_image
 from agentcage.cage.podman import PodmanHost
+from agentcage.cage.vm.vm_host_check import check_microvm
 
 
 def _containers() -> HostContainers:
@@ -25,9 +26,18 @@ def host() -> None:
 
 @host.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def check(as_json: bool) -> None:
+@click.option(
+    "--microvm",
+    is_flag=True,
+    help="Also report KVM and which monitor (Firecracker, QEMU with KVM or TCG) a microVM "
+    "cage would get here (docs/microvm.md).",
+)
+def check(as_json: bool, microvm: bool) -> None:
     """Check that cages can run here (or in the host container); exit 1 on any failure."""
-    findings = run_checks(PodmanHost.detect())
+    podman_host = PodmanHost.detect()
+    findings = run_checks(podman_host)
+    if microvm:
+        findings.append(check_microvm(podman_host))
     failed = sum(f.failed for f in findings)
     if as_json:
         click.echo(json.dumps([f.as_dict() for f in findings], indent=2))

@@ -51,9 +51,10 @@ def _register() -> None:
     from agentcage.cli import host_cmd
 
     cli.add_command(host_cmd.host)
-    from agentcage.cli import audit_cmd, completion_cmd, policy_cmd
+    from agentcage.cli import audit_cmd, completion_cmd, deps_cmd, policy_cmd
 
     cli.add_command(audit_cmd.audit)
+    cli.add_command(deps_cmd.deps)
     cli.add_command(policy_cmd.policy)
     cli.add_command(completion_cmd.completion)
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
-from agentcage.config.fields import ByteSize, Domain, EnvName, HostEntry, Text
+from agentcage.config.fields import ByteSize, Domain, EnvName, Text
 
 Action = Literal["block", "flag"]
 PatternName = str
@@ -76,33 +76,6 @@ class SecretInjection(Model):
                 "`headers` where the API allows it",
             )
         ]
-
-
-class DomainsConfig(Model):
-    """Which hosts the agent may reach. `example.com` also matches every subdomain."""
-
-    mode: Literal["allowlist", "blocklist"] = Field(
-        "allowlist", description="`allowlist`: only listed hosts; `blocklist`: all but listed."
-    )
-    entries: list[HostEntry] = Field(
-        default_factory=list,
-        alias="list",
-        description="Domains (matching their subdomains too), IP addresses or CIDR blocks.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _allow_block_shorthand(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not ({"allow", "block"} & data.keys()):
-            return data
-        if "allow" in data and "block" in data:
-            raise ValueError("give either `allow` or `block`, not both")
-        if {"mode", "list"} & data.keys():
-            raise ValueError("use either `allow:`/`block:` or `mode:` + `list:`, not both")
-        rest = {k: v for k, v in data.items() if k not in ("allow", "block")}
-        if "allow" in data:
-            return {**rest, "mode": "allowlist", "list": data["allow"]}
-        return {**rest, "mode": "blocklist", "list": data["block"]}
 
 
 class ExtraPattern(Model):

@@ -94,6 +94,9 @@ def _warnings(config: CageConfig, tree: CommentedMap, filename: str) -> list[Pro
         for key, message in port_rule.warnings():
             loc = ["network", "ports", index, key]
             found.append(Problem(filename, _line_of(tree, loc), ".".join(map(str, loc)), message))
+    for key, message in config.domains.warnings():
+        loc = ["domains", key]
+        found.append(Problem(filename, _line_of(tree, loc), ".".join(loc), message))
     if config.rate_limit is not False:
         for key, message in config.rate_limit.warnings():
             loc = ["rate_limit", key]

@@ -2,7 +2,7 @@
 
 Every judged query is counted, whatever `logging.dns_queries` writes to the audit
 log. Labels are bounded: the answer is one of four, verdicts three, inspectors the
-judge's five.
+judge's six.
 """
 
 from __future__ import annotations

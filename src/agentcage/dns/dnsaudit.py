@@ -18,8 +18,8 @@ from agentcage.errors import DnsError
 
 
 class DnsAuditLog(AuditWriter):
-    """Tunnel, value and budget findings always; other lines as `which` says
-    (`all`, `blocked`: block and flag lines, `none`)."""
+    """Tunnel, value, budget and answer findings and learn mode's would-block lines
+    always; other lines as `which` says (`all`, `blocked`: block and flag lines, `none`)."""
 
     which = "blocked"
 
@@ -32,7 +32,7 @@ class DnsAuditLog(AuditWriter):
         self.rotation = Rotation(config.logging.audit_max_bytes, config.logging.audit_keep)
 
     def wants(self, record: AuditRecord) -> bool:
-        if record.inspector in FINDINGS:
+        if record.inspector in FINDINGS or record.learn:
             return True
         return self.which == "all" or (self.which == "blocked" and record.verdict != "allow")
 

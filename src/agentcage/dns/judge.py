@@ -6,18 +6,28 @@ name, names no hostname has, the domain list, zones blocked after tunnel detecti
 tunnel heuristics and the per-zone budgets. The result says how to answer (forward,
 sinkhole, REFUSED, SERVFAIL) and why; the sidecar writes the audit line before
 acting on it.
+
+In learn mode (`domains.enforcement: learn`) a name the list refuses is judged like a
+listed one instead, by every later check, and is forwarded (flagged `would_block`)
+only if they all pass; a tunnel signal on such a name refuses it whatever
+`dns.tunnel_action` says, since the list alone would have. Its answer is then
+checked too (`answer_refusal`): an address the proxy would refuse to reach
+(private, loopback, metadata, ...) is never handed to the agent.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import dns.message
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 
-from agentcage.audit.record import AuditRecord
+from agentcage.audit.record import ANSWER_REFUSED, WOULD_BLOCK, AuditRecord
 from agentcage.config.schema import CageConfig
 from agentcage.dns.budget import ZoneBudgets
 from agentcage.dns.names import DomainSet, below, fold_qname, zone_of
@@ -25,6 +35,7 @@ from agentcage.dns.tunnel import name_reason
 from agentcage.dns.values import ValuesUnavailable
 from agentcage.dns.wire import Question
 from agentcage.errors import DnsError
+from agentcage.policy.address_ranges import AddressRules
 from agentcage.policy.types import Verdict
 
 DOMAINS_INSPECTOR = "dns-domains"
@@ -32,10 +43,11 @@ TUNNEL_INSPECTOR = "dns-tunnel"
 VALUES_INSPECTOR = "dns-values"
 BUDGET_INSPECTOR = "dns-budget"
 WIRE_INSPECTOR = "dns-wire"
+ANSWER_INSPECTOR = ANSWER_REFUSED
 # What the audit line shows of a name that carries a protected value (and its list entry).
 REDACTED = "<redacted>"
 # Findings about the agent's behaviour: written whatever `logging.dns_queries` says.
-FINDINGS = frozenset({TUNNEL_INSPECTOR, VALUES_INSPECTOR, BUDGET_INSPECTOR})
+FINDINGS = frozenset({TUNNEL_INSPECTOR, VALUES_INSPECTOR, BUDGET_INSPECTOR, ANSWER_INSPECTOR})
 
 Answer = Literal["forward", "sinkhole", "refused", "servfail"]
 
@@ -58,6 +70,7 @@ class QueryDecision:
     rules: tuple[str, ...] = ()
     newly_blocked: str | None = None  # a zone blocked from this query on
     stop: DnsError | None = field(default=None, compare=False)  # stop DNS after answering
+    would_block: bool = False  # learn mode forwarded a name the list refuses
 
 
 class QueryJudge:
@@ -84,6 +97,8 @@ class QueryJudge:
         self._config = config
         self._domains = DomainSet(config.domains.entries)
         self._allowlist = config.domains.mode == "allowlist"
+        self._learning = config.domains.learning
+        self._addresses = AddressRules(config.network.allow_cidrs)
 
     def blocked_zone(self, qname: str) -> str | None:
         labels = fold_qname(qname).split(".")
@@ -110,7 +125,8 @@ class QueryJudge:
             reason = "a label holds bytes no hostname has"
             return QueryDecision("refused", Verdict.BLOCK, reason, TUNNEL_INSPECTOR)
         entry = self._domains.match(question.name)
-        if (entry is not None) != self._allowlist:
+        refused = (entry is not None) != self._allowlist
+        if refused and not self._learning:
             return self._local(question, entry)
         zone = self.blocked_zone(question.name)
         if zone is not None:
@@ -119,15 +135,21 @@ class QueryJudge:
         if unavailable is not None:
             reason = f"cannot look for protected values: {unavailable}"
             return QueryDecision("servfail", Verdict.BLOCK, reason, VALUES_INSPECTOR)
-        return self._forwardable(question, entry if self._allowlist else None, now)
+        listed = entry if self._allowlist and not refused else None
+        return self._forwardable(question, listed, now, would_block=refused)
 
-    def _forwardable(self, question: Question, entry: str | None, now: float) -> QueryDecision:
+    def _forwardable(
+        self, question: Question, entry: str | None, now: float, *, would_block: bool = False
+    ) -> QueryDecision:
         cfg = self._config.dns
         zone = zone_of(question.name, entry)
         signal = name_reason(question.name, zone, cfg)
         tunnel = f"possible DNS tunnel in {zone}: {signal}"
         if signal is not None and cfg.tunnel_action == "block":
             return self._block(zone, tunnel)
+        if signal is not None and would_block:
+            reason = f"{tunnel}; refused in learn mode, as the domain list refuses the name"
+            return QueryDecision("refused", Verdict.BLOCK, reason, TUNNEL_INSPECTOR)
         budget_zone = entry if entry is not None else ".".join(question.labels[-2:])
         labels = [label for label in below(question.name, budget_zone).split(".") if label]
         spent = self._budgets.admit(budget_zone, question.name, labels, now)
@@ -135,8 +157,25 @@ class QueryJudge:
             return QueryDecision("refused", Verdict.BLOCK, spent, BUDGET_INSPECTOR)
         if signal is not None:
             return QueryDecision("forward", Verdict.FLAG, tunnel, TUNNEL_INSPECTOR)
+        if would_block:
+            listing = "not in allowlist" if self._allowlist else "in blocklist"
+            reason = f"{listing}; forwarded in learn mode (would block)"
+            return QueryDecision("forward", Verdict.FLAG, reason, would_block=True)
         reason = f"in allowlist ({entry})" if entry is not None else "not in blocklist"
         return QueryDecision("forward", Verdict.ALLOW, reason)
+
+    def answer_refusal(self, reply: dns.message.Message) -> QueryDecision | None:
+        """For an answer to a `would_block` query: a refusal if it holds an address (A,
+        AAAA, an HTTPS or SVCB address hint) the proxy would refuse to connect to
+        (`network.allow_cidrs` lifts it as there)."""
+        for section in (reply.answer, reply.additional):
+            for rrset in section:
+                for address in _addresses(rrset):
+                    refusal = self._addresses.refusal(ipaddress.ip_address(address))
+                    if refusal is not None:
+                        reason = f"answer refused in learn mode: {refusal}"
+                        return QueryDecision("refused", Verdict.BLOCK, reason, ANSWER_INSPECTOR)
+        return None
 
     def _block(self, zone: str, reason: str) -> QueryDecision:
         limit = self._config.dns.max_blocked_zones
@@ -190,7 +229,23 @@ class QueryJudge:
             inspector=decision.inspector,
             rules=decision.rules,
             extra=extra,
+            learn=WOULD_BLOCK if decision.would_block else "",
         )
+
+
+def _addresses(rrset: dns.rrset.RRset) -> list[str]:
+    """The addresses an answer hands out: A and AAAA records, and the address hints of
+    HTTPS and SVCB records (clients connect to those too)."""
+    if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+        return [rdata.address for rdata in rrset]
+    if rrset.rdtype in (dns.rdatatype.HTTPS, dns.rdatatype.SVCB):
+        return [
+            str(address)
+            for rdata in rrset
+            for param in rdata.params.values()
+            for address in getattr(param, "addresses", ())
+        ]
+    return []
 
 
 def rejected(reason: str) -> QueryDecision:

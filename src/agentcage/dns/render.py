@@ -27,6 +27,11 @@ Blocklist mode (the mirror image):
                                     empty answer from dnsmasq itself (never forwarded)
     server=/evil.example.com/       (servers file) a blocked tunnel zone: NXDOMAIN
 
+Learn mode (`domains.enforcement: learn`) renders like a blocklist of nothing: a
+default upstream, no sinkhole, blocked tunnel zones answered NXDOMAIN. The front
+alone then keeps back what must not leave (tunnel-shaped names, protected values,
+spent budgets) and what must not come back (answers with internal addresses).
+
 Every value is validated before it becomes a line: domains by `checked_domain`,
 addresses by `ipaddress`, paths must be absolute and free of control characters.
 """
@@ -141,7 +146,9 @@ def render_main(
         lines += [_line("listen-address", str(listen.address)), _line("bind-interfaces")]
     if run_as is not None:
         lines += [_line("user", run_as.user), _line("group", run_as.group)]
-    if config.domains.mode == "allowlist":
+    if config.domains.learning:
+        pass  # every name is forwarded: the front refuses what must not leave
+    elif config.domains.mode == "allowlist":
         lines += [_line("address", f"/#/{SINKHOLE_V4}"), _line("address", f"/#/{SINKHOLE_V6}")]
     else:
         for name in domain_entries(config.domains.entries):
@@ -157,7 +164,8 @@ def render_main(
 def render_servers(config: CageConfig, blocked_zones: Iterable[str] = ()) -> str:
     servers = upstreams(config)
     names = domain_entries(config.domains.entries)
-    allowlist = config.domains.mode == "allowlist"
+    # Learn mode forwards the names the list refuses as well: a default upstream.
+    allowlist = config.domains.mode == "allowlist" and not config.domains.learning
     if not servers and (names or not allowlist):
         raise DnsError(
             "no upstream DNS server to forward to",

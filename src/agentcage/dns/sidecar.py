@@ -112,7 +112,7 @@ class Sidecar:
                 self._note(f"still blocking zones after DNS tunnel detection: {zones}")
             if self._values is not None:
                 self._values.refresh()  # a missing file is reported now, not at the first query
-            self._note(f"listening on {self._listen}")
+            self._note(f"listening on {self._listen}{self._config.domains.learn_notice}")
             while True:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure
@@ -197,7 +197,28 @@ class Sidecar:
         except ForwardError as exc:
             self._note(f"no answer for {question.name} {question.qtype}: {exc}")
             return wire.to_wire(wire.local_answer(query, dns.rcode.SERVFAIL), limit)
+        if decision.would_block:
+            refusal = self._judge.answer_refusal(answer)
+            if refusal is not None:
+                return self._refuse_answer(query, question, client, refusal, limit)
         return wire.to_wire(wire.relay(query, answer), limit)
+
+    def _refuse_answer(
+        self,
+        query: dns.message.Message,
+        question: wire.Question,
+        client: str,
+        refusal: QueryDecision,
+        limit: int,
+    ) -> bytes:
+        """REFUSED instead of an answer learn mode must not hand over; its own line first."""
+        try:
+            self._record(question, client, refusal, "REFUSED", 0)
+        except DnsError as exc:
+            self._note(f"{exc.message}; answered SERVFAIL (fail closed)")
+            self._fail(exc)
+            return wire.to_wire(wire.local_answer(query, dns.rcode.SERVFAIL), limit)
+        return wire.to_wire(wire.local_answer(query, dns.rcode.REFUSED), limit)
 
     @staticmethod
     def _local_answer(
@@ -328,12 +349,12 @@ class Sidecar:
             self._dir.write_servers(rendered.servers)
             assert self._dnsmasq is not None
             self._dnsmasq.reload()
-            self._note("reloaded the config (servers file)")
+            self._note(f"reloaded the config (servers file){config.domains.learn_notice}")
             return
         # Fixed settings changed (mode, blocklist): only a restart applies them.
         self._stop_dnsmasq()
         self._start_dnsmasq()
-        self._note("reloaded the config (dnsmasq restarted)")
+        self._note(f"reloaded the config (dnsmasq restarted){config.domains.learn_notice}")
 
     def _note(self, text: str) -> None:
         with contextlib.suppress(OSError, ValueError):

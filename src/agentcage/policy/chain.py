@@ -1,8 +1,14 @@
-"""Runs inspectors in order; the first block stops the chain; any exception blocks."""
+"""Runs inspectors in order; the first block stops the chain; any exception blocks.
+
+In learn mode the chain is given `observe`, which picks (by inspector and finding)
+the block findings it only records: such a finding becomes a flag, the chain goes
+on, and the decision says `would_block`. Every other block still stops the chain.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import get_args
 
 from agentcage.policy.interface import Inspector
@@ -15,8 +21,13 @@ _SEVERITIES = frozenset(get_args(Severity))
 class Chain:
     """A plain ordered list of inspectors; add one by adding it to the list."""
 
-    def __init__(self, inspectors: Sequence[Inspector]) -> None:
+    def __init__(
+        self,
+        inspectors: Sequence[Inspector],
+        observe: Callable[[Inspector, Finding], bool] | None = None,
+    ) -> None:
         self.inspectors = list(inspectors)
+        self.observe = observe
 
     def check_request(self, request: Request) -> Decision:
         return self._run("inspect_request", request)
@@ -27,16 +38,30 @@ class Chain:
     def _run(self, hook: str, subject: Request | Frame) -> Decision:
         findings: list[Finding] = []
         worst = Verdict.ALLOW
+        observed = False
         for inspector in self.inspectors:
             result = _call(inspector, hook, subject)
             if result is None or result.verdict is Verdict.ALLOW:
                 continue
+            if result.verdict is Verdict.BLOCK and self._observed(inspector, result):
+                reason = f"{result.reason}; let through in learn mode (would block)"
+                result = dataclasses.replace(result, verdict=Verdict.FLAG, reason=reason)
+                observed = True
             findings.append(result)
             if result.verdict.rank > worst.rank:
                 worst = result.verdict
             if result.verdict is Verdict.BLOCK:
-                return Decision(Verdict.BLOCK, tuple(findings), _block_status(inspector))
-        return Decision(worst, tuple(findings))
+                status = _block_status(inspector)
+                return Decision(Verdict.BLOCK, tuple(findings), status, observed)
+        return Decision(worst, tuple(findings), would_block=observed)
+
+    def _observed(self, inspector: Inspector, finding: Finding) -> bool:
+        if self.observe is None:
+            return False
+        try:
+            return self.observe(inspector, finding)
+        except Exception:  # enforcing is the safe answer to a broken predicate
+            return False
 
 
 def _call(inspector: Inspector, hook: str, subject: Request | Frame) -> Finding | None:

@@ -116,7 +116,8 @@ class Policy:
             inspectors.append(leaks)
         inspectors += [load_inspector(spec, base_dir) for spec in config.custom_inspectors]
         pairs = [(rule.value, rule.placeholder) for rule in rules if rule.value is not None]
-        return cls(Chain(inspectors), domains, Injector(rules), ValueScrubber(pairs))
+        chain = Chain(inspectors, observe=domains.list_refusal if config.domains.learning else None)
+        return cls(chain, domains, Injector(rules), ValueScrubber(pairs))
 
     def check_request(self, request: Request) -> Decision:
         """Run the chain on the request as the agent sent it (placeholders, not values)."""

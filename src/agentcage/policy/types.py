@@ -131,6 +131,9 @@ class Decision:
     verdict: Verdict
     findings: tuple[Finding, ...] = ()
     status: int = 200  # for BLOCK: 403, or 429 for rate limits
+    # Learn mode: a block the chain observed instead of enforcing (its finding is in
+    # `findings` as a flag). Meaningful only when `verdict` is not BLOCK.
+    would_block: bool = False
 
     @property
     def blocking(self) -> Finding | None:

@@ -7,7 +7,7 @@ import time
 
 from mitmproxy import connection, http
 
-from agentcage.audit.record import AuditRecord, Kind
+from agentcage.audit.record import WOULD_BLOCK, AuditRecord, Kind
 from agentcage.policy.types import ControlKind, Decision, Frame, Headers, Request, Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.host_agreement import Target
@@ -152,7 +152,15 @@ def record(
         bytes_out=sizes[1],
         duration_ms=round(max(0.0, end - start) * 1000, 3),
         extra=dict(extra or {}),
+        learn=_learned(verdict, decision),
     )
+
+
+def _learned(verdict: Verdict, decision: Decision | None) -> str:
+    """WOULD_BLOCK for a line of something learn mode let through; else empty."""
+    if decision is None or not decision.would_block or verdict is Verdict.BLOCK:
+        return ""
+    return WOULD_BLOCK
 
 
 def frame_record(

@@ -61,16 +61,19 @@ class ProxySettings:
 class Ready:
     """Prints one `listening on` line once the listening socket is bound."""
 
-    def __init__(self, ca_dir: Path) -> None:
+    def __init__(self, ca_dir: Path, holder: RuntimeHolder) -> None:
         self._ca_dir = ca_dir
+        self._holder = holder
 
     def running(self) -> None:
         from mitmproxy import ctx
 
         server = ctx.master.addons.get("proxyserver")  # type: ignore[no-untyped-call]
         addrs = ", ".join(f"{_host(a[0])}:{a[1]}" for a in server.listen_addrs())
+        cert = self._ca_dir / CA_CERT_NAME
+        learning = self._holder.current.config.domains.learn_notice
         print(
-            f"agentcage proxy listening on {addrs} (CA certificate: {self._ca_dir / CA_CERT_NAME})",
+            f"agentcage proxy listening on {addrs} (CA certificate: {cert}){learning}",
             file=sys.stderr,
             flush=True,
         )
@@ -191,7 +194,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         ClosingLines(holder, audit),
         WebSocketGate(holder, audit),
         wscontrol.ControlFrameGate(holder, audit),
-        Ready(settings.ca_dir),
+        Ready(settings.ca_dir, holder),
     )
     if metrics is not None:
         _add(proxy, TrafficCounter(metrics))
@@ -214,7 +217,12 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
             if fingerprints is not None:
                 fingerprints.republish(holder.current.config)
             audit.rotation = audit_rotation(holder.current.config)
-            print(f"agentcage proxy reloaded {sources.config_path}", file=sys.stderr, flush=True)
+            learning = holder.current.config.domains.learn_notice
+            print(
+                f"agentcage proxy reloaded {sources.config_path}{learning}",
+                file=sys.stderr,
+                flush=True,
+            )
             limit = holder.current.config.max_request_body
             _set(opts, body_size_limit=body_limit_option(limit))
             set_log_level(opts, holder.current.config.logging.level)

@@ -29,7 +29,8 @@ from mitmproxy.proxy.layers import tls
 
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
-from agentcage.config.schema import WEB_PORTS, CageConfig, Protocol
+from agentcage.config.network import WEB_PORTS, Protocol
+from agentcage.config.schema import CageConfig
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import block_response, peer_of, record

@@ -8,42 +8,17 @@ for the digest is refused. Podman here uses an image store of its own (tmp, vfs)
 
 from __future__ import annotations
 
-import os
-import tarfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from agentcage.cage.images import ImageBuilder
 from agentcage.cage.podman import SubprocessRunner
 from agentcage.errors import PodmanError
 from tests.support.dns_sidecar import free_port
-from tests.support.registry import LocalRegistry, PodmanEnv, local_registry
+from tests.support.registry import LocalRegistry, PodmanEnv
 
 pytestmark = pytest.mark.integration
 
 TAG = "agentcage-test/base:bookworm"
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
-    with local_registry(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def podman(tmp_path: Path, registry: LocalRegistry) -> Iterator[PodmanEnv]:
-    env = PodmanEnv.make(tmp_path, registry, dict(os.environ), own_storage=True)
-    for name in ("a", "b"):  # two tiny images that differ in one file
-        tree = tmp_path / f"tree-{name}"
-        tree.mkdir()
-        (tree / "which").write_text(name)
-        with tarfile.open(tmp_path / f"{name}.tar", "w") as tar:
-            tar.add(tree / "which", arcname="which")
-        env.run("podman", "import", "--quiet", str(tmp_path / f"{name}.tar"), f"localhost/t:{name}")
-    yield env
-    env.run("podman", "rmi", "--all", "--force", check=False)  # its own store only
 
 
 def _builder(podman: PodmanEnv, lines: list[str]) -> ImageBuilder:

@@ -126,6 +126,9 @@ def test_follow_prints_new_decisions_across_rotations(
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "TZ": "UTC"},
+        # A shell's background job inherits SIGINT ignored, and Python then never
+        # turns it into KeyboardInterrupt: Ctrl-C is restored as a terminal gives it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen: list[dict[str, object]] = []
     reader = threading.Thread(

@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.proxy.conftest import agent_client, start_proxy
 from tests.support.fake_dns import FakeDns
-from tests.support.proxy import ProxyProcess, agentcage_command
+from tests.support.proxy import ProxyProcess, run_cli
 from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -19,13 +19,7 @@ AWS_KEY = "AKIAQ4MZVKD7TR3XW5PL"
 
 
 def replay(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*agentcage_command(), "policy", "replay", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("policy", "replay", *args)
 
 
 @pytest.fixture(scope="module")

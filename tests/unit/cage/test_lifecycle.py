@@ -235,3 +235,14 @@ def test_deploying_removes_our_images_no_cage_uses_any_more(tmp_path: Path) -> N
         "localhost/agentcage-runtime:old1",
     ]
     assert "removed 3 image(s) no cage uses any more" in progress
+
+
+def test_a_learning_cage_says_so_when_deployed(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    progress: list[str] = []
+    cages.progress = progress.append
+    cages.create(write_config(tmp_path, extra="  enforcement: learn\n"), base="debian")
+    assert progress[0].startswith("warning: cage demo runs in LEARN MODE")
+    progress.clear()
+    cages.update("demo", write_config(tmp_path))
+    assert not any("LEARN MODE" in line for line in progress)

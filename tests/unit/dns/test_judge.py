@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dns.message
 import dns.name
+import dns.rrset
 import pytest
 
 from agentcage.dns.judge import QueryDecision, QueryJudge, TooManyBlockedZones
@@ -191,3 +192,65 @@ def test_record_of_local_and_forwarded_answers() -> None:
         1,
         {"rcode": "NOERROR", "sinkhole": True},
     )
+
+
+def _learning(**overrides: object) -> QueryJudge:
+    domains = {"allow": ["allowed.example", "workers.dev"], "enforcement": "learn"}
+    return QueryJudge(cage_config(domains=domains, **overrides))
+
+
+@pytest.mark.parametrize("qtype", ["A", "AAAA", "TXT", "MX"])
+def test_learn_mode_forwards_a_refused_name_as_would_block(qtype: str) -> None:
+    decision = _decide(_learning(), "pypi.org", qtype)
+    assert (decision.answer, decision.verdict, decision.would_block) == ("forward", "flag", True)
+    assert decision.inspector == "dns-domains"
+    record = _learning().record(_q("pypi.org", qtype), "10.0.0.5", decision, None, None)
+    assert record.learn == "would-block" and record.verdict == "flag"
+
+
+def test_learn_mode_leaves_listed_names_alone() -> None:
+    decision = _decide(_learning(), "api.allowed.example")
+    assert (decision.answer, decision.verdict, decision.would_block) == ("forward", "allow", False)
+
+
+def test_learn_mode_still_refuses_tunnel_shaped_names() -> None:
+    judge = _learning()
+    tunnel = _decide(judge, f"{HEX_LABEL}.evil.example", "TXT")
+    assert (tunnel.answer, tunnel.verdict, tunnel.inspector) == ("refused", "block", "dns-tunnel")
+    assert not tunnel.would_block and "learn mode" in tunnel.reason
+    odd = judge.decide(_q(dns.name.from_text("a\\000b.evil.example")), 0.0)
+    assert (odd.answer, odd.inspector) == ("refused", "dns-tunnel")
+
+
+def test_learn_mode_still_refuses_protected_values() -> None:
+    judge = QueryJudge(_learning()._config, values=FakeValues("injected:KEY"))
+    decision = _decide(judge, "secret.pypi.org")
+    assert (decision.answer, decision.inspector) == ("refused", "dns-values")
+
+
+def test_learn_mode_refuses_internal_addresses_in_answers() -> None:
+    judge = _learning(network={"allow_cidrs": ["100.64.0.0/10"]})
+    query = dns.message.make_query("pypi.org", "A")
+    reply = dns.message.make_response(query)
+    reply.answer.append(dns.rrset.from_text("pypi.org.", 60, "IN", "A", "151.101.0.223"))
+    assert judge.answer_refusal(reply) is None
+    reply.answer.append(dns.rrset.from_text("pypi.org.", 60, "IN", "A", "100.64.0.1"))
+    assert judge.answer_refusal(reply) is None  # allow_cidrs lifts it, as in the proxy
+    reply.additional.append(dns.rrset.from_text("x.pypi.org.", 60, "IN", "AAAA", "fd00::1"))
+    refusal = judge.answer_refusal(reply)
+    assert refusal is not None and (refusal.answer, refusal.inspector) == ("refused", "dns-answer")
+    assert "fd00::1" in refusal.reason
+
+
+def test_learn_mode_refuses_internal_address_hints() -> None:
+    judge = _learning()
+    reply = dns.message.make_response(dns.message.make_query("pypi.org", "HTTPS"))
+    reply.answer.append(
+        dns.rrset.from_text("pypi.org.", 60, "IN", "HTTPS", "1 . alpn=h2 ipv4hint=151.101.0.223")
+    )
+    assert judge.answer_refusal(reply) is None
+    reply.answer.append(
+        dns.rrset.from_text("pypi.org.", 60, "IN", "HTTPS", "2 . ipv6hint=2a04:4e42::223,::1")
+    )
+    refusal = judge.answer_refusal(reply)
+    assert refusal is not None and "::1 is a loopback address" in refusal.reason

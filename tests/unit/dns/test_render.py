@@ -125,3 +125,15 @@ def test_an_entry_with_a_line_break_never_reaches_dnsmasq() -> None:
         return
     with pytest.raises(DnsError):
         render(config, LOCAL, SERVERS)
+
+
+@pytest.mark.parametrize("listing", [{"allow": ["allowed.example"]}, {"block": ["pastebin.com"]}])
+def test_learn_mode_forwards_everything_and_sinkholes_nothing(listing: dict[str, object]) -> None:
+    config = cage_config(domains={**listing, "enforcement": "learn"})
+    rendered = render(config, LOCAL, SERVERS, blocked_zones=["t.tunnel.example"])
+    main = rendered.main.splitlines()
+    assert not any(line.startswith("address=") for line in main)
+    assert not any(line.startswith("server=") for line in main)
+    servers = rendered.servers.splitlines()
+    assert "server=127.0.0.1#5300" in servers  # a default upstream
+    assert "server=/t.tunnel.example/" in servers  # NXDOMAIN, never the default upstream

@@ -10,6 +10,9 @@ from agentcage.policy.interface import block
 from agentcage.policy.types import Finding, Frame, Request
 
 NAME = "domain"
+# The rules of the list's own refusals: what learn mode lets through. An invalid host
+# or an IP literal is refused whatever the mode (a raw address skips the DNS sidecar).
+_LIST_REFUSALS = frozenset({("not-allowlisted",), ("blocklisted",)})
 
 
 class DomainInspector:
@@ -18,6 +21,11 @@ class DomainInspector:
     def __init__(self, mode: Literal["allowlist", "blocklist"], entries: Iterable[str]) -> None:
         self.mode = mode
         self.hosts = HostSet(entries)
+
+    def list_refusal(self, inspector: object, finding: Finding) -> bool:
+        """Whether `finding` is this inspector refusing a name by its list (what learn
+        mode observes instead of enforcing)."""
+        return inspector is self and finding.rules in _LIST_REFUSALS
 
     def inspect_request(self, request: Request) -> Finding | None:
         return self.check(request.host)

@@ -8,7 +8,8 @@ transparent listener serves (proxy/opaque.py), never an HTTP request.
 
 from __future__ import annotations
 
-from agentcage.config.schema import WEB_PORTS, CageConfig, Protocol
+from agentcage.config.network import WEB_PORTS, Protocol
+from agentcage.config.schema import CageConfig
 from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host
 from agentcage.policy.interface import block
 from agentcage.policy.types import Finding, Frame, Request

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentcage.proxy.address_ranges import REFUSED_RANGES, embedded_ipv4, special_range
+from agentcage.policy.address_ranges import REFUSED_RANGES, embedded_ipv4, special_range
 from agentcage.proxy.egress import AddressGuard
 
 ip = ipaddress.ip_address

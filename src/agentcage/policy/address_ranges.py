@@ -16,6 +16,7 @@ judged by what they embed as well as by themselves.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -168,3 +169,56 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[tuple[ipaddress.IPv4A
                 for shift, flip in embedding.fields
             )
     return ()
+
+
+class AddressRules:
+    """Refuses special-purpose addresses unless an allowed CIDR covers them.
+
+    An address is judged as every address it stands for: itself, and each IPv4
+    address it embeds (NAT64, 6to4, Teredo, ...). It is refused if any of them is
+    refused, and an allow_cidrs entry lifts only the refusal of an address it covers.
+    So `64:ff9b::/96` in allow_cidrs lets a NAT64-only host reach public IPv4, but not
+    64:ff9b::a9fe:a9fe: its embedded 169.254.169.254 needs an entry of its own. An
+    entry naming only the IPv6 address (even a /128) never opens the IPv4 address
+    behind it, because the translator, not the proxy, decides where that goes; and an
+    entry for the IPv4 address does not open the translation prefix, which is the
+    user's statement that a translator may be used at all.
+    """
+
+    def __init__(
+        self, allow_cidrs: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+    ) -> None:
+        self._allow = tuple(allow_cidrs)
+
+    def refusal(self, address: IPAddress) -> str | None:
+        """Why `address` may not be connected to, or None when it may."""
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            # Not an IPv6 destination at all: the kernel connects to the IPv4 address.
+            address = address.ipv4_mapped
+        reasons: list[tuple[IPAddress, str]] = []
+        if isinstance(address, ipaddress.IPv6Address):
+            # The embedded address comes first: it is where the connection would end.
+            for inner, form in embedded_ipv4(address):
+                label = self._judge(inner)
+                if label is not None:
+                    reasons.append((inner, f"{address} embeds {inner} ({form}), {label}"))
+        label = self._judge(address)
+        if label is not None:
+            reasons.append((address, f"{address} is {label}"))
+        if not reasons:
+            return None
+        if len(reasons) == 1 and reasons[0][0] is address:
+            fix = "list it"
+        else:
+            # dict.fromkeys: a Teredo address may name one IPv4 address twice.
+            fix = "list " + ", ".join(dict.fromkeys(str(refused) for refused, _ in reasons))
+        return f"{reasons[0][1]}; {fix} in network.allow_cidrs to let the cage reach it"
+
+    def _judge(self, address: IPAddress) -> str | None:
+        if any(address in net for net in self._allow if net.version == address.version):
+            return None
+        label = special_range(address)
+        if label is None and not address.is_global:
+            # The table is meant to be complete; this catches what it may miss.
+            label = "not a public address"
+        return label

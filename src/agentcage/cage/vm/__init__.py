@@ -1,0 +1,1 @@
+"""MicroVMs for `isolation: firecracker`: one machine model, two monitors, one guest image."""

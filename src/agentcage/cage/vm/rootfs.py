@@ -1,0 +1,140 @@
+"""ext4 images for the guest, without root mounts or loop devices.
+
+`mkfs.ext4 -d DIR` writes a filled filesystem straight into an image file, so neither the
+root filesystem (a Debian tree from mmdebstrap plus the guest agent) nor the secrets drive
+ever needs a mount on the host. The secrets image is made per boot from a directory the
+caller controls and deleted with the VM; it is never part of the cached root image.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from agentcage.cage.contract import SIDECAR_USER
+from agentcage.cage.vm.debian_parts import run_tool
+from agentcage.cage.vm.initramfs import GUEST_AGENT_PATH
+from agentcage.cage.vm.machine import SECRETS_LABEL
+from agentcage.errors import VmmError
+
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+SUITE = "bookworm"
+# python3 runs the guest agent and, in /opt/agentcage, the proxy and DNS roles (the same
+# venv as the runtime image: VENV_BIN in contract.py); dnsmasq-base serves behind the DNS
+# role's front, as in the runtime image; iproute2 sets up the one interface.
+PACKAGES = ("python3", "python3-venv", "dnsmasq-base", "iproute2", "ca-certificates")
+_SLIM = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
+VENV = "/opt/agentcage"
+SITE_PACKAGES = f"{VENV}/lib/python3.11/site-packages"
+
+
+def debootstrap_tree(target: Path, wheelhouse: Path) -> None:
+    """A minimal Debian tree in `target` (which must not exist yet), with the runtime venv.
+
+    The venv is installed inside the tree by its own Python, offline, from the hash-checked
+    wheelhouse the runtime image uses (images.py), with the same pip flags: one set of
+    dependencies for both isolation modes. mmdebstrap's hooks run in its own namespace,
+    so this needs no more privilege than mmdebstrap does.
+    """
+    argv = ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), "--quiet"]
+    argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in _SLIM]
+    pip = (
+        f"{VENV}/bin/pip install --quiet --no-cache-dir --disable-pip-version-check "
+        "--no-index --find-links /tmp/wheelhouse --require-hashes "
+        "-r /tmp/wheelhouse/requirements.lock"
+    )
+    argv += [
+        f"--customize-hook=copy-in {wheelhouse} /tmp",
+        f'--customize-hook=mv "$1/tmp/{wheelhouse.name}" "$1/tmp/wheelhouse"',
+        f'--customize-hook=chroot "$1" python3 -m venv {VENV}',
+        f'--customize-hook=chroot "$1" {pip}',
+        '--customize-hook=rm -rf "$1/tmp/wheelhouse"',
+    ]
+    run_tool([*argv, SUITE, str(target)], timeout=1800)
+
+
+def install_agentcage(tree: Path, package: Path) -> None:
+    """The agentcage package's Python sources into the venv (the C accelerator is optional).
+
+    Copied rather than built into the cached tree so that a change to the sources costs
+    one mkfs, not a new Debian tree.
+    """
+    target = tree / SITE_PACKAGES.lstrip("/") / "agentcage"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(
+        package,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c", "*.pyc"),
+    )
+    # The console script a wheel install would have written (pyproject's [project.scripts]).
+    script = tree / VENV.lstrip("/") / "bin" / "agentcage"
+    script.write_text(
+        f"#!{VENV}/bin/python\nimport sys\nfrom agentcage.cli.main import main\nsys.exit(main())\n"
+    )
+    script.chmod(0o755)
+
+
+def ext4_image(tree: Path, image: Path, label: str, slack_mib: int = 16) -> None:
+    """`image` holding `tree`, sized to fit with `slack_mib` to spare."""
+    used = sum(p.lstat().st_size for p in tree.rglob("*") if p.is_file() and not p.is_symlink())
+    inodes = sum(1 for _ in tree.rglob("*")) + 64
+    size_mib = used * 5 // 4 // (1 << 20) + slack_mib
+    image.unlink(missing_ok=True)
+    run_tool(
+        [
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-L",
+            label,
+            "-N",
+            str(inodes + inodes // 4),
+            # No journal: the root is mounted read-only and the secrets drive is throwaway.
+            "-O",
+            "^has_journal",
+            "-d",
+            str(tree),
+            str(image),
+            f"{size_mib}M",
+        ]
+    )
+
+
+def install_agent(tree: Path, agent_source: Path) -> None:
+    target = tree / GUEST_AGENT_PATH.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(agent_source, target)
+    target.chmod(0o644)
+
+
+def secrets_image(values: Mapping[str, str], image: Path) -> None:
+    """The secrets drive: one file per secret, 0400 and owned by the proxy's user.
+
+    As container mode mounts them (uid 10000, mode 0400), so only the proxy reads them in
+    the guest. The values are staged in a 0700 directory beside `image` (put it on a
+    tmpfs, such as the VM's run directory under /run) and removed as soon as the image
+    exists; the image itself is 0600. Ownership needs root on the host: without it the
+    files keep the caller's uid, and the guest side must then hand them over.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=".secrets-", dir=image.parent))
+    try:
+        for name, value in values.items():
+            if not _FILE_NAME.match(name):
+                raise VmmError(f"secret name {name!r} cannot be a file name on the secrets drive")
+            fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(value)
+            if os.geteuid() == 0:
+                os.chown(staging / name, int(SIDECAR_USER), int(SIDECAR_USER))
+        old_umask = os.umask(0o077)
+        try:
+            ext4_image(staging, image, SECRETS_LABEL, slack_mib=2)
+        finally:
+            os.umask(old_umask)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

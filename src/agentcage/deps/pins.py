@@ -1,0 +1,153 @@
+"""What a project checkout pins, read from its files, and rewriting those files.
+
+- the Python lock: `uv.lock` (its packages; uv says which have newer versions);
+- mitmproxy: the `mitmproxy==X` requirement in `pyproject.toml`;
+- base images: string constants in `src/agentcage/cage/images.py` naming an image by
+  tag and digest (`REGISTRY_BASE = "repo:tag@sha256:..."`);
+- Debian packages, per suite (`DEBIAN_SOURCES`): the sidecar and agent images'
+  (`images.py`, plus `dnsmasq-base`, which the runtime image installs on a registry
+  base) and the host container images' (`host_image.py`), with the versions last
+  recorded in `images/debian.lock` (absent until the first `--update`). That file's
+  lines of a suite are an input of the tags of the images built from it, so
+  recording newer versions rebuilds them.
+
+The constants are read with `ast`, never imported: the checkout need not be the
+installed code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentcage.errors import DepsError
+
+IMAGES_PY = Path("src/agentcage/cage/images.py")
+HOST_IMAGE_PY = Path("src/agentcage/cage/host_image.py")
+DEBIAN_LOCK = Path("images/debian.lock")
+
+
+@dataclass(frozen=True)
+class DebianSource:
+    """Where one image family names its suite and packages (constants of `module`)."""
+
+    module: Path
+    suite: str
+    packages: tuple[str, ...]
+    extra: tuple[str, ...] = ()
+
+
+DEBIAN_SOURCES = (
+    # dnsmasq-base: images/runtime/Containerfile installs it on a registry base.
+    DebianSource(
+        IMAGES_PY, "DEBIAN_SUITE", ("RUNTIME_PACKAGES", "AGENT_DEBIAN_PACKAGES"), ("dnsmasq-base",)
+    ),
+    DebianSource(HOST_IMAGE_PY, "HOST_SUITE", ("HOST_PACKAGES",)),
+    DebianSource(HOST_IMAGE_PY, "DEBIAN12_SUITE", ("DEBIAN12_PACKAGES",)),
+)
+_DIGEST_REF = re.compile(r"^(?P<ref>[a-z0-9][^\s@]*:[^\s@:/]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+_MITMPROXY = re.compile(r'"mitmproxy==([^"]+)"')
+
+
+@dataclass(frozen=True)
+class ImagePin:
+    constant: str  # the name in images.py
+    reference: str  # REPO:TAG
+    digest: str  # sha256:...
+
+
+@dataclass(frozen=True)
+class Checkout:
+    root: Path
+
+    def path(self, relative: Path | str) -> Path:
+        return self.root / relative
+
+    def read(self, relative: Path | str) -> str:
+        try:
+            return self.path(relative).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DepsError(
+                f"cannot read {self.path(relative)}: {exc.strerror}",
+                hint="pass --project with an agentcage source checkout",
+            ) from exc
+
+    def _constants(self, module: Path = IMAGES_PY) -> dict[str, object]:
+        tree = ast.parse(self.read(module), str(self.path(module)))
+        found: dict[str, object] = {}
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    try:
+                        found[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue  # not a literal: not a pin
+        return found
+
+    def image_pins(self) -> list[ImagePin]:
+        pins = []
+        for name, value in sorted(self._constants().items()):
+            match = _DIGEST_REF.match(value) if isinstance(value, str) else None
+            if match:
+                pins.append(ImagePin(name, match.group("ref"), match.group("digest")))
+        return pins
+
+    def debian_packages(self) -> dict[str, list[str]]:
+        """Suite -> the packages images are built from it (modules the checkout lacks, and
+        constants they lack, are skipped)."""
+        suites: dict[str, set[str]] = {}
+        for source in DEBIAN_SOURCES:
+            if not self.path(source.module).is_file():
+                continue
+            constants = self._constants(source.module)
+            suite = constants.get(source.suite)
+            if not isinstance(suite, str):
+                continue
+            names = suites.setdefault(suite, set(source.extra))
+            for key in source.packages:
+                value = constants.get(key)
+                if isinstance(value, tuple):
+                    names.update(str(item) for item in value)
+        return {suite: sorted(names) for suite, names in sorted(suites.items())}
+
+    def debian_recorded(self) -> dict[tuple[str, str], str]:
+        """(suite, package) -> the version images/debian.lock records."""
+        if not self.path(DEBIAN_LOCK).is_file():
+            return {}
+        versions = {}
+        for line in self.read(DEBIAN_LOCK).splitlines():
+            parts = line.split()
+            if len(parts) == 3 and not line.startswith("#"):
+                versions[(parts[0], parts[1])] = parts[2]
+        return versions
+
+    def mitmproxy_pin(self) -> str | None:
+        match = _MITMPROXY.search(self.read("pyproject.toml"))
+        return match.group(1) if match else None
+
+    def locked_packages(self) -> int:
+        try:
+            data = tomllib.loads(self.read("uv.lock"))
+        except tomllib.TOMLDecodeError as exc:
+            raise DepsError(f"{self.path('uv.lock')} is not TOML: {exc}") from exc
+        return len(data.get("package", []))
+
+
+def debian_lock_text(versions: dict[tuple[str, str], str]) -> str:
+    lines = [
+        "# Debian package versions the images were last checked against: SUITE PACKAGE VERSION.",
+        "# Written by `agentcage deps check --update`; a suite's lines are an input of the",
+        "# tags of the images built from it, so a change here rebuilds them.",
+    ]
+    lines += [f"{suite} {name} {versions[(suite, name)]}" for suite, name in sorted(versions)]
+    return "\n".join(lines) + "\n"
+
+
+def replace_once(text: str, old: str, new: str, where: str) -> str:
+    if text.count(old) != 1:
+        raise DepsError(f"{where}: expected {old!r} exactly once; rewrite it by hand")
+    return text.replace(old, new)

@@ -1,0 +1,180 @@
+"""`agentcage deps check [--update]` against local sources only: a `docker-registry` on
+loopback, a simple index served on loopback, and Debian `Packages` files on disk.
+
+The checkout is a small stand-in with the files deps reads: pyproject.toml, uv.lock,
+src/agentcage/cage/images.py (a digest pin, the suite, package names).
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.proxy import run_cli
+from tests.support.pyindex import PackageIndex
+from tests.support.registry import LocalRegistry, PodmanEnv
+
+pytestmark = pytest.mark.integration
+
+TAG = "agentcage-test/base:bookworm"
+MAIN = """Package: python3
+Version: 3.11.2-1+b1
+Architecture: amd64
+
+Package: dnsmasq-base
+Version: 2.90-4~deb12u1
+Architecture: amd64
+
+Package: curl
+Version: 7.88.1-10+deb12u8
+Architecture: amd64
+"""
+SECURITY = """Package: dnsmasq-base
+Version: 2.90-4~deb12u2
+Architecture: amd64
+
+Package: curl
+Version: 7.88.1-10+deb12u12
+Architecture: amd64
+"""
+
+
+def _uv_env(tmp: Path) -> dict[str, str]:
+    return {
+        "UV_CACHE_DIR": str(tmp / "uv-cache"),
+        "UV_NO_CONFIG": "1",
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+
+
+@pytest.fixture
+def checkout(
+    tmp_path: Path, registry: LocalRegistry, podman: PodmanEnv
+) -> Iterator[tuple[Path, str, PodmanEnv, dict[str, str]]]:
+    """The stand-in checkout, locked and pinned against yesterday's sources; then the
+    sources move on: a newer tinypkg and mitmproxy, the tag pushed over, Debian fixes."""
+    index = PackageIndex(tmp_path / "simple")
+    index.add("tinypkg", "1.0")
+    index.add("mitmproxy", "10.0")
+    root = tmp_path / "checkout"
+    (root / "src" / "agentcage" / "cage").mkdir(parents=True)
+    (root / "images").mkdir()
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["tinypkg", "mitmproxy==10.0"]\n'
+    )
+    target = f"{registry.address}/{TAG}"
+    old = podman.push("localhost/t:a", target)
+    (root / "src" / "agentcage" / "cage" / "images.py").write_text(
+        f'REGISTRY_BASE = (\n    "{target}"\n    "@{old}"\n)\n'
+        'DEBIAN_SUITE = "bookworm"\n'
+        'RUNTIME_PACKAGES = ("python3", "ca-certificates")\n'
+        'AGENT_DEBIAN_PACKAGES = ("python3", "curl")\n'
+    )
+    env = {**podman.env, **_uv_env(tmp_path)}
+    with index.serve() as url:
+        uv = shutil.which("uv")
+        assert uv is not None
+        subprocess.run(
+            [uv, "lock", "--default-index", url], cwd=root, env={**os.environ, **env}, check=True
+        )
+        index.add("tinypkg", "1.1")
+        index.add("mitmproxy", "11.0")
+        new = podman.push("localhost/t:b", target)
+        assert new != old
+        (tmp_path / "Packages").write_text(MAIN)
+        (tmp_path / "Packages-security.xz").write_bytes(lzma.compress(SECURITY.encode()))
+        yield root, url, podman, env
+
+
+def deps(checkout: tuple[Path, str, PodmanEnv, dict[str, str]], *args: str) -> str:
+    root, url, _, env = checkout
+    packages = root.parent / "Packages"
+    registry = (root / "src/agentcage/cage/images.py").read_text().split('"')[1].split("/")[0]
+    shown = run_cli(
+        "deps", "check", "--project", str(root), "--index-url", url,
+        "--plain-http-registry", registry,
+        "--debian-index", str(packages), "--debian-index", f"{packages}-security.xz",
+        *args, env=env, timeout=180,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in root.rglob("*") if p.is_file()}
+
+
+def test_check_reports_every_pin_and_changes_nothing(
+    checkout: tuple[Path, str, PodmanEnv, dict[str, str]],
+) -> None:
+    root, _, podman, _ = checkout
+    before = snapshot(root)
+    report = json.loads(deps(checkout, "--json"))
+    rows = {(i["kind"], i["name"].split(" ")[0]): i for i in report["items"]}
+    image = next(i for i in report["items"] if i["kind"] == "image")
+    assert image["name"].endswith(f"/{TAG} (REGISTRY_BASE)") and image["newer"]
+    assert image["pinned"] in before["src/agentcage/cage/images.py"]
+    assert image["available"] == podman.digest(image["name"].split(" ")[0])
+    assert rows[("debian", "bookworm/dnsmasq-base")]["available"] == "2.90-4~deb12u2"  # security
+    assert rows[("debian", "bookworm/curl")]["available"] == "7.88.1-10+deb12u12"
+    assert rows[("debian", "bookworm/python3")]["available"] == "3.11.2-1+b1"
+    assert rows[("debian", "bookworm/ca-certificates")]["available"] is None  # in no index
+    assert rows[("debian", "bookworm/python3")]["pinned"] is None  # nothing recorded yet
+    assert (
+        rows[("mitmproxy", "mitmproxy")]["pinned"],
+        rows[("mitmproxy", "mitmproxy")]["available"],
+    ) == ("10.0", "11.0")
+    assert (rows[("python", "tinypkg")]["pinned"], rows[("python", "tinypkg")]["available"]) == (
+        "1.0",
+        "1.1",
+    )
+    assert report["locked_python_packages"] == 3 and report["newer"] == 6
+    assert snapshot(root) == before  # report-only
+    text = deps(checkout)
+    lines = text.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "PINNED", "AVAILABLE", "STATE", "WHERE"]
+    image_row = next(line.split() for line in lines if line.startswith("image "))
+    assert image_row[3] == image["pinned"][:19] and image_row[5] == "newer"
+    assert re.search(
+        r"\ndebian +bookworm/ca-certificates +- +- +not found +images/debian.lock\n", text
+    )
+    assert "6 newer; uv.lock holds 3 packages" in text
+
+
+def test_update_rewrites_the_pins_and_shows_the_diff(
+    checkout: tuple[Path, str, PodmanEnv, dict[str, str]],
+) -> None:
+    root, _, podman, _ = checkout
+    old = snapshot(root)["src/agentcage/cage/images.py"]
+    shown = deps(checkout, "--update")
+    new_digest = podman.digest(old.split('"')[1])
+    assert f'+    "@{new_digest}"' in shown
+    assert "+++ b/images/debian.lock" in shown
+    assert "+bookworm dnsmasq-base 2.90-4~deb12u2" in shown
+    assert '-dependencies = ["tinypkg", "mitmproxy==10.0"]' in shown
+    assert '+dependencies = ["tinypkg", "mitmproxy==11.0"]' in shown
+    assert "+++ b/uv.lock" in shown
+    files = snapshot(root)
+    assert new_digest in files["src/agentcage/cage/images.py"]
+    assert 'name = "tinypkg"\nversion = "1.1"' in files["uv.lock"]
+    assert 'name = "mitmproxy"\nversion = "11.0"' in files["uv.lock"]
+    again = json.loads(deps(checkout, "--json"))
+    assert again["newer"] == 0
+    recorded = {i["name"]: i["pinned"] for i in again["items"] if i["kind"] == "debian"}
+    # ca-certificates is in no index given: nothing to record for it.
+    assert recorded == {
+        "bookworm/ca-certificates": None,
+        "bookworm/curl": "7.88.1-10+deb12u12",
+        "bookworm/dnsmasq-base": "2.90-4~deb12u2",
+        "bookworm/python3": "3.11.2-1+b1",
+    }
+    assert "nothing to update" in deps(checkout, "--update")
