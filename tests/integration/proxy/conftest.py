@@ -37,14 +37,7 @@ DOMAINS = "{allow: [anthropic.com, github.com, internal.example, example.com]}"
 
 # Every name the tests send to a loopback server's free ports (the allowlist still
 # decides whether one may go there at all), and the loopback addresses.
-SERVED_HOSTS = (
-    "anthropic.com",
-    "github.com",
-    "internal.example",
-    "example.com",
-    "attacker.example",
-    "127.0.0.0/8",
-)
+SERVED_HOSTS = ("anthropic.com", "github.com", "example.com", "example", "127.0.0.0/8")
 
 
 class Served(Protocol):
