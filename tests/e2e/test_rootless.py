@@ -71,6 +71,26 @@ def test_rootless_cage_holds(user: RootlessUser, internet: Internet) -> None:
     assert outcome["websocket_leak"]["closed"] == 1008
 
 
+def test_rootless_status_reads_the_sidecars_metrics(user: RootlessUser) -> None:
+    """The sockets belong to sub-UIDs the user cannot act as; mode 0666 inside the
+    user's 0700 state lets `cage status` (run as the user) read them."""
+    result = user.agentcage("cage", "status", "basic", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for role in ("proxy", "dns"):
+        metrics = report["metrics"][role]
+        assert metrics["error"] is None, metrics
+        assert metrics["policy_version"] == report["policy"]["version"]
+    assert report["metrics"]["proxy"]["last_hour"]["block"] >= 3  # test_rootless_cage_holds
+    health = {s["role"]: s["health"] for s in report["services"]}
+    assert health["proxy"] == health["dns"] == "healthy"
+    # The harness's host has cgroup v1: rootless Podman cannot set limits there, said so.
+    assert report["weakened"] == [
+        "no memory, CPU or pids limits: rootless Podman on cgroup v1 cannot enforce them",
+        "the proxy may connect to special-purpose ranges 10.250.0.0/24 (network.allow_cidrs)",
+    ]
+
+
 def test_rootless_destroy_leaves_nothing(user: RootlessUser) -> None:
     result = user.agentcage("cage", "destroy", "basic", "-y")
     assert result.returncode == 0, result.stderr

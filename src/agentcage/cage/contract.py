@@ -45,6 +45,14 @@ NAME_FINGERPRINTS = f"{FINGERPRINTS_DIR}/name-fingerprints.json"
 SECRETS_DIR = "/run/secrets/agentcage"
 AGENT_CA = "/etc/agentcage-ca/ca.pem"
 UPSTREAM_CA = "/etc/agentcage-upstream-ca/ca.pem"
+# Each sidecar's metrics socket, in a host directory of the cage's state mounted into that
+# sidecar alone: the agent has no path to it and no network route to it (docs/metrics.md).
+METRICS_DIR = "/run/agentcage/metrics"
+PROXY_METRICS_SOCKET = "proxy.sock"  # in METRICS_DIR, and in the host's metrics/proxy/
+DNS_METRICS_SOCKET = "dns.sock"  # in METRICS_DIR, and in the host's metrics/dns/
+# The socket belongs to the sidecar's user (a subordinate uid in a rootless cage), so it is
+# opened to all and the host directory, inside the user's 0700 state, is the guard.
+METRICS_SOCKET_MODE = "0666"
 
 # --- the agent's environment -----------------------------------------------------------
 # Where each client looks for extra CAs: OpenSSL and uv, Python requests (pip), Node (npm),
@@ -114,7 +122,8 @@ UPSTREAM_CA_OPTION = "--upstream-ca"
 BLOCKED_ZONES_OPTION = "--blocked-zones"
 TRANSPARENT_OPTION = "--transparent"
 STEER_OPTION = "--steer-to"
-METRICS_OPTION = "--metrics"  # not rendered into the units yet (docs/metrics.md, "In a cage")
+METRICS_OPTION = "--metrics"
+METRICS_SOCKET_MODE_OPTION = "--metrics-socket-mode"
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,7 @@ class ProxyRunArgs:
     upstream_ca: str | None = None
     metrics: str | None = None
     transparent: str | None = None
+    metrics_socket_mode: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("proxy", "run")
 
@@ -146,8 +156,7 @@ class ProxyRunArgs:
         )  # fmt: skip
         if self.upstream_ca is not None:
             words += (UPSTREAM_CA_OPTION, self.upstream_ca)
-        if self.metrics is not None:
-            words += (METRICS_OPTION, self.metrics)
+        words += _metrics_words(self.metrics, self.metrics_socket_mode)
         if self.transparent is not None:
             words += (TRANSPARENT_OPTION, self.transparent)
         return words
@@ -164,6 +173,7 @@ class DnsRunArgs:
     name_fingerprints: str
     metrics: str | None = None
     steer_to: str | None = None
+    metrics_socket_mode: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("dns", "run")
 
@@ -177,11 +187,19 @@ class DnsRunArgs:
             BLOCKED_ZONES_OPTION, self.blocked_zones,
             NAME_FINGERPRINTS_OPTION, self.name_fingerprints,
         )  # fmt: skip
-        if self.metrics is not None:
-            words += (METRICS_OPTION, self.metrics)
+        words += _metrics_words(self.metrics, self.metrics_socket_mode)
         if self.steer_to is not None:
             words += (STEER_OPTION, self.steer_to)
         return words
+
+
+def _metrics_words(metrics: str | None, mode: str | None) -> tuple[str, ...]:
+    words: tuple[str, ...] = ()
+    if metrics is not None:
+        words += (METRICS_OPTION, metrics)
+    if mode is not None:
+        words += (METRICS_SOCKET_MODE_OPTION, mode)
+    return words
 
 
 def proxy_run(topology: Topology, upstream_ca: bool, transparent: bool = False) -> ProxyRunArgs:
@@ -195,6 +213,8 @@ def proxy_run(topology: Topology, upstream_ca: bool, transparent: bool = False) 
         name_fingerprints=NAME_FINGERPRINTS,
         upstream_ca=UPSTREAM_CA if upstream_ca else None,
         transparent=topology.proxy_ip if transparent else None,
+        metrics=f"unix:{METRICS_DIR}/{PROXY_METRICS_SOCKET}",
+        metrics_socket_mode=METRICS_SOCKET_MODE,
     )
 
 
@@ -207,6 +227,8 @@ def dns_run(topology: Topology, transparent: bool = False) -> DnsRunArgs:
         blocked_zones=f"{AUDIT_DIR}/{DNS_BLOCKED_ZONES}",
         name_fingerprints=NAME_FINGERPRINTS,
         steer_to=topology.proxy_ip if transparent else None,
+        metrics=f"unix:{METRICS_DIR}/{DNS_METRICS_SOCKET}",
+        metrics_socket_mode=METRICS_SOCKET_MODE,
     )
 
 

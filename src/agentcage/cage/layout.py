@@ -9,6 +9,7 @@ deployments/<name>/
   ca/                         CA key + certificate, mounted into the proxy only
   ca-public/ca.pem            the CA certificate, mounted into the agent
   audit/proxy/, audit/dns/    the sidecars' audit logs
+  metrics/proxy/, metrics/dns/  each sidecar's metrics socket (proxy.sock, dns.sock)
   fingerprints/               the proxy's fingerprints of protected values, for the DNS sidecar
   canary-seed                 private seed of the cage's decoy credentials (0600)
 """
@@ -20,7 +21,13 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentcage.cage.contract import DNS_AUDIT_LOG, PROXY_AUDIT_LOG, SIDECAR_CONFIG_NAME
+from agentcage.cage.contract import (
+    DNS_AUDIT_LOG,
+    DNS_METRICS_SOCKET,
+    PROXY_AUDIT_LOG,
+    PROXY_METRICS_SOCKET,
+    SIDECAR_CONFIG_NAME,
+)
 from agentcage.cage.state import StateStore, config_json, write_atomic
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
@@ -41,6 +48,8 @@ class HostPaths:
     dns_audit_dir: Path
     upstream_ca: Path  # optional extra CA bundle the proxy trusts upstream
     fingerprints_dir: Path  # proxy rw, DNS ro: value fingerprints, never values
+    proxy_metrics_dir: Path  # the proxy's metrics socket, proxy only
+    dns_metrics_dir: Path  # the DNS sidecar's metrics socket, DNS only
 
     @classmethod
     def under(cls, directory: Path) -> HostPaths:
@@ -52,7 +61,16 @@ class HostPaths:
             dns_audit_dir=directory / "audit" / "dns",
             upstream_ca=directory / "upstream-ca" / "ca.pem",
             fingerprints_dir=directory / "fingerprints",
+            proxy_metrics_dir=directory / "metrics" / "proxy",
+            dns_metrics_dir=directory / "metrics" / "dns",
         )
+
+    def metrics_sockets(self) -> dict[str, Path]:
+        """Role -> the host path of its metrics socket."""
+        return {
+            "proxy": self.proxy_metrics_dir / PROXY_METRICS_SOCKET,
+            "dns": self.dns_metrics_dir / DNS_METRICS_SOCKET,
+        }
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,13 @@ def prepare_sidecar_dirs(store: StateStore, name: str) -> None:
     paths = host_paths(store, name)
     for directory in (paths.proxy_audit_dir, paths.dns_audit_dir, paths.fingerprints_dir):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for directory in (paths.proxy_metrics_dir, paths.dns_metrics_dir):
+        if directory.is_dir():
+            continue  # mounted before (`:U`): a rootless cage's sub-UID owns it, not us
+        directory.mkdir(parents=True)
+        # The host user, outside the container's user namespace once `:U` chowned it,
+        # still passes through to the socket (mode METRICS_SOCKET_MODE).
+        directory.chmod(0o711)
 
 
 def save_images(store: StateStore, name: str, images: Images) -> None:

@@ -11,14 +11,13 @@ again. Destroying deletes the state last, once nothing of the cage is left on it
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentcage.cage import layout, running, teardown, topology
+from agentcage.cage import layout, observe, running, teardown, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.host_check import require_ready
@@ -45,7 +44,7 @@ Progress = Callable[[str], None]
 class CageStatus:
     name: str
     state: str  # systemd's ActiveState of the agent unit, or "unreachable"
-    started_at: str
+    started_at: str | None  # RFC 3339, while the agent runs
     uptime_s: float | None
     blocked: int
     error: str = ""  # why the state is "unreachable"
@@ -272,36 +271,43 @@ class Cages:
     # --- inspection ------------------------------------------------------------------------
 
     def status(self, name: str) -> CageStatus:
-        topo = topology.load(self.store, name)
-        state, started, uptime, error = "unknown", "", None, ""
-        if topo is not None:
-            try:
-                state = running.unit_state(self.host, service_name(topo, "agent"))
-            except UnreachableError as exc:
-                state, error = "unreachable", exc.diagnostics()
-            if state == "active":
-                started, uptime = self._started(topo.container("agent"))
-        blocked = layout.count_blocked(self.store, name)
-        return CageStatus(name, state, started, uptime, blocked, error)
+        (row,) = self.statuses([name])
+        return row
 
-    def _started(self, container: str) -> tuple[str, float | None]:
-        result = self.host.podman(
-            "inspect", "--format", "{{.State.StartedAt}}", container, check=False
-        )
-        text = result.stdout.strip()
-        if not result.ok or not text:
-            return "", None
+    def statuses(self, names: Sequence[str] | None = None) -> list[CageStatus]:
+        """NAMES (default: every cage), with one systemctl and one podman call for all."""
+        names = self.store.names() if names is None else names
+        topos = {name: topology.load(self.store, name) for name in names}
+        agents = {name: service_name(t, "agent") for name, t in topos.items() if t is not None}
         try:
-            # Go's time format: "2026-11-27 06:10:00.123456789 +0000 UTC"
-            stamp = datetime.datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=datetime.UTC
+            units = observe.unit_properties(self.host, list(agents.values()))
+        except UnreachableError as exc:
+            units, error = {}, exc.diagnostics()
+        else:
+            error = ""
+        states = {
+            name: units.get(unit, {}).get("ActiveState", "unknown") if not error else "unreachable"
+            for name, unit in agents.items()
+        }
+        running = [t.container("agent") for n, t in topos.items() if t and states[n] == "active"]
+        containers = observe.container_facts(self.host, running)
+        at = observe.now()
+        rows = []
+        for name, topo in topos.items():
+            state = states.get(name, "unknown")
+            facts = containers.get(topo.container("agent")) if topo and state == "active" else None
+            started = facts.started_at if facts is not None else None
+            rows.append(
+                CageStatus(
+                    name,
+                    state,
+                    observe.rfc3339(started) if started is not None else None,
+                    facts.uptime_s(at) if facts is not None else None,
+                    layout.count_blocked(self.store, name),
+                    error if name in agents else "",
+                )
             )
-        except ValueError:
-            return text, None
-        return text[:19], (datetime.datetime.now(datetime.UTC) - stamp).total_seconds()
-
-    def statuses(self) -> list[CageStatus]:
-        return [self.status(name) for name in self.store.names()]
+        return rows
 
     def is_running(self, name: str) -> bool:
         topo = topology.load(self.store, name)

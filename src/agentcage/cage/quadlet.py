@@ -21,6 +21,7 @@ from agentcage.cage.contract import (
     CANARY_SEED_ENV,
     CONFIG_DIR,
     FINGERPRINTS_DIR,
+    METRICS_DIR,
     PYTHON,
     SECRETS_DIR,
     SIDECAR_USER,
@@ -36,7 +37,6 @@ from agentcage.cage.contract import (
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, mac_address
 from agentcage.cage.unit import Entry, UnitFile
-from agentcage.config.network import WEB_PORTS
 from agentcage.config.schema import CageConfig
 
 
@@ -207,6 +207,7 @@ def _dns(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Volume", f"{paths.dns_audit_dir}:{AUDIT_DIR}:rw,U")
     # Read-only, and fingerprints only: the DNS container never sees a secret value.
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:ro")
+    unit.add("Container", "Volume", f"{paths.dns_metrics_dir}:{METRICS_DIR}:rw,U")
     unit.add("Container", "Exec", dns_run(topology, spec.config.network.transparent).argv())
     # Ready means a real answer; afterwards a silent TCP check keeps the audit log free
     # of one probe query every 30 seconds.
@@ -236,6 +237,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Volume", f"{paths.ca_dir}:{CA_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:rw,U")
+    unit.add("Container", "Volume", f"{paths.proxy_metrics_dir}:{METRICS_DIR}:rw,U")
     for name in spec.secret_names:
         unit.add(
             "Container",
@@ -249,7 +251,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
     if transparent:
         # The transparent listeners (80, 443, network.ports) without a capability, as
         # for the DNS sidecar's port 53.
-        lowest = min([*WEB_PORTS, *(rule.port for rule in spec.config.network.ports)])
+        lowest = min(spec.config.network.listener_ports())
         unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={lowest}")
     unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca, transparent).argv())
     probe = probe_argv("tcp", topology.proxy_ip, PROXY_PORT)

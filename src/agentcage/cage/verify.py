@@ -11,8 +11,9 @@ import ipaddress
 import json
 import posixpath
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from agentcage.cage import layout, topology
+from agentcage.cage import layout, listeners, topology
 from agentcage.cage.ca import KEY_AND_CERT
 from agentcage.cage.contract import (
     AGENT_CA,
@@ -27,6 +28,7 @@ from agentcage.cage.contract import (
     secret_id,
 )
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.topology import DNS_PORT, PROXY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
@@ -53,6 +55,7 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     results += _environment(cages, config, topo)
     results += _process(cages, agent)
     results += _network(cages, config, topo)
+    results.append(_metrics_host_only(cages, config, topo))
     return results
 
 
@@ -212,3 +215,45 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
             )
         )
     return checks
+
+
+def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology) -> CheckResult:
+    """The sidecars' metrics sockets are out of the agent's reach (docs/metrics.md).
+
+    The agent mounts no metrics directory, and neither sidecar listens on TCP beyond its
+    service ports (and loopback): a metrics endpoint on a port would show up here. The
+    proxy's service ports are 8080 and its transparent listeners (docs/transparent.md).
+    """
+    name = "metrics reachable from the host only"
+    metrics_dir = layout.host_paths(cages.store, topo.cage).proxy_metrics_dir.parent
+    shown = cages.host.podman(
+        "container", "inspect", "--format", "{{json .Mounts}}", topo.container("agent"),
+        check=False,
+    )  # fmt: skip
+    try:
+        sources = [Path(str(m["Source"])) for m in json.loads(shown.stdout) or []]
+    except (ValueError, TypeError, KeyError):
+        return CheckResult(name, False, f"cannot inspect the agent's mounts: {shown.stderr[-160:]}")
+    problems = [
+        f"the agent mounts {s}" for s in sources if s == metrics_dir or metrics_dir in s.parents
+    ]
+    transparent = [(topo.proxy_ip, port) for port in config.network.listener_ports()]
+    services = {
+        "proxy": [(topo.proxy_ip, PROXY_PORT), *transparent],
+        "dns": [(topo.dns_ip, DNS_PORT)],
+    }
+    for role, served in services.items():
+        # tcp6 is missing where IPv6 is off; whatever was read still counts.
+        _, table, err = _exec(cages, topo.container(role), "cat", "/proc/net/tcp", "/proc/net/tcp6")
+        listening = listeners.parse(table)
+        if not listening:
+            problems.append(f"cannot read the {role}'s listeners: {err.strip()[:160]}")
+        elif extra := listeners.unexpected(listening, *served):
+            problems.append(f"the {role} also listens on {', '.join(extra)}")
+    detail = (
+        "; ".join(problems)
+        if problems
+        else "the agent mounts no metrics socket; proxy and DNS listen on their service "
+        "ports only (and loopback)"
+    )
+    return CheckResult(name, not problems, detail)

@@ -1,4 +1,4 @@
-"""`agentcage cage create|units|update|list|start|stop|restart|destroy|reload|logs|verify`."""
+"""The `agentcage cage` commands, from create to destroy; `status` and `list` report."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import click
 
 from agentcage.cage.images import choose_base
 from agentcage.cage.lifecycle import Cages, CageStatus
+from agentcage.cage.observe import duration
 from agentcage.cage.verify import verify as run_verify
 
 _BASE_HELP = (
@@ -143,9 +144,22 @@ def list_cages(as_json: bool) -> None:
         return
     click.echo(f"{'NAME':<20} {'STATE':<12} {'UPTIME':>10} {'BLOCKED':>8}")
     for row in rows:
-        uptime = _duration(row.uptime_s) if row.uptime_s is not None else "-"
+        uptime = duration(row.uptime_s) if row.uptime_s is not None else "-"
         click.echo(f"{row.name:<20} {row.state:<12} {uptime:>10} {row.blocked:>8}")
     _unreachable(rows)
+
+
+@cage.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for tools (docs/operations.md).")
+def status(name: str, as_json: bool) -> None:
+    """NAME's services (state, health, uptime, restarts, image digests), the policy they
+    run, the last hour's allowed/flagged/blocked decisions, and how the cage is weakened.
+    """
+    from agentcage.cage.status_report import render, report
+
+    found = report(_cages(), name)
+    click.echo(json.dumps(found.as_dict(), indent=2) if as_json else render(found))
 
 
 def _unreachable(rows: list[CageStatus]) -> None:
@@ -155,15 +169,6 @@ def _unreachable(rows: list[CageStatus]) -> None:
         click.echo(f"error: cage {row.name}: {row.error}", err=True)
     if failed:
         sys.exit(1)
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 @cage.command()

@@ -12,15 +12,13 @@ from agentcage.cage.contract import (
     BLOCKED_ZONES_OPTION,
     CONFIG_OPTION,
     LISTEN_OPTION,
-    METRICS_OPTION,
     NAME_FINGERPRINTS_OPTION,
     STEER_OPTION,
 )
+from agentcage.cli.metrics_options import endpoint, metrics_options
 from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
 from agentcage.dns.sidecar import Sidecar
-from agentcage.metrics.exposition import HELP as METRICS_HELP
-from agentcage.metrics.exposition import MetricsEndpoint
 
 _CONFIG = click.option(
     CONFIG_OPTION,
@@ -63,7 +61,7 @@ def dns() -> None:
     help="Refuse names carrying a protected value, using the fingerprints `agentcage "
     "proxy run --name-fingerprints` writes to this file (SERVFAIL while it is missing).",
 )
-@click.option(METRICS_OPTION, "metrics", metavar="ENDPOINT", help=METRICS_HELP)
+@metrics_options
 @click.option(
     STEER_OPTION,
     "steer_to",
@@ -78,6 +76,7 @@ def run(
     blocked_zones: Path | None,
     name_fingerprints: Path | None,
     metrics: str | None,
+    metrics_socket_mode: str | None,
     steer_to: str | None,
 ) -> None:
     """Answer DNS for the cage in FILE until SIGTERM, dnsmasq behind on loopback.
@@ -94,7 +93,7 @@ def run(
         audit_log,
         blocked_zones=blocked_zones,
         name_fingerprints=name_fingerprints,
-        metrics=MetricsEndpoint.parse(metrics) if metrics else None,
+        metrics=endpoint(metrics, metrics_socket_mode),
         steer_to=_ipv4(steer_to) if steer_to is not None else None,
     ).run()
 

@@ -27,9 +27,13 @@ def domain() -> None:
 
 @domain.command("list")
 @click.argument("cage")
-def list_(cage: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for tools (docs/operations.md).")
+def list_(cage: str, as_json: bool) -> None:
     """CAGE's domain list and whether it is an allowlist or a blocklist."""
     mode, entries = domains.entries(Cages(), cage)
+    if as_json:
+        click.echo(json.dumps({"mode": mode, "entries": list(entries)}, indent=2))
+        return
     click.echo(f"# {mode}")
     for entry in entries:
         click.echo(entry)

@@ -12,15 +12,13 @@ from agentcage.cage.contract import (
     CA_DIR_OPTION,
     CONFIG_OPTION,
     LISTEN_OPTION,
-    METRICS_OPTION,
     NAME_FINGERPRINTS_OPTION,
     SECRETS_DIR_OPTION,
     TRANSPARENT_OPTION,
     UPSTREAM_CA_OPTION,
 )
+from agentcage.cli.metrics_options import endpoint, metrics_options
 from agentcage.errors import ConfigError
-from agentcage.metrics.exposition import HELP as METRICS_HELP
-from agentcage.metrics.exposition import MetricsEndpoint
 
 
 @click.group()
@@ -84,7 +82,7 @@ def _address(value: str) -> str:
     help="Write keyed fingerprints of the protected values here (at start and on every "
     "reload) for `agentcage dns run --name-fingerprints`.",
 )
-@click.option(METRICS_OPTION, "metrics", metavar="ENDPOINT", help=METRICS_HELP)
+@metrics_options
 @click.option(
     TRANSPARENT_OPTION,
     metavar="ADDRESS",
@@ -100,6 +98,7 @@ def run(
     audit_log: Path | None,
     name_fingerprints: Path | None,
     metrics: str | None,
+    metrics_socket_mode: str | None,
     transparent: str | None,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
@@ -116,7 +115,7 @@ def run(
             upstream_ca=upstream_ca,
             audit_log=audit_log,
             name_fingerprints=name_fingerprints,
-            metrics=MetricsEndpoint.parse(metrics) if metrics else None,
+            metrics=endpoint(metrics, metrics_socket_mode),
             transparent=_address(transparent) if transparent is not None else None,
         ),
         Sources(config_path=config_file, secrets_dir=secrets_dir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -40,15 +41,23 @@ def _applied(cage: str, restarted: list[str]) -> str:
 
 @secret.command("list")
 @click.argument("cage")
-def list_(cage: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for tools (docs/operations.md).")
+def list_(cage: str, as_json: bool) -> None:
     """Names of CAGE's secrets (never values), and which expected ones are missing."""
     cages = Cages()
     have = set(cages.secret_names(cage))
     wanted = podman_secrets.expected(cages, cage)
-    for name in sorted(have | set(wanted)):
-        state = "set" if name in have else "MISSING"
-        note = "" if name in wanted else " (not used by any secret_injection rule)"
-        click.echo(f"{name:<32} {state}{note}")
+    rows = [
+        {"name": name, "set": name in have, "used": name in wanted}
+        for name in sorted(have | set(wanted))
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "set" if row["set"] else "MISSING"
+        note = "" if row["used"] else " (not used by any secret_injection rule)"
+        click.echo(f"{row['name']:<32} {state}{note}")
 
 
 @secret.command("rm")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,6 +78,19 @@ def check_config(
     ctx = context or LoadContext(base_dir=path.resolve().parent)
     config, tree = _parse(text, str(path), context=ctx)
     return config, _warnings(config, tree, str(path))
+
+
+def policy_version(path: Path | str) -> str:
+    """A short hash of the config file's bytes: the same file, the same version.
+
+    The sidecars serve the version they loaded (their metrics); `cage status` compares it
+    with the file deployed, so a change not yet reloaded shows. "" if it cannot be read.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return ""
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def parse_config(text: str, filename: str, *, context: LoadContext) -> CageConfig:

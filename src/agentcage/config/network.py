@@ -72,6 +72,12 @@ class NetworkConfig(Model):
         "needs both itself and its IPv4 address covered (see docs/proxy.md).",
     )
 
+    def listener_ports(self) -> tuple[int, ...]:
+        """The proxy's transparent listeners: 80, 443 and each port listed; none when off."""
+        if not self.transparent:
+            return ()
+        return tuple(sorted({*WEB_PORTS, *(rule.port for rule in self.ports)}))
+
     @field_validator("ports", mode="after")
     @classmethod
     def _one_protocol_per_port(cls, rules: list[PortRule]) -> list[PortRule]:

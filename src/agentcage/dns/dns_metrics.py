@@ -7,9 +7,11 @@ judge's six.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, ProcessCollector
 
 from agentcage.dns.judge import QueryDecision
+from agentcage.metrics import names
+from agentcage.metrics.recent import RecentVerdicts
 
 
 class DnsMetrics:
@@ -40,5 +42,17 @@ class DnsMetrics:
             registry=r,
         )
 
+        self.recent = RecentVerdicts(
+            names.LAST_HOUR["dns"],
+            "Queries judged in the last hour (to the minute), by verdict.",
+            r,
+        )
+        self.policy = Info(
+            names.POLICY["dns"],
+            "The policy in force: `version` is a hash of the config file loaded.",
+            registry=r,
+        )
+
     def query(self, decision: QueryDecision) -> None:
         self.queries.labels(decision.answer, decision.verdict.value, decision.inspector).inc()
+        self.recent.add(decision.verdict.value)

@@ -25,7 +25,7 @@ from typing import TextIO
 import dns.message
 import dns.rcode
 
-from agentcage.config import load_config
+from agentcage.config import load_config, policy_version
 from agentcage.config.schema import CageConfig
 from agentcage.dns import wire
 from agentcage.dns.blocklog import BlockedZonesFile
@@ -64,6 +64,7 @@ class Sidecar:
         self._listen = listen
         self._steer_to = steer_to
         self._log = log
+        version = policy_version(config_path)  # first: never newer than what is loaded
         self._config = load_config(config_path)
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
         kept = self._blocklog.load() if self._blocklog is not None else set()
@@ -73,6 +74,7 @@ class Sidecar:
         self._judge = QueryJudge(self._config, kept, self._values)
         self._endpoint = metrics
         self._metrics = DnsMetrics() if metrics is not None else None
+        self._policy_version(version)
         self._binary = dnsmasq_binary()
         self._run_as: RunAs | None = run_as_for_root()
         self._dir: RuntimeDir | None = None
@@ -340,7 +342,9 @@ class Sidecar:
         self._audit.reopen()
         if self._values is not None:
             self._values.refresh(force=True)
+        version = policy_version(self._config_path)
         config = load_config(self._config_path)
+        self._policy_version(version)
         self._judge.reconfigure(config)
         self._audit.configure(config)
         rendered = self._rendered(config)
@@ -355,6 +359,10 @@ class Sidecar:
         self._stop_dnsmasq()
         self._start_dnsmasq()
         self._note(f"reloaded the config (dnsmasq restarted){config.domains.learn_notice}")
+
+    def _policy_version(self, version: str) -> None:
+        if self._metrics is not None:
+            self._metrics.policy.info({"version": version})
 
     def _note(self, text: str) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -25,10 +25,17 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 
 from agentcage.errors import ConfigError
+from agentcage.metrics.unix_path import addressable
 
 HELP = (
     "Serve Prometheus metrics to the host: PORT or HOST:PORT on a loopback address, or "
-    "unix:PATH (a socket, mode 0600). Off by default."
+    "unix:PATH (a socket, mode 0600 unless --metrics-socket-mode says otherwise). Off by "
+    "default."
+)
+SOCKET_MODES = ("0600", "0660", "0666")
+SOCKET_MODE_HELP = (
+    "Mode of the unix:PATH socket: 0600 (its owner alone may scrape), 0660 or 0666, for a "
+    "socket whose directory is the guard (a cage's: only the host user reaches it)."
 )
 _HINT = "give PORT, 127.0.0.1:PORT, [::1]:PORT or unix:PATH"
 
@@ -38,14 +45,23 @@ class MetricsEndpoint:
     host: str = "127.0.0.1"
     port: int = 0
     socket_path: Path | None = None
+    socket_mode: int = 0o600
 
     @classmethod
-    def parse(cls, text: str) -> MetricsEndpoint:
+    def parse(cls, text: str, socket_mode: str | None = None) -> MetricsEndpoint:
+        """`socket_mode` (one of SOCKET_MODES) only for a unix socket."""
         if text.startswith("unix:"):
             path = text.removeprefix("unix:")
             if not path:
                 raise ConfigError(f"--metrics {text!r}: no socket path", hint=_HINT)
-            return cls(socket_path=Path(path))
+            mode = socket_mode or SOCKET_MODES[0]
+            if mode not in SOCKET_MODES:
+                raise ConfigError(f"socket mode {mode!r}: choose {', '.join(SOCKET_MODES)}")
+            return cls(socket_path=Path(path), socket_mode=int(mode, 8))
+        if socket_mode is not None:
+            raise ConfigError(
+                f"--metrics {text!r} is not a unix socket; a socket mode applies to unix:PATH"
+            )
         host, _, port = text.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         if not port.isdigit() or int(port) > 65535:
@@ -97,7 +113,7 @@ class MetricsServer:
                 self._server = server_class((endpoint.host, endpoint.port), _Handler)
         except OSError as exc:
             raise ConfigError(
-                f"cannot serve metrics at {self.describe()}: {exc.strerror}", hint=_HINT
+                f"cannot serve metrics at {self.describe()}: {exc.strerror or exc}", hint=_HINT
             ) from exc
         self._server.set_app(app)
         self._thread = threading.Thread(
@@ -109,9 +125,11 @@ class MetricsServer:
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(path.lstat().st_mode):
                 path.unlink()  # left by a run that was killed
-        old = os.umask(0o177)  # the socket is created 0600: its owner alone may scrape
+        # Created with its mode rather than chmod-ed after: never looser, even briefly.
+        old = os.umask(0o777 & ~self.endpoint.socket_mode)
         try:
-            return _UnixServer(str(path), _Handler)  # type: ignore[arg-type]
+            with addressable(path) as name:
+                return _UnixServer(name, _Handler)  # type: ignore[arg-type]
         finally:
             os.umask(old)
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mitmproxy import http
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector
 
 from agentcage.audit.record import AuditRecord
+from agentcage.metrics import names
 from agentcage.metrics.labels import BoundedLabel
+from agentcage.metrics.recent import RecentVerdicts
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import BLOCKED_HEADER
@@ -88,6 +90,16 @@ class ProxyMetrics:
             "Audit lines that could not be written (each refused its request).",
             registry=r,
         )
+        self.recent = RecentVerdicts(
+            names.LAST_HOUR["proxy"],
+            "Request decisions of the last hour (to the minute), by verdict.",
+            r,
+        )
+        self.policy = Info(
+            names.POLICY["proxy"],
+            "The policy in force: `version` is a hash of the config file loaded.",
+            registry=r,
+        )
 
     def record(self, line: AuditRecord) -> None:
         """Count the decision `line` records."""
@@ -96,6 +108,7 @@ class ProxyMetrics:
             allowed = line.verdict != "block"
             host = self._hosts.of(line.host, admit=allowed) if line.host else "none"
             self.requests.labels(line.verdict, inspector, host).inc()
+            self.recent.add(line.verdict)
             if line.inspector == "rate-limit":
                 for rule in line.rules:
                     self.rate_limited.labels(rule.removeprefix("rate-limit:")).inc()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dns.exception
 
-from agentcage.config import check_config
+from agentcage.config import check_config, policy_version
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.engine import Policy
@@ -27,6 +27,7 @@ class Runtime:
     guard: AddressGuard
     resolver: Resolver
     secret_values: tuple[str, ...] = ()  # for streaming scrub windows; never logged
+    version: str = ""  # `policy_version` of the config file loaded
 
     @property
     def cage(self) -> str:
@@ -47,6 +48,7 @@ class Sources:
 
 def build_runtime(sources: Sources) -> Runtime:
     """Load config and secrets and compile the policy; ConfigError on any problem."""
+    version = policy_version(sources.config_path)  # first: never newer than what is loaded
     config, warnings = check_config(sources.config_path)
     for warning in warnings:
         logger.warning("%s", warning)
@@ -75,6 +77,7 @@ def build_runtime(sources: Sources) -> Runtime:
         guard=AddressGuard(config.network.allow_cidrs),
         resolver=resolver,
         secret_values=tuple(secrets.values()),
+        version=version,
     )
 
 

@@ -153,6 +153,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
         fingerprints.publish(runtime.config)
     metrics = ProxyMetrics() if settings.metrics is not None else None
+    if metrics is not None:
+        metrics.policy.info({"version": runtime.version})
     audit = NoticingAuditWriter(
         settings.audit_log,
         error=ConfigError,  # a bad --audit-log is a bad argument: exit 2 before listening
@@ -217,6 +219,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
             if fingerprints is not None:
                 fingerprints.republish(holder.current.config)
             audit.rotation = audit_rotation(holder.current.config)
+            if metrics is not None:
+                metrics.policy.info({"version": holder.current.version})
             learning = holder.current.config.domains.learn_notice
             print(
                 f"agentcage proxy reloaded {sources.config_path}{learning}",

@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import random
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.support.dns_sidecar import RunningSidecar, write_config
+from tests.support.dns_sidecar import RunningSidecar, wait_for, write_config
 from tests.support.fake_dns import FakeDns
+
+from agentcage.config import policy_version
+from agentcage.metrics.scrape import scrape_unix
 
 pytestmark = pytest.mark.integration
 
@@ -56,4 +60,31 @@ def test_a_scrape_counts_queries_by_answer_and_tunnel_blocks(
     assert samples[("agentcage_dns_tunnel_blocks_total", ())] == 1
     assert samples[("agentcage_dns_blocked_zones", ())] == 1
     assert samples[("agentcage_dns_audit_write_errors_total", ())] == 0
+    assert sidecar.stop()[0] == 0
+
+
+def test_the_status_scraper_reads_the_last_hour_and_the_policy_version(
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Callable[..., RunningSidecar]
+) -> None:
+    config = write_config(tmp_path / "cage.yaml", upstream)
+    socket_path = tmp_path / "dns.sock"
+    args = ["--metrics", f"unix:{socket_path}", "--metrics-socket-mode", "0660"]
+    sidecar = start_sidecar(config, args=args)
+    assert stat.S_IMODE(socket_path.stat().st_mode) == 0o660
+    sidecar.ask("a.allowed.example")
+    sidecar.ask("evil.example")
+    sidecar.ask("evil.example", "TXT")
+    samples = scrape_unix(socket_path)
+    assert samples.total("agentcage_dns_queries_last_hour", verdict="allow") == 1
+    assert samples.total("agentcage_dns_queries_last_hour", verdict="block") == 2
+    version = samples.label_values("agentcage_dns_policy_info", "version")
+    assert version == [policy_version(config)]
+    config.write_text(config.read_text() + "# changed\n")
+    sidecar.hup()
+    wait_for(
+        lambda: (
+            scrape_unix(socket_path).label_values("agentcage_dns_policy_info", "version")
+            == [policy_version(config)]
+        )
+    )
     assert sidecar.stop()[0] == 0

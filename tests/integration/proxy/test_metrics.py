@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -12,7 +13,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agentcage.config import policy_version
+from agentcage.metrics.scrape import MetricsUnreachable, scrape_unix
 from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY, agent_client, start_proxy
+from tests.support.dns_sidecar import wait_for
 from tests.support.fake_dns import FakeDns
 from tests.support.proxy import ProxyProcess, agentcage_command
 from tests.support.upstream import Upstream
@@ -101,6 +105,52 @@ def test_metrics_on_a_unix_socket_are_for_its_owner_only(
     finally:
         assert proxy.stop() == 0
     assert not socket_path.exists()
+
+
+def test_a_cage_socket_is_open_to_all_and_read_by_the_status_scraper(
+    tmp_path: Path, fake_dns: FakeDns, upstream: Upstream
+) -> None:
+    """As a cage runs it: mode 0666 (the directory guards it), read with `scrape_unix`."""
+    socket_path = tmp_path / "proxy.sock"
+    proxy = start_proxy(tmp_path, fake_dns, upstream, "rate_limit: false")
+    proxy.stop()
+    proxy.args += ["--metrics", f"unix:{socket_path}", "--metrics-socket-mode", "0666"]
+    proxy.start()
+    try:
+        assert stat.S_IMODE(socket_path.stat().st_mode) == 0o666
+        with agent_client(proxy) as http:
+            http.get(f"https://github.com:{upstream.tls_port}/x")
+            http.get(f"https://attacker.example:{upstream.tls_port}/x")
+        samples = scrape_unix(socket_path)
+        last_hour = "agentcage_proxy_requests_last_hour"
+        assert samples.total(last_hour, verdict="allow") == 1
+        assert samples.total(last_hour, verdict="block") == 1
+        assert samples.total(last_hour, verdict="flag") == 0
+        assert samples.label_values("agentcage_proxy_policy_info", "version") == [
+            policy_version(proxy.config)
+        ]
+        # A reload serves the new file's version.
+        proxy.config.write_text(proxy.config.read_text() + "\n# changed\n")
+        proxy.signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded" in proxy.stderr)
+        versions = scrape_unix(socket_path).label_values("agentcage_proxy_policy_info", "version")
+        assert versions == [policy_version(proxy.config)]
+    finally:
+        assert proxy.stop() == 0
+    with pytest.raises(MetricsUnreachable, match="no metrics socket"):
+        scrape_unix(socket_path)
+
+
+def test_a_socket_mode_needs_a_socket(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("name: m\ncontainer: {image: docker.io/library/python:3.12-slim}\n")
+    done = subprocess.run(
+        [*agentcage_command(), "proxy", "run", "-c", str(config), "--metrics", "127.0.0.1:0",
+         "--metrics-socket-mode", "0666"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "a socket mode applies to unix:PATH" in done.stderr
 
 
 def test_metrics_are_never_served_beyond_loopback(tmp_path: Path) -> None:

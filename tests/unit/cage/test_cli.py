@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,12 @@ from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
 @pytest.fixture
 def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
-    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
+    runner = RecordingRunner(
+        answers={
+            ("systemctl", "is-active"): ok("active\n"),
+            ("systemctl", "show"): ok("ActiveState=active\n"),
+        }
+    )
     cages, _ = make_cages(tmp_path, runner)
     factory = lambda *a, **k: cages  # noqa: E731
     for module in (cage_cmd, domain_cmd, secret_cmd):
@@ -81,3 +87,21 @@ def test_units_preview_on_podman_4_3_shows_plain_services(
     assert "# --- agentcage-demo-agent.service" in result.output
     assert ".container" not in result.output
     assert "ExecStart=/usr/bin/podman run --name agentcage-demo-agent" in result.output
+
+
+def test_lists_print_json_for_tools(tmp_path: Path, wired: RecordingRunner) -> None:
+    invoke = CliRunner().invoke
+    assert invoke(cli, ["cage", "create", "-c", str(write_config(tmp_path))]).exit_code == 0
+    wired.answers[("podman", "secret", "ls")] = ok("agentcage-demo-OLD_KEY\n")
+    secrets = invoke(cli, ["secret", "list", "demo", "--json"])
+    assert secrets.exit_code == 0, secrets.output
+    assert json.loads(secrets.output) == [
+        {"name": "API_KEY", "set": False, "used": True},
+        {"name": "OLD_KEY", "set": True, "used": False},
+    ]
+    listed = invoke(cli, ["domain", "list", "demo", "--json"])
+    assert json.loads(listed.output) == {"mode": "allowlist", "entries": ["api.example.com"]}
+    cages = json.loads(invoke(cli, ["cage", "list", "--json"]).output)
+    assert [sorted(row) for row in cages] == [
+        ["blocked", "error", "name", "started_at", "state", "uptime_s"]
+    ]

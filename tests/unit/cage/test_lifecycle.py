@@ -184,7 +184,7 @@ def test_secret_names_are_checked(tmp_path: Path, name: str) -> None:
 
 
 def test_list_counts_blocked_decisions(tmp_path: Path) -> None:
-    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("inactive\n")})
+    runner = RecordingRunner(answers={("systemctl", "show"): ok("ActiveState=inactive\n")})
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
     paths = layout.host_paths(cages.store, "demo")
@@ -235,6 +235,18 @@ def test_deploying_removes_our_images_no_cage_uses_any_more(tmp_path: Path) -> N
         "localhost/agentcage-runtime:old1",
     ]
     assert "removed 3 image(s) no cage uses any more" in progress
+
+
+def test_metrics_directories_are_made_once_and_then_left_alone(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    cages.create(write_config(tmp_path))
+    paths = layout.host_paths(cages.store, "demo")
+    for directory in (paths.proxy_metrics_dir, paths.dns_metrics_dir):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o711
+        # As a rootless `:U` mount leaves it: another owner's, which we may not chmod.
+        directory.chmod(0o751)
+    layout.prepare_sidecar_dirs(cages.store, "demo")
+    assert stat.S_IMODE(paths.dns_metrics_dir.stat().st_mode) == 0o751
 
 
 def test_a_learning_cage_says_so_when_deployed(tmp_path: Path) -> None:

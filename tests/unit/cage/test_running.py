@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from agentcage.cage import domains, images, layout, podman_secrets
 from agentcage.cage.images import REGISTRY_BASE, choose_base
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.observe import UNIT_PROPERTIES
 from agentcage.cage.podman import Completed
 from agentcage.cli import cage_cmd, secret_cmd
 from agentcage.cli.main import cli
@@ -58,7 +59,8 @@ def test_an_agent_that_exited_is_not_called_running(
 ) -> None:
     host, cages = _created(tmp_path)
     _wired(cages, monkeypatch)
-    host.answers[("systemctl", "is-active", AGENT)] = Completed((), 3, "inactive\n", "")
+    shown = Completed((), 0, f"Id={AGENT}\nActiveState=inactive\n", "")
+    host.answers[("systemctl", "show", f"--property={','.join(UNIT_PROPERTIES)}", AGENT)] = shown
     result = CliRunner().invoke(cli, ["cage", "start", "demo"])
     assert result.exit_code == 0
     assert "its agent is inactive (it ran and exited; proxy and DNS keep running)" in (

@@ -22,8 +22,24 @@ NETWORK = [
 ]
 
 
+# Each sidecar listens on its service port (and the DNS sidecar's dnsmasq on loopback).
+# (10.213.0.3:8080 and 10.213.0.2:53, the demo cage's first subnet, in the kernel's order)
+PROXY_TCP = "  sl local rem st\n   0: 0300D50A:1F90 00000000:0000 0A 0\n"
+DNS_TCP = (
+    "  sl local rem st\n   0: 0200D50A:0035 00000000:0000 0A 0\n"
+    "   1: 0100007F:8A2B 00000000:0000 0A 0\n"
+)
+WALLS = {
+    ("podman", "container", "inspect"): ok(json.dumps([{"Source": "/somewhere/agent"}])),
+    ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp"): ok(PROXY_TCP),
+    ("podman", "exec", "agentcage-demo-dns", "cat", "/proc/net/tcp"): ok(DNS_TCP),
+}
+
+
 def _cage(tmp_path: Path, answers: dict[tuple[str, ...], Completed]) -> Cages:
-    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n"), **answers})
+    runner = RecordingRunner(
+        answers={("systemctl", "is-active"): ok("active\n"), **WALLS, **answers}
+    )
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
     topo = topology.load(cages.store, "demo")
@@ -128,3 +144,37 @@ def test_the_network_helper_checks_the_transparent_path(tmp_path: Path) -> None:
     (helper,) = [call for call in runner.calls if call[:2] == ("podman", "run")]
     at = helper.index("--proxy")
     assert helper[at + 1] == topo.proxy_ip
+
+
+def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
+    cages = _cage(tmp_path, {})
+    paths_metrics = tmp_path / "state" / "deployments" / "demo" / "metrics" / "proxy"
+    on_a_port = PROXY_TCP + "   1: 00000000:24F8 00000000:0000 0A 0\n"
+    runner = cages.host.runner
+    assert isinstance(runner, RecordingRunner)
+    runner.answers[("podman", "container", "inspect")] = ok(
+        json.dumps([{"Source": str(paths_metrics)}])
+    )
+    runner.answers[("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp")] = ok(
+        on_a_port
+    )
+    check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
+    assert not check.passed
+    assert check.detail == (
+        f"the agent mounts {paths_metrics}; the proxy also listens on 0.0.0.0:9464"
+    )
+
+
+def test_the_transparent_listeners_are_service_ports_not_metrics(tmp_path: Path) -> None:
+    cages = _cage(tmp_path, {})
+    runner = cages.host.runner
+    assert isinstance(runner, RecordingRunner)
+    # 10.213.0.3 on 8080 (1F90), 80 (0050) and 443 (01BB): the proxy with its listeners.
+    listening = PROXY_TCP + (
+        "   1: 0300D50A:0050 00000000:0000 0A 0\n   2: 0300D50A:01BB 00000000:0000 0A 0\n"
+    )
+    runner.answers[("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp")] = ok(
+        listening
+    )
+    check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
+    assert check.passed, check.detail

@@ -11,15 +11,14 @@ on (no binary, no usable KVM); see docs/microvm.md.
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agentcage.cage.vm.machine import MachineSpec, StreamNetwork
 from agentcage.errors import VmmError
+from agentcage.metrics.unix_path import UnixHTTPConnection
 
 JsonBody = dict[str, Any]
 
@@ -120,18 +119,6 @@ def check_kernel_format(kernel: Path) -> None:
     )
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(str(self._path))
-        self.sock = sock
-
-
 class FirecrackerClient:
     """One Firecracker process's API socket."""
 
@@ -140,7 +127,7 @@ class FirecrackerClient:
         self.timeout = timeout
 
     def send(self, call: ApiCall) -> None:
-        conn = _UnixConnection(self.api_socket, self.timeout)
+        conn = UnixHTTPConnection(self.api_socket, self.timeout)
         try:
             conn.request(
                 call.method,

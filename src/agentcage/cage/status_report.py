@@ -1,0 +1,180 @@
+"""`cage status NAME`: each service's state, health, uptime, restarts and image; the
+policy in force; the last hour's decisions; the ways the cage runs weakened.
+
+Three sources, each asked once: systemd (one `systemctl show` for every unit), Podman
+(one `podman container inspect` for every container) and the sidecars' metrics
+sockets (docs/metrics.md), read on the host without any process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from agentcage.cage import layout, observe, running, topology
+from agentcage.cage.contract import SIDECAR_CONFIG_NAME, service_name
+from agentcage.cage.lifecycle import Cages
+from agentcage.cage.weakened import weakened
+from agentcage.config import policy_version
+from agentcage.metrics import names
+from agentcage.metrics.recent import VERDICTS
+from agentcage.metrics.scrape import MetricsUnreachable, scrape_unix
+
+SIDECARS = ("proxy", "dns")
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    role: str  # dns, proxy, agent, ports
+    unit: str
+    container: str
+    state: str  # systemd's ActiveState
+    sub_state: str
+    health: str | None  # Podman's: healthy, unhealthy, starting; None without a check
+    started_at: str | None  # RFC 3339, while the container runs
+    uptime_s: float | None
+    restarts: int | None  # systemd's NRestarts since the unit was loaded
+    image: str | None
+    image_digest: str | None
+    image_id: str | None
+
+
+@dataclass(frozen=True)
+class SidecarMetrics:
+    socket: str
+    error: str | None  # why it could not be read; None when it was
+    policy_version: str | None  # the one the sidecar loaded
+    last_hour: dict[str, int] | None  # verdict -> decisions of the last hour
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    name: str
+    checked_at: str  # RFC 3339
+    state: str  # the agent's ActiveState: the cage's own
+    services: tuple[ServiceReport, ...]
+    policy_version: str  # of the config deployed; the sidecars should serve the same
+    metrics: dict[str, SidecarMetrics]
+    weakened: tuple[str, ...]
+
+    @property
+    def policy_current(self) -> bool:
+        """Every sidecar serves the deployed policy (False while a reload is due)."""
+        served = {m.policy_version for m in self.metrics.values()}
+        return served == {self.policy_version}
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "checked_at": self.checked_at,
+            "state": self.state,
+            "services": [asdict(service) for service in self.services],
+            "policy": {"version": self.policy_version, "current": self.policy_current},
+            "metrics": {role: asdict(m) for role, m in self.metrics.items()},
+            "weakened": list(self.weakened),
+        }
+
+
+def report(cages: Cages, name: str) -> StatusReport:
+    config, topo = cages.deployed(name)
+    roles = (*running.ROLES, running.PORTS) if config.container.ports else running.ROLES
+    units = observe.unit_properties(cages.host, [service_name(topo, role) for role in roles])
+    containers = observe.container_facts(cages.host, [topo.container(role) for role in roles])
+    at = observe.now()
+    services = tuple(_service(role, topo, units, containers, at) for role in roles)
+    paths = layout.host_paths(cages.store, name)
+    sockets = paths.metrics_sockets()
+    return StatusReport(
+        name=name,
+        checked_at=observe.rfc3339(at),
+        state=next(s.state for s in services if s.role == "agent"),
+        services=services,
+        policy_version=policy_version(paths.sidecar_config_dir / SIDECAR_CONFIG_NAME),
+        metrics={role: _metrics(role, str(sockets[role])) for role in SIDECARS},
+        weakened=tuple(weakened(cages.host, config)),
+    )
+
+
+def _service(
+    role: str,
+    topo: topology.Topology,
+    units: dict[str, dict[str, str]],
+    containers: dict[str, observe.ContainerFacts],
+    at: datetime,
+) -> ServiceReport:
+    unit = service_name(topo, role)
+    props = units.get(unit, {})
+    facts = containers.get(topo.container(role))
+    restarts = props.get("NRestarts", "")
+    started = facts.started_at if facts is not None and facts.status == "running" else None
+    uptime = facts.uptime_s(at) if facts is not None else None
+    return ServiceReport(
+        role=role,
+        unit=unit,
+        container=topo.container(role),
+        state=props.get("ActiveState", "unknown"),
+        sub_state=props.get("SubState", ""),
+        health=(facts.health or None) if facts is not None else None,
+        started_at=observe.rfc3339(started) if started is not None else None,
+        uptime_s=round(uptime, 1) if uptime is not None else None,
+        restarts=int(restarts) if restarts.isdigit() else None,
+        image=facts.image if facts is not None else None,
+        image_digest=(facts.image_digest or None) if facts is not None else None,
+        image_id=(facts.image_id or None) if facts is not None else None,
+    )
+
+
+def _metrics(role: str, socket: str) -> SidecarMetrics:
+    try:
+        samples = scrape_unix(Path(socket))
+    except MetricsUnreachable as exc:
+        return SidecarMetrics(socket, exc.message, None, None)
+    versions = samples.label_values(f"{names.POLICY[role]}_info", "version")
+    counts = {v: int(samples.total(names.LAST_HOUR[role], verdict=v)) for v in VERDICTS}
+    return SidecarMetrics(socket, None, versions[0] if versions else None, counts)
+
+
+def render(status: StatusReport) -> str:
+    """The report for people; `--json` gives `as_dict` (docs/operations.md)."""
+    lines = [f"cage {status.name}: {status.state} (checked {status.checked_at})", ""]
+    lines.append(f"{'SERVICE':<8} {'STATE':<18} {'HEALTH':<10} {'UPTIME':>8} {'RESTARTS':>8}")
+    for s in status.services:
+        state = f"{s.state}/{s.sub_state}" if s.sub_state else s.state
+        uptime = observe.duration(s.uptime_s) if s.uptime_s is not None else "-"
+        restarts = str(s.restarts) if s.restarts is not None else "-"
+        lines.append(f"{s.role:<8} {state:<18} {s.health or '-':<10} {uptime:>8} {restarts:>8}")
+    lines += ["", "images:"]
+    for s in status.services:
+        lines.append(f"  {s.role:<6} {s.image or '- (no container)'}")
+        if s.image_digest:
+            lines.append(f"  {'':<6} {s.image_digest}")
+    lines += ["", _policy_line(status), "", "last hour:  allowed  flagged  blocked"]
+    for role, m in status.metrics.items():
+        if m.last_hour is None:
+            lines.append(f"  {role:<8} metrics unreadable: {m.error}")
+        else:
+            counts = m.last_hour
+            lines.append(
+                f"  {role:<8} {counts['allow']:>8} {counts['flag']:>8} {counts['block']:>8}"
+            )
+    lines.append("")
+    if status.weakened:
+        lines.append("WEAKENED:")
+        lines += [f"  - {line}" for line in status.weakened]
+    else:
+        lines.append("weakened: no; the defaults hold")
+    return "\n".join(lines)
+
+
+def _policy_line(status: StatusReport) -> str:
+    deployed = status.policy_version or "unreadable"
+    if status.policy_current:
+        return f"policy: {deployed}, loaded by {' and '.join(status.metrics)}"
+    served = ", ".join(
+        f"{role} {m.policy_version or 'unknown'}" for role, m in status.metrics.items()
+    )
+    line = f"policy: {deployed} deployed; running: {served}"
+    if any(m.policy_version for m in status.metrics.values()):
+        line += f" (`agentcage cage reload {status.name}` loads it into running sidecars)"
+    return line

@@ -1,0 +1,110 @@
+"""`cage list` and `cage status` ask systemd and Podman once each; weakened modes are said."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentcage.cage.host_target import HostTarget
+from agentcage.cage.status_report import render, report
+from agentcage.cage.weakened import weakened
+from agentcage.cli import cage_cmd
+from agentcage.cli.main import cli
+from agentcage.config import load_config
+from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, ok, write_config
+
+
+def _inspected(*names: str) -> str:
+    state = {"Status": "running", "StartedAt": "2026-12-05T09:00:00.5Z"}
+    return json.dumps([{"Name": n, "State": state} for n in names])
+
+
+def test_list_asks_once_for_all_cages_and_says_rfc3339(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = FakeSystemdPodman()
+    runner.answers[("podman", "container", "inspect")] = ok(
+        _inspected("agentcage-one-agent", "agentcage-two-agent")
+    )
+    cages, _ = make_cages(tmp_path, runner)
+    for name in ("one", "two"):
+        cages.create(write_config(tmp_path, name))
+    runner.units["agentcage-two-agent.service"] = "inactive"
+    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    runner.calls.clear()
+    result = CliRunner().invoke(cli, ["cage", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert rows["one"]["state"] == "active"
+    assert rows["one"]["started_at"] == "2026-12-05T09:00:00+00:00"
+    assert rows["one"]["uptime_s"] > 0
+    assert rows["two"]["state"] == "inactive" and rows["two"]["started_at"] is None
+    assert len(runner.commands("systemctl")) == 1
+    # Only running agents are inspected, in one call.
+    (inspect,) = runner.commands("podman")
+    assert inspect[-1:] == ("agentcage-one-agent",)
+
+
+def test_a_cage_with_defaults_is_not_weakened(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    assert weakened(cages.host, load_config(write_config(tmp_path))) == []
+
+
+def test_each_weakening_is_named(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    target = HostTarget("agentcage-host", "img", tmp_path, (tmp_path,))
+    host = dataclasses.replace(cages.host, host_container=target, cgroups=False)
+    extra = (
+        "network: {allow_cidrs: [10.0.0.0/8]}\nsecrets: {enabled: false}\n"
+        "entropy: false\nrate_limit: false\nmax_request_body: 0\n"
+    )
+    config = load_config(write_config(tmp_path, extra=extra))
+    found = "\n".join(weakened(host, config))
+    assert "privileged host container agentcage-host" in found
+    assert "no memory, CPU or pids limits" in found
+    assert "special-purpose ranges 10.0.0.0/8" in found
+    assert "secret scanner is off" in found
+    assert "checks turned off: entropy, rate_limit" in found
+    assert "max_request_body: 0" in found
+    prefixed = dataclasses.replace(cages.host, prefix=("podman", "exec", "-i", "h"))
+    assert "`podman exec -i h` (AGENTCAGE_SYSTEMD_EXEC)" in weakened(prefixed, config)[0]
+
+
+def test_blocklist_mode_is_weakened(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    path = tmp_path / "b.yaml"
+    path.write_text(
+        write_config(tmp_path).read_text().replace("allow: [api.example.com]", "block: [x.example]")
+    )
+    assert weakened(cages.host, load_config(path)) == [
+        "domains are a blocklist: every host not listed is reachable"
+    ]
+
+
+def test_status_of_a_cage_whose_sidecars_serve_no_metrics(tmp_path: Path) -> None:
+    runner = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    runner.units["agentcage-demo-proxy.service"] = "failed"
+    found = report(cages, "demo")
+    assert [s.state for s in found.services] == ["active", "failed", "active"]
+    assert [s.image for s in found.services] == [None, None, None]  # no containers listed
+    assert not found.policy_current
+    text = render(found)
+    assert "proxy    failed" in text
+    assert "running: proxy unknown, dns unknown\n" in text  # no reload advice: nothing known
+    assert "proxy    metrics unreadable: no metrics socket at " in text
+    data = found.as_dict()
+    assert data["metrics"]["dns"]["last_hour"] is None  # type: ignore[index]
+
+
+def test_learn_mode_is_said_first(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    config = load_config(write_config(tmp_path, extra="  enforcement: learn\nrate_limit: false\n"))
+    found = weakened(cages.host, config)
+    assert found[0].startswith("LEARN MODE: the domain list is not enforced")
+    assert found[1] == "checks turned off: rate_limit"
