@@ -1,4 +1,9 @@
-"""Fixtures for the end-to-end tests: the systemd harness, the fake internet and a cage."""
+"""Fixtures for the end-to-end tests: the host, the fake internet and a cage.
+
+The session's host is made the way a user without systemd as PID 1 makes one: `agentcage
+host start` (tests/e2e/host_start.py). test_podman43.py runs the same tests on a Debian 12
+host with systemd as PID 1 (tests/e2e/podman43.py, reached through AGENTCAGE_SYSTEMD_EXEC).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any, Literal
 import pytest
 
 from tests.e2e.harness import IDLE, Harness, Internet, e2e_config, running, start_internet
+from tests.e2e.host_start import HostStartHarness
 
 Scope = Literal["session", "module"]
 REAL_KEY = "sk-ant-api03-e2eREALvalue0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
@@ -23,8 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def host_fixtures(kind: type[Harness], label: str, scope: Scope) -> tuple[Any, Any, Any]:
     """The `harness`, `internet` and `cage` fixtures for one kind of host.
 
-    Here for the Podman 5 harness and the whole session; test_podman43.py makes its own
-    for Debian 12's Podman 4.3 and runs the same tests on them.
+    Here for `host start` (Podman 5) and the whole session; test_podman43.py makes its
+    own for Debian 12's Podman 4.3 and runs the same tests on them.
     """
 
     @pytest.fixture(scope=scope, name="harness")
@@ -55,4 +61,4 @@ def deployed(harness: Harness, internet: Internet) -> Iterator[str]:
     harness.agentcage("cage", "destroy", "basic", "-y")
 
 
-harness, internet, cage = host_fixtures(Harness, "e2e", "session")
+harness, internet, cage = host_fixtures(HostStartHarness, "e2e", "session")

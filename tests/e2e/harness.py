@@ -1,10 +1,13 @@
-"""A real systemd with Podman 5, in a privileged container, for end-to-end cage tests.
+"""A real systemd with Podman, in a privileged container, for end-to-end cage tests.
 
-The host has no systemd as PID 1 and Podman 4.3 has no quadlets, so tests deploy cages
-into this harness (built by scripts/setup-host). It reads the host's images through an
-additional read-only image store; the repository, the cage state directory and the
-quadlet directory are bind-mounted at the same paths, so `agentcage` runs on the host
-and reaches the harness with AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME".
+`Harness` stands for a machine with systemd as PID 1: it starts the container itself
+(the image scripts/setup-host builds) and `agentcage` reaches it with
+AGENTCAGE_SYSTEMD_EXEC="podman exec -i NAME" and AGENTCAGE_QUADLET_DIR. It reads the
+host's images through an additional read-only image store; the repository, the cage
+state directory and the quadlet directory are bind-mounted at the same paths. The Debian
+12 host (podman43.py) and the host matrix's podman5 case use it; the session's host is a
+`HostStartHarness` (host_start.py), made with `agentcage host start`. The fake internet,
+the e2e config and the checks that nothing is left work with both.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ class Harness:
             "AGENTCAGE_QUADLET_DIR": str(self.quadlet_dir),
             "AGENTCAGE_IMAGE_BASE": "debian",
         }
+
+    def unreachable(self) -> dict[str, str | None]:
+        """Changes to env() after which agentcage cannot reach this host's systemd."""
+        return {"AGENTCAGE_SYSTEMD_EXEC": None}  # this machine has no systemd as PID 1
 
     def exec(self, *argv: str, check: bool = True, timeout: float = 600) -> str:
         return run(["podman", "exec", self.name, *argv], check=check, timeout=timeout)
@@ -302,6 +309,32 @@ def e2e_config(harness: Harness, command: list[str]) -> Path:
     path = harness.shared / "basic.yaml"
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def nothing_left(harness: Harness, name: str) -> None:
+    """Nothing of cage NAME remains: containers, volumes, networks, secrets, units, state."""
+    label = f"label=agentcage.cage={name}"
+    assert not harness.exec("podman", "ps", "-a", "--filter", label, "-q").strip()
+    assert not harness.exec("podman", "volume", "ls", "--filter", label, "-q").strip()
+    networks = harness.exec("podman", "network", "ls", "--format", "{{.Name}}").split()
+    assert not {f"agentcage-{name}-int", f"agentcage-{name}-ext"} & set(networks)
+    secrets = harness.exec("podman", "secret", "ls", "--format", "{{.Name}}").split()
+    assert not [s for s in secrets if s.startswith(f"agentcage-{name}-")]
+    assert not harness.unit_files(f"agentcage-{name}-*")
+    units = harness.exec("systemctl", "list-units", "--all", "--no-legend", f"agentcage-{name}-*")
+    assert not units.strip()
+    assert not (harness.config_home / "agentcage/deployments" / name).exists()
+
+
+def key_arrived(internet: Internet, since: int, key: str, timeout: float = 60) -> bool:
+    """Whether a /v1/messages request carrying `key` reached the fake internet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = [r for r in internet.http()[since:] if r["path"] == "/v1/messages"]
+        if any(r["headers"].get("x-api-key") == key for r in fresh):  # type: ignore[union-attr]
+            return True
+        time.sleep(1)
+    return False
 
 
 # The agent serves /app (so the published port has something to show) and waits for the

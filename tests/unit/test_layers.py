@@ -13,7 +13,17 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "agentcage"
 
-_BELOW_CAGE = {"proxy", "dns", "audit", "metrics", "policy", "config", "errors", "atomicfile"}
+_BELOW_CAGE = {
+    "proxy",
+    "dns",
+    "audit",
+    "metrics",
+    "policy",
+    "config",
+    "errors",
+    "atomicfile",
+    "sdnotify",
+}
 ALLOWED = {
     "config": {"config", "errors"},
     # The audit line and its writer: shared by proxy and DNS, needing nothing of theirs.
@@ -21,8 +31,8 @@ ALLOWED = {
     # Serving metrics to the host, and bounded label sets: for proxy and DNS alike.
     "metrics": {"metrics", "errors"},
     "policy": {"policy", "config", "errors"},
-    "proxy": {"proxy", "audit", "metrics", "policy", "config", "errors", "atomicfile"},
-    "dns": {"dns", "audit", "metrics", "policy", "config", "errors", "atomicfile"},
+    "proxy": {"proxy", "audit", "metrics", "policy", "config", "errors", "atomicfile", "sdnotify"},
+    "dns": {"dns", "audit", "metrics", "policy", "config", "errors", "atomicfile", "sdnotify"},
     "cage": {"cage", *_BELOW_CAGE},
     # Reading a checkout's pins and asking registries and indexes: beside cage, for cli.
     "deps": {"deps", "errors"},

@@ -9,6 +9,8 @@ on a host with systemd. It sees:
     <data>/host/<name>/storage         ->   /var/lib/containers (cages' containers, secrets)
     <data>/host/<name>/quadlet         ->   /etc/containers/systemd (the cages' units)
     agentcage's config dir, --share    ->   the same paths (state, CA, audit, bind mounts)
+    --share-ro                         ->   the same paths, read-only
+    <data>/host/<name>/home            ->   /home (rootless users' storage needs a real fs)
 
 Images are built outside with this machine's Podman and read through the shared store.
 Storage and units stay when the container stops, so `host start` brings the cages back.
@@ -75,6 +77,7 @@ class HostContainerStatus:
             "systemd": self.systemd,
             "podman": self.podman,
             "shares": [str(s) for s in target.shares] if target else [],
+            "shares_readonly": [str(s) for s in target.readonly] if target else [],
             "units": str(target.quadlet_dir) if target else None,
             "isolation": self.isolation(),
         }
@@ -109,7 +112,9 @@ class HostContainers:
 
     # --- start ---------------------------------------------------------------------------
 
-    def start(self, name: str | None = None, shares: Sequence[Path] = ()) -> HostTarget:
+    def start(
+        self, name: str | None = None, shares: Sequence[Path] = (), readonly: Sequence[Path] = ()
+    ) -> HostTarget:
         if self.euid != 0:
             raise HostError(
                 "`agentcage host start` needs root: the host container is privileged",
@@ -125,27 +130,36 @@ class HostContainers:
         state = self._state(name)
         if state == "running":
             if current is not None and current.name == name:
+                self._refuse_new_shares(current, [*shares, *readonly])
                 self.progress(f"host container {name} is already running")
                 return current
             raise HostError(f"a host container {name} runs but is not this user's")
         if state != "absent":
             self.runner.run(["podman", "rm", "-f", name])
         # Shares only grow: the cages inside may bind-mount from any of them.
-        visible = self._shares([*(current.shares if current else ()), *shares])
+        writable = self._shares([self.config_dir, *(current.shares if current else ()), *shares])
+        readonly = tuple(
+            path
+            for path in self._shares([*(current.readonly if current else ()), *readonly])
+            if path not in writable
+        )
         self._cgroup_hybrid_fix()
         image = host_image(self.builder, HostImageRecipe.for_this_machine())
         graphroot = self.runner.run(
             ["podman", "info", "--format", "{{.Store.GraphRoot}}"]
         ).stdout.strip()
-        target = HostTarget(name, image, self.data_dir / "host" / name, visible)
+        target = HostTarget(name, image, self.data_dir / "host" / name, writable, readonly)
         for directory in (target.workdir.parent, target.workdir, target.storage_dir):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target.quadlet_dir.mkdir(mode=0o755, exist_ok=True)
+        for directory in (target.quadlet_dir, target.home_dir):
+            directory.mkdir(mode=0o755, exist_ok=True)
         mounts = [
             f"{graphroot}:{SHARED_STORE}:ro",
             f"{target.storage_dir}:/var/lib/containers",
             f"{target.quadlet_dir}:{UNIT_DIR}",
-            *(f"{share}:{share}" for share in visible),
+            f"{target.home_dir}:/home",
+            *(f"{share}:{share}" for share in writable),
+            *(f"{share}:{share}:ro" for share in readonly),
         ]
         self.progress(f"starting host container {name} ({image})")
         self.runner.run(
@@ -161,11 +175,22 @@ class HostContainers:
         save_target(self.config_dir, target)
         return target
 
+    def _refuse_new_shares(self, current: HostTarget, wanted: Sequence[Path]) -> None:
+        """A running container's mounts are fixed: a new share would be silently missing."""
+        missing = current.unshared(Path(p).resolve() for p in wanted)
+        if missing:
+            shown = " ".join(f"--share {p}" for p in missing)
+            raise HostError(
+                f"the host container {current.name} runs without {', '.join(map(str, missing))}"
+                " shared, and mounts cannot be added to a running container",
+                hint=f"`agentcage host stop && agentcage host start {shown}` (its cages "
+                "stop and come back)",
+            )
+
     def _shares(self, shares: Sequence[Path]) -> tuple[Path, ...]:
-        wanted = [self.config_dir, *shares]
         self.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         resolved: dict[Path, None] = {}
-        for share in wanted:
+        for share in shares:
             path = Path(share).resolve()
             if not path.is_dir():
                 raise HostError(f"--share {share}: not a directory")

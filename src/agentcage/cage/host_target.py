@@ -37,6 +37,8 @@ class HostTarget:
     workdir: Path
     # Directories mounted at the same path inside; the state directory is always one.
     shares: tuple[Path, ...]
+    # The same, mounted read-only (sources a cage only reads: a checkout, a Python).
+    readonly: tuple[Path, ...] = ()
 
     @property
     def quadlet_dir(self) -> Path:
@@ -47,12 +49,18 @@ class HostTarget:
         return self.workdir / "storage"
 
     @property
+    def home_dir(self) -> Path:
+        """/home inside: rootless Podman's overlay storage cannot sit on the overlay root."""
+        return self.workdir / "home"
+
+    @property
     def exec_prefix(self) -> tuple[str, ...]:
         return ("podman", "exec", "-i", self.name)
 
     def unshared(self, paths: Iterable[Path]) -> list[Path]:
         """The paths the container cannot see (bind-mount sources of a cage, say)."""
-        return [p for p in paths if not any(p == s or s in p.parents for s in self.shares)]
+        seen = (*self.shares, *self.readonly)
+        return [p for p in paths if not any(p == s or s in p.parents for s in seen)]
 
     def as_json(self) -> str:
         data = {
@@ -60,6 +68,7 @@ class HostTarget:
             "image": self.image,
             "workdir": str(self.workdir),
             "shares": [str(s) for s in self.shares],
+            "readonly": [str(s) for s in self.readonly],
         }
         return json.dumps(data, indent=2) + "\n"
 
@@ -71,6 +80,7 @@ class HostTarget:
             image=str(data["image"]),
             workdir=Path(data["workdir"]),
             shares=tuple(Path(s) for s in data["shares"]),
+            readonly=tuple(Path(s) for s in data.get("readonly", ())),
         )
 
 

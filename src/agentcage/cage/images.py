@@ -149,15 +149,30 @@ class ImageBuilder:
     def __init__(self, runner: Runner | None = None, progress: Progress = lambda _: None) -> None:
         self.runner = runner or SubprocessRunner()
         self.progress = progress
+        self.built_something = False  # only a build can leave tags stale
 
     def exists(self, ref: str) -> bool:
         return self.runner.run(["podman", "image", "exists", ref], check=False).ok
+
+    def _ids(self, *refs: str) -> list[str] | None:
+        """The image IDs of `refs` in one question; None unless every one exists."""
+        shown = self.runner.run(
+            ["podman", "image", "inspect", "--format", "{{.Id}}", *refs], check=False
+        )
+        ids = shown.stdout.split()
+        return ids if shown.ok and len(ids) == len(refs) else None
+
+    def _same_image(self, *refs: str) -> bool:
+        """Whether every one of `refs` exists and all name the same image."""
+        ids = self._ids(*refs)
+        return ids is not None and len(set(ids)) == 1
 
     def step(self, what: str, action: Callable[[], None]) -> None:
         start = time.monotonic()
         self.progress(f"  building {what} ...")
         action()
         self.progress(f"  built {what} in {time.monotonic() - start:.0f}s")
+        self.built_something = True
 
     # --- bases ---------------------------------------------------------------------------
 
@@ -169,6 +184,8 @@ class ImageBuilder:
         """`localhost/NAME:<hash>` from Debian packages, without any registry."""
         pkgs = sorted(set(packages))
         ref = self.debian_ref(name, pkgs)
+        if alias and self._same_image(ref, alias):
+            return ref  # one question instead of `image exists` and `tag` on every create
         if not self.exists(ref):
             self.step(
                 f"{ref} from Debian {DEBIAN_SUITE} packages",
@@ -269,7 +286,7 @@ class ImageBuilder:
         try:
             (work / "requirements.txt").write_text(requirements)
             download, wheels = work / "download", work / "wheels"
-            pip = ["uvx", "--python", "3.11", "pip"]
+            pip = ["uv", "tool", "run", "--python", "3.11", "pip"]
             self.runner.run(
                 [
                     *pip,
@@ -326,7 +343,9 @@ class ImageBuilder:
             + digest(runtime, (root / "images" / role / "Containerfile").read_bytes())
             for role in ("proxy", "dns")
         }
-        missing = [role for role, ref in refs.items() if not self.exists(ref)]
+        missing = []  # usually none: then one question answers for both
+        if self._ids(*refs.values()) is None:
+            missing = [role for role, ref in refs.items() if not self.exists(ref)]
         if missing and not self.exists(runtime):
             self.base(kind)
 

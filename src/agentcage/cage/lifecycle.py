@@ -14,6 +14,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,7 @@ class Cages:
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
-        require_ready(self.host, config, self.progress)
+        self._require_ready(config)
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
             layout.save_create_options(self.store, config.name, CreateOptions(base))
@@ -105,7 +106,7 @@ class Cages:
     ) -> CageConfig:
         """Re-deploy; without `base`, the one `create` recorded (flags override records)."""
         old = self.store.load_config(name)
-        require_ready(self.host, load_config(config_path) if config_path else old, self.progress)
+        self._require_ready(load_config(config_path) if config_path else old)
         recorded = layout.load_create_options(self.store, name)
         base = base or (recorded.base if recorded else choose_base())
         if upstream_ca is not None:
@@ -121,6 +122,14 @@ class Cages:
         self._deploy(config, config_dir, base, restart=True)
         layout.save_create_options(self.store, name, CreateOptions(base))
         return config
+
+    def _require_ready(self, config: CageConfig) -> None:
+        """`host_check.require_ready`; meanwhile, whether the host has quadlet (`_deploy`
+        asks next, and each question is a round trip to where the cages run)."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            quadlet = pool.submit(lambda: self.quadlet)
+            require_ready(self.host, config, self.progress)
+            quadlet.result()
 
     def _deploy(
         self, config: CageConfig, config_dir: Path, base: str, restart: bool = False
@@ -163,8 +172,10 @@ class Cages:
             agent_unit = service_name(topo, "agent")
             self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
             running.start(self.host, topo, ports)
-        # Last: the images this cage ran before are only now out of use.
-        self._prune_images(sidecars.runtime)
+        # Last: the images this cage ran before are only now out of use. Only a build
+        # makes tags stale (listing the images takes a second on a busy store).
+        if self.builder.built_something:
+            self._prune_images(sidecars.runtime)
 
     def _prune_images(self, current_runtime: str) -> None:
         """Remove our image tags that no cage uses any more.

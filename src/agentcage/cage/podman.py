@@ -59,6 +59,11 @@ def failure(result: Completed) -> PodmanError:
     )
 
 
+def stderr_tail(result: Completed) -> str:
+    """The end of what a failed command said, for an error message."""
+    return result.stderr.strip()[-STDERR_TAIL:] or f"exit {result.returncode}"
+
+
 # What systemctl, or the `podman exec` prefix in front of it, says when nothing can be asked.
 _EXEC_GONE = ("no container with", "can only create exec sessions on running containers")
 _UNREACHABLE = (
@@ -75,10 +80,15 @@ def unreachable(result: Completed) -> bool:
 
 
 def _not_found(command: str) -> PodmanError:
-    return PodmanError(
-        f"{command}: command not found",
-        hint="run `sudo scripts/setup-host` to install Podman and its tools",
-    )
+    if command == "uv":
+        hint = (
+            "cage images are built with uv: `scripts/bootstrap` links it into .venv/bin "
+            '(`export PATH="$PWD/.venv/bin:$PATH"`), or install uv '
+            "(https://docs.astral.sh/uv/)"
+        )
+    else:
+        hint = "run `sudo scripts/setup-host` to install Podman and its tools"
+    return PodmanError(f"{command}: command not found", hint=hint)
 
 
 @dataclass

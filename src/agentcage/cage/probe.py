@@ -1,9 +1,11 @@
-"""Readiness probes run inside the sidecar containers as their health checks.
+"""Probes run inside the sidecar containers: their liveness health checks.
 
     python -m agentcage.cage.probe tcp 10.213.0.3 8080   # the proxy accepts connections
     python -m agentcage.cage.probe dns 10.213.0.2 53     # the DNS sidecar answers a query
 
-Exit 0 when ready, 1 otherwise. Standard library only: it runs on every health check.
+Exit 0 when ready, 1 otherwise. A refused connection or query is tried again every
+20 ms until the 2 s timeout, so a server that starts listening meanwhile is seen at
+once. Standard library only: it runs on every health check.
 """
 
 from __future__ import annotations
@@ -12,16 +14,23 @@ import os
 import socket
 import struct
 import sys
+import time
 
 TIMEOUT = 2.0
+RETRY = 0.02  # after a refusal: the server may be about to listen
 
 
-def tcp_ready(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=TIMEOUT):
-            return True
-    except OSError:
-        return False
+def tcp_ready(host: str, port: int, timeout: float = TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=_left(deadline)):
+                return True
+        except ConnectionRefusedError:
+            if not _pause(deadline):
+                return False
+        except OSError:
+            return False
 
 
 def dns_query(name: str, qtype: int = 1) -> tuple[int, bytes]:
@@ -32,18 +41,51 @@ def dns_query(name: str, qtype: int = 1) -> tuple[int, bytes]:
     return ident, header + labels + b"\x00" + struct.pack(">HH", qtype, 1)
 
 
-def dns_ready(host: str, port: int, name: str = "agentcage-probe.invalid") -> bool:
-    """True when the server sends any well-formed answer (even NXDOMAIN or REFUSED)."""
-    ident, query = dns_query(name)
+def dns_ready(
+    host: str, port: int, name: str = "agentcage-probe.invalid", timeout: float = TIMEOUT
+) -> bool:
+    """True when the server sends any well-formed answer (even NXDOMAIN or REFUSED).
+
+    The socket is connected, so the ICMP "port unreachable" of a server that does not
+    listen yet comes back as a refusal at once (an unconnected socket never sees it and
+    waits out the whole timeout); the query is then sent again shortly after.
+    """
+    deadline = time.monotonic() + timeout
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(TIMEOUT)
         try:
-            sock.sendto(query, (host, port))
-            reply = sock.recv(4096)
+            sock.connect((host, port))
         except OSError:
             return False
-    return len(reply) >= 12 and int.from_bytes(reply[:2], "big") == ident and reply[2] & 0x80 != 0
+        while True:
+            ident, query = dns_query(name)
+            try:
+                sock.settimeout(_left(deadline))
+                sock.send(query)
+                reply = sock.recv(4096)
+            except ConnectionRefusedError:
+                if not _pause(deadline):
+                    return False
+                continue
+            except OSError:
+                return False
+            return (
+                len(reply) >= 12
+                and int.from_bytes(reply[:2], "big") == ident
+                and reply[2] & 0x80 != 0
+            )
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def _pause(deadline: float) -> bool:
+    """Wait RETRY before another attempt; False once the deadline leaves no time for one."""
+    if time.monotonic() + RETRY >= deadline:
+        return False
+    time.sleep(RETRY)
+    return True
 
 
 def main(argv: list[str]) -> int:

@@ -7,8 +7,9 @@ policy and readiness, and the same unit names, so starting, stopping, logs and d
 work unchanged. tests/integration/cage/test_service_units.py feeds the quadlet files to the
 real generator and compares its services with these, argument by argument.
 
-Where Podman 4.3 lacks something the generator relies on, the service does the same
-another way:
+`Notify=true` (the sidecars: they send READY=1 themselves once they listen) is
+`--sdnotify=container`, which Podman 4.3 has. Where Podman 4.3 lacks something the
+generator relies on, the service does the same another way:
 
 * `Notify=healthy` (`--sdnotify=healthy`, `--health-startup-*`, Podman >= 4.7): the
   container reports itself started (`--sdnotify=conmon`), then `ExecStartPost=` runs the
@@ -158,6 +159,7 @@ class _Run:
     group: str = ""
     cgroups: str = "--cgroups=split"
     healthy: bool = False
+    sdnotify: str = "conmon"  # who says READY=1: conmon once it runs, or the container
     startup: dict[str, str] = field(default_factory=dict)
     unit_lines: list[tuple[str, Value]] = field(default_factory=list)
 
@@ -181,7 +183,7 @@ class _Run:
         env = [word for k in sorted(self.env) for word in ("--env", f"{k}={self.env[k]}")]
         return (
             PODMAN, "run", "--name", self.name, _CIDFILE, "--replace", "--rm",
-            *shlex.split(self.cgroups), "--sdnotify=conmon", "-d", *self.flags,
+            *shlex.split(self.cgroups), f"--sdnotify={self.sdnotify}", "-d", *self.flags,
             *(["--user", *user] if user else []), *env, *self.tail, self.image, *self.command,
         )  # fmt: skip
 
@@ -271,9 +273,13 @@ def _health_cmd(run: _Run, entry: Entry) -> None:
 
 
 def _notify(run: _Run, entry: Entry) -> None:
-    if _text(entry, run.filename) != "healthy":
-        raise RenderError(f"{run.filename}: Notify={entry.value} (only `healthy` is rendered)")
-    run.healthy = True
+    value = _text(entry, run.filename)
+    if value == "true":
+        run.sdnotify = "container"  # Podman 4.3 has it: conmon relays the container's READY=1
+    elif value == "healthy":
+        run.healthy = True
+    else:
+        raise RenderError(f"{run.filename}: Notify={value} (only true and healthy are rendered)")
 
 
 def _network(run: _Run, entry: Entry) -> None:

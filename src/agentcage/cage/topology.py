@@ -1,32 +1,35 @@
 """Where a cage's parts sit on the network: names, subnets and fixed addresses.
 
-Each cage gets two /24s from a pool: an internal network (no gateway, no Podman DNS) that
-holds the agent and one leg of each sidecar, and an external network that gives only the
-sidecars a way out. The allocation is stored in the cage's state directory, so several
-cages coexist and an update keeps its addresses.
+Each cage gets two small networks from the subnet plan (subnets.py): an internal network
+(no gateway, no Podman DNS) that holds the agent and one leg of each sidecar, and an
+external network that gives only the sidecars a way out. The allocation is stored in the
+cage's state directory, so several cages coexist and an update keeps its addresses.
+IPv6 networks are allocated too when a pool of `$AGENTCAGE_SUBNET_POOLS` is IPv6; the
+units attach the IPv4 ones only so far.
 """
 
 from __future__ import annotations
 
 import fcntl
 import ipaddress
+import itertools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+from agentcage.cage import subnets
 from agentcage.cage.state import StateStore
 from agentcage.errors import StateError
 
 TOPOLOGY_FILE = "topology.json"
-DEFAULT_POOL = ipaddress.IPv4Network("10.213.0.0/16")
 PROXY_PORT = 8080
 DNS_PORT = 53
 # Host part of each sidecar on both networks; .1 is left to Podman's gateway bookkeeping.
 _DNS_HOST = 2
 _PROXY_HOST = 3
 _PORTS_HOST = 4
-_AGENT_HOST = 100
+_AGENT_HOST = 100  # in the /24s of cages made before the subnet plan; else the last host
 
 
 def prefix(cage: str) -> str:
@@ -40,6 +43,8 @@ class Topology:
     index: int
     internal_subnet: str
     external_subnet: str
+    internal_subnet6: str = ""  # only with an IPv6 pool
+    external_subnet6: str = ""
 
     @property
     def prefix(self) -> str:
@@ -77,7 +82,8 @@ class Topology:
 
     @property
     def agent_ip(self) -> str:
-        return self._host(self.internal_subnet, _AGENT_HOST)
+        size = ipaddress.IPv4Network(self.internal_subnet).num_addresses
+        return self._host(self.internal_subnet, _AGENT_HOST if size > _AGENT_HOST + 1 else size - 2)
 
     @property
     def ports_ip(self) -> str:
@@ -103,14 +109,11 @@ def mac_address(ip: str) -> str:
     return "02:00:" + ":".join(f"{byte:02x}" for byte in ipaddress.IPv4Address(ip).packed)
 
 
-def subnets_for(index: int, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> tuple[str, str]:
-    slots = list(pool.subnets(new_prefix=24))
-    if not 0 <= 2 * index + 1 < len(slots):
-        raise StateError(
-            f"no free subnets left in {pool} for another cage",
-            hint="destroy cages you no longer need (`agentcage cage list`)",
-        )
-    return str(slots[2 * index]), str(slots[2 * index + 1])
+def subnets_for(index: int) -> tuple[str, str]:
+    """The `index`-th pair of IPv4 networks of the default pool (for tests and examples)."""
+    pool = subnets.pools({})[0]
+    internal, external = next(itertools.islice(pool.pairs(), index, None))
+    return str(internal), str(external)
 
 
 @contextmanager
@@ -134,33 +137,45 @@ def load(store: StateStore, cage: str) -> Topology | None:
         raise StateError(f"{cage}/{TOPOLOGY_FILE}: damaged state ({exc})") from exc
 
 
-def _free_index(store: StateStore) -> int:
-    taken = set()
+def _others(store: StateStore, cage: str) -> tuple[set[int], list[str]]:
+    """The indexes and networks every other cage holds."""
+    indexes, networks = set(), []
     if store.deployments.is_dir():
         for path in store.deployments.iterdir():
             other = load(store, path.name) if (path / TOPOLOGY_FILE).is_file() else None
-            if other is not None:
-                taken.add(other.index)
-    return next(i for i in range(len(taken) + 1) if i not in taken)
+            if other is not None and other.cage != cage:
+                indexes.add(other.index)
+                networks += [other.internal_subnet, other.external_subnet]
+                networks += [n for n in (other.internal_subnet6, other.external_subnet6) if n]
+    return indexes, networks
 
 
-def preview(store: StateStore, cage: str, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> Topology:
+def _plan(store: StateStore, cage: str, pools: tuple[subnets.SubnetPool, ...] | None) -> Topology:
+    chosen = subnets.pools() if pools is None else pools
+    indexes, held = _others(store, cage)
+    index = next(i for i in range(len(indexes) + 1) if i not in indexes)
+    internal, external = subnets.allocate_pair(chosen, held, 4)
+    internal6 = external6 = ""
+    if any(pool.network.version == 6 for pool in chosen):
+        internal6, external6 = subnets.allocate_pair(chosen, held, 6)
+    return Topology(cage, index, internal, external, internal6, external6)
+
+
+def preview(
+    store: StateStore, cage: str, pools: tuple[subnets.SubnetPool, ...] | None = None
+) -> Topology:
     """The topology the cage has, or would get now; nothing is written."""
-    existing = load(store, cage)
-    if existing is not None:
-        return existing
-    index = _free_index(store)
-    return Topology(cage, index, *subnets_for(index, pool))
+    return load(store, cage) or _plan(store, cage, pools)
 
 
-def allocate(store: StateStore, cage: str, pool: ipaddress.IPv4Network = DEFAULT_POOL) -> Topology:
-    """The cage's topology, allocating the lowest free pair of subnets the first time."""
+def allocate(
+    store: StateStore, cage: str, pools: tuple[subnets.SubnetPool, ...] | None = None
+) -> Topology:
+    """The cage's topology, allocating the lowest free networks the first time."""
     with _allocation_lock(store):
         existing = load(store, cage)
         if existing is not None:
             return existing
-        index = _free_index(store)
-        internal, external = subnets_for(index, pool)
-        topology = Topology(cage, index, internal, external)
+        topology = _plan(store, cage, pools)
         store.write(cage, TOPOLOGY_FILE, json.dumps(asdict(topology), indent=2) + "\n")
         return topology

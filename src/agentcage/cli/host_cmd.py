@@ -59,10 +59,17 @@ def check(as_json: bool, microvm: bool) -> None:
     help="A directory cages bind-mount from, mounted at the same path (repeatable). Adds "
     "to the directories shared before; agentcage's own state directory is always shared.",
 )
-def start(name: str | None, shares: tuple[Path, ...]) -> None:
+@click.option(
+    "--share-ro",
+    "readonly",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Like --share, mounted read-only (repeatable).",
+)
+def start(name: str | None, shares: tuple[Path, ...], readonly: tuple[Path, ...]) -> None:
     """Run systemd + Podman 5 in a privileged container; cage commands then target it."""
     containers = _containers()
-    containers.start(name, shares)
+    containers.start(name, shares, readonly)
     _print_status(containers.status(), containers.cages())
 
 
@@ -126,5 +133,7 @@ def _print_status(state: HostContainerStatus, cages: list[str]) -> None:
         click.echo("  `agentcage host stop && agentcage host start` moves to the current image")
     click.echo(f"units: {target.quadlet_dir}")
     click.echo("shared at the same path: " + ", ".join(str(s) for s in target.shares))
+    if target.readonly:
+        click.echo("  read-only: " + ", ".join(str(s) for s in target.readonly))
     click.echo("cages: " + (", ".join(cages) or "none"))
     click.echo(f"isolation: {state.isolation()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -10,12 +11,38 @@ import click
 from agentcage import __version__
 from agentcage.errors import AgentcageError
 
+# Each command group's module is imported only when that group runs: `cage list` need
+# not load the inspection engine, the DNS sidecar or the proxy (over a second at start).
+_GROUPS = {
+    "audit": "agentcage.cli.audit_cmd",
+    "cage": "agentcage.cli.cage_cmd",
+    "completion": "agentcage.cli.completion_cmd",
+    "config": "agentcage.cli.config_cmd",
+    "deps": "agentcage.cli.deps_cmd",
+    "dns": "agentcage.cli.dns_cmd",
+    "domain": "agentcage.cli.domain_cmd",
+    "host": "agentcage.cli.host_cmd",
+    "policy": "agentcage.cli.policy_cmd",
+    "proxy": "agentcage.cli.proxy_cmd",
+    "secret": "agentcage.cli.secret_cmd",
+}
+
 
 class AgentcageGroup(click.Group):
-    """Turns `AgentcageError` into `error: ...` on stderr and its exit code.
+    """Loads command groups on first use; turns `AgentcageError` into `error: ...` on
+    stderr and its exit code.
 
     Anything else is a bug and keeps its traceback.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _GROUPS and cmd_name not in self.commands:
+            group = getattr(importlib.import_module(_GROUPS[cmd_name]), cmd_name)
+            self.add_command(group, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -32,34 +59,6 @@ class AgentcageGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
 def cli(debug: bool) -> None:
     """Run AI agents in a cage whose only way out is an inspecting proxy."""
-
-
-def _register() -> None:
-    from agentcage.cli import config_cmd
-
-    cli.add_command(config_cmd.config)
-    from agentcage.cli import dns_cmd
-
-    cli.add_command(dns_cmd.dns)
-    from agentcage.cli import proxy_cmd
-
-    cli.add_command(proxy_cmd.proxy)
-    from agentcage.cli import cage_cmd, domain_cmd, secret_cmd
-
-    for group in (cage_cmd.cage, domain_cmd.domain, secret_cmd.secret):
-        cli.add_command(group)
-    from agentcage.cli import host_cmd
-
-    cli.add_command(host_cmd.host)
-    from agentcage.cli import audit_cmd, completion_cmd, deps_cmd, policy_cmd
-
-    cli.add_command(audit_cmd.audit)
-    cli.add_command(deps_cmd.deps)
-    cli.add_command(policy_cmd.policy)
-    cli.add_command(completion_cmd.completion)
-
-
-_register()
 
 
 def main(args: list[str] | None = None) -> None:

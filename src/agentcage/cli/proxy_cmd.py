@@ -102,6 +102,9 @@ def run(
     transparent: str | None,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
+    from agentcage.proxy.lean_import import without_default_addons
+
+    without_default_addons()  # before anything imports mitmproxy.addons
     from agentcage.proxy.runtime import Sources
     from agentcage.proxy.server import ProxySettings
     from agentcage.proxy.server import run as run_proxy

@@ -40,9 +40,13 @@ from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
 from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
+from agentcage.sdnotify import notify_ready
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_WATCH_INTERVAL = 0.2  # how often dnsmasq's liveness is checked
+# How often dnsmasq's liveness is checked: rarely while its stderr is open (its closing
+# wakes the loop at once: dnsmasq exits), then often until it is found gone.
+_IDLE_WATCH_INTERVAL = 2.0
+_WATCH_INTERVAL = 0.2
 _START_ATTEMPTS = 3  # a free loopback port may be taken before dnsmasq binds it
 _LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
@@ -115,6 +119,7 @@ class Sidecar:
             if self._values is not None:
                 self._values.refresh()  # a missing file is reported now, not at the first query
             self._note(f"listening on {self._listen}{self._config.domains.learn_notice}")
+            notify_ready()
             while True:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure
@@ -122,7 +127,7 @@ class Sidecar:
                     return 0
                 self._watch_dnsmasq()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), _WATCH_INTERVAL)
+                    await asyncio.wait_for(self._wake.wait(), self._watch_interval())
                 self._wake.clear()
         finally:
             await front.close()
@@ -312,6 +317,12 @@ class Sidecar:
         fd = self._dnsmasq.fileno()
         if self._dnsmasq.closed and fd is not None:
             asyncio.get_running_loop().remove_reader(fd)
+            if self._wake is not None:
+                self._wake.set()  # dnsmasq is exiting: check it now
+
+    def _watch_interval(self) -> float:
+        closed = self._dnsmasq is None or self._dnsmasq.closed
+        return _WATCH_INTERVAL if closed else _IDLE_WATCH_INTERVAL
 
     def _relay(self, lines: list[str]) -> None:
         for line in lines:

@@ -41,6 +41,7 @@ from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.transparent import TransparentEntry
 from agentcage.proxy.wsmessages import WebSocketGate
+from agentcage.sdnotify import notify_ready
 
 logger = logging.getLogger(__name__)
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"
@@ -59,7 +60,7 @@ class ProxySettings:
 
 
 class Ready:
-    """Prints one `listening on` line once the listening socket is bound."""
+    """Once the listening socket is bound: one `listening on` line, and READY=1 to systemd."""
 
     def __init__(self, ca_dir: Path, holder: RuntimeHolder) -> None:
         self._ca_dir = ca_dir
@@ -77,6 +78,7 @@ class Ready:
             file=sys.stderr,
             flush=True,
         )
+        notify_ready()
         if accelerator.native is None:
             print(
                 "agentcage proxy: built without its C accelerator (AGENTCAGE_NO_NATIVE=1); "

@@ -100,7 +100,7 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     for service in ("agent", "proxy", "dns"):
         assert f"---{prefix}-{service}.service---" in out
     assert "--internal" in out and "--disable-dns" in out
-    assert "--sdnotify=healthy" in out
+    assert "--sdnotify=container" in out  # the sidecars say READY=1 themselves
     containers = sum(name.endswith(".container") for name in units.files)
     assert containers == (4 if config.container.ports else 3)
     assert out.count("--read-only") == containers

@@ -27,6 +27,7 @@ from tests.support.dns_sidecar import (
     write_config,
 )
 from tests.support.fake_dns import ANY_V4, FakeDns
+from tests.support.notify import NotifySocket
 
 pytestmark = pytest.mark.integration
 
@@ -270,3 +271,15 @@ def test_listens_on_ipv6_loopback(tmp_path: Path, upstream: FakeDns) -> None:
     assert proc.returncode == 0 and f"listening on [::1]:{port}" in err
     line = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[0])
     assert (line["qname"], line["client"]) == ("v6.allowed.example", "::1")
+
+
+def test_tells_systemd_it_is_ready_once_it_answers(
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `Notify=true`: the unit (and so the agent after it) starts on this READY=1, not on a
+    # polled health check; it must come only once queries are answered.
+    with NotifySocket(tmp_path) as notify:
+        monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
+        sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
+        assert notify.receive() == b"READY=1"
+        assert rcode(sidecar.ask("allowed.example")) == "NOERROR"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from tests.integration.proxy.conftest import ports_of, start_proxy, write_config
 from tests.support.fake_dns import FakeDns
+from tests.support.notify import NotifySocket
 from tests.support.proxy import ProxyProcess, agentcage_command
 from tests.support.upstream import Upstream
 
@@ -150,3 +152,12 @@ def test_upstream_ca_that_is_not_pem_exits_2(tmp_path: Path, fake_dns: FakeDns) 
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "no PEM certificate" in result.stderr
+
+
+def test_tells_systemd_it_is_ready_once_it_listens(tmp_path: Path, fake_dns: FakeDns) -> None:
+    # `Notify=true`: the cage's agent starts right after this READY=1, so it must come only
+    # once the listening socket is bound.
+    config = write_config(tmp_path / "c.yaml", fake_dns)
+    with NotifySocket(tmp_path) as notify, ProxyProcess(config, tmp_path, env=notify.env) as proxy:
+        assert notify.receive() == b"READY=1"
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=5).close()

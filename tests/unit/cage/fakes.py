@@ -116,6 +116,8 @@ class FakeSystemdPodman(RecordingRunner):
         elif verb == "stop":
             for unit in names:
                 self.units[unit] = "inactive"
+                # The unit's ExecStop= removes its container (`podman rm -f --cidfile`).
+                self.containers.pop(unit.removesuffix(".service"), None)
         elif verb == "is-active":
             state = self.units.get(names[0], "inactive")
             return Completed((), 0 if state == "active" else 3, state + "\n", "")
@@ -173,8 +175,9 @@ class FakeSystemdPodman(RecordingRunner):
             case ["secret", "create"]:
                 self.secrets[words[2]] = input or ""
             case ["secret", "rm"]:
-                if self.secrets.pop(words[2], None) is None:
-                    return Completed((), 125, "", f"Error: no secret with name {words[2]}")
+                missing = [w for w in words[2:] if self.secrets.pop(w, None) is None]
+                if missing:
+                    return Completed((), 125, "", f"Error: no secret with name {missing[0]}")
         return Completed((), 0, "", "")
 
 

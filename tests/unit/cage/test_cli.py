@@ -10,7 +10,12 @@ from click.testing import CliRunner
 
 from agentcage.cli import cage_cmd, domain_cmd, secret_cmd
 from agentcage.cli.main import cli
-from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
+from tests.unit.cage.fakes import (
+    RecordingRunner,
+    make_cages,
+    ok,
+    write_config,
+)
 
 
 @pytest.fixture

@@ -133,11 +133,10 @@ def test_the_argv_check_catches_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> N
 def test_health_checks_and_relay_run_our_modules_with_the_image_python() -> None:
     units = _units(False)
     for role in ("proxy", "dns"):
-        for key in ("HealthCmd", "HealthStartupCmd"):
-            (command,) = units[role].get("Container", key)
-            words = shlex.split(str(command))
-            assert words[:3] == [contract.PYTHON, "-m", contract.PROBE_MODULE], (role, key)
-            assert words[3] in ("tcp", "dns")
+        (command,) = units[role].get("Container", "HealthCmd")
+        words = shlex.split(str(command))
+        assert words[:3] == [contract.PYTHON, "-m", contract.PROBE_MODULE], role
+        assert words[3] == "tcp"
     assert units["ports"].get("Container", "Entrypoint") == [contract.PYTHON]
     assert _exec(units["ports"])[:2] == ("-m", contract.RELAY_MODULE)
     for module in (contract.PROBE_MODULE, contract.RELAY_MODULE, contract.NETCHECK_MODULE):

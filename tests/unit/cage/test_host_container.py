@@ -135,12 +135,43 @@ def test_start_runs_a_privileged_systemd_container_and_records_it(tmp_path: Path
         "/var/lib/containers/storage:/var/lib/shared:ro",
         f"{data / 'storage'}:/var/lib/containers",
         f"{data / 'quadlet'}:/etc/containers/systemd",
+        f"{data / 'home'}:/home",
         f"{tmp_path / 'cfg'}:{tmp_path / 'cfg'}",
         f"{tmp_path / 'work'}:{tmp_path / 'work'}",
     ]
     assert started == load_target(tmp_path / "cfg")
     assert started.shares == (tmp_path / "cfg", tmp_path / "work")
     assert (data / "quadlet").is_dir() and (data / "storage").stat().st_mode & 0o777 == 0o700
+
+
+def test_read_only_shares_are_mounted_read_only_and_recorded(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    for name in ("work", "repo", "python"):
+        (tmp_path / name).mkdir()
+    started = m.containers.start(
+        shares=[tmp_path / "work"], readonly=[tmp_path / "repo", tmp_path / "work"]
+    )
+    (run,) = m.runs()
+    mounts = [run[i + 1] for i, arg in enumerate(run) if arg == "-v"]
+    assert f"{tmp_path / 'repo'}:{tmp_path / 'repo'}:ro" in mounts
+    # Shared writable too: writable wins, one mount.
+    assert [m for m in mounts if m.startswith(f"{tmp_path / 'work'}:")] == [
+        f"{tmp_path / 'work'}:{tmp_path / 'work'}"
+    ]
+    assert started.readonly == (tmp_path / "repo",)
+    assert load_target(tmp_path / "cfg") == started
+    assert started.unshared([tmp_path / "repo" / "x", tmp_path / "python"]) == [tmp_path / "python"]
+    m.containers.stop()
+    again = m.containers.start(readonly=[tmp_path / "python"])
+    assert again.readonly == (tmp_path / "repo", tmp_path / "python")
+
+
+def test_a_record_without_read_only_shares_still_loads(tmp_path: Path) -> None:
+    data = json.loads(target(tmp_path).as_json())
+    del data["readonly"]
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "host.json").write_text(json.dumps(data))
+    assert load_target(tmp_path / "cfg") == target(tmp_path)
 
 
 def test_start_needs_root(tmp_path: Path) -> None:
@@ -173,6 +204,19 @@ def test_start_when_running_is_a_no_op_and_a_stopped_one_is_replaced(tmp_path: P
     m.runner.answers[INSPECT] = ok("exited 1\n")
     m.containers.start()
     assert m.runner.commands("podman", "rm", "-f", NAME) and len(m.runs()) == 2
+
+
+def test_a_new_share_for_a_running_container_is_refused_not_ignored(tmp_path: Path) -> None:
+    m = Machine(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    m.containers.start(shares=[tmp_path / "a"])
+    m.runner.answers[INSPECT] = ok("running 1\n")
+    m.containers.start(shares=[tmp_path / "a"], readonly=[tmp_path / "a" / "."])
+    with pytest.raises(HostError, match=r"runs without .*/b shared") as caught:
+        m.containers.start(shares=[tmp_path / "a"], readonly=[tmp_path / "b"])
+    assert f"agentcage host start --share {tmp_path / 'b'}" in str(caught.value.hint)
+    assert len(m.runs()) == 1
 
 
 def test_a_host_container_that_does_not_boot_is_removed(

@@ -8,18 +8,20 @@ import pytest
 
 from agentcage.cage import images
 from agentcage.cage.images import ImageBuilder, digest
-from agentcage.cage.podman import Completed
+from agentcage.cage.podman import Completed, SubprocessRunner
 from agentcage.config import load_config
 from agentcage.errors import PodmanError
-from tests.unit.cage.fakes import RecordingRunner
+from tests.unit.cage.fakes import RecordingRunner, ok
 
 
 def test_everything_cached_runs_no_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    runner = RecordingRunner()  # every `podman image exists` answers 0: all present
+    # Both images present: one `podman image inspect` of the two answers for both.
+    runner = RecordingRunner(answers={("podman", "image", "inspect"): ok("sha-p\nsha-d\n")})
     built = ImageBuilder(runner).sidecar_images("debian")
     assert built.proxy.startswith("localhost/agentcage-proxy:")
     assert built.dns.startswith("localhost/agentcage-dns:")
-    assert {c[:3] for c in runner.calls} == {("podman", "image", "exists")}
+    (call,) = runner.calls
+    assert call[:3] == ("podman", "image", "inspect") and call[-2:] == (built.proxy, built.dns)
 
 
 def test_missing_images_are_built_with_progress(
@@ -56,6 +58,14 @@ def test_debian_agent_image_is_built_on_demand(tmp_path: Path) -> None:
     (strap,) = runner.commands("mmdebstrap")
     assert "--include=ca-certificates,curl,dnsutils,python3" in strap
     assert runner.commands("podman", "tag")[-1][-1] == images.AGENT_DEBIAN_IMAGE
+
+
+def test_debian_agent_image_already_tagged_takes_one_question(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(f"name: x\ncontainer:\n  image: {images.AGENT_DEBIAN_IMAGE}\n")
+    runner = RecordingRunner(answers={("podman", "image", "inspect"): ok("sha1\nsha1\n")})
+    ImageBuilder(runner).agent_image(load_config(config_path), tmp_path, "debian")
+    assert [c[:3] for c in runner.calls] == [("podman", "image", "inspect")]
 
 
 def test_registry_agent_image_is_pulled_when_missing(tmp_path: Path) -> None:
@@ -124,3 +134,30 @@ def test_a_failed_agent_pull_points_at_the_image_name(tmp_path: Path) -> None:
             load_config(config_path), tmp_path, "registry"
         )
     assert raised.value.hint and "container.image" in raised.value.hint
+
+
+class _Downloads(RecordingRunner):
+    """`pip download` leaves one wheel where it was told to."""
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if "download" in argv:
+            target = Path(argv[argv.index("-d") + 1])
+            target.mkdir(parents=True)
+            (target / "click-8.1.7-py3-none-any.whl").write_bytes(b"wheel")
+        return Completed(argv, 0, "click==8.1.7\n", "")
+
+
+def test_the_wheelhouse_needs_only_uv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """bootstrap puts `uv` on the README's PATH, not `uvx`."""
+    monkeypatch.setattr(images, "cache_dir", lambda: tmp_path)
+    runner = _Downloads()
+    house = ImageBuilder(runner).wheelhouse(tmp_path / "project")
+    assert {argv[0] for argv in runner.calls} == {"uv"}
+    assert "click==8.1.7 --hash=sha256:" in (house / "requirements.lock").read_text()
+
+
+def test_a_missing_uv_says_where_bootstrap_puts_it(tmp_path: Path) -> None:
+    with pytest.raises(PodmanError) as caught:
+        SubprocessRunner(env={"PATH": str(tmp_path)}).run(["uv", "--version"])
+    assert caught.value.message == "uv: command not found"
+    assert ".venv/bin" in str(caught.value.hint) and "setup-host" not in str(caught.value.hint)

@@ -46,15 +46,15 @@ def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
     units = {name: parse(text) for name, text in units_for("basic", ["ANTHROPIC_API_KEY"]).items()}
     agent = units["agentcage-basic-agent.container"]
     assert agent.get("Container", "Network") == [
-        "agentcage-basic-int.network:ip=10.213.2.100,mac=02:00:0a:d5:02:64"
+        "agentcage-basic-int.network:ip=10.213.0.46,mac=02:00:0a:d5:00:2e"
     ]
-    assert agent.get("Container", "DNS") == ["10.213.2.2"]
+    assert agent.get("Container", "DNS") == ["10.213.0.34"]
     volumes = agent.get("Container", "Volume")
     assert not [v for v in volumes if "/ca:" in str(v) or "mitmproxy-ca.pem" in str(v)]
     assert not agent.get("Container", "Secret")
     (env,) = agent.get("Container", "Environment")
     assert "ANTHROPIC_API_KEY={{ANTHROPIC_API_KEY}}" in env
-    assert "HTTPS_PROXY=http://10.213.2.3:8080" in env
+    assert "HTTPS_PROXY=http://10.213.0.35:8080" in env
     assert "SSL_CERT_FILE=/etc/agentcage-ca/ca.pem" in env
     # git ignores the other CA variables; without this `git clone` fails in a cage.
     assert "GIT_SSL_CAINFO=/etc/agentcage-ca/ca.pem" in env
@@ -64,7 +64,9 @@ def test_agent_is_only_on_the_internal_network_and_sees_no_ca_key() -> None:
     }
     proxy = units["agentcage-basic-proxy.container"]
     assert [s for s in proxy.get("Container", "Secret") if "ANTHROPIC_API_KEY" in str(s)]
-    assert proxy.get("Container", "Notify") == ["healthy"]
+    # Ready is the sidecars' own READY=1 once they listen; health checks are liveness.
+    assert proxy.get("Container", "Notify") == ["true"]
+    assert units["agentcage-basic-dns.container"].get("Container", "Notify") == ["true"]
 
 
 def test_internal_network_has_no_way_out() -> None:
@@ -175,7 +177,7 @@ def test_every_container_address_has_a_fixed_mac_that_follows_it() -> None:
         fields = dict(part.split("=", 1) for part in options.split(","))
         macs[fields["ip"]] = fields["mac"]
     assert len(attachments) == 7 and len(set(macs.values())) == 7
-    assert macs["10.213.2.3"] == mac_address("10.213.2.3") == "02:00:0a:d5:02:03"
+    assert macs["10.213.0.35"] == mac_address("10.213.0.35") == "02:00:0a:d5:00:23"
 
 
 def test_a_stopped_container_counts_as_stopped_not_failed() -> None:

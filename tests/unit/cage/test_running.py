@@ -17,7 +17,12 @@ from agentcage.cage.podman import Completed
 from agentcage.cli import cage_cmd, secret_cmd
 from agentcage.cli.main import cli
 from agentcage.errors import ConfigError, StateError, UnreachableError
-from tests.unit.cage.fakes import FakeBuilder, FakeSystemdPodman, make_cages, write_config
+from tests.unit.cage.fakes import (
+    FakeBuilder,
+    FakeSystemdPodman,
+    make_cages,
+    write_config,
+)
 
 AGENT, PROXY, DNS = (f"agentcage-demo-{role}.service" for role in ("agent", "proxy", "dns"))
 PINNED = "127.0.0.1:5000/agentcage/base:bookworm@sha256:" + "ab" * 32

@@ -179,3 +179,17 @@ def test_cli_destroy_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     host.systemd_reachable = True
     assert invoke(cli, ["cage", "destroy", "demo", "-y"]).exit_code == 0
     assert invoke(cli, ["cage", "destroy", "demo", "-y"]).exit_code == 1
+
+
+def test_destroy_removes_only_containers_no_stopped_unit_took_away(tmp_path: Path) -> None:
+    # Each container unit's ExecStop= removes its container; a `podman rm` of them again
+    # was one more Podman process per destroy. A container without a unit still goes.
+    host = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+    cages.create(write_config(tmp_path))
+    host.containers["agentcage-demo-leftover"] = "demo"
+    host.calls.clear()
+    cages.destroy("demo")
+    (removed,) = [c for c in host.calls if c[:2] == ("podman", "rm")]
+    assert removed[2:] == ("-f", "-i", "agentcage-demo-leftover")
+    assert not host.containers

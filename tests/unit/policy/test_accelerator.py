@@ -156,7 +156,8 @@ def test_word_stretches_on_large_inputs() -> None:
         pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
     phrase = b"legal winner thank year wave sausage worth useful legal winner thank yellow"
     body = (b"prose with a few words " * 3000) + phrase + b". " + phrase.replace(b" ", b"\\n")
-    body += os.urandom(70_000) + b" " + phrase
+    # The full stop keeps a random lower-case byte from gluing onto "yellow".
+    body += b". " + os.urandom(70_000) + b" " + phrase
     table = prefix_table()
     found = native.words(body, table, 3, 8, 4, 12)
     assert found == python_words(body, table, 3, 8, 4, 12)

@@ -1,0 +1,3 @@
+from bench.cages.run import main
+
+raise SystemExit(main())
