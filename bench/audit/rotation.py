@@ -38,9 +38,9 @@ MAX_BYTES = 1024 * 1024
 BLOCK_EVERY = 20  # one request in twenty goes to a host off the allowlist
 
 
-def write_config(path: Path) -> Path:
-    """The proxy bench's cage (127.0.0.1 allowed), rotating its audit log every 1 MiB."""
-    proxy_bench.write_config(path)
+def write_config(path: Path, port: int) -> Path:
+    """The proxy bench's cage (127.0.0.1:`port` allowed), rotating its audit log every 1 MiB."""
+    proxy_bench.write_config(path, hosts=("127.0.0.1",), port=port)
     # Its `logging:` section comes last, so these keys join it.
     with path.open("a") as config:
         config.write(f"  audit_max_bytes: {MAX_BYTES}\n  audit_keep: 1000\n")
@@ -107,13 +107,15 @@ def main() -> int:
     stop = multiprocessing.Event()
     ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     upstream = proxy_bench._serve_upstream
-    server = multiprocessing.Process(target=upstream, args=(ready, stop), daemon=True)
+    server = multiprocessing.Process(
+        target=upstream, args=(ready, stop, "127.0.0.1", (0, 0)), daemon=True
+    )
     server.start()
     tls_port, upstream_ca = ready.get(timeout=30)
     with tempfile.TemporaryDirectory(prefix="agentcage-bench-") as tmp:
         work = Path(tmp)
         proxy = ProxyProcess(
-            write_config(work / "config.yaml"), work, upstream_ca=Path(upstream_ca)
+            write_config(work / "config.yaml", tls_port), work, upstream_ca=Path(upstream_ca)
         )
         proxy.start()
         started = time.monotonic()

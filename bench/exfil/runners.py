@@ -99,7 +99,8 @@ class ProxyRunner:
         self.dns = self._stack.enter_context(FakeDns({name: ["127.0.0.1"] for name in names}))
         self.upstream = self._stack.enter_context(Upstream(ca, names))
         config = self._dir / "cage.yaml"
-        config.write_text(config_yaml(mode, secrets, self.dns.address))
+        served = (self.upstream.tls_port, self.upstream.plain_port)
+        config.write_text(config_yaml(mode, secrets, self.dns.address, served))
         self.proxy = ProxyProcess(
             config, self._dir, upstream_ca=self.upstream.ca_pem, env=proxy_env(mode, secrets)
         ).start(timeout=60)

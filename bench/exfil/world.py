@@ -86,14 +86,25 @@ def make_secrets(seed: int) -> list[Secret]:
 _WORDS = ["correct", "horse", "battery", "staple", "orbit", "maple", "quartz", "violet", "ember"]
 
 
-def config_yaml(mode: str, secrets: list[Secret], dns: str) -> str:
+def config_yaml(
+    mode: str, secrets: list[Secret], dns: str, served: tuple[int, int] | None = None
+) -> str:
+    """The cage; `served` (TLS port, plain port) of the loopback server is opened to every
+    allowed zone, since only 80 and 443 are open by default."""
     lines = [
         f"name: {CAGE_NAME}",
         "container: {image: 'docker.io/library/python:3.12-slim'}",
         "domains:",
         "  allow: [" + ", ".join([ATTACKER_ZONE, *_zones()]) + "]",
         f'dns_servers: ["{dns}"]',
-        "network: {allow_cidrs: [127.0.0.1/32]}",
+        "network:",
+        "  allow_cidrs: [127.0.0.1/32]",
+        "  ports:" + ("" if served else " []"),
+        *(
+            f"    - {{host: {zone}, port: {port}, protocol: {protocol}}}"
+            for zone in ([ATTACKER_ZONE, *_zones()] if served else [])
+            for port, protocol in zip(served or (), ("https", "http"), strict=True)
+        ),
         "rate_limit: false",
         "max_request_body: 32MiB",
         "logging: {allowed_requests: false}",

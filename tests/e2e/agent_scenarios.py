@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 from typing import Any
 
 import dns.message
@@ -80,6 +81,16 @@ async def websocket(messages: list[str]) -> dict[str, Any]:
     return {"echoed": echoed, "closed": None}
 
 
+def curl_noproxy(url: str, *headers: str) -> dict[str, Any]:
+    """curl ignoring HTTP(S)_PROXY: the transparent path (docs/transparent.md)."""
+    argv = ["curl", "-sS", "--noproxy", "*", "--max-time", "20", "-w", "\n%{http_code}"]
+    for header in headers:
+        argv += ["-H", header]
+    done = subprocess.run([*argv, url], capture_output=True, text=True)
+    body, _, status = done.stdout.rpartition("\n")
+    return {"exit": done.returncode, "status": int(status or 0), "body": body[:500]}
+
+
 def main() -> None:
     key = os.environ["ANTHROPIC_API_KEY"]
     results = {
@@ -99,6 +110,8 @@ def main() -> None:
         "direct_ip": direct(os.environ["E2E_INTERNET_IP"], 443),
         "websocket_inject": asyncio.run(websocket([f"hello {key}"])),
         "websocket_leak": asyncio.run(websocket(["ok", FAKE_AWS])),
+        "curl_noproxy": curl_noproxy("https://api.anthropic.com/echo-key", f"x-api-key: {key}"),
+        "curl_noproxy_unlisted": curl_noproxy("https://attacker.example/collect"),
     }
     print(json.dumps(results))
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agentcage.cage.topology import Topology
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import PUBLISHED_PORT, Harness, Internet
 
@@ -23,6 +24,11 @@ PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 def audit(harness: Harness, name: str) -> list[dict[str, Any]]:
     path = harness.config_home / "agentcage/deployments/basic/audit" / name / f"{name}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def proxy_ip(harness: Harness) -> str:
+    path = harness.config_home / "agentcage/deployments/basic/topology.json"
+    return Topology(**json.loads(path.read_text())).proxy_ip
 
 
 def scenarios(harness: Harness, internet: Internet) -> dict[str, Any]:
@@ -105,7 +111,8 @@ def test_leaked_credential_and_misplaced_placeholder_are_blocked(
 def test_dns_sinkholes_and_refuses_tunnels(
     harness: Harness, internet: Internet, outcome: dict[str, Any]
 ) -> None:
-    assert outcome["dns_allowed"]["answers"] == [internet.ip]
+    # Steered to the proxy's transparent listeners (docs/transparent.md).
+    assert outcome["dns_allowed"]["answers"] == [proxy_ip(harness)]
     assert outcome["dns_sinkhole"]["answers"] == ["198.51.100.1"]
     assert outcome["dns_tunnel_txt"]["rcode"] == "REFUSED"
     asked = [q["name"] for q in internet.dns()]
@@ -113,6 +120,14 @@ def test_dns_sinkholes_and_refuses_tunnels(
     assert not [name for name in asked if str(name).endswith("attacker.example")]
     blocked = [r for r in audit(harness, "dns") if r["verdict"] == "block"]
     assert any("attacker.example" in r["qname"] for r in blocked)
+
+
+def test_curl_ignoring_the_proxy_variables_goes_through_the_same_inspection(
+    internet: Internet, outcome: dict[str, Any]
+) -> None:
+    assert outcome["curl_noproxy"] == {"exit": 0, "status": 200, "body": PLACEHOLDER}
+    assert outcome["curl_noproxy_unlisted"]["exit"] != 0  # sinkholed: no route
+    assert not [r for r in internet.http() if r["path"] == "/collect" and r["status"] == 200]
 
 
 def test_direct_ip_egress_has_no_route(internet: Internet, outcome: dict[str, Any]) -> None:

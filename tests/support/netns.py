@@ -31,13 +31,20 @@ _IFREQ_ADDR = "16sH2s4s16x"  # struct ifreq: the name, then a sockaddr_in in the
 _OPTION = "--address="
 
 
-def isolated(argv: Sequence[str], addresses: Sequence[str] = ()) -> list[str]:
+def isolated(
+    argv: Sequence[str], addresses: Sequence[str] = (), *, private_mounts: bool = False
+) -> list[str]:
     """`argv` wrapped to run in a fresh network namespace with loopback up, holding
-    127.0.0.1, ::1 and each IPv4 address in `addresses`."""
+    127.0.0.1, ::1 and each IPv4 address in `addresses`.
+
+    `private_mounts` adds a mount namespace (to bind a test's own /etc/resolv.conf)
+    and keeps the real ids, so a sidecar can drop root to a system user inside: a
+    user namespace mapping only root would not let it. That needs root outside.
+    """
+    users = ["--mount"] if private_mounts else ["--user", "--map-root-user"]
     return [
         "unshare",
-        "--user",
-        "--map-root-user",
+        *users,
         "--net",
         sys.executable,
         "-m",

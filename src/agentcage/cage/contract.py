@@ -120,6 +120,8 @@ CA_DIR_OPTION = "--ca-dir"
 SECRETS_DIR_OPTION = "--secrets-dir"
 UPSTREAM_CA_OPTION = "--upstream-ca"
 BLOCKED_ZONES_OPTION = "--blocked-zones"
+TRANSPARENT_OPTION = "--transparent"
+STEER_OPTION = "--steer-to"
 METRICS_OPTION = "--metrics"
 METRICS_SOCKET_MODE_OPTION = "--metrics-socket-mode"
 
@@ -136,6 +138,7 @@ class ProxyRunArgs:
     name_fingerprints: str
     upstream_ca: str | None = None
     metrics: str | None = None
+    transparent: str | None = None
     metrics_socket_mode: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("proxy", "run")
@@ -153,7 +156,10 @@ class ProxyRunArgs:
         )  # fmt: skip
         if self.upstream_ca is not None:
             words += (UPSTREAM_CA_OPTION, self.upstream_ca)
-        return words + _metrics_words(self.metrics, self.metrics_socket_mode)
+        words += _metrics_words(self.metrics, self.metrics_socket_mode)
+        if self.transparent is not None:
+            words += (TRANSPARENT_OPTION, self.transparent)
+        return words
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,7 @@ class DnsRunArgs:
     blocked_zones: str
     name_fingerprints: str
     metrics: str | None = None
+    steer_to: str | None = None
     metrics_socket_mode: str | None = None
 
     COMMAND: ClassVar[tuple[str, ...]] = ("dns", "run")
@@ -180,7 +187,10 @@ class DnsRunArgs:
             BLOCKED_ZONES_OPTION, self.blocked_zones,
             NAME_FINGERPRINTS_OPTION, self.name_fingerprints,
         )  # fmt: skip
-        return words + _metrics_words(self.metrics, self.metrics_socket_mode)
+        words += _metrics_words(self.metrics, self.metrics_socket_mode)
+        if self.steer_to is not None:
+            words += (STEER_OPTION, self.steer_to)
+        return words
 
 
 def _metrics_words(metrics: str | None, mode: str | None) -> tuple[str, ...]:
@@ -192,7 +202,8 @@ def _metrics_words(metrics: str | None, mode: str | None) -> tuple[str, ...]:
     return words
 
 
-def proxy_run(topology: Topology, upstream_ca: bool) -> ProxyRunArgs:
+def proxy_run(topology: Topology, upstream_ca: bool, transparent: bool = False) -> ProxyRunArgs:
+    """`transparent`: also serve programs that ignore proxy settings (docs/transparent.md)."""
     return ProxyRunArgs(
         config_file=CONFIG_FILE,
         listen=f"{topology.proxy_ip}:{PROXY_PORT}",
@@ -201,18 +212,21 @@ def proxy_run(topology: Topology, upstream_ca: bool) -> ProxyRunArgs:
         audit_log=f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}",
         name_fingerprints=NAME_FINGERPRINTS,
         upstream_ca=UPSTREAM_CA if upstream_ca else None,
+        transparent=topology.proxy_ip if transparent else None,
         metrics=f"unix:{METRICS_DIR}/{PROXY_METRICS_SOCKET}",
         metrics_socket_mode=METRICS_SOCKET_MODE,
     )
 
 
-def dns_run(topology: Topology) -> DnsRunArgs:
+def dns_run(topology: Topology, transparent: bool = False) -> DnsRunArgs:
+    """`transparent`: answer allowed names with the proxy's address (docs/transparent.md)."""
     return DnsRunArgs(
         config_file=CONFIG_FILE,
         listen=f"{topology.dns_ip}:{DNS_PORT}",
         audit_log=f"{AUDIT_DIR}/{DNS_AUDIT_LOG}",
         blocked_zones=f"{AUDIT_DIR}/{DNS_BLOCKED_ZONES}",
         name_fingerprints=NAME_FINGERPRINTS,
+        steer_to=topology.proxy_ip if transparent else None,
         metrics=f"unix:{METRICS_DIR}/{DNS_METRICS_SOCKET}",
         metrics_socket_mode=METRICS_SOCKET_MODE,
     )

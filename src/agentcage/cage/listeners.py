@@ -38,13 +38,13 @@ def _address(text: str) -> str:
     raise ValueError(text)
 
 
-def unexpected(listening: list[tuple[str, int]], service: tuple[str, int]) -> list[str]:
-    """Listeners other than `service` that are not on loopback: reachable from the agent."""
+def unexpected(listening: list[tuple[str, int]], *services: tuple[str, int]) -> list[str]:
+    """Listeners other than `services` that are not on loopback: reachable from the agent."""
     extra = []
     for address, port in listening:
         ip = ipaddress.ip_address(address)
         mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-        if (address, port) == service or ip.is_loopback or (mapped and mapped.is_loopback):
+        if (address, port) in services or ip.is_loopback or (mapped and mapped.is_loopback):
             continue
         extra.append(f"{address}:{port}" if ip.version == 4 else f"[{address}]:{port}")
     return extra

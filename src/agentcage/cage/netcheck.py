@@ -1,10 +1,12 @@
 """Network checks `cage verify` runs from a helper container on the cage's internal network.
 
-    python -m agentcage.cage.netcheck --gateway IP --allowed-host NAME
+    python -m agentcage.cage.netcheck --gateway IP --allowed-host NAME [--proxy IP]
 
 The helper has exactly the agent's view: only the internal network, the DNS sidecar as
 resolver and HTTP(S)_PROXY + the cage CA in its environment. It prints one JSON list of
-{"name", "passed", "detail"}. Standard library only.
+{"name", "passed", "detail"}. Standard library only. With `--proxy` (the proxy's
+internal address) it also checks the transparent path (docs/transparent.md) as a
+program that ignores the proxy variables sees it.
 """
 
 from __future__ import annotations
@@ -85,7 +87,87 @@ def leaked_key(host: str) -> tuple[bool, str]:
     return False, f"a body holding fake keys got {status}, expected 403"
 
 
-def run(gateway: str, allowed: str | None) -> list[dict[str, object]]:
+def _fetch_direct(url: str) -> tuple[int, str]:
+    """`url` with the proxy variables ignored, as Node's fetch() or curl --noproxy do."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=20) as response:
+            return response.status, response.read(400).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(400).decode(errors="replace")
+
+
+def direct_allowed(host: str) -> tuple[bool, str]:
+    status, body = _fetch_direct(f"https://{host}/")
+    if '"blocked"' in body and status in (403, 429):
+        return False, f"the proxy blocked {host}: {body[:160]!r}"
+    return True, f"https://{host}/ answered {status} without proxy settings (transparent)"
+
+
+def direct_unlisted() -> tuple[bool, str]:
+    try:
+        status, body = _fetch_direct(f"https://{PROBE_NAME}/")
+    except OSError as exc:
+        return True, f"no connection: {getattr(exc, 'reason', exc)}"
+    if status == 403 and '"blocked"' in body:
+        return True, "403 from the proxy"
+    return False, f"got {status} {body[:120]!r} without proxy settings"
+
+
+def unlisted_at_proxy(proxy: str) -> tuple[bool, str]:
+    """An unlisted name sent straight to the proxy's TLS listener (SNI and Host) is refused."""
+    context = ssl.create_default_context()
+    with (
+        socket.create_connection((proxy, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=PROBE_NAME) as tls,
+    ):
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {PROBE_NAME}\r\nConnection: close\r\n\r\n".encode())
+        head = tls.recv(200).decode(errors="replace")
+    if head.startswith("HTTP/1.1 403"):
+        return True, f"{PROBE_NAME} at {proxy}:443: 403"
+    return False, f"{PROBE_NAME} at {proxy}:443 answered {head[:60]!r}"
+
+
+def tcp_refused(proxy: str, port: int) -> tuple[bool, str]:
+    try:
+        with socket.create_connection((proxy, port), timeout=3):
+            return False, f"connected to {proxy}:{port}"
+    except OSError as exc:
+        return True, f"{proxy}:{port}: {exc.strerror or 'timed out'}"
+
+
+def udp_unanswered(proxy: str, port: int) -> tuple[bool, str]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.connect((proxy, port))
+        sock.send(b"\x1b" + b"\0" * 47)  # an NTP client request
+        try:
+            sock.recv(512)
+        except TimeoutError:
+            return True, f"{proxy}:{port}/udp: no answer"
+        except OSError as exc:
+            return True, f"{proxy}:{port}/udp: {exc.strerror}"
+    return False, f"{proxy}:{port}/udp answered"
+
+
+def transparent_checks(
+    proxy: str, allowed: str | None
+) -> list[tuple[str, Callable[[], tuple[bool, str]]]]:
+    checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
+        ("no-proxy request to an unlisted host refused", direct_unlisted),
+        ("unlisted name at the proxy refused", lambda: unlisted_at_proxy(proxy)),
+        ("raw TCP to port 22 refused", lambda: tcp_refused(proxy, 22)),
+        ("raw TCP to port 5432 refused", lambda: tcp_refused(proxy, 5432)),
+        ("UDP to port 123 unanswered", lambda: udp_unanswered(proxy, 123)),
+    ]
+    if allowed:
+        checks.insert(
+            0, ("no-proxy request to an allowlisted host", lambda: direct_allowed(allowed))
+        )
+    return checks
+
+
+def run(gateway: str, allowed: str | None, proxy: str | None = None) -> list[dict[str, object]]:
     checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("no default route", no_default_route),
         ("no direct route out", lambda: gateway_unreachable(gateway)),
@@ -97,6 +179,8 @@ def run(gateway: str, allowed: str | None) -> list[dict[str, object]]:
             ("allowlisted host reachable", lambda: allowed_host(allowed)),
             ("fake key in body blocked", lambda: leaked_key(allowed)),
         ]
+    if proxy:
+        checks += transparent_checks(proxy, allowed)
     results: list[dict[str, object]] = []
     for name, check in checks:
         try:
@@ -111,8 +195,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="netcheck")
     parser.add_argument("--gateway", required=True)
     parser.add_argument("--allowed-host")
+    parser.add_argument("--proxy")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.gateway, args.allowed_host)))
+    print(json.dumps(run(args.gateway, args.allowed_host, args.proxy)))
     return 0
 
 

@@ -211,7 +211,7 @@ def _dns(spec: CageSpec) -> UnitFile:
     # Read-only, and fingerprints only: the DNS container never sees a secret value.
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:ro")
     unit.add("Container", "Volume", f"{paths.dns_metrics_dir}:{METRICS_DIR}:rw,U")
-    unit.add("Container", "Exec", dns_run(topology).argv())
+    unit.add("Container", "Exec", dns_run(topology, spec.config.network.transparent).argv())
     # A silent TCP check: a probe query would put a line in the audit log every time.
     _ready_and_alive(unit, probe_argv("tcp", topology.dns_ip, DNS_PORT))
     _service(unit, spec.wanted_by)
@@ -245,7 +245,13 @@ def _proxy(spec: CageSpec) -> UnitFile:
         )
     if spec.upstream_ca:
         unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")
-    unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca).argv())
+    transparent = spec.config.network.transparent
+    if transparent:
+        # The transparent listeners (80, 443, network.ports) without a capability, as
+        # for the DNS sidecar's port 53.
+        lowest = min(spec.config.network.listener_ports())
+        unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={lowest}")
+    unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca, transparent).argv())
     _ready_and_alive(unit, probe_argv("tcp", topology.proxy_ip, PROXY_PORT))
     _service(unit, spec.wanted_by)
     return unit

@@ -55,7 +55,7 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     results += _environment(cages, config, topo)
     results += _process(cages, agent)
     results += _network(cages, config, topo)
-    results.append(_metrics_host_only(cages, topo))
+    results.append(_metrics_host_only(cages, config, topo))
     return results
 
 
@@ -199,6 +199,8 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     argv += [images.proxy, "-m", NETCHECK_MODULE, "--gateway", gateway]
     if allowed:
         argv += ["--allowed-host", allowed]
+    if config.network.transparent:
+        argv += ["--proxy", topo.proxy_ip]
     result = cages.host.podman(*argv, check=False)
     try:
         rows = json.loads(result.stdout.strip().splitlines()[-1])
@@ -215,11 +217,12 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     return checks
 
 
-def _metrics_host_only(cages: Cages, topo: topology.Topology) -> CheckResult:
+def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology) -> CheckResult:
     """The sidecars' metrics sockets are out of the agent's reach (docs/metrics.md).
 
     The agent mounts no metrics directory, and neither sidecar listens on TCP beyond its
-    service port (and loopback): a metrics endpoint on a port would show up here.
+    service ports (and loopback): a metrics endpoint on a port would show up here. The
+    proxy's service ports are 8080 and its transparent listeners (docs/transparent.md).
     """
     name = "metrics reachable from the host only"
     metrics_dir = layout.host_paths(cages.store, topo.cage).proxy_metrics_dir.parent
@@ -234,13 +237,18 @@ def _metrics_host_only(cages: Cages, topo: topology.Topology) -> CheckResult:
     problems = [
         f"the agent mounts {s}" for s in sources if s == metrics_dir or metrics_dir in s.parents
     ]
-    for role, service in (("proxy", (topo.proxy_ip, PROXY_PORT)), ("dns", (topo.dns_ip, DNS_PORT))):
+    transparent = [(topo.proxy_ip, port) for port in config.network.listener_ports()]
+    services = {
+        "proxy": [(topo.proxy_ip, PROXY_PORT), *transparent],
+        "dns": [(topo.dns_ip, DNS_PORT)],
+    }
+    for role, served in services.items():
         # tcp6 is missing where IPv6 is off; whatever was read still counts.
         _, table, err = _exec(cages, topo.container(role), "cat", "/proc/net/tcp", "/proc/net/tcp6")
         listening = listeners.parse(table)
         if not listening:
             problems.append(f"cannot read the {role}'s listeners: {err.strip()[:160]}")
-        elif extra := listeners.unexpected(listening, service):
+        elif extra := listeners.unexpected(listening, *served):
             problems.append(f"the {role} also listens on {', '.join(extra)}")
     detail = (
         "; ".join(problems)

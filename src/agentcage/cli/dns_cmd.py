@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from agentcage.cage.contract import (
     CONFIG_OPTION,
     LISTEN_OPTION,
     NAME_FINGERPRINTS_OPTION,
+    STEER_OPTION,
 )
 from agentcage.cli.metrics_options import endpoint, metrics_options
 from agentcage.config import load_config
@@ -60,6 +62,13 @@ def dns() -> None:
     "proxy run --name-fingerprints` writes to this file (SERVFAIL while it is missing).",
 )
 @metrics_options
+@click.option(
+    STEER_OPTION,
+    "steer_to",
+    metavar="IPV4",
+    help="Answer A questions for allowed names with this address (the proxy's transparent "
+    "listeners) instead of asking upstream; AAAA, HTTPS and SVCB get an empty answer.",
+)
 def run(
     config_file: Path,
     listen: str,
@@ -68,6 +77,7 @@ def run(
     name_fingerprints: Path | None,
     metrics: str | None,
     metrics_socket_mode: str | None,
+    steer_to: str | None,
 ) -> None:
     """Answer DNS for the cage in FILE until SIGTERM, dnsmasq behind on loopback.
 
@@ -84,7 +94,17 @@ def run(
         blocked_zones=blocked_zones,
         name_fingerprints=name_fingerprints,
         metrics=endpoint(metrics, metrics_socket_mode),
+        steer_to=_ipv4(steer_to) if steer_to is not None else None,
     ).run()
+
+
+def _ipv4(value: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an IPv4 address", param_hint=STEER_OPTION
+        ) from None
 
 
 @dns.command("render")

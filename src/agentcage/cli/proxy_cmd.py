@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from agentcage.cage.contract import (
     LISTEN_OPTION,
     NAME_FINGERPRINTS_OPTION,
     SECRETS_DIR_OPTION,
+    TRANSPARENT_OPTION,
     UPSTREAM_CA_OPTION,
 )
 from agentcage.cli.metrics_options import endpoint, metrics_options
@@ -31,6 +33,15 @@ def _listen(value: str) -> tuple[str, int]:
             f"--listen {value!r} is not HOST:PORT", hint="e.g. --listen 127.0.0.1:8080"
         )
     return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise ConfigError(
+            f"{TRANSPARENT_OPTION} {value!r} is not an IP address", hint="e.g. 10.213.0.3"
+        ) from None
 
 
 @proxy.command()
@@ -72,6 +83,12 @@ def _listen(value: str) -> tuple[str, int]:
     "reload) for `agentcage dns run --name-fingerprints`.",
 )
 @metrics_options
+@click.option(
+    TRANSPARENT_OPTION,
+    metavar="ADDRESS",
+    help="Also serve programs that ignore proxy settings on ADDRESS:443 and ADDRESS:80 (and "
+    "the ports in network.ports), with the target taken from TLS SNI and Host.",
+)
 def run(
     config_file: Path,
     listen: str,
@@ -82,6 +99,7 @@ def run(
     name_fingerprints: Path | None,
     metrics: str | None,
     metrics_socket_mode: str | None,
+    transparent: str | None,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
     from agentcage.proxy.lean_import import without_default_addons
@@ -101,6 +119,7 @@ def run(
             audit_log=audit_log,
             name_fingerprints=name_fingerprints,
             metrics=endpoint(metrics, metrics_socket_mode),
+            transparent=_address(transparent) if transparent is not None else None,
         ),
         Sources(config_path=config_file, secrets_dir=secrets_dir),
     )

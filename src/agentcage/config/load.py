@@ -104,6 +104,10 @@ def _warnings(config: CageConfig, tree: CommentedMap, filename: str) -> list[Pro
             loc: list[Any] = ["secret_injection", index, key]
             path = ".".join(map(str, loc))
             found.append(Problem(filename, _line_of(tree, loc), path, message))
+    for index, port_rule in enumerate(config.network.ports):
+        for key, message in port_rule.warnings():
+            loc = ["network", "ports", index, key]
+            found.append(Problem(filename, _line_of(tree, loc), ".".join(map(str, loc)), message))
     for key, message in config.domains.warnings():
         loc = ["domains", key]
         found.append(Problem(filename, _line_of(tree, loc), ".".join(loc), message))

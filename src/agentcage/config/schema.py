@@ -26,6 +26,7 @@ from agentcage.config.inspection import (
     SecretsConfig,
     UrlDataConfig,
 )
+from agentcage.config.network import NetworkConfig
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_REQUEST_BODY = 10 * 1024 * 1024
@@ -88,31 +89,6 @@ class FirecrackerConfig(Model):
     qemu_bin: Text | None = Field(
         None, description="Path of `qemu-system-x86_64` (default: found on PATH)."
     )
-
-
-class NetworkConfig(Model):
-    """Where the proxy may connect after resolving a name."""
-
-    allow_cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
-        default_factory=list,
-        description="Special-purpose ranges the proxy may connect to (private, loopback, "
-        "link-local, NAT64, ...). By default every IANA special-purpose range is refused, so an "
-        "allowed name cannot be pointed at internal services; an IPv6 address that embeds IPv4 "
-        "needs both itself and its IPv4 address covered (see docs/proxy.md).",
-    )
-
-    @field_validator("allow_cidrs", mode="before")
-    @classmethod
-    def _parse(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        out = []
-        for item in value:
-            try:
-                out.append(ipaddress.ip_network(str(item), strict=False))
-            except ValueError as exc:
-                raise ValueError(f"{item!r} is not a CIDR block (e.g. 10.0.0.0/8)") from exc
-        return out
 
 
 class DnsConfig(Model):

@@ -61,10 +61,12 @@ class Sidecar:
         blocked_zones: Path | None = None,
         name_fingerprints: Path | None = None,
         metrics: MetricsEndpoint | None = None,
+        steer_to: ipaddress.IPv4Address | None = None,
         log: TextIO = sys.stderr,
     ) -> None:
         self._config_path = config_path
         self._listen = listen
+        self._steer_to = steer_to
         self._log = log
         version = policy_version(config_path)  # first: never newer than what is loaded
         self._config = load_config(config_path)
@@ -177,12 +179,17 @@ class Sidecar:
         decision = self._judge.decide(question, time.monotonic())
         limit = wire.reply_limit(query, tcp)
         local = self._local_answer(query, decision)
+        steered = local is None and self._steer_to is not None and wire.steerable(question)
+        if steered:
+            assert self._steer_to is not None
+            # The proxy's transparent listeners take it from here (docs/transparent.md).
+            local = wire.steered_answer(query, self._steer_to)
         try:
             if decision.newly_blocked is not None and decision.stop is None:
                 self._block_zone(decision.newly_blocked)
             rcode = dns.rcode.to_text(local.rcode()) if local is not None else None
             answers = sum(len(rrset) for rrset in local.answer) if local is not None else None
-            self._record(question, client, decision, rcode, answers)
+            self._record(question, client, decision, rcode, answers, steered)
         except DnsError as exc:
             self._note(f"{exc.message}; answered SERVFAIL, nothing forwarded (fail closed)")
             self._fail(exc)
@@ -239,11 +246,15 @@ class Sidecar:
         decision: QueryDecision,
         rcode: str | None,
         answers: int | None,
+        steered: bool = False,
     ) -> None:
         if self._metrics is not None:
             self._metrics.query(decision)
+        line = self._judge.record(question, client, decision, rcode, answers)
+        if steered:
+            line.extra["steered"] = str(self._steer_to)
         try:
-            self._audit.emit(self._judge.record(question, client, decision, rcode, answers))
+            self._audit.emit(line)
         except DnsError:
             if self._metrics is not None:
                 self._metrics.audit_errors.inc()

@@ -9,6 +9,7 @@ question, truncated (TC) to what the agent's transport can take.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import struct
 from dataclasses import dataclass
@@ -140,6 +141,29 @@ def sinkhole_answer(query: dns.message.Message) -> dns.message.Message:
     address = SINKHOLE_V4 if question.rdtype == dns.rdatatype.A else SINKHOLE_V6
     rdtype = dns.rdatatype.to_text(question.rdtype)
     response.answer.append(dns.rrset.from_text(question.name, 0, "IN", rdtype, str(address)))
+    return response
+
+
+# Questions whose answer would carry an address: the A answer is the proxy's, and the
+# rest are empty so no client learns a real address or an ECH key (which hides the SNI).
+_STEERED = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.HTTPS, dns.rdatatype.SVCB})
+STEERED_TTL = 30
+
+
+def steerable(question: Question) -> bool:
+    return question.rdtype in _STEERED
+
+
+def steered_answer(
+    query: dns.message.Message, address: ipaddress.IPv4Address
+) -> dns.message.Message:
+    """`address` for an A question; NOERROR without records for AAAA, HTTPS and SVCB."""
+    response = _response(query, dns.rcode.NOERROR)
+    question = query.question[0]
+    if question.rdtype == dns.rdatatype.A:
+        response.answer.append(
+            dns.rrset.from_text(question.name, STEERED_TTL, "IN", "A", str(address))
+        )
     return response
 
 

@@ -2,7 +2,8 @@
 
 Chain order for a request (the first block stops it), each built-in inspector one
 module of `policy/inspectors/` named for it: `rate-limit` (rate_limit.py),
-`domain` (domain.py), `url-data` (url_data.py), `decoding` (body_decoding.py), `secret-injection`
+`domain` (domain.py), `port` (ports.py), `url-data` (url_data.py), `decoding`
+(body_decoding.py), `secret-injection`
 (secret_injection.py), `secrets` (credential_formats.py, with the formats in
 `policy/formats/`), `body-size` (body_size.py), `entropy` (entropy.py),
 `content-type` (content_type.py), `leaks` (leaks.py, with the detector in
@@ -32,6 +33,7 @@ from agentcage.policy.inspectors.credential_formats import CredentialFormatInspe
 from agentcage.policy.inspectors.domain import DomainInspector
 from agentcage.policy.inspectors.entropy import EntropyInspector
 from agentcage.policy.inspectors.leaks import LeakInspector
+from agentcage.policy.inspectors.ports import PortInspector
 from agentcage.policy.inspectors.rate_limit import RateLimitInspector
 from agentcage.policy.inspectors.secret_injection import SecretInjectionInspector
 from agentcage.policy.inspectors.url_data import UrlDataInspector
@@ -85,7 +87,7 @@ class Policy:
         inspectors: list[Inspector] = []
         if config.rate_limit is not False and config.rate_limit.enabled:
             inspectors.append(RateLimitInspector(config.rate_limit, clock))
-        inspectors.append(domains)
+        inspectors += [domains, PortInspector(config)]
         if config.url_data is not False:
             blocklist = config.domains.mode == "blocklist"
             inspectors.append(

@@ -29,12 +29,16 @@ logger = logging.getLogger(__name__)
 REASON = "only HTTP(S) and WebSocket traffic may leave the cage; raw streams are refused"
 
 
-class _Refused(layer.Layer):
+class RefusedStream(layer.Layer):
     """Closes the client side at once; nothing is opened upstream."""
 
     def _handle_event(self, event: events.Event) -> Generator[Any, Any, None]:
         if isinstance(event, events.Start):
             yield commands.CloseConnection(self.context.client)
+
+
+class PassthroughLayer(TCPLayer):
+    """A raw TCP relay the user asked for (`protocol: opaque`, opaque.py): not refused."""
 
 
 class RawStreamRefusal:
@@ -45,8 +49,10 @@ class RawStreamRefusal:
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
         if not isinstance(nextlayer.layer, (TCPLayer, UDPLayer, DNSLayer)):
             return
+        if isinstance(nextlayer.layer, PassthroughLayer):
+            return
         context = nextlayer.context
-        nextlayer.layer = _Refused(context)
+        nextlayer.layer = RefusedStream(context)
         host, port = context.server.address or ("", 0)
         peer = context.client.peername
         self._audit.write(

@@ -32,12 +32,14 @@ from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
+from agentcage.proxy.opaque import OpaquePassthrough
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.proxy_metrics import ProxyMetrics, TrafficCounter
 from agentcage.proxy.rawstreams import RawStreamRefusal
 from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
 from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
+from agentcage.proxy.transparent import TransparentEntry
 from agentcage.proxy.wsmessages import WebSocketGate
 from agentcage.sdnotify import notify_ready
 
@@ -54,6 +56,7 @@ class ProxySettings:
     audit_log: Path | None = None  # None: stdout
     name_fingerprints: Path | None = None  # for the DNS sidecar (namefingerprints.py)
     metrics: MetricsEndpoint | None = None  # None: no metrics served
+    transparent: str | None = None  # the address of the transparent listeners (transparent.py)
 
 
 class Ready:
@@ -168,16 +171,22 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     _add(proxy, termlog.TermLog(out=sys.stderr))
     # Only what a forward proxy needs: no onboarding app, scripts, replay or rewriting
     # addons that could answer or alter a request behind the policy's back.
+    entry = None
+    if settings.transparent is not None:
+        entry = TransparentEntry(holder, audit, settings.transparent)
     _add(
         proxy,
         core.Core(),
         block.Block(),
         disable_h2c.DisableH2C(),
         proxyserver.Proxyserver(),  # type: ignore[no-untyped-call]
-        next_layer.NextLayer(),
-        tlsconfig.TlsConfig(),
-        errorcheck.ErrorCheck(),
     )
+    if entry is not None:
+        _add(proxy, OpaquePassthrough(entry, audit))  # before NextLayer: see its docstring
+    _add(proxy, next_layer.NextLayer(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
+    if entry is not None:
+        # Before the gate: a request the listener cannot serve never reaches the policy.
+        _add(proxy, entry)
     _add(
         proxy,
         RequestGate(holder, audit, metrics),
@@ -195,6 +204,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         _add(proxy, TrafficCounter(metrics))
     _set(
         opts,
+        mode=listen_modes(entry),
         confdir=str(settings.ca_dir),
         connection_strategy="lazy",
         ssl_verify_upstream_trusted_ca=upstream_trust(settings.ca_dir, settings.upstream_ca),
@@ -222,6 +232,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
             limit = holder.current.config.max_request_body
             _set(opts, body_size_limit=body_limit_option(limit))
             set_log_level(opts, holder.current.config.logging.level)
+            _set(opts, mode=listen_modes(entry))  # network.ports may have changed
 
     served = None
     if metrics is not None and settings.metrics is not None:
@@ -237,6 +248,11 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         audit.close()
         if served is not None:
             served.close()
+
+
+def listen_modes(entry: TransparentEntry | None) -> list[str]:
+    """The explicit listener (`--listen`), then the transparent ones."""
+    return ["regular", *(entry.listeners.modes() if entry is not None else ())]
 
 
 def _add(proxy: master.Master, *items: object) -> None:

@@ -84,7 +84,9 @@ def cage(
         "name: demo\ncontainer: {image: localhost/agent:t}\n"
         "domains: {allow: [github.com]}\n"
         f'dns_servers: ["{fake_dns.address}"]\n'
-        "network: {allow_cidrs: [127.0.0.1/32]}\n"
+        "network:\n  allow_cidrs: [127.0.0.1/32]\n"
+        # Only 80 and 443 are open by default; the test server has a free port.
+        f"  ports: [{{host: github.com, port: {upstream.tls_port}}}]\n"
     )
     cages.create(config)
     monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)

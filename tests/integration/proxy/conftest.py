@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal, Protocol
 
 import httpx
 import pytest
@@ -34,6 +35,41 @@ INJECT_EVERYWHERE = """
 DOMAINS = "{allow: [anthropic.com, github.com, internal.example, example.com]}"
 
 
+# Every name the tests send to a loopback server's free ports (the allowlist still
+# decides whether one may go there at all), and the loopback addresses.
+SERVED_HOSTS = ("anthropic.com", "github.com", "example.com", "example", "127.0.0.0/8")
+
+
+class Served(Protocol):
+    """A loopback server with a TLS and a plain-text port (Upstream, RawUpstream)."""
+
+    @property
+    def tls_port(self) -> int: ...
+
+    @property
+    def plain_port(self) -> int: ...
+
+
+Port = tuple[int, Literal["http", "https"]]
+
+
+def ports_of(*servers: Served) -> list[Port]:
+    return [p for s in servers for p in ((s.tls_port, "https"), (s.plain_port, "http"))]
+
+
+def port_rules(ports: Sequence[Port]) -> str:
+    """`network.ports` entries opening test servers' free ports to SERVED_HOSTS.
+
+    Only 80 and 443 are open by default, and a test server cannot take those.
+    """
+    lines = [
+        f"    - {{host: '{host}', port: {port}, protocol: {protocol}}}"
+        for port, protocol in ports
+        for host in SERVED_HOSTS
+    ]
+    return "\n".join(["  ports:", *lines]) if lines else ""
+
+
 def write_config(
     path: Path,
     dns: FakeDns,
@@ -43,8 +79,10 @@ def write_config(
     injection: str = INJECT_EVERYWHERE,
     domains: str = DOMAINS,
     logging: str = "",
+    served: Sequence[Port] = (),
 ) -> Path:
-    """The shared test cage; `logging` adds keys (YAML, two-space indent) to its section."""
+    """The shared test cage; `logging` adds keys (YAML, two-space indent) to its section;
+    `served` are the test servers' ports it may reach (`ports_of`)."""
     path.write_text(
         f"""
 name: itest
@@ -55,6 +93,7 @@ domains: {domains}
 dns_servers: ["{dns.address}"]
 network:
   allow_cidrs: [127.0.0.1/32]
+{port_rules(served)}
 inspectors:
   - name: tripwire
     path: {HERE / "tripwire.py"}
@@ -79,6 +118,7 @@ def start_proxy(
     injection: str = INJECT_EVERYWHERE,
     domains: str = DOMAINS,
     logging: str = "",
+    more_ports: Sequence[Port] = (),
 ) -> ProxyProcess:
     config = write_config(
         tmp / "config.yaml",
@@ -88,6 +128,7 @@ def start_proxy(
         injection=injection,
         domains=domains,
         logging=logging,
+        served=[*ports_of(up), *more_ports],
     )
     return ProxyProcess(
         config, tmp, upstream_ca=up.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY, **(env or {})}
@@ -103,13 +144,21 @@ def rotating_proxy(
 
 
 @pytest.fixture(scope="module")
+def more_ports() -> list[Port]:
+    """Ports of a module's own test servers that the shared proxy opens; override it."""
+    return []
+
+
+@pytest.fixture(scope="module")
 def proxy(
     tmp_path_factory: pytest.TempPathFactory,
     fake_dns: FakeDns,  # noqa: F811
     upstream: Upstream,  # noqa: F811
+    more_ports: list[Port],
 ) -> Iterator[ProxyProcess]:
+    tmp = tmp_path_factory.mktemp("proxy")
     yield from serving(
-        start_proxy(tmp_path_factory.mktemp("proxy"), fake_dns, upstream, "rate_limit: false")
+        start_proxy(tmp, fake_dns, upstream, "rate_limit: false", more_ports=more_ports)
     )
 
 

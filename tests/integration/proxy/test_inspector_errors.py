@@ -8,6 +8,7 @@ import httpx
 import pytest
 from wsproto.events import Ping, TextMessage
 
+from tests.integration.proxy.conftest import Port
 from tests.support.proxy import ProxyProcess
 from tests.support.rawws import FrameRecorder, RawClient
 from tests.support.upstream import Upstream
@@ -22,6 +23,11 @@ RAISED = ["SystemExit", "KeyboardInterrupt", "GeneratorExit", "CancelledError", 
 def recorder() -> Iterator[FrameRecorder]:
     with FrameRecorder() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def more_ports(recorder: FrameRecorder) -> list[Port]:
+    return [(recorder.port, "http")]
 
 
 @pytest.mark.parametrize("name", RAISED)

@@ -27,6 +27,8 @@ from tests.integration.proxy.conftest import (
     PLACEHOLDER,
     REAL_KEY,
     agent_client,
+    port_rules,
+    ports_of,
     raw_exchange,
     serving,
 )
@@ -41,7 +43,7 @@ pytestmark = pytest.mark.integration
 TOKEN = "ghp_" + "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=36))
 
 
-def learning_config(path: Path, dns: FakeDns) -> Path:
+def learning_config(path: Path, dns: FakeDns, upstream: Upstream) -> Path:
     path.write_text(
         f"""
 name: learner
@@ -56,6 +58,7 @@ domains:
 dns_servers: ["{dns.address}"]
 network:
   allow_cidrs: [127.0.0.1/32]
+{port_rules(ports_of(upstream))}
 rate_limit:
   writes: {{per_second: 0.001, burst: 2}}
 """
@@ -68,7 +71,7 @@ def learning(
     tmp_path_factory: pytest.TempPathFactory, fake_dns: FakeDns, upstream: Upstream
 ) -> Iterator[ProxyProcess]:
     tmp = tmp_path_factory.mktemp("learn")
-    config = learning_config(tmp / "config.yaml", fake_dns)
+    config = learning_config(tmp / "config.yaml", fake_dns, upstream)
     proc = ProxyProcess(
         config, tmp, upstream_ca=upstream.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY}
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.proxy.conftest import start_proxy, write_config
+from tests.integration.proxy.conftest import ports_of, start_proxy, write_config
 from tests.support.fake_dns import FakeDns
 from tests.support.notify import NotifySocket
 from tests.support.proxy import ProxyProcess, agentcage_command
@@ -107,7 +107,7 @@ def test_secret_file_wins_over_environment(
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "ANTHROPIC_API_KEY").write_text("sk-ant-from-the-secrets-dir-0123456789\n")
-    config = write_config(tmp_path / "config.yaml", fake_dns)
+    config = write_config(tmp_path / "config.yaml", fake_dns, served=ports_of(upstream))
     proxy = ProxyProcess(
         config,
         tmp_path,

@@ -56,13 +56,16 @@ def test_the_recorded_config_replays_without_a_flip(recorded: ProxyProcess) -> N
 
 
 def test_a_candidate_shows_what_flips_and_gates_on_new_blocks(
-    tmp_path: Path, recorded: ProxyProcess
+    tmp_path: Path, recorded: ProxyProcess, upstream: Upstream
 ) -> None:
     candidate = tmp_path / "candidate.yaml"
+    port = upstream.tls_port  # the test server's, open like the recorded config's
     candidate.write_text(
         "name: itest\n"
         "container: {image: docker.io/library/python:3.12-slim}\n"
         "domains: {allow: [anthropic.com, attacker.example]}\n"
+        f"network: {{ports: [{{host: anthropic.com, port: {port}}}, "
+        f"{{host: attacker.example, port: {port}}}]}}\n"
     )
     shown = replay("-c", str(candidate), str(recorded.audit_path))
     assert shown.returncode == 0, shown.stderr

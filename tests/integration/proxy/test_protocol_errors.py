@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.proxy.conftest import raw_exchange
+from tests.integration.proxy.conftest import Port, raw_exchange
 from tests.support.h2client import h2_exchange
 from tests.support.proxy import ProxyProcess
 from tests.support.upstream import Upstream
@@ -170,6 +170,12 @@ def test_endless_request_head_gets_a_json_431(proxy: ProxyProcess, upstream: Ups
     assert (line["verdict"], line["inspector"]) == ("block", "header-size")
 
 
+@pytest.fixture(scope="module")
+def more_ports(trailing_upstream: int) -> list[Port]:
+    # Port 1: nothing listens there, for the 502.
+    return [(1, "http"), (trailing_upstream, "http")]
+
+
 def test_unreachable_upstream_gets_a_json_502(proxy: ProxyProcess) -> None:
     raw = raw_exchange(
         proxy,
@@ -196,7 +202,7 @@ def test_invalid_http2_request_ends_the_connection_with_a_line(
     assert (line["verdict"], line["inspector"]) == ("block", "protocol")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def trailing_upstream() -> Iterator[int]:
     """Answers one request with a chunked body followed by a trailer section."""
     server = socket.create_server(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY, write_config
+from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY, ports_of, write_config
 from tests.support.fake_dns import FakeDns
 from tests.support.proxy import ProxyProcess
 from tests.support.rawclients import h1_in_tunnel, h2_request, read_all, tunnel
@@ -34,7 +34,9 @@ def proxy(
     tmp_path_factory: pytest.TempPathFactory, fake_dns: FakeDns, raw_upstream: RawUpstream
 ) -> Iterator[ProxyProcess]:
     tmp = tmp_path_factory.mktemp("smuggling")
-    config = write_config(tmp / "config.yaml", fake_dns, "rate_limit: false")
+    config = write_config(
+        tmp / "config.yaml", fake_dns, "rate_limit: false", served=ports_of(raw_upstream)
+    )
     proc = ProxyProcess(
         config, tmp, upstream_ca=raw_upstream.ca_pem, env={"ANTHROPIC_API_KEY": REAL_KEY}
     ).start()

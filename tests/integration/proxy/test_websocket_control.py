@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
-from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY
+from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY, Port
 from tests.support.proxy import ProxyProcess
 from tests.support.rawws import FrameRecorder, RawClient
 
@@ -19,6 +19,11 @@ AWS_KEY = "AKIAQ4MZVKD7TR3XW5PL"
 def recorder() -> Iterator[FrameRecorder]:
     with FrameRecorder() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def more_ports(recorder: FrameRecorder) -> list[Port]:
+    return [(recorder.port, "http")]
 
 
 def _client(proxy: ProxyProcess, recorder: FrameRecorder, host: str, path: str) -> RawClient:

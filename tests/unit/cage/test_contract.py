@@ -90,19 +90,21 @@ def _meaning(argv: Sequence[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 def test_the_proxy_unit_runs_proxy_run_as_intended(
     upstream_ca: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    intended = contract.proxy_run(TOPOLOGY, upstream_ca)
+    intended = contract.proxy_run(TOPOLOGY, upstream_ca, transparent=True)
     argv = _exec(_units(upstream_ca)["proxy"])
     assert argv == intended.argv()
     assert _meaning(argv, monkeypatch) == dataclasses.asdict(intended)
     assert (intended.upstream_ca is not None) == upstream_ca
     assert _listen(intended.listen) == (TOPOLOGY.proxy_ip, PROXY_PORT)
+    assert intended.transparent == TOPOLOGY.proxy_ip
 
 
 def test_the_dns_unit_runs_dns_run_as_intended(monkeypatch: pytest.MonkeyPatch) -> None:
-    intended = contract.dns_run(TOPOLOGY)
+    intended = contract.dns_run(TOPOLOGY, transparent=True)
     argv = _exec(_units(False)["dns"])
     assert argv == intended.argv()
     assert _meaning(argv, monkeypatch) == dataclasses.asdict(intended)
+    assert intended.steer_to == TOPOLOGY.proxy_ip
     assert Listen.parse(intended.listen) == Listen(ipaddress.ip_address(TOPOLOGY.dns_ip), DNS_PORT)
 
 

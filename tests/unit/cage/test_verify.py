@@ -133,6 +133,19 @@ def test_on_podman_4_3_secret_values_are_read_from_the_proxy_mount(tmp_path: Pat
     assert not check.passed and check.detail == "found: API_KEY"
 
 
+def test_the_network_helper_checks_the_transparent_path(tmp_path: Path) -> None:
+    runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    topo = topology.load(cages.store, "demo")
+    assert topo is not None
+    runner.answers[("podman", "run")] = ok(json.dumps(NETWORK) + "\n")
+    verify(cages, "demo")
+    (helper,) = [call for call in runner.calls if call[:2] == ("podman", "run")]
+    at = helper.index("--proxy")
+    assert helper[at + 1] == topo.proxy_ip
+
+
 def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
     cages = _cage(tmp_path, {})
     paths_metrics = tmp_path / "state" / "deployments" / "demo" / "metrics" / "proxy"
@@ -150,3 +163,18 @@ def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
     assert check.detail == (
         f"the agent mounts {paths_metrics}; the proxy also listens on 0.0.0.0:9464"
     )
+
+
+def test_the_transparent_listeners_are_service_ports_not_metrics(tmp_path: Path) -> None:
+    cages = _cage(tmp_path, {})
+    runner = cages.host.runner
+    assert isinstance(runner, RecordingRunner)
+    # 10.213.0.3 on 8080 (1F90), 80 (0050) and 443 (01BB): the proxy with its listeners.
+    listening = PROXY_TCP + (
+        "   1: 0300D50A:0050 00000000:0000 0A 0\n   2: 0300D50A:01BB 00000000:0000 0A 0\n"
+    )
+    runner.answers[("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp")] = ok(
+        listening
+    )
+    check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
+    assert check.passed, check.detail

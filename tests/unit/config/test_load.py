@@ -122,6 +122,18 @@ def test_placeholder_defaults_to_env_name() -> None:
     assert cfg.secret_injection[0].token == "{{OPENAI_API_KEY}}"
 
 
+def test_an_opaque_port_is_shown_as_weakening(tmp_path: Path) -> None:
+    path = tmp_path / "cage.yaml"
+    path.write_text(
+        MINIMAL + "network:\n  ports:\n"
+        "    - {host: git.example.com, port: 8443}\n"
+        "    - {host: db.example.com, port: 5432, protocol: opaque}\n"
+    )
+    _, warnings = check_config(path)
+    assert [(w.line, w.path) for w in warnings] == [(7, "network.ports.1.protocol")]
+    assert "relays bytes to db.example.com uninspected" in str(warnings[0])
+
+
 def test_places_default_to_headers_and_0_3_entries_stay_valid(tmp_path: Path) -> None:
     path = tmp_path / "cage.yaml"
     path.write_text(
@@ -214,6 +226,29 @@ BAD = [
     (MINIMAL + "firecracker: {vcpus: 0}\n", 4, "firecracker.vcpus"),
     (MINIMAL + "isolation: firecracker\n", 4, "never deployed with less isolation"),
     (MINIMAL + "network: {allow_cidrs: [nope]}\n", 4, "is not a CIDR block"),
+    (
+        MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 443}\n",
+        6,
+        "port 443 is open to every allowed host already",
+    ),
+    (MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 0}\n", 6, "network.ports"),
+    (
+        MINIMAL + "network:\n  ports:\n    - {host: 'a b', port: 8443}\n",
+        6,
+        "is not a domain name",
+    ),
+    (
+        MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 8443}\n"
+        "    - {host: b.example, port: 8443, protocol: http}\n",
+        5,
+        "port 8443 is listed as both https and http",
+    ),
+    (
+        MINIMAL + "network:\n  ports:\n    - {host: a.example, port: 22, protocol: opaque}\n"
+        "    - {host: b.example, port: 22, protocol: opaque}\n",
+        5,
+        "an opaque port can lead to one host only",
+    ),
     (MINIMAL + "  ports: ['80']\n", 4, "must look like 'HOST:CTR'"),
     (MINIMAL + "  ports: ['8080:70000']\n", 4, "not a port number"),
     (MINIMAL + "  ports: ['lan:8080:80']\n", 4, "not an IP address"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 
 import dns.edns
@@ -153,3 +154,22 @@ def test_local_answers() -> None:
     assert sink.answer[0].ttl == 0 and sink.answer[0].name == query.question[0].name
     assert _rcode(wire.to_wire(wire.local_answer(query, dns.rcode.REFUSED), 512)) == "REFUSED"
     assert _rcode(wire.header_reply(query.to_wire(), dns.rcode.SERVFAIL)) == "SERVFAIL"
+
+
+@pytest.mark.parametrize(
+    ("qtype", "answers"),
+    [("A", ["10.213.0.3"]), ("AAAA", []), ("HTTPS", []), ("SVCB", [])],
+)
+def test_a_steered_answer_carries_only_the_proxy_address(qtype: str, answers: list[str]) -> None:
+    query, question = wire.parse(dns.message.make_query("api.allowed.example", qtype).to_wire())
+    assert wire.steerable(question)
+    response = wire.steered_answer(query, ipaddress.IPv4Address("10.213.0.3"))
+    assert response.rcode() == dns.rcode.NOERROR
+    assert [item.to_text() for rrset in response.answer for item in rrset] == answers
+    assert all(rrset.ttl == wire.STEERED_TTL for rrset in response.answer)
+
+
+@pytest.mark.parametrize("qtype", ["TXT", "MX", "CNAME", "SRV"])
+def test_other_types_are_not_steered(qtype: str) -> None:
+    _, question = wire.parse(dns.message.make_query("api.allowed.example", qtype).to_wire())
+    assert not wire.steerable(question)

@@ -187,9 +187,10 @@ def test_inspectors_without_a_hook_are_skipped() -> None:
 def test_policy_chain_order() -> None:
     engine = policy(rate_limit={"requests_per_second": 1, "burst": 1}, inspectors=[])
     names = [inspector.name for inspector in engine.chain.inspectors]
-    assert names[:9] == [
+    assert names[:10] == [
         "rate-limit",
         "domain",
+        "port",
         "url-data",
         "decoding",
         "secret-injection",
@@ -209,7 +210,7 @@ def test_disabled_sections_leave_the_chain() -> None:
         secrets={"enabled": False},
     )
     names = [inspector.name for inspector in engine.chain.inspectors]
-    assert names == ["domain", "decoding", "secret-injection"]
+    assert names == ["domain", "port", "decoding", "secret-injection"]
 
 
 def test_custom_inspectors_run_last(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_every_built_in_inspector_lives_in_policy_inspectors() -> None:
         secret_injection=[{"env": "API_KEY", "inject_to": ["example.com"]}],
     )
     homes = {i.name: type(i).__module__ for i in engine.chain.inspectors}
-    assert len(homes) == 10
+    assert len(homes) == 11
     misplaced = {n: m for n, m in homes.items() if not m.startswith("agentcage.policy.inspectors.")}
     assert misplaced == {}
 

@@ -1,0 +1,122 @@
+"""Programs that ignore proxy settings in a real cage: Node's fetch(), urllib, raw sockets.
+
+The agent runs the package-manager image (Debian's nodejs and python3) with the cage's
+default wiring: the DNS sidecar steers allowed names to the proxy's transparent
+listeners (docs/transparent.md). Nothing in the agent is set up for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agentcage.cage.netcheck import transparent_checks
+from agentcage.cage.topology import Topology
+from tests.e2e.conftest import REAL_KEY
+from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, REPO, Harness, Internet
+
+CAGE = "tp"
+AGENT = f"agentcage-{CAGE}-agent"
+PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
+
+
+def config(internet: Internet) -> dict[str, Any]:
+    return {
+        "name": CAGE,
+        "container": {
+            "image": internet.image,
+            "command": ["sleep", "infinity"],
+            "volumes": [f"{REPO}/tests/e2e:/e2e:ro"],
+        },
+        "secret_injection": [
+            {"env": "ANTHROPIC_API_KEY", "inject_to": ["anthropic.com"], "places": ["headers"]}
+        ],
+        "domains": {"allow": ["anthropic.com", "github.com"]},
+        "dns_servers": [INTERNET_IP],
+        "network": {"allow_cidrs": [INTERNET_SUBNET]},
+    }
+
+
+def deployment(harness: Harness, *parts: str) -> Any:
+    return harness.config_home.joinpath("agentcage/deployments", CAGE, *parts)
+
+
+def audit(harness: Harness) -> list[dict[str, Any]]:
+    path = deployment(harness, "audit/proxy/proxy.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def tp_cage(harness: Harness, internet: Internet) -> Iterator[str]:
+    path = harness.shared / f"{CAGE}.yaml"
+    path.write_text(json.dumps(config(internet), indent=2))
+    created = harness.agentcage(
+        "cage", "create", "-c", str(path), "--upstream-ca", str(internet.ca_pem)
+    )
+    assert created.returncode == 0, created.stderr
+    stored = harness.agentcage("secret", "set", CAGE, "ANTHROPIC_API_KEY", input=REAL_KEY)
+    assert stored.returncode == 0, stored.stderr
+    try:
+        yield CAGE
+    finally:
+        harness.agentcage("cage", "destroy", CAGE, "-y")
+
+
+@pytest.fixture(scope="module")
+def proxy_ip(harness: Harness, tp_cage: str) -> str:
+    return Topology(**json.loads(deployment(harness, "topology.json").read_text())).proxy_ip
+
+
+@pytest.fixture(scope="module")
+def outcome(harness: Harness, tp_cage: str, proxy_ip: str) -> dict[str, Any]:
+    out = harness.exec(
+        "podman", "exec", AGENT, "python3", "/e2e/transparent_scenarios.py", proxy_ip
+    )
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_allowed_names_resolve_to_the_proxy(outcome: dict[str, Any], proxy_ip: str) -> None:
+    assert outcome["resolved"] == proxy_ip
+
+
+@pytest.mark.parametrize("client", ["node", "urllib"])
+def test_no_proxy_client_gets_injection_and_redaction(
+    internet: Internet, outcome: dict[str, Any], client: str
+) -> None:
+    assert outcome[client] == {"status": 200, "body": PLACEHOLDER}
+    arrived = [r for r in internet.http() if r["path"] == "/echo-key"]
+    assert arrived and all(r["headers"]["x-api-key"] == REAL_KEY for r in arrived)
+
+
+def test_unlisted_host_is_refused(internet: Internet, outcome: dict[str, Any]) -> None:
+    assert "error" in outcome["unlisted"]  # sinkholed: no route
+    assert outcome["unlisted_at_proxy"]["status"] == 403
+    assert not [r for r in internet.http() if "attacker.example" in str(r["host"])]
+
+
+def test_sni_host_mismatch_and_bare_ip_are_refused(
+    harness: Harness, outcome: dict[str, Any]
+) -> None:
+    assert outcome["sni_host_mismatch"]["status"] == 403
+    assert "host-agreement" in outcome["sni_host_mismatch"]["body"]
+    assert "error" in outcome["bare_ip_tls"]
+    lines = audit(harness)
+    assert any(
+        line["kind"] == "connection" and "without a server name" in line["reason"] for line in lines
+    )
+
+
+def test_other_ports_and_udp_are_refused(outcome: dict[str, Any]) -> None:
+    assert outcome["tcp_22"]["connected"] is False
+    assert outcome["tcp_5432"]["connected"] is False
+    assert outcome["udp_123"]["answered"] is False
+
+
+def test_verify_checks_the_transparent_path(harness: Harness, tp_cage: str) -> None:
+    result = harness.agentcage("cage", "verify", CAGE, "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    for name, _ in transparent_checks("unused", "unused"):
+        assert checks[name]["passed"], checks[name]
