@@ -71,11 +71,18 @@ def proxy_ip(harness: Harness, tp_cage: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def outcome(harness: Harness, tp_cage: str, proxy_ip: str) -> dict[str, Any]:
+def outcome(harness: Harness, internet: Internet, tp_cage: str, proxy_ip: str) -> dict[str, Any]:
+    # The fake internet serves the whole session: earlier modules' traffic (test_cage.py
+    # allowlists attacker.example and sends to it) is not this module's.
+    since = len(internet.http())
     out = harness.exec(
         "podman", "exec", AGENT, "python3", "/e2e/transparent_scenarios.py", proxy_ip
     )
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    return {**json.loads(out.strip().splitlines()[-1]), "arrivals_since": since}
+
+
+def arrivals(internet: Internet, outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(r) for r in internet.http()[outcome["arrivals_since"] :]]
 
 
 def test_allowed_names_resolve_to_the_proxy(outcome: dict[str, Any], proxy_ip: str) -> None:
@@ -87,14 +94,14 @@ def test_no_proxy_client_gets_injection_and_redaction(
     internet: Internet, outcome: dict[str, Any], client: str
 ) -> None:
     assert outcome[client] == {"status": 200, "body": PLACEHOLDER}
-    arrived = [r for r in internet.http() if r["path"] == "/echo-key"]
+    arrived = [r for r in arrivals(internet, outcome) if r["path"] == "/echo-key"]
     assert arrived and all(r["headers"]["x-api-key"] == REAL_KEY for r in arrived)
 
 
 def test_unlisted_host_is_refused(internet: Internet, outcome: dict[str, Any]) -> None:
     assert "error" in outcome["unlisted"]  # sinkholed: no route
     assert outcome["unlisted_at_proxy"]["status"] == 403
-    assert not [r for r in internet.http() if "attacker.example" in str(r["host"])]
+    assert not [r for r in arrivals(internet, outcome) if "attacker.example" in str(r["host"])]
 
 
 def test_sni_host_mismatch_and_bare_ip_are_refused(
