@@ -15,11 +15,11 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from agentcage.cage import layout, running, topology
+from agentcage.cage import host_ready, layout, running, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.destroy import CageDestroy
-from agentcage.cage.host_check import require_ready
+from agentcage.cage.host_check import require_config_ready, require_ready
 from agentcage.cage.images import choose_base
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman_version import quadlet_available
@@ -98,12 +98,28 @@ class CageDeploy(CageDestroy):
         return config
 
     def _require_ready(self, config: CageConfig) -> None:
-        """`host_check.require_ready`; meanwhile, whether the host has quadlet (`_deploy`
-        asks next, and each question is a round trip to where the cages run)."""
+        """`host_check.require_ready`, unless this host passed it minutes ago (host_ready.py);
+        meanwhile, whether the host has quadlet (`_deploy` asks next, and each question is
+        a round trip to where the cages run)."""
+        print_ = host_ready.fingerprint(self.host)
+        known = host_ready.recalled(self.store, print_)
+        if known is not None:
+            self.__dict__["quadlet"] = known.quadlet  # what the cached property would say
+            for line in known.warnings:
+                self.progress(line)
+            require_config_ready(self.host, config, self.progress)
+            return
+        warnings: list[str] = []
+
+        def report(line: str) -> None:
+            warnings.append(line)
+            self.progress(line)
+
         with ThreadPoolExecutor(max_workers=1) as pool:
             quadlet = pool.submit(lambda: self.quadlet)
-            require_ready(self.host, config, self.progress)
+            require_ready(self.host, config, report)
             quadlet.result()
+        host_ready.remember(self.store, print_, warnings, self.quadlet)
 
     def _deploy(
         self, config: CageConfig, config_dir: Path, base: str, restart: bool = False

@@ -205,7 +205,7 @@ HEALTHY_HOST: dict[tuple[str, ...], Completed | PodmanError] = {
     ("systemctl", "is-system-running"): Completed((), 0, "running\n", ""),
     ("podman", "version"): Completed((), 0, "5.4.2\n", ""),
     ("cat", "--", "/sys/fs/cgroup/cgroup.controllers"): Completed((), 0, "cpu memory pids\n", ""),
-    ("podman", "info", "--format", "{{.Host.NetworkBackend}}"): Completed((), 0, "netavark", ""),
+    ("podman", "info"): Completed((), 0, "5.4.2|netavark|/var/lib/containers\n", ""),
     ("stat", "-f"): Completed((), 0, "10000000 4096\n", ""),
     # HostProbe's "find an executable" scripts: the generator, aardvark-dns, newuidmap.
     ("sh", "-c"): Completed((), 0, "/usr/libexec/podman/found\n", ""),
