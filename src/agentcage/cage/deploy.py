@@ -139,8 +139,7 @@ class CageDeploy(CageDestroy):
             f"dns {topo.dns_ip}"
         )
         self.progress("images:")
-        sidecars = self.builder.sidecar_images(base)
-        agent = self.builder.agent_image(config, config_dir, base)
+        sidecars, agent = self.builder.cage_images(config, config_dir, base)
         images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
         layout.save_images(self.store, name, images)
         paths = layout.host_paths(self.store, name)

@@ -150,17 +150,40 @@ class ImageBuilder:
         self.runner = runner or SubprocessRunner()
         self.progress = progress
         self.built_something = False  # only a build can leave tags stale
+        # ref -> image ID, as one `podman image inspect` found them (`cage_images`).
+        self._seen: dict[str, str] = {}
 
     def exists(self, ref: str) -> bool:
+        if ref in self._seen:
+            return True
         return self.runner.run(["podman", "image", "exists", ref], check=False).ok
 
     def _ids(self, *refs: str) -> list[str] | None:
         """The image IDs of `refs` in one question; None unless every one exists."""
+        if all(ref in self._seen for ref in refs):
+            return [self._seen[ref] for ref in refs]
         shown = self.runner.run(
             ["podman", "image", "inspect", "--format", "{{.Id}}", *refs], check=False
         )
         ids = shown.stdout.split()
-        return ids if shown.ok and len(ids) == len(refs) else None
+        if not (shown.ok and len(ids) == len(refs)):
+            return None
+        self._seen.update(zip(refs, ids, strict=True))
+        return ids
+
+    def cage_images(
+        self, config: CageConfig, config_dir: Path, kind: str
+    ) -> tuple[BuiltImages, str]:
+        """`sidecar_images` and `agent_image`, with one `podman image inspect` for all the
+        images both look at when they exist (each `podman` costs about 0.3 s of CPU here)."""
+        refs = [*self.sidecar_refs(kind)[1].values()]
+        image = config.container.image
+        if config.container.containerfile is None and image is not None:
+            refs.append(image)
+            if image == AGENT_DEBIAN_IMAGE:
+                refs.append(self.debian_ref("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES))
+        self._ids(*refs)  # remembered when all exist; else each is asked on its own
+        return self.sidecar_images(kind), self.agent_image(config, config_dir, kind)
 
     def _same_image(self, *refs: str) -> bool:
         """Whether every one of `refs` exists and all name the same image."""
@@ -324,8 +347,9 @@ class ImageBuilder:
 
     # --- our images ------------------------------------------------------------------------
 
-    def sidecar_images(self, kind: str) -> BuiltImages:
-        """`kind` as `choose_base` gives it: debian, registry or a pinned registry image."""
+    @functools.cache  # noqa: B019 (one builder per command; the sources do not change)
+    def sidecar_refs(self, kind: str) -> tuple[str, dict[str, str]]:
+        """The runtime image's tag and the sidecars' (role -> tag), from their content."""
         root = source_root()
         base = self.base_ref(kind)
         # The compiled accelerator is a build product, made again for the wheel.
@@ -343,6 +367,13 @@ class ImageBuilder:
             + digest(runtime, (root / "images" / role / "Containerfile").read_bytes())
             for role in ("proxy", "dns")
         }
+        return runtime, refs
+
+    def sidecar_images(self, kind: str) -> BuiltImages:
+        """`kind` as `choose_base` gives it: debian, registry or a pinned registry image."""
+        root = source_root()
+        base = self.base_ref(kind)
+        runtime, refs = self.sidecar_refs(kind)
         missing = []  # usually none: then one question answers for both
         if self._ids(*refs.values()) is None:
             missing = [role for role, ref in refs.items() if not self.exists(ref)]
