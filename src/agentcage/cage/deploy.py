@@ -156,11 +156,11 @@ class CageDeploy(CageDestroy):
         ports = bool(config.container.ports)
         if restart:
             self.progress("restarting the sidecars and the agent")
-            running.restart(self.host, topo, ports)
+            self.deployed_states[name] = running.restart(self.host, topo, ports)
         else:
             agent_unit = service_name(topo, "agent")
             self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
-            running.start(self.host, topo, ports)
+            self.deployed_states[name] = running.start(self.host, topo, ports)
         # Last: the images this cage ran before are only now out of use. Only a build
         # makes tags stale (listing the images takes a second on a busy store).
         if self.builder.built_something:
