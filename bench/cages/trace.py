@@ -2,17 +2,19 @@
 
 Run (the harness is shared, so always under the e2e lock):
 
-    flock /work/e2e.lock .venv/bin/python -m bench.cages.trace
+    flock /work/e2e.lock .venv/bin/python -m bench.cages.trace [--baseline REF]
 
 Starts the systemd harness and the fake internet as `bench.cages` does, warms the images
-up with one cage, then runs `cage create`, `cage list` and `cage destroy` under
-`strace -f -e execve` and prints, per command, every program it started (its argv, cut
-short) with its wall time, and the count. Each one started on this machine costs a fork
-and exec; each `podman exec` into the harness costs a Podman process here and there.
+up with one cage, then runs `cage create`, `cage list`, `cage status` and `cage destroy`
+under `strace -f -e execve` and prints, per command, every program it started (its argv,
+cut short) with its wall time, and the count. `--baseline REF` traces a copy of REF
+instead (made as `bench.cages` makes it). Each program started here costs a fork and
+exec; each `podman exec` into the harness costs a Podman process here and there.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -21,7 +23,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.cages.run import Bench, Build
+from bench.cages.run import Bench, Build, baseline_build
 from tests.e2e.harness import REPO, Harness, running, start_internet
 
 _LINE = re.compile(r"^(\d+) +(\d+):(\d+):([\d.]+) (.*)$")
@@ -68,8 +70,14 @@ def traced(bench: Bench, *args: str) -> None:
         print(result.stderr[-2000:], file=sys.stderr)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", metavar="REF", help="trace this commit instead")
+    args = parser.parse_args(argv)
     build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
+    if args.baseline:
+        build = baseline_build(args.baseline)
+    print(f"== {build.label}: {build.agentcage}")
     with contextmanager(running)(Harness, "trace") as harness:
         bench = Bench(harness, start_internet(harness), build)
         bench.destroy_after(bench.create, "warmup")
