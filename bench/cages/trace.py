@@ -5,7 +5,7 @@ Run (the harness is shared, so always under the e2e lock):
     flock /work/e2e.lock .venv/bin/python -m bench.cages.trace [--baseline REF]
 
 Starts the systemd harness and the fake internet as `bench.cages` does, warms the images
-up with one cage, then runs `cage create`, `cage list`, `cage status` and `cage destroy`
+up with one cage, then runs `cage create`, `cage list`, `cage verify`, `cage status` and `cage destroy`
 under `strace -f -e execve` and prints, per command, every program it started (its argv,
 cut short) with its wall time, and the count. `--baseline REF` traces a copy of REF
 instead (made as `bench.cages` makes it). Each program started here costs a fork and
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         ca = str(bench.internet.ca_pem)
         traced(bench, "cage", "create", "-c", config, "--upstream-ca", ca)
         traced(bench, "cage", "list")
+        bench.until_verified("traced")
+        traced(bench, "cage", "verify", "traced")
         traced(bench, "cage", "status", "traced")
         traced(bench, "cage", "destroy", "traced", "-y")
     return 0
