@@ -1,11 +1,11 @@
-"""Which processes one `cage create` and one `cage destroy` run, and for how long.
+"""Which processes each cage command runs, and for how long.
 
 Run (the harness is shared, so always under the e2e lock):
 
     flock /work/e2e.lock .venv/bin/python -m bench.cages.trace [--baseline REF]
 
 Starts the systemd harness and the fake internet as `bench.cages` does, warms the images
-up with one cage, then runs `cage create`, `cage list`, `cage verify`, `cage status` and `cage destroy`
+up with one cage, then runs `cage create`, `list`, `verify`, `status` and `destroy`
 under `strace -f -e execve` and prints, per command, every program it started (its argv,
 cut short) with its wall time, and the count. `--baseline REF` traces a copy of REF
 instead (made as `bench.cages` makes it). Each program started here costs a fork and
