@@ -126,7 +126,12 @@ class FakeSystemdPodman(RecordingRunner):
             for unit in names:
                 state = self.units.get(unit, "inactive")
                 load = "loaded" if unit in self.units else "not-found"
-                blocks.append(f"Id={unit}\nLoadState={load}\nActiveState={state}\nResult=success")
+                # 2026-12-05T09:00:00Z for every unit that runs (`--timestamp=unix`)
+                since = "@1796461200" if state == "active" else "n/a"
+                blocks.append(
+                    f"Id={unit}\nLoadState={load}\nActiveState={state}\nResult=success\n"
+                    f"ActiveEnterTimestamp={since}"
+                )
             return Completed((), 0, "\n\n".join(blocks) + "\n", "")
         elif verb == "reset-failed":
             for unit in names:
