@@ -105,15 +105,17 @@ class _Session:
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line
 
-    def close(self) -> None:
+    def end(self) -> None:
+        """End of input ends the loop; nobody waits for it (the command is exiting)."""
         with contextlib.suppress(OSError):
             assert self.proc.stdin is not None
             self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+
+    def kill(self) -> None:
+        """For a session that stopped answering (the loop's `timeout` ends its command)."""
+        self.end()
+        self.proc.kill()
+        self.proc.wait()
 
 
 @dataclass
@@ -133,7 +135,7 @@ class SessionRunner:
     def _close_session(state: dict[str, object]) -> None:
         session = state.get("_session")
         if isinstance(session, _Session):
-            session.close()
+            session.end()
 
     def run(
         self,
@@ -162,7 +164,7 @@ class SessionRunner:
                     break
                 except SessionLost as exc:
                     self._session = None
-                    session.close()
+                    session.kill()
                     if exc.sent and session.used:
                         # Not repeated: it may have run, or may still be running.
                         raise PodmanError(

@@ -6,6 +6,9 @@ often it was started, standing in for `podman exec -i NAME`.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -104,3 +107,18 @@ def test_only_a_prefixed_host_gets_a_session() -> None:
     assert isinstance(
         PodmanHost.detect({"XDG_CONFIG_HOME": "/nonexistent"}).runner, SubprocessRunner
     )
+
+
+def test_a_command_exits_without_waiting_for_its_session_to_wind_down() -> None:
+    # `podman exec` takes a moment to clean up after its loop ends; the CLI need not wait.
+    script = (
+        "from agentcage.cage.exec_session import SessionRunner\n"
+        "runner = SessionRunner(('sh', '-c', '\"$@\"; sleep 5', 'slow'))\n"
+        "print(runner.run(['echo', 'done']).stdout, end='')\n"
+    )
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, check=True, timeout=30
+    )
+    assert out.stdout == "done\n"
+    assert time.monotonic() - start < 4
