@@ -7,17 +7,15 @@ judge's six.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info, ProcessCollector
+from prometheus_client import Counter, Gauge
 
 from agentcage.dns.judge import QueryDecision
-from agentcage.metrics import names
-from agentcage.metrics.recent import RecentVerdicts
+from agentcage.metrics.sidecar import SidecarMetrics
 
 
-class DnsMetrics:
+class DnsMetrics(SidecarMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
+        super().__init__("dns", "Queries judged")
         r = self.registry
         self.queries = Counter(
             "agentcage_dns_queries",
@@ -39,17 +37,6 @@ class DnsMetrics:
         self.audit_errors = Counter(
             "agentcage_dns_audit_write_errors",
             "Audit lines that could not be written (the sidecar then stops: fail closed).",
-            registry=r,
-        )
-
-        self.recent = RecentVerdicts(
-            names.LAST_HOUR["dns"],
-            "Queries judged in the last hour (to the minute), by verdict.",
-            r,
-        )
-        self.policy = Info(
-            names.POLICY["dns"],
-            "The policy in force: `version` is a hash of the config file loaded.",
             registry=r,
         )
 
