@@ -10,10 +10,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 from agentcage.dns.judge import QueryDecision
-from agentcage.metrics.sidecar import SidecarMetrics
+from agentcage.metrics.sidecar import SidecarRegistry
 
 
-class DnsMetrics(SidecarMetrics):
+class DnsMetrics(SidecarRegistry):
     def __init__(self) -> None:
         super().__init__("dns", "Queries judged")
         r = self.registry

@@ -10,7 +10,7 @@ from agentcage.metrics import names
 from agentcage.metrics.recent import RecentVerdicts
 
 
-class SidecarMetrics:
+class SidecarRegistry:
     """A registry with process metrics, last-hour verdicts and the policy version in force.
 
     The role's own counters register on `self.registry` after this.
