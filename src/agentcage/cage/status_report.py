@@ -17,7 +17,7 @@ from agentcage.cage.contract import SIDECAR_CONFIG_NAME, service_name
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.weakened import weakened
 from agentcage.config import policy_version
-from agentcage.metrics import names
+from agentcage.metrics import metric_names
 from agentcage.metrics.recent import VERDICTS
 from agentcage.metrics.scrape import MetricsUnreachable, scrape_unix
 
@@ -130,8 +130,8 @@ def _metrics(role: str, socket: str) -> SidecarMetrics:
         samples = scrape_unix(Path(socket))
     except MetricsUnreachable as exc:
         return SidecarMetrics(socket, exc.message, None, None)
-    versions = samples.label_values(f"{names.POLICY[role]}_info", "version")
-    counts = {v: int(samples.total(names.LAST_HOUR[role], verdict=v)) for v in VERDICTS}
+    versions = samples.label_values(f"{metric_names.POLICY[role]}_info", "version")
+    counts = {v: int(samples.total(metric_names.LAST_HOUR[role], verdict=v)) for v in VERDICTS}
     return SidecarMetrics(socket, None, versions[0] if versions else None, counts)
 
 

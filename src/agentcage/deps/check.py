@@ -33,7 +33,7 @@ from agentcage.deps.sources import (
 
 
 @dataclass(frozen=True)
-class Sources:
+class UpstreamSources:
     """Where to ask: the Python index (None: uv's configured one), Debian `Packages` files
     (`SUITE=SOURCE` for one suite, a bare SOURCE for every suite; a suite with none is
     not asked), and the registries (`host:port`) that speak plain HTTP."""
@@ -102,7 +102,7 @@ class Report:
         }
 
 
-def check(checkout: Checkout, sources: Sources) -> Report:
+def check(checkout: Checkout, sources: UpstreamSources) -> Report:
     report = Report(locked=checkout.locked_packages())
     where = f"{IMAGES_PY}"
     for pin in checkout.image_pins():
@@ -123,7 +123,7 @@ def check(checkout: Checkout, sources: Sources) -> Report:
     return report
 
 
-def _debian(checkout: Checkout, sources: Sources) -> list[Item]:
+def _debian(checkout: Checkout, sources: UpstreamSources) -> list[Item]:
     recorded = checkout.debian_recorded()
     items = []
     for suite, names in checkout.debian_packages().items():
@@ -146,7 +146,7 @@ def _debian(checkout: Checkout, sources: Sources) -> list[Item]:
     return items
 
 
-def update(checkout: Checkout, report: Report, sources: Sources) -> str:
+def update(checkout: Checkout, report: Report, sources: UpstreamSources) -> str:
     """Rewrite every pin `report` found newer; the unified diff of what changed."""
     touched = [IMAGES_PY, DEBIAN_LOCK, Path("pyproject.toml"), Path("uv.lock")]
     before = {path: _text(checkout.path(path)) for path in touched}

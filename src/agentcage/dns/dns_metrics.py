@@ -10,7 +10,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 from agentcage.dns.judge import QueryDecision
-from agentcage.metrics.sidecar import SidecarRegistry
+from agentcage.metrics.sidecar_registry import SidecarRegistry
 
 
 class DnsMetrics(SidecarRegistry):

@@ -18,7 +18,7 @@ from prometheus_client import Counter, Histogram
 
 from agentcage.audit.record import AuditRecord
 from agentcage.metrics.labels import BoundedLabel
-from agentcage.metrics.sidecar import SidecarRegistry
+from agentcage.metrics.sidecar_registry import SidecarRegistry
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import BLOCKED_HEADER

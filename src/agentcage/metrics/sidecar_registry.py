@@ -6,7 +6,7 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Info, ProcessCollector
 
-from agentcage.metrics import names
+from agentcage.metrics import metric_names
 from agentcage.metrics.recent import RecentVerdicts
 
 
@@ -20,12 +20,12 @@ class SidecarRegistry:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         self.recent = RecentVerdicts(
-            names.LAST_HOUR[role],
+            metric_names.LAST_HOUR[role],
             f"{decisions} of the last hour (to the minute), by verdict.",
             self.registry,
         )
         self.policy = Info(
-            names.POLICY[role],
+            metric_names.POLICY[role],
             "The policy in force: `version` is a hash of the config file loaded.",
             registry=self.registry,
         )
