@@ -64,11 +64,28 @@ class StatusReport:
         served = {m.policy_version for m in self.metrics.values()}
         return served == {self.policy_version}
 
+    @property
+    def problems(self) -> list[str]:
+        """Why the cage is not serving its agent, one line per service; [] when it is.
+
+        Health `starting` is not a problem: with checks minutes apart, a healthy new
+        sidecar stays `starting` until its first check.
+        """
+        found = []
+        for s in self.services:
+            if s.state != "active":
+                found.append(f"{s.role} is {s.state}")
+            elif s.health == "unhealthy":
+                found.append(f"{s.role} is unhealthy")
+        return found
+
     def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "checked_at": self.checked_at,
             "state": self.state,
+            "healthy": not self.problems,
+            "problems": self.problems,
             "services": [asdict(service) for service in self.services],
             "policy": {"version": self.policy_version, "current": self.policy_current},
             "metrics": {role: asdict(m) for role, m in self.metrics.items()},
@@ -159,6 +176,9 @@ def render(status: StatusReport) -> str:
                 f"  {role:<8} {counts['allow']:>8} {counts['flag']:>8} {counts['block']:>8}"
             )
     lines.append("")
+    if status.problems:
+        lines.append(f"NOT HEALTHY: {'; '.join(status.problems)}")
+        lines.append("")
     if status.weakened:
         lines.append("WEAKENED:")
         lines += [f"  - {line}" for line in status.weakened]
