@@ -188,7 +188,7 @@ def _guest(checkout: Checkout, sources: UpstreamSources) -> list[Item]:
     return items
 
 
-def _current_package(part: GuestPart, meta: dict[str, debian.Entry]) -> str:
+def _current_package(part: GuestPart, meta: dict[str, debian.IndexEntry]) -> str:
     """The package `part` should be now: the kernel the meta-package depends on, else itself."""
     entry = meta.get(GUEST_META.get(part.constant, ""))
     if entry is None:

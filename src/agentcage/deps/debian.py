@@ -52,7 +52,7 @@ def read_index(source: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class Entry:
+class IndexEntry:
     """One package's stanza: what a pin of its .deb needs."""
 
     version: str
@@ -60,10 +60,10 @@ class Entry:
     depends: str
 
 
-def index_entries(data: bytes, wanted: Iterable[str]) -> dict[str, Entry]:
+def index_entries(data: bytes, wanted: Iterable[str]) -> dict[str, IndexEntry]:
     """The stanza of the highest version of each `wanted` package in a `Packages` file."""
     names = set(wanted)
-    found: dict[str, Entry] = {}
+    found: dict[str, IndexEntry] = {}
     for stanza in data.decode("utf-8", "replace").split("\n\n"):
         fields = dict(_fields(stanza))
         name, version = fields.get("Package"), fields.get("Version")
@@ -72,7 +72,7 @@ def index_entries(data: bytes, wanted: Iterable[str]) -> dict[str, Entry]:
             and version
             and (name not in found or compare_versions(version, found[name].version) > 0)
         ):
-            found[name] = Entry(version, fields.get("SHA256", ""), fields.get("Depends", ""))
+            found[name] = IndexEntry(version, fields.get("SHA256", ""), fields.get("Depends", ""))
     return found
 
 
@@ -81,9 +81,9 @@ def index_versions(data: bytes, wanted: Iterable[str]) -> dict[str, str]:
     return {name: entry.version for name, entry in index_entries(data, wanted).items()}
 
 
-def newest_entries(indexes: Iterable[dict[str, Entry]]) -> dict[str, Entry]:
+def newest_entries(indexes: Iterable[dict[str, IndexEntry]]) -> dict[str, IndexEntry]:
     """Per package, the entry with the highest version across several indexes."""
-    found: dict[str, Entry] = {}
+    found: dict[str, IndexEntry] = {}
     for index in indexes:
         for name, entry in index.items():
             if name not in found or compare_versions(entry.version, found[name].version) > 0:
@@ -100,7 +100,7 @@ def _fields(stanza: str) -> Iterable[tuple[str, str]]:
 
 def newest(indexes: Iterable[dict[str, str]]) -> dict[str, str]:
     """Per package, the highest version any index offers (main, updates, security)."""
-    as_entries = ({n: Entry(v, "", "") for n, v in index.items()} for index in indexes)
+    as_entries = ({n: IndexEntry(v, "", "") for n, v in index.items()} for index in indexes)
     return {name: entry.version for name, entry in newest_entries(as_entries).items()}
 
 
