@@ -41,11 +41,15 @@ trap 'rm -rf "$d"' EXIT
 while read -r cmd inp limit; do
   printf %s "$cmd" | base64 -d > "$d/c"
   if [ "$inp" = - ]; then : > "$d/i"; else printf %s "$inp" | base64 -d > "$d/i"; fi
-  timeout -k 5 "$limit" sh "$d/c" < "$d/i" > "$d/o" 2> "$d/e"
+  timeout -v -k 5 "$limit" sh "$d/c" < "$d/i" > "$d/o" 2> "$d/e"
   rc=$?
   printf '%s ' "$rc"; base64 -w0 < "$d/o"; printf ' '; base64 -w0 < "$d/e"; echo
 done
 """
+
+
+# What `timeout -v` writes to the command's stderr when it stops the command.
+_TIMED_OUT = "timeout: sending signal"
 
 
 class SessionLost(Exception):
@@ -175,8 +179,8 @@ class SessionRunner:
             else:
                 return None
         full = (*self.prefix, *argv)
-        if result.returncode == 124 and not result.stdout:
-            # `timeout` in the loop stopped it, as SubprocessRunner would have.
+        if result.returncode == 124 and _TIMED_OUT in result.stderr:
+            # `timeout` in the loop stopped it (and said so), as SubprocessRunner would have.
             raise PodmanError(f"`{shlex.join(full)}` did not finish within {timeout:g}s")
         return Completed(full, result.returncode, result.stdout, result.stderr)
 

@@ -122,3 +122,9 @@ def test_a_command_exits_without_waiting_for_its_session_to_wind_down() -> None:
     )
     assert out.stdout == "done\n"
     assert time.monotonic() - start < 4
+
+
+def test_a_command_that_exits_124_itself_is_not_a_timeout(tmp_path: Path) -> None:
+    prefix, _ = wrapper(tmp_path)
+    result = SessionRunner(prefix).run(["sh", "-c", "exit 124"], check=False)
+    assert result.returncode == 124
