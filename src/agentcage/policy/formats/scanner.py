@@ -23,6 +23,7 @@ from agentcage.policy.formats.documentation import token_example
 from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, matched_value
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import token_runs, windows
+from agentcage.policy.types import Verdict
 
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
@@ -242,7 +243,10 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Cr
     for pattern in [*builtin.values(), *extra]:
         hosts = pattern.hosts if config.builtin_allow_to_domains else ()
         hosts = tuple(config.allow_to_domains.get(pattern.name, hosts))
-        patterns.append(dataclasses.replace(pattern, hosts=hosts))
+        verdict = pattern.verdict
+        if config.flagged_formats == "block":
+            verdict = Verdict.BLOCK
+        patterns.append(dataclasses.replace(pattern, hosts=hosts, verdict=verdict))
     return patterns
 
 
