@@ -31,7 +31,6 @@ from agentcage.config.inspection import SecretsConfig
 
 OUTSIDE = "198.18.0.1"  # RFC 2544 benchmarking range: where every name resolves
 _DOC_FIELD = "documentation_values"
-_FLAGGED_FIELD = "flagged_formats"
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,6 @@ class Setting:
     allow: tuple[str, ...] | None  # registrable domains; None: every domain but `block`
     block: tuple[str, ...] = ()
     documentation: str | None = None  # secrets.documentation_values; None: the default
-    flagged: str | None = None  # secrets.flagged_formats; None: the default
 
     def yaml(self, dns: str) -> str:
         if self.allow is None:
@@ -58,10 +56,8 @@ class Setting:
             "rate_limit: false",
             "logging: {allowed_requests: true}",
         ]
-        secrets = {_DOC_FIELD: self.documentation, _FLAGGED_FIELD: self.flagged}
-        chosen = ", ".join(f"{key}: {value}" for key, value in secrets.items() if value)
-        if chosen:
-            lines.append(f"secrets: {{{chosen}}}")
+        if self.documentation is not None:
+            lines.append(f"secrets: {{{_DOC_FIELD}: {self.documentation}}}")
         return "\n".join(lines) + "\n"
 
 
@@ -80,13 +76,9 @@ def settings(allow: Iterable[str], block: Iterable[str]) -> list[Setting]:
     """The allowlist config (the benign cases' domains) and the allow-all one, the
     latter once per documentation-values setting."""
     out = [Setting("allowlist", tuple(sorted(set(allow))))]
-    blocked = tuple(sorted(set(block)))
     for choice in documentation_choices():
         label = "allow-all" if choice is None else f"allow-all, docs {choice}"
-        out.append(Setting(label, None, blocked, choice))
-    if SecretsConfig.model_fields.get(_FLAGGED_FIELD) is not None:
-        # Everything credential-shaped blocked: documentation values, JWTs, addresses.
-        out.append(Setting("allow-all, strict", None, blocked, "block", "block"))
+        out.append(Setting(label, None, tuple(sorted(set(block))), choice))
     return out
 
 

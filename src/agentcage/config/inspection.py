@@ -167,15 +167,6 @@ class SecretsConfig(Model):
         "(ghp_xxxx..., sk-ABCDEF...). `skip` lets them pass, as code and docs sent to an LLM "
         "are full of them; `block` treats them as the credentials they imitate.",
     )
-    flagged_formats: Literal["flag", "block"] = Field(
-        "flag",
-        description="Formats that are everyday traffic as well as credentials: JSON Web "
-        "Tokens (bearer tokens, session cookies; those whose claims name their home are "
-        "always blocked elsewhere) and Bitcoin addresses (public). `flag` audits them and "
-        "lets them pass; `block` blocks them toward every host not given in "
-        "`allow_to_domains` (for cages whose tokens the proxy injects, so the agent has "
-        "none of its own to send).",
-    )
     known: list[KnownSecret] = Field(
         default_factory=list,
         description="Exact values to find in any encoding (base64, hex, gzip, split, ...), "

@@ -17,11 +17,15 @@ from tests.support.fake_dns import FakeDns
 from tests.support.proxy import ProxyProcess
 from tests.support.upstream import Upstream
 from tests.unit.policy.formats import fakes
+from tests.unit.policy.helpers import ALNUM, fake
 
 pytestmark = pytest.mark.integration
 # The Visa test number every payment tutorial prints, and the BIP-39 test vector.
 TEST_CARD = "4111 " + "1111 " * 2 + "1111"
 TEST_SEED = "abandon " * 11 + "about"
+# The Bitcoin genesis address, and a JWT whose signature RS256 cannot make.
+GENESIS_ADDRESS = "1A1zP1eP5QGefi2" + "DMPTfTL5SLmv7DivfNa"
+FAKE_SIGNED_JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + "eyJpc3MiOiJpbnRlcm5hbCJ9" + ".fakesig"
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +51,7 @@ def _send(client: httpx.Client, upstream: Upstream, text: str) -> httpx.Response
         ("seed_phrase", "backup: " + fakes.mnemonic(seed=4, words=24)),
         ("bitcoin_private_key", "wif=" + fakes.wif(seed=5)),
         ("secret_assignment", "cat .env\nDATABASE_PASSWORD=" + fakes.wif(seed=6)[:20] + "!\n"),
+        ("sk_api_key", "key: " + "s" + "k-test-" + fake(ALNUM, 24, seed=7)),
     ],
 )
 def test_financial_and_key_material_is_blocked_before_upstream(
@@ -74,3 +79,28 @@ def test_documentation_values_are_blocked_when_configured(
             response = _send(client, upstream, text)
             assert response.status_code == 403, text
         assert upstream.received == []
+
+
+def _stand_ins(client: httpx.Client, upstream: Upstream) -> list[int]:
+    base = f"https://api.github.com:{upstream.tls_port}"
+    wallet = client.get(f"{base}/collect", params={"wallet": GENESIS_ADDRESS})
+    bearer = client.get(f"{base}/me", headers={"Authorization": f"Bearer {FAKE_SIGNED_JWT}"})
+    return [wallet.status_code, bearer.status_code]
+
+
+def test_stand_ins_of_flagged_formats_pass_by_default(
+    client: httpx.Client, upstream: Upstream
+) -> None:
+    assert _stand_ins(client, upstream) == [200, 200]
+    assert len(upstream.received) == 2
+
+
+def test_stand_ins_of_flagged_formats_are_blocked_when_configured(
+    strict: ProxyProcess, upstream: Upstream
+) -> None:
+    for client in fresh_client(strict, upstream):
+        assert _stand_ins(client, upstream) == [403, 403]
+        assert upstream.received == []
+    for rule in ("bitcoin_address", "jwt"):
+        line = strict.wait_for_audit(lambda r, n=rule: r["verdict"] == "block" and n in r["rules"])
+        assert "fakesig" not in line["reason"] and GENESIS_ADDRESS not in line["reason"]
