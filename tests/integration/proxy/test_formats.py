@@ -7,6 +7,7 @@ blocked with `secrets.documentation_values: block`.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import httpx
@@ -104,3 +105,40 @@ def test_stand_ins_of_flagged_formats_are_blocked_when_configured(
     for rule in ("bitcoin_address", "jwt"):
         line = strict.wait_for_audit(lambda r, n=rule: r["verdict"] == "block" and n in r["rules"])
         assert "fakesig" not in line["reason"] and GENESIS_ADDRESS not in line["reason"]
+
+
+# An Anthropic key toward GitHub, in spellings that hide its format from a plain scan.
+_KEY = "sk-ant-" + "api03-" + fake(ALNUM + "-_", 93, seed=8) + "AA"
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "-".join(_KEY),
+        "\n".join(_KEY),
+        "".join(f"&#{ord(c)};" for c in _KEY),
+        "".join(f"\\u{ord(c):04x}" for c in _KEY),
+    ],
+    ids=["dash-separated", "newline-separated", "html-entities", "unicode-escapes"],
+)
+def test_a_format_in_a_spelling_is_blocked_before_upstream(
+    client: httpx.Client, upstream: Upstream, proxy: ProxyProcess, spelled: str
+) -> None:
+    response = _send(client, upstream, spelled)
+    assert response.status_code == 403, response.text
+    assert upstream.received == []
+    proxy.wait_for_audit(lambda r: r["verdict"] == "block" and "anthropic_api_key" in r["rules"])
+
+
+def test_a_format_in_wrapped_base64_is_blocked_before_upstream(
+    client: httpx.Client, upstream: Upstream
+) -> None:
+    part = base64.encodebytes(b"report line\n" + _KEY.encode() + b"\n")
+    body = b"--b1\r\nContent-Transfer-Encoding: base64\r\n\r\n" + part + b"\r\n--b1--\r\n"
+    response = client.post(
+        f"https://api.github.com:{upstream.tls_port}/upload",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=b1"},
+    )
+    assert response.status_code == 403, response.text
+    assert upstream.received == []
