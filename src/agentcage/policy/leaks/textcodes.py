@@ -214,11 +214,13 @@ def separated(data: bytes) -> bytes:
     found: list[bytes] = []
     marked = data.translate(_SEPARATOR_MARK)
     needle = bytes(_SEPARATED_RUN)
+    halves = [(k, half) for k in (0, 1) if needle in (half := marked[k::2])]
     # A character and a separator, six times over, is somewhere in every such run
-    # (between the key's own separators); code's indentation has none.
-    alternating = _ALTERNATING in marked
-    for k in (0, 1) if alternating else ():
-        half = marked[k::2]
+    # (between the key's own separators); code's indentation has none. (A slow search
+    # on two-symbol data: only once a half has a run.)
+    if halves and _ALTERNATING not in marked:
+        halves = []
+    for k, half in halves:
         pos = half.find(needle)
         while pos >= 0 and len(found) < _MAX_ITEMS:
             at = 2 * pos + k  # the run's first separator; its first character is before

@@ -25,14 +25,15 @@ import zstandard
 from agentcage.policy.leaks.textcodes import base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import unpack
-from agentcage.policy.media import is_media
+from agentcage.policy.media import is_media, is_text
 from agentcage.policy.runs import TOKEN_RUN_FLOOR, around, byte_table, long_runs, token_runs
 
 _MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _QUOTED_PRINTABLE = re.compile(rb"=[0-9A-F]{2}")  # MIME parts: `=2D`, upper-case only
 # One backslash, or two: `\\u0073` is how JSON carries the text `\u0073`.
-_ESCAPE = re.compile(rb"\\{1,2}u([0-9A-Fa-f]{4})|\\{1,2}x([0-9A-Fa-f]{2})")
+# (A literal first byte lets `re` skip to each backslash: `\\{1,2}` is 70x slower.)
+_ESCAPE = re.compile(rb"\\(?:\\?u([0-9A-Fa-f]{4})|\\?x([0-9A-Fa-f]{2}))")
 _ENTITY = re.compile(rb"&#(?:([0-9]{1,7})|[xX]([0-9A-Fa-f]{1,6}));")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
@@ -172,7 +173,8 @@ class Unwrapper:
         # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
         if b"\\" in data and (b"\\u" in data or b"\\x" in data):
             yield "escape", _around(_ESCAPE, data, budget.left, _unescape)
-        if b"&#" in data:
+        # memchr first, as above; character references are a text's, not a blob's.
+        if b"&" in data and b"&#" in data and is_text(data[:_WIDE_SAMPLE]):
             yield "entities", _around(_ENTITY, data, budget.left, _unentity)
         if b"=" in data and _QUOTED_PRINTABLE.search(data):
             yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
