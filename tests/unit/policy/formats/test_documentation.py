@@ -79,6 +79,10 @@ def test_a_real_address_and_a_real_jwt_are_only_flagged_whatever_the_setting() -
     bearer = {"Authorization": "Bearer " + real_jwt}
     decision = engine.check_request(request("api.example.net", headers=bearer))
     assert decision.verdict is Verdict.ALLOW  # a bearer token's everyday place
+    # A session cookie going back to the site that set it: audited, never refused.
+    cookie = {"Cookie": "theme=dark; session=" + real_jwt}
+    decision = engine.check_request(request("app.example.net", headers=cookie))
+    assert decision.verdict is Verdict.FLAG and decision.rules == ("jwt",)
 
 
 def test_a_jwt_signed_as_its_algorithm_signs_is_no_stand_in() -> None:
