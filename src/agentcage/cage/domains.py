@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from agentcage.cage.kube.kube_record import is_kube
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.state import config_json
 from agentcage.config.context import LoadContext
@@ -20,7 +21,8 @@ def entries(cages: Cages, name: str) -> tuple[str, list[str]]:
 def change(cages: Cages, name: str, entry: str, *, add: bool) -> tuple[CageConfig, bool]:
     """Add or remove `entry`; returns the new config and whether anything changed.
 
-    The state is updated first, then a running cage's proxy and DNS reload it.
+    On Podman the state is updated first, then a running cage's proxy and DNS reload it;
+    on Kubernetes the cage's ConfigMap is updated and its proxy and DNS Deployments roll.
     """
     try:
         normalized = normalize_host_entry(entry)
@@ -35,6 +37,12 @@ def change(cages: Cages, name: str, entry: str, *, add: bool) -> tuple[CageConfi
     data["domains"]["list"] = updated
     ctx = LoadContext(base_dir=cages.store.path(name), environ={}, check_paths=False)
     new = CageConfig.model_validate(data, context=ctx, strict=False)
+    if is_kube(cages.store, name):
+        # The cluster first: when it cannot be reached, the state keeps the old list and
+        # the same command can be run again.
+        from agentcage.cage.kube.kube_cages import KubeCages
+
+        KubeCages(cages.store).refresh_domains(new)
     # The stored source becomes the normalized config: it is what the cage now runs.
     cages.store.save_config(new, config_json(new))
     if cages.store.read_json(name, "images.json") is not None:

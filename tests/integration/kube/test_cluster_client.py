@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from agentcage.cage.kube.cluster import ClusterTarget
-from agentcage.cage.kube.kube_cages import HASH_ANNOTATION, KubeCages
+from agentcage.cage.kube.config_roll import HASH_ANNOTATION
+from agentcage.cage.kube.kube_cages import KubeCages
 from agentcage.cage.kube.kube_record import load_record
 from agentcage.cage.state import StateStore
 from agentcage.config.load import load_config

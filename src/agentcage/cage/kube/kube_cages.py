@@ -7,34 +7,29 @@ Deletion goes the other way, by the cage's label, so it removes what an older ve
 the cage made too.
 
 A change of the domain list or of a secret reaches the running proxy and resolver by a
-rolling restart of just their Deployments: the ConfigMap or Secret is updated, then the
-annotation `agentcage.io/config-hash` on each Deployment whose pods mount a changed object
-is set to a hash of everything it mounts. Only those pod templates change, so only they
-roll; the agent's pod mounts neither the domain list nor a secret and keeps running (its
-connections through the proxy's Service move to the new proxy pod as the old one drains).
+rolling restart of just their Deployments (config_roll.py); the agent keeps running.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agentcage.cage.kube import cluster, rollout
 from agentcage.cage.kube.cluster import KINDS, ClusterApi, ClusterTarget, Manifest, describe
+from agentcage.cage.kube.config_roll import payload, roll
 from agentcage.cage.kube.kube_record import KubeRecord, load_record, save_record
 from agentcage.cage.state import StateStore
+from agentcage.config.load import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import KubeNotFoundError, StateError
 
 CAGE_LABEL = "agentcage.io/cage"
 COMPONENT_LABEL = "app.kubernetes.io/component"
-HASH_ANNOTATION = "agentcage.io/config-hash"
-RELOAD_MANAGER = "agentcage-reload"
 SECRET_MANAGER = "agentcage-secret"
 APPLY_ORDER = (
     "Namespace",
@@ -101,12 +96,33 @@ class KubeCages:
         store: StateStore | None = None,
         connect: Connect = cluster.connect,
         progress: Callable[[str], None] = lambda _: None,
+        render: Render | None = None,
     ) -> None:
         self.store = store or StateStore()
         self.connect = connect
+        self.render = render or self._render
         self.progress = progress
 
     # --- apply / delete / status -------------------------------------------------------------
+
+    def deploy(
+        self,
+        config_path: Path,
+        namespace: str | None,
+        target: ClusterTarget,
+        *,
+        force: bool = False,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    ) -> tuple[str, KubeRecord]:
+        """`kube apply`: load, render and apply the config; the namespace defaults to the
+        recorded one, then to `kubernetes.namespace`."""
+        config = load_config(config_path)
+        recorded = load_record(self.store, config.name)
+        ns = namespace or (recorded.namespace if recorded else config.kubernetes.namespace)
+        manifests = self.render(config, ns)
+        source = config_path.read_text(encoding="utf-8")
+        record = self.apply(config, source, manifests, ns, target, force=force, timeout_s=timeout_s)
+        return config.name, record
 
     def apply(
         self,
@@ -183,6 +199,11 @@ class KubeCages:
 
     # --- live changes ------------------------------------------------------------------------
 
+    def refresh_domains(self, config: CageConfig) -> list[str]:
+        """Push a changed domain list: the config ConfigMap, then the proxy and DNS roll."""
+        record = self._require(config.name)
+        return self.refresh_config(config.name, self.render(config, record.namespace))
+
     def refresh_config(
         self, name: str, manifests: Sequence[Manifest], timeout_s: float = DEFAULT_TIMEOUT_S
     ) -> list[str]:
@@ -195,7 +216,7 @@ class KubeCages:
                 continue
             before = api.get(KINDS["ConfigMap"], record.namespace, obj["metadata"]["name"])
             after = api.apply(obj)
-            if _payload(before) != _payload(after):
+            if payload(before) != payload(after):
                 changed.add(("ConfigMap", obj["metadata"]["name"]))
         return roll(api, record.namespace, selector(name), changed, timeout_s)
 
@@ -221,6 +242,11 @@ class KubeCages:
         api = self.connect(_target(record))
         obj = api.get(KINDS["Secret"], record.namespace, secret)
         return sorted((obj or {}).get("data") or {})
+
+    def _render(self, config: CageConfig, namespace: str) -> list[Manifest]:
+        from agentcage.cage.kube.manifests import render_manifests
+
+        return render_manifests(config, namespace=namespace)
 
     def _require(self, name: str) -> KubeRecord:
         record = self._record(name, missing_ok=False)
@@ -280,74 +306,3 @@ def delete_labelled(api: ClusterApi, namespace: str, label_selector: str) -> lis
         if api.delete(KINDS[obj["kind"]], meta.get("namespace"), meta["name"]):
             deleted.append(describe(obj))
     return deleted
-
-
-def roll(
-    api: ClusterApi,
-    namespace: str,
-    label_selector: str,
-    changed: set[tuple[str, str]],
-    timeout_s: float,
-) -> list[str]:
-    """Restart the Deployments whose pods mount a changed object; wait for them."""
-    rolled = []
-    for deployment in api.list_labelled(KINDS["Deployment"], namespace, label_selector):
-        mounted = mounts(deployment)
-        if not mounted & changed:
-            continue
-        digest = hashlib.sha256()
-        for kind, ref in sorted(mounted):
-            digest.update(
-                json.dumps(
-                    [kind, ref, _payload(api.get(KINDS[kind], namespace, ref))], sort_keys=True
-                ).encode()
-            )
-        name = deployment["metadata"]["name"]
-        patch = {
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {HASH_ANNOTATION: digest.hexdigest()[:16]}}
-                }
-            }
-        }
-        api.merge_patch(KINDS["Deployment"], namespace, name, patch, RELOAD_MANAGER)
-        rolled.append(name)
-    rollout.wait_ready(
-        api, namespace, [("Deployment", n) for n in rolled], label_selector, timeout_s
-    )
-    return rolled
-
-
-def mounts(deployment: Manifest) -> set[tuple[str, str]]:
-    """The ConfigMaps and Secrets a Deployment's pods read: volumes, env and envFrom."""
-    spec = deployment["spec"]["template"].get("spec") or {}
-    found: set[tuple[str, str]] = set()
-    for volume in spec.get("volumes") or []:
-        if "configMap" in volume:
-            found.add(("ConfigMap", volume["configMap"]["name"]))
-        if "secret" in volume:
-            found.add(("Secret", volume["secret"]["secretName"]))
-        for source in (volume.get("projected") or {}).get("sources") or []:
-            if "configMap" in source:
-                found.add(("ConfigMap", source["configMap"]["name"]))
-            if "secret" in source:
-                found.add(("Secret", source["secret"]["name"]))
-    for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
-        for env_from in container.get("envFrom") or []:
-            if "configMapRef" in env_from:
-                found.add(("ConfigMap", env_from["configMapRef"]["name"]))
-            if "secretRef" in env_from:
-                found.add(("Secret", env_from["secretRef"]["name"]))
-        for env in container.get("env") or []:
-            ref = env.get("valueFrom") or {}
-            if "configMapKeyRef" in ref:
-                found.add(("ConfigMap", ref["configMapKeyRef"]["name"]))
-            if "secretKeyRef" in ref:
-                found.add(("Secret", ref["secretKeyRef"]["name"]))
-    return found
-
-
-def _payload(obj: Manifest | None) -> Any:
-    if obj is None:
-        return None
-    return {k: obj.get(k) for k in ("data", "binaryData", "stringData")}
