@@ -30,8 +30,6 @@ def remove_secret(cages: Cages, cage: str, name: str) -> list[str]:
         return podman_secrets.remove_secret(cages, cage, name)
     from agentcage.cage.kube import kube_secrets
 
-    if name not in kube_secrets.secret_names(cages.store, cage):
-        raise ConfigError(f"cage {cage!r} has no secret {name!r}")
     return kube_secrets.remove_secret(cages.store, cage, name)
 
 

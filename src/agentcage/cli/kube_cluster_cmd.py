@@ -114,7 +114,7 @@ def _text(report: KubeStatus) -> str:
         f"context {report.context} ({report.server})"
     ]
     for w in report.workloads:
-        role = f" [{w.component}]" if w.component else ""
+        role = f" [{w.role}]" if w.role else ""
         lines.append(
             f"  {w.kind} {w.name}{role}: {w.ready}/{w.desired} ready, {w.updated} updated, "
             f"{w.available} available"

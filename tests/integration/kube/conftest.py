@@ -3,18 +3,23 @@ and hand-written manifests shaped like a cage's: proxy, DNS and agent Deployment
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 
+from agentcage.cage.kube.cluster import KINDS, ClusterApi, secret_values
+from agentcage.cage.kube.names import KubeNames
+from agentcage.config.schema import CageConfig
 from tests.support.fake_kube import FakeKubeServer
 from tests.support.plugin import fake_ca  # noqa: F401
 
-CAGE = "agentcage.io/cage"
-COMPONENT = "app.kubernetes.io/component"
+NAMES = KubeNames("demo")
 
 
 @pytest.fixture
@@ -31,27 +36,23 @@ def kubeconfig(kube: FakeKubeServer, tmp_path: Path) -> Path:
     return kube.kubeconfig(tmp_path / "kubeconfig")
 
 
-def _meta(name: str, namespace: str, cage: str, component: str | None = None) -> dict[str, Any]:
-    labels = {CAGE: cage} | ({COMPONENT: component} if component else {})
-    return {"name": name, "namespace": namespace, "labels": labels}
+def _meta(name: str, namespace: str, role: str | None = None) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": NAMES.labels(role)}
 
 
-def _deployment(
-    cage: str, namespace: str, component: str, volumes: list[dict[str, Any]]
-) -> dict[str, Any]:
-    name = f"{cage}-{component}"
-    labels = {CAGE: cage, COMPONENT: component}
+def _deployment(namespace: str, role: str, volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    labels = NAMES.labels(role)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(name, namespace, cage, component),
+        "metadata": _meta(NAMES.workload(role), namespace, role),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "containers": [{"name": component, "image": f"example/{component}:1"}],
+                    "containers": [{"name": role, "image": f"example/{role}:1"}],
                     "volumes": volumes,
                 },
             },
@@ -59,56 +60,62 @@ def _deployment(
     }
 
 
-def hand_manifests(cage: str = "demo", namespace: str = "cage-demo") -> list[dict[str, Any]]:
-    """What the renderer makes, in outline; deliberately out of dependency order."""
-    policy = {"name": "policy", "configMap": {"name": f"{cage}-policy"}}
+def _secret(name: str, namespace: str, values: Mapping[str, str]) -> dict[str, Any]:
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(name, namespace), "data": data}
+
+
+def hand_manifests(
+    namespace: str = "cage-demo",
+    domains: str = "example.com\n",
+    values: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """What the renderer makes for cage `demo`, in outline; deliberately out of order."""
+    values = values or {}
+    config = {"name": "config", "configMap": {"name": NAMES.config}}
+    fingerprint = hashlib.sha256(json.dumps(sorted(values.items())).encode()).hexdigest()
     return [
+        _deployment(namespace, "agent", [{"name": "ca", "configMap": {"name": NAMES.ca_cert}}]),
         _deployment(
-            cage, namespace, "agent", [{"name": "ca", "configMap": {"name": f"{cage}-ca"}}]
+            namespace, "proxy", [config, {"name": "s", "secret": {"secretName": NAMES.secrets}}]
         ),
         _deployment(
-            cage,
-            namespace,
-            "proxy",
-            [policy, {"name": "secrets", "secret": {"secretName": f"{cage}-secrets"}}],
+            namespace, "dns", [config, {"name": "f", "secret": {"secretName": NAMES.fingerprints}}]
         ),
-        _deployment(cage, namespace, "dns", [policy]),
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": _meta(f"{cage}-agent", namespace, cage),
-            "spec": {
-                "podSelector": {"matchLabels": {COMPONENT: "agent"}},
-                "policyTypes": ["Egress"],
-            },
+            "metadata": _meta(NAMES.policy("agent"), namespace),
+            "spec": {"podSelector": {"matchLabels": NAMES.labels("agent")}},
         },
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _meta(f"{cage}-proxy", namespace, cage),
-            "spec": {"selector": {COMPONENT: "proxy"}, "ports": [{"port": 8080}]},
+            "metadata": _meta(NAMES.workload("proxy"), namespace, "proxy"),
+            "spec": {"selector": NAMES.labels("proxy"), "ports": [{"port": 8080}]},
         },
+        _secret(NAMES.secrets, namespace, values),
+        _secret(NAMES.fingerprints, namespace, {"fingerprints.json": fingerprint}),
         {
             "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": _meta(f"{cage}-secrets", namespace, cage),
-            "type": "Opaque",
+            "kind": "ConfigMap",
+            "metadata": _meta(NAMES.config, namespace),
+            "data": {"domains": domains},
         },
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": _meta(f"{cage}-policy", namespace, cage),
-            "data": {"domains": "example.com\n"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": _meta(f"{cage}-ca", namespace, cage),
-            "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\n"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": {CAGE: cage}},
+            "metadata": _meta(NAMES.ca_cert, namespace),
+            "data": {"ca.pem": "-----BEGIN CERTIFICATE-----\n"},
         },
     ]
+
+
+def hand_render(
+    api: ClusterApi, config: CageConfig, namespace: str, values: Mapping[str, str] | None
+) -> list[dict[str, Any]]:
+    """A `KubeCages` render: the domain list from the config, values as given or held."""
+    if values is None:
+        values = secret_values(api.get(KINDS["Secret"], namespace, NAMES.secrets))
+    domains = "".join(f"{d}\n" for d in config.domains.entries)
+    return hand_manifests(namespace, domains, values)

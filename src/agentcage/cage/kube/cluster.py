@@ -9,6 +9,8 @@ kubectl instead. Every failure becomes a `KubeError` naming the context and serv
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 from collections.abc import Mapping
@@ -85,6 +87,22 @@ def describe(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata", {})
     where = f"{meta['namespace']}/" if meta.get("namespace") else ""
     return f"{obj.get('kind')} {where}{meta.get('name')}"
+
+
+def secret_values(secret: Mapping[str, Any] | None) -> dict[str, str]:
+    """A Secret's `data`, decoded; {} for no Secret."""
+    if secret is None:
+        return {}
+    try:
+        return {
+            key: base64.b64decode(value).decode()
+            for key, value in (secret.get("data") or {}).items()
+        }
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise KubeError(
+            f"{describe(secret)} holds a value that is not base64 text: {exc}",
+            hint="it was changed by hand; `agentcage secret set` writes it again",
+        ) from exc
 
 
 @dataclass(frozen=True)

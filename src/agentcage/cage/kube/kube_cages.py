@@ -12,25 +12,30 @@ rolling restart of just their Deployments (config_roll.py); the agent keeps runn
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentcage.cage.contract import CANARY_SEED_ENV
 from agentcage.cage.kube import cluster, rollout
-from agentcage.cage.kube.cluster import KINDS, ClusterApi, ClusterTarget, Manifest, describe
+from agentcage.cage.kube.cluster import (
+    KINDS,
+    ClusterApi,
+    ClusterTarget,
+    Manifest,
+    describe,
+    secret_values,
+)
 from agentcage.cage.kube.config_roll import payload, roll
 from agentcage.cage.kube.kube_record import KubeRecord, load_record, save_record
+from agentcage.cage.kube.names import CAGE_LABEL, ROLE_LABEL, KubeNames
 from agentcage.cage.state import StateStore
 from agentcage.config.load import load_config
 from agentcage.config.schema import CageConfig
-from agentcage.errors import KubeNotFoundError, StateError
+from agentcage.errors import ConfigError, KubeNotFoundError, StateError
 
-CAGE_LABEL = "agentcage.io/cage"
-COMPONENT_LABEL = "app.kubernetes.io/component"
-SECRET_MANAGER = "agentcage-secret"
 APPLY_ORDER = (
     "Namespace",
     "ConfigMap",
@@ -45,7 +50,8 @@ APPLY_ORDER = (
 DEFAULT_TIMEOUT_S = 300.0
 
 Connect = Callable[[ClusterTarget], ClusterApi]
-Render = Callable[[CageConfig, str], list[Manifest]]
+# (cluster, config, namespace, secret values or None for the held ones) -> the objects
+Render = Callable[[ClusterApi, CageConfig, str, Mapping[str, str] | None], list[Manifest]]
 
 
 def selector(name: str) -> str:
@@ -53,7 +59,7 @@ def selector(name: str) -> str:
 
 
 def is_agent(obj: Manifest) -> bool:
-    return (obj["metadata"].get("labels") or {}).get(COMPONENT_LABEL) == "agent"
+    return (obj["metadata"].get("labels") or {}).get(ROLE_LABEL) == "agent"
 
 
 def ordered(manifests: Iterable[Manifest]) -> list[Manifest]:
@@ -90,18 +96,28 @@ class KubeStatus:
         }
 
 
+def _cage_objects(
+    api: ClusterApi, config: CageConfig, namespace: str, values: Mapping[str, str] | None
+) -> list[Manifest]:
+    # Rendering loads the cage's unit model and the leak engine's fingerprints: only
+    # when a command needs the objects, not for `kube status` or `delete`.
+    from agentcage.cage.kube.cage_objects import cage_objects
+
+    return cage_objects(api, config, namespace, values)
+
+
 class KubeCages:
     def __init__(
         self,
         store: StateStore | None = None,
         connect: Connect = cluster.connect,
         progress: Callable[[str], None] = lambda _: None,
-        render: Render | None = None,
+        render: Render = _cage_objects,
     ) -> None:
         self.store = store or StateStore()
         self.connect = connect
-        self.render = render or self._render
         self.progress = progress
+        self.render = render
 
     # --- apply / delete / status -------------------------------------------------------------
 
@@ -110,29 +126,25 @@ class KubeCages:
         config_path: Path,
         namespace: str | None,
         target: ClusterTarget,
-        *,
-        force: bool = False,
-        timeout_s: float | None = DEFAULT_TIMEOUT_S,
+        **options: Any,
     ) -> tuple[str, KubeRecord]:
-        """`kube apply`: load, render and apply the config; the namespace defaults to the
-        recorded one, then to `kubernetes.namespace`."""
+        """`kube apply`: the namespace defaults to the recorded one, then to
+        `kubernetes.namespace`; `options` as for `apply`."""
         config = load_config(config_path)
         recorded = load_record(self.store, config.name)
         ns = namespace or (recorded.namespace if recorded else config.kubernetes.namespace)
-        manifests = self.render(config, ns)
         source = config_path.read_text(encoding="utf-8")
-        record = self.apply(config, source, manifests, ns, target, force=force, timeout_s=timeout_s)
-        return config.name, record
+        return config.name, self.apply(config, source, ns, target, **options)
 
     def apply(
         self,
         config: CageConfig,
         source_text: str,
-        manifests: Sequence[Manifest],
         namespace: str,
         target: ClusterTarget,
         *,
         force: bool = False,
+        create_namespace: bool = False,
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
     ) -> KubeRecord:
         """Apply the cage's objects, record where, then wait for its workloads (None: don't)."""
@@ -144,7 +156,6 @@ class KubeCages:
                 hint="give the Kubernetes cage another name, or destroy the Podman one",
             )
         api = self.connect(target)
-        record = KubeRecord(namespace, api.context, target.kubeconfig, target.kubectl)
         if recorded is not None and (recorded.namespace, recorded.context) != (
             namespace,
             api.context,
@@ -154,7 +165,10 @@ class KubeCages:
                 f"{recorded.context!r}",
                 hint=f"`agentcage kube delete {name}` first to move it",
             )
-        apply_manifests(api, manifests, namespace, force=force, progress=self.progress)
+        ensure_namespace(api, namespace, name, create=create_namespace)
+        manifests = self.render(api, config, namespace, None)
+        apply_manifests(api, manifests, force=force, progress=self.progress)
+        record = KubeRecord(namespace, api.context, target.kubeconfig, target.kubectl)
         self.store.save_config(config, source_text)
         save_record(self.store, name, record)
         if timeout_s is not None:
@@ -199,54 +213,66 @@ class KubeCages:
 
     # --- live changes ------------------------------------------------------------------------
 
-    def refresh_domains(self, config: CageConfig) -> list[str]:
-        """Push a changed domain list: the config ConfigMap, then the proxy and DNS roll."""
+    def refresh_domains(
+        self, config: CageConfig, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> list[str]:
+        """Push a changed config (the domain list): its ConfigMap changes, proxy and DNS roll."""
         record = self._require(config.name)
-        return self.refresh_config(config.name, self.render(config, record.namespace))
-
-    def refresh_config(
-        self, name: str, manifests: Sequence[Manifest], timeout_s: float = DEFAULT_TIMEOUT_S
-    ) -> list[str]:
-        """Apply the re-rendered ConfigMaps; roll the Deployments mounting changed ones."""
-        record = self._require(name)
         api = self.connect(_target(record))
-        changed = set()
-        for obj in manifests:
-            if obj["kind"] != "ConfigMap":
-                continue
-            before = api.get(KINDS["ConfigMap"], record.namespace, obj["metadata"]["name"])
-            after = api.apply(obj)
-            if payload(before) != payload(after):
-                changed.add(("ConfigMap", obj["metadata"]["name"]))
-        return roll(api, record.namespace, selector(name), changed, timeout_s)
+        objects = self.render(api, config, record.namespace, None)
+        return self._refresh(api, record.namespace, config.name, objects, timeout_s)
 
-    def set_secret_value(
-        self, name: str, secret: str, key: str, value: str | None, timeout_s: float
+    def change_secret(
+        self, name: str, key: str, value: str | None, timeout_s: float = DEFAULT_TIMEOUT_S
     ) -> list[str]:
-        """Set (or with None remove) `key` of the Secret `secret`; roll what mounts it."""
+        """Set (or with None remove) one secret value; roll the Deployments mounting what
+        changed (the proxy's secrets, the DNS pod's fingerprints). Returns them."""
         record = self._require(name)
+        config = self.store.load_config(name)
         api = self.connect(_target(record))
-        kind = KINDS["Secret"]
-        if api.get(kind, record.namespace, secret) is None:
+        values = self._values(api, record.namespace, name)
+        if value is not None:
+            values[key] = value
+        elif values.pop(key, None) is None:
+            raise ConfigError(f"cage {name!r} has no secret {key!r}")
+        objects = self.render(api, config, record.namespace, values)
+        return self._refresh(api, record.namespace, name, objects, timeout_s)
+
+    def secret_keys(self, name: str) -> list[str]:
+        record = self._require(name)
+        return sorted(self._values(self.connect(_target(record)), record.namespace, name))
+
+    def _values(self, api: ClusterApi, namespace: str, name: str) -> dict[str, str]:
+        """The secret values the cluster holds (never printed), the decoy seed left out."""
+        secret = api.get(KINDS["Secret"], namespace, KubeNames(name).secrets)
+        if secret is None:
             raise KubeNotFoundError(
-                f"Secret {record.namespace}/{secret} of cage {name!r} is not in the cluster "
-                f"(context {api.context!r}, server {api.server})",
+                f"Secret {namespace}/{KubeNames(name).secrets} of cage {name!r} is not in the "
+                f"cluster (context {api.context!r}, server {api.server})",
                 hint="`agentcage kube apply` deploys the cage first",
             )
-        encoded = None if value is None else base64.b64encode(value.encode()).decode()
-        api.merge_patch(kind, record.namespace, secret, {"data": {key: encoded}}, SECRET_MANAGER)
-        return roll(api, record.namespace, selector(name), {("Secret", secret)}, timeout_s)
+        values = secret_values(secret)
+        values.pop(CANARY_SEED_ENV, None)
+        return values
 
-    def secret_keys(self, name: str, secret: str) -> list[str]:
-        record = self._require(name)
-        api = self.connect(_target(record))
-        obj = api.get(KINDS["Secret"], record.namespace, secret)
-        return sorted((obj or {}).get("data") or {})
-
-    def _render(self, config: CageConfig, namespace: str) -> list[Manifest]:
-        from agentcage.cage.kube.manifests import render_manifests
-
-        return render_manifests(config, namespace=namespace)
+    def _refresh(
+        self,
+        api: ClusterApi,
+        namespace: str,
+        name: str,
+        objects: Sequence[Manifest],
+        timeout_s: float,
+    ) -> list[str]:
+        """Apply the ConfigMaps and Secrets among `objects`; roll what mounts changed ones."""
+        changed = set()
+        for obj in ordered(objects):
+            if obj["kind"] not in ("ConfigMap", "Secret"):
+                continue
+            before = api.get(KINDS[obj["kind"]], namespace, obj["metadata"]["name"])
+            after = api.apply(obj)
+            if payload(before) != payload(after):
+                changed.add((obj["kind"], obj["metadata"]["name"]))
+        return roll(api, namespace, selector(name), changed, timeout_s)
 
     def _require(self, name: str) -> KubeRecord:
         record = self._record(name, missing_ok=False)
@@ -267,26 +293,32 @@ def _target(record: KubeRecord) -> ClusterTarget:
     return ClusterTarget(record.context, record.kubeconfig, record.kubectl)
 
 
+def ensure_namespace(api: ClusterApi, namespace: str, cage: str, *, create: bool) -> None:
+    """A missing namespace is an error unless `create`: then it is made, labelled as the
+    cage's, so `kube delete` removes it again."""
+    if api.get(KINDS["Namespace"], None, namespace) is not None:
+        return
+    if not create:
+        raise KubeNotFoundError(
+            f"namespace {namespace!r} does not exist (context {api.context!r}, "
+            f"server {api.server})",
+            hint=f"create it (`kubectl create namespace {namespace}`), choose another with "
+            "--namespace, or pass --create-namespace",
+        )
+    labels = {CAGE_LABEL: cage}
+    api.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+    )
+
+
 def apply_manifests(
     api: ClusterApi,
     manifests: Sequence[Manifest],
-    namespace: str,
     *,
     force: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> None:
-    objects = ordered(manifests)
-    ns_kind = KINDS["Namespace"]
-    if not any(o["kind"] == "Namespace" for o in objects) and (
-        api.get(ns_kind, None, namespace) is None
-    ):
-        raise KubeNotFoundError(
-            f"namespace {namespace!r} does not exist (context {api.context!r}, "
-            f"server {api.server})",
-            hint=f"create it (`kubectl create namespace {namespace}`) or choose another "
-            "with --namespace",
-        )
-    for obj in objects:
+    for obj in ordered(manifests):
         api.apply(obj, force=force)
         progress(f"applied {describe(obj)}")
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agentcage.cage.kube.cluster import KINDS, ClusterApi, Manifest
+from agentcage.cage.kube.names import ROLE_LABEL
 from agentcage.errors import KubeRolloutError
 
 WORKLOAD_KINDS = ("Deployment", "Job", "Pod")
@@ -35,7 +36,7 @@ class PodReport:
 class WorkloadReport:
     kind: str
     name: str
-    component: str | None  # app.kubernetes.io/component: proxy, dns, agent
+    role: str | None  # the agentcage.role label: proxy, dns, agent
     desired: int
     ready: int
     updated: int
@@ -88,7 +89,7 @@ def workload_report(obj: Manifest, pods: Sequence[Manifest]) -> WorkloadReport:
     return WorkloadReport(
         kind=kind,
         name=meta["name"],
-        component=labels.get("app.kubernetes.io/component"),
+        role=labels.get(ROLE_LABEL),
         desired=desired,
         ready=ready,
         updated=updated,
