@@ -33,7 +33,14 @@ def kube() -> None:
     default=None,
     help="Write a kustomize base into this directory instead of printing.",
 )
-def render(config_file: Path, namespace: str | None, kustomize_dir: Path | None) -> None:
+@click.option(
+    "--upstream-ca",
+    is_flag=True,
+    help="The proxy also trusts the CAs in the cage's upstream-CA ConfigMap.",
+)
+def render(
+    config_file: Path, namespace: str | None, kustomize_dir: Path | None, upstream_ca: bool
+) -> None:
     """Print the cage's manifests: sidecar Deployments and Services, the agent, policies.
 
     The output is stable (sorted keys, no timestamps) so it can be committed and
@@ -41,7 +48,7 @@ def render(config_file: Path, namespace: str | None, kustomize_dir: Path | None)
     """
     config = load_config(config_file)
     ns = namespace or config.kubernetes.namespace
-    manifests = render_manifests(config, namespace=ns)
+    manifests = render_manifests(config, namespace=ns, upstream_ca=upstream_ca)
     if kustomize_dir is None:
         click.echo(to_yaml(manifests), nl=False)
         return

@@ -48,6 +48,7 @@ from agentcage.cage.contract import (
     SIDECAR_CONFIG_NAME,
     SIDECAR_USER,
     TRANSPARENT_OPTION,
+    UPSTREAM_CA,
 )
 from agentcage.cage.kube.names import KubeNames
 from agentcage.cage.kube.pods import Mount, PodParts, read_container
@@ -67,6 +68,7 @@ _DNS_LABEL_MAX = 63  # Service and container names
 _NO_HOST = HostPaths.under(Path("/nonexistent"))
 _READ_ONLY_FILE = 0o444
 CA_CERT_KEY = "ca.pem"  # the CA certificate's key in the agent's ConfigMap
+UPSTREAM_CA_KEY = "ca.pem"  # the bundle's key in the upstream-CA ConfigMap
 _SIDECAR_ONLY = 0o440  # with fsGroup: the sidecar's group reads it, nobody else
 
 
@@ -107,7 +109,9 @@ def kube_images(config: CageConfig) -> Images:
     return Images(proxy=images.proxy, dns=images.dns, agent=agent)
 
 
-def cage_spec(config: CageConfig, images: Images, canary_seed: str | None = None) -> CageSpec:
+def cage_spec(
+    config: CageConfig, images: Images, canary_seed: str | None = None, upstream_ca: bool = False
+) -> CageSpec:
     """The cage as quadlet.py models it, with the cluster's addresses; refuses what a
     cluster cannot do the same way."""
     kube = config.kubernetes
@@ -146,7 +150,13 @@ def cage_spec(config: CageConfig, images: Images, canary_seed: str | None = None
     )
     secret_names = tuple(rule.env for rule in config.secret_injection)
     return CageSpec(
-        config, topology, images, _NO_HOST, secret_names=secret_names, canary_seed=canary_seed
+        config,
+        topology,
+        images,
+        _NO_HOST,
+        secret_names=secret_names,
+        canary_seed=canary_seed,
+        upstream_ca=upstream_ca,
     )
 
 
@@ -160,12 +170,14 @@ def render_manifests(
     namespace: str | None = None,
     images: Images | None = None,
     canary_seed: str | None = None,
+    upstream_ca: bool = False,
 ) -> list[dict[str, Any]]:
     """The cage's objects, in apply order: config, sidecars, agent, policies.
 
     `namespace` defaults to `kubernetes.namespace`, `images` to `kubernetes.images`.
     `canary_seed` (the cage's decoy seed) fixes the decoys in the agent's env; the proxy
-    reads it from the secrets Secret, never from its manifest.
+    reads it from the secrets Secret, never from its manifest. `upstream_ca`: the proxy
+    also trusts the CAs in the cage's upstream-CA ConfigMap.
     """
     ns = namespace or config.kubernetes.namespace
     if not re.fullmatch(DNS_LABEL, ns):
@@ -174,7 +186,7 @@ def render_manifests(
             hint="lower-case letters, digits and '-', at most 63 characters",
         )
     chosen = images or kube_images(config)
-    spec = cage_spec(config, chosen, canary_seed)
+    spec = cage_spec(config, chosen, canary_seed, upstream_ca)
     names = names_of(config)
     units = build_units(spec).files
     prefix = spec.topology.prefix
@@ -212,9 +224,14 @@ def _mounts(role: str, names: KubeNames) -> dict[str, Mount]:
         fingerprints = {"secret": {"secretName": names.fingerprints, "defaultMode": _SIDECAR_ONLY}}
         return {**common, FINGERPRINTS_DIR: Mount("fingerprints", fingerprints, True)}
     ca = {"secret": {"secretName": names.ca, "defaultMode": _SIDECAR_ONLY}}
+    item = {"key": UPSTREAM_CA_KEY, "path": posixpath.basename(UPSTREAM_CA)}
+    upstream = {
+        "configMap": {"name": names.upstream_ca, "items": [item], "defaultMode": _READ_ONLY_FILE}
+    }
     return {
         **common,
         CA_DIR: Mount("ca", ca, True),
+        UPSTREAM_CA: Mount("upstream-ca", upstream, True, at=posixpath.dirname(UPSTREAM_CA)),
         FINGERPRINTS_DIR: Mount("fingerprints", scratch, False),
     }
 

@@ -56,6 +56,11 @@ class KubeNames:
         """Secret: keyed fingerprints of the protected values, mounted into the DNS pod only."""
         return f"{prefix(self.cage)}-fingerprints"
 
+    @property
+    def upstream_ca(self) -> str:
+        """ConfigMap: extra CAs the proxy trusts for upstream servers (optional)."""
+        return f"{prefix(self.cage)}-upstream-ca"
+
     def labels(self, role: str | None = None) -> dict[str, str]:
         found = {CAGE_LABEL: self.cage}
         if role is not None:
