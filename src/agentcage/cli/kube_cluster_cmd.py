@@ -52,6 +52,12 @@ def _cages() -> KubeCages:
 )
 @click.option("--no-wait", is_flag=True, help="Return once the objects are applied.")
 @click.option(
+    "--create-namespace",
+    is_flag=True,
+    help="Create the namespace when it is missing (labelled as the cage's: `kube delete` "
+    "removes it).",
+)
+@click.option(
     "--force-conflicts",
     is_flag=True,
     help="Take over fields another writer (kubectl edit, a controller) changed.",
@@ -64,6 +70,7 @@ def apply(
     kubectl: str | None,
     timeout_s: float,
     no_wait: bool,
+    create_namespace: bool,
     force_conflicts: bool,
 ) -> None:
     """Create or update the cage on a cluster, proxy and DNS first, agent last.
@@ -78,6 +85,7 @@ def apply(
         namespace,
         target,
         force=force_conflicts,
+        create_namespace=create_namespace,
         timeout_s=None if no_wait else timeout_s,
     )
     done = "applied" if no_wait else "applied and ready"
