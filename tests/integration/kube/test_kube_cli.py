@@ -16,28 +16,13 @@ import pytest
 
 from agentcage.cage.kube.names import KubeNames
 from tests.support.fake_kube import FakeKubeServer
+from tests.unit.cage.kube_configs import KUBE_CONFIG
 
 AGENTCAGE = str(Path(sys.executable).parent / "agentcage")
 NS = "team-a"
 NAMES = KubeNames("demo")
-CONFIG = f"""\
-name: demo
-container:
-  image: registry.example/agent:1
-  command: [sleep, infinity]
-secret_injection:
-  - env: ANTHROPIC_API_KEY
-    inject_to: [api.anthropic.com]
-domains:
-  list: [api.anthropic.com]
-kubernetes:
-  namespace: {NS}
-  images:
-    proxy: registry.example/agentcage-proxy:1
-    dns: registry.example/agentcage-dns:1
-  dns_service_ip: 10.96.0.53
-  proxy_service_ip: 10.96.0.54
-"""
+# The renderer's test cage (kubernetes: is its last section), in its own namespace.
+CONFIG = KUBE_CONFIG.replace("AGENT_KIND", "Deployment") + f"  namespace: {NS}\n"
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
