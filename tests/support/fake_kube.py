@@ -11,7 +11,8 @@ manager set with a different value is a 409 unless `force=true`.
 
 It advances the status fields itself, one step per read of the object: a Deployment whose
 pod template changed gets a new generation and new pods (Pending, then Running and
-ready); names in `stuck` never get ready (their pods wait in ImagePullBackOff). Bearer
+ready); names in `stuck` never get ready (their pods wait in ImagePullBackOff), and
+those also in `past_deadline` report ProgressDeadlineExceeded as the controller would. Bearer
 tokens are checked (401); `forbidden` holds (method, resource) pairs answered 403.
 """
 
@@ -68,6 +69,7 @@ class FakeCluster:
     def __init__(self) -> None:
         self.objects: dict[Key, Stored] = {}
         self.stuck: set[str] = set()
+        self.past_deadline: set[str] = set()
         self.forbidden: set[tuple[str, str]] = set()
         self.requests: list[tuple[str, str, str]] = []  # method, path, content type
         self.lock = threading.Lock()
@@ -265,6 +267,10 @@ class FakeCluster:
             status["conditions"] = [_condition("Progressing", "True", "ReplicaSetUpdated")]
             return
         if stuck:
+            if obj["metadata"]["name"] in self.past_deadline:
+                status["conditions"] = [
+                    _condition("Progressing", "False", "ProgressDeadlineExceeded")
+                ]
             return
         for key, stored in self.objects.items():
             if (

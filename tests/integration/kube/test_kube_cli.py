@@ -148,3 +148,18 @@ def test_cluster_errors_are_named(
     assert "did not accept the credentials (context 'ci'" in done.stderr
     done = agentcage("kube", "apply", "-c", str(config_file), "--context", "prod", code=3)
     assert "cannot use prod" in done.stderr and "get-contexts" in done.stderr
+
+
+def test_a_proxy_that_does_not_roll_is_named_and_the_list_kept(
+    kube: FakeKubeServer, agentcage: Run, config_file: Path
+) -> None:
+    kube.cluster.add_namespace(NS)
+    agentcage("kube", "apply", "-c", str(config_file), "--timeout", "30")
+    proxy = NAMES.workload("proxy")
+    kube.cluster.stuck.add(proxy)
+    kube.cluster.past_deadline.add(proxy)
+    done = agentcage("domain", "add", "demo", "example.org", code=3)
+    assert f"error: Deployment {NS}/{proxy} failed: ProgressDeadlineExceeded" in done.stderr
+    assert "ImagePullBackOff" in done.stderr
+    # The ConfigMap holds the new list, and so does the state.
+    assert "example.org" in agentcage("domain", "list", "demo").stdout
