@@ -23,6 +23,7 @@ from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.host_check import require_ready
 from agentcage.cage.images import ImageBuilder, choose_base
+from agentcage.cage.kube.kube_record import refuse_kube
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.podman_version import quadlet_available
@@ -106,6 +107,7 @@ class Cages:
     ) -> CageConfig:
         """Re-deploy; without `base`, the one `create` recorded (flags override records)."""
         old = self.store.load_config(name)
+        refuse_kube(self.store, name)
         self._require_ready(load_config(config_path) if config_path else old)
         recorded = layout.load_create_options(self.store, name)
         base = base or (recorded.base if recorded else choose_base())
@@ -330,6 +332,7 @@ class Cages:
 
     def deployed(self, name: str) -> tuple[CageConfig, topology.Topology]:
         config = self.store.load_config(name)  # "no cage named ..." if there is none
+        refuse_kube(self.store, name)
         topo = topology.load(self.store, name)
         if topo is None or self.store.read_json(name, layout.IMAGES_FILE) is None:
             raise StateError(
@@ -390,6 +393,8 @@ class Cages:
         (`missing_ok`) or raises "no cage named" when there is neither state nor a trace.
         """
         known = self.store.path(name).exists()  # validates the name too
+        # Forgetting a cage that runs on a cluster would leave it running unmanaged.
+        refuse_kube(self.store, name)
         volumes = self._volume_names(name)
         try:
             found = teardown.inventory(self.host, name, volumes)

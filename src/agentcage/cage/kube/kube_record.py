@@ -41,3 +41,14 @@ def save_record(store: StateStore, name: str, record: KubeRecord) -> None:
 
 def is_kube(store: StateStore, name: str) -> bool:
     return store.exists(name) and load_record(store, name) is not None
+
+
+def refuse_kube(store: StateStore, name: str) -> None:
+    """For the Podman-only commands (`cage status|start|stop|update|destroy`)."""
+    record = load_record(store, name) if store.exists(name) else None
+    if record is not None:
+        raise StateError(
+            f"cage {name!r} runs on Kubernetes (namespace {record.namespace!r}, context "
+            f"{record.context!r})",
+            hint=f"`agentcage kube status|apply|delete {name}` manage it",
+        )
