@@ -18,7 +18,7 @@ from agentcage.cage.kube.policies import METADATA
 from agentcage.cage.unit import RenderError, UnitFile
 from agentcage.config.kubernetes import DEFAULT_CLUSTER_CIDRS
 from agentcage.errors import ConfigError
-from tests.unit.cage.kube_configs import kube_config
+from tests.unit.cage.kube_configs import KUBE_CONFIG, kube_config
 
 GOLDEN = Path(__file__).parent / "golden" / "kube"
 KINDS = ("Deployment", "Job", "Pod")
@@ -213,7 +213,7 @@ def test_namespace_option_wins(tmp_path: Path) -> None:
 )
 def test_schema_refuses(tmp_path: Path, extra: str, message: str) -> None:
     text = "\n".join(
-        line for line in kube_config.__globals__["KUBE_CONFIG"].splitlines()
+        line for line in KUBE_CONFIG.splitlines()
         if not line.startswith(f"  {extra.split(':')[0].strip()}:")
     )  # fmt: skip
     path = tmp_path / "bad.yaml"
@@ -270,3 +270,15 @@ def test_an_unknown_unit_key_is_refused() -> None:
     unit.add("Container", "ShmSize", "64m")
     with pytest.raises(RenderError, match="ShmSize"):
         read_container("x.container", unit, {})
+
+
+def test_the_decoy_seed_stays_out_of_the_manifests(tmp_path: Path) -> None:
+    seed = "f" * 64
+    config = kube_config(tmp_path, extra="secrets:\n  canaries: [{env: AWS_SECRET_ACCESS_KEY}]\n")
+    manifests = render_manifests(config, canary_seed=seed)
+    assert seed not in to_yaml(manifests)
+    proxy_env = pod_spec(workload(manifests, "proxy"))["containers"][0]["env"]
+    ref = {"secretKeyRef": {"name": NAMES.secrets, "key": "AGENTCAGE_CANARY_SEED"}}
+    assert {"name": "AGENTCAGE_CANARY_SEED", "valueFrom": ref} in proxy_env
+    agent_env = {e["name"] for e in pod_spec(workload(manifests, "agent"))["containers"][0]["env"]}
+    assert "AWS_SECRET_ACCESS_KEY" in agent_env and "AGENTCAGE_CANARY_SEED" not in agent_env
