@@ -163,3 +163,22 @@ def test_a_proxy_that_does_not_roll_is_named_and_the_list_kept(
     assert "ImagePullBackOff" in done.stderr
     # The ConfigMap holds the new list, and so does the state.
     assert "example.org" in agentcage("domain", "list", "demo").stdout
+
+
+def test_the_agent_as_job_or_pod_and_what_a_new_config_no_longer_makes_is_pruned(
+    kube: FakeKubeServer, agentcage: Run, config_file: Path
+) -> None:
+    kube.cluster.add_namespace(NS)
+    agentcage("kube", "apply", "-c", str(config_file), "--timeout", "30")
+    for kind, resource, before in (("Job", "jobs", "Deployment"), ("Pod", "pods", "Job")):
+        config_file.write_text(CONFIG.replace("agent_kind: Deployment", f"agent_kind: {kind}"))
+        done = agentcage("kube", "apply", "-c", str(config_file), "--timeout", "30")
+        assert f"pruned {before} {NS}/{NAMES.workload('agent')}" in done.stderr
+        assert kube.cluster.get(resource, NS, NAMES.workload("agent")) is not None
+        assert kube.cluster.get("deployments", NS, NAMES.workload("agent")) is None
+        status = json.loads(agentcage("kube", "status", "demo", "--json").stdout)
+        agent = [w for w in status["workloads"] if w["role"] == "agent"]
+        assert [(w["kind"], w["done"]) for w in agent] == [(kind, True)]
+    assert kube.cluster.get("jobs", NS, NAMES.workload("agent")) is None  # pruned for the Pod
+    agentcage("kube", "delete", "demo")
+    assert [o["metadata"]["name"] for o in kube.cluster.all()] == [NS]  # not the cage's

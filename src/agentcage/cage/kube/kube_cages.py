@@ -4,7 +4,7 @@ Objects go to the cluster by server-side apply, in dependency order (namespace, 
 and Secrets, service accounts, Services, NetworkPolicies, the proxy and DNS Deployments,
 the agent last), so the agent never starts before the way out it is allowed exists.
 Deletion goes the other way, by the cage's label, so it removes what an older version of
-the cage made too.
+the cage made too; apply prunes the same way what the config no longer makes.
 
 A change of the domain list or of a secret reaches the running proxy and resolver by a
 rolling restart of just their Deployments (config_roll.py); the agent keeps running.
@@ -168,6 +168,10 @@ class KubeCages:
         ensure_namespace(api, namespace, name, create=create_namespace)
         manifests = self.render(api, config, namespace, None)
         apply_manifests(api, manifests, force=force, progress=self.progress)
+        # What an earlier apply made and this config no longer has (another agent kind,
+        # a dropped upstream CA): labelled as the cage's, so found and removed.
+        for line in delete_labelled(api, namespace, selector(name), keep=manifests):
+            self.progress(f"pruned {line}")
         record = KubeRecord(namespace, api.context, target.kubeconfig, target.kubectl)
         self.store.save_config(config, source_text)
         save_record(self.store, name, record)
@@ -323,17 +327,25 @@ def apply_manifests(
         progress(f"applied {describe(obj)}")
 
 
-def delete_labelled(api: ClusterApi, namespace: str, label_selector: str) -> list[str]:
-    """Every object carrying the label, in reverse dependency order; what was deleted."""
+def delete_labelled(
+    api: ClusterApi,
+    namespace: str,
+    label_selector: str,
+    keep: Iterable[Manifest] = (),
+) -> list[str]:
+    """Every object carrying the label but not in `keep`, in reverse dependency order
+    (the namespace last, and only when nothing is kept); what was deleted."""
+    kept = {(o["kind"], o["metadata"]["name"]) for o in keep}
     found: list[Manifest] = []
     if api.get(KINDS["Namespace"], None, namespace) is not None:
         for kind in APPLY_ORDER[1:]:
             found += api.list_labelled(KINDS[kind], namespace, label_selector)
-    found += api.list_labelled(KINDS["Namespace"], None, label_selector)
+    if not kept:
+        found += api.list_labelled(KINDS["Namespace"], None, label_selector)
     deleted = []
     for obj in reversed(ordered(found)):
         meta = obj["metadata"]
-        if meta.get("ownerReferences"):
+        if meta.get("ownerReferences") or (obj["kind"], meta["name"]) in kept:
             continue  # a controller's pod goes with its controller
         if api.delete(KINDS[obj["kind"]], meta.get("namespace"), meta["name"]):
             deleted.append(describe(obj))
