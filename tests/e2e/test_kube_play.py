@@ -24,7 +24,7 @@ import pytest
 from agentcage.cage.images import AGENT_DEBIAN_IMAGE, AGENT_DEBIAN_PACKAGES, ImageBuilder
 from agentcage.cage.kube.manifests import render_manifests, to_yaml
 from agentcage.cage.kube.material import CageMaterial, material_manifests
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.podman import SubprocessRunner
 from agentcage.config import load_config
 from tests.e2e.conftest import REAL_KEY
