@@ -24,7 +24,7 @@ import pytest
 from agentcage.cage.images import AGENT_DEBIAN_IMAGE, AGENT_DEBIAN_PACKAGES, ImageBuilder
 from agentcage.cage.kube.manifests import render_manifests, to_yaml
 from agentcage.cage.kube.material import CageMaterial, material_manifests
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.podman import SubprocessRunner
 from agentcage.config import load_config
 from tests.e2e.conftest import REAL_KEY
@@ -188,7 +188,7 @@ def test_each_role_runs_in_its_own_hardened_pod(harness: Harness, played: dict[s
         inspect = json.loads(harness.exec("podman", "inspect", container(role)))[0]
         assert inspect["HostConfig"]["ReadonlyRootfs"] is True
         assert inspect["EffectiveCaps"] in (None, [])
-        assert inspect["Config"]["User"] in ("1000:1000", "10000:10000")
+        assert inspect["Config"]["User"].split(":")[0] == ("1000" if role == "agent" else "10000")
     agent = json.loads(harness.exec("podman", "pod", "inspect", NAMES.workload("agent")))
     agent = agent[0] if isinstance(agent, list) else agent
     infra = json.loads(harness.exec("podman", "inspect", agent["InfraContainerID"]))[0]

@@ -12,7 +12,7 @@ from kubernetes_validate.utils import all_versions
 from ruamel.yaml import YAML
 
 from agentcage.cage.kube.manifests import render_manifests, to_yaml
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.kube.pods import read_container
 from agentcage.cage.kube.policies import METADATA
 from agentcage.cage.unit import RenderError, UnitFile

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from agentcage.cage import ca
 from agentcage.cage.kube.manifests import render_manifests
 from agentcage.cage.kube.material import CageMaterial, material_manifests
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cli.main import cli
 from agentcage.proxy.confdir import DHPARAM
 from tests.unit.cage.kube_configs import KUBE_CONFIG, kube_config

@@ -50,7 +50,7 @@ from agentcage.cage.contract import (
     TRANSPARENT_OPTION,
     UPSTREAM_CA,
 )
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.kube.pods import Mount, PodParts, read_container
 from agentcage.cage.kube.policies import network_policies
 from agentcage.cage.layout import HostPaths, Images, sidecar_config

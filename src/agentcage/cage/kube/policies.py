@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.topology import DNS_PORT
 from agentcage.config.schema import CageConfig
 
