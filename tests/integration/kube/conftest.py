@@ -14,7 +14,7 @@ import pytest
 import trustme
 
 from agentcage.cage.kube.cluster import KINDS, ClusterApi, secret_values
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from agentcage.config.schema import CageConfig
 from tests.support.fake_kube import FakeKubeServer
 from tests.support.plugin import fake_ca  # noqa: F401

@@ -14,7 +14,7 @@ from agentcage.cage.kube.cluster import ClusterTarget
 from agentcage.cage.kube.config_roll import HASH_ANNOTATION
 from agentcage.cage.kube.kube_cages import KubeCages
 from agentcage.cage.kube.kube_record import load_record
-from agentcage.cage.kube.names import ROLE_LABEL
+from agentcage.cage.kube.object_names import ROLE_LABEL
 from agentcage.cage.state import StateStore
 from agentcage.config.load import load_config
 from agentcage.config.schema import CageConfig

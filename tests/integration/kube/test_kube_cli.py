@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agentcage.cage.kube.names import KubeNames
+from agentcage.cage.kube.object_names import KubeNames
 from tests.support.fake_kube import FakeKubeServer
 from tests.unit.cage.kube_configs import KUBE_CONFIG
 

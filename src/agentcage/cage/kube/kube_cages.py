@@ -30,7 +30,7 @@ from agentcage.cage.kube.cluster import (
 )
 from agentcage.cage.kube.config_roll import payload, roll
 from agentcage.cage.kube.kube_record import KubeRecord, load_record, save_record
-from agentcage.cage.kube.names import CAGE_LABEL, ROLE_LABEL, KubeNames
+from agentcage.cage.kube.object_names import CAGE_LABEL, ROLE_LABEL, KubeNames
 from agentcage.cage.state import StateStore
 from agentcage.config.load import load_config
 from agentcage.config.schema import CageConfig

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agentcage.cage.kube.cluster import KINDS, ClusterApi, Manifest
-from agentcage.cage.kube.names import ROLE_LABEL
+from agentcage.cage.kube.object_names import ROLE_LABEL
 from agentcage.errors import KubeRolloutError
 
 WORKLOAD_KINDS = ("Deployment", "Job", "Pod")
