@@ -26,3 +26,4 @@ def test_podman_commands_refuse_a_kubernetes_cage_and_keep_its_state(tmp_path: P
     with pytest.raises(StateError, match="runs on Kubernetes"):
         cages.update("demo", path)
     assert cages.store.exists("demo") and is_kube(cages.store, "demo")
+    assert [(row.name, row.state) for row in cages.statuses()] == [("demo", "kubernetes")]
