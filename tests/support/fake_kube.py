@@ -482,9 +482,10 @@ class FakeKubeServer:
         token: str | None = None,
         server: str | None = None,
         context: str = "fake",
+        ca: trustme.CA | None = None,
     ) -> Path:
         """A kubeconfig whose current context is `context`, for this server (or `server`)."""
-        ca = self.ca.cert_pem.bytes()
+        ca_pem = (ca or self.ca).cert_pem.bytes()
         cfg = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -493,7 +494,7 @@ class FakeKubeServer:
                     "name": "fake-cluster",
                     "cluster": {
                         "server": server or self.url,
-                        "certificate-authority-data": base64.b64encode(ca).decode(),
+                        "certificate-authority-data": base64.b64encode(ca_pem).decode(),
                     },
                 }
             ],

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from agentcage.cage.kube.cluster import ClusterTarget
 from agentcage.cage.kube.config_roll import HASH_ANNOTATION
@@ -248,6 +249,17 @@ def test_unreachable_server_names_context_and_server(
     assert not cages.store.exists("demo")
 
 
+def test_a_server_certificate_the_kubeconfig_does_not_trust_is_refused(
+    kube: FakeKubeServer, tmp_path: Path, cages: KubeCages, config: CageConfig
+) -> None:
+    other = kube.kubeconfig(tmp_path / "other-ca", ca=trustme.CA(), context="spoofed")
+    with pytest.raises(KubeUnreachableError) as caught:
+        _apply(cages, config, other)
+    assert "of context 'spoofed'" in caught.value.message
+    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+    assert kube.cluster.requests == []
+
+
 def test_rejected_credentials_and_missing_rights_are_named(
     kube: FakeKubeServer, tmp_path: Path, kubeconfig: Path, cages: KubeCages, config: CageConfig
 ) -> None:
@@ -262,6 +274,11 @@ def test_rejected_credentials_and_missing_rights_are_named(
         in caught.value.message
     )
     assert "auth can-i" in (caught.value.hint or "")
+    # What went out before the refusal is recorded, so delete can clean it up.
+    assert kube.cluster.get("secrets", NS, NAMES.secrets) is not None
+    kube.cluster.forbidden.clear()
+    cages.delete("demo")
+    assert kube.cluster.all() == []
 
 
 def test_a_field_someone_else_changed_is_a_conflict_until_forced(

@@ -167,14 +167,16 @@ class KubeCages:
             )
         ensure_namespace(api, namespace, name, create=create_namespace)
         manifests = self.render(api, config, namespace, None)
+        record = KubeRecord(namespace, api.context, target.kubeconfig, target.kubectl)
+        # Recorded before the first object goes out: an apply that fails half-way leaves
+        # a cage that `kube delete` can find and clean up.
+        self.store.save_config(config, source_text)
+        save_record(self.store, name, record)
         apply_manifests(api, manifests, force=force, progress=self.progress)
         # What an earlier apply made and this config no longer has (another agent kind,
         # a dropped upstream CA): labelled as the cage's, so found and removed.
         for line in delete_labelled(api, namespace, selector(name), keep=manifests):
             self.progress(f"pruned {line}")
-        record = KubeRecord(namespace, api.context, target.kubeconfig, target.kubectl)
-        self.store.save_config(config, source_text)
-        save_record(self.store, name, record)
         if timeout_s is not None:
             workloads = [
                 (m["kind"], m["metadata"]["name"])
