@@ -26,9 +26,9 @@ from agentcage.errors import (
 
 Manifest = dict[str, Any]
 
-# Server-side apply records which writer owns each field: agentcage's own fields are
-# re-applied by `kube apply`, while a secret's value or a reload annotation written by
-# `secret set` / `domain add` belong to their own managers and survive it.
+# Server-side apply records which writer owns each field: everything agentcage renders is
+# applied under this manager, so a field it stops sending is removed; the reload
+# annotation (config_roll.py) has a manager of its own and survives a re-apply.
 FIELD_MANAGER = "agentcage"
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
