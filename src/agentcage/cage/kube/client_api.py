@@ -83,7 +83,7 @@ class ClientApi:
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> bool:
         # Foreground: the Deployment's pods go before it is reported gone.
-        body = {"propagationPolicy": "Foreground"}
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Foreground"}
         status, data = self._request("DELETE", kind.path(namespace, name), body=body)
         if status == 404:
             return False
