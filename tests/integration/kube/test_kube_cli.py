@@ -143,6 +143,10 @@ def test_cluster_errors_are_named(
     kube.cluster.forbidden.add(("PATCH", "secrets"))
     done = agentcage("kube", "apply", "-c", str(config_file), code=3)
     assert "forbidden (context 'fake'" in done.stderr and "auth can-i" in done.stderr
+    # The half-done apply was recorded against context fake: delete cleans it up.
+    kube.cluster.forbidden.clear()
+    agentcage("kube", "delete", "demo")
+    assert [o["metadata"]["name"] for o in kube.cluster.all()] == [NS]
     wrong = kube.kubeconfig(tmp_path / "other", token="expired", context="ci")
     done = agentcage("kube", "apply", "-c", str(config_file), "--kubeconfig", str(wrong), code=3)
     assert "did not accept the credentials (context 'ci'" in done.stderr
