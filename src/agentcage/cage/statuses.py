@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from agentcage.cage import layout, observe, running, topology
 from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import service_name
+from agentcage.cage.kube.kube_record import is_kube
 from agentcage.errors import UnreachableError
 
 
 @dataclass(frozen=True)
 class CageStatus:
     name: str
-    state: str  # systemd's ActiveState of the agent unit, or "unreachable"
+    state: str  # systemd's ActiveState of the agent unit, "unreachable", or "kubernetes"
     started_at: str | None  # RFC 3339, while the agent runs
     uptime_s: float | None
     blocked: int
@@ -45,9 +46,11 @@ class CageStatuses(CageParts):
         rows = []
         for name in topos:
             props = units.get(agents.get(name, ""), {})
-            state = props.get("ActiveState", "unknown") if not error else "unreachable"
             if name not in agents:
-                state = "unknown"
+                # A Kubernetes cage's state is the cluster's: `kube status` asks it.
+                state = "kubernetes" if is_kube(self.store, name) else "unknown"
+            else:
+                state = props.get("ActiveState", "unknown") if not error else "unreachable"
             started = observe.active_since(props) if state == "active" else None
             rows.append(
                 CageStatus(
