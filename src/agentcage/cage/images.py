@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentcage.cage.podman import Runner, SubprocessRunner
+from agentcage.cage.wheelhouse import fill_wheelhouse
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PodmanError
 
@@ -300,50 +301,10 @@ class ImageBuilder:
         if (target / "requirements.lock").is_file():
             return target
         self.step(
-            "wheelhouse (pip download --require-hashes)", lambda: self._fill(exported, target)
+            "wheelhouse (pip download --require-hashes)",
+            lambda: fill_wheelhouse(self.runner, exported, target),
         )
         return target
-
-    def _fill(self, requirements: str, target: Path) -> None:
-        work = Path(tempfile.mkdtemp(prefix="agentcage-wheels-"))
-        try:
-            (work / "requirements.txt").write_text(requirements)
-            download, wheels = work / "download", work / "wheels"
-            pip = ["uv", "tool", "run", "--python", "3.11", "pip"]
-            self.runner.run(
-                [
-                    *pip,
-                    "download",
-                    "--quiet",
-                    "--require-hashes",
-                    "--no-deps",
-                    "-r",
-                    str(work / "requirements.txt"),
-                    "-d",
-                    str(download),
-                ],
-                timeout=900,
-            )
-            wheels.mkdir()
-            for artifact in sorted(download.iterdir()):
-                if artifact.suffix == ".whl":
-                    shutil.copy2(artifact, wheels / artifact.name)
-                else:  # an sdist whose hash uv.lock just vouched for; build it here once
-                    self.runner.run(
-                        [*pip, "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(artifact)],
-                        timeout=900,
-                    )
-            lines = []
-            for wheel in sorted(wheels.glob("*.whl")):
-                name, version = wheel.name.split("-")[:2]
-                sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
-                lines.append(f"{name}=={version} --hash=sha256:{sha}")
-            (wheels / "requirements.lock").write_text("\n".join(lines) + "\n")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(wheels, target)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     # --- our images ------------------------------------------------------------------------
 
