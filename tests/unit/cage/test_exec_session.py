@@ -100,13 +100,16 @@ def test_a_session_that_dies_under_a_command_is_an_error_not_a_retry(tmp_path: P
     assert len(starts.read_text().splitlines()) == 2
 
 
-def test_only_a_prefixed_host_gets_a_session() -> None:
+def test_only_a_podman_exec_prefix_gets_a_session() -> None:
     prefixed = PodmanHost.detect({"AGENTCAGE_SYSTEMD_EXEC": "podman exec -i h"})
     assert isinstance(prefixed.runner, SessionRunner)
     assert prefixed.runner.prefix == ("podman", "exec", "-i", "h")
     assert isinstance(
         PodmanHost.detect({"XDG_CONFIG_HOME": "/nonexistent"}).runner, SubprocessRunner
     )
+    # A prefix that re-parses its arguments would mangle the loop: one process per call.
+    other = PodmanHost.detect({"AGENTCAGE_SYSTEMD_EXEC": "ssh -T cages@host"}).runner
+    assert isinstance(other, SubprocessRunner) and other.prefix == ("ssh", "-T", "cages@host")
 
 
 def test_a_command_exits_without_waiting_for_its_session_to_wind_down() -> None:
