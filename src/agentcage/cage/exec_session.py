@@ -34,14 +34,15 @@ from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, SubprocessRunner, 
 from agentcage.errors import PodmanError
 
 # Runs in the container (POSIX sh and coreutils: the host image has both). `timeout`
-# bounds each command there too: this end only stops waiting.
+# bounds each command there too: this end only stops waiting. Stdin is a pipe, as with
+# a `podman exec` per call: `podman secret create NAME -` refuses anything else.
 LOOP = r"""
 d=$(mktemp -d) || exit 1
 trap 'rm -rf "$d"' EXIT
 while read -r cmd inp limit; do
   printf %s "$cmd" | base64 -d > "$d/c"
-  if [ "$inp" = - ]; then : > "$d/i"; else printf %s "$inp" | base64 -d > "$d/i"; fi
-  timeout -v -k 5 "$limit" sh "$d/c" < "$d/i" > "$d/o" 2> "$d/e"
+  [ "$inp" = - ] && inp=""
+  printf %s "$inp" | base64 -d | timeout -v -k 5 "$limit" sh "$d/c" > "$d/o" 2> "$d/e"
   rc=$?
   printf '%s ' "$rc"; base64 -w0 < "$d/o"; printf ' '; base64 -w0 < "$d/e"; echo
 done

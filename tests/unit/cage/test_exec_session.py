@@ -31,6 +31,8 @@ def test_every_command_goes_through_one_started_prefix(tmp_path: Path) -> None:
     assert runner.run(odd).stdout == 'two words|$HOME|it\'s|a "quote"|back\\slash|ü|'
     assert runner.run(["cat"], input="line 1\nline 2 'x'\n").stdout == "line 1\nline 2 'x'\n"
     assert runner.run(["cat"]).stdout == ""  # no input: empty stdin, not the session's
+    # A pipe, as for a `podman exec` of its own: `podman secret create NAME -` wants one.
+    assert runner.run(["sh", "-c", "test -p /dev/stdin && cat"], input="v").stdout == "v"
     for _ in range(5):
         runner.run(["true"])
     assert starts.read_text().splitlines() == ["started"]
