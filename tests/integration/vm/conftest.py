@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentcage.cage.vm.guest_image import GuestImage, build_guest
+from agentcage.cage.vm.machine import Drive
 from agentcage.cage.vm.vm_process import QemuMachine
 from tests.support import vm_uplink
 from tests.support.microvm import TCG, network_end, secrets_drive, small_machine
@@ -72,14 +73,17 @@ def machine(guest: GuestImage, workdir: Path) -> Iterator[MachineFactory]:
         extra: tuple[str, ...] = (),
         uplink: Uplink | None = None,
         mem_mib: int = 256,
+        drives: tuple[Drive, ...] = (),
     ) -> QemuMachine:
         drive = secrets_drive(workdir, secrets) if secrets is not None else None
         if uplink is None:
-            spec = small_machine(guest, workdir, workdir / "net.sock", drive, extra, mem_mib)
+            spec = small_machine(
+                guest, workdir, workdir / "net.sock", drive, extra, mem_mib, drives=drives
+            )
         else:
             address, gateway = vm_uplink.GUEST_ADDRESS, vm_uplink.GATEWAY
             spec = small_machine(
-                guest, workdir, uplink.socket, drive, extra, mem_mib, address, gateway
+                guest, workdir, uplink.socket, drive, extra, mem_mib, address, gateway, drives
             )
         vm = QemuMachine(spec, TCG)
         vm.start()

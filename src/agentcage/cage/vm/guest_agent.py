@@ -26,6 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+try:
+    from agentcage.cage.vm import guest_sandbox  # on the host (tests), the package's copy
+except ImportError:  # in the guest, rootfs.py put it beside this file (and -I left it off)
+    sys.path.insert(0, str(Path(__file__).parent))
+    import guest_sandbox  # type: ignore[no-redef,import-not-found]
+
 AGENT_PORT_NAME = "org.agentcage.agent"  # machine.py's, repeated: the host is not imported
 AGENT_VSOCK_PORT = 1024
 SECRETS_MOUNT = "/run/secrets/agentcage"
@@ -202,7 +208,10 @@ def start_role(message: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"role {name!r} is running or not a plain name"}
     logs = RUN_ROOT / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    uid = int(message["uid"])
+    # With a sandbox, the role is confined as its container would be (guest_sandbox.py);
+    # without one (tests of the bare roles), it runs as a uid only.
+    sandbox = message.get("sandbox")
+    uid = int(message["uid"]) if sandbox is None else None
     with (logs / f"{name}.log").open("ab") as log:
         ROLES[name] = subprocess.Popen(
             [str(word) for word in message["argv"]],
@@ -211,14 +220,32 @@ def start_role(message: dict[str, Any]) -> dict[str, Any]:
             stderr=subprocess.STDOUT,
             user=uid,
             group=uid,
-            extra_groups=[],
+            extra_groups=[] if uid is not None else None,
             env={str(k): str(v) for k, v in message.get("env", {}).items()},
             cwd="/",
+            preexec_fn=(lambda: guest_sandbox.confine(sandbox)) if sandbox is not None else None,
         )
     return {"ok": True, "pid": ROLES[name].pid}
 
 
-_OPS = {"mkdir": make_dir, "write": write_file, "read": read_file, "start": start_role}
+def mount_drive(message: dict[str, Any]) -> dict[str, Any]:
+    """A drive by its label, read-only, under RUN_ROOT (the agent's root, say)."""
+    device = device_labelled(str(message["label"]))
+    if device is None:
+        return {"ok": False, "error": f"no drive labelled {message['label']}"}
+    mount("ext4", str(confined(str(message["path"]))), "ro,nodev,nosuid", source=device)
+    return {"ok": True}
+
+
+_OPS = {
+    "mkdir": make_dir,
+    "write": write_file,
+    "read": read_file,
+    "start": start_role,
+    "drive": mount_drive,
+    "netns": guest_sandbox.agent_network,
+    "sysctl": guest_sandbox.set_sysctl,
+}
 
 
 def answer(request: bytes) -> tuple[dict[str, Any], bool]:

@@ -1,0 +1,129 @@
+"""Bring a cage up inside a booted guest: its network, its state, its three roles.
+
+The guest agent does each step on request (guest_agent.py, guest_sandbox.py); the roles
+come from the cage's units (guest_roles.py). Order: the agent's network namespace, the
+agent's root drive, the state each role mounts (copied from the host's state directory,
+owned as the containers' `:U` volumes would be), the sidecars, and the agent only once
+both sidecars accept connections, as its unit waits for them in container mode.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentcage.cage.contract import SIDECAR_USER
+from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
+from agentcage.cage.vm.guest_roles import (
+    AGENT_NETNS,
+    AGENT_ROOT,
+    AGENT_ROOT_LABEL,
+    GUEST_STATE,
+    GuestRole,
+)
+from agentcage.errors import VmmError
+
+Ask = Callable[..., dict[str, Any]]
+RUN_ROOT = "/run/agentcage"
+
+
+def _relative(guest: str) -> str:
+    """A guest path under /run/agentcage as the agent's file operations take it."""
+    return guest.removeprefix(f"{RUN_ROOT}/")
+
+
+def agent_network(ask: Ask, topology: Topology) -> None:
+    prefix = ipaddress.IPv4Network(topology.internal_subnet).prefixlen
+    ask(
+        "netns",
+        netns=AGENT_NETNS,
+        guest=[f"{topology.proxy_ip}/{prefix}", f"{topology.dns_ip}/{prefix}"],
+        agent=f"{topology.agent_ip}/{prefix}",
+    )
+
+
+def copy_state(ask: Ask, roles: list[GuestRole], state_dir: Path) -> None:
+    """Each role's state directories and files, into the guest under GUEST_STATE."""
+    ask("mkdir", path=_relative(GUEST_STATE), uid=0, mode=0o755)
+    # A directory one sidecar writes and another reads (the fingerprints) is the writer's,
+    # as its `:U` volume makes it in container mode.
+    owners: dict[Path, int] = {}
+    for role in roles:
+        for host, writable in role.state_dirs:
+            owner = int(SIDECAR_USER) if writable and role.name != "agent" else 0
+            owners[host] = max(owners.get(host, 0), owner)
+    for host, owner in owners.items():
+        _copy(ask, state_dir, host, owner)
+    for role in roles:
+        if role.files:
+            ask("mkdir", path=_relative(f"{GUEST_STATE}/{role.name}"), uid=0, mode=0o755)
+        for relative, content in role.files:
+            ask(
+                "write",
+                path=_relative(f"{GUEST_STATE}/{relative}"),
+                content=content,
+                mode=0o644,
+                uid=0,
+            )
+
+
+def _copy(ask: Ask, state_dir: Path, host: Path, owner: int) -> None:
+    parts = host.relative_to(state_dir).parts
+    for depth in range(1, len(parts) + (0 if host.is_file() else 1)):
+        directory = "/".join(parts[:depth])
+        mode = 0o700 if owner else 0o755
+        ask("mkdir", path=_relative(f"{GUEST_STATE}/{directory}"), uid=owner, mode=mode)
+    files = [host] if host.is_file() else sorted(p for p in host.rglob("*") if p.is_file())
+    for path in files:
+        if path.is_socket():
+            continue
+        relative = path.relative_to(state_dir)
+        ask(
+            "write",
+            path=_relative(f"{GUEST_STATE}/{relative}"),
+            content=path.read_text(encoding="utf-8"),
+            mode=path.stat().st_mode & 0o777,
+            uid=owner,
+        )
+
+
+def start_cage(
+    ask: Ask, roles: list[GuestRole], topology: Topology, state_dir: Path, deadline: float
+) -> dict[str, float]:
+    """Everything above; returns each sidecar's seconds from its start to listening."""
+    agent_network(ask, topology)
+    ask("drive", label=AGENT_ROOT_LABEL, path=_relative(AGENT_ROOT))
+    copy_state(ask, roles, state_dir)
+    # The sidecars share the guest's network namespace, so they share its one
+    # unprivileged-port floor: the lowest either asks for (53, the DNS sidecar's).
+    floors: dict[str, int] = {}
+    for role in roles:
+        for name, value in role.sysctls:
+            floors[name] = min(floors.get(name, int(value)), int(value))
+    for name, floor in floors.items():
+        ask("sysctl", name=name, value=str(floor))
+    waits = {"dns": (topology.dns_ip, DNS_PORT), "proxy": (topology.proxy_ip, PROXY_PORT)}
+    started: dict[str, float] = {}
+    for role in roles:
+        if role.name == "agent":
+            for name, (address, port) in waits.items():
+                started[name] = _listening(ask, name, address, port, deadline) - started[name]
+        else:
+            started[role.name] = time.monotonic()
+        ask("start", **role.start_request())
+    return started
+
+
+def _listening(ask: Ask, name: str, address: str, port: int, deadline: float) -> float:
+    while True:
+        if ask("connect", 10, address=address, port=port, timeout=2)["connected"]:
+            return time.monotonic()
+        exited = ask("status")["roles"].get(name)
+        if exited is not None or time.monotonic() > deadline:
+            log = ask("read", path=f"logs/{name}.log")["content"][-1500:]
+            state = f"exited {exited}" if exited is not None else "is not listening in time"
+            raise VmmError(f"the guest's {name} {state}: {log}")
+        time.sleep(1)

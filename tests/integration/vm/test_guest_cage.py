@@ -1,0 +1,148 @@
+"""A whole cage inside the guest: DNS sidecar, proxy and agent, from the cage's own units.
+
+The roles come from `build_units(CageSpec)` through guest_roles.py, as `cage create` would
+run them; the agent is a busybox shell script on its own read-only root drive (the
+workspace volume copied onto it) and reports from inside what it is and what it can
+reach. The guest's NIC leads to passt in a namespace of the test's own, whose gateway
+serves a banner: the guest itself reaches it, the agent must not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from agentcage.cage.ca import ensure_ca
+from agentcage.cage.layout import HostPaths, Images, prepare_sidecar_dirs, write_sidecar_config
+from agentcage.cage.quadlet import CageSpec, build_units
+from agentcage.cage.state import StateStore
+from agentcage.cage.topology import Topology
+from agentcage.cage.vm.agent_root import agent_root_image
+from agentcage.cage.vm.debian_parts import BUSYBOX, unpack
+from agentcage.cage.vm.guest_cage import start_cage
+from agentcage.cage.vm.guest_roles import AGENT_ROOT_LABEL, ImageFacts, guest_roles
+from agentcage.cage.vm.machine import Drive
+from agentcage.config.load import load_config
+from agentcage.dns import SINKHOLE_V4
+from tests.integration.vm.conftest import MachineFactory, Uplink
+from tests.support.vm_uplink import BANNER, GATEWAY
+
+START = 300  # both sidecars under TCG on a loaded 2-core host
+APPLETS = ("sh", "cat", "grep", "tr", "touch", "wget", "nc", "nslookup", "ls", "sleep", "id")
+AGENT_SCRIPT = """\
+set +e
+echo "status: $(grep -E '^(Uid|Gid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' \
+/proc/self/status | tr '\\t\\n' ' ;')"
+touch /written 2>/dev/null && echo "root: writable" || echo "root: read-only"
+echo "key: $ANTHROPIC_API_KEY"
+echo "proxy: $HTTP_PROXY"
+echo "routes: $(cat /proc/net/route | tr '\\t\\n' ' ;')"
+[ -e /proc/1 ] && echo "init: visible" || echo "init: hidden"
+echo "blocked: $(wget -q -O- http://blocked.example/ 2>&1 | tr '\\n' ' ')"
+echo "direct: $(nc -w 3 {gateway} {port} </dev/null 2>&1 | tr '\\n' ' ')"
+echo "dns: $(nslookup blocked.example 2>&1 | tr '\\n' ' ')"
+echo "workspace: $(cat /app/marker)"
+echo done
+sleep 3600
+"""
+
+
+def _agent_tree(root: Path, app: Path) -> Path:
+    busybox = unpack(BUSYBOX, root / "parts") / "bin" / "busybox"
+    tree = root / "tree"
+    (tree / "bin").mkdir(parents=True)
+    shutil.copy2(busybox, tree / "bin" / "busybox")
+    for applet in APPLETS:
+        os.symlink("busybox", tree / "bin" / applet)
+    return tree
+
+
+def _config(directory: Path, app: Path) -> Path:
+    path = directory / "cage.yaml"
+    path.write_text(
+        f"""\
+name: vmcage
+isolation: container
+container:
+  image: localhost/agentcage-vmcage-agent:test
+  command: ["/bin/sh", "/app/agent.sh"]
+  volumes: ["{app}:/app:ro"]
+  tmpfs: ["/tmp:rw,noexec,nosuid,size=16M"]
+secret_injection:
+  - env: ANTHROPIC_API_KEY
+    inject_to: [anthropic.com]
+domains:
+  allow: [example.com]
+"""
+    )
+    return path
+
+
+@pytest.mark.usefixtures("guest")
+def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
+    machine: MachineFactory, uplink: Uplink, workdir: Path
+) -> None:
+    app = workdir / "app"
+    app.mkdir()
+    (app / "agent.sh").write_text(AGENT_SCRIPT.format(gateway=GATEWAY, port=uplink.port))
+    (app / "marker").write_text("copied onto the root drive\n")
+    config = load_config(_config(workdir, app))
+    store = StateStore(workdir / "state")
+    paths = HostPaths.under(store.path("vmcage"))
+    store.path("vmcage").mkdir(parents=True)
+    ensure_ca("vmcage", paths.ca_dir, paths.ca_public_cert)
+    write_sidecar_config(store, config, "localhost/agentcage-vmcage-agent:test")
+    prepare_sidecar_dirs(store, "vmcage")
+    topology = Topology("vmcage", 0, "10.89.7.0/24", "10.89.8.0/24")
+    images = Images("proxy", "dns", "localhost/agentcage-vmcage-agent:test")
+    units = build_units(CageSpec(config, topology, images, paths, ("ANTHROPIC_API_KEY",)))
+    roles = guest_roles(units, topology, store.path("vmcage"), ImageFacts(env={"PATH": "/bin"}))
+    agent_unit = units.files[f"{topology.container('agent')}.container"]
+    agent_root_image(
+        _agent_tree(workdir, app), agent_unit, store.path("vmcage"), workdir / "agent.ext4"
+    )
+    drive = Drive("agent", workdir / "agent.ext4", True, AGENT_ROOT_LABEL)
+
+    vm = machine(
+        secrets={"ANTHROPIC_API_KEY": "sk-real-value"}, uplink=uplink, mem_mib=768, drives=(drive,)
+    )
+    vm.wait_ready(120)
+    assert vm.connect(GATEWAY, uplink.port)["received"] == BANNER.decode()  # the guest's NIC
+    seconds = start_cage(vm.ask, roles, topology, store.path("vmcage"), time.monotonic() + START)
+    print(f"listening after start: {seconds}")
+
+    deadline = time.monotonic() + 60
+    while "done" not in (log := vm.ask("read", path="logs/agent.log")["content"]):
+        assert vm.status()["roles"]["agent"] is None, log
+        assert time.monotonic() < deadline, log
+        time.sleep(1)
+    report = dict(line.split(": ", 1) for line in log.splitlines() if ": " in line)
+    status = dict(item.split(":", 1) for item in report["status"].split(";") if ":" in item)
+    status = {key.strip(): " ".join(value.split()) for key, value in status.items()}
+    assert status["Uid"] == "1000 1000 1000 1000" and status["Gid"] == "1000 1000 1000 1000"
+    for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert status[capabilities] == "0000000000000000", status
+    assert status["NoNewPrivs"] == "1"
+    assert report["root"] == "read-only"
+    assert report["key"] == "{{ANTHROPIC_API_KEY}}"  # the placeholder, never the value
+    assert report["proxy"] == f"http://{topology.proxy_ip}:8080"
+    assert report["workspace"] == "copied onto the root drive"
+    # Only the link to the sidecars; no default route, so the uplink is unreachable.
+    routes = [r.split() for r in report["routes"].split(";")[1:] if r.strip()]
+    assert [(r[0], r[1]) for r in routes] == [("eth0", "0007590A")], routes
+    assert "unreachable" in report["direct"].lower(), report["direct"]
+    assert report["init"] == "hidden"  # its /proc shows only its own processes
+    assert "403" in report["blocked"], report["blocked"]
+    assert str(SINKHOLE_V4) in report["dns"], report["dns"]
+
+    proxy_audit = vm.ask("read", path="state/audit/proxy/proxy.jsonl")["content"]
+    records = [json.loads(line) for line in proxy_audit.splitlines()]
+    assert any("blocked.example" in json.dumps(r) for r in records), proxy_audit
+    dns_audit = vm.ask("read", path="state/audit/dns/dns.jsonl")["content"]
+    assert "blocked.example" in dns_audit, dns_audit
+    assert vm.stop(timeout=30).clean
