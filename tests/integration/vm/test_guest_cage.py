@@ -10,30 +10,18 @@ serves a banner: the guest itself reaches it, the agent must not.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from agentcage.cage.ca import ensure_ca
-from agentcage.cage.layout import HostPaths, Images, prepare_sidecar_dirs, write_sidecar_config
-from agentcage.cage.quadlet import CageSpec, build_units
-from agentcage.cage.state import StateStore
-from agentcage.cage.topology import Topology
-from agentcage.cage.vm.agent_root import agent_root_image
-from agentcage.cage.vm.debian_parts import BUSYBOX, unpack
 from agentcage.cage.vm.guest_cage import start_cage
-from agentcage.cage.vm.guest_roles import AGENT_ROOT_LABEL, ImageFacts, guest_roles
-from agentcage.cage.vm.machine import Drive
-from agentcage.config.load import load_config
 from agentcage.dns import SINKHOLE_V4
 from tests.integration.vm.conftest import MachineFactory, Uplink
+from tests.support.microvm_cage import TOPOLOGY, prepare_cage
 from tests.support.vm_uplink import BANNER, GATEWAY
 
 START = 300  # both sidecars under TCG on a loaded 2-core host
-APPLETS = ("sh", "cat", "grep", "tr", "touch", "wget", "nc", "nslookup", "ls", "sleep", "id")
 AGENT_SCRIPT = """\
 set +e
 echo "status: $(grep -E '^(Uid|Gid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' \
@@ -52,68 +40,22 @@ sleep 3600
 """
 
 
-def _agent_tree(root: Path, app: Path) -> Path:
-    busybox = unpack(BUSYBOX, root / "parts") / "bin" / "busybox"
-    tree = root / "tree"
-    (tree / "bin").mkdir(parents=True)
-    shutil.copy2(busybox, tree / "bin" / "busybox")
-    for applet in APPLETS:
-        os.symlink("busybox", tree / "bin" / applet)
-    return tree
-
-
-def _config(directory: Path, app: Path) -> Path:
-    path = directory / "cage.yaml"
-    path.write_text(
-        f"""\
-name: vmcage
-isolation: container
-container:
-  image: localhost/agentcage-vmcage-agent:test
-  command: ["/bin/sh", "/app/agent.sh"]
-  volumes: ["{app}:/app:ro"]
-  tmpfs: ["/tmp:rw,noexec,nosuid,size=16M"]
-secret_injection:
-  - env: ANTHROPIC_API_KEY
-    inject_to: [anthropic.com]
-domains:
-  allow: [example.com]
-"""
-    )
-    return path
-
-
 @pytest.mark.usefixtures("guest")
 def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     machine: MachineFactory, uplink: Uplink, workdir: Path
 ) -> None:
-    app = workdir / "app"
-    app.mkdir()
-    (app / "agent.sh").write_text(AGENT_SCRIPT.format(gateway=GATEWAY, port=uplink.port))
-    (app / "marker").write_text("copied onto the root drive\n")
-    config = load_config(_config(workdir, app))
-    store = StateStore(workdir / "state")
-    paths = HostPaths.under(store.path("vmcage"))
-    store.path("vmcage").mkdir(parents=True)
-    ensure_ca("vmcage", paths.ca_dir, paths.ca_public_cert)
-    write_sidecar_config(store, config, "localhost/agentcage-vmcage-agent:test")
-    prepare_sidecar_dirs(store, "vmcage")
-    topology = Topology("vmcage", 0, "10.89.7.0/24", "10.89.8.0/24")
-    images = Images("proxy", "dns", "localhost/agentcage-vmcage-agent:test")
-    units = build_units(CageSpec(config, topology, images, paths, ("ANTHROPIC_API_KEY",)))
-    roles = guest_roles(units, topology, store.path("vmcage"), ImageFacts(env={"PATH": "/bin"}))
-    agent_unit = units.files[f"{topology.container('agent')}.container"]
-    agent_root_image(
-        _agent_tree(workdir, app), agent_unit, store.path("vmcage"), workdir / "agent.ext4"
-    )
-    drive = Drive("agent", workdir / "agent.ext4", True, AGENT_ROOT_LABEL)
+    script = AGENT_SCRIPT.format(gateway=GATEWAY, port=uplink.port)
+    cage = prepare_cage(workdir, script, {"marker": "copied onto the root drive\n"})
 
     vm = machine(
-        secrets={"ANTHROPIC_API_KEY": "sk-real-value"}, uplink=uplink, mem_mib=768, drives=(drive,)
+        secrets={"ANTHROPIC_API_KEY": "sk-real-value"},
+        uplink=uplink,
+        mem_mib=768,
+        drives=(cage.agent_drive,),
     )
     vm.wait_ready(120)
     assert vm.connect(GATEWAY, uplink.port)["received"] == BANNER.decode()  # the guest's NIC
-    seconds = start_cage(vm.ask, roles, topology, store.path("vmcage"), time.monotonic() + START)
+    seconds = start_cage(vm.ask, cage.roles, TOPOLOGY, cage.state_dir, time.monotonic() + START)
     print(f"listening after start: {seconds}")
 
     deadline = time.monotonic() + 60
@@ -130,7 +72,7 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     assert status["NoNewPrivs"] == "1"
     assert report["root"] == "read-only"
     assert report["key"] == "{{ANTHROPIC_API_KEY}}"  # the placeholder, never the value
-    assert report["proxy"] == f"http://{topology.proxy_ip}:8080"
+    assert report["proxy"] == f"http://{TOPOLOGY.proxy_ip}:8080"
     assert report["workspace"] == "copied onto the root drive"
     # Only the link to the sidecars; no default route, so the uplink is unreachable.
     routes = [r.split() for r in report["routes"].split(";")[1:] if r.strip()]

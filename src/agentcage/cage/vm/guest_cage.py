@@ -22,12 +22,12 @@ from agentcage.cage.vm.guest_roles import (
     AGENT_ROOT,
     AGENT_ROOT_LABEL,
     GUEST_STATE,
+    RUN_ROOT,
     GuestRole,
 )
 from agentcage.errors import VmmError
 
 Ask = Callable[..., dict[str, Any]]
-RUN_ROOT = "/run/agentcage"
 
 
 def _relative(guest: str) -> str:

@@ -31,8 +31,9 @@ from agentcage.cage.topology import Topology
 from agentcage.cage.unit import UnitFile
 from agentcage.errors import VmmError
 
-GUEST_STATE = "/run/agentcage/state"
-AGENT_ROOT = "/run/agentcage/agent-root"  # the agent root drive's mount point
+RUN_ROOT = "/run/agentcage"  # the guest agent's tmpfs (guest_agent.py)
+GUEST_STATE = f"{RUN_ROOT}/state"
+AGENT_ROOT = f"{RUN_ROOT}/agent-root"  # the agent root drive's mount point
 AGENT_ROOT_LABEL = "agentroot"
 AGENT_NETNS = "agent"
 ROLES = ("dns", "proxy", "agent")  # start order: the agent last, as its unit's After= says
@@ -179,11 +180,16 @@ def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> Gues
         (key, value) for key, _, value in (s.partition("=") for s in _values(unit, "Sysctl"))
     )
     exec_words = tuple(_words(unit, "Exec")) or image.cmd
+    # A sidecar runs on the guest's root: hide what its container would not have.
+    hidden = [GUEST_STATE, f"{RUN_ROOT}/logs", AGENT_ROOT]
+    if not _values(unit, "Secret"):
+        hidden.append(SECRETS_DIR)
     sandbox: dict[str, Any] = {
         "root": AGENT_ROOT if agent else "/",
         "netns": AGENT_NETNS if agent else None,
         "binds": binds,
         "tmpfs": tmpfs,
+        "mask": [] if agent else hidden,
         "cwd": image.workdir if agent else "/",
         "no_new_privs": True,
         "uid": uid,

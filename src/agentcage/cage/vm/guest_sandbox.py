@@ -4,7 +4,8 @@ Standard library only, beside guest_agent.py (rootfs.py copies both in; the host
 this). The host sends a role's confinement with its argv (guest_roles.py renders both from
 the cage's units); `confine` applies it in the forked child before exec, as root, in this
 order: enter the role's network namespace (the agent's holds only a veth to the proxy and
-the DNS sidecar), a private mount namespace, its bind mounts, tmpfs mounts, /proc (only its
+the DNS sidecar), a private mount namespace, its bind mounts, tmpfs mounts, empty
+read-only tmpfs over what it must not see (a sidecar on the guest's root), /proc (only its
 own processes visible) and a minimal /dev, chroot into its root, then no_new_privs, an
 empty capability bounding set, no supplementary groups, and its uid and gid. From root,
 setuid to a non-zero uid clears the permitted, effective and ambient capabilities, so the
@@ -124,6 +125,11 @@ def confine(sandbox: dict[str, Any]) -> None:
     for target, options in sandbox.get("tmpfs", []):
         flags, data = _split_options(str(options))
         _mount("tmpfs", _inside(root, str(target)), "tmpfs", flags | _MS_NOSUID, data)
+    # What a container would not have: the other roles' state, the secrets drive. The
+    # binds above already put this role's own parts at their targets.
+    for path in sandbox.get("mask", []):
+        if os.path.isdir(path):
+            _mount("tmpfs", str(path), "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV, "size=4k")
     if root != "/":
         _mount(
             "proc",

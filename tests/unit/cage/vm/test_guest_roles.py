@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage.contract import VENV_BIN, dns_run, proxy_run
+from agentcage.cage.contract import SECRETS_DIR, VENV_BIN, dns_run, proxy_run
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology
@@ -65,6 +65,10 @@ def test_the_agent_is_confined_to_its_root_and_namespace(tmp_path: Path) -> None
     for sidecar in (dns, proxy):
         assert sidecar.sandbox["root"] == "/" and sidecar.sandbox["netns"] is None
         assert sidecar.uid == 10000
+        assert {GUEST_STATE, AGENT_ROOT} <= set(sidecar.sandbox["mask"])
+    # Only the proxy's container has the secrets mounted; in the guest only it sees them.
+    assert SECRETS_DIR in dns.sandbox["mask"] and SECRETS_DIR not in proxy.sandbox["mask"]
+    assert agent.sandbox["mask"] == []  # its root is its own drive: the guest's is not there
 
 
 @pytest.mark.parametrize(
