@@ -71,7 +71,8 @@ def boot_once(
         if proxy:
             start_guest_proxy(vm, time.monotonic() + 300)
         if made:
-            start_cage(vm.ask, made.roles, TOPOLOGY, made.state_dir, time.monotonic() + 600)
+            deadline = time.monotonic() + 600
+            start_cage(vm.ask, made.roles, TOPOLOGY, made.state_dir, deadline, made.resolvers)
         healthy = time.monotonic() - began
         time.sleep(settle)
         assert vm.process is not None

@@ -23,6 +23,7 @@ from agentcage.cage.vm.debian_parts import BUSYBOX, unpack
 from agentcage.cage.vm.guest_roles import AGENT_ROOT_LABEL, GuestRole, ImageFacts, guest_roles
 from agentcage.cage.vm.machine import Drive
 from agentcage.config.load import load_config
+from tests.support.vm_uplink import GATEWAY
 
 NAME = "vmcage"
 AGENT_IMAGE = f"localhost/agentcage-{NAME}-agent:test"
@@ -37,9 +38,13 @@ container:
   tmpfs: ["/tmp:rw,noexec,nosuid,size=16M"]
 secret_injection:
   - env: ANTHROPIC_API_KEY
-    inject_to: [anthropic.com]
+    inject_to: [example.com]
 domains:
   allow: [example.com]
+# passt's gateway: tests/support/vm_uplink.py serves DNS and HTTP there.
+dns_servers: ["{gateway}"]
+network:
+  allow_cidrs: ["{gateway}/32"]
 """
 
 
@@ -48,6 +53,7 @@ class GuestCage:
     roles: list[GuestRole]
     state_dir: Path
     agent_drive: Drive
+    resolvers: list[str]
 
 
 def prepare_cage(workdir: Path, script: str, files: dict[str, str] | None = None) -> GuestCage:
@@ -58,7 +64,7 @@ def prepare_cage(workdir: Path, script: str, files: dict[str, str] | None = None
     for name, content in (files or {}).items():
         (app / name).write_text(content)
     config_path = workdir / "cage.yaml"
-    config_path.write_text(CONFIG.format(name=NAME, image=AGENT_IMAGE, app=app))
+    config_path.write_text(CONFIG.format(name=NAME, image=AGENT_IMAGE, app=app, gateway=GATEWAY))
     config = load_config(config_path)
     store = StateStore(workdir / "state")
     state_dir = store.path(NAME)
@@ -73,7 +79,8 @@ def prepare_cage(workdir: Path, script: str, files: dict[str, str] | None = None
     agent_unit = units.files[f"{TOPOLOGY.container('agent')}.container"]
     image = workdir / "agent.ext4"
     agent_root_image(_busybox_tree(workdir), agent_unit, state_dir, image)
-    return GuestCage(roles, state_dir, Drive("agent", image, True, AGENT_ROOT_LABEL))
+    drive = Drive("agent", image, True, AGENT_ROOT_LABEL)
+    return GuestCage(roles, state_dir, drive, config.effective_dns_servers())
 
 
 def _busybox_tree(workdir: Path) -> Path:

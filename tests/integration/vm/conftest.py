@@ -45,6 +45,7 @@ MachineFactory = Callable[..., QemuMachine]
 class Uplink:
     socket: Path
     port: int
+    record: Path  # the requests the fake internet behind the gateway received
 
 
 @pytest.fixture
@@ -54,11 +55,14 @@ def uplink(workdir: Path) -> Iterator[Uplink]:
     with socket.socket() as probe:  # a free port number; the server binds it in the namespace
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    argv = isolated([sys.executable, "-m", "tests.support.vm_uplink", str(path), str(port)])
+    record = workdir / "requests.txt"
+    argv = isolated(
+        [sys.executable, "-m", "tests.support.vm_uplink", str(path), str(port), str(record)]
+    )
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None and process.stdin is not None
     assert process.stdout.readline() == b"ready\n"
-    yield Uplink(path, port)
+    yield Uplink(path, port, record)
     process.stdin.close()
     process.wait(timeout=10)
 

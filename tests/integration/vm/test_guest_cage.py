@@ -31,6 +31,8 @@ echo "key: $ANTHROPIC_API_KEY"
 echo "proxy: $HTTP_PROXY"
 echo "routes: $(cat /proc/net/route | tr '\\t\\n' ' ;')"
 [ -e /proc/1 ] && echo "init: visible" || echo "init: hidden"
+echo "allowed: $(wget -q -O- --header 'x-api-key: {{{{ANTHROPIC_API_KEY}}}}' \
+http://example.com/echo 2>&1 | tr '\r\n' '  ')"
 echo "blocked: $(wget -q -O- http://blocked.example/ 2>&1 | tr '\\n' ' ')"
 echo "direct: $(nc -w 3 {gateway} {port} </dev/null 2>&1 | tr '\\n' ' ')"
 echo "dns: $(nslookup blocked.example 2>&1 | tr '\\n' ' ')"
@@ -55,7 +57,9 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     )
     vm.wait_ready(120)
     assert vm.connect(GATEWAY, uplink.port)["received"] == BANNER.decode()  # the guest's NIC
-    seconds = start_cage(vm.ask, cage.roles, TOPOLOGY, cage.state_dir, time.monotonic() + START)
+    seconds = start_cage(
+        vm.ask, cage.roles, TOPOLOGY, cage.state_dir, time.monotonic() + START, cage.resolvers
+    )
     print(f"listening after start: {seconds}")
 
     deadline = time.monotonic() + 60
@@ -80,6 +84,12 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     assert "unreachable" in report["direct"].lower(), report["direct"]
     assert report["init"] == "hidden"  # its /proc shows only its own processes
     assert "403" in report["blocked"], report["blocked"]
+    # Allowed: through the guest's NIC to the fake internet behind passt's gateway, with
+    # the real key injected on the way out and scrubbed from what came back.
+    arrived = uplink.record.read_text()
+    assert "GET /echo HTTP/1.1" in arrived and "x-api-key: sk-real-value" in arrived, arrived
+    assert "GET /echo" in report["allowed"], report["allowed"]
+    assert "sk-real-value" not in log, log
     assert str(SINKHOLE_V4) in report["dns"], report["dns"]
 
     proxy_audit = vm.ask("read", path="state/audit/proxy/proxy.jsonl")["content"]

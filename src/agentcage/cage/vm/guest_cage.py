@@ -23,8 +23,10 @@ from agentcage.cage.vm.guest_roles import (
     AGENT_ROOT_LABEL,
     GUEST_STATE,
     RUN_ROOT,
+    SIDECAR_RESOLV,
     GuestRole,
 )
+from agentcage.config.schema import parse_server
 from agentcage.errors import VmmError
 
 Ask = Callable[..., dict[str, Any]]
@@ -91,10 +93,21 @@ def _copy(ask: Ask, state_dir: Path, host: Path, owner: int) -> None:
 
 
 def start_cage(
-    ask: Ask, roles: list[GuestRole], topology: Topology, state_dir: Path, deadline: float
+    ask: Ask,
+    roles: list[GuestRole],
+    topology: Topology,
+    state_dir: Path,
+    deadline: float,
+    resolvers: list[str],
 ) -> dict[str, float]:
-    """Everything above; returns each sidecar's seconds from its start to listening."""
+    """Everything above; returns each sidecar's seconds from its start to listening.
+
+    `resolvers` are the sidecars' upstream DNS servers (`effective_dns_servers()`),
+    reached through the guest's one NIC.
+    """
     agent_network(ask, topology)
+    lines = "".join(f"nameserver {parse_server(server)[0]}\n" for server in resolvers)
+    ask("write", path=_relative(SIDECAR_RESOLV), content=lines, mode=0o644, uid=0)
     ask("drive", label=AGENT_ROOT_LABEL, path=_relative(AGENT_ROOT))
     copy_state(ask, roles, state_dir)
     # The sidecars share the guest's network namespace, so they share its one

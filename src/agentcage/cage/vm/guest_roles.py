@@ -33,7 +33,10 @@ from agentcage.errors import VmmError
 
 RUN_ROOT = "/run/agentcage"  # the guest agent's tmpfs (guest_agent.py)
 GUEST_STATE = f"{RUN_ROOT}/state"
-AGENT_ROOT = f"{RUN_ROOT}/agent-root"  # the agent root drive's mount point
+AGENT_ROOT = f"{RUN_ROOT}/agent-root"
+# The sidecars' resolvers (the config's `dns_servers`, else the host's), written per boot:
+# the guest's root is shared by every cage and read-only.
+SIDECAR_RESOLV = f"{RUN_ROOT}/resolv.conf"  # the agent root drive's mount point
 AGENT_ROOT_LABEL = "agentroot"
 AGENT_NETNS = "agent"
 ROLES = ("dns", "proxy", "agent")  # start order: the agent last, as its unit's After= says
@@ -164,6 +167,8 @@ def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> Gues
                 hint="mark the volume `:ro`; writable and named volumes are not supported yet",
             )
     files = []
+    if not agent:
+        binds.append((SIDECAR_RESOLV, "/etc/resolv.conf", True))
     for server in _values(unit, "DNS"):
         files.append((f"{name}/resolv.conf", f"nameserver {server}\noptions ndots:0\n"))
         binds.append((f"{GUEST_STATE}/{name}/resolv.conf", "/etc/resolv.conf", True))
