@@ -92,3 +92,13 @@ def _busybox_tree(workdir: Path) -> Path:
         os.symlink("busybox", tree / "bin" / applet)
     shutil.rmtree(workdir / "parts")
     return tree
+
+
+def allow_domain(workdir: Path, domain: str) -> None:
+    """Add `domain` to the cage's allowlist and re-render the sidecars' config, as
+    `agentcage domain add` does for a container cage (the guest then gets it by reload)."""
+    path = workdir / "cage.yaml"
+    path.write_text(
+        path.read_text().replace("allow: [example.com]", f"allow: [example.com, {domain}]")
+    )
+    write_sidecar_config(StateStore(workdir / "state"), load_config(path), AGENT_IMAGE)

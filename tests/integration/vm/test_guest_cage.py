@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage.vm.guest_cage import start_cage
+from agentcage.cage.vm.guest_cage import reload_cage, start_cage
 from agentcage.dns import SINKHOLE_V4
 from tests.integration.vm.conftest import MachineFactory, Uplink
-from tests.support.microvm_cage import TOPOLOGY, prepare_cage
+from tests.support.microvm_cage import TOPOLOGY, allow_domain, prepare_cage
 from tests.support.vm_uplink import BANNER, GATEWAY
 
 START = 300  # both sidecars under TCG on a loaded 2-core host
@@ -38,6 +38,8 @@ echo "direct: $(nc -w 3 {gateway} {port} </dev/null 2>&1 | tr '\\n' ' ')"
 echo "dns: $(nslookup blocked.example 2>&1 | tr '\\n' ' ')"
 echo "workspace: $(cat /app/marker)"
 echo done
+until wget -q -O- http://later.example/echo >/dev/null 2>&1; do sleep 2; done
+echo "later: reached"
 sleep 3600
 """
 
@@ -97,4 +99,14 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     assert any("blocked.example" in json.dumps(r) for r in records), proxy_audit
     dns_audit = vm.ask("read", path="state/audit/dns/dns.jsonl")["content"]
     assert "blocked.example" in dns_audit, dns_audit
+
+    # `domain add` on a running cage: new config in, SIGHUP, no restart of anything.
+    allow_domain(workdir, "later.example")
+    assert reload_cage(vm.ask, cage.roles, cage.state_dir) == ["dns", "proxy"]
+    deadline = time.monotonic() + 60
+    while "later: reached" not in (log := vm.ask("read", path="logs/agent.log")["content"]):
+        assert time.monotonic() < deadline, log
+        time.sleep(1)
+    assert "GET /echo HTTP/1.1\r\nHost: later.example" in uplink.record.read_text()
+    assert set(vm.status()["roles"].values()) == {None}  # all three still the same processes
     assert vm.stop(timeout=30).clean

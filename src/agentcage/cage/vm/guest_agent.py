@@ -237,6 +237,18 @@ def mount_drive(message: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def signal_role(message: dict[str, Any]) -> dict[str, Any]:
+    """SIGHUP (a sidecar re-reads its config, `cage reload`) or SIGTERM to a running role."""
+    name, number = str(message["name"]), int(message["signal"])
+    process = ROLES.get(name)
+    if number not in (signal.SIGHUP, signal.SIGTERM) or process is None:
+        return {"ok": False, "error": f"no running role {name!r} or signal {number} not allowed"}
+    if process.poll() is not None:
+        return {"ok": False, "error": f"role {name!r} exited {process.returncode}"}
+    process.send_signal(number)
+    return {"ok": True}
+
+
 _OPS = {
     "mkdir": make_dir,
     "write": write_file,
@@ -245,6 +257,7 @@ _OPS = {
     "drive": mount_drive,
     "netns": guest_sandbox.agent_network,
     "sysctl": guest_sandbox.set_sysctl,
+    "signal": signal_role,
 }
 
 

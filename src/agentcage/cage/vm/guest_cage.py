@@ -10,12 +10,13 @@ both sidecars accept connections, as its unit waits for them in container mode.
 from __future__ import annotations
 
 import ipaddress
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentcage.cage.contract import SIDECAR_USER
+from agentcage.cage.contract import CONFIG_DIR, SIDECAR_USER
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
 from agentcage.cage.vm.guest_roles import (
     AGENT_NETNS,
@@ -140,3 +141,21 @@ def _listening(ask: Ask, name: str, address: str, port: int, deadline: float) ->
             state = f"exited {exited}" if exited is not None else "is not listening in time"
             raise VmmError(f"the guest's {name} {state}: {log}")
         time.sleep(1)
+
+
+def reload_cage(ask: Ask, roles: list[GuestRole], state_dir: Path) -> list[str]:
+    """The sidecars' config, copied in again, and SIGHUP to each: `domain add` with no restart.
+
+    The host has re-rendered the config in its state directory (layout.py) as for a
+    container cage; returns the roles signalled.
+    """
+    signalled = []
+    for role in roles:
+        sources = [source for source, target, _ in role.sandbox["binds"] if target == CONFIG_DIR]
+        if role.name == "agent" or not sources:
+            continue
+        for source in sources:
+            _copy(ask, state_dir, state_dir / source.removeprefix(f"{GUEST_STATE}/"), 0)
+        ask("signal", name=role.name, signal=int(signal.SIGHUP))
+        signalled.append(role.name)
+    return signalled
