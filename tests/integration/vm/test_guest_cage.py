@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage.vm.guest_cage import reload_cage, start_cage
+from agentcage.cage.vm.guest_cage import reload_cage, set_secret, start_cage
 from agentcage.dns import SINKHOLE_V4
 from tests.integration.vm.conftest import MachineFactory, Uplink
 from tests.support.microvm_cage import TOPOLOGY, allow_domain, prepare_cage
@@ -40,7 +40,11 @@ echo "workspace: $(cat /app/marker)"
 echo done
 until wget -q -O- http://later.example/echo >/dev/null 2>&1; do sleep 2; done
 echo "later: reached"
-sleep 3600
+while true; do
+  wget -q -O- --header 'x-api-key: {{{{ANTHROPIC_API_KEY}}}}' http://example.com/again \
+    >/dev/null 2>&1
+  sleep 2
+done
 """
 
 
@@ -108,5 +112,12 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
         assert time.monotonic() < deadline, log
         time.sleep(1)
     assert "GET /echo HTTP/1.1\r\nHost: later.example" in uplink.record.read_text()
+
+    # `secret set` on a running cage: the new value into the guest, the proxy re-reads it.
+    set_secret(vm.ask, "ANTHROPIC_API_KEY", "sk-rotated-value")
+    deadline = time.monotonic() + 60
+    while "x-api-key: sk-rotated-value" not in uplink.record.read_text():
+        assert time.monotonic() < deadline, uplink.record.read_text()[-600:]
+        time.sleep(1)
     assert set(vm.status()["roles"].values()) == {None}  # all three still the same processes
     assert vm.stop(timeout=30).clean

@@ -98,7 +98,7 @@ def setup(options: dict[str, str]) -> None:
         device = device_labelled(options["agentcage.secrets"])
         if device is None:
             raise RuntimeError(f"no drive labelled {options['agentcage.secrets']}")
-        mount("ext4", SECRETS_MOUNT, "ro,nodev,nosuid,noexec", source=device)
+        _secrets_from(device)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     if "agentcage.net" in options:
         mac, address, *gateway = options["agentcage.net"].split(",")
@@ -111,6 +111,47 @@ def setup(options: dict[str, str]) -> None:
         subprocess.run(["ip", "link", "set", name, "up"], check=True)
         if gateway:
             subprocess.run(["ip", "route", "add", "default", "via", gateway[0]], check=True)
+
+
+def _secrets_from(device: str) -> None:
+    """The drive's secrets, copied into a tmpfs at SECRETS_MOUNT, and the drive let go.
+
+    In guest memory only, as on the drive: one 0400 file per secret, owned by the proxy's
+    user. A tmpfs rather than the drive itself, so that `secret set` on a running cage can
+    replace a value (`set_secret`) without a new drive and a restart.
+    """
+    staging = "/run/.secrets-drive"
+    mount("ext4", staging, "ro,nodev,nosuid,noexec", source=device)
+    mount("tmpfs", SECRETS_MOUNT, "nodev,nosuid,noexec,mode=0755,size=1m")
+    for entry in Path(staging).iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            info = entry.stat()
+            _write_secret(entry.name, entry.read_text(), info.st_uid)
+    subprocess.run(["umount", staging], check=True)
+    os.rmdir(staging)
+
+
+def _write_secret(name: str, value: str, uid: int) -> None:
+    target = Path(SECRETS_MOUNT) / name
+    temporary = target.with_name(f".{name}.new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    os.chown(temporary, uid, uid)
+    temporary.rename(target)
+
+
+def set_secret(message: dict[str, Any]) -> dict[str, Any]:
+    """`secret set` / `secret rm` on a running cage: the value (None removes it)."""
+    name = str(message["name"])
+    if not name.isidentifier() or not name.isascii():
+        return {"ok": False, "error": f"{name!r} is not a secret name"}
+    if message.get("value") is None:
+        (Path(SECRETS_MOUNT) / name).unlink(missing_ok=True)
+    else:
+        _write_secret(name, str(message["value"]), int(message["uid"]))
+    return {"ok": True}
 
 
 def routes() -> list[str]:
@@ -258,6 +299,7 @@ _OPS = {
     "netns": guest_sandbox.agent_network,
     "sysctl": guest_sandbox.set_sysctl,
     "signal": signal_role,
+    "secret": set_secret,
 }
 
 

@@ -159,3 +159,10 @@ def reload_cage(ask: Ask, roles: list[GuestRole], state_dir: Path) -> list[str]:
         ask("signal", name=role.name, signal=int(signal.SIGHUP))
         signalled.append(role.name)
     return signalled
+
+
+def set_secret(ask: Ask, name: str, value: str | None) -> None:
+    """`secret set` (or `rm`, with None) on a running cage: into the guest, then the
+    proxy re-reads its secrets (SIGHUP), as its reload does for its config."""
+    ask("secret", name=name, value=value, uid=int(SIDECAR_USER))
+    ask("signal", name="proxy", signal=int(signal.SIGHUP))
