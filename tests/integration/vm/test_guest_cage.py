@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage.vm.guest_cage import reload_cage, set_secret, start_cage
+from agentcage.cage.vm.guest_cage import (
+    reload_cage,
+    set_secret,
+    start_cage,
+    verify_network,
+)
 from agentcage.dns import SINKHOLE_V4
 from tests.integration.vm.conftest import MachineFactory, Uplink
 from tests.support.microvm_cage import TOPOLOGY, allow_domain, prepare_cage
@@ -97,6 +102,22 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     assert "GET /echo" in report["allowed"], report["allowed"]
     assert "sk-real-value" not in log, log
     assert str(SINKHOLE_V4) in report["dns"], report["dns"]
+
+    # `cage verify`'s network checks, run in the guest with the agent's view.
+    rows = verify_network(
+        vm.ask, cage.roles[2], GATEWAY, "example.com", TOPOLOGY.proxy_ip, time.monotonic() + 120
+    )
+    results = {row["name"]: row for row in rows}
+    print(json.dumps(rows, indent=1))
+    for name in (
+        "no default route",
+        "no direct route out",
+        "unlisted name sinkholed",
+        "unlisted host blocked",
+        "no-proxy request to an unlisted host refused",
+        "raw TCP to port 22 refused",
+    ):
+        assert results[name]["passed"], results[name]
 
     proxy_audit = vm.ask("read", path="state/audit/proxy/proxy.jsonl")["content"]
     records = [json.loads(line) for line in proxy_audit.splitlines()]

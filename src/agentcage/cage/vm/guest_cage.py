@@ -10,13 +10,22 @@ both sidecars accept connections, as its unit waits for them in container mode.
 from __future__ import annotations
 
 import ipaddress
+import json
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentcage.cage.contract import CONFIG_DIR, SIDECAR_USER
+from agentcage.cage.contract import (
+    CA_VARIABLES,
+    CONFIG_DIR,
+    NETCHECK_MODULE,
+    PROXY_VARIABLES,
+    PYTHON,
+    SECRETS_DIR,
+    SIDECAR_USER,
+)
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
 from agentcage.cage.vm.guest_roles import (
     AGENT_NETNS,
@@ -166,3 +175,48 @@ def set_secret(ask: Ask, name: str, value: str | None) -> None:
     proxy re-reads its secrets (SIGHUP), as its reload does for its config."""
     ask("secret", name=name, value=value, uid=int(SIDECAR_USER))
     ask("signal", name="proxy", signal=int(signal.SIGHUP))
+
+
+def verify_network(
+    ask: Ask,
+    agent: GuestRole,
+    gateway: str,
+    allowed: str | None,
+    proxy: str | None,
+    deadline: float,
+) -> list[dict[str, Any]]:
+    """`cage verify`'s network checks from inside the guest, with exactly the agent's view.
+
+    As container mode runs them from a helper container on the agent's network: the
+    netcheck module of the sidecars' venv (the guest's root), as the sidecar user, in the
+    agent's network namespace with its resolver, CA and proxy variables. `gateway` is the
+    guest NIC's far end, which must be unreachable from there.
+    """
+    binds = [bind for bind in agent.sandbox["binds"] if bind[1] != "/etc/resolv.conf"]
+    resolv = [bind for bind in agent.sandbox["binds"] if bind[1] == "/etc/resolv.conf"]
+    sandbox = {
+        **agent.sandbox,
+        "root": "/",
+        "binds": [*binds, *resolv],
+        "mask": [GUEST_STATE, f"{RUN_ROOT}/logs", AGENT_ROOT, SECRETS_DIR],
+        "cwd": "/",
+        "uid": int(SIDECAR_USER),
+        "gid": int(SIDECAR_USER),
+    }
+    argv = [PYTHON, "-m", NETCHECK_MODULE, "--gateway", gateway]
+    argv += ["--allowed-host", allowed] if allowed else []
+    argv += ["--proxy", proxy] if proxy else []
+    keys = (*PROXY_VARIABLES, *CA_VARIABLES, "NO_PROXY", "no_proxy")
+    env = {key: agent.env[key] for key in keys if key in agent.env}
+    ask("start", name="verify", argv=argv, env=env, uid=int(SIDECAR_USER), sandbox=sandbox)
+    while ask("status")["roles"].get("verify") is None:
+        if time.monotonic() > deadline:
+            ask("signal", name="verify", signal=int(signal.SIGTERM))
+            raise VmmError("the network checks in the guest did not finish in time")
+        time.sleep(1)
+    output = ask("read", path="logs/verify.log")["content"].strip().splitlines()
+    try:
+        rows: list[dict[str, Any]] = json.loads(output[-1])
+    except (ValueError, IndexError) as exc:
+        raise VmmError(f"the network checks in the guest failed: {output[-5:]}") from exc
+    return rows

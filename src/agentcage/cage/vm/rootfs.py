@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from agentcage.cage.contract import (
+    AGENT_CA,
     AUDIT_DIR,
     CA_DIR,
     CONFIG_DIR,
@@ -130,7 +131,11 @@ def install_agent(tree: Path, agent_source: Path) -> None:
     # (contract.py): the root is read-only, so they must exist before the guest boots.
     for directory in SIDECAR_MOUNT_POINTS:
         (tree / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    (tree / UPSTREAM_CA.lstrip("/")).touch()
+    # File mounts: the proxy's upstream CA, and the agent's CA for `cage verify`'s checks,
+    # which run on this root with the agent's view (guest_cage.verify_network).
+    for mount_point in (UPSTREAM_CA, AGENT_CA):
+        (tree / mount_point.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (tree / mount_point.lstrip("/")).touch()
 
 
 def secrets_image(values: Mapping[str, str], image: Path) -> None:
