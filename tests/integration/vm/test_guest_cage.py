@@ -107,17 +107,11 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     rows = verify_network(
         vm.ask, cage.roles[2], GATEWAY, "example.com", TOPOLOGY.proxy_ip, time.monotonic() + 120
     )
-    results = {row["name"]: row for row in rows}
-    print(json.dumps(rows, indent=1))
-    for name in (
-        "no default route",
-        "no direct route out",
-        "unlisted name sinkholed",
-        "unlisted host blocked",
-        "no-proxy request to an unlisted host refused",
-        "raw TCP to port 22 refused",
-    ):
-        assert results[name]["passed"], results[name]
+    # All of them pass but the two that fetch the allowlisted host over HTTPS: the fake
+    # internet here serves plain HTTP only.
+    https_only = {"allowlisted host reachable", "no-proxy request to an allowlisted host"}
+    assert len(rows) == 12, rows
+    assert all(row["passed"] for row in rows if row["name"] not in https_only), rows
 
     proxy_audit = vm.ask("read", path="state/audit/proxy/proxy.jsonl")["content"]
     records = [json.loads(line) for line in proxy_audit.splitlines()]
@@ -132,7 +126,7 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     while "later: reached" not in (log := vm.ask("read", path="logs/agent.log")["content"]):
         assert time.monotonic() < deadline, log
         time.sleep(1)
-    assert "GET /echo HTTP/1.1\r\nHost: later.example" in uplink.record.read_text()
+    assert "GET /echo HTTP/1.1\nHost: later.example" in uplink.record.read_text()
 
     # `secret set` on a running cage: the new value into the guest, the proxy re-reads it.
     set_secret(vm.ask, "ANTHROPIC_API_KEY", "sk-rotated-value")
