@@ -8,6 +8,7 @@ import click
 
 from agentcage.cage.kube.kustomize import kustomize_files, write_kustomize
 from agentcage.cage.kube.manifests import render_manifests, to_yaml
+from agentcage.cli import kube_cluster_cmd
 from agentcage.config.load import load_config
 
 
@@ -54,3 +55,8 @@ def render(
         return
     for path in write_kustomize(kustomize_dir, kustomize_files(config.name, ns, manifests)):
         click.echo(f"wrote {path}")
+
+
+# apply, delete and status drive a cluster; they live beside this module.
+for _command in (kube_cluster_cmd.apply, kube_cluster_cmd.delete, kube_cluster_cmd.status):
+    kube.add_command(_command)
