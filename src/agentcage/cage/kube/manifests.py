@@ -46,7 +46,6 @@ from agentcage.cage.contract import (
     METRICS_DIR,
     SECRETS_DIR,
     SIDECAR_CONFIG_NAME,
-    SIDECAR_USER,
     TRANSPARENT_OPTION,
     UPSTREAM_CA,
 )
@@ -66,10 +65,11 @@ POD_ADDRESS = "0.0.0.0"
 # The quadlet model wants host paths; on a cluster nothing is mounted from a host.
 _DNS_LABEL_MAX = 63  # Service and container names
 _NO_HOST = HostPaths.under(Path("/nonexistent"))
+# Secret and ConfigMap files are readable by every user of the pod, which is one container
+# (so no fsGroup is needed, which Podman's `kube play` would ignore anyway).
 _READ_ONLY_FILE = 0o444
 CA_CERT_KEY = "ca.pem"  # the CA certificate's key in the agent's ConfigMap
 UPSTREAM_CA_KEY = "ca.pem"  # the bundle's key in the upstream-CA ConfigMap
-_SIDECAR_ONLY = 0o440  # with fsGroup: the sidecar's group reads it, nobody else
 
 
 @dataclass(frozen=True)
@@ -221,9 +221,11 @@ def _mounts(role: str, names: KubeNames) -> dict[str, Mount]:
         METRICS_DIR: Mount("metrics", scratch, False),
     }
     if role == "dns":
-        fingerprints = {"secret": {"secretName": names.fingerprints, "defaultMode": _SIDECAR_ONLY}}
+        fingerprints = {
+            "secret": {"secretName": names.fingerprints, "defaultMode": _READ_ONLY_FILE}
+        }
         return {**common, FINGERPRINTS_DIR: Mount("fingerprints", fingerprints, True)}
-    ca = {"secret": {"secretName": names.ca, "defaultMode": _SIDECAR_ONLY}}
+    ca = {"secret": {"secretName": names.ca, "defaultMode": _READ_ONLY_FILE}}
     item = {"key": UPSTREAM_CA_KEY, "path": posixpath.basename(UPSTREAM_CA)}
     upstream = {
         "configMap": {"name": names.upstream_ca, "items": [item], "defaultMode": _READ_ONLY_FILE}
@@ -241,7 +243,7 @@ def _sidecar(
 ) -> dict[str, Any]:
     """A sidecar's pod spec: listening on the pod's address, auditing to stdout."""
     if parts.secrets:
-        secrets = {"secret": {"secretName": names.secrets, "defaultMode": _SIDECAR_ONLY}}
+        secrets = {"secret": {"secretName": names.secrets, "defaultMode": _READ_ONLY_FILE}}
         parts.volumes["secrets"] = secrets
         parts.volume_mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
     seed = parts.env.pop(CANARY_SEED_ENV, None)
@@ -258,8 +260,6 @@ def _sidecar(
     probe = {"tcpSocket": {"port": port}, "periodSeconds": 10}
     container["readinessProbe"] = dict(probe)
     container["livenessProbe"] = {**probe, "periodSeconds": 60, "failureThreshold": 3}
-    # Secret files belong to root; the sidecar's group may read them.
-    spec["securityContext"]["fsGroup"] = int(SIDECAR_USER)
     return _with_labels(parts, spec)
 
 
