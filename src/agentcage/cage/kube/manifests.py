@@ -197,11 +197,12 @@ def render_manifests(
         for name in [f"{prefix}-{role}.container"]
     }
     proxy_ports = [PROXY_PORT, *config.network.listener_ports()]
+    dns = _sidecar(pods["dns"], names, claim, DNS_PORT, ("UDP", "TCP"))
     return [
         _config_map(names, ns, config, chosen.agent),
         _deployment(names, ns, "proxy", _sidecar(pods["proxy"], names, claim, PROXY_PORT)),
         _service(names, ns, "proxy", config.kubernetes.proxy_service_ip, _tcp(proxy_ports)),
-        _deployment(names, ns, "dns", _sidecar(pods["dns"], names, claim, DNS_PORT, ("UDP", "TCP"))),
+        _deployment(names, ns, "dns", dns),
         _service(names, ns, "dns", config.kubernetes.dns_service_ip, _dns_ports()),
         _agent(names, ns, config, pods["agent"]),
         *network_policies(config, names, ns, proxy_ports),
