@@ -14,6 +14,7 @@ agent's test mounts (the scenario script and its libraries, as hostPath volumes)
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,14 +99,22 @@ def container(role: str) -> str:
     return f"{NAMES.workload(role)}-{NAMES.workload(role)}"
 
 
+def logs(harness: Harness, role: str) -> str:
+    """The container's stdout and stderr (`podman logs` replays each on its own stream)."""
+    done = subprocess.run(
+        ["podman", "exec", harness.name, "podman", "logs", container(role)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout
+
+
 def wait_listening(harness: Harness, role: str, deadline: float) -> None:
     while time.monotonic() < deadline:
-        logs = harness.exec("podman", "logs", container(role), check=False, timeout=30)
-        if "listening on" in logs:
+        if "listening on" in logs(harness, role):
             return
         time.sleep(0.5)
-    logs = harness.exec("podman", "logs", container(role), check=False, timeout=30)
-    raise AssertionError(f"{role} never listened:\n{logs}")
+    state = harness.exec("podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}", check=False)
+    raise AssertionError(f"{role} never listened:\n{logs(harness, role)}\n{state}")
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +162,12 @@ def played(harness: Harness, internet: Internet) -> Iterator[dict[str, Path]]:
             networks = ["--network", f"{NETWORK}:ip={addresses[role]}"]
             if role != "agent":
                 networks += outside
-            harness.exec("podman", "kube", "play", *networks, str(files[role]), timeout=300)
+            played = subprocess.run(
+                ["podman", "exec", harness.name, "podman", "kube", "play", *networks,
+                 str(files[role])],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert played.returncode == 0, f"kube play {role}:\n{played.stdout}{played.stderr}"
             if role != "agent":
                 wait_listening(harness, role, deadline)
         yield files
@@ -175,8 +189,8 @@ def outcome(harness: Harness, internet: Internet, played: dict[str, Path]) -> di
 
 def audit(harness: Harness, role: str) -> list[dict[str, Any]]:
     """The audit lines a sidecar wrote to stdout, as the cluster's log pipeline reads them."""
-    logs = harness.exec("podman", "logs", container(role), timeout=30)
-    return [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    lines = logs(harness, role).splitlines()
+    return [json.loads(line) for line in lines if line.startswith('{"')]
 
 
 def test_each_role_runs_in_its_own_hardened_pod(harness: Harness, played: dict[str, Path]) -> None:

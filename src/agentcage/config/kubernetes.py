@@ -68,6 +68,14 @@ class KubernetesConfig(Model):
         description="Fixed ClusterIP of the cage's proxy Service, a free address of "
         "`service_cidr`: the agent's proxy settings and the DNS answers point at it.",
     )
+    audit_claim: Text | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description="A PersistentVolumeClaim in the cage's namespace that the proxy and DNS "
+        "sidecar write their audit logs to (`proxy.jsonl`, `dns.jsonl`, rotated as on "
+        "Podman) instead of stdout. ReadWriteMany unless both pods share a node; "
+        "writable by group 10000 (the pods' fsGroup).",
+    )
     service_cidr: Text = Field(
         "10.96.0.0/12",
         description="The cluster's Service range (kube-apiserver `--service-cluster-ip-range`).",

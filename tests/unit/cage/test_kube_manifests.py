@@ -155,6 +155,25 @@ def test_sidecars_listen_in_their_pod_and_audit_to_stdout(tmp_path: Path) -> Non
     assert "--audit-log" not in proxy + dns
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_audit_claim_takes_the_sidecars_logs(tmp_path: Path, version: str) -> None:
+    config = kube_config(tmp_path, extra="  audit_claim: agentcage-audit\n")
+    manifests = render_manifests(config)
+    for role, log in (("proxy", "proxy.jsonl"), ("dns", "dns.jsonl")):
+        spec = pod_spec(workload(manifests, role))
+        args = spec["containers"][0]["args"]
+        assert args[args.index("--audit-log") + 1] == f"/var/log/agentcage/{log}"
+        claims = [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
+        assert claims == [
+            {"name": "audit", "persistentVolumeClaim": {"claimName": "agentcage-audit"}}
+        ]
+        assert spec["securityContext"]["fsGroup"] == 10000
+    agent = pod_spec(workload(manifests, "agent"))
+    assert not [v for v in agent.get("volumes", []) if "persistentVolumeClaim" in v]
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
 def test_policies_confine_the_agent_and_the_proxy(tmp_path: Path) -> None:
     manifests = render_manifests(kube_config(tmp_path))
     policies = {m["metadata"]["name"]: m["spec"] for m in manifests if m["kind"] == "NetworkPolicy"}

@@ -46,7 +46,6 @@ from agentcage.cage.contract import (
     METRICS_DIR,
     SECRETS_DIR,
     SIDECAR_CONFIG_NAME,
-    SIDECAR_USER,
     TRANSPARENT_OPTION,
     UPSTREAM_CA,
 )
@@ -66,10 +65,11 @@ POD_ADDRESS = "0.0.0.0"
 # The quadlet model wants host paths; on a cluster nothing is mounted from a host.
 _DNS_LABEL_MAX = 63  # Service and container names
 _NO_HOST = HostPaths.under(Path("/nonexistent"))
+# Secret and ConfigMap files are readable by every user of the pod, which is one container
+# (so no fsGroup is needed, which Podman's `kube play` would ignore anyway).
 _READ_ONLY_FILE = 0o444
 CA_CERT_KEY = "ca.pem"  # the CA certificate's key in the agent's ConfigMap
 UPSTREAM_CA_KEY = "ca.pem"  # the bundle's key in the upstream-CA ConfigMap
-_SIDECAR_ONLY = 0o440  # with fsGroup: the sidecar's group reads it, nobody else
 
 
 @dataclass(frozen=True)
@@ -190,26 +190,29 @@ def render_manifests(
     names = names_of(config)
     units = build_units(spec).files
     prefix = spec.topology.prefix
+    claim = config.kubernetes.audit_claim
     pods = {
-        role: read_container(name, units[name], _mounts(role, names))
+        role: read_container(name, units[name], _mounts(role, names, claim))
         for role in ("proxy", "dns", "agent")
         for name in [f"{prefix}-{role}.container"]
     }
     proxy_ports = [PROXY_PORT, *config.network.listener_ports()]
+    dns = _sidecar(pods["dns"], names, claim, DNS_PORT, ("UDP", "TCP"))
     return [
         _config_map(names, ns, config, chosen.agent),
-        _deployment(names, ns, "proxy", _sidecar(pods["proxy"], names, PROXY_PORT)),
+        _deployment(names, ns, "proxy", _sidecar(pods["proxy"], names, claim, PROXY_PORT)),
         _service(names, ns, "proxy", config.kubernetes.proxy_service_ip, _tcp(proxy_ports)),
-        _deployment(names, ns, "dns", _sidecar(pods["dns"], names, DNS_PORT, ("UDP", "TCP"))),
+        _deployment(names, ns, "dns", dns),
         _service(names, ns, "dns", config.kubernetes.dns_service_ip, _dns_ports()),
         _agent(names, ns, config, pods["agent"]),
         *network_policies(config, names, ns, proxy_ports),
     ]
 
 
-def _mounts(role: str, names: KubeNames) -> dict[str, Mount]:
+def _mounts(role: str, names: KubeNames, claim: str | None) -> dict[str, Mount]:
     """What backs each path the cage's units mount, per role."""
     scratch: dict[str, Any] = {"emptyDir": {}}
+    audit = {"persistentVolumeClaim": {"claimName": claim}} if claim else scratch
     if role == "agent":
         item = {"key": CA_CERT_KEY, "path": posixpath.basename(AGENT_CA)}
         ca = {"configMap": {"name": names.ca_cert, "items": [item], "defaultMode": _READ_ONLY_FILE}}
@@ -217,13 +220,15 @@ def _mounts(role: str, names: KubeNames) -> dict[str, Mount]:
     config = {"configMap": {"name": names.config, "defaultMode": _READ_ONLY_FILE}}
     common = {
         CONFIG_DIR: Mount("config", config, True),
-        AUDIT_DIR: Mount("audit", scratch, False),
+        AUDIT_DIR: Mount("audit", audit, False),
         METRICS_DIR: Mount("metrics", scratch, False),
     }
     if role == "dns":
-        fingerprints = {"secret": {"secretName": names.fingerprints, "defaultMode": _SIDECAR_ONLY}}
+        fingerprints = {
+            "secret": {"secretName": names.fingerprints, "defaultMode": _READ_ONLY_FILE}
+        }
         return {**common, FINGERPRINTS_DIR: Mount("fingerprints", fingerprints, True)}
-    ca = {"secret": {"secretName": names.ca, "defaultMode": _SIDECAR_ONLY}}
+    ca = {"secret": {"secretName": names.ca, "defaultMode": _READ_ONLY_FILE}}
     item = {"key": UPSTREAM_CA_KEY, "path": posixpath.basename(UPSTREAM_CA)}
     upstream = {
         "configMap": {"name": names.upstream_ca, "items": [item], "defaultMode": _READ_ONLY_FILE}
@@ -237,16 +242,23 @@ def _mounts(role: str, names: KubeNames) -> dict[str, Mount]:
 
 
 def _sidecar(
-    parts: PodParts, names: KubeNames, port: int, protocols: tuple[str, ...] = ("TCP",)
+    parts: PodParts,
+    names: KubeNames,
+    claim: str | None,
+    port: int,
+    protocols: tuple[str, ...] = ("TCP",),
 ) -> dict[str, Any]:
-    """A sidecar's pod spec: listening on the pod's address, auditing to stdout."""
+    """A sidecar's pod spec: listening on the pod's address, auditing to stdout (or to
+    files on the audit claim)."""
     if parts.secrets:
-        secrets = {"secret": {"secretName": names.secrets, "defaultMode": _SIDECAR_ONLY}}
+        secrets = {"secret": {"secretName": names.secrets, "defaultMode": _READ_ONLY_FILE}}
         parts.volumes["secrets"] = secrets
         parts.volume_mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
     seed = parts.env.pop(CANARY_SEED_ENV, None)
-    parts.args = _in_pod(parts.args)
+    parts.args = _in_pod(parts.args, keep_audit_log=claim is not None)
     spec = parts.pod_spec()
+    if claim is not None:  # a claim's files belong to root unless the pod names a group
+        spec["securityContext"]["fsGroup"] = parts.security["runAsGroup"]
     container = spec["containers"][0]
     if seed is not None:
         ref = {"secretKeyRef": {"name": names.secrets, "key": CANARY_SEED_ENV}}
@@ -258,17 +270,16 @@ def _sidecar(
     probe = {"tcpSocket": {"port": port}, "periodSeconds": 10}
     container["readinessProbe"] = dict(probe)
     container["livenessProbe"] = {**probe, "periodSeconds": 60, "failureThreshold": 3}
-    # Secret files belong to root; the sidecar's group may read them.
-    spec["securityContext"]["fsGroup"] = int(SIDECAR_USER)
     return _with_labels(parts, spec)
 
 
-def _in_pod(args: list[str]) -> list[str]:
-    """A sidecar's `run` words for a pod: the pod's address; audit lines to stdout."""
+def _in_pod(args: list[str], keep_audit_log: bool = False) -> list[str]:
+    """A sidecar's `run` words for a pod: the pod's address; audit lines to stdout unless
+    they go to the audit claim."""
     out: list[str] = []
     words = iter(args)
     for word in words:
-        if word == AUDIT_LOG_OPTION:
+        if word == AUDIT_LOG_OPTION and not keep_audit_log:
             next(words)
         elif word == LISTEN_OPTION:
             _host, _, port = next(words).rpartition(":")
