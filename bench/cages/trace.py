@@ -10,6 +10,11 @@ under `strace -f -e execve` and prints, per command, every program it started (i
 cut short) with its wall time, and the count. `--baseline REF` traces a copy of REF
 instead (made as `bench.cages` makes it). Each program started here costs a fork and
 exec; each `podman exec` into the harness costs a Podman process here and there.
+
+`--timed` runs each command through `bench.cages.timed` instead of strace: every
+systemctl and podman command it sends down its exec session, with its wall time, and
+after `create` and `destroy` the journal of the cage's units in the harness (when each
+unit started, became ready, stopped).
 """
 
 from __future__ import annotations
@@ -70,9 +75,35 @@ def traced(bench: Bench, *args: str) -> None:
         print(result.stderr[-2000:], file=sys.stderr)
 
 
+def timed(bench: Bench, *args: str) -> None:
+    start = time.monotonic()
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-m", "bench.cages.timed", *args],
+        capture_output=True, text=True, env=bench.harness.env(), timeout=600, cwd=REPO,
+    )  # fmt: skip
+    took = time.monotonic() - start
+    print(f"\n$ agentcage {' '.join(args)}: {took:.2f}s, exit {result.returncode}")
+    print(result.stderr.rstrip())
+
+
+def journal(bench: Bench, cage: str, since: str) -> None:
+    out = bench.harness.exec(
+        "journalctl", "-o", "short-precise", "--no-pager", "--since", since,
+        "-u", f"agentcage-{cage}-*", check=False,
+    )  # fmt: skip
+    print(f"  journal since {since}:")
+    for line in out.splitlines():
+        print(f"    {line[:200]}")
+
+
+def harness_now(bench: Bench) -> str:
+    return bench.harness.exec("date", "+%Y-%m-%d %H:%M:%S.%N").strip()[:23]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REF", help="trace this commit instead")
+    parser.add_argument("--timed", action="store_true", help="time each command (no strace)")
     args = parser.parse_args(argv)
     build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
     if args.baseline:
@@ -84,6 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         bench.config("traced")
         config = str(harness.shared / "traced.yaml")
         ca = str(bench.internet.ca_pem)
+        if args.timed:
+            for _ in range(2):  # the second pass is the one to read: nothing is cold
+                since = harness_now(bench)
+                timed(bench, "cage", "create", "-c", config, "--upstream-ca", ca)
+                journal(bench, "traced", since)
+                timed(bench, "cage", "list")
+                timed(bench, "cage", "verify", "traced")
+                since = harness_now(bench)
+                timed(bench, "cage", "destroy", "traced", "-y")
+                journal(bench, "traced", since)
+            return 0
         traced(bench, "cage", "create", "-c", config, "--upstream-ca", ca)
         traced(bench, "cage", "list")
         bench.until_verified("traced")
