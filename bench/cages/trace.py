@@ -96,6 +96,46 @@ def journal(bench: Bench, cage: str, since: str) -> None:
         print(f"    {line[:200]}")
 
 
+# Per process in the harness: command name and CPU ticks used so far (utime + stime).
+_TICKS = r"""for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null && echo "$l"; done"""
+
+
+def ticks(bench: Bench) -> dict[str, tuple[str, int]]:
+    out = bench.harness.exec("sh", "-c", _TICKS, check=False)
+    found = {}
+    for line in out.splitlines():
+        pid, _, rest = line.partition(" (")
+        comm, _, fields = rest.rpartition(") ")
+        parts = fields.split()
+        if len(parts) > 12:
+            found[pid] = (comm, int(parts[11]) + int(parts[12]))
+    return found
+
+
+def idle(bench: Bench, count: int, seconds: float) -> None:
+    """CPU over `seconds` with `count` idle cages: per long-lived process kind, and the rest."""
+    names = [f"idle{i}" for i in range(count)]
+    for name in names:
+        bench.create(name)
+    before = ticks(bench)
+    start = time.monotonic()
+    used_total = bench.idle_cpu(seconds)
+    after = ticks(bench)
+    wall = time.monotonic() - start
+    by_comm: dict[str, int] = {}
+    for pid, (comm, used) in after.items():
+        if pid in before:
+            by_comm[comm] = by_comm.get(comm, 0) + used - before[pid][1]
+    print(f"\nidle {count} cages, {wall:.0f}s: {used_total:.2f}% of 2 cores in all (cgroup)")
+    share = {comm: used / 100 / wall / 2 * 100 for comm, used in by_comm.items()}  # 100 Hz
+    for comm, pct in sorted(share.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {comm:20s} {pct:6.3f}% of 2 cores")
+    rest = used_total - sum(share.values())
+    print(f"  {'(processes that came and went: health checks)':20s} {rest:6.3f}% of 2 cores")
+    for name in names:
+        bench.destroy(name)
+
+
 def harness_now(bench: Bench) -> str:
     return bench.harness.exec("date", "+%Y-%m-%d %H:%M:%S.%N").strip()[:23]
 
@@ -104,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REF", help="trace this commit instead")
     parser.add_argument("--timed", action="store_true", help="time each command (no strace)")
+    parser.add_argument("--idle", type=int, metavar="N", help="CPU by process with N idle cages")
     args = parser.parse_args(argv)
     build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
     if args.baseline:
@@ -115,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.config("traced")
         config = str(harness.shared / "traced.yaml")
         ca = str(bench.internet.ca_pem)
+        if args.idle:
+            idle(bench, args.idle, 60)
+            return 0
         if args.timed:
             for _ in range(2):  # the second pass is the one to read: nothing is cold
                 since = harness_now(bench)
