@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         build = baseline_build(args.baseline)
     print(f"== {build.label}: {build.agentcage}")
+    build.compile_bytecode()
     with contextmanager(running)(Harness, "trace") as harness:
         bench = Bench(harness, start_internet(harness), build)
         bench.destroy_after(bench.create, "warmup")
