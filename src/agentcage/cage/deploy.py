@@ -144,20 +144,23 @@ class CageDeploy(CageDestroy):
             f"cage {name}: internal {topo.internal_subnet}, proxy {topo.proxy_ip}, "
             f"dns {topo.dns_ip}"
         )
-        self.progress("images:")
-        sidecars, agent = self.builder.cage_images(config, config_dir, base)
-        images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
-        layout.save_images(self.store, name, images)
-        paths = layout.host_paths(self.store, name)
-        ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
-        layout.write_sidecar_config(self.store, config, agent)
-        layout.prepare_sidecar_dirs(self.store, name)
-        if not self.host.cgroups:
-            self.progress(
-                "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
-                "limits; the cage runs without them (use cgroup v2 to get them)"
-            )
-        self.apply_units(config)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Asked where the cages run while this machine's Podman looks at the images.
+            secrets = pool.submit(self.secret_names, name)
+            self.progress("images:")
+            sidecars, agent = self.builder.cage_images(config, config_dir, base)
+            images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
+            layout.save_images(self.store, name, images)
+            paths = layout.host_paths(self.store, name)
+            ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
+            layout.write_sidecar_config(self.store, config, agent)
+            layout.prepare_sidecar_dirs(self.store, name)
+            if not self.host.cgroups:
+                self.progress(
+                    "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
+                    "limits; the cage runs without them (use cgroup v2 to get them)"
+                )
+            self.apply_units(config, secrets.result())
         ports = bool(config.container.ports)
         if restart:
             self.progress("restarting the sidecars and the agent")
@@ -194,7 +197,8 @@ class CageDeploy(CageDestroy):
         if removed:
             self.progress(f"removed {len(removed)} image(s) no cage uses any more")
 
-    def units(self, config: CageConfig) -> CageUnits:
+    def units(self, config: CageConfig, secrets: list[str] | None = None) -> CageUnits:
+        """`secrets`: the cage's Podman secrets, if the caller listed them already."""
         topo = topology.load(self.store, config.name)
         if topo is None:
             raise StateError(f"cage {config.name!r} has no topology; re-create it")
@@ -205,7 +209,7 @@ class CageDeploy(CageDestroy):
                 topo,
                 layout.load_images(self.store, config.name),
                 paths,
-                tuple(self.secret_names(config.name)),
+                tuple(self.secret_names(config.name) if secrets is None else secrets),
                 wanted_by=self.host.wanted_by,
                 upstream_ca=paths.upstream_ca.is_file(),
                 cgroups=self.host.cgroups,
@@ -246,11 +250,11 @@ class CageDeploy(CageDestroy):
             return self.host.quadlet_dir, units
         return self.host.systemd_dir, to_services(units, rootless=self.host.rootless)
 
-    def apply_units(self, config: CageConfig) -> None:
+    def apply_units(self, config: CageConfig, secrets: list[str] | None = None) -> None:
         """Write the cage's units; `daemon-reload` unless systemd already read these very
         files (a reload re-reads every unit on the host: 0.3 s here with one cage, seconds
         with fifty). What systemd read is recorded only after a reload succeeded."""
-        written = self.write_units(config)
+        written = self.write_units(config, secrets)
         rendered = hashlib.sha256()
         for path in sorted(written):
             rendered.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -260,8 +264,8 @@ class CageDeploy(CageDestroy):
         self.host.systemctl("daemon-reload")
         self.store.write(config.name, UNITS_LOADED_FILE, json.dumps(record) + "\n")
 
-    def write_units(self, config: CageConfig) -> list[Path]:
-        quadlets = self.units(config)
+    def write_units(self, config: CageConfig, secrets: list[str] | None = None) -> list[Path]:
+        quadlets = self.units(config, secrets)
         directory, units = self.deployable(quadlets)
         # After a Podman upgrade (or downgrade) the other form's files would shadow these.
         if self.quadlet:
