@@ -183,14 +183,20 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
             problems.append(f"{what}: {stderr_tail(result)[-300:]}")
         return result.ok
 
+    # Every container at once, each stopped as its unit's `ExecStop=podman rm -v -f` would
+    # (SIGTERM, then its own stop timeout): systemd would stop the agent first and the
+    # sidecars after it, one `podman rm` after the other. The units then have nothing
+    # left to stop (a SIGTERM exit counts as success for them: no restart).
+    removed = bool(found.containers) and attempt(
+        "remove containers", host.podman("rm", "-v", "-f", "-i", *found.containers, check=False)
+    )
     if found.units:
         attempt("stop units", host.systemctl("stop", *found.units, check=False))
     for path in found.unit_files:
         path.unlink(missing_ok=True)
-    # A container whose unit stopped cleanly is gone already (`ExecStop=podman rm`); any
-    # other, or all after a failed stop, is removed here. The second inventory checks.
-    stopped = set() if problems else {unit.removesuffix(".service") for unit in found.units}
-    containers = [name for name in found.containers if name not in stopped]
+    # Containers that survived the first removal go once their units are stopped; the
+    # second inventory checks.
+    containers = [] if removed else list(found.containers)
 
     def systemd() -> None:
         if found.unit_files:
