@@ -88,11 +88,10 @@ def timed(bench: Bench, *args: str) -> None:
 
 def journal(bench: Bench, cage: str, since: str) -> None:
     out = bench.harness.exec(
-        "journalctl", "-o", "short-precise", "--no-pager", "--since", since,
-        "-u", f"agentcage-{cage}-*", check=False,
+        "journalctl", "-o", "short-precise", "--no-pager", "--since", since, check=False,
     )  # fmt: skip
-    print(f"  journal since {since}:")
-    for line in out.splitlines():
+    print(f"  journal since {since} (the cage's units, health checks, network setup):")
+    for line in out.splitlines()[:200]:
         print(f"    {line[:200]}")
 
 
