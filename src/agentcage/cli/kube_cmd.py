@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from agentcage.cage.kube.kustomize import kustomize_files, write_kustomize
-from agentcage.cage.kube.manifests import render_manifests, to_yaml
+from agentcage.cage.kube.manifest_yaml import to_yaml
+from agentcage.cage.kube.manifests import render_manifests
 from agentcage.cli import kube_cluster_cmd
 from agentcage.cli.options import config_file_option, namespace_option
 from agentcage.config.load import load_config
