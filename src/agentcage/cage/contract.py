@@ -121,6 +121,7 @@ SECRETS_DIR_OPTION = "--secrets-dir"
 UPSTREAM_CA_OPTION = "--upstream-ca"
 BLOCKED_ZONES_OPTION = "--blocked-zones"
 TRANSPARENT_OPTION = "--transparent"
+DENY_FLOWS_OPTION = "--deny-flows"
 STEER_OPTION = "--steer-to"
 METRICS_OPTION = "--metrics"
 METRICS_SOCKET_MODE_OPTION = "--metrics-socket-mode"
@@ -140,6 +141,7 @@ class ProxyRunArgs:
     metrics: str | None = None
     transparent: str | None = None
     metrics_socket_mode: str | None = None
+    deny_flows: bool = False
 
     COMMAND: ClassVar[tuple[str, ...]] = ("proxy", "run")
 
@@ -159,6 +161,8 @@ class ProxyRunArgs:
         words += _metrics_words(self.metrics, self.metrics_socket_mode)
         if self.transparent is not None:
             words += (TRANSPARENT_OPTION, self.transparent)
+        if self.deny_flows:
+            words += (DENY_FLOWS_OPTION,)
         return words
 
 
@@ -213,6 +217,7 @@ def proxy_run(topology: Topology, upstream_ca: bool, transparent: bool = False) 
         name_fingerprints=NAME_FINGERPRINTS,
         upstream_ca=UPSTREAM_CA if upstream_ca else None,
         transparent=topology.proxy_ip if transparent else None,
+        deny_flows=transparent,
         metrics=f"unix:{METRICS_DIR}/{PROXY_METRICS_SOCKET}",
         metrics_socket_mode=METRICS_SOCKET_MODE,
     )

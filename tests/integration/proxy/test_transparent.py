@@ -8,18 +8,14 @@ inside a fresh network and mount namespace; these tests read its report.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.proxy.transparent_probe import PLACEHOLDER, REAL_KEY, STEER
-from tests.support.netns import isolated
+from tests.support.netns import probe_report
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[3]
 PROBE = "tests.integration.proxy.transparent_probe"
 Report = dict[str, Any]
 
@@ -27,15 +23,7 @@ Report = dict[str, Any]
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     out = tmp_path_factory.mktemp("transparent") / "report.json"
-    done = subprocess.run(
-        isolated([sys.executable, "-m", PROBE, str(out)], private_mounts=True),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
-    data: Report = json.loads(out.read_text())
+    data: Report = probe_report(PROBE, out, timeout=240)
     assert data["proxy_exit"] == 0, data["proxy_stderr"]
     return data
 

@@ -1,0 +1,107 @@
+"""Default deny with audit: the agent's default route and the proxy namespace's redirects.
+
+    python -m agentcage.cage.steering proxy ADDRESS PORT...   (in the proxy's namespace)
+    python -m agentcage.cage.steering agent ADDRESS           (in the agent's namespace)
+
+Both run in a one-shot container that joins the namespace with NET_ADMIN and exits
+(`ExecStartPost=` of the proxy's and the agent's units); neither the proxy nor the
+agent ever holds a capability. `proxy` installs, in the proxy's network namespace:
+
+- a NAT redirect of every TCP flow arriving on the internal interface that is not
+  aimed at one of the proxy's own ports (PORT...) to the deny listener, which reads
+  the original destination from conntrack (proxy/deny.py);
+- for UDP, a rewrite that keeps the destination address, moves the destination port
+  into the source port and sets the deny port, and a local route for UDP from that
+  interface, so the deny listener receives it with its destination intact;
+- a `forward` chain that drops everything, beside `ip_forward=0`, which the unit sets.
+
+`agent` gives the agent a default route via the proxy's internal address. Fail closed
+either way: without the route the agent has no route, as before; without the redirects
+the proxy's namespace does not forward, so a flow ends there unaudited, never outside.
+Standard library only: it runs with the image's Python (contract.STEERING_MODULE).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# The routing table of the proxy namespace's local route for the agent's UDP.
+UDP_TABLE = 4079
+RULE_PRIORITY = 1000
+TABLE = "agentcage"
+
+
+def nft_ruleset(interface: str, address: str, own_ports: list[int], deny_port: int) -> str:
+    """The nftables table of the proxy's namespace (replacing any earlier one)."""
+    ports = ", ".join(str(port) for port in sorted({*own_ports, deny_port}))
+    return f"""\
+table ip {TABLE}
+delete table ip {TABLE}
+table ip {TABLE} {{
+    chain udp_to_deny {{
+        type filter hook prerouting priority raw; policy accept;
+        iifname "{interface}" udp sport set udp dport udp dport set {deny_port}
+    }}
+    chain tcp_to_deny {{
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "{interface}" ip daddr {address} tcp dport {{ {ports} }} accept
+        iifname "{interface}" meta l4proto tcp redirect to :{deny_port}
+    }}
+    chain never_forward {{
+        type filter hook forward priority filter; policy drop;
+    }}
+}}
+"""
+
+
+def interface_of(address: str) -> str:
+    """The name of the interface holding `address`."""
+    shown = _run("ip", "-o", "-4", "addr", "show", "to", f"{address}/32")
+    words = shown.split()
+    if len(words) < 2:
+        raise SystemExit(f"steering: no interface holds {address}")
+    return words[1]
+
+
+def forwarding_off() -> bool:
+    with open("/proc/sys/net/ipv4/ip_forward") as handle:
+        return handle.read().strip() == "0"
+
+
+def steer_proxy(address: str, own_ports: list[int], deny_port: int) -> None:
+    if not forwarding_off():
+        # Routing the agent here would make this namespace its router.
+        raise SystemExit("steering: ip_forward is on in the proxy's namespace; refusing")
+    interface = interface_of(address)
+    _run("nft", "-f", "-", stdin=nft_ruleset(interface, address, own_ports, deny_port))
+    rule = ["iif", interface, "ipproto", "udp", "lookup", str(UDP_TABLE)]
+    _run("ip", "rule", "add", *rule, "priority", str(RULE_PRIORITY))
+    _run("ip", "route", "replace", "local", "0.0.0.0/0", "dev", "lo", "table", str(UDP_TABLE))
+
+
+def steer_agent(via: str) -> None:
+    _run("ip", "route", "replace", "default", "via", via)
+
+
+def _run(*argv: str, stdin: str | None = None) -> str:
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"steering: {' '.join(argv)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 3 and argv[0] == "proxy":
+        deny_port, *own = (int(port) for port in argv[2:])
+        steer_proxy(argv[1], own, deny_port)
+    elif len(argv) == 2 and argv[0] == "agent":
+        steer_agent(argv[1])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
