@@ -1,6 +1,6 @@
 """Default deny with audit: the agent's default route and the proxy namespace's redirects.
 
-    python -m agentcage.cage.steering proxy ADDRESS PORT...   (in the proxy's namespace)
+    python -m agentcage.cage.steering proxy ADDRESS DENY_PORT PORT...  (proxy's namespace)
     python -m agentcage.cage.steering agent ADDRESS           (in the agent's namespace)
 
 Both run in a one-shot container that joins the namespace with NET_ADMIN and exits
@@ -15,7 +15,8 @@ agent ever holds a capability. `proxy` installs, in the proxy's network namespac
   interface, so the deny listener receives it with its destination intact;
 - a `forward` chain that drops everything, beside `ip_forward=0`, which the unit sets.
 
-`agent` gives the agent a default route via the proxy's internal address. Fail closed
+`agent` gives the agent a default route via the proxy's internal address, and takes it
+away again unless a test connection through it reaches the deny listener. Fail closed
 either way: without the route the agent has no route, as before; without the redirects
 the proxy's namespace does not forward, so a flow ends there unaudited, never outside.
 Standard library only: it runs with the image's Python (contract.STEERING_MODULE).
@@ -23,6 +24,7 @@ Standard library only: it runs with the image's Python (contract.STEERING_MODULE
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -30,6 +32,8 @@ import sys
 UDP_TABLE = 4079
 RULE_PRIORITY = 1000
 TABLE = "agentcage"
+# TEST-NET-1 (RFC 5737): where the agent's route check connects; it exists nowhere.
+SELF_CHECK = "192.0.2.1"
 
 
 def nft_ruleset(interface: str, address: str, own_ports: list[int], deny_port: int) -> str:
@@ -81,7 +85,32 @@ def steer_proxy(address: str, own_ports: list[int], deny_port: int) -> None:
 
 
 def steer_agent(via: str) -> None:
+    """The default route via the proxy, kept only if the proxy's deny listener answers.
+
+    Without the proxy's redirects a flow sent there would vanish silently, and a client
+    would wait for its timeout instead of failing at once for want of a route.
+    """
     _run("ip", "route", "replace", "default", "via", via)
+    reached, detail = deny_listener_answers()
+    if not reached:
+        _run("ip", "route", "del", "default", "via", via)
+        raise SystemExit(f"steering: no deny listener behind {via} ({detail}); route removed")
+
+
+def deny_listener_answers(timeout: float = 3.0) -> tuple[bool, str]:
+    """Whether a TCP flow to an address outside the cage is accepted and reset (deny.py).
+
+    It leaves one audit line, `TCP to 192.0.2.1:9 refused`, per start of the agent.
+    """
+    try:
+        with socket.create_connection((SELF_CHECK, 9), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            data = conn.recv(1)
+    except ConnectionResetError:
+        return True, "reset"
+    except OSError as exc:
+        return False, exc.strerror or type(exc).__name__
+    return not data, "closed" if not data else "answered"
 
 
 def _run(*argv: str, stdin: str | None = None) -> str:

@@ -128,8 +128,16 @@ def main(report: Path) -> None:
             sh(*in_agent(pid, "ip", "link", "set", *step))
         sh(*in_agent(pid, "ip", "addr", "add", f"{AGENT}/24", "dev", "eth0"))
         Path("/proc/sys/net/ipv4/ip_forward").write_text("0\n")  # the proxy unit's sysctl
+        # Before the proxy's steering: the agent's route must not stay.
+        early = subprocess.run(
+            in_agent(pid, *steering("agent", PROXY)), capture_output=True, text=True, check=False
+        )
+        unsteered = {
+            "exit": early.returncode,
+            "stderr": early.stderr,
+            "routes": sh(*in_agent(pid, "ip", "route")),
+        }
         sh(*steering("proxy", PROXY, str(DENY_PORT), "80", "443"))
-        sh(*in_agent(pid, *steering("agent", PROXY)))
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             (work / "cage.yaml").write_text(CONFIG)
@@ -139,6 +147,7 @@ def main(report: Path) -> None:
                 extra_args=["--transparent", PROXY, "--deny-flows"],
             ).start()
             try:
+                sh(*in_agent(pid, *steering("agent", PROXY)))
                 done = subprocess.run(
                     in_agent(pid, sys.executable, "-m", MODULE, "--agent"),
                     capture_output=True,
@@ -157,6 +166,7 @@ def main(report: Path) -> None:
                 "proxy_stderr": proxy.stderr[-2000:],
                 "audit": proxy.audit(),
                 "routes": sh(*in_agent(pid, "ip", "route")),
+                "unsteered": unsteered,
             }
     finally:
         holder.kill()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agentcage.cage.steering import SELF_CHECK
 from tests.integration.proxy.deny_probe import AGENT, BURST, MODULE, OUTSIDE, PROXY, SCAN
 from tests.support.netns import probe_report
 
@@ -37,8 +38,18 @@ def flows(report: Report, host: str, port: int, protocol: str) -> list[dict[str,
     ]
 
 
-def test_the_agent_routes_via_the_proxy(report: Report) -> None:
+def test_the_agent_routes_via_the_proxy_once_its_deny_listener_answers(report: Report) -> None:
     assert f"default via {PROXY}" in report["routes"]
+    [check] = flows(report, SELF_CHECK, 9, "tcp")  # the route's own check, one line
+    assert check["client"].startswith(f"{AGENT}:")
+
+
+def test_without_the_proxys_steering_the_agent_keeps_no_route(report: Report) -> None:
+    """Fail closed: a route to a namespace that would drop flows unaudited is taken back."""
+    unsteered = report["unsteered"]
+    assert unsteered["exit"] != 0
+    assert "no deny listener behind" in unsteered["stderr"]
+    assert "default" not in unsteered["routes"]
 
 
 @pytest.mark.parametrize(

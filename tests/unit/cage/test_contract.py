@@ -86,6 +86,12 @@ def _meaning(argv: Sequence[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     return {name: None if value is None else str(value) for name, value in params.items()}
 
 
+def _intended(args: object) -> dict[str, str | None]:
+    """The dataclass's fields as `_meaning` gives them: text, or None."""
+    fields = dataclasses.asdict(args)  # type: ignore[call-overload]
+    return {name: None if value is None else str(value) for name, value in fields.items()}
+
+
 @pytest.mark.parametrize("upstream_ca", [False, True])
 def test_the_proxy_unit_runs_proxy_run_as_intended(
     upstream_ca: bool, monkeypatch: pytest.MonkeyPatch
@@ -93,7 +99,7 @@ def test_the_proxy_unit_runs_proxy_run_as_intended(
     intended = contract.proxy_run(TOPOLOGY, upstream_ca, transparent=True)
     argv = _exec(_units(upstream_ca)["proxy"])
     assert argv == intended.argv()
-    assert _meaning(argv, monkeypatch) == dataclasses.asdict(intended)
+    assert _meaning(argv, monkeypatch) == _intended(intended)
     assert (intended.upstream_ca is not None) == upstream_ca
     assert _listen(intended.listen) == (TOPOLOGY.proxy_ip, PROXY_PORT)
     assert intended.transparent == TOPOLOGY.proxy_ip
@@ -103,7 +109,7 @@ def test_the_dns_unit_runs_dns_run_as_intended(monkeypatch: pytest.MonkeyPatch) 
     intended = contract.dns_run(TOPOLOGY, transparent=True)
     argv = _exec(_units(False)["dns"])
     assert argv == intended.argv()
-    assert _meaning(argv, monkeypatch) == dataclasses.asdict(intended)
+    assert _meaning(argv, monkeypatch) == _intended(intended)
     assert intended.steer_to == TOPOLOGY.proxy_ip
     assert Listen.parse(intended.listen) == Listen(ipaddress.ip_address(TOPOLOGY.dns_ip), DNS_PORT)
 
@@ -122,7 +128,7 @@ def test_the_argv_check_catches_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> N
     words = list(intended.argv())
     a, b = words.index(contract.AUDIT_LOG_OPTION), words.index(contract.CA_DIR_OPTION)
     words[a + 1], words[b + 1] = words[b + 1], words[a + 1]
-    assert _meaning(words, monkeypatch) != dataclasses.asdict(intended)
+    assert _meaning(words, monkeypatch) != _intended(intended)
     # An option the unit does not pass shows up as a parameter it did not intend.
     fewer = dataclasses.replace(intended, upstream_ca=None)
     assert set(_meaning(fewer.argv(), monkeypatch)) == {
