@@ -257,7 +257,10 @@ def steering_argv(
     if role == "proxy":
         args += tuple(str(port) for port in (DENY_PORT, *own_ports))
     return (
-        PODMAN, "run", "--rm", "--pull=never", f"--network=container:{topology.container(role)}",
+        # --sdnotify=ignore: the unit's NOTIFY_SOCKET is the container's it follows; the
+        # one-shot must not announce itself as the unit's main process.
+        PODMAN, "run", "--rm", "--pull=never", "--sdnotify=ignore",
+        f"--network=container:{topology.container(role)}",
         "--cap-drop=all", "--cap-add=net_admin", "--user=0:0", "--read-only",
         "--security-opt=no-new-privileges", "--security-opt=label=disable",
         f"--label=agentcage.cage={topology.cage}", "--label=agentcage.role=steering",
