@@ -198,7 +198,9 @@ def test_default_deny_is_set_up_by_one_shots_and_the_proxy_never_forwards() -> N
         assert isinstance(post, tuple)
         assert post[0] == "-/usr/bin/podman"  # a failed setup leaves the cage closed, unaudited
         assert f"--network=container:agentcage-basic-{role}" in post
-        assert post[5:7] == ("--cap-drop=all", "--cap-add=net_admin")
+        caps = [word for word in post if word.startswith("--cap-")]
+        assert caps == ["--cap-drop=all", "--cap-add=net_admin"]
+        assert "--sdnotify=ignore" in post  # the unit's main process stays the container's
         at = post.index("-m")
         assert post[at + 1 : at + 3] == ("agentcage.cage.steering", role)
     (proxy_post,) = proxy.get("Service", "ExecStartPost")
