@@ -21,6 +21,7 @@ import pytest
 
 from agentcage.cage import contract
 from agentcage.cage.contract import ProxyRunArgs
+from agentcage.cage.images import RUNTIME_PACKAGES
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, subnets_for
@@ -145,12 +146,19 @@ def test_health_checks_and_relay_run_our_modules_with_the_image_python() -> None
         assert words[3] == "tcp"
     assert units["ports"].get("Container", "Entrypoint") == [contract.PYTHON]
     assert _exec(units["ports"])[:2] == ("-m", contract.RELAY_MODULE)
-    for module in (contract.PROBE_MODULE, contract.RELAY_MODULE, contract.NETCHECK_MODULE):
+    modules = (
+        contract.PROBE_MODULE, contract.RELAY_MODULE, contract.NETCHECK_MODULE,
+        contract.STEERING_MODULE,
+    )  # fmt: skip
+    for module in modules:
         assert callable(importlib.import_module(module).main), module
 
 
 def test_the_images_provide_what_the_units_assume() -> None:
     runtime = (REPO / "images/runtime/Containerfile").read_text()
+    # The steering one-shots (steering.py) call nft and ip, on either kind of base.
+    assert {"nftables", "iproute2"} <= set(RUNTIME_PACKAGES)
+    assert "command -v nft" in runtime and "nftables iproute2" in runtime
     assert f"python3 -m venv {Path(contract.VENV_BIN).parent}" in runtime
     user = contract.SIDECAR_USER
     assert re.search(rf"--uid {user} --gid {user}\b", runtime)
