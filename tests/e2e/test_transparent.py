@@ -80,7 +80,16 @@ def outcome(harness: Harness, internet: Internet, tp_cage: str, proxy_ip: str) -
     out = harness.exec(
         "podman", "exec", AGENT, "python3", "/e2e/transparent_scenarios.py", proxy_ip, INTERNET_IP
     )
-    return {**json.loads(out.strip().splitlines()[-1]), "arrivals_since": since}
+    # How the agent's route and its setup stood: what a failure below is read against.
+    routes = harness.exec("podman", "exec", AGENT, "cat", "/proc/net/route", check=False)
+    setup = harness.exec(
+        "journalctl", "--no-pager", "-n", "30", "-u", f"{AGENT}.service", check=False
+    )
+    return {
+        **json.loads(out.strip().splitlines()[-1]),
+        "arrivals_since": since,
+        "diagnostics": {"routes": routes, "agent_unit": setup[-3000:]},
+    }
 
 
 def arrivals(internet: Internet, outcome: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,7 +156,9 @@ def test_raw_ip_flows_are_refused_and_audited(
     assert outcome["raw_udp_53"]["answered"] is False  # the fake internet's resolver is there
     assert "error" in outcome["raw_ip_tls"]
     for port, protocol in ((22, "tcp"), (5432, "tcp"), (123, "udp"), (53, "udp"), (443, "tcp")):
-        [line] = flow_lines(harness, INTERNET_IP, port, protocol)
+        lines = flow_lines(harness, INTERNET_IP, port, protocol)
+        assert len(lines) == 1, (port, protocol, outcome["diagnostics"])
+        [line] = lines
         assert (line["verdict"], line["inspector"]) == ("block", "deny")
     assert not [r for r in arrivals(internet, outcome) if r["path"] == "/transparent"]
 
