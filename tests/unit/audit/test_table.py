@@ -99,7 +99,7 @@ def test_cells_for_each_kind_of_line() -> None:
     forwarded = {"kind": "dns", "verdict": "allow", "qname": "ok.example", "qtype": "A"}
     stamp = {"time": "2026-11-27T06:02:11.827Z"}
     assert cells({**http, **stamp})[:7] == [
-        "2026-11-27 06:02:11",
+        "2026-11-27 06:02:11+00:00",
         "allow",
         "",
         "GET",
@@ -148,3 +148,14 @@ def test_refused_flows_show_their_protocol_and_destination() -> None:
     ]
     summary = {"kind": "flow", "verdict": "block", "client": "10.213.0.46", "port": 0}
     assert cells(summary)[3:5] == ["flow", "10.213.0.46"]
+
+
+def test_the_time_is_local_with_its_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        cell = cells({"kind": "http", "time": "2026-11-27T06:02:11.827Z"})[0]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert cell == "2026-11-27 11:32:11+05:30"
