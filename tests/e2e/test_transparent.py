@@ -85,10 +85,16 @@ def outcome(harness: Harness, internet: Internet, tp_cage: str, proxy_ip: str) -
     setup = harness.exec(
         "journalctl", "--no-pager", "-n", "30", "-u", f"{AGENT}.service", check=False
     )
+    proxy = f"agentcage-{CAGE}-proxy"
+    steering = harness.exec(
+        "sh", "-c", f"podman exec {proxy} ip rule; podman exec {proxy} ip route show table all"
+        f" | grep -v ' ff'; journalctl --no-pager -n 40 -u {proxy}.service",
+        check=False,
+    )  # fmt: skip
     return {
         **json.loads(out.strip().splitlines()[-1]),
         "arrivals_since": since,
-        "diagnostics": {"routes": routes, "agent_unit": setup[-3000:]},
+        "diagnostics": {"routes": routes, "agent_unit": setup[-3000:], "proxy": steering[-4000:]},
     }
 
 
@@ -157,7 +163,7 @@ def test_raw_ip_flows_are_refused_and_audited(
     assert "error" in outcome["raw_ip_tls"]
     for port, protocol in ((22, "tcp"), (5432, "tcp"), (123, "udp"), (53, "udp"), (443, "tcp")):
         lines = flow_lines(harness, INTERNET_IP, port, protocol)
-        assert len(lines) == 1, (port, protocol, outcome["diagnostics"])
+        assert len(lines) == 1, (port, protocol, json.dumps(outcome["diagnostics"], indent=1))
         [line] = lines
         assert (line["verdict"], line["inspector"]) == ("block", "deny")
     assert not [r for r in arrivals(internet, outcome) if r["path"] == "/transparent"]

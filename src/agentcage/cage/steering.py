@@ -97,20 +97,18 @@ def steer_agent(via: str) -> None:
         raise SystemExit(f"steering: no deny listener behind {via} ({detail}); route removed")
 
 
-def deny_listener_answers(timeout: float = 3.0) -> tuple[bool, str]:
-    """Whether a TCP flow to an address outside the cage is accepted and reset (deny.py).
+def deny_listener_answers(timeout: float = 10.0) -> tuple[bool, str]:
+    """Whether a TCP flow to an address outside the cage reaches the deny listener.
 
-    It leaves one audit line, `TCP to 192.0.2.1:9 refused`, per start of the agent.
+    A completed handshake is the proof: the proxy's namespace does not forward, so only
+    its redirect to a listening socket can answer. It leaves one audit line, `TCP to
+    192.0.2.1:9 refused`, per start of the agent.
     """
     try:
-        with socket.create_connection((SELF_CHECK, 9), timeout=timeout) as conn:
-            conn.settimeout(timeout)
-            data = conn.recv(1)
-    except ConnectionResetError:
-        return True, "reset"
+        with socket.create_connection((SELF_CHECK, 9), timeout=timeout):
+            return True, "connected"
     except OSError as exc:
         return False, exc.strerror or type(exc).__name__
-    return not data, "closed" if not data else "answered"
 
 
 def _run(*argv: str, stdin: str | None = None) -> str:
