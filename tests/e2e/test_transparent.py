@@ -8,8 +8,10 @@ listeners (docs/transparent.md). Nothing in the agent is set up for it.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from tests.e2e.transparent_scenarios import SCAN_PORTS
 CAGE = "tp"
 AGENT = f"agentcage-{CAGE}-agent"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
+DIAGNOSTICS = Path(tempfile.gettempdir()) / "agentcage-e2e-transparent-diagnostics.json"
 
 
 def config(internet: Internet) -> dict[str, Any]:
@@ -163,7 +166,9 @@ def test_raw_ip_flows_are_refused_and_audited(
     assert "error" in outcome["raw_ip_tls"]
     for port, protocol in ((22, "tcp"), (5432, "tcp"), (123, "udp"), (53, "udp"), (443, "tcp")):
         lines = flow_lines(harness, INTERNET_IP, port, protocol)
-        assert len(lines) == 1, (port, protocol, json.dumps(outcome["diagnostics"], indent=1))
+        if len(lines) != 1:
+            DIAGNOSTICS.write_text(json.dumps(outcome["diagnostics"], indent=1))
+        assert len(lines) == 1, (port, protocol, f"diagnostics in {DIAGNOSTICS}")
         [line] = lines
         assert (line["verdict"], line["inspector"]) == ("block", "deny")
     assert not [r for r in arrivals(internet, outcome) if r["path"] == "/transparent"]
