@@ -79,7 +79,8 @@ def steer_proxy(address: str, own_ports: list[int], deny_port: int) -> None:
         raise SystemExit("steering: ip_forward is on in the proxy's namespace; refusing")
     interface = interface_of(address)
     _run("nft", "-f", "-", stdin=nft_ruleset(interface, address, own_ports, deny_port))
-    rule = ["iif", interface, "ipproto", "udp", "lookup", str(UDP_TABLE)]
+    # 17, not `udp`: a minimal image has no /etc/protocols for `ip` to look the name up in.
+    rule = ["iif", interface, "ipproto", str(socket.IPPROTO_UDP), "lookup", str(UDP_TABLE)]
     _run("ip", "rule", "add", *rule, "priority", str(RULE_PRIORITY))
     _run("ip", "route", "replace", "local", "0.0.0.0/0", "dev", "lo", "table", str(UDP_TABLE))
 

@@ -128,6 +128,8 @@ def main(report: Path) -> None:
             sh(*in_agent(pid, "ip", "link", "set", *step))
         sh(*in_agent(pid, "ip", "addr", "add", f"{AGENT}/24", "dev", "eth0"))
         Path("/proc/sys/net/ipv4/ip_forward").write_text("0\n")  # the proxy unit's sysctl
+        # As in the runtime image (no netbase): `ip` cannot look up protocol names.
+        sh("mount", "--bind", "/dev/null", "/etc/protocols")
         # Before the proxy's steering: the agent's route must not stay.
         early = subprocess.run(
             in_agent(pid, *steering("agent", PROXY)), capture_output=True, text=True, check=False
