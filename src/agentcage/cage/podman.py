@@ -197,6 +197,15 @@ class PodmanHost:
         return self.prefix
 
     @property
+    def steers_flows(self) -> bool:
+        """Whether default deny's one-shot setup containers run: rootful Podman only.
+
+        Rootless, they join the sidecars' namespaces from the user's own user namespace;
+        refused raw flows then fail unaudited, as without a route (docs/transparent.md).
+        """
+        return not self.rootless
+
+    @property
     def wanted_by(self) -> str:
         return "default.target" if self.rootless else "multi-user.target"
 
