@@ -200,8 +200,9 @@ class PodmanHost:
     def steers_flows(self) -> bool:
         """Whether default deny's one-shot setup containers run: rootful Podman only.
 
-        Rootless, they join the sidecars' namespaces from the user's own user namespace;
-        refused raw flows then fail unaudited, as without a route (docs/transparent.md).
+        Rootless, the sidecars' namespaces belong to the user's user namespace, where the
+        kernel refuses the nftables payload rewrite the UDP redirect needs; the agent then
+        keeps no route and refused raw flows fail unaudited (docs/transparent.md).
         """
         return not self.rootless
 
