@@ -58,9 +58,10 @@ def dns_query(name: str, qtype: str) -> dict[str, Any]:
 def direct(address: str, port: int) -> dict[str, Any]:
     """A TLS request to a raw address past the proxy (path /direct-ip): it must never arrive.
 
-    With default deny the connect completes, with the proxy's deny listener, which resets
-    it; without a route it fails at once. The certificate goes unchecked: had the request
-    reached the fake internet, its log would show it either way.
+    With default deny the proxy's deny listener takes the connection and resets it (the
+    reset may beat the connect's own report); without a route it fails at once. The
+    certificate goes unchecked: had the request reached the fake internet, its log would
+    show it either way.
     """
     context = ssl.create_default_context()
     context.check_hostname = False

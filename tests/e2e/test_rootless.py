@@ -69,6 +69,7 @@ def test_rootless_cage_holds(user: RootlessUser, internet: Internet) -> None:
     assert outcome["dns_tunnel_txt"]["rcode"] == "REFUSED"
     # Rootless cages have no default-deny steering: the agent has no route at all.
     assert outcome["direct_ip"]["connected"] is False, outcome["direct_ip"]
+    assert "unreachable" in outcome["direct_ip"]["error"].lower()
     assert not [r for r in internet.http() if r["path"] == "/direct-ip"]
     assert outcome["websocket_leak"]["closed"] == 1008
 
