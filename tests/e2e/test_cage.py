@@ -15,6 +15,7 @@ import pytest
 from agentcage.cage.topology import Topology
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import PUBLISHED_PORT, Harness, Internet
+from tests.support.audit_lines import whole_records
 
 AGENT = "agentcage-basic-agent"
 PROXY = "agentcage-basic-proxy"
@@ -23,7 +24,7 @@ PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 
 def audit(harness: Harness, name: str) -> list[dict[str, Any]]:
     path = harness.config_home / "agentcage/deployments/basic/audit" / name / f"{name}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return whole_records(path.read_text())
 
 
 def proxy_ip(harness: Harness) -> str:
