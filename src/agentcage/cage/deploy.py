@@ -55,7 +55,10 @@ class CageDeploy(CageDestroy):
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
-        self._require_ready(config)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # This machine's Podman looks at the images while the host is asked.
+            pool.submit(self.builder.look_ahead, config, base)
+            self._require_ready(config)
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
             layout.save_create_options(self.store, config.name, CreateOptions(base))
