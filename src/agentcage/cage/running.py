@@ -15,6 +15,8 @@ from agentcage.errors import PodmanError, UnreachableError
 
 ROLES = ("dns", "proxy", "agent")  # start order; "ports" follows the agent when published
 PORTS = "ports"
+# A microVM cage's one container: QEMU, passt and the guest's channel owner (cage/vm).
+VM = "vm"
 
 
 def role_units(topo: Topology, ports: bool) -> list[str]:
