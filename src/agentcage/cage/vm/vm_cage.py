@@ -18,6 +18,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from agentcage.cage.layout import Images
@@ -107,7 +108,10 @@ def prepare(
     parts = {"vmlinuz": kernel, "initrd.img": guest.initrd, "root.ext4": guest.root}
     for name, source in parts.items():
         _link(source, directory / name)
-    units = build_units(spec)
+    # Every secret the config names, set or not yet: the guest's proxy must see the
+    # secrets directory from the start, since `secret set` later fills it live.
+    names = tuple(rule.env for rule in config.secret_injection)
+    units = build_units(replace(spec, secret_names=names))
     roles = guest_roles(units, spec.topology, state_dir, image_facts(host, spec.images.agent))
     agent_drive(host, spec.images.agent, units, config.name, state_dir, directory / "agent.ext4")
     external = ipaddress.IPv4Network(spec.topology.external_subnet)

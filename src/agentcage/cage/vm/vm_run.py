@@ -45,7 +45,7 @@ BOOT_SECONDS = 180.0
 # Both sidecars' Python start under TCG on a loaded 2-core host took up to 40 s.
 CAGE_SECONDS = 400.0
 STOP_SECONDS = 20.0
-MEMORY = Path("/run/agentcage-vm")  # a tmpfs of the container (the unit mounts it)
+MEMORY = Path("/tmp/agentcage-vm")  # in the container's /tmp tmpfs (quadlet._hardening)
 
 
 def _secrets(directory: Path) -> dict[str, str]:
