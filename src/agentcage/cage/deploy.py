@@ -35,7 +35,7 @@ from agentcage.cage.vm.guest_image import build_guest
 from agentcage.cage.vm.vm_image import vm_image
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
-from agentcage.errors import AgentcageError, StateError, UnreachableError
+from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
 
 # The digest of the unit files systemd last read for the cage (after a daemon-reload).
 UNITS_LOADED_FILE = "units-loaded.json"
@@ -177,7 +177,12 @@ class CageDeploy(CageDestroy):
         if microvm:
             unit = service_name(topo, VM)
             self.progress(f"starting {unit} (waits until the cage in the guest is up)")
-            self.host.systemctl("restart" if restart else "start", unit)
+            try:
+                self.host.systemctl("restart" if restart else "start", unit)
+            except PodmanError as exc:
+                raise PodmanError(
+                    f"{exc.message}\n{running.journal_tail(self.host, unit)}", hint=exc.hint
+                ) from exc
             self.deployed_states[name] = running.unit_state(self.host, unit)
         elif restart:
             self.progress("restarting the sidecars and the agent")

@@ -66,3 +66,10 @@ def agent_outcome(host: PodmanHost, topo: Topology) -> str:
             hint=f"`agentcage cage logs {topo.cage}` shows why",
         )
     return props.get("ActiveState", "unknown")
+
+
+def journal_tail(host: PodmanHost, unit: str, lines: int = 40) -> str:
+    """The last lines `unit` wrote, for an error message (empty if none can be read)."""
+    scope = ("--user",) if host.rootless else ()
+    argv = ["journalctl", *scope, "-u", unit, "-n", str(lines), "-o", "cat", "--no-pager"]
+    return host.runner.run(argv, check=False).stdout.strip()

@@ -230,19 +230,6 @@ class CageConfig(Model):
                 _fold_builtin(spec, data)
         return data
 
-    @field_validator("isolation", mode="after")
-    @classmethod
-    def _isolation(cls, value: str) -> str:
-        # Deploying plain containers for a config that asked for a microVM would give an
-        # untrusted agent less isolation than its owner chose, without a word.
-        if value == "firecracker":
-            raise ValueError(
-                "`isolation: firecracker` (microVM) is not available in this version, and "
-                "a cage is never deployed with less isolation than it asks for; use "
-                "`isolation: container` or remove the key (docs/cages.md)"
-            )
-        return value
-
     @field_validator("dns_servers", mode="after")
     @classmethod
     def _dns_servers(cls, value: list[str] | None) -> list[str] | None:

@@ -35,6 +35,7 @@ from agentcage.errors import VmmError
 
 VM_DIR = "vm"
 QEMU = "qemu-system-x86_64"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def run_dir(state_dir: Path) -> Path:
@@ -46,6 +47,7 @@ def image_facts(host: PodmanHost, image: str) -> ImageFacts:
     shown = host.podman("image", "inspect", "--format", "{{json .Config}}", image).stdout
     config = json.loads(shown) or {}
     env = dict(word.partition("=")[::2] for word in config.get("Env") or ())
+    env.setdefault("PATH", DEFAULT_PATH)  # as Podman gives a container whose image has none
     return ImageFacts(
         entrypoint=tuple(config.get("Entrypoint") or ()),
         cmd=tuple(config.get("Cmd") or ()),
