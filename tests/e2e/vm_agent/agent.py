@@ -6,8 +6,9 @@ It cannot be `podman exec`ed into (it runs in the guest), so it tries everything
 (the allowed call until the key is set), prints `RESULTS {json}` (read back through
 `agentcage cage logs -s agent`), then keeps calling two hosts every few seconds:
 api.openai.com, which only a live `domain add` lets through, and api.anthropic.com with
-the key's placeholder, whose real value a live `secret set` changes. Every request carries `x-vm: 1`, so the fake internet's records
-tell this cage's arrivals from the session cage's.
+the key's placeholder, whose real value a live `secret set` changes. Every request
+carries `x-vm: 1`, so the fake internet's records tell this cage's arrivals from the
+session cage's.
 """
 
 from __future__ import annotations
