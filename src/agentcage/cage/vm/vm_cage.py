@@ -30,7 +30,7 @@ from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
 from agentcage.cage.vm.hypervisor import HostFacts, Hypervisor, choose, kvm_usable
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan
 from agentcage.cage.vm.vm_unit import OVERHEAD_MIB
-from agentcage.config.schema import CageConfig
+from agentcage.config.schema import CageConfig, FirecrackerConfig
 from agentcage.errors import VmmError
 
 VM_DIR = "vm"
@@ -86,16 +86,19 @@ def agent_drive(host: PodmanHost, image: str, agent_unit_spec: CageUnits, name: 
         agent_root_image(tree, unit, state_dir, target)
 
 
-def _hypervisor(config: CageConfig) -> Hypervisor:
-    settings = config.firecracker
+def cage_hypervisor(settings: FirecrackerConfig, kvm: bool) -> Hypervisor:
+    """The monitor a microVM cage runs on: QEMU (its container's), with KVM when usable."""
     if settings.hypervisor == "firecracker":
         raise VmmError(
             "`firecracker.hypervisor: firecracker` cannot run cages yet: only QEMU's "
             "microvm machine does so far",
             hint="`hypervisor: auto` or `qemu` (docs/microvm.md)",
         )
-    # QEMU is the VM container's own (vm_image.py), not this machine's.
-    return choose(settings, HostFacts(kvm=kvm_usable(), firecracker=None, qemu=QEMU))
+    return choose(settings, HostFacts(kvm=kvm, firecracker=None, qemu=QEMU))
+
+
+def _hypervisor(config: CageConfig) -> Hypervisor:
+    return cage_hypervisor(config.firecracker, kvm_usable())
 
 
 def prepare(
