@@ -48,6 +48,8 @@ def agentcage(harness: Harness, *args: str, input: str | None = None) -> str:
     began = time.monotonic()
     result = harness.agentcage(*args, input=input)
     print(f"agentcage {' '.join(args[:2])}: {time.monotonic() - began:.1f} s")
+    if args[:2] == ("cage", "create"):
+        print(result.stderr)  # its progress: image builds, guest image, start
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
