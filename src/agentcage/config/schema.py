@@ -162,8 +162,9 @@ class CageConfig(Model):
     name: str = Field(pattern=NAME_PATTERN, description="Cage name: lower-case, digits, `-`.")
     isolation: Literal["container", "firecracker"] = Field(
         "container",
-        description="`container` (Podman). `firecracker` (microVM) is refused until this "
-        "version can run it, so a cage never silently gets less isolation than it asked for.",
+        description="`container` (Podman). `firecracker`: the same three roles inside a "
+        "microVM with its own kernel (QEMU's microvm machine; with KVM when usable, else "
+        "software emulation, which is slow). See docs/microvm.md for what it refuses.",
     )
     container: ContainerConfig = Field(description="The agent's container.")
     secret_injection: list[SecretInjection] = Field(

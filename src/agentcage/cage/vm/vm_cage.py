@@ -83,7 +83,10 @@ def agent_drive(host: PodmanHost, image: str, agent_unit_spec: CageUnits, name: 
         with tarfile.open(archive) as tar:
             tar.extractall(tree, filter="fully_trusted")
         archive.unlink()
-        agent_root_image(tree, unit, state_dir, target)
+        # Made beside and renamed: on `cage update` the running guest still reads the old.
+        fresh = target.with_suffix(".new")
+        agent_root_image(tree, unit, state_dir, fresh)
+        fresh.replace(target)
 
 
 def cage_hypervisor(settings: FirecrackerConfig, kvm: bool) -> Hypervisor:
