@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import INTERNET_IP, REPO, Harness, Internet, nothing_left
+from tests.support.audit_lines import whole_records
 
 NAME = "basicvm"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
@@ -110,6 +111,13 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     assert not [r for r in mine if r["path"] in ("/upload", "/steal")]
     assert "vm-exfil.attacker.example" not in json.dumps(internet.dns())
     assert "attacker.example" in agentcage(harness, "cage", "logs", NAME, "-s", "proxy")
+    # The guest's audit lines are copied to the host's audit file, as a container cage's.
+    audit = harness.config_home / "agentcage/deployments" / NAME / "audit/proxy/proxy.jsonl"
+    deadline = time.monotonic() + 30
+    while not [r for r in whole_records(audit.read_text()) if r["host"] == "attacker.example"]:
+        assert time.monotonic() < deadline, audit.read_text()[-1000:]
+        time.sleep(2)
+    assert REAL_KEY not in audit.read_text()
 
     listed = json.loads(agentcage(harness, "cage", "list", "--json"))
     assert [row["state"] for row in listed if row["name"] == NAME] == ["active"], listed

@@ -376,6 +376,9 @@ def vm_units(
     # The state the guest gets copies of (config, CA), and the VM's own directory.
     unit.add("Container", "Volume", f"{state_dir}:{state_dir}:ro,U")
     unit.add("Container", "Volume", f"{run_dir}:{run_dir}:rw,U")
+    # The guest's audit lines are copied out here (cage/vm/audit_follow.py).
+    for audit in (spec.paths.proxy_audit_dir, spec.paths.dns_audit_dir):
+        unit.add("Container", "Volume", f"{audit}:{audit}:rw,U")
     _proxy_secrets(unit, spec)
     unit.add("Container", "Entrypoint", f"{VENV_BIN}/agentcage")
     unit.add("Container", "Exec", ("vm", "run", run_dir))

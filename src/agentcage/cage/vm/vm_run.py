@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from agentcage.cage.contract import SECRETS_DIR
+from agentcage.cage.contract import DNS_AUDIT_LOG, PROXY_AUDIT_LOG, SECRETS_DIR
+from agentcage.cage.layout import HostPaths
 from agentcage.cage.topology import mac_address
+from agentcage.cage.vm.audit_follow import AuditFollower
 from agentcage.cage.vm.channel_owner import ChannelOwner
 from agentcage.cage.vm.guest_cage import start_cage
 from agentcage.cage.vm.guest_roles import AGENT_ROOT_LABEL
@@ -52,6 +54,13 @@ def _secrets(directory: Path) -> dict[str, str]:
     if not directory.is_dir():
         return {}
     return {p.name: p.read_text() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def audit_files(state_dir: Path) -> dict[str, Path]:
+    """Each sidecar's audit log in the guest -> the host file a container cage writes."""
+    paths = HostPaths.under(state_dir)
+    hosts = (paths.proxy_audit_dir / PROXY_AUDIT_LOG, paths.dns_audit_dir / DNS_AUDIT_LOG)
+    return {f"state/{host.relative_to(state_dir)}": host for host in hosts}
 
 
 def machine_spec(plan: VmPlan, passt_socket: Path, secrets: Drive) -> MachineSpec:
@@ -108,6 +117,7 @@ def run(run_dir: Path) -> int:
     spec = machine_spec(plan, MEMORY / "passt.sock", Drive("secrets", secrets, True, SECRETS_LABEL))
     vm = QemuMachine(spec, Hypervisor("qemu", plan.qemu, plan.accel, "chosen at create"))
     owner: ChannelOwner | None = None
+    follower: AuditFollower | None = None
     try:
         began = time.monotonic()
         vm.start()
@@ -115,6 +125,7 @@ def run(run_dir: Path) -> int:
         print(f"guest agent answered after {time.monotonic() - began:.1f} s", flush=True)
         assert vm.channel is not None
         owner = ChannelOwner(vm.channel, plan.control)
+        follower = AuditFollower(owner.ask, audit_files(plan.state_dir))
         seconds = start_cage(
             owner.ask,
             list(plan.roles),
@@ -126,6 +137,7 @@ def run(run_dir: Path) -> int:
         shown = ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
         print(f"cage up after {time.monotonic() - began:.1f} s (listening: {shown})", flush=True)
         owner.serve()
+        follower.start()
         notify_ready()
         while not stop.wait(1):
             if vm.process is not None and vm.process.poll() is not None:
@@ -136,6 +148,8 @@ def run(run_dir: Path) -> int:
                 return 1
         return 0
     finally:
+        if follower is not None:
+            follower.stop()
         if owner is not None:
             owner.close()
         if vm.process is not None:
