@@ -10,7 +10,8 @@ Debian packages, like the `debian` base of the sidecars, and tagged by content.
 
 from __future__ import annotations
 
-from agentcage.cage.images import RUNTIME_PACKAGES, ImageBuilder, digest, source_root
+from agentcage.cage.image_inputs import digest, source_root
+from agentcage.cage.images import RUNTIME_PACKAGES, ImageBuilder
 
 VM_PACKAGES = (*RUNTIME_PACKAGES, "qemu-system-x86", "passt", "e2fsprogs", "iproute2")
 VM_BASE = "agentcage-vm-base"
