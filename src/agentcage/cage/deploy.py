@@ -44,9 +44,10 @@ from agentcage.errors import AgentcageError, PodmanError, StateError, Unreachabl
 UNITS_LOADED_FILE = "units-loaded.json"
 _NO_QUADLET = "plain systemd services (no quadlet generator here; it came with Podman 4.4)"
 _RUNTIME_IMAGE = "localhost/agentcage-runtime:"
-# Images agentcage builds and tags by content: the runtime, the sidecars, and each
+# Images agentcage builds and tags by content: the runtime, the sidecars, the microVM
+# container's (vm_image.py), and each
 # cage's own agent image (`localhost/agentcage-<cage>-agent`).
-_OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|[a-z0-9][a-z0-9-]*-agent):")
+_OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|vm|[a-z0-9][a-z0-9-]*-agent):")
 
 
 class CageDeploy(CageDestroy):
@@ -158,7 +159,8 @@ class CageDeploy(CageDestroy):
             vm = vm_image(self.builder)
             agent = self.builder.agent_image(config, config_dir, base)
             images = vm_cage.images_of(vm, agent)
-            sidecars = BuiltImages(vm, vm)
+            # The container cages' current runtime stays tagged, as their own create keeps it.
+            sidecars = BuiltImages(vm, vm, self.builder.sidecar_refs(base)[0])
         else:
             sidecars, agent = self.builder.cage_images(config, config_dir, base)
             images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
