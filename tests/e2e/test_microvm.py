@@ -79,6 +79,8 @@ def vm_cage(harness: Harness, internet: Internet) -> Iterator[str]:
     config = vm_config(harness)
     try:
         agentcage(harness, "cage", "create", "-c", config, "--upstream-ca", str(internet.ca_pem))
+        unit = f"agentcage-{NAME}-vm.service"  # its boot and cage-up times, for the record
+        print(harness.exec("journalctl", "-u", unit, "-o", "cat", "--no-pager", check=False))
         agentcage(harness, "secret", "set", NAME, "ANTHROPIC_API_KEY", input=REAL_KEY)
         yield NAME
     finally:
