@@ -89,7 +89,7 @@ def machine_spec(plan: VmPlan, passt_socket: Path, secrets: Drive) -> MachineSpe
 
 def _passt(socket_path: Path) -> subprocess.Popen[bytes]:
     socket_path.unlink(missing_ok=True)
-    argv = ["passt", "--foreground", "--socket", str(socket_path)]
+    argv = ["passt", "--foreground", "--quiet", "--socket", str(socket_path)]
     argv += ["--no-dhcp", "--no-dhcpv6", "--no-ndp", "--no-ra", "--no-map-gw"]
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
