@@ -8,7 +8,14 @@ from collections.abc import Iterable
 from bench.exfil.redteam import ALL_TECHNIQUES, ALL_TIERS
 from bench.exfil.runners import Outcome
 
-TARGETS = {"plain": 1.0, "encoding": 0.99, "obfuscation": 0.95, "split": 0.90, "dns": 0.90}
+TARGETS = {
+    "plain": 1.0,
+    "encoding": 0.99,
+    "obfuscation": 0.95,
+    "split": 0.90,
+    "dns": 0.90,
+    "redteam": 1.0,  # with the values given: nothing to guess, so no ceiling
+}
 # "beyond": techniques no target covers (pieces under min_piece, keyed or lossy transforms).
 FP_TARGETS = {"core": 0.0, "hard": 0.02}
 

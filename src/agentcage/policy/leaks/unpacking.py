@@ -21,12 +21,14 @@ import zlib
 from collections.abc import Callable
 
 import brotli
+import zstandard
 
 from agentcage.policy.media import is_text
 from agentcage.policy.scrubbing.packing import sniff
 
 MAX_MEMBERS = 256  # archive members read from one archive
 _PROBE = 4096  # compressed bytes a signature-less try gets before it must have failed
+_CONTENT_CHUNK = 256  # brotli input a step for Content-Encoding
 _CHUNK = 32  # brotli input a step: ~25 bytes can hold a 16 MiB meta-block
 _REFEED_BELOW = 64 * 1024
 _ZIP = b"PK\x03\x04"
@@ -38,8 +40,8 @@ _ERRORS = (zlib.error, lzma.LZMAError, brotli.error, OSError, EOFError, ValueErr
 def unpack(data: bytes, limit: int) -> tuple[str, bytes] | None:
     """(what it was, the contents NUL-joined) for packed `data`, else None.
 
-    gzip, zlib and zstd are the `Unwrapper`'s own (`decode_content`); this covers
-    the rest.
+    gzip, zlib and zstd are `decode_content`'s (`sniff_compression` finds them);
+    this covers the rest.
     """
     if limit <= 0 or len(data) < 8:
         return None
@@ -138,3 +140,71 @@ _HEADERLESS: tuple[tuple[str, Callable[[bytes, int], bytes]], ...] = (
     ("deflate", _raw_deflate),
     ("br", _brotli),
 )
+
+
+def sniff_compression(data: bytes) -> str | None:
+    """Compression recognisable from the first bytes (brotli has no magic)."""
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0:
+        return "deflate"
+    return None
+
+
+def decode_content(data: bytes, encoding: str, limit: int) -> bytes | None:
+    """Undo a `Content-Encoding` (possibly a comma list), producing at most `limit`
+    bytes; None when the encoding is unknown or the data does not decode."""
+    for name in reversed([part.strip().lower() for part in encoding.split(",")]):
+        if name in ("", "identity"):
+            continue
+        decoder = _DECODERS.get(name)
+        if decoder is None:
+            return None
+        try:
+            data = decoder(data, limit)
+        except (zlib.error, brotli.error, zstandard.ZstdError, EOFError, OSError):
+            return None
+    return data
+
+
+def _gzip(data: bytes, limit: int) -> bytes:
+    return _zlib(data, limit, 16 + zlib.MAX_WBITS)
+
+
+def _deflate(data: bytes, limit: int) -> bytes:
+    # `Content-Encoding: deflate` is zlib-wrapped by the spec, raw in practice.
+    try:
+        return _zlib(data, limit, zlib.MAX_WBITS)
+    except zlib.error:
+        return _zlib(data, limit, -zlib.MAX_WBITS)
+
+
+def _zlib(data: bytes, limit: int, wbits: int) -> bytes:
+    return zlib.decompressobj(wbits).decompress(data, limit)
+
+
+def _brotli_capped(data: bytes, limit: int) -> bytes:
+    # The binding has no output cap; small input chunks bound each step's output.
+    decoder = brotli.Decompressor()
+    out = bytearray()
+    for start in range(0, len(data), _CONTENT_CHUNK):
+        out += decoder.process(data[start : start + _CONTENT_CHUNK])
+        if len(out) >= limit:
+            break
+    return bytes(out[:limit])
+
+
+def _zstd(data: bytes, limit: int) -> bytes:
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+    return reader.read(limit)
+
+
+_DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
+    "gzip": _gzip,
+    "x-gzip": _gzip,
+    "deflate": _deflate,
+    "br": _brotli_capped,
+    "zstd": _zstd,
+}
