@@ -53,6 +53,10 @@ def _seen(data: bytes) -> bytes:
         lambda t: "".join(c + "\u0301" for c in t),  # a combining mark on each
         lambda t: t.replace("p", "\u0440").replace("h", "\u04bb"),  # Cyrillic look-alikes
         lambda t: t.replace("A", "\u0391").replace("E", "\u0395"),  # Greek capitals
+        lambda t: "\u2219".join(t),  # bullet operator: any symbol, listed or not
+        lambda t: "\u22c5".join(t),  # dot operator
+        lambda t: "\U0001f600".join(t),  # an emoji
+        lambda t: "\u2e31".join(t),  # word separator middle dot
     ],
     ids=[
         "fullwidth",
@@ -63,6 +67,10 @@ def _seen(data: bytes) -> bytes:
         "combining",
         "cyrillic",
         "greek",
+        "bullet-operator",
+        "dot-operator",
+        "emoji",
+        "word-separator-dot",
     ],
 )
 def test_unicode_disguises_fold_back_to_the_key(disguise) -> None:  # type: ignore[no-untyped-def]
@@ -74,6 +82,8 @@ def test_unicode_disguises_fold_back_to_the_key(disguise) -> None:  # type: igno
 def test_unicode_text_without_disguises_is_left_alone() -> None:
     assert fold_unicode(b"plain ascii") is None
     assert fold_unicode("\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8".encode()) is None
+    # Letters of other scripts are words, not separators: they stay.
+    assert fold_unicode("ab\u4e2dcd".encode()) is None
     assert fold_unicode(b"\xff\xfe\x00binary\x80\x81") is None  # not UTF-8 at all
 
 
