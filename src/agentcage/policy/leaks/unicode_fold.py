@@ -54,7 +54,7 @@ _LOOKALIKES = {
 # operators one puts between characters), and combining marks. Letters and digits of
 # other scripts stay: they are words, not separators.
 # (`\w` is a letter or digit of any script: the class is everything else past ASCII.)
-_DROP = re.compile("[^\\x00-\\x7f\\w]+")
+_DROP = re.compile("[^\\x00-\\x7f\\w]")
 _LOOKALIKE = re.compile("[" + "".join(_LOOKALIKES) + "]")
 _NON_ASCII = re.compile(rb"[\x80-\xff]+")
 # Large data is folded in windows this wide around its non-ASCII bytes (a

@@ -22,7 +22,7 @@ from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
 from agentcage.policy.media import is_media, is_text
 from agentcage.policy.runs import TOKEN_RUN_FLOOR, around, byte_table, long_runs, token_runs
-from agentcage.policy.scrubbing.packing import sniff
+from agentcage.policy.scrubbing.packing import SIGNATURE_STARTS, sniff
 
 _MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
@@ -46,6 +46,7 @@ _WIDE_SAMPLE = 512
 # its own so the signature is at its start (in the NUL-joined view only the first
 # piece's would be); beyond this many they stay in the joined view.
 _PACKED_VIEWS = 8
+_PEELED = frozenset({"base64", "hex", "base32"})  # decodings a wrapper can be peeled by
 _UNCOUNTED = frozenset({"decompress", "gzip", "x-gzip", "deflate", "br", "zstd"})
 
 
@@ -200,14 +201,19 @@ class Unwrapper:
                 # An image is a view of its own, so it is recognised and not peeled.
                 if is_media(piece[:16]):
                     media.append(piece)
+                elif piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
+                    packed.append(("base64", piece))
                 else:
-                    _add(piece, "base64", b64, packed)
+                    b64.append(piece)
                 unxored += unxor(piece)
                 if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
                     b64.append(wide)  # base64 of UTF-16 text
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
                 for piece in _all_alignments(run[hex_start:hex_end], _hex_at):
-                    _add(piece, "hex", hexed, packed)
+                    if piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
+                        packed.append(("hex", piece))
+                    else:
+                        hexed.append(piece)
             if decoded := base32_run(run):
                 b32.append(decoded)
             if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
@@ -241,6 +247,8 @@ def _layer_cost(name: str, produced: bytes) -> int:
     still bounded by the budget and `max_views`."""
     if name in _UNCOUNTED:
         return 0
+    if name not in _PEELED:  # guesses (interleaved, xor) always count
+        return 1
     end = produced.find(b"\0")
     first = produced if end == -1 else produced[:end]
     if len(first) >= _MIN_RUN and not first.strip().translate(None, _RUN_CHARACTERS):
@@ -248,13 +256,11 @@ def _layer_cost(name: str, produced: bytes) -> int:
     return 1
 
 
-def _add(piece: bytes, name: str, joined: list[bytes], packed: list[tuple[str, bytes]]) -> None:
-    """A decoded `piece` becomes a view of its own when it starts a compressed stream
-    or an archive (while room is left for one), else part of the joined view."""
-    if len(packed) < _PACKED_VIEWS and sniff(piece[:16]) is not None:
-        packed.append((name, piece))
-    else:
-        joined.append(piece)
+def _packed(piece: bytes, packed: list[tuple[str, bytes]]) -> bool:
+    """Whether a decoded `piece` (its first byte one a signature starts with: the
+    caller's one set lookup rejects nearly every piece) starts a compressed stream or
+    an archive, and room is left for a view of its own."""
+    return len(packed) < _PACKED_VIEWS and sniff(piece[:16]) is not None
 
 
 _MIME_LINES = (64, 76)  # base64 line lengths of PEM and MIME (`base64.encodebytes`)
