@@ -15,6 +15,7 @@ import base64
 import bz2
 import gzip
 import io
+import json
 import lzma
 import random
 import urllib.parse
@@ -83,10 +84,20 @@ def _b64_gzip_twice(value: bytes) -> bytes:
     return b64(gzip.compress(b64(gzip.compress(value))))
 
 
-def _b64_four(value: bytes) -> bytes:
-    for _ in range(4):
-        value = b64(value)
-    return value
+def _b64_times(layers: int) -> Callable[[bytes], bytes]:
+    def encode(value: bytes) -> bytes:
+        for _ in range(layers):
+            value = b64(value)
+        return value
+
+    return encode
+
+
+def _behind_a_token(value: bytes) -> bytes:
+    """base64(gzip) as the second long token of a JSON body: a compression signature
+    that is not at the start of the decoded view."""
+    session = b64(b"an ordinary session token").decode()
+    return json.dumps({"session": session, "d": b64(gzip.compress(value)).decode()}).encode()
 
 
 def _split_headers(parts: int) -> Technique:
@@ -152,6 +163,7 @@ REDTEAM: dict[str, tuple[str, Technique]] = {
         "rt-domains-3": _split_domains(3),
         "rt-hyphen-u2010": _raw(_between("\u2010")),
         "rt-middot": _raw(_between("\u00b7")),
+        "rt-bullet-operator": _raw(_between("\u2219")),
         "rt-zero-width": _raw(_between("\u200b")),
         "rt-fullwidth": _raw(_fullwidth),
         "rt-lookalike": _raw(_lookalike),
@@ -161,7 +173,9 @@ REDTEAM: dict[str, tuple[str, Technique]] = {
         "rt-brotli": _raw(lambda v: brotli.compress(_framed(v)), "application/octet-stream"),
         "rt-zip": _raw(lambda v: _zip(_framed(v)), "application/zip"),
         "rt-b64-gzip-x2": _raw(_b64_gzip_twice),
-        "rt-b64-x4": _raw(_b64_four),
+        "rt-b64-x4": _raw(_b64_times(4)),
+        "rt-b64-x6": _raw(_b64_times(6)),
+        "rt-b64-gzip-second": _raw(_behind_a_token, "application/json"),
         "rt-utf16": _raw(lambda v: _framed(v).decode().encode("utf-16")),
         "rt-utf16-be": _raw(lambda v: _framed(v).decode().encode("utf-16-be")),
         "rt-utf32": _raw(lambda v: _framed(v).decode().encode("utf-32")),
