@@ -73,9 +73,9 @@ def _raw_deflate(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def _zip(data: bytes) -> bytes:
+def _zip(data: bytes, method: int = zipfile.ZIP_DEFLATED) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(out, "w", method) as archive:
         archive.writestr("notes.txt", data)
     return out.getvalue()
 
@@ -172,6 +172,8 @@ REDTEAM: dict[str, tuple[str, Technique]] = {
         "rt-xz": _raw(lambda v: lzma.compress(_framed(v)), "application/octet-stream"),
         "rt-brotli": _raw(lambda v: brotli.compress(_framed(v)), "application/octet-stream"),
         "rt-zip": _raw(lambda v: _zip(_framed(v)), "application/zip"),
+        "rt-zip-bzip2": _raw(lambda v: _zip(_framed(v), zipfile.ZIP_BZIP2), "application/zip"),
+        "rt-zip-after-junk": _raw(lambda v: b"#!/bin/sh\n" + _zip(_framed(v)), "text/x-sh"),
         "rt-b64-gzip-x2": _raw(_b64_gzip_twice),
         "rt-b64-x4": _raw(_b64_times(4)),
         "rt-b64-x6": _raw(_b64_times(6)),

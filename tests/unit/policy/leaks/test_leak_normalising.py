@@ -201,6 +201,18 @@ def _tar(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _zip_bzip2(data: bytes) -> bytes:
+    return _zip(data, zipfile.ZIP_BZIP2)
+
+
+def _zip_lzma(data: bytes) -> bytes:
+    return _zip(data, zipfile.ZIP_LZMA)
+
+
+def _zip_after_junk(data: bytes) -> bytes:
+    return b"#!/bin/sh\nexit 0\n" + _zip(data)
+
+
 def _raw_deflate(data: bytes) -> bytes:
     packer = zlib.compressobj(wbits=-15)
     return packer.compress(data) + packer.flush()
@@ -208,8 +220,28 @@ def _raw_deflate(data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "pack",
-    [bz2.compress, lzma.compress, _zip, _tar, _raw_deflate, brotli.compress],
-    ids=["bzip2", "xz", "zip", "tar", "raw-deflate", "brotli"],
+    [
+        bz2.compress,
+        lzma.compress,
+        _zip,
+        _zip_bzip2,
+        _zip_lzma,
+        _zip_after_junk,
+        _tar,
+        _raw_deflate,
+        brotli.compress,
+    ],
+    ids=[
+        "bzip2",
+        "xz",
+        "zip",
+        "zip-bzip2-member",
+        "zip-lzma-member",
+        "zip-after-junk",
+        "tar",
+        "raw-deflate",
+        "brotli",
+    ],
 )
 def test_packed_data_is_unpacked_without_a_header(pack) -> None:  # type: ignore[no-untyped-def]
     unpacked = unpack(pack(PAYLOAD), 1 << 20)
@@ -228,6 +260,12 @@ def test_unpacking_stops_at_the_limit() -> None:
     bomb = bz2.compress(b"\0" * 5_000_000)
     unpacked = unpack(bomb, 1000)
     assert unpacked is not None and len(unpacked[1]) == 1000
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+def test_a_zip_member_bomb_stops_at_the_limit(method: int) -> None:
+    unpacked = unpack(_zip(b"\0" * 5_000_000, method), 1000)
+    assert unpacked is not None and len(unpacked[1]) <= 1000 + 1  # and a NUL between members
 
 
 def test_a_bomb_without_a_header_exhausts_the_budget() -> None:
