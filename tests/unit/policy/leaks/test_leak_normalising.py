@@ -152,8 +152,9 @@ def test_numbers_that_spell_no_text_are_ignored() -> None:
         lambda v: base64.a85encode(v, adobe=True),
         base64.a85encode,
         lambda v: b'{"x": "' + base64.a85encode(b"key: " + v) + b'"}',  # no `\\` or `"` in it
+        lambda v: b"/upload?d=" + base64.b85encode(v),  # `?d=` is base85 too
     ],
-    ids=["b85", "ascii85-adobe", "ascii85-bare", "ascii85-in-json"],
+    ids=["b85", "ascii85-adobe", "ascii85-bare", "ascii85-in-json", "b85-query-value"],
 )
 def test_base85_and_ascii85_are_decoded(encode) -> None:  # type: ignore[no-untyped-def]
     assert GITHUB in base85(encode(GITHUB))
