@@ -4,7 +4,7 @@ One cage for the module (a guest under TCG takes minutes to bring up): created t
 the CLI in the session's `agentcage host start` host, its agent a standard-library script
 (tests/e2e/vm_agent/agent.py) that tries each way out once at its start and reports. The
 same exfiltration checks as test_cage.py, then `cage verify` inside the guest, a live
-`domain add` and `secret set`, and destroy leaving nothing: no VM process, socket,
+`domain add` and `secret set`, stop and start, and destroy leaving nothing: no VM process, socket,
 drive, unit or state.
 """
 
@@ -138,6 +138,14 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     while not arrivals(internet, **{"x-api-key": ROTATED}):
         assert time.monotonic() < deadline, internet.http()[-3:]
         time.sleep(3)
+
+    # Stop is the guest's shutdown; start boots it again with the stored secret.
+    agentcage(harness, "cage", "stop", NAME)
+    assert "qemu-system" not in harness.exec("ps", "-eo", "args")
+    agentcage(harness, "cage", "start", NAME)  # returns once the cage in the guest is up
+    again = agent_log(harness, "RESULTS ")
+    line = next(line for line in again.splitlines() if line.startswith("RESULTS "))
+    assert json.loads(line.removeprefix("RESULTS "))["allowed"]["status"] == 200, again
 
     state = harness.config_home / "agentcage/deployments" / NAME
     agentcage(harness, "cage", "destroy", NAME, "-y")
