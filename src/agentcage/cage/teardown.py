@@ -23,7 +23,7 @@ from pathlib import Path
 
 from agentcage.cage.contract import secret_of
 from agentcage.cage.podman import Completed, PodmanHost, stderr_tail
-from agentcage.cage.running import PORTS, ROLES
+from agentcage.cage.running import PORTS, ROLES, VM
 from agentcage.cage.topology import prefix
 from agentcage.errors import PodmanError, UnreachableError
 
@@ -77,7 +77,7 @@ def _cage_files(
     if not directory.is_dir():
         return []
     first = prefix(cage)
-    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS)}
+    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS, VM)}
     exact |= {f"{first}-{net}{network}" for net in _NETWORKS}
     label = re.compile(rf"{label_before}agentcage\.cage={re.escape(cage)}(?![\w.-])")
     return [
@@ -97,7 +97,7 @@ def _read(path: Path) -> str:
 def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> list[str]:
     """Every systemd service the cage has or may still have loaded."""
     first = prefix(cage)
-    names = [f"{first}-{role}.service" for role in (PORTS, *reversed(ROLES))]
+    names = [f"{first}-{role}.service" for role in (VM, PORTS, *reversed(ROLES))]
     names += [f"{first}-{net}-network.service" for net in _NETWORKS]
     names += [f"{first}-{volume}-volume.service" for volume in volumes]
     for path in files:  # quadlet's naming: x.volume -> x-volume.service
@@ -187,8 +187,14 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
     # (SIGTERM, then its own stop timeout): systemd would stop the agent first and the
     # sidecars after it, one `podman rm` after the other. The units then have nothing
     # left to stop (a SIGTERM exit counts as success for them: no restart).
-    removed = bool(found.containers) and attempt(
-        "remove containers", host.podman("rm", "-v", "-f", "-i", *found.containers, check=False)
+    # A microVM cage's unit asks its guest to shut down first (`ExecStop=`): kept.
+    microvm = any(unit.endswith(f"-{VM}.service") for unit in found.units)
+    removed = (
+        bool(found.containers)
+        and not microvm
+        and attempt(
+            "remove containers", host.podman("rm", "-v", "-f", "-i", *found.containers, check=False)
+        )
     )
     if found.units:
         attempt("stop units", host.systemctl("stop", *found.units, check=False))
