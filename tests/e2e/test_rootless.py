@@ -92,7 +92,8 @@ def test_rootless_cage_holds(user: RootlessUser, internet: Internet) -> None:
 
 def _audit(user: RootlessUser) -> list[dict[str, Any]]:
     path = f"/home/{user.name}/.config/agentcage/deployments/basic/audit/proxy/proxy.jsonl"
-    return whole_records(user.exec("cat", path))
+    # The log belongs to the containers' sub-UID (docs/audit-log.md).
+    return whole_records(user.exec("podman", "unshare", "cat", path))
 
 
 def test_rootless_status_reads_the_sidecars_metrics(user: RootlessUser) -> None:
