@@ -23,7 +23,7 @@ from pathlib import Path
 
 from agentcage.cage.contract import secret_of
 from agentcage.cage.podman import Completed, PodmanHost, stderr_tail
-from agentcage.cage.running import PORTS, ROLES
+from agentcage.cage.running import PORTS, ROLES, VM
 from agentcage.cage.topology import prefix
 from agentcage.errors import PodmanError, UnreachableError
 
@@ -77,7 +77,7 @@ def _cage_files(
     if not directory.is_dir():
         return []
     first = prefix(cage)
-    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS)}
+    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS, VM)}
     exact |= {f"{first}-{net}{network}" for net in _NETWORKS}
     label = re.compile(rf"{label_before}agentcage\.cage={re.escape(cage)}(?![\w.-])")
     return [
@@ -97,7 +97,7 @@ def _read(path: Path) -> str:
 def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> list[str]:
     """Every systemd service the cage has or may still have loaded."""
     first = prefix(cage)
-    names = [f"{first}-{role}.service" for role in (PORTS, *reversed(ROLES))]
+    names = [f"{first}-{role}.service" for role in (VM, PORTS, *reversed(ROLES))]
     names += [f"{first}-{net}-network.service" for net in _NETWORKS]
     names += [f"{first}-{volume}-volume.service" for volume in volumes]
     for path in files:  # quadlet's naming: x.volume -> x-volume.service

@@ -33,6 +33,7 @@ from agentcage.cage.contract import (
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.netcheck import FLOWS
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
+from agentcage.cage.vm import vm_control
 from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
@@ -54,6 +55,13 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     if topo is None:
         raise StateError(f"cage {name!r} has no topology; re-create it")
     agent = topo.container("agent")
+    if config.isolation == "firecracker":
+        if not cages.is_running(name):
+            return [CheckResult("cage running", False, f"{topo.container('vm')} is not running")]
+        checks = vm_control.verify(cages.store, name, topo, _allowed_host(config))
+        return [CheckResult("cage running", True, "the microVM runs")] + [
+            CheckResult(*check) for check in checks
+        ]
     if not cages.is_running(name):
         return [CheckResult("cage running", False, f"{agent} is not running")]
     results = [CheckResult("cage running", True, f"{agent} is active")]

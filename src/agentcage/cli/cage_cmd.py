@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from agentcage.cage.images import choose_base
+from agentcage.cage.base_choice import choose_base
 from agentcage.cage.lifecycle import Cages, CageStatus
 from agentcage.cage.observe import duration
 from agentcage.cage.verify import verify as run_verify
@@ -224,6 +224,10 @@ def reload(name: str) -> None:
 def logs(name: str, service: str, follow: bool) -> None:
     """Print the logs of NAME's agent, proxy or DNS container."""
     cages = _cages()
+    text = cages.vm_log(name, service)
+    if text is not None:  # a microVM cage: the log is in its guest
+        click.echo(text, nl=False)
+        return
     argv = [*cages.host.runner_prefix(), *cages.logs_argv(name, service, follow)]
     try:
         code = subprocess.call(argv)
