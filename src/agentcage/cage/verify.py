@@ -68,7 +68,6 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     results = [CheckResult("cage running", True, f"{agent} is active")]
     # Independent groups, each a few `podman` calls where the cages run: asked at once,
     # verify takes as long as the slowest group (the network helper), not the sum.
-    steered = cages.host.steers_flows if config.network.transparent else False
     with ThreadPoolExecutor(max_workers=5) as pool:
         groups = [
             pool.submit(_environment, cages, config, topo),
@@ -76,7 +75,7 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
             pool.submit(_network, cages, config, topo),
         ]
         if config.network.transparent:
-            groups.append(pool.submit(_default_deny, cages, topo, steered=steered))
+            groups.append(pool.submit(_default_deny, cages, topo))
         groups.append(pool.submit(lambda: [_metrics_host_only(cages, config, topo)]))
         for group in groups:
             results += group.result()
@@ -233,7 +232,7 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     except (ValueError, IndexError, KeyError, TypeError):
         detail = (result.stderr or result.stdout).strip()[-300:]
         return [CheckResult("network checks", False, f"helper container failed: {detail}")]
-    if config.network.transparent and cages.host.steers_flows:
+    if config.network.transparent:
         checks = [_audited(cages, topo, check, started) for check in checks]
     if allowed is None:
         checks.append(
@@ -279,11 +278,8 @@ def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, o
     return [line for line in lines if isinstance(line, dict)]
 
 
-def _default_deny(cages: Cages, topo: topology.Topology, steered: bool) -> list[CheckResult]:
-    """The agent's one way out is the proxy, and the proxy's namespace routes nowhere.
-
-    Unsteered (rootless), the agent must have no default route at all.
-    """
+def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
+    """The agent's one way out is the proxy, and the proxy's namespace routes nowhere."""
     code, forward, err = _exec(
         cages, topo.container("proxy"), "cat", "/proc/sys/net/ipv4/ip_forward"
     )
@@ -295,15 +291,12 @@ def _default_deny(cages: Cages, topo: topology.Topology, steered: bool) -> list[
     code, table, err = _exec(cages, topo.container("agent"), "cat", "/proc/net/route")
     rows = [row.split() for row in table.splitlines()[1:]]
     gateways = [default_gateway(row) for row in rows if row[1:2] == ["00000000"]]
-    name = "agent routes via the proxy" if steered else "agent has no default route"
+    name = "agent routes via the proxy"
     if code != 0:
         route = CheckResult(name, False, f"cannot read its routes: {err.strip()[:160]}")
-    elif steered:
+    else:
         shown = ", ".join(gateways) or "none (refused flows fail unaudited)"
         route = CheckResult(name, gateways == [topo.proxy_ip], f"default route via {shown}")
-    else:
-        shown = ", ".join(gateways) or "none (rootless: refused flows fail unaudited)"
-        route = CheckResult(name, not gateways, f"default route via {shown}")
     return [forwarding, route]
 
 
