@@ -10,6 +10,11 @@ under `strace -f -e execve` and prints, per command, every program it started (i
 cut short) with its wall time, and the count. `--baseline REF` traces a copy of REF
 instead (made as `bench.cages` makes it). Each program started here costs a fork and
 exec; each `podman exec` into the harness costs a Podman process here and there.
+
+`--timed` runs each command through `bench.cages.timed` instead of strace: every
+systemctl and podman command it sends down its exec session, with its wall time, and
+after `create` and `destroy` the journal of the cage's units in the harness (when each
+unit started, became ready, stopped).
 """
 
 from __future__ import annotations
@@ -70,20 +75,101 @@ def traced(bench: Bench, *args: str) -> None:
         print(result.stderr[-2000:], file=sys.stderr)
 
 
+def timed(bench: Bench, *args: str) -> None:
+    start = time.monotonic()
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-m", "bench.cages.timed", *args],
+        capture_output=True, text=True, env=bench.harness.env(), timeout=600, cwd=REPO,
+    )  # fmt: skip
+    took = time.monotonic() - start
+    print(f"\n$ agentcage {' '.join(args)}: {took:.2f}s, exit {result.returncode}")
+    print(result.stderr.rstrip())
+
+
+def journal(bench: Bench, cage: str, since: str) -> None:
+    out = bench.harness.exec(
+        "journalctl", "-o", "short-precise", "--no-pager", "--since", since, check=False,
+    )  # fmt: skip
+    print(f"  journal since {since} (the cage's units, health checks, network setup):")
+    for line in out.splitlines()[:200]:
+        print(f"    {line[:200]}")
+
+
+# Per process in the harness: command name and CPU ticks used so far (utime + stime).
+_TICKS = r"""for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null && echo "$l"; done"""
+
+
+def ticks(bench: Bench) -> dict[str, tuple[str, int]]:
+    out = bench.harness.exec("sh", "-c", _TICKS, check=False)
+    found = {}
+    for line in out.splitlines():
+        pid, _, rest = line.partition(" (")
+        comm, _, fields = rest.rpartition(") ")
+        parts = fields.split()
+        if len(parts) > 12:
+            found[pid] = (comm, int(parts[11]) + int(parts[12]))
+    return found
+
+
+def idle(bench: Bench, count: int, seconds: float) -> None:
+    """CPU over `seconds` with `count` idle cages: per long-lived process kind, and the rest."""
+    names = [f"idle{i}" for i in range(count)]
+    for name in names:
+        bench.create(name)
+    before = ticks(bench)
+    start = time.monotonic()
+    used_total = bench.idle_cpu(seconds)
+    after = ticks(bench)
+    wall = time.monotonic() - start
+    by_comm: dict[str, int] = {}
+    for pid, (comm, used) in after.items():
+        if pid in before:
+            by_comm[comm] = by_comm.get(comm, 0) + used - before[pid][1]
+    print(f"\nidle {count} cages, {wall:.0f}s: {used_total:.2f}% of 2 cores in all (cgroup)")
+    share = {comm: used / 100 / wall / 2 * 100 for comm, used in by_comm.items()}  # 100 Hz
+    for comm, pct in sorted(share.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {comm:20s} {pct:6.3f}% of 2 cores")
+    rest = used_total - sum(share.values())
+    print(f"  {'(processes that came and went: health checks)':20s} {rest:6.3f}% of 2 cores")
+    for name in names:
+        bench.destroy(name)
+
+
+def harness_now(bench: Bench) -> str:
+    return bench.harness.exec("date", "+%Y-%m-%d %H:%M:%S.%N").strip()[:23]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REF", help="trace this commit instead")
+    parser.add_argument("--timed", action="store_true", help="time each command (no strace)")
+    parser.add_argument("--idle", type=int, metavar="N", help="CPU by process with N idle cages")
     args = parser.parse_args(argv)
     build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
     if args.baseline:
         build = baseline_build(args.baseline)
     print(f"== {build.label}: {build.agentcage}")
+    build.compile_bytecode()
     with contextmanager(running)(Harness, "trace") as harness:
         bench = Bench(harness, start_internet(harness), build)
         bench.destroy_after(bench.create, "warmup")
         bench.config("traced")
         config = str(harness.shared / "traced.yaml")
         ca = str(bench.internet.ca_pem)
+        if args.idle:
+            idle(bench, args.idle, 60)
+            return 0
+        if args.timed:
+            for _ in range(2):  # the second pass is the one to read: nothing is cold
+                since = harness_now(bench)
+                timed(bench, "cage", "create", "-c", config, "--upstream-ca", ca)
+                journal(bench, "traced", since)
+                timed(bench, "cage", "list")
+                timed(bench, "cage", "verify", "traced")
+                since = harness_now(bench)
+                timed(bench, "cage", "destroy", "traced", "-y")
+                journal(bench, "traced", since)
+            return 0
         traced(bench, "cage", "create", "-c", config, "--upstream-ca", ca)
         traced(bench, "cage", "list")
         bench.until_verified("traced")

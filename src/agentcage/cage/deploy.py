@@ -63,7 +63,10 @@ class CageDeploy(CageDestroy):
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
-        self._require_ready(config)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # This machine's Podman looks at the images while the host is asked.
+            pool.submit(self.builder.look_ahead, config, base)
+            self._require_ready(config)
         try:
             self.store.save_config(config, config_path.read_text(encoding="utf-8"))
             layout.save_create_options(self.store, config.name, CreateOptions(base))
@@ -152,33 +155,37 @@ class CageDeploy(CageDestroy):
             f"cage {name}: internal {topo.internal_subnet}, proxy {topo.proxy_ip}, "
             f"dns {topo.dns_ip}"
         )
-        self.progress("images:")
-        microvm = config.isolation == "firecracker"
-        if microvm:
-            self.progress(backend_line(config.firecracker, kvm_usable()))
-            vm = vm_image(self.builder)
-            agent = self.builder.agent_image(config, config_dir, base)
-            images = vm_cage.images_of(vm, agent)
-            # The container cages' current runtime stays tagged, as their own create keeps it.
-            sidecars = BuiltImages(vm, vm, self.builder.sidecar_refs(base)[0])
-        else:
-            sidecars, agent = self.builder.cage_images(config, config_dir, base)
-            images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
-        layout.save_images(self.store, name, images)
-        paths = layout.host_paths(self.store, name)
-        ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
-        layout.write_sidecar_config(self.store, config, agent)
-        layout.prepare_sidecar_dirs(self.store, name)
-        if microvm:
-            self.progress("guest image and drives (the guest's root, the agent's root):")
-            spec = self.cage_spec(config)
-            vm_cage.prepare(self.host, config, spec, self.store.path(name), build_guest())
-        if not self.host.cgroups:
-            self.progress(
-                "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
-                "limits; the cage runs without them (use cgroup v2 to get them)"
-            )
-        self.apply_units(config)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Asked where the cages run while this machine's Podman looks at the images.
+            secrets = pool.submit(self.secret_names, name)
+            self.progress("images:")
+            microvm = config.isolation == "firecracker"
+            if microvm:
+                self.progress(backend_line(config.firecracker, kvm_usable()))
+                vm = vm_image(self.builder)
+                agent = self.builder.agent_image(config, config_dir, base)
+                images = vm_cage.images_of(vm, agent)
+                # The container cages' current runtime stays tagged, as their own create
+                # keeps it.
+                sidecars = BuiltImages(vm, vm, self.builder.sidecar_refs(base)[0])
+            else:
+                sidecars, agent = self.builder.cage_images(config, config_dir, base)
+                images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
+            layout.save_images(self.store, name, images)
+            paths = layout.host_paths(self.store, name)
+            ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
+            layout.write_sidecar_config(self.store, config, agent)
+            layout.prepare_sidecar_dirs(self.store, name)
+            if microvm:
+                self.progress("guest image and drives (the guest's root, the agent's root):")
+                spec = self.cage_spec(config, secrets.result())
+                vm_cage.prepare(self.host, config, spec, self.store.path(name), build_guest())
+            if not self.host.cgroups:
+                self.progress(
+                    "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
+                    "limits; the cage runs without them (use cgroup v2 to get them)"
+                )
+            self.apply_units(config, secrets.result())
         ports = bool(config.container.ports)
         if microvm:
             unit = service_name(topo, VM)
@@ -225,14 +232,16 @@ class CageDeploy(CageDestroy):
         if removed:
             self.progress(f"removed {len(removed)} image(s) no cage uses any more")
 
-    def units(self, config: CageConfig) -> CageUnits:
-        """The units the cage deploys (a microVM cage's: vm_cage.deployed_units)."""
-        spec = self.cage_spec(config)
+    def units(self, config: CageConfig, secrets: list[str] | None = None) -> CageUnits:
+        """The units the cage deploys (a microVM cage's: vm_cage.deployed_units).
+
+        `secrets`: the cage's Podman secrets, if the caller listed them already."""
+        spec = self.cage_spec(config, secrets)
         if config.isolation == "firecracker":
             return vm_cage.deployed_units(config, spec, self.store.path(config.name))
         return build_units(spec)
 
-    def cage_spec(self, config: CageConfig) -> CageSpec:
+    def cage_spec(self, config: CageConfig, secrets: list[str] | None = None) -> CageSpec:
         topo = topology.load(self.store, config.name)
         if topo is None:
             raise StateError(f"cage {config.name!r} has no topology; re-create it")
@@ -242,7 +251,7 @@ class CageDeploy(CageDestroy):
             topo,
             layout.load_images(self.store, config.name),
             paths,
-            tuple(self.secret_names(config.name)),
+            tuple(self.secret_names(config.name) if secrets is None else secrets),
             wanted_by=self.host.wanted_by,
             upstream_ca=paths.upstream_ca.is_file(),
             cgroups=self.host.cgroups,
@@ -282,11 +291,11 @@ class CageDeploy(CageDestroy):
             return self.host.quadlet_dir, units
         return self.host.systemd_dir, to_services(units, rootless=self.host.rootless)
 
-    def apply_units(self, config: CageConfig) -> None:
+    def apply_units(self, config: CageConfig, secrets: list[str] | None = None) -> None:
         """Write the cage's units; `daemon-reload` unless systemd already read these very
         files (a reload re-reads every unit on the host: 0.3 s here with one cage, seconds
         with fifty). What systemd read is recorded only after a reload succeeded."""
-        written = self.write_units(config)
+        written = self.write_units(config, secrets)
         rendered = hashlib.sha256()
         for path in sorted(written):
             rendered.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -296,8 +305,8 @@ class CageDeploy(CageDestroy):
         self.host.systemctl("daemon-reload")
         self.store.write(config.name, UNITS_LOADED_FILE, json.dumps(record) + "\n")
 
-    def write_units(self, config: CageConfig) -> list[Path]:
-        quadlets = self.units(config)
+    def write_units(self, config: CageConfig, secrets: list[str] | None = None) -> list[Path]:
+        quadlets = self.units(config, secrets)
         directory, units = self.deployable(quadlets)
         # After a Podman upgrade (or downgrade) the other form's files would shadow these.
         if self.quadlet:

@@ -8,18 +8,23 @@ LOOP` on first use and sends it each command; the loop runs it with `sh` and ans
 its exit code, stdout and stderr. Per command that costs a few short processes inside the
 container instead.
 
-The wire is line-based and shell-safe: a request is `<command> <stdin|-> <timeout>`, the
-command (a `shlex.join` of the argv) and stdin in base64; an answer is `<code> <stdout>
-<stderr>`, both in base64. Anything the session cannot do (it did not start because the
-container is gone, it died, it timed out) falls back to, or is followed by, the one-shot
-`SubprocessRunner` with the same prefix, so errors read exactly as before (`podman exec`'s
-own "no container with name ..." is what `podman.unreachable` recognises).
+The wire is line-based and shell-safe: a request is `<id> <command> <stdin|-> <timeout>`,
+the command (a `shlex.join` of the argv) and stdin in base64; an answer is `<id> <code>
+<stdout> <stderr>`, both in base64. Commands run concurrently: callers that ask from
+several threads (`destroy`'s listings and removals) wait for the slowest, not for the
+sum; `flock` keeps each answer line whole and the id pairs it with its request.
+
+Anything the session cannot do (it did not start because the container is gone, it
+died, it timed out) falls back to, or is followed by, the one-shot `SubprocessRunner`
+with the same prefix, so errors read exactly as before (`podman exec`'s own "no
+container with name ..." is what `podman.unreachable` recognises).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import os
 import selectors
 import shlex
@@ -33,18 +38,26 @@ from dataclasses import dataclass, field
 from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, SubprocessRunner, failure
 from agentcage.errors import PodmanError
 
-# Runs in the container (POSIX sh and coreutils: the host image has both). `timeout`
-# bounds each command there too: this end only stops waiting. Stdin is a pipe, as with
-# a `podman exec` per call: `podman secret create NAME -` refuses anything else.
+# Runs in the container (POSIX sh, coreutils and util-linux's flock: the host image has
+# them). Each command runs in the background so several can run at once; an answer is
+# written under a lock, in one piece. `timeout` bounds each command there too: this end
+# only stops waiting. Stdin is a pipe, as with a `podman exec` per call: `podman secret
+# create NAME -` refuses anything else.
 LOOP = r"""
 d=$(mktemp -d) || exit 1
-trap 'rm -rf "$d"' EXIT
-while read -r cmd inp limit; do
-  printf %s "$cmd" | base64 -d > "$d/c"
-  [ "$inp" = - ] && inp=""
-  printf %s "$inp" | base64 -d | timeout -v -k 5 "$limit" sh "$d/c" > "$d/o" 2> "$d/e"
-  rc=$?
-  printf '%s ' "$rc"; base64 -w0 < "$d/o"; printf ' '; base64 -w0 < "$d/e"; echo
+trap 'wait; rm -rf "$d"' EXIT
+while read -r id cmd inp limit; do
+  (
+    f="$d/$id"
+    printf %s "$cmd" | base64 -d > "$f.c"
+    [ "$inp" = - ] && inp=""
+    printf %s "$inp" | base64 -d | timeout -v -k 5 "$limit" sh "$f.c" > "$f.o" 2> "$f.e"
+    rc=$?
+    { printf '%s %s ' "$id" "$rc"; base64 -w0 < "$f.o"; printf ' '; base64 -w0 < "$f.e"; echo
+    } > "$f.a"
+    flock "$d/lock" cat "$f.a"
+    rm -f "$f.c" "$f.o" "$f.e" "$f.a"
+  ) &
 done
 """
 
@@ -70,7 +83,11 @@ def _text(b64: bytes) -> str:
 
 
 class _Session:
-    """One running `PREFIX sh -c LOOP`; one command at a time."""
+    """One running `PREFIX sh -c LOOP`; any number of commands at a time.
+
+    Whichever waiting caller finds nobody reading reads the next answer line and files
+    it under its id; the others wait on `answered` for theirs.
+    """
 
     def __init__(self, prefix: tuple[str, ...]) -> None:
         self.proc = subprocess.Popen(
@@ -81,18 +98,58 @@ class _Session:
         )
         self.buffer = b""
         self.used = False  # answered at least once: the container was reachable
+        self.answered = threading.Condition()
+        self.answers: dict[int, bytes] = {}
+        self.reading = False
+        self.lost: SessionLost | None = None  # once set, every waiter gets it
+        self.ids = itertools.count(1)
 
     def ask(self, argv: Sequence[str], stdin: str | None, timeout: float) -> Completed:
         assert self.proc.stdin is not None
-        request = f"{_b64(shlex.join(argv))} {'-' if stdin is None else _b64(stdin)} {timeout:g}\n"
-        try:
-            self.proc.stdin.write(request.encode())
-            self.proc.stdin.flush()
-        except OSError as exc:
-            raise SessionLost(str(exc), sent=False) from exc
-        code, out, err = self._line(time.monotonic() + timeout + 10).split(b" ")
+        with self.answered:
+            ident = next(self.ids)
+            request = (
+                f"{ident} {_b64(shlex.join(argv))} {'-' if stdin is None else _b64(stdin)} "
+                f"{timeout:g}\n"
+            )
+            try:
+                self.proc.stdin.write(request.encode())
+                self.proc.stdin.flush()
+            except OSError as exc:
+                raise SessionLost(str(exc), sent=False) from exc
+        code, out, err = self._answer(ident, time.monotonic() + timeout + 10).split(b" ")
         self.used = True
         return Completed(tuple(argv), int(code), _text(out), _text(err))
+
+    def _answer(self, ident: int, deadline: float) -> bytes:
+        """`<code> <stdout> <stderr>` of request `ident`."""
+        with self.answered:
+            while ident not in self.answers:
+                if self.lost is not None:
+                    raise SessionLost(str(self.lost), sent=True)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SessionLost("no answer in time", sent=True)
+                if self.reading:
+                    self.answered.wait(left)
+                    continue
+                self.reading = True
+                self.answered.release()
+                line, lost = b"", None
+                try:
+                    line = self._line(deadline)
+                except SessionLost as exc:
+                    lost = exc
+                finally:
+                    self.answered.acquire()
+                    self.reading = False
+                    self.answered.notify_all()
+                if lost is not None:
+                    self.lost = lost
+                    raise lost
+                number, _, rest = line.partition(b" ")
+                self.answers[int(number)] = rest
+            return self.answers.pop(ident)
 
     def _line(self, deadline: float) -> bytes:
         assert self.proc.stdout is not None
@@ -159,26 +216,28 @@ class SessionRunner:
 
     def _ask(self, argv: Sequence[str], stdin: str | None, timeout: float) -> Completed | None:
         """The session's answer; None when no session could take the command."""
-        with self._lock:
-            for _ in range(2):  # a session that ended while idle is replaced once
+        for _ in range(2):  # a session that ended while idle is replaced once
+            with self._lock:
                 if self._session is None:
                     self._session = _Session(self.prefix)
                 session = self._session
-                try:
-                    result = session.ask(argv, stdin, timeout)
-                    break
-                except SessionLost as exc:
-                    self._session = None
-                    session.kill()
-                    if exc.sent and session.used:
-                        # Not repeated: it may have run, or may still be running.
-                        raise PodmanError(
-                            f"`{shlex.join((*self.prefix, *argv))}` got no answer: {exc}"
-                        ) from exc
-                    if not session.used:
-                        return None  # it never started: the one-shot run says why
-            else:
-                return None
+            try:
+                result = session.ask(argv, stdin, timeout)
+                break
+            except SessionLost as exc:
+                with self._lock:
+                    if self._session is session:
+                        self._session = None
+                session.kill()
+                if exc.sent and session.used:
+                    # Not repeated: it may have run, or may still be running.
+                    raise PodmanError(
+                        f"`{shlex.join((*self.prefix, *argv))}` got no answer: {exc}"
+                    ) from exc
+                if not session.used:
+                    return None  # it never started: the one-shot run says why
+        else:
+            return None
         full = (*self.prefix, *argv)
         if result.returncode == 124 and _TIMED_OUT in result.stderr:
             # `timeout` in the loop stopped it (and said so), as SubprocessRunner would have.

@@ -99,6 +99,12 @@ class ImageBuilder:
     ) -> tuple[BuiltImages, str]:
         """`sidecar_images` and `agent_image`, with one `podman image inspect` for all the
         images both look at when they exist (each `podman` costs about 0.3 s of CPU here)."""
+        self.look_ahead(config, kind)
+        return self.sidecar_images(kind), self.agent_image(config, config_dir, kind)
+
+    def look_ahead(self, config: CageConfig, kind: str) -> None:
+        """Ask once which of the images `cage_images` needs exist; builds nothing, so
+        `create` asks while it waits for the host's answers."""
         refs = [*self.sidecar_refs(kind)[1].values()]
         image = config.container.image
         if config.container.containerfile is None and image is not None:
@@ -106,7 +112,6 @@ class ImageBuilder:
             if image == AGENT_DEBIAN_IMAGE:
                 refs.append(self.debian_ref("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES))
         self._ids(*refs)  # remembered when all exist; else each is asked on its own
-        return self.sidecar_images(kind), self.agent_image(config, config_dir, kind)
 
     def _same_image(self, *refs: str) -> bool:
         """Whether every one of `refs` exists and all name the same image."""

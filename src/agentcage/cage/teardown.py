@@ -170,32 +170,64 @@ def _listing(host: PodmanHost, what: str, *args: str) -> list[str]:
 
 
 def remove(host: PodmanHost, found: Remains) -> list[str]:
-    """Take away what `found` lists; returns a line for each step that failed."""
+    """Take away what `found` lists; returns a line for each step that failed.
+
+    Once the units are stopped, systemd's reload and Podman's removals do not depend on
+    each other: they run at once (each is a round trip, the reload grows with the
+    host's cages). Containers go before the networks and volumes they use.
+    """
     problems: list[str] = []
 
-    def attempt(what: str, result: Completed) -> None:
+    def attempt(what: str, result: Completed) -> bool:
         if not result.ok:
             problems.append(f"{what}: {stderr_tail(result)[-300:]}")
+        return result.ok
 
+    # Every container at once, each stopped as its unit's `ExecStop=podman rm -v -f` would
+    # (SIGTERM, then its own stop timeout): systemd would stop the agent first and the
+    # sidecars after it, one `podman rm` after the other. The units then have nothing
+    # left to stop (a SIGTERM exit counts as success for them: no restart).
+    # A microVM cage's unit asks its guest to shut down first (`ExecStop=`): kept.
+    microvm = any(unit.endswith(f"-{VM}.service") for unit in found.units)
+    removed = (
+        bool(found.containers)
+        and not microvm
+        and attempt(
+            "remove containers", host.podman("rm", "-v", "-f", "-i", *found.containers, check=False)
+        )
+    )
     if found.units:
         attempt("stop units", host.systemctl("stop", *found.units, check=False))
     for path in found.unit_files:
         path.unlink(missing_ok=True)
-    if found.unit_files:
-        attempt("daemon-reload", host.systemctl("daemon-reload", check=False))
-    if found.units:
-        # Forgets failed units; the others answer "not loaded", which is what we want.
-        host.systemctl("reset-failed", *found.units, check=False)
-    # A container whose unit stopped cleanly is gone already (`ExecStop=podman rm`); any
-    # other, or all after a failed stop, is removed here. The second inventory checks.
-    stopped = set() if problems else {unit.removesuffix(".service") for unit in found.units}
-    containers = [name for name in found.containers if name not in stopped]
-    if containers:
-        attempt("remove containers", host.podman("rm", "-f", "-i", *containers, check=False))
-    if found.networks:
-        attempt("remove networks", host.podman("network", "rm", "-f", *found.networks, check=False))
-    if found.volumes:
-        attempt("remove volumes", host.podman("volume", "rm", "-f", *found.volumes, check=False))
-    if found.secrets:
-        attempt("remove secrets", host.podman("secret", "rm", *found.secrets, check=False))
+    # Containers that survived the first removal go once their units are stopped; the
+    # second inventory checks.
+    containers = [] if removed else list(found.containers)
+
+    def systemd() -> None:
+        if found.unit_files:
+            attempt("daemon-reload", host.systemctl("daemon-reload", check=False))
+        if found.units:
+            # Forgets failed units; the others answer "not loaded", which is what we want.
+            host.systemctl("reset-failed", *found.units, check=False)
+
+    def podman_parts() -> None:
+        if containers:
+            attempt("remove containers", host.podman("rm", "-f", "-i", *containers, check=False))
+        if found.networks:
+            attempt(
+                "remove networks", host.podman("network", "rm", "-f", *found.networks, check=False)
+            )
+        if found.volumes:
+            attempt(
+                "remove volumes", host.podman("volume", "rm", "-f", *found.volumes, check=False)
+            )
+
+    def secrets() -> None:
+        if found.secrets:
+            attempt("remove secrets", host.podman("secret", "rm", *found.secrets, check=False))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for done in [pool.submit(step) for step in (systemd, podman_parts, secrets)]:
+            done.result()
     return problems

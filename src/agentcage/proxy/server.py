@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import certifi
 from mitmproxy import master, options
@@ -281,5 +283,14 @@ def _set(opts: options.Options, **values: object) -> None:
     opts.update(**values)  # type: ignore[no-untyped-call]
 
 
-def run(settings: ProxySettings, sources: Sources) -> None:
+def run(settings: ProxySettings, sources: Sources) -> NoReturn:
+    """Serve, then exit 0 at once: the audit log is closed and nothing else is pending.
+
+    Tearing down the interpreter's ~700 modules took 0.13 s here, which every `cage
+    stop` and `destroy` waited for (systemd stops the proxy after the agent).
+    """
     asyncio.run(serve(settings, sources))
+    logging.shutdown()  # what atexit would have flushed
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

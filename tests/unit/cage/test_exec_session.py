@@ -94,9 +94,12 @@ def test_a_session_that_dies_under_a_command_is_an_error_not_a_retry(tmp_path: P
     runner.run(["true"])
     assert runner._session is not None
     loop = runner._session.proc.pid  # the wrapper exec'd the loop's shell
-    # The command may have done its work before the end: it must not run twice.
+    # The command may have done its work before the end: it must not run twice. It runs
+    # under `timeout` in a subshell of the loop; killing both ends the session's output.
+    up = "ps -o ppid= -p $p | tr -d ' '"
+    kill = f'p=$$; while [ "$({up})" != {loop} ]; do p=$({up}); done; kill -9 $p {loop}'
     with pytest.raises(PodmanError, match="got no answer: the session ended"):
-        runner.run(["sh", "-c", f"echo ran >> {tmp_path / 'ran'}; kill -9 {loop}; sleep 1"])
+        runner.run(["sh", "-c", f"echo ran >> {tmp_path / 'ran'}; {kill}; sleep 1"])
     assert (tmp_path / "ran").read_text() == "ran\n"
     assert runner.run(["echo", "again"]).stdout == "again\n"  # in a fresh session
     assert len(starts.read_text().splitlines()) == 2
@@ -133,3 +136,36 @@ def test_a_command_that_exits_124_itself_is_not_a_timeout(tmp_path: Path) -> Non
     prefix, _ = wrapper(tmp_path)
     result = SessionRunner(prefix).run(["sh", "-c", "exit 124"], check=False)
     assert result.returncode == 124
+
+
+def test_commands_from_several_threads_run_at_the_same_time(tmp_path: Path) -> None:
+    # Each waits for the other to have started: one after the other, neither finishes.
+    prefix, starts = wrapper(tmp_path)
+    runner = SessionRunner(prefix)
+    meet = (
+        "touch {me}; i=0; while [ ! -e {other} ] && [ $i -lt 300 ]; do "
+        "sleep 0.01; i=$((i+1)); done; test -e {other}"
+    )
+    a, b = tmp_path / "a", tmp_path / "b"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(
+            pool.map(
+                lambda pair: runner.run(
+                    ["sh", "-c", meet.format(me=pair[0], other=pair[1])], check=False
+                ),
+                [(a, b), (b, a)],
+            )
+        )
+    assert [r.returncode for r in results] == [0, 0]
+    assert len(starts.read_text().splitlines()) == 1
+
+
+def test_large_answers_from_concurrent_commands_stay_whole(tmp_path: Path) -> None:
+    # Answers far over a pipe's atomic write size, written at once, each arrive intact.
+    prefix, _ = wrapper(tmp_path)
+    runner = SessionRunner(prefix)
+    script = "head -c 200000 /dev/zero | tr '\\0' {c}; head -c 70000 /dev/zero | tr '\\0' {c} >&2"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outs = list(pool.map(lambda c: runner.run(["sh", "-c", script.format(c=c)]), "wxyz"))
+    for letter, out in zip("wxyz", outs, strict=True):
+        assert out.stdout == letter * 200000 and out.stderr == letter * 70000

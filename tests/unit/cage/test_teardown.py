@@ -182,9 +182,13 @@ def test_cli_destroy_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert invoke(cli, ["cage", "destroy", "demo", "-y"]).exit_code == 1
 
 
-def test_destroy_removes_only_containers_no_stopped_unit_took_away(tmp_path: Path) -> None:
-    # Each container unit's ExecStop= removes its container; a `podman rm` of them again
-    # was one more Podman process per destroy. A container without a unit still goes.
+def test_destroy_removes_every_container_in_one_call_before_stopping_the_units(
+    tmp_path: Path,
+) -> None:
+    # systemd stops the agent first and the sidecars after it, each unit's ExecStop= a
+    # `podman rm` of its own; one `podman rm` of them all stops them at once (each with
+    # its own stop timeout), and the units then have nothing left to stop. A container
+    # without a unit goes in the same call.
     host = FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path))
@@ -192,7 +196,13 @@ def test_destroy_removes_only_containers_no_stopped_unit_took_away(tmp_path: Pat
     host.calls.clear()
     cages.destroy("demo")
     (removed,) = [c for c in host.calls if c[:2] == ("podman", "rm")]
-    assert removed[2:] == ("-f", "-i", "agentcage-demo-leftover")
+    assert removed[2:5] == ("-v", "-f", "-i")
+    assert set(removed[5:]) == {
+        "agentcage-demo-agent", "agentcage-demo-proxy", "agentcage-demo-dns",
+        "agentcage-demo-leftover",
+    }  # fmt: skip
+    stop = next(i for i, c in enumerate(host.calls) if c[:2] == ("systemctl", "stop"))
+    assert host.calls.index(removed) < stop
     assert not host.containers
 
 
