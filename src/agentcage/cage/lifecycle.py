@@ -22,13 +22,14 @@ from agentcage.cage import layout, observe, running, teardown, topology
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.host_check import require_ready
+from agentcage.cage.host_files import on_target
 from agentcage.cage.images import ImageBuilder, choose_base
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.service_units import to_services
-from agentcage.cage.state import StateStore, write_atomic
+from agentcage.cage.state import StateStore
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
@@ -157,6 +158,7 @@ class Cages:
         ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
         layout.write_sidecar_config(self.store, config, agent)
         layout.prepare_sidecar_dirs(self.store, name)
+        self.host.files.publish(self.store.path(name), (images.proxy, images.dns, images.agent))
         if not self.host.cgroups:
             self.progress(
                 "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
@@ -210,7 +212,7 @@ class Cages:
                 config,
                 topo,
                 layout.load_images(self.store, config.name),
-                paths,
+                on_target(self.host.files, paths),
                 tuple(self.secret_names(config.name)),
                 wanted_by=self.host.wanted_by,
                 upstream_ca=paths.upstream_ca.is_file(),
@@ -261,13 +263,11 @@ class Cages:
             stale = to_services(quadlets, rootless=self.host.rootless).files
         else:
             other, stale = self.host.quadlet_dir, quadlets.files
-        for name in stale:
-            (other / name).unlink(missing_ok=True)
-        directory.mkdir(parents=True, exist_ok=True)
+        self.host.files.unlink([other / name for name in stale])
         written = []
         for filename, text in units.rendered().items():
             target = directory / filename
-            write_atomic(target, text, 0o644)
+            self.host.files.write(target, text, 0o644)
             written.append(target)
         return written
 
@@ -361,6 +361,7 @@ class Cages:
         """
         config, topo = self.deployed(name)
         layout.write_sidecar_config(self.store, config, layout.load_images(self.store, name).agent)
+        self.host.files.publish(self.store.path(name), ())
         running_roles = [
             role
             for role in ("proxy", "dns")
@@ -426,12 +427,12 @@ class Cages:
 
     def _forget(self, name: str) -> None:
         """Undo a create that never reached systemd: only its files exist."""
-        for path in teardown.host_unit_files(self.host, name):
-            path.unlink(missing_ok=True)
+        self.host.files.unlink(teardown.host_unit_files(self.host, name))
         self._remove_state(name)
 
     def _remove_state(self, name: str) -> None:
         directory = self.store.path(name)
+        self.host.files.drop(directory)
         self.store.remove(name)
         if directory.exists() and self.host.rootless:
             # Rootless `:U` mounts chowned the CA and audit directories to the containers'

@@ -15,6 +15,7 @@ from agentcage.audit.suggestions import Suggestion, suggest
 from agentcage.cage import domains
 from agentcage.cage.layout import is_self_test
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.remote_hosts import cages_for
 from agentcage.cli.audit_cmd import log_paths, log_targets
 from agentcage.config.schema import CageConfig
 from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host
@@ -30,7 +31,7 @@ def domain() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools (docs/operations.md).")
 def list_(cage: str, as_json: bool) -> None:
     """CAGE's domain list and whether it is an allowlist or a blocklist."""
-    mode, entries = domains.entries(Cages(), cage)
+    mode, entries = domains.entries(cages_for(cage), cage)
     if as_json:
         click.echo(json.dumps({"mode": mode, "entries": list(entries)}, indent=2))
         return
@@ -44,7 +45,7 @@ def list_(cage: str, as_json: bool) -> None:
 @click.argument("entry")
 def add(cage: str, entry: str) -> None:
     """Add ENTRY (a domain, matching its subdomains too, an IP or a CIDR block)."""
-    config, changed = domains.change(Cages(), cage, entry, add=True)
+    config, changed = domains.change(cages_for(cage), cage, entry, add=True)
     verb = "added to" if changed else "already in"
     click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
 
@@ -54,7 +55,7 @@ def add(cage: str, entry: str) -> None:
 @click.argument("entry")
 def rm(cage: str, entry: str) -> None:
     """Remove ENTRY."""
-    config, changed = domains.change(Cages(), cage, entry, add=False)
+    config, changed = domains.change(cages_for(cage), cage, entry, add=False)
     verb = "removed from" if changed else "was not in"
     click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from agentcage.cage import remote_hosts
 from agentcage.cage.host_target import HostTarget
 from agentcage.cage.status_report import render, report
 from agentcage.cage.weakened import weakened
-from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
 from agentcage.config import load_config
 from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, ok, write_config
@@ -34,7 +34,7 @@ def test_list_asks_once_for_all_cages_and_says_rfc3339(
     for name in ("one", "two"):
         cages.create(write_config(tmp_path, name))
     runner.units["agentcage-two-agent.service"] = "inactive"
-    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
     runner.calls.clear()
     result = CliRunner().invoke(cli, ["cage", "list", "--json"])
     assert result.exit_code == 0, result.output
