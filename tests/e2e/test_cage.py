@@ -22,8 +22,8 @@ PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 
 
 def audit(harness: Harness, name: str) -> list[dict[str, Any]]:
-    path = harness.config_home / "agentcage/deployments/basic/audit" / name / f"{name}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = harness.audit_text("basic", name)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def proxy_ip(harness: Harness) -> str:

@@ -45,7 +45,11 @@ def check(as_json: bool, microvm: bool, target: str | None) -> None:
     """Check that cages can run here (or in the host container, or on a host target);
     exit 1 on any failure."""
     name = chosen(target)
-    podman_host = RemoteHosts().podman_host(name, StateStore()) if name else PodmanHost.detect()
+    if name:
+        podman_host = RemoteHosts().podman_host(name, StateStore())
+        podman_host.runner.run(["true"])  # an unreachable target: say so, and what to check
+    else:
+        podman_host = PodmanHost.detect()
     findings = run_checks(podman_host)
     if microvm:
         findings.append(check_microvm(podman_host))
