@@ -137,7 +137,11 @@ class RemoteFiles:
         return {Path(name): text for name, text in zip(parts[::2], parts[1::2], strict=False)}
 
     def publish(self, state_dir: Path, images: Sequence[str]) -> None:
-        """The mounted state files into the target's copy, then the images it lacks."""
+        """The mounted state files into the target's copy, then the images it lacks.
+
+        Directories stay (running containers mount them); files in them are replaced,
+        as `write_atomic` replaces them locally.
+        """
         remote = self.target_path(state_dir)
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w") as tar:
@@ -148,9 +152,7 @@ class RemoteFiles:
         script = (
             f'mkdir -p -m 700 "$1" && cd "$1" && mkdir -p -m 700 {private} && '
             "for d in " + " ".join(_METRICS_DIRS) + '; do [ -d "$d" ] || { mkdir -p "$d" && '
-            'chmod 711 "$d"; }; done && rm -rf '
-            + " ".join(MOUNTED)
-            + " && tar -x -p --no-same-owner -f -"
+            'chmod 711 "$d"; }; done && tar -x -p --no-same-owner -f -'
         )
         result = self.runner.send(archive.getvalue(), ["sh", "-c", script, "sh", str(remote)])
         if not result.ok:
