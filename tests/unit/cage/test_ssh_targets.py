@@ -12,11 +12,12 @@ import pytest
 from agentcage.cage.host_files import RemoteFiles, on_target
 from agentcage.cage.layout import HostPaths
 from agentcage.cage.podman import Completed
-from agentcage.cage.podman_machine import parse_inspect
+from agentcage.cage.podman_machine import inspect_machine, parse_inspect
 from agentcage.cage.remote_hosts import RemoteHosts, cage_host, record_cage_host
 from agentcage.cage.ssh_target import SshRunner, SshTarget, connection_hint, parse_address
 from agentcage.cage.state import StateStore
 from agentcage.errors import ConfigError, HostError, UnreachableError
+from tests.unit.cage.fakes import RecordingRunner, ok
 
 # `podman machine inspect` on macOS, Podman 5.x (applehv), trimmed to what matters and
 # shaped as Podman prints it; a machine on Podman 4.x (qemu) prints the same SSHConfig.
@@ -227,3 +228,15 @@ def test_state_files_travel_there_and_audit_logs_come_back(tmp_path: Path) -> No
     files.drop(local)
     assert not remote.exists()
     files.collect(local)  # nothing there any more: nothing to bring back, no error
+
+
+def test_a_machine_is_asked_by_name_and_a_failure_says_how_to_list_them() -> None:
+    runner = RecordingRunner(answers={("podman", "machine", "inspect"): ok(MACHINE_INSPECT)})
+    assert inspect_machine(runner, "mac", "dev").port == 53871
+    assert runner.calls == [("podman", "machine", "inspect", "dev")]
+    failing = RecordingRunner(
+        answers={("podman", "machine", "inspect"): Completed((), 125, "", "VM does not exist")}
+    )
+    with pytest.raises(HostError, match="VM does not exist") as caught:
+        inspect_machine(failing, "mac", None)
+    assert "podman machine list" in (caught.value.hint or "")
