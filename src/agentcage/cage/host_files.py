@@ -19,7 +19,8 @@ from __future__ import annotations
 import io
 import shlex
 import tarfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -110,6 +111,7 @@ class RemoteFiles:
     runner: SshRunner
     local_root: Path  # StateStore.deployments on this machine
     local: Runner = field(default_factory=SubprocessRunner)
+    progress: Callable[[str], None] = lambda _: None
 
     @property
     def remote_root(self) -> Path:
@@ -168,7 +170,10 @@ class RemoteFiles:
         if not missing:
             return
         save = ["podman", "save", *(["-m"] if len(missing) > 1 else []), *missing]
+        self.progress(f"copying {len(missing)} image(s) to {self.runner.target.name} ...")
+        started = time.monotonic()
         self.runner.pipe(save, ["podman", "load", "-q"])
+        self.progress(f"  copied in {time.monotonic() - started:.0f}s (podman save | podman load)")
 
     def collect(self, state_dir: Path) -> None:
         """Bring the target's audit logs into this machine's state directory."""

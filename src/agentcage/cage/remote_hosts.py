@@ -109,7 +109,9 @@ class RemoteHosts:
         self.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data, indent=2) + "\n", 0o600)
 
-    def podman_host(self, name: str, store: StateStore) -> PodmanHost:
+    def podman_host(
+        self, name: str, store: StateStore, progress: Callable[[str], None] = lambda _: None
+    ) -> PodmanHost:
         """The `PodmanHost` whose commands and files reach target NAME over SSH."""
         target = self.get(name)
         runner = self.runner(target)
@@ -120,7 +122,7 @@ class RemoteHosts:
             prefix=runner.prefix,
             cgroups=not (target.rootless and not target.cgroup_v2),
             systemd_dir=target.systemd_dir,
-            files=RemoteFiles(runner, store.deployments),
+            files=RemoteFiles(runner, store.deployments, progress=progress),
             remote=f"{target.name} ({target.address})",
         )
 
@@ -150,7 +152,7 @@ def cages_on(
     here = Cages(store=store, progress=progress)
     if host is None:
         return here
-    target = RemoteHosts().podman_host(host, here.store)
+    target = RemoteHosts().podman_host(host, here.store, progress)
     return Cages(store=here.store, host=target, progress=progress)
 
 
