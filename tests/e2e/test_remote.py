@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from agentcage.cage.lifecycle import OUR_IMAGE
 from tests.e2e import test_cage as rootful
 from tests.e2e.conftest import REAL_KEY, host_fixtures
 from tests.e2e.harness import Internet, nothing_left, run
@@ -71,10 +72,9 @@ for _name, _test in vars(rootful).items():
 def test_destroy_left_the_target_clean(harness: SshHarness, internet: Internet) -> None:
     nothing_left(harness, "basic")
     assert harness.exec("sh", "-c", f"ls -A {REMOTE_STATE}").strip() == ""
-    # The images copied for the cage went with it (nothing else there uses them).
-    refs = harness.exec("podman", "images", "--format", "{{.Repository}}").split()
-    assert not [r for r in refs if r.startswith("localhost/agentcage-basic-agent")]
-    assert not [r for r in refs if r in ("localhost/agentcage-proxy", "localhost/agentcage-dns")]
+    # The images copied for the cage went with it (no other cage there uses them).
+    refs = harness.exec("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    assert not [r for r in refs if OUR_IMAGE.match(r)], refs
 
 
 def test_an_unreachable_target_is_named_with_what_to_check(harness: SshHarness) -> None:

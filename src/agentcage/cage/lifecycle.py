@@ -35,10 +35,10 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
 
 _NO_QUADLET = "plain systemd services (no quadlet generator here; it came with Podman 4.4)"
-_RUNTIME_IMAGE = "localhost/agentcage-runtime:"
+RUNTIME_IMAGE = "localhost/agentcage-runtime:"
 # Images agentcage builds and tags by content: the runtime, the sidecars, and each
 # cage's own agent image (`localhost/agentcage-<cage>-agent`).
-_OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|[a-z0-9][a-z0-9-]*-agent):")
+OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|[a-z0-9][a-z0-9-]*-agent):")
 Progress = Callable[[str], None]
 
 
@@ -196,8 +196,8 @@ class Cages:
         listed = self.host.podman(
             "images", "--filter", "until=1h", "--format", "{{.Repository}}:{{.Tag}}", check=False
         )
-        stale = [r for r in listed.stdout.split() if _OUR_IMAGE.match(r) and r not in keep]
-        stale.sort(key=lambda ref: ref.startswith(_RUNTIME_IMAGE))
+        stale = [r for r in listed.stdout.split() if OUR_IMAGE.match(r) and r not in keep]
+        stale.sort(key=lambda ref: ref.startswith(RUNTIME_IMAGE))
         removed = [ref for ref in stale if self.host.podman("rmi", ref, check=False).ok]
         if removed:
             self.progress(f"removed {len(removed)} image(s) no cage uses any more")

@@ -18,7 +18,7 @@ from pathlib import Path
 from agentcage.atomicfile import write_atomic
 from agentcage.cage import layout
 from agentcage.cage.host_files import RemoteFiles
-from agentcage.cage.lifecycle import Cages
+from agentcage.cage.lifecycle import OUR_IMAGE, RUNTIME_IMAGE, Cages
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.ssh_target import SshRunner, SshTarget
 from agentcage.cage.state import StateStore, config_home
@@ -171,17 +171,14 @@ def fetch_audit(store: StateStore, cage: str) -> None:
 
 
 def release_images(cages: Cages, cage: str) -> list[str]:
-    """Before destroying CAGE on a remote target: its images no other cage there uses.
+    """Before destroying CAGE on a remote target: agentcage's images there no other cage uses.
 
-    Images were copied to the target for its cages; once the last cage using one is gone,
-    nothing there needs it. Locally built images stay on this machine (they are its cache).
+    Images reach a target only by being copied for its cages (an update copies new ones
+    and leaves the old), so once no cage there uses one, nothing there needs it. Locally
+    built images stay on this machine: they are its build cache.
     """
     host = cage_host(cages.store, cage)
     if host is None:
-        return []
-    try:
-        mine = layout.load_images(cages.store, cage)
-    except (StateError, TypeError):
         return []
     kept: set[str] = set()
     for other in cages.store.names():
@@ -191,7 +188,10 @@ def release_images(cages: Cages, cage: str) -> list[str]:
             except (StateError, TypeError):
                 continue
             kept |= {used.proxy, used.dns, used.agent}
-    return [ref for ref in dict.fromkeys((mine.agent, mine.proxy, mine.dns)) if ref not in kept]
+    listed = cages.host.podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False)
+    ours = [ref for ref in listed.stdout.split() if OUR_IMAGE.match(ref) and ref not in kept]
+    # Children before the runtime image they are built on.
+    return sorted(dict.fromkeys(ours), key=lambda ref: ref.startswith(RUNTIME_IMAGE))
 
 
 def remove_images(cages: Cages, refs: list[str]) -> None:
