@@ -240,3 +240,38 @@ def test_a_machine_is_asked_by_name_and_a_failure_says_how_to_list_them() -> Non
     with pytest.raises(HostError, match="VM does not exist") as caught:
         inspect_machine(failing, "mac", None)
     assert "podman machine list" in (caught.value.hint or "")
+
+
+class _ImageTarget(_ShellRunner):
+    """A target whose Podman knows the images in `ids`; `pipe` records what is copied."""
+
+    ids: dict[str, str]
+    copied: list[tuple[str, ...]]
+
+    def run(self, argv, *, input=None, check=True, timeout=300.0):  # type: ignore[no-untyped-def]
+        if list(argv[:3]) == ["podman", "image", "inspect"]:
+            found = self.ids.get(argv[-1])
+            return Completed(tuple(argv), 0 if found else 125, (found or "") + "\n", "")
+        return super().run(argv, input=input, check=check, timeout=timeout)
+
+    def pipe(self, source, argv, timeout=1800):  # type: ignore[no-untyped-def]
+        self.copied.append((*source, "|", *argv))
+
+
+def test_only_images_the_target_lacks_by_id_are_copied(tmp_path: Path) -> None:
+    here = RecordingRunner(
+        answers={
+            ("podman", "image", "inspect", "--format", "{{.Id}}", ref): ok(f"{ident}\n")
+            for ref, ident in {"p:1": "sha-p", "d:1": "sha-d", "a:1": "sha-a"}.items()
+        }
+    )
+    target = _ImageTarget(SshTarget("box", "root", "h"), tmp_path)
+    target.ids, target.copied = {"p:1": "sha-p", "d:1": "sha-OLD"}, []
+    files = RemoteFiles(target, tmp_path, local=here)
+    files.provide_images(["p:1", "d:1", "a:1", "registry.example/x:2"])
+    # d:1 differs, a:1 is missing there; p:1 is the same; x:2 is not here (the target pulls).
+    assert target.copied == [("podman", "save", "-m", "d:1", "a:1", "|", "podman", "load", "-q")]
+    target.copied = []
+    target.ids = {"p:1": "sha-p", "d:1": "sha-d", "a:1": "sha-a"}
+    files.provide_images(["p:1", "d:1", "a:1"])
+    assert target.copied == []
