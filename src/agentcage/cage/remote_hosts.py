@@ -170,14 +170,15 @@ def fetch_audit(store: StateStore, cage: str) -> None:
         RemoteHosts().podman_host(host, store).files.collect(store.path(cage))
 
 
-def release_images(cages: Cages, cage: str) -> list[str]:
+def release_images(cages: Cages, cage: str, host: str | None = None) -> list[str]:
     """Before destroying CAGE on a remote target: agentcage's images there no other cage uses.
 
     Images reach a target only by being copied for its cages (an update copies new ones
     and leaves the old), so once no cage there uses one, nothing there needs it. Locally
-    built images stay on this machine: they are its build cache.
+    built images stay on this machine: they are its build cache. HOST: the target of a
+    cage whose state is gone already (a create rolled back).
     """
-    host = cage_host(cages.store, cage)
+    host = host or cage_host(cages.store, cage)
     if host is None:
         return []
     kept: set[str] = set()

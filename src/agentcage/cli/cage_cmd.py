@@ -81,12 +81,18 @@ def create(config_path: Path, base: str | None, upstream_ca: Path | None, host: 
     """Build images, write quadlet units and start a new cage from a config file."""
     target = chosen(host)
     cages = cages_on(target, progress=_progress)
-    if target is not None:
-        # Recorded first: a create that fails half-way is rolled back on that target.
-        name = load_config(config_path).name
-        if not cages.store.exists(name):
-            record_cage_host(cages.store, name, target)
-    config = cages.create(config_path, choose_base(base), upstream_ca)
+    name = load_config(config_path).name
+    recorded = target is not None and not cages.store.exists(name)
+    if target is not None and recorded:
+        # First: a create that fails half-way is rolled back on that target.
+        record_cage_host(cages.store, name, target)
+    try:
+        config = cages.create(config_path, choose_base(base), upstream_ca)
+    except AgentcageError:
+        if recorded and not cages.store.exists(name):  # rolled back: the copies go too
+            with contextlib.suppress(AgentcageError):
+                remove_images(cages, release_images(cages, name, target))
+        raise
     _say_started(cages, config.name, "created")
 
 
