@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from agentcage.cage.lifecycle import OUR_IMAGE
+from agentcage.cage.deploy import OUR_IMAGE
 from tests.e2e import test_cage as rootful
 from tests.e2e.conftest import REAL_KEY, host_fixtures
 from tests.e2e.harness import Internet, nothing_left, run

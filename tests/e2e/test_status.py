@@ -11,6 +11,7 @@ import pytest
 
 from agentcage.cage import topology
 from agentcage.cage.state import StateStore
+from agentcage.cli.cage_cmd import UNHEALTHY
 from tests.e2e.conftest import deployed
 from tests.e2e.harness import Harness, Internet
 
@@ -46,7 +47,7 @@ print(json.dumps(found))
 def basic(harness: Harness, internet: Internet) -> Iterator[str]:
     """The session's examples/basic cage, or a new one: test_cage.py destroys the session's
     in its last test, and this module runs after it."""
-    if harness.agentcage("cage", "status", "basic").returncode == 0:
+    if harness.agentcage("cage", "status", "basic").returncode in (0, UNHEALTHY):
         yield "basic"
     else:
         yield from deployed(harness, internet)
@@ -74,6 +75,7 @@ def test_status_reads_systemd_podman_and_the_sidecars_metrics(
         assert service["restarts"] == 0, service
     assert services["proxy"]["health"] == services["dns"]["health"] == "healthy"
     assert report["policy"]["current"] is True
+    assert report["healthy"] is True and report["problems"] == []
     for role in ("proxy", "dns"):
         metrics = report["metrics"][role]
         assert metrics["error"] is None, metrics

@@ -20,7 +20,7 @@ from agentcage.audit.selection import Selection, record_time
 
 COLUMNS = ("TIME", "VERDICT", "INSPECTOR", "METHOD", "HOST", "PATH", "STATUS", "REASON")
 # The last column (the reason) is never cut: it is what the table is read for.
-WIDTHS = (19, 7, 16, 8, 28, 30, 9)
+WIDTHS = (25, 7, 16, 8, 28, 30, 9)
 HOLD_ROWS = 10_000
 
 
@@ -96,7 +96,8 @@ def cells(row: Record) -> list[str]:
     kind = row.get("kind")
     extra: dict[str, Any] = row.get("extra") if isinstance(row.get("extra"), dict) else {}  # type: ignore[assignment]
     when = record_time(row)
-    time = when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else str(row.get("time", ""))
+    # Local time for the reader, with its offset so lines stay unambiguous across zones.
+    time = when.astimezone().isoformat(" ", "seconds") if when else str(row.get("time", ""))
     host, status = str(row.get("host", "")), str(row.get("status", ""))
     method = str(row.get("method", ""))
     if kind == "dns":

@@ -120,9 +120,12 @@ class HostImageRecipe:
                 "[storage.options]\n"
                 f'additionalimagestores = ["{SHARED_STORE}"]\n'
             ),
-            # Podman 5 warns on every command of a cgroup v1 host otherwise.
+            # Podman 5 warns on every command of a cgroup v1 host otherwise. A process
+            # that ignores SIGTERM (a container started by hand) would hold `host stop`
+            # for systemd's default 90 s; the cages' own units stop in well under 10 s.
             "/etc/systemd/system.conf.d/agentcage.conf": (
                 "[Manager]\nDefaultEnvironment=PODMAN_IGNORE_CGROUPSV1_WARNING=1\n"
+                "DefaultTimeoutStopSec=10s\n"
             ),
         }
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from agentcage.atomicfile import write_atomic
 from agentcage.cage import layout
+from agentcage.cage.deploy import OUR_IMAGE, RUNTIME_IMAGE
 from agentcage.cage.host_files import RemoteFiles
-from agentcage.cage.lifecycle import OUR_IMAGE, RUNTIME_IMAGE, Cages
+from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.ssh_target import SshRunner, SshTarget
 from agentcage.cage.state import StateStore, config_home

@@ -17,7 +17,7 @@ from agentcage.cage.contract import SIDECAR_CONFIG_NAME, service_name
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.weakened import weakened
 from agentcage.config import policy_version
-from agentcage.metrics import names
+from agentcage.metrics import metric_names
 from agentcage.metrics.recent import VERDICTS
 from agentcage.metrics.scrape import MetricsUnreachable, scrape_unix
 
@@ -64,11 +64,28 @@ class StatusReport:
         served = {m.policy_version for m in self.metrics.values()}
         return served == {self.policy_version}
 
+    @property
+    def problems(self) -> list[str]:
+        """Why the cage is not serving its agent, one line per service; [] when it is.
+
+        Health `starting` is not a problem: with checks minutes apart, a healthy new
+        sidecar stays `starting` until its first check.
+        """
+        found = []
+        for s in self.services:
+            if s.state != "active":
+                found.append(f"{s.role} is {s.state}")
+            elif s.health == "unhealthy":
+                found.append(f"{s.role} is unhealthy")
+        return found
+
     def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "checked_at": self.checked_at,
             "state": self.state,
+            "healthy": not self.problems,
+            "problems": self.problems,
             "services": [asdict(service) for service in self.services],
             "policy": {"version": self.policy_version, "current": self.policy_current},
             "metrics": {role: asdict(m) for role, m in self.metrics.items()},
@@ -130,8 +147,8 @@ def _metrics(role: str, socket: str) -> SidecarMetrics:
         samples = scrape_unix(Path(socket))
     except MetricsUnreachable as exc:
         return SidecarMetrics(socket, exc.message, None, None)
-    versions = samples.label_values(f"{names.POLICY[role]}_info", "version")
-    counts = {v: int(samples.total(names.LAST_HOUR[role], verdict=v)) for v in VERDICTS}
+    versions = samples.label_values(f"{metric_names.POLICY[role]}_info", "version")
+    counts = {v: int(samples.total(metric_names.LAST_HOUR[role], verdict=v)) for v in VERDICTS}
     return SidecarMetrics(socket, None, versions[0] if versions else None, counts)
 
 
@@ -159,6 +176,9 @@ def render(status: StatusReport) -> str:
                 f"  {role:<8} {counts['allow']:>8} {counts['flag']:>8} {counts['block']:>8}"
             )
     lines.append("")
+    if status.problems:
+        lines.append(f"NOT HEALTHY: {'; '.join(status.problems)}")
+        lines.append("")
     if status.weakened:
         lines.append("WEAKENED:")
         lines += [f"  - {line}" for line in status.weakened]

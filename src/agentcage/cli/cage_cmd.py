@@ -28,6 +28,9 @@ from agentcage.cage.verify import verify as run_verify
 from agentcage.config import load_config
 from agentcage.errors import AgentcageError
 
+# `cage status` reported, and a service is down or unhealthy (systemctl's "not running").
+UNHEALTHY = 3
+
 _BASE_HELP = (
     "Base of the proxy/DNS images: `registry` (a digest-pinned Python image; "
     "$AGENTCAGE_REGISTRY_BASE names another, pinned by digest too) or `debian` (built from "
@@ -196,11 +199,16 @@ def list_cages(as_json: bool) -> None:
 def status(name: str, as_json: bool) -> None:
     """NAME's services (state, health, uptime, restarts, image digests), the policy they
     run, the last hour's allowed/flagged/blocked decisions, and how the cage is weakened.
+
+    Exits 0 when every service runs and none is unhealthy, 3 when the report says one
+    is not (for scripts and health checks), 1 when it could not be made.
     """
     from agentcage.cage.status_report import render, report
 
     found = report(_cages(name), name)
     click.echo(json.dumps(found.as_dict(), indent=2) if as_json else render(found))
+    if found.problems:
+        sys.exit(UNHEALTHY)
 
 
 def _statuses() -> list[CageStatus]:

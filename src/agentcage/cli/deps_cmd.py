@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from agentcage.cage.images import source_root
-from agentcage.deps.check import Report, Sources, check, update
+from agentcage.deps.check import Report, UpstreamSources, check, update
 from agentcage.deps.pins import Checkout
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -91,7 +91,7 @@ def check_(
     """
     checkout = Checkout(project or source_root())
     indexes = list(debian_index) or debian_indexes(checkout.debian_packages())
-    sources = Sources(
+    sources = UpstreamSources(
         python_index=index_url, debian_indexes=indexes, plain_http=frozenset(plain_http)
     )
     report = check(checkout, sources)

@@ -18,10 +18,15 @@ from pathlib import Path
 from agentcage.deps import debian
 from agentcage.deps.pins import (
     DEBIAN_LOCK,
+    GUEST_META,
+    GUEST_PARTS_PY,
+    GUEST_SUITE,
     IMAGES_PY,
     Checkout,
+    GuestPart,
     debian_lock_text,
     replace_once,
+    rewrite_guest_part,
 )
 from agentcage.deps.sources import (
     PYPI,
@@ -30,10 +35,11 @@ from agentcage.deps.sources import (
     release_key,
     uv_upgrades,
 )
+from agentcage.errors import DepsError
 
 
 @dataclass(frozen=True)
-class Sources:
+class UpstreamSources:
     """Where to ask: the Python index (None: uv's configured one), Debian `Packages` files
     (`SUITE=SOURCE` for one suite, a bare SOURCE for every suite; a suite with none is
     not asked), and the registries (`host:port`) that speak plain HTTP."""
@@ -64,11 +70,12 @@ class Sources:
 
 @dataclass(frozen=True)
 class Item:
-    kind: str  # python | mitmproxy | image | debian
+    kind: str  # python | mitmproxy | image | debian | guest
     name: str
     pinned: str  # empty: not recorded yet
     available: str  # empty: the source does not have it
     where: str
+    sha256: str = ""  # guest: the available .deb's, which becomes its pin
 
     @property
     def newer(self) -> bool:
@@ -82,6 +89,7 @@ class Item:
             "available": self.available or None,
             "where": self.where,
             "newer": self.newer,
+            **({"sha256": self.sha256} if self.kind == "guest" else {}),
         }
 
 
@@ -102,7 +110,7 @@ class Report:
         }
 
 
-def check(checkout: Checkout, sources: Sources) -> Report:
+def check(checkout: Checkout, sources: UpstreamSources) -> Report:
     report = Report(locked=checkout.locked_packages())
     where = f"{IMAGES_PY}"
     for pin in checkout.image_pins():
@@ -111,6 +119,7 @@ def check(checkout: Checkout, sources: Sources) -> Report:
         name = f"{pin.reference} ({pin.constant})"
         report.items.append(Item("image", name, pin.digest, now, where))
     report.items += _debian(checkout, sources)
+    report.items += _guest(checkout, sources)
     pinned = checkout.mitmproxy_pin()
     if pinned is not None:
         releases = index_releases(sources.simple_index, "mitmproxy")
@@ -123,7 +132,7 @@ def check(checkout: Checkout, sources: Sources) -> Report:
     return report
 
 
-def _debian(checkout: Checkout, sources: Sources) -> list[Item]:
+def _debian(checkout: Checkout, sources: UpstreamSources) -> list[Item]:
     recorded = checkout.debian_recorded()
     items = []
     for suite, names in checkout.debian_packages().items():
@@ -146,9 +155,54 @@ def _debian(checkout: Checkout, sources: Sources) -> list[Item]:
     return items
 
 
-def update(checkout: Checkout, report: Report, sources: Sources) -> str:
+def _guest(checkout: Checkout, sources: UpstreamSources) -> list[Item]:
+    """The microVM guest's .debs: `PACKAGE VERSION` pinned beside the newest offered."""
+    parts = checkout.guest_parts()
+    indexes = sources.indexes_for(GUEST_SUITE)
+    if not parts or not indexes:
+        return []
+    data = [debian.read_index(source) for source in indexes]
+    metas = {GUEST_META[p.constant] for p in parts if p.constant in GUEST_META}
+    meta = debian.newest_entries(debian.index_entries(d, metas) for d in data)
+    wanted = {p.constant: _current_package(p, meta) for p in parts}
+    found = debian.newest_entries(debian.index_entries(d, set(wanted.values())) for d in data)
+    items = []
+    for part in parts:
+        entry = found.get(wanted[part.constant])
+        available = f"{wanted[part.constant]} {entry.version}" if entry else ""
+        if entry is not None and (wanted[part.constant], entry.version) == (
+            part.package,
+            part.version,
+        ):
+            available = f"{part.package} {part.version}"  # the same: not newer
+        items.append(
+            Item(
+                "guest",
+                part.constant,
+                f"{part.package} {part.version}",
+                available,
+                str(GUEST_PARTS_PY),
+                entry.sha256 if entry else "",
+            )
+        )
+    return items
+
+
+def _current_package(part: GuestPart, meta: dict[str, debian.IndexEntry]) -> str:
+    """The package `part` should be now: the kernel the meta-package depends on, else itself."""
+    entry = meta.get(GUEST_META.get(part.constant, ""))
+    if entry is None:
+        return part.package
+    for alternative in entry.depends.split(","):
+        name = alternative.split("|")[0].split("(")[0].strip()
+        if name.startswith("linux-image-"):
+            return name
+    return part.package
+
+
+def update(checkout: Checkout, report: Report, sources: UpstreamSources) -> str:
     """Rewrite every pin `report` found newer; the unified diff of what changed."""
-    touched = [IMAGES_PY, DEBIAN_LOCK, Path("pyproject.toml"), Path("uv.lock")]
+    touched = [IMAGES_PY, DEBIAN_LOCK, GUEST_PARTS_PY, Path("pyproject.toml"), Path("uv.lock")]
     before = {path: _text(checkout.path(path)) for path in touched}
     images = before[IMAGES_PY]
     for item in report.newer:
@@ -162,6 +216,17 @@ def update(checkout: Checkout, report: Report, sources: Sources) -> str:
             suite, _, name = item.name.partition("/")
             versions[(suite, name)] = item.available
         _write(checkout.path(DEBIAN_LOCK), debian_lock_text(versions), before[DEBIAN_LOCK])
+    guest = before[GUEST_PARTS_PY]
+    parts = {part.constant: part for part in checkout.guest_parts()}
+    for item in report.newer:
+        if item.kind == "guest":
+            package, _, version = item.available.partition(" ")
+            if not item.sha256:
+                raise DepsError(
+                    f"the index gives no SHA256 for {package} {version}; pin it by hand"
+                )
+            guest = rewrite_guest_part(guest, parts[item.name], package, version, item.sha256)
+    _write(checkout.path(GUEST_PARTS_PY), guest, before[GUEST_PARTS_PY])
     pyproject = before[Path("pyproject.toml")]
     for item in report.newer:
         if item.kind == "mitmproxy":

@@ -15,6 +15,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentcage.errors import DepsError
@@ -50,19 +51,43 @@ def read_index(source: str) -> bytes:
     return data
 
 
-def index_versions(data: bytes, wanted: Iterable[str]) -> dict[str, str]:
-    """The highest version of each `wanted` package in a `Packages` file."""
+@dataclass(frozen=True)
+class IndexEntry:
+    """One package's stanza: what a pin of its .deb needs."""
+
+    version: str
+    sha256: str  # of the .deb, from the index's SHA256 field ("" if absent)
+    depends: str
+
+
+def index_entries(data: bytes, wanted: Iterable[str]) -> dict[str, IndexEntry]:
+    """The stanza of the highest version of each `wanted` package in a `Packages` file."""
     names = set(wanted)
-    found: dict[str, str] = {}
+    found: dict[str, IndexEntry] = {}
     for stanza in data.decode("utf-8", "replace").split("\n\n"):
         fields = dict(_fields(stanza))
         name, version = fields.get("Package"), fields.get("Version")
         if (
             name in names
             and version
-            and (name not in found or compare_versions(version, found[name]) > 0)
+            and (name not in found or compare_versions(version, found[name].version) > 0)
         ):
-            found[name] = version
+            found[name] = IndexEntry(version, fields.get("SHA256", ""), fields.get("Depends", ""))
+    return found
+
+
+def index_versions(data: bytes, wanted: Iterable[str]) -> dict[str, str]:
+    """The highest version of each `wanted` package in a `Packages` file."""
+    return {name: entry.version for name, entry in index_entries(data, wanted).items()}
+
+
+def newest_entries(indexes: Iterable[dict[str, IndexEntry]]) -> dict[str, IndexEntry]:
+    """Per package, the entry with the highest version across several indexes."""
+    found: dict[str, IndexEntry] = {}
+    for index in indexes:
+        for name, entry in index.items():
+            if name not in found or compare_versions(entry.version, found[name].version) > 0:
+                found[name] = entry
     return found
 
 
@@ -75,12 +100,8 @@ def _fields(stanza: str) -> Iterable[tuple[str, str]]:
 
 def newest(indexes: Iterable[dict[str, str]]) -> dict[str, str]:
     """Per package, the highest version any index offers (main, updates, security)."""
-    best: dict[str, str] = {}
-    for versions in indexes:
-        for name, version in versions.items():
-            if name not in best or compare_versions(version, best[name]) > 0:
-                best[name] = version
-    return best
+    as_entries = ({n: IndexEntry(v, "", "") for n, v in index.items()} for index in indexes)
+    return {name: entry.version for name, entry in newest_entries(as_entries).items()}
 
 
 def compare_versions(a: str, b: str) -> int:

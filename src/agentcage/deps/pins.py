@@ -9,7 +9,11 @@
   base) and the host container images' (`host_image.py`), with the versions last
   recorded in `images/debian.lock` (absent until the first `--update`). That file's
   lines of a suite are an input of the tags of the images built from it, so
-  recording newer versions rebuilds them.
+  recording newer versions rebuilds them;
+- the microVM guest's parts (`GUEST_PARTS_PY`): `NAME = DebianPart(PACKAGE, VERSION,
+  SHA256)` constants, fetched from `GUEST_SUITE` and refused unless the .deb has that
+  digest. The kernel's package name carries its ABI (`linux-image-6.1.0-50-cloud-amd64`),
+  so its newer release is the one the meta-package (`GUEST_META`) depends on now.
 
 The constants are read with `ast`, never imported: the checkout need not be the
 installed code.
@@ -28,6 +32,10 @@ from agentcage.errors import DepsError
 IMAGES_PY = Path("src/agentcage/cage/images.py")
 HOST_IMAGE_PY = Path("src/agentcage/cage/host_image.py")
 DEBIAN_LOCK = Path("images/debian.lock")
+GUEST_PARTS_PY = Path("src/agentcage/cage/vm/debian_parts.py")
+GUEST_SUITE = "bookworm"
+# constant -> the meta-package whose Depends names the part's current package
+GUEST_META = {"KERNEL": "linux-image-cloud-amd64"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,14 @@ class ImagePin:
     constant: str  # the name in images.py
     reference: str  # REPO:TAG
     digest: str  # sha256:...
+
+
+@dataclass(frozen=True)
+class GuestPart:
+    constant: str  # the name in debian_parts.py
+    package: str
+    version: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,28 @@ class Checkout:
                 versions[(parts[0], parts[1])] = parts[2]
         return versions
 
+    def guest_parts(self) -> list[GuestPart]:
+        """The microVM guest's pinned .debs (none in a checkout without the VM backend)."""
+        if not self.path(GUEST_PARTS_PY).is_file():
+            return []
+        tree = ast.parse(self.read(GUEST_PARTS_PY), str(self.path(GUEST_PARTS_PY)))
+        parts = []
+        for node in tree.body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+                continue
+            target, call = node.targets[0], node.value
+            if (
+                isinstance(target, ast.Name)
+                and isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id == "DebianPart"
+                and len(call.args) == 3
+                and all(isinstance(arg, ast.Constant) for arg in call.args)
+            ):
+                package, version, sha256 = (str(ast.literal_eval(arg)) for arg in call.args)
+                parts.append(GuestPart(target.id, package, version, sha256))
+        return parts
+
     def mitmproxy_pin(self) -> str | None:
         match = _MITMPROXY.search(self.read("pyproject.toml"))
         return match.group(1) if match else None
@@ -145,6 +183,44 @@ def debian_lock_text(versions: dict[tuple[str, str], str]) -> str:
     ]
     lines += [f"{suite} {name} {versions[(suite, name)]}" for suite, name in sorted(versions)]
     return "\n".join(lines) + "\n"
+
+
+def rewrite_guest_part(text: str, part: GuestPart, package: str, version: str, sha256: str) -> str:
+    """debian_parts.py's `text` with `part`'s three arguments replaced (and the kernel's
+    release name, which follows its package name)."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == part.constant
+            and isinstance(node.value, ast.Call)
+        ):
+            # Last argument first, so the offsets of the earlier ones stay right.
+            pairs = zip(node.value.args, (package, version, sha256), strict=True)
+            for arg, new in reversed(list(pairs)):
+                begin = starts[arg.lineno - 1] + arg.col_offset
+                end = starts[(arg.end_lineno or arg.lineno) - 1] + (arg.end_col_offset or 0)
+                text = text[:begin] + f'"{new}"' + text[end:]
+            break
+    else:
+        raise DepsError(
+            f"{GUEST_PARTS_PY}: no {part.constant} = DebianPart(...); rewrite it by hand"
+        )
+    if part.constant in GUEST_META and package != part.package:
+        old = part.package.removeprefix("linux-image-")
+        new_release = package.removeprefix("linux-image-")
+        text = replace_once(
+            text,
+            f'KERNEL_RELEASE = "{old}"',
+            f'KERNEL_RELEASE = "{new_release}"',
+            str(GUEST_PARTS_PY),
+        )
+    return text
 
 
 def replace_once(text: str, old: str, new: str, where: str) -> str:

@@ -7,17 +7,15 @@ judge's six.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info, ProcessCollector
+from prometheus_client import Counter, Gauge
 
 from agentcage.dns.judge import QueryDecision
-from agentcage.metrics import names
-from agentcage.metrics.recent import RecentVerdicts
+from agentcage.metrics.sidecar_registry import SidecarRegistry
 
 
-class DnsMetrics:
+class DnsMetrics(SidecarRegistry):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
+        super().__init__("dns", "Queries judged")
         r = self.registry
         self.queries = Counter(
             "agentcage_dns_queries",
@@ -42,17 +40,9 @@ class DnsMetrics:
             registry=r,
         )
 
-        self.recent = RecentVerdicts(
-            names.LAST_HOUR["dns"],
-            "Queries judged in the last hour (to the minute), by verdict.",
-            r,
-        )
-        self.policy = Info(
-            names.POLICY["dns"],
-            "The policy in force: `version` is a hash of the config file loaded.",
-            registry=r,
-        )
-
-    def query(self, decision: QueryDecision) -> None:
+    def query(self, decision: QueryDecision, counted: bool = True) -> None:
+        """Count a judged query; the sidecar's own health probe (`counted=False`) stays
+        out of the last hour's verdicts `cage status` shows."""
         self.queries.labels(decision.answer, decision.verdict.value, decision.inspector).inc()
-        self.recent.add(decision.verdict.value)
+        if counted:
+            self.recent.add(decision.verdict.value)

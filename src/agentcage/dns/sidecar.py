@@ -43,6 +43,8 @@ from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
 from agentcage.sdnotify import notify_ready
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# What cage/probe.py asks for (a test keeps them equal; the probe imports nothing of ours).
+HEALTH_PROBE_NAME = "agentcage-probe.invalid"
 # How often dnsmasq's liveness is checked: rarely while its stderr is open (its closing
 # wakes the loop at once: dnsmasq exits), then often until it is found gone.
 _IDLE_WATCH_INTERVAL = 2.0
@@ -239,6 +241,15 @@ class Sidecar:
             return wire.local_answer(query, dns.rcode.SERVFAIL)
         return None
 
+    def _own_probe(self, question: wire.Question | None, client: str) -> bool:
+        """The health check run inside this sidecar (cage/probe.py): not the agent's.
+
+        The agent has no capability to forge its source address, so a probe name from
+        anywhere but this sidecar's own address is the agent's and counts.
+        """
+        own = (str(self._listen.address), "127.0.0.1", "::1")
+        return question is not None and question.name == HEALTH_PROBE_NAME and client in own
+
     def _record(
         self,
         question: wire.Question | None,
@@ -249,7 +260,7 @@ class Sidecar:
         steered: bool = False,
     ) -> None:
         if self._metrics is not None:
-            self._metrics.query(decision)
+            self._metrics.query(decision, counted=not self._own_probe(question, client))
         line = self._judge.record(question, client, decision, rcode, answers)
         if steered:
             line.extra["steered"] = str(self._steer_to)

@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mitmproxy import http
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector
+from prometheus_client import Counter, Histogram
 
 from agentcage.audit.record import AuditRecord
-from agentcage.metrics import names
 from agentcage.metrics.labels import BoundedLabel
-from agentcage.metrics.recent import RecentVerdicts
+from agentcage.metrics.sidecar_registry import SidecarRegistry
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import BLOCKED_HEADER
@@ -31,10 +30,9 @@ INSPECTION_BUCKETS = (
 )  # fmt: skip
 
 
-class ProxyMetrics:
+class ProxyMetrics(SidecarRegistry):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
+        super().__init__("proxy", "Request decisions")
         self._hosts = BoundedLabel(MAX_HOSTS)
         r = self.registry
         self.requests = Counter(
@@ -88,16 +86,6 @@ class ProxyMetrics:
         self.audit_errors = Counter(
             "agentcage_proxy_audit_write_errors",
             "Audit lines that could not be written (each refused its request).",
-            registry=r,
-        )
-        self.recent = RecentVerdicts(
-            names.LAST_HOUR["proxy"],
-            "Request decisions of the last hour (to the minute), by verdict.",
-            r,
-        )
-        self.policy = Info(
-            names.POLICY["proxy"],
-            "The policy in force: `version` is a hash of the config file loaded.",
             registry=r,
         )
 

@@ -36,6 +36,18 @@ Architecture: amd64
 Package: curl
 Version: 7.88.1-10+deb12u8
 Architecture: amd64
+
+Package: linux-image-cloud-amd64
+Version: 6.1.176-1
+Depends: linux-image-6.1.0-50-cloud-amd64 (= 6.1.176-1)
+
+Package: linux-image-6.1.0-50-cloud-amd64
+Version: 6.1.176-1
+SHA256: {old_kernel}
+
+Package: busybox-static
+Version: 1:1.35.0-4+deb12u1+b1
+SHA256: {busybox}
 """
 SECURITY = """Package: dnsmasq-base
 Version: 2.90-4~deb12u2
@@ -44,7 +56,28 @@ Architecture: amd64
 Package: curl
 Version: 7.88.1-10+deb12u12
 Architecture: amd64
+
+Package: linux-image-cloud-amd64
+Version: 6.1.180-1
+Depends: linux-image-6.1.0-51-cloud-amd64 (= 6.1.180-1)
+
+Package: linux-image-6.1.0-51-cloud-amd64
+Version: 6.1.180-1
+SHA256: {new_kernel}
 """
+OLD_KERNEL, NEW_KERNEL, BUSYBOX = "a" * 64, "b" * 64, "c" * 64
+GUEST_PARTS = f"""from agentcage.cage.vm.debian_parts import DebianPart
+
+# The kernel linux-image-cloud-amd64 depends on.
+KERNEL = DebianPart(
+    "linux-image-6.1.0-50-cloud-amd64",
+    "6.1.176-1",
+    "{OLD_KERNEL}",
+)
+KERNEL_RELEASE = "6.1.0-50-cloud-amd64"
+BUSYBOX = DebianPart("busybox-static", "1:1.35.0-4+deb12u1+b1", "{BUSYBOX}")
+"""
+HASHES = {"old_kernel": OLD_KERNEL, "new_kernel": NEW_KERNEL, "busybox": BUSYBOX}
 
 
 def _uv_env(tmp: Path) -> dict[str, str]:
@@ -79,6 +112,8 @@ def checkout(
         'RUNTIME_PACKAGES = ("python3", "ca-certificates")\n'
         'AGENT_DEBIAN_PACKAGES = ("python3", "curl")\n'
     )
+    (root / "src" / "agentcage" / "cage" / "vm").mkdir()
+    (root / "src" / "agentcage" / "cage" / "vm" / "debian_parts.py").write_text(GUEST_PARTS)
     env = {**podman.env, **_uv_env(tmp_path)}
     with index.serve() as url:
         uv = shutil.which("uv")
@@ -90,8 +125,9 @@ def checkout(
         index.add("mitmproxy", "11.0")
         new = podman.push("localhost/t:b", target)
         assert new != old
-        (tmp_path / "Packages").write_text(MAIN)
-        (tmp_path / "Packages-security.xz").write_bytes(lzma.compress(SECURITY.encode()))
+        (tmp_path / "Packages").write_text(MAIN.format(**HASHES))
+        security = SECURITY.format(**HASHES).encode()
+        (tmp_path / "Packages-security.xz").write_bytes(lzma.compress(security))
         yield root, url, podman, env
 
 
@@ -137,7 +173,13 @@ def test_check_reports_every_pin_and_changes_nothing(
         "1.0",
         "1.1",
     )
-    assert report["locked_python_packages"] == 3 and report["newer"] == 6
+    kernel, busybox = rows[("guest", "KERNEL")], rows[("guest", "BUSYBOX")]
+    assert kernel["pinned"] == "linux-image-6.1.0-50-cloud-amd64 6.1.176-1"
+    # The meta-package moved on to a new ABI: the new kernel is another package.
+    assert kernel["available"] == "linux-image-6.1.0-51-cloud-amd64 6.1.180-1"
+    assert kernel["sha256"] == NEW_KERNEL and kernel["newer"]
+    assert busybox["available"] == busybox["pinned"] and not busybox["newer"]
+    assert report["locked_python_packages"] == 3 and report["newer"] == 7
     assert snapshot(root) == before  # report-only
     text = deps(checkout)
     lines = text.splitlines()
@@ -147,7 +189,7 @@ def test_check_reports_every_pin_and_changes_nothing(
     assert re.search(
         r"\ndebian +bookworm/ca-certificates +- +- +not found +images/debian.lock\n", text
     )
-    assert "6 newer; uv.lock holds 3 packages" in text
+    assert "7 newer; uv.lock holds 3 packages" in text
 
 
 def test_update_rewrites_the_pins_and_shows_the_diff(
@@ -163,7 +205,12 @@ def test_update_rewrites_the_pins_and_shows_the_diff(
     assert '-dependencies = ["tinypkg", "mitmproxy==10.0"]' in shown
     assert '+dependencies = ["tinypkg", "mitmproxy==11.0"]' in shown
     assert "+++ b/uv.lock" in shown
+    assert '+    "linux-image-6.1.0-51-cloud-amd64",' in shown
     files = snapshot(root)
+    parts = files["src/agentcage/cage/vm/debian_parts.py"]
+    assert f'    "6.1.180-1",\n    "{NEW_KERNEL}",\n)' in parts
+    assert 'KERNEL_RELEASE = "6.1.0-51-cloud-amd64"' in parts
+    assert f'"1:1.35.0-4+deb12u1+b1", "{BUSYBOX}")' in parts  # unchanged
     assert new_digest in files["src/agentcage/cage/images.py"]
     assert 'name = "tinypkg"\nversion = "1.1"' in files["uv.lock"]
     assert 'name = "mitmproxy"\nversion = "11.0"' in files["uv.lock"]

@@ -15,7 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.dns_sidecar import RunningSidecar, wait_for, write_config
 from tests.support.fake_dns import FakeDns
 
+from agentcage.cage.probe import dns_ready
 from agentcage.config import policy_version
+from agentcage.dns.sidecar import HEALTH_PROBE_NAME
 from agentcage.metrics.scrape import scrape_unix
 
 pytestmark = pytest.mark.integration
@@ -74,6 +76,8 @@ def test_the_status_scraper_reads_the_last_hour_and_the_policy_version(
     sidecar.ask("a.allowed.example")
     sidecar.ask("evil.example")
     sidecar.ask("evil.example", "TXT")
+    # The sidecar's own health check, from its own address: refused, not counted.
+    assert dns_ready("127.0.0.1", sidecar.port, HEALTH_PROBE_NAME)
     samples = scrape_unix(socket_path)
     assert samples.total("agentcage_dns_queries_last_hour", verdict="allow") == 1
     assert samples.total("agentcage_dns_queries_last_hour", verdict="block") == 2

@@ -20,7 +20,7 @@ from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-COLUMNS = "TIME                 VERDICT  INSPECTOR         METHOD    HOST"
+COLUMNS = "TIME                       VERDICT  INSPECTOR         METHOD    HOST"
 
 
 def run_audit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -57,6 +57,7 @@ def test_the_table_shows_each_decision_with_its_status_newest_last(stopped: Prox
     lines = shown.stdout.splitlines()
     assert lines[0].startswith(COLUMNS)
     rows = [line.split() for line in lines[1:] if " conn " not in line]
+    assert all(r[1].endswith("+00:00") for r in rows)  # local time (TZ=UTC here), with offset
     assert [(r[2], r[3], r[4], r[5], r[6]) for r in rows] == [
         ("allow", "GET", f"api.anthropic.com:{_port(stopped)}", "/first?q=1", "200"),
         ("flag", "tripwire", "POST", f"api.anthropic.com:{_port(stopped)}", "/flagme"),

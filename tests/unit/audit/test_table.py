@@ -99,7 +99,7 @@ def test_cells_for_each_kind_of_line() -> None:
     forwarded = {"kind": "dns", "verdict": "allow", "qname": "ok.example", "qtype": "A"}
     stamp = {"time": "2026-11-27T06:02:11.827Z"}
     assert cells({**http, **stamp})[:7] == [
-        "2026-11-27 06:02:11",
+        "2026-11-27 06:02:11+00:00",
         "allow",
         "",
         "GET",
@@ -136,3 +136,14 @@ def test_long_cells_are_cut_but_the_reason_never_is() -> None:
         "REASON",
     ]
     assert os.environ["TZ"] == "UTC"
+
+
+def test_the_time_is_local_with_its_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        cell = cells({"kind": "http", "time": "2026-11-27T06:02:11.827Z"})[0]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert cell == "2026-11-27 11:32:11+05:30"

@@ -1,4 +1,4 @@
-"""One name per concept: no cage or cli module or class shares its name with another in src."""
+"""One name per concept: no module or class in src shares its name with another."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import ast
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[3] / "src" / "agentcage"
-OURS = ("cage", "cli")
 
 
 def _classes(path: Path) -> list[str]:
@@ -17,15 +14,11 @@ def _classes(path: Path) -> list[str]:
     return [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
 
 
-@pytest.mark.parametrize("layer", OURS)
-def test_module_names_are_unique(layer: str) -> None:
+def test_module_names_are_unique() -> None:
     counts = Counter(p.name for p in SRC.rglob("*.py") if p.name != "__init__.py")
-    clashes = [p.name for p in (SRC / layer).glob("*.py") if counts[p.name] > 1]
-    assert clashes == []
+    assert sorted(name for name, n in counts.items() if n > 1) == []
 
 
-@pytest.mark.parametrize("layer", OURS)
-def test_class_names_are_unique(layer: str) -> None:
+def test_class_names_are_unique() -> None:
     counts = Counter(name for path in SRC.rglob("*.py") for name in _classes(path))
-    clashes = [n for p in (SRC / layer).glob("*.py") for n in _classes(p) if counts[n] > 1]
-    assert clashes == []
+    assert sorted(name for name, n in counts.items() if n > 1) == []

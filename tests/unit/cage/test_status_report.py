@@ -13,6 +13,7 @@ from agentcage.cage import remote_hosts
 from agentcage.cage.host_target import HostTarget
 from agentcage.cage.status_report import render, report
 from agentcage.cage.weakened import weakened
+from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
 from agentcage.config import load_config
 from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, ok, write_config
@@ -108,3 +109,21 @@ def test_learn_mode_is_said_first(tmp_path: Path) -> None:
     found = weakened(cages.host, config)
     assert found[0].startswith("LEARN MODE: the domain list is not enforced")
     assert found[1] == "checks turned off: rate_limit"
+
+
+def test_status_exits_3_and_names_the_service_that_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    healthy = CliRunner().invoke(cli, ["cage", "status", "demo", "--json"])
+    assert healthy.exit_code == 0, healthy.output
+    assert json.loads(healthy.output)["healthy"] is True
+    runner.units["agentcage-demo-proxy.service"] = "failed"
+    down = CliRunner().invoke(cli, ["cage", "status", "demo"])
+    assert down.exit_code == cage_cmd.UNHEALTHY == 3
+    assert "NOT HEALTHY: proxy is failed" in down.output
+    data = json.loads(CliRunner().invoke(cli, ["cage", "status", "demo", "--json"]).output)
+    assert data["healthy"] is False and data["problems"] == ["proxy is failed"]

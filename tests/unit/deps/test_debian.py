@@ -74,9 +74,9 @@ def test_this_checkout_s_pins_are_found() -> None:
 
 
 def test_indexes_are_given_per_suite_or_for_all() -> None:
-    from agentcage.deps.check import Sources
+    from agentcage.deps.check import UpstreamSources
 
-    sources = Sources(
+    sources = UpstreamSources(
         debian_indexes=["bookworm=http://m/b/Packages.xz", "/srv/Packages", "trixie=/t/P"]
     )
     assert sources.indexes_for("bookworm") == ["http://m/b/Packages.xz", "/srv/Packages"]

@@ -80,3 +80,13 @@ def test_whatever_passes_checked_domain_is_safe_in_a_directive(text: str) -> Non
 def test_a_newline_at_the_end_of_a_label_is_refused(bad: str) -> None:
     with pytest.raises(BadDomain):
         checked_domain(bad)
+
+
+def test_the_sidecar_knows_the_name_its_health_check_asks_for() -> None:
+    import inspect
+
+    from agentcage.cage import layout, probe
+    from agentcage.dns.sidecar import HEALTH_PROBE_NAME
+
+    assert inspect.signature(probe.dns_ready).parameters["name"].default == HEALTH_PROBE_NAME
+    assert HEALTH_PROBE_NAME in layout.SELF_TEST_NAMES

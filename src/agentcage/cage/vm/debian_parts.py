@@ -27,7 +27,7 @@ class DebianPart:
         return f"{self.package}={self.version}"
 
 
-# linux-image-cloud-amd64 6.1.176-1 (bookworm 12.x point release) depends on this one.
+# The kernel linux-image-cloud-amd64 depends on (`agentcage deps check` follows it).
 KERNEL = DebianPart(
     "linux-image-6.1.0-50-cloud-amd64",
     "6.1.176-1",

@@ -1,0 +1,22 @@
+"""What every part of the `Cages` facade (lifecycle.py) works with.
+
+The facade is split by job (deploy.py, control.py, statuses.py, destroy.py); each part is
+a mixin over these attributes, so the cli keeps one object and one set of names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agentcage.cage.images import ImageBuilder
+from agentcage.cage.podman import PodmanHost
+from agentcage.cage.state import StateStore
+
+Progress = Callable[[str], None]
+
+
+class CageParts:
+    store: StateStore
+    host: PodmanHost
+    builder: ImageBuilder
+    progress: Progress

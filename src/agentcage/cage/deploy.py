@@ -1,0 +1,251 @@
+"""Create and update cages: state, images, CA, units, then the agent unit.
+
+Creating a cage writes its state, builds images, makes its CA, renders and writes its
+quadlet units (or, where systemd has no quadlet generator, the plain services the
+generator would have made: service_units.py), then starts the agent unit, which pulls in
+the networks and both sidecars. If any step fails, everything made so far is removed
+again (destroy.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from agentcage.cage import layout, running, topology
+from agentcage.cage.ca import ensure_ca
+from agentcage.cage.contract import secret_of, service_name
+from agentcage.cage.destroy import CageDestroy
+from agentcage.cage.host_check import require_ready
+from agentcage.cage.host_files import on_target
+from agentcage.cage.images import choose_base
+from agentcage.cage.layout import CreateOptions, Images
+from agentcage.cage.podman_version import quadlet_available
+from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
+from agentcage.cage.service_units import to_services
+from agentcage.config import load_config
+from agentcage.config.schema import CageConfig
+from agentcage.errors import AgentcageError, StateError, UnreachableError
+
+_NO_QUADLET = "plain systemd services (no quadlet generator here; it came with Podman 4.4)"
+RUNTIME_IMAGE = "localhost/agentcage-runtime:"
+# Images agentcage builds and tags by content: the runtime, the sidecars, and each
+# cage's own agent image (`localhost/agentcage-<cage>-agent`).
+OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|[a-z0-9][a-z0-9-]*-agent):")
+
+
+class CageDeploy(CageDestroy):
+    """Create and update (a failed create destroys what it made); units; secret names."""
+
+    def create(
+        self, config_path: Path, base: str = "registry", upstream_ca: Path | None = None
+    ) -> CageConfig:
+        """`base` as `images.choose_base` gives it; recorded for `update`."""
+        config = load_config(config_path)
+        if self.store.exists(config.name):
+            raise StateError(
+                f"cage {config.name!r} already exists",
+                hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
+            )
+        self._require_ready(config)
+        try:
+            self.store.save_config(config, config_path.read_text(encoding="utf-8"))
+            layout.save_create_options(self.store, config.name, CreateOptions(base))
+            if upstream_ca is not None:
+                layout.save_upstream_ca(self.store, config.name, upstream_ca)
+            self._deploy(config, config_path.resolve().parent, base)
+        except BaseException as exc:
+            self.progress(f"create failed; removing everything made for {config.name!r}")
+            try:
+                if isinstance(exc, UnreachableError):
+                    # systemd was never reached, so it runs nothing of the cage: only
+                    # files were made (and nothing could confirm otherwise).
+                    self._forget(config.name)
+                else:
+                    self.destroy(config.name, missing_ok=True)
+            except AgentcageError as cleanup:
+                self.progress(f"cleanup also failed: {cleanup.message}")
+            raise
+        return config
+
+    def update(
+        self,
+        name: str,
+        config_path: Path | None = None,
+        base: str | None = None,
+        upstream_ca: Path | None = None,
+    ) -> CageConfig:
+        """Re-deploy; without `base`, the one `create` recorded (flags override records)."""
+        old = self.store.load_config(name)
+        self._require_ready(load_config(config_path) if config_path else old)
+        recorded = layout.load_create_options(self.store, name)
+        base = base or (recorded.base if recorded else choose_base())
+        if upstream_ca is not None:
+            layout.save_upstream_ca(self.store, name, upstream_ca)
+        if config_path is not None:
+            config = load_config(config_path)
+            if config.name != name:
+                raise StateError(f"{config_path} describes cage {config.name!r}, not {name!r}")
+            self.store.save_config(config, config_path.read_text(encoding="utf-8"))
+            config_dir = config_path.resolve().parent
+        else:
+            config, config_dir = old, self.store.path(name)
+        self._deploy(config, config_dir, base, restart=True)
+        layout.save_create_options(self.store, name, CreateOptions(base))
+        return config
+
+    def _require_ready(self, config: CageConfig) -> None:
+        """`host_check.require_ready`; meanwhile, whether the host has quadlet (`_deploy`
+        asks next, and each question is a round trip to where the cages run)."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            quadlet = pool.submit(lambda: self.quadlet)
+            require_ready(self.host, config, self.progress)
+            quadlet.result()
+
+    def _deploy(
+        self, config: CageConfig, config_dir: Path, base: str, restart: bool = False
+    ) -> None:
+        name = config.name
+        if config.domains.learning:
+            self.progress(
+                f"warning: cage {name} runs in LEARN MODE: its domain list is not enforced; "
+                "what the list refuses is let through and audited as would-block "
+                f"(`agentcage domain suggest {name}`, then `enforcement: enforce`)"
+            )
+        # Before anything is built: Podman < 4.4 (Debian 12) gets plain systemd services.
+        self.progress("units: " + ("quadlets" if self.quadlet else _NO_QUADLET))
+        topo = topology.allocate(self.store, name)
+        self.progress(
+            f"cage {name}: internal {topo.internal_subnet}, proxy {topo.proxy_ip}, "
+            f"dns {topo.dns_ip}"
+        )
+        self.progress("images:")
+        sidecars = self.builder.sidecar_images(base)
+        agent = self.builder.agent_image(config, config_dir, base)
+        images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
+        layout.save_images(self.store, name, images)
+        paths = layout.host_paths(self.store, name)
+        ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
+        layout.write_sidecar_config(self.store, config, agent)
+        layout.prepare_sidecar_dirs(self.store, name)
+        self.host.files.publish(self.store.path(name), (images.proxy, images.dns, images.agent))
+        if not self.host.cgroups:
+            self.progress(
+                "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
+                "limits; the cage runs without them (use cgroup v2 to get them)"
+            )
+        self.write_units(config)
+        self.host.systemctl("daemon-reload")
+        ports = bool(config.container.ports)
+        if restart:
+            self.progress("restarting the sidecars and the agent")
+            running.restart(self.host, topo, ports)
+        else:
+            agent_unit = service_name(topo, "agent")
+            self.progress(f"starting {agent_unit} (waits until proxy and DNS are healthy)")
+            running.start(self.host, topo, ports)
+        # Last: the images this cage ran before are only now out of use. Only a build
+        # makes tags stale (listing the images takes a second on a busy store).
+        if self.builder.built_something:
+            self._prune_images(sidecars.runtime)
+
+    def _prune_images(self, current_runtime: str) -> None:
+        """Remove our image tags that no cage uses any more.
+
+        Every source change builds new content-tagged images; without this, each
+        upgrade would leave a few hundred MB behind. Only tags built over an hour ago
+        go (a concurrent `create` may be about to use a fresh one), children before
+        the runtime image they are built on, and an image a container still uses is
+        refused by Podman and kept.
+        """
+        keep = {current_runtime}
+        for name in self.store.names():
+            with contextlib.suppress(StateError, TypeError):
+                used = layout.load_images(self.store, name)
+                keep |= {used.proxy, used.dns, used.agent}
+        listed = self.host.podman(
+            "images", "--filter", "until=1h", "--format", "{{.Repository}}:{{.Tag}}", check=False
+        )
+        stale = [r for r in listed.stdout.split() if OUR_IMAGE.match(r) and r not in keep]
+        stale.sort(key=lambda ref: ref.startswith(RUNTIME_IMAGE))
+        removed = [ref for ref in stale if self.host.podman("rmi", ref, check=False).ok]
+        if removed:
+            self.progress(f"removed {len(removed)} image(s) no cage uses any more")
+
+    def units(self, config: CageConfig) -> CageUnits:
+        topo = topology.load(self.store, config.name)
+        if topo is None:
+            raise StateError(f"cage {config.name!r} has no topology; re-create it")
+        paths = layout.host_paths(self.store, config.name)
+        return build_units(
+            CageSpec(
+                config,
+                topo,
+                layout.load_images(self.store, config.name),
+                on_target(self.host.files, paths),
+                tuple(self.secret_names(config.name)),
+                wanted_by=self.host.wanted_by,
+                upstream_ca=paths.upstream_ca.is_file(),
+                cgroups=self.host.cgroups,
+                canary_seed=(
+                    layout.canary_seed(self.store, config.name) if config.secrets.canaries else None
+                ),
+            )
+        )
+
+    def preview_units(self, config_path: Path) -> CageUnits:
+        """The units `create` would write for this config; builds, writes and starts nothing."""
+        config = load_config(config_path)
+        topo = topology.preview(self.store, config.name)
+        agent = config.container.image or f"localhost/agentcage-{config.name}-agent:TAG"
+        images = Images(
+            proxy="localhost/agentcage-proxy:TAG", dns="localhost/agentcage-dns:TAG", agent=agent
+        )
+        return build_units(
+            CageSpec(
+                config,
+                topo,
+                images,
+                layout.host_paths(self.store, config.name),
+                tuple(rule.env for rule in config.secret_injection),
+                wanted_by=self.host.wanted_by,
+                cgroups=self.host.cgroups,
+            )
+        )
+
+    @functools.cached_property
+    def quadlet(self) -> bool:
+        """Whether this host's systemd turns quadlet files into services (Podman >= 4.4)."""
+        return quadlet_available(self.host.runner, rootless=self.host.rootless)
+
+    def deployable(self, units: CageUnits) -> tuple[Path, CageUnits]:
+        """Where the cage's units go on this host, and in which form."""
+        if self.quadlet:
+            return self.host.quadlet_dir, units
+        return self.host.systemd_dir, to_services(units, rootless=self.host.rootless)
+
+    def write_units(self, config: CageConfig) -> list[Path]:
+        quadlets = self.units(config)
+        directory, units = self.deployable(quadlets)
+        # After a Podman upgrade (or downgrade) the other form's files would shadow these.
+        if self.quadlet:
+            other = self.host.systemd_dir
+            stale = to_services(quadlets, rootless=self.host.rootless).files
+        else:
+            other, stale = self.host.quadlet_dir, quadlets.files
+        self.host.files.unlink([other / name for name in stale])
+        written = []
+        for filename, text in units.rendered().items():
+            target = directory / filename
+            self.host.files.write(target, text, 0o644)
+            written.append(target)
+        return written
+
+    def secret_names(self, name: str) -> list[str]:
+        result = self.host.podman("secret", "ls", "--format", "{{.Name}}", check=False)
+        return sorted(
+            secret for ident in result.stdout.split() if (secret := secret_of(name, ident))
+        )

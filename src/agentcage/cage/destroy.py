@@ -1,0 +1,70 @@
+"""Destroy a cage in one pass: units, containers, networks, volumes, secrets, then state.
+
+The state goes last, once nothing of the cage is left on its host (teardown.py).
+"""
+
+from __future__ import annotations
+
+from agentcage.cage import teardown
+from agentcage.cage.cage_parts import CageParts
+from agentcage.errors import PodmanError, StateError, UnreachableError
+
+
+class CageDestroy(CageParts):
+    def destroy(self, name: str, missing_ok: bool = False) -> bool:
+        """Remove NAME's units, containers, networks, volumes and secrets, then its state.
+
+        The state goes only once an inventory finds nothing of the cage left; a host that
+        cannot be asked raises `UnreachableError` with everything kept. Returns False
+        (`missing_ok`) or raises "no cage named" when there is neither state nor a trace.
+        """
+        known = self.store.path(name).exists()  # validates the name too
+        volumes = self._volume_names(name)
+        try:
+            found = teardown.inventory(self.host, name, volumes)
+        except UnreachableError:
+            if known:
+                raise
+            found = teardown.Remains()  # no state and nothing to look at: no cage
+        if not known and found.empty:
+            if missing_ok:
+                return False
+            raise StateError(
+                f"no cage named {name!r}", hint="`agentcage cage list` shows the cages you have"
+            )
+        if not known:
+            self.progress(f"no state for cage {name!r}, but the host still has parts of it:")
+            for line in found.lines():
+                self.progress(f"  {line}")
+        problems = teardown.remove(self.host, found)
+        left = teardown.inventory(self.host, name, volumes)
+        if not left.empty:
+            raise PodmanError(
+                f"cage {name!r} was only partly removed; its state is kept:\n  "
+                + "\n  ".join([*problems, *(f"left: {line}" for line in left.lines())]),
+                hint=f"fix the cause and run `agentcage cage destroy {name}` again",
+            )
+        self._remove_state(name)
+        return True
+
+    def _volume_names(self, name: str) -> tuple[str, ...]:
+        try:
+            return tuple(self.store.load_config(name).container.named_volumes)
+        except StateError:
+            return ()
+
+    def _forget(self, name: str) -> None:
+        """Undo a create that never reached systemd: only its files exist."""
+        self.host.files.unlink(teardown.host_unit_files(self.host, name))
+        self._remove_state(name)
+
+    def _remove_state(self, name: str) -> None:
+        directory = self.store.path(name)
+        self.host.files.drop(directory)
+        self.store.remove(name)
+        if directory.exists() and self.host.rootless:
+            # Rootless `:U` mounts chowned the CA and audit directories to the containers'
+            # sub-UIDs; only the user namespace can delete them.
+            self.host.podman("unshare", "rm", "-rf", str(directory), check=False)
+        if directory.exists():
+            raise StateError(f"could not remove {directory}; remove it by hand")
