@@ -8,16 +8,20 @@ import socket
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from agentcage.cage import remote_hosts
 from agentcage.cage.host_files import RemoteFiles, on_target
 from agentcage.cage.layout import HostPaths
+from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import Completed
 from agentcage.cage.podman_machine import inspect_machine, parse_inspect
 from agentcage.cage.remote_hosts import RemoteHosts, cage_host, record_cage_host
 from agentcage.cage.ssh_target import SshRunner, SshTarget, connection_hint, parse_address
 from agentcage.cage.state import StateStore
+from agentcage.cli.main import cli
 from agentcage.errors import ConfigError, HostError, UnreachableError
-from tests.unit.cage.fakes import RecordingRunner, ok
+from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
 # `podman machine inspect` on macOS, Podman 5.x (applehv), trimmed to what matters and
 # shaped as Podman prints it; a machine on Podman 4.x (qemu) prints the same SSHConfig.
@@ -275,3 +279,35 @@ def test_only_images_the_target_lacks_by_id_are_copied(tmp_path: Path) -> None:
     target.ids = {"p:1": "sha-p", "d:1": "sha-d", "a:1": "sha-a"}
     files.provide_images(["p:1", "d:1", "a:1"])
     assert target.copied == []
+
+
+def test_create_with_host_records_the_target_and_later_commands_find_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("AGENTCAGE_HOST", raising=False)
+    store = StateStore()
+    RemoteHosts()._save({"box": SshTarget("box", "root", "h")})
+    remote, _ = make_cages(tmp_path)
+    asked: list[str] = []
+
+    def podman_host(self: RemoteHosts, name: str, store: StateStore, progress: object) -> object:
+        asked.append(name)
+        return remote.host
+
+    monkeypatch.setattr(remote_hosts.RemoteHosts, "podman_host", podman_host)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: _with_store(remote, k, store))
+    invoke = CliRunner().invoke
+    created = invoke(cli, ["cage", "create", "-c", str(write_config(tmp_path)), "--host", "box"])
+    assert created.exit_code == 0, created.output
+    assert cage_host(store, "demo") == "box" and asked == ["box"]
+    assert invoke(cli, ["cage", "stop", "demo"]).exit_code == 0  # no --host: from the record
+    assert asked == ["box", "box"]
+    listed = invoke(cli, ["host", "list", "--json"])
+    assert json.loads(listed.output)[0]["cages"] == ["demo"]
+
+
+def _with_store(cages: object, kwargs: dict[str, object], store: StateStore) -> object:
+    """The fake `Cages`, on the store the CLI would use (the user's config directory)."""
+    assert isinstance(cages, Cages)
+    return Cages(store, kwargs.get("host") or cages.host, cages.builder)  # type: ignore[arg-type]
