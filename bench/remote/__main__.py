@@ -28,6 +28,7 @@ from agentcage.cage.host_files import RemoteFiles
 from agentcage.cage.images import ImageBuilder
 from agentcage.cage.podman import SubprocessRunner
 from agentcage.cage.remote_hosts import RemoteHosts
+from agentcage.cage.ssh_target import socket_dir
 from agentcage.cage.state import StateStore
 
 
@@ -47,7 +48,7 @@ def measure(harness: SshHarness) -> None:
     shared.run(["true"])  # the master connection is up
     fresh = list(shared.prefix)
     fresh[fresh.index("ControlMaster=auto")] = "ControlMaster=no"
-    fresh[fresh.index(f"ControlPath={hosts.control_dir}/%C")] = "ControlPath=none"
+    fresh[fresh.index(f"ControlPath={socket_dir()}/%C")] = "ControlPath=none"
     local = SubprocessRunner()
     print(
         "command over ssh, shared connection:",

@@ -22,6 +22,7 @@ from pathlib import Path
 from agentcage.cage.host_image import HOST_PACKAGES, HostImageRecipe, host_image
 from agentcage.cage.images import ImageBuilder
 from agentcage.cage.podman import SubprocessRunner
+from agentcage.cage.ssh_target import socket_dir
 from tests.e2e.harness import BUILD_ENV, REPO, Harness, run
 
 SSHD_IMAGE = "localhost/agentcage-host-sshd"
@@ -137,7 +138,7 @@ class SshHarness(Harness):
 
     def close_connection(self) -> None:
         """End the ssh master connection (it would live on for its ControlPersist)."""
-        control = self.config_home / "agentcage" / "ssh" / "%C"
+        control = socket_dir() / "%C"
         run(
             ["ssh", "-O", "exit", "-o", f"ControlPath={control}", "-p", str(self.port),
              "root@127.0.0.1"],

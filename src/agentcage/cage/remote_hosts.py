@@ -47,7 +47,7 @@ class RemoteHosts:
 
     @property
     def control_dir(self) -> Path:
-        """ssh's control sockets and agentcage's own known_hosts."""
+        """agentcage's own known_hosts (the connection sockets are in `socket_dir()`)."""
         return self.config_dir / "ssh"
 
     def all(self) -> dict[str, SshTarget]:

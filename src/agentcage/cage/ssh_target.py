@@ -12,15 +12,18 @@ known_hosts (printing its fingerprint); every later connection requires that sam
 
 from __future__ import annotations
 
+import os
 import shlex
+import stat
 import subprocess
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, SubprocessRunner, failure
-from agentcage.errors import ConfigError, PodmanError, UnreachableError
+from agentcage.errors import ConfigError, HostError, PodmanError, UnreachableError
 
 # ssh's own exit status for "the connection failed" (a remote command's is passed through).
 SSH_FAILED = 255
@@ -117,11 +120,36 @@ def parse_address(name: str, url: str, identity: Path | None = None) -> SshTarge
     return SshTarget(name, parts.username, parts.hostname, port, identity)
 
 
+def socket_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """This user's private directory for ssh's connection sockets.
+
+    Not the config directory: a Unix socket's path has a 108-byte limit, and ssh adds 57
+    characters to the directory (`%C` and a temporary suffix). $XDG_RUNTIME_DIR is
+    private by definition; the shared temporary directory is checked to be ours and 0700.
+    """
+    env = os.environ if environ is None else environ
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    base = Path(runtime) if os.path.isabs(runtime) else Path(tempfile.gettempdir())
+    directory = base / f"agentcage-ssh-{os.getuid()}"
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        info = directory.lstat()
+    except OSError as exc:
+        raise HostError(f"cannot make {directory} for ssh's sockets: {exc.strerror}") from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise HostError(
+            f"{directory} is not a private directory of this user: another user could "
+            "take over its SSH connections",
+            hint=f"remove {directory}",
+        )
+    return directory
+
+
 def ssh_argv(
-    target: SshTarget, control_dir: Path, *, first_contact: bool = False
+    target: SshTarget, config_dir: Path, sockets: Path, *, first_contact: bool = False
 ) -> tuple[str, ...]:
     """The ssh command line that runs one command on `target` (append the command)."""
-    known = control_dir / "known_hosts"
+    known = config_dir / "known_hosts"
     argv = [
         "ssh", "-p", str(target.port),
         "-o", "BatchMode=yes",
@@ -129,7 +157,7 @@ def ssh_argv(
         "-o", f"UserKnownHostsFile={known}",
         "-o", f"StrictHostKeyChecking={'accept-new' if first_contact else 'yes'}",
         "-o", "ControlMaster=auto",
-        "-o", f"ControlPath={control_dir}/%C",
+        "-o", f"ControlPath={sockets}/%C",
         "-o", f"ControlPersist={CONTROL_PERSIST}",
         "-o", "LogLevel=ERROR",
     ]  # fmt: skip
@@ -138,10 +166,10 @@ def ssh_argv(
     return (*argv, f"{target.user}@{target.host}", "--")
 
 
-def host_key_fingerprint(control_dir: Path, target: SshTarget) -> str:
+def host_key_fingerprint(config_dir: Path, target: SshTarget) -> str:
     """The recorded key's fingerprint, as `ssh-keygen -l` prints it ("" if none)."""
     entry = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
-    known = control_dir / "known_hosts"
+    known = config_dir / "known_hosts"
     result = SubprocessRunner().run(
         ["ssh-keygen", "-l", "-F", entry, "-f", str(known)], check=False
     )
@@ -174,17 +202,21 @@ class SshRunner:
     """A `Runner` whose commands run on `target` over SSH."""
 
     target: SshTarget
-    control_dir: Path
+    # known_hosts lives here (agentcage's config directory's ssh/).
+    config_dir: Path
     first_contact: bool = False
     local: SubprocessRunner = field(default_factory=SubprocessRunner)
+    # Connection sockets; default `socket_dir()`.
+    sockets: Path | None = None
 
     @property
     def prefix(self) -> tuple[str, ...]:
-        return ssh_argv(self.target, self.control_dir, first_contact=self.first_contact)
+        sockets = self.sockets or socket_dir()
+        return ssh_argv(self.target, self.config_dir, sockets, first_contact=self.first_contact)
 
     def remote(self, argv: Sequence[str]) -> tuple[str, ...]:
         """The local argv that runs `argv` there (ssh joins its arguments into a shell line)."""
-        self.control_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return (*self.prefix, shlex.join(argv))
 
     def run(

@@ -17,7 +17,13 @@ from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import Completed
 from agentcage.cage.podman_machine import inspect_machine, parse_inspect
 from agentcage.cage.remote_hosts import RemoteHosts, cage_host, record_cage_host
-from agentcage.cage.ssh_target import SshRunner, SshTarget, connection_hint, parse_address
+from agentcage.cage.ssh_target import (
+    SshRunner,
+    SshTarget,
+    connection_hint,
+    parse_address,
+    socket_dir,
+)
 from agentcage.cage.state import StateStore
 from agentcage.cli.main import cli
 from agentcage.errors import ConfigError, HostError, UnreachableError
@@ -109,7 +115,8 @@ def test_every_command_shares_one_connection_and_is_quoted_for_the_remote_shell(
     argv = runner.remote(["sh", "-c", 'echo "$1"; id', "sh", "a b;c"])
     options = " ".join(argv)
     assert "ControlMaster=auto" in options and "ControlPersist=" in options
-    assert f"ControlPath={tmp_path / 'ssh'}/%C" in options
+    assert f"ControlPath={socket_dir()}/%C" in options
+    assert f"UserKnownHostsFile={tmp_path / 'ssh'}/known_hosts" in options
     assert "StrictHostKeyChecking=yes" in options and "BatchMode=yes" in options
     assert argv[argv.index("-i") + 1] == "/keys/id"
     assert argv[-3:-1] == ("ops@h", "--")
@@ -124,8 +131,10 @@ def test_a_refused_connection_names_the_target_and_what_to_check(tmp_path: Path)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     target = SshTarget("box", "ops", "127.0.0.1", port)
+    # A config directory this deep once put ssh's socket past the 108-byte limit.
+    deep = tmp_path / ("d" * 60) / "agentcage" / "ssh"
     with pytest.raises(UnreachableError) as caught:
-        SshRunner(target, tmp_path / "ssh").run(["podman", "version"])
+        SshRunner(target, deep).run(["podman", "version"])
     assert f"cannot reach host target box (ssh://ops@127.0.0.1:{port})" in caught.value.message
     assert "is sshd running, and is the port right?" in (caught.value.hint or "")
 
@@ -311,3 +320,13 @@ def _with_store(cages: object, kwargs: dict[str, object], store: StateStore) -> 
     """The fake `Cages`, on the store the CLI would use (the user's config directory)."""
     assert isinstance(cages, Cages)
     return Cages(store, kwargs.get("host") or cages.host, cages.builder)  # type: ignore[arg-type]
+
+
+def test_ssh_sockets_live_in_a_short_private_directory(tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    made = socket_dir({"XDG_RUNTIME_DIR": str(runtime)})
+    assert made.parent == runtime and made.stat().st_mode & 0o777 == 0o700
+    made.chmod(0o755)  # someone else could reach its sockets
+    with pytest.raises(HostError, match="not a private directory"):
+        socket_dir({"XDG_RUNTIME_DIR": str(runtime)})
