@@ -43,12 +43,11 @@ def parse_inspect(target_name: str, text: str) -> SshTarget:
 
 
 def inspect_machine(runner: Runner, target_name: str, machine: str | None) -> SshTarget:
-    result = runner.run(
-        ["podman", "machine", "inspect", *([machine] if machine else [])], check=False
-    )
+    argv = ["podman", "machine", "inspect", *([machine] if machine else [])]
+    result = runner.run(argv, check=False)
     if not result.ok:
         raise HostError(
-            f"`podman machine inspect {machine or ''}` failed: {result.stderr.strip()[-500:]}",
+            f"`{' '.join(argv)}` failed: {result.stderr.strip()[-500:]}",
             hint="`podman machine list` shows the machines; `podman machine init` makes one",
         )
     return parse_inspect(target_name, result.stdout)
