@@ -36,6 +36,8 @@ domains:
 dns_servers: [10.0.2.3]
 """
 SECRET = "vm-secret-value-0123456789"
+# Under TCG: building, booting, loading ~330 MB of images and starting Python sidecars.
+pytestmark = pytest.mark.timeout(2400)
 
 
 class Vm:
