@@ -41,7 +41,9 @@ mount -t ext4 -o rw "$device" /root || exit 1
 for fs in dev proc sys; do mount --move "/$fs" "/root/$fs" || exit 1; done
 exec switch_root /root /sbin/init
 """
-NETWORK = "[Match]\nName=e*\n\n[Network]\nDHCP=ipv4\n"
+# QEMU's user network: the guest is 10.0.2.15, QEMU itself 10.0.2.2. Static, so that
+# nothing waits for DHCP under emulation.
+NETWORK = "[Match]\nType=ether\n\n[Network]\nAddress=10.0.2.15/24\nGateway=10.0.2.2\n"
 
 
 @dataclass
@@ -65,13 +67,11 @@ def build_vm(work: Path, public_key: str) -> VmImage:
     tree = CACHE / "tree"
     if not tree.is_dir():
         staging = Path(tempfile.mkdtemp(prefix="agentcage-vm-staging-"))
-        (staging / "network").write_text(NETWORK)
         hooks = HostImageRecipe.for_this_machine().hooks(staging)
         hooks += [
             '--customize-hook=mkdir -p "$1/usr/lib/modules"',
             f'--customize-hook=cp -a {modules} "$1/usr/lib/modules/"',
             f'--customize-hook=chroot "$1" depmod {KERNEL_RELEASE}',
-            f"--customize-hook=upload {staging / 'network'} /etc/systemd/network/10-e.network",
             '--customize-hook=chroot "$1" systemctl enable systemd-networkd ssh',
         ]
         partial = CACHE / "tree.partial"
@@ -83,6 +83,7 @@ def build_vm(work: Path, public_key: str) -> VmImage:
         )  # fmt: skip
         partial.rename(tree)
         shutil.rmtree(staging, ignore_errors=True)
+    (tree / "etc/systemd/network/10-e.network").write_text(NETWORK)
     ssh_dir = tree / "root" / ".ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(public_key)
@@ -100,7 +101,8 @@ class DebianVm:
     process: subprocess.Popen[bytes] | None = None
 
     def argv(self) -> list[str]:
-        cmdline = " ".join(("console=ttyS0", "reboot=t", "panic=-1", *tcg_clock()))
+        words = ("console=ttyS0", "reboot=t", "panic=-1", "systemd.journald.forward_to_console=1")
+        cmdline = " ".join((*words, *tcg_clock()))
         return [
             "qemu-system-x86_64", "-M", "microvm,acpi=on,isa-serial=on,auto-kernel-cmdline=off",
             "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "4096M",
