@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis fails an example slower than 200 ms by default: a timing test in disguise,
+# which a loaded 2-core CI machine trips. Speed is measured in bench/, never here.
+settings.register_profile("agentcage", deadline=None)
+settings.load_profile("agentcage")
 
 _LEAKY = (
     "HTTP_PROXY",

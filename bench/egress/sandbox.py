@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import socket
 import tempfile
+import typing
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,15 +62,9 @@ class Setting:
         return "\n".join(lines) + "\n"
 
 
-def documentation_choices() -> tuple[str | None, ...]:
-    """The settings of `secrets.documentation_values` to report, or (None,) for the
-    default alone while the schema has no such option."""
-    field = SecretsConfig.model_fields.get(_DOC_FIELD)
-    if field is None:
-        # TODO(issue 15): the option lands with the credential-format work; from then
-        # on both of its settings are run, with nothing to change here.
-        return (None,)
-    return ("skip", "block")
+def documentation_choices() -> tuple[str, ...]:
+    """The settings of `secrets.documentation_values`, each reported."""
+    return typing.get_args(SecretsConfig.model_fields[_DOC_FIELD].annotation)
 
 
 def settings(allow: Iterable[str], block: Iterable[str]) -> list[Setting]:
@@ -77,8 +72,7 @@ def settings(allow: Iterable[str], block: Iterable[str]) -> list[Setting]:
     latter once per documentation-values setting."""
     out = [Setting("allowlist", tuple(sorted(set(allow))))]
     for choice in documentation_choices():
-        label = "allow-all" if choice is None else f"allow-all, docs {choice}"
-        out.append(Setting(label, None, tuple(sorted(set(block))), choice))
+        out.append(Setting(f"allow-all, docs {choice}", None, tuple(sorted(set(block))), choice))
     return out
 
 

@@ -116,7 +116,8 @@ def _serve_upstream(
     import trustme
     from tests.support.upstream import Upstream
 
-    with Upstream(trustme.CA(), [NAME], address=host, ports=ports) as upstream:
+    # The explicit modes ask for the address itself; its certificate must name it.
+    with Upstream(trustme.CA(), [NAME, host], address=host, ports=ports) as upstream:
         ready.put((upstream.tls_port, str(upstream.ca_pem)))
         stop.wait()
 

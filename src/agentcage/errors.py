@@ -7,8 +7,14 @@
     ├── DnsError              exit 1   the DNS sidecar cannot be configured or run
     ├── HostError             exit 1   this machine cannot run cages yet (`host check`)
     ├── VmmError              exit 1   a microVM's monitor, guest image or guest agent failed
-    └── PodmanError           exit 3   podman / systemd refused or failed
-        └── UnreachableError  exit 1   the cage's systemd or Podman cannot be asked at all
+    ├── PodmanError           exit 3   podman / systemd refused or failed
+    │   └── UnreachableError  exit 1   the cage's systemd or Podman cannot be asked at all
+    └── KubeError             exit 3   a Kubernetes API server refused or failed a request
+        ├── KubeUnreachableError       the API server cannot be reached at all
+        ├── KubeAuthError              401/403: the credentials or their RBAC rights
+        ├── KubeNotFoundError          the namespace or an object is not there
+        ├── KubeConflictError          409: another writer owns or changed the object
+        └── KubeRolloutError           a workload did not become ready in time
 
 The CLI catches `AgentcageError` in one place, prints `diagnostics()` and exits
 with `exit_code`; anything else is a bug and keeps its traceback.
@@ -74,3 +80,29 @@ class UnreachableError(PodmanError):
     """
 
     exit_code: ClassVar[int] = 1
+
+
+class KubeError(AgentcageError):
+    """The message names the cluster (kubeconfig context and server) it was asking."""
+
+    exit_code: ClassVar[int] = 3
+
+
+class KubeUnreachableError(KubeError):
+    pass
+
+
+class KubeAuthError(KubeError):
+    pass
+
+
+class KubeNotFoundError(KubeError):
+    pass
+
+
+class KubeConflictError(KubeError):
+    pass
+
+
+class KubeRolloutError(KubeError):
+    pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agentcage.cage import layout, running, topology
 from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import service_name
+from agentcage.cage.kube.kube_record import refuse_kube
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
@@ -12,6 +13,7 @@ from agentcage.errors import StateError
 class CageControl(CageParts):
     def deployed(self, name: str) -> tuple[CageConfig, topology.Topology]:
         config = self.store.load_config(name)  # "no cage named ..." if there is none
+        refuse_kube(self.store, name)
         topo = topology.load(self.store, name)
         if topo is None or self.store.read_json(name, layout.IMAGES_FILE) is None:
             raise StateError(

@@ -22,6 +22,7 @@ from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_check import require_ready
 from agentcage.cage.host_files import on_target
 from agentcage.cage.images import choose_base
+from agentcage.cage.kube.kube_record import refuse_kube
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
@@ -80,6 +81,7 @@ class CageDeploy(CageDestroy):
     ) -> CageConfig:
         """Re-deploy; without `base`, the one `create` recorded (flags override records)."""
         old = self.store.load_config(name)
+        refuse_kube(self.store, name)
         self._require_ready(load_config(config_path) if config_path else old)
         recorded = layout.load_create_options(self.store, name)
         base = base or (recorded.base if recorded else choose_base())

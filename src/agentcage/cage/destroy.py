@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from agentcage.cage import teardown
 from agentcage.cage.cage_parts import CageParts
+from agentcage.cage.kube.kube_record import refuse_kube
 from agentcage.errors import PodmanError, StateError, UnreachableError
 
 
@@ -19,6 +20,8 @@ class CageDestroy(CageParts):
         (`missing_ok`) or raises "no cage named" when there is neither state nor a trace.
         """
         known = self.store.path(name).exists()  # validates the name too
+        # Forgetting a cage that runs on a cluster would leave it running unmanaged.
+        refuse_kube(self.store, name)
         volumes = self._volume_names(name)
         try:
             found = teardown.inventory(self.host, name, volumes)

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from agentcage.cage import layout, observe, running, topology
 from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import service_name
+from agentcage.cage.kube.kube_record import is_kube
 from agentcage.errors import UnreachableError
 
 
 @dataclass(frozen=True)
 class CageStatus:
     name: str
-    state: str  # systemd's ActiveState of the agent unit, or "unreachable"
+    state: str  # systemd's ActiveState of the agent unit, "unreachable", or "kubernetes"
     started_at: str | None  # RFC 3339, while the agent runs
     uptime_s: float | None
     blocked: int
@@ -46,7 +47,8 @@ class CageStatuses(CageParts):
         at = observe.now()
         rows = []
         for name, topo in topos.items():
-            state = states.get(name, "unknown")
+            # A Kubernetes cage's state is the cluster's: `kube status` asks it.
+            state = states.get(name, "kubernetes" if is_kube(self.store, name) else "unknown")
             facts = containers.get(topo.container("agent")) if topo and state == "active" else None
             started = facts.started_at if facts is not None else None
             rows.append(

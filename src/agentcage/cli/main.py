@@ -22,6 +22,7 @@ _GROUPS = {
     "dns": "agentcage.cli.dns_cmd",
     "domain": "agentcage.cli.domain_cmd",
     "host": "agentcage.cli.host_cmd",
+    "kube": "agentcage.cli.kube_cmd",
     "policy": "agentcage.cli.policy_cmd",
     "proxy": "agentcage.cli.proxy_cmd",
     "secret": "agentcage.cli.secret_cmd",

@@ -7,13 +7,14 @@ import sys
 
 import click
 
-from agentcage.cage import podman_secrets
+from agentcage.cage import podman_secrets, secrets_by_kind
 from agentcage.cage.remote_hosts import cages_for
 
 
 @click.group()
 def secret() -> None:
-    """Manage a cage's real secrets (kept as Podman secrets, seen only by the proxy)."""
+    """Manage a cage's real secrets (Podman secrets, or a Kubernetes Secret; seen only by
+    the proxy)."""
 
 
 @secret.command("set")
@@ -29,7 +30,7 @@ def set_(cage: str, name: str) -> None:
     cages = cages_for(cage, progress=lambda line: click.echo(line, err=True))
     if name not in podman_secrets.expected(cages, cage):
         click.echo(f"warning: no secret_injection rule of {cage!r} uses {name}", err=True)
-    restarted = podman_secrets.set_secret(cages, cage, name, value)
+    restarted = secrets_by_kind.set_secret(cages, cage, name, value)
     click.echo(f"secret {name} set for {cage}; {_applied(cage, restarted)}")
 
 
@@ -45,7 +46,7 @@ def _applied(cage: str, restarted: list[str]) -> str:
 def list_(cage: str, as_json: bool) -> None:
     """Names of CAGE's secrets (never values), and which expected ones are missing."""
     cages = cages_for(cage)
-    have = set(cages.secret_names(cage))
+    have = set(secrets_by_kind.secret_names(cages, cage))
     wanted = podman_secrets.expected(cages, cage)
     rows = [
         {"name": name, "set": name in have, "used": name in wanted}
@@ -66,5 +67,5 @@ def list_(cage: str, as_json: bool) -> None:
 def rm(cage: str, name: str) -> None:
     """Delete CAGE's secret NAME."""
     cages = cages_for(cage, progress=lambda line: click.echo(line, err=True))
-    restarted = podman_secrets.remove_secret(cages, cage, name)
+    restarted = secrets_by_kind.remove_secret(cages, cage, name)
     click.echo(f"secret {name} removed from {cage}; {_applied(cage, restarted)}")

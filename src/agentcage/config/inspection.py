@@ -164,8 +164,10 @@ class SecretsConfig(Model):
         "skip",
         description="Values shaped like a credential that grant nothing: published examples "
         "(AKIAIOSFODNN7EXAMPLE, test card numbers, test-vector seed phrases) and fillers "
-        "(ghp_xxxx..., sk-ABCDEF...). `skip` lets them pass, as code and docs sent to an LLM "
-        "are full of them; `block` treats them as the credentials they imitate.",
+        "(ghp_xxxx..., sk-ABCDEF..., a JWT signed `fakesig`). `skip` lets them pass, as "
+        "code and docs sent to an LLM are full of them; `block` treats them as the "
+        "credentials they imitate, and blocks stand-ins of the formats only flagged when "
+        "real (JWTs, Bitcoin addresses).",
     )
     known: list[KnownSecret] = Field(
         default_factory=list,

@@ -26,6 +26,7 @@ from agentcage.config.inspection import (
     SecretsConfig,
     UrlDataConfig,
 )
+from agentcage.config.kubernetes import KubernetesConfig
 from agentcage.config.network import NetworkConfig
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -204,6 +205,10 @@ class CageConfig(Model):
         default_factory=NetworkConfig, description="Egress address rules."
     )
     dns: DnsConfig = Field(default_factory=DnsConfig, description="DNS sidecar settings.")
+    kubernetes: KubernetesConfig = Field(
+        default_factory=KubernetesConfig,
+        description="Deploying to a Kubernetes cluster with `agentcage kube` (docs/kubernetes.md).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -30,6 +30,7 @@ from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
 from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
+from agentcage.proxy.confdir import write_upstream_bundle
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.opaque import OpaquePassthrough
@@ -130,9 +131,8 @@ def upstream_trust(ca_dir: Path, extra: Path | None) -> str | None:
             f"--upstream-ca {extra}: holds no PEM certificate",
             hint="pass a file of PEM certificates (-----BEGIN CERTIFICATE-----)",
         )
-    bundle = ca_dir / "upstream-trust.pem"
-    bundle.write_text(Path(certifi.where()).read_text(encoding="ascii") + "\n" + added)
-    return str(bundle)
+    bundle = Path(certifi.where()).read_text(encoding="ascii") + "\n" + added
+    return str(write_upstream_bundle(ca_dir, bundle))
 
 
 def audit_rotation(config: CageConfig) -> Rotation:

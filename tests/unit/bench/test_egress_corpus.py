@@ -88,7 +88,8 @@ def test_configs_and_the_addresses_loopback_must_hold() -> None:
     assert allowlist.allow == ("github.com",)
     assert allow_all.allow is None and allow_all.block == ("bad.example.net",)
     assert "block: [bad.example.net]" in allow_all.yaml("127.0.0.1:53")
-    assert len(rest) in (0, 1)  # one more once documentation_values has two settings
+    assert [s.documentation for s in (allow_all, *rest)] == ["skip", "block"]
+    assert "documentation_values: block" in rest[0].yaml("127.0.0.1:53")
     urls = ["http://0x7f000001/a", "http://10.0.0.1/", "http://169.254.169.254/", "https://x.com/"]
     assert extra_addresses(urls) == [OUTSIDE, "10.0.0.1", "169.254.169.254"]
     assert str(ipv4_of("0177.0.0.1")) == "127.0.0.1" and ipv4_of("example.com") is None

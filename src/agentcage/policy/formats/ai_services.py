@@ -7,7 +7,24 @@ format follows.
 
 from __future__ import annotations
 
+import re
+
 from agentcage.policy.formats.pattern import END, END_DASH, START, CredentialPattern, make
+
+# The `sk-` keys that have a format of their own (`builtin.py`, above); the generic
+# `sk-` format below leaves them to it, so each still may go to its own provider.
+_OWN_SK_FORMATS = rb"(?!ant-|proj-|svcacct-|admin-|or-v1-|lf-|helicone-)"
+_SK_CLASSES = (re.compile(rb"[a-z]"), re.compile(rb"[A-Z]"), re.compile(rb"[0-9]"))
+
+
+def _random_sk(value: bytes) -> bool:
+    """A key's random part: letters and digits mixed, many distinct characters, and
+    not an OpenAI legacy key (`T3BlbkFJ` marks those; their own format has them)."""
+    if b"T3BlbkFJ" in value or len(set(value)) < 10:
+        return False
+    kinds = sum(1 for c in _SK_CLASSES if c.search(value))
+    return kinds >= 2 and _SK_CLASSES[2].search(value) is not None
+
 
 AI_PATTERNS: tuple[CredentialPattern, ...] = (
     make(
@@ -93,5 +110,27 @@ AI_PATTERNS: tuple[CredentialPattern, ...] = (
         (b"sk-helicone-",),
         ("helicone.ai",),
         "Helicone API key",
+    ),
+    make(
+        "sk_api_key",
+        # DeepSeek, Moonshot, DashScope and SiliconFlow keys, LiteLLM's virtual keys,
+        # and many a provider's test key (`sk-test-...`): `sk-`, perhaps a word, and a
+        # random part.
+        START
+        + rb"sk-"
+        + _OWN_SK_FORMATS
+        + rb"(?:[a-z]{2,10}-)?(?P<v>[A-Za-z0-9]{20,128})"
+        + END_DASH,
+        (b"sk-",),
+        (
+            "deepseek.com",
+            "moonshot.cn",
+            "moonshot.ai",
+            "dashscope.aliyuncs.com",
+            "siliconflow.cn",
+            "openai.com",
+        ),
+        "API key with the bare `sk-` prefix (DeepSeek, Moonshot, DashScope, LiteLLM...)",
+        check=_random_sk,
     ),
 )

@@ -25,6 +25,7 @@ prefix again.
 
 from __future__ import annotations
 
+import binascii
 import bisect
 import itertools
 import json
@@ -97,10 +98,19 @@ class FormatAssembler:
         self.limits = limits
         self._clock = clock
         self._patterns = [p for p in scanner.patterns if _assembled(p)]
-        anchors = sorted({a for p in self._patterns for a in p.anchors if _distinctive(a)})
+        plain = {a for p in self._patterns for a in p.anchors if _distinctive(a)}
+        # A key base64-encoded before it was cut starts with its anchor's base64 (the
+        # characters the anchor alone determines: `ghp_` -> `Z2hwX`), in either alphabet.
+        self._encoded = {b64_start(a, safe): a for a in plain for safe in (False, True)}
+        anchors = sorted(plain | set(self._encoded))
+        self._anchor_list = anchors
         self._anchors = ahocorasick_rs.BytesAhoCorasick(anchors) if anchors else None
         self._by_anchor = [
-            tuple(i for i, p in enumerate(self._patterns) if anchor in p.anchors)
+            tuple(
+                i
+                for i, p in enumerate(self._patterns)
+                if self._encoded.get(anchor, anchor) in p.anchors
+            )
             for anchor in anchors
         ]
         # The first four characters of each anchor: a fragment holding one may start a
@@ -178,31 +188,39 @@ class FormatAssembler:
                 window.popleft()
         return None
 
-    def _starts(self, fragments: list[_Fragment]) -> dict[int, set[int]]:
-        """Fragment index -> formats whose anchor begins in it. Looked for in the
+    def _starts(
+        self, fragments: list[_Fragment]
+    ) -> tuple[dict[int, set[int]], dict[int, tuple[int, set[int]]]]:
+        """Fragment index -> formats whose anchor begins in it; and fragment index ->
+        (where in it, formats) for anchors spelled in base64. Looked for in the
         joined stream, so an anchor cut between two short pieces (`sk-a`, `nt-...`)
         counts; a format the fragment matches alone was sent whole, not in pieces."""
         assert self._anchors is not None
         ends = list(itertools.accumulate(len(f.text) for f in fragments))
         joined = b"".join(f.text for f in fragments)
         starts: dict[int, set[int]] = {}
+        encoded: dict[int, tuple[int, set[int]]] = {}
         for anchor, at, _end in self._anchors.find_matches_as_indexes(joined, overlapping=True):
             index = bisect.bisect_right(ends, at)
+            if self._anchor_list[anchor] in self._encoded:
+                offset = at - (ends[index - 1] if index else 0)
+                encoded.setdefault(index, (offset, set()))[1].update(self._by_anchor[anchor])
+                continue
             starts.setdefault(index, set()).update(self._by_anchor[anchor])
         for index, candidates in starts.items():
             text = fragments[index].text
             candidates.difference_update(
                 [i for i in candidates if self._patterns[i].regex.search(text)]
             )
-        return {index: found for index, found in starts.items() if found}
+        return {index: found for index, found in starts.items() if found}, encoded
 
     def _scan(
         self, fragments: list[_Fragment], allowed: Allowed
     ) -> tuple[Assembled, set[bytes]] | None:
         """A format that begins in one fragment and ends exactly where a fresh fragment
         ends: pieces cut from one key, the judged request sending the last."""
-        starts = self._starts(fragments)
-        for start in sorted(starts)[-_STARTS:][::-1]:
+        starts, encoded = self._starts(fragments)
+        for start in sorted(starts.keys() | encoded.keys())[-_STARTS:][::-1]:
             head = fragments[start]
             pieces = [head]
             size = len(head.text)
@@ -211,10 +229,35 @@ class FormatAssembler:
                 size += len(fragment.text)
                 if size > _STREAM:
                     break
-                if fragment.fresh:
+                if not fragment.fresh:
+                    continue
+                found = None
+                if start in starts:
                     found = self._completed(starts[start], pieces, allowed)
-                    if found is not None:
-                        return found
+                if found is None and start in encoded:
+                    found = self._decoded(*encoded[start], pieces, allowed)
+                if found is not None:
+                    return found
+        return None
+
+    def _decoded(
+        self, offset: int, candidates: set[int], pieces: list[_Fragment], allowed: Allowed
+    ) -> tuple[Assembled, set[bytes]] | None:
+        """`_completed` for a key base64-encoded, then cut: the pieces from the
+        anchor's base64 on decode to a format ending where the last piece ends."""
+        if len(pieces[0].text) - offset > max(len(p.text) for p in pieces[1:]) + _SLACK:
+            return None  # the first piece holds more than any other: no cut key
+        stream = b"".join(piece.text for piece in pieces)[offset:]
+        decoded = b64_decoded(stream)
+        for index in sorted(candidates):
+            pattern = self._patterns[index]
+            if allowed(pattern) or not any(
+                m.start() == 0 and m.end() == len(decoded) for m in pattern.regex.finditer(decoded)
+            ):
+                continue
+            if pattern in self.scanner.matching(decoded):
+                flows = tuple(dict.fromkeys(piece.flow for piece in pieces))
+                return Assembled(pattern, flows, len(pieces)), {p.text for p in pieces}
         return None
 
     def _completed(
@@ -265,6 +308,25 @@ def _assembled(pattern: CredentialPattern) -> bool:
 def _distinctive(anchor: bytes) -> bool:
     letters = sum(chr(c).isalpha() for c in anchor)
     return len(anchor) >= 3 and letters > 0 and (len(anchor) >= 5 or letters < len(anchor))
+
+
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def b64_start(anchor: bytes, urlsafe: bool) -> bytes:
+    """The base64 characters `anchor` alone determines, at the start of a stream."""
+    spelled = binascii.b2a_base64(anchor, newline=False)[: len(anchor) * 8 // 6]
+    return spelled.translate(bytes.maketrans(b"+/", b"-_")) if urlsafe else spelled
+
+
+def b64_decoded(stream: bytes) -> bytes:
+    """`stream` as base64 (either alphabet), its last partial group too; b"" if not."""
+    body = stream.rstrip(b"=").translate(_URLSAFE)
+    body = body[: len(body) - (len(body) % 4 == 1)]
+    try:
+        return binascii.a2b_base64(body + b"=" * (-len(body) % 4))
+    except binascii.Error:
+        return b""
 
 
 def _aged(window: deque[_Fragment], horizon: float) -> deque[_Fragment]:

@@ -20,22 +20,40 @@ from agentcage.policy.types import Verdict
 # A line break in a key file, raw or JSON-escaped once or twice.
 _BREAK = rb"(?:\\{1,3}[rn]|[\r\n \t])"
 _B64 = rb"[A-Za-z0-9+/]"
-_JWT = START + rb"eyJ[A-Za-z0-9_-]{10,4000}\.eyJ[A-Za-z0-9_-]{10,8000}\.[A-Za-z0-9_-]{20,1000}"
+# The signature may be short or empty: a token with a signature its algorithm
+# cannot have is a stand-in (`_jwt_example`), not something else.
+_JWT = START + rb"eyJ[A-Za-z0-9_-]{10,4000}\.eyJ[A-Za-z0-9_-]{10,8000}\.[A-Za-z0-9_-]{0,1000}"
+# The shortest signature each algorithm family makes, base64url: HMAC-SHA256, RSA
+# with a 1024-bit key, ECDSA P-256, Ed25519.
+_SIGNATURE_CHARS = {"HS": 43, "RS": 171, "PS": 171, "ES": 86, "Ed": 86}
+_UNKNOWN_ALG_SIGNATURE = 20
+
+
+def _jwt_part(token: bytes, index: int) -> dict[str, object]:
+    try:
+        part = token.split(b".")[index]
+        decoded = json.loads(base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
 
 
 def _jwt_claims(token: bytes) -> dict[str, object]:
-    try:
-        part = token.split(b".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        return {}
-    return claims if isinstance(claims, dict) else {}
+    return _jwt_part(token, 1)
 
 
 def _jwt_example(token: bytes) -> bool:
-    """The token the JWT debugger and countless tutorials show, and its variants."""
+    """The token the JWT debugger and countless tutorials show, and its variants; and
+    a token no verifier accepts: unsigned, or with a signature shorter than its
+    algorithm makes (`.fakesig`)."""
     claims = _jwt_claims(token)
-    return claims.get("sub") == "1234567890" or claims.get("iat") == 1516239022
+    if claims.get("sub") == "1234567890" or claims.get("iat") == 1516239022:
+        return True
+    alg = str(_jwt_part(token, 0).get("alg", ""))
+    signature = token.rsplit(b".", 1)[-1]
+    return alg.lower() == "none" or len(signature) < _SIGNATURE_CHARS.get(
+        alg[:2], _UNKNOWN_ALG_SIGNATURE
+    )
 
 
 def _supabase_service(token: bytes) -> bool:

@@ -23,6 +23,7 @@ from agentcage.policy.formats.documentation import token_example
 from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, matched_value
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import token_runs, windows
+from agentcage.policy.types import Verdict
 
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
@@ -32,6 +33,8 @@ _LONG_RUN = 4096  # runs whose middles the anywhere-anchor search skips
 # Longer than any match of a `has_gap` format: a match overlapping a run's edge
 # reaches no further into the run than this.
 _GAP_MARGIN = 128
+# What a match is (`PatternScanner._kind`).
+_NONE, _STAND_IN, _REAL = 0, 1, 2
 
 
 class PatternScanner:
@@ -76,6 +79,11 @@ class PatternScanner:
             for anchor in pattern.anchors:
                 self._by_anchor.setdefault(anchor, []).append(index)
         self._disguises = DisguiseFinder(self.patterns)
+        # With `documentation_values: block`, what a stand-in counts as. A format only
+        # flagged (a JWT, a Bitcoin address) is so because real ones are everyday
+        # traffic: bearer tokens of the APIs the agent uses, public addresses it looks
+        # up. A stand-in is nobody's token or wallet, so that reason does not hold.
+        self._stand_ins = [dataclasses.replace(p, verdict=Verdict.BLOCK) for p in self.patterns]
         self._folded: dict[int, re.Pattern[bytes]] = {}
 
     @classmethod
@@ -147,26 +155,39 @@ class PatternScanner:
                     if not pattern.anchors
                     or any(data.find(a, lo, hi) >= 0 for a in pattern.anchors)
                 ]
-            if any(
-                self._real(pattern, m)
-                for lo, hi in places
-                for m in pattern.regex.finditer(data, lo, hi)
-            ):
+            best = _NONE
+            for lo, hi in places:
+                for m in pattern.regex.finditer(data, lo, hi):
+                    best = max(best, self._kind(pattern, m))
+                    if best == _REAL:
+                        break
+                if best == _REAL:
+                    break
+            if best == _REAL:
                 yield pattern
+            elif best == _STAND_IN:
+                yield self._stand_ins[index]
 
     def _real(self, pattern: CredentialPattern, match: re.Match[bytes]) -> bool:
-        """The value passes its checksum and is no documentation stand-in (unless
-        documentation values are to be blocked too)."""
+        return self._kind(pattern, match) != _NONE
+
+    def _kind(self, pattern: CredentialPattern, match: re.Match[bytes]) -> int:
+        """`_REAL`: the value passes its checksum and is no documentation stand-in;
+        `_STAND_IN`: it is one, and those are to be blocked too; else `_NONE`."""
         value = matched_value(match)
         if pattern.check is not None and not pattern.check(value):
-            return False
+            return _NONE
         if pattern.context is not None and not pattern.context(match):
-            return False
-        if not (pattern.skip_examples and self._skip_documentation):
-            return True
+            return _NONE
+        if not pattern.skip_examples:
+            return _REAL
         if pattern.example is not None:
-            return not pattern.example(value)
-        return not token_example(value, pattern.anchors)
+            example = pattern.example(value)
+        else:
+            example = token_example(value, pattern.anchors)
+        if not example:
+            return _REAL
+        return _NONE if self._skip_documentation else _STAND_IN
 
 
 def _near(

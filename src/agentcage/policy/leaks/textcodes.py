@@ -190,6 +190,56 @@ def base32_run(run: bytes) -> bytes:
     return decoded if is_text(decoded) else b""
 
 
+# Text with one separator after every character: `s-k---a-n-t`, `s k - a`, and in
+# JSON `s\\nk\\n-` (a separator byte is also a character when the key holds it:
+# `---` is a dash between two separators). 16 characters at least.
+_SEPARATED_RUN = 15  # separators in a row, every other byte (every third for `\n`)
+_SEPARATORS = b"-. _:/|,;+*~\n\t"
+_SEPARATOR_MARK = bytes(0 if b in _SEPARATORS else 1 for b in range(256))
+_SEPARATED = {
+    sep: re.compile(rb"[!-~](?:" + re.escape(bytes([sep])) + rb"[!-~]){15,}") for sep in _SEPARATORS
+}
+_ALTERNATING = b"\1\0" * 6
+_NULS = re.compile(b"\0+")
+_ESCAPE_SEPARATED = re.compile(rb"[!-~](?:\\[nrt][!-~]){15,}")
+
+
+def separated(data: bytes) -> bytes:
+    """`s-k---a-n-t` -> `sk-ant`: text with one separator after every character.
+
+    Every separator maps to one byte, so a run shows as that byte repeated in one of
+    the two halves (even or odd positions) of the mapped data: two substring
+    searches find whether there is any, and the regex runs only where one starts.
+    """
+    found: list[bytes] = []
+    marked = data.translate(_SEPARATOR_MARK)
+    needle = bytes(_SEPARATED_RUN)
+    halves = [(k, half) for k in (0, 1) if needle in (half := marked[k::2])]
+    # A character and a separator, six times over, is somewhere in every such run
+    # (between the key's own separators); code's indentation has none. (A slow search
+    # on two-symbol data: only once a half has a run.)
+    if halves and _ALTERNATING not in marked:
+        halves = []
+    for k, half in halves:
+        pos = half.find(needle)
+        while pos >= 0 and len(found) < _MAX_ITEMS:
+            at = 2 * pos + k  # the run's first separator; its first character is before
+            regex = _SEPARATED[data[at]]
+            match = regex.match(data, at - 1) if at else None
+            if match is not None:
+                found.append(match.group()[::2])
+                pos = half.find(needle, (match.end() - k + 1) // 2)
+            elif data[at : at + 1] != data[at + 2 : at + 3]:
+                pos = half.find(needle, pos + 1)  # another separator just before the run
+            else:  # no character between the separators (indentation): past them all
+                skip = _NULS.match(half, pos)
+                pos = half.find(needle, skip.end() if skip else pos + 1)
+    escaped = b"\\" * _SEPARATED_RUN
+    if b"\\" in data and any(escaped in data[k::3] for k in (0, 1, 2)):
+        found += (m.group()[::3] for m in _ESCAPE_SEPARATED.finditer(data))
+    return _joined(found[:_MAX_ITEMS])
+
+
 def _joined(found: Iterable[bytes]) -> bytes:
     return b"\0".join(piece for piece in found if is_text(piece))
 
@@ -209,3 +259,4 @@ def text_codes(data: bytes) -> Iterator[tuple[str, bytes]]:
         yield "char-codes", code_lists(data)
     if len(data.translate(None, _B85_MARKS)) < len(data):
         yield "base85", base85(data)
+    yield "separated", separated(data)

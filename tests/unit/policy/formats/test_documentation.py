@@ -42,9 +42,56 @@ def _decide(text: str, **secrets: object) -> tuple[Verdict, tuple[str, ...]]:
 def test_documentation_values_pass_by_default_and_are_blocked_on_request(name: str) -> None:
     text = DOC_VALUES[name]
     assert _decide(text) == (Verdict.ALLOW, ())
-    verdict, rules = _decide(text, documentation_values="block")
-    assert rules == (name,)
-    assert verdict is (Verdict.FLAG if name == "jwt" else Verdict.BLOCK)
+    # Blocked, even the formats only flagged when real (a JWT): a stand-in is
+    # nobody's bearer token.
+    assert _decide(text, documentation_values="block") == (Verdict.BLOCK, (name,))
+
+
+GENESIS_ADDRESS = "1A1zP1eP5QGefi2" + "DMPTfTL5SLmv7DivfNa"
+BIP173_ADDRESS = "bc1qw508d6qejxtdg4y5r3" + "zarvary0c5xw7kv8f3t4"
+JWT_HEADER_RS256 = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GENESIS_ADDRESS,
+        BIP173_ADDRESS,
+        # RS256 signs with 256 bytes or more: seven characters is no signature.
+        "Bearer " + fakes.jwt({"iss": "internal", "sub": "svc"}).rsplit(".", 1)[0] + ".fakesig",
+        # Unsigned.
+        fakes.jwt({"sub": "svc-7", "role": "admin"}).replace(
+            fakes.jwt({}).split(".")[0], "eyJhbGciOiJub25lIn0"
+        ),
+    ],
+)
+def test_flagged_formats_stand_ins_pass_by_default_and_are_blocked_on_request(text: str) -> None:
+    assert _decide(text) == (Verdict.ALLOW, ())
+    assert _decide(text, documentation_values="block")[0] is Verdict.BLOCK
+
+
+def test_a_real_address_and_a_real_jwt_are_only_flagged_whatever_the_setting() -> None:
+    real_jwt = fakes.jwt({"sub": fake(ALNUM, 12), "iat": 1700000000})
+    for text in (fakes.bech32_address(seed=3), real_jwt):
+        for secrets in ({}, {"documentation_values": "block"}):
+            assert _decide(text, **secrets)[0] is Verdict.FLAG, (text, secrets)
+    engine = policy(secrets={"documentation_values": "block"}, **OPEN)
+    bearer = {"Authorization": "Bearer " + real_jwt}
+    decision = engine.check_request(request("api.example.net", headers=bearer))
+    assert decision.verdict is Verdict.ALLOW  # a bearer token's everyday place
+    # A session cookie going back to the site that set it: audited, never refused.
+    cookie = {"Cookie": "theme=dark; session=" + real_jwt}
+    decision = engine.check_request(request("app.example.net", headers=cookie))
+    assert decision.verdict is Verdict.FLAG and decision.rules == ("jwt",)
+
+
+def test_a_jwt_signed_as_its_algorithm_signs_is_no_stand_in() -> None:
+    header = JWT_HEADER_RS256
+    claims = fakes.jwt({"sub": fake(ALNUM, 12)}).split(".")[1]
+    short = f"{header}.{claims}." + fake(ALNUM + "-_", 86)  # an ES256-length signature
+    full = f"{header}.{claims}." + fake(ALNUM + "-_", 342)
+    assert _decide(short)[0] is Verdict.ALLOW
+    assert _decide(full)[0] is Verdict.FLAG
 
 
 def test_published_values_are_known_by_digest() -> None:
