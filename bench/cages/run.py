@@ -192,12 +192,24 @@ def table(results: dict[str, Figures]) -> str:
     labels = list(results)
     figures = list(dict.fromkeys(f for figs in results.values() for f in figs))
     width = max(len(f) for f in figures) + 2
-    lines = ["min / median / max, seconds unless noted", ""]
-    lines.append("".ljust(width) + "".join(label.ljust(34) for label in labels))
+    lines = [
+        "min / median / max, seconds unless noted; ratio: median of the last build over the first",
+        "",
+    ]
+    ratio = ["ratio"] if len(labels) > 1 else []
+    lines.append("".ljust(width) + "".join(label.ljust(34) for label in [*labels, *ratio]))
     for figure in figures:
         cells = "".join(summary(results[label].get(figure, [])).ljust(34) for label in labels)
+        if ratio:
+            cells += median_ratio(results[labels[0]].get(figure), results[labels[-1]].get(figure))
         lines.append(figure.ljust(width) + cells)
     return "\n".join(lines)
+
+
+def median_ratio(first: list[float] | None, last: list[float] | None) -> str:
+    if not first or not last or statistics.median(first) == 0:
+        return "-"
+    return f"{statistics.median(last) / statistics.median(first):.2f}x"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,15 @@
 """MicroVM boot and memory under QEMU: boot-to-agent-answer time and the monitor's host memory.
 
-Run: .venv/bin/python bench/microvm/run.py [--boots N] [--mem-mib M] [--accel tcg|kvm] [--proxy]
+Run: .venv/bin/python bench/microvm/run.py [--boots N] [--mem-mib M] [--accel tcg|kvm]
+     [--proxy | --cage]
 Builds (or reuses from the cache) the guest image, then boots it N times one after the
 other: each boot is timed from starting qemu-system-x86_64 to the guest agent's first
 answer over virtio-serial (with --proxy, also to `agentcage proxy run` listening in the
-guest), the QEMU process's RSS and PSS (/proc/PID/smaps_rollup) are read while the guest
-idles after that, and the clean shutdown is timed. Nothing here is
-judged: the numbers are printed, with the machine's facts beside them.
+guest; with --cage, to a whole cage ready: the DNS sidecar and the proxy listening and
+the agent started in its namespace, tests/support/microvm_cage.py), the QEMU process's
+RSS and PSS (/proc/PID/smaps_rollup) are read while the guest idles after that, and the
+clean shutdown is timed. Nothing here is judged: the numbers are printed, with the
+machine's facts beside them.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from tests.support.microvm import (  # noqa: E402
     small_machine,
     start_guest_proxy,
 )
+from tests.support.microvm_cage import TOPOLOGY, prepare_cage  # noqa: E402
 
+from agentcage.cage.vm.guest_cage import start_cage  # noqa: E402
 from agentcage.cage.vm.guest_image import build_guest  # noqa: E402
 from agentcage.cage.vm.hypervisor import Hypervisor  # noqa: E402
 from agentcage.cage.vm.vm_process import QemuMachine  # noqa: E402
@@ -45,21 +50,29 @@ def memory_kib(pid: int) -> dict[str, int]:
     return found
 
 
-def boot_once(hypervisor: Hypervisor, mem_mib: int, settle: float, proxy: bool) -> dict[str, float]:
+def boot_once(
+    hypervisor: Hypervisor, mem_mib: int, settle: float, proxy: bool, cage: bool
+) -> dict[str, float]:
     guest = build_guest()
     workdir = Path(tempfile.mkdtemp(prefix="vmbench-", dir="/tmp"))
     listener = network_end(workdir / "net.sock")
     try:
-        drive = secrets_drive(workdir, {"API_KEY": "bench"})
-        vm = QemuMachine(
-            small_machine(guest, workdir, workdir / "net.sock", drive, (), mem_mib), hypervisor
+        drive = secrets_drive(workdir, {"ANTHROPIC_API_KEY": "bench"})
+        made = prepare_cage(workdir, "sleep 3600\n") if cage else None
+        drives = (made.agent_drive,) if made else ()
+        spec = small_machine(
+            guest, workdir, workdir / "net.sock", drive, (), mem_mib, drives=drives
         )
+        vm = QemuMachine(spec, hypervisor)
         began = time.monotonic()
         vm.start()
         vm.wait_ready(timeout=300)
         ready = time.monotonic() - began
         if proxy:
             start_guest_proxy(vm, time.monotonic() + 300)
+        if made:
+            deadline = time.monotonic() + 600
+            start_cage(vm.ask, made.roles, TOPOLOGY, made.state_dir, deadline, made.resolvers)
         healthy = time.monotonic() - began
         time.sleep(settle)
         assert vm.process is not None
@@ -88,6 +101,9 @@ def main() -> None:
         "--proxy", action="store_true", help="also start `agentcage proxy run` in the guest"
     )
     parser.add_argument(
+        "--cage", action="store_true", help="start a whole cage (DNS, proxy, agent) in the guest"
+    )
+    parser.add_argument(
         "--settle", type=float, default=1.0, help="idle seconds before reading memory"
     )
     args = parser.parse_args()
@@ -96,15 +112,19 @@ def main() -> None:
     build_guest()
     print(f"guest image ready in {time.monotonic() - started:.1f} s (0 when cached)")
     print(f"host: {os.cpu_count()} CPUs, accel {args.accel}, guest {args.mem_mib} MiB, 1 vCPU")
-    rows = [boot_once(hypervisor, args.mem_mib, args.settle, args.proxy) for _ in range(args.boots)]
+    rows = [
+        boot_once(hypervisor, args.mem_mib, args.settle, args.proxy, args.cage)
+        for _ in range(args.boots)
+    ]
+    healthy = args.proxy or args.cage
     print(
-        f"{'boot':>4} {'boot-to-agent s':>16} {'to proxy s':>11} {'QEMU RSS MiB':>13} "
+        f"{'boot':>4} {'boot-to-agent s':>16} {'to ready s':>11} {'QEMU RSS MiB':>13} "
         f"{'QEMU PSS MiB':>13} {'stop s':>7}"
     )
     for n, row in enumerate(rows, 1):
         print(
             f"{n:>4} {row['boot_s']:>16.2f} "
-            f"{row['healthy_s'] if args.proxy else float('nan'):>11.2f} {row['rss_mib']:>13.1f} "
+            f"{row['healthy_s'] if healthy else float('nan'):>11.2f} {row['rss_mib']:>13.1f} "
             f"{row['pss_mib']:>13.1f} {row['stop_s']:>7.2f}"
         )
     boot = [row["boot_s"] for row in rows]

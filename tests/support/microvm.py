@@ -56,6 +56,7 @@ def small_machine(
     mem_mib: int = 256,
     address: str = NIC_ADDRESS,
     gateway: str | None = None,
+    drives: tuple[Drive, ...] = (),
 ) -> MachineSpec:
     return MachineSpec(
         name="boot-test",
@@ -69,6 +70,7 @@ def small_machine(
         nics=(Nic("eth0", "02:ac:00:00:00:02", StreamNetwork(network), address, gateway),),
         console_log=workdir / "console.log",
         extra_cmdline=extra,
+        extra_drives=drives,
     )
 
 

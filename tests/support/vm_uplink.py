@@ -11,6 +11,10 @@ nowhere (the peer end has no address and no namespace beyond). passt gives the g
 PORT answers every connection with BANNER. A guest connection to any other address is
 attempted by passt from inside this namespace and goes no further than the veth pair.
 Prints "ready" once passt's socket exists; ends when stdin closes.
+
+Given a RECORD path as well, it is also the cage's fake internet behind the gateway: a DNS
+server on port 53 that answers every A question with the gateway's address, and an HTTP
+server on port 80 that writes each request's head to RECORD and echoes it as the body.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ import subprocess
 import sys
 import threading
 import time
+
+import dns.message
+import dns.rdatatype
+import dns.rrset
 
 GUEST_ADDRESS = "10.0.2.2/24"
 GATEWAY = "10.0.2.1"
@@ -38,7 +46,43 @@ def serve(port: int) -> None:
             conn.sendall(BANNER)
 
 
-def main(socket_path: str, port: int) -> None:
+def serve_dns() -> None:
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 53))
+    while True:
+        wire, peer = server.recvfrom(4096)
+        query = dns.message.from_wire(wire)
+        reply = dns.message.make_response(query)
+        question = query.question[0]
+        if question.rdtype == dns.rdatatype.A:
+            reply.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", GATEWAY))
+        server.sendto(reply.to_wire(), peer)
+
+
+def serve_http(record: str) -> None:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 80))
+    server.listen()
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            with open(record, "ab") as out:
+                out.write(head)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                + f"Content-Length: {len(head)}\r\n\r\n".encode()
+                + head
+            )
+
+
+def main(socket_path: str, port: int, record: str | None = None) -> None:
     for argv in (
         ["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1"],
         ["ip", "link", "set", "up1", "up"],
@@ -48,6 +92,9 @@ def main(socket_path: str, port: int) -> None:
     ):
         subprocess.run(argv, check=True)
     threading.Thread(target=serve, args=(port,), daemon=True).start()
+    if record is not None:
+        threading.Thread(target=serve_dns, daemon=True).start()
+        threading.Thread(target=serve_http, args=(record,), daemon=True).start()
     passt = subprocess.Popen(
         [
             "passt",
@@ -73,4 +120,4 @@ def main(socket_path: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), *sys.argv[3:4])

@@ -20,3 +20,5 @@ class CageParts:
     host: PodmanHost
     builder: ImageBuilder
     progress: Progress
+    # Cage -> its agent's ActiveState right after this object deployed it (create, update).
+    deployed_states: dict[str, str]

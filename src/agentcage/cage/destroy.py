@@ -40,7 +40,7 @@ class CageDestroy(CageParts):
             for line in found.lines():
                 self.progress(f"  {line}")
         problems = teardown.remove(self.host, found)
-        left = teardown.inventory(self.host, name, volumes)
+        left = teardown.inventory(self.host, name, volumes, since=found)
         if not left.empty:
             raise PodmanError(
                 f"cage {name!r} was only partly removed; its state is kept:\n  "

@@ -136,9 +136,31 @@ def check_systemd(probe: HostProbe, host: PodmanHost) -> HostFinding:
     return HostFinding("systemd", "warn", f"systemd is PID 1 {where} but {state or 'unreachable'}")
 
 
-def podman_version(probe: HostProbe) -> tuple[int, ...] | None:
-    text = probe.run("podman", "version", "--format", "{{.Client.Version}}").stdout.strip()
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+@dataclass(frozen=True)
+class PodmanFacts:
+    """What one `podman info` says (it costs about a second here: ask it once)."""
+
+    version: tuple[int, ...] | None
+    backend: str = ""
+    graphroot: str = ""
+    error: str = ""  # why `podman info` said nothing
+
+
+_INFO = "{{.Version.Version}}|{{.Host.NetworkBackend}}|{{.Store.GraphRoot}}"
+
+
+def podman_facts(probe: HostProbe) -> PodmanFacts:
+    result = probe.run("podman", "info", "--format", _INFO)
+    parts = result.stdout.strip().split("|")
+    if result.ok and len(parts) == 3:
+        return PodmanFacts(_version(parts[0]), parts[1], parts[2])
+    # A broken store fails `podman info`, not `podman version`: Podman is there.
+    text = probe.run("podman", "version", "--format", "{{.Client.Version}}").stdout
+    return PodmanFacts(_version(text), error=result.stderr.strip()[-200:] or "podman info failed")
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
     return tuple(int(part or 0) for part in match.groups()) if match else None
 
 
@@ -225,12 +247,10 @@ def _has_range(text: str | None, user: str, uid: int) -> bool:
     return False
 
 
-def check_netavark(probe: HostProbe) -> HostFinding:
-    result = probe.run("podman", "info", "--format", "{{.Host.NetworkBackend}}")
-    backend = result.stdout.strip()
-    if backend == "netavark":
+def check_netavark(facts: PodmanFacts) -> HostFinding:
+    if facts.backend == "netavark":
         return HostFinding("netavark", "pass", "network backend netavark")
-    why = backend or (result.stderr.strip()[-200:] or "podman info failed")
+    why = facts.backend or facts.error
     return HostFinding(
         "netavark", "fail", f"network backend is not netavark: {why}", fixes.NETAVARK
     )
@@ -255,9 +275,8 @@ def check_tun(probe: HostProbe) -> HostFinding:
     return HostFinding("tun", "pass", "/dev/net/tun read-writable (rootless networking)")
 
 
-def check_disk(probe: HostProbe, host: PodmanHost) -> HostFinding:
-    graphroot = probe.run("podman", "info", "--format", "{{.Store.GraphRoot}}").stdout.strip()
-    paths = [graphroot or "/var/lib/containers/storage"]
+def check_disk(probe: HostProbe, host: PodmanHost, facts: PodmanFacts) -> HostFinding:
+    paths = [facts.graphroot or "/var/lib/containers/storage"]
     if host.host_container is not None:
         paths.append(SHARED_STORE)  # this machine's image store, where images are built
     worst: tuple[int, str] | None = None
@@ -309,16 +328,17 @@ def run_checks(host: PodmanHost, config: CageConfig | None = None) -> list[HostF
     if systemd.failed and host.host_container is not None:
         checks: list[Callable[[], HostFinding | None]] = []  # nothing else is reachable
     else:
-        version = podman_version(probe)
+        facts = podman_facts(probe)
+        version = facts.version
         checks = [
             lambda: check_podman(probe, version),
             lambda: check_quadlet(probe, version),
             lambda: check_cgroups(probe),
             lambda: check_rootless(probe),
-            lambda: check_netavark(probe),
+            lambda: check_netavark(facts),
             lambda: check_aardvark(probe),
             lambda: check_tun(probe),
-            lambda: check_disk(probe, host),
+            lambda: check_disk(probe, host, facts),
         ]
     if config is not None:
         checks.append(lambda: check_shares(host, config))
@@ -344,7 +364,18 @@ def require_ready(
     host: PodmanHost, config: CageConfig | None = None, progress: Callable[[str], None] = print
 ) -> None:
     """Raise `HostError` naming every failing item and its fix; report the warnings."""
-    findings = run_checks(host, config)
+    require(run_checks(host, config), progress)
+
+
+def require_config_ready(
+    host: PodmanHost, config: CageConfig, progress: Callable[[str], None] = print
+) -> None:
+    """`require_ready` for the checks of `config` alone (no command runs): for a host whose
+    own checks passed a moment ago (host_ready.py)."""
+    require([f for f in [check_shares(host, config)] if f is not None], progress)
+
+
+def require(findings: Sequence[HostFinding], progress: Callable[[str], None]) -> None:
     failed = [f for f in findings if f.failed]
     if failed:
         raise HostError(

@@ -30,3 +30,4 @@ class Cages(CageDeploy, CageControl, CageStatuses):
         self.host = host or PodmanHost.detect()
         self.builder = builder or ImageBuilder(progress=progress)
         self.progress = progress
+        self.deployed_states = {}

@@ -1,8 +1,9 @@
 """What systemd and Podman say about cages' units and containers: one call to each.
 
-`cage list` and `cage status` ask about every unit in one `systemctl show` and about
-every container in one `podman container inspect`, however many cages and services
-there are: each call costs a process (and, with a host container, a `podman exec`).
+`cage status` asks about every unit in one `systemctl show` and about every container in
+one `podman container inspect`; `cage list` asks systemd only (when each agent became
+active stands for when its container started), however many cages and services there
+are: each call costs a process (and, with a host container, a `podman exec`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from datetime import UTC, datetime
 
 from agentcage.cage.podman import PodmanHost, failure
 
-UNIT_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "Result", "NRestarts")
+UNIT_PROPERTIES = (
+    "Id",
+    "LoadState",
+    "ActiveState",
+    "SubState",
+    "Result",
+    "NRestarts",
+    "ActiveEnterTimestamp",  # `@<seconds since the epoch>`: asked with --timestamp=unix
+)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -43,7 +52,8 @@ def unit_properties(host: PodmanHost, units: Sequence[str]) -> dict[str, dict[st
     """
     if not units:
         return {}
-    result = host.systemctl("show", "--property=" + ",".join(UNIT_PROPERTIES), *units, check=False)
+    properties = "--property=" + ",".join(UNIT_PROPERTIES)
+    result = host.systemctl("show", "--timestamp=unix", properties, *units, check=False)
     if not result.ok:
         raise failure(result)
     blocks = [block for block in result.stdout.strip().split("\n\n") if block.strip()]
@@ -53,6 +63,14 @@ def unit_properties(host: PodmanHost, units: Sequence[str]) -> dict[str, dict[st
         unit = props.get("Id") or (units[position] if position < len(units) else "")
         found[unit] = props
     return found
+
+
+def active_since(props: dict[str, str]) -> datetime | None:
+    """When the unit last became active (its ActiveEnterTimestamp); None if it never did."""
+    stamp = props.get("ActiveEnterTimestamp", "").removeprefix("@")
+    if not stamp.isdigit() or int(stamp) == 0:
+        return None
+    return datetime.fromtimestamp(int(stamp), UTC)
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,14 @@ class PodmanHost:
             prefix = target.exec_prefix
         cgroup_v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
         cgroups = not (rootless and not cgroup_v2)
-        runner = SubprocessRunner(prefix=prefix)
+        runner: Runner = SubprocessRunner(prefix=prefix)
+        if prefix[:2] == ("podman", "exec"):
+            # One `podman exec` for all of a command's calls (exec_session.py). Only there:
+            # a prefix that re-parses its arguments (ssh) would mangle the session's loop.
+            # Imported here: exec_session builds on this module's runner.
+            from agentcage.cage.exec_session import SessionRunner
+
+            runner = SessionRunner(prefix)
         systemd_dir = _systemd_dir(env, rootless)
         return cls(quadlet_dir, rootless, runner, prefix, cgroups, target, systemd_dir)
 

@@ -83,8 +83,7 @@ def _apply(cages: Cages, cage: str, before: _Before | None) -> list[str]:
     """
     if before is None:
         return []
-    cages.write_units(cages.store.load_config(cage))
-    cages.host.systemctl("daemon-reload")
+    cages.apply_units(cages.store.load_config(cage))
     if not before.proxy_running:
         return []
     # The agent `Requires=` the proxy, and a plain restart would take it along (and

@@ -28,7 +28,11 @@ class CageStatuses(CageParts):
         return row
 
     def statuses(self, names: Sequence[str] | None = None) -> list[CageStatus]:
-        """NAMES (default: every cage), with one systemctl and one podman call for all."""
+        """NAMES (default: every cage), with one systemctl call for all.
+
+        Uptime counts from when systemd last saw the agent's unit become active: the moment
+        its container started, without asking Podman too (a process, ~0.2 s here).
+        """
         names = self.store.names() if names is None else names
         topos = {name: topology.load(self.store, name) for name in names}
         agents = {name: service_name(t, "agent") for name, t in topos.items() if t is not None}
@@ -38,25 +42,22 @@ class CageStatuses(CageParts):
             units, error = {}, exc.diagnostics()
         else:
             error = ""
-        states = {
-            name: units.get(unit, {}).get("ActiveState", "unknown") if not error else "unreachable"
-            for name, unit in agents.items()
-        }
-        running = [t.container("agent") for n, t in topos.items() if t and states[n] == "active"]
-        containers = observe.container_facts(self.host, running)
         at = observe.now()
         rows = []
-        for name, topo in topos.items():
-            # A Kubernetes cage's state is the cluster's: `kube status` asks it.
-            state = states.get(name, "kubernetes" if is_kube(self.store, name) else "unknown")
-            facts = containers.get(topo.container("agent")) if topo and state == "active" else None
-            started = facts.started_at if facts is not None else None
+        for name in topos:
+            props = units.get(agents.get(name, ""), {})
+            if name not in agents:
+                # A Kubernetes cage's state is the cluster's: `kube status` asks it.
+                state = "kubernetes" if is_kube(self.store, name) else "unknown"
+            else:
+                state = props.get("ActiveState", "unknown") if not error else "unreachable"
+            started = observe.active_since(props) if state == "active" else None
             rows.append(
                 CageStatus(
                     name,
                     state,
                     observe.rfc3339(started) if started is not None else None,
-                    facts.uptime_s(at) if facts is not None else None,
+                    max(0.0, (at - started).total_seconds()) if started is not None else None,
                     layout.count_blocked(self.store, name),
                     error if name in agents else "",
                 )

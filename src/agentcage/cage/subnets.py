@@ -1,12 +1,15 @@
 """The subnet plan: which networks a cage gets, from pools the host may configure.
 
 Each cage needs two small networks (internal and external), each holding at most four
-sidecar addresses and the agent's: an IPv4 /28 (14 hosts) is enough, so the default
-pool 10.213.0.0/16 holds 2,048 cages. IPv6 pools hand out /64s, the smallest prefix
-IPv6 hosts expect. `$AGENTCAGE_SUBNET_POOLS` replaces the default with a comma-separated
-list of CIDRs, IPv4 and IPv6 (`10.213.0.0/16,10.214.0.0/16,fd00:ac:ce::/48`); pools are
-used in the order given. A network any cage holds is never handed out again, whatever
-its size (cages made before this plan hold /24s).
+sidecar addresses and the agent's: an IPv4 /28 (14 hosts) is enough, so a /16 pool holds
+2,048 cages. Rootful cages draw from 10.213.0.0/16, rootless ones from 10.214.0.0/16:
+each user's cages are recorded in that user's own state, which no other user can read,
+so disjoint defaults keep a rootful and a rootless cage on one host from taking the same
+networks. `$AGENTCAGE_SUBNET_POOLS` replaces the default with a comma-separated list of
+IPv4 CIDRs (`10.213.0.0/16,10.215.0.0/16`), used in the order given. IPv6 pools are
+refused: the units attach IPv4 networks only, so an IPv6 allocation would be a promise
+nothing keeps. A network any cage holds is never handed out again, whatever its size
+(cages made before this plan hold /24s).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from agentcage.errors import StateError
 
 POOLS_ENV = "AGENTCAGE_SUBNET_POOLS"
-DEFAULT_POOLS = "10.213.0.0/16"
+DEFAULT_POOLS = {False: "10.213.0.0/16", True: "10.214.0.0/16"}  # rootless -> pool
 PREFIX = {4: 28, 6: 64}  # the size of one cage network, per IP version
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -65,10 +68,16 @@ class SubnetPool:
         return blocked
 
 
-def pools(environ: Mapping[str, str] | None = None) -> tuple[SubnetPool, ...]:
-    """The configured pools; a `StateError` naming the entry that is not a usable one."""
+def pools(
+    environ: Mapping[str, str] | None = None, rootless: bool | None = None
+) -> tuple[SubnetPool, ...]:
+    """The configured pools; a `StateError` naming the entry that is not a usable one.
+
+    `rootless` picks the default pool (None: whether this process runs as root).
+    """
     env = os.environ if environ is None else environ
-    text = env.get(POOLS_ENV, "").strip() or DEFAULT_POOLS
+    rootless = os.geteuid() != 0 if rootless is None else rootless
+    text = env.get(POOLS_ENV, "").strip() or DEFAULT_POOLS[rootless]
     found = []
     for entry in (part.strip() for part in text.split(",")):
         try:
@@ -76,8 +85,14 @@ def pools(environ: Mapping[str, str] | None = None) -> tuple[SubnetPool, ...]:
         except ValueError as exc:
             raise StateError(
                 f"${POOLS_ENV}: {entry!r} is not a network ({exc})",
-                hint="write CIDRs separated by commas, e.g. 10.213.0.0/16,fd00:ac:ce::/48",
+                hint="write IPv4 CIDRs separated by commas, e.g. 10.213.0.0/16,10.215.0.0/16",
             ) from exc
+        if network.version == 6:
+            raise StateError(
+                f"${POOLS_ENV}: {entry} is an IPv6 pool; cages get IPv4 networks only "
+                "(their units attach no IPv6 network yet)",
+                hint="list IPv4 CIDRs only, e.g. 10.213.0.0/16,10.215.0.0/16",
+            )
         if network.prefixlen > PREFIX[network.version] - 1:
             raise StateError(
                 f"${POOLS_ENV}: {entry} is too small for even one cage "

@@ -14,8 +14,9 @@ names only this cage's files can have.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -106,18 +107,31 @@ def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> l
     return list(dict.fromkeys(names))
 
 
-def inventory(host: PodmanHost, cage: str, volumes: Iterable[str] = ()) -> Remains:
-    """What of `cage` the host still holds; `UnreachableError` if it cannot be asked."""
+def inventory(
+    host: PodmanHost, cage: str, volumes: Iterable[str] = (), since: Remains | None = None
+) -> Remains:
+    """What of `cage` the host still holds; `UnreachableError` if it cannot be asked.
+
+    `since`: an earlier inventory, after which nothing of the cage was made. Podman is
+    then asked only about the kinds it found (each listing is a `podman` process, about
+    0.15 s here); what was absent then is absent now. systemd is always asked.
+    """
     files = host_unit_files(host, cage)
     label = f"label=agentcage.cage={cage}"
     networks = {f"{prefix(cage)}-{net}" for net in _NETWORKS}
-    # Five independent questions: asked at once, they cost one round trip, not five.
+
+    def listing(kind: str, *args: str) -> Callable[[], list[str]]:
+        if since is not None and not getattr(since, kind):
+            return list
+        return functools.partial(_listing, host, kind, *args)
+
+    # Independent questions: asked at once, they cost one round trip, not five.
     with ThreadPoolExecutor(max_workers=5) as pool:
         units = pool.submit(_loaded, host, service_names(cage, files, volumes))
-        containers = pool.submit(_listing, host, "containers", "ps", "-a", "--filter", label)
-        all_networks = pool.submit(_listing, host, "networks", "network", "ls")
-        cage_volumes = pool.submit(_listing, host, "volumes", "volume", "ls", "--filter", label)
-        secrets = pool.submit(_listing, host, "secrets", "secret", "ls")
+        containers = pool.submit(listing("containers", "ps", "-a", "--filter", label))
+        all_networks = pool.submit(listing("networks", "network", "ls"))
+        cage_volumes = pool.submit(listing("volumes", "volume", "ls", "--filter", label))
+        secrets = pool.submit(listing("secrets", "secret", "ls"))
     return Remains(
         unit_files=tuple(files),
         units=tuple(units.result()),

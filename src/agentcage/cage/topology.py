@@ -4,8 +4,9 @@ Each cage gets two small networks from the subnet plan (subnets.py): an internal
 (no gateway, no Podman DNS) that holds the agent and one leg of each sidecar, and an
 external network that gives only the sidecars a way out. The allocation is stored in the
 cage's state directory, so several cages coexist and an update keeps its addresses.
-IPv6 networks are allocated too when a pool of `$AGENTCAGE_SUBNET_POOLS` is IPv6; the
-units attach the IPv4 ones only so far.
+Topologies recorded with IPv6 networks (`internal_subnet6`, `external_subnet6`; an earlier
+plan allocated them from IPv6 pools) still load and keep those networks taken; new cages
+get none, as their units attach IPv4 networks only.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Topology:
     index: int
     internal_subnet: str
     external_subnet: str
-    internal_subnet6: str = ""  # only with an IPv6 pool
+    internal_subnet6: str = ""  # only in topologies an earlier plan wrote
     external_subnet6: str = ""
 
     @property
@@ -111,7 +112,7 @@ def mac_address(ip: str) -> str:
 
 def subnets_for(index: int) -> tuple[str, str]:
     """The `index`-th pair of IPv4 networks of the default pool (for tests and examples)."""
-    pool = subnets.pools({})[0]
+    pool = subnets.pools({}, rootless=False)[0]
     internal, external = next(itertools.islice(pool.pairs(), index, None))
     return str(internal), str(external)
 
@@ -155,10 +156,7 @@ def _plan(store: StateStore, cage: str, pools: tuple[subnets.SubnetPool, ...] | 
     indexes, held = _others(store, cage)
     index = next(i for i in range(len(indexes) + 1) if i not in indexes)
     internal, external = subnets.allocate_pair(chosen, held, 4)
-    internal6 = external6 = ""
-    if any(pool.network.version == 6 for pool in chosen):
-        internal6, external6 = subnets.allocate_pair(chosen, held, 6)
-    return Topology(cage, index, internal, external, internal6, external6)
+    return Topology(cage, index, internal, external)
 
 
 def preview(

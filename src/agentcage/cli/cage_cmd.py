@@ -96,12 +96,15 @@ def create(config_path: Path, base: str | None, upstream_ca: Path | None, host: 
             with contextlib.suppress(AgentcageError):
                 remove_images(cages, release_images(cages, name, target))
         raise
-    _say_started(cages, config.name, "created")
+    _say_started(cages, config.name, "created", cages.deployed_states.get(config.name))
 
 
-def _say_started(cages: Cages, name: str, done: str) -> None:
-    """Say what runs now: an agent that already exited is not "running"."""
-    state = cages.status(name).state
+def _say_started(cages: Cages, name: str, done: str, state: str | None) -> None:
+    """Say what runs now: an agent that already exited is not "running".
+
+    `state`: the agent's ActiveState as the start just saw it (None: ask systemd).
+    """
+    state = state or cages.status(name).state
     if state == "active":
         click.echo(f"cage {name} is running; `agentcage cage verify {name}` checks it")
         return
@@ -145,7 +148,7 @@ def update(name: str, config_path: Path | None, base: str | None, upstream_ca: P
     """
     cages = _cages(name)
     cages.update(name, config_path, choose_base(base) if base else None, upstream_ca)
-    _say_started(cages, name, "updated")
+    _say_started(cages, name, "updated", cages.deployed_states.get(name))
 
 
 @cage.command()
@@ -153,8 +156,7 @@ def update(name: str, config_path: Path | None, base: str | None, upstream_ca: P
 def start(name: str) -> None:
     """Start NAME's proxy, DNS and agent (after `stop`, or once the agent has exited)."""
     cages = _cages(name)
-    cages.start(name)
-    _say_started(cages, name, "started")
+    _say_started(cages, name, "started", cages.start(name))
 
 
 @cage.command()
@@ -170,8 +172,7 @@ def stop(name: str) -> None:
 def restart(name: str) -> None:
     """Restart NAME's containers: proxy and DNS healthy first, then the agent."""
     cages = _cages(name)
-    cages.restart(name)
-    _say_started(cages, name, "restarted")
+    _say_started(cages, name, "restarted", cages.restart(name))
 
 
 @cage.command("list")

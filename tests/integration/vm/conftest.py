@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentcage.cage.vm.guest_image import GuestImage, build_guest
+from agentcage.cage.vm.machine import Drive
 from agentcage.cage.vm.vm_process import QemuMachine
 from tests.support import vm_uplink
 from tests.support.microvm import TCG, network_end, secrets_drive, small_machine
@@ -44,6 +45,7 @@ MachineFactory = Callable[..., QemuMachine]
 class Uplink:
     socket: Path
     port: int
+    record: Path  # the requests the fake internet behind the gateway received
 
 
 @pytest.fixture
@@ -53,11 +55,14 @@ def uplink(workdir: Path) -> Iterator[Uplink]:
     with socket.socket() as probe:  # a free port number; the server binds it in the namespace
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    argv = isolated([sys.executable, "-m", "tests.support.vm_uplink", str(path), str(port)])
+    record = workdir / "requests.txt"
+    argv = isolated(
+        [sys.executable, "-m", "tests.support.vm_uplink", str(path), str(port), str(record)]
+    )
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None and process.stdin is not None
     assert process.stdout.readline() == b"ready\n"
-    yield Uplink(path, port)
+    yield Uplink(path, port, record)
     process.stdin.close()
     process.wait(timeout=10)
 
@@ -72,14 +77,17 @@ def machine(guest: GuestImage, workdir: Path) -> Iterator[MachineFactory]:
         extra: tuple[str, ...] = (),
         uplink: Uplink | None = None,
         mem_mib: int = 256,
+        drives: tuple[Drive, ...] = (),
     ) -> QemuMachine:
         drive = secrets_drive(workdir, secrets) if secrets is not None else None
         if uplink is None:
-            spec = small_machine(guest, workdir, workdir / "net.sock", drive, extra, mem_mib)
+            spec = small_machine(
+                guest, workdir, workdir / "net.sock", drive, extra, mem_mib, drives=drives
+            )
         else:
             address, gateway = vm_uplink.GUEST_ADDRESS, vm_uplink.GATEWAY
             spec = small_machine(
-                guest, workdir, uplink.socket, drive, extra, mem_mib, address, gateway
+                guest, workdir, uplink.socket, drive, extra, mem_mib, address, gateway, drives
             )
         vm = QemuMachine(spec, TCG)
         vm.start()

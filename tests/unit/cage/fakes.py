@@ -126,7 +126,12 @@ class FakeSystemdPodman(RecordingRunner):
             for unit in names:
                 state = self.units.get(unit, "inactive")
                 load = "loaded" if unit in self.units else "not-found"
-                blocks.append(f"Id={unit}\nLoadState={load}\nActiveState={state}\nResult=success")
+                # 2026-12-05T09:00:00Z for every unit that runs (`--timestamp=unix`)
+                since = "@1796461200" if state == "active" else "n/a"
+                blocks.append(
+                    f"Id={unit}\nLoadState={load}\nActiveState={state}\nResult=success\n"
+                    f"ActiveEnterTimestamp={since}"
+                )
             return Completed((), 0, "\n\n".join(blocks) + "\n", "")
         elif verb == "reset-failed":
             for unit in names:
@@ -205,7 +210,7 @@ HEALTHY_HOST: dict[tuple[str, ...], Completed | PodmanError] = {
     ("systemctl", "is-system-running"): Completed((), 0, "running\n", ""),
     ("podman", "version"): Completed((), 0, "5.4.2\n", ""),
     ("cat", "--", "/sys/fs/cgroup/cgroup.controllers"): Completed((), 0, "cpu memory pids\n", ""),
-    ("podman", "info", "--format", "{{.Host.NetworkBackend}}"): Completed((), 0, "netavark", ""),
+    ("podman", "info"): Completed((), 0, "5.4.2|netavark|/var/lib/containers\n", ""),
     ("stat", "-f"): Completed((), 0, "10000000 4096\n", ""),
     # HostProbe's "find an executable" scripts: the generator, aardvark-dns, newuidmap.
     ("sh", "-c"): Completed((), 0, "/usr/libexec/podman/found\n", ""),

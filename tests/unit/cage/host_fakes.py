@@ -33,7 +33,7 @@ class FakeHostRunner(RecordingRunner):
         if key[:2] == ("cat", "--"):
             text = self.files.get(key[2])
             return done(text) if text is not None else done("", 1, "No such file or directory")
-        if key[:2] == ("sh", "-c") and "command -v" in key[2]:
+        if key[:2] == ("sh", "-c") and "command -v" in key[2] and len(key) > 4:
             found = [p for p in self.executables if p.rsplit("/", 1)[-1] == key[4]]
             return done(found[0] + "\n") if found else done("", 1)
         if key[:2] == ("sh", "-c"):
@@ -44,6 +44,11 @@ class FakeHostRunner(RecordingRunner):
         if key[:2] == ("test", "-r"):
             return done("", 0 if self.devices.get(key[2]) == "rw" else 1)
         return super().answer(key)
+
+
+def info(version: str = "5.4.2", backend: str = "netavark") -> Completed:
+    """`podman info`'s answer to host_check's one question (version|backend|graphroot)."""
+    return done(f"{version}|{backend}|/var/lib/containers\n")
 
 
 def healthy(rootless: bool = False) -> FakeHostRunner:
@@ -68,8 +73,7 @@ def healthy(rootless: bool = False) -> FakeHostRunner:
         answers={
             ("systemctl",): done("running\n"),
             ("podman", "version"): done("5.4.2\n"),
-            ("podman", "info", "--format", "{{.Host.NetworkBackend}}"): done("netavark\n"),
-            ("podman", "info", "--format", "{{.Store.GraphRoot}}"): done("/var/lib/containers\n"),
+            ("podman", "info"): info(),
             ("stat", "-f"): done(f"{20 * 262144} 4096\n"),  # 20 GiB
             ("id", "-un"): done("alice\n" if rootless else "root\n"),
             ("id", "-u"): done("1000\n" if rootless else "0\n"),

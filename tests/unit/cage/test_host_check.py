@@ -10,10 +10,11 @@ from agentcage.cage import host_check
 from agentcage.cage.host_check import HostProbe, require_ready, run_checks
 from agentcage.cage.host_fixes import isolation_note
 from agentcage.cage.host_target import HostTarget
+from agentcage.cage.podman import Completed
 from agentcage.config import LoadContext, parse_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import HostError
-from tests.unit.cage.host_fakes import FakeHostRunner, done, healthy, host_of
+from tests.unit.cage.host_fakes import FakeHostRunner, done, healthy, host_of, info
 
 BOX = HostTarget("agentcage-host", "localhost/agentcage-host:t", Path("/d/host"), (Path("/work"),))
 
@@ -96,9 +97,9 @@ def test_podman_missing_fails_with_install_commands() -> None:
 
 def test_podman_4_3_has_no_quadlet_and_cages_get_plain_services() -> None:
     runner = healthy()
-    runner.answers[("podman", "version")] = done("4.3.1\n")
+    runner.answers[("podman", "info")] = info("4.3.1")
     p = probe(runner)
-    version = host_check.podman_version(p)
+    version = host_check.podman_facts(p).version
     assert version == (4, 3, 1)
     finding = host_check.check_quadlet(p, version)
     assert finding.status == "warn"
@@ -152,9 +153,9 @@ def test_rootless_needs_subids_and_newuidmap() -> None:
 
 def test_cni_and_missing_aardvark_fail() -> None:
     runner = healthy()
-    runner.answers[("podman", "info", "--format", "{{.Host.NetworkBackend}}")] = done("cni\n")
+    runner.answers[("podman", "info")] = info(backend="cni")
     runner.executables.discard("/usr/lib/podman/aardvark-dns")
-    net = host_check.check_netavark(probe(runner))
+    net = host_check.check_netavark(host_check.podman_facts(probe(runner)))
     assert net.status == "fail" and net.detail.endswith("cni")
     assert "netavark aardvark-dns" in dict(net.fixes)["Fedora"]
     assert host_check.check_aardvark(probe(runner)).status == "fail"
@@ -175,7 +176,9 @@ def test_tun_matters_only_rootless() -> None:
 def test_free_disk(gib: int, status: str) -> None:
     runner = healthy()
     runner.answers[("stat", "-f")] = done(f"{gib * 262144} 4096\n")
-    finding = host_check.check_disk(probe(runner), host_of(runner))
+    finding = host_check.check_disk(
+        probe(runner), host_of(runner), host_check.podman_facts(probe(runner))
+    )
     assert finding.status == status
     assert finding.detail.startswith(f"{gib}.0 GiB free at /var/lib/containers")
 
@@ -183,7 +186,9 @@ def test_free_disk(gib: int, status: str) -> None:
 def test_disk_through_a_host_container_also_measures_the_shared_image_store() -> None:
     runner = healthy()
     runner.answers[("stat", "-f", "-c", "%a %S", "/var/lib/shared")] = done("262144 4096\n")
-    finding = host_check.check_disk(probe(runner), host_of(runner, host_container=BOX))
+    finding = host_check.check_disk(
+        probe(runner), host_of(runner, host_container=BOX), host_check.podman_facts(probe(runner))
+    )
     assert finding.status == "fail" and "at /var/lib/shared" in finding.detail
 
 
@@ -210,7 +215,7 @@ def test_bind_mounts_must_be_shared_with_the_host_container() -> None:
 def test_require_ready_names_every_failure_and_its_fix_and_reports_warnings() -> None:
     runner = healthy()
     runner.files["/proc/1/comm"] = "init\n"
-    runner.answers[("podman", "version")] = done("4.3.1\n")
+    runner.answers[("podman", "info")] = info("4.3.1")
     del runner.files["/sys/fs/cgroup/cgroup.controllers"]
     with pytest.raises(HostError) as caught:
         require_ready(host_of(runner))
@@ -228,3 +233,20 @@ def test_a_user_manager_still_starting_is_a_warning() -> None:
     runner.answers[("systemctl", "--user")] = done("starting\n", 1)
     finding = host_check.check_systemd(probe(runner, rootless=True), host_of(runner, True))
     assert finding.status == "warn" and finding.detail.endswith("but starting")
+
+
+def test_podman_is_asked_once_for_version_backend_and_store() -> None:
+    runner = healthy()
+    findings = {f.name: f for f in run_checks(host_of(runner))}
+    assert len(runner.commands("podman", "info")) == 1 and not runner.commands("podman", "version")
+    assert findings["podman"].detail == "Podman 5.4.2"
+    assert findings["disk"].detail.endswith("/var/lib/containers")
+
+
+def test_a_failing_podman_info_still_finds_podman_and_fails_netavark_with_its_words() -> None:
+    runner = healthy()
+    runner.answers[("podman", "info")] = Completed((), 125, "", "Error: database is locked\n")
+    findings = {f.name: f for f in run_checks(host_of(runner))}
+    assert findings["podman"].detail == "Podman 5.4.2"  # from `podman version`
+    assert findings["netavark"].status == "fail"
+    assert findings["netavark"].detail.endswith("database is locked")

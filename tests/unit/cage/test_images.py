@@ -161,3 +161,30 @@ def test_a_missing_uv_says_where_bootstrap_puts_it(tmp_path: Path) -> None:
         SubprocessRunner(env={"PATH": str(tmp_path)}).run(["uv", "--version"])
     assert caught.value.message == "uv: command not found"
     assert ".venv/bin" in str(caught.value.hint) and "setup-host" not in str(caught.value.hint)
+
+
+def test_a_cage_whose_images_all_exist_costs_one_question(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(f"name: x\ncontainer:\n  image: {images.AGENT_DEBIAN_IMAGE}\n")
+    # proxy, dns, the agent's alias and the content-tagged Debian image it names
+    runner = RecordingRunner(answers={("podman", "image", "inspect"): ok("p\nd\na\na\n")})
+    builder = ImageBuilder(runner)
+    sidecars, agent = builder.cage_images(load_config(config_path), tmp_path, "debian")
+    (call,) = runner.calls
+    assert call[:3] == ("podman", "image", "inspect")
+    assert call[-4:-2] == (sidecars.proxy, sidecars.dns) and call[-2] == agent
+    assert not builder.built_something
+
+
+def test_a_cage_with_a_missing_image_asks_each_on_its_own(tmp_path: Path) -> None:
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text("name: x\ncontainer:\n  image: docker.io/library/debian:12\n")
+    runner = RecordingRunner(
+        answers={
+            ("podman", "image", "inspect"): Completed((), 125, "p\nd\n", "no such image"),
+            ("podman", "image", "exists", "docker.io/library/debian:12"): Completed((), 1, "", ""),
+        }
+    )
+    ImageBuilder(runner).cage_images(load_config(config_path), tmp_path, "registry")
+    assert runner.commands("podman", "pull")  # the agent's image
+    assert not runner.commands("podman", "build")  # the sidecars exist

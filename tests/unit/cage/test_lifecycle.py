@@ -268,3 +268,37 @@ def test_a_learning_cage_says_so_when_deployed(tmp_path: Path) -> None:
     progress.clear()
     cages.update("demo", write_config(tmp_path))
     assert not any("LEARN MODE" in line for line in progress)
+
+
+def test_update_reloads_systemd_only_when_a_unit_changed(tmp_path: Path) -> None:
+    host = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+    config = write_config(tmp_path)
+    cages.create(config)
+    assert len(host.commands("systemctl", "daemon-reload")) == 1
+    cages.update("demo", config)  # the same units
+    assert len(host.commands("systemctl", "daemon-reload")) == 1
+    cages.update("demo", write_config(tmp_path, extra="logging:\n  dns_queries: all\n"))
+    assert len(host.commands("systemctl", "daemon-reload")) == 1  # sidecar config, not units
+    cages.update("demo", _longer_sleep(config))  # the agent unit's Exec= changes
+    assert len(host.commands("systemctl", "daemon-reload")) == 2
+
+
+def test_a_reload_that_failed_is_done_by_the_next_update(tmp_path: Path) -> None:
+    host = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+    config = write_config(tmp_path)
+    cages.create(config)
+    changed = _longer_sleep(config)
+    host.answers[("systemctl", "daemon-reload")] = PodmanError("reload failed")
+    with pytest.raises(PodmanError, match="reload failed"):
+        cages.update("demo", changed)
+    del host.answers[("systemctl", "daemon-reload")]
+    cages.update("demo", changed)  # the files on disk are the new ones already
+    assert len(host.commands("systemctl", "daemon-reload")) == 3
+
+
+def _longer_sleep(config: Path) -> Path:
+    changed = config.with_name("changed.yaml")
+    changed.write_text(config.read_text().replace("'1000'", "'2000'"))
+    return changed

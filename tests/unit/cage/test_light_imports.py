@@ -41,3 +41,19 @@ def test_the_cage_layer_does_not_load_the_engine() -> None:
     heavy = [m for m in loaded if m.startswith(HEAVY)]
     assert heavy == []
     assert "agentcage.policy.canaries" in loaded
+
+
+def test_cage_commands_load_the_yaml_reader_only_to_read_yaml() -> None:
+    # `cage list`, `status` and `destroy` read JSON state; ruamel costs them ~0.2 s.
+    script = (
+        "import json, sys\n"
+        "import agentcage.cli.cage_cmd\n"
+        "before = 'ruamel.yaml' in sys.modules\n"
+        "from agentcage.config import parse_config, LoadContext\n"
+        "parse_config('name: x\\ncontainer: {image: a}\\n', 'c.yaml', context=LoadContext())\n"
+        "print(json.dumps([before, 'ruamel.yaml' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == [False, True]

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage.observe import container_facts, parse_moment, rfc3339, unit_properties
+from agentcage.cage.observe import (
+    active_since,
+    container_facts,
+    parse_moment,
+    rfc3339,
+    unit_properties,
+)
 from agentcage.cage.podman import Completed, PodmanHost
 from agentcage.errors import PodmanError, UnreachableError
 from tests.unit.cage.fakes import NO_SYSTEMD, RecordingRunner, ok
@@ -96,3 +102,16 @@ def test_podmans_zero_time_is_no_time() -> None:
     assert parse_moment("") is None
     assert parse_moment("yesterday") is None
     assert rfc3339(datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-5)))).endswith("-05:00")
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("@1796461200", datetime(2026, 12, 5, 9, 0, tzinfo=UTC)),
+        ("n/a", None),  # never active since systemd loaded it
+        ("@0", None),
+        ("", None),
+    ],
+)
+def test_active_since_reads_systemds_unix_timestamps(stamp: str, expected: datetime | None) -> None:
+    assert active_since({"ActiveEnterTimestamp": stamp}) == expected

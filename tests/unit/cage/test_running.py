@@ -64,6 +64,8 @@ def test_an_agent_that_exited_is_not_called_running(
     _wired(cages, monkeypatch)
     shown = Completed((), 0, f"Id={AGENT}\nActiveState=inactive\n", "")
     host.answers[("systemctl", "show", f"--property={','.join(UNIT_PROPERTIES)}", AGENT)] = shown
+    # What the start itself sees right after `systemctl start` returns.
+    host.answers[("systemctl", "show", "--property=ActiveState,Result", AGENT)] = shown
     result = CliRunner().invoke(cli, ["cage", "start", "demo"])
     assert result.exit_code == 0
     assert "its agent is inactive (it ran and exited; proxy and DNS keep running)" in (
@@ -183,3 +185,18 @@ def test_domain_add_reloads_sidecars_that_run_while_the_agent_has_exited(tmp_pat
     host.calls.clear()
     assert cages.reload("demo") == []  # stopped: the new config is read at start
     assert not host.commands("podman", "kill")
+
+
+def test_create_says_what_its_own_start_saw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+    _wired(cages, monkeypatch)
+    config = write_config(tmp_path)
+    created = CliRunner().invoke(cli, ["cage", "create", "-c", str(config)])
+    assert created.exit_code == 0, created.output
+    assert "cage demo is running" in created.stdout
+    # No second round of questions (`cage status`) after the start answered.
+    assert not host.commands("podman", "container", "inspect")
+    assert len(host.commands("systemctl", "show", "--property=ActiveState,Result", AGENT)) == 1

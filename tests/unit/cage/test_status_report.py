@@ -16,21 +16,13 @@ from agentcage.cage.weakened import weakened
 from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
 from agentcage.config import load_config
-from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, ok, write_config
+from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, write_config
 
 
-def _inspected(*names: str) -> str:
-    state = {"Status": "running", "StartedAt": "2026-12-05T09:00:00.5Z"}
-    return json.dumps([{"Name": n, "State": state} for n in names])
-
-
-def test_list_asks_once_for_all_cages_and_says_rfc3339(
+def test_list_asks_systemd_once_for_all_cages_and_says_rfc3339(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runner = FakeSystemdPodman()
-    runner.answers[("podman", "container", "inspect")] = ok(
-        _inspected("agentcage-one-agent", "agentcage-two-agent")
-    )
+    runner = FakeSystemdPodman()  # its running units became active at 2026-12-05T09:00:00Z
     cages, _ = make_cages(tmp_path, runner)
     for name in ("one", "two"):
         cages.create(write_config(tmp_path, name))
@@ -44,10 +36,12 @@ def test_list_asks_once_for_all_cages_and_says_rfc3339(
     assert rows["one"]["started_at"] == "2026-12-05T09:00:00+00:00"
     assert rows["one"]["uptime_s"] > 0
     assert rows["two"]["state"] == "inactive" and rows["two"]["started_at"] is None
-    assert len(runner.commands("systemctl")) == 1
-    # Only running agents are inspected, in one call.
-    (inspect,) = runner.commands("podman")
-    assert inspect[-1:] == ("agentcage-one-agent",)
+    (show,) = runner.commands("systemctl")
+    assert "--timestamp=unix" in show and show[-2:] == (
+        "agentcage-one-agent.service",
+        "agentcage-two-agent.service",
+    )
+    assert not runner.commands("podman")  # uptime comes from systemd
 
 
 def test_a_cage_with_defaults_is_not_weakened(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def _pools(text: str) -> tuple[subnets.SubnetPool, ...]:
 
 def test_the_default_pool_holds_over_a_thousand_cages_without_overlap() -> None:
     # Two /24s per cage from 10.213.0.0/16 held 128 cages.
-    (pool,) = subnets.pools({})
+    (pool,) = subnets.pools({}, rootless=False)
     assert pool.capacity == 2048
     held = [str(net) for pair in itertools.islice(pool.pairs(), 1500) for net in pair]
     networks = {ipaddress.ip_network(n) for n in held}
@@ -50,17 +50,25 @@ def test_pools_are_used_in_order_and_networks_cages_hold_are_skipped() -> None:
     assert subnets.allocate_pair(chosen, ["10.9.0.16/28"], 4) == ("10.9.0.32/28", "10.9.0.48/28")
 
 
-def test_ipv6_pools_hand_out_64s() -> None:
-    chosen = _pools("10.213.0.0/16,fd00:ac:ce::/63")
-    first = subnets.allocate_pair(chosen, [], 6)
-    assert first == ("fd00:ac:ce::/64", "fd00:ac:ce:1::/64")
-    with pytest.raises(StateError, match="fd00:ac:ce::/63 is full"):
-        subnets.allocate_pair(chosen, list(first), 6)
+def test_ipv6_pools_are_refused_while_units_attach_only_ipv4() -> None:
+    with pytest.raises(StateError, match="fd00:ac:ce::/48 is an IPv6 pool") as raised:
+        _pools("10.213.0.0/16,fd00:ac:ce::/48")
+    assert "IPv4 CIDRs only" in (raised.value.hint or "")
+
+
+def test_rootful_and_rootless_cages_draw_from_disjoint_default_pools() -> None:
+    # Each user's cages are in that user's own state: neither sees the other's networks.
+    (rootful,) = subnets.pools({}, rootless=False)
+    (rootless,) = subnets.pools({}, rootless=True)
+    assert not rootful.network.overlaps(rootless.network)  # type: ignore[arg-type]
+    assert rootless.capacity == rootful.capacity == 2048
+    both = _pools("10.9.0.0/16")
+    assert subnets.pools({subnets.POOLS_ENV: "10.9.0.0/16"}, rootless=True) == both
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("10.213.0.0/33", "is not a network"), ("10.0.0.0/28", "too small"), ("fd00::/64", "small")],
+    [("10.213.0.0/33", "is not a network"), ("10.0.0.0/28", "too small"), ("fd00::/48", "IPv6")],
 )
 def test_unusable_pools_are_refused(text: str, message: str) -> None:
     with pytest.raises(StateError, match=message):
@@ -74,11 +82,11 @@ def test_cages_get_small_networks_and_keep_their_old_ones(tmp_path: Path) -> Non
            "external_subnet": "10.213.1.0/24"}  # fmt: skip
     store.write("old", topology.TOPOLOGY_FILE, json.dumps(old))
     assert topology.allocate(store, "old").agent_ip == "10.213.0.100"
-    chosen = _pools("10.213.0.0/16,fd00:ac:ce::/48")
+    chosen = _pools("10.213.0.0/16")
     new = topology.allocate(store, "new", chosen)
     assert (new.internal_subnet, new.external_subnet) == ("10.213.2.0/28", "10.213.2.16/28")
     assert (new.dns_ip, new.proxy_ip, new.agent_ip) == ("10.213.2.2", "10.213.2.3", "10.213.2.14")
-    assert new.internal_subnet6 == "fd00:ac:ce::/64"
+    assert new.internal_subnet6 == new.external_subnet6 == ""  # no IPv6 is attached
     assert topology.allocate(store, "new") == new  # stored, so an update keeps it
 
 

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 from agentcage.cage import remote_hosts, teardown
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.podman import Completed
 from agentcage.cli.main import cli
-from agentcage.errors import StateError, UnreachableError
+from agentcage.errors import PodmanError, StateError, UnreachableError
 from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, write_config
 
 
@@ -192,3 +193,25 @@ def test_destroy_removes_only_containers_no_stopped_unit_took_away(tmp_path: Pat
     (removed,) = [c for c in host.calls if c[:2] == ("podman", "rm")]
     assert removed[2:] == ("-f", "-i", "agentcage-demo-leftover")
     assert not host.containers
+
+
+def test_the_check_after_removal_asks_podman_only_about_what_it_found(tmp_path: Path) -> None:
+    # No volumes and no secrets before: nothing made them since, so they are not listed
+    # again; containers and networks were there, so they are.
+    host, cages = _created(tmp_path)
+    before = len(host.calls)
+    assert cages.destroy("demo")
+    later = host.calls[before:]
+    listed = [c[1:3] for c in later if c[:1] == ("podman",) and c[2:3] == ("ls",)]
+    listed += [c[1:2] for c in later if c[:2] == ("podman", "ps")]
+    first = [("network", "ls"), ("volume", "ls"), ("secret", "ls"), ("ps",)]
+    check = [("network", "ls"), ("ps",)]
+    assert sorted(listed) == sorted([*first, *check])
+
+
+def test_what_the_removal_missed_is_still_found(tmp_path: Path) -> None:
+    host, cages = _created(tmp_path, FakeSystemdPodman(secrets={"agentcage-demo-API_KEY": "v"}))
+    host.answers[("podman", "secret", "rm")] = Completed((), 1, "", "secret is in use")
+    with pytest.raises(PodmanError, match="left: secrets: agentcage-demo-API_KEY"):
+        cages.destroy("demo")
+    assert cages.store.exists("demo")

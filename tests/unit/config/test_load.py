@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -301,3 +304,46 @@ def test_relative_volume_resolves_against_the_config_file(tmp_path: Path) -> Non
     path.write_text(MINIMAL + "  volumes: ['./agent:/app:ro']\n")
     cfg = load_config(path)
     assert cfg.container.bind_mounts[0].host == str(tmp_path / "agent")
+
+
+def test_a_json_config_loads_as_its_yaml_twin_without_the_yaml_reader(tmp_path: Path) -> None:
+    # The sidecars' config files are JSON (cage/layout.py): the DNS sidecar then never
+    # imports ruamel. A fresh interpreter: this one has imported it already.
+    from agentcage.cage.layout import sidecar_config
+
+    config = load_config(
+        _written(tmp_path / "c.yaml", MINIMAL + "domains:\n  allow: [a.example]\n")
+    )
+    path = tmp_path / "sidecar.json"
+    path.write_text(sidecar_config(config, "debian:bookworm-slim"))
+    script = (
+        "import json, sys\n"
+        "from agentcage.config import load_config\n"
+        f"config = load_config({str(path)!r})\n"
+        "print(json.dumps(['ruamel.yaml' in sys.modules, config.model_dump(mode='json')]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded_ruamel, dumped = json.loads(out.stdout)
+    assert not loaded_ruamel
+    assert dumped == check_config(path)[0].model_dump(mode="json")  # the YAML reader's result
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"name": "demo", "name": "other", "container": {"image": "d"}}', "duplicate key"),
+        ('{"name": "demo",\n "container": {"image": "d"},\n "dns_servers": 3}', "c.json:3"),
+    ],
+)
+def test_a_json_config_with_a_problem_is_reported_as_yaml_reports_it(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(InvalidConfig, match=expected):
+        load_config(_written(tmp_path / "c.json", text))
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

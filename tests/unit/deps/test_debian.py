@@ -70,6 +70,9 @@ def test_this_checkout_s_pins_are_found() -> None:
     assert {"python3", "dnsmasq-base", "curl", "slirp4netns"} <= set(suites["bookworm"])
     assert {"podman", "passt", "systemd"} <= set(suites["trixie"])
     assert checkout.mitmproxy_pin() == "11.0.2"
+    parts = {part.constant: part for part in checkout.guest_parts()}
+    assert parts["KERNEL"].package.startswith("linux-image-") and len(parts["KERNEL"].sha256) == 64
+    assert parts["BUSYBOX"].package == "busybox-static"
     assert checkout.locked_packages() > 50
 
 

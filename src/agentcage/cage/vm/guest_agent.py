@@ -26,6 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+try:
+    from agentcage.cage.vm import guest_sandbox  # on the host (tests), the package's copy
+except ImportError:  # in the guest, rootfs.py put it beside this file (and -I left it off)
+    sys.path.insert(0, str(Path(__file__).parent))
+    import guest_sandbox  # type: ignore[no-redef,import-not-found]
+
 AGENT_PORT_NAME = "org.agentcage.agent"  # machine.py's, repeated: the host is not imported
 AGENT_VSOCK_PORT = 1024
 SECRETS_MOUNT = "/run/secrets/agentcage"
@@ -92,7 +98,7 @@ def setup(options: dict[str, str]) -> None:
         device = device_labelled(options["agentcage.secrets"])
         if device is None:
             raise RuntimeError(f"no drive labelled {options['agentcage.secrets']}")
-        mount("ext4", SECRETS_MOUNT, "ro,nodev,nosuid,noexec", source=device)
+        _secrets_from(device)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     if "agentcage.net" in options:
         mac, address, *gateway = options["agentcage.net"].split(",")
@@ -105,6 +111,47 @@ def setup(options: dict[str, str]) -> None:
         subprocess.run(["ip", "link", "set", name, "up"], check=True)
         if gateway:
             subprocess.run(["ip", "route", "add", "default", "via", gateway[0]], check=True)
+
+
+def _secrets_from(device: str) -> None:
+    """The drive's secrets, copied into a tmpfs at SECRETS_MOUNT, and the drive let go.
+
+    In guest memory only, as on the drive: one 0400 file per secret, owned by the proxy's
+    user. A tmpfs rather than the drive itself, so that `secret set` on a running cage can
+    replace a value (`set_secret`) without a new drive and a restart.
+    """
+    staging = "/run/.secrets-drive"
+    mount("ext4", staging, "ro,nodev,nosuid,noexec", source=device)
+    mount("tmpfs", SECRETS_MOUNT, "nodev,nosuid,noexec,mode=0755,size=1m")
+    for entry in Path(staging).iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            info = entry.stat()
+            _write_secret(entry.name, entry.read_text(), info.st_uid)
+    subprocess.run(["umount", staging], check=True)
+    os.rmdir(staging)
+
+
+def _write_secret(name: str, value: str, uid: int) -> None:
+    target = Path(SECRETS_MOUNT) / name
+    temporary = target.with_name(f".{name}.new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    os.chown(temporary, uid, uid)
+    temporary.rename(target)
+
+
+def set_secret(message: dict[str, Any]) -> dict[str, Any]:
+    """`secret set` / `secret rm` on a running cage: the value (None removes it)."""
+    name = str(message["name"])
+    if not name.isidentifier() or not name.isascii():
+        return {"ok": False, "error": f"{name!r} is not a secret name"}
+    if message.get("value") is None:
+        (Path(SECRETS_MOUNT) / name).unlink(missing_ok=True)
+    else:
+        _write_secret(name, str(message["value"]), int(message["uid"]))
+    return {"ok": True}
 
 
 def routes() -> list[str]:
@@ -202,7 +249,10 @@ def start_role(message: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"role {name!r} is running or not a plain name"}
     logs = RUN_ROOT / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    uid = int(message["uid"])
+    # With a sandbox, the role is confined as its container would be (guest_sandbox.py);
+    # without one (tests of the bare roles), it runs as a uid only.
+    sandbox = message.get("sandbox")
+    uid = int(message["uid"]) if sandbox is None else None
     with (logs / f"{name}.log").open("ab") as log:
         ROLES[name] = subprocess.Popen(
             [str(word) for word in message["argv"]],
@@ -211,14 +261,46 @@ def start_role(message: dict[str, Any]) -> dict[str, Any]:
             stderr=subprocess.STDOUT,
             user=uid,
             group=uid,
-            extra_groups=[],
+            extra_groups=[] if uid is not None else None,
             env={str(k): str(v) for k, v in message.get("env", {}).items()},
             cwd="/",
+            preexec_fn=(lambda: guest_sandbox.confine(sandbox)) if sandbox is not None else None,
         )
     return {"ok": True, "pid": ROLES[name].pid}
 
 
-_OPS = {"mkdir": make_dir, "write": write_file, "read": read_file, "start": start_role}
+def mount_drive(message: dict[str, Any]) -> dict[str, Any]:
+    """A drive by its label, read-only, under RUN_ROOT (the agent's root, say)."""
+    device = device_labelled(str(message["label"]))
+    if device is None:
+        return {"ok": False, "error": f"no drive labelled {message['label']}"}
+    mount("ext4", str(confined(str(message["path"]))), "ro,nodev,nosuid", source=device)
+    return {"ok": True}
+
+
+def signal_role(message: dict[str, Any]) -> dict[str, Any]:
+    """SIGHUP (a sidecar re-reads its config, `cage reload`) or SIGTERM to a running role."""
+    name, number = str(message["name"]), int(message["signal"])
+    process = ROLES.get(name)
+    if number not in (signal.SIGHUP, signal.SIGTERM) or process is None:
+        return {"ok": False, "error": f"no running role {name!r} or signal {number} not allowed"}
+    if process.poll() is not None:
+        return {"ok": False, "error": f"role {name!r} exited {process.returncode}"}
+    process.send_signal(number)
+    return {"ok": True}
+
+
+_OPS = {
+    "mkdir": make_dir,
+    "write": write_file,
+    "read": read_file,
+    "start": start_role,
+    "drive": mount_drive,
+    "netns": guest_sandbox.agent_network,
+    "sysctl": guest_sandbox.set_sysctl,
+    "signal": signal_role,
+    "secret": set_secret,
+}
 
 
 def answer(request: bytes) -> tuple[dict[str, Any], bool]:

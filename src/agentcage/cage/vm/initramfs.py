@@ -30,6 +30,8 @@ MODULES = (
     "virtio_net",
     "virtio_console",
     "vmw_vsock_virtio_transport",
+    # The agent's only link, to the proxy and the DNS sidecar (guest_sandbox.py).
+    "veth",
 )
 
 INIT = f"""#!/bin/sh

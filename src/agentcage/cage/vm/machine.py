@@ -114,6 +114,8 @@ class MachineSpec:
     # The guest's console (kernel messages, the init's own log): a file on the host.
     console_log: Path | None = None
     extra_cmdline: tuple[str, ...] = field(default=())
+    # More read-only drives the guest mounts by label on request (the agent's root).
+    extra_drives: tuple[Drive, ...] = ()
 
     def __post_init__(self) -> None:
         check_id("machine", self.name.replace("-", "_"))
@@ -122,6 +124,9 @@ class MachineSpec:
             raise VmmError(f"the root drive {self.root.drive_id!r} must be read-only")
         if self.secrets is not None and not self.secrets.read_only:
             raise VmmError(f"the secrets drive {self.secrets.drive_id!r} must be read-only")
+        for drive in self.extra_drives:
+            if not drive.read_only:
+                raise VmmError(f"the drive {drive.drive_id!r} must be read-only")
         ids = [d.drive_id for d in self.drives]
         if len(set(ids)) != len(ids):
             raise VmmError(f"drive ids repeat: {ids}")
@@ -130,7 +135,8 @@ class MachineSpec:
 
     @property
     def drives(self) -> tuple[Drive, ...]:
-        return (self.root,) if self.secrets is None else (self.root, self.secrets)
+        secrets = () if self.secrets is None else (self.secrets,)
+        return (self.root, *secrets, *self.extra_drives)
 
     def cmdline(self, console: str, reboot: str, tuning: tuple[str, ...] = ()) -> str:
         """The kernel command line both monitors pass: the boot contract with the guest.

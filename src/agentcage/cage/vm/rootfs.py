@@ -15,7 +15,15 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from agentcage.cage.contract import SIDECAR_USER
+from agentcage.cage.contract import (
+    AGENT_CA,
+    AUDIT_DIR,
+    CA_DIR,
+    CONFIG_DIR,
+    FINGERPRINTS_DIR,
+    SIDECAR_USER,
+    UPSTREAM_CA,
+)
 from agentcage.cage.vm.debian_parts import run_tool
 from agentcage.cage.vm.initramfs import GUEST_AGENT_PATH
 from agentcage.cage.vm.machine import SECRETS_LABEL
@@ -31,6 +39,13 @@ PACKAGES = ("python3", "python3-venv", "dnsmasq-base", "iproute2", "ca-certifica
 _SLIM = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 VENV = "/opt/agentcage"
 SITE_PACKAGES = f"{VENV}/lib/python3.11/site-packages"
+SIDECAR_MOUNT_POINTS = (
+    CONFIG_DIR,
+    CA_DIR,
+    AUDIT_DIR,
+    FINGERPRINTS_DIR,
+    str(Path(UPSTREAM_CA).parent),
+)
 
 
 def debootstrap_tree(target: Path, wheelhouse: Path) -> None:
@@ -108,10 +123,21 @@ def ext4_image(
 
 
 def install_agent(tree: Path, agent_source: Path) -> None:
+    """The guest agent and, beside it, the confinement it applies to the roles."""
     target = tree / GUEST_AGENT_PATH.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(agent_source, target)
-    target.chmod(0o644)
+    for source in (agent_source, agent_source.with_name("guest_sandbox.py")):
+        shutil.copyfile(source, target.with_name(source.name))
+        target.with_name(source.name).chmod(0o644)
+    # Mount points of the sidecars' volumes, at the paths their containers have them
+    # (contract.py): the root is read-only, so they must exist before the guest boots.
+    for directory in SIDECAR_MOUNT_POINTS:
+        (tree / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    # File mounts: the proxy's upstream CA, and the agent's CA for `cage verify`'s checks,
+    # which run on this root with the agent's view (guest_cage.verify_network).
+    for mount_point in (UPSTREAM_CA, AGENT_CA):
+        (tree / mount_point.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (tree / mount_point.lstrip("/")).touch()
 
 
 def secrets_image(values: Mapping[str, str], image: Path) -> None:

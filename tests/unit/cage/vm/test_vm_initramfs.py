@@ -79,6 +79,7 @@ def test_the_initramfs_holds_busybox_modules_and_an_init(tmp_path: Path) -> None
         "vsock": "",
         "vmw_vsock_virtio_transport_common": "vsock",
         "vmw_vsock_virtio_transport": "vmw_vsock_virtio_transport_common,vsock,virtio",
+        "veth": "",
     }.items():
         (modules / f"{name}.ko").write_bytes(fake_module(name, deps))
     busybox = tmp_path / "busybox"

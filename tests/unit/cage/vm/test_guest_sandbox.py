@@ -1,0 +1,49 @@
+"""The guest agent's requests that change a running cage refuse what they are not for.
+
+These are the refusals only: the requests themselves act on the guest (mounts, network
+namespaces, secrets under /run) and run in tests/integration/vm/test_guest_cage.py.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+
+from agentcage.cage.vm import guest_agent, guest_sandbox
+
+
+def _answer(**message: object) -> dict[str, object]:
+    reply, stop = guest_agent.answer(json.dumps(message).encode())
+    assert not stop
+    return reply
+
+
+def test_only_a_running_role_gets_a_signal_and_only_hup_or_term() -> None:
+    assert not _answer(op="signal", name="proxy", signal=int(signal.SIGHUP))["ok"]  # none runs
+    assert not _answer(op="signal", name="proxy", signal=int(signal.SIGKILL))["ok"]
+
+
+def test_a_secret_name_cannot_leave_the_secrets_directory() -> None:
+    for name in ("../etc/passwd", "a/b", ".hidden", "ÄPI"):
+        reply = _answer(op="secret", name=name, value="x", uid=10000)
+        assert not reply["ok"] and "not a secret name" in str(reply["error"])
+
+
+def test_only_the_port_floor_sysctl_may_be_set() -> None:
+    refused = guest_sandbox.set_sysctl({"name": "net.ipv4.ip_forward", "value": "1"})
+    assert not refused["ok"]
+    refused = guest_sandbox.set_sysctl(
+        {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0; reboot"}
+    )
+    assert not refused["ok"]
+
+
+def test_mount_options_split_into_flags_and_filesystem_data() -> None:
+    flags, data = guest_sandbox._split_options("rw,noexec,nosuid,size=16M,mode=1777")
+    assert flags == guest_sandbox._MS_NOEXEC | guest_sandbox._MS_NOSUID
+    assert data == "size=16M,mode=1777"
+
+
+def test_the_agent_network_namespace_takes_only_a_plain_name() -> None:
+    reply = _answer(op="netns", netns="../x", guest=[], agent="10.0.0.2/24")
+    assert not reply["ok"]
