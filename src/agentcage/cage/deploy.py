@@ -253,15 +253,16 @@ class CageDeploy(CageDestroy):
         with fifty). What systemd read is recorded only after a reload succeeded."""
         written = self.write_units(config)
         rendered = hashlib.sha256()
-        for path in sorted(written):
-            rendered.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for path in sorted(written):  # what was written, not read back: it may be remote
+            rendered.update(path.name.encode() + b"\0" + written[path].encode() + b"\0")
         record = {"units": rendered.hexdigest()}
         if self.store.read_json(config.name, UNITS_LOADED_FILE) == record:
             return
         self.host.systemctl("daemon-reload")
         self.store.write(config.name, UNITS_LOADED_FILE, json.dumps(record) + "\n")
 
-    def write_units(self, config: CageConfig) -> list[Path]:
+    def write_units(self, config: CageConfig) -> dict[Path, str]:
+        """Write the cage's units where its host keeps them; returns path -> text."""
         quadlets = self.units(config)
         directory, units = self.deployable(quadlets)
         # After a Podman upgrade (or downgrade) the other form's files would shadow these.
@@ -271,11 +272,11 @@ class CageDeploy(CageDestroy):
         else:
             other, stale = self.host.quadlet_dir, quadlets.files
         self.host.files.unlink([other / name for name in stale])
-        written = []
+        written = {}
         for filename, text in units.rendered().items():
             target = directory / filename
             self.host.files.write(target, text, 0o644)
-            written.append(target)
+            written[target] = text
         return written
 
     def secret_names(self, name: str) -> list[str]:
