@@ -8,19 +8,24 @@ listeners (docs/transparent.md). Nothing in the agent is set up for it.
 from __future__ import annotations
 
 import json
+import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentcage.cage.netcheck import transparent_checks
+from agentcage.cage.netcheck import FLOWS, transparent_checks
 from agentcage.cage.topology import Topology
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, REPO, Harness, Internet
+from tests.e2e.transparent_scenarios import SCAN_PORTS
 
 CAGE = "tp"
 AGENT = f"agentcage-{CAGE}-agent"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
+DIAGNOSTICS = Path(tempfile.gettempdir()) / "agentcage-e2e-transparent-diagnostics.json"
 
 
 def config(internet: Internet) -> dict[str, Any]:
@@ -76,9 +81,24 @@ def outcome(harness: Harness, internet: Internet, tp_cage: str, proxy_ip: str) -
     # allowlists attacker.example and sends to it) is not this module's.
     since = len(internet.http())
     out = harness.exec(
-        "podman", "exec", AGENT, "python3", "/e2e/transparent_scenarios.py", proxy_ip
+        "podman", "exec", AGENT, "python3", "/e2e/transparent_scenarios.py", proxy_ip, INTERNET_IP
     )
-    return {**json.loads(out.strip().splitlines()[-1]), "arrivals_since": since}
+    # How the agent's route and its setup stood: what a failure below is read against.
+    routes = harness.exec("podman", "exec", AGENT, "cat", "/proc/net/route", check=False)
+    setup = harness.exec(
+        "journalctl", "--no-pager", "-n", "30", "-u", f"{AGENT}.service", check=False
+    )
+    proxy = f"agentcage-{CAGE}-proxy"
+    steering = harness.exec(
+        "sh", "-c", f"podman exec {proxy} ip rule; podman exec {proxy} ip route show table all"
+        f" | grep -v ' ff'; journalctl --no-pager -n 40 -u {proxy}.service",
+        check=False,
+    )  # fmt: skip
+    return {
+        **json.loads(out.strip().splitlines()[-1]),
+        "arrivals_since": since,
+        "diagnostics": {"routes": routes, "agent_unit": setup[-3000:], "proxy": steering[-4000:]},
+    }
 
 
 def arrivals(internet: Internet, outcome: dict[str, Any]) -> list[dict[str, Any]]:
@@ -116,10 +136,64 @@ def test_sni_host_mismatch_and_bare_ip_are_refused(
     )
 
 
-def test_other_ports_and_udp_are_refused(outcome: dict[str, Any]) -> None:
-    assert outcome["tcp_22"]["connected"] is False
-    assert outcome["tcp_5432"]["connected"] is False
+def flow_lines(harness: Harness, host: str, port: int, protocol: str) -> list[dict[str, Any]]:
+    return [
+        line
+        for line in audit(harness)
+        if line["kind"] == "flow"
+        and (line["host"], line["port"], line["scheme"]) == (host, port, protocol)
+    ]
+
+
+def test_other_ports_and_udp_are_refused_and_audited(
+    harness: Harness, outcome: dict[str, Any], proxy_ip: str
+) -> None:
+    assert outcome["tcp_22"]["refused"] is True, outcome["tcp_22"]
+    assert outcome["tcp_5432"]["refused"] is True, outcome["tcp_5432"]
     assert outcome["udp_123"]["answered"] is False
+    for port, protocol in ((22, "tcp"), (5432, "tcp"), (123, "udp")):
+        assert flow_lines(harness, proxy_ip, port, protocol), (port, protocol)
+
+
+def test_raw_ip_flows_are_refused_and_audited(
+    harness: Harness, internet: Internet, outcome: dict[str, Any]
+) -> None:
+    """No name at all: the agent's default route leads only to the proxy's deny listener."""
+    assert outcome["raw_tcp_22"]["refused"] is True, outcome["raw_tcp_22"]
+    assert outcome["raw_tcp_5432"]["refused"] is True, outcome["raw_tcp_5432"]
+    assert outcome["raw_udp_123"]["answered"] is False
+    assert outcome["raw_udp_53"]["answered"] is False  # the fake internet's resolver is there
+    assert "error" in outcome["raw_ip_tls"]
+    for port, protocol in ((22, "tcp"), (5432, "tcp"), (123, "udp"), (53, "udp"), (443, "tcp")):
+        lines = flow_lines(harness, INTERNET_IP, port, protocol)
+        if len(lines) != 1:
+            DIAGNOSTICS.write_text(json.dumps(outcome["diagnostics"], indent=1))
+        assert len(lines) == 1, (port, protocol, f"diagnostics in {DIAGNOSTICS}")
+        [line] = lines
+        assert (line["verdict"], line["inspector"]) == ("block", "deny")
+    assert not [r for r in arrivals(internet, outcome) if r["path"] == "/transparent"]
+
+
+def test_a_port_scan_leaves_a_bounded_number_of_lines(
+    harness: Harness, outcome: dict[str, Any]
+) -> None:
+    scanned = len(SCAN_PORTS)
+    assert outcome["scan_refused"] == scanned
+    deadline = time.monotonic() + 20  # the summary comes when the budget's window ends
+    while True:
+        lines = audit(harness)
+        summaries = [
+            line
+            for line in lines
+            if line["kind"] == "flow" and "suppressed" in line.get("extra", {})
+        ]
+        if summaries or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    singles = [line for line in lines if line["kind"] == "flow" and line["port"] in SCAN_PORTS]
+    assert summaries, "no summary line"
+    assert len(singles) <= 3 * 20  # 20 per client per 10 s window; the scan takes under 30 s
+    assert len(singles) + sum(s["extra"]["suppressed"] for s in summaries) >= scanned
 
 
 def test_verify_checks_the_transparent_path(harness: Harness, tp_cage: str) -> None:
@@ -127,3 +201,7 @@ def test_verify_checks_the_transparent_path(harness: Harness, tp_cage: str) -> N
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     for name, _ in transparent_checks("unused", "unused"):
         assert checks[name]["passed"], checks[name]
+    for name in ("proxy does not forward", "agent routes via the proxy"):
+        assert checks[name]["passed"], checks[name]
+    for name in FLOWS:
+        assert checks[name]["detail"].endswith("; audited"), checks[name]

@@ -1,6 +1,6 @@
 """Programs that ignore the proxy settings, run inside a cage's agent by test_transparent.py.
 
-    podman exec AGENT python3 /e2e/transparent_scenarios.py PROXY_IP
+    podman exec AGENT python3 /e2e/transparent_scenarios.py PROXY_IP OUTSIDE_IP
 
 Standard library and Debian's `node` only: no client here reads HTTP(S)_PROXY. Prints
 one JSON object: scenario -> outcome.
@@ -74,11 +74,23 @@ def tls_request(address: str, server_name: str | None, host: str) -> dict[str, A
 
 
 def tcp(host: str, port: int) -> dict[str, Any]:
+    """Refused: no connection, or one reset (or closed) before a byte arrives."""
     try:
-        with socket.create_connection((host, port), timeout=5):
-            return {"connected": True}
+        with socket.create_connection((host, port), timeout=5) as conn:
+            conn.settimeout(5)
+            data = conn.recv(100)
+    except ConnectionResetError:
+        return {"refused": True, "how": "reset"}
+    except TimeoutError:
+        return {"refused": False, "how": "connected, then silence"}
     except OSError as exc:
-        return {"connected": False, "error": exc.strerror or str(exc)}
+        return {"refused": True, "how": exc.strerror or type(exc).__name__}
+    return {"refused": not data, "how": "answered" if data else "closed"}
+
+
+def scan(host: str, ports: range) -> int:
+    """Connection attempts to each port, as a port scanner makes them; how many were refused."""
+    return sum(tcp(host, port)["refused"] for port in ports)
 
 
 def udp(host: str, port: int) -> dict[str, Any]:
@@ -93,8 +105,11 @@ def udp(host: str, port: int) -> dict[str, Any]:
             return {"answered": False, "error": exc.strerror or type(exc).__name__}
 
 
-def main(proxy_ip: str) -> None:
-    results = {
+SCAN_PORTS = range(20000, 21000)
+
+
+def main(proxy_ip: str, outside: str) -> None:
+    results: dict[str, Any] = {
         "resolved": socket.gethostbyname("api.anthropic.com"),
         "node": node_fetch("https://api.anthropic.com/echo-key"),
         "urllib": urllib_direct("https://api.anthropic.com/echo-key"),
@@ -105,9 +120,16 @@ def main(proxy_ip: str) -> None:
         "tcp_22": tcp("api.anthropic.com", 22),
         "tcp_5432": tcp("api.anthropic.com", 5432),
         "udp_123": udp("api.anthropic.com", 123),
+        # Addresses, no names: the default route leads to the proxy's deny listener.
+        "raw_tcp_22": tcp(outside, 22),
+        "raw_tcp_5432": tcp(outside, 5432),
+        "raw_udp_123": udp(outside, 123),
+        "raw_udp_53": udp(outside, 53),  # a resolver other than the sidecar
+        "raw_ip_tls": tls_request(outside, None, outside),
     }
+    results["scan_refused"] = scan(outside, SCAN_PORTS)
     print(json.dumps(results))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

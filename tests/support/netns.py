@@ -16,11 +16,15 @@ checks that loopback is all there is, and execs CMD.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import socket
 import struct
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
@@ -52,6 +56,21 @@ def isolated(
         *(_OPTION + address for address in addresses),
         *argv,
     ]
+
+
+def probe_report(module: str, out: Path, timeout: float) -> dict[str, Any]:
+    """Run `python -m MODULE OUT` as root in a fresh network and mount namespace, from
+    the repository root; the JSON report it wrote to OUT."""
+    done = subprocess.run(
+        isolated([sys.executable, "-m", module, str(out)], private_mounts=True),
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
 
 
 def _bring_up_loopback() -> None:

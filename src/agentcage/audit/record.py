@@ -15,7 +15,7 @@ from typing import Any, Literal
 SCHEMA_VERSION = 1
 MAX_PATH = 512
 
-Kind = Literal["http", "response", "websocket", "dns", "connection", "lifecycle"]
+Kind = Literal["http", "response", "websocket", "dns", "connection", "flow", "lifecycle"]
 # The `learn` value of a decision that learn mode let through although the domain
 # list refuses it (`domains.enforcement: learn`).
 WOULD_BLOCK = "would-block"

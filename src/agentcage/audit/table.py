@@ -109,6 +109,8 @@ def cells(row: Record) -> list[str]:
         method = f"ws{arrow}" + (f" {extra['frame']}" if "frame" in extra else "")
     elif kind == "connection":
         method, host = "conn", host or str(row.get("client", ""))
+    elif kind == "flow":  # a refused flow (tcp/udp), or a summary of those left out
+        method, host = str(row.get("scheme", "")) or "flow", host or str(row.get("client", ""))
     port = row.get("port")
     if host and port and (row.get("scheme"), port) not in (("https", 443), ("http", 80)):
         host = f"{host}:{port}"

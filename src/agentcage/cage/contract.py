@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
+from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.policy.canaries import CANARY_SEED_ENV as CANARY_SEED_ENV
 from agentcage.policy.canaries import canary_env
 
 # --- inside the images (images/runtime/Containerfile) ---------------------------------
+PODMAN = "/usr/bin/podman"  # what the units run (quadlet's generator writes the same)
 VENV_BIN = "/opt/agentcage/bin"
 PYTHON = f"{VENV_BIN}/python"
 SIDECAR_USER = "10000"  # the runtime image's `agentcage` user and group
@@ -29,6 +31,7 @@ SIDECAR_USER = "10000"  # the runtime image's `agentcage` user and group
 PROBE_MODULE = "agentcage.cage.probe"  # the sidecars' health checks
 RELAY_MODULE = "agentcage.cage.forward"  # the published-ports relay
 NETCHECK_MODULE = "agentcage.cage.netcheck"  # `cage verify`'s network checks
+STEERING_MODULE = "agentcage.cage.steering"  # default deny: redirects and the agent's route
 
 # --- inside the containers: where the units mount things ------------------------------
 CONFIG_DIR = "/etc/agentcage"
@@ -121,6 +124,7 @@ SECRETS_DIR_OPTION = "--secrets-dir"
 UPSTREAM_CA_OPTION = "--upstream-ca"
 BLOCKED_ZONES_OPTION = "--blocked-zones"
 TRANSPARENT_OPTION = "--transparent"
+DENY_FLOWS_OPTION = "--deny-flows"
 STEER_OPTION = "--steer-to"
 METRICS_OPTION = "--metrics"
 METRICS_SOCKET_MODE_OPTION = "--metrics-socket-mode"
@@ -140,6 +144,7 @@ class ProxyRunArgs:
     metrics: str | None = None
     transparent: str | None = None
     metrics_socket_mode: str | None = None
+    deny_flows: bool = False
 
     COMMAND: ClassVar[tuple[str, ...]] = ("proxy", "run")
 
@@ -159,6 +164,8 @@ class ProxyRunArgs:
         words += _metrics_words(self.metrics, self.metrics_socket_mode)
         if self.transparent is not None:
             words += (TRANSPARENT_OPTION, self.transparent)
+        if self.deny_flows:
+            words += (DENY_FLOWS_OPTION,)
         return words
 
 
@@ -213,6 +220,7 @@ def proxy_run(topology: Topology, upstream_ca: bool, transparent: bool = False) 
         name_fingerprints=NAME_FINGERPRINTS,
         upstream_ca=UPSTREAM_CA if upstream_ca else None,
         transparent=topology.proxy_ip if transparent else None,
+        deny_flows=transparent,
         metrics=f"unix:{METRICS_DIR}/{PROXY_METRICS_SOCKET}",
         metrics_socket_mode=METRICS_SOCKET_MODE,
     )
@@ -235,6 +243,29 @@ def dns_run(topology: Topology, transparent: bool = False) -> DnsRunArgs:
 def probe_argv(kind: Literal["tcp", "dns"], address: str, port: int) -> list[str]:
     """A sidecar's health check: `python -m agentcage.cage.probe KIND ADDRESS PORT`."""
     return [PYTHON, "-m", PROBE_MODULE, kind, address, str(port)]
+
+
+def steering_argv(
+    topology: Topology, image: str, role: Literal["proxy", "agent"], own_ports: tuple[int, ...]
+) -> tuple[str, ...]:
+    """The one-shot container that sets up default deny in `role`'s network namespace.
+
+    It joins that namespace with NET_ADMIN, runs steering.py and exits; the container it
+    joins never holds the capability (docs/transparent.md).
+    """
+    args: tuple[str, ...] = (topology.proxy_ip,)
+    if role == "proxy":
+        args += tuple(str(port) for port in (DENY_PORT, *own_ports))
+    return (
+        # --sdnotify=ignore: the unit's NOTIFY_SOCKET is the container's it follows; the
+        # one-shot must not announce itself as the unit's main process.
+        PODMAN, "run", "--rm", "--pull=never", "--sdnotify=ignore",
+        f"--network=container:{topology.container(role)}",
+        "--cap-drop=all", "--cap-add=net_admin", "--user=0:0", "--read-only",
+        "--security-opt=no-new-privileges", "--security-opt=label=disable",
+        f"--label=agentcage.cage={topology.cage}", "--label=agentcage.role=steering",
+        f"--entrypoint={PYTHON}", image, "-m", STEERING_MODULE, role, *args,
+    )  # fmt: skip
 
 
 def relay_args(topology: Topology, ports: list[str]) -> tuple[str, ...]:

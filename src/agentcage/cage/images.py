@@ -48,7 +48,11 @@ _AGENT_PULL_HINT = (
     "locally (`podman build -t NAME`) or container.containerfile needs no registry"
 )
 DEBIAN_SUITE = "bookworm"
-RUNTIME_PACKAGES = ("python3", "python3-venv", "ca-certificates", "dnsmasq-base", "passwd")
+# nftables and iproute2: the one-shot steering containers (steering.py) run this image.
+RUNTIME_PACKAGES = (
+    "python3", "python3-venv", "ca-certificates", "dnsmasq-base", "passwd", "nftables",
+    "iproute2",
+)  # fmt: skip
 # A registry-free image for agents: examples/basic uses it.
 AGENT_DEBIAN_IMAGE = "localhost/agentcage-agent-debian:bookworm"
 AGENT_DEBIAN_PACKAGES = ("python3", "ca-certificates", "curl", "dnsutils")

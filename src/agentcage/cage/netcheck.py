@@ -129,11 +129,20 @@ def unlisted_at_proxy(proxy: str) -> tuple[bool, str]:
 
 
 def tcp_refused(proxy: str, port: int) -> tuple[bool, str]:
+    """Refused: no connection, or one the proxy's deny listener resets before any byte."""
     try:
-        with socket.create_connection((proxy, port), timeout=3):
-            return False, f"connected to {proxy}:{port}"
+        with socket.create_connection((proxy, port), timeout=3) as conn:
+            conn.settimeout(3)
+            data = conn.recv(1)
+    except ConnectionResetError:
+        return True, f"{proxy}:{port}: reset by the proxy's deny listener"
+    except TimeoutError:
+        return False, f"{proxy}:{port}: connected, and the connection stays open"
     except OSError as exc:
-        return True, f"{proxy}:{port}: {exc.strerror or 'timed out'}"
+        return True, f"{proxy}:{port}: {exc.strerror or type(exc).__name__}"
+    if data:
+        return False, f"connected to {proxy}:{port}, which answered"
+    return True, f"{proxy}:{port}: closed without a byte"
 
 
 def udp_unanswered(proxy: str, port: int) -> tuple[bool, str]:
@@ -150,15 +159,28 @@ def udp_unanswered(proxy: str, port: int) -> tuple[bool, str]:
     return False, f"{proxy}:{port}/udp answered"
 
 
+# The checks whose flows the proxy's deny listener must audit (`kind: flow`, host the
+# proxy's address): `cage verify` looks for each line in the proxy's log.
+FLOWS = {
+    "raw TCP to port 22 refused": ("tcp", 22),
+    "raw TCP to port 5432 refused": ("tcp", 5432),
+    "UDP to port 123 unanswered": ("udp", 123),
+}
+
+
+def _flow_check(proxy: str, protocol: str, port: int) -> Callable[[], tuple[bool, str]]:
+    if protocol == "udp":
+        return lambda: udp_unanswered(proxy, port)
+    return lambda: tcp_refused(proxy, port)
+
+
 def transparent_checks(
     proxy: str, allowed: str | None
 ) -> list[tuple[str, Callable[[], tuple[bool, str]]]]:
     checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("no-proxy request to an unlisted host refused", direct_unlisted),
         ("unlisted name at the proxy refused", lambda: unlisted_at_proxy(proxy)),
-        ("raw TCP to port 22 refused", lambda: tcp_refused(proxy, 22)),
-        ("raw TCP to port 5432 refused", lambda: tcp_refused(proxy, 5432)),
-        ("UDP to port 123 unanswered", lambda: udp_unanswered(proxy, 123)),
+        *((name, _flow_check(proxy, protocol, port)) for name, (protocol, port) in FLOWS.items()),
     ]
     if allowed:
         checks.insert(

@@ -34,6 +34,7 @@ from agentcage.cage.contract import (
     relay_args,
     secret_id,
     service_name,
+    steering_argv,
 )
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, mac_address
@@ -251,10 +252,22 @@ def _proxy(spec: CageSpec) -> UnitFile:
         # for the DNS sidecar's port 53.
         lowest = min(spec.config.network.listener_ports())
         unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={lowest}")
+        # The agent's default route leads here: this namespace must never route onward.
+        unit.add("Container", "Sysctl", "net.ipv4.ip_forward=0")
     unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca, transparent).argv())
     _ready_and_alive(unit, probe_argv("tcp", topology.proxy_ip, PROXY_PORT))
+    if transparent:
+        own = (PROXY_PORT, *spec.config.network.listener_ports())
+        _steering(unit, steering_argv(topology, spec.images.proxy, "proxy", own))
     _service(unit, spec.wanted_by)
     return unit
+
+
+def _steering(unit: UnitFile, argv: tuple[str, ...]) -> None:
+    # `-`: a failed setup leaves the cage closed (no route, or a namespace that does not
+    # forward) but unaudited; `cage verify` says so. A fatal one would stop every cage on
+    # a host whose kernel lacks an nftables module (docs/transparent.md).
+    unit.add("Service", "ExecStartPost", (f"-{argv[0]}", *argv[1:]))
 
 
 def _agent(spec: CageSpec) -> UnitFile:
@@ -307,6 +320,8 @@ def _agent(spec: CageSpec) -> UnitFile:
     )
     if ctr.command:
         unit.add("Container", "Exec", tuple(ctr.command))
+    if config.network.transparent:
+        _steering(unit, steering_argv(topology, spec.images.proxy, "agent", ()))
     unit.add("Service", "Restart", ctr.restart)
     unit.add("Service", "RestartSec", ctr.restart_sec)
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)

@@ -31,10 +31,10 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agentcage.cage.contract import PODMAN as PODMAN  # the tests compare argv with it
 from agentcage.cage.quadlet import CageUnits
 from agentcage.cage.unit import Entry, RenderError, Section, Specifiers, UnitFile, Value
 
-PODMAN = "/usr/bin/podman"
 SHELL = "/bin/sh"
 _CID_PATH = "%t/%N.cid"
 _CIDFILE = Specifiers(f"--cidfile={_CID_PATH}")

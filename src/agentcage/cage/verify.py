@@ -13,13 +13,16 @@ import posixpath
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from agentcage.audit.record import now_iso
 from agentcage.cage import layout, listeners, topology
 from agentcage.cage.ca import KEY_AND_CERT
 from agentcage.cage.contract import (
     AGENT_CA,
+    AUDIT_DIR,
     CA_DIR,
     CA_VARIABLES,
     NETCHECK_MODULE,
+    PROXY_AUDIT_LOG,
     PROXY_VARIABLES,
     PYTHON,
     SECRETS_DIR,
@@ -29,7 +32,9 @@ from agentcage.cage.contract import (
 )
 from agentcage.cage.host_files import on_target
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.netcheck import FLOWS
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
+from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
@@ -56,6 +61,8 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     results += _environment(cages, config, topo)
     results += _process(cages, agent)
     results += _network(cages, config, topo)
+    if config.network.transparent:
+        results += _default_deny(cages, topo)
     results.append(_metrics_host_only(cages, config, topo))
     return results
 
@@ -202,6 +209,7 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
         argv += ["--allowed-host", allowed]
     if config.network.transparent:
         argv += ["--proxy", topo.proxy_ip]
+    started = now_iso()
     result = cages.host.podman(*argv, check=False)
     try:
         rows = json.loads(result.stdout.strip().splitlines()[-1])
@@ -209,6 +217,8 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     except (ValueError, IndexError, KeyError, TypeError):
         detail = (result.stderr or result.stdout).strip()[-300:]
         return [CheckResult("network checks", False, f"helper container failed: {detail}")]
+    if config.network.transparent:
+        checks = [_audited(cages, topo, check, started) for check in checks]
     if allowed is None:
         checks.append(
             CheckResult(
@@ -216,6 +226,71 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
             )
         )
     return checks
+
+
+def _audited(cages: Cages, topo: topology.Topology, check: CheckResult, since: str) -> CheckResult:
+    """A refused flow counts only with its `kind: flow` line in the proxy's log."""
+    if check.name not in FLOWS or not check.passed:
+        return check
+    protocol, port = FLOWS[check.name]
+    for line in _proxy_audit_tail(cages, topo):
+        if (
+            line.get("kind") == "flow"
+            and (line.get("scheme"), line.get("host"), line.get("port"))
+            == (protocol, topo.proxy_ip, port)
+            and str(line.get("time", "")) >= since
+        ):
+            return CheckResult(check.name, True, f"{check.detail}; audited")
+    return CheckResult(
+        check.name,
+        False,
+        f"{check.detail}, but the proxy wrote no `flow` line for it: the cage's default "
+        "deny is not set up (docs/transparent.md)",
+    )
+
+
+def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, object]]:
+    # Through the proxy container: a rootless cage's log belongs to its subordinate user.
+    code, text, _ = _exec(
+        cages, topo.container("proxy"), "tail", "-n", "2000", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}"
+    )
+    lines = []
+    for raw in text.splitlines() if code == 0 else []:
+        try:
+            lines.append(json.loads(raw))
+        except ValueError:
+            continue
+    return [line for line in lines if isinstance(line, dict)]
+
+
+def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
+    """The agent's one way out is the proxy, and the proxy's namespace routes nowhere."""
+    code, forward, err = _exec(
+        cages, topo.container("proxy"), "cat", "/proc/sys/net/ipv4/ip_forward"
+    )
+    name = "proxy does not forward"
+    if code != 0:
+        forwarding = CheckResult(name, False, f"cannot read ip_forward: {err.strip()[:160]}")
+    else:
+        forwarding = CheckResult(name, forward.strip() == "0", f"ip_forward {forward.strip()}")
+    code, table, err = _exec(cages, topo.container("agent"), "cat", "/proc/net/route")
+    rows = [row.split() for row in table.splitlines()[1:]]
+    gateways = [default_gateway(row) for row in rows if row[1:2] == ["00000000"]]
+    name = "agent routes via the proxy"
+    if code != 0:
+        route = CheckResult(name, False, f"cannot read its routes: {err.strip()[:160]}")
+    else:
+        shown = ", ".join(gateways) or "none (refused flows fail unaudited)"
+        route = CheckResult(name, gateways == [topo.proxy_ip], f"default route via {shown}")
+    return [forwarding, route]
+
+
+def default_gateway(row: list[str]) -> str:
+    """The gateway of a /proc/net/route row (little-endian hex) as a dotted address."""
+    try:
+        return str(ipaddress.IPv4Address(int(row[2], 16).to_bytes(4, "little")))
+    except (IndexError, ValueError):
+        return "?"
 
 
 def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology) -> CheckResult:
@@ -240,6 +315,8 @@ def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology
         f"the agent mounts {s}" for s in sources if s == metrics_dir or metrics_dir in s.parents
     ]
     transparent = [(topo.proxy_ip, port) for port in config.network.listener_ports()]
+    if config.network.transparent:
+        transparent.append((topo.proxy_ip, DENY_PORT))
     services = {
         "proxy": [(topo.proxy_ip, PROXY_PORT), *transparent],
         "dns": [(topo.dns_ip, DNS_PORT)],

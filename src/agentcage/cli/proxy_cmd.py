@@ -11,6 +11,7 @@ from agentcage.cage.contract import (
     AUDIT_LOG_OPTION,
     CA_DIR_OPTION,
     CONFIG_OPTION,
+    DENY_FLOWS_OPTION,
     LISTEN_OPTION,
     NAME_FINGERPRINTS_OPTION,
     SECRETS_DIR_OPTION,
@@ -18,6 +19,7 @@ from agentcage.cage.contract import (
     UPSTREAM_CA_OPTION,
 )
 from agentcage.cli.metrics_options import endpoint, metrics_options
+from agentcage.config.network import DENY_PORT
 from agentcage.errors import ConfigError
 
 
@@ -89,6 +91,13 @@ def _address(value: str) -> str:
     help="Also serve programs that ignore proxy settings on ADDRESS:443 and ADDRESS:80 (and "
     "the ports in network.ports), with the target taken from TLS SNI and Host.",
 )
+@click.option(
+    DENY_FLOWS_OPTION,
+    is_flag=True,
+    help=f"With {TRANSPARENT_OPTION}: refuse and audit the flows the cage's steering "
+    f"redirects to port {DENY_PORT} (TCP on ADDRESS, UDP on every address): one `flow` line "
+    "each, rate-limited per client (docs/transparent.md).",
+)
 def run(
     config_file: Path,
     listen: str,
@@ -100,6 +109,7 @@ def run(
     metrics: str | None,
     metrics_socket_mode: str | None,
     transparent: str | None,
+    deny_flows: bool,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
     from agentcage.proxy.lean_import import without_default_addons
@@ -110,6 +120,11 @@ def run(
     from agentcage.proxy.server import run as run_proxy
 
     host, port = _listen(listen)
+    if deny_flows and transparent is None:
+        raise ConfigError(
+            f"{DENY_FLOWS_OPTION} needs {TRANSPARENT_OPTION}",
+            hint="the TCP deny listener serves on the transparent address",
+        )
     run_proxy(
         ProxySettings(
             listen_host=host,
@@ -120,6 +135,7 @@ def run(
             name_fingerprints=name_fingerprints,
             metrics=endpoint(metrics, metrics_socket_mode),
             transparent=_address(transparent) if transparent is not None else None,
+            deny_flows=deny_flows,
         ),
         Sources(config_path=config_file, secrets_dir=secrets_dir),
     )

@@ -13,6 +13,9 @@ from agentcage.config.fields import HostEntry
 Protocol = Literal["http", "https", "opaque"]
 # Open to every admitted host on the transparent path (docs/transparent.md).
 WEB_PORTS: dict[int, Protocol] = {80: "http", 443: "https"}
+# Where the steering in the proxy's namespace sends every other flow of the agent, TCP
+# and UDP alike, to be refused and audited (proxy/deny.py); no port rule may take it.
+DENY_PORT = 8079
 
 
 class PortRule(Model):
@@ -46,6 +49,8 @@ class PortRule(Model):
     def _not_a_web_port(cls, port: int) -> int:
         if port in WEB_PORTS:
             raise ValueError(f"port {port} is open to every allowed host already")
+        if port == DENY_PORT:
+            raise ValueError(f"port {port} is the proxy's deny listener (docs/transparent.md)")
         return port
 
 

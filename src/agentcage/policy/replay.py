@@ -44,6 +44,7 @@ _SKIPPED_KINDS = {
     "response": "response lines (how an exchange ended)",
     "websocket": "WebSocket messages (payloads are not in the log)",
     "connection": "connection lines",
+    "flow": "refused flows (the deny listener's)",
     "lifecycle": "lifecycle lines",
 }
 _RANK = {"allow": 0, "flag": 1, "block": 2}

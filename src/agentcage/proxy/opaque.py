@@ -2,9 +2,11 @@
 
 A `network.ports` rule with `protocol: opaque` (say `db.example.com` on 5432) is the
 user's explicit statement that some non-HTTP protocol may leave uninspected. Its
-listener is a mitmproxy TCP `reverse` listener to that host; this addon picks the plain
-TCP layer for it before mitmproxy's own choice (which would terminate TLS), so the
-bytes pass untouched, while egress pinning still resolves and vets the address.
+transparent listener is a mitmproxy TCP `reverse` listener to that host; through the
+explicit proxy it is `CONNECT db.example.com:5432`, that host and port exactly. This
+addon picks the plain TCP layer for both before mitmproxy's own choice (which would
+terminate TLS, or refuse the raw stream), so the bytes pass untouched, while egress
+pinning still resolves and vets the address.
 Nothing in the stream is scanned, injected or redacted: what is enforced and audited is
 the host, the port, the byte counts and the duration. The opening line is written
 before anything is relayed; if it cannot be, the connection is killed.
@@ -52,11 +54,19 @@ class OpaquePassthrough:
 
     def next_layer(self, nextlayer: layer.NextLayer) -> None:
         context = nextlayer.context
-        if len(context.layers) != 1 or nextlayer.layer is not None:
+        if nextlayer.layer is not None:
             return
-        listener = self._entry.listeners.of(context.client)
-        if listener is not None and listener.opaque_to is not None:
-            nextlayer.layer = PassthroughLayer(context)
+        listeners = self._entry.listeners
+        listener = listeners.of(context.client)
+        if len(context.layers) == 1:  # right after a listener: the transparent opaque port
+            if listener is not None and listener.opaque_to is not None:
+                nextlayer.layer = PassthroughLayer(context)
+        elif listener is None and context.server.address is not None:
+            # Inside a CONNECT tunnel of the explicit listener: relayed only if the
+            # target is an opaque port's own host and port.
+            host, port = context.server.address
+            if listeners.opaque_to(str(host), int(port)):
+                nextlayer.layer = PassthroughLayer(context)
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         self._counts[flow.id] = _Counts()

@@ -106,6 +106,8 @@ class ProxyMetrics(SidecarRegistry):
             self.refused_responses.labels(inspector).inc()
         elif line.kind == "connection" and line.verdict == "block":
             self.refused_streams.inc()
+        elif line.kind == "flow":  # the deny listener's; a summary line stands for its count
+            self.refused_streams.inc(int(line.extra.get("suppressed", 1)))
 
     def secrets_injected(self, names: Iterable[str]) -> None:
         for name in names:

@@ -23,6 +23,8 @@ from mitmproxy.addons import (
 )
 
 from agentcage.audit.logfiles import Rotation
+from agentcage.audit.throttle import LineBudget
+from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
 from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
@@ -31,6 +33,7 @@ from agentcage.proxy import layer_patches, protocolerrors, wscontrol
 from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.confdir import write_upstream_bundle
+from agentcage.proxy.deny import DenyListeners
 from agentcage.proxy.gate import RequestGate
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.opaque import OpaquePassthrough
@@ -58,6 +61,7 @@ class ProxySettings:
     name_fingerprints: Path | None = None  # for the DNS sidecar (namefingerprints.py)
     metrics: MetricsEndpoint | None = None  # None: no metrics served
     transparent: str | None = None  # the address of the transparent listeners (transparent.py)
+    deny_flows: bool = False  # serve the deny listeners (deny.py) beside the transparent ones
 
 
 class Ready:
@@ -234,6 +238,16 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
             set_log_level(opts, holder.current.config.logging.level)
             _set(opts, mode=listen_modes(entry))  # network.ports may have changed
 
+    deny = None
+    if settings.deny_flows and settings.transparent is not None:
+        deny = DenyListeners(settings.transparent, holder, audit, LineBudget())
+        try:
+            deny.open()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot open the deny listeners {' and '.join(deny.addresses)}: {exc}",
+                hint=f"{DENY_PORT} must be free on the transparent address",
+            ) from exc
     served = None
     if metrics is not None and settings.metrics is not None:
         served = MetricsServer(metrics.registry, settings.metrics)
@@ -242,9 +256,13 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
     loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
     loop.add_signal_handler(signal.SIGINT, proxy.shutdown)
     loop.add_signal_handler(signal.SIGHUP, reload)
+    if deny is not None:
+        deny.serve(loop)
     try:
         await proxy.run()
     finally:
+        if deny is not None:
+            deny.close()
         audit.close()
         if served is not None:
             served.close()

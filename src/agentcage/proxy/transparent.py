@@ -85,6 +85,13 @@ class Listeners:
             return f"reverse:tcp://{listener.opaque_to}:{listener.port}{at}"
         return f"regular{at}"
 
+    def opaque_to(self, host: str, port: int) -> bool:
+        """Whether `host:port` is an opaque port's one destination."""
+        listener = self._ports.get(port)
+        if listener is None or listener.opaque_to is None:
+            return False
+        return host.lower().rstrip(".") == listener.opaque_to.lower().rstrip(".")
+
     def of(self, client: connection.Client) -> Listener | None:
         """The transparent listener `client` connected to; None for the explicit one."""
         port = client.proxy_mode.custom_listen_port

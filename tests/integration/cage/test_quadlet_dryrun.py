@@ -103,8 +103,18 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     assert "--sdnotify=container" in out  # the sidecars say READY=1 themselves
     containers = sum(name.endswith(".container") for name in units.files)
     assert containers == (4 if config.container.ports else 3)
-    assert out.count("--read-only") == containers
-    assert out.count("--cap-drop all") == containers
+    runs = "\n".join(line for line in out.splitlines() if line.startswith("ExecStart="))
+    assert runs.count("--read-only") == containers
+    assert runs.count("--cap-drop all") == containers
+    # Default deny's one-shots (steering.py), in the proxy's and the agent's services.
+    for role in ("proxy", "agent"):
+        (post,) = [
+            line
+            for line in _service(out, f"{prefix}-{role}").splitlines()
+            if line.startswith("ExecStartPost=")
+        ]
+        assert f"--network=container:{prefix}-{role}" in post
+        assert f"-m agentcage.cage.steering {role} " in post
     # The fingerprint volume: the proxy writes it, the DNS sidecar only reads it.
     shared = f"{tmp_path / 'state' / 'fingerprints'}:/var/lib/agentcage/fingerprints"
     assert f"{shared}:ro" in _service(out, f"{prefix}-dns")

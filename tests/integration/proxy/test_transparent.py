@@ -8,18 +8,14 @@ inside a fresh network and mount namespace; these tests read its report.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.proxy.transparent_probe import PLACEHOLDER, REAL_KEY, STEER
-from tests.support.netns import isolated
+from tests.support.netns import probe_report
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[3]
 PROBE = "tests.integration.proxy.transparent_probe"
 Report = dict[str, Any]
 
@@ -27,15 +23,7 @@ Report = dict[str, Any]
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     out = tmp_path_factory.mktemp("transparent") / "report.json"
-    done = subprocess.run(
-        isolated([sys.executable, "-m", PROBE, str(out)], private_mounts=True),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
-    data: Report = json.loads(out.read_text())
+    data: Report = probe_report(PROBE, out, timeout=240)
     assert data["proxy_exit"] == 0, data["proxy_stderr"]
     return data
 
@@ -169,10 +157,43 @@ def test_cage_verify_checks_pass_against_a_working_transparent_path(report: Repo
 
 def test_an_opaque_port_relays_bytes_uninspected_and_audits_them(report: Report) -> None:
     assert report["opaque"] == {"answer": "echo:SSH-2.0-probe\r\n"}
-    lines = [line for line in report["audit"] if line["inspector"] == "opaque"]
+    lines = [
+        line
+        for line in report["audit"]
+        if line["inspector"] == "opaque" and line["client"] != report["opaque_explicit"]["client"]
+    ]
     assert [line["extra"]["phase"] for line in lines] == ["open", "close"]
     opened, closed = lines
     assert (opened["verdict"], opened["host"], opened["port"]) == ("flag", "example.com", 2222)
     assert "uninspected" in opened["reason"]
     assert (closed["bytes_out"], closed["bytes_in"]) == (15, 20)
     assert closed["duration_ms"] > 0
+
+
+def test_an_opaque_port_is_reached_through_the_explicit_proxy_too(report: Report) -> None:
+    """CONNECT example.com:2222 (the opaque port's host and port): relayed and audited."""
+    explicit = report["opaque_explicit"]
+    assert explicit["connect"] == "HTTP/1.1 200 Connection established", explicit
+    assert explicit["answer"] == "echo:SSH-2.0-explicit\r\n"
+    lines = [
+        line
+        for line in report["audit"]
+        if line["inspector"] == "opaque" and line["client"] == report["opaque_explicit"]["client"]
+    ]
+    assert [line["extra"]["phase"] for line in lines] == ["open", "close"]
+    assert (lines[0]["host"], lines[0]["port"], lines[0]["verdict"]) == (
+        "example.com",
+        2222,
+        "flag",
+    )
+    assert (lines[1]["bytes_out"], lines[1]["bytes_in"]) == (18, 23)
+
+
+def test_another_host_on_an_opaque_port_is_a_refused_raw_stream(report: Report) -> None:
+    assert "answer" not in report["opaque_other_host"] or not report["opaque_other_host"]["answer"]
+    refused = [
+        line
+        for line in report["audit"]
+        if line["kind"] == "connection" and line["inspector"] == "protocol"
+    ]
+    assert [(line["host"], line["port"]) for line in refused] == [("anthropic.com", 2222)]

@@ -181,6 +181,22 @@ def opaque_exchange() -> dict[str, Any]:
     return {"answer": answer.decode("latin-1")}
 
 
+def opaque_via_connect(proxy_port: int, host: str) -> dict[str, Any]:
+    """The opaque port through the explicit proxy: CONNECT host:2222, then raw bytes."""
+    try:
+        with socket.create_connection(("127.0.0.1", proxy_port), timeout=5) as sock:
+            target = f"{host}:{OPAQUE_PORT}"
+            sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+            head = sock.recv(4096).decode("latin-1")
+            sock.sendall(b"SSH-2.0-explicit\r\n")
+            answer = sock.recv(65536)
+            client = "{}:{}".format(*sock.getsockname())
+    except OSError as exc:
+        return {"error": type(exc).__name__}
+    status = head.split("\r\n")[0]
+    return {"connect": status, "answer": answer.decode("latin-1"), "client": client}
+
+
 def probe(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -205,6 +221,9 @@ def probe(out: Path) -> None:
             report: dict[str, Any] = {}
             try:
                 report = cases(proxy.ca_cert, sidecar)
+                report["opaque_explicit"] = opaque_via_connect(proxy.port, "example.com")
+                # Another host on the opaque port: a raw tunnel, refused as ever.
+                report["opaque_other_host"] = opaque_via_connect(proxy.port, "anthropic.com")
                 proxy.wait_for_audit(lambda r: r.get("path") == "/reflect/node")
             finally:
                 report["proxy_exit"] = proxy.stop()

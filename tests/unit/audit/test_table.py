@@ -138,6 +138,18 @@ def test_long_cells_are_cut_but_the_reason_never_is() -> None:
     assert os.environ["TZ"] == "UTC"
 
 
+def test_refused_flows_show_their_protocol_and_destination() -> None:
+    flow = {"kind": "flow", "verdict": "block", "inspector": "deny", "scheme": "udp"}
+    assert cells({**flow, "host": "203.0.113.7", "port": 123})[1:5] == [
+        "block",
+        "deny",
+        "udp",
+        "203.0.113.7:123",
+    ]
+    summary = {"kind": "flow", "verdict": "block", "client": "10.213.0.46", "port": 0}
+    assert cells(summary)[3:5] == ["flow", "10.213.0.46"]
+
+
 def test_the_time_is_local_with_its_offset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Asia/Kolkata")
     time.tzset()

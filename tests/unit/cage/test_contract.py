@@ -21,6 +21,7 @@ import pytest
 
 from agentcage.cage import contract
 from agentcage.cage.contract import ProxyRunArgs
+from agentcage.cage.images import RUNTIME_PACKAGES
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, subnets_for
@@ -86,6 +87,12 @@ def _meaning(argv: Sequence[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     return {name: None if value is None else str(value) for name, value in params.items()}
 
 
+def _intended(args: object) -> dict[str, str | None]:
+    """The dataclass's fields as `_meaning` gives them: text, or None."""
+    fields = dataclasses.asdict(args)  # type: ignore[call-overload]
+    return {name: None if value is None else str(value) for name, value in fields.items()}
+
+
 @pytest.mark.parametrize("upstream_ca", [False, True])
 def test_the_proxy_unit_runs_proxy_run_as_intended(
     upstream_ca: bool, monkeypatch: pytest.MonkeyPatch
@@ -93,7 +100,7 @@ def test_the_proxy_unit_runs_proxy_run_as_intended(
     intended = contract.proxy_run(TOPOLOGY, upstream_ca, transparent=True)
     argv = _exec(_units(upstream_ca)["proxy"])
     assert argv == intended.argv()
-    assert _meaning(argv, monkeypatch) == dataclasses.asdict(intended)
+    assert _meaning(argv, monkeypatch) == _intended(intended)
     assert (intended.upstream_ca is not None) == upstream_ca
     assert _listen(intended.listen) == (TOPOLOGY.proxy_ip, PROXY_PORT)
     assert intended.transparent == TOPOLOGY.proxy_ip
@@ -103,7 +110,7 @@ def test_the_dns_unit_runs_dns_run_as_intended(monkeypatch: pytest.MonkeyPatch) 
     intended = contract.dns_run(TOPOLOGY, transparent=True)
     argv = _exec(_units(False)["dns"])
     assert argv == intended.argv()
-    assert _meaning(argv, monkeypatch) == dataclasses.asdict(intended)
+    assert _meaning(argv, monkeypatch) == _intended(intended)
     assert intended.steer_to == TOPOLOGY.proxy_ip
     assert Listen.parse(intended.listen) == Listen(ipaddress.ip_address(TOPOLOGY.dns_ip), DNS_PORT)
 
@@ -122,7 +129,7 @@ def test_the_argv_check_catches_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> N
     words = list(intended.argv())
     a, b = words.index(contract.AUDIT_LOG_OPTION), words.index(contract.CA_DIR_OPTION)
     words[a + 1], words[b + 1] = words[b + 1], words[a + 1]
-    assert _meaning(words, monkeypatch) != dataclasses.asdict(intended)
+    assert _meaning(words, monkeypatch) != _intended(intended)
     # An option the unit does not pass shows up as a parameter it did not intend.
     fewer = dataclasses.replace(intended, upstream_ca=None)
     assert set(_meaning(fewer.argv(), monkeypatch)) == {
@@ -139,12 +146,19 @@ def test_health_checks_and_relay_run_our_modules_with_the_image_python() -> None
         assert words[3] == "tcp"
     assert units["ports"].get("Container", "Entrypoint") == [contract.PYTHON]
     assert _exec(units["ports"])[:2] == ("-m", contract.RELAY_MODULE)
-    for module in (contract.PROBE_MODULE, contract.RELAY_MODULE, contract.NETCHECK_MODULE):
+    modules = (
+        contract.PROBE_MODULE, contract.RELAY_MODULE, contract.NETCHECK_MODULE,
+        contract.STEERING_MODULE,
+    )  # fmt: skip
+    for module in modules:
         assert callable(importlib.import_module(module).main), module
 
 
 def test_the_images_provide_what_the_units_assume() -> None:
     runtime = (REPO / "images/runtime/Containerfile").read_text()
+    # The steering one-shots (steering.py) call nft and ip, on either kind of base.
+    assert {"nftables", "iproute2"} <= set(RUNTIME_PACKAGES)
+    assert "command -v nft" in runtime and "nftables iproute2" in runtime
     assert f"python3 -m venv {Path(contract.VENV_BIN).parent}" in runtime
     user = contract.SIDECAR_USER
     assert re.search(rf"--uid {user} --gid {user}\b", runtime)

@@ -185,3 +185,35 @@ def test_a_stopped_container_counts_as_stopped_not_failed() -> None:
     for name, text in units_for("openclaw", []).items():
         if name.endswith(".container"):
             assert parse(text).get("Service", "SuccessExitStatus") == ["143"], name
+
+
+def test_default_deny_is_set_up_by_one_shots_and_the_proxy_never_forwards() -> None:
+    """The capability is the one-shot's, in the namespace it joins; neither the agent nor
+    the proxy gains one (their hardening is checked above)."""
+    units = {name: parse(text) for name, text in units_for("basic", []).items()}
+    proxy = units["agentcage-basic-proxy.container"]
+    assert "net.ipv4.ip_forward=0" in proxy.get("Container", "Sysctl")
+    for role in ("proxy", "agent"):
+        (post,) = units[f"agentcage-basic-{role}.container"].get("Service", "ExecStartPost")
+        assert isinstance(post, tuple)
+        assert post[0] == "-/usr/bin/podman"  # a failed setup leaves the cage closed, unaudited
+        assert f"--network=container:agentcage-basic-{role}" in post
+        caps = [word for word in post if word.startswith("--cap-")]
+        assert caps == ["--cap-drop=all", "--cap-add=net_admin"]
+        assert "--sdnotify=ignore" in post  # the unit's main process stays the container's
+        at = post.index("-m")
+        assert post[at + 1 : at + 3] == ("agentcage.cage.steering", role)
+    (proxy_post,) = proxy.get("Service", "ExecStartPost")
+    assert proxy_post[-6:] == ("proxy", "10.213.0.35", "8079", "8080", "80", "443")
+
+
+def test_without_transparent_capture_there_is_no_steering(tmp_path: Path) -> None:
+    text = (REPO / "examples" / "basic" / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text + "\nnetwork:\n  transparent: false\n")
+    ctx = LoadContext(base_dir=REPO / "examples" / "basic", environ={}, check_paths=False)
+    config = load_config(tmp_path / "config.yaml", context=ctx)
+    topology = Topology(config.name, 1, *subnets_for(1))
+    units = build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE / "basic")))
+    for unit in units.files.values():
+        assert not unit.get("Service", "ExecStartPost")
+        assert "net.ipv4.ip_forward=0" not in unit.get("Container", "Sysctl")

@@ -29,8 +29,19 @@ DNS_TCP = (
     "  sl local rem st\n   0: 0200D50A:0035 00000000:0000 0A 0\n"
     "   1: 0100007F:8A2B 00000000:0000 0A 0\n"
 )
+# The agent's default route via the proxy (10.213.0.3, little-endian hex).
+ROUTES = (
+    "Iface\tDestination\tGateway \tFlags\n"
+    "eth0\t00000000\t0300D50A\t0003\n"
+    "eth0\t0000D50A\t00000000\t0001\n"
+)
+FORWARD = ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/sys/net/ipv4/ip_forward")
+AGENT_ROUTES = ("podman", "exec", "agentcage-demo-agent", "cat", "/proc/net/route")
+AUDIT_TAIL = ("podman", "exec", "agentcage-demo-proxy", "tail")
 WALLS = {
     ("podman", "container", "inspect"): ok(json.dumps([{"Source": "/somewhere/agent"}])),
+    FORWARD: ok("0\n"),
+    AGENT_ROUTES: ok(ROUTES),
     ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp"): ok(PROXY_TCP),
     ("podman", "exec", "agentcage-demo-dns", "cat", "/proc/net/tcp"): ok(DNS_TCP),
 }
@@ -69,6 +80,37 @@ def test_everything_holds(tmp_path: Path) -> None:
     assert {"no capabilities", "no-new-privileges", "root filesystem read-only"} <= {
         r.name for r in results
     }
+
+
+FLOW_CHECK = {"name": "raw TCP to port 22 refused", "passed": True, "detail": "reset"}
+
+
+def _flow_line(time: str) -> str:
+    line = {"kind": "flow", "scheme": "tcp", "host": "10.213.0.3", "port": 22, "time": time}
+    return json.dumps({"kind": "http", "host": "x"}) + "\n" + json.dumps(line) + "\n"
+
+
+def test_a_refused_flow_counts_only_with_its_audit_line(tmp_path: Path) -> None:
+    (tmp_path / "again").mkdir()
+    answers = {("podman", "run"): ok(json.dumps([FLOW_CHECK]) + "\n")}
+    cages = _cage(tmp_path, {**answers, AUDIT_TAIL: ok(_flow_line("2999-01-01T00:00:00.000Z"))})
+    check = next(r for r in verify(cages, "demo") if r.name == FLOW_CHECK["name"])
+    assert check.passed and check.detail == "reset; audited"
+    # A line from before this verify began is some other flow's.
+    cages = _cage(
+        tmp_path / "again", {**answers, AUDIT_TAIL: ok(_flow_line("2000-01-01T00:00:00.000Z"))}
+    )
+    check = next(r for r in verify(cages, "demo") if r.name == FLOW_CHECK["name"])
+    assert not check.passed and "no `flow` line" in check.detail
+
+
+def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
+    cages = _cage(tmp_path, {FORWARD: ok("1\n"), AGENT_ROUTES: ok(ROUTES.splitlines()[0])})
+    results = {r.name: r for r in verify(cages, "demo")}
+    assert not results["proxy does not forward"].passed
+    assert results["proxy does not forward"].detail == "ip_forward 1"
+    assert not results["agent routes via the proxy"].passed
+    assert "none" in results["agent routes via the proxy"].detail
 
 
 def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:

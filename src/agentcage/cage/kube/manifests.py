@@ -41,6 +41,7 @@ from agentcage.cage.contract import (
     CA_DIR,
     CANARY_SEED_ENV,
     CONFIG_DIR,
+    DENY_FLOWS_OPTION,
     FINGERPRINTS_DIR,
     LISTEN_OPTION,
     METRICS_DIR,
@@ -287,6 +288,8 @@ def _in_pod(args: list[str], keep_audit_log: bool = False) -> list[str]:
         elif word == TRANSPARENT_OPTION:
             next(words)
             out += [word, POD_ADDRESS]
+        elif word == DENY_FLOWS_OPTION:
+            continue  # no steering routes a pod's flows to it (pods.py, _UNITS_ONLY_SYSCTLS)
         else:
             out.append(word)
     return out

@@ -206,9 +206,16 @@ def _add(parts: PodParts, entry: Entry) -> None:
     )
 
 
+# The proxy's "never forward" guards the default route the units' steering one-shots
+# give the agent (docs/transparent.md); a pod gets no such route (NetworkPolicies stand
+# for the networks), and Kubernetes counts the sysctl unsafe.
+_UNITS_ONLY_SYSCTLS = frozenset({"net.ipv4.ip_forward"})
+
+
 def _sysctl(parts: PodParts, entry: Entry) -> None:
     key, _, value = _text(parts, entry).partition("=")
-    parts.sysctls[key] = value
+    if key not in _UNITS_ONLY_SYSCTLS:
+        parts.sysctls[key] = value
 
 
 def _dns(parts: PodParts, entry: Entry) -> None:

@@ -2,8 +2,9 @@
 
 Both paths, explicit (`CONNECT host:8443`, `http://host:8080/`) and transparent, are
 judged here, so a port opens the same way for both. `https` ports take TLS requests
-(`https`, `wss`), `http` ports plain ones; an `opaque` port is a raw relay that only a
-transparent listener serves (proxy/opaque.py), never an HTTP request.
+(`https`, `wss`), `http` ports plain ones; an `opaque` port is a raw relay (its
+transparent listener, or a CONNECT tunnel to its one host: proxy/opaque.py), never an
+HTTP request.
 """
 
 from __future__ import annotations

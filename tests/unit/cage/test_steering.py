@@ -1,0 +1,22 @@
+"""The nftables table of the proxy's namespace (cage/steering.py); run for real in
+tests/integration/proxy/test_deny.py."""
+
+from __future__ import annotations
+
+from agentcage.cage.steering import TABLE, main, nft_ruleset
+
+
+def test_the_ruleset_redirects_all_but_the_proxys_own_ports_and_never_forwards() -> None:
+    rules = nft_ruleset("eth0", "10.213.0.35", [8080, 443, 80, 8443], 8079)
+    # Replaces an earlier table of ours and nothing else.
+    assert rules.startswith(f"table ip {TABLE}\ndelete table ip {TABLE}\n")
+    assert 'iifname "eth0" ip daddr 10.213.0.35 tcp dport { 80, 443, 8079, 8080, 8443 } accept' in (
+        rules
+    )
+    assert 'iifname "eth0" meta l4proto tcp redirect to :8079' in rules
+    assert 'iifname "eth0" udp sport set udp dport udp dport set 8079' in rules
+    assert "type filter hook forward priority filter; policy drop;" in rules
+
+
+def test_unknown_arguments_print_the_usage() -> None:
+    assert main(["gateway"]) == 2
