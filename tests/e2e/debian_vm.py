@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentcage.cage.host_image import HOST_PACKAGES, HOST_SUITE, HostImageRecipe
+from agentcage.cage.images import digest
 from agentcage.cage.vm import initramfs, rootfs
 from agentcage.cage.vm.debian_parts import BUSYBOX, KERNEL, KERNEL_RELEASE, run_tool, unpack
 from agentcage.cage.vm.qemu_argv import tcg_clock
@@ -27,7 +28,9 @@ from tests.e2e.ssh_host import free_port
 
 LABEL = "agentcage-e2e-vm"
 CACHE = Path.home() / ".cache" / "agentcage" / "e2e-vm"
-VM_PACKAGES = (*HOST_PACKAGES, "openssh-server", "kmod", "iproute2")
+# udev: systemd-networkd leaves a link "pending" until udev has seen it, whenever /sys is
+# writable (a VM, not a container); without udevd eth0 stayed down and sshd unreachable.
+VM_PACKAGES = (*HOST_PACKAGES, "openssh-server", "kmod", "iproute2", "udev")
 # The stage that hands over to systemd: the guest agent's /init mounts read-only instead.
 SYSTEMD_INIT = f"""#!/bin/sh
 export PATH=/bin
@@ -64,16 +67,18 @@ def build_vm(work: Path, public_key: str) -> VmImage:
         initramfs.build_initramfs(busybox / "bin/busybox", modules, SYSTEMD_INIT)
     )
     shutil.copyfile(kernel / "boot" / f"vmlinuz-{KERNEL_RELEASE}", work / "vmlinuz")
-    tree = CACHE / "tree"
+    recipe = HostImageRecipe.for_this_machine()
+    extra = [
+        '--customize-hook=mkdir -p "$1/usr/lib/modules"',
+        f'--customize-hook=cp -a {modules} "$1/usr/lib/modules/"',
+        f'--customize-hook=chroot "$1" depmod {KERNEL_RELEASE}',
+        '--customize-hook=chroot "$1" systemctl enable systemd-networkd ssh',
+    ]
+    # Keyed on what goes in, so that a changed package list or hook builds a new tree.
+    tree = CACHE / f"tree-{digest(recipe.ref(), *VM_PACKAGES, *extra)}"
     if not tree.is_dir():
         staging = Path(tempfile.mkdtemp(prefix="agentcage-vm-staging-"))
-        hooks = HostImageRecipe.for_this_machine().hooks(staging)
-        hooks += [
-            '--customize-hook=mkdir -p "$1/usr/lib/modules"',
-            f'--customize-hook=cp -a {modules} "$1/usr/lib/modules/"',
-            f'--customize-hook=chroot "$1" depmod {KERNEL_RELEASE}',
-            '--customize-hook=chroot "$1" systemctl enable systemd-networkd ssh',
-        ]
+        hooks = [*recipe.hooks(staging), *extra]
         partial = CACHE / "tree.partial"
         shutil.rmtree(partial, ignore_errors=True)
         run_tool(
