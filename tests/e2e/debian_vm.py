@@ -45,8 +45,9 @@ for fs in dev proc sys; do mount --move "/$fs" "/root/$fs" || exit 1; done
 exec switch_root /root /sbin/init
 """
 # QEMU's user network: the guest is 10.0.2.15, QEMU itself 10.0.2.2. Static, so that
-# nothing waits for DHCP under emulation.
-NETWORK = "[Match]\nType=ether\n\n[Network]\nAddress=10.0.2.15/24\nGateway=10.0.2.2\n"
+# nothing waits for DHCP under emulation. Matched by driver: `Type=ether` also matched the
+# host ends of Podman's veth pairs, and networkd gave each the guest's address and route.
+NETWORK = "[Match]\nDriver=virtio_net\n\n[Network]\nAddress=10.0.2.15/24\nGateway=10.0.2.2\n"
 
 
 @dataclass
