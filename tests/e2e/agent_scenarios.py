@@ -56,11 +56,27 @@ def dns_query(name: str, qtype: str) -> dict[str, Any]:
 
 
 def direct(address: str, port: int) -> dict[str, Any]:
+    """A TLS request to a raw address past the proxy (path /direct-ip): it must never arrive.
+
+    With default deny the proxy's deny listener takes the connection and resets it (the
+    reset may beat the connect's own report); without a route it fails at once. The
+    certificate goes unchecked: had the request reached the fake internet, its log would
+    show it either way.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    connected = False
     try:
-        with socket.create_connection((address, port), timeout=5):
-            return {"connected": True}
-    except OSError as exc:
-        return {"connected": False, "error": exc.strerror or str(exc), "errno": exc.errno}
+        with socket.create_connection((address, port), timeout=5) as raw:
+            connected = True
+            with context.wrap_socket(raw, server_hostname="api.anthropic.com") as tls:
+                tls.sendall(b"GET /direct-ip HTTP/1.1\r\nHost: api.anthropic.com\r\n\r\n")
+                answered = bool(tls.recv(100))
+        return {"connected": True, "answered": answered}
+    except OSError as exc:  # ssl.SSLError included
+        error = exc.strerror or str(exc)
+        return {"connected": connected, "answered": False, "error": error, "errno": exc.errno}
 
 
 async def websocket(messages: list[str]) -> dict[str, Any]:

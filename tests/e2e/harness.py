@@ -31,6 +31,7 @@ from tests.e2e.fake_internet import NAMES
 from tests.e2e.registries import Registries
 from tests.e2e.registries import build as build_registries
 from tests.e2e.tools_image import tools_image
+from tests.support.audit_lines import whole_records
 
 IMAGE = "localhost/agentcage-harness:latest"
 REPO = Path(__file__).resolve().parents[2]
@@ -245,7 +246,7 @@ class Internet:
         path = self.log_dir / name
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
+        return whole_records(path.read_text())
 
     def http(self) -> list[dict[str, object]]:
         return self._read("http.jsonl")

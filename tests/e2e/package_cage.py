@@ -11,6 +11,7 @@ from typing import Any
 from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, Harness, Internet
 from tests.e2e.package_runs import WORK
 from tests.e2e.registries import CLIENT_MOUNT, HOSTS
+from tests.support.audit_lines import whole_records
 
 CAGE = "pkg"
 AGENT = f"agentcage-{CAGE}-agent"
@@ -55,7 +56,7 @@ class Window:
         path = self.harness.config_home / f"agentcage/deployments/{CAGE}/audit/{name}/{name}.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return whole_records(path.read_text())
 
     def audit(self, name: str = "proxy") -> list[dict[str, Any]]:
         return self._audit(name)[self.start[name] :]

@@ -15,6 +15,7 @@ import pytest
 from agentcage.cage.topology import Topology
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import PUBLISHED_PORT, Harness, Internet
+from tests.support.audit_lines import whole_records
 
 AGENT = "agentcage-basic-agent"
 PROXY = "agentcage-basic-proxy"
@@ -22,8 +23,7 @@ PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 
 
 def audit(harness: Harness, name: str) -> list[dict[str, Any]]:
-    text = harness.audit_text("basic", name)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return whole_records(harness.audit_text("basic", name))
 
 
 def proxy_ip(harness: Harness) -> str:
@@ -130,9 +130,19 @@ def test_curl_ignoring_the_proxy_variables_goes_through_the_same_inspection(
     assert not [r for r in internet.http() if r["path"] == "/collect" and r["status"] == 200]
 
 
-def test_direct_ip_egress_has_no_route(internet: Internet, outcome: dict[str, Any]) -> None:
-    assert outcome["direct_ip"]["connected"] is False
-    assert "unreachable" in outcome["direct_ip"]["error"].lower()
+def test_direct_ip_egress_is_refused_and_audited(
+    harness: Harness, internet: Internet, outcome: dict[str, Any]
+) -> None:
+    """The agent's default route leads to the proxy's deny listener (docs/transparent.md):
+    the connect may complete there, but nothing reaches the address and a line says so."""
+    assert outcome["direct_ip"]["answered"] is False, outcome["direct_ip"]
+    assert not [r for r in internet.http() if r["path"] == "/direct-ip"]
+    flows = [
+        r
+        for r in audit(harness, "proxy")
+        if r["kind"] == "flow" and (r["host"], r["port"], r["scheme"]) == (internet.ip, 443, "tcp")
+    ]
+    assert flows and flows[-1]["verdict"] == "block", outcome["direct_ip"]
 
 
 def test_websocket_frames_are_injected_scrubbed_and_blocked(

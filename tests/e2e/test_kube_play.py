@@ -180,11 +180,18 @@ def played(harness: Harness, internet: Internet) -> Iterator[dict[str, Path]]:
 
 @pytest.fixture(scope="module")
 def outcome(harness: Harness, internet: Internet, played: dict[str, Path]) -> dict[str, Any]:
+    """The scenarios' results, and where the session's fake internet stood before them:
+    earlier modules (test_cage.py allowlists attacker.example) leave arrivals of their own."""
+    http_since, dns_since = len(internet.http()), len(internet.dns())
     out = harness.exec(
         "podman", "exec", "-e", "PYTHONPATH=/e2e-site", "-e", f"E2E_INTERNET_IP={internet.ip}",
         container("agent"), "python3", "/e2e/agent_scenarios.py",
     )  # fmt: skip
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    return {
+        **json.loads(out.strip().splitlines()[-1]),
+        "http_since": http_since,
+        "dns_since": dns_since,
+    }
 
 
 def audit(harness: Harness, role: str) -> list[dict[str, Any]]:
@@ -214,7 +221,7 @@ def test_allowed_request_gets_the_real_key_and_the_agent_never_sees_it(
 ) -> None:
     assert outcome["env_key"] == PLACEHOLDER
     assert outcome["allowed"] == {"status": 200, "body": PLACEHOLDER}  # scrubbed on the way back
-    arrived = [r for r in internet.http() if r["path"] == "/echo-key"]
+    arrived = [r for r in internet.http()[outcome["http_since"] :] if r["path"] == "/echo-key"]
     assert arrived and arrived[-1]["headers"]["x-api-key"] == REAL_KEY  # type: ignore[index]
 
 
@@ -225,7 +232,8 @@ def test_unlisted_host_and_leaks_are_blocked_and_audited_to_stdout(
     assert outcome["leak"]["status"] == 403
     assert outcome["placeholder_wrong_host"]["status"] == 403
     assert outcome["direct_ip"]["connected"] is False  # the internal network has no route
-    assert not [r for r in internet.http() if "attacker.example" in str(r["host"])]
+    arrived = internet.http()[outcome["http_since"] :]
+    assert not [r for r in arrived if "attacker.example" in str(r["host"])]
     records = audit(harness, "proxy")
     blocked = {r["host"] for r in records if r.get("verdict") == "block"}
     assert {"attacker.example", "github.com"} <= blocked
@@ -238,6 +246,7 @@ def test_dns_answers_through_its_own_pod_and_sinkholes(
     assert outcome["dns_allowed"]["answers"] == [PROXY_IP]  # steered to the proxy's pod
     assert outcome["dns_sinkhole"]["answers"] == ["198.51.100.1"]
     assert outcome["dns_tunnel_txt"]["rcode"] == "REFUSED"
-    assert not [q for q in internet.dns() if str(q["name"]).endswith("attacker.example")]
+    asked = internet.dns()[outcome["dns_since"] :]
+    assert not [q for q in asked if str(q["name"]).endswith("attacker.example")]
     blocked = [r for r in audit(harness, "dns") if r.get("verdict") == "block"]
     assert any("attacker.example" in r["qname"] for r in blocked)

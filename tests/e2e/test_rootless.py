@@ -67,7 +67,10 @@ def test_rootless_cage_holds(user: RootlessUser, internet: Internet) -> None:
     assert outcome["placeholder_wrong_host"]["status"] == 403
     assert outcome["dns_sinkhole"]["answers"] == ["198.51.100.1"]
     assert outcome["dns_tunnel_txt"]["rcode"] == "REFUSED"
-    assert outcome["direct_ip"]["connected"] is False
+    # Rootless cages have no default-deny steering: the agent has no route at all.
+    assert outcome["direct_ip"]["connected"] is False, outcome["direct_ip"]
+    assert "unreachable" in outcome["direct_ip"]["error"].lower()
+    assert not [r for r in internet.http() if r["path"] == "/direct-ip"]
     assert outcome["websocket_leak"]["closed"] == 1008
 
 
@@ -87,6 +90,8 @@ def test_rootless_status_reads_the_sidecars_metrics(user: RootlessUser) -> None:
     # The harness's host has cgroup v1: rootless Podman cannot set limits there, said so.
     assert report["weakened"] == [
         "no memory, CPU or pids limits: rootless Podman on cgroup v1 cannot enforce them",
+        "refused raw flows are not audited (rootless: default deny's steering needs "
+        "rootful Podman)",
         "the proxy may connect to special-purpose ranges 10.250.0.0/24 (network.allow_cidrs)",
     ]
 

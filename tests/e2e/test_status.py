@@ -28,15 +28,18 @@ try:
 except OSError as exc:
     print("refused:", exc)
 """
-# What the agent can see of the sidecars' metrics: the socket paths and a metrics port.
+# What the agent can see of the sidecars' metrics: the socket paths and a metrics server
+# on a port. A connect alone proves nothing: on the proxy's address the default deny's
+# listener accepts any port and resets (docs/transparent.md). An HTTP answer would.
 PROBE = """
 import json, os, socket, sys
 found = {p: os.path.exists(p) for p in ("/run/agentcage/metrics", sys.argv[1])}
 for host in sys.argv[2:]:
     for port in (9090, 9100, 9464, 9465, 8000):
         try:
-            socket.create_connection((host, port), timeout=2).close()
-            found[f"{host}:{port}"] = True
+            with socket.create_connection((host, port), timeout=2) as conn:
+                conn.sendall(f"GET /metrics HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n".encode())
+                found[f"{host}:{port}"] = conn.recv(5) == b"HTTP/"
         except OSError:
             found[f"{host}:{port}"] = False
 print(json.dumps(found))

@@ -21,6 +21,7 @@ from agentcage.cage.topology import Topology
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, REPO, Harness, Internet
 from tests.e2e.transparent_scenarios import SCAN_PORTS
+from tests.support.audit_lines import whole_records
 
 CAGE = "tp"
 AGENT = f"agentcage-{CAGE}-agent"
@@ -51,7 +52,7 @@ def deployment(harness: Harness, *parts: str) -> Any:
 
 def audit(harness: Harness) -> list[dict[str, Any]]:
     path = deployment(harness, "audit/proxy/proxy.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return whole_records(path.read_text())
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ the cage.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -25,6 +24,7 @@ import dns.query
 import dns.rcode
 from ruamel.yaml import YAML
 
+from tests.support.audit_lines import whole_records
 from tests.support.fake_dns import FakeDns
 
 
@@ -134,7 +134,7 @@ class RunningSidecar:
     def records(self) -> list[dict[str, Any]]:
         if not self.audit_log.exists():
             return []
-        return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line]
+        return whole_records(self.audit_log.read_text())
 
     def record_for(self, qname: str, qtype: str = "A") -> dict[str, Any]:
         def find() -> dict[str, Any] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -13,6 +12,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from tests.support.audit_lines import whole_records
 
 READY = re.compile(r"listening on (\S+):(\d+)")
 
@@ -150,8 +151,7 @@ class ProxyProcess:
     def audit(self) -> list[dict[str, Any]]:
         if not self.audit_path.exists():
             return []
-        text = self.audit_path.read_text()
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return whole_records(self.audit_path.read_text())
 
     def audit_text(self) -> str:
         return self.audit_path.read_text() if self.audit_path.exists() else ""

@@ -210,6 +210,7 @@ class CageDeploy(CageDestroy):
                 wanted_by=self.host.wanted_by,
                 upstream_ca=paths.upstream_ca.is_file(),
                 cgroups=self.host.cgroups,
+                steering=self.host.steers_flows,
                 canary_seed=(
                     layout.canary_seed(self.store, config.name) if config.secrets.canaries else None
                 ),
@@ -233,6 +234,7 @@ class CageDeploy(CageDestroy):
                 tuple(rule.env for rule in config.secret_injection),
                 wanted_by=self.host.wanted_by,
                 cgroups=self.host.cgroups,
+                steering=self.host.steers_flows,
             )
         )
 

@@ -56,6 +56,8 @@ class CageSpec:
     and nobody who knows only the cage's name can tell a decoy from a real key.
     `cgroups=False` is for rootless Podman on cgroup v1, which cannot create cgroups:
     limits are dropped (Podman could not enforce them) and the containers run without.
+    `steering=False` (rootless Podman, `PodmanHost.steers_flows`) leaves out default
+    deny's one-shot setup containers: the agent keeps no route at all.
     """
 
     config: CageConfig
@@ -67,6 +69,7 @@ class CageSpec:
     upstream_ca: bool = False
     cgroups: bool = True
     canary_seed: str | None = None
+    steering: bool = True
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
         unit.add("Container", "Sysctl", "net.ipv4.ip_forward=0")
     unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca, transparent).argv())
     _ready_and_alive(unit, probe_argv("tcp", topology.proxy_ip, PROXY_PORT))
-    if transparent:
+    if transparent and spec.steering:
         own = (PROXY_PORT, *spec.config.network.listener_ports())
         _steering(unit, steering_argv(topology, spec.images.proxy, "proxy", own))
     _service(unit, spec.wanted_by)
@@ -320,7 +323,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     )
     if ctr.command:
         unit.add("Container", "Exec", tuple(ctr.command))
-    if config.network.transparent:
+    if config.network.transparent and spec.steering:
         _steering(unit, steering_argv(topology, spec.images.proxy, "agent", ()))
     unit.add("Service", "Restart", ctr.restart)
     unit.add("Service", "RestartSec", ctr.restart_sec)

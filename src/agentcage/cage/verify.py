@@ -62,7 +62,7 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     results += _process(cages, agent)
     results += _network(cages, config, topo)
     if config.network.transparent:
-        results += _default_deny(cages, topo)
+        results += _default_deny(cages, topo, steered=cages.host.steers_flows)
     results.append(_metrics_host_only(cages, config, topo))
     return results
 
@@ -217,7 +217,7 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     except (ValueError, IndexError, KeyError, TypeError):
         detail = (result.stderr or result.stdout).strip()[-300:]
         return [CheckResult("network checks", False, f"helper container failed: {detail}")]
-    if config.network.transparent:
+    if config.network.transparent and cages.host.steers_flows:
         checks = [_audited(cages, topo, check, started) for check in checks]
     if allowed is None:
         checks.append(
@@ -263,8 +263,11 @@ def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, o
     return [line for line in lines if isinstance(line, dict)]
 
 
-def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
-    """The agent's one way out is the proxy, and the proxy's namespace routes nowhere."""
+def _default_deny(cages: Cages, topo: topology.Topology, steered: bool) -> list[CheckResult]:
+    """The agent's one way out is the proxy, and the proxy's namespace routes nowhere.
+
+    Unsteered (rootless), the agent must have no default route at all.
+    """
     code, forward, err = _exec(
         cages, topo.container("proxy"), "cat", "/proc/sys/net/ipv4/ip_forward"
     )
@@ -276,12 +279,15 @@ def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
     code, table, err = _exec(cages, topo.container("agent"), "cat", "/proc/net/route")
     rows = [row.split() for row in table.splitlines()[1:]]
     gateways = [default_gateway(row) for row in rows if row[1:2] == ["00000000"]]
-    name = "agent routes via the proxy"
+    name = "agent routes via the proxy" if steered else "agent has no default route"
     if code != 0:
         route = CheckResult(name, False, f"cannot read its routes: {err.strip()[:160]}")
-    else:
+    elif steered:
         shown = ", ".join(gateways) or "none (refused flows fail unaudited)"
         route = CheckResult(name, gateways == [topo.proxy_ip], f"default route via {shown}")
+    else:
+        shown = ", ".join(gateways) or "none (rootless: refused flows fail unaudited)"
+        route = CheckResult(name, not gateways, f"default route via {shown}")
     return [forwarding, route]
 
 

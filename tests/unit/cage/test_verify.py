@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -111,6 +112,29 @@ def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
     assert results["proxy does not forward"].detail == "ip_forward 1"
     assert not results["agent routes via the proxy"].passed
     assert "none" in results["agent routes via the proxy"].detail
+
+
+def test_a_rootless_cage_is_judged_without_steering(tmp_path: Path) -> None:
+    """Rootless, no one-shot steers the agent (docs/transparent.md): a refused flow needs no
+    line, and a default route would be one nothing set up."""
+    (tmp_path / "routed").mkdir()
+    header, _, local = ROUTES.splitlines()
+    answers = {
+        ("podman", "run"): ok(json.dumps([FLOW_CHECK]) + "\n"),
+        AUDIT_TAIL: ok(""),
+        ("systemctl", "--user", "is-active"): ok("active\n"),
+    }
+    for where, routes, passed in (
+        (tmp_path, f"{header}\n{local}\n", True),
+        (tmp_path / "routed", ROUTES, False),
+    ):
+        cages = _cage(where, {**answers, AGENT_ROUTES: ok(routes)})
+        cages.host = dataclasses.replace(cages.host, rootless=True)
+        results = {r.name: r for r in verify(cages, "demo")}
+        assert results[FLOW_CHECK["name"]].passed and results[FLOW_CHECK["name"]].detail == "reset"
+        assert "agent routes via the proxy" not in results
+        assert results["agent has no default route"].passed is passed, results
+        assert results["proxy does not forward"].passed
 
 
 def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:

@@ -175,10 +175,18 @@ def agent_network(message: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def sysctl_allowed(name: str, value: str) -> bool:
+    """The sysctls a role may set in the guest's namespace: a low unprivileged-port floor,
+    and forwarding off (the proxy's, docs/transparent.md), which only hardens."""
+    if name == "net.ipv4.ip_unprivileged_port_start":
+        return value.isdigit()
+    return name == "net.ipv4.ip_forward" and value == "0"
+
+
 def set_sysctl(message: dict[str, Any]) -> dict[str, Any]:
-    """The sidecars' one sysctl (a low unprivileged-port floor), in the guest's namespace."""
+    """A sidecar's sysctl (sysctl_allowed), in the guest's namespace."""
     name, value = str(message["name"]), str(message["value"])
-    if name != "net.ipv4.ip_unprivileged_port_start" or not value.isdigit():
-        return {"ok": False, "error": f"sysctl {name!r} is not one a role may set"}
+    if not sysctl_allowed(name, value):
+        return {"ok": False, "error": f"sysctl {name!r}={value!r} is not one a role may set"}
     Path("/proc/sys", *name.split(".")).write_text(value + "\n")
     return {"ok": True}

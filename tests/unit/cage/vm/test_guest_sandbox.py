@@ -29,13 +29,19 @@ def test_a_secret_name_cannot_leave_the_secrets_directory() -> None:
         assert not reply["ok"] and "not a secret name" in str(reply["error"])
 
 
-def test_only_the_port_floor_sysctl_may_be_set() -> None:
+def test_only_the_port_floor_and_forwarding_off_may_be_set() -> None:
     refused = guest_sandbox.set_sysctl({"name": "net.ipv4.ip_forward", "value": "1"})
     assert not refused["ok"]
     refused = guest_sandbox.set_sysctl(
         {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0; reboot"}
     )
     assert not refused["ok"]
+    refused = guest_sandbox.set_sysctl({"name": "net.ipv4.conf.all.forwarding", "value": "0"})
+    assert not refused["ok"]
+    # The proxy unit's Sysctl=net.ipv4.ip_forward=0 (default deny) only hardens the guest.
+    assert guest_sandbox.sysctl_allowed("net.ipv4.ip_forward", "0")
+    assert guest_sandbox.sysctl_allowed("net.ipv4.ip_unprivileged_port_start", "53")
+    assert not guest_sandbox.sysctl_allowed("net.ipv4.ip_forward", "00")
 
 
 def test_mount_options_split_into_flags_and_filesystem_data() -> None:
