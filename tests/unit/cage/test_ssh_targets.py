@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from agentcage.cage import remote_hosts
 from agentcage.cage.host_files import RemoteFiles, on_target
 from agentcage.cage.layout import HostPaths
-from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import Completed
 from agentcage.cage.podman_machine import inspect_machine, parse_inspect
 from agentcage.cage.remote_hosts import RemoteHosts, cage_host, record_cage_host
@@ -28,6 +27,7 @@ from agentcage.cage.state import StateStore
 from agentcage.cli.main import cli
 from agentcage.errors import ConfigError, HostError, UnreachableError
 from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
+from tests.unit.cage.ssh_fakes import ShellRunner, known_target, with_store
 
 # `podman machine inspect` on macOS, Podman 5.x (applehv), trimmed to what matters and
 # shaped as Podman prints it; a machine on Podman 4.x (qemu) prints the same SSHConfig.
@@ -188,19 +188,11 @@ def test_targets_are_kept_by_name_and_each_cage_remembers_its_own(tmp_path: Path
         hosts.get("nope")
 
 
-class _ShellRunner(SshRunner):
-    """The remote side is `sh -c` here: the same one-string command line ssh would send."""
-
-    @property
-    def prefix(self) -> tuple[str, ...]:
-        return ("sh", "-c")
-
-
 def _remote_files(tmp_path: Path) -> tuple[RemoteFiles, StateStore, Path]:
     store = StateStore(tmp_path / "cfg")
     home = tmp_path / "remote-home"
     target = SshTarget("box", "root", "h", uid=0, home=str(home))
-    return RemoteFiles(_ShellRunner(target, tmp_path / "ssh"), store.deployments), store, home
+    return RemoteFiles(ShellRunner(target, tmp_path / "ssh"), store.deployments), store, home
 
 
 def test_unit_files_are_written_listed_and_removed_through_the_channel(tmp_path: Path) -> None:
@@ -255,7 +247,7 @@ def test_a_machine_is_asked_by_name_and_a_failure_says_how_to_list_them() -> Non
     assert "podman machine list" in (caught.value.hint or "")
 
 
-class _ImageTarget(_ShellRunner):
+class _ImageTarget(ShellRunner):
     """A target whose Podman knows the images in `ids`; `pipe` records what is copied."""
 
     ids: dict[str, str]
@@ -293,10 +285,7 @@ def test_only_images_the_target_lacks_by_id_are_copied(tmp_path: Path) -> None:
 def test_create_with_host_records_the_target_and_later_commands_find_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("AGENTCAGE_HOST", raising=False)
-    store = StateStore()
-    RemoteHosts()._save({"box": SshTarget("box", "root", "h")})
+    store = known_target(tmp_path, monkeypatch, SshTarget("box", "root", "h"))
     remote, _ = make_cages(tmp_path)
     asked: list[str] = []
 
@@ -305,7 +294,7 @@ def test_create_with_host_records_the_target_and_later_commands_find_it(
         return remote.host
 
     monkeypatch.setattr(remote_hosts.RemoteHosts, "podman_host", podman_host)
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: _with_store(remote, k, store))
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: with_store(remote, k, store))
     invoke = CliRunner().invoke
     created = invoke(cli, ["cage", "create", "-c", str(write_config(tmp_path)), "--host", "box"])
     assert created.exit_code == 0, created.output
@@ -314,12 +303,6 @@ def test_create_with_host_records_the_target_and_later_commands_find_it(
     assert asked == ["box", "box"]
     listed = invoke(cli, ["host", "list", "--json"])
     assert json.loads(listed.output)[0]["cages"] == ["demo"]
-
-
-def _with_store(cages: object, kwargs: dict[str, object], store: StateStore) -> object:
-    """The fake `Cages`, on the store the CLI would use (the user's config directory)."""
-    assert isinstance(cages, Cages)
-    return Cages(store, kwargs.get("host") or cages.host, cages.builder)  # type: ignore[arg-type]
 
 
 def test_ssh_sockets_live_in_a_short_private_directory(tmp_path: Path) -> None:
