@@ -3,6 +3,9 @@ tests/integration/proxy/test_deny.py."""
 
 from __future__ import annotations
 
+import pytest
+
+from agentcage.cage import steering
 from agentcage.cage.steering import TABLE, main, nft_ruleset
 
 
@@ -20,3 +23,18 @@ def test_the_ruleset_redirects_all_but_the_proxys_own_ports_and_never_forwards()
 
 def test_unknown_arguments_print_the_usage() -> None:
     assert main(["gateway"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("raised", "reached"),
+    [(ConnectionResetError, True), (ConnectionRefusedError, False), (TimeoutError, False)],
+)
+def test_a_reset_after_the_handshake_counts_as_the_deny_listener_answering(
+    monkeypatch: pytest.MonkeyPatch, raised: type[OSError], reached: bool
+) -> None:
+    # On a busy host the listener's reset can beat `connect`'s report of success.
+    def connect(*_args: object, **_kwargs: object) -> None:
+        raise raised()
+
+    monkeypatch.setattr(steering.socket, "create_connection", connect)
+    assert steering.deny_listener_answers()[0] is reached
