@@ -7,7 +7,6 @@ host with systemd as PID 1 (tests/e2e/podman43.py, reached through AGENTCAGE_SYS
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -17,10 +16,6 @@ from tests.e2e.harness import IDLE, Harness, Internet, e2e_config, running, star
 from tests.e2e.host_start import HostStartHarness
 
 Scope = Literal["session", "module"]
-# The Debian VM under QEMU (test_remote_vm.py) is opt-in: its guest does not get its
-# network device yet (docs/remote.md#tests), and under TCG it takes minutes.
-if os.environ.get("AGENTCAGE_E2E_VM") != "1":
-    collect_ignore = ["test_remote_vm.py"]
 REAL_KEY = "sk-ant-api03-e2eREALvalue0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 
 

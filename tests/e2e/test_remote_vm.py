@@ -1,8 +1,8 @@
 """One representative case against a Debian VM under QEMU (TCG), reached only over SSH.
 
-Opt-in: `AGENTCAGE_E2E_VM=1 flock /work/e2e.lock .venv/bin/pytest -s
-tests/e2e/test_remote_vm.py`. The guest reaches sshd 20 to 25 s after QEMU starts
-under TCG (docs/remote.md#tests).
+Runs with the other end-to-end tests (CI included), about 4 minutes under TCG; alone:
+`flock /work/e2e.lock .venv/bin/pytest -s tests/e2e/test_remote_vm.py`. The guest
+reaches sshd 20 to 25 s after QEMU starts under TCG (docs/remote.md#tests).
 
 The VM (tests/e2e/debian_vm.py) is built from Debian packages and boots systemd with
 Podman 5 and sshd; QEMU's user network is restricted (no way out of the guest) and
