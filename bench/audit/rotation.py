@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.proxy import run as proxy_bench  # noqa: E402
+from bench.proxy import contenders  # noqa: E402
 from tests.support.proxy import ProxyProcess  # noqa: E402
 
 from agentcage.audit.logfiles import generations  # noqa: E402
@@ -40,7 +40,7 @@ BLOCK_EVERY = 20  # one request in twenty goes to a host off the allowlist
 
 def write_config(path: Path, port: int) -> Path:
     """The proxy bench's cage (127.0.0.1:`port` allowed), rotating its audit log every 1 MiB."""
-    proxy_bench.write_config(path, hosts=("127.0.0.1",), port=port)
+    contenders.write_config(path, hosts=("127.0.0.1",), port=port)
     # Its `logging:` section comes last, so these keys join it.
     with path.open("a") as config:
         config.write(f"  audit_max_bytes: {MAX_BYTES}\n  audit_keep: 1000\n")
@@ -106,7 +106,7 @@ def main() -> int:
     args = parser.parse_args()
     stop = multiprocessing.Event()
     ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    upstream = proxy_bench._serve_upstream
+    upstream = contenders.serve_upstream
     server = multiprocessing.Process(
         target=upstream, args=(ready, stop, "127.0.0.1", (0, 0)), daemon=True
     )

@@ -356,12 +356,17 @@ TECHNIQUES: dict[str, tuple[str, Technique]] = {
 TIERS = ("plain", "encoding", "obfuscation", "split", "dns", "beyond")
 
 
-def malicious_cases(secrets: list[Secret], seed: int, reps: int) -> list[Case]:
+def malicious_cases(
+    secrets: list[Secret],
+    seed: int,
+    reps: int,
+    techniques: dict[str, tuple[str, Technique]] | None = None,
+) -> list[Case]:
     """Each case talks to its own registrable domain (`attackerN.example`), so what
     one case sent cannot help the split window catch another."""
     rng = random.Random(seed)
     cases = []
-    for name, (tier, technique) in TECHNIQUES.items():
+    for name, (tier, technique) in (TECHNIQUES if techniques is None else techniques).items():
         for secret in secrets:
             for rep in range(reps):
                 steps, carriers = technique(secret.value.encode(), rng)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from bench.exfil.cases import TECHNIQUES, TIERS
+from bench.exfil.redteam import ALL_TECHNIQUES, ALL_TIERS
 from bench.exfil.runners import Outcome
 
-TARGETS = {"plain": 1.0, "encoding": 0.99, "obfuscation": 0.95, "split": 0.90, "dns": 0.90}
+TARGETS = {
+    "plain": 1.0,
+    "encoding": 0.99,
+    "obfuscation": 0.95,
+    "split": 0.90,
+    "dns": 0.90,
+    "redteam": 1.0,  # with the values given: nothing to guess, so no ceiling
+}
 # "beyond": techniques no target covers (pieces under min_piece, keyed or lossy transforms).
 FP_TARGETS = {"core": 0.0, "hard": 0.02}
 
@@ -47,13 +54,15 @@ def render(results: dict[str, list[Outcome]], via: str, seed: int) -> str:
         f"{'technique':22} {'tier':12} {'cases':>5} " + " ".join(f"{m:>10}" for m in modes),
     ]
     per_mode = {m: detection(results[m], "technique") for m in modes}
-    for name, (tier, _fn) in TECHNIQUES.items():
+    for name, (tier, _fn) in ALL_TECHNIQUES.items():
+        if name not in per_mode[modes[0]]:
+            continue
         total = per_mode[modes[0]].get(name, (0, 0))[1]
         cells = " ".join(f"{_pct(*per_mode[m].get(name, (0, 0))):>10}" for m in modes)
         lines.append(f"{name:22} {tier:12} {total:5} {cells}")
     lines += ["", f"{'tier':22} {'target':>12} {'cases':>5} " + " ".join(f"{m:>10}" for m in modes)]
     tiers = {m: detection(results[m], "tier") for m in modes}
-    for tier in TIERS:
+    for tier in ALL_TIERS:
         total = tiers[modes[0]].get(tier, (0, 0))[1]
         cells = " ".join(f"{_pct(*tiers[m].get(tier, (0, 0))):>10}" for m in modes)
         target = f">= {TARGETS[tier]:.0%}" if tier in TARGETS else "none"

@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # `python bench/exfil/run.py`
 
 from bench.exfil.benign import benign_cases
 from bench.exfil.cases import malicious_cases
+from bench.exfil.redteam import ALL_TECHNIQUES, ALL_TIERS
 from bench.exfil.report import render
 from bench.exfil.runners import Outcome, make_runner
 from bench.exfil.world import make_secrets
@@ -32,11 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reps", type=int, default=2, help="cases per technique and secret")
     parser.add_argument("--benign-reps", type=int, default=6, help="cases per benign shape")
+    parser.add_argument(
+        "--tiers", nargs="+", choices=ALL_TIERS, default=ALL_TIERS, help="attack tiers to run"
+    )
     parser.add_argument("--via", choices=["proxy", "policy"], default="proxy")
     args = parser.parse_args(argv)
 
     secrets = make_secrets(args.seed)
-    cases = malicious_cases(secrets, args.seed, args.reps)
+    techniques = {k: v for k, v in ALL_TECHNIQUES.items() if v[0] in args.tiers}
+    cases = malicious_cases(secrets, args.seed, args.reps, techniques)
     cases += benign_cases(secrets, args.seed, args.benign_reps)
     results: dict[str, list[Outcome]] = {}
     started = time.monotonic()

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from agentcage.cage.images import AGENT_DEBIAN_IMAGE, AGENT_DEBIAN_PACKAGES, ImageBuilder
-from agentcage.cage.kube.manifests import render_manifests, to_yaml
+from agentcage.cage.kube.manifest_yaml import to_yaml
+from agentcage.cage.kube.manifests import render_manifests
 from agentcage.cage.kube.material import CageMaterial, material_manifests
 from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.podman import SubprocessRunner

@@ -16,7 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from agentcage.cage.images import ImageBuilder, cache_dir, digest
+from agentcage.cage.image_inputs import cache_dir, digest
+from agentcage.cage.images import ImageBuilder
 
 TOOLS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "git", "nodejs", "npm")
 CONTEXT = Path(__file__).resolve().parents[2] / "images" / "agent-tools"

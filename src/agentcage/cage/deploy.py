@@ -18,12 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from agentcage.cage import host_ready, layout, running, topology
+from agentcage.cage.base_choice import choose_base
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_check import require_config_ready, require_ready
 from agentcage.cage.host_files import on_target
-from agentcage.cage.images import choose_base
 from agentcage.cage.kube.kube_record import refuse_kube
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman_version import quadlet_available
@@ -48,7 +48,7 @@ class CageDeploy(CageDestroy):
     def create(
         self, config_path: Path, base: str = "registry", upstream_ca: Path | None = None
     ) -> CageConfig:
-        """`base` as `images.choose_base` gives it; recorded for `update`."""
+        """`base` as `base_choice.choose_base` gives it; recorded for `update`."""
         config = load_config(config_path)
         if self.store.exists(config.name):
             raise StateError(

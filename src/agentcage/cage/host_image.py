@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentcage.cage.host_target import SHARED_STORE, UNIT_DIR
-from agentcage.cage.images import ImageBuilder, debian_lock, digest
+from agentcage.cage.image_inputs import debian_lock, digest
+from agentcage.cage.images import ImageBuilder
 
 HOST_IMAGE = "localhost/agentcage-host"
 HOST_SUITE = "trixie"

@@ -6,22 +6,22 @@
             └── dns     ENTRYPOINT agentcage, runs `dns run`
 
 Every image is tagged with a hash of its inputs (Containerfile, base, lock file, our
-source), so a build whose inputs did not change is skipped.
+source; image_inputs.py), so a build whose inputs did not change is skipped. Which base
+a cage builds on is chosen in base_choice.py.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
-import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentcage.cage.base_choice import PINNED_REF
+from agentcage.cage.image_inputs import cache_dir, debian_lock, digest, source_root, tree_digest
 from agentcage.cage.podman import Runner, SubprocessRunner
 from agentcage.cage.wheelhouse import fill_wheelhouse
 from agentcage.config.schema import CageConfig
@@ -33,12 +33,6 @@ REGISTRY_BASE = (
     "docker.io/library/python:3.11-slim-bookworm"
     "@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91"
 )
-# Another registry base (a mirror, a registry of your own), pinned by digest as well.
-REGISTRY_BASE_ENV = "AGENTCAGE_REGISTRY_BASE"
-IMAGE_BASE_ENV = "AGENTCAGE_IMAGE_BASE"
-# A pull names the digest: the tag is a label only, so a tag pointed at other content is
-# never followed, and Podman refuses bytes that do not hash to the digest.
-_PINNED = re.compile(r"^[a-z0-9][^\s@]*@sha256:[0-9a-f]{64}$")
 _BASE_PULL_HINT = (
     "`--base debian` builds the images from Debian packages without any registry; "
     "otherwise check that this machine reaches the registry"
@@ -70,82 +64,6 @@ class BuiltImages:
     proxy: str
     dns: str
     runtime: str = ""  # the parent of both; kept while they are current
-
-
-def choose_base(kind: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """What the sidecar images are built on, as a cage records it.
-
-    `kind` is `--base`; without it $AGENTCAGE_IMAGE_BASE, else `registry`. The answer is
-    `debian`, `registry` (REGISTRY_BASE, whichever pin this version of agentcage has) or
-    the image $AGENTCAGE_REGISTRY_BASE names, which must be pinned by digest.
-    """
-    env = os.environ if environ is None else environ
-    chosen = kind or env.get(IMAGE_BASE_ENV) or "registry"
-    if chosen == "debian":
-        return chosen
-    if chosen != "registry":
-        raise ConfigError(
-            f"{chosen!r}: choose registry or debian", hint=f"--base or ${IMAGE_BASE_ENV}"
-        )
-    override = env.get(REGISTRY_BASE_ENV, "")
-    if not override:
-        return chosen
-    if not _PINNED.match(override):
-        raise ConfigError(
-            f"${REGISTRY_BASE_ENV}={override!r} is not pinned by digest",
-            hint="name it REPOSITORY[:TAG]@sha256:<64 hex digits>; "
-            "`skopeo inspect docker://REPOSITORY:TAG` shows the digest",
-        )
-    return override
-
-
-def digest(*parts: str | bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "big") + data)
-    return h.hexdigest()[:16]
-
-
-def source_root() -> Path:
-    """The agentcage checkout images are built from (wheel, lock file, Containerfiles)."""
-    env = os.environ.get("AGENTCAGE_SOURCE")
-    root = Path(env) if env else Path(__file__).resolve().parents[3]
-    if not (root / "pyproject.toml").is_file() or not (root / "images").is_dir():
-        raise PodmanError(
-            f"{root} is not an agentcage source checkout; images are built from one",
-            hint="set AGENTCAGE_SOURCE to the checkout directory",
-        )
-    return root
-
-
-def debian_lock(suite: str) -> tuple[str, ...]:
-    """`suite`'s lines of the checkout's images/debian.lock (Debian package versions
-    recorded by `agentcage deps check --update`), as a part of the tags of the images
-    built from that suite: recording newer versions rebuilds them. Nothing without the
-    file (or a checkout)."""
-    try:
-        path = source_root() / "images" / "debian.lock"
-    except PodmanError:
-        return ()
-    if not path.is_file():
-        return ()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return tuple(line for line in lines if line.split(" ", 1)[0] == suite)
-
-
-def tree_digest(root: Path, paths: Iterable[Path]) -> str:
-    h = hashlib.sha256()
-    for path in sorted(paths):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "agentcage"
 
 
 class ImageBuilder:
@@ -256,7 +174,7 @@ class ImageBuilder:
             return self.debian_ref("agentcage-base", RUNTIME_PACKAGES)
         if base == "registry":
             return REGISTRY_BASE
-        if not _PINNED.match(base):
+        if not PINNED_REF.match(base):
             raise ConfigError(f"base image {base!r} is not pinned by digest")
         return base
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from agentcage.cage.images import choose_base
+from agentcage.cage.base_choice import choose_base
 from agentcage.cage.lifecycle import Cages, CageStatus
 from agentcage.cage.observe import duration
 from agentcage.cage.remote_hosts import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from agentcage.cage.images import source_root
+from agentcage.cage.image_inputs import source_root
 from agentcage.deps.check import Report, UpstreamSources, check, update
 from agentcage.deps.pins import Checkout
 

@@ -10,24 +10,15 @@ import click
 from agentcage.cage.contract import (
     AUDIT_LOG_OPTION,
     BLOCKED_ZONES_OPTION,
-    CONFIG_OPTION,
     LISTEN_OPTION,
     NAME_FINGERPRINTS_OPTION,
     STEER_OPTION,
 )
-from agentcage.cli.metrics_options import endpoint, metrics_options
+from agentcage.cli.options import config_file_option, endpoint, metrics_options
 from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
 from agentcage.dns.sidecar import Sidecar
 
-_CONFIG = click.option(
-    CONFIG_OPTION,
-    "--config",
-    "config_file",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The cage's config file.",
-)
 _LISTEN = click.option(
     LISTEN_OPTION,
     default="127.0.0.1:53",
@@ -42,7 +33,7 @@ def dns() -> None:
 
 
 @dns.command()
-@_CONFIG
+@config_file_option()
 @_LISTEN
 @click.option(
     AUDIT_LOG_OPTION,
@@ -108,7 +99,7 @@ def _ipv4(value: str) -> ipaddress.IPv4Address:
 
 
 @dns.command("render")
-@_CONFIG
+@config_file_option()
 @_LISTEN
 def render_cmd(config_file: Path, listen: str) -> None:
     """Print the dnsmasq configuration for FILE (checked with `dnsmasq --test`)."""

@@ -45,9 +45,7 @@ def list_(cage: str, as_json: bool) -> None:
 @click.argument("entry")
 def add(cage: str, entry: str) -> None:
     """Add ENTRY (a domain, matching its subdomains too, an IP or a CIDR block)."""
-    config, changed = domains.change(cages_for(cage), cage, entry, add=True)
-    verb = "added to" if changed else "already in"
-    click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
+    _change(cage, entry, add=True, verbs=("added to", "already in"))
 
 
 @domain.command()
@@ -55,8 +53,13 @@ def add(cage: str, entry: str) -> None:
 @click.argument("entry")
 def rm(cage: str, entry: str) -> None:
     """Remove ENTRY."""
-    config, changed = domains.change(cages_for(cage), cage, entry, add=False)
-    verb = "removed from" if changed else "was not in"
+    _change(cage, entry, add=False, verbs=("removed from", "was not in"))
+
+
+def _change(cage: str, entry: str, *, add: bool, verbs: tuple[str, str]) -> None:
+    """`verbs`: what is said when the list changed, and when it already was so."""
+    config, changed = domains.change(cages_for(cage), cage, entry, add=add)
+    verb = verbs[0] if changed else verbs[1]
     click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
 
 

@@ -12,6 +12,7 @@ import click
 
 from agentcage.cage.kube.cluster import ClusterTarget
 from agentcage.cage.kube.kube_cages import DEFAULT_TIMEOUT_S, KubeCages, KubeStatus
+from agentcage.cli.options import config_file_option, namespace_option
 
 
 def _cages() -> KubeCages:
@@ -19,15 +20,8 @@ def _cages() -> KubeCages:
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_file",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The cage's config file.",
-)
-@click.option("--namespace", "-n", default=None, help="Namespace (default: kubernetes.namespace).")
+@config_file_option()
+@namespace_option
 @click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
 @click.option(
     "--kubeconfig",

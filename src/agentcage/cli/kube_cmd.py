@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from agentcage.cage.kube.kustomize import kustomize_files, write_kustomize
-from agentcage.cage.kube.manifests import render_manifests, to_yaml
+from agentcage.cage.kube.manifest_yaml import to_yaml
+from agentcage.cage.kube.manifests import render_manifests
 from agentcage.cli import kube_cluster_cmd
+from agentcage.cli.options import config_file_option, namespace_option
 from agentcage.config.load import load_config
 
 
@@ -18,15 +20,8 @@ def kube() -> None:
 
 
 @kube.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_file",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The cage's config file.",
-)
-@click.option("--namespace", "-n", default=None, help="Namespace (default: kubernetes.namespace).")
+@config_file_option()
+@namespace_option
 @click.option(
     "--kustomize",
     "kustomize_dir",

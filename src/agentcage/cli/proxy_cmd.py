@@ -10,7 +10,6 @@ import click
 from agentcage.cage.contract import (
     AUDIT_LOG_OPTION,
     CA_DIR_OPTION,
-    CONFIG_OPTION,
     DENY_FLOWS_OPTION,
     LISTEN_OPTION,
     NAME_FINGERPRINTS_OPTION,
@@ -18,7 +17,7 @@ from agentcage.cage.contract import (
     TRANSPARENT_OPTION,
     UPSTREAM_CA_OPTION,
 )
-from agentcage.cli.metrics_options import endpoint, metrics_options
+from agentcage.cli.options import config_file_option, endpoint, metrics_options
 from agentcage.config.network import DENY_PORT
 from agentcage.errors import ConfigError
 
@@ -47,14 +46,7 @@ def _address(value: str) -> str:
 
 
 @proxy.command()
-@click.option(
-    CONFIG_OPTION,
-    "--config",
-    "config_file",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The cage's config YAML.",
-)
+@config_file_option("The cage's config YAML.")
 @click.option(LISTEN_OPTION, default="127.0.0.1:8080", show_default=True, help="HOST:PORT to bind.")
 @click.option(
     CA_DIR_OPTION,

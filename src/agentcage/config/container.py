@@ -57,6 +57,13 @@ def _options(value: str) -> str:
     return value
 
 
+def _target(spec: str, what: str) -> None:
+    """`PATH[:OPTIONS]` inside the container (named volumes, tmpfs)."""
+    path, _, options = spec.partition(":")
+    _container_path(path, what)
+    _options(options)
+
+
 def parse_port(spec: str) -> PortMapping:
     """`[bind:]host:ctr`; the bind defaults to 127.0.0.1 so nothing is exposed by accident."""
     bracketed = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+):(\d+)", spec)
@@ -179,18 +186,14 @@ class ContainerConfig(Model):
         for name, spec in value.items():
             if not re.fullmatch(_VOLUME_NAME, name):
                 raise ValueError(f"volume name {name!r} may hold only letters, digits and _.-")
-            path, _, options = spec.partition(":")
-            _container_path(path, "volume target")
-            _options(options)
+            _target(spec, "volume target")
         return value
 
     @field_validator("tmpfs", mode="after")
     @classmethod
     def _tmpfs(cls, value: list[str]) -> list[str]:
         for spec in value:
-            path, _, options = spec.partition(":")
-            _container_path(path, "tmpfs target")
-            _options(options)
+            _target(spec, "tmpfs target")
         return value
 
     @field_validator("ports", mode="after")

@@ -1,8 +1,9 @@
 """The exfiltration benchmark, one rep, through the real `agentcage proxy run`.
 
 The printed benchmark (`python -m bench.exfil`) is for people; this keeps its
-targets true in CI: detection per tier with the secrets given to the proxy, and
-no false blocks on benign traffic, judged from what reached the loopback sink.
+targets true in CI: detection per tier with the secrets given to the proxy (the
+red-team tier of issue 15's techniques included), and no false blocks on benign
+traffic, judged from what reached the loopback sink.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pytest
 from bench.exfil.benign import benign_cases
 from bench.exfil.cases import malicious_cases
+from bench.exfil.redteam import ALL_TECHNIQUES
 from bench.exfil.report import FP_TARGETS, TARGETS, detection, false_blocks
 from bench.exfil.runners import make_runner
 from bench.exfil.world import make_secrets
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_the_benchmark_meets_its_targets_through_the_real_proxy() -> None:
     secrets = make_secrets(7)
-    cases = malicious_cases(secrets, 7, 1) + benign_cases(secrets, 7, 1)
+    cases = malicious_cases(secrets, 7, 1, ALL_TECHNIQUES) + benign_cases(secrets, 7, 1)
     runner = make_runner("proxy", "given", secrets, cases)
     try:
         outcomes = [runner.run(case) for case in cases]

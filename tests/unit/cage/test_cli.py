@@ -42,6 +42,14 @@ def test_create_list_domain_secret_destroy(tmp_path: Path, wired: RecordingRunne
     assert "demo" in listing.output and "active" in listing.output
     added = invoke(cli, ["domain", "add", "demo", "github.com"])
     assert "github.com added to the allowlist of demo" in added.output
+    again = invoke(cli, ["domain", "add", "demo", "github.com"])
+    assert "github.com already in the allowlist of demo" in again.output
+    removed = invoke(cli, ["domain", "rm", "demo", "github.com"])
+    assert "github.com removed from the allowlist of demo" in removed.output
+    gone = invoke(cli, ["domain", "rm", "demo", "github.com"])
+    assert "github.com was not in the allowlist of demo" in gone.output
+    assert "github.com" not in invoke(cli, ["domain", "list", "demo"]).output
+    invoke(cli, ["domain", "add", "demo", "github.com"])
     assert "github.com" in invoke(cli, ["domain", "list", "demo"]).output
     secret = invoke(cli, ["secret", "set", "demo", "API_KEY"], input="top-secret\n")
     assert secret.exit_code == 0, secret.output

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from agentcage.cage import images
-from agentcage.cage.images import ImageBuilder, digest
+from agentcage.cage.image_inputs import digest
+from agentcage.cage.images import ImageBuilder
 from agentcage.cage.podman import Completed, SubprocessRunner
 from agentcage.config import load_config
 from agentcage.errors import PodmanError

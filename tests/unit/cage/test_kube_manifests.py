@@ -11,7 +11,8 @@ import pytest
 from kubernetes_validate.utils import all_versions
 from ruamel.yaml import YAML
 
-from agentcage.cage.kube.manifests import render_manifests, to_yaml
+from agentcage.cage.kube.manifest_yaml import to_yaml
+from agentcage.cage.kube.manifests import render_manifests
 from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.kube.pods import read_container
 from agentcage.cage.kube.policies import METADATA

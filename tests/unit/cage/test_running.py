@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentcage.cage import domains, images, layout, podman_secrets, remote_hosts
-from agentcage.cage.images import REGISTRY_BASE, choose_base
+from agentcage.cage import base_choice, domains, images, layout, podman_secrets, remote_hosts
+from agentcage.cage.base_choice import choose_base
+from agentcage.cage.images import REGISTRY_BASE
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.observe import UNIT_PROPERTIES
 from agentcage.cage.podman import Completed
@@ -104,7 +105,7 @@ def test_update_of_a_cage_without_recorded_options_records_them(
 ) -> None:
     _, cages = _created(tmp_path)
     (cages.store.path("demo") / layout.CREATE_OPTIONS_FILE).unlink()
-    monkeypatch.setenv(images.IMAGE_BASE_ENV, "debian")
+    monkeypatch.setenv(base_choice.IMAGE_BASE_ENV, "debian")
     cages.update("demo")
     assert layout.load_create_options(cages.store, "demo") == layout.CreateOptions("debian")
 
@@ -114,7 +115,7 @@ def test_cli_update_passes_no_base_unless_given(
 ) -> None:
     _, cages = _created(tmp_path, base="debian")
     _wired(cages, monkeypatch)
-    monkeypatch.setenv(images.IMAGE_BASE_ENV, "registry")  # the recorded choice wins
+    monkeypatch.setenv(base_choice.IMAGE_BASE_ENV, "registry")  # the recorded choice wins
     assert CliRunner().invoke(cli, ["cage", "update", "demo"]).exit_code == 0
     builder = cages.builder
     assert isinstance(builder, FakeBuilder) and builder.built[-1] == "debian"
@@ -122,13 +123,13 @@ def test_cli_update_passes_no_base_unless_given(
 
 def test_choose_base() -> None:
     assert choose_base(None, {}) == "registry"
-    assert choose_base(None, {images.IMAGE_BASE_ENV: "debian"}) == "debian"
-    assert choose_base("registry", {images.REGISTRY_BASE_ENV: PINNED}) == PINNED
-    assert choose_base("debian", {images.REGISTRY_BASE_ENV: PINNED}) == "debian"
+    assert choose_base(None, {base_choice.IMAGE_BASE_ENV: "debian"}) == "debian"
+    assert choose_base("registry", {base_choice.REGISTRY_BASE_ENV: PINNED}) == PINNED
+    assert choose_base("debian", {base_choice.REGISTRY_BASE_ENV: PINNED}) == "debian"
     with pytest.raises(ConfigError, match="not pinned by digest"):
-        choose_base("registry", {images.REGISTRY_BASE_ENV: "127.0.0.1:5000/base:bookworm"})
+        choose_base("registry", {base_choice.REGISTRY_BASE_ENV: "127.0.0.1:5000/base:bookworm"})
     with pytest.raises(ConfigError, match="choose registry or debian"):
-        choose_base(None, {images.IMAGE_BASE_ENV: "docker"})
+        choose_base(None, {base_choice.IMAGE_BASE_ENV: "docker"})
     builder = images.ImageBuilder(FakeSystemdPodman())
     assert builder.base_ref("registry") == REGISTRY_BASE
     assert builder.base_ref(PINNED) == PINNED

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from agentcage.cage import ca
 from agentcage.cage.contract import CANARY_SEED_ENV
 from agentcage.cage.kube.cluster import KINDS, ClusterApi, Manifest, secret_values
-from agentcage.cage.kube.manifests import names_of, render_manifests
+from agentcage.cage.kube.cluster_spec import names_of
+from agentcage.cage.kube.manifests import render_manifests
 from agentcage.cage.kube.material import CageMaterial, material_manifests
 from agentcage.config.schema import CageConfig
 

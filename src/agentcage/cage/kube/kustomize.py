@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agentcage.atomicfile import write_atomic
-from agentcage.cage.kube.manifests import to_yaml
+from agentcage.cage.kube.manifest_yaml import to_yaml
 
 KUSTOMIZATION = "kustomization.yaml"
 

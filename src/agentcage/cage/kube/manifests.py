@@ -2,9 +2,9 @@
 
 The cage is first built as quadlet.py builds it for Podman (`build_units`), with the
 addresses the agent will use on the cluster: the fixed ClusterIPs of its DNS and proxy
-Services (`kubernetes.dns_service_ip`, `proxy_service_ip`). Each container unit is then
-read into a pod (pods.py), so roles, command lines, environment and hardening have one
-source. What changes on a cluster:
+Services (`kubernetes.dns_service_ip`, `proxy_service_ip`; cluster_spec.py). Each
+container unit is then read into a pod (pods.py), so roles, command lines, environment
+and hardening have one source. What changes on a cluster:
 
 * the proxy and the DNS sidecar each get a Deployment and a Service; they listen on the
   pod's addresses (`0.0.0.0`), and their audit lines go to stdout for the cluster's log
@@ -19,20 +19,15 @@ source. What changes on a cluster:
   can be committed and reviewed;
 * NetworkPolicies stand for the two Podman networks (policies.py).
 
-Output is plain dicts in a fixed order; `to_yaml` writes them with sorted keys.
+Output is plain dicts in a fixed order; `to_yaml` (manifest_yaml.py) writes them with
+sorted keys.
 """
 
 from __future__ import annotations
 
-import io
 import posixpath
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.scalarstring import LiteralScalarString
 
 from agentcage.cage.contract import (
     AGENT_CA,
@@ -50,12 +45,13 @@ from agentcage.cage.contract import (
     TRANSPARENT_OPTION,
     UPSTREAM_CA,
 )
+from agentcage.cage.kube.cluster_spec import cage_spec, kube_images, names_of
 from agentcage.cage.kube.object_names import KubeNames
 from agentcage.cage.kube.pods import Mount, PodParts, read_container
 from agentcage.cage.kube.policies import network_policies
-from agentcage.cage.layout import HostPaths, Images, sidecar_config
-from agentcage.cage.quadlet import CageSpec, build_units
-from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
+from agentcage.cage.layout import Images, sidecar_config
+from agentcage.cage.quadlet import build_units
+from agentcage.cage.topology import DNS_PORT, PROXY_PORT
 from agentcage.cage.unit import RenderError
 from agentcage.config.kubernetes import DNS_LABEL
 from agentcage.config.schema import CageConfig
@@ -63,106 +59,11 @@ from agentcage.errors import ConfigError
 
 # Inside a pod the sidecars listen on every address of their own network namespace.
 POD_ADDRESS = "0.0.0.0"
-# The quadlet model wants host paths; on a cluster nothing is mounted from a host.
-_DNS_LABEL_MAX = 63  # Service and container names
-_NO_HOST = HostPaths.under(Path("/nonexistent"))
 # Secret and ConfigMap files are readable by every user of the pod, which is one container
 # (so no fsGroup is needed, which Podman's `kube play` would ignore anyway).
 _READ_ONLY_FILE = 0o444
 CA_CERT_KEY = "ca.pem"  # the CA certificate's key in the agent's ConfigMap
 UPSTREAM_CA_KEY = "ca.pem"  # the bundle's key in the upstream-CA ConfigMap
-
-
-@dataclass(frozen=True)
-class ServiceTopology(Topology):
-    """A cage's addresses on a cluster: its Services' fixed ClusterIPs."""
-
-    dns_service_ip: str = ""
-    proxy_service_ip: str = ""
-
-    @property
-    def dns_ip(self) -> str:
-        return self.dns_service_ip
-
-    @property
-    def proxy_ip(self) -> str:
-        return self.proxy_service_ip
-
-
-def kube_images(config: CageConfig) -> Images:
-    """The image references the cluster pulls (`kubernetes.images`)."""
-    images = config.kubernetes.images
-    missing = [role for role in ("proxy", "dns") if getattr(images, role) is None]
-    if missing:
-        raise ConfigError(
-            f"kubernetes.images.{missing[0]} is not set: a cluster pulls the sidecar images "
-            "from a registry",
-            hint="push the images `agentcage cage create` builds to a registry the cluster "
-            "reads and set kubernetes.images.proxy and .dns (docs/kubernetes.md)",
-        )
-    agent = images.agent or config.container.image
-    if agent is None:
-        raise ConfigError(
-            "kubernetes.images.agent is not set and container.image names no image",
-            hint="push the agent's image to a registry and set kubernetes.images.agent",
-        )
-    assert images.proxy is not None and images.dns is not None
-    return Images(proxy=images.proxy, dns=images.dns, agent=agent)
-
-
-def cage_spec(
-    config: CageConfig, images: Images, canary_seed: str | None = None, upstream_ca: bool = False
-) -> CageSpec:
-    """The cage as quadlet.py models it, with the cluster's addresses; refuses what a
-    cluster cannot do the same way."""
-    kube = config.kubernetes
-    if kube.dns_service_ip is None or kube.proxy_service_ip is None:
-        raise ConfigError(
-            "kubernetes.dns_service_ip and kubernetes.proxy_service_ip must be set",
-            hint="pick two free addresses of your cluster's Service range "
-            f"(kubernetes.service_cidr, now {kube.service_cidr}); the agent's resolver and "
-            "proxy settings are addresses fixed when the manifests are written "
-            "(docs/kubernetes.md)",
-        )
-    if len(names_of(config).workload("proxy")) > _DNS_LABEL_MAX:
-        raise ConfigError(
-            f"cage name {config.name!r} is too long for Kubernetes object names",
-            hint=f"use a name of at most {_DNS_LABEL_MAX - len('agentcage--proxy')} characters",
-        )
-    ctr = config.container
-    refused = [
-        (ctr.bind_mounts, "container.volumes with host paths", "a cluster node's files"),
-        (ctr.named_volumes, "container.volumes with named volumes", "Podman volumes"),
-        (ctr.podman_secrets, "container.podman_secrets", "Podman secrets"),
-    ]
-    for present, key, what in refused:
-        if present:
-            raise ConfigError(
-                f"{key}: {what} do not exist on a cluster",
-                hint="remove it for `agentcage kube` (docs/kubernetes.md)",
-            )
-    topology = ServiceTopology(
-        config.name,
-        0,
-        kube.service_cidr,
-        kube.service_cidr,
-        dns_service_ip=kube.dns_service_ip,
-        proxy_service_ip=kube.proxy_service_ip,
-    )
-    secret_names = tuple(rule.env for rule in config.secret_injection)
-    return CageSpec(
-        config,
-        topology,
-        images,
-        _NO_HOST,
-        secret_names=secret_names,
-        canary_seed=canary_seed,
-        upstream_ca=upstream_ca,
-    )
-
-
-def names_of(config: CageConfig) -> KubeNames:
-    return KubeNames(config.name)
 
 
 def render_manifests(
@@ -379,26 +280,3 @@ def _agent(names: KubeNames, ns: str, config: CageConfig, parts: PodParts) -> di
     spec["restartPolicy"] = _POD_RESTART.get(ctr.restart, "OnFailure")
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {**metadata, **template["metadata"]},
             "spec": spec}  # fmt: skip
-
-
-def to_yaml(manifests: list[dict[str, Any]]) -> str:
-    """The objects as one YAML stream: sorted keys, `---` between objects, no timestamps."""
-    yaml = YAML(typ="rt", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 4096  # long values (image references, config) stay on one line
-    out = []
-    for manifest in manifests:
-        buffer = io.StringIO()
-        yaml.dump(_sorted(manifest), buffer)
-        out.append(buffer.getvalue())
-    return "---\n" + "---\n".join(out)
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(item) for item in value]
-    if isinstance(value, str) and "\n" in value:
-        return LiteralScalarString(value)  # a config file stays readable in review
-    return value

@@ -26,7 +26,8 @@ from typing import Any
 
 from agentcage.cage import ca
 from agentcage.cage.contract import CANARY_SEED_ENV, NAME_FINGERPRINTS
-from agentcage.cage.kube.manifests import CA_CERT_KEY, UPSTREAM_CA_KEY, names_of
+from agentcage.cage.kube.cluster_spec import names_of
+from agentcage.cage.kube.manifests import CA_CERT_KEY, UPSTREAM_CA_KEY
 from agentcage.config.schema import CageConfig
 from agentcage.policy.leaks.fingerprints import fingerprint_values
 from agentcage.policy.leaks.protected import protected_values

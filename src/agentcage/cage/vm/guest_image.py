@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import agentcage
-from agentcage.cage.images import ImageBuilder, digest, source_root, tree_digest
+from agentcage.cage.image_inputs import digest, source_root, tree_digest
+from agentcage.cage.images import ImageBuilder
 from agentcage.cage.vm import guest_agent, initramfs, rootfs
 from agentcage.cage.vm.debian_parts import BUSYBOX, KERNEL, KERNEL_RELEASE, unpack
 from agentcage.cage.vm.machine import ROOT_LABEL

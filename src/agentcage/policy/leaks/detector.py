@@ -100,7 +100,8 @@ class LeakDetector:
         views = self.request_views(request) if views is None else views
         matches = self._scan(views)
         pieces = self._pieces(_request_pieces(request, self._token, self._body_token))
-        matches += self.split.observe(registrable_domain(request.host), pieces, self._clock())
+        destination = registrable_domain(request.host)
+        matches += self.split.observe(destination, pieces, self._clock(), request.host)
         return self._findings(matches, request.host) or _exhausted(views, request.host)
 
     def check_frame(self, frame: Frame, views: Views | None = None) -> list[Finding]:
@@ -109,7 +110,9 @@ class LeakDetector:
         views = self.frame_views(frame) if views is None else views
         matches = self._scan(views)
         pieces = self._pieces(_body_pieces(frame.payload, self._body_token))
-        matches += self.split.observe(registrable_domain(frame.host), pieces, self._clock())
+        matches += self.split.observe(
+            registrable_domain(frame.host), pieces, self._clock(), frame.host
+        )
         return self._findings(matches, frame.host) or _exhausted(views, frame.host)
 
     def _pieces(self, candidates: Iterable[bytes]) -> list[bytes]:

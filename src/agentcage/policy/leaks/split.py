@@ -8,6 +8,11 @@ that stretch of the spelling as sent. Per destination we keep a bounded window
 pieces in the window cover `coverage` of one spelling (or all of it but less than
 one minimal piece), the value has left in pieces and the request completing it
 is blocked.
+
+A second window, for the whole cage, holds the pieces sent to any destination
+where their value is not allowed: pieces spread over two or three registrable
+domains complete there. Plain lower-case words (a path part, a label) are kept
+out of it, since every site's traffic interleaves there.
 """
 
 from __future__ import annotations
@@ -82,33 +87,47 @@ class SplitDetector:
         self._starts = [s.start for s in spellings]
         self._spellings = spellings
         self._windows: OrderedDict[str, deque[_SentPiece]] = OrderedDict()
+        self._cage: deque[_SentPiece] = deque()
 
     @property
     def active(self) -> bool:
         """False when no protected value is long enough to be assembled from pieces."""
         return bool(self._spellings)
 
-    def observe(self, destination: str, pieces: Iterable[bytes], now: float) -> list[Match]:
-        """Record `pieces` sent to `destination`; return secrets now fully covered."""
+    def observe(
+        self, destination: str, pieces: Iterable[bytes], now: float, host: str = ""
+    ) -> list[Match]:
+        """Record `pieces` sent to `destination` (the registrable domain of `host`);
+        return secrets now covered, in its window or in the cage's."""
         if not self._spellings:
             return []
         hits = self._locate(pieces)
         if not hits:
             return []
         window = self._window(destination, now)
+        cage = self._cage_window(now)
         touched: set[int] = set()
-        for index, start, end in hits:
-            window.append(_SentPiece(now, index, start, end))
+        for index, start, end, word in hits:
+            sent = _SentPiece(now, index, start, end)
+            window.append(sent)
+            if not word and not self._spellings[index].secret.allowed_to(host or destination):
+                cage.append(sent)
             touched.add(index)
-        while len(window) > self.limits.max_pieces:
-            window.popleft()
+        for held in (window, cage):
+            while len(held) > self.limits.max_pieces:
+                held.popleft()
         found: dict[str, Match] = {}
         for index in touched:
             spelling = self._spellings[index]
-            if self._covered(window, index) >= self._needed(spelling.length):
+            needed = self._needed(spelling.length)
+            if max(self._covered(window, index), self._covered(cage, index)) >= needed:
                 found.setdefault(
                     spelling.secret.name, Match(spelling.secret, "split:" + spelling.technique)
                 )
+        if found:  # that request is blocked; a later burst must cover the value again
+            names = {m.secret.name for m in found.values()}
+            kept = [s for s in cage if self._spellings[s.spelling].secret.name not in names]
+            self._cage = deque(kept)
         return list(found.values())
 
     def _needed(self, length: int) -> float:
@@ -117,8 +136,9 @@ class SplitDetector:
         is too short to be recorded itself)."""
         return min(self.limits.coverage * length, length - self.limits.min_piece + 1)
 
-    def _locate(self, pieces: Iterable[bytes]) -> list[tuple[int, int, int]]:
-        out: list[tuple[int, int, int]] = []
+    def _locate(self, pieces: Iterable[bytes]) -> list[tuple[int, int, int, bool]]:
+        """(spelling, start, end, is a plain word) of each place a piece was found."""
+        out: list[tuple[int, int, int, bool]] = []
         for count, piece in enumerate(pieces):
             if count >= self.limits.max_pieces_per_message:
                 break
@@ -127,13 +147,14 @@ class SplitDetector:
                 continue
             if b"\0" in key:  # would match across two spellings in the blob
                 continue
+            word = piece.isalpha() and piece.islower()
             at, occurrences = self._blob.find(key), 0
             while at != -1 and occurrences < _MAX_OCCURRENCES:
                 occurrences += 1
                 index = bisect.bisect_right(self._starts, at) - 1
                 spelling = self._spellings[index]
                 start = at - spelling.start
-                out.append((index, start, start + len(key)))
+                out.append((index, start, start + len(key), word))
                 at = self._blob.find(key, at + 1)
         return out
 
@@ -150,6 +171,12 @@ class SplitDetector:
         while window and window[0].when < horizon:
             window.popleft()
         return window
+
+    def _cage_window(self, now: float) -> deque[_SentPiece]:
+        horizon = now - self.limits.max_age
+        while self._cage and self._cage[0].when < horizon:
+            self._cage.popleft()
+        return self._cage
 
     @staticmethod
     def _covered(window: Iterable[_SentPiece], spelling: int) -> int:

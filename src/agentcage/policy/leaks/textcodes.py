@@ -54,6 +54,7 @@ _B85_ALPHABET = (
 )
 _B85_TABLE = byte_table(_B85_ALPHABET)
 _B85_RUN = 20
+_KEY_REACH = 24  # how far into a base85 run a query key's `=` is looked for
 _ASCII85 = re.compile(rb"<~([!-u\sz]{10,}?)~>")
 _A85_TABLE = byte_table(bytes(range(0x21, 0x76)))
 _A85_EDGES = b"\"',:;{}[]()"  # JSON or code around a bare ascii85 run
@@ -101,6 +102,10 @@ def base85(data: bytes) -> bytes:
         if run.translate(None, BASE64_ALPHABET):  # else the base64 decoder's business
             found.append(_b85(run))
             left -= len(run)
+            # `?d=` and `&k=` are base85 characters too: a query value's run starts there.
+            key = run.find(b"=", 0, _KEY_REACH)
+            if key != -1 and len(run) - key > _B85_RUN:
+                found.append(_b85(run[key + 1 :]))
         if left <= 0 or len(found) >= _MAX_ITEMS:
             break
     for run in _runs(data, _A85_TABLE):

@@ -3,8 +3,8 @@
 An agent can make a key unrecognisable to a byte matcher while it stays readable
 (and usable) to a person or a program at the far end: full-width letters
 (`\uff53\uff4b`...), Cyrillic and Greek letters that look Latin, a
-zero-width space, soft hyphen, middle dot or Unicode hyphen between every
-character, combining marks piled on, or the whole text in UTF-16 or UTF-32.
+zero-width space, soft hyphen, middle dot, Unicode hyphen or any other symbol
+between every character, combining marks piled on, or the whole text in UTF-16 or UTF-32.
 `fold_unicode` maps such text to the ASCII it imitates (NFKD, look-alikes to
 Latin, invisible and separator characters and combining marks removed, NFKC);
 `decode_wide` turns UTF-16/32 text into UTF-8. Both return None when there is
@@ -48,17 +48,14 @@ _LOOKALIKES = {
     for keys, values in _LOOKALIKE_GROUPS
     for key, value in zip(keys, values, strict=True)
 }
-# Characters that carry nothing a reader would copy: format controls (zero-width
-# space and joiners, soft hyphen, bidi marks, BOM), combining marks, and the
-# Unicode hyphens, dashes, dots and bullets one puts between characters.
-_DROPPED = (
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
-    "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-    "\u00b7\u0387\u05be\u1400\u1806\u2010-\u2015\u2022\u2027\u2043\u2212\u2e17\u2e1a"
-    "\u2e3a\u2e3b\u2e40\u301c\u3030\u30a0\u30fb\ufe31\ufe32\ufe58\ufe63\uff0d\uff65"
-)
-_FOLD = re.compile("[" + "".join(_LOOKALIKES) + _DROPPED + "]")
+# Characters that carry nothing a reader would copy into a key: every non-ASCII
+# symbol, punctuation mark, space and format control (zero-width space and joiners,
+# soft hyphen, bidi marks, BOM: the Unicode hyphens, dashes, dots, bullets and
+# operators one puts between characters), and combining marks. Letters and digits of
+# other scripts stay: they are words, not separators.
+# (`\w` is a letter or digit of any script: the class is everything else past ASCII.)
+_DROP = re.compile("[^\\x00-\\x7f\\w]")
+_LOOKALIKE = re.compile("[" + "".join(_LOOKALIKES) + "]")
 _NON_ASCII = re.compile(rb"[\x80-\xff]+")
 # Large data is folded in windows this wide around its non-ASCII bytes (a
 # disguised key is far shorter), unless those cover most of it.
@@ -92,7 +89,7 @@ def fold_unicode(data: bytes) -> bytes | None:
 def _fold(data: bytes) -> bytes:
     # Decomposed first, so marks piled on a letter come apart from it and go.
     text = unicodedata.normalize("NFKD", data.decode("utf-8", "replace"))
-    text = _FOLD.sub(lambda m: _LOOKALIKES.get(m.group(), ""), text)
+    text = _LOOKALIKE.sub(lambda m: _LOOKALIKES[m.group()], _DROP.sub("", text))
     return unicodedata.normalize("NFKC", text).encode("utf-8", "replace")
 
 

@@ -15,21 +15,26 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import struct
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable
 
 import brotli
+import zstandard
 
 from agentcage.policy.media import is_text
 from agentcage.policy.scrubbing.packing import sniff
 
 MAX_MEMBERS = 256  # archive members read from one archive
 _PROBE = 4096  # compressed bytes a signature-less try gets before it must have failed
+_CONTENT_CHUNK = 256  # brotli input a step for Content-Encoding
 _CHUNK = 32  # brotli input a step: ~25 bytes can hold a 16 MiB meta-block
 _REFEED_BELOW = 64 * 1024
 _ZIP = b"PK\x03\x04"
+_ZIP_END = b"PK\x05\x06"
+_ZIP_END_REACH = 65536 + 22  # the end record and the longest archive comment
 _TAR_MAGIC = (257, b"ustar")
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _ERRORS = (zlib.error, lzma.LZMAError, brotli.error, OSError, EOFError, ValueError)
@@ -38,8 +43,8 @@ _ERRORS = (zlib.error, lzma.LZMAError, brotli.error, OSError, EOFError, ValueErr
 def unpack(data: bytes, limit: int) -> tuple[str, bytes] | None:
     """(what it was, the contents NUL-joined) for packed `data`, else None.
 
-    gzip, zlib and zstd are the `Unwrapper`'s own (`decode_content`); this covers
-    the rest.
+    gzip, zlib and zstd are `decode_content`'s (`sniff_compression` finds them);
+    this covers the rest.
     """
     if limit <= 0 or len(data) < 8:
         return None
@@ -49,7 +54,7 @@ def unpack(data: bytes, limit: int) -> tuple[str, bytes] | None:
             return kind, _stream(data, limit, kind)
         if data[_TAR_MAGIC[0] : _TAR_MAGIC[0] + 5] == _TAR_MAGIC[1]:
             return "tar", _untar(data, limit)
-        if data.startswith(_ZIP):
+        if data.startswith(_ZIP) or _ends_a_zip(data):
             return "zip", _unzip(data, limit)
         if kind is None and not is_text(data[:256]):
             for name, attempt in _HEADERLESS:
@@ -71,19 +76,54 @@ def _stream(data: bytes, limit: int, kind: str) -> bytes:
     return decomp.decompress(data, limit)
 
 
+def _ends_a_zip(data: bytes) -> bool:
+    """A zip archive after other bytes (a self-extracting archive, junk put first):
+    its end record is in the last 64 KiB, and `zipfile` finds the members from it."""
+    return data.rfind(_ZIP_END, max(0, len(data) - _ZIP_END_REACH)) != -1 and _ZIP in data
+
+
 def _unzip(data: bytes, limit: int) -> bytes:
     out: list[bytes] = []
     left = limit
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for member in archive.infolist()[:MAX_MEMBERS]:
-            # bzip2 and LZMA members inflate without an output bound in zipfile.
-            if member.compress_type not in _ZIP_METHODS or member.is_dir() or left <= 0:
+            if member.is_dir() or left <= 0:
                 continue
-            with archive.open(member) as handle:
-                content = handle.read(left)
+            if member.compress_type in _ZIP_METHODS:
+                with archive.open(member) as handle:
+                    content = handle.read(left)
+            else:
+                content = _bounded_member(data, member, left)
             out.append(content)
             left -= len(content)
     return b"\0".join(out)
+
+
+def _bounded_member(data: bytes, member: zipfile.ZipInfo, limit: int) -> bytes:
+    """A bzip2 or LZMA member, inflated to at most `limit` bytes (`zipfile` inflates
+    those without an output bound): its bytes are read after its local header."""
+    at = member.header_offset
+    if data[at : at + 4] != _ZIP:
+        return b""
+    name_length, extra_length = struct.unpack_from("<HH", data, at + 26)
+    start = at + 30 + name_length + extra_length
+    raw = data[start : start + member.compress_size]
+    if member.compress_type == zipfile.ZIP_BZIP2:
+        return bz2.BZ2Decompressor().decompress(raw, limit)
+    if member.compress_type != zipfile.ZIP_LZMA or len(raw) < 9:
+        return b""
+    # zip's LZMA: a version, the properties' size, then LZMA1 properties (lc, lp and pb
+    # in one byte, the dictionary size) and the raw stream.
+    size = int.from_bytes(raw[2:4], "little")
+    props = raw[4 : 4 + size]
+    if len(props) < 5:
+        return b""
+    pb, rest = divmod(props[0], 45)
+    lp, lc = divmod(rest, 9)
+    dictionary = int.from_bytes(props[1:5], "little")
+    options = {"id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb, "dict_size": dictionary}
+    stream = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[options])
+    return stream.decompress(raw[4 + size :], limit)
 
 
 def _untar(data: bytes, limit: int) -> bytes:
@@ -138,3 +178,71 @@ _HEADERLESS: tuple[tuple[str, Callable[[bytes, int], bytes]], ...] = (
     ("deflate", _raw_deflate),
     ("br", _brotli),
 )
+
+
+def sniff_compression(data: bytes) -> str | None:
+    """Compression recognisable from the first bytes (brotli has no magic)."""
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0:
+        return "deflate"
+    return None
+
+
+def decode_content(data: bytes, encoding: str, limit: int) -> bytes | None:
+    """Undo a `Content-Encoding` (possibly a comma list), producing at most `limit`
+    bytes; None when the encoding is unknown or the data does not decode."""
+    for name in reversed([part.strip().lower() for part in encoding.split(",")]):
+        if name in ("", "identity"):
+            continue
+        decoder = _DECODERS.get(name)
+        if decoder is None:
+            return None
+        try:
+            data = decoder(data, limit)
+        except (zlib.error, brotli.error, zstandard.ZstdError, EOFError, OSError):
+            return None
+    return data
+
+
+def _gzip(data: bytes, limit: int) -> bytes:
+    return _zlib(data, limit, 16 + zlib.MAX_WBITS)
+
+
+def _deflate(data: bytes, limit: int) -> bytes:
+    # `Content-Encoding: deflate` is zlib-wrapped by the spec, raw in practice.
+    try:
+        return _zlib(data, limit, zlib.MAX_WBITS)
+    except zlib.error:
+        return _zlib(data, limit, -zlib.MAX_WBITS)
+
+
+def _zlib(data: bytes, limit: int, wbits: int) -> bytes:
+    return zlib.decompressobj(wbits).decompress(data, limit)
+
+
+def _brotli_capped(data: bytes, limit: int) -> bytes:
+    # The binding has no output cap; small input chunks bound each step's output.
+    decoder = brotli.Decompressor()
+    out = bytearray()
+    for start in range(0, len(data), _CONTENT_CHUNK):
+        out += decoder.process(data[start : start + _CONTENT_CHUNK])
+        if len(out) >= limit:
+            break
+    return bytes(out[:limit])
+
+
+def _zstd(data: bytes, limit: int) -> bytes:
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+    return reader.read(limit)
+
+
+_DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
+    "gzip": _gzip,
+    "x-gzip": _gzip,
+    "deflate": _deflate,
+    "br": _brotli_capped,
+    "zstd": _zstd,
+}

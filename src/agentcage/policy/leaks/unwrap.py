@@ -11,22 +11,18 @@ at the remaining budget (so a zip bomb costs at most the budget), and at most
 from __future__ import annotations
 
 import binascii
-import io
 import re
 import urllib.parse
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import brotli
-import zstandard
-
 from agentcage.policy.leaks.textcodes import base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
-from agentcage.policy.leaks.unpacking import unpack
+from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
 from agentcage.policy.media import is_media, is_text
 from agentcage.policy.runs import TOKEN_RUN_FLOOR, around, byte_table, long_runs, token_runs
+from agentcage.policy.scrubbing.packing import SIGNATURE_STARTS, sniff
 
 _MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
 _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
@@ -40,13 +36,18 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # only where they start, so a multi-megabyte blob is decoded once.
 _ALIGN_ALL_BELOW = 4096
 _INTERLEAVED = 32  # shortest token run also read a character in two
-_BROTLI_CHUNK = 256
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
 _WHOLE_BELOW = 4096
 _BOMB_RATIO = 50  # archives of real files compress 2-20x; zero padding 1000x
 _WINDOW = 512
 _WIDE_SAMPLE = 512
+# Encoded pieces that start with a compression or archive signature, each a view of
+# its own so the signature is at its start (in the NUL-joined view only the first
+# piece's would be); beyond this many they stay in the joined view.
+_PACKED_VIEWS = 8
+_PEELED = frozenset({"base64", "hex", "base32"})  # decodings a wrapper can be peeled by
+_UNCOUNTED = frozenset({"decompress", "gzip", "x-gzip", "deflate", "br", "zstd"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class View:
 
     data: bytes
     layers: tuple[str, ...] = ()
+    depth: int = 0  # layers counted against `max_depth` (see `_layer_cost`)
 
     @property
     def label(self) -> str:
@@ -124,7 +126,7 @@ class Unwrapper:
         archive = False  # the budget went to an ordinary large archive
         while queue:
             view = queue.popleft()
-            if len(view.layers) >= self.limits.max_depth:
+            if view.depth >= self.limits.max_depth:
                 continue
             if is_media(view.data[:16]):
                 # A screenshot's compressed pixels hold no further encodings, only
@@ -147,7 +149,9 @@ class Unwrapper:
                     archive = name == "decompress" and not _bomb(view.data, produced)
                     out.exhausted |= not archive
                 seen.add(produced)
-                child = View(produced, (*view.layers, name))
+                child = View(
+                    produced, (*view.layers, name), view.depth + _layer_cost(name, produced)
+                )
                 out.append(child)
                 queue.append(child)
                 if len(out) >= self.limits.max_views:
@@ -180,6 +184,7 @@ class Unwrapper:
             yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
         b64: list[bytes] = []
         media: list[bytes] = []
+        packed: list[tuple[str, bytes]] = []
         hexed: list[bytes] = []
         b32: list[bytes] = []
         halves: list[bytes] = []
@@ -194,12 +199,21 @@ class Unwrapper:
                 b64 += _all_alignments(joined, _b64_at)
             for piece in _all_alignments(run, _b64_at):
                 # An image is a view of its own, so it is recognised and not peeled.
-                (media if is_media(piece[:16]) else b64).append(piece)
+                if is_media(piece[:16]):
+                    media.append(piece)
+                elif piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
+                    packed.append(("base64", piece))
+                else:
+                    b64.append(piece)
                 unxored += unxor(piece)
                 if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
                     b64.append(wide)  # base64 of UTF-16 text
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
-                hexed += _all_alignments(run[hex_start:hex_end], _hex_at)
+                for piece in _all_alignments(run[hex_start:hex_end], _hex_at):
+                    if piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
+                        packed.append(("hex", piece))
+                    else:
+                        hexed.append(piece)
             if decoded := base32_run(run):
                 b32.append(decoded)
             if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
@@ -213,6 +227,7 @@ class Unwrapper:
         yield "base64", b"\0".join(b64)
         for piece in media:
             yield "base64", piece
+        yield from packed
         yield "hex", b"\0".join(hexed)
         yield "base32", b"\0".join(b32)
         yield "interleaved", b"\0".join(halves)
@@ -220,6 +235,34 @@ class Unwrapper:
 
 
 _HEX_TABLE = byte_table(b"0123456789abcdefABCDEF")
+_RUN_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_="
+
+
+def _layer_cost(name: str, produced: bytes) -> int:
+    """What a layer counts against `max_depth`: nothing for decompression (a stream
+    is recognised by its signature, not guessed, and its output is bounded by the byte
+    budget) nor for a decoding whose first piece is nothing but another encoded run
+    (base64 of base64: a wrapper peeled, not a guess); one for the rest. So
+    base64(gzip(base64(gzip(x)))) or six nested base64 layers are read to the end,
+    still bounded by the budget and `max_views`."""
+    if name in _UNCOUNTED:
+        return 0
+    if name not in _PEELED:  # guesses (interleaved, xor) always count
+        return 1
+    end = produced.find(b"\0")
+    first = produced if end == -1 else produced[:end]
+    if len(first) >= _MIN_RUN and not first.strip().translate(None, _RUN_CHARACTERS):
+        return 0
+    return 1
+
+
+def _packed(piece: bytes, packed: list[tuple[str, bytes]]) -> bool:
+    """Whether a decoded `piece` (its first byte one a signature starts with: the
+    caller's one set lookup rejects nearly every piece) starts a compressed stream or
+    an archive, and room is left for a view of its own."""
+    return len(packed) < _PACKED_VIEWS and sniff(piece[:16]) is not None
+
+
 _MIME_LINES = (64, 76)  # base64 line lengths of PEM and MIME (`base64.encodebytes`)
 
 
@@ -323,71 +366,3 @@ def _unentity(data: bytes) -> bytes:
 
 def _bomb(compressed: bytes, produced: bytes) -> bool:
     return len(produced) > _BOMB_RATIO * len(compressed)
-
-
-def sniff_compression(data: bytes) -> str | None:
-    """Compression recognisable from the first bytes (brotli has no magic)."""
-    if data[:2] == b"\x1f\x8b":
-        return "gzip"
-    if data[:4] == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    if len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0:
-        return "deflate"
-    return None
-
-
-def decode_content(data: bytes, encoding: str, limit: int) -> bytes | None:
-    """Undo a `Content-Encoding` (possibly a comma list), producing at most `limit`
-    bytes; None when the encoding is unknown or the data does not decode."""
-    for name in reversed([part.strip().lower() for part in encoding.split(",")]):
-        if name in ("", "identity"):
-            continue
-        decoder = _DECODERS.get(name)
-        if decoder is None:
-            return None
-        try:
-            data = decoder(data, limit)
-        except (zlib.error, brotli.error, zstandard.ZstdError, EOFError, OSError):
-            return None
-    return data
-
-
-def _gzip(data: bytes, limit: int) -> bytes:
-    return _zlib(data, limit, 16 + zlib.MAX_WBITS)
-
-
-def _deflate(data: bytes, limit: int) -> bytes:
-    # `Content-Encoding: deflate` is zlib-wrapped by the spec, raw in practice.
-    try:
-        return _zlib(data, limit, zlib.MAX_WBITS)
-    except zlib.error:
-        return _zlib(data, limit, -zlib.MAX_WBITS)
-
-
-def _zlib(data: bytes, limit: int, wbits: int) -> bytes:
-    return zlib.decompressobj(wbits).decompress(data, limit)
-
-
-def _brotli(data: bytes, limit: int) -> bytes:
-    # The binding has no output cap; small input chunks bound each step's output.
-    decoder = brotli.Decompressor()
-    out = bytearray()
-    for start in range(0, len(data), _BROTLI_CHUNK):
-        out += decoder.process(data[start : start + _BROTLI_CHUNK])
-        if len(out) >= limit:
-            break
-    return bytes(out[:limit])
-
-
-def _zstd(data: bytes, limit: int) -> bytes:
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
-    return reader.read(limit)
-
-
-_DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
-    "gzip": _gzip,
-    "x-gzip": _gzip,
-    "deflate": _deflate,
-    "br": _brotli,
-    "zstd": _zstd,
-}

@@ -38,7 +38,8 @@ _PREFIXES: tuple[tuple[bytes, Packing], ...] = (
     (b"PK\x03\x04", "zip"),
 )
 _ZLIB_FLAGS = frozenset({0x01, 0x5E, 0x9C, 0xDA})  # `78 xx` headers without FDICT
-_STARTS = frozenset(prefix[0] for prefix, _ in _PREFIXES) | {0x78, ord("B")}
+# The first bytes of every signature: most data is told apart by one set lookup.
+SIGNATURE_STARTS = frozenset(prefix[0] for prefix, _ in _PREFIXES) | {0x78, ord("B")}
 
 
 def sniff(data: bytes) -> Packing | None:
@@ -55,7 +56,7 @@ def sniff(data: bytes) -> Packing | None:
 
 def undecided(head: bytes) -> bool:
     """Whether `head` is too short to tell: more bytes could still make a signature."""
-    if len(head) >= SIGNATURE_BYTES or not head or head[0] not in _STARTS:
+    if len(head) >= SIGNATURE_BYTES or not head or head[0] not in SIGNATURE_STARTS:
         return False
     return sniff(head) is None
 

@@ -53,6 +53,10 @@ def _seen(data: bytes) -> bytes:
         lambda t: "".join(c + "\u0301" for c in t),  # a combining mark on each
         lambda t: t.replace("p", "\u0440").replace("h", "\u04bb"),  # Cyrillic look-alikes
         lambda t: t.replace("A", "\u0391").replace("E", "\u0395"),  # Greek capitals
+        lambda t: "\u2219".join(t),  # bullet operator: any symbol, listed or not
+        lambda t: "\u22c5".join(t),  # dot operator
+        lambda t: "\U0001f600".join(t),  # an emoji
+        lambda t: "\u2e31".join(t),  # word separator middle dot
     ],
     ids=[
         "fullwidth",
@@ -63,6 +67,10 @@ def _seen(data: bytes) -> bytes:
         "combining",
         "cyrillic",
         "greek",
+        "bullet-operator",
+        "dot-operator",
+        "emoji",
+        "word-separator-dot",
     ],
 )
 def test_unicode_disguises_fold_back_to_the_key(disguise) -> None:  # type: ignore[no-untyped-def]
@@ -74,6 +82,8 @@ def test_unicode_disguises_fold_back_to_the_key(disguise) -> None:  # type: igno
 def test_unicode_text_without_disguises_is_left_alone() -> None:
     assert fold_unicode(b"plain ascii") is None
     assert fold_unicode("\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8".encode()) is None
+    # Letters of other scripts are words, not separators: they stay.
+    assert fold_unicode("ab\u4e2dcd".encode()) is None
     assert fold_unicode(b"\xff\xfe\x00binary\x80\x81") is None  # not UTF-8 at all
 
 
@@ -142,8 +152,9 @@ def test_numbers_that_spell_no_text_are_ignored() -> None:
         lambda v: base64.a85encode(v, adobe=True),
         base64.a85encode,
         lambda v: b'{"x": "' + base64.a85encode(b"key: " + v) + b'"}',  # no `\\` or `"` in it
+        lambda v: b"/upload?d=" + base64.b85encode(v),  # `?d=` is base85 too
     ],
-    ids=["b85", "ascii85-adobe", "ascii85-bare", "ascii85-in-json"],
+    ids=["b85", "ascii85-adobe", "ascii85-bare", "ascii85-in-json", "b85-query-value"],
 )
 def test_base85_and_ascii85_are_decoded(encode) -> None:  # type: ignore[no-untyped-def]
     assert GITHUB in base85(encode(GITHUB))
@@ -191,6 +202,18 @@ def _tar(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _zip_bzip2(data: bytes) -> bytes:
+    return _zip(data, zipfile.ZIP_BZIP2)
+
+
+def _zip_lzma(data: bytes) -> bytes:
+    return _zip(data, zipfile.ZIP_LZMA)
+
+
+def _zip_after_junk(data: bytes) -> bytes:
+    return b"#!/bin/sh\nexit 0\n" + _zip(data)
+
+
 def _raw_deflate(data: bytes) -> bytes:
     packer = zlib.compressobj(wbits=-15)
     return packer.compress(data) + packer.flush()
@@ -198,8 +221,28 @@ def _raw_deflate(data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "pack",
-    [bz2.compress, lzma.compress, _zip, _tar, _raw_deflate, brotli.compress],
-    ids=["bzip2", "xz", "zip", "tar", "raw-deflate", "brotli"],
+    [
+        bz2.compress,
+        lzma.compress,
+        _zip,
+        _zip_bzip2,
+        _zip_lzma,
+        _zip_after_junk,
+        _tar,
+        _raw_deflate,
+        brotli.compress,
+    ],
+    ids=[
+        "bzip2",
+        "xz",
+        "zip",
+        "zip-bzip2-member",
+        "zip-lzma-member",
+        "zip-after-junk",
+        "tar",
+        "raw-deflate",
+        "brotli",
+    ],
 )
 def test_packed_data_is_unpacked_without_a_header(pack) -> None:  # type: ignore[no-untyped-def]
     unpacked = unpack(pack(PAYLOAD), 1 << 20)
@@ -218,6 +261,12 @@ def test_unpacking_stops_at_the_limit() -> None:
     bomb = bz2.compress(b"\0" * 5_000_000)
     unpacked = unpack(bomb, 1000)
     assert unpacked is not None and len(unpacked[1]) == 1000
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+def test_a_zip_member_bomb_stops_at_the_limit(method: int) -> None:
+    unpacked = unpack(_zip(b"\0" * 5_000_000, method), 1000)
+    assert unpacked is not None and len(unpacked[1]) <= 1000 + 1  # and a NUL between members
 
 
 def test_a_bomb_without_a_header_exhausts_the_budget() -> None:

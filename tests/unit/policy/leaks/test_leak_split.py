@@ -35,9 +35,38 @@ def test_pieces_of_an_encoded_secret_are_caught(split: SplitDetector) -> None:
     assert any(hits)
 
 
-def test_destinations_do_not_share_a_window(split: SplitDetector) -> None:
-    for i, piece in enumerate(_chunks(GITHUB, 8)):
-        assert split.observe(f"host{i}.example", [piece], now=0.0) == []
+def test_pieces_spread_over_several_domains_complete_in_the_cage_window(
+    split: SplitDetector,
+) -> None:
+    results = [
+        split.observe(f"host{i % 3}.example", [piece], now=0.0)
+        for i, piece in enumerate(_chunks(GITHUB, 8))
+    ]
+    assert not any(results[:3])
+    assert results[-1] and results[-1][0].secret.name == "G"
+
+
+def test_pieces_sent_where_the_value_may_go_do_not_count_in_the_cage_window() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known", allowed_hosts=("github.com",))])
+    pieces = _chunks(GITHUB, 8)
+    for piece in pieces[:3]:
+        assert split.observe("github.com", [piece], now=0.0, host="api.github.com") == []
+    for piece in pieces[3:]:
+        assert split.observe("other.example", [piece], now=0.0) == []
+
+
+def test_plain_words_do_not_count_in_the_cage_window() -> None:
+    password = b"ember-quartz-violet-maple"
+    split = SplitDetector([Protected("P", password, "known")])
+    for n, word in enumerate([b"ember", b"quartz", b"violet", b"maple"]):
+        assert split.observe(f"site{n}.example", [word], now=0.0) == []
+
+
+def test_a_completed_value_is_forgotten_by_the_cage_window(split: SplitDetector) -> None:
+    pieces = _chunks(GITHUB, 8)
+    for i, piece in enumerate(pieces):
+        split.observe(f"host{i % 3}.example", [piece], now=0.0)
+    assert split.observe("late.example", [pieces[0]], now=1.0) == []
 
 
 def test_pieces_older_than_the_window_are_forgotten(split: SplitDetector) -> None:
@@ -52,8 +81,9 @@ def test_the_window_holds_a_bounded_number_of_pieces() -> None:
 
 
 def test_the_number_of_destinations_is_bounded() -> None:
-    split = SplitDetector([Protected("G", GITHUB, "known")], WindowLimits(max_destinations=2))
-    pieces = _chunks(GITHUB, 8)
+    words = b"orbitmapleemberquartzvioletstaplehorse!!"  # pieces of words: no cage window
+    split = SplitDetector([Protected("W", words, "known")], WindowLimits(max_destinations=2))
+    pieces = _chunks(words, 8)
     split.observe("a.com", pieces[:2], now=0.0)
     split.observe("b.com", pieces[4:], now=0.0)
     split.observe("c.com", pieces[:1], now=0.0)  # evicts a.com

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentcage.policy.leaks import Limits, Unwrapper
-from agentcage.policy.leaks.unwrap import _b64_at, decode_content, sniff_compression
+from agentcage.policy.leaks.unpacking import decode_content, sniff_compression
+from agentcage.policy.leaks.unwrap import _b64_at
 
 SECRET = b"needle-0123456789abcdef"
 
@@ -77,8 +78,8 @@ def test_quoted_printable_mime_parts_are_decoded() -> None:
 
 def test_depth_is_bounded() -> None:
     data = SECRET
-    for _ in range(4):
-        data = base64.b64encode(data)
+    for _ in range(4):  # each layer decodes to text that is no bare encoded run
+        data = b"".join(b"%%%02X" % byte for byte in data)
     assert SECRET not in _all_data(Unwrapper(Limits(max_depth=3)).views(data))
     assert SECRET in _all_data(Unwrapper(Limits(max_depth=4)).views(data))
 
@@ -173,3 +174,30 @@ def test_base64_decoding_at_an_offset_matches_the_plain_definition(
 ) -> None:
     data = (run + padding).encode()
     assert _b64_at(data, offset) == _b64_reference(data, offset)
+
+
+def test_compression_under_a_second_encoded_run_is_undone() -> None:
+    # Only the first piece of the joined base64 view starts where the view does.
+    first = base64.b64encode(b"an ordinary id, long enough to be a run").decode()
+    for encode in (base64.b64encode, lambda data: data.hex().encode()):
+        body = f'{{"session": "{first}", "d": "{encode(gzip.compress(SECRET)).decode()}"}}'
+        assert SECRET in _all_data(Unwrapper().views(body.encode()))
+
+
+def test_decompression_and_peeled_wrappers_do_not_count_against_the_depth() -> None:
+    twice = base64.b64encode(gzip.compress(base64.b64encode(gzip.compress(SECRET))))
+    assert SECRET in _all_data(Unwrapper(Limits(max_depth=3)).views(twice))  # four layers
+    six = SECRET
+    for _ in range(6):
+        six = base64.b64encode(six)
+    views = Unwrapper(Limits(max_depth=1)).views(b'{"d": "' + six + b'"}')
+    assert SECRET in _all_data(views)
+    assert not views.exhausted
+
+
+def test_decoded_binary_still_counts_against_the_depth() -> None:
+    layered = os.urandom(48)
+    for _ in range(3):
+        layered = base64.b64encode(b"\x00\xff" + layered)
+    views = Unwrapper(Limits(max_depth=1)).views(layered)
+    assert max(v.depth for v in views) == 1
