@@ -1,6 +1,6 @@
 """One representative case against a Debian VM under QEMU (TCG), reached only over SSH.
 
-Runs with the other end-to-end tests (CI included), about 4 minutes under TCG; alone:
+Runs with the other end-to-end tests (CI included), 4 to 6 minutes under TCG; alone:
 `flock /work/e2e.lock .venv/bin/pytest -s tests/e2e/test_remote_vm.py`. The guest
 reaches sshd 20 to 25 s after QEMU starts under TCG (docs/remote.md#tests).
 
