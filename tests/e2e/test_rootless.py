@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from agentcage.cage.images import AGENT_DEBIAN_IMAGE, AGENT_DEBIAN_PACKAGES, Ima
 from agentcage.cage.podman import SubprocessRunner
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import BUILD_ENV, IDLE, Harness, Internet, RootlessUser, e2e_config
+from tests.support.audit_lines import whole_records
 
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 
@@ -67,11 +69,31 @@ def test_rootless_cage_holds(user: RootlessUser, internet: Internet) -> None:
     assert outcome["placeholder_wrong_host"]["status"] == 403
     assert outcome["dns_sinkhole"]["answers"] == ["198.51.100.1"]
     assert outcome["dns_tunnel_txt"]["rcode"] == "REFUSED"
-    # Rootless cages have no default-deny steering: the agent has no route at all.
-    assert outcome["direct_ip"]["connected"] is False, outcome["direct_ip"]
-    assert "unreachable" in outcome["direct_ip"]["error"].lower()
+    # Default deny's steering works rootless too: the connect may complete at the
+    # proxy's deny listener, nothing reaches the address, and a line says so.
+    assert outcome["direct_ip"]["answered"] is False, outcome["direct_ip"]
     assert not [r for r in internet.http() if r["path"] == "/direct-ip"]
     assert outcome["websocket_leak"]["closed"] == 1008
+    user.exec(
+        "podman", "exec", "agentcage-basic-agent", "python3", "-c",
+        "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+        f".sendto(b'ntp', ('{internet.ip}', 123))",
+    )  # fmt: skip
+    wanted = {(internet.ip, 443, "tcp"), (internet.ip, 123, "udp")}
+    deadline = time.monotonic() + 10
+    while True:
+        flows = [r for r in _audit(user) if r["kind"] == "flow" and r["verdict"] == "block"]
+        missing = wanted - {(r["host"], r["port"], r["scheme"]) for r in flows}
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not missing, flows
+
+
+def _audit(user: RootlessUser) -> list[dict[str, Any]]:
+    path = f"/home/{user.name}/.config/agentcage/deployments/basic/audit/proxy/proxy.jsonl"
+    # The log belongs to the containers' sub-UID (docs/audit-log.md).
+    return whole_records(user.exec("podman", "unshare", "cat", path))
 
 
 def test_rootless_status_reads_the_sidecars_metrics(user: RootlessUser) -> None:
@@ -90,8 +112,6 @@ def test_rootless_status_reads_the_sidecars_metrics(user: RootlessUser) -> None:
     # The harness's host has cgroup v1: rootless Podman cannot set limits there, said so.
     assert report["weakened"] == [
         "no memory, CPU or pids limits: rootless Podman on cgroup v1 cannot enforce them",
-        "refused raw flows are not audited (rootless: default deny's steering needs "
-        "rootful Podman)",
         "the proxy may connect to special-purpose ranges 10.250.0.0/24 (network.allow_cidrs)",
     ]
 

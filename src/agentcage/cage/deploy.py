@@ -24,22 +24,30 @@ from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_check import require_config_ready, require_ready
 from agentcage.cage.host_files import on_target
+from agentcage.cage.images import BuiltImages
 from agentcage.cage.kube.kube_record import refuse_kube
 from agentcage.cage.layout import CreateOptions, Images
 from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
+from agentcage.cage.running import VM
 from agentcage.cage.service_units import to_services
+from agentcage.cage.vm import vm_cage
+from agentcage.cage.vm.guest_image import build_guest
+from agentcage.cage.vm.hypervisor import kvm_usable
+from agentcage.cage.vm.vm_host_check import backend_line
+from agentcage.cage.vm.vm_image import vm_image
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
-from agentcage.errors import AgentcageError, StateError, UnreachableError
+from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
 
 # The digest of the unit files systemd last read for the cage (after a daemon-reload).
 UNITS_LOADED_FILE = "units-loaded.json"
 _NO_QUADLET = "plain systemd services (no quadlet generator here; it came with Podman 4.4)"
 RUNTIME_IMAGE = "localhost/agentcage-runtime:"
-# Images agentcage builds and tags by content: the runtime, the sidecars, and each
-# cage's own agent image (`localhost/agentcage-<cage>-agent`).
-OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|[a-z0-9][a-z0-9-]*-agent):")
+# Images agentcage builds and tags by content: the runtime, the sidecars, the microVM
+# container's (vm_image.py), and each cage's own agent image
+# (`localhost/agentcage-<cage>-agent`).
+OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|vm|[a-z0-9][a-z0-9-]*-agent):")
 
 
 class CageDeploy(CageDestroy):
@@ -145,13 +153,26 @@ class CageDeploy(CageDestroy):
             f"dns {topo.dns_ip}"
         )
         self.progress("images:")
-        sidecars, agent = self.builder.cage_images(config, config_dir, base)
-        images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
+        microvm = config.isolation == "firecracker"
+        if microvm:
+            self.progress(backend_line(config.firecracker, kvm_usable()))
+            vm = vm_image(self.builder)
+            agent = self.builder.agent_image(config, config_dir, base)
+            images = vm_cage.images_of(vm, agent)
+            # The container cages' current runtime stays tagged, as their own create keeps it.
+            sidecars = BuiltImages(vm, vm, self.builder.sidecar_refs(base)[0])
+        else:
+            sidecars, agent = self.builder.cage_images(config, config_dir, base)
+            images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
         layout.save_images(self.store, name, images)
         paths = layout.host_paths(self.store, name)
         ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
         layout.write_sidecar_config(self.store, config, agent)
         layout.prepare_sidecar_dirs(self.store, name)
+        if microvm:
+            self.progress("guest image and drives (the guest's root, the agent's root):")
+            spec = self.cage_spec(config)
+            vm_cage.prepare(self.host, config, spec, self.store.path(name), build_guest())
         self.host.files.publish(self.store.path(name), (images.proxy, images.dns, images.agent))
         if not self.host.cgroups:
             self.progress(
@@ -160,7 +181,17 @@ class CageDeploy(CageDestroy):
             )
         self.apply_units(config)
         ports = bool(config.container.ports)
-        if restart:
+        if microvm:
+            unit = service_name(topo, VM)
+            self.progress(f"starting {unit} (waits until the cage in the guest is up)")
+            try:
+                self.host.systemctl("restart" if restart else "start", unit)
+            except PodmanError as exc:
+                raise PodmanError(
+                    f"{exc.message}\n{running.journal_tail(self.host, unit)}", hint=exc.hint
+                ) from exc
+            self.deployed_states[name] = running.unit_state(self.host, unit)
+        elif restart:
             self.progress("restarting the sidecars and the agent")
             self.deployed_states[name] = running.restart(self.host, topo, ports)
         else:
@@ -196,25 +227,29 @@ class CageDeploy(CageDestroy):
             self.progress(f"removed {len(removed)} image(s) no cage uses any more")
 
     def units(self, config: CageConfig) -> CageUnits:
+        """The units the cage deploys (a microVM cage's: vm_cage.deployed_units)."""
+        spec = self.cage_spec(config)
+        if config.isolation == "firecracker":
+            return vm_cage.deployed_units(config, spec, self.store.path(config.name))
+        return build_units(spec)
+
+    def cage_spec(self, config: CageConfig) -> CageSpec:
         topo = topology.load(self.store, config.name)
         if topo is None:
             raise StateError(f"cage {config.name!r} has no topology; re-create it")
         paths = layout.host_paths(self.store, config.name)
-        return build_units(
-            CageSpec(
-                config,
-                topo,
-                layout.load_images(self.store, config.name),
-                on_target(self.host.files, paths),
-                tuple(self.secret_names(config.name)),
-                wanted_by=self.host.wanted_by,
-                upstream_ca=paths.upstream_ca.is_file(),
-                cgroups=self.host.cgroups,
-                steering=self.host.steers_flows,
-                canary_seed=(
-                    layout.canary_seed(self.store, config.name) if config.secrets.canaries else None
-                ),
-            )
+        return CageSpec(
+            config,
+            topo,
+            layout.load_images(self.store, config.name),
+            on_target(self.host.files, paths),
+            tuple(self.secret_names(config.name)),
+            wanted_by=self.host.wanted_by,
+            upstream_ca=paths.upstream_ca.is_file(),
+            cgroups=self.host.cgroups,
+            canary_seed=(
+                layout.canary_seed(self.store, config.name) if config.secrets.canaries else None
+            ),
         )
 
     def preview_units(self, config_path: Path) -> CageUnits:
@@ -234,7 +269,6 @@ class CageDeploy(CageDestroy):
                 tuple(rule.env for rule in config.secret_injection),
                 wanted_by=self.host.wanted_by,
                 cgroups=self.host.cgroups,
-                steering=self.host.steers_flows,
             )
         )
 

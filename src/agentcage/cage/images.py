@@ -264,7 +264,7 @@ class ImageBuilder:
             self.base(kind)
 
             def build_runtime() -> None:
-                self._build_runtime(root, base, self.wheelhouse(root), runtime)
+                self.build_runtime(root, base, self.wheelhouse(root), runtime)
 
             self.step(runtime, build_runtime)
         for role in missing:
@@ -275,7 +275,7 @@ class ImageBuilder:
             self.step(refs[role], build)
         return BuiltImages(proxy=refs["proxy"], dns=refs["dns"], runtime=runtime)
 
-    def _build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:
+    def build_runtime(self, root: Path, base: str, wheelhouse: Path, ref: str) -> None:
         with tempfile.TemporaryDirectory(prefix="agentcage-build-") as tmp:
             context = Path(tmp)
             shutil.copytree(wheelhouse, context / "wheelhouse")

@@ -204,16 +204,6 @@ class PodmanHost:
         return self.prefix
 
     @property
-    def steers_flows(self) -> bool:
-        """Whether default deny's one-shot setup containers run: rootful Podman only.
-
-        Rootless, the sidecars' namespaces belong to the user's user namespace, where the
-        kernel refuses the nftables payload rewrite the UDP redirect needs; the agent then
-        keeps no route and refused raw flows fail unaudited (docs/transparent.md).
-        """
-        return not self.rootless
-
-    @property
     def wanted_by(self) -> str:
         return "default.target" if self.rootless else "multi-user.target"
 

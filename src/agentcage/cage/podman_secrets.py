@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from agentcage.cage import layout, running, topology
 from agentcage.cage.contract import SECRET_NAME, secret_id, service_name
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.running import VM
+from agentcage.cage.vm import vm_control
 from agentcage.errors import ConfigError
 
 _RUNNING = ("active", "activating", "reloading")
@@ -42,7 +44,7 @@ def set_secret(cages: Cages, cage: str, name: str, value: str) -> list[str]:
     ident = secret_id(cage, name)
     cages.host.podman("secret", "rm", ident, check=False)
     cages.host.podman("secret", "create", ident, "-", input=value)
-    return _apply(cages, cage, before)
+    return _apply(cages, cage, before, (name, value))
 
 
 def remove_secret(cages: Cages, cage: str, name: str) -> list[str]:
@@ -51,7 +53,7 @@ def remove_secret(cages: Cages, cage: str, name: str) -> list[str]:
         raise ConfigError(f"cage {cage!r} has no secret {name!r}")
     before = _before(cages, cage)
     cages.host.podman("secret", "rm", secret_id(cage, name))
-    return _apply(cages, cage, before)
+    return _apply(cages, cage, before, (name, None))
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,16 @@ def _before(cages: Cages, cage: str) -> _Before | None:
     if topo is None or cages.store.read_json(cage, layout.IMAGES_FILE) is None:
         return None
     proxy, agent = service_name(topo, "proxy"), service_name(topo, "agent")
+    if vm_control.is_vm(cages.store, cage):
+        proxy = agent = service_name(topo, VM)
     proxy_state = running.unit_state(cages.host, proxy)
     agent_state = running.unit_state(cages.host, agent)
     return _Before(proxy, agent, proxy_state in _RUNNING, agent_state == "active")
 
 
-def _apply(cages: Cages, cage: str, before: _Before | None) -> list[str]:
+def _apply(
+    cages: Cages, cage: str, before: _Before | None, change: tuple[str, str | None]
+) -> list[str]:
     """Re-render the proxy unit with the current secret mounts; restart the proxy if it runs.
 
     Whether the agent runs does not matter: an agent that exited leaves a proxy that still
@@ -83,7 +89,14 @@ def _apply(cages: Cages, cage: str, before: _Before | None) -> list[str]:
     """
     if before is None:
         return []
-    cages.apply_units(cages.store.load_config(cage))
+    config = cages.store.load_config(cage)
+    cages.apply_units(config)
+    if config.isolation == "firecracker":
+        # Live, in the guest's memory; the re-rendered unit mounts it at the next start.
+        if not before.proxy_running:
+            return []
+        vm_control.secret(cages.store, cage, *change)
+        return ["the guest's proxy (live)"]
     if not before.proxy_running:
         return []
     # The agent `Requires=` the proxy, and a plain restart would take it along (and

@@ -27,6 +27,7 @@ from agentcage.cage.contract import (
     SECRETS_DIR,
     SIDECAR_USER,
     UPSTREAM_CA,
+    VENV_BIN,
     agent_environment,
     dns_run,
     probe_argv,
@@ -56,8 +57,6 @@ class CageSpec:
     and nobody who knows only the cage's name can tell a decoy from a real key.
     `cgroups=False` is for rootless Podman on cgroup v1, which cannot create cgroups:
     limits are dropped (Podman could not enforce them) and the containers run without.
-    `steering=False` (rootless Podman, `PodmanHost.steers_flows`) leaves out default
-    deny's one-shot setup containers: the agent keeps no route at all.
     """
 
     config: CageConfig
@@ -69,7 +68,6 @@ class CageSpec:
     upstream_ca: bool = False
     cgroups: bool = True
     canary_seed: str | None = None
-    steering: bool = True
 
 
 @dataclass(frozen=True)
@@ -222,6 +220,17 @@ def _dns(spec: CageSpec) -> UnitFile:
     return unit
 
 
+def _proxy_secrets(unit: UnitFile, spec: CageSpec) -> None:
+    """The cage's secrets as files for the proxy (or the microVM's, which hands them on)."""
+    for name in spec.secret_names:
+        unit.add(
+            "Container",
+            "Secret",
+            f"{secret_id(spec.topology.cage, name)},type=mount,target={SECRETS_DIR}/{name},"
+            f"uid={SIDECAR_USER},gid={SIDECAR_USER},mode=0400",
+        )
+
+
 def _proxy(spec: CageSpec) -> UnitFile:
     topology, paths = spec.topology, spec.paths
     unit = UnitFile()
@@ -240,13 +249,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.proxy_metrics_dir}:{METRICS_DIR}:rw,U")
-    for name in spec.secret_names:
-        unit.add(
-            "Container",
-            "Secret",
-            f"{secret_id(topology.cage, name)},type=mount,target={SECRETS_DIR}/{name},"
-            f"uid={SIDECAR_USER},gid={SIDECAR_USER},mode=0400",
-        )
+    _proxy_secrets(unit, spec)
     if spec.upstream_ca:
         unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")
     transparent = spec.config.network.transparent
@@ -259,7 +262,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
         unit.add("Container", "Sysctl", "net.ipv4.ip_forward=0")
     unit.add("Container", "Exec", proxy_run(topology, spec.upstream_ca, transparent).argv())
     _ready_and_alive(unit, probe_argv("tcp", topology.proxy_ip, PROXY_PORT))
-    if transparent and spec.steering:
+    if transparent:
         own = (PROXY_PORT, *spec.config.network.listener_ports())
         _steering(unit, steering_argv(topology, spec.images.proxy, "proxy", own))
     _service(unit, spec.wanted_by)
@@ -323,7 +326,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     )
     if ctr.command:
         unit.add("Container", "Exec", tuple(ctr.command))
-    if config.network.transparent and spec.steering:
+    if config.network.transparent:
         _steering(unit, steering_argv(topology, spec.images.proxy, "agent", ()))
     unit.add("Service", "Restart", ctr.restart)
     unit.add("Service", "RestartSec", ctr.restart_sec)
@@ -359,3 +362,49 @@ def _ports(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Exec", relay_args(topology, ports))
     _service(unit, spec.wanted_by)
     return unit
+
+
+def vm_units(
+    spec: CageSpec, image: str, state_dir: str, run_dir: str, memory_mib: int, kvm: bool
+) -> CageUnits:
+    """A microVM cage (`isolation: firecracker`): its way out and one container.
+
+    The container runs QEMU, passt and the guest's channel owner (`agentcage vm run`,
+    cage/vm/vm_run.py) with the sidecars' hardening; the cage's three roles run in the
+    guest, from the units `build_units` renders (cage/vm/guest_roles.py). It is "started"
+    once the whole cage in the guest is up (READY=1 from the owner), so a start under
+    TCG may take minutes.
+    """
+    topology = spec.topology
+    unit = UnitFile()
+    unit.add("Unit", "Description", f"agentcage {topology.cage}: the microVM")
+    unit.add("Container", "Image", image)
+    unit.add("Container", "Pull", "never")
+    unit.add("Container", "ContainerName", topology.container("vm"))
+    _labels(unit, topology, "vm")
+    external = topology.external_network
+    unit.add("Container", "Network", _attach(external, topology.proxy_external_ip))
+    _hardening(unit, SIDECAR_USER, f"{memory_mib}m", 256)
+    if kvm:
+        unit.add("Container", "AddDevice", "/dev/kvm")
+    unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
+    # The state the guest gets copies of (config, CA), and the VM's own directory.
+    unit.add("Container", "Volume", f"{state_dir}:{state_dir}:ro,U")
+    unit.add("Container", "Volume", f"{run_dir}:{run_dir}:rw,U")
+    # The guest's audit lines are copied out here (cage/vm/audit_follow.py).
+    for audit in (spec.paths.proxy_audit_dir, spec.paths.dns_audit_dir):
+        unit.add("Container", "Volume", f"{audit}:{audit}:rw,U")
+    _proxy_secrets(unit, spec)
+    unit.add("Container", "Entrypoint", f"{VENV_BIN}/agentcage")
+    unit.add("Container", "Exec", ("vm", "run", run_dir))
+    unit.add("Container", "Notify", True)
+    unit.add("Service", "Restart", "no")
+    unit.add("Service", "TimeoutStartSec", 900)
+    unit.add("Service", "TimeoutStopSec", 60)
+    _stopped_is_success(unit)
+    unit.add("Install", "WantedBy", spec.wanted_by)
+    files = {
+        f"{external}.network": _external_network(topology),
+        f"{topology.container('vm')}.container": unit,
+    }
+    return CageUnits(files)

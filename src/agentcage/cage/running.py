@@ -15,6 +15,8 @@ from agentcage.errors import PodmanError, UnreachableError
 
 ROLES = ("dns", "proxy", "agent")  # start order; "ports" follows the agent when published
 PORTS = "ports"
+# A microVM cage's one container: QEMU, passt and the guest's channel owner (cage/vm).
+VM = "vm"
 
 
 def role_units(topo: Topology, ports: bool) -> list[str]:
@@ -64,3 +66,10 @@ def agent_outcome(host: PodmanHost, topo: Topology) -> str:
             hint=f"`agentcage cage logs {topo.cage}` shows why",
         )
     return props.get("ActiveState", "unknown")
+
+
+def journal_tail(host: PodmanHost, unit: str, lines: int = 40) -> str:
+    """The last lines `unit` wrote, for an error message (empty if none can be read)."""
+    scope = ("--user",) if host.rootless else ()
+    argv = ["journalctl", *scope, "-u", unit, "-n", str(lines), "-o", "cat", "--no-pager"]
+    return host.runner.run(argv, check=False).stdout.strip()

@@ -9,6 +9,8 @@ from agentcage.cage import layout, observe, running, topology
 from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import service_name
 from agentcage.cage.kube.kube_record import is_kube
+from agentcage.cage.running import VM
+from agentcage.cage.vm import vm_control
 from agentcage.errors import UnreachableError
 
 
@@ -35,7 +37,11 @@ class CageStatuses(CageParts):
         """
         names = self.store.names() if names is None else names
         topos = {name: topology.load(self.store, name) for name in names}
-        agents = {name: service_name(t, "agent") for name, t in topos.items() if t is not None}
+        agents = {
+            name: service_name(t, VM if vm_control.is_vm(self.store, name) else "agent")
+            for name, t in topos.items()
+            if t is not None
+        }
         try:
             units = observe.unit_properties(self.host, list(agents.values()))
         except UnreachableError as exc:
@@ -68,4 +74,5 @@ class CageStatuses(CageParts):
         topo = topology.load(self.store, name)
         if topo is None:
             return False
-        return running.unit_state(self.host, service_name(topo, "agent")) == "active"
+        role = VM if vm_control.is_vm(self.store, name) else "agent"
+        return running.unit_state(self.host, service_name(topo, role)) == "active"

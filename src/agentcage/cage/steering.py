@@ -10,9 +10,12 @@ agent ever holds a capability. `proxy` installs, in the proxy's network namespac
 - a NAT redirect of every TCP flow arriving on the internal interface that is not
   aimed at one of the proxy's own ports (PORT...) to the deny listener, which reads
   the original destination from conntrack (proxy/deny.py);
-- for UDP, a rewrite that keeps the destination address, moves the destination port
-  into the source port and sets the deny port, and a local route for UDP from that
-  interface, so the deny listener receives it with its destination intact;
+- for UDP, a NAT that keeps the destination address and sets the deny port, another
+  (on input) that puts the original destination port into the source port, and a
+  local route for UDP from that interface, so the deny listener receives it with its
+  destination intact. NAT rather than rewriting the header's ports: a rootless
+  container's namespaces belong to a user namespace, where the kernel refuses
+  nftables payload writes but allows NAT, so one ruleset serves rootful and rootless;
 - a `forward` chain that drops everything, beside `ip_forward=0`, which the unit sets.
 
 `agent` gives the agent a default route via the proxy's internal address, and takes it
@@ -34,6 +37,8 @@ RULE_PRIORITY = 1000
 TABLE = "agentcage"
 # TEST-NET-1 (RFC 5737): where the agent's route check connects; it exists nowhere.
 SELF_CHECK = "192.0.2.1"
+# nft's `srcnat` names 100 only on postrouting; on input it must be given as a number.
+SRCNAT_ON_INPUT = 100
 
 
 def nft_ruleset(interface: str, address: str, own_ports: list[int], deny_port: int) -> str:
@@ -44,8 +49,13 @@ table ip {TABLE}
 delete table ip {TABLE}
 table ip {TABLE} {{
     chain udp_to_deny {{
-        type filter hook prerouting priority raw; policy accept;
-        iifname "{interface}" udp sport set udp dport udp dport set {deny_port}
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "{interface}" udp dport != {deny_port} dnat to ip daddr : {deny_port}
+    }}
+    chain udp_port_kept {{
+        type nat hook input priority {SRCNAT_ON_INPUT}; policy accept;
+        iifname "{interface}" udp dport {deny_port} ct original proto-dst != {deny_port} \
+snat to ip saddr : ct original proto-dst
     }}
     chain tcp_to_deny {{
         type nat hook prerouting priority dstnat; policy accept;

@@ -24,7 +24,7 @@ from pathlib import Path
 from agentcage.cage.contract import secret_of
 from agentcage.cage.host_files import HostFiles, LocalFiles
 from agentcage.cage.podman import Completed, PodmanHost, stderr_tail
-from agentcage.cage.running import PORTS, ROLES
+from agentcage.cage.running import PORTS, ROLES, VM
 from agentcage.cage.topology import prefix
 from agentcage.errors import PodmanError, UnreachableError
 
@@ -86,7 +86,7 @@ def _cage_files(
 ) -> list[Path]:
     """Files named for the cage's containers and networks, or carrying its label."""
     first = prefix(cage)
-    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS)}
+    exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS, VM)}
     exact |= {f"{first}-{net}{network}" for net in _NETWORKS}
     label = re.compile(rf"{label_before}agentcage\.cage={re.escape(cage)}(?![\w.-])")
     found = (files or LocalFiles()).read_matching(directory, f"{first}-")
@@ -96,7 +96,7 @@ def _cage_files(
 def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> list[str]:
     """Every systemd service the cage has or may still have loaded."""
     first = prefix(cage)
-    names = [f"{first}-{role}.service" for role in (PORTS, *reversed(ROLES))]
+    names = [f"{first}-{role}.service" for role in (VM, PORTS, *reversed(ROLES))]
     names += [f"{first}-{net}-network.service" for net in _NETWORKS]
     names += [f"{first}-{volume}-volume.service" for volume in volumes]
     for path in files:  # quadlet's naming: x.volume -> x-volume.service

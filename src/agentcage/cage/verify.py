@@ -34,6 +34,7 @@ from agentcage.cage.host_files import on_target
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.netcheck import FLOWS
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
+from agentcage.cage.vm import vm_control
 from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
@@ -55,6 +56,13 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     if topo is None:
         raise StateError(f"cage {name!r} has no topology; re-create it")
     agent = topo.container("agent")
+    if config.isolation == "firecracker":
+        if not cages.is_running(name):
+            return [CheckResult("cage running", False, f"{topo.container('vm')} is not running")]
+        checks = vm_control.verify(cages.store, name, topo, _allowed_host(config))
+        return [CheckResult("cage running", True, "the microVM runs")] + [
+            CheckResult(*check) for check in checks
+        ]
     if not cages.is_running(name):
         return [CheckResult("cage running", False, f"{agent} is not running")]
     results = [CheckResult("cage running", True, f"{agent} is active")]
@@ -62,7 +70,7 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     results += _process(cages, agent)
     results += _network(cages, config, topo)
     if config.network.transparent:
-        results += _default_deny(cages, topo, steered=cages.host.steers_flows)
+        results += _default_deny(cages, topo)
     results.append(_metrics_host_only(cages, config, topo))
     return results
 
@@ -217,7 +225,7 @@ def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[
     except (ValueError, IndexError, KeyError, TypeError):
         detail = (result.stderr or result.stdout).strip()[-300:]
         return [CheckResult("network checks", False, f"helper container failed: {detail}")]
-    if config.network.transparent and cages.host.steers_flows:
+    if config.network.transparent:
         checks = [_audited(cages, topo, check, started) for check in checks]
     if allowed is None:
         checks.append(
@@ -263,11 +271,8 @@ def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, o
     return [line for line in lines if isinstance(line, dict)]
 
 
-def _default_deny(cages: Cages, topo: topology.Topology, steered: bool) -> list[CheckResult]:
-    """The agent's one way out is the proxy, and the proxy's namespace routes nowhere.
-
-    Unsteered (rootless), the agent must have no default route at all.
-    """
+def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
+    """The agent's one way out is the proxy, and the proxy's namespace routes nowhere."""
     code, forward, err = _exec(
         cages, topo.container("proxy"), "cat", "/proc/sys/net/ipv4/ip_forward"
     )
@@ -279,15 +284,12 @@ def _default_deny(cages: Cages, topo: topology.Topology, steered: bool) -> list[
     code, table, err = _exec(cages, topo.container("agent"), "cat", "/proc/net/route")
     rows = [row.split() for row in table.splitlines()[1:]]
     gateways = [default_gateway(row) for row in rows if row[1:2] == ["00000000"]]
-    name = "agent routes via the proxy" if steered else "agent has no default route"
+    name = "agent routes via the proxy"
     if code != 0:
         route = CheckResult(name, False, f"cannot read its routes: {err.strip()[:160]}")
-    elif steered:
+    else:
         shown = ", ".join(gateways) or "none (refused flows fail unaudited)"
         route = CheckResult(name, gateways == [topo.proxy_ip], f"default route via {shown}")
-    else:
-        shown = ", ".join(gateways) or "none (rootless: refused flows fail unaudited)"
-        route = CheckResult(name, not gateways, f"default route via {shown}")
     return [forwarding, route]
 
 

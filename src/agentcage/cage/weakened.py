@@ -14,16 +14,7 @@ from agentcage.config.schema import CageConfig
 
 
 def weakened(host: PodmanHost, config: CageConfig) -> list[str]:
-    return [*_host(host), *_unsteered(host, config), *_policy(config)]
-
-
-def _unsteered(host: PodmanHost, config: CageConfig) -> list[str]:
-    """Closed either way: without the steering the agent has no route (docs/transparent.md)."""
-    if not config.network.transparent or host.steers_flows:
-        return []
-    return [
-        "refused raw flows are not audited (rootless: default deny's steering needs rootful Podman)"
-    ]
+    return [*_host(host), *_policy(config)]
 
 
 def _host(host: PodmanHost) -> list[str]:

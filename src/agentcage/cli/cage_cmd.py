@@ -284,6 +284,10 @@ def reload(name: str) -> None:
 def logs(name: str, service: str, follow: bool) -> None:
     """Print the logs of NAME's agent, proxy or DNS container."""
     cages = _cages(name)
+    text = cages.vm_log(name, service)
+    if text is not None:  # a microVM cage: the log is in its guest
+        click.echo(text, nl=False)
+        return
     argv = [*cages.host.runner_prefix(), *cages.logs_argv(name, service, follow)]
     try:
         code = subprocess.call(argv)

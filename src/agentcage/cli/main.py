@@ -26,6 +26,7 @@ _GROUPS = {
     "policy": "agentcage.cli.policy_cmd",
     "proxy": "agentcage.cli.proxy_cmd",
     "secret": "agentcage.cli.secret_cmd",
+    "vm": "agentcage.cli.vm_cmd",
 }
 
 

@@ -162,8 +162,9 @@ class CageConfig(Model):
     name: str = Field(pattern=NAME_PATTERN, description="Cage name: lower-case, digits, `-`.")
     isolation: Literal["container", "firecracker"] = Field(
         "container",
-        description="`container` (Podman). `firecracker` (microVM) is refused until this "
-        "version can run it, so a cage never silently gets less isolation than it asked for.",
+        description="`container` (Podman). `firecracker`: the same three roles inside a "
+        "microVM with its own kernel (QEMU's microvm machine; with KVM when usable, else "
+        "software emulation, which is slow). See docs/microvm.md for what it refuses.",
     )
     container: ContainerConfig = Field(description="The agent's container.")
     secret_injection: list[SecretInjection] = Field(
@@ -229,19 +230,6 @@ class CageConfig(Model):
             for spec in specs:
                 _fold_builtin(spec, data)
         return data
-
-    @field_validator("isolation", mode="after")
-    @classmethod
-    def _isolation(cls, value: str) -> str:
-        # Deploying plain containers for a config that asked for a microVM would give an
-        # untrusted agent less isolation than its owner chose, without a word.
-        if value == "firecracker":
-            raise ValueError(
-                "`isolation: firecracker` (microVM) is not available in this version, and "
-                "a cage is never deployed with less isolation than it asks for; use "
-                "`isolation: container` or remove the key (docs/cages.md)"
-            )
-        return value
 
     @field_validator("dns_servers", mode="after")
     @classmethod

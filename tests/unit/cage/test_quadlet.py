@@ -207,19 +207,6 @@ def test_default_deny_is_set_up_by_one_shots_and_the_proxy_never_forwards() -> N
     assert proxy_post[-6:] == ("proxy", "10.213.0.35", "8079", "8080", "80", "443")
 
 
-def test_rootless_cages_get_no_steering_one_shots() -> None:
-    """Rootless Podman (`PodmanHost.steers_flows`): the agent keeps no route, unaudited."""
-    ctx = LoadContext(base_dir=REPO / "examples" / "basic", environ={}, check_paths=False)
-    config = load_config(REPO / "examples" / "basic" / "config.yaml", context=ctx)
-    topology = Topology(config.name, 1, *subnets_for(1))
-    spec = CageSpec(config, topology, IMAGES, HostPaths.under(STATE / "basic"), steering=False)
-    units = build_units(spec)
-    for unit in units.files.values():
-        assert not unit.get("Service", "ExecStartPost")
-    proxy = units.files["agentcage-basic-proxy.container"]
-    assert "net.ipv4.ip_forward=0" in proxy.get("Container", "Sysctl")
-
-
 def test_without_transparent_capture_there_is_no_steering(tmp_path: Path) -> None:
     text = (REPO / "examples" / "basic" / "config.yaml").read_text()
     (tmp_path / "config.yaml").write_text(text + "\nnetwork:\n  transparent: false\n")

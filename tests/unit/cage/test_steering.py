@@ -17,7 +17,8 @@ def test_the_ruleset_redirects_all_but_the_proxys_own_ports_and_never_forwards()
         rules
     )
     assert 'iifname "eth0" meta l4proto tcp redirect to :8079' in rules
-    assert 'iifname "eth0" udp sport set udp dport udp dport set 8079' in rules
+    assert 'iifname "eth0" udp dport != 8079 dnat to ip daddr : 8079' in rules
+    assert "snat to ip saddr : ct original proto-dst" in rules
     assert "type filter hook forward priority filter; policy drop;" in rules
 
 

@@ -114,10 +114,10 @@ def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
     assert "none" in results["agent routes via the proxy"].detail
 
 
-def test_a_rootless_cage_is_judged_without_steering(tmp_path: Path) -> None:
-    """Rootless, no one-shot steers the agent (docs/transparent.md): a refused flow needs no
-    line, and a default route would be one nothing set up."""
-    (tmp_path / "routed").mkdir()
+def test_a_rootless_cage_is_judged_as_a_rootful_one(tmp_path: Path) -> None:
+    """Rootless cages are steered too (docs/transparent.md): a refused flow needs its
+    line, and the agent needs its route via the proxy."""
+    (tmp_path / "unrouted").mkdir()
     header, _, local = ROUTES.splitlines()
     answers = {
         ("podman", "run"): ok(json.dumps([FLOW_CHECK]) + "\n"),
@@ -125,15 +125,14 @@ def test_a_rootless_cage_is_judged_without_steering(tmp_path: Path) -> None:
         ("systemctl", "--user", "is-active"): ok("active\n"),
     }
     for where, routes, passed in (
-        (tmp_path, f"{header}\n{local}\n", True),
-        (tmp_path / "routed", ROUTES, False),
+        (tmp_path, ROUTES, True),
+        (tmp_path / "unrouted", f"{header}\n{local}\n", False),
     ):
         cages = _cage(where, {**answers, AGENT_ROUTES: ok(routes)})
         cages.host = dataclasses.replace(cages.host, rootless=True)
         results = {r.name: r for r in verify(cages, "demo")}
-        assert results[FLOW_CHECK["name"]].passed and results[FLOW_CHECK["name"]].detail == "reset"
-        assert "agent routes via the proxy" not in results
-        assert results["agent has no default route"].passed is passed, results
+        assert not results[FLOW_CHECK["name"]].passed  # no `flow` line was written
+        assert results["agent routes via the proxy"].passed is passed, results
         assert results["proxy does not forward"].passed
 
 

@@ -236,10 +236,14 @@ def write_file(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_file(message: dict[str, Any]) -> dict[str, Any]:
+    """Up to 1 MiB from byte `offset` (default 0), and the file's size (for followers)."""
     path = confined(str(message["path"]))
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as handle:
-        return {"ok": True, "content": handle.read(_READ_LIMIT).decode("utf-8", "replace")}
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(min(int(message.get("offset", 0)), size))
+        content = handle.read(_READ_LIMIT).decode("utf-8", "replace")
+        return {"ok": True, "content": content, "size": size}
 
 
 def start_role(message: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,91 @@
+"""The lifecycle of a running microVM cage, through the owner of its guest channel.
+
+The commands that act on a container cage through Podman (`podman kill -HUP`, a restart
+of the proxy for a new secret, `podman exec` for `cage verify`, journald for logs) act on
+a microVM cage through its control socket (channel_owner.py), and the guest does the
+same thing inside (guest_cage.py): SIGHUP to the sidecars with their config copied in
+again, the new value into the guest's secrets tmpfs, the network checks in the agent's
+namespace, the roles' log files. Starting and stopping is its one `vm` unit.
+"""
+
+from __future__ import annotations
+
+import time
+
+from agentcage.cage import layout
+from agentcage.cage.state import StateStore
+from agentcage.cage.topology import Topology
+from agentcage.cage.vm.channel_owner import OwnerClient
+from agentcage.cage.vm.guest_cage import reload_cage, set_secret, verify_network
+from agentcage.cage.vm.vm_cage import run_dir
+from agentcage.cage.vm.vm_plan import VmPlan, load_plan
+from agentcage.config.schema import CageConfig
+from agentcage.errors import StateError
+
+VERIFY_SECONDS = 300.0  # the checks' own Python start under TCG takes most of it
+Check = tuple[str, bool, str]
+
+
+def is_vm(store: StateStore, name: str) -> bool:
+    try:
+        return store.load_config(name).isolation == "firecracker"
+    except StateError:
+        return False
+
+
+def _plan(store: StateStore, name: str) -> VmPlan:
+    try:
+        return load_plan(run_dir(store.path(name)))
+    except FileNotFoundError:
+        raise StateError(
+            f"cage {name!r} has no microVM plan", hint=f"`agentcage cage update {name}`"
+        ) from None
+
+
+def guest(store: StateStore, name: str) -> OwnerClient:
+    return OwnerClient(_plan(store, name).control)
+
+
+def reload(store: StateStore, config: CageConfig) -> list[str]:
+    """The sidecars' config rendered again on the host, copied into the guest, SIGHUP."""
+    layout.write_sidecar_config(store, config, layout.load_images(store, config.name).agent)
+    plan = _plan(store, config.name)
+    with OwnerClient(plan.control) as client:
+        return reload_cage(client.ask, list(plan.roles), plan.state_dir)
+
+
+def secret(store: StateStore, name: str, secret_name: str, value: str | None) -> None:
+    """A new value (None: removed) for the guest's proxy, which re-reads its secrets."""
+    with guest(store, name) as client:
+        set_secret(client.ask, secret_name, value)
+
+
+def log(store: StateStore, name: str, service: str) -> str:
+    """A role's output in the guest; for the sidecars, their audit lines after it."""
+    role = "agent" if service == "cage" else service
+    with guest(store, name) as client:
+        text = str(client.ask("read", path=f"logs/{role}.log")["content"])
+        if role != "agent":
+            audit = f"state/audit/{role}/{role}.jsonl"
+            text += str(client.ask("read", path=audit)["content"])
+    return text
+
+
+def verify(store: StateStore, name: str, topo: Topology, allowed: str | None) -> list[Check]:
+    """In-guest checks: the roles run, the guest's root is read-only, the agent's network
+    is the cage's (guest_cage.verify_network: the same netcheck as container mode)."""
+    plan = _plan(store, name)
+    agent = next(role for role in plan.roles if role.name == "agent")
+    with OwnerClient(plan.control) as client:
+        status = client.ask("status")
+        exited = {k: v for k, v in status["roles"].items() if k in ("dns", "proxy", "agent")}
+        checks: list[Check] = [
+            (f"{role} runs in the guest", exited.get(role, 1) is None,
+             "running" if exited.get(role, 1) is None else f"exited {exited.get(role)}")
+            for role in ("dns", "proxy", "agent")
+        ]  # fmt: skip
+        checks.append(("guest root read-only", bool(status["root_read_only"]), "/ is ro"))
+        deadline = time.monotonic() + VERIFY_SECONDS
+        rows = verify_network(client.ask, agent, plan.gateway, allowed, topo.proxy_ip, deadline)
+    checks += [(str(r["name"]), bool(r["passed"]), str(r.get("detail", ""))) for r in rows]
+    return checks

@@ -1,0 +1,35 @@
+"""The image the microVM's host container runs: the runtime image plus QEMU and passt.
+
+One container per microVM cage holds the monitor, passt (the guest's one NIC, rootless)
+and the owner of the guest agent channel (vm_run.py), which needs agentcage itself: so
+the image is the runtime image (images/runtime/Containerfile, the same venv and wheels)
+built on a Debian base that also has `qemu-system-x86`, `passt` and `e2fsprogs` (the
+secrets drive is made inside the container, in its memory). Built registry-free from
+Debian packages, like the `debian` base of the sidecars, and tagged by content.
+"""
+
+from __future__ import annotations
+
+from agentcage.cage.image_inputs import digest, source_root
+from agentcage.cage.images import RUNTIME_PACKAGES, ImageBuilder
+
+VM_PACKAGES = (*RUNTIME_PACKAGES, "qemu-system-x86", "passt", "e2fsprogs", "iproute2")
+VM_BASE = "agentcage-vm-base"
+VM_IMAGE = "localhost/agentcage-vm"
+
+
+def vm_image(builder: ImageBuilder) -> str:
+    """`localhost/agentcage-vm:<hash>`, built first when missing (a few minutes)."""
+    runtime, _ = builder.sidecar_refs("debian")
+    base = builder.debian_ref(VM_BASE, VM_PACKAGES)
+    ref = f"{VM_IMAGE}:{digest(base, runtime)}"
+    if builder.exists(ref):
+        return ref
+    builder.debian_image(VM_BASE, VM_PACKAGES)
+    root = source_root()
+
+    def build() -> None:
+        builder.build_runtime(root, base, builder.wheelhouse(root), ref)
+
+    builder.step(ref, build)
+    return ref
