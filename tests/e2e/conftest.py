@@ -23,7 +23,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.timeout(900))
+            if item.get_closest_marker("timeout") is None:  # the VM case sets a longer one
+                item.add_marker(pytest.mark.timeout(900))
 
 
 def host_fixtures(kind: type[Harness], label: str, scope: Scope) -> tuple[Any, Any, Any]:

@@ -102,6 +102,14 @@ class Harness:
         """The unit files agentcage wrote for this harness's systemd that match `pattern`."""
         return sorted(self.quadlet_dir.glob(pattern))
 
+    def audit_text(self, cage: str, role: str) -> str:
+        """Cage CAGE's audit log of `role` (proxy, dns) as written where the cage runs."""
+        path = self.config_home / "agentcage/deployments" / cage / "audit" / role / f"{role}.jsonl"
+        return path.read_text()
+
+    def provide_image(self, ref: str) -> None:
+        """Make an image built on this machine usable inside (it reads this machine's store)."""
+
     def unit_mounts(self) -> list[str]:
         """Where systemd inside reads the units agentcage writes on this side."""
         return ["-v", f"{self.quadlet_dir}:/etc/containers/systemd"]
@@ -260,6 +268,7 @@ def start_internet(harness: Harness) -> Internet:
     log_dir.mkdir()
     registries = build_registries(harness.shared / "site")
     image = tools_image(ImageBuilder(SubprocessRunner(env=BUILD_ENV)))
+    harness.provide_image(image)
     harness.exec("podman", "network", "create", "--subnet", INTERNET_SUBNET, INTERNET_NETWORK)
     python = Path(sys.base_prefix).resolve()
     harness.exec(

@@ -23,8 +23,7 @@ PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 
 
 def audit(harness: Harness, name: str) -> list[dict[str, Any]]:
-    path = harness.config_home / "agentcage/deployments/basic/audit" / name / f"{name}.jsonl"
-    return whole_records(path.read_text())
+    return whole_records(harness.audit_text("basic", name))
 
 
 def proxy_ip(harness: Harness) -> str:

@@ -65,6 +65,7 @@ class CageControl(CageParts):
                 return []
             return vm_control.reload(self.store, config)
         layout.write_sidecar_config(self.store, config, layout.load_images(self.store, name).agent)
+        self.host.files.publish(self.store.path(name), ())
         running_roles = [
             role
             for role in ("proxy", "dns")

@@ -23,6 +23,7 @@ from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import secret_of, service_name
 from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_check import require_config_ready, require_ready
+from agentcage.cage.host_files import on_target
 from agentcage.cage.images import BuiltImages
 from agentcage.cage.kube.kube_record import refuse_kube
 from agentcage.cage.layout import CreateOptions, Images
@@ -30,7 +31,6 @@ from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.running import VM
 from agentcage.cage.service_units import to_services
-from agentcage.cage.state import write_atomic
 from agentcage.cage.vm import vm_cage
 from agentcage.cage.vm.guest_image import build_guest
 from agentcage.cage.vm.hypervisor import kvm_usable
@@ -43,11 +43,11 @@ from agentcage.errors import AgentcageError, PodmanError, StateError, Unreachabl
 # The digest of the unit files systemd last read for the cage (after a daemon-reload).
 UNITS_LOADED_FILE = "units-loaded.json"
 _NO_QUADLET = "plain systemd services (no quadlet generator here; it came with Podman 4.4)"
-_RUNTIME_IMAGE = "localhost/agentcage-runtime:"
+RUNTIME_IMAGE = "localhost/agentcage-runtime:"
 # Images agentcage builds and tags by content: the runtime, the sidecars, the microVM
-# container's (vm_image.py), and each
-# cage's own agent image (`localhost/agentcage-<cage>-agent`).
-_OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|vm|[a-z0-9][a-z0-9-]*-agent):")
+# container's (vm_image.py), and each cage's own agent image
+# (`localhost/agentcage-<cage>-agent`).
+OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|vm|[a-z0-9][a-z0-9-]*-agent):")
 
 
 class CageDeploy(CageDestroy):
@@ -180,6 +180,7 @@ class CageDeploy(CageDestroy):
                 self.progress("guest image and drives (the guest's root, the agent's root):")
                 spec = self.cage_spec(config, secrets.result())
                 vm_cage.prepare(self.host, config, spec, self.store.path(name), build_guest())
+            self.host.files.publish(self.store.path(name), (images.proxy, images.dns, images.agent))
             if not self.host.cgroups:
                 self.progress(
                     "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
@@ -226,8 +227,8 @@ class CageDeploy(CageDestroy):
         listed = self.host.podman(
             "images", "--filter", "until=1h", "--format", "{{.Repository}}:{{.Tag}}", check=False
         )
-        stale = [r for r in listed.stdout.split() if _OUR_IMAGE.match(r) and r not in keep]
-        stale.sort(key=lambda ref: ref.startswith(_RUNTIME_IMAGE))
+        stale = [r for r in listed.stdout.split() if OUR_IMAGE.match(r) and r not in keep]
+        stale.sort(key=lambda ref: ref.startswith(RUNTIME_IMAGE))
         removed = [ref for ref in stale if self.host.podman("rmi", ref, check=False).ok]
         if removed:
             self.progress(f"removed {len(removed)} image(s) no cage uses any more")
@@ -250,7 +251,7 @@ class CageDeploy(CageDestroy):
             config,
             topo,
             layout.load_images(self.store, config.name),
-            paths,
+            on_target(self.host.files, paths),
             tuple(self.secret_names(config.name) if secrets is None else secrets),
             wanted_by=self.host.wanted_by,
             upstream_ca=paths.upstream_ca.is_file(),
@@ -297,15 +298,16 @@ class CageDeploy(CageDestroy):
         with fifty). What systemd read is recorded only after a reload succeeded."""
         written = self.write_units(config, secrets)
         rendered = hashlib.sha256()
-        for path in sorted(written):
-            rendered.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for path in sorted(written):  # what was written, not read back: it may be remote
+            rendered.update(path.name.encode() + b"\0" + written[path].encode() + b"\0")
         record = {"units": rendered.hexdigest()}
         if self.store.read_json(config.name, UNITS_LOADED_FILE) == record:
             return
         self.host.systemctl("daemon-reload")
         self.store.write(config.name, UNITS_LOADED_FILE, json.dumps(record) + "\n")
 
-    def write_units(self, config: CageConfig, secrets: list[str] | None = None) -> list[Path]:
+    def write_units(self, config: CageConfig, secrets: list[str] | None = None) -> dict[Path, str]:
+        """Write the cage's units where its host keeps them; returns path -> text."""
         quadlets = self.units(config, secrets)
         directory, units = self.deployable(quadlets)
         # After a Podman upgrade (or downgrade) the other form's files would shadow these.
@@ -314,14 +316,12 @@ class CageDeploy(CageDestroy):
             stale = to_services(quadlets, rootless=self.host.rootless).files
         else:
             other, stale = self.host.quadlet_dir, quadlets.files
-        for name in stale:
-            (other / name).unlink(missing_ok=True)
-        directory.mkdir(parents=True, exist_ok=True)
-        written = []
+        self.host.files.unlink([other / name for name in stale])
+        written = {}
         for filename, text in units.rendered().items():
             target = directory / filename
-            write_atomic(target, text, 0o644)
-            written.append(target)
+            self.host.files.write(target, text, 0o644)
+            written[target] = text
         return written
 
     def secret_names(self, name: str) -> list[str]:

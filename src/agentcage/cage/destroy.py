@@ -58,12 +58,12 @@ class CageDestroy(CageParts):
 
     def _forget(self, name: str) -> None:
         """Undo a create that never reached systemd: only its files exist."""
-        for path in teardown.host_unit_files(self.host, name):
-            path.unlink(missing_ok=True)
+        self.host.files.unlink(teardown.host_unit_files(self.host, name))
         self._remove_state(name)
 
     def _remove_state(self, name: str) -> None:
         directory = self.store.path(name)
+        self.host.files.drop(directory)
         self.store.remove(name)
         if directory.exists() and self.host.rootless:
             # Rootless `:U` mounts chowned the CA and audit directories to the containers'

@@ -119,6 +119,8 @@ def check_systemd(probe: HostProbe, host: PodmanHost) -> HostFinding:
     where = "on this machine"
     if box is not None:
         where = f"in the host container {box.name}"
+    elif host.remote:
+        where = f"on host target {host.remote}"
     elif host.prefix:
         where = f"behind `{' '.join(host.prefix)}`"
     if state in ("running", "degraded"):
@@ -297,6 +299,8 @@ def check_isolation(host: PodmanHost) -> HostFinding | None:
     box = host.host_container
     if box is not None:
         return HostFinding("isolation", "warn", fixes.isolation_note(box.name))
+    if host.remote:
+        return HostFinding("isolation", "pass", f"cages run on host target {host.remote}")
     if host.prefix:
         return HostFinding("isolation", "warn", f"cages run through `{' '.join(host.prefix)}`")
     return None

@@ -15,13 +15,16 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agentcage.cage.host_target import HostTarget, load_target
 from agentcage.cage.state import config_home
 from agentcage.errors import PodmanError, UnreachableError
+
+if TYPE_CHECKING:
+    from agentcage.cage.host_files import HostFiles
 
 DEFAULT_TIMEOUT = 300.0
 STDERR_TAIL = 2000
@@ -161,6 +164,10 @@ class PodmanHost:
     host_container: HostTarget | None = None
     # Where plain systemd services go when there is no quadlet (cage/service_units.py).
     systemd_dir: Path = Path("/etc/systemd/system")
+    # How unit and state files get where the containers run (host_files.py).
+    files: HostFiles = field(default_factory=lambda: _local_files())
+    # The host target's name and address when cages run on another machine (ssh_target.py).
+    remote: str = ""
 
     @classmethod
     def detect(cls, environ: Mapping[str, str] | None = None) -> PodmanHost:
@@ -225,6 +232,12 @@ class PodmanHost:
 
     def podman(self, *args: str, input: str | None = None, check: bool = True) -> Completed:
         return self.runner.run(["podman", *args], input=input, check=check)
+
+
+def _local_files() -> HostFiles:
+    from agentcage.cage.host_files import LocalFiles  # host_files builds on this module
+
+    return LocalFiles()
 
 
 def _systemd_dir(env: Mapping[str, str], rootless: bool) -> Path:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from agentcage.cage.contract import secret_of
+from agentcage.cage.host_files import HostFiles, LocalFiles
 from agentcage.cage.podman import Completed, PodmanHost, stderr_tail
 from agentcage.cage.running import PORTS, ROLES, VM
 from agentcage.cage.topology import prefix
@@ -55,43 +56,41 @@ class Remains:
         return out
 
 
-def unit_files(directory: Path, cage: str) -> list[Path]:
+def unit_files(directory: Path, cage: str, files: HostFiles | None = None) -> list[Path]:
     """The cage's quadlet files in `directory`."""
-    return _cage_files(directory, cage, ".container", ".network", r"(?m)^Label=.*(?<![\w.-])")
+    return _cage_files(
+        files, directory, cage, ".container", ".network", r"(?m)^Label=.*(?<![\w.-])"
+    )
 
 
-def service_files(directory: Path, cage: str) -> list[Path]:
+def service_files(directory: Path, cage: str, files: HostFiles | None = None) -> list[Path]:
     """The cage's plain systemd services in `directory` (hosts without quadlet)."""
-    return _cage_files(directory, cage, ".service", "-network.service", r"--label ")
+    return _cage_files(files, directory, cage, ".service", "-network.service", r"--label ")
 
 
 def host_unit_files(host: PodmanHost, cage: str) -> list[Path]:
     """Both kinds, where this host keeps each."""
-    return [*unit_files(host.quadlet_dir, cage), *service_files(host.systemd_dir, cage)]
+    return [
+        *unit_files(host.quadlet_dir, cage, host.files),
+        *service_files(host.systemd_dir, cage, host.files),
+    ]
 
 
 def _cage_files(
-    directory: Path, cage: str, container: str, network: str, label_before: str
+    files: HostFiles | None,
+    directory: Path,
+    cage: str,
+    container: str,
+    network: str,
+    label_before: str,
 ) -> list[Path]:
     """Files named for the cage's containers and networks, or carrying its label."""
-    if not directory.is_dir():
-        return []
     first = prefix(cage)
     exact = {f"{first}-{role}{container}" for role in (*ROLES, PORTS, VM)}
     exact |= {f"{first}-{net}{network}" for net in _NETWORKS}
     label = re.compile(rf"{label_before}agentcage\.cage={re.escape(cage)}(?![\w.-])")
-    return [
-        path
-        for path in sorted(directory.glob(f"{first}-*"))
-        if path.name in exact or (path.is_file() and label.search(_read(path)))
-    ]
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
+    found = (files or LocalFiles()).read_matching(directory, f"{first}-")
+    return [path for path, text in found.items() if path.name in exact or label.search(text)]
 
 
 def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> list[str]:
@@ -198,8 +197,7 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
     )
     if found.units:
         attempt("stop units", host.systemctl("stop", *found.units, check=False))
-    for path in found.unit_files:
-        path.unlink(missing_ok=True)
+    host.files.unlink(found.unit_files)
     # Containers that survived the first removal go once their units are stopped; the
     # second inventory checks.
     containers = [] if removed else list(found.containers)

@@ -31,6 +31,7 @@ from agentcage.cage.contract import (
     agent_environment,
     secret_id,
 )
+from agentcage.cage.host_files import on_target
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.netcheck import FLOWS
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
@@ -205,7 +206,7 @@ def _allowed_host(config: CageConfig) -> str | None:
 
 def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
     images = layout.load_images(cages.store, config.name)
-    paths = layout.host_paths(cages.store, config.name)
+    paths = on_target(cages.host.files, layout.host_paths(cages.store, config.name))
     env = agent_environment(config, topo)
     gateway = str(ipaddress.IPv4Network(topo.external_subnet)[1])
     allowed = _allowed_host(config)
@@ -316,7 +317,8 @@ def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology
     proxy's service ports are 8080 and its transparent listeners (docs/transparent.md).
     """
     name = "metrics reachable from the host only"
-    metrics_dir = layout.host_paths(cages.store, topo.cage).proxy_metrics_dir.parent
+    paths = on_target(cages.host.files, layout.host_paths(cages.store, topo.cage))
+    metrics_dir = paths.proxy_metrics_dir.parent
     shown = cages.host.podman(
         "container", "inspect", "--format", "{{json .Mounts}}", topo.container("agent"),
         check=False,

@@ -21,7 +21,7 @@ def _host(host: PodmanHost) -> list[str]:
     found = []
     if host.host_container is not None:
         found.append(isolation_note(host.host_container.name))
-    elif host.prefix:
+    elif host.prefix and not host.remote:  # a remote host's own systemd is no weakening
         found.append(
             f"cages run through `{shlex.join(host.prefix)}` (AGENTCAGE_SYSTEMD_EXEC), not this "
             "machine's systemd: if that container is privileged, as a host container is, an "

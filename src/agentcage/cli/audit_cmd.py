@@ -14,16 +14,20 @@ from agentcage.audit.reading import AuditLogs, Line, Record, named_logs
 from agentcage.audit.selection import TIME_HELP, Selection, parse_when
 from agentcage.audit.table import StatusJoin, cells, format_row, header
 from agentcage.cage.layout import audit_logs
+from agentcage.cage.remote_hosts import cage_host, fetch_audit
 from agentcage.cage.state import StateStore
-from agentcage.errors import StateError
+from agentcage.errors import ConfigError, StateError
 
 POLL_SECONDS = 0.25
 HOLD_SECONDS = 1.0  # how long a followed row waits for its status
 FOLLOW_LAST = 10
 
 
-def log_paths(targets: tuple[str, ...], as_files: bool) -> list[Path]:
-    """The audit logs of cages `targets`, or the files `targets` with `as_files`."""
+def log_paths(targets: tuple[str, ...], as_files: bool, follow: bool = False) -> list[Path]:
+    """The audit logs of cages `targets`, or the files `targets` with `as_files`.
+
+    A cage on a host target (`--host`) has its logs there: they are copied here first.
+    """
     if as_files:
         return named_logs(Path(target) for target in targets)
     store = StateStore()
@@ -35,6 +39,13 @@ def log_paths(targets: tuple[str, ...], as_files: bool) -> list[Path]:
                 hint="`agentcage cage list` shows your cages; "
                 "`agentcage audit --file PATH` reads a log file",
             )
+        if follow and cage_host(store, name) is not None:
+            raise ConfigError(
+                f"cage {name} runs on host target {cage_host(store, name)}: --follow reads "
+                "local files only",
+                hint="run `agentcage audit NAME` again for new records (each run copies them)",
+            )
+        fetch_audit(store, name)
         paths += audit_logs(store, name)
     return paths
 
@@ -169,7 +180,7 @@ def audit(
         since=parse_when(since, now) if since else None,
         until=parse_when(until, now) if until else None,
     )
-    paths = log_paths(targets, as_files)
+    paths = log_paths(targets, as_files, follow)
     logs = AuditLogs(paths)
     join = StatusJoin(selection)
     out = _Printer(as_json, last or (FOLLOW_LAST if follow else None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -12,7 +13,20 @@ import click
 from agentcage.cage.base_choice import choose_base
 from agentcage.cage.lifecycle import Cages, CageStatus
 from agentcage.cage.observe import duration
+from agentcage.cage.remote_hosts import (
+    HOST_VARIABLE,
+    cage_host,
+    cages_for,
+    cages_on,
+    chosen,
+    fetch_audit,
+    record_cage_host,
+    release_images,
+    remove_images,
+)
 from agentcage.cage.verify import verify as run_verify
+from agentcage.config import load_config
+from agentcage.errors import AgentcageError
 
 # `cage status` reported, and a service is down or unhealthy (systemctl's "not running").
 UNHEALTHY = 3
@@ -25,8 +39,21 @@ _BASE_HELP = (
 _UPDATE_BASE_HELP = "As for create; default: the base the cage was created (or last updated) with."
 
 
-def _cages() -> Cages:
-    return Cages(progress=lambda line: click.echo(line, err=True))
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _cages(name: str) -> Cages:
+    """Cages driving wherever NAME was created (this machine, or its `--host` target)."""
+    return cages_for(name, _progress)
+
+
+_HOST = click.option(
+    "--host",
+    "host",
+    help=f"Create the cage on this host target (`agentcage host add`); default: ${HOST_VARIABLE}, "
+    "else this machine. Later commands on the cage find it there by themselves.",
+)
 
 
 @click.group()
@@ -52,10 +79,23 @@ _UPSTREAM_HELP = (
 @_CONFIG
 @click.option("--base", type=click.Choice(["registry", "debian"]), help=_BASE_HELP)
 @click.option("--upstream-ca", type=click.Path(path_type=Path, dir_okay=False), help=_UPSTREAM_HELP)
-def create(config_path: Path, base: str | None, upstream_ca: Path | None) -> None:
+@_HOST
+def create(config_path: Path, base: str | None, upstream_ca: Path | None, host: str | None) -> None:
     """Build images, write quadlet units and start a new cage from a config file."""
-    cages = _cages()
-    config = cages.create(config_path, choose_base(base), upstream_ca)
+    target = chosen(host)
+    cages = cages_on(target, progress=_progress)
+    name = load_config(config_path).name
+    recorded = target is not None and not cages.store.exists(name)
+    if target is not None and recorded:
+        # First: a create that fails half-way is rolled back on that target.
+        record_cage_host(cages.store, name, target)
+    try:
+        config = cages.create(config_path, choose_base(base), upstream_ca)
+    except AgentcageError:
+        if recorded and not cages.store.exists(name):  # rolled back: the copies go too
+            with contextlib.suppress(AgentcageError):
+                remove_images(cages, release_images(cages, name, target))
+        raise
     _say_started(cages, config.name, "created", cages.deployed_states.get(config.name))
 
 
@@ -77,12 +117,13 @@ def _say_started(cages: Cages, name: str, done: str, state: str | None) -> None:
 
 @cage.command()
 @_CONFIG
-def units(config_path: Path) -> None:
+@_HOST
+def units(config_path: Path, host: str | None) -> None:
     """Print the units CONFIG would get (TAG stands for the built image's tag).
 
     Nothing is built, written or started: review what `create` would do.
     """
-    cages = _cages()
+    cages = cages_on(chosen(host), progress=_progress)
     directory, preview = cages.deployable(cages.preview_units(config_path))
     click.echo(f"# into {directory}")
     for filename, text in preview.rendered().items():
@@ -105,7 +146,7 @@ def update(name: str, config_path: Path | None, base: str | None, upstream_ca: P
 
     Options `create` was given (--base, --upstream-ca) are kept unless given again.
     """
-    cages = _cages()
+    cages = _cages(name)
     cages.update(name, config_path, choose_base(base) if base else None, upstream_ca)
     _say_started(cages, name, "updated", cages.deployed_states.get(name))
 
@@ -114,7 +155,7 @@ def update(name: str, config_path: Path | None, base: str | None, upstream_ca: P
 @click.argument("name")
 def start(name: str) -> None:
     """Start NAME's proxy, DNS and agent (after `stop`, or once the agent has exited)."""
-    cages = _cages()
+    cages = _cages(name)
     _say_started(cages, name, "started", cages.start(name))
 
 
@@ -122,7 +163,7 @@ def start(name: str) -> None:
 @click.argument("name")
 def stop(name: str) -> None:
     """Stop NAME's agent, proxy and DNS; nothing is removed (`start` brings it back)."""
-    _cages().stop(name)
+    _cages(name).stop(name)
     click.echo(f"cage {name} stopped")
 
 
@@ -130,7 +171,7 @@ def stop(name: str) -> None:
 @click.argument("name")
 def restart(name: str) -> None:
     """Restart NAME's containers: proxy and DNS healthy first, then the agent."""
-    cages = _cages()
+    cages = _cages(name)
     _say_started(cages, name, "restarted", cages.restart(name))
 
 
@@ -138,7 +179,7 @@ def restart(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
 def list_cages(as_json: bool) -> None:
     """Every cage with its state, uptime and count of blocked requests."""
-    rows = _cages().statuses()
+    rows = _statuses()
     if as_json:
         click.echo(json.dumps([row.__dict__ for row in rows], indent=2))
         _unreachable(rows)
@@ -165,10 +206,27 @@ def status(name: str, as_json: bool) -> None:
     """
     from agentcage.cage.status_report import render, report
 
-    found = report(_cages(), name)
+    found = report(_cages(name), name)
     click.echo(json.dumps(found.as_dict(), indent=2) if as_json else render(found))
     if found.problems:
         sys.exit(UNHEALTHY)
+
+
+def _statuses() -> list[CageStatus]:
+    """Every cage's row, asking each host target once about all of its cages."""
+    here = cages_on(None)
+    store = here.store
+    groups: dict[str | None, list[str]] = {}
+    for name in store.names():
+        groups.setdefault(cage_host(store, name), []).append(name)
+    rows = []
+    for host, names in groups.items():
+        if host is not None:
+            for name in names:
+                with contextlib.suppress(AgentcageError):
+                    fetch_audit(store, name)  # the blocked counts; an unreachable one says so
+        rows += (here if host is None else cages_on(host, store)).statuses(names)
+    return sorted(rows, key=lambda row: row.name)
 
 
 def _unreachable(rows: list[CageStatus]) -> None:
@@ -190,10 +248,12 @@ def destroy(name: str, yes: bool, missing_ok: bool) -> None:
     The state is deleted last, only once none of the rest is left; if the cage's systemd
     or Podman cannot be reached, nothing is deleted and the command exits 1.
     """
-    cages = _cages()
+    cages = _cages(name)
     if not yes and cages.store.path(name).exists():
         click.confirm(f"destroy cage {name!r} and everything it holds?", abort=True)
+    copied = release_images(cages, name)
     if cages.destroy(name, missing_ok=missing_ok):
+        remove_images(cages, copied)
         click.echo(f"cage {name} destroyed")
     else:
         click.echo(f"no cage named {name!r}; nothing to destroy")
@@ -203,7 +263,7 @@ def destroy(name: str, yes: bool, missing_ok: bool) -> None:
 @click.argument("name")
 def reload(name: str) -> None:
     """Make NAME's proxy and DNS re-read their config (SIGHUP); the agent keeps running."""
-    reloaded = _cages().reload(name)
+    reloaded = _cages(name).reload(name)
     if reloaded:
         click.echo(f"cage {name}: {' and '.join(reloaded)} reloaded")
     else:
@@ -223,7 +283,7 @@ def reload(name: str) -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 def logs(name: str, service: str, follow: bool) -> None:
     """Print the logs of NAME's agent, proxy or DNS container."""
-    cages = _cages()
+    cages = _cages(name)
     text = cages.vm_log(name, service)
     if text is not None:  # a microVM cage: the log is in its guest
         click.echo(text, nl=False)
@@ -241,7 +301,7 @@ def logs(name: str, service: str, follow: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def verify(name: str, as_json: bool) -> None:
     """Check from inside NAME that its walls hold; exit 1 if any check fails."""
-    results = run_verify(_cages(), name)
+    results = run_verify(_cages(name), name)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:

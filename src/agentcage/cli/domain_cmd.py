@@ -15,6 +15,7 @@ from agentcage.audit.suggestions import Suggestion, suggest
 from agentcage.cage import domains
 from agentcage.cage.layout import is_self_test
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.remote_hosts import cages_for
 from agentcage.cli.audit_cmd import log_paths, log_targets
 from agentcage.config.schema import CageConfig
 from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host
@@ -30,7 +31,7 @@ def domain() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools (docs/operations.md).")
 def list_(cage: str, as_json: bool) -> None:
     """CAGE's domain list and whether it is an allowlist or a blocklist."""
-    mode, entries = domains.entries(Cages(), cage)
+    mode, entries = domains.entries(cages_for(cage), cage)
     if as_json:
         click.echo(json.dumps({"mode": mode, "entries": list(entries)}, indent=2))
         return
@@ -57,7 +58,7 @@ def rm(cage: str, entry: str) -> None:
 
 def _change(cage: str, entry: str, *, add: bool, verbs: tuple[str, str]) -> None:
     """`verbs`: what is said when the list changed, and when it already was so."""
-    config, changed = domains.change(Cages(), cage, entry, add=add)
+    config, changed = domains.change(cages_for(cage), cage, entry, add=add)
     verb = verbs[0] if changed else verbs[1]
     click.echo(f"{entry} {verb} the {config.domains.mode} of {cage}")
 

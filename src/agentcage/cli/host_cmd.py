@@ -1,4 +1,4 @@
-"""`agentcage host check|start|stop|status|image`."""
+"""`agentcage host check|start|stop|status|image|add|list|rm`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import click
 from agentcage.cage.host_check import render, run_checks
 from agentcage.cage.host_container import HostContainers, HostContainerStatus
 from agentcage.cage.host_image import HostImageRecipe, host_image
-from agentcage.cage.podman import PodmanHost
+from agentcage.cage.podman import PodmanHost, SubprocessRunner
+from agentcage.cage.podman_machine import inspect_machine
+from agentcage.cage.remote_hosts import RemoteHosts, cage_host, chosen
+from agentcage.cage.ssh_target import host_key_fingerprint, parse_address
+from agentcage.cage.state import StateStore
 from agentcage.cage.vm.vm_host_check import check_microvm
 
 
@@ -32,9 +36,20 @@ def host() -> None:
     help="Also report KVM and which monitor (Firecracker, QEMU with KVM or TCG) a microVM "
     "cage would get here (docs/microvm.md).",
 )
-def check(as_json: bool, microvm: bool) -> None:
-    """Check that cages can run here (or in the host container); exit 1 on any failure."""
-    podman_host = PodmanHost.detect()
+@click.option(
+    "--host",
+    "target",
+    help="Check this host target (`agentcage host add`) instead of this machine.",
+)
+def check(as_json: bool, microvm: bool, target: str | None) -> None:
+    """Check that cages can run here (or in the host container, or on a host target);
+    exit 1 on any failure."""
+    name = chosen(target)
+    if name:
+        podman_host = RemoteHosts().podman_host(name, StateStore())
+        podman_host.runner.run(["true"])  # an unreachable target: say so, and what to check
+    else:
+        podman_host = PodmanHost.detect()
     findings = run_checks(podman_host)
     if microvm:
         findings.append(check_microvm(podman_host))
@@ -116,6 +131,79 @@ def image(debian12: bool) -> None:
     """Build the host container's image if missing (from Debian packages); print its name."""
     recipe = HostImageRecipe.for_this_machine()
     click.echo(host_image(_containers().builder, recipe.debian12() if debian12 else recipe))
+
+
+@host.command()
+@click.argument("name")
+@click.argument("address", required=False)
+@click.option(
+    "--identity",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The private key to log in with (default: ssh's own choice, e.g. your agent).",
+)
+@click.option(
+    "--podman-machine",
+    "machine",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Take address, user and key from `podman machine inspect [MACHINE]` (macOS, "
+    "Windows); without a value, Podman's default machine.",
+)
+def add(name: str, address: str | None, identity: Path | None, machine: str | None) -> None:
+    """Add host target NAME: a Linux host with systemd and Podman, reached over SSH.
+
+    ADDRESS is ssh://user@host[:port]. The first connection records the host's key (its
+    fingerprint is printed); later connections require the same key. Cages go there
+    with `agentcage cage create --host NAME` (docs/remote.md).
+    """
+    if (address is None) == (machine is None):
+        raise click.UsageError("give either ADDRESS (ssh://user@host:port) or --podman-machine")
+    if machine is not None:
+        target = inspect_machine(SubprocessRunner(), name, machine or None)
+    else:
+        assert address is not None
+        target = parse_address(name, address, identity.resolve() if identity else None)
+    hosts = RemoteHosts()
+    learned = hosts.add(target)
+    kind = "rootless" if learned.rootless else "rootful"
+    click.echo(f"host target {name}: {learned.address} ({kind} Podman, home {learned.home})")
+    key = host_key_fingerprint(hosts.control_dir, learned)
+    if key:
+        click.echo(f"host key: {key}")
+    click.echo(f"`agentcage host check --host {name}` checks it")
+
+
+@host.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for tools.")
+def list_(as_json: bool) -> None:
+    """The host targets added with `host add`, and which cages run on each."""
+    store = StateStore()
+    targets = RemoteHosts().all()
+    rows = [
+        {
+            **target.as_dict(),
+            "address": target.address,
+            "cages": [c for c in store.names() if cage_host(store, c) == name],
+        }
+        for name, target in targets.items()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no host targets; `agentcage host add NAME ssh://user@host:port` adds one")
+    for row in rows:
+        cages = ", ".join(map(str, row["cages"])) or "no cages"  # type: ignore[call-overload]
+        click.echo(f"{row['name']:<20} {row['address']:<36} {row['kind']:<15} {cages}")
+
+
+@host.command()
+@click.argument("name")
+def rm(name: str) -> None:
+    """Forget host target NAME (refused while cages run there)."""
+    RemoteHosts().remove(name, StateStore())
+    click.echo(f"host target {name} removed")
 
 
 def _print_status(state: HostContainerStatus, cages: list[str]) -> None:

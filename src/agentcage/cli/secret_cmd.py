@@ -8,7 +8,7 @@ import sys
 import click
 
 from agentcage.cage import podman_secrets, secrets_by_kind
-from agentcage.cage.lifecycle import Cages
+from agentcage.cage.remote_hosts import cages_for
 
 
 @click.group()
@@ -27,7 +27,7 @@ def set_(cage: str, name: str) -> None:
         value = click.prompt(f"value of {name}", hide_input=True, confirmation_prompt=True)
     else:
         value = sys.stdin.read().rstrip("\r\n")
-    cages = Cages(progress=lambda line: click.echo(line, err=True))
+    cages = cages_for(cage, progress=lambda line: click.echo(line, err=True))
     if name not in podman_secrets.expected(cages, cage):
         click.echo(f"warning: no secret_injection rule of {cage!r} uses {name}", err=True)
     restarted = secrets_by_kind.set_secret(cages, cage, name, value)
@@ -45,7 +45,7 @@ def _applied(cage: str, restarted: list[str]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for tools (docs/operations.md).")
 def list_(cage: str, as_json: bool) -> None:
     """Names of CAGE's secrets (never values), and which expected ones are missing."""
-    cages = Cages()
+    cages = cages_for(cage)
     have = set(secrets_by_kind.secret_names(cages, cage))
     wanted = podman_secrets.expected(cages, cage)
     rows = [
@@ -66,6 +66,6 @@ def list_(cage: str, as_json: bool) -> None:
 @click.argument("name")
 def rm(cage: str, name: str) -> None:
     """Delete CAGE's secret NAME."""
-    cages = Cages(progress=lambda line: click.echo(line, err=True))
+    cages = cages_for(cage, progress=lambda line: click.echo(line, err=True))
     restarted = secrets_by_kind.remove_secret(cages, cage, name)
     click.echo(f"secret {name} removed from {cage}; {_applied(cage, restarted)}")

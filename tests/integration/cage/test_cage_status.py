@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentcage.cage import layout
+from agentcage.cage import layout, remote_hosts
 from agentcage.cage.contract import METRICS_SOCKET_MODE, SIDECAR_CONFIG_NAME
 from agentcage.cage.lifecycle import Cages
-from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
 from agentcage.config import policy_version
 from tests.integration.proxy.conftest import agent_client
@@ -89,7 +88,7 @@ def cage(
         f"  ports: [{{host: github.com, port: {upstream.tls_port}}}]\n"
     )
     cages.create(config)
-    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
     found = Cage(cages, runner)
     sockets = found.paths.metrics_sockets()
     proxy = ProxyProcess(

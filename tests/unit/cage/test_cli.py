@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentcage.cli import cage_cmd, domain_cmd, secret_cmd
+from agentcage.cage import remote_hosts
 from agentcage.cli.main import cli
 from tests.unit.cage.fakes import (
     RecordingRunner,
@@ -28,9 +28,7 @@ def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
     )
     cages, _ = make_cages(tmp_path, runner)
     factory = lambda *a, **k: cages  # noqa: E731
-    for module in (cage_cmd, domain_cmd, secret_cmd):
-        monkeypatch.setattr(module, "Cages", factory)
-    monkeypatch.setattr(cage_cmd, "_cages", factory)
+    monkeypatch.setattr(remote_hosts, "Cages", factory)
     return runner
 
 

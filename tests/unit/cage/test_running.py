@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentcage.cage import base_choice, domains, images, layout, podman_secrets
+from agentcage.cage import base_choice, domains, images, layout, podman_secrets, remote_hosts
 from agentcage.cage.base_choice import choose_base
 from agentcage.cage.images import REGISTRY_BASE
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.observe import UNIT_PROPERTIES
 from agentcage.cage.podman import Completed
-from agentcage.cli import cage_cmd, secret_cmd
 from agentcage.cli.main import cli
 from agentcage.errors import ConfigError, StateError, UnreachableError
 from tests.unit.cage.fakes import (
@@ -37,8 +36,7 @@ def _created(tmp_path: Path, base: str = "debian") -> tuple[FakeSystemdPodman, C
 
 
 def _wired(cages: Cages, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
-    monkeypatch.setattr(secret_cmd, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
 
 
 def test_stop_start_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from agentcage.cage import remote_hosts
 from agentcage.cage.host_target import HostTarget
 from agentcage.cage.status_report import render, report
 from agentcage.cage.weakened import weakened
@@ -26,7 +27,7 @@ def test_list_asks_systemd_once_for_all_cages_and_says_rfc3339(
     for name in ("one", "two"):
         cages.create(write_config(tmp_path, name))
     runner.units["agentcage-two-agent.service"] = "inactive"
-    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
     runner.calls.clear()
     result = CliRunner().invoke(cli, ["cage", "list", "--json"])
     assert result.exit_code == 0, result.output
@@ -115,7 +116,7 @@ def test_status_exits_3_and_names_the_service_that_is_down(
     runner = FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
-    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
     healthy = CliRunner().invoke(cli, ["cage", "status", "demo", "--json"])
     assert healthy.exit_code == 0, healthy.output
     assert json.loads(healthy.output)["healthy"] is True

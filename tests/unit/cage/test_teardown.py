@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentcage.cage import teardown
+from agentcage.cage import remote_hosts, teardown
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import Completed
-from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
 from agentcage.errors import PodmanError, StateError, UnreachableError
 from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, write_config
@@ -149,7 +148,7 @@ def test_list_and_logs_say_the_host_is_unreachable(
     host.systemd_reachable = False
     (row,) = cages.statuses()
     assert row.state == "unreachable" and "not been booted with systemd" in row.error
-    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
     listing = CliRunner().invoke(cli, ["cage", "list"])
     assert listing.exit_code == 1
     assert "unreachable" in listing.stdout
@@ -167,7 +166,7 @@ def test_logs_of_agent_is_the_agent_unit(tmp_path: Path) -> None:
 
 def test_cli_destroy_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     host, cages = _created(tmp_path)
-    monkeypatch.setattr(cage_cmd, "_cages", lambda: cages)
+    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
     invoke = CliRunner().invoke
     unknown = invoke(cli, ["cage", "destroy", "nosuch", "-y"])
     assert unknown.exit_code == 1 and "no cage named 'nosuch'" in unknown.stderr

@@ -135,7 +135,9 @@ def module_order(modules_dir: Path, wanted: tuple[str, ...]) -> list[Path]:
     return order
 
 
-def build_initramfs(busybox: Path, modules_dir: Path) -> bytes:
+def build_initramfs(busybox: Path, modules_dir: Path, init: str = INIT) -> bytes:
+    """The archive; `init` is the stage that hands over (the e2e tests' Debian VM boots
+    systemd on a writable root instead of the guest agent: tests/e2e/debian_vm.py)."""
     archive = Cpio()
     for directory in ("bin", "dev", "etc", "lib", "lib/modules", "proc", "root", "sys"):
         archive.directory(directory)
@@ -146,5 +148,5 @@ def build_initramfs(busybox: Path, modules_dir: Path) -> bytes:
     for path in order:
         archive.file(f"lib/modules/{path.name}", path.read_bytes())
     archive.file("etc/agentcage-modules", "".join(f"{p.name}\n" for p in order).encode())
-    archive.file("init", INIT.encode(), 0o755)
+    archive.file("init", init.encode(), 0o755)
     return gzip.compress(archive.finish(), compresslevel=6, mtime=0)

@@ -94,10 +94,12 @@ def install_agentcage(tree: Path, package: Path) -> None:
     script.chmod(0o755)
 
 
-def ext4_image(tree: Path, image: Path, label: str, slack_mib: int = 16) -> None:
-    """`image` holding `tree`, sized to fit with `slack_mib` to spare."""
+def ext4_image(
+    tree: Path, image: Path, label: str, slack_mib: int = 16, slack_inodes: int = 64
+) -> None:
+    """`image` holding `tree`, sized to fit with `slack_mib` and `slack_inodes` to spare."""
     used = sum(p.lstat().st_size for p in tree.rglob("*") if p.is_file() and not p.is_symlink())
-    inodes = sum(1 for _ in tree.rglob("*")) + 64
+    inodes = sum(1 for _ in tree.rglob("*")) + slack_inodes
     size_mib = used * 5 // 4 // (1 << 20) + slack_mib
     image.unlink(missing_ok=True)
     run_tool(

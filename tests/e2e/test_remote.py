@@ -1,0 +1,86 @@
+"""The cage tests again, on a remote host reached only over SSH (tests/e2e/ssh_host.py).
+
+agentcage shares nothing with the target but an SSH connection: `host add` records it,
+AGENTCAGE_HOST sends `cage create` there, and every later command (list, verify, logs,
+reload, secret, domain, update, destroy) finds it through the cage's record. The tests
+of test_cage.py run unchanged in their order; the first ones here check that the files
+and images really travelled, the last that destroy left the target clean.
+"""
+
+from __future__ import annotations
+
+import json
+
+from agentcage.cage.deploy import OUR_IMAGE
+from tests.e2e import test_cage as rootful
+from tests.e2e.conftest import REAL_KEY, host_fixtures
+from tests.e2e.harness import Internet, nothing_left, run
+from tests.e2e.ssh_host import REMOTE_STATE, TARGET, SshHarness
+
+harness, internet, cage = host_fixtures(SshHarness, "ssh", "module")
+
+
+def test_cage_runs_on_the_target_and_its_files_travelled(harness: SshHarness, cage: str) -> None:
+    state = harness.config_home / "agentcage/deployments/basic"
+    assert json.loads((state / "target.json").read_text()) == {"host": TARGET}
+    # Units live on the target only; no unit directory is shared with this machine.
+    assert [p.name for p in harness.unit_files("agentcage-basic-agent.container")]
+    # The CA the proxy mounts is the one made here, copied over SSH.
+    remote_ca = harness.exec("cat", str(REMOTE_STATE / "basic/ca-public/ca.pem"))
+    assert remote_ca == (state / "ca-public/ca.pem").read_text()
+    # The images were loaded there (the target has no shared image store), same IDs.
+    images = json.loads((state / "images.json").read_text())
+    for ref in images.values():
+        here = run(["podman", "image", "inspect", "--format", "{{.Id}}", ref]).strip()
+        there = harness.exec("podman", "image", "inspect", "--format", "{{.Id}}", ref).strip()
+        assert here == there, ref
+
+
+def test_the_secret_value_is_only_in_podman_on_the_target(harness: SshHarness, cage: str) -> None:
+    # Nowhere in the state on either side; only in Podman's secret store there.
+    for path in (harness.config_home / "agentcage").rglob("*"):
+        if path.is_file():
+            assert REAL_KEY.encode() not in path.read_bytes(), path
+    found = harness.exec("sh", "-c", f"grep -rl '{REAL_KEY}' {REMOTE_STATE} || true")
+    assert not found.strip()
+
+
+def test_host_list_and_check_name_the_target(harness: SshHarness, cage: str) -> None:
+    listed = harness.agentcage("host", "list", "--json")
+    (row,) = json.loads(listed.stdout)
+    assert row["name"] == TARGET and row["cages"] == ["basic"]
+    checked = harness.agentcage("host", "check", "--host", TARGET)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "systemd is PID 1" in checked.stdout
+    refused = harness.agentcage("host", "rm", TARGET)
+    assert refused.returncode == 1 and "basic" in refused.stderr
+
+
+def test_audit_command_reads_the_remote_logs(harness: SshHarness, outcome: object) -> None:
+    result = harness.agentcage("audit", "basic", "--blocked", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "attacker.example" in result.stdout
+
+
+# Their fixture, then their tests in their file's order (the last destroys the cage).
+outcome = rootful.outcome
+for _name, _test in vars(rootful).items():
+    if _name.startswith("test_"):
+        globals()[_name] = _test
+
+
+def test_destroy_left_the_target_clean(harness: SshHarness, internet: Internet) -> None:
+    nothing_left(harness, "basic")
+    assert harness.exec("sh", "-c", f"ls -A {REMOTE_STATE}").strip() == ""
+    # The images copied for the cage went with it (no other cage there uses them).
+    refs = harness.exec("podman", "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    assert not [r for r in refs if OUR_IMAGE.match(r)], refs
+
+
+def test_an_unreachable_target_is_named_with_what_to_check(harness: SshHarness) -> None:
+    harness.close_connection()
+    harness.exec("systemctl", "stop", "ssh.service", "ssh.socket")
+    listed = harness.agentcage("host", "check", "--host", TARGET)
+    assert listed.returncode == 1
+    assert f"cannot reach host target {TARGET}" in listed.stderr
+    assert "sshd" in listed.stderr or "port" in listed.stderr
