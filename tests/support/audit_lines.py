@@ -8,14 +8,9 @@ being written, so it is left for the next read rather than parsed torn.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 
 def whole_records(text: str) -> list[dict[str, Any]]:
     lines = text.split("\n")[:-1]  # the last piece has no newline yet (or is empty)
     return [json.loads(line) for line in lines if line.strip()]
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    return whole_records(path.read_text()) if path.exists() else []
