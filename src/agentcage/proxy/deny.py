@@ -113,7 +113,9 @@ class DenyListeners:
                     host, port = self._address, DENY_PORT  # dialled directly
                 # A reset, not a FIN: nothing was ever there to talk to.
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self._refused("tcp", peer[0], f"{peer[0]}:{peer[1]}", host, port)
+                # The line before the reset: a client that reads the log once its
+                # connection fails finds it there.
+                self._refused("tcp", peer[0], f"{peer[0]}:{peer[1]}", host, port)
 
     def _receive(self) -> None:
         for _ in range(_BACKLOG):
