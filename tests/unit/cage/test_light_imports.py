@@ -57,3 +57,19 @@ def test_cage_commands_load_the_yaml_reader_only_to_read_yaml() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(result.stdout) == [False, True]
+
+
+def test_cage_commands_load_cryptography_only_to_make_a_ca() -> None:
+    # `cage list`, `status`, `verify` and `destroy` never make a CA; x509 costs them 30 ms.
+    script = (
+        "import json, sys\n"
+        "import agentcage.cli.cage_cmd, agentcage.cage.lifecycle\n"
+        "before = 'cryptography.x509' in sys.modules\n"
+        "from agentcage.cage.ca import make_ca\n"
+        "make_ca('demo')\n"
+        "print(json.dumps([before, 'cryptography.x509' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == [False, True]
