@@ -30,6 +30,7 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
 from agentcage.metrics.exposition import MetricsEndpoint
 from agentcage.proxy.deny import DenySockets
+from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.runtime import Runtime, Sources, build_runtime
 from agentcage.sdnotify import notify_ready
 
@@ -86,6 +87,7 @@ class EarlyStart:
 
     runtime: Runtime
     held: HeldListeners
+    fingerprints: NameFingerprintsFile | None = None
     deny: DenySockets | None = None
     notified: bool = False  # READY=1 sent already
 
@@ -115,6 +117,11 @@ def _is_address(host: str) -> bool:
 def start(settings: ProxySettings, sources: Sources) -> EarlyStart:
     """Policy, sockets, READY=1; ConfigError (nothing listening, no READY=1) on a problem."""
     early = EarlyStart(build_runtime(sources), HeldListeners())
+    if settings.name_fingerprints is not None:
+        # Before READY=1: the agent starts then, and the DNS sidecar answers SERVFAIL to
+        # every name while this file is missing.
+        early.fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
+        early.fingerprints.publish(early.runtime.config)
     addresses = listen_addresses(settings, early.runtime.config)
     if not all(_is_address(host) for host, _ in addresses):
         return early  # READY=1 once mitmproxy listens

@@ -36,7 +36,6 @@ from agentcage.proxy.confdir import write_upstream_bundle
 from agentcage.proxy.deny import DenyListeners
 from agentcage.proxy.early_start import EarlyStart, ProxySettings, adopt, open_deny
 from agentcage.proxy.gate import RequestGate
-from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.opaque import OpaquePassthrough
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.proxy_metrics import ProxyMetrics, TrafficCounter
@@ -150,10 +149,7 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     wscontrol.install()
     protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)
-    fingerprints = None
-    if settings.name_fingerprints is not None:
-        fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
-        fingerprints.publish(runtime.config)
+    fingerprints = early.fingerprints
     metrics = ProxyMetrics() if settings.metrics is not None else None
     if metrics is not None:
         metrics.policy.info({"version": runtime.version})

@@ -38,18 +38,21 @@ def _free_port() -> int:
 
 
 def test_ready_comes_with_the_sockets_listening_and_mitmproxy_not_loaded(tmp_path: Path) -> None:
-    port = _free_port()
+    # The name fingerprints are published before READY=1 too: the DNS sidecar answers
+    # SERVFAIL to every name while they are missing, and the agent starts at READY=1.
+    port, prints = _free_port(), tmp_path / "fingerprints.json"
     script = (
         "import json, socket, sys\n"
         "from pathlib import Path\n"
         "from agentcage.proxy.early_start import ProxySettings, start\n"
         "from agentcage.proxy.runtime import Sources\n"
-        f"settings = ProxySettings(listen_port={port})\n"
+        f"settings = ProxySettings(listen_port={port}, name_fingerprints=Path({str(prints)!r}))\n"
         f"early = start(settings, Sources(config_path=Path({str(_config(tmp_path))!r})))\n"
         # The agent connects right after READY=1: the kernel queues it, nothing reads it.
         f"socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'mitmproxy')\n"
-        "print(json.dumps({'notified': early.notified, 'mitmproxy': loaded}))\n"
+        "prints = settings.name_fingerprints.exists()\n"
+        "print(json.dumps({'notified': early.notified, 'mitmproxy': loaded, 'prints': prints}))\n"
     )
     with NotifySocket(tmp_path) as notify:
         result = subprocess.run(
@@ -58,7 +61,7 @@ def test_ready_comes_with_the_sockets_listening_and_mitmproxy_not_loaded(tmp_pat
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert notify.receive(timeout=5) == b"READY=1"
-    assert json.loads(result.stdout) == {"notified": True, "mitmproxy": []}
+    assert json.loads(result.stdout) == {"notified": True, "mitmproxy": [], "prints": True}
 
 
 def _env() -> dict[str, str]:
