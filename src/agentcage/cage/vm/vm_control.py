@@ -20,6 +20,7 @@ from agentcage.cage.state import StateStore
 from agentcage.cage.topology import Topology
 from agentcage.cage.vm.channel_owner import OwnerClient
 from agentcage.cage.vm.guest_cage import reload_cage, set_secret, verify_network
+from agentcage.cage.vm.guest_roles import ROLES as GUEST_ROLES
 from agentcage.cage.vm.vm_cage import run_dir
 from agentcage.cage.vm.vm_plan import VmPlan, load_plan
 from agentcage.config.schema import CageConfig
@@ -103,12 +104,27 @@ def verify(store: StateStore, name: str, topo: Topology, allowed: str | None) ->
     return checks
 
 
-def role_checks(status: dict[str, Any]) -> list[Check]:
-    """Whether each role still runs in the guest, from the guest agent's `status`."""
+def role_states(status: dict[str, Any]) -> dict[str, str]:
+    """Each role's state in the guest, from the guest agent's `status`: `running`,
+    `exited N` or `never started`."""
     exited = status["roles"]
+    return {
+        role: "never started" if role not in exited
+        else "running" if exited[role] is None
+        else f"exited {exited[role]}"
+        for role in GUEST_ROLES
+    }  # fmt: skip
+
+
+def role_checks(status: dict[str, Any]) -> list[Check]:
+    """`cage verify`'s view of role_states: each role must still run."""
+    states = role_states(status)
     return [
-        (f"{role} runs in the guest", role in exited and exited[role] is None,
-         "running" if role in exited and exited[role] is None
-         else f"exited {exited[role]}" if role in exited else "never started")
-        for role in ("dns", "proxy", "agent")
-    ]  # fmt: skip
+        (f"{role} runs in the guest", state == "running", state) for role, state in states.items()
+    ]
+
+
+def guest_roles_now(store: StateStore, name: str) -> dict[str, str]:
+    """role_states of a running cage, asked over its control socket (`cage status`)."""
+    with guest(store, name) as client:
+        return role_states(client.ask("status"))
