@@ -4,8 +4,9 @@ One cage for the module (a guest under TCG takes minutes to bring up): created t
 the CLI in the session's `agentcage host start` host, its agent a standard-library script
 (tests/e2e/vm_agent/agent.py) that tries each way out once at its start and reports. The
 same exfiltration checks as test_cage.py, then `cage verify` inside the guest, a live
-`domain add` and `secret set`, stop and start, and destroy leaving nothing: no VM process, socket,
-drive, unit or state.
+`domain add` and `secret set`, `cage status` from the guest, stop and start, `cage
+update` with a changed config, and destroy leaving nothing: no VM process, socket, drive,
+unit or state.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,6 +141,10 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     # Default deny in the guest, judged as in container mode (each flow with its line).
     deny = {"agent routes via the proxy", "proxy does not forward", "raw TCP to port 22 refused"}
     assert deny | {"raw TCP to port 5432 refused", "UDP to port 123 unanswered"} <= names
+    # `cage status` asks the guest for each role (exit 3 if one had died there).
+    status = json.loads(agentcage(harness, "cage", "status", NAME, "--json"))
+    roles = {s["role"]: s["state"] for s in status["services"]}
+    assert status["healthy"] and roles == dict.fromkeys(("vm", "dns", "proxy", "agent"), "active")
 
     agentcage(harness, "domain", "add", NAME, "api.openai.com")
     assert "LATER reached" in agent_log(harness, "LATER reached", 180)
@@ -157,6 +163,20 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     again = agent_log(harness, "RESULTS ")
     line = next(line for line in again.splitlines() if line.startswith("RESULTS "))
     assert json.loads(line.removeprefix("RESULTS "))["allowed"]["status"] == 200, again
+
+    # `cage update` with a changed config (the agent's command, a second secret): new
+    # drives and plan, and the guest boots again with them.
+    data = json.loads(Path(vm_config(harness)).read_text())
+    data["container"]["command"].append("updated")
+    data["secret_injection"].append({"env": "GITHUB_TOKEN", "inject_to": ["github.com"]})
+    changed = harness.shared / f"{NAME}-updated.yaml"
+    changed.write_text(json.dumps(data, indent=2))
+    agentcage(harness, "cage", "update", NAME, "-c", str(changed))
+    updated = agent_log(harness, "RESULTS ")
+    line = next(line for line in updated.splitlines() if line.startswith("RESULTS "))
+    outcome = json.loads(line.removeprefix("RESULTS "))
+    assert outcome["argv"] == ["updated"] and outcome["allowed"]["status"] == 200, updated
+    assert {"ANTHROPIC_API_KEY", "GITHUB_TOKEN"} <= set(outcome["placeholders"]), updated
 
     state = harness.config_home / "agentcage/deployments" / NAME
     agentcage(harness, "cage", "destroy", NAME, "-y")

