@@ -309,8 +309,10 @@ def steer(message: dict[str, Any]) -> dict[str, Any]:
     if role not in ("proxy", "agent") or not plain or not (netns.isidentifier() or role == "proxy"):
         return {"ok": False, "error": f"steering {role!r} {words!r} is not one the host may ask"}
     inside = ["ip", "netns", "exec", netns] if role == "agent" else []
+    # This process has the initramfs's PATH (/bin); `nft` is in /usr/sbin.
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     done = subprocess.run(
-        [*inside, *STEERING, role, *words], capture_output=True, text=True, check=False
+        [*inside, *STEERING, role, *words], capture_output=True, text=True, check=False, env=env
     )
     if done.returncode:
         return {"ok": False, "error": (done.stderr or done.stdout).strip()[-500:]}
