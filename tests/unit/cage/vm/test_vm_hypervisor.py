@@ -8,8 +8,10 @@ from agentcage.cage.vm.hypervisor import HostFacts, choose, kvm_usable
 from agentcage.config.schema import FirecrackerConfig
 from agentcage.errors import VmmError
 
-EVERYTHING = HostFacts(kvm=True, firecracker="/usr/bin/firecracker", qemu="/usr/bin/qemu")
-NO_KVM = HostFacts(kvm=False, firecracker="/usr/bin/firecracker", qemu="/usr/bin/qemu")
+FC = "/usr/bin/firecracker"
+V18 = "Firecracker v1.8.0\n\nSupported snapshot data format versions: ..."
+EVERYTHING = HostFacts(kvm=True, firecracker=FC, qemu="/usr/bin/qemu", firecracker_version=V18)
+NO_KVM = HostFacts(kvm=False, firecracker=FC, qemu="/usr/bin/qemu", firecracker_version=V18)
 
 
 def config(**values: object) -> FirecrackerConfig:
@@ -36,6 +38,18 @@ def test_a_named_monitor_that_cannot_run_is_refused_not_replaced() -> None:
         choose(config(hypervisor="qemu", accel="kvm"), NO_KVM)
     assert choose(config(hypervisor="qemu", accel="tcg"), EVERYTHING).accel == "tcg"
     assert choose(config(hypervisor="qemu"), EVERYTHING).kind == "qemu"
+
+
+def test_firecracker_older_than_acpi_tables_or_of_unknown_version_is_not_taken() -> None:
+    old = HostFacts(True, FC, "/usr/bin/qemu", "Firecracker v1.7.0\n")
+    assert choose(config(), old).kind == "qemu"
+    with pytest.raises(VmmError, match=r"1\.7\.0 is older than 1\.8\.0 \(ACPI"):
+        choose(config(hypervisor="firecracker"), old)
+    unknown = HostFacts(True, FC, "/usr/bin/qemu", "firecracker, some build\n")
+    with pytest.raises(VmmError, match="did not name a version"):
+        choose(config(hypervisor="firecracker"), unknown)
+    newer = HostFacts(True, FC, "/usr/bin/qemu", "Firecracker v1.12.1\n")
+    assert choose(config(hypervisor="firecracker"), newer).kind == "firecracker"
 
 
 def test_software_nested_kvm_without_vmx_or_svm_is_not_usable(tmp_path: Path) -> None:
