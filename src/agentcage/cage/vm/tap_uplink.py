@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import socket
 from pathlib import Path
 
 from agentcage.cage.vm.debian_parts import run_tool
@@ -81,7 +82,11 @@ class TapUplink:
 
     def alive(self) -> str | None:
         """Why the uplink is gone, or None while it serves."""
-        return None if Path(f"/sys/class/net/{self.tap}").exists() else f"{self.tap} vanished"
+        try:
+            socket.if_nametoindex(self.tap)  # this namespace's, whatever /sys shows
+        except OSError:
+            return f"{self.tap} vanished"
+        return None
 
     def close(self) -> None:
         # The container's namespace goes with the container; this matters where it does not.

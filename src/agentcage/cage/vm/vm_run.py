@@ -188,13 +188,19 @@ def run(run_dir: Path, memory: Path = MEMORY, boot_seconds: float = BOOT_SECONDS
                 return 1
         return 0
     finally:
-        if follower is not None:
-            follower.stop()
-        if owner is not None:
-            owner.close()
-        if vm is not None and vm.process is not None:
-            report = vm.stop(STOP_SECONDS)
-            print(f"guest stopped ({'clean' if report.clean else 'killed'}, "
-                  f"{report.seconds:.1f} s)", flush=True)  # fmt: skip
-        uplink.close()
-        secrets.unlink(missing_ok=True)
+        # Each step runs even if one before it fails: a VM or a TAP must never outlive this.
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(secrets.unlink, missing_ok=True)
+            cleanup.callback(uplink.close)
+            if vm is not None and vm.process is not None:
+                cleanup.callback(_stop, vm)
+            if owner is not None:
+                cleanup.callback(owner.close)
+            if follower is not None:
+                cleanup.callback(follower.stop)
+
+
+def _stop(vm: GuestMachine) -> None:
+    report = vm.stop(STOP_SECONDS)
+    print(f"guest stopped ({'clean' if report.clean else 'killed'}, "
+          f"{report.seconds:.1f} s)", flush=True)  # fmt: skip
