@@ -3,8 +3,10 @@
 A separate finding, asked for explicitly (and printed by `cage create` for a microVM
 cage): a host without KVM must not warn every container user. A microVM cage runs the
 QEMU of its own container image (vm_image.py), so this machine needs no QEMU of its own;
-what decides the backend is KVM. Without it the guest runs under TCG, QEMU's software
-emulation: it works, and is slow (docs/microvm.md has the figures).
+what decides the backend is KVM and, for Firecracker, the host's `firecracker` binary
+(mounted into the cage's container) at `FIRECRACKER_MIN` or later. Without KVM the
+guest runs under TCG, QEMU's software emulation: it works, and is slow (docs/microvm.md
+has the figures).
 """
 
 from __future__ import annotations
