@@ -78,7 +78,8 @@ class FirecrackerConfig(Model):
     hypervisor: Literal["auto", "firecracker", "qemu"] = Field(
         "auto",
         description="The virtual machine monitor: `firecracker` needs its binary (1.8.0 or "
-        "later, mounted read-only into the cage's VM container) and a usable /dev/kvm; `qemu` runs `qemu-system-x86_64 -M microvm`, with KVM when usable and "
+        "later, mounted read-only into the cage's VM container) and a usable /dev/kvm; "
+        "`qemu` runs `qemu-system-x86_64 -M microvm`, with KVM when usable and "
         "software emulation (TCG) otherwise; `auto` takes Firecracker when it can run, else "
         "QEMU. A choice that cannot run is refused, never replaced (docs/microvm.md).",
     )
