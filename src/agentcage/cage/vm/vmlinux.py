@@ -16,8 +16,6 @@ import gzip
 import lzma
 import struct
 
-import zstandard
-
 from agentcage.errors import VmmError
 
 _HDRS = b"HdrS"
@@ -53,6 +51,8 @@ def decompress(data: bytes) -> bytes:
     elif data.startswith(b"\xfd7zXZ\x00"):
         out = lzma.decompress(data[:-4], format=lzma.FORMAT_XZ)
     elif data.startswith(b"\x28\xb5\x2f\xfd"):
+        import zstandard  # only here: the cage layer loads no compression codecs at import
+
         out = zstandard.ZstdDecompressor().decompressobj().decompress(data[:-4])
     else:
         raise VmmError(f"the kernel payload's format is not one read here ({data[:6].hex()})")
