@@ -7,7 +7,7 @@ of link-local addresses, and masquerades the guest's traffic out of the containe
 interface on the cage's external network: upstream sees the container, as with passt.
 Forwarding is allowed from the guest outward and for replies only; the guest reaches
 nothing of the container's own. This needs CAP_NET_ADMIN and /dev/net/tun in the
-container (quadlet.vm_units adds both for Firecracker only) and the namespace's
+container (vm_container.vm_units adds both for Firecracker only) and the namespace's
 `net.ipv4.ip_forward` set (the unit's `Sysctl=`); `vm run` clears its ambient
 capabilities once the TAP is made, so Firecracker itself runs with none.
 """
