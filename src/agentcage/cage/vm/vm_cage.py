@@ -25,6 +25,7 @@ from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.vm.agent_root import agent_root_image
+from agentcage.cage.vm.firecracker_api import check_kernel_format
 from agentcage.cage.vm.guest_image import GuestImage, elf_kernel
 from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
 from agentcage.cage.vm.hypervisor import (
@@ -128,6 +129,8 @@ def prepare(
     # Firecracker boots an ELF only: the one inside the pinned package's vmlinuz.
     built = elf_kernel(guest) if firecracker else guest.kernel
     kernel = Path(settings.kernel) if settings.kernel else built
+    if firecracker:
+        check_kernel_format(kernel)  # at create, not when the container first boots it
     boot = "vmlinux" if firecracker else "vmlinuz"
     parts = {boot: kernel, "initrd.img": guest.initrd, "root.ext4": guest.root}
     for name, source in parts.items():

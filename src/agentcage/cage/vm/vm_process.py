@@ -44,10 +44,15 @@ class GuestMachine:
     def start(self) -> None:
         raise NotImplementedError
 
+    def can_ask_shutdown(self) -> bool:
+        """Whether there is a way to ask; without one, stop kills at once."""
+        return self.channel is not None
+
     def request_shutdown(self, timeout: float) -> None:
         """Ask the guest to shut down; a `VmmError` if it could not be asked."""
-        if self.channel is not None:
-            self.channel.request("shutdown", timeout)
+        if self.channel is None:
+            raise VmmError("the guest agent is not connected")
+        self.channel.request("shutdown", timeout)
 
     def leftovers(self) -> tuple[Path, ...]:
         return (self.spec.channel.socket, self._stderr)
@@ -87,7 +92,7 @@ class GuestMachine:
             raise VmmError("the machine was never started")
         began = time.monotonic()
         clean = False
-        if process.poll() is None:
+        if process.poll() is None and self.can_ask_shutdown():
             with contextlib.suppress(VmmError):
                 self.request_shutdown(timeout)
             try:
