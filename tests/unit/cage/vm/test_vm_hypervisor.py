@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from agentcage.cage.vm.hypervisor import HostFacts, choose, kvm_usable
+from agentcage.cage.vm.vm_cage import cage_hypervisor
 from agentcage.config.schema import FirecrackerConfig
 from agentcage.errors import VmmError
 
@@ -66,3 +67,13 @@ def test_software_nested_kvm_without_vmx_or_svm_is_not_usable(tmp_path: Path) ->
 def test_the_0_3_keys_still_validate() -> None:
     old = config(vcpus=1, mem_mb=512, kernel="/boot/vmlinux", firecracker_bin="/opt/fc")
     assert (old.vcpus, old.mem_mb, old.hypervisor) == (1, 512, "auto")
+
+
+def test_a_cage_runs_the_hosts_firecracker_or_its_containers_qemu() -> None:
+    """The host has no QEMU of its own to find: the VM container's is always there."""
+    host = HostFacts(True, FC, None, V18)
+    assert cage_hypervisor(config(), host).binary == FC
+    qemu = cage_hypervisor(config(hypervisor="qemu"), host)
+    assert (qemu.kind, qemu.binary, qemu.accel) == ("qemu", "qemu-system-x86_64", "kvm")
+    no_fc = cage_hypervisor(config(), HostFacts(False, None, None))
+    assert (no_fc.kind, no_fc.accel) == ("qemu", "tcg")
