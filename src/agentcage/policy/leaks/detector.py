@@ -88,6 +88,9 @@ class LeakDetector:
                     for header in request.headers
                     for part in header  # names are agent-chosen bytes too
                 ),
+                # The values end to end: a value cut into pieces over many headers,
+                # however short, in the order they were sent.
+                b"".join(value.encode("utf-8", "surrogateescape") for _, value in request.headers),
             ]
         )
         encoding = request.content_encoding if content_encoding is None else content_encoding

@@ -217,8 +217,9 @@ class Unwrapper:
             if decoded := base32_run(run):
                 b32.append(decoded)
             if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
-                # A junk character after each real one: every other character, twice.
-                halves += (run[0::2], run[1::2])
+                # One junk character after each real one: every other character, twice;
+                # two: every third, three times.
+                halves += (run[0::2], run[1::2], run[0::3], run[1::3], run[2::3])
             room -= len(run)
             if room <= 0:
                 break
