@@ -46,6 +46,8 @@ _CODE_LIST = re.compile(rb"(?<![\w.])(?:%s%s){7,}%s(?![\w.])" % (_NUMBER, _SEPAR
 _DELIMITED_HEX = re.compile(
     rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[-:., ]){7,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
+# Bytes as bits: `01110011 01101011`, eight or more.
+_BITS = re.compile(rb"(?<![\w.])(?:[01]{8}(?:\s*[,;]\s*|\s+)){7,}[01]{8}(?![\w.])")
 # Bytes a code list or delimited hex is made of; runs of them are where to look.
 _NUMERIC_TABLE = byte_table(b"0123456789abcdefABCDEFxX,;:.- \t\r\n")
 _NUMERIC_RUN = 15  # "1,2,3,4,5,6,7,8": the shortest list of eight
@@ -71,13 +73,16 @@ def char_arrays(data: bytes) -> bytes:
 
 
 def code_lists(data: bytes) -> bytes:
-    """`115, 107, 45` or `0x73 0x6b` -> `sk-`, and `73-6b-2d` -> `sk-` (eight or more)."""
+    """`115, 107, 45`, `0x73 0x6b` or `01110011 01101011` -> `sk`, and `73-6b-2d` -> `sk-`
+    (eight or more)."""
     found: list[bytes] = []
     for start, end in long_runs(data, _NUMERIC_TABLE, _NUMERIC_RUN):
         # A run of the table's bytes, widened by one so the lookbehinds see its edge.
         lo, hi = max(start - 1, 0), min(end + 1, len(data))
         for match in _CODE_LIST.finditer(data, lo, hi):
             found.append(_codes(match.group()))
+        for match in _BITS.finditer(data, lo, hi):
+            found.append(bytes(int(bits, 2) for bits in re.findall(rb"[01]{8}", match.group())))
         for match in _DELIMITED_HEX.finditer(data, lo, hi):
             found.append(binascii.unhexlify(re.sub(rb"[^0-9A-Fa-f]", b"", match.group())))
         if len(found) >= _MAX_ITEMS:

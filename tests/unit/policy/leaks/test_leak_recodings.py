@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from agentcage.policy.leaks import LeakDetector, Protected
+from agentcage.policy.leaks import LeakDetector, Protected, Unwrapper
 from agentcage.policy.leaks.recodings import recoded
 from agentcage.policy.leaks.textcodes import long_separated
 from agentcage.policy.types import Headers, Request, Verdict
@@ -167,3 +167,36 @@ def test_a_long_separator_between_characters_is_read_out(separator: bytes) -> No
 )
 def test_long_separated_leaves_ordinary_text_alone(text: bytes) -> None:
     assert long_separated(text) == b""
+
+
+def _views(data: bytes) -> bytes:
+    return b"\n".join(v.data for v in Unwrapper().views(data))
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda v: b"".join(b"\\%o" % c for c in v),  # C and shell octal escapes
+        lambda v: json.dumps("".join(f"\\{c:03o}" for c in v)).encode(),  # carried in JSON
+        lambda v: b"".join(b"%%u%04X" % c for c in v),  # JavaScript's escape()
+        lambda v: " ".join(f"{c:08b}" for c in v).encode(),  # bits
+    ],
+    ids=["octal", "octal-in-json", "percent-u", "bits"],
+)
+def test_escapes_and_bits_are_decoded_so_formats_are_found_beneath(
+    spell: Callable[[bytes], bytes],
+) -> None:
+    # Decoded, not only matched: a key's format is found without its value.
+    assert GITHUB in _views(b"token: " + spell(GITHUB) + b"\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"C:\\temp\\new folder",  # no digits after the backslashes
+        b"50% up, 20% down",
+        b"id 10110 and 1 0 1 1",  # bits, but not bytes of eight
+    ],
+)
+def test_ordinary_text_gives_no_escape_or_bits_view(text: bytes) -> None:
+    assert [v.layers for v in Unwrapper().views(text)] == [()]
