@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 
@@ -48,6 +49,8 @@ _DELIMITED_HEX = re.compile(
 )
 # Bytes as bits: `01110011 01101011`, eight or more.
 _BITS = re.compile(rb"(?<![\w.])(?:[01]{8}(?:\s*[,;]\s*|\s+)){7,}[01]{8}(?![\w.])")
+_BIT_BYTES = b"01,; \t\r\n"
+_BIT_STRAYS = 8  # other bytes a run of bits may hold at its edges (`a 0111...`)
 # Bytes a code list or delimited hex is made of; runs of them are where to look.
 _NUMERIC_TABLE = byte_table(b"0123456789abcdefABCDEFxX,;:.- \t\r\n")
 _NUMERIC_RUN = 15  # "1,2,3,4,5,6,7,8": the shortest list of eight
@@ -81,8 +84,9 @@ def code_lists(data: bytes) -> bytes:
         lo, hi = max(start - 1, 0), min(end + 1, len(data))
         for match in _CODE_LIST.finditer(data, lo, hi):
             found.append(_codes(match.group()))
-        for match in _BITS.finditer(data, lo, hi):
-            found.append(bytes(int(bits, 2) for bits in re.findall(rb"[01]{8}", match.group())))
+        if len(data[lo:hi].translate(None, _BIT_BYTES)) < _BIT_STRAYS:
+            for match in _BITS.finditer(data, lo, hi):
+                found.append(bytes(int(b, 2) for b in re.findall(rb"[01]{8}", match.group())))
         for match in _DELIMITED_HEX.finditer(data, lo, hi):
             found.append(binascii.unhexlify(re.sub(rb"[^0-9A-Fa-f]", b"", match.group())))
         if len(found) >= _MAX_ITEMS:
@@ -263,6 +267,29 @@ def separated(data: bytes) -> bytes:
     return _joined(found[:_MAX_ITEMS])
 
 
+# A uuencoded line: its length character, then exactly the characters that many
+# bytes take (no lower-case letters: prose fails at its first word).
+_UU_TABLE = byte_table(bytes(range(0x20, 0x61)))
+_UU_FULL = 61
+_UU_SHORT = 1024
+_UU_LINE = re.compile(rb"^([!-M])([ -`]{4,61})\r?$", re.MULTILINE)
+
+
+def uudecode(data: bytes) -> bytes:
+    """The bytes of `uuencode`d lines (`M` and 60 characters for 45 bytes), joined."""
+    # A full line (`M` and 60 characters) is a run this long of uuencode's
+    # characters, found at C speed; text with none is read only when it is short.
+    if len(data) > _UU_SHORT and next(long_runs(data, _UU_TABLE, _UU_FULL), None) is None:
+        return b""
+    found: list[bytes] = []
+    for match in _UU_LINE.finditer(data):
+        count = match.group(1)[0] - 32
+        if len(match.group(2)) in (4 * -(-count // 3), 4 * -(-count // 3) + 1):
+            with contextlib.suppress(binascii.Error):
+                found.append(binascii.a2b_uu(match.group(1) + match.group(2)))
+    return _joined([b"".join(found)]) if found else b""
+
+
 _LONG_SEPARATOR_PERIODS = (3, 4)  # a character and a separator of 2 or 3 bytes
 _SHIFT = 12  # a multiple of every period: one comparison serves them all
 _PERIODS_SEEN = 8  # separators in a row that mark a run
@@ -340,4 +367,6 @@ def text_codes(data: bytes) -> Iterator[tuple[str, bytes]]:
         for piece in packed(pieces):
             yield "base85", piece
     yield "separated", separated(data)
+    if b"\n" in data or len(data) <= 62:
+        yield "uuencode", uudecode(data)
     yield "separated", long_separated(data)

@@ -18,7 +18,7 @@ import pytest
 
 from agentcage.policy.leaks import LeakDetector, Protected, Unwrapper
 from agentcage.policy.leaks.recodings import recoded
-from agentcage.policy.leaks.textcodes import long_separated
+from agentcage.policy.leaks.textcodes import long_separated, uudecode
 from agentcage.policy.types import Headers, Request, Verdict
 
 from .conftest import ANTHROPIC, GITHUB
@@ -200,3 +200,22 @@ def test_escapes_and_bits_are_decoded_so_formats_are_found_beneath(
 )
 def test_ordinary_text_gives_no_escape_or_bits_view(text: bytes) -> None:
     assert [v.layers for v in Unwrapper().views(text)] == [()]
+
+
+def test_uuencoded_lines_are_decoded() -> None:
+    body = b"begin 644 notes.txt\n" + _uuencode(b"export TOKEN=" + ANTHROPIC + b"\n") + b"`\nend\n"
+    assert ANTHROPIC in uudecode(body)
+    assert ANTHROPIC in _views(body)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"SELECT ID, NAME FROM USERS WHERE X = 1;\n" * 40,
+        b"# " + b"=" * 60 + b"\nM" + b"-" * 60 + b"\n",  # a full line's length, no data
+        b"HELLO WORLD\nOK\n",
+    ],
+    ids=["upper-case-sql", "rules", "short-lines"],
+)
+def test_upper_case_text_is_not_taken_for_uuencode(text: bytes) -> None:
+    assert uudecode(text) == b""
