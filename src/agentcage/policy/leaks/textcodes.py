@@ -272,14 +272,16 @@ def separated(data: bytes) -> bytes:
 _UU_TABLE = byte_table(bytes(range(0x20, 0x61)))
 _UU_FULL = 61
 _UU_SHORT = 1024
+_UU_LEAST = 12
 _UU_LINE = re.compile(rb"^([!-M])([ -`]{4,61})\r?$", re.MULTILINE)
 
 
 def uudecode(data: bytes) -> bytes:
     """The bytes of `uuencode`d lines (`M` and 60 characters for 45 bytes), joined."""
     # A full line (`M` and 60 characters) is a run this long of uuencode's
-    # characters, found at C speed; text with none is read only when it is short.
-    if len(data) > _UU_SHORT and next(long_runs(data, _UU_TABLE, _UU_FULL), None) is None:
+    # characters (no lower case), found at C speed; short text needs a line of 8 bytes.
+    longest = _UU_FULL if len(data) > _UU_SHORT else _UU_LEAST
+    if next(long_runs(data, _UU_TABLE, longest), None) is None:
         return b""
     found: list[bytes] = []
     for match in _UU_LINE.finditer(data):
