@@ -31,6 +31,9 @@ _B32HEX = bytes.maketrans(_B32, b"0123456789ABCDEFGHIJKLMNOPQRSTUV")
 _UU = bytes.maketrans(_B64, bytes(range(0x20, 0x60)))
 _UU_BACKTICK = bytes.maketrans(_B64, b"`" + bytes(range(0x21, 0x60)))
 _BASE36 = b"0123456789abcdefghijklmnopqrstuvwxyz"
+# A short word under a letter cipher can spell another word (`cheer` is `jolly` in
+# rot7): shorter values are not looked for ciphered.
+_CIPHERED_LEAST = 12
 
 
 def recoded(value: bytes) -> list[Variant]:
@@ -59,6 +62,8 @@ def _codes(value: bytes) -> list[Variant]:
 
 
 def _ciphers(value: bytes) -> list[Variant]:
+    if len(value) < _CIPHERED_LEAST:
+        return []
     out = [
         Variant("atbash", value.translate(_ATBASH)),
         Variant("rot47", bytes(33 + (c - 33 + 47) % 94 if 33 <= c <= 126 else c for c in value)),

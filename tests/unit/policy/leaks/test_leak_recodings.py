@@ -219,3 +219,10 @@ def test_uuencoded_lines_are_decoded() -> None:
 )
 def test_upper_case_text_is_not_taken_for_uuencode(text: bytes) -> None:
     assert uudecode(text) == b""
+
+
+def test_short_values_are_not_looked_for_under_ciphers() -> None:
+    # `cheer` is `jolly` in rot7: a short word ciphered can spell another word.
+    techniques = {v.technique for v in recoded(b"cheerful")}
+    assert not any(t.startswith(("caesar", "atbash", "rot47", "swapped")) for t in techniques)
+    assert "caesar7" in {v.technique for v in recoded(GITHUB)}
