@@ -21,7 +21,13 @@ from agentcage.cage.unit import UnitFile
 
 
 def vm_units(
-    spec: CageSpec, image: str, state_dir: str, run_dir: str, memory_mib: int, kvm: bool
+    spec: CageSpec,
+    image: str,
+    state_dir: str,
+    run_dir: str,
+    memory_mib: int,
+    kvm: bool,
+    firecracker: tuple[str, str] | None = None,
 ) -> CageUnits:
     """A microVM cage (`isolation: firecracker`): its way out and one container.
 
@@ -30,6 +36,11 @@ def vm_units(
     guest, from the units `build_units` renders (cage/vm/guest_roles.py). It is "started"
     once the whole cage in the guest is up (READY=1 from the owner), so a start under
     TCG may take minutes.
+
+    `firecracker` (the host's binary, and where the container sees it) is for a
+    Firecracker cage: its guest NIC is a TAP the container makes and NATs out
+    (cage/vm/tap_uplink.py), which takes CAP_NET_ADMIN, /dev/net/tun and forwarding in
+    the container's own network namespace; nothing of that is given to a QEMU cage.
     """
     topology = spec.topology
     unit = UnitFile()
@@ -43,6 +54,12 @@ def vm_units(
     hardening(unit, SIDECAR_USER, f"{memory_mib}m", 256)
     if kvm:
         unit.add("Container", "AddDevice", "/dev/kvm")
+    if firecracker is not None:
+        binary, inside = firecracker
+        unit.add("Container", "AddDevice", "/dev/net/tun")
+        unit.add("Container", "AddCapability", "NET_ADMIN")
+        unit.add("Container", "Sysctl", "net.ipv4.ip_forward=1")
+        unit.add("Container", "Volume", f"{binary}:{inside}:ro")
     unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
     # The state the guest gets copies of (config, CA), and the VM's own directory.
     unit.add("Container", "Volume", f"{state_dir}:{state_dir}:ro,U")

@@ -50,6 +50,26 @@ def test_a_microvm_cage_deploys_its_way_out_and_one_hardened_container(tmp_path:
     assert "-int" not in text and "AddDevice" not in text
     with_kvm = vm_units(_spec(tmp_path), "i", "/s", "/s/vm", 1, True)
     assert "AddDevice=/dev/kvm" in with_kvm.rendered()["agentcage-vmcage-vm.container"]
+    # Only a Firecracker cage's container may make its guest's TAP.
+    for weaker in ("NET_ADMIN", "/dev/net/tun", "ip_forward", "firecracker"):
+        assert weaker not in with_kvm.rendered()["agentcage-vmcage-vm.container"]
+
+
+def test_a_firecracker_cage_gets_the_tap_it_needs_and_the_hosts_binary(tmp_path: Path) -> None:
+    binary = ("/opt/fc/firecracker", "/usr/local/bin/firecracker")
+    units = vm_units(_spec(tmp_path), "i", "/s", "/s/vm", 1, True, binary)
+    text = units.rendered()["agentcage-vmcage-vm.container"]
+    for line in (
+        "AddDevice=/dev/kvm",
+        "AddDevice=/dev/net/tun",
+        "DropCapability=ALL",
+        "AddCapability=NET_ADMIN",
+        "Sysctl=net.ipv4.ip_forward=1",
+        "Volume=/opt/fc/firecracker:/usr/local/bin/firecracker:ro",
+        "NoNewPrivileges=true",
+        "User=10000",
+    ):
+        assert line in text, (line, text)
 
 
 def test_the_plan_carries_the_roles_to_the_container_unchanged(tmp_path: Path) -> None:
@@ -72,3 +92,4 @@ def test_the_plan_carries_the_roles_to_the_container_unchanged(tmp_path: Path) -
     assert loaded.roles[2].state_dirs == plan.roles[2].state_dirs
     assert loaded.topology == TOPOLOGY and loaded.kernel == run / "vmlinuz"
     assert plan.control == run / "control.sock"
+    assert (loaded.monitor, loaded.firecracker) == ("qemu", "")  # a plan from before reads so
