@@ -37,7 +37,7 @@ from agentcage.cage.vm.hypervisor import (
     version_of,
 )
 from agentcage.cage.vm.tap_uplink import GUEST_ADDRESS, HOST_ADDRESS
-from agentcage.cage.vm.vm_container import vm_units
+from agentcage.cage.vm.vm_container import kvm_access_group, vm_units
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan
 from agentcage.cage.vm.vm_unit import OVERHEAD_MIB
 from agentcage.config.schema import CageConfig, FirecrackerConfig
@@ -177,10 +177,11 @@ def deployed_units(config: CageConfig, spec: CageSpec, state_dir: Path) -> CageU
     firecracker = (
         (hypervisor.binary, FIRECRACKER_IN_CONTAINER) if hypervisor.kind == "firecracker" else None
     )
+    # KVM was judged usable on this machine (`kvm_usable`), so its device's group is read here too.
+    kvm_group = kvm_access_group(os.geteuid() != 0) if hypervisor.accel == "kvm" else None
     return vm_units(
-        spec, spec.images.proxy, str(state_dir), directory, memory, hypervisor.accel == "kvm",
-        firecracker,
-    )  # fmt: skip
+        spec, spec.images.proxy, str(state_dir), directory, memory, kvm_group, firecracker
+    )
 
 
 def images_of(vm_image: str, agent: str) -> Images:
