@@ -12,11 +12,6 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from agentcage.cage.state import write_atomic
 
 KEY_AND_CERT = "mitmproxy-ca.pem"
@@ -26,6 +21,13 @@ VALIDITY = datetime.timedelta(days=3650)
 
 def make_ca(cage: str) -> tuple[bytes, bytes]:
     """(private key PEM, certificate PEM) for a new CA named after the cage."""
+    # Here, not at the top: every cage command imports this module, and only a create
+    # makes a CA (cryptography's x509 takes 30 ms to load here).
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [

@@ -171,9 +171,10 @@ def _listing(host: PodmanHost, what: str, *args: str) -> list[str]:
 def remove(host: PodmanHost, found: Remains) -> list[str]:
     """Take away what `found` lists; returns a line for each step that failed.
 
-    Once the units are stopped, systemd's reload and Podman's removals do not depend on
-    each other: they run at once (each is a round trip, the reload grows with the
-    host's cages). Containers go before the networks and volumes they use.
+    Once the containers are gone, systemd's work (stopping the units, which then only
+    run their `ExecStopPost=` cleanup, and the reload) and Podman's removals do not
+    depend on each other: they run at once (each is a round trip, the reload grows with
+    the host's cages). Containers go before the networks and volumes they use.
     """
     problems: list[str] = []
 
@@ -195,14 +196,18 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
             "remove containers", host.podman("rm", "-v", "-f", "-i", *found.containers, check=False)
         )
     )
-    if found.units:
-        attempt("stop units", host.systemctl("stop", *found.units, check=False))
-    host.files.unlink(found.unit_files)
     # Containers that survived the first removal go once their units are stopped; the
     # second inventory checks.
     containers = [] if removed else list(found.containers)
 
+    def stop_units() -> None:
+        if found.units:
+            attempt("stop units", host.systemctl("stop", *found.units, check=False))
+
     def systemd() -> None:
+        if removed:
+            stop_units()  # nothing of Podman's waits for it: the containers are gone
+        host.files.unlink(found.unit_files)
         if found.unit_files:
             attempt("daemon-reload", host.systemctl("daemon-reload", check=False))
         if found.units:
@@ -225,6 +230,8 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
         if found.secrets:
             attempt("remove secrets", host.podman("secret", "rm", *found.secrets, check=False))
 
+    if not removed:
+        stop_units()  # a unit's container may still run: stopped before anything it uses
     with ThreadPoolExecutor(max_workers=3) as pool:
         for done in [pool.submit(step) for step in (systemd, podman_parts, secrets)]:
             done.result()

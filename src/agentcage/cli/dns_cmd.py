@@ -17,7 +17,8 @@ from agentcage.cage.contract import (
 from agentcage.cli.options import config_file_option, endpoint, metrics_options
 from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
-from agentcage.dns.sidecar import Sidecar
+from agentcage.dns.front import bind_front
+from agentcage.sdnotify import notify_ready
 
 _LISTEN = click.option(
     LISTEN_OPTION,
@@ -78,14 +79,27 @@ def run(
     add|rm`) and reopens the audit log. Exits non-zero if dnsmasq dies or a line
     cannot be written: the cage then has no DNS rather than unchecked DNS.
     """
+    # READY=1 once the config is valid and the sockets are bound, before the query engine
+    # (dnspython, the leak detector, metrics) loads: the agent may start meanwhile, and its
+    # first queries wait in the kernel until they are judged (front.py).
+    address = Listen.parse(listen)
+    load_config(config_file)
+    steer = _ipv4(steer_to) if steer_to is not None else None
+    served = endpoint(metrics, metrics_socket_mode)
+    bound = bind_front(address)
+    notified = notify_ready()
+    from agentcage.dns.sidecar import Sidecar
+
     Sidecar(
         config_file,
-        Listen.parse(listen),
+        address,
         audit_log,
         blocked_zones=blocked_zones,
         name_fingerprints=name_fingerprints,
-        metrics=endpoint(metrics, metrics_socket_mode),
-        steer_to=_ipv4(steer_to) if steer_to is not None else None,
+        metrics=served,
+        steer_to=steer,
+        bound=bound,
+        notified=notified,
     ).run()
 
 

@@ -107,9 +107,9 @@ def run(
     from agentcage.proxy.lean_import import without_default_addons
 
     without_default_addons()  # before anything imports mitmproxy.addons
+    from agentcage.proxy.early_start import ProxySettings
+    from agentcage.proxy.early_start import run as run_proxy
     from agentcage.proxy.runtime import Sources
-    from agentcage.proxy.server import ProxySettings
-    from agentcage.proxy.server import run as run_proxy
 
     host, port = _listen(listen)
     if deny_flows and transparent is None:

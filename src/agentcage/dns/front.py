@@ -19,6 +19,7 @@ from agentcage.errors import DnsError
 Handler = Callable[[bytes, str, bool], Awaitable[bytes | None]]
 TCP_IDLE = 10.0
 MAX_TCP_CONNECTIONS = 64
+_BACKLOG = 128
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -65,6 +66,26 @@ def _socket(listen: Listen, kind: socket.SocketKind) -> socket.socket:
     return sock
 
 
+FrontSockets = tuple[socket.socket, socket.socket]  # UDP, TCP
+
+
+def bind_front(listen: Listen) -> FrontSockets:
+    """Both sockets bound, the TCP one listening; `DnsError` if either address is taken.
+
+    From here on a query waits in the kernel (a datagram in the receive buffer, a TCP
+    connection in the accept queue) until `Front.start` serves it: none is refused,
+    and none is answered before it is judged.
+    """
+    udp = _socket(listen, socket.SOCK_DGRAM)
+    try:
+        tcp = _socket(listen, socket.SOCK_STREAM)
+        tcp.listen(_BACKLOG)
+    except BaseException:
+        udp.close()
+        raise
+    return udp, tcp
+
+
 class Front:
     def __init__(self, listen: Listen, handler: Handler) -> None:
         self.listen = listen
@@ -75,15 +96,13 @@ class Front:
         self._sockets: tuple[socket.socket, socket.socket] | None = None
         self._connections = 0
 
-    def bind(self) -> None:
-        """Take both addresses now (serving starts later); `DnsError` if either is taken."""
-        udp = _socket(self.listen, socket.SOCK_DGRAM)
-        try:
-            tcp = _socket(self.listen, socket.SOCK_STREAM)
-        except DnsError:
-            udp.close()
-            raise
-        self._sockets = (udp, tcp)
+    def bind(self, sockets: FrontSockets | None = None) -> None:
+        """Take both addresses now (serving starts later); `DnsError` if either is taken.
+
+        `sockets`: ones `bind_front` took already (`dns run` binds them before it loads
+        the query engine, and says READY=1 then: cli/dns_cmd.py).
+        """
+        self._sockets = sockets if sockets is not None else bind_front(self.listen)
 
     async def start(self) -> None:
         """Serve on the bound sockets."""
@@ -91,7 +110,7 @@ class Front:
         udp, tcp = self._sockets
         loop = asyncio.get_running_loop()
         self._udp, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=udp)
-        self._tcp = await asyncio.start_server(self._stream, sock=tcp, backlog=128)
+        self._tcp = await asyncio.start_server(self._stream, sock=tcp, backlog=_BACKLOG)
 
     def spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

@@ -33,7 +33,7 @@ from agentcage.dns.dns_metrics import DnsMetrics
 from agentcage.dns.dnsaudit import DnsAuditLog
 from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_root
 from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
-from agentcage.dns.front import Front
+from agentcage.dns.front import Front, FrontSockets
 from agentcage.dns.judge import QueryDecision, QueryJudge, rejected
 from agentcage.dns.process import Dnsmasq, message
 from agentcage.dns.render import Listen, Rendered, RunAs, render
@@ -65,11 +65,16 @@ class Sidecar:
         metrics: MetricsEndpoint | None = None,
         steer_to: ipaddress.IPv4Address | None = None,
         log: TextIO = sys.stderr,
+        bound: FrontSockets | None = None,
+        notified: bool = False,
     ) -> None:
+        """`bound`, `notified`: the front's sockets, and READY=1, if `dns run` got there first."""
         self._config_path = config_path
         self._listen = listen
         self._steer_to = steer_to
         self._log = log
+        self._bound = bound
+        self._notified = notified
         version = policy_version(config_path)  # first: never newer than what is loaded
         self._config = load_config(config_path)
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
@@ -110,7 +115,7 @@ class Sidecar:
                 served = MetricsServer(self._metrics.registry, self._endpoint)
                 self._metrics.blocked_zones.set(len(self._judge.blocked_zones))
                 self._note(f"metrics on {served.url}")
-            front.bind()  # first: dnsmasq's free port can then never be the agent's
+            front.bind(self._bound)  # first: dnsmasq's free port is never the agent's
             self._start_dnsmasq()
             self._client = DnsmasqClient(self._port)
             await self._client.open()
@@ -121,7 +126,8 @@ class Sidecar:
             if self._values is not None:
                 self._values.refresh()  # a missing file is reported now, not at the first query
             self._note(f"listening on {self._listen}{self._config.domains.learn_notice}")
-            notify_ready()
+            if not self._notified:
+                self._notified = notify_ready()
             while True:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure

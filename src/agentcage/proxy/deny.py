@@ -56,34 +56,58 @@ def datagram_destination(ancillary: list[tuple[int, int, bytes]]) -> str | None:
     return None
 
 
+class DenySockets:
+    """The deny listeners' two sockets, bound before the proxy says READY=1 (early_start.py)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    @property
+    def addresses(self) -> tuple[str, str]:
+        return f"{self.address}:{DENY_PORT}/tcp", f"0.0.0.0:{DENY_PORT}/udp"
+
+    def open(self) -> DenySockets:
+        """Bind both; OSError (a bad address, a port taken) before serving anything.
+
+        From here on a redirected TCP connection waits in the accept queue and a datagram
+        in the receive buffer until `DenyListeners.serve` reads them: none is lost
+        unaudited, and a UDP flow never meets "port unreachable".
+        """
+        try:
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.tcp.bind((self.address, DENY_PORT))
+            self.tcp.listen(_BACKLOG)
+            self.tcp.setblocking(False)
+            # Every address: redirected datagrams still carry the address they were sent to.
+            self.udp.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+            self.udp.bind(("0.0.0.0", DENY_PORT))
+            self.udp.setblocking(False)
+        except OSError:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        self.tcp.close()
+        self.udp.close()
+
+
 class DenyListeners:
     """The TCP and UDP deny listeners of one proxy, served on its event loop."""
 
     def __init__(
-        self, address: str, holder: RuntimeHolder, audit: AuditWriter, budget: LineBudget
+        self, sockets: DenySockets, holder: RuntimeHolder, audit: AuditWriter, budget: LineBudget
     ) -> None:
-        self._address = address
+        self._address = sockets.address
         self._holder = holder
         self._audit = audit
         self._budget = budget
-        self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sockets = sockets
+        self._tcp = sockets.tcp
+        self._udp = sockets.udp
         self._flusher: asyncio.TimerHandle | None = None
-
-    @property
-    def addresses(self) -> tuple[str, str]:
-        return f"{self._address}:{DENY_PORT}/tcp", f"0.0.0.0:{DENY_PORT}/udp"
-
-    def open(self) -> None:
-        """Bind both sockets; OSError (a bad address, a port taken) before serving anything."""
-        self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._tcp.bind((self._address, DENY_PORT))
-        self._tcp.listen(_BACKLOG)
-        self._tcp.setblocking(False)
-        # Every address: redirected datagrams still carry the address they were sent to.
-        self._udp.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
-        self._udp.bind(("0.0.0.0", DENY_PORT))
-        self._udp.setblocking(False)
 
     def serve(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_reader(self._tcp.fileno(), self._accept)
@@ -94,8 +118,7 @@ class DenyListeners:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flush_now()
-        self._tcp.close()
-        self._udp.close()
+        self._sockets.close()
 
     def _accept(self) -> None:
         for _ in range(_BACKLOG):

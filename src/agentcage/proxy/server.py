@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,23 +25,22 @@ from mitmproxy.addons import (
 
 from agentcage.audit.logfiles import Rotation
 from agentcage.audit.throttle import LineBudget
-from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
-from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
+from agentcage.metrics.exposition import MetricsServer
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
 from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.confdir import write_upstream_bundle
 from agentcage.proxy.deny import DenyListeners
+from agentcage.proxy.early_start import EarlyStart, ProxySettings, adopt, open_deny
 from agentcage.proxy.gate import RequestGate
-from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.opaque import OpaquePassthrough
 from agentcage.proxy.pinning import EgressPinning
 from agentcage.proxy.proxy_metrics import ProxyMetrics, TrafficCounter
 from agentcage.proxy.rawstreams import RawStreamRefusal
-from agentcage.proxy.runtime import RuntimeHolder, Sources, build_runtime
+from agentcage.proxy.runtime import RuntimeHolder, Sources
 from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.transparent import TransparentEntry
@@ -53,25 +51,17 @@ logger = logging.getLogger(__name__)
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"
 
 
-@dataclass(frozen=True)
-class ProxySettings:
-    listen_host: str = "127.0.0.1"
-    listen_port: int = 8080
-    ca_dir: Path = Path.home() / ".mitmproxy"
-    upstream_ca: Path | None = None
-    audit_log: Path | None = None  # None: stdout
-    name_fingerprints: Path | None = None  # for the DNS sidecar (namefingerprints.py)
-    metrics: MetricsEndpoint | None = None  # None: no metrics served
-    transparent: str | None = None  # the address of the transparent listeners (transparent.py)
-    deny_flows: bool = False  # serve the deny listeners (deny.py) beside the transparent ones
-
-
 class Ready:
-    """Once the listening socket is bound: one `listening on` line, and READY=1 to systemd."""
+    """Once mitmproxy listens: one `listening on` line, and READY=1 unless sent already.
 
-    def __init__(self, ca_dir: Path, holder: RuntimeHolder) -> None:
+    `early_start.py` usually sent READY=1 before mitmproxy loaded, once the sockets it
+    serves were bound; otherwise it is sent here.
+    """
+
+    def __init__(self, ca_dir: Path, holder: RuntimeHolder, early: EarlyStart) -> None:
         self._ca_dir = ca_dir
         self._holder = holder
+        self._early = early
 
     def running(self) -> None:
         from mitmproxy import ctx
@@ -85,7 +75,9 @@ class Ready:
             file=sys.stderr,
             flush=True,
         )
-        notify_ready()
+        self._early.held.close()  # any socket mitmproxy did not adopt: nothing serves it
+        if not self._early.notified:
+            self._early.notified = notify_ready()
         if accelerator.native is None:
             print(
                 "agentcage proxy: built without its C accelerator (AGENTCAGE_NO_NATIVE=1); "
@@ -149,17 +141,15 @@ def body_limit_option(limit: int) -> str | None:
     return str(limit) if limit > 0 else None
 
 
-async def serve(settings: ProxySettings, sources: Sources) -> None:
-    """Build the policy (ConfigError before listening), then proxy until SIGTERM/SIGINT."""
-    runtime = build_runtime(sources)
+async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) -> None:
+    """Proxy until SIGTERM/SIGINT with the policy and sockets `early` made."""
+    runtime = early.runtime
+    adopt(early.held)
     layer_patches.install()
     wscontrol.install()
     protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)
-    fingerprints = None
-    if settings.name_fingerprints is not None:
-        fingerprints = NameFingerprintsFile(settings.name_fingerprints, sources)
-        fingerprints.publish(runtime.config)
+    fingerprints = early.fingerprints
     metrics = ProxyMetrics() if settings.metrics is not None else None
     if metrics is not None:
         metrics.policy.info({"version": runtime.version})
@@ -204,7 +194,7 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
         ClosingLines(holder, audit),
         WebSocketGate(holder, audit),
         wscontrol.ControlFrameGate(holder, audit),
-        Ready(settings.ca_dir, holder),
+        Ready(settings.ca_dir, holder, early),
     )
     if metrics is not None:
         _add(proxy, TrafficCounter(metrics))
@@ -242,14 +232,8 @@ async def serve(settings: ProxySettings, sources: Sources) -> None:
 
     deny = None
     if settings.deny_flows and settings.transparent is not None:
-        deny = DenyListeners(settings.transparent, holder, audit, LineBudget())
-        try:
-            deny.open()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot open the deny listeners {' and '.join(deny.addresses)}: {exc}",
-                hint=f"{DENY_PORT} must be free on the transparent address",
-            ) from exc
+        sockets = early.deny or open_deny(settings.transparent)
+        deny = DenyListeners(sockets, holder, audit, LineBudget())
     served = None
     if metrics is not None and settings.metrics is not None:
         served = MetricsServer(metrics.registry, settings.metrics)
@@ -283,13 +267,16 @@ def _set(opts: options.Options, **values: object) -> None:
     opts.update(**values)  # type: ignore[no-untyped-call]
 
 
-def run(settings: ProxySettings, sources: Sources) -> NoReturn:
+def run(settings: ProxySettings, sources: Sources, early: EarlyStart) -> NoReturn:
     """Serve, then exit 0 at once: the audit log is closed and nothing else is pending.
 
     Tearing down the interpreter's ~700 modules took 0.13 s here, which every `cage
     stop` and `destroy` waited for (systemd stops the proxy after the agent).
     """
-    asyncio.run(serve(settings, sources))
+    try:
+        asyncio.run(serve(settings, sources, early))
+    finally:
+        early.close()
     logging.shutdown()  # what atexit would have flushed
     sys.stdout.flush()
     sys.stderr.flush()

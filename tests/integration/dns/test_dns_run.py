@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ from tests.support.dns_sidecar import (
 )
 from tests.support.fake_dns import ANY_V4, FakeDns
 from tests.support.notify import NotifySocket
+
+from agentcage.dns import SINKHOLE_V4
 
 pytestmark = pytest.mark.integration
 
@@ -284,6 +287,34 @@ def test_tells_systemd_it_is_ready_once_it_answers(
         sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
         assert notify.receive() == b"READY=1"
         assert rcode(sidecar.ask("allowed.example")) == "NOERROR"
+
+
+def test_queries_sent_at_ready_wait_to_be_judged(
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # READY=1 comes once the config is valid and the sockets are bound, before the query
+    # engine loads (cli/dns_cmd.py). The agent's first queries may arrive before the
+    # sidecar serves: they wait in the kernel and are judged, none refused or let through.
+    port = free_port()
+    config = write_config(tmp_path / "cage.yaml", upstream)
+    started: list[RunningSidecar] = []
+    with NotifySocket(tmp_path) as notify:
+        monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
+        starting = threading.Thread(target=lambda: started.append(start_sidecar(config, port)))
+        starting.start()
+        try:
+            assert notify.receive() == b"READY=1"
+            allowed = dns.message.make_query("allowed.example", "A")
+            unlisted = dns.message.make_query("unlisted.example", "A")
+            by_udp = dns.query.udp(allowed, "127.0.0.1", port=port, timeout=30)
+            by_tcp = dns.query.tcp(unlisted, "127.0.0.1", port=port, timeout=30)
+        finally:
+            starting.join()
+    assert rcode(by_udp) == "NOERROR" and addresses(by_udp)
+    (sidecar,) = started
+    assert sidecar.record_for("allowed.example")["verdict"] == "allow"
+    assert sidecar.record_for("unlisted.example")["verdict"] == "block"
+    assert addresses(by_tcp) == [str(SINKHOLE_V4)]
 
 
 def test_an_idle_sidecar_sleeps(tmp_path: Path, upstream: FakeDns, start_sidecar: Start) -> None:

@@ -6,6 +6,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.proxy.conftest import ports_of, start_proxy, write_config
+from tests.support.dns_sidecar import free_port
 from tests.support.fake_dns import FakeDns
 from tests.support.notify import NotifySocket
 from tests.support.proxy import ProxyProcess, agentcage_command
@@ -161,3 +163,32 @@ def test_tells_systemd_it_is_ready_once_it_listens(tmp_path: Path, fake_dns: Fak
     with NotifySocket(tmp_path) as notify, ProxyProcess(config, tmp_path, env=notify.env) as proxy:
         assert notify.receive() == b"READY=1"
         socket.create_connection(("127.0.0.1", proxy.port), timeout=5).close()
+
+
+def test_a_connection_made_at_ready_waits_for_the_whole_chain(
+    tmp_path: Path, fake_dns: FakeDns
+) -> None:
+    # READY=1 comes once the sockets are bound, before mitmproxy has loaded
+    # (proxy/early_start.py). The agent's first connection may arrive before mitmproxy
+    # serves: it must wait and be inspected, neither pass unchecked nor be refused.
+    config = write_config(tmp_path / "c.yaml", fake_dns)
+    port = free_port()
+    with NotifySocket(tmp_path) as notify:
+        proxy = ProxyProcess(
+            config, tmp_path, env=notify.env, extra_args=["--listen", f"127.0.0.1:{port}"]
+        )
+        starting = threading.Thread(target=proxy.start)
+        starting.start()
+        try:
+            assert notify.receive() == b"READY=1"
+            request = b"GET http://unlisted.example/ HTTP/1.1\r\nHost: unlisted.example\r\n\r\n"
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+                conn.sendall(request)
+                reply = conn.recv(65536)
+            assert reply.startswith(b"HTTP/1.1 403"), reply[:300]
+            starting.join()
+            line = proxy.wait_for_audit(lambda r: r["host"] == "unlisted.example")
+            assert line["verdict"] == "block"
+        finally:
+            starting.join()
+            proxy.stop()

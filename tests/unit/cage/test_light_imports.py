@@ -43,17 +43,31 @@ def test_the_cage_layer_does_not_load_the_engine() -> None:
     assert "agentcage.policy.canaries" in loaded
 
 
-def test_cage_commands_load_the_yaml_reader_only_to_read_yaml() -> None:
-    # `cage list`, `status` and `destroy` read JSON state; ruamel costs them ~0.2 s.
+def _loaded_only_by(module: str, use: str) -> list[bool]:
+    """[module loaded by the cage commands' imports, loaded once `use` ran], in a fresh Python."""
     script = (
         "import json, sys\n"
-        "import agentcage.cli.cage_cmd\n"
-        "before = 'ruamel.yaml' in sys.modules\n"
-        "from agentcage.config import parse_config, LoadContext\n"
-        "parse_config('name: x\\ncontainer: {image: a}\\n', 'c.yaml', context=LoadContext())\n"
-        "print(json.dumps([before, 'ruamel.yaml' in sys.modules]))\n"
+        "import agentcage.cli.cage_cmd, agentcage.cage.lifecycle\n"
+        f"before = {module!r} in sys.modules\n"
+        f"{use}\n"
+        f"print(json.dumps([before, {module!r} in sys.modules]))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert json.loads(result.stdout) == [False, True]
+    return list(json.loads(result.stdout))
+
+
+def test_cage_commands_load_the_yaml_reader_only_to_read_yaml() -> None:
+    # `cage list`, `status` and `destroy` read JSON state; ruamel costs them ~0.2 s.
+    parse = (
+        "from agentcage.config import parse_config, LoadContext\n"
+        "parse_config('name: x\\ncontainer: {image: a}\\n', 'c.yaml', context=LoadContext())"
+    )
+    assert _loaded_only_by("ruamel.yaml", parse) == [False, True]
+
+
+def test_cage_commands_load_cryptography_only_to_make_a_ca() -> None:
+    # `cage list`, `status`, `verify` and `destroy` never make a CA; x509 costs them 30 ms.
+    make = "from agentcage.cage.ca import make_ca\nmake_ca('demo')"
+    assert _loaded_only_by("cryptography.x509", make) == [False, True]

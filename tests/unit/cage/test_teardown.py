@@ -6,6 +6,8 @@ nothing of the cage is left, and a host that cannot be asked is never taken for 
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -203,6 +205,45 @@ def test_destroy_removes_every_container_in_one_call_before_stopping_the_units(
     stop = next(i for i, c in enumerate(host.calls) if c[:2] == ("systemctl", "stop"))
     assert host.calls.index(removed) < stop
     assert not host.containers
+
+
+@dataclass
+class _StopWaitsForNetworks(FakeSystemdPodman):
+    """`systemctl stop` returns once `podman network rm` has begun, or after 10 s."""
+
+    networks_removing: threading.Event = field(default_factory=threading.Event)
+    saw_networks_during_stop: list[bool] = field(default_factory=list)
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if argv[:3] == ("podman", "network", "rm"):
+            self.networks_removing.set()
+        elif argv[:2] == ("systemctl", "stop"):
+            self.saw_networks_during_stop.append(self.networks_removing.wait(10))
+        return super().unscripted(argv, input)
+
+
+def test_once_the_containers_are_gone_the_units_stop_while_podman_removes_the_rest(
+    tmp_path: Path,
+) -> None:
+    # The units' stop then only runs their ExecStopPost= cleanup: nothing Podman removes
+    # waits for it, so networks, volumes and secrets go at the same time.
+    host, cages = _created(tmp_path, _StopWaitsForNetworks())
+    assert cages.destroy("demo")
+    assert host.saw_networks_during_stop == [True]
+    assert not host.networks and not host.containers
+
+
+def test_a_container_that_survived_removal_is_stopped_by_its_unit_first(tmp_path: Path) -> None:
+    host, cages = _created(tmp_path)
+    first = ("podman", "rm", "-v", "-f", "-i")
+    host.answers[first] = Completed((), 1, "", "container is busy")
+    assert cages.destroy("demo")
+    steps = {("systemctl", "stop"), ("podman", "rm"), ("podman", "network")}
+    order = [c[:2] for c in host.calls if c[:2] in steps and "ls" not in c]
+    assert order == [
+        ("podman", "rm"), ("systemctl", "stop"), ("podman", "rm"), ("podman", "network"),
+    ]  # fmt: skip
+    assert not host.containers and not host.networks
 
 
 def test_the_check_after_removal_asks_podman_only_about_what_it_found(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.throttle import LineBudget
 from agentcage.audit.writer import AuditWriter
-from agentcage.proxy.deny import DenyListeners
+from agentcage.proxy.deny import DenyListeners, DenySockets
 from agentcage.proxy.runtime import RuntimeHolder
 
 
@@ -37,8 +37,8 @@ class _Recorder:
 def test_the_line_is_written_before_the_reset() -> None:
     recorder = _Recorder()
     holder = cast(RuntimeHolder, SimpleNamespace(current=SimpleNamespace(cage="demo")))
-    listeners = DenyListeners("127.0.0.1", holder, cast(AuditWriter, recorder), LineBudget())
-    listeners.open()
+    sockets = DenySockets("127.0.0.1").open()
+    listeners = DenyListeners(sockets, holder, cast(AuditWriter, recorder), LineBudget())
     loop = asyncio.new_event_loop()
     try:
         listeners.serve(loop)

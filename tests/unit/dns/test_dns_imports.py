@@ -1,0 +1,41 @@
+"""`dns run` loads the one module of the leak engine it uses, not the whole engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# The detector, its decoders and their compression libraries: the proxy's, not the DNS
+# sidecar's (it checks names against fingerprints only: policy/leaks/fingerprints.py).
+PROXY_ONLY = (
+    "agentcage.policy.leaks.detector",
+    "agentcage.policy.leaks.unwrap",
+    "agentcage.policy.leaks.split",
+    "agentcage.policy.engine",
+    "brotli",
+    "zstandard",
+    "mitmproxy",
+)
+
+
+def test_the_dns_sidecar_loads_the_fingerprints_alone() -> None:
+    script = (
+        "import json, sys\n"
+        "import agentcage.cli.dns_cmd, agentcage.dns.sidecar\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = json.loads(result.stdout)
+    assert "agentcage.policy.leaks.fingerprints" in loaded
+    assert [m for m in loaded if m.startswith(PROXY_ONLY)] == []
+
+
+def test_the_package_names_still_resolve() -> None:
+    from agentcage.policy import leaks
+    from agentcage.policy.leaks.detector import LeakDetector
+
+    assert leaks.LeakDetector is LeakDetector
+    assert sorted(leaks.__all__) == sorted(n for n in leaks.__all__ if getattr(leaks, n, None))

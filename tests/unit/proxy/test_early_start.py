@@ -1,0 +1,125 @@
+"""`proxy run` binds its sockets and says READY=1 before it loads mitmproxy (early_start.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentcage.errors import ConfigError
+from agentcage.proxy.early_start import ProxySettings, listen_addresses, start
+from agentcage.proxy.runtime import Sources
+from tests.support.notify import NotifySocket
+
+CONFIG = """\
+name: early
+container: {image: x}
+domains: {allow: [example.com]}
+network:
+  ports:
+    - {host: api.example.com, port: 8443, protocol: https}
+"""
+
+
+def _config(tmp_path: Path, text: str = CONFIG) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_ready_comes_with_the_sockets_listening_and_mitmproxy_not_loaded(tmp_path: Path) -> None:
+    # The name fingerprints are published before READY=1 too: the DNS sidecar answers
+    # SERVFAIL to every name while they are missing, and the agent starts at READY=1.
+    port, prints = _free_port(), tmp_path / "fingerprints.json"
+    script = (
+        "import json, socket, sys\n"
+        "from pathlib import Path\n"
+        "from agentcage.proxy.early_start import ProxySettings, start\n"
+        "from agentcage.proxy.runtime import Sources\n"
+        f"settings = ProxySettings(listen_port={port}, name_fingerprints=Path({str(prints)!r}))\n"
+        f"early = start(settings, Sources(config_path=Path({str(_config(tmp_path))!r})))\n"
+        # The agent connects right after READY=1: the kernel queues it, nothing reads it.
+        f"socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'mitmproxy')\n"
+        "prints = settings.name_fingerprints.exists()\n"
+        "print(json.dumps({'notified': early.notified, 'mitmproxy': loaded, 'prints': prints}))\n"
+    )
+    with NotifySocket(tmp_path) as notify:
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True, text=True, timeout=120, env={**_env(), **notify.env},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert notify.receive(timeout=5) == b"READY=1"
+    assert json.loads(result.stdout) == {"notified": True, "mitmproxy": [], "prints": True}
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+
+
+def test_a_bad_config_fails_before_anything_listens_or_is_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()
+    bad = _config(tmp_path, "name: Bad_Name\ncontainer: {image: x}\ndomains: {allow: [a.com]}\n")
+    with NotifySocket(tmp_path) as notify:
+        monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
+        with pytest.raises(ConfigError):
+            start(ProxySettings(listen_port=port), Sources(config_path=bad))
+        with pytest.raises(TimeoutError):
+            notify.receive(timeout=0.2)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_a_taken_port_fails_with_no_ready_and_nothing_left_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listen, taken = _free_port(), socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    with taken, NotifySocket(tmp_path) as notify:
+        monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
+        settings = ProxySettings(listen_port=listen, transparent="127.0.0.1")
+        config = _config(tmp_path, CONFIG.replace("8443", str(taken.getsockname()[1])))
+        with pytest.raises(ConfigError, match=r"cannot listen on 127\.0\.0\.1:"):
+            start(settings, Sources(config_path=config))
+        with pytest.raises(TimeoutError):
+            notify.receive(timeout=0.2)
+    # The explicit listener, bound before the taken port failed, was closed again.
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", listen))
+
+
+def test_a_listen_host_that_is_a_name_waits_for_mitmproxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with NotifySocket(tmp_path) as notify:
+        monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
+        early = start(ProxySettings(listen_host="localhost"), Sources(_config(tmp_path)))
+        assert not early.notified and early.held.sockets == {}
+        with pytest.raises(TimeoutError):
+            notify.receive(timeout=0.2)
+
+
+def test_the_transparent_listeners_are_the_web_ports_and_the_configured_ones(
+    tmp_path: Path,
+) -> None:
+    early = start(ProxySettings(listen_host="localhost"), Sources(_config(tmp_path)))
+    settings = ProxySettings(listen_host="10.1.2.3", listen_port=8080, transparent="10.1.2.3")
+    assert listen_addresses(settings, early.runtime.config) == [
+        ("10.1.2.3", 8080), ("10.1.2.3", 80), ("10.1.2.3", 443), ("10.1.2.3", 8443),
+    ]  # fmt: skip
