@@ -14,10 +14,12 @@ import json
 from agentcage.cage.deploy import OUR_IMAGE
 from tests.e2e import test_cage as rootful
 from tests.e2e.conftest import REAL_KEY, host_fixtures
-from tests.e2e.harness import Internet, nothing_left, run
+from tests.e2e.debian_vm import VmHost
+from tests.e2e.harness import REMOTE_VM_FULL, Internet, nothing_left, run
 from tests.e2e.ssh_host import REMOTE_STATE, TARGET, SshHarness
 
-harness, internet, cage = host_fixtures(SshHarness, "ssh", "module")
+# AGENTCAGE_REMOTE_VM_FULL=1: the same tests against the Debian VM under TCG.
+harness, internet, cage = host_fixtures(VmHost if REMOTE_VM_FULL else SshHarness, "ssh", "module")
 
 
 def test_cage_runs_on_the_target_and_its_files_travelled(harness: SshHarness, cage: str) -> None:
