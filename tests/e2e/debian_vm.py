@@ -7,7 +7,8 @@ the host container's package list and Podman configuration (cage/host_image.py) 
 openssh-server and the kernel's modules. QEMU's user-mode network is restricted (the guest
 reaches nothing outside) and forwards a loopback port to the guest's sshd; nothing else
 of this machine is shared. Under TCG (no usable
-KVM here) it is slow, so only one representative case runs it (tests/e2e/test_remote_vm.py).
+KVM here) it is slow, so CI runs one representative case on it (tests/e2e/test_remote_vm.py);
+`VmHost` makes it test_remote.py's target for the whole suite (AGENTCAGE_REMOTE_VM_FULL=1).
 """
 
 from __future__ import annotations

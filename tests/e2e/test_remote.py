@@ -4,7 +4,8 @@ agentcage shares nothing with the target but an SSH connection: `host add` recor
 AGENTCAGE_HOST sends `cage create` there, and every later command (list, verify, logs,
 reload, secret, domain, update, destroy) finds it through the cage's record. The tests
 of test_cage.py run unchanged in their order; the first ones here check that the files
-and images really travelled, the last that destroy left the target clean.
+and images really travelled, the last that destroy left the target clean. With
+AGENTCAGE_REMOTE_VM_FULL=1 the target is the Debian VM under TCG (debian_vm.VmHost).
 """
 
 from __future__ import annotations
