@@ -127,8 +127,10 @@ class DebianVm:
         shared: list[str] = []
         if self.shares:
             # vhost-user reads the guest's memory, so it must be a shareable memfd.
+            # virtiofsd refuses microvm's default legacy virtio-mmio (version 1).
             machine += ",memory-backend=mem"
-            shared = ["-object", f"memory-backend-memfd,id=mem,size={MEMORY},share=on"]
+            shared = ["-object", f"memory-backend-memfd,id=mem,size={MEMORY},share=on",
+                      "-global", "virtio-mmio.force-legacy=false"]  # fmt: skip
         for tag in self.shares:
             shared += [
                 "-chardev", f"socket,id={tag},path={self.socket(tag)}",
