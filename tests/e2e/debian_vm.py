@@ -228,8 +228,12 @@ class VmHost(SshHarness):
         self.vm = DebianVm(image, self.workdir / "console.log", shares)
         self.port = self.vm.port
         self.vm.start()
-        self.vm.wait_for_ssh(self.key)
-        self.vm.mount_shares(self.key)
+        try:
+            self.vm.wait_for_ssh(self.key)
+            self.vm.mount_shares(self.key)
+        except BaseException:
+            self.stop()  # `running` stops only a harness that started
+            raise
 
     def stop(self) -> None:
         self.close_connection()
