@@ -27,7 +27,6 @@ from agentcage.cage.contract import (
     SECRETS_DIR,
     SIDECAR_USER,
     UPSTREAM_CA,
-    VENV_BIN,
     agent_environment,
     dns_run,
     probe_argv,
@@ -85,7 +84,7 @@ def build_units(spec: CageSpec) -> CageUnits:
     topology = spec.topology
     files: dict[str, UnitFile] = {
         f"{topology.internal_network}.network": _internal_network(topology),
-        f"{topology.external_network}.network": _external_network(topology),
+        f"{topology.external_network}.network": external_network(topology),
     }
     for name in spec.config.container.named_volumes:
         files[f"{topology.prefix}-{name}.volume"] = _volume(topology, name)
@@ -116,7 +115,7 @@ def _without_cgroups(unit: UnitFile) -> None:
     unit.add("Container", "CgroupsMode", "disabled")
 
 
-def _labels(unit: UnitFile, topology: Topology, role: str) -> None:
+def labels(unit: UnitFile, topology: Topology, role: str) -> None:
     unit.add("Container", "Label", (f"agentcage.cage={topology.cage}", f"agentcage.role={role}"))
 
 
@@ -131,7 +130,7 @@ def _internal_network(topology: Topology) -> UnitFile:
     return unit
 
 
-def _external_network(topology: Topology) -> UnitFile:
+def external_network(topology: Topology) -> UnitFile:
     unit = UnitFile()
     unit.add("Unit", "Description", f"agentcage {topology.cage}: sidecars' way out")
     unit.add("Network", "NetworkName", topology.external_network)
@@ -148,17 +147,17 @@ def _volume(topology: Topology, name: str) -> UnitFile:
     return unit
 
 
-def _attach(network: str, ip: str) -> str:
+def attach(network: str, ip: str) -> str:
     """`Network=` of a container: its fixed address, and a MAC that follows it."""
     return f"{network}.network:ip={ip},mac={mac_address(ip)}"
 
 
 def _networks(unit: UnitFile, topology: Topology, internal_ip: str, external_ip: str) -> None:
-    unit.add("Container", "Network", _attach(topology.internal_network, internal_ip))
-    unit.add("Container", "Network", _attach(topology.external_network, external_ip))
+    unit.add("Container", "Network", attach(topology.internal_network, internal_ip))
+    unit.add("Container", "Network", attach(topology.external_network, external_ip))
 
 
-def _hardening(unit: UnitFile, user: str, memory: str, pids: int) -> None:
+def hardening(unit: UnitFile, user: str, memory: str, pids: int) -> None:
     unit.add("Container", "ReadOnly", True)
     unit.add("Container", "DropCapability", "ALL")
     unit.add("Container", "NoNewPrivileges", True)
@@ -184,11 +183,11 @@ def _service(unit: UnitFile, wanted_by: str, timeout_start: int = 120) -> None:
     unit.add("Service", "Restart", "on-failure")
     unit.add("Service", "RestartSec", 2)
     unit.add("Service", "TimeoutStartSec", timeout_start)
-    _stopped_is_success(unit)
+    stopped_is_success(unit)
     unit.add("Install", "WantedBy", wanted_by)
 
 
-def _stopped_is_success(unit: UnitFile) -> None:
+def stopped_is_success(unit: UnitFile) -> None:
     # A stop SIGTERMs the container; conmon reports a process that died of it as exit
     # 143 (128 + 15), which would leave every stopped cage "failed". systemd counts a
     # SIGTERM death as clean for its own services; this says the same for ours.
@@ -202,9 +201,9 @@ def _dns(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Image", spec.images.dns)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("dns"))
-    _labels(unit, topology, "dns")
+    labels(unit, topology, "dns")
     _networks(unit, topology, topology.dns_ip, topology.dns_external_ip)
-    _hardening(unit, SIDECAR_USER, "128m", 64)
+    hardening(unit, SIDECAR_USER, "128m", 64)
     # Port 53 without any capability: lower the unprivileged-port floor in the container's
     # own network namespace instead of granting NET_BIND_SERVICE.
     unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={DNS_PORT}")
@@ -220,7 +219,7 @@ def _dns(spec: CageSpec) -> UnitFile:
     return unit
 
 
-def _proxy_secrets(unit: UnitFile, spec: CageSpec) -> None:
+def proxy_secrets(unit: UnitFile, spec: CageSpec) -> None:
     """The cage's secrets as files for the proxy (or the microVM's, which hands them on)."""
     for name in spec.secret_names:
         unit.add(
@@ -238,9 +237,9 @@ def _proxy(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Image", spec.images.proxy)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("proxy"))
-    _labels(unit, topology, "proxy")
+    labels(unit, topology, "proxy")
     _networks(unit, topology, topology.proxy_ip, topology.proxy_external_ip)
-    _hardening(unit, SIDECAR_USER, "512m", 256)
+    hardening(unit, SIDECAR_USER, "512m", 256)
     unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
     if spec.config.secrets.canaries and spec.canary_seed:
         unit.add("Container", "Environment", (f"{CANARY_SEED_ENV}={spec.canary_seed}",))
@@ -249,7 +248,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Volume", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.fingerprints_dir}:{FINGERPRINTS_DIR}:rw,U")
     unit.add("Container", "Volume", f"{paths.proxy_metrics_dir}:{METRICS_DIR}:rw,U")
-    _proxy_secrets(unit, spec)
+    proxy_secrets(unit, spec)
     if spec.upstream_ca:
         unit.add("Container", "Volume", f"{paths.upstream_ca}:{UPSTREAM_CA}:ro")
     transparent = spec.config.network.transparent
@@ -290,8 +289,8 @@ def _agent(spec: CageSpec) -> UnitFile:
     # An init as PID 1 forwards SIGTERM (a process that is PID 1 ignores it unless it set
     # a handler, so stopping would wait for the kill timeout) and reaps zombies.
     unit.add("Container", "RunInit", True)
-    _labels(unit, topology, "agent")
-    unit.add("Container", "Network", _attach(topology.internal_network, topology.agent_ip))
+    labels(unit, topology, "agent")
+    unit.add("Container", "Network", attach(topology.internal_network, topology.agent_ip))
     unit.add("Container", "DNS", topology.dns_ip)
     env = agent_environment(config, topology, spec.canary_seed)
     unit.add("Container", "Environment", tuple(f"{k}={v}" for k, v in env.items()))
@@ -332,7 +331,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     unit.add("Service", "RestartSec", ctr.restart_sec)
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)
     unit.add("Service", "TimeoutStopSec", ctr.timeout_stop_sec)
-    _stopped_is_success(unit)
+    stopped_is_success(unit)
     unit.add("Install", "WantedBy", spec.wanted_by)
     return unit
 
@@ -350,9 +349,9 @@ def _ports(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("ports"))
     unit.add("Container", "RunInit", True)
-    _labels(unit, topology, "ports")
+    labels(unit, topology, "ports")
     _networks(unit, topology, topology.ports_ip, topology.ports_external_ip)
-    _hardening(unit, SIDECAR_USER, "64m", 64)
+    hardening(unit, SIDECAR_USER, "64m", 64)
     lowest = min(m.container for m in mappings)
     if lowest < 1024:
         unit.add("Container", "Sysctl", f"net.ipv4.ip_unprivileged_port_start={lowest}")
@@ -362,49 +361,3 @@ def _ports(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Exec", relay_args(topology, ports))
     _service(unit, spec.wanted_by)
     return unit
-
-
-def vm_units(
-    spec: CageSpec, image: str, state_dir: str, run_dir: str, memory_mib: int, kvm: bool
-) -> CageUnits:
-    """A microVM cage (`isolation: firecracker`): its way out and one container.
-
-    The container runs QEMU, passt and the guest's channel owner (`agentcage vm run`,
-    cage/vm/vm_run.py) with the sidecars' hardening; the cage's three roles run in the
-    guest, from the units `build_units` renders (cage/vm/guest_roles.py). It is "started"
-    once the whole cage in the guest is up (READY=1 from the owner), so a start under
-    TCG may take minutes.
-    """
-    topology = spec.topology
-    unit = UnitFile()
-    unit.add("Unit", "Description", f"agentcage {topology.cage}: the microVM")
-    unit.add("Container", "Image", image)
-    unit.add("Container", "Pull", "never")
-    unit.add("Container", "ContainerName", topology.container("vm"))
-    _labels(unit, topology, "vm")
-    external = topology.external_network
-    unit.add("Container", "Network", _attach(external, topology.proxy_external_ip))
-    _hardening(unit, SIDECAR_USER, f"{memory_mib}m", 256)
-    if kvm:
-        unit.add("Container", "AddDevice", "/dev/kvm")
-    unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
-    # The state the guest gets copies of (config, CA), and the VM's own directory.
-    unit.add("Container", "Volume", f"{state_dir}:{state_dir}:ro,U")
-    unit.add("Container", "Volume", f"{run_dir}:{run_dir}:rw,U")
-    # The guest's audit lines are copied out here (cage/vm/audit_follow.py).
-    for audit in (spec.paths.proxy_audit_dir, spec.paths.dns_audit_dir):
-        unit.add("Container", "Volume", f"{audit}:{audit}:rw,U")
-    _proxy_secrets(unit, spec)
-    unit.add("Container", "Entrypoint", f"{VENV_BIN}/agentcage")
-    unit.add("Container", "Exec", ("vm", "run", run_dir))
-    unit.add("Container", "Notify", True)
-    unit.add("Service", "Restart", "no")
-    unit.add("Service", "TimeoutStartSec", 900)
-    unit.add("Service", "TimeoutStopSec", 60)
-    _stopped_is_success(unit)
-    unit.add("Install", "WantedBy", spec.wanted_by)
-    files = {
-        f"{external}.network": _external_network(topology),
-        f"{topology.container('vm')}.container": unit,
-    }
-    return CageUnits(files)

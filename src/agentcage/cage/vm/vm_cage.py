@@ -5,7 +5,7 @@ CA and the sidecars' config are made as for a container cage. This module builds
 reuses) the guest image, exports the agent's image onto its root drive, renders the
 cage's container units only to turn them into the guest's roles (guest_roles.py), writes
 the plan the VM's container executes (vm_plan.py), and hands back the units that are
-actually deployed: the external network and the `vm` container (quadlet.vm_units), which
+actually deployed: the external network and the `vm` container (vm_container.vm_units), which
 go through the same unit writer as a container cage's, so hosts without quadlet and the
 `agentcage host start` container get them the same way.
 """
@@ -23,11 +23,12 @@ from pathlib import Path
 
 from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
-from agentcage.cage.quadlet import CageSpec, CageUnits, build_units, vm_units
+from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.vm.agent_root import agent_root_image
 from agentcage.cage.vm.guest_image import GuestImage
 from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
 from agentcage.cage.vm.hypervisor import HostFacts, Hypervisor, choose, kvm_usable
+from agentcage.cage.vm.vm_container import vm_units
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan
 from agentcage.cage.vm.vm_unit import OVERHEAD_MIB
 from agentcage.config.schema import CageConfig, FirecrackerConfig

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from agentcage.cage.contract import SECRETS_DIR
 from agentcage.cage.layout import HostPaths, Images
-from agentcage.cage.quadlet import CageSpec, build_units, vm_units
+from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology
 from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
+from agentcage.cage.vm.vm_container import vm_units
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan, load_plan
 from agentcage.config.load import load_config
 
