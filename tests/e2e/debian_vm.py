@@ -5,10 +5,10 @@ Made from distribution packages with the microVM work's parts: the pinned Debian
 writable root (cage/vm/initramfs.py), ext4 images without root (cage/vm/rootfs.py), and
 the host container's package list and Podman configuration (cage/host_image.py) plus
 openssh-server and the kernel's modules. QEMU's user-mode network is restricted (the guest
-reaches nothing outside) and forwards a loopback port to the guest's sshd; nothing else
-of this machine is shared. Under TCG (no usable
-KVM here) it is slow, so CI runs one representative case on it (tests/e2e/test_remote_vm.py);
-`VmHost` makes it test_remote.py's target for the whole suite (AGENTCAGE_REMOTE_VM_FULL=1).
+reaches nothing outside) and forwards a loopback port to the guest's sshd. Under TCG (no
+usable KVM here) it is slow, so CI runs one representative case on it, which shares nothing
+else of this machine (tests/e2e/test_remote_vm.py); `VmHost` makes it test_remote.py's
+target for the whole suite (AGENTCAGE_REMOTE_VM_FULL=1), with virtiofs shares.
 """
 
 from __future__ import annotations
