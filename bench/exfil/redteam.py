@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import brotli
 from bench.exfil.cases import TECHNIQUES, TIERS, Step, Technique, b64
+from bench.exfil.redteam_sweep import CLOSED
 from bench.exfil.world import ATTACKER
 
 REDTEAM_TIER = "redteam"
@@ -196,6 +197,7 @@ REDTEAM: dict[str, tuple[str, Technique]] = {
         "rt-rot13": _raw(lambda v: v.decode().translate(_ROT13).encode()),
         "rt-swapcase": _raw(bytes.swapcase),
         "rt-base32": _raw(base64.b32encode),
+        **CLOSED,  # the second round
     }.items()
 }
 

@@ -33,7 +33,6 @@ from agentcage.cage.running import VM
 from agentcage.cage.service_units import to_services
 from agentcage.cage.vm import vm_cage
 from agentcage.cage.vm.guest_image import build_guest
-from agentcage.cage.vm.hypervisor import kvm_usable
 from agentcage.cage.vm.vm_host_check import backend_line
 from agentcage.cage.vm.vm_image import vm_image
 from agentcage.config import load_config
@@ -161,7 +160,8 @@ class CageDeploy(CageDestroy):
             self.progress("images:")
             microvm = config.isolation == "firecracker"
             if microvm:
-                self.progress(backend_line(config.firecracker, kvm_usable()))
+                facts = vm_cage.host_facts(config.firecracker)
+                self.progress(backend_line(config.firecracker, facts))
                 vm = vm_image(self.builder)
                 agent = self.builder.agent_image(config, config_dir, base)
                 images = vm_cage.images_of(vm, agent)

@@ -331,6 +331,7 @@ _CONTAINER_KEYS: dict[str, Callable[[_Run, Entry], None]] = {
     "PidsLimit": _flag("--pids-limit"),
     "Tmpfs": _flag("--tmpfs"),
     "Sysctl": _flag("--sysctl"),
+    "AddDevice": _flag("--device"),
     "PublishPort": _flag("--publish"),
     "Entrypoint": _flag("--entrypoint"),
     "DNS": _flag("--dns"),

@@ -109,7 +109,7 @@ def report(cages: Cages, name: str) -> StatusReport:
         services=services,
         policy_version=policy_version(paths.sidecar_config_dir / SIDECAR_CONFIG_NAME),
         metrics={role: _metrics(role, str(sockets[role])) for role in SIDECARS},
-        weakened=tuple(weakened(cages.host, config)),
+        weakened=tuple(weakened(cages.host, config, cages.store.path(name))),
     )
 
 

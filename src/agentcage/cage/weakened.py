@@ -7,14 +7,29 @@ limits of the host) an operator should know they made.
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 from agentcage.cage.host_fixes import isolation_note
 from agentcage.cage.podman import PodmanHost
+from agentcage.cage.vm.vm_plan import PLAN_FILE, load_plan
 from agentcage.config.schema import CageConfig
 
 
-def weakened(host: PodmanHost, config: CageConfig) -> list[str]:
-    return [*_host(host), *_policy(config)]
+def weakened(host: PodmanHost, config: CageConfig, state_dir: Path | None = None) -> list[str]:
+    return [*_host(host), *_policy(config), *_microvm(state_dir)]
+
+
+def _microvm(state_dir: Path | None) -> list[str]:
+    """A Firecracker cage's VM container holds CAP_NET_ADMIN for its guest's TAP."""
+    if state_dir is None or not (state_dir / "vm" / PLAN_FILE).is_file():
+        return []
+    if load_plan(state_dir / "vm").monitor != "firecracker":
+        return []
+    return [
+        "the microVM's container holds CAP_NET_ADMIN and /dev/net/tun (Firecracker attaches "
+        "the guest only to a TAP, which it makes and NATs in its own network namespace); "
+        "Firecracker itself runs with no capabilities"
+    ]
 
 
 def _host(host: PodmanHost) -> list[str]:

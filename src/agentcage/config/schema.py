@@ -77,8 +77,9 @@ class FirecrackerConfig(Model):
     )
     hypervisor: Literal["auto", "firecracker", "qemu"] = Field(
         "auto",
-        description="The virtual machine monitor: `firecracker` needs its binary and a usable "
-        "/dev/kvm; `qemu` runs `qemu-system-x86_64 -M microvm`, with KVM when usable and "
+        description="The virtual machine monitor: `firecracker` needs its binary (1.8.0 or "
+        "later, mounted read-only into the cage's VM container) and a usable /dev/kvm; "
+        "`qemu` runs `qemu-system-x86_64 -M microvm`, with KVM when usable and "
         "software emulation (TCG) otherwise; `auto` takes Firecracker when it can run, else "
         "QEMU. A choice that cannot run is refused, never replaced (docs/microvm.md).",
     )
@@ -163,8 +164,9 @@ class CageConfig(Model):
     isolation: Literal["container", "firecracker"] = Field(
         "container",
         description="`container` (Podman). `firecracker`: the same three roles inside a "
-        "microVM with its own kernel (QEMU's microvm machine; with KVM when usable, else "
-        "software emulation, which is slow). See docs/microvm.md for what it refuses.",
+        "microVM with its own kernel (Firecracker where it and KVM are usable, else QEMU's "
+        "microvm machine; with KVM when usable, else software emulation, which is slow; "
+        "`firecracker.hypervisor` chooses). See docs/microvm.md for what it refuses.",
     )
     container: ContainerConfig = Field(description="The agent's container.")
     secret_injection: list[SecretInjection] = Field(

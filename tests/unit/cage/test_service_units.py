@@ -48,6 +48,15 @@ def test_an_unknown_quadlet_key_is_refused_not_dropped(tmp_path: Path) -> None:
         to_services(units, rootless=False)
 
 
+def test_a_firecracker_vm_container_keeps_its_devices_on_podman_4_3(tmp_path: Path) -> None:
+    units = _units(tmp_path)
+    unit = units.files["agentcage-demo-proxy.container"]
+    unit.add("Container", "AddDevice", "/dev/kvm")
+    unit.add("Container", "AddDevice", "/dev/net/tun")
+    text = to_services(units, rootless=False).rendered()["agentcage-demo-proxy.service"]
+    assert "--device /dev/kvm" in text and "--device /dev/net/tun" in text
+
+
 def test_config_text_cannot_reach_specifiers_variables_or_a_second_command(tmp_path: Path) -> None:
     units = _units(tmp_path)
     agent = units.files["agentcage-demo-agent.container"]

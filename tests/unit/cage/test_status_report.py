@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 from agentcage.cage import remote_hosts
 from agentcage.cage.host_target import HostTarget
 from agentcage.cage.status_report import render, report
+from agentcage.cage.topology import Topology
+from agentcage.cage.vm.vm_plan import VmPlan
 from agentcage.cage.weakened import weakened
 from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
@@ -72,6 +75,30 @@ def test_each_weakening_is_named(tmp_path: Path) -> None:
     assert weakened(rootless, opaque) == []  # no default deny to weaken
     prefixed = dataclasses.replace(cages.host, prefix=("podman", "exec", "-i", "h"))
     assert "`podman exec -i h` (AGENTCAGE_SYSTEMD_EXEC)" in weakened(prefixed, config)[0]
+
+
+def test_a_firecracker_cage_names_its_containers_net_admin(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    config = load_config(write_config(tmp_path))
+    state = tmp_path / "state"
+    (state / "vm").mkdir(parents=True)
+    write_plan(state, "firecracker")
+    (found,) = weakened(cages.host, config, state)
+    assert "CAP_NET_ADMIN and /dev/net/tun" in found and "no capabilities" in found
+    write_plan(state, "qemu")
+    assert weakened(cages.host, config, state) == []
+    assert weakened(cages.host, config, tmp_path / "no-such-cage") == []
+
+
+def write_plan(state: Path, monitor: Literal["firecracker", "qemu"]) -> None:
+    run = state / "vm"
+    plan = VmPlan(
+        name="c", vcpus=1, mem_mib=512, qemu="", accel="kvm", kernel=run / "k",
+        initrd=run / "i", root=run / "r", agent_drive=run / "a", address="10.0.2.2/24",
+        gateway="10.0.2.1", topology=Topology("c", 0, "10.89.7.0/24", "10.89.8.0/24"),
+        state_dir=state, run_dir=run, resolvers=(), roles=(), monitor=monitor,
+    )  # fmt: skip
+    (run / "plan.json").write_text(plan.as_json())
 
 
 def test_blocklist_mode_is_weakened(tmp_path: Path) -> None:

@@ -1,4 +1,10 @@
-"""The host's side of the guest agent channel: JSON lines over QEMU's unix socket."""
+"""The host's side of the guest agent channel: JSON lines over the monitor's unix socket.
+
+QEMU's virtio-serial socket carries the stream as it is. Firecracker's vsock is "hybrid":
+the host connects to its unix socket and first writes `CONNECT <port>\n`; Firecracker
+answers `OK <host port>\n` once the guest accepts on that port, and closes the
+connection if nothing listens there yet (the guest still booting): then it is tried again.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,9 @@ from agentcage.errors import VmmError
 class AgentChannelClient:
     """One connection to the guest agent; requests are answered in order, one line each."""
 
-    def __init__(self, path: Path, deadline: float) -> None:
+    def __init__(self, path: Path, deadline: float, vsock_port: int | None = None) -> None:
         self.path = path
-        self._sock = _connect(path, deadline)
+        self._sock = _connect(path, deadline, vsock_port)
         self._buffer = b""
 
     def request(self, op: str, wait: float, **arguments: object) -> dict[str, Any]:
@@ -64,17 +70,34 @@ class AgentChannelClient:
         self._sock.close()
 
 
-def _connect(path: Path, deadline: float) -> socket.socket:
+def _connect(path: Path, deadline: float, vsock_port: int | None) -> socket.socket:
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(str(path))
+            if vsock_port is not None:
+                _hybrid_vsock(sock, vsock_port, deadline)
             return sock
         except OSError as exc:
             sock.close()
             if time.monotonic() > deadline:
                 raise VmmError(f"the guest agent socket {path} never opened: {exc}") from exc
-            time.sleep(0.02)
+            time.sleep(0.02 if vsock_port is None else 0.2)
+
+
+def _hybrid_vsock(sock: socket.socket, port: int, deadline: float) -> None:
+    """Firecracker's handshake; an OSError (to try again) unless the guest accepted."""
+    sock.settimeout(max(deadline - time.monotonic(), 0.1))
+    sock.sendall(f"CONNECT {port}\n".encode())
+    line = b""
+    while not line.endswith(b"\n") and len(line) < 64:
+        chunk = sock.recv(1)  # byte by byte: what follows the line is the agent's
+        if not chunk:
+            raise ConnectionResetError(f"nothing accepts on vsock port {port} yet")
+        line += chunk
+    if not line.startswith(b"OK "):
+        raise ConnectionRefusedError(f"vsock port {port}: {line[:64]!r}")
+    sock.settimeout(None)
 
 
 def shutdown(path: Path, wait: float) -> bool:

@@ -20,8 +20,17 @@ import agentcage
 from agentcage.cage.image_inputs import digest, source_root, tree_digest
 from agentcage.cage.images import ImageBuilder
 from agentcage.cage.vm import guest_agent, initramfs, rootfs
-from agentcage.cage.vm.debian_parts import BUSYBOX, KERNEL, KERNEL_RELEASE, unpack
+from agentcage.cage.vm.debian_parts import (
+    BUSYBOX,
+    KERNEL,
+    KERNEL_RELEASE,
+    VMLINUX_SHA256,
+    sha256_of,
+    unpack,
+)
 from agentcage.cage.vm.machine import ROOT_LABEL
+from agentcage.cage.vm.vmlinux import vmlinux_of
+from agentcage.errors import VmmError
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,29 @@ def _boot_parts(out: Path) -> None:
     shutil.copyfile(kernel / "boot" / f"vmlinuz-{KERNEL_RELEASE}", out / "vmlinuz")
     modules = kernel / "lib" / "modules" / KERNEL_RELEASE
     (out / "initrd.img").write_bytes(initramfs.build_initramfs(busybox / "bin/busybox", modules))
+
+
+def elf_kernel(guest: GuestImage) -> Path:
+    """The ELF `vmlinux` of the guest's kernel, for Firecracker: made once, beside it.
+
+    The boot folder is named by the pinned package's digest; the ELF is checked against its
+    own pin before it is put there, and again when found there.
+    """
+    target = guest.kernel.with_name("vmlinux")
+
+    def extract(out: Path) -> None:
+        out.write_bytes(vmlinux_of(guest.kernel.read_bytes()))
+
+    with (guest.kernel.parent.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _once(target, extract)
+    actual = sha256_of(target)
+    if actual != VMLINUX_SHA256:
+        raise VmmError(
+            f"{target} has SHA-256 {actual}, not the pinned {VMLINUX_SHA256}",
+            hint=f"remove {target}; it is made again from the pinned kernel package",
+        )
+    return target
 
 
 def build_guest(cache: Path | None = None) -> GuestImage:

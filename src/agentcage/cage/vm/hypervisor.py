@@ -8,7 +8,9 @@ Only `auto` picks, and it says what it picked.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +21,12 @@ from agentcage.errors import VmmError
 
 QEMU = "qemu-system-x86_64"
 FIRECRACKER = "firecracker"
+# 1.8.0 describes the vCPUs, interrupt controllers and virtio-mmio devices in ACPI tables
+# on x86_64 (its CHANGELOG, PR #4428). The pinned Debian kernel needs that: it is built
+# without CONFIG_X86_MPPARSE (no MPTable) and without CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES
+# (no devices from the command line), the only ways older releases describe them.
+FIRECRACKER_MIN = (1, 8, 0)
+_VERSION = re.compile(r"Firecracker v(\d+)\.(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,41 @@ class HostFacts:
     kvm: bool
     firecracker: str | None
     qemu: str | None
+    # What `firecracker --version` printed; None when it could not be run.
+    firecracker_version: str | None = None
+
+    def firecracker_unfit(self) -> str | None:
+        """Why this host's Firecracker cannot run a cage, or None if it can."""
+        if not self.firecracker:
+            return "no `firecracker` binary"
+        version = firecracker_version(self.firecracker_version or "")
+        wanted = ".".join(map(str, FIRECRACKER_MIN))
+        if version is None:
+            return f"`{self.firecracker} --version` did not name a version"
+        if version < FIRECRACKER_MIN:
+            shown = ".".join(map(str, version))
+            return f"Firecracker {shown} is older than {wanted} (ACPI device tables)"
+        if not self.kvm:
+            return "no usable /dev/kvm"
+        return None
+
+
+def firecracker_version(text: str) -> tuple[int, int, int] | None:
+    found = _VERSION.search(text)
+    if found is None:
+        return None
+    major, minor, patch = (int(part) for part in found.groups())
+    return (major, minor, patch)
+
+
+def version_of(binary: str) -> str | None:
+    try:
+        done = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout
 
 
 @dataclass(frozen=True)
@@ -60,19 +103,21 @@ def kvm_from(device_rw: bool, cpuinfo: str | None) -> bool:
 
 
 def probe_host(config: FirecrackerConfig) -> HostFacts:
+    firecracker = shutil.which(config.firecracker_bin or FIRECRACKER)
     return HostFacts(
         kvm=kvm_usable(),
-        firecracker=shutil.which(config.firecracker_bin or FIRECRACKER),
+        firecracker=firecracker,
         qemu=shutil.which(config.qemu_bin or QEMU),
+        firecracker_version=version_of(firecracker) if firecracker else None,
     )
 
 
 def choose(config: FirecrackerConfig, host: HostFacts) -> Hypervisor:
     if config.hypervisor in ("auto", "firecracker"):
-        if host.firecracker and host.kvm:
+        missing = host.firecracker_unfit()
+        if missing is None and host.firecracker:
             return Hypervisor("firecracker", host.firecracker, "kvm", "binary and KVM usable")
         if config.hypervisor == "firecracker":
-            missing = "no usable /dev/kvm" if host.firecracker else "no `firecracker` binary"
             raise VmmError(
                 f"`firecracker.hypervisor: firecracker` cannot run here: {missing}",
                 hint="`agentcage host check` lists what is missing; "

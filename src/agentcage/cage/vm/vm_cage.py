@@ -25,17 +25,27 @@ from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.vm.agent_root import agent_root_image
-from agentcage.cage.vm.guest_image import GuestImage
+from agentcage.cage.vm.firecracker_api import check_kernel_format
+from agentcage.cage.vm.guest_image import GuestImage, elf_kernel
 from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
-from agentcage.cage.vm.hypervisor import HostFacts, Hypervisor, choose, kvm_usable
-from agentcage.cage.vm.vm_container import vm_units
+from agentcage.cage.vm.hypervisor import (
+    FIRECRACKER,
+    HostFacts,
+    Hypervisor,
+    choose,
+    kvm_usable,
+    version_of,
+)
+from agentcage.cage.vm.tap_uplink import GUEST_ADDRESS, HOST_ADDRESS
+from agentcage.cage.vm.vm_container import kvm_access_group, vm_units
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan
 from agentcage.cage.vm.vm_unit import OVERHEAD_MIB
 from agentcage.config.schema import CageConfig, FirecrackerConfig
-from agentcage.errors import VmmError
 
 VM_DIR = "vm"
 QEMU = "qemu-system-x86_64"
+# Where the host's `firecracker` appears in the VM's container (mounted read-only).
+FIRECRACKER_IN_CONTAINER = "/usr/local/bin/firecracker"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -90,19 +100,21 @@ def agent_drive(host: PodmanHost, image: str, agent_unit_spec: CageUnits, name: 
         fresh.replace(target)
 
 
-def cage_hypervisor(settings: FirecrackerConfig, kvm: bool) -> Hypervisor:
-    """The monitor a microVM cage runs on: QEMU (its container's), with KVM when usable."""
-    if settings.hypervisor == "firecracker":
-        raise VmmError(
-            "`firecracker.hypervisor: firecracker` cannot run cages yet: only QEMU's "
-            "microvm machine does so far",
-            hint="`hypervisor: auto` or `qemu` (docs/microvm.md)",
-        )
-    return choose(settings, HostFacts(kvm=kvm, firecracker=None, qemu=QEMU))
+def host_facts(settings: FirecrackerConfig) -> HostFacts:
+    """This host's KVM and Firecracker (its binary goes into the VM's container)."""
+    firecracker = shutil.which(settings.firecracker_bin or FIRECRACKER)
+    version = version_of(firecracker) if firecracker else None
+    return HostFacts(kvm_usable(), firecracker, QEMU, version)
+
+
+def cage_hypervisor(settings: FirecrackerConfig, facts: HostFacts) -> Hypervisor:
+    """The monitor a microVM cage runs on: Firecracker (the host's binary) where it and KVM
+    are usable and asked for or `auto`, else QEMU (its container's), with KVM when usable."""
+    return choose(settings, replace(facts, qemu=QEMU))
 
 
 def _hypervisor(config: CageConfig) -> Hypervisor:
-    return cage_hypervisor(config.firecracker, kvm_usable())
+    return cage_hypervisor(config.firecracker, host_facts(config.firecracker))
 
 
 def prepare(
@@ -113,8 +125,14 @@ def prepare(
     hypervisor = _hypervisor(config)
     directory = run_dir(state_dir)
     directory.mkdir(mode=0o700, exist_ok=True)
-    kernel = Path(settings.kernel) if settings.kernel else guest.kernel
-    parts = {"vmlinuz": kernel, "initrd.img": guest.initrd, "root.ext4": guest.root}
+    firecracker = hypervisor.kind == "firecracker"
+    # Firecracker boots an ELF only: the one inside the pinned package's vmlinuz.
+    built = elf_kernel(guest) if firecracker else guest.kernel
+    kernel = Path(settings.kernel) if settings.kernel else built
+    if firecracker:
+        check_kernel_format(kernel)  # at create, not when the container first boots it
+    boot = "vmlinux" if firecracker else "vmlinuz"
+    parts = {boot: kernel, "initrd.img": guest.initrd, "root.ext4": guest.root}
     for name, source in parts.items():
         _link(source, directory / name)
     # Every secret the config names, set or not yet: the guest's proxy must see the
@@ -124,33 +142,46 @@ def prepare(
     roles = guest_roles(units, spec.topology, state_dir, image_facts(host, spec.images.agent))
     agent_drive(host, spec.images.agent, units, config.name, state_dir, directory / "agent.ext4")
     external = ipaddress.IPv4Network(spec.topology.external_subnet)
+    # passt gives the guest the container's own address; a TAP is NATed (tap_uplink.py).
+    address = f"{spec.topology.proxy_external_ip}/{external.prefixlen}"
+    address, gateway = (GUEST_ADDRESS, HOST_ADDRESS) if firecracker else (address, str(external[1]))
     plan = VmPlan(
         name=config.name,
         vcpus=settings.vcpus,
         mem_mib=settings.mem_mb,
         qemu=QEMU,
         accel=hypervisor.accel,
-        kernel=directory / "vmlinuz",
+        kernel=directory / boot,
         initrd=directory / "initrd.img",
         root=directory / "root.ext4",
         agent_drive=directory / "agent.ext4",
-        address=f"{spec.topology.proxy_external_ip}/{external.prefixlen}",
-        gateway=str(external[1]),
+        address=address,
+        gateway=gateway,
         topology=spec.topology,
         state_dir=state_dir,
         run_dir=directory,
         resolvers=tuple(config.effective_dns_servers()),
         roles=tuple(roles),
+        monitor=hypervisor.kind,
+        firecracker=FIRECRACKER_IN_CONTAINER if firecracker else "",
     )
     (directory / PLAN_FILE).write_text(plan.as_json(), encoding="utf-8")
 
 
 def deployed_units(config: CageConfig, spec: CageSpec, state_dir: Path) -> CageUnits:
     """What a microVM cage deploys: its external network and its `vm` container."""
-    accel = _hypervisor(config).accel
-    memory = config.firecracker.mem_mb + OVERHEAD_MIB[accel]
+    hypervisor = _hypervisor(config)
+    memory = config.firecracker.mem_mb + OVERHEAD_MIB[hypervisor.accel]
     directory = str(run_dir(state_dir))
-    return vm_units(spec, spec.images.proxy, str(state_dir), directory, memory, accel == "kvm")
+    # The host's binary, mounted read-only where the plan runs it.
+    firecracker = (
+        (hypervisor.binary, FIRECRACKER_IN_CONTAINER) if hypervisor.kind == "firecracker" else None
+    )
+    # KVM was judged usable on this machine (`kvm_usable`), so its device's group is read here too.
+    kvm_group = kvm_access_group(os.geteuid() != 0) if hypervisor.accel == "kvm" else None
+    return vm_units(
+        spec, spec.images.proxy, str(state_dir), directory, memory, kvm_group, firecracker
+    )
 
 
 def images_of(vm_image: str, agent: str) -> Images:

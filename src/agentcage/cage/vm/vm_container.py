@@ -6,6 +6,8 @@ so the VM container is deployed, listed and torn down by the same code as every 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agentcage.cage.contract import SIDECAR_USER, VENV_BIN
 from agentcage.cage.quadlet import (
     CageSpec,
@@ -21,7 +23,13 @@ from agentcage.cage.unit import UnitFile
 
 
 def vm_units(
-    spec: CageSpec, image: str, state_dir: str, run_dir: str, memory_mib: int, kvm: bool
+    spec: CageSpec,
+    image: str,
+    state_dir: str,
+    run_dir: str,
+    memory_mib: int,
+    kvm_group: str | None,
+    firecracker: tuple[str, str] | None = None,
 ) -> CageUnits:
     """A microVM cage (`isolation: firecracker`): its way out and one container.
 
@@ -30,6 +38,15 @@ def vm_units(
     guest, from the units `build_units` renders (cage/vm/guest_roles.py). It is "started"
     once the whole cage in the guest is up (READY=1 from the owner), so a start under
     TCG may take minutes.
+
+    `kvm_group` (None without KVM) is the group that may open /dev/kvm inside the
+    container: Podman passes the device with the host's owner and mode, and the
+    container's uid 10000 is in none of the host's groups (`kvm_access_group`).
+
+    `firecracker` (the host's binary, and where the container sees it) is for a
+    Firecracker cage: its guest NIC is a TAP the container makes and NATs out
+    (cage/vm/tap_uplink.py), which takes CAP_NET_ADMIN, /dev/net/tun and forwarding in
+    the container's own network namespace; nothing of that is given to a QEMU cage.
     """
     topology = spec.topology
     unit = UnitFile()
@@ -41,8 +58,15 @@ def vm_units(
     external = topology.external_network
     unit.add("Container", "Network", attach(external, topology.proxy_external_ip))
     hardening(unit, SIDECAR_USER, f"{memory_mib}m", 256)
-    if kvm:
+    if kvm_group is not None:
         unit.add("Container", "AddDevice", "/dev/kvm")
+        unit.add("Container", "PodmanArgs", (f"--group-add={kvm_group}",))
+    if firecracker is not None:
+        binary, inside = firecracker
+        unit.add("Container", "AddDevice", "/dev/net/tun")
+        unit.add("Container", "AddCapability", "NET_ADMIN")
+        unit.add("Container", "Sysctl", "net.ipv4.ip_forward=1")
+        unit.add("Container", "Volume", f"{binary}:{inside}:ro")
     unit.add("Container", "Environment", ("HOME=/tmp", "PYTHONDONTWRITEBYTECODE=1"))
     # The state the guest gets copies of (config, CA), and the VM's own directory.
     unit.add("Container", "Volume", f"{state_dir}:{state_dir}:ro,U")
@@ -64,3 +88,16 @@ def vm_units(
         f"{topology.container('vm')}.container": unit,
     }
     return CageUnits(files)
+
+
+def kvm_access_group(rootless: bool, device: Path = Path("/dev/kvm")) -> str:
+    """What `--group-add` lets the container's user open /dev/kvm.
+
+    Rootful: the device's group id (Debian's udev makes /dev/kvm 0660 root:kvm). Rootless:
+    the host's groups are not mapped into the user namespace, so only `keep-groups`
+    (crun keeps the invoking user's supplementary groups) reaches a device the user
+    opens through the kvm group.
+    """
+    if rootless:
+        return "keep-groups"
+    return str(device.stat().st_gid)

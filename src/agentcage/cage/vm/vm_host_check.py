@@ -3,15 +3,17 @@
 A separate finding, asked for explicitly (and printed by `cage create` for a microVM
 cage): a host without KVM must not warn every container user. A microVM cage runs the
 QEMU of its own container image (vm_image.py), so this machine needs no QEMU of its own;
-what decides the backend is KVM. Without it the guest runs under TCG, QEMU's software
-emulation: it works, and is slow (docs/microvm.md has the figures).
+what decides the backend is KVM and, for Firecracker, the host's `firecracker` binary
+(mounted into the cage's container) at `FIRECRACKER_MIN` or later. Without KVM the
+guest runs under TCG, QEMU's software emulation: it works, and is slow (docs/microvm.md
+has the figures).
 """
 
 from __future__ import annotations
 
 from agentcage.cage.host_check import HostFinding, HostProbe
 from agentcage.cage.podman import PodmanHost
-from agentcage.cage.vm.hypervisor import FIRECRACKER, HostFacts, kvm_from
+from agentcage.cage.vm.hypervisor import FIRECRACKER, HostFacts, firecracker_version, kvm_from
 from agentcage.cage.vm.vm_cage import cage_hypervisor
 from agentcage.config.schema import FirecrackerConfig
 from agentcage.errors import VmmError
@@ -22,18 +24,27 @@ KVM_FIX = (
 )
 
 
-def microvm_facts(probe: HostProbe) -> HostFacts:
+def microvm_facts(probe: HostProbe, config: FirecrackerConfig) -> HostFacts:
     device_rw = probe.run("test", "-r", "/dev/kvm", "-a", "-w", "/dev/kvm").ok
+    firecracker = probe.which(config.firecracker_bin or FIRECRACKER)
+    version = probe.run(firecracker, "--version") if firecracker else None
     return HostFacts(
         kvm=kvm_from(device_rw, probe.read("/proc/cpuinfo")),
-        firecracker=probe.which(FIRECRACKER),
+        firecracker=firecracker,
         qemu=None,
+        firecracker_version=version.stdout if version is not None and version.ok else None,
     )
 
 
-def backend_line(config: FirecrackerConfig, kvm: bool) -> str:
+def backend_line(config: FirecrackerConfig, facts: HostFacts) -> str:
     """Which monitor a microVM cage runs on here, and what that costs."""
-    chosen = cage_hypervisor(config, kvm)
+    chosen = cage_hypervisor(config, facts)
+    if chosen.kind == "firecracker":
+        return (
+            f"microVM cages run on Firecracker ({chosen.binary}, mounted read-only into "
+            "their container) with KVM; the container gets CAP_NET_ADMIN and /dev/net/tun "
+            "for the guest's TAP"
+        )
     if chosen.accel == "kvm":
         return "microVM cages run on QEMU microvm with KVM (in their container)"
     return (
@@ -43,13 +54,21 @@ def backend_line(config: FirecrackerConfig, kvm: bool) -> str:
 
 
 def check_microvm(host: PodmanHost, config: FirecrackerConfig | None = None) -> HostFinding:
-    facts = microvm_facts(HostProbe(host.runner, host.rootless))
+    config = config or FirecrackerConfig()
+    facts = microvm_facts(HostProbe(host.runner, host.rootless), config)
     kvm = "usable KVM" if facts.kvm else "no usable KVM (/dev/kvm absent, or no vmx/svm)"
     try:
-        line = backend_line(config or FirecrackerConfig(), facts.kvm)
+        line = backend_line(config, facts)
     except VmmError as exc:
         return HostFinding("microvm", "warn", f"{kvm}; {exc.message}", KVM_FIX)
-    found = f"; `firecracker` at {facts.firecracker} (not used yet)" if facts.firecracker else ""
+    found = ""
+    if facts.firecracker:
+        version = firecracker_version(facts.firecracker_version or "")
+        shown = "v" + ".".join(map(str, version)) if version else "version unknown"
+        why = facts.firecracker_unfit()
+        found = f"; `firecracker` at {facts.firecracker} ({shown}" + (
+            f": not used, {why})" if why else ")"
+        )
     if facts.kvm:
         return HostFinding("microvm", "pass", f"{kvm}; {line}{found}")
     return HostFinding("microvm", "warn", f"{kvm}; {line}{found}", KVM_FIX)

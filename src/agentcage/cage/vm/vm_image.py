@@ -13,7 +13,11 @@ from __future__ import annotations
 from agentcage.cage.image_inputs import digest, source_root
 from agentcage.cage.images import RUNTIME_PACKAGES, ImageBuilder
 
-VM_PACKAGES = (*RUNTIME_PACKAGES, "qemu-system-x86", "passt", "e2fsprogs", "iproute2")
+VM_PACKAGES = (
+    *RUNTIME_PACKAGES, "qemu-system-x86", "passt", "e2fsprogs", "iproute2",
+    # A Firecracker cage NATs its guest's TAP out of the container (tap_uplink.py).
+    "nftables",
+)  # fmt: skip
 VM_BASE = "agentcage-vm-base"
 VM_IMAGE = "localhost/agentcage-vm"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agentcage.cage.topology import Topology
 from agentcage.cage.vm.guest_roles import GuestRole
@@ -38,6 +38,10 @@ class VmPlan:
     run_dir: Path
     resolvers: tuple[str, ...]
     roles: tuple[GuestRole, ...]
+    # "firecracker": `firecracker` runs the guest (the host's binary, mounted read-only at
+    # this path), its NIC a TAP (tap_uplink.py); "qemu": `qemu` and `accel` above, passt.
+    monitor: Literal["firecracker", "qemu"] = "qemu"
+    firecracker: str = ""
 
     @property
     def control(self) -> Path:

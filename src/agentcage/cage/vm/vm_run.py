@@ -1,13 +1,15 @@
-"""The microVM cage's container process: passt, QEMU, the guest's cage, the channel's owner.
+"""The microVM cage's container process: the uplink, the monitor, the guest's cage, the channel.
 
 Runs as the container's main process (`agentcage vm run RUN_DIR`, the cage's `vm` unit):
-starts passt (the guest's NIC, user-mode, in this container's network namespace on the
-cage's external network), makes the secrets drive from the secrets Podman mounted here
-(in this container's memory, never on the host's disk), starts QEMU, waits for the guest
-agent, brings the cage up (`guest_cage.start_cage`), then tells systemd the unit is ready
-and serves the control socket (channel_owner.py) until SIGTERM, which is a clean guest
-shutdown (then QEMU is killed after the timeout) and the end of passt. Fail closed: if
-QEMU or passt dies, this process ends, the unit fails and `Restart=no` keeps it down.
+makes the guest's NIC in this container's network namespace on the cage's external
+network (QEMU: passt, user-mode; Firecracker: a TAP, NATed out, tap_uplink.py), makes the
+secrets drive from the secrets Podman mounted here (in this container's memory, never on
+the host's disk), starts the monitor, waits for the guest agent, brings the cage up
+(`guest_cage.start_cage`), then tells systemd the unit is ready and serves the control
+socket (channel_owner.py) until SIGTERM, which is a clean guest shutdown (then the monitor
+is killed after the timeout) and the end of the uplink. Fail closed: if the monitor or the
+uplink dies, this process ends, the unit fails and `Restart=no` keeps it down; if any step
+before that fails, everything made so far goes and the unit fails.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from agentcage.cage.layout import HostPaths
 from agentcage.cage.topology import mac_address
 from agentcage.cage.vm.audit_follow import AuditFollower
 from agentcage.cage.vm.channel_owner import ChannelOwner
+from agentcage.cage.vm.firecracker_machine import FirecrackerMachine
 from agentcage.cage.vm.guest_cage import start_cage
 from agentcage.cage.vm.guest_roles import AGENT_ROOT_LABEL
 from agentcage.cage.vm.hypervisor import Hypervisor
@@ -34,12 +37,14 @@ from agentcage.cage.vm.machine import (
     AgentChannel,
     Drive,
     MachineSpec,
+    Network,
     Nic,
     StreamNetwork,
 )
 from agentcage.cage.vm.rootfs import secrets_image
+from agentcage.cage.vm.tap_uplink import TapUplink
 from agentcage.cage.vm.vm_plan import VmPlan, load_plan
-from agentcage.cage.vm.vm_process import QemuMachine
+from agentcage.cage.vm.vm_process import GuestMachine, QemuMachine
 from agentcage.errors import VmmError
 from agentcage.sdnotify import notify_ready
 
@@ -63,7 +68,12 @@ def audit_files(state_dir: Path) -> dict[str, Path]:
     return {f"state/{host.relative_to(state_dir)}": host for host in hosts}
 
 
-def machine_spec(plan: VmPlan, passt_socket: Path, secrets: Drive) -> MachineSpec:
+def machine_spec(plan: VmPlan, network: Network, secrets: Drive, memory: Path) -> MachineSpec:
+    channel = (
+        AgentChannel("vsock", memory / "vsock.sock")
+        if plan.monitor == "firecracker"
+        else AgentChannel("serial", plan.run_dir / "agent.sock")
+    )
     return MachineSpec(
         name=plan.name,
         vcpus=plan.vcpus,
@@ -72,12 +82,12 @@ def machine_spec(plan: VmPlan, passt_socket: Path, secrets: Drive) -> MachineSpe
         initrd=plan.initrd,
         root=Drive("root", plan.root, read_only=True, label=ROOT_LABEL),
         secrets=secrets,
-        channel=AgentChannel("serial", plan.run_dir / "agent.sock"),
+        channel=channel,
         nics=(
             Nic(
                 "eth0",
                 mac_address(plan.address.split("/")[0]),
-                StreamNetwork(passt_socket),
+                network,
                 plan.address,
                 plan.gateway,
             ),
@@ -87,23 +97,49 @@ def machine_spec(plan: VmPlan, passt_socket: Path, secrets: Drive) -> MachineSpe
     )
 
 
-def _passt(socket_path: Path) -> subprocess.Popen[bytes]:
-    socket_path.unlink(missing_ok=True)
-    argv = ["passt", "--foreground", "--quiet", "--socket", str(socket_path)]
-    argv += ["--no-dhcp", "--no-dhcpv6", "--no-ndp", "--no-ra", "--no-map-gw"]
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not socket_path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise VmmError(f"passt did not open {socket_path} (exit {process.poll()})")
-        time.sleep(0.05)
-    return process
+class PasstUplink:
+    """passt: the guest's NIC for QEMU, user-mode, on a unix socket."""
+
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
+        self.network = StreamNetwork(socket_path)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def open(self) -> PasstUplink:
+        self.socket_path.unlink(missing_ok=True)
+        argv = ["passt", "--foreground", "--quiet", "--socket", str(self.socket_path)]
+        argv += ["--no-dhcp", "--no-dhcpv6", "--no-ndp", "--no-ra", "--no-map-gw"]
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not self.socket_path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise VmmError(f"passt did not open {self.socket_path} (exit {process.poll()})")
+            time.sleep(0.05)
+        self.process = process
+        return self
+
+    def alive(self) -> str | None:
+        code = None if self.process is None else self.process.poll()
+        return None if code is None else f"passt exited {code}"
+
+    def close(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self.process.terminate()
+                self.process.wait(5)
+        self.socket_path.unlink(missing_ok=True)
 
 
-def run(run_dir: Path) -> int:
+def _machine(plan: VmPlan, spec: MachineSpec, memory: Path) -> GuestMachine:
+    if plan.monitor == "firecracker":
+        return FirecrackerMachine(spec, plan.firecracker, memory / "firecracker.sock")
+    return QemuMachine(spec, Hypervisor("qemu", plan.qemu, plan.accel, "chosen at create"))
+
+
+def run(run_dir: Path, memory: Path = MEMORY, boot_seconds: float = BOOT_SECONDS) -> int:
     plan = load_plan(run_dir)
-    MEMORY.mkdir(mode=0o700, exist_ok=True)
+    memory.mkdir(mode=0o700, exist_ok=True)
     stop = threading.Event()
 
     def on_term(_signum: int, _frame: FrameType | None) -> None:
@@ -111,17 +147,21 @@ def run(run_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    passt = _passt(MEMORY / "passt.sock")
-    secrets = MEMORY / "secrets.ext4"
-    secrets_image(_secrets(Path(SECRETS_DIR)), secrets)
-    spec = machine_spec(plan, MEMORY / "passt.sock", Drive("secrets", secrets, True, SECRETS_LABEL))
-    vm = QemuMachine(spec, Hypervisor("qemu", plan.qemu, plan.accel, "chosen at create"))
+    uplink: PasstUplink | TapUplink = (
+        TapUplink() if plan.monitor == "firecracker" else PasstUplink(memory / "passt.sock")
+    )
+    uplink.open()
+    secrets = memory / "secrets.ext4"
+    vm: GuestMachine | None = None
     owner: ChannelOwner | None = None
     follower: AuditFollower | None = None
     try:
+        secrets_image(_secrets(Path(SECRETS_DIR)), secrets)
+        drive = Drive("secrets", secrets, True, SECRETS_LABEL)
+        vm = _machine(plan, machine_spec(plan, uplink.network, drive, memory), memory)
         began = time.monotonic()
         vm.start()
-        vm.wait_ready(BOOT_SECONDS)
+        vm.wait_ready(boot_seconds)
         print(f"guest agent answered after {time.monotonic() - began:.1f} s", flush=True)
         assert vm.channel is not None
         owner = ChannelOwner(vm.channel, plan.control)
@@ -141,23 +181,26 @@ def run(run_dir: Path) -> int:
         notify_ready()
         while not stop.wait(1):
             if vm.process is not None and vm.process.poll() is not None:
-                print(f"QEMU exited {vm.process.returncode}", flush=True)
+                print(f"{vm.monitor} exited {vm.process.returncode}", flush=True)
                 return 1
-            if passt.poll() is not None:
-                print(f"passt exited {passt.returncode}", flush=True)
+            if (gone := uplink.alive()) is not None:
+                print(gone, flush=True)
                 return 1
         return 0
     finally:
-        if follower is not None:
-            follower.stop()
-        if owner is not None:
-            owner.close()
-        if vm.process is not None:
-            report = vm.stop(STOP_SECONDS)
-            print(f"guest stopped ({'clean' if report.clean else 'killed'}, "
-                  f"{report.seconds:.1f} s)", flush=True)  # fmt: skip
-        with contextlib.suppress(OSError):
-            passt.terminate()
-            passt.wait(5)
-        secrets.unlink(missing_ok=True)
-        (MEMORY / "passt.sock").unlink(missing_ok=True)
+        # Each step runs even if one before it fails: a VM or a TAP must never outlive this.
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(secrets.unlink, missing_ok=True)
+            cleanup.callback(uplink.close)
+            if vm is not None and vm.process is not None:
+                cleanup.callback(_stop, vm)
+            if owner is not None:
+                cleanup.callback(owner.close)
+            if follower is not None:
+                cleanup.callback(follower.stop)
+
+
+def _stop(vm: GuestMachine) -> None:
+    report = vm.stop(STOP_SECONDS)
+    print(f"guest stopped ({'clean' if report.clean else 'killed'}, "
+          f"{report.seconds:.1f} s)", flush=True)  # fmt: skip

@@ -1,10 +1,11 @@
-"""Credential formats written backwards, in rot13 or in another case.
+"""Credential formats written backwards, under a letter cipher or in another case.
 
 A format is found by its anchor (`ghp_`, `sk-ant-`, `AKIA`): an agent that
-reverses the key, rot13s it or swaps its case keeps everything but the anchor.
+reverses the key, puts it under a letter cipher (rot13, any other Caesar shift,
+atbash) or swaps its case keeps everything but the anchor.
 `DisguiseFinder` looks for each anchor so disguised, in the same token windows
 the scanner searches, with one automaton pass; around each hit it cuts a window
-and undoes the disguise (reverses it, rot13s it), for the scanner to match as
+and undoes the disguise (reverses it, shifts it back), for the scanner to match as
 usual. A case change cannot be undone (which case was it?): those windows are
 matched with the formats' regexes made case-insensitive instead.
 
@@ -29,14 +30,26 @@ _MAX_HITS = 32  # windows undone per payload
 
 _LOWER = b"abcdefghijklmnopqrstuvwxyz"
 _UPPER = _LOWER.upper()
-ROT13 = bytes.maketrans(_LOWER + _UPPER, _LOWER[13:] + _LOWER[:13] + _UPPER[13:] + _UPPER[:13])
+
+
+def _shift(n: int) -> bytes:
+    return bytes.maketrans(_LOWER + _UPPER, _LOWER[n:] + _LOWER[:n] + _UPPER[n:] + _UPPER[:n])
+
+
+ROT13 = _shift(13)
+# Each cipher: (how it disguises, how it is undone).
+_CIPHERS: dict[str, tuple[bytes, bytes]] = {
+    "rot13": (ROT13, ROT13),
+    "atbash": (bytes.maketrans(_LOWER + _UPPER, _LOWER[::-1] + _UPPER[::-1]),) * 2,
+    **{f"caesar{n}": (_shift(n), _shift(26 - n)) for n in range(1, 26) if n != 13},
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Disguised:
     """A window with the disguise undone, the anchor it was found by, and the disguise."""
 
-    how: str  # "reversed" | "rot13" | "case-changed"
+    how: str  # "reversed" | "case-changed" | a cipher: "rot13", "caesar3", "atbash"...
     anchor: bytes
     window: bytes
 
@@ -77,7 +90,7 @@ class DisguiseFinder:
 def _variants(anchor: bytes) -> list[tuple[str, bytes]]:
     return [
         ("reversed", anchor[::-1]),
-        ("rot13", anchor.translate(ROT13)),
+        *((how, anchor.translate(table)) for how, (table, _) in _CIPHERS.items()),
         ("case-changed", anchor.swapcase()),
         ("case-changed", anchor.upper()),
         ("case-changed", anchor.lower()),
@@ -89,7 +102,8 @@ def _undo(how: str, data: bytes, start: int, end: int) -> bytes:
         # The key ends with the reversed anchor: it lies before the hit.
         return data[max(0, end - _SPAN) : end + _BEFORE][::-1]
     window = data[max(0, start - _BEFORE) : start + _SPAN]
-    return window.translate(ROT13) if how == "rot13" else window
+    cipher = _CIPHERS.get(how)
+    return window.translate(cipher[1]) if cipher else window
 
 
 def case_folded(pattern: CredentialPattern) -> re.Pattern[bytes]:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from agentcage.policy.leaks.automaton import Automaton
 from agentcage.policy.leaks.encodings import canonical
 from agentcage.policy.leaks.protected import Protected, long_enough
+from agentcage.policy.leaks.recodings import recoded
+
+_DFA_PATTERNS = 2048  # about 25 values with every spelling
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +31,14 @@ class SecretMatcher:
         self.skipped = tuple(s.name for s in secrets if not long_enough(s.value, min_length))
         patterns: list[tuple[bytes, tuple[int, str]]] = []
         for index, secret in enumerate(self.secrets):
-            for variant in secret.variants():
+            for variant in [*secret.variants(), *recoded(secret.value)]:
                 key = canonical(variant.text)
                 if len(key) >= min_length:
                     patterns.append((key, (index, variant.technique)))
-        self._automaton = Automaton(patterns)
+        # Every haystack is searched, so the leftmost search is a DFA while the
+        # spellings are few: 3x faster on prose and binary, at about 1 MiB of memory
+        # a value (an NFA's prefilter weakens as patterns are added).
+        self._automaton = Automaton(patterns, dfa=len(patterns) <= _DFA_PATTERNS)
 
     def __len__(self) -> int:
         return len(self._automaton)

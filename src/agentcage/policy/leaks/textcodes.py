@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 
 from agentcage.policy.media import is_text
 from agentcage.policy.runs import BASE64_ALPHABET, byte_table, long_runs
+from agentcage.policy.scrubbing.packing import sniff
 
 SEARCHED_BELOW = 16 * 1024  # larger data: these spellings are not looked for
 _MAX_ITEMS = 256  # spellings decoded per call
@@ -45,6 +47,10 @@ _CODE_LIST = re.compile(rb"(?<![\w.])(?:%s%s){7,}%s(?![\w.])" % (_NUMBER, _SEPAR
 _DELIMITED_HEX = re.compile(
     rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[-:., ]){7,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
+# Bytes as bits: `01110011 01101011`, eight or more.
+_BITS = re.compile(rb"(?<![\w.])(?:[01]{8}(?:\s*[,;]\s*|\s+)){7,}[01]{8}(?![\w.])")
+_BIT_BYTES = b"01,; \t\r\n"
+_BIT_STRAYS = 8  # other bytes a run of bits may hold at its edges (`a 0111...`)
 # Bytes a code list or delimited hex is made of; runs of them are where to look.
 _NUMERIC_TABLE = byte_table(b"0123456789abcdefABCDEFxX,;:.- \t\r\n")
 _NUMERIC_RUN = 15  # "1,2,3,4,5,6,7,8": the shortest list of eight
@@ -60,6 +66,7 @@ _A85_TABLE = byte_table(bytes(range(0x21, 0x76)))
 _A85_EDGES = b"\"',:;{}[]()"  # JSON or code around a bare ascii85 run
 _NOT_A85 = b"vwxy{|}~"  # b85 characters ascii85 never uses
 _B32_RUN = 16
+_PACKED = 4  # compressed pieces of one decoding kept as views of their own
 
 
 def char_arrays(data: bytes) -> bytes:
@@ -69,13 +76,17 @@ def char_arrays(data: bytes) -> bytes:
 
 
 def code_lists(data: bytes) -> bytes:
-    """`115, 107, 45` or `0x73 0x6b` -> `sk-`, and `73-6b-2d` -> `sk-` (eight or more)."""
+    """`115, 107, 45`, `0x73 0x6b` or `01110011 01101011` -> `sk`, and `73-6b-2d` -> `sk-`
+    (eight or more)."""
     found: list[bytes] = []
     for start, end in long_runs(data, _NUMERIC_TABLE, _NUMERIC_RUN):
         # A run of the table's bytes, widened by one so the lookbehinds see its edge.
         lo, hi = max(start - 1, 0), min(end + 1, len(data))
         for match in _CODE_LIST.finditer(data, lo, hi):
             found.append(_codes(match.group()))
+        if len(data[lo:hi].translate(None, _BIT_BYTES)) < _BIT_STRAYS:
+            for match in _BITS.finditer(data, lo, hi):
+                found.append(bytes(int(b, 2) for b in re.findall(rb"[01]{8}", match.group())))
         for match in _DELIMITED_HEX.finditer(data, lo, hi):
             found.append(binascii.unhexlify(re.sub(rb"[^0-9A-Fa-f]", b"", match.group())))
         if len(found) >= _MAX_ITEMS:
@@ -94,6 +105,17 @@ def _codes(text: bytes) -> bytes:
 
 def base85(data: bytes) -> bytes:
     """Base85 (RFC 1924, Python's `b85encode`, git) and ascii85 (`<~...~>` or bare)."""
+    return _joined(base85_pieces(data))
+
+
+def packed(pieces: Iterable[bytes]) -> list[bytes]:
+    """The decoded pieces that are not text but start a compressed stream or an
+    archive (base85 of gzip): each to be a view of its own, for the unpacker."""
+    return [p for p in pieces if not is_text(p) and sniff(p[:16]) is not None][:_PACKED]
+
+
+def base85_pieces(data: bytes) -> list[bytes]:
+    """Each base85 or ascii85 run of `data`, decoded (text or not)."""
     found: list[bytes] = []
     if b"<~" in data:
         found += (_a85(m.group(1)[:_LONGEST_RUN]) for m in _ASCII85.finditer(data))
@@ -115,7 +137,7 @@ def base85(data: bytes) -> bytes:
             left -= len(run)
         if left <= 0 or len(found) >= _MAX_ITEMS:
             break
-    return _joined(found)
+    return found
 
 
 def _runs(data: bytes, table: bytes) -> Iterator[bytes]:
@@ -245,6 +267,85 @@ def separated(data: bytes) -> bytes:
     return _joined(found[:_MAX_ITEMS])
 
 
+# A uuencoded line: its length character, then exactly the characters that many
+# bytes take (no lower-case letters: prose fails at its first word).
+_UU_TABLE = byte_table(bytes(range(0x20, 0x61)))
+_UU_FULL = 61
+_UU_SHORT = 1024
+_UU_LEAST = 12
+_UU_LINE = re.compile(rb"^([!-M])([ -`]{4,61})\r?$", re.MULTILINE)
+
+
+def uudecode(data: bytes) -> bytes:
+    """The bytes of `uuencode`d lines (`M` and 60 characters for 45 bytes), joined."""
+    # A full line (`M` and 60 characters) is a run this long of uuencode's
+    # characters (no lower case), found at C speed; short text needs a line of 8 bytes.
+    longest = _UU_FULL if len(data) > _UU_SHORT else _UU_LEAST
+    if next(long_runs(data, _UU_TABLE, longest), None) is None:
+        return b""
+    found: list[bytes] = []
+    for match in _UU_LINE.finditer(data):
+        count = match.group(1)[0] - 32
+        if len(match.group(2)) in (4 * -(-count // 3), 4 * -(-count // 3) + 1):
+            with contextlib.suppress(binascii.Error):
+                found.append(binascii.a2b_uu(match.group(1) + match.group(2)))
+    return _joined([b"".join(found)]) if found else b""
+
+
+_LONG_SEPARATOR_PERIODS = (3, 4)  # a character and a separator of 2 or 3 bytes
+_SHIFT = 12  # a multiple of every period: one comparison serves them all
+_PERIODS_SEEN = 8  # separators in a row that mark a run
+
+
+def long_separated(data: bytes) -> bytes:
+    """`s<x>k<x>-` -> `sk-`: text with one same separator of two or three bytes after
+    every character (16 characters at least).
+
+    Such text equals itself 12 bytes on at each separator byte. One big-integer XOR
+    of the data with its shift gives a NUL wherever that holds; in every third or
+    fourth byte of it, a separator's place shows as a run of NULs, which a substring
+    search finds (memchr speed); the run is then read at that place.
+    """
+    size = len(data) - _SHIFT
+    if size < 16 * _LONG_SEPARATOR_PERIODS[0]:
+        return b""
+    left = int.from_bytes(data[:size], "big")
+    same = (left ^ int.from_bytes(data[_SHIFT:], "big")).to_bytes(size, "big")
+    zeros = bytes(_PERIODS_SEEN)
+    found: dict[int, bytes] = {}
+    for period in _LONG_SEPARATOR_PERIODS:
+        for phase in range(period):
+            column = same[phase::period]
+            at = column.find(zeros)
+            while at != -1 and len(found) < _MAX_ITEMS:
+                start, run = _periodic_run(data, phase + at * period, period)
+                if len(run) >= 16:
+                    found.setdefault(start, run)
+                skip = (start + len(run) * period - phase) // period
+                at = column.find(zeros, max(at + 1, skip))
+    return _joined(found.values())
+
+
+def _periodic_run(data: bytes, place: int, period: int) -> tuple[int, bytes]:
+    """(start, characters) of the run with a separator byte at `place`, or (place, b"")."""
+    for back in range(1, period):
+        at = place - back  # the character before the separator, if `place` is its `back`th byte
+        separator = data[at + 1 : at + period]
+        if at < 0 or data[at + 1 + period : at + 2 * period] != separator:
+            continue
+        if not separator.strip() or not separator.isascii():
+            return place, b""  # indentation, or wide text's NULs
+        while at >= period and data[at - period + 1 : at] == separator:
+            at -= period
+        end = at
+        while data[end + 1 : end + period] == separator:
+            end += period
+        run = data[at : end + 1 : period]
+        if len(set(run)) > 2:  # not one byte repeated (`=====`, a rule of dashes)
+            return at, run
+    return place, b""
+
+
 def _joined(found: Iterable[bytes]) -> bytes:
     return b"\0".join(piece for piece in found if is_text(piece))
 
@@ -263,5 +364,11 @@ def text_codes(data: bytes) -> Iterator[tuple[str, bytes]]:
     if len(data) - len(data.translate(None, _DIGITS)) >= 8:
         yield "char-codes", code_lists(data)
     if len(data.translate(None, _B85_MARKS)) < len(data):
-        yield "base85", base85(data)
+        pieces = base85_pieces(data)
+        yield "base85", _joined(pieces)
+        for piece in packed(pieces):
+            yield "base85", piece
     yield "separated", separated(data)
+    if b"\n" in data or len(data) <= 62:
+        yield "uuencode", uudecode(data)
+    yield "separated", long_separated(data)

@@ -29,7 +29,9 @@ _PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _QUOTED_PRINTABLE = re.compile(rb"=[0-9A-F]{2}")  # MIME parts: `=2D`, upper-case only
 # One backslash, or two: `\\u0073` is how JSON carries the text `\u0073`.
 # (A literal first byte lets `re` skip to each backslash: `\\{1,2}` is 70x slower.)
-_ESCAPE = re.compile(rb"\\(?:\\?u([0-9A-Fa-f]{4})|\\?x([0-9A-Fa-f]{2}))")
+_ESCAPE = re.compile(rb"\\(?:\\?u([0-9A-Fa-f]{4})|\\?x([0-9A-Fa-f]{2})|\\?([0-7]{2,3}))")
+_OCTAL = re.compile(rb"\\\\?[0-7]{2}")  # C, shell `$'...'` and Python octal escapes
+_PERCENT_U = re.compile(rb"%u([0-9A-Fa-f]{4})")  # JavaScript's `escape()`
 _ENTITY = re.compile(rb"&#(?:([0-9]{1,7})|[xX]([0-9A-Fa-f]{1,6}));")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
@@ -174,8 +176,10 @@ class Unwrapper:
         yield from text_codes(data)
         if b"%" in data:
             yield "percent", _around(_PERCENT, data, budget.left, urllib.parse.unquote_to_bytes)
+            if b"%u" in data:
+                yield "escape", _around(_PERCENT_U, data, budget.left, _unescape_percent_u)
         # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
-        if b"\\" in data and (b"\\u" in data or b"\\x" in data):
+        if b"\\" in data and (b"\\u" in data or b"\\x" in data or _OCTAL.search(data)):
             yield "escape", _around(_ESCAPE, data, budget.left, _unescape)
         # memchr first, as above; character references are a text's, not a blob's.
         if b"&" in data and b"&#" in data and is_text(data[:_WIDE_SAMPLE]):
@@ -217,8 +221,9 @@ class Unwrapper:
             if decoded := base32_run(run):
                 b32.append(decoded)
             if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
-                # A junk character after each real one: every other character, twice.
-                halves += (run[0::2], run[1::2])
+                # One junk character after each real one: every other character, twice;
+                # two: every third, three times.
+                halves += (run[0::2], run[1::2], run[0::3], run[1::3], run[2::3])
             room -= len(run)
             if room <= 0:
                 break
@@ -349,9 +354,20 @@ def _unescape(data: bytes) -> bytes:
     def one(match: re.Match[bytes]) -> bytes:
         if match.group(1):
             return chr(int(match.group(1), 16)).encode("utf-8", "surrogatepass")
-        return bytes([int(match.group(2), 16)])
+        if match.group(2):
+            return bytes([int(match.group(2), 16)])
+        return bytes([int(match.group(3), 8) & 0xFF])
 
     return _ESCAPE.sub(one, data)
+
+
+def _unescape_percent_u(data: bytes) -> bytes:
+    """`%u0073%u006B` -> `sk`."""
+
+    def one(match: re.Match[bytes]) -> bytes:
+        return chr(int(match.group(1), 16)).encode("utf-8", "surrogatepass")
+
+    return _PERCENT_U.sub(one, data)
 
 
 def _unentity(data: bytes) -> bytes:

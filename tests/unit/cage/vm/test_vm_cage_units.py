@@ -9,7 +9,7 @@ from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology
 from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
-from agentcage.cage.vm.vm_container import vm_units
+from agentcage.cage.vm.vm_container import kvm_access_group, vm_units
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan, load_plan
 from agentcage.config.load import load_config
 
@@ -28,7 +28,7 @@ def _spec(tmp_path: Path, secrets: tuple[str, ...] = ("API_KEY",)) -> CageSpec:
 
 
 def test_a_microvm_cage_deploys_its_way_out_and_one_hardened_container(tmp_path: Path) -> None:
-    units = vm_units(_spec(tmp_path), "localhost/agentcage-vm:1", "/s", "/s/vm", 1408, False)
+    units = vm_units(_spec(tmp_path), "localhost/agentcage-vm:1", "/s", "/s/vm", 1408, None)
     assert sorted(units.files) == ["agentcage-vmcage-ext.network", "agentcage-vmcage-vm.container"]
     text = units.rendered()["agentcage-vmcage-vm.container"]
     for line in (
@@ -48,8 +48,30 @@ def test_a_microvm_cage_deploys_its_way_out_and_one_hardened_container(tmp_path:
         assert line in text, (line, text)
     # No internal network, no agent or sidecar container on the host: they are in the guest.
     assert "-int" not in text and "AddDevice" not in text
-    with_kvm = vm_units(_spec(tmp_path), "i", "/s", "/s/vm", 1, True)
+    with_kvm = vm_units(_spec(tmp_path), "i", "/s", "/s/vm", 1, "994")
     assert "AddDevice=/dev/kvm" in with_kvm.rendered()["agentcage-vmcage-vm.container"]
+    # Without the device's group, uid 10000 cannot open a 0660 root:kvm /dev/kvm.
+    assert "PodmanArgs=--group-add=994" in with_kvm.rendered()["agentcage-vmcage-vm.container"]
+    # Only a Firecracker cage's container may make its guest's TAP.
+    for weaker in ("NET_ADMIN", "/dev/net/tun", "ip_forward", "firecracker"):
+        assert weaker not in with_kvm.rendered()["agentcage-vmcage-vm.container"]
+
+
+def test_a_firecracker_cage_gets_the_tap_it_needs_and_the_hosts_binary(tmp_path: Path) -> None:
+    binary = ("/opt/fc/firecracker", "/usr/local/bin/firecracker")
+    units = vm_units(_spec(tmp_path), "i", "/s", "/s/vm", 1, "994", binary)
+    text = units.rendered()["agentcage-vmcage-vm.container"]
+    for line in (
+        "AddDevice=/dev/kvm",
+        "AddDevice=/dev/net/tun",
+        "DropCapability=ALL",
+        "AddCapability=NET_ADMIN",
+        "Sysctl=net.ipv4.ip_forward=1",
+        "Volume=/opt/fc/firecracker:/usr/local/bin/firecracker:ro",
+        "NoNewPrivileges=true",
+        "User=10000",
+    ):
+        assert line in text, (line, text)
 
 
 def test_the_plan_carries_the_roles_to_the_container_unchanged(tmp_path: Path) -> None:
@@ -72,3 +94,14 @@ def test_the_plan_carries_the_roles_to_the_container_unchanged(tmp_path: Path) -
     assert loaded.roles[2].state_dirs == plan.roles[2].state_dirs
     assert loaded.topology == TOPOLOGY and loaded.kernel == run / "vmlinuz"
     assert plan.control == run / "control.sock"
+    assert (loaded.monitor, loaded.firecracker) == ("qemu", "")  # a plan from before reads so
+
+
+def test_the_kvm_group_is_the_devices_group_rootful_and_kept_groups_rootless(
+    tmp_path: Path,
+) -> None:
+    device = tmp_path / "kvm"
+    device.write_text("")
+    assert kvm_access_group(rootless=False, device=device) == str(device.stat().st_gid)
+    # The host's gids are not mapped into a rootless user namespace.
+    assert kvm_access_group(rootless=True, device=device) == "keep-groups"

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from agentcage.cage.vm.vm_host_check import check_microvm
 from agentcage.cli.main import cli
 from agentcage.config.schema import FirecrackerConfig
-from tests.unit.cage.host_fakes import healthy, host_of
+from tests.unit.cage.host_fakes import done, healthy, host_of
 from tests.unit.cage.test_host_cli import _detect
 
 VMX = "processor\t: 0\nflags\t\t: fpu vme vmx hypervisor\n"
@@ -21,7 +21,25 @@ def test_kvm_gets_qemu_with_kvm_and_passes() -> None:
     finding = check_microvm(host_of(runner))
     assert finding.status == "pass"
     assert "usable KVM; microVM cages run on QEMU microvm with KVM" in finding.detail
-    assert "`firecracker` at /usr/bin/firecracker (not used yet)" in finding.detail
+    # A binary that names no version is not taken, and the finding says why.
+    assert "`firecracker` at /usr/bin/firecracker (version unknown: not used" in finding.detail
+
+
+def test_kvm_and_a_recent_firecracker_get_firecracker() -> None:
+    runner = healthy()
+    runner.devices["/dev/kvm"] = "rw"
+    runner.files["/proc/cpuinfo"] = VMX
+    runner.executables |= {"/usr/bin/firecracker"}
+    runner.answers[("/usr/bin/firecracker", "--version")] = done("Firecracker v1.10.1\n")
+    finding = check_microvm(host_of(runner))
+    assert finding.status == "pass"
+    assert "microVM cages run on Firecracker (/usr/bin/firecracker" in finding.detail
+    assert "CAP_NET_ADMIN and /dev/net/tun" in finding.detail
+    assert "`firecracker` at /usr/bin/firecracker (v1.10.1)" in finding.detail
+    runner.answers[("/usr/bin/firecracker", "--version")] = done("Firecracker v1.7.0\n")
+    older = check_microvm(host_of(runner))
+    assert "QEMU microvm with KVM" in older.detail
+    assert "(v1.7.0: not used, Firecracker 1.7.0 is older than 1.8.0" in older.detail
 
 
 def test_software_nested_kvm_gets_qemu_tcg_with_a_warning_that_it_is_slow() -> None:
@@ -45,7 +63,10 @@ def test_no_qemu_on_this_machine_is_no_problem() -> None:
 def test_a_firecracker_choice_is_refused_by_name() -> None:
     config = FirecrackerConfig(hypervisor="firecracker")
     finding = check_microvm(host_of(healthy()), config)
-    assert finding.status == "warn" and "cannot run cages yet" in finding.detail
+    assert finding.status == "warn"
+    assert "`firecracker.hypervisor: firecracker` cannot run here: no `firecracker` binary" in (
+        finding.detail
+    )
 
 
 def test_host_check_reports_microvm_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,11 +16,21 @@ GITHUB = "gh" + "p_" + fake(ALNUM, 36)
 AWS = "AK" + "IA" + "QWERTYUIOP234567"
 OPEN = {"domains": {"mode": "blocklist", "list": []}, "entropy": False, "content_type": False}
 SCANNER = PatternScanner(BUILTIN_PATTERNS)
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_UPPER = _LOWER.upper()
+
+
+def _shifted(n: int) -> dict[int, int]:
+    return str.maketrans(_LOWER + _UPPER, _LOWER[n:] + _LOWER[:n] + _UPPER[n:] + _UPPER[:n])
+
 
 DISGUISES = {
     "reversed": lambda v: v[::-1],
     "rot13": lambda v: codecs.encode(v, "rot13"),
     "case-changed": str.swapcase,
+    "caesar3": lambda v: v.translate(_shifted(3)),
+    "caesar23": lambda v: v.translate(_shifted(23)),
+    "atbash": lambda v: v.translate(str.maketrans(_LOWER + _UPPER, _LOWER[::-1] + _UPPER[::-1])),
 }
 
 
@@ -53,6 +63,8 @@ def test_the_disguise_is_named_in_the_block_reason() -> None:
         "Slovakia" + "x" * 30,  # a case variant of AKIA inside a longer word
         "AIKA" + "Q" * 40,  # AKIA reversed, but too long a run to be a key
         "tuc_shortvalue",  # rot13 of ghp_ with too short a body
+        "jks_" + "abc" * 3,  # ghp_ shifted by 3, with too short a body
+        "tsk_ordinary_words_in_snake_case",  # ghp_ under atbash, then words
     ],
 )
 def test_disguised_anchors_without_a_key_are_near_misses(text: str) -> None:
