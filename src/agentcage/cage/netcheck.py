@@ -1,12 +1,15 @@
 """Network checks `cage verify` runs from a helper container on the cage's internal network.
 
-    python -m agentcage.cage.netcheck --gateway IP --allowed-host NAME [--proxy IP]
+    python -m agentcage.cage.netcheck --gateway IP --allowed-host NAME [--proxy IP [--steered]]
 
 The helper has exactly the agent's view: only the internal network, the DNS sidecar as
 resolver and HTTP(S)_PROXY + the cage CA in its environment. It prints one JSON list of
 {"name", "passed", "detail"}. Standard library only. With `--proxy` (the proxy's
 internal address) it also checks the transparent path (docs/transparent.md) as a
-program that ignores the proxy variables sees it.
+program that ignores the proxy variables sees it. With `--steered` it runs in the
+agent's own namespace, which default deny gave a route via the proxy (a microVM guest,
+vm/guest_cage.py): that route must be the only default, and a direct connection must end
+at the proxy's deny listener instead of failing for want of a route.
 """
 
 from __future__ import annotations
@@ -34,6 +37,29 @@ def no_default_route() -> tuple[bool, str]:
     if defaults:
         return False, f"default route via {', '.join(defaults)}"
     return True, "no default route"
+
+
+def default_gateways(route_table: str) -> list[str]:
+    """The gateways of /proc/net/route's default rows (little-endian hex), dotted."""
+    rows = [line.split() for line in route_table.splitlines()[1:]]
+    return [_dotted(row[2]) for row in rows if len(row) > 2 and row[1] == "00000000"]
+
+
+def _dotted(little_endian_hex: str) -> str:
+    try:
+        return socket.inet_ntoa(int(little_endian_hex, 16).to_bytes(4, "little"))
+    except (ValueError, OverflowError):
+        return "?"
+
+
+def routed_via(proxy: str, route_table: str | None = None) -> tuple[bool, str]:
+    """Default deny's route: the only default one leads to the proxy."""
+    if route_table is None:
+        with open("/proc/net/route") as handle:
+            route_table = handle.read()
+    gateways = default_gateways(route_table)
+    shown = ", ".join(gateways) or "none (refused flows fail unaudited)"
+    return gateways == [proxy], f"default route via {shown}"
 
 
 def gateway_unreachable(gateway: str) -> tuple[bool, str]:
@@ -189,10 +215,54 @@ def transparent_checks(
     return checks
 
 
-def run(gateway: str, allowed: str | None, proxy: str | None = None) -> list[dict[str, object]]:
+def audit_records(text: str) -> list[dict[str, object]]:
+    """The JSON objects among an audit log's complete lines (a last one without its
+    newline is still being written)."""
+    records = []
+    for raw in text.split("\n")[:-1]:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def audited(
+    check: str, detail: str, lines: list[dict[str, object]], proxy: str
+) -> tuple[bool, str]:
+    """Whether a passed FLOWS check's flow has its `kind: flow` line among `lines` (the
+    proxy's audit lines written since the checks began)."""
+    protocol, port = FLOWS[check]
+    for line in lines:
+        if line.get("kind") == "flow" and (
+            line.get("scheme"),
+            line.get("host"),
+            line.get("port"),
+        ) == (protocol, proxy, port):
+            return True, f"{detail}; audited"
+    return False, (
+        f"{detail}, but the proxy wrote no `flow` line for it: the cage's default "
+        "deny is not set up (docs/transparent.md)"
+    )
+
+
+def run(
+    gateway: str, allowed: str | None, proxy: str | None = None, steered: bool = False
+) -> list[dict[str, object]]:
+    route: tuple[str, Callable[[], tuple[bool, str]]]
+    direct: tuple[str, Callable[[], tuple[bool, str]]]
+    if steered and proxy:
+        via = proxy
+        route = ("agent routes via the proxy", lambda: routed_via(via))
+        direct = ("no direct route out", lambda: tcp_refused(gateway, 9))
+    else:
+        route = ("no default route", no_default_route)
+        direct = ("no direct route out", lambda: gateway_unreachable(gateway))
     checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
-        ("no default route", no_default_route),
-        ("no direct route out", lambda: gateway_unreachable(gateway)),
+        route,
+        direct,
         ("unlisted name sinkholed", sinkholed),
         ("unlisted host blocked", blocked_host),
     ]
@@ -218,8 +288,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--gateway", required=True)
     parser.add_argument("--allowed-host")
     parser.add_argument("--proxy")
+    parser.add_argument("--steered", action="store_true")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.gateway, args.allowed_host, args.proxy)))
+    print(json.dumps(run(args.gateway, args.allowed_host, args.proxy, args.steered)))
     return 0
 
 

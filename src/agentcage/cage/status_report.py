@@ -15,8 +15,10 @@ from pathlib import Path
 from agentcage.cage import layout, observe, running, topology
 from agentcage.cage.contract import SIDECAR_CONFIG_NAME, service_name
 from agentcage.cage.lifecycle import Cages
+from agentcage.cage.vm import vm_control
 from agentcage.cage.weakened import weakened
 from agentcage.config import policy_version
+from agentcage.errors import AgentcageError
 from agentcage.metrics import metric_names
 from agentcage.metrics.recent import VERDICTS
 from agentcage.metrics.scrape import MetricsUnreachable, scrape_unix
@@ -95,17 +97,24 @@ class StatusReport:
 
 def report(cages: Cages, name: str) -> StatusReport:
     config, topo = cages.deployed(name)
-    roles = (*running.ROLES, running.PORTS) if config.container.ports else running.ROLES
+    vm = config.isolation == "firecracker"
+    roles: tuple[str, ...] = running.ROLES
+    if vm:
+        roles = (running.VM,)
+    elif config.container.ports:
+        roles = (*running.ROLES, running.PORTS)
     units = observe.unit_properties(cages.host, [service_name(topo, role) for role in roles])
     containers = observe.container_facts(cages.host, [topo.container(role) for role in roles])
     at = observe.now()
     services = tuple(_service(role, topo, units, containers, at) for role in roles)
+    if vm and services[0].state == "active":
+        services += _guest_services(cages, name, services[0])
     paths = layout.host_paths(cages.store, name)
     sockets = paths.metrics_sockets()
     return StatusReport(
         name=name,
         checked_at=observe.rfc3339(at),
-        state=next(s.state for s in services if s.role == "agent"),
+        state=next(s.state for s in services if s.role in ("agent", running.VM)),
         services=services,
         policy_version=policy_version(paths.sidecar_config_dir / SIDECAR_CONFIG_NAME),
         metrics={role: _metrics(role, str(sockets[role])) for role in SIDECARS},
@@ -140,6 +149,42 @@ def _service(
         image_digest=(facts.image_digest or None) if facts is not None else None,
         image_id=(facts.image_id or None) if facts is not None else None,
     )
+
+
+def _guest_services(cages: Cages, name: str, vm: ServiceReport) -> tuple[ServiceReport, ...]:
+    """The roles inside a running microVM, as the guest agent reports them: a role that
+    died in the guest leaves the VM's unit active, so it shows here (and in `problems`)."""
+    try:
+        states = vm_control.guest_roles_now(cages.store, name)
+    except AgentcageError as exc:
+        states = {role: f"unknown ({exc.message})" for role in running.ROLES}
+    return tuple(
+        ServiceReport(
+            role=role,
+            unit=vm.unit,
+            container=f"{vm.container} (guest)",
+            state=_systemd_words(state),
+            sub_state=state,
+            health=None,
+            started_at=None,
+            uptime_s=None,
+            restarts=None,
+            image=None,
+            image_digest=None,
+            image_id=None,
+        )
+        for role, state in states.items()
+    )
+
+
+def _systemd_words(state: str) -> str:
+    """A guest role's state (vm_control.role_states) as systemd's ActiveState would say it,
+    which `problems` reads: an agent that finished with 0 is `inactive`, as its unit is."""
+    if state == "running":
+        return "active"
+    if state in ("exited 0", "never started"):
+        return "inactive"
+    return "unknown" if state.startswith("unknown") else "failed"
 
 
 def _metrics(role: str, socket: str) -> SidecarMetrics:

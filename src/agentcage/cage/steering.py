@@ -1,6 +1,6 @@
 """Default deny with audit: the agent's default route and the proxy namespace's redirects.
 
-    python -m agentcage.cage.steering proxy ADDRESS DENY_PORT PORT...  (proxy's namespace)
+    python -m agentcage.cage.steering proxy ADDRESS DENY_PORT PORT... [--dns ADDRESS]
     python -m agentcage.cage.steering agent ADDRESS           (in the agent's namespace)
 
 Both run in a one-shot container that joins the namespace with NET_ADMIN and exits
@@ -17,6 +17,11 @@ agent ever holds a capability. `proxy` installs, in the proxy's network namespac
   container's namespaces belong to a user namespace, where the kernel refuses
   nftables payload writes but allows NAT, so one ruleset serves rootful and rootless;
 - a `forward` chain that drops everything, beside `ip_forward=0`, which the unit sets.
+
+`--dns`: the DNS sidecar's address when it shares the proxy's namespace, as in a microVM
+guest (vm/guest_cage.py, where the guest agent runs this module as root instead of a
+one-shot container); TCP and UDP to its port 53 are left alone. In container mode the
+sidecar has a namespace of its own on the agent's network and no such exception exists.
 
 `agent` gives the agent a default route via the proxy's internal address, and takes it
 away again unless a test connection through it reaches the deny listener. Fail closed
@@ -39,18 +44,28 @@ TABLE = "agentcage"
 SELF_CHECK = "192.0.2.1"
 # nft's `srcnat` names 100 only on postrouting; on input it must be given as a number.
 SRCNAT_ON_INPUT = 100
+DNS_OPTION = "--dns"
+DNS_PORT = 53  # topology.DNS_PORT; this module runs with the standard library only
 
 
-def nft_ruleset(interface: str, address: str, own_ports: list[int], deny_port: int) -> str:
+def nft_ruleset(
+    interface: str, address: str, own_ports: list[int], deny_port: int, dns: str | None = None
+) -> str:
     """The nftables table of the proxy's namespace (replacing any earlier one)."""
     ports = ", ".join(str(port) for port in sorted({*own_ports, deny_port}))
+    beside = (
+        f'iifname "{interface}" ip daddr {dns} meta l4proto {{ tcp, udp }} th dport {DNS_PORT} '
+        "accept\n        "
+        if dns
+        else ""
+    )
     return f"""\
 table ip {TABLE}
 delete table ip {TABLE}
 table ip {TABLE} {{
     chain udp_to_deny {{
         type nat hook prerouting priority dstnat; policy accept;
-        iifname "{interface}" udp dport != {deny_port} dnat to ip daddr : {deny_port}
+        {beside}iifname "{interface}" udp dport != {deny_port} dnat to ip daddr : {deny_port}
     }}
     chain udp_port_kept {{
         type nat hook input priority {SRCNAT_ON_INPUT}; policy accept;
@@ -59,7 +74,7 @@ snat to ip saddr : ct original proto-dst
     }}
     chain tcp_to_deny {{
         type nat hook prerouting priority dstnat; policy accept;
-        iifname "{interface}" ip daddr {address} tcp dport {{ {ports} }} accept
+        {beside}iifname "{interface}" ip daddr {address} tcp dport {{ {ports} }} accept
         iifname "{interface}" meta l4proto tcp redirect to :{deny_port}
     }}
     chain never_forward {{
@@ -83,12 +98,12 @@ def forwarding_off() -> bool:
         return handle.read().strip() == "0"
 
 
-def steer_proxy(address: str, own_ports: list[int], deny_port: int) -> None:
+def steer_proxy(address: str, own_ports: list[int], deny_port: int, dns: str | None = None) -> None:
     if not forwarding_off():
         # Routing the agent here would make this namespace its router.
         raise SystemExit("steering: ip_forward is on in the proxy's namespace; refusing")
     interface = interface_of(address)
-    _run("nft", "-f", "-", stdin=nft_ruleset(interface, address, own_ports, deny_port))
+    _run("nft", "-f", "-", stdin=nft_ruleset(interface, address, own_ports, deny_port, dns))
     # 17, not `udp`: a minimal image has no /etc/protocols for `ip` to look the name up in.
     rule = ["iif", interface, "ipproto", str(socket.IPPROTO_UDP), "lookup", str(UDP_TABLE)]
     _run("ip", "rule", "add", *rule, "priority", str(RULE_PRIORITY))
@@ -135,10 +150,13 @@ def _run(*argv: str, stdin: str | None = None) -> str:
 
 
 def main(argv: list[str]) -> int:
+    dns = None
+    if argv[-2:-1] == [DNS_OPTION]:
+        argv, dns = argv[:-2], argv[-1]
     if len(argv) >= 3 and argv[0] == "proxy":
         deny_port, *own = (int(port) for port in argv[2:])
-        steer_proxy(argv[1], own, deny_port)
-    elif len(argv) == 2 and argv[0] == "agent":
+        steer_proxy(argv[1], own, deny_port, dns)
+    elif len(argv) == 2 and argv[0] == "agent" and dns is None:
         steer_agent(argv[1])
     else:
         print(__doc__, file=sys.stderr)

@@ -33,7 +33,7 @@ from agentcage.cage.contract import (
 )
 from agentcage.cage.host_files import on_target
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.netcheck import FLOWS
+from agentcage.cage.netcheck import FLOWS, audit_records, audited, routed_via
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
 from agentcage.cage.vm import vm_control
 from agentcage.config.network import DENY_PORT
@@ -248,21 +248,8 @@ def _audited(cages: Cages, topo: topology.Topology, check: CheckResult, since: s
     """A refused flow counts only with its `kind: flow` line in the proxy's log."""
     if check.name not in FLOWS or not check.passed:
         return check
-    protocol, port = FLOWS[check.name]
-    for line in _proxy_audit_tail(cages, topo):
-        if (
-            line.get("kind") == "flow"
-            and (line.get("scheme"), line.get("host"), line.get("port"))
-            == (protocol, topo.proxy_ip, port)
-            and str(line.get("time", "")) >= since
-        ):
-            return CheckResult(check.name, True, f"{check.detail}; audited")
-    return CheckResult(
-        check.name,
-        False,
-        f"{check.detail}, but the proxy wrote no `flow` line for it: the cage's default "
-        "deny is not set up (docs/transparent.md)",
-    )
+    lines = [line for line in _proxy_audit_tail(cages, topo) if str(line.get("time", "")) >= since]
+    return CheckResult(check.name, *audited(check.name, check.detail, lines, topo.proxy_ip))
 
 
 def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, object]]:
@@ -270,13 +257,7 @@ def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, o
     code, text, _ = _exec(
         cages, topo.container("proxy"), "tail", "-n", "2000", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}"
     )
-    lines = []
-    for raw in text.splitlines() if code == 0 else []:
-        try:
-            lines.append(json.loads(raw))
-        except ValueError:
-            continue
-    return [line for line in lines if isinstance(line, dict)]
+    return audit_records(text) if code == 0 else []
 
 
 def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
@@ -290,23 +271,12 @@ def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
     else:
         forwarding = CheckResult(name, forward.strip() == "0", f"ip_forward {forward.strip()}")
     code, table, err = _exec(cages, topo.container("agent"), "cat", "/proc/net/route")
-    rows = [row.split() for row in table.splitlines()[1:]]
-    gateways = [default_gateway(row) for row in rows if row[1:2] == ["00000000"]]
     name = "agent routes via the proxy"
     if code != 0:
         route = CheckResult(name, False, f"cannot read its routes: {err.strip()[:160]}")
     else:
-        shown = ", ".join(gateways) or "none (refused flows fail unaudited)"
-        route = CheckResult(name, gateways == [topo.proxy_ip], f"default route via {shown}")
+        route = CheckResult(name, *routed_via(topo.proxy_ip, table))
     return [forwarding, route]
-
-
-def default_gateway(row: list[str]) -> str:
-    """The gateway of a /proc/net/route row (little-endian hex) as a dotted address."""
-    try:
-        return str(ipaddress.IPv4Address(int(row[2], 16).to_bytes(4, "little")))
-    except (IndexError, ValueError):
-        return "?"
 
 
 def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology) -> CheckResult:

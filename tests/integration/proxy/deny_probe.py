@@ -7,11 +7,14 @@ the agent and joins them with a veth pair:
     agent ns  10.77.0.100 --veth-- 10.77.0.3  proxy ns (this one)
               default via 10.77.0.3            `agentcage proxy run --transparent
                                                10.77.0.3 --deny-flows`
+                                    10.77.0.2  a stand-in DNS sidecar on port 53
 
 and installs the steering with the same module the cage's one-shot containers run
-(`python -m agentcage.cage.steering`). Nothing has a route beyond the two namespaces:
-the "outside" addresses the agent dials exist nowhere. Each case's outcome and every
-audit line are written as JSON to the path given as the argument.
+(`python -m agentcage.cage.steering`), with `--dns 10.77.0.2` as in a microVM guest,
+where the DNS sidecar's address sits in the proxy's namespace. Nothing has a route
+beyond the two namespaces: the "outside" addresses the agent dials exist nowhere. Each
+case's outcome and every audit line are written as JSON to the path given as the
+argument.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from agentcage.config.network import DENY_PORT
 from tests.support.proxy import ProxyProcess
 
 PROXY = "10.77.0.3"
+DNS = "10.77.0.2"
 AGENT = "10.77.0.100"
 OUTSIDE = "203.0.113.7"
 SCAN = "203.0.113.8"
@@ -77,6 +82,29 @@ def udp(host: str, port: int) -> dict[str, Any]:
     return {"outcome": "answered"}
 
 
+def dns_stand_in() -> None:
+    """Port 53 on DNS, UDP and TCP: each answers `dns`, so the agent sees it got through."""
+    datagrams = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    datagrams.bind((DNS, 53))
+    stream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stream.bind((DNS, 53))
+    stream.listen(4)
+
+    def answer_udp() -> None:
+        while True:
+            _, client = datagrams.recvfrom(512)
+            datagrams.sendto(b"dns", client)
+
+    def answer_tcp() -> None:
+        while True:
+            conn, _ = stream.accept()
+            with conn:
+                conn.sendall(b"dns")
+
+    for serve in (answer_udp, answer_tcp):
+        threading.Thread(target=serve, daemon=True).start()
+
+
 def bare_ip_tls(host: str) -> dict[str, Any]:
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -110,6 +138,9 @@ def agent_side() -> None:
         "bare_ip_tls": bare_ip_tls(OUTSIDE),
         "proxy22": tcp(PROXY, 22),
         "proxy_udp123": udp(PROXY, 123),
+        "dns_udp53": udp(DNS, 53),
+        "dns_tcp53": tcp(DNS, 53),
+        "dns_tcp22": tcp(DNS, 22),
     }
     time.sleep(0.5)  # the single lines land before the burst fills the budget
     out["burst_refused"] = burst(SCAN, BURST)
@@ -123,6 +154,7 @@ def main(report: Path) -> None:
         pid = holder.pid
         sh("ip", "link", "add", "cage0", "type", "veth", "peer", "name", "eth0", "netns", str(pid))
         sh("ip", "addr", "add", f"{PROXY}/24", "dev", "cage0")
+        sh("ip", "addr", "add", f"{DNS}/24", "dev", "cage0")
         sh("ip", "link", "set", "cage0", "up")
         for step in (["lo", "up"], ["eth0", "up"]):
             sh(*in_agent(pid, "ip", "link", "set", *step))
@@ -139,7 +171,8 @@ def main(report: Path) -> None:
             "stderr": early.stderr,
             "routes": sh(*in_agent(pid, "ip", "route")),
         }
-        sh(*steering("proxy", PROXY, str(DENY_PORT), "80", "443"))
+        sh(*steering("proxy", PROXY, str(DENY_PORT), "80", "443", "--dns", DNS))
+        dns_stand_in()
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             (work / "cage.yaml").write_text(CONFIG)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agentcage.cage.steering import SELF_CHECK
-from tests.integration.proxy.deny_probe import AGENT, BURST, MODULE, OUTSIDE, PROXY, SCAN
+from tests.integration.proxy.deny_probe import AGENT, BURST, DNS, MODULE, OUTSIDE, PROXY, SCAN
 from tests.support.netns import probe_report
 
 pytestmark = pytest.mark.integration
@@ -72,6 +72,16 @@ def test_udp_is_unanswered_and_audited(report: Report, case: str, host: str) -> 
     assert report["agent"][case]["outcome"] == "unanswered"
     [line] = flows(report, host, 123, "udp")
     assert (line["verdict"], line["client"]) == ("block", AGENT)
+
+
+def test_beside_the_dns_sidecar_only_its_port_53_is_let_through(report: Report) -> None:
+    """A microVM guest: the DNS sidecar's address is in the proxy's namespace (`--dns`)."""
+    assert report["agent"]["dns_udp53"]["outcome"] == "answered"
+    assert report["agent"]["dns_tcp53"] == {"outcome": "data", "data": "dns"}
+    assert not flows(report, DNS, 53, "udp") and not flows(report, DNS, 53, "tcp")
+    assert report["agent"]["dns_tcp22"]["outcome"] in ("ConnectionResetError", "closed")
+    [line] = flows(report, DNS, 22, "tcp")
+    assert line["verdict"] == "block"
 
 
 def test_bare_ip_tls_is_refused_and_audited(report: Report) -> None:

@@ -10,6 +10,7 @@ serves a banner: the guest itself reaches it, the agent must not.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -89,10 +90,15 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     assert report["key"] == "{{ANTHROPIC_API_KEY}}"  # the placeholder, never the value
     assert report["proxy"] == f"http://{TOPOLOGY.proxy_ip}:8080"
     assert report["workspace"] == "copied onto the root drive"
-    # Only the link to the sidecars; no default route, so the uplink is unreachable.
+    # Only the link to the sidecars, and default deny's route via the proxy: a direct
+    # connection ends at the proxy's deny listener, never at the uplink, with its line.
     routes = [r.split() for r in report["routes"].split(";")[1:] if r.strip()]
-    assert [(r[0], r[1]) for r in routes] == [("eth0", "0007590A")], routes
-    assert "unreachable" in report["direct"].lower(), report["direct"]
+    via = socket.inet_aton(TOPOLOGY.proxy_ip)[::-1].hex().upper()  # /proc/net/route's form
+    assert sorted((r[0], r[1], r[2]) for r in routes) == [
+        ("eth0", "00000000", via),
+        ("eth0", "0007590A", "00000000"),
+    ], routes
+    assert BANNER.decode().strip() not in report["direct"], report["direct"]
     assert report["init"] == "hidden"  # its /proc shows only its own processes
     assert "403" in report["blocked"], report["blocked"]
     # Allowed: through the guest's NIC to the fake internet behind passt's gateway, with
@@ -105,7 +111,13 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
 
     # `cage verify`'s network checks, run in the guest with the agent's view.
     rows = verify_network(
-        vm.ask, cage.roles[2], GATEWAY, "example.com", TOPOLOGY.proxy_ip, time.monotonic() + 120
+        vm.ask,
+        cage.roles[2],
+        GATEWAY,
+        "example.com",
+        TOPOLOGY.proxy_ip,
+        time.monotonic() + 120,
+        steered=True,
     )
     # All of them pass but the two that fetch the allowlisted host over HTTPS: the fake
     # internet here serves plain HTTP only.
@@ -116,6 +128,9 @@ def test_the_agent_in_the_guest_is_confined_and_reaches_only_the_sidecars(
     proxy_audit = vm.ask("read", path="state/audit/proxy/proxy.jsonl")["content"]
     records = [json.loads(line) for line in proxy_audit.splitlines()]
     assert any("blocked.example" in json.dumps(r) for r in records), proxy_audit
+    flows = {(r["host"], r["port"], r["scheme"]) for r in records if r["kind"] == "flow"}
+    assert (GATEWAY, uplink.port, "tcp") in flows, proxy_audit  # the agent's direct try
+    assert {(TOPOLOGY.proxy_ip, 22, "tcp"), (TOPOLOGY.proxy_ip, 123, "udp")} <= flows  # verify's
     dns_audit = vm.ask("read", path="state/audit/dns/dns.jsonl")["content"]
     assert "blocked.example" in dns_audit, dns_audit
 

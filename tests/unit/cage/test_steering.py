@@ -39,3 +39,27 @@ def test_a_reset_after_the_handshake_counts_as_the_deny_listener_answering(
 
     monkeypatch.setattr(steering.socket, "create_connection", connect)
     assert steering.deny_listener_answers()[0] is reached
+
+
+def test_beside_the_dns_sidecar_its_port_53_is_left_alone_before_any_redirect() -> None:
+    """In a microVM guest the DNS sidecar's address sits on the proxy's own interface."""
+    rules = nft_ruleset("cage0", "10.213.0.35", [8080], 8079, dns="10.213.0.34")
+    dns = 'iifname "cage0" ip daddr 10.213.0.34 meta l4proto { tcp, udp } th dport 53 accept'
+    udp, tcp = rules.split("chain udp_to_deny")[1], rules.split("chain tcp_to_deny")[1]
+    assert udp.index(dns) < udp.index("dnat to")
+    assert tcp.index(dns) < tcp.index("redirect to")
+    assert "10.213.0.34" not in nft_ruleset("eth0", "10.213.0.35", [8080], 8079)
+
+
+def test_the_dns_exception_is_the_proxy_namespaces_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    monkeypatch.setattr(steering, "steer_proxy", lambda *args: seen.append(args))
+    assert main(["proxy", "10.213.0.35", "8079", "8080", "--dns", "10.213.0.34"]) == 0
+    assert seen == [("10.213.0.35", [8080], 8079, "10.213.0.34")]
+    assert main(["agent", "10.213.0.35", "--dns", "10.213.0.34"]) == 2
+
+
+def test_the_dns_port_is_the_topologys() -> None:
+    from agentcage.cage.topology import DNS_PORT
+
+    assert steering.DNS_PORT == DNS_PORT

@@ -42,6 +42,9 @@ ROLES: dict[str, subprocess.Popen[bytes]] = {}
 _RB_AUTOBOOT = 0x01234567
 _RB_DISABLE_CAD = 0
 _LABEL_OFFSET = 1024 + 0x78  # ext4 superblock's s_volume_name, 16 bytes
+# Default deny (docs/transparent.md): the cage's steering module, run here as root
+# where container mode runs it in a one-shot container with NET_ADMIN.
+STEERING = ("/opt/agentcage/bin/python", "-m", "agentcage.cage.steering")
 
 
 def log(message: str) -> None:
@@ -186,6 +189,7 @@ def status() -> dict[str, Any]:
         ),
         "secrets": sorted(p.name for p in secrets.iterdir()) if secrets.is_dir() else None,
         "pid": os.getpid(),
+        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
         "roles": {name: process.poll() for name, process in ROLES.items()},
     }
 
@@ -294,6 +298,27 @@ def signal_role(message: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def steer(message: dict[str, Any]) -> dict[str, Any]:
+    """Default deny: `proxy` in the guest's namespace (the sidecars'), `agent` in the agent's.
+
+    Only the steering module, only with addresses, ports and its `--dns` option as words.
+    """
+    role, words = str(message["role"]), [str(word) for word in message["args"]]
+    plain = all(w == "--dns" or w.replace(".", "").isdigit() for w in words)
+    netns = str(message.get("netns", ""))
+    if role not in ("proxy", "agent") or not plain or not (netns.isidentifier() or role == "proxy"):
+        return {"ok": False, "error": f"steering {role!r} {words!r} is not one the host may ask"}
+    inside = ["ip", "netns", "exec", netns] if role == "agent" else []
+    # This process has the initramfs's PATH (/bin); `nft` is in /usr/sbin.
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    done = subprocess.run(
+        [*inside, *STEERING, role, *words], capture_output=True, text=True, check=False, env=env
+    )
+    if done.returncode:
+        return {"ok": False, "error": (done.stderr or done.stdout).strip()[-500:]}
+    return {"ok": True}
+
+
 _OPS = {
     "mkdir": make_dir,
     "write": write_file,
@@ -304,6 +329,7 @@ _OPS = {
     "sysctl": guest_sandbox.set_sysctl,
     "signal": signal_role,
     "secret": set_secret,
+    "steer": steer,
 }
 
 

@@ -26,6 +26,7 @@ from agentcage.cage.contract import (
     SECRETS_DIR,
     SIDECAR_USER,
 )
+from agentcage.cage.steering import DNS_OPTION
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
 from agentcage.cage.vm.guest_roles import (
     AGENT_NETNS,
@@ -40,6 +41,8 @@ from agentcage.config.schema import parse_server
 from agentcage.errors import VmmError
 
 Ask = Callable[..., dict[str, Any]]
+# The steering module's Python start under TCG, and the agent's 10 s route check.
+STEER_SECONDS = 90
 
 
 def _relative(guest: str) -> str:
@@ -128,16 +131,36 @@ def start_cage(
             floors[name] = min(floors.get(name, int(value)), int(value))
     for name, floor in floors.items():
         ask("sysctl", name=name, value=str(floor))
+    steer(ask, roles, topology, "proxy")
     waits = {"dns": (topology.dns_ip, DNS_PORT), "proxy": (topology.proxy_ip, PROXY_PORT)}
     started: dict[str, float] = {}
     for role in roles:
         if role.name == "agent":
             for name, (address, port) in waits.items():
                 started[name] = _listening(ask, name, address, port, deadline) - started[name]
+            steer(ask, roles, topology, "agent")
         else:
             started[role.name] = time.monotonic()
         ask("start", **role.start_request())
     return started
+
+
+def steer(ask: Ask, roles: list[GuestRole], topology: Topology, name: str) -> None:
+    """Default deny (docs/transparent.md) in the guest, from the units' steering one-shots.
+
+    `proxy`: the redirects in the guest's namespace, where the DNS sidecar's address sits
+    beside the proxy's, so its port 53 is left alone. `agent`: the agent's default route
+    via the proxy, kept only once a flow through it reaches the deny listener, so it runs
+    after the proxy listens and before the agent starts. The guest's kernel and tools are
+    the image's, so a failure here is a broken image: the cage does not come up.
+    """
+    words = next(role.steering for role in roles if role.name == name)
+    if not words:
+        return  # `network.transparent: false`: no route, flows fail unaudited as before
+    args = list(words[1:])
+    if name == "proxy":
+        args += [DNS_OPTION, topology.dns_ip]
+    ask("steer", STEER_SECONDS, role=words[0], args=args, netns=AGENT_NETNS)
 
 
 def _listening(ask: Ask, name: str, address: str, port: int, deadline: float) -> float:
@@ -184,13 +207,16 @@ def verify_network(
     allowed: str | None,
     proxy: str | None,
     deadline: float,
+    steered: bool = False,
 ) -> list[dict[str, Any]]:
     """`cage verify`'s network checks from inside the guest, with exactly the agent's view.
 
     As container mode runs them from a helper container on the agent's network: the
     netcheck module of the sidecars' venv (the guest's root), as the sidecar user, in the
     agent's network namespace with its resolver, CA and proxy variables. `gateway` is the
-    guest NIC's far end, which must be unreachable from there.
+    guest NIC's far end, which must be unreachable from there; `steered`: the namespace has
+    default deny's route via the proxy, so a flow there must end at the deny listener
+    (netcheck's `--steered`).
     """
     binds = [bind for bind in agent.sandbox["binds"] if bind[1] != "/etc/resolv.conf"]
     resolv = [bind for bind in agent.sandbox["binds"] if bind[1] == "/etc/resolv.conf"]
@@ -206,6 +232,7 @@ def verify_network(
     argv = [PYTHON, "-m", NETCHECK_MODULE, "--gateway", gateway]
     argv += ["--allowed-host", allowed] if allowed else []
     argv += ["--proxy", proxy] if proxy else []
+    argv += ["--steered"] if steered and proxy else []
     keys = (*PROXY_VARIABLES, *CA_VARIABLES, "NO_PROXY", "no_proxy")
     env = {key: agent.env[key] for key in keys if key in agent.env}
     ask("start", name="verify", argv=argv, env=env, uid=int(SIDECAR_USER), sandbox=sandbox)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentcage.cage.contract import SECRETS_DIR, VENV_BIN
+from agentcage.cage.contract import SECRETS_DIR, STEERING_MODULE, VENV_BIN
 from agentcage.cage.quadlet import CageUnits
 from agentcage.cage.topology import Topology
 from agentcage.cage.unit import UnitFile
@@ -70,6 +70,9 @@ class GuestRole:
     sysctls: tuple[tuple[str, str], ...] = ()
     # Files the host writes under GUEST_STATE for this role: (relative path, content).
     files: tuple[tuple[str, str], ...] = ()
+    # Default deny's setup for this role's namespace: the steering module's arguments from
+    # the unit's one-shot (`proxy ADDRESS DENY_PORT PORT...`, `agent ADDRESS`), or none.
+    steering: tuple[str, ...] = ()
 
     def start_request(self) -> dict[str, Any]:
         """The guest agent's `start` arguments."""
@@ -123,6 +126,15 @@ def _words(unit: UnitFile, key: str) -> list[str]:
 
 def _flag(unit: UnitFile, key: str) -> bool:
     return "true" in _values(unit, key)
+
+
+def _steering(unit: UnitFile) -> tuple[str, ...]:
+    """The arguments of the unit's steering one-shot (quadlet.py's `ExecStartPost=`)."""
+    for value in unit.get("Service", "ExecStartPost"):
+        words = list(value) if isinstance(value, tuple) else str(value).split()
+        if STEERING_MODULE in words:
+            return tuple(words[words.index(STEERING_MODULE) + 1 :])
+    return ()
 
 
 def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> GuestRole:
@@ -210,4 +222,5 @@ def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> Gues
         state_dirs=tuple(state_dirs),
         sysctls=sysctls,
         files=tuple(files),
+        steering=_steering(unit),
     )

@@ -32,6 +32,13 @@ MODULES = (
     "vmw_vsock_virtio_transport",
     # The agent's only link, to the proxy and the DNS sidecar (guest_sandbox.py).
     "veth",
+    # Default deny's redirects in the proxy's namespace (cage/steering.py): nf_tables,
+    # conntrack and NAT come with them as dependencies. No modprobe runs in the guest,
+    # so nothing would load them on demand.
+    "nft_chain_nat",
+    "nft_nat",
+    "nft_redir",
+    "nft_ct",
 )
 
 INIT = f"""#!/bin/sh

@@ -34,8 +34,16 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 SUITE = "bookworm"
 # python3 runs the guest agent and, in /opt/agentcage, the proxy and DNS roles (the same
 # venv as the runtime image: VENV_BIN in contract.py); dnsmasq-base serves behind the DNS
-# role's front, as in the runtime image; iproute2 sets up the one interface.
-PACKAGES = ("python3", "python3-venv", "dnsmasq-base", "iproute2", "ca-certificates")
+# role's front, as in the runtime image; iproute2 sets up the one interface; nftables
+# carries default deny's redirects (cage/steering.py calls `nft`, as in the runtime image).
+PACKAGES = (
+    "python3",
+    "python3-venv",
+    "dnsmasq-base",
+    "iproute2",
+    "nftables",
+    "ca-certificates",
+)
 _SLIM = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 VENV = "/opt/agentcage"
 SITE_PACKAGES = f"{VENV}/lib/python3.11/site-packages"

@@ -11,12 +11,16 @@ namespace, the roles' log files. Starting and stopping is its one `vm` unit.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from agentcage.cage import layout
+from agentcage.cage.contract import PROXY_AUDIT_LOG
+from agentcage.cage.netcheck import FLOWS, audit_records, audited
 from agentcage.cage.state import StateStore
 from agentcage.cage.topology import Topology
 from agentcage.cage.vm.channel_owner import OwnerClient
 from agentcage.cage.vm.guest_cage import reload_cage, set_secret, verify_network
+from agentcage.cage.vm.guest_roles import ROLES as GUEST_ROLES
 from agentcage.cage.vm.vm_cage import run_dir
 from agentcage.cage.vm.vm_plan import VmPlan, load_plan
 from agentcage.config.schema import CageConfig
@@ -73,19 +77,54 @@ def log(store: StateStore, name: str, service: str) -> str:
 
 def verify(store: StateStore, name: str, topo: Topology, allowed: str | None) -> list[Check]:
     """In-guest checks: the roles run, the guest's root is read-only, the agent's network
-    is the cage's (guest_cage.verify_network: the same netcheck as container mode)."""
+    is the cage's (guest_cage.verify_network: the same netcheck as container mode), and
+    with default deny, the guest does not forward and each refused flow has its line."""
     plan = _plan(store, name)
     agent = next(role for role in plan.roles if role.name == "agent")
+    steered = bool(next(role for role in plan.roles if role.name == "proxy").steering)
     with OwnerClient(plan.control) as client:
         status = client.ask("status")
-        exited = {k: v for k, v in status["roles"].items() if k in ("dns", "proxy", "agent")}
-        checks: list[Check] = [
-            (f"{role} runs in the guest", exited.get(role, 1) is None,
-             "running" if exited.get(role, 1) is None else f"exited {exited.get(role)}")
-            for role in ("dns", "proxy", "agent")
-        ]  # fmt: skip
+        checks = role_checks(status)
         checks.append(("guest root read-only", bool(status["root_read_only"]), "/ is ro"))
+        if steered:
+            forward = str(status.get("ip_forward"))
+            checks.append(("proxy does not forward", forward == "0", f"ip_forward {forward}"))
+        audit = f"state/audit/proxy/{PROXY_AUDIT_LOG}"
+        before = int(client.ask("read", path=audit, offset=1 << 40)["size"])
         deadline = time.monotonic() + VERIFY_SECONDS
-        rows = verify_network(client.ask, agent, plan.gateway, allowed, topo.proxy_ip, deadline)
-    checks += [(str(r["name"]), bool(r["passed"]), str(r.get("detail", ""))) for r in rows]
+        rows = verify_network(
+            client.ask, agent, plan.gateway, allowed, topo.proxy_ip, deadline, steered
+        )
+        lines = audit_records(str(client.ask("read", path=audit, offset=before)["content"]))
+    for row in rows:
+        check, passed, detail = str(row["name"]), bool(row["passed"]), str(row.get("detail", ""))
+        if steered and passed and check in FLOWS:
+            passed, detail = audited(check, detail, lines, topo.proxy_ip)
+        checks.append((check, passed, detail))
     return checks
+
+
+def role_states(status: dict[str, Any]) -> dict[str, str]:
+    """Each role's state in the guest, from the guest agent's `status`: `running`,
+    `exited N` or `never started`."""
+    exited = status["roles"]
+    return {
+        role: "never started" if role not in exited
+        else "running" if exited[role] is None
+        else f"exited {exited[role]}"
+        for role in GUEST_ROLES
+    }  # fmt: skip
+
+
+def role_checks(status: dict[str, Any]) -> list[Check]:
+    """`cage verify`'s view of role_states: each role must still run."""
+    states = role_states(status)
+    return [
+        (f"{role} runs in the guest", state == "running", state) for role, state in states.items()
+    ]
+
+
+def guest_roles_now(store: StateStore, name: str) -> dict[str, str]:
+    """role_states of a running cage, asked over its control socket (`cage status`)."""
+    with guest(store, name) as client:
+        return role_states(client.ask("status"))

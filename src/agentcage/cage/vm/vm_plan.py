@@ -76,6 +76,7 @@ def _role(data: dict[str, Any]) -> GuestRole:
         state_dirs=tuple((Path(path), bool(writable)) for path, writable in data["state_dirs"]),
         sysctls=tuple((k, v) for k, v in data["sysctls"]),
         files=tuple((k, v) for k, v in data["files"]),
+        steering=tuple(data.get("steering", ())),  # absent from plans written before it
     )
 
 

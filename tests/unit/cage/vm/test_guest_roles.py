@@ -19,6 +19,7 @@ from agentcage.cage.vm.guest_roles import (
     guest_roles,
 )
 from agentcage.config.load import load_config
+from agentcage.config.network import DENY_PORT
 from agentcage.errors import VmmError
 
 TOPOLOGY = Topology("vmcage", 0, "10.89.7.0/24", "10.89.8.0/24")
@@ -103,3 +104,13 @@ def test_a_writable_bind_mount_is_refused(tmp_path: Path) -> None:
     spec = CageSpec(load_config(path), TOPOLOGY, Images("p", "d", "a"), HostPaths.under(state))
     with pytest.raises(VmmError, match="read-only bind mounts only"):
         guest_roles(build_units(spec), TOPOLOGY, state, ImageFacts())
+
+
+def test_default_deny_is_set_up_from_the_units_steering_one_shots(tmp_path: Path) -> None:
+    dns, proxy, agent = _roles(tmp_path)
+    assert proxy.steering[:3] == ("proxy", TOPOLOGY.proxy_ip, str(DENY_PORT))
+    assert {"8080", "80", "443"} <= set(proxy.steering[3:])
+    assert agent.steering == ("agent", TOPOLOGY.proxy_ip)
+    assert dns.steering == ()
+    opaque = _roles(tmp_path, extra="network: {transparent: false}\n")
+    assert [role.steering for role in opaque] == [(), (), ()]

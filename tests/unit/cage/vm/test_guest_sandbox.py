@@ -53,3 +53,20 @@ def test_mount_options_split_into_flags_and_filesystem_data() -> None:
 def test_the_agent_network_namespace_takes_only_a_plain_name() -> None:
     reply = _answer(op="netns", netns="../x", guest=[], agent="10.0.0.2/24")
     assert not reply["ok"]
+
+
+def test_the_host_may_ask_only_for_the_steering_module_with_plain_words() -> None:
+    for role, args, netns in (
+        ("proxy", ["10.213.0.35", "8079", "8080; reboot"], ""),
+        ("proxy", ["10.213.0.35", "--table", "x"], ""),
+        ("agent", ["10.213.0.35"], "../../proc/1/ns/net"),
+        ("router", ["10.213.0.35"], "agent"),
+    ):
+        reply = _answer(op="steer", role=role, args=args, netns=netns)
+        assert not reply["ok"] and "not one the host may ask" in str(reply["error"])
+
+
+def test_the_guest_runs_the_steering_module_of_the_runtime_venv() -> None:
+    from agentcage.cage.contract import PYTHON, STEERING_MODULE
+
+    assert guest_agent.STEERING == (PYTHON, "-m", STEERING_MODULE)

@@ -80,6 +80,14 @@ def test_the_initramfs_holds_busybox_modules_and_an_init(tmp_path: Path) -> None
         "vmw_vsock_virtio_transport_common": "vsock",
         "vmw_vsock_virtio_transport": "vmw_vsock_virtio_transport_common,vsock,virtio",
         "veth": "",
+        "nfnetlink": "",
+        "nf_tables": "nfnetlink",
+        "nf_conntrack": "",
+        "nf_nat": "nf_conntrack",
+        "nft_chain_nat": "nf_tables,nf_nat",
+        "nft_nat": "nf_tables,nf_nat",
+        "nft_redir": "nf_tables,nf_nat",
+        "nft_ct": "nf_tables,nf_conntrack",
     }.items():
         (modules / f"{name}.ko").write_bytes(fake_module(name, deps))
     busybox = tmp_path / "busybox"
@@ -100,6 +108,9 @@ def test_the_initramfs_holds_busybox_modules_and_an_init(tmp_path: Path) -> None
         order.index("failover.ko") < order.index("net_failover.ko") < order.index("virtio_net.ko")
     )
     assert all(f"lib/modules/{name}" in entries for name in order)
+    # Default deny's redirects in the guest: nothing loads modules on demand there.
+    assert order.index("nf_conntrack.ko") < order.index("nf_nat.ko") < order.index("nft_redir.ko")
+    assert {"nf_tables.ko", "nft_chain_nat.ko", "nft_nat.ko", "nft_ct.ko"} <= set(order)
 
 
 def test_cpio_names_and_padding() -> None:

@@ -1,0 +1,58 @@
+"""The pure parts of `cage verify`'s network checks (cage/netcheck.py): routes, flow lines,
+and which checks run where default deny gave the namespace a route (a microVM guest)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentcage.cage import netcheck
+from agentcage.cage.netcheck import audit_records, audited, default_gateways, routed_via
+
+HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+# 10.213.0.35 and the subnet 10.213.0.0/24, as the kernel prints them (little-endian hex).
+VIA_PROXY = HEADER + "eth0\t00000000\t2300D50A\t0003\t0\t0\t0\t00000000\n"
+ON_LINK = HEADER + "eth0\t0000D50A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n"
+
+
+def test_the_only_default_route_must_lead_to_the_proxy() -> None:
+    assert default_gateways(VIA_PROXY) == ["10.213.0.35"]
+    assert routed_via("10.213.0.35", VIA_PROXY) == (True, "default route via 10.213.0.35")
+    assert routed_via("10.213.0.35", ON_LINK)[0] is False
+    assert "none" in routed_via("10.213.0.35", ON_LINK)[1]
+    two = VIA_PROXY + "eth0\t00000000\t0100D50A\t0003\t0\t0\t0\t00000000\n"
+    assert routed_via("10.213.0.35", two)[0] is False
+
+
+def test_a_refused_flow_counts_with_its_line_only() -> None:
+    line = {"kind": "flow", "scheme": "tcp", "host": "10.213.0.35", "port": 22}
+    text = json.dumps(line) + "\n" + '{"kind": "flow", "sch'  # the last line is being written
+    records = audit_records(text)
+    assert records == [line]
+    passed, detail = audited("raw TCP to port 22 refused", "reset", records, "10.213.0.35")
+    assert passed and detail == "reset; audited"
+    passed, detail = audited("raw TCP to port 5432 refused", "reset", records, "10.213.0.35")
+    assert not passed and "no `flow` line" in detail
+
+
+def test_steered_the_namespace_must_route_via_the_proxy_and_end_flows_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    def fake(name: str) -> object:
+        return lambda *args: calls.append(name) or (True, name)
+
+    for name in ("no_default_route", "routed_via", "gateway_unreachable", "tcp_refused"):
+        monkeypatch.setattr(netcheck, name, fake(name))
+    for name in ("sinkholed", "blocked_host", "direct_unlisted", "udp_unanswered"):
+        monkeypatch.setattr(netcheck, name, fake(name))
+    monkeypatch.setattr(netcheck, "unlisted_at_proxy", fake("unlisted_at_proxy"))
+    rows = netcheck.run("10.0.2.2", None, "10.213.0.35", steered=True)
+    assert rows[0]["name"] == "agent routes via the proxy"
+    assert calls[:2] == ["routed_via", "tcp_refused"]  # the gateway: at the deny listener
+    calls.clear()
+    rows = netcheck.run("10.0.2.2", None, "10.213.0.35")
+    assert rows[0]["name"] == "no default route"
+    assert calls[:2] == ["no_default_route", "gateway_unreachable"]
