@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import pytest
 
-from tests.e2e.harness import IDLE, Harness, Internet, e2e_config, running, start_internet
+from tests.e2e.harness import IDLE, SLOWDOWN, Harness, Internet, e2e_config, running, start_internet
 from tests.e2e.host_start import HostStartHarness
 
 Scope = Literal["session", "module"]
@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
             if item.get_closest_marker("timeout") is None:  # the VM case sets a longer one
-                item.add_marker(pytest.mark.timeout(900))
+                item.add_marker(pytest.mark.timeout(900 * SLOWDOWN))
 
 
 def host_fixtures(kind: type[Harness], label: str, scope: Scope) -> tuple[Any, Any, Any]:

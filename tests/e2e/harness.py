@@ -41,12 +41,17 @@ BUILD_ENV = dict(os.environ)
 INTERNET_NETWORK = "agentcage-e2e-internet"
 INTERNET_SUBNET = "10.250.0.0/24"
 INTERNET_IP = "10.250.0.10"
+# `test_remote.py` against the Debian VM under TCG instead of a container (docs/remote.md).
+REMOTE_VM_FULL = os.environ.get("AGENTCAGE_REMOTE_VM_FULL") == "1"
+# The one knob for slow targets: every e2e timeout and readiness wait is multiplied by it.
+SLOWDOWN = 4 if REMOTE_VM_FULL else 1
 # The agent serves its /app directory on AGENT_PORT, published on the harness's loopback.
 AGENT_PORT = 8000
 PUBLISHED_PORT = 18789
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 600, **kw: object) -> str:
+    timeout *= SLOWDOWN
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr}")
@@ -95,7 +100,7 @@ class Harness:
             text=True,
             env=self.env(),
             input=input,
-            timeout=900,
+            timeout=900 * SLOWDOWN,
         )
 
     def unit_files(self, pattern: str) -> list[Path]:
@@ -282,7 +287,7 @@ def start_internet(harness: Harness) -> Internet:
         "--site", str(registries.root),
     )  # fmt: skip
     probe = f"import socket; socket.create_connection(('{INTERNET_IP}', 443), 2)"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60 * SLOWDOWN
     while time.monotonic() < deadline:
         out = harness.exec(
             "podman", "exec", "fake-internet", str(REPO / ".venv/bin/python"), "-c", probe,
@@ -338,7 +343,7 @@ def nothing_left(harness: Harness, name: str) -> None:
 
 def key_arrived(internet: Internet, since: int, key: str, timeout: float = 60) -> bool:
     """Whether a /v1/messages request carrying `key` reached the fake internet."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOWDOWN
     while time.monotonic() < deadline:
         fresh = [r for r in internet.http()[since:] if r["path"] == "/v1/messages"]
         if any(r["headers"].get("x-api-key") == key for r in fresh):  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ name paths on the target) exist there.
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
 import sys
@@ -75,26 +76,42 @@ class SshHarness(Harness):
     def audit_text(self, cage: str, role: str) -> str:
         return self.exec("cat", str(REMOTE_STATE / cage / "audit" / role / f"{role}.jsonl"))
 
+    def shell(self, command: str) -> list[str]:
+        """The argv that runs one shell command line on the target, stdin passed on."""
+        return ["podman", "exec", "-i", self.name, "sh", "-c", command]
+
     def provide_image(self, ref: str) -> None:
         """Load an image built here into the target's own store (it has no shared one)."""
-        there = ["podman", "exec", self.name, "podman", "image", "exists", ref]
-        if subprocess.run(there, capture_output=True).returncode == 0:
+        exists = self.shell(f"podman image exists {shlex.quote(ref)}")
+        if subprocess.run(exists, capture_output=True).returncode == 0:
             return
         save = subprocess.Popen(["podman", "save", ref], stdout=subprocess.PIPE)
         subprocess.run(
-            ["podman", "exec", "-i", self.name, "podman", "load", "-q"],
-            stdin=save.stdout,
-            check=True,
-            capture_output=True,
+            self.shell("podman load -q"), stdin=save.stdout, check=True, capture_output=True
         )
         save.wait()
 
     def start(self) -> None:
-        self.image = sshd_image()
-        for directory in (self.config_home, self.shared, self.workdir / "s", self.workdir / "home"):
+        for directory in (self.config_home, self.shared):
             directory.mkdir(parents=True, exist_ok=True)
         self.shared.chmod(0o755)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)])
+        self.boot()
+        address = f"ssh://root@127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            added = self.agentcage("host", "add", TARGET, address, "--identity", str(self.key))
+            if added.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)  # sshd may still be starting
+        if added.returncode != 0:
+            raise AssertionError(f"agentcage host add failed:\n{added.stderr}")
+
+    def boot(self) -> None:
+        """Start the target with sshd on 127.0.0.1:`port` taking `key`."""
+        self.image = sshd_image()
+        for directory in (self.workdir / "s", self.workdir / "home"):
+            directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         python_prefix = Path(sys.base_prefix).resolve()
         run(
@@ -120,21 +137,13 @@ class SshHarness(Harness):
         else:
             raise AssertionError(f"systemd in {self.name} did not boot: {state}")
         public = self.key.with_suffix(".pub").read_text()
+        install = (
+            "mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && "
+            "chmod 600 /root/.ssh/authorized_keys && systemctl start ssh.service"
+        )
         subprocess.run(
-            ["podman", "exec", "-i", self.name, "sh", "-c",
-             "mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && "
-             "chmod 600 /root/.ssh/authorized_keys && systemctl start ssh.service"],
-            input=public, text=True, check=True, capture_output=True,
-        )  # fmt: skip
-        address = f"ssh://root@127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while True:
-            added = self.agentcage("host", "add", TARGET, address, "--identity", str(self.key))
-            if added.returncode == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)  # sshd may still be starting
-        if added.returncode != 0:
-            raise AssertionError(f"agentcage host add failed:\n{added.stderr}")
+            self.shell(install), input=public, text=True, check=True, capture_output=True
+        )
 
     def close_connection(self) -> None:
         """End the ssh master connection (it would live on for its ControlPersist)."""

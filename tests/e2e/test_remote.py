@@ -4,7 +4,8 @@ agentcage shares nothing with the target but an SSH connection: `host add` recor
 AGENTCAGE_HOST sends `cage create` there, and every later command (list, verify, logs,
 reload, secret, domain, update, destroy) finds it through the cage's record. The tests
 of test_cage.py run unchanged in their order; the first ones here check that the files
-and images really travelled, the last that destroy left the target clean.
+and images really travelled, the last that destroy left the target clean. With
+AGENTCAGE_REMOTE_VM_FULL=1 the target is the Debian VM under TCG (debian_vm.VmHost).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import json
 from agentcage.cage.deploy import OUR_IMAGE
 from tests.e2e import test_cage as rootful
 from tests.e2e.conftest import REAL_KEY, host_fixtures
-from tests.e2e.harness import Internet, nothing_left, run
+from tests.e2e.debian_vm import VmHost
+from tests.e2e.harness import REMOTE_VM_FULL, Internet, nothing_left, run
 from tests.e2e.ssh_host import REMOTE_STATE, TARGET, SshHarness
 
-harness, internet, cage = host_fixtures(SshHarness, "ssh", "module")
+# AGENTCAGE_REMOTE_VM_FULL=1: the same tests against the Debian VM under TCG.
+harness, internet, cage = host_fixtures(VmHost if REMOTE_VM_FULL else SshHarness, "ssh", "module")
 
 
 def test_cage_runs_on_the_target_and_its_files_travelled(harness: SshHarness, cage: str) -> None:

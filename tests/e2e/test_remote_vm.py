@@ -65,12 +65,7 @@ class Vm:
         return result
 
     def ssh(self, command: str) -> str:
-        return run(
-            ["ssh", "-p", str(self.vm.port), "-i", str(self.key), "-o", "BatchMode=yes",
-             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "root@127.0.0.1", command],
-            timeout=600,
-        )  # fmt: skip
+        return run([*self.vm.ssh_argv(self.key), command])
 
 
 @pytest.fixture(scope="module")

@@ -178,9 +178,15 @@ def release_images(cages: Cages, cage: str, host: str | None = None) -> list[str
     and leaves the old), so once no cage there uses one, nothing there needs it. Locally
     built images stay on this machine: they are its build cache. HOST: the target of a
     cage whose state is gone already (a create rolled back).
+
+    A Podman machine's store is the one this machine's Podman client builds into, so
+    what is there is the build cache itself, never a copy: nothing is released.
     """
     host = host or cage_host(cages.store, cage)
     if host is None:
+        return []
+    known = RemoteHosts().all().get(host)
+    if known is not None and known.machine:
         return []
     kept: set[str] = set()
     for other in cages.store.names():

@@ -190,6 +190,13 @@ def connection_hint(target: SshTarget, stderr: str) -> str:
         return f"{where} refused {key}: is the public key in the user's authorized_keys?"
     if "Connection refused" in stderr:
         return f"nothing listens on {where}: is sshd running, and is the port right?"
+    # A forwarded port (QEMU's, a Podman machine's gvproxy) accepts the connection itself
+    # and drops it when nothing answers in the VM, so ssh never sees "refused".
+    if "kex_exchange_identification" in stderr or "reset by peer" in stderr:
+        return (
+            f"{where} accepts connections but no SSH server answers: is sshd running there, "
+            "and is the VM behind a forwarded port up?"
+        )
     if "timed out" in stderr or "No route" in stderr or "Could not resolve" in stderr:
         return f"{target.host} cannot be reached: is it up, and is the address right?"
     if target.machine:

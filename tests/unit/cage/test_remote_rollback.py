@@ -29,11 +29,17 @@ TARGET_IMAGES = "\n".join(
 )
 
 
+# A Podman machine's store is the Mac's build cache: its images are not copies to remove.
+@pytest.mark.parametrize(
+    ("machine", "copies"),
+    [(None, ["localhost/agentcage-demo-agent:t", "localhost/agentcage-proxy:t"]),
+     ("podman-machine-default", [])],
+)  # fmt: skip
 def test_a_half_finished_create_on_a_target_leaves_nothing_there_or_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine: str | None, copies: list[str]
 ) -> None:
     disk = tmp_path / "target"
-    target = SshTarget("box", "root", "h", uid=0, home=str(disk / "root"))
+    target = SshTarget("box", "root", "h", uid=0, home=str(disk / "root"), machine=machine)
     store = known_target(tmp_path, monkeypatch, target)
     # The networks came up before the agent's unit failed to start.
     podman = FakeSystemdPodman(
@@ -61,6 +67,6 @@ def test_a_half_finished_create_on_a_target_leaves_nothing_there_or_here(
     assert not list(target.state_root.iterdir())
     assert not podman.networks and not podman.containers
     removed = [c[-1] for c in podman.commands("podman", "rmi")]
-    assert sorted(removed) == ["localhost/agentcage-demo-agent:t", "localhost/agentcage-proxy:t"]
+    assert sorted(removed) == copies
     # Here: no state, so no record that the cage is on the target.
     assert not store.exists("demo") and not (store.path("demo") / CAGE_RECORD).exists()

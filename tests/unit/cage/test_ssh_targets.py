@@ -145,6 +145,9 @@ def test_a_refused_connection_names_the_target_and_what_to_check(tmp_path: Path)
         ("Host key verification failed.", "host key"),
         ("ops@h: Permission denied (publickey).", "authorized_keys"),
         ("ssh: connect to host h port 22: Connection timed out", "is it up"),
+        # A VM's forwarded port with sshd stopped (tests/e2e/test_remote.py on the VM).
+        ("kex_exchange_identification: read: Connection reset by peer", "is sshd running"),
+        ("kex_exchange_identification: Connection closed by remote host", "is sshd running"),
     ],
 )
 def test_connection_hints(said: str, hint: str) -> None:
