@@ -38,6 +38,9 @@ class AuditFollower:
 
     def stop(self) -> None:
         self._stop.set()
+        if not self._thread.is_alive() and self._thread.ident is None:
+            # Never started: the cage failed before it was up, and its guest may be gone.
+            return
         self._thread.join(timeout=POLL_SECONDS * 3)
         self.poll()  # the lines written since the last round
 

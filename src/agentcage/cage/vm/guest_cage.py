@@ -154,9 +154,11 @@ def steer(ask: Ask, roles: list[GuestRole], topology: Topology, name: str) -> No
     after the proxy listens and before the agent starts. The guest's kernel and tools are
     the image's, so a failure here is a broken image: the cage does not come up.
     """
-    words = next(role.steering for role in roles if role.name == name)
+    words = next((role.steering for role in roles if role.name == name), ())
     if not words:
-        return  # `network.transparent: false`: no route, flows fail unaudited as before
+        # `network.transparent: false`, or no such role (a plan without roles: the
+        # tests' bare machines): no route, flows fail unaudited as before.
+        return
     args = list(words[1:])
     if name == "proxy":
         args += [DNS_OPTION, topology.dns_ip]

@@ -47,3 +47,12 @@ def test_a_restarted_cage_does_not_copy_its_old_lines_again(tmp_path: Path) -> N
     follower = AuditFollower(guest.ask, {"state/audit/dns/dns.jsonl": host})
     follower.poll()
     assert host.read_text() == '{"old": 1}\n{"new": 2}\n'
+
+
+def test_stopping_a_follower_that_never_started_asks_nothing(tmp_path: Path) -> None:
+    # A cage that failed before it was up: `vm run`'s cleanup must not raise here, or the
+    # cage's own error is hidden behind "cannot join thread before it is started".
+    asked: list[str] = []
+    follower = AuditFollower(lambda op, **_: asked.append(op) or {}, {"a": tmp_path / "a"})
+    follower.stop()
+    assert asked == []
