@@ -16,15 +16,13 @@ import ipaddress
 import json
 import os
 import shutil
-import tarfile
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
-from agentcage.cage.vm.agent_root import agent_root_image
+from agentcage.cage.vm.agent_root import agent_root_from_export
 from agentcage.cage.vm.firecracker_api import check_kernel_format
 from agentcage.cage.vm.guest_image import GuestImage, elf_kernel
 from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
@@ -89,15 +87,7 @@ def agent_drive(host: PodmanHost, image: str, agent_unit_spec: CageUnits, name: 
         host.podman("export", "-o", str(archive), container)
     finally:
         host.podman("rm", "-f", container, check=False)
-    with tempfile.TemporaryDirectory(prefix="agentcage-agent-root-") as tmp:
-        tree = Path(tmp) / "tree"
-        with tarfile.open(archive) as tar:
-            tar.extractall(tree, filter="fully_trusted")
-        archive.unlink()
-        # Made beside and renamed: on `cage update` the running guest still reads the old.
-        fresh = target.with_suffix(".new")
-        agent_root_image(tree, unit, state_dir, fresh)
-        fresh.replace(target)
+    agent_root_from_export(archive, unit, state_dir, target)
 
 
 def host_facts(settings: FirecrackerConfig) -> HostFacts:
