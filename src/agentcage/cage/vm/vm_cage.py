@@ -158,7 +158,9 @@ def prepare(
     (directory / PLAN_FILE).write_text(plan.as_json(), encoding="utf-8")
 
 
-def deployed_units(config: CageConfig, spec: CageSpec, state_dir: Path) -> CageUnits:
+def deployed_units(
+    config: CageConfig, spec: CageSpec, state_dir: Path, rootless: bool
+) -> CageUnits:
     """What a microVM cage deploys: its external network and its `vm` container."""
     hypervisor = _hypervisor(config)
     memory = config.firecracker.mem_mb + OVERHEAD_MIB[hypervisor.accel]
@@ -168,10 +170,11 @@ def deployed_units(config: CageConfig, spec: CageSpec, state_dir: Path) -> CageU
         (hypervisor.binary, FIRECRACKER_IN_CONTAINER) if hypervisor.kind == "firecracker" else None
     )
     # KVM was judged usable on this machine (`kvm_usable`), so its device's group is read here too.
-    kvm_group = kvm_access_group(os.geteuid() != 0) if hypervisor.accel == "kvm" else None
+    kvm_group = kvm_access_group(rootless) if hypervisor.accel == "kvm" else None
     return vm_units(
-        spec, spec.images.proxy, str(state_dir), directory, memory, kvm_group, firecracker
-    )
+        spec, spec.images.proxy, str(state_dir), directory, memory, kvm_group, firecracker,
+        rootless,
+    )  # fmt: skip
 
 
 def images_of(vm_image: str, agent: str) -> Images:
