@@ -18,6 +18,7 @@ from agentcage.cage.quadlet import (
     labels,
     proxy_secrets,
     stopped_is_success,
+    without_cgroups,
 )
 from agentcage.cage.unit import UnitFile
 
@@ -101,6 +102,8 @@ def vm_units(
     unit.add("Service", "TimeoutStopSec", 60)
     stopped_is_success(unit)
     unit.add("Install", "WantedBy", spec.wanted_by)
+    if not spec.cgroups:  # rootless on cgroup v1, as for a container cage's containers
+        without_cgroups(unit)
     files = {
         f"{external}.network": external_network(topology),
         f"{topology.container('vm')}.container": unit,
