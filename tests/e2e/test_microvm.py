@@ -191,9 +191,11 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["env_key"] == PLACEHOLDER
     if outcome["allowed"].get("status") != 200:  # what the guest's proxy saw, to tell why
-        proxy = owner.agentcage("cage", "logs", NAME, "-s", "proxy")
-        seen = proxy.stdout[-4000:] + proxy.stderr[-1000:]
-        raise AssertionError(f"{log[-4000:]}\n--- the guest's proxy ---\n{seen}")
+        seen = [log[-3000:]]
+        for args in (("logs", NAME, "-s", "proxy"), ("verify", NAME), ("status", NAME)):
+            shown = owner.agentcage("cage", *args)
+            seen.append(f"--- cage {args[0]} ---\n{shown.stdout[-3000:]}{shown.stderr[-1000:]}")
+        raise AssertionError("\n".join(seen))
     assert outcome["blocked_host"]["status"] == 403, outcome["blocked_host"]
     assert outcome["leak"]["status"] == 403 and outcome["placeholder_wrong_host"]["status"] == 403
     assert outcome["dns_sinkhole"]["answers"] == ["198.51.100.1"], outcome["dns_sinkhole"]
