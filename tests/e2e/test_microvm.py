@@ -31,6 +31,7 @@ from ruamel.yaml import YAML
 from agentcage.cage.images import AGENT_DEBIAN_IMAGE, AGENT_DEBIAN_PACKAGES, ImageBuilder
 from agentcage.cage.podman import SubprocessRunner
 from agentcage.cage.vm.guest_image import build_guest
+from agentcage.cage.vm.vm_container import ROOTLESS_NOTE
 from agentcage.cage.vm.vm_image import vm_image
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import (
@@ -243,6 +244,8 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     status = json.loads(agentcage(owner, "cage", "status", NAME, "--json"))
     roles = {s["role"]: s["state"] for s in status["services"]}
     assert status["healthy"] and roles == dict.fromkeys(("vm", "dns", "proxy", "agent"), "active")
+    # What a rootless microVM cage gives up, said where its owner looks.
+    assert (ROOTLESS_NOTE in status["weakened"]) is isinstance(owner, Rootless), status
 
     agentcage(owner, "domain", "add", NAME, "api.openai.com")
     assert "LATER reached" in agent_log(owner, "LATER reached", 180)
