@@ -27,6 +27,7 @@ from agentcage.audit.logfiles import Rotation
 from agentcage.audit.throttle import LineBudget
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
+from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsServer
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
@@ -78,6 +79,7 @@ class Ready:
         self._early.held.close()  # any socket mitmproxy did not adopt: nothing serves it
         if not self._early.notified:
             self._early.notified = notify_ready()
+        give_back_free_memory()  # what the start dropped, once the agent no longer waits
         if accelerator.native is None:
             print(
                 "agentcage proxy: built without its C accelerator (AGENTCAGE_NO_NATIVE=1); "
