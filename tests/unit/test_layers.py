@@ -24,11 +24,11 @@ _BELOW_CAGE = {
     "atomicfile",
     "sdnotify",
     "heap",
+    "quick_exit",
 }
 # What both sidecars may use besides their own package.
-_SIDECAR_SHARED = {
-    *("audit", "metrics", "policy", "config", "errors", "atomicfile", "sdnotify", "heap")
-}
+_SIDECAR_SHARED = {"audit", "metrics", "policy", "config", "errors", "atomicfile"}
+_SIDECAR_SHARED |= {"sdnotify", "heap", "quick_exit"}  # standard library only
 ALLOWED = {
     "config": {"config", "errors"},
     # The audit line and its writer: shared by proxy and DNS, needing nothing of theirs.

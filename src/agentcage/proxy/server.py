@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -46,6 +45,7 @@ from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.transparent import TransparentEntry
 from agentcage.proxy.wsmessages import WebSocketGate
+from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
 
 logger = logging.getLogger(__name__)
@@ -279,7 +279,4 @@ def run(settings: ProxySettings, sources: Sources, early: EarlyStart) -> NoRetur
         asyncio.run(serve(settings, sources, early))
     finally:
         early.close()
-    logging.shutdown()  # what atexit would have flushed
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_at_once(0)
