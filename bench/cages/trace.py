@@ -138,7 +138,7 @@ def idle(bench: Bench, count: int, seconds: float) -> None:
 # Per process in the harness: its PSS and anonymous PSS (kB), then its command line.
 _MEMORY = r"""for d in /proc/[0-9]*; do
   p=$(grep -E '^(Pss|Pss_Anon):' "$d/smaps_rollup" 2>/dev/null | awk '{printf "%s ", $2}')
-  [ -n "$p" ] && echo "$p$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null | cut -c1-80)"
+  [ -n "$p" ] && echo "$p$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)"
 done"""
 
 
@@ -149,8 +149,10 @@ def memory(bench: Bench, cage: str) -> None:
     """PSS and anonymous PSS of each process whose command line names the cage."""
     print(f"  memory of the processes of cage {cage} (PSS, anonymous PSS; MiB):")
     for line in bench.harness.exec("sh", "-c", _MEMORY, check=False).splitlines():
-        pss, anon, *argv = line.split()
-        command = " ".join(argv)
+        words = line.split()
+        if len(words) < 3 or not words[1].isdigit():
+            continue  # no anonymous PSS given, or no command line (a kernel thread)
+        pss, anon, command = words[0], words[1], " ".join(words[2:])
         if cage in command or any(name in command for name in _SIDECARS):
             print(f"    {int(pss) / 1024:6.1f} {int(anon) / 1024:6.1f}  {command[:80]}")
 
