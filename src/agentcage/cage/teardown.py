@@ -204,21 +204,12 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
         if found.units:
             attempt("stop units", host.systemctl("stop", *found.units, check=False))
 
-    def reload() -> None:
+    def systemd() -> None:
+        if removed:
+            stop_units()  # nothing of Podman's waits for it: the containers are gone
         host.files.unlink(found.unit_files)
         if found.unit_files:
             attempt("daemon-reload", host.systemctl("daemon-reload", check=False))
-
-    def systemd() -> None:
-        if removed:
-            # Nothing of Podman's waits for the stop, the containers being gone, and the
-            # reload need not wait for it either: a loaded unit stays known to systemd
-            # until it is stopped, its file gone or not. Two round trips at once.
-            with ThreadPoolExecutor(max_workers=2) as both:
-                for done in [both.submit(stop_units), both.submit(reload)]:
-                    done.result()
-        else:
-            reload()
         if found.units:
             # Forgets failed units; the others answer "not loaded", which is what we want.
             host.systemctl("reset-failed", *found.units, check=False)
