@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from agentcage.policy.leaks.interleave import deinterleaved
 from agentcage.policy.leaks.textcodes import base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
@@ -37,7 +38,6 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
 # only where they start, so a multi-megabyte blob is decoded once.
 _ALIGN_ALL_BELOW = 4096
-_INTERLEAVED = 32  # shortest token run also read a character in two
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
 _WHOLE_BELOW = 4096
@@ -220,10 +220,8 @@ class Unwrapper:
                         hexed.append(piece)
             if decoded := base32_run(run):
                 b32.append(decoded)
-            if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
-                # One junk character after each real one: every other character, twice;
-                # two: every third, three times.
-                halves += (run[0::2], run[1::2], run[0::3], run[1::3], run[2::3])
+            if len(run) < _ALIGN_ALL_BELOW:
+                halves += deinterleaved(run, len(data))
             room -= len(run)
             if room <= 0:
                 break
