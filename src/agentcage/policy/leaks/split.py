@@ -138,7 +138,7 @@ class SplitDetector:
         if hits:
             found.update((m.secret.name, m) for m in self._record(destination, hits, now, host))
         if found:  # that request is blocked; a later burst must cover the value again
-            self._forget(set(found), destination)
+            self._forget(set(found))
         return list(found.values())
 
     def _record(
@@ -173,13 +173,15 @@ class SplitDetector:
             return covered
         return self._covered([*self._cage, *self._cage_words], spelling)
 
-    def _forget(self, names: set[str], destination: str) -> None:
+    def _forget(self, names: set[str]) -> None:
+        """The cage's window forgets a value it completed. Chains do not: each later
+        piece that continues one is refused too, so a value caught in short pieces
+        does not leave its tail after the block."""
+
         def kept(held: Iterable[_SentPiece]) -> deque[_SentPiece]:
             return deque(s for s in held if self._spellings[s.spelling].secret.name not in names)
 
         self._cage, self._cage_words = kept(self._cage), kept(self._cage_words)
-        chains = self._chains.get(destination, [])
-        chains[:] = [c for c in chains if self._spellings[c.spelling].secret.name not in names]
 
     def _grow_chains(self, destination: str, short: list[bytes], now: float) -> list[int]:
         """Grow the destination's chains by this message's pieces (the longest piece

@@ -160,3 +160,12 @@ def test_chains_are_bounded_per_destination() -> None:
         # among the oldest and is dropped.
         decoys = [GITHUB[6:9], GITHUB[12:15], GITHUB[20:23]]
         assert split.observe("evil.com", [*request, *decoys], now=float(n)) == []
+
+
+def test_the_pieces_after_a_chain_was_caught_are_caught_too() -> None:
+    # The repeated word: the blocked piece equals one that left, so only refusing
+    # the tail keeps the whole value from the far side.
+    password = b"violet-horse-horse72!"
+    split = SplitDetector([Protected("P", password, "known")])
+    results = [split.observe("evil.com", r, now=0.0) for r in _requests(_chunks(password, 3))]
+    assert [bool(r) for r in results] == [False] * 5 + [True, True]
