@@ -31,6 +31,7 @@ from agentcage.policy.leaks.textcodes import (
 )
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import unpack
+from agentcage.policy.leaks.unwrap import DEJUNKED
 
 from .conftest import GITHUB
 
@@ -293,6 +294,15 @@ def test_a_junk_character_after_every_few_real_ones_is_taken_out(every: int) -> 
             value[i : i + every] + "qzjxkvwy"[i % 8] for i in range(0, len(value), every)
         )
         assert GITHUB in _seen(json.dumps({"id": 7, "data": junk}).encode())
+
+
+def test_junk_every_few_characters_is_read_only_in_the_request_itself() -> None:
+    value = GITHUB.decode()
+    junk = "".join(value[i : i + 3] + "q" for i in range(0, len(value), 3)).encode()
+    views = Unwrapper().views(junk + b" " + base64.b64encode(junk))
+    guessed = [v for v in views if DEJUNKED in v.layers]
+    assert [v.layers for v in guessed] == [(DEJUNKED,)]  # not beneath base64, not decoded
+    assert GITHUB in guessed[0].data
 
 
 def test_junk_every_few_characters_is_not_guessed_in_large_views() -> None:
