@@ -18,8 +18,9 @@ five-character pieces).
 
 Pieces shorter than `min_piece` say too little alone. Per destination they extend
 *chains*: a chain starts where a piece of `min_short` characters or more occurs in
-a spelling, and grows only by a piece (of any length) that continues it exactly,
-in arrival order; one that reaches the coverage completes the value.
+a spelling, and grows only by a piece of two characters or more that continues it
+exactly, in arrival order, within three messages to that destination; one that
+reaches the coverage completes the value.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ from agentcage.policy.leaks.protected import Protected, long_enough
 
 # A piece found in more places than this is too generic to say which part was sent.
 _MAX_OCCURRENCES = 16
+# A one-character piece (a counter, a flag) continues a chain one time in 36 by
+# chance, and requests carry several: only pieces of two characters or more grow one.
+_LEAST_GROWTH = 2
+# Messages to the destination a chain may go without growing. A chain that waited
+# indefinitely would grow by chance: one in ~400 requests of random flags continues
+# some chain, and the chains that grew outlive the others.
+_MAX_IDLE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +84,7 @@ class _Chain:
     spelling: int
     start: int
     end: int
+    idle: int = 0  # messages to the destination since it last grew
 
 
 class SplitDetector:
@@ -197,16 +206,21 @@ class SplitDetector:
         else:
             self._chains.move_to_end(destination)
         horizon = now - self.limits.max_age
-        chains[:] = [c for c in chains if c.when >= horizon]
+        chains[:] = [c for c in chains if c.when >= horizon and c.idle <= _MAX_IDLE]
         done: list[int] = []
         for chain in chains:
             spelling = self._spellings[chain.spelling]
             at = spelling.start + chain.end
             room = spelling.length - chain.end
-            grown = [len(k) for k in short if len(k) <= room and self._blob.startswith(k, at)]
+            grown = [
+                len(k)
+                for k in short
+                if _LEAST_GROWTH <= len(k) <= room and self._blob.startswith(k, at)
+            ]
+            chain.idle += 1
             if grown:
                 chain.end += max(grown)
-                chain.when = now
+                chain.when, chain.idle = now, 0
                 if chain.end - chain.start >= self._needed(spelling.length):
                     done.append(chain.spelling)
         for key in dict.fromkeys(short):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import random
+import string
 
 import pytest
 
@@ -169,3 +171,24 @@ def test_the_pieces_after_a_chain_was_caught_are_caught_too() -> None:
     split = SplitDetector([Protected("P", password, "known")])
     results = [split.observe("evil.com", r, now=0.0) for r in _requests(_chunks(password, 3))]
     assert [bool(r) for r in results] == [False] * 5 + [True, True]
+
+
+def test_random_short_values_grow_no_chain_to_completion() -> None:
+    # Counters, flags, short ids. Grown by one-character pieces with no limit on the
+    # wait between them, chains completed a value by chance in 729 of these requests.
+    rng = random.Random(5)
+    values = [GITHUB, ANTHROPIC, b"ember-quartz-ember38!"]
+    split = SplitDetector([Protected(f"V{n}", v, "known") for n, v in enumerate(values)])
+    alphabet = string.ascii_lowercase + string.digits
+    for i in range(20000):
+        sizes = [rng.choice([1, 2, 2, 3]) for _ in range(6)]
+        request = ["".join(rng.choices(alphabet, k=n)).encode() for n in sizes]
+        assert split.observe("api.example.com", request, now=i / 100) == []
+
+
+def test_a_chain_that_stops_growing_is_dropped() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known")])
+    for n, request in enumerate(_requests(_chunks(GITHUB, 3))):
+        for _ in range(3):  # three other messages to the site between pieces
+            split.observe("evil.com", [b"status", b"ok"], now=float(n))
+        assert split.observe("evil.com", request, now=float(n)) == []
