@@ -84,9 +84,11 @@ def allowed() -> dict[str, Any]:
 
 def volume(path: str = "/data/starts") -> dict[str, object]:
     """What earlier starts left in the named volume, then this start's line added."""
+    before: list[str] = []
     try:
-        with open(path) as handle:
-            before = handle.read().splitlines()
+        if os.path.exists(path):
+            with open(path) as handle:
+                before = handle.read().splitlines()
         with open(path, "a") as handle:
             handle.write(f"{len(before) + 1} {' '.join(sys.argv[2:])}\n")
     except OSError as exc:
