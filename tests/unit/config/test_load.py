@@ -66,6 +66,22 @@ def test_microvm_isolation_is_accepted_with_its_settings() -> None:
     assert cfg.firecracker.hypervisor == "auto" and cfg.firecracker.accel == "auto"
 
 
+def test_microvm_isolation_refuses_writable_bind_mounts_and_ports(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    microvm = MINIMAL + f"  volumes: ['{tmp_path}/ws:/ws{{}}']\nisolation: firecracker\n"
+    cfg = load(microvm.format(":ro,z"), tmp_path)
+    assert cfg.container.bind_mounts[0].options == "ro,z"
+    load(MINIMAL.replace("\n  image", "\n  named_volumes: {data: /data}\n  image")
+         + "isolation: firecracker\n")  # fmt: skip
+    for writable in ("", ":rw", ":z"):
+        with pytest.raises(ConfigError, match=r"writable.*named_volumes"):
+            load(microvm.format(writable), tmp_path)
+    with pytest.raises(ConfigError, match="cannot publish"):
+        load(MINIMAL + "  ports: ['8000:80']\nisolation: firecracker\n")
+    container = load(microvm.format("").replace("isolation: firecracker\n", ""), tmp_path)
+    assert container.container.bind_mounts[0].options == ""  # container mode writes there
+
+
 def test_legacy_03x_spellings_are_folded() -> None:
     cfg = load(
         MINIMAL
