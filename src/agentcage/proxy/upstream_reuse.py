@@ -43,6 +43,9 @@ IDLE_SECONDS = 15.0
 MAX_IDLE_PER_KEY = 8
 MAX_HEAD_BYTES = 64 * 1024
 CONNECT_SECONDS = 30.0
+# A slower answer (a long poll) is left to mitmproxy, which waits as long as it takes.
+RESPONSE_SECONDS = 120.0
+MAX_LEFT = 1024
 REUSABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TLS_VERSIONS = {
     "TLS1": ssl.TLSVersion.TLSv1,
@@ -158,6 +161,10 @@ def reusable(flow: http.HTTPFlow) -> bool:
     return not tokens & {"close", "upgrade"}
 
 
+def _resource(flow: http.HTTPFlow) -> tuple[str, int, str]:
+    return (flow.request.host, flow.request.port, flow.request.path.split("?", 1)[0])
+
+
 class UpstreamReuse:
     """Sends allowed, repeatable requests over pooled upstream connections."""
 
@@ -165,6 +172,8 @@ class UpstreamReuse:
         self._holder = holder
         self._pool = IdleConnections()
         self._contexts: dict[tuple[str, str | None, str, str], ssl.SSLContext] = {}
+        # Resources whose last response this pool could not carry, oldest first.
+        self._left: dict[tuple[str, int, str], None] = {}
 
     @property
     def idle(self) -> int:
@@ -172,11 +181,16 @@ class UpstreamReuse:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         try:
-            if ctx.options.ssl_insecure or not reusable(flow):
+            if ctx.options.ssl_insecure or not reusable(flow) or self._left_before(flow):
                 return
             key = await self._key(flow)
             response = await self._exchange(key, flow.request)
         except NotReusable as exc:
+            # The upstream has seen this request; mitmproxy sends it again. Such
+            # resources (event streams, large downloads) go to mitmproxy from now on.
+            self._left[_resource(flow)] = None
+            while len(self._left) > MAX_LEFT:
+                del self._left[next(iter(self._left))]
             logger.debug("%s goes by mitmproxy's own connection: %s", flow.id, exc)
             return
         except Exception as exc:
@@ -185,6 +199,9 @@ class UpstreamReuse:
         if flow.live and flow.response is None and not flow.error:
             flow.response = response
             flow_state(flow).pooled = True
+
+    def _left_before(self, flow: http.HTTPFlow) -> bool:
+        return _resource(flow) in self._left
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
@@ -230,7 +247,9 @@ class UpstreamReuse:
         try:
             conn.writer.write(http1.assemble_request_head(req))  # type: ignore[no-untyped-call]
             await conn.writer.drain()
-            response = await read_response(conn.reader, req, _body_limit())
+            response = await asyncio.wait_for(
+                read_response(conn.reader, req, _body_limit()), RESPONSE_SECONDS
+            )
         except BaseException:
             conn.close()
             raise
