@@ -71,7 +71,7 @@ class ReuseKey:
     ca_dir: str | None
     min_version: str
     max_version: str
-    policy: int  # id() of the runtime in force: a reload starts a fresh pool
+    generation: int  # of the policy in force: a reload starts a fresh pool
 
 
 @dataclass(slots=True)
@@ -174,6 +174,8 @@ class UpstreamReuse:
         self._contexts: dict[tuple[str, str | None, str, str], ssl.SSLContext] = {}
         # Resources whose last response this pool could not carry, oldest first.
         self._left: dict[tuple[str, int, str], None] = {}
+        self._runtime = holder.current
+        self._generation = 0
 
     @property
     def idle(self) -> int:
@@ -217,6 +219,10 @@ class UpstreamReuse:
 
     async def _key(self, flow: http.HTTPFlow) -> ReuseKey:
         runtime = self._holder.current
+        if runtime is not self._runtime:
+            # Reloaded: nothing opened under the old policy is used again.
+            self._runtime, self._generation = runtime, self._generation + 1
+            self._pool.close_all()
         req = flow.request
         # The gate vetted the name; this is the address connected to, as in `pinning`.
         address = runtime.guard.pick(req.host, await runtime.resolver.resolve(req.host))
@@ -230,7 +236,7 @@ class UpstreamReuse:
             ca_dir=opts.ssl_verify_upstream_trusted_confdir,
             min_version=opts.tls_version_server_min,
             max_version=opts.tls_version_server_max,
-            policy=id(runtime),
+            generation=self._generation,
         )
 
     async def _exchange(self, key: ReuseKey, req: http.Request) -> http.Response:

@@ -7,6 +7,7 @@ which TCP connections carried them.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ import pytest
 import trustme
 
 from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY, Port, agent_client, ports_of
+from tests.support.dns_sidecar import wait_for
 from tests.support.proxy import ProxyProcess
 from tests.support.rawupstream import RawUpstream
 from tests.support.upstream import Upstream
@@ -129,3 +131,15 @@ def test_an_untrusted_certificate_is_refused_every_time(
     url = f"https://example.com:{untrusted.tls_port}/x"
     assert [fresh_get(proxy, url).status_code for _ in range(2)] == [502, 502]
     assert untrusted.wire == b""
+
+
+def test_a_reload_starts_new_connections(proxy: ProxyProcess, upstream: Upstream) -> None:
+    upstream.clear()
+    url = f"https://api.anthropic.com:{upstream.tls_port}/reload"
+    assert fresh_get(proxy, url).status_code == 200
+    proxy.signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded" in proxy.stderr)
+    assert fresh_get(proxy, url).status_code == 200
+    assert fresh_get(proxy, url).status_code == 200
+    first, *after = [r.peer for r in upstream.received]
+    assert after[0] == after[1] != first

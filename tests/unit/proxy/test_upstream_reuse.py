@@ -118,7 +118,7 @@ def test_idle_connections_are_kept_per_key() -> None:
             self.closed = True
 
     def key(host: str) -> ReuseKey:
-        return ReuseKey(host, 443, host, "127.0.0.1", "ca.pem", None, "TLS1_2", "UNBOUNDED", 1)
+        return ReuseKey(host, 443, host, "127.0.0.1", "ca.pem", None, "TLS1_2", "UNBOUNDED", 0)
 
     pool = IdleConnections()
     first = Conn()
