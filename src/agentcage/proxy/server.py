@@ -44,6 +44,7 @@ from agentcage.proxy.runtime import RuntimeHolder, Sources
 from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.transparent import TransparentEntry
+from agentcage.proxy.upstream_reuse import UpstreamReuse
 from agentcage.proxy.wsmessages import WebSocketGate
 from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
@@ -191,6 +192,7 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
         RawStreamRefusal(holder, audit),
         EgressPinning(holder),
         ResponseStreaming(holder),
+        UpstreamReuse(holder),  # after every request hook, before the response scrub
         ResponseScrubbing(holder),
         protocolerrors.ProtocolErrors(holder, audit),  # before ClosingLines: see its docstring
         ClosingLines(holder, audit),
