@@ -157,6 +157,10 @@ def reusable(flow: http.HTTPFlow) -> bool:
         return False
     if "upgrade" in req.headers or "transfer-encoding" in req.headers:
         return False
+    # A length with no body would leave the kept connection waiting for bytes that the
+    # next request's head would then supply.
+    if req.headers.get_all("content-length") not in ([], ["0"]):
+        return False
     tokens = {t.strip().lower() for t in req.headers.get("connection", "").split(",")}
     return not tokens & {"close", "upgrade"}
 

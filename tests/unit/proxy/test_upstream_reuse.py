@@ -24,6 +24,7 @@ def allowed(**request: object) -> tflow.HTTPFlow:
     flow.client_conn.proxy_mode = ProxyMode.parse("regular")
     fields: dict[str, object] = {"scheme": b"https", "port": 443, "content": b""}
     flow.request = tutils.treq(**{**fields, **request})  # type: ignore[arg-type]
+    flow.request.headers["content-length"] = str(len(flow.request.raw_content or b""))
     flow_state(flow).gate = GateNote(Decision(Verdict.ALLOW), "/")
     return flow
 
@@ -46,9 +47,16 @@ def test_what_cannot_be_sent_again_is_not_reusable(change: dict[str, object]) ->
 
 
 @pytest.mark.parametrize(
-    "header", [("connection", "close"), ("connection", "Upgrade"), ("upgrade", "websocket")]
+    "header",
+    [
+        ("connection", "close"),
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("content-length", "5"),
+        ("content-length", " 0"),
+    ],
 )
-def test_close_and_upgrade_are_not_reusable(header: tuple[str, str]) -> None:
+def test_close_upgrade_and_a_bodiless_length_are_not_reusable(header: tuple[str, str]) -> None:
     flow = allowed()
     flow.request.headers[header[0]] = header[1]
     assert not reusable(flow)
