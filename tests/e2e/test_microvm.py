@@ -5,8 +5,8 @@ the CLI in the session's `agentcage host start` host, its agent a standard-libra
 (tests/e2e/vm_agent/agent.py) that tries each way out once at its start and reports. The
 same exfiltration checks as test_cage.py, then `cage verify` inside the guest, a live
 `domain add` and `secret set`, `cage status` from the guest, stop and start, `cage
-update` with a changed config, and destroy leaving nothing: no VM process, socket, drive,
-unit or state.
+update` with a changed config (a named volume keeping what the agent wrote through all
+of them), and destroy leaving nothing: no VM process, socket, drive, volume, unit or state.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def vm_config(harness: Harness) -> str:
         f"{REPO}/examples/basic/agent:/app:ro",
         f"{REPO}/tests/e2e/vm_agent:/e2e:ro",
     ]
+    # A named volume: a writable drive of its own in the guest, kept across boots.
+    data["container"]["named_volumes"] = {"data": "/data"}
     data["dns_servers"] = [INTERNET_IP]
     data["network"] = {"allow_cidrs": [f"{INTERNET_IP}/32"]}
     path = harness.shared / f"{NAME}.yaml"
@@ -97,6 +99,7 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     line = next(line for line in log.splitlines() if line.startswith("RESULTS "))
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["env_key"] == PLACEHOLDER
+    assert outcome["volume"] == {"before": [], "owner": 1000}, outcome["volume"]
     assert outcome["allowed"]["status"] == 200, outcome["allowed"]
     assert outcome["blocked_host"]["status"] == 403, outcome["blocked_host"]
     assert outcome["leak"]["status"] == 403 and outcome["placeholder_wrong_host"]["status"] == 403
@@ -162,7 +165,9 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     agentcage(harness, "cage", "start", NAME)  # returns once the cage in the guest is up
     again = agent_log(harness, "RESULTS ")
     line = next(line for line in again.splitlines() if line.startswith("RESULTS "))
-    assert json.loads(line.removeprefix("RESULTS "))["allowed"]["status"] == 200, again
+    outcome = json.loads(line.removeprefix("RESULTS "))
+    assert outcome["allowed"]["status"] == 200, again
+    assert outcome["volume"]["before"] == ["1 "], outcome["volume"]  # the first boot's
 
     # `cage update` with a changed config (the agent's command, a second secret): new
     # drives and plan, and the guest boots again with them.
@@ -177,6 +182,9 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["argv"] == ["updated"] and outcome["allowed"]["status"] == 200, updated
     assert {"ANTHROPIC_API_KEY", "GITHUB_TOKEN"} <= set(outcome["placeholders"]), updated
+    assert outcome["volume"]["before"] == ["1 ", "2 "], outcome["volume"]
+    volume = harness.config_home / "agentcage/deployments" / NAME / "vm/volumes/data.ext4"
+    assert volume.is_file()  # removed with the state by destroy, as Podman's volumes are
 
     state = harness.config_home / "agentcage/deployments" / NAME
     agentcage(harness, "cage", "destroy", NAME, "-y")
