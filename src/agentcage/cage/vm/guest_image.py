@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from agentcage.cage.vm.debian_parts import (
 )
 from agentcage.cage.vm.machine import ROOT_LABEL
 from agentcage.cage.vm.vmlinux import vmlinux_of
+from agentcage.cage.wheelhouse import ImagePlatform, uname_arch
 from agentcage.errors import VmmError
 
 
@@ -98,8 +100,10 @@ def build_guest(cache: Path | None = None) -> GuestImage:
     cache.mkdir(parents=True, exist_ok=True)
     agent = Path(guest_agent.__file__)
     package = Path(agentcage.__file__).parent
-    # The runtime image's wheelhouse, named by the digest of the locked requirements.
-    wheelhouse = ImageBuilder().wheelhouse(source_root())
+    # The runtime image's wheelhouse, named by the digest of the locked requirements; the
+    # guest runs on this machine's architecture.
+    this_arch = ImagePlatform(uname_arch(platform.machine()))
+    wheelhouse = ImageBuilder().wheelhouse(source_root(), this_arch)
     boot_key = digest(KERNEL.sha256, BUSYBOX.sha256, initramfs.INIT, *initramfs.MODULES)
     tree_key = digest(rootfs.SUITE, *rootfs.PACKAGES, wheelhouse.name, rootfs.VENV)
     sources = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
