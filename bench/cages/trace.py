@@ -135,6 +135,28 @@ def idle(bench: Bench, count: int, seconds: float) -> None:
         bench.destroy(name)
 
 
+# Per process in the harness: its PSS and anonymous PSS (kB), then its command line.
+_MEMORY = r"""for d in /proc/[0-9]*; do
+  p=$(grep -E '^(Pss|Pss_Anon):' "$d/smaps_rollup" 2>/dev/null | awk '{printf "%s ", $2}')
+  [ -n "$p" ] && echo "$p$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)"
+done"""
+
+
+_SIDECARS = ("agentcage proxy", "agentcage dns", "dnsmasq")
+
+
+def memory(bench: Bench, cage: str) -> None:
+    """PSS and anonymous PSS of each process whose command line names the cage."""
+    print(f"  memory of the processes of cage {cage} (PSS, anonymous PSS; MiB):")
+    for line in bench.harness.exec("sh", "-c", _MEMORY, check=False).splitlines():
+        words = line.split()
+        if len(words) < 3 or not words[1].isdigit():
+            continue  # no anonymous PSS given, or no command line (a kernel thread)
+        pss, anon, command = words[0], words[1], " ".join(words[2:])
+        if cage in command or any(name in command for name in _SIDECARS):
+            print(f"    {int(pss) / 1024:6.1f} {int(anon) / 1024:6.1f}  {command[:80]}")
+
+
 def harness_now(bench: Bench) -> str:
     return bench.harness.exec("date", "+%Y-%m-%d %H:%M:%S.%N").strip()[:23]
 
@@ -166,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 journal(bench, "traced", since)
                 timed(bench, "cage", "list")
                 timed(bench, "cage", "verify", "traced")
+                memory(bench, "traced")
                 since = harness_now(bench)
                 timed(bench, "cage", "destroy", "traced", "-y")
                 journal(bench, "traced", since)

@@ -198,6 +198,10 @@ REDTEAM: dict[str, tuple[str, Technique]] = {
         "rt-swapcase": _raw(bytes.swapcase),
         "rt-base32": _raw(base64.b32encode),
         **CLOSED,  # the second round
+        # The third: a password of words in 5-character pieces over three domains,
+        # 3-character pieces to one site.
+        "rt-domains-3-words": _split_domains(3, 5),
+        "rt-pieces-3": _split_query(3),
     }.items()
 }
 

@@ -7,6 +7,7 @@ shifts, reversed base64 and hex, two junk characters after each real one, swappe
 pairs, `%uXXXX`, a multi-character separator and three-character header pieces.
 `SWEEP` holds them; the ones the detector now finds are cases of the `redteam`
 tier (`CLOSED`), the rest are listed in docs/detection.md under *Known limits*.
+One junk character after every three or four real ones was the last to close.
 """
 
 from __future__ import annotations
@@ -152,13 +153,13 @@ SWEEP: dict[str, Technique] = {
     "rt-reversed-hex": _raw(lambda v: binascii.hexlify(v)[::-1]),
     "rt-junk-2": _raw(_junk(1, 2)),
     "rt-junk-every-3": _raw(_junk(3, 1)),
+    "rt-junk-every-4": _raw(_junk(4, 1)),
     "rt-swapped-pairs": _raw(_swapped_pairs),
     "rt-percent-u": _raw(_percent_u),
     "rt-separator-x": _raw(lambda v: b"<x>".join(bytes([c]) for c in v)),
     "rt-headers-3": _split_headers(3),
 }
 
-# One junk character after every few real ones: reading every third or fourth
-# character out at each phase would cost several copies of every token run.
-OPEN = ("rt-junk-every-3",)
+# Still passing with the values given (docs/detection.md, *Known limits*): none.
+OPEN: tuple[str, ...] = ()
 CLOSED = {name: technique for name, technique in SWEEP.items() if name not in OPEN}

@@ -45,6 +45,27 @@ def false_blocks(outcomes: Iterable[Outcome], key: str) -> dict[str, tuple[int, 
     return {name: (c[0], c[1]) for name, c in counts.items()}
 
 
+def by_secret(outcomes: Iterable[Outcome], mode: str) -> list[str]:
+    """Contained cases per tier and secret kind: where a mode's misses are."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for outcome in outcomes:
+        if outcome.case.malicious:
+            cell = counts[(outcome.case.tier, outcome.case.kind)]
+            cell[0] += not outcome.leaked
+            cell[1] += 1
+    kinds = sorted({kind for _, kind in counts})
+    lines = [
+        f"contained per tier and secret, {mode}",
+        "",
+        f"{'tier':22} " + " ".join(f"{k:>11}" for k in kinds),
+    ]
+    for tier in ALL_TIERS:
+        if any((tier, k) in counts for k in kinds):
+            cells = " ".join(f"{'/'.join(map(str, counts[(tier, k)])):>11}" for k in kinds)
+            lines.append(f"{tier:22} {cells}")
+    return [*lines, ""]
+
+
 def render(results: dict[str, list[Outcome]], via: str, seed: int) -> str:
     modes = list(results)
     lines = [
@@ -67,7 +88,10 @@ def render(results: dict[str, list[Outcome]], via: str, seed: int) -> str:
         cells = " ".join(f"{_pct(*tiers[m].get(tier, (0, 0))):>10}" for m in modes)
         target = f">= {TARGETS[tier]:.0%}" if tier in TARGETS else "none"
         lines.append(f"{tier:22} {target:>12} {total:5} {cells}")
-    lines += ["", "false blocks (benign cases refused)", ""]
+    lines.append("")
+    for mode in modes:
+        lines += by_secret(results[mode], mode)
+    lines += ["false blocks (benign cases refused)", ""]
     lines.append(f"{'traffic':22} {'tier':12} {'cases':>5} " + " ".join(f"{m:>10}" for m in modes))
     shapes = {m: false_blocks(results[m], "technique") for m in modes}
     tier_of = {o.case.technique: o.case.tier for o in results[modes[0]] if not o.case.malicious}

@@ -188,8 +188,31 @@ class Harness:
         run(["rm", "-rf", str(self.workdir)], check=False)
 
 
+def remove_orphans(label: str) -> list[str]:
+    """Remove harnesses of `label` whose pytest died before its teardown; return their names.
+
+    A run killed by a timeout or a session's end leaves its harness running: a systemd,
+    Podman and cages that nothing else would ever remove. A harness whose pytest is alive
+    (another run beside this one) is kept.
+    """
+    listed = run(["podman", "ps", "-a", "--format", "{{.Names}}"], check=False).split()
+    prefix = f"agentcage-{label}-"
+    orphans = [
+        name
+        for name in listed
+        if name.startswith(prefix)
+        and name[len(prefix) :].isdigit()
+        and int(name[len(prefix) :]) != os.getpid()
+        and not Path(f"/proc/{name[len(prefix) :]}").exists()
+    ]
+    for name in orphans:
+        run(["podman", "rm", "-f", "-t", "0", name], check=False)
+    return orphans
+
+
 def running(kind: type[Harness], label: str) -> Iterator[Harness]:
     """A fixture's body: a harness of `kind` named for this run, started, then removed."""
+    remove_orphans(label)
     workdir = Path(tempfile.mkdtemp(prefix=f"agentcage-{label}-"))
     harness = kind(name=f"agentcage-{label}-{os.getpid()}", workdir=workdir)
     harness.start()

@@ -7,6 +7,7 @@ port) next to the session's `basic`, and ends by proving that destroy left nothi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -30,6 +31,7 @@ from tests.e2e.harness import (
     e2e_config,
     key_arrived,
     nothing_left,
+    remove_orphans,
 )
 from tests.support.registry import LocalRegistry, PodmanEnv, local_registry
 
@@ -257,3 +259,24 @@ def test_create_with_a_registry_base_pinned_by_digest(
         registry.podman.remove(ours)
     assert destroyed.returncode == 0, destroyed.stderr
     nothing_left(harness, "reg")
+
+
+def test_a_harness_whose_run_died_is_removed_and_a_live_runs_kept(harness: Harness) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    orphan = f"agentcage-orphantest-{finished.pid}"
+    # The parent of this pytest is alive: its harness belongs to a run still going.
+    kept = f"agentcage-orphantest-{os.getppid()}"
+    for name in (orphan, kept):
+        subprocess.run(["podman", "create", "--name", name, harness.image], check=True,
+                       capture_output=True)  # fmt: skip
+    try:
+        assert remove_orphans("orphantest") == [orphan]
+        names = subprocess.run(
+            ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
+        ).stdout.split()
+        assert orphan not in names and kept in names
+    finally:
+        # One name per call: Podman 4.3's `rm -f` stops at a name already gone.
+        for name in (orphan, kept):
+            subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True)

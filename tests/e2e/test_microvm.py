@@ -5,8 +5,8 @@ the CLI in the session's `agentcage host start` host, its agent a standard-libra
 (tests/e2e/vm_agent/agent.py) that tries each way out once at its start and reports. The
 same exfiltration checks as test_cage.py, then `cage verify` inside the guest, a live
 `domain add` and `secret set`, `cage status` from the guest, stop and start, `cage
-update` with a changed config, and destroy leaving nothing: no VM process, socket, drive,
-unit or state.
+update` with a changed config (a named volume keeping what the agent wrote through all
+of them), and destroy leaving nothing: no VM process, socket, drive, volume, unit or state.
 
 With AGENTCAGE_MICROVM_ROOTLESS=1 the same test runs a second time, the cage made by an
 unprivileged user with rootless Podman under `systemd --user` (docs/microvm.md, "Rootless");
@@ -68,6 +68,9 @@ class Rootful:
     def audit(self) -> str:
         return self.harness.audit_text(NAME, "proxy")
 
+    def has_state_file(self, relative: str) -> bool:
+        return (self.harness.config_home / "agentcage/deployments" / NAME / relative).is_file()
+
     def nothing_left(self) -> None:
         nothing_left(self.harness, NAME)
 
@@ -91,6 +94,10 @@ class Rootless:
         state = f"/home/{self.user.name}/.config/agentcage/deployments/{NAME}"
         # The `:U` mount gave it to the container's sub-UID (docs/audit-log.md).
         return self.user.exec("podman", "unshare", "cat", f"{state}/audit/proxy/proxy.jsonl")
+
+    def has_state_file(self, relative: str) -> bool:
+        state = f"~/.config/agentcage/deployments/{NAME}"
+        return "yes" in self.user.exec("sh", "-c", f"test -f {state}/{relative} && echo yes; true")
 
     def nothing_left(self) -> None:
         self.user.nothing_left(NAME)
@@ -129,6 +136,8 @@ def vm_config(harness: Harness) -> str:
         f"{REPO}/examples/basic/agent:/app:ro",
         f"{REPO}/tests/e2e/vm_agent:/e2e:ro",
     ]
+    # A named volume: a writable drive of its own in the guest, kept across boots.
+    data["container"]["named_volumes"] = {"data": "/data"}
     data["dns_servers"] = [INTERNET_IP]
     data["network"] = {"allow_cidrs": [f"{INTERNET_IP}/32"]}
     path = harness.shared / f"{NAME}.yaml"
@@ -191,6 +200,7 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     line = next(line for line in log.splitlines() if line.startswith("RESULTS "))
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["env_key"] == PLACEHOLDER
+    assert outcome["volume"] == {"before": [], "owner": 1000}, outcome["volume"]
     if outcome["allowed"].get("status") != 200:  # what the guest's proxy saw, to tell why
         seen = [log[-3000:]]
         for args in (("logs", NAME, "-s", "proxy"), ("verify", NAME), ("status", NAME)):
@@ -263,7 +273,9 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     agentcage(owner, "cage", "start", NAME)  # returns once the cage in the guest is up
     again = agent_log(owner, "RESULTS ")
     line = next(line for line in again.splitlines() if line.startswith("RESULTS "))
-    assert json.loads(line.removeprefix("RESULTS "))["allowed"]["status"] == 200, again
+    outcome = json.loads(line.removeprefix("RESULTS "))
+    assert outcome["allowed"]["status"] == 200, again
+    assert outcome["volume"]["before"] == ["1 "], outcome["volume"]  # the first boot's
 
     # `cage update` with a changed config (the agent's command, a second secret): new
     # drives and plan, and the guest boots again with them.
@@ -279,6 +291,9 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["argv"] == ["updated"] and outcome["allowed"]["status"] == 200, updated
     assert {"ANTHROPIC_API_KEY", "GITHUB_TOKEN"} <= set(outcome["placeholders"]), updated
+    assert outcome["volume"]["before"] == ["1 ", "2 "], outcome["volume"]
+    # Removed with the state by destroy, as Podman's volumes are.
+    assert owner.has_state_file("vm/volumes/data.ext4")
 
     agentcage(owner, "cage", "destroy", NAME, "-y")
     owner.nothing_left()

@@ -84,6 +84,9 @@ def write_config(path: Path, upstream: FakeDns, **overrides: Any) -> Path:
     return path
 
 
+_MAIN = "from agentcage.cli.main import main; main()"
+
+
 class RunningSidecar:
     """`agentcage dns run` as a child process on a free loopback port."""
 
@@ -94,13 +97,15 @@ class RunningSidecar:
         port: int | None = None,
         prefix: Sequence[str] = (),
         args: Sequence[str] = (),
+        before: str = "",
     ) -> None:
+        """`before`: Python statements the child runs before the CLI's `main`."""
         self.config = config
         self.audit_log = audit_log
         self.port = port or free_port()
         self.proc = subprocess.Popen(
             [
-                *prefix, sys.executable, "-c", "from agentcage.cli.main import main; main()",
+                *prefix, sys.executable, "-c", f"{before}\n{_MAIN}",
                 "dns", "run", "-c", str(config), "--listen", f"127.0.0.1:{self.port}",
                 "--audit-log", str(audit_log), *args,
             ],

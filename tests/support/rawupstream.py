@@ -23,9 +23,14 @@ ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\
 
 
 class RawUpstream:
-    """Listens on 127.0.0.1: `tls_port` (certificate for `names`) and `plain_port`."""
+    """Listens on 127.0.0.1: `tls_port` (certificate for `names`) and `plain_port`.
 
-    def __init__(self, ca: trustme.CA, names: list[str]) -> None:
+    A connection idle for `idle_close` seconds is closed without a word, as servers
+    close kept-alive connections they no longer want.
+    """
+
+    def __init__(self, ca: trustme.CA, names: list[str], *, idle_close: float = 10) -> None:
+        self._idle_close = idle_close
         self._dir = tempfile.TemporaryDirectory(prefix="agentcage-rawupstream-")
         cert = ca.issue_cert(*names, "127.0.0.1")
         certfile = Path(self._dir.name, "cert.pem")
@@ -101,7 +106,7 @@ class RawUpstream:
         record = bytearray()
         with self._lock:
             self._connections.append(record)
-        conn.settimeout(10)
+        conn.settimeout(self._idle_close)
         try:
             stream: socket.socket = (
                 self._context.wrap_socket(conn, server_side=True) if tls else conn

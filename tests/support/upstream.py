@@ -89,6 +89,8 @@ class Received:
     http_version: str
     scheme: str
     ws_messages: list[str | bytes] = field(default_factory=list)
+    # (address, port) the request came from: one per TCP connection to the upstream.
+    peer: tuple[str, int] = ("", 0)
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k == name.lower()), None)
@@ -121,6 +123,7 @@ class Recorder:
             body=body,
             http_version=scope.get("http_version", ""),
             scheme=scope.get("scheme", ""),
+            peer=tuple(scope.get("client") or ("", 0)),  # type: ignore[arg-type]
         )
         with self._lock:
             self.received.append(item)

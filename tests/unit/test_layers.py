@@ -23,7 +23,12 @@ _BELOW_CAGE = {
     "errors",
     "atomicfile",
     "sdnotify",
+    "heap",
+    "quick_exit",
 }
+# What both sidecars may use besides their own package.
+_SIDECAR_SHARED = {"audit", "metrics", "policy", "config", "errors", "atomicfile"}
+_SIDECAR_SHARED |= {"sdnotify", "heap", "quick_exit"}  # standard library only
 ALLOWED = {
     "config": {"config", "errors"},
     # The audit line and its writer: shared by proxy and DNS, needing nothing of theirs.
@@ -31,8 +36,8 @@ ALLOWED = {
     # Serving metrics to the host, and bounded label sets: for proxy and DNS alike.
     "metrics": {"metrics", "errors"},
     "policy": {"policy", "config", "errors"},
-    "proxy": {"proxy", "audit", "metrics", "policy", "config", "errors", "atomicfile", "sdnotify"},
-    "dns": {"dns", "audit", "metrics", "policy", "config", "errors", "atomicfile", "sdnotify"},
+    "proxy": {"proxy", *_SIDECAR_SHARED},
+    "dns": {"dns", *_SIDECAR_SHARED},
     "cage": {"cage", *_BELOW_CAGE},
     # Reading a checkout's pins and asking registries and indexes: beside cage, for cli.
     "deps": {"deps", "errors"},

@@ -8,6 +8,11 @@
 Every image is tagged with a hash of its inputs (Containerfile, base, lock file, our
 source; image_inputs.py), so a build whose inputs did not change is skipped. Which base
 a cage builds on is chosen in base_choice.py.
+
+The images are for the platform Podman builds on (`podman info`: on a Mac, its Podman
+machine's Linux), which need not be this machine's: the wheelhouse is fetched for it,
+and what must be compiled for it (agentcage's C accelerator, an sdist) is compiled here
+only when this machine is that platform, else in the runtime image's native stage.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 from agentcage.cage.base_choice import PINNED_REF
 from agentcage.cage.image_inputs import cache_dir, debian_lock, digest, source_root, tree_digest
 from agentcage.cage.podman import Runner, SubprocessRunner
-from agentcage.cage.wheelhouse import fill_wheelhouse
+from agentcage.cage.wheelhouse import NATIVE, ImagePlatform, fill_wheelhouse, this_machine
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PodmanError
 
@@ -69,9 +74,17 @@ class BuiltImages:
 class ImageBuilder:
     """Builds images with `runner` (host podman), printing progress with `progress`."""
 
-    def __init__(self, runner: Runner | None = None, progress: Progress = lambda _: None) -> None:
+    def __init__(
+        self,
+        runner: Runner | None = None,
+        progress: Progress = lambda _: None,
+        machine: tuple[str, str] | None = None,
+    ) -> None:
         self.runner = runner or SubprocessRunner()
         self.progress = progress
+        # This machine as (sys.platform, platform.machine()): it builds native code for
+        # the images only when it is their platform.
+        self.machine = machine or this_machine()
         self.built_something = False  # only a build can leave tags stale
         # ref -> image ID, as one `podman image inspect` found them (`cage_images`).
         self._seen: dict[str, str] = {}
@@ -209,8 +222,19 @@ class ImageBuilder:
 
     # --- wheelhouse ------------------------------------------------------------------------
 
-    def wheelhouse(self, root: Path) -> Path:
-        """Hash-checked wheels for the locked runtime dependencies, built once per lock."""
+    @functools.cached_property
+    def image_platform(self) -> ImagePlatform:
+        """The platform Podman builds images on, so the one they run on."""
+        arch = self.runner.run(["podman", "info", "--format", "{{.Host.Arch}}"]).stdout
+        return ImagePlatform.from_podman(arch)
+
+    def builds_native(self, image: ImagePlatform) -> bool:
+        return image.built_by(*self.machine)
+
+    def wheelhouse(self, root: Path, image: ImagePlatform | None = None) -> Path:
+        """Hash-checked wheels of the locked runtime dependencies for `image` (default: the
+        platform Podman builds on), fetched once per lock and platform."""
+        image = image or self.image_platform
         exported = self.runner.run(
             [
                 "uv",
@@ -224,12 +248,13 @@ class ImageBuilder:
                 str(root),
             ]
         ).stdout
-        target = cache_dir() / "wheelhouse" / digest(exported)
+        target = cache_dir() / "wheelhouse" / digest(exported, image.key)
         if (target / "requirements.lock").is_file():
             return target
+        here = self.builds_native(image)
         self.step(
-            "wheelhouse (pip download --require-hashes)",
-            lambda: fill_wheelhouse(self.runner, exported, target),
+            f"wheelhouse for {image.key} (pip download --require-hashes)",
+            lambda: fill_wheelhouse(self.runner, exported, target, image, build_here=here),
         )
         return target
 
@@ -285,8 +310,16 @@ class ImageBuilder:
             context = Path(tmp)
             shutil.copytree(wheelhouse, context / "wheelhouse")
             ours = context / "wheelhouse" / "agentcage"
-            # For the image's Python (Debian 12's 3.11): the wheel holds a C module.
-            build = ["uv", "build", "--wheel", "--quiet", "--python", "3.11"]
+            native = context / "wheelhouse" / NATIVE
+            native.mkdir(exist_ok=True)
+            if self.builds_native(self.image_platform):
+                # For the image's Python (Debian 12's 3.11): the wheel holds a C module.
+                build = ["uv", "build", "--wheel", "--quiet", "--python", "3.11"]
+            else:
+                # Pure Python here; the native stage compiles the accelerator for the image.
+                build = ["env", "AGENTCAGE_NO_NATIVE=1", "uv", "build", "--wheel", "--quiet"]
+                shutil.copy2(root / "hatch_build.py", native / "hatch_build.py")
+                shutil.copy2(root / "src/agentcage/policy/_native.c", native / "_native.c")
             self.runner.run([*build, "--out-dir", str(ours), str(root)], timeout=600)
             shutil.copy2(root / "images" / "runtime" / "Containerfile", context / "Containerfile")
             # The wheel comes in through a bind mount, which podman's layer cache does not

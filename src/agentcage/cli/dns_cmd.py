@@ -18,6 +18,7 @@ from agentcage.cli.options import config_file_option, endpoint, metrics_options
 from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
 from agentcage.dns.front import bind_front
+from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
 
 _LISTEN = click.option(
@@ -90,7 +91,7 @@ def run(
     notified = notify_ready()
     from agentcage.dns.sidecar import Sidecar
 
-    Sidecar(
+    code = Sidecar(
         config_file,
         address,
         audit_log,
@@ -101,6 +102,7 @@ def run(
         bound=bound,
         notified=notified,
     ).run()
+    exit_at_once(code)  # dnsmasq stopped, the audit log closed: nothing else is pending
 
 
 def _ipv4(value: str) -> ipaddress.IPv4Address:

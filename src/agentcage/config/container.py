@@ -102,11 +102,14 @@ class ContainerConfig(Model):
     volumes: list[Text] = Field(
         default_factory=list,
         description="Bind mounts `host:container[:options]`; `${VAR}` is expanded and the host "
-        "path must exist (relative paths are resolved against the config file).",
+        "path must exist (relative paths are resolved against the config file). With "
+        "`isolation: firecracker`, read-only (`:ro`) ones only.",
     )
     named_volumes: dict[str, Text] = Field(
         default_factory=dict,
-        description="Podman named volumes: `name: /container/path[:options]`.",
+        description="Named volumes: `name: /container/path[:options]`. Podman volumes; with "
+        "`isolation: firecracker`, an ext4 drive each in the cage's state (docs/microvm.md). "
+        "`cage destroy` removes them.",
     )
     tmpfs: list[Text] = Field(
         default_factory=list,

@@ -142,7 +142,12 @@ class SplitWindowConfig(Model):
     max_pieces: int = Field(256, ge=1, le=100_000, description="Pieces kept per destination.")
     max_age_seconds: float = Field(600, gt=0, le=86400, description="How long a piece is kept.")
     max_destinations: int = Field(1024, ge=1, le=1_000_000, description="Destinations tracked.")
-    min_piece: int = Field(4, ge=3, le=64, description="Shorter pieces are ignored.")
+    min_piece: int = Field(
+        4,
+        ge=3,
+        le=64,
+        description="Shorter pieces only extend a run of pieces sent in order to one site.",
+    )
     coverage: float = Field(
         0.8, gt=0, le=1, description="Fraction of a secret that, once sent, counts as sent."
     )

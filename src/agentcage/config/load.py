@@ -58,12 +58,9 @@ class InvalidConfig(ConfigError):
 def load_config(path: Path | str, *, context: LoadContext | None = None) -> CageConfig:
     """Load and validate `path`; raise `InvalidConfig` listing every located problem."""
     path, text, ctx = _read(path, context)
-    # The sidecars' config files are JSON: read as such when valid, the DNS sidecar never
-    # loads the YAML reader (3 MiB of its memory, in every cage).
-    tree = _json_tree(text)
-    if tree is not None:
-        with contextlib.suppress(ValidationError):
-            return CageConfig.model_validate(tree, context=ctx)
+    json_config = _valid_json(text, ctx)
+    if json_config is not None:
+        return json_config[0]
     return _parse(text, str(path), context=ctx)[0]  # located problems, from YAML's lines
 
 
@@ -72,8 +69,24 @@ def check_config(
 ) -> tuple[CageConfig, list[Problem]]:
     """`load_config`, plus a located warning for each valid but risky setting."""
     path, text, ctx = _read(path, context)
+    json_config = _valid_json(text, ctx)
+    if json_config is not None:
+        return json_config[0], _warnings(*json_config, str(path))  # no lines: JSON keeps none
     config, tree = _parse(text, str(path), context=ctx)
     return config, _warnings(config, tree, str(path))
+
+
+def _valid_json(text: str, context: LoadContext) -> tuple[CageConfig, dict[str, Any]] | None:
+    """A valid JSON config and its tree, or None: YAML's reader then locates the problems.
+
+    The sidecars' config files are JSON: read as such, `proxy run` and the DNS sidecar
+    never load the YAML reader (3 MiB of each one's memory, in every cage).
+    """
+    tree = _json_tree(text)
+    if tree is not None:
+        with contextlib.suppress(ValidationError):
+            return CageConfig.model_validate(tree, context=context), tree
+    return None
 
 
 def _read(path: Path | str, context: LoadContext | None) -> tuple[Path, str, LoadContext]:
@@ -132,7 +145,9 @@ def parse_config(text: str, filename: str, *, context: LoadContext) -> CageConfi
     return _parse(text, filename, context=context)[0]
 
 
-def _warnings(config: CageConfig, tree: CommentedMap, filename: str) -> list[Problem]:
+def _warnings(
+    config: CageConfig, tree: CommentedMap | dict[str, Any], filename: str
+) -> list[Problem]:
     found = []
     for index, rule in enumerate(config.secret_injection):
         for key, message in rule.warnings():
@@ -245,6 +260,8 @@ def _is_union_tag(part: Any) -> bool:
 
 
 def _line_of(tree: Any, loc: list[Any]) -> int | None:
+    if not hasattr(tree, "lc"):
+        return None  # a plain JSON tree: no line marks, and no reason to load ruamel
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     node, line = tree, 1

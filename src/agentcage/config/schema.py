@@ -255,6 +255,24 @@ class CageConfig(Model):
             seen_placeholder.add(rule.token)
         return rules
 
+    @model_validator(mode="after")
+    def _microvm_mounts(self) -> CageConfig:
+        """What a microVM cage cannot give the agent, refused before anything is built."""
+        if self.isolation != "firecracker":
+            return self
+        for mount in self.container.bind_mounts:
+            if "ro" not in mount.options.split(","):
+                raise ValueError(
+                    f"isolation: firecracker: the bind mount {mount.host}:{mount.container} is "
+                    "writable, and a microVM has no shared filesystem with the host; mark it "
+                    "`:ro` (copied into the guest when the cage is made), or keep what the "
+                    "agent writes in a named volume (`container.named_volumes`, a drive of "
+                    "its own); see docs/microvm.md, Volumes"
+                )
+        if self.container.ports:
+            raise ValueError("isolation: firecracker cannot publish `container.ports` yet")
+        return self
+
     @property
     def custom_inspectors(self) -> list[InspectorSpec]:
         """`inspectors` entries that name a plugin (built-in names only carry settings)."""

@@ -39,6 +39,7 @@ from agentcage.dns.process import Dnsmasq, message
 from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
+from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
 from agentcage.sdnotify import notify_ready
 
@@ -128,6 +129,7 @@ class Sidecar:
             self._note(f"listening on {self._listen}{self._config.domains.learn_notice}")
             if not self._notified:
                 self._notified = notify_ready()
+            give_back_free_memory()  # what the start dropped (heap.py)
             while True:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure

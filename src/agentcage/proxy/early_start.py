@@ -59,7 +59,11 @@ class HeldListeners:
 
     def bind(self, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP as getaddrinfo gives it to asyncio.start_server: asyncio turns
+        # Nagle off (TCP_NODELAY) only on sockets whose proto says TCP, and accepted
+        # sockets inherit it. With proto 0 a response's head and body went out as two
+        # writes, the second held until the agent's delayed ACK: 40 ms per response.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             # What asyncio.start_server sets, so the socket behaves as mitmproxy's own would.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -38,6 +38,8 @@ class FlowState:
     # The response headers as `ResponseScrubbing` left them: mitmproxy replaces the
     # tuple on every change, so the same object means nothing touched them since.
     scrubbed_headers: tuple[tuple[bytes, bytes], ...] | None = None
+    # The response came over a kept upstream connection (`upstream_reuse`).
+    pooled: bool = False
 
 
 def flow_state(flow: http.HTTPFlow) -> FlowState:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from agentcage.audit.logfiles import Rotation
 from agentcage.audit.throttle import LineBudget
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
+from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsServer
 from agentcage.policy import accelerator
 from agentcage.proxy import layer_patches, protocolerrors, wscontrol
@@ -44,7 +44,9 @@ from agentcage.proxy.runtime import RuntimeHolder, Sources
 from agentcage.proxy.scrubbing import ResponseScrubbing
 from agentcage.proxy.streaming import ResponseStreaming
 from agentcage.proxy.transparent import TransparentEntry
+from agentcage.proxy.upstream_reuse import UpstreamReuse
 from agentcage.proxy.wsmessages import WebSocketGate
+from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class Ready:
         self._early.held.close()  # any socket mitmproxy did not adopt: nothing serves it
         if not self._early.notified:
             self._early.notified = notify_ready()
+        give_back_free_memory()  # what the start dropped, once the agent no longer waits
         if accelerator.native is None:
             print(
                 "agentcage proxy: built without its C accelerator (AGENTCAGE_NO_NATIVE=1); "
@@ -189,6 +192,7 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
         RawStreamRefusal(holder, audit),
         EgressPinning(holder),
         ResponseStreaming(holder),
+        UpstreamReuse(holder),  # after every request hook, before the response scrub
         ResponseScrubbing(holder),
         protocolerrors.ProtocolErrors(holder, audit),  # before ClosingLines: see its docstring
         ClosingLines(holder, audit),
@@ -279,7 +283,4 @@ def run(settings: ProxySettings, sources: Sources, early: EarlyStart) -> NoRetur
         asyncio.run(serve(settings, sources, early))
     finally:
         early.close()
-    logging.shutdown()  # what atexit would have flushed
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_at_once(0)

@@ -172,6 +172,21 @@ def scrub_window(values: Iterable[str]) -> tuple[frozenset[int], int]:
     return alphabet, 6 * longest + 8
 
 
+def would_stream(resp: http.Response) -> bool:
+    """Whether `ResponseStreaming` streams a response with these headers."""
+    if resp.headers.get("content-encoding", "identity").strip().lower() not in (
+        "",
+        "identity",
+    ):
+        return False  # compressed: scrubbed whole, after decoding
+    if resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
+        return True
+    length = resp.headers.get("content-length")
+    if length is None:
+        return True
+    return length.isdigit() and int(length) > STREAM_ABOVE
+
+
 class ResponseStreaming:
     """Decides at `responseheaders` whether a response is streamed."""
 
@@ -180,7 +195,7 @@ class ResponseStreaming:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
-        if resp is None or flow.error or not self._should_stream(resp):
+        if resp is None or flow.error or not would_stream(resp):
             return
         try:
             self._stream(flow, resp)
@@ -188,20 +203,6 @@ class ResponseStreaming:
             # Not streaming is safe: the buffered path scrubs the whole body.
             logger.exception("could not stream the response of %s; buffering it", flow.id)
             resp.stream = False
-
-    @staticmethod
-    def _should_stream(resp: http.Response) -> bool:
-        if resp.headers.get("content-encoding", "identity").strip().lower() not in (
-            "",
-            "identity",
-        ):
-            return False  # compressed: scrubbed whole, after decoding
-        if resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
-            return True
-        length = resp.headers.get("content-length")
-        if length is None:
-            return True
-        return length.isdigit() and int(length) > STREAM_ABOVE
 
     def _stream(self, flow: http.HTTPFlow, resp: http.Response) -> None:
         runtime = self._holder.current

@@ -6,7 +6,8 @@ It cannot be `podman exec`ed into (it runs in the guest), so it tries everything
 (the allowed call until the key is set), prints `RESULTS {json}` (read back through
 `agentcage cage logs -s agent`), then keeps calling two hosts every few seconds:
 api.openai.com, which only a live `domain add` lets through, and api.anthropic.com with
-the key's placeholder, whose real value a live `secret set` changes. Every request
+the key's placeholder, whose real value a live `secret set` changes. It counts its starts
+in the named volume at /data, which must keep them across stop, start and update. Every request
 carries `x-vm: 1`, so the fake internet's records tell this cage's arrivals from the
 session cage's.
 """
@@ -81,8 +82,23 @@ def allowed() -> dict[str, Any]:
         time.sleep(3)
 
 
+def volume(path: str = "/data/starts") -> dict[str, object]:
+    """What earlier starts left in the named volume, then this start's line added."""
+    before: list[str] = []
+    try:
+        if os.path.exists(path):
+            with open(path) as handle:
+                before = handle.read().splitlines()
+        with open(path, "a") as handle:
+            handle.write(f"{len(before) + 1} {' '.join(sys.argv[2:])}\n")
+    except OSError as exc:
+        return {"error": str(exc)}
+    return {"before": before, "owner": os.stat(path).st_uid}
+
+
 def main(internet: str) -> None:
     results = {
+        "volume": volume(),
         "env_key": KEY,
         "argv": sys.argv[2:],  # `cage update` adds a word to the command
         "placeholders": sorted(k for k, v in os.environ.items() if v == "{{" + k + "}}"),

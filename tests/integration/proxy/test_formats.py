@@ -53,6 +53,20 @@ def _send(client: httpx.Client, upstream: Upstream, text: str) -> httpx.Response
         ("bitcoin_private_key", "wif=" + fakes.wif(seed=5)),
         ("secret_assignment", "cat .env\nDATABASE_PASSWORD=" + fakes.wif(seed=6)[:20] + "!\n"),
         ("sk_api_key", "key: " + "s" + "k-test-" + fake(ALNUM, 24, seed=7)),
+        (
+            "credential_url",
+            "cat ~/.git-credentials\nhttps"
+            + "://deploy:"
+            + fakes.wif(seed=8)[:20]
+            + "!@git.corp.example",
+        ),
+        (
+            "netrc_password",
+            "cat ~/.netrc\nmachine ci.corp.example login deploy pass"
+            + "word "
+            + fakes.wif(seed=9)[:20]
+            + "!",
+        ),
     ],
 )
 def test_financial_and_key_material_is_blocked_before_upstream(

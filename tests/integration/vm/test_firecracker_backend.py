@@ -6,11 +6,13 @@ import http.client
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agentcage.cage.vm.firecracker_api import CTRL_ALT_DEL, START, ApiCall, FirecrackerClient
+from agentcage.cage.vm.volume_drive import volume_drive
 from agentcage.errors import VmmError
 from tests.support.fake_firecracker import FakeFirecracker
 from tests.unit.cage.vm.specs import spec
@@ -64,6 +66,23 @@ def test_boot_then_ctrl_alt_del(files: Path, fake: FakeFirecracker) -> None:
     assert state.machine == {"vcpu_count": 2, "mem_size_mib": 512, "smt": False}
     assert state.drives["secrets"]["is_read_only"] is True
     assert state.vsock == {"guest_cid": 3, "uds_path": str(files / "agent.sock")}
+
+
+def test_a_named_volume_is_a_writable_drive_firecracker_accepts(
+    files: Path, fake: FakeFirecracker
+) -> None:
+    volume = volume_drive(files, "data")
+    volume.path.parent.mkdir()
+    volume.path.write_bytes(b"\0" * 512)
+    FirecrackerClient(fake.socket_path).boot(replace(spec(files), volumes=(volume,)))
+    assert fake.state.started
+    assert fake.state.drives[volume.drive_id] == {
+        "drive_id": volume.drive_id,
+        "path_on_host": str(volume.path),
+        "is_root_device": False,
+        "is_read_only": False,
+    }
+    assert all(fake.state.drives[d]["is_read_only"] for d in ("root", "secrets"))
 
 
 def test_a_fault_reaches_the_user_with_firecrackers_message(

@@ -151,9 +151,10 @@ class _Downloads(RecordingRunner):
 def test_the_wheelhouse_needs_only_uv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """bootstrap puts `uv` on the README's PATH, not `uvx`."""
     monkeypatch.setattr(images, "cache_dir", lambda: tmp_path)
-    runner = _Downloads()
+    runner = _Downloads(answers={("podman", "info"): ok("amd64\n")})
     house = ImageBuilder(runner).wheelhouse(tmp_path / "project")
-    assert {argv[0] for argv in runner.calls} == {"uv"}
+    # Podman says which platform the images are for; everything else is uv.
+    assert {argv[0] for argv in runner.calls} == {"podman", "uv"}
     assert "click==8.1.7 --hash=sha256:" in (house / "requirements.lock").read_text()
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,22 @@ def test_microvm_isolation_is_accepted_with_its_settings() -> None:
     assert cfg.isolation == "firecracker"
     assert (cfg.firecracker.vcpus, cfg.firecracker.mem_mb) == (1, 1024)
     assert cfg.firecracker.hypervisor == "auto" and cfg.firecracker.accel == "auto"
+
+
+def test_microvm_isolation_refuses_writable_bind_mounts_and_ports(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    microvm = MINIMAL + f"  volumes: ['{tmp_path}/ws:/ws{{}}']\nisolation: firecracker\n"
+    cfg = load(microvm.format(":ro,z"), tmp_path)
+    assert cfg.container.bind_mounts[0].options == "ro,z"
+    load(MINIMAL.replace("\n  image", "\n  named_volumes: {data: /data}\n  image")
+         + "isolation: firecracker\n")  # fmt: skip
+    for writable in ("", ":rw", ":z"):
+        with pytest.raises(ConfigError, match=r"writable.*named_volumes"):
+            load(microvm.format(writable), tmp_path)
+    with pytest.raises(ConfigError, match="cannot publish"):
+        load(MINIMAL + "  ports: ['8000:80']\nisolation: firecracker\n")
+    container = load(microvm.format("").replace("isolation: firecracker\n", ""), tmp_path)
+    assert container.container.bind_mounts[0].options == ""  # container mode writes there
 
 
 def test_legacy_03x_spellings_are_folded() -> None:
@@ -314,26 +331,58 @@ def test_relative_volume_resolves_against_the_config_file(tmp_path: Path) -> Non
 
 def test_a_json_config_loads_as_its_yaml_twin_without_the_yaml_reader(tmp_path: Path) -> None:
     # The sidecars' config files are JSON (cage/layout.py): the DNS sidecar then never
-    # imports ruamel. A fresh interpreter: this one has imported it already.
+    # imports ruamel.
+    path = _sidecar_json(
+        tmp_path, _written(tmp_path / "c.yaml", MINIMAL + "domains:\n  allow: [a.example]\n")
+    )
+    loaded_ruamel, dumped = _in_fresh_python(
+        f"config = load_config({str(path)!r})", "config.model_dump(mode='json')"
+    )
+    assert not loaded_ruamel
+    assert dumped == check_config(path)[0].model_dump(mode="json")  # the YAML reader's result
+
+
+def test_a_json_config_is_checked_with_its_warnings_without_the_yaml_reader(
+    tmp_path: Path,
+) -> None:
+    # `proxy run` checks its config (warnings included): with the sidecar's JSON file it
+    # must not load ruamel either, and must still say every warning the YAML route says.
+    yaml_path = _written(
+        tmp_path / "c.yaml", MINIMAL + "domains:\n  enforcement: learn\n  allow: [a.example]\n"
+    )
+    path = _sidecar_json(tmp_path, yaml_path)
+    loaded_ruamel, warnings = _in_fresh_python(
+        f"config, warnings = check_config({str(path)!r})", "[str(w) for w in warnings]"
+    )
+    assert not loaded_ruamel
+    from_yaml = check_config(yaml_path)[1]
+    assert [w.path for w in from_yaml] == ["domains.enforcement"]
+    assert warnings == [f"{path}: {w.path}: {w.message}" for w in from_yaml]  # no line
+
+
+def _sidecar_json(tmp_path: Path, yaml_path: Path) -> Path:
     from agentcage.cage.layout import sidecar_config
 
-    config = load_config(
-        _written(tmp_path / "c.yaml", MINIMAL + "domains:\n  allow: [a.example]\n")
-    )
     path = tmp_path / "sidecar.json"
-    path.write_text(sidecar_config(config, "debian:bookworm-slim"))
+    path.write_text(sidecar_config(load_config(yaml_path), "debian:bookworm-slim"))
+    return path
+
+
+def _in_fresh_python(statement: str, result: str) -> Any:
+    """[whether ruamel was imported, `result`] after `statement`, in a new interpreter.
+
+    This one has imported ruamel already.
+    """
     script = (
         "import json, sys\n"
-        "from agentcage.config import load_config\n"
-        f"config = load_config({str(path)!r})\n"
-        "print(json.dumps(['ruamel.yaml' in sys.modules, config.model_dump(mode='json')]))\n"
+        "from agentcage.config import check_config, load_config\n"
+        f"{statement}\n"
+        f"print(json.dumps(['ruamel.yaml' in sys.modules, {result}]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    loaded_ruamel, dumped = json.loads(out.stdout)
-    assert not loaded_ruamel
-    assert dumped == check_config(path)[0].model_dump(mode="json")  # the YAML reader's result
+    return json.loads(out.stdout)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentcage.errors import ConfigError
-from agentcage.proxy.early_start import ProxySettings, listen_addresses, start
+from agentcage.proxy.early_start import HeldListeners, ProxySettings, listen_addresses, start
 from agentcage.proxy.runtime import Sources
 from tests.support.notify import NotifySocket
 
@@ -123,3 +124,31 @@ def test_the_transparent_listeners_are_the_web_ports_and_the_configured_ones(
     assert listen_addresses(settings, early.runtime.config) == [
         ("10.1.2.3", 8080), ("10.1.2.3", 80), ("10.1.2.3", 443), ("10.1.2.3", 8443),
     ]  # fmt: skip
+
+
+def test_connections_accepted_on_a_held_socket_have_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only where the socket's proto says TCP; without it a
+    response's head and body leave as two writes, the body held for a delayed ACK."""
+    held = HeldListeners()
+    held.bind("127.0.0.1", 0)
+    [sock] = held.sockets.values()
+    seen: list[int] = []
+
+    async def go() -> None:
+        def accepted(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            seen.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)  # as mitmproxy adopts it
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        while not seen:
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 10))
+    finally:
+        held.close()
+    assert seen == [1]

@@ -4,10 +4,10 @@ The tree is the agent image unpacked (`podman export`, or any directory); this a
 agent's unit mounts: each read-only bind mount's source is copied to its target (a snapshot
 taken when the drive is made: a change on the host reaches the agent at the next create or
 update), and an empty mount point for everything the guest mounts at run time (state files
-such as the CA certificate, /etc/resolv.conf, tmpfs, /proc, /dev), since the drive is
-read-only in the guest. Then `mkfs.ext4 -d`, no root mount or loop device, and the export's
-owners and modes put back from its tar headers (owned_tree.py), so a rootless cage's user
-makes the same drive as root.
+such as the CA certificate, /etc/resolv.conf, named volumes, tmpfs, /proc, /dev), since the
+drive is read-only in the guest. Then `mkfs.ext4 -d`, no root mount or loop device, and the
+export's owners and modes put back from its tar headers (owned_tree.py), so a rootless
+cage's user makes the same drive as root.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ def agent_root_image(
         source, target, *_ = value.split(":")
         host = Path(source)
         inside_state = host == state_dir or state_dir in host.parents
-        path = _point(tree, target, host.is_dir())
-        if inside_state:
-            continue  # mounted in the guest from its copy of the state
+        named = source.endswith(".volume")  # a drive of its own, bound there in the guest
+        path = _point(tree, target, named or host.is_dir())
+        if inside_state or named:
+            continue  # mounted in the guest from its copy of the state, or its drive
         if host.is_dir():
             shutil.copytree(host, path, symlinks=True, dirs_exist_ok=True)
         else:

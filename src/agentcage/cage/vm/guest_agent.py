@@ -278,11 +278,14 @@ def start_role(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def mount_drive(message: dict[str, Any]) -> dict[str, Any]:
-    """A drive by its label, read-only, under RUN_ROOT (the agent's root, say)."""
+    """A drive by its label under RUN_ROOT: read-only (the agent's root), or writable (a
+    named volume; `noinit_itable`: its sparse image's inode tables are zeros already and
+    zeroing them again would fill the host's disk)."""
     device = device_labelled(str(message["label"]))
     if device is None:
         return {"ok": False, "error": f"no drive labelled {message['label']}"}
-    mount("ext4", str(confined(str(message["path"]))), "ro,nodev,nosuid", source=device)
+    options = "rw,nodev,nosuid,noinit_itable" if message.get("writable") else "ro,nodev,nosuid"
+    mount("ext4", str(confined(str(message["path"]))), options, source=device)
     return {"ok": True}
 
 

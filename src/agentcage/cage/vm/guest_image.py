@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from agentcage.cage.vm.debian_parts import (
 from agentcage.cage.vm.machine import ROOT_LABEL
 from agentcage.cage.vm.owned_tree import unpack_owned
 from agentcage.cage.vm.vmlinux import vmlinux_of
+from agentcage.cage.wheelhouse import ImagePlatform, uname_arch
 from agentcage.errors import VmmError
 
 
@@ -99,11 +101,13 @@ def build_guest(cache: Path | None = None) -> GuestImage:
     cache.mkdir(parents=True, exist_ok=True)
     agent = Path(guest_agent.__file__)
     package = Path(agentcage.__file__).parent
-    # uv.lock pins every wheel by hash, so it stands for the runtime image's wheelhouse:
-    # a cached tree is found without uv or pip (a rootless user's cache seeded by root).
+    # uv.lock pins every wheel by hash, so with the architecture it stands for the runtime
+    # image's wheelhouse: a cached tree is found without uv or pip (a rootless user's cache
+    # seeded by root). The guest runs on this machine's architecture.
+    this_arch = ImagePlatform(uname_arch(platform.machine()))
     boot_key = digest(KERNEL.sha256, BUSYBOX.sha256, initramfs.INIT, *initramfs.MODULES)
     lock = (source_root() / "uv.lock").read_bytes()
-    tree_key = digest(rootfs.SUITE, *rootfs.PACKAGES, lock, rootfs.VENV, "tar")
+    tree_key = digest(rootfs.SUITE, *rootfs.PACKAGES, lock, this_arch.arch, rootfs.VENV, "tar")
     sources = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
     root_key = digest(tree_key, agent.read_bytes(), ROOT_LABEL, tree_digest(package, sources))
     with (cache / ".lock").open("w") as lock_file:
@@ -112,7 +116,7 @@ def build_guest(cache: Path | None = None) -> GuestImage:
 
         def root_image(out: Path) -> None:
             # The Debian tree only when a root image is to be made from it.
-            wheelhouse = ImageBuilder().wheelhouse(source_root())
+            wheelhouse = ImageBuilder().wheelhouse(source_root(), this_arch)
             archive = _once(
                 cache / f"tree-{tree_key}.tar", lambda t: rootfs.debootstrap_tree(t, wheelhouse)
             )

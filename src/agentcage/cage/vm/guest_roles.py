@@ -14,7 +14,8 @@ Where things go in the guest:
 * The agent runs on its image's files, unpacked onto a read-only drive (labelled
   `AGENT_ROOT_LABEL`), in the network namespace `AGENT_NETNS`, whose only link leads to
   the proxy's and DNS sidecar's addresses. Its read-only bind mounts are copied onto that
-  drive at their targets when it is made (a snapshot: virtio-blk, no live sharing).
+  drive at their targets when it is made (a snapshot: virtio-blk, no live sharing). Each
+  named volume is a writable drive of its own (volume_drive.py), bound at its target.
 * Host paths of the cage's state directory appear under `GUEST_STATE` at the same
   relative path; the host copies in what a role reads (config, CA) through the agent.
 """
@@ -29,6 +30,7 @@ from agentcage.cage.contract import SECRETS_DIR, STEERING_MODULE, VENV_BIN
 from agentcage.cage.quadlet import CageUnits
 from agentcage.cage.topology import Topology
 from agentcage.cage.unit import UnitFile
+from agentcage.cage.vm.volume_drive import GUEST_VOLUMES, guest_mount_point
 from agentcage.errors import VmmError
 
 RUN_ROOT = "/run/agentcage"  # the guest agent's tmpfs (guest_agent.py)
@@ -73,6 +75,8 @@ class GuestRole:
     # Default deny's setup for this role's namespace: the steering module's arguments from
     # the unit's one-shot (`proxy ADDRESS DENY_PORT PORT...`, `agent ADDRESS`), or none.
     steering: tuple[str, ...] = ()
+    # The cage's named volumes this role mounts (their config names; volume_drive.py).
+    volumes: tuple[str, ...] = ()
 
     def start_request(self) -> dict[str, Any]:
         """The guest agent's `start` arguments."""
@@ -101,18 +105,19 @@ def guest_roles(
         set(units.files)
         - {f"{topology.container(role)}.container" for role in ROLES}
         - {f"{topology.internal_network}.network", f"{topology.external_network}.network"}
+        # Named volumes: drives of their own, read from the agent's `Volume=` lines.
+        - {name for name in units.files if name.endswith(".volume")}
     )
     if extra:
         raise VmmError(
             "a microVM cage cannot have " + ", ".join(sorted(extra)) + " yet",
-            hint="remove `container.ports` and `container.named_volumes` for "
-            "`isolation: firecracker` (docs/microvm.md)",
+            hint="remove `container.ports` for `isolation: firecracker` (docs/microvm.md)",
         )
     roles = []
     for role in ROLES:
         unit = units.files[f"{topology.container(role)}.container"]
         image = agent_image if role == "agent" else SIDECAR_IMAGE
-        roles.append(_role(role, unit, image, state_dir))
+        roles.append(_role(role, unit, image, state_dir, f"{topology.prefix}-"))
     return roles
 
 
@@ -137,7 +142,9 @@ def _steering(unit: UnitFile) -> tuple[str, ...]:
     return ()
 
 
-def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> GuestRole:
+def _role(
+    name: str, unit: UnitFile, image: ImageFacts, state_dir: Path, volume_prefix: str
+) -> GuestRole:
     agent = name == "agent"
     if not _flag(unit, "ReadOnly"):
         raise VmmError(f"the {name} role must have a read-only root in a microVM")
@@ -163,11 +170,16 @@ def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> Gues
         env[key] = value
     binds: list[tuple[str, str, bool]] = []
     state_dirs: list[tuple[Path, bool]] = []
+    volumes: list[str] = []
     for volume in _values(unit, "Volume"):
         source, target, *rest = volume.split(":")
         options = rest[0].split(",") if rest else []
         host = Path(source)
-        if host == state_dir or state_dir in host.parents:
+        if agent and source.endswith(".volume"):
+            named = source.removesuffix(".volume").removeprefix(volume_prefix)
+            volumes.append(named)
+            binds.append((guest_mount_point(named), target, "ro" in options))
+        elif host == state_dir or state_dir in host.parents:
             binds.append((guest_path(state_dir, host), target, "ro" in options))
             state_dirs.append((host, "ro" not in options))
         elif agent and "ro" in options:
@@ -176,7 +188,8 @@ def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> Gues
             raise VmmError(
                 f"volume {volume!r} of the {name} role: a microVM cage takes read-only bind "
                 "mounts only (copied onto the agent's root drive when it is made)",
-                hint="mark the volume `:ro`; writable and named volumes are not supported yet",
+                hint="mark the volume `:ro`, or keep what the agent writes in a named volume "
+                "(`container.named_volumes`)",
             )
     files = []
     if not agent:
@@ -198,7 +211,7 @@ def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> Gues
     )
     exec_words = tuple(_words(unit, "Exec")) or image.cmd
     # A sidecar runs on the guest's root: hide what its container would not have.
-    hidden = [GUEST_STATE, f"{RUN_ROOT}/logs", AGENT_ROOT]
+    hidden = [GUEST_STATE, f"{RUN_ROOT}/logs", AGENT_ROOT, GUEST_VOLUMES]
     if not _values(unit, "Secret"):
         hidden.append(SECRETS_DIR)
     sandbox: dict[str, Any] = {
@@ -223,4 +236,5 @@ def _role(name: str, unit: UnitFile, image: ImageFacts, state_dir: Path) -> Gues
         sysctls=sysctls,
         files=tuple(files),
         steering=_steering(unit),
+        volumes=tuple(volumes),
     )

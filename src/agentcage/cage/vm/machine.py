@@ -116,6 +116,9 @@ class MachineSpec:
     extra_cmdline: tuple[str, ...] = field(default=())
     # More read-only drives the guest mounts by label on request (the agent's root).
     extra_drives: tuple[Drive, ...] = ()
+    # The cage's named volumes (volume_drive.py): the only drives the guest may write, each
+    # its own image that holds nothing but what the agent wrote there.
+    volumes: tuple[Drive, ...] = ()
 
     def __post_init__(self) -> None:
         check_id("machine", self.name.replace("-", "_"))
@@ -136,7 +139,7 @@ class MachineSpec:
     @property
     def drives(self) -> tuple[Drive, ...]:
         secrets = () if self.secrets is None else (self.secrets,)
-        return (self.root, *secrets, *self.extra_drives)
+        return (self.root, *secrets, *self.extra_drives, *self.volumes)
 
     def cmdline(self, console: str, reboot: str, tuning: tuple[str, ...] = ()) -> str:
         """The kernel command line both monitors pass: the boot contract with the guest.

@@ -38,6 +38,7 @@ from agentcage.cage.vm.tap_uplink import GUEST_ADDRESS, HOST_ADDRESS
 from agentcage.cage.vm.vm_container import kvm_access_group, vm_units
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan
 from agentcage.cage.vm.vm_unit import OVERHEAD_MIB
+from agentcage.cage.vm.volume_drive import ensure_volume
 from agentcage.config.schema import CageConfig, FirecrackerConfig
 
 VM_DIR = "vm"
@@ -131,6 +132,9 @@ def prepare(
     units = build_units(replace(spec, secret_names=names))
     roles = guest_roles(units, spec.topology, state_dir, image_facts(host, spec.images.agent))
     agent_drive(host, spec.images.agent, units, config.name, state_dir, directory / "agent.ext4")
+    for role in roles:
+        for volume in role.volumes:
+            ensure_volume(directory, volume, role.uid, role.gid)
     external = ipaddress.IPv4Network(spec.topology.external_subnet)
     # passt gives the guest the container's own address; a TAP is NATed (tap_uplink.py).
     address = f"{spec.topology.proxy_external_ip}/{external.prefixlen}"

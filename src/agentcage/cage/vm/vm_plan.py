@@ -77,6 +77,7 @@ def _role(data: dict[str, Any]) -> GuestRole:
         sysctls=tuple((k, v) for k, v in data["sysctls"]),
         files=tuple((k, v) for k, v in data["files"]),
         steering=tuple(data.get("steering", ())),  # absent from plans written before it
+        volumes=tuple(data.get("volumes", ())),
     )
 
 

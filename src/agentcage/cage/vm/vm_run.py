@@ -45,6 +45,7 @@ from agentcage.cage.vm.rootfs import secrets_image
 from agentcage.cage.vm.tap_uplink import TapUplink
 from agentcage.cage.vm.vm_plan import VmPlan, load_plan
 from agentcage.cage.vm.vm_process import GuestMachine, QemuMachine
+from agentcage.cage.vm.volume_drive import volume_drive
 from agentcage.errors import VmmError
 from agentcage.sdnotify import notify_ready
 
@@ -94,6 +95,9 @@ def machine_spec(plan: VmPlan, network: Network, secrets: Drive, memory: Path) -
         ),
         console_log=plan.run_dir / "console.log",
         extra_drives=(Drive("agent", plan.agent_drive, True, AGENT_ROOT_LABEL),),
+        volumes=tuple(
+            volume_drive(plan.run_dir, name) for role in plan.roles for name in role.volumes
+        ),
     )
 
 

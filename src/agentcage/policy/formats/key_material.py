@@ -119,6 +119,11 @@ def _strong(value: bytes) -> bool:
     return kinds >= 3 or (len(value) >= 20 and kinds >= 2 and len(set(value)) >= 12)
 
 
+def _strong_password(url: bytes) -> bool:
+    parts = _DB_URL.search(url)
+    return parts is not None and _strong(parts["p"])
+
+
 def _assignment_example(value: bytes) -> bool:
     return token_example(value) or filler(value.lower().rstrip(b"0123456789!"))
 
@@ -227,6 +232,33 @@ KEY_MATERIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         has_gap=True,
         example=_db_example,
         reach=(40, 460),
+    ),
+    make(
+        "credential_url",
+        # `.git-credentials` lines, proxy and registry URLs with a password in them.
+        rb"(?:https?|ftps?|sftp|ssh|git|smb|webdavs?)://"
+        rb"[^\s:/@\"'\\]{1,64}:[^\s/@\"'\\]{6,128}@[A-Za-z0-9.\[\]-]{1,253}",
+        (b"://",),
+        (),
+        "URL with a user name and password (`.git-credentials`, proxy URLs)",
+        anywhere=True,
+        has_gap=True,
+        check=_strong_password,
+        example=_db_example,
+        reach=(12, 460),
+    ),
+    make(
+        "netrc_password",
+        rb"machine[ \t\r\n]{1,8}[^\s]{1,253}[ \t\r\n]{1,8}login[ \t\r\n]{1,8}[^\s]{1,128}"
+        rb"[ \t\r\n]{1,8}password[ \t\r\n]{1,8}(?P<v>[^\s]{6,200})",
+        (b"machine",),
+        (),
+        "A `.netrc` entry with a password",
+        anywhere=True,
+        has_gap=True,
+        check=_strong,
+        example=_assignment_example,
+        reach=(0, 600),
     ),
     make(
         "secret_assignment",

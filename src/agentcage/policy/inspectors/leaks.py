@@ -24,7 +24,7 @@ from agentcage.policy.inspectors.credential_formats import CredentialFormatInspe
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.leaks.split import WindowLimits
-from agentcage.policy.leaks.unwrap import View
+from agentcage.policy.leaks.unwrap import DEJUNKED, View
 from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
 
@@ -32,7 +32,7 @@ _CONTENT_CODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd")
 # Views that are guesses, not decodings: every other character of a run, text under
 # a likely XOR key. Exact values are safe to look for in them; a loose format (a run
 # of `A`s, a long base64 body) would match the noise they also make of ordinary data.
-_GUESSES = frozenset({"interleaved", "xor"})
+_GUESSES = frozenset({"interleaved", "xor", DEJUNKED})
 
 
 class LeakInspector:

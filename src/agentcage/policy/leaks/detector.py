@@ -123,18 +123,21 @@ class LeakDetector:
         return self._findings(matches, frame.host) or _exhausted(views, frame.host)
 
     def _pieces(self, candidates: Iterable[bytes]) -> list[bytes]:
-        """Distinct pieces long enough to matter, with their decodings, bounded in number."""
+        """Distinct pieces long enough to matter, with their decodings, and the
+        shorter ones (which only extend chains), each bounded in number."""
         if not self.split.active:
             return []
         limit = self.settings.window.max_pieces_per_message
         shortest = self.settings.window.min_piece
         distinct: dict[bytes, None] = {}
+        short: dict[bytes, None] = {}
         for piece in candidates:
-            if len(piece) >= shortest and piece not in distinct:
-                distinct[piece] = None
+            held = distinct if len(piece) >= shortest else short
+            if piece and piece not in held and len(held) < limit:
+                held[piece] = None
                 if len(distinct) >= limit:
                     break
-        return list(_with_decoded(distinct, shortest))
+        return [*_with_decoded(distinct, shortest), *short]
 
     def _scan(self, views: Iterable[View]) -> list[Match]:
         # Small views are searched together (one call); a large one alone, rather than

@@ -11,15 +11,23 @@ is blocked.
 
 A second window, for the whole cage, holds the pieces sent to any destination
 where their value is not allowed: pieces spread over two or three registrable
-domains complete there. Plain lower-case words (a path part, a label) are kept
-out of it, since every site's traffic interleaves there.
+domains complete there. Plain lower-case words (a path part, a label) are held
+apart, since every site's traffic interleaves there: they count only toward a
+spelling of which other pieces already cover half (a password of words cut into
+five-character pieces).
+
+Pieces shorter than `min_piece` say too little alone. Per destination they extend
+*chains*: a chain starts where a piece of `min_short` characters or more occurs in
+a spelling, and grows only by a piece of two characters or more that continues it
+exactly, in arrival order, within three messages to that destination; one that
+reaches the coverage completes the value.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from agentcage.policy.leaks.encodings import canonical
@@ -28,6 +36,13 @@ from agentcage.policy.leaks.protected import Protected, long_enough
 
 # A piece found in more places than this is too generic to say which part was sent.
 _MAX_OCCURRENCES = 16
+# A one-character piece (a counter, a flag) continues a chain one time in 36 by
+# chance, and requests carry several: only pieces of two characters or more grow one.
+_LEAST_GROWTH = 2
+# Messages to the destination a chain may go without growing. A chain that waited
+# indefinitely would grow by chance: one in ~400 requests of random flags continues
+# some chain, and the chains that grew outlive the others.
+_MAX_IDLE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +50,9 @@ class WindowLimits:
     max_pieces: int = 256  # per destination
     max_age: float = 600.0  # seconds a piece stays in the window
     max_destinations: int = 1024
-    min_piece: int = 4  # shorter pieces (canonical) are ignored
+    min_piece: int = 4  # shorter pieces (canonical) only extend chains
+    min_short: int = 3  # shortest piece that starts a chain
+    max_chains: int = 64  # per destination
     coverage: float = 0.8  # fraction of a spelling that must be covered
     max_pieces_per_message: int = 64
 
@@ -56,6 +73,18 @@ class _SentPiece:
     spelling: int
     start: int  # within the spelling
     end: int
+
+
+@dataclass(slots=True)
+class _Chain:
+    """Consecutive pieces sent to one destination that spell `[start, end)` of one
+    spelling, in the order they were sent."""
+
+    when: float  # last grown
+    spelling: int
+    start: int
+    end: int
+    idle: int = 0  # messages to the destination since it last grew
 
 
 class SplitDetector:
@@ -87,7 +116,9 @@ class SplitDetector:
         self._starts = [s.start for s in spellings]
         self._spellings = spellings
         self._windows: OrderedDict[str, deque[_SentPiece]] = OrderedDict()
+        self._chains: OrderedDict[str, list[_Chain]] = OrderedDict()
         self._cage: deque[_SentPiece] = deque()
+        self._cage_words: deque[_SentPiece] = deque()
 
     @property
     def active(self) -> bool:
@@ -101,34 +132,105 @@ class SplitDetector:
         return secrets now covered, in its window or in the cage's."""
         if not self._spellings:
             return []
-        hits = self._locate(pieces)
-        if not hits:
-            return []
+        pieces = list(pieces)
+        keys = [canonical(piece) for piece in pieces]
+        short = [k for k in keys if 0 < len(k) < self.limits.min_piece and b"\0" not in k]
+        found: dict[str, Match] = {}
+        for index in self._grow_chains(destination, short, now):
+            spelling = self._spellings[index]
+            found.setdefault(
+                spelling.secret.name, Match(spelling.secret, "chain:" + spelling.technique)
+            )
+        hits = self._locate(
+            p for p, k in zip(pieces, keys, strict=True) if len(k) >= self.limits.min_piece
+        )
+        if hits:
+            found.update((m.secret.name, m) for m in self._record(destination, hits, now, host))
+        if found:  # that request is blocked; a later burst must cover the value again
+            self._forget(set(found))
+        return list(found.values())
+
+    def _record(
+        self, destination: str, hits: list[tuple[int, int, int, bool]], now: float, host: str
+    ) -> list[Match]:
         window = self._window(destination, now)
         cage = self._cage_window(now)
         touched: set[int] = set()
         for index, start, end, word in hits:
             sent = _SentPiece(now, index, start, end)
             window.append(sent)
-            if not word and not self._spellings[index].secret.allowed_to(host or destination):
-                cage.append(sent)
+            if not self._spellings[index].secret.allowed_to(host or destination):
+                (self._cage_words if word else cage).append(sent)
             touched.add(index)
-        for held in (window, cage):
+        for held in (window, cage, self._cage_words):
             while len(held) > self.limits.max_pieces:
                 held.popleft()
         found: dict[str, Match] = {}
         for index in touched:
             spelling = self._spellings[index]
             needed = self._needed(spelling.length)
-            if max(self._covered(window, index), self._covered(cage, index)) >= needed:
+            if max(self._covered(window, index), self._cage_covered(index)) >= needed:
                 found.setdefault(
                     spelling.secret.name, Match(spelling.secret, "split:" + spelling.technique)
                 )
-        if found:  # that request is blocked; a later burst must cover the value again
-            names = {m.secret.name for m in found.values()}
-            kept = [s for s in cage if self._spellings[s.spelling].secret.name not in names]
-            self._cage = deque(kept)
         return list(found.values())
+
+    def _cage_covered(self, spelling: int) -> int:
+        """Coverage in the cage's window; words count once other pieces cover half."""
+        covered = self._covered(self._cage, spelling)
+        if 2 * covered < self._spellings[spelling].length:
+            return covered
+        return self._covered([*self._cage, *self._cage_words], spelling)
+
+    def _forget(self, names: set[str]) -> None:
+        """The cage's window forgets a value it completed. Chains do not: each later
+        piece that continues one is refused too, so a value caught in short pieces
+        does not leave its tail after the block."""
+
+        def kept(held: Iterable[_SentPiece]) -> deque[_SentPiece]:
+            return deque(s for s in held if self._spellings[s.spelling].secret.name not in names)
+
+        self._cage, self._cage_words = kept(self._cage), kept(self._cage_words)
+
+    def _grow_chains(self, destination: str, short: list[bytes], now: float) -> list[int]:
+        """Grow the destination's chains by this message's pieces (the longest piece
+        that continues each), start new ones at its short pieces; return the spellings
+        a chain now covers."""
+        chains = self._chains.get(destination)
+        if chains is None:
+            if not short:
+                return []
+            chains = self._chains[destination] = []
+            while len(self._chains) > self.limits.max_destinations:
+                self._chains.popitem(last=False)
+        else:
+            self._chains.move_to_end(destination)
+        horizon = now - self.limits.max_age
+        chains[:] = [c for c in chains if c.when >= horizon and c.idle <= _MAX_IDLE]
+        done: list[int] = []
+        for chain in chains:
+            spelling = self._spellings[chain.spelling]
+            at = spelling.start + chain.end
+            room = spelling.length - chain.end
+            grown = [
+                len(k)
+                for k in short
+                if _LEAST_GROWTH <= len(k) <= room and self._blob.startswith(k, at)
+            ]
+            chain.idle += 1
+            if grown:
+                chain.end += max(grown)
+                chain.when, chain.idle = now, 0
+                if chain.end - chain.start >= self._needed(spelling.length):
+                    done.append(chain.spelling)
+        for key in dict.fromkeys(short):
+            if len(key) >= self.limits.min_short:
+                for index, start, end in self._occurrences(key):
+                    chains.append(_Chain(now, index, start, end))
+        if len(chains) > self.limits.max_chains:
+            chains.sort(key=lambda c: c.when)
+            del chains[: len(chains) - self.limits.max_chains]
+        return done
 
     def _needed(self, length: int) -> float:
         """Characters that must be covered: `coverage` of the spelling, or all but a
@@ -148,15 +250,19 @@ class SplitDetector:
             if b"\0" in key:  # would match across two spellings in the blob
                 continue
             word = piece.isalpha() and piece.islower()
-            at, occurrences = self._blob.find(key), 0
-            while at != -1 and occurrences < _MAX_OCCURRENCES:
-                occurrences += 1
-                index = bisect.bisect_right(self._starts, at) - 1
-                spelling = self._spellings[index]
-                start = at - spelling.start
-                out.append((index, start, start + len(key), word))
-                at = self._blob.find(key, at + 1)
+            out += ((index, start, end, word) for index, start, end in self._occurrences(key))
         return out
+
+    def _occurrences(self, key: bytes) -> Iterator[tuple[int, int, int]]:
+        """(spelling, start, end) of each place `key` occurs in a spelling, at most
+        `_MAX_OCCURRENCES`."""
+        at, occurrences = self._blob.find(key), 0
+        while at != -1 and occurrences < _MAX_OCCURRENCES:
+            occurrences += 1
+            index = bisect.bisect_right(self._starts, at) - 1
+            start = at - self._spellings[index].start
+            yield index, start, start + len(key)
+            at = self._blob.find(key, at + 1)
 
     def _window(self, destination: str, now: float) -> deque[_SentPiece]:
         window = self._windows.get(destination)
@@ -174,8 +280,9 @@ class SplitDetector:
 
     def _cage_window(self, now: float) -> deque[_SentPiece]:
         horizon = now - self.limits.max_age
-        while self._cage and self._cage[0].when < horizon:
-            self._cage.popleft()
+        for held in (self._cage, self._cage_words):
+            while held and held[0].when < horizon:
+                held.popleft()
         return self._cage
 
     @staticmethod

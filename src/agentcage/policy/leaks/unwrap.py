@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from agentcage.policy.leaks.textcodes import base32_run, text_codes, unxor
+from agentcage.policy.leaks.interleave import every_other, periodic
+from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
 from agentcage.policy.media import is_media, is_text
@@ -37,7 +38,6 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
 # only where they start, so a multi-megabyte blob is decoded once.
 _ALIGN_ALL_BELOW = 4096
-_INTERLEAVED = 32  # shortest token run also read a character in two
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
 _WHOLE_BELOW = 4096
@@ -49,6 +49,7 @@ _WIDE_SAMPLE = 512
 # piece's would be); beyond this many they stay in the joined view.
 _PACKED_VIEWS = 8
 _PEELED = frozenset({"base64", "hex", "base32"})  # decodings a wrapper can be peeled by
+DEJUNKED = "dejunked"  # a guess searched for known values, never decoded further
 _UNCOUNTED = frozenset({"decompress", "gzip", "x-gzip", "deflate", "br", "zstd"})
 
 
@@ -128,7 +129,7 @@ class Unwrapper:
         archive = False  # the budget went to an ordinary large archive
         while queue:
             view = queue.popleft()
-            if view.depth >= self.limits.max_depth:
+            if view.depth >= self.limits.max_depth or DEJUNKED in view.layers:
                 continue
             if is_media(view.data[:16]):
                 # A screenshot's compressed pixels hold no further encodings, only
@@ -138,7 +139,7 @@ class Unwrapper:
             if len(out) >= self.limits.max_views:
                 out.exhausted = True  # a view that could hold more layers goes unread
                 break
-            for name, produced in self._decode(view.data, budget):
+            for name, produced in self._decode(view.data, budget, view.depth == 0):
                 if not produced or produced in seen:
                     continue
                 if budget.take(produced) is None:
@@ -160,7 +161,7 @@ class Unwrapper:
                     break
         return out
 
-    def _decode(self, data: bytes, budget: _Budget) -> Iterator[tuple[str, bytes]]:
+    def _decode(self, data: bytes, budget: _Budget, top: bool) -> Iterator[tuple[str, bytes]]:
         """Each decoder's output for `data`; empty output means "not this encoding"."""
         kind = sniff_compression(data)
         if kind is not None:
@@ -220,10 +221,8 @@ class Unwrapper:
                         hexed.append(piece)
             if decoded := base32_run(run):
                 b32.append(decoded)
-            if _INTERLEAVED <= len(run) < _ALIGN_ALL_BELOW:
-                # One junk character after each real one: every other character, twice;
-                # two: every third, three times.
-                halves += (run[0::2], run[1::2], run[0::3], run[1::3], run[2::3])
+            if len(run) < _ALIGN_ALL_BELOW:
+                halves += every_other(run)
             room -= len(run)
             if room <= 0:
                 break
@@ -236,6 +235,9 @@ class Unwrapper:
         yield "hex", b"\0".join(hexed)
         yield "base32", b"\0".join(b32)
         yield "interleaved", b"\0".join(halves)
+        if top and _MIN_RUN <= len(data) < SEARCHED_BELOW:
+            # Nine copies of the data: only the request's own small views.
+            yield DEJUNKED, b"\0".join(periodic(data))
         yield "xor", b"\0".join(unxored)
 
 

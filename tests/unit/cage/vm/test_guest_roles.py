@@ -18,6 +18,7 @@ from agentcage.cage.vm.guest_roles import (
     ImageFacts,
     guest_roles,
 )
+from agentcage.cage.vm.volume_drive import GUEST_VOLUMES, guest_mount_point
 from agentcage.config.load import load_config
 from agentcage.config.network import DENY_PORT
 from agentcage.errors import VmmError
@@ -82,7 +83,6 @@ def test_the_agent_is_confined_to_its_root_and_namespace(tmp_path: Path) -> None
         ("  drop_capabilities: [NET_RAW]\n", "", "no capabilities"),
         ("  no_new_privileges: false\n", "", "no_new_privileges"),
         ("  ports: ['8000:8000']\n", "", "cannot have"),
-        ("  named_volumes: {data: /data}\n", "", "cannot have"),
         ("  podman_secrets: [TOKEN]\n", "", "secret 'TOKEN'"),
     ],
 )
@@ -91,6 +91,19 @@ def test_what_the_guest_cannot_honour_is_refused(
 ) -> None:
     with pytest.raises(VmmError, match=refusal):
         _roles(tmp_path, container, extra)
+
+
+def test_a_named_volume_is_a_drive_of_its_own_bound_at_its_target(tmp_path: Path) -> None:
+    volumes = "  named_volumes: {data: /data, Cache.v2: '/cache:ro'}\n"
+    dns, proxy, agent = _roles(tmp_path, volumes)
+    assert agent.volumes == ("data", "Cache.v2")  # the config's names, not Podman's
+    binds = {target: (source, ro) for source, target, ro in agent.sandbox["binds"]}
+    assert binds["/data"] == (guest_mount_point("data"), False)
+    assert binds["/cache"] == (guest_mount_point("Cache.v2"), True)
+    assert guest_mount_point("data").startswith(f"{GUEST_VOLUMES}/")
+    # The sidecars' containers never mount the agent's volumes; in the guest they are hidden.
+    for sidecar in (dns, proxy):
+        assert sidecar.volumes == () and GUEST_VOLUMES in sidecar.sandbox["mask"]
 
 
 def test_a_writable_bind_mount_is_refused(tmp_path: Path) -> None:
@@ -102,8 +115,9 @@ def test_a_writable_bind_mount_is_refused(tmp_path: Path) -> None:
     )
     state = tmp_path / "state"
     spec = CageSpec(load_config(path), TOPOLOGY, Images("p", "d", "a"), HostPaths.under(state))
-    with pytest.raises(VmmError, match="read-only bind mounts only"):
+    with pytest.raises(VmmError, match="read-only bind mounts only") as refused:
         guest_roles(build_units(spec), TOPOLOGY, state, ImageFacts())
+    assert "named_volumes" in (refused.value.hint or "")
 
 
 def test_default_deny_is_set_up_from_the_units_steering_one_shots(tmp_path: Path) -> None:

@@ -223,6 +223,14 @@ KEY_CASES: dict[str, tuple[str, str]] = {
         "postgres" + "ql://app:" + _APP_PASSWORD + "@db.internal.example.com:5432/app",
         "postgres" + "ql://app:password@localhost:5432/app",
     ),
+    "credential_url": (
+        "https" + "://deploy:" + _APP_PASSWORD + "@git.internal.example.com\n",
+        "https" + "://user:password@git.example.com/repo.git",
+    ),
+    "netrc_password": (
+        "machine api.internal.example.com\n  login deploy\n  pass" + "word " + _APP_PASSWORD,
+        "machine api.internal.example.com login deploy password changeme",
+    ),
     "secret_assignment": (
         "# settings\nDB_" + "PASSWORD=" + _APP_PASSWORD + "\nDEBUG=1",
         'def login():\n    password = "' + _APP_PASSWORD + '"\n',

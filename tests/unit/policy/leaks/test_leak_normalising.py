@@ -31,6 +31,7 @@ from agentcage.policy.leaks.textcodes import (
 )
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import unpack
+from agentcage.policy.leaks.unwrap import DEJUNKED
 
 from .conftest import GITHUB
 
@@ -281,8 +282,34 @@ def test_a_value_with_a_junk_character_after_each_of_its_own_is_read_back() -> N
     rng = random.Random(3)
     junk = "".join(c + rng.choice("abcdefghijklmnopqrstuvwxyz") for c in GITHUB.decode())
     assert GITHUB in _seen(json.dumps({"id": 7, "data": junk}).encode())
-    short = "".join(c + "x" for c in "short-text")  # runs under 32 are not read twice
+    short = "".join(c + "x" for c in "short")  # runs under 16 are not read for junk
     assert all(v.layers != ("interleaved",) for v in Unwrapper().views(short.encode()))
+
+
+@pytest.mark.parametrize("every", [2, 3, 4])
+def test_a_junk_character_after_every_few_real_ones_is_taken_out(every: int) -> None:
+    value = GITHUB.decode()
+    for phase in range(every):  # the value starts anywhere in the run
+        junk = "qz"[: phase % 2] + "".join(
+            value[i : i + every] + "qzjxkvwy"[i % 8] for i in range(0, len(value), every)
+        )
+        assert GITHUB in _seen(json.dumps({"id": 7, "data": junk}).encode())
+
+
+def test_junk_every_few_characters_is_read_only_in_the_request_itself() -> None:
+    value = GITHUB.decode()
+    junk = "".join(value[i : i + 3] + "q" for i in range(0, len(value), 3)).encode()
+    views = Unwrapper().views(junk + b" " + base64.b64encode(junk))
+    guessed = [v for v in views if DEJUNKED in v.layers]
+    assert [v.layers for v in guessed] == [(DEJUNKED,)]  # not beneath base64, not decoded
+    assert GITHUB in guessed[0].data
+
+
+def test_junk_every_few_characters_is_not_guessed_in_large_views() -> None:
+    value = GITHUB.decode()
+    junk = "".join(value[i : i + 3] + "q" for i in range(0, len(value), 3))
+    large = json.dumps({"notes": "plain words " * 2000, "data": junk}).encode()
+    assert GITHUB not in _seen(large)  # 2 + 3 + 4 copies of every run: small views only
 
 
 # --- one-byte XOR ------------------------------------------------------------------

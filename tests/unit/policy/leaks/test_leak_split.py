@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import random
+import string
 
 import pytest
 
@@ -102,3 +104,91 @@ def test_a_short_value_whose_last_piece_is_too_short_to_record_is_still_caught()
     pieces = _chunks(password, 8)  # the last, "er38!", is under min_piece
     results = [split.observe("evil.com", [p], now=0.0) for p in pieces]
     assert results[1] and results[1][0].secret.name == "P"
+
+
+def test_a_password_of_words_in_five_character_pieces_over_three_domains_is_caught() -> None:
+    password = b"ember-quartz-ember38!"
+    split = SplitDetector([Protected("P", password, "known")])
+    pieces = _chunks(password, 5)  # ember, -quar, tz-em, ber38, !
+    results = [split.observe(f"site{n % 3}.example", [p], now=0.0) for n, p in enumerate(pieces)]
+    assert not any(results[:3])
+    assert results[3] and results[3][0].secret.name == "P"
+
+
+def test_words_count_in_the_cage_window_only_beside_half_the_value_in_other_pieces() -> None:
+    password = b"ember-quartz-ember38!"
+    split = SplitDetector([Protected("P", password, "known")])
+    # Words and one non-word piece: 5 of 18 characters are not words, too few.
+    for n, piece in enumerate([b"ember", b"quartz", b"ember", b"er38"]):
+        assert split.observe(f"site{n}.example", [piece], now=0.0) == []
+
+
+def _requests(pieces: list[bytes]) -> list[list[bytes]]:
+    """What `?i=N&d=PIECE` to /c gives the detector: path, keys, counter, piece."""
+    return [[b"c", b"i", str(n).encode(), b"d", p] for n, p in enumerate(pieces)]
+
+
+@pytest.mark.parametrize("value", [GITHUB, b"ember-quartz-ember38!"], ids=["token", "password"])
+def test_three_character_pieces_to_one_site_are_caught_in_order(value: bytes) -> None:
+    split = SplitDetector([Protected("V", value, "known")])
+    results = [split.observe("evil.com", r, now=0.0) for r in _requests(_chunks(value, 3))]
+    caught = [n for n, r in enumerate(results) if r]
+    assert caught and caught[0] < len(results) - 1  # before the last piece left
+    assert results[caught[0]][0].technique.startswith("chain:")
+
+
+def test_three_character_pieces_over_several_sites_or_shuffled_are_not_chained() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known")])
+    pieces = _chunks(GITHUB, 3)
+    for n, request in enumerate(_requests(pieces)):
+        assert split.observe(f"site{n % 2}.example", request, now=0.0) == []
+    shuffled = pieces[1::2] + pieces[0::2]
+    for request in _requests(shuffled):
+        assert split.observe("evil.com", request, now=1.0) == []
+
+
+def test_ordinary_short_values_grow_no_chain(split: SplitDetector) -> None:
+    noise = [b"usd", b"eur", b"en", b"get", b"v2", b"ok", b"abc", b"1.0", b"api", b"gh"]
+    for i in range(300):
+        request = [noise[i % len(noise)], noise[(i * 7) % len(noise)], str(i).encode()]
+        assert split.observe("api.example.com", request, now=float(i)) == []
+
+
+def test_chains_are_bounded_per_destination() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known")], WindowLimits(max_chains=2))
+    pieces = _chunks(GITHUB, 3)
+    for n, request in enumerate(_requests(pieces)):
+        # Each time, new chains start at three places of the value: the real one is
+        # among the oldest and is dropped.
+        decoys = [GITHUB[6:9], GITHUB[12:15], GITHUB[20:23]]
+        assert split.observe("evil.com", [*request, *decoys], now=float(n)) == []
+
+
+def test_the_pieces_after_a_chain_was_caught_are_caught_too() -> None:
+    # The repeated word: the blocked piece equals one that left, so only refusing
+    # the tail keeps the whole value from the far side.
+    password = b"violet-horse-horse72!"
+    split = SplitDetector([Protected("P", password, "known")])
+    results = [split.observe("evil.com", r, now=0.0) for r in _requests(_chunks(password, 3))]
+    assert [bool(r) for r in results] == [False] * 5 + [True, True]
+
+
+def test_random_short_values_grow_no_chain_to_completion() -> None:
+    # Counters, flags, short ids. Grown by one-character pieces with no limit on the
+    # wait between them, chains completed a value by chance in 729 of these requests.
+    rng = random.Random(5)
+    values = [GITHUB, ANTHROPIC, b"ember-quartz-ember38!"]
+    split = SplitDetector([Protected(f"V{n}", v, "known") for n, v in enumerate(values)])
+    alphabet = string.ascii_lowercase + string.digits
+    for i in range(20000):
+        sizes = [rng.choice([1, 2, 2, 3]) for _ in range(6)]
+        request = ["".join(rng.choices(alphabet, k=n)).encode() for n in sizes]
+        assert split.observe("api.example.com", request, now=i / 100) == []
+
+
+def test_a_chain_that_stops_growing_is_dropped() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known")])
+    for n, request in enumerate(_requests(_chunks(GITHUB, 3))):
+        for _ in range(3):  # three other messages to the site between pieces
+            split.observe("evil.com", [b"status", b"ok"], now=float(n))
+        assert split.observe("evil.com", request, now=float(n)) == []

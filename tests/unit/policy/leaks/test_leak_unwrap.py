@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from agentcage.policy.leaks import Limits, Unwrapper
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression
-from agentcage.policy.leaks.unwrap import _b64_at
+from agentcage.policy.leaks.unwrap import DEJUNKED, _b64_at
 
 SECRET = b"needle-0123456789abcdef"
 
@@ -102,7 +102,8 @@ def test_views_are_capped_and_unique() -> None:
 
 def test_text_without_encodings_yields_only_itself() -> None:
     views = Unwrapper().views(b"hello, plain world")
-    assert [v.label for v in views] == ["raw"]
+    # Besides the junk guesses, which read every small region and are not decoded.
+    assert [v.label for v in views if v.layers != (DEJUNKED,)] == ["raw"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,169 @@
+"""A GET on a new client connection each time, as Debian's npm 9 sends them, through
+agentcage, bare mitmdump and directly; optionally with the upstream a round trip away.
+
+Run: .venv/bin/python bench/proxy/reconnect.py [--rtt MS] [--before SRC] [--count N]
+(as root: it makes a network and mount namespace of its own, like run.py).
+Each request opens a new client connection (CONNECT and TLS through a proxy, TLS
+directly) and GETs 1 KiB from bench.local. `--rtt MS` puts a relay in front of the
+upstream that holds every chunk MS/2 ms in each direction (this machine's kernel has no
+netem), so each TCP or TLS round trip to the upstream costs MS ms; the agent and the
+proxy stay on loopback, as in a cage. `--before SRC` adds `agentcage proxy run` from
+another source tree (e.g. `git archive <commit> src | tar -x -C /tmp/before`; copy the
+built `_native*.so` in too) as a fourth contender, for before/after figures.
+Prints p50 and p90 per request and the ratios; speed is reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.proxy.contenders import (  # noqa: E402
+    NAME,
+    ORIGIN,
+    Mode,
+    context,
+    serve_upstream,
+    start_mitmdump,
+    write_config,
+)
+from tests.support.proxy import ProxyProcess  # noqa: E402
+
+RELAY = "127.0.0.4"
+ROUNDS = 5
+
+
+def relay(ready: multiprocessing.Queue, delay: float) -> None:  # type: ignore[type-arg]
+    """RELAY:443 -> ORIGIN:443, every chunk held `delay` seconds (order kept)."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        while chunk := await reader.read(65536):
+            loop.call_later(delay, writer.write, chunk)
+        loop.call_later(delay, writer.close)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(ORIGIN, 443)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, RELAY, 443)
+        ready.put(True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def timed_gets(mode: Mode, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        with httpx.Client(proxy=mode.proxy_url, verify=mode.verify, timeout=30) as client:
+            response = client.get(mode.url)
+        times.append(time.perf_counter() - start)
+        if response.status_code != 200 or len(response.content) != 1024:
+            raise RuntimeError(f"{mode.name}: bad response {response.status_code}")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rtt", type=float, default=0.0, help="round trip to the upstream, ms")
+    parser.add_argument("--before", type=Path, help="a source tree to compare against")
+    parser.add_argument("--count", type=int, default=100, help="requests per contender")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.inside:
+        from tests.support.netns import isolated
+
+        argv = [sys.executable, __file__, "--inside", *sys.argv[1:]]
+        sys.exit(subprocess.run(isolated(argv, private_mounts=True), cwd=ROOT).returncode)
+    from tests.support.fake_dns import FakeDns
+
+    target = RELAY if args.rtt > 0 else ORIGIN
+    with (
+        tempfile.NamedTemporaryFile("w", suffix=".hosts") as hosts,
+        FakeDns({NAME: [target]}) as dns,
+    ):
+        hosts.write(f"127.0.0.1 localhost\n{target} {NAME}\n")
+        hosts.flush()
+        subprocess.run(["mount", "--bind", hosts.name, "/etc/hosts"], check=True)
+        measure(args, dns.address)
+
+
+def measure(args: argparse.Namespace, dns: str) -> None:
+    stop = multiprocessing.Event()
+    ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    procs = [multiprocessing.Process(target=serve_upstream, args=(ready, stop), daemon=True)]
+    procs[0].start()
+    _, upstream_ca = ready.get(timeout=30)
+    if args.rtt > 0:
+        procs.append(
+            multiprocessing.Process(target=relay, args=(ready, args.rtt / 2000), daemon=True)
+        )
+        procs[1].start()
+        ready.get(timeout=30)
+    url = f"https://{NAME}/bytes/1024"
+    with tempfile.TemporaryDirectory(prefix="agentcage-bench-") as tmp:
+        work = Path(tmp)
+        config = write_config(work / "config.yaml", dns=dns, hosts=(NAME,))
+        proxies = {"agentcage": ProxyProcess(config, work / "now", upstream_ca=Path(upstream_ca))}
+        if args.before is not None:
+            src = str(args.before.resolve() / "src")
+            proxies["before"] = ProxyProcess(
+                config, work / "before", upstream_ca=Path(upstream_ca), env={"PYTHONPATH": src}
+            )
+        for proc in proxies.values():
+            proc.start()
+        mitm, mitm_port = start_mitmdump(work, upstream_ca)
+        modes = [Mode(n, p.url, context(p.ca_cert), p.pid, url=url) for n, p in proxies.items()]
+        mitm_ca = work / "mitm-ca" / "mitmproxy-ca-cert.pem"
+        modes.append(Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca), url=url))
+        modes.append(Mode("direct", None, context(upstream_ca), url=url))
+        results: dict[str, list[float]] = {m.name: [] for m in modes}
+        try:
+            for mode in modes:
+                timed_gets(mode, 3)  # warm-up: certificates minted, pools filled
+            for turn in range(ROUNDS):
+                first = turn % len(modes)
+                for mode in modes[first:] + modes[:first]:
+                    results[mode.name] += timed_gets(mode, max(1, args.count // ROUNDS))
+        finally:
+            for proc in proxies.values():
+                proc.stop()
+            mitm.terminate()
+            mitm.wait(10)
+            stop.set()
+            for p in procs:
+                p.terminate()
+    report(results, args.rtt)
+
+
+def report(results: dict[str, list[float]], rtt: float) -> None:
+    print(f"GET 1 KiB on a new client connection each time, upstream round trip {rtt:g} ms")
+    p50 = {name: statistics.median(times) * 1000 for name, times in results.items()}
+    for name, times in results.items():
+        p90 = statistics.quantiles(times, n=10)[-1] * 1000
+        print(f"  {name:10} p50 {p50[name]:6.2f} ms  p90 {p90:6.2f} ms  ({len(times)} requests)")
+    for name in results:
+        if name != "direct":
+            ratios = f"{p50[name] / p50['direct']:.2f}x direct"
+            if name != "mitmdump":
+                ratios += f", {p50[name] / p50['mitmdump']:.2f}x mitmdump"
+            print(f"  {name:10} {ratios}")
+
+
+if __name__ == "__main__":
+    main()
