@@ -59,7 +59,7 @@ def agent_root_image(
         _point(tree, value.split(":")[0], True)
     for directory in ("/proc", "/dev", "/tmp"):
         _point(tree, directory, True)
-    ext4_image(tree, image, AGENT_ROOT_LABEL, slack_mib=8, owners=owners or Owners())
+    ext4_image(tree, image, AGENT_ROOT_LABEL, slack_mib=8, owners=owners)
 
 
 def agent_root_from_export(archive: Path, agent: UnitFile, state_dir: Path, target: Path) -> None:
