@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
@@ -229,13 +229,15 @@ class RootlessUser:
     harness: Harness
     name: str
     uid: int
+    env: dict[str, str] = field(default_factory=dict)  # more for its agentcage and Podman
 
     def _prefix(self) -> list[str]:
+        extra = [word for key, value in self.env.items() for word in ("-e", f"{key}={value}")]
         return [
             "podman", "exec", "-i", "-u", self.name, "-w", f"/home/{self.name}",
             "-e", f"XDG_RUNTIME_DIR=/run/user/{self.uid}", "-e", f"HOME=/home/{self.name}",
             "-e", "AGENTCAGE_IMAGE_BASE=debian", "-e", "PODMAN_IGNORE_CGROUPSV1_WARNING=1",
-            self.harness.name,
+            *extra, self.harness.name,
         ]  # fmt: skip
 
     def exec(self, *argv: str, check: bool = True) -> str:
@@ -258,6 +260,20 @@ class RootlessUser:
         archive.chmod(0o644)
         self.exec("podman", "load", "-q", "-i", str(archive))
         archive.unlink()
+
+    def nothing_left(self, cage: str) -> None:
+        """Nothing of cage CAGE remains in this user's Podman, systemd or state."""
+        label = f"label=agentcage.cage={cage}"
+        assert not self.exec("podman", "ps", "-aq", "--filter", label).strip()
+        networks = self.exec("podman", "network", "ls", "--format", "{{.Name}}").split()
+        assert not [n for n in networks if n.startswith(f"agentcage-{cage}-")]
+        assert f"agentcage-{cage}-" not in self.exec("podman", "secret", "ls")
+        # Quadlets, or plain services where Podman has no quadlet (test_podman43.py).
+        for directory in ("containers/systemd", "systemd/user"):
+            units = self.exec("sh", "-c", f"ls -A ~/.config/{directory} 2>/dev/null; true").split()
+            assert not [u for u in units if u.startswith(f"agentcage-{cage}-")]
+        deployments = self.exec("sh", "-c", "ls -A ~/.config/agentcage/deployments; true")
+        assert cage not in deployments.split()
 
 
 class Internet:

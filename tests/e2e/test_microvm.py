@@ -7,26 +7,122 @@ same exfiltration checks as test_cage.py, then `cage verify` inside the guest, a
 `domain add` and `secret set`, `cage status` from the guest, stop and start, `cage
 update` with a changed config (a named volume keeping what the agent wrote through all
 of them), and destroy leaving nothing: no VM process, socket, drive, volume, unit or state.
+
+With AGENTCAGE_MICROVM_ROOTLESS=1 the same test runs a second time, the cage made by an
+unprivileged user with rootless Podman under `systemd --user` (docs/microvm.md, "Rootless");
+it costs a second TCG cage (minutes), so CI runs the rootful case only.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from agentcage.cage.images import AGENT_DEBIAN_IMAGE, AGENT_DEBIAN_PACKAGES, ImageBuilder
+from agentcage.cage.podman import SubprocessRunner
+from agentcage.cage.vm.guest_image import build_guest
+from agentcage.cage.vm.vm_container import ROOTLESS_NOTE
+from agentcage.cage.vm.vm_image import vm_image
 from tests.e2e.conftest import REAL_KEY
-from tests.e2e.harness import INTERNET_IP, REPO, Harness, Internet, nothing_left
+from tests.e2e.harness import (
+    BUILD_ENV,
+    INTERNET_IP,
+    REPO,
+    Harness,
+    Internet,
+    RootlessUser,
+    nothing_left,
+    run,
+)
 from tests.support.audit_lines import whole_records
 
 NAME = "basicvm"
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
 ROTATED = "sk-ant-api03-e2eROTATEDvalue0123456789abcdefghijklmnopqrstuvwxyzABCD"
+ROOTLESS = os.environ.get("AGENTCAGE_MICROVM_ROOTLESS") == "1"
+
+
+@dataclass
+class Rootful:
+    """The cage's owner: root, through the session's host (its CLI runs on this machine)."""
+
+    harness: Harness
+
+    def agentcage(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.harness.agentcage(*args, input=input)
+
+    def journal(self) -> str:
+        unit = f"agentcage-{NAME}-vm.service"
+        return self.harness.exec("journalctl", "-u", unit, "-o", "cat", "--no-pager", check=False)
+
+    def audit(self) -> str:
+        return self.harness.audit_text(NAME, "proxy")
+
+    def has_state_file(self, relative: str) -> bool:
+        return (self.harness.config_home / "agentcage/deployments" / NAME / relative).is_file()
+
+    def nothing_left(self) -> None:
+        nothing_left(self.harness, NAME)
+
+
+@dataclass
+class Rootless:
+    """The cage's owner: an unprivileged user in the host, rootless Podman, systemd --user."""
+
+    user: RootlessUser
+
+    def agentcage(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.user.agentcage(*args, input=input)
+
+    def journal(self) -> str:
+        return self.user.harness.exec(
+            "journalctl", "--no-pager", "-o", "cat", f"_UID={self.user.uid}", "-n", "80",
+            check=False,
+        )  # fmt: skip
+
+    def audit(self) -> str:
+        state = f"/home/{self.user.name}/.config/agentcage/deployments/{NAME}"
+        # The `:U` mount gave it to the container's sub-UID (docs/audit-log.md).
+        return self.user.exec("podman", "unshare", "cat", f"{state}/audit/proxy/proxy.jsonl")
+
+    def has_state_file(self, relative: str) -> bool:
+        state = f"~/.config/agentcage/deployments/{NAME}"
+        return "yes" in self.user.exec("sh", "-c", f"test -f {state}/{relative} && echo yes; true")
+
+    def nothing_left(self) -> None:
+        self.user.nothing_left(NAME)
+
+
+Owner = Rootful | Rootless
+
+
+def rootless_owner(harness: Harness) -> Rootless:
+    """A second user in the host (test_rootless.py has the first), given what root built
+    here: the VM's and the agent's images, and the guest image as a seeded cache."""
+    builder = ImageBuilder(SubprocessRunner(env=BUILD_ENV))
+    agent = builder.debian_image("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES)
+    images = [vm_image(builder), agent]
+    guest = build_guest()
+    cache = harness.shared / "vm-cache"
+    for part in (guest.kernel.parent, guest.root):
+        copy = cache / part.name
+        shutil.copytree(part, copy) if part.is_dir() else shutil.copyfile(part, copy)
+    user = harness.add_user("vmcage", 1001)
+    run(["chown", "-R", f"{user.uid}:{user.uid}", str(cache)])
+    user.env["AGENTCAGE_VM_CACHE"] = str(cache)
+    user.load_images(images)
+    user.exec("podman", "tag", agent, AGENT_DEBIAN_IMAGE)
+    return Rootless(user)
 
 
 def vm_config(harness: Harness) -> str:
@@ -46,12 +142,13 @@ def vm_config(harness: Harness) -> str:
     data["network"] = {"allow_cidrs": [f"{INTERNET_IP}/32"]}
     path = harness.shared / f"{NAME}.yaml"
     path.write_text(json.dumps(data, indent=2))
+    path.chmod(0o644)  # a rootless owner reads it too
     return str(path)
 
 
-def agentcage(harness: Harness, *args: str, input: str | None = None) -> str:
+def agentcage(owner: Owner, *args: str, input: str | None = None) -> str:
     began = time.monotonic()
-    result = harness.agentcage(*args, input=input)
+    result = owner.agentcage(*args, input=input)
     print(f"agentcage {' '.join(args[:2])}: {time.monotonic() - began:.1f} s")
     if args[:2] == ("cage", "create"):
         print(result.stderr)  # its progress: image builds, guest image, start
@@ -59,10 +156,10 @@ def agentcage(harness: Harness, *args: str, input: str | None = None) -> str:
     return result.stdout
 
 
-def agent_log(harness: Harness, marker: str, timeout: float = 300) -> str:
+def agent_log(owner: Owner, marker: str, timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        log = agentcage(harness, "cage", "logs", NAME, "-s", "agent")
+        log = agentcage(owner, "cage", "logs", NAME, "-s", "agent")
         if marker in log or time.monotonic() > deadline:
             return log
         time.sleep(5)
@@ -78,29 +175,38 @@ def arrivals(internet: Internet, **headers: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def vm_cage(harness: Harness, internet: Internet) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["rootful", *(["rootless"] if ROOTLESS else [])])
+def owner(request: pytest.FixtureRequest, harness: Harness, internet: Internet) -> Iterator[Owner]:
+    """The cage, created by its owner with the key set; destroyed after whatever happened."""
+    who: Owner = Rootful(harness) if request.param == "rootful" else rootless_owner(harness)
     config = vm_config(harness)
+    ca = harness.shared / "internet-ca.pem"
+    shutil.copy(internet.ca_pem, ca)
+    ca.chmod(0o644)
     try:
-        agentcage(harness, "cage", "create", "-c", config, "--upstream-ca", str(internet.ca_pem))
-        unit = f"agentcage-{NAME}-vm.service"  # its boot and cage-up times, for the record
-        print(harness.exec("journalctl", "-u", unit, "-o", "cat", "--no-pager", check=False))
-        agentcage(harness, "secret", "set", NAME, "ANTHROPIC_API_KEY", input=REAL_KEY)
-        yield NAME
+        agentcage(who, "cage", "create", "-c", config, "--upstream-ca", str(ca))
+        print(who.journal())  # its boot and cage-up times, for the record
+        agentcage(who, "secret", "set", NAME, "ANTHROPIC_API_KEY", input=REAL_KEY)
+        yield who
     finally:
-        harness.agentcage("cage", "destroy", NAME, "-y")
+        who.agentcage("cage", "destroy", NAME, "-y")
 
 
 def test_a_microvm_cage_holds_and_its_lifecycle_works(
-    harness: Harness, internet: Internet, vm_cage: str
+    harness: Harness, internet: Internet, owner: Owner
 ) -> None:
     # The agent's report of its first round (it waits for the key, set after create).
-    log = agent_log(harness, "RESULTS ")
+    log = agent_log(owner, "RESULTS ")
     line = next(line for line in log.splitlines() if line.startswith("RESULTS "))
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["env_key"] == PLACEHOLDER
     assert outcome["volume"] == {"before": [], "owner": 1000}, outcome["volume"]
-    assert outcome["allowed"]["status"] == 200, outcome["allowed"]
+    if outcome["allowed"].get("status") != 200:  # what the guest's proxy saw, to tell why
+        seen = [log[-3000:]]
+        for args in (("logs", NAME, "-s", "proxy"), ("verify", NAME), ("status", NAME)):
+            shown = owner.agentcage("cage", *args)
+            seen.append(f"--- cage {args[0]} ---\n{shown.stdout[-3000:]}{shown.stderr[-1000:]}")
+        raise AssertionError("\n".join(seen))
     assert outcome["blocked_host"]["status"] == 403, outcome["blocked_host"]
     assert outcome["leak"]["status"] == 403 and outcome["placeholder_wrong_host"]["status"] == 403
     assert outcome["dns_sinkhole"]["answers"] == ["198.51.100.1"], outcome["dns_sinkhole"]
@@ -118,26 +224,26 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     assert not [r for r in mine if r["host"] in ("attacker.example", "api.openai.com")]
     assert not [r for r in mine if r["path"] in ("/upload", "/steal")]
     assert "vm-exfil.attacker.example" not in json.dumps(internet.dns())
-    assert "attacker.example" in agentcage(harness, "cage", "logs", NAME, "-s", "proxy")
+    assert "attacker.example" in agentcage(owner, "cage", "logs", NAME, "-s", "proxy")
     # The guest's audit lines are copied to the host's audit file, as a container cage's.
-    audit = harness.config_home / "agentcage/deployments" / NAME / "audit/proxy/proxy.jsonl"
     deadline = time.monotonic() + 30
-    while not [r for r in whole_records(audit.read_text()) if r["host"] == "attacker.example"]:
-        assert time.monotonic() < deadline, audit.read_text()[-1000:]
+    while not [r for r in whole_records(owner.audit()) if r["host"] == "attacker.example"]:
+        assert time.monotonic() < deadline, owner.audit()[-1000:]
         time.sleep(2)
-    assert REAL_KEY not in audit.read_text()
+    audit = owner.audit()
+    assert REAL_KEY not in audit
     direct = [
         r
-        for r in whole_records(audit.read_text())
+        for r in whole_records(audit)
         if r["kind"] == "flow" and (r["host"], r["port"], r["scheme"]) == (INTERNET_IP, 443, "tcp")
     ]
     assert direct and direct[-1]["verdict"] == "block", outcome["direct_ip"]
     assert not [r for r in mine if r["path"] == "/direct-ip"]
 
-    listed = json.loads(agentcage(harness, "cage", "list", "--json"))
+    listed = json.loads(agentcage(owner, "cage", "list", "--json"))
     assert [row["state"] for row in listed if row["name"] == NAME] == ["active"], listed
 
-    checks = json.loads(agentcage(harness, "cage", "verify", NAME, "--json"))
+    checks = json.loads(agentcage(owner, "cage", "verify", NAME, "--json"))
     assert not [c for c in checks if not c["passed"]], checks
     names = {c["name"] for c in checks}
     assert {"no direct route out", "unlisted name sinkholed", "allowlisted host reachable"} <= names
@@ -145,25 +251,27 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     deny = {"agent routes via the proxy", "proxy does not forward", "raw TCP to port 22 refused"}
     assert deny | {"raw TCP to port 5432 refused", "UDP to port 123 unanswered"} <= names
     # `cage status` asks the guest for each role (exit 3 if one had died there).
-    status = json.loads(agentcage(harness, "cage", "status", NAME, "--json"))
+    status = json.loads(agentcage(owner, "cage", "status", NAME, "--json"))
     roles = {s["role"]: s["state"] for s in status["services"]}
     assert status["healthy"] and roles == dict.fromkeys(("vm", "dns", "proxy", "agent"), "active")
+    # What a rootless microVM cage gives up, said where its owner looks.
+    assert (ROOTLESS_NOTE in status["weakened"]) is isinstance(owner, Rootless), status
 
-    agentcage(harness, "domain", "add", NAME, "api.openai.com")
-    assert "LATER reached" in agent_log(harness, "LATER reached", 180)
+    agentcage(owner, "domain", "add", NAME, "api.openai.com")
+    assert "LATER reached" in agent_log(owner, "LATER reached", 180)
     assert arrivals(internet) and [r for r in arrivals(internet) if r["path"] == "/vm-later"]
 
-    agentcage(harness, "secret", "set", NAME, "ANTHROPIC_API_KEY", input=ROTATED)
+    agentcage(owner, "secret", "set", NAME, "ANTHROPIC_API_KEY", input=ROTATED)
     deadline = time.monotonic() + 120
     while not arrivals(internet, **{"x-api-key": ROTATED}):
         assert time.monotonic() < deadline, internet.http()[-3:]
         time.sleep(3)
 
     # Stop is the guest's shutdown; start boots it again with the stored secret.
-    agentcage(harness, "cage", "stop", NAME)
+    agentcage(owner, "cage", "stop", NAME)
     assert "qemu-system" not in harness.exec("ps", "-eo", "args")
-    agentcage(harness, "cage", "start", NAME)  # returns once the cage in the guest is up
-    again = agent_log(harness, "RESULTS ")
+    agentcage(owner, "cage", "start", NAME)  # returns once the cage in the guest is up
+    again = agent_log(owner, "RESULTS ")
     line = next(line for line in again.splitlines() if line.startswith("RESULTS "))
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["allowed"]["status"] == 200, again
@@ -176,18 +284,17 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     data["secret_injection"].append({"env": "GITHUB_TOKEN", "inject_to": ["github.com"]})
     changed = harness.shared / f"{NAME}-updated.yaml"
     changed.write_text(json.dumps(data, indent=2))
-    agentcage(harness, "cage", "update", NAME, "-c", str(changed))
-    updated = agent_log(harness, "RESULTS ")
+    changed.chmod(0o644)
+    agentcage(owner, "cage", "update", NAME, "-c", str(changed))
+    updated = agent_log(owner, "RESULTS ")
     line = next(line for line in updated.splitlines() if line.startswith("RESULTS "))
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["argv"] == ["updated"] and outcome["allowed"]["status"] == 200, updated
     assert {"ANTHROPIC_API_KEY", "GITHUB_TOKEN"} <= set(outcome["placeholders"]), updated
     assert outcome["volume"]["before"] == ["1 ", "2 "], outcome["volume"]
-    volume = harness.config_home / "agentcage/deployments" / NAME / "vm/volumes/data.ext4"
-    assert volume.is_file()  # removed with the state by destroy, as Podman's volumes are
+    # Removed with the state by destroy, as Podman's volumes are.
+    assert owner.has_state_file("vm/volumes/data.ext4")
 
-    state = harness.config_home / "agentcage/deployments" / NAME
-    agentcage(harness, "cage", "destroy", NAME, "-y")
-    nothing_left(harness, NAME)
-    assert not state.exists()
+    agentcage(owner, "cage", "destroy", NAME, "-y")
+    owner.nothing_left()
     assert "qemu-system" not in harness.exec("ps", "-eo", "args")

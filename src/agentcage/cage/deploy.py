@@ -239,7 +239,9 @@ class CageDeploy(CageDestroy):
         `secrets`: the cage's Podman secrets, if the caller listed them already."""
         spec = self.cage_spec(config, secrets)
         if config.isolation == "firecracker":
-            return vm_cage.deployed_units(config, spec, self.store.path(config.name))
+            return vm_cage.deployed_units(
+                config, spec, self.store.path(config.name), self.host.rootless
+            )
         return build_units(spec)
 
     def cage_spec(self, config: CageConfig, secrets: list[str] | None = None) -> CageSpec:

@@ -31,6 +31,9 @@ HOST_PACKAGES = (
     "catatonit",
     "conmon",
     "crun",
+    # mkfs.ext4 and debugfs: a microVM cage's agent drive is made where `cage create` runs,
+    # inside for a rootless user of the container (tests/e2e/test_microvm.py).
+    "e2fsprogs",
     "iptables",
     "netavark",
     "nftables",

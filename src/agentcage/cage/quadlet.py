@@ -96,11 +96,11 @@ def build_units(spec: CageSpec) -> CageUnits:
     if not spec.cgroups:
         for name, unit in files.items():
             if name.endswith(".container"):
-                _without_cgroups(unit)
+                without_cgroups(unit)
     return CageUnits(files)
 
 
-def _without_cgroups(unit: UnitFile) -> None:
+def without_cgroups(unit: UnitFile) -> None:
     entries = []
     for entry in unit.sections.get("Container", []):
         if entry.key == "PidsLimit":

@@ -11,25 +11,28 @@ from pathlib import Path
 
 from agentcage.cage.host_fixes import isolation_note
 from agentcage.cage.podman import PodmanHost
+from agentcage.cage.vm.vm_container import ROOTLESS_NOTE
 from agentcage.cage.vm.vm_plan import PLAN_FILE, load_plan
 from agentcage.config.schema import CageConfig
 
 
 def weakened(host: PodmanHost, config: CageConfig, state_dir: Path | None = None) -> list[str]:
-    return [*_host(host), *_policy(config), *_microvm(state_dir)]
+    return [*_host(host), *_policy(config), *_microvm(host, state_dir)]
 
 
-def _microvm(state_dir: Path | None) -> list[str]:
-    """A Firecracker cage's VM container holds CAP_NET_ADMIN for its guest's TAP."""
+def _microvm(host: PodmanHost, state_dir: Path | None) -> list[str]:
+    """A Firecracker cage's VM container holds CAP_NET_ADMIN for its guest's TAP; a
+    rootless one's runs as the user."""
     if state_dir is None or not (state_dir / "vm" / PLAN_FILE).is_file():
         return []
-    if load_plan(state_dir / "vm").monitor != "firecracker":
-        return []
-    return [
-        "the microVM's container holds CAP_NET_ADMIN and /dev/net/tun (Firecracker attaches "
-        "the guest only to a TAP, which it makes and NATs in its own network namespace); "
-        "Firecracker itself runs with no capabilities"
-    ]
+    found = [ROOTLESS_NOTE] if host.rootless else []
+    if load_plan(state_dir / "vm").monitor == "firecracker":
+        found.append(
+            "the microVM's container holds CAP_NET_ADMIN and /dev/net/tun (Firecracker "
+            "attaches the guest only to a TAP, which it makes and NATs in its own network "
+            "namespace); Firecracker itself runs with no capabilities"
+        )
+    return found
 
 
 def _host(host: PodmanHost) -> list[str]:

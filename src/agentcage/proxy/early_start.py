@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import signal
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -94,6 +95,17 @@ class EarlyStart:
     fingerprints: NameFingerprintsFile | None = None
     deny: DenySockets | None = None
     notified: bool = False  # READY=1 sent already
+    reload_asked: bool = False  # a SIGHUP came before mitmproxy's handler was installed
+
+    def hold_reloads(self) -> None:
+        """From READY=1 on a SIGHUP may come (`secret set` right after `cage create`);
+        its default action would end the proxy while mitmproxy still loads. Note it, and
+        `server.serve` reloads once its own handler is installed."""
+
+        def asked(_signum: int, _frame: object) -> None:
+            self.reload_asked = True
+
+        signal.signal(signal.SIGHUP, asked)
 
     def close(self) -> None:
         self.held.close()
@@ -121,6 +133,7 @@ def _is_address(host: str) -> bool:
 def start(settings: ProxySettings, sources: Sources) -> EarlyStart:
     """Policy, sockets, READY=1; ConfigError (nothing listening, no READY=1) on a problem."""
     early = EarlyStart(build_runtime(sources), HeldListeners())
+    early.hold_reloads()
     if settings.name_fingerprints is not None:
         # Before READY=1: the agent starts then, and the DNS sidecar answers SERVFAIL to
         # every name while this file is missing.

@@ -246,6 +246,8 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
     loop.add_signal_handler(signal.SIGINT, proxy.shutdown)
     loop.add_signal_handler(signal.SIGHUP, reload)
+    if early.reload_asked:  # while mitmproxy loaded (early_start.hold_reloads)
+        reload()
     if deny is not None:
         deny.serve(loop)
     try:

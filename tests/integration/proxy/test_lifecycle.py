@@ -165,25 +165,31 @@ def test_tells_systemd_it_is_ready_once_it_listens(tmp_path: Path, fake_dns: Fak
         socket.create_connection(("127.0.0.1", proxy.port), timeout=5).close()
 
 
+def _held(tmp_path: Path, fake_dns: FakeDns, notify: NotifySocket) -> tuple[ProxyProcess, int]:
+    """A proxy on a port of its own that says READY=1 to `notify` (not started)."""
+    config = write_config(tmp_path / "c.yaml", fake_dns)
+    port = free_port()
+    argv = ["--listen", f"127.0.0.1:{port}"]
+    return ProxyProcess(config, tmp_path, env=notify.env, extra_args=argv), port
+
+
+_UNLISTED = b"GET http://unlisted.example/ HTTP/1.1\r\nHost: unlisted.example\r\n\r\n"
+
+
 def test_a_connection_made_at_ready_waits_for_the_whole_chain(
     tmp_path: Path, fake_dns: FakeDns
 ) -> None:
     # READY=1 comes once the sockets are bound, before mitmproxy has loaded
     # (proxy/early_start.py). The agent's first connection may arrive before mitmproxy
     # serves: it must wait and be inspected, neither pass unchecked nor be refused.
-    config = write_config(tmp_path / "c.yaml", fake_dns)
-    port = free_port()
     with NotifySocket(tmp_path) as notify:
-        proxy = ProxyProcess(
-            config, tmp_path, env=notify.env, extra_args=["--listen", f"127.0.0.1:{port}"]
-        )
+        proxy, port = _held(tmp_path, fake_dns, notify)
         starting = threading.Thread(target=proxy.start)
         starting.start()
         try:
             assert notify.receive() == b"READY=1"
-            request = b"GET http://unlisted.example/ HTTP/1.1\r\nHost: unlisted.example\r\n\r\n"
             with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
-                conn.sendall(request)
+                conn.sendall(_UNLISTED)
                 reply = conn.recv(65536)
             assert reply.startswith(b"HTTP/1.1 403"), reply[:300]
             starting.join()
@@ -192,3 +198,36 @@ def test_a_connection_made_at_ready_waits_for_the_whole_chain(
         finally:
             starting.join()
             proxy.stop()
+
+
+def test_a_sighup_while_mitmproxy_loads_is_a_reload_not_the_end(
+    tmp_path: Path, fake_dns: FakeDns
+) -> None:
+    # `secret set` right after `cage create` signals a proxy that said READY=1 but is
+    # still loading mitmproxy (a microVM's guest under TCG takes seconds). SIGHUP's
+    # default action would end it; it must reload once mitmproxy serves.
+    with NotifySocket(tmp_path) as notify:
+        proxy, port = _held(tmp_path, fake_dns, notify)
+        failed: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                proxy.start()
+            except BaseException as exc:  # the proxy died: said below
+                failed.append(exc)
+
+        starting = threading.Thread(target=start)
+        starting.start()
+        try:
+            assert notify.receive() == b"READY=1"
+            proxy.signal(signal.SIGHUP)
+            starting.join()
+            assert not failed, failed
+            _wait_for(lambda: "reloaded" in proxy.stderr, proxy)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+                conn.sendall(_UNLISTED)
+                assert conn.recv(65536).startswith(b"HTTP/1.1 403")
+        finally:
+            starting.join()
+            code = proxy.stop()
+    assert code == 0, proxy.stderr

@@ -90,6 +90,18 @@ def test_a_firecracker_cage_names_its_containers_net_admin(tmp_path: Path) -> No
     assert weakened(cages.host, config, tmp_path / "no-such-cage") == []
 
 
+def test_a_rootless_microvm_cage_says_its_container_runs_as_the_user(tmp_path: Path) -> None:
+    cages, _ = make_cages(tmp_path)
+    config = load_config(write_config(tmp_path))
+    state = tmp_path / "state"
+    (state / "vm").mkdir(parents=True)
+    write_plan(state, "qemu")
+    rootless = dataclasses.replace(cages.host, rootless=True)
+    (found,) = weakened(rootless, config, state)
+    assert "runs as your own user on the host" in found and "uid 10000" in found
+    assert weakened(rootless, config, tmp_path / "no-such-cage") == []  # container cages
+
+
 def write_plan(state: Path, monitor: Literal["firecracker", "qemu"]) -> None:
     run = state / "vm"
     plan = VmPlan(

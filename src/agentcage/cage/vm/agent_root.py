@@ -5,16 +5,20 @@ agent's unit mounts: each read-only bind mount's source is copied to its target 
 taken when the drive is made: a change on the host reaches the agent at the next create or
 update), and an empty mount point for everything the guest mounts at run time (state files
 such as the CA certificate, /etc/resolv.conf, named volumes, tmpfs, /proc, /dev), since the
-drive is read-only in the guest. Then `mkfs.ext4 -d`, no root mount or loop device.
+drive is read-only in the guest. Then `mkfs.ext4 -d`, no root mount or loop device, and the
+export's owners and modes put back from its tar headers (owned_tree.py), so a rootless
+cage's user makes the same drive as root.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from agentcage.cage.unit import UnitFile
 from agentcage.cage.vm.guest_roles import AGENT_ROOT_LABEL
+from agentcage.cage.vm.owned_tree import Owners, unpack_owned
 from agentcage.cage.vm.rootfs import ext4_image
 
 
@@ -31,8 +35,10 @@ def _point(tree: Path, target: str, is_dir: bool) -> Path:
     return path
 
 
-def agent_root_image(tree: Path, agent: UnitFile, state_dir: Path, image: Path) -> None:
-    """`image` from `tree` (changed in place) and the agent unit's mounts."""
+def agent_root_image(
+    tree: Path, agent: UnitFile, state_dir: Path, image: Path, owners: Owners | None = None
+) -> None:
+    """`image` from `tree` (changed in place; `owners` from its tar) and the agent's mounts."""
     for value in agent.get("Container", "Volume"):
         assert isinstance(value, str)
         source, target, *_ = value.split(":")
@@ -53,4 +59,16 @@ def agent_root_image(tree: Path, agent: UnitFile, state_dir: Path, image: Path) 
         _point(tree, value.split(":")[0], True)
     for directory in ("/proc", "/dev", "/tmp"):
         _point(tree, directory, True)
-    ext4_image(tree, image, AGENT_ROOT_LABEL, slack_mib=8)
+    ext4_image(tree, image, AGENT_ROOT_LABEL, slack_mib=8, owners=owners)
+
+
+def agent_root_from_export(archive: Path, agent: UnitFile, state_dir: Path, target: Path) -> None:
+    """`target` from an export of the agent's image (`archive`, removed once unpacked)."""
+    with tempfile.TemporaryDirectory(prefix="agentcage-agent-root-") as tmp:
+        tree = Path(tmp) / "tree"
+        owners = unpack_owned(archive, tree)
+        archive.unlink()
+        # Made beside and renamed: on `cage update` the running guest still reads the old.
+        fresh = target.with_suffix(".new")
+        agent_root_image(tree, agent, state_dir, fresh, owners)
+        fresh.replace(target)

@@ -30,6 +30,7 @@ from agentcage.cage.vm.debian_parts import (
     unpack,
 )
 from agentcage.cage.vm.machine import ROOT_LABEL
+from agentcage.cage.vm.owned_tree import unpack_owned
 from agentcage.cage.vm.vmlinux import vmlinux_of
 from agentcage.cage.wheelhouse import ImagePlatform, uname_arch
 from agentcage.errors import VmmError
@@ -100,29 +101,36 @@ def build_guest(cache: Path | None = None) -> GuestImage:
     cache.mkdir(parents=True, exist_ok=True)
     agent = Path(guest_agent.__file__)
     package = Path(agentcage.__file__).parent
-    # The runtime image's wheelhouse, named by the digest of the locked requirements; the
-    # guest runs on this machine's architecture.
+    # uv.lock pins every wheel by hash, so with the architecture it stands for the runtime
+    # image's wheelhouse: a cached tree is found without uv or pip (a rootless user's cache
+    # seeded by root). The guest runs on this machine's architecture.
     this_arch = ImagePlatform(uname_arch(platform.machine()))
-    wheelhouse = ImageBuilder().wheelhouse(source_root(), this_arch)
     boot_key = digest(KERNEL.sha256, BUSYBOX.sha256, initramfs.INIT, *initramfs.MODULES)
-    tree_key = digest(rootfs.SUITE, *rootfs.PACKAGES, wheelhouse.name, rootfs.VENV)
+    lock = (source_root() / "uv.lock").read_bytes()
+    tree_key = digest(rootfs.SUITE, *rootfs.PACKAGES, lock, this_arch.arch, rootfs.VENV, "tar")
     sources = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
     root_key = digest(tree_key, agent.read_bytes(), ROOT_LABEL, tree_digest(package, sources))
-    with (cache / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others then reuse
+    with (cache / ".lock").open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # one builder at a time; the others then reuse
         boot = _once(cache / f"boot-{boot_key}", _boot_parts)
-        tree = _once(
-            cache / f"tree-{tree_key}", lambda out: rootfs.debootstrap_tree(out, wheelhouse)
-        )
 
         def root_image(out: Path) -> None:
-            rootfs.install_agent(tree, agent)
-            rootfs.install_agentcage(tree, package)
-            rootfs.ext4_image(tree, out, ROOT_LABEL)
+            # The Debian tree only when a root image is to be made from it.
+            wheelhouse = ImageBuilder().wheelhouse(source_root(), this_arch)
+            archive = _once(
+                cache / f"tree-{tree_key}.tar", lambda t: rootfs.debootstrap_tree(t, wheelhouse)
+            )
+            with tempfile.TemporaryDirectory(prefix=".root-tree-", dir=cache) as tmp:
+                tree = Path(tmp) / "tree"
+                owners = unpack_owned(archive, tree)
+                rootfs.install_agent(tree, agent)
+                rootfs.install_agentcage(tree, package)
+                rootfs.ext4_image(tree, out, ROOT_LABEL, owners=owners)
 
         root = _once(cache / f"root-{root_key}.ext4", root_image)
         # Every change of input makes new artefacts (hundreds of MiB); keep the current ones
         # only. A VM still running an older image keeps its open file until it stops.
+        tree = cache / f"tree-{tree_key}.tar"
         for current in (boot, tree, root):
             kind = current.name.split("-", 1)[0]
             for old in cache.glob(f"{kind}-*"):

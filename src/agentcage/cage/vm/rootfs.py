@@ -27,6 +27,7 @@ from agentcage.cage.contract import (
 from agentcage.cage.vm.debian_parts import run_tool
 from agentcage.cage.vm.initramfs import GUEST_AGENT_PATH
 from agentcage.cage.vm.machine import SECRETS_LABEL
+from agentcage.cage.vm.owned_tree import Owners, restore_owners
 from agentcage.errors import VmmError
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -57,12 +58,14 @@ SIDECAR_MOUNT_POINTS = (
 
 
 def debootstrap_tree(target: Path, wheelhouse: Path) -> None:
-    """A minimal Debian tree in `target` (which must not exist yet), with the runtime venv.
+    """A minimal Debian tree with the runtime venv, as a tar at `target` (not there yet).
 
     The venv is installed inside the tree by its own Python, offline, from the hash-checked
     wheelhouse the runtime image uses (images.py), with the same pip flags: one set of
     dependencies for both isolation modes. mmdebstrap's hooks run in its own namespace,
-    so this needs no more privilege than mmdebstrap does.
+    so this needs no more privilege than mmdebstrap does: root, or a user with sub-UIDs
+    (its `unshare` mode). A tar, because only its headers keep the tree's owners for a
+    user who is not root (owned_tree.py).
     """
     argv = ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), "--quiet"]
     argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in _SLIM]
@@ -78,7 +81,10 @@ def debootstrap_tree(target: Path, wheelhouse: Path) -> None:
         f'--customize-hook=chroot "$1" {pip}',
         '--customize-hook=rm -rf "$1/tmp/wheelhouse"',
     ]
-    run_tool([*argv, SUITE, str(target)], timeout=1800)
+    # mmdebstrap picks the output format by the name's suffix.
+    archive = target.with_name(f"{target.name}.tar")
+    run_tool([*argv, SUITE, str(archive)], timeout=1800)
+    archive.rename(target)
 
 
 def install_agentcage(tree: Path, package: Path) -> None:
@@ -103,9 +109,18 @@ def install_agentcage(tree: Path, package: Path) -> None:
 
 
 def ext4_image(
-    tree: Path, image: Path, label: str, slack_mib: int = 16, slack_inodes: int = 64
+    tree: Path,
+    image: Path,
+    label: str,
+    slack_mib: int = 16,
+    slack_inodes: int = 64,
+    owners: Owners | None = None,
 ) -> None:
-    """`image` holding `tree`, sized to fit with `slack_mib` and `slack_inodes` to spare."""
+    """`image` holding `tree`, sized to fit with `slack_mib` and `slack_inodes` to spare.
+
+    With `owners` (the tar `tree` was unpacked from), each file's owner and mode are the
+    tar's, whoever unpacked it; without, the host's as `mkfs.ext4 -d` finds them.
+    """
     used = sum(p.lstat().st_size for p in tree.rglob("*") if p.is_file() and not p.is_symlink())
     inodes = sum(1 for _ in tree.rglob("*")) + slack_inodes
     size_mib = used * 5 // 4 // (1 << 20) + slack_mib
@@ -128,6 +143,8 @@ def ext4_image(
             f"{size_mib}M",
         ]
     )
+    if owners is not None:
+        restore_owners(image, tree, owners)
 
 
 def install_agent(tree: Path, agent_source: Path) -> None:

@@ -16,15 +16,13 @@ import ipaddress
 import json
 import os
 import shutil
-import tarfile
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
-from agentcage.cage.vm.agent_root import agent_root_image
+from agentcage.cage.vm.agent_root import agent_root_from_export
 from agentcage.cage.vm.firecracker_api import check_kernel_format
 from agentcage.cage.vm.guest_image import GuestImage, elf_kernel
 from agentcage.cage.vm.guest_roles import ImageFacts, guest_roles
@@ -90,15 +88,7 @@ def agent_drive(host: PodmanHost, image: str, agent_unit_spec: CageUnits, name: 
         host.podman("export", "-o", str(archive), container)
     finally:
         host.podman("rm", "-f", container, check=False)
-    with tempfile.TemporaryDirectory(prefix="agentcage-agent-root-") as tmp:
-        tree = Path(tmp) / "tree"
-        with tarfile.open(archive) as tar:
-            tar.extractall(tree, filter="fully_trusted")
-        archive.unlink()
-        # Made beside and renamed: on `cage update` the running guest still reads the old.
-        fresh = target.with_suffix(".new")
-        agent_root_image(tree, unit, state_dir, fresh)
-        fresh.replace(target)
+    agent_root_from_export(archive, unit, state_dir, target)
 
 
 def host_facts(settings: FirecrackerConfig) -> HostFacts:
@@ -172,7 +162,9 @@ def prepare(
     (directory / PLAN_FILE).write_text(plan.as_json(), encoding="utf-8")
 
 
-def deployed_units(config: CageConfig, spec: CageSpec, state_dir: Path) -> CageUnits:
+def deployed_units(
+    config: CageConfig, spec: CageSpec, state_dir: Path, rootless: bool
+) -> CageUnits:
     """What a microVM cage deploys: its external network and its `vm` container."""
     hypervisor = _hypervisor(config)
     memory = config.firecracker.mem_mb + OVERHEAD_MIB[hypervisor.accel]
@@ -182,10 +174,11 @@ def deployed_units(config: CageConfig, spec: CageSpec, state_dir: Path) -> CageU
         (hypervisor.binary, FIRECRACKER_IN_CONTAINER) if hypervisor.kind == "firecracker" else None
     )
     # KVM was judged usable on this machine (`kvm_usable`), so its device's group is read here too.
-    kvm_group = kvm_access_group(os.geteuid() != 0) if hypervisor.accel == "kvm" else None
+    kvm_group = kvm_access_group(rootless) if hypervisor.accel == "kvm" else None
     return vm_units(
-        spec, spec.images.proxy, str(state_dir), directory, memory, kvm_group, firecracker
-    )
+        spec, spec.images.proxy, str(state_dir), directory, memory, kvm_group, firecracker,
+        rootless,
+    )  # fmt: skip
 
 
 def images_of(vm_image: str, agent: str) -> Images:

@@ -18,8 +18,17 @@ from agentcage.cage.quadlet import (
     labels,
     proxy_secrets,
     stopped_is_success,
+    without_cgroups,
 )
 from agentcage.cage.unit import UnitFile
+
+# What a rootless microVM cage gives up against a rootful one; `cage status` and `host
+# check --microvm` say it.
+ROOTLESS_NOTE = (
+    "rootless microVM: the VM's container runs as your own user on the host (Podman's "
+    "keep-id), not as a uid of its own: an escape from QEMU and then from the container "
+    "lands in your account (rootful: in uid 10000, which owns nothing else)"
+)
 
 
 def vm_units(
@@ -30,6 +39,7 @@ def vm_units(
     memory_mib: int,
     kvm_group: str | None,
     firecracker: tuple[str, str] | None = None,
+    rootless: bool = False,
 ) -> CageUnits:
     """A microVM cage (`isolation: firecracker`): its way out and one container.
 
@@ -47,6 +57,12 @@ def vm_units(
     Firecracker cage: its guest NIC is a TAP the container makes and NATs out
     (cage/vm/tap_uplink.py), which takes CAP_NET_ADMIN, /dev/net/tun and forwarding in
     the container's own network namespace; nothing of that is given to a QEMU cage.
+
+    `rootless`: the container's uid 10000 is the user's own uid on the host (keep-id).
+    Rootless `:U` would give the state and the VM's directory to a sub-UID the user
+    cannot act as, and the CLI writes there after the first boot (`cage update`'s
+    drives and plan) and talks to the 0600 control socket the container makes. The
+    cost is ROOTLESS_NOTE.
     """
     topology = spec.topology
     unit = UnitFile()
@@ -58,6 +74,9 @@ def vm_units(
     external = topology.external_network
     unit.add("Container", "Network", attach(external, topology.proxy_external_ip))
     hardening(unit, SIDECAR_USER, f"{memory_mib}m", 256)
+    if rootless:
+        keep_id = f"--userns=keep-id:uid={SIDECAR_USER},gid={SIDECAR_USER}"
+        unit.add("Container", "PodmanArgs", (keep_id,))
     if kvm_group is not None:
         unit.add("Container", "AddDevice", "/dev/kvm")
         unit.add("Container", "PodmanArgs", (f"--group-add={kvm_group}",))
@@ -83,6 +102,8 @@ def vm_units(
     unit.add("Service", "TimeoutStopSec", 60)
     stopped_is_success(unit)
     unit.add("Install", "WantedBy", spec.wanted_by)
+    if not spec.cgroups:  # rootless on cgroup v1, as for a container cage's containers
+        without_cgroups(unit)
     files = {
         f"{external}.network": external_network(topology),
         f"{topology.container('vm')}.container": unit,

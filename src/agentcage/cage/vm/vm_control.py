@@ -24,7 +24,7 @@ from agentcage.cage.vm.guest_roles import ROLES as GUEST_ROLES
 from agentcage.cage.vm.vm_cage import run_dir
 from agentcage.cage.vm.vm_plan import VmPlan, load_plan
 from agentcage.config.schema import CageConfig
-from agentcage.errors import StateError
+from agentcage.errors import StateError, VmmError
 
 VERIFY_SECONDS = 300.0  # the checks' own Python start under TCG takes most of it
 Check = tuple[str, bool, str]
@@ -71,7 +71,12 @@ def log(store: StateStore, name: str, service: str) -> str:
         text = str(client.ask("read", path=f"logs/{role}.log")["content"])
         if role != "agent":
             audit = f"state/audit/{role}/{role}.jsonl"
-            text += str(client.ask("read", path=audit)["content"])
+            try:
+                text += str(client.ask("read", path=audit)["content"])
+            except VmmError as exc:
+                # A sidecar that died before its first decision has no audit file yet;
+                # its output, above, is what tells why.
+                text += f"(no audit lines: {exc.message})\n"
     return text
 
 

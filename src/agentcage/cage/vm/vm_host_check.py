@@ -15,6 +15,7 @@ from agentcage.cage.host_check import HostFinding, HostProbe
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.vm.hypervisor import FIRECRACKER, HostFacts, firecracker_version, kvm_from
 from agentcage.cage.vm.vm_cage import cage_hypervisor
+from agentcage.cage.vm.vm_container import ROOTLESS_NOTE
 from agentcage.config.schema import FirecrackerConfig
 from agentcage.errors import VmmError
 
@@ -69,6 +70,8 @@ def check_microvm(host: PodmanHost, config: FirecrackerConfig | None = None) -> 
         found = f"; `firecracker` at {facts.firecracker} ({shown}" + (
             f": not used, {why})" if why else ")"
         )
+    if host.rootless:
+        found += f"; {ROOTLESS_NOTE}"
     if facts.kvm:
         return HostFinding("microvm", "pass", f"{kvm}; {line}{found}")
     return HostFinding("microvm", "warn", f"{kvm}; {line}{found}", KVM_FIX)

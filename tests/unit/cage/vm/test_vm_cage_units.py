@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from agentcage.cage.contract import SECRETS_DIR
@@ -55,6 +56,26 @@ def test_a_microvm_cage_deploys_its_way_out_and_one_hardened_container(tmp_path:
     # Only a Firecracker cage's container may make its guest's TAP.
     for weaker in ("NET_ADMIN", "/dev/net/tun", "ip_forward", "firecracker"):
         assert weaker not in with_kvm.rendered()["agentcage-vmcage-vm.container"]
+
+
+def test_a_rootless_microvm_container_runs_as_the_user_so_the_cli_keeps_its_files(
+    tmp_path: Path,
+) -> None:
+    rootful = vm_units(_spec(tmp_path), "i", "/s", "/s/vm", 1, None)
+    assert "keep-id" not in rootful.rendered()["agentcage-vmcage-vm.container"]
+    rootless = vm_units(_spec(tmp_path), "i", "/s", "/s/vm", 1, "keep-groups", rootless=True)
+    text = rootless.rendered()["agentcage-vmcage-vm.container"]
+    # uid 10000 inside is the user outside: `:U` chowns nothing away from the CLI.
+    assert "PodmanArgs=--userns=keep-id:uid=10000,gid=10000" in text
+    assert "PodmanArgs=--group-add=keep-groups" in text
+    for kept in ("User=10000", "DropCapability=ALL", "NoNewPrivileges=true", "ReadOnly=true"):
+        assert kept in text
+    # Rootless Podman on cgroup v1 cannot set limits: dropped, as for a container cage.
+    spec = dataclasses.replace(_spec(tmp_path), cgroups=False)
+    bare = vm_units(spec, "i", "/s", "/s/vm", 1408, None, rootless=True)
+    text = bare.rendered()["agentcage-vmcage-vm.container"]
+    assert "CgroupsMode=disabled" in text and "--memory=" not in text and "PidsLimit" not in text
+    assert "keep-id" in text
 
 
 def test_a_firecracker_cage_gets_the_tap_it_needs_and_the_hosts_binary(tmp_path: Path) -> None:

@@ -76,3 +76,9 @@ def test_host_check_reports_microvm_only_when_asked(monkeypatch: pytest.MonkeyPa
     asked = CliRunner().invoke(cli, ["host", "check", "--microvm"])
     assert asked.exit_code == 0  # a warning, not a failure: TCG works, slowly
     assert "[warn] microvm: no usable KVM" in asked.output
+
+
+def test_rootless_says_what_a_rootless_microvm_cage_gives_up() -> None:
+    assert "rootless" not in check_microvm(host_of(healthy())).detail
+    finding = check_microvm(host_of(healthy(), rootless=True))
+    assert "rootless microVM: the VM's container runs as your own user" in finding.detail

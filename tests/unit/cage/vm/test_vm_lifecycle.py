@@ -86,3 +86,28 @@ def test_verify_reads_each_roles_state_from_the_guest() -> None:
         "dns": "running", "proxy": "exited 1", "agent": "never started"
     }  # fmt: skip
     assert [passed for _, passed, _ in vm_control.role_checks(status)] == [True, False, False]
+
+
+class _Guest:
+    """The owner's client of a guest whose proxy died before its first audit line."""
+
+    def __enter__(self) -> _Guest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def ask(self, op: str, **fields: object) -> dict[str, object]:
+        if str(fields["path"]).startswith("state/audit/"):
+            raise VmmError("the guest refused 'read': FileNotFoundError: proxy.jsonl")
+        return {"content": "Traceback: the proxy's own last words\n"}
+
+
+def test_logs_of_a_sidecar_without_audit_lines_still_show_its_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cages, _ = _vm_cage(tmp_path)
+    monkeypatch.setattr(vm_control, "guest", lambda store, name: _Guest())
+    text = vm_control.log(cages.store, "demo", "proxy")
+    assert "the proxy's own last words" in text
+    assert "(no audit lines: the guest refused 'read'" in text
