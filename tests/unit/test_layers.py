@@ -25,10 +25,11 @@ _BELOW_CAGE = {
     "sdnotify",
     "heap",
     "quick_exit",
+    "held_reload",
 }
 # What both sidecars may use besides their own package.
 _SIDECAR_SHARED = {"audit", "metrics", "policy", "config", "errors", "atomicfile"}
-_SIDECAR_SHARED |= {"sdnotify", "heap", "quick_exit"}  # standard library only
+_SIDECAR_SHARED |= {"sdnotify", "heap", "quick_exit", "held_reload"}  # standard library only
 ALLOWED = {
     "config": {"config", "errors"},
     # The audit line and its writer: shared by proxy and DNS, needing nothing of theirs.

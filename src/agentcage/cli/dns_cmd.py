@@ -18,6 +18,7 @@ from agentcage.cli.options import config_file_option, endpoint, metrics_options
 from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
 from agentcage.dns.front import bind_front
+from agentcage.held_reload import HeldReload
 from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
 
@@ -88,6 +89,7 @@ def run(
     steer = _ipv4(steer_to) if steer_to is not None else None
     served = endpoint(metrics, metrics_socket_mode)
     bound = bind_front(address)
+    held = HeldReload()  # a SIGHUP after READY=1 waits for the sidecar's own handler
     notified = notify_ready()
     from agentcage.dns.sidecar import Sidecar
 
@@ -101,6 +103,7 @@ def run(
         steer_to=steer,
         bound=bound,
         notified=notified,
+        held=held,
     ).run()
     exit_at_once(code)  # dnsmasq stopped, the audit log closed: nothing else is pending
 

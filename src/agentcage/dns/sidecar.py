@@ -40,6 +40,7 @@ from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
 from agentcage.heap import give_back_free_memory
+from agentcage.held_reload import HeldReload
 from agentcage.metrics.exposition import MetricsEndpoint, MetricsServer
 from agentcage.sdnotify import notify_ready
 
@@ -68,14 +69,17 @@ class Sidecar:
         log: TextIO = sys.stderr,
         bound: FrontSockets | None = None,
         notified: bool = False,
+        held: HeldReload | None = None,
     ) -> None:
-        """`bound`, `notified`: the front's sockets, and READY=1, if `dns run` got there first."""
+        """`bound`, `notified`, `held`: the front's sockets, READY=1 and the SIGHUPs
+        noted meanwhile, if `dns run` got there first."""
         self._config_path = config_path
         self._listen = listen
         self._steer_to = steer_to
         self._log = log
         self._bound = bound
         self._notified = notified
+        self._held = held
         version = policy_version(config_path)  # first: never newer than what is loaded
         self._config = load_config(config_path)
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
@@ -107,7 +111,8 @@ class Sidecar:
         stop = asyncio.Event()
         for sig in _STOP_SIGNALS:
             loop.add_signal_handler(sig, self._stop_soon, stop)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
+        if self._held is None:
+            loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
         self._dir = RuntimeDir(self._run_as)
         front = Front(self._listen, self._answer)
         served = None
@@ -121,6 +126,10 @@ class Sidecar:
             self._client = DnsmasqClient(self._port)
             await self._client.open()
             await front.start()
+            if self._held is not None:  # dnsmasq runs now: a reload can be applied
+                loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
+                if self._held.asked:
+                    self._reload_soon()
             if self._judge.blocked_zones:
                 zones = ", ".join(sorted(self._judge.blocked_zones))
                 self._note(f"still blocking zones after DNS tunnel detection: {zones}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import signal
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, NoReturn
 from agentcage.config.network import DENY_PORT, WEB_PORTS
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
+from agentcage.held_reload import HeldReload
 from agentcage.metrics.exposition import MetricsEndpoint
 from agentcage.proxy.deny import DenySockets
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
@@ -95,17 +95,16 @@ class EarlyStart:
     fingerprints: NameFingerprintsFile | None = None
     deny: DenySockets | None = None
     notified: bool = False  # READY=1 sent already
-    reload_asked: bool = False  # a SIGHUP came before mitmproxy's handler was installed
+    hup: HeldReload | None = None  # SIGHUPs noted until mitmproxy's handler is installed
+
+    @property
+    def reload_asked(self) -> bool:
+        return self.hup is not None and self.hup.asked
 
     def hold_reloads(self) -> None:
         """From READY=1 on a SIGHUP may come (`secret set` right after `cage create`);
-        its default action would end the proxy while mitmproxy still loads. Note it, and
-        `server.serve` reloads once its own handler is installed."""
-
-        def asked(_signum: int, _frame: object) -> None:
-            self.reload_asked = True
-
-        signal.signal(signal.SIGHUP, asked)
+        `server.serve` reloads once its own handler is installed (held_reload.py)."""
+        self.hup = HeldReload()
 
     def close(self) -> None:
         self.held.close()
