@@ -169,11 +169,27 @@ class RemoteFiles:
         missing = [ref for ref in refs if ref in here and here[ref] != there.get(ref)]
         if not missing:
             return
+        self._check_arch(missing)
         save = ["podman", "save", *(["-m"] if len(missing) > 1 else []), *missing]
         self.progress(f"copying {len(missing)} image(s) to {self.runner.target.name} ...")
         started = time.monotonic()
         self.runner.pipe(save, ["podman", "load", "-q"])
         self.progress(f"  copied in {time.monotonic() - started:.0f}s (podman save | podman load)")
+
+    def _check_arch(self, refs: Sequence[str]) -> None:
+        """Images are built on this machine for its own architecture (images.py); one
+        that cannot run on the target is refused before anything is copied."""
+        built = {_image_arch(self.local, ref) for ref in refs} - {""}
+        info = ["podman", "info", "--format", "{{.Host.Arch}}"]
+        there = self.runner.run(info, check=False).stdout.strip()
+        wrong = sorted(arch for arch in built if there and arch != there)
+        if wrong:
+            raise PodmanError(
+                f"the cage's images are built here for {', '.join(wrong)}, and "
+                f"{self.runner.target.name} runs {there}: they cannot run there",
+                hint=f"create the cage from a machine that is {there} too (agentcage builds "
+                "the images where it runs), or destroy it here and create it on the target",
+            )
 
     def collect(self, state_dir: Path) -> None:
         """Bring the target's audit logs into this machine's state directory."""
@@ -192,6 +208,13 @@ class RemoteFiles:
         self.runner.run([*rm, "--", remote])
         if self.runner.run(["test", "-e", remote], check=False).ok:
             raise PodmanError(f"could not remove {remote} on host target {self.runner.target.name}")
+
+
+def _image_arch(runner: Runner, ref: str) -> str:
+    shown = runner.run(
+        ["podman", "image", "inspect", "--format", "{{.Architecture}}", ref], check=False
+    )
+    return shown.stdout.strip() if shown.ok else ""
 
 
 def _image_ids(runner: Runner, refs: Sequence[str]) -> dict[str, str]:

@@ -4,6 +4,7 @@ and which checks run where default deny gave the namespace a route (a microVM gu
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -51,8 +52,32 @@ def test_steered_the_namespace_must_route_via_the_proxy_and_end_flows_there(
     monkeypatch.setattr(netcheck, "unlisted_at_proxy", fake("unlisted_at_proxy"))
     rows = netcheck.run("10.0.2.2", None, "10.213.0.35", steered=True)
     assert rows[0]["name"] == "agent routes via the proxy"
-    assert calls[:2] == ["routed_via", "tcp_refused"]  # the gateway: at the deny listener
-    calls.clear()
+    # The gateway: at the deny listener.
+    assert [row["detail"] for row in rows[:2]] == ["routed_via", "tcp_refused"]
     rows = netcheck.run("10.0.2.2", None, "10.213.0.35")
     assert rows[0]["name"] == "no default route"
-    assert calls[:2] == ["no_default_route", "gateway_unreachable"]
+    assert [row["detail"] for row in rows[:2]] == ["no_default_route", "gateway_unreachable"]
+
+
+def test_checks_run_at_once_and_report_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each check waits for all four to have started: run one after another, the first
+    # would wait alone until the barrier's timeout broke it.
+    started = threading.Barrier(4, timeout=30)
+
+    def waiting(name: str) -> object:
+        def check(*_args: object) -> tuple[bool, str]:
+            started.wait()
+            return True, name
+
+        return check
+
+    for name in ("no_default_route", "gateway_unreachable", "sinkholed", "blocked_host"):
+        monkeypatch.setattr(netcheck, name, waiting(name))
+    rows = netcheck.run("10.213.0.1", None)
+    assert [row["detail"] for row in rows] == [
+        "no_default_route",
+        "gateway_unreachable",
+        "sinkholed",
+        "blocked_host",
+    ]
+    assert all(row["passed"] for row in rows)

@@ -25,7 +25,7 @@ from agentcage.cage.ssh_target import (
 )
 from agentcage.cage.state import StateStore
 from agentcage.cli.main import cli
-from agentcage.errors import ConfigError, HostError, UnreachableError
+from agentcage.errors import ConfigError, HostError, PodmanError, UnreachableError
 from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 from tests.unit.cage.ssh_fakes import ShellRunner, known_target, with_store
 
@@ -256,7 +256,11 @@ class _ImageTarget(ShellRunner):
     ids: dict[str, str]
     copied: list[tuple[str, ...]]
 
+    arch = "amd64"
+
     def run(self, argv, *, input=None, check=True, timeout=300.0):  # type: ignore[no-untyped-def]
+        if list(argv[:2]) == ["podman", "info"]:
+            return Completed(tuple(argv), 0, self.arch + "\n", "")
         if list(argv[:3]) == ["podman", "image", "inspect"]:
             found = self.ids.get(argv[-1])
             return Completed(tuple(argv), 0 if found else 125, (found or "") + "\n", "")
@@ -283,6 +287,25 @@ def test_only_images_the_target_lacks_by_id_are_copied(tmp_path: Path) -> None:
     target.ids = {"p:1": "sha-p", "d:1": "sha-d", "a:1": "sha-a"}
     files.provide_images(["p:1", "d:1", "a:1"])
     assert target.copied == []
+
+
+def test_images_built_for_another_arch_are_refused_before_copying(tmp_path: Path) -> None:
+    here = RecordingRunner(
+        answers={
+            ("podman", "image", "inspect", "--format", "{{.Id}}", "p:1"): ok("sha-p\n"),
+            ("podman", "image", "inspect", "--format", "{{.Architecture}}", "p:1"): ok("amd64\n"),
+        }
+    )
+    target = _ImageTarget(SshTarget("pi", "root", "h"), tmp_path)
+    target.ids, target.copied, target.arch = {}, [], "arm64"
+    files = RemoteFiles(target, tmp_path, local=here)
+    with pytest.raises(PodmanError) as caught:
+        files.provide_images(["p:1"])
+    assert "built here for amd64, and pi runs arm64" in caught.value.message
+    assert target.copied == []
+    target.arch = "amd64"
+    files.provide_images(["p:1"])
+    assert target.copied == [("podman", "save", "p:1", "|", "podman", "load", "-q")]
 
 
 def test_create_with_host_records_the_target_and_later_commands_find_it(

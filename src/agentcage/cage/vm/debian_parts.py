@@ -52,12 +52,32 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# The build tools `run_tool` calls, by the Debian package that has them.
+TOOL_PACKAGES = {
+    "mkfs.ext4": "e2fsprogs",
+    "debugfs": "e2fsprogs",
+    "mmdebstrap": "mmdebstrap",
+    "apt-get": "apt",
+    "dpkg-deb": "dpkg",
+}
+
+
+def missing_tool(name: str) -> VmmError:
+    return VmmError(
+        f"`{name}` is not installed; a microVM cage's drives are made where agentcage runs",
+        hint=f"install it (Debian/Ubuntu: `apt-get install {TOOL_PACKAGES.get(name, name)}`); "
+        "`agentcage host check --microvm` lists what is missing",
+    )
+
+
 def run_tool(argv: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
     """A build tool; its failure is a `VmmError` carrying the tool's own words."""
     try:
         done = subprocess.run(
             argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
         )
+    except FileNotFoundError as exc:
+        raise missing_tool(argv[0]) from exc
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise VmmError(f"`{argv[0]}` could not run: {exc}") from exc
     if done.returncode != 0:

@@ -18,6 +18,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentcage.cage.vm.debian_parts import missing_tool
 from agentcage.errors import VmmError
 
 # debugfs takes a double-quoted path; these it cannot carry.
@@ -122,13 +123,16 @@ def restore_owners(image: Path, tree: Path, owners: Owners) -> None:
     """The headers' owners and modes, and the device nodes, written into `image` (made
     from `tree` by `mkfs.ext4 -d`)."""
     script = "\n".join(_commands(tree, owners)) + "\n"
-    done = subprocess.run(
-        ["debugfs", "-w", "-f", "-", str(image)],
-        input=script,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            ["debugfs", "-w", "-f", "-", str(image)],
+            input=script,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise missing_tool("debugfs") from exc
     # debugfs exits 0 whatever a command said; anything on stderr but its banner is an error.
     errors = [line for line in done.stderr.splitlines() if not line.startswith("debugfs ")]
     if done.returncode != 0 or errors:

@@ -11,8 +11,12 @@ has the figures).
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+
 from agentcage.cage.host_check import HostFinding, HostProbe
 from agentcage.cage.podman import PodmanHost
+from agentcage.cage.vm.debian_parts import TOOL_PACKAGES
 from agentcage.cage.vm.hypervisor import FIRECRACKER, HostFacts, firecracker_version, kvm_from
 from agentcage.cage.vm.vm_cage import cage_hypervisor
 from agentcage.cage.vm.vm_container import ROOTLESS_NOTE
@@ -23,6 +27,14 @@ KVM_FIX = (
     ("any", "a host (or a VM with nested virtualisation) whose CPU flags show vmx or svm"),
     ("Debian/Ubuntu", "add your user to the `kvm` group (rootless cages)"),
 )
+
+
+def missing_tools(which: Callable[[str], str | None] | None = None) -> list[str]:
+    """The drive-making tools absent here. They run where agentcage runs
+    (`debian_parts.run_tool`), whichever host the cage goes to, so they are looked up
+    on this machine, not through the target's runner."""
+    look = which or shutil.which
+    return [tool for tool in TOOL_PACKAGES if look(tool) is None]
 
 
 def microvm_facts(probe: HostProbe, config: FirecrackerConfig) -> HostFacts:
@@ -72,6 +84,16 @@ def check_microvm(host: PodmanHost, config: FirecrackerConfig | None = None) -> 
         )
     if host.rootless:
         found += f"; {ROOTLESS_NOTE}"
+    missing = missing_tools()
+    if missing:
+        packages = " ".join(sorted({TOOL_PACKAGES[tool] for tool in missing}))
+        return HostFinding(
+            "microvm",
+            "fail",
+            f"{kvm}; {line}{found}; missing here, so a microVM cage cannot be made: "
+            + ", ".join(f"`{tool}`" for tool in missing),
+            (("Debian/Ubuntu", f"apt-get install {packages}"),),
+        )
     if facts.kvm:
         return HostFinding("microvm", "pass", f"{kvm}; {line}{found}")
     return HostFinding("microvm", "warn", f"{kvm}; {line}{found}", KVM_FIX)

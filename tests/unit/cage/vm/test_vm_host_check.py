@@ -1,13 +1,26 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
+from agentcage.cage.vm.debian_parts import run_tool
+from agentcage.cage.vm.owned_tree import Owners, restore_owners
 from agentcage.cage.vm.vm_host_check import check_microvm
 from agentcage.cli.main import cli
 from agentcage.config.schema import FirecrackerConfig
+from agentcage.errors import VmmError
 from tests.unit.cage.host_fakes import done, healthy, host_of
 from tests.unit.cage.test_host_cli import _detect
+
+
+@pytest.fixture(autouse=True)
+def _tools_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The drive tools are looked up on the machine running the tests; these say which.
+    monkeypatch.setattr(shutil, "which", lambda tool: f"/usr/bin/{tool}")
+
 
 VMX = "processor\t: 0\nflags\t\t: fpu vme vmx hypervisor\n"
 NO_VMX = "processor\t: 0\nflags\t\t: fpu vme hypervisor\n"
@@ -82,3 +95,26 @@ def test_rootless_says_what_a_rootless_microvm_cage_gives_up() -> None:
     assert "rootless" not in check_microvm(host_of(healthy())).detail
     finding = check_microvm(host_of(healthy(), rootless=True))
     assert "rootless microVM: the VM's container runs as your own user" in finding.detail
+
+
+def test_missing_drive_tools_fail_and_name_the_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    absent = {"debugfs", "mkfs.ext4", "mmdebstrap"}
+    monkeypatch.setattr(shutil, "which", lambda tool: None if tool in absent else f"/bin/{tool}")
+    finding = check_microvm(host_of(healthy()))
+    assert finding.status == "fail"
+    assert "a microVM cage cannot be made: `mkfs.ext4`, `debugfs`, `mmdebstrap`" in finding.detail
+    assert dict(finding.fixes) == {"Debian/Ubuntu": "apt-get install e2fsprogs mmdebstrap"}
+
+
+@pytest.mark.parametrize("tool", ["mkfs.ext4", "debugfs"])
+def test_a_missing_tool_is_an_error_naming_its_package(
+    tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to run there
+    with pytest.raises(VmmError) as raised:
+        if tool == "debugfs":
+            restore_owners(tmp_path / "root.ext4", tmp_path, Owners())
+        else:
+            run_tool([tool, "-q", str(tmp_path / "volume.ext4")])
+    assert f"`{tool}` is not installed" in raised.value.message
+    assert "apt-get install e2fsprogs" in (raised.value.hint or "")
