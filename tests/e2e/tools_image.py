@@ -18,6 +18,7 @@ from pathlib import Path
 
 from agentcage.cage.image_inputs import cache_dir, digest
 from agentcage.cage.images import ImageBuilder
+from agentcage.cage.wheelhouse import PIP_FOR_IMAGE
 
 TOOLS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "git", "nodejs", "npm")
 CONTEXT = Path(__file__).resolve().parents[2] / "images" / "agent-tools"
@@ -39,7 +40,7 @@ def uv_binary(builder: ImageBuilder) -> Path:
     with tempfile.TemporaryDirectory(prefix="agentcage-uv-") as tmp:
         builder.runner.run(
             [
-                "uvx", "--python", "3.11", "pip", "download", "--quiet", "--no-deps",
+                *PIP_FOR_IMAGE, "download", "--quiet", "--no-deps",
                 "--only-binary=:all:", "--require-hashes", "-r", str(CONTEXT / "uv.txt"),
                 "-d", tmp,
             ],
