@@ -106,7 +106,7 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     runs = "\n".join(line for line in out.splitlines() if line.startswith("ExecStart="))
     assert runs.count("--read-only") == containers
     assert runs.count("--cap-drop all") == containers
-    # Default deny's setup (steering_entry.py, through nsenter), in the proxy's and the agent's services.
+    # Default deny's setup (steering_entry.py, nsenter), in the proxy's and agent's services.
     for role in ("proxy", "agent"):
         (post,) = [
             line
