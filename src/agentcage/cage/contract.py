@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
-from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.policy.canaries import CANARY_SEED_ENV as CANARY_SEED_ENV
 from agentcage.policy.canaries import canary_env
@@ -243,29 +242,6 @@ def dns_run(topology: Topology, transparent: bool = False) -> DnsRunArgs:
 def probe_argv(kind: Literal["tcp", "dns"], address: str, port: int) -> list[str]:
     """A sidecar's health check: `python -m agentcage.cage.probe KIND ADDRESS PORT`."""
     return [PYTHON, "-m", PROBE_MODULE, kind, address, str(port)]
-
-
-def steering_argv(
-    topology: Topology, image: str, role: Literal["proxy", "agent"], own_ports: tuple[int, ...]
-) -> tuple[str, ...]:
-    """The one-shot container that sets up default deny in `role`'s network namespace.
-
-    It joins that namespace with NET_ADMIN, runs steering.py and exits; the container it
-    joins never holds the capability (docs/transparent.md).
-    """
-    args: tuple[str, ...] = (topology.proxy_ip,)
-    if role == "proxy":
-        args += tuple(str(port) for port in (DENY_PORT, *own_ports))
-    return (
-        # --sdnotify=ignore: the unit's NOTIFY_SOCKET is the container's it follows; the
-        # one-shot must not announce itself as the unit's main process.
-        PODMAN, "run", "--rm", "--pull=never", "--sdnotify=ignore",
-        f"--network=container:{topology.container(role)}",
-        "--cap-drop=all", "--cap-add=net_admin", "--user=0:0", "--read-only",
-        "--security-opt=no-new-privileges", "--security-opt=label=disable",
-        f"--label=agentcage.cage={topology.cage}", "--label=agentcage.role=steering",
-        f"--entrypoint={PYTHON}", image, "-m", STEERING_MODULE, role, *args,
-    )  # fmt: skip
 
 
 def relay_args(topology: Topology, ports: list[str]) -> tuple[str, ...]:

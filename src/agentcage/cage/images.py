@@ -47,7 +47,8 @@ _AGENT_PULL_HINT = (
     "locally (`podman build -t NAME`) or container.containerfile needs no registry"
 )
 DEBIAN_SUITE = "bookworm"
-# nftables and iproute2: the one-shot steering containers (steering.py) run this image.
+# nftables and iproute2 (and util-linux's setpriv, essential in Debian): default deny's
+# setup (steering.py) runs them in the proxy container's mount namespace.
 RUNTIME_PACKAGES = (
     "python3", "python3-venv", "ca-certificates", "dnsmasq-base", "passwd", "nftables",
     "iproute2",

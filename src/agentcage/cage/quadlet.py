@@ -34,9 +34,9 @@ from agentcage.cage.contract import (
     relay_args,
     secret_id,
     service_name,
-    steering_argv,
 )
 from agentcage.cage.layout import HostPaths, Images
+from agentcage.cage.steering_entry import steering_command
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, mac_address
 from agentcage.cage.unit import Entry, UnitFile
 from agentcage.config.schema import CageConfig
@@ -263,7 +263,7 @@ def _proxy(spec: CageSpec) -> UnitFile:
     _ready_and_alive(unit, probe_argv("tcp", topology.proxy_ip, PROXY_PORT))
     if transparent:
         own = (PROXY_PORT, *spec.config.network.listener_ports())
-        _steering(unit, steering_argv(topology, spec.images.proxy, "proxy", own))
+        _steering(unit, steering_command(topology, "proxy", own))
     _service(unit, spec.wanted_by)
     return unit
 
@@ -326,7 +326,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     if ctr.command:
         unit.add("Container", "Exec", tuple(ctr.command))
     if config.network.transparent:
-        _steering(unit, steering_argv(topology, spec.images.proxy, "agent", ()))
+        _steering(unit, steering_command(topology, "agent", ()))
     unit.add("Service", "Restart", ctr.restart)
     unit.add("Service", "RestartSec", ctr.restart_sec)
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)

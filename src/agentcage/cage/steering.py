@@ -3,9 +3,10 @@
     python -m agentcage.cage.steering proxy ADDRESS DENY_PORT PORT... [--dns ADDRESS]
     python -m agentcage.cage.steering agent ADDRESS           (in the agent's namespace)
 
-Both run in a one-shot container that joins the namespace with NET_ADMIN and exits
-(`ExecStartPost=` of the proxy's and the agent's units); neither the proxy nor the
-agent ever holds a capability. `proxy` installs, in the proxy's network namespace:
+Both run from `ExecStartPost=` of the proxy's and the agent's units, through `nsenter`
+into the proxy container's mount namespace and the target's network namespace, with
+NET_ADMIN alone (cage/steering_entry.py); neither the proxy nor the agent ever holds a
+capability. `proxy` installs, in the proxy's network namespace:
 
 - a NAT redirect of every TCP flow arriving on the internal interface that is not
   aimed at one of the proxy's own ports (PORT...) to the deny listener, which reads
@@ -19,8 +20,8 @@ agent ever holds a capability. `proxy` installs, in the proxy's network namespac
 - a `forward` chain that drops everything, beside `ip_forward=0`, which the unit sets.
 
 `--dns`: the DNS sidecar's address when it shares the proxy's namespace, as in a microVM
-guest (vm/guest_cage.py, where the guest agent runs this module as root instead of a
-one-shot container); TCP and UDP to its port 53 are left alone. In container mode the
+guest (vm/guest_cage.py, where the guest agent runs this module as root instead of
+through `nsenter`); TCP and UDP to its port 53 are left alone. In container mode the
 sidecar has a namespace of its own on the agent's network and no such exception exists.
 
 `agent` gives the agent a default route via the proxy's internal address, and takes it

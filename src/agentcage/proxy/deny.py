@@ -1,7 +1,7 @@
 """Deny listeners: every flow the agent aims anywhere but the proxy's services, refused and audited.
 
 The agent's default route leads to the proxy's internal address, and nftables in the
-proxy's network namespace (cage/steering.py, set up by a one-shot container) send
+proxy's network namespace (cage/steering.py, set up through nsenter) send
 what arrives there to `DENY_PORT`:
 
 - TCP is redirected (NAT) to the TCP listener on the proxy's address; the original

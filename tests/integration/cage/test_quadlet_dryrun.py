@@ -106,15 +106,15 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     runs = "\n".join(line for line in out.splitlines() if line.startswith("ExecStart="))
     assert runs.count("--read-only") == containers
     assert runs.count("--cap-drop all") == containers
-    # Default deny's one-shots (steering.py), in the proxy's and the agent's services.
+    # Default deny's setup (steering_entry.py, nsenter), in the proxy's and agent's services.
     for role in ("proxy", "agent"):
         (post,) = [
             line
             for line in _service(out, f"{prefix}-{role}").splitlines()
             if line.startswith("ExecStartPost=")
         ]
-        assert f"--network=container:{prefix}-{role}" in post
-        assert f"-m agentcage.cage.steering {role} " in post
+        assert "nsenter" in post and "podman run" not in post
+        assert f" {prefix}-proxy {prefix}-{role} -m agentcage.cage.steering {role} " in post
     # The fingerprint volume: the proxy writes it, the DNS sidecar only reads it.
     shared = f"{tmp_path / 'state' / 'fingerprints'}:/var/lib/agentcage/fingerprints"
     assert f"{shared}:ro" in _service(out, f"{prefix}-dns")

@@ -156,7 +156,7 @@ def test_health_checks_and_relay_run_our_modules_with_the_image_python() -> None
 
 def test_the_images_provide_what_the_units_assume() -> None:
     runtime = (REPO / "images/runtime/Containerfile").read_text()
-    # The steering one-shots (steering.py) call nft and ip, on either kind of base.
+    # Default deny's setup (steering.py) calls nft and ip, on either kind of base.
     assert {"nftables", "iproute2"} <= set(RUNTIME_PACKAGES)
     assert "command -v nft" in runtime and "nftables iproute2" in runtime
     assert f"python3 -m venv {Path(contract.VENV_BIN).parent}" in runtime

@@ -187,22 +187,20 @@ def test_a_stopped_container_counts_as_stopped_not_failed() -> None:
             assert parse(text).get("Service", "SuccessExitStatus") == ["143"], name
 
 
-def test_default_deny_is_set_up_by_one_shots_and_the_proxy_never_forwards() -> None:
-    """The capability is the one-shot's, in the namespace it joins; neither the agent nor
-    the proxy gains one (their hardening is checked above)."""
+def test_default_deny_is_set_up_through_nsenter_and_the_proxy_never_forwards() -> None:
+    """The capability is the setup's, in the namespace it enters; neither the agent nor
+    the proxy gains one (their hardening is checked above). No container is run for it."""
     units = {name: parse(text) for name, text in units_for("basic", []).items()}
     proxy = units["agentcage-basic-proxy.container"]
     assert "net.ipv4.ip_forward=0" in proxy.get("Container", "Sysctl")
     for role in ("proxy", "agent"):
         (post,) = units[f"agentcage-basic-{role}.container"].get("Service", "ExecStartPost")
         assert isinstance(post, tuple)
-        assert post[0] == "-/usr/bin/podman"  # a failed setup leaves the cage closed, unaudited
-        assert f"--network=container:agentcage-basic-{role}" in post
-        caps = [word for word in post if word.startswith("--cap-")]
-        assert caps == ["--cap-drop=all", "--cap-add=net_admin"]
-        assert "--sdnotify=ignore" in post  # the unit's main process stays the container's
-        at = post.index("-m")
-        assert post[at + 1 : at + 3] == ("agentcage.cage.steering", role)
+        assert post[:2] == ("-/bin/sh", "-c")  # a failed setup leaves the cage closed, unaudited
+        assert "podman run" not in post[2] and "nsenter" in post[2]
+        # The proxy container's mount namespace, the steered container's network namespace.
+        assert post[4:6] == ("agentcage-basic-proxy", f"agentcage-basic-{role}")
+        assert post[6:9] == ("-m", "agentcage.cage.steering", role)
     (proxy_post,) = proxy.get("Service", "ExecStartPost")
     assert proxy_post[-6:] == ("proxy", "10.213.0.35", "8079", "8080", "80", "443")
 

@@ -206,8 +206,8 @@ def _add(parts: PodParts, entry: Entry) -> None:
     )
 
 
-# The proxy's "never forward" guards the default route the units' steering one-shots
-# give the agent (docs/transparent.md); a pod gets no such route (NetworkPolicies stand
+# The proxy's "never forward" guards the default route the units' steering (nsenter)
+# gives the agent (docs/transparent.md); a pod gets no such route (NetworkPolicies stand
 # for the networks), and Kubernetes counts the sysctl unsafe.
 _UNITS_ONLY_SYSCTLS = frozenset({"net.ipv4.ip_forward"})
 

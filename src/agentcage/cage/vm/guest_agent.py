@@ -43,7 +43,7 @@ _RB_AUTOBOOT = 0x01234567
 _RB_DISABLE_CAD = 0
 _LABEL_OFFSET = 1024 + 0x78  # ext4 superblock's s_volume_name, 16 bytes
 # Default deny (docs/transparent.md): the cage's steering module, run here as root
-# where container mode runs it in a one-shot container with NET_ADMIN.
+# where container mode enters the namespaces with `nsenter`, keeping NET_ADMIN alone.
 STEERING = ("/opt/agentcage/bin/python", "-m", "agentcage.cage.steering")
 
 

@@ -150,7 +150,7 @@ def start_cage(
 
 
 def steer(ask: Ask, roles: list[GuestRole], topology: Topology, name: str) -> None:
-    """Default deny (docs/transparent.md) in the guest, from the units' steering one-shots.
+    """Default deny (docs/transparent.md) in the guest, from the units' steering lines.
 
     `proxy`: the redirects in the guest's namespace, where the DNS sidecar's address sits
     beside the proxy's, so its port 53 is left alone. `agent`: the agent's default route

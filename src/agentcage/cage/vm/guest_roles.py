@@ -73,7 +73,7 @@ class GuestRole:
     # Files the host writes under GUEST_STATE for this role: (relative path, content).
     files: tuple[tuple[str, str], ...] = ()
     # Default deny's setup for this role's namespace: the steering module's arguments from
-    # the unit's one-shot (`proxy ADDRESS DENY_PORT PORT...`, `agent ADDRESS`), or none.
+    # the unit's setup line (`proxy ADDRESS DENY_PORT PORT...`, `agent ADDRESS`), or none.
     steering: tuple[str, ...] = ()
     # The cage's named volumes this role mounts (their config names; volume_drive.py).
     volumes: tuple[str, ...] = ()
@@ -134,7 +134,7 @@ def _flag(unit: UnitFile, key: str) -> bool:
 
 
 def _steering(unit: UnitFile) -> tuple[str, ...]:
-    """The arguments of the unit's steering one-shot (quadlet.py's `ExecStartPost=`)."""
+    """The steering module's arguments in the unit's `ExecStartPost=` (steering_entry.py)."""
     for value in unit.get("Service", "ExecStartPost"):
         words = list(value) if isinstance(value, tuple) else str(value).split()
         if STEERING_MODULE in words:
