@@ -21,6 +21,7 @@ from agentcage.cage import host_fixes as fixes
 from agentcage.cage.host_target import SHARED_STORE
 from agentcage.cage.podman import Completed, PodmanHost, Runner
 from agentcage.cage.state import config_home
+from agentcage.cage.steering_entry import SEARCH_PATH
 from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, HostError
 
@@ -263,6 +264,20 @@ def check_aardvark(probe: HostProbe) -> HostFinding:
     return HostFinding("aardvark-dns", "pass", found)
 
 
+def check_nsenter(probe: HostProbe) -> HostFinding:
+    # Default deny's setup enters the cage's namespaces with it (steering_entry.py), from
+    # the PATH that setup gives itself.
+    found = probe.first_executable([f"{d}/nsenter" for d in SEARCH_PATH.split(":")])
+    if found is None:
+        return HostFinding(
+            "nsenter",
+            "fail",
+            "nsenter not found: default deny could not be set up (the cage would stay closed)",
+            fixes.UTIL_LINUX,
+        )
+    return HostFinding("nsenter", "pass", found)
+
+
 def check_tun(probe: HostProbe) -> HostFinding:
     present = probe.run("test", "-c", "/dev/net/tun").ok
     if not probe.rootless:
@@ -337,6 +352,7 @@ def run_checks(host: PodmanHost, config: CageConfig | None = None) -> list[HostF
             lambda: check_rootless(probe),
             lambda: check_netavark(facts),
             lambda: check_aardvark(probe),
+            lambda: check_nsenter(probe),
             lambda: check_tun(probe),
             lambda: check_disk(probe, host, facts),
         ]

@@ -37,6 +37,11 @@ INSTALL_PODMAN: Fixes = (
     ("Fedora", "sudo dnf install podman"),
 )
 
+UTIL_LINUX: Fixes = (
+    ("Debian/Ubuntu", "sudo apt-get install util-linux"),
+    ("Fedora", "sudo dnf install util-linux-core"),
+)
+
 REINSTALL_PODMAN: Fixes = (
     ("Debian/Ubuntu", "sudo apt-get install --reinstall podman"),
     ("Fedora", "sudo dnf reinstall podman"),

@@ -66,6 +66,7 @@ def healthy(rootless: bool = False) -> FakeHostRunner:
             "/usr/lib/systemd/system-generators/podman-system-generator",
             "/usr/lib/systemd/user-generators/podman-user-generator",
             "/usr/lib/podman/aardvark-dns",
+            "/usr/bin/nsenter",
             "/usr/bin/newuidmap",
             "/usr/bin/newgidmap",
         },

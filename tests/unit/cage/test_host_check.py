@@ -37,6 +37,7 @@ def test_a_healthy_host_passes_everything() -> None:
         ("rootless", "pass"),
         ("netavark", "pass"),
         ("aardvark-dns", "pass"),
+        ("nsenter", "pass"),
         ("tun", "pass"),
         ("disk", "pass"),
     ]
@@ -149,6 +150,15 @@ def test_rootless_needs_subids_and_newuidmap() -> None:
         "Debian/Ubuntu": "sudo apt-get install uidmap",
         "Fedora": "sudo dnf install shadow-utils",
     }
+
+
+def test_a_host_without_nsenter_fails_naming_util_linux() -> None:
+    runner = healthy()
+    assert host_check.check_nsenter(probe(runner)).detail == "/usr/bin/nsenter"
+    runner.executables.discard("/usr/bin/nsenter")
+    finding = host_check.check_nsenter(probe(runner))
+    assert finding.status == "fail" and "default deny" in finding.detail
+    assert "util-linux" in dict(finding.fixes)["Debian/Ubuntu"]
 
 
 def test_cni_and_missing_aardvark_fail() -> None:
