@@ -25,8 +25,6 @@ from typing import TextIO
 import dns.message
 import dns.rcode
 
-from agentcage.config import load_config, policy_version
-from agentcage.config.schema import CageConfig
 from agentcage.dns import wire
 from agentcage.dns.blocklog import BlockedZonesFile
 from agentcage.dns.dns_metrics import DnsMetrics
@@ -35,6 +33,7 @@ from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_ro
 from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
 from agentcage.dns.front import Front, FrontSockets
 from agentcage.dns.judge import QueryDecision, QueryJudge, rejected
+from agentcage.dns.plan import DnsPlan, checked_plan
 from agentcage.dns.process import Dnsmasq, message
 from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
@@ -70,9 +69,10 @@ class Sidecar:
         bound: FrontSockets | None = None,
         notified: bool = False,
         held: HeldReload | None = None,
+        checked: tuple[str, DnsPlan] | None = None,
     ) -> None:
         """`bound`, `notified`, `held`: the front's sockets, READY=1 and the SIGHUPs
-        noted meanwhile, if `dns run` got there first."""
+        noted meanwhile, if `dns run` got there first; `checked`: its `checked_plan`."""
         self._config_path = config_path
         self._listen = listen
         self._steer_to = steer_to
@@ -80,8 +80,7 @@ class Sidecar:
         self._bound = bound
         self._notified = notified
         self._held = held
-        version = policy_version(config_path)  # first: never newer than what is loaded
-        self._config = load_config(config_path)
+        version, self._config = checked if checked is not None else checked_plan(config_path)
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
         kept = self._blocklog.load() if self._blocklog is not None else set()
         self._audit = DnsAuditLog(audit_log)
@@ -303,7 +302,7 @@ class Sidecar:
 
     # --- dnsmasq and the config ------------------------------------------------------
 
-    def _rendered(self, config: CageConfig, *, checked: bool = True) -> Rendered:
+    def _rendered(self, config: DnsPlan, *, checked: bool = True) -> Rendered:
         assert self._dir is not None
         rendered = render(
             config,
@@ -381,8 +380,7 @@ class Sidecar:
         self._audit.reopen()
         if self._values is not None:
             self._values.refresh(force=True)
-        version = policy_version(self._config_path)
-        config = load_config(self._config_path)
+        version, config = checked_plan(self._config_path)
         self._policy_version(version)
         self._judge.reconfigure(config)
         self._audit.configure(config)
