@@ -99,6 +99,8 @@ class Sidecar:
         self._port = 0
         self._failure: BaseException | None = None
         self._wake: asyncio.Event | None = None
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (returns 0); raise `DnsError` on any failure."""
@@ -142,12 +144,17 @@ class Sidecar:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure
                 if stop.is_set():
+                    if self._reloading is not None and not self._reloading.done():
+                        await asyncio.wait({self._reloading})  # a SIGHUP sent first is answered
+                        continue
                     return 0
                 self._watch_dnsmasq()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._watch_interval())
                 self._wake.clear()
         finally:
+            if self._reloading is not None:
+                self._reloading.cancel()  # stopping: a check still running is not applied
             await front.close()
             if self._client is not None:
                 self._client.close()
@@ -163,8 +170,18 @@ class Sidecar:
             self._wake.set()
 
     def _reload_soon(self) -> None:
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True  # the file may have changed after the check began
+            return
+        self._reloading = asyncio.get_running_loop().create_task(self._reloads())
+
+    async def _reloads(self) -> None:
         try:
-            self._reload()
+            while True:
+                self._reload_again = False
+                await self._reload()
+                if not self._reload_again:
+                    return
         except Exception as exc:  # ends the run loop, which re-raises it
             self._fail(exc)
 
@@ -374,13 +391,17 @@ class Sidecar:
             asyncio.get_running_loop().remove_reader(fd)
         self._relay(self._dnsmasq.stop())
 
-    def _reload(self) -> None:
-        """SIGHUP: re-read the config file; SIGHUP dnsmasq, or restart it if need be."""
+    async def _reload(self) -> None:
+        """SIGHUP: re-read the config file; SIGHUP dnsmasq, or restart it if need be.
+
+        The check runs in a child process (dns/plan.py) for a few tenths of a second;
+        queries are judged by the config in force until its answer is applied.
+        """
         assert self._dir is not None
         self._audit.reopen()
         if self._values is not None:
             self._values.refresh(force=True)
-        version, config = checked_plan(self._config_path)
+        version, config = await asyncio.to_thread(checked_plan, self._config_path)
         self._policy_version(version)
         self._judge.reconfigure(config)
         self._audit.configure(config)
