@@ -15,6 +15,21 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from agentcage.cage.run_options import (
+    AUDIT_LOG_OPTION,
+    BLOCKED_ZONES_OPTION,
+    CA_DIR_OPTION,
+    CONFIG_OPTION,
+    DENY_FLOWS_OPTION,
+    LISTEN_OPTION,
+    METRICS_OPTION,
+    METRICS_SOCKET_MODE_OPTION,
+    NAME_FINGERPRINTS_OPTION,
+    SECRETS_DIR_OPTION,
+    STEER_OPTION,
+    TRANSPARENT_OPTION,
+    UPSTREAM_CA_OPTION,
+)
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
 from agentcage.config.schema import CageConfig
 from agentcage.policy.canaries import CANARY_SEED_ENV as CANARY_SEED_ENV
@@ -112,21 +127,6 @@ def secret_of(cage: str, ident: str) -> str | None:
 
 
 # --- command lines ---------------------------------------------------------------------
-
-# Option names of `agentcage proxy run` and `agentcage dns run`; cli/ declares them with these.
-CONFIG_OPTION = "-c"
-LISTEN_OPTION = "--listen"
-AUDIT_LOG_OPTION = "--audit-log"
-NAME_FINGERPRINTS_OPTION = "--name-fingerprints"
-CA_DIR_OPTION = "--ca-dir"
-SECRETS_DIR_OPTION = "--secrets-dir"
-UPSTREAM_CA_OPTION = "--upstream-ca"
-BLOCKED_ZONES_OPTION = "--blocked-zones"
-TRANSPARENT_OPTION = "--transparent"
-DENY_FLOWS_OPTION = "--deny-flows"
-STEER_OPTION = "--steer-to"
-METRICS_OPTION = "--metrics"
-METRICS_SOCKET_MODE_OPTION = "--metrics-socket-mode"
 
 
 @dataclass(frozen=True)

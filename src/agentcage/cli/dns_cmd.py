@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agentcage.cage.contract import (
+from agentcage.cage.run_options import (
     AUDIT_LOG_OPTION,
     BLOCKED_ZONES_OPTION,
     LISTEN_OPTION,
@@ -15,9 +15,9 @@ from agentcage.cage.contract import (
     STEER_OPTION,
 )
 from agentcage.cli.options import config_file_option, endpoint, metrics_options
-from agentcage.config import load_config
 from agentcage.dns import Listen, render_checked
 from agentcage.dns.front import bind_front
+from agentcage.dns.plan import checked_plan
 from agentcage.held_reload import HeldReload
 from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
@@ -84,8 +84,9 @@ def run(
     # READY=1 once the config is valid and the sockets are bound, before the query engine
     # (dnspython, the leak detector, metrics) loads: the agent may start meanwhile, and its
     # first queries wait in the kernel until they are judged (front.py).
+    # The config is checked in a child process: the schema's memory leaves with it.
     address = Listen.parse(listen)
-    load_config(config_file)
+    checked = checked_plan(config_file)
     steer = _ipv4(steer_to) if steer_to is not None else None
     served = endpoint(metrics, metrics_socket_mode)
     bound = bind_front(address)
@@ -104,6 +105,7 @@ def run(
         bound=bound,
         notified=notified,
         held=held,
+        checked=checked,
     ).run()
     exit_at_once(code)  # dnsmasq stopped, the audit log closed: nothing else is pending
 
@@ -122,6 +124,8 @@ def _ipv4(value: str) -> ipaddress.IPv4Address:
 @_LISTEN
 def render_cmd(config_file: Path, listen: str) -> None:
     """Print the dnsmasq configuration for FILE (checked with `dnsmasq --test`)."""
+    from agentcage.config import load_config
+
     rendered = render_checked(load_config(config_file), Listen.parse(listen))
     click.echo(rendered.main, nl=False)
     click.echo("# --- servers file ---")

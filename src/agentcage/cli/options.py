@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import click
 
-from agentcage.cage.contract import CONFIG_OPTION, METRICS_OPTION, METRICS_SOCKET_MODE_OPTION
+from agentcage.cage.run_options import CONFIG_OPTION, METRICS_OPTION, METRICS_SOCKET_MODE_OPTION
 from agentcage.metrics.exposition import HELP, SOCKET_MODE_HELP, SOCKET_MODES, MetricsEndpoint
 
 F = TypeVar("F", bound=Callable[..., object])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agentcage.cage.contract import (
+from agentcage.cage.run_options import (
     AUDIT_LOG_OPTION,
     CA_DIR_OPTION,
     DENY_FLOWS_OPTION,

@@ -1,8 +1,9 @@
-"""Facts read from the host that supply defaults: its DNS resolvers."""
+"""Facts read from the host that supply defaults (its DNS resolvers), and DNS server specs."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -30,3 +31,21 @@ def host_resolvers(resolv_conf: Path = RESOLV_CONF) -> list[str]:
             if not address.is_loopback and str(address) not in servers:
                 servers.append(str(address))
     return servers
+
+
+def parse_server(server: str) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]:port` or a bare IPv6 address -> (address, port)."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?", server)
+    if match:
+        host, port = match.group(1), match.group(2) or "53"
+    elif server.count(":") == 1:
+        host, port = server.split(":")
+    else:
+        host, port = server, "53"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ValueError(f"DNS server {server!r} must be an IP address, optionally :port") from exc
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"DNS server {server!r}: {port!r} is not a port number")
+    return host, int(port)

@@ -5,8 +5,6 @@ Accepts the 0.3.x format (including its legacy spellings) and adds our own keys.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -15,7 +13,7 @@ from agentcage.config.base import Model
 from agentcage.config.container import ContainerConfig
 from agentcage.config.domain_list import DomainsConfig
 from agentcage.config.fields import ByteSize, Text
-from agentcage.config.host import host_resolvers
+from agentcage.config.host import host_resolvers, parse_server
 from agentcage.config.inspection import (
     BUILTIN_INSPECTORS,
     ContentTypeConfig,
@@ -299,21 +297,3 @@ def _fold_builtin(spec: Any, data: dict[str, Any]) -> None:
         current = data.get(key)
         base = current if isinstance(current, dict) else {}
         data[key] = {**base, **config}
-
-
-def parse_server(server: str) -> tuple[str, int]:
-    """`host`, `host:port`, `[v6]:port` or a bare IPv6 address -> (address, port)."""
-    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?", server)
-    if match:
-        host, port = match.group(1), match.group(2) or "53"
-    elif server.count(":") == 1:
-        host, port = server.split(":")
-    else:
-        host, port = server, "53"
-    try:
-        ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ValueError(f"DNS server {server!r} must be an IP address, optionally :port") from exc
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"DNS server {server!r}: {port!r} is not a port number")
-    return host, int(port)

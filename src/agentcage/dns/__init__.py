@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentcage.config.schema import CageConfig
 from agentcage.dns.files import check
+from agentcage.dns.plan import DnsView
 from agentcage.dns.render import SINKHOLE_V4, SINKHOLE_V6, Listen, Rendered, render
 
 __all__ = [
@@ -44,7 +44,7 @@ DEFAULT_SERVERS_FILE = Path("/run/agentcage-dns/servers.conf")
 
 
 def render_checked(
-    config: CageConfig, listen: Listen, servers_file: Path = DEFAULT_SERVERS_FILE
+    config: DnsView, listen: Listen, servers_file: Path = DEFAULT_SERVERS_FILE
 ) -> Rendered:
     """Both dnsmasq files for `config`, accepted by the installed `dnsmasq --test`."""
     rendered = render(config, listen, servers_file)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from agentcage.config.schema import DnsConfig
+from agentcage.dns.plan import DnsLimitsView
 
 MAX_TRACKED_ZONES = 512
 
@@ -40,7 +40,7 @@ class _Zone:
 
 
 class ZoneBudgets:
-    def __init__(self, cfg: DnsConfig) -> None:
+    def __init__(self, cfg: DnsLimitsView) -> None:
         self._max_names = cfg.max_unique_subdomains
         self._max_labels = cfg.max_unique_labels
         self._window = cfg.unique_window

@@ -12,8 +12,8 @@ from pathlib import Path
 from agentcage.audit.logfiles import Rotation
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
-from agentcage.config.schema import CageConfig
 from agentcage.dns.judge import FINDINGS
+from agentcage.dns.plan import DnsView
 from agentcage.errors import DnsError
 
 
@@ -26,7 +26,7 @@ class DnsAuditLog(AuditWriter):
     def __init__(self, path: Path | None) -> None:
         super().__init__(path, title="DNS audit log", error=DnsError)
 
-    def configure(self, config: CageConfig) -> None:
+    def configure(self, config: DnsView) -> None:
         """Which lines to write, and when to rotate, as `logging` says."""
         self.which = config.logging.dns_queries
         self.rotation = Rotation(config.logging.audit_max_bytes, config.logging.audit_keep)

@@ -28,9 +28,9 @@ import dns.rdatatype
 import dns.rrset
 
 from agentcage.audit.record import ANSWER_REFUSED, WOULD_BLOCK, AuditRecord
-from agentcage.config.schema import CageConfig
 from agentcage.dns.budget import ZoneBudgets
 from agentcage.dns.names import DomainSet, below, fold_qname, zone_of
+from agentcage.dns.plan import DnsView
 from agentcage.dns.tunnel import name_reason
 from agentcage.dns.values import ValuesUnavailable
 from agentcage.dns.wire import Question
@@ -76,7 +76,7 @@ class QueryDecision:
 class QueryJudge:
     def __init__(
         self,
-        config: CageConfig,
+        config: DnsView,
         blocked_zones: Iterable[str] = (),
         values: ValueCheck | None = None,
     ) -> None:
@@ -86,14 +86,14 @@ class QueryJudge:
         self._budgets = ZoneBudgets(config.dns)
         self._apply(config)
 
-    def reconfigure(self, config: CageConfig) -> None:
+    def reconfigure(self, config: DnsView) -> None:
         """New domain list and thresholds. Blocked zones stay blocked; spent budgets stay
         spent unless the `dns:` settings changed."""
         if config.dns != self._config.dns:
             self._budgets = ZoneBudgets(config.dns)
         self._apply(config)
 
-    def _apply(self, config: CageConfig) -> None:
+    def _apply(self, config: DnsView) -> None:
         self._config = config
         self._domains = DomainSet(config.domains.entries)
         self._allowlist = config.domains.mode == "allowlist"

@@ -44,8 +44,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentcage.config.schema import CageConfig, parse_server
+from agentcage.config.host import parse_server
 from agentcage.dns.names import checked_domain, domain_entries
+from agentcage.dns.plan import DnsView
 from agentcage.errors import DnsError
 from agentcage.policy.canonical_hosts import domain_matches
 
@@ -103,7 +104,7 @@ class Rendered:
     servers: str
 
 
-def upstreams(config: CageConfig) -> list[Upstream]:
+def upstreams(config: DnsView) -> list[Upstream]:
     out: list[Upstream] = []
     for server in config.effective_dns_servers():
         host, port = parse_server(server)
@@ -129,7 +130,7 @@ def _path(path: Path) -> str:
 
 
 def render_main(
-    config: CageConfig, listen: Listen, servers_file: Path, run_as: RunAs | None = None
+    config: DnsView, listen: Listen, servers_file: Path, run_as: RunAs | None = None
 ) -> str:
     lines = [
         f"# agentcage DNS sidecar for cage {config.name}: generated, do not edit",
@@ -161,7 +162,7 @@ def render_main(
     return "\n".join(lines) + "\n"
 
 
-def render_servers(config: CageConfig, blocked_zones: Iterable[str] = ()) -> str:
+def render_servers(config: DnsView, blocked_zones: Iterable[str] = ()) -> str:
     servers = upstreams(config)
     names = domain_entries(config.domains.entries)
     # Learn mode forwards the names the list refuses as well: a default upstream.
@@ -187,7 +188,7 @@ def render_servers(config: CageConfig, blocked_zones: Iterable[str] = ()) -> str
 
 
 def render(
-    config: CageConfig,
+    config: DnsView,
     listen: Listen,
     servers_file: Path,
     *,

@@ -25,8 +25,6 @@ from typing import TextIO
 import dns.message
 import dns.rcode
 
-from agentcage.config import load_config, policy_version
-from agentcage.config.schema import CageConfig
 from agentcage.dns import wire
 from agentcage.dns.blocklog import BlockedZonesFile
 from agentcage.dns.dns_metrics import DnsMetrics
@@ -35,6 +33,7 @@ from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_ro
 from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
 from agentcage.dns.front import Front, FrontSockets
 from agentcage.dns.judge import QueryDecision, QueryJudge, rejected
+from agentcage.dns.plan import DnsPlan, checked_plan
 from agentcage.dns.process import Dnsmasq, message
 from agentcage.dns.render import Listen, Rendered, RunAs, render
 from agentcage.dns.values import NameValues
@@ -70,9 +69,10 @@ class Sidecar:
         bound: FrontSockets | None = None,
         notified: bool = False,
         held: HeldReload | None = None,
+        checked: tuple[str, DnsPlan] | None = None,
     ) -> None:
         """`bound`, `notified`, `held`: the front's sockets, READY=1 and the SIGHUPs
-        noted meanwhile, if `dns run` got there first."""
+        noted meanwhile, if `dns run` got there first; `checked`: its `checked_plan`."""
         self._config_path = config_path
         self._listen = listen
         self._steer_to = steer_to
@@ -80,8 +80,7 @@ class Sidecar:
         self._bound = bound
         self._notified = notified
         self._held = held
-        version = policy_version(config_path)  # first: never newer than what is loaded
-        self._config = load_config(config_path)
+        version, self._config = checked if checked is not None else checked_plan(config_path)
         self._blocklog = BlockedZonesFile(blocked_zones) if blocked_zones else None
         kept = self._blocklog.load() if self._blocklog is not None else set()
         self._audit = DnsAuditLog(audit_log)
@@ -100,6 +99,8 @@ class Sidecar:
         self._port = 0
         self._failure: BaseException | None = None
         self._wake: asyncio.Event | None = None
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (returns 0); raise `DnsError` on any failure."""
@@ -143,12 +144,17 @@ class Sidecar:
                 if self._failure is not None:  # before stopping: a failure is reported
                     raise self._failure
                 if stop.is_set():
+                    if self._reloading is not None and not self._reloading.done():
+                        await asyncio.wait({self._reloading})  # a SIGHUP sent first is answered
+                        continue
                     return 0
                 self._watch_dnsmasq()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._watch_interval())
                 self._wake.clear()
         finally:
+            if self._reloading is not None:
+                self._reloading.cancel()  # stopping: a check still running is not applied
             await front.close()
             if self._client is not None:
                 self._client.close()
@@ -164,8 +170,18 @@ class Sidecar:
             self._wake.set()
 
     def _reload_soon(self) -> None:
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True  # the file may have changed after the check began
+            return
+        self._reloading = asyncio.get_running_loop().create_task(self._reloads())
+
+    async def _reloads(self) -> None:
         try:
-            self._reload()
+            while True:
+                self._reload_again = False
+                await self._reload()
+                if not self._reload_again:
+                    return
         except Exception as exc:  # ends the run loop, which re-raises it
             self._fail(exc)
 
@@ -303,7 +319,7 @@ class Sidecar:
 
     # --- dnsmasq and the config ------------------------------------------------------
 
-    def _rendered(self, config: CageConfig, *, checked: bool = True) -> Rendered:
+    def _rendered(self, config: DnsPlan, *, checked: bool = True) -> Rendered:
         assert self._dir is not None
         rendered = render(
             config,
@@ -375,14 +391,17 @@ class Sidecar:
             asyncio.get_running_loop().remove_reader(fd)
         self._relay(self._dnsmasq.stop())
 
-    def _reload(self) -> None:
-        """SIGHUP: re-read the config file; SIGHUP dnsmasq, or restart it if need be."""
+    async def _reload(self) -> None:
+        """SIGHUP: re-read the config file; SIGHUP dnsmasq, or restart it if need be.
+
+        The check runs in a child process (dns/plan.py) for a few tenths of a second;
+        queries are judged by the config in force until its answer is applied.
+        """
         assert self._dir is not None
         self._audit.reopen()
         if self._values is not None:
             self._values.refresh(force=True)
-        version = policy_version(self._config_path)
-        config = load_config(self._config_path)
+        version, config = await asyncio.to_thread(checked_plan, self._config_path)
         self._policy_version(version)
         self._judge.reconfigure(config)
         self._audit.configure(config)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 
-from agentcage.config.schema import DnsConfig
 from agentcage.dns.names import below
+from agentcage.dns.plan import DnsLimitsView
 from agentcage.policy.shannon import shannon_entropy
 
 _RUN = re.compile(r"[a-z0-9]+")
@@ -26,7 +26,7 @@ def digit_share(text: str) -> float:
     return sum(ch.isdigit() for ch in text) / len(text) if text else 0.0
 
 
-def encoded_run(label: str, cfg: DnsConfig) -> str | None:
+def encoded_run(label: str, cfg: DnsLimitsView) -> str | None:
     """The first hyphen-free run in `label` that looks like encoded data, if any."""
     runs: list[str] = _RUN.findall(label.lower())
     for run in runs:
@@ -39,7 +39,7 @@ def encoded_run(label: str, cfg: DnsConfig) -> str | None:
     return None
 
 
-def name_reason(qname: str, zone: str, cfg: DnsConfig) -> str | None:
+def name_reason(qname: str, zone: str, cfg: DnsLimitsView) -> str | None:
     """Why this one name looks like tunnelled data, or None when it does not."""
     data = below(qname, zone)
     if len(data) > cfg.max_subdomain_length:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from agentcage.config.schema import CageConfig
+if TYPE_CHECKING:  # the DNS sidecar imports this module without the schema (dns/plan.py)
+    from agentcage.config.schema import CageConfig
 
 CanaryKind = Literal[
     "anthropic", "openai", "aws", "aws-secret", "github", "gitlab", "slack", "stripe", "generic"

@@ -19,7 +19,7 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from agentcage.config.schema import parse_server
+from agentcage.config.host import parse_server
 from agentcage.policy.address_ranges import AddressRules
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -154,6 +154,37 @@ def test_sighup_applies_allowlist_changes_live(
     assert code == 0 and "reloaded the config (servers file)" in err
 
 
+# Every check after the first (the start's) takes 3 s, as a slow host might.
+_SLOW_RELOAD_CHECK = """
+import time, agentcage.dns.plan as plan
+_checked, _calls = plan.checked_plan, []
+def _slow(path):
+    _calls.append(path)
+    if len(_calls) > 1:
+        time.sleep(3)
+    return _checked(path)
+plan.checked_plan = _slow
+"""
+
+
+def test_queries_are_answered_while_a_reload_is_checked(tmp_path: Path, upstream: FakeDns) -> None:
+    path = tmp_path / "cage.yaml"
+    sidecar = RunningSidecar(
+        write_config(path, upstream), tmp_path / "audit.jsonl", before=_SLOW_RELOAD_CHECK
+    )
+    try:
+        write_config(path, upstream, domains={"allow": ["allowed.example", "new.example"]})
+        sidecar.hup()
+        time.sleep(0.3)  # the check has begun
+        started = time.monotonic()
+        assert addresses(sidecar.ask("api.new.example")) == ["198.51.100.1"]  # the old list
+        assert time.monotonic() - started < 1.5
+        wait_for(lambda: sidecar.answers("api.new.example") == [ANY_V4], timeout=10)
+    finally:
+        code, err = sidecar.stop()
+    assert code == 0 and "reloaded the config (servers file)" in err
+
+
 def test_sighup_restarts_dnsmasq_for_blocklist_changes(
     tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:

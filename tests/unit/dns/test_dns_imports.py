@@ -1,4 +1,5 @@
-"""`dns run` loads the one module of the leak engine it uses, not the whole engine."""
+"""`dns run` loads the one module of the leak engine it uses, not the whole engine, and
+not the config schema (a child process checks the config: dns/plan.py)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ PROXY_ONLY = (
     "zstandard",
     "mitmproxy",
 )
+# pydantic and the schema: about 8 MiB the serving process would hold for a dozen values.
+SCHEMA = ("pydantic", "pydantic_core", "agentcage.config.schema", "agentcage.config.load")
 
 
 def test_the_dns_sidecar_loads_the_fingerprints_alone() -> None:
     script = (
         "import json, sys\n"
-        "import agentcage.cli.dns_cmd, agentcage.dns.sidecar\n"
+        "import agentcage.cli.main, agentcage.cli.dns_cmd, agentcage.dns.sidecar\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run(
@@ -31,6 +34,7 @@ def test_the_dns_sidecar_loads_the_fingerprints_alone() -> None:
     loaded = json.loads(result.stdout)
     assert "agentcage.policy.leaks.fingerprints" in loaded
     assert [m for m in loaded if m.startswith(PROXY_ONLY)] == []
+    assert [m for m in loaded if m.startswith(SCHEMA)] == []
 
 
 def test_the_package_names_still_resolve() -> None:

@@ -32,17 +32,13 @@ from typing import Any
 from agentcage.cage.contract import (
     AGENT_CA,
     AUDIT_DIR,
-    AUDIT_LOG_OPTION,
     CA_DIR,
     CANARY_SEED_ENV,
     CONFIG_DIR,
-    DENY_FLOWS_OPTION,
     FINGERPRINTS_DIR,
-    LISTEN_OPTION,
     METRICS_DIR,
     SECRETS_DIR,
     SIDECAR_CONFIG_NAME,
-    TRANSPARENT_OPTION,
     UPSTREAM_CA,
 )
 from agentcage.cage.kube.cluster_spec import cage_spec, kube_images, names_of
@@ -51,6 +47,12 @@ from agentcage.cage.kube.pods import Mount, PodParts, read_container
 from agentcage.cage.kube.policies import network_policies
 from agentcage.cage.layout import Images, sidecar_config
 from agentcage.cage.quadlet import build_units
+from agentcage.cage.run_options import (
+    AUDIT_LOG_OPTION,
+    DENY_FLOWS_OPTION,
+    LISTEN_OPTION,
+    TRANSPARENT_OPTION,
+)
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
 from agentcage.cage.unit import RenderError
 from agentcage.config.kubernetes import DNS_LABEL

@@ -38,7 +38,7 @@ from agentcage.cage.vm.guest_roles import (
     GuestRole,
 )
 from agentcage.cage.vm.volume_drive import GUEST_VOLUMES, guest_mount_point, volume_label
-from agentcage.config.schema import parse_server
+from agentcage.config.host import parse_server
 from agentcage.errors import VmmError
 
 Ask = Callable[..., dict[str, Any]]

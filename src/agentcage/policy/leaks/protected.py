@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from agentcage.config.inspection import KnownSecret
-from agentcage.config.schema import CageConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.canaries import CANARY_SEED_ENV, canary_value
 from agentcage.policy.leaks.encodings import Variant, canonical, variants
 from agentcage.policy.types import Severity
+
+if TYPE_CHECKING:  # the DNS sidecar uses `Protected` without the schema (dns/plan.py)
+    from agentcage.config.inspection import KnownSecret
+    from agentcage.config.schema import CageConfig
 
 # injected: real value the proxy swaps in; known: a value named sensitive in config;
 # placeholder: what the agent sees instead of an injected value; canary: a decoy.

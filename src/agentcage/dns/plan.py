@@ -1,0 +1,304 @@
+"""What the DNS sidecar needs of a cage's config, without the config's schema.
+
+The schema (pydantic and every model of every section) costs the sidecar about 8 MiB
+that it would hold for its whole life to use a dozen values. So `dns run` validates the
+config in a short-lived child process (`agentcage.dns.config_check`, the same
+`load_config` and the same error messages as before) that prints a `DnsPlan`; the
+serving process reads it back here and never imports the schema (docs/cages.md).
+
+The modules that judge, render and audit take a `DnsView`: the schema's `CageConfig`
+fits it as well as `DnsPlan` does, so the CLI (`dns render`, `policy replay`) and the
+tests still pass a validated config.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from agentcage import errors
+from agentcage.errors import AgentcageError, ConfigError, DnsError
+
+PLAN_VERSION = 1
+CHECK_MODULE = "agentcage.dns.config_check"
+_SELF = "/proc/self/exe"
+_CHECK_TIMEOUT = 120.0  # the whole schema's import and a config of up to 1 MiB, on a busy host
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class DnsLimitsView(Protocol):
+    """The `dns` section: tunnel detection and the zones' budgets."""
+
+    @property
+    def tunnel_action(self) -> str: ...
+    @property
+    def max_subdomain_length(self) -> int: ...
+    @property
+    def random_run_length(self) -> int: ...
+    @property
+    def random_run_entropy(self) -> float: ...
+    @property
+    def random_run_digits(self) -> float: ...
+    @property
+    def max_unique_subdomains(self) -> int: ...
+    @property
+    def max_unique_labels(self) -> int: ...
+    @property
+    def unique_window(self) -> int: ...
+    @property
+    def max_blocked_zones(self) -> int: ...
+
+
+class DomainsView(Protocol):
+    @property
+    def mode(self) -> str: ...
+    @property
+    def entries(self) -> Sequence[str]: ...
+    @property
+    def learning(self) -> bool: ...
+    @property
+    def learn_notice(self) -> str: ...
+
+
+class AddressesView(Protocol):
+    @property
+    def allow_cidrs(self) -> Sequence[_Network]: ...
+
+
+class DnsLoggingView(Protocol):
+    @property
+    def dns_queries(self) -> str: ...
+    @property
+    def audit_max_bytes(self) -> int: ...
+    @property
+    def audit_keep(self) -> int: ...
+
+
+class DnsView(Protocol):
+    """What judging, rendering and auditing DNS read of a cage's config."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def domains(self) -> DomainsView: ...
+    @property
+    def network(self) -> AddressesView: ...
+    @property
+    def dns(self) -> DnsLimitsView: ...
+    @property
+    def logging(self) -> DnsLoggingView: ...
+    def effective_dns_servers(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class DnsLimits:
+    tunnel_action: str
+    max_subdomain_length: int
+    random_run_length: int
+    random_run_entropy: float
+    random_run_digits: float
+    max_unique_subdomains: int
+    max_unique_labels: int
+    unique_window: int
+    max_blocked_zones: int
+
+
+@dataclass(frozen=True)
+class PlanDomains:
+    mode: str
+    entries: tuple[str, ...]
+    learning: bool
+    learn_notice: str
+
+
+@dataclass(frozen=True)
+class PlanAddresses:
+    allow_cidrs: tuple[_Network, ...]
+
+
+@dataclass(frozen=True)
+class PlanLogging:
+    dns_queries: str
+    audit_max_bytes: int
+    audit_keep: int
+
+
+@dataclass(frozen=True)
+class DnsPlan:
+    """A validated config's DNS share; `servers` is `effective_dns_servers()` as the
+    check saw it (the host's resolvers when the config names none)."""
+
+    name: str
+    domains: PlanDomains
+    network: PlanAddresses
+    dns: DnsLimits
+    logging: PlanLogging
+    servers: tuple[str, ...]
+
+    def effective_dns_servers(self) -> list[str]:
+        return list(self.servers)
+
+    @classmethod
+    def of(cls, config: DnsView) -> DnsPlan:
+        d, limits, log = config.domains, config.dns, config.logging
+        return cls(
+            name=config.name,
+            domains=PlanDomains(d.mode, tuple(d.entries), d.learning, d.learn_notice),
+            network=PlanAddresses(tuple(config.network.allow_cidrs)),
+            dns=DnsLimits(**{name: getattr(limits, name) for name in _LIMITS}),
+            logging=PlanLogging(log.dns_queries, log.audit_max_bytes, log.audit_keep),
+            servers=tuple(config.effective_dns_servers()),
+        )
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["network"]["allow_cidrs"] = [str(n) for n in self.network.allow_cidrs]
+        return json.dumps({"version": PLAN_VERSION, "plan": data}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DnsPlan:
+        """Strict: every key present with its type, nothing else; else `DnsError`."""
+        try:
+            outer = _fields(json.loads(text), {"version": int, "plan": dict}, "plan file")
+            if outer["version"] != PLAN_VERSION:
+                raise ValueError(f"version {outer['version']}, expected {PLAN_VERSION}")
+            top = _fields(outer["plan"], _TOP, "plan")
+            domains = _fields(top["domains"], _DOMAINS, "domains")
+            cidrs = _fields(top["network"], {"allow_cidrs": list}, "network")["allow_cidrs"]
+            return cls(
+                name=top["name"],
+                domains=PlanDomains(
+                    domains["mode"],
+                    _strings(domains["entries"], "entries"),
+                    domains["learning"],
+                    domains["learn_notice"],
+                ),
+                network=PlanAddresses(
+                    tuple(ipaddress.ip_network(c) for c in _strings(cidrs, "cidrs"))
+                ),
+                dns=DnsLimits(**_fields(top["dns"], _LIMITS, "dns")),
+                logging=PlanLogging(**_fields(top["logging"], _LOGGING, "logging")),
+                servers=_strings(top["servers"], "servers"),
+            )
+        except (ValueError, TypeError) as exc:  # json's errors are ValueErrors
+            raise DnsError(
+                f"the DNS sidecar's checked config cannot be read: {exc}",
+                hint="the config check and the sidecar must be the same agentcage",
+            ) from None
+
+
+_TOP: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "domains": dict,
+    "network": dict,
+    "dns": dict,
+    "logging": dict,
+    "servers": list,
+}
+_DOMAINS: dict[str, type | tuple[type, ...]] = {
+    "mode": str,
+    "entries": list,
+    "learning": bool,
+    "learn_notice": str,
+}
+_LIMITS: dict[str, type | tuple[type, ...]] = {
+    "tunnel_action": str,
+    "max_subdomain_length": int,
+    "random_run_length": int,
+    "random_run_entropy": (int, float),
+    "random_run_digits": (int, float),
+    "max_unique_subdomains": int,
+    "max_unique_labels": int,
+    "unique_window": int,
+    "max_blocked_zones": int,
+}
+_LOGGING: dict[str, type | tuple[type, ...]] = {
+    "dns_queries": str,
+    "audit_max_bytes": int,
+    "audit_keep": int,
+}
+
+
+def _fields(value: Any, types: dict[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) != set(types):
+        raise ValueError(f"{where} does not have exactly the keys {sorted(types)}")
+    for key, kind in types.items():
+        # bool is an int: a count given as true is as wrong as one given as "1".
+        if not isinstance(value[key], kind) or (kind is not bool and isinstance(value[key], bool)):
+            raise ValueError(f"{where}.{key} is not {_kind(kind)}")
+    return value
+
+
+def _kind(kind: type | tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
+def _strings(value: list[Any], where: str) -> tuple[str, ...]:
+    if not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{where} holds something other than strings")
+    return tuple(value)
+
+
+def checked_plan(path: Path) -> tuple[str, DnsPlan]:
+    """The policy version of `path` and its `DnsPlan`, checked by `load_config` in a child.
+
+    A config `load_config` refuses raises the same error with the same words; a check
+    that cannot run or answers nonsense raises `DnsError` (fail closed either way).
+    """
+    # The child imports what this process imports: its path, whichever way it started.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    argv = [CHECK_MODULE, str(path)]
+    try:
+        try:
+            done = _python(sys.executable, argv, env)
+        except PermissionError:
+            # Started by a launcher that could reach the interpreter's path (setpriv as
+            # root) while this user cannot: the running binary itself still can be.
+            done = _python(_SELF, argv, env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DnsError(f"the config check of {path} could not run: {exc}") from None
+    try:
+        answer = json.loads(done.stdout) if done.returncode == 0 else None
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+        raise _error(answer["error"])
+    if not isinstance(answer, dict) or not isinstance(answer.get("policy_version"), str):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DnsError(
+            f"the config check of {path} failed (exit status {done.returncode}): {tail}",
+            hint="DNS stays down until the config can be checked (fail closed)",
+        )
+    plan = answer.get("plan")
+    return answer["policy_version"], DnsPlan.from_json(plan if isinstance(plan, str) else "")
+
+
+def _python(
+    executable: str, argv: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [executable, "-m", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=_CHECK_TIMEOUT,
+        check=False,
+    )
+
+
+def _error(found: dict[str, Any]) -> AgentcageError:
+    message, hint = found.get("message"), found.get("hint")
+    if not isinstance(message, str) or not (hint is None or isinstance(hint, str)):
+        return DnsError("the config check answered an error without a message")
+    kind = getattr(errors, str(found.get("class")), None)
+    if not (isinstance(kind, type) and issubclass(kind, AgentcageError)):
+        # InvalidConfig (config/load.py) is a ConfigError: same words, same exit code.
+        kind = ConfigError if found.get("exit_code") == ConfigError.exit_code else DnsError
+    return kind(message, hint=hint)
