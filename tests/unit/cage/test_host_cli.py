@@ -28,7 +28,7 @@ def test_check_prints_every_item_and_exits_1_on_a_failure(monkeypatch: pytest.Mo
     assert result.exit_code == 1
     assert "[fail] systemd: PID 1 is 'process_api', not systemd" in result.output
     assert "[pass] podman: Podman 5.4.2" in result.output
-    assert result.output.rstrip().endswith("8 passed, 0 warnings, 1 failed")
+    assert result.output.rstrip().endswith("9 passed, 0 warnings, 1 failed")
 
 
 def test_check_json(monkeypatch: pytest.MonkeyPatch) -> None:
