@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from agentcage.policy.data_shapes import registrable_domain
 from agentcage.policy.leaks.encodings import canonical
-from agentcage.policy.leaks.gapped import JunkSkippingSearch
+from agentcage.policy.leaks.junk_skipping import JunkSkippingSearch
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
 from agentcage.policy.leaks.protected import Protected
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits

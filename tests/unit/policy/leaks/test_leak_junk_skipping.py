@@ -10,7 +10,7 @@ import string
 import pytest
 
 from agentcage.policy.leaks import LeakDetector, Protected
-from agentcage.policy.leaks.gapped import TECHNIQUE
+from agentcage.policy.leaks.junk_skipping import TECHNIQUE
 from agentcage.policy.types import Headers, Request
 
 from .conftest import ANTHROPIC, GITHUB
