@@ -21,6 +21,7 @@ from agentcage.config.inspection import SecretsConfig
 from agentcage.config.schema import CageConfig
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
+from agentcage.policy.leaks.automaton import Automaton
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.leaks.split import WindowLimits
@@ -49,6 +50,13 @@ class LeakInspector:
         self._payloads = payloads
         self._patterns = patterns
         self._guessed = patterns.for_guesses() if patterns is not None else None
+        # Every format looked for in the guesses starts with one of these: a guess
+        # without any (most) costs one prefiltered pass, not the scanner's places.
+        self._guess_anchors: Automaton[None] = Automaton(
+            (a, None)
+            for p in (self._guessed.scanner.patterns if self._guessed else ())
+            for a in p.anchors
+        )
 
     @classmethod
     def from_config(
@@ -97,6 +105,8 @@ class LeakInspector:
             return None
         for view in _decoded(views):
             guess = bool(_GUESSES.intersection(view.layers))
+            if guess and view.data not in self._guess_anchors:
+                continue
             inspector = self._guessed if guess else self._patterns
             probe = Request("POST", "https", subject.host, subject.port, "/", Headers(), view.data)
             found = inspector.inspect_decoded(probe)
