@@ -19,7 +19,7 @@ five-character pieces).
 Pieces shorter than `min_piece` say too little alone. Per destination they extend
 *chains*: a chain starts where a piece of `min_short` characters or more occurs in
 a spelling, and grows only by a piece of two characters or more that continues it
-exactly, in arrival order, within three messages to that destination; one that
+exactly, in arrival order, within seven messages to that destination; one that
 reaches the coverage completes the value. Each value's raw spelling is also kept
 *loose* (lower-cased, separators kept: `-a` of `sk-ant` is two characters there, one
 canonical), where a chain starts at a piece of two characters. One more set of
@@ -45,8 +45,11 @@ _MAX_OCCURRENCES = 16
 _LEAST_GROWTH = 2
 # Messages to the destination a chain may go without growing. A chain that waited
 # indefinitely would grow by chance: one in ~400 requests of random flags continues
-# some chain, and the chains that grew outlive the others.
-_MAX_IDLE = 2
+# some chain, and the chains that grew outlive the others. Two was too few through
+# the real proxy: the test of the exfil bench let 2-character pieces of a password
+# through in 2 of 7 runs (chains cut by other messages to the site), 0 of 8 with six;
+# the random probes of the unit tests complete nothing with six either.
+_MAX_IDLE = 6
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,6 +225,6 @@ def test_random_short_values_grow_no_chain_to_completion(alphabet: str, sites: i
 def test_a_chain_that_stops_growing_is_dropped() -> None:
     split = SplitDetector([Protected("G", GITHUB, "known")])
     for n, request in enumerate(_requests(_chunks(GITHUB, 3))):
-        for _ in range(3):  # three other messages to the site between pieces
+        for _ in range(7):  # seven other messages to the site between pieces
             split.observe("evil.com", [b"status", b"ok"], now=float(n))
         assert split.observe("evil.com", request, now=float(n)) == []
