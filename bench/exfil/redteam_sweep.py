@@ -109,6 +109,11 @@ def _junk(every: int, count: int) -> Callable[[bytes], bytes]:
     return encode
 
 
+def junk_after(every: int) -> Callable[[bytes], bytes]:
+    """One junk letter after every `every` real characters."""
+    return _junk(every, 1)
+
+
 def _uuencode(value: bytes) -> bytes:
     """`uuencode`'s body: a line per 45 bytes."""
     return b"".join(binascii.b2a_uu(value[i : i + 45]) for i in range(0, len(value), 45))

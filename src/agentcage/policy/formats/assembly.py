@@ -97,7 +97,7 @@ class FormatAssembler:
         self.scanner = scanner
         self.limits = limits
         self._clock = clock
-        self._patterns = [p for p in scanner.patterns if _assembled(p)]
+        self._patterns = [p for p in scanner.patterns if distinctive_token(p)]
         plain = {a for p in self._patterns for a in p.anchors if _distinctive(a)}
         # A key base64-encoded before it was cut starts with its anchor's base64 (the
         # characters the anchor alone determines: `ghp_` -> `Z2hwX`), in either alphabet.
@@ -291,8 +291,10 @@ class FormatAssembler:
         return window
 
 
-def _assembled(pattern: CredentialPattern) -> bool:
-    """Formats worth assembling: blocked tokens that start with a distinctive anchor.
+def distinctive_token(pattern: CredentialPattern) -> bool:
+    """Formats that pieces of other data cannot make by chance, so worth assembling
+    from pieces (and looked for in the leak inspector's guesses): blocked tokens that
+    start with a distinctive anchor.
 
     Not formats found by a name next to a value (`anywhere`: env lines, key files)
     or by shape (cards, IBANs, seeds), which pieces of other data would make by

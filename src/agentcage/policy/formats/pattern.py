@@ -102,12 +102,12 @@ def _literal_first(regex: bytes) -> bytes:
         if head.re is _CLASS_HEAD or len(text) < 2 or text[-2:-1] == b"\\":
             return regex
         text = text[:-1]  # the quantifier applies to the last character only
-    if _distinctive(text):
+    if distinctive_prefix(text):
         return rest  # found even glued to what precedes it (`xghp_...`)
     return text + rb"(?<![A-Za-z0-9_-]" + text + rb")" + rest[len(text) :]
 
 
-def _distinctive(prefix: bytes) -> bool:
+def distinctive_prefix(prefix: bytes) -> bool:
     """A prefix no word, identifier or base64 blob ends with: five characters or
     more, or four with a separator (`ghp_`, `npm_`); not `key-` (`cache-key-<md5>`),
     a run of one letter (zeros in base64) or base64 of text (Intercom's `tok:`)."""

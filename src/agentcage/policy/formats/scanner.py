@@ -40,8 +40,18 @@ _NONE, _STAND_IN, _REAL = 0, 1, 2
 class PatternScanner:
     """Which credential patterns occur in a byte string, found in as few passes as can be."""
 
-    def __init__(self, patterns: Sequence[CredentialPattern], documentation: str = "skip") -> None:
+    def __init__(
+        self,
+        patterns: Sequence[CredentialPattern],
+        documentation: str = "skip",
+        *,
+        disguised: bool = True,
+    ) -> None:
+        """`disguised`: also look for the formats reversed, under letter ciphers and in
+        other cases (`disguises.py`)."""
         self.patterns = list(patterns)
+        self._disguised = disguised
+        self.documentation = documentation
         self._skip_documentation = documentation == "skip"
         plain = [p for p in self.patterns if p.shape is None]
         # One pass over the token windows says which anchors occur there, instead of
@@ -98,6 +108,8 @@ class PatternScanner:
         for pattern in self._matching(data, spans):
             found.add(pattern.name)
             yield pattern, ""
+        if not self._disguised:
+            return
         for disguised in self._disguises.find(data, spans):
             for pattern in self._undisguised(disguised.how, disguised.anchor, disguised.window):
                 if pattern.name not in found:

@@ -21,6 +21,7 @@ from agentcage.config.inspection import SecretsConfig
 from agentcage.config.schema import CageConfig
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
+from agentcage.policy.leaks.automaton import Automaton
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.leaks.split import WindowLimits
@@ -30,8 +31,9 @@ from agentcage.policy.types import Finding, Frame, Headers, Request
 
 _CONTENT_CODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd")
 # Views that are guesses, not decodings: every other character of a run, text under
-# a likely XOR key. Exact values are safe to look for in them; a loose format (a run
-# of `A`s, a long base64 body) would match the noise they also make of ordinary data.
+# a likely XOR key. Exact values are safe to look for in them, and formats with a
+# distinctive anchor; a loose format (a run of `A`s, a long base64 body, a name next
+# to a value) would match the noise they also make of ordinary data.
 _GUESSES = frozenset({"interleaved", "xor", DEJUNKED})
 
 
@@ -47,6 +49,14 @@ class LeakInspector:
         self.detector = detector
         self._payloads = payloads
         self._patterns = patterns
+        self._guessed = patterns.for_guesses() if patterns is not None else None
+        # Every format looked for in the guesses starts with one of these: a guess
+        # without any (most) costs one prefiltered pass, not the scanner's places.
+        self._guess_anchors: Automaton[None] = Automaton(
+            (a, None)
+            for p in (self._guessed.scanner.patterns if self._guessed else ())
+            for a in p.anchors
+        )
 
     @classmethod
     def from_config(
@@ -89,12 +99,17 @@ class LeakInspector:
         return self._patterns_beneath(frame, views)
 
     def _patterns_beneath(self, subject: Request | Frame, views: list[View]) -> Finding | None:
-        """Run the pattern scanner on each decoded view (the raw one it has seen)."""
-        if self._patterns is None:
+        """Run the pattern scanner on each decoded view (the raw one it has seen), with
+        only its distinctive formats on the guesses."""
+        if self._patterns is None or self._guessed is None:
             return None
         for view in _decoded(views):
+            guess = bool(_GUESSES.intersection(view.layers))
+            if guess and view.data not in self._guess_anchors:
+                continue
+            inspector = self._guessed if guess else self._patterns
             probe = Request("POST", "https", subject.host, subject.port, "/", Headers(), view.data)
-            found = self._patterns.inspect_decoded(probe)
+            found = inspector.inspect_decoded(probe)
             if found is not None:
                 where = f" (beneath {view.label})"
                 return dataclasses.replace(found, reason=found.reason + where)
@@ -105,7 +120,7 @@ def _decoded(views: list[View]) -> Iterator[View]:
     for view in views:
         # The scanner has already seen the raw body and its Content-Encoding undone.
         first = view.layers[0] if view.layers else None
-        if first is None or _GUESSES.intersection(view.layers):
+        if first is None:
             continue
         if first not in _CONTENT_CODINGS or len(view.layers) > 1:
             yield view

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 from agentcage.policy.data_shapes import registrable_domain
 from agentcage.policy.leaks.encodings import canonical
+from agentcage.policy.leaks.junk_skipping import JunkSkippingSearch
 from agentcage.policy.leaks.matcher import Match, SecretMatcher
 from agentcage.policy.leaks.protected import Protected
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits
+from agentcage.policy.leaks.textcodes import SEARCHED_BELOW
 from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View, Views
 from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict
 
@@ -61,6 +63,7 @@ class LeakDetector:
         self.settings = settings or LeakSettings()
         self.secrets = tuple(secrets)
         self.matcher = SecretMatcher(self.secrets, self.settings.min_length)
+        self.junk_skipping = JunkSkippingSearch(self.matcher.secrets)
         self.unwrapper = Unwrapper(self.settings.unwrap)
         # Placeholders are not worth assembling from pieces: only values are.
         valuable = [s for s in self.matcher.secrets if s.role != "placeholder"]
@@ -144,8 +147,11 @@ class LeakDetector:
         # copied once more into a joined haystack. NUL never occurs in a canonical
         # spelling, so no match spans two views either way.
         small: list[bytes] = []
+        own: list[bytes] = []
         matches: list[Match] = []
         for view in views:
+            if not view.layers and len(view.data) < SEARCHED_BELOW:
+                own.append(view.data)
             canon = canonical(view.data)
             if len(canon) < _SEARCH_ALONE:
                 small.append(canon)
@@ -153,6 +159,10 @@ class LeakDetector:
                 matches += self.matcher.scan_canonical(canon)
         if small:
             matches += self.matcher.scan_canonical(b"\0".join(small))
+        # Junk skipped only in the message's own small regions, like the dejunked
+        # views: a guess, not a decoding.
+        if own:
+            matches += self.junk_skipping.scan(own)
         return matches
 
     def _findings(self, matches: list[Match], host: str) -> list[Finding]:

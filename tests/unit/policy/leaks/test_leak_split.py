@@ -137,11 +137,39 @@ def test_three_character_pieces_to_one_site_are_caught_in_order(value: bytes) ->
     assert results[caught[0]][0].technique.startswith("chain:")
 
 
-def test_three_character_pieces_over_several_sites_or_shuffled_are_not_chained() -> None:
+@pytest.mark.parametrize(
+    "value", [GITHUB, ANTHROPIC, b"ember-quartz-ember38!"], ids=["token", "dashed", "password"]
+)
+def test_two_character_pieces_to_one_site_are_caught_in_order(value: bytes) -> None:
+    # `-a` of `sk-ant` is one canonical character: the loose spelling keeps it two.
+    split = SplitDetector([Protected("V", value, "known")])
+    results = [split.observe("evil.com", r, now=0.0) for r in _requests(_chunks(value, 2))]
+    caught = [n for n, r in enumerate(results) if r]
+    assert caught and caught[0] < len(results) - 1
+    assert results[caught[0]][0].technique == "chain:raw"
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_short_pieces_round_robin_over_several_sites_are_chained_for_the_cage(size: int) -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known")])
+    results = [
+        split.observe(f"site{n % 3}.example", r, now=0.0)
+        for n, r in enumerate(_requests(_chunks(GITHUB, size)))
+    ]
+    caught = [n for n, r in enumerate(results) if r]
+    assert caught and caught[0] < len(results) - 1
+
+
+def test_short_pieces_sent_where_the_value_may_go_grow_no_cage_chain() -> None:
+    split = SplitDetector([Protected("G", GITHUB, "known", allowed_hosts=("github.com",))])
+    for n, request in enumerate(_requests(_chunks(GITHUB, 3))):
+        host = "api.github.com" if n % 2 else "other.example"
+        assert split.observe(host.partition(".")[2] or host, request, 0.0, host=host) == []
+
+
+def test_shuffled_short_pieces_are_not_chained() -> None:
     split = SplitDetector([Protected("G", GITHUB, "known")])
     pieces = _chunks(GITHUB, 3)
-    for n, request in enumerate(_requests(pieces)):
-        assert split.observe(f"site{n % 2}.example", request, now=0.0) == []
     shuffled = pieces[1::2] + pieces[0::2]
     for request in _requests(shuffled):
         assert split.observe("evil.com", request, now=1.0) == []
@@ -173,22 +201,30 @@ def test_the_pieces_after_a_chain_was_caught_are_caught_too() -> None:
     assert [bool(r) for r in results] == [False] * 5 + [True, True]
 
 
-def test_random_short_values_grow_no_chain_to_completion() -> None:
+@pytest.mark.parametrize("sites", [1, 50], ids=["one-site", "many-sites"])
+@pytest.mark.parametrize(
+    "alphabet",
+    [string.ascii_lowercase + string.digits, string.ascii_lowercase + string.digits + "-_./"],
+    ids=["alnum", "separators"],
+)
+def test_random_short_values_grow_no_chain_to_completion(alphabet: str, sites: int) -> None:
     # Counters, flags, short ids. Grown by one-character pieces with no limit on the
     # wait between them, chains completed a value by chance in 729 of these requests.
+    # Two-character pieces now start chains in the loose spellings, and the cage's
+    # chains take every site's pieces.
     rng = random.Random(5)
     values = [GITHUB, ANTHROPIC, b"ember-quartz-ember38!"]
     split = SplitDetector([Protected(f"V{n}", v, "known") for n, v in enumerate(values)])
-    alphabet = string.ascii_lowercase + string.digits
     for i in range(20000):
         sizes = [rng.choice([1, 2, 2, 3]) for _ in range(6)]
         request = ["".join(rng.choices(alphabet, k=n)).encode() for n in sizes]
-        assert split.observe("api.example.com", request, now=i / 100) == []
+        site = f"site{rng.randrange(sites)}.example"
+        assert split.observe(site, request, now=i / 100) == []
 
 
 def test_a_chain_that_stops_growing_is_dropped() -> None:
     split = SplitDetector([Protected("G", GITHUB, "known")])
     for n, request in enumerate(_requests(_chunks(GITHUB, 3))):
-        for _ in range(3):  # three other messages to the site between pieces
+        for _ in range(7):  # seven other messages to the site between pieces
             split.observe("evil.com", [b"status", b"ok"], now=float(n))
         assert split.observe("evil.com", request, now=float(n)) == []
