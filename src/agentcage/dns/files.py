@@ -9,16 +9,31 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentcage.atomicfile import write_atomic
-from agentcage.dns.render import Rendered, RunAs
+from agentcage.dns.render import Rendered
 from agentcage.errors import DnsError
 
 MAIN_FILE = "dnsmasq.conf"
 SERVERS_FILE = "servers.conf"
-# dnsmasq drops to this account when started as root.
+# dnsmasq runs as this account when the sidecar is root.
 DEFAULT_USER = "nobody"
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """The account dnsmasq is started as when the sidecar runs as root.
+
+    Started as it, not told to switch to it (`user=`): dnsmasq never holds root, and the
+    parent-death signal the sidecar sets survives (the kernel clears it when a process
+    changes its credentials, so a dnsmasq that dropped root itself outlived a killed
+    sidecar).
+    """
+
+    user: str
+    group: str
 
 
 def dnsmasq_binary() -> str:

@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from agentcage.dns.files import RunAs
 from agentcage.errors import DnsError
 
 _PREFIX = re.compile(r"^(?:\S+ +\d+ \d\d:\d\d:\d\d )?dnsmasq(?:\[\d+\])?: ")
@@ -28,8 +29,9 @@ def _die_with_parent() -> None:
 
 
 class Dnsmasq:
-    def __init__(self, binary: str, conf_file: Path) -> None:
+    def __init__(self, binary: str, conf_file: Path, run_as: RunAs | None = None) -> None:
         self._argv = [binary, "--keep-in-foreground", f"--conf-file={conf_file}"]
+        self._run_as = run_as
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._selector = selectors.DefaultSelector()
@@ -54,6 +56,11 @@ class Dnsmasq:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # signals reach it only through us
+            # The account is set before `preexec_fn` runs, so the parent-death signal is
+            # set as that account and kept across exec (files.RunAs says why).
+            user=None if self._run_as is None else self._run_as.user,
+            group=None if self._run_as is None else self._run_as.group,
+            extra_groups=None if self._run_as is None else [],
             preexec_fn=_die_with_parent,
         )
         assert self._proc.stderr is not None

@@ -91,14 +91,6 @@ class Listen:
 
 
 @dataclass(frozen=True, slots=True)
-class RunAs:
-    """The user dnsmasq drops to after binding (only when started as root)."""
-
-    user: str
-    group: str
-
-
-@dataclass(frozen=True, slots=True)
 class Rendered:
     main: str
     servers: str
@@ -129,9 +121,7 @@ def _path(path: Path) -> str:
     return text
 
 
-def render_main(
-    config: DnsView, listen: Listen, servers_file: Path, run_as: RunAs | None = None
-) -> str:
+def render_main(config: DnsView, listen: Listen, servers_file: Path) -> str:
     lines = [
         f"# agentcage DNS sidecar for cage {config.name}: generated, do not edit",
         _line("no-resolv"),  # upstreams come only from the servers file
@@ -145,8 +135,6 @@ def render_main(
     ]
     if not listen.address.is_unspecified:
         lines += [_line("listen-address", str(listen.address)), _line("bind-interfaces")]
-    if run_as is not None:
-        lines += [_line("user", run_as.user), _line("group", run_as.group)]
     if config.domains.learning:
         pass  # every name is forwarded: the front refuses what must not leave
     elif config.domains.mode == "allowlist":
@@ -192,12 +180,11 @@ def render(
     listen: Listen,
     servers_file: Path,
     *,
-    run_as: RunAs | None = None,
     blocked_zones: Iterable[str] = (),
 ) -> Rendered:
     try:
         return Rendered(
-            main=render_main(config, listen, servers_file, run_as),
+            main=render_main(config, listen, servers_file),
             servers=render_servers(config, blocked_zones),
         )
     except ValueError as exc:  # BadDomain and bad dns_servers

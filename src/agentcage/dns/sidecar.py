@@ -29,13 +29,13 @@ from agentcage.dns import wire
 from agentcage.dns.blocklog import BlockedZonesFile
 from agentcage.dns.dns_metrics import DnsMetrics
 from agentcage.dns.dnsaudit import DnsAuditLog
-from agentcage.dns.files import RuntimeDir, check, dnsmasq_binary, run_as_for_root
+from agentcage.dns.files import RunAs, RuntimeDir, check, dnsmasq_binary, run_as_for_root
 from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
 from agentcage.dns.front import Front, FrontSockets
 from agentcage.dns.judge import QueryDecision, QueryJudge, rejected
 from agentcage.dns.plan import DnsPlan, checked_plan
 from agentcage.dns.process import Dnsmasq, message
-from agentcage.dns.render import Listen, Rendered, RunAs, render
+from agentcage.dns.render import Listen, Rendered, render
 from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
 from agentcage.heap import give_back_free_memory
@@ -325,7 +325,6 @@ class Sidecar:
             config,
             Listen(_LOOPBACK, self._port),
             self._dir.servers,
-            run_as=self._run_as,
             blocked_zones=self._judge.blocked_zones,
         )
         if checked:
@@ -339,7 +338,7 @@ class Sidecar:
             rendered = self._rendered(self._config)
             self._dir.write(rendered)
             self._main_text = rendered.main
-            self._dnsmasq = Dnsmasq(self._binary, self._dir.main)
+            self._dnsmasq = Dnsmasq(self._binary, self._dir.main, self._run_as)
             try:
                 lines = self._dnsmasq.start()
             except DnsError as exc:

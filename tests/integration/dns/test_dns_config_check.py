@@ -11,7 +11,7 @@ from agentcage.config.context import LoadContext
 from agentcage.config.schema import CageConfig
 from agentcage.dns import render_checked
 from agentcage.dns.files import check
-from agentcage.dns.render import Listen, Rendered, RunAs, render
+from agentcage.dns.render import Listen, Rendered, render
 from agentcage.errors import DnsError
 
 pytestmark = pytest.mark.integration
@@ -51,13 +51,12 @@ def test_dnsmasq_accepts_the_rendered_config(name: str, listen: str) -> None:
     assert rendered.main.count("\n") >= 10
 
 
-def test_dnsmasq_accepts_blocked_zones_and_a_run_as_user() -> None:
+def test_dnsmasq_accepts_blocked_zones() -> None:
     for config in (CONFIGS["allowlist"], CONFIGS["blocklist"]):
         rendered = render(
             config,
             Listen.parse("0.0.0.0:53"),
             SERVERS,
-            run_as=RunAs("nobody", "nogroup"),
             blocked_zones=["evil.github.com", "t.attacker.example"],
         )
         check(rendered)

@@ -112,6 +112,27 @@ def test_dnsmasq_dying_makes_the_sidecar_exit_non_zero(
     assert "dnsmasq exited unexpectedly" in err and "fail closed" in err
 
 
+def test_a_killed_sidecar_takes_dnsmasq_with_it(
+    tmp_path: Path, upstream: FakeDns, start_sidecar: Start
+) -> None:
+    # Nobody would audit or enforce tunnel blocks for a dnsmasq left behind. As root,
+    # dnsmasq used to drop to nobody itself, which cleared the parent-death signal.
+    sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
+    pid = sidecar.dnsmasq_pid()
+    conf_dir = _conf_dir(pid)
+    if os.geteuid() == 0:  # started as nobody: never root, nothing to switch
+        assert "Uid:\t65534\t65534\t65534\t65534" in Path(f"/proc/{pid}/status").read_text()
+    sidecar.proc.kill()
+    sidecar.proc.wait(timeout=10)
+    try:
+        wait_for(lambda: not _alive(pid), timeout=5)
+    finally:
+        sidecar.stop()
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(conf_dir, ignore_errors=True)  # a killed sidecar removes nothing
+
+
 def test_listen_address_in_use_is_a_clear_error(tmp_path: Path, upstream: FakeDns) -> None:
     config = write_config(tmp_path / "cage.yaml", upstream)
     port = free_port()

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agentcage.dns.render import Listen, RunAs, render
+from agentcage.dns.render import Listen, render
 from agentcage.errors import DnsError
 from tests.unit.dns.builders import cage_config
 
@@ -59,12 +59,11 @@ def test_blocklist_is_the_mirror_image() -> None:
     assert "server=/t.tunnel.example/" in servers
 
 
-def test_root_drops_to_the_given_user_and_wildcard_listens_everywhere() -> None:
-    rendered = render(
-        cage_config(), Listen.parse("0.0.0.0:53"), SERVERS, run_as=RunAs("nobody", "nogroup")
-    )
+def test_no_user_switch_is_rendered_and_wildcard_listens_everywhere() -> None:
+    # dnsmasq is started as its account (files.RunAs), never told to switch to one.
+    rendered = render(cage_config(), Listen.parse("0.0.0.0:53"), SERVERS)
     main = rendered.main.splitlines()
-    assert "user=nobody" in main and "group=nogroup" in main
+    assert not any(line.startswith(("user=", "group=")) for line in main)
     assert not any(line.startswith("listen-address") for line in main)
 
 
