@@ -44,6 +44,14 @@ def _conf_dir(pid: int) -> Path:
     return Path(conf).parent
 
 
+def _dnsmasq_of(sidecar: RunningSidecar) -> tuple[int, Path]:
+    """dnsmasq's PID and directory; as root, checks it runs as nobody in every uid."""
+    pid = sidecar.dnsmasq_pid()
+    if os.geteuid() == 0:  # started as nobody: never root, nothing to switch
+        assert "Uid:\t65534\t65534\t65534\t65534" in Path(f"/proc/{pid}/status").read_text()
+    return pid, _conf_dir(pid)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -66,14 +74,11 @@ def test_sigterm_stops_dnsmasq_and_removes_the_private_dir(
     tmp_path: Path, upstream: FakeDns, start_sidecar: Start
 ) -> None:
     sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
-    pid = sidecar.dnsmasq_pid()
-    conf_dir = _conf_dir(pid)
+    pid, conf_dir = _dnsmasq_of(sidecar)
     assert (conf_dir / "dnsmasq.conf").exists() and (conf_dir / "servers.conf").exists()
     assert oct(conf_dir.stat().st_mode & 0o777) == "0o700"
-    if os.geteuid() == 0:  # dnsmasq drops root and must still read its servers file
+    if os.geteuid() == 0:  # dnsmasq runs as nobody and must still read its servers file
         assert conf_dir.stat().st_uid == 65534
-        status = Path(f"/proc/{pid}/status").read_text()
-        assert "Uid:\t65534" in status
     sidecar.ask("allowed.example")
     code, err = sidecar.stop()
     assert code == 0, err
@@ -118,10 +123,7 @@ def test_a_killed_sidecar_takes_dnsmasq_with_it(
     # Nobody would audit or enforce tunnel blocks for a dnsmasq left behind. As root,
     # dnsmasq used to drop to nobody itself, which cleared the parent-death signal.
     sidecar = start_sidecar(write_config(tmp_path / "cage.yaml", upstream))
-    pid = sidecar.dnsmasq_pid()
-    conf_dir = _conf_dir(pid)
-    if os.geteuid() == 0:  # started as nobody: never root, nothing to switch
-        assert "Uid:\t65534\t65534\t65534\t65534" in Path(f"/proc/{pid}/status").read_text()
+    pid, conf_dir = _dnsmasq_of(sidecar)
     sidecar.proc.kill()
     sidecar.proc.wait(timeout=10)
     try:
