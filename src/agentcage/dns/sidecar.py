@@ -26,16 +26,15 @@ import dns.message
 import dns.rcode
 
 from agentcage.dns import wire
+from agentcage.dns.backend import DnsmasqBackend
 from agentcage.dns.blocklog import BlockedZonesFile
 from agentcage.dns.dns_metrics import DnsMetrics
 from agentcage.dns.dnsaudit import DnsAuditLog
-from agentcage.dns.files import RunAs, RuntimeDir, check, dnsmasq_binary, run_as_for_root
-from agentcage.dns.forwarder import DnsmasqClient, ForwardError, free_loopback_port
+from agentcage.dns.forwarder import DnsmasqClient, ForwardError
 from agentcage.dns.front import Front, FrontSockets
 from agentcage.dns.judge import QueryDecision, QueryJudge, rejected
 from agentcage.dns.plan import DnsPlan, checked_plan
-from agentcage.dns.process import Dnsmasq, message
-from agentcage.dns.render import Listen, Rendered, render
+from agentcage.dns.render import Listen
 from agentcage.dns.values import NameValues
 from agentcage.errors import DnsError
 from agentcage.heap import give_back_free_memory
@@ -46,12 +45,6 @@ from agentcage.sdnotify import notify_ready
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # What cage/probe.py asks for (a test keeps them equal; the probe imports nothing of ours).
 HEALTH_PROBE_NAME = "agentcage-probe.invalid"
-# How often dnsmasq's liveness is checked: rarely while its stderr is open (its closing
-# wakes the loop at once: dnsmasq exits), then often until it is found gone.
-_IDLE_WATCH_INTERVAL = 10.0  # each wakeup was ~0.2 ms of CPU: 2 s cost fifty cages 0.3% of a core
-_WATCH_INTERVAL = 0.2
-_START_ATTEMPTS = 3  # a free loopback port may be taken before dnsmasq binds it
-_LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 
 class Sidecar:
@@ -90,13 +83,8 @@ class Sidecar:
         self._endpoint = metrics
         self._metrics = DnsMetrics() if metrics is not None else None
         self._policy_version(version)
-        self._binary = dnsmasq_binary()
-        self._run_as: RunAs | None = run_as_for_root()
-        self._dir: RuntimeDir | None = None
-        self._dnsmasq: Dnsmasq | None = None
+        self._backend = DnsmasqBackend(self._note, self._wake_now)
         self._client: DnsmasqClient | None = None
-        self._main_text = ""
-        self._port = 0
         self._failure: BaseException | None = None
         self._wake: asyncio.Event | None = None
         self._reloading: asyncio.Task[None] | None = None
@@ -114,7 +102,7 @@ class Sidecar:
             loop.add_signal_handler(sig, self._stop_soon, stop)
         if self._held is None:
             loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
-        self._dir = RuntimeDir(self._run_as)
+        self._backend.open()
         front = Front(self._listen, self._answer)
         served = None
         try:
@@ -123,8 +111,8 @@ class Sidecar:
                 self._metrics.blocked_zones.set(len(self._judge.blocked_zones))
                 self._note(f"metrics on {served.url}")
             front.bind(self._bound)  # first: dnsmasq's free port is never the agent's
-            self._start_dnsmasq()
-            self._client = DnsmasqClient(self._port)
+            self._backend.start(self._config, self._judge.blocked_zones)
+            self._client = DnsmasqClient(self._backend.port)
             await self._client.open()
             await front.start()
             if self._held is not None:  # dnsmasq runs now: a reload can be applied
@@ -148,9 +136,9 @@ class Sidecar:
                         await asyncio.wait({self._reloading})  # a SIGHUP sent first is answered
                         continue
                     return 0
-                self._watch_dnsmasq()
+                self._backend.check_running()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._watch_interval())
+                    await asyncio.wait_for(self._wake.wait(), self._backend.watch_interval())
                 self._wake.clear()
         finally:
             if self._reloading is not None:
@@ -158,14 +146,16 @@ class Sidecar:
             await front.close()
             if self._client is not None:
                 self._client.close()
-            self._stop_dnsmasq()
-            self._dir.remove()
+            self._backend.close()
             self._audit.close()
             if served is not None:
                 served.close()
 
     def _stop_soon(self, stop: asyncio.Event) -> None:
         stop.set()
+        self._wake_now()
+
+    def _wake_now(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
@@ -308,87 +298,13 @@ class Sidecar:
         # Recorded before the query is answered: a block is never in force unrecorded.
         if self._blocklog is not None:
             self._blocklog.save(self._judge.blocked_zones)
-        if self._dir is not None and self._dnsmasq is not None:
-            # dnsmasq refuses the zone too: a second line behind the front.
-            self._dir.write_servers(self._rendered(self._config, checked=False).servers)
-            self._dnsmasq.reload()
+        self._backend.refuse_zones(self._config, self._judge.blocked_zones)
         if self._metrics is not None:
             self._metrics.tunnel_blocks.inc()
             self._metrics.blocked_zones.set(len(self._judge.blocked_zones))
         self._note(f"blocked zone {zone} after DNS tunnel detection")
 
-    # --- dnsmasq and the config ------------------------------------------------------
-
-    def _rendered(self, config: DnsPlan, *, checked: bool = True) -> Rendered:
-        assert self._dir is not None
-        rendered = render(
-            config,
-            Listen(_LOOPBACK, self._port),
-            self._dir.servers,
-            blocked_zones=self._judge.blocked_zones,
-        )
-        if checked:
-            check(rendered, self._binary)
-        return rendered
-
-    def _start_dnsmasq(self) -> None:
-        assert self._dir is not None
-        for attempt in range(_START_ATTEMPTS):
-            self._port = free_loopback_port()
-            rendered = self._rendered(self._config)
-            self._dir.write(rendered)
-            self._main_text = rendered.main
-            self._dnsmasq = Dnsmasq(self._binary, self._dir.main, self._run_as)
-            try:
-                lines = self._dnsmasq.start()
-            except DnsError as exc:
-                if "in use" in exc.message and attempt + 1 < _START_ATTEMPTS:
-                    continue  # someone took the port meanwhile: another one
-                raise
-            self._relay(lines)
-            fd = self._dnsmasq.fileno()
-            if fd is not None:
-                asyncio.get_running_loop().add_reader(fd, self._relay_dnsmasq)
-            if self._client is not None:
-                self._client.port = self._port
-            return
-
-    def _relay_dnsmasq(self) -> None:
-        if self._dnsmasq is None:
-            return
-        self._relay(self._dnsmasq.read_lines(0))
-        fd = self._dnsmasq.fileno()
-        if self._dnsmasq.closed and fd is not None:
-            asyncio.get_running_loop().remove_reader(fd)
-            if self._wake is not None:
-                self._wake.set()  # dnsmasq is exiting: check it now
-
-    def _watch_interval(self) -> float:
-        closed = self._dnsmasq is None or self._dnsmasq.closed
-        return _WATCH_INTERVAL if closed else _IDLE_WATCH_INTERVAL
-
-    def _relay(self, lines: list[str]) -> None:
-        for line in lines:
-            if line.strip():
-                self._note(f"dnsmasq: {message(line)}")
-
-    def _watch_dnsmasq(self) -> None:
-        dnsmasq = self._dnsmasq
-        if dnsmasq is not None and dnsmasq.exited():
-            self._stop_dnsmasq()
-            raise DnsError(
-                f"dnsmasq exited unexpectedly (status {dnsmasq.returncode}); "
-                "DNS is down (fail closed)",
-                hint="see dnsmasq's messages above",
-            )
-
-    def _stop_dnsmasq(self) -> None:
-        if self._dnsmasq is None:
-            return
-        fd = self._dnsmasq.fileno()
-        if fd is not None:
-            asyncio.get_running_loop().remove_reader(fd)
-        self._relay(self._dnsmasq.stop())
+    # --- the config ---------------------------------------------------------------------
 
     async def _reload(self) -> None:
         """SIGHUP: re-read the config file; SIGHUP dnsmasq, or restart it if need be.
@@ -396,7 +312,6 @@ class Sidecar:
         The check runs in a child process (dns/plan.py) for a few tenths of a second;
         queries are judged by the config in force until its answer is applied.
         """
-        assert self._dir is not None
         self._audit.reopen()
         if self._values is not None:
             self._values.refresh(force=True)
@@ -404,18 +319,11 @@ class Sidecar:
         self._policy_version(version)
         self._judge.reconfigure(config)
         self._audit.configure(config)
-        rendered = self._rendered(config)
+        how = self._backend.apply(config, self._judge.blocked_zones)
         self._config = config
-        if rendered.main == self._main_text:
-            self._dir.write_servers(rendered.servers)
-            assert self._dnsmasq is not None
-            self._dnsmasq.reload()
-            self._note(f"reloaded the config (servers file){config.domains.learn_notice}")
-            return
-        # Fixed settings changed (mode, blocklist): only a restart applies them.
-        self._stop_dnsmasq()
-        self._start_dnsmasq()
-        self._note(f"reloaded the config (dnsmasq restarted){config.domains.learn_notice}")
+        if self._client is not None:
+            self._client.port = self._backend.port  # a restarted dnsmasq has a new one
+        self._note(f"reloaded the config ({how}){config.domains.learn_notice}")
 
     def _policy_version(self, version: str) -> None:
         if self._metrics is not None:
