@@ -1,7 +1,7 @@
 """`python -m agentcage.dns.config_check FILE`: validate a cage's config for `dns run`.
 
 Run by the DNS sidecar (plan.py) in a process of its own, so the schema's memory leaves
-with it. Prints one JSON line: `{"policy_version": ..., "plan": ...}` for a valid config,
+with it. Prints one JSON line: `plan_json`'s versioned object for a valid config,
 `{"error": {...}}` with the `AgentcageError`'s class, message, hint and exit code
 otherwise (the sidecar raises it again, word for word).
 """
@@ -12,7 +12,7 @@ import json
 import sys
 
 from agentcage.config import load_config, policy_version
-from agentcage.dns.plan import DnsPlan
+from agentcage.dns.plan import DnsPlan, plan_json
 from agentcage.errors import AgentcageError
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
         }
         print(json.dumps({"error": error}))
         return 0
-    print(json.dumps({"policy_version": version, "plan": plan.to_json()}))
+    print(plan_json(version, plan))
     return 0
 
 

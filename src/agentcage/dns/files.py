@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agentcage.atomicfile import write_atomic
 from agentcage.dns.render import Rendered
@@ -34,6 +35,10 @@ class RunAs:
 
     user: str
     group: str
+
+    def popen_account(self) -> dict[str, Any]:
+        """`subprocess.Popen`'s account arguments; no supplementary groups kept."""
+        return {"user": self.user, "group": self.group, "extra_groups": []}
 
 
 def dnsmasq_binary() -> str:

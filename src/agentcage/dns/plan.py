@@ -19,9 +19,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_type_hints
 
 from agentcage import errors
 from agentcage.errors import AgentcageError, ConfigError, DnsError
@@ -152,81 +152,72 @@ class DnsPlan:
             name=config.name,
             domains=PlanDomains(d.mode, tuple(d.entries), d.learning, d.learn_notice),
             network=PlanAddresses(tuple(config.network.allow_cidrs)),
-            dns=DnsLimits(**{name: getattr(limits, name) for name in _LIMITS}),
+            dns=DnsLimits(**{f.name: getattr(limits, f.name) for f in fields(DnsLimits)}),
             logging=PlanLogging(log.dns_queries, log.audit_max_bytes, log.audit_keep),
             servers=tuple(config.effective_dns_servers()),
         )
 
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["network"]["allow_cidrs"] = [str(n) for n in self.network.allow_cidrs]
-        return json.dumps({"version": PLAN_VERSION, "plan": data}, sort_keys=True)
 
-    @classmethod
-    def from_json(cls, text: str) -> DnsPlan:
-        """Strict: every key present with its type, nothing else; else `DnsError`."""
-        try:
-            outer = _fields(json.loads(text), {"version": int, "plan": dict}, "plan file")
-            if outer["version"] != PLAN_VERSION:
-                raise ValueError(f"version {outer['version']}, expected {PLAN_VERSION}")
-            top = _fields(outer["plan"], _TOP, "plan")
-            domains = _fields(top["domains"], _DOMAINS, "domains")
-            cidrs = _fields(top["network"], {"allow_cidrs": list}, "network")["allow_cidrs"]
-            return cls(
-                name=top["name"],
-                domains=PlanDomains(
-                    domains["mode"],
-                    _strings(domains["entries"], "entries"),
-                    domains["learning"],
-                    domains["learn_notice"],
-                ),
-                network=PlanAddresses(
-                    tuple(ipaddress.ip_network(c) for c in _strings(cidrs, "cidrs"))
-                ),
-                dns=DnsLimits(**_fields(top["dns"], _LIMITS, "dns")),
-                logging=PlanLogging(**_fields(top["logging"], _LOGGING, "logging")),
-                servers=_strings(top["servers"], "servers"),
-            )
-        except (ValueError, TypeError) as exc:  # json's errors are ValueErrors
-            raise DnsError(
-                f"the DNS sidecar's checked config cannot be read: {exc}",
-                hint="the config check and the sidecar must be the same agentcage",
-            ) from None
+def plan_json(policy_version: str, plan: DnsPlan) -> str:
+    """What the config check prints for a valid config: one object, one version."""
+    data = asdict(plan)
+    data["network"]["allow_cidrs"] = [str(n) for n in plan.network.allow_cidrs]
+    return json.dumps(
+        {"version": PLAN_VERSION, "policy_version": policy_version, "plan": data},
+        sort_keys=True,
+    )
 
 
-_TOP: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "domains": dict,
-    "network": dict,
-    "dns": dict,
-    "logging": dict,
-    "servers": list,
-}
-_DOMAINS: dict[str, type | tuple[type, ...]] = {
-    "mode": str,
-    "entries": list,
-    "learning": bool,
-    "learn_notice": str,
-}
-_LIMITS: dict[str, type | tuple[type, ...]] = {
-    "tunnel_action": str,
-    "max_subdomain_length": int,
-    "random_run_length": int,
-    "random_run_entropy": (int, float),
-    "random_run_digits": (int, float),
-    "max_unique_subdomains": int,
-    "max_unique_labels": int,
-    "unique_window": int,
-    "max_blocked_zones": int,
-}
-_LOGGING: dict[str, type | tuple[type, ...]] = {
-    "dns_queries": str,
-    "audit_max_bytes": int,
-    "audit_keep": int,
+def read_plan(text: str) -> tuple[str, DnsPlan]:
+    """`plan_json`'s policy version and plan, read strictly: every key present with its
+    type, nothing else; else `DnsError`."""
+    try:
+        outer = _checked(json.loads(text), _OUTER, "plan file")
+        if outer["version"] != PLAN_VERSION:
+            raise ValueError(f"version {outer['version']}, expected {PLAN_VERSION}")
+        return outer["policy_version"], _read(DnsPlan, outer["plan"], "plan")
+    except (ValueError, TypeError) as exc:  # json's errors are ValueErrors
+        raise DnsError(
+            f"the DNS sidecar's checked config cannot be read: {exc}",
+            hint="the config check and the sidecar must be the same agentcage",
+        ) from None
+
+
+_OUTER: dict[str, type | tuple[type, ...]] = {"version": int, "policy_version": str, "plan": dict}
+# A plan's field types as they travel in JSON; nested plan classes travel as objects.
+_WIRE: dict[Any, type | tuple[type, ...]] = {
+    str: str,
+    int: int,
+    bool: bool,
+    float: (int, float),
+    tuple[str, ...]: list,
+    tuple[_Network, ...]: list,
 }
 
 
-def _fields(value: Any, types: dict[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
+def _read(cls: Any, value: Any, where: str) -> Any:
+    """An instance of the plan dataclass `cls` from its JSON object, checked against the
+    dataclass's own fields, so a field added to a class is read (and required) at once."""
+    hints = get_type_hints(cls)
+    types = {
+        f.name: dict if is_dataclass(hints[f.name]) else _WIRE[hints[f.name]] for f in fields(cls)
+    }
+    found = _checked(value, types, where)
+    values: dict[str, Any] = {}
+    for name, hint in ((f.name, hints[f.name]) for f in fields(cls)):
+        item, at = found[name], f"{where}.{name}"
+        if is_dataclass(hint):
+            values[name] = _read(hint, item, at)
+        elif hint == tuple[_Network, ...]:
+            values[name] = tuple(ipaddress.ip_network(c) for c in _strings(item, at))
+        elif hint == tuple[str, ...]:
+            values[name] = _strings(item, at)
+        else:
+            values[name] = item
+    return cls(**values)
+
+
+def _checked(value: Any, types: dict[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
     if not isinstance(value, dict) or set(value) != set(types):
         raise ValueError(f"{where} does not have exactly the keys {sorted(types)}")
     for key, kind in types.items():
@@ -270,14 +261,13 @@ def checked_plan(path: Path) -> tuple[str, DnsPlan]:
         answer = None
     if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
         raise _error(answer["error"])
-    if not isinstance(answer, dict) or not isinstance(answer.get("policy_version"), str):
+    if not isinstance(answer, dict) or "plan" not in answer:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise DnsError(
             f"the config check of {path} failed (exit status {done.returncode}): {tail}",
             hint="DNS stays down until the config can be checked (fail closed)",
         )
-    plan = answer.get("plan")
-    return answer["policy_version"], DnsPlan.from_json(plan if isinstance(plan, str) else "")
+    return read_plan(done.stdout)
 
 
 def _python(

@@ -58,10 +58,8 @@ class Dnsmasq:
             start_new_session=True,  # signals reach it only through us
             # The account is set before `preexec_fn` runs, so the parent-death signal is
             # set as that account and kept across exec (files.RunAs says why).
-            user=None if self._run_as is None else self._run_as.user,
-            group=None if self._run_as is None else self._run_as.group,
-            extra_groups=None if self._run_as is None else [],
             preexec_fn=_die_with_parent,
+            **({} if self._run_as is None else self._run_as.popen_account()),
         )
         assert self._proc.stderr is not None
         os.set_blocking(self._proc.stderr.fileno(), False)

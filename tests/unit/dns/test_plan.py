@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agentcage.config import load_config, policy_version
-from agentcage.dns.plan import DnsPlan, checked_plan
+from agentcage.dns.plan import DnsPlan, checked_plan, plan_json, read_plan
 from agentcage.errors import ConfigError, DnsError
 from tests.unit.dns.builders import cage_config
 
@@ -26,7 +26,7 @@ logging: {dns_queries: all, audit_max_bytes: 1MB, audit_keep: 3}
 
 
 def _plan_json() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(DnsPlan.of(cage_config()).to_json())
+    data: dict[str, Any] = json.loads(plan_json("v1", DnsPlan.of(cage_config())))
     return data
 
 
@@ -34,8 +34,8 @@ def test_a_plan_keeps_every_value_the_sidecar_reads(tmp_path: Path) -> None:
     path = tmp_path / "cage.yaml"
     path.write_text(CONFIG)
     config = load_config(path)
-    plan = DnsPlan.from_json(DnsPlan.of(config).to_json())
-    assert plan == DnsPlan.of(config)
+    version, plan = read_plan(plan_json("v1", DnsPlan.of(config)))
+    assert (version, plan) == ("v1", DnsPlan.of(config))
     assert plan.name == "plan"
     assert (plan.domains.mode, plan.domains.learning) == ("allowlist", True)
     assert plan.domains.learn_notice == config.domains.learn_notice != ""
@@ -56,10 +56,14 @@ def test_a_plan_keeps_every_value_the_sidecar_reads(tmp_path: Path) -> None:
     ("change", "words"),
     [
         (lambda d: d.update(version=2), "version 2"),
+        (lambda d: d.pop("policy_version"), "exactly the keys"),
+        (lambda d: d.update(policy_version=1), "policy_version is not str"),
         (lambda d: d["plan"].pop("servers"), "exactly the keys"),
+        (lambda d: d["plan"]["dns"].pop("unique_window"), "plan.dns does not have exactly"),
         (lambda d: d["plan"].update(extra=1), "exactly the keys"),
         (lambda d: d["plan"]["dns"].update(unique_window="60"), "dns.unique_window is not int"),
         (lambda d: d["plan"]["dns"].update(max_blocked_zones=True), "max_blocked_zones"),
+        (lambda d: d["plan"]["dns"].update(random_run_entropy="4"), "is not int or float"),
         (lambda d: d["plan"]["domains"].update(entries=[1]), "entries holds"),
         (lambda d: d["plan"]["network"].update(allow_cidrs=["10.0.0.1/8"]), "host bits"),
         (lambda d: d["plan"].update(logging=[]), "plan.logging is not dict"),
@@ -69,13 +73,13 @@ def test_a_damaged_plan_is_refused(change: Any, words: str) -> None:
     data = _plan_json()
     change(data)
     with pytest.raises(DnsError) as err:
-        DnsPlan.from_json(json.dumps(data))
+        read_plan(json.dumps(data))
     assert words in err.value.message
 
 
 def test_not_json_is_refused() -> None:
     with pytest.raises(DnsError, match="cannot be read"):
-        DnsPlan.from_json("{")
+        read_plan("{")
 
 
 def test_the_check_answers_what_load_config_does(tmp_path: Path) -> None:
