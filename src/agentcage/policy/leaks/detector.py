@@ -195,6 +195,8 @@ def _exhausted(views: Views, host: str) -> list[Finding]:
     if not views.exhausted:
         return []
     reason = f"payload to {host} has more encoded layers than the leak inspector decodes"
+    if views.unread:
+        reason = f"payload to {host} is larger than the leak inspector reads ({views.unread})"
     return [Finding(NAME, Verdict.BLOCK, reason, ("undecoded-layers",), "warning")]
 
 

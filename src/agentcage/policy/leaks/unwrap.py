@@ -82,12 +82,14 @@ class Views(list[View]):
     `malformed` says why a git pack in it could not be read (nor let pass)."""
 
     exhausted: bool = False
+    unread: str = ""  # what the limits left unread, when it is known
     malformed: str = ""
 
     def __add__(self, other: list[View]) -> Views:  # type: ignore[override]
         joined = Views([*self, *other])
         joined.exhausted = self.exhausted or bool(getattr(other, "exhausted", False))
         joined.malformed = self.malformed or getattr(other, "malformed", "")
+        joined.unread = self.unread or getattr(other, "unread", "")
         return joined
 
 
@@ -152,7 +154,9 @@ class Unwrapper:
                 out.malformed = f"git pack ({view.label}) {error}"
                 continue
             if contents is not None:  # compressed objects only: their contents are the view
-                out.exhausted |= not contents.complete
+                if not contents.complete:
+                    out.exhausted = True
+                    out.unread = f"git pack objects past the first {contents.objects}"
                 if budget.take(contents.data) is not None:
                     child = View(contents.data, (*view.layers, GIT_PACK), view.depth)
                     out.append(child)

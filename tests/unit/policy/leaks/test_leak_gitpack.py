@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.policy.leaks import LeakDetector, Protected
+from agentcage.policy.leaks import LeakDetector, LeakSettings, Limits, Protected
 from agentcage.policy.leaks.gitpack import Pack, PackError, find_pack, pack_contents, read_pack
 from agentcage.policy.types import Headers, Request
 from tests.support.git_http import GIT_ENV, git
@@ -237,3 +237,16 @@ def _object_starts(data: bytes, pack: Pack) -> list[int]:
         decomp.decompress(data[pos:])
         pos = len(data) - len(decomp.unused_data)
     return starts
+
+
+def test_a_push_past_the_byte_budget_is_blocked_and_says_what_was_unread(
+    tmp_path: Path, protected: list[Protected]
+) -> None:
+    repo = Repo(tmp_path / "r")
+    files = {f"f{n}.bin": random.Random(n).randbytes(100_000) for n in range(4)}
+    body = repo.push_body(repo.commit(files))
+    small = LeakDetector(protected, LeakSettings(unwrap=Limits(budget=250_000)))
+    [finding] = small.check_request(_push(body))
+    assert finding.rules == ("undecoded-layers",)
+    assert "larger than the leak inspector reads (git pack objects past the first" in finding.reason
+    assert LeakDetector(protected).check_request(_push(body)) == []
