@@ -12,9 +12,10 @@ compressed on its own, after a header no compression sniffer knows.
 `pack_contents` inflates every object within a byte limit and returns what an agent
 wrote, NUL-separated: the pkt-line commands (ref names are agent-chosen), whole
 commits, tags, trees and blobs, and each delta's insert data (the new text of a changed
-file: a delta against a base the server already has carries nothing else new). A pack
-that does not parse raises `PackError`; git would refuse it too, so blocking it costs
-no real push.
+file: a delta against a base the server already has carries nothing else new); a
+blob that is itself compressed or an archive comes apart, for the unwrapper to
+unpack. A pack that does not parse raises `PackError`; git would refuse it too, so
+blocking it costs no real push.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
+
+from agentcage.policy.scrubbing.packing import SIGNATURE_BYTES, sniff
 
 PACK_MAGIC = b"PACK"
 _VERSIONS = (2, 3)
@@ -35,6 +38,7 @@ _PKT_LENGTH = re.compile(rb"[0-9a-f]{4}")
 _FIRST_LINE = re.compile(rb"(?:[0-9a-f]{40}|[0-9a-f]{64}) |shallow |push-cert\0")
 _FIRST_STEP = 64  # compressed bytes first fed for an object, beyond its size
 _MAX_SIZE_SHIFT = 56  # a size header longer than this is garbage, not a big object
+_PACKED_APART = 8
 
 
 class PackError(ValueError):
@@ -54,6 +58,9 @@ class PackContents:
     data: bytes  # the commands, then each object's content or inserts, NUL-separated
     objects: int  # objects read
     complete: bool  # False when the byte limit stopped the reading
+    # Blobs that start with a compression or archive signature, each apart so that
+    # the signature is at its start (the first few; later ones are in `data`).
+    packed: tuple[bytes, ...] = ()
 
 
 def read_pack(data: bytes, limit: int, *, whole: bool = True) -> PackContents | None:
@@ -101,6 +108,7 @@ def pack_contents(data: bytes, pack: Pack, limit: int, *, whole: bool = True) ->
     if version not in _VERSIONS:
         raise PackError(f"has version {version}, not 2 or 3")
     out: list[bytes] = [data[:start]] if start else []
+    packed: list[bytes] = []
     left = limit - (start + 1 if start else 0)
     pos = start + 12
     for index in range(count):
@@ -115,9 +123,12 @@ def pack_contents(data: bytes, pack: Pack, limit: int, *, whole: bool = True) ->
         elif kind not in _WHOLE:
             raise PackError(f"object {index} has type {kind}, which no object has")
         if size + 1 > left:
-            return PackContents(b"\0".join(out), index, complete=False)
+            return PackContents(b"\0".join(out), index, False, tuple(packed))
         content, pos = _inflate(data, pos, size, index)
-        out.append(content if kind in _WHOLE else _inserts(content, index))
+        if kind == _BLOB and len(packed) < _PACKED_APART and _is_packed(content):
+            packed.append(content)
+        else:
+            out.append(content if kind in _WHOLE else _inserts(content, index))
         left -= size + 1
     trailing = len(data) - pos
     if trailing < pack.id_length or (whole and trailing > pack.id_length):
@@ -126,9 +137,11 @@ def pack_contents(data: bytes, pack: Pack, limit: int, *, whole: bool = True) ->
     rest = data[pos + pack.id_length :]
     if rest and len(rest) < left:
         out.append(rest)
-    elif rest:
-        return PackContents(b"\0".join(out), count, complete=False)
-    return PackContents(b"\0".join(out), count, complete=True)
+    return PackContents(b"\0".join(out), count, not rest or len(rest) < left, tuple(packed))
+
+
+def _is_packed(blob: bytes) -> bool:
+    return sniff(blob[:SIGNATURE_BYTES]) is not None or blob[257:262] == b"ustar"
 
 
 def _object_header(data: bytes, pos: int, index: int) -> tuple[int, int, int]:

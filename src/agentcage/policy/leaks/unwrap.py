@@ -153,14 +153,15 @@ class Unwrapper:
             except PackError as error:
                 out.malformed = f"git pack ({view.label}) {error}"
                 continue
-            if contents is not None:  # compressed objects only: their contents are the view
+            if contents is not None:  # compressed objects only: their contents are the views
                 if not contents.complete:
                     out.exhausted = True
                     out.unread = f"git pack objects past the first {contents.objects}"
-                if budget.take(contents.data) is not None:
-                    child = View(contents.data, (*view.layers, GIT_PACK), view.depth)
-                    out.append(child)
-                    queue.append(child)
+                for piece in (contents.data, *contents.packed):
+                    if budget.take(piece) is not None:
+                        child = View(piece, (*view.layers, GIT_PACK), view.depth)
+                        out.append(child)
+                        queue.append(child)
                 continue
             for name, produced in self._decode(view.data, budget, view.depth == 0):
                 if not produced or produced in seen:

@@ -7,6 +7,7 @@ OFS_DELTA in a full pack, REF_DELTA against a base the server has in a thin one.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import random
@@ -250,3 +251,12 @@ def test_a_push_past_the_byte_budget_is_blocked_and_says_what_was_unread(
     assert finding.rules == ("undecoded-layers",)
     assert "larger than the leak inspector reads (git pack objects past the first" in finding.reason
     assert LeakDetector(protected).check_request(_push(body)) == []
+
+
+def test_a_compressed_file_in_a_push_is_unpacked(tmp_path: Path, detector: LeakDetector) -> None:
+    repo = Repo(tmp_path / "r")
+    new = repo.commit({"backup.gz": gzip.compress(b"env: " + ANTHROPIC), "a.txt": b"hi\n"})
+    views = detector.views(repo.push_body(new))
+    assert any(v.layers == ("git-pack", "decompress") and ANTHROPIC in v.data for v in views)
+    [finding] = detector.check_request(_push(repo.push_body(new)))
+    assert finding.rules == ("injected:ANTHROPIC_API_KEY",)
