@@ -124,9 +124,12 @@ def test_clean_pushes_with_deltas_pass(
     clone = Clone(tmp_path, server, proxy, "clean")
     rng = random.Random(1)
     big = _source(rng, 4000)
-    clone.commit({"app.py": big, "logo.bin": rng.randbytes(200_000)}, "first")
+    clone.commit({"app.py": big, "logo.bin": rng.randbytes(1_500_000)}, "first")
     first = clone.push()
     assert first.returncode == 0, first.stderr
+    # Past git's 1 MiB http.postBuffer: a probe, then the pack chunked.
+    posts = [s.body_size for s in server.served if s.path == f"{clone.path}/git-receive-pack"]
+    assert 4 in posts and max(posts) > 1 << 20, posts
     clone.commit({"app.py": big.replace(b"f_1999(", b"g_1999(")}, "rename one function")
     second = clone.push()
     assert second.returncode == 0, second.stderr
