@@ -29,6 +29,7 @@ from agentcage.policy.scrubbing.packing import SIGNATURE_BYTES, sniff
 
 PACK_MAGIC = b"PACK"
 _VERSIONS = (2, 3)
+_VERSION_BYTES = tuple(struct.pack(">I", v) for v in _VERSIONS)
 _COMMIT, _TREE, _BLOB, _TAG, _OFS_DELTA, _REF_DELTA = 1, 2, 3, 4, 6, 7
 _WHOLE = frozenset({_COMMIT, _TREE, _BLOB, _TAG})
 _SHA1, _SHA256 = 20, 32
@@ -72,7 +73,8 @@ def read_pack(data: bytes, limit: int, *, whole: bool = True) -> PackContents | 
 def find_pack(data: bytes) -> Pack | None:
     """The packfile `data` is, or ends in after a push's pkt-lines; else None."""
     if data.startswith(PACK_MAGIC):
-        return Pack(0)
+        # Text can start with `PACK` (`PACKAGE=...`); a pack's version follows.
+        return Pack(0) if data[4:8] in _VERSION_BYTES else None
     if not (_PKT_LENGTH.match(data) and _FIRST_LINE.match(data, 4)):
         return None
     pos, id_length, flushed = 0, _SHA1, False

@@ -138,12 +138,13 @@ def test_the_limit_stops_the_reading_and_says_so(tmp_path: Path) -> None:
     "data",
     [
         b'{"a": "PACKAGE"}',
+        b"PACKAGE_NAME=widgets\nPACKAGE_VERSION=2\n",
         b"0000",  # git's probe before a large push
         _pkt(b"hello world\n") + b"0000PACK\0\0\0\2",  # pkt-lines, but no push command
         # A push command whose pkt-line length is wrong: not a push git would send.
         b"00a0" + b"1" * 40 + b" refs/heads/main\0report-status\n0000PACK" + b"\0" * 200,
     ],
-    ids=["json", "probe", "not-a-command", "wrong-length"],
+    ids=["json", "text-starting-with-pack", "probe", "not-a-command", "wrong-length"],
 )
 def test_other_data_is_not_taken_for_a_push(data: bytes) -> None:
     assert find_pack(data) is None
@@ -159,7 +160,6 @@ def _one_blob_pack() -> bytes:
 @pytest.mark.parametrize(
     ("mangle", "why"),
     [
-        (lambda p: p[:4] + struct.pack(">I", 9) + p[8:], "version 9"),
         (lambda p: p[:8] + struct.pack(">I", 2) + p[12:], "object 1 has type 0"),
         (lambda p: p[:-25], "cut short"),
         (lambda p: p + b"junk", "bytes after its checksum"),
@@ -260,3 +260,12 @@ def test_a_compressed_file_in_a_push_is_unpacked(tmp_path: Path, detector: LeakD
     assert any(v.layers == ("git-pack", "decompress") and ANTHROPIC in v.data for v in views)
     [finding] = detector.check_request(_push(repo.push_body(new)))
     assert finding.rules == ("injected:ANTHROPIC_API_KEY",)
+
+
+def test_a_push_with_another_pack_version_is_malformed(detector: LeakDetector) -> None:
+    pack = _one_blob_pack()
+    body = _pkt(f"{ZERO} {'1' * 40} refs/heads/main\0report-status\n".encode()) + b"0000"
+    [finding] = detector.check_request(_push(body + pack[:4] + struct.pack(">I", 9) + pack[8:]))
+    assert finding.rules == ("malformed-pack",)
+    assert "has version 9, not 2 or 3" in finding.reason
+    assert detector.check_request(_push(b"PACKAGE_NAME=widgets\n")) == []
