@@ -33,10 +33,12 @@ _VERSION_BYTES = tuple(struct.pack(">I", v) for v in _VERSIONS)
 _COMMIT, _TREE, _BLOB, _TAG, _OFS_DELTA, _REF_DELTA = 1, 2, 3, 4, 6, 7
 _WHOLE = frozenset({_COMMIT, _TREE, _BLOB, _TAG})
 _SHA1, _SHA256 = 20, 32
-_PKT_LENGTH = re.compile(rb"[0-9a-f]{4}")
+# git reads hex digits of either case in lengths and ids: so must we, or a push
+# spelled in capitals would not be recognised as one.
+_PKT_LENGTH = re.compile(rb"[0-9a-fA-F]{4}")
 # What the first pkt-line of a push starts with: a command (old and new id), a shallow
 # line, or a signed push's certificate.
-_FIRST_LINE = re.compile(rb"(?:[0-9a-f]{40}|[0-9a-f]{64}) |shallow |push-cert\0")
+_FIRST_LINE = re.compile(rb"(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64}) |shallow |push-cert\0")
 _FIRST_STEP = 64  # compressed bytes first fed for an object, beyond its size
 _MAX_SIZE_SHIFT = 56  # a size header longer than this is garbage, not a big object
 _PACKED_APART = 8

@@ -269,3 +269,13 @@ def test_a_push_with_another_pack_version_is_malformed(detector: LeakDetector) -
     assert finding.rules == ("malformed-pack",)
     assert "has version 9, not 2 or 3" in finding.reason
     assert detector.check_request(_push(b"PACKAGE_NAME=widgets\n")) == []
+
+
+def test_a_push_spelled_in_capital_hex_is_read(tmp_path: Path, detector: LeakDetector) -> None:
+    repo = Repo(tmp_path / "r")
+    new = repo.commit({"env": ANTHROPIC})
+    line = f"{ZERO} {new.upper()} refs/heads/main\0report-status agent=x\n".encode()
+    assert (b"%04X" % (len(line) + 4)).strip(b"0123456789")  # a capital in the length
+    body = b"%04X" % (len(line) + 4) + line + b"0000" + repo.pack(new)
+    assert find_pack(body) is not None
+    assert detector.check_request(_push(body))
