@@ -8,7 +8,8 @@ its own zlib stream (a delta first names its base: an offset back into the pack,
 the base's id), then a checksum. A byte scanner sees none of the files: each object is
 compressed on its own, after a header no compression sniffer knows.
 
-`find_pack` recognises a packfile, or a request body that ends in one, by its bytes;
+`find_pack` recognises a packfile, a bundle, or a request body that ends in a
+packfile, by its bytes;
 `pack_contents` inflates every object within a byte limit and returns what an agent
 wrote, NUL-separated: the pkt-line commands (ref names are agent-chosen), whole
 commits, tags, trees and blobs, and each delta's insert data (the new text of a changed
@@ -42,6 +43,7 @@ _FIRST_LINE = re.compile(rb"(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64}) |shallow |push-c
 _FIRST_STEP = 64  # compressed bytes first fed for an object, beyond its size
 _MAX_SIZE_SHIFT = 56  # a size header longer than this is garbage, not a big object
 _PACKED_APART = 8
+_BUNDLES = (b"# v2 git bundle\n", b"# v3 git bundle\n")
 
 
 class PackError(ValueError):
@@ -77,6 +79,13 @@ def find_pack(data: bytes) -> Pack | None:
     if data.startswith(PACK_MAGIC):
         # Text can start with `PACK` (`PACKAGE=...`); a pack's version follows.
         return Pack(0) if data[4:8] in _VERSION_BYTES else None
+    if data.startswith(_BUNDLES):
+        # A bundle (`git bundle create`): its refs, a blank line, then a packfile.
+        end = data.find(b"\n\n")
+        if end == -1 or not data.startswith(PACK_MAGIC, end + 2):
+            return None
+        sha256 = b"@object-format=sha256" in data[:end]
+        return Pack(end + 2, _SHA256 if sha256 else _SHA1)
     if not (_PKT_LENGTH.match(data) and _FIRST_LINE.match(data, 4)):
         return None
     pos, id_length, flushed = 0, _SHA1, False
@@ -145,7 +154,12 @@ def pack_contents(data: bytes, pack: Pack, limit: int, *, whole: bool = True) ->
 
 
 def _is_packed(blob: bytes) -> bool:
-    return sniff(blob[:SIGNATURE_BYTES]) is not None or blob[257:262] == b"ustar"
+    """Compressed, an archive, or git's own: a committed packfile or bundle."""
+    if sniff(blob[:SIGNATURE_BYTES]) is not None or blob[257:262] == b"ustar":
+        return True
+    return blob.startswith(_BUNDLES) or (
+        blob.startswith(PACK_MAGIC) and blob[4:8] in _VERSION_BYTES
+    )
 
 
 def _object_header(data: bytes, pos: int, index: int) -> tuple[int, int, int]:

@@ -279,3 +279,19 @@ def test_a_push_spelled_in_capital_hex_is_read(tmp_path: Path, detector: LeakDet
     body = b"%04X" % (len(line) + 4) + line + b"0000" + repo.pack(new)
     assert find_pack(body) is not None
     assert detector.check_request(_push(body))
+
+
+def test_a_bundle_and_a_packfile_committed_in_a_push_are_read(
+    tmp_path: Path, detector: LeakDetector
+) -> None:
+    inner = Repo(tmp_path / "inner")
+    inner.commit({"env": ANTHROPIC})
+    git("bundle", "create", str(tmp_path / "all.bundle"), "--all", cwd=inner.path)
+    bundle = (tmp_path / "all.bundle").read_bytes()
+    bundled = read_pack(bundle, 1 << 20)
+    assert bundled is not None and ANTHROPIC in bundled.data
+    outer = Repo(tmp_path / "outer")
+    new = outer.commit({"backup.bundle": bundle})
+    assert detector.check_request(_push(outer.push_body(new)))
+    pack_only = outer.commit({"backup.bundle": b"", "objects.pack": inner.pack("HEAD")}, "pack")
+    assert detector.check_request(_push(outer.push_body(pack_only, new)))
