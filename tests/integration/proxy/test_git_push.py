@@ -78,7 +78,7 @@ class Clone:
             cwd=self.work,
             capture_output=True,
             text=True,
-            env={**_env(), "GIT_TRACE_CURL_NO_DATA": "1"},
+            env=_env(),
             timeout=120,
         )
 
@@ -134,6 +134,9 @@ def test_clean_pushes_with_deltas_pass(
     second = clone.push()
     assert second.returncode == 0, second.stderr
     assert clone.server_head() == clone.local_head()
+    # The changed file went as a delta: a few hundred bytes, not its 170 KB again.
+    assert server.served[-1].path.endswith("git-receive-pack")
+    assert server.served[-1].body_size < 2_000, server.served[-1]
 
 
 @pytest.mark.parametrize(
