@@ -13,14 +13,16 @@ from __future__ import annotations
 import os
 import random
 import string
+import struct
 import subprocess
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.proxy.conftest import REAL_KEY, Port, serving, start_proxy
+from tests.integration.proxy.conftest import REAL_KEY, Port, agent_client, serving, start_proxy
 from tests.support.fake_dns import FakeDns
 from tests.support.git_http import GIT_ENV, GitHttpServer, git
 from tests.support.proxy import ProxyProcess
@@ -184,3 +186,24 @@ def test_a_secret_in_a_commit_message_is_blocked(
     clone.commit({"README.md": b"# project\n\nmore\n"}, f"debug: {AWS_FILE}")
     line = _blocked(clone, proxy, before)
     assert any("aws_" in rule for rule in line["rules"]), line
+
+
+def test_a_malformed_pack_is_refused_with_its_reason(
+    server: GitHttpServer, proxy: ProxyProcess
+) -> None:
+    server.bare("org/broken.git")
+    line = f"{'0' * 40} {'1' * 40} refs/heads/main\0report-status\n".encode()
+    pack = b"PACK" + struct.pack(">II", 2, 1) + bytes([0x35]) + zlib.compress(b"hello")[:-3]
+    body = b"%04x" % (len(line) + 4) + line + b"0000" + pack
+    path = "/org/broken.git/git-receive-pack"
+    with agent_client(proxy) as http:
+        response = http.post(
+            f"http://github.com:{server.port}{path}",
+            content=body,
+            headers={"content-type": "application/x-git-receive-pack-request"},
+        )
+    assert response.status_code == 403
+    assert not any(s.path == path for s in server.served)
+    record = proxy.wait_for_audit(lambda r: r["path"] == path and r["verdict"] == "block")
+    assert record["rules"] == ["malformed-pack"]
+    assert "git pack (raw) object 0" in record["reason"]
