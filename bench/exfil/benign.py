@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from bench.exfil.cases import Case, Step, json_step
 from bench.exfil.daily import DAILY
+from bench.exfil.gitpacks import push_body
 from bench.exfil.world import Secret
 
 PLACEHOLDER = "{{ANTHROPIC_API_KEY}}"
@@ -185,12 +186,7 @@ HARD: dict[str, Shape] = {
             "http",
             "github.com",
             path="/org/repo.git/git-receive-pack",
-            body=b"0094"
-            + r.randbytes(20).hex().encode()
-            + b" "
-            + r.randbytes(20).hex().encode()
-            + b" refs/heads/main\x00 report-status side-band-64k\n0000PACK\x00\x00\x00\x02"
-            + zlib.compress(_rand_bytes(r, 150_000)),
+            body=push_body(r, 150_000),
             headers=(("content-type", "application/x-git-receive-pack-request"),),
         )
     ],

@@ -189,9 +189,14 @@ class LeakDetector:
 
 def _exhausted(views: Views, host: str) -> list[Finding]:
     # Fail closed: what was not decoded was not inspected.
+    if views.malformed:
+        reason = f"{views.malformed}: not inspected, not sent to {host}"
+        return [Finding(NAME, Verdict.BLOCK, reason, ("malformed-pack",), "warning")]
     if not views.exhausted:
         return []
     reason = f"payload to {host} has more encoded layers than the leak inspector decodes"
+    if views.unread:
+        reason = f"payload to {host} is larger than the leak inspector reads ({views.unread})"
     return [Finding(NAME, Verdict.BLOCK, reason, ("undecoded-layers",), "warning")]
 
 

@@ -17,10 +17,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from agentcage.policy.leaks.gitpack import PackError, read_pack
 from agentcage.policy.leaks.interleave import every_other, periodic
 from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
+from agentcage.policy.leaks.wrapped_lines import WrappedLines
 from agentcage.policy.media import is_media, is_text
 from agentcage.policy.runs import TOKEN_RUN_FLOOR, around, byte_table, long_runs, token_runs
 from agentcage.policy.scrubbing.packing import SIGNATURE_STARTS, sniff
@@ -50,7 +52,8 @@ _WIDE_SAMPLE = 512
 _PACKED_VIEWS = 8
 _PEELED = frozenset({"base64", "hex", "base32"})  # decodings a wrapper can be peeled by
 DEJUNKED = "dejunked"  # a guess searched for known values, never decoded further
-_UNCOUNTED = frozenset({"decompress", "gzip", "x-gzip", "deflate", "br", "zstd"})
+GIT_PACK = "git-pack"
+_UNCOUNTED = frozenset({"decompress", "gzip", "x-gzip", "deflate", "br", "zstd", GIT_PACK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +78,18 @@ class Limits:
 
 class Views(list[View]):
     """Views of one payload; `exhausted` when the limits cut decoding short, so a
-    value may hide in what was not decoded (the caller should not let it pass)."""
+    value may hide in what was not decoded (the caller should not let it pass);
+    `malformed` says why a git pack in it could not be read (nor let pass)."""
 
     exhausted: bool = False
+    unread: str = ""  # what the limits left unread, when it is known
+    malformed: str = ""
 
     def __add__(self, other: list[View]) -> Views:  # type: ignore[override]
         joined = Views([*self, *other])
         joined.exhausted = self.exhausted or bool(getattr(other, "exhausted", False))
+        joined.malformed = self.malformed or getattr(other, "malformed", "")
+        joined.unread = self.unread or getattr(other, "unread", "")
         return joined
 
 
@@ -139,6 +147,22 @@ class Unwrapper:
             if len(out) >= self.limits.max_views:
                 out.exhausted = True  # a view that could hold more layers goes unread
                 break
+            try:
+                whole = _UNCOUNTED.issuperset(view.layers)  # the body, decompressed at most
+                contents = read_pack(view.data, budget.left, whole=whole)
+            except PackError as error:
+                out.malformed = f"git pack ({view.label}) {error}"
+                continue
+            if contents is not None:  # compressed objects only: their contents are the views
+                if not contents.complete:
+                    out.exhausted = True
+                    out.unread = f"git pack objects past the first {contents.objects}"
+                for piece in (contents.data, *contents.packed):
+                    if budget.take(piece) is not None:
+                        child = View(piece, (*view.layers, GIT_PACK), view.depth)
+                        out.append(child)
+                        queue.append(child)
+                continue
             for name, produced in self._decode(view.data, budget, view.depth == 0):
                 if not produced or produced in seen:
                     continue
@@ -195,7 +219,7 @@ class Unwrapper:
         halves: list[bytes] = []
         unxored: list[bytes] = []
         room = budget.left
-        wrapped = _Wrapped(data)
+        wrapped = WrappedLines(data)
         # Hex digits are base64 characters, so every hex run lies inside a base64 run:
         # one pass over the data finds both.
         for start, end in token_runs(data, _MIN_RUN):
@@ -268,38 +292,6 @@ def _packed(piece: bytes, packed: list[tuple[str, bytes]]) -> bool:
     caller's one set lookup rejects nearly every piece) starts a compressed stream or
     an archive, and room is left for a view of its own."""
     return len(packed) < _PACKED_VIEWS and sniff(piece[:16]) is not None
-
-
-_MIME_LINES = (64, 76)  # base64 line lengths of PEM and MIME (`base64.encodebytes`)
-
-
-class _Wrapped:
-    """Base64 wrapped in lines (a MIME part, a PEM body): the token runs of one
-    block, joined, so a value cut by a line break is decoded whole."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._lines: list[tuple[int, int]] = []
-
-    def add(self, start: int, end: int) -> bytes | None:
-        """The run at start:end; the previous block joined, when this run ends it."""
-        if self._lines:
-            last_start, last_end = self._lines[-1]
-            if last_end - last_start in _MIME_LINES and self._data[last_end:start] in (
-                b"\n",
-                b"\r\n",
-            ):
-                self._lines.append((start, end))
-                return None
-        joined = self.end()
-        self._lines = [(start, end)]
-        return joined
-
-    def end(self) -> bytes | None:
-        lines, self._lines = self._lines, []
-        if len(lines) < 2:
-            return None
-        return b"".join(self._data[a:b] for a, b in lines)
 
 
 def _all_alignments(run: bytes, decode: Callable[[bytes, int], bytes]) -> list[bytes]:

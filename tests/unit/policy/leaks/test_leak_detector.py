@@ -7,10 +7,12 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import urllib.parse
 import zlib
 
 import pytest
+from bench.exfil.gitpacks import push_body
 
 from agentcage.policy.leaks import LeakDetector, LeakSettings, Limits, Protected, canary_value
 from agentcage.policy.types import Frame, Headers, Request, Verdict
@@ -191,6 +193,13 @@ BENIGN = {
         + os.urandom(20).hex().encode()
         + b" refs/heads/main\x00report-status\n0000PACK"
         + zlib.compress(os.urandom(200_000)),
+        (("content-type", "application/x-git-receive-pack-request"),),
+    ),
+    # A real pack (git index-pack accepts it): read object by object, a binary asset in it.
+    "git-push-pack": lambda: request(
+        "github.com",
+        "/org/repo.git/git-receive-pack",
+        push_body(random.Random(), 200_000),
         (("content-type", "application/x-git-receive-pack-request"),),
     ),
     "npm-publish": lambda: request(
