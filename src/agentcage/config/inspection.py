@@ -153,6 +153,9 @@ class SplitWindowConfig(Model):
     )
 
 
+DEFAULT_DECODE_BUDGET = 32 << 20
+
+
 class SecretsConfig(Model):
     """The secret scanner: credential formats that must not leave except to their provider."""
 
@@ -185,6 +188,16 @@ class SecretsConfig(Model):
     )
     split_window: SplitWindowConfig = Field(
         default_factory=SplitWindowConfig, description="Split-secret detection window."
+    )
+    decode_budget: ByteSize = Field(
+        DEFAULT_DECODE_BUDGET,
+        ge=1 << 20,
+        le=1 << 30,
+        description="Bytes the leak inspector may decode from one message (decompressed "
+        "bodies, archive members, a git push's objects, base64 and other layers, all "
+        "together). A message with more left undecoded is blocked (`undecoded-layers`): "
+        "raise this for pushes or uploads larger than it, at the cost of the proxy's "
+        "memory while it reads them.",
     )
 
     @field_validator("allow_to_domains", mode="after")

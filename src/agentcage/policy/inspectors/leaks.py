@@ -25,7 +25,7 @@ from agentcage.policy.leaks.automaton import Automaton
 from agentcage.policy.leaks.detector import NAME, LeakDetector, LeakSettings
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.leaks.split import WindowLimits
-from agentcage.policy.leaks.unwrap import DEJUNKED, View
+from agentcage.policy.leaks.unwrap import DEJUNKED, Limits, View
 from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
 
@@ -130,6 +130,7 @@ def settings_from(config: SecretsConfig) -> LeakSettings:
     window = config.split_window
     return LeakSettings(
         min_length=config.min_known_length,
+        unwrap=Limits(budget=config.decode_budget),
         window=WindowLimits(
             max_pieces=window.max_pieces,
             max_age=window.max_age_seconds,

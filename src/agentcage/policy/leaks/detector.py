@@ -196,7 +196,10 @@ def _exhausted(views: Views, host: str) -> list[Finding]:
         return []
     reason = f"payload to {host} has more encoded layers than the leak inspector decodes"
     if views.unread:
-        reason = f"payload to {host} is larger than the leak inspector reads ({views.unread})"
+        reason = (
+            f"payload to {host} is larger than the leak inspector reads ({views.unread}); "
+            "raise secrets.decode_budget to read it"
+        )
     return [Finding(NAME, Verdict.BLOCK, reason, ("undecoded-layers",), "warning")]
 
 

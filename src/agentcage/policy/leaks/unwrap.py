@@ -72,7 +72,8 @@ class View:
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_depth: int = 3
-    budget: int = 32 * 1024 * 1024  # bytes produced by decoding, all views together
+    budget: int = 32 << 20  # bytes produced by decoding, all views together (the default
+    # of `secrets.decode_budget`, which the config sets)
     max_views: int = 64
 
 

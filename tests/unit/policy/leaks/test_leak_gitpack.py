@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from agentcage.config.inspection import SecretsConfig
+from agentcage.policy.inspectors.leaks import settings_from
 from agentcage.policy.leaks import LeakDetector, LeakSettings, Limits, Protected
 from agentcage.policy.leaks.gitpack import Pack, PackError, find_pack, pack_contents, read_pack
 from agentcage.policy.types import Headers, Request
@@ -250,7 +252,22 @@ def test_a_push_past_the_byte_budget_is_blocked_and_says_what_was_unread(
     [finding] = small.check_request(_push(body))
     assert finding.rules == ("undecoded-layers",)
     assert "larger than the leak inspector reads (git pack objects past the first" in finding.reason
+    assert "raise secrets.decode_budget" in finding.reason
     assert LeakDetector(protected).check_request(_push(body)) == []
+
+
+def test_the_configured_decode_budget_is_the_one_the_detector_reads_with(
+    tmp_path: Path, protected: list[Protected]
+) -> None:
+    repo = Repo(tmp_path / "r")
+    files = {f"f{n}.bin": random.Random(n).randbytes(400_000) for n in range(4)}
+    body = repo.push_body(repo.commit(files))
+    assert Limits().budget == SecretsConfig().decode_budget  # one default, two layers
+    tight = settings_from(SecretsConfig(decode_budget="1MiB"))
+    [finding] = LeakDetector(protected, tight).check_request(_push(body))
+    assert finding.rules == ("undecoded-layers",)
+    roomy = settings_from(SecretsConfig(decode_budget="4MiB"))
+    assert LeakDetector(protected, roomy).check_request(_push(body)) == []
 
 
 def test_a_compressed_file_in_a_push_is_unpacked(tmp_path: Path, detector: LeakDetector) -> None:
