@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 # The metrics server's HTTP side (loaded at the first scrape: metrics/exposition.py),
-# mitmdump's default addons and ruamel.yaml's reader and writer (proxy/lean_import.py).
+# mitmdump's default addons and ruamel.yaml's reader and writer (proxy/lean_import.py),
+# tarfile until a tar archive is inspected (policy/leaks/unpacking.py).
 NOT_WHILE_SERVING = (
     "agentcage.metrics.wsgi_server",
     "prometheus_client.exposition",
@@ -22,6 +23,7 @@ NOT_WHILE_SERVING = (
     "flask",
     "mitmproxy.addons.onboarding",
     "ruamel.yaml.",
+    "tarfile",
 )
 
 _SERVING = """
