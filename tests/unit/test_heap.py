@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import linecache
 import subprocess
 import sys
 
@@ -45,3 +46,19 @@ def test_a_c_library_without_malloc_trim_keeps_its_pages(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(ctypes, "CDLL", lambda name: Musl())
     assert heap.give_back_free_memory() is False
+
+
+def test_source_lines_read_from_files_are_dropped_and_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(linecache, "cache", {})
+    generated = "<attrs generated methods example.Thing>"
+    linecache.cache[generated] = (12, None, ["def f(): pass\n"], generated)
+    first = linecache.getline(heap.__file__, 1)
+    assert heap.__file__ in linecache.cache
+
+    heap.give_back_free_memory()
+
+    assert heap.__file__ not in linecache.cache
+    assert generated in linecache.cache  # in no file: it could not be read again
+    assert linecache.getline(heap.__file__, 1) == first

@@ -104,9 +104,9 @@ def run(
     deny_flows: bool,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
-    from agentcage.proxy.lean_import import without_default_addons
+    from agentcage.proxy.lean_import import defer_unused_packages
 
-    without_default_addons()  # before anything imports mitmproxy.addons
+    defer_unused_packages()  # before anything imports them
     from agentcage.proxy.early_start import ProxySettings
     from agentcage.proxy.early_start import run as run_proxy
     from agentcage.proxy.runtime import Sources

@@ -7,7 +7,7 @@ judge's six.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client.metrics import Counter, Gauge
 
 from agentcage.dns.judge import QueryDecision
 from agentcage.metrics.sidecar_registry import SidecarRegistry

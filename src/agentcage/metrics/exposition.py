@@ -14,16 +14,13 @@ import ipaddress
 import os
 import selectors
 import socket
-import socketserver
 import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
+from prometheus_client.registry import CollectorRegistry
 
 from agentcage.errors import ConfigError
 from agentcage.metrics.unix_path import addressable
@@ -39,6 +36,10 @@ SOCKET_MODE_HELP = (
     "socket whose directory is the guard (a cage's: only the host user reaches it)."
 )
 _HINT = "give PORT, 127.0.0.1:PORT, [::1]:PORT or unix:PATH"
+_BACKLOG = 5  # socketserver's request_queue_size, as the server bound its own before
+
+if TYPE_CHECKING:
+    from prometheus_client.exposition import ThreadingWSGIServer
 
 
 @dataclass(frozen=True)
@@ -81,42 +82,22 @@ class MetricsEndpoint:
         return cls(host=host, port=int(port))
 
 
-class _Handler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes are not logged."""
-
-
-class _UnixServer(ThreadingWSGIServer):
-    address_family = socket.AF_UNIX
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)  # the HTTP server's would look up a host name
-        self.server_name, self.server_port = "localhost", 0
-        self.setup_environ()
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, _ = self.socket.accept()
-        return conn, ("local", 0)  # the handler reads a (host, port) pair
-
-
 class MetricsServer:
     """Serves `registry` at `endpoint` until `close`; `url` says where."""
 
     def __init__(self, registry: CollectorRegistry, endpoint: MetricsEndpoint) -> None:
         self.endpoint = endpoint
-        app = make_wsgi_app(registry)
+        self._registry = registry
         try:
             if endpoint.socket_path is not None:
-                self._server: ThreadingWSGIServer = self._unix(endpoint.socket_path)
+                self._socket = self._unix(endpoint.socket_path)
             else:
-                family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
-                server_class = type("_Server", (ThreadingWSGIServer,), {"address_family": family})
-                self._server = server_class((endpoint.host, endpoint.port), _Handler)
+                self._socket = _tcp(endpoint.host, endpoint.port)
         except OSError as exc:
             raise ConfigError(
                 f"cannot serve metrics at {self.describe()}: {exc.strerror or exc}", hint=_HINT
             ) from exc
-        self._server.set_app(app)
+        self._server: ThreadingWSGIServer | None = None  # made at the first scrape
         self._wake_read, self._wake_write = os.pipe()
         self._thread = threading.Thread(target=self._serve, name="agentcage-metrics", daemon=True)
         self._thread.start()
@@ -125,15 +106,19 @@ class MetricsServer:
         """Sleep until a scrape or `close`: `serve_forever` woke twice a second to look for
         a shutdown request, which with fifty cages was a tenth of a core's idle time."""
         with selectors.DefaultSelector() as selector:
-            selector.register(self._server.socket, selectors.EVENT_READ)
+            selector.register(self._socket, selectors.EVENT_READ)
             selector.register(self._wake_read, selectors.EVENT_READ)
             while True:
                 ready = selector.select()
                 if any(key.fileobj == self._wake_read for key, _ in ready):
                     return
+                if self._server is None:
+                    from agentcage.metrics.wsgi_server import serving
+
+                    self._server = serving(self._socket, self._registry)
                 self._server.handle_request()  # readable: accepts without waiting
 
-    def _unix(self, path: Path) -> ThreadingWSGIServer:
+    def _unix(self, path: Path) -> socket.socket:
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(path.lstat().st_mode):
                 path.unlink()  # left by a run that was killed
@@ -141,7 +126,7 @@ class MetricsServer:
         old = os.umask(0o777 & ~self.endpoint.socket_mode)
         try:
             with addressable(path) as name:
-                return _UnixServer(name, _Handler)  # type: ignore[arg-type]
+                return _listening(socket.AF_UNIX, name)
         finally:
             os.umask(old)
 
@@ -158,10 +143,10 @@ class MetricsServer:
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
 
     def _bound(self) -> tuple[str, int]:
-        server = getattr(self, "_server", None)
-        if server is None:
+        sock = getattr(self, "_socket", None)
+        if sock is None:
             return self.endpoint.host, self.endpoint.port
-        address = server.server_address
+        address = sock.getsockname()
         return str(address[0]), int(address[1])
 
     def close(self) -> None:
@@ -169,7 +154,26 @@ class MetricsServer:
         self._thread.join()
         os.close(self._wake_read)
         os.close(self._wake_write)
-        self._server.server_close()
+        self._socket.close()  # the server's socket too, if a scrape made one
         if self.endpoint.socket_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.endpoint.socket_path.unlink()
+
+
+def _tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return _listening(family, (host, port))
+
+
+def _listening(family: socket.AddressFamily, address: str | tuple[str, int]) -> socket.socket:
+    """A stream socket bound to `address` and listening, as socketserver's would be."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family != socket.AF_UNIX:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HTTPServer does
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock

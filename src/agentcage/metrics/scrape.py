@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentcage.errors import AgentcageError
-from agentcage.metrics.unix_path import UnixHTTPConnection
+from agentcage.metrics.unix_http import UnixHTTPConnection
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 MAX_BYTES = 4 * 1024 * 1024  # a sidecar's exposition is a few KiB; bounded labels keep it so

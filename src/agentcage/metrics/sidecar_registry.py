@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Info, ProcessCollector
+from prometheus_client.metrics import Info
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import CollectorRegistry
 
 from agentcage.metrics import metric_names
 from agentcage.metrics.recent import RecentVerdicts

@@ -1,18 +1,17 @@
-"""HTTP over a unix socket, whose path may be longer than the kernel takes (107 bytes).
+"""A unix socket path longer than the kernel takes (107 bytes), bound or connected to.
 
 A cage's socket lives under the user's state directory, `.../deployments/NAME/metrics/
 proxy/proxy.sock`: with a long home and a 63-character cage name that is past the limit
 of `sockaddr_un`. Binding or connecting to `/proc/self/fd/N/proxy.sock`, N an `O_PATH`
 descriptor of the directory, reaches the same file with a short name (Linux only, as
-cages are).
+cages are). The client that connects so is `unix_http.py`: the sidecars, which only
+bind, need not load `http.client`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,22 +29,3 @@ def addressable(path: Path) -> Iterator[str]:
         yield f"/proc/self/fd/{directory}/{path.name}"
     finally:
         os.close(directory)
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """`http.client` to the server listening on the unix socket at `path`."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            with addressable(self._path) as name:
-                sock.connect(name)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock

@@ -1,33 +1,22 @@
-"""`proxy run` loads only the mitmproxy addons it runs.
+"""The packages `proxy run` registers with their `__init__` deferred (lean_package.py).
 
-Importing any `mitmproxy.addons.X` first runs the package's `__init__`, which imports
-all of mitmproxy's default addons for `mitmdump`: the onboarding web app (Flask),
-proxy authentication (ldap3, passlib), playback, export and more. Our chain uses eight
-of them (proxy/server.py). Registering the package without running its `__init__`
-lets each addon module be imported alone: the proxy starts about a third faster and
-holds ~290 fewer modules. Only `mitmproxy.addons.default_addons()` is then missing,
-which nothing in `proxy run` calls.
+Called first, before anything imports them:
+
+* `mitmproxy.addons`, whose `__init__` imports all of mitmdump's default addons (the
+  onboarding app with Flask, proxy authentication with ldap3 and passlib, playback,
+  export...). Our chain imports the eight it runs (proxy/server.py): the proxy starts
+  about a third faster and holds ~290 fewer modules.
+* `ruamel.yaml`, which mitmproxy's option manager imports to read and write option
+  files, which `proxy run` never does: 1.6 MiB less in every cage's proxy. The cage's
+  config is JSON (config/load.py reads it without YAML); a YAML config given by hand
+  loads ruamel.yaml when it is read, as before.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import sys
-from pathlib import Path
-
-PACKAGE = "mitmproxy.addons"
+from agentcage.lean_package import defer_init
 
 
-def without_default_addons() -> None:
-    """Register `mitmproxy.addons` bare; a no-op once anything imported it."""
-    if PACKAGE in sys.modules:
-        return
-    import mitmproxy
-
-    path = str(Path(mitmproxy.__file__).parent / "addons")
-    spec = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
-    spec.submodule_search_locations = [path]
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = package
-    mitmproxy.addons = package  # type: ignore[attr-defined]
+def defer_unused_packages() -> None:
+    defer_init("mitmproxy.addons")
+    defer_init("ruamel.yaml")

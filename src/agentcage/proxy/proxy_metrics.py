@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mitmproxy import http
-from prometheus_client import Counter, Histogram
+from prometheus_client.metrics import Counter, Histogram
 
 from agentcage.audit.record import AuditRecord
 from agentcage.metrics.labels import BoundedLabel

@@ -20,6 +20,14 @@ PROXY_ONLY = (
 )
 # pydantic and the schema: about 8 MiB the serving process would hold for a dozen values.
 SCHEMA = ("pydantic", "pydantic_core", "agentcage.config.schema", "agentcage.config.load")
+# The metrics server's HTTP side: loaded at the first scrape (metrics/exposition.py).
+SCRAPE_ONLY = (
+    "agentcage.metrics.wsgi_server",
+    "prometheus_client.exposition",
+    "wsgiref",
+    "http.server",
+    "urllib.request",
+)
 
 
 def test_the_dns_sidecar_loads_the_fingerprints_alone() -> None:
@@ -35,6 +43,7 @@ def test_the_dns_sidecar_loads_the_fingerprints_alone() -> None:
     assert "agentcage.policy.leaks.fingerprints" in loaded
     assert [m for m in loaded if m.startswith(PROXY_ONLY)] == []
     assert [m for m in loaded if m.startswith(SCHEMA)] == []
+    assert [m for m in loaded if m.startswith(SCRAPE_ONLY)] == []
 
 
 def test_the_package_names_still_resolve() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from agentcage.cage.vm.machine import MachineSpec, StreamNetwork
 from agentcage.errors import VmmError
-from agentcage.metrics.unix_path import UnixHTTPConnection
+from agentcage.metrics.unix_http import UnixHTTPConnection
 
 JsonBody = dict[str, Any]
 

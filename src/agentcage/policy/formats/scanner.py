@@ -50,7 +50,6 @@ class PatternScanner:
         """`disguised`: also look for the formats reversed, under letter ciphers and in
         other cases (`disguises.py`)."""
         self.patterns = list(patterns)
-        self._disguised = disguised
         self.documentation = documentation
         self._skip_documentation = documentation == "skip"
         plain = [p for p in self.patterns if p.shape is None]
@@ -88,7 +87,9 @@ class PatternScanner:
                 self._unanchored.append(index)
             for anchor in pattern.anchors:
                 self._by_anchor.setdefault(anchor, []).append(index)
-        self._disguises = DisguiseFinder(self.patterns)
+        # Built only when used: its variants and automaton hold about 1.5 MiB, and the
+        # leak inspector's scanner for its guesses (`disguised=False`) never asks it.
+        self._disguises = DisguiseFinder(self.patterns) if disguised else None
         # With `documentation_values: block`, what a stand-in counts as. A format only
         # flagged (a JWT, a Bitcoin address) is so because real ones are everyday
         # traffic: bearer tokens of the APIs the agent uses, public addresses it looks
@@ -108,7 +109,7 @@ class PatternScanner:
         for pattern in self._matching(data, spans):
             found.add(pattern.name)
             yield pattern, ""
-        if not self._disguised:
+        if self._disguises is None:
             return
         for disguised in self._disguises.find(data, spans):
             for pattern in self._undisguised(disguised.how, disguised.anchor, disguised.window):

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from agentcage.config.inspection import SecretsConfig
 from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
-from agentcage.policy.formats.scanner import PatternScanner
+from agentcage.policy.formats.scanner import PatternScanner, build_patterns
 from agentcage.policy.types import Verdict
 from tests.unit.policy.helpers import ALNUM, fake, policy, request
 
@@ -69,3 +70,11 @@ def test_the_disguise_is_named_in_the_block_reason() -> None:
 )
 def test_disguised_anchors_without_a_key_are_near_misses(text: str) -> None:
     assert _found(text) == []
+
+
+def test_a_scanner_that_looks_for_no_disguise_builds_no_finder() -> None:
+    """Its variants and automaton hold about 1 MiB: the leak inspector's scanner for
+    its guesses (`disguised=False`) never asks it."""
+    patterns = build_patterns(SecretsConfig(), {})
+    assert PatternScanner(patterns)._disguises is not None
+    assert PatternScanner(patterns, disguised=False)._disguises is None
