@@ -21,6 +21,7 @@ from agentcage.policy.formats.assembly import (
     FormatAssembler,
     distinctive_token,
 )
+from agentcage.policy.formats.named_values import credential_name
 from agentcage.policy.formats.pattern import CredentialPattern, distinctive_prefix
 from agentcage.policy.formats.scanner import PatternScanner
 from agentcage.policy.payload import Payloads
@@ -107,6 +108,13 @@ class CredentialFormatInspector:
         yield "header names", names.encode("utf-8", "surrogateescape")
         for key, value in request.headers:
             yield f"header {key.lower()}", value.encode("utf-8", "surrogateescape")
+            named = key.lower().encode("utf-8", "surrogateescape")
+            if credential_name(named):
+                # As a parameter, so the value is read beside its name (`x-api-key`).
+                yield (
+                    f"header {key.lower()}",
+                    named + b"=" + value.encode("utf-8", "surrogateescape"),
+                )
             credentials = basic_credentials(value)
             if credentials is not None:
                 yield f"header {key.lower()} (basic auth)", credentials.encode()
