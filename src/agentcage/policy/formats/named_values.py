@@ -74,7 +74,8 @@ def _env_name(match: re.Match[bytes]) -> bool:
 
 def _field_name(match: re.Match[bytes]) -> bool:
     data = match.string
-    if data[match.start("k") - 1 : match.start("k")] != b'"' and data.lstrip()[:1] in _JSON:
+    first = _LEADING_SPACE.match(data).end()  # type: ignore[union-attr]  # matches ""
+    if data[match.start("k") - 1 : match.start("k")] != b'"' and data[first : first + 1] in _JSON:
         # A parameter inside a JSON document's string: a URL in code quoted to an LLM.
         return False
     # An OAuth token request (RFC 6749) sends the client secret, a password or a
@@ -83,6 +84,7 @@ def _field_name(match: re.Match[bytes]) -> bool:
 
 
 _JSON = (b"{", b"[")
+_LEADING_SPACE = re.compile(rb"\s*")
 
 
 # The value: no quote, space, escape, template or markup character; 8-200 bytes.
