@@ -241,3 +241,13 @@ def test_environment_names_count_a_token_word() -> None:
     assert credential_name(b"HF_TOKEN", tokens=True)
     assert not credential_name(b"HF_TOKEN")
     assert not credential_name(b"HF_TOKEN_PATH", tokens=True)
+
+
+def test_a_placeholder_in_a_field_is_no_stand_in_to_block() -> None:
+    # `documentation_values: block` blocks stand-ins of formats (`ghp_xxxx...`); a
+    # placeholder password is no imitation of anything, so the field stays flagged.
+    body = json.dumps({"api_key": "your-api-key-here-123!"})
+    decision = _decide(body, documentation_values="block")
+    assert decision.verdict is Verdict.FLAG
+    assert decision.rules == ("secret_field",)
+    assert _decide(body).verdict is Verdict.ALLOW
