@@ -95,15 +95,22 @@ _ENV_KEY = (
     rb"(?P<k>[A-Z0-9_]{0,40}(?:PASSWORD|PASSWD|SECRET|API_?KEY|PRIVATE_KEY|TOKEN)[A-Z0-9_]{0,24})"
 )
 _ANY_KEY = rb"(?P<k>[A-Za-z0-9_.\-]{1,64})"
-# A line start (raw or JSON-escaped) or a parameter: `K=v`.
-_PARAMETER = rb"(?m:^)|(?<=[?&;])|(?<=\\n)"
+# What comes before a name: a JSON key's quote (not escaped, not glued to a word),
+# a line break or a parameter separator. Each match starts with one of these
+# characters, so `re` skips to them (8x faster than lookbehinds on a MiB of code
+# full of credential words); a name at the very start of a place is given one by
+# the inspector (`credential_formats.py`).
+_QUOTE = rb"\"(?<![A-Za-z0-9_\\]\")"
+_PARAMETER = rb"[\n?&;]"
 # A JSON key outside any string (an escaped quote is code quoted in a message:
 # test fixtures are full of `{"DB_PASSWORD": "..."}`), `"K=v"` (an environment
-# array, as container APIs take it), or `K=v`.
+# array, as container APIs take it), `K=v`, or an env line JSON-escaped (`\nK=v`).
 _ENV_FIELD = (
-    rb"(?:(?<![A-Za-z0-9_\\])\"|"
+    rb"(?:"
+    + _QUOTE
+    + rb"|"
     + _PARAMETER
-    + rb")"
+    + rb"|\\n)"
     + _ENV_KEY
     + rb"(?:\"[ \t]{0,3}:[ \t]{0,3}\"|=)"
 )
@@ -114,7 +121,7 @@ _ENV_ANCHORS = (b"ASSWORD", b"ASSWD", b"ECRET", b"PI_KEY", b"PIKEY", b"IVATE_KEY
 # a parameter of a query, a form body or a header given as `name=value` (not of a
 # URL in a JSON string, nor a line of code: `_field_name`).
 _FIELD = (
-    rb"(?:(?<![A-Za-z0-9_\\])\"|(?m:^)|(?<=[?&;]))" + _ANY_KEY + rb"(?:\"[ \t]{0,3}:[ \t]{0,3}\"|=)"
+    rb"(?:" + _QUOTE + rb"|" + _PARAMETER + rb")" + _ANY_KEY + rb"(?:\"[ \t]{0,3}:[ \t]{0,3}\"|=)"
 )
 _FIELD_ANCHORS = (
     *_ENV_ANCHORS,

@@ -251,3 +251,13 @@ def test_a_placeholder_in_a_field_is_no_stand_in_to_block() -> None:
     assert decision.verdict is Verdict.FLAG
     assert decision.rules == ("secret_field",)
     assert _decide(body).verdict is Verdict.ALLOW
+
+
+def test_a_name_at_the_start_of_a_body_is_read() -> None:
+    # Names are found by what comes before them; the body's first has nothing.
+    # (`password=` there is an env line's, `secret_assignment`'s.)
+    form = _decide("api_" + "token=" + PASSWORD + "&user=bob", content_type=FORM)
+    assert form.rules == ("secret_field",)
+    env = _decide("HF_" + "TOKEN=" + fake(ALNUM, 34) + "\nLANG=C", content_type="text/plain")
+    assert env.verdict is Verdict.BLOCK
+    assert env.rules == ("secret_env_value",)
