@@ -41,6 +41,8 @@ _ABOUT = frozenset(
     b" field length version expiry expires expiresat expiresin header prompt label hint env".split()
 )
 _SEPARATORS = re.compile(rb"[_.\-]")
+# Every credential name holds one of these (`_CONTAINS`, `_ENDS`, `token`).
+_CREDENTIAL_WORD = re.compile(rb"(?i:pass|secret|key|token)")
 _WORD_SPLIT = re.compile(rb"[_.\-]|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -49,6 +51,8 @@ def credential_name(name: bytes, *, tokens: bool = False) -> bool:
     `clientSecret`, `x-api-key`, `token`; not `password_hash`, `secret_name`,
     `max_tokens`, `pageToken`, `csrf_token`, `secretary`. `tokens`: any `token`
     word counts (`HF_TOKEN`, as environment variables are named)."""
+    if _CREDENTIAL_WORD.search(name) is None:  # most names: one scan, no splitting
+        return False
     words = [w.lower() for w in _WORD_SPLIT.split(name) if w]
     if not words or (len(words) > 1 and words[-1] in _ABOUT):
         return False
