@@ -225,6 +225,12 @@ def _near(
     if pattern.reach is None:
         return [(0, size)]
     before, after = pattern.reach
+    hits = sum(len(present.get(anchor, ())) for anchor in pattern.anchors)
+    if hits * (before + after) >= size:
+        # Anchors everywhere (code full of `token` and `secret`): the windows would
+        # cover the payload anyway, and merging tens of thousands costs more than
+        # the regex.
+        return [(0, size)]
     spots = sorted(
         (max(0, at - before), min(size, at + len(anchor) + after))
         for anchor in pattern.anchors
