@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.exfil                 # through the real proxy
     .venv/bin/python -m bench.exfil --via policy    # Policy in-process (fast)
     .venv/bin/python -m bench.exfil --reps 1        # fewer cases per technique
+    .venv/bin/python -m bench.exfil --named-fields block   # a secrets setting
 
 Everything runs on 127.0.0.1; the same seed gives the same cases. Prints ratios,
 asserts nothing; the exit status is 0 unless the harness itself fails.
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         "--tiers", nargs="+", choices=ALL_TIERS, default=ALL_TIERS, help="attack tiers to run"
     )
     parser.add_argument("--via", choices=["proxy", "policy"], default="proxy")
+    parser.add_argument(
+        "--named-fields",
+        choices=["off", "flag", "block"],
+        help="the cage's secrets.named_fields (default: the config's default)",
+    )
     args = parser.parse_args(argv)
 
     secrets = make_secrets(args.seed)
@@ -46,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[Outcome]] = {}
     started = time.monotonic()
     for mode in MODES:
-        runner = make_runner(args.via, mode, secrets, cases)
+        runner = make_runner(args.via, mode, secrets, cases, args.named_fields)
         try:
             results[mode] = [runner.run(case) for case in cases]
         finally:

@@ -57,8 +57,8 @@ class PolicyRunner:
 
     via = "policy"
 
-    def __init__(self, mode: str, secrets: list[Secret]) -> None:
-        config = validate(config_yaml(mode, secrets, "127.0.0.1:53"))
+    def __init__(self, mode: str, secrets: list[Secret], named_fields: str | None = None) -> None:
+        config = validate(config_yaml(mode, secrets, "127.0.0.1:53", named_fields=named_fields))
         env = proxy_env(mode, secrets)
         injected = {k: v for k, v in env.items() if k == "ANTHROPIC_API_KEY"}
         self.policy = Policy.from_config(config, injected, environ=env)
@@ -91,7 +91,9 @@ class ProxyRunner:
 
     via = "proxy"
 
-    def __init__(self, mode: str, secrets: list[Secret], hosts: list[str]) -> None:
+    def __init__(
+        self, mode: str, secrets: list[Secret], hosts: list[str], named_fields: str | None = None
+    ) -> None:
         self._stack = contextlib.ExitStack()
         self._dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
         ca = trustme.CA()
@@ -100,7 +102,7 @@ class ProxyRunner:
         self.upstream = self._stack.enter_context(Upstream(ca, names))
         config = self._dir / "cage.yaml"
         served = (self.upstream.tls_port, self.upstream.plain_port)
-        config.write_text(config_yaml(mode, secrets, self.dns.address, served))
+        config.write_text(config_yaml(mode, secrets, self.dns.address, served, named_fields))
         self.proxy = ProxyProcess(
             config, self._dir, upstream_ca=self.upstream.ca_pem, env=proxy_env(mode, secrets)
         ).start(timeout=60)
@@ -109,7 +111,7 @@ class ProxyRunner:
         self.client = self._stack.enter_context(
             httpx.Client(proxy=self.proxy.url, verify=self._tls, timeout=20)
         )
-        self._dns_judge = PolicyRunner(mode, secrets)
+        self._dns_judge = PolicyRunner(mode, secrets, named_fields)
 
     def close(self) -> None:
         self._stack.close()
@@ -203,9 +205,11 @@ class ProxyRunner:
         return b"\n\x00\n".join(parts)
 
 
-def make_runner(via: str, mode: str, secrets: list[Secret], cases: list[Case]) -> Any:
+def make_runner(
+    via: str, mode: str, secrets: list[Secret], cases: list[Case], named_fields: str | None = None
+) -> Any:
     if via == "policy":
-        return PolicyRunner(mode, secrets)
+        return PolicyRunner(mode, secrets, named_fields)
     # The upstream's certificate names every host reached over TLS.
     hosts = [s.host for c in cases for s in c.steps if s.kind != "dns" and not s.plain]
-    return ProxyRunner(mode, secrets, hosts)
+    return ProxyRunner(mode, secrets, hosts, named_fields)

@@ -87,10 +87,15 @@ _WORDS = ["correct", "horse", "battery", "staple", "orbit", "maple", "quartz", "
 
 
 def config_yaml(
-    mode: str, secrets: list[Secret], dns: str, served: tuple[int, int] | None = None
+    mode: str,
+    secrets: list[Secret],
+    dns: str,
+    served: tuple[int, int] | None = None,
+    named_fields: str | None = None,
 ) -> str:
     """The cage; `served` (TLS port, plain port) of the loopback server is opened to every
-    allowed zone, since only 80 and 443 are open by default."""
+    allowed zone, since only 80 and 443 are open by default. `named_fields`: the
+    `secrets.named_fields` setting (None: the default)."""
     lines = [
         f"name: {CAGE_NAME}",
         "container: {image: 'docker.io/library/python:3.12-slim'}",
@@ -121,6 +126,9 @@ def config_yaml(
                 allow = f", allow_to: [{secret.home}]" if secret.home else ""
                 lines.append(f"    - {{env: {secret.env}{allow}}}")
         lines += ["  canaries:", "    - {env: OPENAI_API_KEY, kind: openai}"]
+    if named_fields is not None:
+        lines += [] if mode == "given" else ["secrets:"]
+        lines.append(f"  named_fields: {named_fields}")
     return "\n".join(lines) + "\n"
 
 

@@ -177,6 +177,15 @@ class SecretsConfig(Model):
         "credentials they imitate, and blocks stand-ins of the formats only flagged when "
         "real (JWTs, Bitcoin addresses).",
     )
+    named_fields: Literal["off", "flag", "block"] = Field(
+        "flag",
+        description="A value with no format of its own in a credential field: a JSON key "
+        "outside any string, a form or query parameter or a header named `password`, "
+        "`client_secret`, `api_key`, `token`... That is also how an agent logs in or calls "
+        "an API, so `flag` (audit, forward) is the default; `block` refuses it toward any "
+        "host `allow_to_domains.secret_field` does not name; `off` does not look. (Values "
+        "under an environment variable's name, `DB_PASSWORD`, are always blocked.)",
+    )
     known: list[KnownSecret] = Field(
         default_factory=list,
         description="Exact values to find in any encoding (base64, hex, gzip, split, ...), "

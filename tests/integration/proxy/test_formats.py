@@ -60,6 +60,7 @@ def _send(client: httpx.Client, upstream: Upstream, text: str) -> httpx.Response
             + fakes.wif(seed=8)[:20]
             + "!@git.corp.example",
         ),
+        ("secret_env_value", "printenv\nHF_" + "TOKEN=" + fakes.wif(seed=10)[:30] + "\n"),
         (
             "netrc_password",
             "cat ~/.netrc\nmachine ci.corp.example login deploy pass"
@@ -156,3 +157,36 @@ def test_a_format_in_wrapped_base64_is_blocked_before_upstream(
     )
     assert response.status_code == 403, response.text
     assert upstream.received == []
+
+
+@pytest.fixture(scope="module")
+def named(
+    tmp_path_factory: pytest.TempPathFactory, fake_dns: FakeDns, upstream: Upstream
+) -> Iterator[ProxyProcess]:
+    extra = "rate_limit: false\nsecrets: {named_fields: block}"
+    yield from serving(start_proxy(tmp_path_factory.mktemp("named"), fake_dns, upstream, extra))
+
+
+def _api_key_call(client: httpx.Client, upstream: Upstream) -> httpx.Response:
+    # A key with no format of its own, in the header APIs take keys in.
+    headers = {"X-Api-Key": fake(ALNUM, 40, seed=11)}
+    return client.get(f"https://api.github.com:{upstream.tls_port}/v1/items", headers=headers)
+
+
+def test_a_credential_field_is_flagged_and_forwarded_by_default(
+    client: httpx.Client, upstream: Upstream, proxy: ProxyProcess
+) -> None:
+    assert _api_key_call(client, upstream).status_code == 200
+    assert len(upstream.received) == 1
+    line = proxy.wait_for_audit(lambda r: "secret_field" in r.get("rules", []))
+    assert line["verdict"] == "flag"
+    assert fake(ALNUM, 40, seed=11) not in str(line)
+
+
+def test_a_credential_field_is_blocked_when_configured(
+    named: ProxyProcess, upstream: Upstream
+) -> None:
+    for client in fresh_client(named, upstream):
+        response = _api_key_call(client, upstream)
+        assert response.status_code == 403, response.text
+        assert upstream.received == []

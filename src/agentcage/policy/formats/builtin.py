@@ -11,6 +11,7 @@ from agentcage.policy.formats.ai_services import AI_PATTERNS
 from agentcage.policy.formats.commerce import COMMERCE_PATTERNS
 from agentcage.policy.formats.financial import FINANCIAL_PATTERNS
 from agentcage.policy.formats.key_material import KEY_MATERIAL_PATTERNS
+from agentcage.policy.formats.named_values import NAMED_VALUE_PATTERNS
 from agentcage.policy.formats.pattern import (
     END,
     END_DASH,
@@ -256,4 +257,6 @@ BUILTIN_PATTERNS: tuple[CredentialPattern, ...] = (
     + AI_PATTERNS
     + KEY_MATERIAL_PATTERNS
     + FINANCIAL_PATTERNS
+    # Last: a value with a format of its own is reported as that format.
+    + NAMED_VALUE_PATTERNS
 )

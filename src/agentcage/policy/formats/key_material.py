@@ -110,7 +110,7 @@ def _db_example(url: bytes) -> bool:
 _CLASSES = (re.compile(rb"[a-z]"), re.compile(rb"[A-Z]"), re.compile(rb"[0-9]"))
 
 
-def _strong(value: bytes) -> bool:
+def strong(value: bytes) -> bool:
     """A value picked to be a secret, not a word, a path, a number or a variable:
     three kinds of character (lower, upper, digit, other), or long and varied."""
     kinds = sum(1 for c in _CLASSES if c.search(value)) + (
@@ -121,10 +121,10 @@ def _strong(value: bytes) -> bool:
 
 def _strong_password(url: bytes) -> bool:
     parts = _DB_URL.search(url)
-    return parts is not None and _strong(parts["p"])
+    return parts is not None and strong(parts["p"])
 
 
-def _assignment_example(value: bytes) -> bool:
+def assignment_example(value: bytes) -> bool:
     return token_example(value) or filler(value.lower().rstrip(b"0123456789!"))
 
 
@@ -256,8 +256,8 @@ KEY_MATERIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         "A `.netrc` entry with a password",
         anywhere=True,
         has_gap=True,
-        check=_strong,
-        example=_assignment_example,
+        check=strong,
+        example=assignment_example,
         reach=(0, 600),
     ),
     make(
@@ -275,8 +275,8 @@ KEY_MATERIAL_PATTERNS: tuple[CredentialPattern, ...] = (
         "A secret by name in an env file or config (`PASSWORD=...`, `api_key: ...`)",
         anywhere=True,
         has_gap=True,
-        check=_strong,
-        example=_assignment_example,
+        check=strong,
+        example=assignment_example,
         reach=(80, 260),
     ),
     make(

@@ -77,6 +77,9 @@ class CredentialPattern:
     shape: Shape | None = None
     # What must surround the value for it to count (a card number's label or expiry).
     context: ContextTest | None = None
+    # Found by a name next to the value: a value with a format of its own is left to
+    # that format, which knows where it may go (`named_values.py`).
+    defers: bool = False
 
 
 _LITERAL_HEAD = re.compile(rb"(?:[A-Za-z0-9_~]|\\[.$+/-]|-)+")
@@ -135,6 +138,7 @@ def make(
     reach: tuple[int, int] | None = None,
     shape: Shape | None = None,
     context: ContextTest | None = None,
+    defers: bool = False,
 ) -> CredentialPattern:
     return CredentialPattern(
         name,
@@ -150,6 +154,7 @@ def make(
         reach=reach,
         shape=shape,
         context=context,
+        defers=defers,
     )
 
 

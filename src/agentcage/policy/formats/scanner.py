@@ -20,6 +20,7 @@ from agentcage.policy.formats import wordlist
 from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
 from agentcage.policy.formats.disguises import DisguiseFinder, case_folded
 from agentcage.policy.formats.documentation import token_example
+from agentcage.policy.formats.named_values import NAMED_FIELD
 from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, matched_value
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import token_runs, windows
@@ -94,8 +95,13 @@ class PatternScanner:
         # flagged (a JWT, a Bitcoin address) is so because real ones are everyday
         # traffic: bearer tokens of the APIs the agent uses, public addresses it looks
         # up. A stand-in is nobody's token or wallet, so that reason does not hold.
-        self._stand_ins = [dataclasses.replace(p, verdict=Verdict.BLOCK) for p in self.patterns]
+        # A field found by its name is not a format imitated: its stand-in (a
+        # placeholder password) is no more blocked than the real value.
+        self._stand_ins = [
+            p if p.defers else dataclasses.replace(p, verdict=Verdict.BLOCK) for p in self.patterns
+        ]
         self._folded: dict[int, re.Pattern[bytes]] = {}
+        self._own_formats: PatternScanner | None = None
 
     @classmethod
     def from_config(cls, config: SecretsConfig, environ: Mapping[str, str]) -> PatternScanner:
@@ -192,6 +198,8 @@ class PatternScanner:
             return _NONE
         if pattern.context is not None and not pattern.context(match):
             return _NONE
+        if pattern.defers and self._has_own_format(value):
+            return _NONE
         if not pattern.skip_examples:
             return _REAL
         if pattern.example is not None:
@@ -202,6 +210,13 @@ class PatternScanner:
             return _REAL
         return _NONE if self._skip_documentation else _STAND_IN
 
+    def _has_own_format(self, value: bytes) -> bool:
+        """`value` is (or holds) a format that is not read from a name beside it."""
+        if self._own_formats is None:
+            own = [p for p in self.patterns if not p.defers]
+            self._own_formats = PatternScanner(own, self.documentation, disguised=False)
+        return any(True for _ in self._own_formats.matching(value))
+
 
 def _near(
     pattern: CredentialPattern, present: dict[bytes, list[int]], size: int
@@ -211,6 +226,12 @@ def _near(
     if pattern.reach is None:
         return [(0, size)]
     before, after = pattern.reach
+    hits = sum(len(present.get(anchor, ())) for anchor in pattern.anchors)
+    if hits * (before + after) >= size:
+        # Anchors everywhere (code full of `token` and `secret`): the windows would
+        # cover the payload anyway, and merging tens of thousands costs more than
+        # the regex.
+        return [(0, size)]
     spots = sorted(
         (max(0, at - before), min(size, at + len(anchor) + after))
         for anchor in pattern.anchors
@@ -274,6 +295,11 @@ def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[Cr
     wordlist.load()  # a missing or altered BIP-39 list stops the proxy at startup
     patterns: list[CredentialPattern] = []
     for pattern in [*builtin.values(), *extra]:
+        if pattern.name == NAMED_FIELD:
+            if config.named_fields == "off":
+                continue
+            if config.named_fields == "block":
+                pattern = dataclasses.replace(pattern, verdict=Verdict.BLOCK)
         hosts = pattern.hosts if config.builtin_allow_to_domains else ()
         hosts = tuple(config.allow_to_domains.get(pattern.name, hosts))
         patterns.append(dataclasses.replace(pattern, hosts=hosts))

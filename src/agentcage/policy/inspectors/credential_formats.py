@@ -9,6 +9,7 @@ never the matched text.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 
@@ -21,6 +22,7 @@ from agentcage.policy.formats.assembly import (
     FormatAssembler,
     distinctive_token,
 )
+from agentcage.policy.formats.named_values import credential_name
 from agentcage.policy.formats.pattern import CredentialPattern, distinctive_prefix
 from agentcage.policy.formats.scanner import PatternScanner
 from agentcage.policy.payload import Payloads
@@ -107,11 +109,19 @@ class CredentialFormatInspector:
         yield "header names", names.encode("utf-8", "surrogateescape")
         for key, value in request.headers:
             yield f"header {key.lower()}", value.encode("utf-8", "surrogateescape")
+            named = key.lower().encode("utf-8", "surrogateescape")
+            if credential_name(named):
+                # As a parameter, so the value is read beside its name (`x-api-key`).
+                parameter = b"\n" + named + b"=" + value.encode("utf-8", "surrogateescape")
+                yield f"header {key.lower()}", parameter
             credentials = basic_credentials(value)
             if credentials is not None:
                 yield f"header {key.lower()} (basic auth)", credentials.encode()
         body = self._payloads.of(request).data
         yield "body", body
+        first = _first_parameter(body)
+        if first:
+            yield "body", first
         if request.content_type == _FORM and b"%" in body:
             yield "body", percent_decode_repeated(body)
 
@@ -136,6 +146,23 @@ class CredentialFormatInspector:
                     return Finding(NAME, Verdict.BLOCK, reason, (pattern.name,), "critical")
                 flagged = flagged or Finding(NAME, pattern.verdict, reason, (pattern.name,))
         return flagged
+
+
+_NAME_START = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-]{0,63}=")
+
+
+def _first_parameter(body: bytes) -> bytes:
+    """A form's or an env file's first `name=value`, after a line break: formats read
+    by a name (`named_values.py`) find a name by what comes before it."""
+    if _NAME_START.match(body) is None:
+        return b""
+    end = min(_end(body, b"&"), _end(body, b"\n"), 320)
+    return b"\n" + body[:end]
+
+
+def _end(body: bytes, separator: bytes) -> int:
+    at = body.find(separator, 0, 320)
+    return len(body) if at < 0 else at
 
 
 def _allowed_to(host: str) -> Callable[[CredentialPattern], bool]:

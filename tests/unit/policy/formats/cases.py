@@ -271,4 +271,17 @@ FINANCIAL_CASES: dict[str, tuple[str, str]] = {
     "bitcoin_address": (fakes.bech32_address(), fakes.bech32_address()[:-1] + "q"),
 }
 
-NEW_CASES = {**SERVICE_CASES, **KEY_CASES, **FINANCIAL_CASES}
+# Values with no format, found by the name beside them (`named_values.py`).
+NAMED_CASES: dict[str, tuple[str, str]] = {
+    # In a JSON string (the tests send each case so): an env dump's lines.
+    "secret_env_value": (
+        "HOME=/root\nHF_" + "TOKEN=" + fake(ALNUM, 34) + "\nLANG=C",
+        "HOME=/root\nHF_" + "TOKEN_PATH=/run/secrets/" + fake(ALNUM, 20),
+    ),
+    "secret_field": (
+        "user=deploy&pass" + "word=" + _APP_PASSWORD + "&remember=1",
+        "max_tokens=1024&page" + "Token=" + fake(ALNUM, 40),
+    ),
+}
+
+NEW_CASES = {**SERVICE_CASES, **KEY_CASES, **FINANCIAL_CASES, **NAMED_CASES}
