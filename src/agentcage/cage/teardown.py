@@ -2,9 +2,11 @@
 
 `inventory` lists what the host still holds of a cage: unit files, systemd units that are
 loaded or running, containers, networks, volumes and Podman secrets. When it cannot ask
-systemd or Podman it raises `UnreachableError` before anything is touched: a host that
-cannot be seen is never taken for an empty one. `remove` takes away what an inventory
-found; the caller deletes the cage's state only once a second inventory comes back empty.
+systemd or Podman it raises `UnreachableError`: a host that cannot be seen is never taken
+for an empty one. systemd is asked before anything is touched; with `remove_first`, the
+containers' removal by name runs beside Podman's listings (a Podman that cannot list
+cannot remove either, as a rule). `remove` takes away what an inventory found and looks
+again; the caller deletes the cage's state only once that look comes back empty.
 
 Names are matched exactly, never by prefix alone: `agentcage-a-*` also matches the
 parts of a cage named `a-b`. Unit files (quadlets, or the plain services of hosts without
