@@ -14,7 +14,8 @@ exec; each `podman exec` into the harness costs a Podman process here and there.
 `--timed` runs each command through `bench.cages.timed` instead of strace: every
 systemctl and podman command it sends down its exec session, with its wall time, and
 after `create` and `destroy` the journal of the cage's units in the harness (when each
-unit started, became ready, stopped).
+unit started, became ready, stopped). `--many N` first creates N idle cages and times the
+commands beside them (what grows with the number of cages), then destroys them.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="REF", help="trace this commit instead")
     parser.add_argument("--timed", action="store_true", help="time each command (no strace)")
     parser.add_argument("--idle", type=int, metavar="N", help="CPU by process with N idle cages")
+    parser.add_argument("--many", type=int, default=0, metavar="N", help="N cages beside (--timed)")
     args = parser.parse_args(argv)
     build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
     if args.baseline:
@@ -182,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             idle(bench, args.idle, 60)
             return 0
         if args.timed:
+            others = [f"beside{i}" for i in range(args.many)]
+            for name in others:
+                bench.create(name)
             for _ in range(2):  # the second pass is the one to read: nothing is cold
                 since = harness_now(bench)
                 timed(bench, "cage", "create", "-c", config, "--upstream-ca", ca)
@@ -192,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                 since = harness_now(bench)
                 timed(bench, "cage", "destroy", "traced", "-y")
                 journal(bench, "traced", since)
+            for name in others:
+                bench.destroy(name)
             return 0
         traced(bench, "cage", "create", "-c", config, "--upstream-ca", ca)
         traced(bench, "cage", "list")

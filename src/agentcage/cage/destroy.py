@@ -24,7 +24,9 @@ class CageDestroy(CageParts):
         refuse_kube(self.store, name)
         volumes = self._volume_names(name)
         try:
-            found = teardown.inventory(self.host, name, volumes)
+            # With state, the containers go while the rest is listed (the listing is the
+            # slow part of a destroy on a busy host): `inventory`'s `remove_first`.
+            found = teardown.inventory(self.host, name, volumes, remove_first=known)
         except UnreachableError:
             if known:
                 raise
@@ -39,8 +41,7 @@ class CageDestroy(CageParts):
             self.progress(f"no state for cage {name!r}, but the host still has parts of it:")
             for line in found.lines():
                 self.progress(f"  {line}")
-        problems = teardown.remove(self.host, found)
-        left = teardown.inventory(self.host, name, volumes, since=found)
+        problems, left = teardown.remove(self.host, name, found, volumes)
         if not left.empty:
             raise PodmanError(
                 f"cage {name!r} was only partly removed; its state is kept:\n  "

@@ -2,9 +2,11 @@
 
 `inventory` lists what the host still holds of a cage: unit files, systemd units that are
 loaded or running, containers, networks, volumes and Podman secrets. When it cannot ask
-systemd or Podman it raises `UnreachableError` before anything is touched: a host that
-cannot be seen is never taken for an empty one. `remove` takes away what an inventory
-found; the caller deletes the cage's state only once a second inventory comes back empty.
+systemd or Podman it raises `UnreachableError`: a host that cannot be seen is never taken
+for an empty one. systemd is asked before anything is touched; with `remove_first`, the
+containers' removal by name runs beside Podman's listings (a Podman that cannot list
+cannot remove either, as a rule). `remove` takes away what an inventory found and looks
+again; the caller deletes the cage's state only once that look comes back empty.
 
 Names are matched exactly, never by prefix alone: `agentcage-a-*` also matches the
 parts of a cage named `a-b`. Unit files (quadlets, or the plain services of hosts without
@@ -14,11 +16,10 @@ names only this cage's files can have.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from agentcage.cage.contract import secret_of
@@ -108,38 +109,84 @@ def service_names(cage: str, files: Iterable[Path], volumes: Iterable[str]) -> l
 
 
 def inventory(
-    host: PodmanHost, cage: str, volumes: Iterable[str] = (), since: Remains | None = None
+    host: PodmanHost,
+    cage: str,
+    volumes: Iterable[str] = (),
+    remove_first: bool = False,
 ) -> Remains:
     """What of `cage` the host still holds; `UnreachableError` if it cannot be asked.
 
-    `since`: an earlier inventory, after which nothing of the cage was made. Podman is
-    then asked only about the kinds it found (each listing is a `podman` process, about
-    0.15 s here); what was absent then is absent now. systemd is always asked.
+    systemd and Podman are asked at once (each Podman listing is a `podman` process).
+
+    `remove_first` (a cage whose state says it exists): once systemd has answered, the
+    cage's containers are removed by name (`podman rm -v -f -i`, as `remove` would) while
+    Podman lists the rest, instead of after the listing. A host whose systemd cannot be
+    asked is still left untouched. Not for a microVM cage, whose unit shuts its guest
+    down first. The containers that removal took are not in the answer.
     """
     files = host_unit_files(host, cage)
-    label = f"label=agentcage.cage={cage}"
-    networks = {f"{prefix(cage)}-{net}" for net in _NETWORKS}
-
-    def listing(kind: str, *args: str) -> Callable[[], list[str]]:
-        if since is not None and not getattr(since, kind):
-            return list
-        return functools.partial(_listing, host, kind, *args)
-
-    # Independent questions: asked at once, they cost one round trip, not five.
+    names = service_names(cage, files, volumes)
+    if not remove_first:
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            units = pool.submit(_loaded, host, names)
+            listed = _ask_podman(host, cage, pool)
+        return _remains(files, units.result(), listed)
+    loaded = _loaded(host, names)  # first: nothing is touched unless systemd answers
+    by_name = () if _microvm(loaded, files) else _role_containers(cage)
     with ThreadPoolExecutor(max_workers=5) as pool:
-        units = pool.submit(_loaded, host, service_names(cage, files, volumes))
-        containers = pool.submit(listing("containers", "ps", "-a", "--filter", label))
-        all_networks = pool.submit(listing("networks", "network", "ls"))
-        cage_volumes = pool.submit(listing("volumes", "volume", "ls", "--filter", label))
-        secrets = pool.submit(listing("secrets", "secret", "ls"))
-    return Remains(
-        unit_files=tuple(files),
-        units=tuple(units.result()),
-        containers=tuple(containers.result()),
-        networks=tuple(n for n in all_networks.result() if n in networks),
-        volumes=tuple(cage_volumes.result()),
-        secrets=tuple(i for i in secrets.result() if secret_of(cage, i) is not None),
-    )
+        removal = pool.submit(_remove_containers, host, by_name) if by_name else None
+        listed = _ask_podman(host, cage, pool)
+    found = _remains(files, loaded, listed)
+    if removal is None or not removal.result().ok:
+        return found  # `remove` takes them the usual way (and reports a failure)
+    return replace(found, containers=tuple(c for c in found.containers if c not in by_name))
+
+
+def _role_containers(cage: str) -> tuple[str, ...]:
+    return tuple(f"{prefix(cage)}-{role}" for role in (*ROLES, PORTS))
+
+
+def _microvm(units: Iterable[str], files: Iterable[Path]) -> bool:
+    ours = (f"-{VM}.service", f"-{VM}.container")
+    return any(n.endswith(ours) for n in (*units, *(path.name for path in files)))
+
+
+def _remove_containers(host: PodmanHost, containers: Sequence[str]) -> Completed:
+    # Each container stopped as its unit's `ExecStop=podman rm -v -f` would (SIGTERM,
+    # then its own stop timeout), all at once. `-t 0` would SIGKILL them: an exit that
+    # is not a success to the units, which then restart them.
+    return host.podman("rm", "-v", "-f", "-i", *containers, check=False)
+
+
+_PODMAN_KINDS = ("containers", "networks", "volumes", "secrets")
+
+
+def _ask_podman(
+    host: PodmanHost, cage: str, pool: ThreadPoolExecutor
+) -> dict[str, Future[list[str]]]:
+    """Podman's listing of each kind, asked at once."""
+    return {kind: pool.submit(_cage_listing, host, cage, kind) for kind in _PODMAN_KINDS}
+
+
+def _cage_listing(host: PodmanHost, cage: str, kind: str) -> list[str]:
+    """The cage's containers, networks, volumes or secrets that Podman lists."""
+    label = f"label=agentcage.cage={cage}"
+    if kind == "containers":
+        return _listing(host, kind, "ps", "-a", "--filter", label)
+    if kind == "volumes":
+        return _listing(host, kind, "volume", "ls", "--filter", label)
+    if kind == "networks":
+        ours = {f"{prefix(cage)}-{net}" for net in _NETWORKS}
+        return [n for n in _listing(host, kind, "network", "ls") if n in ours]
+    return [i for i in _listing(host, kind, "secret", "ls") if secret_of(cage, i) is not None]
+
+
+def _remains(
+    files: Iterable[Path], units: Iterable[str], listed: dict[str, Future[list[str]]]
+) -> Remains:
+    """An inventory from systemd's answer and Podman's."""
+    kinds = {kind: tuple(answer.result()) for kind, answer in listed.items()}
+    return Remains(unit_files=tuple(files), units=tuple(units), **kinds)
 
 
 def _loaded(host: PodmanHost, units: list[str]) -> list[str]:
@@ -168,13 +215,18 @@ def _listing(host: PodmanHost, what: str, *args: str) -> list[str]:
     return result.stdout.split()
 
 
-def remove(host: PodmanHost, found: Remains) -> list[str]:
-    """Take away what `found` lists; returns a line for each step that failed.
+def remove(
+    host: PodmanHost, cage: str, found: Remains, volumes: Iterable[str] = ()
+) -> tuple[list[str], Remains]:
+    """Take away what `found` lists, then look again: (a line per failed step, what is left).
 
     Once the containers are gone, systemd's work (stopping the units, which then only
     run their `ExecStopPost=` cleanup, and the reload) and Podman's removals do not
     depend on each other: they run at once (each is a round trip, the reload grows with
-    the host's cages). Containers go before the networks and volumes they use.
+    the host's cages). Containers go before the networks and volumes they use. Each side
+    looks again as soon as its own work is done (Podman's listings do not wait for the
+    reload): at the units the cage has or had, at its containers, and at the other kinds
+    `found` held (what was absent then is absent now).
     """
     problems: list[str] = []
 
@@ -183,28 +235,24 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
             problems.append(f"{what}: {stderr_tail(result)[-300:]}")
         return result.ok
 
-    # Every container at once, each stopped as its unit's `ExecStop=podman rm -v -f` would
-    # (SIGTERM, then its own stop timeout): systemd would stop the agent first and the
-    # sidecars after it, one `podman rm` after the other. The units then have nothing
-    # left to stop (a SIGTERM exit counts as success for them: no restart).
+    # Every container at once (`_remove_containers`): systemd would stop the agent first
+    # and the sidecars after it, one `podman rm` after the other. The units then have
+    # nothing left to stop (a SIGTERM exit counts as success for them: no restart).
     # A microVM cage's unit asks its guest to shut down first (`ExecStop=`): kept.
-    microvm = any(unit.endswith(f"-{VM}.service") for unit in found.units)
-    removed = (
-        bool(found.containers)
-        and not microvm
-        and attempt(
-            "remove containers", host.podman("rm", "-v", "-f", "-i", *found.containers, check=False)
-        )
+    microvm = _microvm(found.units, found.unit_files)
+    removed = not microvm and (
+        not found.containers
+        or attempt("remove containers", _remove_containers(host, found.containers))
     )
     # Containers that survived the first removal go once their units are stopped; the
-    # second inventory checks.
+    # check after it says whether they went.
     containers = [] if removed else list(found.containers)
 
     def stop_units() -> None:
         if found.units:
             attempt("stop units", host.systemctl("stop", *found.units, check=False))
 
-    def systemd() -> None:
+    def systemd() -> tuple[list[Path], list[str]]:
         if removed:
             stop_units()  # nothing of Podman's waits for it: the containers are gone
         host.files.unlink(found.unit_files)
@@ -213,8 +261,10 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
         if found.units:
             # Forgets failed units; the others answer "not loaded", which is what we want.
             host.systemctl("reset-failed", *found.units, check=False)
+        files = host_unit_files(host, cage)
+        return files, _loaded(host, service_names(cage, [*found.unit_files, *files], volumes))
 
-    def podman_parts() -> None:
+    def podman_parts() -> dict[str, list[str]]:
         if containers:
             attempt("remove containers", host.podman("rm", "-f", "-i", *containers, check=False))
         if found.networks:
@@ -225,14 +275,35 @@ def remove(host: PodmanHost, found: Remains) -> list[str]:
             attempt(
                 "remove volumes", host.podman("volume", "rm", "-f", *found.volumes, check=False)
             )
+        # Containers are always looked for: `inventory(remove_first=True)` may have taken
+        # them before `found` was made.
+        kinds = ["containers", *(k for k in ("networks", "volumes") if getattr(found, k))]
+        with ThreadPoolExecutor(max_workers=len(kinds)) as listings:
+            asked = {kind: listings.submit(_cage_listing, host, cage, kind) for kind in kinds}
+        return {kind: answer.result() for kind, answer in asked.items()}
 
-    def secrets() -> None:
-        if found.secrets:
-            attempt("remove secrets", host.podman("secret", "rm", *found.secrets, check=False))
+    def secrets() -> list[str]:
+        if not found.secrets:
+            return []
+        attempt("remove secrets", host.podman("secret", "rm", *found.secrets, check=False))
+        return _cage_listing(host, cage, "secrets")
 
     if not removed:
         stop_units()  # a unit's container may still run: stopped before anything it uses
     with ThreadPoolExecutor(max_workers=3) as pool:
-        for done in [pool.submit(step) for step in (systemd, podman_parts, secrets)]:
-            done.result()
-    return problems
+        units_done, podman_done, secrets_done = (
+            pool.submit(systemd),
+            pool.submit(podman_parts),
+            pool.submit(secrets),
+        )
+        files, units = units_done.result()
+        listed = podman_done.result()
+        left = Remains(
+            unit_files=tuple(files),
+            units=tuple(units),
+            containers=tuple(listed.get("containers", ())),
+            networks=tuple(listed.get("networks", ())),
+            volumes=tuple(listed.get("volumes", ())),
+            secrets=tuple(secrets_done.result()),
+        )
+    return problems, left

@@ -57,7 +57,11 @@ def test_destroy_with_podman_unreachable_keeps_everything(tmp_path: Path) -> Non
     with pytest.raises(UnreachableError, match="cannot list containers"):
         cages.destroy("demo")
     assert cages.store.exists("demo")
-    assert not _removals(host)
+    # The containers' removal by name runs beside the listings (and fails like them);
+    # nothing else is tried and nothing is gone.
+    assert [c[:2] for c in _removals(host)] == [("podman", "rm")]
+    assert len(host.containers) == 3 and len(host.networks) == 2
+    assert len(list((tmp_path / "quadlet").iterdir())) == 5
 
 
 def test_unknown_cage_is_an_error_unless_missing_ok(tmp_path: Path) -> None:
@@ -188,23 +192,57 @@ def test_destroy_removes_every_container_in_one_call_before_stopping_the_units(
 ) -> None:
     # systemd stops the agent first and the sidecars after it, each unit's ExecStop= a
     # `podman rm` of its own; one `podman rm` of them all stops them at once (each with
-    # its own stop timeout), and the units then have nothing left to stop. A container
-    # without a unit goes in the same call.
+    # its own stop timeout), and the units then have nothing left to stop. The cage's
+    # containers go by name while Podman lists the rest; a container found by its label
+    # alone goes in one call after the listing, still before the units stop.
     host = FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path))
     host.containers["agentcage-demo-leftover"] = "demo"
     host.calls.clear()
     cages.destroy("demo")
-    (removed,) = [c for c in host.calls if c[:2] == ("podman", "rm")]
-    assert removed[2:5] == ("-v", "-f", "-i")
-    assert set(removed[5:]) == {
+    by_name, by_label = [c for c in host.calls if c[:2] == ("podman", "rm")]
+    assert by_name[2:5] == by_label[2:5] == ("-v", "-f", "-i")
+    assert set(by_name[5:]) == {
         "agentcage-demo-agent", "agentcage-demo-proxy", "agentcage-demo-dns",
-        "agentcage-demo-leftover",
+        "agentcage-demo-ports",
     }  # fmt: skip
+    assert by_label[5:] == ("agentcage-demo-leftover",)
     stop = next(i for i, c in enumerate(host.calls) if c[:2] == ("systemctl", "stop"))
-    assert host.calls.index(removed) < stop
+    assert host.calls.index(by_label) < stop
     assert not host.containers
+
+
+def test_the_containers_go_while_podman_lists_the_rest(tmp_path: Path) -> None:
+    # The listings were the first half of a destroy's time; the removal no longer waits
+    # for them, only for systemd's answer (a host whose systemd cannot be asked is left
+    # untouched: test_destroy_with_systemd_unreachable_keeps_everything).
+    host = _ListingWaitsForRemoval()
+    _, cages = _created(tmp_path, host)
+    host.calls.clear()
+    host.removing.clear()
+    host.removal_during_listing.clear()
+    assert cages.destroy("demo")
+    assert host.removal_during_listing == [True]
+    show = next(i for i, c in enumerate(host.calls) if c[:2] == ("systemctl", "show"))
+    removal = next(i for i, c in enumerate(host.calls) if c[:2] == ("podman", "rm"))
+    assert show < removal
+    assert not host.containers and not host.units
+
+
+@dataclass
+class _ListingWaitsForRemoval(FakeSystemdPodman):
+    """The first `podman ps` of a destroy answers once `podman rm` has begun, or after 5 s."""
+
+    removing: threading.Event = field(default_factory=threading.Event)
+    removal_during_listing: list[bool] = field(default_factory=list)
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if argv[:2] == ("podman", "rm"):
+            self.removing.set()
+        elif argv[:2] == ("podman", "ps") and not self.removal_during_listing:
+            self.removal_during_listing.append(self.removing.wait(5))
+        return super().unscripted(argv, input)
 
 
 @dataclass
@@ -240,8 +278,10 @@ def test_a_container_that_survived_removal_is_stopped_by_its_unit_first(tmp_path
     assert cages.destroy("demo")
     steps = {("systemctl", "stop"), ("podman", "rm"), ("podman", "network")}
     order = [c[:2] for c in host.calls if c[:2] in steps and "ls" not in c]
+    # By name while listing, then all that were found at once; both refused.
     assert order == [
-        ("podman", "rm"), ("systemctl", "stop"), ("podman", "rm"), ("podman", "network"),
+        ("podman", "rm"), ("podman", "rm"), ("systemctl", "stop"), ("podman", "rm"),
+        ("podman", "network"),
     ]  # fmt: skip
     assert not host.containers and not host.networks
 
