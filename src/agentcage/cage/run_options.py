@@ -4,7 +4,7 @@ imports this without the config schema (dns/plan.py)."""
 
 from __future__ import annotations
 
-CONFIG_OPTION = "-c"
+CONFIG_OPTION = "--config"  # units spell it long: click builds a did-you-mean (difflib) for `-c`
 LISTEN_OPTION = "--listen"
 AUDIT_LOG_OPTION = "--audit-log"
 NAME_FINGERPRINTS_OPTION = "--name-fingerprints"

@@ -18,8 +18,8 @@ def config_file_option(help_text: str = "The cage's config file.") -> Callable[[
     """`-c/--config FILE` (parameter `config_file`) of `proxy run`, `dns run|render` and
     `kube render|apply`; only the help differs, kept as each command has always said it."""
     return click.option(
+        "-c",
         CONFIG_OPTION,
-        "--config",
         "config_file",
         required=True,
         type=click.Path(path_type=Path, dir_okay=False),

@@ -11,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import ipaddress
+import json
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -166,3 +169,34 @@ def test_the_images_provide_what_the_units_assume() -> None:
         containerfile = (REPO / "images" / role / "Containerfile").read_text()
         assert f'ENTRYPOINT ["{contract.VENV_BIN}/agentcage"]' in containerfile, role
         assert f"USER {user}:{user}" in containerfile, role
+
+
+_PARSE_ONLY = """
+import json, sys
+import click
+from agentcage.cli.main import cli
+command, words = cli, json.loads(sys.argv[1])
+while isinstance(command, click.Group):
+    name, *words = words
+    command = command.get_command(click.Context(command), name)
+for param in command.params:
+    if isinstance(param.type, click.Path):
+        param.type.exists = False  # the paths are inside the container
+command.make_context(command.name, words).close()
+print(json.dumps("difflib" in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("role", ["proxy", "dns"])
+def test_a_sidecar_parses_its_unit_argv_without_a_did_you_mean(role: str) -> None:
+    """Click builds a did-you-mean message (importing difflib, held for the sidecar's
+    whole life) for every option it first fails to find as a long one, as `-c`."""
+    args = contract.proxy_run(TOPOLOGY, False) if role == "proxy" else contract.dns_run(TOPOLOGY)
+    found = subprocess.run(
+        [sys.executable, "-c", _PARSE_ONLY, json.dumps(list(args.argv()))],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(found.stdout) is False
