@@ -7,7 +7,9 @@ Each request opens a new client connection (CONNECT and TLS through a proxy, TLS
 directly) and GETs 1 KiB from bench.local. `--rtt MS` puts a relay in front of the
 upstream that holds every chunk MS/2 ms in each direction (this machine's kernel has no
 netem), so each TCP or TLS round trip to the upstream costs MS ms; the agent and the
-proxy stay on loopback, as in a cage. `--before SRC` adds `agentcage proxy run` from
+proxy stay on loopback, as in a cage. Each `agentcage proxy run` gets the CA a cage
+gets (`cage/ca.py`, EC P-256), not the RSA 2048 one mitmproxy makes in an empty
+directory; bare mitmdump keeps its own. `--before SRC` adds `agentcage proxy run` from
 another source tree (e.g. `git archive <commit> src | tar -x -C /tmp/before`; copy the
 built `_native*.so` in too) as a fourth contender, for before/after figures.
 Prints p50 and p90 per request and the ratios; speed is reported, not asserted.
@@ -40,6 +42,8 @@ from bench.proxy.contenders import (  # noqa: E402
     write_config,
 )
 from tests.support.proxy import ProxyProcess  # noqa: E402
+
+from agentcage.cage.ca import CERT, ensure_ca  # noqa: E402
 
 RELAY = "127.0.0.4"
 ROUNDS = 5
@@ -126,6 +130,7 @@ def measure(args: argparse.Namespace, dns: str) -> None:
                 config, work / "before", upstream_ca=Path(upstream_ca), env={"PYTHONPATH": src}
             )
         for proc in proxies.values():
+            ensure_ca("bench", proc.ca_dir, proc.ca_dir / "agent" / CERT)
             proc.start()
         mitm, mitm_port = start_mitmdump(work, upstream_ca)
         modes = [Mode(n, p.url, context(p.ca_cert), p.pid, url=url) for n, p in proxies.items()]
