@@ -12,6 +12,8 @@ gets (`cage/ca.py`, EC P-256), not the RSA 2048 one mitmproxy makes in an empty
 directory; bare mitmdump keeps its own. `--before SRC` adds `agentcage proxy run` from
 another source tree (e.g. `git archive <commit> src | tar -x -C /tmp/before`; copy the
 built `_native*.so` in too) as a fourth contender, for before/after figures.
+`--resume` makes every client offer the TLS session of its last connection, as Node's
+https agent does (httpx never does): the handshakes are then abbreviated on both sides.
 Prints p50 and p90 per request and the ratios; speed is reported, not asserted.
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -82,11 +86,65 @@ def timed_gets(mode: Mode, count: int) -> list[float]:
     return times
 
 
+class Resuming:
+    """GETs on a new connection each time, offering the last TLS session (no httpx)."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, ssl.SSLSession | None] = {}
+        self.resumed = 0
+
+    def timed_gets(self, mode: Mode, count: int) -> list[float]:
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            body = self._get(mode)
+            times.append(time.perf_counter() - start)
+            if len(body) != 1024:
+                raise RuntimeError(f"{mode.name}: bad response body ({len(body)} bytes)")
+        return times
+
+    def _get(self, mode: Mode) -> bytes:
+        url = httpx.URL(mode.url)
+        port = url.port or 443
+        if mode.proxy_url is None:
+            sock = socket.create_connection((url.host, port))
+        else:
+            proxy = httpx.URL(mode.proxy_url)
+            sock = socket.create_connection((proxy.host, proxy.port or 80))
+            sock.sendall(f"CONNECT {url.host}:{port} HTTP/1.1\r\nHost: {url.host}\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(4096)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = self.sessions.get(mode.name)
+        with mode.verify.wrap_socket(sock, server_hostname=url.host, session=session) as tls:
+            # No `Connection: close`: that would keep the request from the proxy's pool.
+            tls.sendall(
+                f"GET {url.raw_path.decode()} HTTP/1.1\r\nHost: {url.host}\r\n\r\n".encode()
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += tls.recv(65536)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            length = int(httpx.Headers(_fields(head)).get("content-length", "0"))
+            while len(body) < length:
+                body += tls.recv(65536)
+            self.resumed += tls.session_reused
+            self.sessions[mode.name] = tls.session
+        return body
+
+
+def _fields(head: bytes) -> list[tuple[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return [(name.strip(), value.strip()) for name, _, value in (x.partition(":") for x in lines)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rtt", type=float, default=0.0, help="round trip to the upstream, ms")
     parser.add_argument("--before", type=Path, help="a source tree to compare against")
     parser.add_argument("--count", type=int, default=100, help="requests per contender")
+    parser.add_argument("--resume", action="store_true", help="offer the last TLS session")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.inside:
@@ -138,13 +196,16 @@ def measure(args: argparse.Namespace, dns: str) -> None:
         modes.append(Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca), url=url))
         modes.append(Mode("direct", None, context(upstream_ca), url=url))
         results: dict[str, list[float]] = {m.name: [] for m in modes}
+        resuming = Resuming()
+        gets = resuming.timed_gets if args.resume else timed_gets
         try:
             for mode in modes:
-                timed_gets(mode, 3)  # warm-up: certificates minted, pools filled
+                gets(mode, 3)  # warm-up: certificates minted, pools filled
+            resuming.resumed = 0
             for turn in range(ROUNDS):
                 first = turn % len(modes)
                 for mode in modes[first:] + modes[:first]:
-                    results[mode.name] += timed_gets(mode, max(1, args.count // ROUNDS))
+                    results[mode.name] += gets(mode, max(1, args.count // ROUNDS))
         finally:
             for proc in proxies.values():
                 proc.stop()
@@ -154,6 +215,9 @@ def measure(args: argparse.Namespace, dns: str) -> None:
             for p in procs:
                 p.terminate()
     report(results, args.rtt)
+    if args.resume:
+        total = sum(len(times) for times in results.values())
+        print(f"  {resuming.resumed} of {total} TLS sessions resumed")
 
 
 def report(results: dict[str, list[float]], rtt: float) -> None:
