@@ -14,7 +14,8 @@ another source tree (e.g. `git archive <commit> src | tar -x -C /tmp/before`; co
 built `_native*.so` in too) as a fourth contender, for before/after figures.
 `--resume` makes every client offer the TLS session of its last connection, as Node's
 https agent does (httpx never does): the handshakes are then abbreviated on both sides.
-Prints p50 and p90 per request and the ratios; speed is reported, not asserted.
+Prints p50 and p90 per request, the ratios, and each proxy's CPU time per request
+(user + system, all threads); speed is reported, not asserted.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from bench.proxy.contenders import (  # noqa: E402
     start_mitmdump,
     write_config,
 )
+from bench.proxy.run import cpu_seconds  # noqa: E402
 from tests.support.proxy import ProxyProcess  # noqa: E402
 
 from agentcage.cage.ca import CERT, ensure_ca  # noqa: E402
@@ -193,9 +195,12 @@ def measure(args: argparse.Namespace, dns: str) -> None:
         mitm, mitm_port = start_mitmdump(work, upstream_ca)
         modes = [Mode(n, p.url, context(p.ca_cert), p.pid, url=url) for n, p in proxies.items()]
         mitm_ca = work / "mitm-ca" / "mitmproxy-ca-cert.pem"
-        modes.append(Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca), url=url))
+        modes.append(
+            Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca), mitm.pid, url)
+        )
         modes.append(Mode("direct", None, context(upstream_ca), url=url))
         results: dict[str, list[float]] = {m.name: [] for m in modes}
+        cpu = dict.fromkeys(results, 0.0)
         resuming = Resuming()
         gets = resuming.timed_gets if args.resume else timed_gets
         try:
@@ -205,7 +210,9 @@ def measure(args: argparse.Namespace, dns: str) -> None:
             for turn in range(ROUNDS):
                 first = turn % len(modes)
                 for mode in modes[first:] + modes[:first]:
+                    spent = cpu_seconds(mode.pid)
                     results[mode.name] += gets(mode, max(1, args.count // ROUNDS))
+                    cpu[mode.name] += cpu_seconds(mode.pid) - spent
         finally:
             for proc in proxies.values():
                 proc.stop()
@@ -215,6 +222,10 @@ def measure(args: argparse.Namespace, dns: str) -> None:
             for p in procs:
                 p.terminate()
     report(results, args.rtt)
+    for mode in modes:
+        if mode.pid is not None:
+            per = cpu[mode.name] * 1000 / len(results[mode.name])
+            print(f"  {mode.name:10} CPU {per:.2f} ms per request")
     if args.resume:
         total = sum(len(times) for times in results.values())
         print(f"  {resuming.resumed} of {total} TLS sessions resumed")
