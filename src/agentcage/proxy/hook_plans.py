@@ -56,8 +56,11 @@ def plan(manager: AddonManager, event: hooks.Hook) -> Plan:
     if found is None:
         found = []
         for top in manager.chain:
-            # mitmproxy's own walk: same order, same refusal of a non-callable hook
-            having = [addon for addon, _ in manager._iter_hooks(top, event)]
+            having: list[Any] = []
+            # mitmproxy's own walk: same order; an attribute named like the hook that is
+            # not callable is logged as an addon error, as mitmproxy does, and skipped.
+            with safecall():
+                having = [addon for addon, _ in manager._iter_hooks(top, event)]
             if having:
                 found.append((top, having))
         plans[event.name] = found

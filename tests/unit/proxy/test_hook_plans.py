@@ -57,6 +57,10 @@ class Failing:
         raise RuntimeError("hook bug")
 
 
+class NotCallable:
+    request = 5
+
+
 class Halting:
     def request(self, flow: http.HTTPFlow) -> None:
         raise exceptions.AddonHalt
@@ -140,3 +144,16 @@ def test_a_removed_addon_is_not_called_and_a_removed_method_is_skipped() -> None
         stays.request = None  # type: ignore[assignment,method-assign]
         fire(tctx, hook)
     assert seen == ["gone", "stays", "stays"]
+
+
+def test_a_hook_name_that_is_not_callable_is_an_addon_error_not_a_crash(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+    with (
+        context(NotCallable(), Recorder("after", seen)) as tctx,
+        caplog.at_level(logging.ERROR),
+    ):
+        fire(tctx, HttpRequestHook(tflow.tflow()))
+    assert seen == ["after"]
+    assert "not callable" in caplog.text
