@@ -29,7 +29,7 @@ from agentcage.errors import ConfigError
 from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsServer
 from agentcage.policy import accelerator
-from agentcage.proxy import layer_patches, protocolerrors, wscontrol
+from agentcage.proxy import hook_plans, layer_patches, leaf_objects, protocolerrors, wscontrol
 from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.confdir import write_upstream_bundle
@@ -149,6 +149,8 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     runtime = early.runtime
     adopt(early.held)
     layer_patches.install()
+    hook_plans.install()
+    leaf_objects.install()
     wscontrol.install()
     protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)
