@@ -30,6 +30,7 @@ from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
 from agentcage.held_reload import HeldReload
 from agentcage.metrics.exposition import MetricsEndpoint
+from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.deny import DenySockets
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.runtime import Runtime, Sources, build_runtime
@@ -129,9 +130,11 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def start(settings: ProxySettings, sources: Sources) -> EarlyStart:
+def start(
+    settings: ProxySettings, sources: Sources, check: ConfigCheck | None = None
+) -> EarlyStart:
     """Policy, sockets, READY=1; ConfigError (nothing listening, no READY=1) on a problem."""
-    early = EarlyStart(build_runtime(sources), HeldListeners())
+    early = EarlyStart(build_runtime(sources, check), HeldListeners())
     early.hold_reloads()
     if settings.name_fingerprints is not None:
         # Before READY=1: the agent starts then, and the DNS sidecar answers SERVFAIL to
@@ -195,9 +198,9 @@ def adopt(held: HeldListeners) -> None:
     cls.listen = listen  # type: ignore[method-assign]
 
 
-def run(settings: ProxySettings, sources: Sources) -> NoReturn:
+def run(settings: ProxySettings, sources: Sources, check: ConfigCheck | None = None) -> NoReturn:
     """`proxy run`: the early start here, then mitmproxy (server.py) until SIGTERM."""
-    early = start(settings, sources)
+    early = start(settings, sources, check)
     from agentcage.proxy import server
 
     server.run(settings, sources, early)

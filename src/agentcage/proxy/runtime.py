@@ -8,10 +8,10 @@ from pathlib import Path
 
 import dns.exception
 
-from agentcage.config import check_config, policy_version
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.engine import Policy
+from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.secret_values import load_secrets
 
@@ -46,11 +46,14 @@ class Sources:
     secrets_dir: Path | None = None
 
 
-def build_runtime(sources: Sources) -> Runtime:
-    """Load config and secrets and compile the policy; ConfigError on any problem."""
-    version = policy_version(sources.config_path)  # first: never newer than what is loaded
-    config, warnings = check_config(sources.config_path)
-    for warning in warnings:
+def build_runtime(sources: Sources, check: ConfigCheck | None = None) -> Runtime:
+    """Load config and secrets and compile the policy; ConfigError on any problem.
+
+    `check`: the config's check, if one was started already (`proxy run` starts it first).
+    """
+    checked = (check or ConfigCheck(sources.config_path)).result()
+    config, version = checked.config, checked.version
+    for warning in checked.warnings:
         logger.warning("%s", warning)
     secrets, missing = load_secrets(config, secrets_dir=sources.secrets_dir)
     if missing:
