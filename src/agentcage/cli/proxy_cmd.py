@@ -18,7 +18,7 @@ from agentcage.cage.run_options import (
     UPSTREAM_CA_OPTION,
 )
 from agentcage.cli.options import config_file_option, endpoint, metrics_options
-from agentcage.config.network import DENY_PORT
+from agentcage.config.constants import DENY_PORT
 from agentcage.errors import ConfigError
 
 

@@ -1,11 +1,11 @@
-"""`proxy run`'s config, validated in a child process: the proxy never builds validators.
+"""`proxy run`'s config, validated in a child process: the proxy never imports pydantic.
 
 `python -m agentcage.proxy.checked_config FILE` runs `check_config` (the same checks and
-errors as ever) and answers a pickle of the validated models, or the error. The proxy
-unpickles them: pickle restores a pydantic model's fields without validating, and the
-schema's models defer building their validators to their first validation
-(config/base.py), so the serving proxy holds the model classes but not the validators
-and serializers of every section, about 7 MiB in every cage (docs/cages.md).
+errors as ever) and answers a pickle of the validated config as plain frozen objects
+(config/snapshot.py), or the error. So the serving proxy holds neither pydantic nor the
+schema's models and validators: about 6 MiB in every cage (docs/cages.md). The policy
+engine reads a snapshot as it reads the models (fields and properties by name); the CLI
+and the tests still hand it validated models.
 
 The child starts first thing in `proxy run` (`ConfigCheck`) and checks while the proxy
 imports its policy engine; a reload (SIGHUP) runs one more.
@@ -19,9 +19,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agentcage.child_check import error_answer, finish_check, raised_error, start_check
+from agentcage.config.snapshot import Snapshot, snapshot_kind, snapshot_of
 from agentcage.errors import AgentcageError, ConfigError
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
 CHECK_MODULE = "agentcage.proxy.checked_config"
 _FORMAT = 1
 _CHECK_TIMEOUT = 120.0  # the whole schema's import and a config of up to 1 MiB, on a busy host
-# What a validated config is made of, beside the schema's own modules.
-_PLAIN_MODULES = {"ipaddress", "pathlib", "copyreg"}
+# What a snapshot of a validated config is made of.
+_MODULES = {"ipaddress", "pathlib", "copyreg", "agentcage.config.snapshot"}
 _PLAIN_BUILTINS = {"set", "frozenset", "tuple", "list", "dict", "int", "float", "str", "bytes"}
 
 
@@ -77,11 +78,10 @@ class ConfigCheck:
 
 
 class _ConfigUnpickler(pickle.Unpickler):
-    """Restores the schema's models and the plain values in them, and nothing else."""
+    """Restores snapshots and the plain values in them, and nothing else."""
 
     def find_class(self, module: str, name: str) -> Any:
-        plain = module in _PLAIN_MODULES or (module == "builtins" and name in _PLAIN_BUILTINS)
-        if plain or module.startswith("agentcage.config."):
+        if module in _MODULES or (module == "builtins" and name in _PLAIN_BUILTINS):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a config")
 
@@ -94,16 +94,17 @@ def _answer(out: bytes) -> Any:
 
 
 def _checked(answer: Any) -> CheckedConfig | None:
-    from agentcage.config.schema import CageConfig
-
     if not isinstance(answer, dict) or answer.get("format") != _FORMAT:
         return None
     version, config, warnings = answer.get("version"), answer.get("config"), answer.get("warnings")
-    if not (isinstance(version, str) and isinstance(config, CageConfig)):
+    if not (isinstance(version, str) and isinstance(config, Snapshot)):
+        return None
+    if snapshot_kind(config) != "CageConfig":
         return None
     if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
         return None
-    return CheckedConfig(version, config, tuple(warnings))
+    # Read like the model it was made of (config/snapshot.py): the type serving code names.
+    return CheckedConfig(version, cast("CageConfig", config), tuple(warnings))
 
 
 def main(argv: list[str]) -> int:
@@ -122,7 +123,7 @@ def main(argv: list[str]) -> int:
         answer = {
             "format": _FORMAT,
             "version": version,
-            "config": config,
+            "config": snapshot_of(config),
             "warnings": [str(w) for w in warnings],
         }
     sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))

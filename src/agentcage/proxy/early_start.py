@@ -23,10 +23,9 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from agentcage.config.network import DENY_PORT, WEB_PORTS
-from agentcage.config.schema import CageConfig
+from agentcage.config.constants import DENY_PORT, WEB_PORTS
 from agentcage.errors import ConfigError
 from agentcage.held_reload import HeldReload
 from agentcage.metrics.exposition import MetricsEndpoint
@@ -35,6 +34,10 @@ from agentcage.proxy.deny import DenySockets
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.runtime import Runtime, Sources, build_runtime
 from agentcage.sdnotify import notify_ready
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 _BACKLOG = 512  # above asyncio's 100: the agent's first connections may all come at once
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dns.exception
 
-from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.engine import Policy
 from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.secret_values import load_secrets
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 logger = logging.getLogger(__name__)
 

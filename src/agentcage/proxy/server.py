@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import certifi
 from mitmproxy import master, options
@@ -24,7 +24,6 @@ from mitmproxy.addons import (
 
 from agentcage.audit.logfiles import Rotation
 from agentcage.audit.throttle import LineBudget
-from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
 from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsServer
@@ -48,6 +47,10 @@ from agentcage.proxy.upstream_reuse import UpstreamReuse
 from agentcage.proxy.wsmessages import WebSocketGate
 from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 logger = logging.getLogger(__name__)
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"
