@@ -13,6 +13,7 @@ imports its policy engine; a reload (SIGHUP) runs one more.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pickle
 import subprocess
@@ -50,14 +51,30 @@ class ConfigCheck:
         self._path = path
         self._child: subprocess.Popen[bytes] | None = None
         self._failed: OSError | None = None
+        self._outcome: CheckedConfig | AgentcageError | None = None
         try:
             self._child = start_check(CHECK_MODULE, path)
         except OSError as exc:
             self._failed = exc  # said by `result`, where a check's errors are raised
 
+    def wait(self) -> None:
+        """Until the check has answered; `result` then says what without waiting."""
+        with contextlib.suppress(AgentcageError):
+            self.result()
+
     def result(self) -> CheckedConfig:
         """The validated config; the check's own error for a bad config, ConfigError
         for a check that cannot run or answers nonsense (fail closed either way)."""
+        if self._outcome is None:
+            try:
+                self._outcome = self._read()
+            except AgentcageError as exc:
+                self._outcome = exc
+        if isinstance(self._outcome, AgentcageError):
+            raise self._outcome
+        return self._outcome
+
+    def _read(self) -> CheckedConfig:
         try:
             if self._child is None:
                 raise self._failed or OSError("not started")

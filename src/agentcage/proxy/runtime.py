@@ -99,10 +99,11 @@ class RuntimeHolder:
     def current(self) -> Runtime:
         return self._runtime
 
-    def reload(self) -> bool:
-        """Rebuild from the sources; on error keep the running policy and say why."""
+    def reload(self, check: ConfigCheck | None = None) -> bool:
+        """Rebuild from the sources (the config as `check` found it, if given); on error
+        keep the running policy and say why."""
         try:
-            runtime = build_runtime(self._sources)
+            runtime = build_runtime(self._sources, check)
         except ConfigError as exc:
             logger.error("reload failed, keeping the previous policy: %s", exc.diagnostics())
             return False
