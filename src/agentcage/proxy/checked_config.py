@@ -33,7 +33,7 @@ CHECK_MODULE = "agentcage.proxy.checked_config"
 _FORMAT = 1
 _CHECK_TIMEOUT = 120.0  # the whole schema's import and a config of up to 1 MiB, on a busy host
 # What a snapshot of a validated config is made of.
-_MODULES = {"ipaddress", "pathlib", "copyreg", "agentcage.config.snapshot"}
+_MODULES = {"ipaddress", "pathlib", "agentcage.config.snapshot"}
 _PLAIN_BUILTINS = {"set", "frozenset", "tuple", "list", "dict", "int", "float", "str", "bytes"}
 
 

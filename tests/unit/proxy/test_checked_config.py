@@ -49,12 +49,15 @@ def test_a_missing_file_fails_as_before(tmp_path: Path) -> None:
 def test_a_good_config_comes_back_with_its_version_and_warnings(tmp_path: Path) -> None:
     path = tmp_path / "cage.json"
     injection = '[{"env": "KEY", "inject_to": ["a.test"], "places": ["query"]}]'
-    path.write_text(GOOD.replace("}}", f'}}, "secret_injection": {injection}}}'))
+    network = '{"allow_cidrs": ["192.0.2.0/24", "2001:db8::/32"]}'  # ipaddress networks
+    extra = f'"secret_injection": {injection}, "network": {network}'
+    path.write_text(GOOD.replace("}}", f"}}, {extra}}}"))
     checked = ConfigCheck(path).result()
     config, warnings = check_config(path)
     assert checked.config == snapshot_of(config)
     assert checked.warnings == tuple(str(w) for w in warnings) and checked.warnings
     assert checked.version and len(checked.version) == 12
+    assert [str(n) for n in checked.config.network.allow_cidrs] == ["192.0.2.0/24", "2001:db8::/32"]
 
 
 def test_an_answer_naming_anything_but_a_snapshot_is_refused() -> None:
