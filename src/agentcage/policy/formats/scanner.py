@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import ahocorasick_rs
 
-from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.formats import wordlist
 from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
@@ -25,6 +25,10 @@ from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, 
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import token_runs, windows
 from agentcage.policy.types import Verdict
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import SecretsConfig
+
 
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
