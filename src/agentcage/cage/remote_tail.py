@@ -34,7 +34,7 @@ def tail_argv(runner: SshRunner, path: Path, offset: int) -> tuple[str, ...]:
     return runner.remote(["sh", "-c", _TAIL, "sh", str(path), str(offset + 1)])
 
 
-class _Stream:
+class _TailSession:
     """One `tail -F` there: its output split into audit lines."""
 
     def __init__(self, runner: SshRunner, path: Path, offset: int) -> None:
@@ -95,10 +95,10 @@ class RemoteTail:
     def __init__(self, runner: SshRunner, paths: Sequence[Path], offsets: Sequence[int]) -> None:
         self.runner = runner
         self._lost: UnreachableError | None = None
-        self._streams: list[_Stream] = []
+        self._streams: list[_TailSession] = []
         try:
             for path, offset in zip(paths, offsets, strict=True):
-                self._streams.append(_Stream(runner, path, offset))
+                self._streams.append(_TailSession(runner, path, offset))
         except BaseException:
             self.close()
             raise
@@ -114,7 +114,7 @@ class RemoteTail:
             self._lost = self._lost_error(ended[0])
         return sorted(lines, key=lambda line: line.time)
 
-    def _lost_error(self, stream: _Stream) -> UnreachableError:
+    def _lost_error(self, stream: _TailSession) -> UnreachableError:
         stream.process.wait()
         said = stream.stderr()
         target = self.runner.target
