@@ -112,17 +112,8 @@ def _read_until(lines: queue.Queue[str], found: Callable[[str], bool], seen: lis
     raise AssertionError(f"not printed within the timeout; printed: {seen[-20:]}")
 
 
-def test_audit_follow_through_the_target_prints_new_requests(
-    harness: SshHarness, cage: str
-) -> None:
-    marker = f"follow-{uuid.uuid4().hex[:12]}.example"
-    request = f"""
-import urllib.request
-try:
-    urllib.request.urlopen("https://{marker}/", timeout=10)
-except Exception as exc:
-    print("blocked:", exc)
-"""
+def _follow(harness: SshHarness) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    """`audit basic --follow --json` running, its stdout's lines arriving in the queue."""
     follow = subprocess.Popen(
         [str(REPO / ".venv/bin/agentcage"), "audit", "basic", "--follow", "--json"],
         stdout=subprocess.PIPE,
@@ -139,10 +130,31 @@ except Exception as exc:
             lines.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
+    return follow, lines
+
+
+def _blocked_request(harness: SshHarness) -> str:
+    """The agent asks for a new unlisted name; the proxy blocks it. Returns the name."""
+    marker = f"follow-{uuid.uuid4().hex[:12]}.example"
+    request = f"""
+import urllib.request
+try:
+    urllib.request.urlopen("https://{marker}/", timeout=10)
+except Exception as exc:
+    print("blocked:", exc)
+"""
+    harness.exec("podman", "exec", AGENT, "python3", "-c", request)
+    return marker
+
+
+def test_audit_follow_through_the_target_prints_new_requests(
+    harness: SshHarness, cage: str
+) -> None:
+    follow, lines = _follow(harness)
     seen: list[str] = []
     try:
         _read_until(lines, lambda line: True, seen)  # the last records: following began
-        harness.exec("podman", "exec", AGENT, "python3", "-c", request)
+        marker = _blocked_request(harness)
         _read_until(lines, lambda line: marker in line, seen)
     finally:
         follow.send_signal(signal.SIGINT)
@@ -152,6 +164,24 @@ except Exception as exc:
     assert blocked[0]["verdict"] == "block", blocked
     # Neither the history nor the switch to following printed a record twice.
     assert len(seen) == len(set(seen)), seen
+
+
+def test_audit_follow_names_the_target_when_the_connection_drops(
+    harness: SshHarness, cage: str
+) -> None:
+    follow, lines = _follow(harness)
+    try:
+        # A record written after the start: its tail sessions there run by then.
+        marker = _blocked_request(harness)
+        _read_until(lines, lambda line: marker in line, [])
+        harness.close_connection()  # the master and every session on it end
+        _, stderr = follow.communicate(timeout=30 * SLOWDOWN)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 1, stderr
+    assert f"lost host target {TARGET}" in stderr and ".jsonl there" in stderr, stderr
 
 
 # Their fixture, then their tests in their file's order (the last destroys the cage).
