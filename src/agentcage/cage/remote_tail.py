@@ -22,9 +22,14 @@ from agentcage.audit.reading import Line, parse
 from agentcage.cage.ssh_target import SshRunner, connection_hint
 from agentcage.errors import UnreachableError
 
-# $1 the file there, $2 the 1-based byte to start at. tail's notes on rotations and on a
-# file that is not there yet are dropped: they would be printed among the records.
-_TAIL = 'tail -F -c "+$2" -- "$1" 2>/dev/null & t=$!; cat >/dev/null; kill "$t" 2>/dev/null'
+# $1 the file there, $2 the 1-based byte to start at. A file shorter than what was read of
+# it is a newer one (rotated since the copy): it is read from its start. tail's notes on
+# rotations and on a file that is not there yet are dropped: they would be printed among
+# the records.
+_TAIL = (
+    'n=$2; s=$(stat -c %s -- "$1" 2>/dev/null) || s=0; [ "$s" -ge $((n - 1)) ] || n=1; '
+    'tail -F -c "+$n" -- "$1" 2>/dev/null & t=$!; cat >/dev/null; kill "$t" 2>/dev/null'
+)
 STOP_SECONDS = 5.0
 
 

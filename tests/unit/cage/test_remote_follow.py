@@ -42,7 +42,7 @@ def test_the_tail_starts_after_what_was_read_and_stops_when_its_stdin_closes(
     assert argv[-3:-1] == ("ops@h", "--")
     sh, flag, script, name, path, start = shlex.split(argv[-1])
     assert (sh, flag, name, path, start) == ("sh", "-c", "sh", "/t/a b.jsonl", "121")  # from 1
-    assert script.startswith('tail -F -c "+$2" -- "$1"') and "cat >/dev/null" in script
+    assert 'tail -F -c "+$n" -- "$1"' in script and "cat >/dev/null" in script
 
 
 class SymlinkRunner(ShellRunner):
@@ -124,6 +124,18 @@ def test_a_remote_log_is_followed_from_where_the_copy_ends_across_a_rotation(
     finally:
         tail.close()
     assert all(stream.process.returncode is not None for stream in tail._streams)
+
+
+def test_a_log_rotated_since_the_copy_is_read_from_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "proxy.jsonl"
+    log.write_bytes(_record(7))  # the new file, shorter than what was read of the old
+    tail = RemoteTail(ShellRunner(TARGET, tmp_path / "ssh"), [log], [len(_record(1)) * 3])
+    try:
+        with log.open("ab") as handle:
+            handle.write(_record(8))
+        assert _paths(_wait_for(tail, 2)) == ["/7", "/8"]
+    finally:
+        tail.close()
 
 
 def test_a_lost_connection_names_the_target_after_the_lines_that_came(tmp_path: Path) -> None:
