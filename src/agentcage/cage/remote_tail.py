@@ -53,9 +53,10 @@ class _TailSession:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        assert self.process.stdout is not None
+        assert self.process.stdout is not None and self.process.stderr is not None
         self.fd = self.process.stdout.fileno()
         os.set_blocking(self.fd, False)
+        os.set_blocking(self.process.stderr.fileno(), False)
         self.partial = b""
         self.ended = False
 
@@ -75,19 +76,26 @@ class _TailSession:
         return lines
 
     def stderr(self) -> str:
-        if self.process.poll() is None or self.process.stderr is None:
-            return ""
-        return self.process.stderr.read().decode(errors="replace").strip()
+        """What ssh said (read without waiting: only once the stream has ended)."""
+        assert self.process.stderr is not None
+        try:
+            said = os.read(self.process.stderr.fileno(), 1 << 16)
+        except (BlockingIOError, ValueError):
+            said = b""
+        return said.decode(errors="replace").strip()
 
-    def close(self) -> None:
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self.process.stdin.close()  # the remote `cat` ends, and with it tail
+    def stop(self) -> None:
         try:
             self.process.wait(STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()  # the remote `cat` ends, and with it tail
+        self.stop()
         for pipe in (self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()
@@ -120,7 +128,7 @@ class RemoteTail:
         return sorted(lines, key=lambda line: line.time)
 
     def _lost_error(self, stream: _TailSession) -> UnreachableError:
-        stream.process.wait()
+        stream.stop()
         said = stream.stderr()
         target = self.runner.target
         return UnreachableError(
