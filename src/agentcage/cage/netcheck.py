@@ -18,9 +18,12 @@ import argparse
 import concurrent.futures
 import errno
 import json
+import os
+import select
 import socket
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -172,18 +175,71 @@ def tcp_refused(proxy: str, port: int) -> tuple[bool, str]:
     return True, f"{proxy}:{port}: closed without a byte"
 
 
-def udp_unanswered(proxy: str, port: int) -> tuple[bool, str]:
+UDP_WAIT = 2.0  # for an answer that must not come, when no flow line says why none will
+POLL = 0.02
+
+
+def udp_unanswered(
+    proxy: str, port: int, audit_log: str | None = None, wait: float = UDP_WAIT
+) -> tuple[bool, str]:
+    """No answer to a datagram: the proxy's deny listener took it, or none came in `wait`.
+
+    The deny listener answers nothing, so "no answer" alone is only known by waiting. With
+    `audit_log` (the proxy's, readable here) the wait ends as soon as the listener's `flow`
+    line for this datagram is there: the datagram reached the listener, not a route out.
+    An ICMP error ends it too (a connected socket sees it as the next `recv`'s error).
+    """
+    log = _AuditFollower(audit_log)
+    deadline = time.monotonic() + wait
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(2)
         sock.connect((proxy, port))
         sock.send(b"\x1b" + b"\0" * 47)  # an NTP client request
+        while True:
+            left = deadline - time.monotonic()
+            readable, _, _ = select.select([sock], [], [], min(POLL, max(left, 0)))
+            if readable:
+                try:
+                    sock.recv(512)
+                except OSError as exc:
+                    return True, f"{proxy}:{port}/udp: {exc.strerror} (ICMP error)"
+                return False, f"{proxy}:{port}/udp answered"
+            if log.has_flow("udp", proxy, port):
+                return True, f"{proxy}:{port}/udp: no answer; the proxy's deny listener took it"
+            if left <= 0:
+                return True, f"{proxy}:{port}/udp: no answer in {wait:g} s (timed out)"
+
+
+class _AuditFollower:
+    """The lines appended to an audit log since this object was made (none without a log)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+        if path is not None:
+            try:
+                self.offset = os.path.getsize(path)
+            except OSError:
+                self.path = None  # unreadable here: the wait is the only way to conclude
+
+    def has_flow(self, protocol: str, host: str, port: int) -> bool:
+        if self.path is None:
+            return False
         try:
-            sock.recv(512)
-        except TimeoutError:
-            return True, f"{proxy}:{port}/udp: no answer"
-        except OSError as exc:
-            return True, f"{proxy}:{port}/udp: {exc.strerror}"
-    return False, f"{proxy}:{port}/udp answered"
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except OSError:
+            return False
+        self.offset += len(chunk)
+        text = (self.partial + chunk).decode(errors="replace")
+        complete, _, rest = text.rpartition("\n")
+        self.partial = rest.encode()
+        return any(
+            line.get("kind") == "flow"
+            and (line.get("scheme"), line.get("host"), line.get("port")) == (protocol, host, port)
+            for line in audit_records(complete + "\n")
+        )
 
 
 # The checks whose flows the proxy's deny listener must audit (`kind: flow`, host the
@@ -195,19 +251,24 @@ FLOWS = {
 }
 
 
-def _flow_check(proxy: str, protocol: str, port: int) -> Callable[[], tuple[bool, str]]:
+def _flow_check(
+    proxy: str, protocol: str, port: int, audit_log: str | None
+) -> Callable[[], tuple[bool, str]]:
     if protocol == "udp":
-        return lambda: udp_unanswered(proxy, port)
+        return lambda: udp_unanswered(proxy, port, audit_log)
     return lambda: tcp_refused(proxy, port)
 
 
 def transparent_checks(
-    proxy: str, allowed: str | None
+    proxy: str, allowed: str | None, audit_log: str | None = None
 ) -> list[tuple[str, Callable[[], tuple[bool, str]]]]:
     checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("no-proxy request to an unlisted host refused", direct_unlisted),
         ("unlisted name at the proxy refused", lambda: unlisted_at_proxy(proxy)),
-        *((name, _flow_check(proxy, protocol, port)) for name, (protocol, port) in FLOWS.items()),
+        *(
+            (name, _flow_check(proxy, protocol, port, audit_log))
+            for name, (protocol, port) in FLOWS.items()
+        ),
     ]
     if allowed:
         checks.insert(
@@ -250,7 +311,11 @@ def audited(
 
 
 def run(
-    gateway: str, allowed: str | None, proxy: str | None = None, steered: bool = False
+    gateway: str,
+    allowed: str | None,
+    proxy: str | None = None,
+    steered: bool = False,
+    audit_log: str | None = None,
 ) -> list[dict[str, object]]:
     route: tuple[str, Callable[[], tuple[bool, str]]]
     direct: tuple[str, Callable[[], tuple[bool, str]]]
@@ -273,8 +338,8 @@ def run(
             ("fake key in body blocked", lambda: leaked_key(allowed)),
         ]
     if proxy:
-        checks += transparent_checks(proxy, allowed)
-    # At once: most of each check is waiting (the UDP one waits 2 s for the answer that
+        checks += transparent_checks(proxy, allowed, audit_log)
+    # At once: most of each check is waiting (the UDP one up to 2 s for the answer that
     # must not come), and none depends on another. Results keep the checks' order.
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(checks)) as pool:
         outcomes = list(pool.map(_outcome, checks))
@@ -297,8 +362,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--allowed-host")
     parser.add_argument("--proxy")
     parser.add_argument("--steered", action="store_true")
+    parser.add_argument("--audit-log", help="the proxy's audit log, to end the UDP wait early")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.gateway, args.allowed_host, args.proxy, args.steered)))
+    rows = run(args.gateway, args.allowed_host, args.proxy, args.steered, args.audit_log)
+    print(json.dumps(rows))
     return 0
 
 

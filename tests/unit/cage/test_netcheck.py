@@ -4,7 +4,9 @@ and which checks run where default deny gave the namespace a route (a microVM gu
 from __future__ import annotations
 
 import json
+import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,68 @@ def test_checks_run_at_once_and_report_in_order(monkeypatch: pytest.MonkeyPatch)
         "blocked_host",
     ]
     assert all(row["passed"] for row in rows)
+
+
+class _UdpServer:
+    """A UDP socket on loopback that answers each datagram, or writes the deny listener's
+    `flow` line for it to `log` (and answers nothing), as the proxy's does."""
+
+    def __init__(self, answer: bool, log: Path | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.answer, self.log = answer, log
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        data, peer = self.sock.recvfrom(512)
+        if self.answer:
+            self.sock.sendto(b"\x1c" + data[1:], peer)
+        if self.log is not None:
+            line = {"kind": "flow", "scheme": "udp", "host": "127.0.0.1", "port": self.port}
+            with self.log.open("a") as handle:
+                handle.write(json.dumps(line) + "\n")
+
+    def close(self) -> None:
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _udp_check(
+    tmp_path: Path, answer: bool, line: bool, wait: float, earlier_line: bool = False
+) -> tuple[tuple[bool, str], int]:
+    """udp_unanswered against a loopback server; (its result, the server's port)."""
+    log = tmp_path / "proxy.jsonl"
+    server = _UdpServer(answer, log if line else None)
+    earlier = {"kind": "flow", "scheme": "udp", "host": "127.0.0.1", "port": server.port}
+    log.write_text(json.dumps(earlier) + "\n" if earlier_line else "")
+    try:
+        return netcheck.udp_unanswered("127.0.0.1", server.port, str(log), wait), server.port
+    finally:
+        server.close()
+
+
+def test_udp_that_gets_an_answer_fails(tmp_path: Path) -> None:
+    (passed, detail), _ = _udp_check(tmp_path, answer=True, line=False, wait=5)
+    assert not passed and detail.endswith("/udp answered")
+
+
+def test_udp_taken_by_the_deny_listener_ends_at_its_flow_line(tmp_path: Path) -> None:
+    # A wait beyond any test's patience: only the line can end the check in time.
+    result, port = _udp_check(tmp_path, answer=False, line=True, wait=3600)
+    assert result == (True, f"127.0.0.1:{port}/udp: no answer; the proxy's deny listener took it")
+
+
+def test_udp_without_a_line_concludes_by_the_timeout_and_says_so(tmp_path: Path) -> None:
+    # A line written before the check began (an earlier verify's) is not this datagram's.
+    (passed, detail), _ = _udp_check(tmp_path, False, line=False, wait=0.3, earlier_line=True)
+    assert passed and detail.endswith("no answer in 0.3 s (timed out)")
+
+
+def test_udp_refused_by_icmp_says_so() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    passed, detail = netcheck.udp_unanswered("127.0.0.1", port, None, wait=3600)
+    assert passed and detail.endswith("(ICMP error)")
