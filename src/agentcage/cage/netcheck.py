@@ -28,6 +28,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from agentcage.cage.netcheck_dns import resolve_with
+
 SINKHOLE = "198.51.100.1"
 PROBE_NAME = "agentcage-verify.invalid-zone.example"
 # Fake credentials shaped like real ones: an AWS access key id and a GitHub token.
@@ -177,6 +179,7 @@ def tcp_refused(proxy: str, port: int) -> tuple[bool, str]:
 
 UDP_WAIT = 2.0  # for an answer that must not come, when no flow line says why none will
 POLL = 0.02
+FLOW_LINE_WAIT = 2.0  # for a refused flow's line, once its check passed
 
 
 def udp_unanswered(
@@ -222,23 +225,25 @@ class _AuditFollower:
             except OSError:
                 self.path = None  # unreadable here: the wait is the only way to conclude
 
-    def has_flow(self, protocol: str, host: str, port: int) -> bool:
+    def new_records(self) -> list[dict[str, object]]:
+        """The complete lines appended since the last call (a last one being written waits)."""
         if self.path is None:
-            return False
+            return []
         try:
             with open(self.path, "rb") as handle:
                 handle.seek(self.offset)
                 chunk = handle.read()
         except OSError:
-            return False
+            return []
         self.offset += len(chunk)
-        text = (self.partial + chunk).decode(errors="replace")
-        complete, _, rest = text.rpartition("\n")
-        self.partial = rest.encode()
+        complete, _, self.partial = (self.partial + chunk).rpartition(b"\n")
+        return audit_records(complete.decode(errors="replace") + "\n")
+
+    def has_flow(self, protocol: str, host: str, port: int) -> bool:
         return any(
             line.get("kind") == "flow"
             and (line.get("scheme"), line.get("host"), line.get("port")) == (protocol, host, port)
-            for line in audit_records(complete + "\n")
+            for line in self.new_records()
         )
 
 
@@ -339,14 +344,44 @@ def run(
         ]
     if proxy:
         checks += transparent_checks(proxy, allowed, audit_log)
+    log = _AuditFollower(audit_log) if proxy else None
     # At once: most of each check is waiting (the UDP one up to 2 s for the answer that
     # must not come), and none depends on another. Results keep the checks' order.
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(checks)) as pool:
         outcomes = list(pool.map(_outcome, checks))
+    if log is not None and log.path is not None and proxy:
+        outcomes = _with_flow_lines(checks, outcomes, log, proxy)
     return [
         {"name": name, "passed": passed, "detail": detail}
         for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
     ]
+
+
+def _with_flow_lines(
+    checks: list[tuple[str, Callable[[], tuple[bool, str]]]],
+    outcomes: list[tuple[bool, str]],
+    log: _AuditFollower,
+    proxy: str,
+) -> list[tuple[bool, str]]:
+    """Each passed FLOWS check holds only with its `flow` line among those the proxy wrote
+    since the checks began (`audited`). The listener writes the line before it resets, so
+    the lines are there already; FLOW_LINE_WAIT covers a line still on its way."""
+    deadline = time.monotonic() + FLOW_LINE_WAIT
+    lines: list[dict[str, object]] = []
+    while True:
+        lines += log.new_records()
+        judged = [
+            audited(name, detail, lines, proxy) if name in FLOWS and passed else (passed, detail)
+            for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
+        ]
+        missing = [
+            name
+            for (name, _), (was, _), (now, _) in zip(checks, outcomes, judged, strict=True)
+            if was and not now
+        ]
+        if not missing or time.monotonic() > deadline:
+            return judged
+        time.sleep(POLL)
 
 
 def _outcome(check: tuple[str, Callable[[], tuple[bool, str]]]) -> tuple[bool, str]:
@@ -363,7 +398,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--proxy")
     parser.add_argument("--steered", action="store_true")
     parser.add_argument("--audit-log", help="the proxy's audit log, to end the UDP wait early")
+    parser.add_argument("--resolver", help="ask this DNS server, not /etc/resolv.conf's")
     args = parser.parse_args(argv)
+    if args.resolver:
+        resolve_with(args.resolver)
     rows = run(args.gateway, args.allowed_host, args.proxy, args.steered, args.audit_log)
     print(json.dumps(rows))
     return 0

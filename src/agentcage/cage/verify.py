@@ -1,8 +1,8 @@
 """`cage verify`: check from inside a running cage that its walls hold.
 
-Process checks run in the agent container itself (`podman exec`); network checks run
-in a helper container with exactly the agent's network view (see netcheck.py). A check
-that cannot run counts as failed: a verify that silently skips proves nothing.
+Process checks run in the agent container itself (one `podman exec`, batched_exec.py);
+network checks run in the agent's own network namespace (verify_network.py, netcheck.py).
+A check that cannot run counts as failed: a verify that silently skips proves nothing.
 """
 
 from __future__ import annotations
@@ -14,28 +14,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentcage.audit.record import now_iso
 from agentcage.cage import layout, listeners, topology
 from agentcage.cage.batched_exec import StepResult, run_steps
 from agentcage.cage.ca import KEY_AND_CERT
 from agentcage.cage.contract import (
     AGENT_CA,
-    AUDIT_DIR,
     CA_DIR,
     CA_VARIABLES,
-    NETCHECK_MODULE,
-    PROXY_AUDIT_LOG,
     PROXY_VARIABLES,
-    PYTHON,
     SECRETS_DIR,
-    SIDECAR_USER,
     agent_environment,
     secret_id,
 )
 from agentcage.cage.host_files import on_target
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.netcheck import FLOWS, audit_records, audited, routed_via
+from agentcage.cage.netcheck import routed_via
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
+from agentcage.cage.verify_network import network_rows
 from agentcage.cage.vm import vm_control
 from agentcage.config.network import DENY_PORT
 from agentcage.config.schema import CageConfig
@@ -69,8 +64,8 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
         return [CheckResult("cage running", False, f"{agent} is not running")]
     results = [CheckResult("cage running", True, f"{agent} is active")]
     transparent = config.network.transparent
-    # Independent groups, each a few `podman` calls where the cages run: asked at once,
-    # verify takes as long as the slowest group (the network helper), not the sum. The
+    # Independent groups, each a `podman` call or two where the cages run: asked at once,
+    # verify takes as long as the slowest group (the network checks), not the sum. The
     # agent's and the proxy's file reads are one `podman exec` each (batched_exec.py).
     with ThreadPoolExecutor(max_workers=8) as pool:
         inspected = pool.submit(_inspect_agent, cages, agent)
@@ -265,63 +260,12 @@ def _allowed_host(config: CageConfig) -> str | None:
 
 
 def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
-    images = layout.load_images(cages.store, config.name)
-    paths = on_target(cages.host.files, layout.host_paths(cages.store, config.name))
-    env = agent_environment(config, topo)
-    gateway = str(ipaddress.IPv4Network(topo.external_subnet)[1])
-    allowed = _allowed_host(config)
-    argv = [
-        "run", "--rm", "--pull=never", f"--network={topo.internal_network}",
-        f"--dns={topo.dns_ip}", "--read-only", "--cap-drop=all",
-        "--security-opt=no-new-privileges", f"--user={SIDECAR_USER}:{SIDECAR_USER}",
-        f"--label=agentcage.cage={config.name}", "--label=agentcage.role=verify",
-        "-v", f"{paths.ca_public_cert}:{AGENT_CA}:ro",
-        f"--entrypoint={PYTHON}",
-    ]  # fmt: skip
-    if config.network.transparent:
-        # The proxy's log, read-only: the UDP check ends when the deny listener's line for
-        # its datagram is there, instead of waiting out its 2 s (netcheck.udp_unanswered).
-        argv += ["-v", f"{paths.proxy_audit_dir}:{AUDIT_DIR}:ro"]
-    for key in (*PROXY_VARIABLES, *CA_VARIABLES, "NO_PROXY", "no_proxy"):
-        argv += ["--env", f"{key}={env[key]}"]
-    argv += [images.proxy, "-m", NETCHECK_MODULE, "--gateway", gateway]
-    if allowed:
-        argv += ["--allowed-host", allowed]
-    if config.network.transparent:
-        argv += ["--proxy", topo.proxy_ip, "--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}"]
-    started = now_iso()
-    result = cages.host.podman(*argv, check=False)
-    try:
-        rows = json.loads(result.stdout.strip().splitlines()[-1])
-        checks = [CheckResult(str(r["name"]), bool(r["passed"]), str(r["detail"])) for r in rows]
-    except (ValueError, IndexError, KeyError, TypeError):
-        detail = (result.stderr or result.stdout).strip()[-300:]
-        return [CheckResult("network checks", False, f"helper container failed: {detail}")]
-    if config.network.transparent:
-        checks = [_audited(cages, topo, check, started) for check in checks]
-    if allowed is None:
-        checks.append(
-            CheckResult(
-                "allowlisted host reachable", False, "no allowlisted domain to test against"
-            )
-        )
-    return checks
+    rows = network_rows(cages, config, topo, _allowed_host(config))
+    # Default deny's route is read from the agent itself too (_default_deny): one row.
+    return [CheckResult(*row) for row in rows if row[0] not in _DEFAULT_DENY]
 
 
-def _audited(cages: Cages, topo: topology.Topology, check: CheckResult, since: str) -> CheckResult:
-    """A refused flow counts only with its `kind: flow` line in the proxy's log."""
-    if check.name not in FLOWS or not check.passed:
-        return check
-    lines = [line for line in _proxy_audit_tail(cages, topo) if str(line.get("time", "")) >= since]
-    return CheckResult(check.name, *audited(check.name, check.detail, lines, topo.proxy_ip))
-
-
-def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, object]]:
-    # Through the proxy container: a rootless cage's log belongs to its subordinate user.
-    code, text, _ = _exec(
-        cages, topo.container("proxy"), "tail", "-n", "2000", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}"
-    )
-    return audit_records(text) if code == 0 else []
+_DEFAULT_DENY = ("proxy does not forward", "agent routes via the proxy")
 
 
 def _default_deny(

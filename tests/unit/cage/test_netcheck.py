@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 from pathlib import Path
 
@@ -148,3 +149,93 @@ def test_udp_refused_by_icmp_says_so() -> None:
         port = sock.getsockname()[1]
     passed, detail = netcheck.udp_unanswered("127.0.0.1", port, None, wait=3600)
     assert passed and detail.endswith("(ICMP error)")
+
+
+class _DnsServer:
+    """A resolver on loopback port 53: `answers` maps names to IPv4 addresses; any other
+    name gets NXDOMAIN. Answers use a compression pointer to the question, as dnsmasq's do."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.53", 53))
+        self.answers = answers
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            labels, at = [], 12
+            while query[at]:
+                labels.append(query[at + 1 : at + 1 + query[at]].decode())
+                at += 1 + query[at]
+            question = query[12 : at + 5]
+            address = self.answers.get(".".join(labels))
+            flags = 0x8180 if address else 0x8183
+            head = query[:2] + struct.pack(">HHHHH", flags, 1, 1 if address else 0, 0, 0)
+            answer = b""
+            if address:
+                answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4)
+                answer += socket.inet_aton(address)
+            self.sock.sendto(head + question + answer, peer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_names_resolve_through_the_given_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        server = _DnsServer({netcheck.PROBE_NAME: netcheck.SINKHOLE, "github.com": "10.9.0.3"})
+    except PermissionError:
+        pytest.skip("binding port 53 needs root here")
+    monkeypatch.setattr(socket, "getaddrinfo", socket.getaddrinfo)  # restored afterwards
+    try:
+        netcheck.resolve_with("127.0.0.53")
+        assert netcheck.sinkholed() == (
+            True,
+            f"{netcheck.PROBE_NAME} -> {netcheck.SINKHOLE}",
+        )
+        infos = socket.getaddrinfo("github.com", 443, 0, socket.SOCK_STREAM)
+        assert [info[4] for info in infos] == [("10.9.0.3", 443)]
+        with pytest.raises(socket.gaierror):
+            socket.getaddrinfo("not-listed.example", 443)
+        # Addresses are not names: nothing is asked.
+        assert socket.getaddrinfo("127.0.0.1", 80)[0][4] == ("127.0.0.1", 80)
+    finally:
+        server.close()
+
+
+def test_a_refused_flow_counts_only_with_its_line_written_during_the_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = "10.213.0.35"
+    log = tmp_path / "proxy.jsonl"
+    # An earlier verify's line for port 5432: not this run's.
+    earlier = {"kind": "flow", "scheme": "tcp", "host": proxy, "port": 5432}
+    log.write_text(json.dumps(earlier) + "\n")
+
+    def refused(host: str, port: int) -> tuple[bool, str]:
+        if port == 22:  # the deny listener writes this one's line, and no other
+            line = {"kind": "flow", "scheme": "tcp", "host": host, "port": port}
+            with log.open("a") as handle:
+                handle.write(json.dumps(line) + "\n")
+        return True, "reset"
+
+    monkeypatch.setattr(netcheck, "tcp_refused", refused)
+    monkeypatch.setattr(netcheck, "udp_unanswered", lambda *_: (False, "answered"))
+    for name in ("routed_via", "sinkholed", "blocked_host", "direct_unlisted"):
+        monkeypatch.setattr(netcheck, name, lambda *_: (True, "fine"))
+    monkeypatch.setattr(netcheck, "unlisted_at_proxy", lambda *_: (True, "fine"))
+    monkeypatch.setattr(netcheck, "FLOW_LINE_WAIT", 0.2)
+    rows = netcheck.run("10.213.0.17", None, proxy, steered=True, audit_log=str(log))
+    results = {str(row["name"]): (row["passed"], row["detail"]) for row in rows}
+    assert results["raw TCP to port 22 refused"] == (True, "reset; audited")
+    passed, detail = results["raw TCP to port 5432 refused"]
+    assert not passed and "no `flow` line" in detail
+    # A failed check stays failed, line or not.
+    assert results["UDP to port 123 unanswered"] == (False, "answered")
+    # Without the log (a microVM's guest: its host reads the log), the rows are as checked.
+    rows = netcheck.run("10.213.0.17", None, proxy, steered=True)
+    assert {str(r["name"]): r["detail"] for r in rows}["raw TCP to port 5432 refused"] == "reset"

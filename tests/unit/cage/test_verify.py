@@ -9,7 +9,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from agentcage.cage import topology
+from agentcage.cage import topology, verify_network
 from agentcage.cage.contract import agent_environment
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed
@@ -73,7 +73,8 @@ ROUTES = (
 )
 FORWARD = ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/sys/net/ipv4/ip_forward")
 AGENT_ROUTES = ("podman", "exec", "agentcage-demo-agent", "cat", "/proc/net/route")
-AUDIT_TAIL = ("podman", "exec", "agentcage-demo-proxy", "tail")
+# verify_network.netcheck_command: `sh -c SCRIPT` on the host, into the agent's namespace.
+NETCHECK = ("/bin/sh", "-c", verify_network.SCRIPT)
 AGENT_MOUNTS = [{"Source": "/somewhere/agent"}]
 WALLS = {
     FORWARD: ok("0\n"),
@@ -113,7 +114,7 @@ def test_everything_holds(tmp_path: Path) -> None:
             ("podman", "exec", "agentcage-demo-agent", "cat", "/etc/agentcage-ca/ca.pem"): ok(CERT),
             (*EXEC, "cat", "/var/lib/agentcage/ca/mitmproxy-ca.pem"): MISSING,
             (*EXEC, "cat", "/etc/agentcage-ca/mitmproxy-ca.pem"): MISSING,
-            ("podman", "run"): ok(json.dumps(NETWORK) + "\n"),
+            NETCHECK: ok(json.dumps(NETWORK) + "\n"),
         },
     )  # fmt: skip
     results = verify(cages, "demo")
@@ -124,26 +125,7 @@ def test_everything_holds(tmp_path: Path) -> None:
     }
 
 
-FLOW_CHECK = {"name": "raw TCP to port 22 refused", "passed": True, "detail": "reset"}
-
-
-def _flow_line(time: str) -> str:
-    line = {"kind": "flow", "scheme": "tcp", "host": "10.213.0.3", "port": 22, "time": time}
-    return json.dumps({"kind": "http", "host": "x"}) + "\n" + json.dumps(line) + "\n"
-
-
-def test_a_refused_flow_counts_only_with_its_audit_line(tmp_path: Path) -> None:
-    (tmp_path / "again").mkdir()
-    answers = {("podman", "run"): ok(json.dumps([FLOW_CHECK]) + "\n")}
-    cages = _cage(tmp_path, {**answers, AUDIT_TAIL: ok(_flow_line("2999-01-01T00:00:00.000Z"))})
-    check = next(r for r in verify(cages, "demo") if r.name == FLOW_CHECK["name"])
-    assert check.passed and check.detail == "reset; audited"
-    # A line from before this verify began is some other flow's.
-    cages = _cage(
-        tmp_path / "again", {**answers, AUDIT_TAIL: ok(_flow_line("2000-01-01T00:00:00.000Z"))}
-    )
-    check = next(r for r in verify(cages, "demo") if r.name == FLOW_CHECK["name"])
-    assert not check.passed and "no `flow` line" in check.detail
+FLOW_CHECK = {"name": "raw TCP to port 22 refused", "passed": True, "detail": "reset; audited"}
 
 
 def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
@@ -156,13 +138,12 @@ def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
 
 
 def test_a_rootless_cage_is_judged_as_a_rootful_one(tmp_path: Path) -> None:
-    """Rootless cages are steered too (docs/transparent.md): a refused flow needs its
-    line, and the agent needs its route via the proxy."""
+    """Rootless cages are steered too (docs/transparent.md): the agent needs its route
+    via the proxy (and netcheck, in its namespace, a refused flow's line)."""
     (tmp_path / "unrouted").mkdir()
     header, _, local = ROUTES.splitlines()
     answers = {
-        ("podman", "run"): ok(json.dumps([FLOW_CHECK]) + "\n"),
-        AUDIT_TAIL: ok(""),
+        NETCHECK: ok(json.dumps([FLOW_CHECK]) + "\n"),
         ("systemctl", "--user", "is-active"): ok("active\n"),
     }
     for where, routes, passed in (
@@ -172,7 +153,7 @@ def test_a_rootless_cage_is_judged_as_a_rootful_one(tmp_path: Path) -> None:
         cages = _cage(where, {**answers, AGENT_ROUTES: ok(routes)})
         cages.host = dataclasses.replace(cages.host, rootless=True)
         results = {r.name: r for r in verify(cages, "demo")}
-        assert not results[FLOW_CHECK["name"]].passed  # no `flow` line was written
+        assert results[FLOW_CHECK["name"]].passed
         assert results["agent routes via the proxy"].passed is passed, results
         assert results["proxy does not forward"].passed
 
@@ -182,7 +163,7 @@ def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:
         tmp_path,
         {
             ("podman", "exec"): Completed((), 127, "", "executable file `cat` not found"),
-            ("podman", "run"): Completed((), 125, "", "image not known"),
+            NETCHECK: Completed((), 1, "", "nsenter: cannot open /proc/0/ns/net"),
         },
     )
     results = {r.name: r for r in verify(cages, "demo")}
@@ -190,7 +171,7 @@ def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:
     assert not results["no capabilities"].passed
     assert "cannot read" in results["no-new-privileges"].detail
     assert not results["network checks"].passed
-    assert "image not known" in results["network checks"].detail
+    assert "nsenter: cannot open" in results["network checks"].detail
 
 
 def test_a_writable_root_and_capabilities_fail(tmp_path: Path) -> None:
@@ -241,17 +222,24 @@ def test_on_podman_4_3_secret_values_are_read_from_the_proxy_mount(tmp_path: Pat
     assert not check.passed and check.detail == "found: API_KEY"
 
 
-def test_the_network_helper_checks_the_transparent_path(tmp_path: Path) -> None:
+def test_the_network_checks_run_in_the_agents_namespace(tmp_path: Path) -> None:
     runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
     topo = topology.load(cages.store, "demo")
     assert topo is not None
-    runner.answers[("podman", "run")] = ok(json.dumps(NETWORK) + "\n")
-    verify(cages, "demo")
-    (helper,) = [call for call in runner.calls if call[:2] == ("podman", "run")]
-    at = helper.index("--proxy")
-    assert helper[at + 1] == topo.proxy_ip
+    rows = [*NETWORK, {"name": "agent routes via the proxy", "passed": True, "detail": "x"}]
+    runner.answers[NETCHECK] = ok(json.dumps(rows) + "\n")
+    results = [r.name for r in verify(cages, "demo")]
+    (netcheck,) = [call for call in runner.calls if call[:3] == NETCHECK]
+    # The proxy's PID for the mount namespace, the agent's for the network namespace.
+    assert netcheck[3:6] == ("agentcage-verify", topo.container("proxy"), topo.container("agent"))
+    assert netcheck[netcheck.index("--proxy") + 1] == topo.proxy_ip
+    assert netcheck[netcheck.index("--resolver") + 1] == topo.dns_ip
+    assert "--steered" in netcheck and "--audit-log" in netcheck
+    assert not [c for c in runner.calls if c[:2] == ("podman", "run")]
+    # Default deny's route is one check, read from the agent (_default_deny).
+    assert results.count("agent routes via the proxy") == 1
 
 
 def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
@@ -316,7 +304,7 @@ def test_an_agent_without_sh_is_read_one_exec_at_a_time(tmp_path: Path) -> None:
             (*EXEC, "cat", "/var/lib/agentcage/ca/mitmproxy-ca.pem"): MISSING,
             # The one place a mount gone wrong put the key: the agent can read it.
             (*EXEC, "cat", "/etc/agentcage-ca/mitmproxy-ca.pem"): ok("PRIVATE KEY"),
-            ("podman", "run"): ok(json.dumps(NETWORK) + "\n"),
+            NETCHECK: ok(json.dumps(NETWORK) + "\n"),
         },
     )
     results = {r.name: r for r in verify(cages, "demo")}
