@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             if first.returncode:
-                print(first.stdout[-1500:], flush=True)
+                print(first.stdout[-3000:], first.stderr[-1500:], flush=True)
     for key, values in figures.items():
         print(f"{key}: {summary(values)}")
     print(f"load {os.getloadavg()}")

@@ -18,7 +18,6 @@ import argparse
 import concurrent.futures
 import errno
 import json
-import os
 import select
 import socket
 import ssl
@@ -28,6 +27,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from agentcage.cage.netcheck_audit import (
+    FLOWS,
+    POLL,
+    UDP_FLOW,
+    AppendedLines,
+    with_flow_lines,
+)
 from agentcage.cage.netcheck_dns import resolve_with
 
 SINKHOLE = "198.51.100.1"
@@ -178,8 +184,6 @@ def tcp_refused(proxy: str, port: int) -> tuple[bool, str]:
 
 
 UDP_WAIT = 2.0  # for an answer that must not come, when no flow line says why none will
-POLL = 0.02
-FLOW_LINE_WAIT = 2.0  # for a refused flow's line, once its check passed
 
 
 def udp_unanswered(
@@ -192,7 +196,7 @@ def udp_unanswered(
     line for this datagram is there: the datagram reached the listener, not a route out.
     An ICMP error ends it too (a connected socket sees it as the next `recv`'s error).
     """
-    log = _AuditFollower(audit_log)
+    log = AppendedLines(audit_log)
     deadline = time.monotonic() + wait
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.connect((proxy, port))
@@ -212,50 +216,6 @@ def udp_unanswered(
                 return True, f"{proxy}:{port}/udp: no answer in {wait:g} s (timed out)"
 
 
-class _AuditFollower:
-    """The lines appended to an audit log since this object was made (none without a log)."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.offset = 0
-        self.partial = b""
-        if path is not None:
-            try:
-                self.offset = os.path.getsize(path)
-            except OSError:
-                self.path = None  # unreadable here: the wait is the only way to conclude
-
-    def new_records(self) -> list[dict[str, object]]:
-        """The complete lines appended since the last call (a last one being written waits)."""
-        if self.path is None:
-            return []
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except OSError:
-            return []
-        self.offset += len(chunk)
-        complete, _, self.partial = (self.partial + chunk).rpartition(b"\n")
-        return audit_records(complete.decode(errors="replace") + "\n")
-
-    def has_flow(self, protocol: str, host: str, port: int) -> bool:
-        return any(
-            line.get("kind") == "flow"
-            and (line.get("scheme"), line.get("host"), line.get("port")) == (protocol, host, port)
-            for line in self.new_records()
-        )
-
-
-# The checks whose flows the proxy's deny listener must audit (`kind: flow`, host the
-# proxy's address): `cage verify` looks for each line in the proxy's log.
-FLOWS = {
-    "raw TCP to port 22 refused": ("tcp", 22),
-    "raw TCP to port 5432 refused": ("tcp", 5432),
-    "UDP to port 123 unanswered": ("udp", 123),
-}
-
-
 def _flow_check(
     proxy: str, protocol: str, port: int, audit_log: str | None
 ) -> Callable[[], tuple[bool, str]]:
@@ -265,13 +225,19 @@ def _flow_check(
 
 
 def transparent_checks(
-    proxy: str, allowed: str | None, audit_log: str | None = None
+    proxy: str, allowed: str | None, audit_log: str | None = None, udp_host: str | None = None
 ) -> list[tuple[str, Callable[[], tuple[bool, str]]]]:
+    """`udp_host`: where the UDP check sends (the proxy's address unless given)."""
     checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("no-proxy request to an unlisted host refused", direct_unlisted),
         ("unlisted name at the proxy refused", lambda: unlisted_at_proxy(proxy)),
         *(
-            (name, _flow_check(proxy, protocol, port, audit_log))
+            (
+                name,
+                _flow_check(
+                    udp_host or proxy if name == UDP_FLOW else proxy, protocol, port, audit_log
+                ),
+            )
             for name, (protocol, port) in FLOWS.items()
         ),
     ]
@@ -282,45 +248,13 @@ def transparent_checks(
     return checks
 
 
-def audit_records(text: str) -> list[dict[str, object]]:
-    """The JSON objects among an audit log's complete lines (a last one without its
-    newline is still being written)."""
-    records = []
-    for raw in text.split("\n")[:-1]:
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def audited(
-    check: str, detail: str, lines: list[dict[str, object]], proxy: str
-) -> tuple[bool, str]:
-    """Whether a passed FLOWS check's flow has its `kind: flow` line among `lines` (the
-    proxy's audit lines written since the checks began)."""
-    protocol, port = FLOWS[check]
-    for line in lines:
-        if line.get("kind") == "flow" and (
-            line.get("scheme"),
-            line.get("host"),
-            line.get("port"),
-        ) == (protocol, proxy, port):
-            return True, f"{detail}; audited"
-    return False, (
-        f"{detail}, but the proxy wrote no `flow` line for it: the cage's default "
-        "deny is not set up (docs/transparent.md)"
-    )
-
-
 def run(
     gateway: str,
     allowed: str | None,
     proxy: str | None = None,
     steered: bool = False,
     audit_log: str | None = None,
+    udp_host: str | None = None,
 ) -> list[dict[str, object]]:
     route: tuple[str, Callable[[], tuple[bool, str]]]
     direct: tuple[str, Callable[[], tuple[bool, str]]]
@@ -343,45 +277,26 @@ def run(
             ("fake key in body blocked", lambda: leaked_key(allowed)),
         ]
     if proxy:
-        checks += transparent_checks(proxy, allowed, audit_log)
-    log = _AuditFollower(audit_log) if proxy else None
+        checks += transparent_checks(proxy, allowed, audit_log, udp_host)
+    log = AppendedLines(audit_log) if proxy else None
     # At once: most of each check is waiting (the UDP one up to 2 s for the answer that
     # must not come), and none depends on another. Results keep the checks' order.
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(checks)) as pool:
         outcomes = list(pool.map(_outcome, checks))
-    if log is not None and log.path is not None and proxy:
-        outcomes = _with_flow_lines(checks, outcomes, log, proxy)
-    return [
-        {"name": name, "passed": passed, "detail": detail}
-        for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
+    rows = [
+        (name, passed, detail) for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
     ]
+    if log is not None and log.path is not None and proxy:
+        hosts = {name: proxy for name in FLOWS} | {UDP_FLOW: udp_host or proxy}
+        rows = with_flow_lines(rows, log, hosts, _source_address(proxy))
+    return [{"name": name, "passed": passed, "detail": detail} for name, passed, detail in rows]
 
 
-def _with_flow_lines(
-    checks: list[tuple[str, Callable[[], tuple[bool, str]]]],
-    outcomes: list[tuple[bool, str]],
-    log: _AuditFollower,
-    proxy: str,
-) -> list[tuple[bool, str]]:
-    """Each passed FLOWS check holds only with its `flow` line among those the proxy wrote
-    since the checks began (`audited`). The listener writes the line before it resets, so
-    the lines are there already; FLOW_LINE_WAIT covers a line still on its way."""
-    deadline = time.monotonic() + FLOW_LINE_WAIT
-    lines: list[dict[str, object]] = []
-    while True:
-        lines += log.new_records()
-        judged = [
-            audited(name, detail, lines, proxy) if name in FLOWS and passed else (passed, detail)
-            for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
-        ]
-        missing = [
-            name
-            for (name, _), (was, _), (now, _) in zip(checks, outcomes, judged, strict=True)
-            if was and not now
-        ]
-        if not missing or time.monotonic() > deadline:
-            return judged
-        time.sleep(POLL)
+def _source_address(destination: str) -> str:
+    """This namespace's address towards `destination` (nothing is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((destination, 9))
+        return str(sock.getsockname()[0])
 
 
 def _outcome(check: tuple[str, Callable[[], tuple[bool, str]]]) -> tuple[bool, str]:
@@ -399,10 +314,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--steered", action="store_true")
     parser.add_argument("--audit-log", help="the proxy's audit log, to end the UDP wait early")
     parser.add_argument("--resolver", help="ask this DNS server, not /etc/resolv.conf's")
+    parser.add_argument("--udp-host", help="send the UDP check here (default: --proxy)")
     args = parser.parse_args(argv)
     if args.resolver:
         resolve_with(args.resolver)
-    rows = run(args.gateway, args.allowed_host, args.proxy, args.steered, args.audit_log)
+    rows = run(
+        args.gateway, args.allowed_host, args.proxy, args.steered, args.audit_log, args.udp_host
+    )
     print(json.dumps(rows))
     return 0
 

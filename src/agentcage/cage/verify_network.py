@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
 
 from agentcage.cage import topology
 from agentcage.cage.ca import CERT
@@ -56,6 +57,18 @@ ENV = "/usr/bin/env"  # in the proxy's image (coreutils)
 Row = tuple[str, bool, str]
 
 
+def udp_host() -> str:
+    """Where this verify's UDP check sends: an address in TEST-NET-3, which exists nowhere.
+
+    Every verify sends from the agent's address, and the steering's NAT puts the original
+    destination port into the source port, so a second datagram to the same address and
+    port while conntrack holds the first (30 s for UDP) clashes with it and is dropped,
+    unaudited (docs/transparent.md). A new address each time keeps verifies apart; through
+    the agent's route it reaches the deny listener as the proxy's own address would.
+    """
+    return f"203.0.113.{1 + secrets.randbelow(254)}"
+
+
 def netcheck_command(
     config: CageConfig, topo: topology.Topology, allowed: str | None
 ) -> tuple[str, ...]:
@@ -71,7 +84,7 @@ def netcheck_command(
     if config.network.transparent:
         # Default deny gave the agent's namespace its route via the proxy: --steered.
         program += ["--proxy", topo.proxy_ip, "--steered"]
-        program += ["--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}"]
+        program += ["--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}", "--udp-host", udp_host()]
     return (SHELL, "-c", SCRIPT, NAME, topo.container("proxy"), topo.container("agent"), *program)
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agentcage.cage import netcheck
-from agentcage.cage.netcheck import audit_records, audited, default_gateways, routed_via
+from agentcage.cage import netcheck, netcheck_audit
+from agentcage.cage.netcheck import default_gateways, routed_via
+from agentcage.cage.netcheck_audit import audit_records, audited
 
 HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
 # 10.213.0.35 and the subnet 10.213.0.0/24, as the kernel prints them (little-endian hex).
@@ -207,35 +208,83 @@ def test_names_resolve_through_the_given_resolver(monkeypatch: pytest.MonkeyPatc
         server.close()
 
 
-def test_a_refused_flow_counts_only_with_its_line_written_during_the_checks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    proxy = "10.213.0.35"
+def _flow_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tcp: dict[int, tuple[bool, str]],
+    written: list[dict[str, object]],
+) -> dict[str, tuple[object, object]]:
+    """netcheck.run with the proxy at 127.0.0.1 and its log in `tmp_path`: each TCP flow
+    check answers `tcp[port]`, the UDP one answers nothing (to 203.0.113.9), and the
+    listener writes `written` while the checks run."""
     log = tmp_path / "proxy.jsonl"
     # An earlier verify's line for port 5432: not this run's.
-    earlier = {"kind": "flow", "scheme": "tcp", "host": proxy, "port": 5432}
+    earlier = {"kind": "flow", "scheme": "tcp", "host": "127.0.0.1", "port": 5432}
     log.write_text(json.dumps(earlier) + "\n")
+    sent: list[str] = []
 
     def refused(host: str, port: int) -> tuple[bool, str]:
-        if port == 22:  # the deny listener writes this one's line, and no other
-            line = {"kind": "flow", "scheme": "tcp", "host": host, "port": port}
-            with log.open("a") as handle:
-                handle.write(json.dumps(line) + "\n")
-        return True, "reset"
+        with log.open("a") as handle:
+            if port == 22:  # the listener's lines while the checks run
+                handle.writelines(json.dumps(line) + "\n" for line in written)
+        return tcp.get(port, (True, "fine"))
+
+    def unanswered(host: str, port: int, audit_log: str | None) -> tuple[bool, str]:
+        sent.append(host)
+        return True, f"{host}:{port}/udp: no answer in 2 s (timed out)"
 
     monkeypatch.setattr(netcheck, "tcp_refused", refused)
-    monkeypatch.setattr(netcheck, "udp_unanswered", lambda *_: (False, "answered"))
+    monkeypatch.setattr(netcheck, "udp_unanswered", unanswered)
     for name in ("routed_via", "sinkholed", "blocked_host", "direct_unlisted"):
         monkeypatch.setattr(netcheck, name, lambda *_: (True, "fine"))
     monkeypatch.setattr(netcheck, "unlisted_at_proxy", lambda *_: (True, "fine"))
-    monkeypatch.setattr(netcheck, "FLOW_LINE_WAIT", 0.2)
-    rows = netcheck.run("10.213.0.17", None, proxy, steered=True, audit_log=str(log))
-    results = {str(row["name"]): (row["passed"], row["detail"]) for row in rows}
-    assert results["raw TCP to port 22 refused"] == (True, "reset; audited")
+    monkeypatch.setattr(netcheck_audit, "FLOW_LINE_WAIT", 0.1)
+    monkeypatch.setattr(netcheck_audit, "BUDGET_WAIT", 0.3)
+    rows = netcheck.run(
+        "127.0.0.9", None, "127.0.0.1", steered=True, audit_log=str(log), udp_host="203.0.113.9"
+    )
+    assert sent == ["203.0.113.9"]
+    return {str(row["name"]): (row["passed"], row["detail"]) for row in rows}
+
+
+RESET = (True, "127.0.0.1:22: reset by the proxy's deny listener")
+
+
+def test_a_refused_flow_counts_only_with_its_line_written_during_the_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tcp = {"kind": "flow", "scheme": "tcp", "host": "127.0.0.1", "port": 22}
+    udp = {"kind": "flow", "scheme": "udp", "host": "203.0.113.9", "port": 123}
+    results = _flow_run(tmp_path, monkeypatch, {22: RESET, 5432: (False, "answered")}, [tcp, udp])
+    assert results["raw TCP to port 22 refused"] == (True, f"{RESET[1]}; audited")
+    assert results["UDP to port 123 unanswered"][1].endswith("(timed out); audited")
+    # A failed check stays failed, line or not.
+    assert results["raw TCP to port 5432 refused"] == (False, "answered")
+    (tmp_path / "again").mkdir()
+    # The UDP line names the proxy, not where the check sent its datagram: not its line.
+    results = _flow_run(
+        tmp_path / "again", monkeypatch, {22: RESET}, [{**udp, "host": "127.0.0.1"}]
+    )
+    for name in netcheck.FLOWS:  # 5432 has only the earlier verify's line
+        passed, detail = results[name]
+        assert not passed and "no `flow` line" in detail, name
+
+
+def test_over_the_line_budget_a_flow_the_listener_took_counts_in_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = {"kind": "flow", "client": "127.0.0.1", "host": "", "port": 22}
+    summary["extra"] = {"suppressed": 7}
+    refused = (True, "127.0.0.1:5432: Connection refused")  # the kernel, not the listener
+    results = _flow_run(tmp_path, monkeypatch, {22: RESET, 5432: refused}, [summary])
+    passed, detail = results["raw TCP to port 22 refused"]
+    assert passed and detail.endswith("counted in its summary line (7 flows suppressed)")
+    passed, detail = results["UDP to port 123 unanswered"]
+    assert passed and "summary line" in detail
     passed, detail = results["raw TCP to port 5432 refused"]
     assert not passed and "no `flow` line" in detail
-    # A failed check stays failed, line or not.
-    assert results["UDP to port 123 unanswered"] == (False, "answered")
-    # Without the log (a microVM's guest: its host reads the log), the rows are as checked.
-    rows = netcheck.run("10.213.0.17", None, proxy, steered=True)
-    assert {str(r["name"]): r["detail"] for r in rows}["raw TCP to port 5432 refused"] == "reset"
+    # Another client's summary says nothing about this one's flows.
+    (tmp_path / "other").mkdir()
+    other = {**summary, "client": "10.213.0.99"}
+    results = _flow_run(tmp_path / "other", monkeypatch, {22: RESET}, [other])
+    assert not results["raw TCP to port 22 refused"][0]

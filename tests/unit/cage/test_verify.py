@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
 import shlex
@@ -237,6 +238,8 @@ def test_the_network_checks_run_in_the_agents_namespace(tmp_path: Path) -> None:
     assert netcheck[netcheck.index("--proxy") + 1] == topo.proxy_ip
     assert netcheck[netcheck.index("--resolver") + 1] == topo.dns_ip
     assert "--steered" in netcheck and "--audit-log" in netcheck
+    udp_host = netcheck[netcheck.index("--udp-host") + 1]
+    assert ipaddress.ip_address(udp_host) in ipaddress.ip_network("203.0.113.0/24")
     assert not [c for c in runner.calls if c[:2] == ("podman", "run")]
     # Default deny's route is one check, read from the agent (_default_deny).
     assert results.count("agent routes via the proxy") == 1
