@@ -1,15 +1,19 @@
-"""Network checks `cage verify` runs from a helper container on the cage's internal network.
+"""Network checks `cage verify` runs in the agent's network namespace.
 
-    python -m agentcage.cage.netcheck --gateway IP --allowed-host NAME [--proxy IP [--steered]]
+    python -m agentcage.cage.netcheck --gateway IP [--allowed-host NAME] [--resolver IP]
+        [--proxy IP [--steered] [--audit-log PATH] [--udp-host IP]]
 
-The helper has exactly the agent's view: only the internal network, the DNS sidecar as
-resolver and HTTP(S)_PROXY + the cage CA in its environment. It prints one JSON list of
-{"name", "passed", "detail"}. Standard library only. With `--proxy` (the proxy's
-internal address) it also checks the transparent path (docs/transparent.md) as a
-program that ignores the proxy variables sees it. With `--steered` it runs in the
-agent's own namespace, which default deny gave a route via the proxy (a microVM guest,
-vm/guest_cage.py): that route must be the only default, and a direct connection must end
-at the proxy's deny listener instead of failing for want of a route.
+It runs with exactly the agent's view: the agent's own network namespace (entered by
+verify_network.py; in a microVM, by the guest's agent), the DNS sidecar as resolver
+(`--resolver` asks it directly, netcheck_dns.py) and HTTP(S)_PROXY + the cage CA in its
+environment. It prints one JSON list of {"name", "passed", "detail"}. Standard library
+and this package only. With `--proxy` (the proxy's internal address) it also checks the
+transparent path (docs/transparent.md) as a program that ignores the proxy variables
+sees it. With `--steered` the namespace has default deny's route via the proxy: that
+route must be the only default, and a direct connection must end at the proxy's deny
+listener instead of failing for want of a route. With `--audit-log` (the proxy's log,
+readable where it runs) each refused flow needs its `flow` line (netcheck_audit.py), and
+the UDP check ends as soon as that line is there.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ from agentcage.cage.lifecycle import Cages
 from agentcage.cage.steering_entry import SHELL, entry_script
 from agentcage.config.schema import CageConfig
 
-# The helper container's privileges, as setpriv arguments.
+# What the helper container had (--user=10000:10000, --cap-drop=all, no-new-privileges).
 UNPRIVILEGED = (
     f"--reuid={SIDECAR_USER}", f"--regid={SIDECAR_USER}", "--clear-groups",
     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
