@@ -290,7 +290,7 @@ def run(
     rows = [
         (name, passed, detail) for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
     ]
-    if log is not None and log.path is not None and proxy:
+    if log is not None and audit_log is not None and proxy:
         hosts = {name: proxy for name in FLOWS} | {UDP_FLOW: udp_host or proxy}
         rows = with_flow_lines(rows, log, hosts, _source_address(proxy))
     return [{"name": name, "passed": passed, "detail": detail} for name, passed, detail in rows]

@@ -8,6 +8,7 @@ guest (vm_control.py). Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -69,10 +70,10 @@ class AppendedLines:
         self.offset = 0
         self.partial = b""
         if path is not None:
-            try:
+            # A log not there yet counts from its start. One that cannot be read gives no
+            # lines: each refused flow then fails for want of its line (fail closed).
+            with contextlib.suppress(OSError):
                 self.offset = os.path.getsize(path)
-            except OSError:
-                self.path = None  # unreadable here: the wait is the only way to conclude
 
     def new_records(self) -> list[dict[str, object]]:
         """The complete lines appended since the last call (a last one being written waits)."""

@@ -288,3 +288,18 @@ def test_over_the_line_budget_a_flow_the_listener_took_counts_in_the_summary(
     other = {**summary, "client": "10.213.0.99"}
     results = _flow_run(tmp_path / "other", monkeypatch, {22: RESET}, [other])
     assert not results["raw TCP to port 22 refused"][0]
+
+
+def test_a_log_that_cannot_be_read_fails_every_refused_flow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("routed_via", "sinkholed", "blocked_host", "direct_unlisted", "tcp_refused"):
+        monkeypatch.setattr(netcheck, name, lambda *_: (True, "reset by the proxy's deny listener"))
+    monkeypatch.setattr(netcheck, "unlisted_at_proxy", lambda *_: (True, "fine"))
+    monkeypatch.setattr(netcheck, "udp_unanswered", lambda *_: (True, "no answer"))
+    monkeypatch.setattr(netcheck_audit, "FLOW_LINE_WAIT", 0.1)
+    monkeypatch.setattr(netcheck_audit, "BUDGET_WAIT", 0.2)
+    missing = tmp_path / "not-there" / "proxy.jsonl"
+    rows = netcheck.run("127.0.0.9", None, "127.0.0.1", steered=True, audit_log=str(missing))
+    flows = [row for row in rows if row["name"] in netcheck.FLOWS]
+    assert len(flows) == 3 and not any(row["passed"] for row in flows), flows
