@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from agentcage.cage.netcheck import FLOWS, transparent_checks
+from agentcage.cage.steering import TABLE as STEERING_TABLE
 from agentcage.cage.topology import Topology
 from tests.e2e.conftest import REAL_KEY
 from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, REPO, Harness, Internet
@@ -206,3 +207,34 @@ def test_verify_checks_the_transparent_path(harness: Harness, tp_cage: str) -> N
         assert checks[name]["passed"], checks[name]
     for name in FLOWS:
         assert checks[name]["detail"].endswith("; audited"), checks[name]
+
+
+def test_verify_checks_again_at_once_without_a_clash(harness: Harness, tp_cage: str) -> None:
+    """Each verify's datagram leaves from the agent's address: a second verify within
+    conntrack's 30 s must still get its own `flow` line (verify_network.udp_host)."""
+    result = harness.agentcage("cage", "verify", CAGE, "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    for name in FLOWS:
+        assert checks[name]["passed"], checks[name]
+
+
+def test_verify_fails_each_flow_check_once_default_deny_is_gone(
+    harness: Harness, tp_cage: str
+) -> None:
+    """Last in this module: it breaks the cage. Without the proxy's nftables table a
+    connection to another port gets the kernel's reset and a datagram is dropped, both
+    unaudited: every refused-flow check must fail, and verify with it."""
+    proxy = f"agentcage-{CAGE}-proxy"
+    pid = harness.exec("podman", "container", "inspect", "--format", "{{.State.Pid}}", proxy)
+    # The proxy image's nft, in the proxy's namespaces (the harness has none of its own).
+    harness.exec(
+        "nsenter", f"--target={pid.strip()}", "--mount", "--net",
+        "nft", "delete", "table", "ip", STEERING_TABLE,
+    )  # fmt: skip
+    result = harness.agentcage("cage", "verify", CAGE, "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert result.returncode != 0
+    for name in FLOWS:
+        assert not checks[name]["passed"], checks[name]
+    assert "no `flow` line" in checks["raw TCP to port 22 refused"]["detail"]
+    assert "no `flow` line" in checks["UDP to port 123 unanswered"]["detail"]

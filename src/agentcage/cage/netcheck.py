@@ -1,15 +1,19 @@
-"""Network checks `cage verify` runs from a helper container on the cage's internal network.
+"""Network checks `cage verify` runs in the agent's network namespace.
 
-    python -m agentcage.cage.netcheck --gateway IP --allowed-host NAME [--proxy IP [--steered]]
+    python -m agentcage.cage.netcheck --gateway IP [--allowed-host NAME] [--resolver IP]
+        [--proxy IP [--steered] [--audit-log PATH] [--udp-host IP]]
 
-The helper has exactly the agent's view: only the internal network, the DNS sidecar as
-resolver and HTTP(S)_PROXY + the cage CA in its environment. It prints one JSON list of
-{"name", "passed", "detail"}. Standard library only. With `--proxy` (the proxy's
-internal address) it also checks the transparent path (docs/transparent.md) as a
-program that ignores the proxy variables sees it. With `--steered` it runs in the
-agent's own namespace, which default deny gave a route via the proxy (a microVM guest,
-vm/guest_cage.py): that route must be the only default, and a direct connection must end
-at the proxy's deny listener instead of failing for want of a route.
+It runs with exactly the agent's view: the agent's own network namespace (entered by
+verify_network.py; in a microVM, by the guest's agent), the DNS sidecar as resolver
+(`--resolver` asks it directly, netcheck_dns.py) and HTTP(S)_PROXY + the cage CA in its
+environment. It prints one JSON list of {"name", "passed", "detail"}. Standard library
+and this package only. With `--proxy` (the proxy's internal address) it also checks the
+transparent path (docs/transparent.md) as a program that ignores the proxy variables
+sees it. With `--steered` the namespace has default deny's route via the proxy: that
+route must be the only default, and a direct connection must end at the proxy's deny
+listener instead of failing for want of a route. With `--audit-log` (the proxy's log,
+readable where it runs) each refused flow needs its `flow` line (netcheck_audit.py), and
+the UDP check ends as soon as that line is there.
 """
 
 from __future__ import annotations
@@ -18,12 +22,23 @@ import argparse
 import concurrent.futures
 import errno
 import json
+import select
 import socket
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+
+from agentcage.cage.netcheck_audit import (
+    FLOWS,
+    POLL,
+    UDP_FLOW,
+    AppendedLines,
+    with_flow_lines,
+)
+from agentcage.cage.netcheck_dns import resolve_with
 
 SINKHOLE = "198.51.100.1"
 PROBE_NAME = "agentcage-verify.invalid-zone.example"
@@ -172,42 +187,63 @@ def tcp_refused(proxy: str, port: int) -> tuple[bool, str]:
     return True, f"{proxy}:{port}: closed without a byte"
 
 
-def udp_unanswered(proxy: str, port: int) -> tuple[bool, str]:
+UDP_WAIT = 2.0  # for an answer that must not come, when no flow line says why none will
+
+
+def udp_unanswered(
+    proxy: str, port: int, audit_log: str | None = None, wait: float = UDP_WAIT
+) -> tuple[bool, str]:
+    """No answer to a datagram: the proxy's deny listener took it, or none came in `wait`.
+
+    The deny listener answers nothing, so "no answer" alone is only known by waiting. With
+    `audit_log` (the proxy's, readable here) the wait ends as soon as the listener's `flow`
+    line for this datagram is there: the datagram reached the listener, not a route out.
+    An ICMP error ends it too (a connected socket sees it as the next `recv`'s error).
+    """
+    log = AppendedLines(audit_log)
+    deadline = time.monotonic() + wait
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(2)
         sock.connect((proxy, port))
         sock.send(b"\x1b" + b"\0" * 47)  # an NTP client request
-        try:
-            sock.recv(512)
-        except TimeoutError:
-            return True, f"{proxy}:{port}/udp: no answer"
-        except OSError as exc:
-            return True, f"{proxy}:{port}/udp: {exc.strerror}"
-    return False, f"{proxy}:{port}/udp answered"
+        while True:
+            left = deadline - time.monotonic()
+            readable, _, _ = select.select([sock], [], [], min(POLL, max(left, 0)))
+            if readable:
+                try:
+                    sock.recv(512)
+                except OSError as exc:
+                    return True, f"{proxy}:{port}/udp: {exc.strerror} (ICMP error)"
+                return False, f"{proxy}:{port}/udp answered"
+            if log.has_flow("udp", proxy, port):
+                return True, f"{proxy}:{port}/udp: no answer; the proxy's deny listener took it"
+            if left <= 0:
+                return True, f"{proxy}:{port}/udp: no answer in {wait:g} s (timed out)"
 
 
-# The checks whose flows the proxy's deny listener must audit (`kind: flow`, host the
-# proxy's address): `cage verify` looks for each line in the proxy's log.
-FLOWS = {
-    "raw TCP to port 22 refused": ("tcp", 22),
-    "raw TCP to port 5432 refused": ("tcp", 5432),
-    "UDP to port 123 unanswered": ("udp", 123),
-}
-
-
-def _flow_check(proxy: str, protocol: str, port: int) -> Callable[[], tuple[bool, str]]:
+def _flow_check(
+    proxy: str, protocol: str, port: int, audit_log: str | None
+) -> Callable[[], tuple[bool, str]]:
     if protocol == "udp":
-        return lambda: udp_unanswered(proxy, port)
+        return lambda: udp_unanswered(proxy, port, audit_log)
     return lambda: tcp_refused(proxy, port)
 
 
 def transparent_checks(
-    proxy: str, allowed: str | None
+    proxy: str, allowed: str | None, audit_log: str | None = None, udp_host: str | None = None
 ) -> list[tuple[str, Callable[[], tuple[bool, str]]]]:
+    """`udp_host`: where the UDP check sends (the proxy's address unless given)."""
     checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
         ("no-proxy request to an unlisted host refused", direct_unlisted),
         ("unlisted name at the proxy refused", lambda: unlisted_at_proxy(proxy)),
-        *((name, _flow_check(proxy, protocol, port)) for name, (protocol, port) in FLOWS.items()),
+        *(
+            (
+                name,
+                _flow_check(
+                    udp_host or proxy if name == UDP_FLOW else proxy, protocol, port, audit_log
+                ),
+            )
+            for name, (protocol, port) in FLOWS.items()
+        ),
     ]
     if allowed:
         checks.insert(
@@ -216,41 +252,13 @@ def transparent_checks(
     return checks
 
 
-def audit_records(text: str) -> list[dict[str, object]]:
-    """The JSON objects among an audit log's complete lines (a last one without its
-    newline is still being written)."""
-    records = []
-    for raw in text.split("\n")[:-1]:
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def audited(
-    check: str, detail: str, lines: list[dict[str, object]], proxy: str
-) -> tuple[bool, str]:
-    """Whether a passed FLOWS check's flow has its `kind: flow` line among `lines` (the
-    proxy's audit lines written since the checks began)."""
-    protocol, port = FLOWS[check]
-    for line in lines:
-        if line.get("kind") == "flow" and (
-            line.get("scheme"),
-            line.get("host"),
-            line.get("port"),
-        ) == (protocol, proxy, port):
-            return True, f"{detail}; audited"
-    return False, (
-        f"{detail}, but the proxy wrote no `flow` line for it: the cage's default "
-        "deny is not set up (docs/transparent.md)"
-    )
-
-
 def run(
-    gateway: str, allowed: str | None, proxy: str | None = None, steered: bool = False
+    gateway: str,
+    allowed: str | None,
+    proxy: str | None = None,
+    steered: bool = False,
+    audit_log: str | None = None,
+    udp_host: str | None = None,
 ) -> list[dict[str, object]]:
     route: tuple[str, Callable[[], tuple[bool, str]]]
     direct: tuple[str, Callable[[], tuple[bool, str]]]
@@ -273,15 +281,26 @@ def run(
             ("fake key in body blocked", lambda: leaked_key(allowed)),
         ]
     if proxy:
-        checks += transparent_checks(proxy, allowed)
-    # At once: most of each check is waiting (the UDP one waits 2 s for the answer that
+        checks += transparent_checks(proxy, allowed, audit_log, udp_host)
+    log = AppendedLines(audit_log) if proxy else None
+    # At once: most of each check is waiting (the UDP one up to 2 s for the answer that
     # must not come), and none depends on another. Results keep the checks' order.
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(checks)) as pool:
         outcomes = list(pool.map(_outcome, checks))
-    return [
-        {"name": name, "passed": passed, "detail": detail}
-        for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
+    rows = [
+        (name, passed, detail) for (name, _), (passed, detail) in zip(checks, outcomes, strict=True)
     ]
+    if log is not None and audit_log is not None and proxy:
+        hosts = {name: proxy for name in FLOWS} | {UDP_FLOW: udp_host or proxy}
+        rows = with_flow_lines(rows, log, hosts, _source_address(proxy))
+    return [{"name": name, "passed": passed, "detail": detail} for name, passed, detail in rows]
+
+
+def _source_address(destination: str) -> str:
+    """This namespace's address towards `destination` (nothing is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((destination, 9))
+        return str(sock.getsockname()[0])
 
 
 def _outcome(check: tuple[str, Callable[[], tuple[bool, str]]]) -> tuple[bool, str]:
@@ -297,8 +316,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--allowed-host")
     parser.add_argument("--proxy")
     parser.add_argument("--steered", action="store_true")
+    parser.add_argument("--audit-log", help="the proxy's audit log, to end the UDP wait early")
+    parser.add_argument("--resolver", help="ask this DNS server, not /etc/resolv.conf's")
+    parser.add_argument("--udp-host", help="send the UDP check here (default: --proxy)")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.gateway, args.allowed_host, args.proxy, args.steered)))
+    if args.resolver:
+        resolve_with(args.resolver)
+    rows = run(
+        args.gateway, args.allowed_host, args.proxy, args.steered, args.audit_log, args.udp_host
+    )
+    print(json.dumps(rows))
     return 0
 
 

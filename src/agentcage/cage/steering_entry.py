@@ -44,21 +44,27 @@ NAME = "agentcage-steering"
 # The one capability the setup keeps (the one-shot container's `--cap-add=net_admin`).
 KEPT = ("--inh-caps=-all", "--bounding-set=-all,+net_admin", "--no-new-privs")
 
+
 # $1: the proxy container (whose mount and user namespaces), $2: the container to steer
 # (whose network namespace); one `inspect` prints both PIDs, one a line. Each must be a
 # number above 0, or the step fails: `-` in `ExecStartPost=` keeps a failed step from
 # failing the unit, and the cage stays closed. /proc/self in the comparison is the
 # `readlink` itself, so it says whether the proxy lives in another user namespace.
 # One line: unit values hold no newline (unit.py).
-SCRIPT = (
-    f'set -e; pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2"); '
-    "proxy=${pids%%[!0-9]*}; target=${pids##*[!0-9]}; "
-    '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
-    'user=; [ "$(readlink /proc/$proxy/ns/user)" = "$(readlink /proc/self/ns/user)" ] '
-    "|| user=--user; shift 2; "
-    f'exec env -i PATH={SEARCH_PATH} nsenter --target="$proxy" $user --mount '
-    f'--net="/proc/$target/ns/net" {SETPRIV} {" ".join(KEPT)} {PYTHON} -I "$@"'
-)
+def entry_script(privileges: str, program: str) -> str:
+    """The `sh -c` text: into the namespaces as above, then `setpriv PRIVILEGES PROGRAM`."""
+    return (
+        f'set -e; pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2"); '
+        "proxy=${pids%%[!0-9]*}; target=${pids##*[!0-9]}; "
+        '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
+        'user=; [ "$(readlink /proc/$proxy/ns/user)" = "$(readlink /proc/self/ns/user)" ] '
+        "|| user=--user; shift 2; "
+        f'exec env -i PATH={SEARCH_PATH} nsenter --target="$proxy" $user --mount '
+        f'--net="/proc/$target/ns/net" {SETPRIV} {privileges} {program}'
+    )
+
+
+SCRIPT = entry_script(" ".join(KEPT), f'{PYTHON} -I "$@"')
 
 
 def steering_command(

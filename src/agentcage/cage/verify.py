@@ -1,8 +1,8 @@
 """`cage verify`: check from inside a running cage that its walls hold.
 
-Process checks run in the agent container itself (`podman exec`); network checks run
-in a helper container with exactly the agent's network view (see netcheck.py). A check
-that cannot run counts as failed: a verify that silently skips proves nothing.
+Process checks run in the agent container itself (one `podman exec`, batched_exec.py);
+network checks run in the agent's own network namespace (verify_network.py, netcheck.py).
+A check that cannot run counts as failed: a verify that silently skips proves nothing.
 """
 
 from __future__ import annotations
@@ -14,27 +14,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentcage.audit.record import now_iso
 from agentcage.cage import layout, listeners, topology
+from agentcage.cage.batched_exec import StepResult, run_steps
 from agentcage.cage.ca import KEY_AND_CERT
 from agentcage.cage.contract import (
     AGENT_CA,
-    AUDIT_DIR,
     CA_DIR,
     CA_VARIABLES,
-    NETCHECK_MODULE,
-    PROXY_AUDIT_LOG,
     PROXY_VARIABLES,
-    PYTHON,
     SECRETS_DIR,
-    SIDECAR_USER,
     agent_environment,
     secret_id,
 )
 from agentcage.cage.host_files import on_target
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.netcheck import FLOWS, audit_records, audited, routed_via
+from agentcage.cage.netcheck import routed_via
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
+from agentcage.cage.verify_network import network_rows
 from agentcage.cage.vm import vm_control
 from agentcage.config.constants import DENY_PORT
 from agentcage.config.schema import CageConfig
@@ -67,20 +63,75 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
     if not cages.is_running(name):
         return [CheckResult("cage running", False, f"{agent} is not running")]
     results = [CheckResult("cage running", True, f"{agent} is active")]
-    # Independent groups, each a few `podman` calls where the cages run: asked at once,
-    # verify takes as long as the slowest group (the network helper), not the sum.
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        groups = [
-            pool.submit(_environment, cages, config, topo),
-            pool.submit(_process, cages, agent),
-            pool.submit(_network, cages, config, topo),
-        ]
-        if config.network.transparent:
-            groups.append(pool.submit(_default_deny, cages, topo))
-        groups.append(pool.submit(lambda: [_metrics_host_only(cages, config, topo)]))
-        for group in groups:
-            results += group.result()
+    transparent = config.network.transparent
+    # Independent groups, each a `podman` call or two where the cages run: asked at once,
+    # verify takes as long as the slowest group (the network checks), not the sum. The
+    # agent's and the proxy's file reads are one `podman exec` each (batched_exec.py).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        inspected = pool.submit(_inspect_agent, cages, agent)
+        in_agent = pool.submit(run_steps, cages.host, agent, _agent_steps(transparent))
+        in_proxy = pool.submit(
+            run_steps, cages.host, topo.container("proxy"), _proxy_steps(transparent)
+        )
+        in_dns = pool.submit(_exec, cages, topo.container("dns"), *_TCP_TABLES)
+        network = pool.submit(_network, cages, config, topo)
+        environment = pool.submit(lambda: _environment(cages, config, topo, inspected.result()))
+        results += environment.result()
+        results += _process(in_agent.result())
+        results += network.result()
+        if transparent:
+            results += _default_deny(topo, in_proxy.result(), in_agent.result())
+        results.append(
+            _metrics_host_only(
+                cages, config, topo, inspected.result(), in_proxy.result(), in_dns.result()
+            )
+        )
     return results
+
+
+# The agent's and the proxy's reads, by name (batched_exec.run_steps).
+_KEY_PATHS = (f"{CA_DIR}/{KEY_AND_CERT}", f"{posixpath.dirname(AGENT_CA)}/{KEY_AND_CERT}")
+_TCP_TABLES = ("cat", "/proc/net/tcp", "/proc/net/tcp6")
+
+
+def _agent_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
+    steps: list[tuple[str, tuple[str, ...]]] = [
+        ("touch", ("touch", "/.agentcage-verify")),
+        ("status", ("cat", "/proc/1/status")),
+        ("ca", ("cat", AGENT_CA)),
+        # Where the key would be had a mount gone wrong: the proxy's CA directory, or next
+        # to the agent's certificate.
+        *((f"key{i}", ("cat", path)) for i, path in enumerate(_KEY_PATHS)),
+    ]
+    if transparent:
+        steps.append(("route", ("cat", "/proc/net/route")))
+    return steps
+
+
+def _proxy_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
+    steps: list[tuple[str, tuple[str, ...]]] = [("tcp", _TCP_TABLES)]
+    if transparent:
+        steps.append(("forward", ("cat", "/proc/sys/net/ipv4/ip_forward")))
+    return steps
+
+
+@dataclass(frozen=True)
+class _AgentInspect:
+    env: str  # JSON, or "" when the inspect failed
+    mounts: str
+    error: str
+
+
+def _inspect_agent(cages: Cages, agent: str) -> _AgentInspect:
+    # Two templates, one line each: one `podman container inspect` for both checks.
+    shown = cages.host.podman(
+        "container", "inspect", "--format", "{{json .Config.Env}}\n{{json .Mounts}}", agent,
+        check=False,
+    )  # fmt: skip
+    lines = shown.stdout.strip().splitlines() if shown.ok else []
+    if len(lines) != 2:
+        return _AgentInspect("", "", shown.stderr.strip()[-160:])
+    return _AgentInspect(lines[0], lines[1], "")
 
 
 def _exec(cages: Cages, container: str, *argv: str) -> tuple[int, str, str]:
@@ -102,11 +153,12 @@ def _secret_value(cages: Cages, cage: str, topo: topology.Topology, secret: str)
     return mounted.stdout.strip() if mounted.ok else ""
 
 
-def _environment(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
+def _environment(
+    cages: Cages, config: CageConfig, topo: topology.Topology, inspected: _AgentInspect
+) -> list[CheckResult]:
     agent = topo.container("agent")
-    result = cages.host.podman("inspect", "--format", "{{json .Config.Env}}", agent, check=False)
     try:
-        env = dict(item.split("=", 1) for item in json.loads(result.stdout))
+        env = dict(item.split("=", 1) for item in json.loads(inspected.env))
     except (ValueError, TypeError):
         return [CheckResult("agent environment", False, f"cannot inspect {agent}")]
     out = []
@@ -146,27 +198,27 @@ def _environment(cages: Cages, config: CageConfig, topo: topology.Topology) -> l
     return out
 
 
-def _process(cages: Cages, agent: str) -> list[CheckResult]:
+def _process(steps: dict[str, StepResult]) -> list[CheckResult]:
     out = []
-    code, _, err = _exec(cages, agent, "touch", "/.agentcage-verify")
-    read_only = code != 0 and "read-only" in err.lower()
+    touch = steps["touch"]
+    read_only = touch.code != 0 and "read-only" in touch.output.lower()
     out.append(
         CheckResult(
             "root filesystem read-only",
             read_only,
             "writing / fails: read-only file system"
             if read_only
-            else f"touch / exit {code}: {err.strip()[:160] or 'it worked'}",
+            else f"touch / exit {touch.code}: {touch.output.strip()[:160] or 'it worked'}",
         )
     )
-    code, status, err = _exec(cages, agent, "cat", "/proc/1/status")
+    status = steps["status"]
     fields = dict(
-        line.split(":", 1) for line in status.splitlines() if ":" in line
+        line.split(":", 1) for line in status.output.splitlines() if ":" in line
     )  # e.g. {"CapEff": "\t0000000000000000"}
     cap_eff = fields.get("CapEff", "").strip()
     nnp = fields.get("NoNewPrivs", "").strip()
-    if code != 0:
-        detail = f"cannot read /proc/1/status: {err.strip()[:160]}"
+    if status.code != 0:
+        detail = f"cannot read /proc/1/status: {status.output.strip()[:160]}"
         out += [CheckResult("no capabilities", False, detail)]
         out += [CheckResult("no-new-privileges", False, detail)]
     else:
@@ -178,16 +230,19 @@ def _process(cages: Cages, agent: str) -> list[CheckResult]:
             )
         )
         out.append(CheckResult("no-new-privileges", nnp == "1", f"NoNewPrivs {nnp or 'missing'}"))
-    code, cert, err = _exec(cages, agent, "cat", AGENT_CA)
-    # Where the key would be had a mount gone wrong: the proxy's CA directory, or next
-    # to the agent's certificate.
-    key_paths = (f"{CA_DIR}/{KEY_AND_CERT}", f"{posixpath.dirname(AGENT_CA)}/{KEY_AND_CERT}")
-    readable = [p for p in key_paths if _exec(cages, agent, "cat", p)[0] == 0]
-    ok = code == 0 and "PRIVATE KEY" not in cert and "BEGIN CERTIFICATE" in cert and not readable
+    ca = steps["ca"]
+    readable = [p for i, p in enumerate(_KEY_PATHS) if steps[f"key{i}"].code == 0]
+    ok = (
+        ca.code == 0
+        and "PRIVATE KEY" not in ca.output
+        and "BEGIN CERTIFICATE" in ca.output
+        and not readable
+    )
     detail = (
         "the agent has the CA certificate only"
         if ok
-        else f"cert readable={code == 0}, holds key={'PRIVATE KEY' in cert}, key at {readable}"
+        else f"cert readable={ca.code == 0}, holds key={'PRIVATE KEY' in ca.output}, "
+        f"key at {readable}"
     )
     out.append(CheckResult("CA private key not readable", ok, detail))
     return out
@@ -205,81 +260,43 @@ def _allowed_host(config: CageConfig) -> str | None:
 
 
 def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
-    images = layout.load_images(cages.store, config.name)
-    paths = on_target(cages.host.files, layout.host_paths(cages.store, config.name))
-    env = agent_environment(config, topo)
-    gateway = str(ipaddress.IPv4Network(topo.external_subnet)[1])
-    allowed = _allowed_host(config)
-    argv = [
-        "run", "--rm", "--pull=never", f"--network={topo.internal_network}",
-        f"--dns={topo.dns_ip}", "--read-only", "--cap-drop=all",
-        "--security-opt=no-new-privileges", f"--user={SIDECAR_USER}:{SIDECAR_USER}",
-        f"--label=agentcage.cage={config.name}", "--label=agentcage.role=verify",
-        "-v", f"{paths.ca_public_cert}:{AGENT_CA}:ro",
-        f"--entrypoint={PYTHON}",
-    ]  # fmt: skip
-    for key in (*PROXY_VARIABLES, *CA_VARIABLES, "NO_PROXY", "no_proxy"):
-        argv += ["--env", f"{key}={env[key]}"]
-    argv += [images.proxy, "-m", NETCHECK_MODULE, "--gateway", gateway]
-    if allowed:
-        argv += ["--allowed-host", allowed]
-    if config.network.transparent:
-        argv += ["--proxy", topo.proxy_ip]
-    started = now_iso()
-    result = cages.host.podman(*argv, check=False)
-    try:
-        rows = json.loads(result.stdout.strip().splitlines()[-1])
-        checks = [CheckResult(str(r["name"]), bool(r["passed"]), str(r["detail"])) for r in rows]
-    except (ValueError, IndexError, KeyError, TypeError):
-        detail = (result.stderr or result.stdout).strip()[-300:]
-        return [CheckResult("network checks", False, f"helper container failed: {detail}")]
-    if config.network.transparent:
-        checks = [_audited(cages, topo, check, started) for check in checks]
-    if allowed is None:
-        checks.append(
-            CheckResult(
-                "allowlisted host reachable", False, "no allowlisted domain to test against"
-            )
-        )
-    return checks
+    rows = network_rows(cages, config, topo, _allowed_host(config))
+    # Default deny's route is read from the agent itself too (_default_deny): one row.
+    return [CheckResult(*row) for row in rows if row[0] not in _DEFAULT_DENY]
 
 
-def _audited(cages: Cages, topo: topology.Topology, check: CheckResult, since: str) -> CheckResult:
-    """A refused flow counts only with its `kind: flow` line in the proxy's log."""
-    if check.name not in FLOWS or not check.passed:
-        return check
-    lines = [line for line in _proxy_audit_tail(cages, topo) if str(line.get("time", "")) >= since]
-    return CheckResult(check.name, *audited(check.name, check.detail, lines, topo.proxy_ip))
+_DEFAULT_DENY = ("proxy does not forward", "agent routes via the proxy")
 
 
-def _proxy_audit_tail(cages: Cages, topo: topology.Topology) -> list[dict[str, object]]:
-    # Through the proxy container: a rootless cage's log belongs to its subordinate user.
-    code, text, _ = _exec(
-        cages, topo.container("proxy"), "tail", "-n", "2000", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}"
-    )
-    return audit_records(text) if code == 0 else []
-
-
-def _default_deny(cages: Cages, topo: topology.Topology) -> list[CheckResult]:
+def _default_deny(
+    topo: topology.Topology, in_proxy: dict[str, StepResult], in_agent: dict[str, StepResult]
+) -> list[CheckResult]:
     """The agent's one way out is the proxy, and the proxy's namespace routes nowhere."""
-    code, forward, err = _exec(
-        cages, topo.container("proxy"), "cat", "/proc/sys/net/ipv4/ip_forward"
-    )
+    forward = in_proxy["forward"]
     name = "proxy does not forward"
-    if code != 0:
-        forwarding = CheckResult(name, False, f"cannot read ip_forward: {err.strip()[:160]}")
+    if forward.code != 0:
+        detail = f"cannot read ip_forward: {forward.output.strip()[:160]}"
+        forwarding = CheckResult(name, False, detail)
     else:
-        forwarding = CheckResult(name, forward.strip() == "0", f"ip_forward {forward.strip()}")
-    code, table, err = _exec(cages, topo.container("agent"), "cat", "/proc/net/route")
+        value = forward.output.strip()
+        forwarding = CheckResult(name, value == "0", f"ip_forward {value}")
+    table = in_agent["route"]
     name = "agent routes via the proxy"
-    if code != 0:
-        route = CheckResult(name, False, f"cannot read its routes: {err.strip()[:160]}")
+    if table.code != 0:
+        route = CheckResult(name, False, f"cannot read its routes: {table.output.strip()[:160]}")
     else:
-        route = CheckResult(name, *routed_via(topo.proxy_ip, table))
+        route = CheckResult(name, *routed_via(topo.proxy_ip, table.output))
     return [forwarding, route]
 
 
-def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology) -> CheckResult:
+def _metrics_host_only(
+    cages: Cages,
+    config: CageConfig,
+    topo: topology.Topology,
+    inspected: _AgentInspect,
+    in_proxy: dict[str, StepResult],
+    in_dns: tuple[int, str, str],
+) -> CheckResult:
     """The sidecars' metrics sockets are out of the agent's reach (docs/metrics.md).
 
     The agent mounts no metrics directory, and neither sidecar listens on TCP beyond its
@@ -289,14 +306,10 @@ def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology
     name = "metrics reachable from the host only"
     paths = on_target(cages.host.files, layout.host_paths(cages.store, topo.cage))
     metrics_dir = paths.proxy_metrics_dir.parent
-    shown = cages.host.podman(
-        "container", "inspect", "--format", "{{json .Mounts}}", topo.container("agent"),
-        check=False,
-    )  # fmt: skip
     try:
-        sources = [Path(str(m["Source"])) for m in json.loads(shown.stdout) or []]
+        sources = [Path(str(m["Source"])) for m in json.loads(inspected.mounts) or []]
     except (ValueError, TypeError, KeyError):
-        return CheckResult(name, False, f"cannot inspect the agent's mounts: {shown.stderr[-160:]}")
+        return CheckResult(name, False, f"cannot inspect the agent's mounts: {inspected.error}")
     problems = [
         f"the agent mounts {s}" for s in sources if s == metrics_dir or metrics_dir in s.parents
     ]
@@ -307,12 +320,17 @@ def _metrics_host_only(cages: Cages, config: CageConfig, topo: topology.Topology
         "proxy": [(topo.proxy_ip, PROXY_PORT), *transparent],
         "dns": [(topo.dns_ip, DNS_PORT)],
     }
+    _, dns_table, dns_err = in_dns
+    tables = {
+        "proxy": (in_proxy["tcp"].output, in_proxy["tcp"].output),
+        "dns": (dns_table, dns_err),
+    }
     for role, served in services.items():
         # tcp6 is missing where IPv6 is off; whatever was read still counts.
-        _, table, err = _exec(cages, topo.container(role), "cat", "/proc/net/tcp", "/proc/net/tcp6")
+        table, err = tables[role]
         listening = listeners.parse(table)
         if not listening:
-            problems.append(f"cannot read the {role}'s listeners: {err.strip()[:160]}")
+            problems.append(f"cannot read the {role}'s listeners: {err.strip()[-160:]}")
         elif extra := listeners.unexpected(listening, *served):
             problems.append(f"the {role} also listens on {', '.join(extra)}")
     detail = (

@@ -3,15 +3,51 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
+import re
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
-from agentcage.cage import topology
+from agentcage.cage import topology, verify_network
 from agentcage.cage.contract import agent_environment
 from agentcage.cage.lifecycle import Cages
-from agentcage.cage.podman import Completed
+from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed
 from agentcage.cage.verify import verify
+from agentcage.errors import PodmanError
 from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
+
+# One `sh -c` per container (cage/batched_exec.py): each framed step, as sh runs it.
+_STEP = re.compile(r"printf '%s %s\\n' (\S+) (\S+); (.*?) 2>&1; printf")
+
+
+@dataclasses.dataclass
+class ShellRunner(RecordingRunner):
+    """Answers a batched `podman exec C sh -c SCRIPT` step by step, each step as the
+    scripted answer to `podman exec C STEP...` (so every test also runs the framing)."""
+
+    def run(
+        self, argv: Sequence[str], *, input: str | None = None, check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Completed:  # fmt: skip
+        key = tuple(argv)
+        if key[:2] != ("podman", "exec") or key[3:5] != ("sh", "-c"):
+            return super().run(argv, input=input, check=check, timeout=timeout)
+        direct = self.answer(key)
+        if direct is not None and not isinstance(direct, PodmanError) and not direct.ok:
+            self.calls.append(key)
+            return direct  # no sh there, or no container
+        self.calls.append(key)
+        out = []
+        for marker, name, command in _STEP.findall(key[5]):
+            step = (*key[:3], *shlex.split(command))
+            answer = self.answer(step) or Completed(step, 0, "", "")
+            assert isinstance(answer, Completed)
+            text, code = answer.stdout + answer.stderr, answer.returncode
+            out.append(f"{marker} {name}\n{text}\n{marker} end {code}\n")
+        return Completed(key, 0, "".join(out), "")
+
 
 EXEC = ("podman", "exec", "agentcage-demo-agent")
 MISSING = Completed((), 1, "", "No such file")
@@ -38,9 +74,10 @@ ROUTES = (
 )
 FORWARD = ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/sys/net/ipv4/ip_forward")
 AGENT_ROUTES = ("podman", "exec", "agentcage-demo-agent", "cat", "/proc/net/route")
-AUDIT_TAIL = ("podman", "exec", "agentcage-demo-proxy", "tail")
+# verify_network.netcheck_command: `sh -c SCRIPT` on the host, into the agent's namespace.
+NETCHECK = ("/bin/sh", "-c", verify_network.SCRIPT)
+AGENT_MOUNTS = [{"Source": "/somewhere/agent"}]
 WALLS = {
-    ("podman", "container", "inspect"): ok(json.dumps([{"Source": "/somewhere/agent"}])),
     FORWARD: ok("0\n"),
     AGENT_ROUTES: ok(ROUTES),
     ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp"): ok(PROXY_TCP),
@@ -48,16 +85,22 @@ WALLS = {
 }
 
 
+def _inspected(env: list[str], mounts: list[dict[str, str]]) -> Completed:
+    """`podman container inspect` of the agent: its environment, then its mounts."""
+    return ok(json.dumps(env) + "\n" + json.dumps(mounts) + "\n")
+
+
 def _cage(tmp_path: Path, answers: dict[tuple[str, ...], Completed]) -> Cages:
-    runner = RecordingRunner(
-        answers={("systemctl", "is-active"): ok("active\n"), **WALLS, **answers}
-    )
+    runner = ShellRunner(answers={("systemctl", "is-active"): ok("active\n"), **WALLS, **answers})
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
     topo = topology.load(cages.store, "demo")
     assert topo is not None
     env = agent_environment(cages.store.load_config("demo"), topo)
-    runner.answers[("podman", "inspect")] = ok(json.dumps([f"{k}={v}" for k, v in env.items()]))
+    runner.answers.setdefault(
+        ("podman", "container", "inspect"),
+        _inspected([f"{k}={v}" for k, v in env.items()], AGENT_MOUNTS),
+    )
     return cages
 
 
@@ -72,7 +115,7 @@ def test_everything_holds(tmp_path: Path) -> None:
             ("podman", "exec", "agentcage-demo-agent", "cat", "/etc/agentcage-ca/ca.pem"): ok(CERT),
             (*EXEC, "cat", "/var/lib/agentcage/ca/mitmproxy-ca.pem"): MISSING,
             (*EXEC, "cat", "/etc/agentcage-ca/mitmproxy-ca.pem"): MISSING,
-            ("podman", "run"): ok(json.dumps(NETWORK) + "\n"),
+            NETCHECK: ok(json.dumps(NETWORK) + "\n"),
         },
     )  # fmt: skip
     results = verify(cages, "demo")
@@ -83,26 +126,7 @@ def test_everything_holds(tmp_path: Path) -> None:
     }
 
 
-FLOW_CHECK = {"name": "raw TCP to port 22 refused", "passed": True, "detail": "reset"}
-
-
-def _flow_line(time: str) -> str:
-    line = {"kind": "flow", "scheme": "tcp", "host": "10.213.0.3", "port": 22, "time": time}
-    return json.dumps({"kind": "http", "host": "x"}) + "\n" + json.dumps(line) + "\n"
-
-
-def test_a_refused_flow_counts_only_with_its_audit_line(tmp_path: Path) -> None:
-    (tmp_path / "again").mkdir()
-    answers = {("podman", "run"): ok(json.dumps([FLOW_CHECK]) + "\n")}
-    cages = _cage(tmp_path, {**answers, AUDIT_TAIL: ok(_flow_line("2999-01-01T00:00:00.000Z"))})
-    check = next(r for r in verify(cages, "demo") if r.name == FLOW_CHECK["name"])
-    assert check.passed and check.detail == "reset; audited"
-    # A line from before this verify began is some other flow's.
-    cages = _cage(
-        tmp_path / "again", {**answers, AUDIT_TAIL: ok(_flow_line("2000-01-01T00:00:00.000Z"))}
-    )
-    check = next(r for r in verify(cages, "demo") if r.name == FLOW_CHECK["name"])
-    assert not check.passed and "no `flow` line" in check.detail
+FLOW_CHECK = {"name": "raw TCP to port 22 refused", "passed": True, "detail": "reset; audited"}
 
 
 def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
@@ -115,13 +139,12 @@ def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
 
 
 def test_a_rootless_cage_is_judged_as_a_rootful_one(tmp_path: Path) -> None:
-    """Rootless cages are steered too (docs/transparent.md): a refused flow needs its
-    line, and the agent needs its route via the proxy."""
+    """Rootless cages are steered too (docs/transparent.md): the agent needs its route
+    via the proxy (and netcheck, in its namespace, a refused flow's line)."""
     (tmp_path / "unrouted").mkdir()
     header, _, local = ROUTES.splitlines()
     answers = {
-        ("podman", "run"): ok(json.dumps([FLOW_CHECK]) + "\n"),
-        AUDIT_TAIL: ok(""),
+        NETCHECK: ok(json.dumps([FLOW_CHECK]) + "\n"),
         ("systemctl", "--user", "is-active"): ok("active\n"),
     }
     for where, routes, passed in (
@@ -131,7 +154,7 @@ def test_a_rootless_cage_is_judged_as_a_rootful_one(tmp_path: Path) -> None:
         cages = _cage(where, {**answers, AGENT_ROUTES: ok(routes)})
         cages.host = dataclasses.replace(cages.host, rootless=True)
         results = {r.name: r for r in verify(cages, "demo")}
-        assert not results[FLOW_CHECK["name"]].passed  # no `flow` line was written
+        assert results[FLOW_CHECK["name"]].passed
         assert results["agent routes via the proxy"].passed is passed, results
         assert results["proxy does not forward"].passed
 
@@ -141,7 +164,7 @@ def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:
         tmp_path,
         {
             ("podman", "exec"): Completed((), 127, "", "executable file `cat` not found"),
-            ("podman", "run"): Completed((), 125, "", "image not known"),
+            NETCHECK: Completed((), 1, "", "nsenter: cannot open /proc/0/ns/net"),
         },
     )
     results = {r.name: r for r in verify(cages, "demo")}
@@ -149,7 +172,7 @@ def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:
     assert not results["no capabilities"].passed
     assert "cannot read" in results["no-new-privileges"].detail
     assert not results["network checks"].passed
-    assert "image not known" in results["network checks"].detail
+    assert "nsenter: cannot open" in results["network checks"].detail
 
 
 def test_a_writable_root_and_capabilities_fail(tmp_path: Path) -> None:
@@ -193,22 +216,33 @@ def test_on_podman_4_3_secret_values_are_read_from_the_proxy_mount(tmp_path: Pat
     assert check.passed, check.detail
     runner = cages.host.runner
     assert isinstance(runner, RecordingRunner)
-    runner.answers[("podman", "inspect")] = ok(json.dumps(["LEAK=real-value-123"]))
+    runner.answers[("podman", "container", "inspect")] = _inspected(
+        ["LEAK=real-value-123"], AGENT_MOUNTS
+    )
     check = next(r for r in verify(cages, "demo") if r.name.startswith("no real secret"))
     assert not check.passed and check.detail == "found: API_KEY"
 
 
-def test_the_network_helper_checks_the_transparent_path(tmp_path: Path) -> None:
+def test_the_network_checks_run_in_the_agents_namespace(tmp_path: Path) -> None:
     runner = RecordingRunner(answers={("systemctl", "is-active"): ok("active\n")})
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
     topo = topology.load(cages.store, "demo")
     assert topo is not None
-    runner.answers[("podman", "run")] = ok(json.dumps(NETWORK) + "\n")
-    verify(cages, "demo")
-    (helper,) = [call for call in runner.calls if call[:2] == ("podman", "run")]
-    at = helper.index("--proxy")
-    assert helper[at + 1] == topo.proxy_ip
+    rows = [*NETWORK, {"name": "agent routes via the proxy", "passed": True, "detail": "x"}]
+    runner.answers[NETCHECK] = ok(json.dumps(rows) + "\n")
+    results = [r.name for r in verify(cages, "demo")]
+    (netcheck,) = [call for call in runner.calls if call[:3] == NETCHECK]
+    # The proxy's PID for the mount namespace, the agent's for the network namespace.
+    assert netcheck[3:6] == ("agentcage-verify", topo.container("proxy"), topo.container("agent"))
+    assert netcheck[netcheck.index("--proxy") + 1] == topo.proxy_ip
+    assert netcheck[netcheck.index("--resolver") + 1] == topo.dns_ip
+    assert "--steered" in netcheck and "--audit-log" in netcheck
+    udp_host = netcheck[netcheck.index("--udp-host") + 1]
+    assert ipaddress.ip_address(udp_host) in ipaddress.ip_network("203.0.113.0/24")
+    assert not [c for c in runner.calls if c[:2] == ("podman", "run")]
+    # Default deny's route is one check, read from the agent (_default_deny).
+    assert results.count("agent routes via the proxy") == 1
 
 
 def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
@@ -217,8 +251,11 @@ def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
     on_a_port = PROXY_TCP + "   1: 00000000:24F8 00000000:0000 0A 0\n"
     runner = cages.host.runner
     assert isinstance(runner, RecordingRunner)
-    runner.answers[("podman", "container", "inspect")] = ok(
-        json.dumps([{"Source": str(paths_metrics)}])
+    topo = topology.load(cages.store, "demo")
+    assert topo is not None
+    env = agent_environment(cages.store.load_config("demo"), topo)
+    runner.answers[("podman", "container", "inspect")] = _inspected(
+        [f"{k}={v}" for k, v in env.items()], [{"Source": str(paths_metrics)}]
     )
     runner.answers[("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp")] = ok(
         on_a_port
@@ -243,3 +280,39 @@ def test_the_transparent_listeners_are_service_ports_not_metrics(tmp_path: Path)
     )
     check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
     assert check.passed, check.detail
+
+
+def test_the_agent_and_the_proxy_are_read_with_one_exec_each(tmp_path: Path) -> None:
+    cages = _cage(tmp_path, {})
+    runner = cages.host.runner
+    assert isinstance(runner, RecordingRunner)
+    verify(cages, "demo")
+    agent = [c for c in runner.calls if c[:3] == EXEC]
+    proxy = [c for c in runner.calls if c[:3] == ("podman", "exec", "agentcage-demo-proxy")]
+    assert [c[3:5] for c in agent] == [("sh", "-c")]
+    # (and the audit log's tail after the network checks, had a refused flow passed)
+    assert [c[3] for c in proxy] == ["sh"]
+    assert len(runner.commands("podman", "container", "inspect")) == 1
+
+
+def test_an_agent_without_sh_is_read_one_exec_at_a_time(tmp_path: Path) -> None:
+    no_sh = Completed((), 127, "", "executable file `sh` not found in $PATH")
+    cages = _cage(
+        tmp_path,
+        {
+            (*EXEC, "sh"): no_sh,
+            (*EXEC, "touch"): Completed((), 1, "", "touch: Read-only file system"),
+            (*EXEC, "cat", "/proc/1/status"): ok(STATUS),
+            (*EXEC, "cat", "/etc/agentcage-ca/ca.pem"): ok(CERT),
+            (*EXEC, "cat", "/var/lib/agentcage/ca/mitmproxy-ca.pem"): MISSING,
+            # The one place a mount gone wrong put the key: the agent can read it.
+            (*EXEC, "cat", "/etc/agentcage-ca/mitmproxy-ca.pem"): ok("PRIVATE KEY"),
+            NETCHECK: ok(json.dumps(NETWORK) + "\n"),
+        },
+    )
+    results = {r.name: r for r in verify(cages, "demo")}
+    assert results["root filesystem read-only"].passed
+    assert results["no capabilities"].passed and results["no-new-privileges"].passed
+    assert results["agent routes via the proxy"].passed
+    key = results["CA private key not readable"]
+    assert not key.passed and "/etc/agentcage-ca/mitmproxy-ca.pem" in key.detail

@@ -217,9 +217,9 @@ def verify_network(
 ) -> list[dict[str, Any]]:
     """`cage verify`'s network checks from inside the guest, with exactly the agent's view.
 
-    As container mode runs them from a helper container on the agent's network: the
-    netcheck module of the sidecars' venv (the guest's root), as the sidecar user, in the
-    agent's network namespace with its resolver, CA and proxy variables. `gateway` is the
+    As container mode runs them (verify_network.py): the netcheck module of the sidecars'
+    venv (the guest's root), as the sidecar user, in the agent's network namespace with
+    its resolver, CA and proxy variables. `gateway` is the
     guest NIC's far end, which must be unreachable from there; `steered`: the namespace has
     default deny's route via the proxy, so a flow there must end at the deny listener
     (netcheck's `--steered`).

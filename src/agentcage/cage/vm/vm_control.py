@@ -15,7 +15,7 @@ from typing import Any
 
 from agentcage.cage import layout
 from agentcage.cage.contract import PROXY_AUDIT_LOG
-from agentcage.cage.netcheck import FLOWS, audit_records, audited
+from agentcage.cage.netcheck_audit import FLOWS, audit_records, audited
 from agentcage.cage.state import StateStore
 from agentcage.cage.topology import Topology
 from agentcage.cage.vm.channel_owner import OwnerClient
