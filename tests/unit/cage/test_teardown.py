@@ -154,7 +154,7 @@ def test_list_and_logs_say_the_host_is_unreachable(
     host.systemd_reachable = False
     (row,) = cages.statuses()
     assert row.state == "unreachable" and "not been booted with systemd" in row.error
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: cages)
     listing = CliRunner().invoke(cli, ["cage", "list"])
     assert listing.exit_code == 1
     assert "unreachable" in listing.stdout
@@ -172,7 +172,7 @@ def test_logs_of_agent_is_the_agent_unit(tmp_path: Path) -> None:
 
 def test_cli_destroy_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     host, cages = _created(tmp_path)
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "destroyer", lambda *a, **k: cages)
     invoke = CliRunner().invoke
     unknown = invoke(cli, ["cage", "destroy", "nosuch", "-y"])
     assert unknown.exit_code == 1 and "no cage named 'nosuch'" in unknown.stderr
