@@ -306,3 +306,40 @@ def test_what_the_removal_missed_is_still_found(tmp_path: Path) -> None:
     with pytest.raises(PodmanError, match="left: secrets: agentcage-demo-API_KEY"):
         cages.destroy("demo")
     assert cages.store.exists("demo")
+
+
+@dataclass
+class _ReloadForgetsStopped(FakeSystemdPodman):
+    """systemd's reload: a stopped unit whose file is gone is no longer loaded."""
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if argv[:2] == ("systemctl", "daemon-reload"):
+            self.units = {u: s for u, s in self.units.items() if s != "inactive"}
+        return super().unscripted(argv, input)
+
+
+def test_units_are_reset_only_when_the_reload_left_one_loaded(tmp_path: Path) -> None:
+    # After the reload a stopped unit without its file is gone; `reset-failed` (a round
+    # trip to systemd on the destroy's critical path) is only for units still there.
+    host, cages = _created(tmp_path, _ReloadForgetsStopped())
+    assert cages.destroy("demo")
+    assert not host.commands("systemctl", "reset-failed")
+    assert not host.units and not cages.store.exists("demo")
+
+
+def test_a_unit_the_reload_left_loaded_is_reset_and_looked_at_again(tmp_path: Path) -> None:
+    host, cages = _created(tmp_path, _ReloadForgetsStopped())
+    host.units["agentcage-demo-agent.service"] = "failed"  # crashed before the destroy
+    original = host.unscripted
+
+    def stop_leaves_failed(argv: tuple[str, ...], input: str | None) -> Completed:
+        result = original(argv, input)
+        if argv[:2] == ("systemctl", "stop"):
+            host.units["agentcage-demo-agent.service"] = "failed"
+        return result
+
+    host.unscripted = stop_leaves_failed  # type: ignore[method-assign]
+    assert cages.destroy("demo")
+    (reset,) = host.commands("systemctl", "reset-failed")
+    assert reset[2:] == ("agentcage-demo-agent.service",)
+    assert not host.units and not cages.store.exists("demo")
