@@ -11,13 +11,24 @@ AGENTCAGE_REMOTE_VM_FULL=1 the target is the Debian VM under TCG (debian_vm.VmHo
 from __future__ import annotations
 
 import json
+import queue
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 from agentcage.cage.deploy import OUR_IMAGE
+from agentcage.cage.ssh_target import socket_dir
+from agentcage.cli.cage_cmd import UNHEALTHY
 from tests.e2e import test_cage as rootful
 from tests.e2e.conftest import REAL_KEY, host_fixtures
 from tests.e2e.debian_vm import VmHost
-from tests.e2e.harness import REMOTE_VM_FULL, Internet, nothing_left, run
+from tests.e2e.harness import REMOTE_VM_FULL, REPO, SLOWDOWN, Internet, nothing_left, run
 from tests.e2e.ssh_host import REMOTE_STATE, TARGET, SshHarness
+from tests.e2e.test_status import AGENT, TRAFFIC
 
 # AGENTCAGE_REMOTE_VM_FULL=1: the same tests against the Debian VM under TCG.
 harness, internet, cage = host_fixtures(VmHost if REMOTE_VM_FULL else SshHarness, "ssh", "module")
@@ -63,6 +74,96 @@ def test_audit_command_reads_the_remote_logs(harness: SshHarness, outcome: objec
     result = harness.agentcage("audit", "basic", "--blocked", "--json")
     assert result.returncode == 0, result.stderr
     assert "attacker.example" in result.stdout
+
+
+def _status(harness: SshHarness) -> dict[str, Any]:
+    result = harness.agentcage("cage", "status", "basic", "--json")
+    assert result.returncode in (0, UNHEALTHY), result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_status_through_the_target_reads_both_sidecars_metrics(
+    harness: SshHarness, cage: str
+) -> None:
+    before = _status(harness)
+    harness.exec("podman", "exec", AGENT, "python3", "-c", TRAFFIC)
+    report = _status(harness)
+    for role in ("proxy", "dns"):
+        metrics = report["metrics"][role]
+        assert metrics["error"] is None, metrics
+        assert metrics["socket"].startswith(f"{REMOTE_STATE}/basic/metrics/"), metrics
+        assert metrics["policy_version"] == report["policy"]["version"]
+        assert metrics["last_hour"]["block"] > before["metrics"][role]["last_hour"]["block"]
+    assert report["policy"]["current"] is True
+    # The forwards are cancelled and their local sockets removed.
+    assert not list(socket_dir(harness.env()).glob("fwd-*"))
+
+
+def _read_until(lines: queue.Queue[str], found: Callable[[str], bool], seen: list[str]) -> None:
+    deadline = time.monotonic() + 60 * SLOWDOWN
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if found(line):
+            return
+    raise AssertionError(f"not printed within the timeout; printed: {seen[-20:]}")
+
+
+def _follow(harness: SshHarness) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    """`audit basic --follow --json` running, its stdout's lines arriving in the queue."""
+    follow = subprocess.Popen(
+        [str(REPO / ".venv/bin/agentcage"), "audit", "basic", "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=harness.env(),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = follow.stdout
+    assert stdout is not None
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return follow, lines
+
+
+def _blocked_request(harness: SshHarness) -> str:
+    """The agent asks for a new unlisted name; the proxy blocks it. Returns the name."""
+    marker = f"follow-{uuid.uuid4().hex[:12]}.example"
+    request = f"""
+import urllib.request
+try:
+    urllib.request.urlopen("https://{marker}/", timeout=10)
+except Exception as exc:
+    print("blocked:", exc)
+"""
+    harness.exec("podman", "exec", AGENT, "python3", "-c", request)
+    return marker
+
+
+def test_audit_follow_through_the_target_prints_new_requests(
+    harness: SshHarness, cage: str
+) -> None:
+    follow, lines = _follow(harness)
+    seen: list[str] = []
+    try:
+        _read_until(lines, lambda line: True, seen)  # the last records: following began
+        marker = _blocked_request(harness)
+        _read_until(lines, lambda line: marker in line, seen)
+    finally:
+        follow.send_signal(signal.SIGINT)
+        _, stderr = follow.communicate(timeout=30 * SLOWDOWN)
+    assert follow.returncode == 0, stderr
+    blocked = [json.loads(line) for line in seen if marker in line]
+    assert blocked[0]["verdict"] == "block", blocked
+    # Neither the history nor the switch to following printed a record twice.
+    assert len(seen) == len(set(seen)), seen
 
 
 # Their fixture, then their tests in their file's order (the last destroys the cage).

@@ -140,6 +140,10 @@ class _Log:
             lines += self._drain()
         return lines
 
+    def position(self) -> int:
+        """The live file's bytes read as whole lines (0 before it existed)."""
+        return self.handle.tell() - len(self.partial) if self.handle is not None else 0
+
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
@@ -188,6 +192,17 @@ class AuditLogs:
         """The lines appended since the last poll (or since `existing`), in time order."""
         lines = [line for log in self._logs for line in log.poll()]
         return sorted(lines, key=lambda line: line.time)
+
+    def hand_off(self, paths: Iterable[Path]) -> list[int]:
+        """Stop following the logs `paths` (another reader goes on from here): for each,
+        the bytes of its live file that `existing` and `poll` have returned."""
+        wanted = list(paths)
+        by_path = {log.path: log for log in self._logs}
+        offsets = [by_path[path].position() for path in wanted]
+        for path in wanted:
+            by_path[path].close()
+        self._logs = [log for log in self._logs if log.path not in wanted]
+        return offsets
 
     def close(self) -> None:
         for log in self._logs:

@@ -8,7 +8,7 @@ from agentcage.cage.kube.kube_record import is_kube
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.state import config_json
 from agentcage.config.context import LoadContext
-from agentcage.config.fields import normalize_host_entry
+from agentcage.config.domain_names import normalize_host_entry
 from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, KubeRolloutError
 

@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import io
 import shlex
+import shutil
 import tarfile
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from agentcage.cage.podman import Runner, SubprocessRunner
-from agentcage.cage.ssh_target import SshRunner
+from agentcage.cage.ssh_target import SshRunner, socket_dir
 from agentcage.cage.state import write_atomic
 from agentcage.errors import PodmanError
 
@@ -52,6 +55,12 @@ class HostFiles(Protocol):
     def collect(self, state_dir: Path) -> None: ...
 
     def drop(self, state_dir: Path) -> None: ...
+
+    def reach_sockets(self, paths: Sequence[Path]) -> AbstractContextManager[SocketPaths]: ...
+
+
+# A host path of a Unix socket -> where this process connects to it (None: no socket there).
+SocketPaths = dict[Path, Path | None]
 
 
 def on_target(files: HostFiles, paths: Paths) -> Paths:
@@ -88,6 +97,11 @@ class LocalFiles:
     def drop(self, state_dir: Path) -> None:
         """Nothing to do: the state directory is the only copy."""
 
+    @contextmanager
+    def reach_sockets(self, paths: Sequence[Path]) -> Iterator[SocketPaths]:
+        """The sockets are here: each is reached at its own path."""
+        yield {path: path for path in paths}
+
 
 def _read(path: Path) -> str:
     try:
@@ -98,6 +112,8 @@ def _read(path: Path) -> str:
 
 # Every regular file whose name starts with $2 in directory $1: NUL, name, NUL, content.
 _LIST = 'for f in "$1"/"$2"*; do [ -f "$f" ] || continue; printf "\\0%s\\0" "$f"; cat "$f"; done'
+# Which of the paths $@ are sockets there: one y or n per path.
+_SOCKETS = 'for s; do if [ -S "$s" ]; then echo y; else echo n; fi; done'
 _WRITE = (
     'mkdir -p "${1%/*}" && cat > "$1.agentcage-tmp" && chmod "$2" "$1.agentcage-tmp" '
     '&& mv "$1.agentcage-tmp" "$1"'
@@ -208,6 +224,33 @@ class RemoteFiles:
         self.runner.run([*rm, "--", remote])
         if self.runner.run(["test", "-e", remote], check=False).ok:
             raise PodmanError(f"could not remove {remote} on host target {self.runner.target.name}")
+
+    @contextmanager
+    def reach_sockets(self, paths: Sequence[Path]) -> Iterator[SocketPaths]:
+        """Each socket there (`paths` are this machine's; moved to the target's copy),
+        forwarded over the master connection to a fresh socket in a private directory
+        here for the duration; None for one that is not there. The forwards are
+        cancelled and the local sockets removed after."""
+        remote = {path: self.target_path(path) for path in paths}
+        argv = ["sh", "-c", _SOCKETS, "sh", *map(str, remote.values())]
+        present = self.runner.run(argv).stdout.split()
+        here = Path(tempfile.mkdtemp(prefix="fwd-", dir=self.runner.sockets or socket_dir()))
+        forwarded: list[tuple[Path, Path]] = []
+        reached: SocketPaths = {}
+        try:
+            for index, (path, there) in enumerate(remote.items()):
+                if index >= len(present) or present[index] != "y":
+                    reached[path] = None
+                    continue
+                local = here / f"{index}.sock"
+                self.runner.forward_socket(local, there)
+                forwarded.append((local, there))
+                reached[path] = local
+            yield reached
+        finally:
+            for local, there in forwarded:
+                self.runner.cancel_forward(local, there)
+            shutil.rmtree(here, ignore_errors=True)
 
 
 def _image_arch(runner: Runner, ref: str) -> str:

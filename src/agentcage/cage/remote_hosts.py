@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_files import RemoteFiles
 from agentcage.cage.podman import PodmanHost
+from agentcage.cage.remote_tail import RemoteTail
 from agentcage.cage.ssh_target import SshRunner, SshTarget
 from agentcage.cage.state import StateStore, config_home
 from agentcage.errors import ConfigError, HostError, StateError
@@ -199,6 +200,21 @@ def fetch_audit(store: StateStore, cage: str) -> None:
     host = cage_host(store, cage)
     if host is not None:
         RemoteHosts().podman_host(host, store).files.collect(store.path(cage))
+
+
+def follow_audit(store: StateStore, cage: str, offsets: Sequence[int]) -> RemoteTail:
+    """Follow remote cage CAGE's audit logs there, each from its offset in the local copy
+    (`fetch_audit` made it; `AuditLogs.hand_off` says how much of it was read)."""
+    from agentcage.cage import layout  # the schema: not for `cage destroy` (destroyer_for)
+
+    host = cage_host(store, cage)
+    if host is None:
+        raise StateError(f"cage {cage} runs on this machine: its logs are here")
+    hosts = RemoteHosts()
+    runner = hosts.runner(hosts.get(host))
+    files = RemoteFiles(runner, store.deployments)
+    there = [files.target_path(path) for path in layout.audit_logs(store, cage)]
+    return RemoteTail(runner, there, offsets)
 
 
 def release_images(cages: CageParts, cage: str, host: str | None = None) -> list[str]:

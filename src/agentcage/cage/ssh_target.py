@@ -275,6 +275,32 @@ class SshRunner:
             raise self.failed(Completed(tuple(argv), proc.returncode, "", stderr))
         return proc.stdout
 
+    def control(self, *words: str) -> tuple[str, ...]:
+        """The local argv that asks the master connection `ssh -O WORDS` (no remote command)."""
+        *options, destination, _ = self.prefix
+        return (*options, "-O", *words, destination)
+
+    def forward_socket(self, local: Path, remote: Path) -> None:
+        """Have the master forward Unix socket `local` here to `remote` there (`-O forward`).
+
+        The master listens on `local` (ssh refuses a path that exists, so a fresh one) and
+        connects to `remote` there for each connection: no TCP port on either side.
+        """
+        argv = self.control("forward", "-L", f"{local}:{remote}")
+        result = self.local.run(argv, check=False)
+        self.raise_unreachable(result.returncode, result.stderr)
+        if not result.ok:
+            raise HostError(
+                f"host target {self.target.name}: ssh could not forward {remote}: "
+                f"{result.stderr.strip()[-500:]}",
+                hint="the target's sshd must allow it (AllowStreamLocalForwarding yes, the "
+                "default)",
+            )
+
+    def cancel_forward(self, local: Path, remote: Path) -> None:
+        """Undo `forward_socket` (best effort: the master also drops it when it exits)."""
+        self.local.run(self.control("cancel", "-L", f"{local}:{remote}"), check=False)
+
     def raise_unreachable(self, returncode: int, stderr: str) -> None:
         if returncode != SSH_FAILED:
             return

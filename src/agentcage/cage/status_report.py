@@ -110,14 +110,13 @@ def report(cages: Cages, name: str) -> StatusReport:
     if vm and services[0].state == "active":
         services += _guest_services(cages, name, services[0])
     paths = layout.host_paths(cages.store, name)
-    sockets = paths.metrics_sockets()
     return StatusReport(
         name=name,
         checked_at=observe.rfc3339(at),
         state=next(s.state for s in services if s.role in ("agent", running.VM)),
         services=services,
         policy_version=policy_version(paths.sidecar_config_dir / SIDECAR_CONFIG_NAME),
-        metrics={role: _metrics(role, str(sockets[role])) for role in SIDECARS},
+        metrics=_sidecar_metrics(cages, paths.metrics_sockets()),
         weakened=tuple(weakened(cages.host, config, cages.store.path(name))),
     )
 
@@ -187,11 +186,26 @@ def _systemd_words(state: str) -> str:
     return "unknown" if state.startswith("unknown") else "failed"
 
 
-def _metrics(role: str, socket: str) -> SidecarMetrics:
+def _sidecar_metrics(cages: Cages, sockets: dict[str, Path]) -> dict[str, SidecarMetrics]:
+    """Each sidecar's metrics; on a remote target through sockets forwarded over SSH."""
+    files = cages.host.files
+    shown = {role: str(files.target_path(sockets[role])) for role in SIDECARS}
     try:
-        samples = scrape_unix(Path(socket))
+        with files.reach_sockets([sockets[role] for role in SIDECARS]) as reached:
+            return {role: _metrics(role, shown[role], reached[sockets[role]]) for role in SIDECARS}
+    except AgentcageError as exc:  # the target went away: each sidecar says so
+        return {role: SidecarMetrics(shown[role], exc.message, None, None) for role in SIDECARS}
+
+
+def _metrics(role: str, socket: str, reached: Path | None) -> SidecarMetrics:
+    """`socket` as the sidecar's host sees it; `reached`, where it answers here."""
+    if reached is None:
+        return SidecarMetrics(socket, f"no metrics socket at {socket}", None, None)
+    try:
+        samples = scrape_unix(reached)
     except MetricsUnreachable as exc:
-        return SidecarMetrics(socket, exc.message, None, None)
+        message = exc.message.replace(str(reached), socket)
+        return SidecarMetrics(socket, message, None, None)
     versions = samples.label_values(f"{metric_names.POLICY[role]}_info", "version")
     counts = {v: int(samples.total(metric_names.LAST_HOUR[role], verdict=v)) for v in VERDICTS}
     return SidecarMetrics(socket, None, versions[0] if versions else None, counts)

@@ -32,7 +32,7 @@ from typing import Literal
 
 from agentcage.cage.contract import PODMAN, PYTHON, STEERING_MODULE
 from agentcage.cage.topology import Topology
-from agentcage.config.network import DENY_PORT
+from agentcage.config.constants import DENY_PORT
 
 SHELL = "/bin/sh"
 # In the proxy container's mount namespace: util-linux's, from the runtime image.

@@ -36,7 +36,7 @@ from agentcage.cage.lifecycle import Cages
 from agentcage.cage.netcheck import FLOWS, audit_records, audited, routed_via
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
 from agentcage.cage.vm import vm_control
-from agentcage.config.network import DENY_PORT
+from agentcage.config.constants import DENY_PORT
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import click
 
@@ -14,16 +15,17 @@ from agentcage.audit.reading import AuditLogs, Line, Record, named_logs
 from agentcage.audit.selection import TIME_HELP, Selection, parse_when
 from agentcage.audit.table import StatusJoin, cells, format_row, header
 from agentcage.cage.layout import audit_logs
-from agentcage.cage.remote_hosts import cage_host, fetch_audit
+from agentcage.cage.remote_hosts import cage_host, fetch_audit, follow_audit
+from agentcage.cage.remote_tail import RemoteTail
 from agentcage.cage.state import StateStore
-from agentcage.errors import ConfigError, StateError
+from agentcage.errors import AgentcageError, StateError
 
 POLL_SECONDS = 0.25
 HOLD_SECONDS = 1.0  # how long a followed row waits for its status
 FOLLOW_LAST = 10
 
 
-def log_paths(targets: tuple[str, ...], as_files: bool, follow: bool = False) -> list[Path]:
+def log_paths(targets: tuple[str, ...], as_files: bool) -> list[Path]:
     """The audit logs of cages `targets`, or the files `targets` with `as_files`.
 
     A cage on a host target (`--host`) has its logs there: they are copied here first.
@@ -39,15 +41,32 @@ def log_paths(targets: tuple[str, ...], as_files: bool, follow: bool = False) ->
                 hint="`agentcage cage list` shows your cages; "
                 "`agentcage audit --file PATH` reads a log file",
             )
-        if follow and cage_host(store, name) is not None:
-            raise ConfigError(
-                f"cage {name} runs on host target {cage_host(store, name)}: --follow reads "
-                "local files only",
-                hint="run `agentcage audit NAME` again for new records (each run copies them)",
-            )
         fetch_audit(store, name)
         paths += audit_logs(store, name)
     return paths
+
+
+class _Source(Protocol):
+    def poll(self) -> list[Line]: ...
+
+
+def _follow_there(logs: AuditLogs, targets: tuple[str, ...], as_files: bool) -> list[RemoteTail]:
+    """For each cage on a host target: its logs followed there from where the local copy
+    ends (they are no longer polled here, where nothing more is written)."""
+    if as_files:
+        return []
+    store = StateStore()
+    tails: list[RemoteTail] = []
+    try:
+        for name in dict.fromkeys(targets):
+            if cage_host(store, name) is not None:
+                offsets = logs.hand_off(audit_logs(store, name))
+                tails.append(follow_audit(store, name, offsets))
+    except BaseException:
+        for tail in tails:
+            tail.close()
+        raise
+    return tails
 
 
 def _style(line: str, verdict: str) -> str:
@@ -180,10 +199,11 @@ def audit(
         since=parse_when(since, now) if since else None,
         until=parse_when(until, now) if until else None,
     )
-    paths = log_paths(targets, as_files, follow)
+    paths = log_paths(targets, as_files)
     logs = AuditLogs(paths)
     join = StatusJoin(selection)
     out = _Printer(as_json, last or (FOLLOW_LAST if follow else None))
+    tails: list[RemoteTail] = []
     try:
         _feed(logs.existing(), join, out, selection)
         out.rows(join.ready(time.monotonic(), 0.0) if follow else join.rest())
@@ -193,16 +213,23 @@ def audit(
                 where = ", ".join(str(path) for path in paths)
                 click.echo(f"no matching records in {where} (or its rotated files)", err=True)
             return
-        _follow(logs, join, out, selection)
+        tails = _follow_there(logs, targets, as_files)
+        _follow([logs, *tails], join, out, selection)
     finally:
         logs.close()
+        for tail in tails:
+            tail.close()
 
 
-def _follow(logs: AuditLogs, join: StatusJoin, out: _Printer, selection: Selection) -> None:
+def _follow(sources: list[_Source], join: StatusJoin, out: _Printer, selection: Selection) -> None:
     try:
         while True:
-            _feed(logs.poll(), join, out, selection)
+            polled = [line for source in sources for line in source.poll()]
+            _feed(sorted(polled, key=lambda line: line.time), join, out, selection)
             out.rows(join.ready(time.monotonic(), HOLD_SECONDS))
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         out.rows(join.rest())
+    except AgentcageError:  # a target lost: the rows held for their status first
+        out.rows(join.rest())
+        raise

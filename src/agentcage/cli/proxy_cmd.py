@@ -18,7 +18,7 @@ from agentcage.cage.run_options import (
     UPSTREAM_CA_OPTION,
 )
 from agentcage.cli.options import config_file_option, endpoint, metrics_options
-from agentcage.config.network import DENY_PORT
+from agentcage.config.constants import DENY_PORT
 from agentcage.errors import ConfigError
 
 
@@ -104,8 +104,10 @@ def run(
     deny_flows: bool,
 ) -> None:
     """Proxy the cage's traffic until SIGTERM; SIGHUP re-reads config and secrets."""
+    from agentcage.proxy.checked_config import ConfigCheck
     from agentcage.proxy.lean_import import defer_unused_packages
 
+    check = ConfigCheck(config_file)  # a child checks it while the policy engine loads
     defer_unused_packages()  # before anything imports them
     from agentcage.proxy.early_start import ProxySettings
     from agentcage.proxy.early_start import run as run_proxy
@@ -130,4 +132,5 @@ def run(
             deny_flows=deny_flows,
         ),
         Sources(config_path=config_file, secrets_dir=secrets_dir),
+        check,
     )

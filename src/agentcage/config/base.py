@@ -1,4 +1,9 @@
-"""The base every config model shares: unknown keys are errors, values are immutable."""
+"""The base every config model shares: unknown keys are errors, values are immutable.
+
+Each model builds its validator on its first validation, not when its class is made
+(`defer_build`): the serving proxy gets its config already validated, by a child
+process (proxy/checked_config.py), and so never builds any.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,12 @@ from pydantic import BaseModel, ConfigDict
 
 class Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, validate_default=False, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        validate_default=False,
+        populate_by_name=True,
+        defer_build=True,
     )
 
 

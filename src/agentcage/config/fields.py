@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from agentcage.config.domain_names import normalize_domain, normalize_host_entry
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _SIZE_FACTORS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
-_IP_LIKE = re.compile(r"[0-9.]+(/[0-9]+)?|[0-9a-fA-F:]*:[0-9a-fA-F:.]*(/[0-9]+)?")
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
 def _no_control_chars(value: str) -> str:
@@ -35,38 +34,6 @@ def parse_size(value: object) -> object:
     prefix = unit.rstrip("b").rstrip("i")
     factor = 1024 ** "kmgt".index(prefix) * 1024 if binary and prefix else _SIZE_FACTORS[prefix]
     return int(float(number) * factor)
-
-
-def normalize_domain(value: str) -> str:
-    """Lower-case a domain entry; `*.x.com` and `.x.com` both mean `x.com` and below."""
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    name = value.strip().lower().rstrip(".")
-    if name.startswith("*."):
-        name = name[2:]
-    elif name.startswith("."):
-        name = name[1:]
-    if not name:
-        raise ValueError("must not be empty")
-    if len(name) > 253:
-        raise ValueError("is longer than 253 characters")
-    labels = name.split(".")
-    if not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError(
-            f"{value!r} is not a domain name; use names like 'api.example.com' "
-            "(letters, digits and hyphens, no scheme, port or path)"
-        )
-    return name
-
-
-def normalize_host_entry(value: str) -> str:
-    """A domain name, an IP address or a CIDR block."""
-    if isinstance(value, str) and _IP_LIKE.fullmatch(value.strip()):
-        try:
-            return str(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not an IP address or CIDR block") from exc
-    return normalize_domain(value)
 
 
 Text = Annotated[str, AfterValidator(_no_control_chars)]

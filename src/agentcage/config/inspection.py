@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
+from agentcage.config.constants import ECHO_PLACES
 from agentcage.config.fields import ByteSize, Domain, EnvName, Text
 
 Action = Literal["block", "flag"]
@@ -17,9 +18,6 @@ _INSPECTOR_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 BUILTIN_INSPECTORS = ("domain", "secrets", "body-size", "entropy", "content-type", "rate-limit")
 # Where in a request a real value may be written. The URL path and host never are.
 Place = Literal["headers", "query", "body", "websocket"]
-# Places a host may store and later serve back in pieces or compressed, where the
-# response scrubber cannot recognise the value.
-ECHO_PLACES: frozenset[str] = frozenset({"query", "body", "websocket"})
 
 
 MIB = 1024 * 1024

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
 from agentcage.config.base import Model
+from agentcage.config.constants import DENY_PORT, WEB_PORTS, Protocol
 from agentcage.config.fields import HostEntry
-
-Protocol = Literal["http", "https", "opaque"]
-# Open to every admitted host on the transparent path (docs/transparent.md).
-WEB_PORTS: dict[int, Protocol] = {80: "http", 443: "https"}
-# Where the steering in the proxy's namespace sends every other flow of the agent, TCP
-# and UDP alike, to be refused and audited (proxy/deny.py); no port rule may take it.
-DENY_PORT = 8079
 
 
 class PortRule(Model):

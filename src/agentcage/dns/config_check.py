@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
+from agentcage.child_check import error_answer
 from agentcage.config import load_config, policy_version
 from agentcage.dns.plan import DnsPlan, plan_json
 from agentcage.errors import AgentcageError
@@ -24,13 +25,7 @@ def main(argv: list[str]) -> int:
     try:
         plan = DnsPlan.of(load_config(argv[0]))
     except AgentcageError as exc:
-        error = {
-            "class": type(exc).__name__,
-            "message": exc.message,
-            "hint": exc.hint,
-            "exit_code": exc.exit_code,
-        }
-        print(json.dumps({"error": error}))
+        print(json.dumps({"error": error_answer(exc)}))
         return 0
     print(plan_json(version, plan))
     return 0

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Protocol, get_type_hints
 
-from agentcage import errors
-from agentcage.errors import AgentcageError, ConfigError, DnsError
+from agentcage.child_check import finish_check, raised_error, start_check
+from agentcage.errors import DnsError
 
 PLAN_VERSION = 1
 CHECK_MODULE = "agentcage.dns.config_check"
-_SELF = "/proc/self/exe"
 _CHECK_TIMEOUT = 120.0  # the whole schema's import and a config of up to 1 MiB, on a busy host
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -243,52 +240,21 @@ def checked_plan(path: Path) -> tuple[str, DnsPlan]:
     A config `load_config` refuses raises the same error with the same words; a check
     that cannot run or answers nonsense raises `DnsError` (fail closed either way).
     """
-    # The child imports what this process imports: its path, whichever way it started.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    argv = [CHECK_MODULE, str(path)]
     try:
-        try:
-            done = _python(sys.executable, argv, env)
-        except PermissionError:
-            # Started by a launcher that could reach the interpreter's path (setpriv as
-            # root) while this user cannot: the running binary itself still can be.
-            done = _python(_SELF, argv, env)
+        returncode, out, err = finish_check(start_check(CHECK_MODULE, path), _CHECK_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DnsError(f"the config check of {path} could not run: {exc}") from None
+    stdout = out.decode(errors="replace")
     try:
-        answer = json.loads(done.stdout) if done.returncode == 0 else None
+        answer = json.loads(stdout) if returncode == 0 else None
     except ValueError:
         answer = None
     if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
-        raise _error(answer["error"])
+        raise raised_error(answer["error"], DnsError)
     if not isinstance(answer, dict) or "plan" not in answer:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (err.strip().splitlines() or ["no output"])[-1]
         raise DnsError(
-            f"the config check of {path} failed (exit status {done.returncode}): {tail}",
+            f"the config check of {path} failed (exit status {returncode}): {tail}",
             hint="DNS stays down until the config can be checked (fail closed)",
         )
-    return read_plan(done.stdout)
-
-
-def _python(
-    executable: str, argv: list[str], env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [executable, "-m", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=_CHECK_TIMEOUT,
-        check=False,
-    )
-
-
-def _error(found: dict[str, Any]) -> AgentcageError:
-    message, hint = found.get("message"), found.get("hint")
-    if not isinstance(message, str) or not (hint is None or isinstance(hint, str)):
-        return DnsError("the config check answered an error without a message")
-    kind = getattr(errors, str(found.get("class")), None)
-    if not (isinstance(kind, type) and issubclass(kind, AgentcageError)):
-        # InvalidConfig (config/load.py) is a ConfigError: same words, same exit code.
-        kind = ConfigError if found.get("exit_code") == ConfigError.exit_code else DnsError
-    return kind(message, hint=hint)
+    return read_plan(stdout)

@@ -18,9 +18,9 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agentcage.config.fields import normalize_host_entry
-from agentcage.config.schema import CageConfig
+from agentcage.config.domain_names import normalize_host_entry
 from agentcage.errors import PolicyError
 from agentcage.policy.canonical_hosts import BadHost
 from agentcage.policy.chain import Chain
@@ -44,6 +44,9 @@ from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.policy.scrubbing.fragments import FragmentMask
 from agentcage.policy.scrubbing.scrubber import ValueScrubber
 from agentcage.policy.types import Decision, Frame, Request
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
 
 
 class Policy:

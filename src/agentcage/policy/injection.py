@@ -19,12 +19,17 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
-from agentcage.config.inspection import ECHO_PLACES, SecretInjection
+from agentcage.config.constants import ECHO_PLACES
 from agentcage.policy.canonical_hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.decoding import basic_credentials, parse_encodings
 from agentcage.policy.types import Frame, Headers, Request
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import SecretInjection
+
 
 _UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")
 # Partial reads would let a host that stores a value hand it back in pieces; they

@@ -21,11 +21,14 @@ import inspect
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentcage.config.inspection import InspectorSpec
 from agentcage.errors import PolicyError
 from agentcage.policy.interface import Inspector
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import InspectorSpec
+
 
 _HOOKS = ("inspect_request", "inspect_frame")
 

@@ -28,7 +28,7 @@ import struct
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.throttle import LineBudget
 from agentcage.audit.writer import AuditWriter
-from agentcage.config.network import DENY_PORT
+from agentcage.config.constants import DENY_PORT
 from agentcage.policy.types import Verdict
 from agentcage.proxy.runtime import RuntimeHolder
 

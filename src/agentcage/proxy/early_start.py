@@ -23,17 +23,21 @@ import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from agentcage.config.network import DENY_PORT, WEB_PORTS
-from agentcage.config.schema import CageConfig
+from agentcage.config.constants import DENY_PORT, WEB_PORTS
 from agentcage.errors import ConfigError
 from agentcage.held_reload import HeldReload
 from agentcage.metrics.exposition import MetricsEndpoint
+from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.deny import DenySockets
 from agentcage.proxy.namefingerprints import NameFingerprintsFile
 from agentcage.proxy.runtime import Runtime, Sources, build_runtime
 from agentcage.sdnotify import notify_ready
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 _BACKLOG = 512  # above asyncio's 100: the agent's first connections may all come at once
 
@@ -129,9 +133,11 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def start(settings: ProxySettings, sources: Sources) -> EarlyStart:
+def start(
+    settings: ProxySettings, sources: Sources, check: ConfigCheck | None = None
+) -> EarlyStart:
     """Policy, sockets, READY=1; ConfigError (nothing listening, no READY=1) on a problem."""
-    early = EarlyStart(build_runtime(sources), HeldListeners())
+    early = EarlyStart(build_runtime(sources, check), HeldListeners())
     early.hold_reloads()
     if settings.name_fingerprints is not None:
         # Before READY=1: the agent starts then, and the DNS sidecar answers SERVFAIL to
@@ -195,9 +201,9 @@ def adopt(held: HeldListeners) -> None:
     cls.listen = listen  # type: ignore[method-assign]
 
 
-def run(settings: ProxySettings, sources: Sources) -> NoReturn:
+def run(settings: ProxySettings, sources: Sources, check: ConfigCheck | None = None) -> NoReturn:
     """`proxy run`: the early start here, then mitmproxy (server.py) until SIGTERM."""
-    early = start(settings, sources)
+    early = start(settings, sources, check)
     from agentcage.proxy import server
 
     server.run(settings, sources, early)

@@ -13,14 +13,18 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentcage.atomicfile import write_atomic
-from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.leaks.fingerprints import fingerprint_values
 from agentcage.policy.leaks.protected import protected_values
 from agentcage.proxy.runtime import Sources
 from agentcage.proxy.secret_values import load_secrets
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 logger = logging.getLogger(__name__)
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dns.exception
 
-from agentcage.config import check_config, policy_version
-from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.engine import Policy
+from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.egress import AddressGuard, Resolver
 from agentcage.proxy.secret_values import load_secrets
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +50,14 @@ class Sources:
     secrets_dir: Path | None = None
 
 
-def build_runtime(sources: Sources) -> Runtime:
-    """Load config and secrets and compile the policy; ConfigError on any problem."""
-    version = policy_version(sources.config_path)  # first: never newer than what is loaded
-    config, warnings = check_config(sources.config_path)
-    for warning in warnings:
+def build_runtime(sources: Sources, check: ConfigCheck | None = None) -> Runtime:
+    """Load config and secrets and compile the policy; ConfigError on any problem.
+
+    `check`: the config's check, if one was started already (`proxy run` starts it first).
+    """
+    checked = (check or ConfigCheck(sources.config_path)).result()
+    config, version = checked.config, checked.version
+    for warning in checked.warnings:
         logger.warning("%s", warning)
     secrets, missing = load_secrets(config, secrets_dir=sources.secrets_dir)
     if missing:
@@ -92,10 +99,11 @@ class RuntimeHolder:
     def current(self) -> Runtime:
         return self._runtime
 
-    def reload(self) -> bool:
-        """Rebuild from the sources; on error keep the running policy and say why."""
+    def reload(self, check: ConfigCheck | None = None) -> bool:
+        """Rebuild from the sources (the config as `check` found it, if given); on error
+        keep the running policy and say why."""
         try:
-            runtime = build_runtime(self._sources)
+            runtime = build_runtime(self._sources, check)
         except ConfigError as exc:
             logger.error("reload failed, keeping the previous policy: %s", exc.diagnostics())
             return False

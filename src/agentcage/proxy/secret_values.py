@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 MAX_SECRET_BYTES = 64 * 1024
 

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import certifi
 from mitmproxy import master, options
@@ -24,13 +25,13 @@ from mitmproxy.addons import (
 
 from agentcage.audit.logfiles import Rotation
 from agentcage.audit.throttle import LineBudget
-from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError
 from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsServer
 from agentcage.policy import accelerator
-from agentcage.proxy import layer_patches, protocolerrors, wscontrol
+from agentcage.proxy import hook_plans, layer_patches, leaf_objects, protocolerrors, wscontrol
 from agentcage.proxy.blocknotices import NoticingAuditWriter
+from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.confdir import write_upstream_bundle
 from agentcage.proxy.deny import DenyListeners
@@ -48,6 +49,10 @@ from agentcage.proxy.upstream_reuse import UpstreamReuse
 from agentcage.proxy.wsmessages import WebSocketGate
 from agentcage.quick_exit import exit_at_once
 from agentcage.sdnotify import notify_ready
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 logger = logging.getLogger(__name__)
 CA_CERT_NAME = "mitmproxy-ca-cert.pem"
@@ -88,6 +93,35 @@ class Ready:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+class Reloads:
+    """SIGHUPs: each checks the config in a child while the proxy keeps serving.
+
+    The check (checked_config.py) takes an interpreter's start, about 0.3 s of CPU:
+    waited for on a worker thread, then `apply` builds and swaps the policy on the
+    loop as before. A SIGHUP during a check asks for one more after it.
+    """
+
+    def __init__(self, config_path: Path, apply: Callable[[ConfigCheck], None]) -> None:
+        self._path = config_path
+        self._apply = apply
+        self._running: asyncio.Task[None] | None = None
+        self._again = False
+
+    def ask(self) -> None:
+        if self._running is not None and not self._running.done():
+            self._again = True
+            return
+        self._running = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        self._again = True
+        while self._again:
+            self._again = False
+            check = ConfigCheck(self._path)
+            await asyncio.to_thread(check.wait)
+            self._apply(check)
 
 
 def _host(host: str) -> str:
@@ -149,6 +183,8 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     runtime = early.runtime
     adopt(early.held)
     layer_patches.install()
+    hook_plans.install()
+    leaf_objects.install()
     wscontrol.install()
     protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)
@@ -212,12 +248,12 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     )
     set_log_level(opts, runtime.config.logging.level)
 
-    def reload() -> None:
+    def reloaded(check: ConfigCheck) -> None:
         try:
             audit.reopen()
         except ConfigError as exc:
             logger.error("keeping the old audit log: %s", exc.diagnostics())
-        if holder.reload():
+        if holder.reload(check):
             if fingerprints is not None:
                 fingerprints.republish(holder.current.config)
             audit.rotation = audit_rotation(holder.current.config)
@@ -234,6 +270,8 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
             set_log_level(opts, holder.current.config.logging.level)
             _set(opts, mode=listen_modes(entry))  # network.ports may have changed
 
+    reloads = Reloads(sources.config_path, reloaded)
+
     deny = None
     if settings.deny_flows and settings.transparent is not None:
         sockets = early.deny or open_deny(settings.transparent)
@@ -245,9 +283,9 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, proxy.shutdown)
     loop.add_signal_handler(signal.SIGINT, proxy.shutdown)
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGHUP, reloads.ask)
     if early.reload_asked:  # while mitmproxy loaded (early_start.hold_reloads)
-        reload()
+        reloads.ask()
     if deny is not None:
         deny.serve(loop)
     try:

@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mitmproxy import connection, http
 from mitmproxy.net.tls import starts_like_tls_record
@@ -29,13 +30,16 @@ from mitmproxy.proxy.layers import tls
 
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.writer import AuditWriter
-from agentcage.config.network import WEB_PORTS, Protocol
-from agentcage.config.schema import CageConfig
+from agentcage.config.constants import WEB_PORTS, Protocol
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import block_response, peer_of, record
 from agentcage.proxy.rawstreams import RefusedStream
 from agentcage.proxy.runtime import RuntimeHolder
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 logger = logging.getLogger(__name__)
 INSPECTOR = "transparent"

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agentcage.config.network import DENY_PORT
+from agentcage.config.constants import DENY_PORT
 from tests.support.proxy import ProxyProcess
 
 PROXY = "10.77.0.3"

@@ -74,3 +74,19 @@ def test_following_past_the_keep_count_reads_what_is_left_once(tmp_path: Path) -
     assert _paths(logs.poll()) == ["/6", "/7", "/8", "/9"]
     _write(writer, 10)
     assert _paths(logs.poll()) == ["/10"]
+
+
+def test_a_handed_off_log_says_how_much_was_read_and_is_no_longer_followed(
+    tmp_path: Path,
+) -> None:
+    proxy, dns = tmp_path / "proxy.jsonl", tmp_path / "dns.jsonl"
+    whole = b'{"time": "1", "path": "/1"}\n{"time": "2", "path": "/2"}\n'
+    proxy.write_bytes(whole + b'{"time": "3", "pa')  # copied while /3 was written
+    logs = AuditLogs([proxy, dns])
+    assert _paths(logs.existing()) == ["/1", "/2"]
+    assert logs.hand_off([proxy]) == [len(whole)]  # the torn line is read again there
+    with proxy.open("ab") as handle:
+        handle.write(b'th": "/3"}\n')
+    dns.write_bytes(b'{"time": "4", "path": "/4"}\n')
+    assert _paths(logs.poll()) == ["/4"]  # only the log still followed here
+    logs.close()

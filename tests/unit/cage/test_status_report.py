@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from agentcage.cage import remote_hosts
+from agentcage.cage.host_files import LocalFiles, SocketPaths
 from agentcage.cage.host_target import HostTarget
+from agentcage.cage.lifecycle import Cages
 from agentcage.cage.status_report import render, report
 from agentcage.cage.topology import Topology
 from agentcage.cage.vm.vm_plan import VmPlan
@@ -19,6 +23,7 @@ from agentcage.cage.weakened import weakened
 from agentcage.cli import cage_cmd
 from agentcage.cli.main import cli
 from agentcage.config import load_config
+from agentcage.errors import UnreachableError
 from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, write_config
 
 
@@ -165,3 +170,27 @@ def test_status_exits_3_and_names_the_service_that_is_down(
     assert "NOT HEALTHY: proxy is failed" in down.output
     data = json.loads(CliRunner().invoke(cli, ["cage", "status", "demo", "--json"]).output)
     assert data["healthy"] is False and data["problems"] == ["proxy is failed"]
+
+
+class _LostTarget(LocalFiles):
+    """A target whose connection fails when the metrics sockets are asked for."""
+
+    def target_path(self, local: Path) -> Path:
+        return Path("/there") / local.name
+
+    @contextmanager
+    def reach_sockets(self, paths: Sequence[Path]) -> Iterator[SocketPaths]:
+        raise UnreachableError("cannot reach host target box (ssh://root@h:22): reset")
+        yield {}
+
+
+def test_metrics_of_a_target_that_cannot_be_reached_say_so_per_sidecar(tmp_path: Path) -> None:
+    runner = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    remote = Cages(cages.store, dataclasses.replace(cages.host, files=_LostTarget()))
+    found = report(remote, "demo")
+    assert found.metrics["proxy"].socket == "/there/proxy.sock"
+    for role in ("proxy", "dns"):
+        assert found.metrics[role].error == "cannot reach host target box (ssh://root@h:22): reset"
+        assert found.metrics[role].last_hour is None

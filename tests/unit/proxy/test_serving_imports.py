@@ -45,6 +45,34 @@ def test_the_serving_proxy_loads_no_scrape_or_default_addon_modules() -> None:
     assert [m for m in loaded if m.startswith(NOT_WHILE_SERVING)] == []
 
 
+# pydantic and the schema: the config is validated in a child (proxy/checked_config.py).
+SCHEMA = ("pydantic", "pydantic_core", "agentcage.config.schema", "agentcage.config.load")
+
+
+def test_the_serving_proxy_holds_no_pydantic_nor_schema_once_its_config_is_checked(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "cage.json"
+    config.write_text(
+        '{"name": "lean", "container": {"image": "localhost/agent:1"},'
+        ' "domains": {"allow": ["example.com"]}}'
+    )
+    script = _SERVING.replace(
+        "print(",
+        "from pathlib import Path\n"
+        "from agentcage.proxy.runtime import Sources, build_runtime\n"
+        f"runtime = build_runtime(Sources(Path({str(config)!r})))\n"
+        "assert runtime.config.domains.entries == ['example.com'], runtime.config\n"
+        "print(",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = json.loads(result.stdout)
+    assert "agentcage.policy.engine" in loaded
+    assert [m for m in loaded if m.startswith(SCHEMA)] == []
+
+
 def test_a_yaml_config_still_loads_ruamel_when_it_is_read(tmp_path: Path) -> None:
     config = tmp_path / "cage.yaml"
     config.write_text(

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import ahocorasick_rs
 
-from agentcage.config.inspection import SecretsConfig
 from agentcage.errors import PolicyError
 from agentcage.policy.formats import wordlist
 from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
@@ -25,6 +25,10 @@ from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, 
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import token_runs, windows
 from agentcage.policy.types import Verdict
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import SecretsConfig
+
 
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
@@ -101,7 +105,7 @@ class PatternScanner:
             p if p.defers else dataclasses.replace(p, verdict=Verdict.BLOCK) for p in self.patterns
         ]
         self._folded: dict[int, re.Pattern[bytes]] = {}
-        self._own_formats: PatternScanner | None = None
+        self._deferring = frozenset(i for i, p in enumerate(self.patterns) if p.defers)
 
     @classmethod
     def from_config(cls, config: SecretsConfig, environ: Mapping[str, str]) -> PatternScanner:
@@ -111,7 +115,7 @@ class PatternScanner:
         """`matching`, then the formats found disguised (`disguises.py`), each with
         how it was disguised ("" for none)."""
         found: set[str] = set()
-        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
+        spans = _spans(data)
         for pattern in self._matching(data, spans):
             found.add(pattern.name)
             yield pattern, ""
@@ -139,10 +143,13 @@ class PatternScanner:
         """The patterns with a real match in `data`, in catalogue order."""
         # Most header values are shorter than any token run: only the few formats
         # searched everywhere can be in them.
-        spans = windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
+        spans = _spans(data)
         return self._matching(data, spans)
 
-    def _matching(self, data: bytes, spans: list[tuple[int, int]]) -> Iterator[CredentialPattern]:
+    def _matching(
+        self, data: bytes, spans: list[tuple[int, int]], *, own_only: bool = False
+    ) -> Iterator[CredentialPattern]:
+        """`own_only`: leave out the formats read from a name beside the value."""
         present = _present(self._anchor_search, self._anchors, data, spans) if spans else {}
         short = len(data) < self._shortest_wide  # no anywhere-format anchor fits
         if not short and len(data) < _SEARCH_EACH:
@@ -161,6 +168,8 @@ class PatternScanner:
             if stretches:
                 shaped.update((index, stretches) for index in members)
         candidates.update(shaped)
+        if own_only:
+            candidates -= self._deferring
         for index in sorted(candidates):  # in catalogue order, as the findings are ranked
             pattern = self.patterns[index]
             if index in shaped:
@@ -212,10 +221,12 @@ class PatternScanner:
 
     def _has_own_format(self, value: bytes) -> bool:
         """`value` is (or holds) a format that is not read from a name beside it."""
-        if self._own_formats is None:
-            own = [p for p in self.patterns if not p.defers]
-            self._own_formats = PatternScanner(own, self.documentation, disguised=False)
-        return any(True for _ in self._own_formats.matching(value))
+        return any(True for _ in self._matching(value, _spans(value), own_only=True))
+
+
+def _spans(data: bytes) -> list[tuple[int, int]]:
+    """The token windows a format can be in (none when `data` is shorter than any)."""
+    return windows(data, MIN_RUN, _CONTEXT, _CONTEXT, _MAX_RUN) if len(data) >= MIN_RUN else []
 
 
 def _near(

@@ -12,8 +12,8 @@ import base64
 import binascii
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from agentcage.config.inspection import ContentTypeConfig
 from agentcage.policy.media import is_media
 from agentcage.policy.payload import Payloads
 from agentcage.policy.runs import BASE64_ALPHABET, byte_table, long_runs, token_runs
@@ -29,6 +29,10 @@ _TEXT_TYPES = (
     "application/x-ndjson",
     "application/graphql",
 )
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import ContentTypeConfig
+
 _TEXT_SUFFIXES = ("+json", "+xml")
 # Line breaks, raw or JSON-escaped (backslash-n; backslash-slash is an escaped "/"),
 # belong to the run, so MIME-style base64 wrapped at 76 columns is still one blob.

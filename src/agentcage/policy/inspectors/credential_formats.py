@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
-from agentcage.config.inspection import SecretsConfig
 from agentcage.policy.canonical_hosts import BadHost, canonical_host, domain_matches
 from agentcage.policy.decoding import basic_credentials, percent_decode_repeated
 from agentcage.policy.formats.assembly import (
@@ -27,6 +27,10 @@ from agentcage.policy.formats.pattern import CredentialPattern, distinctive_pref
 from agentcage.policy.formats.scanner import PatternScanner
 from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Request, Verdict
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import SecretsConfig
+
 
 NAME = "secrets"
 _NAME_SUFFIXES = 16

@@ -6,13 +6,17 @@ encrypts or compresses what it sends out stands out even when no pattern matches
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
 
-from agentcage.config.inspection import EntropyConfig
 from agentcage.policy.multipart import boundary_of, parts
 from agentcage.policy.payload import Payloads
 from agentcage.policy.shannon import sampled_entropy, shannon_entropy
 from agentcage.policy.types import Finding, Frame, Request, Verdict
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import EntropyConfig
+
 
 NAME = "entropy"
 

@@ -16,9 +16,8 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agentcage.config.inspection import SecretsConfig
-from agentcage.config.schema import CageConfig
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
 from agentcage.policy.leaks.automaton import Automaton
@@ -28,6 +27,11 @@ from agentcage.policy.leaks.split import WindowLimits
 from agentcage.policy.leaks.unwrap import DEJUNKED, Limits, View
 from agentcage.policy.payload import Payloads
 from agentcage.policy.types import Finding, Frame, Headers, Request
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import SecretsConfig
+    from agentcage.config.schema import CageConfig
+
 
 _CONTENT_CODINGS = ("gzip", "x-gzip", "deflate", "br", "zstd")
 # Views that are guesses, not decodings: every other character of a run, text under

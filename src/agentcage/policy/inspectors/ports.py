@@ -9,11 +9,16 @@ HTTP request.
 
 from __future__ import annotations
 
-from agentcage.config.network import WEB_PORTS, Protocol
-from agentcage.config.schema import CageConfig
+from typing import TYPE_CHECKING
+
+from agentcage.config.constants import WEB_PORTS, Protocol
 from agentcage.policy.canonical_hosts import BadHost, HostSet, canonical_host
 from agentcage.policy.interface import block
 from agentcage.policy.types import Finding, Frame, Request
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
+
 
 NAME = "port"
 _TLS_SCHEMES = frozenset({"https", "wss"})

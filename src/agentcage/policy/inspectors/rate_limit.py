@@ -13,10 +13,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from agentcage.config.inspection import ByteBudget, RateLimitConfig, RequestBudget
 from agentcage.policy.interface import block
 from agentcage.policy.types import Finding, Frame, Request
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import ByteBudget, RateLimitConfig, RequestBudget
+
 
 NAME = "rate-limit"
 # Rate limiting runs before the domain check, so an agent cycling through random

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from agentcage.config.inspection import UrlDataConfig
 from agentcage.policy.data_shapes import (
     below_registrable,
     host_data_reason,
@@ -25,6 +25,10 @@ from agentcage.policy.data_shapes import (
     registrable_domain,
 )
 from agentcage.policy.types import Finding, Request, Verdict
+
+if TYPE_CHECKING:
+    from agentcage.config.inspection import UrlDataConfig
+
 
 NAME = "url-data"
 _MAX_DOMAINS = 1024  # registrable domains whose labels are remembered

@@ -19,8 +19,8 @@ from agentcage.cage.vm.guest_roles import (
     guest_roles,
 )
 from agentcage.cage.vm.volume_drive import GUEST_VOLUMES, guest_mount_point
+from agentcage.config.constants import DENY_PORT
 from agentcage.config.load import load_config
-from agentcage.config.network import DENY_PORT
 from agentcage.errors import VmmError
 
 TOPOLOGY = Topology("vmcage", 0, "10.89.7.0/24", "10.89.8.0/24")
