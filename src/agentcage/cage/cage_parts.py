@@ -7,10 +7,13 @@ a mixin over these attributes, so the cli keeps one object and one set of names.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from agentcage.cage.images import ImageBuilder
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.state import StateStore
+
+if TYPE_CHECKING:  # `cage destroy` builds no image and skips the builder's imports
+    from agentcage.cage.images import ImageBuilder
 
 Progress = Callable[[str], None]
 

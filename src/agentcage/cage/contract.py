@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from agentcage.cage.run_options import (
     AUDIT_LOG_OPTION,
@@ -31,9 +31,11 @@ from agentcage.cage.run_options import (
     UPSTREAM_CA_OPTION,
 )
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology
-from agentcage.config.schema import CageConfig
 from agentcage.policy.canaries import CANARY_SEED_ENV as CANARY_SEED_ENV
 from agentcage.policy.canaries import canary_env
+
+if TYPE_CHECKING:  # annotations only: `cage destroy` reaches this module without a config
+    from agentcage.config.schema import CageConfig
 
 # --- inside the images (images/runtime/Containerfile) ---------------------------------
 PODMAN = "/usr/bin/podman"  # what the units run (quadlet's generator writes the same)

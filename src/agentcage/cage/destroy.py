@@ -6,12 +6,22 @@ The state goes last, once nothing of the cage is left on its host (teardown.py).
 from __future__ import annotations
 
 from agentcage.cage import teardown
-from agentcage.cage.cage_parts import CageParts
+from agentcage.cage.cage_parts import CageParts, Progress
 from agentcage.cage.kube.kube_record import refuse_kube
+from agentcage.cage.podman import PodmanHost
+from agentcage.cage.state import CONFIG_NORMALIZED, StateStore
 from agentcage.errors import PodmanError, StateError, UnreachableError
 
 
 class CageDestroy(CageParts):
+    @classmethod
+    def on(cls, store: StateStore, host: PodmanHost, progress: Progress) -> CageDestroy:
+        """Destroy alone, without the rest of the `Cages` facade (`cage destroy`'s start)."""
+        parts = cls()
+        parts.store, parts.host, parts.progress = store, host, progress
+        parts.deployed_states = {}
+        return parts
+
     def destroy(self, name: str, missing_ok: bool = False) -> bool:
         """Remove NAME's units, containers, networks, volumes and secrets, then its state.
 
@@ -52,10 +62,18 @@ class CageDestroy(CageParts):
         return True
 
     def _volume_names(self, name: str) -> tuple[str, ...]:
+        """The named volumes in the stored config, read as JSON: no schema (pydantic) to load.
+
+        The normalized config was validated when it was stored; a damaged one gives none
+        (the inventory still finds the cage's volumes by their label).
+        """
         try:
-            return tuple(self.store.load_config(name).container.named_volumes)
+            data = self.store.read_json(name, CONFIG_NORMALIZED)
         except StateError:
             return ()
+        container = data.get("container") if isinstance(data, dict) else None
+        volumes = container.get("named_volumes") if isinstance(container, dict) else None
+        return tuple(str(v) for v in volumes) if isinstance(volumes, dict) else ()
 
     def _forget(self, name: str) -> None:
         """Undo a create that never reached systemd: only its files exist."""

@@ -14,17 +14,22 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentcage.atomicfile import write_atomic
-from agentcage.cage import layout
-from agentcage.cage.deploy import OUR_IMAGE, RUNTIME_IMAGE
+from agentcage.cage.cage_parts import CageParts
+from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_files import RemoteFiles
-from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.remote_tail import RemoteTail
 from agentcage.cage.ssh_target import SshRunner, SshTarget
 from agentcage.cage.state import StateStore, config_home
 from agentcage.errors import ConfigError, HostError, StateError
+
+if TYPE_CHECKING:
+    # The facade loads the config schema, images and units: `cage destroy` (destroyer_for)
+    # needs none of it, so `facade` imports it when called.
+    from agentcage.cage.lifecycle import Cages
 
 REGISTRY = "hosts.json"
 CAGE_RECORD = "target.json"
@@ -145,17 +150,33 @@ def chosen(option: str | None) -> str | None:
     return None if name == LOCAL else name
 
 
+def facade(
+    store: StateStore | None = None,
+    host: PodmanHost | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Cages:
+    """A `Cages`, its module imported only now (the seam tests put a fake in)."""
+    from agentcage.cage.lifecycle import Cages
+
+    return Cages(store=store, host=host, progress=progress)
+
+
+def destroyer(store: StateStore, host: PodmanHost, progress: Callable[[str], None]) -> CageDestroy:
+    """`CageDestroy` alone: none of the facade's imports (the seam tests put a fake in)."""
+    return CageDestroy.on(store, host, progress)
+
+
 def cages_on(
     host: str | None,
     store: StateStore | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Cages:
     """`Cages` driving host target HOST (None: this machine or the host container)."""
-    here = Cages(store=store, progress=progress)
+    here = facade(store=store, progress=progress)
     if host is None:
         return here
     target = RemoteHosts().podman_host(host, here.store, progress)
-    return Cages(store=here.store, host=target, progress=progress)
+    return facade(store=here.store, host=target, progress=progress)
 
 
 def cages_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> Cages:
@@ -163,6 +184,15 @@ def cages_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> Ca
     here = cages_on(None, progress=progress)
     host = cage_host(here.store, cage)
     return here if host is None else cages_on(host, here.store, progress)
+
+
+def destroyer_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> CageDestroy:
+    """What `cage destroy` needs, driving wherever CAGE was created (as `cages_for`)."""
+    store = StateStore()
+    host = cage_host(store, cage)
+    if host is None:
+        return destroyer(store, PodmanHost.detect(), progress)
+    return destroyer(store, RemoteHosts().podman_host(host, store, progress), progress)
 
 
 def fetch_audit(store: StateStore, cage: str) -> None:
@@ -175,6 +205,8 @@ def fetch_audit(store: StateStore, cage: str) -> None:
 def follow_audit(store: StateStore, cage: str, offsets: Sequence[int]) -> RemoteTail:
     """Follow remote cage CAGE's audit logs there, each from its offset in the local copy
     (`fetch_audit` made it; `AuditLogs.hand_off` says how much of it was read)."""
+    from agentcage.cage import layout  # the schema: not for `cage destroy` (destroyer_for)
+
     host = cage_host(store, cage)
     if host is None:
         raise StateError(f"cage {cage} runs on this machine: its logs are here")
@@ -185,7 +217,7 @@ def follow_audit(store: StateStore, cage: str, offsets: Sequence[int]) -> Remote
     return RemoteTail(runner, there, offsets)
 
 
-def release_images(cages: Cages, cage: str, host: str | None = None) -> list[str]:
+def release_images(cages: CageParts, cage: str, host: str | None = None) -> list[str]:
     """Before destroying CAGE on a remote target: agentcage's images there no other cage uses.
 
     Images reach a target only by being copied for its cages (an update copies new ones
@@ -199,6 +231,9 @@ def release_images(cages: Cages, cage: str, host: str | None = None) -> list[str
     host = host or cage_host(cages.store, cage)
     if host is None:
         return []
+    from agentcage.cage import layout
+    from agentcage.cage.deploy import OUR_IMAGE, RUNTIME_IMAGE
+
     known = RemoteHosts().all().get(host)
     if known is not None and known.machine:
         return []
@@ -216,7 +251,7 @@ def release_images(cages: Cages, cage: str, host: str | None = None) -> list[str
     return sorted(dict.fromkeys(ours), key=lambda ref: ref.startswith(RUNTIME_IMAGE))
 
 
-def remove_images(cages: Cages, refs: list[str]) -> None:
+def remove_images(cages: CageParts, refs: list[str]) -> None:
     """`podman rmi` there; one a container still uses is refused by Podman and kept."""
     for ref in refs:
         cages.host.podman("rmi", ref, check=False)

@@ -14,12 +14,14 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentcage.atomicfile import write_atomic
-from agentcage.config.context import LoadContext
-from agentcage.config.schema import NAME_PATTERN, CageConfig
+from agentcage.config.cage_name import NAME_PATTERN
 from agentcage.errors import StateError
+
+if TYPE_CHECKING:
+    from agentcage.config.schema import CageConfig
 
 CONFIG_SOURCE = "config.yaml"
 CONFIG_NORMALIZED = "config.json"
@@ -94,6 +96,10 @@ class StateStore:
             ) from exc
         except (OSError, ValueError) as exc:
             raise StateError(f"{path}: damaged state ({exc}); re-create the cage") from exc
+        # Here, not at the top: reading state by name (`cage destroy`) needs no pydantic.
+        from agentcage.config.context import LoadContext
+        from agentcage.config.schema import CageConfig
+
         ctx = LoadContext(base_dir=self.path(name), environ={}, check_paths=False)
         return CageConfig.model_validate(data, context=ctx, strict=False)
 

@@ -258,11 +258,16 @@ def remove(
         host.files.unlink(found.unit_files)
         if found.unit_files:
             attempt("daemon-reload", host.systemctl("daemon-reload", check=False))
-        if found.units:
-            # Forgets failed units; the others answer "not loaded", which is what we want.
-            host.systemctl("reset-failed", *found.units, check=False)
         files = host_unit_files(host, cage)
-        return files, _loaded(host, service_names(cage, [*found.unit_files, *files], volumes))
+        names = service_names(cage, [*found.unit_files, *files], volumes)
+        left = _loaded(host, names)
+        if left:
+            # A failed unit stays loaded without its file until it is reset; a stopped one
+            # answers "not loaded" once its file is gone and systemd reloaded. Reset only
+            # when one is left: most destroys then save a round trip to systemd.
+            host.systemctl("reset-failed", *left, check=False)
+            left = _loaded(host, names)
+        return files, left
 
     def podman_parts() -> dict[str, list[str]]:
         if containers:

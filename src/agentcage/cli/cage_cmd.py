@@ -7,11 +7,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from agentcage.cage.base_choice import choose_base
-from agentcage.cage.lifecycle import Cages, CageStatus
 from agentcage.cage.observe import duration
 from agentcage.cage.remote_hosts import (
     HOST_VARIABLE,
@@ -19,14 +19,18 @@ from agentcage.cage.remote_hosts import (
     cages_for,
     cages_on,
     chosen,
+    destroyer_for,
     fetch_audit,
     record_cage_host,
     release_images,
     remove_images,
 )
-from agentcage.cage.verify import verify as run_verify
-from agentcage.config import load_config
 from agentcage.errors import AgentcageError
+
+if TYPE_CHECKING:
+    # The facade (and with it the config schema, pydantic, images and units) is imported
+    # by the commands that use it, through `cages_for`/`cages_on`: `cage destroy` never does.
+    from agentcage.cage.lifecycle import Cages, CageStatus
 
 # `cage status` reported, and a service is down or unhealthy (systemctl's "not running").
 UNHEALTHY = 3
@@ -84,6 +88,8 @@ def create(config_path: Path, base: str | None, upstream_ca: Path | None, host: 
     """Build images, write quadlet units and start a new cage from a config file."""
     target = chosen(host)
     cages = cages_on(target, progress=_progress)
+    from agentcage.config import load_config
+
     name = load_config(config_path).name
     recorded = target is not None and not cages.store.exists(name)
     if target is not None and recorded:
@@ -248,7 +254,7 @@ def destroy(name: str, yes: bool, missing_ok: bool) -> None:
     The state is deleted last, only once none of the rest is left; if the cage's systemd
     or Podman cannot be reached, nothing is deleted and the command exits 1.
     """
-    cages = _cages(name)
+    cages = destroyer_for(name, _progress)
     if not yes and cages.store.path(name).exists():
         click.confirm(f"destroy cage {name!r} and everything it holds?", abort=True)
     copied = release_images(cages, name)
@@ -301,6 +307,8 @@ def logs(name: str, service: str, follow: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def verify(name: str, as_json: bool) -> None:
     """Check from inside NAME that its walls hold; exit 1 if any check fails."""
+    from agentcage.cage.verify import verify as run_verify
+
     results = run_verify(_cages(name), name)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))

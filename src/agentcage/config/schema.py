@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from agentcage.config.base import Model
+from agentcage.config.cage_name import NAME_PATTERN
 from agentcage.config.container import ContainerConfig
 from agentcage.config.domain_list import DomainsConfig
 from agentcage.config.fields import ByteSize, Text
@@ -27,7 +28,6 @@ from agentcage.config.inspection import (
 from agentcage.config.kubernetes import KubernetesConfig
 from agentcage.config.network import NetworkConfig
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_REQUEST_BODY = 10 * 1024 * 1024
 DEFAULT_AUDIT_MAX_BYTES = 100 * 1024 * 1024
 

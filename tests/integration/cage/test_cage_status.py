@@ -88,7 +88,7 @@ def cage(
         f"  ports: [{{host: github.com, port: {upstream.tls_port}}}]\n"
     )
     cages.create(config)
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: cages)
     found = Cage(cages, runner)
     sockets = found.paths.metrics_sockets()
     proxy = ProxyProcess(

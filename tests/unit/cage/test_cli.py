@@ -28,7 +28,8 @@ def wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
     )
     cages, _ = make_cages(tmp_path, runner)
     factory = lambda *a, **k: cages  # noqa: E731
-    monkeypatch.setattr(remote_hosts, "Cages", factory)
+    monkeypatch.setattr(remote_hosts, "facade", factory)
+    monkeypatch.setattr(remote_hosts, "destroyer", factory)
     return runner
 
 

@@ -55,7 +55,7 @@ def test_a_half_finished_create_on_a_target_leaves_nothing_there_or_here(
     host = PodmanHost(units, False, podman, files=files, systemd_dir=disk / "etc/systemd/system")
     monkeypatch.setattr(RemoteHosts, "podman_host", lambda *_: host)
     cages = Cages(store, host, FakeBuilder())
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: with_store(cages, k, store))
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: with_store(cages, k, store))
 
     config = write_config(tmp_path)
     created = CliRunner().invoke(cli, ["cage", "create", "-c", str(config), "--host", "box"])

@@ -36,7 +36,7 @@ def _created(tmp_path: Path, base: str = "debian") -> tuple[FakeSystemdPodman, C
 
 
 def _wired(cages: Cages, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: cages)
 
 
 def test_stop_start_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -320,7 +320,7 @@ def test_create_with_host_records_the_target_and_later_commands_find_it(
         return remote.host
 
     monkeypatch.setattr(remote_hosts.RemoteHosts, "podman_host", podman_host)
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: with_store(remote, k, store))
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: with_store(remote, k, store))
     invoke = CliRunner().invoke
     created = invoke(cli, ["cage", "create", "-c", str(write_config(tmp_path)), "--host", "box"])
     assert created.exit_code == 0, created.output

@@ -35,7 +35,7 @@ def test_list_asks_systemd_once_for_all_cages_and_says_rfc3339(
     for name in ("one", "two"):
         cages.create(write_config(tmp_path, name))
     runner.units["agentcage-two-agent.service"] = "inactive"
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: cages)
     runner.calls.clear()
     result = CliRunner().invoke(cli, ["cage", "list", "--json"])
     assert result.exit_code == 0, result.output
@@ -160,7 +160,7 @@ def test_status_exits_3_and_names_the_service_that_is_down(
     runner = FakeSystemdPodman()
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: cages)
     healthy = CliRunner().invoke(cli, ["cage", "status", "demo", "--json"])
     assert healthy.exit_code == 0, healthy.output
     assert json.loads(healthy.output)["healthy"] is True

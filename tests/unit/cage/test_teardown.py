@@ -154,7 +154,7 @@ def test_list_and_logs_say_the_host_is_unreachable(
     host.systemd_reachable = False
     (row,) = cages.statuses()
     assert row.state == "unreachable" and "not been booted with systemd" in row.error
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "facade", lambda *a, **k: cages)
     listing = CliRunner().invoke(cli, ["cage", "list"])
     assert listing.exit_code == 1
     assert "unreachable" in listing.stdout
@@ -172,7 +172,7 @@ def test_logs_of_agent_is_the_agent_unit(tmp_path: Path) -> None:
 
 def test_cli_destroy_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     host, cages = _created(tmp_path)
-    monkeypatch.setattr(remote_hosts, "Cages", lambda *a, **k: cages)
+    monkeypatch.setattr(remote_hosts, "destroyer", lambda *a, **k: cages)
     invoke = CliRunner().invoke
     unknown = invoke(cli, ["cage", "destroy", "nosuch", "-y"])
     assert unknown.exit_code == 1 and "no cage named 'nosuch'" in unknown.stderr
@@ -306,3 +306,40 @@ def test_what_the_removal_missed_is_still_found(tmp_path: Path) -> None:
     with pytest.raises(PodmanError, match="left: secrets: agentcage-demo-API_KEY"):
         cages.destroy("demo")
     assert cages.store.exists("demo")
+
+
+@dataclass
+class _ReloadForgetsStopped(FakeSystemdPodman):
+    """systemd's reload: a stopped unit whose file is gone is no longer loaded."""
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if argv[:2] == ("systemctl", "daemon-reload"):
+            self.units = {u: s for u, s in self.units.items() if s != "inactive"}
+        return super().unscripted(argv, input)
+
+
+def test_units_are_reset_only_when_the_reload_left_one_loaded(tmp_path: Path) -> None:
+    # After the reload a stopped unit without its file is gone; `reset-failed` (a round
+    # trip to systemd on the destroy's critical path) is only for units still there.
+    host, cages = _created(tmp_path, _ReloadForgetsStopped())
+    assert cages.destroy("demo")
+    assert not host.commands("systemctl", "reset-failed")
+    assert not host.units and not cages.store.exists("demo")
+
+
+def test_a_unit_the_reload_left_loaded_is_reset_and_looked_at_again(tmp_path: Path) -> None:
+    host, cages = _created(tmp_path, _ReloadForgetsStopped())
+    host.units["agentcage-demo-agent.service"] = "failed"  # crashed before the destroy
+    original = host.unscripted
+
+    def stop_leaves_failed(argv: tuple[str, ...], input: str | None) -> Completed:
+        result = original(argv, input)
+        if argv[:2] == ("systemctl", "stop"):
+            host.units["agentcage-demo-agent.service"] = "failed"
+        return result
+
+    host.unscripted = stop_leaves_failed  # type: ignore[method-assign]
+    assert cages.destroy("demo")
+    (reset,) = host.commands("systemctl", "reset-failed")
+    assert reset[2:] == ("agentcage-demo-agent.service",)
+    assert not host.units and not cages.store.exists("demo")
