@@ -18,6 +18,7 @@ a view of pyOpenSSL's that differs in `PKey.from_cryptography_key` alone.
 from __future__ import annotations
 
 import types
+import warnings
 from typing import Any
 
 from mitmproxy import certs
@@ -75,4 +76,11 @@ class _CryptoView(types.ModuleType):
         self.PKey = _KeyCache()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(crypto, name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = getattr(crypto, name)
+        # pyOpenSSL warns of a deprecated name where it is looked up, which is here; the
+        # code that asked for it (mitmproxy's) is the caller's frame.
+        for warning in caught:
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        return value
