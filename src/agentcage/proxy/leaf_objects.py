@@ -25,22 +25,16 @@ from mitmproxy import certs
 from mitmproxy.addons import tlsconfig
 from OpenSSL import crypto
 
-from agentcage.proxy.layer_patches import require_pinned
+from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 
 KEYS_KEPT = 8
 _X509 = "_agentcage_x509"
-_installed = False
 
 
+@patches_mitmproxy
 def install() -> None:
-    """Patch once; refuse to run against another mitmproxy version."""
-    global _installed
-    if _installed:
-        return
-    require_pinned()
     certs.Cert.to_pyopenssl = _to_pyopenssl  # type: ignore[method-assign]
     tlsconfig.crypto = _CryptoView()  # type: ignore[attr-defined]
-    _installed = True
 
 
 def _to_pyopenssl(self: certs.Cert) -> crypto.X509:
