@@ -1,7 +1,8 @@
 """A local Python package index: a PEP 503 simple index directory, served on loopback.
 
-`PackageIndex.add(name, version)` writes a minimal wheel (metadata only) and rewrites
-the pages; `serve()` serves the directory over HTTP on 127.0.0.1 from a thread.
+`PackageIndex.add(name, version)` writes a minimal wheel (metadata only; for `platform`,
+default `any`) and rewrites the pages; `serve()` serves the directory over HTTP on
+127.0.0.1 from a thread.
 """
 
 from __future__ import annotations
@@ -27,21 +28,24 @@ class PackageIndex:
         self.url = ""
         root.mkdir(parents=True, exist_ok=True)
 
-    def add(self, name: str, version: str) -> None:
+    def add(self, name: str, version: str, platform: str = "any") -> Path:
         folder = self.root / name
         folder.mkdir(exist_ok=True)
         info = f"{name}-{version}.dist-info"
-        with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as wheel:
+        path = folder / f"{name}-{version}-py3-none-{platform}.whl"
+        with zipfile.ZipFile(path, "w") as wheel:
             wheel.writestr(f"{name}/__init__.py", "")
             wheel.writestr(
                 f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
             )
             wheel.writestr(
                 f"{info}/WHEEL",
-                "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+                "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                f"Tag: py3-none-{platform}\n",
             )
             wheel.writestr(f"{info}/RECORD", "")
         self._pages()
+        return path
 
     def _pages(self) -> None:
         projects = sorted(p.name for p in self.root.iterdir() if p.is_dir())

@@ -61,6 +61,12 @@ def deps() -> None:
     "each suite images are built from).",
 )
 @click.option(
+    "--npm-registry",
+    metavar="URL",
+    help="npm registry to ask for the test image's npm (default: $npm_config_registry, "
+    "else registry.npmjs.org).",
+)
+@click.option(
     "--plain-http-registry",
     "plain_http",
     multiple=True,
@@ -78,6 +84,7 @@ def check_(
     project: Path | None,
     index_url: str | None,
     debian_index: tuple[str, ...],
+    npm_registry: str | None,
     plain_http: tuple[str, ...],
     update_: bool,
     as_json: bool,
@@ -86,13 +93,17 @@ def check_(
 
     Pins: base images by digest (asked with `skopeo inspect`), the Debian packages
     images are built from (recorded in images/debian.lock), mitmproxy's version in
-    pyproject.toml, and uv.lock (`uv lock --upgrade --dry-run`). Exit 0 whether or not
+    pyproject.toml, the package-manager test image's uv wheel and npm tarball
+    (images/agent-tools), and uv.lock (`uv lock --upgrade --dry-run`). Exit 0 whether or not
     something is newer; the JSON's `newer` counts it.
     """
     checkout = Checkout(project or source_root())
     indexes = list(debian_index) or debian_indexes(checkout.debian_packages())
     sources = UpstreamSources(
-        python_index=index_url, debian_indexes=indexes, plain_http=frozenset(plain_http)
+        python_index=index_url,
+        debian_indexes=indexes,
+        plain_http=frozenset(plain_http),
+        npm_registry=npm_registry,
     )
     report = check(checkout, sources)
     if as_json and not update_:

@@ -1,10 +1,11 @@
 """`deps check`: each pin beside what its source offers now; `--update` rewrites the pins.
 
-The report lists every image pin, every Debian package, mitmproxy, and the locked
-Python packages uv would change (uv does not list the ones it keeps). Updating
-rewrites `src/agentcage/cage/images.py` (digests), `images/debian.lock`,
-`pyproject.toml` (mitmproxy) and `uv.lock` (`uv lock --upgrade`), and returns the
-unified diff of every file it changed.
+The report lists every image pin, every Debian package, mitmproxy, the package-manager
+test image's uv and npm, and the locked Python packages uv would change (uv does not
+list the ones it keeps). Updating rewrites `src/agentcage/cage/images.py` (digests),
+`images/debian.lock`, `pyproject.toml` (mitmproxy), `images/agent-tools/uv.txt` and
+`npm.txt`, and `uv.lock` (`uv lock --upgrade`), and returns the unified diff of every
+file it changed.
 """
 
 from __future__ import annotations
@@ -22,16 +23,24 @@ from agentcage.deps.pins import (
     GUEST_PARTS_PY,
     GUEST_SUITE,
     IMAGES_PY,
+    NPM_TXT,
+    UV_TXT,
     Checkout,
     GuestPart,
+    ToolPin,
     debian_lock_text,
+    npm_pin_text,
     replace_once,
     rewrite_guest_part,
+    uv_pin_text,
 )
 from agentcage.deps.sources import (
+    NPM_REGISTRY,
     PYPI,
     image_digest,
     index_releases,
+    linux_wheels,
+    npm_releases,
     release_key,
     uv_upgrades,
 )
@@ -47,6 +56,7 @@ class UpstreamSources:
     python_index: str | None = None
     debian_indexes: Sequence[str] = ()
     plain_http: frozenset[str] = frozenset()
+    npm_registry: str | None = None
 
     def indexes_for(self, suite: str) -> list[str]:
         found = []
@@ -67,6 +77,12 @@ class UpstreamSources:
             or PYPI
         )
 
+    @property
+    def npm(self) -> str:
+        # npm's own spelling of its setting in the environment is lower case.
+        configured = os.environ.get("npm_config_registry")  # noqa: SIM112
+        return self.npm_registry or configured or NPM_REGISTRY
+
 
 @dataclass(frozen=True)
 class Item:
@@ -76,6 +92,7 @@ class Item:
     available: str  # empty: the source does not have it
     where: str
     sha256: str = ""  # guest: the available .deb's, which becomes its pin
+    pin_text: str = ""  # tool: its pin file's text for `available`
 
     @property
     def newer(self) -> bool:
@@ -120,6 +137,7 @@ def check(checkout: Checkout, sources: UpstreamSources) -> Report:
         report.items.append(Item("image", name, pin.digest, now, where))
     report.items += _debian(checkout, sources)
     report.items += _guest(checkout, sources)
+    report.items += [_tool(pin, sources) for pin in checkout.tool_pins()]
     pinned = checkout.mitmproxy_pin()
     if pinned is not None:
         releases = index_releases(sources.simple_index, "mitmproxy")
@@ -188,6 +206,29 @@ def _guest(checkout: Checkout, sources: UpstreamSources) -> list[Item]:
     return items
 
 
+def _tool(pin: ToolPin, sources: UpstreamSources) -> Item:
+    """The newest release of a test-image client with what checks it; npm stays on its
+    pinned major, which is the one Debian's Node.js runs (npm 11 wants Node 20)."""
+    if pin.name == "uv":
+        wheels = linux_wheels(sources.simple_index, "uv")
+        newest = max(wheels, key=release_key, default="")
+        text = uv_pin_text(newest, list(wheels[newest].values())) if newest else ""
+        return Item("tool", "uv", pin.version, newest, str(pin.file), pin_text=text)
+    major = pin.version.split(".")[0]
+    same_major = [r for r in npm_releases(sources.npm, "npm") if r.version.split(".")[0] == major]
+    if not same_major:
+        return Item("tool", f"npm {major}", pin.version, "", str(pin.file))
+    newest_npm = same_major[-1]
+    return Item(
+        "tool",
+        f"npm {major}",
+        pin.version,
+        newest_npm.version,
+        str(pin.file),
+        pin_text=npm_pin_text(newest_npm.tarball, newest_npm.integrity),
+    )
+
+
 def _current_package(part: GuestPart, meta: dict[str, debian.IndexEntry]) -> str:
     """The package `part` should be now: the kernel the meta-package depends on, else itself."""
     entry = meta.get(GUEST_META.get(part.constant, ""))
@@ -202,7 +243,15 @@ def _current_package(part: GuestPart, meta: dict[str, debian.IndexEntry]) -> str
 
 def update(checkout: Checkout, report: Report, sources: UpstreamSources) -> str:
     """Rewrite every pin `report` found newer; the unified diff of what changed."""
-    touched = [IMAGES_PY, DEBIAN_LOCK, GUEST_PARTS_PY, Path("pyproject.toml"), Path("uv.lock")]
+    touched = [
+        IMAGES_PY,
+        DEBIAN_LOCK,
+        GUEST_PARTS_PY,
+        UV_TXT,
+        NPM_TXT,
+        Path("pyproject.toml"),
+        Path("uv.lock"),
+    ]
     before = {path: _text(checkout.path(path)) for path in touched}
     images = before[IMAGES_PY]
     for item in report.newer:
@@ -227,6 +276,10 @@ def update(checkout: Checkout, report: Report, sources: UpstreamSources) -> str:
                 )
             guest = rewrite_guest_part(guest, parts[item.name], package, version, item.sha256)
     _write(checkout.path(GUEST_PARTS_PY), guest, before[GUEST_PARTS_PY])
+    for item in report.newer:
+        if item.kind == "tool":
+            file = Path(item.where)
+            _write(checkout.path(file), item.pin_text, before[file])
     pyproject = before[Path("pyproject.toml")]
     for item in report.newer:
         if item.kind == "mitmproxy":

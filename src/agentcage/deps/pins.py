@@ -13,7 +13,10 @@
 - the microVM guest's parts (`GUEST_PARTS_PY`): `NAME = DebianPart(PACKAGE, VERSION,
   SHA256)` constants, fetched from `GUEST_SUITE` and refused unless the .deb has that
   digest. The kernel's package name carries its ABI (`linux-image-6.1.0-50-cloud-amd64`),
-  so its newer release is the one the meta-package (`GUEST_META`) depends on now.
+  so its newer release is the one the meta-package (`GUEST_META`) depends on now;
+- the package-manager test image's clients (`images/agent-tools`): uv's wheel
+  (`uv==X --hash=sha256:...` in `uv.txt`, one hash per Linux wheel of this machine's
+  architecture) and npm's registry tarball (`URL sha512-...` in `npm.txt`).
 
 The constants are read with `ast`, never imported: the checkout need not be the
 installed code.
@@ -36,6 +39,8 @@ GUEST_PARTS_PY = Path("src/agentcage/cage/vm/debian_parts.py")
 GUEST_SUITE = "bookworm"
 # constant -> the meta-package whose Depends names the part's current package
 GUEST_META = {"KERNEL": "linux-image-cloud-amd64"}
+UV_TXT = Path("images/agent-tools/uv.txt")
+NPM_TXT = Path("images/agent-tools/npm.txt")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ DEBIAN_SOURCES = (
 )
 _DIGEST_REF = re.compile(r"^(?P<ref>[a-z0-9][^\s@]*:[^\s@:/]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 _MITMPROXY = re.compile(r'"mitmproxy==([^"]+)"')
+_UV_PIN = re.compile(r"^uv==(?P<version>\S+)(?: --hash=sha256:[0-9a-f]{64})+$")
+_NPM_PIN = re.compile(r"^\S+/npm-(?P<version>[^/\s]+)\.tgz sha512-\S+$")
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,15 @@ class GuestPart:
     package: str
     version: str
     sha256: str
+
+
+@dataclass(frozen=True)
+class ToolPin:
+    """One client the package-manager test image downloads, and its pinned version."""
+
+    name: str  # uv | npm
+    file: Path
+    version: str
 
 
 @dataclass(frozen=True)
@@ -163,6 +179,22 @@ class Checkout:
                 parts.append(GuestPart(target.id, package, version, sha256))
         return parts
 
+    def tool_pins(self) -> list[ToolPin]:
+        """images/agent-tools' uv and npm pins (none in a checkout without them)."""
+        pins = []
+        for name, file, pattern in (("uv", UV_TXT, _UV_PIN), ("npm", NPM_TXT, _NPM_PIN)):
+            if not self.path(file).is_file():
+                continue
+            match = pattern.match(self.read(file).strip())
+            if match is None:
+                raise DepsError(
+                    f"{self.path(file)}: not the pin `deps check` reads",
+                    hint="uv.txt is `uv==VERSION --hash=sha256:HEX`, npm.txt is "
+                    "`URL/npm-VERSION.tgz sha512-BASE64`",
+                )
+            pins.append(ToolPin(name, file, match.group("version")))
+        return pins
+
     def mitmproxy_pin(self) -> str | None:
         match = _MITMPROXY.search(self.read("pyproject.toml"))
         return match.group(1) if match else None
@@ -221,6 +253,14 @@ def rewrite_guest_part(text: str, part: GuestPart, package: str, version: str, s
             str(GUEST_PARTS_PY),
         )
     return text
+
+
+def uv_pin_text(version: str, sha256s: list[str]) -> str:
+    return f"uv=={version}" + "".join(f" --hash=sha256:{h}" for h in sorted(sha256s)) + "\n"
+
+
+def npm_pin_text(tarball: str, integrity: str) -> str:
+    return f"{tarball} {integrity}\n"
 
 
 def replace_once(text: str, old: str, new: str, where: str) -> str:

@@ -27,24 +27,19 @@ from typing import Any
 from mitmproxy import exceptions, hooks
 from mitmproxy.addonmanager import AddonManager, safecall
 
-from agentcage.proxy.layer_patches import require_pinned
+from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 
 # (top-level addon, the addons in its tree that have the hook), in chain order
 Plan = list[tuple[Any, list[Any]]]
 _PLANS = "_agentcage_hook_plans"
-_installed = False
 
 
+@patches_mitmproxy
 def install() -> None:
-    """Patch `AddonManager` once; refuse to run against another mitmproxy version."""
-    global _installed
-    if _installed:
-        return
-    require_pinned()
+    """Patch `AddonManager`."""
     AddonManager.trigger_event = _trigger_event  # type: ignore[method-assign]
     for name in ("register", "remove", "clear"):
         setattr(AddonManager, name, _dropping_plans(getattr(AddonManager, name)))
-    _installed = True
 
 
 def plan(manager: AddonManager, event: hooks.Hook) -> Plan:

@@ -17,7 +17,6 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-import mitmproxy
 import wsproto.events
 from mitmproxy import http
 from mitmproxy.net.http.http1 import expected_http_body_size
@@ -30,8 +29,7 @@ from mitmproxy.websocket import WebSocketMessage
 from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import Opcode
 
-PINNED = "11.0.2"
-_installed = False
+from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 
 
 @dataclass
@@ -47,22 +45,11 @@ def close_event(flow: http.HTTPFlow, code: int, reason: str) -> CloseInjected:
     return CloseInjected(flow, WebSocketMessage(Opcode.TEXT, True, b""), code, reason)
 
 
-def require_pinned() -> None:
-    """Every patch of mitmproxy's layers is written against one version: refuse others."""
-    version = mitmproxy.version.VERSION
-    if version != PINNED:
-        raise RuntimeError(f"agentcage's proxy needs mitmproxy {PINNED}, found {version}")
-
-
+@patches_mitmproxy
 def install() -> None:
-    """Apply both patches once; refuse to run against another mitmproxy version."""
-    global _installed
-    if _installed:
-        return
-    require_pinned()
+    """Apply both patches."""
     _patch_body_limit()
     _patch_websocket_close()
-    _installed = True
 
 
 def _patch_body_limit() -> None:

@@ -18,28 +18,23 @@ a view of pyOpenSSL's that differs in `PKey.from_cryptography_key` alone.
 from __future__ import annotations
 
 import types
+import warnings
 from typing import Any
 
 from mitmproxy import certs
 from mitmproxy.addons import tlsconfig
 from OpenSSL import crypto
 
-from agentcage.proxy.layer_patches import require_pinned
+from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 
 KEYS_KEPT = 8
 _X509 = "_agentcage_x509"
-_installed = False
 
 
+@patches_mitmproxy
 def install() -> None:
-    """Patch once; refuse to run against another mitmproxy version."""
-    global _installed
-    if _installed:
-        return
-    require_pinned()
     certs.Cert.to_pyopenssl = _to_pyopenssl  # type: ignore[method-assign]
     tlsconfig.crypto = _CryptoView()  # type: ignore[attr-defined]
-    _installed = True
 
 
 def _to_pyopenssl(self: certs.Cert) -> crypto.X509:
@@ -75,4 +70,11 @@ class _CryptoView(types.ModuleType):
         self.PKey = _KeyCache()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(crypto, name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = getattr(crypto, name)
+        # pyOpenSSL warns of a deprecated name where it is looked up, which is here; the
+        # code that asked for it (mitmproxy's) is the caller's frame.
+        for warning in caught:
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        return value

@@ -52,7 +52,7 @@ from agentcage.audit.writer import AuditWriter
 from agentcage.policy.types import Verdict
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import block_response, peer_of, record
-from agentcage.proxy.layer_patches import require_pinned
+from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 from agentcage.proxy.runtime import RuntimeHolder
 
 MALFORMED = "malformed request: "
@@ -61,7 +61,6 @@ MALFORMED = "malformed request: "
 MAX_HEAD_BYTES = 1024 * 1024
 MAX_DETAIL = 200
 _SENTENCE_END = re.compile(r"(?<=\.) (?=[A-Z])")
-_installed = False
 
 Commands = Generator[Any, Any, None]
 
@@ -107,11 +106,8 @@ class _ErrorPage(bytes):
     message: str
 
 
+@patches_mitmproxy
 def install() -> None:
-    global _installed
-    if _installed:
-        return
-    require_pinned()
     reader = _http1.make_body_reader
     validate = http_layer.validate_request
 
@@ -130,7 +126,6 @@ def install() -> None:
     _patch_request_headers()
     _patch_http1_server()
     _patch_http2_server()
-    _installed = True
 
 
 def _error_page(status_code: int, message: str = "") -> bytes:

@@ -29,6 +29,7 @@ from agentcage.policy.types import ControlKind, Decision, Verdict
 from agentcage.proxy import layer_patches
 from agentcage.proxy.flows import frame_record, policy_frame
 from agentcage.proxy.layer_patches import close_both
+from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ POLICY_VIOLATION = 1008
 MAX_PAYLOAD = 125  # RFC 6455 5.5: a control frame's payload
 MAX_REASON = 123  # a close frame's payload less its 2-byte code
 MAX_OUR_REASON = 120  # what WebSocketGate allows its own close reasons too
-_installed = False
 
 Relay = Callable[[WebsocketLayer, events.Event], Generator[Any, Any, None]]
 
@@ -65,10 +65,8 @@ class WebsocketControlHook(commands.StartHook):  # type: ignore[no-untyped-call]
     control: ControlFrame
 
 
+@patches_mitmproxy
 def install() -> None:
-    global _installed
-    if _installed:
-        return
     layer_patches.install()  # first: CloseInjected events must meet its patch
     original: Relay = WebsocketLayer.relay_messages
 
@@ -79,7 +77,6 @@ def install() -> None:
             yield from original(self, event)
 
     WebsocketLayer.relay_messages = relay_messages  # type: ignore[method-assign]
-    _installed = True
 
 
 def _relay(

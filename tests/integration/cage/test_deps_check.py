@@ -2,14 +2,17 @@
 loopback, a simple index served on loopback, and Debian `Packages` files on disk.
 
 The checkout is a small stand-in with the files deps reads: pyproject.toml, uv.lock,
-src/agentcage/cage/images.py (a digest pin, the suite, package names).
+src/agentcage/cage/images.py (a digest pin, the suite, package names), the test image's
+uv and npm pins. The npm registry's document for npm is a file the same server serves.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import lzma
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -78,6 +81,27 @@ KERNEL_RELEASE = "6.1.0-50-cloud-amd64"
 BUSYBOX = DebianPart("busybox-static", "1:1.35.0-4+deb12u1+b1", "{BUSYBOX}")
 """
 HASHES = {"old_kernel": OLD_KERNEL, "new_kernel": NEW_KERNEL, "busybox": BUSYBOX}
+ARCH = platform.machine()
+GLIBC, MUSL = f"manylinux_2_17_{ARCH}.manylinux2014_{ARCH}", f"musllinux_1_1_{ARCH}"
+# npm 11 is newer, but the pin stays on its major (Debian's Node.js runs npm 10).
+NPM_VERSIONS = ("10.0.0", "10.1.0", "10.2.0-pre.1", "11.0.0")
+
+
+def _npm_document(registry: str) -> str:
+    versions = {
+        v: {
+            "dist": {
+                "tarball": f"{registry}npm/-/npm-{v}.tgz",
+                "integrity": f"sha512-{v.replace('.', '')}==",
+            }
+        }
+        for v in NPM_VERSIONS
+    }
+    return json.dumps({"name": "npm", "versions": versions})
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _uv_env(tmp: Path) -> dict[str, str]:
@@ -97,9 +121,16 @@ def checkout(
     index = PackageIndex(tmp_path / "simple")
     index.add("tinypkg", "1.0")
     index.add("mitmproxy", "10.0")
+    old_uv = index.add("uv", "0.1.0", GLIBC)
     root = tmp_path / "checkout"
     (root / "src" / "agentcage" / "cage").mkdir(parents=True)
-    (root / "images").mkdir()
+    (root / "images" / "agent-tools").mkdir(parents=True)
+    (root / "images" / "agent-tools" / "uv.txt").write_text(
+        f"uv==0.1.0 --hash=sha256:{_sha256(old_uv)}\n"
+    )
+    (root / "images" / "agent-tools" / "npm.txt").write_text(
+        "http://127.0.0.1:1/npm/-/npm-10.0.0.tgz sha512-1000==\n"
+    )
     (root / "pyproject.toml").write_text(
         '[project]\nname = "demo"\nversion = "0"\nrequires-python = ">=3.11"\n'
         'dependencies = ["tinypkg", "mitmproxy==10.0"]\n'
@@ -123,6 +154,9 @@ def checkout(
         )
         index.add("tinypkg", "1.1")
         index.add("mitmproxy", "11.0")
+        for wheel_platform in (GLIBC, MUSL, "macosx_11_0_arm64", "win_amd64"):
+            index.add("uv", "0.2.0", wheel_platform)
+        (tmp_path / "simple" / "npm").write_text(_npm_document(url))
         new = podman.push("localhost/t:b", target)
         assert new != old
         (tmp_path / "Packages").write_text(MAIN.format(**HASHES))
@@ -137,7 +171,7 @@ def deps(checkout: tuple[Path, str, PodmanEnv, dict[str, str]], *args: str) -> s
     registry = (root / "src/agentcage/cage/images.py").read_text().split('"')[1].split("/")[0]
     shown = run_cli(
         "deps", "check", "--project", str(root), "--index-url", url,
-        "--plain-http-registry", registry,
+        "--plain-http-registry", registry, "--npm-registry", url,
         "--debian-index", str(packages), "--debian-index", f"{packages}-security.xz",
         *args, env=env, timeout=180,
     )  # fmt: skip
@@ -179,7 +213,14 @@ def test_check_reports_every_pin_and_changes_nothing(
     assert kernel["available"] == "linux-image-6.1.0-51-cloud-amd64 6.1.180-1"
     assert kernel["sha256"] == NEW_KERNEL and kernel["newer"]
     assert busybox["available"] == busybox["pinned"] and not busybox["newer"]
-    assert report["locked_python_packages"] == 3 and report["newer"] == 7
+    uv, npm = rows[("tool", "uv")], rows[("tool", "npm")]
+    assert (uv["pinned"], uv["available"], uv["where"]) == (
+        "0.1.0",
+        "0.2.0",
+        "images/agent-tools/uv.txt",
+    )
+    assert (npm["name"], npm["pinned"], npm["available"]) == ("npm 10", "10.0.0", "10.1.0")
+    assert report["locked_python_packages"] == 3 and report["newer"] == 9
     assert snapshot(root) == before  # report-only
     text = deps(checkout)
     lines = text.splitlines()
@@ -189,7 +230,7 @@ def test_check_reports_every_pin_and_changes_nothing(
     assert re.search(
         r"\ndebian +bookworm/ca-certificates +- +- +not found +images/debian.lock\n", text
     )
-    assert "7 newer; uv.lock holds 3 packages" in text
+    assert "9 newer; uv.lock holds 3 packages" in text
 
 
 def test_update_rewrites_the_pins_and_shows_the_diff(
@@ -214,6 +255,17 @@ def test_update_rewrites_the_pins_and_shows_the_diff(
     assert new_digest in files["src/agentcage/cage/images.py"]
     assert 'name = "tinypkg"\nversion = "1.1"' in files["uv.lock"]
     assert 'name = "mitmproxy"\nversion = "11.0"' in files["uv.lock"]
+    # Each Linux wheel of this architecture, glibc's and musl's: pip picks one of them.
+    wheels = sorted(
+        _sha256(w) for w in (root.parent / "simple" / "uv").glob("uv-0.2.0-*linux*.whl")
+    )
+    assert len(wheels) == 2
+    assert files["images/agent-tools/uv.txt"] == (
+        f"uv==0.2.0 --hash=sha256:{wheels[0]} --hash=sha256:{wheels[1]}\n"
+    )
+    url = checkout[1]
+    assert files["images/agent-tools/npm.txt"] == f"{url}npm/-/npm-10.1.0.tgz sha512-1010==\n"
+    assert "+uv==0.2.0 --hash=sha256:" in shown
     again = json.loads(deps(checkout, "--json"))
     assert again["newer"] == 0
     recorded = {i["name"]: i["pinned"] for i in again["items"] if i["kind"] == "debian"}

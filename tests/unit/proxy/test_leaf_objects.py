@@ -64,3 +64,12 @@ def test_only_a_few_keys_are_kept() -> None:
         convert(key)
     assert convert(keys[-1]) is convert(keys[-1])
     assert convert(keys[0]) is not first  # the oldest was dropped
+
+
+def test_a_deprecated_name_is_reported_where_it_is_used() -> None:
+    # mitmproxy's options hook looks up `crypto.get_elliptic_curve`, which pyOpenSSL
+    # deprecates: the warning must name that code, not the view in between.
+    with pytest.warns(DeprecationWarning, match="get_elliptic_curve") as caught:
+        curve = tlsconfig.crypto.get_elliptic_curve  # type: ignore[attr-defined]
+    assert callable(curve)
+    assert [w.filename for w in caught] == [__file__]
