@@ -55,14 +55,8 @@ def test_ready_comes_with_the_sockets_listening_and_mitmproxy_not_loaded(tmp_pat
         "prints = settings.name_fingerprints.exists()\n"
         "print(json.dumps({'notified': early.notified, 'mitmproxy': loaded, 'prints': prints}))\n"
     )
-    with NotifySocket(tmp_path) as notify:
-        result = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True, text=True, timeout=120, env={**_env(), **notify.env},
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert notify.receive(timeout=5) == b"READY=1"
-    assert json.loads(result.stdout) == {"notified": True, "mitmproxy": [], "prints": True}
+    answer = _ready_then(tmp_path, script)
+    assert answer == {"notified": True, "mitmproxy": [], "prints": True}
 
 
 def test_ready_comes_before_asyncio_and_dnspython_load(tmp_path: Path) -> None:
@@ -83,6 +77,11 @@ def test_ready_comes_before_asyncio_and_dnspython_load(tmp_path: Path) -> None:
         "after = 'dns.asyncresolver' in sys.modules\n"
         "print(json.dumps({'at_ready': loaded, 'deny': deny, 'after': after}))\n"
     )
+    assert _ready_then(tmp_path, script) == {"at_ready": [], "deny": True, "after": True}
+
+
+def _ready_then(tmp_path: Path, script: str) -> object:
+    """What `script` prints as JSON, in a fresh Python that must have sent READY=1."""
     with NotifySocket(tmp_path) as notify:
         result = subprocess.run(
             [sys.executable, "-c", script],
@@ -90,7 +89,7 @@ def test_ready_comes_before_asyncio_and_dnspython_load(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert notify.receive(timeout=5) == b"READY=1"
-    assert json.loads(result.stdout) == {"at_ready": [], "deny": True, "after": True}
+    return json.loads(result.stdout)
 
 
 def _env() -> dict[str, str]:
