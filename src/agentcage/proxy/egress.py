@@ -61,8 +61,8 @@ class Resolver:
     """A/AAAA lookups through the configured servers, cached by TTL (capped).
 
     The servers' addresses are checked here; dnspython, which sends the queries, is
-    loaded by `load` (or the first lookup). Its import is about 0.15 s of CPU, which
-    `proxy run` spends after READY=1 instead of before (early_start.py): with the
+    loaded by `load` (or the first lookup). `proxy run` loads it after READY=1 instead
+    of before (early_start.py; with asyncio, a third of its CPU until then): with the
     servers given, building its resolver cannot fail on the config.
     """
 
