@@ -1,13 +1,14 @@
-"""`cage create` and `cage destroy` of two builds taken in turns, in one harness.
+"""`cage create`, `cage verify` until it passes and `cage destroy` of two builds in turns.
 
 Run (the harness is shared, so always under the e2e lock):
 
     flock /work/e2e.lock .venv/bin/python -m bench.cages.pairs --baseline main [--rounds 5]
 
-Each round creates and destroys one cage with the baseline's `agentcage`, then with this
-checkout's: both see the same moment's load on the machine, which a run of each build in
-its own hour does not give (`bench.cages` runs them one after the other). Prints min /
-median / max of each figure per build and the ratio of the medians.
+Each round creates one cage with the baseline's `agentcage`, runs `cage verify` until it
+passes and destroys the cage, then does the same with this checkout's: both see the same
+moment's load on the machine, which a run of each build in its own hour does not give
+(`bench.cages` runs them one after the other). Prints min / median / max of each figure
+per build and the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.rounds):
             print(f"round {round_ + 1}", file=sys.stderr, flush=True)
             for bench in benches:
-                bench.record("create", bench.create("pair"))
+                created = bench.create("pair")
+                bench.record("create", created)
+                verified = bench.until_verified("pair")
+                bench.record("create->healthy (verify passes)", created + verified)
                 bench.record("destroy", bench.destroy("pair"))
     print(table(results), flush=True)
     return 0

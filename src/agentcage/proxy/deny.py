@@ -20,10 +20,10 @@ nowhere. See docs/transparent.md.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import struct
+from typing import TYPE_CHECKING
 
 from agentcage.audit.record import AuditRecord
 from agentcage.audit.throttle import LineBudget
@@ -31,6 +31,10 @@ from agentcage.audit.writer import AuditWriter
 from agentcage.config.constants import DENY_PORT
 from agentcage.policy.types import Verdict
 from agentcage.proxy.runtime import RuntimeHolder
+
+if TYPE_CHECKING:
+    # Only passed in: `proxy run` binds these sockets before it loads asyncio (early_start.py).
+    import asyncio
 
 logger = logging.getLogger(__name__)
 INSPECTOR = "deny"

@@ -17,7 +17,6 @@ READY=1 then comes once mitmproxy listens, as before.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable, Coroutine
@@ -137,7 +136,8 @@ def start(
     settings: ProxySettings, sources: Sources, check: ConfigCheck | None = None
 ) -> EarlyStart:
     """Policy, sockets, READY=1; ConfigError (nothing listening, no READY=1) on a problem."""
-    early = EarlyStart(build_runtime(sources, check), HeldListeners())
+    # The resolver (dnspython) loads after READY=1, with mitmproxy (`run`).
+    early = EarlyStart(build_runtime(sources, check, resolver_later=True), HeldListeners())
     early.hold_reloads()
     if settings.name_fingerprints is not None:
         # Before READY=1: the agent starts then, and the DNS sidecar answers SERVFAIL to
@@ -187,6 +187,8 @@ def adopt(held: HeldListeners) -> None:
     Called once mitmproxy is loaded. A (host, port) with no held socket (one a reload
     added, or one that was never held) is bound by mitmproxy itself, as before.
     """
+    import asyncio
+
     from mitmproxy.proxy import mode_servers
 
     cls = mode_servers.AsyncioServerInstance
@@ -206,4 +208,9 @@ def run(settings: ProxySettings, sources: Sources, check: ConfigCheck | None = N
     early = start(settings, sources, check)
     from agentcage.proxy import server
 
+    try:
+        early.runtime.resolver.load()  # before anything is served; fails closed
+    except ConfigError:
+        early.close()
+        raise
     server.run(settings, sources, early)

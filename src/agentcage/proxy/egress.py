@@ -8,19 +8,20 @@ another answer between check and connect.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import dns.asyncresolver
-import dns.exception
-import dns.nameserver
-import dns.resolver
+from typing import TYPE_CHECKING
 
 from agentcage.config.host import parse_server
+from agentcage.errors import ConfigError
 from agentcage.policy.address_ranges import AddressRules
+
+if TYPE_CHECKING:
+    import asyncio
+
+    import dns.asyncresolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -57,21 +58,51 @@ class _Entry:
 
 
 class Resolver:
-    """A/AAAA lookups through the configured servers, cached by TTL (capped)."""
+    """A/AAAA lookups through the configured servers, cached by TTL (capped).
+
+    The servers' addresses are checked here; dnspython, which sends the queries, is
+    loaded by `load` (or the first lookup). `proxy run` loads it after READY=1 instead
+    of before (early_start.py; with asyncio, a third of its CPU until then): with the
+    servers given, building its resolver cannot fail on the config.
+    """
 
     def __init__(self, servers: Sequence[str] | None, *, timeout: float = 3.0) -> None:
-        if servers:
-            resolver = dns.asyncresolver.Resolver(configure=False)
-            resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(*parse_server(server)) for server in servers
-            ]
-        else:
-            resolver = dns.asyncresolver.Resolver()
-        resolver.lifetime = timeout
-        resolver.cache = None
-        self._resolver = resolver
+        self._servers = [parse_server(server) for server in servers] if servers else None
+        self._timeout = timeout
+        self._resolver: dns.asyncresolver.Resolver | None = None
         self._cache: dict[str, _Entry] = {}
         self._pending: dict[str, asyncio.Future[_Entry]] = {}
+
+    @property
+    def reads_system_config(self) -> bool:
+        """No servers given: `load` reads the system's resolver configuration, which
+        may be unusable (a ConfigError that must come before the proxy says READY=1)."""
+        return self._servers is None
+
+    def load(self) -> None:
+        """Build the resolver now; ConfigError if the system's configuration is unusable."""
+        if self._resolver is not None:
+            return
+        import dns.asyncresolver
+        import dns.exception
+        import dns.nameserver
+
+        try:
+            if self._servers is not None:
+                resolver = dns.asyncresolver.Resolver(configure=False)
+                resolver.nameservers = [
+                    dns.nameserver.Do53Nameserver(address, port) for address, port in self._servers
+                ]
+            else:
+                resolver = dns.asyncresolver.Resolver()
+        except dns.exception.DNSException as exc:
+            raise ConfigError(
+                f"cannot set up name resolution: {exc}",
+                hint='set `dns_servers` in the config (e.g. ["1.1.1.1"])',
+            ) from exc
+        resolver.lifetime = self._timeout
+        resolver.cache = None
+        self._resolver = resolver
 
     async def resolve(self, host: str) -> tuple[IPAddress, ...]:
         try:
@@ -86,6 +117,8 @@ class Resolver:
         return entry.addresses
 
     async def _lookup_once(self, host: str) -> _Entry:
+        import asyncio  # here: the proxy builds a Resolver before it loads asyncio
+
         # Concurrent requests for one name share a single lookup.
         pending = self._pending.get(host)
         if pending is not None:
@@ -105,6 +138,8 @@ class Resolver:
             del self._pending[host]
 
     async def _lookup(self, host: str) -> _Entry:
+        import asyncio
+
         results = await asyncio.gather(
             self._query(host, "A"), self._query(host, "AAAA"), return_exceptions=True
         )
@@ -125,6 +160,10 @@ class Resolver:
         return _Entry((), errors[0] if errors else f"{host} has no address", now + NEGATIVE_TTL)
 
     async def _query(self, host: str, rdtype: str) -> tuple[list[IPAddress], float]:
+        import dns.resolver
+
+        self.load()
+        assert self._resolver is not None
         try:
             answer = await self._resolver.resolve(host, rdtype)
         except dns.resolver.NoAnswer:
@@ -135,6 +174,9 @@ class Resolver:
 
 
 def _describe(host: str, exc: BaseException) -> str:
+    import dns.exception
+    import dns.resolver
+
     if isinstance(exc, dns.resolver.NXDOMAIN):
         return f"{host} does not exist (NXDOMAIN)"
     if isinstance(exc, dns.exception.Timeout):

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import dns.exception
-
 from agentcage.errors import ConfigError, PolicyError
 from agentcage.policy.engine import Policy
 from agentcage.proxy.checked_config import ConfigCheck
@@ -50,10 +48,14 @@ class Sources:
     secrets_dir: Path | None = None
 
 
-def build_runtime(sources: Sources, check: ConfigCheck | None = None) -> Runtime:
+def build_runtime(
+    sources: Sources, check: ConfigCheck | None = None, resolver_later: bool = False
+) -> Runtime:
     """Load config and secrets and compile the policy; ConfigError on any problem.
 
     `check`: the config's check, if one was started already (`proxy run` starts it first).
+    `resolver_later`: the caller loads the resolver (`Resolver.load`) itself, unless
+    loading it could fail on the config (no `dns_servers`): then it is loaded here.
     """
     checked = (check or ConfigCheck(sources.config_path)).result()
     config, version = checked.config, checked.version
@@ -71,13 +73,9 @@ def build_runtime(sources: Sources, check: ConfigCheck | None = None) -> Runtime
         policy = Policy.from_config(config, secrets, base_dir=sources.config_path.resolve().parent)
     except PolicyError as exc:
         raise ConfigError(f"{sources.config_path}: {exc.message}", hint=exc.hint) from exc
-    try:
-        resolver = Resolver(config.dns_servers)
-    except dns.exception.DNSException as exc:
-        raise ConfigError(
-            f"cannot set up name resolution: {exc}",
-            hint='set `dns_servers` in the config (e.g. ["1.1.1.1"])',
-        ) from exc
+    resolver = Resolver(config.dns_servers)
+    if not resolver_later or resolver.reads_system_config:
+        resolver.load()
     return Runtime(
         config=config,
         policy=policy,

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import re
 import shlex
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from agentcage.cage import topology, verify_network
 from agentcage.cage.contract import agent_environment
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed
-from agentcage.cage.verify import verify
+from agentcage.cage.verify import CheckResult, verify
 from agentcage.errors import PodmanError
 from tests.unit.cage.fakes import RecordingRunner, make_cages, ok, write_config
 
@@ -316,3 +317,38 @@ def test_an_agent_without_sh_is_read_one_exec_at_a_time(tmp_path: Path) -> None:
     assert results["agent routes via the proxy"].passed
     key = results["CA private key not readable"]
     assert not key.passed and "/etc/agentcage-ca/mitmproxy-ca.pem" in key.detail
+
+
+@dataclasses.dataclass
+class _SlowSystemd(RecordingRunner):
+    """systemd answers `is-active` only once the network checks were sent (or after 5 s)."""
+
+    netcheck_sent: threading.Event = dataclasses.field(default_factory=threading.Event)
+    waited_in_vain: bool = False
+
+    def run(
+        self, argv: Sequence[str], *, input: str | None = None, check: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Completed:  # fmt: skip
+        key = tuple(argv)
+        if key[:3] == NETCHECK:
+            self.netcheck_sent.set()
+        elif key[:2] == ("systemctl", "is-active") and self.calls:  # not create's own
+            self.waited_in_vain |= not self.netcheck_sent.wait(5)
+        return super().run(argv, input=input, check=check, timeout=timeout)
+
+
+def test_whether_the_agent_runs_is_asked_beside_the_checks(tmp_path: Path) -> None:
+    # The question is one round trip where the cages run: asked first and alone, it
+    # delayed the slowest group (the network checks) by as much.
+    runner = _SlowSystemd(answers={("systemctl", "is-active"): ok("active\n")})
+    cages, _ = make_cages(tmp_path, runner)
+    cages.create(write_config(tmp_path))
+    runner.answers[NETCHECK] = ok(json.dumps(NETWORK) + "\n")
+    results = verify(cages, "demo")
+    assert not runner.waited_in_vain
+    assert results[0] == CheckResult("cage running", True, "agentcage-demo-agent is active")
+    # Stopped: the checks' answers are dropped, the one result says why.
+    runner.answers[("systemctl", "is-active")] = ok("inactive\n")
+    (stopped,) = verify(cages, "demo")
+    assert not stopped.passed and "not running" in stopped.detail

@@ -55,6 +55,33 @@ def test_ready_comes_with_the_sockets_listening_and_mitmproxy_not_loaded(tmp_pat
         "prints = settings.name_fingerprints.exists()\n"
         "print(json.dumps({'notified': early.notified, 'mitmproxy': loaded, 'prints': prints}))\n"
     )
+    answer = _ready_then(tmp_path, script)
+    assert answer == {"notified": True, "mitmproxy": [], "prints": True}
+
+
+def test_ready_comes_before_asyncio_and_dnspython_load(tmp_path: Path) -> None:
+    # Importing them (and ssl with asyncio) was a third of the proxy's CPU before
+    # READY=1. With `dns_servers` set, building the resolver cannot fail on the
+    # config, so it loads after READY=1, with mitmproxy; the deny listeners only bind.
+    settings = f"listen_port={_free_port()}, transparent='127.0.0.1', deny_flows=True"
+    config = _config(tmp_path, CONFIG + "dns_servers: [127.0.0.1]\n")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from agentcage.proxy.early_start import ProxySettings, start\n"
+        "from agentcage.proxy.runtime import Sources\n"
+        f"early = start(ProxySettings({settings}), Sources(Path({str(config)!r})))\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'dns', 'ssl'))\n"
+        "deny = early.deny is not None\n"
+        "early.runtime.resolver.load()\n"
+        "after = 'dns.asyncresolver' in sys.modules\n"
+        "print(json.dumps({'at_ready': loaded, 'deny': deny, 'after': after}))\n"
+    )
+    assert _ready_then(tmp_path, script) == {"at_ready": [], "deny": True, "after": True}
+
+
+def _ready_then(tmp_path: Path, script: str) -> object:
+    """What `script` prints as JSON, in a fresh Python that must have sent READY=1."""
     with NotifySocket(tmp_path) as notify:
         result = subprocess.run(
             [sys.executable, "-c", script],
@@ -62,7 +89,7 @@ def test_ready_comes_with_the_sockets_listening_and_mitmproxy_not_loaded(tmp_pat
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert notify.receive(timeout=5) == b"READY=1"
-    assert json.loads(result.stdout) == {"notified": True, "mitmproxy": [], "prints": True}
+    return json.loads(result.stdout)
 
 
 def _env() -> dict[str, str]:
