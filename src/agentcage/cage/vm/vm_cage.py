@@ -184,25 +184,28 @@ def check_share_owner(directory: str, chowned: bool, rootless: bool) -> None:
         # keep-id: the container's user is this user.
         if os.access(path, os.W_OK | os.X_OK):
             return
-        who = "you"
+        who, fix = "you", "make it writable by your user"
     else:
         info = path.stat()
         user = int(SIDECAR_USER)
-        if (
-            (info.st_uid == user and info.st_mode & 0o300 == 0o300)
-            or (info.st_gid == user and info.st_mode & 0o030 == 0o030)
-            or info.st_mode & 0o003 == 0o003
-        ):
+        # The kernel's order: the owner's bits if it owns it, else the group's, else others'.
+        if info.st_uid == user:
+            bits = info.st_mode >> 6
+        elif info.st_gid == user:
+            bits = info.st_mode >> 3
+        else:
+            bits = info.st_mode
+        if bits & 0o3 == 0o3:
             return
         who = f"uid {SIDECAR_USER}"
+        fix = (
+            f"give it to that user (`chown -R {SIDECAR_USER}:{SIDECAR_USER} {directory}`), "
+            "or add `U` to the mount's options (Podman does that chown)"
+        )
     raise VmmError(
         f"the writable bind mount {directory} is served to the guest by virtiofsd, which runs "
         f"as {who} (the VM's container) and could not write it",
-        hint=f"give it to that user (`chown -R {SIDECAR_USER}:{SIDECAR_USER} {directory}` "
-        "rootful), add `U` to the mount's options (Podman does that chown), or mark it `:ro`; "
-        "docs/microvm.md, Volumes"
-        if not rootless
-        else "make it writable by your user, or mark it `:ro`; docs/microvm.md, Volumes",
+        hint=f"{fix}, or mark it `:ro`; docs/microvm.md, Volumes",
     )
 
 

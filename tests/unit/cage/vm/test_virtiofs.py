@@ -179,6 +179,12 @@ def test_a_share_the_vm_containers_user_cannot_write_is_refused(tmp_path: Path) 
         check_share_owner(str(workspace), chowned=True, rootless=False)  # Podman's `:U`
         os.chown(workspace, 10000, 10000)
         check_share_owner(str(workspace), chowned=False, rootless=False)
+        workspace.chmod(0o577)  # others may write, but the owner's bits decide for its owner
+        with pytest.raises(VmmError, match="could not write"):
+            check_share_owner(str(workspace), chowned=False, rootless=False)
+        os.chown(workspace, 0, 10000)
+        workspace.chmod(0o775)  # through its group
+        check_share_owner(str(workspace), chowned=False, rootless=False)
     workspace.chmod(0o555)
     if os.geteuid() != 0:
         with pytest.raises(VmmError, match="could not write"):
