@@ -6,7 +6,8 @@ the CLI in the session's `agentcage host start` host, its agent a standard-libra
 same exfiltration checks as test_cage.py, then `cage verify` inside the guest, a live
 `domain add` and `secret set`, `cage status` from the guest, stop and start, `cage
 update` with a changed config (a named volume keeping what the agent wrote through all
-of them), and destroy leaving nothing: no VM process, socket, drive, volume, unit or state.
+of them, and a workspace shared live with the host through virtiofs), and destroy
+leaving nothing: no VM process, socket, drive, volume, unit or state.
 
 With AGENTCAGE_MICROVM_ROOTLESS=1 the same test runs a second time, the cage made by an
 unprivileged user with rootless Podman under `systemd --user` (docs/microvm.md, "Rootless");
@@ -125,6 +126,10 @@ def rootless_owner(harness: Harness) -> Rootless:
     return Rootless(user)
 
 
+def workspace(harness: Harness) -> Path:
+    return harness.shared / f"{NAME}-workspace"
+
+
 def vm_config(harness: Harness) -> str:
     yaml = YAML(typ="safe")
     data = yaml.load((REPO / "examples/basic/config.yaml").read_text())
@@ -135,6 +140,8 @@ def vm_config(harness: Harness) -> str:
     data["container"]["volumes"] = [
         f"{REPO}/examples/basic/agent:/app:ro",
         f"{REPO}/tests/e2e/vm_agent:/e2e:ro",
+        # Writable: shared live with the host (virtiofs), given to the VM container's user.
+        f"{workspace(harness)}:/workspace",
     ]
     # A named volume: a writable drive of its own in the guest, kept across boots.
     data["container"]["named_volumes"] = {"data": "/data"}
@@ -144,6 +151,12 @@ def vm_config(harness: Harness) -> str:
     path.write_text(json.dumps(data, indent=2))
     path.chmod(0o644)  # a rootless owner reads it too
     return str(path)
+
+
+def workspace_owner(owner: Owner) -> int:
+    """Who owns what the agent writes there, on the host: the VM container's user (uid
+    10000 rootful; the user, through keep-id, rootless); docs/microvm.md, Volumes."""
+    return 10000 if isinstance(owner, Rootful) else owner.user.uid
 
 
 def agentcage(owner: Owner, *args: str, input: str | None = None) -> str:
@@ -179,6 +192,12 @@ def arrivals(internet: Internet, **headers: str) -> list[dict[str, Any]]:
 def owner(request: pytest.FixtureRequest, harness: Harness, internet: Internet) -> Iterator[Owner]:
     """The cage, created by its owner with the key set; destroyed after whatever happened."""
     who: Owner = Rootful(harness) if request.param == "rootful" else rootless_owner(harness)
+    shared = workspace(harness)
+    shutil.rmtree(shared, ignore_errors=True)
+    shared.mkdir()
+    (shared / "from-host.txt").write_text("from the host\n")
+    uid = workspace_owner(who)
+    run(["chown", "-R", f"{uid}:{uid}", str(shared)])
     config = vm_config(harness)
     ca = harness.shared / "internet-ca.pem"
     shutil.copy(internet.ca_pem, ca)
@@ -201,6 +220,22 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["env_key"] == PLACEHOLDER
     assert outcome["volume"] == {"before": [], "owner": 1000}, outcome["volume"]
+    # The workspace: the host's file read live, the agent's own file its uid in the guest
+    # and the VM container's user's on the host, and `:ro` still read-only.
+    shared = outcome["workspace"]
+    assert shared["host_file"] == "from the host\n" and shared["owner"] == 1000, shared
+    assert shared["ro_write"] == "EROFS", shared
+    written = workspace(harness) / "by-agent.txt"
+    assert written.read_text() == "start \n"
+    assert (written.stat().st_uid, written.stat().st_gid) == (workspace_owner(owner),) * 2
+    assert (workspace(harness) / "agent-dir-1").is_dir()
+    # Both ways while the cage runs: the host's `ping`, the agent's `pong`.
+    (workspace(harness) / "ping").write_text("live\n")
+    deadline = time.monotonic() + 60
+    while not (workspace(harness) / "pong").exists():
+        assert time.monotonic() < deadline, agentcage(owner, "cage", "logs", NAME, "-s", "agent")
+        time.sleep(2)
+    assert (workspace(harness) / "pong").read_text() == "pong live\n"
     if outcome["allowed"].get("status") != 200:  # what the guest's proxy saw, to tell why
         seen = [log[-3000:]]
         for args in (("logs", NAME, "-s", "proxy"), ("verify", NAME), ("status", NAME)):
@@ -276,6 +311,7 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
     outcome = json.loads(line.removeprefix("RESULTS "))
     assert outcome["allowed"]["status"] == 200, again
     assert outcome["volume"]["before"] == ["1 "], outcome["volume"]  # the first boot's
+    assert {"ping", "pong", "by-agent.txt"} <= set(outcome["workspace"]["listing"])
 
     # `cage update` with a changed config (the agent's command, a second secret): new
     # drives and plan, and the guest boots again with them.
@@ -297,4 +333,6 @@ def test_a_microvm_cage_holds_and_its_lifecycle_works(
 
     agentcage(owner, "cage", "destroy", NAME, "-y")
     owner.nothing_left()
+    # The workspace is the user's: destroy leaves it, with what the agent wrote.
+    assert (workspace(harness) / "by-agent.txt").read_text().count("start") == 3
     assert "qemu-system" not in harness.exec("ps", "-eo", "args")

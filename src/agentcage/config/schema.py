@@ -5,6 +5,7 @@ Accepts the 0.3.x format (including its legacy spellings) and adds our own keys.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -259,13 +260,22 @@ class CageConfig(Model):
         if self.isolation != "firecracker":
             return self
         for mount in self.container.bind_mounts:
-            if "ro" not in mount.options.split(","):
+            if "ro" in mount.options.split(","):
+                continue  # copied onto the agent's root drive when the cage is made
+            where = (
+                f"isolation: firecracker: the writable bind mount {mount.host}:{mount.container}"
+            )
+            if self.firecracker.hypervisor == "firecracker":
                 raise ValueError(
-                    f"isolation: firecracker: the bind mount {mount.host}:{mount.container} is "
-                    "writable, and a microVM has no shared filesystem with the host; mark it "
-                    "`:ro` (copied into the guest when the cage is made), or keep what the "
-                    "agent writes in a named volume (`container.named_volumes`, a drive of "
-                    "its own); see docs/microvm.md, Volumes"
+                    f"{where} needs a shared filesystem, which Firecracker does not have; "
+                    "use `firecracker.hypervisor: qemu` (virtiofs, live), mark it `:ro` (a "
+                    "snapshot copied in when the cage is made), or keep what the agent writes "
+                    "in a named volume (`container.named_volumes`); see docs/microvm.md, Volumes"
+                )
+            if not Path(mount.host).expanduser().is_dir():
+                raise ValueError(
+                    f"{where} is shared with the guest through virtiofs, which shares "
+                    "directories only; mount its directory, or mark it `:ro` (copied in)"
                 )
         if self.container.ports:
             raise ValueError("isolation: firecracker cannot publish `container.ports` yet")

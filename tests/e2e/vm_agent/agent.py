@@ -7,13 +7,16 @@ It cannot be `podman exec`ed into (it runs in the guest), so it tries everything
 `agentcage cage logs -s agent`), then keeps calling two hosts every few seconds:
 api.openai.com, which only a live `domain add` lets through, and api.anthropic.com with
 the key's placeholder, whose real value a live `secret set` changes. It counts its starts
-in the named volume at /data, which must keep them across stop, start and update. Every request
+in the named volume at /data, which must keep them across stop, start and update, and in
+the workspace at /workspace, a writable bind mount shared live with the host (virtiofs),
+where it also answers the host's `ping` with a `pong`. Every request
 carries `x-vm: 1`, so the fake internet's records tell this cage's arrivals from the
 session cage's.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -96,9 +99,43 @@ def volume(path: str = "/data/starts") -> dict[str, object]:
     return {"before": before, "owner": os.stat(path).st_uid}
 
 
+def workspace(path: str = "/workspace") -> dict[str, object]:
+    """The live workspace: what the host put there, this start's line added to the agent's
+    own file (and its owner as the guest sees it), and a write to `:ro` /e2e refused."""
+    found: dict[str, object] = {}
+    try:
+        found["listing"] = sorted(os.listdir(path))
+        with open(f"{path}/from-host.txt") as handle:
+            found["host_file"] = handle.read()
+        with open(f"{path}/by-agent.txt", "a") as handle:
+            handle.write(f"start {' '.join(sys.argv[2:])}\n")
+        found["owner"] = os.stat(f"{path}/by-agent.txt").st_uid
+        os.mkdir(f"{path}/agent-dir-{len(found['listing'])}")  # type: ignore[arg-type]
+    except OSError as exc:
+        found["error"] = str(exc)
+    try:
+        with open("/e2e/written-by-agent", "w") as handle:
+            handle.write("x")
+        found["ro_write"] = "written"
+    except OSError as exc:
+        found["ro_write"] = errno.errorcode.get(exc.errno or 0, str(exc))
+    return found
+
+
+def pong(path: str = "/workspace") -> None:
+    """The host's `ping`, answered live: what it says, back in `pong`."""
+    try:
+        if os.path.exists(f"{path}/ping") and not os.path.exists(f"{path}/pong"):
+            with open(f"{path}/ping") as handle, open(f"{path}/pong", "w") as out:
+                out.write("pong " + handle.read())
+    except OSError as exc:
+        print(f"PONG failed: {exc}", flush=True)
+
+
 def main(internet: str) -> None:
     results = {
         "volume": volume(),
+        "workspace": workspace(),
         "env_key": KEY,
         "argv": sys.argv[2:],  # `cage update` adds a word to the command
         "placeholders": sorted(k for k, v in os.environ.items() if v == "{{" + k + "}}"),
@@ -115,6 +152,7 @@ def main(internet: str) -> None:
     print("RESULTS " + json.dumps(results), flush=True)
     reached = False
     while True:
+        pong()
         if not reached and http("GET", "https://api.openai.com/vm-later").get("status") == 200:
             print("LATER reached", flush=True)
             reached = True

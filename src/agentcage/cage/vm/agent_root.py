@@ -41,13 +41,15 @@ def agent_root_image(
     """`image` from `tree` (changed in place; `owners` from its tar) and the agent's mounts."""
     for value in agent.get("Container", "Volume"):
         assert isinstance(value, str)
-        source, target, *_ = value.split(":")
+        source, target, *rest = value.split(":")
         host = Path(source)
         inside_state = host == state_dir or state_dir in host.parents
         named = source.endswith(".volume")  # a drive of its own, bound there in the guest
-        path = _point(tree, target, named or host.is_dir())
-        if inside_state or named:
-            continue  # mounted in the guest from its copy of the state, or its drive
+        # A writable bind mount is shared live (virtiofs.py): only its mount point here.
+        shared = not named and not inside_state and "ro" not in "".join(rest).split(",")
+        path = _point(tree, target, named or shared or host.is_dir())
+        if inside_state or named or shared:
+            continue  # mounted in the guest from its copy of the state, its drive or share
         if host.is_dir():
             shutil.copytree(host, path, symlinks=True, dirs_exist_ok=True)
         else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentcage.cage.vm.machine import MachineSpec, StreamNetwork
+from agentcage.cage.vm.virtiofs import WRITABLE_BIND_HINT
 from agentcage.errors import VmmError
 from agentcage.metrics.unix_http import UnixHTTPConnection
 
@@ -41,6 +42,12 @@ def api_calls(spec: MachineSpec) -> list[ApiCall]:
         raise VmmError(
             "Firecracker has no virtio-serial device; its guest agent channel is vsock",
             hint="use `firecracker.hypervisor: qemu` on a host without vsock",
+        )
+    if spec.shares:
+        raise VmmError(
+            "Firecracker has no shared-filesystem device, so it cannot give the agent a "
+            "writable bind mount",
+            hint=WRITABLE_BIND_HINT,
         )
     calls = [
         ApiCall(

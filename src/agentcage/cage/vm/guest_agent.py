@@ -289,6 +289,15 @@ def mount_drive(message: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
+def mount_share(message: dict[str, Any]) -> dict[str, Any]:
+    """A virtiofs share by its tag under RUN_ROOT, writable (the agent's workspace)."""
+    tag = str(message["tag"])
+    if not tag or not all(c.isalnum() or c == "-" for c in tag):
+        return {"ok": False, "error": f"bad virtiofs tag {tag!r}"}
+    mount("virtiofs", str(confined(str(message["path"]))), "rw,nodev,nosuid", source=tag)
+    return {"ok": True}
+
+
 def signal_role(message: dict[str, Any]) -> dict[str, Any]:
     """SIGHUP (a sidecar re-reads its config, `cage reload`) or SIGTERM to a running role."""
     name, number = str(message["name"]), int(message["signal"])
@@ -328,6 +337,7 @@ _OPS = {
     "read": read_file,
     "start": start_role,
     "drive": mount_drive,
+    "share": mount_share,
     "netns": guest_sandbox.agent_network,
     "sysctl": guest_sandbox.set_sysctl,
     "signal": signal_role,
@@ -347,7 +357,7 @@ def answer(request: bytes) -> tuple[dict[str, Any], bool]:
     if op in _OPS:
         try:
             return _OPS[op](message), False
-        except (KeyError, TypeError, ValueError, OSError) as exc:
+        except (KeyError, TypeError, ValueError, OSError, subprocess.CalledProcessError) as exc:
             return {"ok": False, "error": f"{op}: {type(exc).__name__}: {exc}"}, False
     if op == "connect":
         try:

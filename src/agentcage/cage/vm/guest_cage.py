@@ -37,6 +37,7 @@ from agentcage.cage.vm.guest_roles import (
     SIDECAR_RESOLV,
     GuestRole,
 )
+from agentcage.cage.vm.virtiofs import GUEST_SHARES, guest_share_point, share_tag
 from agentcage.cage.vm.volume_drive import GUEST_VOLUMES, guest_mount_point, volume_label
 from agentcage.config.host import parse_server
 from agentcage.errors import VmmError
@@ -126,6 +127,8 @@ def start_cage(
     for name in (name for role in roles for name in role.volumes):
         mount_point = _relative(guest_mount_point(name))
         ask("drive", label=volume_label(name), path=mount_point, writable=True)
+    for host in (host for role in roles for host in role.shares):
+        ask("share", tag=share_tag(host), path=_relative(guest_share_point(host)))
     copy_state(ask, roles, state_dir)
     # The sidecars share the guest's network namespace, so they share its one
     # unprivileged-port floor: the lowest either asks for (53, the DNS sidecar's).
@@ -224,19 +227,27 @@ def verify_network(
     default deny's route via the proxy, so a flow there must end at the deny listener
     (netcheck's `--steered`).
     """
-    # The checks need the agent's CA and resolver, not its volumes (whose targets the
-    # guest's read-only root does not have).
+    # The checks need the agent's CA and resolver, not its volumes or shares (whose
+    # targets the guest's read-only root does not have).
     binds = [
         bind
         for bind in agent.sandbox["binds"]
-        if bind[1] != "/etc/resolv.conf" and not bind[0].startswith(f"{GUEST_VOLUMES}/")
+        if bind[1] != "/etc/resolv.conf"
+        and not bind[0].startswith((f"{GUEST_VOLUMES}/", f"{GUEST_SHARES}/"))
     ]
     resolv = [bind for bind in agent.sandbox["binds"] if bind[1] == "/etc/resolv.conf"]
     sandbox = {
         **agent.sandbox,
         "root": "/",
         "binds": [*binds, *resolv],
-        "mask": [GUEST_STATE, f"{RUN_ROOT}/logs", AGENT_ROOT, GUEST_VOLUMES, SECRETS_DIR],
+        "mask": [
+            GUEST_STATE,
+            f"{RUN_ROOT}/logs",
+            AGENT_ROOT,
+            GUEST_VOLUMES,
+            GUEST_SHARES,
+            SECRETS_DIR,
+        ],
         "cwd": "/",
         "uid": int(SIDECAR_USER),
         "gid": int(SIDECAR_USER),

@@ -14,8 +14,10 @@ Where things go in the guest:
 * The agent runs on its image's files, unpacked onto a read-only drive (labelled
   `AGENT_ROOT_LABEL`), in the network namespace `AGENT_NETNS`, whose only link leads to
   the proxy's and DNS sidecar's addresses. Its read-only bind mounts are copied onto that
-  drive at their targets when it is made (a snapshot: virtio-blk, no live sharing). Each
-  named volume is a writable drive of its own (volume_drive.py), bound at its target.
+  drive at their targets when it is made (a snapshot). Each named volume is a writable
+  drive of its own (volume_drive.py), bound at its target. Each writable bind mount (the
+  workspace) is shared live with the host through virtiofs (virtiofs.py; QEMU only),
+  mounted under `GUEST_SHARES` and bound at its target.
 * Host paths of the cage's state directory appear under `GUEST_STATE` at the same
   relative path; the host copies in what a role reads (config, CA) through the agent.
 """
@@ -30,6 +32,7 @@ from agentcage.cage.contract import SECRETS_DIR, STEERING_MODULE, VENV_BIN
 from agentcage.cage.quadlet import CageUnits
 from agentcage.cage.topology import Topology
 from agentcage.cage.unit import UnitFile
+from agentcage.cage.vm.virtiofs import GUEST_SHARES, WRITABLE_BIND_HINT, guest_share_point
 from agentcage.cage.vm.volume_drive import GUEST_VOLUMES, guest_mount_point
 from agentcage.errors import VmmError
 
@@ -77,6 +80,8 @@ class GuestRole:
     steering: tuple[str, ...] = ()
     # The cage's named volumes this role mounts (their config names; volume_drive.py).
     volumes: tuple[str, ...] = ()
+    # The host directories this role mounts writable, each a virtiofs share (virtiofs.py).
+    shares: tuple[str, ...] = ()
 
     def start_request(self) -> dict[str, Any]:
         """The guest agent's `start` arguments."""
@@ -98,9 +103,16 @@ def guest_path(state_dir: Path, host: Path) -> str:
 
 
 def guest_roles(
-    units: CageUnits, topology: Topology, state_dir: Path, agent_image: ImageFacts
+    units: CageUnits,
+    topology: Topology,
+    state_dir: Path,
+    agent_image: ImageFacts,
+    shares: bool = False,
 ) -> list[GuestRole]:
-    """dns, proxy and agent, in start order; `VmmError` for what the guest cannot honour."""
+    """dns, proxy and agent, in start order; `VmmError` for what the guest cannot honour.
+
+    `shares`: the monitor can share a host directory live (QEMU's virtiofs), so the
+    agent's writable bind mounts are taken; without (Firecracker) they are refused."""
     extra = (
         set(units.files)
         - {f"{topology.container(role)}.container" for role in ROLES}
@@ -117,7 +129,7 @@ def guest_roles(
     for role in ROLES:
         unit = units.files[f"{topology.container(role)}.container"]
         image = agent_image if role == "agent" else SIDECAR_IMAGE
-        roles.append(_role(role, unit, image, state_dir, f"{topology.prefix}-"))
+        roles.append(_role(role, unit, image, state_dir, f"{topology.prefix}-", shares))
     return roles
 
 
@@ -143,7 +155,12 @@ def _steering(unit: UnitFile) -> tuple[str, ...]:
 
 
 def _role(
-    name: str, unit: UnitFile, image: ImageFacts, state_dir: Path, volume_prefix: str
+    name: str,
+    unit: UnitFile,
+    image: ImageFacts,
+    state_dir: Path,
+    volume_prefix: str,
+    can_share: bool = False,
 ) -> GuestRole:
     agent = name == "agent"
     if not _flag(unit, "ReadOnly"):
@@ -171,6 +188,7 @@ def _role(
     binds: list[tuple[str, str, bool]] = []
     state_dirs: list[tuple[Path, bool]] = []
     volumes: list[str] = []
+    shares: list[str] = []
     for volume in _values(unit, "Volume"):
         source, target, *rest = volume.split(":")
         options = rest[0].split(",") if rest else []
@@ -184,13 +202,17 @@ def _role(
             state_dirs.append((host, "ro" not in options))
         elif agent and "ro" in options:
             continue  # copied onto the agent's root drive at `target` (agent_root.py)
-        else:
+        elif agent and can_share:
+            shares.append(source)
+            binds.append((guest_share_point(source), target, False))
+        elif agent:
             raise VmmError(
-                f"volume {volume!r} of the {name} role: a microVM cage takes read-only bind "
-                "mounts only (copied onto the agent's root drive when it is made)",
-                hint="mark the volume `:ro`, or keep what the agent writes in a named volume "
-                "(`container.named_volumes`)",
+                f"volume {volume!r} of the agent: Firecracker has no shared-filesystem "
+                "device, so a microVM cage on it cannot give the agent a writable bind mount",
+                hint=WRITABLE_BIND_HINT,
             )
+        else:
+            raise VmmError(f"volume {volume!r} of the {name} role is outside the cage's state")
     files = []
     if not agent:
         binds.append((SIDECAR_RESOLV, "/etc/resolv.conf", True))
@@ -211,7 +233,7 @@ def _role(
     )
     exec_words = tuple(_words(unit, "Exec")) or image.cmd
     # A sidecar runs on the guest's root: hide what its container would not have.
-    hidden = [GUEST_STATE, f"{RUN_ROOT}/logs", AGENT_ROOT, GUEST_VOLUMES]
+    hidden = [GUEST_STATE, f"{RUN_ROOT}/logs", AGENT_ROOT, GUEST_VOLUMES, GUEST_SHARES]
     if not _values(unit, "Secret"):
         hidden.append(SECRETS_DIR)
     sandbox: dict[str, Any] = {
@@ -237,4 +259,5 @@ def _role(
         files=tuple(files),
         steering=_steering(unit),
         volumes=tuple(volumes),
+        shares=tuple(shares),
     )

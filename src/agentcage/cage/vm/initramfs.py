@@ -30,6 +30,8 @@ MODULES = (
     "virtio_net",
     "virtio_console",
     "vmw_vsock_virtio_transport",
+    # Writable bind mounts (virtiofs.py); fuse comes with it.
+    "virtiofs",
     # The agent's only link, to the proxy and the DNS sidecar (guest_sandbox.py).
     "veth",
     # Default deny's redirects in the proxy's namespace (cage/steering.py): nf_tables,

@@ -21,6 +21,8 @@ from agentcage.errors import VmmError
 # slash or `=` in one would change what the other side parses.
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# A virtiofs tag is the guest's mount source and a QEMU option value (36 bytes at most).
+_TAG = re.compile(r"^[a-z][a-z0-9-]{0,35}$")
 # The guest finds its drives by filesystem label, never by probe order.
 ROOT_LABEL = "agentcage-root"
 SECRETS_LABEL = "agentcage-creds"  # ext4 labels hold 16 bytes
@@ -49,6 +51,19 @@ class Drive:
         if not 0 < len(self.label.encode()) <= 16:
             # mkfs.ext4 would cut it short and the guest would look for the whole one.
             raise VmmError(f"drive label {self.label!r} is not 1 to 16 bytes (ext4's limit)")
+
+
+@dataclass(frozen=True)
+class Share:
+    """A host directory the guest mounts writable, live: virtiofs, served by a `virtiofsd`
+    on `socket` (virtiofs.py). QEMU only; Firecracker has no shared-filesystem device."""
+
+    tag: str
+    socket: Path
+
+    def __post_init__(self) -> None:
+        if not _TAG.match(self.tag):
+            raise VmmError(f"virtiofs tag {self.tag!r} is not a plain name of 1 to 36 bytes")
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,8 @@ class MachineSpec:
     # The cage's named volumes (volume_drive.py): the only drives the guest may write, each
     # its own image that holds nothing but what the agent wrote there.
     volumes: tuple[Drive, ...] = ()
+    # The agent's writable bind mounts, shared live with the host (virtiofs.py).
+    shares: tuple[Share, ...] = ()
 
     def __post_init__(self) -> None:
         check_id("machine", self.name.replace("-", "_"))
@@ -133,6 +150,9 @@ class MachineSpec:
         ids = [d.drive_id for d in self.drives]
         if len(set(ids)) != len(ids):
             raise VmmError(f"drive ids repeat: {ids}")
+        tags = [share.tag for share in self.shares]
+        if len(set(tags)) != len(tags):
+            raise VmmError(f"virtiofs tags repeat: {tags}")
         if len(self.nics) > 1:
             raise VmmError("a cage's guest has one network interface, for the proxy and DNS")
 

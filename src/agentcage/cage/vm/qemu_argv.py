@@ -42,10 +42,15 @@ def tcg_clock(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, ...]:
 
 
 def qemu_argv(spec: MachineSpec, binary: str, accel: Accel) -> list[str]:
+    machine = "microvm,acpi=on,isa-serial=on,auto-kernel-cmdline=off"
+    if spec.shares:
+        # vhost-user: virtiofsd reads and writes the guest's memory itself, so that memory
+        # must be a file it can map (a memfd, shared), not QEMU's private anonymous memory.
+        machine += ",memory-backend=mem"
     argv = [
         binary,
         "-M",
-        "microvm,acpi=on,isa-serial=on,auto-kernel-cmdline=off",
+        machine,
         "-accel",
         accel,
         # TCG offers `max`, every feature it emulates; KVM passes the host's CPU through.
@@ -72,6 +77,12 @@ def qemu_argv(spec: MachineSpec, binary: str, accel: Accel) -> list[str]:
     else:
         argv += ["-chardev", "null,id=console"]
     argv += ["-serial", "chardev:console"]
+    if spec.shares:
+        argv += ["-object", f"memory-backend-memfd,id=mem,size={spec.mem_mib}M,share=on"]
+    for number, share in enumerate(spec.shares):
+        socket_path = _value("virtiofsd socket", share.socket)
+        argv += ["-chardev", f"socket,id=fs{number},path={socket_path}"]
+        argv += ["-device", f"vhost-user-fs-device,chardev=fs{number},tag={share.tag}"]
     for drive in spec.drives:
         options = [
             f"id={drive.drive_id}",

@@ -19,6 +19,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from agentcage.cage.contract import SIDECAR_USER
 from agentcage.cage.layout import Images
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
@@ -39,7 +40,9 @@ from agentcage.cage.vm.vm_container import kvm_access_group, vm_units
 from agentcage.cage.vm.vm_plan import PLAN_FILE, VmPlan
 from agentcage.cage.vm.vm_unit import OVERHEAD_MIB
 from agentcage.cage.vm.volume_drive import ensure_volume
+from agentcage.config.container import BindMount
 from agentcage.config.schema import CageConfig, FirecrackerConfig
+from agentcage.errors import VmmError
 
 VM_DIR = "vm"
 QEMU = "qemu-system-x86_64"
@@ -130,7 +133,11 @@ def prepare(
     # secrets directory from the start, since `secret set` later fills it live.
     names = tuple(rule.env for rule in config.secret_injection)
     units = build_units(replace(spec, secret_names=names))
-    roles = guest_roles(units, spec.topology, state_dir, image_facts(host, spec.images.agent))
+    facts = image_facts(host, spec.images.agent)
+    can_share = hypervisor.kind == "qemu"
+    roles = guest_roles(units, spec.topology, state_dir, facts, shares=can_share)
+    for mount in writable_binds(config):
+        check_share_owner(mount.host, "U" in mount.options.split(","), host.rootless)
     agent_drive(host, spec.images.agent, units, config.name, state_dir, directory / "agent.ext4")
     for role in roles:
         for volume in role.volumes:
@@ -162,6 +169,46 @@ def prepare(
     (directory / PLAN_FILE).write_text(plan.as_json(), encoding="utf-8")
 
 
+def writable_binds(config: CageConfig) -> list[BindMount]:
+    """The agent's bind mounts shared live with the guest (virtiofs.py)."""
+    return [m for m in config.container.bind_mounts if "ro" not in m.options.split(",")]
+
+
+def check_share_owner(directory: str, chowned: bool, rootless: bool) -> None:
+    """virtiofsd serves a share as the VM container's user, without capabilities: that
+    user must be able to write the directory, or the agent's writes fail one by one."""
+    if chowned:
+        return  # `:U`: Podman gives it to that user when the container starts
+    path = Path(directory)
+    if rootless:
+        # keep-id: the container's user is this user.
+        if os.access(path, os.W_OK | os.X_OK):
+            return
+        who, fix = "you", "make it writable by your user"
+    else:
+        info = path.stat()
+        user = int(SIDECAR_USER)
+        # The kernel's order: the owner's bits if it owns it, else the group's, else others'.
+        if info.st_uid == user:
+            bits = info.st_mode >> 6
+        elif info.st_gid == user:
+            bits = info.st_mode >> 3
+        else:
+            bits = info.st_mode
+        if bits & 0o3 == 0o3:
+            return
+        who = f"uid {SIDECAR_USER}"
+        fix = (
+            f"give it to that user (`chown -R {SIDECAR_USER}:{SIDECAR_USER} {directory}`), "
+            "or add `U` to the mount's options (Podman does that chown)"
+        )
+    raise VmmError(
+        f"the writable bind mount {directory} is served to the guest by virtiofsd, which runs "
+        f"as {who} (the VM's container) and could not write it",
+        hint=f"{fix}, or mark it `:ro`; docs/microvm.md, Volumes",
+    )
+
+
 def deployed_units(
     config: CageConfig, spec: CageSpec, state_dir: Path, rootless: bool
 ) -> CageUnits:
@@ -175,9 +222,10 @@ def deployed_units(
     )
     # KVM was judged usable on this machine (`kvm_usable`), so its device's group is read here too.
     kvm_group = kvm_access_group(rootless) if hypervisor.accel == "kvm" else None
+    shares = tuple((m.host, "U" in m.options.split(",")) for m in writable_binds(config))
     return vm_units(
         spec, spec.images.proxy, str(state_dir), directory, memory, kvm_group, firecracker,
-        rootless,
+        rootless, shares,
     )  # fmt: skip
 
 

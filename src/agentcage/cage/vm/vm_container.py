@@ -40,6 +40,7 @@ def vm_units(
     kvm_group: str | None,
     firecracker: tuple[str, str] | None = None,
     rootless: bool = False,
+    shares: tuple[tuple[str, bool], ...] = (),
 ) -> CageUnits:
     """A microVM cage (`isolation: firecracker`): its way out and one container.
 
@@ -63,6 +64,10 @@ def vm_units(
     cannot act as, and the CLI writes there after the first boot (`cage update`'s
     drives and plan) and talks to the 0600 control socket the container makes. The
     cost is ROOTLESS_NOTE.
+
+    `shares`: the agent's writable bind mounts (host directory, and whether the config
+    asked for `U`), mounted at the same path for virtiofsd (cage/vm/virtiofs.py). Never
+    chowned unless asked: it is the user's directory, not the cage's.
     """
     topology = spec.topology
     unit = UnitFile()
@@ -93,6 +98,8 @@ def vm_units(
     # The guest's audit lines are copied out here (cage/vm/audit_follow.py).
     for audit in (spec.paths.proxy_audit_dir, spec.paths.dns_audit_dir):
         unit.add("Container", "Volume", f"{audit}:{audit}:rw,U")
+    for directory, chown in shares:
+        unit.add("Container", "Volume", f"{directory}:{directory}:rw" + (",U" if chown else ""))
     proxy_secrets(unit, spec)
     unit.add("Container", "Entrypoint", f"{VENV_BIN}/agentcage")
     unit.add("Container", "Exec", ("vm", "run", run_dir))

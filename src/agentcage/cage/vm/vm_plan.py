@@ -78,6 +78,7 @@ def _role(data: dict[str, Any]) -> GuestRole:
         files=tuple((k, v) for k, v in data["files"]),
         steering=tuple(data.get("steering", ())),  # absent from plans written before it
         volumes=tuple(data.get("volumes", ())),
+        shares=tuple(data.get("shares", ())),
     )
 
 

@@ -15,8 +15,8 @@ before that fails, everything made so far goes and the unit fails.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -39,14 +39,16 @@ from agentcage.cage.vm.machine import (
     MachineSpec,
     Network,
     Nic,
+    Share,
     StreamNetwork,
 )
 from agentcage.cage.vm.rootfs import secrets_image
+from agentcage.cage.vm.socket_daemon import SocketDaemon
 from agentcage.cage.vm.tap_uplink import TapUplink
+from agentcage.cage.vm.virtiofs import VirtiofsDaemon, share_tag
 from agentcage.cage.vm.vm_plan import VmPlan, load_plan
 from agentcage.cage.vm.vm_process import GuestMachine, QemuMachine
 from agentcage.cage.vm.volume_drive import volume_drive
-from agentcage.errors import VmmError
 from agentcage.sdnotify import notify_ready
 
 BOOT_SECONDS = 180.0
@@ -98,41 +100,29 @@ def machine_spec(plan: VmPlan, network: Network, secrets: Drive, memory: Path) -
         volumes=tuple(
             volume_drive(plan.run_dir, name) for role in plan.roles for name in role.volumes
         ),
+        shares=tuple(share for _, share, _ in shares(plan, memory)),
     )
 
 
-class PasstUplink:
+def shares(plan: VmPlan, memory: Path) -> list[tuple[str, Share, tuple[int, int]]]:
+    """Each writable bind mount: its host directory (mounted at the same path in this
+    container), its virtiofs share, and the uid and gid of the role that mounts it."""
+    found = []
+    for role in plan.roles:
+        for host in role.shares:
+            tag = share_tag(host)
+            found.append((host, Share(tag, memory / f"{tag}.sock"), (role.uid, role.gid)))
+    return found
+
+
+class PasstUplink(SocketDaemon):
     """passt: the guest's NIC for QEMU, user-mode, on a unix socket."""
 
     def __init__(self, socket_path: Path) -> None:
-        self.socket_path = socket_path
-        self.network = StreamNetwork(socket_path)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def open(self) -> PasstUplink:
-        self.socket_path.unlink(missing_ok=True)
-        argv = ["passt", "--foreground", "--quiet", "--socket", str(self.socket_path)]
+        argv = ["passt", "--foreground", "--quiet", "--socket", str(socket_path)]
         argv += ["--no-dhcp", "--no-dhcpv6", "--no-ndp", "--no-ra", "--no-map-gw"]
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not self.socket_path.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise VmmError(f"passt did not open {self.socket_path} (exit {process.poll()})")
-            time.sleep(0.05)
-        self.process = process
-        return self
-
-    def alive(self) -> str | None:
-        code = None if self.process is None else self.process.poll()
-        return None if code is None else f"passt exited {code}"
-
-    def close(self) -> None:
-        if self.process is not None:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                self.process.terminate()
-                self.process.wait(5)
-        self.socket_path.unlink(missing_ok=True)
+        super().__init__("passt", argv, socket_path, quiet=True)
+        self.network = StreamNetwork(socket_path)
 
 
 def _machine(plan: VmPlan, spec: MachineSpec, memory: Path) -> GuestMachine:
@@ -156,12 +146,18 @@ def run(run_dir: Path, memory: Path = MEMORY, boot_seconds: float = BOOT_SECONDS
     )
     uplink.open()
     secrets = memory / "secrets.ext4"
+    daemons: list[VirtiofsDaemon] = []
     vm: GuestMachine | None = None
     owner: ChannelOwner | None = None
     follower: AuditFollower | None = None
     try:
         secrets_image(_secrets(Path(SECRETS_DIR)), secrets)
         drive = Drive("secrets", secrets, True, SECRETS_LABEL)
+        # Each file virtiofsd creates is its own: this container's user, shown to the
+        # guest as the role's (virtiofs.py).
+        owner_ids = (os.getuid(), os.getgid())
+        for host, share, ids in shares(plan, memory):
+            daemons.append(VirtiofsDaemon(host, share, ids, owner_ids).open())
         vm = _machine(plan, machine_spec(plan, uplink.network, drive, memory), memory)
         began = time.monotonic()
         vm.start()
@@ -187,15 +183,18 @@ def run(run_dir: Path, memory: Path = MEMORY, boot_seconds: float = BOOT_SECONDS
             if vm.process is not None and vm.process.poll() is not None:
                 print(f"{vm.monitor} exited {vm.process.returncode}", flush=True)
                 return 1
-            if (gone := uplink.alive()) is not None:
-                print(gone, flush=True)
-                return 1
+            for part in (uplink, *daemons):
+                if (gone := part.alive()) is not None:
+                    print(gone, flush=True)
+                    return 1
         return 0
     finally:
         # Each step runs even if one before it fails: a VM or a TAP must never outlive this.
         with contextlib.ExitStack() as cleanup:
             cleanup.callback(secrets.unlink, missing_ok=True)
             cleanup.callback(uplink.close)
+            for daemon in daemons:
+                cleanup.callback(daemon.close)
             if vm is not None and vm.process is not None:
                 cleanup.callback(_stop, vm)
             if owner is not None:

@@ -106,7 +106,7 @@ def test_a_named_volume_is_a_drive_of_its_own_bound_at_its_target(tmp_path: Path
         assert sidecar.volumes == () and GUEST_VOLUMES in sidecar.sandbox["mask"]
 
 
-def test_a_writable_bind_mount_is_refused(tmp_path: Path) -> None:
+def test_a_writable_bind_mount_is_refused_without_shares(tmp_path: Path) -> None:
     (tmp_path / "rw").mkdir()
     path = tmp_path / "cage.yaml"
     path.write_text(
@@ -115,9 +115,10 @@ def test_a_writable_bind_mount_is_refused(tmp_path: Path) -> None:
     )
     state = tmp_path / "state"
     spec = CageSpec(load_config(path), TOPOLOGY, Images("p", "d", "a"), HostPaths.under(state))
-    with pytest.raises(VmmError, match="read-only bind mounts only") as refused:
+    with pytest.raises(VmmError, match="writable bind mount") as refused:
         guest_roles(build_units(spec), TOPOLOGY, state, ImageFacts())
     assert "named_volumes" in (refused.value.hint or "")
+    assert "hypervisor: qemu" in (refused.value.hint or "")
 
 
 def test_default_deny_is_set_up_from_the_units_steering_one_shots(tmp_path: Path) -> None:

@@ -88,6 +88,8 @@ def test_the_initramfs_holds_busybox_modules_and_an_init(tmp_path: Path) -> None
         "nft_nat": "nf_tables,nf_nat",
         "nft_redir": "nf_tables,nf_nat",
         "nft_ct": "nf_tables,nf_conntrack",
+        "fuse": "",
+        "virtiofs": "fuse,virtio,virtio_ring",
     }.items():
         (modules / f"{name}.ko").write_bytes(fake_module(name, deps))
     busybox = tmp_path / "busybox"
@@ -111,6 +113,8 @@ def test_the_initramfs_holds_busybox_modules_and_an_init(tmp_path: Path) -> None
     # Default deny's redirects in the guest: nothing loads modules on demand there.
     assert order.index("nf_conntrack.ko") < order.index("nf_nat.ko") < order.index("nft_redir.ko")
     assert {"nf_tables.ko", "nft_chain_nat.ko", "nft_nat.ko", "nft_ct.ko"} <= set(order)
+    # Writable bind mounts (virtiofs.py): virtiofs needs fuse first.
+    assert order.index("fuse.ko") < order.index("virtiofs.ko")
 
 
 def test_cpio_names_and_padding() -> None:
