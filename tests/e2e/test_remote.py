@@ -166,6 +166,30 @@ def test_audit_follow_through_the_target_prints_new_requests(
     assert len(seen) == len(set(seen)), seen
 
 
+def test_audit_follow_names_the_target_when_the_connection_drops(
+    harness: SshHarness, cage: str
+) -> None:
+    follow, lines = _follow(harness)
+    seen: list[str] = []
+    try:
+        # The history first: the copy is made, and the tail sessions start on the master
+        # connection right after it. A record of a request made only now cannot be in the
+        # copy, so once it is printed a session there carries it. (Waiting for a record
+        # written before the copy was made left `ssh -O exit` a window before the sessions
+        # started: they then opened a new connection and followed on, as they should.)
+        _read_until(lines, lambda line: True, seen)
+        marker = _blocked_request(harness)
+        _read_until(lines, lambda line: marker in line, seen)
+        harness.close_connection()  # the master and every session on it end
+        _, stderr = follow.communicate(timeout=30 * SLOWDOWN)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 1, stderr
+    assert f"lost host target {TARGET}" in stderr and ".jsonl there" in stderr, stderr
+
+
 # Their fixture, then their tests in their file's order (the last destroys the cage).
 outcome = rootful.outcome
 for _name, _test in vars(rootful).items():
