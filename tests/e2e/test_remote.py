@@ -190,6 +190,33 @@ def test_audit_follow_names_the_target_when_the_connection_drops(
     assert f"lost host target {TARGET}" in stderr and ".jsonl there" in stderr, stderr
 
 
+def test_audit_follow_ends_naming_the_target_when_it_stops_answering(
+    harness: SshHarness, cage: str
+) -> None:
+    follow, lines = _follow(harness)
+    seen: list[str] = []
+    try:
+        _read_until(lines, lambda line: True, seen)  # following began
+        marker = _blocked_request(harness)
+        _read_until(lines, lambda line: marker in line, seen)  # a session there carries it
+        harness.freeze()  # nothing closes the connection: only ssh's probes can tell
+        try:
+            started = time.monotonic()
+            # ServerAliveInterval 10 s x ServerAliveCountMax 3 (+ up to 10 s): 40 s seen.
+            _, stderr = follow.communicate(timeout=90 * SLOWDOWN)
+            took = time.monotonic() - started
+        finally:
+            harness.thaw()
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 1, stderr
+    assert f"lost host target {TARGET}" in stderr, stderr
+    assert took >= 20, took  # the probes, not something else, ended it
+    print(f"audit --follow ended {took:.1f} s after the target froze")
+
+
 def _agent_state(harness: SshHarness, cage: str) -> str:
     unit = f"agentcage-{cage}-agent.service"
     return harness.exec("systemctl", "is-active", unit, check=False).strip()
