@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,15 @@ class VmHost(SshHarness):
         except BaseException:
             self.stop()  # `running` stops only a harness that started
             raise
+
+    def freeze(self) -> None:
+        """QEMU stopped: the guest and its user network (in QEMU) answer nothing."""
+        assert self.vm is not None and self.vm.process is not None
+        self.vm.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.vm is not None and self.vm.process is not None
+        self.vm.process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         self.close_connection()

@@ -154,6 +154,13 @@ class SshHarness(Harness):
             check=False,
         )  # fmt: skip
 
+    def freeze(self) -> None:
+        """The target stops answering, its connections left open (`thaw` undoes it)."""
+        run(["podman", "pause", self.name])
+
+    def thaw(self) -> None:
+        run(["podman", "unpause", self.name])
+
     def stop(self) -> None:
         self.close_connection()
         super().stop()

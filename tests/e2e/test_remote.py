@@ -166,6 +166,97 @@ def test_audit_follow_through_the_target_prints_new_requests(
     assert len(seen) == len(set(seen)), seen
 
 
+def test_audit_follow_names_the_target_when_the_connection_drops(
+    harness: SshHarness, cage: str
+) -> None:
+    follow, lines = _follow(harness)
+    seen: list[str] = []
+    try:
+        # The history first: the copy is made, and the tail sessions start on the master
+        # connection right after it. A record of a request made only now cannot be in the
+        # copy, so once it is printed a session there carries it. (Waiting for a record
+        # written before the copy was made left `ssh -O exit` a window before the sessions
+        # started: they then opened a new connection and followed on, as they should.)
+        _read_until(lines, lambda line: True, seen)
+        marker = _blocked_request(harness)
+        _read_until(lines, lambda line: marker in line, seen)
+        harness.close_connection()  # the master and every session on it end
+        _, stderr = follow.communicate(timeout=30 * SLOWDOWN)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 1, stderr
+    assert f"lost host target {TARGET}" in stderr and ".jsonl there" in stderr, stderr
+
+
+def test_audit_follow_ends_naming_the_target_when_it_stops_answering(
+    harness: SshHarness, cage: str
+) -> None:
+    follow, lines = _follow(harness)
+    seen: list[str] = []
+    try:
+        _read_until(lines, lambda line: True, seen)  # following began
+        marker = _blocked_request(harness)
+        _read_until(lines, lambda line: marker in line, seen)  # a session there carries it
+        harness.freeze()  # nothing closes the connection: only ssh's probes can tell
+        try:
+            started = time.monotonic()
+            # ServerAliveInterval 10 s x ServerAliveCountMax 3 (+ up to 10 s): 40 s seen.
+            _, stderr = follow.communicate(timeout=90 * SLOWDOWN)
+            took = time.monotonic() - started
+        finally:
+            harness.thaw()
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 1, stderr
+    assert f"lost host target {TARGET}" in stderr, stderr
+    assert took >= 20, took  # the probes, not something else, ended it
+    print(f"audit --follow ended {took:.1f} s after the target froze")
+
+
+def _agent_state(harness: SshHarness, cage: str) -> str:
+    unit = f"agentcage-{cage}-agent.service"
+    return harness.exec("systemctl", "is-active", unit, check=False).strip()
+
+
+def test_stop_and_start_reach_the_target(harness: SshHarness, cage: str) -> None:
+    stopped = harness.agentcage("cage", "stop", "basic")
+    assert stopped.returncode == 0, stopped.stderr
+    assert _agent_state(harness, "basic") == "inactive"
+    started = harness.agentcage("cage", "start", "basic")
+    assert started.returncode == 0, started.stderr
+    assert _agent_state(harness, "basic") == "active"  # and test_cage's checks follow
+
+
+def test_a_create_that_fails_there_is_rolled_back_there(
+    harness: SshHarness, internet: Internet, cage: str
+) -> None:
+    config = json.loads((harness.shared / "basic.yaml").read_text())
+    # Everything is made there (state copy, secrets, networks, units, sidecars) and then
+    # the agent cannot start.
+    config["name"] = "broken"
+    config["container"]["command"] = ["/nonexistent/agentcage-e2e-agent"]
+    config["container"]["ports"] = []  # basic publishes that port
+    path = harness.shared / "broken.yaml"
+    path.write_text(json.dumps(config))
+    images = harness.exec("podman", "images", "--format", "{{.Id}}").split()
+    created = harness.agentcage(
+        "cage", "create", "-c", str(path), "--upstream-ca", str(internet.ca_pem)
+    )
+    assert created.returncode != 0, created.stdout
+    # It failed where intended: the agent's start, after everything else was up.
+    assert "systemctl start agentcage-broken-agent.service" in created.stderr
+    assert "create failed; removing everything made for 'broken'" in created.stderr
+    nothing_left(harness, "broken")
+    assert harness.exec("sh", "-c", f"ls -A {REMOTE_STATE}").split() == ["basic"]
+    # Only the copies basic uses are there: any made for broken went with it.
+    assert set(harness.exec("podman", "images", "--format", "{{.Id}}").split()) <= set(images)
+    assert _agent_state(harness, "basic") == "active"
+
+
 # Their fixture, then their tests in their file's order (the last destroys the cage).
 outcome = rootful.outcome
 for _name, _test in vars(rootful).items():

@@ -19,9 +19,11 @@ Progress = Callable[[str], None]
 
 
 class CageParts:
-    store: StateStore
-    host: PodmanHost
-    builder: ImageBuilder
-    progress: Progress
-    # Cage -> its agent's ActiveState right after this object deployed it (create, update).
-    deployed_states: dict[str, str]
+    builder: ImageBuilder  # set by `Cages` only: `cage destroy` (CageDestroy alone) builds none
+
+    def __init__(self, store: StateStore, host: PodmanHost, progress: Progress) -> None:
+        self.store = store
+        self.host = host
+        self.progress = progress
+        # Cage -> its agent's ActiveState right after this object deployed it (create, update).
+        self.deployed_states: dict[str, str] = {}

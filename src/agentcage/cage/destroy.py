@@ -6,22 +6,13 @@ The state goes last, once nothing of the cage is left on its host (teardown.py).
 from __future__ import annotations
 
 from agentcage.cage import teardown
-from agentcage.cage.cage_parts import CageParts, Progress
+from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.kube.kube_record import refuse_kube
-from agentcage.cage.podman import PodmanHost
-from agentcage.cage.state import CONFIG_NORMALIZED, StateStore
+from agentcage.cage.state import CONFIG_NORMALIZED
 from agentcage.errors import PodmanError, StateError, UnreachableError
 
 
 class CageDestroy(CageParts):
-    @classmethod
-    def on(cls, store: StateStore, host: PodmanHost, progress: Progress) -> CageDestroy:
-        """Destroy alone, without the rest of the `Cages` facade (`cage destroy`'s start)."""
-        parts = cls()
-        parts.store, parts.host, parts.progress = store, host, progress
-        parts.deployed_states = {}
-        return parts
-
     def destroy(self, name: str, missing_ok: bool = False) -> bool:
         """Remove NAME's units, containers, networks, volumes and secrets, then its state.
 

@@ -26,8 +26,5 @@ class Cages(CageDeploy, CageControl, CageStatuses):
         builder: ImageBuilder | None = None,
         progress: Progress = lambda _: None,
     ) -> None:
-        self.store = store or StateStore()
-        self.host = host or PodmanHost.detect()
+        super().__init__(store or StateStore(), host or PodmanHost.detect(), progress)
         self.builder = builder or ImageBuilder(progress=progress)
-        self.progress = progress
-        self.deployed_states = {}

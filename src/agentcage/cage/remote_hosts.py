@@ -150,11 +150,7 @@ def chosen(option: str | None) -> str | None:
     return None if name == LOCAL else name
 
 
-def facade(
-    store: StateStore | None = None,
-    host: PodmanHost | None = None,
-    progress: Callable[[str], None] = lambda _: None,
-) -> Cages:
+def facade(store: StateStore, host: PodmanHost, progress: Callable[[str], None]) -> Cages:
     """A `Cages`, its module imported only now (the seam tests put a fake in)."""
     from agentcage.cage.lifecycle import Cages
 
@@ -163,7 +159,24 @@ def facade(
 
 def destroyer(store: StateStore, host: PodmanHost, progress: Callable[[str], None]) -> CageDestroy:
     """`CageDestroy` alone: none of the facade's imports (the seam tests put a fake in)."""
-    return CageDestroy.on(store, host, progress)
+    return CageDestroy(store, host, progress)
+
+
+def podman_host_on(
+    host: str | None, store: StateStore, progress: Callable[[str], None] = lambda _: None
+) -> PodmanHost:
+    """Host target HOST's `PodmanHost`; None: this machine or the host container."""
+    if host is None:
+        return PodmanHost.detect()
+    return RemoteHosts().podman_host(host, store, progress)
+
+
+def podman_host_for(
+    store: StateStore, cage: str, progress: Callable[[str], None] = lambda _: None
+) -> PodmanHost:
+    """The `PodmanHost` where cage CAGE was created: the target it recorded, else this
+    machine (or the host container)."""
+    return podman_host_on(cage_host(store, cage), store, progress)
 
 
 def cages_on(
@@ -172,27 +185,20 @@ def cages_on(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Cages:
     """`Cages` driving host target HOST (None: this machine or the host container)."""
-    here = facade(store=store, progress=progress)
-    if host is None:
-        return here
-    target = RemoteHosts().podman_host(host, here.store, progress)
-    return facade(store=here.store, host=target, progress=progress)
+    store = store or StateStore()
+    return facade(store, podman_host_on(host, store, progress), progress)
 
 
 def cages_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> Cages:
     """`Cages` driving wherever cage CAGE was created."""
-    here = cages_on(None, progress=progress)
-    host = cage_host(here.store, cage)
-    return here if host is None else cages_on(host, here.store, progress)
+    store = StateStore()
+    return facade(store, podman_host_for(store, cage, progress), progress)
 
 
 def destroyer_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> CageDestroy:
     """What `cage destroy` needs, driving wherever CAGE was created (as `cages_for`)."""
     store = StateStore()
-    host = cage_host(store, cage)
-    if host is None:
-        return destroyer(store, PodmanHost.detect(), progress)
-    return destroyer(store, RemoteHosts().podman_host(host, store, progress), progress)
+    return destroyer(store, podman_host_for(store, cage, progress), progress)
 
 
 def fetch_audit(store: StateStore, cage: str) -> None:

@@ -29,6 +29,14 @@ from agentcage.errors import ConfigError, HostError, PodmanError, UnreachableErr
 SSH_FAILED = 255
 CONTROL_PERSIST = "120"
 CONNECT_TIMEOUT = "10"
+# A target that stops answering without closing the connection (a paused VM, a laptop
+# asleep, a dropped VPN) is noticed by nothing else: its kernel (or a NAT) may still
+# acknowledge TCP, so keepalives pass, and the master, with every session on it (an
+# `audit --follow`), would wait forever. ssh's own probe needs sshd to answer: after
+# this many seconds times this many unanswered ones, the master ends, and so does each
+# of its sessions (exit 255: `UnreachableError` naming the target).
+SERVER_ALIVE_INTERVAL = "10"
+SERVER_ALIVE_COUNT = "3"
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,8 @@ def ssh_argv(
         "-o", "ControlMaster=auto",
         "-o", f"ControlPath={sockets}/%C",
         "-o", f"ControlPersist={CONTROL_PERSIST}",
+        "-o", f"ServerAliveInterval={SERVER_ALIVE_INTERVAL}",
+        "-o", f"ServerAliveCountMax={SERVER_ALIVE_COUNT}",
         "-o", "LogLevel=ERROR",
     ]  # fmt: skip
     if target.identity is not None:

@@ -115,6 +115,8 @@ def test_every_command_shares_one_connection_and_is_quoted_for_the_remote_shell(
     argv = runner.remote(["sh", "-c", 'echo "$1"; id', "sh", "a b;c"])
     options = " ".join(argv)
     assert "ControlMaster=auto" in options and "ControlPersist=" in options
+    # A target that stops answering ends the master (and its sessions) in 30 s.
+    assert "ServerAliveInterval=10" in options and "ServerAliveCountMax=3" in options
     assert f"ControlPath={socket_dir()}/%C" in options
     assert f"UserKnownHostsFile={tmp_path / 'ssh'}/known_hosts" in options
     assert "StrictHostKeyChecking=yes" in options and "BatchMode=yes" in options
