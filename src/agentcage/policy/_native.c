@@ -416,6 +416,16 @@ stretches_in(PyObject *result, const unsigned char *in, Py_ssize_t n, Py_ssize_t
     return 0;
 }
 
+/* Whether the letters at s start a listed word (for the last bytes of the data). */
+static int
+stretch_word_ok(const unsigned char *in, Py_ssize_t s, Py_ssize_t n, const struct word_rules *r)
+{
+    Py_ssize_t len = 0;
+    while (len < 4 && s + len < n && in[s + len] >= 'a' && in[s + len] <= 'z')
+        len++;
+    return r->prefixes[prefix_index(in + s, len)] != 0;
+}
+
 static void
 classes_of(const unsigned char *in, Py_ssize_t n, Py_ssize_t base, struct classes *k)
 {
@@ -487,6 +497,30 @@ words(PyObject *module, PyObject *args)
         for (Py_ssize_t k = 1; k <= r.longest && run; k++)
             run &= (letter >> k) | (k < 64 ? next_letter << (64 - k) : 0);
         breaks |= run;
+        if (r.prefixes != NULL) {
+            /* A word whose first letters start no listed word breaks a stretch too:
+               prose is mostly such words, and without this every long stretch of it
+               went to the byte-by-byte search. Branch-free: the letters past a
+               word's end count 0, as in `prefix_index`. */
+            u64 unchecked = starts & ~breaks & ~(other << 1); /* glued: no word anyway */
+            while (unchecked) {
+                int p = __builtin_ctzll(unchecked);
+                unchecked &= unchecked - 1;
+                Py_ssize_t s = base + p;
+                if (s + 3 >= n) {
+                    breaks |= stretch_word_ok(in, s, n, &r) ? 0 : 1ULL << p;
+                    continue;
+                }
+                u64 w = (letter >> p) | (p ? next_letter << (64 - p) : 0);
+                unsigned m1 = -(unsigned)(w >> 1 & 1), m2 = m1 & -(unsigned)(w >> 2 & 1);
+                unsigned m3 = m2 & -(unsigned)(w >> 3 & 1);
+                unsigned index = (unsigned)(in[s] - 0x60) * 19683u +
+                                 ((unsigned)(in[s + 1] - 0x60) & m1) * 729u +
+                                 ((unsigned)(in[s + 2] - 0x60) & m2) * 27u +
+                                 ((unsigned)(in[s + 3] - 0x60) & m3);
+                breaks |= (u64)(r.prefixes[index] == 0) << p;
+            }
+        }
         if (breaks == 0) {
             prev_letter = (letter >> 63) & (len == 64);
             cur = next;
