@@ -3,19 +3,21 @@
  * `canonical` drops separator bytes and folds the rest through a table; `runs`
  * finds maximal runs of table-marked bytes (16 bytes at a time with SSE2 for the
  * base64 and hex alphabets); `words` finds stretches of short lowercase words (seed
- * phrases); `entropy` counts a byte histogram
+ * phrases); `grams` says where the matcher's automaton need search (`gram_filter.py`);
+ * `entropy` counts a byte histogram
  * (`collections.Counter` spends 18 ns a byte on it). CPython's `bytes.translate` with a
  * delete set and `bytes.find` of a repeated needle spend 1.2-1.7 ns a byte on
  * prose, mostly on mispredicted branches at every word boundary. Here both are
  * branch-free per byte, so a megabyte body costs a few tenths of a millisecond.
  *
- * The pure-Python versions in `agentcage.policy.runs` and
- * `agentcage.policy.leaks.encodings` define the results; tests check that these
+ * The pure-Python versions in `agentcage.policy.runs`, `agentcage.policy.leaks.encodings`
+ * and `agentcage.policy.leaks.gram_filter` define the results; tests check that these
  * give exactly the same.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -414,6 +416,16 @@ stretches_in(PyObject *result, const unsigned char *in, Py_ssize_t n, Py_ssize_t
     return 0;
 }
 
+/* Whether the letters at s start a listed word (for the last bytes of the data). */
+static int
+stretch_word_ok(const unsigned char *in, Py_ssize_t s, Py_ssize_t n, const struct word_rules *r)
+{
+    Py_ssize_t len = 0;
+    while (len < 4 && s + len < n && in[s + len] >= 'a' && in[s + len] <= 'z')
+        len++;
+    return r->prefixes[prefix_index(in + s, len)] != 0;
+}
+
 static void
 classes_of(const unsigned char *in, Py_ssize_t n, Py_ssize_t base, struct classes *k)
 {
@@ -485,6 +497,30 @@ words(PyObject *module, PyObject *args)
         for (Py_ssize_t k = 1; k <= r.longest && run; k++)
             run &= (letter >> k) | (k < 64 ? next_letter << (64 - k) : 0);
         breaks |= run;
+        if (r.prefixes != NULL) {
+            /* A word whose first letters start no listed word breaks a stretch too:
+               prose is mostly such words, and without this every long stretch of it
+               went to the byte-by-byte search. Branch-free: the letters past a
+               word's end count 0, as in `prefix_index`. */
+            u64 unchecked = starts & ~breaks & ~(other << 1); /* glued: no word anyway */
+            while (unchecked) {
+                int p = __builtin_ctzll(unchecked);
+                unchecked &= unchecked - 1;
+                Py_ssize_t s = base + p;
+                if (s + 3 >= n) {
+                    breaks |= stretch_word_ok(in, s, n, &r) ? 0 : 1ULL << p;
+                    continue;
+                }
+                u64 w = (letter >> p) | (p ? next_letter << (64 - p) : 0);
+                unsigned m1 = -(unsigned)(w >> 1 & 1), m2 = m1 & -(unsigned)(w >> 2 & 1);
+                unsigned m3 = m2 & -(unsigned)(w >> 3 & 1);
+                unsigned index = (unsigned)(in[s] - 0x60) * 19683u +
+                                 ((unsigned)(in[s + 1] - 0x60) & m1) * 729u +
+                                 ((unsigned)(in[s + 2] - 0x60) & m2) * 27u +
+                                 ((unsigned)(in[s + 3] - 0x60) & m3);
+                breaks |= (u64)(r.prefixes[index] == 0) << p;
+            }
+        }
         if (breaks == 0) {
             prev_letter = (letter >> 63) & (len == 64);
             cur = next;
@@ -553,11 +589,58 @@ entropy(PyObject *module, PyObject *args)
     return PyFloat_FromDouble(bits);
 }
 
+/* grams(data, table, shift) -> list[int]
+ *
+ * Each i, a multiple of 4 with i + 4 <= len(data), whose four bytes (x, read
+ * little-endian) hash to a bit set in `table`: h = (x * 2654435761 mod 2**32) >>
+ * shift, bit h & 7 of byte h >> 3. `table` is 2**(32 - shift) bits. Any string of
+ * 8 bytes or more in `data` covers one such i with its first 7 bytes, so a table
+ * of each wanted string's four 4-grams at offsets 0..3 finds every place one can
+ * start (within 3 bytes before a hit).
+ */
+static PyObject *
+grams(PyObject *module, PyObject *args)
+{
+    Py_buffer data, table;
+    int shift;
+    if (!PyArg_ParseTuple(args, "y*y*i:grams", &data, &table, &shift))
+        return NULL;
+    PyObject *result = NULL;
+    if (shift < 3 || shift > 29 || table.len != ((Py_ssize_t)1 << (32 - shift)) / 8) {
+        PyErr_SetString(PyExc_ValueError, "table must be 2**(32 - shift) bits, 3 <= shift <= 29");
+        goto done;
+    }
+    result = PyList_New(0);
+    if (result == NULL)
+        goto done;
+    const unsigned char *in = data.buf;
+    const unsigned char *bits = table.buf;
+    for (Py_ssize_t i = 0; i + 4 <= data.len; i += 4) {
+        uint32_t x = (uint32_t)in[i] | (uint32_t)in[i + 1] << 8 | (uint32_t)in[i + 2] << 16 |
+                     (uint32_t)in[i + 3] << 24;
+        uint32_t h = (uint32_t)(x * 2654435761u) >> shift;
+        if (bits[h >> 3] >> (h & 7) & 1) {
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (at == NULL || PyList_Append(result, at) < 0) {
+                Py_XDECREF(at);
+                Py_CLEAR(result);
+                goto done;
+            }
+            Py_DECREF(at);
+        }
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&table);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"canonical", canonical, METH_VARARGS, "Fold and drop separator bytes."},
     {"runs", runs, METH_VARARGS, "Maximal runs of marked bytes at least min_len long."},
     {"entropy", entropy, METH_VARARGS, "Shannon entropy of the bytes, in bits per byte."},
     {"words", words, METH_VARARGS, "Stretches of short lowercase words, such as seed phrases."},
+    {"grams", grams, METH_VARARGS, "Places whose 4-gram hashes to a bit set in a table."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,6 +28,8 @@ class Native(Protocol):
         /,
     ) -> list[tuple[int, int]]: ...
 
+    def grams(self, data: bytes, table: bytes, shift: int, /) -> list[int]: ...
+
 
 def _load() -> Native | None:
     try:

@@ -15,6 +15,7 @@ from agentcage.policy.accelerator import native
 from agentcage.policy.formats.shapes import prefix_table, python_words
 from agentcage.policy.leaks import encodings
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
+from agentcage.policy.leaks.gram_filter import GramFilter, python_grams
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
 from agentcage.policy.shannon import python_entropy, shannon_entropy
 from tests.unit.policy.helpers import policy, request
@@ -164,3 +165,29 @@ def test_word_stretches_on_large_inputs() -> None:
     assert len(found) == 3
     with pytest.raises(ValueError, match="27"):
         native.words(body, b"short", 3, 8, 4, 12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(min_size=8, max_size=40), min_size=1, max_size=8), _DATA)
+def test_gram_hits_match_the_python_definition(keys: list[bytes], data: bytes) -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    table = GramFilter(keys).table
+    data += b"".join(keys) + data  # hits, at every alignment the data's length gives
+    assert native.grams(data, table, 13) == python_grams(data, table, 13)
+
+
+def test_gram_windows_hold_every_key_and_bad_tables_are_refused() -> None:
+    keys = [b"0123456789abcdef", b"zyxwvuts"]
+    body = os.urandom(50_000)
+    for shift in range(8):
+        data = body[:shift] + keys[0] + body + keys[1]
+        windows = GramFilter(keys).windows(data)
+        for key in keys:
+            at = data.find(key)
+            assert any(lo <= at and at + len(key) <= hi for lo, hi in windows)
+    with pytest.raises(ValueError, match="8 bytes"):
+        GramFilter([b"short"])
+    if native is not None:
+        with pytest.raises(ValueError, match="2\\*\\*"):
+            native.grams(b"data", b"short", 13)

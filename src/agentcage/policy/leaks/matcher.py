@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from agentcage.policy.accelerator import native
 from agentcage.policy.leaks.automaton import Automaton
 from agentcage.policy.leaks.encodings import canonical
+from agentcage.policy.leaks.gram_filter import SHORTEST, GramFilter
 from agentcage.policy.leaks.protected import Protected, long_enough
 from agentcage.policy.leaks.recodings import recoded
 
 _DFA_PATTERNS = 2048  # about 25 values with every spelling
+# From this size on, the automaton searches only where the gram filter says a
+# spelling can be (`gram_filter.py`); below, a search costs less than the filter.
+_FILTERED_FROM = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,10 @@ class SecretMatcher:
         # spellings are few: 3x faster on prose and binary, at about 1 MiB of memory
         # a value (an NFA's prefilter weakens as patterns are added).
         self._automaton = Automaton(patterns, dfa=len(patterns) <= _DFA_PATTERNS)
+        keys = self._automaton.keys()
+        # In pure Python the filter's loop would cost more than the search it saves.
+        usable = native is not None and keys and min(map(len, keys)) >= SHORTEST
+        self._grams = GramFilter(keys) if usable else None
 
     def __len__(self) -> int:
         return len(self._automaton)
@@ -52,10 +61,21 @@ class SecretMatcher:
         # filled with values allowed to this host (placeholders sent home in many
         # spellings) to hide one that is not.
         found: dict[int, Match] = {}
-        for _start, _end, labels in self._automaton.search(canon):
+        for labels in self._occurrences(canon):
             for index, technique in labels:
                 if index not in found:
                     found[index] = Match(self.secrets[index], technique)
             if len(found) == len(self.secrets):
                 break
         return list(found.values())
+
+    def _occurrences(self, canon: bytes) -> Iterator[tuple[tuple[int, str], ...]]:
+        """The labels of every occurrence in `canon`, leftmost first."""
+        if self._grams is None or len(canon) < _FILTERED_FROM:
+            windows = [(0, len(canon))]
+        else:
+            windows = self._grams.windows(canon)
+        for lo, hi in windows:
+            window = canon if (lo, hi) == (0, len(canon)) else canon[lo:hi]
+            for _start, _end, labels in self._automaton.search(window):
+                yield labels

@@ -107,3 +107,17 @@ def test_allowed_values_in_many_spellings_cannot_hide_another(protected: list[Pr
     found = matcher.scan(decoys + b" " + GITHUB[::-1])
     assert {m.secret.name for m in found} == {"ANTHROPIC_API_KEY", "GITHUB_TOKEN"}
     assert len(found) == 2  # one match per value
+
+
+@pytest.mark.parametrize("technique", sorted(TECHNIQUES))
+def test_each_spelling_is_found_in_a_large_body_at_every_offset(
+    matcher: SecretMatcher, technique: str
+) -> None:
+    # Past 16 KiB the automaton searches only near the gram filter's hits: a spelling
+    # must be found wherever it starts against the filter's 4-byte steps, at either end.
+    filler = b"lorem ipsum dolor sit amet 12345 " * 700
+    spelled = TECHNIQUES[technique](ANTHROPIC)
+    for haystack in [spelled + filler, filler + spelled] + [
+        filler[:shift] + spelled + filler for shift in range(1, 8)
+    ]:
+        assert ANTHROPIC in {m.secret.value for m in matcher.scan(haystack)}, haystack[:40]
