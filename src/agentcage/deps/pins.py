@@ -6,7 +6,8 @@
   tag and digest (`REGISTRY_BASE = "repo:tag@sha256:..."`);
 - Debian packages, per suite (`DEBIAN_SOURCES`): the sidecar and agent images'
   (`images.py`, plus `dnsmasq-base`, which the runtime image installs on a registry
-  base) and the host container images' (`host_image.py`), with the versions last
+  base), the host container images' (`host_image.py`) and the microVM container's
+  trixie `virtiofsd` (`vm/virtiofs.py`), with the versions last
   recorded in `images/debian.lock` (absent until the first `--update`). That file's
   lines of a suite are an input of the tags of the images built from it, so
   recording newer versions rebuilds them;
@@ -34,6 +35,7 @@ from agentcage.errors import DepsError
 
 IMAGES_PY = Path("src/agentcage/cage/images.py")
 HOST_IMAGE_PY = Path("src/agentcage/cage/host_image.py")
+VIRTIOFS_PY = Path("src/agentcage/cage/vm/virtiofs.py")
 DEBIAN_LOCK = Path("images/debian.lock")
 GUEST_PARTS_PY = Path("src/agentcage/cage/vm/debian_parts.py")
 GUEST_SUITE = "bookworm"
@@ -60,6 +62,8 @@ DEBIAN_SOURCES = (
     ),
     DebianSource(HOST_IMAGE_PY, "HOST_SUITE", ("HOST_PACKAGES",)),
     DebianSource(HOST_IMAGE_PY, "DEBIAN12_SUITE", ("DEBIAN12_PACKAGES",)),
+    # The microVM container's virtiofsd and the libraries it links, from trixie.
+    DebianSource(VIRTIOFS_PY, "VIRTIOFSD_SUITE", ("VIRTIOFSD_PACKAGES",)),
 )
 _DIGEST_REF = re.compile(r"^(?P<ref>[a-z0-9][^\s@]*:[^\s@:/]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 _MITMPROXY = re.compile(r'"mitmproxy==([^"]+)"')

@@ -69,6 +69,7 @@ def test_this_checkout_s_pins_are_found() -> None:
     assert set(suites) == {"bookworm", "trixie"}  # sidecars and agent, Debian 12 host; host
     assert {"python3", "dnsmasq-base", "curl", "slirp4netns"} <= set(suites["bookworm"])
     assert {"podman", "passt", "systemd"} <= set(suites["trixie"])
+    assert {"virtiofsd", "libc6"} <= set(suites["trixie"])  # the microVM container's
     assert checkout.mitmproxy_pin() == "11.0.2"
     parts = {part.constant: part for part in checkout.guest_parts()}
     assert parts["KERNEL"].package.startswith("linux-image-") and len(parts["KERNEL"].sha256) == 64

@@ -8,9 +8,12 @@ uid 10000, no capabilities, read-only root; the daemon still applies its own sec
 filter). Debian 12 has only QEMU's C `virtiofsd`, which needs root for its namespace or
 chroot sandbox and cannot create a file as the guest's uid without CAP_SETUID, so trixie's
 is taken: its binary and the libraries it links (glibc 2.41, newer than the image's
-2.36), extracted from the packages by `mmdebstrap --variant=extract` (nothing installed,
-no script run), each file checked against the digest pinned here, and put in
-`VIRTIOFSD_DIR` of the VM image, where the daemon runs through its own loader.
+2.36), extracted from trixie's packages by `mmdebstrap --variant=extract` (nothing
+installed, no script run; apt checks the archive's signature and each .deb's digest, as
+for every package of the images) and put in `VIRTIOFSD_DIR` of the VM image, where the
+daemon runs through its own loader. As for the other images, the suite's current versions
+are taken and `images/debian.lock` records them (`agentcage deps check --update`); its
+trixie lines are part of the image's key, so recording newer versions rebuilds it.
 
 Ownership: a daemon without CAP_CHOWN/CAP_SETUID creates every file as itself, so what the
 agent writes belongs on the host to the VM container's user: uid 10000 rootful, the user
@@ -25,45 +28,27 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from agentcage.cage.vm.debian_parts import run_tool, sha256_of
+from agentcage.cage.image_inputs import debian_lock
+from agentcage.cage.vm.debian_parts import run_tool
 from agentcage.cage.vm.machine import Share
 from agentcage.cage.vm.socket_daemon import SocketDaemon
 from agentcage.errors import VmmError
 
 VIRTIOFSD_SUITE = "trixie"
-VIRTIOFSD_PACKAGE = "virtiofsd=1.13.2-1+deb13u1"
+# The daemon and the packages of the libraries it links (`agentcage deps check` records
+# their versions in images/debian.lock).
+VIRTIOFSD_PACKAGES = ("virtiofsd", "libc6", "libcap-ng0", "libseccomp2", "libgcc-s1")
 VIRTIOFSD_DIR = "/opt/virtiofsd"  # in the VM container's image
 _LIB = "usr/lib/x86_64-linux-gnu"
-# Name in VIRTIOFSD_DIR -> (where the extracted packages have it, its pinned SHA-256).
+# Name in VIRTIOFSD_DIR -> where the extracted packages have it.
 VIRTIOFSD_FILES = {
-    "virtiofsd": (
-        "usr/libexec/virtiofsd",
-        "477d185c64d266e94cebb0662242e0553fe1756db27a4c28b82d8e365b9efc7b",
-    ),
-    "ld-linux-x86-64.so.2": (
-        f"{_LIB}/ld-linux-x86-64.so.2",
-        "8642358c60bdf4579911381070c69cc7b1a447809b73d483ce799c4421609d21",
-    ),
-    "libc.so.6": (
-        f"{_LIB}/libc.so.6",
-        "cc7377e8816cefadbb4ee083f5387f67a4a883d90bc273160842a6ac075af662",
-    ),
-    "libm.so.6": (
-        f"{_LIB}/libm.so.6",
-        "6d567d53e895273ca14a1f9dc164fc6c8d39aed2f60aa46a733c2784228915f3",
-    ),
-    "libcap-ng.so.0": (
-        f"{_LIB}/libcap-ng.so.0",
-        "6b5be42df1bed00b8ea1f52e9412dce5ed500c29a6dd22b31e72f5dab5a3a575",
-    ),
-    "libseccomp.so.2": (
-        f"{_LIB}/libseccomp.so.2",
-        "c851a2378b4ef3a42ada5f8ff1604ad38f6bbcafa2aeea3f6680160d628c2f27",
-    ),
-    "libgcc_s.so.1": (
-        f"{_LIB}/libgcc_s.so.1",
-        "30c61ab012a4241bed033725a09b61f5fdd3bb7df95ee852d0b096520524c7af",
-    ),
+    "virtiofsd": "usr/libexec/virtiofsd",
+    "ld-linux-x86-64.so.2": f"{_LIB}/ld-linux-x86-64.so.2",
+    "libc.so.6": f"{_LIB}/libc.so.6",
+    "libm.so.6": f"{_LIB}/libm.so.6",
+    "libcap-ng.so.0": f"{_LIB}/libcap-ng.so.0",
+    "libseccomp.so.2": f"{_LIB}/libseccomp.so.2",
+    "libgcc_s.so.1": f"{_LIB}/libgcc_s.so.1",
 }
 # Where the guest agent mounts each share: under guest_roles.RUN_ROOT, its tmpfs.
 GUEST_SHARES = "/run/agentcage/shares"
@@ -76,35 +61,40 @@ WRITABLE_BIND_HINT = (
 
 
 def virtiofsd_key() -> str:
-    """What the VM image's base is keyed by besides its packages."""
-    pins = "".join(f"{name}={digest}" for name, (_, digest) in sorted(VIRTIOFSD_FILES.items()))
-    return f"{VIRTIOFSD_SUITE}:{VIRTIOFSD_PACKAGE}:{hashlib.sha256(pins.encode()).hexdigest()}"
+    """What the VM image's base is keyed by besides its own packages: the daemon's suite,
+    packages and the versions images/debian.lock records for them."""
+    recorded = [
+        line
+        for line in debian_lock(VIRTIOFSD_SUITE)
+        if line.split(" ")[1:2] and line.split(" ")[1] in VIRTIOFSD_PACKAGES
+    ]
+    return ":".join((VIRTIOFSD_SUITE, *VIRTIOFSD_PACKAGES, *recorded))
 
 
 def stage_virtiofsd(target: Path) -> None:
-    """The pinned daemon and its libraries, checked, as plain files in `target`."""
+    """The daemon and its libraries as plain files in `target`, checked to run together."""
     with tempfile.TemporaryDirectory(prefix="agentcage-virtiofsd-") as tmp:
         tree = Path(tmp) / "tree"
         run_tool(
-            ["mmdebstrap", "--quiet", "--variant=extract", f"--include={VIRTIOFSD_PACKAGE}",
-             VIRTIOFSD_SUITE, str(tree)],
+            ["mmdebstrap", "--quiet", "--variant=extract",
+             f"--include={','.join(VIRTIOFSD_PACKAGES)}", VIRTIOFSD_SUITE, str(tree)],
             timeout=600,
         )  # fmt: skip
         target.mkdir(parents=True, exist_ok=True)
-        for name, (inside, pinned) in VIRTIOFSD_FILES.items():
+        for name, inside in VIRTIOFSD_FILES.items():
             source = (tree / inside).resolve()
             if not source.is_relative_to(tree.resolve()) or not source.is_file():
-                raise VmmError(f"{VIRTIOFSD_PACKAGE} from {VIRTIOFSD_SUITE} has no {inside}")
-            actual = sha256_of(source)
-            if actual != pinned:
                 raise VmmError(
-                    f"{inside} from {VIRTIOFSD_SUITE} has SHA-256 {actual}, not the pinned "
-                    f"{pinned}",
-                    hint="the archive changed under the pin; update VIRTIOFSD_FILES in "
-                    "agentcage/cage/vm/virtiofs.py only after checking the new packages",
+                    f"Debian {VIRTIOFSD_SUITE}'s {', '.join(VIRTIOFSD_PACKAGES)} have no {inside}",
+                    hint="the packages changed their layout; update VIRTIOFSD_FILES in "
+                    "agentcage/cage/vm/virtiofs.py",
                 )
             (target / name).write_bytes(source.read_bytes())
             (target / name).chmod(0o755)
+    # The loader, the libraries and the daemon must agree: a mismatch fails the build here,
+    # not each cage's start.
+    run_tool([str(target / "ld-linux-x86-64.so.2"), "--library-path", str(target),
+              str(target / "virtiofsd"), "--version"])  # fmt: skip
 
 
 def image_hook(staged: Path) -> str:

@@ -12,6 +12,7 @@ from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology
 from agentcage.cage.unit import UnitFile
+from agentcage.cage.vm import virtiofs
 from agentcage.cage.vm.agent_root import agent_root_image
 from agentcage.cage.vm.firecracker_api import api_calls
 from agentcage.cage.vm.guest_roles import GuestRole, ImageFacts, guest_roles
@@ -203,3 +204,12 @@ def test_the_agents_root_has_only_a_mount_point_where_a_share_is_bound(tmp_path:
     agent_root_image(tree, unit, tmp_path / "state", tmp_path / "agent.ext4")
     assert (tree / "work").is_dir() and not any((tree / "work").iterdir())
     assert (tree / "snap" / "secret-of-the-host.txt").is_file()  # `:ro`: a snapshot
+
+
+def test_the_daemons_recorded_versions_key_the_vm_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = ["trixie podman 5.4.2+ds1-2", "trixie virtiofsd 1.13.2-1+deb13u1"]
+    monkeypatch.setattr(virtiofs, "debian_lock", lambda suite: tuple(lines))
+    key = virtiofs.virtiofsd_key()
+    assert "virtiofsd 1.13.2-1+deb13u1" in key and "podman" not in key
+    lines[1] = "trixie virtiofsd 1.13.2-1+deb13u2"  # `deps check --update` recorded a fix
+    assert virtiofs.virtiofsd_key() != key
