@@ -34,19 +34,24 @@ def source_root() -> Path:
     return root
 
 
-def debian_lock(suite: str) -> tuple[str, ...]:
+def debian_lock(suite: str, packages: Iterable[str] | None = None) -> tuple[str, ...]:
     """`suite`'s lines of the checkout's images/debian.lock (Debian package versions
     recorded by `agentcage deps check --update`), as a part of the tags of the images
-    built from that suite: recording newer versions rebuilds them. Nothing without the
-    file (or a checkout)."""
+    built from that suite: recording newer versions rebuilds them. Only `packages`' lines
+    when given. Nothing without the file (or a checkout)."""
     try:
         path = source_root() / "images" / "debian.lock"
     except PodmanError:
         return ()
     if not path.is_file():
         return ()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return tuple(line for line in lines if line.split(" ", 1)[0] == suite)
+    wanted = None if packages is None else set(packages)
+    chosen = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split(" ")
+        if fields[0] == suite and (wanted is None or (len(fields) > 1 and fields[1] in wanted)):
+            chosen.append(line)
+    return tuple(chosen)
 
 
 def tree_digest(root: Path, paths: Iterable[Path]) -> str:

@@ -63,14 +63,15 @@ def datagram_destination(ancillary: list[tuple[int, int, bytes]]) -> str | None:
 class DenySockets:
     """The deny listeners' two sockets, bound before the proxy says READY=1 (early_start.py)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, port: int = DENY_PORT) -> None:
         self.address = address
+        self.port = port  # another only in tests, which must not need the real one free
         self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     @property
     def addresses(self) -> tuple[str, str]:
-        return f"{self.address}:{DENY_PORT}/tcp", f"0.0.0.0:{DENY_PORT}/udp"
+        return f"{self.address}:{self.port}/tcp", f"0.0.0.0:{self.port}/udp"
 
     def open(self) -> DenySockets:
         """Bind both; OSError (a bad address, a port taken) before serving anything.
@@ -81,12 +82,12 @@ class DenySockets:
         """
         try:
             self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.tcp.bind((self.address, DENY_PORT))
+            self.tcp.bind((self.address, self.port))
             self.tcp.listen(_BACKLOG)
             self.tcp.setblocking(False)
             # Every address: redirected datagrams still carry the address they were sent to.
             self.udp.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
-            self.udp.bind(("0.0.0.0", DENY_PORT))
+            self.udp.bind(("0.0.0.0", self.port))
             self.udp.setblocking(False)
         except OSError:
             self.close()
@@ -105,6 +106,7 @@ class DenyListeners:
         self, sockets: DenySockets, holder: RuntimeHolder, audit: AuditWriter, budget: LineBudget
     ) -> None:
         self._address = sockets.address
+        self._port = sockets.port
         self._holder = holder
         self._audit = audit
         self._budget = budget
@@ -137,7 +139,7 @@ class DenyListeners:
                 try:
                     host, port = original_destination(conn)
                 except OSError:
-                    host, port = self._address, DENY_PORT  # dialled directly
+                    host, port = self._address, self._port  # dialled directly
                 # A reset, not a FIN: nothing was ever there to talk to.
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 # The line before the reset: a client that reads the log once its

@@ -34,16 +34,32 @@ class _Recorder:
             self.reset_before_line.append(True)
 
 
+def _free_port() -> int:
+    """A port free for TCP on 127.0.0.1 and UDP on every address (a proxy may hold 8079)."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("0.0.0.0", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no port free for both TCP and UDP")
+
+
 def test_the_line_is_written_before_the_reset() -> None:
     recorder = _Recorder()
     holder = cast(RuntimeHolder, SimpleNamespace(current=SimpleNamespace(cage="demo")))
-    sockets = DenySockets("127.0.0.1").open()
+    port = _free_port()
+    sockets = DenySockets("127.0.0.1", port).open()
     listeners = DenyListeners(sockets, holder, cast(AuditWriter, recorder), LineBudget())
     loop = asyncio.new_event_loop()
     try:
         listeners.serve(loop)
         # The kernel completes the handshake from the listen backlog; the loop accepts.
-        client = socket.create_connection(("127.0.0.1", 8079), timeout=5)
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
         client.setblocking(False)
         recorder.client = client
         for _ in range(100):

@@ -63,11 +63,7 @@ WRITABLE_BIND_HINT = (
 def virtiofsd_key() -> str:
     """What the VM image's base is keyed by besides its own packages: the daemon's suite,
     packages and the versions images/debian.lock records for them."""
-    recorded = [
-        line
-        for line in debian_lock(VIRTIOFSD_SUITE)
-        if line.split(" ")[1:2] and line.split(" ")[1] in VIRTIOFSD_PACKAGES
-    ]
+    recorded = debian_lock(VIRTIOFSD_SUITE, VIRTIOFSD_PACKAGES)
     return ":".join((VIRTIOFSD_SUITE, *VIRTIOFSD_PACKAGES, *recorded))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agentcage.cage import image_inputs
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology
@@ -206,10 +207,21 @@ def test_the_agents_root_has_only_a_mount_point_where_a_share_is_bound(tmp_path:
     assert (tree / "snap" / "secret-of-the-host.txt").is_file()  # `:ro`: a snapshot
 
 
-def test_the_daemons_recorded_versions_key_the_vm_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    lines = ["trixie podman 5.4.2+ds1-2", "trixie virtiofsd 1.13.2-1+deb13u1"]
-    monkeypatch.setattr(virtiofs, "debian_lock", lambda suite: tuple(lines))
+def test_the_daemons_recorded_versions_key_the_vm_image(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(image_inputs, "source_root", lambda: tmp_path)
+    lock = tmp_path / "images" / "debian.lock"
+    lock.parent.mkdir()
+    lines = [
+        "bookworm virtiofsd 1:7.2+dfsg-7",  # QEMU's, another suite
+        "trixie podman 5.4.2+ds1-2",
+        "trixie virtiofsd 1.13.2-1+deb13u1",
+    ]
+    lock.write_text("\n".join(lines) + "\n")
     key = virtiofs.virtiofsd_key()
-    assert "virtiofsd 1.13.2-1+deb13u1" in key and "podman" not in key
-    lines[1] = "trixie virtiofsd 1.13.2-1+deb13u2"  # `deps check --update` recorded a fix
+    assert "virtiofsd 1.13.2-1+deb13u1" in key
+    assert "podman" not in key and "bookworm" not in key
+    lines[2] = "trixie virtiofsd 1.13.2-1+deb13u2"  # `deps check --update` recorded a fix
+    lock.write_text("\n".join(lines) + "\n")
     assert virtiofs.virtiofsd_key() != key
