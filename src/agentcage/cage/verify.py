@@ -7,33 +7,33 @@ A check that cannot run counts as failed: a verify that silently skips proves no
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentcage.cage import layout, listeners, topology
+from agentcage.cage import listeners, running, topology, verify_config
 from agentcage.cage.batched_exec import StepResult, run_steps
 from agentcage.cage.ca import KEY_AND_CERT
+from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import (
     AGENT_CA,
     CA_DIR,
     CA_VARIABLES,
     PROXY_VARIABLES,
     SECRETS_DIR,
-    agent_environment,
     secret_id,
+    service_name,
+    way_out_environment,
 )
 from agentcage.cage.host_files import on_target
-from agentcage.cage.lifecycle import Cages
+from agentcage.cage.layout import host_paths
 from agentcage.cage.netcheck import routed_via
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
+from agentcage.cage.verify_config import VerifyConfig
 from agentcage.cage.verify_network import network_rows
-from agentcage.cage.vm import vm_control
 from agentcage.config.constants import DENY_PORT
-from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
 
@@ -47,27 +47,30 @@ class CheckResult:
         return asdict(self)
 
 
-def verify(cages: Cages, name: str) -> list[CheckResult]:
-    config = cages.store.load_config(name)
+def verify(cages: CageParts, name: str) -> list[CheckResult]:
+    """Every check of cage NAME; `cages` is any part of the facade (store and host only)."""
+    config = verify_config.load(cages.store, name)
     topo = topology.load(cages.store, name)
     if topo is None:
         raise StateError(f"cage {name!r} has no topology; re-create it")
     agent = topo.container("agent")
-    if config.isolation == "firecracker":
-        if not cages.is_running(name):
+    if config.microvm:
+        if not _is_running(cages, topo, running.VM):
             return [CheckResult("cage running", False, f"{topo.container('vm')} is not running")]
-        checks = vm_control.verify(cages.store, name, topo, _allowed_host(config))
+        from agentcage.cage.vm import vm_control  # the microVM layer: for its cages only
+
+        checks = vm_control.verify(cages.store, name, topo, config.allowed_host)
         return [CheckResult("cage running", True, "the microVM runs")] + [
             CheckResult(*check) for check in checks
         ]
-    transparent = config.network.transparent
+    transparent = config.transparent
     # Independent groups, each a `podman` call or two where the cages run: asked at once,
     # verify takes as long as the slowest group (the network checks), not the sum. The
     # agent's and the proxy's file reads are one `podman exec` each (batched_exec.py).
     # Whether the agent runs is asked beside them (a round trip less before the slowest
     # starts): if it does not, their answers are dropped and that is the one result.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        running = pool.submit(cages.is_running, name)
+        runs = pool.submit(_is_running, cages, topo, "agent")
         inspected = pool.submit(_inspect_agent, cages, agent)
         in_agent = pool.submit(run_steps, cages.host, agent, _agent_steps(transparent))
         in_proxy = pool.submit(
@@ -76,7 +79,7 @@ def verify(cages: Cages, name: str) -> list[CheckResult]:
         in_dns = pool.submit(_exec, cages, topo.container("dns"), *_TCP_TABLES)
         network = pool.submit(_network, cages, config, topo)
         environment = pool.submit(lambda: _environment(cages, config, topo, inspected.result()))
-        if not running.result():
+        if not runs.result():
             return [CheckResult("cage running", False, f"{agent} is not running")]
         results = [CheckResult("cage running", True, f"{agent} is active")]
         results += environment.result()
@@ -125,7 +128,11 @@ class _AgentInspect:
     error: str
 
 
-def _inspect_agent(cages: Cages, agent: str) -> _AgentInspect:
+def _is_running(cages: CageParts, topo: topology.Topology, role: str) -> bool:
+    return running.unit_state(cages.host, service_name(topo, role)) == "active"
+
+
+def _inspect_agent(cages: CageParts, agent: str) -> _AgentInspect:
     # Two templates, one line each: one `podman container inspect` for both checks.
     shown = cages.host.podman(
         "container", "inspect", "--format", "{{json .Config.Env}}\n{{json .Mounts}}", agent,
@@ -137,12 +144,12 @@ def _inspect_agent(cages: Cages, agent: str) -> _AgentInspect:
     return _AgentInspect(lines[0], lines[1], "")
 
 
-def _exec(cages: Cages, container: str, *argv: str) -> tuple[int, str, str]:
+def _exec(cages: CageParts, container: str, *argv: str) -> tuple[int, str, str]:
     result = cages.host.podman("exec", container, *argv, check=False)
     return result.returncode, result.stdout, result.stderr
 
 
-def _secret_value(cages: Cages, cage: str, topo: topology.Topology, secret: str) -> str:
+def _secret_value(cages: CageParts, cage: str, topo: topology.Topology, secret: str) -> str:
     shown = cages.host.podman(
         "secret", "inspect", "--showsecret", "--format", "{{.SecretData}}",
         secret_id(cage, secret), check=False,
@@ -157,7 +164,7 @@ def _secret_value(cages: Cages, cage: str, topo: topology.Topology, secret: str)
 
 
 def _environment(
-    cages: Cages, config: CageConfig, topo: topology.Topology, inspected: _AgentInspect
+    cages: CageParts, config: VerifyConfig, topo: topology.Topology, inspected: _AgentInspect
 ) -> list[CheckResult]:
     agent = topo.container("agent")
     try:
@@ -165,8 +172,8 @@ def _environment(
     except (ValueError, TypeError):
         return [CheckResult("agent environment", False, f"cannot inspect {agent}")]
     out = []
-    expected = agent_environment(config, topo)
-    missing = [rule.env for rule in config.secret_injection if env.get(rule.env) != rule.token]
+    expected = way_out_environment(topo)
+    missing = [key for key, token in config.placeholders if env.get(key) != token]
     out.append(
         CheckResult(
             "placeholders in the agent's env",
@@ -251,19 +258,8 @@ def _process(steps: dict[str, StepResult]) -> list[CheckResult]:
     return out
 
 
-def _allowed_host(config: CageConfig) -> str | None:
-    if config.domains.mode != "allowlist":
-        return None
-    for entry in config.domains.entries:
-        try:
-            ipaddress.ip_network(entry)
-        except ValueError:
-            return entry
-    return None
-
-
-def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
-    rows = network_rows(cages, config, topo, _allowed_host(config))
+def _network(cages: CageParts, config: VerifyConfig, topo: topology.Topology) -> list[CheckResult]:
+    rows = network_rows(cages, config.transparent, topo, config.allowed_host)
     # Default deny's route is read from the agent itself too (_default_deny): one row.
     return [CheckResult(*row) for row in rows if row[0] not in _DEFAULT_DENY]
 
@@ -293,8 +289,8 @@ def _default_deny(
 
 
 def _metrics_host_only(
-    cages: Cages,
-    config: CageConfig,
+    cages: CageParts,
+    config: VerifyConfig,
     topo: topology.Topology,
     inspected: _AgentInspect,
     in_proxy: dict[str, StepResult],
@@ -307,7 +303,7 @@ def _metrics_host_only(
     proxy's service ports are 8080 and its transparent listeners (docs/transparent.md).
     """
     name = "metrics reachable from the host only"
-    paths = on_target(cages.host.files, layout.host_paths(cages.store, topo.cage))
+    paths = on_target(cages.host.files, host_paths(cages.store, topo.cage))
     metrics_dir = paths.proxy_metrics_dir.parent
     try:
         sources = [Path(str(m["Source"])) for m in json.loads(inspected.mounts) or []]
@@ -316,8 +312,8 @@ def _metrics_host_only(
     problems = [
         f"the agent mounts {s}" for s in sources if s == metrics_dir or metrics_dir in s.parents
     ]
-    transparent = [(topo.proxy_ip, port) for port in config.network.listener_ports()]
-    if config.network.transparent:
+    transparent = [(topo.proxy_ip, port) for port in config.listener_ports]
+    if config.transparent:
         transparent.append((topo.proxy_ip, DENY_PORT))
     services = {
         "proxy": [(topo.proxy_ip, PROXY_PORT), *transparent],

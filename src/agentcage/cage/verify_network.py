@@ -31,6 +31,7 @@ import secrets
 
 from agentcage.cage import topology
 from agentcage.cage.ca import CERT
+from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import (
     AUDIT_DIR,
     CA_DIR,
@@ -40,11 +41,9 @@ from agentcage.cage.contract import (
     PROXY_VARIABLES,
     PYTHON,
     SIDECAR_USER,
-    agent_environment,
+    way_out_environment,
 )
-from agentcage.cage.lifecycle import Cages
 from agentcage.cage.steering_entry import SHELL, entry_script
-from agentcage.config.schema import CageConfig
 
 # What the helper container had (--user=10000:10000, --cap-drop=all, no-new-privileges).
 UNPRIVILEGED = (
@@ -70,10 +69,10 @@ def udp_host() -> str:
 
 
 def netcheck_command(
-    config: CageConfig, topo: topology.Topology, allowed: str | None
+    transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> tuple[str, ...]:
     """The argv, run where the cage runs, that prints netcheck's JSON rows."""
-    env = agent_environment(config, topo)
+    env = way_out_environment(topo)
     variables = [f"{key}={env[key]}" for key in (*PROXY_VARIABLES, "NO_PROXY", "no_proxy")]
     variables += [f"{key}={CA_DIR}/{CERT}" for key in CA_VARIABLES]
     gateway = str(ipaddress.IPv4Network(topo.external_subnet)[1])
@@ -81,7 +80,7 @@ def netcheck_command(
     program += ["--gateway", gateway, "--resolver", topo.dns_ip]
     if allowed:
         program += ["--allowed-host", allowed]
-    if config.network.transparent:
+    if transparent:
         # Default deny gave the agent's namespace its route via the proxy: --steered.
         program += ["--proxy", topo.proxy_ip, "--steered"]
         program += ["--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}", "--udp-host", udp_host()]
@@ -89,9 +88,9 @@ def netcheck_command(
 
 
 def network_rows(
-    cages: Cages, config: CageConfig, topo: topology.Topology, allowed: str | None
+    cages: CageParts, transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> list[Row]:
-    result = cages.host.runner.run(netcheck_command(config, topo, allowed), check=False)
+    result = cages.host.runner.run(netcheck_command(transparent, topo, allowed), check=False)
     try:
         rows = json.loads(result.stdout.strip().splitlines()[-1])
         checks = [(str(r["name"]), bool(r["passed"]), str(r["detail"])) for r in rows]
