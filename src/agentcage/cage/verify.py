@@ -32,7 +32,7 @@ from agentcage.cage.layout import host_paths
 from agentcage.cage.netcheck import routed_via
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
 from agentcage.cage.verify_config import VerifyConfig
-from agentcage.cage.verify_network import network_rows
+from agentcage.cage.verify_network import NetworkChecks, network_checks
 from agentcage.config.constants import DENY_PORT
 from agentcage.errors import StateError
 
@@ -66,38 +66,35 @@ def verify(cages: CageParts, name: str) -> list[CheckResult]:
     transparent = config.transparent
     # Independent groups, each a `podman` call or two where the cages run: asked at once,
     # verify takes as long as the slowest group (the network checks), not the sum. The
-    # agent's and the proxy's file reads are one `podman exec` each (batched_exec.py).
+    # agent's file reads are one `podman exec` (batched_exec.py); the sidecars' are read
+    # by the network checks' script, which finds their PIDs anyway (verify_network.py).
     # Whether the agent runs is asked beside them (a round trip less before the slowest
     # starts): if it does not, their answers are dropped and that is the one result.
     with ThreadPoolExecutor(max_workers=8) as pool:
         runs = pool.submit(_is_running, cages, topo, "agent")
         inspected = pool.submit(_inspect_agent, cages, agent)
+        secrets = pool.submit(cages.secret_names, name)
         in_agent = pool.submit(run_steps, cages.host, agent, _agent_steps(transparent))
-        in_proxy = pool.submit(
-            run_steps, cages.host, topo.container("proxy"), _proxy_steps(transparent)
+        network = pool.submit(network_checks, cages, transparent, topo, config.allowed_host)
+        environment = pool.submit(
+            lambda: _environment(cages, config, topo, inspected.result(), secrets.result())
         )
-        in_dns = pool.submit(_exec, cages, topo.container("dns"), *_TCP_TABLES)
-        network = pool.submit(_network, cages, config, topo)
-        environment = pool.submit(lambda: _environment(cages, config, topo, inspected.result()))
         if not runs.result():
             return [CheckResult("cage running", False, f"{agent} is not running")]
         results = [CheckResult("cage running", True, f"{agent} is active")]
         results += environment.result()
         results += _process(in_agent.result())
-        results += network.result()
+        results += _network(network.result())
         if transparent:
-            results += _default_deny(topo, in_proxy.result(), in_agent.result())
+            results += _default_deny(topo, network.result(), in_agent.result())
         results.append(
-            _metrics_host_only(
-                cages, config, topo, inspected.result(), in_proxy.result(), in_dns.result()
-            )
+            _metrics_host_only(cages, config, topo, inspected.result(), network.result())
         )
     return results
 
 
-# The agent's and the proxy's reads, by name (batched_exec.run_steps).
+# The agent's reads, by name (batched_exec.run_steps).
 _KEY_PATHS = (f"{CA_DIR}/{KEY_AND_CERT}", f"{posixpath.dirname(AGENT_CA)}/{KEY_AND_CERT}")
-_TCP_TABLES = ("cat", "/proc/net/tcp", "/proc/net/tcp6")
 
 
 def _agent_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
@@ -111,13 +108,6 @@ def _agent_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
     ]
     if transparent:
         steps.append(("route", ("cat", "/proc/net/route")))
-    return steps
-
-
-def _proxy_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
-    steps: list[tuple[str, tuple[str, ...]]] = [("tcp", _TCP_TABLES)]
-    if transparent:
-        steps.append(("forward", ("cat", "/proc/sys/net/ipv4/ip_forward")))
     return steps
 
 
@@ -144,11 +134,6 @@ def _inspect_agent(cages: CageParts, agent: str) -> _AgentInspect:
     return _AgentInspect(lines[0], lines[1], "")
 
 
-def _exec(cages: CageParts, container: str, *argv: str) -> tuple[int, str, str]:
-    result = cages.host.podman("exec", container, *argv, check=False)
-    return result.returncode, result.stdout, result.stderr
-
-
 def _secret_value(cages: CageParts, cage: str, topo: topology.Topology, secret: str) -> str:
     shown = cages.host.podman(
         "secret", "inspect", "--showsecret", "--format", "{{.SecretData}}",
@@ -164,7 +149,11 @@ def _secret_value(cages: CageParts, cage: str, topo: topology.Topology, secret: 
 
 
 def _environment(
-    cages: CageParts, config: VerifyConfig, topo: topology.Topology, inspected: _AgentInspect
+    cages: CageParts,
+    config: VerifyConfig,
+    topo: topology.Topology,
+    inspected: _AgentInspect,
+    secret_names: list[str],
 ) -> list[CheckResult]:
     agent = topo.container("agent")
     try:
@@ -184,7 +173,7 @@ def _environment(
         )
     )
     leaked = []
-    for secret in cages.secret_names(config.name):
+    for secret in secret_names:
         value = _secret_value(cages, config.name, topo, secret)
         if not value:
             leaked.append(f"{secret} (cannot read it to compare)")
@@ -258,20 +247,19 @@ def _process(steps: dict[str, StepResult]) -> list[CheckResult]:
     return out
 
 
-def _network(cages: CageParts, config: VerifyConfig, topo: topology.Topology) -> list[CheckResult]:
-    rows = network_rows(cages, config.transparent, topo, config.allowed_host)
+def _network(network: NetworkChecks) -> list[CheckResult]:
     # Default deny's route is read from the agent itself too (_default_deny): one row.
-    return [CheckResult(*row) for row in rows if row[0] not in _DEFAULT_DENY]
+    return [CheckResult(*row) for row in network.rows if row[0] not in _DEFAULT_DENY]
 
 
 _DEFAULT_DENY = ("proxy does not forward", "agent routes via the proxy")
 
 
 def _default_deny(
-    topo: topology.Topology, in_proxy: dict[str, StepResult], in_agent: dict[str, StepResult]
+    topo: topology.Topology, network: NetworkChecks, in_agent: dict[str, StepResult]
 ) -> list[CheckResult]:
     """The agent's one way out is the proxy, and the proxy's namespace routes nowhere."""
-    forward = in_proxy["forward"]
+    forward = network.forward
     name = "proxy does not forward"
     if forward.code != 0:
         detail = f"cannot read ip_forward: {forward.output.strip()[:160]}"
@@ -293,8 +281,7 @@ def _metrics_host_only(
     config: VerifyConfig,
     topo: topology.Topology,
     inspected: _AgentInspect,
-    in_proxy: dict[str, StepResult],
-    in_dns: tuple[int, str, str],
+    network: NetworkChecks,
 ) -> CheckResult:
     """The sidecars' metrics sockets are out of the agent's reach (docs/metrics.md).
 
@@ -319,17 +306,14 @@ def _metrics_host_only(
         "proxy": [(topo.proxy_ip, PROXY_PORT), *transparent],
         "dns": [(topo.dns_ip, DNS_PORT)],
     }
-    _, dns_table, dns_err = in_dns
-    tables = {
-        "proxy": (in_proxy["tcp"].output, in_proxy["tcp"].output),
-        "dns": (dns_table, dns_err),
-    }
+    tables = {"proxy": network.proxy_tcp, "dns": network.dns_tcp}
     for role, served in services.items():
         # tcp6 is missing where IPv6 is off; whatever was read still counts.
-        table, err = tables[role]
-        listening = listeners.parse(table)
+        listening = listeners.parse(tables[role])
         if not listening:
-            problems.append(f"cannot read the {role}'s listeners: {err.strip()[-160:]}")
+            problems.append(
+                f"cannot read the {role}'s listeners: {tables[role].strip()[-160:] or 'nothing'}"
+            )
         elif extra := listeners.unexpected(listening, *served):
             problems.append(f"the {role} also listens on {', '.join(extra)}")
     detail = (

@@ -28,8 +28,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+from dataclasses import dataclass
 
 from agentcage.cage import topology
+from agentcage.cage.batched_exec import StepResult
 from agentcage.cage.ca import CERT
 from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import (
@@ -37,20 +39,45 @@ from agentcage.cage.contract import (
     CA_DIR,
     CA_VARIABLES,
     NETCHECK_MODULE,
+    PODMAN,
     PROXY_AUDIT_LOG,
     PROXY_VARIABLES,
     PYTHON,
     SIDECAR_USER,
     way_out_environment,
 )
-from agentcage.cage.steering_entry import SHELL, entry_script
+from agentcage.cage.steering_entry import SEARCH_PATH, SHELL, USER_NAMESPACE, enter
 
 # What the helper container had (--user=10000:10000, --cap-drop=all, no-new-privileges).
 UNPRIVILEGED = (
     f"--reuid={SIDECAR_USER}", f"--regid={SIDECAR_USER}", "--clear-groups",
     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
 )  # fmt: skip
-SCRIPT = entry_script(" ".join(UNPRIVILEGED), '"$@"')
+# What verify reads of the sidecars is read here too, with the PIDs this script finds
+# anyway: each was a `podman exec` of its own (a Podman process, an exec session and a
+# conmon: 0.34 to 0.9 s each in bench.cages.trace, all at once on two cores). The same
+# kernel tables: /proc/PID/net is the network namespace of PID, and ip_forward is read
+# in the proxy's network namespace. Each part is framed by a line `MARK NAME`.
+MARK = "agentcage-verify-read"
+_READS = (
+    f'echo "{MARK} proxy"; cat /proc/$proxy/net/tcp /proc/$proxy/net/tcp6 2>&1 || :; '
+    f'echo "{MARK} dns"; cat /proc/$dns/net/tcp /proc/$dns/net/tcp6 2>&1 || :; '
+    f'echo "{MARK} forward"; PATH={SEARCH_PATH} nsenter --target="$proxy" $user --net '
+    f'cat /proc/sys/net/ipv4/ip_forward 2>&1 && echo "{MARK} read" || echo "{MARK} failed"; '
+    f'echo "{MARK} end"; '
+)
+# $1 the proxy container, $2 the agent's, $3 the DNS sidecar's, then netcheck's argv. One
+# `inspect` for the three PIDs; `set --` puts them first, `shift 4` leaves the agent's
+# and the DNS sidecar's names for `enter` to drop. A DNS sidecar that does not run (PID
+# 0) leaves its table unread (its check fails); the proxy and the agent must run.
+SCRIPT = (
+    f'set -e; pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2" "$3"); '
+    'set -- $pids "$@"; proxy=$1; target=$2; dns=$3; shift 4; '
+    '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
+    + USER_NAMESPACE
+    + _READS
+    + enter(" ".join(UNPRIVILEGED), '"$@"')
+)
 NAME = "agentcage-verify"  # $0 of the script
 ENV = "/usr/bin/env"  # in the proxy's image (coreutils)
 Row = tuple[str, bool, str]
@@ -84,24 +111,66 @@ def netcheck_command(
         # Default deny gave the agent's namespace its route via the proxy: --steered.
         program += ["--proxy", topo.proxy_ip, "--steered"]
         program += ["--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}", "--udp-host", udp_host()]
-    return (SHELL, "-c", SCRIPT, NAME, topo.container("proxy"), topo.container("agent"), *program)
+    containers = (topo.container("proxy"), topo.container("agent"), topo.container("dns"))
+    return (SHELL, "-c", SCRIPT, NAME, *containers, *program)
 
 
-def network_rows(
+@dataclass(frozen=True)
+class NetworkChecks:
+    rows: list[Row]
+    # What the script read beside them (_READS): each sidecar's TCP tables, as read (an
+    # error's text instead when they could not be), and the proxy's ip_forward.
+    proxy_tcp: str
+    dns_tcp: str
+    forward: StepResult
+
+
+def network_checks(
     cages: CageParts, transparent: bool, topo: topology.Topology, allowed: str | None
-) -> list[Row]:
+) -> NetworkChecks:
     result = cages.host.runner.run(netcheck_command(transparent, topo, allowed), check=False)
+    reads = _reads(result.stdout)
+    forward = reads.get("forward", "")
+    read = forward.endswith(f"{MARK} read\n")
+    forward_step = StepResult(0 if read else 1, forward.rpartition(f"{MARK} ")[0])
+    if "forward" not in reads:
+        why = (result.stderr or result.stdout).strip()[-160:] or "no output"
+        forward_step = StepResult(1, f"the script ended first (exit {result.returncode}): {why}")
+    return NetworkChecks(
+        _rows(result.stdout, result.stderr, result.returncode, allowed),
+        reads.get("proxy", ""),
+        reads.get("dns", ""),
+        forward_step,
+    )
+
+
+def _reads(stdout: str) -> dict[str, str]:
+    """The framed parts before netcheck's own output: {name: text}."""
+    parts: dict[str, str] = {}
+    name = None
+    for line in stdout.splitlines(keepends=True):
+        if line.startswith(f"{MARK} ") and line.split()[1] in ("proxy", "dns", "forward", "end"):
+            name = line.split()[1]
+            if name == "end":
+                break
+            parts[name] = ""
+        elif name is not None:
+            parts[name] += line
+    return parts
+
+
+def _rows(stdout: str, stderr: str, returncode: int, allowed: str | None) -> list[Row]:
     try:
-        rows = json.loads(result.stdout.strip().splitlines()[-1])
+        rows = json.loads(stdout.strip().splitlines()[-1])
         checks = [(str(r["name"]), bool(r["passed"]), str(r["detail"])) for r in rows]
     except (ValueError, IndexError, KeyError, TypeError):
-        detail = (result.stderr or result.stdout).strip()[-300:] or "no output"
+        detail = (stderr or stdout).strip()[-300:] or "no output"
         return [
             (
                 "network checks",
                 False,
                 f"could not run them in the agent's network namespace (exit "
-                f"{result.returncode}): {detail}",
+                f"{returncode}): {detail}",
             )
         ]
     if allowed is None:
