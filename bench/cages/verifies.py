@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from contextlib import contextmanager
 
 from bench.cages.run import Bench, Build, Figures, baseline_build, table
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REF", required=True, help="the other build")
     parser.add_argument("--rounds", type=int, default=10, help="verifies per build")
+    # The proxy audits at most 20 refused flows per agent address in 10 s; past that a
+    # verify's flow checks wait up to 12 s for the listener's summary line instead
+    # (docs/cages.md): back to back, every third round or so did. A pause keeps under it.
+    parser.add_argument("--pause", type=float, default=4.0, help="seconds between verifies")
     args = parser.parse_args(argv)
     builds = [baseline_build(args.baseline), Build("this checkout", REPO / ".venv/bin/agentcage")]
     for build in builds:
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             # Each build goes first in every other round: neither always follows the other.
             for bench in benches if round_ % 2 == 0 else benches[::-1]:
                 bench.figures = results[bench.build.label]
+                time.sleep(args.pause)
                 bench.record("cage verify (passes)", bench.timed("cage", "verify", CAGE))
             print(f"round {round_ + 1}, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
         print(f"load average after: {os.getloadavg()}", flush=True)
