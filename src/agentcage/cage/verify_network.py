@@ -3,7 +3,9 @@
 They ran in a helper container on the cage's internal network (`podman run --rm` of the
 proxy image): a container's creation, start and removal, about 1 s of the 2-core test
 machine's CPU on every verify. Now the checks enter the namespaces the way default deny's
-setup does (steering_entry.py, one `podman container inspect` for both PIDs, `nsenter`):
+setup does (steering_entry.py, `nsenter`), with one `podman container inspect` for the
+proxy's, the agent's and the DNS sidecar's PIDs; the sidecars' TCP tables and the
+proxy's `ip_forward` are read on the way (SCRIPT):
 
 * the network namespace is the agent's own, not a look-alike: its routes, its default
   deny, its address (the helper had the internal network without the agent's route);
