@@ -10,9 +10,10 @@ Podman 5 harness (tests/e2e/harness.py), warms the images up with one cage, then
 
 * one cage, `--runs` times: `cage create`, then `cage verify` until it passes
   (create->healthy is the sum), then `cage destroy`;
-* 10 and `--max` cages (`--quick`: 10 only): creates them one after another, times
-  `cage list` three times, takes the harness's proportional set size (PSS of every
-  process in it) per cage and its CPU use over 30 idle seconds, then destroys them.
+* 10 and `--max` cages (`--quick`: 10 only; `--counts N...`: those only): creates them
+  one after another, times `cage list` and `cage status` of one of them three times
+  each, takes the harness's proportional set size (PSS of every process in it) per cage
+  and its CPU use over 30 idle seconds, then destroys them.
 
 Both builds run with their modules compiled to bytecode (`Build.compile_bytecode`).
 Every cage is the same small one: a `sleep infinity` agent on the Debian agent image,
@@ -158,6 +159,8 @@ class Bench:
             self.record(f"create ({count} cages, each)", self.create(name))
         for _ in range(3):
             self.record(f"cage list ({count} cages)", self.timed("cage", "list"))
+        for _ in range(3):
+            self.record(f"cage status ({count} cages)", self.timed("cage", "status", names[0]))
         self.record(f"PSS per cage MiB ({count} cages)", (self.pss() - before) / count / 2**20)
         if idle:
             self.record(f"idle CPU % of 2 cores ({count} cages)", self.idle_cpu(30))
@@ -235,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 and 10 cages, 3 runs")
     parser.add_argument("--max", type=int, default=50, help="the largest number of cages")
     parser.add_argument("--runs", type=int, default=5, help="single-cage runs")
+    parser.add_argument(
+        "--counts", type=int, nargs="+", metavar="N", help="these numbers of cages only"
+    )
     parser.add_argument("--baseline", metavar="REF", help="also bench this commit, first")
     parser.add_argument("--only-baseline", action="store_true", help="skip this checkout")
     parser.add_argument("--save", type=Path, help="write the figures as JSON")
@@ -242,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = 3 if args.quick else args.runs
     counts = [10] if args.quick else sorted({10, args.max})
+    if args.counts:
+        counts = sorted(set(args.counts))
     results: dict[str, Figures] = {}
     for path in args.compare:
         results.update(json.loads(path.read_text()))

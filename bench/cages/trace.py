@@ -78,9 +78,11 @@ def traced(bench: Bench, *args: str) -> None:
 
 def timed(bench: Bench, *args: str) -> None:
     start = time.monotonic()
+    # The build's own Python and checkout (the baseline's with --baseline), not this one's.
+    venv = bench.build.agentcage.parent.parent
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "python"), "-m", "bench.cages.timed", *args],
-        capture_output=True, text=True, env=bench.harness.env(), timeout=600, cwd=REPO,
+        [str(venv / "bin" / "python"), "-m", "bench.cages.timed", *args],
+        capture_output=True, text=True, env=bench.harness.env(), timeout=600, cwd=venv.parent,
     )  # fmt: skip
     took = time.monotonic() - start
     print(f"\n$ agentcage {' '.join(args)}: {took:.2f}s, exit {result.returncode}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from agentcage.cage.contract import secret_of
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.state import StateStore
 
@@ -27,3 +28,10 @@ class CageParts:
         self.progress = progress
         # Cage -> its agent's ActiveState right after this object deployed it (create, update).
         self.deployed_states: dict[str, str] = {}
+
+    def secret_names(self, name: str) -> list[str]:
+        """Cage NAME's secrets that exist as Podman secrets where it runs."""
+        result = self.host.podman("secret", "ls", "--format", "{{.Name}}", check=False)
+        return sorted(
+            secret for ident in result.stdout.split() if (secret := secret_of(name, ident))
+        )

@@ -95,11 +95,15 @@ def agent_environment(
     env.update(canary_env(config, canary_seed))
     for rule in config.secret_injection:
         env[rule.env] = rule.token
-    for name in PROXY_VARIABLES:
-        env[name] = topology.proxy_url
+    env.update(way_out_environment(topology))
+    return env
+
+
+def way_out_environment(topology: Topology) -> dict[str, str]:
+    """The agent's proxy and CA variables: what `cage verify` expects to find set."""
+    env = dict.fromkeys(PROXY_VARIABLES, topology.proxy_url)
     env["NO_PROXY"] = env["no_proxy"] = NO_PROXY
-    for name in CA_VARIABLES:
-        env[name] = AGENT_CA
+    env.update(dict.fromkeys(CA_VARIABLES, AGENT_CA))
     return env
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from agentcage.cage import host_ready, layout, running, topology
 from agentcage.cage.base_choice import choose_base
 from agentcage.cage.ca import ensure_ca
-from agentcage.cage.contract import secret_of, service_name
+from agentcage.cage.contract import service_name
 from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_check import require_config_ready, require_ready
 from agentcage.cage.host_files import on_target
@@ -325,9 +325,3 @@ class CageDeploy(CageDestroy):
             self.host.files.write(target, text, 0o644)
             written[target] = text
         return written
-
-    def secret_names(self, name: str) -> list[str]:
-        result = self.host.podman("secret", "ls", "--format", "{{.Name}}", check=False)
-        return sorted(
-            secret for ident in result.stdout.split() if (secret := secret_of(name, ident))
-        )

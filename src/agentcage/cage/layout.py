@@ -20,6 +20,7 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentcage.cage.contract import (
     DNS_AUDIT_LOG,
@@ -29,8 +30,10 @@ from agentcage.cage.contract import (
     SIDECAR_CONFIG_NAME,
 )
 from agentcage.cage.state import StateStore, config_json, write_atomic
-from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
+
+if TYPE_CHECKING:  # `cage verify` reads the paths here without the schema (pydantic)
+    from agentcage.config.schema import CageConfig
 
 IMAGES_FILE = "images.json"
 CREATE_OPTIONS_FILE = "create-options.json"

@@ -162,6 +162,11 @@ def destroyer(store: StateStore, host: PodmanHost, progress: Callable[[str], Non
     return CageDestroy(store, host, progress)
 
 
+def parts(store: StateStore, host: PodmanHost, progress: Callable[[str], None]) -> CageParts:
+    """The store and the host alone, for `cage verify` (the seam tests put a fake in)."""
+    return CageParts(store, host, progress)
+
+
 def podman_host_on(
     host: str | None, store: StateStore, progress: Callable[[str], None] = lambda _: None
 ) -> PodmanHost:
@@ -199,6 +204,12 @@ def destroyer_for(cage: str, progress: Callable[[str], None] = lambda _: None) -
     """What `cage destroy` needs, driving wherever CAGE was created (as `cages_for`)."""
     store = StateStore()
     return destroyer(store, podman_host_for(store, cage, progress), progress)
+
+
+def parts_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> CageParts:
+    """What `cage verify` needs, driving wherever CAGE was created (as `cages_for`)."""
+    store = StateStore()
+    return parts(store, podman_host_for(store, cage, progress), progress)
 
 
 def fetch_audit(store: StateStore, cage: str) -> None:

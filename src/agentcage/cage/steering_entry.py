@@ -57,8 +57,22 @@ def entry_script(privileges: str, program: str) -> str:
         f'set -e; pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2"); '
         "proxy=${pids%%[!0-9]*}; target=${pids##*[!0-9]}; "
         '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
-        'user=; [ "$(readlink /proc/$proxy/ns/user)" = "$(readlink /proc/self/ns/user)" ] '
-        "|| user=--user; shift 2; "
+        f"{USER_NAMESPACE}{enter(privileges, program)}"
+    )
+
+
+# Sets $user: `--user` for nsenter when the proxy's user namespace is not the caller's.
+USER_NAMESPACE = (
+    'user=; [ "$(readlink /proc/$proxy/ns/user)" = "$(readlink /proc/self/ns/user)" ] '
+    "|| user=--user; "
+)
+
+
+def enter(privileges: str, program: str) -> str:
+    """The entry itself, once $proxy, $target and $user are set and "$1" and "$2" are
+    the two names (dropped): what `cage verify`'s script shares (verify_network.py)."""
+    return (
+        "shift 2; "
         f'exec env -i PATH={SEARCH_PATH} nsenter --target="$proxy" $user --mount '
         f'--net="/proc/$target/ns/net" {SETPRIV} {privileges} {program}'
     )

@@ -7,33 +7,33 @@ A check that cannot run counts as failed: a verify that silently skips proves no
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentcage.cage import layout, listeners, topology
+from agentcage.cage import listeners, running, topology, verify_config
 from agentcage.cage.batched_exec import StepResult, run_steps
 from agentcage.cage.ca import KEY_AND_CERT
+from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import (
     AGENT_CA,
     CA_DIR,
     CA_VARIABLES,
     PROXY_VARIABLES,
     SECRETS_DIR,
-    agent_environment,
     secret_id,
+    service_name,
+    way_out_environment,
 )
 from agentcage.cage.host_files import on_target
-from agentcage.cage.lifecycle import Cages
+from agentcage.cage.layout import host_paths
 from agentcage.cage.netcheck import routed_via
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT
-from agentcage.cage.verify_network import network_rows
-from agentcage.cage.vm import vm_control
+from agentcage.cage.verify_config import VerifyConfig
+from agentcage.cage.verify_network import NetworkChecks, network_checks
 from agentcage.config.constants import DENY_PORT
-from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError
 
 
@@ -47,54 +47,54 @@ class CheckResult:
         return asdict(self)
 
 
-def verify(cages: Cages, name: str) -> list[CheckResult]:
-    config = cages.store.load_config(name)
+def verify(cages: CageParts, name: str) -> list[CheckResult]:
+    """Every check of cage NAME; `cages` is any part of the facade (store and host only)."""
+    config = verify_config.load(cages.store, name)
     topo = topology.load(cages.store, name)
     if topo is None:
         raise StateError(f"cage {name!r} has no topology; re-create it")
     agent = topo.container("agent")
-    if config.isolation == "firecracker":
-        if not cages.is_running(name):
+    if config.microvm:
+        if not _is_running(cages, topo, running.VM):
             return [CheckResult("cage running", False, f"{topo.container('vm')} is not running")]
-        checks = vm_control.verify(cages.store, name, topo, _allowed_host(config))
+        from agentcage.cage.vm import vm_control  # the microVM layer: for its cages only
+
+        checks = vm_control.verify(cages.store, name, topo, config.allowed_host)
         return [CheckResult("cage running", True, "the microVM runs")] + [
             CheckResult(*check) for check in checks
         ]
-    transparent = config.network.transparent
+    transparent = config.transparent
     # Independent groups, each a `podman` call or two where the cages run: asked at once,
     # verify takes as long as the slowest group (the network checks), not the sum. The
-    # agent's and the proxy's file reads are one `podman exec` each (batched_exec.py).
+    # agent's file reads are one `podman exec` (batched_exec.py); the sidecars' are read
+    # by the network checks' script, which finds their PIDs anyway (verify_network.py).
     # Whether the agent runs is asked beside them (a round trip less before the slowest
     # starts): if it does not, their answers are dropped and that is the one result.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        running = pool.submit(cages.is_running, name)
+        runs = pool.submit(_is_running, cages, topo, "agent")
         inspected = pool.submit(_inspect_agent, cages, agent)
+        secrets = pool.submit(cages.secret_names, name)
         in_agent = pool.submit(run_steps, cages.host, agent, _agent_steps(transparent))
-        in_proxy = pool.submit(
-            run_steps, cages.host, topo.container("proxy"), _proxy_steps(transparent)
+        network = pool.submit(network_checks, cages, transparent, topo, config.allowed_host)
+        environment = pool.submit(
+            lambda: _environment(cages, config, topo, inspected.result(), secrets.result())
         )
-        in_dns = pool.submit(_exec, cages, topo.container("dns"), *_TCP_TABLES)
-        network = pool.submit(_network, cages, config, topo)
-        environment = pool.submit(lambda: _environment(cages, config, topo, inspected.result()))
-        if not running.result():
+        if not runs.result():
             return [CheckResult("cage running", False, f"{agent} is not running")]
         results = [CheckResult("cage running", True, f"{agent} is active")]
         results += environment.result()
         results += _process(in_agent.result())
-        results += network.result()
+        results += _network(network.result())
         if transparent:
-            results += _default_deny(topo, in_proxy.result(), in_agent.result())
+            results += _default_deny(topo, network.result(), in_agent.result())
         results.append(
-            _metrics_host_only(
-                cages, config, topo, inspected.result(), in_proxy.result(), in_dns.result()
-            )
+            _metrics_host_only(cages, config, topo, inspected.result(), network.result())
         )
     return results
 
 
-# The agent's and the proxy's reads, by name (batched_exec.run_steps).
+# The agent's reads, by name (batched_exec.run_steps).
 _KEY_PATHS = (f"{CA_DIR}/{KEY_AND_CERT}", f"{posixpath.dirname(AGENT_CA)}/{KEY_AND_CERT}")
-_TCP_TABLES = ("cat", "/proc/net/tcp", "/proc/net/tcp6")
 
 
 def _agent_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
@@ -111,13 +111,6 @@ def _agent_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
     return steps
 
 
-def _proxy_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
-    steps: list[tuple[str, tuple[str, ...]]] = [("tcp", _TCP_TABLES)]
-    if transparent:
-        steps.append(("forward", ("cat", "/proc/sys/net/ipv4/ip_forward")))
-    return steps
-
-
 @dataclass(frozen=True)
 class _AgentInspect:
     env: str  # JSON, or "" when the inspect failed
@@ -125,7 +118,11 @@ class _AgentInspect:
     error: str
 
 
-def _inspect_agent(cages: Cages, agent: str) -> _AgentInspect:
+def _is_running(cages: CageParts, topo: topology.Topology, role: str) -> bool:
+    return running.unit_state(cages.host, service_name(topo, role)) == "active"
+
+
+def _inspect_agent(cages: CageParts, agent: str) -> _AgentInspect:
     # Two templates, one line each: one `podman container inspect` for both checks.
     shown = cages.host.podman(
         "container", "inspect", "--format", "{{json .Config.Env}}\n{{json .Mounts}}", agent,
@@ -137,12 +134,7 @@ def _inspect_agent(cages: Cages, agent: str) -> _AgentInspect:
     return _AgentInspect(lines[0], lines[1], "")
 
 
-def _exec(cages: Cages, container: str, *argv: str) -> tuple[int, str, str]:
-    result = cages.host.podman("exec", container, *argv, check=False)
-    return result.returncode, result.stdout, result.stderr
-
-
-def _secret_value(cages: Cages, cage: str, topo: topology.Topology, secret: str) -> str:
+def _secret_value(cages: CageParts, cage: str, topo: topology.Topology, secret: str) -> str:
     shown = cages.host.podman(
         "secret", "inspect", "--showsecret", "--format", "{{.SecretData}}",
         secret_id(cage, secret), check=False,
@@ -157,7 +149,11 @@ def _secret_value(cages: Cages, cage: str, topo: topology.Topology, secret: str)
 
 
 def _environment(
-    cages: Cages, config: CageConfig, topo: topology.Topology, inspected: _AgentInspect
+    cages: CageParts,
+    config: VerifyConfig,
+    topo: topology.Topology,
+    inspected: _AgentInspect,
+    secret_names: list[str],
 ) -> list[CheckResult]:
     agent = topo.container("agent")
     try:
@@ -165,8 +161,8 @@ def _environment(
     except (ValueError, TypeError):
         return [CheckResult("agent environment", False, f"cannot inspect {agent}")]
     out = []
-    expected = agent_environment(config, topo)
-    missing = [rule.env for rule in config.secret_injection if env.get(rule.env) != rule.token]
+    expected = way_out_environment(topo)
+    missing = [key for key, token in config.placeholders if env.get(key) != token]
     out.append(
         CheckResult(
             "placeholders in the agent's env",
@@ -177,7 +173,7 @@ def _environment(
         )
     )
     leaked = []
-    for secret in cages.secret_names(config.name):
+    for secret in secret_names:
         value = _secret_value(cages, config.name, topo, secret)
         if not value:
             leaked.append(f"{secret} (cannot read it to compare)")
@@ -251,31 +247,19 @@ def _process(steps: dict[str, StepResult]) -> list[CheckResult]:
     return out
 
 
-def _allowed_host(config: CageConfig) -> str | None:
-    if config.domains.mode != "allowlist":
-        return None
-    for entry in config.domains.entries:
-        try:
-            ipaddress.ip_network(entry)
-        except ValueError:
-            return entry
-    return None
-
-
-def _network(cages: Cages, config: CageConfig, topo: topology.Topology) -> list[CheckResult]:
-    rows = network_rows(cages, config, topo, _allowed_host(config))
+def _network(network: NetworkChecks) -> list[CheckResult]:
     # Default deny's route is read from the agent itself too (_default_deny): one row.
-    return [CheckResult(*row) for row in rows if row[0] not in _DEFAULT_DENY]
+    return [CheckResult(*row) for row in network.rows if row[0] not in _DEFAULT_DENY]
 
 
 _DEFAULT_DENY = ("proxy does not forward", "agent routes via the proxy")
 
 
 def _default_deny(
-    topo: topology.Topology, in_proxy: dict[str, StepResult], in_agent: dict[str, StepResult]
+    topo: topology.Topology, network: NetworkChecks, in_agent: dict[str, StepResult]
 ) -> list[CheckResult]:
     """The agent's one way out is the proxy, and the proxy's namespace routes nowhere."""
-    forward = in_proxy["forward"]
+    forward = network.forward
     name = "proxy does not forward"
     if forward.code != 0:
         detail = f"cannot read ip_forward: {forward.output.strip()[:160]}"
@@ -293,12 +277,11 @@ def _default_deny(
 
 
 def _metrics_host_only(
-    cages: Cages,
-    config: CageConfig,
+    cages: CageParts,
+    config: VerifyConfig,
     topo: topology.Topology,
     inspected: _AgentInspect,
-    in_proxy: dict[str, StepResult],
-    in_dns: tuple[int, str, str],
+    network: NetworkChecks,
 ) -> CheckResult:
     """The sidecars' metrics sockets are out of the agent's reach (docs/metrics.md).
 
@@ -307,7 +290,7 @@ def _metrics_host_only(
     proxy's service ports are 8080 and its transparent listeners (docs/transparent.md).
     """
     name = "metrics reachable from the host only"
-    paths = on_target(cages.host.files, layout.host_paths(cages.store, topo.cage))
+    paths = on_target(cages.host.files, host_paths(cages.store, topo.cage))
     metrics_dir = paths.proxy_metrics_dir.parent
     try:
         sources = [Path(str(m["Source"])) for m in json.loads(inspected.mounts) or []]
@@ -316,24 +299,21 @@ def _metrics_host_only(
     problems = [
         f"the agent mounts {s}" for s in sources if s == metrics_dir or metrics_dir in s.parents
     ]
-    transparent = [(topo.proxy_ip, port) for port in config.network.listener_ports()]
-    if config.network.transparent:
+    transparent = [(topo.proxy_ip, port) for port in config.listener_ports]
+    if config.transparent:
         transparent.append((topo.proxy_ip, DENY_PORT))
     services = {
         "proxy": [(topo.proxy_ip, PROXY_PORT), *transparent],
         "dns": [(topo.dns_ip, DNS_PORT)],
     }
-    _, dns_table, dns_err = in_dns
-    tables = {
-        "proxy": (in_proxy["tcp"].output, in_proxy["tcp"].output),
-        "dns": (dns_table, dns_err),
-    }
+    tables = {"proxy": network.proxy_tcp, "dns": network.dns_tcp}
     for role, served in services.items():
         # tcp6 is missing where IPv6 is off; whatever was read still counts.
-        table, err = tables[role]
-        listening = listeners.parse(table)
+        listening = listeners.parse(tables[role])
         if not listening:
-            problems.append(f"cannot read the {role}'s listeners: {err.strip()[-160:]}")
+            problems.append(
+                f"cannot read the {role}'s listeners: {tables[role].strip()[-160:] or 'nothing'}"
+            )
         elif extra := listeners.unexpected(listening, *served):
             problems.append(f"the {role} also listens on {', '.join(extra)}")
     detail = (

@@ -3,7 +3,9 @@
 They ran in a helper container on the cage's internal network (`podman run --rm` of the
 proxy image): a container's creation, start and removal, about 1 s of the 2-core test
 machine's CPU on every verify. Now the checks enter the namespaces the way default deny's
-setup does (steering_entry.py, one `podman container inspect` for both PIDs, `nsenter`):
+setup does (steering_entry.py, `nsenter`), with one `podman container inspect` for the
+proxy's, the agent's and the DNS sidecar's PIDs; the sidecars' TCP tables and the
+proxy's `ip_forward` are read on the way (SCRIPT):
 
 * the network namespace is the agent's own, not a look-alike: its routes, its default
   deny, its address (the helper had the internal network without the agent's route);
@@ -28,30 +30,56 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+from dataclasses import dataclass
 
 from agentcage.cage import topology
+from agentcage.cage.batched_exec import StepResult
 from agentcage.cage.ca import CERT
+from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.contract import (
     AUDIT_DIR,
     CA_DIR,
     CA_VARIABLES,
     NETCHECK_MODULE,
+    PODMAN,
     PROXY_AUDIT_LOG,
     PROXY_VARIABLES,
     PYTHON,
     SIDECAR_USER,
-    agent_environment,
+    way_out_environment,
 )
-from agentcage.cage.lifecycle import Cages
-from agentcage.cage.steering_entry import SHELL, entry_script
-from agentcage.config.schema import CageConfig
+from agentcage.cage.steering_entry import SEARCH_PATH, SHELL, USER_NAMESPACE, enter
 
 # What the helper container had (--user=10000:10000, --cap-drop=all, no-new-privileges).
 UNPRIVILEGED = (
     f"--reuid={SIDECAR_USER}", f"--regid={SIDECAR_USER}", "--clear-groups",
     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
 )  # fmt: skip
-SCRIPT = entry_script(" ".join(UNPRIVILEGED), '"$@"')
+# What verify reads of the sidecars is read here too, with the PIDs this script finds
+# anyway: each was a `podman exec` of its own (a Podman process, an exec session and a
+# conmon: 0.34 to 0.9 s each in bench.cages.trace, all at once on two cores). The same
+# kernel tables: /proc/PID/net is the network namespace of PID, and ip_forward is read
+# in the proxy's network namespace. Each part is framed by a line `MARK NAME`.
+MARK = "agentcage-verify-read"
+_READS = (
+    f'echo "{MARK} proxy"; cat /proc/$proxy/net/tcp /proc/$proxy/net/tcp6 2>&1 || :; '
+    f'echo "{MARK} dns"; cat /proc/$dns/net/tcp /proc/$dns/net/tcp6 2>&1 || :; '
+    f'echo "{MARK} forward"; PATH={SEARCH_PATH} nsenter --target="$proxy" $user --net '
+    f'cat /proc/sys/net/ipv4/ip_forward 2>&1 && echo "{MARK} read" || echo "{MARK} failed"; '
+    f'echo "{MARK} end"; '
+)
+# $1 the proxy container, $2 the agent's, $3 the DNS sidecar's, then netcheck's argv. One
+# `inspect` for the three PIDs; `set --` puts them first, `shift 4` leaves the agent's
+# and the DNS sidecar's names for `enter` to drop. A DNS sidecar that does not run (PID
+# 0) leaves its table unread (its check fails); the proxy and the agent must run.
+SCRIPT = (
+    f'set -e; pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2" "$3"); '
+    'set -- $pids "$@"; proxy=$1; target=$2; dns=$3; shift 4; '
+    '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
+    + USER_NAMESPACE
+    + _READS
+    + enter(" ".join(UNPRIVILEGED), '"$@"')
+)
 NAME = "agentcage-verify"  # $0 of the script
 ENV = "/usr/bin/env"  # in the proxy's image (coreutils)
 Row = tuple[str, bool, str]
@@ -70,10 +98,10 @@ def udp_host() -> str:
 
 
 def netcheck_command(
-    config: CageConfig, topo: topology.Topology, allowed: str | None
+    transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> tuple[str, ...]:
     """The argv, run where the cage runs, that prints netcheck's JSON rows."""
-    env = agent_environment(config, topo)
+    env = way_out_environment(topo)
     variables = [f"{key}={env[key]}" for key in (*PROXY_VARIABLES, "NO_PROXY", "no_proxy")]
     variables += [f"{key}={CA_DIR}/{CERT}" for key in CA_VARIABLES]
     gateway = str(ipaddress.IPv4Network(topo.external_subnet)[1])
@@ -81,28 +109,70 @@ def netcheck_command(
     program += ["--gateway", gateway, "--resolver", topo.dns_ip]
     if allowed:
         program += ["--allowed-host", allowed]
-    if config.network.transparent:
+    if transparent:
         # Default deny gave the agent's namespace its route via the proxy: --steered.
         program += ["--proxy", topo.proxy_ip, "--steered"]
         program += ["--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}", "--udp-host", udp_host()]
-    return (SHELL, "-c", SCRIPT, NAME, topo.container("proxy"), topo.container("agent"), *program)
+    containers = (topo.container("proxy"), topo.container("agent"), topo.container("dns"))
+    return (SHELL, "-c", SCRIPT, NAME, *containers, *program)
 
 
-def network_rows(
-    cages: Cages, config: CageConfig, topo: topology.Topology, allowed: str | None
-) -> list[Row]:
-    result = cages.host.runner.run(netcheck_command(config, topo, allowed), check=False)
+@dataclass(frozen=True)
+class NetworkChecks:
+    rows: list[Row]
+    # What the script read beside them (_READS): each sidecar's TCP tables, as read (an
+    # error's text instead when they could not be), and the proxy's ip_forward.
+    proxy_tcp: str
+    dns_tcp: str
+    forward: StepResult
+
+
+def network_checks(
+    cages: CageParts, transparent: bool, topo: topology.Topology, allowed: str | None
+) -> NetworkChecks:
+    result = cages.host.runner.run(netcheck_command(transparent, topo, allowed), check=False)
+    reads = _reads(result.stdout)
+    forward = reads.get("forward", "")
+    read = forward.endswith(f"{MARK} read\n")
+    forward_step = StepResult(0 if read else 1, forward.rpartition(f"{MARK} ")[0])
+    if "forward" not in reads:
+        why = (result.stderr or result.stdout).strip()[-160:] or "no output"
+        forward_step = StepResult(1, f"the script ended first (exit {result.returncode}): {why}")
+    return NetworkChecks(
+        _rows(result.stdout, result.stderr, result.returncode, allowed),
+        reads.get("proxy", ""),
+        reads.get("dns", ""),
+        forward_step,
+    )
+
+
+def _reads(stdout: str) -> dict[str, str]:
+    """The framed parts before netcheck's own output: {name: text}."""
+    parts: dict[str, str] = {}
+    name = None
+    for line in stdout.splitlines(keepends=True):
+        if line.startswith(f"{MARK} ") and line.split()[1] in ("proxy", "dns", "forward", "end"):
+            name = line.split()[1]
+            if name == "end":
+                break
+            parts[name] = ""
+        elif name is not None:
+            parts[name] += line
+    return parts
+
+
+def _rows(stdout: str, stderr: str, returncode: int, allowed: str | None) -> list[Row]:
     try:
-        rows = json.loads(result.stdout.strip().splitlines()[-1])
+        rows = json.loads(stdout.strip().splitlines()[-1])
         checks = [(str(r["name"]), bool(r["passed"]), str(r["detail"])) for r in rows]
     except (ValueError, IndexError, KeyError, TypeError):
-        detail = (result.stderr or result.stdout).strip()[-300:] or "no output"
+        detail = (stderr or stdout).strip()[-300:] or "no output"
         return [
             (
                 "network checks",
                 False,
                 f"could not run them in the agent's network namespace (exit "
-                f"{result.returncode}): {detail}",
+                f"{returncode}): {detail}",
             )
         ]
     if allowed is None:

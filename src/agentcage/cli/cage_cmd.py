@@ -21,6 +21,7 @@ from agentcage.cage.remote_hosts import (
     chosen,
     destroyer_for,
     fetch_audit,
+    parts_for,
     record_cage_host,
     release_images,
     remove_images,
@@ -309,7 +310,8 @@ def verify(name: str, as_json: bool) -> None:
     """Check from inside NAME that its walls hold; exit 1 if any check fails."""
     from agentcage.cage.verify import verify as run_verify
 
-    results = run_verify(_cages(name), name)
+    # The store and the host only: the facade would load the config schema (pydantic).
+    results = run_verify(parts_for(name, _progress), name)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -73,16 +73,24 @@ ROUTES = (
     "eth0\t00000000\t0300D50A\t0003\n"
     "eth0\t0000D50A\t00000000\t0001\n"
 )
-FORWARD = ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/sys/net/ipv4/ip_forward")
 AGENT_ROUTES = ("podman", "exec", "agentcage-demo-agent", "cat", "/proc/net/route")
 # verify_network.netcheck_command: `sh -c SCRIPT` on the host, into the agent's namespace.
 NETCHECK = ("/bin/sh", "-c", verify_network.SCRIPT)
+
+
+def _netcheck(
+    rows: list[dict[str, object]], proxy: str = PROXY_TCP, forward: str = "0\n"
+) -> Completed:
+    """The script's output: the sidecars' reads, each framed, then netcheck's JSON rows."""
+    mark = verify_network.MARK
+    framed = f"{mark} proxy\n{proxy}{mark} dns\n{DNS_TCP}{mark} forward\n{forward}"
+    return ok(f"{framed}{mark} read\n{mark} end\n{json.dumps(rows)}\n")
+
+
 AGENT_MOUNTS = [{"Source": "/somewhere/agent"}]
 WALLS = {
-    FORWARD: ok("0\n"),
+    NETCHECK: _netcheck(NETWORK),
     AGENT_ROUTES: ok(ROUTES),
-    ("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp"): ok(PROXY_TCP),
-    ("podman", "exec", "agentcage-demo-dns", "cat", "/proc/net/tcp"): ok(DNS_TCP),
 }
 
 
@@ -116,7 +124,6 @@ def test_everything_holds(tmp_path: Path) -> None:
             ("podman", "exec", "agentcage-demo-agent", "cat", "/etc/agentcage-ca/ca.pem"): ok(CERT),
             (*EXEC, "cat", "/var/lib/agentcage/ca/mitmproxy-ca.pem"): MISSING,
             (*EXEC, "cat", "/etc/agentcage-ca/mitmproxy-ca.pem"): MISSING,
-            NETCHECK: ok(json.dumps(NETWORK) + "\n"),
         },
     )  # fmt: skip
     results = verify(cages, "demo")
@@ -131,7 +138,10 @@ FLOW_CHECK = {"name": "raw TCP to port 22 refused", "passed": True, "detail": "r
 
 
 def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
-    cages = _cage(tmp_path, {FORWARD: ok("1\n"), AGENT_ROUTES: ok(ROUTES.splitlines()[0])})
+    cages = _cage(
+        tmp_path,
+        {NETCHECK: _netcheck(NETWORK, forward="1\n"), AGENT_ROUTES: ok(ROUTES.splitlines()[0])},
+    )
     results = {r.name: r for r in verify(cages, "demo")}
     assert not results["proxy does not forward"].passed
     assert results["proxy does not forward"].detail == "ip_forward 1"
@@ -145,7 +155,7 @@ def test_a_rootless_cage_is_judged_as_a_rootful_one(tmp_path: Path) -> None:
     (tmp_path / "unrouted").mkdir()
     header, _, local = ROUTES.splitlines()
     answers = {
-        NETCHECK: ok(json.dumps([FLOW_CHECK]) + "\n"),
+        NETCHECK: _netcheck([FLOW_CHECK]),
         ("systemctl", "--user", "is-active"): ok("active\n"),
     }
     for where, routes, passed in (
@@ -231,11 +241,17 @@ def test_the_network_checks_run_in_the_agents_namespace(tmp_path: Path) -> None:
     topo = topology.load(cages.store, "demo")
     assert topo is not None
     rows = [*NETWORK, {"name": "agent routes via the proxy", "passed": True, "detail": "x"}]
-    runner.answers[NETCHECK] = ok(json.dumps(rows) + "\n")
+    runner.answers[NETCHECK] = _netcheck(rows)
     results = [r.name for r in verify(cages, "demo")]
     (netcheck,) = [call for call in runner.calls if call[:3] == NETCHECK]
     # The proxy's PID for the mount namespace, the agent's for the network namespace.
-    assert netcheck[3:6] == ("agentcage-verify", topo.container("proxy"), topo.container("agent"))
+    # (and the DNS sidecar's, whose TCP tables it reads beside the proxy's)
+    assert netcheck[3:7] == (
+        "agentcage-verify",
+        topo.container("proxy"),
+        topo.container("agent"),
+        topo.container("dns"),
+    )
     assert netcheck[netcheck.index("--proxy") + 1] == topo.proxy_ip
     assert netcheck[netcheck.index("--resolver") + 1] == topo.dns_ip
     assert "--steered" in netcheck and "--audit-log" in netcheck
@@ -258,9 +274,7 @@ def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
     runner.answers[("podman", "container", "inspect")] = _inspected(
         [f"{k}={v}" for k, v in env.items()], [{"Source": str(paths_metrics)}]
     )
-    runner.answers[("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp")] = ok(
-        on_a_port
-    )
+    runner.answers[NETCHECK] = _netcheck(NETWORK, proxy=on_a_port)
     check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
     assert not check.passed
     assert check.detail == (
@@ -276,23 +290,24 @@ def test_the_transparent_listeners_are_service_ports_not_metrics(tmp_path: Path)
     listening = PROXY_TCP + (
         "   1: 0300D50A:0050 00000000:0000 0A 0\n   2: 0300D50A:01BB 00000000:0000 0A 0\n"
     )
-    runner.answers[("podman", "exec", "agentcage-demo-proxy", "cat", "/proc/net/tcp")] = ok(
-        listening
-    )
+    runner.answers[NETCHECK] = _netcheck(NETWORK, proxy=listening)
     check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
     assert check.passed, check.detail
 
 
-def test_the_agent_and_the_proxy_are_read_with_one_exec_each(tmp_path: Path) -> None:
+def test_the_agent_is_read_with_one_exec_and_the_sidecars_with_none(tmp_path: Path) -> None:
     cages = _cage(tmp_path, {})
     runner = cages.host.runner
     assert isinstance(runner, RecordingRunner)
-    verify(cages, "demo")
+    results = {r.name: r for r in verify(cages, "demo")}
     agent = [c for c in runner.calls if c[:3] == EXEC]
-    proxy = [c for c in runner.calls if c[:3] == ("podman", "exec", "agentcage-demo-proxy")]
     assert [c[3:5] for c in agent] == [("sh", "-c")]
-    # (and the audit log's tail after the network checks, had a refused flow passed)
-    assert [c[3] for c in proxy] == ["sh"]
+    # The sidecars' TCP tables and the proxy's ip_forward come from the network checks'
+    # script (it has their PIDs): no `podman exec` into either sidecar.
+    sidecars = ("agentcage-demo-proxy", "agentcage-demo-dns")
+    assert not [c for c in runner.calls if c[:2] == ("podman", "exec") and c[2] in sidecars]
+    assert results["proxy does not forward"].passed
+    assert results["metrics reachable from the host only"].passed
     assert len(runner.commands("podman", "container", "inspect")) == 1
 
 
@@ -308,7 +323,6 @@ def test_an_agent_without_sh_is_read_one_exec_at_a_time(tmp_path: Path) -> None:
             (*EXEC, "cat", "/var/lib/agentcage/ca/mitmproxy-ca.pem"): MISSING,
             # The one place a mount gone wrong put the key: the agent can read it.
             (*EXEC, "cat", "/etc/agentcage-ca/mitmproxy-ca.pem"): ok("PRIVATE KEY"),
-            NETCHECK: ok(json.dumps(NETWORK) + "\n"),
         },
     )
     results = {r.name: r for r in verify(cages, "demo")}
@@ -344,7 +358,7 @@ def test_whether_the_agent_runs_is_asked_beside_the_checks(tmp_path: Path) -> No
     runner = _SlowSystemd(answers={("systemctl", "is-active"): ok("active\n")})
     cages, _ = make_cages(tmp_path, runner)
     cages.create(write_config(tmp_path))
-    runner.answers[NETCHECK] = ok(json.dumps(NETWORK) + "\n")
+    runner.answers[NETCHECK] = _netcheck(NETWORK)
     results = verify(cages, "demo")
     assert not runner.waited_in_vain
     assert results[0] == CheckResult("cage running", True, "agentcage-demo-agent is active")
@@ -352,3 +366,23 @@ def test_whether_the_agent_runs_is_asked_beside_the_checks(tmp_path: Path) -> No
     runner.answers[("systemctl", "is-active")] = ok("inactive\n")
     (stopped,) = verify(cages, "demo")
     assert not stopped.passed and "not running" in stopped.detail
+
+
+def test_sidecar_reads_that_fail_fail_their_checks(tmp_path: Path) -> None:
+    mark = verify_network.MARK
+    unread = f"{mark} proxy\ncat: /proc/0/net/tcp: No such file or directory\n{mark} dns\n"
+    failed = ok(
+        f"{unread}{mark} forward\nnsenter: cannot open /proc/7/ns/net\n{mark} failed\n"
+        f"{mark} end\n{json.dumps(NETWORK)}\n"
+    )
+    ended = Completed((), 1, "", "Error: no container with name or ID agentcage-demo-dns")
+    for answer, why in ((failed, "cannot open"), (ended, "the script ended first")):
+        where = tmp_path / why.replace(" ", "-")
+        where.mkdir()
+        cages = _cage(where, {NETCHECK: answer})
+        results = {r.name: r for r in verify(cages, "demo")}
+        forward = results["proxy does not forward"]
+        assert not forward.passed and why in forward.detail, forward
+        metrics = results["metrics reachable from the host only"]
+        assert not metrics.passed and "cannot read the proxy's listeners" in metrics.detail
+        assert "cannot read the dns's listeners" in metrics.detail
