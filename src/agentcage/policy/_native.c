@@ -589,49 +589,72 @@ entropy(PyObject *module, PyObject *args)
     return PyFloat_FromDouble(bits);
 }
 
-/* grams(data, table, shift) -> list[int]
+/* grams(data, first, second, solo, shift) -> list[int]
  *
- * Each i, a multiple of 4 with i + 4 <= len(data), whose four bytes (x, read
- * little-endian) hash to a bit set in `table`: h = (x * 2654435761 mod 2**32) >>
- * shift, bit h & 7 of byte h >> 3. `table` is 2**(32 - shift) bits. Any string of
- * 8 bytes or more in `data` covers one such i with its first 7 bytes, so a table
- * of each wanted string's four 4-grams at offsets 0..3 finds every place one can
- * start (within 3 bytes before a hit).
+ * Each i, a multiple of 4 with i + 4 <= len(data), whose four bytes g(i) (read
+ * little-endian as x) hash to a bit set in `first`, h = (x * 2654435761 mod 2**32)
+ * >> shift, bit h & 7 of byte h >> 3; and then g(i + 4) hashes to a bit set in
+ * `second`, or g(i) to one in `solo`, or i + 8 > len(data). Each table is
+ * 2**(32 - shift) bits. Any string of 8 bytes or more in `data` covers one such i
+ * with its first 7 bytes, and the next gram too when it is 11 bytes or more: tables
+ * of each wanted string's 4-grams at offsets 0..3 (first), the grams 4 bytes after
+ * them (second) and those of the offsets with no whole gram 4 bytes after (solo)
+ * find every place one can start (within 3 bytes before a hit). The second gram
+ * makes a hit on a common gram of the data (`thef` in prose) rare.
  */
+static inline uint32_t
+gram_hash(const unsigned char *at, int shift)
+{
+    uint32_t x = (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 |
+                 (uint32_t)at[3] << 24;
+    return (uint32_t)(x * 2654435761u) >> shift;
+}
+
+static inline int
+bit_set(const unsigned char *bits, uint32_t h)
+{
+    return bits[h >> 3] >> (h & 7) & 1;
+}
+
 static PyObject *
 grams(PyObject *module, PyObject *args)
 {
-    Py_buffer data, table;
+    Py_buffer data, first, second, solo;
     int shift;
-    if (!PyArg_ParseTuple(args, "y*y*i:grams", &data, &table, &shift))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*i:grams", &data, &first, &second, &solo, &shift))
         return NULL;
     PyObject *result = NULL;
-    if (shift < 3 || shift > 29 || table.len != ((Py_ssize_t)1 << (32 - shift)) / 8) {
-        PyErr_SetString(PyExc_ValueError, "table must be 2**(32 - shift) bits, 3 <= shift <= 29");
+    Py_ssize_t size = shift >= 3 && shift <= 29 ? ((Py_ssize_t)1 << (32 - shift)) / 8 : -1;
+    if (size < 0 || first.len != size || second.len != size || solo.len != size) {
+        PyErr_SetString(PyExc_ValueError,
+                        "tables must be 2**(32 - shift) bits each, 3 <= shift <= 29");
         goto done;
     }
     result = PyList_New(0);
     if (result == NULL)
         goto done;
     const unsigned char *in = data.buf;
-    const unsigned char *bits = table.buf;
+    const unsigned char *one = first.buf, *two = second.buf, *alone = solo.buf;
     for (Py_ssize_t i = 0; i + 4 <= data.len; i += 4) {
-        uint32_t x = (uint32_t)in[i] | (uint32_t)in[i + 1] << 8 | (uint32_t)in[i + 2] << 16 |
-                     (uint32_t)in[i + 3] << 24;
-        uint32_t h = (uint32_t)(x * 2654435761u) >> shift;
-        if (bits[h >> 3] >> (h & 7) & 1) {
-            PyObject *at = PyLong_FromSsize_t(i);
-            if (at == NULL || PyList_Append(result, at) < 0) {
-                Py_XDECREF(at);
-                Py_CLEAR(result);
-                goto done;
-            }
-            Py_DECREF(at);
+        uint32_t h = gram_hash(in + i, shift);
+        if (!bit_set(one, h))
+            continue;
+        if (i + 8 <= data.len && !bit_set(two, gram_hash(in + i + 4, shift)) &&
+            !bit_set(alone, h))
+            continue;
+        PyObject *at = PyLong_FromSsize_t(i);
+        if (at == NULL || PyList_Append(result, at) < 0) {
+            Py_XDECREF(at);
+            Py_CLEAR(result);
+            goto done;
         }
+        Py_DECREF(at);
     }
 done:
     PyBuffer_Release(&data);
-    PyBuffer_Release(&table);
+    PyBuffer_Release(&first);
+    PyBuffer_Release(&second);
+    PyBuffer_Release(&solo);
     return result;
 }
 

@@ -172,9 +172,50 @@ def test_word_stretches_on_large_inputs() -> None:
 def test_gram_hits_match_the_python_definition(keys: list[bytes], data: bytes) -> None:
     if native is None:
         pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
-    table = GramFilter(keys).table
+    tables = GramFilter(keys).tables
     data += b"".join(keys) + data  # hits, at every alignment the data's length gives
-    assert native.grams(data, table, 13) == python_grams(data, table, 13)
+    assert native.grams(data, *tables, 13) == python_grams(data, *tables, 13)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(min_size=8, max_size=24), min_size=1, max_size=4),
+    st.binary(max_size=300),
+    st.integers(min_value=0, max_value=300),
+)
+def test_gram_windows_hold_every_key_wherever_it_lies(
+    keys: list[bytes], data: bytes, at: int
+) -> None:
+    # Keys of 8-10 bytes have no whole gram 4 bytes after some offsets: their first
+    # gram alone must make the hit, and at the end of the data too.
+    gram_filter = GramFilter(keys)
+    for key in keys:
+        placed = data[:at] + key + data[at:]
+        start = min(at, len(data))
+        windows = gram_filter.windows(placed)
+        assert any(lo <= start and start + len(key) <= hi for lo, hi in windows)
+        assert windows == _python_windows(gram_filter, placed)
+
+
+def _python_windows(gram_filter: GramFilter, data: bytes) -> list[tuple[int, int]]:
+    import agentcage.policy.leaks.gram_filter as module
+
+    saved, module.native = module.native, None  # type: ignore[assignment]
+    try:
+        return gram_filter.windows(data)
+    finally:
+        module.native = saved
+
+
+def test_a_gram_common_in_prose_is_no_hit_without_the_gram_after_it() -> None:
+    # Gram pairs, not single grams: a value spelled with "thef" made a hit at every
+    # aligned "thef" of prose (264 windows a MiB of the proxy bench's body).
+    gram_filter = GramFilter([b"thefoxjumpsover"])
+    prose = b"read thefile and thefolder " * 4000
+    assert gram_filter.windows(prose) == []
+    placed = prose + b"..thefoxjumpsover"
+    [(lo, hi)] = gram_filter.windows(placed)
+    assert lo <= placed.find(b"thefoxjumpsover") and hi == len(placed)
 
 
 def test_gram_windows_hold_every_key_and_bad_tables_are_refused() -> None:
@@ -190,4 +231,4 @@ def test_gram_windows_hold_every_key_and_bad_tables_are_refused() -> None:
         GramFilter([b"short"])
     if native is not None:
         with pytest.raises(ValueError, match="2\\*\\*"):
-            native.grams(b"data", b"short", 13)
+            native.grams(b"data", b"short", b"short", b"short", 13)
