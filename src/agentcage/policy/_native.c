@@ -1,6 +1,7 @@
 /* The byte passes the policy engine cannot make fast in Python.
  *
- * `canonical` drops separator bytes and folds the rest through a table; `runs`
+ * `canonical` drops separator bytes and folds the rest through a table (16 bytes at
+ * a time with SSSE3 when the CPU has it and the tables are the usual ones); `runs`
  * finds maximal runs of table-marked bytes (16 bytes at a time with SSE2 for the
  * base64 and hex alphabets); `words` finds stretches of short lowercase words (seed
  * phrases); `grams` says where the matcher's automaton need search (`gram_filter.py`);
@@ -39,6 +40,110 @@ get_table(Py_buffer *table, const char *what)
  * backslash followed by 'n', 'r' or 't' (a JSON or C escape of a line break or
  * tab) is dropped whole, scanning left to right like `re.sub(rb"\\[nrt]", b"")`.
  */
+static Py_ssize_t
+canonical_scalar(const unsigned char *in, Py_ssize_t i, Py_ssize_t end, Py_ssize_t n,
+                 const unsigned char *f, const unsigned char *k, unsigned char *out,
+                 Py_ssize_t *j_out)
+{
+    Py_ssize_t j = *j_out;
+    for (; i < end; i++) {
+        unsigned char c = in[i];
+        if (c == '\\' && i + 1 < n) {
+            unsigned char next = in[i + 1];
+            if (next == 'n' || next == 'r' || next == 't') {
+                i++;
+                continue;
+            }
+        }
+        out[j] = f[c];
+        j += k[c] != 0;
+    }
+    *j_out = j;
+    return i; /* past `end` by one when an escape straddled it */
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <tmmintrin.h>
+#define HAVE_SSSE3_CANONICAL 1
+
+/* Where the kept bytes of each 8-byte group go: for each 8-bit keep mask, the
+   indexes of its set bits, then 0x80 (pshufb writes 0 there). */
+static unsigned char compact_shuffle[256][8];
+
+static void
+init_compact(void)
+{
+    for (int m = 0; m < 256; m++) {
+        int at = 0;
+        for (int b = 0; b < 8; b++)
+            if (m >> b & 1)
+                compact_shuffle[m][at++] = (unsigned char)b;
+        while (at < 8)
+            compact_shuffle[m][at++] = 0x80;
+    }
+}
+
+/* Whether the tables are the ones this path hard-codes: fold lower-cases ASCII
+   letters and leaves every other byte, keep drops only ASCII bytes. The dropped
+   set itself is read from `keep`. */
+static int
+simple_tables(const unsigned char *f, const unsigned char *k)
+{
+    for (int b = 0; b < 256; b++) {
+        int lower = b >= 'A' && b <= 'Z' ? b + 32 : b;
+        if (f[b] != lower || (b >= 0x80 && !k[b]))
+            return 0;
+    }
+    return 1;
+}
+
+/* 16 bytes at a time: the dropped bytes found with two nibble lookups (a bitmap of
+   the set by low nibble, a bit by high nibble), letters lower-cased by a compare
+   and an add, and the kept bytes moved together 8 at a time by a shuffle. A group
+   holding a backslash goes through the scalar loop (it may start an escape). */
+__attribute__((target("ssse3"))) static void
+canonical_ssse3(const unsigned char *in, Py_ssize_t n, const unsigned char *k,
+                const unsigned char *f, unsigned char *out, Py_ssize_t *j_out)
+{
+    unsigned char by_low[16] = {0};
+    for (int b = 0; b < 0x80; b++)
+        if (!k[b])
+            by_low[b & 15] |= (unsigned char)(1u << (b >> 4));
+    const __m128i rows = _mm_loadu_si128((const __m128i *)by_low);
+    const __m128i bits = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i low_nibble = _mm_set1_epi8(0x0F);
+    const __m128i backslash = _mm_set1_epi8('\\');
+    Py_ssize_t i = 0, j = *j_out;
+    while (i + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(in + i));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(x, backslash))) {
+            i = canonical_scalar(in, i, i + 16, n, f, k, out, &j);
+            continue;
+        }
+        __m128i lo = _mm_and_si128(x, low_nibble);
+        /* Bytes from 0x80 have a high nibble of 8 or more: `bits` gives them 0 (kept). */
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low_nibble);
+        __m128i hit = _mm_and_si128(_mm_shuffle_epi8(rows, lo), _mm_shuffle_epi8(bits, hi));
+        unsigned keep = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(hit, _mm_setzero_si128()));
+        __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                                      _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
+        __m128i folded = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+        unsigned first = keep & 0xFF, second = keep >> 8;
+        __m128i a = _mm_shuffle_epi8(folded,
+                                     _mm_loadl_epi64((const __m128i *)compact_shuffle[first]));
+        _mm_storel_epi64((__m128i *)(out + j), a);
+        j += __builtin_popcount(first);
+        __m128i b = _mm_shuffle_epi8(_mm_srli_si128(folded, 8),
+                                     _mm_loadl_epi64((const __m128i *)compact_shuffle[second]));
+        _mm_storel_epi64((__m128i *)(out + j), b);
+        j += __builtin_popcount(second);
+        i += 16;
+    }
+    canonical_scalar(in, i, n, n, f, k, out, &j);
+    *j_out = j;
+}
+#endif
+
 static PyObject *
 canonical(PyObject *module, PyObject *args)
 {
@@ -58,18 +163,13 @@ canonical(PyObject *module, PyObject *args)
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     Py_ssize_t j = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = in[i];
-        if (c == '\\' && i + 1 < n) {
-            unsigned char next = in[i + 1];
-            if (next == 'n' || next == 'r' || next == 't') {
-                i++;
-                continue;
-            }
-        }
-        out[j] = f[c];
-        j += k[c] != 0;
-    }
+#ifdef HAVE_SSSE3_CANONICAL
+    /* Below a few hundred bytes the table check costs more than the vectors save. */
+    if (n >= 512 && __builtin_cpu_supports("ssse3") && simple_tables(f, k))
+        canonical_ssse3(in, n, k, f, out, &j);
+    else
+#endif
+        canonical_scalar(in, 0, n, n, f, k, out, &j);
     Py_END_ALLOW_THREADS
     if (_PyBytes_Resize(&result, j) < 0)
         result = NULL;
@@ -674,6 +774,9 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
+#ifdef HAVE_SSSE3_CANONICAL
+    init_compact();
+#endif
 #ifdef __SSE2__
     init_marks();
 #endif
