@@ -538,11 +538,147 @@ classes_of(const unsigned char *in, Py_ssize_t n, Py_ssize_t base, struct classe
     classes_scalar(in + base, n - base < 64 ? n - base : 64, k);
 }
 
+/* The exact search runs only between two breaks with `min_words` listed words
+   between them and no other break: a stretch needs that many. The words since the
+   last break are counted 64 bytes at a time (a popcount, no step per word), and
+   looked up only once there are `min_words` of them, as a search for a run skips
+   ahead: the last of the first `min_words` is looked up, then the one before, and
+   so on; the first unlisted one found is the new last break, the words before it
+   are never looked up and the ones after it are known to be listed. In prose, with
+   a short word, a number or a path every few words, the count rarely gets there;
+   the lookup of every word, a branch each, had been most of the pass. When all are
+   listed (`hot`), every next word is looked up until one is not or a break comes:
+   the exact search gets the stretch from the break before the run to that one. */
+struct word_block {
+    Py_ssize_t base;
+    u64 words; /* starts of pending words in the 64 bytes at base */
+};
+
+struct word_scan {
+    PyObject *result;
+    const unsigned char *in;
+    Py_ssize_t n;
+    const struct word_rules *r;
+    struct word_block *pending; /* the words since the last break, block by block */
+    Py_ssize_t blocks, count;   /* how many blocks, how many words in them */
+    Py_ssize_t known;           /* how many of the first words are known to be listed */
+    Py_ssize_t last_break;
+    int hot;                    /* the words since `region`, the last break + 1, are listed */
+    Py_ssize_t region;
+};
+
+static inline int
+listed(const struct word_scan *w, Py_ssize_t s)
+{
+    return w->r->prefixes == NULL || stretch_word_ok(w->in, s, w->n, w->r);
+}
+
+/* Breaks from `first` to `last`, and no word between them. */
+static int
+at_breaks(struct word_scan *w, Py_ssize_t first, Py_ssize_t last)
+{
+    if (w->hot) {
+        w->hot = 0;
+        if (stretches_in(w->result, w->in, w->n, w->region, first, w->r) < 0)
+            return -1;
+    }
+    w->blocks = w->count = w->known = 0;
+    w->last_break = last;
+    return 0;
+}
+
+/* The block holding pending word `index`, and that word's bit in it. */
+static Py_ssize_t
+find_word(const struct word_scan *w, Py_ssize_t index, int *bit)
+{
+    Py_ssize_t b = 0;
+    for (;; b++) {
+        Py_ssize_t here = __builtin_popcountll(w->pending[b].words);
+        if (index < here)
+            break;
+        index -= here;
+    }
+    u64 words = w->pending[b].words;
+    while (index-- > 0)
+        words &= words - 1;
+    *bit = __builtin_ctzll(words);
+    return b;
+}
+
+/* Pending words through `index` (in block `b`, at `bit`) dropped: that word broke a run. */
+static void
+drop_through(struct word_scan *w, Py_ssize_t index, Py_ssize_t b, int bit)
+{
+    w->last_break = w->pending[b].base + bit;
+    w->pending[b].words &= bit == 63 ? 0 : ~0ULL << (bit + 1);
+    w->blocks -= b;
+    memmove(w->pending, w->pending + b, sizeof(struct word_block) * (size_t)w->blocks);
+    w->count -= index + 1;
+}
+
+/* Words at the set bits of `words`, 64 bytes from `base`, after any pending. */
+static int
+at_words(struct word_scan *w, Py_ssize_t base, u64 words)
+{
+    w->pending[w->blocks].base = base;
+    w->pending[w->blocks].words = words;
+    w->blocks++;
+    w->count += __builtin_popcountll(words);
+    Py_ssize_t need = w->r->min_words;
+    while (w->count > 0 && (w->hot || w->count >= need)) {
+        int bit;
+        if (w->hot) { /* each word in order, until one is not listed */
+            Py_ssize_t index = 0;
+            for (Py_ssize_t b = 0; b < w->blocks; b++) {
+                for (u64 left = w->pending[b].words; left; left &= left - 1, index++) {
+                    bit = __builtin_ctzll(left);
+                    if (listed(w, w->pending[b].base + bit))
+                        continue;
+                    w->hot = 0;
+                    if (stretches_in(w->result, w->in, w->n, w->region,
+                                     w->pending[b].base + bit, w->r) < 0)
+                        return -1;
+                    drop_through(w, index, b, bit);
+                    w->known = 0;
+                    goto next;
+                }
+            }
+            w->blocks = w->count = w->known = 0;
+            return 0;
+        }
+        /* From word need - 1 back to the first not known. */
+        Py_ssize_t b = find_word(w, need - 1, &bit), index = need - 1;
+        for (;;) {
+            if (index < w->known) { /* need listed words in a row: a run */
+                w->hot = 1;
+                w->region = w->last_break + 1;
+                break;
+            }
+            if (!listed(w, w->pending[b].base + bit)) {
+                drop_through(w, index, b, bit);
+                w->known = need - 2 - index + 1;
+                break;
+            }
+            index--;
+            u64 lower = w->pending[b].words & ((1ULL << bit) - 1);
+            while (lower == 0 && index >= w->known) {
+                b--;
+                lower = w->pending[b].words;
+            }
+            if (lower)
+                bit = 63 - __builtin_clzll(lower);
+        }
+    next:;
+    }
+    return 0;
+}
+
 static PyObject *
 words(PyObject *module, PyObject *args)
 {
     Py_buffer data, prefixes;
     struct word_rules r;
+    struct word_scan scan = {0};
     if (!PyArg_ParseTuple(args, "y*y*nnnn:words", &data, &prefixes, &r.shortest, &r.longest,
                           &r.max_gap, &r.min_words))
         return NULL;
@@ -561,15 +697,20 @@ words(PyObject *module, PyObject *args)
     r.prefixes = prefixes.len ? prefixes.buf : NULL;
     const unsigned char *in = data.buf;
     Py_ssize_t n = data.len;
-    /* Shortest stretch: min_words words of `shortest` letters and single gaps. */
-    Py_ssize_t least = r.min_words * (r.shortest + 1) - 1;
-    /* Pass 1, on bit masks: the positions that break any stretch (a byte that is
-       neither letter nor gap, a word too short or too long). Only the stretches
-       between two of them at least `least` apart go to the exact search. */
+    /* On bit masks, 64 bytes at a time: the positions that break any stretch (a
+       byte that is neither letter nor gap, a word too short or too long) and the
+       starts of the other words, handed in order to `at_breaks` and `at_words`. */
     struct classes cur, next;
     classes_of(in, n, 0, &cur);
     u64 prev_letter = 0, escaped_first = 0;
-    Py_ssize_t last_break = -1;
+    scan = (struct word_scan){result, in, n, &r, NULL, 0, 0, 0, -1, 0, 0};
+    /* Each block pending holds a word, and at most min_words - 1 wait between calls. */
+    scan.pending = PyMem_Malloc(sizeof(struct word_block) * (size_t)(r.min_words + 1));
+    if (scan.pending == NULL) {
+        PyErr_NoMemory();
+        Py_CLEAR(result);
+        goto done;
+    }
     for (Py_ssize_t base = 0; base < n; base += 64) {
         Py_ssize_t len = n - base < 64 ? n - base : 64;
         int more = base + 64 < n;
@@ -597,67 +738,34 @@ words(PyObject *module, PyObject *args)
         for (Py_ssize_t k = 1; k <= r.longest && run; k++)
             run &= (letter >> k) | (k < 64 ? next_letter << (64 - k) : 0);
         breaks |= run;
-        if (r.prefixes != NULL) {
-            /* A word whose first letters start no listed word breaks a stretch too:
-               prose is mostly such words, and without this every long stretch of it
-               went to the byte-by-byte search. Branch-free: the letters past a
-               word's end count 0, as in `prefix_index`. */
-            u64 unchecked = starts & ~breaks & ~(other << 1); /* glued: no word anyway */
-            while (unchecked) {
-                int p = __builtin_ctzll(unchecked);
-                unchecked &= unchecked - 1;
-                Py_ssize_t s = base + p;
-                if (s + 3 >= n) {
-                    breaks |= stretch_word_ok(in, s, n, &r) ? 0 : 1ULL << p;
-                    continue;
-                }
-                u64 w = (letter >> p) | (p ? next_letter << (64 - p) : 0);
-                unsigned m1 = -(unsigned)(w >> 1 & 1), m2 = m1 & -(unsigned)(w >> 2 & 1);
-                unsigned m3 = m2 & -(unsigned)(w >> 3 & 1);
-                unsigned index = (unsigned)(in[s] - 0x60) * 19683u +
-                                 ((unsigned)(in[s + 1] - 0x60) & m1) * 729u +
-                                 ((unsigned)(in[s + 2] - 0x60) & m2) * 27u +
-                                 ((unsigned)(in[s + 3] - 0x60) & m3);
-                breaks |= (u64)(r.prefixes[index] == 0) << p;
+        /* The words left, and the breaks between them, in order. */
+        u64 cand = starts & ~breaks;
+        while (cand | breaks) {
+            if (breaks == 0) {
+                if (at_words(&scan, base, cand) < 0)
+                    goto fail;
+                break;
             }
+            int first = __builtin_ctzll(breaks);
+            u64 before = cand & ((1ULL << first) - 1);
+            if (before && at_words(&scan, base, before) < 0)
+                goto fail;
+            cand &= ~before;
+            u64 run = cand ? breaks & ((1ULL << __builtin_ctzll(cand)) - 1) : breaks;
+            breaks &= ~run;
+            if (at_breaks(&scan, base + first, base + 63 - __builtin_clzll(run)) < 0)
+                goto fail;
         }
-        if (breaks == 0) {
-            prev_letter = (letter >> 63) & (len == 64);
-            cur = next;
-            continue;
-        }
-        /* Most blocks of text or binary are dense with breaks: only the stretch
-           before the first, and any long enough between two, can hold a phrase. */
-        int first = __builtin_ctzll(breaks);
-        if (base + first - last_break - 1 >= least &&
-            stretches_in(result, in, n, last_break + 1, base + first, &r) < 0) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        last_break = base + first;
-        breaks &= breaks - 1;
-        u64 clear = ~breaks & (breaks ? ~0ULL >> __builtin_clzll(breaks) : 0);
-        for (Py_ssize_t width = 1; width < least && clear; width *= 2)
-            clear &= clear >> (width < least - width ? width : least - width);
-        while (clear && breaks) { /* a wide gap between two breaks: find it exactly */
-            int p = __builtin_ctzll(breaks);
-            breaks &= breaks - 1;
-            Py_ssize_t at = base + p;
-            if (at - last_break - 1 >= least &&
-                stretches_in(result, in, n, last_break + 1, at, &r) < 0) {
-                Py_CLEAR(result);
-                goto done;
-            }
-            last_break = at;
-        }
-        if (breaks)
-            last_break = base + 63 - __builtin_clzll(breaks);
         prev_letter = (letter >> 63) & (len == 64);
         cur = next;
     }
-    if (n - last_break - 1 >= least && stretches_in(result, in, n, last_break + 1, n, &r) < 0)
-        Py_CLEAR(result);
+    if (scan.hot && stretches_in(result, in, n, scan.region, n, &r) < 0)
+        goto fail;
+    goto done;
+fail:
+    Py_CLEAR(result);
 done:
+    PyMem_Free(scan.pending);
     PyBuffer_Release(&data);
     PyBuffer_Release(&prefixes);
     return result;

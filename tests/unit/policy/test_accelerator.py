@@ -179,6 +179,35 @@ def test_word_stretches_match_the_python_definition(
     assert native.words(data, table, *rules) == python_words(data, table, *rules)
 
 
+# Listed (BIP-39) words, unlisted ones, short words and breaking bytes: runs of
+# twelve listed words come and go at every offset of the 64-byte blocks, so the C
+# pass's skipping lookups (it looks up a word only where a run could end) are
+# tested against the definition, which looks up every word.
+_LISTED = st.sampled_from([b"legal", b"winner", b"thank", b"year", b"wave", b"zoo", b"tool"])
+_UNLISTED = st.sampled_from(
+    [b"the", b"xylem", b"qwerty", b"a", b"of", b"12", b"Zed", b"verylongword"]
+)
+_GAP = st.sampled_from([b" ", b"  ", b"\\n", b",", b'"', b"\n", b" . ", b"     "])
+_PHRASE = st.lists(
+    st.tuples(st.lists(_LISTED, min_size=1, max_size=16) | _UNLISTED.map(lambda w: [w]), _GAP),
+    max_size=40,
+).map(lambda parts: b"".join(b" ".join(words) + gap for words, gap in parts))
+
+
+@settings(max_examples=600, deadline=None)
+@given(_PHRASE, st.integers(0, 70))
+def test_word_stretches_of_listed_words_match_the_python_definition(
+    data: bytes, shift: int
+) -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    data = b"x" * shift + b" " + data
+    table = prefix_table()
+    for rules in [(3, 8, 4, 12), (3, 8, 4, 3), (1, 3, 2, 2), (3, 8, 4, 1)]:
+        assert native.words(data, table, *rules) == python_words(data, table, *rules)
+        assert native.words(data, b"", *rules) == python_words(data, b"", *rules)
+
+
 def test_word_stretches_on_large_inputs() -> None:
     if native is None:
         pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
