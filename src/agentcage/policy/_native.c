@@ -1,6 +1,7 @@
 /* The byte passes the policy engine cannot make fast in Python.
  *
- * `canonical` drops separator bytes and folds the rest through a table; `runs`
+ * `canonical` drops separator bytes and folds the rest through a table (16 bytes at
+ * a time with SSSE3 when the CPU has it and the tables are the usual ones); `runs`
  * finds maximal runs of table-marked bytes (16 bytes at a time with SSE2 for the
  * base64 and hex alphabets); `words` finds stretches of short lowercase words (seed
  * phrases); `grams` says where the matcher's automaton need search (`gram_filter.py`);
@@ -39,6 +40,110 @@ get_table(Py_buffer *table, const char *what)
  * backslash followed by 'n', 'r' or 't' (a JSON or C escape of a line break or
  * tab) is dropped whole, scanning left to right like `re.sub(rb"\\[nrt]", b"")`.
  */
+static Py_ssize_t
+canonical_scalar(const unsigned char *in, Py_ssize_t i, Py_ssize_t end, Py_ssize_t n,
+                 const unsigned char *f, const unsigned char *k, unsigned char *out,
+                 Py_ssize_t *j_out)
+{
+    Py_ssize_t j = *j_out;
+    for (; i < end; i++) {
+        unsigned char c = in[i];
+        if (c == '\\' && i + 1 < n) {
+            unsigned char next = in[i + 1];
+            if (next == 'n' || next == 'r' || next == 't') {
+                i++;
+                continue;
+            }
+        }
+        out[j] = f[c];
+        j += k[c] != 0;
+    }
+    *j_out = j;
+    return i; /* past `end` by one when an escape straddled it */
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <tmmintrin.h>
+#define HAVE_SSSE3_CANONICAL 1
+
+/* Where the kept bytes of each 8-byte group go: for each 8-bit keep mask, the
+   indexes of its set bits, then 0x80 (pshufb writes 0 there). */
+static unsigned char compact_shuffle[256][8];
+
+static void
+init_compact(void)
+{
+    for (int m = 0; m < 256; m++) {
+        int at = 0;
+        for (int b = 0; b < 8; b++)
+            if (m >> b & 1)
+                compact_shuffle[m][at++] = (unsigned char)b;
+        while (at < 8)
+            compact_shuffle[m][at++] = 0x80;
+    }
+}
+
+/* Whether the tables are the ones this path hard-codes: fold lower-cases ASCII
+   letters and leaves every other byte, keep drops only ASCII bytes. The dropped
+   set itself is read from `keep`. */
+static int
+simple_tables(const unsigned char *f, const unsigned char *k)
+{
+    for (int b = 0; b < 256; b++) {
+        int lower = b >= 'A' && b <= 'Z' ? b + 32 : b;
+        if (f[b] != lower || (b >= 0x80 && !k[b]))
+            return 0;
+    }
+    return 1;
+}
+
+/* 16 bytes at a time: the dropped bytes found with two nibble lookups (a bitmap of
+   the set by low nibble, a bit by high nibble), letters lower-cased by a compare
+   and an add, and the kept bytes moved together 8 at a time by a shuffle. A group
+   holding a backslash goes through the scalar loop (it may start an escape). */
+__attribute__((target("ssse3"))) static void
+canonical_ssse3(const unsigned char *in, Py_ssize_t n, const unsigned char *k,
+                const unsigned char *f, unsigned char *out, Py_ssize_t *j_out)
+{
+    unsigned char by_low[16] = {0};
+    for (int b = 0; b < 0x80; b++)
+        if (!k[b])
+            by_low[b & 15] |= (unsigned char)(1u << (b >> 4));
+    const __m128i rows = _mm_loadu_si128((const __m128i *)by_low);
+    const __m128i bits = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i low_nibble = _mm_set1_epi8(0x0F);
+    const __m128i backslash = _mm_set1_epi8('\\');
+    Py_ssize_t i = 0, j = *j_out;
+    while (i + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(in + i));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(x, backslash))) {
+            i = canonical_scalar(in, i, i + 16, n, f, k, out, &j);
+            continue;
+        }
+        __m128i lo = _mm_and_si128(x, low_nibble);
+        /* Bytes from 0x80 have a high nibble of 8 or more: `bits` gives them 0 (kept). */
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low_nibble);
+        __m128i hit = _mm_and_si128(_mm_shuffle_epi8(rows, lo), _mm_shuffle_epi8(bits, hi));
+        unsigned keep = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(hit, _mm_setzero_si128()));
+        __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                                      _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
+        __m128i folded = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+        unsigned first = keep & 0xFF, second = keep >> 8;
+        __m128i a = _mm_shuffle_epi8(folded,
+                                     _mm_loadl_epi64((const __m128i *)compact_shuffle[first]));
+        _mm_storel_epi64((__m128i *)(out + j), a);
+        j += __builtin_popcount(first);
+        __m128i b = _mm_shuffle_epi8(_mm_srli_si128(folded, 8),
+                                     _mm_loadl_epi64((const __m128i *)compact_shuffle[second]));
+        _mm_storel_epi64((__m128i *)(out + j), b);
+        j += __builtin_popcount(second);
+        i += 16;
+    }
+    canonical_scalar(in, i, n, n, f, k, out, &j);
+    *j_out = j;
+}
+#endif
+
 static PyObject *
 canonical(PyObject *module, PyObject *args)
 {
@@ -58,18 +163,13 @@ canonical(PyObject *module, PyObject *args)
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     Py_ssize_t j = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = in[i];
-        if (c == '\\' && i + 1 < n) {
-            unsigned char next = in[i + 1];
-            if (next == 'n' || next == 'r' || next == 't') {
-                i++;
-                continue;
-            }
-        }
-        out[j] = f[c];
-        j += k[c] != 0;
-    }
+#ifdef HAVE_SSSE3_CANONICAL
+    /* Below a few hundred bytes the table check costs more than the vectors save. */
+    if (n >= 512 && __builtin_cpu_supports("ssse3") && simple_tables(f, k))
+        canonical_ssse3(in, n, k, f, out, &j);
+    else
+#endif
+        canonical_scalar(in, 0, n, n, f, k, out, &j);
     Py_END_ALLOW_THREADS
     if (_PyBytes_Resize(&result, j) < 0)
         result = NULL;
@@ -438,11 +538,147 @@ classes_of(const unsigned char *in, Py_ssize_t n, Py_ssize_t base, struct classe
     classes_scalar(in + base, n - base < 64 ? n - base : 64, k);
 }
 
+/* The exact search runs only between two breaks with `min_words` listed words
+   between them and no other break: a stretch needs that many. The words since the
+   last break are counted 64 bytes at a time (a popcount, no step per word), and
+   looked up only once there are `min_words` of them, as a search for a run skips
+   ahead: the last of the first `min_words` is looked up, then the one before, and
+   so on; the first unlisted one found is the new last break, the words before it
+   are never looked up and the ones after it are known to be listed. In prose, with
+   a short word, a number or a path every few words, the count rarely gets there;
+   the lookup of every word, a branch each, had been most of the pass. When all are
+   listed (`hot`), every next word is looked up until one is not or a break comes:
+   the exact search gets the stretch from the break before the run to that one. */
+struct word_block {
+    Py_ssize_t base;
+    u64 words; /* starts of pending words in the 64 bytes at base */
+};
+
+struct word_scan {
+    PyObject *result;
+    const unsigned char *in;
+    Py_ssize_t n;
+    const struct word_rules *r;
+    struct word_block *pending; /* the words since the last break, block by block */
+    Py_ssize_t blocks, count;   /* how many blocks, how many words in them */
+    Py_ssize_t known;           /* how many of the first words are known to be listed */
+    Py_ssize_t last_break;
+    int hot;                    /* the words since `region`, the last break + 1, are listed */
+    Py_ssize_t region;
+};
+
+static inline int
+listed(const struct word_scan *w, Py_ssize_t s)
+{
+    return w->r->prefixes == NULL || stretch_word_ok(w->in, s, w->n, w->r);
+}
+
+/* Breaks from `first` to `last`, and no word between them. */
+static int
+at_breaks(struct word_scan *w, Py_ssize_t first, Py_ssize_t last)
+{
+    if (w->hot) {
+        w->hot = 0;
+        if (stretches_in(w->result, w->in, w->n, w->region, first, w->r) < 0)
+            return -1;
+    }
+    w->blocks = w->count = w->known = 0;
+    w->last_break = last;
+    return 0;
+}
+
+/* The block holding pending word `index`, and that word's bit in it. */
+static Py_ssize_t
+find_word(const struct word_scan *w, Py_ssize_t index, int *bit)
+{
+    Py_ssize_t b = 0;
+    for (;; b++) {
+        Py_ssize_t here = __builtin_popcountll(w->pending[b].words);
+        if (index < here)
+            break;
+        index -= here;
+    }
+    u64 words = w->pending[b].words;
+    while (index-- > 0)
+        words &= words - 1;
+    *bit = __builtin_ctzll(words);
+    return b;
+}
+
+/* Pending words through `index` (in block `b`, at `bit`) dropped: that word broke a run. */
+static void
+drop_through(struct word_scan *w, Py_ssize_t index, Py_ssize_t b, int bit)
+{
+    w->last_break = w->pending[b].base + bit;
+    w->pending[b].words &= bit == 63 ? 0 : ~0ULL << (bit + 1);
+    w->blocks -= b;
+    memmove(w->pending, w->pending + b, sizeof(struct word_block) * (size_t)w->blocks);
+    w->count -= index + 1;
+}
+
+/* Words at the set bits of `words`, 64 bytes from `base`, after any pending. */
+static int
+at_words(struct word_scan *w, Py_ssize_t base, u64 words)
+{
+    w->pending[w->blocks].base = base;
+    w->pending[w->blocks].words = words;
+    w->blocks++;
+    w->count += __builtin_popcountll(words);
+    Py_ssize_t need = w->r->min_words;
+    while (w->count > 0 && (w->hot || w->count >= need)) {
+        int bit;
+        if (w->hot) { /* each word in order, until one is not listed */
+            Py_ssize_t index = 0;
+            for (Py_ssize_t b = 0; b < w->blocks; b++) {
+                for (u64 left = w->pending[b].words; left; left &= left - 1, index++) {
+                    bit = __builtin_ctzll(left);
+                    if (listed(w, w->pending[b].base + bit))
+                        continue;
+                    w->hot = 0;
+                    if (stretches_in(w->result, w->in, w->n, w->region,
+                                     w->pending[b].base + bit, w->r) < 0)
+                        return -1;
+                    drop_through(w, index, b, bit);
+                    w->known = 0;
+                    goto next;
+                }
+            }
+            w->blocks = w->count = w->known = 0;
+            return 0;
+        }
+        /* From word need - 1 back to the first not known. */
+        Py_ssize_t b = find_word(w, need - 1, &bit), index = need - 1;
+        for (;;) {
+            if (index < w->known) { /* need listed words in a row: a run */
+                w->hot = 1;
+                w->region = w->last_break + 1;
+                break;
+            }
+            if (!listed(w, w->pending[b].base + bit)) {
+                drop_through(w, index, b, bit);
+                w->known = need - 2 - index + 1;
+                break;
+            }
+            index--;
+            u64 lower = w->pending[b].words & ((1ULL << bit) - 1);
+            while (lower == 0 && index >= w->known) {
+                b--;
+                lower = w->pending[b].words;
+            }
+            if (lower)
+                bit = 63 - __builtin_clzll(lower);
+        }
+    next:;
+    }
+    return 0;
+}
+
 static PyObject *
 words(PyObject *module, PyObject *args)
 {
     Py_buffer data, prefixes;
     struct word_rules r;
+    struct word_scan scan = {0};
     if (!PyArg_ParseTuple(args, "y*y*nnnn:words", &data, &prefixes, &r.shortest, &r.longest,
                           &r.max_gap, &r.min_words))
         return NULL;
@@ -461,15 +697,20 @@ words(PyObject *module, PyObject *args)
     r.prefixes = prefixes.len ? prefixes.buf : NULL;
     const unsigned char *in = data.buf;
     Py_ssize_t n = data.len;
-    /* Shortest stretch: min_words words of `shortest` letters and single gaps. */
-    Py_ssize_t least = r.min_words * (r.shortest + 1) - 1;
-    /* Pass 1, on bit masks: the positions that break any stretch (a byte that is
-       neither letter nor gap, a word too short or too long). Only the stretches
-       between two of them at least `least` apart go to the exact search. */
+    /* On bit masks, 64 bytes at a time: the positions that break any stretch (a
+       byte that is neither letter nor gap, a word too short or too long) and the
+       starts of the other words, handed in order to `at_breaks` and `at_words`. */
     struct classes cur, next;
     classes_of(in, n, 0, &cur);
     u64 prev_letter = 0, escaped_first = 0;
-    Py_ssize_t last_break = -1;
+    scan = (struct word_scan){result, in, n, &r, NULL, 0, 0, 0, -1, 0, 0};
+    /* Each block pending holds a word, and at most min_words - 1 wait between calls. */
+    scan.pending = PyMem_Malloc(sizeof(struct word_block) * (size_t)(r.min_words + 1));
+    if (scan.pending == NULL) {
+        PyErr_NoMemory();
+        Py_CLEAR(result);
+        goto done;
+    }
     for (Py_ssize_t base = 0; base < n; base += 64) {
         Py_ssize_t len = n - base < 64 ? n - base : 64;
         int more = base + 64 < n;
@@ -497,67 +738,34 @@ words(PyObject *module, PyObject *args)
         for (Py_ssize_t k = 1; k <= r.longest && run; k++)
             run &= (letter >> k) | (k < 64 ? next_letter << (64 - k) : 0);
         breaks |= run;
-        if (r.prefixes != NULL) {
-            /* A word whose first letters start no listed word breaks a stretch too:
-               prose is mostly such words, and without this every long stretch of it
-               went to the byte-by-byte search. Branch-free: the letters past a
-               word's end count 0, as in `prefix_index`. */
-            u64 unchecked = starts & ~breaks & ~(other << 1); /* glued: no word anyway */
-            while (unchecked) {
-                int p = __builtin_ctzll(unchecked);
-                unchecked &= unchecked - 1;
-                Py_ssize_t s = base + p;
-                if (s + 3 >= n) {
-                    breaks |= stretch_word_ok(in, s, n, &r) ? 0 : 1ULL << p;
-                    continue;
-                }
-                u64 w = (letter >> p) | (p ? next_letter << (64 - p) : 0);
-                unsigned m1 = -(unsigned)(w >> 1 & 1), m2 = m1 & -(unsigned)(w >> 2 & 1);
-                unsigned m3 = m2 & -(unsigned)(w >> 3 & 1);
-                unsigned index = (unsigned)(in[s] - 0x60) * 19683u +
-                                 ((unsigned)(in[s + 1] - 0x60) & m1) * 729u +
-                                 ((unsigned)(in[s + 2] - 0x60) & m2) * 27u +
-                                 ((unsigned)(in[s + 3] - 0x60) & m3);
-                breaks |= (u64)(r.prefixes[index] == 0) << p;
+        /* The words left, and the breaks between them, in order. */
+        u64 cand = starts & ~breaks;
+        while (cand | breaks) {
+            if (breaks == 0) {
+                if (at_words(&scan, base, cand) < 0)
+                    goto fail;
+                break;
             }
+            int first = __builtin_ctzll(breaks);
+            u64 before = cand & ((1ULL << first) - 1);
+            if (before && at_words(&scan, base, before) < 0)
+                goto fail;
+            cand &= ~before;
+            u64 run = cand ? breaks & ((1ULL << __builtin_ctzll(cand)) - 1) : breaks;
+            breaks &= ~run;
+            if (at_breaks(&scan, base + first, base + 63 - __builtin_clzll(run)) < 0)
+                goto fail;
         }
-        if (breaks == 0) {
-            prev_letter = (letter >> 63) & (len == 64);
-            cur = next;
-            continue;
-        }
-        /* Most blocks of text or binary are dense with breaks: only the stretch
-           before the first, and any long enough between two, can hold a phrase. */
-        int first = __builtin_ctzll(breaks);
-        if (base + first - last_break - 1 >= least &&
-            stretches_in(result, in, n, last_break + 1, base + first, &r) < 0) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        last_break = base + first;
-        breaks &= breaks - 1;
-        u64 clear = ~breaks & (breaks ? ~0ULL >> __builtin_clzll(breaks) : 0);
-        for (Py_ssize_t width = 1; width < least && clear; width *= 2)
-            clear &= clear >> (width < least - width ? width : least - width);
-        while (clear && breaks) { /* a wide gap between two breaks: find it exactly */
-            int p = __builtin_ctzll(breaks);
-            breaks &= breaks - 1;
-            Py_ssize_t at = base + p;
-            if (at - last_break - 1 >= least &&
-                stretches_in(result, in, n, last_break + 1, at, &r) < 0) {
-                Py_CLEAR(result);
-                goto done;
-            }
-            last_break = at;
-        }
-        if (breaks)
-            last_break = base + 63 - __builtin_clzll(breaks);
         prev_letter = (letter >> 63) & (len == 64);
         cur = next;
     }
-    if (n - last_break - 1 >= least && stretches_in(result, in, n, last_break + 1, n, &r) < 0)
-        Py_CLEAR(result);
+    if (scan.hot && stretches_in(result, in, n, scan.region, n, &r) < 0)
+        goto fail;
+    goto done;
+fail:
+    Py_CLEAR(result);
 done:
+    PyMem_Free(scan.pending);
     PyBuffer_Release(&data);
     PyBuffer_Release(&prefixes);
     return result;
@@ -589,49 +797,72 @@ entropy(PyObject *module, PyObject *args)
     return PyFloat_FromDouble(bits);
 }
 
-/* grams(data, table, shift) -> list[int]
+/* grams(data, first, second, solo, shift) -> list[int]
  *
- * Each i, a multiple of 4 with i + 4 <= len(data), whose four bytes (x, read
- * little-endian) hash to a bit set in `table`: h = (x * 2654435761 mod 2**32) >>
- * shift, bit h & 7 of byte h >> 3. `table` is 2**(32 - shift) bits. Any string of
- * 8 bytes or more in `data` covers one such i with its first 7 bytes, so a table
- * of each wanted string's four 4-grams at offsets 0..3 finds every place one can
- * start (within 3 bytes before a hit).
+ * Each i, a multiple of 4 with i + 4 <= len(data), whose four bytes g(i) (read
+ * little-endian as x) hash to a bit set in `first`, h = (x * 2654435761 mod 2**32)
+ * >> shift, bit h & 7 of byte h >> 3; and then g(i + 4) hashes to a bit set in
+ * `second`, or g(i) to one in `solo`, or i + 8 > len(data). Each table is
+ * 2**(32 - shift) bits. Any string of 8 bytes or more in `data` covers one such i
+ * with its first 7 bytes, and the next gram too when it is 11 bytes or more: tables
+ * of each wanted string's 4-grams at offsets 0..3 (first), the grams 4 bytes after
+ * them (second) and those of the offsets with no whole gram 4 bytes after (solo)
+ * find every place one can start (within 3 bytes before a hit). The second gram
+ * makes a hit on a common gram of the data (`thef` in prose) rare.
  */
+static inline uint32_t
+gram_hash(const unsigned char *at, int shift)
+{
+    uint32_t x = (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 |
+                 (uint32_t)at[3] << 24;
+    return (uint32_t)(x * 2654435761u) >> shift;
+}
+
+static inline int
+bit_set(const unsigned char *bits, uint32_t h)
+{
+    return bits[h >> 3] >> (h & 7) & 1;
+}
+
 static PyObject *
 grams(PyObject *module, PyObject *args)
 {
-    Py_buffer data, table;
+    Py_buffer data, first, second, solo;
     int shift;
-    if (!PyArg_ParseTuple(args, "y*y*i:grams", &data, &table, &shift))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*i:grams", &data, &first, &second, &solo, &shift))
         return NULL;
     PyObject *result = NULL;
-    if (shift < 3 || shift > 29 || table.len != ((Py_ssize_t)1 << (32 - shift)) / 8) {
-        PyErr_SetString(PyExc_ValueError, "table must be 2**(32 - shift) bits, 3 <= shift <= 29");
+    Py_ssize_t size = shift >= 3 && shift <= 29 ? ((Py_ssize_t)1 << (32 - shift)) / 8 : -1;
+    if (size < 0 || first.len != size || second.len != size || solo.len != size) {
+        PyErr_SetString(PyExc_ValueError,
+                        "tables must be 2**(32 - shift) bits each, 3 <= shift <= 29");
         goto done;
     }
     result = PyList_New(0);
     if (result == NULL)
         goto done;
     const unsigned char *in = data.buf;
-    const unsigned char *bits = table.buf;
+    const unsigned char *one = first.buf, *two = second.buf, *alone = solo.buf;
     for (Py_ssize_t i = 0; i + 4 <= data.len; i += 4) {
-        uint32_t x = (uint32_t)in[i] | (uint32_t)in[i + 1] << 8 | (uint32_t)in[i + 2] << 16 |
-                     (uint32_t)in[i + 3] << 24;
-        uint32_t h = (uint32_t)(x * 2654435761u) >> shift;
-        if (bits[h >> 3] >> (h & 7) & 1) {
-            PyObject *at = PyLong_FromSsize_t(i);
-            if (at == NULL || PyList_Append(result, at) < 0) {
-                Py_XDECREF(at);
-                Py_CLEAR(result);
-                goto done;
-            }
-            Py_DECREF(at);
+        uint32_t h = gram_hash(in + i, shift);
+        if (!bit_set(one, h))
+            continue;
+        if (i + 8 <= data.len && !bit_set(two, gram_hash(in + i + 4, shift)) &&
+            !bit_set(alone, h))
+            continue;
+        PyObject *at = PyLong_FromSsize_t(i);
+        if (at == NULL || PyList_Append(result, at) < 0) {
+            Py_XDECREF(at);
+            Py_CLEAR(result);
+            goto done;
         }
+        Py_DECREF(at);
     }
 done:
     PyBuffer_Release(&data);
-    PyBuffer_Release(&table);
+    PyBuffer_Release(&first);
+    PyBuffer_Release(&second);
+    PyBuffer_Release(&solo);
     return result;
 }
 
@@ -651,6 +882,9 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
+#ifdef HAVE_SSSE3_CANONICAL
+    init_compact();
+#endif
 #ifdef __SSE2__
     init_marks();
 #endif

@@ -28,7 +28,9 @@ class Native(Protocol):
         /,
     ) -> list[tuple[int, int]]: ...
 
-    def grams(self, data: bytes, table: bytes, shift: int, /) -> list[int]: ...
+    def grams(
+        self, data: bytes, first: bytes, second: bytes, solo: bytes, shift: int, /
+    ) -> list[int]: ...
 
 
 def _load() -> Native | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -37,6 +38,32 @@ def test_the_accelerator_is_built_unless_the_build_was_told_to_skip_it() -> None
 @given(_DATA)
 def test_canonical_matches_the_python_definition(data: bytes) -> None:
     assert canonical(data) == python_canonical(data)
+
+
+# From 512 bytes the C pass takes 16 bytes at a time (SSSE3): escapes and separators
+# at every offset of those groups, and groups of nothing but kept or dropped bytes.
+_LONG_DATA = st.lists(st.sampled_from(_INTERESTING), min_size=512, max_size=2000).map(bytes) | (
+    st.binary(min_size=512, max_size=2000)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_LONG_DATA | st.tuples(_DATA, st.integers(520, 700)).map(lambda p: p[0] * p[1]))
+def test_canonical_of_long_data_matches_the_python_definition(data: bytes) -> None:
+    assert canonical(data) == python_canonical(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_LONG_DATA, st.binary(min_size=1, max_size=4))
+def test_canonical_with_other_tables_matches_its_definition(data: bytes, dropped: bytes) -> None:
+    # Tables the vector pass was not written for (high bytes dropped, nothing folded)
+    # go through the byte loop, which reads them as given.
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    fold = bytes(range(256))
+    keep = bytes(b not in dropped + b"\\" for b in range(256))
+    expected = re.sub(rb"\\[nrt]", b"", data).translate(fold, dropped + b"\\")
+    assert native.canonical(data, fold, keep) == expected
 
 
 @settings(max_examples=500, deadline=None)
@@ -152,6 +179,35 @@ def test_word_stretches_match_the_python_definition(
     assert native.words(data, table, *rules) == python_words(data, table, *rules)
 
 
+# Listed (BIP-39) words, unlisted ones, short words and breaking bytes: runs of
+# twelve listed words come and go at every offset of the 64-byte blocks, so the C
+# pass's skipping lookups (it looks up a word only where a run could end) are
+# tested against the definition, which looks up every word.
+_LISTED = st.sampled_from([b"legal", b"winner", b"thank", b"year", b"wave", b"zoo", b"tool"])
+_UNLISTED = st.sampled_from(
+    [b"the", b"xylem", b"qwerty", b"a", b"of", b"12", b"Zed", b"verylongword"]
+)
+_GAP = st.sampled_from([b" ", b"  ", b"\\n", b",", b'"', b"\n", b" . ", b"     "])
+_PHRASE = st.lists(
+    st.tuples(st.lists(_LISTED, min_size=1, max_size=16) | _UNLISTED.map(lambda w: [w]), _GAP),
+    max_size=40,
+).map(lambda parts: b"".join(b" ".join(words) + gap for words, gap in parts))
+
+
+@settings(max_examples=600, deadline=None)
+@given(_PHRASE, st.integers(0, 70))
+def test_word_stretches_of_listed_words_match_the_python_definition(
+    data: bytes, shift: int
+) -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    data = b"x" * shift + b" " + data
+    table = prefix_table()
+    for rules in [(3, 8, 4, 12), (3, 8, 4, 3), (1, 3, 2, 2), (3, 8, 4, 1)]:
+        assert native.words(data, table, *rules) == python_words(data, table, *rules)
+        assert native.words(data, b"", *rules) == python_words(data, b"", *rules)
+
+
 def test_word_stretches_on_large_inputs() -> None:
     if native is None:
         pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
@@ -172,9 +228,50 @@ def test_word_stretches_on_large_inputs() -> None:
 def test_gram_hits_match_the_python_definition(keys: list[bytes], data: bytes) -> None:
     if native is None:
         pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
-    table = GramFilter(keys).table
+    tables = GramFilter(keys).tables
     data += b"".join(keys) + data  # hits, at every alignment the data's length gives
-    assert native.grams(data, table, 13) == python_grams(data, table, 13)
+    assert native.grams(data, *tables, 13) == python_grams(data, *tables, 13)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(min_size=8, max_size=24), min_size=1, max_size=4),
+    st.binary(max_size=300),
+    st.integers(min_value=0, max_value=300),
+)
+def test_gram_windows_hold_every_key_wherever_it_lies(
+    keys: list[bytes], data: bytes, at: int
+) -> None:
+    # Keys of 8-10 bytes have no whole gram 4 bytes after some offsets: their first
+    # gram alone must make the hit, and at the end of the data too.
+    gram_filter = GramFilter(keys)
+    for key in keys:
+        placed = data[:at] + key + data[at:]
+        start = min(at, len(data))
+        windows = gram_filter.windows(placed)
+        assert any(lo <= start and start + len(key) <= hi for lo, hi in windows)
+        assert windows == _python_windows(gram_filter, placed)
+
+
+def _python_windows(gram_filter: GramFilter, data: bytes) -> list[tuple[int, int]]:
+    import agentcage.policy.leaks.gram_filter as module
+
+    saved, module.native = module.native, None  # type: ignore[assignment]
+    try:
+        return gram_filter.windows(data)
+    finally:
+        module.native = saved
+
+
+def test_a_gram_common_in_prose_is_no_hit_without_the_gram_after_it() -> None:
+    # Gram pairs, not single grams: a value spelled with "thef" made a hit at every
+    # aligned "thef" of prose (264 windows a MiB of the proxy bench's body).
+    gram_filter = GramFilter([b"thefoxjumpsover"])
+    prose = b"read thefile and thefolder " * 4000
+    assert gram_filter.windows(prose) == []
+    placed = prose + b"..thefoxjumpsover"
+    [(lo, hi)] = gram_filter.windows(placed)
+    assert lo <= placed.find(b"thefoxjumpsover") and hi == len(placed)
 
 
 def test_gram_windows_hold_every_key_and_bad_tables_are_refused() -> None:
@@ -190,4 +287,4 @@ def test_gram_windows_hold_every_key_and_bad_tables_are_refused() -> None:
         GramFilter([b"short"])
     if native is not None:
         with pytest.raises(ValueError, match="2\\*\\*"):
-            native.grams(b"data", b"short", 13)
+            native.grams(b"data", b"short", b"short", b"short", 13)
