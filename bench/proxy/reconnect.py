@@ -1,7 +1,7 @@
 """A GET on a new client connection each time, as Debian's npm 9 sends them, through
 agentcage, bare mitmdump and directly; optionally with the upstream a round trip away.
 
-Run: .venv/bin/python bench/proxy/reconnect.py [--rtt MS] [--before SRC] [--count N]
+Run: .venv/bin/python bench/proxy/reconnect.py [--rtt MS] [--before SRC]... [--count N]
 (as root: it makes a network and mount namespace of its own, like run.py).
 Each request opens a new client connection (CONNECT and TLS through a proxy, TLS
 directly) and GETs 1 KiB from bench.local. `--rtt MS` puts a relay in front of the
@@ -11,7 +11,10 @@ proxy stay on loopback, as in a cage. Each `agentcage proxy run` gets the CA a c
 gets (`cage/ca.py`, EC P-256), not the RSA 2048 one mitmproxy makes in an empty
 directory; bare mitmdump keeps its own. `--before SRC` adds `agentcage proxy run` from
 another source tree (e.g. `git archive <commit> src | tar -x -C /tmp/before`; copy the
-built `_native*.so` in too) as a fourth contender, for before/after figures.
+built `_native*.so` in too) as a fourth contender, for before/after figures. `--before`
+may be given several times (one contender each, named after its directory, all taking
+turns): a copy of this very tree among them shows how far two identical proxies differ
+on this machine, the noise any before/after difference must clear.
 `--raw` sends the same requests from a plain-socket client instead of httpx and also
 prints how long each step took (TCP connect, CONNECT answered, TLS handshake, GET
 answered); `--resume` (implies `--raw`) makes every client offer the TLS session of its
@@ -170,7 +173,9 @@ def _fields(head: bytes) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rtt", type=float, default=0.0, help="round trip to the upstream, ms")
-    parser.add_argument("--before", type=Path, help="a source tree to compare against")
+    parser.add_argument(
+        "--before", type=Path, action="append", default=[], help="a source tree to compare"
+    )
     parser.add_argument("--count", type=int, default=100, help="requests per contender")
     parser.add_argument("--raw", action="store_true", help="a plain-socket client, steps timed")
     parser.add_argument(
@@ -213,10 +218,15 @@ def measure(args: argparse.Namespace, dns: str) -> None:
         work = Path(tmp)
         config = write_config(work / "config.yaml", dns=dns, hosts=(NAME,))
         proxies = {"agentcage": ProxyProcess(config, work / "now", upstream_ca=Path(upstream_ca))}
-        if args.before is not None:
-            src = str(args.before.resolve() / "src")
-            proxies["before"] = ProxyProcess(
-                config, work / "before", upstream_ca=Path(upstream_ca), env={"PYTHONPATH": src}
+        for tree in args.before:
+            name = "before" if len(args.before) == 1 else tree.resolve().name
+            if name in proxies or name in ("mitmdump", "direct"):
+                raise SystemExit(f"--before {tree}: another contender is named {name}")
+            proxies[name] = ProxyProcess(
+                config,
+                work / f"tree-{len(proxies)}",
+                upstream_ca=Path(upstream_ca),
+                env={"PYTHONPATH": str(tree.resolve() / "src")},
             )
         for proc in proxies.values():
             ensure_ca("bench", proc.ca_dir, proc.ca_dir / "agent" / CERT)
