@@ -273,9 +273,7 @@ def _podman_args(parts: PodParts, entry: Entry) -> None:
             parts.limits["memory"] = _quantity(value)
         elif flag == "--cpus":
             parts.limits["cpu"] = value
-        elif (
-            flag != "--pidfile"
-        ):  # the units' steering reads it (steering_entry.py); pods have none
+        elif flag != "--pidfile":  # the units' steering reads it; a pod has no use for it
             raise RenderError(f"{parts.origin}: PodmanArgs {word} has no Kubernetes rendering")
 
 
