@@ -77,9 +77,11 @@ def traced(bench: Bench, *args: str) -> None:
 
 
 def timed(bench: Bench, *args: str) -> None:
+    # The build's own Python (`--baseline`: the copy's), so that `agentcage` is imported
+    # from that build; this checkout's `bench` is found from the working directory.
     start = time.monotonic()
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "python"), "-m", "bench.cages.timed", *args],
+        [str(bench.build.agentcage.parent / "python"), "-m", "bench.cages.timed", *args],
         capture_output=True, text=True, env=bench.harness.env(), timeout=600, cwd=REPO,
     )  # fmt: skip
     took = time.monotonic() - start
