@@ -4,9 +4,10 @@
 loaded or running, containers, networks, volumes and Podman secrets. When it cannot ask
 systemd or Podman it raises `UnreachableError`: a host that cannot be seen is never taken
 for an empty one. systemd is asked before anything is touched; with `remove_first`, the
-containers' removal by name runs beside Podman's listings (a Podman that cannot list
-cannot remove either, as a rule). `remove` takes away what an inventory found and looks
-again; the caller deletes the cage's state only once that look comes back empty.
+containers' removal by name and the unit files' removal with systemd's reload run beside
+Podman's listings (a Podman that cannot list cannot remove either, as a rule). `remove`
+takes away what an inventory found and looks again; the caller deletes the cage's state
+only once that look comes back empty.
 
 Names are matched exactly, never by prefix alone: `agentcage-a-*` also matches the
 parts of a cage named `a-b`. Unit files (quadlets, or the plain services of hosts without
@@ -120,9 +121,11 @@ def inventory(
 
     `remove_first` (a cage whose state says it exists): once systemd has answered, the
     cage's containers are removed by name (`podman rm -v -f -i`, as `remove` would) while
-    Podman lists the rest, instead of after the listing. A host whose systemd cannot be
+    Podman lists the rest, instead of after the listing, and the cage's unit files go
+    with a `daemon-reload` beside them (`_forget_units`). A host whose systemd cannot be
     asked is still left untouched. Not for a microVM cage, whose unit shuts its guest
-    down first. The containers that removal took are not in the answer.
+    down first. The containers that removal took and the unit files systemd has
+    forgotten are not in the answer.
     """
     files = host_unit_files(host, cage)
     names = service_names(cage, files, volumes)
@@ -133,10 +136,16 @@ def inventory(
         return _remains(files, units.result(), listed)
     loaded = _loaded(host, names)  # first: nothing is touched unless systemd answers
     by_name = () if _microvm(loaded, files) else _role_containers(cage)
-    with ThreadPoolExecutor(max_workers=5) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        # The reload is asked first: systemd handles a container's exit only once it has
+        # reloaded, and Podman takes longer to start and stop a container than systemctl
+        # takes to ask for the reload.
+        forgotten = pool.submit(_forget_units, host, files) if by_name and files else None
         removal = pool.submit(_remove_containers, host, by_name) if by_name else None
         listed = _ask_podman(host, cage, pool)
     found = _remains(files, loaded, listed)
+    if forgotten is not None and forgotten.result():
+        found = replace(found, unit_files=())
     if removal is None or not removal.result().ok:
         return found  # `remove` takes them the usual way (and reports a failure)
     return replace(found, containers=tuple(c for c in found.containers if c not in by_name))
@@ -149,6 +158,19 @@ def _role_containers(cage: str) -> tuple[str, ...]:
 def _microvm(units: Iterable[str], files: Iterable[Path]) -> bool:
     ours = (f"-{VM}.service", f"-{VM}.container")
     return any(n.endswith(ours) for n in (*units, *(path.name for path in files)))
+
+
+def _forget_units(host: PodmanHost, files: Sequence[Path]) -> bool:
+    """Take the unit files away and have systemd reload: True once it has.
+
+    A unit whose file is gone keeps running after the reload, without its settings: when
+    its container goes, systemd runs none of its `ExecStop=` and `ExecStopPost=` (each a
+    `podman rm --cidfile` of a container already removed, one after the other: two
+    Podman processes per unit) and restarts nothing; the unit is simply over. The
+    cidfile goes with the container (Podman removes it with the container).
+    """
+    host.files.unlink(files)
+    return host.systemctl("daemon-reload", check=False).ok
 
 
 def _remove_containers(host: PodmanHost, containers: Sequence[str]) -> Completed:
@@ -191,16 +213,21 @@ def _remains(
 
 def _loaded(host: PodmanHost, units: list[str]) -> list[str]:
     """The units systemd still knows: loaded from a file, running, or failed."""
+    return list(_unit_states(host, units))
+
+
+def _unit_states(host: PodmanHost, units: list[str]) -> dict[str, str]:
+    """Each unit systemd still knows (`_loaded`), with its `ActiveState`."""
     result = host.systemctl("show", "--property=Id,LoadState,ActiveState", *units, check=False)
     if not result.ok:
         raise UnreachableError(f"cannot ask systemd about the units: {stderr_tail(result)}")
-    present = []
+    present = {}
     for block in result.stdout.split("\n\n"):
         props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         if not props.get("Id"):
             continue
         if props.get("LoadState") != "not-found" or props.get("ActiveState") != "inactive":
-            present.append(props["Id"])
+            present[props["Id"]] = props.get("ActiveState", "")
     return present
 
 
@@ -220,11 +247,11 @@ def remove(
 ) -> tuple[list[str], Remains]:
     """Take away what `found` lists, then look again: (a line per failed step, what is left).
 
-    Once the containers are gone, systemd's work (stopping the units, which then only
-    run their `ExecStopPost=` cleanup, and the reload) and Podman's removals do not
-    depend on each other: they run at once (each is a round trip, the reload grows with
-    the host's cages). Containers go before the networks and volumes they use. Each side
-    looks again as soon as its own work is done (Podman's listings do not wait for the
+    Once the containers are gone, systemd's work (the unit files' removal and the reload,
+    then the stop of what is still loaded) and Podman's removals do not depend on each
+    other: they run at once (each is a round trip, the reload grows with the host's
+    cages). Containers go before the networks and volumes they use. Each side looks
+    again as soon as its own work is done (Podman's listings do not wait for the
     reload): at the units the cage has or had, at its containers, and at the other kinds
     `found` held (what was absent then is absent now).
     """
@@ -248,26 +275,41 @@ def remove(
     # check after it says whether they went.
     containers = [] if removed else list(found.containers)
 
-    def stop_units() -> None:
-        if found.units:
-            attempt("stop units", host.systemctl("stop", *found.units, check=False))
+    def stop_units(units: Sequence[str]) -> None:
+        if units:
+            attempt("stop units", host.systemctl("stop", *units, check=False))
 
     def systemd() -> tuple[list[Path], list[str]]:
-        if removed:
-            stop_units()  # nothing of Podman's waits for it: the containers are gone
+        # With the containers gone, the files go first: after the reload the units keep
+        # no settings, so their stop runs no `ExecStop=` (`_forget_units`). Only what is
+        # still loaded is stopped (the network units, a unit still stopping): systemctl
+        # refuses to stop a unit systemd no longer knows.
         host.files.unlink(found.unit_files)
         if found.unit_files:
             attempt("daemon-reload", host.systemctl("daemon-reload", check=False))
         files = host_unit_files(host, cage)
         names = service_names(cage, [*found.unit_files, *files], volumes)
-        left = _loaded(host, names)
-        if left:
+        names = list(dict.fromkeys([*names, *found.units]))
+        states = _unit_states(host, names)
+        if removed and states:
+            # Without its settings a unit takes any exit but 0 for a failure (the agent's
+            # 143 after SIGTERM, which its `SuccessExitStatus=` allowed): failed units are
+            # reset while the running ones stop, at once.
+            failed = [unit for unit, state in states.items() if state == "failed"]
+            running = [unit for unit in states if unit not in failed]
+            with ThreadPoolExecutor(max_workers=2) as both:
+                stopped = both.submit(stop_units, running)
+                if failed:
+                    both.submit(host.systemctl, "reset-failed", *failed, check=False).result()
+                stopped.result()
+            states = _unit_states(host, names)
+        if states:
             # A failed unit stays loaded without its file until it is reset; a stopped one
             # answers "not loaded" once its file is gone and systemd reloaded. Reset only
             # when one is left: most destroys then save a round trip to systemd.
-            host.systemctl("reset-failed", *left, check=False)
-            left = _loaded(host, names)
-        return files, left
+            host.systemctl("reset-failed", *states, check=False)
+            states = _unit_states(host, names)
+        return files, list(states)
 
     def podman_parts() -> dict[str, list[str]]:
         if containers:
@@ -294,7 +336,8 @@ def remove(
         return _cage_listing(host, cage, "secrets")
 
     if not removed:
-        stop_units()  # a unit's container may still run: stopped before anything it uses
+        # A unit's container may still run: stopped before anything it uses.
+        stop_units(found.units)
     with ThreadPoolExecutor(max_workers=3) as pool:
         units_done, podman_done, secrets_done = (
             pool.submit(systemd),

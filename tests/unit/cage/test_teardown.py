@@ -57,11 +57,15 @@ def test_destroy_with_podman_unreachable_keeps_everything(tmp_path: Path) -> Non
     with pytest.raises(UnreachableError, match="cannot list containers"):
         cages.destroy("demo")
     assert cages.store.exists("demo")
-    # The containers' removal by name runs beside the listings (and fails like them);
-    # nothing else is tried and nothing is gone.
+    # The containers' removal by name runs beside the listings (and fails like them), and
+    # so do the unit files' removal and systemd's reload (systemd answered); nothing else
+    # is tried and no container or network is gone. The state is kept, and the next
+    # destroy finds the rest by the units systemd still runs and by name.
     assert [c[:2] for c in _removals(host)] == [("podman", "rm")]
     assert len(host.containers) == 3 and len(host.networks) == 2
-    assert len(list((tmp_path / "quadlet").iterdir())) == 5
+    host.podman_reachable = True
+    assert cages.destroy("demo")
+    assert not host.containers and not host.networks and not cages.store.exists("demo")
 
 
 def test_unknown_cage_is_an_error_unless_missing_ok(tmp_path: Path) -> None:
@@ -310,12 +314,24 @@ def test_what_the_removal_missed_is_still_found(tmp_path: Path) -> None:
 
 @dataclass
 class _ReloadForgetsStopped(FakeSystemdPodman):
-    """systemd's reload: a stopped unit whose file is gone is no longer loaded."""
+    """systemd's reload in a destroy (every unit file of the cage is gone by then).
+
+    A stopped unit is no longer loaded; one that still runs keeps running without its
+    settings (`unset`), and is no longer loaded once it has stopped.
+    """
+
+    unset: set[str] = field(default_factory=set)
 
     def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
         if argv[:2] == ("systemctl", "daemon-reload"):
             self.units = {u: s for u, s in self.units.items() if s != "inactive"}
-        return super().unscripted(argv, input)
+            self.unset |= set(self.units)
+        result = super().unscripted(argv, input)
+        if argv[:2] == ("systemctl", "stop"):
+            for unit in argv[2:]:
+                if unit in self.unset and self.units.get(unit) == "inactive":
+                    del self.units[unit]
+        return result
 
 
 def test_units_are_reset_only_when_the_reload_left_one_loaded(tmp_path: Path) -> None:
@@ -343,3 +359,64 @@ def test_a_unit_the_reload_left_loaded_is_reset_and_looked_at_again(tmp_path: Pa
     (reset,) = host.commands("systemctl", "reset-failed")
     assert reset[2:] == ("agentcage-demo-agent.service",)
     assert not host.units and not cages.store.exists("demo")
+
+
+@dataclass
+class _UnitsEndWithTheirContainers(_ReloadForgetsStopped):
+    """A container's removal ends its unit, as conmon's exit does.
+
+    A unit that still has its settings then runs its `ExecStop=` and `ExecStopPost=` (two
+    `podman rm --cidfile`, recorded in `exec_stops`); one reloaded without its file is
+    simply over, or failed for the agent (its 143 after SIGTERM is no success without
+    the unit's `SuccessExitStatus=`). The first `podman rm` waits up to 5 s for a reload.
+    """
+
+    reloaded: threading.Event = field(default_factory=threading.Event)
+    exec_stops: list[str] = field(default_factory=list)
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if argv[:2] == ("systemctl", "daemon-reload"):
+            result = super().unscripted(argv, input)
+            self.reloaded.set()
+            return result
+        if argv[:2] == ("podman", "rm"):
+            if not self.commands("podman", "rm")[:-1]:
+                self.reloaded.wait(5)
+            for name in (a for a in argv[2:] if not a.startswith("-")):
+                unit = f"{name}.service"
+                if self.units.get(unit) != "active":
+                    continue
+                if unit in self.unset and name.endswith("-agent"):
+                    self.units[unit] = "failed"
+                elif unit in self.unset:
+                    del self.units[unit]
+                else:
+                    self.units[unit] = "inactive"
+                    self.exec_stops.append(unit)
+        return super().unscripted(argv, input)
+
+
+def test_the_units_forget_their_stop_commands_before_their_containers_go(
+    tmp_path: Path,
+) -> None:
+    # Each unit's `ExecStop=` and `ExecStopPost=` is a `podman rm --cidfile` of a container
+    # the destroy has removed already: two Podman processes per unit, one unit after the
+    # other, on the destroy's critical path. With the unit files gone and systemd
+    # reloaded beside the removal, the units end with their containers and only the
+    # network units (no container of their own) are stopped, while the agent's unit,
+    # failed, is reset: systemd is asked three times in all.
+    host = _UnitsEndWithTheirContainers()
+    _, cages = _created(tmp_path, host)
+    host.calls.clear()
+    host.reloaded.clear()  # the create's
+    assert cages.destroy("demo")
+    assert host.exec_stops == []
+    assert len(host.commands("systemctl", "daemon-reload")) == 1
+    stopped = {unit for call in host.commands("systemctl", "stop") for unit in call[2:]}
+    assert stopped == {"agentcage-demo-int-network.service", "agentcage-demo-ext-network.service"}
+    assert host.commands("systemctl", "reset-failed") == [
+        ("systemctl", "reset-failed", "agentcage-demo-agent.service")
+    ]
+    assert len(host.commands("systemctl", "show")) == 3
+    assert not host.units and not host.containers and not cages.store.exists("demo")
+    assert not list((tmp_path / "quadlet").iterdir())
