@@ -28,11 +28,11 @@ from tests.support.audit_lines import whole_records
 from tests.support.fake_dns import FakeDns
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
+def free_port(udp_address: str = "127.0.0.1") -> int:
+    """A port free for TCP on 127.0.0.1 and for UDP on `udp_address` (0.0.0.0: every one)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
+            udp.bind((udp_address, 0))
             port = int(udp.getsockname()[1])
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
                 try:

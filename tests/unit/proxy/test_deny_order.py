@@ -15,6 +15,7 @@ from agentcage.audit.throttle import LineBudget
 from agentcage.audit.writer import AuditWriter
 from agentcage.proxy.deny import DenyListeners, DenySockets
 from agentcage.proxy.runtime import RuntimeHolder
+from tests.support.dns_sidecar import free_port
 
 
 class _Recorder:
@@ -34,25 +35,10 @@ class _Recorder:
             self.reset_before_line.append(True)
 
 
-def _free_port() -> int:
-    """A port free for TCP on 127.0.0.1 and UDP on every address (a proxy may hold 8079)."""
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("0.0.0.0", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no port free for both TCP and UDP")
-
-
 def test_the_line_is_written_before_the_reset() -> None:
     recorder = _Recorder()
     holder = cast(RuntimeHolder, SimpleNamespace(current=SimpleNamespace(cage="demo")))
-    port = _free_port()
+    port = free_port("0.0.0.0")  # not 8079: a proxy on this host may hold it
     sockets = DenySockets("127.0.0.1", port).open()
     listeners = DenyListeners(sockets, holder, cast(AuditWriter, recorder), LineBudget())
     loop = asyncio.new_event_loop()
