@@ -15,6 +15,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from agentcage.cage.agent_started import started_step
 from agentcage.cage.contract import (
     AGENT_CA,
     AUDIT_DIR,
@@ -327,6 +328,9 @@ def _agent(spec: CageSpec) -> UnitFile:
         unit.add("Container", "Exec", tuple(ctr.command))
     if config.network.transparent:
         _steering(unit, steering_command(topology, "agent", ()))
+    # Last, so default deny is in place first: the start ends once the command runs.
+    step = started_step()
+    unit.add("Service", "ExecStartPost", (f"-{step[0]}", *step[1:]))
     unit.add("Service", "Restart", ctr.restart)
     unit.add("Service", "RestartSec", ctr.restart_sec)
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)

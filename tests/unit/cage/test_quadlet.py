@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from agentcage.cage.agent_started import NAME, started_step
+from agentcage.cage.contract import STEERING_MODULE
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology, mac_address, subnets_for
@@ -194,7 +196,7 @@ def test_default_deny_is_set_up_through_nsenter_and_the_proxy_never_forwards() -
     proxy = units["agentcage-basic-proxy.container"]
     assert "net.ipv4.ip_forward=0" in proxy.get("Container", "Sysctl")
     for role in ("proxy", "agent"):
-        (post,) = units[f"agentcage-basic-{role}.container"].get("Service", "ExecStartPost")
+        post, *_ = units[f"agentcage-basic-{role}.container"].get("Service", "ExecStartPost")
         assert isinstance(post, tuple)
         assert post[:2] == ("-/bin/sh", "-c")  # a failed setup leaves the cage closed, unaudited
         assert "podman run" not in post[2] and "nsenter" in post[2]
@@ -213,5 +215,25 @@ def test_without_transparent_capture_there_is_no_steering(tmp_path: Path) -> Non
     topology = Topology(config.name, 1, *subnets_for(1))
     units = build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE / "basic")))
     for unit in units.files.values():
-        assert not unit.get("Service", "ExecStartPost")
+        steps = unit.get("Service", "ExecStartPost")
+        assert all(STEERING_MODULE not in step for step in steps)
         assert "net.ipv4.ip_forward=0" not in unit.get("Container", "Sysctl")
+
+
+@pytest.mark.parametrize("transparent", [True, False])
+def test_the_agents_start_ends_with_the_wait_for_its_command(
+    tmp_path: Path, transparent: bool
+) -> None:
+    text = (REPO / "examples" / "basic" / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text + f"\nnetwork:\n  transparent: {transparent}\n")
+    ctx = LoadContext(base_dir=REPO / "examples" / "basic", environ={}, check_paths=False)
+    config = load_config(tmp_path / "config.yaml", context=ctx)
+    topology = Topology(config.name, 1, *subnets_for(1))
+    units = build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE / "basic")))
+    steps = units.files["agentcage-basic-agent.container"].get("Service", "ExecStartPost")
+    # Last, after default deny's setup; `-`: the step only waits, it never fails the unit.
+    assert steps[-1] == ("-/bin/sh", *started_step()[1:])
+    assert len(steps) == (2 if transparent else 1)
+    for name in ("dns", "proxy"):
+        sidecar = units.files[f"agentcage-basic-{name}.container"]
+        assert all(NAME not in step for step in sidecar.get("Service", "ExecStartPost"))
