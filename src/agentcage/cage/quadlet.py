@@ -37,7 +37,7 @@ from agentcage.cage.contract import (
     service_name,
 )
 from agentcage.cage.layout import HostPaths, Images
-from agentcage.cage.steering_entry import steering_command
+from agentcage.cage.steering_entry import pid_file, steering_command
 from agentcage.cage.topology import DNS_PORT, PROXY_PORT, Topology, mac_address
 from agentcage.cage.unit import Entry, UnitFile
 from agentcage.config.schema import CageConfig
@@ -264,12 +264,15 @@ def _proxy(spec: CageSpec) -> UnitFile:
     _ready_and_alive(unit, probe_argv("tcp", topology.proxy_ip, PROXY_PORT))
     if transparent:
         own = (PROXY_PORT, *spec.config.network.listener_ports())
-        _steering(unit, steering_command(topology, "proxy", own))
+        _steering(unit, topology.container("proxy"), steering_command(topology, "proxy", own))
     _service(unit, spec.wanted_by)
     return unit
 
 
-def _steering(unit: UnitFile, argv: tuple[str, ...]) -> None:
+def _steering(unit: UnitFile, container: str, argv: tuple[str, ...]) -> None:
+    # The setup reads the container's PID (and the proxy's) from these files instead of
+    # asking Podman (steering_entry.py).
+    unit.add("Container", "PodmanArgs", (pid_file(container),))
     # `-`: a failed setup leaves the cage closed (no route, or a namespace that does not
     # forward) but unaudited; `cage verify` says so. A fatal one would stop every cage on
     # a host whose kernel lacks an nftables module (docs/transparent.md).
@@ -327,7 +330,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     if ctr.command:
         unit.add("Container", "Exec", tuple(ctr.command))
     if config.network.transparent:
-        _steering(unit, steering_command(topology, "agent", ()))
+        _steering(unit, topology.container("agent"), steering_command(topology, "agent", ()))
     # Last, so default deny is in place first: the start ends once the command runs.
     step = started_step()
     unit.add("Service", "ExecStartPost", (f"-{step[0]}", *step[1:]))

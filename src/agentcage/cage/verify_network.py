@@ -78,7 +78,7 @@ SCRIPT = (
     '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
     + USER_NAMESPACE
     + _READS
-    + enter(" ".join(UNPRIVILEGED), '"$@"')
+    + enter(2, " ".join(UNPRIVILEGED), '"$@"')
 )
 NAME = "agentcage-verify"  # $0 of the script
 ENV = "/usr/bin/env"  # in the proxy's image (coreutils)

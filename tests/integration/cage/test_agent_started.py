@@ -37,10 +37,14 @@ def conmon() -> Iterator[list[subprocess.Popen[bytes]]]:
         process.wait()
 
 
-def _conmon(started: list[subprocess.Popen[bytes]], *command: str) -> subprocess.Popen[bytes]:
+def _conmon(
+    started: list[subprocess.Popen[bytes]], *command: str, wait: bool = True
+) -> subprocess.Popen[bytes]:
     assert Path(CATATONIT).exists(), "catatonit is missing: scripts/setup-host installs it"
     process = subprocess.Popen([sys.executable, "-c", CONMON, CATATONIT, *command])
     started.append(process)
+    if not wait:
+        return process
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
     deadline = time.monotonic() + 10
     # conmon says READY=1 only once the container's init runs: the step starts after.
@@ -74,7 +78,8 @@ def test_the_step_ends_once_the_command_runs(conmon: list[subprocess.Popen[bytes
 def test_a_command_that_cannot_start_holds_the_step_until_conmon_is_reaped(
     conmon: list[subprocess.Popen[bytes]],
 ) -> None:
-    fake = _conmon(conmon, "/nonexistent/agentcage-agent")
+    # The init may fail and be reaped before the step looks, as under conmon: no wait.
+    fake = _conmon(conmon, "/nonexistent/agentcage-agent", wait=False)
     step = _step(fake.pid)
     deadline = time.monotonic() + 10
     while _state(fake.pid) != "Z":  # exited, not yet reaped: systemd has not seen it yet

@@ -200,9 +200,13 @@ def test_default_deny_is_set_up_through_nsenter_and_the_proxy_never_forwards() -
         assert isinstance(post, tuple)
         assert post[:2] == ("-/bin/sh", "-c")  # a failed setup leaves the cage closed, unaudited
         assert "podman run" not in post[2] and "nsenter" in post[2]
-        # The proxy container's mount namespace, the steered container's network namespace.
-        assert post[4:6] == ("agentcage-basic-proxy", f"agentcage-basic-{role}")
-        assert post[6:9] == ("-m", "agentcage.cage.steering", role)
+        # The PID files' directory, the proxy container's mount namespace, the steered
+        # container's network namespace.
+        assert post[4:7] == ("%t", "agentcage-basic-proxy", f"agentcage-basic-{role}")
+        assert post[7:10] == ("-m", "agentcage.cage.steering", role)
+        # Its PID file, where the setup reads it (steering_entry.py).
+        args = units[f"agentcage-basic-{role}.container"].get("Container", "PodmanArgs")
+        assert (f"--pidfile=%t/agentcage-basic-{role}.pid",) in args
     (proxy_post,) = proxy.get("Service", "ExecStartPost")
     assert proxy_post[-6:] == ("proxy", "10.213.0.35", "8079", "8080", "80", "443")
 

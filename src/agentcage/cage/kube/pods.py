@@ -9,7 +9,8 @@ container. Each quadlet key maps to the pod's closest equivalent:
 * `Volume` -> the volume the caller planned for that path inside the container (the host
   paths of the quadlet model mean nothing on a cluster); a path without a plan is refused;
 * `Tmpfs` -> an in-memory emptyDir; `Sysctl` -> the pod's sysctls; `DNS` -> the pod's only
-  nameserver (`dnsPolicy: None`); `PodmanArgs --memory/--cpus` -> resource limits;
+  nameserver (`dnsPolicy: None`); `PodmanArgs --memory/--cpus` -> resource limits
+  (its `--pidfile`, for the units' steering, is dropped);
 * `Exec` -> `args` (it replaces the image's command, not its entrypoint), `Entrypoint` ->
   `command`; `Environment` -> `env`; `Label` -> the pod's labels.
 
@@ -272,7 +273,7 @@ def _podman_args(parts: PodParts, entry: Entry) -> None:
             parts.limits["memory"] = _quantity(value)
         elif flag == "--cpus":
             parts.limits["cpu"] = value
-        else:
+        elif flag != "--pidfile":  # the units' steering reads it; a pod has no use for it
             raise RenderError(f"{parts.origin}: PodmanArgs {word} has no Kubernetes rendering")
 
 
