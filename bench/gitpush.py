@@ -6,6 +6,11 @@ tree, and a thin push of one changed line in that tree) and times the whole poli
 each: with the pack reader, and with it switched off (the engine before it: the pack's
 compressed bytes scanned as they are). Prints ms per request and the ratio.
 No assertions: speed is reported, not tested.
+
+`--false-blocks N` instead makes N pushes like tests/e2e's git run (tests/e2e/
+package_runs.py: a clone of the e2e repository, a fresh 2 MiB random file and one
+README line, sent as a thin pack against the clone's HEAD, as `git push` sends it),
+one seed each, and prints how many the package cage's policy did not allow, and why.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/gitpush.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.e2e.registries import HOSTS, gitrepo
 from tests.support.git_http import GIT_ENV, git
 
 from agentcage.config.context import LoadContext
@@ -49,6 +55,20 @@ def make_policy() -> Policy:
     return Policy.from_config(config, {"ANTHROPIC_API_KEY": "sk-ant-api03-" + "x" * 90})
 
 
+def pkg_policy() -> Policy:
+    """The policy of tests/e2e's package cage (its rate limits off: many pushes in a row)."""
+    config = CageConfig.model_validate(
+        {
+            "name": "pkg",
+            "container": {"image": "docker.io/library/python:3.12-slim"},
+            "domains": {"allow": list(HOSTS)},
+            "rate_limit": False,
+        },
+        context=LoadContext(check_paths=False),
+    )
+    return Policy.from_config(config, {})
+
+
 def push_body(repo: Path, new: str, old: str | None) -> bytes:
     revs = f"{new}\n" + (f"^{old}\n" if old else "")
     env = {**GIT_ENV, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -64,13 +84,13 @@ def push_body(repo: Path, new: str, old: str | None) -> bytes:
     return b"%04x" % (len(line) + 4) + line + b"0000" + pack
 
 
-def commit(repo: Path, files: dict[str, bytes]) -> str:
+def commit(repo: Path, files: dict[str, bytes], env: dict[str, str] | None = None) -> str:
     for name, content in files.items():
         path = repo / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     git("add", "-A", cwd=repo)
-    git("commit", "--quiet", "-m", "change", cwd=repo)
+    git("commit", "--quiet", "-m", "change", cwd=repo, env=env)
     return git("rev-parse", "HEAD", cwd=repo)
 
 
@@ -119,10 +139,48 @@ def timed(policy: Policy, request: Request, runs: int) -> tuple[float, str]:
     return min(times) * 1000, verdict
 
 
+def false_blocks(seeds: int) -> None:
+    policy = pkg_policy()
+    headers = Headers((("content-type", "application/x-git-receive-pack-request"),))
+    refused: list[str] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-gitpush-") as tmp:
+        bare = gitrepo.write(Path(tmp))
+        work = Path(tmp) / "work"
+        git("clone", "--quiet", str(bare), str(work))
+        base = git("rev-parse", "HEAD", cwd=work)
+        readme = (work / "README.md").read_bytes()
+        for seed in range(seeds):
+            git("reset", "--quiet", "--hard", base, cwd=work)
+            rng = random.Random(seed)
+            # A commit time of its own too: the commit's and trees' ids differ every push.
+            when = f"@{1_700_000_000 + rng.randrange(10**8)} +0000"
+            new = commit(
+                work,
+                {"assets/build.bin": rng.randbytes(2 << 20), "README.md": readme + b"Changed.\n"},
+                env={"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when},
+            )
+            body = push_body(work, new, base)
+            path = f"/{gitrepo.REPO}/git-receive-pack"
+            request = Request("POST", "https", gitrepo.HOST, 443, path, headers, body)
+            decision = policy.check_request(request)
+            if decision.verdict.value != "allow":
+                refused.append(f"seed {seed}: {decision.verdict.value} {decision.reason}")
+    took = time.perf_counter() - started
+    print(f"not allowed: {len(refused)} of {seeds} e2e-like pushes ({took:.0f} s)")
+    for line in refused[:20]:
+        print("  " + line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--false-blocks", type=int, metavar="N", default=0)
+    args = parser.parse_args()
+    if args.false_blocks:
+        false_blocks(args.false_blocks)
+        return
+    runs = args.runs
     policy = make_policy()
     headers = Headers((("content-type", "application/x-git-receive-pack-request"),))
     reader: Callable[..., object] = unwrap.read_pack
