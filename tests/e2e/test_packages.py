@@ -44,12 +44,13 @@ def test_package_manager_runs_through_the_cage_untouched(
     window = Window(harness, internet)
     result = in_agent(harness, f"{run.script}\necho RUN-DONE", run.user)
     records = [r for r in window.audit() if r["kind"] in ("http", "response", "websocket")]
+    everything = [*window.audit(), *window.audit("dns")]
     # A tool that fails on a refusal prints only the status (git: "HTTP 403"): the
     # audit's lines (or the registry's own answers) say who refused, so a failure that
     # does not recur still says why.
     assert result.rstrip().endswith("RUN-DONE"), (
         f"{run.id} failed:\n{result[-4000:]}\n"
-        f"audit, not allowed: {[r for r in records if r['verdict'] != 'allow'][:5]}\n"
+        f"audit, not allowed: {[r for r in everything if r.get('verdict') != 'allow'][:5]}\n"
         f"registries, not 2xx: {[r for r in window.received() if int(r['status']) >= 300][:5]}"
     )
     refused = [f"{r['method']} {r['host']}{r['path']}: {r['reason']}" for r in records
