@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agentcage.cage.agent_started import NAME as STARTED
 from agentcage.cage.layout import HostPaths, Images
 from agentcage.cage.quadlet import CageSpec, build_units
 from agentcage.cage.topology import Topology, subnets_for
@@ -107,14 +108,18 @@ def _check(name: str, rootless: bool, tmp_path: Path, cgroups: bool) -> str:
     assert runs.count("--read-only") == containers
     assert runs.count("--cap-drop all") == containers
     # Default deny's setup (steering_entry.py, nsenter), in the proxy's and agent's services.
+    # The agent's last step waits for its command to run (agent_started.py).
     for role in ("proxy", "agent"):
-        (post,) = [
+        post, *rest = [
             line
             for line in _service(out, f"{prefix}-{role}").splitlines()
             if line.startswith("ExecStartPost=")
         ]
         assert "nsenter" in post and "podman run" not in post
         assert f" {prefix}-proxy {prefix}-{role} -m agentcage.cage.steering {role} " in post
+        assert [line.endswith(f" {STARTED}") for line in rest] == (
+            [True] if role == "agent" else []
+        )
     # The fingerprint volume: the proxy writes it, the DNS sidecar only reads it.
     shared = f"{tmp_path / 'state' / 'fingerprints'}:/var/lib/agentcage/fingerprints"
     assert f"{shared}:ro" in _service(out, f"{prefix}-dns")
