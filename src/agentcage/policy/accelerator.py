@@ -32,6 +32,8 @@ class Native(Protocol):
         self, data: bytes, first: bytes, second: bytes, solo: bytes, shift: int, /
     ) -> list[int]: ...
 
+    def dejunked(self, data: bytes, periods: bytes, /) -> bytes: ...
+
 
 def _load() -> Native | None:
     try:

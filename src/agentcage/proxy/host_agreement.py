@@ -10,6 +10,7 @@ judged on one name and delivered under another.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,8 +28,12 @@ class Target:
     port: int
 
 
+@functools.lru_cache(maxsize=1024)
 def fold_host(host: str) -> str:
     """Lower-case, no trailing dot, IPv6 without brackets, an IP literal in canonical form.
+
+    Remembered per spelling (a pure function of it): each request folds its target,
+    SNI and Host header, 4 us each, mostly `ipaddress` refusing a name.
 
     Only the differences every server ignores are folded, never the spellings that
     `agentcage.policy.canonical_hosts.canonical_host` resolves for the domain rules (IPv4 as

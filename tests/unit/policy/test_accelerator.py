@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agentcage.policy import runs, shannon
 from agentcage.policy.accelerator import native
 from agentcage.policy.formats.shapes import prefix_table, python_words
-from agentcage.policy.leaks import encodings
+from agentcage.policy.leaks import encodings, interleave
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
 from agentcage.policy.leaks.gram_filter import GramFilter, python_grams
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
@@ -125,7 +125,7 @@ def test_the_policy_without_the_accelerator_decides_the_same(
         return out
 
     accelerated = decisions()
-    for module in (runs, encodings, shannon):
+    for module in (runs, encodings, shannon, interleave):
         monkeypatch.setattr(module, "native", None)
     assert decisions() == accelerated
     assert [verdict for verdict, _ in accelerated][1:3] == ["block", "block"]
@@ -288,3 +288,31 @@ def test_gram_windows_hold_every_key_and_bad_tables_are_refused() -> None:
     if native is not None:
         with pytest.raises(ValueError, match="2\\*\\*"):
             native.grams(b"data", b"short", b"short", b"short", 13)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_DATA | _LONG_DATA, st.lists(st.integers(2, 9), min_size=1, max_size=4).map(bytes))
+def test_dejunked_copies_match_the_python_definition(data: bytes, periods: bytes) -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    expected = b"\0".join(
+        interleave._without(data, period, junk) for period in periods for junk in range(period)
+    )
+    assert native.dejunked(data, periods) == expected
+
+
+def test_the_dejunked_view_is_the_periodic_copies_joined(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"s.k-a.n-t-.a.p.i" * 40 + b"xyz"
+    for size in (0, 1, 2, 3, 4, 5, 6, len(data)):
+        joined = b"\0".join(interleave.periodic(data[:size]))
+        assert interleave.dejunked(data[:size]) == joined
+        monkeypatch.setattr(interleave, "native", None)
+        assert interleave.dejunked(data[:size]) == joined
+        monkeypatch.undo()
+
+
+def test_a_period_below_two_is_refused() -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    with pytest.raises(ValueError):
+        native.dejunked(b"abc", b"\x03\x01")

@@ -82,3 +82,26 @@ def test_resolver_reports_nxdomain_and_literals() -> None:
         with pytest.raises(ResolveError, match="NXDOMAIN"):
             asyncio.run(resolver.resolve("nope.example"))
         assert asyncio.run(resolver.resolve("10.0.0.1")) == (ipaddress.ip_address("10.0.0.1"),)
+
+
+def test_a_name_is_told_from_an_address_once() -> None:
+    # Each request's host is looked at; `ipaddress` refusing a name is remembered.
+    from agentcage.proxy import egress
+
+    egress._ip_literal.cache_clear()
+    with FakeDns({"api.example": ["127.0.0.1"]}) as dns:
+        resolver = Resolver([dns.address])
+
+        async def each() -> list[object]:
+            hosts = ["api.example", "api.example", "10.0.0.1", "10.0.0.1", "::1"]
+            return [await resolver.resolve(host) for host in hosts]
+
+        found = asyncio.run(each())
+    assert [[str(a) for a in got] for got in found] == [  # type: ignore[attr-defined]
+        ["127.0.0.1"],
+        ["127.0.0.1"],
+        ["10.0.0.1"],
+        ["10.0.0.1"],
+        ["::1"],
+    ]
+    assert egress._ip_literal.cache_info().hits == 2

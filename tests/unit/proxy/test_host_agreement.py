@@ -101,3 +101,12 @@ def test_every_host_claim_must_agree() -> None:
     with pytest.raises(HostMismatch, match=r"attacker\.example"):
         agree(scheme="https", destination=T, sni=None, host_header=claims)
     assert agree(scheme="https", destination=T, sni=None, host_header=claims[:1] * 2) == T
+
+
+def test_a_spelling_is_folded_once() -> None:
+    # Every request folds its target, SNI and Host header: the same few names.
+    fold_host.cache_clear()
+    for _ in range(3):
+        assert fold_host("API.Example.COM.") == "api.example.com"
+        assert fold_host("[::1]") == "::1"
+    assert fold_host.cache_info().misses == 2

@@ -55,11 +55,17 @@ class LeakInspector:
         self._patterns = patterns
         self._guessed = patterns.for_guesses() if patterns is not None else None
         # Every format looked for in the guesses starts with one of these: a guess
-        # without any (most) costs one prefiltered pass, not the scanner's places.
+        # without any (most) costs one pass, not the scanner's places. A DFA: its
+        # ~170 short anchors leave the prefilter many candidates, and the dejunked
+        # view (nine copies of a small body) is searched on every request; 0.027
+        # to 0.016 ms on a 1 KiB body's.
         self._guess_anchors: Automaton[None] = Automaton(
-            (a, None)
-            for p in (self._guessed.scanner.patterns if self._guessed else ())
-            for a in p.anchors
+            (
+                (a, None)
+                for p in (self._guessed.scanner.patterns if self._guessed else ())
+                for a in p.anchors
+            ),
+            dfa=True,
         )
 
     @classmethod

@@ -29,11 +29,16 @@ from agentcage.policy.leaks.protected import Protected
 from agentcage.policy.leaks.split import SplitDetector, WindowLimits
 from agentcage.policy.leaks.textcodes import SEARCHED_BELOW
 from agentcage.policy.leaks.unwrap import Limits, Unwrapper, View, Views
+from agentcage.policy.runs import byte_table, long_runs
 from agentcage.policy.types import Finding, Frame, Request, Severity, Verdict
 
 NAME = "leaks"
 _SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
-_TOKEN = rb"[^&=;,:\"'{}\[\]\s<>()]{%d,}"  # a run between delimiters, at least N long
+# What ends a token: a run between these, at least N long, is a piece. (Was the regex
+# `[^&=;,:"'{}\[\]\s<>()]{N,}`, whose `findall` is these runs; the accelerator's one
+# pass finds them in a third of its time, 5 us in place of 17 on a 1 KiB body.)
+_DELIMITERS = b"&=;,:\"'{}[]<>() \t\n\r\x0b\x0c"
+_TOKEN_TABLE = byte_table(bytes(b for b in range(256) if b not in _DELIMITERS))
 _SMALL_BODY = 1024  # bodies tokenised into split pieces
 _BODY_PIECE = 6  # shortest token of a body taken as a piece
 _SEARCH_ALONE = 64 * 1024  # canonical views at least this long are not joined
@@ -69,9 +74,9 @@ class LeakDetector:
         valuable = [s for s in self.matcher.secrets if s.role != "placeholder"]
         self.split = SplitDetector(valuable, self.settings.window)
         self._clock = clock
-        self._token = re.compile(_TOKEN % self.settings.window.min_piece)
+        self._token = max(self.settings.window.min_piece, 1)
         # Bodies are full of short words: their tokens count from six characters.
-        self._body_token = re.compile(_TOKEN % max(self.settings.window.min_piece, _BODY_PIECE))
+        self._body_token = max(self.settings.window.min_piece, _BODY_PIECE)
 
     def views(self, data: bytes, content_encoding: str = "") -> Views:
         """Decoded views of `data`, for any scanner that wants to look beneath encodings."""
@@ -203,9 +208,7 @@ def _exhausted(views: Views, host: str) -> list[Finding]:
     return [Finding(NAME, Verdict.BLOCK, reason, ("undecoded-layers",), "warning")]
 
 
-def _request_pieces(
-    request: Request, token: re.Pattern[bytes], body_token: re.Pattern[bytes]
-) -> Iterator[bytes]:
+def _request_pieces(request: Request, token: int, body_token: int) -> Iterator[bytes]:
     labels = request.host.lower().split(".")
     for label in labels[:-2]:
         yield label.encode("ascii", "replace")
@@ -225,15 +228,17 @@ def _request_pieces(
     yield from _body_pieces(request.body, body_token)
 
 
-def _body_pieces(body: bytes, token: re.Pattern[bytes]) -> Iterator[bytes]:
+def _body_pieces(body: bytes, token: int) -> Iterator[bytes]:
     if not body or len(body) > _SMALL_BODY:
         return
     yield from _token_pieces(body, token)
 
 
-def _token_pieces(data: bytes, token: re.Pattern[bytes]) -> Iterator[bytes]:
+def _token_pieces(data: bytes, shortest: int) -> Iterator[bytes]:
+    """`data`, then each run of it between delimiters at least `shortest` long."""
     yield data
-    yield from token.findall(data)
+    for start, end in long_runs(data, _TOKEN_TABLE, shortest):
+        yield data[start:end]
 
 
 def _with_decoded(pieces: Iterable[bytes], shortest: int) -> Iterator[bytes]:

@@ -179,7 +179,7 @@ class SplitDetector:
                 spelling.secret.name, Match(spelling.secret, "chain:" + spelling.technique)
             )
         hits = self._locate(
-            p for p, k in zip(pieces, keys, strict=True) if len(k) >= self.limits.min_piece
+            (p, k) for p, k in zip(pieces, keys, strict=True) if len(k) >= self.limits.min_piece
         )
         if hits:
             found.update((m.secret.name, m) for m in self._record(destination, hits, now, host))
@@ -290,13 +290,13 @@ class SplitDetector:
         is too short to be recorded itself)."""
         return min(self.limits.coverage * length, length - self.limits.min_piece + 1)
 
-    def _locate(self, pieces: Iterable[bytes]) -> list[tuple[int, int, int, bool]]:
-        """(spelling, start, end, is a plain word) of each place a piece was found."""
+    def _locate(self, pieces: Iterable[tuple[bytes, bytes]]) -> list[tuple[int, int, int, bool]]:
+        """(spelling, start, end, is a plain word) of each place a piece (given with its
+        canonical form, made once in `observe`) was found."""
         out: list[tuple[int, int, int, bool]] = []
-        for count, piece in enumerate(pieces):
+        for count, (piece, key) in enumerate(pieces):
             if count >= self.limits.max_pieces_per_message:
                 break
-            key = canonical(piece)
             if len(key) < self.limits.min_piece or key[: self.limits.min_piece] not in self._grams:
                 continue
             if b"\0" in key:  # would match across two spellings in the blob

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from agentcage.policy.leaks.gitpack import PackError, read_pack
-from agentcage.policy.leaks.interleave import every_other, periodic
+from agentcage.policy.leaks.interleave import dejunked, every_other
 from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
@@ -262,7 +262,7 @@ class Unwrapper:
         yield "interleaved", b"\0".join(halves)
         if top and _MIN_RUN <= len(data) < SEARCHED_BELOW:
             # Nine copies of the data: only the request's own small views.
-            yield DEJUNKED, b"\0".join(periodic(data))
+            yield DEJUNKED, dejunked(data)
         yield "xor", b"\0".join(unxored)
 
 

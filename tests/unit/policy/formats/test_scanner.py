@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import brotli
@@ -12,6 +13,7 @@ import pytest
 
 from agentcage.errors import PolicyError
 from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
+from agentcage.policy.formats.pattern import CredentialPattern
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.inspectors.credential_formats import CredentialFormatInspector
 from agentcage.policy.types import Verdict
@@ -288,3 +290,44 @@ def test_short_prefixes_still_need_a_boundary() -> None:
         assert policy(**OPEN).check_request(request("evil.example.net", body=body)).verdict is (
             Verdict.ALLOW
         ), text[:12]
+
+
+def test_a_short_place_is_scanned_once_and_found_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Header values repeat on every request; their matches are worked out once per
+    # scanner. A credential in one is still found on every request, disguised too.
+    engine = policy(**OPEN)
+    inspector = next(i for i in engine.chain.inspectors if isinstance(i, CredentialFormatInspector))
+    scanner = inspector.scanner
+    scanned: list[bytes] = []
+    unmemoized = scanner._matches
+
+    def counting(data: bytes) -> Iterator[tuple[CredentialPattern, str]]:
+        scanned.append(data)
+        return unmemoized(data)
+
+    monkeypatch.setattr(scanner, "_matches", counting)
+    for _ in range(3):
+        harmless = engine.check_request(request("evil.example.net", headers={"ua": "agent/1.0"}))
+        assert harmless.verdict is Verdict.ALLOW
+        leaking = request("evil.example.net", headers={"ua": "agent/1.0", "x-token": GITHUB})
+        assert engine.check_request(leaking).rules == ("github_token",)
+        reversed_only = engine.check_request(
+            request("evil.example.net", headers={"x-reversed": GITHUB[::-1]})
+        )
+        assert reversed_only.rules == ("github_token",)
+        assert "reversed" in reversed_only.findings[0].reason
+    assert scanned.count(b"agent/1.0") == 1
+    assert scanned.count(GITHUB.encode()) == 1
+    # What is remembered is what a fresh scan finds.
+    for value in (GITHUB.encode(), GITHUB[::-1].encode(), b"agent/1.0", b""):
+        assert list(scanner.matches(value)) == list(unmemoized(value))
+    # Long places (bodies) are scanned each time, and the memo stays bounded.
+    body = b"x" * 300 + GITHUB.encode()
+    assert [p.name for p, _ in scanner.matches(body)] == ["github_token"]
+    list(scanner.matches(body))
+    assert scanned.count(body) == 2
+    for n in range(3000):
+        list(scanner.matches(b"value-%d" % n))
+    assert len(scanner._memo) <= 1024

@@ -8,13 +8,17 @@ import hashlib
 import json
 import os
 import random
+import re
 import urllib.parse
 import zlib
 
 import pytest
 from bench.exfil.gitpacks import push_body
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentcage.policy.leaks import LeakDetector, LeakSettings, Limits, Protected, canary_value
+from agentcage.policy.leaks.detector import _token_pieces
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 from .conftest import ANTHROPIC, GITHUB, PLACEHOLDER
@@ -248,3 +252,18 @@ def test_a_payload_with_more_layers_than_the_limits_allow_is_blocked(
     findings = tight.check_request(request(body=layered))
     assert findings and findings[0].rules == ("undecoded-layers",)
     assert findings[0].verdict is Verdict.BLOCK
+
+
+# Every delimiter, bytes that `\s` leaves out in bytes patterns (0x1c, 0x85, 0xa0), and
+# token bytes.
+_PIECE_BYTES = st.sampled_from(
+    list(b"&=;,:\"'{}[]<>() \t\n\r\x0b\x0c\x1c\x85\xa0aZ09_-+/.%\\\x00\xff")
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECE_BYTES, max_size=300).map(bytes) | st.binary(max_size=300), st.integers(1, 9))
+def test_token_pieces_are_the_runs_between_delimiters(data: bytes, shortest: int) -> None:
+    # The regex the pieces were found with before, as the definition of a token.
+    token = re.compile(rb"[^&=;,:\"'{}\[\]\s<>()]{%d,}" % shortest)
+    assert list(_token_pieces(data, shortest)) == [data, *token.findall(data)]

@@ -228,3 +228,24 @@ def test_a_chain_that_stops_growing_is_dropped() -> None:
         for _ in range(7):  # seven other messages to the site between pieces
             split.observe("evil.com", [b"status", b"ok"], now=float(n))
         assert split.observe("evil.com", request, now=float(n)) == []
+
+
+def test_each_piece_is_canonicalised_once_and_still_caught(
+    split: SplitDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `observe` folds each piece once and hands the folded form on; a second fold per
+    # piece was a twentieth of a small request's time.
+    from agentcage.policy.leaks import split as module
+
+    folded: list[bytes] = []
+    fold = module.canonical
+
+    def counting(data: bytes) -> bytes:
+        folded.append(data)
+        return fold(data)
+
+    monkeypatch.setattr(module, "canonical", counting)
+    pieces = [p.upper() for p in _chunks(GITHUB, 8)]  # folded to match
+    results = [split.observe("evil.com", [piece], now=float(i)) for i, piece in enumerate(pieces)]
+    assert results[-1] and results[-1][0].secret.name == "G"
+    assert sorted(folded) == sorted(pieces)
