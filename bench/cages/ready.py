@@ -1,0 +1,108 @@
+"""Each sidecar's start until READY=1, on this machine alone, two builds in turns.
+
+Run (a benchmark: under the e2e lock, like the others):
+
+    flock /work/e2e.lock .venv/bin/python -m bench.cages.ready --baseline main [--rounds 7]
+
+Starts `agentcage dns run` and `agentcage proxy run` of each build (its own venv, bytecode
+compiled) on loopback with a cage's JSON config and `NOTIFY_SOCKET` pointing at a socket
+of this process, and times from the start of the process to its READY=1: each sidecar
+alone, then both at once (as a cage starts them; the figure is the later of the two).
+Each round runs both builds, in alternating order, so both see the same moment's load.
+No Podman, no container start: what the sidecar's own process does before READY=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.cages.run import Build, Figures, baseline_build, table
+from tests.e2e.harness import REPO
+
+_CONFIG = {
+    "name": "ready",
+    "container": {"image": "localhost/agentcage-agent-debian:bookworm"},
+    "domains": {"allow": ["github.com"]},
+    "dns_servers": ["127.0.0.1"],  # never asked: nothing queries the sidecar here
+}
+_STARTS = {"dns run": ("dns",), "proxy run": ("proxy",), "both at once": ("dns", "proxy")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", metavar="REF", required=True, help="the other build")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    builds = [baseline_build(args.baseline), Build("this checkout", REPO / ".venv/bin/agentcage")]
+    for build in builds:
+        build.compile_bytecode()
+    results: dict[str, Figures] = {build.label: {} for build in builds}
+    with tempfile.TemporaryDirectory(prefix="agentcage-ready-") as tmp:
+        work = Path(tmp)
+        config = work / "cage.json"
+        config.write_text(json.dumps(_CONFIG))
+        print(f"load {os.getloadavg()}", flush=True)
+        for round_ in range(args.rounds):
+            for build in builds if round_ % 2 == 0 else builds[::-1]:
+                for figure, roles in _STARTS.items():
+                    took = ready_after(build, roles, config, work)
+                    results[build.label].setdefault(figure, []).append(took)
+            print(f"round {round_ + 1}: load {os.getloadavg()}", flush=True)
+    print(table(results))
+    return 0
+
+
+def ready_after(build: Build, roles: tuple[str, ...], config: Path, work: Path) -> float:
+    """Seconds from starting `roles` at once until the last of them said READY=1."""
+    run = Path(tempfile.mkdtemp(dir=work))
+    sockets = {role: _notify_socket(run / f"{role}.sock") for role in roles}
+    start = time.monotonic()
+    children = [_start(build, role, config, run) for role in roles]
+    try:
+        for role, sock in sockets.items():
+            if sock.recv(64) != b"READY=1":
+                raise RuntimeError(f"{role}: not READY=1")
+        return time.monotonic() - start
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.communicate(timeout=30)
+        for sock in sockets.values():
+            sock.close()
+        time.sleep(0.2)  # the sidecars' exits off the next start's CPU
+
+
+def _notify_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(60)
+    return sock
+
+
+def _start(build: Build, role: str, config: Path, run: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["NOTIFY_SOCKET"] = str(run / f"{role}.sock")
+    extra = ["--ca-dir", str(run / "ca")] if role == "proxy" else []
+    argv = [str(build.agentcage), role, "run", "--config", str(config)]
+    argv += ["--listen", f"127.0.0.1:{_free_port()}", "--audit-log", str(run / f"{role}.log")]
+    return subprocess.Popen(
+        [*argv, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
