@@ -202,7 +202,6 @@ def _dns(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Image", spec.images.dns)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("dns"))
-    _pid_file(unit, topology.container("dns"))
     labels(unit, topology, "dns")
     _networks(unit, topology, topology.dns_ip, topology.dns_external_ip)
     hardening(unit, SIDECAR_USER, "128m", 64)
@@ -239,7 +238,6 @@ def _proxy(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Image", spec.images.proxy)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("proxy"))
-    _pid_file(unit, topology.container("proxy"))
     labels(unit, topology, "proxy")
     _networks(unit, topology, topology.proxy_ip, topology.proxy_external_ip)
     hardening(unit, SIDECAR_USER, "512m", 256)
@@ -266,18 +264,15 @@ def _proxy(spec: CageSpec) -> UnitFile:
     _ready_and_alive(unit, probe_argv("tcp", topology.proxy_ip, PROXY_PORT))
     if transparent:
         own = (PROXY_PORT, *spec.config.network.listener_ports())
-        _steering(unit, steering_command(topology, "proxy", own))
+        _steering(unit, topology.container("proxy"), steering_command(topology, "proxy", own))
     _service(unit, spec.wanted_by)
     return unit
 
 
-def _pid_file(unit: UnitFile, container: str) -> None:
-    # Default deny's setup and `cage verify` read the containers' PIDs from these files
-    # instead of asking Podman (steering_entry.py, verify_network.py).
+def _steering(unit: UnitFile, container: str, argv: tuple[str, ...]) -> None:
+    # The setup reads the container's PID (and the proxy's) from these files instead of
+    # asking Podman (steering_entry.py).
     unit.add("Container", "PodmanArgs", (pid_file(container),))
-
-
-def _steering(unit: UnitFile, argv: tuple[str, ...]) -> None:
     # `-`: a failed setup leaves the cage closed (no route, or a namespace that does not
     # forward) but unaudited; `cage verify` says so. A fatal one would stop every cage on
     # a host whose kernel lacks an nftables module (docs/transparent.md).
@@ -295,7 +290,6 @@ def _agent(spec: CageSpec) -> UnitFile:
     unit.add("Container", "Image", spec.images.agent)
     unit.add("Container", "Pull", "never")
     unit.add("Container", "ContainerName", topology.container("agent"))
-    _pid_file(unit, topology.container("agent"))
     # An init as PID 1 forwards SIGTERM (a process that is PID 1 ignores it unless it set
     # a handler, so stopping would wait for the kill timeout) and reaps zombies.
     unit.add("Container", "RunInit", True)
@@ -336,7 +330,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     if ctr.command:
         unit.add("Container", "Exec", tuple(ctr.command))
     if config.network.transparent:
-        _steering(unit, steering_command(topology, "agent", ()))
+        _steering(unit, topology.container("agent"), steering_command(topology, "agent", ()))
     # Last, so default deny is in place first: the start ends once the command runs.
     step = started_step()
     unit.add("Service", "ExecStartPost", (f"-{step[0]}", *step[1:]))

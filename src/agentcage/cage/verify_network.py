@@ -3,9 +3,9 @@
 They ran in a helper container on the cage's internal network (`podman run --rm` of the
 proxy image): a container's creation, start and removal, about 1 s of the 2-core test
 machine's CPU on every verify. Now the checks enter the namespaces the way default deny's
-setup does (steering_entry.py, `nsenter`), with the proxy's, the agent's and the DNS
-sidecar's PIDs read from their PID files (no Podman process); the sidecars' TCP tables
-and the proxy's `ip_forward` are read on the way (SCRIPT):
+setup does (steering_entry.py, `nsenter`), with one `podman container inspect` for the
+proxy's, the agent's and the DNS sidecar's PIDs; the sidecars' TCP tables and the
+proxy's `ip_forward` are read on the way (SCRIPT):
 
 * the network namespace is the agent's own, not a look-alike: its routes, its default
   deny, its address (the helper had the internal network without the agent's route);
@@ -48,7 +48,7 @@ from agentcage.cage.contract import (
     SIDECAR_USER,
     way_out_environment,
 )
-from agentcage.cage.steering_entry import PID_OF, SEARCH_PATH, SHELL, USER_NAMESPACE, enter
+from agentcage.cage.steering_entry import SEARCH_PATH, SHELL, USER_NAMESPACE, enter
 
 # What the helper container had (--user=10000:10000, --cap-drop=all, no-new-privileges).
 UNPRIVILEGED = (
@@ -68,30 +68,20 @@ _READS = (
     f'cat /proc/sys/net/ipv4/ip_forward 2>&1 && echo "{MARK} read" || echo "{MARK} failed"; '
     f'echo "{MARK} end"; '
 )
-# $1 the PID files' directory (empty: the user's runtime directory, as `%t` is for a
-# rootless cage), $2 the proxy container, $3 the agent's, $4 the DNS sidecar's, then
-# netcheck's argv. The PIDs come from the containers' PID files, each trusted only while
-# its parent is the container's conmon (steering_entry.PID_OF); a cage deployed before
-# its units wrote them is asked of Podman instead, in one `inspect`. A DNS sidecar that
-# does not run (PID 0) leaves its table unread (its check fails); the proxy and the
-# agent must run. `enter` drops the three names.
+# $1 the proxy container, $2 the agent's, $3 the DNS sidecar's, then netcheck's argv. One
+# `inspect` for the three PIDs; `set --` puts them first, `shift 4` leaves the agent's
+# and the DNS sidecar's names for `enter` to drop. A DNS sidecar that does not run (PID
+# 0) leaves its table unread (its check fails); the proxy and the agent must run.
 SCRIPT = (
-    f"set -e; {PID_OF}"
-    "dir=${1:-${XDG_RUNTIME_DIR:-/run/user/$(id -u)}}; shift; "
-    'if pid_of "$dir" "$1" 2>/dev/null && proxy=$p && pid_of "$dir" "$2" 2>/dev/null; then '
-    'target=$p; dns=0; if pid_of "$dir" "$3" 2>/dev/null; then dns=$p; else '
-    f'dns=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$3" 2>/dev/null) || dns=0; '
-    "fi; else "
-    f'pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2" "$3"); '
-    'set -- $pids "$@"; proxy=$1; target=$2; dns=$3; shift 3; fi; '
+    f'set -e; pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2" "$3"); '
+    'set -- $pids "$@"; proxy=$1; target=$2; dns=$3; shift 4; '
     '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
     + USER_NAMESPACE
     + _READS
-    + enter(3, " ".join(UNPRIVILEGED), '"$@"')
+    + enter(2, " ".join(UNPRIVILEGED), '"$@"')
 )
 NAME = "agentcage-verify"  # $0 of the script
 ENV = "/usr/bin/env"  # in the proxy's image (coreutils)
-ROOT_RUNTIME_DIR = "/run"  # `%t` of the system manager
 Row = tuple[str, bool, str]
 
 
@@ -108,7 +98,7 @@ def udp_host() -> str:
 
 
 def netcheck_command(
-    transparent: bool, topo: topology.Topology, allowed: str | None, rootless: bool = False
+    transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> tuple[str, ...]:
     """The argv, run where the cage runs, that prints netcheck's JSON rows."""
     env = way_out_environment(topo)
@@ -124,9 +114,7 @@ def netcheck_command(
         program += ["--proxy", topo.proxy_ip, "--steered"]
         program += ["--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}", "--udp-host", udp_host()]
     containers = (topo.container("proxy"), topo.container("agent"), topo.container("dns"))
-    # Where `%t` put the PID files: root's /run, or the user's runtime directory.
-    pid_dir = "" if rootless else ROOT_RUNTIME_DIR
-    return (SHELL, "-c", SCRIPT, NAME, pid_dir, *containers, *program)
+    return (SHELL, "-c", SCRIPT, NAME, *containers, *program)
 
 
 @dataclass(frozen=True)
@@ -142,8 +130,7 @@ class NetworkChecks:
 def network_checks(
     cages: CageParts, transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> NetworkChecks:
-    argv = netcheck_command(transparent, topo, allowed, cages.host.rootless)
-    result = cages.host.runner.run(argv, check=False)
+    result = cages.host.runner.run(netcheck_command(transparent, topo, allowed), check=False)
     reads = _reads(result.stdout)
     forward = reads.get("forward", "")
     read = forward.endswith(f"{MARK} read\n")

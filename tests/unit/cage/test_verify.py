@@ -245,11 +245,9 @@ def test_the_network_checks_run_in_the_agents_namespace(tmp_path: Path) -> None:
     results = [r.name for r in verify(cages, "demo")]
     (netcheck,) = [call for call in runner.calls if call[:3] == NETCHECK]
     # The proxy's PID for the mount namespace, the agent's for the network namespace.
-    # (and the DNS sidecar's, whose TCP tables it reads beside the proxy's), from the PID
-    # files in root's runtime directory (`%t` of a rootful cage's units).
-    assert netcheck[3:8] == (
+    # (and the DNS sidecar's, whose TCP tables it reads beside the proxy's)
+    assert netcheck[3:7] == (
         "agentcage-verify",
-        "/run",
         topo.container("proxy"),
         topo.container("agent"),
         topo.container("dns"),
