@@ -26,7 +26,8 @@ the whole start anyway. `-`: the step only waits, it never fails the unit itself
 
 from __future__ import annotations
 
-SHELL = "/bin/sh"
+from agentcage.cage.steering_entry import SHELL
+
 # $0 of the script: what `ps` and the journal show for it.
 NAME = "agentcage-agent-started"
 TICK = "0.01"

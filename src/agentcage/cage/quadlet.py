@@ -276,6 +276,11 @@ def _steering(unit: UnitFile, container: str, argv: tuple[str, ...]) -> None:
     # `-`: a failed setup leaves the cage closed (no route, or a namespace that does not
     # forward) but unaudited; `cage verify` says so. A fatal one would stop every cage on
     # a host whose kernel lacks an nftables module (docs/transparent.md).
+    _post_step(unit, argv)
+
+
+def _post_step(unit: UnitFile, argv: tuple[str, ...]) -> None:
+    """An `ExecStartPost=` whose failure does not fail the unit (`-`)."""
     unit.add("Service", "ExecStartPost", (f"-{argv[0]}", *argv[1:]))
 
 
@@ -332,8 +337,7 @@ def _agent(spec: CageSpec) -> UnitFile:
     if config.network.transparent:
         _steering(unit, topology.container("agent"), steering_command(topology, "agent", ()))
     # Last, so default deny is in place first: the start ends once the command runs.
-    step = started_step()
-    unit.add("Service", "ExecStartPost", (f"-{step[0]}", *step[1:]))
+    _post_step(unit, started_step())
     unit.add("Service", "Restart", ctr.restart)
     unit.add("Service", "RestartSec", ctr.restart_sec)
     unit.add("Service", "TimeoutStartSec", ctr.timeout_start_sec)
