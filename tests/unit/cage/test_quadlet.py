@@ -10,7 +10,7 @@ import pytest
 from agentcage.cage.agent_started import NAME, started_step
 from agentcage.cage.contract import STEERING_MODULE
 from agentcage.cage.layout import HostPaths, Images
-from agentcage.cage.quadlet import CageSpec, build_units
+from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.topology import Topology, mac_address, subnets_for
 from agentcage.cage.unit import parse
 from agentcage.config import LoadContext, load_config
@@ -211,13 +211,18 @@ def test_default_deny_is_set_up_through_nsenter_and_the_proxy_never_forwards() -
     assert proxy_post[-6:] == ("proxy", "10.213.0.35", "8079", "8080", "80", "443")
 
 
-def test_without_transparent_capture_there_is_no_steering(tmp_path: Path) -> None:
+def basic_units(tmp_path: Path, *, transparent: bool) -> CageUnits:
+    """The basic example's units with `network.transparent` set as given."""
     text = (REPO / "examples" / "basic" / "config.yaml").read_text()
-    (tmp_path / "config.yaml").write_text(text + "\nnetwork:\n  transparent: false\n")
+    (tmp_path / "config.yaml").write_text(text + f"\nnetwork:\n  transparent: {transparent}\n")
     ctx = LoadContext(base_dir=REPO / "examples" / "basic", environ={}, check_paths=False)
     config = load_config(tmp_path / "config.yaml", context=ctx)
     topology = Topology(config.name, 1, *subnets_for(1))
-    units = build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE / "basic")))
+    return build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE / "basic")))
+
+
+def test_without_transparent_capture_there_is_no_steering(tmp_path: Path) -> None:
+    units = basic_units(tmp_path, transparent=False)
     for unit in units.files.values():
         steps = unit.get("Service", "ExecStartPost")
         assert all(STEERING_MODULE not in step for step in steps)
@@ -228,12 +233,7 @@ def test_without_transparent_capture_there_is_no_steering(tmp_path: Path) -> Non
 def test_the_agents_start_ends_with_the_wait_for_its_command(
     tmp_path: Path, transparent: bool
 ) -> None:
-    text = (REPO / "examples" / "basic" / "config.yaml").read_text()
-    (tmp_path / "config.yaml").write_text(text + f"\nnetwork:\n  transparent: {transparent}\n")
-    ctx = LoadContext(base_dir=REPO / "examples" / "basic", environ={}, check_paths=False)
-    config = load_config(tmp_path / "config.yaml", context=ctx)
-    topology = Topology(config.name, 1, *subnets_for(1))
-    units = build_units(CageSpec(config, topology, IMAGES, HostPaths.under(STATE / "basic")))
+    units = basic_units(tmp_path, transparent=transparent)
     steps = units.files["agentcage-basic-agent.container"].get("Service", "ExecStartPost")
     # Last, after default deny's setup; `-`: the step only waits, it never fails the unit.
     assert steps[-1] == ("-/bin/sh", *started_step()[1:])
