@@ -42,6 +42,8 @@ class Check(Protocol):
     """A running check: `subprocess.Popen`'s part of it that `finish_check` uses."""
 
     @property
+    def pid(self) -> int: ...
+    @property
     def returncode(self) -> int | Any: ...
     def communicate(
         self, input: None = None, timeout: float | None = None
@@ -141,7 +143,8 @@ def forked_check(module: str, path: Path) -> ForkedCheck:
     on pipes, its return value the exit status, as `python -m module path` gives them."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    # Anything buffered here would be written a second time by the child's exit.
+    # The child flushes its streams on the way out, its own or, if it failed before it
+    # had them, these: nothing buffered here may be in them.
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     try:
@@ -167,6 +170,7 @@ def _run_check(module: str, path: Path, out: int, err: int) -> None:
         os.dup2(out, 1)
         os.dup2(err, 2)
         # Open until os._exit, which writes nothing itself: flushed below.
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
         code = _exit_code(importlib.import_module(module).main([str(path)]))
