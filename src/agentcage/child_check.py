@@ -2,7 +2,8 @@
 
 Validating a config builds the schema's validators: pydantic's for every model of every
 section, several MiB that a sidecar would hold for its whole life in every cage. So
-both sidecars run the check as `python -m MODULE FILE` and read its answer back: the
+both sidecars run the check in a child (`MODULE`'s `main` with the file) and read its
+answer back: the
 DNS sidecar a plan of a dozen values (dns/plan.py), the proxy the validated models
 themselves (proxy/checked_config.py). The child runs the same `load_config` as before,
 so a bad config fails the sidecar with the same error, word for word (`error_answer`
