@@ -3,11 +3,10 @@
 Validating a config builds the schema's validators: pydantic's for every model of every
 section, several MiB that a sidecar would hold for its whole life in every cage. So
 both sidecars run the check in a child (`MODULE`'s `main` with the file) and read its
-answer back: the
-DNS sidecar a plan of a dozen values (dns/plan.py), the proxy the validated models
-themselves (proxy/checked_config.py). The child runs the same `load_config` as before,
-so a bad config fails the sidecar with the same error, word for word (`error_answer`
-there, `raised_error` here).
+answer back: the DNS sidecar a plan of a dozen values (dns/plan.py), the proxy the
+validated models themselves (proxy/checked_config.py). The child runs the same
+`load_config` as before, so a bad config fails the sidecar with the same error, word
+for word (`error_answer` there, `raised_error` here).
 
 A sidecar's first check, the one before READY=1, is a fork of the sidecar itself
 (`forked_check`): Python's start and the modules both already hold are then not paid
