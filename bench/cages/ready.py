@@ -10,6 +10,9 @@ of this process, and times from the start of the process to its READY=1: each si
 alone, then both at once (as a cage starts them; the figure is the later of the two).
 Each round runs both builds, in alternating order, so both see the same moment's load.
 No Podman, no container start: what the sidecar's own process does before READY=1.
+"CPU" figures are the CPU time each sidecar had used at its READY=1, its own and its
+config check's (a child it has reaped by then), summed over the sidecars started: less
+swayed by a busy machine than the seconds until READY=1, though not free of it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import selectors
 import socket
 import subprocess
 import tempfile
@@ -52,32 +56,54 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.rounds):
             for build in builds if round_ % 2 == 0 else builds[::-1]:
                 for figure, roles in _STARTS.items():
-                    took = ready_after(build, roles, config, work)
+                    took, cpu = ready_after(build, roles, config, work)
                     results[build.label].setdefault(figure, []).append(took)
+                    results[build.label].setdefault(f"{figure}, CPU", []).append(cpu)
             print(f"round {round_ + 1}: load {os.getloadavg()}", flush=True)
     print(table(results))
     return 0
 
 
-def ready_after(build: Build, roles: tuple[str, ...], config: Path, work: Path) -> float:
-    """Seconds from starting `roles` at once until the last of them said READY=1."""
+def ready_after(
+    build: Build, roles: tuple[str, ...], config: Path, work: Path
+) -> tuple[float, float]:
+    """Seconds from starting `roles` at once until the last of them said READY=1, and
+    the CPU seconds they had used at their READY=1, with their reaped children's."""
     run = Path(tempfile.mkdtemp(dir=work))
     sockets = {role: _notify_socket(run / f"{role}.sock") for role in roles}
     start = time.monotonic()
-    children = [_start(build, role, config, run) for role in roles]
+    children = dict(zip(roles, (_start(build, role, config, run) for role in roles), strict=True))
+    cpu = 0.0
     try:
-        for role, sock in sockets.items():
-            if sock.recv(64) != b"READY=1":
-                raise RuntimeError(f"{role}: not READY=1")
-        return time.monotonic() - start
+        with selectors.DefaultSelector() as waiting:
+            for role, sock in sockets.items():
+                waiting.register(sock, selectors.EVENT_READ, role)
+            while waiting.get_map():
+                ready = waiting.select(60)
+                if not ready:
+                    raise RuntimeError(f"no READY=1 within 60 s from {roles}")
+                # Whichever says it first: its CPU is read before it goes on.
+                for key, _ in ready:
+                    if sockets[key.data].recv(64) != b"READY=1":
+                        raise RuntimeError(f"{key.data}: not READY=1")
+                    cpu += _cpu_used(children[key.data].pid)
+                    waiting.unregister(key.fileobj)
+        return time.monotonic() - start, cpu
     finally:
-        for child in children:
+        for child in children.values():
             child.terminate()
-        for child in children:
+        for child in children.values():
             child.communicate(timeout=30)
         for sock in sockets.values():
             sock.close()
         time.sleep(0.2)  # the sidecars' exits off the next start's CPU
+
+
+def _cpu_used(pid: int) -> float:
+    """User and system time of `pid` and of the children it has waited for, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime, cutime, cstime: the 14th to 17th fields, counted from the state (3rd).
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _notify_socket(path: Path) -> socket.socket:

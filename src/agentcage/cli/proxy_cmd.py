@@ -107,7 +107,8 @@ def run(
     from agentcage.proxy.checked_config import ConfigCheck
     from agentcage.proxy.lean_import import defer_unused_packages
 
-    check = ConfigCheck(config_file)  # a child checks it while the policy engine loads
+    # A child checks it while the policy engine loads: a fork, before anything starts a thread.
+    check = ConfigCheck(config_file, fork=True)
     defer_unused_packages()  # before anything imports them
     from agentcage.proxy.early_start import ProxySettings
     from agentcage.proxy.early_start import run as run_proxy

@@ -234,14 +234,17 @@ def _strings(value: list[Any], where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def checked_plan(path: Path) -> tuple[str, DnsPlan]:
-    """The policy version of `path` and its `DnsPlan`, checked by `load_config` in a child.
+def checked_plan(path: Path, *, fork: bool = False) -> tuple[str, DnsPlan]:
+    """The policy version of `path` and its `DnsPlan`, checked by `load_config` in a child
+    (a fork of this process with `fork`, if it has one thread: child_check.py).
 
     A config `load_config` refuses raises the same error with the same words; a check
     that cannot run or answers nonsense raises `DnsError` (fail closed either way).
     """
     try:
-        returncode, out, err = finish_check(start_check(CHECK_MODULE, path), _CHECK_TIMEOUT)
+        returncode, out, err = finish_check(
+            start_check(CHECK_MODULE, path, fork=fork), _CHECK_TIMEOUT
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DnsError(f"the config check of {path} could not run: {exc}") from None
     stdout = out.decode(errors="replace")

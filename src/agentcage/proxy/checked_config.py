@@ -7,8 +7,8 @@ schema's models and validators: about 6 MiB in every cage (docs/cages.md). The p
 engine reads a snapshot as it reads the models (fields and properties by name); the CLI
 and the tests still hand it validated models.
 
-The child starts first thing in `proxy run` (`ConfigCheck`) and checks while the proxy
-imports its policy engine; a reload (SIGHUP) runs one more.
+The child starts first thing in `proxy run` (`ConfigCheck`), a fork of it then, and checks
+while the proxy imports its policy engine; a reload (SIGHUP) runs one more, a new Python.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from agentcage.child_check import error_answer, finish_check, raised_error, start_check
+from agentcage.child_check import (
+    Check,
+    error_answer,
+    finish_check,
+    raised_error,
+    start_check,
+)
 from agentcage.config.snapshot import Snapshot, snapshot_kind, snapshot_of
 from agentcage.errors import AgentcageError, ConfigError
 
@@ -47,13 +53,14 @@ class CheckedConfig:
 class ConfigCheck:
     """One check of a config file, running in a child from construction to `result`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fork: bool = False) -> None:
+        """`fork`: the child is a fork of this process if it has one thread (child_check.py)."""
         self._path = path
-        self._child: subprocess.Popen[bytes] | None = None
+        self._child: Check | None = None
         self._failed: OSError | None = None
         self._outcome: CheckedConfig | AgentcageError | None = None
         try:
-            self._child = start_check(CHECK_MODULE, path)
+            self._child = start_check(CHECK_MODULE, path, fork=fork)
         except OSError as exc:
             self._failed = exc  # said by `result`, where a check's errors are raised
 

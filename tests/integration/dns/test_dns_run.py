@@ -181,11 +181,11 @@ def test_sighup_applies_allowlist_changes_live(
 _SLOW_RELOAD_CHECK = """
 import time, agentcage.dns.plan as plan
 _checked, _calls = plan.checked_plan, []
-def _slow(path):
+def _slow(path, **how):
     _calls.append(path)
     if len(_calls) > 1:
         time.sleep(3)
-    return _checked(path)
+    return _checked(path, **how)
 plan.checked_plan = _slow
 """
 
