@@ -7,6 +7,7 @@ AGENTCAGE_NO_NATIVE=1), the pure-Python versions give the same results, slower;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -33,6 +34,10 @@ class Native(Protocol):
     ) -> list[int]: ...
 
     def dejunked(self, data: bytes, periods: bytes, /) -> bytes: ...
+
+    def anchors(
+        self, data: bytes, needles: Sequence[bytes], buckets: bytes, lo: int, hi: int, /
+    ) -> list[list[int]]: ...
 
 
 def _load() -> Native | None:
