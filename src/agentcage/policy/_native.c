@@ -927,10 +927,11 @@ done:
     return result;
 }
 
-/* anchors(data, needles, buckets, lo, hi) -> list[list[int]]
+/* anchors(data, needles, buckets, lo, hi) -> dict[bytes, list[int]]
  *
- * For each needle (a sequence of non-empty bytes), where it starts each time it
- * occurs wholly within data[lo:hi], overlapping occurrences included, in order. One
+ * Each needle (of a sequence of non-empty bytes) that occurs wholly within
+ * data[lo:hi], with where it starts each time, overlapping occurrences included, in
+ * order (a needle listed twice is one key, its places listed once). One
  * pass for all the needles, where a substring search per needle made one pass each
  * (`formats/anchor_search.py`): each position's first three bytes are looked up in
  * tables of which needles may start there, by low and high nibble, for 8 buckets of
@@ -949,7 +950,8 @@ struct needle_set {
     Py_ssize_t *order; /* needle indexes by bucket, in order within one */
     Py_ssize_t first[ANCHOR_BUCKETS + 1];
     unsigned char low[ANCHOR_BYTES][16], high[ANCHOR_BYTES][16];
-    PyObject *hits; /* a list per needle */
+    PyObject **needle; /* the bytes objects, the keys of `hits` */
+    PyObject *hits;    /* needle -> list of starts, for those found */
 };
 
 /* The needles of the buckets in `bits` compared at `p`; each match appended. */
@@ -963,10 +965,24 @@ needles_at(const struct needle_set *s, const unsigned char *in, Py_ssize_t p, Py
             Py_ssize_t j = s->order[k];
             if (p + s->len[j] > hi || memcmp(in + p, s->at[j], (size_t)s->len[j]) != 0)
                 continue;
+            PyObject *spots = PyDict_GetItemWithError(s->hits, s->needle[j]);
+            if (spots == NULL) {
+                if (PyErr_Occurred() || (spots = PyList_New(0)) == NULL)
+                    return -1;
+                int failed = PyDict_SetItem(s->hits, s->needle[j], spots);
+                Py_DECREF(spots); /* the dict holds it */
+                if (failed)
+                    return -1;
+            } else {
+                /* The same bytes listed twice match at the same place twice. */
+                Py_ssize_t size = PyList_GET_SIZE(spots);
+                if (size && PyLong_AsSsize_t(PyList_GET_ITEM(spots, size - 1)) == p)
+                    continue;
+            }
             PyObject *at = PyLong_FromSsize_t(p);
             if (at == NULL)
                 return -1;
-            int failed = PyList_Append(PyList_GET_ITEM(s->hits, j), at);
+            int failed = PyList_Append(spots, at);
             Py_DECREF(at);
             if (failed)
                 return -1;
@@ -1043,12 +1059,9 @@ needles_from(struct needle_set *s, PyObject *seq, const unsigned char *bucket)
                             "each needle must be non-empty bytes, and each bucket below 8");
             return -1;
         }
+        s->needle[j] = item;
         s->at[j] = (const unsigned char *)PyBytes_AS_STRING(item);
         s->len[j] = PyBytes_GET_SIZE(item);
-        PyObject *spots = PyList_New(0);
-        if (spots == NULL)
-            return -1;
-        PyList_SET_ITEM(s->hits, j, spots);
         unsigned char bit = (unsigned char)(1u << bucket[j]);
         s->first[bucket[j] + 1]++;
         for (int k = 0; k < ANCHOR_BYTES; k++) {
@@ -1097,8 +1110,9 @@ anchors(PyObject *module, PyObject *args)
     s.at = PyMem_Malloc(sizeof *s.at * (size_t)(s.count + 1));
     s.len = PyMem_Malloc(sizeof *s.len * (size_t)(s.count + 1));
     s.order = PyMem_Malloc(sizeof *s.order * (size_t)(s.count + 1));
-    s.hits = PyList_New(s.count);
-    if (s.at == NULL || s.len == NULL || s.order == NULL || s.hits == NULL) {
+    s.needle = PyMem_Malloc(sizeof *s.needle * (size_t)(s.count + 1));
+    s.hits = PyDict_New();
+    if (s.at == NULL || s.len == NULL || s.order == NULL || s.needle == NULL || s.hits == NULL) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();
         goto done;
@@ -1123,6 +1137,7 @@ done:
     PyMem_Free(s.at);
     PyMem_Free(s.len);
     PyMem_Free(s.order);
+    PyMem_Free(s.needle);
     PyBuffer_Release(&data);
     PyBuffer_Release(&buckets);
     return result;
@@ -1152,5 +1167,18 @@ PyInit__native(void)
 #ifdef __SSE2__
     init_marks();
 #endif
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    /* Whether `anchors` looks at 16 positions at a time. Its byte loop is slower than
+       one vector substring search per needle, which is what callers use then. */
+    int vectors = 0;
+#ifdef HAVE_SSSE3_ANCHORS
+    vectors = __builtin_cpu_supports("ssse3") != 0;
+#endif
+    if (PyModule_AddIntConstant(m, "ANCHORS_IN_VECTORS", vectors) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -12,6 +12,8 @@ from typing import Protocol
 
 
 class Native(Protocol):
+    ANCHORS_IN_VECTORS: int
+
     def canonical(self, data: bytes, fold: bytes, keep: bytes, /) -> bytes: ...
 
     def runs(self, data: bytes, marks: bytes, min_len: int, /) -> list[tuple[int, int]]: ...
@@ -37,7 +39,7 @@ class Native(Protocol):
 
     def anchors(
         self, data: bytes, needles: Sequence[bytes], buckets: bytes, lo: int, hi: int, /
-    ) -> list[list[int]]: ...
+    ) -> dict[bytes, list[int]]: ...
 
 
 def _load() -> Native | None:

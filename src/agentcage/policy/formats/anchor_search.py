@@ -2,11 +2,12 @@
 
 These few anchors (`APIKEY`, `assword`, `://`, ...: 26 built in) are searched over the
 whole payload, not only its token windows. With the C accelerator that is one pass
-for all of them (`_native.anchors`): on a 64 KiB body of prose it replaced 26
-passes, one SIMD substring search per anchor. Without it, one automaton for all of
-them below 16 KiB (a call costs more than its search there), and one per anchor
-from there on: a single automaton for all loses its prefilter to the lower-case
-anchors and is several times slower on prose.
+for all of them (`_native.anchors`, 16 positions at a time with SSSE3): on a 64 KiB
+body of prose 58 to 17 us, where it replaced 26 passes, one SIMD substring search
+per anchor. Without it (or without SSSE3, where its byte loop would be the slower),
+one automaton for all of them below 16 KiB (a call costs more than its search
+there), and one per anchor from there on: a single automaton for all loses its
+prefilter to the lower-case anchors and is several times slower on prose.
 
 Either way, from 16 KiB on the anchors of formats whose every match holds a
 non-token byte (`has_gap`) skip the middles of long token runs (a base64
@@ -54,18 +55,17 @@ class WideAnchorSearch:
             return {}
         size = len(data)
         outside = _outside_long_runs(data) if self._gapped and size >= SEARCH_EACH else None
-        if native is None:
+        if native is None or not native.ANCHORS_IN_VECTORS:
             return self._present_python(data, outside)
         if outside is None or outside == [(0, size)]:
             # No long run: the solid and gapped anchors are searched alike.
-            return _found(self._wide, native.anchors(data, self._wide, self._wide_buckets, 0, size))
-        found = _found(self._solid, native.anchors(data, self._solid, self._solid_buckets, 0, size))
+            return native.anchors(data, self._wide, self._wide_buckets, 0, size)
+        found = native.anchors(data, self._solid, self._solid_buckets, 0, size)
         gapped: dict[bytes, list[int]] = {}
         for lo, hi in outside:
             hits = native.anchors(data, self._gapped, self._gapped_buckets, lo, hi)
-            for anchor, spots in zip(self._gapped, hits, strict=True):
-                if spots:
-                    gapped.setdefault(anchor, []).extend(spots)
+            for anchor, spots in hits.items():
+                gapped.setdefault(anchor, []).extend(spots)
         found.update(gapped)
         return found
 
@@ -93,11 +93,13 @@ def buckets(needles: Sequence[bytes]) -> bytes:
     return bytes(rank[n[:3].lower()] * _BUCKETS // len(keys) for n in needles)
 
 
-def python_anchors(data: bytes, needles: Sequence[bytes], lo: int, hi: int) -> list[list[int]]:
+def python_anchors(
+    data: bytes, needles: Sequence[bytes], lo: int, hi: int
+) -> dict[bytes, list[int]]:
     """`native.anchors` without the accelerator (and the definition it is tested against)."""
     if not 0 <= lo <= hi <= len(data):
         raise ValueError("need 0 <= lo <= hi <= len(data)")
-    found: list[list[int]] = []
+    found: dict[bytes, list[int]] = {}
     for needle in needles:
         if not needle:
             raise ValueError("each needle must be non-empty bytes")
@@ -106,12 +108,9 @@ def python_anchors(data: bytes, needles: Sequence[bytes], lo: int, hi: int) -> l
         while at >= 0:
             spots.append(at)
             at = data.find(needle, at + 1, hi)
-        found.append(spots)
+        if spots:
+            found[needle] = spots
     return found
-
-
-def _found(needles: Sequence[bytes], hits: list[list[int]]) -> dict[bytes, list[int]]:
-    return {needle: spots for needle, spots in zip(needles, hits, strict=True) if spots}
 
 
 def _outside_long_runs(data: bytes) -> list[tuple[int, int]]:
