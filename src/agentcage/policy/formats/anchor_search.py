@@ -66,6 +66,8 @@ class WideAnchorSearch:
             hits = native.anchors(data, self._gapped, self._gapped_buckets, lo, hi)
             for anchor, spots in hits.items():
                 gapped.setdefault(anchor, []).extend(spots)
+        # As the automata do: an anchor both solid and gapped keeps the gapped places
+        # only (no built-in anchor is both), so either path gives the same findings.
         found.update(gapped)
         return found
 
