@@ -6,6 +6,7 @@
  * base64 and hex alphabets); `words` finds stretches of short lowercase words (seed
  * phrases); `grams` says where the matcher's automaton need search (`gram_filter.py`);
  * `dejunked` makes the leak inspector's copies with a junk byte taken out (`interleave.py`);
+ * `anchors` finds many short needles in one pass (`formats/anchor_search.py`);
  * `entropy` counts a byte histogram
  * (`collections.Counter` spends 18 ns a byte on it). CPython's `bytes.translate` with a
  * delete set and `bytes.find` of a repeated needle spend 1.2-1.7 ns a byte on
@@ -926,6 +927,222 @@ done:
     return result;
 }
 
+/* anchors(data, needles, buckets, lo, hi) -> dict[bytes, list[int]]
+ *
+ * Each needle (of a sequence of non-empty bytes) that occurs wholly within
+ * data[lo:hi], with where it starts each time, overlapping occurrences included, in
+ * order (a needle listed twice is one key, its places listed once). One
+ * pass for all the needles, where a substring search per needle made one pass each
+ * (`formats/anchor_search.py`): each position's first three bytes are looked up in
+ * tables of which needles may start there, by low and high nibble, for 8 buckets of
+ * needles (`buckets[k]` is needle k's), 16 positions at a time with SSSE3; only the
+ * needles of a bucket that hits at all three bytes are compared. The buckets only
+ * group needles for speed: any assignment gives the same result. A needle shorter
+ * than three bytes leaves its bucket open at the bytes it lacks.
+ */
+#define ANCHOR_BUCKETS 8
+#define ANCHOR_BYTES 3
+
+struct needle_set {
+    Py_ssize_t count;
+    const unsigned char **at;
+    Py_ssize_t *len;
+    Py_ssize_t *order; /* needle indexes by bucket, in order within one */
+    Py_ssize_t first[ANCHOR_BUCKETS + 1];
+    unsigned char low[ANCHOR_BYTES][16], high[ANCHOR_BYTES][16];
+    PyObject **needle; /* the bytes objects, the keys of `hits` */
+    PyObject *hits;    /* needle -> list of starts, for those found */
+};
+
+/* The needles of the buckets in `bits` compared at `p`; each match appended. */
+static int
+needles_at(const struct needle_set *s, const unsigned char *in, Py_ssize_t p, Py_ssize_t hi,
+           unsigned bits)
+{
+    for (; bits; bits &= bits - 1) {
+        int b = __builtin_ctz(bits);
+        for (Py_ssize_t k = s->first[b]; k < s->first[b + 1]; k++) {
+            Py_ssize_t j = s->order[k];
+            if (p + s->len[j] > hi || memcmp(in + p, s->at[j], (size_t)s->len[j]) != 0)
+                continue;
+            PyObject *spots = PyDict_GetItemWithError(s->hits, s->needle[j]);
+            if (spots == NULL) {
+                if (PyErr_Occurred() || (spots = PyList_New(0)) == NULL)
+                    return -1;
+                int failed = PyDict_SetItem(s->hits, s->needle[j], spots);
+                Py_DECREF(spots); /* the dict holds it */
+                if (failed)
+                    return -1;
+            } else {
+                /* The same bytes listed twice match at the same place twice. */
+                Py_ssize_t size = PyList_GET_SIZE(spots);
+                if (size && PyLong_AsSsize_t(PyList_GET_ITEM(spots, size - 1)) == p)
+                    continue;
+            }
+            PyObject *at = PyLong_FromSsize_t(p);
+            if (at == NULL)
+                return -1;
+            int failed = PyList_Append(spots, at);
+            Py_DECREF(at);
+            if (failed)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Positions from `p` to `hi` one at a time. A byte past `hi` leaves every bucket open:
+   the comparison then finds that the needle does not fit. */
+static int
+needles_scalar(const struct needle_set *s, const unsigned char *in, Py_ssize_t p, Py_ssize_t hi)
+{
+    for (; p < hi; p++) {
+        unsigned bits = 0xFF;
+        for (int k = 0; k < ANCHOR_BYTES && p + k < hi; k++)
+            bits &= (unsigned)(s->low[k][in[p + k] & 15] & s->high[k][in[p + k] >> 4]);
+        if (bits && needles_at(s, in, p, hi, bits) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HAVE_SSSE3_ANCHORS 1
+
+__attribute__((target("ssse3"))) static inline __m128i
+nibble_hits(const unsigned char *at, __m128i low, __m128i high)
+{
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i x = _mm_loadu_si128((const __m128i *)at);
+    return _mm_and_si128(_mm_shuffle_epi8(low, _mm_and_si128(x, mask)),
+                         _mm_shuffle_epi8(high, _mm_and_si128(_mm_srli_epi16(x, 4), mask)));
+}
+
+/* 16 positions at a time while all their bytes lie before `hi`: returns where the rest
+   starts, or -1 on a Python error. */
+__attribute__((target("ssse3"))) static Py_ssize_t
+needles_ssse3(const struct needle_set *s, const unsigned char *in, Py_ssize_t p, Py_ssize_t hi)
+{
+    __m128i low[ANCHOR_BYTES], high[ANCHOR_BYTES];
+    for (int k = 0; k < ANCHOR_BYTES; k++) {
+        low[k] = _mm_loadu_si128((const __m128i *)s->low[k]);
+        high[k] = _mm_loadu_si128((const __m128i *)s->high[k]);
+    }
+    unsigned char bits[16];
+    for (; p + 16 + ANCHOR_BYTES - 1 <= hi; p += 16) {
+        __m128i m = nibble_hits(in + p, low[0], high[0]);
+        for (int k = 1; k < ANCHOR_BYTES; k++)
+            m = _mm_and_si128(m, nibble_hits(in + p + k, low[k], high[k]));
+        unsigned any =
+            ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(m, _mm_setzero_si128())) & 0xFFFFu;
+        if (__builtin_expect(any == 0, 1))
+            continue;
+        _mm_storeu_si128((__m128i *)bits, m);
+        for (; any; any &= any - 1) {
+            int j = __builtin_ctz(any);
+            if (needles_at(s, in, p + j, hi, bits[j]) < 0)
+                return -1;
+        }
+    }
+    return p;
+}
+#endif
+
+/* The tables and the bucket order of the needles in `seq`; -1 on an error set. */
+static int
+needles_from(struct needle_set *s, PyObject *seq, const unsigned char *bucket)
+{
+    for (Py_ssize_t j = 0; j < s->count; j++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, j);
+        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) == 0 || bucket[j] >= ANCHOR_BUCKETS) {
+            PyErr_SetString(PyExc_ValueError,
+                            "each needle must be non-empty bytes, and each bucket below 8");
+            return -1;
+        }
+        s->needle[j] = item;
+        s->at[j] = (const unsigned char *)PyBytes_AS_STRING(item);
+        s->len[j] = PyBytes_GET_SIZE(item);
+        unsigned char bit = (unsigned char)(1u << bucket[j]);
+        s->first[bucket[j] + 1]++;
+        for (int k = 0; k < ANCHOR_BYTES; k++) {
+            if (k < s->len[j]) {
+                s->low[k][s->at[j][k] & 15] |= bit;
+                s->high[k][s->at[j][k] >> 4] |= bit;
+                continue;
+            }
+            for (int v = 0; v < 16; v++) {
+                s->low[k][v] |= bit;
+                s->high[k][v] |= bit;
+            }
+        }
+    }
+    for (int b = 0; b < ANCHOR_BUCKETS; b++)
+        s->first[b + 1] += s->first[b];
+    Py_ssize_t placed[ANCHOR_BUCKETS];
+    memcpy(placed, s->first, sizeof placed);
+    for (Py_ssize_t j = 0; j < s->count; j++)
+        s->order[placed[bucket[j]]++] = j;
+    return 0;
+}
+
+static PyObject *
+anchors(PyObject *module, PyObject *args)
+{
+    Py_buffer data, buckets;
+    PyObject *needles;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "y*Oy*nn:anchors", &data, &needles, &buckets, &lo, &hi))
+        return NULL;
+    struct needle_set s = {0};
+    PyObject *result = NULL;
+    PyObject *seq = PySequence_Fast(needles, "needles must be a sequence of bytes");
+    if (seq == NULL)
+        goto done;
+    s.count = PySequence_Fast_GET_SIZE(seq);
+    if (buckets.len != s.count) {
+        PyErr_SetString(PyExc_ValueError, "buckets must hold one byte per needle");
+        goto done;
+    }
+    if (lo < 0 || lo > hi || hi > data.len) {
+        PyErr_SetString(PyExc_ValueError, "need 0 <= lo <= hi <= len(data)");
+        goto done;
+    }
+    s.at = PyMem_Malloc(sizeof *s.at * (size_t)(s.count + 1));
+    s.len = PyMem_Malloc(sizeof *s.len * (size_t)(s.count + 1));
+    s.order = PyMem_Malloc(sizeof *s.order * (size_t)(s.count + 1));
+    s.needle = PyMem_Malloc(sizeof *s.needle * (size_t)(s.count + 1));
+    s.hits = PyDict_New();
+    if (s.at == NULL || s.len == NULL || s.order == NULL || s.needle == NULL || s.hits == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    if (needles_from(&s, seq, buckets.buf) < 0)
+        goto done;
+    const unsigned char *in = data.buf;
+    Py_ssize_t p = lo;
+    if (s.count > 0) {
+#ifdef HAVE_SSSE3_ANCHORS
+        if (__builtin_cpu_supports("ssse3"))
+            p = needles_ssse3(&s, in, p, hi);
+#endif
+        if (p < 0 || needles_scalar(&s, in, p, hi) < 0)
+            goto done;
+    }
+    result = s.hits;
+    s.hits = NULL;
+done:
+    Py_XDECREF(s.hits);
+    Py_XDECREF(seq);
+    PyMem_Free(s.at);
+    PyMem_Free(s.len);
+    PyMem_Free(s.order);
+    PyMem_Free(s.needle);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&buckets);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"canonical", canonical, METH_VARARGS, "Fold and drop separator bytes."},
     {"runs", runs, METH_VARARGS, "Maximal runs of marked bytes at least min_len long."},
@@ -933,6 +1150,7 @@ static PyMethodDef methods[] = {
     {"words", words, METH_VARARGS, "Stretches of short lowercase words, such as seed phrases."},
     {"grams", grams, METH_VARARGS, "Places whose 4-gram hashes to a bit set in a table."},
     {"dejunked", dejunked, METH_VARARGS, "Copies with every p-th byte taken out, NUL-joined."},
+    {"anchors", anchors, METH_VARARGS, "Where each of several needles occurs, in one pass."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -949,5 +1167,18 @@ PyInit__native(void)
 #ifdef __SSE2__
     init_marks();
 #endif
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    /* Whether `anchors` looks at 16 positions at a time. Its byte loop is slower than
+       one vector substring search per needle, which is what callers use then. */
+    int vectors = 0;
+#ifdef HAVE_SSSE3_ANCHORS
+    vectors = __builtin_cpu_supports("ssse3") != 0;
+#endif
+    if (PyModule_AddIntConstant(m, "ANCHORS_IN_VECTORS", vectors) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -7,10 +7,13 @@ AGENTCAGE_NO_NATIVE=1), the pure-Python versions give the same results, slower;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
 class Native(Protocol):
+    ANCHORS_IN_VECTORS: int
+
     def canonical(self, data: bytes, fold: bytes, keep: bytes, /) -> bytes: ...
 
     def runs(self, data: bytes, marks: bytes, min_len: int, /) -> list[tuple[int, int]]: ...
@@ -33,6 +36,10 @@ class Native(Protocol):
     ) -> list[int]: ...
 
     def dejunked(self, data: bytes, periods: bytes, /) -> bytes: ...
+
+    def anchors(
+        self, data: bytes, needles: Sequence[bytes], buckets: bytes, lo: int, hi: int, /
+    ) -> dict[bytes, list[int]]: ...
 
 
 def _load() -> Native | None:

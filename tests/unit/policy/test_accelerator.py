@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from agentcage.policy import runs, shannon
 from agentcage.policy.accelerator import native
+from agentcage.policy.formats import anchor_search
 from agentcage.policy.formats.shapes import prefix_table, python_words
 from agentcage.policy.leaks import encodings, interleave
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
@@ -125,7 +126,7 @@ def test_the_policy_without_the_accelerator_decides_the_same(
         return out
 
     accelerated = decisions()
-    for module in (runs, encodings, shannon, interleave):
+    for module in (runs, encodings, shannon, interleave, anchor_search):
         monkeypatch.setattr(module, "native", None)
     assert decisions() == accelerated
     assert [verdict for verdict, _ in accelerated][1:3] == ["block", "block"]

@@ -13,17 +13,16 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import ahocorasick_rs
-
 from agentcage.errors import PolicyError
 from agentcage.policy.formats import wordlist
+from agentcage.policy.formats.anchor_search import WideAnchorSearch, automaton, occurrences
 from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
 from agentcage.policy.formats.disguises import DisguiseFinder, case_folded
 from agentcage.policy.formats.documentation import token_example
 from agentcage.policy.formats.named_values import NAMED_FIELD
 from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, matched_value
 from agentcage.policy.formats.regex_safety import nested_quantifier
-from agentcage.policy.runs import token_runs, windows
+from agentcage.policy.runs import windows
 from agentcage.policy.types import Verdict
 
 if TYPE_CHECKING:
@@ -33,11 +32,6 @@ if TYPE_CHECKING:
 _CONTEXT = 64  # bytes kept around a run for prefixes such as "AccountKey=" or "SG."
 # Longer than any credential format (JWTs included): only such a run's ends are searched.
 _MAX_RUN = 16 * 1024
-_SEARCH_EACH = 16 * 1024  # from this size on, each wide anchor gets its own search
-_LONG_RUN = 4096  # runs whose middles the anywhere-anchor search skips
-# Longer than any match of a `has_gap` format: a match overlapping a run's edge
-# reaches no further into the run than this.
-_GAP_MARGIN = 128
 # Places this short (header values and names, most URL paths) have their matches
 # remembered: an agent sends the same user-agent, accept and placeholder values on
 # every request, and each costs about 3 us of fixed work even when it is three bytes.
@@ -66,21 +60,13 @@ class PatternScanner:
         # One pass over the token windows says which anchors occur there, instead of
         # one substring search per anchor per pattern per window.
         self._anchors = sorted({a for p in plain for a in p.anchors if a})
-        self._anchor_search = _automaton(self._anchors)
-        # The few formats searched everywhere: a SIMD substring search per anchor
-        # (0.02 ms a MiB each; one automaton for them all loses its prefilter to
-        # lower-case anchors and takes 2 ms on prose). It slows down 100x on random
-        # letters, so formats whose every match holds a non-token byte skip the
-        # middles of long token runs (a base64 screenshot), where none can be.
+        self._anchor_search = automaton(self._anchors)
+        # The few formats searched everywhere (`anchor_search.py`).
         wide = [p for p in plain if p.anywhere]
-        self._solid = sorted({a for p in wide if not p.has_gap for a in p.anchors})
-        self._gapped = sorted({a for p in wide if p.has_gap for a in p.anchors})
-        self._solid_search = [_automaton([a]) for a in self._solid]
-        self._gapped_search = [_automaton([a]) for a in self._gapped]
-        # Small payloads: one automaton for all, as a call costs more than its search.
-        self._wide = sorted({*self._solid, *self._gapped})
-        self._wide_search = _automaton(self._wide)
-        self._shortest_wide = min((len(a) for a in self._solid + self._gapped), default=0)
+        self._wide = WideAnchorSearch(
+            [a for p in wide if not p.has_gap for a in p.anchors],
+            [a for p in wide if p.has_gap for a in p.anchors],
+        )
 
         # Which patterns an anchor can start, so a place with none of them (most
         # header values) costs no loop over every pattern.
@@ -171,16 +157,8 @@ class PatternScanner:
         self, data: bytes, spans: list[tuple[int, int]], *, own_only: bool = False
     ) -> Iterator[CredentialPattern]:
         """`own_only`: leave out the formats read from a name beside the value."""
-        present = _present(self._anchor_search, self._anchors, data, spans) if spans else {}
-        short = len(data) < self._shortest_wide  # no anywhere-format anchor fits
-        if not short and len(data) < _SEARCH_EACH:
-            present.update(_present(self._wide_search, self._wide, data, [(0, len(data))]))
-        elif not short:
-            for anchor, search in zip(self._solid, self._solid_search, strict=True):
-                present.update(_present(search, [anchor], data, [(0, len(data))]))
-            outside = _outside_long_runs(data, _GAP_MARGIN) if self._gapped else []
-            for anchor, search in zip(self._gapped, self._gapped_search, strict=True):
-                present.update(_present(search, [anchor], data, outside))
+        present = occurrences(self._anchor_search, self._anchors, data, spans) if spans else {}
+        present.update(self._wide.present(data))
         candidates = {i for anchor in present for i in self._by_anchor[anchor]}
         candidates.update(i for i in self._unanchored if spans or self.patterns[i].anywhere)
         shaped: dict[int, list[tuple[int, int]]] = {}
@@ -276,41 +254,6 @@ def _near(
         else:
             merged.append((lo, hi))
     return merged
-
-
-def _outside_long_runs(data: bytes, margin: int) -> list[tuple[int, int]]:
-    """`data` but the middles of its long token runs, `margin` bytes from each end
-    kept (so a match shorter than that, overlapping a run's edge, is still whole)."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    if len(data) >= _LONG_RUN:
-        for start, end in token_runs(data, _LONG_RUN):
-            if end - start > 2 * margin:
-                spans.append((pos, start + margin))
-                pos = end - margin
-    spans.append((pos, len(data)))
-    return spans
-
-
-def _automaton(anchors: list[bytes]) -> ahocorasick_rs.BytesAhoCorasick | None:
-    return ahocorasick_rs.BytesAhoCorasick(anchors) if anchors else None
-
-
-def _present(
-    search: ahocorasick_rs.BytesAhoCorasick | None,
-    anchors: list[bytes],
-    data: bytes,
-    spans: list[tuple[int, int]],
-) -> dict[bytes, list[int]]:
-    """Anchors occurring in the spans, with where (overlapping search: none hides another)."""
-    present: dict[bytes, list[int]] = {}
-    if search is None:
-        return present
-    view = memoryview(data)
-    for lo, hi in spans:
-        for index, start, _end in search.find_matches_as_indexes(view[lo:hi], overlapping=True):
-            present.setdefault(anchors[index], []).append(lo + start)
-    return present
 
 
 def build_patterns(config: SecretsConfig, environ: Mapping[str, str]) -> list[CredentialPattern]:
