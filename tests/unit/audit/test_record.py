@@ -74,6 +74,7 @@ def test_a_line_is_the_text_json_dumps_makes(line: AuditRecord) -> None:
         AuditRecord(kind="http", verdict="allow", rules=["a", "b"]),  # type: ignore[arg-type]
         AuditRecord(kind="http", verdict="allow", host=None),  # type: ignore[arg-type]
         AuditRecord(kind="http", verdict="allow", extra={"n": 1.5, "k": [1]}),
+        AuditRecord(kind="http", verdict="allow", extra=[("k", 1)]),  # type: ignore[arg-type]
         AuditRecord(kind="dns", verdict="block", qname="a.example", answers=None),
     ],
 )
