@@ -12,7 +12,7 @@ from agentcage.policy.types import Verdict
 from agentcage.proxy import hygiene
 from agentcage.proxy.egress import ResolveError
 from agentcage.proxy.flow_state import GateNote, flow_state
-from agentcage.proxy.flows import apply_request, block_response, policy_request, record
+from agentcage.proxy.flows import apply_request, block_response, folded, policy_request, record
 from agentcage.proxy.host_agreement import HostMismatch, Target, agree
 from agentcage.proxy.proxy_metrics import ProxyMetrics
 from agentcage.proxy.runtime import RuntimeHolder
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 # Real clients send a few KiB; servers commonly refuse past 8-64 KiB. Anything
 # larger is refused here rather than forwarded as a hiding place for data.
 MAX_HEADER_BYTES = 64 * 1024
+_UPGRADE = frozenset({b"upgrade"})
 
 
 class Blocked(Exception):
@@ -94,7 +95,7 @@ class RequestGate:
         if flow.request.trailers:
             # The policy sees headers and body; trailers would travel uninspected.
             raise Blocked(403, "protocol", "requests with trailers are not allowed")
-        upgrade = (flow.request.headers.get("upgrade") or "").strip()
+        upgrade = folded(flow.request.headers, _UPGRADE).get(b"upgrade", "").strip()
         if upgrade and upgrade.lower() != "websocket":
             # Past a protocol switch nothing is HTTP any more, so nothing is inspected.
             raise Blocked(403, "protocol", f"Upgrade to {upgrade!r} is not allowed")

@@ -13,10 +13,11 @@ from mitmproxy import http
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.scrubbing.echoes import EchoGuard
 from agentcage.proxy.flow_state import flow_state
-from agentcage.proxy.flows import block_response, header_pairs
+from agentcage.proxy.flows import block_response, folded, header_pairs
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
+_ENCODING = frozenset({b"content-encoding"})
 
 
 class Unscrubbable(Exception):
@@ -86,7 +87,8 @@ class ResponseScrubbing:
 
     @staticmethod
     def _scrub_body(guard: EchoGuard, resp: http.Response) -> None:
-        encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+        encoding = folded(resp.headers, _ENCODING).get(b"content-encoding", "identity")
+        encoding = encoding.strip().lower()
         refusal = guard.refusal(encoding)
         if refusal is not None:
             raise Unscrubbable(refusal)

@@ -35,6 +35,7 @@ from mitmproxy import http
 from agentcage.policy.decoding import DecodeError
 from agentcage.policy.scrubbing.echoes import UNPACK_LIMIT, EchoGuard
 from agentcage.proxy.flow_state import flow_state
+from agentcage.proxy.flows import folded
 from agentcage.proxy.runtime import RuntimeHolder
 
 logger = logging.getLogger(__name__)
@@ -174,17 +175,18 @@ def scrub_window(values: Iterable[str]) -> tuple[frozenset[int], int]:
 
 def would_stream(resp: http.Response) -> bool:
     """Whether `ResponseStreaming` streams a response with these headers."""
-    if resp.headers.get("content-encoding", "identity").strip().lower() not in (
-        "",
-        "identity",
-    ):
+    values = folded(resp.headers, _FRAMING)
+    if values.get(b"content-encoding", "identity").strip().lower() not in ("", "identity"):
         return False  # compressed: scrubbed whole, after decoding
-    if resp.headers.get("content-type", "").lower().startswith("text/event-stream"):
+    if values.get(b"content-type", "").lower().startswith("text/event-stream"):
         return True
-    length = resp.headers.get("content-length")
+    length = values.get(b"content-length")
     if length is None:
         return True
     return length.isdigit() and int(length) > STREAM_ABOVE
+
+
+_FRAMING = frozenset({b"content-encoding", b"content-type", b"content-length"})
 
 
 class ResponseStreaming:

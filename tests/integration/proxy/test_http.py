@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import unquote
 
@@ -175,6 +176,17 @@ def test_audit_log_never_holds_the_real_secret(proxy: ProxyProcess) -> None:
     assert lines, "expected audit lines from the earlier tests"
     assert all(line["v"] == 1 for line in lines)
     assert REAL_KEY not in proxy.audit_text()
+
+
+def test_every_audit_line_is_the_text_json_dumps_makes(proxy: ProxyProcess) -> None:
+    # The proxy writes its lines field by field (AuditRecord.to_json); json.dumps of
+    # the same fields is their definition. Lines of the earlier tests: allowed, flagged
+    # and blocked requests, their closing lines, connections.
+    seen = {(line["kind"], line["verdict"]) for line in proxy.audit()}
+    assert {("http", "block"), ("http", "flag"), ("response", "allow")} <= seen
+    assert ("connection", "allow") in seen
+    for line in proxy.audit_text().splitlines():
+        assert line == json.dumps(json.loads(line), separators=(",", ":"), sort_keys=True)
 
 
 def test_event_stream_is_streamed_and_scrubbed_across_chunks(
