@@ -32,10 +32,6 @@ from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.running import VM
 from agentcage.cage.service_units import to_services
-from agentcage.cage.vm import vm_cage
-from agentcage.cage.vm.guest_image import build_guest
-from agentcage.cage.vm.vm_host_check import backend_line
-from agentcage.cage.vm.vm_image import vm_image
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
@@ -184,6 +180,13 @@ class CageDeploy(CageDestroy):
             self.progress("images:")
             microvm = config.isolation == "firecracker"
             if microvm:
+                # Imported here: a container cage's create has no use for them (with
+                # vm_control's, about half of the facade's imports beside the schema).
+                from agentcage.cage.vm import vm_cage
+                from agentcage.cage.vm.guest_image import build_guest
+                from agentcage.cage.vm.vm_host_check import backend_line
+                from agentcage.cage.vm.vm_image import vm_image
+
                 facts = vm_cage.host_facts(config.firecracker)
                 self.progress(backend_line(config.firecracker, facts))
                 vm = vm_image(self.builder)
@@ -261,6 +264,8 @@ class CageDeploy(CageDestroy):
         `secrets`: the cage's Podman secrets, if the caller listed them already."""
         spec = self.cage_spec(config, secrets)
         if config.isolation == "firecracker":
+            from agentcage.cage.vm import vm_cage
+
             return vm_cage.deployed_units(
                 config, spec, self.store.path(config.name), self.host.rootless
             )
