@@ -11,12 +11,17 @@ are used by one create only (remote_hosts.facade starts them for `cage create`).
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
 
 from agentcage.cage import host_ready
 from agentcage.cage.cage_parts import list_secrets
 from agentcage.cage.contract import secrets_in
 from agentcage.cage.podman import PodmanHost
+
+T = TypeVar("T")
 
 
 class AskedAhead:
@@ -24,13 +29,26 @@ class AskedAhead:
     question itself would have."""
 
     def __init__(self, host: PodmanHost) -> None:
-        # Not a `with`: the point is not to wait here. Threads of a shut-down pool still
-        # finish their task, and the interpreter waits for them at exit.
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="asked-ahead")
-        self.fingerprint: Future[str] = pool.submit(host_ready.fingerprint, host)
-        self.secrets: Future[str] = pool.submit(list_secrets, host)
-        pool.shutdown(wait=False)
+        self.fingerprint: Future[str] = _asked(host_ready.fingerprint, host)
+        self.secrets: Future[str] = _asked(list_secrets, host)
 
     def secret_names(self, cage: str) -> list[str]:
         """`cage`'s secrets among those listed (as `CageParts.secret_names` gives them)."""
         return secrets_in(cage, self.secrets.result())
+
+
+def _asked(question: Callable[[PodmanHost], T], host: PodmanHost) -> Future[T]:
+    """`question(host)` in a daemon thread: a create that stops before it needs the answer
+    (an invalid config) exits at once, not after a slow host's answer (a pool's threads
+    are waited for at exit)."""
+    future: Future[T] = Future()
+
+    def ask() -> None:
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(question(host))
+        except BaseException as exc:  # handed to whoever takes the answer
+            future.set_exception(exc)
+
+    threading.Thread(target=ask, name="asked-ahead", daemon=True).start()
+    return future

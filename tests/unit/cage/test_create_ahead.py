@@ -4,7 +4,10 @@ once."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,3 +151,23 @@ def test_cage_create_validates_the_config_once(
     assert result.exit_code == 0, result.output
     assert len(reads) == 1
     assert wanted == [True]  # and `create` asked its first questions ahead
+
+
+def test_a_create_that_stops_early_does_not_wait_for_a_slow_host(tmp_path: Path) -> None:
+    """An invalid config ends `cage create` at once even while the host is still asked."""
+    script = (
+        "import time\n"
+        "from pathlib import Path\n"
+        "from agentcage.cage.asked_ahead import AskedAhead\n"
+        "from agentcage.cage.podman import Completed, PodmanHost\n"
+        "class Hung:\n"
+        "    def run(self, argv, **kwargs):\n"
+        "        time.sleep(60)\n"
+        "        return Completed(tuple(argv), 0, '', '')\n"
+        "AskedAhead(PodmanHost(quadlet_dir=Path('q'), rootless=False, runner=Hung()))\n"
+        "raise SystemExit(2)  # as click does for a config error\n"
+    )
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=50, check=False)
+    assert result.returncode == 2
+    assert time.monotonic() - start < 30  # not the 60 s the host would take
