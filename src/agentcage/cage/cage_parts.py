@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agentcage.cage.contract import secret_of
+from agentcage.cage.contract import secrets_in
 from agentcage.cage.podman import PodmanHost
 from agentcage.cage.state import StateStore
 
@@ -31,7 +31,9 @@ class CageParts:
 
     def secret_names(self, name: str) -> list[str]:
         """Cage NAME's secrets that exist as Podman secrets where it runs."""
-        result = self.host.podman("secret", "ls", "--format", "{{.Name}}", check=False)
-        return sorted(
-            secret for ident in result.stdout.split() if (secret := secret_of(name, ident))
-        )
+        return secrets_in(name, list_secrets(self.host))
+
+
+def list_secrets(host: PodmanHost) -> str:
+    """Every Podman secret's name where `host`'s cages run, one a line."""
+    return host.podman("secret", "ls", "--format", "{{.Name}}", check=False).stdout

@@ -132,6 +132,11 @@ def secret_of(cage: str, ident: str) -> str | None:
     return name if SECRET_NAME.match(name) else None
 
 
+def secrets_in(cage: str, listing: str) -> list[str]:
+    """`cage`'s secret names in `podman secret ls --format {{.Name}}`'s output, sorted."""
+    return sorted(secret for ident in listing.split() if (secret := secret_of(cage, ident)))
+
+
 # --- command lines ---------------------------------------------------------------------
 
 

@@ -14,10 +14,11 @@ import functools
 import hashlib
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from agentcage.cage import host_ready, layout, running, topology
+from agentcage.cage.asked_ahead import AskedAhead
 from agentcage.cage.base_choice import choose_base
 from agentcage.cage.ca import ensure_ca
 from agentcage.cage.contract import service_name
@@ -31,10 +32,6 @@ from agentcage.cage.podman_version import quadlet_available
 from agentcage.cage.quadlet import CageSpec, CageUnits, build_units
 from agentcage.cage.running import VM
 from agentcage.cage.service_units import to_services
-from agentcage.cage.vm import vm_cage
-from agentcage.cage.vm.guest_image import build_guest
-from agentcage.cage.vm.vm_host_check import backend_line
-from agentcage.cage.vm.vm_image import vm_image
 from agentcage.config import load_config
 from agentcage.config.schema import CageConfig
 from agentcage.errors import AgentcageError, PodmanError, StateError, UnreachableError
@@ -52,38 +49,48 @@ OUR_IMAGE = re.compile(r"^localhost/agentcage-(?:runtime|proxy|dns|vm|[a-z0-9][a
 class CageDeploy(CageDestroy):
     """Create and update (a failed create destroys what it made); units; secret names."""
 
+    # The questions the next `create` asks first, already asked (remote_hosts.facade).
+    asked_ahead: AskedAhead | None = None
+
     def create(
-        self, config_path: Path, base: str = "registry", upstream_ca: Path | None = None
+        self,
+        config_path: Path,
+        base: str = "registry",
+        upstream_ca: Path | None = None,
+        config: CageConfig | None = None,
     ) -> CageConfig:
-        """`base` as `base_choice.choose_base` gives it; recorded for `update`."""
-        config = load_config(config_path)
+        """`base` as `base_choice.choose_base` gives it; recorded for `update`. `config`:
+        the file's, when the caller has validated it already (it is not validated twice)."""
+        asked, self.asked_ahead = self.asked_ahead or AskedAhead(self.host), None
+        config = config or load_config(config_path)
         if self.store.exists(config.name):
             raise StateError(
                 f"cage {config.name!r} already exists",
                 hint=f"`agentcage cage update {config.name} -c {config_path}` changes it",
             )
         with ThreadPoolExecutor(max_workers=1) as pool:
-            # This machine's Podman looks at the images while the host is asked.
-            pool.submit(self.builder.look_ahead, config, base)
-            self._require_ready(config)
-        try:
-            self.store.save_config(config, config_path.read_text(encoding="utf-8"))
-            layout.save_create_options(self.store, config.name, CreateOptions(base))
-            if upstream_ca is not None:
-                layout.save_upstream_ca(self.store, config.name, upstream_ca)
-            self._deploy(config, config_path.resolve().parent, base)
-        except BaseException as exc:
-            self.progress(f"create failed; removing everything made for {config.name!r}")
+            # This machine's Podman looks at the images while the host is asked and the
+            # cage's first files are made (`_deploy` waits for it before the images).
+            looked = pool.submit(self.builder.look_ahead, config, base)
+            self._require_ready(config, asked.fingerprint)
             try:
-                if isinstance(exc, UnreachableError):
-                    # systemd was never reached, so it runs nothing of the cage: only
-                    # files were made (and nothing could confirm otherwise).
-                    self._forget(config.name)
-                else:
-                    self.destroy(config.name, missing_ok=True)
-            except AgentcageError as cleanup:
-                self.progress(f"cleanup also failed: {cleanup.message}")
-            raise
+                self.store.save_config(config, config_path.read_text(encoding="utf-8"))
+                layout.save_create_options(self.store, config.name, CreateOptions(base))
+                if upstream_ca is not None:
+                    layout.save_upstream_ca(self.store, config.name, upstream_ca)
+                self._deploy(config, config_path.resolve().parent, base, asked=asked, looked=looked)
+            except BaseException as exc:
+                self.progress(f"create failed; removing everything made for {config.name!r}")
+                try:
+                    if isinstance(exc, UnreachableError):
+                        # systemd was never reached, so it runs nothing of the cage: only
+                        # files were made (and nothing could confirm otherwise).
+                        self._forget(config.name)
+                    else:
+                        self.destroy(config.name, missing_ok=True)
+                except AgentcageError as cleanup:
+                    self.progress(f"cleanup also failed: {cleanup.message}")
+                raise
         return config
 
     def update(
@@ -113,11 +120,11 @@ class CageDeploy(CageDestroy):
         layout.save_create_options(self.store, name, CreateOptions(base))
         return config
 
-    def _require_ready(self, config: CageConfig) -> None:
+    def _require_ready(self, config: CageConfig, fingerprint: Future[str] | None = None) -> None:
         """`host_check.require_ready`, unless this host passed it minutes ago (host_ready.py);
         meanwhile, whether the host has quadlet (`_deploy` asks next, and each question is
-        a round trip to where the cages run)."""
-        print_ = host_ready.fingerprint(self.host)
+        a round trip to where the cages run). `fingerprint`: the host's, already asked."""
+        print_ = host_ready.fingerprint(self.host) if fingerprint is None else fingerprint.result()
         known = host_ready.recalled(self.store, print_)
         if known is not None:
             self.__dict__["quadlet"] = known.quadlet  # what the cached property would say
@@ -138,8 +145,16 @@ class CageDeploy(CageDestroy):
         host_ready.remember(self.store, print_, warnings, self.quadlet)
 
     def _deploy(
-        self, config: CageConfig, config_dir: Path, base: str, restart: bool = False
+        self,
+        config: CageConfig,
+        config_dir: Path,
+        base: str,
+        restart: bool = False,
+        asked: AskedAhead | None = None,
+        looked: Future[None] | None = None,
     ) -> None:
+        """`asked`: the cage's secrets, listed already; `looked`: this machine's Podman's
+        look at the images (`ImageBuilder.look_ahead`), perhaps still under way."""
         name = config.name
         if config.domains.learning:
             self.progress(
@@ -154,12 +169,24 @@ class CageDeploy(CageDestroy):
             f"cage {name}: internal {topo.internal_subnet}, proxy {topo.proxy_ip}, "
             f"dns {topo.dns_ip}"
         )
+        paths = layout.host_paths(self.store, name)
+        # Needs no image: made while this machine's Podman may still look at them.
+        ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
         with ThreadPoolExecutor(max_workers=1) as pool:
             # Asked where the cages run while this machine's Podman looks at the images.
-            secrets = pool.submit(self.secret_names, name)
+            secrets = pool.submit(asked.secret_names if asked else self.secret_names, name)
+            if looked is not None:
+                wait([looked])  # not `result()`: a failed look is asked again, and raised, below
             self.progress("images:")
             microvm = config.isolation == "firecracker"
             if microvm:
+                # Imported here: a container cage's create has no use for them (with
+                # vm_control's, about half of the facade's imports beside the schema).
+                from agentcage.cage.vm import vm_cage
+                from agentcage.cage.vm.guest_image import build_guest
+                from agentcage.cage.vm.vm_host_check import backend_line
+                from agentcage.cage.vm.vm_image import vm_image
+
                 facts = vm_cage.host_facts(config.firecracker)
                 self.progress(backend_line(config.firecracker, facts))
                 vm = vm_image(self.builder)
@@ -172,8 +199,6 @@ class CageDeploy(CageDestroy):
                 sidecars, agent = self.builder.cage_images(config, config_dir, base)
                 images = Images(proxy=sidecars.proxy, dns=sidecars.dns, agent=agent)
             layout.save_images(self.store, name, images)
-            paths = layout.host_paths(self.store, name)
-            ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
             layout.write_sidecar_config(self.store, config, agent)
             layout.prepare_sidecar_dirs(self.store, name)
             if microvm:
@@ -239,6 +264,8 @@ class CageDeploy(CageDestroy):
         `secrets`: the cage's Podman secrets, if the caller listed them already."""
         spec = self.cage_spec(config, secrets)
         if config.isolation == "firecracker":
+            from agentcage.cage.vm import vm_cage
+
             return vm_cage.deployed_units(
                 config, spec, self.store.path(config.name), self.host.rootless
             )

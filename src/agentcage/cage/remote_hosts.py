@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentcage.atomicfile import write_atomic
+from agentcage.cage.asked_ahead import AskedAhead
 from agentcage.cage.cage_parts import CageParts
 from agentcage.cage.destroy import CageDestroy
 from agentcage.cage.host_files import RemoteFiles
@@ -150,11 +151,19 @@ def chosen(option: str | None) -> str | None:
     return None if name == LOCAL else name
 
 
-def facade(store: StateStore, host: PodmanHost, progress: Callable[[str], None]) -> Cages:
-    """A `Cages`, its module imported only now (the seam tests put a fake in)."""
+def facade(
+    store: StateStore, host: PodmanHost, progress: Callable[[str], None], ask_ahead: bool = False
+) -> Cages:
+    """A `Cages`, its module imported only now (the seam tests put a fake in).
+
+    `ask_ahead`: for `cage create`, whose first questions to HOST (asked_ahead.py) are
+    asked first, so that they are answered while the module loads."""
+    asked = AskedAhead(host) if ask_ahead else None
     from agentcage.cage.lifecycle import Cages
 
-    return Cages(store=store, host=host, progress=progress)
+    cages = Cages(store=store, host=host, progress=progress)
+    cages.asked_ahead = asked
+    return cages
 
 
 def destroyer(store: StateStore, host: PodmanHost, progress: Callable[[str], None]) -> CageDestroy:
@@ -188,10 +197,12 @@ def cages_on(
     host: str | None,
     store: StateStore | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    ask_ahead: bool = False,
 ) -> Cages:
-    """`Cages` driving host target HOST (None: this machine or the host container)."""
+    """`Cages` driving host target HOST (None: this machine or the host container);
+    `ask_ahead` as for `facade`."""
     store = store or StateStore()
-    return facade(store, podman_host_on(host, store, progress), progress)
+    return facade(store, podman_host_on(host, store, progress), progress, ask_ahead)
 
 
 def cages_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> Cages:

@@ -88,16 +88,18 @@ _UPSTREAM_HELP = (
 def create(config_path: Path, base: str | None, upstream_ca: Path | None, host: str | None) -> None:
     """Build images, write quadlet units and start a new cage from a config file."""
     target = chosen(host)
-    cages = cages_on(target, progress=_progress)
+    # Asks the host its first questions now: answered while the rest loads and validates.
+    cages = cages_on(target, progress=_progress, ask_ahead=True)
     from agentcage.config import load_config
 
-    name = load_config(config_path).name
+    config = load_config(config_path)
+    name = config.name
     recorded = target is not None and not cages.store.exists(name)
     if target is not None and recorded:
         # First: a create that fails half-way is rolled back on that target.
         record_cage_host(cages.store, name, target)
     try:
-        config = cages.create(config_path, choose_base(base), upstream_ca)
+        config = cages.create(config_path, choose_base(base), upstream_ca, config)
     except AgentcageError:
         if recorded and not cages.store.exists(name):  # rolled back: the copies go too
             with contextlib.suppress(AgentcageError):

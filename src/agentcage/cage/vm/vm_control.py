@@ -21,7 +21,6 @@ from agentcage.cage.topology import Topology
 from agentcage.cage.vm.channel_owner import OwnerClient
 from agentcage.cage.vm.guest_cage import reload_cage, set_secret, verify_network
 from agentcage.cage.vm.guest_roles import ROLES as GUEST_ROLES
-from agentcage.cage.vm.vm_cage import run_dir
 from agentcage.cage.vm.vm_plan import VmPlan, load_plan
 from agentcage.config.schema import CageConfig
 from agentcage.errors import StateError, VmmError
@@ -38,6 +37,10 @@ def is_vm(store: StateStore, name: str) -> bool:
 
 
 def _plan(store: StateStore, name: str) -> VmPlan:
+    # Here: vm_cage's imports (the VMM's API client, images, kernels) are for microVM
+    # cages, and this module is imported by every `cage` command for `is_vm`.
+    from agentcage.cage.vm.vm_cage import run_dir
+
     try:
         return load_plan(run_dir(store.path(name)))
     except FileNotFoundError:
