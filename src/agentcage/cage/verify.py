@@ -67,29 +67,26 @@ def verify(cages: CageParts, name: str) -> list[CheckResult]:
     # Independent groups, each a `podman` call or two where the cages run: asked at once,
     # verify takes as long as the slowest group (the network checks), not the sum. The
     # agent's file reads are one `podman exec` (batched_exec.py); the sidecars' are read
-    # by the network checks' script, which finds their PIDs anyway (verify_network.py).
-    # Whether the agent runs is asked beside them (a round trip less before the slowest
-    # starts): if it does not, their answers are dropped and that is the one result.
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    # by the network checks' script, which inspects the three containers once anyway,
+    # the agent's environment and mounts with its PID (verify_network.py). The stored
+    # secrets' values are read beside it. Whether the agent runs is asked beside them (a
+    # round trip less before the slowest starts): if it does not, their answers are
+    # dropped and that is the one result.
+    with ThreadPoolExecutor(max_workers=4) as pool:
         runs = pool.submit(_is_running, cages, topo, "agent")
-        inspected = pool.submit(_inspect_agent, cages, agent)
-        secrets = pool.submit(cages.secret_names, name)
+        values = pool.submit(_secret_values, cages, name, topo)
         in_agent = pool.submit(run_steps, cages.host, agent, _agent_steps(transparent))
         network = pool.submit(network_checks, cages, transparent, topo, config.allowed_host)
-        environment = pool.submit(
-            lambda: _environment(cages, config, topo, inspected.result(), secrets.result())
-        )
         if not runs.result():
             return [CheckResult("cage running", False, f"{agent} is not running")]
+        read = network.result()
         results = [CheckResult("cage running", True, f"{agent} is active")]
-        results += environment.result()
+        results += _environment(config, topo, read, values.result())
         results += _process(in_agent.result())
-        results += _network(network.result())
+        results += _network(read)
         if transparent:
-            results += _default_deny(topo, network.result(), in_agent.result())
-        results.append(
-            _metrics_host_only(cages, config, topo, inspected.result(), network.result())
-        )
+            results += _default_deny(topo, read, in_agent.result())
+        results.append(_metrics_host_only(cages, config, topo, read))
     return results
 
 
@@ -111,27 +108,8 @@ def _agent_steps(transparent: bool) -> list[tuple[str, tuple[str, ...]]]:
     return steps
 
 
-@dataclass(frozen=True)
-class _AgentInspect:
-    env: str  # JSON, or "" when the inspect failed
-    mounts: str
-    error: str
-
-
 def _is_running(cages: CageParts, topo: topology.Topology, role: str) -> bool:
     return running.unit_state(cages.host, service_name(topo, role)) == "active"
-
-
-def _inspect_agent(cages: CageParts, agent: str) -> _AgentInspect:
-    # Two templates, one line each: one `podman container inspect` for both checks.
-    shown = cages.host.podman(
-        "container", "inspect", "--format", "{{json .Config.Env}}\n{{json .Mounts}}", agent,
-        check=False,
-    )  # fmt: skip
-    lines = shown.stdout.strip().splitlines() if shown.ok else []
-    if len(lines) != 2:
-        return _AgentInspect("", "", shown.stderr.strip()[-160:])
-    return _AgentInspect(lines[0], lines[1], "")
 
 
 def _secret_value(cages: CageParts, cage: str, topo: topology.Topology, secret: str) -> str:
@@ -148,16 +126,20 @@ def _secret_value(cages: CageParts, cage: str, topo: topology.Topology, secret: 
     return mounted.stdout.strip() if mounted.ok else ""
 
 
+def _secret_values(cages: CageParts, cage: str, topo: topology.Topology) -> dict[str, str]:
+    """Each stored secret of the cage by name: its value, or "" when it cannot be read."""
+    return {s: _secret_value(cages, cage, topo, s) for s in cages.secret_names(cage)}
+
+
 def _environment(
-    cages: CageParts,
     config: VerifyConfig,
     topo: topology.Topology,
-    inspected: _AgentInspect,
-    secret_names: list[str],
+    inspected: NetworkChecks,
+    secret_values: dict[str, str],
 ) -> list[CheckResult]:
     agent = topo.container("agent")
     try:
-        env = dict(item.split("=", 1) for item in json.loads(inspected.env))
+        env = dict(item.split("=", 1) for item in json.loads(inspected.agent_env))
     except (ValueError, TypeError):
         return [CheckResult("agent environment", False, f"cannot inspect {agent}")]
     out = []
@@ -173,8 +155,7 @@ def _environment(
         )
     )
     leaked = []
-    for secret in secret_names:
-        value = _secret_value(cages, config.name, topo, secret)
+    for secret, value in secret_values.items():
         if not value:
             leaked.append(f"{secret} (cannot read it to compare)")
         elif any(value in v for v in env.values()):
@@ -280,7 +261,6 @@ def _metrics_host_only(
     cages: CageParts,
     config: VerifyConfig,
     topo: topology.Topology,
-    inspected: _AgentInspect,
     network: NetworkChecks,
 ) -> CheckResult:
     """The sidecars' metrics sockets are out of the agent's reach (docs/metrics.md).
@@ -293,9 +273,9 @@ def _metrics_host_only(
     paths = on_target(cages.host.files, host_paths(cages.store, topo.cage))
     metrics_dir = paths.proxy_metrics_dir.parent
     try:
-        sources = [Path(str(m["Source"])) for m in json.loads(inspected.mounts) or []]
+        sources = [Path(str(m["Source"])) for m in json.loads(network.agent_mounts) or []]
     except (ValueError, TypeError, KeyError):
-        return CheckResult(name, False, f"cannot inspect the agent's mounts: {inspected.error}")
+        return CheckResult(name, False, f"cannot inspect the agent's mounts: {network.error}")
     problems = [
         f"the agent mounts {s}" for s in sources if s == metrics_dir or metrics_dir in s.parents
     ]

@@ -59,27 +59,35 @@ UNPRIVILEGED = (
 # anyway: each was a `podman exec` of its own (a Podman process, an exec session and a
 # conmon: 0.34 to 0.9 s each in bench.cages.trace, all at once on two cores). The same
 # kernel tables: /proc/PID/net is the network namespace of PID, and ip_forward is read
-# in the proxy's network namespace. Each part is framed by a line `MARK NAME`.
+# in the proxy's network namespace. Each part is framed by a line `MARK NAME`; the
+# agent's environment and mounts (a JSON line each, from the inspect) come first.
 MARK = "agentcage-verify-read"
 _READS = (
+    f'echo "{MARK} env"; printf \'%s\\n\' "$env"; '
+    f'echo "{MARK} mounts"; printf \'%s\\n\' "$mounts"; '
+    '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
     f'echo "{MARK} proxy"; cat /proc/$proxy/net/tcp /proc/$proxy/net/tcp6 2>&1 || :; '
     f'echo "{MARK} dns"; cat /proc/$dns/net/tcp /proc/$dns/net/tcp6 2>&1 || :; '
     f'echo "{MARK} forward"; PATH={SEARCH_PATH} nsenter --target="$proxy" $user --net '
     f'cat /proc/sys/net/ipv4/ip_forward 2>&1 && echo "{MARK} read" || echo "{MARK} failed"; '
     f'echo "{MARK} end"; '
 )
-# $1 the proxy container, $2 the agent's, $3 the DNS sidecar's, then netcheck's argv. One
-# `inspect` for the three PIDs; `set --` puts them first, `shift 4` leaves the agent's
-# and the DNS sidecar's names for `enter` to drop. A DNS sidecar that does not run (PID
-# 0) leaves its table unread (its check fails); the proxy and the agent must run.
-SCRIPT = (
-    f'set -e; pids=$({PODMAN} container inspect --format={{{{.State.Pid}}}} "$1" "$2" "$3"); '
-    'set -- $pids "$@"; proxy=$1; target=$2; dns=$3; shift 4; '
-    '[ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
-    + USER_NAMESPACE
-    + _READS
-    + enter(2, " ".join(UNPRIVILEGED), '"$@"')
+# One `podman container inspect` for all three (the agent's environment and mounts had
+# one of their own: 0.2 to 0.27 s in bench.cages.trace, beside the rest): each
+# container's PID on a line and, after the agent's (named $2, a checked name: letters,
+# digits and dashes), its environment and its mounts, a JSON line each.
+_INSPECT = (
+    "nl='\n'; "
+    f'info=$({PODMAN} container inspect --format="{{{{.State.Pid}}}}'
+    '{{if eq .Name \\"$2\\"}}$nl{{json .Config.Env}}$nl{{json .Mounts}}{{end}}" '
+    '"$1" "$2" "$3"); '
+    "{ read -r proxy; read -r target; read -r env; read -r mounts; read -r dns; } <<EOF\n"
+    "$info\nEOF\n"
 )
+# $1 the proxy container, $2 the agent's, $3 the DNS sidecar's, then netcheck's argv;
+# `enter` drops the three names. A DNS sidecar that does not run (PID 0) leaves its
+# table unread (its check fails); the proxy and the agent must run (_READS).
+SCRIPT = "set -e; " + _INSPECT + USER_NAMESPACE + _READS + enter(3, " ".join(UNPRIVILEGED), '"$@"')
 NAME = "agentcage-verify"  # $0 of the script
 ENV = "/usr/bin/env"  # in the proxy's image (coreutils)
 Row = tuple[str, bool, str]
@@ -125,25 +133,36 @@ class NetworkChecks:
     proxy_tcp: str
     dns_tcp: str
     forward: StepResult
+    # The agent's environment and mounts as the inspect printed them (JSON; "" when it
+    # failed, `error` then says why).
+    agent_env: str
+    agent_mounts: str
+    error: str
 
 
 def network_checks(
     cages: CageParts, transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> NetworkChecks:
     result = cages.host.runner.run(netcheck_command(transparent, topo, allowed), check=False)
+    why = (result.stderr or result.stdout).strip()[-160:] or "no output"
     reads = _reads(result.stdout)
     forward = reads.get("forward", "")
     read = forward.endswith(f"{MARK} read\n")
     forward_step = StepResult(0 if read else 1, forward.rpartition(f"{MARK} ")[0])
     if "forward" not in reads:
-        why = (result.stderr or result.stdout).strip()[-160:] or "no output"
         forward_step = StepResult(1, f"the script ended first (exit {result.returncode}): {why}")
     return NetworkChecks(
         _rows(result.stdout, result.stderr, result.returncode, allowed),
         reads.get("proxy", ""),
         reads.get("dns", ""),
         forward_step,
+        reads.get("env", "").strip(),
+        reads.get("mounts", "").strip(),
+        why,
     )
+
+
+_PARTS = ("env", "mounts", "proxy", "dns", "forward", "end")
 
 
 def _reads(stdout: str) -> dict[str, str]:
@@ -151,7 +170,7 @@ def _reads(stdout: str) -> dict[str, str]:
     parts: dict[str, str] = {}
     name = None
     for line in stdout.splitlines(keepends=True):
-        if line.startswith(f"{MARK} ") and line.split()[1] in ("proxy", "dns", "forward", "end"):
+        if line.startswith(f"{MARK} ") and line.split()[1] in _PARTS:
             name = line.split()[1]
             if name == "end":
                 break

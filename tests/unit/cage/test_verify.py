@@ -33,6 +33,8 @@ class ShellRunner(RecordingRunner):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Completed:  # fmt: skip
         key = tuple(argv)
+        if key[:3] == NETCHECK:
+            return self._with_inspect(super().run(argv, input=input, check=check, timeout=timeout))
         if key[:2] != ("podman", "exec") or key[3:5] != ("sh", "-c"):
             return super().run(argv, input=input, check=check, timeout=timeout)
         direct = self.answer(key)
@@ -48,6 +50,17 @@ class ShellRunner(RecordingRunner):
             text, code = answer.stdout + answer.stderr, answer.returncode
             out.append(f"{marker} {name}\n{text}\n{marker} end {code}\n")
         return Completed(key, 0, "".join(out), "")
+
+    def _with_inspect(self, answer: Completed) -> Completed:
+        """The script's output with what its inspect printed of the agent first: the
+        scripted answer to INSPECT (environment, mounts), framed as the script frames it."""
+        inspected = self.answer(INSPECT)
+        if not answer.stdout or not isinstance(inspected, Completed):
+            return answer  # the script ended before its reads, as with a failed inspect
+        env, mounts = ([*inspected.stdout.splitlines(), "", ""])[:2]
+        mark = verify_network.MARK
+        framed = f"{mark} env\n{env}\n{mark} mounts\n{mounts}\n"
+        return dataclasses.replace(answer, stdout=framed + answer.stdout)
 
 
 EXEC = ("podman", "exec", "agentcage-demo-agent")
@@ -88,6 +101,9 @@ def _netcheck(
 
 
 AGENT_MOUNTS = [{"Source": "/somewhere/agent"}]
+# What the script's one `podman container inspect` says of the agent (its environment,
+# then its mounts), scripted apart from the rest of its output (ShellRunner).
+INSPECT = ("podman", "container", "inspect")
 WALLS = {
     NETCHECK: _netcheck(NETWORK),
     AGENT_ROUTES: ok(ROUTES),
@@ -107,7 +123,7 @@ def _cage(tmp_path: Path, answers: dict[tuple[str, ...], Completed]) -> Cages:
     assert topo is not None
     env = agent_environment(cages.store.load_config("demo"), topo)
     runner.answers.setdefault(
-        ("podman", "container", "inspect"),
+        INSPECT,
         _inspected([f"{k}={v}" for k, v in env.items()], AGENT_MOUNTS),
     )
     return cages
@@ -227,9 +243,7 @@ def test_on_podman_4_3_secret_values_are_read_from_the_proxy_mount(tmp_path: Pat
     assert check.passed, check.detail
     runner = cages.host.runner
     assert isinstance(runner, RecordingRunner)
-    runner.answers[("podman", "container", "inspect")] = _inspected(
-        ["LEAK=real-value-123"], AGENT_MOUNTS
-    )
+    runner.answers[INSPECT] = _inspected(["LEAK=real-value-123"], AGENT_MOUNTS)
     check = next(r for r in verify(cages, "demo") if r.name.startswith("no real secret"))
     assert not check.passed and check.detail == "found: API_KEY"
 
@@ -271,7 +285,7 @@ def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
     topo = topology.load(cages.store, "demo")
     assert topo is not None
     env = agent_environment(cages.store.load_config("demo"), topo)
-    runner.answers[("podman", "container", "inspect")] = _inspected(
+    runner.answers[INSPECT] = _inspected(
         [f"{k}={v}" for k, v in env.items()], [{"Source": str(paths_metrics)}]
     )
     runner.answers[NETCHECK] = _netcheck(NETWORK, proxy=on_a_port)
@@ -295,7 +309,9 @@ def test_the_transparent_listeners_are_service_ports_not_metrics(tmp_path: Path)
     assert check.passed, check.detail
 
 
-def test_the_agent_is_read_with_one_exec_and_the_sidecars_with_none(tmp_path: Path) -> None:
+def test_the_agent_is_read_with_one_exec_the_sidecars_with_none_and_no_inspect_apart(
+    tmp_path: Path,
+) -> None:
     cages = _cage(tmp_path, {})
     runner = cages.host.runner
     assert isinstance(runner, RecordingRunner)
@@ -308,7 +324,8 @@ def test_the_agent_is_read_with_one_exec_and_the_sidecars_with_none(tmp_path: Pa
     assert not [c for c in runner.calls if c[:2] == ("podman", "exec") and c[2] in sidecars]
     assert results["proxy does not forward"].passed
     assert results["metrics reachable from the host only"].passed
-    assert len(runner.commands("podman", "container", "inspect")) == 1
+    # The agent's environment and mounts come from the script's inspect too.
+    assert not runner.commands("podman", "container", "inspect")
 
 
 def test_an_agent_without_sh_is_read_one_exec_at_a_time(tmp_path: Path) -> None:
@@ -384,5 +401,10 @@ def test_sidecar_reads_that_fail_fail_their_checks(tmp_path: Path) -> None:
         forward = results["proxy does not forward"]
         assert not forward.passed and why in forward.detail, forward
         metrics = results["metrics reachable from the host only"]
-        assert not metrics.passed and "cannot read the proxy's listeners" in metrics.detail
+        assert not metrics.passed
+        if answer is ended:  # the inspect that failed had the agent's mounts too: it says why
+            assert "no container with name or ID agentcage-demo-dns" in metrics.detail
+            assert not results["agent environment"].passed
+            continue
+        assert "cannot read the proxy's listeners" in metrics.detail
         assert "cannot read the dns's listeners" in metrics.detail

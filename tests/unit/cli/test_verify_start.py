@@ -15,6 +15,7 @@ from agentcage.cage import topology
 from agentcage.cage.contract import agent_environment
 from agentcage.cage.lifecycle import Cages
 from agentcage.cage.state import StateStore
+from agentcage.cage.verify_network import MARK
 from tests.unit.cage.fakes import FakeBuilder, RecordingRunner, make_cages, write_config
 from tests.unit.cli.fresh_cli import run_cli
 
@@ -36,15 +37,16 @@ def test_verify_runs_without_the_config_schema(tmp_path: Path) -> None:
     assert topo is not None
     env = [f"{k}={v}" for k, v in agent_environment(store.load_config("demo"), topo).items()]
     calls = tmp_path / "calls"
-    # The host: the agent runs, its inspect shows the environment it was given, every
-    # other command answers nothing (so those checks fail); each call is recorded.
+    # The host: the agent runs, the script's inspect shows the environment it was given,
+    # every other command answers nothing (so those checks fail); each call is recorded.
     host = tmp_path / "host"
     host.write_text(
         "#!/bin/sh\n"
         f'echo "$*" >> {calls}\n'
         'case "$1 $2" in\n'
         '  "systemctl is-active") echo active ;;\n'
-        f"  \"podman container\") printf '%s\\n[]\\n' '{json.dumps(env)}' ;;\n"
+        f"  \"/bin/sh -c\") printf '{MARK} env\\n%s\\n{MARK} mounts\\n[]\\n' "
+        f"'{json.dumps(env)}' ;;\n"
         "esac\n"
     )
     host.chmod(0o755)
