@@ -15,6 +15,9 @@ two cores of a starting cage (docs/cages.md). The child runs the module's `main`
 leaves with `os._exit`, so nothing of the sidecar's own runs in it; the sidecar's
 memory does not grow. A reload's check, in a sidecar that may hold threads by then,
 starts a new Python as before.
+
+Before either, a sidecar's first check looks for the answer `cage create` stored ahead
+for the same bytes by the same code (checked_ahead.py): then no child runs at all.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from agentcage import errors
+from agentcage.checked_ahead import stored_answer
 from agentcage.errors import AgentcageError, ConfigError
 
 _SELF = "/proc/self/exe"
@@ -42,8 +47,6 @@ class Check(Protocol):
     """A running check: `subprocess.Popen`'s part of it that `finish_check` uses."""
 
     @property
-    def pid(self) -> int: ...
-    @property
     def returncode(self) -> int | Any: ...
     def communicate(
         self, input: None = None, timeout: float | None = None
@@ -51,13 +54,27 @@ class Check(Protocol):
     def kill(self) -> None: ...
 
 
-def start_check(module: str, path: Path, *, fork: bool = False) -> Check:
+def start_check(
+    module: str,
+    path: Path,
+    *,
+    fork: bool = False,
+    ahead: Callable[[bytes], bool] | None = None,
+) -> Check:
     """The check of `path` by `module`'s `main`, running; OSError if it cannot start.
 
+    `ahead`: first look for the answer stored ahead for `path` (`stored_answer`); if
+    `ahead`, the caller's own reader of a child's output, reads it as an answer, it is
+    the check's output and nothing runs. Else, and without `ahead` (a reload, which must
+    see a changed file however it came), the check runs:
     `fork`: in a fork of this process when it has a single thread (`forked_check`),
     else, or without it, in `python -m module path` with this process's Python and
     import path.
     """
+    if ahead is not None:
+        out = stored_answer(path, module)
+        if out is not None and ahead(out):
+            return AnsweredCheck(out)
     if fork and _single_threaded():
         return forked_check(module, path)
     # The child imports what this process imports: its path, whichever way it started.
@@ -88,6 +105,21 @@ def _popen(executable: str, argv: list[str], env: dict[str, str]) -> subprocess.
         stderr=subprocess.PIPE,
         env=env,
     )
+
+
+class AnsweredCheck:
+    """A check answered ahead: read like a child that printed `out` and exited 0."""
+
+    returncode = 0
+
+    def __init__(self, out: bytes) -> None:
+        self._out = out
+
+    def communicate(self, input: None = None, timeout: float | None = None) -> tuple[bytes, bytes]:
+        return self._out, b""
+
+    def kill(self) -> None:
+        pass  # nothing runs
 
 
 class ForkedCheck:

@@ -28,11 +28,12 @@ _BELOW_CAGE = {
     "held_reload",
     "lean_package",
     "child_check",
+    "checked_ahead",
 }
 # What both sidecars may use besides their own package.
 _SIDECAR_SHARED = {"audit", "metrics", "policy", "config", "errors", "atomicfile"}
 _SIDECAR_SHARED |= {"sdnotify", "heap", "quick_exit", "held_reload", "lean_package"}  # stdlib only
-_SIDECAR_SHARED |= {"child_check"}  # a config checked in a child process
+_SIDECAR_SHARED |= {"child_check", "checked_ahead"}  # a config checked in a child, or ahead
 ALLOWED = {
     "config": {"config", "errors"},
     # The audit line and its writer: shared by proxy and DNS, needing nothing of theirs.

@@ -6,6 +6,7 @@ deployments/<name>/
   images.json                 the image references the units use
   create-options.json         what `create` was told (the base), reused by `update`
   sidecar/config.yaml         what the proxy and DNS sidecars read (mounted read-only)
+  sidecar/config.yaml.*.answer  each sidecar check's answer for it (checked_ahead.py)
   ca/                         CA key + certificate, mounted into the proxy only
   ca-public/ca.pem            the CA certificate, mounted into the agent
   audit/proxy/, audit/dns/    the sidecars' audit logs
@@ -19,10 +20,12 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentcage.cage.contract import (
+    CONFIG_FILE,
     DNS_AUDIT_LOG,
     DNS_METRICS_SOCKET,
     PROXY_AUDIT_LOG,
@@ -30,6 +33,7 @@ from agentcage.cage.contract import (
     SIDECAR_CONFIG_NAME,
 )
 from agentcage.cage.state import StateStore, config_json, write_atomic
+from agentcage.checked_ahead import store_answer
 from agentcage.errors import StateError
 
 if TYPE_CHECKING:  # `cage verify` reads the paths here without the schema (pydantic)
@@ -144,7 +148,45 @@ def write_sidecar_config(store: StateStore, config: CageConfig, agent_image: str
     directory.chmod(0o755)
     target = directory / SIDECAR_CONFIG_NAME
     write_atomic(target, sidecar_config(config, agent_image), 0o644)
+    store_check_answers(target, Path(CONFIG_FILE))
     return target
+
+
+def store_check_answers(path: Path, shown_as: Path) -> list[str]:
+    """Store, beside the sidecars' config `path`, what each sidecar's config check would
+    answer for it where the sidecar reads it (`shown_as`); the check modules stored for.
+
+    The answers are made here, by the code the sidecars run (checked_ahead.py). Validating
+    reads nothing outside the file but for `container.volumes` and `container.env` (the
+    environment, the file system) and, for the DNS plan of a config without `dns_servers`,
+    this machine's resolvers: a config whose container section is not `sidecar_config`'s
+    image alone gets no answers (the sidecars then check it themselves), and a DNS answer
+    made with the resolvers carries them, to be used only where they are the same.
+    """
+    from agentcage.config.host import host_resolvers
+    from agentcage.dns import config_check, plan
+    from agentcage.proxy import checked_config
+
+    data = path.read_bytes()
+    try:
+        tree = json.loads(data)
+    except ValueError:
+        return []
+    if not isinstance(tree, dict):
+        return []
+    container = tree.get("container")
+    if not (isinstance(container, dict) and set(container) <= {"image"}):
+        return []
+    resolvers = host_resolvers() if tree.get("dns_servers") is None else None
+    stored = []
+    for module, answer, used in (
+        (checked_config.CHECK_MODULE, checked_config.answer, None),
+        (plan.CHECK_MODULE, config_check.answer, resolvers),
+    ):
+        made = partial(answer, path, shown_as=shown_as)
+        if store_answer(path, data, module, made, resolvers=used):
+            stored.append(module)
+    return stored
 
 
 def save_upstream_ca(store: StateStore, name: str, source: Path) -> None:

@@ -85,9 +85,10 @@ def run(
     # (dnspython, the leak detector, metrics) loads: the agent may start meanwhile, and its
     # first queries wait in the kernel until they are judged (front.py).
     # The config is checked in a child process: the schema's memory leaves with it. A fork
-    # of this one: nothing here runs a thread yet (child_check.py).
+    # of this one: nothing here runs a thread yet (child_check.py). None where `cage
+    # create` stored the answer for these bytes (checked_ahead.py).
     address = Listen.parse(listen)
-    checked = checked_plan(config_file, fork=True)
+    checked = checked_plan(config_file, fork=True, ahead=True)
     steer = _ipv4(steer_to) if steer_to is not None else None
     served = endpoint(metrics, metrics_socket_mode)
     bound = bind_front(address)

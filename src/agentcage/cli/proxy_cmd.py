@@ -107,8 +107,9 @@ def run(
     from agentcage.proxy.checked_config import ConfigCheck
     from agentcage.proxy.lean_import import defer_unused_packages
 
-    # A child checks it while the policy engine loads: a fork, before anything starts a thread.
-    check = ConfigCheck(config_file, fork=True)
+    # A child checks it while the policy engine loads: a fork, before anything starts a
+    # thread; or none, where `cage create` stored the answer for these bytes (checked_ahead.py).
+    check = ConfigCheck(config_file, fork=True, ahead=True)
     defer_unused_packages()  # before anything imports them
     from agentcage.proxy.early_start import ProxySettings
     from agentcage.proxy.early_start import run as run_proxy

@@ -55,9 +55,15 @@ class InvalidConfig(ConfigError):
         )
 
 
-def load_config(path: Path | str, *, context: LoadContext | None = None) -> CageConfig:
-    """Load and validate `path`; raise `InvalidConfig` listing every located problem."""
-    path, text, ctx = _read(path, context)
+def load_config(
+    path: Path | str, *, context: LoadContext | None = None, shown_as: Path | None = None
+) -> CageConfig:
+    """Load and validate `path`; raise `InvalidConfig` listing every located problem.
+
+    `shown_as`: the path the same bytes are read at elsewhere (a sidecar's config, inside
+    its container): messages name it and relative paths start from its directory.
+    """
+    path, text, ctx = _read(path, context, shown_as)
     json_config = _valid_json(text, ctx)
     if json_config is not None:
         return json_config[0]
@@ -65,10 +71,10 @@ def load_config(path: Path | str, *, context: LoadContext | None = None) -> Cage
 
 
 def check_config(
-    path: Path | str, *, context: LoadContext | None = None
+    path: Path | str, *, context: LoadContext | None = None, shown_as: Path | None = None
 ) -> tuple[CageConfig, list[Problem]]:
     """`load_config`, plus a located warning for each valid but risky setting."""
-    path, text, ctx = _read(path, context)
+    path, text, ctx = _read(path, context, shown_as)
     json_config = _valid_json(text, ctx)
     if json_config is not None:
         return json_config[0], _warnings(*json_config, str(path))  # no lines: JSON keeps none
@@ -89,21 +95,25 @@ def _valid_json(text: str, context: LoadContext) -> tuple[CageConfig, dict[str, 
     return None
 
 
-def _read(path: Path | str, context: LoadContext | None) -> tuple[Path, str, LoadContext]:
+def _read(
+    path: Path | str, context: LoadContext | None, shown_as: Path | None = None
+) -> tuple[Path, str, LoadContext]:
+    """The file's text, the path messages name and the context it is validated in."""
     path = Path(path)
+    shown = path if shown_as is None else shown_as  # the same bytes, read there
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: larger than 1 MiB; is this really a config file?")
+            raise ConfigError(f"{shown}: larger than 1 MiB; is this really a config file?")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(
             f"{path}: no such file", hint="pass the path of your config YAML"
         ) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+        raise ConfigError(f"{shown}: not UTF-8 text ({exc.reason})") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return path, text, context or LoadContext(base_dir=path.resolve().parent)
+    return shown, text, context or LoadContext(base_dir=shown.resolve().parent)
 
 
 class _DuplicateKey(ValueError):

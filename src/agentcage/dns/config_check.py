@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from agentcage.child_check import error_answer
 from agentcage.config import load_config, policy_version
@@ -17,17 +18,23 @@ from agentcage.dns.plan import DnsPlan, plan_json
 from agentcage.errors import AgentcageError
 
 
+def answer(path: Path, *, shown_as: Path | None = None) -> bytes:
+    """What the check of `path` prints. `shown_as`: the path the sidecar reads the same
+    bytes at, if not `path` (config/load.py): the answer is then the one it would get,
+    with its upstream servers this process's if the config names none (checked_ahead.py)."""
+    version = policy_version(path)  # first: never newer than what is loaded
+    try:
+        text = plan_json(version, DnsPlan.of(load_config(path, shown_as=shown_as)))
+    except AgentcageError as exc:
+        text = json.dumps({"error": error_answer(exc)})
+    return f"{text}\n".encode()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m agentcage.dns.config_check FILE", file=sys.stderr)
         return 64
-    version = policy_version(argv[0])  # first: never newer than what is loaded
-    try:
-        plan = DnsPlan.of(load_config(argv[0]))
-    except AgentcageError as exc:
-        print(json.dumps({"error": error_answer(exc)}))
-        return 0
-    print(plan_json(version, plan))
+    sys.stdout.buffer.write(answer(Path(argv[0])))
     return 0
 
 

@@ -234,16 +234,30 @@ def _strings(value: list[Any], where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def checked_plan(path: Path, *, fork: bool = False) -> tuple[str, DnsPlan]:
+def _readable(out: bytes) -> bool:
+    """Whether `out` is an answer `checked_plan` reads: a plan or a check's error."""
+    try:
+        found = json.loads(out)
+        if isinstance(found, dict) and isinstance(found.get("error"), dict):
+            return True
+        read_plan(out.decode())
+    except (ValueError, DnsError):  # not UTF-8 or not JSON: ValueErrors too
+        return False
+    return True
+
+
+def checked_plan(path: Path, *, fork: bool = False, ahead: bool = False) -> tuple[str, DnsPlan]:
     """The policy version of `path` and its `DnsPlan`, checked by `load_config` in a child
-    (a fork of this process with `fork`, if it has one thread: child_check.py).
+    (a fork of this process with `fork`, if it has one thread: child_check.py), or, with
+    `ahead`, the answer stored ahead for the same bytes by the same code (checked_ahead.py).
 
     A config `load_config` refuses raises the same error with the same words; a check
     that cannot run or answers nonsense raises `DnsError` (fail closed either way).
     """
     try:
         returncode, out, err = finish_check(
-            start_check(CHECK_MODULE, path, fork=fork), _CHECK_TIMEOUT
+            start_check(CHECK_MODULE, path, fork=fork, ahead=_readable if ahead else None),
+            _CHECK_TIMEOUT,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DnsError(f"the config check of {path} could not run: {exc}") from None

@@ -9,6 +9,8 @@ and the tests still hand it validated models.
 
 The child starts first thing in `proxy run` (`ConfigCheck`), a fork of it then, and checks
 while the proxy imports its policy engine; a reload (SIGHUP) runs one more, a new Python.
+`proxy run`'s first check uses the answer `cage create` stored for the same bytes by the
+same code, if there is one (`answer`, checked_ahead.py): then no child runs.
 """
 
 from __future__ import annotations
@@ -53,14 +55,17 @@ class CheckedConfig:
 class ConfigCheck:
     """One check of a config file, running in a child from construction to `result`."""
 
-    def __init__(self, path: Path, *, fork: bool = False) -> None:
-        """`fork`: the child is a fork of this process if it has one thread (child_check.py)."""
+    def __init__(self, path: Path, *, fork: bool = False, ahead: bool = False) -> None:
+        """`fork`: the child is a fork of this process if it has one thread (child_check.py).
+        `ahead`: an answer stored ahead for the same bytes by the same code is used."""
         self._path = path
         self._child: Check | None = None
         self._failed: OSError | None = None
         self._outcome: CheckedConfig | AgentcageError | None = None
         try:
-            self._child = start_check(CHECK_MODULE, path, fork=fork)
+            self._child = start_check(
+                CHECK_MODULE, path, fork=fork, ahead=_readable if ahead else None
+            )
         except OSError as exc:
             self._failed = exc  # said by `result`, where a check's errors are raised
 
@@ -88,10 +93,10 @@ class ConfigCheck:
             returncode, out, err = finish_check(self._child, _CHECK_TIMEOUT)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ConfigError(f"the config check of {self._path} could not run: {exc}") from None
-        answer = _answer(out) if returncode == 0 else None
-        if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
-            raise raised_error(answer["error"], ConfigError)
-        checked = _checked(answer)
+        found = _answer(out) if returncode == 0 else None
+        if isinstance(found, dict) and isinstance(found.get("error"), dict):
+            raise raised_error(found["error"], ConfigError)
+        checked = _checked(found)
         if checked is None:
             tail = (err.strip().splitlines() or ["no output"])[-1]
             raise ConfigError(
@@ -117,6 +122,14 @@ def _answer(out: bytes) -> Any:
         return None
 
 
+def _readable(out: bytes) -> bool:
+    """Whether `out` is an answer `ConfigCheck` reads: a config or a check's error."""
+    found = _answer(out)
+    if isinstance(found, dict) and isinstance(found.get("error"), dict):
+        return True
+    return _checked(found) is not None
+
+
 def _checked(answer: Any) -> CheckedConfig | None:
     if not isinstance(answer, dict) or answer.get("format") != _FORMAT:
         return None
@@ -131,26 +144,32 @@ def _checked(answer: Any) -> CheckedConfig | None:
     return CheckedConfig(version, cast("CageConfig", config), tuple(warnings))
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(f"usage: python -m {CHECK_MODULE} FILE", file=sys.stderr)
-        return 64
+def answer(path: Path, *, shown_as: Path | None = None) -> bytes:
+    """What the check of `path` prints. `shown_as`: the path the proxy reads the same
+    bytes at, if not `path` (config/load.py): the answer is then the one it would get."""
     from agentcage.config import check_config, policy_version
 
-    version = policy_version(argv[0])  # first: never newer than what is loaded
-    answer: dict[str, Any]
+    version = policy_version(path)  # first: never newer than what is loaded
+    found: dict[str, Any]
     try:
-        config, warnings = check_config(argv[0])
+        config, warnings = check_config(path, shown_as=shown_as)
     except AgentcageError as exc:
-        answer = {"error": error_answer(exc)}
+        found = {"error": error_answer(exc)}
     else:
-        answer = {
+        found = {
             "format": _FORMAT,
             "version": version,
             "config": snapshot_of(config),
             "warnings": [str(w) for w in warnings],
         }
-    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+    return pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(f"usage: python -m {CHECK_MODULE} FILE", file=sys.stderr)
+        return 64
+    sys.stdout.buffer.write(answer(Path(argv[0])))
     return 0
 
 

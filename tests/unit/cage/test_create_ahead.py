@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from agentcage.cage import host_ready, layout, lifecycle, remote_hosts
 from agentcage.cage.ca import KEY_AND_CERT
+from agentcage.cage.contract import SIDECAR_CONFIG_NAME
 from agentcage.cage.podman import Completed, PodmanHost
 from agentcage.cage.state import StateStore
 from agentcage.cli.main import cli
@@ -149,7 +150,9 @@ def test_cage_create_validates_the_config_once(
     config = write_config(tmp_path)
     result = CliRunner().invoke(cli, ["cage", "create", "-c", str(config), "--base", "debian"])
     assert result.exit_code == 0, result.output
-    assert len(reads) == 1
+    # Once; the sidecars' config is validated again for their answers (checked_ahead.py).
+    assert [r for r in reads if Path(r) == config] == [config]
+    assert all(Path(r).name == SIDECAR_CONFIG_NAME for r in reads if Path(r) != config)
     assert wanted == [True]  # and `create` asked its first questions ahead
 
 
