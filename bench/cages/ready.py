@@ -13,6 +13,10 @@ No Podman, no container start: what the sidecar's own process does before READY=
 "CPU" figures are the CPU time each sidecar had used at its READY=1, its own and its
 config check's (a child it has reaped by then), summed over the sidecars started: less
 swayed by a busy machine than the seconds until READY=1, though not free of it.
+
+Each build reads its own copy of the config, beside which it stores its config checks'
+answers as `cage create` does (`store_check_answers`, run by the build's own Python), if
+it has that (checked_ahead.py); a build without it checks the config in a child as ever.
 """
 
 from __future__ import annotations
@@ -50,13 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Figures] = {build.label: {} for build in builds}
     with tempfile.TemporaryDirectory(prefix="agentcage-ready-") as tmp:
         work = Path(tmp)
-        config = work / "cage.json"
-        config.write_text(json.dumps(_CONFIG))
+        configs = {build.label: _config(build, work / str(n)) for n, build in enumerate(builds)}
         print(f"load {os.getloadavg()}", flush=True)
         for round_ in range(args.rounds):
             for build in builds if round_ % 2 == 0 else builds[::-1]:
                 for figure, roles in _STARTS.items():
-                    took, cpu = ready_after(build, roles, config, work)
+                    took, cpu = ready_after(build, roles, configs[build.label], work)
                     results[build.label].setdefault(figure, []).append(took)
                     results[build.label].setdefault(f"{figure}, CPU", []).append(cpu)
             print(f"round {round_ + 1}: load {os.getloadavg()}", flush=True)
@@ -97,6 +100,31 @@ def ready_after(
         for sock in sockets.values():
             sock.close()
         time.sleep(0.2)  # the sidecars' exits off the next start's CPU
+
+
+_STORE = """
+import sys
+from pathlib import Path
+try:
+    from agentcage.cage.layout import store_check_answers
+except ImportError:
+    raise SystemExit(0)
+path = Path(sys.argv[1])
+print(" ".join(store_check_answers(path, path)))
+"""
+
+
+def _config(build: Build, directory: Path) -> Path:
+    """The build's copy of the config, with its checks' answers where it stores them."""
+    directory.mkdir()
+    config = directory / "cage.json"
+    config.write_text(json.dumps(_CONFIG))
+    python = build.agentcage.parent / "python"
+    stored = subprocess.run(
+        [str(python), "-c", _STORE, str(config)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    print(f"{build.label}: answers stored ahead for {stored or 'none'}", flush=True)
+    return config
 
 
 def _cpu_used(pid: int) -> float:
