@@ -115,12 +115,13 @@ def store_answer(
     module: str,
     answer: Callable[[], bytes],
     *,
+    identity: str | None,
     resolvers: list[str] | None = None,
 ) -> bool:
-    """Store `answer()`, `module`'s answer for `config` holding `config_bytes`; whether it
-    was stored. Not when the file changed meanwhile or the code has no identity: a stale
-    answer left then is never used (its key no longer matches)."""
-    identity = code_identity()
+    """Store `answer()`, `module`'s answer for `config` holding `config_bytes`, made by
+    code of `identity` (`code_identity()`, computed once by a caller storing several);
+    whether it was stored. Not when the file changed meanwhile or the code has no
+    identity: a stale answer left then is never used (its key no longer matches)."""
     if identity is None:
         return False
     out = answer()

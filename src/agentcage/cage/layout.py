@@ -33,7 +33,7 @@ from agentcage.cage.contract import (
     SIDECAR_CONFIG_NAME,
 )
 from agentcage.cage.state import StateStore, config_json, write_atomic
-from agentcage.checked_ahead import store_answer
+from agentcage.checked_ahead import code_identity, store_answer
 from agentcage.errors import StateError
 
 if TYPE_CHECKING:  # `cage verify` reads the paths here without the schema (pydantic)
@@ -178,13 +178,14 @@ def store_check_answers(path: Path, shown_as: Path) -> list[str]:
     if not (isinstance(container, dict) and set(container) <= {"image"}):
         return []
     resolvers = host_resolvers() if tree.get("dns_servers") is None else None
+    identity = code_identity()
     stored = []
     for module, answer, used in (
         (checked_config.CHECK_MODULE, checked_config.answer, None),
         (plan.CHECK_MODULE, config_check.answer, resolvers),
     ):
         made = partial(answer, path, shown_as=shown_as)
-        if store_answer(path, data, module, made, resolvers=used):
+        if store_answer(path, data, module, made, identity=identity, resolvers=used):
             stored.append(module)
     return stored
 
