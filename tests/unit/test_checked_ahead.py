@@ -311,3 +311,15 @@ def test_an_answer_file_is_written_like_the_config(tmp_path: Path) -> None:
     for module in MODULES:
         assert answer_path(path, module).stat().st_mode & 0o777 == 0o644
         assert answer_path(path, module).parent == path.parent
+
+
+def test_a_stored_answer_its_reader_trips_on_runs_the_check(
+    tmp_path: Path, started: Started
+) -> None:
+    path = _write(tmp_path / "cage.json")
+    store_check_answers(path, path)
+    header, _ = _stored(path, DNS_CHECK)
+    deep = b"[" * 100_000 + b"]" * 100_000  # json's RecursionError, not a ValueError
+    _rewrite(path, DNS_CHECK, {**header, "answer_sha256": _sha(deep)}, deep)
+    assert _dns(path) == _real(DNS_CHECK, path)
+    assert started.count == 2
