@@ -71,7 +71,7 @@ class CageDeploy(CageDestroy):
         with ThreadPoolExecutor(max_workers=1) as pool:
             # This machine's Podman looks at the images while the host is asked and the
             # cage's first files are made (`_deploy` waits for it before the images).
-            looked = pool.submit(self.builder.look_ahead, config, base)
+            looked = pool.submit(self._look_ahead, config, base, asked.images)
             self._require_ready(config, asked.fingerprint)
             try:
                 self.store.save_config(config, config_path.read_text(encoding="utf-8"))
@@ -119,6 +119,15 @@ class CageDeploy(CageDestroy):
         self._deploy(config, config_dir, base, restart=True)
         layout.save_create_options(self.store, name, CreateOptions(base))
         return config
+
+    def _look_ahead(self, config: CageConfig, base: str, early: Future[None] | None) -> None:
+        """`ImageBuilder.look_ahead`, after the look asked before the config was read
+        (asked_ahead.py), if any: only what that one did not find is asked again. A failed
+        early look fails this one too (the images are asked again, and the error raised,
+        where they are built)."""
+        if early is not None:
+            early.result()
+        self.builder.look_ahead(config, base)
 
     def _require_ready(self, config: CageConfig, fingerprint: Future[str] | None = None) -> None:
         """`host_check.require_ready`, unless this host passed it minutes ago (host_ready.py);
