@@ -5,7 +5,6 @@ after, and an early question's error is raised where the images are built."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 from agentcage.cage import images, remote_hosts
 from agentcage.cage.asked_ahead import AskedAhead
 from agentcage.cage.images import AGENT_DEBIAN_IMAGE, ImageBuilder
-from agentcage.cage.podman import DEFAULT_TIMEOUT, Completed, PodmanHost
+from agentcage.cage.podman import Completed, PodmanHost
 from agentcage.cage.state import StateStore
 from agentcage.cli.main import cli
 from agentcage.config import load, load_config
@@ -123,19 +122,10 @@ def test_a_config_with_another_image_has_that_one_asked_and_pulled(tmp_path: Pat
     assert not local.commands("podman", "build")
 
 
-@dataclass
 class NoPodman(RecordingRunner):
     """A machine without `podman`: every command fails as SubprocessRunner says so."""
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        check: bool = True,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> Completed:
-        self.calls.append(tuple(argv))
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
         raise PodmanError(f"{argv[0]}: command not found")
 
 
