@@ -1,10 +1,10 @@
 """Create and update cages: state, images, CA, units, then the agent unit.
 
-Creating a cage writes its state, builds images, makes its CA, renders and writes its
-quadlet units (or, where systemd has no quadlet generator, the plain services the
-generator would have made: service_units.py), then starts the agent unit, which pulls in
-the networks and both sidecars. If any step fails, everything made so far is removed
-again (destroy.py).
+Creating a cage writes its state, builds images, renders and writes its quadlet units
+(or, where systemd has no quadlet generator, the plain services the generator would have
+made: service_units.py), makes its CA while systemd reloads, then starts the agent unit,
+which pulls in the networks and both sidecars. If any step fails, everything made so far
+is removed again (destroy.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -71,7 +72,7 @@ class CageDeploy(CageDestroy):
         with ThreadPoolExecutor(max_workers=1) as pool:
             # This machine's Podman looks at the images while the host is asked and the
             # cage's first files are made (`_deploy` waits for it before the images).
-            looked = pool.submit(self.builder.look_ahead, config, base)
+            looked = pool.submit(self._look_ahead, config, base, asked.images)
             self._require_ready(config, asked.fingerprint)
             try:
                 self.store.save_config(config, config_path.read_text(encoding="utf-8"))
@@ -119,6 +120,15 @@ class CageDeploy(CageDestroy):
         self._deploy(config, config_dir, base, restart=True)
         layout.save_create_options(self.store, name, CreateOptions(base))
         return config
+
+    def _look_ahead(self, config: CageConfig, base: str, early: Future[None] | None) -> None:
+        """`ImageBuilder.look_ahead`, after the look asked before the config was read
+        (asked_ahead.py), if any: only what that one did not find is asked again. A failed
+        early look fails this one too (the images are asked again, and the error raised,
+        where they are built)."""
+        if early is not None:
+            early.result()
+        self.builder.look_ahead(config, base)
 
     def _require_ready(self, config: CageConfig, fingerprint: Future[str] | None = None) -> None:
         """`host_check.require_ready`, unless this host passed it minutes ago (host_ready.py);
@@ -170,15 +180,19 @@ class CageDeploy(CageDestroy):
             f"dns {topo.dns_ip}"
         )
         paths = layout.host_paths(self.store, name)
-        # Needs no image: made while this machine's Podman may still look at them.
-        ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
+        microvm = config.isolation == "firecracker"
+
+        def make_ca() -> None:
+            ensure_ca(name, paths.ca_dir, paths.ca_public_cert)
+
+        if microvm:
+            make_ca()  # before the guest's drives, as it always was
         with ThreadPoolExecutor(max_workers=1) as pool:
             # Asked where the cages run while this machine's Podman looks at the images.
             secrets = pool.submit(asked.secret_names if asked else self.secret_names, name)
             if looked is not None:
                 wait([looked])  # not `result()`: a failed look is asked again, and raised, below
             self.progress("images:")
-            microvm = config.isolation == "firecracker"
             if microvm:
                 # Imported here: a container cage's create has no use for them (with
                 # vm_control's, about half of the facade's imports beside the schema).
@@ -205,13 +219,23 @@ class CageDeploy(CageDestroy):
                 self.progress("guest image and drives (the guest's root, the agent's root):")
                 spec = self.cage_spec(config, secrets.result())
                 vm_cage.prepare(self.host, config, spec, self.store.path(name), build_guest())
-            self.host.files.publish(self.store.path(name), (images.proxy, images.dns, images.agent))
             if not self.host.cgroups:
                 self.progress(
                     "warning: rootless Podman on cgroup v1 cannot enforce memory, CPU or pids "
                     "limits; the cage runs without them (use cgroup v2 to get them)"
                 )
-            self.apply_units(config, secrets.result())
+
+            def meanwhile() -> None:
+                # The units name the CA's paths, not its content: a container cage's CA
+                # (cryptography's import and an EC key, 0.04 to 0.1 s here) is made while
+                # systemd reloads, then everything the units mount goes to the target.
+                if not microvm:
+                    make_ca()
+                self.host.files.publish(
+                    self.store.path(name), (images.proxy, images.dns, images.agent)
+                )
+
+            self.apply_units(config, secrets.result(), meanwhile)
         ports = bool(config.container.ports)
         if microvm:
             unit = service_name(topo, VM)
@@ -321,18 +345,31 @@ class CageDeploy(CageDestroy):
             return self.host.quadlet_dir, units
         return self.host.systemd_dir, to_services(units, rootless=self.host.rootless)
 
-    def apply_units(self, config: CageConfig, secrets: list[str] | None = None) -> None:
+    def apply_units(
+        self,
+        config: CageConfig,
+        secrets: list[str] | None = None,
+        meanwhile: Callable[[], None] = lambda: None,
+    ) -> None:
         """Write the cage's units; `daemon-reload` unless systemd already read these very
         files (a reload re-reads every unit on the host: 0.3 s here with one cage, seconds
-        with fifty). What systemd read is recorded only after a reload succeeded."""
+        with fifty). What systemd read is recorded only after a reload succeeded.
+
+        `meanwhile`: what needs no reload but must be done before a start, done while
+        systemd reloads; if it fails, the reload is waited for before its error goes on
+        (a rollback then finds the units as systemd has them)."""
         written = self.write_units(config, secrets)
         rendered = hashlib.sha256()
         for path in sorted(written):  # what was written, not read back: it may be remote
             rendered.update(path.name.encode() + b"\0" + written[path].encode() + b"\0")
         record = {"units": rendered.hexdigest()}
         if self.store.read_json(config.name, UNITS_LOADED_FILE) == record:
+            meanwhile()
             return
-        self.host.systemctl("daemon-reload")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reloaded = pool.submit(self.host.systemctl, "daemon-reload")
+            meanwhile()
+            reloaded.result()
         self.store.write(config.name, UNITS_LOADED_FILE, json.dumps(record) + "\n")
 
     def write_units(self, config: CageConfig, secrets: list[str] | None = None) -> dict[Path, str]:

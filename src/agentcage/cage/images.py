@@ -24,13 +24,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentcage.cage.base_choice import PINNED_REF
 from agentcage.cage.image_inputs import cache_dir, debian_lock, digest, source_root, tree_digest
 from agentcage.cage.podman import Runner, SubprocessRunner
 from agentcage.cage.wheelhouse import NATIVE, ImagePlatform, fill_wheelhouse, this_machine
-from agentcage.config.schema import CageConfig
 from agentcage.errors import ConfigError, PodmanError
+
+if TYPE_CHECKING:
+    # Not at run time: `cage create` asks about the images (`look_ahead_usual`) before
+    # the schema (pydantic, a quarter of a second here) has loaded.
+    from agentcage.config.schema import CageConfig
 
 # Docker Hub's python:3.11-slim-bookworm, pinned by digest: Debian 12's Python 3.11, as
 # in the registry-free base, so one wheelhouse serves both.
@@ -118,14 +123,29 @@ class ImageBuilder:
 
     def look_ahead(self, config: CageConfig, kind: str) -> None:
         """Ask once which of the images `cage_images` needs exist; builds nothing, so
-        `create` asks while it waits for the host's answers."""
+        `create` asks while it waits for the host's answers. Only what no earlier look
+        (`look_ahead_usual`) found is asked."""
         refs = [*self.sidecar_refs(kind)[1].values()]
         image = config.container.image
         if config.container.containerfile is None and image is not None:
-            refs.append(image)
-            if image == AGENT_DEBIAN_IMAGE:
-                refs.append(self.debian_ref("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES))
-        self._ids(*refs)  # remembered when all exist; else each is asked on its own
+            refs += self._agent_refs(image)
+        unseen = [ref for ref in refs if ref not in self._seen]
+        if unseen:
+            self._ids(*unseen)  # remembered when all exist; else each is asked on its own
+
+    def look_ahead_usual(self, kind: str) -> None:
+        """`look_ahead` before any config is read: the sidecars on base `kind` and the
+        Debian agent image (the examples' and the e2e cages'). `cage create` asks while
+        the schema loads and validates; a config naming another image asks for it then."""
+        sidecars = [*self.sidecar_refs(kind)[1].values()]
+        if self._ids(*sidecars, *self._agent_refs(AGENT_DEBIAN_IMAGE)) is None:
+            self._ids(*sidecars)  # the agent's is not there: the sidecars still count
+
+    def _agent_refs(self, image: str) -> list[str]:
+        """What `agent_image` looks at for `container.image: IMAGE`."""
+        if image == AGENT_DEBIAN_IMAGE:
+            return [image, self.debian_ref("agentcage-agent-debian", AGENT_DEBIAN_PACKAGES)]
+        return [image]
 
     def _same_image(self, *refs: str) -> bool:
         """Whether every one of `refs` exists and all name the same image."""

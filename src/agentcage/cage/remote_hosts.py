@@ -152,16 +152,23 @@ def chosen(option: str | None) -> str | None:
 
 
 def facade(
-    store: StateStore, host: PodmanHost, progress: Callable[[str], None], ask_ahead: bool = False
+    store: StateStore,
+    host: PodmanHost,
+    progress: Callable[[str], None],
+    ask_ahead: bool = False,
+    base: str | None = None,
 ) -> Cages:
     """A `Cages`, its module imported only now (the seam tests put a fake in).
 
     `ask_ahead`: for `cage create`, whose first questions to HOST (asked_ahead.py) are
-    asked first, so that they are answered while the module loads."""
-    asked = AskedAhead(host) if ask_ahead else None
+    asked first, so that they are answered while the module loads; with `base` (as
+    `choose_base` gives it), which of the images on that base exist too."""
+    asked = AskedAhead(host, base, progress=progress) if ask_ahead else None
     from agentcage.cage.lifecycle import Cages
 
-    cages = Cages(store=store, host=host, progress=progress)
+    cages = Cages(
+        store=store, host=host, builder=asked.builder if asked else None, progress=progress
+    )
     cages.asked_ahead = asked
     return cages
 
@@ -198,11 +205,12 @@ def cages_on(
     store: StateStore | None = None,
     progress: Callable[[str], None] = lambda _: None,
     ask_ahead: bool = False,
+    base: str | None = None,
 ) -> Cages:
     """`Cages` driving host target HOST (None: this machine or the host container);
-    `ask_ahead` as for `facade`."""
+    `ask_ahead` and `base` as for `facade`."""
     store = store or StateStore()
-    return facade(store, podman_host_on(host, store, progress), progress, ask_ahead)
+    return facade(store, podman_host_on(host, store, progress), progress, ask_ahead, base)
 
 
 def cages_for(cage: str, progress: Callable[[str], None] = lambda _: None) -> Cages:

@@ -88,8 +88,13 @@ _UPSTREAM_HELP = (
 def create(config_path: Path, base: str | None, upstream_ca: Path | None, host: str | None) -> None:
     """Build images, write quadlet units and start a new cage from a config file."""
     target = chosen(host)
-    # Asks the host its first questions now: answered while the rest loads and validates.
-    cages = cages_on(target, progress=_progress, ask_ahead=True)
+    try:
+        kind: str | None = choose_base(base)
+    except AgentcageError:
+        kind = None  # raised below, after the config's own errors, as before
+    # Asks the host its first questions now (and this machine's Podman about the images
+    # on that base): answered while the rest loads and validates.
+    cages = cages_on(target, progress=_progress, ask_ahead=True, base=kind)
     from agentcage.config import load_config
 
     config = load_config(config_path)

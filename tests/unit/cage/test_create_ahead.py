@@ -1,6 +1,5 @@
 """`cage create` asks its first questions at once and early (cage/asked_ahead.py), makes
-the cage's CA while this machine's Podman looks at the images, and validates the config
-once."""
+the cage's CA while systemd reloads, and validates the config once."""
 
 from __future__ import annotations
 
@@ -15,16 +14,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from agentcage.cage import host_ready, layout, lifecycle, remote_hosts
+from agentcage.cage import deploy, host_ready, layout, lifecycle, remote_hosts
 from agentcage.cage.ca import KEY_AND_CERT
 from agentcage.cage.contract import SIDECAR_CONFIG_NAME
 from agentcage.cage.podman import Completed, PodmanHost
 from agentcage.cage.state import StateStore
 from agentcage.cli.main import cli
 from agentcage.config import load
-from agentcage.config.schema import CageConfig
-from agentcage.errors import HostError, PodmanError
-from tests.unit.cage.fakes import FakeBuilder, FakeSystemdPodman, make_cages, ok, write_config
+from agentcage.errors import HostError, PodmanError, StateError
+from tests.unit.cage.fakes import FakeSystemdPodman, make_cages, ok, write_config
 
 PRINT = ("sh", "-c", host_ready.FINGERPRINT)
 SECRETS = ("podman", "secret", "ls")
@@ -68,37 +66,54 @@ def test_a_failing_host_check_still_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "quadlet").exists() or not list((tmp_path / "quadlet").iterdir())
 
 
-class SlowLook(FakeBuilder):
-    """A look at the images that lasts until the cage's CA exists (or PATIENCE passes)."""
+@dataclass
+class SlowReload(FakeSystemdPodman):
+    """A `daemon-reload` that lasts until `ca` exists (or PATIENCE passes)."""
 
-    def __init__(self, ca: Path) -> None:
-        super().__init__()
-        self.ca = ca
-        self.ca_made_meanwhile: list[bool] = []
+    ca: Path = Path("/nonexistent")
+    ca_made_before: list[bool] = field(default_factory=list)
+    ca_made_meanwhile: list[bool] = field(default_factory=list)
 
-    def look_ahead(self, config: CageConfig, kind: str) -> None:
-        made = threading.Event()
-
-        def poll() -> None:
-            while not made.is_set() and not self.ca.exists():
-                made.wait(0.01)
-            made.set()
-
-        watcher = threading.Thread(target=poll)
-        watcher.start()
-        self.ca_made_meanwhile.append(made.wait(PATIENCE) and self.ca.exists())
-        made.set()
-        watcher.join()
+    def answer(self, key: tuple[str, ...]) -> Completed | PodmanError | None:
+        if key == ("systemctl", "daemon-reload"):
+            self.ca_made_before.append(self.ca.exists())
+            waited = threading.Event()
+            for _ in range(int(PATIENCE / 0.01)):
+                if self.ca.exists():
+                    break
+                waited.wait(0.01)
+            self.ca_made_meanwhile.append(self.ca.exists())
+        return super().answer(key)
 
 
-def test_the_ca_is_made_while_the_images_are_looked_at(tmp_path: Path) -> None:
-    cages, _ = make_cages(tmp_path, FakeSystemdPodman())
-    builder = SlowLook(layout.host_paths(cages.store, "demo").ca_dir / KEY_AND_CERT)
-    cages.builder = builder
+def test_the_ca_is_made_while_systemd_reloads(tmp_path: Path) -> None:
+    host = SlowReload()
+    cages, _ = make_cages(tmp_path, host)
+    host.ca = layout.host_paths(cages.store, "demo").ca_dir / KEY_AND_CERT
     cages.create(write_config(tmp_path))
-    # The first look is create's own, ahead; `cage_images` looks again (answered by then).
-    assert builder.ca_made_meanwhile[0] is True
-    assert builder.built == ["registry"]  # the images still came after the look
+    # The reload was under way when the CA was made (it waited for it), and the agent
+    # was started after both.
+    assert (host.ca_made_before, host.ca_made_meanwhile) == ([False], [True])
+    assert host.units.get("agentcage-demo-agent.service") == "active"
+
+
+def test_a_ca_that_fails_during_the_reload_is_rolled_back_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = FakeSystemdPodman()
+    cages, _ = make_cages(tmp_path, host)
+
+    def no_ca(*args: object) -> None:
+        raise StateError("disk full")
+
+    monkeypatch.setattr(deploy, "ensure_ca", no_ca)
+    with pytest.raises(StateError, match="disk full"):
+        cages.create(write_config(tmp_path))
+    reloads = [i for i, c in enumerate(host.calls) if c[:2] == ("systemctl", "daemon-reload")]
+    assert len(reloads) == 2  # create's, then the rollback's once the units were gone
+    assert not host.commands("systemctl", "start")
+    assert not cages.store.path("demo").exists()
+    assert not list((tmp_path / "quadlet").iterdir())
 
 
 def test_the_facade_asks_before_it_builds_the_cages(
