@@ -420,3 +420,50 @@ def test_the_units_forget_their_stop_commands_before_their_containers_go(
     assert len(host.commands("systemctl", "show")) == 3
     assert not host.units and not host.containers and not cages.store.exists("demo")
     assert not list((tmp_path / "quadlet").iterdir())
+
+
+@dataclass
+class _ReloadWhileRemoving(FakeSystemdPodman):
+    """Once `armed`, the reload returns once `podman rm` has begun and a listing was
+    asked, or after 0.5 s (with no listing asked); `listed_before_reload` notes listings
+    asked before."""
+
+    armed: bool = False
+    removing: threading.Event = field(default_factory=threading.Event)
+    listing: threading.Event = field(default_factory=threading.Event)
+    reloaded: threading.Event = field(default_factory=threading.Event)
+    removal_during_reload: list[bool] = field(default_factory=list)
+    listed_before_reload: list[tuple[str, ...]] = field(default_factory=list)
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if argv[:2] == ("podman", "rm"):
+            self.removing.set()
+        elif argv[:2] == ("podman", "ps") or argv[2:3] == ("ls",):
+            if not self.reloaded.is_set():
+                self.listed_before_reload.append(argv)
+            self.listing.set()
+        elif argv[:2] == ("systemctl", "daemon-reload") and self.armed:
+            self.removal_during_reload.append(self.removing.wait(5))
+            self.listing.wait(0.5)
+            result = super().unscripted(argv, input)
+            self.reloaded.set()
+            return result
+        return super().unscripted(argv, input)
+
+
+def test_podman_lists_the_rest_once_systemd_has_reloaded(tmp_path: Path) -> None:
+    # Podman processes that start together wait for each other: four listings asked with
+    # the removal held its SIGTERMs back by 0.2-0.4 s (on 2 cores), and the removal waits
+    # for the reload anyway (Podman stops each container's health check timer through
+    # systemd). So the removal starts with the reload and the listings after it.
+    host = _ReloadWhileRemoving()
+    _, cages = _created(tmp_path, host)
+    host.calls.clear()
+    host.reloaded.clear()
+    host.listed_before_reload.clear()
+    host.armed = True
+    assert cages.destroy("demo")
+    assert host.removal_during_reload == [True]
+    assert host.listed_before_reload == []
+    assert host.commands("podman", "ps") and host.commands("podman", "secret", "ls")
+    assert not host.containers and not host.units and not cages.store.exists("demo")
