@@ -6,9 +6,9 @@ systemd or Podman it raises `UnreachableError`: a host that cannot be seen is ne
 for an empty one. systemd is asked before anything is touched; with `remove_first`, the
 containers' removal by name and the unit files' removal with systemd's reload run at once,
 and Podman's listings beside the rest of the removal once systemd has reloaded (a Podman
-that cannot list cannot remove either, as a rule). `remove`
-takes away what an inventory found and looks again; the caller deletes the cage's state
-only once that look comes back empty.
+that cannot list cannot remove either, as a rule). `remove` takes away what an inventory
+found and looks again; the caller deletes the cage's state only once that look comes back
+empty.
 
 Names are matched exactly, never by prefix alone: `agentcage-a-*` also matches the
 parts of a cage named `a-b`. Unit files (quadlets, or the plain services of hosts without
