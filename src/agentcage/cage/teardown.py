@@ -4,10 +4,11 @@
 loaded or running, containers, networks, volumes and Podman secrets. When it cannot ask
 systemd or Podman it raises `UnreachableError`: a host that cannot be seen is never taken
 for an empty one. systemd is asked before anything is touched; with `remove_first`, the
-containers' removal by name and the unit files' removal with systemd's reload run beside
-Podman's listings (a Podman that cannot list cannot remove either, as a rule). `remove`
-takes away what an inventory found and looks again; the caller deletes the cage's state
-only once that look comes back empty.
+containers' removal by name and the unit files' removal with systemd's reload run at once,
+and Podman's listings beside the rest of the removal once systemd has reloaded (a Podman
+that cannot list cannot remove either, as a rule). `remove` takes away what an inventory
+found and looks again; the caller deletes the cage's state only once that look comes back
+empty.
 
 Names are matched exactly, never by prefix alone: `agentcage-a-*` also matches the
 parts of a cage named `a-b`. Unit files (quadlets, or the plain services of hosts without
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -120,12 +121,12 @@ def inventory(
     systemd and Podman are asked at once (each Podman listing is a `podman` process).
 
     `remove_first` (a cage whose state says it exists): once systemd has answered, the
-    cage's containers are removed by name (`podman rm -v -f -i`, as `remove` would) while
-    Podman lists the rest, instead of after the listing, and the cage's unit files go
-    with a `daemon-reload` beside them (`_forget_units`). A host whose systemd cannot be
-    asked is still left untouched. Not for a microVM cage, whose unit shuts its guest
-    down first. The containers that removal took and the unit files systemd has
-    forgotten are not in the answer.
+    cage's containers are removed by name (`podman rm -v -f -i`, as `remove` would), and
+    the cage's unit files go with a `daemon-reload` beside them (`_forget_units`); Podman
+    lists the rest once the reload is done, while the removal still runs, instead of
+    after it. A host whose systemd cannot be asked is still left untouched. Not for a
+    microVM cage, whose unit shuts its guest down first. The containers that removal
+    took and the unit files systemd has forgotten are not in the answer.
     """
     files = host_unit_files(host, cage)
     names = service_names(cage, files, volumes)
@@ -142,6 +143,13 @@ def inventory(
         # takes to ask for the reload.
         forgotten = pool.submit(_forget_units, host, files) if by_name and files else None
         removal = pool.submit(_remove_containers, host, by_name) if by_name else None
+        if forgotten is not None:
+            # The listings wait for the reload: started with the removal, they held its
+            # SIGTERMs back (Podman processes starting at once wait for each other) by
+            # 0.2-0.4 s on 2 cores, while the removal only stops its containers by then
+            # and waits for the reload itself (Podman stops each health check timer
+            # through systemd, which answers once it has reloaded).
+            wait([forgotten])
         listed = _ask_podman(host, cage, pool)
     found = _remains(files, loaded, listed)
     if forgotten is not None and forgotten.result():

@@ -7,6 +7,7 @@ nothing of the cage is left, and a host that cannot be asked is never taken for 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,16 @@ def _created(
     cages, _ = make_cages(tmp_path, host)
     cages.create(write_config(tmp_path))
     return host, cages
+
+
+def _destroyed(tmp_path: Path, host: FakeSystemdPodman, watch: Callable[[], None]) -> Cages:
+    """A cage created on `host`, then destroyed with `watch()` called just before (to
+    clear or arm what the test looks at): the create's own commands are not seen."""
+    _, cages = _created(tmp_path, host)
+    host.calls.clear()
+    watch()
+    assert cages.destroy("demo")
+    return cages
 
 
 def _removals(host: FakeSystemdPodman) -> list[tuple[str, ...]]:
@@ -222,11 +233,12 @@ def test_the_containers_go_while_podman_lists_the_rest(tmp_path: Path) -> None:
     # for them, only for systemd's answer (a host whose systemd cannot be asked is left
     # untouched: test_destroy_with_systemd_unreachable_keeps_everything).
     host = _ListingWaitsForRemoval()
-    _, cages = _created(tmp_path, host)
-    host.calls.clear()
-    host.removing.clear()
-    host.removal_during_listing.clear()
-    assert cages.destroy("demo")
+
+    def watch() -> None:
+        host.removing.clear()
+        host.removal_during_listing.clear()
+
+    _destroyed(tmp_path, host, watch)
     assert host.removal_during_listing == [True]
     show = next(i for i, c in enumerate(host.calls) if c[:2] == ("systemctl", "show"))
     removal = next(i for i, c in enumerate(host.calls) if c[:2] == ("podman", "rm"))
@@ -420,3 +432,51 @@ def test_the_units_forget_their_stop_commands_before_their_containers_go(
     assert len(host.commands("systemctl", "show")) == 3
     assert not host.units and not host.containers and not cages.store.exists("demo")
     assert not list((tmp_path / "quadlet").iterdir())
+
+
+@dataclass
+class _ReloadWhileRemoving(FakeSystemdPodman):
+    """Once `armed`, the reload returns once `podman rm` has begun and a listing was
+    asked, or after 0.5 s (with no listing asked); `listed_before_reload` notes listings
+    asked before."""
+
+    armed: bool = False
+    removing: threading.Event = field(default_factory=threading.Event)
+    listing: threading.Event = field(default_factory=threading.Event)
+    reloaded: threading.Event = field(default_factory=threading.Event)
+    removal_during_reload: list[bool] = field(default_factory=list)
+    listed_before_reload: list[tuple[str, ...]] = field(default_factory=list)
+
+    def unscripted(self, argv: tuple[str, ...], input: str | None) -> Completed:
+        if argv[:2] == ("podman", "rm"):
+            self.removing.set()
+        elif argv[:2] == ("podman", "ps") or argv[2:3] == ("ls",):
+            if not self.reloaded.is_set():
+                self.listed_before_reload.append(argv)
+            self.listing.set()
+        elif argv[:2] == ("systemctl", "daemon-reload") and self.armed:
+            self.removal_during_reload.append(self.removing.wait(5))
+            self.listing.wait(0.5)
+            result = super().unscripted(argv, input)
+            self.reloaded.set()
+            return result
+        return super().unscripted(argv, input)
+
+
+def test_podman_lists_the_rest_once_systemd_has_reloaded(tmp_path: Path) -> None:
+    # Podman processes that start together wait for each other: four listings asked with
+    # the removal held its SIGTERMs back by 0.2-0.4 s (on 2 cores), and the removal waits
+    # for the reload anyway (Podman stops each container's health check timer through
+    # systemd). So the removal starts with the reload and the listings after it.
+    host = _ReloadWhileRemoving()
+
+    def watch() -> None:
+        host.reloaded.clear()
+        host.listed_before_reload.clear()
+        host.armed = True
+
+    cages = _destroyed(tmp_path, host, watch)
+    assert host.removal_during_reload == [True]
+    assert host.listed_before_reload == []
+    assert host.commands("podman", "ps") and host.commands("podman", "secret", "ls")
+    assert not host.containers and not host.units and not cages.store.exists("demo")
