@@ -20,6 +20,7 @@ resolvers it was made with (`resolvers`), and is used only where they are the sa
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import json
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from agentcage.atomicfile import write_atomic
 
-FORMAT = 1
+FORMAT = 2  # 2: the answer in base64, so the file is text
 _SUFFIX = ".answer"
 # A config is at most 1 MiB (config/load.py); its answer is of the same order.
 _MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -136,8 +137,11 @@ def store_answer(
         resolvers=resolvers,
     )
     header = json.dumps(asdict(key), sort_keys=True).encode()
+    # Text, as every file of the cage's state: a microVM cage's state is copied into its
+    # guest as UTF-8 text (vm/guest_cage.py), and the proxy's answer is a pickle.
     # Policy only, never a secret value: readable by the sidecars' user, like the config.
-    write_atomic(answer_path(config, module), header + b"\n" + out, 0o644)
+    body = base64.b64encode(out)
+    write_atomic(answer_path(config, module), header + b"\n" + body + b"\n", 0o644)
     return True
 
 
@@ -149,7 +153,10 @@ def stored_answer(config: Path, module: str) -> bytes | None:
             stored = handle.read(_MAX_ANSWER_BYTES + 1)
         if len(stored) > _MAX_ANSWER_BYTES:
             return None
-        header, newline, out = stored.partition(b"\n")
+        header, newline, body = stored.partition(b"\n")
+        if not body.endswith(b"\n"):
+            return None  # cut short: the writer ends it with a line break
+        out = base64.b64decode(body[:-1], validate=True)
         found = json.loads(header)
         if not (newline and isinstance(found, dict) and set(found) == set(_KEY_FIELDS)):
             return None
