@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentcage.atomicfile import write_atomic
+from agentcage.atomicfile import write_atomic, write_atomic_all
 from agentcage.config.cage_name import NAME_PATTERN
 from agentcage.errors import StateError
 
@@ -82,8 +82,12 @@ class StateStore:
 
     def save_config(self, config: CageConfig, source_text: str) -> Path:
         directory = self.directory(config.name)
-        write_atomic(directory / CONFIG_SOURCE, source_text)
-        write_atomic(directory / CONFIG_NORMALIZED, config_json(config))
+        write_atomic_all(
+            [
+                (directory / CONFIG_SOURCE, source_text, 0o600),
+                (directory / CONFIG_NORMALIZED, config_json(config), 0o600),
+            ]
+        )
         return directory
 
     def load_config(self, name: str) -> CageConfig:
