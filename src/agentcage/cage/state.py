@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
 CONFIG_SOURCE = "config.yaml"
 CONFIG_NORMALIZED = "config.json"
-__all__ = ["StateStore", "config_home", "config_json", "data_home", "write_atomic"]
+__all__ = [
+    "StateStore",
+    "config_home",
+    "config_json",
+    "data_home",
+    "write_atomic",
+    "write_atomic_all",
+]
 
 
 def config_home(environ: Mapping[str, str] | None = None) -> Path:
