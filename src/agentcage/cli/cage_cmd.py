@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import subprocess
 import sys
@@ -64,6 +65,16 @@ _HOST = click.option(
 @click.group()
 def cage() -> None:
     """Create, inspect and destroy cages."""
+
+
+@cage.result_callback()
+def _done(*_: object, **__: object) -> None:
+    """After a cage command has done its work: Python's exit then skips collecting the
+    pydantic schema's and the facade's objects (about 43,000), which took 40 to 80 ms
+    after a create here (5 to 10 ms frozen; a shell and `cage verify` wait for that exit).
+    Everything the command wrote is closed already; atexit handlers (the exec session's
+    end) still run."""
+    gc.freeze()
 
 
 _CONFIG = click.option(
