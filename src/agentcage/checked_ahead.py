@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agentcage.atomicfile import write_atomic
+from agentcage.atomicfile import AtomicFile
 
 FORMAT = 2  # 2: the answer in base64, so the file is text
 _SUFFIX = ".answer"
@@ -110,7 +110,7 @@ def _installed_version(name: str) -> str | None:
     return versions[0] if len(versions) == 1 else None
 
 
-def store_answer(
+def answer_file(
     config: Path,
     config_bytes: bytes,
     module: str,
@@ -118,16 +118,17 @@ def store_answer(
     *,
     identity: str | None,
     resolvers: list[str] | None = None,
-) -> bool:
-    """Store `answer()`, `module`'s answer for `config` holding `config_bytes`, made by
-    code of `identity` (`code_identity()`, computed once by a caller storing several);
-    whether it was stored. Not when the file changed meanwhile or the code has no
-    identity: a stale answer left then is never used (its key no longer matches)."""
+) -> AtomicFile | None:
+    """The file that stores `answer()`, `module`'s answer for `config` holding
+    `config_bytes`, made by code of `identity` (`code_identity()`, computed once by a
+    caller storing several), for `write_atomic_all`. None when the file changed meanwhile
+    or the code has no identity: a stale answer left then is never used (its key no
+    longer matches)."""
     if identity is None:
-        return False
+        return None
     out = answer()
     if config.read_bytes() != config_bytes:
-        return False  # rewritten meanwhile: the answer may be another file's
+        return None  # rewritten meanwhile: the answer may be another file's
     key = AnswerKey(
         format=FORMAT,
         module=module,
@@ -141,8 +142,7 @@ def store_answer(
     # guest as UTF-8 text (vm/guest_cage.py), and the proxy's answer is a pickle.
     # Policy only, never a secret value: readable by the sidecars' user, like the config.
     body = base64.b64encode(out)
-    write_atomic(answer_path(config, module), header + b"\n" + body + b"\n", 0o644)
-    return True
+    return answer_path(config, module), header + b"\n" + body + b"\n", 0o644
 
 
 def stored_answer(config: Path, module: str) -> bytes | None:

@@ -383,9 +383,6 @@ class CageDeploy(CageDestroy):
         else:
             other, stale = self.host.quadlet_dir, quadlets.files
         self.host.files.unlink([other / name for name in stale])
-        written = {}
-        for filename, text in units.rendered().items():
-            target = directory / filename
-            self.host.files.write(target, text, 0o644)
-            written[target] = text
+        written = {directory / filename: text for filename, text in units.rendered().items()}
+        self.host.files.write_all(written, 0o644)
         return written

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from agentcage.atomicfile import write_atomic_all
 from agentcage.cage.podman import Runner, SubprocessRunner
 from agentcage.cage.ssh_target import SshRunner, socket_dir
-from agentcage.cage.state import write_atomic
 from agentcage.errors import PodmanError
 
 # Read by the containers (the rest of the state directory stays on this machine).
@@ -45,6 +45,8 @@ class HostFiles(Protocol):
     def target_path(self, local: Path) -> Path: ...
 
     def write(self, path: Path, text: str, mode: int) -> None: ...
+
+    def write_all(self, texts: dict[Path, str], mode: int) -> None: ...
 
     def unlink(self, paths: Sequence[Path]) -> None: ...
 
@@ -76,8 +78,13 @@ class LocalFiles:
         return local
 
     def write(self, path: Path, text: str, mode: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text, mode)
+        self.write_all({path: text}, mode)
+
+    def write_all(self, texts: dict[Path, str], mode: int) -> None:
+        """Each file as `write` would, their fsyncs at once (`write_atomic_all`)."""
+        for path in texts:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic_all([(path, text, mode) for path, text in texts.items()])
 
     def unlink(self, paths: Sequence[Path]) -> None:
         for path in paths:
@@ -144,6 +151,10 @@ class RemoteFiles:
         result = self.runner.send(text.encode(), argv)
         if not result.ok:
             raise self.runner.failed(result)
+
+    def write_all(self, texts: dict[Path, str], mode: int) -> None:
+        for path, text in texts.items():
+            self.write(path, text, mode)
 
     def unlink(self, paths: Sequence[Path]) -> None:
         if paths:

@@ -32,8 +32,8 @@ from agentcage.cage.contract import (
     PROXY_METRICS_SOCKET,
     SIDECAR_CONFIG_NAME,
 )
-from agentcage.cage.state import StateStore, config_json, write_atomic
-from agentcage.checked_ahead import code_identity, store_answer
+from agentcage.cage.state import StateStore, config_json, write_atomic, write_atomic_all
+from agentcage.checked_ahead import answer_file, code_identity
 from agentcage.errors import StateError
 
 if TYPE_CHECKING:  # `cage verify` reads the paths here without the schema (pydantic)
@@ -179,14 +179,17 @@ def store_check_answers(path: Path, shown_as: Path) -> list[str]:
         return []
     resolvers = host_resolvers() if tree.get("dns_servers") is None else None
     identity = code_identity()
-    stored = []
+    stored, files = [], []
     for module, answer, used in (
         (checked_config.CHECK_MODULE, checked_config.answer, None),
         (plan.CHECK_MODULE, config_check.answer, resolvers),
     ):
         made = partial(answer, path, shown_as=shown_as)
-        if store_answer(path, data, module, made, identity=identity, resolvers=used):
+        file = answer_file(path, data, module, made, identity=identity, resolvers=used)
+        if file is not None:
             stored.append(module)
+            files.append(file)
+    write_atomic_all(files)
     return stored
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentcage.atomicfile import write_atomic
+from agentcage.atomicfile import write_atomic, write_atomic_all
 from agentcage.config.cage_name import NAME_PATTERN
 from agentcage.errors import StateError
 
@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
 CONFIG_SOURCE = "config.yaml"
 CONFIG_NORMALIZED = "config.json"
-__all__ = ["StateStore", "config_home", "config_json", "data_home", "write_atomic"]
+__all__ = [
+    "StateStore",
+    "config_home",
+    "config_json",
+    "data_home",
+    "write_atomic",
+    "write_atomic_all",
+]
 
 
 def config_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -82,8 +89,12 @@ class StateStore:
 
     def save_config(self, config: CageConfig, source_text: str) -> Path:
         directory = self.directory(config.name)
-        write_atomic(directory / CONFIG_SOURCE, source_text)
-        write_atomic(directory / CONFIG_NORMALIZED, config_json(config))
+        write_atomic_all(
+            [
+                (directory / CONFIG_SOURCE, source_text, 0o600),
+                (directory / CONFIG_NORMALIZED, config_json(config), 0o600),
+            ]
+        )
         return directory
 
     def load_config(self, name: str) -> CageConfig:
