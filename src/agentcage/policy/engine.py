@@ -122,6 +122,15 @@ class Policy:
         chain = Chain(inspectors, observe=domains.list_refusal if config.domains.learning else None)
         return cls(chain, domains, Injector(rules), ValueScrubber(pairs))
 
+    def warm(self) -> None:
+        """Build now what the first scan would build: the built-in formats' regexes and
+        the disguise search (`PatternScanner.warm`). `proxy run` calls it right after
+        READY=1, while the agent starts; nothing in it depends on the config, so a config
+        that builds cannot fail here, and decisions are the same warmed or not."""
+        for inspector in self.chain.inspectors:
+            if isinstance(inspector, CredentialFormatInspector):
+                inspector.scanner.warm()
+
     def check_request(self, request: Request) -> Decision:
         """Run the chain on the request as the agent sent it (placeholders, not values)."""
         return self.chain.check_request(request)

@@ -136,8 +136,10 @@ def start(
     settings: ProxySettings, sources: Sources, check: ConfigCheck | None = None
 ) -> EarlyStart:
     """Policy, sockets, READY=1; ConfigError (nothing listening, no READY=1) on a problem."""
-    # The resolver (dnspython) loads after READY=1, with mitmproxy (`run`).
-    early = EarlyStart(build_runtime(sources, check, resolver_later=True), HeldListeners())
+    # The resolver (dnspython) loads after READY=1, with mitmproxy (`run`), and the
+    # policy is warmed then too: what it builds cannot fail on the config (Policy.warm).
+    runtime = build_runtime(sources, check, resolver_later=True, warm_later=True)
+    early = EarlyStart(runtime, HeldListeners())
     early.hold_reloads()
     if settings.name_fingerprints is not None:
         # Before READY=1: the agent starts then, and the DNS sidecar answers SERVFAIL to
@@ -206,6 +208,10 @@ def adopt(held: HeldListeners) -> None:
 def run(settings: ProxySettings, sources: Sources, check: ConfigCheck | None = None) -> NoReturn:
     """`proxy run`: the early start here, then mitmproxy (server.py) until SIGTERM."""
     early = start(settings, sources, check)
+    # While the agent's container starts: the built-in regexes and the disguise search,
+    # so the first request does not wait for them. Before anything is served, like the
+    # resolver: whatever goes wrong here ends the proxy, closed.
+    early.runtime.policy.warm()
     from agentcage.proxy import server
 
     try:

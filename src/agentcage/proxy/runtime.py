@@ -49,13 +49,17 @@ class Sources:
 
 
 def build_runtime(
-    sources: Sources, check: ConfigCheck | None = None, resolver_later: bool = False
+    sources: Sources,
+    check: ConfigCheck | None = None,
+    resolver_later: bool = False,
+    warm_later: bool = False,
 ) -> Runtime:
     """Load config and secrets and compile the policy; ConfigError on any problem.
 
     `check`: the config's check, if one was started already (`proxy run` starts it first).
     `resolver_later`: the caller loads the resolver (`Resolver.load`) itself, unless
     loading it could fail on the config (no `dns_servers`): then it is loaded here.
+    `warm_later`: the caller warms the policy (`Policy.warm`) itself.
     """
     checked = (check or ConfigCheck(sources.config_path)).result()
     config, version = checked.config, checked.version
@@ -73,6 +77,8 @@ def build_runtime(
         policy = Policy.from_config(config, secrets, base_dir=sources.config_path.resolve().parent)
     except PolicyError as exc:
         raise ConfigError(f"{sources.config_path}: {exc.message}", hint=exc.hint) from exc
+    if not warm_later:
+        policy.warm()
     resolver = Resolver(config.dns_servers)
     if not resolver_later or resolver.reads_system_config:
         resolver.load()

@@ -20,7 +20,13 @@ from agentcage.policy.formats.builtin import BUILTIN_PATTERNS
 from agentcage.policy.formats.disguises import DisguiseFinder, case_folded
 from agentcage.policy.formats.documentation import token_example
 from agentcage.policy.formats.named_values import NAMED_FIELD
-from agentcage.policy.formats.pattern import MIN_RUN, CredentialPattern, Shape, matched_value
+from agentcage.policy.formats.pattern import (
+    MIN_RUN,
+    CredentialPattern,
+    LazyRegex,
+    Shape,
+    matched_value,
+)
 from agentcage.policy.formats.regex_safety import nested_quantifier
 from agentcage.policy.runs import windows
 from agentcage.policy.types import Verdict
@@ -85,7 +91,10 @@ class PatternScanner:
                 self._by_anchor.setdefault(anchor, []).append(index)
         # Built only when used: its variants and automaton hold about 1.5 MiB, and the
         # leak inspector's scanner for its guesses (`disguised=False`) never asks it.
-        self._disguises = DisguiseFinder(self.patterns) if disguised else None
+        # Built on the first scan or by `warm`, not here: 6 to 7 ms, and its anchors
+        # are the built-in formats' only, so building it cannot fail on a config.
+        self._disguised = disguised
+        self._disguises: DisguiseFinder | None = None
         # With `documentation_values: block`, what a stand-in counts as. A format only
         # flagged (a JWT, a Bitcoin address) is so because real ones are everyday
         # traffic: bearer tokens of the APIs the agent uses, public addresses it looks
@@ -102,6 +111,18 @@ class PatternScanner:
     @classmethod
     def from_config(cls, config: SecretsConfig, environ: Mapping[str, str]) -> PatternScanner:
         return cls(build_patterns(config, environ), config.documentation_values)
+
+    def warm(self) -> None:
+        """Compile every pattern's regex and build the disguise search now, so the first
+        scan does not (`LazyRegex`); what any scan finds is the same either way."""
+        for pattern in self.patterns:
+            pattern.lazy_regex.compiled()
+        self._disguise_finder()
+
+    def _disguise_finder(self) -> DisguiseFinder | None:
+        if self._disguises is None and self._disguised:
+            self._disguises = DisguiseFinder(self.patterns)
+        return self._disguises
 
     def matches(self, data: bytes) -> Iterator[tuple[CredentialPattern, str]]:
         """`matching`, then the formats found disguised (`disguises.py`), each with
@@ -126,9 +147,10 @@ class PatternScanner:
         for pattern in self._matching(data, spans):
             found.add(pattern.name)
             yield pattern, ""
-        if self._disguises is None:
+        disguises = self._disguise_finder()
+        if disguises is None:
             return
-        for disguised in self._disguises.find(data, spans):
+        for disguised in disguises.find(data, spans):
             for pattern in self._undisguised(disguised.how, disguised.anchor, disguised.window):
                 if pattern.name not in found:
                     found.add(pattern.name)
@@ -294,7 +316,7 @@ def _extra(
         literal = value.encode()
         return CredentialPattern(
             name,
-            re.compile(re.escape(literal)),
+            LazyRegex.ready(re.compile(re.escape(literal))),
             (literal,),
             (),
             f"${env}",
@@ -317,5 +339,5 @@ def _extra(
             hint="fix the regular expression (Python `re` syntax)",
         ) from exc
     return CredentialPattern(
-        name, compiled, (), (), "extra pattern", anywhere=True, skip_examples=False
+        name, LazyRegex.ready(compiled), (), (), "extra pattern", anywhere=True, skip_examples=False
     )

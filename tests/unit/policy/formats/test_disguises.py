@@ -76,5 +76,21 @@ def test_a_scanner_that_looks_for_no_disguise_builds_no_finder() -> None:
     """Its variants and automaton hold about 1 MiB: the leak inspector's scanner for
     its guesses (`disguised=False`) never asks it."""
     patterns = build_patterns(SecretsConfig(), {})
-    assert PatternScanner(patterns)._disguises is not None
-    assert PatternScanner(patterns, disguised=False)._disguises is None
+    warmed = PatternScanner(patterns)
+    warmed.warm()
+    assert warmed._disguises is not None
+    plain = PatternScanner(patterns, disguised=False)
+    plain.warm()
+    list(plain.matches(b"x" * 64))
+    assert plain._disguises is None
+
+
+def test_the_disguise_finder_is_built_on_first_use_when_not_warmed() -> None:
+    """Built after READY=1 (`Policy.warm`), not with the scanner: a scan before the
+    warm still finds a disguised key."""
+    scanner = PatternScanner(build_patterns(SecretsConfig(), {}))
+    assert scanner._disguises is None
+    key = b"ghp_" + b"A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    found = list(scanner.matches(b"token=" + key[::-1]))
+    assert [(p.name, how) for p, how in found] == [("github_token", "reversed")]
+    assert scanner._disguises is not None

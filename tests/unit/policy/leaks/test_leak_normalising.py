@@ -322,6 +322,13 @@ def test_text_under_a_one_byte_xor_key_is_recovered(key: int) -> None:
     assert GITHUB in _seen(b'{"blob": "' + base64.b64encode(hidden) + b'"}')
 
 
+def test_each_xor_table_maps_a_byte_to_it_xor_its_key() -> None:
+    # Built as one integer XOR each (a byte at a time cost the proxy's start ~2 ms).
+    from agentcage.policy.leaks.textcodes import _XOR_TABLES
+
+    assert [bytes(b ^ key for b in range(256)) for key in range(256)] == _XOR_TABLES
+
+
 def test_text_and_random_bytes_are_not_unxored() -> None:
     assert unxor(b'{"role": "user", "content": "plain text, as it is"}') == []
     assert unxor(bytes((i * 7919 + 13) % 251 for i in range(64))) == []  # top bits differ
