@@ -93,7 +93,7 @@ def pid_file(container: str) -> Specifiers:
 # `ExecStartPost=` keeps a failed step from failing the unit, and the cage stays closed.
 # /proc/self in USER_NAMESPACE's comparison is the `readlink` itself, so it says whether
 # the proxy lives in another user namespace. One line: unit values hold no newline.
-PID_OF = (
+_PID_OF = (
     'pid_of() { p=; c=0; comm=; { IFS= read -r p || [ -n "$p" ]; } < "$1/$2.pid" '
     '&& [ "$p" -gt 0 ] && while read -r k v; do [ "$k" != PPid: ] || c=$v; done '
     '< "/proc/$p/status" && [ "$c" -gt 0 ] && read -r comm < "/proc/$c/comm" '
@@ -105,7 +105,7 @@ def pid_file_script(privileges: str, program: str) -> str:
     """The `sh -c` text: both PIDs from their containers' PID files (no Podman process),
     into the namespaces, then `setpriv PRIVILEGES PROGRAM`."""
     return (
-        f'set -e; {PID_OF}pid_of "$1" "$2" || exit 1; proxy=$p; '
+        f'set -e; {_PID_OF}pid_of "$1" "$2" || exit 1; proxy=$p; '
         f'pid_of "$1" "$3" || exit 1; target=$p; {USER_NAMESPACE}{enter(3, privileges, program)}'
     )
 

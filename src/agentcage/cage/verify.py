@@ -67,8 +67,8 @@ def verify(cages: CageParts, name: str) -> list[CheckResult]:
     # Independent groups, each a `podman` call or two where the cages run: asked at once,
     # verify takes as long as the slowest group (the network checks), not the sum. The
     # agent's file reads are one `podman exec` (batched_exec.py); the sidecars' are read
-    # beside the network checks, with the one inspect of the three containers that also
-    # gives the agent's environment and mounts (verify_network.py). The stored
+    # by the network checks' script, which inspects the three containers once anyway,
+    # the agent's environment and mounts with its PID (verify_network.py). The stored
     # secrets' values are read beside it. Whether the agent runs is asked beside them (a
     # round trip less before the slowest starts): if it does not, their answers are
     # dropped and that is the one result.

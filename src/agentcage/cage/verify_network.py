@@ -3,10 +3,9 @@
 They ran in a helper container on the cage's internal network (`podman run --rm` of the
 proxy image): a container's creation, start and removal, about 1 s of the 2-core test
 machine's CPU on every verify. Now the checks enter the namespaces the way default deny's
-setup does (steering_entry.py, `nsenter`), by the proxy's and the agent's PIDs from their
-units' PID files (SCRIPT). Beside it, one `podman container inspect` finds the three
-containers' PIDs and the agent's environment and mounts, and the sidecars' TCP tables
-and the proxy's `ip_forward` are read with them (READS):
+setup does (steering_entry.py, `nsenter`), with one `podman container inspect` for the
+proxy's, the agent's and the DNS sidecar's PIDs; the sidecars' TCP tables and the
+proxy's `ip_forward` are read on the way (SCRIPT):
 
 * the network namespace is the agent's own, not a look-alike: its routes, its default
   deny, its address (the helper had the internal network without the agent's route);
@@ -31,7 +30,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from agentcage.cage import topology
@@ -50,7 +48,7 @@ from agentcage.cage.contract import (
     SIDECAR_USER,
     way_out_environment,
 )
-from agentcage.cage.steering_entry import PID_OF, SEARCH_PATH, SHELL, USER_NAMESPACE, enter
+from agentcage.cage.steering_entry import SEARCH_PATH, SHELL, USER_NAMESPACE, enter
 
 # What the helper container had (--user=10000:10000, --cap-drop=all, no-new-privileges).
 UNPRIVILEGED = (
@@ -86,28 +84,10 @@ _INSPECT = (
     "{ read -r proxy; read -r target; read -r env; read -r mounts; read -r dns; } <<EOF\n"
     "$info\nEOF\n"
 )
-# $1 the proxy container, $2 the agent's, $3 the DNS sidecar's. A DNS sidecar that does
-# not run (PID 0) leaves its table unread (its check fails); the proxy and the agent must
-# run (_READS).
-READS = "set -e; " + _INSPECT + USER_NAMESPACE + _READS
-READS_NAME = "agentcage-verify-reads"  # $0 of READS
-# netcheck does not wait for that inspect (a Podman process, 0.1 s or more, first on
-# verify's slowest path): the proxy's and the agent's PIDs come from the PID files their
-# units' `podman run --pidfile` wrote, trusted only while each PID's parent is the conmon
-# of that container (steering_entry.PID_OF, what default deny's setup trusts). Where the
-# files are not there or not trusted (a stale file, a rootless host without
-# $XDG_RUNTIME_DIR), Podman is asked as before. $1 the PID files' directory ("" for
-# $XDG_RUNTIME_DIR), $2 the proxy container, $3 the agent's; `enter` drops the three.
-_PIDS = (
-    PID_OF + "proxy=0; target=0; d=${1:-${XDG_RUNTIME_DIR:-}}; "
-    'if [ -n "$d" ] && pid_of "$d" "$2"; then proxy=$p; '
-    'if pid_of "$d" "$3"; then target=$p; fi; fi; '
-    'if [ "$target" -eq 0 ]; then '
-    f'pids=$({PODMAN} container inspect --format="{{{{.State.Pid}}}}" "$2" "$3"); '
-    "{ read -r proxy; read -r target; } <<EOF\n$pids\nEOF\n"
-    'fi; [ "$proxy" -gt 0 ] && [ "$target" -gt 0 ] || exit 1; '
-)
-SCRIPT = "set -e; " + _PIDS + USER_NAMESPACE + enter(3, " ".join(UNPRIVILEGED), '"$@"')
+# $1 the proxy container, $2 the agent's, $3 the DNS sidecar's, then netcheck's argv;
+# `enter` drops the three names. A DNS sidecar that does not run (PID 0) leaves its
+# table unread (its check fails); the proxy and the agent must run (_READS).
+SCRIPT = "set -e; " + _INSPECT + USER_NAMESPACE + _READS + enter(3, " ".join(UNPRIVILEGED), '"$@"')
 NAME = "agentcage-verify"  # $0 of the script
 ENV = "/usr/bin/env"  # in the proxy's image (coreutils)
 Row = tuple[str, bool, str]
@@ -126,7 +106,7 @@ def udp_host() -> str:
 
 
 def netcheck_command(
-    transparent: bool, topo: topology.Topology, allowed: str | None, rootless: bool
+    transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> tuple[str, ...]:
     """The argv, run where the cage runs, that prints netcheck's JSON rows."""
     env = way_out_environment(topo)
@@ -141,17 +121,8 @@ def netcheck_command(
         # Default deny gave the agent's namespace its route via the proxy: --steered.
         program += ["--proxy", topo.proxy_ip, "--steered"]
         program += ["--audit-log", f"{AUDIT_DIR}/{PROXY_AUDIT_LOG}", "--udp-host", udp_host()]
-    # systemd's %t, where the units' PID files are: /run for the system's manager, the
-    # user's $XDG_RUNTIME_DIR (read by SCRIPT where it runs) for theirs.
-    pid_dir = "" if rootless else "/run"
-    containers = (topo.container("proxy"), topo.container("agent"))
-    return (SHELL, "-c", SCRIPT, NAME, pid_dir, *containers, *program)
-
-
-def reads_command(topo: topology.Topology) -> tuple[str, ...]:
-    """The argv, run where the cage runs, that prints what READS reads, framed."""
     containers = (topo.container("proxy"), topo.container("agent"), topo.container("dns"))
-    return (SHELL, "-c", READS, READS_NAME, *containers)
+    return (SHELL, "-c", SCRIPT, NAME, *containers, *program)
 
 
 @dataclass(frozen=True)
@@ -172,13 +143,7 @@ class NetworkChecks:
 def network_checks(
     cages: CageParts, transparent: bool, topo: topology.Topology, allowed: str | None
 ) -> NetworkChecks:
-    runner = cages.host.runner
-    command = netcheck_command(transparent, topo, allowed, cages.host.rootless)
-    # Both at once: netcheck starts without waiting for the reads' inspect (SCRIPT).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        checks = pool.submit(runner.run, command, check=False)
-        result = runner.run(reads_command(topo), check=False)
-        checked = checks.result()
+    result = cages.host.runner.run(netcheck_command(transparent, topo, allowed), check=False)
     why = (result.stderr or result.stdout).strip()[-160:] or "no output"
     reads = _reads(result.stdout)
     forward = reads.get("forward", "")
@@ -187,7 +152,7 @@ def network_checks(
     if "forward" not in reads:
         forward_step = StepResult(1, f"the script ended first (exit {result.returncode}): {why}")
     return NetworkChecks(
-        _rows(checked.stdout, checked.stderr, checked.returncode, allowed),
+        _rows(result.stdout, result.stderr, result.returncode, allowed),
         reads.get("proxy", ""),
         reads.get("dns", ""),
         forward_step,

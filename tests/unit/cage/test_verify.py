@@ -33,7 +33,7 @@ class ShellRunner(RecordingRunner):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> Completed:  # fmt: skip
         key = tuple(argv)
-        if key[:3] == READ:
+        if key[:3] == NETCHECK:
             return self._with_inspect(super().run(argv, input=input, check=check, timeout=timeout))
         if key[:2] != ("podman", "exec") or key[3:5] != ("sh", "-c"):
             return super().run(argv, input=input, check=check, timeout=timeout)
@@ -52,8 +52,8 @@ class ShellRunner(RecordingRunner):
         return Completed(key, 0, "".join(out), "")
 
     def _with_inspect(self, answer: Completed) -> Completed:
-        """The reads' output with what their inspect printed of the agent first: the
-        scripted answer to INSPECT (environment, mounts), framed as READS frames it."""
+        """The script's output with what its inspect printed of the agent first: the
+        scripted answer to INSPECT (environment, mounts), framed as the script frames it."""
         inspected = self.answer(INSPECT)
         if not answer.stdout or not isinstance(inspected, Completed):
             return answer  # the script ended before its reads, as with a failed inspect
@@ -87,22 +87,17 @@ ROUTES = (
     "eth0\t0000D50A\t00000000\t0001\n"
 )
 AGENT_ROUTES = ("podman", "exec", "agentcage-demo-agent", "cat", "/proc/net/route")
-# verify_network.netcheck_command: `sh -c SCRIPT` on the host, into the agent's namespace;
-# reads_command: `sh -c READS`, the sidecars' reads and the one inspect, beside it.
+# verify_network.netcheck_command: `sh -c SCRIPT` on the host, into the agent's namespace.
 NETCHECK = ("/bin/sh", "-c", verify_network.SCRIPT)
-READ = ("/bin/sh", "-c", verify_network.READS)
 
 
-def _netcheck(rows: list[dict[str, object]]) -> Completed:
-    """netcheck's output: its JSON rows."""
-    return ok(f"{json.dumps(rows)}\n")
-
-
-def _reads(proxy: str = PROXY_TCP, forward: str = "0\n") -> Completed:
-    """The reads' output after the inspect's (ShellRunner): the sidecars' reads, framed."""
+def _netcheck(
+    rows: list[dict[str, object]], proxy: str = PROXY_TCP, forward: str = "0\n"
+) -> Completed:
+    """The script's output: the sidecars' reads, each framed, then netcheck's JSON rows."""
     mark = verify_network.MARK
     framed = f"{mark} proxy\n{proxy}{mark} dns\n{DNS_TCP}{mark} forward\n{forward}"
-    return ok(f"{framed}{mark} read\n{mark} end\n")
+    return ok(f"{framed}{mark} read\n{mark} end\n{json.dumps(rows)}\n")
 
 
 AGENT_MOUNTS = [{"Source": "/somewhere/agent"}]
@@ -111,7 +106,6 @@ AGENT_MOUNTS = [{"Source": "/somewhere/agent"}]
 INSPECT = ("podman", "container", "inspect")
 WALLS = {
     NETCHECK: _netcheck(NETWORK),
-    READ: _reads(),
     AGENT_ROUTES: ok(ROUTES),
 }
 
@@ -162,7 +156,7 @@ FLOW_CHECK = {"name": "raw TCP to port 22 refused", "passed": True, "detail": "r
 def test_a_forwarding_proxy_or_a_missing_route_fails(tmp_path: Path) -> None:
     cages = _cage(
         tmp_path,
-        {READ: _reads(forward="1\n"), AGENT_ROUTES: ok(ROUTES.splitlines()[0])},
+        {NETCHECK: _netcheck(NETWORK, forward="1\n"), AGENT_ROUTES: ok(ROUTES.splitlines()[0])},
     )
     results = {r.name: r for r in verify(cages, "demo")}
     assert not results["proxy does not forward"].passed
@@ -190,10 +184,6 @@ def test_a_rootless_cage_is_judged_as_a_rootful_one(tmp_path: Path) -> None:
         assert results[FLOW_CHECK["name"]].passed
         assert results["agent routes via the proxy"].passed is passed, results
         assert results["proxy does not forward"].passed
-        # The user's manager's %t: the script reads $XDG_RUNTIME_DIR where it runs.
-        runner = cages.host.runner
-        assert isinstance(runner, RecordingRunner)
-        assert [c[4] for c in runner.calls if c[:3] == NETCHECK] == [""]
 
 
 def test_a_check_that_cannot_run_fails(tmp_path: Path) -> None:
@@ -268,13 +258,14 @@ def test_the_network_checks_run_in_the_agents_namespace(tmp_path: Path) -> None:
     runner.answers[NETCHECK] = _netcheck(rows)
     results = [r.name for r in verify(cages, "demo")]
     (netcheck,) = [call for call in runner.calls if call[:3] == NETCHECK]
-    # The proxy's PID for the mount namespace, the agent's for the network namespace,
-    # from their PID files in systemd's %t (/run for a rootful cage).
-    proxy, agent = topo.container("proxy"), topo.container("agent")
-    assert netcheck[3:7] == ("agentcage-verify", "/run", proxy, agent)
-    # The one inspect (and the DNS sidecar's TCP tables, read beside the proxy's) apart.
-    (reads,) = [call for call in runner.calls if call[:3] == READ]
-    assert reads[3:] == ("agentcage-verify-reads", proxy, agent, topo.container("dns"))
+    # The proxy's PID for the mount namespace, the agent's for the network namespace.
+    # (and the DNS sidecar's, whose TCP tables it reads beside the proxy's)
+    assert netcheck[3:7] == (
+        "agentcage-verify",
+        topo.container("proxy"),
+        topo.container("agent"),
+        topo.container("dns"),
+    )
     assert netcheck[netcheck.index("--proxy") + 1] == topo.proxy_ip
     assert netcheck[netcheck.index("--resolver") + 1] == topo.dns_ip
     assert "--steered" in netcheck and "--audit-log" in netcheck
@@ -297,7 +288,7 @@ def test_metrics_the_agent_could_reach_fail(tmp_path: Path) -> None:
     runner.answers[INSPECT] = _inspected(
         [f"{k}={v}" for k, v in env.items()], [{"Source": str(paths_metrics)}]
     )
-    runner.answers[READ] = _reads(proxy=on_a_port)
+    runner.answers[NETCHECK] = _netcheck(NETWORK, proxy=on_a_port)
     check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
     assert not check.passed
     assert check.detail == (
@@ -313,7 +304,7 @@ def test_the_transparent_listeners_are_service_ports_not_metrics(tmp_path: Path)
     listening = PROXY_TCP + (
         "   1: 0300D50A:0050 00000000:0000 0A 0\n   2: 0300D50A:01BB 00000000:0000 0A 0\n"
     )
-    runner.answers[READ] = _reads(proxy=listening)
+    runner.answers[NETCHECK] = _netcheck(NETWORK, proxy=listening)
     check = next(r for r in verify(cages, "demo") if r.name.startswith("metrics"))
     assert check.passed, check.detail
 
@@ -398,13 +389,14 @@ def test_sidecar_reads_that_fail_fail_their_checks(tmp_path: Path) -> None:
     mark = verify_network.MARK
     unread = f"{mark} proxy\ncat: /proc/0/net/tcp: No such file or directory\n{mark} dns\n"
     failed = ok(
-        f"{unread}{mark} forward\nnsenter: cannot open /proc/7/ns/net\n{mark} failed\n{mark} end\n"
+        f"{unread}{mark} forward\nnsenter: cannot open /proc/7/ns/net\n{mark} failed\n"
+        f"{mark} end\n{json.dumps(NETWORK)}\n"
     )
     ended = Completed((), 1, "", "Error: no container with name or ID agentcage-demo-dns")
     for answer, why in ((failed, "cannot open"), (ended, "the script ended first")):
         where = tmp_path / why.replace(" ", "-")
         where.mkdir()
-        cages = _cage(where, {READ: answer})
+        cages = _cage(where, {NETCHECK: answer})
         results = {r.name: r for r in verify(cages, "demo")}
         forward = results["proxy does not forward"]
         assert not forward.passed and why in forward.detail, forward
