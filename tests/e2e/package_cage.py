@@ -6,8 +6,10 @@ Used by tests/e2e/test_packages.py and bench/packages.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+from agentcage.cage.steering import SELF_CHECK
 from tests.e2e.harness import INTERNET_IP, INTERNET_SUBNET, Harness, Internet
 from tests.e2e.package_runs import WORK
 from tests.e2e.registries import CLIENT_MOUNT, HOSTS
@@ -40,8 +42,27 @@ def deploy(harness: Harness, internet: Internet, verb: str, config: dict[str, An
     path = harness.shared / f"{CAGE}.yaml"
     path.write_text(json.dumps(config, indent=2))
     target = ["create", "-c", str(path)] if verb == "create" else ["update", CAGE, "-c", str(path)]
+    before = _self_checks(harness)
     result = harness.agentcage("cage", *target, "--upstream-ca", str(internet.ca_pem))
     assert result.returncode == 0, result.stderr
+    # Each start of the agent leaves one refused flow in the proxy's audit, its steering
+    # step's proof that the deny listener answers (steering.SELF_CHECK). It can be
+    # written just after the command returns: waited for here, so a test's Window that
+    # opens next does not take it for the agent's own traffic.
+    deadline = time.monotonic() + 15
+    while _self_checks(harness) <= before:
+        assert time.monotonic() < deadline, f"no steering self-check line after cage {verb}"
+        time.sleep(0.05)
+
+
+def _self_checks(harness: Harness) -> int:
+    return sum(1 for r in audit_records(harness, "proxy") if r.get("host") == SELF_CHECK)
+
+
+def audit_records(harness: Harness, name: str) -> list[dict[str, Any]]:
+    """Every whole record of the cage's `name` audit log ("proxy" or "dns") so far."""
+    path = harness.config_home / f"agentcage/deployments/{CAGE}/audit/{name}/{name}.jsonl"
+    return whole_records(path.read_text()) if path.exists() else []
 
 
 class Window:
@@ -49,17 +70,11 @@ class Window:
 
     def __init__(self, harness: Harness, internet: Internet) -> None:
         self.harness, self.internet = harness, internet
-        self.start = {name: len(self._audit(name)) for name in ("proxy", "dns")}
+        self.start = {name: len(audit_records(harness, name)) for name in ("proxy", "dns")}
         self.http_start = len(internet.http())
 
-    def _audit(self, name: str) -> list[dict[str, Any]]:
-        path = self.harness.config_home / f"agentcage/deployments/{CAGE}/audit/{name}/{name}.jsonl"
-        if not path.exists():
-            return []
-        return whole_records(path.read_text())
-
     def audit(self, name: str = "proxy") -> list[dict[str, Any]]:
-        return self._audit(name)[self.start[name] :]
+        return audit_records(self.harness, name)[self.start[name] :]
 
     def received(self) -> list[dict[str, Any]]:
         return self.internet.http()[self.http_start :]
