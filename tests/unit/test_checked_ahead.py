@@ -110,10 +110,7 @@ def _stored(path: Path, module: str) -> tuple[dict[str, Any], bytes]:
 def test_a_stored_answer_is_what_the_child_prints(module: str, tmp_path: Path) -> None:
     path = _write(tmp_path / "cage.json")
     assert store_check_answers(path, path) == MODULES
-    child = subprocess.run(
-        [sys.executable, "-m", module, str(path)], capture_output=True, check=True
-    ).stdout
-    assert stored_answer(path, module) == child
+    assert stored_answer(path, module) == _child_answer(module, path)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -135,10 +132,7 @@ def test_the_answer_names_the_file_where_the_sidecar_reads_it(tmp_path: Path) ->
     inside.write_bytes(path.read_bytes())
     store_check_answers(path, inside)
     for module in MODULES:
-        child = subprocess.run(
-            [sys.executable, "-m", module, str(inside)], capture_output=True, check=True
-        ).stdout
-        assert stored_answer(path, module) == child
+        assert stored_answer(path, module) == _child_answer(module, inside)
     warnings = pickle.loads(stored_answer(path, PROXY_CHECK) or b"")["warnings"]
     assert warnings and all(w.startswith(f"{inside}:") for w in warnings)
 
@@ -236,6 +230,13 @@ def test_a_dns_answer_that_is_no_plan_runs_the_check(tmp_path: Path, started: St
     _rewrite(path, DNS_CHECK, {**header, "answer_sha256": _sha(damaged)}, damaged)
     assert _dns(path) == _real(DNS_CHECK, path)
     assert started.count == 2
+
+
+def _child_answer(module: str, path: Path) -> bytes:
+    """What `module`'s check child prints for `path`, run as a sidecar runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, str(path)], capture_output=True, check=True
+    ).stdout
 
 
 def _sha(data: bytes) -> str:
