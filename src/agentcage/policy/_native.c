@@ -391,7 +391,8 @@ done:
  * stretch: 1..max_gap bytes, each a space, tab, CR, LF, comma or quote, a JSON
  * escape `\n`, `\r` or `\t` counting as two such bytes. Seed phrases are such
  * stretches; prose rarely is. 64 bytes at a time: their classes as bit masks
- * (SSE2 compares), then one step per word boundary rather than per byte.
+ * (SSE2 compares), then one step per word boundary rather than per byte; a block
+ * whose breaks leave no room for a stretch between them takes no step at all.
  */
 typedef unsigned long long u64;
 
@@ -430,7 +431,7 @@ mask16(__m128i m, int k)
     return (u64)(unsigned)_mm_movemask_epi8(m) << (16 * k);
 }
 
-static void
+static inline __attribute__((always_inline)) void
 classes_sse2(const unsigned char *at, struct classes *k)
 {
     memset(k, 0, sizeof *k);
@@ -528,7 +529,7 @@ stretch_word_ok(const unsigned char *in, Py_ssize_t s, Py_ssize_t n, const struc
     return r->prefixes[prefix_index(in + s, len)] != 0;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 classes_of(const unsigned char *in, Py_ssize_t n, Py_ssize_t base, struct classes *k)
 {
 #ifdef __SSE2__
@@ -675,6 +676,132 @@ at_words(struct word_scan *w, Py_ssize_t base, u64 words)
     return 0;
 }
 
+/* The bits of `lo` that start a run of at least `length` (1..63) set bits, where a
+   run may go on into `hi`, the 64 bits after `lo`: by doubling the length looked
+   for, a few shifts however long the run. Written out step by step so that with
+   `length` a constant each step is a fixed shift. */
+static inline __attribute__((always_inline)) u64
+runs_of(u64 lo, u64 hi, Py_ssize_t length)
+{
+#define RUN_STEP(k)                                                                     \
+    do {                                                                                \
+        lo &= (lo >> (k)) | (hi << (64 - (k)));                                         \
+        hi &= hi >> (k);                                                                \
+    } while (0)
+    Py_ssize_t have = 1;
+    if (length >= 2) { RUN_STEP(1); have = 2; }
+    if (length >= 4) { RUN_STEP(2); have = 4; }
+    if (length >= 8) { RUN_STEP(4); have = 8; }
+    if (length >= 16) { RUN_STEP(8); have = 16; }
+    if (length >= 32) { RUN_STEP(16); have = 32; }
+    if (length > have)
+        RUN_STEP(length - have);
+#undef RUN_STEP
+    return lo;
+}
+
+/* Whether `min_words` words could come one after another with no break between
+   them in this block: counting from the words pending since the last break (`count`),
+   the words between each two breaks, up to the last break. In prose a break (a short
+   word, a number, punctuation) comes every few words, and then none can; only the
+   words after the last break are left pending. */
+static inline __attribute__((always_inline)) int
+room_for_stretch(u64 breaks, u64 cand, Py_ssize_t count, Py_ssize_t min_words,
+                 Py_ssize_t shortest)
+{
+    /* First by bytes: the words a segment of k bytes can hold; cheaper than counting. */
+    u64 clear = ~breaks & ((1ULL << (63 - __builtin_clzll(breaks))) - 1);
+    Py_ssize_t span = min_words * (shortest + 1) - 1;
+    if (span < 64 && count * (shortest + 1) + __builtin_ctzll(breaks) < span &&
+        runs_of(clear, 0, span) == 0)
+        return 0;
+    u64 below = 0; /* the bits below the break before this segment */
+    for (u64 left = breaks; left; left &= left - 1) {
+        u64 upto = (left & -left) - 1;
+        count += __builtin_popcountll(cand & upto & ~below);
+        if (count >= min_words)
+            return 1;
+        count = 0;
+        below = upto;
+    }
+    return 0;
+}
+
+/* The blocks of the data in order (see `words`), with the rules as arguments so a
+   caller passing constants gets a copy specialised to them. */
+static inline __attribute__((always_inline)) int
+scan_blocks(struct word_scan *scan, Py_ssize_t shortest, Py_ssize_t longest, Py_ssize_t min_words)
+{
+    /* On bit masks, 64 bytes at a time: the positions that break any stretch (a
+       byte that is neither letter nor gap, a word too short or too long) and the
+       starts of the other words, handed in order to `at_breaks` and `at_words`. */
+    const unsigned char *in = scan->in;
+    Py_ssize_t n = scan->n;
+    struct classes cur, next;
+    classes_of(in, n, 0, &cur);
+    u64 prev_letter = 0, escaped_first = 0;
+    for (Py_ssize_t base = 0; base < n; base += 64) {
+        Py_ssize_t len = n - base < 64 ? n - base : 64;
+        int more = base + 64 < n;
+        if (more)
+            classes_of(in, n, base + 64, &next);
+        else
+            memset(&next, 0, sizeof next);
+        u64 valid = len == 64 ? ~0ULL : (1ULL << len) - 1;
+        u64 escape = cur.slash & ((cur.nrt >> 1) | ((next.nrt & 1) << 63));
+        u64 escaped = (escape << 1) | escaped_first;
+        escaped_first = escape >> 63;
+        u64 letter = cur.letter & ~escaped;
+        u64 next_letter = next.letter & ~(escape >> 63); /* its first byte may be escaped */
+        u64 other = ~(letter | cur.gap | escape | escaped) & valid;
+        u64 starts = letter & ~((letter << 1) | prev_letter);
+        u64 ends = letter & ~((letter >> 1) | (next_letter << 63));
+        u64 next_end0 = next_letter & 1 & ~((next_letter >> 1) & 1);
+        u64 breaks = other;
+        /* Words shorter than `shortest` (up to 2) or longer than `longest`. */
+        if (shortest > 1)
+            breaks |= starts & ends;
+        if (shortest > 2)
+            breaks |= starts & ((ends >> 1) | (next_end0 << 63));
+        breaks |= runs_of(letter, next_letter, longest + 1);
+        /* The words left, and the breaks between them, in order. */
+        u64 cand = starts & ~breaks;
+        if (len == 64 && breaks && !scan->hot &&
+            !room_for_stretch(breaks, cand, scan->count, min_words, shortest)) {
+            /* No two breaks far enough apart for a stretch: what lies before the last
+               one is dropped at once, as `at_breaks` would drop it piece by piece. */
+            int top = 63 - __builtin_clzll(breaks);
+            scan->blocks = scan->count = scan->known = 0;
+            scan->last_break = base + top;
+            u64 tail = top == 63 ? 0 : cand & (~0ULL << (top + 1));
+            if (tail && at_words(scan, base, tail) < 0)
+                return -1;
+            prev_letter = (letter >> 63) & (len == 64);
+            cur = next;
+            continue;
+        }
+        while (cand | breaks) {
+            if (breaks == 0) {
+                if (at_words(scan, base, cand) < 0)
+                    return -1;
+                break;
+            }
+            int first = __builtin_ctzll(breaks);
+            u64 before = cand & ((1ULL << first) - 1);
+            if (before && at_words(scan, base, before) < 0)
+                return -1;
+            cand &= ~before;
+            u64 run = cand ? breaks & ((1ULL << __builtin_ctzll(cand)) - 1) : breaks;
+            breaks &= ~run;
+            if (at_breaks(scan, base + first, base + 63 - __builtin_clzll(run)) < 0)
+                return -1;
+        }
+        prev_letter = (letter >> 63) & (len == 64);
+        cur = next;
+    }
+    return 0;
+}
+
 static PyObject *
 words(PyObject *module, PyObject *args)
 {
@@ -699,12 +826,6 @@ words(PyObject *module, PyObject *args)
     r.prefixes = prefixes.len ? prefixes.buf : NULL;
     const unsigned char *in = data.buf;
     Py_ssize_t n = data.len;
-    /* On bit masks, 64 bytes at a time: the positions that break any stretch (a
-       byte that is neither letter nor gap, a word too short or too long) and the
-       starts of the other words, handed in order to `at_breaks` and `at_words`. */
-    struct classes cur, next;
-    classes_of(in, n, 0, &cur);
-    u64 prev_letter = 0, escaped_first = 0;
     scan = (struct word_scan){result, in, n, &r, NULL, 0, 0, 0, -1, 0, 0};
     /* Each block pending holds a word, and at most min_words - 1 wait between calls. */
     scan.pending = PyMem_Malloc(sizeof(struct word_block) * (size_t)(r.min_words + 1));
@@ -713,54 +834,12 @@ words(PyObject *module, PyObject *args)
         Py_CLEAR(result);
         goto done;
     }
-    for (Py_ssize_t base = 0; base < n; base += 64) {
-        Py_ssize_t len = n - base < 64 ? n - base : 64;
-        int more = base + 64 < n;
-        if (more)
-            classes_of(in, n, base + 64, &next);
-        else
-            memset(&next, 0, sizeof next);
-        u64 valid = len == 64 ? ~0ULL : (1ULL << len) - 1;
-        u64 escape = cur.slash & ((cur.nrt >> 1) | ((next.nrt & 1) << 63));
-        u64 escaped = (escape << 1) | escaped_first;
-        escaped_first = escape >> 63;
-        u64 letter = cur.letter & ~escaped;
-        u64 next_letter = next.letter & ~(escape >> 63); /* its first byte may be escaped */
-        u64 other = ~(letter | cur.gap | escape | escaped) & valid;
-        u64 starts = letter & ~((letter << 1) | prev_letter);
-        u64 ends = letter & ~((letter >> 1) | (next_letter << 63));
-        u64 next_end0 = next_letter & 1 & ~((next_letter >> 1) & 1);
-        u64 breaks = other;
-        /* Words shorter than `shortest` (up to 2) or longer than `longest`. */
-        if (r.shortest > 1)
-            breaks |= starts & ends;
-        if (r.shortest > 2)
-            breaks |= starts & ((ends >> 1) | (next_end0 << 63));
-        u64 run = letter;
-        for (Py_ssize_t k = 1; k <= r.longest && run; k++)
-            run &= (letter >> k) | (k < 64 ? next_letter << (64 - k) : 0);
-        breaks |= run;
-        /* The words left, and the breaks between them, in order. */
-        u64 cand = starts & ~breaks;
-        while (cand | breaks) {
-            if (breaks == 0) {
-                if (at_words(&scan, base, cand) < 0)
-                    goto fail;
-                break;
-            }
-            int first = __builtin_ctzll(breaks);
-            u64 before = cand & ((1ULL << first) - 1);
-            if (before && at_words(&scan, base, before) < 0)
-                goto fail;
-            cand &= ~before;
-            u64 run = cand ? breaks & ((1ULL << __builtin_ctzll(cand)) - 1) : breaks;
-            breaks &= ~run;
-            if (at_breaks(&scan, base + first, base + 63 - __builtin_clzll(run)) < 0)
-                goto fail;
-        }
-        prev_letter = (letter >> 63) & (len == 64);
-        cur = next;
-    }
+    /* The rules every caller passes, as constants: the shifts become immediates. */
+    int scanned = r.shortest == 3 && r.longest == 8 && r.min_words == 12
+                      ? scan_blocks(&scan, 3, 8, 12)
+                      : scan_blocks(&scan, r.shortest, r.longest, r.min_words);
+    if (scanned < 0)
+        goto fail;
     if (scan.hot && stretches_in(result, in, n, scan.region, n, &r) < 0)
         goto fail;
     goto done;

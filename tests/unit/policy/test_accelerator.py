@@ -209,6 +209,22 @@ def test_word_stretches_of_listed_words_match_the_python_definition(
         assert native.words(data, b"", *rules) == python_words(data, b"", *rules)
 
 
+def test_the_tightest_stretch_is_found_at_every_offset() -> None:
+    # Twelve three-letter words one space apart between two breaks: the fewest bytes
+    # (47) a stretch spans, which the C pass's skipping of whole blocks must not miss.
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    phrase = b" ".join([b"zoo", b"act", b"add", b"age", b"aim", b"air"] * 2)
+    eleven = phrase[:-4]
+    table = prefix_table()
+    for shift in range(130):
+        for middle in (phrase, eleven):
+            data = b"1" * shift + b"." + middle + b"." + b"1" * 64 + b" zoo act." * 20
+            found = native.words(data, table, 3, 8, 4, 12)
+            assert found == python_words(data, table, 3, 8, 4, 12)
+            assert found == ([(shift + 1, shift + 48)] if middle is phrase else [])
+
+
 def test_word_stretches_on_large_inputs() -> None:
     if native is None:
         pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
