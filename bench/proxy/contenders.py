@@ -40,6 +40,9 @@ class Mode:
     verify: ssl.SSLContext
     pid: int | None = None  # the proxy process, whose CPU time is counted
     url: str = f"https://{ORIGIN}/reflect"
+    # Where the client connects in place of the URL's host, still naming that host in
+    # SNI and Host: the transparent listener, as a program steered there by DNS does.
+    address: str | None = None
 
 
 def free_port() -> int:

@@ -1,5 +1,8 @@
 """A GET on a new client connection each time, as Debian's npm 9 sends them, through
-agentcage, bare mitmdump and directly; optionally with the upstream a round trip away.
+agentcage, bare mitmdump and directly; optionally with the upstream a round trip away. "transparent" is the same
+agentcage proxy reached as a cage's program that ignores proxy settings reaches it
+(docs/transparent.md): TLS straight to its transparent listener, SNI and Host naming
+the upstream, no CONNECT.
 
 Run: .venv/bin/python bench/proxy/reconnect.py [--rtt MS] [--before SRC]... [--count N]
 (as root: it makes a network and mount namespace of its own, like run.py).
@@ -47,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from bench.proxy.contenders import (  # noqa: E402
     NAME,
     ORIGIN,
+    STEER,
     Mode,
     context,
     serve_upstream,
@@ -85,10 +89,15 @@ def relay(ready: multiprocessing.Queue, delay: float) -> None:  # type: ignore[t
 
 def timed_gets(mode: Mode, count: int) -> list[float]:
     times = []
+    url, headers, extensions = httpx.URL(mode.url), {}, {}
+    if mode.address is not None:
+        headers = {"host": url.host}
+        extensions = {"sni_hostname": url.host}
+        url = url.copy_with(host=mode.address)
     for _ in range(count):
         start = time.perf_counter()
         with httpx.Client(proxy=mode.proxy_url, verify=mode.verify, timeout=30) as client:
-            response = client.get(mode.url)
+            response = client.get(url, headers=headers, extensions=extensions)
         times.append(time.perf_counter() - start)
         if response.status_code != 200 or len(response.content) != 1024:
             raise RuntimeError(f"{mode.name}: bad response {response.status_code}")
@@ -123,7 +132,7 @@ class RawClient:
         port = url.port or 443
         marks = [time.perf_counter()]
         if mode.proxy_url is None:
-            sock = socket.create_connection((url.host, port))
+            sock = socket.create_connection((mode.address or url.host, port))
             marks.append(time.perf_counter())
         else:
             proxy = httpx.URL(mode.proxy_url)
@@ -157,12 +166,12 @@ class RawClient:
         return body
 
     def report(self) -> None:
-        print("  each step, p50 (ms): " + "  ".join(STEPS))
+        print("  each step, p50 (ms):  " + "  ".join(STEPS))
         for name, rows in self.steps.items():
             cells = "  ".join(
                 f"{statistics.median(c) * 1000:5.2f}" for c in zip(*rows, strict=True)
             )
-            print(f"  {name:10} {cells}")
+            print(f"  {name:11} {cells}")
 
 
 def _fields(head: bytes) -> list[tuple[str, str]]:
@@ -217,10 +226,17 @@ def measure(args: argparse.Namespace, dns: str) -> None:
     with tempfile.TemporaryDirectory(prefix="agentcage-bench-") as tmp:
         work = Path(tmp)
         config = write_config(work / "config.yaml", dns=dns, hosts=(NAME,))
-        proxies = {"agentcage": ProxyProcess(config, work / "now", upstream_ca=Path(upstream_ca))}
+        proxies = {
+            "agentcage": ProxyProcess(
+                config,
+                work / "now",
+                upstream_ca=Path(upstream_ca),
+                extra_args=["--transparent", STEER],
+            )
+        }
         for tree in args.before:
             name = "before" if len(args.before) == 1 else tree.resolve().name
-            if name in proxies or name in ("mitmdump", "direct"):
+            if name in proxies or name in ("mitmdump", "direct", "transparent"):
                 raise SystemExit(f"--before {tree}: another contender is named {name}")
             proxies[name] = ProxyProcess(
                 config,
@@ -233,6 +249,8 @@ def measure(args: argparse.Namespace, dns: str) -> None:
             proc.start()
         mitm, mitm_port = start_mitmdump(work, upstream_ca)
         modes = [Mode(n, p.url, context(p.ca_cert), p.pid, url=url) for n, p in proxies.items()]
+        now = proxies["agentcage"]
+        modes.append(Mode("transparent", None, context(now.ca_cert), now.pid, url, STEER))
         mitm_ca = work / "mitm-ca" / "mitmproxy-ca-cert.pem"
         modes.append(
             Mode("mitmdump", f"http://127.0.0.1:{mitm_port}", context(mitm_ca), mitm.pid, url)
@@ -264,7 +282,7 @@ def measure(args: argparse.Namespace, dns: str) -> None:
     for mode in modes:
         if mode.pid is not None:
             per = cpu[mode.name] * 1000 / len(results[mode.name])
-            print(f"  {mode.name:10} CPU {per:.2f} ms per request")
+            print(f"  {mode.name:11} CPU {per:.2f} ms per request")
     if args.raw or args.resume:
         raw.report()
         total = sum(len(times) for times in results.values())
@@ -276,13 +294,13 @@ def report(results: dict[str, list[float]], rtt: float) -> None:
     p50 = {name: statistics.median(times) * 1000 for name, times in results.items()}
     for name, times in results.items():
         p90 = statistics.quantiles(times, n=10)[-1] * 1000
-        print(f"  {name:10} p50 {p50[name]:6.2f} ms  p90 {p90:6.2f} ms  ({len(times)} requests)")
+        print(f"  {name:11} p50 {p50[name]:6.2f} ms  p90 {p90:6.2f} ms  ({len(times)} requests)")
     for name in results:
         if name != "direct":
             ratios = f"{p50[name] / p50['direct']:.2f}x direct"
             if name != "mitmdump":
                 ratios += f", {p50[name] / p50['mitmdump']:.2f}x mitmdump"
-            print(f"  {name:10} {ratios}")
+            print(f"  {name:11} {ratios}")
 
 
 if __name__ == "__main__":
