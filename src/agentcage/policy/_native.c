@@ -26,6 +26,8 @@
 #include <emmintrin.h>
 #endif
 
+typedef unsigned long long u64;
+
 static int
 get_table(Py_buffer *table, const char *what)
 {
@@ -288,6 +290,64 @@ end_block(PyObject *result, Py_ssize_t at, unsigned gaps, Py_ssize_t *start, Py_
     return 0;
 }
 
+/* The bits of `lo` that start a run of at least `length` (1..63) set bits, where a
+   run may go on into `hi`, the 64 bits after `lo`: by doubling the length looked
+   for, a few shifts however long the run. Written out step by step so that with
+   `length` a constant each step is a fixed shift. */
+static inline __attribute__((always_inline)) u64
+runs_of(u64 lo, u64 hi, Py_ssize_t length)
+{
+#define RUN_STEP(k)                                                                     \
+    do {                                                                                \
+        lo &= (lo >> (k)) | (hi << (64 - (k)));                                         \
+        hi &= hi >> (k);                                                                \
+    } while (0)
+    Py_ssize_t have = 1;
+    if (length >= 2) { RUN_STEP(1); have = 2; }
+    if (length >= 4) { RUN_STEP(2); have = 4; }
+    if (length >= 8) { RUN_STEP(4); have = 8; }
+    if (length >= 16) { RUN_STEP(8); have = 16; }
+    if (length >= 32) { RUN_STEP(16); have = 32; }
+    if (length > have)
+        RUN_STEP(length - have);
+#undef RUN_STEP
+    return lo;
+}
+
+#ifdef __SSE2__
+/* Runs in whole 64-byte blocks from `*i` on, for an alphabet with a 16-byte gap
+   function: where most blocks of text hold gaps but no run worth reporting, such a
+   block costs four vector classifications and a few bit operations. A block that
+   may end one (its first gap ends a long run begun before it) or hold one between
+   two of its gaps goes gap by gap. -1 on a Python error. */
+static inline __attribute__((always_inline)) int
+runs_in_blocks(PyObject *result, const unsigned char *in, Py_ssize_t n, Py_ssize_t *i,
+               Py_ssize_t *start, Py_ssize_t min_len, unsigned (*gaps16)(const unsigned char *))
+{
+    for (; *i + 64 <= n; *i += 64) {
+        const unsigned char *at = in + *i;
+        u64 gaps = (u64)gaps16(at) | (u64)gaps16(at + 16) << 16 | (u64)gaps16(at + 32) << 32 |
+                   (u64)gaps16(at + 48) << 48;
+        if (gaps == 0)
+            continue;
+        int first = __builtin_ctzll(gaps), last = 63 - __builtin_clzll(gaps);
+        /* The members between the first gap and the last, where a whole run can lie. */
+        u64 inner = ~gaps & (last == 0 ? 0 : (1ULL << last) - 1) & ~((2ULL << first) - 1);
+        int closes = *i + first - *start >= min_len;
+        if (closes || (min_len < 64 && runs_of(inner, 0, min_len) != 0)) {
+            for (u64 left = gaps; left; left &= left - 1) {
+                Py_ssize_t gap = *i + __builtin_ctzll(left);
+                if (gap - *start >= min_len && append_span(result, *start, gap) < 0)
+                    return -1;
+                *start = gap + 1;
+            }
+        }
+        *start = *i + last + 1;
+    }
+    return 0;
+}
+#endif
+
 /* runs(data, marks, min_len) -> list[tuple[int, int]]
  *
  * (start, end) of each maximal run of bytes b with marks[b] != 0 that is at
@@ -319,13 +379,23 @@ runs(PyObject *module, PyObject *args)
        count, only the first gap in a block can end one worth reporting, and the
        last gap says where the next one starts. */
 #ifdef __SSE2__
-    /* Sixteen at a time for the base64 and hex alphabets (runs under 16 do not count
-       then). */
+    /* For the base64 and hex alphabets (runs under 16 do not count then): whole blocks
+       of 64 (`runs_in_blocks`), the rest sixteen at a time. */
     unsigned (*gaps16)(const unsigned char *) = NULL;
     if (min_len >= 16 && memcmp(m, base64_marks, 256) == 0)
         gaps16 = base64_gaps16;
     else if (min_len >= 16 && memcmp(m, hex_marks, 256) == 0)
         gaps16 = hex_gaps16;
+    /* Each alphabet's gap function named as a constant, so it is inlined. */
+    int blocks = gaps16 == base64_gaps16
+                     ? runs_in_blocks(result, in, n, &i, &start, min_len, base64_gaps16)
+                 : gaps16 == hex_gaps16
+                     ? runs_in_blocks(result, in, n, &i, &start, min_len, hex_gaps16)
+                     : 0;
+    if (blocks < 0) {
+        Py_CLEAR(result);
+        goto done;
+    }
     if (gaps16 != NULL) {
         for (; i + 16 <= n; i += 16) {
             unsigned gaps = gaps16(in + i);
@@ -335,9 +405,15 @@ runs(PyObject *module, PyObject *args)
             }
         }
     }
-    /* Capitals and digits (card numbers, IBANs) are wanted from 14 bytes on: sixteen
-       bytes compared at once, their gaps handled as two blocks of eight. */
+    /* Capitals and digits (card numbers, IBANs) are wanted from 14 bytes on: 64 bytes
+       classified at once where most blocks can be passed over whole (prose: spaces
+       between short words); then sixteen compared at once, their gaps handled as two
+       blocks of eight. */
     if (gaps16 == NULL && min_len >= 8 && memcmp(m, groups_marks, 256) == 0) {
+        if (runs_in_blocks(result, in, n, &i, &start, min_len, groups_gaps16) < 0) {
+            Py_CLEAR(result);
+            goto done;
+        }
         for (; i + 16 <= n; i += 16) {
             unsigned gaps = groups_gaps16(in + i);
             if (gaps == 0)
@@ -398,7 +474,6 @@ done:
  * (SSE2 compares), then one step per word boundary rather than per byte; a block
  * whose breaks leave no room for a stretch between them takes no step at all.
  */
-typedef unsigned long long u64;
 
 struct classes {
     u64 letter, gap, slash, nrt;
@@ -678,30 +753,6 @@ at_words(struct word_scan *w, Py_ssize_t base, u64 words)
     next:;
     }
     return 0;
-}
-
-/* The bits of `lo` that start a run of at least `length` (1..63) set bits, where a
-   run may go on into `hi`, the 64 bits after `lo`: by doubling the length looked
-   for, a few shifts however long the run. Written out step by step so that with
-   `length` a constant each step is a fixed shift. */
-static inline __attribute__((always_inline)) u64
-runs_of(u64 lo, u64 hi, Py_ssize_t length)
-{
-#define RUN_STEP(k)                                                                     \
-    do {                                                                                \
-        lo &= (lo >> (k)) | (hi << (64 - (k)));                                         \
-        hi &= hi >> (k);                                                                \
-    } while (0)
-    Py_ssize_t have = 1;
-    if (length >= 2) { RUN_STEP(1); have = 2; }
-    if (length >= 4) { RUN_STEP(2); have = 4; }
-    if (length >= 8) { RUN_STEP(4); have = 8; }
-    if (length >= 16) { RUN_STEP(8); have = 16; }
-    if (length >= 32) { RUN_STEP(16); have = 32; }
-    if (length > have)
-        RUN_STEP(length - have);
-#undef RUN_STEP
-    return lo;
 }
 
 /* Whether `min_words` words could come one after another with no break between
