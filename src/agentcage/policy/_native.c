@@ -476,7 +476,7 @@ done:
  */
 
 struct classes {
-    u64 letter, gap, slash, nrt;
+    u64 letter, gap, slash;
 };
 
 static inline int
@@ -498,8 +498,6 @@ classes_scalar(const unsigned char *at, Py_ssize_t len, struct classes *k)
             k->gap |= bit;
         if (c == '\\')
             k->slash |= bit;
-        if (c == 'n' || c == 'r' || c == 't')
-            k->nrt |= bit;
     }
 }
 
@@ -523,11 +521,34 @@ classes_sse2(const unsigned char *at, struct classes *k)
                                    _mm_or_si128(_mm_or_si128(EQ(','), EQ('"')), EQ('\'')));
         k->gap |= mask16(gap, q);
         k->slash |= mask16(EQ('\\'), q);
-        k->nrt |= mask16(_mm_or_si128(_mm_or_si128(EQ('n'), EQ('r')), EQ('t')), q);
 #undef EQ
     }
 }
 #endif
+
+/* Bit k set when the byte at `at` + k (before `n`) is n, r or t: with a backslash
+   before it, a JSON escape. */
+static inline __attribute__((always_inline)) u64
+nrt_from(const unsigned char *in, Py_ssize_t at, Py_ssize_t n)
+{
+    u64 bits = 0;
+#ifdef __SSE2__
+    if (n - at >= 64) {
+        for (int q = 0; q < 4; q++) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(in + at + 16 * q));
+            __m128i nrt = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('n')),
+                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('r'))),
+                                       _mm_cmpeq_epi8(x, _mm_set1_epi8('t')));
+            bits |= mask16(nrt, q);
+        }
+        return bits;
+    }
+#endif
+    for (Py_ssize_t k = 0; k < 64 && at + k < n; k++)
+        if (in[at + k] == 'n' || in[at + k] == 'r' || in[at + k] == 't')
+            bits |= 1ULL << k;
+    return bits;
+}
 
 static inline Py_ssize_t
 prefix_index(const unsigned char *w, Py_ssize_t len)
@@ -803,7 +824,8 @@ scan_blocks(struct word_scan *scan, Py_ssize_t shortest, Py_ssize_t longest, Py_
         else
             memset(&next, 0, sizeof next);
         u64 valid = len == 64 ? ~0ULL : (1ULL << len) - 1;
-        u64 escape = cur.slash & ((cur.nrt >> 1) | ((next.nrt & 1) << 63));
+        /* Prose has no backslash: the bytes after them are classified only when needed. */
+        u64 escape = cur.slash ? cur.slash & nrt_from(in, base + 1, n) : 0;
         u64 escaped = (escape << 1) | escaped_first;
         escaped_first = escape >> 63;
         u64 letter = cur.letter & ~escaped;
