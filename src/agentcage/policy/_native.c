@@ -1324,7 +1324,51 @@ done:
     return result;
 }
 
+/* followed(data, lead, marks) -> bool
+ *
+ * Whether some byte `lead` is followed by a byte b with marks[b] != 0: whether an
+ * escape such as `\u` or `=3D` can be in the data at all, before a regex walks
+ * it. (In code, where backslashes and equals signs are everywhere, `re` stops at
+ * each one, and a two-byte `in` is far slower than memchr.) Sixteen bytes compared
+ * with `lead` at once; the byte after each hit looked up in `marks`.
+ */
+static PyObject *
+followed(PyObject *module, PyObject *args)
+{
+    Py_buffer data, marks;
+    unsigned char lead;
+    if (!PyArg_ParseTuple(args, "y*by*:followed", &data, &lead, &marks))
+        return NULL;
+    PyObject *result = NULL;
+    if (get_table(&marks, "marks") < 0)
+        goto done;
+    const unsigned char *in = data.buf;
+    const unsigned char *m = marks.buf;
+    Py_ssize_t n = data.len, i = 0;
+    int found = 0;
+#ifdef __SSE2__
+    const __m128i wanted = _mm_set1_epi8((char)lead);
+    for (; !found && i + 17 <= n; i += 16) {
+        unsigned hits = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(in + i)), wanted));
+        for (; hits; hits &= hits - 1)
+            if (m[in[i + __builtin_ctz(hits) + 1]]) {
+                found = 1;
+                break;
+            }
+    }
+#endif
+    for (; !found && i + 1 < n; i++)
+        found = in[i] == lead && m[in[i + 1]];
+    result = PyBool_FromLong(found);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&marks);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"followed", followed, METH_VARARGS, "Whether a lead byte is followed by a marked byte."},
     {"canonical", canonical, METH_VARARGS, "Fold and drop separator bytes."},
     {"runs", runs, METH_VARARGS, "Maximal runs of marked bytes at least min_len long."},
     {"entropy", entropy, METH_VARARGS, "Shannon entropy of the bytes, in bits per byte."},

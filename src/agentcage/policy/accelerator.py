@@ -20,6 +20,8 @@ class Native(Protocol):
 
     def entropy(self, data: bytes, /) -> float: ...
 
+    def followed(self, data: bytes, lead: int, marks: bytes, /) -> bool: ...
+
     def words(
         self,
         data: bytes,

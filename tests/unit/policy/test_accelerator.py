@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import re
@@ -333,3 +334,22 @@ def test_a_period_below_two_is_refused() -> None:
         pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
     with pytest.raises(ValueError):
         native.dejunked(b"abc", b"\x03\x01")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from(list(b"\\%=u7xA0 a\n\x80")), max_size=200).map(bytes),
+    st.sampled_from(list(b"\\%=")),
+    st.sets(st.sampled_from(list(b"u7xA0a\\")), max_size=4),
+    st.integers(0, 40),
+)
+def test_followed_matches_the_python_definition(
+    data: bytes, lead: int, marked: set[int], shift: int
+) -> None:
+    # A lead byte at every offset of the 16-byte groups, the last byte of the data too.
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    data = b" " * shift + data
+    marks = bytes(b in marked for b in range(256))
+    expected = any(a == lead and marks[b] for a, b in itertools.pairwise(data))
+    assert native.followed(data, lead, marks) is expected

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from agentcage.policy.accelerator import native
 from agentcage.policy.leaks.gitpack import PackError, read_pack
 from agentcage.policy.leaks.interleave import dejunked, every_other
 from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_codes, unxor
@@ -37,6 +38,11 @@ _OCTAL = re.compile(rb"\\\\?[0-7]{2}")  # C, shell `$'...'` and Python octal esc
 _PERCENT_U = re.compile(rb"%u([0-9A-Fa-f]{4})")  # JavaScript's `escape()`
 _ENTITY = re.compile(rb"&#(?:([0-9]{1,7})|[xX]([0-9A-Fa-f]{1,6}));")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
+# What must follow the first byte of each escape above (`_followed`).
+_ESCAPE_NEXT = bytes(b in b"ux01234567" for b in range(256))
+_U = bytes(b == ord("u") for b in range(256))
+_UPPER_HEX = bytes(b in b"0123456789ABCDEF" for b in range(256))
+_ANY_HEX = bytes(b in b"0123456789abcdefABCDEF" for b in range(256))
 # Runs this long are decoded at all four alignments; longer ones (images, packs)
 # only where they start, so a multi-megabyte blob is decoded once.
 _ALIGN_ALL_BELOW = 4096
@@ -200,17 +206,23 @@ class Unwrapper:
         ):  # a quarter NUL at least: UTF-16 or UTF-32 text, not a NUL-joined view
             yield "wide", decode_wide(data) or b""
         yield from text_codes(data)
-        if b"%" in data:
+        # Each escape's first two bytes looked for in one pass before its regex runs:
+        # in source code `%`, `\` and `=` come every few lines, and `re` stops at each.
+        if b"%" in data and _followed(data, b"%", _ANY_HEX):
             yield "percent", _around(_PERCENT, data, budget.left, urllib.parse.unquote_to_bytes)
-            if b"%u" in data:
-                yield "escape", _around(_PERCENT_U, data, budget.left, _unescape_percent_u)
+        if b"%" in data and _followed(data, b"%", _U):
+            yield "escape", _around(_PERCENT_U, data, budget.left, _unescape_percent_u)
         # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
-        if b"\\" in data and (b"\\u" in data or b"\\x" in data or _OCTAL.search(data)):
+        if (
+            b"\\" in data
+            and _followed(data, b"\\", _ESCAPE_NEXT)
+            and (b"\\u" in data or b"\\x" in data or _OCTAL.search(data))
+        ):
             yield "escape", _around(_ESCAPE, data, budget.left, _unescape)
         # memchr first, as above; character references are a text's, not a blob's.
         if b"&" in data and b"&#" in data and is_text(data[:_WIDE_SAMPLE]):
             yield "entities", _around(_ENTITY, data, budget.left, _unentity)
-        if b"=" in data and _QUOTED_PRINTABLE.search(data):
+        if b"=" in data and _followed(data, b"=", _UPPER_HEX) and _QUOTED_PRINTABLE.search(data):
             yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
         b64: list[bytes] = []
         media: list[bytes] = []
@@ -298,6 +310,13 @@ def _packed(piece: bytes, packed: list[tuple[str, bytes]]) -> bool:
 def _all_alignments(run: bytes, decode: Callable[[bytes, int], bytes]) -> list[bytes]:
     offsets = range(4) if len(run) < _ALIGN_ALL_BELOW else range(1)
     return [piece for offset in offsets if (piece := decode(run, offset))]
+
+
+def _followed(data: bytes, lead: bytes, marks: bytes) -> bool:
+    """Whether `lead` is followed somewhere in `data` by a byte `marks` has set: what an
+    escape's regex needs before it can match. Without the accelerator, True: the regex
+    then decides alone."""
+    return native is None or native.followed(data, lead[0], marks)
 
 
 def _around(
