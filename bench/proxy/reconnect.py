@@ -1,8 +1,8 @@
 """A GET on a new client connection each time, as Debian's npm 9 sends them, through
-agentcage, bare mitmdump and directly; optionally with the upstream a round trip away. "transparent" is the same
-agentcage proxy reached as a cage's program that ignores proxy settings reaches it
-(docs/transparent.md): TLS straight to its transparent listener, SNI and Host naming
-the upstream, no CONNECT.
+agentcage, bare mitmdump and directly; optionally with the upstream a round trip away.
+"transparent" is the same agentcage proxy reached as a cage's program that ignores
+proxy settings reaches it (docs/transparent.md): TLS straight to its transparent
+listener, SNI and Host naming the upstream, no CONNECT.
 
 Run: .venv/bin/python bench/proxy/reconnect.py [--rtt MS] [--before SRC]... [--count N]
 (as root: it makes a network and mount namespace of its own, like run.py).

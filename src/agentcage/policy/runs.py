@@ -50,6 +50,13 @@ def long_runs(data: bytes, table: bytes, min_len: int) -> Iterator[tuple[int, in
     return python_long_runs(data, table, min_len)
 
 
+def followed(data: bytes, lead: bytes, marks: bytes) -> bool:
+    """Whether `lead` is followed somewhere in `data` by a byte `marks` has set (a 256-byte
+    table of 0 and 1): what a regex for an escape needs before it can match. Without the
+    accelerator, True: the regex then decides alone."""
+    return native is None or native.followed(data, lead[0], marks)
+
+
 @functools.lru_cache(maxsize=16)
 def _members(table: bytes) -> bytes:
     return bytes(byte == MARK for byte in table)

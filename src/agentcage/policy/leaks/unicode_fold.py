@@ -112,6 +112,10 @@ def _wide_codec(data: bytes) -> str | None:
     sample = data[:_SAMPLE]
     if len(sample) < 16 or b"\0" not in sample:
         return None
+    # UTF-16 needs the most NULs of the four least: one a unit at the share. Random
+    # bytes (decoded base64 of hashes) hold a few and stop here, the codecs untried.
+    if sample.count(0) < _WIDE_SHARE * (len(sample) // 2):
+        return None
     for codec, width, low in _WIDE:
         size = len(sample) - len(sample) % width
         units = size // width

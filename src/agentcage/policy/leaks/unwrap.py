@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from agentcage.policy.accelerator import native
+from agentcage.policy.leaks.alignments import ALIGN_ALL_BELOW, b64_alignments, hex_alignments
 from agentcage.policy.leaks.gitpack import PackError, read_pack
 from agentcage.policy.leaks.interleave import dejunked, every_other
 from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_codes, unxor
@@ -25,7 +25,14 @@ from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
 from agentcage.policy.leaks.wrapped_lines import WrappedLines
 from agentcage.policy.media import is_media, is_text
-from agentcage.policy.runs import TOKEN_RUN_FLOOR, around, byte_table, long_runs, token_runs
+from agentcage.policy.runs import (
+    TOKEN_RUN_FLOOR,
+    around,
+    byte_table,
+    followed,
+    long_runs,
+    token_runs,
+)
 from agentcage.policy.scrubbing.packing import SIGNATURE_STARTS, sniff
 
 _MIN_RUN = TOKEN_RUN_FLOOR  # shortest base64 / hex run worth decoding
@@ -37,15 +44,11 @@ _ESCAPE = re.compile(rb"\\(?:\\?u([0-9A-Fa-f]{4})|\\?x([0-9A-Fa-f]{2})|\\?([0-7]
 _OCTAL = re.compile(rb"\\\\?[0-7]{2}")  # C, shell `$'...'` and Python octal escapes
 _PERCENT_U = re.compile(rb"%u([0-9A-Fa-f]{4})")  # JavaScript's `escape()`
 _ENTITY = re.compile(rb"&#(?:([0-9]{1,7})|[xX]([0-9A-Fa-f]{1,6}));")
-_URLSAFE = bytes.maketrans(b"-_", b"+/")
-# What must follow the first byte of each escape above (`_followed`).
+# What must follow the first byte of each escape above (`followed`).
 _ESCAPE_NEXT = bytes(b in b"ux01234567" for b in range(256))
 _U = bytes(b == ord("u") for b in range(256))
 _UPPER_HEX = bytes(b in b"0123456789ABCDEF" for b in range(256))
 _ANY_HEX = bytes(b in b"0123456789abcdefABCDEF" for b in range(256))
-# Runs this long are decoded at all four alignments; longer ones (images, packs)
-# only where they start, so a multi-megabyte blob is decoded once.
-_ALIGN_ALL_BELOW = 4096
 # Percent and backslash escapes in data larger than this are decoded in windows of
 # this many bytes either side of each escape (a secret is far shorter).
 _WHOLE_BELOW = 4096
@@ -208,21 +211,21 @@ class Unwrapper:
         yield from text_codes(data)
         # Each escape's first two bytes looked for in one pass before its regex runs:
         # in source code `%`, `\` and `=` come every few lines, and `re` stops at each.
-        if b"%" in data and _followed(data, b"%", _ANY_HEX):
+        if b"%" in data and followed(data, b"%", _ANY_HEX):
             yield "percent", _around(_PERCENT, data, budget.left, urllib.parse.unquote_to_bytes)
-        if b"%" in data and _followed(data, b"%", _U):
+        if b"%" in data and followed(data, b"%", _U):
             yield "escape", _around(_PERCENT_U, data, budget.left, _unescape_percent_u)
         # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
         if (
             b"\\" in data
-            and _followed(data, b"\\", _ESCAPE_NEXT)
+            and followed(data, b"\\", _ESCAPE_NEXT)
             and (b"\\u" in data or b"\\x" in data or _OCTAL.search(data))
         ):
             yield "escape", _around(_ESCAPE, data, budget.left, _unescape)
         # memchr first, as above; character references are a text's, not a blob's.
         if b"&" in data and b"&#" in data and is_text(data[:_WIDE_SAMPLE]):
             yield "entities", _around(_ENTITY, data, budget.left, _unentity)
-        if b"=" in data and _followed(data, b"=", _UPPER_HEX) and _QUOTED_PRINTABLE.search(data):
+        if b"=" in data and followed(data, b"=", _UPPER_HEX) and _QUOTED_PRINTABLE.search(data):
             yield "quoted-printable", _around(_QUOTED_PRINTABLE, data, budget.left, _qp)
         b64: list[bytes] = []
         media: list[bytes] = []
@@ -238,8 +241,8 @@ class Unwrapper:
         for start, end in token_runs(data, _MIN_RUN):
             run = data[start:end]
             if (joined := wrapped.add(start, end)) is not None:
-                b64 += _all_alignments(joined, _b64_at)
-            for piece in _all_alignments(run, _b64_at):
+                b64 += b64_alignments(joined)
+            for piece in b64_alignments(run):
                 # An image is a view of its own, so it is recognised and not peeled.
                 if is_media(piece[:16]):
                     media.append(piece)
@@ -251,20 +254,20 @@ class Unwrapper:
                 if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
                     b64.append(wide)  # base64 of UTF-16 text
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
-                for piece in _all_alignments(run[hex_start:hex_end], _hex_at):
+                for piece in hex_alignments(run[hex_start:hex_end]):
                     if piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
                         packed.append(("hex", piece))
                     else:
                         hexed.append(piece)
             if decoded := base32_run(run):
                 b32.append(decoded)
-            if len(run) < _ALIGN_ALL_BELOW:
+            if len(run) < ALIGN_ALL_BELOW:
                 halves += every_other(run)
             room -= len(run)
             if room <= 0:
                 break
         if (joined := wrapped.end()) is not None:
-            b64 += _all_alignments(joined, _b64_at)
+            b64 += b64_alignments(joined)
         yield "base64", b"\0".join(b64)
         for piece in media:
             yield "base64", piece
@@ -307,18 +310,6 @@ def _packed(piece: bytes, packed: list[tuple[str, bytes]]) -> bool:
     return len(packed) < _PACKED_VIEWS and sniff(piece[:16]) is not None
 
 
-def _all_alignments(run: bytes, decode: Callable[[bytes, int], bytes]) -> list[bytes]:
-    offsets = range(4) if len(run) < _ALIGN_ALL_BELOW else range(1)
-    return [piece for offset in offsets if (piece := decode(run, offset))]
-
-
-def _followed(data: bytes, lead: bytes, marks: bytes) -> bool:
-    """Whether `lead` is followed somewhere in `data` by a byte `marks` has set: what an
-    escape's regex needs before it can match. Without the accelerator, True: the regex
-    then decides alone."""
-    return native is None or native.followed(data, lead[0], marks)
-
-
 def _around(
     pattern: re.Pattern[bytes], data: bytes, room: int, decode: Callable[[bytes], bytes]
 ) -> bytes:
@@ -334,30 +325,6 @@ def _around(
     if windows is None:
         return decode(data)[:room]
     return b"\0".join(decode(data[a:b]) for a, b in windows)[:room]
-
-
-def _b64_at(run: bytes, offset: int) -> bytes:
-    body = run.rstrip(b"=")[offset:]
-    # Copies of a megabyte run are the cost here: translate only a URL-safe run, and
-    # pad only the last group rather than the whole run.
-    if b"-" in body or b"_" in body:
-        body = body.translate(_URLSAFE)
-    usable = len(body) - (len(body) % 4 == 1)  # a lone last character encodes nothing
-    whole = usable - usable % 4
-    try:
-        out = binascii.a2b_base64(memoryview(body)[:whole])
-        tail = body[whole:usable]
-        return out + binascii.a2b_base64(tail + b"=" * (-len(tail) % 4)) if tail else out
-    except binascii.Error:
-        return b""
-
-
-def _hex_at(run: bytes, offset: int) -> bytes:
-    if offset > 1:
-        return b""
-    body = run[offset:]
-    body = body[: len(body) - len(body) % 2]
-    return binascii.unhexlify(body)
 
 
 def _qp(data: bytes) -> bytes:

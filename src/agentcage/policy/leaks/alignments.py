@@ -1,0 +1,50 @@
+"""A base64 or hex run decoded from each offset a wrapped value could start at.
+
+A value encoded inside a longer run starts wherever its writer put it, so a run is
+decoded from each of its first four offsets (base64) or two (hex), and only from
+its start when long: an image or a pack is then decoded once, not four times.
+"""
+
+from __future__ import annotations
+
+import binascii
+
+# Runs this long are decoded at all alignments; longer ones (images, packs) only
+# where they start, so a multi-megabyte blob is decoded once.
+ALIGN_ALL_BELOW = 4096
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def b64_alignments(run: bytes) -> list[bytes]:
+    """`run` decoded as base64 from each of its first four offsets (from the first
+    only when long), the empty results left out. The padding is stripped and a
+    URL-safe run translated once for all four."""
+    body = run.rstrip(b"=")
+    if b"-" in body or b"_" in body:
+        body = body.translate(_URLSAFE)
+    offsets = range(4) if len(run) < ALIGN_ALL_BELOW else range(1)
+    return [piece for offset in offsets if (piece := _b64_of(body[offset:] if offset else body))]
+
+
+def hex_alignments(run: bytes) -> list[bytes]:
+    """`run` (hex digits only) decoded from its first two offsets (the first only when
+    long), the empty results left out."""
+    offsets = range(2) if len(run) < ALIGN_ALL_BELOW else range(1)
+    return [piece for offset in offsets if (piece := _hex_of(run[offset:]))]
+
+
+def _b64_of(body: bytes) -> bytes:
+    """Standard-alphabet base64 without its padding, decoded; b"" if it is not.
+    Copies of a megabyte run are the cost here: only the last group is padded."""
+    usable = len(body) - (len(body) % 4 == 1)  # a lone last character encodes nothing
+    whole = usable - usable % 4
+    try:
+        out = binascii.a2b_base64(memoryview(body)[:whole])
+        tail = body[whole:usable]
+        return out + binascii.a2b_base64(tail + b"=" * (-len(tail) % 4)) if tail else out
+    except binascii.Error:
+        return b""
+
+
+def _hex_of(body: bytes) -> bytes:
+    return binascii.unhexlify(body[: len(body) - len(body) % 2])
