@@ -22,6 +22,9 @@ _MAGIC = (
     b"fLaC",
     b"BM",  # BMP
 )
+# The bytes a media file can start with (RIFF's R besides the magics): with an MP4's
+# `ftyp` at 4, what a caller checking many decoded pieces tests before `is_media`.
+MEDIA_FIRST_BYTES = frozenset(magic[0] for magic in _MAGIC) | {ord("R")}
 
 
 def is_media(head: bytes) -> bool:

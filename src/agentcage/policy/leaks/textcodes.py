@@ -211,7 +211,8 @@ def base32_run(run: bytes) -> bytes:
     if it decodes to text; else b""."""
     if len(run) < _B32_RUN or len(run) > _LONGEST_RUN:
         return b""
-    if all(run.translate(None, alphabet) for alphabet in _B32_ALPHABETS):
+    upper, lower = _B32_ALPHABETS
+    if run.translate(None, upper) and run.translate(None, lower):
         return b""
     body = run.rstrip(b"=").upper()
     while len(body) % 8 in (1, 3, 6):  # lengths no base32 text has

@@ -24,7 +24,7 @@ from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_co
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
 from agentcage.policy.leaks.wrapped_lines import WrappedLines
-from agentcage.policy.media import is_media, is_text
+from agentcage.policy.media import MEDIA_FIRST_BYTES, is_media, is_text
 from agentcage.policy.runs import (
     TOKEN_RUN_FLOOR,
     around,
@@ -244,13 +244,17 @@ class Unwrapper:
                 b64 += b64_alignments(joined)
             for piece in b64_alignments(run):
                 # An image is a view of its own, so it is recognised and not peeled.
-                if is_media(piece[:16]):
+                maybe_media = piece[0] in MEDIA_FIRST_BYTES or piece[4:8] == b"ftyp"
+                if maybe_media and is_media(piece[:16]):
                     media.append(piece)
                 elif piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
                     packed.append(("base64", piece))
                 else:
                     b64.append(piece)
-                unxored += unxor(piece)
+                # XOR-ed text keeps one top bit throughout: a piece starting below 0x80
+                # with a byte above it is random, and `unxor` would say so slower.
+                if piece[0] >= 0x80 or piece.isascii():
+                    unxored += unxor(piece)
                 if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
                     b64.append(wide)  # base64 of UTF-16 text
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
