@@ -17,13 +17,27 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 def b64_alignments(run: bytes) -> list[bytes]:
     """`run` decoded as base64 from each of its first four offsets (from the first
-    only when long), the empty results left out. The padding is stripped and a
-    URL-safe run translated once for all four."""
+    only when long), the empty results and those that are no base64 left out. The
+    padding is stripped and a URL-safe run translated once for all four; a lone last
+    character encodes nothing and is dropped; only the last group is padded (copies
+    of a megabyte run are the cost here)."""
     body = run.rstrip(b"=")
     if b"-" in body or b"_" in body:
         body = body.translate(_URLSAFE)
-    offsets = range(4) if len(run) < ALIGN_ALL_BELOW else range(1)
-    return [piece for offset in offsets if (piece := _b64_of(body[offset:] if offset else body))]
+    pieces = []
+    for offset in range(4) if len(run) < ALIGN_ALL_BELOW else range(1):
+        part = body[offset:] if offset else body
+        usable = len(part) - (len(part) % 4 == 1)
+        whole = usable - usable % 4
+        try:
+            piece = binascii.a2b_base64(memoryview(part)[:whole])
+            if whole < usable:
+                piece += binascii.a2b_base64(part[whole:usable] + b"=" * (whole + 4 - usable))
+        except binascii.Error:
+            continue
+        if piece:
+            pieces.append(piece)
+    return pieces
 
 
 def hex_alignments(run: bytes) -> list[bytes]:
@@ -31,19 +45,6 @@ def hex_alignments(run: bytes) -> list[bytes]:
     long), the empty results left out."""
     offsets = range(2) if len(run) < ALIGN_ALL_BELOW else range(1)
     return [piece for offset in offsets if (piece := _hex_of(run[offset:]))]
-
-
-def _b64_of(body: bytes) -> bytes:
-    """Standard-alphabet base64 without its padding, decoded; b"" if it is not.
-    Copies of a megabyte run are the cost here: only the last group is padded."""
-    usable = len(body) - (len(body) % 4 == 1)  # a lone last character encodes nothing
-    whole = usable - usable % 4
-    try:
-        out = binascii.a2b_base64(memoryview(body)[:whole])
-        tail = body[whole:usable]
-        return out + binascii.a2b_base64(tail + b"=" * (-len(tail) % 4)) if tail else out
-    except binascii.Error:
-        return b""
 
 
 def _hex_of(body: bytes) -> bytes:

@@ -251,9 +251,9 @@ class Unwrapper:
                     packed.append(("base64", piece))
                 else:
                     b64.append(piece)
-                # XOR-ed text keeps one top bit throughout: a piece starting below 0x80
-                # with a byte above it is random, and `unxor` would say so slower.
-                if piece[0] >= 0x80 or piece.isascii():
+                # XOR-ed text keeps one top bit throughout: `unxor` would find any other
+                # piece random, only slower.
+                if piece.isascii() or (piece[0] >= 0x80 and min(piece) >= 0x80):
                     unxored += unxor(piece)
                 if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
                     b64.append(wide)  # base64 of UTF-16 text
