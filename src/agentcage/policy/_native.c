@@ -485,20 +485,32 @@ gap_byte(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == '"' || c == '\'';
 }
 
+/* Each byte's classes for the scan without vectors, as bits: 1 letter, 2 gap,
+   4 backslash. One lookup a byte and no branch (a branch per class had been most of
+   the scan where there is no SSE2: arm64 hosts and Macs). */
+static unsigned char word_classes[256];
+
+static void
+init_word_classes(void)
+{
+    for (int c = 0; c < 256; c++)
+        word_classes[c] = (unsigned char)((c >= 'a' && c <= 'z') | gap_byte((unsigned char)c) << 1 |
+                                          (c == '\\') << 2);
+}
+
 static void
 classes_scalar(const unsigned char *at, Py_ssize_t len, struct classes *k)
 {
-    memset(k, 0, sizeof *k);
+    u64 letter = 0, gap = 0, slash = 0;
     for (Py_ssize_t j = 0; j < len; j++) {
-        unsigned char c = at[j];
-        u64 bit = 1ULL << j;
-        if (c >= 'a' && c <= 'z')
-            k->letter |= bit;
-        if (gap_byte(c))
-            k->gap |= bit;
-        if (c == '\\')
-            k->slash |= bit;
+        u64 c = word_classes[at[j]];
+        letter |= (c & 1) << j;
+        gap |= (c >> 1 & 1) << j;
+        slash |= (c >> 2) << j;
     }
+    k->letter = letter;
+    k->gap = gap;
+    k->slash = slash;
 }
 
 #ifdef __SSE2__
@@ -1392,6 +1404,7 @@ PyInit__native(void)
 #ifdef __SSE2__
     init_marks();
 #endif
+    init_word_classes();
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
