@@ -112,8 +112,8 @@ def _wide_codec(data: bytes) -> str | None:
     sample = data[:_SAMPLE]
     if len(sample) < 16 or b"\0" not in sample:
         return None
-    # UTF-16 needs the most NULs of the four least: one a unit at the share. Random
-    # bytes (decoded base64 of hashes) hold a few and stop here, the codecs untried.
+    # Of the four codecs UTF-16 needs the fewest NULs (one a unit, at the share), so
+    # fewer rule them all out: random bytes (decoded base64 of hashes) stop here.
     if sample.count(0) < _WIDE_SHARE * (len(sample) // 2):
         return None
     for codec, width, low in _WIDE:
