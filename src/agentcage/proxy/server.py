@@ -17,7 +17,6 @@ from mitmproxy.addons import (
     core,
     disable_h2c,
     errorcheck,
-    next_layer,
     proxyserver,
     termlog,
     tlsconfig,
@@ -34,6 +33,7 @@ from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.closing_lines import ClosingLines
 from agentcage.proxy.confdir import write_upstream_bundle
+from agentcage.proxy.connect_tunnels import LayerChoice
 from agentcage.proxy.deny import DenyListeners
 from agentcage.proxy.early_start import EarlyStart, ProxySettings, adopt, open_deny
 from agentcage.proxy.gate import RequestGate
@@ -218,7 +218,7 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     )
     if entry is not None:
         _add(proxy, OpaquePassthrough(entry, audit))  # before NextLayer: see its docstring
-    _add(proxy, next_layer.NextLayer(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
+    _add(proxy, LayerChoice(), tlsconfig.TlsConfig(), errorcheck.ErrorCheck())
     if entry is not None:
         # Before the gate: a request the listener cannot serve never reaches the policy.
         _add(proxy, entry)
