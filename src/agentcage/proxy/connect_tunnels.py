@@ -138,6 +138,8 @@ class OpenedTunnel(layer.Layer):
 class LayerChoice(next_layer.NextLayer):
     """mitmproxy's next-layer decisions, with a plain CONNECT served by `OpenedTunnel`."""
 
+    name = "nextlayer"  # mitmproxy's own addon's name: its proxy server looks for it
+
     def _setup_explicit_http_proxy(  # type: ignore[override]
         self, context: Context, data_client: bytes
     ) -> layer.Layer:

@@ -143,3 +143,11 @@ def test_a_connect_inside_a_tunnel_still_goes_to_mitmproxy_and_is_refused(
     raw = raw[len(ESTABLISHED) :]
     assert raw.startswith(b"HTTP/1.1 400 "), raw[:200]
     assert upstream.received == []
+
+
+def test_the_proxy_starts_without_a_warning_of_a_missing_next_layer_addon(
+    proxy: ProxyProcess,
+) -> None:
+    # mitmproxy's proxy server looks its next-layer addon up by name; ours stands in for it.
+    assert "nextlayer" not in proxy.stderr
+    assert "listening on" in proxy.stderr
