@@ -29,8 +29,10 @@ from mitmproxy.net.http import url
 from mitmproxy.proxy import commands, events, layer
 from mitmproxy.proxy.context import Context
 
-# A longer head is legal but not plain: mitmproxy's path takes it, with its limit.
-HEAD_LIMIT = 8192
+# A longer head is legal but not plain: mitmproxy's path takes it, with its limit. A
+# client's usual head is 100-300 bytes; the bound also caps how often mitmproxy asks for
+# the decision again (once per piece) while a slow client sends its head.
+HEAD_LIMIT = 2048
 # The mode spec of the explicit listener (`server.listen_modes`); the transparent
 # listeners are `regular@host:port` and refuse CONNECT on mitmproxy's path.
 EXPLICIT_MODE = "regular"

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from agentcage.proxy.connect_tunnels import HEAD_LIMIT
 from tests.integration.proxy.conftest import PLACEHOLDER, REAL_KEY
 from tests.support.proxy import ProxyProcess
 from tests.support.upstream import Upstream
@@ -59,12 +60,13 @@ def _get(target: str, path: str, extra: str = "") -> bytes:
 def test_the_answer_is_mitmproxys_own(proxy: ProxyProcess, upstream: Upstream) -> None:
     target = f"api.anthropic.com:{upstream.tls_port}"
     answers = []
-    # The second head frames a (zero) body, so mitmproxy's HTTP layer answers it.
-    for extra in ("", "Content-Length: 0\r\n"):
+    # The second head frames a (zero) body and the third is over HEAD_LIMIT, so
+    # mitmproxy's HTTP layer answers them.
+    for extra in ("", "Content-Length: 0\r\n", f"X-Long: {'a' * HEAD_LIMIT}\r\n"):
         with _connect(proxy) as sock:
             sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{extra}\r\n".encode())
             answers.append(_answer(sock))
-    assert answers == [ESTABLISHED, ESTABLISHED]
+    assert answers == [ESTABLISHED] * 3
     with _connect(proxy) as sock:
         sock.sendall(f"CONNECT {target} HTTP/1.0\r\n\r\n".encode())
         assert _answer(sock) == b"HTTP/1.0 200 Connection established\r\n\r\n"
