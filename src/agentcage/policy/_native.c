@@ -865,25 +865,23 @@ scan_blocks(struct word_scan *scan, Py_ssize_t shortest, Py_ssize_t longest, Py_
             u64 tail = top == 63 ? 0 : cand & (~0ULL << (top + 1));
             if (tail && at_words(scan, base, tail) < 0)
                 return -1;
-            prev_letter = (letter >> 63) & (len == 64);
-            cur = next;
-            continue;
-        }
-        while (cand | breaks) {
-            if (breaks == 0) {
-                if (at_words(scan, base, cand) < 0)
+        } else {
+            while (cand | breaks) {
+                if (breaks == 0) {
+                    if (at_words(scan, base, cand) < 0)
+                        return -1;
+                    break;
+                }
+                int first = __builtin_ctzll(breaks);
+                u64 before = cand & ((1ULL << first) - 1);
+                if (before && at_words(scan, base, before) < 0)
                     return -1;
-                break;
+                cand &= ~before;
+                u64 run = cand ? breaks & ((1ULL << __builtin_ctzll(cand)) - 1) : breaks;
+                breaks &= ~run;
+                if (at_breaks(scan, base + first, base + 63 - __builtin_clzll(run)) < 0)
+                    return -1;
             }
-            int first = __builtin_ctzll(breaks);
-            u64 before = cand & ((1ULL << first) - 1);
-            if (before && at_words(scan, base, before) < 0)
-                return -1;
-            cand &= ~before;
-            u64 run = cand ? breaks & ((1ULL << __builtin_ctzll(cand)) - 1) : breaks;
-            breaks &= ~run;
-            if (at_breaks(scan, base + first, base + 63 - __builtin_clzll(run)) < 0)
-                return -1;
         }
         prev_letter = (letter >> 63) & (len == 64);
         cur = next;

@@ -211,9 +211,10 @@ class Unwrapper:
         yield from text_codes(data)
         # Each escape's first two bytes looked for in one pass before its regex runs:
         # in source code `%`, `\` and `=` come every few lines, and `re` stops at each.
-        if b"%" in data and followed(data, b"%", _ANY_HEX):
+        percent = b"%" in data
+        if percent and followed(data, b"%", _ANY_HEX):
             yield "percent", _around(_PERCENT, data, budget.left, urllib.parse.unquote_to_bytes)
-        if b"%" in data and followed(data, b"%", _U):
+        if percent and followed(data, b"%", _U):
             yield "escape", _around(_PERCENT_U, data, budget.left, _unescape_percent_u)
         # One-byte probe first: a two-byte `in` is ~100x slower than memchr on a miss.
         if (
