@@ -1377,6 +1377,83 @@ done:
     return result;
 }
 
+/* A base64 run decoded from each of its first four offsets (the first only when the
+   run is `all_below` bytes or longer), as `alignments.python_b64_alignments` defines
+   it: the same calls of `decode` (binascii.a2b_base64, passed in) on the same bytes,
+   so every quirk of its non-strict mode is kept; what this saves is the interpreter's
+   slicing and bookkeeping around ~60,000 runs a MiB of a package-lock.json. */
+static PyObject *
+b64_pieces(PyObject *module, PyObject *args)
+{
+    Py_buffer run;
+    Py_ssize_t all_below;
+    PyObject *decode, *error;
+    if (!PyArg_ParseTuple(args, "y*nOO:b64_pieces", &run, &all_below, &decode, &error))
+        return NULL;
+    PyObject *pieces = NULL, *view = NULL, *piece = NULL, *tail = NULL;
+    const char *in = run.buf;
+    Py_ssize_t n = run.len;
+    while (n > 0 && in[n - 1] == '=')
+        n--;
+    char *body = PyMem_Malloc(n > 0 ? (size_t)n : 1);
+    if (body == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        body[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+    pieces = PyList_New(0);
+    if (pieces == NULL)
+        goto done;
+    int offsets = run.len < all_below ? 4 : 1;
+    for (int offset = 0; offset < offsets; offset++) {
+        Py_ssize_t len = n - offset;
+        if (len <= 0)
+            break; /* an empty part decodes to nothing */
+        Py_ssize_t usable = len - (len % 4 == 1);
+        Py_ssize_t whole = usable - usable % 4;
+        view = PyMemoryView_FromMemory(body + offset, whole, PyBUF_READ);
+        if (view == NULL)
+            goto fail;
+        piece = PyObject_CallOneArg(decode, view);
+        Py_CLEAR(view);
+        if (piece != NULL && whole < usable) {
+            char last[4] = {'=', '=', '=', '='};
+            memcpy(last, body + offset + whole, (size_t)(usable - whole));
+            PyObject *bytes = PyBytes_FromStringAndSize(last, 4);
+            if (bytes == NULL)
+                goto fail;
+            tail = PyObject_CallOneArg(decode, bytes);
+            Py_DECREF(bytes);
+            if (tail == NULL)
+                Py_CLEAR(piece);
+            else {
+                PyBytes_Concat(&piece, tail);
+                Py_CLEAR(tail);
+            }
+        }
+        if (piece == NULL) {
+            if (!PyErr_ExceptionMatches(error))
+                goto fail;
+            PyErr_Clear(); /* not base64 from this offset */
+            continue;
+        }
+        if (PyBytes_GET_SIZE(piece) > 0 && PyList_Append(pieces, piece) < 0)
+            goto fail;
+        Py_CLEAR(piece);
+    }
+    goto done;
+fail:
+    Py_XDECREF(view);
+    Py_XDECREF(piece);
+    Py_XDECREF(tail);
+    Py_CLEAR(pieces);
+done:
+    PyMem_Free(body);
+    PyBuffer_Release(&run);
+    return pieces;
+}
+
 static PyMethodDef methods[] = {
     {"followed", followed, METH_VARARGS, "Whether a lead byte is followed by a marked byte."},
     {"canonical", canonical, METH_VARARGS, "Fold and drop separator bytes."},
@@ -1386,6 +1463,7 @@ static PyMethodDef methods[] = {
     {"grams", grams, METH_VARARGS, "Places whose 4-gram hashes to a bit set in a table."},
     {"dejunked", dejunked, METH_VARARGS, "Copies with every p-th byte taken out, NUL-joined."},
     {"anchors", anchors, METH_VARARGS, "Where each of several needles occurs, in one pass."},
+    {"b64_pieces", b64_pieces, METH_VARARGS, "A base64 run decoded from its first offsets."},
     {NULL, NULL, 0, NULL},
 };
 

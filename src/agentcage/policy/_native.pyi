@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 ANCHORS_IN_VECTORS: int
 
@@ -14,3 +14,10 @@ def dejunked(data: bytes, periods: bytes, /) -> bytes: ...
 def anchors(
     data: bytes, needles: Sequence[bytes], buckets: bytes, lo: int, hi: int, /
 ) -> dict[bytes, list[int]]: ...
+def b64_pieces(
+    run: bytes,
+    all_below: int,
+    decode: Callable[[bytes | memoryview], bytes],
+    error: type[Exception],
+    /,
+) -> list[bytes]: ...

@@ -7,7 +7,7 @@ AGENTCAGE_NO_NATIVE=1), the pure-Python versions give the same results, slower;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 
@@ -38,6 +38,15 @@ class Native(Protocol):
     ) -> list[int]: ...
 
     def dejunked(self, data: bytes, periods: bytes, /) -> bytes: ...
+
+    def b64_pieces(
+        self,
+        run: bytes,
+        all_below: int,
+        decode: Callable[[bytes | memoryview], bytes],
+        error: type[Exception],
+        /,
+    ) -> list[bytes]: ...
 
     def anchors(
         self, data: bytes, needles: Sequence[bytes], buckets: bytes, lo: int, hi: int, /

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import itertools
 import json
 import os
 import re
+import unittest.mock
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +18,7 @@ from agentcage.policy import runs, shannon
 from agentcage.policy.accelerator import native
 from agentcage.policy.formats import anchor_search
 from agentcage.policy.formats.shapes import prefix_table, python_words
-from agentcage.policy.leaks import encodings, interleave
+from agentcage.policy.leaks import alignments, encodings, interleave
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
 from agentcage.policy.leaks.gram_filter import GramFilter, python_grams
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
@@ -353,3 +355,22 @@ def test_followed_matches_the_python_definition(
     marks = bytes(b in marked for b in range(256))
     expected = any(a == lead and marks[b] for a, b in itertools.pairwise(data))
     assert native.followed(data, lead, marks) is expected
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    # The token alphabet with `=` anywhere: a2b_base64's non-strict mode stops at some
+    # padding and skips other, and the C must call it on the very same bytes.
+    st.text("AZaz09+/-_=", max_size=90).map(str.encode)
+    | st.text(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=", max_size=90
+    ).map(str.encode),
+    st.sampled_from([0, 1, 5, 40, 4096]),
+)
+def test_base64_pieces_match_the_python_definition(run: bytes, all_below: int) -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    with unittest.mock.patch.object(alignments, "ALIGN_ALL_BELOW", all_below):
+        expected = alignments.python_b64_alignments(run)
+    found = native.b64_pieces(run, all_below, binascii.a2b_base64, binascii.Error)
+    assert found == expected

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import binascii
 
+from agentcage.policy.accelerator import native
+
 # Runs this long are decoded at all alignments; longer ones (images, packs) only
 # where they start, so a multi-megabyte blob is decoded once.
 ALIGN_ALL_BELOW = 4096
@@ -17,7 +19,14 @@ _URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 def b64_alignments(run: bytes) -> list[bytes]:
     """`run` decoded as base64 from each of its first four offsets (from the first
-    only when long), the empty results and those that are no base64 left out. The
+    only when long), the empty results and those that are no base64 left out."""
+    if native is None:
+        return python_b64_alignments(run)
+    return native.b64_pieces(run, ALIGN_ALL_BELOW, binascii.a2b_base64, binascii.Error)
+
+
+def python_b64_alignments(run: bytes) -> list[bytes]:
+    """`b64_alignments` without the accelerator (and the definition it is tested against). The
     padding is stripped and a URL-safe run translated once for all four; a lone last
     character encodes nothing and is dropped; only the last group is padded (copies
     of a megabyte run are the cost here)."""
