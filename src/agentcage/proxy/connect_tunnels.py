@@ -45,9 +45,9 @@ _REQUEST_LINE = re.compile(
 _FIELD = re.compile(
     rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?[ \t]*\r\n"
 )
-# A CONNECT has no body; a head that frames one is left to mitmproxy's checks.
 # Where mitmproxy's HTTP/1 server (h11's receive buffer) sees a head end.
 _BLANK_LINE = re.compile(rb"\n\r?\n")
+# A CONNECT has no body; a head that frames one is left to mitmproxy's checks.
 _BODY_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
 
 
