@@ -15,8 +15,8 @@ import os
 import time
 from contextlib import contextmanager
 
-from bench.cages.run import Bench, Build, baseline_build, summary
-from tests.e2e.harness import REPO, Harness, running, start_internet
+from bench.cages.run import Bench, build_under_test, summary
+from tests.e2e.harness import Harness, running, start_internet
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,11 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="REF", help="run a copy of this commit instead")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
-    if args.baseline:
-        build = baseline_build(args.baseline)
-    print(f"== {build.label}: {build.agentcage}; load {os.getloadavg()}", flush=True)
-    build.compile_bytecode()
+    build = build_under_test(args.baseline)
     figures: dict[str, list[float]] = {}
     with contextmanager(running)(Harness, "healthy") as harness:
         bench = Bench(harness, start_internet(harness), build)

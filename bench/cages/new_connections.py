@@ -31,8 +31,8 @@ import statistics
 import sys
 from contextlib import contextmanager
 
-from bench.cages.run import Bench, Build, baseline_build
-from tests.e2e.harness import REPO, Harness, running, start_internet
+from bench.cages.run import Bench, build_under_test
+from tests.e2e.harness import Harness, running, start_internet
 
 NAME = "reconnect"
 AGENT = f"agentcage-{NAME}-agent"
@@ -122,11 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", metavar="REF", help="run a copy of this commit instead")
     args = parser.parse_args(argv)
-    build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
-    if args.baseline:
-        build = baseline_build(args.baseline)
-    print(f"== {build.label}: {build.agentcage}", flush=True)
-    build.compile_bytecode()
+    build = build_under_test(args.baseline)
     modes = ("direct", "explicit", "transparent")
     with contextmanager(running)(Harness, "reconnect") as harness:
         bench = Bench(harness, start_internet(harness), build)

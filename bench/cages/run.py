@@ -92,6 +92,17 @@ def baseline_build(ref: str) -> Build:
     return Build(f"{ref} ({sha[:8]})", binary)
 
 
+def build_under_test(baseline: str | None) -> Build:
+    """This checkout, or a copy of `baseline` when given; announced, then compiled."""
+    if baseline:
+        build = baseline_build(baseline)
+    else:
+        build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
+    print(f"== {build.label}: {build.agentcage}; load {os.getloadavg()}", flush=True)
+    build.compile_bytecode()
+    return build
+
+
 class Bench:
     def __init__(self, harness: Harness, internet: Internet, build: Build) -> None:
         self.harness = harness

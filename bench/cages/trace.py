@@ -29,8 +29,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.cages.run import Bench, Build, baseline_build
-from tests.e2e.harness import REPO, Harness, running, start_internet
+from bench.cages.run import Bench, build_under_test
+from tests.e2e.harness import Harness, running, start_internet
 
 _LINE = re.compile(r"^(\d+) +(\d+):(\d+):([\d.]+) (.*)$")
 _EXECVE = re.compile(r'execve\("[^"]*", \[(.*?)\](?:, 0x[0-9a-f]+ /\* \d+ vars \*/)?\) = 0')
@@ -171,11 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, metavar="N", help="CPU by process with N idle cages")
     parser.add_argument("--many", type=int, default=0, metavar="N", help="N cages beside (--timed)")
     args = parser.parse_args(argv)
-    build = Build("this checkout", REPO / ".venv" / "bin" / "agentcage")
-    if args.baseline:
-        build = baseline_build(args.baseline)
-    print(f"== {build.label}: {build.agentcage}")
-    build.compile_bytecode()
+    build = build_under_test(args.baseline)
     with contextmanager(running)(Harness, "trace") as harness:
         bench = Bench(harness, start_internet(harness), build)
         bench.destroy_after(bench.create, "warmup")
