@@ -4,8 +4,11 @@
 internet on 127.0.0.1: a DNS server answering every name the cases use and an
 HTTPS/HTTP/WebSocket server recording everything that reaches it. A malicious
 case leaked if every one of its carriers is found in what the sink recorded
-(request lines, headers, bodies with Content-Encoding undone, WebSocket messages,
-DNS questions), whatever the proxy logged.
+(request lines, host names, the headers the case set, bodies with Content-Encoding
+undone, WebSocket messages, DNS questions), whatever the proxy logged. What the
+harness and the client library add (the sink's port in Host, User-Agent, Accept)
+is left out: a two-character carrier such as `72` would otherwise be "found" in a
+port like 37203 and a refused piece counted as leaked.
 
 DNS questions an agent sends to the cage's resolver never pass the HTTP proxy;
 those steps are judged as the DNS sidecar judges protected values, by the name
@@ -133,7 +136,9 @@ class ProxyRunner:
             blocked |= result == "blocked"
             errors += result == "error"
         arrived = self._arrived(
-            self.upstream.received[seen_http:], self.dns.queries[seen_dns:] + resolved
+            self.upstream.received[seen_http:],
+            self.dns.queries[seen_dns:] + resolved,
+            {name.lower() for step in case.steps for name, _value in step.headers},
         )
         leaked = case.malicious and all(carrier in arrived for carrier in case.carriers)
         return Outcome(case, blocked, leaked, errors, via, self._reason)
@@ -189,12 +194,15 @@ class ProxyRunner:
         return "ok"
 
     @staticmethod
-    def _arrived(received: list[Received], queries: list[tuple[str, str]]) -> bytes:
+    def _arrived(
+        received: list[Received], queries: list[tuple[str, str]], headers: set[str]
+    ) -> bytes:
         parts: list[bytes] = []
         for item in received:
             path = item.path.encode("latin-1", "replace")
-            parts += [path, urllib.parse.unquote_to_bytes(path), item.host.encode()]
-            parts += [value.encode("latin-1", "replace") for _name, value in item.headers]
+            host = urllib.parse.urlsplit(f"//{item.host}").hostname or item.host
+            parts += [path, urllib.parse.unquote_to_bytes(path), host.encode()]
+            parts += [v.encode("latin-1", "replace") for k, v in item.headers if k in headers]
             parts.append(item.body)
             encoding = item.header("content-encoding")
             if encoding and item.body:
