@@ -1017,6 +1017,18 @@ bit_set(const unsigned char *bits, uint32_t h)
     return bits[h >> 3] >> (h & 7) & 1;
 }
 
+/* Appends the int `i` to `list`; -1 with an exception set on failure. */
+static int
+append_index(PyObject *list, Py_ssize_t i)
+{
+    PyObject *index = PyLong_FromSsize_t(i);
+    if (index == NULL)
+        return -1;
+    int failed = PyList_Append(list, index);
+    Py_DECREF(index);
+    return failed;
+}
+
 static PyObject *
 grams(PyObject *module, PyObject *args)
 {
@@ -1043,13 +1055,10 @@ grams(PyObject *module, PyObject *args)
         if (i + 8 <= data.len && !bit_set(two, gram_hash(in + i + 4, shift)) &&
             !bit_set(alone, h))
             continue;
-        PyObject *at = PyLong_FromSsize_t(i);
-        if (at == NULL || PyList_Append(result, at) < 0) {
-            Py_XDECREF(at);
+        if (append_index(result, i) < 0) {
             Py_CLEAR(result);
             goto done;
         }
-        Py_DECREF(at);
     }
 done:
     PyBuffer_Release(&data);
@@ -1454,6 +1463,76 @@ done:
     return pieces;
 }
 
+/* notable(pieces, first, sample, share): the indexes of the pieces (bytes) that need
+   the unwrapper's look of their own, as `notable_pieces.python_notable` defines them: empty,
+   a first byte marked in `first` (256 bytes), `ftyp` at 4, all below 0x80 or all from
+   0x80, or maybe wide text (a BOM's first two bytes; at least 16 bytes in the first
+   `sample` and NULs at least `share` of half of them, compared in doubles as Python
+   compares an int with a float). */
+static int
+notable_piece(const unsigned char *p, Py_ssize_t n, const unsigned char *first,
+              Py_ssize_t sample, double share)
+{
+    if (n == 0 || first[p[0]])
+        return 1;
+    if (n >= 8 && memcmp(p + 4, "ftyp", 4) == 0)
+        return 1;
+    unsigned char any = 0, all = 0xFF;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        any |= p[i];
+        all &= p[i];
+    }
+    if (!(any & 0x80) || (all & 0x80))
+        return 1;
+    if (n >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF) ||
+                   (p[0] == 0 && p[1] == 0)))
+        return 1;
+    Py_ssize_t s = n < sample ? n : sample;
+    if (s < 16)
+        return 0;
+    Py_ssize_t zeros = 0;
+    for (Py_ssize_t i = 0; i < s; i++)
+        zeros += p[i] == 0;
+    return (double)zeros >= share * (double)(s / 2);
+}
+
+static PyObject *
+notable(PyObject *module, PyObject *args)
+{
+    PyObject *pieces;
+    Py_buffer first;
+    Py_ssize_t sample;
+    double share;
+    if (!PyArg_ParseTuple(args, "O!y*nd:notable", &PyList_Type, &pieces, &first, &sample, &share))
+        return NULL;
+    PyObject *out = NULL;
+    if (first.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "first must be 256 bytes");
+        goto done;
+    }
+    out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pieces); i++) {
+        PyObject *piece = PyList_GET_ITEM(pieces, i);
+        if (!PyBytes_Check(piece)) {
+            PyErr_SetString(PyExc_TypeError, "pieces must be bytes");
+            Py_CLEAR(out);
+            goto done;
+        }
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(piece);
+        if (!notable_piece(p, PyBytes_GET_SIZE(piece), first.buf, sample, share))
+            continue;
+        if (append_index(out, i) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    PyBuffer_Release(&first);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"followed", followed, METH_VARARGS, "Whether a lead byte is followed by a marked byte."},
     {"canonical", canonical, METH_VARARGS, "Fold and drop separator bytes."},
@@ -1464,6 +1543,7 @@ static PyMethodDef methods[] = {
     {"dejunked", dejunked, METH_VARARGS, "Copies with every p-th byte taken out, NUL-joined."},
     {"anchors", anchors, METH_VARARGS, "Where each of several needles occurs, in one pass."},
     {"b64_pieces", b64_pieces, METH_VARARGS, "A base64 run decoded from its first offsets."},
+    {"notable", notable, METH_VARARGS, "Which decoded pieces need a look of their own."},
     {NULL, NULL, 0, NULL},
 };
 

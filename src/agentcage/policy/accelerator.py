@@ -48,6 +48,10 @@ class Native(Protocol):
         /,
     ) -> list[bytes]: ...
 
+    def notable(
+        self, pieces: list[bytes], first: bytes, sample: int, share: float, /
+    ) -> list[int]: ...
+
     def anchors(
         self, data: bytes, needles: Sequence[bytes], buckets: bytes, lo: int, hi: int, /
     ) -> dict[bytes, list[int]]: ...

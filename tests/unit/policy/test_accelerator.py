@@ -18,7 +18,7 @@ from agentcage.policy import runs, shannon
 from agentcage.policy.accelerator import native
 from agentcage.policy.formats import anchor_search
 from agentcage.policy.formats.shapes import prefix_table, python_words
-from agentcage.policy.leaks import alignments, encodings, interleave
+from agentcage.policy.leaks import alignments, encodings, interleave, notable_pieces
 from agentcage.policy.leaks.encodings import SEPARATORS, canonical, python_canonical
 from agentcage.policy.leaks.gram_filter import GramFilter, python_grams
 from agentcage.policy.runs import BASE64_TABLE, byte_table, long_runs, python_long_runs
@@ -129,7 +129,7 @@ def test_the_policy_without_the_accelerator_decides_the_same(
         return out
 
     accelerated = decisions()
-    for module in (runs, encodings, shannon, interleave, anchor_search):
+    for module in (runs, encodings, shannon, interleave, anchor_search, alignments, notable_pieces):
         monkeypatch.setattr(module, "native", None)
     assert decisions() == accelerated
     assert [verdict for verdict, _ in accelerated][1:3] == ["block", "block"]
@@ -374,3 +374,41 @@ def test_base64_pieces_match_the_python_definition(run: bytes, all_below: int) -
         expected = alignments.python_b64_alignments(run)
     found = native.b64_pieces(run, all_below, binascii.a2b_base64, binascii.Error)
     assert found == expected
+
+
+# Pieces as decoded base64 gives them: random bytes, and the kinds `notable` must name
+# (a first byte it marks, `ftyp` at 4, one top bit throughout, BOMs, NUL-heavy text).
+_PIECE = (
+    st.binary(min_size=0, max_size=80)
+    | st.lists(st.sampled_from([0, 0, 0, 0x41, 0x80, 0xFE, 0xFF, 0x1F, 0x78]), max_size=80).map(
+        bytes
+    )
+    | st.binary(max_size=40).map(lambda b: b[:4].ljust(4, b"\x01") + b"ftyp" + b[4:])
+    | st.binary(max_size=60).map(lambda b: bytes(x | 0x80 for x in b))
+    | st.binary(max_size=60).map(lambda b: bytes(x & 0x7F for x in b))
+    | st.text("ab\0", max_size=600).map(lambda t: t.encode("utf-16-le"))
+    | st.binary(min_size=500, max_size=700)
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_PIECE, max_size=6))
+def test_notable_pieces_match_the_python_definition(pieces: list[bytes]) -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    found = native.notable(
+        pieces,
+        notable_pieces.FIRST_BYTES,
+        notable_pieces.WIDE_SAMPLE,
+        notable_pieces.WIDE_SHARE,
+    )
+    assert found == notable_pieces.python_notable(pieces)
+
+
+def test_notable_pieces_refuses_what_is_not_a_list_of_bytes() -> None:
+    if native is None:
+        pytest.skip("built with AGENTCAGE_NO_NATIVE=1")
+    with pytest.raises(TypeError):
+        native.notable([b"x", "x"], notable_pieces.FIRST_BYTES, 512, 0.9)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="256"):
+        native.notable([b"x"], b"\0" * 255, 512, 0.9)

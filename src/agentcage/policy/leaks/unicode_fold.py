@@ -61,8 +61,8 @@ _NON_ASCII = re.compile(rb"[\x80-\xff]+")
 # disguised key is far shorter), unless those cover most of it.
 _WHOLE_BELOW = 4096
 _WINDOW = 256
-_SAMPLE = 512  # bytes looked at to recognise UTF-16/32
-_WIDE_SHARE = 0.9  # of the bytes above an ASCII character that must be NUL
+WIDE_SAMPLE = 512  # bytes looked at to recognise UTF-16/32
+WIDE_SHARE = 0.9  # of the bytes above an ASCII character that must be NUL
 # codec, bytes a unit, index in the unit of the byte that holds an ASCII character
 _BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00")
 _WIDE = (("utf-32-le", 4, 0), ("utf-32-be", 4, 3), ("utf-16-le", 2, 0), ("utf-16-be", 2, 1))
@@ -73,9 +73,9 @@ def fold_unicode(data: bytes) -> bytes | None:
     if data.isascii():
         return None
     try:
-        data[:_SAMPLE].decode("utf-8")  # binary (a decoded image, say) is not text to fold
+        data[:WIDE_SAMPLE].decode("utf-8")  # binary (a decoded image, say) is not text to fold
     except UnicodeDecodeError as exc:
-        if exc.start < min(len(data), _SAMPLE) - 3:  # not merely a character cut in two
+        if exc.start < min(len(data), WIDE_SAMPLE) - 3:  # not merely a character cut in two
             return None
     windows = around(_NON_ASCII, data, _WINDOW) if len(data) > _WHOLE_BELOW else None
     if windows is None:
@@ -104,23 +104,33 @@ def decode_wide(data: bytes) -> bytes | None:
     return text if data[:2] in _BOMS or is_text(text) else None
 
 
+def might_be_wide(data: bytes) -> bool:
+    """False when `decode_wide` surely finds no wide text in `data`: no BOM and too few
+    NUL bytes, as in random bytes. (Every BOM `_wide_codec` knows starts with two bytes
+    of `_BOMS`; without one it needs this share of NULs in its sample.)"""
+    sample = data[:WIDE_SAMPLE]
+    return data[:2] in _BOMS or (
+        len(sample) >= 16 and sample.count(0) >= WIDE_SHARE * (len(sample) // 2)
+    )
+
+
 def _wide_codec(data: bytes) -> str | None:
     if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
         return "utf-32-le" if data[0] == 0xFF else "utf-32-be"
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16-le" if data[0] == 0xFF else "utf-16-be"
-    sample = data[:_SAMPLE]
+    sample = data[:WIDE_SAMPLE]
     if len(sample) < 16 or b"\0" not in sample:
         return None
     # Of the four codecs UTF-16 needs the fewest NULs (one a unit, at the share), so
     # fewer rule them all out: random bytes (decoded base64 of hashes) stop here.
-    if sample.count(0) < _WIDE_SHARE * (len(sample) // 2):
+    if sample.count(0) < WIDE_SHARE * (len(sample) // 2):
         return None
     for codec, width, low in _WIDE:
         size = len(sample) - len(sample) % width
         units = size // width
         zeros = sum(sample[i:size:width].count(0) for i in range(width) if i != low)
         carried = sample[low:size:width].count(0)  # NUL characters: few in text
-        if zeros >= _WIDE_SHARE * units * (width - 1) and carried <= (1 - _WIDE_SHARE) * units:
+        if zeros >= WIDE_SHARE * units * (width - 1) and carried <= (1 - WIDE_SHARE) * units:
             return codec
     return None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from agentcage.policy.leaks.alignments import ALIGN_ALL_BELOW, b64_alignments, hex_alignments
 from agentcage.policy.leaks.gitpack import PackError, read_pack
 from agentcage.policy.leaks.interleave import dejunked, every_other
+from agentcage.policy.leaks.notable_pieces import notable
 from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
@@ -243,21 +244,15 @@ class Unwrapper:
             run = data[start:end]
             if (joined := wrapped.add(start, end)) is not None:
                 b64 += b64_alignments(joined)
-            for piece in b64_alignments(run):
-                # An image is a view of its own, so it is recognised and not peeled.
-                maybe_media = piece[0] in MEDIA_FIRST_BYTES or piece[4:8] == b"ftyp"
-                if maybe_media and is_media(piece[:16]):
-                    media.append(piece)
-                elif piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
-                    packed.append(("base64", piece))
+            pieces = b64_alignments(run)
+            marked = notable(pieces)
+            if not marked:
+                b64 += pieces  # random bytes, nearly always: nothing to look at
+            for index, piece in enumerate(pieces) if marked else ():
+                if index in marked:
+                    _look_at(piece, b64, media, packed, unxored)
                 else:
                     b64.append(piece)
-                # XOR-ed text keeps one top bit throughout: `unxor` would find any other
-                # piece random, only slower.
-                if piece.isascii() or (piece[0] >= 0x80 and min(piece) >= 0x80):
-                    unxored += unxor(piece)
-                if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
-                    b64.append(wide)  # base64 of UTF-16 text
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
                 for piece in hex_alignments(run[hex_start:hex_end]):
                     if piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
@@ -306,6 +301,30 @@ def _layer_cost(name: str, produced: bytes) -> int:
     if len(first) >= _MIN_RUN and not first.strip().translate(None, _RUN_CHARACTERS):
         return 0
     return 1
+
+
+def _look_at(
+    piece: bytes,
+    b64: list[bytes],
+    media: list[bytes],
+    packed: list[tuple[str, bytes]],
+    unxored: list[bytes],
+) -> None:
+    """Put a decoded piece `notable` named where it belongs."""
+    # An image is a view of its own, so it is recognised and not peeled.
+    maybe_media = piece[0] in MEDIA_FIRST_BYTES or piece[4:8] == b"ftyp"
+    if maybe_media and is_media(piece[:16]):
+        media.append(piece)
+    elif piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
+        packed.append(("base64", piece))
+    else:
+        b64.append(piece)
+    # XOR-ed text keeps one top bit throughout: `unxor` would find any other
+    # piece random, only slower.
+    if piece.isascii() or (piece[0] >= 0x80 and min(piece) >= 0x80):
+        unxored += unxor(piece)
+    if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
+        b64.append(wide)  # base64 of UTF-16 text
 
 
 def _packed(piece: bytes, packed: list[tuple[str, bytes]]) -> bool:
