@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import re
 import ssl
 import tempfile
 import urllib.parse
@@ -43,6 +44,7 @@ from agentcage.policy.leaks.protected import protected_values
 from agentcage.policy.types import Frame, Headers, Request, Verdict
 
 _WS_DEADLINE = 30.0
+_PORT = re.compile(r":\d+$")
 
 
 @dataclass
@@ -200,7 +202,7 @@ class ProxyRunner:
         parts: list[bytes] = []
         for item in received:
             path = item.path.encode("latin-1", "replace")
-            host = urllib.parse.urlsplit(f"//{item.host}").hostname or item.host
+            host = _PORT.sub("", item.host)  # the name as sent: case may carry data
             parts += [path, urllib.parse.unquote_to_bytes(path), host.encode()]
             parts += [v.encode("latin-1", "replace") for k, v in item.headers if k in headers]
             parts.append(item.body)

@@ -248,11 +248,12 @@ class Unwrapper:
             marked = notable(pieces)
             if not marked:
                 b64 += pieces  # random bytes, nearly always: nothing to look at
-            for index, piece in enumerate(pieces) if marked else ():
-                if index in marked:
-                    _look_at(piece, b64, media, packed, unxored)
-                else:
-                    b64.append(piece)
+            else:
+                for index, piece in enumerate(pieces):
+                    if index in marked:
+                        _look_at(piece, b64, media, packed, unxored)
+                    else:
+                        b64.append(piece)
             for hex_start, hex_end in long_runs(run, _HEX_TABLE, _MIN_RUN):
                 for piece in hex_alignments(run[hex_start:hex_end]):
                     if piece[0] in SIGNATURE_STARTS and _packed(piece, packed):
