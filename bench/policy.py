@@ -1,9 +1,10 @@
 """Throughput of `Policy.check_request` on JSON text and binary bodies.
 
 Run: .venv/bin/python bench/policy.py
-Prints MB/s per body kind and size (JSON text, JSON with a base64 screenshot,
-random binary), then where the time goes per inspector. The target is >= 50 MB/s
-on 1 MiB text bodies.
+Prints MB/s per body kind and size (JSON text, JSON with a base64 screenshot, a
+package-lock.json, random binary), then where the time goes per inspector. The
+target is >= 50 MB/s on 1 MiB text bodies; a lockfile, tens of thousands of short
+base64 and hex runs, is the slowest everyday body (docs/detection.md, Known limits).
 No assertions: speed is reported, not tested.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -73,6 +75,27 @@ def make_policy() -> Policy:
     return Policy.from_config(config, {"ANTHROPIC_API_KEY": "sk-ant-api03-" + "x" * 90})
 
 
+def lockfile_body(size: int, rng: random.Random) -> bytes:
+    """A package-lock.json (v3) of about `size` bytes: paths, versions, tarball URLs and
+    `sha512-` integrity hashes, as an agent uploads one or an LLM conversation carries it."""
+    packages: dict[str, dict[str, object]] = {"": {"name": "app", "version": "1.0.0"}}
+    total = 0
+    while total < size:
+        name = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 12)))
+        version = f"{rng.randint(0, 20)}.{rng.randint(0, 30)}.{rng.randint(0, 40)}"
+        digest = hashlib.sha512(f"{name}{total}".encode()).digest()
+        entry = {
+            "version": version,
+            "resolved": f"https://registry.npmjs.org/{name}/-/{name}-{version}.tgz",
+            "integrity": "sha512-" + base64.b64encode(digest).decode(),
+            "dev": rng.random() < 0.5,
+        }
+        packages[f"node_modules/{name}-{total}"] = entry
+        total += len(json.dumps(entry, indent=2)) + len(name) + 30
+    lock = {"name": "app", "lockfileVersion": 3, "requires": True, "packages": packages}
+    return json.dumps(lock, indent=2).encode()[:size]
+
+
 def measure(policy: Policy, request: Request, size: int) -> float:
     runs = max(3, min(2000, (32 * 1024 * 1024) // size))
     policy.check_request(request)  # warm caches
@@ -106,12 +129,14 @@ def main() -> None:
     policy = make_policy()
     last: dict[str, Request] = {}
     print(f"{'body':<8} {'size':>7} {'MB/s':>9} {'verdict':>8}")
-    for kind in ("json", "image", "binary"):
+    for kind in ("json", "image", "lockfile", "binary"):
         for label, size in SIZES.items():
             if kind == "json":
                 body, ctype = json_body(size, rng), "application/json"
             elif kind == "image":
                 body, ctype = image_body(size), "application/json"
+            elif kind == "lockfile":
+                body, ctype = lockfile_body(size, rng), "application/json"
             else:
                 body, ctype = os.urandom(size), "application/octet-stream"
             headers = Headers((("content-type", ctype), ("x-api-key", "{{ANTHROPIC_API_KEY}}")))
