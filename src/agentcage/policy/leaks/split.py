@@ -45,10 +45,11 @@ _MAX_OCCURRENCES = 16
 _LEAST_GROWTH = 2
 # Messages to the destination a chain may go without growing. A chain that waited
 # indefinitely would grow by chance: one in ~400 requests of random flags continues
-# some chain, and the chains that grew outlive the others. Two was too few through
-# the real proxy: the test of the exfil bench let 2-character pieces of a password
-# through in 2 of 7 runs (chains cut by other messages to the site), 0 of 8 with six;
-# the random probes of the unit tests complete nothing with six either.
+# some chain, and the chains that grew outlive the others. Six leaves room for an
+# agent's other requests to the site between the pieces, and the random probes of
+# the unit tests complete nothing with it. (It was raised from two when the exfil
+# bench's test let 2-character pieces through now and then; that turned out to be the
+# test's judge, which found a refused piece `72` in the sink's port.)
 _MAX_IDLE = 6
 
 
