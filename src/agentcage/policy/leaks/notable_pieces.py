@@ -36,8 +36,13 @@ def _notable(piece: bytes) -> bool:
         not piece
         or FIRST_BYTES[piece[0]] == 1
         or piece[4:8] == b"ftyp"
-        or piece.isascii()
-        # `lstrip` stops at the first low byte; `min` would walk the whole piece.
-        or (piece[0] >= 0x80 and not piece.lstrip(_HIGH))
+        or keeps_one_top_bit(piece)
         or might_be_wide(piece)
     )
+
+
+def keeps_one_top_bit(piece: bytes) -> bool:
+    """Whether every byte of a (non-empty) `piece` has the same top bit, as XOR-ed text
+    keeps it: `unxor` would find any other piece random, only slower."""
+    # `lstrip` stops at the first low byte; `min` would walk the whole piece.
+    return piece.isascii() or (piece[0] >= 0x80 and not piece.lstrip(_HIGH))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from agentcage.policy.leaks.alignments import ALIGN_ALL_BELOW, b64_alignments, hex_alignments
 from agentcage.policy.leaks.gitpack import PackError, read_pack
 from agentcage.policy.leaks.interleave import dejunked, every_other
-from agentcage.policy.leaks.notable_pieces import notable
+from agentcage.policy.leaks.notable_pieces import keeps_one_top_bit, notable
 from agentcage.policy.leaks.textcodes import SEARCHED_BELOW, base32_run, text_codes, unxor
 from agentcage.policy.leaks.unicode_fold import decode_wide, fold_unicode
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression, unpack
@@ -320,9 +320,7 @@ def _look_at(
         packed.append(("base64", piece))
     else:
         b64.append(piece)
-    # XOR-ed text keeps one top bit throughout: `unxor` would find any other
-    # piece random, only slower.
-    if piece.isascii() or (piece[0] >= 0x80 and min(piece) >= 0x80):
+    if keeps_one_top_bit(piece):
         unxored += unxor(piece)
     if b"\0" in piece[:_WIDE_SAMPLE] and (wide := decode_wide(piece)):
         b64.append(wide)  # base64 of UTF-16 text
