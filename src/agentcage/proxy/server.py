@@ -28,7 +28,14 @@ from agentcage.errors import ConfigError
 from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsServer
 from agentcage.policy import accelerator
-from agentcage.proxy import hook_plans, layer_patches, leaf_objects, protocolerrors, wscontrol
+from agentcage.proxy import (
+    hook_plans,
+    hooks_in_place,
+    layer_patches,
+    leaf_objects,
+    protocolerrors,
+    wscontrol,
+)
 from agentcage.proxy.blocknotices import NoticingAuditWriter
 from agentcage.proxy.checked_config import ConfigCheck
 from agentcage.proxy.closing_lines import ClosingLines
@@ -184,6 +191,7 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     adopt(early.held)
     layer_patches.install()
     hook_plans.install()
+    hooks_in_place.install()
     leaf_objects.install()
     wscontrol.install()
     protocolerrors.install()
