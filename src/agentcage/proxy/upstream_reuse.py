@@ -30,18 +30,16 @@ from dataclasses import dataclass
 import certifi
 from mitmproxy import ctx, http
 from mitmproxy.net.http import http1
-from mitmproxy.net.http.validate import validate_headers
 from mitmproxy.proxy.mode_specs import RegularMode
 
 from agentcage.proxy.flow_state import flow_state
 from agentcage.proxy.flows import block_response
+from agentcage.proxy.pooled_responses import NotReusable, ResponseReader, read_response
 from agentcage.proxy.runtime import RuntimeHolder
-from agentcage.proxy.streaming import would_stream
 
 logger = logging.getLogger(__name__)
 IDLE_SECONDS = 15.0
 MAX_IDLE_PER_KEY = 8
-MAX_HEAD_BYTES = 64 * 1024
 CONNECT_SECONDS = 30.0
 # A slower answer (a long poll) is left to mitmproxy, which waits as long as it takes.
 RESPONSE_SECONDS = 120.0
@@ -53,10 +51,6 @@ _TLS_VERSIONS = {
     "TLS1_2": ssl.TLSVersion.TLSv1_2,
     "TLS1_3": ssl.TLSVersion.TLSv1_3,
 }
-
-
-class NotReusable(Exception):
-    """This exchange cannot finish on the pool; mitmproxy's own path takes the request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +70,21 @@ class ReuseKey:
 
 @dataclass(slots=True)
 class Kept:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    transport: asyncio.Transport
+    reader: ResponseReader
     idle_since: float = 0.0
 
     def usable(self, now: float) -> bool:
+        # Bytes left over after a response belong to no request: never send another.
         return (
             now - self.idle_since < IDLE_SECONDS
             and not self.reader.at_eof()
-            and not self.writer.is_closing()
+            and not self.reader.buffer
+            and not self.transport.is_closing()
         )
 
     def close(self) -> None:
-        self.writer.close()
+        self.transport.close()
 
 
 class IdleConnections:
@@ -255,11 +251,10 @@ class UpstreamReuse:
 
     async def _round_trip(self, key: ReuseKey, conn: Kept, req: http.Request) -> http.Response:
         try:
-            conn.writer.write(http1.assemble_request_head(req))  # type: ignore[no-untyped-call]
-            await conn.writer.drain()
-            response = await asyncio.wait_for(
-                read_response(conn.reader, req, _body_limit()), RESPONSE_SECONDS
-            )
+            # A head of a few hundred bytes: the transport sends it or buffers it whole.
+            conn.transport.write(http1.assemble_request_head(req))  # type: ignore[no-untyped-call]
+            async with asyncio.timeout(RESPONSE_SECONDS):
+                response = await read_response(conn.reader, req, _body_limit())
         except BaseException:
             conn.close()
             raise
@@ -270,17 +265,17 @@ class UpstreamReuse:
         return response
 
     async def _connect(self, key: ReuseKey) -> Kept:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(CONNECT_SECONDS):
+            transport, reader = await loop.create_connection(
+                ResponseReader,
                 key.address,
                 key.port,
                 ssl=self._context(key),
                 server_hostname=key.sni,
-                limit=MAX_HEAD_BYTES,
-            ),
-            CONNECT_SECONDS,
-        )
-        return Kept(reader, writer)
+            )
+        assert isinstance(transport, asyncio.Transport)
+        return Kept(transport, reader)
 
     def _context(self, key: ReuseKey) -> ssl.SSLContext:
         """What mitmproxy checks upstream: its CA options, the SNI as the name, no CN."""
@@ -297,80 +292,6 @@ class UpstreamReuse:
             made.set_alpn_protocols(["http/1.1"])
             self._contexts[settings] = made
         return made
-
-
-async def read_response(
-    reader: asyncio.StreamReader, req: http.Request, limit: int | None
-) -> http.Response:
-    """One whole response read as mitmproxy's HTTP/1 client reads it; NotReusable if it
-    is one that mitmproxy would stream, or has no length to end it by."""
-    lines = await _read_head(reader)
-    started = time.time()
-    try:
-        response = http1.read_response_head(lines)
-        validate_headers(response)
-        size = http1.expected_http_body_size(req, response)
-    except ValueError as exc:
-        raise NotReusable(f"cannot parse the response: {exc}") from exc
-    if response.status_code < 200:
-        raise NotReusable("an informational response")
-    response.timestamp_start = started
-    if size == 0:
-        body = b""
-    elif would_stream(response):
-        raise NotReusable("a response mitmproxy streams")
-    elif size is None:
-        body = await _read_chunked(reader, limit)
-    elif size < 0:
-        raise NotReusable("a response that ends when the connection does")
-    elif limit is not None and size > limit:
-        raise NotReusable("a response over body_size_limit")
-    else:
-        body = await reader.readexactly(size)
-    response.data.content = body
-    response.timestamp_end = time.time()
-    return response
-
-
-async def _read_head(reader: asyncio.StreamReader) -> list[bytes]:
-    """The head's lines without their line ends, as mitmproxy splits them (LF or CRLF)."""
-    lines: list[bytes] = []
-    total = 0
-    while True:
-        try:
-            line = await reader.readline()
-        except ValueError as exc:  # a line longer than the reader's limit
-            raise NotReusable("response head too large") from exc
-        if not line.endswith(b"\n"):
-            raise asyncio.IncompleteReadError(line, None)
-        total += len(line)
-        if total > MAX_HEAD_BYTES:
-            raise NotReusable("response head too large")
-        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
-        if not line:
-            if not lines:
-                raise NotReusable("a blank line before the status line")
-            return lines
-        lines.append(line)
-
-
-async def _read_chunked(reader: asyncio.StreamReader, limit: int | None) -> bytes:
-    body = bytearray()
-    while True:
-        line = await reader.readuntil(b"\n")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError as exc:
-            raise NotReusable("a malformed chunk") from exc
-        if size == 0:
-            if await reader.readuntil(b"\n") not in (b"\r\n", b"\n"):
-                raise NotReusable("a response with trailers")
-            return bytes(body)
-        body += await reader.readexactly(size)
-        if limit is not None and len(body) > limit:
-            raise NotReusable("a response over body_size_limit")
-        if await reader.readuntil(b"\n") not in (b"\r\n", b"\n"):
-            raise NotReusable("a malformed chunk")
 
 
 def _body_limit() -> int | None:

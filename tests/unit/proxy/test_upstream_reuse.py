@@ -10,13 +10,8 @@ from mitmproxy.test import tflow, tutils
 
 from agentcage.policy.types import Decision, Verdict
 from agentcage.proxy.flow_state import GateNote, flow_state
-from agentcage.proxy.upstream_reuse import (
-    IdleConnections,
-    NotReusable,
-    ReuseKey,
-    read_response,
-    reusable,
-)
+from agentcage.proxy.pooled_responses import NotReusable, ResponseReader, read_response
+from agentcage.proxy.upstream_reuse import IdleConnections, ReuseKey, reusable
 
 
 def allowed(**request: object) -> tflow.HTTPFlow:
@@ -74,9 +69,8 @@ def test_undecided_blocked_or_transparent_flows_are_not_reusable() -> None:
 
 def read(raw: bytes, method: bytes = b"GET") -> object:
     async def go() -> object:
-        reader = asyncio.StreamReader()
-        reader.feed_data(raw)
-        reader.feed_eof()
+        reader = ResponseReader()
+        reader.feed(raw, eof=True)
         return await read_response(reader, tutils.treq(method=method, content=b""), 1 << 20)
 
     return asyncio.run(go())
