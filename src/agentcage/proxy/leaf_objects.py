@@ -40,6 +40,9 @@ from OpenSSL import crypto
 from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 
 KEYS_KEPT = 8
+# Names kept at most between store changes: many names can share one store entry (a
+# wildcard or a default certificate), and each name is a connection's to choose.
+NAMES_KEPT = 1024
 _X509 = "_agentcage_x509"
 _CHOSEN = "_agentcage_chosen_certs"
 # (SNI, the listener's address without an SNI, the server's address)
@@ -87,6 +90,8 @@ def _remembered(
         if entry is None:
             entry = get_cert(self, conn_context)
             if kept.current(store):
+                if len(kept.entries) >= NAMES_KEPT:
+                    kept.entries.clear()
                 kept.entries[names] = entry
         return entry
 

@@ -158,3 +158,17 @@ def test_a_copied_upstream_certificate_is_never_remembered(
         assert "upstream.example.com" in _names(addon.get_cert(made))
     made.server.certificate_list = []
     assert "upstream.example.com" not in _names(addon.get_cert(made))
+
+
+def test_names_sharing_one_certificate_are_kept_in_bounds(
+    tls: tuple[tlsconfig.TlsConfig, taddons.context], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addon, tctx = tls
+    monkeypatch.setattr(leaf_objects, "NAMES_KEPT", 4)
+    # One entry for every name, as a default certificate would be.
+    shared = addon.certstore.get_cert("shared.example", ["shared.example"])
+    monkeypatch.setattr(addon.certstore, "get_cert", lambda *args, **kwargs: shared)
+    for n in range(10):
+        assert addon.get_cert(_context(tctx, f"n{n}.example")) is shared
+    kept = addon.__dict__[leaf_objects._CHOSEN]
+    assert 0 < len(kept.entries) <= 4
