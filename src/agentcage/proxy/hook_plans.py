@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from mitmproxy import exceptions, hooks
@@ -63,15 +63,21 @@ def plan(manager: AddonManager, event: hooks.Hook) -> Plan:
 
 
 async def _trigger_event(self: AddonManager, event: hooks.Hook) -> None:
-    name = event.name
-    for _, addons in plan(self, event):
+    await run((addons for _, addons in plan(self, event)), event.name, event.args())
+
+
+async def run(tops: Iterable[list[Any]], name: str, args: Sequence[Any]) -> None:
+    """Hook `name` of each top-level addon's `addons` (as a plan lists them), as mitmproxy
+    runs them: each top-level addon in `safecall`, a returned awaitable awaited,
+    `AddonHalt` the end of the event."""
+    for addons in tops:
         try:
             with safecall():
                 for addon in addons:
                     func = getattr(addon, name, None)
                     if not callable(func):
                         continue
-                    result = func(*event.args())
+                    result = func(*args)
                     if result is not None and inspect.isawaitable(result):
                         await result
         except exceptions.AddonHalt:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import Any
 
 from mitmproxy import exceptions, flow, hooks
@@ -86,12 +86,6 @@ def in_place(addons: AddonManager, hook: commands.StartHook) -> bool:
     return True
 
 
-def _calls(addons: AddonManager, event: hooks.Hook) -> Iterator[list[Any]]:
-    """Each top-level addon's functions for `event`, as `hook_plans` runs them."""
-    for _, having in hook_plans.plan(addons, event):
-        yield [func for addon in having if callable(func := getattr(addon, event.name, None))]
-
-
 class InPlaceHooks:
     """The connection's top layer, with qualifying hooks run in place."""
 
@@ -141,15 +135,20 @@ class InPlaceHooks:
         if isinstance(data, flow.Flow):
             rounds.append(hooks.UpdateHook([data]))
         for index, event in enumerate(rounds):
-            tops = list(_calls(addons, event))
-            for place, funcs in enumerate(tops):
+            name, args = event.name, event.args()
+            tops = [having for _, having in hook_plans.plan(addons, event)]
+            # `hook_plans.run`, without awaiting: an awaitable sends the rest to a task.
+            for place, having in enumerate(tops):
                 try:
                     with safecall():
-                        for at, func in enumerate(funcs):
-                            result = func(*event.args())
+                        for at, addon in enumerate(having):
+                            func = getattr(addon, name, None)
+                            if not callable(func):
+                                continue
+                            result = func(*args)
                             if result is not None and inspect.isawaitable(result):
-                                rest = [funcs[at + 1 :], *tops[place + 1 :]]
-                                later = [*rounds[index + 1 :]]
+                                rest = [having[at + 1 :], *tops[place + 1 :]]
+                                later = rounds[index + 1 :]
                                 self._in_task(self._rest(hook, event, result, rest, later))
                                 return False
                 except exceptions.AddonHalt:
@@ -174,17 +173,9 @@ class InPlaceHooks:
                 done = True
         except exceptions.AddonHalt:
             halted = True
-        if not done:
-            rest = rest[1:]  # an error ends its own addon's turn, as in `safecall`
-        for funcs in [] if halted else rest:
-            try:
-                with safecall():
-                    for func in funcs:
-                        result = func(*event.args())
-                        if result is not None and inspect.isawaitable(result):
-                            await result
-            except exceptions.AddonHalt:
-                break
+        if not halted:
+            # An error ends its own top-level addon's turn, as in `safecall`.
+            await hook_plans.run(rest if done else rest[1:], event.name, event.args())
         addons = self.handler.master.addons
         for more in later:
             await addons.trigger_event(more)
