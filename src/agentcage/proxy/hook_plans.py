@@ -19,6 +19,7 @@ addons and ours define their hooks on the class).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +33,7 @@ from agentcage.proxy.mitmproxy_pin import patches_mitmproxy
 # (top-level addon, the addons in its tree that have the hook), in chain order
 Plan = list[tuple[Any, list[Any]]]
 _PLANS = "_agentcage_hook_plans"
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
 
 
 @patches_mitmproxy
@@ -62,8 +64,24 @@ def plan(manager: AddonManager, event: hooks.Hook) -> Plan:
     return found
 
 
+def args(event: hooks.Hook) -> list[Any]:
+    """`event.args()`, its dataclass fields listed once per hook class rather than by
+    `dataclasses.fields` for every event (a class with its own `args` is asked)."""
+    kind = type(event)
+    try:
+        names = _FIELD_NAMES[kind]
+    except KeyError:
+        own = kind.args is not hooks.Hook.args
+        names = _FIELD_NAMES[kind] = (
+            None if own else tuple(field.name for field in dataclasses.fields(event))  # type: ignore[arg-type]
+        )
+    if names is None:
+        return event.args()
+    return [getattr(event, name) for name in names]
+
+
 async def _trigger_event(self: AddonManager, event: hooks.Hook) -> None:
-    await run((addons for _, addons in plan(self, event)), event.name, event.args())
+    await run((addons for _, addons in plan(self, event)), event.name, args(event))
 
 
 async def run(tops: Iterable[list[Any]], name: str, args: Sequence[Any]) -> None:

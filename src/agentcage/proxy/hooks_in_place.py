@@ -75,7 +75,7 @@ def in_place(addons: AddonManager, hook: commands.StartHook) -> bool:
     """Whether `hook` may run in place: blocking, one argument, plain addons only."""
     if not hook.blocking:
         return False
-    args = hook.args()
+    args = hook_plans.args(hook)
     if len(args) != 1:
         return False
     if not _plain(addons, hook):
@@ -129,13 +129,13 @@ class InPlaceHooks:
     def _run(self, hook: commands.StartHook) -> bool:
         """Run `hook` (and `update` for a flow) through the addons; False if it had to
         go on in a task."""
-        (data,) = hook.args()
+        (data,) = hook_plans.args(hook)
         addons = self.handler.master.addons
         rounds: list[hooks.Hook] = [hook]
         if isinstance(data, flow.Flow):
             rounds.append(hooks.UpdateHook([data]))
         for index, event in enumerate(rounds):
-            name, args = event.name, event.args()
+            name, args = event.name, hook_plans.args(event)
             tops = [having for _, having in hook_plans.plan(addons, event)]
             # `hook_plans.run`, without awaiting: an awaitable sends the rest to a task.
             for place, having in enumerate(tops):
@@ -175,11 +175,11 @@ class InPlaceHooks:
             halted = True
         if not halted:
             # An error ends its own top-level addon's turn, as in `safecall`.
-            await hook_plans.run(rest if done else rest[1:], event.name, event.args())
+            await hook_plans.run(rest if done else rest[1:], event.name, hook_plans.args(event))
         addons = self.handler.master.addons
         for more in later:
             await addons.trigger_event(more)
-        (data,) = hook.args()
+        (data,) = hook_plans.args(hook)
         if isinstance(data, flow.Flow):
             await data.wait_for_resume()  # type: ignore[no-untyped-call]
         await self.handler.server_event(events.HookCompleted(hook))

@@ -33,6 +33,8 @@ from agentcage.proxy import (
     hooks_in_place,
     layer_patches,
     leaf_objects,
+    message_types,
+    option_values,
     protocolerrors,
     wscontrol,
 )
@@ -193,6 +195,8 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     hook_plans.install()
     hooks_in_place.install()
     leaf_objects.install()
+    message_types.install()
+    option_values.install()
     wscontrol.install()
     protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
+import importlib
 import logging
 from typing import Any
 
 import pytest
-from mitmproxy import exceptions, http
+from mitmproxy import exceptions, hooks, http
 from mitmproxy.proxy.layers.http._hooks import HttpRequestHook, HttpResponseHook
 from mitmproxy.test import taddons, tflow
 
@@ -157,3 +159,32 @@ def test_a_hook_name_that_is_not_callable_is_an_addon_error_not_a_crash(
         fire(tctx, HttpRequestHook(tflow.tflow()))
     assert seen == ["after"]
     assert "not callable" in caplog.text
+
+
+def _hook_with_placeholders(kind: type[hooks.Hook]) -> hooks.Hook:
+    values = {field.name: object() for field in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    return kind(**values)
+
+
+def test_args_are_each_hooks_own_fields_in_order() -> None:
+    # Importing them registers the addons' and the layers' hooks.
+    importlib.import_module("mitmproxy.addons")
+    importlib.import_module("mitmproxy.proxy.layers")
+
+    assert len(hooks.all_hooks) > 30
+    for kind in hooks.all_hooks.values():
+        hook = _hook_with_placeholders(kind)
+        assert hook_plans.args(hook) == hook.args(), kind.name
+        assert hook_plans.args(hook) == hook.args(), kind.name  # the kept field list too
+
+
+def test_a_hook_with_its_own_args_is_asked() -> None:
+    @dataclasses.dataclass
+    class OwnArgsHook(hooks.Hook):
+        data: Any
+        name = "agentcage_test_own_args"
+
+        def args(self) -> list[Any]:
+            return ["own", self.data]
+
+    assert hook_plans.args(OwnArgsHook(1)) == ["own", 1]
