@@ -29,6 +29,7 @@ from agentcage.heap import give_back_free_memory
 from agentcage.metrics.exposition import MetricsServer
 from agentcage.policy import accelerator
 from agentcage.proxy import (
+    context_forks,
     hook_plans,
     hooks_in_place,
     layer_patches,
@@ -197,6 +198,7 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     leaf_objects.install()
     message_types.install()
     option_values.install()
+    context_forks.install()
     wscontrol.install()
     protocolerrors.install()
     holder = RuntimeHolder(sources, runtime)

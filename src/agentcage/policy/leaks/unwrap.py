@@ -136,6 +136,8 @@ class Unwrapper:
 
     def views(self, data: bytes, content_encoding: str = "") -> Views:
         """`data` itself, then each decoded view, at most `max_depth` layers deep."""
+        if not data:
+            return Views([View(data)])  # every request without a body: nothing decodes
         budget = _Budget(self.limits.budget)
         out = Views([View(data)])
         seen = _SeenPayloads(data)

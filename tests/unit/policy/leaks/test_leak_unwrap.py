@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from agentcage.policy.leaks import Limits, Unwrapper
 from agentcage.policy.leaks.alignments import b64_alignments
 from agentcage.policy.leaks.unpacking import decode_content, sniff_compression
-from agentcage.policy.leaks.unwrap import DEJUNKED
+from agentcage.policy.leaks.unwrap import DEJUNKED, View
 
 SECRET = b"needle-0123456789abcdef"
 
@@ -225,3 +225,12 @@ def test_the_interleaved_guesses_are_decoded_further(hide) -> None:  # type: ign
     # only flagged with the secret given), so they stay.
     views = Unwrapper().views(b'{"note": "' + hide(SECRET) + b'"}')
     assert SECRET in _all_data(views)
+
+
+@pytest.mark.parametrize(
+    "encoding", ["", "identity", "gzip", "x-gzip", "deflate", "br", "zstd", "bogus", "gzip, br"]
+)
+def test_an_empty_payload_is_its_only_view_whatever_its_encoding(encoding: str) -> None:
+    views = Unwrapper().views(b"", encoding)
+    assert list(views) == [View(b"")]
+    assert (views.exhausted, views.malformed, views.unread) == (False, "", "")
