@@ -92,7 +92,7 @@ class LeakInspector:
             # An undecodable body is blocked by the decoding inspector; look at what we can.
             with contextlib.suppress(DecodeError):
                 body, encoding = self._payloads.of(request).data, ""
-        decoded = dataclasses.replace(request, body=body)
+        decoded = request if body is request.body else dataclasses.replace(request, body=body)
         views = self.detector.request_views(decoded, encoding)
         findings = self.detector.check_request(decoded, views)
         if findings:
