@@ -34,7 +34,7 @@ from agentcage.proxy import (
     hooks_in_place,
     layer_patches,
     leaf_objects,
-    message_types,
+    message_checks,
     option_values,
     protocolerrors,
     wscontrol,
@@ -196,7 +196,7 @@ async def serve(settings: ProxySettings, sources: Sources, early: EarlyStart) ->
     hook_plans.install()
     hooks_in_place.install()
     leaf_objects.install()
-    message_types.install()
+    message_checks.install()
     option_values.install()
     context_forks.install()
     wscontrol.install()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mitmproxy import http
 from mitmproxy.utils import typecheck
 
-from agentcage.proxy import message_types
+from agentcage.proxy import message_checks
 
 SAMPLES: list[Any] = [
     None,
@@ -35,7 +35,7 @@ SAMPLES: list[Any] = [
 
 @pytest.fixture(autouse=True)
 def installed() -> None:
-    message_types.install()
+    message_checks.install()
 
 
 def mitmproxy_says(name: str, value: Any, annotation: Any) -> str | None:
@@ -51,7 +51,7 @@ def ours_says(cls: type, values: dict[str, Any]) -> str | None:
     for name, value in values.items():
         object.__setattr__(made, name, value)
     try:
-        message_types._checked(made)
+        message_checks._checked(made)
     except TypeError as exc:
         return str(exc)
     return None
@@ -87,10 +87,10 @@ def test_a_message_of_the_wrong_type_is_still_refused_when_made() -> None:
 
 
 def test_the_classes_each_annotation_accepts() -> None:
-    assert message_types.accepted(bytes) == (bytes,)
-    assert message_types.accepted(float | None) == (float, int, type(None))
+    assert message_checks.accepted(bytes) == (bytes,)
+    assert message_checks.accepted(float | None) == (float, int, type(None))
     optional = typing.Optional[http.Headers]  # noqa: UP045  (the older spelling, on purpose)
-    assert message_types.accepted(optional) == (http.Headers, type(None))
+    assert message_checks.accepted(optional) == (http.Headers, type(None))
     # forms mitmproxy checks another way are left to it
     for other in (
         typing.Any,
@@ -101,7 +101,7 @@ def test_the_classes_each_annotation_accepts() -> None:
         typing.BinaryIO,
         str | typing.Sequence[str],
     ):
-        assert message_types.accepted(other) is None, other
+        assert message_checks.accepted(other) is None, other
 
 
 def test_a_field_of_another_form_goes_to_mitmproxys_check() -> None:
